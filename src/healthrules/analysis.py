@@ -1,0 +1,417 @@
+"""Cross-node checks of a roadmap (names, types, cycles) and the facts the compiler needs.
+
+This runs after the pydantic models have validated each node. It resolves every name an
+expression or a reference uses, infers the type of every indicator, orders derived indicators
+by their dependencies (rejecting cycles), and reports every problem at once as
+:class:`~healthrules.errors.Issue` records whose location holds the YAML path; the loader adds
+file, line and column. No polars here: loading and linting stay engine-free.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+from healthrules.errors import Code, Issue, Location
+from healthrules.expressions import (
+    FUNCTIONS,
+    ExprProblem,
+    Parsed,
+    Type,
+    did_you_mean,
+    infer,
+    parse,
+)
+from healthrules.roadmap import Action, AggregateIndicator, DerivedIndicator, Roadmap
+
+__all__ = [
+    "RESERVED_NAMES",
+    "Analysis",
+    "TemplateField",
+    "analyze",
+    "parse_template",
+]
+
+RESERVED_NAMES: dict[str, Type] = {
+    "as_of": "date",
+    "score": "float",
+    "score_band": "str",
+    "stage": "str",
+    "stage_achieved": "bool",
+}
+"""Names every action expression can read, besides indicators and account attributes."""
+
+_ACTION_ONLY = {"score", "score_band", "stage", "stage_achieved"}
+
+_TEMPLATE_FIELD = re.compile(r"\{([^{}]*)\}")
+_FORMAT_SPEC = re.compile(r"^(\.\d{1,2}[f%]|d|)$")
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateField:
+    """One ``{name:spec}`` placeholder of an action's ``do`` text."""
+
+    name: str
+    spec: str
+    start: int
+    end: int
+
+
+def parse_template(text: str) -> list[TemplateField | str]:
+    """Split ``do`` text into literal pieces and placeholders (``{{`` and ``}}`` escape braces).
+
+    Raises
+    ------
+    ExprProblem
+        On a malformed placeholder or a format spec other than ``.Nf``, ``.N%`` or ``d``.
+    """
+    out: list[TemplateField | str] = []
+    i = 0
+    buf: list[str] = []
+    while i < len(text):
+        ch = text[i]
+        if text.startswith("{{", i) or text.startswith("}}", i):
+            buf.append(ch)
+            i += 2
+            continue
+        if ch == "}":
+            raise ExprProblem(
+                "template_invalid", "unmatched '}' in the text (write '}}' for a brace)", i + 1
+            )
+        if ch == "{":
+            close = text.find("}", i)
+            if close < 0:
+                raise ExprProblem(
+                    "template_invalid", "unclosed '{' in the text (write '{{' for a brace)", i + 1
+                )
+            inner = text[i + 1 : close]
+            name, _, spec = inner.partition(":")
+            name = name.strip()
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+                raise ExprProblem(
+                    "template_invalid", f"{{{inner}}} must name a value, like {{logins_30d}}", i + 1
+                )
+            if not _FORMAT_SPEC.match(spec):
+                raise ExprProblem(
+                    "template_invalid",
+                    f"format {spec!r} is not supported: use .1f (decimals), .0% (percent) or d",
+                    i + 1,
+                )
+            if buf:
+                out.append("".join(buf))
+                buf = []
+            out.append(TemplateField(name=name, spec=spec, start=i, end=close + 1))
+            i = close + 1
+            continue
+        buf.append(ch)
+        i += 1
+    if buf:
+        out.append("".join(buf))
+    return out
+
+
+@dataclass
+class Analysis:
+    """What the compiler needs: types, parsed expressions by YAML path, and indicator order."""
+
+    roadmap: Roadmap
+    indicator_types: dict[str, Type] = field(default_factory=dict)
+    attribute_types: dict[str, Type] = field(default_factory=dict)
+    event_types: dict[str, Type] = field(default_factory=dict)
+    expressions: dict[str, Parsed] = field(default_factory=dict)
+    templates: dict[str, list[TemplateField | str]] = field(default_factory=dict)
+    derived_order: list[str] = field(default_factory=list)
+    needed_attributes_in_filters: set[str] = field(default_factory=set)
+    issues: list[Issue] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when no error was found."""
+        return not self.issues
+
+    def env(self, scope: str) -> dict[str, Type]:
+        """The names visible in one kind of expression (see docs/expressions.md)."""
+        attrs = dict(self.attribute_types)
+        if scope == "filter":
+            return {**attrs, **self.event_types, "as_of": "date"}
+        if scope == "accounts":
+            return {**attrs, "as_of": "date"}
+        if scope == "indicators":
+            return {**attrs, **self.indicator_types, "as_of": "date"}
+        if scope == "actions":
+            env = {**attrs, **self.indicator_types, **RESERVED_NAMES}
+            if self.roadmap.score.bands is None:
+                env.pop("score_band")
+            return env
+        raise ValueError(scope)
+
+    @property
+    def banded(self) -> frozenset[str]:
+        """Indicators that have bands (``band(x)`` accepts these)."""
+        return frozenset(i.id for i in self.roadmap.indicators if i.bands is not None)
+
+
+def _agg_type(ind: AggregateIndicator, value_types: Mapping[str, Type]) -> Type:
+    agg = ind.aggregate
+    if agg in ("count", "distinct", "active_days", "days_since_first", "days_since_last"):
+        base: Type = "int"
+    elif agg in ("first_time", "last_time"):
+        base = "datetime"
+    elif agg == "mean":
+        base = "float"
+    else:
+        base = value_types.get(ind.of or "", "float")
+    if ind.compare == "pct_change":
+        return "float"
+    return base
+
+
+def analyze(roadmap: Roadmap) -> Analysis:
+    """Check a validated roadmap's names, types and dependencies; never raises for bad input.
+
+    Returns
+    -------
+    Analysis
+        With ``issues`` empty when the roadmap is sound.
+    """
+    a = Analysis(roadmap=roadmap)
+    issues = a.issues
+    data = roadmap.data
+    a.attribute_types = dict(data.accounts.attributes)
+    ev = data.events
+    a.event_types = {ev.event: "str", ev.timestamp: "datetime"}
+    if ev.user is not None:
+        a.event_types[ev.user] = "str"
+    a.event_types.update(ev.values)
+
+    def report(code: str | Code, message: str, path: str, hint: str | None = None,
+               column: int | None = None, related: str | None = None) -> None:
+        ctx: dict[str, object] = {}
+        if column is not None:
+            ctx["expr_column"] = column
+        issues.append(
+            Issue(
+                code=code.value if isinstance(code, Code) else code,
+                message=message,
+                location=Location(path=path),
+                hint=hint,
+                related=Location(path=related) if related else None,
+                ctx=ctx,
+            )
+        )
+
+    # ---- unique ids and clashes
+    def unique(items: Iterator[tuple[str, str]], what: str) -> None:
+        seen: dict[str, str] = {}
+        for ident, path in items:
+            if ident in seen:
+                report(Code.DUPLICATE_ID, f"{what} id {ident!r} is defined twice", path,
+                       related=seen[ident])
+            else:
+                seen[ident] = path
+
+    unique(((ind.id, f"indicators[{i}].id") for i, ind in enumerate(roadmap.indicators)),
+           "indicator")
+    unique(((st.id, f"stages[{i}].id") for i, st in enumerate(roadmap.stages)), "stage")
+    unique(_action_ids(roadmap), "action")
+
+    reserved = set(RESERVED_NAMES) | set(FUNCTIONS) | {"True", "False", "None"}
+    for i, ind in enumerate(roadmap.indicators):
+        path = f"indicators[{i}].id"
+        if ind.id in reserved:
+            report(Code.NAME_CLASH, f"indicator id {ind.id!r} is a reserved name", path)
+        elif ind.id in a.attribute_types:
+            report(Code.NAME_CLASH,
+                   f"indicator id {ind.id!r} is also an account attribute; rename one", path)
+    for name in a.attribute_types:
+        if name in reserved:
+            report(Code.NAME_CLASH, f"account attribute {name!r} is a reserved name",
+                   f"data.accounts.attributes.{name}")
+
+    # ---- aggregate indicators: columns, windows, types
+    value_types: dict[str, Type] = dict(ev.values)
+    for i, ind in enumerate(roadmap.indicators):
+        if not isinstance(ind, AggregateIndicator):
+            continue
+        base = f"indicators[{i}]"
+        if ind.of is not None:
+            if ind.aggregate == "distinct":
+                if ind.of not in a.event_types:
+                    report(Code.UNKNOWN_NAME, f"unknown event column {ind.of!r}", f"{base}.of",
+                           did_you_mean(ind.of, set(a.event_types)))
+            elif ind.of not in value_types:
+                report(Code.UNKNOWN_NAME,
+                       f"{ind.of!r} is not a numeric value column (declare it under "
+                       "data.events.values)", f"{base}.of", did_you_mean(ind.of, set(value_types)))
+        elif ind.aggregate == "distinct" and ev.user is None:
+            report(Code.VALIDATION, "distinct without `of:` counts users, but no user column "
+                   "is declared in data.events.user", f"{base}.aggregate")
+        anchor = ind.window.from_
+        if anchor is not None:
+            t = a.attribute_types.get(anchor)
+            if t is None:
+                report(Code.UNKNOWN_NAME, f"unknown account attribute {anchor!r}",
+                       f"{base}.window.from", did_you_mean(anchor, set(a.attribute_types)))
+            elif t not in ("date", "datetime"):
+                report(Code.WINDOW_INVALID,
+                       f"a window is anchored to a date; {anchor!r} is {t}", f"{base}.window.from")
+        a.indicator_types[ind.id] = _agg_type(ind, value_types)
+
+    # ---- derived indicators: parse, dependencies, cycles, types
+    derived = {ind.id: (i, ind) for i, ind in enumerate(roadmap.indicators)
+               if isinstance(ind, DerivedIndicator)}
+    deps: dict[str, set[str]] = {}
+    for ident, (i, ind) in derived.items():
+        path = f"indicators[{i}].expr"
+        try:
+            parsed = parse(ind.expr)
+        except ExprProblem as p:
+            report(p.code, p.message, path, p.hint, p.column)
+            continue
+        a.expressions[path] = parsed
+        deps[ident] = {n for n in parsed.names if n in derived}
+    order, cycle = _toposort(deps)
+    if cycle:
+        i0 = derived[cycle[0]][0]
+        report(Code.CYCLE, "indicators depend on each other in a cycle: " + " -> ".join(cycle),
+               f"indicators[{i0}].expr")
+    banded = a.banded
+    for ident in order:
+        i, ind = derived[ident]
+        path = f"indicators[{i}].expr"
+        parsed_or_none = a.expressions.get(path)
+        if parsed_or_none is None:
+            continue
+        env = {**a.attribute_types, **a.indicator_types, "as_of": "date"}
+        env.pop(ident, None)
+        for other in derived:
+            if other not in a.indicator_types and other != ident:
+                env.setdefault(other, "float")  # unknown yet because of an earlier error
+        try:
+            t = infer(parsed_or_none, env, banded=banded)
+        except ExprProblem as p:
+            report(p.code, p.message, path, p.hint, p.column)
+            a.indicator_types[ident] = "float"
+            continue
+        if t == "null":
+            report(Code.EXPR_TYPE, "the expression is always null", path)
+            t = "float"
+        a.indicator_types[ident] = t
+    a.derived_order = [d for d in order if d in derived]
+    for ident in derived:
+        a.indicator_types.setdefault(ident, "float")
+
+    # ---- every other expression, by scope
+    def check(text: str | None, path: str, scope: str, want_bool: bool = True) -> None:
+        if text is None:
+            return
+        try:
+            parsed = parse(text)
+            t = infer(parsed, a.env(scope), banded=banded)
+        except ExprProblem as p:
+            report(p.code, p.message, path, p.hint, p.column)
+            return
+        if want_bool and t not in ("bool", "null"):
+            report(Code.EXPR_TYPE, f"a condition must be true/false, this is {t}", path)
+            return
+        a.expressions[path] = parsed
+        if scope == "filter":
+            a.needed_attributes_in_filters |= {n for n in parsed.names if n in a.attribute_types}
+
+    for i, ind in enumerate(roadmap.indicators):
+        if isinstance(ind, AggregateIndicator):
+            check(ind.where, f"indicators[{i}].where", "filter")
+    check(roadmap.applies_to, "applies_to", "accounts")
+    check(roadmap.goal.target, "goal.target", "indicators")
+    if roadmap.goal.indicator is not None and roadmap.goal.indicator not in a.indicator_types:
+        report(Code.UNKNOWN_INDICATOR, f"unknown indicator {roadmap.goal.indicator!r}",
+               "goal.indicator", did_you_mean(roadmap.goal.indicator, a.indicator_types))
+    for si, st in enumerate(roadmap.stages):
+        base = f"stages[{si}]"
+        check(st.entry, f"{base}.entry", "indicators")
+        if st.achievement is not None:
+            check(st.achievement.when, f"{base}.achievement.when", "indicators")
+        for lst in ("joint", "customer", "ours"):
+            for ti, task in enumerate(getattr(st.tasks, lst)):
+                check(task.done_when, f"{base}.tasks.{lst}[{ti}].done_when", "indicators")
+    for path, action in _actions_with_paths(roadmap):
+        check(action.when, f"{path}.when", "actions")
+        check(action.resolved_when, f"{path}.resolved_when", "actions")
+        try:
+            pieces = parse_template(action.do)
+        except ExprProblem as p:
+            report(p.code, p.message, f"{path}.do", p.hint, p.column)
+            continue
+        env = a.env("actions")
+        for piece in pieces:
+            if isinstance(piece, TemplateField) and piece.name not in env:
+                report(Code.UNKNOWN_NAME, f"the text quotes unknown name {piece.name!r}",
+                       f"{path}.do", did_you_mean(piece.name, set(env)), piece.start + 2)
+        a.templates[f"{path}.do"] = pieces
+
+    # ---- score weights and per-stage overrides
+    score = roadmap.score
+    stage_ids = [st.id for st in roadmap.stages]
+    weight_sets = [("score.weights", score.weights)]
+    for sid, sscore in score.stages.items():
+        if sid not in stage_ids:
+            report(Code.UNKNOWN_STAGE, f"unknown stage {sid!r}", f"score.stages.{sid}",
+                   did_you_mean(sid, stage_ids))
+        weight_sets.append((f"score.stages.{sid}.weights", sscore.weights))
+    for wpath, weights in weight_sets:
+        for name in weights.indicators:
+            if name not in a.indicator_types:
+                report(Code.UNKNOWN_INDICATOR, f"unknown indicator {name!r}",
+                       f"{wpath}.indicators.{name}", did_you_mean(name, a.indicator_types))
+            elif name not in banded:
+                report(Code.WEIGHTS_INVALID,
+                       f"indicator {name!r} has no bands, so it cannot be scored; give it bands",
+                       f"{wpath}.indicators.{name}")
+    return a
+
+
+def _action_ids(roadmap: Roadmap) -> Iterator[tuple[str, str]]:
+    for path, action in _actions_with_paths(roadmap):
+        yield action.id, f"{path}.id"
+
+
+def _actions_with_paths(roadmap: Roadmap) -> Iterator[tuple[str, Action]]:
+    for si, st in enumerate(roadmap.stages):
+        for ai, action in enumerate(st.actions):
+            yield f"stages[{si}].actions[{ai}]", action
+    for ai, action in enumerate(roadmap.actions):
+        yield f"actions[{ai}]", action
+
+
+def _toposort(deps: Mapping[str, set[str]]) -> tuple[list[str], list[str]]:
+    """Order nodes so dependencies come first; return (order, cycle) where cycle may be []."""
+    order: list[str] = []
+    state: dict[str, int] = {}
+    cycle: list[str] = []
+
+    for root in sorted(deps):
+        if state.get(root):
+            continue
+        stack: list[tuple[str, Iterator[str]]] = [(root, iter(sorted(deps[root])))]
+        path = [root]
+        state[root] = 1
+        while stack:
+            node, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                stack.pop()
+                path.pop()
+                state[node] = 2
+                order.append(node)
+                continue
+            if state.get(nxt) == 1:
+                if not cycle:
+                    cycle = [*path[path.index(nxt):], nxt]
+                continue
+            if state.get(nxt) == 2 or nxt not in deps:
+                continue
+            state[nxt] = 1
+            path.append(nxt)
+            stack.append((nxt, iter(sorted(deps[nxt]))))
+    return order, cycle

@@ -1,0 +1,568 @@
+"""The expression language: parse, check against an allow-list, and infer types (no polars here).
+
+Expressions use Python's expression syntax (the one simpleeval reads), restricted to names,
+literals, arithmetic, comparisons (chained too), ``and`` / ``or`` / ``not``, ``in``,
+``x if c else y``, ``is None`` and an allow-list of functions. Attribute access, subscripts,
+comprehensions, lambdas, keyword arguments and starred arguments are rejected, and so are
+expressions that are too long or too deeply nested. Parsing is done once; the compiler
+(:mod:`healthrules.compiler`) turns the checked tree into polars and the scalar evaluator
+(:mod:`healthrules.explain`) evaluates it row by row for explanations and tests.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = [
+    "FUNCTIONS",
+    "MAX_DEPTH",
+    "MAX_LENGTH",
+    "MAX_NODES",
+    "MAX_POWER",
+    "ExprProblem",
+    "Parsed",
+    "Type",
+    "did_you_mean",
+    "infer",
+    "names_in",
+    "parse",
+]
+
+Type = Literal["int", "float", "bool", "str", "date", "datetime", "null"]
+NUMERIC: frozenset[str] = frozenset({"int", "float"})
+TEMPORAL: frozenset[str] = frozenset({"date", "datetime"})
+
+MAX_LENGTH = 4000
+MAX_DEPTH = 40
+MAX_NODES = 400
+MAX_POWER = 16
+
+FUNCTIONS: dict[str, str] = {
+    "abs": "abs(x): absolute value",
+    "min": "min(a, b, ...): smallest non-null argument (null when all are null)",
+    "max": "max(a, b, ...): largest non-null argument (null when all are null)",
+    "round": "round(x, n=0): x rounded to n decimals, halves away from zero",
+    "coalesce": "coalesce(a, b, ...): the first argument that is not null",
+    "clip": "clip(x, lo, hi): x limited to [lo, hi] (lo and hi are number literals)",
+    "days_between": "days_between(a, b): whole days from date a to date b",
+    "days_since": "days_since(a): whole days from date a to as_of",
+    "date": "date('YYYY-MM-DD'): a date literal",
+    "band": "band(indicator): the name of the band the indicator's value falls in",
+}
+
+_ALLOWED_NODES: tuple[type[ast.AST], ...] = (
+    ast.Expression,
+    ast.BoolOp,
+    ast.And,
+    ast.Or,
+    ast.UnaryOp,
+    ast.Not,
+    ast.USub,
+    ast.UAdd,
+    ast.BinOp,
+    ast.Add,
+    ast.Sub,
+    ast.Mult,
+    ast.Div,
+    ast.Pow,
+    ast.Compare,
+    ast.Eq,
+    ast.NotEq,
+    ast.Lt,
+    ast.LtE,
+    ast.Gt,
+    ast.GtE,
+    ast.In,
+    ast.NotIn,
+    ast.Is,
+    ast.IsNot,
+    ast.IfExp,
+    ast.Call,
+    ast.Name,
+    ast.Load,
+    ast.Constant,
+    ast.Tuple,
+    ast.List,
+)
+
+_DESCRIBE: dict[type[ast.AST], str] = {
+    ast.Attribute: "attribute access (a.b)",
+    ast.Subscript: "subscripts (a[b])",
+    ast.Lambda: "lambda",
+    ast.ListComp: "comprehensions",
+    ast.SetComp: "comprehensions",
+    ast.DictComp: "comprehensions",
+    ast.GeneratorExp: "comprehensions",
+    ast.NamedExpr: "assignment (:=)",
+    ast.Starred: "starred arguments",
+    ast.Dict: "dict literals",
+    ast.Set: "set literals",
+    ast.JoinedStr: "f-strings",
+    ast.Await: "await",
+    ast.Yield: "yield",
+    ast.FloorDiv: "floor division (//)",
+    ast.Mod: "the % operator",
+    ast.BitAnd: "bitwise operators (use `and`)",
+    ast.BitOr: "bitwise operators (use `or`)",
+    ast.BitXor: "bitwise operators",
+    ast.Invert: "bitwise operators (use `not`)",
+    ast.LShift: "bit shifts",
+    ast.RShift: "bit shifts",
+    ast.MatMult: "the @ operator",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ExprProblem(Exception):
+    """A problem inside an expression, with the 1-based column (within the expression text)."""
+
+    code: str
+    message: str
+    column: int = 1
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A parsed and allow-listed expression: its source text and its ``ast`` tree."""
+
+    source: str
+    tree: ast.expr
+
+    @property
+    def names(self) -> frozenset[str]:
+        """Every variable name the expression reads (function names and band() args excluded)."""
+        return names_in(self.tree)
+
+    def segment(self, node: ast.AST) -> str:
+        """Return the source text of a sub-expression."""
+        seg = ast.get_source_segment(self.source, node)
+        return seg if seg is not None else ast.unparse(node)
+
+
+def _col(node: ast.AST) -> int:
+    return int(getattr(node, "col_offset", 0)) + 1
+
+
+def parse(source: str) -> Parsed:
+    """Parse an expression and check it against the allow-list.
+
+    Raises
+    ------
+    ExprProblem
+        With code ``expr_syntax``, ``expr_disallowed`` or ``expr_too_complex`` and the column.
+    """
+    if not isinstance(source, str) or not source.strip():
+        raise ExprProblem("expr_syntax", "the expression is empty")
+    if len(source) > MAX_LENGTH:
+        raise ExprProblem(
+            "expr_too_complex", f"the expression is longer than {MAX_LENGTH} characters"
+        )
+    text = source.replace("\r", " ").replace("\n", " ").replace("\t", " ")
+    depth = 0
+    deepest = 0
+    for ch in text:
+        if ch in "([":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in ")]":
+            depth -= 1
+    if deepest > MAX_DEPTH:
+        raise ExprProblem(
+            "expr_too_complex", f"the expression nests brackets deeper than {MAX_DEPTH} levels"
+        )
+    try:
+        module = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as exc:
+        col = exc.offset or 1
+        msg = (exc.msg or "invalid syntax").replace("invalid syntax. ", "")
+        raise ExprProblem("expr_syntax", f"syntax error: {msg}", column=col) from None
+    except (RecursionError, MemoryError, ValueError) as exc:
+        raise ExprProblem("expr_too_complex", f"the expression cannot be parsed: {exc}") from None
+    tree: ast.AST = module.body
+    source = text.strip()
+    _check_allowed(tree)
+    assert isinstance(tree, ast.expr)
+    return Parsed(source=source, tree=tree)
+
+
+def _check_allowed(tree: ast.AST) -> None:
+    count = 0
+    stack: list[tuple[ast.AST, int]] = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        if count > MAX_NODES:
+            raise ExprProblem(
+                "expr_too_complex", f"the expression has more than {MAX_NODES} parts"
+            )
+        if depth > MAX_DEPTH:
+            raise ExprProblem(
+                "expr_too_complex",
+                f"the expression nests deeper than {MAX_DEPTH} levels",
+                column=_col(node),
+            )
+        if not isinstance(node, _ALLOWED_NODES):
+            what = _DESCRIBE.get(type(node), type(node).__name__)
+            raise ExprProblem(
+                "expr_disallowed", f"not allowed in expressions: {what}", column=_col(node)
+            )
+        if isinstance(node, ast.Name):
+            if node.id.startswith("_"):
+                raise ExprProblem(
+                    "expr_disallowed",
+                    f"names starting with an underscore ({node.id}) are not allowed",
+                    column=_col(node),
+                )
+        elif isinstance(node, ast.Constant):
+            if not isinstance(node.value, (int, float, str, bool, type(None))):
+                raise ExprProblem(
+                    "expr_disallowed",
+                    f"literal {node.value!r} is not allowed (numbers, strings, True, False, None)",
+                    column=_col(node),
+                )
+        elif isinstance(node, ast.Call):
+            if not isinstance(node.func, ast.Name):
+                raise ExprProblem(
+                    "expr_disallowed", "only named functions can be called", column=_col(node)
+                )
+            if node.func.id not in FUNCTIONS:
+                raise ExprProblem(
+                    "unknown_name",
+                    f"unknown function {node.func.id!r}",
+                    column=_col(node),
+                    hint=did_you_mean(node.func.id, FUNCTIONS),
+                )
+            if node.keywords:
+                raise ExprProblem(
+                    "expr_disallowed", "keyword arguments are not allowed", column=_col(node)
+                )
+            # the function name itself is fine; check the arguments only
+            stack.extend((a, depth + 1) for a in node.args)
+            continue
+        elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+            exp = node.right
+            ok = (
+                isinstance(exp, ast.Constant)
+                and isinstance(exp.value, int)
+                and not isinstance(exp.value, bool)
+                and 0 <= exp.value <= MAX_POWER
+            )
+            if not ok:
+                raise ExprProblem(
+                    "expr_disallowed",
+                    f"the exponent of ** must be a whole-number literal from 0 to {MAX_POWER}",
+                    column=_col(exp),
+                )
+        elif isinstance(node, (ast.Tuple, ast.List)):
+            pass  # checked in context by infer()
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+
+
+def names_in(tree: ast.AST) -> frozenset[str]:
+    """Return the variable names an expression reads (not function names, not band() args)."""
+    out: set[str] = set()
+    stack: list[ast.AST] = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Call):
+            if isinstance(node.func, ast.Name) and node.func.id == "band":
+                for a in node.args:
+                    if isinstance(a, ast.Name):
+                        out.add(a.id)
+                continue
+            stack.extend(node.args)
+            continue
+        if isinstance(node, ast.Name):
+            out.add(node.id)
+        stack.extend(ast.iter_child_nodes(node))
+    return frozenset(out)
+
+
+def did_you_mean(name: str, candidates: Mapping[str, object] | list[str] | set[str]) -> str | None:
+    """Return a ``did you mean 'x'?`` hint for the closest candidate, if one is close."""
+    pool = sorted(candidates)
+    close = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
+    if not close:
+        lowered = {c.lower(): c for c in pool}
+        if name.lower() in lowered:
+            close = [lowered[name.lower()]]
+    return f"did you mean {close[0]!r}?" if close else None
+
+
+def _unify(a: Type, b: Type) -> Type | None:
+    if a == b:
+        return a
+    if a == "null":
+        return b
+    if b == "null":
+        return a
+    if a in NUMERIC and b in NUMERIC:
+        return "float"
+    return None
+
+
+def _comparable(a: Type, b: Type, ordering: bool) -> bool:
+    if a == "null" or b == "null":
+        return False
+    if a in NUMERIC and b in NUMERIC:
+        return True
+    if a == b:
+        return a != "bool" or not ordering
+    return a in TEMPORAL and b in TEMPORAL
+
+
+def infer(
+    parsed: Parsed | ast.expr,
+    env: Mapping[str, Type],
+    *,
+    banded: frozenset[str] | set[str] = frozenset(),
+) -> Type:
+    """Check the types of an expression and return the type of its result.
+
+    Parameters
+    ----------
+    parsed
+        The parsed expression.
+    env
+        The type of every name the expression may read.
+    banded
+        Names that ``band(name)`` accepts (indicators that have bands).
+
+    Raises
+    ------
+    ExprProblem
+        Unknown name (with a did-you-mean), wrong argument count, or a type error, with the
+        column of the offending sub-expression.
+    """
+    tree = parsed.tree if isinstance(parsed, Parsed) else parsed
+    return _Infer(env, frozenset(banded)).visit(tree)
+
+
+class _Infer:
+    def __init__(self, env: Mapping[str, Type], banded: frozenset[str]) -> None:
+        self.env = env
+        self.banded = banded
+
+    def fail(self, node: ast.AST, message: str, code: str = "expr_type") -> ExprProblem:
+        return ExprProblem(code, message, column=_col(node))
+
+    def visit(self, node: ast.AST) -> Type:
+        method = getattr(self, "visit_" + type(node).__name__, None)
+        if method is None:
+            raise self.fail(node, f"{type(node).__name__} is not allowed here", "expr_disallowed")
+        result: Type = method(node)
+        return result
+
+    def visit_Name(self, node: ast.Name) -> Type:
+        if node.id in ("True", "False"):
+            return "bool"
+        if node.id == "None":
+            return "null"
+        if node.id not in self.env:
+            hint = did_you_mean(node.id, set(self.env))
+            raise ExprProblem(
+                "unknown_name", f"unknown name {node.id!r}", column=_col(node), hint=hint
+            )
+        return self.env[node.id]
+
+    def visit_Constant(self, node: ast.Constant) -> Type:
+        v = node.value
+        if v is None:
+            return "null"
+        if isinstance(v, bool):
+            return "bool"
+        if isinstance(v, int):
+            if abs(v) > 2**62:
+                raise self.fail(node, "integer literal is too large", "expr_too_complex")
+            return "int"
+        if isinstance(v, float):
+            if v != v or v in (float("inf"), float("-inf")):
+                raise self.fail(node, "the literal must be a finite number")
+            return "float"
+        if isinstance(v, str):
+            return "str"
+        raise self.fail(node, f"literal {v!r} is not allowed", "expr_disallowed")
+
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> Type:
+        t = self.visit(node.operand)
+        if isinstance(node.op, ast.Not):
+            if t not in ("bool", "null"):
+                raise self.fail(node, f"`not` needs a true/false value, got {t}")
+            return "bool"
+        if t not in NUMERIC:
+            raise self.fail(node, f"unary minus/plus needs a number, got {t}")
+        return t
+
+    def visit_BinOp(self, node: ast.BinOp) -> Type:
+        lt = self.visit(node.left)
+        rt = self.visit(node.right)
+        sym = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}.get(
+            type(node.op), "?"
+        )
+        for side, t in ((node.left, lt), (node.right, rt)):
+            if t not in NUMERIC:
+                hint = " (use days_between(a, b) for dates)" if t in TEMPORAL else ""
+                raise self.fail(side, f"`{sym}` needs numbers, got {t}{hint}")
+        if isinstance(node.op, ast.Div):
+            return "float"
+        if isinstance(node.op, ast.Pow):
+            return lt
+        return "int" if lt == rt == "int" else "float"
+
+    def visit_BoolOp(self, node: ast.BoolOp) -> Type:
+        word = "and" if isinstance(node.op, ast.And) else "or"
+        for v in node.values:
+            t = self.visit(v)
+            if t not in ("bool", "null"):
+                raise self.fail(v, f"`{word}` needs true/false values, got {t}")
+        return "bool"
+
+    def visit_Compare(self, node: ast.Compare) -> Type:
+        left_node: ast.expr = node.left
+        left = self.visit(left_node)
+        for op, right_node in zip(node.ops, node.comparators, strict=True):
+            if isinstance(op, (ast.Is, ast.IsNot)):
+                if not (isinstance(right_node, ast.Constant) and right_node.value is None):
+                    raise self.fail(right_node, "`is` / `is not` only compare with None")
+                left_node, left = right_node, "null"
+                continue
+            if isinstance(op, (ast.In, ast.NotIn)):
+                if not isinstance(right_node, (ast.Tuple, ast.List)) or not right_node.elts:
+                    raise self.fail(
+                        right_node, "`in` needs a literal list, e.g. plan in ('pro', 'enterprise')"
+                    )
+                for elt in right_node.elts:
+                    if not isinstance(elt, ast.Constant) or elt.value is None:
+                        raise self.fail(elt, "the items of an `in` list must be literals")
+                    et = self.visit(elt)
+                    if not _comparable(left, et, ordering=False):
+                        raise self.fail(elt, f"cannot look for a {left} among {et} values")
+                left_node, left = right_node, left
+                continue
+            right = self.visit(right_node)
+            ordering = not isinstance(op, (ast.Eq, ast.NotEq))
+            if left == "null" or right == "null":
+                raise self.fail(
+                    right_node if right == "null" else left_node,
+                    "comparing with None is always unknown; use `x is None`",
+                )
+            if not _comparable(left, right, ordering):
+                raise self.fail(right_node, f"cannot compare {left} with {right}")
+            left_node, left = right_node, right
+        return "bool"
+
+    def visit_IfExp(self, node: ast.IfExp) -> Type:
+        t = self.visit(node.test)
+        if t not in ("bool", "null"):
+            raise self.fail(node.test, f"the condition of `if` must be true/false, got {t}")
+        a = self.visit(node.body)
+        b = self.visit(node.orelse)
+        u = _unify(a, b)
+        if u is None:
+            raise self.fail(node, f"both branches of `if` must have one type, got {a} and {b}")
+        return u
+
+    def visit_Tuple(self, node: ast.Tuple) -> Type:
+        raise self.fail(node, "a list is only allowed after `in`")
+
+    visit_List = visit_Tuple
+
+    def _args(self, node: ast.Call, lo: int, hi: int | None) -> list[ast.expr]:
+        name = node.func.id if isinstance(node.func, ast.Name) else "?"
+        n = len(node.args)
+        if n < lo or (hi is not None and n > hi):
+            want = f"{lo}" if hi == lo else (f"{lo} or more" if hi is None else f"{lo} to {hi}")
+            raise self.fail(node, f"{name}() takes {want} arguments, got {n}")
+        return list(node.args)
+
+    def _numeric_literal(self, node: ast.expr, what: str) -> None:
+        inner = node.operand if isinstance(node, ast.UnaryOp) else node
+        ok = isinstance(inner, ast.Constant) and isinstance(inner.value, (int, float)) and not (
+            isinstance(inner.value, bool)
+        )
+        if not ok:
+            raise self.fail(node, f"{what} must be a number literal")
+
+    def visit_Call(self, node: ast.Call) -> Type:
+        assert isinstance(node.func, ast.Name)
+        name = node.func.id
+        if name == "band":
+            (arg,) = self._args(node, 1, 1)
+            if not isinstance(arg, ast.Name):
+                raise self.fail(arg, "band() takes the name of an indicator")
+            if arg.id not in self.env:
+                hint = did_you_mean(arg.id, set(self.banded) or set(self.env))
+                raise ExprProblem(
+                    "unknown_name", f"unknown indicator {arg.id!r}", column=_col(arg), hint=hint
+                )
+            if arg.id not in self.banded:
+                raise self.fail(arg, f"{arg.id!r} has no bands, so band() cannot be used on it")
+            return "str"
+        if name == "date":
+            (arg,) = self._args(node, 1, 1)
+            if not (isinstance(arg, ast.Constant) and isinstance(arg.value, str)):
+                raise self.fail(arg, "date() takes a literal 'YYYY-MM-DD'")
+            import datetime as _dt
+
+            try:
+                _dt.date.fromisoformat(arg.value)
+            except ValueError:
+                raise self.fail(arg, f"{arg.value!r} is not a date like 'YYYY-MM-DD'") from None
+            return "date"
+        if name in ("days_since", "days_between"):
+            n = 1 if name == "days_since" else 2
+            for a in self._args(node, n, n):
+                t = self.visit(a)
+                if t not in TEMPORAL and t != "null":
+                    raise self.fail(a, f"{name}() needs dates, got {t}")
+            return "int"
+        if name == "abs":
+            (a,) = self._args(node, 1, 1)
+            t = self.visit(a)
+            if t not in NUMERIC:
+                raise self.fail(a, f"abs() needs a number, got {t}")
+            return t
+        if name == "round":
+            args = self._args(node, 1, 2)
+            t = self.visit(args[0])
+            if t not in NUMERIC:
+                raise self.fail(args[0], f"round() needs a number, got {t}")
+            if len(args) == 2:
+                d = args[1]
+                if not (
+                    isinstance(d, ast.Constant)
+                    and isinstance(d.value, int)
+                    and not isinstance(d.value, bool)
+                    and 0 <= d.value <= 10
+                ):
+                    raise self.fail(d, "round()'s second argument must be a literal 0 to 10")
+            return "float"
+        if name == "clip":
+            args = self._args(node, 3, 3)
+            t = self.visit(args[0])
+            if t not in NUMERIC:
+                raise self.fail(args[0], f"clip() needs a number, got {t}")
+            self._numeric_literal(args[1], "clip()'s lower bound")
+            self._numeric_literal(args[2], "clip()'s upper bound")
+            return "float"
+        if name in ("min", "max", "coalesce"):
+            args = self._args(node, 1 if name == "coalesce" else 2, None)
+            out: Type = "null"
+            for a in args:
+                t = self.visit(a)
+                if name != "coalesce" and t not in NUMERIC and t != "null":
+                    raise self.fail(a, f"{name}() needs numbers, got {t}")
+                u = _unify(out, t)
+                if u is None:
+                    raise self.fail(a, f"{name}() arguments must share one type: {out} and {t}")
+                out = u
+            return out
+        raise self.fail(node, f"unknown function {name!r}", "unknown_name")

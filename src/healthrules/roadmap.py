@@ -1,0 +1,695 @@
+"""The success-roadmap format: pydantic v2 models of a roadmap file, a pack and an indicator library.
+
+These models check the shape of each node and the constraints inside one node (bands ordered
+with no gap, weights non-negative, windows well formed). Names that cross nodes (an expression
+naming an indicator, a per-stage weight naming a stage) are resolved afterwards by
+:mod:`healthrules._resolve`, which reports all unresolved names at once.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+__all__ = [
+    "Achievement",
+    "Action",
+    "AggregateIndicator",
+    "Band",
+    "Bands",
+    "DataContract",
+    "DerivedIndicator",
+    "EventColumns",
+    "AccountColumns",
+    "Goal",
+    "Import",
+    "Indicator",
+    "IndicatorLibrary",
+    "Pack",
+    "Roadmap",
+    "ScoreSpec",
+    "Stage",
+    "StageScore",
+    "Task",
+    "Tasks",
+    "Weights",
+    "Window",
+    "AttributeType",
+    "AGGREGATES",
+    "UNASSIGNED_STAGE",
+]
+
+UNASSIGNED_STAGE = "_unassigned"
+"""Stage id reported for accounts whose entry criteria all fail (they are never dropped)."""
+
+ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+Id = Annotated[
+    str,
+    Field(pattern=ID_PATTERN, max_length=64, description="An identifier: letters, digits, _"),
+]
+ExprText = Annotated[
+    str,
+    Field(min_length=1, max_length=4000, description="An expression (see docs/expressions.md)"),
+]
+AttributeType = Literal["int", "float", "str", "bool", "date", "datetime"]
+ValueType = Literal["int", "float"]
+Family = Literal["process", "relationship", "outcome"]
+Priority = Literal["critical", "high", "medium", "low"]
+
+AGGREGATES = (
+    "count",
+    "distinct",
+    "active_days",
+    "sum",
+    "mean",
+    "min",
+    "max",
+    "first_time",
+    "last_time",
+    "days_since_first",
+    "days_since_last",
+)
+Aggregate = Literal[
+    "count",
+    "distinct",
+    "active_days",
+    "sum",
+    "mean",
+    "min",
+    "max",
+    "first_time",
+    "last_time",
+    "days_since_first",
+    "days_since_last",
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# --------------------------------------------------------------------------- data contract
+
+
+class EventColumns(_Model):
+    """Names of the columns of the usage-event frame, and its numeric value columns."""
+
+    account: str = Field("account_id", description="Column holding the account key.")
+    user: str | None = Field("user_id", description="Column holding the user key (optional).")
+    event: str = Field("event", description="Column holding the event name (a string).")
+    timestamp: str = Field("timestamp", description="Column holding the event time (Datetime).")
+    values: dict[Id, ValueType] = Field(
+        default_factory=dict,
+        description="Numeric value columns usable in aggregations, with their type.",
+    )
+    timezone: str | None = Field(
+        None,
+        description="Time zone of the timestamp column (e.g. UTC); omit for naive timestamps.",
+    )
+
+    @model_validator(mode="after")
+    def _distinct_columns(self) -> EventColumns:
+        names = [self.account, self.event, self.timestamp, *self.values]
+        if self.user is not None:
+            names.append(self.user)
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise PydanticCustomError(
+                "duplicate_id",
+                "event columns must be distinct; used twice: {dup}",
+                {"dup": ", ".join(dup)},
+            )
+        return self
+
+
+class AccountColumns(_Model):
+    """The account frame: its key column and typed attributes usable in expressions."""
+
+    key: str = Field("account_id", description="Column holding the account key.")
+    attributes: dict[Id, AttributeType] = Field(
+        default_factory=dict, description="Attribute columns and their types."
+    )
+
+    @model_validator(mode="after")
+    def _key_not_attribute(self) -> AccountColumns:
+        if self.key in self.attributes:
+            raise PydanticCustomError(
+                "duplicate_id",
+                "the account key '{key}' must not also be listed as an attribute",
+                {"key": self.key},
+            )
+        return self
+
+
+class DataContract(_Model):
+    """What the event and account frames look like, so expressions can be checked up front."""
+
+    events: EventColumns = Field(default_factory=EventColumns)  # type: ignore[arg-type]
+    accounts: AccountColumns = Field(default_factory=AccountColumns)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- bands
+
+_NUM = float | int
+
+
+class Band(_Model):
+    """One level of a banding: a name and a half-open or closed interval of values.
+
+    Give at most one lower edge (``gt`` exclusive or ``ge`` inclusive) and at most one upper
+    edge (``lt`` exclusive or ``le`` inclusive). ``score`` (0-100) is what a value in this band
+    contributes to the health score; by default levels are spread evenly from worst (0) to
+    best (100) following the bands' direction.
+    """
+
+    name: Id
+    gt: _NUM | None = None
+    ge: _NUM | None = None
+    lt: _NUM | None = None
+    le: _NUM | None = None
+    score: float | None = Field(None, ge=0, le=100)
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _one_edge_each_side(self) -> Band:
+        if self.gt is not None and self.ge is not None:
+            raise PydanticCustomError(
+                "bands_invalid", "band '{name}' has both gt and ge; give one lower edge",
+                {"name": self.name},
+            )
+        if self.lt is not None and self.le is not None:
+            raise PydanticCustomError(
+                "bands_invalid", "band '{name}' has both lt and le; give one upper edge",
+                {"name": self.name},
+            )
+        lo, hi = self.lower, self.upper
+        if lo is not None and hi is not None:
+            empty = lo[0] > hi[0] or (lo[0] == hi[0] and not (lo[1] and hi[1]))
+            if empty:
+                raise PydanticCustomError(
+                    "bands_invalid", "band '{name}' is empty: its lower edge is above its upper",
+                    {"name": self.name},
+                )
+        return self
+
+    @property
+    def lower(self) -> tuple[float, bool] | None:
+        """The lower edge as (value, inclusive), or None when unbounded below."""
+        if self.ge is not None:
+            return (float(self.ge), True)
+        if self.gt is not None:
+            return (float(self.gt), False)
+        return None
+
+    @property
+    def upper(self) -> tuple[float, bool] | None:
+        """The upper edge as (value, inclusive), or None when unbounded above."""
+        if self.le is not None:
+            return (float(self.le), True)
+        if self.lt is not None:
+            return (float(self.lt), False)
+        return None
+
+    def describe(self) -> str:
+        """Render the interval, e.g. ``0.4 <= x < 0.7``."""
+        lo, hi = self.lower, self.upper
+        left = "" if lo is None else f"{_fmt(lo[0])} {'<=' if lo[1] else '<'} "
+        right = "" if hi is None else f" {'<=' if hi[1] else '<'} {_fmt(hi[0])}"
+        if not left and not right:
+            return "any value"
+        return f"{left}x{right}"
+
+
+def _fmt(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else repr(v)
+
+
+class Bands(_Model):
+    """Bands of an indicator or a score: levels listed from the lowest values to the highest.
+
+    The levels must cover the whole number line with no gap and no overlap: the first has no
+    lower edge, the last no upper edge, and each upper edge equals the next lower edge with
+    exactly one of the two inclusive. ``direction`` says whether higher values are better.
+    """
+
+    direction: Literal["higher_is_better", "lower_is_better"] = "higher_is_better"
+    levels: list[Band] = Field(min_length=2, max_length=12)
+
+    @model_validator(mode="after")
+    def _cover_the_line(self) -> Bands:
+        names = [b.name for b in self.levels]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise PydanticCustomError(
+                "duplicate_id", "band names must be unique; repeated: {dup}", {"dup": ", ".join(dup)}
+            )
+        first, last = self.levels[0], self.levels[-1]
+        if first.lower is not None:
+            raise PydanticCustomError(
+                "bands_invalid",
+                "the first band '{name}' must have no lower edge (list levels from low to high "
+                "values, the first catching everything below the first cut point)",
+                {"name": first.name},
+            )
+        if last.upper is not None:
+            raise PydanticCustomError(
+                "bands_invalid",
+                "the last band '{name}' must have no upper edge",
+                {"name": last.name},
+            )
+        for a, b in zip(self.levels, self.levels[1:], strict=False):
+            up, lo = a.upper, b.lower
+            if up is None or lo is None:
+                raise PydanticCustomError(
+                    "bands_invalid",
+                    "bands '{a}' and '{b}' must meet at a cut point: give '{a}' an upper edge "
+                    "(lt/le) and '{b}' a lower edge (ge/gt)",
+                    {"a": a.name, "b": b.name},
+                )
+            if up[0] < lo[0]:
+                raise PydanticCustomError(
+                    "bands_invalid",
+                    "gap between bands '{a}' and '{b}': values between {x} and {y} fall in no band",
+                    {"a": a.name, "b": b.name, "x": _fmt(up[0]), "y": _fmt(lo[0])},
+                )
+            if up[0] > lo[0]:
+                raise PydanticCustomError(
+                    "bands_invalid",
+                    "bands '{a}' and '{b}' overlap between {y} and {x}; cut points must be "
+                    "listed in ascending order",
+                    {"a": a.name, "b": b.name, "x": _fmt(up[0]), "y": _fmt(lo[0])},
+                )
+            if up[1] == lo[1]:
+                what = "both include" if up[1] else "neither includes"
+                raise PydanticCustomError(
+                    "bands_invalid",
+                    "at cut point {x}, bands '{a}' and '{b}' {what} the value: make exactly one "
+                    "edge inclusive (lt with ge, or le with gt)",
+                    {"a": a.name, "b": b.name, "x": _fmt(up[0]), "what": what},
+                )
+        return self
+
+    def ordered_worst_to_best(self) -> list[Band]:
+        """Return the levels from the worst to the best, following ``direction``."""
+        return list(self.levels if self.direction == "higher_is_better" else self.levels[::-1])
+
+    def level_scores(self) -> dict[str, float]:
+        """Return the 0-100 score of each level (explicit ``score`` or spread evenly)."""
+        ordered = self.ordered_worst_to_best()
+        n = len(ordered)
+        return {
+            b.name: (b.score if b.score is not None else 100.0 * i / (n - 1))
+            for i, b in enumerate(ordered)
+        }
+
+    def cut_points(self) -> list[float]:
+        """Return the cut points between adjacent levels, ascending."""
+        return [b.lower[0] for b in self.levels[1:] if b.lower is not None]
+
+
+# --------------------------------------------------------------------------- indicators
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([dw])\s*$")
+
+
+def parse_days(value: Any) -> int:
+    """Turn ``30``, ``"30d"`` or ``"4w"`` into a number of days."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("window_invalid", "a duration must be like 30d or 4w", {})
+    if isinstance(value, int):
+        days = value
+    elif isinstance(value, str) and (m := _DURATION.match(value)):
+        days = int(m.group(1)) * (7 if m.group(2) == "w" else 1)
+    else:
+        raise PydanticCustomError(
+            "window_invalid",
+            "a duration must be a number of days or text like 30d or 4w, got '{value}'",
+            {"value": value},
+        )
+    if not 1 <= days <= 36600:
+        raise PydanticCustomError(
+            "window_invalid", "a duration must be between 1 and 36600 days, got {days}",
+            {"days": days},
+        )
+    return days
+
+
+class Window(_Model):
+    """Which events an aggregation sees, relative to ``as_of``.
+
+    - trailing: ``{days: 30}`` (or the shorthand ``30d``): events in ``[end - 30 days, end)``;
+    - anchored: ``{from: contract_start, days: 90}``: events in
+      ``[contract_start, min(contract_start + 90 days, end))``; without ``days``, up to ``end``;
+    - everything: ``all`` (the shorthand) or ``{}``: every event before ``end``.
+
+    ``end`` is the instant of ``as_of`` (for a date, the midnight that ends that day).
+    """
+
+    days: int | None = None
+    from_: Id | None = Field(None, alias="from", description="A date/datetime account attribute.")
+
+    @field_validator("days", mode="before")
+    @classmethod
+    def _days(cls, v: Any) -> int | None:
+        return None if v is None else parse_days(v)
+
+    @property
+    def kind(self) -> Literal["trailing", "anchored", "all"]:
+        """``trailing``, ``anchored`` or ``all``."""
+        if self.from_ is not None:
+            return "anchored"
+        return "trailing" if self.days is not None else "all"
+
+
+def _window_before(v: Any) -> Any:
+    if v == "all" or v is None:
+        return {}
+    if isinstance(v, (int, str)) and not isinstance(v, bool):
+        return {"days": v}
+    return v
+
+
+class _IndicatorBase(_Model):
+    id: Id
+    title: str | None = None
+    description: str | None = None
+    family: Family
+    unit: str | None = None
+    bands: Bands | None = None
+
+
+class AggregateIndicator(_IndicatorBase):
+    """An indicator aggregated from usage events: ``aggregate`` over ``where`` in ``window``."""
+
+    kind: Literal["events"] = "events"
+    aggregate: Aggregate
+    of: str | None = Field(
+        None,
+        description="Column to aggregate: a value column for sum/mean/min/max, any event "
+        "column for distinct (default: the user column).",
+    )
+    where: ExprText | None = Field(None, description="Filter over event columns and attributes.")
+    window: Annotated[Window, Field(description="Trailing, anchored or all.")] = Field(
+        default_factory=Window  # type: ignore[arg-type]
+    )
+    compare: Literal["none", "previous", "delta", "pct_change"] = Field(
+        "none",
+        description="Trend against the previous window of the same length: the previous "
+        "value, the difference (current - previous) or the relative change.",
+    )
+
+    @field_validator("window", mode="before")
+    @classmethod
+    def _window(cls, v: Any) -> Any:
+        return _window_before(v)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AggregateIndicator:
+        needs_of = self.aggregate in ("sum", "mean", "min", "max")
+        if needs_of and self.of is None:
+            raise PydanticCustomError(
+                "missing_of",
+                "aggregate '{agg}' needs `of:` naming a numeric value column",
+                {"agg": self.aggregate},
+            )
+        if self.of is not None and self.aggregate not in ("sum", "mean", "min", "max", "distinct"):
+            raise PydanticCustomError(
+                "unexpected_of",
+                "aggregate '{agg}' takes no `of:`",
+                {"agg": self.aggregate},
+            )
+        if self.compare != "none":
+            if self.window.kind != "trailing":
+                raise PydanticCustomError(
+                    "window_invalid",
+                    "compare: {compare} needs a trailing window (e.g. window: 30d), "
+                    "so the previous window has the same length",
+                    {"compare": self.compare},
+                )
+            if self.aggregate in ("first_time", "last_time"):
+                raise PydanticCustomError(
+                    "unexpected_compare",
+                    "compare is not defined for '{agg}'",
+                    {"agg": self.aggregate},
+                )
+        return self
+
+
+class DerivedIndicator(_IndicatorBase):
+    """An indicator computed by an expression over other indicators, attributes and ``as_of``."""
+
+    kind: Literal["derived"] = "derived"
+    expr: ExprText
+
+
+def _indicator_kind(v: Any) -> str:
+    if isinstance(v, dict):
+        if "kind" in v:
+            return str(v["kind"])
+        return "derived" if "expr" in v else "events"
+    return str(getattr(v, "kind", "events"))
+
+
+Indicator = Annotated[
+    Annotated[AggregateIndicator, Tag("events")] | Annotated[DerivedIndicator, Tag("derived")],
+    Discriminator(_indicator_kind),
+]
+
+
+# --------------------------------------------------------------------------- stages and actions
+
+
+class Task(_Model):
+    """A task of a stage; ``done_when`` is an optional expression that says it is done."""
+
+    text: str = Field(min_length=1)
+    done_when: ExprText | None = None
+
+
+def _task_before(v: Any) -> Any:
+    if isinstance(v, str):
+        return {"text": v}
+    return v
+
+
+class Tasks(_Model):
+    """The three task lists of a stage: done together, by the customer, and by us."""
+
+    joint: list[Annotated[Task, Field()]] = Field(default_factory=list)
+    customer: list[Task] = Field(default_factory=list)
+    ours: list[Task] = Field(default_factory=list)
+
+    @field_validator("joint", "customer", "ours", mode="before")
+    @classmethod
+    def _strings(cls, v: Any) -> Any:
+        if isinstance(v, list):
+            return [_task_before(x) for x in v]
+        return v
+
+
+class Achievement(_Model):
+    """The state that says a stage is done: text, and optionally an expression that checks it."""
+
+    text: str = Field(min_length=1)
+    when: ExprText | None = None
+
+
+class Action(_Model):
+    """When ``when`` holds, do ``do``: a positive (opportunity) or challenge (risk) action."""
+
+    id: Id
+    kind: Literal["positive", "challenge"]
+    title: str | None = None
+    when: ExprText
+    do: str = Field(
+        min_length=1,
+        description="Text of the action; {name} or {name:.1f} / {name:.0%} quote values.",
+    )
+    owner: str | None = Field(None, description="Role that acts: csm, sales, support, admin, ...")
+    channel: str | None = Field(
+        None, description="high-touch, low-touch, tech-touch, or free text (chosen by purpose)."
+    )
+    priority: Priority = "medium"
+    resolved_when: ExprText | None = Field(
+        None, description="Expression that closes the action; default: `when` no longer holds."
+    )
+
+
+class Stage(_Model):
+    """One row of the success roadmap: a lifecycle stage and what happens in it."""
+
+    id: Id
+    title: str | None = None
+    description: str | None = None
+    entry: ExprText | None = Field(
+        None, description="Entry criterion; the first stage whose entry holds is the account's."
+    )
+    achievement: Achievement | None = None
+    tasks: Tasks = Field(default_factory=Tasks)  # type: ignore[arg-type]
+    actions: list[Action] = Field(default_factory=list)
+
+    @field_validator("achievement", mode="before")
+    @classmethod
+    def _achievement_text(cls, v: Any) -> Any:
+        return {"text": v} if isinstance(v, str) else v
+
+
+# --------------------------------------------------------------------------- score
+
+
+class Weights(_Model):
+    """Weights of indicators and/or families. Only ratios matter (3/2/1 works)."""
+
+    indicators: dict[Id, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
+    families: dict[Family, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _not_all_zero(self) -> Weights:
+        for what, ws in (("indicators", self.indicators), ("families", self.families)):
+            if ws and not any(w > 0 for w in ws.values()):
+                raise PydanticCustomError(
+                    "weights_invalid", "the {what} weights are all zero", {"what": what}
+                )
+        return self
+
+    @property
+    def empty(self) -> bool:
+        """True when neither indicator nor family weights are given."""
+        return not self.indicators and not self.families
+
+
+class StageScore(_Model):
+    """Per-stage override of the score weights (onboarding is scored differently)."""
+
+    weights: Weights
+
+
+class ScoreSpec(_Model):
+    """The health score: a 0-100 weighted mean of the scores of banded indicators.
+
+    Each banded indicator scores its band's score (0-100). With family weights, each family's
+    score is the indicator-weighted mean of its indicators, and the total the family-weighted
+    mean of the families. Without family weights, the total is the indicator-weighted mean.
+    """
+
+    title: str | None = None
+    weights: Weights = Field(default_factory=Weights)  # type: ignore[arg-type]
+    missing: Literal["skip", "neutral", "worst"] = Field(
+        "skip",
+        description="An indicator with no value: skip it and spread its weight over the rest "
+        "(skip), count it as 50 (neutral), or as 0 (worst).",
+    )
+    bands: Bands | None = None
+    stages: dict[Id, StageScore] = Field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- roadmap
+
+
+class Goal(_Model):
+    """The customer's success (KGI), as text, optionally tied to an outcome indicator."""
+
+    text: str = Field(min_length=1)
+    perspective: Literal["financial", "customer", "internal_process", "learning_growth"] | None = (
+        None
+    )
+    indicator: Id | None = None
+    target: str | None = Field(None, description="Expression that says the goal is reached.")
+
+
+class Import(_Model):
+    """Indicators imported from a library file (path relative to the importing file)."""
+
+    path: str = Field(min_length=1)
+    indicators: list[Id] | None = Field(None, description="Only these (default: all).")
+
+
+class Roadmap(_Model):
+    """A success roadmap: goal, data contract, indicators, ordered stages, actions, score."""
+
+    kind: Literal["roadmap"] = "roadmap"
+    id: Id
+    version: str = "1"
+    title: str | None = None
+    description: str | None = None
+    goal: Goal
+    applies_to: ExprText | None = Field(
+        None, description="Which accounts this roadmap (track) applies to; default: all."
+    )
+    data: DataContract = Field(default_factory=DataContract)  # type: ignore[arg-type]
+    imports: list[Import] = Field(default_factory=list)
+    indicators: list[Indicator] = Field(default_factory=list)
+    stages: list[Stage] = Field(min_length=1)
+    actions: list[Action] = Field(
+        default_factory=list, description="Actions that apply in every stage."
+    )
+    score: ScoreSpec = Field(default_factory=ScoreSpec)  # type: ignore[arg-type]
+
+    @field_validator("goal", mode="before")
+    @classmethod
+    def _goal_text(cls, v: Any) -> Any:
+        return {"text": v} if isinstance(v, str) else v
+
+    # filled by the loader: where the file came from (not part of the format)
+    source: str | None = Field(None, exclude=True, description="(set by the loader)")
+
+    def indicator(self, indicator_id: str) -> AggregateIndicator | DerivedIndicator:
+        """Return the indicator with this id."""
+        for ind in self.indicators:
+            if ind.id == indicator_id:
+                return ind
+        raise KeyError(indicator_id)
+
+    def stage(self, stage_id: str) -> Stage:
+        """Return the stage with this id."""
+        for st in self.stages:
+            if st.id == stage_id:
+                return st
+        raise KeyError(stage_id)
+
+    def all_actions(self) -> list[tuple[Stage | None, Action]]:
+        """Return every action with its stage (None for roadmap-wide actions), in order."""
+        out: list[tuple[Stage | None, Action]] = []
+        for st in self.stages:
+            out.extend((st, a) for a in st.actions)
+        out.extend((None, a) for a in self.actions)
+        return out
+
+    def _repr_html_(self) -> str:
+        from healthrules._html import roadmap_html
+
+        return roadmap_html(self)
+
+
+class IndicatorLibrary(_Model):
+    """A file of indicators shared by several roadmaps (``kind: library``)."""
+
+    kind: Literal["library"]
+    id: Id
+    title: str | None = None
+    description: str | None = None
+    indicators: list[Indicator] = Field(min_length=1)
+
+
+class Pack(_Model):
+    """Several roadmaps (tracks); each account is routed to the first whose applies_to holds."""
+
+    kind: Literal["pack"]
+    id: Id
+    title: str | None = None
+    description: str | None = None
+    roadmaps: list[str] = Field(min_length=1, description="Roadmap files, in routing order.")
+
+    source: str | None = Field(None, exclude=True)
+    loaded: list[Roadmap] = Field(default_factory=list, exclude=True)
