@@ -219,12 +219,19 @@ def analyze(roadmap: Roadmap) -> Analysis:
     reserved = set(RESERVED_NAMES) | set(FUNCTIONS) | {"True", "False", "None"}
     for i, ind in enumerate(roadmap.indicators):
         path = f"indicators[{i}].id"
-        if ind.id in reserved:
+        if "__" in ind.id:
+            report(Code.NAME_CLASH, f"indicator id {ind.id!r} must not contain '__' (reserved "
+                   "for output columns such as <id>__band)", path)
+        elif ind.id in reserved:
             report(Code.NAME_CLASH, f"indicator id {ind.id!r} is a reserved name", path)
         elif ind.id in a.attribute_types:
             report(Code.NAME_CLASH,
                    f"indicator id {ind.id!r} is also an account attribute; rename one", path)
     for name in a.attribute_types:
+        if name in a.event_types or name == ev.account:
+            report(Code.NAME_CLASH,
+                   f"account attribute {name!r} has the name of an event column; rename one "
+                   "(filters read both)", f"data.accounts.attributes.{name}")
         if name in reserved:
             report(Code.NAME_CLASH, f"account attribute {name!r} is a reserved name",
                    f"data.accounts.attributes.{name}")

@@ -53,7 +53,7 @@ __all__ = [
 UNASSIGNED_STAGE = "_unassigned"
 """Stage id reported for accounts whose entry criteria all fail (they are never dropped)."""
 
-ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_]*$"
 Id = Annotated[
     str,
     Field(pattern=ID_PATTERN, max_length=64, description="An identifier: letters, digits, _"),

@@ -1,0 +1,188 @@
+"""Roadmap -> Plan: check a roadmap (or pack) once and keep what evaluation needs, as plain data."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from healthrules.analysis import Analysis, analyze
+from healthrules.errors import Code, Issue, Location, RoadmapError
+from healthrules.roadmap import AttributeType, EventColumns, Pack, Roadmap
+
+__all__ = ["CompiledRoadmap", "Plan", "compile"]
+
+
+@dataclass(frozen=True)
+class CompiledRoadmap:
+    """One roadmap with its analysis: parsed expressions, types and derived-indicator order."""
+
+    roadmap: Roadmap
+    analysis: Analysis
+
+    @property
+    def id(self) -> str:
+        """The roadmap id."""
+        return self.roadmap.id
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A checked roadmap or pack, ready to evaluate many times; picklable plain data.
+
+    Build it with :func:`healthrules.compile`. The expressions inside are parsed and
+    type-checked once; :func:`healthrules.evaluate` turns them into one polars query per call.
+    """
+
+    roadmaps: tuple[CompiledRoadmap, ...]
+    pack_id: str | None = None
+    events: EventColumns = field(default_factory=EventColumns)  # type: ignore[arg-type]
+    account_key: str = "account_id"
+    attributes: dict[str, AttributeType] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        """The pack id, or the id of the single roadmap."""
+        return self.pack_id or self.roadmaps[0].id
+
+    def __repr__(self) -> str:
+        ids = ", ".join(r.id for r in self.roadmaps)
+        n = sum(len(r.roadmap.indicators) for r in self.roadmaps)
+        return f"Plan({self.id!r}: roadmaps [{ids}], {n} indicators)"
+
+    def describe(self) -> str:
+        """Return a readable, multi-line description of what the plan computes."""
+        lines = [repr(self)]
+        for cr in self.roadmaps:
+            r = cr.roadmap
+            lines.append(f"roadmap {r.id} (applies_to: {r.applies_to or 'all accounts'})")
+            for ind in r.indicators:
+                typ = cr.analysis.indicator_types.get(ind.id, "?")
+                if ind.kind == "events":
+                    what = f"{ind.aggregate}"
+                    if ind.of:
+                        what += f"({ind.of})"
+                    w = ind.window
+                    window = {"trailing": f"last {w.days}d", "all": "all time"}.get(
+                        w.kind, f"from {w.from_}" + (f" for {w.days}d" if w.days else "")
+                    )
+                    what += f" over {window}"
+                    if ind.where:
+                        what += f" where {ind.where}"
+                    if ind.compare != "none":
+                        what += f", compare {ind.compare}"
+                else:
+                    what = ind.expr
+                lines.append(f"  {ind.id}: {typ} = {what}")
+            for i, st in enumerate(r.stages):
+                lines.append(f"  stage {i} {st.id}: entry {st.entry or 'always'}")
+            for st, a in r.all_actions():
+                where = st.id if st else "any stage"
+                lines.append(f"  action {a.id} [{a.kind}, {where}]: when {a.when}")
+        return "\n".join(lines)
+
+
+def compile(source: Roadmap | Pack | Plan | Sequence[Roadmap]) -> Plan:  # noqa: A001
+    """Check a roadmap (or the roadmaps of a pack) and return its evaluation plan.
+
+    Parameters
+    ----------
+    source
+        A :class:`Roadmap`, a loaded :class:`Pack`, a list of roadmaps (tracks, in routing
+        order), or a plan (returned unchanged).
+
+    Returns
+    -------
+    Plan
+
+    Raises
+    ------
+    RoadmapError
+        If a roadmap has unresolved names, type errors or cycles, or the roadmaps of a pack
+        disagree on the data contract.
+
+    Examples
+    --------
+    >>> import healthrules as hr
+    >>> r = hr.Roadmap.model_validate({
+    ...     "id": "demo", "goal": "Customers use the product weekly",
+    ...     "indicators": [{"id": "logins", "family": "process", "aggregate": "count",
+    ...                     "where": "event == 'login'", "window": "7d"}],
+    ...     "stages": [{"id": "operation"}],
+    ... })
+    >>> hr.compile(r)
+    Plan('demo': roadmaps [demo], 1 indicators)
+    """
+    if isinstance(source, Plan):
+        return source
+    pack_id: str | None = None
+    if isinstance(source, Roadmap):
+        roadmaps = [source]
+    elif isinstance(source, Pack):
+        if not source.loaded:
+            raise RoadmapError(
+                [Issue(code=Code.VALIDATION.value,
+                       message=f"pack {source.id!r} has no loaded roadmaps; load it with "
+                       "healthrules.load(path)",
+                       location=Location(file=source.source))]
+            )
+        roadmaps = list(source.loaded)
+        pack_id = source.id
+    else:
+        roadmaps = list(source)
+        if not roadmaps:
+            raise ValueError("compile() needs at least one roadmap")
+    compiled: list[CompiledRoadmap] = []
+    issues: list[Issue] = []
+    for r in roadmaps:
+        a = analyze(r)
+        issues.extend(
+            Issue(code=i.code, message=i.message, severity=i.severity, hint=i.hint, ctx=i.ctx,
+                  location=Location(file=r.source, path=i.location.path))
+            for i in a.issues
+        )
+        compiled.append(CompiledRoadmap(roadmap=r, analysis=a))
+    first = roadmaps[0]
+    attributes: dict[str, AttributeType] = {}
+    ids: set[str] = set()
+    for r in roadmaps:
+        if r.id in ids:
+            issues.append(Issue(code=Code.DUPLICATE_ID.value,
+                                message=f"roadmap id {r.id!r} appears twice in the pack",
+                                location=Location(file=r.source, path="id")))
+        ids.add(r.id)
+        ev, acc = r.data.events, r.data.accounts
+        f_ev = first.data.events
+        if (ev.account, ev.user, ev.event, ev.timestamp, ev.timezone) != (
+            f_ev.account, f_ev.user, f_ev.event, f_ev.timestamp, f_ev.timezone
+        ) or acc.key != first.data.accounts.key:
+            issues.append(Issue(
+                code=Code.VALIDATION.value,
+                message=f"roadmap {r.id!r} declares other event columns or account key than "
+                f"{first.id!r}; the roadmaps of a pack read the same frames",
+                location=Location(file=r.source, path="data")))
+        for name, typ in acc.attributes.items():
+            if attributes.setdefault(name, typ) != typ:
+                issues.append(Issue(
+                    code=Code.VALIDATION.value,
+                    message=f"attribute {name!r} is {typ} here but {attributes[name]} in another "
+                    "roadmap of the pack",
+                    location=Location(file=r.source, path=f"data.accounts.attributes.{name}")))
+        for name, vtyp in ev.values.items():
+            if f_ev.values.get(name, vtyp) != vtyp:
+                issues.append(Issue(
+                    code=Code.VALIDATION.value,
+                    message=f"value column {name!r} has another type in {first.id!r}",
+                    location=Location(file=r.source, path=f"data.events.values.{name}")))
+    if issues:
+        raise RoadmapError(issues)
+    values = {}
+    for r in roadmaps:
+        values.update(r.data.events.values)
+    events = first.data.events.model_copy(update={"values": values})
+    return Plan(
+        roadmaps=tuple(compiled),
+        pack_id=pack_id,
+        events=events,
+        account_key=first.data.accounts.key,
+        attributes=attributes,
+    )

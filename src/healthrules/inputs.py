@@ -1,0 +1,258 @@
+"""Check event and account frames against a plan's data contract, and bring them to its types."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import polars as pl
+
+from healthrules.compiler import Plan
+from healthrules.errors import Code, InputDataError, Issue, Location
+
+__all__ = ["Clock", "FrameLike", "check_accounts", "check_events_schema", "clock_for", "lazy"]
+
+FrameLike = pl.DataFrame | pl.LazyFrame
+
+
+def lazy(frame: Any, what: str) -> pl.LazyFrame:
+    """Return ``frame`` as a LazyFrame (DataFrame or LazyFrame accepted)."""
+    if isinstance(frame, pl.LazyFrame):
+        return frame
+    if isinstance(frame, pl.DataFrame):
+        return frame.lazy()
+    raise TypeError(
+        f"{what} must be a polars DataFrame or LazyFrame, got {type(frame).__name__}"
+    )
+
+
+@dataclass(frozen=True)
+class Clock:
+    """The evaluation instant: ``as_of`` as a date, and ``end`` as a naive datetime + zone."""
+
+    as_of: dt.date
+    end: dt.datetime  # naive wall time in the events' zone
+    time_zone: str | None
+    time_unit: str
+
+    def lit_end(self, shift: dt.timedelta = dt.timedelta(0)) -> pl.Expr:
+        """The instant ``end + shift`` as a polars literal of the events' datetime dtype."""
+        return self.datetime_lit(self.end + shift)
+
+    def datetime_lit(self, value: dt.datetime) -> pl.Expr:
+        """A naive wall-clock datetime as a literal of the timestamp dtype."""
+        e = pl.lit(value, dtype=pl.Datetime(self.time_unit))  # type: ignore[arg-type]
+        if self.time_zone is not None:
+            e = e.dt.replace_time_zone(self.time_zone)
+        return e
+
+    def to_timestamp(self, expr: pl.Expr, typ: str) -> pl.Expr:
+        """Bring a date/datetime attribute to the timestamp dtype (dates at midnight)."""
+        e = expr.cast(pl.Datetime(self.time_unit))  # type: ignore[arg-type]
+        if typ == "date" and self.time_zone is not None:
+            e = e.dt.replace_time_zone(self.time_zone)
+        elif typ == "datetime" and self.time_zone is not None:
+            e = expr.dt.cast_time_unit(self.time_unit)  # type: ignore[arg-type]
+        return e
+
+
+_INT = {pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64}
+_FLOAT = {pl.Float32, pl.Float64}
+
+
+def _is(dtype: pl.DataType, typ: str) -> bool:
+    base = dtype.base_type()
+    if typ == "int":
+        return base in _INT
+    if typ == "float":
+        return base in _INT or base in _FLOAT
+    if typ == "str":
+        return base in (pl.String, pl.Categorical, pl.Enum)
+    if typ == "bool":
+        return base == pl.Boolean
+    if typ == "date":
+        return base == pl.Date
+    if typ == "datetime":
+        return base == pl.Datetime
+    return False
+
+
+_POLARS_TYPE: dict[str, pl.DataType] = {
+    "int": pl.Int64(),
+    "float": pl.Float64(),
+    "str": pl.String(),
+    "bool": pl.Boolean(),
+    "date": pl.Date(),
+}
+
+
+def clock_for(plan: Plan, events_schema: pl.Schema, as_of: Any) -> Clock:
+    """Work out the evaluation instant from ``as_of`` and the events' timestamp dtype."""
+    ts = plan.events.timestamp
+    dtype = events_schema.get(ts)
+    unit = "us"
+    tz: str | None = plan.events.timezone
+    if isinstance(dtype, pl.Datetime):
+        unit = dtype.time_unit or "us"
+        tz = dtype.time_zone
+    if isinstance(as_of, dt.datetime):
+        if as_of.tzinfo is not None:
+            if tz is None:
+                raise InputDataError([Issue(
+                    code=Code.BAD_AS_OF.value,
+                    message=f"as_of {as_of.isoformat()} has a time zone but the event "
+                    "timestamps are naive; pass a naive datetime",
+                )])
+            try:
+                zone = ZoneInfo(tz)
+            except ZoneInfoNotFoundError:
+                zone = None
+            local = as_of.astimezone(zone) if zone is not None else as_of
+            end = local.replace(tzinfo=None)
+        else:
+            end = as_of
+        return Clock(as_of=end.date(), end=end, time_zone=tz, time_unit=unit)
+    if isinstance(as_of, dt.date):
+        end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
+        return Clock(as_of=as_of, end=end, time_zone=tz, time_unit=unit)
+    if isinstance(as_of, str):
+        try:
+            parsed: dt.date = (
+                dt.datetime.fromisoformat(as_of) if "T" in as_of or " " in as_of.strip()
+                else dt.date.fromisoformat(as_of)
+            )
+        except ValueError:
+            raise InputDataError([Issue(
+                code=Code.BAD_AS_OF.value,
+                message=f"as_of {as_of!r} is not a date (YYYY-MM-DD) or an ISO datetime",
+            )]) from None
+        return clock_for(plan, events_schema, parsed)
+    raise InputDataError([Issue(
+        code=Code.BAD_AS_OF.value,
+        message=f"as_of must be a date or a datetime, got {type(as_of).__name__}",
+    )])
+
+
+def _issue(code: Code, message: str, frame: str, column: str | None = None,
+           hint: str | None = None) -> Issue:
+    return Issue(code=code.value, message=message, hint=hint,
+                 location=Location(file=f"<{frame}>", path=column or ""))
+
+
+def check_events_schema(plan: Plan, schema: pl.Schema) -> list[Issue]:
+    """Return problems of the events frame's columns and dtypes (nothing is read)."""
+    ev = plan.events
+    issues: list[Issue] = []
+    from healthrules.expressions import did_you_mean
+
+    def need(col: str, ok: Any, expected: str) -> None:
+        if col not in schema:
+            issues.append(_issue(Code.MISSING_COLUMN,
+                                 f"events frame has no column {col!r} (expected {expected})",
+                                 "events", col, did_you_mean(col, list(schema.names()))))
+        elif not ok(schema[col]):
+            issues.append(_issue(Code.WRONG_DTYPE,
+                                 f"events column {col!r} is {schema[col]}, expected {expected}",
+                                 "events", col))
+
+    need(ev.account, lambda d: True, "the account key")
+    need(ev.event, lambda d: _is(d, "str"), "a string column")
+    need(ev.timestamp, lambda d: _is(d, "datetime"), "a Datetime column")
+    if ev.user is not None:
+        need(ev.user, lambda d: True, "the user key")
+    for name, typ in ev.values.items():
+        need(name, lambda d, t=typ: _is(d, t), f"a numeric ({typ}) column")
+    ts = schema.get(ev.timestamp)
+    if isinstance(ts, pl.Datetime) and ts.time_zone != ev.timezone:
+        got = ts.time_zone or "naive"
+        want = ev.timezone or "naive"
+        issues.append(_issue(
+            Code.TIMEZONE_MISMATCH,
+            f"events column {ev.timestamp!r} is in time zone {got}, but the roadmap declares "
+            f"{want} (data.events.timezone)",
+            "events", ev.timestamp,
+            hint="convert with pl.col(...).dt.convert_time_zone(...) or fix data.events.timezone",
+        ))
+    return issues
+
+
+def check_accounts(plan: Plan, accounts: pl.LazyFrame, events_schema: pl.Schema,
+                   clock: Clock) -> tuple[pl.DataFrame, list[Issue]]:
+    """Check the accounts frame and return it collected, with attributes cast to their types.
+
+    Only the key and the declared attributes are kept. Accounts are small (one row per
+    account), so they are collected here; the events are never collected whole.
+    """
+    schema = accounts.collect_schema()
+    key = plan.account_key
+    issues: list[Issue] = []
+    from healthrules.expressions import did_you_mean
+
+    if key not in schema:
+        issues.append(_issue(Code.MISSING_COLUMN, f"accounts frame has no key column {key!r}",
+                             "accounts", key, did_you_mean(key, list(schema.names()))))
+    casts: list[pl.Expr] = []
+    for name, typ in plan.attributes.items():
+        if name not in schema:
+            issues.append(_issue(Code.MISSING_COLUMN,
+                                 f"accounts frame has no attribute column {name!r} ({typ})",
+                                 "accounts", name, did_you_mean(name, list(schema.names()))))
+            continue
+        dtype = schema[name]
+        if not _is(dtype, typ):
+            issues.append(_issue(Code.WRONG_DTYPE,
+                                 f"accounts column {name!r} is {dtype}, expected {typ}",
+                                 "accounts", name,
+                                 hint="parse dates with pl.col(...).str.to_date()"
+                                 if typ in ("date", "datetime") and dtype == pl.String else None))
+            continue
+        if typ == "datetime":
+            assert isinstance(dtype, pl.Datetime)
+            if dtype.time_zone != clock.time_zone:
+                issues.append(_issue(
+                    Code.TIMEZONE_MISMATCH,
+                    f"accounts column {name!r} is in time zone {dtype.time_zone or 'naive'} but "
+                    f"the event timestamps are {clock.time_zone or 'naive'}",
+                    "accounts", name))
+                continue
+            casts.append(pl.col(name).dt.cast_time_unit(clock.time_unit))  # type: ignore[arg-type]
+        else:
+            casts.append(pl.col(name).cast(_POLARS_TYPE[typ]))
+    ev_key = events_schema.get(plan.events.account)
+    if key in schema and ev_key is not None and not _keys_compatible(schema[key], ev_key):
+        issues.append(_issue(
+            Code.WRONG_DTYPE,
+            f"the account key is {schema[key]} in the accounts frame but {ev_key} in the events",
+            "accounts", key))
+    if issues:
+        return pl.DataFrame(), issues
+    frame = accounts.select(pl.col(key), *casts).collect()
+    if ev_key is not None and frame[key].dtype != ev_key:
+        frame = frame.with_columns(pl.col(key).cast(ev_key))
+    nulls = frame[key].null_count()
+    if nulls:
+        issues.append(_issue(Code.NULL_KEY,
+                             f"{nulls} account row(s) have a null key {key!r}", "accounts", key))
+    dup = frame.filter(pl.col(key).is_duplicated() & pl.col(key).is_not_null())
+    if dup.height:
+        examples = dup[key].unique().sort().head(3).to_list()
+        issues.append(_issue(
+            Code.DUPLICATE_ACCOUNT,
+            f"{dup.height} account rows share a key with another row (e.g. {examples}); "
+            "each account must appear once",
+            "accounts", key))
+    return frame, issues
+
+
+def _keys_compatible(a: pl.DataType, b: pl.DataType) -> bool:
+    def kind(d: pl.DataType) -> str:
+        base = d.base_type()
+        if base in _INT:
+            return "int"
+        if base in (pl.String, pl.Categorical, pl.Enum):
+            return "str"
+        return str(base)
+
+    return kind(a) == kind(b)

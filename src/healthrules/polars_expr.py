@@ -1,0 +1,218 @@
+"""Translate a checked expression tree into one polars expression (Kleene nulls, safe division)."""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import functools
+import operator
+from collections.abc import Callable
+
+import polars as pl
+
+from healthrules.expressions import Parsed
+
+__all__ = ["to_polars"]
+
+_CMP: dict[type[ast.cmpop], Callable[[pl.Expr, pl.Expr], pl.Expr]] = {
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+}
+
+
+def to_polars(
+    parsed: Parsed | ast.expr,
+    *,
+    column: Callable[[str], pl.Expr],
+    band: Callable[[str], pl.Expr],
+    as_of: dt.date,
+) -> pl.Expr:
+    """Return the polars expression of a parsed, type-checked expression.
+
+    Parameters
+    ----------
+    parsed
+        An expression accepted by :func:`healthrules.expressions.parse` and ``infer``.
+    column
+        Maps a name to the polars expression holding its value.
+    band
+        Maps an indicator id to the expression of its band name (for ``band(x)``).
+    as_of
+        The evaluation date, used by ``days_since``.
+
+    Notes
+    -----
+    Semantics match :mod:`healthrules.explain`'s scalar evaluator: three-valued logic,
+    division by zero is null, ``x if c else y`` is null when ``c`` is null, ``min``/``max``
+    skip nulls, ``round`` rounds halves away from zero.
+    """
+    tree = parsed.tree if isinstance(parsed, Parsed) else parsed
+    return _Translate(column, band, as_of).visit(tree)
+
+
+def _lit(value: object) -> pl.Expr:
+    if value is None:
+        return pl.lit(None)
+    if isinstance(value, bool):
+        return pl.lit(value, dtype=pl.Boolean)
+    if isinstance(value, int):
+        return pl.lit(value, dtype=pl.Int64)
+    if isinstance(value, float):
+        return pl.lit(value, dtype=pl.Float64)
+    return pl.lit(value, dtype=pl.String)
+
+
+def _literal_number(node: ast.expr) -> float:
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        return -_literal_number(node.operand)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.UAdd):
+        return _literal_number(node.operand)
+    assert isinstance(node, ast.Constant)
+    return float(node.value)
+
+
+class _Translate:
+    def __init__(
+        self,
+        column: Callable[[str], pl.Expr],
+        band: Callable[[str], pl.Expr],
+        as_of: dt.date,
+    ) -> None:
+        self.column = column
+        self.band = band
+        self.as_of = as_of
+
+    def visit(self, node: ast.AST) -> pl.Expr:
+        method: Callable[[ast.AST], pl.Expr] = getattr(self, "visit_" + type(node).__name__)
+        return method(node)
+
+    def visit_Name(self, node: ast.Name) -> pl.Expr:
+        return self.column(node.id)
+
+    def visit_Constant(self, node: ast.Constant) -> pl.Expr:
+        return _lit(node.value)
+
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> pl.Expr:
+        x = self.visit(node.operand)
+        if isinstance(node.op, ast.Not):
+            return x.cast(pl.Boolean).not_()
+        if isinstance(node.op, ast.USub):
+            return -x
+        return x
+
+    def visit_BinOp(self, node: ast.BinOp) -> pl.Expr:
+        a = self.visit(node.left)
+        b = self.visit(node.right)
+        op = node.op
+        if isinstance(op, ast.Add):
+            return a + b
+        if isinstance(op, ast.Sub):
+            return a - b
+        if isinstance(op, ast.Mult):
+            return a * b
+        if isinstance(op, ast.Div):
+            return pl.when(b != 0).then(a.cast(pl.Float64) / b.cast(pl.Float64))
+        if isinstance(op, ast.Pow):
+            assert isinstance(node.right, ast.Constant)
+            return _pow(a, int(node.right.value))
+        raise TypeError(f"operator {type(op).__name__} is not supported")
+
+    def visit_BoolOp(self, node: ast.BoolOp) -> pl.Expr:
+        parts = [self.visit(v).cast(pl.Boolean) for v in node.values]
+        fn = operator.and_ if isinstance(node.op, ast.And) else operator.or_
+        return functools.reduce(fn, parts)
+
+    def visit_Compare(self, node: ast.Compare) -> pl.Expr:
+        results: list[pl.Expr] = []
+        left_node: ast.expr = node.left
+        left = self.visit(left_node)
+        for op, right_node in zip(node.ops, node.comparators, strict=True):
+            if isinstance(op, ast.Is):
+                results.append(left.is_null())
+                left_node, left = right_node, pl.lit(None)
+                continue
+            if isinstance(op, ast.IsNot):
+                results.append(left.is_not_null())
+                left_node, left = right_node, pl.lit(None)
+                continue
+            if isinstance(op, (ast.In, ast.NotIn)):
+                assert isinstance(right_node, (ast.Tuple, ast.List))
+                values = [e.value for e in right_node.elts if isinstance(e, ast.Constant)]
+                if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+                    member = left.cast(pl.Float64).is_in(
+                        pl.lit(pl.Series([float(v) for v in values])).implode()
+                    )
+                else:
+                    member = left.is_in(pl.lit(pl.Series(values)).implode())
+                member = pl.when(left.is_not_null()).then(member)
+                results.append(member.not_() if isinstance(op, ast.NotIn) else member)
+                continue
+            right = self.visit(right_node)
+            results.append(_CMP[type(op)](left, right))
+            left_node, left = right_node, right
+        return functools.reduce(operator.and_, results)
+
+    def visit_IfExp(self, node: ast.IfExp) -> pl.Expr:
+        cond = self.visit(node.test).cast(pl.Boolean)
+        body = self.visit(node.body)
+        orelse = self.visit(node.orelse)
+        return pl.when(cond).then(body).when(cond.not_()).then(orelse)
+
+    def visit_Call(self, node: ast.Call) -> pl.Expr:
+        assert isinstance(node.func, ast.Name)
+        name = node.func.id
+        args = node.args
+        if name == "band":
+            assert isinstance(args[0], ast.Name)
+            return self.band(args[0].id)
+        if name == "date":
+            assert isinstance(args[0], ast.Constant)
+            return pl.lit(dt.date.fromisoformat(str(args[0].value)), dtype=pl.Date)
+        if name == "days_since":
+            return (pl.lit(self.as_of, dtype=pl.Date) - _as_date(self.visit(args[0]))).dt.total_days()
+        if name == "days_between":
+            a = _as_date(self.visit(args[0]))
+            b = _as_date(self.visit(args[1]))
+            return (b - a).dt.total_days()
+        if name == "abs":
+            return self.visit(args[0]).abs()
+        if name == "round":
+            decimals = int(args[1].value) if len(args) == 2 and isinstance(
+                args[1], ast.Constant
+            ) else 0
+            return self.visit(args[0]).cast(pl.Float64).round(
+                decimals, mode="half_away_from_zero"
+            )
+        if name == "clip":
+            lo = _literal_number(args[1])
+            hi = _literal_number(args[2])
+            return self.visit(args[0]).cast(pl.Float64).clip(lo, hi)
+        if name == "min":
+            return pl.min_horizontal([self.visit(a) for a in args])
+        if name == "max":
+            return pl.max_horizontal([self.visit(a) for a in args])
+        if name == "coalesce":
+            return pl.coalesce([self.visit(a) for a in args])
+        raise TypeError(f"function {name!r} is not supported")
+
+    def visit_Tuple(self, node: ast.Tuple) -> pl.Expr:
+        raise TypeError("a list is only allowed after `in`")
+
+    visit_List = visit_Tuple
+
+
+def _pow(base: pl.Expr, exponent: int) -> pl.Expr:
+    if exponent == 0:
+        return pl.when(base.is_not_null()).then(base * 0 + 1)
+    out = base
+    for _ in range(exponent - 1):
+        out = out * base
+    return out
+
+
+def _as_date(x: pl.Expr) -> pl.Expr:
+    return x.dt.date()
