@@ -1,0 +1,174 @@
+"""Evaluation: the result frames of one evaluation, typed record views, and explanations."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from healthrules.compiler import Plan
+    from healthrules.explain import Explanation
+
+__all__ = ["Evaluation", "Evidence", "TriggeredAction"]
+
+
+class Evidence(BaseModel):
+    """One value a fired action's condition read, with the threshold it was compared to."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    value: str
+    band: str | None = None
+    op: str | None = None
+    threshold: str | None = None
+
+    def __str__(self) -> str:
+        text = f"{self.name} = {self.value}"
+        if self.band:
+            text += f" ({self.band})"
+        if self.op:
+            text += f", condition {self.op} {self.threshold}"
+        return text
+
+
+class TriggeredAction(BaseModel):
+    """A fired action as a record, for services (``Evaluation.triggered_actions()``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    account_id: Any
+    roadmap: str
+    stage: str
+    action_id: str
+    kind: Literal["positive", "challenge"]
+    title: str | None = None
+    owner: str | None = None
+    channel: str | None = None
+    priority: Literal["critical", "high", "medium", "low"]
+    text: str
+    evidence: list[Evidence]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The result of :func:`healthrules.evaluate`: polars frames, sorted deterministically.
+
+    Attributes
+    ----------
+    indicators
+        One row per account: key, ``roadmap``, each indicator's value and ``<id>__band``.
+    stages
+        Key, ``roadmap``, ``stage``, ``stage_index``, ``achieved``, tasks done / total / list.
+    scores
+        Key, ``roadmap``, ``stage``, ``score`` (0-100), ``score_band``, per-family scores and
+        how many scored indicators were present / missing.
+    actions
+        One row per fired action, with its rendered ``text`` and ``evidence``.
+    conditions
+        Per action: accounts considered, fired, and unknown (condition was null).
+    diagnostics
+        Counts of input rows that were dropped or ignored, and of unrouted accounts.
+    """
+
+    plan: Plan
+    as_of: dt.date
+    account_key: str
+    indicators: pl.DataFrame
+    stages: pl.DataFrame
+    scores: pl.DataFrame
+    actions: pl.DataFrame
+    conditions: pl.DataFrame
+    diagnostics: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def _from_frames(cls, **kwargs: Any) -> Evaluation:
+        return cls(**kwargs)
+
+    @property
+    def frames(self) -> dict[str, pl.DataFrame]:
+        """The output frames by name (what ``healthrules evaluate`` writes)."""
+        return {
+            "indicators": self.indicators,
+            "stages": self.stages,
+            "scores": self.scores,
+            "actions": self.actions,
+            "conditions": self.conditions,
+        }
+
+    @property
+    def unknown(self) -> int:
+        """How many (account, action) conditions were unknown (null) and so did not fire."""
+        return int(self.conditions["unknown"].sum()) if self.conditions.height else 0
+
+    def triggered_actions(self) -> list[TriggeredAction]:
+        """The fired actions as typed records (a view of :attr:`actions`)."""
+        out: list[TriggeredAction] = []
+        for row in self.actions.to_dicts():
+            row["account_id"] = row.pop(self.account_key)
+            out.append(TriggeredAction.model_validate(row))
+        return out
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        """The fired actions as plain dicts (JSON-friendly), one per action."""
+        return [a.model_dump() for a in self.triggered_actions()]
+
+    def summary(self) -> dict[str, Any]:
+        """Counts for a quick look: accounts per stage, per score band, actions by kind."""
+        stages = self.stages.group_by("roadmap", "stage").len().sort("roadmap", "stage",
+                                                                     nulls_last=True)
+        bands = self.scores.group_by("score_band").len().sort("score_band", nulls_last=True)
+        kinds = self.actions.group_by("kind").len().sort("kind")
+        return {
+            "as_of": self.as_of.isoformat(),
+            "accounts": self.stages.height,
+            "stages": stages.rows(),
+            "score_bands": bands.rows(),
+            "actions": self.actions.height,
+            "actions_by_kind": dict(kinds.rows()),
+            "unknown_conditions": self.unknown,
+            "diagnostics": dict(self.diagnostics),
+        }
+
+    def account(self, account_id: Any) -> dict[str, Any]:
+        """Everything computed for one account, as plain dicts (for a quick look)."""
+        key = self.account_key
+
+        def rows(frame: pl.DataFrame) -> list[dict[str, Any]]:
+            return frame.filter(pl.col(key) == account_id).to_dicts()
+
+        found = rows(self.stages)
+        if not found:
+            raise KeyError(f"no account {account_id!r} in this evaluation")
+        return {
+            "indicators": (rows(self.indicators) or [{}])[0],
+            "stage": found[0],
+            "score": (rows(self.scores) or [{}])[0],
+            "actions": rows(self.actions),
+        }
+
+    def explain(self, account_id: Any) -> Explanation:
+        """Why this account has its score, and why each action fired or did not.
+
+        Every indicator's contribution to the score (the ones pulling it down most first) and,
+        for every action of the account's roadmap, the value of every sub-expression of its
+        condition, computed by the scalar evaluator from this evaluation's values.
+        """
+        from healthrules.explain import explain
+
+        return explain(self, account_id)
+
+    def _repr_html_(self) -> str:
+        from healthrules._html import evaluation_html
+
+        return evaluation_html(self)
+
+    def __repr__(self) -> str:
+        return (
+            f"Evaluation(as_of={self.as_of.isoformat()}, accounts={self.stages.height}, "
+            f"actions={self.actions.height}, unknown_conditions={self.unknown})"
+        )

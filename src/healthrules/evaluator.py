@@ -1,0 +1,779 @@
+"""Plan + events + accounts + as_of -> Evaluation, as vectorised polars queries.
+
+One ``group_by(account)`` over the events computes every aggregate indicator of every roadmap
+of the plan with conditional aggregations (the events are scanned once, lazily, with only the
+needed columns and time range, and never collected whole). Everything after that (derived
+indicators, bands, stages, scores, actions) is column expressions over one row per account.
+No per-row Python anywhere.
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import polars as pl
+
+from healthrules.analysis import Analysis, TemplateField
+from healthrules.compiler import CompiledRoadmap, Plan, compile
+from healthrules.errors import InputDataError
+from healthrules.evaluation import Evaluation
+from healthrules.expressions import Parsed, Type, names_in
+from healthrules.inputs import Clock, check_accounts, check_events_schema, clock_for, lazy
+from healthrules.polars_expr import to_polars
+from healthrules.roadmap import (
+    UNASSIGNED_STAGE,
+    AggregateIndicator,
+    Bands,
+    DerivedIndicator,
+    Pack,
+    Roadmap,
+    Weights,
+)
+
+__all__ = ["evaluate"]
+
+FAMILIES = ("process", "relationship", "outcome")
+PRIORITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+_ZERO_WHEN_EMPTY = {"count", "distinct", "active_days", "sum"}
+_OP_TEXT = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">",
+            ast.GtE: ">=", ast.In: "in", ast.NotIn: "not in"}
+_FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
+
+_EVIDENCE_DTYPE = pl.List(pl.Struct({
+    "name": pl.String, "value": pl.String, "band": pl.String, "op": pl.String,
+    "threshold": pl.String,
+}))
+_TASK_DTYPE = pl.List(pl.Struct({"list": pl.String, "text": pl.String, "done": pl.Boolean}))
+
+
+def evaluate(
+    source: Roadmap | Pack | Plan,
+    events: pl.DataFrame | pl.LazyFrame,
+    accounts: pl.DataFrame | pl.LazyFrame,
+    as_of: dt.date | dt.datetime | str,
+) -> Evaluation:
+    """Evaluate a roadmap (or pack) over all accounts as of a date.
+
+    Parameters
+    ----------
+    source
+        A roadmap, a loaded pack, or a compiled :class:`Plan` (compile once, evaluate often).
+    events
+        Usage events, a ``DataFrame`` or a ``LazyFrame`` (``pl.scan_parquet`` works and is
+        never collected whole): the columns declared in ``data.events``.
+    accounts
+        One row per account: the key and the attributes declared in ``data.accounts``.
+    as_of
+        A ``date`` (the whole day counts), a ``datetime`` (events strictly before it count), or
+        an ISO string of either.
+
+    Returns
+    -------
+    Evaluation
+        Frames ``indicators``, ``stages``, ``scores``, ``actions`` and ``conditions``, plus
+        ``diagnostics``.
+
+    Raises
+    ------
+    RoadmapError
+        If the roadmap does not compile.
+    InputDataError
+        If the frames do not match the data contract (every problem at once).
+
+    Examples
+    --------
+    >>> import datetime as dt, polars as pl, healthrules as hr
+    >>> roadmap = hr.Roadmap.model_validate({
+    ...     "id": "demo", "goal": "Weekly use",
+    ...     "data": {"events": {"user": None}},
+    ...     "indicators": [{"id": "logins_7d", "family": "process", "aggregate": "count",
+    ...                     "where": "event == 'login'", "window": "7d"}],
+    ...     "stages": [{"id": "operation", "actions": [{
+    ...         "id": "no_logins", "kind": "challenge", "when": "logins_7d == 0",
+    ...         "do": "Call them: {logins_7d} logins in a week", "owner": "csm"}]}],
+    ... })
+    >>> events = pl.DataFrame({
+    ...     "account_id": ["a", "a"], "event": ["login", "login"],
+    ...     "timestamp": [dt.datetime(2026, 6, 29, 9), dt.datetime(2026, 6, 30, 9)]})
+    >>> accounts = pl.DataFrame({"account_id": ["a", "b"]})
+    >>> ev = hr.evaluate(roadmap, events, accounts, dt.date(2026, 6, 30))
+    >>> ev.indicators.select("account_id", "logins_7d").rows()
+    [('a', 2), ('b', 0)]
+    >>> ev.actions.select("account_id", "action_id", "text").rows()
+    [('b', 'no_logins', 'Call them: 0 logins in a week')]
+    """
+    plan = compile(source)
+    ev_lf = lazy(events, "events")
+    acc_lf = lazy(accounts, "accounts")
+    try:
+        ev_schema = ev_lf.collect_schema()
+    except pl.exceptions.PolarsError as exc:
+        raise InputDataError(f"cannot read the events frame: {exc}") from exc
+    issues = check_events_schema(plan, ev_schema)
+    clock = clock_for(plan, ev_schema, as_of)
+    acc_df, acc_issues = check_accounts(plan, acc_lf, ev_schema, clock)
+    issues += acc_issues
+    if issues:
+        raise InputDataError(issues)
+    return _Run(plan, clock, acc_df).evaluate(ev_lf)
+
+
+class _Run:
+    """One evaluation: the plan, the clock and the collected accounts."""
+
+    def __init__(self, plan: Plan, clock: Clock, accounts: pl.DataFrame) -> None:
+        self.plan = plan
+        self.clock = clock
+        self.key = plan.account_key
+        self.accounts = accounts
+
+    # ------------------------------------------------------------------ routing
+
+    def route(self) -> pl.DataFrame:
+        """Add ``__route``: the index of the first roadmap whose applies_to holds."""
+        expr: pl.Expr | None = None
+        chain: Any = None
+        for i, cr in enumerate(self.plan.roadmaps):
+            parsed = cr.analysis.expressions.get("applies_to")
+            cond = pl.lit(True) if parsed is None else self.expr(parsed, cr.analysis)
+            cond = cond.fill_null(False)
+            chain = pl.when(cond).then(pl.lit(i, pl.Int64)) if chain is None else chain.when(
+                cond).then(pl.lit(i, pl.Int64))
+        expr = chain.otherwise(pl.lit(None, pl.Int64))
+        return self.accounts.lazy().with_columns(expr.alias("__route")).collect()
+
+    # ------------------------------------------------------------------ expressions
+
+    def expr(self, parsed: Parsed, analysis: Analysis, *, filter_scope: bool = False) -> pl.Expr:
+        """Translate a parsed expression against this run's columns."""
+        special = {
+            "as_of": pl.lit(self.clock.as_of, dtype=pl.Date),
+            "score": pl.col("__score"),
+            "score_band": pl.col("__score_band"),
+            "stage": pl.col("__stage"),
+            "stage_achieved": pl.col("__achieved"),
+        }
+
+        def column(name: str) -> pl.Expr:
+            if name in special:
+                return special[name]
+            return pl.col(name)
+
+        return to_polars(parsed, column=column, band=lambda n: pl.col(f"{n}__band"),
+                         as_of=self.clock.as_of)
+
+    # ------------------------------------------------------------------ aggregation
+
+    def _attr_ts(self, name: str) -> pl.Expr:
+        typ = self.plan.attributes[name]
+        col = pl.col(name)
+        unit = self.clock.time_unit
+        if typ == "date":
+            e = col.cast(pl.Datetime(unit))  # type: ignore[arg-type]
+            if self.clock.time_zone is not None:
+                e = e.dt.replace_time_zone(self.clock.time_zone)
+            return e
+        return col.dt.cast_time_unit(unit)  # type: ignore[arg-type]
+
+    def _window(self, ind: AggregateIndicator, prev: bool) -> tuple[pl.Expr, pl.Expr]:
+        """Return (condition on the event timestamp, the window's stop instant)."""
+        ts = pl.col(self.plan.events.timestamp)
+        w = ind.window
+        end = self.clock.lit_end()
+        if w.kind == "trailing":
+            assert w.days is not None
+            n = dt.timedelta(days=w.days)
+            if prev:
+                stop = self.clock.lit_end(-n)
+                return (ts >= self.clock.lit_end(-2 * n)) & (ts < stop), stop
+            return ts >= self.clock.lit_end(-n), end
+        if w.kind == "all":
+            return ts.is_not_null(), end
+        assert w.from_ is not None
+        start = self._attr_ts(w.from_)
+        if w.days is None:
+            return ts >= start, end
+        stop = pl.min_horizontal(start + pl.duration(days=w.days), end)
+        return (ts >= start) & (ts < stop), stop
+
+    def _agg(self, ind: AggregateIndicator, cond: pl.Expr, analysis: Analysis) -> pl.Expr:
+        ev = self.plan.events
+        ts = pl.col(ev.timestamp)
+        agg = ind.aggregate
+        if agg == "count":
+            return cond.sum().cast(pl.Int64)
+        if agg == "distinct":
+            col = ind.of or ev.user
+            assert col is not None
+            return pl.col(col).filter(cond).drop_nulls().n_unique().cast(pl.Int64)
+        if agg == "active_days":
+            return pl.col("__day").filter(cond).n_unique().cast(pl.Int64)
+        if agg in ("first_time", "days_since_first"):
+            return pl.when(cond).then(ts).min()
+        if agg in ("last_time", "days_since_last"):
+            return pl.when(cond).then(ts).max()
+        assert ind.of is not None
+        v = pl.col(ind.of)
+        if ev.values.get(ind.of) == "float":
+            v = v.cast(pl.Float64).fill_nan(None)
+        else:
+            v = v.cast(pl.Int64)
+        picked = pl.when(cond).then(v)
+        if agg == "sum":
+            return picked.sum()
+        if agg == "mean":
+            return picked.mean()
+        if agg == "min":
+            return picked.min()
+        return picked.max()
+
+    def aggregate(self, events: pl.LazyFrame) -> tuple[pl.DataFrame, dict[str, int]]:
+        """Scan the events once and aggregate every aggregate indicator of every roadmap."""
+        ev = self.plan.events
+        ts = pl.col(ev.timestamp)
+        needed_cols = {ev.account, ev.timestamp}
+        needed_attrs: set[str] = set()
+        aggs: list[pl.Expr] = [pl.len().alias("__n"), ts.is_null().sum().alias("__null_ts")]
+        lows: list[pl.Expr | None] = []
+        use_day = False
+        for i, cr in enumerate(self.plan.roadmaps):
+            a = cr.analysis
+            for idx, ind in enumerate(cr.roadmap.indicators):
+                if not isinstance(ind, AggregateIndicator):
+                    continue
+                where_parsed = a.expressions.get(f"indicators[{idx}].where")
+                where = None
+                if where_parsed is not None:
+                    names = names_in(where_parsed.tree)
+                    needed_cols |= {n for n in names if n in a.event_types}
+                    needed_attrs |= {n for n in names if n in a.attribute_types}
+                    where = self.expr(where_parsed, a, filter_scope=True)
+                if ind.of is not None:
+                    needed_cols.add(ind.of)
+                elif ind.aggregate == "distinct" and ev.user is not None:
+                    needed_cols.add(ev.user)
+                if ind.aggregate == "active_days":
+                    use_day = True
+                if ind.window.from_ is not None:
+                    needed_attrs.add(ind.window.from_)
+                for prev in (False, True) if ind.compare != "none" else (False,):
+                    wcond, _ = self._window(ind, prev)
+                    cond = wcond if where is None else (wcond & where)
+                    cond = cond.fill_null(False)
+                    name = f"__{i}__{ind.id}" + ("__prev" if prev else "")
+                    aggs.append(self._agg(ind, cond, a).alias(name))
+                lows.append(self._lower_bound(ind))
+        lf = events.select(sorted(needed_cols))
+        end = self.clock.lit_end()
+        keep = ts < end
+        if lows and all(lo is not None for lo in lows):
+            keep = keep & (ts >= pl.min_horizontal([lo for lo in lows if lo is not None]))
+        lf = lf.filter(keep | ts.is_null())
+        if needed_attrs:
+            right = self.accounts.lazy().select(pl.col(self.key).alias("__key"),
+                                                *sorted(needed_attrs))
+            lf = lf.join(right, left_on=ev.account, right_on="__key", how="left")
+        if use_day:
+            lf = lf.with_columns(ts.dt.date().alias("__day"))
+        agg_df = lf.group_by(ev.account).agg(aggs).collect()
+        if ev.account != self.key:
+            agg_df = agg_df.rename({ev.account: self.key})
+        known = self.accounts.select(self.key)
+        unknown = agg_df.filter(pl.col(self.key).is_not_null()).join(
+            known, on=self.key, how="anti")
+        diagnostics = {
+            "events_read": int(agg_df["__n"].sum()),
+            "events_null_account": int(agg_df.filter(pl.col(self.key).is_null())["__n"].sum()),
+            "events_null_timestamp": int(agg_df["__null_ts"].sum()),
+            "events_unknown_account": int(unknown["__n"].sum()),
+            "unknown_accounts": unknown.height,
+        }
+        return agg_df.filter(pl.col(self.key).is_not_null()).drop("__n", "__null_ts"), diagnostics
+
+    def _lower_bound(self, ind: AggregateIndicator) -> pl.Expr | None:
+        w = ind.window
+        if w.kind == "trailing":
+            assert w.days is not None
+            span = w.days * (2 if ind.compare != "none" else 1)
+            return self.clock.lit_end(-dt.timedelta(days=span))
+        if w.kind == "anchored":
+            assert w.from_ is not None
+            col = self.accounts[w.from_]
+            if col.null_count() == len(col):
+                return self.clock.lit_end()
+            lo = col.min()
+            if isinstance(lo, dt.datetime):
+                if lo.tzinfo is not None and self.clock.time_zone is not None:
+                    lo = lo.astimezone(ZoneInfo(self.clock.time_zone))
+                return self.clock.datetime_lit(lo.replace(tzinfo=None))
+            assert isinstance(lo, dt.date)
+            return self.clock.datetime_lit(dt.datetime.combine(lo, dt.time()))
+        return None
+
+    # ------------------------------------------------------------------ one roadmap
+
+    def roadmap_frame(self, i: int, cr: CompiledRoadmap, routed: pl.DataFrame,
+                      agg: pl.DataFrame) -> pl.DataFrame:
+        """Every per-account column of one roadmap, collected once (small: one row/account)."""
+        r, a = cr.roadmap, cr.analysis
+        key = self.key
+        prefix = f"__{i}__"
+        mine = [c for c in agg.columns if c.startswith(prefix)]
+        right = agg.select(key, *[pl.col(c).alias(c[len(prefix):]) for c in mine])
+        lf = routed.lazy().filter(pl.col("__route") == i).drop("__route").join(
+            right.lazy(), on=key, how="left")
+        # aggregate indicators: fill empties, days-since, compare, null anchors
+        posts: list[pl.Expr] = []
+        for ind in r.indicators:
+            if isinstance(ind, AggregateIndicator):
+                posts.append(self._post(ind).alias(ind.id))
+        lf = lf.with_columns(posts)
+        drop = [c for c in lf.collect_schema().names() if c.endswith("__prev")]
+        lf = lf.drop(drop)
+        # derived indicators, in dependency order
+        by_id = {ind.id: (idx, ind) for idx, ind in enumerate(r.indicators)}
+        for ident in a.derived_order:
+            idx, dind = by_id[ident]
+            assert isinstance(dind, DerivedIndicator)
+            parsed = a.expressions[f"indicators[{idx}].expr"]
+            lf = lf.with_columns(
+                _cast(self.expr(parsed, a), a.indicator_types[ident]).alias(ident))
+        # bands
+        bands = [
+            _band_expr(pl.col(ind.id), ind.bands).alias(f"{ind.id}__band")
+            for ind in r.indicators if ind.bands is not None
+        ]
+        if bands:
+            lf = lf.with_columns(bands)
+        # stage, achievement, tasks
+        lf = lf.with_columns(self._stage_exprs(r, a))
+        lf = lf.with_columns(self._achievement_exprs(r, a))
+        # score
+        lf = lf.with_columns(self._score_exprs(r))
+        if r.score.bands is not None:
+            lf = lf.with_columns(_band_expr(pl.col("__score"), r.score.bands).alias(
+                "__score_band"))
+        else:
+            lf = lf.with_columns(pl.lit(None, pl.String).alias("__score_band"))
+        # action conditions
+        conds: list[pl.Expr] = []
+        for k, (st, action) in enumerate(r.all_actions()):
+            path = _action_path(r, st, action.id)
+            scope = pl.lit(True) if st is None else (pl.col("__stage") == st.id)
+            when = self.expr(a.expressions[f"{path}.when"], a).cast(pl.Boolean)
+            conds.append((scope & when.fill_null(False)).alias(f"__fired_{k}"))
+            conds.append((scope & when.is_null()).alias(f"__unknown_{k}"))
+            conds.append(scope.alias(f"__scope_{k}"))
+        if conds:
+            lf = lf.with_columns(conds)
+        return lf.with_columns(pl.lit(r.id, pl.String).alias("roadmap")).collect()
+
+    def _post(self, ind: AggregateIndicator) -> pl.Expr:
+        cur = pl.col(ind.id)
+        prev = pl.col(f"{ind.id}__prev")
+        agg = ind.aggregate
+
+        def finish(x: pl.Expr, is_prev: bool) -> pl.Expr:
+            if agg in _ZERO_WHEN_EMPTY:
+                x = x.fill_null(0)
+            if agg in ("days_since_first", "days_since_last"):
+                _, stop = self._window(ind, is_prev)
+                x = (stop - x).dt.total_days().cast(pl.Int64)
+            return x
+
+        value = finish(cur, False)
+        if ind.compare != "none":
+            before = finish(prev, True)
+            if ind.compare == "previous":
+                value = before
+            elif ind.compare == "delta":
+                value = value - before
+            else:
+                value = pl.when(before != 0).then(
+                    (value.cast(pl.Float64) - before.cast(pl.Float64)) / before.cast(pl.Float64))
+        if ind.window.from_ is not None:
+            value = pl.when(pl.col(ind.window.from_).is_not_null()).then(value)
+        return value
+
+    def _stage_exprs(self, r: Roadmap, a: Analysis) -> list[pl.Expr]:
+        name: Any = None
+        index: Any = None
+        for si, st in enumerate(r.stages):
+            parsed = a.expressions.get(f"stages[{si}].entry")
+            cond = pl.lit(True) if parsed is None else self.expr(parsed, a).fill_null(False)
+            if name is None:
+                name = pl.when(cond).then(pl.lit(st.id))
+                index = pl.when(cond).then(pl.lit(si, pl.Int64))
+            else:
+                name = name.when(cond).then(pl.lit(st.id))
+                index = index.when(cond).then(pl.lit(si, pl.Int64))
+        return [
+            name.otherwise(pl.lit(UNASSIGNED_STAGE)).alias("__stage"),
+            index.otherwise(pl.lit(None, pl.Int64)).alias("__stage_index"),
+        ]
+
+    def _achievement_exprs(self, r: Roadmap, a: Analysis) -> list[pl.Expr]:
+        stage = pl.col("__stage")
+        achieved: Any = None
+        tasks: Any = None
+        done: Any = None
+        total: Any = None
+        for si, st in enumerate(r.stages):
+            on = stage == st.id
+            parsed = a.expressions.get(f"stages[{si}].achievement.when")
+            if parsed is not None:
+                x = self.expr(parsed, a).cast(pl.Boolean)
+                achieved = pl.when(on).then(x) if achieved is None else achieved.when(on).then(x)
+            items: list[pl.Expr] = []
+            flags: list[pl.Expr] = []
+            for lst in ("joint", "customer", "ours"):
+                for ti, task in enumerate(getattr(st.tasks, lst)):
+                    tp = a.expressions.get(f"stages[{si}].tasks.{lst}[{ti}].done_when")
+                    flag = (pl.lit(None, pl.Boolean) if tp is None
+                            else self.expr(tp, a).cast(pl.Boolean))
+                    flags.append(flag)
+                    items.append(pl.struct(pl.lit(lst).alias("list"),
+                                           pl.lit(task.text).alias("text"),
+                                           flag.alias("done")))
+            if not items:
+                continue
+            lst_expr = pl.concat_list(items)
+            n_done = pl.sum_horizontal([f.fill_null(False).cast(pl.Int64) for f in flags])
+            tasks = pl.when(on).then(lst_expr) if tasks is None else tasks.when(on).then(lst_expr)
+            done = pl.when(on).then(n_done) if done is None else done.when(on).then(n_done)
+            n = pl.lit(len(items), pl.Int64)
+            total = pl.when(on).then(n) if total is None else total.when(on).then(n)
+        empty = pl.lit([], dtype=_TASK_DTYPE)
+        return [
+            (pl.lit(None, pl.Boolean) if achieved is None
+             else achieved.otherwise(pl.lit(None, pl.Boolean))).alias("__achieved"),
+            (empty if tasks is None else tasks.otherwise(empty)).cast(_TASK_DTYPE).alias(
+                "__tasks"),
+            (pl.lit(0, pl.Int64) if done is None else done.otherwise(pl.lit(0, pl.Int64))).alias(
+                "__tasks_done"),
+            (pl.lit(0, pl.Int64) if total is None else total.otherwise(pl.lit(0, pl.Int64))
+             ).alias("__tasks_total"),
+        ]
+
+    def _score_exprs(self, r: Roadmap) -> list[pl.Expr]:
+        sets: list[tuple[str | None, Weights]] = [(None, r.score.weights)]
+        sets += [(sid, s.weights) for sid, s in r.score.stages.items()]
+        parts = {sid: _score_parts(r, w) for sid, w in sets}
+        names = ["__score", *[f"__score_{f}" for f in FAMILIES], "__scored", "__missing"]
+        out: list[pl.Expr] = []
+        for name in names:
+            default = parts[None][name]
+            if len(parts) == 1:
+                out.append(default.alias(name))
+                continue
+            chain: Any = None
+            for sid, p in parts.items():
+                if sid is None:
+                    continue
+                on = pl.col("__stage") == sid
+                chain = pl.when(on).then(p[name]) if chain is None else chain.when(on).then(
+                    p[name])
+            out.append(chain.otherwise(default).alias(name))
+        return out
+
+    # ------------------------------------------------------------------ outputs
+
+    def evaluate(self, events: pl.LazyFrame) -> Evaluation:
+        routed = self.route()
+        agg, diagnostics = self.aggregate(events)
+        key = self.key
+        ind_frames: list[pl.DataFrame] = []
+        stage_frames: list[pl.DataFrame] = []
+        score_frames: list[pl.DataFrame] = []
+        action_frames: list[pl.LazyFrame] = []
+        cond_rows: list[dict[str, Any]] = []
+        for i, cr in enumerate(self.plan.roadmaps):
+            r, a = cr.roadmap, cr.analysis
+            frame = self.roadmap_frame(i, cr, routed, agg)
+            ind_cols: list[str] = []
+            for ind in r.indicators:
+                ind_cols.append(ind.id)
+                if ind.bands is not None:
+                    ind_cols.append(f"{ind.id}__band")
+            ind_frames.append(frame.select(key, "roadmap", *ind_cols))
+            stage_frames.append(frame.select(
+                key, "roadmap", pl.col("__stage").alias("stage"),
+                pl.col("__stage_index").alias("stage_index"),
+                pl.col("__achieved").alias("achieved"),
+                pl.col("__tasks_done").alias("tasks_done"),
+                pl.col("__tasks_total").alias("tasks_total"),
+                pl.col("__tasks").alias("tasks"),
+            ))
+            score_frames.append(frame.select(
+                key, "roadmap", pl.col("__stage").alias("stage"),
+                pl.col("__score").alias("score"), pl.col("__score_band").alias("score_band"),
+                *[pl.col(f"__score_{f}").alias(f"score_{f}") for f in FAMILIES],
+                pl.col("__scored").alias("indicators_scored"),
+                pl.col("__missing").alias("indicators_missing"),
+            ))
+            actions = r.all_actions()
+            if actions:
+                counts = frame.select(
+                    [pl.col(f"__{w}_{k}").sum().alias(f"{w}_{k}")
+                     for k in range(len(actions)) for w in ("scope", "fired", "unknown")]
+                ).row(0, named=True)
+            env = a.env("actions")
+            for k, (st, action) in enumerate(actions):
+                path = _action_path(r, st, action.id)
+                cond_rows.append({
+                    "roadmap": r.id, "stage": st.id if st else None, "action_id": action.id,
+                    "considered": counts[f"scope_{k}"], "fired": counts[f"fired_{k}"],
+                    "unknown": counts[f"unknown_{k}"],
+                })
+                text = _render_template(a.templates[f"{path}.do"], env, self)
+                evidence = _evidence(a.expressions[f"{path}.when"], env, a.banded, self)
+                action_frames.append(frame.lazy().filter(pl.col(f"__fired_{k}")).select(
+                    key, "roadmap", pl.col("__stage").alias("stage"),
+                    pl.lit(action.id).alias("action_id"), pl.lit(action.kind).alias("kind"),
+                    pl.lit(action.title, pl.String).alias("title"),
+                    pl.lit(action.owner, pl.String).alias("owner"),
+                    pl.lit(action.channel, pl.String).alias("channel"),
+                    pl.lit(action.priority).alias("priority"),
+                    text.alias("text"), evidence.alias("evidence"),
+                    pl.lit(PRIORITY_RANK[action.priority], pl.Int64).alias("__rank"),
+                    pl.lit(i * 10_000 + k, pl.Int64).alias("__order"),
+                ))
+        unrouted = routed.filter(pl.col("__route").is_null())
+        diagnostics["accounts"] = routed.height
+        diagnostics["accounts_unrouted"] = unrouted.height
+        if unrouted.height:
+            stage_frames.append(unrouted.select(
+                key, pl.lit(None, pl.String).alias("roadmap"),
+                pl.lit(UNASSIGNED_STAGE).alias("stage"), pl.lit(None, pl.Int64).alias(
+                    "stage_index"), pl.lit(None, pl.Boolean).alias("achieved"),
+                pl.lit(0, pl.Int64).alias("tasks_done"), pl.lit(0, pl.Int64).alias(
+                    "tasks_total"), pl.lit([], dtype=_TASK_DTYPE).alias("tasks")))
+        order = [key, "roadmap"]
+        indicators = pl.concat(ind_frames, how="diagonal_relaxed").sort(order, nulls_last=True)
+        stages = pl.concat(stage_frames, how="vertical_relaxed").sort(order, nulls_last=True)
+        scores = pl.concat(score_frames, how="vertical_relaxed").sort(order, nulls_last=True)
+        if action_frames:
+            actions_df = pl.concat(action_frames, how="vertical_relaxed").sort(
+                [key, "__rank", "__order"]).drop("__rank", "__order").collect()
+        else:
+            actions_df = _empty_actions(key, self.accounts.schema[key])
+        conditions = pl.DataFrame(cond_rows, schema={
+            "roadmap": pl.String, "stage": pl.String, "action_id": pl.String,
+            "considered": pl.Int64, "fired": pl.Int64, "unknown": pl.Int64})
+        return Evaluation._from_frames(
+            plan=self.plan, as_of=self.clock.as_of, account_key=key, indicators=indicators,
+            stages=stages, scores=scores, actions=actions_df, conditions=conditions,
+            diagnostics=diagnostics,
+        )
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _action_path(r: Roadmap, st: Any, action_id: str) -> str:
+    if st is None:
+        k = next(j for j, x in enumerate(r.actions) if x.id == action_id)
+        return f"actions[{k}]"
+    si = next(j for j, x in enumerate(r.stages) if x.id == st.id)
+    k = next(j for j, x in enumerate(st.actions) if x.id == action_id)
+    return f"stages[{si}].actions[{k}]"
+
+
+def _cast(expr: pl.Expr, typ: Type) -> pl.Expr:
+    target = {"int": pl.Int64, "float": pl.Float64, "bool": pl.Boolean, "str": pl.String,
+              "date": pl.Date}.get(typ)
+    return expr.cast(target) if target is not None else expr
+
+
+def _band_expr(x: pl.Expr, bands: Bands) -> pl.Expr:
+    chain: Any = pl.when(x.is_null()).then(pl.lit(None, pl.String))
+    for level in bands.levels[:-1]:
+        upper = level.upper
+        assert upper is not None
+        cond = x <= upper[0] if upper[1] else x < upper[0]
+        chain = chain.when(cond).then(pl.lit(level.name))
+    result: pl.Expr = chain.otherwise(pl.lit(bands.levels[-1].name))
+    return result
+
+
+def _band_score(x: pl.Expr, bands: Bands) -> pl.Expr:
+    scores = bands.level_scores()
+    chain: Any = pl.when(x.is_null()).then(pl.lit(None, pl.Float64))
+    for level in bands.levels[:-1]:
+        upper = level.upper
+        assert upper is not None
+        cond = x <= upper[0] if upper[1] else x < upper[0]
+        chain = chain.when(cond).then(pl.lit(scores[level.name], pl.Float64))
+    result: pl.Expr = chain.otherwise(pl.lit(scores[bands.levels[-1].name], pl.Float64))
+    return result
+
+
+def _weighted_mean(items: list[tuple[pl.Expr, float]]) -> pl.Expr:
+    if not items:
+        return pl.lit(None, pl.Float64)
+    num = pl.sum_horizontal([pl.when(s.is_not_null()).then(s * w) for s, w in items])
+    den = pl.sum_horizontal([pl.when(s.is_not_null()).then(pl.lit(w, pl.Float64))
+                             for s, w in items])
+    return pl.when(den > 0).then(num / den)
+
+
+def _score_parts(r: Roadmap, weights: Weights) -> dict[str, pl.Expr]:
+    """The total, family scores and counts of one weight set (see docs/semantics.md)."""
+    banded = {ind.id: ind for ind in r.indicators if ind.bands is not None}
+    if weights.indicators:
+        chosen = [(i, w) for i, w in weights.indicators.items() if w > 0 and i in banded]
+    else:
+        chosen = [(i, 1.0) for i in banded]
+    if weights.families:
+        chosen = [(i, w) for i, w in chosen if weights.families.get(banded[i].family, 0) > 0]
+    policy = r.score.missing
+    scored: dict[str, list[tuple[pl.Expr, float]]] = {f: [] for f in FAMILIES}
+    flat: list[tuple[pl.Expr, float]] = []
+    missing: list[pl.Expr] = []
+    present: list[pl.Expr] = []
+    for ident, w in chosen:
+        ind = banded[ident]
+        assert ind.bands is not None
+        s = _band_score(pl.col(ident), ind.bands)
+        if policy == "neutral":
+            s = s.fill_null(50.0)
+        elif policy == "worst":
+            s = s.fill_null(0.0)
+        scored[ind.family].append((s, float(w)))
+        flat.append((s, float(w)))
+        missing.append(pl.col(ident).is_null().cast(pl.Int64))
+        present.append(s.is_not_null().cast(pl.Int64))
+    fam = {f: _weighted_mean(scored[f]) for f in FAMILIES}
+    if weights.families:
+        total = _weighted_mean([(fam[f], float(weights.families.get(f, 0.0)))  # type: ignore[call-overload]
+                                for f in FAMILIES if weights.families.get(f, 0) > 0])  # type: ignore[call-overload]
+    else:
+        total = _weighted_mean(flat)
+    out = {"__score": total}
+    out.update({f"__score_{f}": fam[f] for f in FAMILIES})
+    zero = pl.lit(0, pl.Int64)
+    out["__scored"] = pl.sum_horizontal(present) if present else zero
+    out["__missing"] = pl.sum_horizontal(missing) if missing else zero
+    return out
+
+
+def render_value(x: pl.Expr, typ: str, spec: str = "") -> pl.Expr:
+    """Render a value as text the way ``do`` templates and evidence show it."""
+    if spec.endswith("%"):
+        out = _fixed(x.cast(pl.Float64) * 100, int(spec[1:-1])) + pl.lit("%")
+    elif spec.endswith("f"):
+        out = _fixed(x.cast(pl.Float64), int(spec[1:-1]))
+    elif spec == "d":
+        out = _fixed(x.cast(pl.Float64), 0)
+    elif typ == "float":
+        out = _fixed(x, 2)
+    elif typ == "bool":
+        out = pl.when(x).then(pl.lit("true")).otherwise(pl.lit("false"))
+    elif typ == "datetime":
+        out = x.dt.to_string("%Y-%m-%d %H:%M:%S")
+    else:
+        out = x.cast(pl.String)
+    return pl.when(x.is_null()).then(pl.lit("n/a")).otherwise(out)
+
+
+def _fixed(x: pl.Expr, decimals: int) -> pl.Expr:
+    scale = 10**decimals
+    scaled = (x * scale).round(0, mode="half_away_from_zero").cast(pl.Int64)
+    sign = pl.when(scaled < 0).then(pl.lit("-")).otherwise(pl.lit(""))
+    mag = scaled.abs()
+    whole = (mag // scale).cast(pl.String)
+    if decimals == 0:
+        return sign + whole
+    frac = (mag % scale).cast(pl.String).str.zfill(decimals)
+    return sign + whole + pl.lit(".") + frac
+
+
+def _render_template(pieces: list[TemplateField | str], env: dict[str, Type],
+                     run: _Run) -> pl.Expr:
+    parts: list[pl.Expr] = []
+    special = {"score": "__score", "score_band": "__score_band", "stage": "__stage",
+               "stage_achieved": "__achieved"}
+    for piece in pieces:
+        if isinstance(piece, str):
+            parts.append(pl.lit(piece))
+            continue
+        col = pl.lit(run.clock.as_of, pl.Date) if piece.name == "as_of" else pl.col(
+            special.get(piece.name, piece.name))
+        parts.append(render_value(col, env[piece.name], piece.spec))
+    if not parts:
+        return pl.lit("")
+    return pl.concat_str(parts)
+
+
+def _evidence(parsed: Parsed, env: dict[str, Type], banded: frozenset[str],
+              run: _Run) -> pl.Expr:
+    """One struct per comparison against a literal, then one per other name read."""
+    entries: list[tuple[str, str | None, str | None]] = []
+    covered: set[str] = set()
+    for node in ast.walk(parsed.tree):
+        if not isinstance(node, ast.Compare) or len(node.ops) != 1:
+            continue
+        left, right, op = node.left, node.comparators[0], node.ops[0]
+        op_text = _OP_TEXT.get(type(op))
+        if op_text is None:
+            continue
+        lname, rname = _subject(left), _subject(right)
+        if lname and _is_literal(right):
+            entries.append((lname, op_text, parsed.segment(right)))
+            covered.add(lname)
+        elif rname and _is_literal(left) and op_text in _FLIP:
+            entries.append((rname, _FLIP[op_text], parsed.segment(left)))
+            covered.add(rname)
+    for name in sorted(names_in(parsed.tree) - covered):
+        entries.append((name, None, None))
+    special = {"score": "__score", "score_band": "__score_band", "stage": "__stage",
+               "stage_achieved": "__achieved"}
+    structs: list[pl.Expr] = []
+    for name, op_text, threshold in entries:
+        col = pl.lit(run.clock.as_of, pl.Date) if name == "as_of" else pl.col(
+            special.get(name, name))
+        band = pl.col(f"{name}__band") if name in banded else pl.lit(None, pl.String)
+        if name == "score":
+            band = pl.col("__score_band")
+        structs.append(pl.struct(
+            pl.lit(name).alias("name"),
+            render_value(col, env.get(name, "str")).alias("value"),
+            band.cast(pl.String).alias("band"),
+            pl.lit(op_text, pl.String).alias("op"),
+            pl.lit(threshold, pl.String).alias("threshold"),
+        ))
+    if not structs:
+        return pl.lit([], dtype=_EVIDENCE_DTYPE)
+    return pl.concat_list(structs).cast(_EVIDENCE_DTYPE)
+
+
+def _subject(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+            and node.func.id == "band" and node.args and isinstance(node.args[0], ast.Name)):
+        return node.args[0].id
+    return None
+
+
+def _is_literal(node: ast.expr) -> bool:
+    if isinstance(node, ast.Constant):
+        return True
+    if isinstance(node, ast.UnaryOp) and isinstance(node.operand, ast.Constant):
+        return True
+    if isinstance(node, (ast.Tuple, ast.List)):
+        return all(isinstance(e, ast.Constant) for e in node.elts)
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and (
+        node.func.id == "date")
+
+
+def _empty_actions(key: str, key_dtype: pl.DataType) -> pl.DataFrame:
+    return pl.DataFrame(schema={
+        key: key_dtype, "roadmap": pl.String, "stage": pl.String, "action_id": pl.String,
+        "kind": pl.String, "title": pl.String, "owner": pl.String, "channel": pl.String,
+        "priority": pl.String, "text": pl.String, "evidence": _EVIDENCE_DTYPE,
+    })
+
