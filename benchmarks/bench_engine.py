@@ -1,0 +1,135 @@
+"""Benchmark: healthrules.evaluate versus a hand-written polars query, in the same run.
+
+Usage::
+
+    python benchmarks/bench_engine.py               # 10M events, 100k accounts
+    python benchmarks/bench_engine.py --events 1000000
+
+Each side runs in its own fresh subprocess (so peak RSS is its own), reading the same Parquet
+files lazily with ``pl.scan_parquet``, ``--repeat`` times; the median wall time is reported.
+The last line printed is JSON: events, accounts, indicators, engine_s, handwritten_s, ratio,
+peak_rss_mb (the engine's), handwritten_rss_mb, compile_ms_200, in_memory_fallbacks.
+Targets (docs/performance.md): ratio <= 1.15 at 10M events, peak RSS < 1.5 GiB, no in-memory
+fallback in the streaming engine, 200-indicator compile < 100 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+CHILD = r"""
+import json, resource, sys, time
+sys.path.insert(0, {here!r})
+import polars as pl
+import workload
+side, ev_path, acc_path = sys.argv[1], sys.argv[2], sys.argv[3]
+events = pl.scan_parquet(ev_path)
+accounts = pl.scan_parquet(acc_path)
+if side == "engine":
+    import healthrules as hr
+    plan = hr.compile(hr.Roadmap.model_validate(workload.roadmap_dict()))
+    t = time.perf_counter()
+    result = hr.evaluate(plan, events, accounts, workload.AS_OF)
+    elapsed = time.perf_counter() - t
+    rows = result.indicators.height
+else:
+    t = time.perf_counter()
+    out = workload.handwritten(events, accounts)
+    elapsed = time.perf_counter() - t
+    rows = out.height
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({{"seconds": elapsed, "rss_mb": rss, "rows": rows}}))
+"""
+
+
+def run_side(side: str, ev: Path, acc: Path, env: dict[str, str] | None = None) -> dict[str, float]:
+    code = CHILD.format(here=str(HERE))
+    proc = subprocess.run(
+        [sys.executable, "-c", code, side, str(ev), str(acc)],
+        capture_output=True, text=True, check=True, env=env,
+    )
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def fallbacks(ev: Path, acc: Path) -> int:
+    """Count in-memory fallback notices of the engine run under POLARS_VERBOSE=1."""
+    env = {**os.environ, "POLARS_VERBOSE": "1"}
+    code = CHILD.format(here=str(HERE))
+    proc = subprocess.run([sys.executable, "-c", code, "engine", str(ev), str(acc)],
+                          capture_output=True, text=True, check=True, env=env)
+    text = proc.stderr.lower()
+    return text.count("in-memory-map") + text.count("fallback")
+
+
+def compile_ms(n_indicators: int = 200) -> float:
+    """Median time to validate and compile a roadmap of ``n_indicators`` indicators."""
+    import healthrules as hr
+    import workload
+
+    base = workload.roadmap_dict()
+    inds = []
+    for k in range(n_indicators):
+        if k % 4 == 3:
+            inds.append({"id": f"d{k}", "family": "process", "expr": f"c{k - 1} / max(c{k - 2}, 1)",
+                         "bands": {"levels": [{"name": "red", "lt": 0.5},
+                                              {"name": "green", "ge": 0.5}]}})
+        else:
+            inds.append({"id": f"c{k}", "family": "process", "aggregate": "count",
+                         "where": f"event == 'e{k % 7}'", "window": f"{7 * (1 + k % 4)}d"})
+    base["indicators"] = base["indicators"] + inds
+    times = []
+    for _ in range(5):
+        t = time.perf_counter()
+        hr.compile(hr.Roadmap.model_validate(base))
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--accounts", type=int, default=None,
+                        help="default: events / 100")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--data", type=Path, default=HERE / ".data")
+    args = parser.parse_args()
+    n_acc = args.accounts or max(10, args.events // 100)
+    import workload
+
+    t = time.perf_counter()
+    ev, acc = workload.write(args.data, args.events, n_acc)
+    print(f"data ready in {time.perf_counter() - t:.1f}s: {ev.name}", file=sys.stderr)
+    engine, hand = [], []
+    for _ in range(args.repeat):  # interleave the two sides so drift hits both alike
+        engine.append(run_side("engine", ev, acc))
+        hand.append(run_side("handwritten", ev, acc))
+    e_s = statistics.median(x["seconds"] for x in engine)
+    h_s = statistics.median(x["seconds"] for x in hand)
+    result = {
+        "events": args.events,
+        "accounts": n_acc,
+        "indicators": len(workload.roadmap_dict()["indicators"]),
+        "engine_s": round(e_s, 3),
+        "handwritten_s": round(h_s, 3),
+        "ratio": round(e_s / h_s, 3),
+        "peak_rss_mb": round(max(x["rss_mb"] for x in engine), 1),
+        "handwritten_rss_mb": round(max(x["rss_mb"] for x in hand), 1),
+        "compile_ms_200": round(compile_ms(), 1),
+        "in_memory_fallbacks": fallbacks(ev, acc),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
