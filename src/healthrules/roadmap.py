@@ -36,6 +36,7 @@ __all__ = [
     "Import",
     "Indicator",
     "IndicatorLibrary",
+    "LintSettings",
     "Pack",
     "Roadmap",
     "ScoreSpec",
@@ -615,6 +616,12 @@ class Import(_Model):
     indicators: list[Id] | None = Field(None, description="Only these (default: all).")
 
 
+class LintSettings(_Model):
+    """Per-file lint settings: check ids or names to switch off for this file."""
+
+    disable: list[str] = Field(default_factory=list)
+
+
 class Roadmap(_Model):
     """A success roadmap: goal, data contract, indicators, ordered stages, actions, score."""
 
@@ -635,6 +642,10 @@ class Roadmap(_Model):
         default_factory=list, description="Actions that apply in every stage."
     )
     score: ScoreSpec = Field(default_factory=ScoreSpec)  # type: ignore[arg-type]
+    lint: LintSettings = Field(
+        default_factory=LintSettings,  # type: ignore[arg-type]
+        description="Lint checks switched off for this file (healthrules lint).",
+    )
 
     @field_validator("goal", mode="before")
     @classmethod
