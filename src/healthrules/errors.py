@@ -46,6 +46,7 @@ class Code(str, enum.Enum):
     DUPLICATE_KEY = "duplicate_key"
     NOT_A_MAPPING = "not_a_mapping"
     YAML_TOO_DEEP = "yaml_too_deep"
+    UNSUPPORTED_TAG = "unsupported_tag"
     # models (pydantic's own type ids are kept as they are, e.g. "missing", "extra_forbidden")
     VALIDATION = "validation"
     DUPLICATE_ID = "duplicate_id"

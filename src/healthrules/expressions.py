@@ -148,7 +148,17 @@ class Parsed:
 
 
 def _col(node: ast.AST) -> int:
-    return int(getattr(node, "col_offset", 0)) + 1
+    """1-based column of a node, in characters (``col_offset`` counts UTF-8 bytes)."""
+    return int(getattr(node, "_char_col", int(getattr(node, "col_offset", 0)) + 1))
+
+
+def _mark_char_columns(tree: ast.AST, source: str) -> None:
+    """Record each node's character column, for sources that are not pure ASCII."""
+    data = source.encode("utf-8", "surrogatepass")
+    for node in ast.walk(tree):
+        offset = getattr(node, "col_offset", None)
+        if isinstance(offset, int):
+            node.__dict__["_char_col"] = len(data[:offset].decode("utf-8", "replace")) + 1
 
 
 def parse(source: str) -> Parsed:
@@ -188,6 +198,8 @@ def parse(source: str) -> Parsed:
         raise ExprProblem("expr_too_complex", f"the expression cannot be parsed: {exc}") from None
     tree: ast.AST = module.body
     source = text.strip()
+    if not source.isascii():
+        _mark_char_columns(tree, source)
     _check_allowed(tree)
     assert isinstance(tree, ast.expr)
     return Parsed(source=source, tree=tree)

@@ -97,7 +97,9 @@ Aggregate = Literal[
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
 
 # --------------------------------------------------------------------------- data contract
@@ -360,7 +362,7 @@ class Window(_Model):
     days: int | None = None
     from_: Id | None = Field(None, alias="from", description="A date/datetime account attribute.")
 
-    @field_validator("days", mode="before")
+    @field_validator("days", mode="before", json_schema_input_type=int | str | None)
     @classmethod
     def _days(cls, v: Any) -> int | None:
         return None if v is None else parse_days(v)
@@ -410,7 +412,9 @@ class AggregateIndicator(_IndicatorBase):
         "value, the difference (current - previous) or the relative change.",
     )
 
-    @field_validator("window", mode="before")
+    @field_validator(
+        "window", mode="before", json_schema_input_type=int | str | Window | None
+    )
     @classmethod
     def _window(cls, v: Any) -> Any:
         return _window_before(v)
@@ -491,7 +495,9 @@ class Tasks(_Model):
     customer: list[Task] = Field(default_factory=list)
     ours: list[Task] = Field(default_factory=list)
 
-    @field_validator("joint", "customer", "ours", mode="before")
+    @field_validator(
+        "joint", "customer", "ours", mode="before", json_schema_input_type=list[str | Task]
+    )
     @classmethod
     def _strings(cls, v: Any) -> Any:
         if isinstance(v, list):
@@ -540,7 +546,9 @@ class Stage(_Model):
     tasks: Tasks = Field(default_factory=Tasks)  # type: ignore[arg-type]
     actions: list[Action] = Field(default_factory=list)
 
-    @field_validator("achievement", mode="before")
+    @field_validator(
+        "achievement", mode="before", json_schema_input_type=str | Achievement | None
+    )
     @classmethod
     def _achievement_text(cls, v: Any) -> Any:
         return {"text": v} if isinstance(v, str) else v
@@ -647,7 +655,7 @@ class Roadmap(_Model):
         description="Lint checks switched off for this file (healthrules lint).",
     )
 
-    @field_validator("goal", mode="before")
+    @field_validator("goal", mode="before", json_schema_input_type=str | Goal)
     @classmethod
     def _goal_text(cls, v: Any) -> Any:
         return {"text": v} if isinstance(v, str) else v
