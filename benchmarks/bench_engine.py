@@ -73,8 +73,9 @@ def fallbacks(ev: Path, acc: Path) -> int:
 
 def compile_ms(n_indicators: int = 200) -> float:
     """Median time to validate and compile a roadmap of ``n_indicators`` indicators."""
-    import healthrules as hr
     import workload
+
+    import healthrules as hr
 
     base = workload.roadmap_dict()
     inds = []

@@ -58,8 +58,9 @@ def generate(n_events: int, n_accounts: int, seed: int = 11) -> tuple[pl.DataFra
         pl.format("acc{}", acc).alias("account_id"),
         pl.format("u{}_{}", acc, (_u(j, seed + 13) * 8).cast(pl.Int64)).alias("user_id"),
         event.alias("event"),
-        (pl.lit(start, dtype=pl.Datetime("us")) + pl.duration(seconds=seconds)).dt.replace_time_zone(
-            "UTC").alias("timestamp"),
+        (pl.lit(start, dtype=pl.Datetime("us")) + pl.duration(seconds=seconds))
+        .dt.replace_time_zone("UTC")
+        .alias("timestamp"),
         pl.when(_u(j, seed + 14) < 0.03).then(None).otherwise(
             (_u(j, seed + 15) * 60).round(1)).alias("value"),
     )

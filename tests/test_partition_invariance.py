@@ -6,9 +6,9 @@ import datetime as dt
 from typing import Any
 
 import polars as pl
-from polars.testing import assert_frame_equal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
 
 import healthrules as hr
 

@@ -35,7 +35,7 @@ class Plan:
 
     roadmaps: tuple[CompiledRoadmap, ...]
     pack_id: str | None = None
-    events: EventColumns = field(default_factory=EventColumns)  # type: ignore[arg-type]
+    events: EventColumns = field(default_factory=EventColumns)
     account_key: str = "account_id"
     attributes: dict[str, AttributeType] = field(default_factory=dict)
 
@@ -73,15 +73,15 @@ class Plan:
                 else:
                     what = ind.expr
                 lines.append(f"  {ind.id}: {typ} = {what}")
-            for i, st in enumerate(r.stages):
-                lines.append(f"  stage {i} {st.id}: entry {st.entry or 'always'}")
-            for st, a in r.all_actions():
-                where = st.id if st else "any stage"
+            for i, stage in enumerate(r.stages):
+                lines.append(f"  stage {i} {stage.id}: entry {stage.entry or 'always'}")
+            for scope, a in r.all_actions():
+                where = scope.id if scope else "any stage"
                 lines.append(f"  action {a.id} [{a.kind}, {where}]: when {a.when}")
         return "\n".join(lines)
 
 
-def compile(source: Roadmap | Pack | Plan | Sequence[Roadmap]) -> Plan:  # noqa: A001
+def compile(source: Roadmap | Pack | Plan | Sequence[Roadmap]) -> Plan:
     """Check a roadmap (or the roadmaps of a pack) and return its evaluation plan.
 
     Parameters

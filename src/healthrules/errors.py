@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 
-class Severity(str, enum.Enum):
+class Severity(enum.StrEnum):
     """How bad a finding is; errors stop a roadmap from loading, the rest are advice."""
 
     ERROR = "error"
@@ -33,7 +33,7 @@ class Severity(str, enum.Enum):
     INFO = "info"
 
 
-class Code(str, enum.Enum):
+class Code(enum.StrEnum):
     """Stable machine ids of every problem healthrules reports. A value is never reused."""
 
     # reading the file
@@ -120,6 +120,8 @@ class Issue:
             text += f"\n  hint: {self.hint}"
         if self.related is not None:
             text += f"\n  see also: {self.related}"
+            if self.related.path:
+                text += f" (at {self.related.path})"
         return text
 
     def to_record(self) -> dict[str, Any]:
@@ -187,7 +189,7 @@ class RoadmapError(HealthRulesError):
     """The roadmap file is wrong: it cannot be read, parsed, validated or compiled."""
 
 
-class SyntaxError_(RoadmapError):  # noqa: N801 - keeps the builtin name free
+class SyntaxError_(RoadmapError):
     """The file is not readable YAML (syntax, encoding, duplicate keys, top level)."""
 
 
@@ -195,7 +197,7 @@ class ValidationError(RoadmapError):
     """The YAML does not match the roadmap format."""
 
 
-class ReferenceError_(RoadmapError):  # noqa: N801
+class ReferenceError_(RoadmapError):
     """A name, stage, action or import that something refers to does not exist."""
 
 

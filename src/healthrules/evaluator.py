@@ -663,7 +663,7 @@ def _score_parts(r: Roadmap, weights: Weights) -> dict[str, pl.Expr]:
 def render_value(x: pl.Expr, typ: str, spec: str = "") -> pl.Expr:
     """Render a value as text the way ``do`` templates and evidence show it."""
     if spec.endswith("%"):
-        out = _fixed(x.cast(pl.Float64) * 100, int(spec[1:-1])) + pl.lit("%")
+        out = pl.concat_str([_fixed(x.cast(pl.Float64) * 100, int(spec[1:-1])), pl.lit("%")])
     elif spec.endswith("f"):
         out = _fixed(x.cast(pl.Float64), int(spec[1:-1]))
     elif spec == "d":
@@ -682,13 +682,13 @@ def render_value(x: pl.Expr, typ: str, spec: str = "") -> pl.Expr:
 def _fixed(x: pl.Expr, decimals: int) -> pl.Expr:
     scale = 10**decimals
     scaled = (x * scale).round(0, mode="half_away_from_zero").cast(pl.Int64)
-    sign = pl.when(scaled < 0).then(pl.lit("-")).otherwise(pl.lit(""))
+    sign: pl.Expr = pl.when(scaled < 0).then(pl.lit("-")).otherwise(pl.lit(""))
     mag = scaled.abs()
     whole = (mag // scale).cast(pl.String)
     if decimals == 0:
-        return sign + whole
+        return pl.concat_str([sign, whole])
     frac = (mag % scale).cast(pl.String).str.zfill(decimals)
-    return sign + whole + pl.lit(".") + frac
+    return pl.concat_str([sign, whole, pl.lit("."), frac])
 
 
 def _render_template(pieces: list[TemplateField | str], env: dict[str, Type],

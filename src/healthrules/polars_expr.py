@@ -6,11 +6,11 @@ import ast
 import datetime as dt
 import functools
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import polars as pl
 
-from healthrules.expressions import Parsed
+from healthrules.expressions import ExprProblem, Parsed, Type, infer
 
 __all__ = ["to_polars"]
 
@@ -30,6 +30,7 @@ def to_polars(
     column: Callable[[str], pl.Expr],
     band: Callable[[str], pl.Expr],
     as_of: dt.date,
+    types: Mapping[str, Type] | None = None,
 ) -> pl.Expr:
     """Return the polars expression of a parsed, type-checked expression.
 
@@ -43,15 +44,21 @@ def to_polars(
         Maps an indicator id to the expression of its band name (for ``band(x)``).
     as_of
         The evaluation date, used by ``days_since``.
+    types
+        The type of every name (the ``env`` given to :func:`healthrules.expressions.infer`).
+        Pass it: without it, a date compared with a time-zone-aware datetime is read as
+        midnight UTC (polars' own cast) instead of midnight on the datetime's wall clock, and
+        a NaN in a float column is not read as null.
 
     Notes
     -----
-    Semantics match :mod:`healthrules.explain`'s scalar evaluator: three-valued logic,
-    division by zero is null, ``x if c else y`` is null when ``c`` is null, ``min``/``max``
-    skip nulls, ``round`` rounds halves away from zero.
+    Semantics match :mod:`healthrules.scalar` (its module docstring states them; the
+    differential test checks them): three-valued logic, division by zero is null,
+    ``x if c else y`` is null when ``c`` is null, ``min``/``max`` skip nulls, ``round`` rounds
+    the shortest decimal form of a float halves away from zero.
     """
     tree = parsed.tree if isinstance(parsed, Parsed) else parsed
-    return _Translate(column, band, as_of).visit(tree)
+    return _Translate(column, band, as_of, types).visit(tree)
 
 
 def _lit(value: object) -> pl.Expr:
@@ -72,7 +79,9 @@ def _literal_number(node: ast.expr) -> float:
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.UAdd):
         return _literal_number(node.operand)
     assert isinstance(node, ast.Constant)
-    return float(node.value)
+    value = node.value
+    assert isinstance(value, (int, float))
+    return float(value)
 
 
 class _Translate:
@@ -81,17 +90,31 @@ class _Translate:
         column: Callable[[str], pl.Expr],
         band: Callable[[str], pl.Expr],
         as_of: dt.date,
+        types: Mapping[str, Type] | None,
     ) -> None:
         self.column = column
         self.band = band
         self.as_of = as_of
+        self.types = types
+
+    def static_type(self, node: ast.expr) -> Type | None:
+        """The type of a sub-expression, when the types of the names are known."""
+        if self.types is None:
+            return None
+        try:
+            return infer(node, self.types, banded=frozenset(self.types))
+        except ExprProblem:
+            return None
 
     def visit(self, node: ast.AST) -> pl.Expr:
         method: Callable[[ast.AST], pl.Expr] = getattr(self, "visit_" + type(node).__name__)
         return method(node)
 
     def visit_Name(self, node: ast.Name) -> pl.Expr:
-        return self.column(node.id)
+        expr = self.column(node.id)
+        if self.types is not None and self.types.get(node.id) == "float":
+            expr = expr.cast(pl.Float64).fill_nan(None)
+        return expr
 
     def visit_Constant(self, node: ast.Constant) -> pl.Expr:
         return _lit(node.value)
@@ -118,7 +141,9 @@ class _Translate:
             return pl.when(b != 0).then(a.cast(pl.Float64) / b.cast(pl.Float64))
         if isinstance(op, ast.Pow):
             assert isinstance(node.right, ast.Constant)
-            return _pow(a, int(node.right.value))
+            exponent = node.right.value
+            assert isinstance(exponent, int)
+            return _pow(a, exponent)
         raise TypeError(f"operator {type(op).__name__} is not supported")
 
     def visit_BoolOp(self, node: ast.BoolOp) -> pl.Expr:
@@ -144,7 +169,8 @@ class _Translate:
                 values = [e.value for e in right_node.elts if isinstance(e, ast.Constant)]
                 if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
                     member = left.cast(pl.Float64).is_in(
-                        pl.lit(pl.Series([float(v) for v in values])).implode()
+                        pl.lit(pl.Series([float(v) for v in values if isinstance(v, (int, float))]))
+                        .implode()
                     )
                 else:
                     member = left.is_in(pl.lit(pl.Series(values)).implode())
@@ -152,7 +178,14 @@ class _Translate:
                 results.append(member.not_() if isinstance(op, ast.NotIn) else member)
                 continue
             right = self.visit(right_node)
-            results.append(_CMP[type(op)](left, right))
+            a, b = left, right
+            # a date against a datetime: midnight on the datetime's wall clock
+            kinds = (self.static_type(left_node), self.static_type(right_node))
+            if kinds == ("datetime", "date"):
+                a = a.dt.replace_time_zone(None)
+            elif kinds == ("date", "datetime"):
+                b = b.dt.replace_time_zone(None)
+            results.append(_CMP[type(op)](a, b))
             left_node, left = right_node, right
         return functools.reduce(operator.and_, results)
 
@@ -173,7 +206,8 @@ class _Translate:
             assert isinstance(args[0], ast.Constant)
             return pl.lit(dt.date.fromisoformat(str(args[0].value)), dtype=pl.Date)
         if name == "days_since":
-            return (pl.lit(self.as_of, dtype=pl.Date) - _as_date(self.visit(args[0]))).dt.total_days()
+            since = pl.lit(self.as_of, dtype=pl.Date) - _as_date(self.visit(args[0]))
+            return since.dt.total_days()
         if name == "days_between":
             a = _as_date(self.visit(args[0]))
             b = _as_date(self.visit(args[1]))
@@ -181,12 +215,11 @@ class _Translate:
         if name == "abs":
             return self.visit(args[0]).abs()
         if name == "round":
-            decimals = int(args[1].value) if len(args) == 2 and isinstance(
-                args[1], ast.Constant
-            ) else 0
-            return self.visit(args[0]).cast(pl.Float64).round(
-                decimals, mode="half_away_from_zero"
-            )
+            decimals = 0
+            if len(args) == 2 and isinstance(args[1], ast.Constant):
+                assert isinstance(args[1].value, int)
+                decimals = args[1].value
+            return _round(self.visit(args[0]), decimals)
         if name == "clip":
             lo = _literal_number(args[1])
             hi = _literal_number(args[2])
@@ -215,4 +248,32 @@ def _pow(base: pl.Expr, exponent: int) -> pl.Expr:
 
 
 def _as_date(x: pl.Expr) -> pl.Expr:
-    return x.dt.date()
+    # coalescing with a typed null makes a bare `None` argument a Date instead of Null
+    return pl.coalesce([x, pl.lit(None, dtype=pl.Date)]).dt.date()
+
+
+def _round(x: pl.Expr, decimals: int) -> pl.Expr:
+    """Round the shortest decimal form of x (what repr prints) halves away from zero.
+
+    polars' own float rounding scales by 10**decimals in binary, so it rounds 0.125 to 0.13
+    but 1.005 to 1.0; going through the decimal text is exact: the shortest form of a float
+    has at most 17 significant digits, which a Decimal(38, 22) holds for 1 <= |x| < 2**52
+    and a Decimal(38, 37) for |x| < 1 (below 1e-21 the digits that do not fit cannot reach a
+    half at 10 decimals). Floats of 2**52 and more are whole numbers already.
+    """
+    f = x.cast(pl.Float64)
+    text = f.cast(pl.String)
+
+    def via(scale: int) -> pl.Expr:
+        exact = text.cast(pl.Decimal(38, scale), strict=False)
+        rounded = exact.round(decimals, mode="half_away_from_zero")
+        return rounded.cast(pl.String).cast(pl.Float64)
+
+    size = f.abs()
+    return (
+        pl.when(f.is_nan() | (size >= 2.0**52))
+        .then(f)
+        .when(size < 1)
+        .then(via(37))
+        .otherwise(via(22))
+    )

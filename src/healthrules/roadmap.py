@@ -1,4 +1,4 @@
-"""The success-roadmap format: pydantic v2 models of a roadmap file, a pack and an indicator library.
+"""The success-roadmap format: pydantic v2 models of roadmap, pack and indicator-library files.
 
 These models check the shape of each node and the constraints inside one node (bands ordered
 with no gap, weights non-negative, windows well formed). Names that cross nodes (an expression
@@ -23,15 +23,18 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 __all__ = [
+    "AGGREGATES",
+    "UNASSIGNED_STAGE",
+    "AccountColumns",
     "Achievement",
     "Action",
     "AggregateIndicator",
+    "AttributeType",
     "Band",
     "Bands",
     "DataContract",
     "DerivedIndicator",
     "EventColumns",
-    "AccountColumns",
     "Goal",
     "Import",
     "Indicator",
@@ -46,9 +49,6 @@ __all__ = [
     "Tasks",
     "Weights",
     "Window",
-    "AttributeType",
-    "AGGREGATES",
-    "UNASSIGNED_STAGE",
 ]
 
 UNASSIGNED_STAGE = "_unassigned"
@@ -158,8 +158,8 @@ class AccountColumns(_Model):
 class DataContract(_Model):
     """What the event and account frames look like, so expressions can be checked up front."""
 
-    events: EventColumns = Field(default_factory=EventColumns)  # type: ignore[arg-type]
-    accounts: AccountColumns = Field(default_factory=AccountColumns)  # type: ignore[arg-type]
+    events: EventColumns = Field(default_factory=EventColumns)
+    accounts: AccountColumns = Field(default_factory=AccountColumns)
 
 
 # --------------------------------------------------------------------------- bands
@@ -255,7 +255,9 @@ class Bands(_Model):
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise PydanticCustomError(
-                "duplicate_id", "band names must be unique; repeated: {dup}", {"dup": ", ".join(dup)}
+                "duplicate_id",
+                "band names must be unique; repeated: {dup}",
+                {"dup": ", ".join(dup)},
             )
         first, last = self.levels[0], self.levels[-1]
         if first.lower is not None:
@@ -404,7 +406,7 @@ class AggregateIndicator(_IndicatorBase):
     )
     where: ExprText | None = Field(None, description="Filter over event columns and attributes.")
     window: Annotated[Window, Field(description="Trailing, anchored or all.")] = Field(
-        default_factory=Window  # type: ignore[arg-type]
+        default_factory=Window
     )
     compare: Literal["none", "previous", "delta", "pct_change"] = Field(
         "none",
@@ -543,7 +545,7 @@ class Stage(_Model):
         None, description="Entry criterion; the first stage whose entry holds is the account's."
     )
     achievement: Achievement | None = None
-    tasks: Tasks = Field(default_factory=Tasks)  # type: ignore[arg-type]
+    tasks: Tasks = Field(default_factory=Tasks)
     actions: list[Action] = Field(default_factory=list)
 
     @field_validator(
@@ -593,7 +595,7 @@ class ScoreSpec(_Model):
     """
 
     title: str | None = None
-    weights: Weights = Field(default_factory=Weights)  # type: ignore[arg-type]
+    weights: Weights = Field(default_factory=Weights)
     missing: Literal["skip", "neutral", "worst"] = Field(
         "skip",
         description="An indicator with no value: skip it and spread its weight over the rest "
@@ -642,16 +644,16 @@ class Roadmap(_Model):
     applies_to: ExprText | None = Field(
         None, description="Which accounts this roadmap (track) applies to; default: all."
     )
-    data: DataContract = Field(default_factory=DataContract)  # type: ignore[arg-type]
+    data: DataContract = Field(default_factory=DataContract)
     imports: list[Import] = Field(default_factory=list)
     indicators: list[Indicator] = Field(default_factory=list)
     stages: list[Stage] = Field(min_length=1)
     actions: list[Action] = Field(
         default_factory=list, description="Actions that apply in every stage."
     )
-    score: ScoreSpec = Field(default_factory=ScoreSpec)  # type: ignore[arg-type]
+    score: ScoreSpec = Field(default_factory=ScoreSpec)
     lint: LintSettings = Field(
-        default_factory=LintSettings,  # type: ignore[arg-type]
+        default_factory=LintSettings,
         description="Lint checks switched off for this file (healthrules lint).",
     )
 
