@@ -73,6 +73,8 @@ class Evaluation:
         Per action: accounts considered, fired, and unknown (condition was null).
     diagnostics
         Counts of input rows that were dropped or ignored, and of unrouted accounts.
+    attributes
+        The account attributes the roadmap declares, as read (used by :meth:`explain`).
     """
 
     plan: Plan
@@ -84,6 +86,7 @@ class Evaluation:
     actions: pl.DataFrame
     conditions: pl.DataFrame
     diagnostics: dict[str, int] = field(default_factory=dict)
+    attributes: pl.DataFrame = field(default_factory=pl.DataFrame, repr=False)
 
     @classmethod
     def _from_frames(cls, **kwargs: Any) -> Evaluation:

@@ -566,7 +566,7 @@ class _Run:
         return Evaluation._from_frames(
             plan=self.plan, as_of=self.clock.as_of, account_key=key, indicators=indicators,
             stages=stages, scores=scores, actions=actions_df, conditions=conditions,
-            diagnostics=diagnostics,
+            diagnostics=diagnostics, attributes=routed.drop("__route"),
         )
 
 
