@@ -482,8 +482,19 @@ class _Run:
     # ------------------------------------------------------------------ outputs
 
     def evaluate(self, events: pl.LazyFrame) -> Evaluation:
-        routed = self.route()
+        """Aggregate the events, then assemble the result frames."""
         agg, diagnostics = self.aggregate(events)
+        return self.assemble(agg, diagnostics)
+
+    def assemble(self, agg: pl.DataFrame, diagnostics: dict[str, int]) -> Evaluation:
+        """Build the result from the per-account aggregates of :meth:`aggregate`.
+
+        ``agg`` has the account key and, per roadmap ``i`` and aggregate indicator ``x``, the
+        raw aggregate ``__{i}__{x}`` (and ``__{i}__{x}__prev`` for compare), as returned by
+        :meth:`aggregate`. Anything that produces the same columns for this run's ``as_of``
+        (for instance an incremental computation over many dates) can be assembled here.
+        """
+        routed = self.route()
         key = self.key
         ind_frames: list[pl.DataFrame] = []
         stage_frames: list[pl.DataFrame] = []
