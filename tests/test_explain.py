@@ -7,9 +7,9 @@ import datetime as dt
 import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
-from test_partition_invariance import AS_OF, PLAN, frames
 
 import healthrules as hr
+from test_partition_invariance import AS_OF, PLAN, frames
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

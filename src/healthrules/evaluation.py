@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
@@ -164,6 +165,20 @@ class Evaluation:
         from healthrules.explain import explain
 
         return explain(self, account_id)
+
+    def write(self, out_dir: str | Path, *, format: str = "parquet") -> list[Path]:
+        """Write the result frames to ``out_dir`` atomically (parquet, csv or ndjson).
+
+        Writes ``indicators``, ``stages``, ``scores``, ``actions`` and ``conditions``, then a
+        ``manifest.json`` with row counts, ``as_of`` and the diagnostics.
+        """
+        from healthrules.output import write_frames
+
+        return write_frames(
+            self.frames, out_dir, format=format,  # type: ignore[arg-type]
+            manifest={"as_of": self.as_of.isoformat(), "roadmap": self.plan.id,
+                      "diagnostics": dict(self.diagnostics)},
+        )
 
     def _repr_html_(self) -> str:
         from healthrules._html import evaluation_html

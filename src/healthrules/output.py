@@ -1,0 +1,92 @@
+"""Write evaluation frames to a folder atomically: Parquet (default), CSV or NDJSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import polars as pl
+
+__all__ = ["FORMATS", "atomic_write", "write_frames"]
+
+Format = Literal["parquet", "csv", "ndjson"]
+FORMATS: tuple[Format, ...] = ("parquet", "csv", "ndjson")
+
+
+def atomic_write(path: Path, write: Any) -> None:
+    """Call ``write(tmp_path)`` then move the file into place in one rename.
+
+    The temporary file lives in the same folder, so the rename is atomic: readers see the old
+    file or the new one, never half of one. On failure the temporary file is removed.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _flatten_for_csv(frame: pl.DataFrame) -> pl.DataFrame:
+    nested = [c for c, t in frame.schema.items() if isinstance(t, (pl.List, pl.Struct))]
+    if not nested:
+        return frame
+    return frame.with_columns(
+        pl.col(c).map_batches(_json_column, return_dtype=pl.String) for c in nested
+    )
+
+
+def _json_column(s: pl.Series) -> pl.Series:
+    # one JSON text per value; runs on output only, never in evaluation
+    return pl.Series(s.name, [json.dumps(v, default=str) for v in s.to_list()], dtype=pl.String)
+
+
+def write_frames(
+    frames: Mapping[str, pl.DataFrame],
+    out_dir: str | Path,
+    *,
+    format: Format = "parquet",
+    manifest: Mapping[str, Any] | None = None,
+) -> list[Path]:
+    """Write each frame to ``out_dir/<name>.<format>`` atomically, then ``manifest.json``.
+
+    Each file is replaced in one rename; ``manifest.json`` (names, row counts, and the extra
+    ``manifest`` entries) is written last, so a reader that finds it knows the set is complete.
+    Nested columns (evidence, tasks) are JSON text in CSV.
+
+    Returns
+    -------
+    list[Path]
+        The files written, manifest last.
+    """
+    if format not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
+    out = Path(out_dir)
+    written: list[Path] = []
+    for name, frame in frames.items():
+        path = out / f"{name}.{format}"
+        if format == "parquet":
+            atomic_write(path, frame.write_parquet)
+        elif format == "csv":
+            flat = _flatten_for_csv(frame)
+            atomic_write(path, flat.write_csv)
+        else:
+            atomic_write(path, frame.write_ndjson)
+        written.append(path)
+    info = {
+        "format": format,
+        "files": {name: {"file": f"{name}.{format}", "rows": frame.height}
+                  for name, frame in frames.items()},
+        **(manifest or {}),
+    }
+    path = out / "manifest.json"
+    atomic_write(path, lambda p: p.write_text(json.dumps(info, indent=2, default=str) + "\n"))
+    written.append(path)
+    return written
