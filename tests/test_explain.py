@@ -43,3 +43,17 @@ def test_explanation_text_and_json() -> None:
     assert why.to_dict()["as_of"] == "2026-06-30"
     with pytest.raises(KeyError):
         hr.evaluate(PLAN, events, accounts, AS_OF).explain("nobody")
+
+
+def test_plan_is_picklable_and_evaluates_the_same() -> None:
+    import pickle
+
+    plan = pickle.loads(pickle.dumps(PLAN))
+    events = pl.DataFrame({"account_id": ["a0"], "user_id": ["u1"], "event": ["login"],
+                           "timestamp": [dt.datetime(2026, 6, 29)], "value": [None]},
+                          schema_overrides={"value": pl.Float64})
+    accounts = pl.DataFrame({"account_id": ["a0"], "start": [dt.date(2026, 6, 1)],
+                             "seats": [1], "key_user": ["u1"]})
+    a = hr.evaluate(plan, events, accounts, AS_OF)
+    b = hr.evaluate(PLAN, events, accounts, AS_OF)
+    assert a.indicators.equals(b.indicators) and a.actions.equals(b.actions)
