@@ -1,0 +1,629 @@
+"""Run rule-pack test files: build each case's frames, evaluate, compare, and report.
+
+The runner only uses the public pipeline (:func:`healthrules.load`,
+:func:`healthrules.compile`, :func:`healthrules.evaluate`): there is no second evaluator.
+For each case it builds the account and event frames from the test file (inline notation
+and/or files), evaluates the roadmap at every ``as_of`` of the case, compares every expected
+account (all mismatches, not the first), and records what was reached for coverage.
+
+Examples
+--------
+>>> from healthrules.testing import run
+>>> report = run(["rules/examples"])  # doctest: +SKIP
+>>> report.summary()  # doctest: +SKIP
+'24 passed, 0 failed'
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import polars as pl
+
+import healthrules
+from healthrules.compiler import Plan
+from healthrules.errors import HealthRulesError, Issue, Location, Severity
+from healthrules.roadmap import Pack, Roadmap
+from healthrules.testing.asserts import AccountView, Mismatch, compare_account
+from healthrules.testing.coverage import CoverageReport, CoverageTracker
+from healthrules.testing.diff import render_mismatches
+from healthrules.testing.notation import Anchor, expand
+from healthrules.testing.spec import (
+    Case,
+    RoadmapIndex,
+    TestCode,
+    TestSource,
+    check_test_file,
+    is_test_file,
+    parse_time,
+    read_test_file,
+)
+
+__all__ = [
+    "AccountFailure",
+    "CaseResult",
+    "FileResult",
+    "RunReport",
+    "Status",
+    "case_frames",
+    "discover",
+    "run",
+    "run_file",
+]
+
+Status = Literal["passed", "failed", "error", "skipped"]
+
+
+@dataclass(frozen=True)
+class AccountFailure:
+    """The mismatches of one account at one ``as_of`` of a case."""
+
+    account: str
+    as_of: str
+    check: str
+    mismatches: tuple[Mismatch, ...]
+
+    def to_record(self) -> dict[str, Any]:
+        """A JSON-friendly dict."""
+        return {"account": self.account, "as_of": self.as_of, "check": self.check,
+                "mismatches": [m.to_record() for m in self.mismatches]}
+
+
+@dataclass
+class CaseResult:
+    """The outcome of one case: passed, failed (mismatches), error (could not run) or skipped."""
+
+    file: str
+    name: str
+    line: int | None
+    status: Status
+    failures: list[AccountFailure] = field(default_factory=list)
+    issues: list[Issue] = field(default_factory=list)
+    reason: str | None = None
+    duration: float = 0.0
+
+    @property
+    def location(self) -> str:
+        """``file:line`` of the case."""
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+    def render(self) -> str:
+        """The readable failure text: the case, then per account and as_of an aligned diff."""
+        head = f"{self.status.upper()} {self.location} case {self.name!r}"
+        lines = [head]
+        for issue in self.issues:
+            lines.extend("  " + part for part in str(issue).split("\n"))
+        for f in self.failures:
+            check = "" if f.check == "expect" else f" ({f.check})"
+            lines.append(f"  account {f.account}, as_of {f.as_of}{check}")
+            lines.append(render_mismatches(f.mismatches, indent="    "))
+        if self.status == "skipped" and self.reason:
+            lines.append(f"  skipped: {self.reason}")
+        return "\n".join(lines)
+
+    def to_record(self) -> dict[str, Any]:
+        """A JSON-friendly dict."""
+        return {"file": self.file, "case": self.name, "line": self.line, "status": self.status,
+                "duration": round(self.duration, 4), "reason": self.reason,
+                "failures": [f.to_record() for f in self.failures],
+                "errors": [i.to_record() for i in self.issues]}
+
+
+@dataclass
+class FileResult:
+    """The outcome of one test file: its cases, and problems of the file itself."""
+
+    path: str
+    roadmap: str | None
+    cases: list[CaseResult] = field(default_factory=list)
+    issues: list[Issue] = field(default_factory=list)
+
+    @property
+    def warnings(self) -> list[Issue]:
+        """Problems that do not fail the file (e.g. an event name no indicator reads)."""
+        return [i for i in self.issues if i.severity is not Severity.ERROR]
+
+
+@dataclass
+class RunReport:
+    """Every file's results, the counts, and coverage when it was asked for."""
+
+    files: list[FileResult] = field(default_factory=list)
+    coverage: CoverageReport | None = None
+
+    @property
+    def cases(self) -> list[CaseResult]:
+        """Every case of every file, in order."""
+        return [c for f in self.files for c in f.cases]
+
+    def count(self, *statuses: Status) -> int:
+        """How many cases have one of these statuses."""
+        return sum(c.status in statuses for c in self.cases)
+
+    @property
+    def passed(self) -> int:
+        """Cases that passed."""
+        return self.count("passed")
+
+    @property
+    def failed(self) -> int:
+        """Cases that failed or could not run (errors count as failures)."""
+        return self.count("failed", "error")
+
+    @property
+    def ok(self) -> bool:
+        """True when no case failed."""
+        return self.failed == 0
+
+    def summary(self) -> str:
+        """The summary line: ``N passed, N failed`` (plus skipped ones, when there are)."""
+        text = f"{self.passed} passed, {self.failed} failed"
+        skipped = self.count("skipped")
+        return text + (f", {skipped} skipped" if skipped else "")
+
+    def render(self, *, verbose: bool = False) -> str:
+        """The readable report: warnings, every failure with its diff, then the summary."""
+        out: list[str] = []
+        for f in self.files:
+            out.extend(str(w) for w in f.warnings)
+            for c in f.cases:
+                if c.status in ("failed", "error"):
+                    out.append(c.render())
+                elif verbose:
+                    tail = f" ({c.reason})" if c.reason else ""
+                    out.append(f"{c.status.upper()} {c.location} case {c.name!r}{tail}")
+        if self.coverage is not None:
+            out.append(self.coverage.render())
+        out.append(self.summary())
+        return "\n".join(out)
+
+    def to_records(self) -> dict[str, Any]:
+        """The whole report as JSON-friendly data (what ``--format json`` prints)."""
+        return {
+            "summary": {"passed": self.passed, "failed": self.failed,
+                        "skipped": self.count("skipped"), "errors": self.count("error")},
+            "cases": [c.to_record() for c in self.cases],
+            "warnings": [w.to_record() for f in self.files for w in f.warnings],
+            "coverage": None if self.coverage is None else self.coverage.to_record(),
+        }
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+def discover(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """The test files under the given paths, in a stable order.
+
+    A file given by name is taken as it is (a file that is not a test file is reported when
+    run). Folders are searched recursively (hidden ones skipped) for ``*.test.yaml`` files and
+    YAML files whose top level says ``kind: test``.
+
+    Raises
+    ------
+    FileNotFoundError
+        When a path does not exist.
+    """
+    out: list[Path] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            for root, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(files):
+                    fp = Path(root) / name
+                    if not name.startswith(".") and is_test_file(fp):
+                        out.append(fp)
+        elif path.exists():
+            out.append(path)
+        else:
+            raise FileNotFoundError(f"no such file or folder: {os.fspath(p)}")
+    seen: set[Path] = set()
+    unique = []
+    for fp in out:
+        r = fp.resolve()
+        if r not in seen:
+            seen.add(r)
+            unique.append(fp)
+    return unique
+
+
+# --------------------------------------------------------------------------- running
+
+
+@dataclass
+class _Loaded:
+    source: Roadmap | Pack | None
+    plan: Plan | None
+    index: RoadmapIndex | None
+    issues: list[Issue]
+
+
+class _Cache:
+    def __init__(self) -> None:
+        self.roadmaps: dict[Path, _Loaded] = {}
+
+    def load(self, path: Path) -> _Loaded:
+        key = path.resolve()
+        if key not in self.roadmaps:
+            try:
+                source = healthrules.load(path)
+                plan = healthrules.compile(source)
+                self.roadmaps[key] = _Loaded(source, plan, RoadmapIndex.of(source), [])
+            except HealthRulesError as exc:
+                self.roadmaps[key] = _Loaded(None, None, None, exc.errors())
+        return self.roadmaps[key]
+
+
+def run(
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    select: str | None = None,
+    coverage: bool = False,
+) -> RunReport:
+    """Find and run every test file under ``paths``.
+
+    Parameters
+    ----------
+    paths
+        Test files and folders (searched recursively).
+    select
+        A regular expression; only cases whose name matches it (``re.search``) run.
+    coverage
+        Also compute rule coverage (:mod:`healthrules.testing.coverage`).
+
+    Returns
+    -------
+    RunReport
+
+    Raises
+    ------
+    FileNotFoundError
+        When a path does not exist.
+    re.error
+        When ``select`` is not a valid regular expression.
+    """
+    pattern = re.compile(select) if select else None
+    tracker = CoverageTracker() if coverage else None
+    cache = _Cache()
+    report = RunReport()
+    for path in discover(paths):
+        report.files.append(run_file(path, pattern=pattern, tracker=tracker, cache=cache))
+    if tracker is not None:
+        report.coverage = tracker.report()
+    return report
+
+
+def run_file(
+    path: str | os.PathLike[str],
+    *,
+    pattern: re.Pattern[str] | None = None,
+    tracker: CoverageTracker | None = None,
+    cache: Any = None,
+) -> FileResult:
+    """Run one test file.
+
+    Parameters
+    ----------
+    path
+        The test file.
+    pattern
+        Only cases whose name matches run (the others are left out of the result).
+    tracker
+        Records coverage when given.
+    cache
+        Shares loaded roadmaps between files (internal).
+
+    Returns
+    -------
+    FileResult
+        Problems of the file make every case an error (or one error for the whole file when
+        its cases cannot even be read).
+    """
+    cache = cache if isinstance(cache, _Cache) else _Cache()
+    src = read_test_file(path)
+    result = FileResult(path=src.display, roadmap=None)
+    if src.model is None:
+        result.issues = list(src.issues)
+        result.cases.append(CaseResult(src.display, "(file)", 1, "error", issues=src.issues))
+        return result
+    result.roadmap = os.fspath(src.roadmap_path)
+    for ci, case in enumerate(src.model.cases):
+        if pattern is not None and not pattern.search(case.name):
+            continue
+        result.cases.append(CaseResult(src.display, case.name,
+                                       src.line_of(f"cases[{ci}]"), "passed"))
+    loaded = _load_roadmap(src, cache)
+    if loaded.plan is None or loaded.index is None:
+        result.issues = list(src.issues)
+        for c in result.cases:
+            c.status, c.issues = "error", list(src.issues)
+        return result
+    if tracker is not None:
+        tracker.add_plan(loaded.plan)
+    check_test_file(src, loaded.index)
+    result.issues = list(src.issues)
+    file_errors = [i for i in src.issues if i.severity is Severity.ERROR]
+    by_name = {c.name: c for c in result.cases}
+    for ci, case in enumerate(src.model.cases):
+        res = by_name.get(case.name)
+        if res is None or res.line != src.line_of(f"cases[{ci}]"):
+            continue
+        errors = file_errors + [i for i in src.case_issues.get(ci, [])
+                                if i.severity is Severity.ERROR]
+        warnings = [i for i in src.case_issues.get(ci, []) if i.severity is not Severity.ERROR]
+        result.issues.extend(warnings)
+        if errors:
+            res.status, res.issues = "error", errors
+            continue
+        if case.skip is not None:
+            res.status, res.reason = "skipped", case.skip
+            continue
+        started = time.perf_counter()
+        _run_case(src, ci, case, loaded.plan, res, tracker)
+        res.duration = time.perf_counter() - started
+    return result
+
+
+def _load_roadmap(src: TestSource, cache: _Cache) -> _Loaded:
+    assert src.model is not None
+    rpath = src.roadmap_path
+    if not rpath.is_file():
+        src.issue("file_not_found", f"the roadmap under test does not exist: "
+                  f"{src.model.roadmap} (relative to {os.fspath(src.path.parent) or '.'})",
+                  "roadmap")
+        return _Loaded(None, None, None, [])
+    loaded = cache.load(rpath)
+    if loaded.plan is None:
+        src.issue(TestCode.ROADMAP_FAILED, f"the roadmap under test has errors: "
+                  f"{src.model.roadmap}", "roadmap",
+                  hint="healthrules validate " + os.fspath(rpath))
+        src.issues.extend(loaded.issues)
+    return loaded
+
+
+def _run_case(src: TestSource, ci: int, case: Case, plan: Plan, res: CaseResult,
+              tracker: CoverageTracker | None) -> None:
+    model = src.model
+    assert model is not None
+    base = f"cases[{ci}]"
+    as_of_text = case.as_of or model.as_of
+    assert as_of_text is not None
+    ref = parse_time(as_of_text)
+    try:
+        accounts, events = case_frames(src, ci, case, plan, ref)
+    except _CaseError as exc:
+        res.status, res.issues = "error", [exc.issue]
+        return
+    known = set(accounts[plan.account_key].to_list())
+    for as_of_raw, expectations, epath in case.times():
+        as_of = parse_time(as_of_raw, ref) if as_of_raw else ref
+        try:
+            evaluation = healthrules.evaluate(plan, events, accounts, as_of)
+        except HealthRulesError as exc:
+            where = src.where(f"{base}.{epath}" if epath != "expect" else f"{base}.name")
+            res.status = "error"
+            res.issues = [Issue(code=i.code, message=f"evaluating the case failed: {i.message}",
+                                hint=i.hint, location=Location(where.file, where.line,
+                                                               where.column, where.path))
+                          for i in exc.errors()]
+            return
+        if tracker is not None:
+            tracker.observe(evaluation)
+        as_of_shown = as_of.isoformat()
+        for acc, exp in expectations.items():
+            apath = f"{base}.{epath}.{acc}"
+            if acc not in known:
+                res.status = "error"
+                res.issues.append(Issue(
+                    code=TestCode.UNKNOWN_ACCOUNT,
+                    message=f"expectations for {acc!r}, which is in neither the case's "
+                    "accounts nor its accounts_file", location=src.where(apath, key=True)))
+                continue
+
+            def line_of(rel: str, _apath: str = apath) -> int | None:
+                return src.line_of(f"{_apath}.{rel}" if rel else _apath)
+
+            mismatches = compare_account(AccountView.of(evaluation, acc), exp,
+                                         tolerance=model.tolerance, line_of=line_of)
+            if mismatches:
+                if res.status == "passed":
+                    res.status = "failed"
+                res.failures.append(AccountFailure(acc, as_of_shown, epath.removesuffix(
+                    ".expect"), tuple(mismatches)))
+
+
+class _CaseError(Exception):
+    def __init__(self, issue: Issue) -> None:
+        super().__init__(issue.message)
+        self.issue = issue
+
+
+_POLARS_TYPES: dict[str, pl.DataType] = {
+    "int": pl.Int64(), "float": pl.Float64(), "str": pl.String(), "bool": pl.Boolean(),
+    "date": pl.Date(),
+}
+
+
+def _dtype(typ: str, tz: str | None) -> pl.DataType:
+    if typ == "datetime":
+        return pl.Datetime("us", tz)
+    return _POLARS_TYPES[typ]
+
+
+def _attr_value(value: Any, typ: str, ref: dt.date) -> Any:
+    if value is None or typ not in ("date", "datetime"):
+        return value
+    when = parse_time(str(value), ref)
+    if typ == "date":
+        return when.date() if isinstance(when, dt.datetime) else when
+    if not isinstance(when, dt.datetime):
+        return dt.datetime.combine(when, dt.time())
+    return when
+
+
+def _naive_ref(ref: dt.date | dt.datetime, tz: str | None) -> dt.date | dt.datetime:
+    if isinstance(ref, dt.datetime) and ref.tzinfo is not None:
+        try:
+            zone = ZoneInfo(tz) if tz else None
+        except ZoneInfoNotFoundError:
+            zone = None
+        local = ref.astimezone(zone) if zone is not None else ref
+        return local.replace(tzinfo=None)
+    return ref
+
+
+def _read_table(path: Path) -> pl.DataFrame:
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return pl.read_csv(path, try_parse_dates=True, infer_schema_length=10_000)
+    if suffix == ".parquet":
+        return pl.read_parquet(path)
+    return pl.read_ndjson(path)
+
+
+def _file_error(src: TestSource, path: str, message: str, hint: str | None = None) -> _CaseError:
+    return _CaseError(Issue(code=TestCode.BAD_FILE, message=message, hint=hint,
+                            location=src.where(path)))
+
+
+def _coerce(frame: pl.DataFrame, schema: dict[str, pl.DataType], what: str, src: TestSource,
+            path: str) -> pl.DataFrame:
+    """Select and cast a file's columns to the contract; parse text dates and times."""
+    exprs: list[pl.Expr] = []
+    for name, dtype in schema.items():
+        if name not in frame.columns:
+            exprs.append(pl.lit(None, dtype).alias(name))
+            continue
+        col = pl.col(name)
+        have = frame.schema[name]
+        if isinstance(dtype, pl.Datetime):
+            if have == pl.String:
+                col = col.str.to_datetime(time_unit="us")
+            elif have == pl.Date:
+                col = col.cast(pl.Datetime("us"))
+            elif isinstance(have, pl.Datetime):
+                col = col.dt.cast_time_unit("us")
+            else:
+                raise _file_error(src, path, f"{what}: column {name!r} is {have}, not a date "
+                                  "and time")
+            if dtype.time_zone is not None:
+                if isinstance(have, pl.Datetime) and have.time_zone is not None:
+                    col = col.dt.convert_time_zone(dtype.time_zone)
+                else:
+                    col = col.dt.replace_time_zone(dtype.time_zone)
+            elif isinstance(have, pl.Datetime) and have.time_zone is not None:
+                col = col.dt.replace_time_zone(None)
+            exprs.append(col.alias(name))
+        elif dtype == pl.Date and have == pl.String:
+            exprs.append(col.str.to_date().alias(name))
+        else:
+            exprs.append(col.cast(dtype).alias(name))
+    try:
+        return frame.select(exprs)
+    except pl.exceptions.PolarsError as exc:
+        raise _file_error(src, path, f"{what}: cannot read it as the roadmap's data contract: "
+                          f"{str(exc).splitlines()[0]}") from None
+
+
+def case_frames(src: TestSource, ci: int, case: Case, plan: Plan,
+                ref: dt.date | dt.datetime) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Build the accounts and events frames of one case (inline notation and files).
+
+    Parameters
+    ----------
+    src
+        The test file, read and checked (its parsed event lines are used).
+    ci
+        The case's index.
+    case
+        The case.
+    plan
+        The compiled roadmap: its data contract gives the columns and types.
+    ref
+        The case's ``as_of``: what offsets in the notation and in attributes are relative to.
+
+    Returns
+    -------
+    (accounts, events)
+        Frames in the roadmap's data contract; account keys are text.
+    """
+    model = src.model
+    assert model is not None
+    base = f"cases[{ci}]"
+    ev = plan.events
+    tz = ev.timezone
+    key = plan.account_key
+    ref = _naive_ref(ref, tz)
+    ref_day = ref.date() if isinstance(ref, dt.datetime) else ref
+    acc_schema: dict[str, pl.DataType] = {key: pl.String()}
+    acc_schema.update({n: _dtype(t, tz) for n, t in plan.attributes.items()})
+    rows: list[dict[str, Any]] = []
+    for acc, attrs in case.accounts.items():
+        merged = {**model.account_defaults, **(attrs or {})}
+        row: dict[str, Any] = {key: acc}
+        for name, typ in plan.attributes.items():
+            row[name] = _attr_value(merged.get(name), typ, ref_day)
+        rows.append(row)
+    accounts = pl.DataFrame(rows, schema=acc_schema, orient="row") if rows else pl.DataFrame(
+        schema=acc_schema)
+    if case.accounts_file is not None:
+        fpath = src.path.parent / case.accounts_file
+        try:
+            table = _read_table(fpath)
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            raise _file_error(src, f"{base}.accounts_file", f"cannot read {case.accounts_file}:"
+                              f" {str(exc).splitlines()[0]}") from None
+        if key not in table.columns:
+            raise _file_error(src, f"{base}.accounts_file", f"{case.accounts_file} has no "
+                              f"column {key!r} (the account key)")
+        table = table.with_columns(pl.col(key).cast(pl.String))
+        accounts = pl.concat([accounts, _coerce(table, acc_schema, case.accounts_file, src,
+                                                f"{base}.accounts_file")], how="vertical")
+    ev_schema: dict[str, pl.DataType] = {ev.account: pl.String()}
+    if ev.user is not None:
+        ev_schema[ev.user] = pl.String()
+    ev_schema[ev.event] = pl.String()
+    ev_schema[ev.timestamp] = pl.Datetime("us")
+    for name, vtyp in ev.values.items():
+        ev_schema[name] = _POLARS_TYPES[vtyp]
+    anchor = Anchor.of(ref)
+    cols: dict[str, list[Any]] = {name: [] for name in ev_schema}
+    for acc in case.events:
+        for line in src.lines.get((ci, acc), []):
+            for ts, user in expand(line, anchor):
+                cols[ev.account].append(acc)
+                if ev.user is not None:
+                    cols[ev.user].append(user)
+                cols[ev.event].append(line.event)
+                cols[ev.timestamp].append(ts)
+                for name in ev.values:
+                    cols[name].append(line.values.get(name))
+    events = pl.DataFrame(cols, schema=ev_schema)
+    if tz is not None:
+        events = events.with_columns(pl.col(ev.timestamp).dt.replace_time_zone(
+            tz, ambiguous="earliest", non_existent="null"))
+    if case.events_file is not None:
+        fpath = src.path.parent / case.events_file
+        try:
+            table = _read_table(fpath)
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            raise _file_error(src, f"{base}.events_file", f"cannot read {case.events_file}: "
+                              f"{str(exc).splitlines()[0]}") from None
+        missing = [c for c in (ev.account, ev.event, ev.timestamp) if c not in table.columns]
+        if missing:
+            raise _file_error(src, f"{base}.events_file", f"{case.events_file} has no column "
+                              f"{missing[0]!r}", hint="its columns: " + ", ".join(table.columns))
+        table = table.with_columns(pl.col(ev.account).cast(pl.String))
+        file_schema = dict(ev_schema)
+        file_schema[ev.timestamp] = pl.Datetime("us", tz)
+        events = pl.concat([events, _coerce(table, file_schema, case.events_file, src,
+                                            f"{base}.events_file")], how="vertical")
+    return accounts, events

@@ -1,0 +1,834 @@
+"""The rule-pack test-file format (``kind: test``): pydantic models, reading, and static checks.
+
+A test file names the roadmap (or pack) it tests, relative to itself, and holds cases. Each
+case gives accounts (attributes) and their events, inline in the compact notation of
+:mod:`healthrules.testing.notation` or from a file, one or more ``as_of`` times, and what is
+expected per account::
+
+    kind: test
+    roadmap: roadmap.yaml
+    as_of: 2026-06-30
+    cases:
+      - name: a busy account is healthy and gets an upsell proposal
+        accounts:
+          acme: {plan: pro, seats: 10, contract_start: -200d}
+        events:
+          acme:
+            - login x1/day for 30d by u1..u8
+            - nps_response value=9 at -3d by u1
+        expect:
+          acme:
+            stage: operation
+            indicators:
+              active_users_30d: 8
+              seat_utilisation: {value: 0.8, tolerance: 0.001}
+            bands: {seat_utilisation: green}
+            score: {min: 80}
+            actions:
+              at_least: [upsell_proposal]
+
+Reading a file (:func:`read_test_file`) checks the YAML and the models, then
+:func:`check_test_file` checks every name against the loaded roadmap: accounts, attributes
+and their types, indicators, bands, stages, actions, score bands, event lines. Every problem is
+an :class:`~healthrules.errors.Issue` located by file, line, column and YAML path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import pydantic
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from healthrules.errors import HealthRulesError, Issue, Location, Severity
+from healthrules.roadmap import UNASSIGNED_STAGE, Pack, Roadmap
+from healthrules.testing._yaml import YamlDoc, YamlProblem, loc_to_path, read_yaml
+from healthrules.testing.notation import Anchor, EventLine, NotationError, parse_line, parse_offset
+
+__all__ = [
+    "TEST_FILE_SUFFIXES",
+    "AccountExpectation",
+    "ActionMatch",
+    "ActionRef",
+    "ActionsExpectation",
+    "Case",
+    "Check",
+    "Expected",
+    "RoadmapIndex",
+    "TestCode",
+    "TestFile",
+    "TestFileError",
+    "TestSource",
+    "ValueExpectation",
+    "check_test_file",
+    "is_test_file",
+    "json_schema",
+    "parse_time",
+    "read_test_file",
+]
+
+TEST_FILE_SUFFIXES = (".test.yaml", ".test.yml")
+"""File names that are always read as test files."""
+
+
+class TestCode:
+    """Stable ids of test-file problems (the ``code`` of each reported issue)."""
+
+    __test__ = False  # not a pytest test class
+
+    NOTATION = "notation_syntax"
+    NOTATION_COLUMN = "notation_unknown_column"
+    NOTATION_TOO_MANY = "notation_too_many"
+    UNKNOWN_EVENT = "test_unknown_event"
+    UNKNOWN_ACCOUNT = "test_unknown_account"
+    UNKNOWN_ATTRIBUTE = "test_unknown_attribute"
+    BAD_ATTRIBUTE = "test_bad_attribute"
+    UNKNOWN_INDICATOR = "test_unknown_indicator"
+    UNKNOWN_BAND = "test_unknown_band"
+    UNKNOWN_STAGE = "test_unknown_stage"
+    UNKNOWN_ACTION = "test_unknown_action"
+    UNKNOWN_ROADMAP = "test_unknown_roadmap"
+    BAD_TIME = "test_bad_time"
+    BAD_FILE = "test_bad_file"
+    DUPLICATE_CASE = "test_duplicate_case"
+    ROADMAP_FAILED = "test_roadmap_failed"
+    NOT_A_TEST_FILE = "test_not_a_test_file"
+
+
+class TestFileError(HealthRulesError):
+    """A test file is wrong: bad YAML, bad format, or names its roadmap does not know."""
+
+    __test__ = False
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
+                              allow_inf_nan=False)
+
+
+Scalar = StrictBool | StrictInt | StrictFloat | StrictStr | None
+Number = StrictInt | StrictFloat
+
+
+class Expected(_Model):
+    """A numeric expectation: a value with a tolerance, or a range (inclusive ends)."""
+
+    value: Number | None = Field(None, description="The expected value.")
+    tolerance: Annotated[float, Field(ge=0)] | None = Field(
+        None, description="Largest allowed absolute difference from value (default: the "
+        "file's tolerance).")
+    min: Number | None = Field(None, description="Smallest allowed value (inclusive).")
+    max: Number | None = Field(None, description="Largest allowed value (inclusive).")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Expected:
+        has_value = "value" in self.model_fields_set
+        has_range = self.min is not None or self.max is not None
+        if has_value and has_range:
+            raise PydanticCustomError(
+                "expectation_invalid",
+                "give either value (with an optional tolerance) or min/max, not both", {})
+        if not has_value and not has_range:
+            raise PydanticCustomError(
+                "expectation_invalid", "give value (with an optional tolerance) or min/max", {})
+        if self.tolerance is not None and not has_value:
+            raise PydanticCustomError("expectation_invalid", "tolerance goes with value", {})
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise PydanticCustomError("expectation_invalid", "min is above max", {})
+        return self
+
+    def describe(self) -> str:
+        """The expectation as text: ``0.8 ± 0.01``, ``70 .. 100``, ``>= 70``."""
+        if "value" in self.model_fields_set:
+            text = _num(self.value)
+            if self.tolerance:
+                text += f" ± {_num(self.tolerance)}"
+            return text
+        if self.min is not None and self.max is not None:
+            return f"{_num(self.min)} .. {_num(self.max)}"
+        if self.min is not None:
+            return f">= {_num(self.min)}"
+        return f"<= {_num(self.max)}"
+
+
+def _num(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
+        return str(int(v))
+    return str(v)
+
+
+ValueExpectation = Annotated[
+    StrictBool | StrictInt | StrictFloat | StrictStr | Expected | None,
+    Field(description="An exact value (numbers compare with the file's tolerance), null, "
+          "{value, tolerance} or {min, max}. Dates and times are ISO text."),
+]
+
+
+class ActionMatch(_Model):
+    """An action expected to fire, with conditions on how it fired."""
+
+    id: str = Field(description="The action id.")
+    text_contains: str | None = Field(None, description="Text its rendered `do` must contain.")
+    priority: Literal["critical", "high", "medium", "low"] | None = None
+
+
+ActionRef = Annotated[StrictStr | ActionMatch,
+                      Field(description="An action id, or {id, text_contains, priority}.")]
+
+
+class ActionsExpectation(_Model):
+    """Which actions fire for the account: one explicit mode.
+
+    ``exactly`` (these and no other), ``at_least`` (these, others may fire too), ``none``
+    (no action fires) or ``absent`` (these do not fire; combinable with ``at_least``).
+    """
+
+    exactly: list[ActionRef] | None = None
+    at_least: list[ActionRef] | None = None
+    none: Literal[True] | None = Field(None, description="`none: true`: no action fires.")
+    absent: list[StrictStr] | None = Field(None, description="Actions that must not fire.")
+
+    @model_validator(mode="after")
+    def _mode(self) -> ActionsExpectation:
+        given = [m for m in ("exactly", "at_least", "none", "absent")
+                 if getattr(self, m) is not None]
+        if not given:
+            raise PydanticCustomError(
+                "expectation_invalid",
+                "say which actions fire: exactly: [...], at_least: [...], none: true or "
+                "absent: [...]", {})
+        if len(given) > 1 and set(given) != {"at_least", "absent"}:
+            raise PydanticCustomError(
+                "expectation_invalid",
+                "use one mode ({given} given); only at_least and absent go together",
+                {"given": ", ".join(given)})
+        if self.exactly is not None and not self.exactly:
+            raise PydanticCustomError(
+                "expectation_invalid", "exactly: [] means no action fires; write none: true", {})
+        return self
+
+    @property
+    def mode(self) -> str:
+        """``exactly``, ``at_least``, ``none`` or ``absent``."""
+        for m in ("exactly", "at_least", "none"):
+            if getattr(self, m) is not None:
+                return m
+        return "absent"
+
+
+class AccountExpectation(_Model):
+    """What one account's evaluation must show. Everything is optional; give what matters."""
+
+    roadmap: StrictStr | None = Field(None, description="The roadmap (track) the account is "
+                                      "routed to (packs); null when no roadmap applies.")
+    stage: StrictStr | None = Field(None, description=f"Current stage id (or {UNASSIGNED_STAGE}).")
+    achieved: StrictBool | None = Field(None, description="Whether the stage's achievement "
+                                        "holds (null: unknown).")
+    tasks_done: StrictInt | None = Field(None, description="Tasks of the stage that are done.")
+    indicators: dict[str, ValueExpectation] = Field(
+        default_factory=dict, description="Indicator values by indicator id.")
+    bands: dict[str, StrictStr | None] = Field(
+        default_factory=dict, description="Band names by indicator id (null: no value).")
+    score: Number | Expected | None = Field(None, description="The health score (0-100).")
+    score_band: StrictStr | None = None
+    actions: ActionsExpectation | None = None
+
+
+Expectations = dict[str, AccountExpectation]
+
+
+class Check(_Model):
+    """Another evaluation time of a case and what is expected then."""
+
+    as_of: StrictStr = Field(description="A date, a datetime, or an offset from the case's "
+                             "as_of such as +7d or -2w.")
+    expect: Expectations = Field(description="Expectations by account id.")
+
+    @field_validator("as_of", mode="before")
+    @classmethod
+    def _as_of(cls, v: Any) -> Any:
+        return _iso(v)
+
+
+class Case(_Model):
+    """One test case: accounts, their events, and expectations at one or more ``as_of``."""
+
+    name: StrictStr = Field(min_length=1, description="A unique name within the file.")
+    description: str | None = None
+    skip: StrictStr | None = Field(None, description="Skip this case, giving the reason.")
+    as_of: StrictStr | None = Field(
+        None, description="The evaluation time (date or datetime); event offsets are relative "
+        "to it. Default: the file's as_of.")
+    accounts: dict[str, dict[str, Scalar] | None] = Field(
+        default_factory=dict,
+        description="Accounts by id, with their attributes (dates may be offsets like -90d).")
+    accounts_file: StrictStr | None = Field(
+        None, description="A csv, parquet or ndjson file of more accounts (relative path).")
+    events: dict[str, list[StrictStr]] = Field(
+        default_factory=dict, description="Event lines by account id, in the event notation.")
+    events_file: StrictStr | None = Field(
+        None, description="A csv, parquet or ndjson file of more events (relative path).")
+    expect: Expectations = Field(default_factory=dict,
+                                 description="Expectations by account id at the case's as_of.")
+    checks: list[Check] = Field(default_factory=list,
+                                description="Expectations at other evaluation times.")
+
+    @field_validator("as_of", mode="before")
+    @classmethod
+    def _as_of(cls, v: Any) -> Any:
+        return _iso(v)
+
+    @field_validator("accounts", mode="before", json_schema_input_type=dict[str, Any] | list[str])
+    @classmethod
+    def _accounts(cls, v: Any) -> Any:
+        if isinstance(v, list) and all(isinstance(x, str) for x in v):
+            return dict.fromkeys(v)
+        return v
+
+    @model_validator(mode="after")
+    def _something(self) -> Case:
+        if not self.expect and not self.checks:
+            raise PydanticCustomError("expectation_invalid",
+                                      "a case needs `expect:` (or `checks:`)", {})
+        return self
+
+    def times(self) -> list[tuple[str, Expectations, str]]:
+        """Every (as_of text, expectations, YAML path of the expectations) of this case."""
+        out: list[tuple[str, Expectations, str]] = []
+        if self.expect:
+            out.append((self.as_of or "", self.expect, "expect"))
+        out += [(c.as_of, c.expect, f"checks[{i}].expect") for i, c in enumerate(self.checks)]
+        return out
+
+
+class TestFile(_Model):
+    """A rule-pack test file: the roadmap or pack it tests and its cases."""
+
+    __test__ = False
+
+    kind: Literal["test"] = Field(description="Always `test`.")
+    roadmap: StrictStr = Field(min_length=1, description="The roadmap or pack file under test, "
+                               "relative to this file.")
+    title: str | None = None
+    as_of: StrictStr | None = Field(None, description="Default as_of of every case.")
+    tolerance: Annotated[float, Field(ge=0)] = Field(
+        1e-9, description="Default absolute tolerance when comparing numbers.")
+    account_defaults: dict[str, Scalar] = Field(
+        default_factory=dict, description="Attributes every account starts with.")
+    cases: list[Case] = Field(min_length=1)
+
+    @field_validator("as_of", mode="before")
+    @classmethod
+    def _as_of(cls, v: Any) -> Any:
+        return _iso(v)
+
+
+def _iso(v: Any) -> Any:
+    if isinstance(v, (dt.date, dt.datetime)):
+        return v.isoformat()
+    return v
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of test files (what ``healthrules schema --tests`` prints).
+
+    Examples
+    --------
+    >>> json_schema()["title"]
+    'TestFile'
+    """
+    schema = TestFile.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://healthrules.dev/schema/test-file.json"
+    schema["description"] = (
+        "A healthrules rule-pack test file (kind: test). See docs/testing.md.")
+    return schema
+
+
+# --------------------------------------------------------------------------- times
+
+
+def parse_time(text: str, reference: dt.date | dt.datetime | None = None) -> dt.date | dt.datetime:
+    """Read an ``as_of``: ``2026-06-30``, ``2026-06-30T09:00`` or an offset like ``+7d``.
+
+    Parameters
+    ----------
+    text
+        The time as written in the test file.
+    reference
+        What an offset is relative to (a day offset keeps a date a date).
+
+    Raises
+    ------
+    ValueError
+        When the text is none of those.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> parse_time("2026-06-30"), parse_time("+7d", dt.date(2026, 6, 30))
+    (datetime.date(2026, 6, 30), datetime.date(2026, 7, 7))
+    """
+    text = text.strip()
+    off = parse_offset(text)
+    if off is not None:
+        if reference is None:
+            raise ValueError(f"{text!r} is relative, but there is no as_of to be relative to")
+        if off.kind == "day" and off.time is None:
+            return reference + dt.timedelta(days=off.days)
+        anchor = Anchor.of(reference)
+        return anchor.instant(off)
+    try:
+        if "T" in text or " " in text:
+            return dt.datetime.fromisoformat(text.replace(" ", "T"))
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date (2026-06-30), a datetime (2026-06-30T09:00) "
+                         "or an offset (+7d)") from None
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@dataclass
+class TestSource:
+    """A test file as read: its model, its YAML positions and the problems found so far."""
+
+    __test__ = False
+
+    path: Path
+    display: str
+    doc: YamlDoc | None
+    model: TestFile | None
+    issues: list[Issue] = field(default_factory=list)
+    case_issues: dict[int, list[Issue]] = field(default_factory=dict)
+    lines: dict[tuple[int, str], list[EventLine]] = field(default_factory=dict)
+    """Parsed event lines by (case index, account), filled by :func:`check_test_file`."""
+
+    @property
+    def ok(self) -> bool:
+        """True when the file itself has no error (cases may still have some)."""
+        return self.model is not None and not _errors(self.issues)
+
+    @property
+    def roadmap_path(self) -> Path:
+        """The roadmap or pack file, resolved against the test file's folder."""
+        assert self.model is not None
+        return self.path.parent / self.model.roadmap
+
+    def where(self, path: str, *, key: bool = False, offset: int = 0) -> Location:
+        """The location of a YAML path of this file."""
+        if self.doc is None:
+            return Location(self.display, 1, 1, path)
+        return self.doc.where(path, key=key, offset=offset)
+
+    def line_of(self, path: str) -> int | None:
+        """The 1-based line of a YAML path (its nearest existing parent)."""
+        return self.where(path).line
+
+    def issue(self, code: str, message: str, path: str, *, hint: str | None = None,
+              key: bool = False, offset: int = 0, case: int | None = None,
+              severity: Severity = Severity.ERROR) -> Issue:
+        """Record a problem at ``path``; a case's problem fails only that case."""
+        item = Issue(code=code, message=message, hint=hint, severity=severity,
+                     location=self.where(path, key=key, offset=offset))
+        if case is None:
+            self.issues.append(item)
+        else:
+            self.case_issues.setdefault(case, []).append(item)
+        return item
+
+    def all_issues(self) -> list[Issue]:
+        """Every problem of the file and of its cases, sorted by position."""
+        items = list(self.issues) + [i for v in self.case_issues.values() for i in v]
+        return sorted(items, key=lambda i: (i.location.line or 0, i.location.column or 0))
+
+
+def _errors(issues: Iterable[Issue]) -> list[Issue]:
+    return [i for i in issues if i.severity is Severity.ERROR]
+
+
+def is_test_file(path: str | os.PathLike[str]) -> bool:
+    """True for ``*.test.yaml`` files and for YAML files whose top level has ``kind: test``."""
+    p = Path(path)
+    name = p.name
+    if name.endswith(TEST_FILE_SUFFIXES):
+        return True
+    if not name.endswith((".yaml", ".yml")):
+        return False
+    try:
+        with p.open(encoding="utf-8", errors="replace") as fh:
+            head = fh.read(65536)
+    except OSError:
+        return False
+    for raw in head.splitlines():
+        line = raw.rstrip()
+        if line.startswith("kind:"):
+            value = line[5:].split("#", 1)[0].strip().strip("'\"")
+            return value == "test"
+    return False
+
+
+def read_test_file(path: str | os.PathLike[str]) -> TestSource:
+    """Read and validate one test file; problems are collected, never raised.
+
+    Parameters
+    ----------
+    path
+        The test file.
+
+    Returns
+    -------
+    TestSource
+        ``model`` is None when the file cannot be read or does not match the format; its
+        ``issues`` say why, each with file, line and column.
+    """
+    p = Path(path)
+    display = os.fspath(path)
+    src = TestSource(path=p, display=display, doc=None, model=None)
+    try:
+        text = p.read_text(encoding="utf-8").removeprefix("\ufeff")
+    except FileNotFoundError:
+        src.issues.append(Issue(code="file_not_found", message=f"no such file: {display}",
+                                location=Location(display)))
+        return src
+    except (OSError, UnicodeDecodeError) as exc:
+        src.issues.append(Issue(code="file_unreadable", message=f"cannot read the file: {exc}",
+                                location=Location(display)))
+        return src
+    try:
+        doc = read_yaml(text, display)
+    except YamlProblem as exc:
+        src.issues.append(exc.issue)
+        return src
+    src.doc = doc
+    src.issues.extend(doc.issues)
+    if doc.data.get("kind") != "test":
+        src.issue(TestCode.NOT_A_TEST_FILE, "this is not a test file (it needs `kind: test`)",
+                  "kind" if "kind" in doc.data else "",
+                  hint="a test file starts with `kind: test` and `roadmap: <file>`")
+        return src
+    try:
+        src.model = TestFile.model_validate(doc.data)
+    except pydantic.ValidationError as exc:
+        for err in exc.errors(include_url=False):
+            path_, is_key = loc_to_path(doc.data, err["loc"])
+            msg = err["msg"]
+            hint = None
+            if err["type"] == "extra_forbidden":
+                name = path_.rsplit(".", 1)[-1]
+                msg = f"unknown key {name!r}"
+                hint = _key_hint(name, err["loc"])
+                is_key = True
+            elif err["type"] == "missing":
+                msg = f"missing key {path_.rsplit('.', 1)[-1]!r}"
+            src.issue(err["type"], msg, path_, key=is_key, hint=hint)
+        return src
+    names: dict[str, int] = {}
+    for i, case in enumerate(src.model.cases):
+        if case.name in names:
+            src.issue(TestCode.DUPLICATE_CASE,
+                      f"two cases are named {case.name!r} (the other is case {names[case.name]})",
+                      f"cases[{i}].name")
+        names.setdefault(case.name, i)
+    return src
+
+
+_KEYS: dict[str, list[str]] = {
+    "": list(TestFile.model_fields),
+    "case": list(Case.model_fields),
+    "account": list(AccountExpectation.model_fields),
+    "check": list(Check.model_fields),
+    "actions": list(ActionsExpectation.model_fields),
+    "expected": list(Expected.model_fields),
+}
+
+
+def _key_hint(name: str, loc: tuple[int | str, ...]) -> str | None:
+    pool = [k for keys in _KEYS.values() for k in keys]
+    close = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else None
+
+
+# --------------------------------------------------------------------------- static checks
+
+
+@dataclass
+class RoadmapIndex:
+    """The names a test file may use, gathered from a loaded roadmap or pack."""
+
+    roadmaps: dict[str, Roadmap]
+    indicators: dict[str, dict[str, list[str] | None]]  # roadmap -> indicator -> bands
+    stages: dict[str, list[str]]
+    actions: dict[str, list[str]]
+    score_bands: dict[str, list[str]]
+    attributes: dict[str, str]
+    value_columns: dict[str, str]
+    event_names: set[str]
+    has_user: bool
+
+    @classmethod
+    def of(cls, source: Roadmap | Pack) -> RoadmapIndex:
+        """Index a roadmap or a loaded pack."""
+        roadmaps = list(source.loaded) if isinstance(source, Pack) else [source]
+        attrs: dict[str, str] = {}
+        values: dict[str, str] = {}
+        events: set[str] = set()
+        for r in roadmaps:
+            attrs.update(r.data.accounts.attributes)
+            values.update(r.data.events.values)
+            events |= _event_literals(r)
+        first = roadmaps[0]
+        return cls(
+            roadmaps={r.id: r for r in roadmaps},
+            indicators={r.id: {i.id: ([b.name for b in i.bands.levels] if i.bands else None)
+                               for i in r.indicators} for r in roadmaps},
+            stages={r.id: [s.id for s in r.stages] for r in roadmaps},
+            actions={r.id: [a.id for _, a in r.all_actions()] for r in roadmaps},
+            score_bands={r.id: ([b.name for b in r.score.bands.levels] if r.score.bands
+                                else []) for r in roadmaps},
+            attributes=attrs, value_columns=values, event_names=events,
+            has_user=first.data.events.user is not None,
+        )
+
+    def all_of(self, what: Mapping[str, Iterable[str]], roadmap: str | None) -> set[str]:
+        """The union of a per-roadmap name table, or one roadmap's names."""
+        if roadmap is not None and roadmap in what:
+            return set(what[roadmap])
+        return {n for names in what.values() for n in names}
+
+
+def _event_literals(r: Roadmap) -> set[str]:
+    """String constants in the indicators' ``where`` filters: the event names a roadmap reads."""
+    import ast
+
+    out: set[str] = set()
+    for ind in r.indicators:
+        where = getattr(ind, "where", None)
+        if not where:
+            continue
+        try:
+            tree = ast.parse(where, mode="eval")
+        except SyntaxError:
+            continue
+        out |= {n.value for n in ast.walk(tree)
+                if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    return out
+
+
+def _hint(name: str, pool: Iterable[str]) -> str | None:
+    pool = sorted(pool)
+    close = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean {close[0]!r}?"
+    if pool and len(pool) <= 12:
+        return "known: " + ", ".join(pool)
+    return None
+
+
+_ATTR_TYPES: dict[str, tuple[type, ...]] = {
+    "int": (int,), "float": (int, float), "str": (str,), "bool": (bool,),
+}
+
+
+def check_test_file(src: TestSource, index: RoadmapIndex) -> None:
+    """Check every name of a read test file against its roadmap; add problems to ``src``.
+
+    Event lines are parsed here (kept in ``src.lines``). A problem inside a case is recorded
+    for that case only, so the other cases still run.
+    """
+    model = src.model
+    assert model is not None
+    if model.as_of is not None:
+        _check_time(src, model.as_of, "as_of", None, None)
+    for name, value in model.account_defaults.items():
+        _check_attribute(src, name, value, f"account_defaults.{name}", None, index)
+    for ci, case in enumerate(model.cases):
+        _check_case(src, index, ci, case)
+
+
+def _check_time(src: TestSource, text: str, path: str, ref: dt.date | None,
+                case: int | None) -> dt.date | dt.datetime | None:
+    try:
+        return parse_time(text, ref)
+    except ValueError as exc:
+        src.issue(TestCode.BAD_TIME, str(exc), path, case=case)
+        return None
+
+
+def _check_attribute(src: TestSource, name: str, value: Any, path: str, case: int | None,
+                     index: RoadmapIndex) -> None:
+    typ = index.attributes.get(name)
+    if typ is None:
+        src.issue(TestCode.UNKNOWN_ATTRIBUTE, f"unknown account attribute {name!r}", path,
+                  key=True, case=case, hint=_hint(name, index.attributes))
+        return
+    if value is None:
+        return
+    if typ in ("date", "datetime"):
+        if not isinstance(value, str):
+            src.issue(TestCode.BAD_ATTRIBUTE, f"attribute {name!r} is a {typ}: write a date "
+                      "like 2026-01-31 or an offset like -90d", path, case=case)
+            return
+        try:
+            parse_time(value, dt.date(2000, 1, 1))
+        except ValueError as exc:
+            src.issue(TestCode.BAD_ATTRIBUTE, f"attribute {name!r}: {exc}", path, case=case)
+        return
+    ok = _ATTR_TYPES[typ]
+    if not isinstance(value, ok) or (typ != "bool" and isinstance(value, bool)):
+        src.issue(TestCode.BAD_ATTRIBUTE, f"attribute {name!r} is {typ}, got "
+                  f"{json.dumps(value)}", path, case=case)
+
+
+def _check_case(src: TestSource, index: RoadmapIndex, ci: int, case: Case) -> None:
+    model = src.model
+    assert model is not None
+    base = f"cases[{ci}]"
+    as_of_text = case.as_of or model.as_of
+    ref: dt.date | dt.datetime | None = None
+    if as_of_text is None:
+        src.issue(TestCode.BAD_TIME, "the case has no as_of (give one here or at the top of "
+                  "the file)", f"{base}.name", case=ci)
+    else:
+        ref = _check_time(src, as_of_text, f"{base}.as_of" if case.as_of else "as_of", None, ci)
+    ref_day = ref.date() if isinstance(ref, dt.datetime) else ref
+    for k, check in enumerate(case.checks):
+        if ref is not None or parse_offset(check.as_of) is None:
+            _check_time(src, check.as_of, f"{base}.checks[{k}].as_of", ref_day, ci)
+    for acc, attrs in case.accounts.items():
+        for name, value in (attrs or {}).items():
+            _check_attribute(src, name, value, f"{base}.accounts.{acc}.{name}", ci, index)
+    known = set(case.accounts)
+    strict_accounts = case.accounts_file is None
+    for attr_file, what in ((case.accounts_file, "accounts_file"),
+                            (case.events_file, "events_file")):
+        if attr_file is not None:
+            fp = src.path.parent / attr_file
+            if not fp.is_file():
+                src.issue(TestCode.BAD_FILE, f"no such file: {attr_file} (relative to the "
+                          "test file's folder)", f"{base}.{what}", case=ci)
+            elif fp.suffix.lower() not in (".csv", ".parquet", ".ndjson", ".jsonl"):
+                src.issue(TestCode.BAD_FILE, f"{attr_file}: read csv, parquet or ndjson files",
+                          f"{base}.{what}", case=ci)
+    for acc, lines in case.events.items():
+        if strict_accounts and acc not in known:
+            src.issue(TestCode.UNKNOWN_ACCOUNT, f"events for {acc!r}, which is not under this "
+                      "case's accounts", f"{base}.events.{acc}", key=True, case=ci,
+                      hint=_hint(acc, known) or f"add it: accounts: {{{acc}: {{}}}}")
+        for li, text in enumerate(lines):
+            path = f"{base}.events.{acc}[{li}]"
+            try:
+                line = parse_line(text)
+            except NotationError as exc:
+                src.issue(exc.code, f"event line {text!r}: {exc.message}", path,
+                          offset=exc.column - 1, hint=exc.hint, case=ci)
+                continue
+            bad = False
+            for col, column in line.value_columns.items():
+                if col not in index.value_columns:
+                    bad = True
+                    hint = _hint(col, index.value_columns)
+                    if not index.value_columns:
+                        hint = "the roadmap declares no value columns (data.events.values)"
+                    src.issue(TestCode.NOTATION_COLUMN, f"event line {text!r}: {col!r} is "
+                              "not a value column of the roadmap", path, offset=column - 1,
+                              hint=hint, case=ci)
+            if line.users != (None,) and not index.has_user:
+                src.issue(TestCode.NOTATION, f"event line {text!r}: `by` names a user, but "
+                          "the roadmap declares no user column", path, case=ci)
+                bad = True
+            if index.event_names and line.event not in index.event_names:
+                close = difflib.get_close_matches(line.event, sorted(index.event_names), n=1,
+                                                  cutoff=0.75)
+                if close:
+                    src.issue(TestCode.UNKNOWN_EVENT, f"event {line.event!r} is read by no "
+                              "indicator of the roadmap", path, hint=f"did you mean "
+                              f"{close[0]!r}?", case=ci, severity=Severity.WARNING)
+            if not bad:
+                src.lines.setdefault((ci, acc), []).append(line)
+    for as_of_text_k, expectations, epath in case.times():
+        del as_of_text_k
+        for acc, exp in expectations.items():
+            apath = f"{base}.{epath}.{acc}"
+            if strict_accounts and acc not in known:
+                src.issue(TestCode.UNKNOWN_ACCOUNT, f"expectations for {acc!r}, which is not "
+                          "under this case's accounts", apath, key=True, case=ci,
+                          hint=_hint(acc, known))
+            _check_expectation(src, index, ci, apath, exp)
+
+
+def _check_expectation(src: TestSource, index: RoadmapIndex, ci: int, apath: str,
+                       exp: AccountExpectation) -> None:
+    rid = exp.roadmap
+    if rid is not None and rid not in index.roadmaps:
+        src.issue(TestCode.UNKNOWN_ROADMAP, f"unknown roadmap {rid!r}", f"{apath}.roadmap",
+                  case=ci, hint=_hint(rid, index.roadmaps))
+        rid = None
+    inds = index.indicators.get(rid) if rid is not None else None
+    all_inds: dict[str, list[str] | None] = dict(inds) if inds is not None else {}
+    if inds is None:
+        for table in index.indicators.values():
+            for k, v in table.items():
+                all_inds.setdefault(k, v)
+    for name in exp.indicators:
+        if name not in all_inds:
+            src.issue(TestCode.UNKNOWN_INDICATOR, f"unknown indicator {name!r}",
+                      f"{apath}.indicators.{name}", key=True, case=ci,
+                      hint=_hint(name, all_inds))
+    for name, band in exp.bands.items():
+        if name not in all_inds:
+            src.issue(TestCode.UNKNOWN_INDICATOR, f"unknown indicator {name!r}",
+                      f"{apath}.bands.{name}", key=True, case=ci, hint=_hint(name, all_inds))
+            continue
+        levels = all_inds[name]
+        if levels is None:
+            src.issue(TestCode.UNKNOWN_BAND, f"indicator {name!r} has no bands",
+                      f"{apath}.bands.{name}", key=True, case=ci,
+                      hint="expect its value under indicators: instead")
+        elif band is not None and band not in levels:
+            src.issue(TestCode.UNKNOWN_BAND, f"indicator {name!r} has no band {band!r}",
+                      f"{apath}.bands.{name}", case=ci, hint=_hint(band, levels))
+    if exp.stage is not None:
+        stages = index.all_of(index.stages, rid) | {UNASSIGNED_STAGE}
+        if exp.stage not in stages:
+            src.issue(TestCode.UNKNOWN_STAGE, f"unknown stage {exp.stage!r}", f"{apath}.stage",
+                      case=ci, hint=_hint(exp.stage, stages))
+    if exp.score_band is not None:
+        bands = index.all_of(index.score_bands, rid)
+        if exp.score_band not in bands:
+            hint = _hint(exp.score_band, bands) if bands else "the roadmap has no score bands"
+            src.issue(TestCode.UNKNOWN_BAND, f"unknown score band {exp.score_band!r}",
+                      f"{apath}.score_band", case=ci, hint=hint)
+    if exp.actions is not None:
+        actions = index.all_of(index.actions, rid)
+        for mode in ("exactly", "at_least", "absent"):
+            refs = getattr(exp.actions, mode) or []
+            for j, ref in enumerate(refs):
+                aid = ref if isinstance(ref, str) else ref.id
+                if aid not in actions:
+                    path = f"{apath}.actions.{mode}[{j}]"
+                    if not isinstance(ref, str):
+                        path += ".id"
+                    src.issue(TestCode.UNKNOWN_ACTION, f"unknown action {aid!r}", path,
+                              case=ci, hint=_hint(aid, actions))
