@@ -51,6 +51,7 @@ __all__ = [
     "AccountFailure",
     "CaseResult",
     "FileResult",
+    "RoadmapCache",
     "RunReport",
     "Status",
     "case_frames",
@@ -246,11 +247,14 @@ class _Loaded:
     issues: list[Issue]
 
 
-class _Cache:
+class RoadmapCache:
+    """Roadmaps loaded and compiled once per run, shared by the test files that test them."""
+
     def __init__(self) -> None:
         self.roadmaps: dict[Path, _Loaded] = {}
 
     def load(self, path: Path) -> _Loaded:
+        """Load, compile and index a roadmap or pack file (once)."""
         key = path.resolve()
         if key not in self.roadmaps:
             try:
@@ -292,7 +296,7 @@ def run(
     """
     pattern = re.compile(select) if select else None
     tracker = CoverageTracker() if coverage else None
-    cache = _Cache()
+    cache = RoadmapCache()
     report = RunReport()
     for path in discover(paths):
         report.files.append(run_file(path, pattern=pattern, tracker=tracker, cache=cache))
@@ -306,7 +310,8 @@ def run_file(
     *,
     pattern: re.Pattern[str] | None = None,
     tracker: CoverageTracker | None = None,
-    cache: Any = None,
+    cache: RoadmapCache | None = None,
+    only: int | None = None,
 ) -> FileResult:
     """Run one test file.
 
@@ -319,7 +324,9 @@ def run_file(
     tracker
         Records coverage when given.
     cache
-        Shares loaded roadmaps between files (internal).
+        Shares loaded roadmaps between files.
+    only
+        Run only the case with this index (0-based), as the pytest plugin does.
 
     Returns
     -------
@@ -327,7 +334,7 @@ def run_file(
         Problems of the file make every case an error (or one error for the whole file when
         its cases cannot even be read).
     """
-    cache = cache if isinstance(cache, _Cache) else _Cache()
+    cache = cache if cache is not None else RoadmapCache()
     src = read_test_file(path)
     result = FileResult(path=src.display, roadmap=None)
     if src.model is None:
@@ -335,11 +342,14 @@ def run_file(
         result.cases.append(CaseResult(src.display, "(file)", 1, "error", issues=src.issues))
         return result
     result.roadmap = os.fspath(src.roadmap_path)
+    selected: dict[int, CaseResult] = {}
     for ci, case in enumerate(src.model.cases):
         if pattern is not None and not pattern.search(case.name):
             continue
-        result.cases.append(CaseResult(src.display, case.name,
-                                       src.line_of(f"cases[{ci}]"), "passed"))
+        if only is not None and ci != only:
+            continue
+        selected[ci] = CaseResult(src.display, case.name, src.line_of(f"cases[{ci}]"), "passed")
+    result.cases.extend(selected.values())
     loaded = _load_roadmap(src, cache)
     if loaded.plan is None or loaded.index is None:
         result.issues = list(src.issues)
@@ -351,17 +361,18 @@ def run_file(
     check_test_file(src, loaded.index)
     result.issues = list(src.issues)
     file_errors = [i for i in src.issues if i.severity is Severity.ERROR]
-    by_name = {c.name: c for c in result.cases}
     for ci, case in enumerate(src.model.cases):
-        res = by_name.get(case.name)
-        if res is None or res.line != src.line_of(f"cases[{ci}]"):
+        res = selected.get(ci)
+        if res is None:
             continue
         errors = file_errors + [i for i in src.case_issues.get(ci, [])
                                 if i.severity is Severity.ERROR]
         warnings = [i for i in src.case_issues.get(ci, []) if i.severity is not Severity.ERROR]
         result.issues.extend(warnings)
         if errors:
-            res.status, res.issues = "error", errors
+            res.status = "error"
+            res.issues = sorted(errors, key=lambda i: (i.location.file or "", i.location.line or 0,
+                                                       i.location.column or 0))
             continue
         if case.skip is not None:
             res.status, res.reason = "skipped", case.skip
@@ -372,7 +383,7 @@ def run_file(
     return result
 
 
-def _load_roadmap(src: TestSource, cache: _Cache) -> _Loaded:
+def _load_roadmap(src: TestSource, cache: RoadmapCache) -> _Loaded:
     assert src.model is not None
     rpath = src.roadmap_path
     if not rpath.is_file():

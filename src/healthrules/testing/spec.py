@@ -423,6 +423,7 @@ class TestSource:
     issues: list[Issue] = field(default_factory=list)
     case_issues: dict[int, list[Issue]] = field(default_factory=dict)
     lines: dict[tuple[int, str], list[EventLine]] = field(default_factory=dict)
+    invalid_cases: set[int] = field(default_factory=set)
     """Parsed event lines by (case index, account), filled by :func:`check_test_file`."""
 
     @property
@@ -531,19 +532,27 @@ def read_test_file(path: str | os.PathLike[str]) -> TestSource:
     try:
         src.model = TestFile.model_validate(doc.data)
     except pydantic.ValidationError as exc:
+        per_case: dict[int, str] = {}
+        file_level = False
         for err in exc.errors(include_url=False):
-            path_, is_key = loc_to_path(doc.data, err["loc"])
-            msg = err["msg"]
-            hint = None
-            if err["type"] == "extra_forbidden":
-                name = path_.rsplit(".", 1)[-1]
-                msg = f"unknown key {name!r}"
-                hint = _key_hint(name, err["loc"])
-                is_key = True
-            elif err["type"] == "missing":
-                msg = f"missing key {path_.rsplit('.', 1)[-1]!r}"
-            src.issue(err["type"], msg, path_, key=is_key, hint=hint)
-        return src
+            loc = err["loc"]
+            case: int | None = None
+            if len(loc) >= 2 and loc[0] == "cases" and isinstance(loc[1], int):
+                case = loc[1]
+                raw = doc.data["cases"][case]
+                name = raw.get("name") if isinstance(raw, dict) else None
+                per_case[case] = name if isinstance(name, str) and name else f"(case {case + 1})"
+            else:
+                file_level = True
+            _pydantic_issue(src, doc, err, case)
+        if file_level:
+            return src
+        # every problem is inside some cases: keep the others runnable
+        cases = list(doc.data["cases"])
+        for i, name in per_case.items():
+            cases[i] = {"name": name, "checks": [{"as_of": "2000-01-01", "expect": {}}]}
+        src.model = TestFile.model_validate({**doc.data, "cases": cases})
+        src.invalid_cases = set(per_case)
     names: dict[str, int] = {}
     for i, case in enumerate(src.model.cases):
         if case.name in names:
@@ -552,6 +561,22 @@ def read_test_file(path: str | os.PathLike[str]) -> TestSource:
                       f"cases[{i}].name")
         names.setdefault(case.name, i)
     return src
+
+
+def _pydantic_issue(src: TestSource, doc: YamlDoc, err: Any, case: int | None) -> None:
+    path_, is_key = loc_to_path(doc.data, err["loc"])
+    msg = err["msg"]
+    hint = None
+    if err["type"] == "extra_forbidden":
+        name = path_.rsplit(".", 1)[-1]
+        msg = f"unknown key {name!r}"
+        hint = _key_hint(name)
+        is_key = True
+    elif err["type"] == "missing":
+        msg = f"missing key {path_.rsplit('.', 1)[-1]!r}"
+    elif err["type"] == "literal_error" and path_ == "kind":
+        msg = "kind must be `test` in a test file"
+    src.issue(err["type"], msg, path_, key=is_key, hint=hint, case=case)
 
 
 _KEYS: dict[str, list[str]] = {
@@ -564,7 +589,7 @@ _KEYS: dict[str, list[str]] = {
 }
 
 
-def _key_hint(name: str, loc: tuple[int | str, ...]) -> str | None:
+def _key_hint(name: str) -> str | None:
     pool = [k for keys in _KEYS.values() for k in keys]
     close = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
     return f"did you mean {close[0]!r}?" if close else None
@@ -664,7 +689,8 @@ def check_test_file(src: TestSource, index: RoadmapIndex) -> None:
     for name, value in model.account_defaults.items():
         _check_attribute(src, name, value, f"account_defaults.{name}", None, index)
     for ci, case in enumerate(model.cases):
-        _check_case(src, index, ci, case)
+        if ci not in src.invalid_cases:
+            _check_case(src, index, ci, case)
 
 
 def _check_time(src: TestSource, text: str, path: str, ref: dt.date | None,
