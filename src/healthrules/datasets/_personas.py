@@ -277,7 +277,7 @@ def account_parameters(
         p["fx_share"], p["training_share"] = u(0.0, 0.2), u(0.0, 0.15)
         p["p_report"], p["p_export"], p["minutes"] = 0.04, 0.02, u(8, 15)
         p["steps"], p["step_span"] = ri(1, 2), 10
-        p["tickets"], p["meetings"] = ri(3, 6), ri(0, 1)
+        p["tickets"], p["meetings"] = ri(3, 6), (0 if r() < 0.7 else 1)
         p["p_nps_answer"], p["nps_lo"], p["nps_hi"] = 0.3, 4.0, 7.0
         if r() < 0.4:  # the data import hit the plan's limit: one reason it stalled
             p["limit_hits"] = ri(1, 3)
@@ -325,7 +325,7 @@ def account_parameters(
         p["seats"] = p["n_users"] + ri(1, 3)
         p["key_rate"], p["user_rate"] = u(0.8, 1.2), u(0.2, 0.35)
         p["fx_share"], p["training_share"] = u(0.1, 0.3), u(0.3, 0.6)
-        p["minutes"] = u(15, 30)
+        p["p_export"], p["minutes"] = 0.02, u(15, 30)
         p["p_nps_answer"], p["nps_lo"], p["nps_hi"] = 0.05, 7.0, 9.0
         if r() < 0.15:
             p["roi_day"] = days - ri(100, 170)
@@ -359,7 +359,7 @@ def account_parameters(
             p["trial_start"] = as_of - timedelta(days=ri(6, 29))
             p["n_users"] = ri(1, 3)
             p["key_rate"], p["user_rate"] = u(1.8, 3.5), u(0.5, 1.5)
-            p["fx_share"], p["training_share"] = u(0.2, 0.6), u(0.0, 0.3)
+            p["fx_share"], p["training_share"] = u(0.3, 0.8), u(0.0, 0.3)
             p["minutes"] = u(15, 30)
             p["steps"], p["step_span"] = ri(2, 5), 12
             p["intents"] = ri(0, 1)
@@ -379,8 +379,9 @@ def account_parameters(
             p["training_share"] = min(1.0, p["training_share"] * 1.25)
         else:
             p["training_share"] *= 0.6
-            p["meetings"] += 1
             p["p_export"] *= 1.5
+            if persona not in ("stalled_onboarding", "quiet_renewing"):  # they skip reviews
+                p["meetings"] += 1
 
     start_date: date = p["trial_start"] if p["lifecycle"] == "prospect" else p["contract_start"]
     p["start"] = max(0, (start_date - day0).days)
