@@ -383,8 +383,11 @@ def run_both(
 
 @st.composite
 def cases(draw: Draw) -> tuple[str, str | None, list[dict[str, Any]], dt.date]:
-    t = draw(st.sampled_from(["bool", "bool", "bool", "int", "float", "float", "str", "date",
-                              "datetime", "null"]))  # fmt: skip
+    t = draw(
+        st.sampled_from(
+            ["bool", "bool", "bool", "int", "float", "float", "str", "date", "datetime", "null"]
+        )
+    )
     source = draw(expressions(t, draw(st.integers(1, 4))))
     zone = draw(st.sampled_from(ZONES))
     data = draw(st.lists(rows(zone), min_size=1, max_size=8))

@@ -1,0 +1,554 @@
+"""A slow, obviously correct evaluator of whole roadmaps, written from docs/semantics.md.
+
+Tests only: nothing in ``src/`` imports it. It loops over accounts and events in plain Python,
+one rule of docs/semantics.md at a time, with :func:`healthrules.scalar.evaluate` for every
+expression and :func:`healthrules.analysis.analyze` for types and the order of derived
+indicators. Section names in the comments are those of docs/semantics.md.
+
+Readings of the text where it leaves a choice (each is pinned by tests/test_reference_unit.py):
+
+- Windows are measured in calendar days on the events' wall clock: ``end - 30 days`` is the
+  same wall-clock time 30 days earlier, also across a daylight-saving change; window edges are
+  then compared with event timestamps as instants.
+- ``days_since_first`` / ``days_since_last`` are ``floor((stop - ts) / 24 h)`` with ``stop -
+  ts`` the elapsed time between two instants.
+- A datetime anchor starts the window at that instant; a date anchor at midnight starting that
+  day in the events' time zone.
+- ``{x}`` of a datetime renders ``YYYY-MM-DD HH:MM:SS`` on the events' wall clock; a number
+  that rounds to zero renders without a minus sign.
+- ``indicators_scored`` counts the scored indicators that have a score (after the missing
+  policy); ``indicators_missing`` those whose value is null.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import polars as pl
+
+from healthrules.analysis import Analysis, analyze, parse_template
+from healthrules.expressions import Parsed, Type
+from healthrules.roadmap import (
+    UNASSIGNED_STAGE,
+    Action,
+    AggregateIndicator,
+    Bands,
+    DerivedIndicator,
+    Pack,
+    Roadmap,
+    Stage,
+    Weights,
+)
+from healthrules.scalar import evaluate as scalar_evaluate
+
+__all__ = [
+    "AccountResult",
+    "FiredAction",
+    "Reference",
+    "band_of",
+    "evaluate_reference",
+    "render",
+]
+
+FAMILIES = ("process", "relationship", "outcome")
+PRIORITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+_UTC = dt.UTC
+_DAY = dt.timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class FiredAction:
+    """One fired action of one account."""
+
+    action_id: str
+    kind: str
+    stage: str
+    priority: str
+    title: str | None
+    owner: str | None
+    channel: str | None
+    text: str
+
+
+@dataclass
+class AccountResult:
+    """Everything docs/semantics.md says about one account."""
+
+    roadmap: str | None
+    indicators: dict[str, object] = field(default_factory=dict)
+    bands: dict[str, str | None] = field(default_factory=dict)
+    stage: str = UNASSIGNED_STAGE
+    stage_index: int | None = None
+    achieved: bool | None = None
+    tasks: list[tuple[str, str, bool | None]] = field(default_factory=list)
+    tasks_done: int = 0
+    tasks_total: int = 0
+    score: float | None = None
+    family_scores: dict[str, float | None] = field(default_factory=lambda: dict.fromkeys(FAMILIES))
+    score_band: str | None = None
+    indicators_scored: int = 0
+    indicators_missing: int = 0
+    actions: list[FiredAction] = field(default_factory=list)
+
+
+@dataclass
+class Reference:
+    """The reference result: per account, and per (roadmap, action) the condition counts."""
+
+    as_of: dt.date
+    accounts: dict[object, AccountResult]
+    conditions: dict[tuple[str, str], dict[str, int]]
+
+
+# --------------------------------------------------------------------------- time
+
+
+@dataclass(frozen=True)
+class _Clock:
+    """``as_of`` (a date), ``end`` (naive wall time in the events' zone) and the zone."""
+
+    as_of: dt.date
+    end: dt.datetime
+    zone: ZoneInfo | None
+
+    def at(self, wall: dt.datetime) -> dt.datetime:
+        """The instant of a naive wall-clock time in the events' zone."""
+        return wall if self.zone is None else wall.replace(tzinfo=self.zone)
+
+    def wall(self, value: dt.datetime) -> dt.datetime:
+        """The naive wall-clock time of a timestamp in the events' zone."""
+        if value.tzinfo is None:
+            return value
+        assert self.zone is not None, "an aware timestamp needs data.events.timezone"
+        return value.astimezone(self.zone).replace(tzinfo=None)
+
+
+def _clock(as_of: dt.date | dt.datetime, timezone: str | None) -> _Clock:
+    # "Time": a date D ends at the midnight that ends D; a datetime is that instant, read in
+    # (naive) or converted to (aware) the events' time zone. The name as_of is a date.
+    zone = ZoneInfo(timezone) if timezone is not None else None
+    if isinstance(as_of, dt.datetime):
+        if as_of.tzinfo is not None:
+            assert zone is not None, "an aware as_of needs data.events.timezone"
+            as_of = as_of.astimezone(zone).replace(tzinfo=None)
+        return _Clock(as_of=as_of.date(), end=as_of, zone=zone)
+    end = dt.datetime.combine(as_of + _DAY, dt.time())
+    return _Clock(as_of=as_of, end=end, zone=zone)
+
+
+def _instant(value: dt.datetime) -> dt.datetime:
+    """A value that compares and subtracts as an instant (aware ones in UTC)."""
+    return value if value.tzinfo is None else value.astimezone(_UTC)
+
+
+# --------------------------------------------------------------------------- bands and text
+
+
+def band_of(value: object, bands: Bands) -> str | None:
+    """The level whose interval holds the value ("Bands"); null for a null value."""
+    if value is None:
+        return None
+    x = float(value)  # type: ignore[arg-type]
+    holding = []
+    for level in bands.levels:
+        lo, hi = level.lower, level.upper
+        above = lo is None or (x >= lo[0] if lo[1] else x > lo[0])
+        below = hi is None or (x <= hi[0] if hi[1] else x < hi[0])
+        if above and below:
+            holding.append(level.name)
+    assert len(holding) == 1, (value, holding)
+    return holding[0]
+
+
+def _fixed(value: object, decimals: int, *, scale: int = 1) -> str:
+    """``value * scale`` in its shortest decimal form, rounded halves away from zero."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        exact = decimal.Decimal(value)
+    else:
+        exact = decimal.Decimal(repr(float(value)))  # type: ignore[arg-type]
+    exact *= scale
+    quantum = decimal.Decimal(1).scaleb(-decimals)
+    rounded = exact.quantize(
+        quantum, rounding=decimal.ROUND_HALF_UP, context=decimal.Context(prec=80)
+    )
+    if rounded == 0:
+        rounded = abs(rounded)
+    return f"{rounded:f}"
+
+
+def render(value: object, typ: Type, spec: str, clock: _Clock | None = None) -> str:
+    """Render a value for ``do`` text ("Actions"): the type is the name's declared type."""
+    if value is None:
+        return "n/a"
+    if spec.endswith("%"):
+        return _fixed(value, int(spec[1:-1]), scale=100) + "%"
+    if spec.endswith("f"):
+        return _fixed(value, int(spec[1:-1]))
+    if spec == "d":
+        return _fixed(value, 0)
+    if typ == "float":
+        return _fixed(value, 2)
+    if typ == "int":
+        return str(int(value))  # type: ignore[call-overload]
+    if typ == "bool":
+        return "true" if value else "false"
+    if typ == "datetime":
+        assert isinstance(value, dt.datetime)
+        wall = clock.wall(value) if clock is not None else value
+        return wall.strftime("%Y-%m-%d %H:%M:%S")
+    if typ == "date":
+        assert isinstance(value, dt.date)
+        return value.isoformat()
+    return str(value)
+
+
+# --------------------------------------------------------------------------- the evaluator
+
+
+def evaluate_reference(
+    source: Roadmap | Pack,
+    events: pl.DataFrame | Sequence[Mapping[str, Any]],
+    accounts: pl.DataFrame | Sequence[Mapping[str, Any]],
+    as_of: dt.date | dt.datetime,
+) -> Reference:
+    """Evaluate a roadmap (or a loaded pack) the slow way, following docs/semantics.md."""
+    roadmaps = [source] if isinstance(source, Roadmap) else list(source.loaded)
+    analyses = [analyze(r) for r in roadmaps]
+    for a in analyses:
+        assert a.ok, a.issues
+    contract = roadmaps[0].data
+    ev_cols, key = contract.events, contract.accounts.key
+    clock = _clock(as_of, ev_cols.timezone)
+    event_rows = _rows(events)
+    account_rows = _rows(accounts)
+
+    # "Input checking": events with a null account or timestamp are dropped; events of
+    # unknown accounts are ignored (they are never looked up).
+    by_account: dict[object, list[Mapping[str, Any]]] = {}
+    for e in event_rows:
+        if e[ev_cols.account] is None or e[ev_cols.timestamp] is None:
+            continue
+        by_account.setdefault(e[ev_cols.account], []).append(e)
+
+    out: dict[object, AccountResult] = {}
+    conditions: dict[tuple[str, str], dict[str, int]] = {}
+    for r in roadmaps:
+        for _, action in r.all_actions():
+            conditions[(r.id, action.id)] = {"considered": 0, "fired": 0, "unknown": 0}
+    for acc in account_rows:
+        ident = acc[key]
+        attrs = {n: acc[n] for n in contract.accounts.attributes}
+        # "Tracks": the first roadmap whose applies_to is true takes the account.
+        chosen = None
+        for r, a in zip(roadmaps, analyses, strict=True):
+            parsed = a.expressions.get("applies_to")
+            if parsed is None or _eval(parsed, {**attrs, "as_of": clock.as_of}, clock) is True:
+                chosen = (r, a)
+                break
+        if chosen is None:
+            out[ident] = AccountResult(roadmap=None)
+            continue
+        r, a = chosen
+        out[ident] = _account(r, a, attrs, by_account.get(ident, []), clock, conditions)
+    return Reference(as_of=clock.as_of, accounts=out, conditions=conditions)
+
+
+def _rows(frame: pl.DataFrame | Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return frame.to_dicts() if isinstance(frame, pl.DataFrame) else list(frame)
+
+
+def _eval(
+    parsed: Parsed,
+    values: Mapping[str, object],
+    clock: _Clock,
+    bands: Mapping[str, str | None] | None = None,
+) -> object:
+    lookup = None if bands is None else bands.get
+    return scalar_evaluate(parsed, values, as_of=clock.as_of, band=lookup)
+
+
+def _account(
+    r: Roadmap,
+    a: Analysis,
+    attrs: dict[str, object],
+    events: list[Mapping[str, Any]],
+    clock: _Clock,
+    conditions: dict[tuple[str, str], dict[str, int]],
+) -> AccountResult:
+    res = AccountResult(roadmap=r.id)
+    # "Aggregations"
+    for idx, ind in enumerate(r.indicators):
+        if isinstance(ind, AggregateIndicator):
+            where = a.expressions.get(f"indicators[{idx}].where")
+            res.indicators[ind.id] = _indicator(r, ind, where, attrs, events, clock)
+            if ind.bands is not None:
+                res.bands[ind.id] = band_of(res.indicators[ind.id], ind.bands)
+    # derived indicators, in dependency order; a band is known as soon as its value is
+    by_id = {ind.id: (idx, ind) for idx, ind in enumerate(r.indicators)}
+    for ident in a.derived_order:
+        idx, dind = by_id[ident]
+        assert isinstance(dind, DerivedIndicator)
+        values = {**attrs, **res.indicators, "as_of": clock.as_of}
+        value = _eval(a.expressions[f"indicators[{idx}].expr"], values, clock, res.bands)
+        if a.indicator_types[ident] == "float" and value is not None:
+            value = float(value)  # type: ignore[arg-type]
+        res.indicators[ident] = value
+        if dind.bands is not None:
+            res.bands[ident] = band_of(value, dind.bands)
+    env_values = {**attrs, **res.indicators, "as_of": clock.as_of}
+
+    # "Stages": the first stage whose entry is true; null does not match
+    stage: Stage | None = None
+    for si, st in enumerate(r.stages):
+        entry = a.expressions.get(f"stages[{si}].entry")
+        if entry is None or _eval(entry, env_values, clock, res.bands) is True:
+            stage, res.stage, res.stage_index = st, st.id, si
+            break
+    if stage is not None:
+        si = res.stage_index
+        when = a.expressions.get(f"stages[{si}].achievement.when")
+        if when is not None:
+            got = _eval(when, env_values, clock, res.bands)
+            assert got is None or isinstance(got, bool)
+            res.achieved = got
+        for lst in ("joint", "customer", "ours"):
+            for ti, task in enumerate(getattr(stage.tasks, lst)):
+                done_when = a.expressions.get(f"stages[{si}].tasks.{lst}[{ti}].done_when")
+                done = None if done_when is None else _eval(done_when, env_values, clock, res.bands)
+                assert done is None or isinstance(done, bool)
+                res.tasks.append((lst, task.text, done))
+        res.tasks_done = sum(1 for _, _, done in res.tasks if done is True)
+        res.tasks_total = len(res.tasks)
+
+    # "Health score"
+    weights = r.score.weights
+    if res.stage in r.score.stages:
+        weights = r.score.stages[res.stage].weights
+    _score(r, weights, res)
+    if r.score.bands is not None:
+        res.score_band = band_of(res.score, r.score.bands)
+
+    # "Actions"
+    action_values: dict[str, object] = {
+        **env_values,
+        "score": res.score,
+        "score_band": res.score_band,
+        "stage": res.stage,
+        "stage_achieved": res.achieved,
+    }
+    env = a.env("actions")
+    fired: list[tuple[int, int, FiredAction]] = []
+    for order, (path, st, action) in enumerate(_actions_with_paths(r)):
+        if st is not None and st.id != res.stage:
+            continue
+        counts = conditions[(r.id, action.id)]
+        counts["considered"] += 1
+        value = _eval(a.expressions[f"{path}.when"], action_values, clock, res.bands)
+        if value is None:
+            counts["unknown"] += 1
+            continue
+        if value is not True:
+            continue
+        counts["fired"] += 1
+        text = "".join(
+            piece
+            if isinstance(piece, str)
+            else render(action_values[piece.name], env[piece.name], piece.spec, clock)
+            for piece in parse_template(action.do)
+        )
+        fired.append(
+            (
+                PRIORITY_RANK[action.priority],
+                order,
+                FiredAction(
+                    action_id=action.id,
+                    kind=action.kind,
+                    stage=res.stage,
+                    priority=action.priority,
+                    title=action.title,
+                    owner=action.owner,
+                    channel=action.channel,
+                    text=text,
+                ),
+            )
+        )
+    res.actions = [f for _, _, f in sorted(fired, key=lambda t: (t[0], t[1]))]
+    return res
+
+
+def _actions_with_paths(r: Roadmap) -> Iterable[tuple[str, Stage | None, Action]]:
+    for si, st in enumerate(r.stages):
+        for ai, action in enumerate(st.actions):
+            yield f"stages[{si}].actions[{ai}]", st, action
+    for ai, action in enumerate(r.actions):
+        yield f"actions[{ai}]", None, action
+
+
+# --------------------------------------------------------------------------- one indicator
+
+
+def _indicator(
+    r: Roadmap,
+    ind: AggregateIndicator,
+    where: Parsed | None,
+    attrs: dict[str, object],
+    events: list[Mapping[str, Any]],
+    clock: _Clock,
+) -> object:
+    w = ind.window
+    if w.kind == "anchored":
+        assert w.from_ is not None
+        anchor = attrs[w.from_]
+        if anchor is None:
+            return None  # an anchored window whose anchor is null: unknown, not 0
+        if isinstance(anchor, dt.datetime):
+            start = clock.wall(anchor)
+        else:
+            assert isinstance(anchor, dt.date)
+            start = dt.datetime.combine(anchor, dt.time())
+        stop = clock.end if w.days is None else min(start + dt.timedelta(days=w.days), clock.end)
+        return _aggregate(r, ind, where, attrs, events, clock, start, stop)
+    if w.kind == "all":
+        return _aggregate(r, ind, where, attrs, events, clock, None, clock.end)
+    assert w.days is not None
+    n = dt.timedelta(days=w.days)
+    current = _aggregate(r, ind, where, attrs, events, clock, clock.end - n, clock.end)
+    if ind.compare == "none":
+        return current
+    previous = _aggregate(r, ind, where, attrs, events, clock, clock.end - 2 * n, clock.end - n)
+    if ind.compare == "previous":
+        return previous
+    if current is None or previous is None:
+        return None
+    assert isinstance(current, (int, float)) and isinstance(previous, (int, float))
+    if ind.compare == "delta":
+        return current - previous
+    if previous == 0:
+        return None
+    return (current - previous) / previous
+
+
+def _aggregate(
+    r: Roadmap,
+    ind: AggregateIndicator,
+    where: Parsed | None,
+    attrs: dict[str, object],
+    events: list[Mapping[str, Any]],
+    clock: _Clock,
+    start: dt.datetime | None,
+    stop: dt.datetime,
+) -> object:
+    """The aggregate over the events in [start, stop) (naive wall times) passing ``where``."""
+    ev = r.data.events
+    lo = None if start is None else _instant(clock.at(start))
+    hi = _instant(clock.at(stop))
+    picked: list[Mapping[str, Any]] = []
+    for e in events:
+        ts = _instant(e[ev.timestamp])
+        if ts >= hi or (lo is not None and ts < lo):
+            continue
+        if where is not None:
+            values = {**attrs, **e, "as_of": clock.as_of}
+            if _eval(where, values, clock) is not True:
+                continue  # a null filter result does not count
+        picked.append(e)
+
+    agg = ind.aggregate
+    if agg == "count":
+        return len(picked)
+    if agg == "distinct":
+        column = ind.of or ev.user
+        assert column is not None
+        return len({_clean(e[column]) for e in picked} - {None})
+    if agg == "active_days":
+        return len({clock.wall(e[ev.timestamp]).date() for e in picked})
+    if agg in ("first_time", "last_time", "days_since_first", "days_since_last"):
+        if not picked:
+            return None
+        stamps = [e[ev.timestamp] for e in picked]
+        first = agg in ("first_time", "days_since_first")
+        ts = (min if first else max)(stamps, key=_instant)
+        if agg in ("first_time", "last_time"):
+            return ts
+        return (hi - _instant(ts)) // _DAY
+    assert ind.of is not None
+    numbers = [v for v in (_clean(e[ind.of]) for e in picked) if v is not None]
+    is_float = ev.values[ind.of] == "float"
+    if agg == "sum":
+        if is_float:
+            return math.fsum(float(v) for v in numbers)
+        return sum(int(v) for v in numbers)
+    if not numbers:
+        return None
+    if agg == "mean":
+        return math.fsum(float(v) for v in numbers) / len(numbers)
+    best = (min if agg == "min" else max)(numbers)
+    return float(best) if is_float else int(best)
+
+
+def _clean(value: object) -> object:
+    """NaN in a float column is read as null."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+# --------------------------------------------------------------------------- score
+
+
+def _score(r: Roadmap, weights: Weights, res: AccountResult) -> None:
+    banded = {ind.id: ind for ind in r.indicators if ind.bands is not None}
+    # 1. which indicators are scored
+    if weights.indicators:
+        chosen = [(i, float(w)) for i, w in weights.indicators.items() if w > 0]
+    else:
+        chosen = [(i, 1.0) for i in banded]
+    if weights.families:
+        chosen = [(i, w) for i, w in chosen if weights.families.get(banded[i].family, 0) > 0]
+    # 2. indicator scores, with the missing policy
+    per_family: dict[str, list[tuple[float, float]]] = {f: [] for f in FAMILIES}
+    flat: list[tuple[float, float]] = []
+    for ident, w in chosen:
+        ind = banded[ident]
+        assert ind.bands is not None
+        value = res.indicators[ident]
+        score: float | None
+        if value is None:
+            res.indicators_missing += 1
+            policy = r.score.missing
+            score = None if policy == "skip" else (50.0 if policy == "neutral" else 0.0)
+        else:
+            band = band_of(value, ind.bands)
+            assert band is not None
+            score = ind.bands.level_scores()[band]
+        if score is None:
+            continue
+        res.indicators_scored += 1
+        per_family[ind.family].append((score, w))
+        flat.append((score, w))
+    # 3. family scores, 4. the total
+    for fam in FAMILIES:
+        res.family_scores[fam] = _weighted_mean(per_family[fam])
+    if weights.families:
+        parts = [
+            (s, float(weights.families.get(fam, 0.0)))  # type: ignore[call-overload]
+            for fam in FAMILIES
+            if (s := res.family_scores[fam]) is not None
+        ]
+        res.score = _weighted_mean(parts)
+    else:
+        res.score = _weighted_mean(flat)
+    assert res.score is None or 0 <= res.score <= 100 + 1e-9
+
+
+def _weighted_mean(items: list[tuple[float, float]]) -> float | None:
+    total = math.fsum(w for _, w in items)
+    if total <= 0:
+        return None
+    return math.fsum(s * w for s, w in items) / total
