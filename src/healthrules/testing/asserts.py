@@ -364,11 +364,32 @@ def _why_not(view: AccountView, action_id: str) -> tuple[str, ...]:
                 f"stage {exp.stage!r}",)
     verdict = "unknown (a value is null)" if trace.result is None else "false"
     lines = [f"when: {trace.when}  ->  {verdict}"]
-    for step in trace.steps:
+    for step in _parents_first(trace.steps):
         if step.depth == 0 or _literal(step.text) or step.depth > 3:
             continue
         lines.append("  " + "  " * (step.depth - 1) + f"{step.text} = {format_value(step.value)}")
     return tuple(lines[:12])
+
+
+def _parents_first(steps: Sequence[Any]) -> list[Any]:
+    """Reorder steps given operands-first (post-order, with depths) into parents-first."""
+    stack: list[tuple[Any, list[Any]]] = []
+    for step in steps:
+        children: list[Any] = []
+        while stack and stack[-1][0].depth == step.depth + 1:
+            children.insert(0, stack.pop())
+        stack.append((step, children))
+
+    out: list[Any] = []
+
+    def walk(node: tuple[Any, list[Any]]) -> None:
+        out.append(node[0])
+        for child in node[1]:
+            walk(child)
+
+    for node in stack:
+        walk(node)
+    return out
 
 
 def _literal(text: str) -> bool:

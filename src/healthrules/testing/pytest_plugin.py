@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from healthrules.testing.runner import CaseResult, RoadmapCache
+    from healthrules.testing.runner import CaseResult, FileResult, RoadmapCache
 
 __all__ = ["RuleCaseItem", "RuleTestFile", "pytest_collect_file"]
 
@@ -31,6 +31,7 @@ class RuleCaseFailed(Exception):
 
 
 _CACHE_KEY: pytest.StashKey[RoadmapCache] = pytest.StashKey()
+_RESULTS_KEY: pytest.StashKey[dict[Path, FileResult]] = pytest.StashKey()
 
 
 def _cache(config: pytest.Config) -> RoadmapCache:
@@ -40,6 +41,19 @@ def _cache(config: pytest.Config) -> RoadmapCache:
     if cache is None:
         cache = config.stash[_CACHE_KEY] = RoadmapCache()
     return cache
+
+
+def _file_result(config: pytest.Config, path: Path) -> FileResult:
+    """Run a whole test file once (its cases share evaluations) and keep the result."""
+    from healthrules.testing.runner import run_file
+
+    results = config.stash.get(_RESULTS_KEY, None)
+    if results is None:
+        results = config.stash[_RESULTS_KEY] = {}
+    key = path.resolve()
+    if key not in results:
+        results[key] = run_file(path, cache=_cache(config))
+    return results[key]
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -76,13 +90,14 @@ class RuleCaseItem(pytest.Item):
 
     def runtest(self) -> None:
         """Run the case with the healthrules runner; fail with its diff, or skip."""
-        from healthrules.testing.runner import run_file
-
-        result = run_file(self.path, cache=_cache(self.config), only=self.index)
-        cases = result.cases
-        if not cases:
-            raise RuleCaseFailed(_missing(str(self.path), self.name))
-        case = cases[0]
+        result = _file_result(self.config, self.path)
+        if self.index is None:
+            case = result.cases[0]
+        else:
+            found = [c for c in result.cases if c.index == self.index]
+            if not found:
+                raise RuleCaseFailed(_missing(str(self.path), self.name))
+            case = found[0]
         if case.status == "skipped":
             pytest.skip(case.reason or "skipped in the test file")
         if case.status in ("failed", "error"):

@@ -38,6 +38,7 @@ from healthrules.testing.diff import render_mismatches
 from healthrules.testing.notation import Anchor, expand
 from healthrules.testing.spec import (
     Case,
+    Expectations,
     RoadmapIndex,
     TestCode,
     TestSource,
@@ -90,6 +91,7 @@ class CaseResult:
     issues: list[Issue] = field(default_factory=list)
     reason: str | None = None
     duration: float = 0.0
+    index: int | None = None
 
     @property
     def location(self) -> str:
@@ -348,7 +350,8 @@ def run_file(
             continue
         if only is not None and ci != only:
             continue
-        selected[ci] = CaseResult(src.display, case.name, src.line_of(f"cases[{ci}]"), "passed")
+        selected[ci] = CaseResult(src.display, case.name, src.line_of(f"cases[{ci}]"), "passed",
+                                  index=ci)
     result.cases.extend(selected.values())
     loaded = _load_roadmap(src, cache)
     if loaded.plan is None or loaded.index is None:
@@ -361,6 +364,7 @@ def run_file(
     check_test_file(src, loaded.index)
     result.issues = list(src.issues)
     file_errors = [i for i in src.issues if i.severity is Severity.ERROR]
+    runnable: list[_Prepared] = []
     for ci, case in enumerate(src.model.cases):
         res = selected.get(ci)
         if res is None:
@@ -377,9 +381,10 @@ def run_file(
         if case.skip is not None:
             res.status, res.reason = "skipped", case.skip
             continue
-        started = time.perf_counter()
-        _run_case(src, ci, case, loaded.plan, res, tracker)
-        res.duration = time.perf_counter() - started
+        prepared = _prepare(src, ci, case, loaded.plan, res)
+        if prepared is not None:
+            runnable.append(prepared)
+    _evaluate_all(src, runnable, loaded.plan, tracker)
     return result
 
 
@@ -400,11 +405,27 @@ def _load_roadmap(src: TestSource, cache: RoadmapCache) -> _Loaded:
     return loaded
 
 
-def _run_case(src: TestSource, ci: int, case: Case, plan: Plan, res: CaseResult,
-              tracker: CoverageTracker | None) -> None:
+@dataclass
+class _Prepared:
+    """A case ready to evaluate: its frames (keys made unique by a prefix) and its times."""
+
+    ci: int
+    case: Case
+    result: CaseResult
+    accounts: pl.DataFrame
+    events: pl.DataFrame
+    known: set[str]
+    times: list[tuple[dt.date | dt.datetime, Expectations, str]]
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.ci}\x1f"
+
+
+def _prepare(src: TestSource, ci: int, case: Case, plan: Plan,
+             res: CaseResult) -> _Prepared | None:
     model = src.model
     assert model is not None
-    base = f"cases[{ci}]"
     as_of_text = case.as_of or model.as_of
     assert as_of_text is not None
     ref = parse_time(as_of_text)
@@ -412,43 +433,94 @@ def _run_case(src: TestSource, ci: int, case: Case, plan: Plan, res: CaseResult,
         accounts, events = case_frames(src, ci, case, plan, ref)
     except _CaseError as exc:
         res.status, res.issues = "error", [exc.issue]
-        return
-    known = set(accounts[plan.account_key].to_list())
-    for as_of_raw, expectations, epath in case.times():
-        as_of = parse_time(as_of_raw, ref) if as_of_raw else ref
+        return None
+    times = [(parse_time(raw, ref) if raw else ref, exp, epath)
+             for raw, exp, epath in case.times()]
+    prefix = f"{ci}\x1f"
+    key, ev_key = plan.account_key, plan.events.account
+    known = set(accounts[key].to_list())
+    accounts = accounts.with_columns((pl.lit(prefix) + pl.col(key)).alias(key))
+    events = events.with_columns((pl.lit(prefix) + pl.col(ev_key)).alias(ev_key))
+    return _Prepared(ci, case, res, accounts, events, known, times)
+
+
+def _evaluate_all(src: TestSource, cases: list[_Prepared], plan: Plan,
+                  tracker: CoverageTracker | None) -> None:
+    """Evaluate the cases, one evaluation per distinct as_of for all cases that share it.
+
+    An account's results depend only on its own rows (docs/semantics.md), so cases are
+    evaluated together with account keys made unique per case; when a joint evaluation fails,
+    each case is evaluated alone so that the error lands on the case that caused it.
+    """
+    groups: dict[tuple[type, Any], list[tuple[_Prepared, int]]] = {}
+    for prep in cases:
+        for k, (as_of, _, _) in enumerate(prep.times):
+            groups.setdefault((type(as_of), as_of), []).append((prep, k))
+    for (_, as_of), members in groups.items():
+        started = time.perf_counter()
+        preps = list({id(p): p for p, _ in members}.values())
+        preps = [p for p in preps if p.result.status != "error"]
+        if not preps:
+            continue
         try:
-            evaluation = healthrules.evaluate(plan, events, accounts, as_of)
-        except HealthRulesError as exc:
-            where = src.where(f"{base}.{epath}" if epath != "expect" else f"{base}.name")
-            res.status = "error"
-            res.issues = [Issue(code=i.code, message=f"evaluating the case failed: {i.message}",
-                                hint=i.hint, location=Location(where.file, where.line,
-                                                               where.column, where.path))
-                          for i in exc.errors()]
-            return
-        if tracker is not None:
-            tracker.observe(evaluation)
-        as_of_shown = as_of.isoformat()
-        for acc, exp in expectations.items():
-            apath = f"{base}.{epath}.{acc}"
-            if acc not in known:
-                res.status = "error"
-                res.issues.append(Issue(
-                    code=TestCode.UNKNOWN_ACCOUNT,
-                    message=f"expectations for {acc!r}, which is in neither the case's "
-                    "accounts nor its accounts_file", location=src.where(apath, key=True)))
+            evaluation = healthrules.evaluate(
+                plan, pl.concat([p.events for p in preps], how="vertical"),
+                pl.concat([p.accounts for p in preps], how="vertical"), as_of)
+            evaluations = dict.fromkeys((id(p) for p in preps), evaluation)
+        except HealthRulesError:
+            evaluations = {}
+            for p in preps:
+                try:
+                    evaluations[id(p)] = healthrules.evaluate(plan, p.events, p.accounts, as_of)
+                except HealthRulesError as exc:
+                    _case_failed(src, p, exc)
+        for ev in {id(e): e for e in evaluations.values()}.values():
+            if tracker is not None:
+                tracker.observe(ev)
+        share = (time.perf_counter() - started) / max(len(members), 1)
+        for prep, k in members:
+            prep.result.duration += share
+            evaluation_or_none = evaluations.get(id(prep))
+            if evaluation_or_none is None or prep.result.status == "error":
                 continue
+            _compare(src, prep, k, evaluation_or_none)
 
-            def line_of(rel: str, _apath: str = apath) -> int | None:
-                return src.line_of(f"{_apath}.{rel}" if rel else _apath)
 
-            mismatches = compare_account(AccountView.of(evaluation, acc), exp,
-                                         tolerance=model.tolerance, line_of=line_of)
-            if mismatches:
-                if res.status == "passed":
-                    res.status = "failed"
-                res.failures.append(AccountFailure(acc, as_of_shown, epath.removesuffix(
-                    ".expect"), tuple(mismatches)))
+def _case_failed(src: TestSource, prep: _Prepared, exc: HealthRulesError) -> None:
+    where = src.where(f"cases[{prep.ci}].name")
+    prep.result.status = "error"
+    prep.result.issues = [
+        Issue(code=i.code, message=f"evaluating the case failed: {i.message}", hint=i.hint,
+              location=Location(where.file, where.line, where.column, where.path))
+        for i in exc.errors()]
+
+
+def _compare(src: TestSource, prep: _Prepared, k: int, evaluation: Any) -> None:
+    model = src.model
+    assert model is not None
+    as_of, expectations, epath = prep.times[k]
+    base = f"cases[{prep.ci}]"
+    res = prep.result
+    for acc, exp in expectations.items():
+        apath = f"{base}.{epath}.{acc}"
+        if acc not in prep.known:
+            res.status = "error"
+            res.issues.append(Issue(
+                code=TestCode.UNKNOWN_ACCOUNT,
+                message=f"expectations for {acc!r}, which is in neither the case's accounts "
+                "nor its accounts_file", location=src.where(apath, key=True)))
+            continue
+
+        def line_of(rel: str, _apath: str = apath) -> int | None:
+            return src.line_of(f"{_apath}.{rel}" if rel else _apath)
+
+        view = AccountView.of(evaluation, prep.prefix + acc)
+        mismatches = compare_account(view, exp, tolerance=model.tolerance, line_of=line_of)
+        if mismatches:
+            if res.status == "passed":
+                res.status = "failed"
+            res.failures.append(AccountFailure(acc, as_of.isoformat(),
+                                               epath.removesuffix(".expect"), tuple(mismatches)))
 
 
 class _CaseError(Exception):

@@ -554,12 +554,12 @@ def read_test_file(path: str | os.PathLike[str]) -> TestSource:
         src.model = TestFile.model_validate({**doc.data, "cases": cases})
         src.invalid_cases = set(per_case)
     names: dict[str, int] = {}
-    for i, case in enumerate(src.model.cases):
-        if case.name in names:
+    for i, one in enumerate(src.model.cases):
+        if one.name in names:
             src.issue(TestCode.DUPLICATE_CASE,
-                      f"two cases are named {case.name!r} (the other is case {names[case.name]})",
-                      f"cases[{i}].name")
-        names.setdefault(case.name, i)
+                      f"two cases are named {one.name!r} (the other is case "
+                      f"{names[one.name] + 1})", f"cases[{i}].name")
+        names.setdefault(one.name, i)
     return src
 
 

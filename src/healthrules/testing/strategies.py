@@ -1,0 +1,578 @@
+"""Hypothesis strategies for fuzzing rule packs: accounts, events and small roadmaps.
+
+The strategies read a roadmap's data contract (column names, attribute and value types, time
+zone) and its expressions, so the data they draw fits the pack and reaches its interesting
+cases: event names come from the indicators' ``where`` filters, attribute values from the
+literals the expressions compare them with, numbers from around every threshold, and event
+times from around every window edge.
+
+- :func:`accounts_for` draws an accounts frame;
+- :func:`events_for` draws an events frame (for given account ids, or for ``a0``, ``a1``...);
+- :func:`inputs_for` draws both, consistent with each other;
+- :func:`roadmaps` draws small valid roadmaps, to fuzz the engine itself.
+
+Needs the ``testing`` extra: ``pip install 'healthrules[testing]'``.
+
+Examples
+--------
+>>> import datetime as dt
+>>> from hypothesis import given, settings
+>>> import healthrules as hr
+>>> from healthrules.testing.strategies import inputs_for
+>>> pack = hr.load("rules/examples/b2b-saas/roadmap.yaml")  # doctest: +SKIP
+>>> @settings(max_examples=20, deadline=None)  # doctest: +SKIP
+... @given(inputs_for(pack, as_of=dt.date(2026, 6, 30)))
+... def test_no_input_makes_evaluation_fail(inputs):
+...     accounts, events = inputs
+...     hr.evaluate(pack, events, accounts, dt.date(2026, 6, 30))
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import itertools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+try:
+    from hypothesis import strategies as st
+    from hypothesis.strategies import DrawFn, SearchStrategy
+except ImportError as exc:  # pragma: no cover - exercised without the extra installed
+    raise ImportError(
+        "healthrules.testing.strategies needs hypothesis, which comes with the testing extra: "
+        "pip install 'healthrules[testing]'"
+    ) from exc
+
+import polars as pl
+
+from healthrules.roadmap import AggregateIndicator, Pack, Roadmap
+
+__all__ = [
+    "ContractFacts",
+    "accounts_for",
+    "contract_facts",
+    "events_for",
+    "inputs_for",
+    "roadmaps",
+]
+
+Source = Roadmap | Pack
+
+_MINUTE = 60
+_DAY = 24 * 60
+
+
+# --------------------------------------------------------------------------- contract facts
+
+
+@dataclass
+class ContractFacts:
+    """What the strategies know about a roadmap or pack: columns, types and literals."""
+
+    account_key: str
+    attributes: dict[str, str]
+    event_col: str
+    user_col: str | None
+    timestamp_col: str
+    timezone: str | None
+    account_col: str
+    values: dict[str, str]
+    event_names: list[str]
+    literals: dict[str, set[Any]] = field(default_factory=dict)
+    windows: set[int] = field(default_factory=set)
+
+    def numbers(self, name: str) -> list[float]:
+        """The numbers an expression compares ``name`` with (for boundary values)."""
+        return sorted({float(v) for v in self.literals.get(name, set())
+                       if isinstance(v, (int, float)) and not isinstance(v, bool)})
+
+    def strings(self, name: str) -> list[str]:
+        """The strings an expression compares ``name`` with."""
+        return sorted({v for v in self.literals.get(name, set()) if isinstance(v, str)})
+
+
+def _roadmaps(source: Source) -> list[Roadmap]:
+    if isinstance(source, Pack):
+        if not source.loaded:
+            raise ValueError("the pack has no loaded roadmaps: load it with healthrules.load()")
+        return list(source.loaded)
+    return [source]
+
+
+def _expressions(r: Roadmap) -> Iterable[str]:
+    if r.applies_to:
+        yield r.applies_to
+    if r.goal.target:
+        yield r.goal.target
+    for ind in r.indicators:
+        if isinstance(ind, AggregateIndicator):
+            if ind.where:
+                yield ind.where
+        else:
+            yield ind.expr
+    for st_ in r.stages:
+        if st_.entry:
+            yield st_.entry
+        if st_.achievement is not None and st_.achievement.when:
+            yield st_.achievement.when
+        for lst in (st_.tasks.joint, st_.tasks.customer, st_.tasks.ours):
+            for task in lst:
+                if task.done_when:
+                    yield task.done_when
+    for _, action in r.all_actions():
+        yield action.when
+        if action.resolved_when:
+            yield action.resolved_when
+
+
+def _constant(node: ast.expr) -> list[Any]:
+    if isinstance(node, ast.Constant) and node.value is not None:
+        return [node.value]
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(
+            node.operand, ast.Constant) and isinstance(node.operand.value, (int, float)):
+        return [-node.operand.value]
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+        return [c for e in node.elts for c in _constant(e)]
+    return []
+
+
+def contract_facts(source: Source) -> ContractFacts:
+    """Gather a roadmap's (or pack's) data contract and the literals of its expressions.
+
+    Examples
+    --------
+    >>> import healthrules as hr
+    >>> r = hr.Roadmap.model_validate({"id": "d", "goal": "g", "indicators": [
+    ...     {"id": "n", "family": "process", "aggregate": "count", "where": "event == 'login'"}],
+    ...     "stages": [{"id": "s", "actions": [{"id": "a", "kind": "challenge",
+    ...     "when": "n < 3", "do": "call"}]}]})
+    >>> f = contract_facts(r)
+    >>> f.event_names, f.numbers("n")
+    (['login'], [3.0])
+    """
+    rs = _roadmaps(source)
+    first = rs[0]
+    ev = first.data.events
+    attrs: dict[str, str] = {}
+    values: dict[str, str] = {}
+    for r in rs:
+        attrs.update(r.data.accounts.attributes)
+        values.update(r.data.events.values)
+    facts = ContractFacts(
+        account_key=first.data.accounts.key, attributes=attrs, event_col=ev.event,
+        user_col=ev.user, timestamp_col=ev.timestamp, timezone=ev.timezone,
+        account_col=ev.account, values=values, event_names=[],
+    )
+    events: set[str] = set()
+    for r in rs:
+        for ind in r.indicators:
+            if isinstance(ind, AggregateIndicator) and ind.window.days is not None:
+                facts.windows.add(ind.window.days * (2 if ind.compare != "none" else 1))
+                facts.windows.add(ind.window.days)
+        for text in _expressions(r):
+            try:
+                tree = ast.parse(text.strip(), mode="eval")
+            except SyntaxError:
+                continue
+            for node in ast.walk(tree):
+                if not isinstance(node, ast.Compare):
+                    continue
+                operands = [node.left, *node.comparators]
+                for a, b in itertools.pairwise(operands):
+                    for name_node, lit in ((a, b), (b, a)):
+                        if isinstance(name_node, ast.Name):
+                            consts = _constant(lit)
+                            facts.literals.setdefault(name_node.id, set()).update(consts)
+                            if name_node.id == ev.event:
+                                events.update(c for c in consts if isinstance(c, str))
+    facts.event_names = sorted(events)
+    return facts
+
+
+# --------------------------------------------------------------------------- values
+
+
+def _near(numbers: Sequence[float], integer: bool) -> list[float]:
+    out: set[float] = set()
+    for v in numbers:
+        if integer:
+            out.update({v - 1, v, v + 1})
+        else:
+            out.update({v - 0.01, v, v + 0.01})
+    return sorted(out)
+
+
+def _numbers(facts: ContractFacts, name: str, integer: bool,
+             lo: float, hi: float) -> SearchStrategy[Any]:
+    near = _near(facts.numbers(name), integer)
+    if integer:
+        base: SearchStrategy[Any] = st.integers(int(lo), int(hi))
+        picks: list[Any] = [int(v) for v in near if v == int(v)]
+    else:
+        base = st.floats(lo, hi, allow_nan=False, allow_infinity=False)
+        picks = list(near)
+    return st.one_of(st.sampled_from(picks), base) if picks else base
+
+
+def _attribute(facts: ContractFacts, name: str, typ: str, as_of: dt.date,
+               nulls: bool, users: Sequence[str]) -> SearchStrategy[Any]:
+    strat: SearchStrategy[Any]
+    if typ == "int":
+        strat = _numbers(facts, name, True, 0, 200)
+    elif typ == "float":
+        strat = _numbers(facts, name, False, -10.0, 1000.0)
+    elif typ == "bool":
+        strat = st.booleans()
+    elif typ == "str":
+        pool = facts.strings(name) + list(users[:3]) + ["other"]
+        strat = st.sampled_from(pool)
+    elif typ == "date":
+        strat = st.integers(-800, 60).map(lambda d: as_of + dt.timedelta(days=d))
+    else:
+        base = dt.datetime.combine(as_of, dt.time())
+        strat = st.integers(-800 * _DAY, 60 * _DAY).map(
+            lambda m: base + dt.timedelta(minutes=m))
+    return st.one_of(st.none(), strat) if nulls else strat
+
+
+def _attr_dtype(typ: str, tz: str | None) -> pl.DataType:
+    return {
+        "int": pl.Int64(), "float": pl.Float64(), "str": pl.String(), "bool": pl.Boolean(),
+        "date": pl.Date(),
+    }.get(typ, pl.Datetime("us", tz))
+
+
+def _user_pool(n: int) -> list[str]:
+    return [f"u{i}" for i in range(n)]
+
+
+def accounts_for(
+    source: Source,
+    *,
+    as_of: dt.date | dt.datetime,
+    ids: Sequence[str] | None = None,
+    min_size: int = 1,
+    max_size: int = 6,
+    nulls: bool = True,
+) -> SearchStrategy[pl.DataFrame]:
+    """Accounts frames that fit the roadmap's data contract.
+
+    Parameters
+    ----------
+    source
+        A roadmap or a loaded pack.
+    as_of
+        Dates are drawn around it (from about two years before to two months after).
+    ids
+        The account keys to use (default ``a0``, ``a1``, ...; the frame has from
+        ``min_size`` to ``max_size`` rows).
+    min_size, max_size
+        How many accounts, when ``ids`` is not given.
+    nulls
+        Whether attributes may be null.
+
+    Returns
+    -------
+    SearchStrategy[polars.DataFrame]
+        The key column (text) and every declared attribute, typed; one row per account.
+    """
+    facts = contract_facts(source)
+    day = as_of.date() if isinstance(as_of, dt.datetime) else as_of
+    users = _user_pool(6)
+
+    @st.composite
+    def draw_accounts(draw: DrawFn) -> pl.DataFrame:
+        if ids is not None:
+            keys = list(ids)
+        else:
+            n = draw(st.integers(min_size, max_size))
+            keys = [f"a{i}" for i in range(n)]
+        cols: dict[str, list[Any]] = {facts.account_key: keys}
+        for name, typ in facts.attributes.items():
+            strat = _attribute(facts, name, typ, day, nulls, users)
+            cols[name] = [draw(strat) for _ in keys]
+        schema = {facts.account_key: pl.String(),
+                  **{n: _attr_dtype(t, facts.timezone) for n, t in facts.attributes.items()}}
+        frame = pl.DataFrame({k: cols[k] for k in schema}, schema=schema)
+        return frame
+
+    return draw_accounts()
+
+
+def events_for(
+    source: Source,
+    *,
+    as_of: dt.date | dt.datetime,
+    accounts: Sequence[str] | None = None,
+    max_events: int = 60,
+    horizon_days: int | None = None,
+    users: int = 6,
+    nulls: bool = True,
+) -> SearchStrategy[pl.DataFrame]:
+    """Events frames that fit the roadmap's data contract.
+
+    Event names are those the indicators filter on (plus one no filter reads), users come from
+    a small pool (``u0``...), times fall in the span the windows read and around every window
+    edge (including a little after ``as_of``, which must never count), and value columns get
+    numbers around the thresholds the expressions use.
+
+    Parameters
+    ----------
+    source
+        A roadmap or a loaded pack.
+    as_of
+        The evaluation time the events are placed around.
+    accounts
+        Account keys to draw from (default ``a0`` to ``a5``).
+    max_events
+        The most events in one frame.
+    horizon_days
+        How far back events go (default: twice the longest trailing window, at least 400).
+    users
+        Size of the user pool.
+    nulls
+        Whether value columns and users may be null.
+
+    Returns
+    -------
+    SearchStrategy[polars.DataFrame]
+        Columns of the contract, the timestamp in the declared time zone.
+    """
+    facts = contract_facts(source)
+    keys = list(accounts) if accounts is not None else [f"a{i}" for i in range(6)]
+    if not keys:
+        raise ValueError("events_for needs at least one account key")
+    end = (as_of.replace(tzinfo=None) if isinstance(as_of, dt.datetime)
+           else dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time()))
+    horizon = horizon_days or max([400, *(2 * w + 2 for w in facts.windows)])
+    edges = sorted({0, *facts.windows, *(2 * w for w in facts.windows)})
+    names = [*facts.event_names, "unrelated_event"]
+    pool = _user_pool(max(users, 1))
+    offsets = st.one_of(
+        st.integers(-horizon * _DAY, 2 * _DAY),
+        st.sampled_from(edges).flatmap(
+            lambda d: st.integers(-d * _DAY - 2, -d * _DAY + 1)),
+    )
+    value_strats = {
+        name: _numbers(facts, name, typ == "int", -5 if typ == "int" else -5.0, 100)
+        for name, typ in facts.values.items()
+    }
+    if nulls:
+        value_strats = {k: st.one_of(st.none(), v) for k, v in value_strats.items()}
+    user_strat: SearchStrategy[str | None] = st.sampled_from(pool)
+    if nulls:
+        user_strat = st.one_of(st.none(), user_strat)
+    row = st.tuples(st.sampled_from(keys), st.sampled_from(names), offsets, user_strat,
+                    st.fixed_dictionaries(value_strats))
+
+    def build(rows: list[tuple[str, str, int, str | None, dict[str, Any]]]) -> pl.DataFrame:
+        schema: dict[str, pl.DataType] = {facts.account_col: pl.String()}
+        if facts.user_col is not None:
+            schema[facts.user_col] = pl.String()
+        schema[facts.event_col] = pl.String()
+        schema[facts.timestamp_col] = pl.Datetime("us")
+        for name, typ in facts.values.items():
+            schema[name] = pl.Int64() if typ == "int" else pl.Float64()
+        cols: dict[str, list[Any]] = {k: [] for k in schema}
+        for acc, event, minutes, user, vals in rows:
+            cols[facts.account_col].append(acc)
+            if facts.user_col is not None:
+                cols[facts.user_col].append(user)
+            cols[facts.event_col].append(event)
+            cols[facts.timestamp_col].append(end + dt.timedelta(minutes=minutes))
+            for name in facts.values:
+                cols[name].append(vals.get(name))
+        frame = pl.DataFrame(cols, schema=schema)
+        if facts.timezone is not None:
+            frame = frame.with_columns(pl.col(facts.timestamp_col).dt.replace_time_zone(
+                facts.timezone, ambiguous="earliest", non_existent="null"))
+        return frame
+
+    return st.lists(row, max_size=max_events).map(build)
+
+
+def inputs_for(
+    source: Source,
+    *,
+    as_of: dt.date | dt.datetime,
+    max_accounts: int = 5,
+    max_events: int = 60,
+    nulls: bool = True,
+) -> SearchStrategy[tuple[pl.DataFrame, pl.DataFrame]]:
+    """(accounts, events) pairs that fit the roadmap and refer to each other.
+
+    Parameters
+    ----------
+    source
+        A roadmap or a loaded pack.
+    as_of
+        The evaluation time.
+    max_accounts, max_events
+        Size limits.
+    nulls
+        Whether attributes, users and values may be null.
+
+    Returns
+    -------
+    SearchStrategy[tuple[polars.DataFrame, polars.DataFrame]]
+    """
+
+    @st.composite
+    def draw_inputs(draw: DrawFn) -> tuple[pl.DataFrame, pl.DataFrame]:
+        n = draw(st.integers(1, max_accounts))
+        ids = [f"a{i}" for i in range(n)]
+        accounts = draw(accounts_for(source, as_of=as_of, ids=ids, nulls=nulls))
+        events = draw(events_for(source, as_of=as_of, accounts=ids, max_events=max_events,
+                                 nulls=nulls))
+        return accounts, events
+
+    return draw_inputs()
+
+
+# --------------------------------------------------------------------------- roadmaps
+
+_EVENTS = ("login", "feature_used", "ticket", "nps_response")
+_AGGS = ("count", "distinct", "active_days", "sum", "mean", "max", "days_since_last")
+_WINDOWS: tuple[Any, ...] = ("all", "7d", "30d", "90d", {"from": "start"},
+                             {"from": "start", "days": 30})
+
+
+@st.composite
+def _bands(draw: DrawFn, integer: bool) -> dict[str, Any]:
+    n = draw(st.integers(1, 3))
+    if integer:
+        cuts = sorted(draw(st.sets(st.integers(0, 30), min_size=n, max_size=n)))
+    else:
+        cuts = sorted(draw(st.sets(st.sampled_from([0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 10.0]),
+                                   min_size=n, max_size=n)))
+    lower_inclusive = draw(st.booleans())
+    levels: list[dict[str, Any]] = []
+    for i in range(n + 1):
+        level: dict[str, Any] = {"name": f"b{i}"}
+        if i > 0:
+            level["ge" if lower_inclusive else "gt"] = cuts[i - 1]
+        if i < n:
+            level["lt" if lower_inclusive else "le"] = cuts[i]
+        levels.append(level)
+    direction = draw(st.sampled_from(["higher_is_better", "lower_is_better"]))
+    return {"direction": direction, "levels": levels}
+
+
+@st.composite
+def _roadmap(draw: DrawFn, max_indicators: int, max_stages: int,
+             max_actions: int) -> Roadmap:
+    families = ("process", "relationship", "outcome")
+    n_agg = draw(st.integers(1, max(1, max_indicators)))
+    indicators: list[dict[str, Any]] = []
+    numeric: list[tuple[str, bool]] = []  # (id, is integer)
+    for i in range(n_agg):
+        agg = draw(st.sampled_from(_AGGS))
+        event = draw(st.sampled_from(_EVENTS))
+        ind: dict[str, Any] = {
+            "id": f"i{i}", "family": draw(st.sampled_from(families)), "aggregate": agg,
+            "where": f"event == '{event}'", "window": draw(st.sampled_from(_WINDOWS)),
+        }
+        if agg in ("sum", "mean", "max"):
+            ind["of"] = "value"
+        trailing = isinstance(ind["window"], str) and ind["window"] != "all"
+        if trailing and agg in ("count", "sum") and draw(st.booleans()):
+            ind["compare"] = draw(st.sampled_from(["delta", "pct_change", "previous"]))
+        integer = agg in ("count", "distinct", "active_days", "days_since_last") and ind.get(
+            "compare") != "pct_change"
+        if draw(st.booleans()):
+            ind["bands"] = draw(_bands(integer))
+        indicators.append(ind)
+        numeric.append((ind["id"], integer))
+    if draw(st.booleans()):
+        a = draw(st.sampled_from([n for n, _ in numeric]))
+        expr = draw(st.sampled_from([f"{a} / seats", f"{a} * 2", f"coalesce({a}, 0) + 1"]))
+        ind = {"id": "d0", "family": draw(st.sampled_from(families)), "expr": expr}
+        if draw(st.booleans()):
+            ind["bands"] = draw(_bands(False))
+        indicators.append(ind)
+        numeric.append(("d0", False))
+    banded = [i["id"] for i in indicators if "bands" in i]
+
+    def condition() -> SearchStrategy[str]:
+        name_int = st.sampled_from(numeric)
+        simple = name_int.flatmap(lambda ni: st.tuples(
+            st.just(ni[0]), st.sampled_from(["<", "<=", ">", ">=", "=="]),
+            st.integers(0, 10) if ni[1] else st.sampled_from([0.0, 0.5, 1.0, 3.5]),
+        ).map(lambda t: f"{t[0]} {t[1]} {t[2]}"))
+        attr = st.sampled_from(["plan == 'pro'", "seats >= 10", "days_since(start) < 90",
+                                "plan in ('basic', 'pro')"])
+        options = [simple, attr]
+        if banded:
+            options.append(st.sampled_from(banded).map(lambda b: f"band({b}) == 'b0'"))
+        one = st.one_of(*options)
+        return st.one_of(one, st.tuples(one, st.sampled_from(["and", "or"]), one).map(
+            lambda t: f"({t[0]}) {t[1]} ({t[2]})"))
+
+    n_stages = draw(st.integers(1, max(1, max_stages)))
+    stages: list[dict[str, Any]] = []
+    action_id = 0
+    for s in range(n_stages):
+        stage: dict[str, Any] = {"id": f"s{s}"}
+        if s < n_stages - 1 or draw(st.booleans()):
+            stage["entry"] = draw(condition())
+        if draw(st.booleans()):
+            stage["achievement"] = {"text": "done", "when": draw(condition())}
+        actions = []
+        for _ in range(draw(st.integers(0, max_actions))):
+            name = draw(st.sampled_from([n for n, _ in numeric]))
+            actions.append({
+                "id": f"act{action_id}", "kind": draw(st.sampled_from(["positive",
+                                                                       "challenge"])),
+                "when": draw(st.one_of(condition(), st.just("score < 50"))),
+                "do": f"Look at {{{name}}} ({{{name}:.1f}})",
+                "priority": draw(st.sampled_from(["critical", "high", "medium", "low"])),
+            })
+            action_id += 1
+        stage["actions"] = actions
+        stages.append(stage)
+    score: dict[str, Any] = {"missing": draw(st.sampled_from(["skip", "neutral", "worst"]))}
+    use_weights = draw(st.booleans())
+    if banded and use_weights:
+        score["weights"] = {"indicators": {b: draw(st.integers(1, 3)) for b in banded}}
+    if draw(st.booleans()):
+        score["bands"] = {"levels": [{"name": "low", "lt": 40}, {"name": "mid", "ge": 40,
+                                                                   "lt": 70},
+                                     {"name": "high", "ge": 70}]}
+    data = {
+        "id": "fuzz",
+        "goal": "Generated roadmap",
+        "data": {
+            "events": {"values": {"value": "float"}},
+            "accounts": {"attributes": {"plan": "str", "seats": "int", "start": "date"}},
+        },
+        "indicators": indicators,
+        "stages": stages,
+        "score": score,
+    }
+    return Roadmap.model_validate(data)
+
+
+def roadmaps(*, max_indicators: int = 4, max_stages: int = 3,
+             max_actions: int = 2) -> SearchStrategy[Roadmap]:
+    """Small valid roadmaps: aggregates, a derived ratio, bands, stages, actions, a score.
+
+    Every roadmap drawn compiles (:func:`healthrules.compile`). Its data contract is fixed:
+    events with a user and a float ``value`` column, accounts with ``plan`` (str), ``seats``
+    (int) and ``start`` (date), so :func:`inputs_for` can feed it.
+
+    Parameters
+    ----------
+    max_indicators
+        The most aggregate indicators (a derived one may come on top).
+    max_stages
+        The most stages.
+    max_actions
+        The most actions per stage.
+
+    Returns
+    -------
+    SearchStrategy[Roadmap]
+    """
+    return _roadmap(max_indicators, max_stages, max_actions)
