@@ -39,6 +39,7 @@ import datetime as dt
 import difflib
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -570,7 +571,7 @@ def _pydantic_issue(src: TestSource, doc: YamlDoc, err: Any, case: int | None) -
     if err["type"] == "extra_forbidden":
         name = path_.rsplit(".", 1)[-1]
         msg = f"unknown key {name!r}"
-        hint = _key_hint(name)
+        hint = _key_hint(path_)
         is_key = True
     elif err["type"] == "missing":
         msg = f"missing key {path_.rsplit('.', 1)[-1]!r}"
@@ -579,20 +580,37 @@ def _pydantic_issue(src: TestSource, doc: YamlDoc, err: Any, case: int | None) -
     src.issue(err["type"], msg, path_, key=is_key, hint=hint, case=case)
 
 
-_KEYS: dict[str, list[str]] = {
-    "": list(TestFile.model_fields),
-    "case": list(Case.model_fields),
-    "account": list(AccountExpectation.model_fields),
-    "check": list(Check.model_fields),
-    "actions": list(ActionsExpectation.model_fields),
-    "expected": list(Expected.model_fields),
-}
+_KEY_OWNERS: tuple[tuple[re.Pattern[str], type[BaseModel]], ...] = tuple(
+    (re.compile(p), m) for p, m in (
+        (r"^$", TestFile),
+        (r"^cases\[\d+\]$", Case),
+        (r"checks\[\d+\]$", Check),
+        (r"\.actions\.(exactly|at_least)\[\d+\]$", ActionMatch),
+        (r"expect\.[^.]+\.actions$", ActionsExpectation),
+        (r"expect\.[^.]+\.(indicators\.[^.]+|score)$", Expected),
+        (r"expect\.[^.]+$", AccountExpectation),
+    )
+)
 
 
-def _key_hint(name: str) -> str | None:
-    pool = [k for keys in _KEYS.values() for k in keys]
-    close = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
-    return f"did you mean {close[0]!r}?" if close else None
+def _owner(parent: str) -> type[BaseModel] | None:
+    for pattern, model in _KEY_OWNERS:
+        if pattern.search(parent):
+            return model
+    return None
+
+
+def _key_hint(path: str) -> str | None:
+    name = path.rsplit(".", 1)[-1]
+    parent = path[: -len(name) - 1] if "." in path else ""
+    model = _owner(parent)
+    if model is None:
+        return None
+    keys = [k for k in model.model_fields if k != name]
+    close = difflib.get_close_matches(name, keys, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean {close[0]!r}?"
+    return "allowed keys here: " + ", ".join(keys)
 
 
 # --------------------------------------------------------------------------- static checks
