@@ -18,7 +18,7 @@ import polars as pl
 
 from healthrules.analysis import Analysis, TemplateField
 from healthrules.compiler import CompiledRoadmap, Plan, compile
-from healthrules.errors import InputDataError
+from healthrules.errors import Code, InputDataError, Issue, Location
 from healthrules.evaluation import Evaluation
 from healthrules.expressions import Parsed, Type, names_in
 from healthrules.inputs import Clock, check_accounts, check_events_schema, clock_for, lazy
@@ -33,7 +33,7 @@ from healthrules.roadmap import (
     Weights,
 )
 
-__all__ = ["evaluate"]
+__all__ = ["evaluate", "events_query", "read_range"]
 
 FAMILIES = ("process", "relationship", "outcome")
 PRIORITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
@@ -54,6 +54,8 @@ def evaluate(
     events: pl.DataFrame | pl.LazyFrame,
     accounts: pl.DataFrame | pl.LazyFrame,
     as_of: dt.date | dt.datetime | str,
+    *,
+    partition_column: str | None = None,
 ) -> Evaluation:
     """Evaluate a roadmap (or pack) over all accounts as of a date.
 
@@ -69,6 +71,14 @@ def evaluate(
     as_of
         A ``date`` (the whole day counts), a ``datetime`` (events strictly before it count), or
         an ISO string of either.
+    partition_column
+        The name of a ``Date`` (or ISO date string) column of the events that holds each
+        event's calendar date, typically the key of a hive-partitioned dataset
+        (``events/date=2026-06-30/part.parquet``). The time range the roadmap reads is then
+        also applied to this column, so whole folders outside it are never opened. The
+        filter keeps one extra day on each side (the partition date may be taken in another
+        time zone than the events'); the exact timestamp filter still applies. See
+        ``docs/scale.md``.
 
     Returns
     -------
@@ -105,6 +115,75 @@ def evaluate(
     >>> ev.actions.select("account_id", "action_id", "text").rows()
     [('b', 'no_logins', 'Call them: 0 logins in a week')]
     """
+    run, ev_lf = _prepare(source, events, accounts, as_of, partition_column)
+    return run.evaluate(ev_lf)
+
+
+# ---------------------------------------------------------------------- reading range
+# What the evaluator reads from the events: the query it collects, the time range it needs,
+# and the optional filter on a date partition column (docs/scale.md).
+
+
+def events_query(
+    source: Roadmap | Pack | Plan,
+    events: pl.DataFrame | pl.LazyFrame,
+    accounts: pl.DataFrame | pl.LazyFrame,
+    as_of: dt.date | dt.datetime | str,
+    *,
+    partition_column: str | None = None,
+) -> pl.LazyFrame:
+    """Return the lazy aggregation query that :func:`evaluate` runs over the events.
+
+    Nothing is read: call ``.explain()`` on the result to see which columns and which time
+    range are pushed down to the scan. The arguments are those of :func:`evaluate`.
+
+    Returns
+    -------
+    polars.LazyFrame
+        One row per account key of the events, with the raw aggregates.
+
+    Raises
+    ------
+    InputDataError
+        If the frames do not match the data contract.
+    """
+    run, ev_lf = _prepare(source, events, accounts, as_of, partition_column)
+    return run.events_query(ev_lf)
+
+
+def read_range(
+    source: Roadmap | Pack | Plan,
+    events: pl.DataFrame | pl.LazyFrame,
+    accounts: pl.DataFrame | pl.LazyFrame,
+    as_of: dt.date | dt.datetime | str,
+) -> tuple[dt.datetime | None, dt.datetime]:
+    """Return the half-open time range ``[start, end)`` of the events a plan reads.
+
+    ``start`` is the earliest window start over every aggregate indicator (``None`` when
+    some window reads all history); ``end`` is the evaluation instant. Both are in the
+    events' time zone (aware when the timestamps are). Anchored windows make ``start``
+    depend on the smallest anchor attribute of the accounts, and on nothing else of them.
+
+    Returns
+    -------
+    tuple of (datetime or None, datetime)
+
+    Raises
+    ------
+    InputDataError
+        If the frames do not match the data contract.
+    """
+    run, _ = _prepare(source, events, accounts, as_of, None)
+    start, end = run.read_range()
+    zone = ZoneInfo(run.clock.time_zone) if run.clock.time_zone else None
+    if zone is not None:
+        end = end.replace(tzinfo=zone)
+        start = start.replace(tzinfo=zone) if start is not None else None
+    return start, end
+
+
+def _prepare(source: Roadmap | Pack | Plan, events: Any, accounts: Any, as_of: Any,
+             partition_column: str | None) -> tuple[_Run, pl.LazyFrame]:
     plan = compile(source)
     ev_lf = lazy(events, "events")
     acc_lf = lazy(accounts, "accounts")
@@ -113,22 +192,39 @@ def evaluate(
     except pl.exceptions.PolarsError as exc:
         raise InputDataError(f"cannot read the events frame: {exc}") from exc
     issues = check_events_schema(plan, ev_schema)
+    if partition_column is not None:
+        issues += _check_partition_column(ev_schema, partition_column)
     clock = clock_for(plan, ev_schema, as_of)
     acc_df, acc_issues = check_accounts(plan, acc_lf, ev_schema, clock)
     issues += acc_issues
     if issues:
         raise InputDataError(issues)
-    return _Run(plan, clock, acc_df).evaluate(ev_lf)
+    return _Run(plan, clock, acc_df, partition_column=partition_column), ev_lf
+
+
+def _check_partition_column(schema: pl.Schema, name: str) -> list[Issue]:
+    where = Location(file="<events>", path=name)
+    if name not in schema:
+        return [Issue(code=Code.MISSING_COLUMN.value, location=where,
+                      message=f"events frame has no partition column {name!r}",
+                      hint="scan the dataset with pl.scan_parquet(..., hive_partitioning=True)")]
+    if schema[name] not in (pl.Date, pl.String):
+        return [Issue(code=Code.WRONG_DTYPE.value, location=where,
+                      message=f"events partition column {name!r} is {schema[name]}, "
+                      "expected Date or an ISO date String")]
+    return []
 
 
 class _Run:
     """One evaluation: the plan, the clock and the collected accounts."""
 
-    def __init__(self, plan: Plan, clock: Clock, accounts: pl.DataFrame) -> None:
+    def __init__(self, plan: Plan, clock: Clock, accounts: pl.DataFrame, *,
+                 partition_column: str | None = None) -> None:
         self.plan = plan
         self.clock = clock
         self.key = plan.account_key
         self.accounts = accounts
+        self.partition_column = partition_column
 
     # ------------------------------------------------------------------ routing
 
@@ -233,11 +329,28 @@ class _Run:
     def aggregate(self, events: pl.LazyFrame) -> tuple[pl.DataFrame, dict[str, int]]:
         """Scan the events once and aggregate every aggregate indicator of every roadmap."""
         ev = self.plan.events
+        agg_df = self.events_query(events).collect()
+        if ev.account != self.key:
+            agg_df = agg_df.rename({ev.account: self.key})
+        known = self.accounts.select(self.key)
+        unknown = agg_df.filter(pl.col(self.key).is_not_null()).join(
+            known, on=self.key, how="anti")
+        diagnostics = {
+            "events_read": int(agg_df["__n"].sum()),
+            "events_null_account": int(agg_df.filter(pl.col(self.key).is_null())["__n"].sum()),
+            "events_null_timestamp": int(agg_df["__null_ts"].sum()),
+            "events_unknown_account": int(unknown["__n"].sum()),
+            "unknown_accounts": unknown.height,
+        }
+        return agg_df.filter(pl.col(self.key).is_not_null()).drop("__n", "__null_ts"), diagnostics
+
+    def events_query(self, events: pl.LazyFrame) -> pl.LazyFrame:
+        """The lazy ``group_by(account)`` over the events, with the read range pushed down."""
+        ev = self.plan.events
         ts = pl.col(ev.timestamp)
         needed_cols = {ev.account, ev.timestamp}
         needed_attrs: set[str] = set()
         aggs: list[pl.Expr] = [pl.len().alias("__n"), ts.is_null().sum().alias("__null_ts")]
-        lows: list[pl.Expr | None] = []
         use_day = False
         for i, cr in enumerate(self.plan.roadmaps):
             a = cr.analysis
@@ -265,12 +378,15 @@ class _Run:
                     cond = cond.fill_null(False)
                     name = f"__{i}__{ind.id}" + ("__prev" if prev else "")
                     aggs.append(self._agg(ind, cond, a).alias(name))
-                lows.append(self._lower_bound(ind))
+        start, end = self.read_range()
+        if self.partition_column is not None:
+            dtype = events.collect_schema()[self.partition_column]
+            events = events.filter(
+                self._partition_filter(self.partition_column, dtype, start, end))
         lf = events.select(sorted(needed_cols))
-        end = self.clock.lit_end()
-        keep = ts < end
-        if lows and all(lo is not None for lo in lows):
-            keep = keep & (ts >= pl.min_horizontal([lo for lo in lows if lo is not None]))
+        keep = ts < self.clock.datetime_lit(end)
+        if start is not None:
+            keep = keep & (ts >= self.clock.datetime_lit(start))
         lf = lf.filter(keep | ts.is_null())
         if needed_attrs:
             right = self.accounts.lazy().select(pl.col(self.key).alias("__key"),
@@ -278,40 +394,58 @@ class _Run:
             lf = lf.join(right, left_on=ev.account, right_on="__key", how="left")
         if use_day:
             lf = lf.with_columns(ts.dt.date().alias("__day"))
-        agg_df = lf.group_by(ev.account).agg(aggs).collect()
-        if ev.account != self.key:
-            agg_df = agg_df.rename({ev.account: self.key})
-        known = self.accounts.select(self.key)
-        unknown = agg_df.filter(pl.col(self.key).is_not_null()).join(
-            known, on=self.key, how="anti")
-        diagnostics = {
-            "events_read": int(agg_df["__n"].sum()),
-            "events_null_account": int(agg_df.filter(pl.col(self.key).is_null())["__n"].sum()),
-            "events_null_timestamp": int(agg_df["__null_ts"].sum()),
-            "events_unknown_account": int(unknown["__n"].sum()),
-            "unknown_accounts": unknown.height,
-        }
-        return agg_df.filter(pl.col(self.key).is_not_null()).drop("__n", "__null_ts"), diagnostics
+        return lf.group_by(ev.account).agg(aggs)
 
-    def _lower_bound(self, ind: AggregateIndicator) -> pl.Expr | None:
+    def read_range(self) -> tuple[dt.datetime | None, dt.datetime]:
+        """``[start, end)`` of the events read, as naive wall times in the events' zone.
+
+        ``start`` is the earliest window start of every aggregate indicator, ``None`` when
+        one of them reads all history (or there is none).
+        """
+        lows: list[dt.datetime | None] = []
+        for cr in self.plan.roadmaps:
+            for ind in cr.roadmap.indicators:
+                if isinstance(ind, AggregateIndicator):
+                    lows.append(self._lower_instant(ind))
+        if not lows or any(lo is None for lo in lows):
+            return None, self.clock.end
+        return min(lo for lo in lows if lo is not None), self.clock.end
+
+    def _lower_instant(self, ind: AggregateIndicator) -> dt.datetime | None:
         w = ind.window
         if w.kind == "trailing":
             assert w.days is not None
             span = w.days * (2 if ind.compare != "none" else 1)
-            return self.clock.lit_end(-dt.timedelta(days=span))
+            return self.clock.end - dt.timedelta(days=span)
         if w.kind == "anchored":
             assert w.from_ is not None
             col = self.accounts[w.from_]
             if col.null_count() == len(col):
-                return self.clock.lit_end()
+                return self.clock.end
             lo = col.min()
             if isinstance(lo, dt.datetime):
                 if lo.tzinfo is not None and self.clock.time_zone is not None:
                     lo = lo.astimezone(ZoneInfo(self.clock.time_zone))
-                return self.clock.datetime_lit(lo.replace(tzinfo=None))
+                return lo.replace(tzinfo=None)
             assert isinstance(lo, dt.date)
-            return self.clock.datetime_lit(dt.datetime.combine(lo, dt.time()))
+            return dt.datetime.combine(lo, dt.time())
         return None
+
+    @staticmethod
+    def _partition_filter(column: str, dtype: pl.DataType, start: dt.datetime | None,
+                          end: dt.datetime) -> pl.Expr:
+        """Keep the partitions of the days in ``[start, end)``, one day of margin each side."""
+        part = pl.col(column)
+        day = dt.timedelta(days=1)
+
+        def lit(d: dt.date) -> pl.Expr:
+            # an ISO date string partition compares as text, in the same order as dates
+            return pl.lit(d.isoformat()) if dtype == pl.String else pl.lit(d, pl.Date)
+
+        cond = part <= lit((end + day).date())
+        if start is not None:
+            cond = cond & (part >= lit((start - day).date()))
+        return cond | part.is_null()
 
     # ------------------------------------------------------------------ one roadmap
 
