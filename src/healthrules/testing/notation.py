@@ -152,8 +152,8 @@ class Anchor:
             return self.end + when.delta
         if when.kind == "absolute":
             assert when.at is not None
-            if when.time is None and time is not None and when.at.time() == dt.time(0):
-                return dt.datetime.combine(when.at.date(), time)
+            if when.time is None:
+                return dt.datetime.combine(when.at.date(), time or DEFAULT_TIME)
             return when.at
         day = self.as_of + dt.timedelta(days=when.days)
         return dt.datetime.combine(day, when.time or time or DEFAULT_TIME)

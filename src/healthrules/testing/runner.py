@@ -369,6 +369,9 @@ def run_file(
         res = selected.get(ci)
         if res is None:
             continue
+        if case.skip is not None and not file_errors and ci not in src.invalid_cases:
+            res.status, res.reason = "skipped", case.skip
+            continue
         errors = file_errors + [i for i in src.case_issues.get(ci, [])
                                 if i.severity is Severity.ERROR]
         warnings = [i for i in src.case_issues.get(ci, []) if i.severity is not Severity.ERROR]
@@ -377,9 +380,6 @@ def run_file(
             res.status = "error"
             res.issues = sorted(errors, key=lambda i: (i.location.file or "", i.location.line or 0,
                                                        i.location.column or 0))
-            continue
-        if case.skip is not None:
-            res.status, res.reason = "skipped", case.skip
             continue
         prepared = _prepare(src, ci, case, loaded.plan, res)
         if prepared is not None:
