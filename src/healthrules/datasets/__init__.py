@@ -162,9 +162,10 @@ def sample(
     as_of
         The last day of the data. Every event is strictly before the midnight that ends it.
     days
-        Days of history (events fall in the ``days`` days ending with ``as_of``); at least 1.
-        The personas are designed for the default 180 days; much shorter histories cut them
-        short.
+        Days of history (events fall in the ``days`` days ending with ``as_of``), from 1 to
+        3650. Activity is drawn as rates per week, so longer or shorter histories keep the
+        same rhythm; the personas' signals (a key user's drop in the last four weeks, NPS
+        surveys in the last six months, recent plan limits) are written for the default 180.
 
     Returns
     -------

@@ -57,6 +57,9 @@ PERSONA_SHARES: Final[dict[str, float]] = {
 }
 """Share of accounts of each persona (they sum to 1)."""
 
+_DESIGN_DAYS: Final = 180
+"""History length the persona parameters are written for (the default ``days``)."""
+
 _PRICE_PER_SEAT: Final = {"basic": 360.0, "pro": 720.0, "enterprise": 1200.0}
 
 _ADJECTIVES: Final = (
@@ -385,6 +388,10 @@ def account_parameters(
 
     start_date: date = p["trial_start"] if p["lifecycle"] == "prospect" else p["contract_start"]
     p["start"] = max(0, (start_date - day0).days)
+    if not p["onboarding"] and days != _DESIGN_DAYS:
+        # counts of established customers are per 180 days: keep the rate for other histories
+        for c in ("tickets", "meetings", "webinars", "feedback"):
+            p[c] = round(p[c] * days / _DESIGN_DAYS)
     if p["limit_lo"] == -1:
         p["limit_lo"] = p["start"]
         p["limit_hi"] = min(days, p["start"] + 30)
