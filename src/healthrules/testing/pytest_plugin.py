@@ -76,8 +76,11 @@ class RuleTestFile(pytest.File):
             yield RuleCaseItem.from_parent(self, name="(file)", index=None, line=1)
             return
         for ci, case in enumerate(src.model.cases):
-            yield RuleCaseItem.from_parent(self, name=case.name, index=ci,
-                                           line=src.line_of(f"cases[{ci}]") or 1)
+            item = RuleCaseItem.from_parent(self, name=case.name, index=ci,
+                                            line=src.line_of(f"cases[{ci}]") or 1)
+            if case.skip is not None and ci not in src.invalid_cases:
+                item.add_marker(pytest.mark.skip(reason=case.skip))
+            yield item
 
 
 class RuleCaseItem(pytest.Item):
