@@ -16,12 +16,15 @@ from dataclasses import dataclass, field
 from healthrules.errors import Code, Issue, Location
 from healthrules.expressions import (
     FUNCTIONS,
+    TIME_FUNCTIONS,
+    TIME_NAMES,
     ExprProblem,
     Parsed,
     Type,
     did_you_mean,
     infer,
     parse,
+    time_references,
 )
 from healthrules.roadmap import Action, AggregateIndicator, DerivedIndicator, Roadmap
 
@@ -39,8 +42,13 @@ RESERVED_NAMES: dict[str, Type] = {
     "score_band": "str",
     "stage": "str",
     "stage_achieved": "bool",
+    **TIME_NAMES,
 }
-"""Names every action expression can read, besides indicators and account attributes."""
+"""Names every action expression can read, besides indicators and account attributes.
+
+``days_in_stage`` (change over time) is null in a single evaluation; history() and the state
+store fill it in (docs/time.md).
+"""
 
 _ACTION_ONLY = {"score", "score_band", "stage", "stage_achieved"}
 
@@ -216,7 +224,8 @@ def analyze(roadmap: Roadmap) -> Analysis:
     unique(((st.id, f"stages[{i}].id") for i, st in enumerate(roadmap.stages)), "stage")
     unique(_action_ids(roadmap), "action")
 
-    reserved = set(RESERVED_NAMES) | set(FUNCTIONS) | {"True", "False", "None"}
+    # prev/change/stuck were added later and are only ever called, so ids may keep those names
+    reserved = set(RESERVED_NAMES) | (set(FUNCTIONS) - TIME_FUNCTIONS) | {"True", "False", "None"}
     for i, ind in enumerate(roadmap.indicators):
         path = f"indicators[{i}].id"
         if "__" in ind.id:
@@ -322,6 +331,12 @@ def analyze(roadmap: Roadmap) -> Analysis:
         if want_bool and t not in ("bool", "null"):
             report(Code.EXPR_TYPE, f"a condition must be true/false, this is {t}", path)
             return
+        if scope == "actions":
+            for name, _days in sorted(time_references(parsed.tree)[0]):
+                if name not in a.indicator_types and name != "score":
+                    report(Code.EXPR_TYPE, f"prev() and change() read an indicator or the score; "
+                           f"{name!r} is neither", path)
+                    return
         a.expressions[path] = parsed
         if scope == "filter":
             a.needed_attributes_in_filters |= {n for n in parsed.names if n in a.attribute_types}
@@ -345,6 +360,13 @@ def analyze(roadmap: Roadmap) -> Analysis:
     for path, action in _actions_with_paths(roadmap):
         check(action.when, f"{path}.when", "actions")
         check(action.resolved_when, f"{path}.resolved_when", "actions")
+        when_parsed = a.expressions.get(f"{path}.when")
+        if isinstance(action.hysteresis, dict) and when_parsed is not None:
+            for name in action.hysteresis:
+                if name not in when_parsed.names:
+                    report(Code.UNKNOWN_NAME, f"hysteresis names {name!r}, which the condition "
+                           "`when` does not read", f"{path}.hysteresis.{name}",
+                           did_you_mean(name, set(when_parsed.names)))
         try:
             pieces = parse_template(action.do)
         except ExprProblem as p:

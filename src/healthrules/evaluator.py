@@ -20,7 +20,7 @@ from healthrules.analysis import Analysis, TemplateField
 from healthrules.compiler import CompiledRoadmap, Plan, compile
 from healthrules.errors import Code, InputDataError, Issue, Location
 from healthrules.evaluation import Evaluation
-from healthrules.expressions import Parsed, Type, names_in
+from healthrules.expressions import Parsed, Type, lag_column, names_in, time_references
 from healthrules.inputs import Clock, check_accounts, check_events_schema, clock_for, lazy
 from healthrules.polars_expr import to_polars
 from healthrules.roadmap import (
@@ -246,7 +246,7 @@ class _Run:
     def expr(self, parsed: Parsed, analysis: Analysis, *, filter_scope: bool = False) -> pl.Expr:
         """Translate a parsed expression against this run's columns."""
         special = {
-            "as_of": pl.lit(self.clock.as_of, dtype=pl.Date),
+            "as_of": self.as_of_expr(),
             "score": pl.col("__score"),
             "score_band": pl.col("__score_band"),
             "stage": pl.col("__stage"),
@@ -259,7 +259,70 @@ class _Run:
             return pl.col(name)
 
         return to_polars(parsed, column=column, band=lambda n: pl.col(f"{n}__band"),
-                         as_of=self.clock.as_of)
+                         as_of=self.as_of_expr())
+
+    # ------------------------------------------------------------------ hooks for history
+    # healthrules.history evaluates many dates in one frame (one row per account and date):
+    # it overrides these two methods to read ``as_of`` and the window end from columns, and
+    # passes extra account columns that _time_columns and _pinned read. By default they are
+    # literals and no-ops, so a single evaluation is unchanged.
+
+    def as_of_expr(self) -> pl.Expr:
+        """``as_of`` as a Date expression (a literal here)."""
+        return pl.lit(self.clock.as_of, dtype=pl.Date)
+
+    def end_expr(self, shift: dt.timedelta = dt.timedelta(0)) -> pl.Expr:
+        """The evaluation instant ``end + shift`` as an expression (a literal here)."""
+        return self.clock.lit_end(shift)
+
+    def _time_columns(self, lf: pl.LazyFrame, cr: CompiledRoadmap,
+                      columns: set[str]) -> pl.LazyFrame:
+        """Add what change-over-time expressions read: lags and ``days_in_stage``.
+
+        A lag ``prev(x, N)`` reads the column ``lag_column(x, N)``; ``days_in_stage`` is the
+        days since ``__stage_since`` when the stage equals ``__stage_before`` (0 on a change).
+        Without those columns (a single evaluation has no history) they are null.
+        """
+        a = cr.analysis
+        lags: set[tuple[str, int]] = set()
+        age = False
+        for path, parsed in a.expressions.items():
+            if path.endswith((".when", ".resolved_when")) and ".actions[" in f".{path}":
+                found, uses_age = time_references(parsed.tree)
+                lags |= found
+                age = age or uses_age
+        for pieces in a.templates.values():
+            age = age or any(not isinstance(p, str) and p.name == "days_in_stage"
+                             for p in pieces)
+        add: list[pl.Expr] = []
+        for name, days in sorted(lags):
+            col = lag_column(name, days)
+            if col not in columns:
+                typ = "float" if name == "score" else a.indicator_types[name]
+                add.append(_cast(pl.lit(None), typ).alias(col))
+        if age:
+            if {"__stage_before", "__stage_since"} <= columns:
+                same = pl.col("__stage") == pl.col("__stage_before")
+                since = (self.as_of_expr() - pl.col("__stage_since")).dt.total_days()
+                add.append(pl.when(same).then(since).otherwise(pl.lit(0, pl.Int64)).cast(
+                    pl.Int64).alias("days_in_stage"))
+            else:
+                add.append(pl.lit(None, pl.Int64).alias("days_in_stage"))
+        return lf.with_columns(add) if add else lf
+
+    @staticmethod
+    def _pinned(lf: pl.LazyFrame, names: list[str], pins: set[str]) -> pl.LazyFrame:
+        """Replace values pinned by a manual override (columns ``__pin__<name>``)."""
+        todo = [n for n in names if n in pins]
+        if not todo:
+            return lf
+        col = {"score": "__score"}
+        return lf.with_columns(
+            *[pl.col(col.get(n, n)).alias(f"__computed__{n}") for n in todo],
+        ).with_columns(
+            pl.coalesce(pl.col(f"__pin__{n}"), pl.col(col.get(n, n))).alias(col.get(n, n))
+            for n in todo
+        )
 
     # ------------------------------------------------------------------ aggregation
 
@@ -278,14 +341,14 @@ class _Run:
         """Return (condition on the event timestamp, the window's stop instant)."""
         ts = pl.col(self.plan.events.timestamp)
         w = ind.window
-        end = self.clock.lit_end()
+        end = self.end_expr()
         if w.kind == "trailing":
             assert w.days is not None
             n = dt.timedelta(days=w.days)
             if prev:
-                stop = self.clock.lit_end(-n)
-                return (ts >= self.clock.lit_end(-2 * n)) & (ts < stop), stop
-            return ts >= self.clock.lit_end(-n), end
+                stop = self.end_expr(-n)
+                return (ts >= self.end_expr(-2 * n)) & (ts < stop), stop
+            return ts >= self.end_expr(-n), end
         if w.kind == "all":
             return ts.is_not_null(), end
         assert w.from_ is not None
@@ -351,6 +414,7 @@ class _Run:
         needed_cols = {ev.account, ev.timestamp}
         needed_attrs: set[str] = set()
         aggs: list[pl.Expr] = [pl.len().alias("__n"), ts.is_null().sum().alias("__null_ts")]
+        pair_flags: dict[str, list[pl.Expr]] = {}  # distinct column -> one flag per indicator
         use_day = False
         for i, cr in enumerate(self.plan.roadmaps):
             a = cr.analysis
@@ -377,7 +441,11 @@ class _Run:
                     cond = wcond if where is None else (wcond & where)
                     cond = cond.fill_null(False)
                     name = f"__{i}__{ind.id}" + ("__prev" if prev else "")
-                    aggs.append(self._agg(ind, cond, a).alias(name))
+                    pair_col = self._pair_column(ind)
+                    if pair_col is not None:
+                        pair_flags.setdefault(pair_col, []).append(cond.any().alias(name))
+                    else:
+                        aggs.append(self._agg(ind, cond, a).alias(name))
         start, end = self.read_range()
         if self.partition_column is not None:
             dtype = events.collect_schema()[self.partition_column]
@@ -394,7 +462,38 @@ class _Run:
             lf = lf.join(right, left_on=ev.account, right_on="__key", how="left")
         if use_day:
             lf = lf.with_columns(ts.dt.date().alias("__day"))
-        return lf.group_by(ev.account).agg(aggs)
+        out = lf.group_by(ev.account).agg(aggs)
+        return self._join_distinct_counts(out, lf, pair_flags)
+
+    # Distinct counts (``distinct``, ``active_days``) in two steps, so that memory grows with
+    # the number of distinct (account, value) pairs rather than with the number of events:
+    # one row per pair with a flag per indicator (did any event of the pair match?), then
+    # the flags summed per account. A single ``col.filter(cond).n_unique()`` inside the main
+    # ``group_by`` keeps every event of a group in memory (measured: 10x the events, 4x the
+    # peak RSS; see docs/scale.md).
+
+    def _pair_column(self, ind: AggregateIndicator) -> str | None:
+        """The column whose distinct values an indicator counts, or None for other aggregates."""
+        if ind.aggregate == "active_days":
+            return "__day"
+        if ind.aggregate == "distinct":
+            col = ind.of or self.plan.events.user
+            return col if col != self.plan.events.account else None
+        return None
+
+    def _join_distinct_counts(self, out: pl.LazyFrame, lf: pl.LazyFrame,
+                              pair_flags: dict[str, list[pl.Expr]]) -> pl.LazyFrame:
+        account = self.plan.events.account
+        for col, flags in sorted(pair_flags.items()):
+            names = [f.meta.output_name() for f in flags]
+            counts = (
+                lf.filter(pl.col(col).is_not_null())
+                .group_by(account, col).agg(flags)
+                .group_by(account).agg([pl.col(n).sum().cast(pl.Int64) for n in names])
+            )
+            out = out.join(counts, on=account, how="left", nulls_equal=True).with_columns(
+                pl.col(names).fill_null(0))
+        return out
 
     def read_range(self) -> tuple[dt.datetime | None, dt.datetime]:
         """``[start, end)`` of the events read, as naive wall times in the events' zone.
@@ -459,6 +558,7 @@ class _Run:
         right = agg.select(key, *[pl.col(c).alias(c[len(prefix):]) for c in mine])
         lf = routed.lazy().filter(pl.col("__route") == i).drop("__route").join(
             right.lazy(), on=key, how="left")
+        pins = {c[len("__pin__"):] for c in routed.columns if c.startswith("__pin__")}
         # aggregate indicators: fill empties, days-since, compare, null anchors
         posts: list[pl.Expr] = []
         for ind in r.indicators:
@@ -467,6 +567,8 @@ class _Run:
         lf = lf.with_columns(posts)
         drop = [c for c in lf.collect_schema().names() if c.endswith("__prev")]
         lf = lf.drop(drop)
+        lf = self._pinned(lf, [i.id for i in r.indicators if isinstance(i, AggregateIndicator)],
+                          pins)
         # derived indicators, in dependency order
         by_id = {ind.id: (idx, ind) for idx, ind in enumerate(r.indicators)}
         for ident in a.derived_order:
@@ -475,6 +577,7 @@ class _Run:
             parsed = a.expressions[f"indicators[{idx}].expr"]
             lf = lf.with_columns(
                 _cast(self.expr(parsed, a), a.indicator_types[ident]).alias(ident))
+            lf = self._pinned(lf, [ident], pins)
         # bands
         bands = [
             _band_expr(pl.col(ind.id), ind.bands).alias(f"{ind.id}__band")
@@ -487,12 +590,14 @@ class _Run:
         lf = lf.with_columns(self._achievement_exprs(r, a))
         # score
         lf = lf.with_columns(self._score_exprs(r))
+        lf = self._pinned(lf, ["score"], pins)
         if r.score.bands is not None:
             lf = lf.with_columns(_band_expr(pl.col("__score"), r.score.bands).alias(
                 "__score_band"))
         else:
             lf = lf.with_columns(pl.lit(None, pl.String).alias("__score_band"))
         # action conditions
+        lf = self._time_columns(lf, cr, set(routed.columns))
         conds: list[pl.Expr] = []
         for k, (st, action) in enumerate(r.all_actions()):
             path = _action_path(r, st, action.id)
@@ -845,7 +950,7 @@ def _render_template(pieces: list[TemplateField | str], env: dict[str, Type],
         if isinstance(piece, str):
             parts.append(pl.lit(piece))
             continue
-        col = pl.lit(run.clock.as_of, pl.Date) if piece.name == "as_of" else pl.col(
+        col = run.as_of_expr() if piece.name == "as_of" else pl.col(
             special.get(piece.name, piece.name))
         parts.append(render_value(col, env[piece.name], piece.spec))
     if not parts:
@@ -878,7 +983,7 @@ def _evidence(parsed: Parsed, env: dict[str, Type], banded: frozenset[str],
                "stage_achieved": "__achieved"}
     structs: list[pl.Expr] = []
     for name, op_text, threshold in entries:
-        col = pl.lit(run.clock.as_of, pl.Date) if name == "as_of" else pl.col(
+        col = run.as_of_expr() if name == "as_of" else pl.col(
             special.get(name, name))
         band = pl.col(f"{name}__band") if name in banded else pl.lit(None, pl.String)
         if name == "score":

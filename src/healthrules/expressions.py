@@ -23,13 +23,17 @@ __all__ = [
     "MAX_LENGTH",
     "MAX_NODES",
     "MAX_POWER",
+    "TIME_FUNCTIONS",
+    "TIME_NAMES",
     "ExprProblem",
     "Parsed",
     "Type",
     "did_you_mean",
     "infer",
+    "lag_column",
     "names_in",
     "parse",
+    "time_references",
 ]
 
 Type = Literal["int", "float", "bool", "str", "date", "datetime", "null"]
@@ -52,7 +56,49 @@ FUNCTIONS: dict[str, str] = {
     "days_since": "days_since(a): whole days from date a to as_of",
     "date": "date('YYYY-MM-DD'): a date literal",
     "band": "band(indicator): the name of the band the indicator's value falls in",
+    # change over time (action conditions only; see docs/time.md)
+    "prev": "prev(x, N): the value of indicator x (or score) N days earlier",
+    "change": "change(x, N): x minus its value N days earlier",
+    "stuck": "stuck(N): the account has been in its current stage for at least N days",
 }
+
+# ------------------------------------------------------------------ change over time
+# Names and functions that read history. They are allowed in action conditions only (the
+# analysis gives the actions scope the name ``days_in_stage``, which is the marker checked
+# below). A single evaluation has no history, so there they are null (unknown); history()
+# and the state store fill them in (docs/time.md).
+
+TIME_FUNCTIONS: frozenset[str] = frozenset({"prev", "change", "stuck"})
+TIME_NAMES: dict[str, Type] = {"days_in_stage": "int"}
+_MAX_LAG_DAYS = 3660
+
+
+def lag_column(name: str, days: int) -> str:
+    """The column that holds ``name``'s value ``days`` days before ``as_of``."""
+    return f"__lag__{days}__{name}"
+
+
+def time_references(tree: ast.AST) -> tuple[frozenset[tuple[str, int]], bool]:
+    """Return the ``(name, days)`` lags an expression reads and whether it reads the stage age.
+
+    ``prev(x, 7)`` and ``change(x, 7)`` read the lag ``("x", 7)``; ``stuck(N)`` and the name
+    ``days_in_stage`` read the stage age.
+    """
+    lags: set[tuple[str, int]] = set()
+    stage_age = False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id in TIME_NAMES:
+            stage_age = True
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+            continue
+        if node.func.id == "stuck":
+            stage_age = True
+        elif node.func.id in ("prev", "change") and len(node.args) == 2:
+            x, n = node.args
+            if isinstance(x, ast.Name) and isinstance(n, ast.Constant) and isinstance(
+                    n.value, int):
+                lags.add((x.id, n.value))
+    return frozenset(lags), stage_age
 
 _ALLOWED_NODES: tuple[type[ast.AST], ...] = (
     ast.Expression,
@@ -503,9 +549,37 @@ class _Infer:
         if not ok:
             raise self.fail(node, f"{what} must be a number literal")
 
+    def _days_literal(self, node: ast.expr, what: str) -> None:
+        ok = (isinstance(node, ast.Constant) and isinstance(node.value, int)
+              and not isinstance(node.value, bool) and 1 <= node.value <= _MAX_LAG_DAYS)
+        if not ok:
+            raise self.fail(node, f"{what} must be a whole number of days from 1 to "
+                            f"{_MAX_LAG_DAYS}")
+
+    def _time_call(self, node: ast.Call, name: str) -> Type:
+        if "days_in_stage" not in self.env:
+            raise self.fail(node, f"{name}() reads history, so it is only allowed in action "
+                            "conditions (when, resolved_when)", "expr_disallowed")
+        if name == "stuck":
+            (n,) = self._args(node, 1, 1)
+            self._days_literal(n, "stuck()'s argument")
+            return "bool"
+        x, n = self._args(node, 2, 2)
+        if not isinstance(x, ast.Name):
+            raise self.fail(x, f"{name}() takes the name of an indicator or score")
+        t = self.visit(x)
+        self._days_literal(n, f"{name}()'s second argument")
+        if name == "change":
+            if t not in NUMERIC:
+                raise self.fail(x, f"change() needs a number, got {t}")
+            return t
+        return t
+
     def visit_Call(self, node: ast.Call) -> Type:
         assert isinstance(node.func, ast.Name)
         name = node.func.id
+        if name in TIME_FUNCTIONS:
+            return self._time_call(node, name)
         if name == "band":
             (arg,) = self._args(node, 1, 1)
             if not isinstance(arg, ast.Name):

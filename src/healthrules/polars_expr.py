@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 
 import polars as pl
 
-from healthrules.expressions import ExprProblem, Parsed, Type, infer
+from healthrules.expressions import ExprProblem, Parsed, Type, infer, lag_column
 
 __all__ = ["to_polars"]
 
@@ -29,7 +29,7 @@ def to_polars(
     *,
     column: Callable[[str], pl.Expr],
     band: Callable[[str], pl.Expr],
-    as_of: dt.date,
+    as_of: dt.date | pl.Expr,
     types: Mapping[str, Type] | None = None,
 ) -> pl.Expr:
     """Return the polars expression of a parsed, type-checked expression.
@@ -43,7 +43,8 @@ def to_polars(
     band
         Maps an indicator id to the expression of its band name (for ``band(x)``).
     as_of
-        The evaluation date, used by ``days_since``.
+        The evaluation date, used by ``days_since``: a date, or a Date expression when many
+        dates are evaluated at once (history).
     types
         The type of every name (the ``env`` given to :func:`healthrules.expressions.infer`).
         Pass it: without it, a date compared with a time-zone-aware datetime is read as
@@ -89,7 +90,7 @@ class _Translate:
         self,
         column: Callable[[str], pl.Expr],
         band: Callable[[str], pl.Expr],
-        as_of: dt.date,
+        as_of: dt.date | pl.Expr,
         types: Mapping[str, Type] | None,
     ) -> None:
         self.column = column
@@ -205,8 +206,20 @@ class _Translate:
         if name == "date":
             assert isinstance(args[0], ast.Constant)
             return pl.lit(dt.date.fromisoformat(str(args[0].value)), dtype=pl.Date)
+        if name in ("prev", "change"):
+            # change over time: the lagged value is the column lag_column(x, N) (docs/time.md)
+            assert isinstance(args[0], ast.Name) and isinstance(args[1], ast.Constant)
+            days = args[1].value
+            assert isinstance(days, int)
+            before = self.column(lag_column(args[0].id, days))
+            return before if name == "prev" else self.visit(args[0]) - before
+        if name == "stuck":
+            assert isinstance(args[0], ast.Constant) and isinstance(args[0].value, int)
+            return self.column("days_in_stage") >= args[0].value
         if name == "days_since":
-            since = pl.lit(self.as_of, dtype=pl.Date) - _as_date(self.visit(args[0]))
+            as_of = self.as_of if isinstance(self.as_of, pl.Expr) else pl.lit(
+                self.as_of, dtype=pl.Date)
+            since = as_of - _as_date(self.visit(args[0]))
             return since.dt.total_days()
         if name == "days_between":
             a = _as_date(self.visit(args[0]))

@@ -533,6 +533,47 @@ class Action(_Model):
     resolved_when: ExprText | None = Field(
         None, description="Expression that closes the action; default: `when` no longer holds."
     )
+    # ---- lifecycle across runs (history and the state store; docs/time.md)
+    for_: int | None = Field(
+        None, alias="for",
+        description="Days the condition must keep holding before the action opens (pending "
+        "until then), e.g. 7d.",
+    )
+    cooldown: int | None = Field(
+        None, description="After the action resolves, it does not open again within this many "
+        "days, e.g. 30d.",
+    )
+    hysteresis: Annotated[float, Field(ge=0)] | dict[Id, Annotated[float, Field(ge=0)]] | None = (
+        Field(
+            None,
+            description="Margin a value must move back past a threshold of `when` before the "
+            "action resolves, so a value hovering at the threshold does not flap: one number "
+            "for every comparison with a number, or a margin per name.",
+        )
+    )
+    escalate_after: int | None = Field(
+        None, description="An action still open this many days after it opened is escalated "
+        "(once), e.g. 14d.",
+    )
+
+    @field_validator(
+        "for_", "cooldown", "escalate_after", mode="before",
+        json_schema_input_type=int | str | None,
+    )
+    @classmethod
+    def _lifecycle_days(cls, v: Any) -> int | None:
+        return None if v is None else parse_days(v)
+
+    @model_validator(mode="after")
+    def _one_way_to_resolve(self) -> Action:
+        if self.hysteresis is not None and self.resolved_when is not None:
+            raise PydanticCustomError(
+                "unexpected_hysteresis",
+                "action '{id}' has both resolved_when and hysteresis; give one (resolved_when "
+                "already says when it closes)",
+                {"id": self.id},
+            )
+        return self
 
 
 class Stage(_Model):

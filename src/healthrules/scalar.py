@@ -25,7 +25,10 @@ which ``tests/test_differential.py`` checks on random expressions and null-rich 
   ``clip(x, lo, hi)`` is a float (``lo`` when ``x < lo``, else ``hi`` when ``x > hi``, else
   ``x``); ``round(x, n)`` rounds the shortest decimal form of ``x`` (the one ``repr`` prints)
   to ``n`` places, halves away from zero, and gives a float; ``date('YYYY-MM-DD')`` is a date;
-  ``band(x)`` reads the band of indicator ``x`` (see :func:`evaluate`).
+  ``band(x)`` reads the band of indicator ``x`` (see :func:`evaluate`). The change-over-time
+  functions ``prev(x, N)`` / ``change(x, N)`` read the value named
+  ``healthrules.expressions.lag_column(x, N)`` and ``stuck(N)`` reads ``days_in_stage``; both
+  are null when ``values`` does not have them (a single evaluation has no history).
 
 Evaluation never raises because a value is null. Only expressions accepted by
 :func:`healthrules.expressions.parse` are evaluated: a :class:`~healthrules.expressions.Parsed`
@@ -53,7 +56,15 @@ from simpleeval import (  # type: ignore[import-untyped]
     SimpleEval,
 )
 
-from healthrules.expressions import FUNCTIONS, MAX_POWER, ExprProblem, Parsed, parse
+from healthrules.expressions import (
+    FUNCTIONS,
+    MAX_POWER,
+    TIME_NAMES,
+    ExprProblem,
+    Parsed,
+    lag_column,
+    parse,
+)
 
 __all__ = ["BandLookup", "Step", "evaluate", "trace"]
 
@@ -461,6 +472,8 @@ class _Kleene(SimpleEval):  # type: ignore[misc]
             self.steps.append(Step(text, value, self.depth + 1))
 
     def _eval_name(self, node: ast.Name) -> object:
+        if node.id not in self.values and node.id in TIME_NAMES:
+            return None  # change over time is unknown without history (docs/time.md)
         if node.id not in self.values:
             raise NameNotDefined(node.id, self.parsed.source)
         value = self.values[node.id]
@@ -538,6 +551,23 @@ class _Kleene(SimpleEval):  # type: ignore[misc]
             left_node, left = right_node, (None if isinstance(op, (ast.Is, ast.IsNot)) else right)
         return _kleene_and(results)
 
+    def _eval_time_call(self, name: str, args: list[ast.expr]) -> object:
+        """prev / change / stuck read lags and the stage age from ``values`` (null without)."""
+        if name == "stuck":
+            days = args[0]
+            if not isinstance(days, ast.Constant) or not isinstance(days.value, int):
+                raise TypeError("stuck() takes a number of days")
+            age = self.values.get("days_in_stage")
+            return None if not isinstance(age, int) else age >= days.value
+        subject, days = args
+        if not (isinstance(subject, ast.Name) and isinstance(days, ast.Constant)
+                and isinstance(days.value, int)):
+            raise TypeError(f"{name}() takes an indicator name and a number of days")
+        before = self.values.get(lag_column(subject.id, days.value))
+        if name == "prev":
+            return before
+        return _arithmetic(operator.sub)(self._eval(subject), before)
+
     def _eval_call(self, node: ast.Call) -> object:
         func = node.func
         if not isinstance(func, ast.Name) or func.id not in FUNCTIONS:
@@ -552,6 +582,8 @@ class _Kleene(SimpleEval):  # type: ignore[misc]
             if self.band is not None:
                 return self.band(arg.id)
             return self.values.get(("band", arg.id))
+        if name in ("prev", "change", "stuck"):
+            return self._eval_time_call(name, node.args)
         args = [self._eval(a) for a in node.args]
         if name == "date":
             (text,) = args
