@@ -68,7 +68,7 @@ cases:
 
 
 def test_a_passing_file(tmp_path: Path) -> None:
-    path = write(tmp_path, HEAD + """\
+    write(tmp_path, HEAD + """\
       - name: busy and quiet
         accounts: {busy: {}, quiet: {}, new: {start: -10d}}
         events:

@@ -172,11 +172,20 @@ class RunReport:
         skipped = self.count("skipped")
         return text + (f", {skipped} skipped" if skipped else "")
 
-    def render(self, *, verbose: bool = False) -> str:
-        """The readable report: warnings, every failure with its diff, then the summary."""
+    def render(self, *, verbose: bool = False, warnings: bool = True) -> str:
+        """The readable report: warnings, every failure with its diff, then the summary.
+
+        Parameters
+        ----------
+        verbose
+            Also list the cases that passed or were skipped.
+        warnings
+            Include the warnings (the CLI prints them to stderr instead).
+        """
         out: list[str] = []
         for f in self.files:
-            out.extend(str(w) for w in f.warnings)
+            if warnings:
+                out.extend(str(w) for w in f.warnings)
             for c in f.cases:
                 if c.status in ("failed", "error"):
                     out.append(c.render())
