@@ -145,3 +145,18 @@ def test_frames_fit_the_data_contract(data: st.DataObject) -> None:
     assert set(events["account_id"].to_list()) <= {"x"}
     assert set(events["event"].to_list()) <= set(contract_facts(pack).event_names) | {
         "unrelated_event"}
+
+
+def test_the_recipes_of_the_docs_run() -> None:
+    """The hypothesis recipes of docs/testing.md, with fewer examples."""
+    text = (EXAMPLES.parent.parent / "docs" / "testing.md").read_text(encoding="utf-8")
+    block = next(b.split("```", 1)[0] for b in text.split("```python\n")[1:]
+                 if "test_partition_invariance" in b)
+    block = block.replace("max_examples=25", "max_examples=2").replace(
+        '"rules/b2b-saas/roadmap.yaml"', repr(str(PACKS["b2b-saas"])))
+    namespace: dict[str, object] = {}
+    exec(compile(block, "docs/testing.md", "exec"), namespace)
+    tests = [v for k, v in namespace.items() if k.startswith("test_") and callable(v)]
+    assert len(tests) == 3
+    for test in tests:
+        test()
