@@ -46,6 +46,9 @@ _EVIDENCE_DTYPE = pl.List(pl.Struct({
     "name": pl.String, "value": pl.String, "band": pl.String, "op": pl.String,
     "threshold": pl.String,
 }))
+# how evaluate() collects events_query(): each branch streams its own scan (see
+# _Run._join_distinct_counts)
+_EVENTS_QUERY_FLAGS = pl.QueryOptFlags(comm_subplan_elim=False)
 _TASK_DTYPE = pl.List(pl.Struct({"list": pl.String, "text": pl.String, "done": pl.Boolean}))
 
 
@@ -392,7 +395,7 @@ class _Run:
     def aggregate(self, events: pl.LazyFrame) -> tuple[pl.DataFrame, dict[str, int]]:
         """Scan the events once and aggregate every aggregate indicator of every roadmap."""
         ev = self.plan.events
-        agg_df = self.events_query(events).collect()
+        agg_df = self.events_query(events).collect(optimizations=_EVENTS_QUERY_FLAGS)
         if ev.account != self.key:
             agg_df = agg_df.rename({ev.account: self.key})
         known = self.accounts.select(self.key)
@@ -470,7 +473,9 @@ class _Run:
     # one row per pair with a flag per indicator (did any event of the pair match?), then
     # the flags summed per account. A single ``col.filter(cond).n_unique()`` inside the main
     # ``group_by`` keeps every event of a group in memory (measured: 10x the events, 4x the
-    # peak RSS; see docs/scale.md).
+    # peak RSS; see docs/scale.md). The query is collected without common-subplan
+    # elimination (_EVENTS_QUERY_FLAGS): with it, polars caches the filtered scan that the
+    # branches share, which materialises every event read.
 
     def _pair_column(self, ind: AggregateIndicator) -> str | None:
         """The column whose distinct values an indicator counts, or None for other aggregates."""
@@ -961,7 +966,7 @@ def _render_template(pieces: list[TemplateField | str], env: dict[str, Type],
 def _evidence(parsed: Parsed, env: dict[str, Type], banded: frozenset[str],
               run: _Run) -> pl.Expr:
     """One struct per comparison against a literal, then one per other name read."""
-    entries: list[tuple[str, str | None, str | None]] = []
+    entries: list[tuple[str, bool, str | None, str | None]] = []
     covered: set[str] = set()
     for node in ast.walk(parsed.tree):
         if not isinstance(node, ast.Compare) or len(node.ops) != 1:
@@ -970,27 +975,30 @@ def _evidence(parsed: Parsed, env: dict[str, Type], banded: frozenset[str],
         op_text = _OP_TEXT.get(type(op))
         if op_text is None:
             continue
-        lname, rname = _subject(left), _subject(right)
-        if lname and _is_literal(right):
-            entries.append((lname, op_text, parsed.segment(right)))
-            covered.add(lname)
-        elif rname and _is_literal(left) and op_text in _FLIP:
-            entries.append((rname, _FLIP[op_text], parsed.segment(left)))
-            covered.add(rname)
+        lsub, rsub = _subject(left), _subject(right)
+        if lsub and _is_literal(right):
+            entries.append((*lsub, op_text, parsed.segment(right)))
+            covered.add(lsub[0])
+        elif rsub and _is_literal(left) and op_text in _FLIP:
+            entries.append((*rsub, _FLIP[op_text], parsed.segment(left)))
+            covered.add(rsub[0])
     for name in sorted(names_in(parsed.tree) - covered):
-        entries.append((name, None, None))
+        entries.append((name, False, None, None))
     special = {"score": "__score", "score_band": "__score_band", "stage": "__stage",
                "stage_achieved": "__achieved"}
     structs: list[pl.Expr] = []
-    for name, op_text, threshold in entries:
+    for name, is_band, op_text, threshold in entries:
         col = run.as_of_expr() if name == "as_of" else pl.col(
             special.get(name, name))
         band = pl.col(f"{name}__band") if name in banded else pl.lit(None, pl.String)
         if name == "score":
             band = pl.col("__score_band")
+        value = render_value(col, env.get(name, "str"))
+        if is_band:  # band(x) == 'red': the compared value is the band; x's value stays shown
+            value = pl.concat_str([render_value(band, "str"), pl.lit(" ("), value, pl.lit(")")])
         structs.append(pl.struct(
-            pl.lit(name).alias("name"),
-            render_value(col, env.get(name, "str")).alias("value"),
+            pl.lit(f"band({name})" if is_band else name).alias("name"),
+            value.alias("value"),
             band.cast(pl.String).alias("band"),
             pl.lit(op_text, pl.String).alias("op"),
             pl.lit(threshold, pl.String).alias("threshold"),
@@ -1000,12 +1008,13 @@ def _evidence(parsed: Parsed, env: dict[str, Type], banded: frozenset[str],
     return pl.concat_list(structs).cast(_EVIDENCE_DTYPE)
 
 
-def _subject(node: ast.expr) -> str | None:
+def _subject(node: ast.expr) -> tuple[str, bool] | None:
+    """The name a comparison is about, and whether it compares the name's band."""
     if isinstance(node, ast.Name):
-        return node.id
+        return node.id, False
     if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
             and node.func.id == "band" and node.args and isinstance(node.args[0], ast.Name)):
-        return node.args[0].id
+        return node.args[0].id, True
     return None
 
 

@@ -87,6 +87,10 @@ class Explanation:
         return json.loads(json.dumps(asdict(self), default=_json_default))  # type: ignore[no-any-return]
 
     def __str__(self) -> str:
+        return self.render()
+
+    def render(self, *, steps: bool = True) -> str:
+        """The readable report; ``steps=False`` leaves out the sub-expression values."""
         lines = [f"account {self.account} as of {self.as_of.isoformat()}"]
         if self.roadmap is None:
             lines.append("  no roadmap applies to this account (applies_to is false for all)")
@@ -114,7 +118,7 @@ class Explanation:
             verdict = "FIRED" if a.fired else (
                 "unknown (a value is null)" if a.result is None else "did not fire")
             lines.append(f"  {a.action_id} [{a.kind}]: {verdict}")
-            for s in a.steps:
+            for s in a.steps if steps else []:
                 if not _is_literal(s.text):
                     lines.append("      " + "  " * s.depth + f"{s.text} = {_fmt(s.value)}")
         return "\n".join(lines)

@@ -1,0 +1,45 @@
+"""Read event and account frames named on the command line (Parquet, CSV, NDJSON, folders)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from healthrules.errors import Code, InputDataError, Issue, Location
+
+__all__ = ["scan_frame"]
+
+_SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".ndjson": "ndjson",
+             ".jsonl": "ndjson"}
+
+
+def scan_frame(path: str | Path, what: str) -> pl.LazyFrame:
+    """Scan a file or a folder lazily; a folder is read as a (hive-partitioned) Parquet dataset.
+
+    Raises
+    ------
+    InputDataError
+        If the path does not exist or its format is not known.
+    """
+    p = Path(path)
+    where = Location(file=str(p))
+    if not p.exists():
+        raise InputDataError([Issue(code=Code.FILE_NOT_FOUND.value, location=where,
+                                    message=f"{what} file or folder not found")])
+    if p.is_dir():
+        if not any(p.rglob("*.parquet")):
+            raise InputDataError([Issue(code=Code.FILE_NOT_FOUND.value, location=where,
+                                        message=f"{what} folder holds no .parquet files")])
+        return pl.scan_parquet(p / "**" / "*.parquet", hive_partitioning=True)
+    kind = _SUFFIXES.get(p.suffix.lower())
+    if kind == "parquet":
+        return pl.scan_parquet(p)
+    if kind == "csv":
+        return pl.scan_csv(p, try_parse_dates=True)
+    if kind == "ndjson":
+        return pl.scan_ndjson(p)
+    raise InputDataError([Issue(
+        code=Code.FILE_UNREADABLE.value, location=where,
+        message=f"cannot tell the format of the {what} file from its name",
+        hint="use .parquet, .csv, .ndjson or .jsonl, or a folder of .parquet files")])

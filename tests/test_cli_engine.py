@@ -1,0 +1,98 @@
+"""The evaluate, explain and demo commands, through healthrules.cli.main."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from healthrules._examples import example_path
+from healthrules.cli import main
+from healthrules.datasets import sample
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("data")
+    s = sample(40)
+    s.events.write_parquet(folder / "events.parquet")
+    s.accounts.write_csv(folder / "accounts.csv")
+    return folder / "events.parquet", folder / "accounts.csv"
+
+
+def test_evaluate_writes_the_frames(data: tuple[Path, Path], tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    events, accounts = data
+    out = tmp_path / "out"
+    code = main(["evaluate", str(example_path("b2b-saas")), "--events", str(events),
+                 "--accounts", str(accounts), "--as-of", "2026-06-30", "--out", str(out),
+                 "--format", "ndjson"])
+    text = capsys.readouterr().out
+    assert code == 0, text
+    assert "40 accounts" in text and "wrote 6 files" in text
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["as_of"] == "2026-06-30"
+    scores = pl.read_ndjson(out / "scores.ndjson")
+    assert scores.height == 40
+
+
+def test_evaluate_reports_input_errors(data: tuple[Path, Path], tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    events, _ = data
+    bad = tmp_path / "accounts.csv"
+    bad.write_text("account_id,plan\nA1,pro\n")
+    code = main(["evaluate", str(example_path("b2b-saas")), "--events", str(events),
+                 "--accounts", str(bad), "--as-of", "2026-06-30", "--out", str(tmp_path / "o")])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "missing_column" in out or "no attribute column" in out
+    assert not (tmp_path / "o").exists()
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["evaluate", "x.yaml"])
+    assert info.value.code == 2
+    assert main([]) == 2
+
+
+def test_explain_text_and_json(data: tuple[Path, Path],
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    events, accounts = data
+    args = ["explain", str(example_path("b2b-saas")), "--events", str(events), "--accounts",
+            str(accounts), "--as-of", "2026-06-30", "--account", "A000003"]
+    assert main(args) == 0
+    assert "why this score" in capsys.readouterr().out
+    assert main([*args, "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["account"] == "A000003" and doc["roadmap"] == "b2b_saas"
+    assert main([*args[:-1], "nobody"]) == 1
+
+
+def test_demo_runs_and_names_its_folder(tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "demo"
+    assert main(["demo", "--accounts", "60", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    for needle in ("stages:", "score bands:", "top ", "evidence:", "one account explained",
+                   str(out.resolve())):
+        assert needle in text, needle
+    assert (out / "actions.parquet").exists()
+
+
+def test_internal_errors_are_one_line(monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    import healthrules.cli.demo as demo
+
+    def boom(*_: object, **__: object) -> None:
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setattr("healthrules.datasets.sample", boom)
+    assert main(["demo"]) == 3
+    err = capsys.readouterr().err
+    assert "internal error" in err and "--debug" in err and "Traceback" not in err
+    assert main(["--debug", "demo"]) == 3
+    assert "Traceback" in capsys.readouterr().err
+    assert demo.run  # the module is the one patched
