@@ -57,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     path = example_path("b2b-saas")
     _say(f"evaluating {path} as of {data.as_of} ...")
     roadmap = hr.load(path)
+    assert isinstance(roadmap, hr.Roadmap), "the B2B example is a single roadmap"
     result = hr.evaluate(roadmap, data.events, data.accounts, data.as_of)
     print(f"healthrules demo: {roadmap.title or roadmap.id}")
     print(f"goal: {roadmap.goal.text}")
