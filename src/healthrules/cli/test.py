@@ -56,29 +56,30 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run the test files; print the report; return the exit code."""
+    from healthrules.cli._exit import Exit
     from healthrules.testing.junit import write_junit_xml
     from healthrules.testing.runner import discover
     from healthrules.testing.runner import run as run_tests
 
     if args.fail_under is not None and not 0 <= args.fail_under <= 100:
         print("error: --fail-under takes a percentage between 0 and 100", file=sys.stderr)
-        return 2
+        return int(Exit.USAGE)
     try:
         if args.select is not None:
             re.compile(args.select)
         if not discover(args.paths):
             print("error: no test file (*.test.yaml or kind: test) under "
                   + ", ".join(args.paths), file=sys.stderr)
-            return 2
+            return int(Exit.USAGE)
         report = run_tests(args.paths, select=args.select,
                            coverage=args.coverage or args.fail_under is not None)
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return int(Exit.USAGE)
     except re.error as exc:
         print(f"error: --run {args.select!r} is not a regular expression: {exc}",
               file=sys.stderr)
-        return 2
+        return int(Exit.USAGE)
     if args.junit_xml:
         write_junit_xml(report, args.junit_xml)
     below = False
@@ -96,4 +97,4 @@ def run(args: argparse.Namespace) -> int:
         if below and report.coverage is not None:
             print(f"coverage {report.coverage.percent():.1f}% is below --fail-under "
                   f"{args.fail_under:g}%", file=sys.stderr)
-    return 1 if (not report.ok or below) else 0
+    return int(Exit.NOT_CLEAN if (not report.ok or below) else Exit.OK)
