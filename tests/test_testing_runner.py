@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from healthrules.testing import run, run_file
+from healthrules.testing import TestFileError, load_test_file, run, run_file
 from healthrules.testing.spec import TestCode, is_test_file, json_schema, read_test_file
 
 ROADMAP = """\
@@ -339,6 +339,19 @@ def test_unknown_top_level_key_and_kind(tmp_path: Path) -> None:
     report = run([path])
     assert report.summary() == "0 passed, 1 failed"
     assert report.cases[0].name == "(file)"
+
+
+def test_load_test_file_raises_every_problem(tmp_path: Path) -> None:
+    path = write(tmp_path, "kind: test\nroadmap: roadmap.yaml\ntitel: t\n"
+                 "cases: [{name: x, scroe: 1}]\n")
+    with pytest.raises(TestFileError) as info:
+        load_test_file(path)
+    assert [(i.code, i.location.line) for i in info.value.errors()] == [
+        ("extra_forbidden", 3), ("extra_forbidden", 4)]
+    assert str(info.value).startswith("2 problems:")
+    ok = write(tmp_path, HEAD + "  - name: x\n    accounts: [a]\n    expect: {a: {}}\n",
+               name="ok.test.yaml")
+    assert load_test_file(ok).cases[0].name == "x"
 
 
 def test_yaml_syntax_error(tmp_path: Path) -> None:

@@ -19,7 +19,13 @@ from healthrules.testing.asserts import Mismatch, assert_account
 from healthrules.testing.coverage import CoverageItem, CoverageReport
 from healthrules.testing.notation import EventLine, NotationError, parse_line
 from healthrules.testing.runner import CaseResult, FileResult, RunReport, discover, run, run_file
-from healthrules.testing.spec import TestFile, TestFileError, json_schema, read_test_file
+from healthrules.testing.spec import (
+    TestFile,
+    TestFileError,
+    json_schema,
+    load_test_file,
+    read_test_file,
+)
 
 __all__ = [
     "CaseResult",
@@ -35,6 +41,7 @@ __all__ = [
     "assert_account",
     "discover",
     "json_schema",
+    "load_test_file",
     "parse_line",
     "read_test_file",
     "run",

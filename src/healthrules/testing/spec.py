@@ -82,6 +82,7 @@ __all__ = [
     "check_test_file",
     "is_test_file",
     "json_schema",
+    "load_test_file",
     "parse_time",
     "read_test_file",
 ]
@@ -578,6 +579,33 @@ def _pydantic_issue(src: TestSource, doc: YamlDoc, err: Any, case: int | None) -
     elif err["type"] == "literal_error" and path_ == "kind":
         msg = "kind must be `test` in a test file"
     src.issue(err["type"], msg, path_, key=is_key, hint=hint, case=case)
+
+
+def load_test_file(path: str | os.PathLike[str]) -> TestFile:
+    """Read and validate a test file, raising on any problem (for use from Python code).
+
+    Only the file itself is checked here; names are checked against the roadmap when the
+    file runs (:func:`healthrules.testing.run`).
+
+    Parameters
+    ----------
+    path
+        The test file.
+
+    Returns
+    -------
+    TestFile
+
+    Raises
+    ------
+    TestFileError
+        Carrying every problem found, each located by file, line and column.
+    """
+    src = read_test_file(path)
+    errors = _errors(src.all_issues())
+    if src.model is None or errors:
+        raise TestFileError(errors or src.issues)
+    return src.model
 
 
 _KEY_OWNERS: tuple[tuple[re.Pattern[str], type[BaseModel]], ...] = tuple(
