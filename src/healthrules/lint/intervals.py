@@ -321,6 +321,19 @@ class Dom:
                   if self.labels is not None and other.labels is not None else None)
         return Dom(num, labels, self.null or other.null)
 
+    def contains(self, value: object) -> bool:
+        """Whether the term may take ``value`` (``None`` for null)."""
+        if value is None:
+            return self.null
+        if self.num is not None:
+            return (isinstance(value, (int, float)) and not isinstance(value, bool)
+                    and self.num.contains(float(value)))
+        if self.labels is not None:
+            if not isinstance(value, (str, bool)):
+                return False
+            return (value in self.labels.values) != self.labels.cofinite
+        return True
+
     def values_only(self) -> Dom:
         """The same values, without null."""
         return Dom(self.num, self.labels, False)
@@ -411,6 +424,10 @@ class Region:
     def is_top(self) -> bool:
         """True when the region is known to hold every account."""
         return any(not b for b in self.boxes)
+
+    def contains(self, values: Mapping[str, object]) -> bool:
+        """Whether an account whose terms have these values (by key) is in the region."""
+        return any(all(d.contains(values.get(k)) for k, d in box.items()) for box in self.boxes)
 
     def meet(self, other: Region) -> Region:
         """Intersection (widened when it would hold too many boxes)."""
