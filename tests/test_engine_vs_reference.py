@@ -1,0 +1,544 @@
+"""The engine (healthrules.evaluate) against the reference evaluator (tests/reference.py).
+
+Hypothesis builds small random roadmaps (aggregate indicators of every kind with trailing,
+anchored and all-time windows, filters and compare modes; derived indicators; bands; stages
+with entry criteria, achievements and tasks; scores; actions with templated text), random
+null-rich accounts and events around ``as_of``, and checks that both give the same indicators,
+bands, stages, scores and fired actions for every account.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+import healthrules as hr
+from healthrules.analysis import analyze
+from healthrules.roadmap import AGGREGATES, Roadmap
+from reference import Reference, evaluate_reference
+
+Draw = Callable[[st.SearchStrategy[Any]], Any]
+
+AS_OF = dt.date(2026, 6, 30)
+ZONES = [None, "UTC", "America/New_York"]
+EVENT_NAMES = ["login", "report", "ticket"]
+ATTRIBUTES = {
+    "start": "date",
+    "since": "datetime",
+    "seats": "int",
+    "plan": "str",
+    "ratio": "float",
+    "vip": "bool",
+}
+# Known differences between the engine and docs/semantics.md, each pinned by a strict xfail
+# test at the end of this file. Until they are fixed, the random cases keep clear of them:
+# - a float value column read by a filter or counted by `distinct` has no NaN (the engine
+#   reads NaN as a number there, not as null);
+# - a date is compared with a datetime only in the naive and UTC cases (elsewhere the engine
+#   reads the date as midnight UTC instead of midnight on the events' wall clock);
+# - ratios rendered as percentages have two decimals (the engine rounds the binary product
+#   x * 100, so 0.145 renders as 14%, not 15%);
+# - no derived indicator reads band() (the engine computes bands after every derived one).
+WALL_CLOCK_ZONES = (None, "UTC")
+MIXED_FILTERS = ["timestamp >= date('2026-06-20')"]
+
+FILTERS = [
+    "event == 'login'",
+    "event in ('login', 'report')",
+    "value > 2",
+    "qty >= 1 or plan == 'pro'",
+    "user_id is not None and seats > 3",
+    "not (value < 1)",
+    "days_since(timestamp) < 10",
+    "timestamp < since",
+    "vip",
+]
+
+
+# --------------------------------------------------------------------------- roadmaps
+
+
+def _bands(draw: Draw, kind: str) -> dict[str, Any]:
+    cuts = {
+        "count": [1, 2, 3, 5],
+        "small": [0, 0.5, 1, 2.5],
+        "days": [1, 3, 7, 30],
+    }[kind]
+    points = sorted(draw(st.sets(st.sampled_from(cuts), min_size=1, max_size=2)))
+    names = ["red", "amber", "green"][: len(points) + 1]
+    levels: list[dict[str, Any]] = [{"name": name} for name in names]
+    for i, point in enumerate(points):
+        # exactly one of the two levels meeting at a cut point includes it
+        if draw(st.booleans()):
+            levels[i]["lt"], levels[i + 1]["ge"] = point, point
+        else:
+            levels[i]["le"], levels[i + 1]["gt"] = point, point
+    bands: dict[str, Any] = {"levels": levels}
+    if draw(st.booleans()):
+        bands["direction"] = "lower_is_better"
+    if draw(st.integers(0, 3)) == 0:
+        for level in levels:
+            level["score"] = draw(st.sampled_from([0, 20, 50, 80, 100]))
+    return bands
+
+
+@st.composite
+def aggregate_indicators(draw: Draw, ident: str, zone: str | None) -> dict[str, Any]:
+    agg = draw(st.sampled_from(list(AGGREGATES)))
+    ind: dict[str, Any] = {
+        "id": ident,
+        "family": draw(st.sampled_from(["process", "relationship", "outcome"])),
+        "aggregate": agg,
+    }
+    if agg in ("sum", "mean", "min", "max"):
+        ind["of"] = draw(st.sampled_from(["value", "qty"]))
+    elif agg == "distinct":
+        of = draw(st.sampled_from([None, "event", "value", "user_id"]))
+        if of is not None:
+            ind["of"] = of
+    window = draw(st.sampled_from(["7d", "30d", "2w", "all", "anchored", "anchored_open", "since"]))
+    if window == "anchored":
+        ind["window"] = {"from": "start", "days": draw(st.sampled_from([5, 30, 90]))}
+    elif window == "anchored_open":
+        ind["window"] = {"from": "start"}
+    elif window == "since":
+        ind["window"] = {"from": "since", "days": draw(st.sampled_from([3, 20]))}
+    else:
+        ind["window"] = window
+    if draw(st.booleans()):
+        mixed = MIXED_FILTERS if zone in WALL_CLOCK_ZONES else []
+        ind["where"] = draw(st.sampled_from(FILTERS + mixed))
+    trailing = window in ("7d", "30d", "2w")
+    if trailing and agg not in ("first_time", "last_time") and draw(st.booleans()):
+        ind["compare"] = draw(st.sampled_from(["previous", "delta", "pct_change"]))
+    if agg not in ("first_time", "last_time") and draw(st.booleans()):
+        pct = ind.get("compare") == "pct_change"
+        kind = "small" if pct or agg == "mean" or ind.get("of") == "value" else "count"
+        if agg.startswith("days_since"):
+            kind = "days"
+        ind["bands"] = _bands(draw, kind)
+    return ind
+
+
+DERIVED = [
+    "{a} + {b}",
+    "{a} - {b} * 2",
+    "{a} / seats",
+    "coalesce({a}, 0) * 2",
+    "min({a}, {b}, seats)",
+    "max({a}, ratio)",
+    "round({a} / 3, 1)",
+    "clip({a}, 0, 10)",
+    "abs({a} - 5)",
+    "{a} if vip else {b}",
+    "days_since(start)",
+    "days_between(start, as_of)",
+    "{a} ** 2",
+]
+TIME_DERIVED = ["days_since({t})", "days_between(since, {t})"]
+
+
+@st.composite
+def roadmaps(draw: Draw, zone: str | None) -> dict[str, Any]:
+    n_agg = draw(st.integers(1, 4))
+    indicators = [draw(aggregate_indicators(f"i{k}", zone)) for k in range(n_agg)]
+    numeric = [i["id"] for i in indicators if i["aggregate"] not in ("first_time", "last_time")]
+    times = [i["id"] for i in indicators if i["aggregate"] in ("first_time", "last_time")]
+    pool = numeric or ["seats"]
+    for k in range(draw(st.integers(0, 2))):
+        choices = DERIVED + (TIME_DERIVED if times else [])
+        template = draw(st.sampled_from(choices))
+        expr = template.format(
+            a=draw(st.sampled_from(pool)),
+            b=draw(st.sampled_from(pool)),
+            t=draw(st.sampled_from(times)) if times else "",
+        )
+        derived: dict[str, Any] = {
+            "id": f"d{k}",
+            "family": draw(st.sampled_from(["process", "relationship", "outcome"])),
+            "expr": expr,
+        }
+        if draw(st.booleans()):
+            derived["bands"] = _bands(draw, "small")
+        indicators.append(derived)
+        pool = [*pool, f"d{k}"]
+    banded = [i["id"] for i in indicators if "bands" in i]
+
+    def cond(action: bool = False) -> str:
+        a = draw(st.sampled_from(pool))
+        k = draw(st.sampled_from([0, 1, 2, 5]))
+        options = [
+            f"{a} > {k}",
+            f"{a} <= {k}",
+            f"{a} is None",
+            f"{a} is not None and {draw(st.sampled_from(pool))} < {k}",
+            "plan == 'pro'",
+            "plan in ('pro', 'ent')",
+            f"vip or {a} >= {k}",
+            "not vip",
+            "seats >= 5",
+            "ratio < 0.5",
+            "days_since(since) > 30",
+        ]
+        if banded:
+            options.append(f"band({draw(st.sampled_from(banded))}) == 'red'")
+        if times:
+            t = draw(st.sampled_from(times))
+            options.append(f"since < {t}")
+            if zone in WALL_CLOCK_ZONES:
+                options += [f"{t} >= date('2026-06-20')", f"{t} < as_of"]
+        if action:
+            options += ["score < 50", "score is None", "stage == 's0'", "stage_achieved is None"]
+            options += ["not stage_achieved", "score_band == 'low'"] if has_score_bands else []
+        return str(draw(st.sampled_from(options)))
+
+    has_score_bands = draw(st.booleans())
+    placeholders = ["{ratio:.0%}", "{score}", "{stage}", "{as_of}", "{plan}", "{vip}", "{since}"]
+    placeholders += [f"{{{p}}}" for p in pool if p != "seats"]
+    placeholders += [f"{{{p}:.1f}}" for p in pool] + [f"{{{p}:d}}" for p in pool]
+    placeholders += [f"{{{t}}}" for t in times] + ["{stage_achieved}", "{start}"]
+
+    action_count = 0
+
+    def actions(n: int) -> list[dict[str, Any]]:
+        nonlocal action_count
+        out = []
+        for _ in range(n):
+            text = " ".join(draw(st.lists(st.sampled_from(placeholders), max_size=3)))
+            out.append(
+                {
+                    "id": f"a{action_count}",
+                    "kind": draw(st.sampled_from(["positive", "challenge"])),
+                    "when": cond(action=True),
+                    "do": f"go: {text}",
+                    "priority": draw(st.sampled_from(["critical", "high", "medium", "low"])),
+                }
+            )
+            action_count += 1
+        return out
+
+    stages = []
+    n_stages = draw(st.integers(2, 3))
+    for s in range(n_stages):
+        stage: dict[str, Any] = {"id": f"s{s}"}
+        if s < n_stages - 1 or draw(st.booleans()):
+            stage["entry"] = cond()
+        if draw(st.booleans()):
+            stage["achievement"] = {"text": "done", "when": cond()}
+        if draw(st.booleans()):
+            stage["tasks"] = {"joint": ["plain", {"text": "t", "done_when": cond()}]}
+        stage["actions"] = actions(draw(st.integers(0, 2)))
+        stages.append(stage)
+
+    score: dict[str, Any] = {"missing": draw(st.sampled_from(["skip", "neutral", "worst"]))}
+    weights_kind = draw(st.sampled_from(["none", "indicators", "families"]))
+    if weights_kind == "indicators" and banded:
+        ws = {b: draw(st.sampled_from([0, 1, 2, 3])) for b in banded}
+        ws[banded[0]] = max(ws[banded[0]], 1)
+        score["weights"] = {"indicators": ws}
+    elif weights_kind == "families":
+        fams = draw(st.sets(st.sampled_from(["process", "relationship", "outcome"]), min_size=1))
+        score["weights"] = {"families": {f: draw(st.sampled_from([1, 2, 3])) for f in fams}}
+    if banded and draw(st.booleans()):
+        score["stages"] = {"s0": {"weights": {"indicators": {banded[-1]: 1}}}}
+    if has_score_bands:
+        score["bands"] = {"levels": [{"name": "low", "lt": 50}, {"name": "high", "ge": 50}]}
+
+    roadmap: dict[str, Any] = {
+        "id": "r",
+        "goal": "g",
+        "data": {
+            "events": {"values": {"value": "float", "qty": "int"}, "timezone": zone},
+            "accounts": {"attributes": ATTRIBUTES},
+        },
+        "indicators": indicators,
+        "stages": stages,
+        "actions": actions(draw(st.integers(0, 1))),
+        "score": score,
+    }
+    return roadmap
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _instant(draw: Draw, zone: str | None, lo: dt.datetime, hours: int) -> dt.datetime:
+    at = lo + dt.timedelta(minutes=draw(st.integers(0, hours * 60)))
+    if zone is None:
+        return at
+    return at.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(zone))
+
+
+@st.composite
+def data(draw: Draw, zone: str | None, nan: bool) -> tuple[pl.DataFrame, pl.DataFrame]:
+    ids = [f"c{k}" for k in range(draw(st.integers(1, 4)))]
+
+    def maybe(strategy: st.SearchStrategy[Any]) -> Any:
+        return draw(st.none() | strategy | strategy)
+
+    def maybe_at(lo: dt.datetime, hours: int) -> dt.datetime | None:
+        return None if draw(st.integers(0, 3)) == 0 else _instant(draw, zone, lo, hours)
+
+    far = dt.datetime(2026, 3, 1)
+    accounts = pl.DataFrame(
+        [
+            {
+                "account_id": ident,
+                "start": maybe(st.dates(dt.date(2026, 3, 1), dt.date(2026, 7, 3))),
+                "since": maybe_at(far, 130 * 24),
+                "seats": maybe(st.integers(0, 12)),
+                "plan": maybe(st.sampled_from(["pro", "free", "ent"])),
+                "ratio": maybe(st.integers(0, 100).map(lambda k: k / 100)),
+                "vip": maybe(st.booleans()),
+            }
+            for ident in ids
+        ],
+        schema={
+            "account_id": pl.String,
+            "start": pl.Date,
+            "since": pl.Datetime("us", zone),
+            "seats": pl.Int64,
+            "plan": pl.String,
+            "ratio": pl.Float64,
+            "vip": pl.Boolean,
+        },
+    )
+    n = draw(st.integers(5, 40))
+    # most events fall in the days and weeks before as_of (some after it)
+    periods = [
+        (dt.datetime(2026, 6, 22), 10 * 24),
+        (dt.datetime(2026, 6, 1), 32 * 24),
+        (far, 60 * 24),
+    ]
+    owners = st.sampled_from(ids) | st.sampled_from(ids) | st.sampled_from(["ghost", None])
+    events = pl.DataFrame(
+        [
+            {
+                "account_id": draw(owners),
+                "user_id": maybe(st.sampled_from(["u1", "u2", "u3"])),
+                "event": draw(st.sampled_from(EVENT_NAMES)),
+                "timestamp": maybe_at(*draw(st.sampled_from(periods))),
+                "value": maybe(
+                    st.integers(0, 20).map(lambda k: k / 4)
+                    | (st.just(float("nan")) if nan else st.nothing())
+                ),
+                "qty": maybe(st.integers(-2, 5)),
+            }
+            for _ in range(n)
+        ],
+        schema={
+            "account_id": pl.String,
+            "user_id": pl.String,
+            "event": pl.String,
+            "timestamp": pl.Datetime("us", zone),
+            "value": pl.Float64,
+            "qty": pl.Int64,
+        },
+    )
+    return events, accounts
+
+
+# --------------------------------------------------------------------------- comparing
+
+
+def same(a: object, b: object) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, float) or isinstance(b, float):
+        assert isinstance(a, (int, float)) and isinstance(b, (int, float))
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+    if isinstance(a, dt.datetime) and isinstance(b, dt.datetime):
+        if (a.tzinfo is None) != (b.tzinfo is None):
+            return False
+        if a.tzinfo is not None:
+            return a.astimezone(dt.UTC) == b.astimezone(dt.UTC)
+        return a == b
+    return type(a) is type(b) and a == b
+
+
+def compare(result: hr.Evaluation, ref: Reference, roadmap: Roadmap) -> list[str]:
+    """Every difference between the engine's frames and the reference, as readable lines."""
+    problems: list[str] = []
+
+    def check(account: object, what: str, engine: object, reference: object) -> None:
+        if not same(engine, reference):
+            problems.append(f"{account} {what}: engine {engine!r}, reference {reference!r}")
+
+    ids = [i.id for i in roadmap.indicators]
+    banded = [i.id for i in roadmap.indicators if i.bands is not None]
+    indicators = {row["account_id"]: row for row in result.indicators.to_dicts()}
+    stages = {row["account_id"]: row for row in result.stages.to_dicts()}
+    scores = {row["account_id"]: row for row in result.scores.to_dicts()}
+    actions: dict[object, list[tuple[str, str]]] = {}
+    for row in result.actions.to_dicts():
+        actions.setdefault(row["account_id"], []).append((row["action_id"], row["text"]))
+    assert set(stages) == set(ref.accounts), (set(stages), set(ref.accounts))
+    for account, want in ref.accounts.items():
+        if want.roadmap is None:
+            check(account, "stage", stages[account]["stage"], want.stage)
+            continue
+        row = indicators[account]
+        for ident in ids:
+            check(account, ident, row[ident], want.indicators[ident])
+        for ident in banded:
+            check(account, f"{ident}__band", row[f"{ident}__band"], want.bands[ident])
+        srow = stages[account]
+        check(account, "stage", srow["stage"], want.stage)
+        check(account, "stage_index", srow["stage_index"], want.stage_index)
+        check(account, "achieved", srow["achieved"], want.achieved)
+        check(account, "tasks_done", srow["tasks_done"], want.tasks_done)
+        check(account, "tasks_total", srow["tasks_total"], want.tasks_total)
+        tasks = [(t["list"], t["text"], t["done"]) for t in srow["tasks"]]
+        if tasks != want.tasks:
+            problems.append(f"{account} tasks: engine {tasks}, reference {want.tasks}")
+        score = scores[account]
+        check(account, "score", score["score"], want.score)
+        check(account, "score_band", score["score_band"], want.score_band)
+        for fam, value in want.family_scores.items():
+            check(account, f"score_{fam}", score[f"score_{fam}"], value)
+        check(account, "indicators_scored", score["indicators_scored"], want.indicators_scored)
+        check(account, "indicators_missing", score["indicators_missing"], want.indicators_missing)
+        fired = [(f.action_id, f.text) for f in want.actions]
+        if actions.get(account, []) != fired:
+            got_fired = actions.get(account, [])
+            problems.append(f"{account} actions: engine {got_fired}, reference {fired}")
+    for row in result.conditions.to_dicts():
+        want_counts = ref.conditions[(row["roadmap"], row["action_id"])]
+        got = {k: row[k] for k in ("considered", "fired", "unknown")}
+        if got != want_counts:
+            problems.append(f"conditions {row['action_id']}: engine {got}, reference {want_counts}")
+    return problems
+
+
+@st.composite
+def cases(draw: Draw) -> tuple[Roadmap, pl.DataFrame, pl.DataFrame, Any]:
+    zone = draw(st.sampled_from(ZONES))
+    spec = draw(roadmaps(zone))
+    roadmap = Roadmap.model_validate(spec)
+    assume(analyze(roadmap).ok)
+    reads_value = any(
+        "value" in str(i.get("where"))
+        or (i.get("aggregate") == "distinct" and i.get("of") == "value")
+        for i in spec["indicators"]
+    )
+    events, accounts = draw(data(zone, nan=not reads_value))
+    as_of: Any = AS_OF
+    if draw(st.booleans()):
+        as_of = dt.datetime(2026, 6, 30, draw(st.integers(0, 23)), 30)
+    return roadmap, events, accounts, as_of
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases())
+def test_engine_matches_reference(case: tuple[Roadmap, pl.DataFrame, pl.DataFrame, Any]) -> None:
+    roadmap, events, accounts, as_of = case
+    result = hr.evaluate(roadmap, events, accounts, as_of)
+    ref = evaluate_reference(roadmap, events, accounts, as_of)
+    problems = compare(result, ref, roadmap)
+    assert not problems, "\n".join(problems[:20])
+
+
+# --------------------------------------------------------------------------- known gaps
+
+
+def _gap_case(
+    roadmap: dict[str, Any], events: list[dict[str, Any]], zone: str | None, **attrs: Any
+) -> tuple[hr.Evaluation, Reference, Roadmap]:
+    spec = {
+        "id": "r",
+        "goal": "g",
+        "data": {
+            "events": {"values": {"value": "float"}, "timezone": zone},
+            "accounts": {"attributes": {"ratio": "float"}},
+        },
+        "stages": [{"id": "s"}],
+        **roadmap,
+    }
+    r = Roadmap.model_validate(spec)
+    ev = pl.DataFrame(
+        events,
+        schema={
+            "account_id": pl.String,
+            "user_id": pl.String,
+            "event": pl.String,
+            "timestamp": pl.Datetime("us", zone),
+            "value": pl.Float64,
+        },
+    )
+    acc = pl.DataFrame(
+        [{"account_id": "a", **attrs}], schema={"account_id": pl.String, "ratio": pl.Float64}
+    )
+    return hr.evaluate(r, ev, acc, AS_OF), evaluate_reference(r, ev, acc, AS_OF), r
+
+
+def _event(ts: dt.datetime, value: float | None = None) -> dict[str, Any]:
+    return {"account_id": "a", "user_id": "u", "event": "x", "timestamp": ts, "value": value}
+
+
+@pytest.mark.xfail(strict=True, reason="the engine does not pass types= to to_polars")
+def test_gap_nan_read_by_a_filter_is_null() -> None:
+    roadmap = {
+        "indicators": [{"id": "n", "family": "process", "aggregate": "count", "where": "value > 2"}]
+    }
+    result, ref, r = _gap_case(roadmap, [_event(dt.datetime(2026, 6, 1), float("nan"))], None)
+    assert ref.accounts["a"].indicators["n"] == 0
+    assert not compare(result, ref, r)
+
+
+@pytest.mark.xfail(strict=True, reason="the engine does not pass types= to to_polars")
+def test_gap_a_date_against_an_aware_datetime_is_wall_clock_midnight() -> None:
+    roadmap = {
+        "indicators": [
+            {
+                "id": "n",
+                "family": "process",
+                "aggregate": "count",
+                "where": "timestamp >= date('2026-06-20')",
+            }
+        ]
+    }
+    late = dt.datetime(2026, 6, 19, 21, tzinfo=ZoneInfo("America/New_York"))  # 01:00 UTC
+    result, ref, r = _gap_case(roadmap, [_event(late)], "America/New_York")
+    assert ref.accounts["a"].indicators["n"] == 0
+    assert not compare(result, ref, r)
+
+
+@pytest.mark.xfail(strict=True, reason="the engine rounds the binary value of x * 100")
+def test_gap_text_rounds_the_decimal_value_halves_away_from_zero() -> None:
+    roadmap = {"actions": [{"id": "a", "kind": "positive", "when": "True", "do": "{ratio:.0%}"}]}
+    result, ref, r = _gap_case(roadmap, [], None, ratio=0.145)
+    assert ref.accounts["a"].actions[0].text == "15%"
+    assert not compare(result, ref, r)
+
+
+@pytest.mark.xfail(strict=True, reason="the engine computes bands after all derived indicators")
+def test_gap_a_derived_indicator_can_read_a_band() -> None:
+    bands = {"levels": [{"name": "red", "lt": 1}, {"name": "green", "ge": 1}]}
+    roadmap = {
+        "indicators": [
+            {"id": "n", "family": "process", "aggregate": "count", "bands": bands},
+            {"id": "red", "family": "process", "expr": "band(n) == 'red'"},
+        ]
+    }
+    result, ref, r = _gap_case(roadmap, [], None)
+    assert ref.accounts["a"].indicators["red"] is True
+    assert not compare(result, ref, r)
+
+
+@pytest.mark.xfail(strict=True, reason="the engine's distinct does not read NaN as null")
+def test_gap_distinct_does_not_count_nan() -> None:
+    roadmap = {
+        "indicators": [{"id": "n", "family": "process", "aggregate": "distinct", "of": "value"}]
+    }
+    stamp = dt.datetime(2026, 6, 1)
+    result, ref, r = _gap_case(roadmap, [_event(stamp, 1.0), _event(stamp, float("nan"))], None)
+    assert ref.accounts["a"].indicators["n"] == 1
+    assert not compare(result, ref, r)
