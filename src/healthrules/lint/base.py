@@ -66,6 +66,7 @@ REGISTRY: Final[list[RegistryEntry]] = [
     RegistryEntry("HR102", "stages.achievement_unchecked"),
     RegistryEntry("HR103", "stages.unreachable"),
     RegistryEntry("HR104", "stages.no_actions"),
+    RegistryEntry("HR105", "stages.only_missing_values"),
     # indicators (HR2xx)
     RegistryEntry("HR201", "indicators.unused"),
     RegistryEntry("HR202", "indicators.no_outcome"),

@@ -279,6 +279,17 @@ class LintContext:
             self._reach[index] = region
         return self._reach[index]
 
+    def reach_known(self, index: int) -> Region:
+        """Like :meth:`reach`, for accounts whose values are all known (no earlier entry null)."""
+        own = self.entry(index)
+        region = own.true if own is not None else Region.top()
+        for i in range(index):
+            earlier = self.entry(i)
+            region = region.meet(earlier.false if earlier is not None else Region.bottom())
+            if region.empty:
+                break
+        return region
+
     def in_stage(self, index: int) -> Region:
         """The accounts in stage ``index``, as seen by that stage's actions."""
         stage = Region.where(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterator
 
 from healthrules.errors import Issue, Severity
@@ -9,7 +10,14 @@ from healthrules.lint._explain import why_never_true
 from healthrules.lint.base import Check
 from healthrules.lint.context import LintContext
 
-__all__ = ["CHECKS", "AchievementUnchecked", "NoAchievement", "NoActions", "Unreachable"]
+__all__ = [
+    "CHECKS",
+    "AchievementUnchecked",
+    "NoAchievement",
+    "NoActions",
+    "OnlyMissingValues",
+    "Unreachable",
+]
 
 
 class NoAchievement(Check):
@@ -252,5 +260,84 @@ class NoActions(Check):
                 )
 
 
-CHECKS: list[type[Check]] = [NoAchievement, AchievementUnchecked, Unreachable, NoActions]
+class OnlyMissingValues(Check):
+    """A stage only gets the accounts whose values are missing.
+
+    What it does
+    ------------
+    Reports a stage that some accounts can reach, but only because an earlier stage's entry
+    is unknown (null) for them: every account whose values are known meets an earlier
+    entry. Typically a catch-all stage after entries that split a value in two
+    (``days_since(contract_start) < 90``, then ``>= 90``): it only collects the accounts
+    with no ``contract_start``. Stages whose own entry tests for a missing value
+    (``x is None``) are meant for that and are not reported.
+
+    Why is this bad
+    ---------------
+    The stage looks like it holds real customers (dormant, at risk ...) but only ever holds
+    data problems. Its actions never reach the customers they were written for, and the
+    accounts with missing data are not flagged as such.
+
+    Example
+    -------
+    ::
+
+        stages:
+          - id: onboarding
+            entry: days_since(contract_start) < 90
+          - id: operation
+            entry: days_since(contract_start) >= 90
+          - id: dormant          # only accounts without contract_start end up here
+
+    Fix
+    ---
+    Give the stage an entry that says who belongs in it, before the wider stages, and say
+    explicitly what happens to accounts with missing data::
+
+        stages:
+          - id: dormant
+            entry: days_since_last_login > 60
+          - id: onboarding
+            entry: days_since(contract_start) < 90
+          - id: operation
+          - id: data_missing
+            entry: contract_start is None
+    """
+
+    code = "HR105"
+    name = "stages.only_missing_values"
+    severity = Severity.WARNING
+
+    def run(self, ctx: LintContext) -> Iterator[Issue]:
+        """Yield one finding per stage that only accounts with missing values reach."""
+        stages = ctx.roadmap.stages
+        for j, st in enumerate(stages):
+            if j == 0 or ctx.reach(j).empty or not ctx.reach_known(j).empty:
+                continue
+            parsed = ctx.parsed(f"stages[{j}].entry")
+            if parsed is not None and any(
+                isinstance(op, (ast.Is, ast.IsNot))
+                for node in ast.walk(parsed.tree) if isinstance(node, ast.Compare)
+                for op in node.ops
+            ):
+                continue
+            terms: dict[str, str] = {}
+            for i in range(j):
+                earlier = ctx.entry(i)
+                if earlier is not None:
+                    terms.update((a.key, a.term) for a in earlier.atoms)
+            missing = sorted({terms[k] for box in ctx.reach(j).boxes for k, dom in box.items()
+                              if k in terms and dom.null and dom.values_empty})
+            what = ", ".join(missing) if missing else "the values the earlier entries read"
+            yield self.finding(
+                f"stages[{j}].entry" if st.entry is not None else f"stages[{j}]",
+                f"stage {st.id!r} only gets accounts whose values are missing ({what}): "
+                "every account with known values meets the entry of an earlier stage",
+                hint="give the stage an entry that says who belongs in it, and handle missing "
+                "data explicitly (e.g. `x is None`)",
+            )
+
+
+CHECKS: list[type[Check]] = [
+    NoAchievement, AchievementUnchecked, Unreachable, NoActions, OnlyMissingValues]
 """The checks of this family, in code order."""
