@@ -440,6 +440,31 @@ def test_time_zone_and_datetime_as_of(tmp_path: Path) -> None:
     assert report.ok, report.render()
 
 
+def test_datetime_attributes_are_wall_times_in_the_events_zone(tmp_path: Path) -> None:
+    roadmap = """\
+id: tz
+goal: g
+data:
+  events: {timezone: Europe/Paris}
+  accounts: {attributes: {since: datetime}}
+indicators:
+  - {id: n, family: process, aggregate: count, where: "event == 'x'", window: {from: since}}
+stages: [{id: s}]
+"""
+    path = write(tmp_path, """\
+    kind: test
+    roadmap: roadmap.yaml
+    as_of: 2026-01-10
+    cases:
+      - name: the anchor is 12:00 in Paris, the events at 11:59 and 12:00 in Paris
+        accounts: {a: {since: 2026-01-05T12:00}}
+        events: {a: ["x at -5d@11:59", "x at -5d@12:00"]}
+        expect: {a: {indicators: {n: 1}}}
+    """, roadmap=roadmap)
+    report = run([path])
+    assert report.ok, report.render()
+
+
 def test_to_records_is_json(tmp_path: Path) -> None:
     path = write(tmp_path, HEAD + """\
       - name: one

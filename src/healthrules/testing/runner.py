@@ -550,10 +550,10 @@ def _dtype(typ: str, tz: str | None) -> pl.DataType:
     return _POLARS_TYPES[typ]
 
 
-def _attr_value(value: Any, typ: str, ref: dt.date) -> Any:
+def _attr_value(value: Any, typ: str, ref: dt.date, tz: str | None) -> Any:
     if value is None or typ not in ("date", "datetime"):
         return value
-    when = parse_time(str(value), ref)
+    when = _naive_ref(parse_time(str(value), ref), tz)
     if typ == "date":
         return when.date() if isinstance(when, dt.datetime) else when
     if not isinstance(when, dt.datetime):
@@ -662,10 +662,17 @@ def case_frames(src: TestSource, ci: int, case: Case, plan: Plan,
         merged = {**model.account_defaults, **(attrs or {})}
         row: dict[str, Any] = {key: acc}
         for name, typ in plan.attributes.items():
-            row[name] = _attr_value(merged.get(name), typ, ref_day)
+            row[name] = _attr_value(merged.get(name), typ, ref_day, tz)
         rows.append(row)
-    accounts = pl.DataFrame(rows, schema=acc_schema, orient="row") if rows else pl.DataFrame(
-        schema=acc_schema)
+    # build with naive datetimes, then read them as wall times in the events' zone
+    naive = {n: (pl.Datetime("us") if isinstance(d, pl.Datetime) else d)
+             for n, d in acc_schema.items()}
+    accounts = pl.DataFrame(rows, schema=naive, orient="row") if rows else pl.DataFrame(
+        schema=naive)
+    if tz is not None:
+        accounts = accounts.with_columns(
+            pl.col(n).dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
+            for n, d in acc_schema.items() if isinstance(d, pl.Datetime))
     if case.accounts_file is not None:
         fpath = src.path.parent / case.accounts_file
         try:
