@@ -38,8 +38,8 @@ ATTRIBUTES = {
     "ratio": "float",
     "vip": "bool",
 }
-# Known differences between the engine and docs/semantics.md, each pinned by a strict xfail
-# test at the end of this file. Until they are fixed, the random cases keep clear of them:
+# Differences the engine once had with docs/semantics.md, each pinned by a regression test
+# (test_gap_*) at the end of this file; all are fixed. The random cases still keep clear of:
 # - a float value column read by a filter or counted by `distinct` has no NaN (the engine
 #   reads NaN as a number there, not as null);
 # - a date is compared with a datetime only in the naive and UTC cases (elsewhere the engine
@@ -483,7 +483,6 @@ def _event(ts: dt.datetime, value: float | None = None) -> dict[str, Any]:
     return {"account_id": "a", "user_id": "u", "event": "x", "timestamp": ts, "value": value}
 
 
-@pytest.mark.xfail(strict=True, reason="the engine does not pass types= to to_polars")
 def test_gap_nan_read_by_a_filter_is_null() -> None:
     roadmap = {
         "indicators": [{"id": "n", "family": "process", "aggregate": "count", "where": "value > 2"}]
@@ -493,7 +492,6 @@ def test_gap_nan_read_by_a_filter_is_null() -> None:
     assert not compare(result, ref, r)
 
 
-@pytest.mark.xfail(strict=True, reason="the engine does not pass types= to to_polars")
 def test_gap_a_date_against_an_aware_datetime_is_wall_clock_midnight() -> None:
     roadmap = {
         "indicators": [
@@ -511,7 +509,6 @@ def test_gap_a_date_against_an_aware_datetime_is_wall_clock_midnight() -> None:
     assert not compare(result, ref, r)
 
 
-@pytest.mark.xfail(strict=True, reason="the engine rounds the binary value of x * 100")
 def test_gap_text_rounds_the_decimal_value_halves_away_from_zero() -> None:
     roadmap = {"actions": [{"id": "a", "kind": "positive", "when": "True", "do": "{ratio:.0%}"}]}
     result, ref, r = _gap_case(roadmap, [], None, ratio=0.145)
@@ -519,7 +516,6 @@ def test_gap_text_rounds_the_decimal_value_halves_away_from_zero() -> None:
     assert not compare(result, ref, r)
 
 
-@pytest.mark.xfail(strict=True, reason="the engine computes bands after all derived indicators")
 def test_gap_a_derived_indicator_can_read_a_band() -> None:
     bands = {"levels": [{"name": "red", "lt": 1}, {"name": "green", "ge": 1}]}
     roadmap = {
@@ -533,7 +529,6 @@ def test_gap_a_derived_indicator_can_read_a_band() -> None:
     assert not compare(result, ref, r)
 
 
-@pytest.mark.xfail(strict=True, reason="the engine's distinct does not read NaN as null")
 def test_gap_distinct_does_not_count_nan() -> None:
     roadmap = {
         "indicators": [{"id": "n", "family": "process", "aggregate": "distinct", "of": "value"}]

@@ -22,7 +22,7 @@ from healthrules.errors import Code, InputDataError, Issue, Location
 from healthrules.evaluation import Evaluation
 from healthrules.expressions import Parsed, Type, lag_column, names_in, time_references
 from healthrules.inputs import Clock, check_accounts, check_events_schema, clock_for, lazy
-from healthrules.polars_expr import to_polars
+from healthrules.polars_expr import round_decimal, to_polars
 from healthrules.roadmap import (
     UNASSIGNED_STAGE,
     AggregateIndicator,
@@ -261,8 +261,9 @@ class _Run:
                 return special[name]
             return pl.col(name)
 
+        types = analysis.env("filter" if filter_scope else "actions")
         return to_polars(parsed, column=column, band=lambda n: pl.col(f"{n}__band"),
-                         as_of=self.as_of_expr())
+                         as_of=self.as_of_expr(), types=types)
 
     # ------------------------------------------------------------------ hooks for history
     # healthrules.history evaluates many dates in one frame (one row per account and date):
@@ -283,8 +284,9 @@ class _Run:
         """Add what change-over-time expressions read: lags and ``days_in_stage``.
 
         A lag ``prev(x, N)`` reads the column ``lag_column(x, N)``; ``days_in_stage`` is the
-        days since ``__stage_since`` when the stage equals ``__stage_before`` (0 on a change).
-        Without those columns (a single evaluation has no history) they are null.
+        days since ``__stage_since`` when the roadmap and stage equal ``__roadmap_before`` and
+        ``__stage_before`` (0 on a change or a first sighting). Without those columns (a single
+        evaluation has no history) they are null.
         """
         a = cr.analysis
         lags: set[tuple[str, int]] = set()
@@ -304,8 +306,9 @@ class _Run:
                 typ = "float" if name == "score" else a.indicator_types[name]
                 add.append(_cast(pl.lit(None), typ).alias(col))
         if age:
-            if {"__stage_before", "__stage_since"} <= columns:
-                same = pl.col("__stage") == pl.col("__stage_before")
+            if {"__roadmap_before", "__stage_before", "__stage_since"} <= columns:
+                same = (pl.col("__stage") == pl.col("__stage_before")) & (
+                    pl.col("__roadmap_before") == cr.id)
                 since = (self.as_of_expr() - pl.col("__stage_since")).dt.total_days()
                 add.append(pl.when(same).then(since).otherwise(pl.lit(0, pl.Int64)).cast(
                     pl.Int64).alias("days_in_stage"))
@@ -455,6 +458,9 @@ class _Run:
             events = events.filter(
                 self._partition_filter(self.partition_column, dtype, start, end))
         lf = events.select(sorted(needed_cols))
+        floats = [c for c in sorted(needed_cols) if ev.values.get(c) == "float"]
+        if floats:  # NaN is read as null everywhere (filters, distinct, aggregates)
+            lf = lf.with_columns(pl.col(c).cast(pl.Float64).fill_nan(None) for c in floats)
         keep = ts < self.clock.datetime_lit(end)
         if start is not None:
             keep = keep & (ts >= self.clock.datetime_lit(start))
@@ -576,6 +582,13 @@ class _Run:
                           pins)
         # derived indicators, in dependency order
         by_id = {ind.id: (idx, ind) for idx, ind in enumerate(r.indicators)}
+        # bands of aggregate indicators first: derived indicators may read them with band()
+        bands = [
+            _band_expr(pl.col(ind.id), ind.bands).alias(f"{ind.id}__band")
+            for ind in r.indicators if ind.bands is not None and ind.id not in a.derived_order
+        ]
+        if bands:
+            lf = lf.with_columns(bands)
         for ident in a.derived_order:
             idx, dind = by_id[ident]
             assert isinstance(dind, DerivedIndicator)
@@ -583,13 +596,9 @@ class _Run:
             lf = lf.with_columns(
                 _cast(self.expr(parsed, a), a.indicator_types[ident]).alias(ident))
             lf = self._pinned(lf, [ident], pins)
-        # bands
-        bands = [
-            _band_expr(pl.col(ind.id), ind.bands).alias(f"{ind.id}__band")
-            for ind in r.indicators if ind.bands is not None
-        ]
-        if bands:
-            lf = lf.with_columns(bands)
+            if dind.bands is not None:
+                lf = lf.with_columns(_band_expr(pl.col(ident), dind.bands).alias(
+                    f"{ident}__band"))
         # stage, achievement, tasks
         lf = lf.with_columns(self._stage_exprs(r, a))
         lf = lf.with_columns(self._achievement_exprs(r, a))
@@ -918,7 +927,9 @@ def _score_parts(r: Roadmap, weights: Weights) -> dict[str, pl.Expr]:
 def render_value(x: pl.Expr, typ: str, spec: str = "") -> pl.Expr:
     """Render a value as text the way ``do`` templates and evidence show it."""
     if spec.endswith("%"):
-        out = pl.concat_str([_fixed(x.cast(pl.Float64) * 100, int(spec[1:-1])), pl.lit("%")])
+        digits = int(spec[1:-1])
+        ratio = round_decimal(x, digits + 2)
+        out = pl.concat_str([_fixed(ratio * 100, digits), pl.lit("%")])
     elif spec.endswith("f"):
         out = _fixed(x.cast(pl.Float64), int(spec[1:-1]))
     elif spec == "d":
@@ -936,7 +947,9 @@ def render_value(x: pl.Expr, typ: str, spec: str = "") -> pl.Expr:
 
 def _fixed(x: pl.Expr, decimals: int) -> pl.Expr:
     scale = 10**decimals
-    scaled = (x * scale).round(0, mode="half_away_from_zero").cast(pl.Int64)
+    # round the decimal value first (as round() does), then scale: 0.145 -> "15%"
+    rounded = round_decimal(x, decimals)
+    scaled = (rounded * scale).round(0, mode="half_away_from_zero").cast(pl.Int64)
     sign: pl.Expr = pl.when(scaled < 0).then(pl.lit("-")).otherwise(pl.lit(""))
     mag = scaled.abs()
     whole = (mag // scale).cast(pl.String)

@@ -12,7 +12,7 @@ import polars as pl
 
 from healthrules.expressions import ExprProblem, Parsed, Type, infer, lag_column
 
-__all__ = ["to_polars"]
+__all__ = ["round_decimal", "to_polars"]
 
 _CMP: dict[type[ast.cmpop], Callable[[pl.Expr, pl.Expr], pl.Expr]] = {
     ast.Eq: operator.eq,
@@ -212,6 +212,8 @@ class _Translate:
             days = args[1].value
             assert isinstance(days, int)
             before = self.column(lag_column(args[0].id, days))
+            if self.types is not None and self.types.get(args[0].id) == "float":
+                before = before.cast(pl.Float64).fill_nan(None)
             return before if name == "prev" else self.visit(args[0]) - before
         if name == "stuck":
             assert isinstance(args[0], ast.Constant) and isinstance(args[0].value, int)
@@ -232,7 +234,7 @@ class _Translate:
             if len(args) == 2 and isinstance(args[1], ast.Constant):
                 assert isinstance(args[1].value, int)
                 decimals = args[1].value
-            return _round(self.visit(args[0]), decimals)
+            return round_decimal(self.visit(args[0]), decimals)
         if name == "clip":
             lo = _literal_number(args[1])
             hi = _literal_number(args[2])
@@ -265,7 +267,7 @@ def _as_date(x: pl.Expr) -> pl.Expr:
     return pl.coalesce([x, pl.lit(None, dtype=pl.Date)]).dt.date()
 
 
-def _round(x: pl.Expr, decimals: int) -> pl.Expr:
+def round_decimal(x: pl.Expr, decimals: int) -> pl.Expr:
     """Round the shortest decimal form of x (what repr prints) halves away from zero.
 
     polars' own float rounding scales by 10**decimals in binary, so it rounds 0.125 to 0.13
