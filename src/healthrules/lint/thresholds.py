@@ -223,7 +223,8 @@ class OffScale(Check):
     ------------
     Reports a comparison of a banded indicator with a number literal whose size is more than
     10 times the largest cut point of its bands (``adoption > 70`` when the cut points are
-    0.3 and 0.7).
+    0.3 and 0.7). Whole-number indicators (counts, days) are left alone: comparing a count
+    banded at 1 and 4 with 50 is a legitimate "power user" threshold.
 
     Why is this bad
     ---------------
@@ -268,6 +269,8 @@ class OffScale(Check):
                 for a, b in itertools.pairwise(operands):
                     for name_node, lit_node in ((a, b), (b, a)):
                         if not (isinstance(name_node, ast.Name) and name_node.id in bands):
+                            continue
+                        if ctx.analysis.indicator_types.get(name_node.id) == "int":
                             continue
                         ok, value = literal(lit_node)
                         if not ok or not isinstance(value, (int, float)) or isinstance(
