@@ -130,10 +130,6 @@ def indicator_fact(ind: AggregateIndicator) -> NameFact:
     )
 
 
-def _describe_range(name: str, values: NumSet) -> str:
-    return values.describe(name)
-
-
 @dataclass
 class LintContext:
     """One roadmap as the checks see it.
@@ -226,7 +222,7 @@ class LintContext:
                 continue
             names[ident] = NameFact(
                 Dom(num=values, null=nullable),
-                f"{ident} = {ind.expr.strip()} is always {_describe_range(ident, values)}",
+                f"{ident} = {ind.expr.strip()} is always {values.describe(ident)}",
             )
         names["score"] = NameFact(Dom(num=NumSet.between(0.0, 100.0), null=True),
                                   "the health score is between 0 and 100")

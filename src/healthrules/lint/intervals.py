@@ -33,7 +33,6 @@ import ast
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
 from healthrules.expressions import ExprProblem, Type, infer
 from healthrules.roadmap import Band, Bands
@@ -831,9 +830,6 @@ def _op_set(op: ast.cmpop, v: float, integer: bool) -> NumSet:
         return NumSet.of([Interval(v, INF, True, False)], integer)
     point = NumSet.of([Interval(v, v)], integer)
     return point if isinstance(op, ast.Eq) else point.complement()
-
-
-Kind = Literal["num", "labels"]
 
 
 class _Analyser:

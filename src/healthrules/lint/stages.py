@@ -189,21 +189,24 @@ class Unreachable(Check):
                     earlier.not_true
                 ).empty:
                     shadows.append(i)
-            if shadows:
+            if shadows and parsed is not None:
                 i = shadows[0]
+                earlier_text = ctx.parsed(f"stages[{i}].entry")
                 yield self.finding(
                     path,
                     f"stage {st.id!r} can never be reached: every account that meets its entry "
-                    f"`{st.entry}` already meets the entry of the earlier stage "
-                    f"{stages[i].id!r} (`{stages[i].entry}`)",
+                    f"`{parsed.source}` already meets the entry of the earlier stage "
+                    f"{stages[i].id!r} (`{earlier_text.source if earlier_text else ''}`)",
                     hint=hint, related=f"stages[{i}].entry",
                 )
             else:
                 names = ", ".join(repr(stages[i].id) for i in range(j))
+                whom = "every account" if st.entry is None else (
+                    "every account that meets its entry")
                 yield self.finding(
                     path,
                     f"stage {st.id!r} can never be reached: the entries of the earlier stages "
-                    f"({names}) together take every account that meets its entry",
+                    f"({names}) together take {whom}",
                     hint=hint,
                 )
 
