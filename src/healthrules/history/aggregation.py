@@ -1,0 +1,625 @@
+"""Incremental aggregation: every aggregate indicator at many dates from one pass over the events.
+
+:func:`healthrules.evaluate` runs one ``group_by(account)`` per date. Over 52 dates that scans
+the events 52 times. Here the events are scanned once into a table of partial aggregates per
+account and calendar day, and the value of each indicator at each (account, date) is read from
+that table with prefix sums, as-of lookups and rolling windows. The output has exactly the raw
+columns that :meth:`healthrules.evaluator._Run.aggregate` returns (``__{i}__{x}`` and
+``__{i}__{x}__prev``), so the evaluator's own assembly turns them into indicators, stages,
+scores and actions.
+
+Why it is exact
+---------------
+Dates are calendar days and so is every window edge: the instant of ``as_of = D`` is the
+midnight that ends ``D`` and a trailing window of ``N`` days starts at the midnight that
+starts ``D - N + 1`` (both on the events' wall clock). An event is therefore in the window
+exactly when its local calendar day is in ``[D - N + 1, D]``, and in a cumulative window
+(``all``, or anchored) exactly when its day is at most ``D``. Anchored windows add a condition
+that does not depend on the date (``anchor <= ts < anchor + days``), which is evaluated once
+per event like the ``where`` filter. So, per account:
+
+- ``count``, ``sum`` and the number of non-null values (for ``mean``) are differences of prefix
+  sums over days: ``P(D) - P(D - N)``. Prefix sums of integers are exact; float sums are
+  summed per account (never across accounts) and an empty window is exactly 0.
+- ``active_days`` is the prefix sum of "this day had a matching event".
+- ``distinct``: per (account, value), the occurrence days ``d1 < d2 < ...`` cover the dates
+  ``[d_i, min(d_i + N, d_{i+1}))``; the count at ``D`` is the prefix sum at ``D`` of +1 at each
+  ``d_i`` and -1 at each cover end. Cumulative windows count first occurrences.
+- ``last_time`` (and ``days_since_last``): the last matching event on or before ``D`` (a
+  forward fill within the account), kept when its day is in the window.
+- ``first_time`` (and ``days_since_first``): the first matching event on or after the window's
+  first day (a backward fill within the account), kept when its day is at most ``D``;
+  cumulative windows take the account's first event when one happened by ``D``.
+- ``min`` / ``max``: a rolling minimum / maximum over the days of a trailing window (probe rows
+  at each date are merged into the day table); cumulative windows use running extremes.
+
+A ``where`` filter that reads ``as_of`` depends on the date; such indicators (rare) fall back to
+one plain aggregation query per date, and are counted in the diagnostics
+(``history_fallback_indicators``).
+
+Lookups at a date use a single sorted integer key per (account, day) (``account * stride +
+day``), with a zero "sentinel" row at the start of every account, so as-of joins never read
+another account's rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import polars as pl
+
+from healthrules.compiler import Plan
+from healthrules.evaluator import _Run
+from healthrules.expressions import names_in
+from healthrules.inputs import Clock
+from healthrules.roadmap import AggregateIndicator
+
+__all__ = ["IncrementalAggregator", "day_number"]
+
+_ACC = "__acc"
+_KEY = "__k"
+_DAYN = "__dn"
+_SENTINEL = "__sentinel"
+_EPOCH = dt.date(1970, 1, 1)
+
+
+def day_number(d: dt.date) -> int:
+    """Days since 1970-01-01 (the physical value of a polars Date)."""
+    return (d - _EPOCH).days
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """One aggregate indicator of one roadmap, as the incremental path computes it."""
+
+    i: int
+    ind: AggregateIndicator
+    cond: str  # condition column in the day table
+    value: str | None  # value column (sum/mean/min/max), cast already
+    value_float: bool
+
+    @property
+    def out(self) -> str:
+        return f"__{self.i}__{self.ind.id}"
+
+    @property
+    def trailing(self) -> int | None:
+        w = self.ind.window
+        return w.days if w.kind == "trailing" else None
+
+
+@dataclass
+class _Fetch:
+    """Columns to read from one table at one date offset, by as-of lookup."""
+
+    table: str
+    strategy: Literal["backward", "forward"]
+    offset: int
+    columns: set[str] = field(default_factory=set)
+
+    @property
+    def suffix(self) -> str:
+        return f"@{self.table}{self.strategy[0]}{self.offset}"
+
+
+class IncrementalAggregator:
+    """Raw aggregates of every aggregate indicator of a plan, at many (account, date) pairs.
+
+    Build it once over the events (:meth:`prepare` reads them in one pass), then ask for the
+    values of any pairs with :meth:`values`, in chunks if the pairs are many.
+
+    Parameters
+    ----------
+    plan
+        The compiled plan.
+    accounts
+        The checked accounts frame (``healthrules.inputs.check_accounts``), one row per key,
+        sorted by key. An account's position in it is its internal index.
+    clock
+        The clock of the last date (its time zone and time unit are those of the events).
+    """
+
+    def __init__(self, plan: Plan, accounts: pl.DataFrame, clock: Clock) -> None:
+        self.plan = plan
+        self.accounts = accounts
+        self.clock = clock
+        self.key = plan.account_key
+        self.run = _Run(plan, clock, accounts)
+        self.specs: list[_Spec] = []
+        self.fallback: list[tuple[int, int, AggregateIndicator]] = []
+        self._conds: dict[tuple[str | None, str | None, int | None], str] = {}
+        self._cond_exprs: dict[str, pl.Expr] = {}
+        self._values: dict[tuple[str, bool], str] = {}
+        self._value_exprs: dict[str, pl.Expr] = {}
+        self._plan_specs()
+        self.base = 0
+        self.stride = 1
+        self._last_day = 0
+        self.table = pl.DataFrame()
+        self.extremes = pl.DataFrame()
+        self.constants = pl.DataFrame()
+        self.distinct_tables: dict[str, pl.DataFrame] = {}
+        self.diagnostics: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ planning
+
+    def _plan_specs(self) -> None:
+        plan = self.plan
+        ev = plan.events
+        for i, cr in enumerate(plan.roadmaps):
+            a = cr.analysis
+            for idx, ind in enumerate(cr.roadmap.indicators):
+                if not isinstance(ind, AggregateIndicator):
+                    continue
+                where = a.expressions.get(f"indicators[{idx}].where")
+                if where is not None and "as_of" in names_in(where.tree):
+                    self.fallback.append((i, idx, ind))
+                    continue
+                w = ind.window
+                anchor = (w.from_, w.days) if w.kind == "anchored" else (None, None)
+                ckey = (where.source if where is not None else None, *anchor)
+                cond = self._conds.get(ckey)
+                if cond is None:
+                    cond = f"__c{len(self._conds)}"
+                    self._conds[ckey] = cond
+                    expr = pl.lit(True)
+                    if where is not None:
+                        expr = self.run.expr(where, a, filter_scope=True)
+                    if w.kind == "anchored":
+                        expr = expr & self.run._window(ind, False)[0]
+                    self._cond_exprs[cond] = expr.fill_null(False)
+                value: str | None = None
+                is_float = False
+                if ind.aggregate in ("sum", "mean", "min", "max"):
+                    assert ind.of is not None
+                    is_float = ev.values.get(ind.of) == "float"
+                    value = self._values.get((ind.of, is_float))
+                    if value is None:
+                        value = f"__v{len(self._values)}"
+                        self._values[(ind.of, is_float)] = value
+                        v = pl.col(ind.of)
+                        self._value_exprs[value] = (v.cast(pl.Float64).fill_nan(None) if is_float
+                                                    else v.cast(pl.Int64))
+                self.specs.append(_Spec(i, ind, cond, value, is_float))
+
+    def _needed_columns(self) -> tuple[set[str], set[str]]:
+        ev = self.plan.events
+        cols = {ev.account, ev.timestamp}
+        attrs: set[str] = set()
+        for cr in self.plan.roadmaps:
+            a = cr.analysis
+            for idx, ind in enumerate(cr.roadmap.indicators):
+                if not isinstance(ind, AggregateIndicator):
+                    continue
+                where = a.expressions.get(f"indicators[{idx}].where")
+                if where is not None:
+                    names = names_in(where.tree)
+                    cols |= {n for n in names if n in a.event_types}
+                    attrs |= {n for n in names if n in a.attribute_types}
+                if ind.of is not None:
+                    cols.add(ind.of)
+                elif ind.aggregate == "distinct" and ev.user is not None:
+                    cols.add(ev.user)
+                if ind.window.from_ is not None:
+                    attrs.add(ind.window.from_)
+        return cols, attrs
+
+    # ------------------------------------------------------------------ the one pass
+
+    def partials(self) -> dict[str, pl.Expr]:
+        """The per-(account, day) partial aggregates, by column name."""
+        ts = pl.col(self.plan.events.timestamp)
+        out: dict[str, pl.Expr] = {}
+        for s in self.specs:
+            c = pl.col(s.cond)
+            agg = s.ind.aggregate
+            if agg in ("count", "active_days"):
+                out[f"{s.cond}__n"] = c.sum().cast(pl.Int64)
+            elif agg in ("sum", "mean"):
+                assert s.value is not None
+                v = pl.when(c).then(pl.col(s.value))
+                out[f"{s.cond}{s.value}__s"] = v.sum()
+                out[f"{s.cond}{s.value}__nn"] = v.count().cast(pl.Int64)
+            elif agg in ("min", "max"):
+                assert s.value is not None
+                v = pl.when(c).then(pl.col(s.value))
+                out[f"{s.cond}{s.value}__{agg}"] = v.min() if agg == "min" else v.max()
+                out[f"{s.cond}__n"] = c.sum().cast(pl.Int64)
+            elif agg in ("first_time", "days_since_first"):
+                out[f"{s.cond}__tmin"] = pl.when(c).then(ts).min()
+                out[f"{s.cond}__n"] = c.sum().cast(pl.Int64)
+            elif agg in ("last_time", "days_since_last"):
+                out[f"{s.cond}__tmax"] = pl.when(c).then(ts).max()
+        return out
+
+    def prepare(self, events: pl.LazyFrame, dates: Sequence[dt.date]) -> dict[str, int]:
+        """Read the events once and build the day tables for dates up to ``max(dates)``.
+
+        Returns the diagnostics of the read (events read, dropped, ignored).
+        """
+        plan = self.plan
+        ev = plan.events
+        ts = pl.col(ev.timestamp)
+        first, last = min(dates), max(dates)
+        from healthrules.inputs import clock_for
+
+        schema = events.collect_schema()
+        first_clock = clock_for(plan, schema, first)
+        start, _ = _Run(plan, first_clock, self.accounts).read_range()
+        end = self.clock.end
+        cols, attrs = self._needed_columns()
+        lf = events.select(sorted(cols))
+        keep = ts < self.clock.datetime_lit(end)
+        if start is not None:
+            keep = keep & (ts >= self.clock.datetime_lit(start))
+        lf = lf.filter(keep | ts.is_null())
+        if attrs:
+            right = self.accounts.lazy().select(pl.col(self.key).alias("__key"), *sorted(attrs))
+            lf = lf.join(right, left_on=ev.account, right_on="__key", how="left")
+        lf = lf.with_columns(ts.dt.date().alias("__day"),
+                             *[e.alias(n) for n, e in self._cond_exprs.items()],
+                             *[e.alias(n) for n, e in self._value_exprs.items()])
+        parts = self.partials()
+        day_lf = lf.group_by(ev.account, "__day").agg(
+            pl.len().alias("__n_all"), *[e.alias(n) for n, e in parts.items()])
+        distinct = [s for s in self.specs if s.ind.aggregate == "distinct"]
+        of_cols = sorted({s.ind.of or ev.user or "" for s in distinct})
+        presence_lfs: list[pl.LazyFrame] = []
+        for of in of_cols:
+            flags = sorted({s.cond for s in distinct if (s.ind.of or ev.user) == of})
+            presence_lfs.append(
+                lf.filter(ts.is_not_null() & pl.col(of).is_not_null()
+                          & pl.any_horizontal([pl.col(f) for f in flags]))
+                .group_by(ev.account, of, "__day").agg([pl.col(f).any() for f in flags]))
+        collected = pl.collect_all([day_lf, *presence_lfs])
+        day_df = collected[0]
+        if ev.account != self.key:
+            day_df = day_df.rename({ev.account: self.key})
+        index = self.accounts.select(self.key).with_row_index(_ACC)
+        valid = day_df.filter(pl.col(self.key).is_not_null() & pl.col("__day").is_not_null())
+        unknown = valid.join(index, on=self.key, how="anti")
+        self.diagnostics = {
+            "events_read": int(day_df["__n_all"].sum()),
+            "events_null_account": int(
+                day_df.filter(pl.col(self.key).is_null())["__n_all"].sum()),
+            "events_null_timestamp": int(
+                day_df.filter(pl.col("__day").is_null())["__n_all"].sum()),
+            "events_unknown_account": int(unknown["__n_all"].sum()),
+            "unknown_accounts": unknown[self.key].n_unique(),
+            "history_fallback_indicators": len(self.fallback),
+        }
+        day_df = valid.join(index, on=self.key, how="inner").drop(self.key, "__n_all")
+        day_df = day_df.with_columns(pl.col("__day").cast(pl.Int32).cast(pl.Int64).alias(_DAYN))
+        lo = day_df[_DAYN].min()
+        lo_n = min(int(lo) if isinstance(lo, int) else day_number(first), day_number(first))
+        self.base = lo_n - 1
+        self._last_day = day_number(last)
+        # a rolling window of N days never reaches the previous account's keys
+        longest = max([s.trailing or 0 for s in self.specs] + [0])
+        self.stride = day_number(last) - self.base + longest + 2
+        self._build_table(day_df)
+        for of, pres in zip(of_cols, collected[1:], strict=True):
+            if ev.account != self.key:
+                pres = pres.rename({ev.account: self.key})
+            pres = pres.join(index, on=self.key, how="inner").drop(self.key).with_columns(
+                pl.col("__day").cast(pl.Int32).cast(pl.Int64).alias(_DAYN)).rename({of: "__val"})
+            for s in distinct:
+                if (s.ind.of or ev.user) == of:
+                    self.distinct_tables[s.out] = self._distinct_table(pres, s)
+        return dict(self.diagnostics)
+
+    def _with_key(self, df: pl.DataFrame) -> pl.DataFrame:
+        return df.with_columns(
+            (pl.col(_ACC).cast(pl.Int64) * self.stride + (pl.col(_DAYN) - self.base)).alias(_KEY))
+
+    def _sentinels(self, accs: pl.Series) -> pl.DataFrame:
+        return pl.DataFrame({_ACC: accs}).with_columns(
+            pl.lit(self.base, pl.Int64).alias(_DAYN), pl.lit(True).alias(_SENTINEL))
+
+    def _build_table(self, day_df: pl.DataFrame) -> None:
+        """Day table with sentinels, prefix sums, fills and per-account constants."""
+        accs = day_df[_ACC].unique().sort()
+        day_df = day_df.with_columns(pl.lit(False).alias(_SENTINEL))
+        t = pl.concat([self._sentinels(accs), day_df], how="diagonal_relaxed")
+        t = self._with_key(t).sort(_KEY)
+        acc = pl.col(_ACC)
+        exprs: list[pl.Expr] = []
+        extremes: list[str] = []
+        const: list[pl.Expr] = []
+        for name in day_df.columns:
+            if name in (_ACC, "__day", _DAYN, _SENTINEL):
+                continue
+            c = pl.col(name)
+            if name.endswith(("__n", "__nn")) or (name.endswith("__s")
+                                                   and t.schema[name] == pl.Int64):
+                c0 = c.fill_null(0)
+                cs = c0.cum_sum()
+                base = pl.when(pl.col(_SENTINEL)).then(cs).forward_fill()
+                exprs.append((cs - base).alias(f"{name}__P"))
+                if name.endswith("__n"):
+                    act = (c0 > 0).cast(pl.Int64).cum_sum()
+                    abase = pl.when(pl.col(_SENTINEL)).then(act).forward_fill()
+                    exprs.append((act - abase).alias(f"{name}__A"))
+            elif name.endswith("__s"):
+                exprs.append(c.fill_null(0.0).cum_sum().over(_ACC).alias(f"{name}__P"))
+            elif name.endswith(("__min", "__max")):
+                extremes.append(name)
+                running = c.cum_min() if name.endswith("__min") else c.cum_max()
+                exprs.append(_ffill_within(running.over(_ACC), acc).alias(f"{name}__C"))
+            elif name.endswith("__tmax"):
+                exprs.append(_ffill_within(c, acc).alias(f"{name}__F"))
+            elif name.endswith("__tmin"):
+                exprs.append(_bfill_within(c, acc).alias(f"{name}__B"))
+                const.append(c.min().alias(f"{name}__first"))
+        self.table = t.select(_KEY, _ACC, _DAYN, *exprs) if exprs else t.select(_KEY, _ACC, _DAYN)
+        self.extremes = t.select(_KEY, *extremes) if extremes else pl.DataFrame()
+        self.constants = (t.group_by(_ACC).agg(const) if const else pl.DataFrame())
+
+    def _distinct_table(self, pres: pl.DataFrame, s: _Spec) -> pl.DataFrame:
+        """Prefix counts of distinct values for one indicator (see the module notes)."""
+        occ = pres.filter(pl.col(s.cond)).select(_ACC, "__val", _DAYN)
+        n = s.trailing
+        last = self._last_day
+        if n is None:
+            deltas = occ.group_by(_ACC, "__val").agg(pl.col(_DAYN).min()).group_by(
+                _ACC, _DAYN).agg(pl.len().cast(pl.Int64).alias("__d"))
+        else:
+            occ = occ.sort(_ACC, "__val", _DAYN)
+            same = (pl.col(_ACC).shift(-1) == pl.col(_ACC)) & (
+                pl.col("__val").shift(-1) == pl.col("__val"))
+            nxt = pl.when(same).then(pl.col(_DAYN).shift(-1))
+            stop = pl.min_horizontal(pl.col(_DAYN) + n, nxt)
+            plus = occ.select(_ACC, _DAYN, pl.lit(1, pl.Int64).alias("__d"))
+            minus = occ.select(_ACC, stop.alias(_DAYN), pl.lit(-1, pl.Int64).alias("__d"))
+            deltas = pl.concat([plus, minus]).filter(pl.col(_DAYN) <= last).group_by(
+                _ACC, _DAYN).agg(pl.col("__d").sum())
+        accs = self.table[_ACC].unique().sort()
+        t = pl.concat([self._sentinels(accs).with_columns(pl.lit(0, pl.Int64).alias("__d")),
+                       deltas.with_columns(pl.lit(False).alias(_SENTINEL))],
+                      how="diagonal_relaxed")
+        t = self._with_key(t).sort(_KEY)
+        cs = pl.col("__d").cum_sum()
+        base = pl.when(pl.col(_SENTINEL)).then(cs).forward_fill()
+        return t.select(_KEY, _ACC, (cs - base).alias("__D"))
+
+    # ------------------------------------------------------------------ values at dates
+
+    def values(self, pairs: pl.DataFrame, events: pl.LazyFrame | None = None) -> pl.DataFrame:
+        """Raw aggregates at (account, date) pairs.
+
+        Parameters
+        ----------
+        pairs
+            Columns ``__hk`` (the output row id), ``__acc`` (the account's position in the
+            accounts frame) and ``__as_of`` (Date).
+        events
+            The events again, only needed when some indicator falls back to plain queries.
+
+        Returns
+        -------
+        polars.DataFrame
+            ``__hk`` and the ``__{i}__{x}`` / ``__{i}__{x}__prev`` columns, one row per pair
+            whose account has events (the others are null, as in a single evaluation).
+        """
+        has_events = self.table.filter(pl.col(_DAYN) == self.base).select(_ACC)
+        g = pairs.join(has_events, on=_ACC, how="semi").with_columns(
+            pl.col("__as_of").cast(pl.Int32).cast(pl.Int64).alias(_DAYN)).sort(_ACC, _DAYN)
+        fetched = self._fetch_all(g)
+        out = self._assemble(fetched)
+        if self.fallback and events is not None:
+            out = self._with_fallback(out, pairs, events)
+        return out
+
+    def _probe_keys(self, g: pl.DataFrame, offset: int) -> pl.Expr:
+        day = pl.max_horizontal(pl.col(_DAYN) - offset - self.base, pl.lit(0, pl.Int64))
+        return pl.col(_ACC).cast(pl.Int64) * self.stride + day
+
+    def _fetch_plan(self) -> tuple[dict[tuple[str, str, int], _Fetch], dict[int, set[str]]]:
+        fetches: dict[tuple[str, str, int], _Fetch] = {}
+        rolling: dict[int, set[str]] = {}
+
+        def need(table: str, strategy: Literal["backward", "forward"], offset: int,
+                 column: str) -> None:
+            k = (table, strategy, offset)
+            fetches.setdefault(k, _Fetch(table, strategy, offset)).columns.add(column)
+
+        for s in self.specs:
+            agg = s.ind.aggregate
+            n = s.trailing
+            ends = [0, n] if (n is not None and s.ind.compare != "none") else [0]
+            for e in ends:
+                if agg in ("count", "active_days"):
+                    col = f"{s.cond}__n__" + ("P" if agg == "count" else "A")
+                    need("t", "backward", e, col)
+                    if n is not None:
+                        need("t", "backward", e + n, col)
+                elif agg in ("sum", "mean"):
+                    for part in ("__s__P", "__nn__P"):
+                        need("t", "backward", e, f"{s.cond}{s.value}{part}")
+                        if n is not None:
+                            need("t", "backward", e + n, f"{s.cond}{s.value}{part}")
+                elif agg in ("min", "max"):
+                    if n is None:
+                        need("t", "backward", e, f"{s.cond}{s.value}__{agg}__C")
+                    else:
+                        rolling.setdefault(e, set()).add(f"{s.cond}{s.value}__{agg}")
+                elif agg in ("first_time", "days_since_first"):
+                    if n is None:
+                        need("t", "backward", e, f"{s.cond}__n__P")
+                    else:
+                        need("t", "forward", e + n - 1, f"{s.cond}__tmin__B")
+                elif agg in ("last_time", "days_since_last"):
+                    need("t", "backward", e, f"{s.cond}__tmax__F")
+                elif agg == "distinct":
+                    need(s.out, "backward", e, "__D")
+        return fetches, rolling
+
+    def _fetch_all(self, g: pl.DataFrame) -> pl.DataFrame:
+        fetches, rolling = self._fetch_plan()
+        cols: list[pl.Series] = [g["__hk"], g[_ACC], g[_DAYN]]
+        for f in fetches.values():
+            right = self.table if f.table == "t" else self.distinct_tables[f.table]
+            left = g.select(self._probe_keys(g, f.offset).alias(_KEY)).with_row_index("__row")
+            picked = right.select(_KEY, pl.col(_ACC).alias("__src"), *sorted(f.columns))
+            joined = left.set_sorted(_KEY).join_asof(
+                picked.set_sorted(_KEY), on=_KEY, strategy=f.strategy)
+            same = joined["__src"] == g[_ACC].cast(joined["__src"].dtype)
+            for c in sorted(f.columns):
+                cols.append(joined.select(pl.when(same).then(pl.col(c))).to_series().alias(
+                    f"{c}{f.suffix}"))
+        for e, names in rolling.items():
+            cols.extend(self._rolling(g, e, names))
+        out = pl.DataFrame(cols)
+        if self.constants.width:
+            out = out.join(self.constants, on=_ACC, how="left", maintain_order="left")
+        return out
+
+    def _rolling(self, g: pl.DataFrame, offset: int, names: set[str]) -> list[pl.Series]:
+        """Trailing min/max: probe rows merged into the day table, then a rolling extreme."""
+        windows: dict[str, set[int]] = {}
+        for s in self.specs:
+            n = s.trailing
+            if s.ind.aggregate in ("min", "max") and n is not None:
+                windows.setdefault(f"{s.cond}{s.value}__{s.ind.aggregate}", set()).add(n)
+        probes = g.select(self._probe_keys(g, offset).alias(_KEY)).with_row_index("__row")
+        ext = self.extremes.select(_KEY, *sorted(names)).with_columns(
+            pl.lit(None, pl.UInt32).alias("__row"))
+        merged = pl.concat([ext, probes], how="diagonal_relaxed").sort(
+            _KEY, "__row", nulls_last=False, maintain_order=True)
+        out: list[pl.Series] = []
+        exprs: list[pl.Expr] = []
+        for name in sorted(names):
+            for n in sorted(windows[name]):
+                fn = (pl.col(name).rolling_min_by if name.endswith("__min")
+                      else pl.col(name).rolling_max_by)
+                exprs.append(fn(_KEY, window_size=f"{n}i").alias(f"{name}__R{n}@{offset}"))
+        rolled = merged.with_columns(exprs).filter(pl.col("__row").is_not_null()).sort("__row")
+        for e in exprs:
+            name = e.meta.output_name()
+            out.append(rolled[name])
+        return out
+
+    def _assemble(self, f: pl.DataFrame) -> pl.DataFrame:
+        """Turn fetched columns into the raw aggregate of every indicator (and previous)."""
+        exprs: list[pl.Expr] = [pl.col("__hk")]
+        dn = pl.col(_DAYN)
+        for s in self.specs:
+            n = s.trailing
+            ends = [0, n] if (n is not None and s.ind.compare != "none") else [0]
+            for e in ends:
+                name = s.out + ("__prev" if e else "")
+                exprs.append(self._value(s, e, n, dn).alias(name))
+        return f.select(exprs)
+
+    def _value(self, s: _Spec, e: int, n: int | None, dn: pl.Expr) -> pl.Expr:
+        agg = s.ind.aggregate
+
+        def at(col: str, offset: int, strategy: str = "b") -> pl.Expr:
+            return pl.col(f"{col}@t{strategy}{offset}")
+
+        def window(col: str) -> pl.Expr:
+            if n is None:
+                return at(col, e)
+            return at(col, e) - at(col, e + n)
+
+        if agg == "count":
+            return window(f"{s.cond}__n__P").fill_null(0)
+        if agg == "active_days":
+            return window(f"{s.cond}__n__A").fill_null(0)
+        if agg == "distinct":
+            return pl.col(f"__D@{s.out}b{e}").fill_null(0)
+        if agg in ("sum", "mean"):
+            total = window(f"{s.cond}{s.value}__s__P")
+            present = window(f"{s.cond}{s.value}__nn__P").fill_null(0)
+            if agg == "mean":
+                return pl.when(present > 0).then(total.cast(pl.Float64) / present)
+            zero = pl.lit(0.0 if s.value_float else 0,
+                          pl.Float64 if s.value_float else pl.Int64)
+            return pl.when(present > 0).then(total).otherwise(zero)
+        if agg in ("min", "max"):
+            col = f"{s.cond}{s.value}__{agg}"
+            if n is None:
+                return at(f"{col}__C", e)
+            return pl.col(f"{col}__R{n}@{e}")
+        if agg in ("last_time", "days_since_last"):
+            last = at(f"{s.cond}__tmax__F", e)
+            if n is None:
+                return last
+            lo = dn - e - n + 1
+            return pl.when(_local_day(last) >= lo).then(last)
+        # first_time / days_since_first
+        if n is None:
+            seen = at(f"{s.cond}__n__P", e).fill_null(0) > 0
+            return pl.when(seen).then(pl.col(f"{s.cond}__tmin__first"))
+        first = pl.col(f"{s.cond}__tmin__B@tf{e + n - 1}")
+        return pl.when(_local_day(first) <= dn - e).then(first)
+
+    # ------------------------------------------------------------------ fallback
+
+    def _with_fallback(self, out: pl.DataFrame, pairs: pl.DataFrame,
+                       events: pl.LazyFrame) -> pl.DataFrame:
+        """Indicators whose filter reads ``as_of``: one plain query per date."""
+        from healthrules.inputs import clock_for
+
+        ev = self.plan.events
+        schema = events.collect_schema()
+        index = self.accounts.select(self.key).with_row_index(_ACC)
+        parts: list[pl.DataFrame] = []
+        for d in pairs["__as_of"].unique().sort().to_list():
+            clock = clock_for(self.plan, schema, d)
+            run = _Run(self.plan, clock, self.accounts)
+            aggs: list[pl.Expr] = []
+            attrs: set[str] = set()
+            cols = {ev.account, ev.timestamp}
+            for i, idx, ind in self.fallback:
+                a = self.plan.roadmaps[i].analysis
+                where = a.expressions[f"indicators[{idx}].where"]
+                names = names_in(where.tree)
+                cols |= {x for x in names if x in a.event_types}
+                attrs |= {x for x in names if x in a.attribute_types}
+                if ind.of is not None:
+                    cols.add(ind.of)
+                elif ind.aggregate == "distinct" and ev.user is not None:
+                    cols.add(ev.user)
+                if ind.window.from_ is not None:
+                    attrs.add(ind.window.from_)
+                for prev in (False, True) if ind.compare != "none" else (False,):
+                    wcond, _ = run._window(ind, prev)
+                    cond = (wcond & run.expr(where, a, filter_scope=True)).fill_null(False)
+                    aggs.append(run._agg(ind, cond, a).alias(
+                        f"__{i}__{ind.id}" + ("__prev" if prev else "")))
+            lf = events.select(sorted(cols)).filter(
+                pl.col(ev.timestamp) < clock.lit_end())
+            if attrs:
+                right = self.accounts.lazy().select(pl.col(self.key).alias("__key"),
+                                                    *sorted(attrs))
+                lf = lf.join(right, left_on=ev.account, right_on="__key", how="left")
+            lf = lf.with_columns(pl.col(ev.timestamp).dt.date().alias("__day"))
+            got = lf.group_by(ev.account).agg(aggs).collect()
+            if ev.account != self.key:
+                got = got.rename({ev.account: self.key})
+            got = got.join(index, on=self.key, how="inner").drop(self.key)
+            day_pairs = pairs.filter(pl.col("__as_of") == d).select("__hk", _ACC)
+            parts.append(day_pairs.join(got, on=_ACC, how="inner").drop(_ACC))
+        extra = pl.concat(parts, how="diagonal_relaxed")
+        return out.join(extra, on="__hk", how="full", coalesce=True)
+
+
+def _ffill_within(c: pl.Expr, acc: pl.Expr) -> pl.Expr:
+    """Forward fill that never carries a value into the next account."""
+    src = pl.when(c.is_not_null()).then(acc).forward_fill()
+    return pl.when(src == acc).then(c.forward_fill())
+
+
+def _bfill_within(c: pl.Expr, acc: pl.Expr) -> pl.Expr:
+    """Backward fill that never carries a value into the previous account."""
+    src = pl.when(c.is_not_null()).then(acc).backward_fill()
+    return pl.when(src == acc).then(c.backward_fill())
+
+
+def _local_day(ts: pl.Expr) -> pl.Expr:
+    """The events' calendar day of a timestamp, as a day number."""
+    return ts.dt.date().cast(pl.Int32).cast(pl.Int64)

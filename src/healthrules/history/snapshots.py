@@ -1,0 +1,692 @@
+"""Evaluate a plan at many dates at once: history() and the grid engine behind it.
+
+A *grid* is a set of (account, date) pairs, one row each. The aggregates of every pair come
+from :class:`~healthrules.history.aggregation.IncrementalAggregator` (one pass over the events);
+then the evaluator's own per-roadmap assembly runs once over all rows of a chunk of dates,
+with ``as_of`` and the window end read from columns instead of literals. The frames are the
+frames of :func:`healthrules.evaluate`, each with an ``as_of`` column first, and the rows of
+one date equal what ``evaluate`` returns for that date.
+
+Change-over-time expressions (``prev``, ``change``, ``stuck``, ``days_in_stage``) need values
+at other dates. When a roadmap uses them, a first pass evaluates the dates they read (each
+date minus each lag, and the snapshot dates for the stage age); the second pass gets those
+values as extra columns (docs/time.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from healthrules.compiler import CompiledRoadmap, Plan, compile
+from healthrules.errors import InputDataError
+from healthrules.evaluation import Evaluation
+from healthrules.evaluator import (
+    _TASK_DTYPE,
+    FAMILIES,
+    PRIORITY_RANK,
+    _action_path,
+    _empty_actions,
+    _evidence,
+    _render_template,
+    _Run,
+)
+from healthrules.expressions import lag_column, time_references
+from healthrules.history.aggregation import IncrementalAggregator
+from healthrules.inputs import Clock, check_accounts, check_events_schema, clock_for, lazy
+from healthrules.roadmap import UNASSIGNED_STAGE, Pack, Roadmap
+
+if TYPE_CHECKING:
+    from healthrules.history.lifecycle import Lifecycle
+
+__all__ = ["History", "history", "parse_every"]
+
+HK = "__hk"
+ACC = "__acc"
+AS_OF = "__as_of"
+MAX_GRID_ROWS = 1_000_000
+"""Rows (accounts x dates) assembled at once; larger grids are split into chunks of dates."""
+
+Signals = Callable[[_Run, int, CompiledRoadmap, pl.DataFrame], pl.DataFrame | None]
+
+
+def parse_every(every: str | int | dt.timedelta) -> int:
+    """Turn ``"1w"``, ``"7d"``, ``7`` or ``timedelta(days=7)`` into a number of days.
+
+    Raises
+    ------
+    ValueError
+        If the step is not a whole, positive number of days or weeks.
+    """
+    if isinstance(every, dt.timedelta):
+        if every.days < 1 or every != dt.timedelta(days=every.days):
+            raise ValueError(f"every must be a whole number of days, got {every}")
+        return every.days
+    if isinstance(every, int) and not isinstance(every, bool):
+        if every < 1:
+            raise ValueError(f"every must be at least one day, got {every}")
+        return every
+    if isinstance(every, str):
+        m = re.fullmatch(r"\s*(\d+)\s*([dw])\s*", every)
+        if m and int(m.group(1)) >= 1:
+            return int(m.group(1)) * (7 if m.group(2) == "w" else 1)
+    raise ValueError(f"every must be like '1d', '7d' or '1w', got {every!r}")
+
+
+def _as_date(value: Any, what: str) -> dt.date:
+    if isinstance(value, dt.datetime):
+        raise ValueError(f"{what} must be a date (history evaluates whole days), got {value!r}")
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"{what} must be a date or a YYYY-MM-DD string, got {value!r}")
+
+
+def date_range(start: Any, end: Any, every: str | int | dt.timedelta) -> list[dt.date]:
+    """The dates ``start, start + every, ...`` up to and including ``end``."""
+    first, last = _as_date(start, "start"), _as_date(end, "end")
+    if last < first:
+        raise ValueError(f"end {last} is before start {first}")
+    step = parse_every(every)
+    n = (last - first).days // step
+    return [first + dt.timedelta(days=step * k) for k in range(n + 1)]
+
+
+# ---------------------------------------------------------------------- what history reads
+
+
+@dataclass(frozen=True)
+class TimeNeeds:
+    """The change-over-time values a plan's actions read."""
+
+    lags: frozenset[tuple[str, int]] = frozenset()
+    stage_age: bool = False
+
+    @property
+    def any(self) -> bool:
+        """True when some action reads history."""
+        return bool(self.lags) or self.stage_age
+
+
+def time_needs(plan: Plan) -> TimeNeeds:
+    """Collect the lags and stage-age reads of every action of every roadmap."""
+    lags: set[tuple[str, int]] = set()
+    age = False
+    for cr in plan.roadmaps:
+        a = cr.analysis
+        for path, parsed in a.expressions.items():
+            if ".actions[" in f".{path}" and path.endswith((".when", ".resolved_when")):
+                found, uses = time_references(parsed.tree)
+                lags |= found
+                age = age or uses
+        for pieces in a.templates.values():
+            age = age or any(not isinstance(p, str) and p.name == "days_in_stage"
+                             for p in pieces)
+    return TimeNeeds(frozenset(lags), age)
+
+
+# ---------------------------------------------------------------------- the grid engine
+
+
+class _GridRun(_Run):
+    """The evaluator over a grid: one row per (account, date); ``as_of`` is a column."""
+
+    def __init__(self, plan: Plan, clock: Clock, grid: pl.DataFrame) -> None:
+        super().__init__(plan, clock, grid)
+        self.key = HK
+
+    def as_of_expr(self) -> pl.Expr:
+        """``as_of`` of each row."""
+        return pl.col(AS_OF)
+
+    def end_expr(self, shift: dt.timedelta = dt.timedelta(0)) -> pl.Expr:
+        """The evaluation instant of each row, shifted (wall clock, then the zone)."""
+        if not shift:
+            return pl.col("__end")
+        e = pl.col("__end_naive") + pl.lit(shift)
+        if self.clock.time_zone is not None:
+            e = e.dt.replace_time_zone(self.clock.time_zone)
+        return e
+
+
+@dataclass
+class GridFrames:
+    """The result frames of a grid, keyed by ``__hk`` (before the keys are put back)."""
+
+    indicators: list[pl.DataFrame] = field(default_factory=list)
+    stages: list[pl.DataFrame] = field(default_factory=list)
+    scores: list[pl.DataFrame] = field(default_factory=list)
+    actions: list[pl.DataFrame] = field(default_factory=list)
+    counts: list[pl.DataFrame] = field(default_factory=list)
+    signals: list[pl.DataFrame] = field(default_factory=list)
+    extras: list[pl.DataFrame] = field(default_factory=list)
+
+
+class Engine:
+    """Evaluate one plan over grids of (account, date) pairs, reading the events once.
+
+    Parameters
+    ----------
+    plan
+        The compiled plan.
+    events
+        The events, lazily.
+    accounts
+        The checked accounts frame (sorted here by key).
+    dates
+        Every date any grid will ask for (they fix the range of events read).
+    """
+
+    def __init__(self, plan: Plan, events: pl.LazyFrame, accounts: pl.DataFrame,
+                 dates: Sequence[dt.date]) -> None:
+        self.plan = plan
+        self.events = events
+        self.key = plan.account_key
+        self.accounts = accounts.sort(self.key, nulls_last=True)
+        self.schema = events.collect_schema()
+        self.clock = clock_for(plan, self.schema, max(dates))
+        self.aggregator = IncrementalAggregator(plan, self.accounts, self.clock)
+        self.diagnostics = self.aggregator.prepare(events, dates)
+        self.index = self.accounts.select(self.key).with_row_index(ACC)
+
+    def pairs(self, dates: Sequence[dt.date]) -> pl.DataFrame:
+        """Every account at every date, sorted by date then account."""
+        d = pl.DataFrame({AS_OF: sorted(set(dates))}, schema={AS_OF: pl.Date})
+        return d.join(self.index, how="cross").select(AS_OF, self.key, ACC)
+
+    def evaluate(self, pairs: pl.DataFrame, *, overlay: pl.DataFrame | None = None,
+                 signals: Signals | None = None) -> dict[str, Any]:
+        """Evaluate (account, date) pairs.
+
+        Parameters
+        ----------
+        pairs
+            Columns ``__as_of`` (Date), the account key and ``__acc``; sorted by date, then
+            account.
+        overlay
+            Extra per-(account, date) columns joined on ``(key, __as_of)``: lags, stage
+            history, pinned values (see :meth:`healthrules.evaluator._Run._time_columns`).
+        signals
+            Called with every roadmap frame; what it returns is collected (the lifecycle's
+            per-action conditions).
+
+        Returns
+        -------
+        dict
+            Frames ``indicators``, ``stages``, ``scores``, ``actions``, ``conditions``,
+            ``signals`` and ``extras`` (``as_of`` and the key first) and ``unrouted`` (per
+            date).
+        """
+        pairs = pairs.with_row_index(HK).with_columns(pl.col(HK).cast(pl.Int64))
+        out = GridFrames()
+        for lo in range(0, max(pairs.height, 1), MAX_GRID_ROWS):
+            chunk = pairs.slice(lo, MAX_GRID_ROWS)
+            if chunk.height == 0:
+                break
+            self._chunk(chunk, overlay, signals, out)
+        keys = pairs.select(pl.col(AS_OF).alias("as_of"), self.key)
+
+        def finish(frames: list[pl.DataFrame], sort: list[str] | None = None) -> pl.DataFrame:
+            frame = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame(
+                {HK: []}, schema={HK: pl.Int64})
+            frame = frame.sort(sort or [HK])
+            head = keys[frame[HK]]
+            return pl.concat([head, frame.drop(HK)], how="horizontal")
+
+        key_dtype = self.accounts.schema[self.key]
+        actions_frames = out.actions
+        if actions_frames:
+            actions = finish(actions_frames, [HK, "__rank", "__order"]).drop("__rank", "__order")
+        else:
+            empty = _empty_actions(self.key, key_dtype)
+            actions = pl.concat([pl.DataFrame(schema={"as_of": pl.Date}), empty],
+                                how="horizontal")
+        dates = pairs[AS_OF].unique().sort()
+        conditions = self._conditions(out.counts, dates)
+        unrouted = (finish(out.stages).filter(pl.col("roadmap").is_null())
+                    .group_by("as_of").len()) if out.stages else pl.DataFrame()
+        return {
+            "indicators": finish(out.indicators) if out.indicators else keys.clear(),
+            "stages": finish(out.stages) if out.stages else keys.clear(),
+            "scores": finish(out.scores) if out.scores else keys.clear(),
+            "actions": actions,
+            "conditions": conditions,
+            "signals": finish(out.signals) if out.signals else None,
+            "extras": finish(out.extras) if out.extras else None,
+            "unrouted": dict(unrouted.rows()) if unrouted.height else {},
+        }
+
+    def _chunk(self, chunk: pl.DataFrame, overlay: pl.DataFrame | None,
+               signals: Signals | None, out: GridFrames) -> None:
+        plan = self.plan
+        key = self.key
+        agg = self.aggregator.values(chunk.select(HK, ACC, AS_OF), self.events)
+        tz, unit = self.clock.time_zone, self.clock.time_unit
+        end_naive = (pl.col(AS_OF).cast(pl.Datetime(unit))  # type: ignore[arg-type]
+                     + pl.duration(days=1))
+        grid = chunk.join(self.accounts, on=key, how="left", maintain_order="left").with_columns(
+            end_naive.alias("__end_naive"))
+        grid = grid.with_columns(
+            (pl.col("__end_naive").dt.replace_time_zone(tz) if tz is not None
+             else pl.col("__end_naive")).alias("__end"))
+        if overlay is not None:
+            grid = grid.join(overlay, on=[key, AS_OF], how="left", maintain_order="left")
+        grid = grid.drop(key, ACC)
+        run = _GridRun(plan, self.clock, grid)
+        routed = run.route()
+        for i, cr in enumerate(plan.roadmaps):
+            frame = run.roadmap_frame(i, cr, routed, agg)
+            self._collect(run, i, cr, frame, out)
+            if signals is not None:
+                got = signals(run, i, cr, frame)
+                if got is not None:
+                    out.signals.append(got)
+            extra = [c for c in frame.columns if c.startswith("__computed__")]
+            if extra:
+                out.extras.append(frame.select(HK, "roadmap", *extra))
+        unrouted = routed.filter(pl.col("__route").is_null())
+        if unrouted.height:
+            out.stages.append(unrouted.select(
+                HK, pl.lit(None, pl.String).alias("roadmap"),
+                pl.lit(UNASSIGNED_STAGE).alias("stage"),
+                pl.lit(None, pl.Int64).alias("stage_index"),
+                pl.lit(None, pl.Boolean).alias("achieved"),
+                pl.lit(0, pl.Int64).alias("tasks_done"), pl.lit(0, pl.Int64).alias("tasks_total"),
+                pl.lit([], dtype=_TASK_DTYPE).alias("tasks")))
+
+    def _collect(self, run: _Run, i: int, cr: CompiledRoadmap, frame: pl.DataFrame,
+                 out: GridFrames) -> None:
+        """The per-roadmap frames of one chunk (mirrors ``_Run.assemble``)."""
+        r, a = cr.roadmap, cr.analysis
+        ind_cols: list[str] = []
+        for ind in r.indicators:
+            ind_cols.append(ind.id)
+            if ind.bands is not None:
+                ind_cols.append(f"{ind.id}__band")
+        out.indicators.append(frame.select(HK, "roadmap", *ind_cols))
+        out.stages.append(frame.select(
+            HK, "roadmap", pl.col("__stage").alias("stage"),
+            pl.col("__stage_index").alias("stage_index"),
+            pl.col("__achieved").alias("achieved"),
+            pl.col("__tasks_done").alias("tasks_done"),
+            pl.col("__tasks_total").alias("tasks_total"),
+            pl.col("__tasks").alias("tasks"),
+        ))
+        out.scores.append(frame.select(
+            HK, "roadmap", pl.col("__stage").alias("stage"),
+            pl.col("__score").alias("score"), pl.col("__score_band").alias("score_band"),
+            *[pl.col(f"__score_{f}").alias(f"score_{f}") for f in FAMILIES],
+            pl.col("__scored").alias("indicators_scored"),
+            pl.col("__missing").alias("indicators_missing"),
+        ))
+        actions = r.all_actions()
+        if not actions:
+            return
+        out.counts.append(frame.group_by(AS_OF).agg(
+            [pl.col(f"__{w}_{k}").sum().alias(f"{w}_{k}")
+             for k in range(len(actions)) for w in ("scope", "fired", "unknown")]
+        ).with_columns(pl.lit(i, pl.Int64).alias("__roadmap_index")))
+        env = a.env("actions")
+        lfs: list[pl.LazyFrame] = []
+        for k, (st, action) in enumerate(actions):
+            path = _action_path(r, st, action.id)
+            text = _render_template(a.templates[f"{path}.do"], env, run)
+            evidence = _evidence(a.expressions[f"{path}.when"], env, a.banded, run)
+            lfs.append(frame.lazy().filter(pl.col(f"__fired_{k}")).select(
+                HK, "roadmap", pl.col("__stage").alias("stage"),
+                pl.lit(action.id).alias("action_id"), pl.lit(action.kind).alias("kind"),
+                pl.lit(action.title, pl.String).alias("title"),
+                pl.lit(action.owner, pl.String).alias("owner"),
+                pl.lit(action.channel, pl.String).alias("channel"),
+                pl.lit(action.priority).alias("priority"),
+                text.alias("text"), evidence.alias("evidence"),
+                pl.lit(PRIORITY_RANK[action.priority], pl.Int64).alias("__rank"),
+                pl.lit(i * 10_000 + k, pl.Int64).alias("__order"),
+            ))
+        out.actions.append(pl.concat(lfs, how="vertical_relaxed").collect())
+
+    def _conditions(self, counts: list[pl.DataFrame], dates: pl.Series) -> pl.DataFrame:
+        rows: list[dict[str, Any]] = []
+        for i, cr in enumerate(self.plan.roadmaps):
+            for k, (st, action) in enumerate(cr.roadmap.all_actions()):
+                rows.append({"__roadmap_index": i, "__k": k, "roadmap": cr.id,
+                             "stage": st.id if st else None, "action_id": action.id})
+        schema = {"as_of": pl.Date, "roadmap": pl.String, "stage": pl.String,
+                  "action_id": pl.String, "considered": pl.Int64, "fired": pl.Int64,
+                  "unknown": pl.Int64}
+        if not rows:
+            return pl.DataFrame(schema=schema)
+        decl = pl.DataFrame(rows, schema={"__roadmap_index": pl.Int64, "__k": pl.Int64,
+                                          "roadmap": pl.String, "stage": pl.String,
+                                          "action_id": pl.String})
+        base = pl.DataFrame({"as_of": dates}).join(decl, how="cross")
+        longs: list[pl.DataFrame] = []
+        for c in counts:
+            idx = c.select(pl.col(AS_OF).alias("as_of"), "__roadmap_index")
+            n = (c.width - 2) // 3
+            for k in range(n):
+                longs.append(pl.concat([idx, c.select(
+                    pl.lit(k, pl.Int64).alias("__k"),
+                    pl.col(f"scope_{k}").cast(pl.Int64).alias("considered"),
+                    pl.col(f"fired_{k}").cast(pl.Int64).alias("fired"),
+                    pl.col(f"unknown_{k}").cast(pl.Int64).alias("unknown"))],
+                    how="horizontal"))
+        if longs:
+            summed = pl.concat(longs).group_by("as_of", "__roadmap_index", "__k").agg(
+                pl.col("considered", "fired", "unknown").sum())
+            base = base.join(summed, on=["as_of", "__roadmap_index", "__k"], how="left",
+                             maintain_order="left")
+        else:
+            base = base.with_columns(pl.lit(None, pl.Int64).alias(c)
+                                     for c in ("considered", "fired", "unknown"))
+        return base.with_columns(pl.col("considered", "fired", "unknown").fill_null(0)).sort(
+            "as_of", "__roadmap_index", "__k").select(list(schema))
+
+
+# ---------------------------------------------------------------------- the overlay
+
+
+def stage_history(stages: pl.DataFrame, key: str) -> pl.DataFrame:
+    """For each (account, date), the previous date's roadmap and stage, and since when.
+
+    ``stages`` has ``as_of``, the key, ``roadmap`` and ``stage`` for consecutive observation
+    dates. Returns ``key``, ``__as_of``, ``__roadmap_before``, ``__stage_before`` and
+    ``__stage_since`` (the first date of the unbroken run of the previous observation).
+    """
+    s = stages.select("as_of", key, "roadmap", "stage").sort(key, "as_of")
+    same_acc = pl.col(key) == pl.col(key).shift(1)
+    changed = ~same_acc.fill_null(False) | (pl.col("roadmap") != pl.col("roadmap").shift(1)
+                                            ).fill_null(True) | (
+        pl.col("stage") != pl.col("stage").shift(1)).fill_null(True)
+    s = s.with_columns(changed.cum_sum().alias("__run"))
+    s = s.with_columns(pl.col("as_of").min().over("__run").alias("__since"))
+    return s.select(
+        pl.col(key), pl.col("as_of").alias(AS_OF),
+        pl.when(same_acc).then(pl.col("roadmap").shift(1)).alias("__roadmap_before"),
+        pl.when(same_acc).then(pl.col("stage").shift(1)).alias("__stage_before"),
+        pl.when(same_acc).then(pl.col("__since").shift(1)).alias("__stage_since"),
+    )
+
+
+def lag_overlay(plan: Plan, first: dict[str, Any], dates: Sequence[dt.date],
+                lags: frozenset[tuple[str, int]], key: str) -> pl.DataFrame | None:
+    """Lag columns ``lag_column(x, N)`` at each (account, date) from an earlier evaluation."""
+    if not lags:
+        return None
+    target = pl.DataFrame({AS_OF: sorted(set(dates))}, schema={AS_OF: pl.Date})
+    out: pl.DataFrame | None = None
+    ind, scores = first["indicators"], first["scores"]
+    for days in sorted({d for _, d in lags}):
+        names = sorted(x for x, d in lags if d == days)
+        parts = []
+        ind_names = [x for x in names if x != "score" and x in ind.columns]
+        src = ind.select("as_of", key, *ind_names)
+        if "score" in names:
+            src = src.join(scores.select("as_of", key, "score"), on=["as_of", key], how="full",
+                           coalesce=True)
+        shifted = src.select(
+            (pl.col("as_of") + pl.duration(days=days)).alias(AS_OF), pl.col(key),
+            *[pl.col(x).alias(lag_column(x, days)) for x in names if x in src.columns])
+        parts.append(shifted.join(target, on=AS_OF, how="semi"))
+        for p in parts:
+            out = p if out is None else out.join(p, on=[key, AS_OF], how="full", coalesce=True)
+    for x, days in lags:
+        col = lag_column(x, days)
+        if out is not None and col not in out.columns:
+            out = out.with_columns(pl.lit(None).alias(col))
+    return out
+
+
+def merge_overlays(key: str, *frames: pl.DataFrame | None) -> pl.DataFrame | None:
+    """Full-join per-(account, date) overlay frames."""
+    out: pl.DataFrame | None = None
+    for f in frames:
+        if f is None:
+            continue
+        out = f if out is None else out.join(f, on=[key, AS_OF], how="full", coalesce=True)
+    return out
+
+
+# ---------------------------------------------------------------------- history()
+
+
+@dataclass(frozen=True)
+class History:
+    """The result of :func:`history`: the frames of :func:`healthrules.evaluate` at every date.
+
+    Every frame has an ``as_of`` column first; the rows of one date are exactly those of
+    ``evaluate`` at that date (change-over-time names are filled in from the other dates).
+
+    Attributes
+    ----------
+    dates
+        The snapshot dates, ascending.
+    indicators, stages, scores, actions, conditions
+        As in :class:`~healthrules.Evaluation`, for every date.
+    diagnostics
+        Counts of events read (over the whole range), dropped and ignored, and
+        ``history_fallback_indicators`` (indicators computed with one query per date).
+    """
+
+    plan: Plan
+    account_key: str
+    dates: tuple[dt.date, ...]
+    indicators: pl.DataFrame
+    stages: pl.DataFrame
+    scores: pl.DataFrame
+    actions: pl.DataFrame
+    conditions: pl.DataFrame
+    diagnostics: dict[str, int]
+    attributes: pl.DataFrame = field(repr=False)
+    signals: pl.DataFrame | None = field(default=None, repr=False)
+    unrouted: dict[dt.date, int] = field(default_factory=dict, repr=False)
+
+    @property
+    def frames(self) -> dict[str, pl.DataFrame]:
+        """The frames by name."""
+        return {"indicators": self.indicators, "stages": self.stages, "scores": self.scores,
+                "actions": self.actions, "conditions": self.conditions}
+
+    def at(self, as_of: dt.date | str) -> Evaluation:
+        """The evaluation of one snapshot date (an :class:`~healthrules.Evaluation`).
+
+        Raises
+        ------
+        KeyError
+            If ``as_of`` is not one of :attr:`dates`.
+        """
+        day = _as_date(as_of, "as_of")
+        if day not in self.dates:
+            raise KeyError(f"{day} is not a snapshot date of this history")
+
+        def pick(frame: pl.DataFrame) -> pl.DataFrame:
+            return frame.filter(pl.col("as_of") == day).drop("as_of")
+
+        stages = pick(self.stages)
+        diagnostics = dict(self.diagnostics)
+        diagnostics["accounts"] = stages.height
+        diagnostics["accounts_unrouted"] = self.unrouted.get(day, 0)
+        return Evaluation._from_frames(
+            plan=self.plan, as_of=day, account_key=self.account_key,
+            indicators=pick(self.indicators), stages=stages, scores=pick(self.scores),
+            actions=pick(self.actions), conditions=pick(self.conditions),
+            diagnostics=diagnostics, attributes=self.attributes)
+
+    def __iter__(self) -> Iterator[Evaluation]:
+        return (self.at(d) for d in self.dates)
+
+    @cached_property
+    def lifecycle(self) -> Lifecycle:
+        """The action lifecycle over the snapshots (opened, open, resolved, escalated).
+
+        Computed on first access: the transitions of every (account, action) from one
+        snapshot to the next, with ``for``, ``cooldown``, hysteresis and escalation
+        (see :mod:`healthrules.history.lifecycle`).
+        """
+        from healthrules.history.lifecycle import replay
+
+        return replay(self)
+
+    def score_series(self) -> pl.DataFrame:
+        """One row per account and date: ``as_of``, key, roadmap, stage, score, score band."""
+        return self.scores.select("as_of", self.account_key, "roadmap", "stage", "score",
+                                  "score_band")
+
+    def __repr__(self) -> str:
+        span = f"{self.dates[0]}..{self.dates[-1]}" if self.dates else "no dates"
+        return (f"History({span}, snapshots={len(self.dates)}, "
+                f"accounts={self.attributes.height}, actions={self.actions.height})")
+
+
+def prepare_inputs(source: Roadmap | Pack | Plan, events: Any, accounts: Any,
+                   last: dt.date) -> tuple[Plan, pl.LazyFrame, pl.DataFrame]:
+    """Compile, and check the frames against the data contract (every problem at once)."""
+    plan = compile(source)
+    ev_lf = lazy(events, "events")
+    acc_lf = lazy(accounts, "accounts")
+    try:
+        schema = ev_lf.collect_schema()
+    except pl.exceptions.PolarsError as exc:
+        raise InputDataError(f"cannot read the events frame: {exc}") from exc
+    issues = check_events_schema(plan, schema)
+    clock = clock_for(plan, schema, last)
+    acc_df, acc_issues = check_accounts(plan, acc_lf, schema, clock)
+    issues += acc_issues
+    if issues:
+        raise InputDataError(issues)
+    return plan, ev_lf, acc_df
+
+
+def evaluate_dates(plan: Plan, events: pl.LazyFrame, accounts: pl.DataFrame,
+                   dates: Sequence[dt.date], *, extra_dates: Sequence[dt.date] = (),
+                   overlay: Callable[[Sequence[dt.date]], pl.DataFrame | None] | None = None,
+                   signals: Signals | None = None,
+                   stage_before: pl.DataFrame | None = None,
+                   engine: Engine | None = None) -> tuple[Engine, dict[str, Any]]:
+    """Evaluate every account at ``dates``, with change over time filled in.
+
+    Parameters
+    ----------
+    plan, events, accounts
+        The plan, the events (lazy) and the checked accounts.
+    dates
+        The dates to return.
+    extra_dates
+        More dates the events must cover (e.g. the renewal dates of a backtest).
+    overlay
+        Given a list of dates, returns per-(account, date) columns to add (pins).
+    signals
+        Collects per-action conditions (see :meth:`Engine.evaluate`).
+    stage_before
+        Stage history from outside (the state store): ``key``, ``__as_of``,
+        ``__roadmap_before``, ``__stage_before``, ``__stage_since``. Without it, the stage age
+        counts from the first of ``dates``.
+    engine
+        An engine to reuse (its events must cover the dates).
+    """
+    needs = time_needs(plan)
+    key = plan.account_key
+    snap = sorted(set(dates))
+    lag_dates = sorted({d - dt.timedelta(days=n) for d in snap for _, n in needs.lags})
+    if engine is None:
+        engine = Engine(plan, events, accounts, sorted({*snap, *lag_dates, *extra_dates}))
+    pins = overlay
+    extra: pl.DataFrame | None = None
+    if needs.any:
+        first_dates = sorted(set(lag_dates) | (set(snap) if needs.stage_age and
+                                                stage_before is None else set()))
+        first_overlay = pins(first_dates) if pins is not None else None
+        first = engine.evaluate(engine.pairs(first_dates), overlay=first_overlay)
+        lagged = lag_overlay(plan, first, snap, needs.lags, key)
+        ages: pl.DataFrame | None = stage_before
+        if needs.stage_age and stage_before is None:
+            ages = stage_history(first["stages"], key)
+        extra = merge_overlays(key, lagged, ages)
+    final_overlay = merge_overlays(key, pins(snap) if pins is not None else None, extra)
+    result = engine.evaluate(engine.pairs(snap), overlay=final_overlay, signals=signals)
+    return engine, result
+
+
+def history(
+    roadmap: Roadmap | Pack | Plan,
+    events: pl.DataFrame | pl.LazyFrame,
+    accounts: pl.DataFrame | pl.LazyFrame,
+    start: dt.date | str,
+    end: dt.date | str,
+    every: str | int | dt.timedelta = "1w",
+) -> History:
+    """Evaluate a roadmap at every date from ``start`` to ``end``, reading the events once.
+
+    The frames are those of :func:`healthrules.evaluate` with an ``as_of`` column first, and
+    the rows of each date equal what ``evaluate`` gives at that date: a snapshot never sees an
+    event after its own ``as_of``. It costs far less than one ``evaluate`` per date: the
+    events are aggregated once per account and day and every date is read from that table
+    (see :mod:`healthrules.history.aggregation`), then all dates are assembled together.
+
+    Parameters
+    ----------
+    roadmap
+        A roadmap, a pack or a compiled plan.
+    events, accounts
+        As for :func:`healthrules.evaluate` (``DataFrame`` or ``LazyFrame``).
+    start, end
+        The first date and the last possible date (``date`` or ``YYYY-MM-DD``).
+    every
+        The step: ``"1w"`` (default), ``"1d"``, ``"14d"``, a number of days or a
+        ``timedelta`` of whole days.
+
+    Returns
+    -------
+    History
+        The frames, :meth:`History.at` for one date's :class:`~healthrules.Evaluation`, and
+        :attr:`History.lifecycle` for the action lifecycle across the snapshots.
+
+    Raises
+    ------
+    RoadmapError
+        If the roadmap does not compile.
+    InputDataError
+        If the frames do not match the data contract.
+    ValueError
+        If the dates or the step are malformed.
+
+    Examples
+    --------
+    >>> import datetime as dt, polars as pl, healthrules as hr
+    >>> from healthrules.history import history
+    >>> roadmap = hr.Roadmap.model_validate({
+    ...     "id": "demo", "goal": "Weekly use", "data": {"events": {"user": None}},
+    ...     "indicators": [{"id": "logins_7d", "family": "process", "aggregate": "count",
+    ...                     "where": "event == 'login'", "window": "7d"}],
+    ...     "stages": [{"id": "operation"}]})
+    >>> events = pl.DataFrame({"account_id": ["a", "a", "a"], "event": ["login"] * 3,
+    ...     "timestamp": [dt.datetime(2026, 6, 1, 9), dt.datetime(2026, 6, 9, 9),
+    ...                   dt.datetime(2026, 6, 10, 9)]})
+    >>> h = history(roadmap, events, pl.DataFrame({"account_id": ["a"]}),
+    ...             "2026-06-01", "2026-06-15", every="1w")
+    >>> [str(d) for d in h.dates]
+    ['2026-06-01', '2026-06-08', '2026-06-15']
+    >>> h.indicators["logins_7d"].to_list()
+    [1, 0, 2]
+    """
+    dates = date_range(start, end, every)
+    plan, ev_lf, acc_df = prepare_inputs(roadmap, events, accounts, dates[-1])
+    from healthrules.history.lifecycle import signals_for
+
+    engine, result = evaluate_dates(plan, ev_lf, acc_df, dates, signals=signals_for(plan))
+    return History(
+        plan=plan, account_key=plan.account_key, dates=tuple(dates),
+        indicators=result["indicators"], stages=result["stages"], scores=result["scores"],
+        actions=result["actions"], conditions=result["conditions"],
+        diagnostics=dict(engine.diagnostics), attributes=engine.accounts,
+        signals=result["signals"], unrouted=result["unrouted"])
