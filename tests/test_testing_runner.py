@@ -505,3 +505,47 @@ def test_json_schema_describes_the_format() -> None:
     assert "Case" in schema["$defs"] and "AccountExpectation" in schema["$defs"]
     actions = schema["$defs"]["ActionsExpectation"]["properties"]
     assert set(actions) == {"exactly", "at_least", "none", "absent"}
+
+
+def test_packs_route_and_report_unrouted_accounts(tmp_path: Path) -> None:
+    for name, tier in (("big", "tier == 'big'"), ("small", "tier == 'small'")):
+        (tmp_path / f"{name}.yaml").write_text(textwrap.dedent(f"""\
+            id: {name}
+            goal: g
+            applies_to: {tier}
+            data: {{accounts: {{attributes: {{tier: str}}}}}}
+            indicators:
+              - {{id: n, family: process, aggregate: count, where: "event == 'x'"}}
+            stages: [{{id: {name}_stage}}]
+            """))
+    (tmp_path / "pack.yaml").write_text("kind: pack\nid: p\nroadmaps: [big.yaml, small.yaml]\n")
+    path = tmp_path / "pack.test.yaml"
+    path.write_text(textwrap.dedent("""\
+        kind: test
+        roadmap: pack.yaml
+        as_of: 2026-06-30
+        cases:
+          - name: routing
+            accounts: {a: {tier: big}, b: {tier: small}, c: {tier: other}}
+            events: {a: [x x2 at -1d], c: [x at -1d]}
+            expect:
+              a: {roadmap: big, stage: big_stage, indicators: {n: 2}}
+              b: {roadmap: small, stage: small_stage, indicators: {n: 0}}
+              c: {roadmap: null, stage: _unassigned}
+          - name: wrong routing
+            accounts: {c: {tier: other}}
+            expect:
+              c: {roadmap: big, indicators: {n: 1}}
+          - name: unknown roadmap and stage
+            accounts: {a: {tier: big}}
+            expect:
+              a: {roadmap: bigg, stage: small_stagee}
+        """))
+    report = run([path])
+    assert [c.status for c in report.cases] == ["passed", "failed", "error"], report.render()
+    text = report.cases[1].render()
+    assert "    15    roadmap       big       null" in text
+    assert "    15    indicators.n  1         (no roadmap applies to the account)" in text
+    hints = {i.code: i.hint for i in report.cases[2].issues}
+    assert hints[TestCode.UNKNOWN_ROADMAP] == "did you mean 'big'?"
+    assert hints[TestCode.UNKNOWN_STAGE] == "did you mean 'small_stage'?"

@@ -252,8 +252,7 @@ def compare_account(
     for name, exp in expectation.indicators.items():
         what = f"indicators.{name}"
         if name not in view.indicators:
-            out.append(Mismatch(what, _describe(exp), f"(not an indicator of roadmap {rid})",
-                                line_of(what)))
+            out.append(Mismatch(what, _describe(exp), _absent(rid), line_of(what)))
             continue
         m = _compare_value(what, exp, view.indicators[name], tolerance, line_of(what))
         if m is not None:
@@ -262,8 +261,7 @@ def compare_account(
         what = f"bands.{name}"
         col = f"{name}__band"
         if col not in view.indicators:
-            out.append(Mismatch(what, format_value(band), f"(not an indicator of roadmap {rid})",
-                                line_of(what)))
+            out.append(Mismatch(what, format_value(band), _absent(rid), line_of(what)))
             continue
         actual_band = view.indicators[col]
         if actual_band != band:
@@ -284,6 +282,12 @@ def compare_account(
     if expectation.actions is not None:
         out.extend(_compare_actions(view, expectation.actions, line_of))
     return out
+
+
+def _absent(rid: str | None) -> str:
+    if rid is None:
+        return "(no roadmap applies to the account)"
+    return f"(not an indicator of roadmap {rid})"
 
 
 def _ref_id(ref: str | ActionMatch) -> str:
