@@ -2,8 +2,9 @@
 
 Each fixture names its ``check`` and lists ``cases``; a case has a roadmap as ``pass`` (the
 check must report nothing) or as ``fail`` with the findings it must report, each by ``line``
-and optionally ``column`` and a ``contains`` substring of the message. Only the fixture's check
-runs, so the cases stay small.
+and optionally ``column``, ``file`` and a ``contains`` substring of the message. A case that
+needs several files (a pack and its roadmaps) lists them under ``files`` and names the one to
+lint in ``pass`` / ``fail``. Only the fixture's check runs, so the cases stay small.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from healthrules.lint import REGISTRY, LintConfig, Status, lint_text
+from healthrules.lint import REGISTRY, LintConfig, Status, lint_paths, lint_text
 
 FIXTURES = Path(__file__).parent / "fixtures" / "lint"
 
@@ -29,19 +30,28 @@ def _cases() -> list[Any]:
 
 
 @pytest.mark.parametrize(("check", "case"), _cases())
-def test_case(check: str, case: dict[str, Any]) -> None:
+def test_case(check: str, case: dict[str, Any], tmp_path: Path) -> None:
     text = case.get("pass", case.get("fail"))
     assert isinstance(text, str), "a case needs `pass` or `fail`"
     config = LintConfig(select=frozenset({check}), **case.get("config", {}))
-    findings = lint_text(text, source="case.yaml", config=config)
-    got = [(f.location.line, f.location.column, f.message) for f in findings]
+    if "files" in case:  # several files: `pass` / `fail` names the one to lint (a pack)
+        for name, content in case["files"].items():
+            (tmp_path / name).write_text(content, encoding="utf-8")
+        reports = lint_paths([tmp_path / text], config=config)
+        findings = [f for r in reports for f in r.issues]
+    else:
+        findings = lint_text(text, source="case.yaml", config=config)
+    got = [(f.location.line, f.location.column, Path(f.location.file or "").name, f.message)
+           for f in findings]
     expected = [] if "pass" in case else case["expect"]
-    assert all(f.code == check for f in findings)
+    assert all(f.code == check for f in findings), [str(f) for f in findings]
     assert len(got) == len(expected), "\n".join(str(f) for f in findings) or "no findings"
-    for (line, column, message), want in zip(got, expected, strict=True):
+    for (line, column, file, message), want in zip(got, expected, strict=True):
         assert line == want["line"], message
         if "column" in want:
             assert column == want["column"], message
+        if "file" in want:
+            assert file == want["file"], message
         if "contains" in want:
             assert want["contains"] in message
 

@@ -169,14 +169,14 @@ def test_lint_paths_over_a_folder(tmp_path: Path) -> None:
         ("broken.yaml", "roadmap", False, True),
         ("lib.yaml", "library", True, False),
         ("pack.yaml", "pack", False, False),
+        ("roadmap.test.yaml", "test", True, False),
         ("roadmap.yaml", "roadmap", False, False),
         ("track.yaml", "roadmap", False, False),
-        ("roadmap.test.yaml", "test", True, False),
     ]
     broken = reports[0]
     assert broken.count(Severity.ERROR) == 1
     assert broken.load_issues[0].code == "extra_forbidden"
-    track = reports[4]
+    track = reports[5]
     assert track.findings and all(f.location.file == track.path for f in track.findings)
 
 
@@ -214,3 +214,27 @@ def test_examples_lint_without_errors() -> None:
     problems = [format_finding(i) for r in reports for i in r.issues
                 if i.severity is Severity.ERROR]
     assert problems == []
+
+
+def test_tracks_of_a_pack(tmp_path: Path) -> None:
+    data = "data: {accounts: {attributes: {goal: str, seats: int}}}\n"
+    _write(tmp_path, "all.yaml", "id: everyone\ngoal: g\n" + data + "stages: [{id: a}]\n")
+    _write(tmp_path, "big.yaml", "id: big\ngoal: g\n" + data
+           + "applies_to: seats >= 10\nstages: [{id: a}]\n")
+    _write(tmp_path, "bigger.yaml", "id: bigger\ngoal: g\n" + data
+           + "applies_to: seats >= 50 and goal == 'delegate'\nstages: [{id: a}]\n")
+    select = LintConfig(select=frozenset({"stages.unreachable_track"}))
+    _write(tmp_path, "ok.yaml", "kind: pack\nid: ok\nroadmaps: [bigger.yaml, big.yaml, all.yaml]\n")
+    reports = lint_paths([tmp_path / "ok.yaml"], config=select)
+    assert [f.message for r in reports for f in r.findings] == []
+    _write(tmp_path, "bad.yaml", "kind: pack\nid: bad\nroadmaps: [all.yaml, big.yaml]\n")
+    reports = lint_paths([tmp_path / "bad.yaml"], config=select)
+    assert [(Path(r.path).name, f.location.line, f.message) for r in reports
+            for f in r.findings] == [
+        ("big.yaml", 4, "roadmap 'big' never gets an account in pack 'bad': the earlier track "
+         "'everyone' has no applies_to, so it takes every account")]
+    _write(tmp_path, "worse.yaml", "kind: pack\nid: worse\nroadmaps: [big.yaml, bigger.yaml]\n")
+    reports = lint_paths([tmp_path / "worse.yaml"], config=select)
+    assert [(Path(r.path).name, f.message) for r in reports for f in r.findings] == [
+        ("bigger.yaml", "roadmap 'bigger' never gets an account in pack 'worse': the "
+         "applies_to of the earlier tracks ('big') take every account it applies to")]

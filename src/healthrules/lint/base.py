@@ -67,6 +67,7 @@ REGISTRY: Final[list[RegistryEntry]] = [
     RegistryEntry("HR103", "stages.unreachable"),
     RegistryEntry("HR104", "stages.no_actions"),
     RegistryEntry("HR105", "stages.only_missing_values"),
+    RegistryEntry("HR106", "stages.unreachable_track"),
     # indicators (HR2xx)
     RegistryEntry("HR201", "indicators.unused"),
     RegistryEntry("HR202", "indicators.no_outcome"),

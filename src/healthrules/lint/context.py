@@ -35,6 +35,7 @@ from healthrules.roadmap import (
     AggregateIndicator,
     Bands,
     DerivedIndicator,
+    Pack,
     Roadmap,
     Stage,
     Weights,
@@ -145,12 +146,15 @@ class LintContext:
         (``imports[0].indicators[2]`` or ``imports[0].path``).
     directives
         The ``# healthrules: disable=...`` comments of the file.
+    pack
+        The pack the roadmap was loaded through (its tracks route accounts in order).
     """
 
     roadmap: Roadmap
     config: LintConfig = field(default_factory=LintConfig)
     imported: dict[str, str] = field(default_factory=dict)
     directives: tuple[Directive, ...] = ()
+    pack: Pack | None = None
     _regions: dict[str, ConditionRegions | None] = field(default_factory=dict, repr=False)
     _reach: dict[int, Region] = field(default_factory=dict, repr=False)
 
@@ -293,6 +297,15 @@ class LintContext:
         )
         reach = self.reach(index)
         return stage if reach.empty else reach.meet(stage)
+
+    def earlier_tracks(self) -> list[LintContext]:
+        """The contexts of the roadmaps before this one in its pack (empty without a pack)."""
+        if self.pack is None:
+            return []
+        ids = [r.id for r in self.pack.loaded]
+        if self.roadmap.id not in ids:
+            return []
+        return [LintContext(r) for r in self.pack.loaded[: ids.index(self.roadmap.id)]]
 
     # ------------------------------------------------------------------ score
 

@@ -231,6 +231,7 @@ def lint(
     *,
     config: LintConfig | None = None,
     text: str | None = None,
+    pack: Pack | None = None,
 ) -> list[Issue]:
     """Lint one loaded roadmap.
 
@@ -245,6 +246,9 @@ def lint(
         The YAML text of the roadmap, when it is not in the file ``roadmap.source``: it gives
         the findings their line and column and holds the ``# healthrules: disable`` comments.
         Without a text or a readable source, findings carry only their YAML path.
+    pack
+        The pack the roadmap was loaded through: then its tracks are checked too (a track
+        that earlier tracks take every account from).
 
     Returns
     -------
@@ -288,7 +292,7 @@ def lint(
     base_dir = Path(file).parent if file is not None else Path.cwd()
     offset, imported, sources = _imports(roadmap, positions, base_dir)
     directives = tuple(find_directives(text)) if text is not None else ()
-    ctx = LintContext(roadmap, config, imported, directives)
+    ctx = LintContext(roadmap, config, imported, directives, pack)
     placer = _Placer(roadmap, positions, file, offset, imported, sources)
     lines = text.splitlines() if text is not None else []
     out: list[Issue] = []
@@ -380,8 +384,9 @@ def lint_paths(
 ) -> list[FileReport]:
     """Lint roadmap and pack files; folders are searched for ``*.yaml`` / ``*.yml`` files.
 
-    A pack is linted through its roadmaps (each reported under its own file, once even when
-    it is also given directly). Indicator libraries and test files are skipped.
+    A pack is linted through its roadmaps, as tracks of the pack (each reported under its own
+    file, once even when it is also given directly). Indicator libraries and test files are
+    skipped.
 
     Parameters
     ----------
@@ -402,37 +407,50 @@ def lint_paths(
     """
     config = config or LintConfig()
     enabled_codes(config)  # fail early on unknown spellings
-    reports: list[FileReport] = []
-    done: set[Path] = set()
+    found: list[tuple[Path, Path, str | None]] = []
     for path in iter_rule_files(paths):
         key = path.resolve()
-        if key in done:
+        if all(key != k for _, k, _ in found):
+            found.append((path, key, _peek_kind(path)))
+    slots: dict[Path, list[FileReport]] = {key: [] for _, key, _ in found}
+    linted: set[Path] = set()
+    # packs first, so that their roadmaps are linted as tracks of the pack
+    for path, key, kind in found:
+        if kind != "pack":
+            continue
+        linted.add(key)
+        try:
+            pack = load(path)
+        except RoadmapError as exc:
+            slots[key].append(FileReport(os.fspath(path), kind,
+                                         load_issues=tuple(exc.errors())))
+            continue
+        slots[key].append(FileReport(os.fspath(path), "pack"))
+        assert isinstance(pack, Pack)
+        for r in pack.loaded:
+            rkey = Path(r.source).resolve() if r.source else key
+            if rkey in linted:
+                continue  # a roadmap in two packs is linted with the first one
+            linted.add(rkey)
+            report = FileReport(r.source or os.fspath(path), "roadmap",
+                                findings=tuple(lint(r, config=config, pack=pack)))
+            slots.get(rkey, slots[key]).append(report)
+    for path, key, kind in found:
+        if key in linted:
             continue
         display = os.fspath(path)
-        kind = _peek_kind(path)
         if kind in ("library", "test"):
-            done.add(key)
-            reports.append(FileReport(display, kind, skipped=True))
+            slots[key].append(FileReport(display, kind, skipped=True))
             continue
         try:
             model = load(path)
         except RoadmapError as exc:
-            done.add(key)
-            reports.append(FileReport(display, kind, load_issues=tuple(exc.errors())))
+            slots[key].append(FileReport(display, kind, load_issues=tuple(exc.errors())))
             continue
-        done.add(key)
-        roadmaps = model.loaded if isinstance(model, Pack) else [model]
-        if isinstance(model, Pack):
-            reports.append(FileReport(display, "pack"))
-        for r in roadmaps:
-            rkey = Path(r.source).resolve() if r.source else None
-            if isinstance(model, Pack) and rkey is not None:
-                if rkey in done:
-                    continue
-                done.add(rkey)
-            reports.append(FileReport(r.source or display, "roadmap",
-                                      findings=tuple(lint(r, config=config))))
-    return reports
+        assert isinstance(model, Roadmap)
+        slots[key].append(FileReport(display, "roadmap",
+                                     findings=tuple(lint(model, config=config))))
+    return [report for _, key, _ in found for report in slots[key]]
 
 
 def _peek_kind(path: Path) -> str | None:

@@ -9,6 +9,7 @@ from healthrules.errors import Issue, Severity
 from healthrules.lint._explain import why_never_true
 from healthrules.lint.base import Check
 from healthrules.lint.context import LintContext
+from healthrules.lint.intervals import Region
 
 __all__ = [
     "CHECKS",
@@ -17,6 +18,7 @@ __all__ = [
     "NoActions",
     "OnlyMissingValues",
     "Unreachable",
+    "UnreachableTrack",
 ]
 
 
@@ -341,6 +343,72 @@ class OnlyMissingValues(Check):
             )
 
 
+class UnreachableTrack(Check):
+    """A roadmap of a pack never gets an account: earlier tracks take them all.
+
+    What it does
+    ------------
+    A pack routes each account to the *first* roadmap (track) whose ``applies_to`` is true; a
+    roadmap without ``applies_to`` takes every account that reaches it. This check reports a
+    roadmap that no account can be routed to, because an earlier track has no
+    ``applies_to``, or because the earlier tracks' ``applies_to`` take every account its own
+    ``applies_to`` accepts (interval reasoning, as for ``stages.unreachable``). It runs when
+    the roadmap is linted through its pack.
+
+    Why is this bad
+    ---------------
+    The whole track (its stages, score and actions) silently never applies. Segmenting
+    customers by goal only works when each goal's route can be reached.
+
+    Example
+    -------
+    ::
+
+        kind: pack
+        roadmaps:
+          - self-sufficient.yaml     # no applies_to: takes every account
+          - do-it-for-us.yaml        # applies_to: goal == 'delegate'
+
+    Fix
+    ---
+    List the narrower tracks first and the catch-all track last, or give the first track an
+    ``applies_to``.
+    """
+
+    code = "HR106"
+    name = "stages.unreachable_track"
+    severity = Severity.ERROR
+
+    def run(self, ctx: LintContext) -> Iterator[Issue]:
+        """Yield one finding when the roadmap is a track that no account is routed to."""
+        earlier = ctx.earlier_tracks()
+        if not earlier or ctx.pack is None:
+            return
+        own = ctx.regions("applies_to")
+        region = own.true if own is not None else Region.top()
+        path = "applies_to" if own is not None else ""
+        pack = ctx.pack.id
+        catch_all = next((t for t in earlier if t.roadmap.applies_to is None), None)
+        if catch_all is not None:
+            yield self.finding(
+                path, f"roadmap {ctx.roadmap.id!r} never gets an account in pack {pack!r}: "
+                f"the earlier track {catch_all.roadmap.id!r} has no applies_to, so it takes "
+                "every account",
+                hint="list the catch-all track last in the pack's roadmaps")
+            return
+        for t in earlier:
+            theirs = t.regions("applies_to")
+            region = region.meet(theirs.not_true if theirs is not None else Region.bottom())
+        if region.empty:
+            names = ", ".join(repr(t.roadmap.id) for t in earlier)
+            yield self.finding(
+                path, f"roadmap {ctx.roadmap.id!r} never gets an account in pack {pack!r}: "
+                f"the applies_to of the earlier tracks ({names}) take every account it "
+                "applies to",
+                hint="list narrower tracks first in the pack's roadmaps")
+
+
 CHECKS: list[type[Check]] = [
-    NoAchievement, AchievementUnchecked, Unreachable, NoActions, OnlyMissingValues]
+    NoAchievement, AchievementUnchecked, Unreachable, NoActions, OnlyMissingValues,
+    UnreachableTrack]
 """The checks of this family, in code order."""
