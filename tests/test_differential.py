@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from healthrules.expressions import Type, infer, parse
+from healthrules.expressions import Type, infer, lag_column, parse
 from healthrules.polars_expr import to_polars
 from healthrules.scalar import _round, evaluate, trace
 
@@ -36,8 +36,11 @@ ENV: dict[str, Type] = {
     "d2": "date",
     "t1": "datetime",
     "t2": "datetime",
+    "days_in_stage": "int",  # makes the change-over-time functions legal (action scope)
 }
 BANDED = frozenset({"i1", "f1"})
+LAG_DAYS = (7, 30)
+LAGS: dict[str, Type] = {lag_column(n, d): t for n, t in ENV.items() for d in LAG_DAYS}
 NAMES: dict[str, list[str]] = {}
 for _name, _type in ENV.items():
     NAMES.setdefault(_type, []).append(_name)
@@ -70,6 +73,8 @@ def _int_literal(draw: Draw) -> str:
 def _leaf(draw: Draw, t: str) -> str:
     if t == "null":
         return "None"
+    if draw(st.integers(0, 5)) == 0:
+        return f"prev({draw(st.sampled_from(NAMES[t]))}, {draw(st.sampled_from(LAG_DAYS))})"
     if draw(st.integers(0, 2)) > 0 or t == "datetime":
         if t == "str" and draw(st.booleans()):
             return f"band({draw(st.sampled_from(sorted(BANDED)))})"
@@ -83,6 +88,10 @@ def _leaf(draw: Draw, t: str) -> str:
     if t == "str":
         return str(draw(st.sampled_from(STR_LITERALS)))
     return f"date('{draw(st.sampled_from(DATES))}')"
+
+
+def _change(draw: Draw, t: str) -> str:
+    return f"change({draw(st.sampled_from(NAMES[t]))}, {draw(st.sampled_from(LAG_DAYS))})"
 
 
 @st.composite
@@ -108,13 +117,26 @@ def expressions(draw: Draw, t: str, depth: int) -> str:
     if t == "int":
         kind = draw(
             st.sampled_from(
-                ["arith", "neg", "pow", "abs", "if", "min", "coalesce", "since", "between"]
+                [
+                    "arith",
+                    "neg",
+                    "pow",
+                    "abs",
+                    "if",
+                    "min",
+                    "coalesce",
+                    "since",
+                    "between",
+                    "change",
+                ]
             )
         )
         if kind == "arith":
             return f"({sub('int')} {draw(st.sampled_from(['+', '-', '*']))} {sub('int')})"
         if kind == "neg":
             return f"(-{sub('int')})"
+        if kind == "change":
+            return _change(draw, "int")
         if kind == "pow":
             return f"({sub('int')} ** {draw(st.integers(0, 3))})"
         if kind == "abs":
@@ -134,7 +156,19 @@ def expressions(draw: Draw, t: str, depth: int) -> str:
     if t == "float":
         kind = draw(
             st.sampled_from(
-                ["arith", "div", "neg", "pow", "abs", "round", "clip", "if", "min", "coalesce"]
+                [
+                    "arith",
+                    "div",
+                    "neg",
+                    "pow",
+                    "abs",
+                    "round",
+                    "clip",
+                    "if",
+                    "min",
+                    "coalesce",
+                    "change",
+                ]
             )
         )
         if kind == "arith":
@@ -143,6 +177,8 @@ def expressions(draw: Draw, t: str, depth: int) -> str:
             return f"({a} {op} {b})"
         if kind == "div":
             return f"({num()} / {num()})"
+        if kind == "change":
+            return _change(draw, "float")
         if kind == "neg":
             return f"(-{sub('float')})"
         if kind == "pow":
@@ -166,7 +202,11 @@ def expressions(draw: Draw, t: str, depth: int) -> str:
         return f"coalesce({args_with('float', lambda: maybe_null('float'))})"
 
     if t == "bool":
-        kind = draw(st.sampled_from(["cmp", "cmp", "in", "is", "andor", "not", "if", "coalesce"]))
+        kind = draw(
+            st.sampled_from(["cmp", "cmp", "in", "is", "andor", "not", "if", "coalesce", "stuck"])
+        )
+        if kind == "stuck":
+            return f"stuck({draw(st.sampled_from([1, 5, 30]))})"
         if kind == "cmp":
             family = draw(st.sampled_from(["num", "str", "bool", "temporal"]))
             ops = ["==", "!=", "<", "<=", ">", ">="] if family != "bool" else ["==", "!="]
@@ -272,7 +312,7 @@ def rows(draw: Draw, zone: str | None) -> dict[str, Any]:
         "date": DATE_VALUES,
         "datetime": datetimes_in(zone),
     }
-    row = {name: draw(nullable(by_type[t])) for name, t in ENV.items()}
+    row = {name: draw(nullable(by_type[t])) for name, t in {**ENV, **LAGS}.items()}
     for name in BANDED:
         row[f"{name}__band"] = draw(nullable(BAND_VALUES))
     return row
@@ -287,7 +327,7 @@ def schema(zone: str | None) -> dict[str, pl.DataType]:
         "date": pl.Date(),
         "datetime": pl.Datetime("us", zone),
     }
-    out = {name: dtypes[t] for name, t in ENV.items()}
+    out = {name: dtypes[t] for name, t in {**ENV, **LAGS}.items()}
     out.update({f"{name}__band": pl.String() for name in sorted(BANDED)})
     return out
 
@@ -368,7 +408,7 @@ def run_both(
     )
     scalar_rows: list[dict[Any, object]] = []
     for row in frame.drop("__row").to_dicts():  # the values exactly as polars holds them
-        values: dict[Any, object] = {n: row[n] for n in ENV}
+        values: dict[Any, object] = {n: row[n] for n in (*ENV, *LAGS)}
         values.update({("band", n): row[f"{n}__band"] for n in BANDED})
         scalar_rows.append(values)
     reject(not any(out_of_range(source, values, as_of) for values in scalar_rows))
@@ -423,6 +463,9 @@ EDGE_CASES = [
     "min(f1, i1, None)",
     "None if b1 else None",
     "not (b1 and None)",
+    "prev(f1, 7) > 0.8",
+    "change(i1, 30) + days_in_stage",
+    "stuck(5) or prev(s1, 7) == 'a'",
 ]
 
 
@@ -462,6 +505,10 @@ def _seeded_row(rng: random.Random, zone: str | None) -> dict[str, Any]:
         "t2": maybe(local(at + dt.timedelta(hours=rng.randint(-30, 30)))),
         "i1__band": maybe("red"),
         "f1__band": maybe("green"),
+        "days_in_stage": maybe(rng.randint(0, 9)),
+        lag_column("f1", 7): maybe(rng.choice([0.5, 0.9, float("nan")])),
+        lag_column("i1", 30): maybe(rng.randint(-3, 3)),
+        lag_column("s1", 7): maybe(rng.choice(["a", "b"])),
     }
 
 

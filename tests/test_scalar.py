@@ -430,3 +430,41 @@ def test_step_is_frozen() -> None:
 def test_values_are_plain_python() -> None:
     assert isinstance(ev("x / 3", x=1), float)
     assert math.isclose(ev("x / 3", x=1), 1 / 3)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- change over time
+
+
+def test_change_over_time_reads_lags_and_the_stage_age() -> None:
+    from healthrules.expressions import lag_column
+
+    values: dict[Any, object] = {
+        "x": 5,
+        "f": 0.5,
+        lag_column("x", 7): 2,
+        lag_column("f", 30): float("nan"),
+        "days_in_stage": 10,
+    }
+    assert evaluate("prev(x, 7)", values, as_of=AS_OF) == 2
+    assert evaluate("change(x, 7)", values, as_of=AS_OF) == 3
+    assert evaluate("prev(f, 30)", values, as_of=AS_OF) is None  # NaN is null
+    assert evaluate("change(f, 30)", values, as_of=AS_OF) is None
+    assert evaluate("stuck(10)", values, as_of=AS_OF) is True
+    assert evaluate("stuck(11)", values, as_of=AS_OF) is False
+    assert evaluate("days_in_stage > 3", values, as_of=AS_OF) is True
+
+
+def test_change_over_time_is_null_without_history() -> None:
+    values = {"x": 5}
+    assert evaluate("prev(x, 7)", values, as_of=AS_OF) is None
+    assert evaluate("change(x, 7)", values, as_of=AS_OF) is None
+    assert evaluate("stuck(3)", values, as_of=AS_OF) is None
+    assert evaluate("days_in_stage", values, as_of=AS_OF) is None
+    assert evaluate("stuck(3) or x > 1", values, as_of=AS_OF) is True
+    steps = trace("change(x, 7) > 1", values, as_of=AS_OF)
+    assert [(s.text, s.value) for s in steps] == [
+        ("x", 5),
+        ("change(x, 7)", None),
+        ("1", 1),
+        ("change(x, 7) > 1", None),
+    ]

@@ -233,6 +233,13 @@ def _verify(parsed: Parsed) -> None:
 # --------------------------------------------------------------------------- values
 
 
+def _read(value: object) -> object:
+    """A value as read from ``values``: a float NaN is null."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
 def _is_number(v: object) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
@@ -476,10 +483,7 @@ class _Kleene(SimpleEval):  # type: ignore[misc]
             return None  # change over time is unknown without history (docs/time.md)
         if node.id not in self.values:
             raise NameNotDefined(node.id, self.parsed.source)
-        value = self.values[node.id]
-        if isinstance(value, float) and math.isnan(value):
-            return None
-        return value
+        return _read(self.values[node.id])
 
     @staticmethod
     def _eval_constant(node: ast.Constant) -> object:
@@ -563,7 +567,7 @@ class _Kleene(SimpleEval):  # type: ignore[misc]
         if not (isinstance(subject, ast.Name) and isinstance(days, ast.Constant)
                 and isinstance(days.value, int)):
             raise TypeError(f"{name}() takes an indicator name and a number of days")
-        before = self.values.get(lag_column(subject.id, days.value))
+        before = _read(self.values.get(lag_column(subject.id, days.value)))
         if name == "prev":
             return before
         return _arithmetic(operator.sub)(self._eval(subject), before)
