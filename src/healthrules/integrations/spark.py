@@ -1,0 +1,548 @@
+"""Evaluate a roadmap over Spark DataFrames: the same compiled plan, run by polars per partition.
+
+:func:`evaluate` takes Spark DataFrames of events and accounts and returns Spark DataFrames with
+the columns and types of :func:`healthrules.evaluate`'s frames. How it works:
+
+1. **On the driver**, the roadmap is compiled once to a :class:`~healthrules.Plan`. The frames'
+   schemas are checked against the plan's data contract (the same checks and messages as the
+   polars engine), and the time range the plan reads (:func:`healthrules.evaluator.read_range`)
+   is applied to the events as a Spark filter, so Spark's own scan pushdown and partition
+   pruning see it and no event outside it is shuffled.
+2. The events (the declared columns only) and the accounts (key and declared attributes) are
+   put in one DataFrame, a tagged union with a ``__tag`` column, and repartitioned by the
+   account key: every event of an account lands in the partition of that account's row,
+   accounts without events included.
+3. **In the executors**, ``mapInArrow`` hands each partition to one Python call as Arrow record
+   batches. The call builds the polars events and accounts frames from them (no per-row
+   Python), runs :func:`healthrules.evaluate` with the plan, and yields the result frames as
+   Arrow batches of one tagged union schema (``__frame`` says which frame a row belongs to).
+   The plan travels pickled inside the task closure (one ``bytes`` value, sent once per task
+   and unpickled once per Python worker): nothing is parsed or compiled per partition.
+4. The tagged result is persisted (evaluated once) and split into the ``indicators``,
+   ``stages``, ``scores`` and ``actions`` DataFrames. ``conditions`` and ``diagnostics`` are
+   per-partition counts, summed by a small ``groupBy``.
+
+Because an evaluation is a pure function of each account's rows (``docs/semantics.md``), the
+union of the partitions' results equals the polars result row for row; the test suite checks
+it (``tests/test_spark.py``). See ``docs/scale.md`` for the cluster recipe.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import os
+import pickle
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa  # type: ignore[import-untyped]
+
+from healthrules.compiler import Plan, compile
+from healthrules.errors import InputDataError
+from healthrules.evaluator import evaluate as _evaluate_polars
+from healthrules.evaluator import read_range
+from healthrules.integrations._optional import import_optional
+from healthrules.roadmap import AggregateIndicator, Pack, Roadmap
+
+import_optional("pyspark.sql", extra="spark", purpose="healthrules.integrations.spark")
+# mapInArrow goes through pyspark's pandas UDF machinery, which refuses to start without pandas
+import_optional("pandas", extra="spark", purpose="Spark's mapInArrow")
+
+from pyspark import StorageLevel  # noqa: E402
+from pyspark.sql import DataFrame  # noqa: E402
+from pyspark.sql import functions as F  # noqa: E402
+from pyspark.sql import types as T  # noqa: E402
+
+__all__ = ["FRAMES", "SparkEvaluation", "evaluate", "spark_schema"]
+
+FRAMES = ("indicators", "stages", "scores", "actions")
+"""The per-account result frames, in the order of :attr:`healthrules.Evaluation.frames`."""
+
+_COUNTED = ("conditions", "diagnostics")
+_TAG = "__tag"
+_KEY = "__key"
+_FRAME = "__frame"
+_EVENT, _ACCOUNT = 0, 1
+
+
+# ---------------------------------------------------------------------- public API
+
+
+@dataclass(frozen=True)
+class SparkEvaluation:
+    """The result of :func:`evaluate`: Spark DataFrames with the polars result's columns.
+
+    Attributes
+    ----------
+    indicators, stages, scores, actions
+        The per-account frames, with the columns and types of the frames of the same names of
+        :class:`healthrules.Evaluation` (unordered: Spark DataFrames have no row order).
+    conditions
+        Per roadmap and action: ``considered``, ``fired`` and ``unknown``, summed over the
+        partitions.
+    diagnostics
+        ``name`` and ``value``: the counts of :attr:`healthrules.Evaluation.diagnostics`
+        (dropped events, unknown accounts, ...), summed over the partitions.
+    as_of
+        The evaluation date.
+    account_key
+        The account key column.
+    tagged
+        The persisted tagged union every frame above is selected from; :meth:`unpersist`
+        releases it.
+    """
+
+    indicators: DataFrame
+    stages: DataFrame
+    scores: DataFrame
+    actions: DataFrame
+    conditions: DataFrame
+    diagnostics: DataFrame
+    as_of: dt.date
+    account_key: str
+    tagged: DataFrame
+    time_zone: str | None = None
+
+    @property
+    def frames(self) -> dict[str, DataFrame]:
+        """The output frames by name, as :attr:`healthrules.Evaluation.frames`."""
+        return {"indicators": self.indicators, "stages": self.stages, "scores": self.scores,
+                "actions": self.actions, "conditions": self.conditions}
+
+    def diagnostics_dict(self) -> dict[str, int]:
+        """Collect the diagnostics (a few rows) as ``{name: count}``."""
+        return {row["name"]: int(row["value"]) for row in self.diagnostics.collect()}
+
+    def to_polars(self) -> dict[str, pl.DataFrame]:
+        """Collect every frame to the driver as polars, sorted as the polars engine sorts.
+
+        Only for results that fit on the driver (tests, small runs): write large results with
+        :meth:`write` instead. Timestamps come back in the events' time zone.
+
+        Returns
+        -------
+        dict[str, polars.DataFrame]
+            ``indicators``, ``stages``, ``scores``, ``actions`` and ``conditions``.
+        """
+        key = self.account_key
+        out: dict[str, pl.DataFrame] = {}
+        for name, frame in self.frames.items():
+            table = frame.toArrow()
+            df = _to_zone(_from_arrow(table), self.time_zone)
+            if name == "conditions":
+                df = df.sort("roadmap", "stage", "action_id", nulls_last=True)
+            elif name == "actions":
+                df = df.sort(key, "roadmap", "action_id", nulls_last=True)
+            else:
+                df = df.sort(key, "roadmap", nulls_last=True)
+            out[name] = df
+        return out
+
+    def write(self, path: str | Path, *, mode: str = "errorifexists",
+              format: str = "parquet") -> list[str]:
+        """Write each frame (and ``diagnostics``) to ``<path>/<frame>`` with Spark's writer.
+
+        Each frame is one Spark write job; Spark's output committer makes each folder appear
+        whole (with a ``_SUCCESS`` marker) or not at all.
+
+        Parameters
+        ----------
+        path
+            A folder any executor can write to (``dbfs:/...``, ``s3://...``, a local path in
+            local mode).
+        mode
+            Spark's save mode: ``errorifexists`` (the default), ``overwrite``, ...
+        format
+            Any format Spark writes: ``parquet`` (the default), ``delta``, ``json``, ...
+
+        Returns
+        -------
+        list[str]
+            The folders written.
+        """
+        base = str(path).rstrip("/")
+        written = []
+        for name, frame in {**self.frames, "diagnostics": self.diagnostics}.items():
+            target = f"{base}/{name}"
+            frame.write.mode(mode).format(format).save(target)
+            written.append(target)
+        return written
+
+    def unpersist(self) -> None:
+        """Release the cached evaluation (the frames are recomputed if used again)."""
+        self.tagged.unpersist()
+
+
+def evaluate(
+    source: Roadmap | Pack | Plan | str | os.PathLike[str],
+    events: DataFrame,
+    accounts: DataFrame,
+    as_of: dt.date | dt.datetime | str,
+    *,
+    partitions: int | None = None,
+    partition_column: str | None = None,
+    persist: bool = True,
+) -> SparkEvaluation:
+    """Evaluate a roadmap (or pack) over Spark DataFrames, partition by partition, with polars.
+
+    Parameters
+    ----------
+    source
+        A roadmap or pack file path, a loaded :class:`~healthrules.Roadmap` or
+        :class:`~healthrules.Pack`, or a compiled :class:`~healthrules.Plan`. It is compiled
+        once, on the driver.
+    events
+        Usage events with the columns of the roadmap's ``data.events``. A ``TimestampType``
+        timestamp is read in the declared ``data.events.timezone`` (in the session time zone
+        when the roadmap declares none, as naive wall time); a ``TimestampNTZType`` one is
+        read as wall time in the declared zone.
+    accounts
+        One row per account: the key and the declared attributes.
+    as_of
+        As in :func:`healthrules.evaluate`.
+    partitions
+        Number of partitions to hash the accounts into (default: Spark's
+        ``spark.sql.shuffle.partitions``). One partition's events are held in one executor's
+        memory while it is evaluated: choose enough partitions to keep each small.
+    partition_column
+        A ``DateType`` (or ISO date string) column of the events by which the event store is
+        partitioned; the read range is applied to it too, so Spark prunes the folders outside
+        it (as :func:`healthrules.evaluate`'s option of the same name).
+    persist
+        Cache the evaluation (memory and disk) so that using several result frames evaluates
+        once. Release it with :meth:`SparkEvaluation.unpersist`.
+
+    Returns
+    -------
+    SparkEvaluation
+        Spark DataFrames ``indicators``, ``stages``, ``scores``, ``actions``, ``conditions``
+        and ``diagnostics``.
+
+    Raises
+    ------
+    InputDataError
+        If the frames' columns or types do not match the data contract (checked on the
+        driver, before any job). Row-level problems of the accounts (null or duplicate keys)
+        are found inside the executors and fail the Spark job with the same message.
+    RoadmapError
+        If the roadmap does not compile.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        from healthrules import load
+
+        source = load(Path(source))
+    plan = compile(source)
+    spark = events.sparkSession
+    ev_cols = _event_columns(plan)
+    acc_cols = [plan.account_key, *plan.attributes]
+    _require(events, ev_cols, "events")
+    _require(accounts, acc_cols, "accounts")
+    if partition_column is not None:
+        _require(events, [partition_column], "events")
+    session_zone = spark.conf.get("spark.sql.session.timeZone") or "UTC"
+    conv = _Conversion(ts_columns=_timestamp_columns(plan), zone=plan.events.timezone,
+                       session_zone=session_zone)
+
+    # driver-side check of the contract and the read range, on the schemas (no job) and,
+    # with anchored windows, the smallest anchor of the accounts (all read_range needs)
+    empty_events = conv.apply(_empty(events.select(ev_cols), session_zone))
+    acc_min = conv.apply(_empty(accounts.select(acc_cols), session_zone))
+    anchors = sorted({ind.window.from_ for cr in plan.roadmaps for ind in cr.roadmap.indicators
+                      if isinstance(ind, AggregateIndicator) and ind.window.from_ is not None})
+    if anchors:
+        minima = accounts.select([F.min(F.col(c)).alias(c) for c in acc_cols])
+        acc_min = conv.apply(_from_arrow(minima.toArrow())).filter(
+            pl.col(plan.account_key).is_not_null())
+    start, end = read_range(plan, empty_events, acc_min, as_of)
+    empty = _evaluate_polars(plan, empty_events, acc_min.clear(), as_of)
+
+    # the events the plan reads, tagged and unioned with the accounts, partitioned by key
+    ts_name = plan.events.timestamp
+    ts = F.col(ts_name)
+    ntz = isinstance(events.schema[ts_name].dataType, T.TimestampNTZType)
+    keep = ts < _spark_instant(end, ntz)
+    if start is not None:
+        keep = keep & (ts >= _spark_instant(start, ntz))
+    picked = events.where(keep | ts.isNull())
+    if partition_column is not None:
+        picked = picked.where(_spark_partition_filter(picked, partition_column, start, end))
+    key_type = events.schema[plan.events.account].dataType
+    ev_part = picked.select(
+        F.lit(_EVENT).cast("tinyint").alias(_TAG),
+        F.col(plan.events.account).alias(_KEY),
+        *[F.col(c).alias(f"__e{i}") for i, c in enumerate(ev_cols)],
+    )
+    acc_part = accounts.select(
+        F.lit(_ACCOUNT).cast("tinyint").alias(_TAG),
+        F.col(plan.account_key).cast(key_type).alias(_KEY),
+        *[F.col(c).alias(f"__a{i}") for i, c in enumerate(acc_cols)],
+    )
+    union = ev_part.unionByName(acc_part, allowMissingColumns=True)
+    union = union.repartition(partitions, _KEY) if partitions else union.repartition(_KEY)
+
+    # one tagged output schema for every result frame
+    columns = {name: list(empty.frames[name].columns) for name in FRAMES}
+    columns["conditions"] = list(empty.conditions.columns)
+    columns["diagnostics"] = ["name", "value"]
+    out_fields = [T.StructField(_FRAME, T.StringType(), False)]
+    for name in (*FRAMES, "conditions"):
+        frame = empty.frames[name]
+        out_fields += [T.StructField(f"{name}__{c}", spark_type(frame.schema[c]), True)
+                       for c in frame.columns]
+    out_fields += [T.StructField("diagnostics__name", T.StringType(), True),
+                   T.StructField("diagnostics__value", T.LongType(), True)]
+    out_schema = T.StructType(out_fields)
+
+    job = _Job(plan=plan, as_of=as_of, events=tuple(ev_cols), accounts=tuple(acc_cols),
+               conversion=conv, columns=columns, arrow_schema=_arrow_schema(out_schema))
+    payload = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
+    tagged = union.mapInArrow(functools.partial(_run_partition, payload), out_schema)
+    if persist:
+        tagged = tagged.persist(StorageLevel.MEMORY_AND_DISK)
+
+    def pick(name: str) -> DataFrame:
+        return tagged.where(F.col(_FRAME) == name).select(
+            [F.col(f"{name}__{c}").alias(c) for c in columns[name]])
+
+    cond_keys = ["roadmap", "stage", "action_id"]
+    skeleton_c = spark.createDataFrame(empty.conditions.rows(), spark_schema(empty.conditions))
+    conditions = pick("conditions").unionByName(skeleton_c).groupBy(cond_keys).agg(
+        *[F.sum(c).cast("bigint").alias(c) for c in ("considered", "fired", "unknown")])
+    skeleton_d = spark.createDataFrame(
+        [(k, 0) for k in empty.diagnostics], T.StructType([
+            T.StructField("name", T.StringType(), False),
+            T.StructField("value", T.LongType(), False)]))
+    diagnostics = pick("diagnostics").unionByName(skeleton_d).groupBy("name").agg(
+        F.sum("value").cast("bigint").alias("value"))
+    return SparkEvaluation(
+        indicators=pick("indicators"), stages=pick("stages"), scores=pick("scores"),
+        actions=pick("actions"), conditions=conditions, diagnostics=diagnostics,
+        as_of=empty.as_of, account_key=plan.account_key, tagged=tagged,
+        time_zone=plan.events.timezone,
+    )
+
+
+def spark_type(dtype: pl.DataType) -> T.DataType:
+    """The Spark type of a polars dtype of a result frame.
+
+    Parameters
+    ----------
+    dtype
+        A polars dtype: strings, integers, floats, booleans, dates, datetimes, lists and
+        structs of them.
+
+    Returns
+    -------
+    pyspark.sql.types.DataType
+
+    Raises
+    ------
+    TypeError
+        For a dtype without a Spark counterpart here.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> spark_type(pl.List(pl.Struct({"name": pl.String, "done": pl.Boolean}))).simpleString()
+    'array<struct<name:string,done:boolean>>'
+    """
+    simple: dict[Any, T.DataType] = {
+        pl.String: T.StringType(), pl.Categorical: T.StringType(), pl.Enum: T.StringType(),
+        pl.Null: T.StringType(), pl.Boolean: T.BooleanType(), pl.Int8: T.ByteType(),
+        pl.Int16: T.ShortType(), pl.Int32: T.IntegerType(), pl.Int64: T.LongType(),
+        pl.UInt8: T.ShortType(), pl.UInt16: T.IntegerType(), pl.UInt32: T.LongType(),
+        pl.Float32: T.FloatType(), pl.Float64: T.DoubleType(), pl.Date: T.DateType(),
+    }
+    base = dtype.base_type()
+    if base in simple:
+        return simple[base]
+    if isinstance(dtype, pl.Datetime):
+        return T.TimestampType() if dtype.time_zone else T.TimestampNTZType()
+    if isinstance(dtype, pl.List):
+        return T.ArrayType(spark_type(_instance(dtype.inner)), True)
+    if isinstance(dtype, pl.Struct):
+        return T.StructType([T.StructField(f.name, spark_type(_instance(f.dtype)), True)
+                             for f in dtype.fields])
+    raise TypeError(f"no Spark type for the polars dtype {dtype}")
+
+
+def _instance(dtype: Any) -> pl.DataType:
+    result: pl.DataType = dtype() if isinstance(dtype, type) else dtype
+    return result
+
+
+def spark_schema(frame: pl.DataFrame) -> T.StructType:
+    """The Spark schema of a polars frame (see :func:`spark_type`)."""
+    return T.StructType([T.StructField(c, spark_type(frame.schema[c]), True)
+                         for c in frame.columns])
+
+
+# ---------------------------------------------------------------------- driver helpers
+
+
+def _event_columns(plan: Plan) -> list[str]:
+    ev = plan.events
+    cols = [ev.account, ev.event, ev.timestamp]
+    if ev.user is not None:
+        cols.append(ev.user)
+    cols += list(ev.values)
+    return list(dict.fromkeys(cols))
+
+
+def _timestamp_columns(plan: Plan) -> tuple[str, ...]:
+    return (plan.events.timestamp,
+            *[a for a, typ in plan.attributes.items() if typ == "datetime"])
+
+
+def _require(frame: DataFrame, columns: list[str], what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InputDataError(
+            f"{what} DataFrame has no column(s) {', '.join(repr(c) for c in missing)} "
+            f"(it has {', '.join(frame.columns)})")
+
+
+def _spark_instant(value: dt.datetime, ntz: bool) -> Any:
+    """An exact Spark timestamp literal (from ISO text: no session-zone guessing)."""
+    if ntz:
+        return F.to_timestamp_ntz(F.lit(value.replace(tzinfo=None).isoformat(sep=" ")))
+    if value.tzinfo is None:  # naive roadmap time over a TimestampType column
+        return F.to_timestamp(F.lit(value.isoformat(sep=" ")))
+    return F.lit(value.isoformat()).cast("timestamp")
+
+
+def _spark_partition_filter(frame: DataFrame, column: str, start: dt.datetime | None,
+                            end: dt.datetime) -> Any:
+    day = dt.timedelta(days=1)
+    is_text = isinstance(frame.schema[column].dataType, T.StringType)
+
+    def lit(d: dt.date) -> Any:
+        return F.lit(d.isoformat()) if is_text else F.lit(d.isoformat()).cast("date")
+
+    part = F.col(column)
+    cond = part <= lit((end + day).date())
+    if start is not None:
+        cond = cond & (part >= lit((start - day).date()))
+    return cond | part.isNull()
+
+
+def _empty(frame: DataFrame, zone: str) -> pl.DataFrame:
+    """An empty polars frame with the dtypes a Spark frame's rows arrive with in Arrow."""
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    return _from_arrow(to_arrow_schema(frame.schema, timezone=zone).empty_table())
+
+
+def _arrow_schema(schema: T.StructType) -> pa.Schema:
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    result: pa.Schema = to_arrow_schema(schema, timezone="UTC")
+    return result
+
+
+# ---------------------------------------------------------------------- executor side
+
+
+@dataclass(frozen=True)
+class _Conversion:
+    """How Arrow data from Spark becomes the polars dtypes the plan expects."""
+
+    ts_columns: tuple[str, ...]
+    zone: str | None
+    session_zone: str
+
+    def apply(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Bring timestamp columns to the events' zone (or naive), as the plan declares."""
+        exprs: list[pl.Expr] = []
+        for name in self.ts_columns:
+            if name not in frame.columns:
+                continue
+            dtype = frame.schema[name]
+            if not isinstance(dtype, pl.Datetime):
+                continue  # a wrong dtype: the contract check reports it
+            col = pl.col(name).dt.cast_time_unit("us")
+            if dtype.time_zone is None:  # TimestampNTZ: wall time in the declared zone
+                if self.zone is not None:
+                    col = col.dt.replace_time_zone(self.zone)
+            elif self.zone is not None:
+                col = col.dt.convert_time_zone(self.zone)
+            else:  # an instant, for a roadmap of naive times: the session's wall time
+                col = col.dt.convert_time_zone(self.session_zone).dt.replace_time_zone(None)
+            exprs.append(col.alias(name))
+        return frame.with_columns(exprs) if exprs else frame
+
+
+@dataclass(frozen=True)
+class _Job:
+    """Everything a partition needs, pickled once on the driver."""
+
+    plan: Plan
+    as_of: Any
+    events: tuple[str, ...]
+    accounts: tuple[str, ...]
+    conversion: _Conversion
+    columns: dict[str, list[str]]
+    arrow_schema: pa.Schema
+
+
+_JOBS: dict[str, _Job] = {}  # per Python worker: payload digest -> unpickled job
+
+
+def _job(payload: bytes) -> _Job:
+    digest = hashlib.sha256(payload).hexdigest()
+    job = _JOBS.get(digest)
+    if job is None:
+        job = pickle.loads(payload)  # our own payload, pickled by evaluate()
+        _JOBS.clear()
+        _JOBS[digest] = job
+    return job
+
+
+def _from_arrow(table: pa.Table) -> pl.DataFrame:
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def _to_zone(frame: pl.DataFrame, zone: str | None) -> pl.DataFrame:
+    exprs = []
+    for name, dtype in frame.schema.items():
+        if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None and zone is not None:
+            exprs.append(pl.col(name).dt.convert_time_zone(zone))
+    return frame.with_columns(exprs) if exprs else frame
+
+
+def _run_partition(payload: bytes, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """Evaluate one partition: Arrow batches in, tagged Arrow batches of every frame out."""
+    job = _job(payload)
+    received = list(batches)
+    if not received or not any(b.num_rows for b in received):
+        return
+    rows = _from_arrow(pa.Table.from_batches(received))
+    tag = pl.col(_TAG)
+    events = job.conversion.apply(rows.filter(tag == _EVENT).select(
+        [pl.col(f"__e{i}").alias(c) for i, c in enumerate(job.events)]))
+    accounts = job.conversion.apply(rows.filter(tag == _ACCOUNT).select(
+        [pl.col(f"__a{i}").alias(c) for i, c in enumerate(job.accounts)]))
+    del rows, received
+    result = _evaluate_polars(job.plan, events, accounts, job.as_of)
+    parts = {name: getattr(result, name) for name in (*FRAMES, "conditions")}
+    parts["diagnostics"] = pl.DataFrame(
+        {"name": list(result.diagnostics), "value": list(result.diagnostics.values())},
+        schema={"name": pl.String, "value": pl.Int64})
+    for name, frame in parts.items():
+        if frame.height == 0:
+            continue
+        tagged = frame.select(
+            pl.lit(name).alias(_FRAME),
+            *[pl.col(c).alias(f"{name}__{c}") for c in job.columns[name]])
+        table = tagged.to_arrow(compat_level=pl.CompatLevel.oldest())
+        # every column of the union schema: this frame's, then nulls for the others
+        arrays = [table.column(f.name).cast(f.type) if f.name in table.column_names
+                  else pa.nulls(table.num_rows, f.type) for f in job.arrow_schema]
+        yield from pa.Table.from_arrays(arrays, schema=job.arrow_schema).to_batches()
