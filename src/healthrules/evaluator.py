@@ -693,7 +693,8 @@ class _Run:
                                            flag.alias("done")))
             if not items:
                 continue
-            lst_expr = pl.concat_list(items)
+            # concat_list of struct columns is ~50x slower than concat_arr in polars 2.1
+            lst_expr = pl.concat_arr(items).arr.to_list()
             n_done = pl.sum_horizontal([f.fill_null(False).cast(pl.Int64) for f in flags])
             tasks = pl.when(on).then(lst_expr) if tasks is None else tasks.when(on).then(lst_expr)
             done = pl.when(on).then(n_done) if done is None else done.when(on).then(n_done)
@@ -1018,7 +1019,7 @@ def _evidence(parsed: Parsed, env: dict[str, Type], banded: frozenset[str],
         ))
     if not structs:
         return pl.lit([], dtype=_EVIDENCE_DTYPE)
-    return pl.concat_list(structs).cast(_EVIDENCE_DTYPE)
+    return pl.concat_arr(structs).arr.to_list().cast(_EVIDENCE_DTYPE)
 
 
 def _subject(node: ast.expr) -> tuple[str, bool] | None:
