@@ -111,3 +111,15 @@ def test_coverage_threshold(folder: Path, capsys: pytest.CaptureFixture[str]) ->
 def test_run_selects_cases(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["test", str(folder), "-k", "nomatch", "-v"]) == 0
     assert capsys.readouterr().out.strip().endswith("0 passed, 0 failed")
+
+
+def test_schema_tests_prints_the_test_file_schema(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["schema", "--tests"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert schema["title"] == "healthrules test file"
+    assert schema["properties"]["kind"]["const"] == "test"
+    assert {"Case", "AccountExpectation", "ActionsExpectation"} <= set(schema["$defs"])
+    out = tmp_path / "test-file.schema.json"
+    assert main(["schema", "--tests", "-o", str(out)]) == 0
+    assert json.loads(out.read_text()) == schema

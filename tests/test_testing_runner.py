@@ -500,7 +500,7 @@ def test_discovery_and_kind_test_files(tmp_path: Path) -> None:
 
 def test_json_schema_describes_the_format() -> None:
     schema = json_schema()
-    assert schema["title"] == "TestFile"
+    assert schema["title"] == "healthrules test file"
     assert set(schema["required"]) == {"kind", "roadmap", "cases"}
     assert "Case" in schema["$defs"] and "AccountExpectation" in schema["$defs"]
     actions = schema["$defs"]["ActionsExpectation"]["properties"]

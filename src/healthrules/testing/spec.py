@@ -357,14 +357,15 @@ def json_schema() -> dict[str, Any]:
     Examples
     --------
     >>> json_schema()["title"]
-    'TestFile'
+    'healthrules test file'
     """
-    schema = TestFile.model_json_schema()
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["$id"] = "https://healthrules.dev/schema/test-file.json"
-    schema["description"] = (
-        "A healthrules rule-pack test file (kind: test). See docs/testing.md.")
-    return schema
+    schema = TestFile.model_json_schema(mode="validation")
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        **schema,
+        "title": "healthrules test file",
+        "description": "A healthrules rule-pack test file (kind: test). See docs/testing.md.",
+    }
 
 
 # --------------------------------------------------------------------------- times
