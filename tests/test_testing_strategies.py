@@ -32,6 +32,7 @@ PACKS = {
 }
 FAST = settings(max_examples=6, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FEWER = settings(FAST, max_examples=4)
 _loaded: dict[str, Roadmap | Pack] = {}
 
 
@@ -80,7 +81,7 @@ def test_no_input_makes_evaluation_fail(name: str, data: st.DataObject) -> None:
     assert set(result.stages["stage"].to_list()) <= stages
 
 
-@FAST
+@FEWER
 @given(data=st.data())
 def test_partition_invariance(data: st.DataObject) -> None:
     pack = load("goal-tracks")
@@ -96,7 +97,7 @@ def test_partition_invariance(data: st.DataObject) -> None:
         assert sort(joined.select(expected.columns), key).equals(expected), name
 
 
-@FAST
+@FEWER
 @given(data=st.data())
 def test_adding_a_login_never_lowers_a_usage_indicator(data: st.DataObject) -> None:
     pack = load("b2b-saas")
