@@ -661,7 +661,7 @@ def indicator_thresholds(evaluation: Evaluation, indicator: str, *, bins: int = 
     subtitle = [f"{values.height} accounts{whose} as of {evaluation.as_of.isoformat()}"
                 + (f"; {missing} without a value" if missing else "")]
     if bands is not None:
-        subtitle.append(_chain(bands) + ("  (lower is better)"
+        subtitle.append(_chain(bands) + (" (lower is better)"
                                          if bands.direction == "lower_is_better" else ""))
     title = alt.TitleParams(f"{label} ({ind.id})" if ind.title else ind.id, subtitle=subtitle,
                             anchor="start")
