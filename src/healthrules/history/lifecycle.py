@@ -350,7 +350,7 @@ def step(
         .when(pl.col("__now_roadmap") != pl.col("roadmap")).then(pl.lit("left_roadmap"))
         .when(pl.col("rule_stage").is_not_null() & (pl.col("__now_stage") != pl.col(
             "rule_stage"))).then(pl.lit("left_stage"))
-        .when(present & clear & pl.col("__has_resolved_when")).then(pl.lit("resolved_when"))
+        .when(pl.col("__has_resolved_when").fill_null(False)).then(pl.lit("resolved_when"))
         .otherwise(pl.lit("condition_cleared"))
     )
     j = j.with_columns(reason.alias("__reason"))
