@@ -170,6 +170,10 @@ def test_range_of(expr: str, expected: str) -> None:
         ("x < y", False, False),
         ("x < x", True, False),
         ("t == 'a' and t != 'a'", True, False),
+        ("x not in (-1, -2)", False, True),
+        ("band(x) != 'low' and x < 3", True, False),
+        ("x in (1, 2) < 2", False, False),
+        ("x in (1, 2) > 5", True, False),
     ],
 )
 def test_never_and_always(expr: str, never: bool, always: bool) -> None:
@@ -204,7 +208,8 @@ def atoms(draw: st.DrawFn) -> str:
     if kind == "in":
         items = draw(st.lists(st.sampled_from(NUM_LITS), min_size=1, max_size=3))
         neg = draw(st.sampled_from(["in", "not in"]))
-        return f"{term} {neg} ({', '.join(items)},)"
+        then = draw(st.sampled_from(["", f" {op} {lit}"]))  # `x in (...) < 3` chains
+        return f"{term} {neg} ({', '.join(items)},){then}"
     if kind == "null":
         name = draw(st.sampled_from(["x", "n", "y", "s", "t", "b"]))
         return f"{name} is {draw(st.sampled_from(['None', 'not None']))}"
@@ -280,6 +285,13 @@ def test_regions_contain_every_evaluated_row(text: str, row: dict[str, object]) 
              None: [regions.not_true, regions.not_false]}[result]  # type: ignore[index]
     for region in where:
         assert region.contains(terms), (text, row, result, region.describe())
+    # each atom on its own: its true / false domains hold the term's value when it is so
+    for atom in regions.atoms:
+        outcome = scalar.evaluate(ast.unparse(atom.node), values, as_of=AS_OF)
+        if outcome is True:
+            assert atom.true.contains(terms[atom.key]), (ast.unparse(atom.node), row)
+        elif outcome is False:
+            assert atom.false.contains(terms[atom.key]), (ast.unparse(atom.node), row)
 
 
 def test_atoms_know_their_source() -> None:

@@ -87,7 +87,7 @@ def why_never_true(
         return Explanation(
             f"it is never true for accounts in {where}: the entry criteria of the stages rule "
             "it out")
-    return Explanation("no combination of values makes it true")  # pragma: no cover
+    return Explanation("no combination of values makes it true")
 
 
 def why_always_true(

@@ -943,7 +943,8 @@ class _Analyser:
         for op, right in zip(node.ops, node.comparators, strict=True):
             part = self.pair(node, left, op, right)
             out = part if out is None else self._and(out, part)
-            left = right
+            if not isinstance(op, (ast.In, ast.NotIn)):
+                left = right  # after `in`, the next pair compares the same left operand
         assert out is not None
         return out
 
@@ -969,10 +970,8 @@ class _Analyser:
             if not all(ok for ok, _ in consts):
                 return _top()
             values = [v for _, v in consts]
-            made = self._membership(node, resolved, values)
-            if made is None:
-                return _top()
-            return made.negate() if isinstance(op, ast.NotIn) else made
+            made = self._membership(node, resolved, values, isinstance(op, ast.NotIn))
+            return _top() if made is None else made
         okl, lv = literal(left)
         okr, rv = literal(right)
         if okl and okr:
@@ -989,10 +988,8 @@ class _Analyser:
         if bands is not None or fact.dom.labels is not None:
             if not isinstance(op, (ast.Eq, ast.NotEq)):
                 return _top()
-            made = self._membership(node, resolved, [rv])
-            if made is None:
-                return _top()
-            return made.negate() if isinstance(op, ast.NotEq) else made
+            made = self._membership(node, resolved, [rv], isinstance(op, ast.NotEq))
+            return _top() if made is None else made
         if not isinstance(rv, (int, float)) or isinstance(rv, bool) or fact.dom.num is None:
             return _top()
         integer = fact.dom.num.integer
@@ -1000,32 +997,45 @@ class _Analyser:
         return self._atom(node, key, text, fact, t, t.complement())
 
     def _membership(self, node: ast.expr, resolved: tuple[str, str, NameFact, Bands | None],
-                    values: list[object]) -> ConditionRegions | None:
-        key, text, fact, bands = resolved
+                    values: list[object], negated: bool) -> ConditionRegions | None:
+        """``term in values`` (``not in`` when ``negated``), also ``==`` / ``!=`` one value."""
+        made = self._member_sets(resolved, values)
+        if made is None:
+            return None
+        inside, outside, unknown = made
+        key, text, fact, _ = resolved
+        if negated:
+            inside, outside = outside, inside
+        return self._atom(node, key, text, fact, inside, outside, unknown)
+
+    def _member_sets(
+        self, resolved: tuple[str, str, NameFact, Bands | None], values: list[object]
+    ) -> tuple[NumSet, NumSet, bool] | tuple[Labels, Labels, bool] | None:
+        """The values of the term inside and outside the list, and if a label is unknown."""
+        _, _, fact, bands = resolved
         if bands is not None:
             levels = {b.name: b for b in bands.levels}
             unknown = any(not isinstance(v, str) or v not in levels for v in values)
             chosen = [band_interval(levels[v]) for v in values
                       if isinstance(v, str) and v in levels]
-            integer = fact.dom.num.integer if fact.dom.num is not None else False
-            t = NumSet.of(chosen, integer)
             if fact.dom.num is None:
                 return None
-            return self._atom(node, key, text, fact, t, t.complement(), unknown)
+            t = NumSet.of(chosen, fact.dom.num.integer)
+            return t, t.complement(), unknown
         if fact.dom.labels is not None:
             if not all(isinstance(v, (str, bool)) for v in values):
                 return None
             labels = Labels(frozenset(v for v in values if isinstance(v, (str, bool))))
             base = fact.dom.labels
             unknown = not base.cofinite and not labels.values <= base.values
-            return self._atom(node, key, text, fact, labels, labels.complement(), unknown)
+            return labels, labels.complement(), unknown
         if fact.dom.num is not None:
             nums = [float(v) for v in values
                     if isinstance(v, (int, float)) and not isinstance(v, bool)]
             if len(nums) != len(values):
                 return None
             t = NumSet.of([Interval(v, v) for v in nums], fact.dom.num.integer)
-            return self._atom(node, key, text, fact, t, t.complement())
+            return t, t.complement(), False
         return None
 
     def _same_term(self, node: ast.expr, left: ast.expr, op: ast.cmpop,
