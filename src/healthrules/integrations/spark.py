@@ -35,7 +35,7 @@ import hashlib
 import os
 import pickle
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +107,8 @@ class SparkEvaluation:
     account_key: str
     tagged: DataFrame
     time_zone: str | None = None
+    columns: dict[str, list[str]] = field(default_factory=dict, repr=False)
+    skeleton: pl.DataFrame = field(default_factory=pl.DataFrame, repr=False)
 
     @property
     def frames(self) -> dict[str, DataFrame]:
@@ -115,8 +117,12 @@ class SparkEvaluation:
                 "actions": self.actions, "conditions": self.conditions}
 
     def diagnostics_dict(self) -> dict[str, int]:
-        """Collect the diagnostics (a few rows) as ``{name: count}``."""
-        return {row["name"]: int(row["value"]) for row in self.diagnostics.collect()}
+        """Collect the diagnostics (a few rows per partition) as ``{name: count}``."""
+        rows = _from_arrow(self.tagged.where(F.col(_FRAME) == "diagnostics").select(
+            F.col("diagnostics__name").alias("name"),
+            F.col("diagnostics__value").alias("value")).toArrow())
+        totals = dict(rows.group_by("name").agg(pl.col("value").sum()).iter_rows())
+        return {name: int(totals.get(name, 0)) for name in self.columns["diagnostic_names"]}
 
     def to_polars(self) -> dict[str, pl.DataFrame]:
         """Collect every frame to the driver as polars, sorted as the polars engine sorts.
@@ -130,12 +136,17 @@ class SparkEvaluation:
             ``indicators``, ``stages``, ``scores``, ``actions`` and ``conditions``.
         """
         key = self.account_key
+        # one job: collect the tagged union, then split (and sum the counts) with polars
+        rows = _to_zone(_from_arrow(self.tagged.toArrow()), self.time_zone)
         out: dict[str, pl.DataFrame] = {}
-        for name, frame in self.frames.items():
-            table = frame.toArrow()
-            df = _to_zone(_from_arrow(table), self.time_zone)
+        for name in (*FRAMES, "conditions"):
+            df = rows.filter(pl.col(_FRAME) == name).select(
+                [pl.col(f"{name}__{c}").alias(c) for c in self.columns[name]])
             if name == "conditions":
-                df = df.sort("roadmap", "stage", "action_id", nulls_last=True)
+                counts = ["considered", "fired", "unknown"]
+                df = pl.concat([self.skeleton, df]).group_by(
+                    "roadmap", "stage", "action_id").agg(pl.col(counts).sum()).select(
+                    self.columns[name]).sort("roadmap", "stage", "action_id", nulls_last=True)
             elif name == "actions":
                 df = df.sort(key, "roadmap", "action_id", nulls_last=True)
             else:
@@ -324,6 +335,8 @@ def evaluate(
         actions=pick("actions"), conditions=conditions, diagnostics=diagnostics,
         as_of=empty.as_of, account_key=plan.account_key, tagged=tagged,
         time_zone=plan.events.timezone,
+        columns={**columns, "diagnostic_names": list(empty.diagnostics)},
+        skeleton=empty.conditions,
     )
 
 
@@ -517,6 +530,27 @@ def _to_zone(frame: pl.DataFrame, zone: str | None) -> pl.DataFrame:
     return frame.with_columns(exprs) if exprs else frame
 
 
+def _event_counts(job: _Job, events: pl.DataFrame, accounts: pl.DataFrame) -> dict[str, int]:
+    """The event diagnostics of one partition, over the read range of the whole run.
+
+    ``healthrules.evaluate`` inside a partition computes the read range from that partition's
+    accounts (an anchored window starts at the partition's earliest anchor), so its event
+    counts can be smaller than the whole run's. The driver already kept exactly the events of
+    the run's range; counting them here gives the counts the polars engine reports.
+    """
+    account = job.plan.events.account
+    keys = events.get_column(account)
+    known = accounts.get_column(job.plan.account_key).cast(keys.dtype)
+    unknown = keys.drop_nulls().filter(~keys.drop_nulls().is_in(known.implode()))
+    return {
+        "events_read": events.height,
+        "events_null_account": keys.null_count(),
+        "events_null_timestamp": events.get_column(job.plan.events.timestamp).null_count(),
+        "events_unknown_account": unknown.len(),
+        "unknown_accounts": unknown.n_unique(),
+    }
+
+
 def _run_partition(payload: bytes, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     """Evaluate one partition: Arrow batches in, tagged Arrow batches of every frame out."""
     job = _job(payload)
@@ -532,8 +566,9 @@ def _run_partition(payload: bytes, batches: Iterator[pa.RecordBatch]) -> Iterato
     del rows, received
     result = _evaluate_polars(job.plan, events, accounts, job.as_of)
     parts = {name: getattr(result, name) for name in (*FRAMES, "conditions")}
+    diagnostics = {**result.diagnostics, **_event_counts(job, events, accounts)}
     parts["diagnostics"] = pl.DataFrame(
-        {"name": list(result.diagnostics), "value": list(result.diagnostics.values())},
+        {"name": list(diagnostics), "value": list(diagnostics.values())},
         schema={"name": pl.String, "value": pl.Int64})
     for name, frame in parts.items():
         if frame.height == 0:

@@ -1,0 +1,235 @@
+"""Spark integration: the Spark result equals the polars result, row for row (issue #7).
+
+One local Spark session (``local[2]``) serves the module. Its session time zone is Asia/Tokyo
+on purpose: timestamps cross the Arrow boundary in the session zone and must come back in the
+roadmap's declared zone. The tests skip only when no Java runtime is found.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+
+import healthrules as hr
+from healthrules.datasets import sample
+from healthrules.errors import InputDataError
+from healthrules.integrations import MissingExtraError, import_optional
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "rules" / "examples"
+EXAMPLE_FILES = ["b2b-saas/roadmap.yaml", "goal-tracks/pack.yaml",
+                 "trial-conversion/roadmap.yaml", "subscription-upsell/roadmap.yaml"]
+
+
+def _java_found() -> bool:
+    return shutil.which("java") is not None or bool(os.environ.get("JAVA_HOME"))
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[Any]:
+    if not _java_found():
+        pytest.skip("the Spark tests need a Java 17+ runtime: no `java` on PATH, no JAVA_HOME")
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    session = (SparkSession.builder.master("local[2]").appName("healthrules-tests")
+               .config("spark.ui.enabled", "false")
+               .config("spark.sql.shuffle.partitions", "3")
+               .config("spark.sql.session.timeZone", "Asia/Tokyo")
+               .config("spark.driver.memory", "1g")
+               .getOrCreate())
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+def _to_spark(spark: Any, frame: pl.DataFrame) -> Any:
+    return spark.createDataFrame(frame.to_arrow(compat_level=pl.CompatLevel.oldest()))
+
+
+def _assert_same(result: Any, want: hr.Evaluation) -> None:
+    got = result.to_polars()
+    key = want.account_key
+    for name, frame in want.frames.items():
+        if name == "actions":
+            frame = frame.sort(key, "roadmap", "action_id", nulls_last=True)
+        elif name == "conditions":
+            frame = frame.sort("roadmap", "stage", "action_id", nulls_last=True)
+        else:
+            frame = frame.sort(key, "roadmap", nulls_last=True)
+        assert_frame_equal(got[name], frame, check_exact=False)
+    assert result.diagnostics_dict() == want.diagnostics
+
+
+# ---------------------------------------------------------------------- without Spark
+
+
+def test_missing_extra_error_names_the_install_command() -> None:
+    with pytest.raises(MissingExtraError, match=r"pip install 'healthrules\[spark\]'"):
+        import_optional("no_such_module_for_healthrules", extra="spark", purpose="a test")
+
+
+def test_public_alias_reexports_the_integration() -> None:
+    import healthrules.spark as alias
+    from healthrules.integrations import spark as impl
+
+    assert alias.evaluate is impl.evaluate
+    assert alias.SparkEvaluation is impl.SparkEvaluation
+    with pytest.raises(AttributeError):
+        alias.no_such_name  # noqa: B018
+
+
+def test_spark_types_of_the_result_frames() -> None:
+    from healthrules.integrations.spark import spark_schema
+
+    ev = hr.evaluate(hr.load(EXAMPLES / "b2b-saas" / "roadmap.yaml"),
+                     sample(5).events, sample(5).accounts, dt.date(2026, 6, 30))
+    schema = spark_schema(ev.actions)
+    assert schema["evidence"].dataType.simpleString() == (
+        "array<struct<name:string,value:string,band:string,op:string,threshold:string>>")
+    assert spark_schema(ev.stages)["tasks"].dataType.simpleString() == (
+        "array<struct<list:string,text:string,done:boolean>>")
+
+
+# ---------------------------------------------------------------------- with Spark
+
+
+@pytest.fixture(scope="module")
+def sample_data(spark: Any) -> tuple[Any, Any, Any]:
+    data = sample(40, seed=3)
+    return data, _to_spark(spark, data.events), _to_spark(spark, data.accounts)
+
+
+@pytest.mark.parametrize("example", EXAMPLE_FILES)
+def test_spark_equals_polars_on_the_example_packs(
+        example: str, sample_data: tuple[Any, Any, Any]) -> None:
+    from healthrules.integrations import spark as hs
+
+    data, events, accounts = sample_data
+    source = hr.load(EXAMPLES / example)
+    want = hr.evaluate(source, data.events, data.accounts, data.as_of)
+    result = hs.evaluate(source, events, accounts, data.as_of, partitions=3)
+    try:
+        _assert_same(result, want)
+    finally:
+        result.unpersist()
+
+
+def test_spark_takes_a_roadmap_path_and_writes_each_frame(
+        sample_data: tuple[Any, Any, Any], tmp_path: Path) -> None:
+    from healthrules.integrations import spark as hs
+
+    data, events, accounts = sample_data
+    path = EXAMPLES / "trial-conversion" / "roadmap.yaml"
+    result = hs.evaluate(str(path), events, accounts, data.as_of, partitions=2)
+    written = result.write(tmp_path / "out")
+    assert [Path(p).name for p in written] == [
+        "indicators", "stages", "scores", "actions", "conditions", "diagnostics"]
+    assert all((Path(p) / "_SUCCESS").exists() for p in written)
+    want = hr.evaluate(hr.load(path), data.events, data.accounts, data.as_of)
+    back = pl.read_parquet(tmp_path / "out" / "scores" / "*.parquet").sort("account_id")
+    assert_frame_equal(back, want.scores.sort("account_id"), check_exact=False)
+    result.unpersist()
+
+
+def test_contract_problems_are_reported_on_the_driver(sample_data: tuple[Any, Any, Any]) -> None:
+    from healthrules.integrations import spark as hs
+
+    data, events, accounts = sample_data
+    roadmap = hr.load(EXAMPLES / "b2b-saas" / "roadmap.yaml")
+    with pytest.raises(InputDataError, match="'user_id'"):
+        hs.evaluate(roadmap, events.drop("user_id"), accounts, data.as_of)
+    with pytest.raises(InputDataError, match="seats"):
+        hs.evaluate(roadmap, events, accounts.withColumn("seats", accounts["name"]),
+                    data.as_of)
+
+
+# ---------------------------------------------------------------------- generated data
+
+AS_OF = dt.date(2026, 6, 30)
+ROADMAP = hr.Roadmap.model_validate({
+    "id": "gen",
+    "goal": "g",
+    "data": {"events": {"timezone": "UTC", "values": {"value": "float"}},
+             "accounts": {"attributes": {"start": "date", "seats": "int", "key_user": "str"}}},
+    "indicators": [
+        {"id": "logins_7d", "family": "process", "aggregate": "count",
+         "where": "event == 'login'", "window": "7d", "compare": "delta"},
+        {"id": "users_30d", "family": "process", "aggregate": "distinct", "window": "30d",
+         "bands": {"levels": [{"name": "red", "lt": 2}, {"name": "green", "ge": 2}]}},
+        {"id": "days_30d", "family": "process", "aggregate": "active_days", "window": "30d"},
+        {"id": "nps", "family": "relationship", "aggregate": "mean", "of": "value",
+         "where": "event == 'nps'", "window": "90d",
+         "bands": {"levels": [{"name": "red", "lt": 7}, {"name": "green", "ge": 7}]}},
+        {"id": "last_seen", "family": "process", "aggregate": "last_time"},
+        {"id": "key_logins", "family": "relationship", "aggregate": "count",
+         "where": "user_id == key_user", "window": {"from": "start", "days": 60}},
+        {"id": "util", "family": "outcome", "expr": "users_30d / seats",
+         "bands": {"levels": [{"name": "red", "lt": 0.5}, {"name": "green", "ge": 0.5}]}},
+    ],
+    "stages": [
+        {"id": "new", "entry": "days_since(start) < 60",
+         "actions": [{"id": "slow", "kind": "challenge", "when": "logins_7d < 1",
+                      "do": "{logins_7d} logins"}]},
+        {"id": "live", "actions": [{"id": "happy", "kind": "positive",
+                                    "when": "nps >= 9 or util >= 0.5", "do": "{nps:.1f}"}]},
+    ],
+    "score": {"missing": "neutral",
+              "bands": {"levels": [{"name": "red", "lt": 50}, {"name": "green", "ge": 50}]}},
+})
+_IDS = [f"a{i}" for i in range(9)]
+
+
+@st.composite
+def frames(draw: Any) -> tuple[pl.DataFrame, pl.DataFrame]:
+    ids = draw(st.lists(st.sampled_from(_IDS), min_size=1, max_size=8, unique=True))
+    accounts = pl.DataFrame({
+        "account_id": ids,
+        "start": [draw(st.none() | st.dates(dt.date(2026, 3, 1), dt.date(2026, 7, 5)))
+                  for _ in ids],
+        "seats": [draw(st.none() | st.integers(1, 5)) for _ in ids],
+        "key_user": [draw(st.sampled_from(["u0", "u1"])) for _ in ids],
+    }, schema={"account_id": pl.String, "start": pl.Date, "seats": pl.Int64,
+               "key_user": pl.String})
+    n = draw(st.integers(0, 40))
+    # event keys include unknown accounts (a9) and nulls; timestamps include nulls and
+    # instants after as_of
+    events = pl.DataFrame({
+        "account_id": [draw(st.none() | st.sampled_from([*_IDS, "a9"])) for _ in range(n)],
+        "user_id": [draw(st.none() | st.sampled_from(["u0", "u1", "u2"])) for _ in range(n)],
+        "event": [draw(st.sampled_from(["login", "nps", "report"])) for _ in range(n)],
+        "timestamp": [draw(st.none() | st.datetimes(dt.datetime(2026, 2, 1),
+                                                    dt.datetime(2026, 7, 3)))
+                      for _ in range(n)],
+        "value": [draw(st.none() | st.floats(0, 10, allow_nan=False)) for _ in range(n)],
+    }, schema={"account_id": pl.String, "user_id": pl.String, "event": pl.String,
+               "timestamp": pl.Datetime("us"), "value": pl.Float64})
+    events = events.with_columns(pl.col("timestamp").dt.replace_time_zone("UTC"))
+    return events, accounts
+
+
+@settings(max_examples=4, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=frames())
+def test_spark_equals_polars_on_generated_data(
+        spark: Any, data: tuple[pl.DataFrame, pl.DataFrame]) -> None:
+    from healthrules.integrations import spark as hs
+
+    events, accounts = data
+    want = hr.evaluate(ROADMAP, events, accounts, AS_OF)
+    result = hs.evaluate(ROADMAP, _to_spark(spark, events), _to_spark(spark, accounts), AS_OF,
+                         partitions=3)
+    try:
+        _assert_same(result, want)
+    finally:
+        result.unpersist()
