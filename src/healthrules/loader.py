@@ -409,7 +409,8 @@ def _parse_yaml(text: str, file: str | None) -> Positions:
     finally:
         if loader is not None:
             loader.dispose()
-    if root is None:
+    if root is None or (isinstance(root, yaml.ScalarNode) and root.tag == _NULL
+                        and not root.value):
         raise _Fatal(_whole_file(file, Code.EMPTY_FILE, "the file holds no YAML document",
                                  "a roadmap file starts with `id:`, `goal:` and `stages:`"))
     builder = _Builder(doc)
