@@ -5,13 +5,17 @@
   :attr:`History.lifecycle` replays the action lifecycle (pending, open, resolved) over them.
 - :mod:`healthrules.history.lifecycle` defines the lifecycle (``for``, ``cooldown``,
   hysteresis, escalation).
+- :func:`run` is the daily job: one evaluation, the lifecycle moved on, only the changes
+  reported, the rest kept in a :class:`StateStore` (SQLite) with the CSMs' overrides.
 
 See ``docs/time.md``.
 """
 
 from __future__ import annotations
 
+from healthrules.history.daily import RunResult, run
 from healthrules.history.lifecycle import Lifecycle
 from healthrules.history.snapshots import History, history
+from healthrules.history.store import StateStore, StoreError
 
-__all__ = ["History", "Lifecycle", "history"]
+__all__ = ["History", "Lifecycle", "RunResult", "StateStore", "StoreError", "history", "run"]

@@ -605,11 +605,14 @@ def evaluate_dates(plan: Plan, events: pl.LazyFrame, accounts: pl.DataFrame,
     if needs.any:
         first_dates = sorted(set(lag_dates) | (set(snap) if needs.stage_age and
                                                 stage_before is None else set()))
-        first_overlay = pins(first_dates) if pins is not None else None
-        first = engine.evaluate(engine.pairs(first_dates), overlay=first_overlay)
-        lagged = lag_overlay(plan, first, snap, needs.lags, key)
+        lagged: pl.DataFrame | None = None
+        first: dict[str, Any] | None = None
+        if first_dates:
+            first_overlay = pins(first_dates) if pins is not None else None
+            first = engine.evaluate(engine.pairs(first_dates), overlay=first_overlay)
+            lagged = lag_overlay(plan, first, snap, needs.lags, key)
         ages: pl.DataFrame | None = stage_before
-        if needs.stage_age and stage_before is None:
+        if needs.stage_age and stage_before is None and first is not None:
             ages = stage_history(first["stages"], key)
         extra = merge_overlays(key, lagged, ages)
     final_overlay = merge_overlays(key, pins(snap) if pins is not None else None, extra)
