@@ -601,6 +601,7 @@ class _LocPath:
     path: str  # the logical YAML path of the error
     exists: bool  # whether the node at ``path`` is in the file
     key: bool  # the error is about the key at ``path``, not its value
+    union: bool  # a union member's label was skipped: one error per member, keep the first
     model_loc: tuple[str | int, ...]  # loc with union labels removed (tags kept)
 
 
@@ -610,6 +611,7 @@ def _loc_to_path(data: Any, loc: Sequence[str | int]) -> _LocPath:
     cur: Any = data
     exists = True
     key = False
+    union = False
     model_loc: list[str | int] = []
     prev: list[str | int] = []
     for seg in loc:
@@ -632,15 +634,17 @@ def _loc_to_path(data: Any, loc: Sequence[str | int]) -> _LocPath:
         elif exists and isinstance(seg, int) and isinstance(cur, list) and 0 <= seg < len(cur):
             cur = cur[seg]
         elif isinstance(seg, str) and _is_union_label(seg):
+            union = True
             continue
         elif exists and not isinstance(cur, (dict, list)):
-            continue  # a label below a scalar (e.g. a union member name)
+            union = True  # a label below a scalar (e.g. a union member name)
+            continue
         else:
             exists = False
         path = _join(path, seg if isinstance(seg, int) else str(seg))
         model_loc.append(seg)
         prev.append(seg)
-    return _LocPath(path, exists, key, tuple(model_loc))
+    return _LocPath(path, exists, key, union, tuple(model_loc))
 
 
 def _expand(tp: Any) -> list[tuple[Any, str | None]]:
@@ -841,7 +845,8 @@ def _validate(doc: Positions, model: type[Model]) -> Model | None:
             issue = _pydantic_issue(doc, model, err)
             if issue is None:
                 continue
-            marker = (issue.location.path, issue.message)
+            union = _loc_to_path(doc.data, err["loc"]).union
+            marker = (issue.location.path, "" if union else issue.message)
             if marker in seen:
                 continue
             seen.add(marker)
