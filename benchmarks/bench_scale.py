@@ -97,17 +97,16 @@ def write_store(root: Path, accounts: int, days: int, per_day: int) -> dict[str,
     n = accounts * per_day
     for d in range(days):
         day = AS_OF - dt.timedelta(days=d)
-        i = pl.int_range(n, dtype=pl.Int64, eager=True)
+        i = pl.int_range(n, dtype=pl.Int64)
         h = ((i + d * n) * 2654435761) % 1_000_003
-        frame = pl.DataFrame({
-            "account_id": "A" + (i // per_day).cast(pl.String).str.zfill(7),
-            "user_id": "u" + (h % 9).cast(pl.String),
-            "event": names.gather(h % len(names)),
-            "timestamp": (pl.Series([dt.datetime.combine(day, dt.time())] * n)
-                          + pl.duration(seconds=h % 86_000, eager=True)
-                          ).dt.replace_time_zone("UTC"),
-            "value": (h % 60).cast(pl.Float64),
-        })
+        frame = pl.select(
+            pl.format("A{}", (i // per_day).cast(pl.String).str.zfill(7)).alias("account_id"),
+            pl.format("u{}", h % 9).alias("user_id"),
+            pl.lit(names).gather(h % len(names)).alias("event"),
+            (pl.lit(dt.datetime.combine(day, dt.time())) + pl.duration(seconds=h % 86_000)
+             ).dt.replace_time_zone("UTC").alias("timestamp"),
+            (h % 60).cast(pl.Float64).alias("value"),
+        )
         in_memory += frame.estimated_size("mb")
         folder = root / "events" / f"date={day.isoformat()}"
         folder.mkdir()
