@@ -297,7 +297,7 @@ def analyze(roadmap: Roadmap) -> Analysis:
         i, ind = derived[ident]
         path = f"indicators[{i}].expr"
         parsed_or_none = a.expressions.get(path)
-        if parsed_or_none is None:
+        if parsed_or_none is None or ident in cycle:  # a cycle is reported once, above
             continue
         env = {**a.attribute_types, **a.indicator_types, "as_of": "date"}
         env.pop(ident, None)

@@ -1010,6 +1010,11 @@ def _finish_roadmap(doc: Positions, roadmap: Roadmap, base_dir: Path,
 
 
 _INDICATOR_PATH = re.compile(r"^indicators\[(\d+)\]")
+_NAMED_KEY = re.compile(
+    r"(?:^|\.)(?:attributes|values|indicators|families|stages|hysteresis)\.[^.\[\]]+$"
+)
+"""Paths whose last key is a name the user chose (an attribute, a weight, a stage override):
+problems about such a name are shown at the key, not at its value."""
 
 
 def _place(issue: Issue, doc: Positions, origins: Sequence[tuple[Positions, int]]) -> Issue:
@@ -1027,7 +1032,7 @@ def _place(issue: Issue, doc: Positions, origins: Sequence[tuple[Positions, int]
                 local = f"indicators[{i - len(origins)}]{path[m.end():]}"
         if expr_column is not None:
             return target.expr_where(local, expr_column)
-        return target.where(local)
+        return target.where(local, key=_NAMED_KEY.search(local) is not None)
 
     col = issue.ctx.get("expr_column")
     location = locate(issue.location.path, col if isinstance(col, int) else None)
