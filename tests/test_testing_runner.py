@@ -549,3 +549,55 @@ def test_packs_route_and_report_unrouted_accounts(tmp_path: Path) -> None:
     hints = {i.code: i.hint for i in report.cases[2].issues}
     assert hints[TestCode.UNKNOWN_ROADMAP] == "did you mean 'big'?"
     assert hints[TestCode.UNKNOWN_STAGE] == "did you mean 'small_stage'?"
+
+
+def test_history_gives_change_over_time_values(tmp_path: Path) -> None:
+    roadmap = ROADMAP.replace(
+        "        do: Ask for a review\n",
+        "        do: Ask for a review\n"
+        "      - id: dropped\n"
+        "        kind: challenge\n"
+        "        when: prev(logins_7d, 7) - logins_7d >= 3\n"
+        "        do: Logins fell from {logins_7d}\n"
+        "      - id: long_here\n"
+        "        kind: challenge\n"
+        "        when: stuck(60)\n"
+        "        do: \"{days_in_stage} days in {stage}\"\n")
+    body = """\
+  - name: one evaluation, prev() is null
+    accounts: {a: {}}
+    events: {a: [login x5 at -10d]}
+    expect: {a: {actions: {exactly: [call]}}}
+  - name: history 0d, prev() reads 7 days before
+    history: 0d
+    accounts: {a: {}}
+    events: {a: [login x5 at -10d]}
+    expect: {a: {actions: {exactly: [call, dropped]}}}
+  - name: weekly snapshots for 70 days, the stage is old enough
+    history: {from: -10w, every: 1w}
+    accounts: {a: {}}
+    events: {a: [login x5 at -10d]}
+    expect: {a: {actions: {exactly: [call, dropped, long_here]}}}
+"""
+    path = write(tmp_path, HEAD + body, roadmap=roadmap)
+    report = run([path])
+    assert report.ok, report.render()
+
+
+def test_history_needs_dates_and_day_offsets(tmp_path: Path) -> None:
+    path = write(tmp_path, HEAD + """\
+      - name: datetime
+        history: 0d
+        as_of: 2026-06-30T10:00
+        accounts: {a: {}}
+        expect: {a: {stage: operation}}
+      - name: bad offset
+        history: {from: +3d, every: 0d}
+        accounts: {a: {}}
+        expect: {a: {stage: operation}}
+    """)
+    report = run([path])
+    assert [c.status for c in report.cases] == ["error", "error"]
+    assert "whole days" in report.cases[0].issues[0].message
+    messages = " ".join(i.message for i in report.cases[1].issues)
+    assert "not a day offset" in messages

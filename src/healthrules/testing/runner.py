@@ -31,6 +31,7 @@ import polars as pl
 import healthrules
 from healthrules.compiler import Plan
 from healthrules.errors import HealthRulesError, Issue, Location, Severity
+from healthrules.evaluation import Evaluation
 from healthrules.roadmap import Pack, Roadmap
 from healthrules.testing.asserts import AccountView, Mismatch, compare_account
 from healthrules.testing.coverage import CoverageReport, CoverageTracker
@@ -461,28 +462,38 @@ def _evaluate_all(src: TestSource, cases: list[_Prepared], plan: Plan,
     evaluated together with account keys made unique per case; when a joint evaluation fails,
     each case is evaluated alone so that the error lands on the case that caused it.
     """
-    groups: dict[tuple[type, Any], list[tuple[_Prepared, int]]] = {}
+    groups: dict[tuple[type, Any, tuple[int, int] | None], list[tuple[_Prepared, int]]] = {}
     for prep in cases:
+        spec = prep.case.history
+        snapshots = None if spec is None else (spec.days, spec.step)
         for k, (as_of, _, _) in enumerate(prep.times):
-            groups.setdefault((type(as_of), as_of), []).append((prep, k))
-    for (_, as_of), members in groups.items():
+            groups.setdefault((type(as_of), as_of, snapshots), []).append((prep, k))
+    for (_, as_of, snapshots), members in groups.items():
         started = time.perf_counter()
         preps = list({id(p): p for p, _ in members}.values())
         preps = [p for p in preps if p.result.status != "error"]
         if not preps:
             continue
+
+        def evaluate(events: pl.DataFrame, accounts: pl.DataFrame,
+                     _as_of: Any = as_of, _snapshots: Any = snapshots) -> Evaluation:
+            if _snapshots is None:
+                return healthrules.evaluate(plan, events, accounts, _as_of)
+            return _through_history(plan, events, accounts, _as_of, *_snapshots)
+
         try:
-            evaluation = healthrules.evaluate(
-                plan, pl.concat([p.events for p in preps], how="vertical"),
-                pl.concat([p.accounts for p in preps], how="vertical"), as_of)
+            evaluation = evaluate(pl.concat([p.events for p in preps], how="vertical"),
+                                  pl.concat([p.accounts for p in preps], how="vertical"))
             evaluations = dict.fromkeys((id(p) for p in preps), evaluation)
-        except HealthRulesError:
+        except (HealthRulesError, ValueError):
             evaluations = {}
             for p in preps:
                 try:
-                    evaluations[id(p)] = healthrules.evaluate(plan, p.events, p.accounts, as_of)
+                    evaluations[id(p)] = evaluate(p.events, p.accounts)
                 except HealthRulesError as exc:
                     _case_failed(src, p, exc)
+                except ValueError as exc:
+                    _case_failed(src, p, HealthRulesError(str(exc)))
         for ev in {id(e): e for e in evaluations.values()}.values():
             if tracker is not None:
                 tracker.observe(ev)
@@ -493,6 +504,19 @@ def _evaluate_all(src: TestSource, cases: list[_Prepared], plan: Plan,
             if evaluation_or_none is None or prep.result.status == "error":
                 continue
             _compare(src, prep, k, evaluation_or_none)
+
+
+def _through_history(plan: Plan, events: pl.DataFrame, accounts: pl.DataFrame,
+                     as_of: dt.date, days: int, step: int) -> Evaluation:
+    """The evaluation at ``as_of`` as the last of snapshots every ``step`` days.
+
+    The first snapshot is ``days`` (rounded up to whole steps) before ``as_of``, so that
+    ``as_of`` is a snapshot date.
+    """
+    from healthrules.history import history
+
+    start = as_of - dt.timedelta(days=step * -(-days // step))
+    return history(plan, events, accounts, start, as_of, every=f"{step}d").at(as_of)
 
 
 def _case_failed(src: TestSource, prep: _Prepared, exc: HealthRulesError) -> None:

@@ -73,6 +73,7 @@ __all__ = [
     "Case",
     "Check",
     "Expected",
+    "HistorySpec",
     "RoadmapIndex",
     "TestCode",
     "TestFile",
@@ -272,6 +273,34 @@ class Check(_Model):
         return _iso(v)
 
 
+class HistorySpec(_Model):
+    """Evaluate through snapshots, so ``prev()``, ``change()``, ``stuck()`` and
+    ``days_in_stage`` have values: snapshots every ``every`` from ``as_of`` + ``from`` to
+    ``as_of`` (with :func:`healthrules.history.history`), and the last one is checked.
+    """
+
+    from_: StrictStr = Field(alias="from", description="Where the snapshots start: a day "
+                             "offset from as_of such as -120d or -18w (0d: one snapshot; "
+                             "prev() and change() still read their own earlier dates).")
+    every: StrictStr = Field("1d", description="Days between snapshots: 1d, 7d, 1w...")
+
+    @property
+    def days(self) -> int:
+        """How many days before ``as_of`` the snapshots start (0 or more)."""
+        when = parse_offset(self.from_)
+        if when is None or when.kind != "day" or when.time is not None or when.days > 0:
+            raise ValueError(f"history from: {self.from_!r} is not a day offset such as -120d")
+        return -when.days
+
+    @property
+    def step(self) -> int:
+        """Days between snapshots."""
+        m = re.fullmatch(r"\s*(\d+)\s*([dw])\s*", self.every)
+        if m is None or int(m.group(1)) < 1:
+            raise ValueError(f"history every: {self.every!r} is not like 1d, 7d or 1w")
+        return int(m.group(1)) * (7 if m.group(2) == "w" else 1)
+
+
 class Case(_Model):
     """One test case: accounts, their events, and expectations at one or more ``as_of``."""
 
@@ -294,11 +323,21 @@ class Case(_Model):
                                  description="Expectations by account id at the case's as_of.")
     checks: list[Check] = Field(default_factory=list,
                                 description="Expectations at other evaluation times.")
+    history: HistorySpec | None = Field(
+        None, description="Evaluate through snapshots (healthrules.history) so that "
+        "change-over-time functions have values; `history: -120d` is short for "
+        "`{from: -120d}`.")
 
     @field_validator("as_of", mode="before")
     @classmethod
     def _as_of(cls, v: Any) -> Any:
         return _iso(v)
+
+    @field_validator("history", mode="before",
+                     json_schema_input_type=str | HistorySpec | None)
+    @classmethod
+    def _history(cls, v: Any) -> Any:
+        return {"from": v} if isinstance(v, str) else v
 
     @field_validator("accounts", mode="before", json_schema_input_type=dict[str, Any] | list[str])
     @classmethod
@@ -786,9 +825,20 @@ def _check_case(src: TestSource, index: RoadmapIndex, ci: int, case: Case) -> No
     else:
         ref = _check_time(src, as_of_text, f"{base}.as_of" if case.as_of else "as_of", None, ci)
     ref_day = ref.date() if isinstance(ref, dt.datetime) else ref
+    times: list[tuple[dt.date | dt.datetime | None, str]] = [(ref, f"{base}.as_of")]
     for k, check in enumerate(case.checks):
         if ref is not None or parse_offset(check.as_of) is None:
-            _check_time(src, check.as_of, f"{base}.checks[{k}].as_of", ref_day, ci)
+            t = _check_time(src, check.as_of, f"{base}.checks[{k}].as_of", ref_day, ci)
+            times.append((t, f"{base}.checks[{k}].as_of"))
+    if case.history is not None:
+        try:
+            _ = case.history.days, case.history.step
+        except ValueError as exc:
+            src.issue(TestCode.BAD_TIME, str(exc), f"{base}.history", case=ci)
+        for t, path in times:
+            if isinstance(t, dt.datetime):
+                src.issue(TestCode.BAD_TIME, "a case with history is evaluated at whole days: "
+                          f"give a date, not {t.isoformat()}", path, case=ci)
     for acc, attrs in case.accounts.items():
         for name, value in (attrs or {}).items():
             _check_attribute(src, name, value, f"{base}.accounts.{acc}.{name}", ci, index)
