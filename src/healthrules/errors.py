@@ -75,6 +75,8 @@ class Code(enum.StrEnum):
     BAD_AS_OF = "bad_as_of"
     # evaluation
     EVALUATION_FAILED = "evaluation_failed"
+    # the state store of daily runs (healthrules.history)
+    STATE_STORE = "state_store"
 
 
 @dataclass(frozen=True, slots=True)

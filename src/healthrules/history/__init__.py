@@ -7,15 +7,28 @@
   hysteresis, escalation).
 - :func:`run` is the daily job: one evaluation, the lifecycle moved on, only the changes
   reported, the rest kept in a :class:`StateStore` (SQLite) with the CSMs' overrides.
+- :func:`backtest` evaluates the roadmap in the past against renewal outcomes: retention per
+  band, AUC and red-band lift, lead time of red before churn, action counts.
 
 See ``docs/time.md``.
 """
 
 from __future__ import annotations
 
+from healthrules.history.backtest import Backtest, backtest
 from healthrules.history.daily import RunResult, run
 from healthrules.history.lifecycle import Lifecycle
 from healthrules.history.snapshots import History, history
 from healthrules.history.store import StateStore, StoreError
 
-__all__ = ["History", "Lifecycle", "RunResult", "StateStore", "StoreError", "history", "run"]
+__all__ = [
+    "Backtest",
+    "History",
+    "Lifecycle",
+    "RunResult",
+    "StateStore",
+    "StoreError",
+    "backtest",
+    "history",
+    "run",
+]

@@ -36,7 +36,7 @@ from typing import Any
 
 import polars as pl
 
-from healthrules.errors import HealthRulesError
+from healthrules.errors import Code, HealthRulesError, Issue
 
 __all__ = [
     "MIGRATIONS",
@@ -137,7 +137,13 @@ PAUSE_MARKER_ENV = "HEALTHRULES_TEST_PAUSE_MARKER"
 
 
 class StoreError(HealthRulesError):
-    """The state store cannot be used: newer schema, another roadmap, a locked file, ..."""
+    """The state store cannot be used: newer schema, another roadmap, a locked file, ...
+
+    Its issues have the code ``state_store``.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__([Issue(code=Code.STATE_STORE.value, message=message)])
 
 
 class StateStore:
