@@ -60,8 +60,9 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from healthrules.errors import HealthRulesError, Issue, Location, Severity
+from healthrules.loader import Positions
 from healthrules.roadmap import UNASSIGNED_STAGE, Pack, Roadmap
-from healthrules.testing._yaml import YamlDoc, YamlProblem, loc_to_path, read_yaml
+from healthrules.testing._yaml import loc_to_path
 from healthrules.testing.notation import Anchor, EventLine, NotationError, parse_line, parse_offset
 
 __all__ = [
@@ -460,7 +461,7 @@ class TestSource:
 
     path: Path
     display: str
-    doc: YamlDoc | None
+    doc: Positions | None
     model: TestFile | None
     issues: list[Issue] = field(default_factory=list)
     case_issues: dict[int, list[Issue]] = field(default_factory=dict)
@@ -480,10 +481,15 @@ class TestSource:
         return self.path.parent / self.model.roadmap
 
     def where(self, path: str, *, key: bool = False, offset: int = 0) -> Location:
-        """The location of a YAML path of this file."""
+        """The location of a YAML path of this file (its key, or ``offset`` characters into
+        a text value)."""
         if self.doc is None:
             return Location(self.display, 1, 1, path)
-        return self.doc.where(path, key=key, offset=offset)
+        if offset:
+            value = self.doc.value(path)
+            lead = len(value) - len(value.lstrip()) if isinstance(value, str) else 0
+            return self.doc.expr_where(path, max(offset - lead, 0) + 1)
+        return self.doc.where(path, key=key)
 
     def line_of(self, path: str) -> int | None:
         """The 1-based line of a YAML path (its nearest existing parent)."""
@@ -550,19 +556,9 @@ def read_test_file(path: str | os.PathLike[str]) -> TestSource:
     display = os.fspath(path)
     src = TestSource(path=p, display=display, doc=None, model=None)
     try:
-        text = p.read_text(encoding="utf-8").removeprefix("\ufeff")
-    except FileNotFoundError:
-        src.issues.append(Issue(code="file_not_found", message=f"no such file: {display}",
-                                location=Location(display)))
-        return src
-    except (OSError, UnicodeDecodeError) as exc:
-        src.issues.append(Issue(code="file_unreadable", message=f"cannot read the file: {exc}",
-                                location=Location(display)))
-        return src
-    try:
-        doc = read_yaml(text, display)
-    except YamlProblem as exc:
-        src.issues.append(exc.issue)
+        doc = Positions.from_file(p)
+    except HealthRulesError as exc:
+        src.issues.extend(exc.errors())
         return src
     src.doc = doc
     src.issues.extend(doc.issues)
@@ -605,7 +601,7 @@ def read_test_file(path: str | os.PathLike[str]) -> TestSource:
     return src
 
 
-def _pydantic_issue(src: TestSource, doc: YamlDoc, err: Any, case: int | None) -> None:
+def _pydantic_issue(src: TestSource, doc: Positions, err: Any, case: int | None) -> None:
     path_, is_key = loc_to_path(doc.data, err["loc"])
     msg = err["msg"]
     hint = None
