@@ -189,3 +189,19 @@ def test_lazy_inputs_and_errors() -> None:
         history(plan, events, accounts, "2026-03-31", "2026-03-01")
     with pytest.raises(KeyError):
         h.at("2026-03-02")
+
+
+def test_b2b_example_on_sample_data() -> None:
+    """The B2B example (anchored windows, attribute filters, pct_change, packs of stages)."""
+    from pathlib import Path
+
+    from healthrules.datasets import sample
+
+    s = sample(40, days=260)
+    path = Path(__file__).parent.parent / "rules" / "examples" / "b2b-saas" / "roadmap.yaml"
+    plan = hr.compile(hr.load(path))
+    start = s.as_of - dt.timedelta(weeks=10)
+    h = history(plan, s.events, s.accounts, start, s.as_of, every="1w")
+    for d in (h.dates[0], h.dates[4], h.dates[-1]):
+        _assert_same(h.at(d), hr.evaluate(plan, s.events, s.accounts, d))
+    assert h.lifecycle.changes.height > 0

@@ -273,3 +273,34 @@ def test_a_killed_run_leaves_the_previous_state_intact(tmp_path: Path) -> None:
     clean = tmp_path / "clean.db"
     _run_days(clean, _roadmap(), range(1, 5))
     assert _snapshot(path)[:3] == _snapshot(clean)[:3]
+
+
+# ---------------------------------------------------------------------- the command line
+
+
+def test_cli_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from healthrules.cli import main
+
+    roadmap = tmp_path / "roadmap.yaml"
+    roadmap.write_text(json.dumps(_roadmap().model_dump(mode="json", by_alias=True)))
+    _events(VALUES).write_parquet(tmp_path / "events.parquet")
+    ACCOUNTS.write_parquet(tmp_path / "accounts.parquet")
+    base = [str(roadmap), "--state", str(tmp_path / "s.db"), "--events",
+            str(tmp_path / "events.parquet"), "--accounts", str(tmp_path / "accounts.parquet")]
+    assert main(["run", *base, "--as-of", str(day(1)), "--ndjson",
+                 str(tmp_path / "c.ndjson")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("as of 2026-03-01: 2 opened, 0 resolved, 0 escalated; 2 open")
+    assert "opened    a            fix" in out
+    assert len((tmp_path / "c.ndjson").read_text().splitlines()) == 2
+    assert main(["run", *base, "--as-of", str(day(3)), "--format", "json", "--pin", "b",
+                 "score", "80", "--reason", "exec sponsor confirmed", "--expires",
+                 str(day(10))]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["counts"] == {"opened": 0, "resolved": 2, "escalated": 0, "open": 0}
+    assert main(["run", *base, "--as-of", str(day(2))]) == 1  # earlier than the last run
+    assert "rewind" in capsys.readouterr().out
+    assert main(["run", *base, "--as-of", str(day(4)), "--ndjson", "-"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [json.loads(x)["account_id"] for x in lines] == ["b"]  # b's pinned score hides red
+    assert main(["run", *base, "--as-of", str(day(5)), "--pin", "b", "x", "1"]) == 2
