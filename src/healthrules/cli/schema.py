@@ -50,12 +50,13 @@ def roadmap_schema(kind: str = "any") -> dict[str, Any]:
     """
     if kind == "any":
         defs: dict[str, Any] = {}
-        refs = []
+        tops: dict[str, Any] = {}
         for model in _MODELS.values():
             schema = _model_schema(model)
             defs.update(schema.pop("$defs", {}))
-            defs[model.__name__] = schema
-            refs.append({"$ref": f"#/$defs/{model.__name__}"})
+            tops[model.__name__] = schema
+        defs.update(tops)  # the cleaned top-level schemas win over nested copies
+        refs = [{"$ref": f"#/$defs/{name}"} for name in tops]
         return {
             "$schema": JSON_SCHEMA_DIALECT,
             "title": "healthrules rule file (roadmap, indicator library or pack)",
@@ -65,7 +66,7 @@ def roadmap_schema(kind: str = "any") -> dict[str, Any]:
     schema = _model_schema(_MODELS[kind])
     title = {"roadmap": "healthrules roadmap", "library": "healthrules indicator library",
              "pack": "healthrules pack"}[kind]
-    return {"$schema": JSON_SCHEMA_DIALECT, "title": title, **schema}
+    return {"$schema": JSON_SCHEMA_DIALECT, **schema, "title": title}
 
 
 def _model_schema(model: type[BaseModel]) -> dict[str, Any]:
