@@ -136,3 +136,11 @@ def test_examples_have_no_errors(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _run([str(ROOT / "rules" / "examples")], capsys)
     assert code == 0, out
     assert out.splitlines()[-1].startswith("0 errors")
+
+
+def test_no_files_found_is_not_an_error(tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _run([str(tmp_path)], capsys)
+    assert code == 0
+    assert out.splitlines()[-1] == "0 errors, 0 warnings, 0 infos in 0 files"
+    assert "no *.yaml or *.yml files found" in err

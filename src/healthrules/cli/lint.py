@@ -119,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
     config = LintConfig(select=select, disable=disable) if args.max_scored is None else (
         LintConfig(select=select, disable=disable, max_scored_indicators=args.max_scored))
     reports = lint_paths(args.paths, config=config)
+    if not reports:
+        print("note: no *.yaml or *.yml files found", file=sys.stderr)
     issues = [i for r in reports for i in r.issues]
     failing = {Severity.ERROR, Severity.WARNING} if args.strict else {Severity.ERROR}
     exit_code = Exit.NOT_CLEAN if any(i.severity in failing for i in issues) else Exit.OK
