@@ -1290,6 +1290,16 @@ def iter_rule_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
 
     Folders are walked recursively in sorted order; hidden files and folders are skipped.
     A path that does not exist is yielded as is, so that checking it reports it.
+
+    Parameters
+    ----------
+    paths
+        Files and folders.
+
+    Yields
+    ------
+    Path
+        Each file, in order.
     """
     for p in paths:
         path = Path(p)
