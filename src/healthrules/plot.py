@@ -36,7 +36,7 @@ from healthrules.expressions import ExprProblem, did_you_mean, parse
 from healthrules.roadmap import UNASSIGNED_STAGE, Bands, Roadmap
 
 if TYPE_CHECKING:
-    from altair import LayerChart
+    from altair import LayerChart  # type: ignore[import-not-found, unused-ignore]
 
     from healthrules.evaluation import Evaluation
 
@@ -60,7 +60,7 @@ _NO_BAND = "no band"
 def _altair() -> Any:
     """Import Altair, or raise an ImportError that names the extra to install."""
     try:
-        import altair
+        import altair  # type: ignore[import-not-found, unused-ignore]
     except ImportError as exc:
         raise ImportError(
             f"healthrules.plot needs Altair (the optional 'plot' extra): {INSTALL_HINT}"
