@@ -340,7 +340,7 @@ def _stage_labels(ev: Evaluation) -> tuple[list[tuple[str | None, str]], dict[An
         order.append((cr.id, UNASSIGNED_STAGE))
         titles[(cr.id, UNASSIGNED_STAGE)] = "no entry criterion held"
     order.append((None, UNASSIGNED_STAGE))
-    titles[(None, UNASSIGNED_STAGE)] = "unrouted: no roadmap applies"
+    titles[(None, UNASSIGNED_STAGE)] = "no roadmap's applies_to holds"
     return order, titles
 
 
