@@ -58,7 +58,7 @@ def _to_spark(spark: Any, frame: pl.DataFrame) -> Any:
 
 
 def _assert_same(result: Any, want: hr.Evaluation) -> None:
-    got = result.to_polars()
+    got = result.to_polars()  # one Spark job for every frame and the diagnostics
     key = want.account_key
     for name, frame in want.frames.items():
         if name == "actions":
@@ -68,7 +68,7 @@ def _assert_same(result: Any, want: hr.Evaluation) -> None:
         else:
             frame = frame.sort(key, "roadmap", nulls_last=True)
         assert_frame_equal(got[name], frame, check_exact=False)
-    assert result.diagnostics_dict() == want.diagnostics
+    assert dict(got["diagnostics"].iter_rows()) == want.diagnostics
 
 
 # ---------------------------------------------------------------------- without Spark
@@ -136,6 +136,8 @@ def test_spark_takes_a_roadmap_path_and_writes_each_frame(
     assert [Path(p).name for p in written] == [
         "indicators", "stages", "scores", "actions", "conditions", "diagnostics"]
     assert all((Path(p) / "_SUCCESS").exists() for p in written)
+    assert result.diagnostics_dict() == hr.evaluate(
+        hr.load(path), data.events, data.accounts, data.as_of).diagnostics
     want = hr.evaluate(hr.load(path), data.events, data.accounts, data.as_of)
     back = pl.read_parquet(tmp_path / "out" / "scores" / "*.parquet").sort("account_id")
     assert_frame_equal(back, want.scores.sort("account_id"), check_exact=False)
@@ -218,7 +220,7 @@ def frames(draw: Any) -> tuple[pl.DataFrame, pl.DataFrame]:
     return events, accounts
 
 
-@settings(max_examples=4, deadline=None, derandomize=True,
+@settings(max_examples=3, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=frames())
 def test_spark_equals_polars_on_generated_data(

@@ -133,7 +133,8 @@ class SparkEvaluation:
         Returns
         -------
         dict[str, polars.DataFrame]
-            ``indicators``, ``stages``, ``scores``, ``actions`` and ``conditions``.
+            ``indicators``, ``stages``, ``scores``, ``actions``, ``conditions`` and
+            ``diagnostics`` (``name``, ``value``), from one Spark job.
         """
         key = self.account_key
         # one job: collect the tagged union, then split (and sum the counts) with polars
@@ -152,6 +153,13 @@ class SparkEvaluation:
             else:
                 df = df.sort(key, "roadmap", nulls_last=True)
             out[name] = df
+        diag = rows.filter(pl.col(_FRAME) == "diagnostics").group_by("diagnostics__name").agg(
+            pl.col("diagnostics__value").sum())
+        totals = dict(diag.iter_rows())
+        names = self.columns["diagnostic_names"]
+        out["diagnostics"] = pl.DataFrame(
+            {"name": names, "value": [int(totals.get(n, 0)) for n in names]},
+            schema={"name": pl.String, "value": pl.Int64})
         return out
 
     def write(self, path: str | Path, *, mode: str = "errorifexists",
@@ -263,6 +271,7 @@ def evaluate(
     # with anchored windows, the smallest anchor of the accounts (all read_range needs)
     empty_events = conv.apply(_empty(events.select(ev_cols), session_zone))
     acc_min = conv.apply(_empty(accounts.select(acc_cols), session_zone))
+    read_range(plan, empty_events, acc_min, as_of)  # the contract check, before any job
     anchors = sorted({ind.window.from_ for cr in plan.roadmaps for ind in cr.roadmap.indicators
                       if isinstance(ind, AggregateIndicator) and ind.window.from_ is not None})
     if anchors:
