@@ -603,7 +603,8 @@ class _Run:
         lf = lf.with_columns(self._stage_exprs(r, a))
         lf = lf.with_columns(self._achievement_exprs(r, a))
         # score
-        lf = lf.with_columns(self._score_exprs(r))
+        for step in self._score_steps(r):  # band scores, then families, then totals
+            lf = lf.with_columns(step)
         lf = self._pinned(lf, ["score"], pins)
         if r.score.bands is not None:
             lf = lf.with_columns(_band_expr(pl.col("__score"), r.score.bands).alias(
@@ -712,26 +713,45 @@ class _Run:
              ).alias("__tasks_total"),
         ]
 
-    def _score_exprs(self, r: Roadmap) -> list[pl.Expr]:
+    def _score_steps(self, r: Roadmap) -> list[list[pl.Expr]]:
+        """The score in steps, each reading the columns of the step before.
+
+        One expression per weight set would repeat every band score many times inside nested
+        weighted means (polars does not share them), which made scoring the slowest part of
+        an evaluation; columns keep each value computed once.
+        """
+        policy = r.score.missing
+        band_scores: list[pl.Expr] = []
+        for ind in r.indicators:
+            if ind.bands is None:
+                continue
+            s = _band_score(pl.col(ind.id), ind.bands)
+            if policy == "neutral":
+                s = s.fill_null(50.0)
+            elif policy == "worst":
+                s = s.fill_null(0.0)
+            band_scores.append(s.alias(f"__bs__{ind.id}"))
         sets: list[tuple[str | None, Weights]] = [(None, r.score.weights)]
         sets += [(sid, s.weights) for sid, s in r.score.stages.items()]
-        parts = {sid: _score_parts(r, w) for sid, w in sets}
+        families: list[pl.Expr] = []
+        totals: list[pl.Expr] = []
         names = ["__score", *[f"__score_{f}" for f in FAMILIES], "__scored", "__missing"]
+        for t, (_, weights) in enumerate(sets):
+            fam, total = _score_parts(r, weights, f"__sp{t}")
+            families += [e.alias(f"__sp{t}{n}") for n, e in fam.items()]
+            totals.append(total.alias(f"__sp{t}__score"))
         out: list[pl.Expr] = []
         for name in names:
-            default = parts[None][name]
-            if len(parts) == 1:
-                out.append(default.alias(name))
-                continue
+            default = pl.col(f"__sp0{name}")
             chain: Any = None
-            for sid, p in parts.items():
+            for t, (sid, _) in enumerate(sets):
                 if sid is None:
                     continue
                 on = pl.col("__stage") == sid
-                chain = pl.when(on).then(p[name]) if chain is None else chain.when(on).then(
-                    p[name])
-            out.append(chain.otherwise(default).alias(name))
-        return out
+                col = pl.col(f"__sp{t}{name}")
+                chain = pl.when(on).then(col) if chain is None else chain.when(on).then(col)
+            out.append((default if chain is None else chain.otherwise(default)).alias(name))
+        return [band_scores, families, totals, out]
 
     # ------------------------------------------------------------------ outputs
 
@@ -885,8 +905,13 @@ def _weighted_mean(items: list[tuple[pl.Expr, float]]) -> pl.Expr:
     return pl.when(den > 0).then(num / den)
 
 
-def _score_parts(r: Roadmap, weights: Weights) -> dict[str, pl.Expr]:
-    """The total, family scores and counts of one weight set (see docs/semantics.md)."""
+def _score_parts(r: Roadmap, weights: Weights,
+                 tag: str) -> tuple[dict[str, pl.Expr], pl.Expr]:
+    """One weight set (see docs/semantics.md): family scores and counts, then the total.
+
+    Band scores are read from the ``__bs__<id>`` columns; the total reads the family columns
+    of the same set (``<tag>__score_<family>``) or, without family weights, the band scores.
+    """
     banded = {ind.id: ind for ind in r.indicators if ind.bands is not None}
     if weights.indicators:
         chosen = [(i, w) for i, w in weights.indicators.items() if w > 0 and i in banded]
@@ -894,35 +919,27 @@ def _score_parts(r: Roadmap, weights: Weights) -> dict[str, pl.Expr]:
         chosen = [(i, 1.0) for i in banded]
     if weights.families:
         chosen = [(i, w) for i, w in chosen if weights.families.get(banded[i].family, 0) > 0]
-    policy = r.score.missing
     scored: dict[str, list[tuple[pl.Expr, float]]] = {f: [] for f in FAMILIES}
     flat: list[tuple[pl.Expr, float]] = []
     missing: list[pl.Expr] = []
     present: list[pl.Expr] = []
     for ident, w in chosen:
-        ind = banded[ident]
-        assert ind.bands is not None
-        s = _band_score(pl.col(ident), ind.bands)
-        if policy == "neutral":
-            s = s.fill_null(50.0)
-        elif policy == "worst":
-            s = s.fill_null(0.0)
-        scored[ind.family].append((s, float(w)))
+        s = pl.col(f"__bs__{ident}")
+        scored[banded[ident].family].append((s, float(w)))
         flat.append((s, float(w)))
         missing.append(pl.col(ident).is_null().cast(pl.Int64))
         present.append(s.is_not_null().cast(pl.Int64))
-    fam = {f: _weighted_mean(scored[f]) for f in FAMILIES}
-    if weights.families:
-        total = _weighted_mean([(fam[f], float(weights.families.get(f, 0.0)))  # type: ignore[call-overload]
-                                for f in FAMILIES if weights.families.get(f, 0) > 0])  # type: ignore[call-overload]
-    else:
-        total = _weighted_mean(flat)
-    out = {"__score": total}
-    out.update({f"__score_{f}": fam[f] for f in FAMILIES})
+    out = {f"__score_{f}": _weighted_mean(scored[f]) for f in FAMILIES}
     zero = pl.lit(0, pl.Int64)
     out["__scored"] = pl.sum_horizontal(present) if present else zero
     out["__missing"] = pl.sum_horizontal(missing) if missing else zero
-    return out
+    if weights.families:
+        total = _weighted_mean([(pl.col(f"{tag}__score_{f}"),
+                                 float(weights.families.get(f, 0.0)))  # type: ignore[call-overload]
+                                for f in FAMILIES if weights.families.get(f, 0) > 0])  # type: ignore[call-overload]
+    else:
+        total = _weighted_mean(flat)
+    return out, total
 
 
 def render_value(x: pl.Expr, typ: str, spec: str = "") -> pl.Expr:
