@@ -304,8 +304,10 @@ class IncrementalAggregator:
         for of, pres in zip(of_cols, collected[1:], strict=True):
             if ev.account != self.key:
                 pres = pres.rename({ev.account: self.key})
+            # values as small integers (a dictionary code), sorted once for every indicator
             pres = pres.join(index, on=self.key, how="inner").drop(self.key).with_columns(
-                pl.col("__day").cast(pl.Int32).cast(pl.Int64).alias(_DAYN)).rename({of: "__val"})
+                pl.col("__day").cast(pl.Int32).cast(pl.Int64).alias(_DAYN),
+                pl.col(of).rank("dense").alias("__val")).drop(of).sort(_ACC, "__val", _DAYN)
             for s in distinct:
                 if (s.ind.of or ev.user) == of:
                     self.distinct_tables[s.out] = self._distinct_table(pres, s)
@@ -360,27 +362,31 @@ class IncrementalAggregator:
 
     def _distinct_table(self, pres: pl.DataFrame, s: _Spec) -> pl.DataFrame:
         """Prefix counts of distinct values for one indicator (see the module notes)."""
+        # pres is sorted by (account, value, day), and a filter keeps that order
         occ = pres.filter(pl.col(s.cond)).select(_ACC, "__val", _DAYN)
         n = s.trailing
         last = self._last_day
+        same = (pl.col(_ACC).shift(1) == pl.col(_ACC)) & (
+            pl.col("__val").shift(1) == pl.col("__val"))
         if n is None:
-            deltas = occ.group_by(_ACC, "__val").agg(pl.col(_DAYN).min()).group_by(
-                _ACC, _DAYN).agg(pl.len().cast(pl.Int64).alias("__d"))
+            # +1 at the first occurrence of each value
+            deltas = occ.filter(~same.fill_null(False)).select(
+                _ACC, _DAYN, pl.lit(1, pl.Int64).alias("__d"))
         else:
-            occ = occ.sort(_ACC, "__val", _DAYN)
-            same = (pl.col(_ACC).shift(-1) == pl.col(_ACC)) & (
+            after = (pl.col(_ACC).shift(-1) == pl.col(_ACC)) & (
                 pl.col("__val").shift(-1) == pl.col("__val"))
-            nxt = pl.when(same).then(pl.col(_DAYN).shift(-1))
+            nxt = pl.when(after).then(pl.col(_DAYN).shift(-1))
             stop = pl.min_horizontal(pl.col(_DAYN) + n, nxt)
             plus = occ.select(_ACC, _DAYN, pl.lit(1, pl.Int64).alias("__d"))
             minus = occ.select(_ACC, stop.alias(_DAYN), pl.lit(-1, pl.Int64).alias("__d"))
-            deltas = pl.concat([plus, minus]).filter(pl.col(_DAYN) <= last).group_by(
-                _ACC, _DAYN).agg(pl.col("__d").sum())
-        accs = self.table[_ACC].unique().sort()
+            deltas = pl.concat([plus, minus]).filter(pl.col(_DAYN) <= last)
+        accs = self.table.filter(pl.col(_DAYN) == self.base)[_ACC]
         t = pl.concat([self._sentinels(accs).with_columns(pl.lit(0, pl.Int64).alias("__d")),
                        deltas.with_columns(pl.lit(False).alias(_SENTINEL))],
                       how="diagonal_relaxed")
-        t = self._with_key(t).sort(_KEY)
+        # several rows may share a key: the as-of lookup takes the last one, whose running
+        # sum includes them all (sentinels sort first: their day is the smallest)
+        t = self._with_key(t).sort(_KEY, maintain_order=True)
         cs = pl.col("__d").cum_sum()
         base = pl.when(pl.col(_SENTINEL)).then(cs).forward_fill()
         return t.select(_KEY, _ACC, (cs - base).alias("__D"))
