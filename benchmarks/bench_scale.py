@@ -78,7 +78,7 @@ if mode == "eager":
     events = pl.read_parquet(root + "/events", hive_partitioning=True)
 else:
     events = pl.scan_parquet(root + "/events", hive_partitioning=True)
-ev = hr.evaluate(plan, events, accounts, sys.argv[5], partition_column="date")
+ev = hr.evaluate(plan, events, accounts, sys.argv[5], partition_column="date", low_memory=True)
 elapsed = time.perf_counter() - t
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"seconds": elapsed, "rss_mb": rss, "events_read": ev.diagnostics["events_read"],

@@ -421,3 +421,21 @@ def test_integer_account_keys() -> None:
     acc = pl.DataFrame({"account_id": [2, 1, 3]}, schema={"account_id": pl.Int32})
     result = hr.evaluate(r, ev, acc, AS_OF)
     assert result.indicators.select("account_id", "n").rows() == [(1, 2), (2, 1), (3, 0)]
+
+
+def test_low_memory_distinct_counting_gives_the_same_result() -> None:
+    r = roadmap(indicators=[
+        ind("users", "distinct", window="30d"),
+        ind("days", "active_days", window="30d", compare="delta"),
+        ind("kinds", "distinct", of="event", where="value > 1"),
+    ])
+    t = dt.datetime(2026, 6, 20, 10)
+    ev = events([("a", "u1", "x", t, 2.0), ("a", "u2", "y", t, 3.0),
+                 ("a", None, "y", t - dt.timedelta(days=40), 5.0),
+                 ("b", "u1", "x", t, float("nan"))])
+    acc = accounts(["a", "b", "c"])
+    fast = hr.evaluate(r, ev, acc, AS_OF)
+    small = hr.evaluate(r, ev, acc, AS_OF, low_memory=True)
+    assert fast.indicators.equals(small.indicators)
+    assert values(fast, "users") == {"a": 2, "b": 1, "c": 0}
+    assert values(fast, "kinds") == {"a": 2, "b": 0, "c": 0}

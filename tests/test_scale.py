@@ -186,7 +186,8 @@ _CHILD = textwrap.dedent("""
         events = pl.scan_parquet(root + "/events", hive_partitioning=True)
     else:
         events = pl.read_parquet(root + "/events", hive_partitioning=True)
-    ev = hr.evaluate(roadmap, events, accounts, "2026-06-30", partition_column="date")
+    ev = hr.evaluate(roadmap, events, accounts, "2026-06-30", partition_column="date",
+                     low_memory=True)
     print(json.dumps({"read": ev.diagnostics["events_read"],
                       "logins": int(ev.indicators["logins_30d"].sum())}))
 """)
