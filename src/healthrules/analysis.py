@@ -9,6 +9,7 @@ file, line and column. No polars here: loading and linting stay engine-free.
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from healthrules.expressions import (
     ExprProblem,
     Parsed,
     Type,
+    column_of,
     did_you_mean,
     infer,
     parse,
@@ -324,7 +326,17 @@ def analyze(roadmap: Roadmap) -> Analysis:
             return
         try:
             parsed = parse(text)
-            t = infer(parsed, a.env(scope), banded=banded)
+        except ExprProblem as p:
+            report(p.code, p.message, path, p.hint, p.column)
+            return
+        env = a.env(scope)
+        unknown = unknown_names(parsed, env)
+        for problem in unknown:  # every unknown name at once, each at its column
+            report(problem.code, problem.message, path, problem.hint, problem.column)
+        if unknown:
+            return
+        try:
+            t = infer(parsed, env, banded=banded)
         except ExprProblem as p:
             report(p.code, p.message, path, p.hint, p.column)
             return
@@ -398,6 +410,21 @@ def analyze(roadmap: Roadmap) -> Analysis:
                        f"indicator {name!r} has no bands, so it cannot be scored; give it bands",
                        f"{wpath}.indicators.{name}")
     return a
+
+
+def unknown_names(parsed: Parsed, env: Mapping[str, Type]) -> list[ExprProblem]:
+    """One problem per name the expression reads that ``env`` does not know, in text order."""
+    funcs = {id(n.func) for n in ast.walk(parsed.tree) if isinstance(n, ast.Call)}
+    out: list[ExprProblem] = []
+    seen: set[str] = set()
+    names = [n for n in ast.walk(parsed.tree) if isinstance(n, ast.Name) and id(n) not in funcs]
+    for node in sorted(names, key=lambda n: n.col_offset):
+        if node.id in env or node.id in ("True", "False", "None") or node.id in seen:
+            continue
+        seen.add(node.id)
+        out.append(ExprProblem("unknown_name", f"unknown name {node.id!r}", column=column_of(node),
+                               hint=did_you_mean(node.id, set(env))))
+    return out
 
 
 def _action_ids(roadmap: Roadmap) -> Iterator[tuple[str, str]]:

@@ -28,6 +28,7 @@ __all__ = [
     "ExprProblem",
     "Parsed",
     "Type",
+    "column_of",
     "did_you_mean",
     "infer",
     "lag_column",
@@ -162,17 +163,22 @@ _DESCRIBE: dict[type[ast.AST], str] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
 class ExprProblem(Exception):
     """A problem inside an expression, with the 1-based column (within the expression text)."""
 
-    code: str
-    message: str
-    column: int = 1
-    hint: str | None = None
+    def __init__(self, code: str, message: str, column: int = 1,
+                 hint: str | None = None) -> None:
+        super().__init__(code, message, column, hint)
+        self.code = code
+        self.message = message
+        self.column = column
+        self.hint = hint
 
     def __str__(self) -> str:
         return self.message
+
+    def __repr__(self) -> str:
+        return f"ExprProblem({self.code!r}, {self.message!r}, column={self.column})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +197,11 @@ class Parsed:
         """Return the source text of a sub-expression."""
         seg = ast.get_source_segment(self.source, node)
         return seg if seg is not None else ast.unparse(node)
+
+
+def column_of(node: ast.AST) -> int:
+    """The 1-based character column of a node inside its expression text."""
+    return _col(node)
 
 
 def _col(node: ast.AST) -> int:

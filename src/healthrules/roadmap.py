@@ -3,7 +3,7 @@
 These models check the shape of each node and the constraints inside one node (bands ordered
 with no gap, weights non-negative, windows well formed). Names that cross nodes (an expression
 naming an indicator, a per-stage weight naming a stage) are resolved afterwards by
-:mod:`healthrules._resolve`, which reports all unresolved names at once.
+:mod:`healthrules.analysis`, which reports all unresolved names at once.
 """
 
 from __future__ import annotations
