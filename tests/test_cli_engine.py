@@ -96,3 +96,23 @@ def test_internal_errors_are_one_line(monkeypatch: pytest.MonkeyPatch,
     assert main(["--debug", "demo"]) == 3
     assert "Traceback" in capsys.readouterr().err
     assert demo.run  # the module is the one patched
+
+
+def test_missing_files_and_bad_dates_are_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    roadmap = str(example_path("b2b-saas"))
+    base = ["--accounts", "a.csv", "--out", "o"]
+    assert main(["evaluate", "missing.yaml", "--events", "e", "--as-of", "2026-06-30",
+                 *base]) == 2
+    assert main(["evaluate", roadmap, "--events", "e", "--as-of", "2026-13-01", *base]) == 2
+    assert main(["evaluate", roadmap, "--events", "nowhere.parquet", "--as-of", "2026-06-30",
+                 *base]) == 2
+    err = capsys.readouterr().err
+    assert "roadmap file not found" in err and "not a date" in err and "nowhere" in err
+    assert main(["demo", "--accounts", "0"]) == 2
+
+
+def test_pack_renders_as_html() -> None:
+    import healthrules as hr
+
+    html = hr.load(example_path("goal-tracks"))._repr_html_()
+    assert "applies to" in html and html.count("<table") >= 3

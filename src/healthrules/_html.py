@@ -20,9 +20,9 @@ from healthrules.roadmap import UNASSIGNED_STAGE, AggregateIndicator, Bands
 
 if TYPE_CHECKING:
     from healthrules.evaluation import Evaluation
-    from healthrules.roadmap import Action, Indicator, Roadmap, Stage, Task, Weights
+    from healthrules.roadmap import Action, Indicator, Pack, Roadmap, Stage, Task, Weights
 
-__all__ = ["evaluation_html", "roadmap_html"]
+__all__ = ["evaluation_html", "pack_html", "roadmap_html"]
 
 _STYLE = (
     "<style>"
@@ -545,3 +545,19 @@ def evaluation_html(ev: Evaluation, top: int = 10) -> str:
     note = f"<p class='hr-muted'>{'; '.join(escape(n) for n in notes)}.</p>" if notes else ""
     return ("<div class='hr-box'>" + _STYLE + head + note + _stage_table(ev)
             + _per_action_table(ev) + _top_actions_table(ev, top) + "</div>")
+
+
+def pack_html(pack: Pack) -> str:
+    """A pack: its tracks in routing order, then each roadmap's success-roadmap table."""
+    rows = "".join(
+        f"<tr><td>{i + 1}</td><td>{escape(r.title or r.id)}</td>"
+        f"<td><code>{escape(r.applies_to or 'every account')}</code></td></tr>"
+        for i, r in enumerate(pack.loaded)
+    )
+    head = (f"<h3>{escape(pack.title or pack.id)}</h3>"
+            + (f"<p>{escape(pack.description)}</p>" if pack.description else "")
+            + "<p>Each account follows the first track whose <code>applies_to</code> holds.</p>"
+            "<table><tr><th>#</th><th>track</th><th>applies to</th></tr>" + rows + "</table>")
+    if not pack.loaded:
+        return head + "<p>(not loaded: use healthrules.load(path))</p>"
+    return head + "".join(roadmap_html(r) for r in pack.loaded)

@@ -30,7 +30,7 @@ class Evidence(BaseModel):
 
     def __str__(self) -> str:
         text = f"{self.name} = {self.value}"
-        if self.band:
+        if self.band and not self.name.startswith("band("):  # band(x) shows its band already
             text += f" ({self.band})"
         if self.op:
             text += f", condition {self.op} {self.threshold}"
@@ -123,9 +123,13 @@ class Evaluation:
 
     def summary(self) -> dict[str, Any]:
         """Counts for a quick look: accounts per stage, per score band, actions by kind."""
-        stages = self.stages.group_by("roadmap", "stage").len().sort("roadmap", "stage",
-                                                                     nulls_last=True)
-        bands = self.scores.group_by("score_band").len().sort("score_band", nulls_last=True)
+        # stages in declared order (unassigned last); score bands worst first
+        stages = self.stages.group_by("roadmap", "stage").agg(
+            pl.len(), pl.col("stage_index").min().alias("__i")).sort(
+            "roadmap", "__i", nulls_last=True).select("roadmap", "stage", "len")
+        bands = self.scores.group_by("score_band").agg(
+            pl.len(), pl.col("score").min().alias("__lo")).sort(
+            "__lo", nulls_last=True).select("score_band", "len")
         kinds = self.actions.group_by("kind").len().sort("kind")
         return {
             "as_of": self.as_of.isoformat(),

@@ -755,3 +755,8 @@ class Pack(_Model):
 
     source: str | None = Field(None, exclude=True)
     loaded: list[Roadmap] = Field(default_factory=list, exclude=True)
+
+    def _repr_html_(self) -> str:
+        from healthrules._html import pack_html
+
+        return pack_html(self)

@@ -14,7 +14,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from healthrules.cli._exit import EXIT_CODES_HELP, Exit
+from healthrules.cli._exit import EXIT_CODES_HELP, Exit, UsageError
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
@@ -79,6 +79,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(Exit.USAGE)
     try:
         return int(args.run(args))
+    except UsageError as exc:
+        print(f"healthrules {args.command}: error: {exc}", file=sys.stderr)
+        if exc.hint:
+            print(f"  hint: {exc.hint}", file=sys.stderr)
+        return int(Exit.USAGE)
     except HealthRulesError as exc:
         print(str(exc))
         return int(Exit.NOT_CLEAN)

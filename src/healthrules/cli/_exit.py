@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["EXIT_CODES_HELP", "Exit"]
+__all__ = ["EXIT_CODES_HELP", "Exit", "UsageError"]
 
 
 class Exit(enum.IntEnum):
@@ -19,6 +19,14 @@ class Exit(enum.IntEnum):
     """Usage error: unknown option, missing argument, no such file."""
     INTERNAL = 3
     """Internal error: a bug in healthrules (rerun with --debug for the traceback)."""
+
+
+class UsageError(Exception):
+    """A command was called wrongly (missing file, bad date): one line, exit code 2."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
 EXIT_CODES_HELP = """\

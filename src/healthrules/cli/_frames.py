@@ -6,6 +6,7 @@ from pathlib import Path
 
 import polars as pl
 
+from healthrules.cli._exit import UsageError
 from healthrules.errors import Code, InputDataError, Issue, Location
 
 __all__ = ["scan_frame"]
@@ -19,14 +20,15 @@ def scan_frame(path: str | Path, what: str) -> pl.LazyFrame:
 
     Raises
     ------
+    UsageError
+        If the path does not exist.
     InputDataError
-        If the path does not exist or its format is not known.
+        If the folder holds no Parquet file or the file's format is not known.
     """
     p = Path(path)
     where = Location(file=str(p))
     if not p.exists():
-        raise InputDataError([Issue(code=Code.FILE_NOT_FOUND.value, location=where,
-                                    message=f"{what} file or folder not found")])
+        raise UsageError(f"{what} file or folder not found: {p}")
     if p.is_dir():
         if not any(p.rglob("*.parquet")):
             raise InputDataError([Issue(code=Code.FILE_NOT_FOUND.value, location=where,

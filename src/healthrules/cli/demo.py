@@ -27,10 +27,13 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "demo", help="run the B2B example on sample data (the quick start)",
         description=__doc__, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--accounts", type=int, default=200, help="sample size (default 200)")
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=7,
+                        help="seed of the generated sample (default 7; same seed, same data)")
     parser.add_argument("--out", default="healthrules-demo", help="output folder")
-    parser.add_argument("--format", choices=["parquet", "csv", "ndjson"], default="parquet")
-    parser.add_argument("--top", type=int, default=8, help="how many actions to show")
+    parser.add_argument("--format", choices=["parquet", "csv", "ndjson"], default="parquet",
+                        help="format of the written frames (default parquet)")
+    parser.add_argument("--top", type=int, default=8,
+                        help="how many actions to show (default 8)")
     parser.set_defaults(run=run)
     return parser
 
@@ -46,12 +49,12 @@ def run(args: argparse.Namespace) -> int:
 
     import healthrules as hr
     from healthrules._examples import example_path
+    from healthrules.cli._exit import UsageError
     from healthrules.cli.evaluate import format_summary
     from healthrules.datasets import sample
 
     if args.accounts < 1:
-        print("error: --accounts must be at least 1")
-        return 2
+        raise UsageError("--accounts must be at least 1")
     _say(f"generating a sample of {args.accounts} accounts ...")
     data = sample(args.accounts, seed=args.seed)
     path = example_path("b2b-saas")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
+from pathlib import Path
 from typing import Any
 
 __all__ = ["register", "run"]
@@ -48,8 +50,19 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 def evaluate_from_args(args: argparse.Namespace) -> Any:
     """Load the roadmap, scan the frames and evaluate (shared by evaluate and explain)."""
     import healthrules as hr
+    from healthrules.cli._exit import UsageError
     from healthrules.cli._frames import scan_frame
 
+    if not Path(args.roadmap).exists():
+        raise UsageError(f"roadmap file not found: {args.roadmap}")
+    try:
+        if "T" in args.as_of or " " in args.as_of.strip():
+            dt.datetime.fromisoformat(args.as_of)
+        else:
+            dt.date.fromisoformat(args.as_of)
+    except ValueError:
+        raise UsageError(f"--as-of {args.as_of!r} is not a date (YYYY-MM-DD) or an ISO "
+                         "datetime", hint="e.g. --as-of 2026-06-30") from None
     progress = sys.stderr.isatty()
     if progress:
         print(f"loading {args.roadmap} ...", file=sys.stderr)
