@@ -116,3 +116,16 @@ def test_pack_renders_as_html() -> None:
 
     html = hr.load(example_path("goal-tracks"))._repr_html_()
     assert "applies to" in html and html.count("<table") >= 3
+
+
+def test_validate_reports_tracks_that_read_different_frames(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]
+                                                            ) -> None:
+    for name, typ in (("a", "int"), ("b", "str")):
+        (tmp_path / f"{name}.yaml").write_text(
+            f"id: {name}\ngoal: g\ndata: {{accounts: {{attributes: {{seats: {typ}}}}}}}\n"
+            "stages: [{id: s}]\n")
+    (tmp_path / "pack.yaml").write_text("kind: pack\nid: p\nroadmaps: [a.yaml, b.yaml]\n")
+    assert main(["validate", str(tmp_path / "pack.yaml")]) == 1
+    out = capsys.readouterr().out
+    assert "pack.yaml:3:" in out and "'seats' is str here but int" in out

@@ -1084,7 +1084,27 @@ def _finish_pack(doc: Positions, pack: Pack, base_dir: Path, session: _Session) 
         loaded.append(roadmap)
     if _errors_in(doc.issues):
         return None
+    _check_tracks_agree(doc, loaded)
+    if _errors_in(doc.issues):
+        return None
     return pack.model_copy(update={"loaded": loaded, "source": doc.file})
+
+
+def _check_tracks_agree(doc: Positions, loaded: list[Roadmap]) -> None:
+    """The roadmaps of a pack read the same frames: what the compiler checks, at load time."""
+    from healthrules.compiler import compile as compile_plan
+
+    try:
+        compile_plan(loaded)
+    except RoadmapError as exc:
+        index = {r.source: i for i, r in enumerate(loaded)}
+        for issue in exc.issues:
+            i = index.get(issue.location.file, 0)
+            where = f"{issue.location.file}: {issue.location.path}" if issue.location.path else (
+                issue.location.file or "")
+            doc.issue(issue.code, f"{issue.message} ({where})", f"roadmaps[{i}]",
+                      hint=issue.hint or "the tracks of a pack must declare the same event "
+                      "columns and account key, and give shared attributes one type")
 
 
 def _load_reference(doc: Positions, path: str, ref: str, base_dir: Path, session: _Session, *,
