@@ -439,3 +439,13 @@ def test_low_memory_distinct_counting_gives_the_same_result() -> None:
     assert fast.indicators.equals(small.indicators)
     assert values(fast, "users") == {"a": 2, "b": 1, "c": 0}
     assert values(fast, "kinds") == {"a": 2, "b": 0, "c": 0}
+
+
+def test_negative_numbers_in_an_in_list() -> None:
+    r = roadmap(indicators=[
+        ind("d", compare="delta", window="7d"),
+        {"id": "flat", "family": "process", "expr": "d in (-1, 0, 1)"},
+    ])
+    ev = events([("a", "u1", "x", END - dt.timedelta(days=9), None)] * 3)
+    assert values(hr.evaluate(r, ev, accounts(["a", "b"]), AS_OF), "flat") == {
+        "a": False, "b": True}

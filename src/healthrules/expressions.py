@@ -32,6 +32,7 @@ __all__ = [
     "did_you_mean",
     "infer",
     "lag_column",
+    "literal_value",
     "names_in",
     "parse",
     "time_references",
@@ -197,6 +198,16 @@ class Parsed:
         """Return the source text of a sub-expression."""
         seg = ast.get_source_segment(self.source, node)
         return seg if seg is not None else ast.unparse(node)
+
+
+def literal_value(node: ast.AST) -> object:
+    """The value of a literal item of an ``in`` list (a constant or a negated number)."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        inner = literal_value(node.operand)
+        assert isinstance(inner, (int, float))
+        return -inner
+    assert isinstance(node, ast.Constant)
+    return node.value
 
 
 def column_of(node: ast.AST) -> int:
@@ -509,7 +520,15 @@ class _Infer:
                         right_node, "`in` needs a literal list, e.g. plan in ('pro', 'enterprise')"
                     )
                 for elt in right_node.elts:
-                    if not isinstance(elt, ast.Constant) or elt.value is None:
+                    negative_number = (
+                        isinstance(elt, ast.UnaryOp) and isinstance(elt.op, ast.USub)
+                        and isinstance(elt.operand, ast.Constant)
+                        and isinstance(elt.operand.value, (int, float))
+                        and not isinstance(elt.operand.value, bool)
+                    )
+                    if not negative_number and (
+                        not isinstance(elt, ast.Constant) or elt.value is None
+                    ):
                         raise self.fail(elt, "the items of an `in` list must be literals")
                     et = self.visit(elt)
                     if not _comparable(left, et, ordering=False):

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 
 import polars as pl
 
-from healthrules.expressions import ExprProblem, Parsed, Type, infer, lag_column
+from healthrules.expressions import ExprProblem, Parsed, Type, infer, lag_column, literal_value
 
 __all__ = ["round_decimal", "to_polars"]
 
@@ -167,7 +167,7 @@ class _Translate:
                 continue
             if isinstance(op, (ast.In, ast.NotIn)):
                 assert isinstance(right_node, (ast.Tuple, ast.List))
-                values = [e.value for e in right_node.elts if isinstance(e, ast.Constant)]
+                values = [literal_value(e) for e in right_node.elts]
                 if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
                     member = left.cast(pl.Float64).is_in(
                         pl.lit(pl.Series([float(v) for v in values if isinstance(v, (int, float))]))
