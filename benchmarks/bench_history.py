@@ -7,7 +7,7 @@ Usage::
     python benchmarks/bench_history.py --events 200000 --snapshots 12
 
 Data: :func:`healthrules.datasets.sample` with enough history for the first snapshot's
-longest window (545 days for 52 weekly snapshots and 180-day windows), about 300 events per
+longest window (545 days for 52 weekly snapshots and 180-day windows), about 230 events per
 account, so ``--events`` fixes the number of accounts. Roadmap: the B2B SaaS example
 (``rules/examples/b2b-saas/roadmap.yaml``, 27 indicators of every window kind, 4 stages, 9
 actions). The events are written to Parquet once and read lazily with ``pl.scan_parquet``
@@ -36,7 +36,7 @@ import polars as pl
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 ROADMAP = ROOT / "rules" / "examples" / "b2b-saas" / "roadmap.yaml"
-EVENTS_PER_ACCOUNT = 300
+EVENTS_PER_ACCOUNT = 228
 
 
 def data(folder: Path, n_events: int, days: int) -> tuple[Path, Path, dt.date]:

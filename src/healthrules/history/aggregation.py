@@ -62,8 +62,9 @@ __all__ = ["IncrementalAggregator", "day_number"]
 _ACC = "__acc"
 _KEY = "__k"
 _DAYN = "__dn"
-_SENTINEL = "__sentinel"
 _EPOCH = dt.date(1970, 1, 1)
+ORIGIN = 1 << 40
+"""An offset that clamps a lookup to the start of the account (before its first day)."""
 
 
 def day_number(d: dt.date) -> int:
@@ -142,6 +143,7 @@ class IncrementalAggregator:
         self.extremes = pl.DataFrame()
         self.constants = pl.DataFrame()
         self.distinct_tables: dict[str, pl.DataFrame] = {}
+        self.accounts_with_events = pl.DataFrame({_ACC: []}, schema={_ACC: pl.UInt32})
         self.diagnostics: dict[str, int] = {}
 
     # ------------------------------------------------------------------ planning
@@ -256,43 +258,40 @@ class IncrementalAggregator:
         if start is not None:
             keep = keep & (ts >= self.clock.datetime_lit(start))
         lf = lf.filter(keep | ts.is_null())
-        if attrs:
-            right = self.accounts.lazy().select(pl.col(self.key).alias("__key"), *sorted(attrs))
-            lf = lf.join(right, left_on=ev.account, right_on="__key", how="left")
-        lf = lf.with_columns(ts.dt.date().alias("__day"),
-                             *[e.alias(n) for n, e in self._cond_exprs.items()],
-                             *[e.alias(n) for n, e in self._value_exprs.items()])
+        # the account's position (null for unknown accounts) and the attributes filters read
+        right = self.accounts.lazy().with_row_index(_ACC).select(
+            pl.col(self.key).alias("__key"), _ACC, *sorted(attrs))
+        lf = lf.join(right, left_on=ev.account, right_on="__key", how="left")
+        account = pl.col(ev.account)
+        known = pl.col(_ACC).is_not_null() & ts.is_not_null()
+        diag_lf = lf.select(
+            pl.len().alias("events_read"),
+            account.is_null().sum().alias("events_null_account"),
+            ts.is_null().sum().alias("events_null_timestamp"),
+            (account.is_not_null() & pl.col(_ACC).is_null()).sum().alias(
+                "events_unknown_account"),
+            account.filter(account.is_not_null() & pl.col(_ACC).is_null()).n_unique().alias(
+                "unknown_accounts"))
+        lf = lf.filter(known).with_columns(
+            ts.dt.date().cast(pl.Int32).cast(pl.Int64).alias(_DAYN),
+            *[e.alias(n) for n, e in self._cond_exprs.items()],
+            *[e.alias(n) for n, e in self._value_exprs.items()])
         parts = self.partials()
-        day_lf = lf.group_by(ev.account, "__day").agg(
-            pl.len().alias("__n_all"), *[e.alias(n) for n, e in parts.items()])
+        day_lf = lf.group_by(_ACC, _DAYN).agg(*[e.alias(n) for n, e in parts.items()]) if parts \
+            else lf.group_by(_ACC, _DAYN).agg(pl.len().alias("__n_all"))
         distinct = [s for s in self.specs if s.ind.aggregate == "distinct"]
         of_cols = sorted({s.ind.of or ev.user or "" for s in distinct})
         presence_lfs: list[pl.LazyFrame] = []
         for of in of_cols:
             flags = sorted({s.cond for s in distinct if (s.ind.of or ev.user) == of})
             presence_lfs.append(
-                lf.filter(ts.is_not_null() & pl.col(of).is_not_null()
-                          & pl.any_horizontal([pl.col(f) for f in flags]))
-                .group_by(ev.account, of, "__day").agg([pl.col(f).any() for f in flags]))
-        collected = pl.collect_all([day_lf, *presence_lfs])
-        day_df = collected[0]
-        if ev.account != self.key:
-            day_df = day_df.rename({ev.account: self.key})
-        index = self.accounts.select(self.key).with_row_index(_ACC)
-        valid = day_df.filter(pl.col(self.key).is_not_null() & pl.col("__day").is_not_null())
-        unknown = valid.join(index, on=self.key, how="anti")
-        self.diagnostics = {
-            "events_read": int(day_df["__n_all"].sum()),
-            "events_null_account": int(
-                day_df.filter(pl.col(self.key).is_null())["__n_all"].sum()),
-            "events_null_timestamp": int(
-                day_df.filter(pl.col("__day").is_null())["__n_all"].sum()),
-            "events_unknown_account": int(unknown["__n_all"].sum()),
-            "unknown_accounts": unknown[self.key].n_unique(),
-            "history_fallback_indicators": len(self.fallback),
-        }
-        day_df = valid.join(index, on=self.key, how="inner").drop(self.key, "__n_all")
-        day_df = day_df.with_columns(pl.col("__day").cast(pl.Int32).cast(pl.Int64).alias(_DAYN))
+                lf.filter(pl.col(of).is_not_null() & pl.any_horizontal([pl.col(f) for f in flags]))
+                .group_by(_ACC, of, _DAYN).agg([pl.col(f).any() for f in flags]))
+        collected = pl.collect_all([diag_lf, day_lf, *presence_lfs])
+        diag = collected[0].row(0, named=True)
+        self.diagnostics = {k: int(v) for k, v in diag.items()}
+        self.diagnostics["history_fallback_indicators"] = len(self.fallback)
+        day_df = collected[1]
         lo = day_df[_DAYN].min()
         lo_n = min(int(lo) if isinstance(lo, int) else day_number(first), day_number(first))
         self.base = lo_n - 1
@@ -301,13 +300,11 @@ class IncrementalAggregator:
         longest = max([s.trailing or 0 for s in self.specs] + [0])
         self.stride = day_number(last) - self.base + longest + 2
         self._build_table(day_df)
-        for of, pres in zip(of_cols, collected[1:], strict=True):
-            if ev.account != self.key:
-                pres = pres.rename({ev.account: self.key})
+        for of, pres in zip(of_cols, collected[2:], strict=True):
             # values as small integers (a dictionary code), sorted once for every indicator
-            pres = pres.join(index, on=self.key, how="inner").drop(self.key).with_columns(
-                pl.col("__day").cast(pl.Int32).cast(pl.Int64).alias(_DAYN),
-                pl.col(of).rank("dense").alias("__val")).drop(of).sort(_ACC, "__val", _DAYN)
+            code = (pl.col(of).cast(pl.Categorical).to_physical()
+                    if pres.schema[of] == pl.String else pl.col(of).rank("dense"))
+            pres = pres.with_columns(code.alias("__val")).drop(of).sort(_ACC, "__val", _DAYN)
             for s in distinct:
                 if (s.ind.of or ev.user) == of:
                     self.distinct_tables[s.out] = self._distinct_table(pres, s)
@@ -317,36 +314,33 @@ class IncrementalAggregator:
         return df.with_columns(
             (pl.col(_ACC).cast(pl.Int64) * self.stride + (pl.col(_DAYN) - self.base)).alias(_KEY))
 
-    def _sentinels(self, accs: pl.Series) -> pl.DataFrame:
-        return pl.DataFrame({_ACC: accs}).with_columns(
-            pl.lit(self.base, pl.Int64).alias(_DAYN), pl.lit(True).alias(_SENTINEL))
-
     def _build_table(self, day_df: pl.DataFrame) -> None:
-        """Day table with sentinels, prefix sums, fills and per-account constants."""
-        accs = day_df[_ACC].unique().sort()
-        day_df = day_df.with_columns(pl.lit(False).alias(_SENTINEL))
-        t = pl.concat([self._sentinels(accs), day_df], how="diagonal_relaxed")
-        t = self._with_key(t).sort(_KEY)
+        """Day table sorted by key, with per-account prefix sums, fills and constants."""
+        t = self._with_key(day_df).sort(_KEY)
         acc = pl.col(_ACC)
+
+        def prefix(c: pl.Expr) -> pl.Expr:
+            # a running sum over the whole table (exact for integers): differences within one
+            # account are what is read, and the value just before an account's first row is
+            # read at the account's origin (see _fetch_all)
+            return c.cum_sum()
+
         exprs: list[pl.Expr] = []
         extremes: list[str] = []
         const: list[pl.Expr] = []
         for name in day_df.columns:
-            if name in (_ACC, "__day", _DAYN, _SENTINEL):
+            if name in (_ACC, _DAYN, "__n_all"):
                 continue
             c = pl.col(name)
             if name.endswith(("__n", "__nn")) or (name.endswith("__s")
                                                    and t.schema[name] == pl.Int64):
                 c0 = c.fill_null(0)
-                cs = c0.cum_sum()
-                base = pl.when(pl.col(_SENTINEL)).then(cs).forward_fill()
-                exprs.append((cs - base).alias(f"{name}__P"))
+                exprs.append(prefix(c0).alias(f"{name}__P"))
                 if name.endswith("__n"):
-                    act = (c0 > 0).cast(pl.Int64).cum_sum()
-                    abase = pl.when(pl.col(_SENTINEL)).then(act).forward_fill()
-                    exprs.append((act - abase).alias(f"{name}__A"))
+                    exprs.append(prefix((c0 > 0).cast(pl.Int64)).alias(f"{name}__A"))
             elif name.endswith("__s"):
-                exprs.append(c.fill_null(0.0).cum_sum().over(_ACC).alias(f"{name}__P"))
+                # floats: summed per account, never across accounts (precision)
+                exprs.append(c.fill_null(0.0).cum_sum().over(_ACC).alias(f"{name}__Q"))
             elif name.endswith(("__min", "__max")):
                 extremes.append(name)
                 running = c.cum_min() if name.endswith("__min") else c.cum_max()
@@ -356,9 +350,10 @@ class IncrementalAggregator:
             elif name.endswith("__tmin"):
                 exprs.append(_bfill_within(c, acc).alias(f"{name}__B"))
                 const.append(c.min().alias(f"{name}__first"))
-        self.table = t.select(_KEY, _ACC, _DAYN, *exprs) if exprs else t.select(_KEY, _ACC, _DAYN)
+        self.table = t.select(_KEY, _ACC, _DAYN, *exprs)
         self.extremes = t.select(_KEY, *extremes) if extremes else pl.DataFrame()
         self.constants = (t.group_by(_ACC).agg(const) if const else pl.DataFrame())
+        self.accounts_with_events = t.select(pl.col(_ACC).unique())
 
     def _distinct_table(self, pres: pl.DataFrame, s: _Spec) -> pl.DataFrame:
         """Prefix counts of distinct values for one indicator (see the module notes)."""
@@ -380,16 +375,10 @@ class IncrementalAggregator:
             plus = occ.select(_ACC, _DAYN, pl.lit(1, pl.Int64).alias("__d"))
             minus = occ.select(_ACC, stop.alias(_DAYN), pl.lit(-1, pl.Int64).alias("__d"))
             deltas = pl.concat([plus, minus]).filter(pl.col(_DAYN) <= last)
-        accs = self.table.filter(pl.col(_DAYN) == self.base)[_ACC]
-        t = pl.concat([self._sentinels(accs).with_columns(pl.lit(0, pl.Int64).alias("__d")),
-                       deltas.with_columns(pl.lit(False).alias(_SENTINEL))],
-                      how="diagonal_relaxed")
         # several rows may share a key: the as-of lookup takes the last one, whose running
-        # sum includes them all (sentinels sort first: their day is the smallest)
-        t = self._with_key(t).sort(_KEY, maintain_order=True)
-        cs = pl.col("__d").cum_sum()
-        base = pl.when(pl.col(_SENTINEL)).then(cs).forward_fill()
-        return t.select(_KEY, _ACC, (cs - base).alias("__D"))
+        # sum includes them all
+        t = self._with_key(deltas).sort(_KEY, maintain_order=True)
+        return t.select(_KEY, _ACC, pl.col("__d").cum_sum().alias("__D"))
 
     # ------------------------------------------------------------------ values at dates
 
@@ -410,8 +399,7 @@ class IncrementalAggregator:
             ``__hk`` and the ``__{i}__{x}`` / ``__{i}__{x}__prev`` columns, one row per pair
             whose account has events (the others are null, as in a single evaluation).
         """
-        has_events = self.table.filter(pl.col(_DAYN) == self.base).select(_ACC)
-        g = pairs.join(has_events, on=_ACC, how="semi").with_columns(
+        g = pairs.join(self.accounts_with_events, on=_ACC, how="semi").with_columns(
             pl.col("__as_of").cast(pl.Int32).cast(pl.Int64).alias(_DAYN)).sort(_ACC, _DAYN)
         fetched = self._fetch_all(g)
         out = self._assemble(fetched)
@@ -436,17 +424,22 @@ class IncrementalAggregator:
             agg = s.ind.aggregate
             n = s.trailing
             ends = [0, n] if (n is not None and s.ind.compare != "none") else [0]
+
+            def running(col: str, e: int, n: int | None = n) -> None:
+                """A running sum over a window: two lookups, or one and the origin."""
+                need("t", "backward", e, col)
+                need("t", "backward", e + n if n is not None else ORIGIN, col)
+
             for e in ends:
                 if agg in ("count", "active_days"):
-                    col = f"{s.cond}__n__" + ("P" if agg == "count" else "A")
-                    need("t", "backward", e, col)
-                    if n is not None:
-                        need("t", "backward", e + n, col)
+                    running(f"{s.cond}__n__" + ("P" if agg == "count" else "A"), e)
                 elif agg in ("sum", "mean"):
-                    for part in ("__s__P", "__nn__P"):
-                        need("t", "backward", e, f"{s.cond}{s.value}{part}")
-                        if n is not None:
-                            need("t", "backward", e + n, f"{s.cond}{s.value}{part}")
+                    running(f"{s.cond}{s.value}__nn__P", e)
+                    kind = "Q" if s.value_float else "P"
+                    need("t", "backward", e, f"{s.cond}{s.value}__s__{kind}")
+                    if n is not None or kind == "P":
+                        need("t", "backward", e + n if n is not None else ORIGIN,
+                             f"{s.cond}{s.value}__s__{kind}")
                 elif agg in ("min", "max"):
                     if n is None:
                         need("t", "backward", e, f"{s.cond}{s.value}__{agg}__C")
@@ -454,13 +447,14 @@ class IncrementalAggregator:
                         rolling.setdefault(e, set()).add(f"{s.cond}{s.value}__{agg}")
                 elif agg in ("first_time", "days_since_first"):
                     if n is None:
-                        need("t", "backward", e, f"{s.cond}__n__P")
+                        running(f"{s.cond}__n__P", e)
                     else:
                         need("t", "forward", e + n - 1, f"{s.cond}__tmin__B")
                 elif agg in ("last_time", "days_since_last"):
                     need("t", "backward", e, f"{s.cond}__tmax__F")
                 elif agg == "distinct":
                     need(s.out, "backward", e, "__D")
+                    need(s.out, "backward", ORIGIN, "__D")
         return fetches, rolling
 
     def _fetch_all(self, g: pl.DataFrame) -> pl.DataFrame:
@@ -474,8 +468,15 @@ class IncrementalAggregator:
                 picked.set_sorted(_KEY), on=_KEY, strategy=f.strategy)
             same = joined["__src"] == g[_ACC].cast(joined["__src"].dtype)
             for c in sorted(f.columns):
-                cols.append(joined.select(pl.when(same).then(pl.col(c))).to_series().alias(
-                    f"{c}{f.suffix}"))
+                if c.endswith(("__P", "__A", "__D")):
+                    # running sums over the whole table: the row found is right even when it
+                    # belongs to an earlier account (it ends just before this one's rows)
+                    picked_c = pl.col(c).fill_null(0)
+                elif c.endswith("__Q"):  # running sums within the account
+                    picked_c = pl.when(same).then(pl.col(c)).otherwise(pl.lit(0.0))
+                else:  # fills: another account's value is no value
+                    picked_c = pl.when(same).then(pl.col(c))
+                cols.append(joined.select(picked_c).to_series().alias(f"{c}{f.suffix}"))
         for e, names in rolling.items():
             cols.extend(self._rolling(g, e, names))
         out = pl.DataFrame(cols)
@@ -528,18 +529,20 @@ class IncrementalAggregator:
 
         def window(col: str) -> pl.Expr:
             if n is None:
-                return at(col, e)
+                if col.endswith("__Q"):
+                    return at(col, e)
+                return at(col, e) - at(col, ORIGIN)
             return at(col, e) - at(col, e + n)
 
         if agg == "count":
-            return window(f"{s.cond}__n__P").fill_null(0)
+            return window(f"{s.cond}__n__P")
         if agg == "active_days":
-            return window(f"{s.cond}__n__A").fill_null(0)
+            return window(f"{s.cond}__n__A")
         if agg == "distinct":
-            return pl.col(f"__D@{s.out}b{e}").fill_null(0)
+            return pl.col(f"__D@{s.out}b{e}") - pl.col(f"__D@{s.out}b{ORIGIN}")
         if agg in ("sum", "mean"):
-            total = window(f"{s.cond}{s.value}__s__P")
-            present = window(f"{s.cond}{s.value}__nn__P").fill_null(0)
+            total = window(f"{s.cond}{s.value}__s__" + ("Q" if s.value_float else "P"))
+            present = window(f"{s.cond}{s.value}__nn__P")
             if agg == "mean":
                 return pl.when(present > 0).then(total.cast(pl.Float64) / present)
             zero = pl.lit(0.0 if s.value_float else 0,
@@ -558,7 +561,7 @@ class IncrementalAggregator:
             return pl.when(_local_day(last) >= lo).then(last)
         # first_time / days_since_first
         if n is None:
-            seen = at(f"{s.cond}__n__P", e).fill_null(0) > 0
+            seen = window(f"{s.cond}__n__P") > 0
             return pl.when(seen).then(pl.col(f"{s.cond}__tmin__first"))
         first = pl.col(f"{s.cond}__tmin__B@tf{e + n - 1}")
         return pl.when(_local_day(first) <= dn - e).then(first)

@@ -237,9 +237,16 @@ class Engine:
         keys = pairs.select(pl.col(AS_OF).alias("as_of"), self.key)
 
         def finish(frames: list[pl.DataFrame], sort: list[str] | None = None) -> pl.DataFrame:
-            frame = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame(
-                {HK: []}, schema={HK: pl.Int64})
-            frame = frame.sort(sort or [HK])
+            if not frames:
+                frame = pl.DataFrame({HK: []}, schema={HK: pl.Int64})
+            elif all(f.schema == frames[0].schema for f in frames):
+                frame = pl.concat(frames, how="vertical", rechunk=False)
+            else:  # the roadmaps of a pack have other indicator columns
+                frame = pl.concat(frames, how="diagonal_relaxed")
+            if sort is not None:
+                frame = frame.sort(sort)
+            elif not frame[HK].is_sorted():
+                frame = frame.sort(HK)
             head = keys[frame[HK]]
             return pl.concat([head, frame.drop(HK)], how="horizontal")
 
