@@ -634,7 +634,42 @@ class _Run:
             conds.append(scope.alias(f"__scope_{k}"))
         if conds:
             lf = lf.with_columns(conds)
-        return lf.with_columns(pl.lit(r.id, pl.String).alias("roadmap")).collect()
+        frame = lf.with_columns(pl.lit(r.id, pl.String).alias("roadmap")).collect()
+        return self._with_tasks(frame, r, a)
+
+    def _with_tasks(self, frame: pl.DataFrame, r: Roadmap, a: Analysis) -> pl.DataFrame:
+        """Add ``__tasks``: the task list of each account's stage, built per stage.
+
+        Building every stage's list for every row and picking one with ``when`` costs a list
+        per stage per row; filtering each stage's rows first builds one list per row.
+        """
+        parts: list[pl.DataFrame] = []
+        for si, st in enumerate(r.stages):
+            items = [pl.struct(pl.lit(lst).alias("list"), pl.lit(task.text).alias("text"),
+                               flag.alias("done"))
+                     for lst, task, flag in self._task_flags(si, st, a)]
+            if items:
+                # concat_list of struct columns is ~50x slower than concat_arr in polars 2.1
+                parts.append(frame.lazy().filter(pl.col("__stage") == st.id).select(
+                    self.key, pl.concat_arr(items).arr.to_list().cast(_TASK_DTYPE).alias(
+                        "__tasks")).collect())
+        empty = pl.lit([], dtype=_TASK_DTYPE)
+        if not parts:
+            return frame.with_columns(empty.alias("__tasks"))
+        tasks = pl.concat(parts)
+        return frame.join(tasks, on=self.key, how="left", maintain_order="left").with_columns(
+            pl.col("__tasks").fill_null(empty))
+
+    def _task_flags(self, si: int, st: Any, a: Analysis) -> list[tuple[str, Any, pl.Expr]]:
+        """(list, task, done flag) of every task of stage ``si``, in list order."""
+        out: list[tuple[str, Any, pl.Expr]] = []
+        for lst in ("joint", "customer", "ours"):
+            for ti, task in enumerate(getattr(st.tasks, lst)):
+                tp = a.expressions.get(f"stages[{si}].tasks.{lst}[{ti}].done_when")
+                flag = (pl.lit(None, pl.Boolean) if tp is None
+                        else self.expr(tp, a).cast(pl.Boolean))
+                out.append((lst, task, flag))
+        return out
 
     def _post(self, ind: AggregateIndicator) -> pl.Expr:
         cur = pl.col(ind.id)
@@ -683,7 +718,6 @@ class _Run:
     def _achievement_exprs(self, r: Roadmap, a: Analysis) -> list[pl.Expr]:
         stage = pl.col("__stage")
         achieved: Any = None
-        tasks: Any = None
         done: Any = None
         total: Any = None
         for si, st in enumerate(r.stages):
@@ -692,32 +726,17 @@ class _Run:
             if parsed is not None:
                 x = self.expr(parsed, a).cast(pl.Boolean)
                 achieved = pl.when(on).then(x) if achieved is None else achieved.when(on).then(x)
-            items: list[pl.Expr] = []
-            flags: list[pl.Expr] = []
-            for lst in ("joint", "customer", "ours"):
-                for ti, task in enumerate(getattr(st.tasks, lst)):
-                    tp = a.expressions.get(f"stages[{si}].tasks.{lst}[{ti}].done_when")
-                    flag = (pl.lit(None, pl.Boolean) if tp is None
-                            else self.expr(tp, a).cast(pl.Boolean))
-                    flags.append(flag)
-                    items.append(pl.struct(pl.lit(lst).alias("list"),
-                                           pl.lit(task.text).alias("text"),
-                                           flag.alias("done")))
-            if not items:
+            flags = [flag for _, _, flag in self._task_flags(si, st, a)]
+            if not flags:
                 continue
-            # concat_list of struct columns is ~50x slower than concat_arr in polars 2.1
-            lst_expr = pl.concat_arr(items).arr.to_list()
+            # the lists themselves are built after collecting (_with_tasks)
             n_done = pl.sum_horizontal([f.fill_null(False).cast(pl.Int64) for f in flags])
-            tasks = pl.when(on).then(lst_expr) if tasks is None else tasks.when(on).then(lst_expr)
             done = pl.when(on).then(n_done) if done is None else done.when(on).then(n_done)
-            n = pl.lit(len(items), pl.Int64)
+            n = pl.lit(len(flags), pl.Int64)
             total = pl.when(on).then(n) if total is None else total.when(on).then(n)
-        empty = pl.lit([], dtype=_TASK_DTYPE)
         return [
             (pl.lit(None, pl.Boolean) if achieved is None
              else achieved.otherwise(pl.lit(None, pl.Boolean))).alias("__achieved"),
-            (empty if tasks is None else tasks.otherwise(empty)).cast(_TASK_DTYPE).alias(
-                "__tasks"),
             (pl.lit(0, pl.Int64) if done is None else done.otherwise(pl.lit(0, pl.Int64))).alias(
                 "__tasks_done"),
             (pl.lit(0, pl.Int64) if total is None else total.otherwise(pl.lit(0, pl.Int64))

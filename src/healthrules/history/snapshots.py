@@ -260,11 +260,12 @@ class Engine:
                                 how="horizontal")
         dates = pairs[AS_OF].unique().sort()
         conditions = self._conditions(out.counts, dates)
-        unrouted = (finish(out.stages).filter(pl.col("roadmap").is_null())
-                    .group_by("as_of").len()) if out.stages else pl.DataFrame()
+        stages = finish(out.stages) if out.stages else keys.clear()
+        unrouted = (stages.filter(pl.col("roadmap").is_null()).group_by("as_of").len()
+                    if out.stages else pl.DataFrame())
         return {
             "indicators": finish(out.indicators) if out.indicators else keys.clear(),
-            "stages": finish(out.stages) if out.stages else keys.clear(),
+            "stages": stages,
             "scores": finish(out.scores) if out.scores else keys.clear(),
             "actions": actions,
             "conditions": conditions,
