@@ -643,22 +643,27 @@ class _Run:
         Building every stage's list for every row and picking one with ``when`` costs a list
         per stage per row; filtering each stage's rows first builds one list per row.
         """
-        parts: list[pl.DataFrame] = []
+        rows = frame.lazy().with_row_index("__row")
+        parts: list[pl.LazyFrame] = []
+        with_tasks: list[str] = []
         for si, st in enumerate(r.stages):
             items = [pl.struct(pl.lit(lst).alias("list"), pl.lit(task.text).alias("text"),
                                flag.alias("done"))
                      for lst, task, flag in self._task_flags(si, st, a)]
             if items:
                 # concat_list of struct columns is ~50x slower than concat_arr in polars 2.1
-                parts.append(frame.lazy().filter(pl.col("__stage") == st.id).select(
-                    self.key, pl.concat_arr(items).arr.to_list().cast(_TASK_DTYPE).alias(
-                        "__tasks")).collect())
+                parts.append(rows.filter(pl.col("__stage") == st.id).select(
+                    "__row", pl.concat_arr(items).arr.to_list().cast(_TASK_DTYPE).alias(
+                        "__tasks")))
+                with_tasks.append(st.id)
         empty = pl.lit([], dtype=_TASK_DTYPE)
         if not parts:
             return frame.with_columns(empty.alias("__tasks"))
-        tasks = pl.concat(parts)
-        return frame.join(tasks, on=self.key, how="left", maintain_order="left").with_columns(
-            pl.col("__tasks").fill_null(empty))
+        parts.append(rows.filter(~pl.col("__stage").is_in(with_tasks)).select(
+            "__row", empty.alias("__tasks")))
+        # back in row order (sorting one column; a join would copy every column of the frame)
+        tasks = pl.concat(parts).sort("__row").collect()
+        return frame.with_columns(tasks["__tasks"])
 
     def _task_flags(self, si: int, st: Any, a: Analysis) -> list[tuple[str, Any, pl.Expr]]:
         """(list, task, done flag) of every task of stage ``si``, in list order."""

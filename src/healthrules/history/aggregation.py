@@ -136,8 +136,10 @@ class IncrementalAggregator:
         self._values: dict[tuple[str, bool], str] = {}
         self._value_exprs: dict[str, pl.Expr] = {}
         self._plan_specs()
-        self.base = 0
-        self.stride = 1
+        # key = account * stride + (day - base): days from 1970 - 2870 years to 1970 + 2870
+        # years, and a trailing window never reaches the previous account's keys
+        self.base = -(1 << 20)
+        self.stride = 1 << 21
         self._last_day = 0
         self.table = pl.DataFrame()
         self.extremes = pl.DataFrame()
@@ -272,13 +274,15 @@ class IncrementalAggregator:
                 "events_unknown_account"),
             account.filter(account.is_not_null() & pl.col(_ACC).is_null()).n_unique().alias(
                 "unknown_accounts"))
+        day = ts.dt.date().cast(pl.Int32).cast(pl.Int64)
         lf = lf.filter(known).with_columns(
-            ts.dt.date().cast(pl.Int32).cast(pl.Int64).alias(_DAYN),
+            (pl.col(_ACC).cast(pl.Int64) * self.stride + (day - self.base)).alias(_KEY),
             *[e.alias(n) for n, e in self._cond_exprs.items()],
             *[e.alias(n) for n, e in self._value_exprs.items()])
         parts = self.partials()
-        day_lf = lf.group_by(_ACC, _DAYN).agg(*[e.alias(n) for n, e in parts.items()]) if parts \
-            else lf.group_by(_ACC, _DAYN).agg(pl.len().alias("__n_all"))
+        # one integer key per (account, day): faster to group by than the pair
+        day_lf = lf.group_by(_KEY).agg(*[e.alias(n) for n, e in parts.items()]) if parts \
+            else lf.group_by(_KEY).agg(pl.len().alias("__n_all"))
         distinct = [s for s in self.specs if s.ind.aggregate == "distinct"]
         of_cols = sorted({s.ind.of or ev.user or "" for s in distinct})
         presence_lfs: list[pl.LazyFrame] = []
@@ -286,29 +290,35 @@ class IncrementalAggregator:
             flags = sorted({s.cond for s in distinct if (s.ind.of or ev.user) == of})
             presence_lfs.append(
                 lf.filter(pl.col(of).is_not_null() & pl.any_horizontal([pl.col(f) for f in flags]))
-                .group_by(_ACC, of, _DAYN).agg([pl.col(f).any() for f in flags]))
+                .group_by(_KEY, of).agg([pl.col(f).any() for f in flags]))
         collected = pl.collect_all([diag_lf, day_lf, *presence_lfs])
         diag = collected[0].row(0, named=True)
         self.diagnostics = {k: int(v) for k, v in diag.items()}
         self.diagnostics["history_fallback_indicators"] = len(self.fallback)
-        day_df = collected[1]
+        day_df = self._split_key(collected[1])
         lo = day_df[_DAYN].min()
-        lo_n = min(int(lo) if isinstance(lo, int) else day_number(first), day_number(first))
-        self.base = lo_n - 1
+        if isinstance(lo, int) and lo - self.base <= max(
+                [s.trailing or 0 for s in self.specs] + [0]):
+            raise ValueError(f"events dated before {_EPOCH + dt.timedelta(days=self.base)} "
+                             "are not supported by history()")
         self._last_day = day_number(last)
-        # a rolling window of N days never reaches the previous account's keys
-        longest = max([s.trailing or 0 for s in self.specs] + [0])
-        self.stride = day_number(last) - self.base + longest + 2
         self._build_table(day_df)
         for of, pres in zip(of_cols, collected[2:], strict=True):
             # values as small integers (a dictionary code), sorted once for every indicator
             code = (pl.col(of).cast(pl.Categorical).to_physical()
                     if pres.schema[of] == pl.String else pl.col(of).rank("dense"))
-            pres = pres.with_columns(code.alias("__val")).drop(of).sort(_ACC, "__val", _DAYN)
+            pres = self._split_key(pres.with_columns(code.alias("__val")).drop(of)).sort(
+                _ACC, "__val", _DAYN)
             for s in distinct:
                 if (s.ind.of or ev.user) == of:
                     self.distinct_tables[s.out] = self._distinct_table(pres, s)
         return dict(self.diagnostics)
+
+    def _split_key(self, df: pl.DataFrame) -> pl.DataFrame:
+        """Add the account position and the day number encoded in ``__k``."""
+        k = pl.col(_KEY)
+        return df.with_columns((k // self.stride).cast(pl.UInt32).alias(_ACC),
+                               (k % self.stride + self.base).alias(_DAYN))
 
     def _with_key(self, df: pl.DataFrame) -> pl.DataFrame:
         return df.with_columns(
@@ -316,7 +326,7 @@ class IncrementalAggregator:
 
     def _build_table(self, day_df: pl.DataFrame) -> None:
         """Day table sorted by key, with per-account prefix sums, fills and constants."""
-        t = self._with_key(day_df).sort(_KEY)
+        t = day_df.sort(_KEY)
         acc = pl.col(_ACC)
 
         def prefix(c: pl.Expr) -> pl.Expr:
@@ -329,7 +339,7 @@ class IncrementalAggregator:
         extremes: list[str] = []
         const: list[pl.Expr] = []
         for name in day_df.columns:
-            if name in (_ACC, _DAYN, "__n_all"):
+            if name in (_ACC, _DAYN, _KEY, "__n_all"):
                 continue
             c = pl.col(name)
             if name.endswith(("__n", "__nn")) or (name.endswith("__s")
