@@ -132,13 +132,15 @@ def test_lead_time_of_red_before_each_renewal(result: object) -> None:
 
 def test_how_often_each_action_would_have_fired(result: object) -> None:
     rows = result.actions.rows(named=True)  # type: ignore[attr-defined]
-    # 13 weekly snapshots in the period (04-06 .. 06-29); red: a1 13, a2 11 (from 04-20),
-    # a3 13 and a7 13 (an account without events and without a renewal in the period);
-    # >= 20 logins: a4-a6 from 04-27, 10 snapshots each
+    # 13 weekly snapshots in the period (04-06 .. 06-29) and the end date 06-30, which is
+    # always a snapshot: 14. Red: a1 14, a2 12 (from 04-20), a3 14 and a7 14 (an account
+    # without events and without a renewal in the period); >= 20 logins: a4-a6 from 04-27,
+    # 11 snapshots each. The 06-30 snapshot is the renewal day, not before it: it does not
+    # count in renewals_fired.
     assert rows == [
-        {"roadmap": "bt", "action_id": "low", "kind": "challenge", "fired": 50, "accounts": 4,
+        {"roadmap": "bt", "action_id": "low", "kind": "challenge", "fired": 54, "accounts": 4,
          "opened": 1, "renewals_fired": 3, "churn_rate_when_fired": pytest.approx(2 / 3)},
-        {"roadmap": "bt", "action_id": "good", "kind": "positive", "fired": 30, "accounts": 3,
+        {"roadmap": "bt", "action_id": "good", "kind": "positive", "fired": 33, "accounts": 3,
          "opened": 3, "renewals_fired": 3, "churn_rate_when_fired": 0.0},
     ]
 

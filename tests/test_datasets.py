@@ -353,3 +353,26 @@ def test_write_sample_failure_leaves_no_temporary(
     with pytest.raises(OSError, match="disk full"):
         write_sample(tmp_path, 5)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_renewal_outcomes_follow_the_personas_with_flips() -> None:
+    from healthrules.datasets import CHURN_PERSONAS, renewal_outcomes
+
+    s = sample(300, seed=4)
+    exact = renewal_outcomes(s, flip=0.0)
+    customers = s.accounts.filter(pl.col("lifecycle") == "customer")
+    assert exact["account_id"].to_list() == sorted(customers["account_id"].to_list())
+    assert exact.schema == pl.Schema({"account_id": pl.String, "renewal_date": pl.Date,
+                                      "outcome": pl.String, "arr": pl.Float64})
+    assert set(exact["renewal_date"].to_list()) == {s.as_of}
+    joined = exact.join(s.personas, on="account_id")
+    churned = joined.filter(pl.col("outcome") == "churned")["persona"].unique().to_list()
+    assert sorted(churned) == sorted(CHURN_PERSONAS)
+    flipped = renewal_outcomes(s, flip=0.5, seed=1).join(exact, on="account_id")
+    differs = (flipped["outcome"] != flipped["outcome_right"]).sum()
+    assert 0 < differs < flipped.height
+    assert renewal_outcomes(s, flip=0.5, seed=1).equals(renewal_outcomes(s, flip=0.5, seed=1))
+    assert renewal_outcomes(s, renewal_date=date(2026, 7, 31))["renewal_date"][0] == date(
+        2026, 7, 31)
+    with pytest.raises(ValueError, match="flip"):
+        renewal_outcomes(s, flip=1.5)

@@ -9,6 +9,8 @@ Refresh the generated parts after changing a command or the tutorial's data with
 (it rewrites the ``--help`` blocks of docs/cli.md and the output blocks of docs/tutorial.md
 with what the code prints now; review the diff).
 
+docs/time.md runs the same way (from a folder whose ``rules`` is the repository's).
+
 The tutorial's markup (HTML comments, invisible on the rendered page):
 
 - ``<!-- file: NAME -->`` before a fenced block: write the block to NAME (in a temporary
@@ -216,6 +218,21 @@ def test_tutorial_runs_and_prints_what_it_shows(tmp_path: Path, monkeypatch: pyt
     if UPDATE:
         page.write_text("\n".join(lines), encoding="utf-8")
     assert not problems, "\n\n".join(problems)
+
+
+def test_time_page_runs_and_prints_what_it_shows(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 plain_polars: Any) -> None:
+    # the page runs from the repository root: its rule files are the repo's, its data new
+    (tmp_path / "rules").symlink_to(ROOT / "rules", target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", HELP_COLUMNS)
+    page = DOCS / "time.md"
+    lines, problems = run_page(page, tmp_path)
+    if UPDATE:
+        page.write_text("\n".join(lines), encoding="utf-8")
+    assert not problems, "\n\n".join(problems)
+    assert (tmp_path / "changes.ndjson").exists()
 
 
 def test_tutorial_follows_the_four_steps() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -13,6 +14,8 @@ from polars.testing import assert_frame_equal
 import healthrules as hr
 from healthrules.history import history
 from healthrules.history.snapshots import date_range, parse_every
+
+ROOT = Path(__file__).resolve().parents[1]
 
 AGGS = ["count", "distinct", "active_days", "sum", "mean", "min", "max", "first_time",
         "last_time", "days_since_first", "days_since_last"]
@@ -205,3 +208,16 @@ def test_b2b_example_on_sample_data() -> None:
     for d in (h.dates[0], h.dates[4], h.dates[-1]):
         _assert_same(h.at(d), hr.evaluate(plan, s.events, s.accounts, d))
     assert h.lifecycle.changes.height > 0
+
+
+def test_healthrules_history_is_callable_as_the_api_spells_it() -> None:
+    import healthrules.history as module
+    from healthrules.datasets import sample
+
+    roadmap = hr.load(ROOT / "rules" / "examples" / "b2b-saas" / "roadmap.yaml")
+    data = sample(20)
+    called = hr.history(roadmap, data.events, data.accounts, "2026-06-16", "2026-06-30")
+    direct = module.history(roadmap, data.events, data.accounts, "2026-06-16", "2026-06-30")
+    assert hr.history is module
+    assert called.dates == direct.dates
+    assert called.scores.equals(direct.scores)

@@ -304,3 +304,22 @@ def test_cli_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     lines = capsys.readouterr().out.splitlines()
     assert [json.loads(x)["account_id"] for x in lines] == ["b"]  # b's pinned score hides red
     assert main(["run", *base, "--as-of", str(day(5)), "--pin", "b", "x", "1"]) == 2
+
+
+def test_cli_run_refuses_a_pin_of_an_unknown_target(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from healthrules.cli import main
+
+    roadmap = tmp_path / "roadmap.yaml"
+    roadmap.write_text(json.dumps(_roadmap().model_dump(mode="json", by_alias=True)))
+    _events(VALUES).write_parquet(tmp_path / "events.parquet")
+    ACCOUNTS.write_parquet(tmp_path / "accounts.parquet")
+    state = tmp_path / "s.db"
+    args = ["run", str(roadmap), "--state", str(state), "--events",
+            str(tmp_path / "events.parquet"), "--accounts", str(tmp_path / "accounts.parquet"),
+            "--as-of", str(day(1)), "--pin", "a", "scor", "80", "--reason", "typo",
+            "--expires", str(day(9))]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "'scor'" in err and "did you mean 'score'?" in err
+    assert not state.exists() or StateStore(state).overrides().height == 0

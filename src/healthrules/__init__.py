@@ -7,6 +7,9 @@ events as of a date::
     roadmap = hr.load("rules/examples/b2b-saas/roadmap.yaml")
     result = hr.evaluate(roadmap, events, accounts, as_of="2026-06-30")
     result.actions        # one row per fired action, with its evidence
+
+Over time: ``hr.history(roadmap, events, accounts, start, end, every="1w")`` evaluates at
+every date of a range (see :mod:`healthrules.history` and ``docs/time.md``).
 """
 
 from __future__ import annotations
@@ -46,8 +49,19 @@ __all__ = [
     "__version__",
     "compile",
     "evaluate",
+    "history",
     "load",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # healthrules.history (a callable module: history over many dates, the daily run, the
+    # state store, backtests) is imported on first use, so `import healthrules` stays light.
+    if name == "history":
+        import importlib
+
+        return importlib.import_module("healthrules.history")
+    raise AttributeError(f"module 'healthrules' has no attribute {name!r}")
 
 
 def load(path: str | Path) -> Roadmap | Pack:

@@ -643,19 +643,23 @@ class _Run:
         Building every stage's list for every row and picking one with ``when`` costs a list
         per stage per row; filtering each stage's rows first builds one list per row.
         """
-        rows = frame.lazy().with_row_index("__row")
-        parts: list[pl.LazyFrame] = []
-        with_tasks: list[str] = []
+        per_stage: list[tuple[str, list[pl.Expr]]] = []
         for si, st in enumerate(r.stages):
             items = [pl.struct(pl.lit(lst).alias("list"), pl.lit(task.text).alias("text"),
                                flag.alias("done"))
                      for lst, task, flag in self._task_flags(si, st, a)]
+            per_stage.append((st.id, items))
+        flat = [e for _, items in per_stage for e in items]
+        rows = narrow(frame, "__stage", *flat).lazy().with_row_index("__row")
+        parts: list[pl.LazyFrame] = []
+        with_tasks: list[str] = []
+        for stage_id, items in per_stage:
             if items:
                 # concat_list of struct columns is ~50x slower than concat_arr in polars 2.1
-                parts.append(rows.filter(pl.col("__stage") == st.id).select(
+                parts.append(rows.filter(pl.col("__stage") == stage_id).select(
                     "__row", pl.concat_arr(items).arr.to_list().cast(_TASK_DTYPE).alias(
                         "__tasks")))
-                with_tasks.append(st.id)
+                with_tasks.append(stage_id)
         empty = pl.lit([], dtype=_TASK_DTYPE)
         if not parts:
             return frame.with_columns(empty.alias("__tasks"))
@@ -811,56 +815,25 @@ class _Run:
         action_frames: list[pl.LazyFrame] = []
         cond_rows: list[dict[str, Any]] = []
         for i, cr in enumerate(self.plan.roadmaps):
-            r, a = cr.roadmap, cr.analysis
+            r = cr.roadmap
             frame = self.roadmap_frame(i, cr, routed, agg)
-            ind_cols: list[str] = []
-            for ind in r.indicators:
-                ind_cols.append(ind.id)
-                if ind.bands is not None:
-                    ind_cols.append(f"{ind.id}__band")
-            ind_frames.append(frame.select(key, "roadmap", *ind_cols))
-            stage_frames.append(frame.select(
-                key, "roadmap", pl.col("__stage").alias("stage"),
-                pl.col("__stage_index").alias("stage_index"),
-                pl.col("__achieved").alias("achieved"),
-                pl.col("__tasks_done").alias("tasks_done"),
-                pl.col("__tasks_total").alias("tasks_total"),
-                pl.col("__tasks").alias("tasks"),
-            ))
-            score_frames.append(frame.select(
-                key, "roadmap", pl.col("__stage").alias("stage"),
-                pl.col("__score").alias("score"), pl.col("__score_band").alias("score_band"),
-                *[pl.col(f"__score_{f}").alias(f"score_{f}") for f in FAMILIES],
-                pl.col("__scored").alias("indicators_scored"),
-                pl.col("__missing").alias("indicators_missing"),
-            ))
+            inds, stages, scores, fired = roadmap_outputs(self, i, cr, frame, key)
+            ind_frames.append(inds)
+            stage_frames.append(stages)
+            score_frames.append(scores)
+            if fired is not None:
+                action_frames.append(fired)
             actions = r.all_actions()
             if actions:
-                counts = frame.select(
-                    [pl.col(f"__{w}_{k}").sum().alias(f"{w}_{k}")
-                     for k in range(len(actions)) for w in ("scope", "fired", "unknown")]
-                ).row(0, named=True)
-            env = a.env("actions")
+                sums = [pl.col(f"__{w}_{k}").sum().alias(f"{w}_{k}")
+                        for k in range(len(actions)) for w in ("scope", "fired", "unknown")]
+                counts = narrow(frame, *sums).select(sums).row(0, named=True)
             for k, (st, action) in enumerate(actions):
-                path = _action_path(r, st, action.id)
                 cond_rows.append({
                     "roadmap": r.id, "stage": st.id if st else None, "action_id": action.id,
                     "considered": counts[f"scope_{k}"], "fired": counts[f"fired_{k}"],
                     "unknown": counts[f"unknown_{k}"],
                 })
-                text = _render_template(a.templates[f"{path}.do"], env, self)
-                evidence = _evidence(a.expressions[f"{path}.when"], env, a.banded, self)
-                action_frames.append(frame.lazy().filter(pl.col(f"__fired_{k}")).select(
-                    key, "roadmap", pl.col("__stage").alias("stage"),
-                    pl.lit(action.id).alias("action_id"), pl.lit(action.kind).alias("kind"),
-                    pl.lit(action.title, pl.String).alias("title"),
-                    pl.lit(action.owner, pl.String).alias("owner"),
-                    pl.lit(action.channel, pl.String).alias("channel"),
-                    pl.lit(action.priority).alias("priority"),
-                    text.alias("text"), evidence.alias("evidence"),
-                    pl.lit(PRIORITY_RANK[action.priority], pl.Int64).alias("__rank"),
-                    pl.lit(i * 10_000 + k, pl.Int64).alias("__order"),
-                ))
         unrouted = routed.filter(pl.col("__route").is_null())
         diagnostics["accounts"] = routed.height
         diagnostics["accounts_unrouted"] = unrouted.height
@@ -891,6 +864,80 @@ class _Run:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def narrow(frame: pl.DataFrame, *exprs: pl.Expr | str) -> pl.DataFrame:
+    """The columns of ``frame`` that ``exprs`` read, as a frame of their own (no copy).
+
+    A roadmap frame is wide (a column per indicator, band, score part and action condition).
+    An eager query on it costs a pass over every column in polars 2.1, up to a second for a
+    history chunk of a million rows, even when it reads two; taking the columns it reads
+    first is free. Falls back to the whole frame when a name is not a plain column.
+    """
+    names: dict[str, None] = {}
+    for e in exprs:
+        for name in ([e] if isinstance(e, str) else e.meta.root_names()):
+            names[name] = None
+    if not names or any(n not in frame.schema for n in names):
+        return frame
+    return pl.DataFrame([frame.get_column(n) for n in names])
+
+
+def roadmap_outputs(run: _Run, i: int, cr: CompiledRoadmap, frame: pl.DataFrame, key: str,
+                    ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.LazyFrame | None]:
+    """The indicators, stages and scores frames of one roadmap, and its fired actions.
+
+    Shared by :meth:`_Run.assemble` (one date, ``key`` is the account key) and the history
+    grid (many dates, ``key`` is the grid's row key). The actions frame is lazy, with the
+    sort helpers ``__rank`` (priority) and ``__order`` (declaration order).
+    """
+    r, a = cr.roadmap, cr.analysis
+
+    def take(*exprs: pl.Expr | str) -> pl.DataFrame:
+        return narrow(frame, *exprs).select(exprs)
+
+    ind_cols: list[str] = []
+    for ind in r.indicators:
+        ind_cols.append(ind.id)
+        if ind.bands is not None:
+            ind_cols.append(f"{ind.id}__band")
+    indicators = take(key, "roadmap", *ind_cols)
+    stages = take(
+        key, "roadmap", pl.col("__stage").alias("stage"),
+        pl.col("__stage_index").alias("stage_index"),
+        pl.col("__achieved").alias("achieved"),
+        pl.col("__tasks_done").alias("tasks_done"),
+        pl.col("__tasks_total").alias("tasks_total"),
+        pl.col("__tasks").alias("tasks"),
+    )
+    scores = take(
+        key, "roadmap", pl.col("__stage").alias("stage"),
+        pl.col("__score").alias("score"), pl.col("__score_band").alias("score_band"),
+        *[pl.col(f"__score_{f}").alias(f"score_{f}") for f in FAMILIES],
+        pl.col("__scored").alias("indicators_scored"),
+        pl.col("__missing").alias("indicators_missing"),
+    )
+    env = a.env("actions")
+    parts: list[pl.LazyFrame] = []
+    for k, (st, action) in enumerate(r.all_actions()):
+        path = _action_path(r, st, action.id)
+        text = _render_template(a.templates[f"{path}.do"], env, run)
+        evidence = _evidence(a.expressions[f"{path}.when"], env, a.banded, run)
+        fired = pl.col(f"__fired_{k}")
+        exprs = [
+            pl.col(key), pl.col("roadmap"), pl.col("__stage").alias("stage"),
+            pl.lit(action.id).alias("action_id"), pl.lit(action.kind).alias("kind"),
+            pl.lit(action.title, pl.String).alias("title"),
+            pl.lit(action.owner, pl.String).alias("owner"),
+            pl.lit(action.channel, pl.String).alias("channel"),
+            pl.lit(action.priority).alias("priority"),
+            text.alias("text"), evidence.alias("evidence"),
+            pl.lit(PRIORITY_RANK[action.priority], pl.Int64).alias("__rank"),
+            pl.lit(i * 10_000 + k, pl.Int64).alias("__order"),
+        ]
+        parts.append(narrow(frame, fired, *exprs).lazy().filter(fired).select(exprs))
+    actions = pl.concat(parts, how="vertical_relaxed") if parts else None
+    return indicators, stages, scores, actions
 
 
 def _action_path(r: Roadmap, st: Any, action_id: str) -> str:

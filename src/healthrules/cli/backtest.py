@@ -19,8 +19,8 @@ examples:
 --outcomes is a .parquet, .csv or .ndjson file with one row per renewal: the account key,
 renewal_date (YYYY-MM-DD), outcome (renewed or churned) and arr (recurring revenue). Renewals
 dated from --start to --end are scored --horizon days before the renewal (default 90).
-Snapshots every --every (default 1w) from --lookback days (default 180) before --start give
-the lead times and the action counts. --out DIR writes every frame as Parquet.
+Snapshots every --every (default 1w) from --lookback days (default 180) before --start, and
+on --end, give the lead times and the action counts. --out DIR writes every frame as Parquet.
 """
 
 

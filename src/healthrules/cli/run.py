@@ -4,6 +4,7 @@ only what changed (opened, resolved, escalated actions); keep the rest in the st
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import sys
 from typing import Any
@@ -88,14 +89,27 @@ def run(args: argparse.Namespace) -> int:
     accounts = scan_frame(args.accounts, "accounts")
     with StateStore(args.state) as store:
         if args.pin:
+            from healthrules.history.overrides import pin_targets
+
             plan = hr.compile(roadmap)
             key = plan.account_key
             integer = accounts.collect_schema().get(key, pl.String()).is_integer()
+            targets = pin_targets(plan)
             for account, target, value in args.pin:
+                if target not in targets:
+                    close = difflib.get_close_matches(target, sorted(targets), n=1, cutoff=0.6)
+                    hint = f" (did you mean {close[0]!r}?)" if close else ""
+                    print(f"error: --pin target {target!r} is not a numeric indicator of the "
+                          f"roadmap nor 'score'{hint}", file=sys.stderr)
+                    return 2
                 try:
                     number = float(value)
                 except ValueError:
                     print(f"error: --pin value {value!r} is not a number", file=sys.stderr)
+                    return 2
+                if targets[target] == "int" and not number.is_integer():
+                    print(f"error: --pin value {value!r}: {target} is a whole number",
+                          file=sys.stderr)
                     return 2
                 oid = store.pin(_account(account, integer), target, number, reason=args.reason,
                                 expires=args.expires, on=args.as_of, set_by=args.set_by)
@@ -128,8 +142,9 @@ def format_result(result: Any, key: str) -> str:
     lines = [result.summary()]
     ch = result.changes
     if ch.height:
+        unit = pl.when(pl.col("days_open") == 1).then(pl.lit("day")).otherwise(pl.lit("days"))
         after = pl.when(pl.col("change") != "opened").then(
-            pl.format(" after {} days", pl.col("days_open"))).otherwise(pl.lit(""))
+            pl.format(" after {} {}", pl.col("days_open"), unit)).otherwise(pl.lit(""))
         reason = pl.when(pl.col("reason").is_not_null()).then(
             pl.format(" ({})", pl.col("reason"))).otherwise(pl.lit(""))
         text = ch.select(pl.format(
@@ -142,7 +157,7 @@ def format_result(result: Any, key: str) -> str:
         text = ov.select(pl.format(
             "  override {}: {} {} = {} (computed {}), {}, until {}: {}", pl.col("id"),
             pl.col(key).cast(pl.String), pl.col("target"), pl.col("value"),
-            pl.col("computed").cast(pl.String).fill_null("n/a"), pl.col("status"),
+            pl.col("computed").round(2).cast(pl.String).fill_null("n/a"), pl.col("status"),
             pl.col("expires_on"), pl.col("reason")))
         lines.extend(text.to_series().to_list())
     ex = result.expired_overrides

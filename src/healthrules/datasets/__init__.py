@@ -74,6 +74,7 @@ import tempfile
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import Final
 
 import polars as pl
 
@@ -95,6 +96,7 @@ from healthrules.datasets._personas import (
 )
 
 __all__ = [
+    "CHURN_PERSONAS",
     "CUSTOMER_PERSONAS",
     "DEFAULT_AS_OF",
     "EVENT_NAMES",
@@ -103,9 +105,13 @@ __all__ = [
     "TRIAL_DAYS",
     "TRIAL_PERSONAS",
     "Sample",
+    "renewal_outcomes",
     "sample",
     "write_sample",
 ]
+
+CHURN_PERSONAS: Final = ("stalled_onboarding", "key_user_leaving", "renewal_low_usage")
+"""Customer personas that churn in :func:`renewal_outcomes` (unless the noise flips them)."""
 
 DEFAULT_AS_OF = date(2026, 6, 30)
 """The evaluation date of the default sample."""
@@ -215,6 +221,70 @@ def sample(
         accounts=accounts_frame(params, ids, names),
         as_of=as_of,
         personas=personas_frame(params, ids),
+    )
+
+
+def renewal_outcomes(
+    data: Sample,
+    *,
+    renewal_date: date | None = None,
+    flip: float = 0.1,
+    seed: int = 7,
+) -> pl.DataFrame:
+    """Renewal outcomes for the customers of a sample, to try :func:`healthrules.history.backtest`.
+
+    Every customer (not the trial prospects) renews on ``renewal_date`` (default: the sample's
+    ``as_of``), as if all contracts came up for renewal on the last day of the data. The
+    personas decide the outcome: :data:`CHURN_PERSONAS` churn, the others renew, and a share
+    ``flip`` of the accounts, drawn with ``seed``, goes the other way (a healthy account lost
+    to a merger, a weak one kept by a long contract), so the scores cannot separate them
+    perfectly. The outcome comes from the personas the rules never see, so a backtest on it
+    is a fair exercise of the report; it says nothing about a real customer base.
+
+    Parameters
+    ----------
+    data
+        A sample from :func:`sample`.
+    renewal_date
+        The date of every renewal (default ``data.as_of``).
+    flip
+        The share of outcomes turned the other way, from 0 to 1.
+    seed
+        Seed of the flips.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``account_id``, ``renewal_date`` (Date), ``outcome`` (``renewed`` or ``churned``) and
+        ``arr`` (Float64): the columns :func:`~healthrules.history.backtest` reads.
+
+    Raises
+    ------
+    ValueError
+        If ``flip`` is not between 0 and 1.
+
+    Examples
+    --------
+    >>> from healthrules.datasets import renewal_outcomes, sample
+    >>> out = renewal_outcomes(sample(60))
+    >>> out.columns
+    ['account_id', 'renewal_date', 'outcome', 'arr']
+    >>> sorted(out["outcome"].unique())
+    ['churned', 'renewed']
+    """
+    if isinstance(flip, bool) or not isinstance(flip, (int, float)) or not 0 <= flip <= 1:
+        raise ValueError(f"flip must be a number from 0 to 1, got {flip!r}")
+    on = renewal_date if renewal_date is not None else data.as_of
+    customers = data.accounts.filter(pl.col("lifecycle") == "customer").join(
+        data.personas, on="account_id", how="left").sort("account_id")
+    rng = random.Random(seed)
+    flips = [rng.random() < flip for _ in range(customers.height)]
+    churns = pl.col("persona").is_in(list(CHURN_PERSONAS)) != pl.Series(flips, dtype=pl.Boolean)
+    return customers.select(
+        "account_id",
+        pl.lit(on, dtype=pl.Date).alias("renewal_date"),
+        pl.when(churns).then(pl.lit("churned")).otherwise(pl.lit("renewed")).alias("outcome"),
+        pl.col("arr").cast(pl.Float64),
     )
 
 

@@ -10,10 +10,18 @@
 - :func:`backtest` evaluates the roadmap in the past against renewal outcomes: retention per
   band, AUC and red-band lift, lead time of red before churn, action counts.
 
+The module itself is callable: ``healthrules.history(roadmap, events, accounts, start, end)``
+is :func:`history` (type checkers see a module; ``from healthrules.history import history``
+gives them the function).
+
 See ``docs/time.md``.
 """
 
 from __future__ import annotations
+
+import sys
+import types
+from typing import Any
 
 from healthrules.history.backtest import Backtest, backtest
 from healthrules.history.daily import RunResult, run
@@ -32,3 +40,13 @@ __all__ = [
     "history",
     "run",
 ]
+
+
+class _CallableModule(types.ModuleType):
+    """``healthrules.history(...)`` calls :func:`history`, as the API is spelled."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> History:
+        return history(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

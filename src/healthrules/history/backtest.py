@@ -205,7 +205,8 @@ def backtest(
     horizon
         Days before each renewal at which its score is read (default 90).
     every
-        The step of the snapshots used for lead times and action counts (default weekly).
+        The step of the snapshots used for lead times and action counts (default weekly),
+        from ``start - lookback``; ``end`` is always a snapshot, even off the step.
     lookback
         Days of snapshots before ``start`` (so early renewals have a history too).
 
@@ -224,6 +225,8 @@ def backtest(
     if horizon < 0 or lookback < 0:
         raise ValueError("horizon and lookback must be zero or more days")
     grid_dates = date_range(first - dt.timedelta(days=lookback), last, every)
+    if grid_dates[-1] != last:  # the period's action counts always include its last day
+        grid_dates.append(last)
     plan, ev_lf, acc_df = prepare_inputs(roadmap, events, accounts, last)
     key = plan.account_key
     out = _check_outcomes(outcomes, plan).filter(

@@ -162,8 +162,8 @@ def run(
             later = [d for d in store.runs()["as_of"].to_list() if d > day]
             if later and not rewind:
                 raise StoreError(
-                    f"{store.path} has runs after {day} (latest {max(later)}); run a later "
-                    "date, or pass rewind=True (--rewind) to undo them first")
+                    f"the store has runs after {day} (latest {max(later)}); run a later "
+                    "date, or pass rewind=True (--rewind) to undo them first", path=store.path)
             previous = store.last_run()
             undone = store.undo_from(day)
             if undone:

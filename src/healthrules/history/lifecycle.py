@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from healthrules.compiler import CompiledRoadmap, Plan
-from healthrules.evaluator import _action_path, _Run
+from healthrules.evaluator import _action_path, _Run, narrow
 from healthrules.expressions import Parsed, parse
 from healthrules.roadmap import Action
 
@@ -245,10 +245,12 @@ def signals_for(plan: Plan) -> Signals | None:
             path = _action_path(r, st, action.id)
             holds = pl.col(f"__fired_{k}")
             clear = _clear_expr(run, cr, path, action)
-            parts.append(frame.lazy().filter(pl.col(f"__scope_{k}")).select(
-                pl.col(run.key), pl.lit(cr.id).alias("roadmap"),
-                pl.lit(action.id).alias("action_id"), holds.alias("holds"),
-                clear.alias("clear")).filter(pl.col("holds") | ~pl.col("clear")))
+            scope = pl.col(f"__scope_{k}")
+            exprs = [pl.col(run.key), pl.lit(cr.id).alias("roadmap"),
+                     pl.lit(action.id).alias("action_id"), holds.alias("holds"),
+                     clear.alias("clear")]
+            parts.append(narrow(frame, scope, *exprs).lazy().filter(scope).select(exprs)
+                         .filter(pl.col("holds") | ~pl.col("clear")))
         return pl.concat(parts).collect() if parts else None
 
     return collect

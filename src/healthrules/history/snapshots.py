@@ -29,13 +29,10 @@ from healthrules.errors import InputDataError
 from healthrules.evaluation import Evaluation
 from healthrules.evaluator import (
     _TASK_DTYPE,
-    FAMILIES,
-    PRIORITY_RANK,
-    _action_path,
     _empty_actions,
-    _evidence,
-    _render_template,
     _Run,
+    narrow,
+    roadmap_outputs,
 )
 from healthrules.expressions import lag_column, time_references
 from healthrules.history.aggregation import IncrementalAggregator
@@ -301,7 +298,7 @@ class Engine:
                     out.signals.append(got)
             extra = [c for c in frame.columns if c.startswith("__computed__")]
             if extra:
-                out.extras.append(frame.select(HK, "roadmap", *extra))
+                out.extras.append(narrow(frame, HK, "roadmap", *extra))
         unrouted = routed.filter(pl.col("__route").is_null())
         if unrouted.height:
             out.stages.append(unrouted.select(
@@ -314,54 +311,20 @@ class Engine:
 
     def _collect(self, run: _Run, i: int, cr: CompiledRoadmap, frame: pl.DataFrame,
                  out: GridFrames) -> None:
-        """The per-roadmap frames of one chunk (mirrors ``_Run.assemble``)."""
-        r, a = cr.roadmap, cr.analysis
-        ind_cols: list[str] = []
-        for ind in r.indicators:
-            ind_cols.append(ind.id)
-            if ind.bands is not None:
-                ind_cols.append(f"{ind.id}__band")
-        out.indicators.append(frame.select(HK, "roadmap", *ind_cols))
-        out.stages.append(frame.select(
-            HK, "roadmap", pl.col("__stage").alias("stage"),
-            pl.col("__stage_index").alias("stage_index"),
-            pl.col("__achieved").alias("achieved"),
-            pl.col("__tasks_done").alias("tasks_done"),
-            pl.col("__tasks_total").alias("tasks_total"),
-            pl.col("__tasks").alias("tasks"),
-        ))
-        out.scores.append(frame.select(
-            HK, "roadmap", pl.col("__stage").alias("stage"),
-            pl.col("__score").alias("score"), pl.col("__score_band").alias("score_band"),
-            *[pl.col(f"__score_{f}").alias(f"score_{f}") for f in FAMILIES],
-            pl.col("__scored").alias("indicators_scored"),
-            pl.col("__missing").alias("indicators_missing"),
-        ))
-        actions = r.all_actions()
+        """The per-roadmap frames of one chunk (as ``_Run.assemble``, counted per date)."""
+        inds, stages, scores, fired = roadmap_outputs(run, i, cr, frame, HK)
+        out.indicators.append(inds)
+        out.stages.append(stages)
+        out.scores.append(scores)
+        actions = cr.roadmap.all_actions()
         if not actions:
             return
-        out.counts.append(frame.group_by(AS_OF).agg(
-            [pl.col(f"__{w}_{k}").sum().alias(f"{w}_{k}")
-             for k in range(len(actions)) for w in ("scope", "fired", "unknown")]
-        ).with_columns(pl.lit(i, pl.Int64).alias("__roadmap_index")))
-        env = a.env("actions")
-        lfs: list[pl.LazyFrame] = []
-        for k, (st, action) in enumerate(actions):
-            path = _action_path(r, st, action.id)
-            text = _render_template(a.templates[f"{path}.do"], env, run)
-            evidence = _evidence(a.expressions[f"{path}.when"], env, a.banded, run)
-            lfs.append(frame.lazy().filter(pl.col(f"__fired_{k}")).select(
-                HK, "roadmap", pl.col("__stage").alias("stage"),
-                pl.lit(action.id).alias("action_id"), pl.lit(action.kind).alias("kind"),
-                pl.lit(action.title, pl.String).alias("title"),
-                pl.lit(action.owner, pl.String).alias("owner"),
-                pl.lit(action.channel, pl.String).alias("channel"),
-                pl.lit(action.priority).alias("priority"),
-                text.alias("text"), evidence.alias("evidence"),
-                pl.lit(PRIORITY_RANK[action.priority], pl.Int64).alias("__rank"),
-                pl.lit(i * 10_000 + k, pl.Int64).alias("__order"),
-            ))
-        out.actions.append(pl.concat(lfs, how="vertical_relaxed").collect())
+        sums = [pl.col(f"__{w}_{k}").sum().alias(f"{w}_{k}")
+                for k in range(len(actions)) for w in ("scope", "fired", "unknown")]
+        out.counts.append(narrow(frame, AS_OF, *sums).group_by(AS_OF).agg(sums).with_columns(
+            pl.lit(i, pl.Int64).alias("__roadmap_index")))
+        if fired is not None:
+            out.actions.append(fired.collect())
 
     def _conditions(self, counts: list[pl.DataFrame], dates: pl.Series) -> pl.DataFrame:
         rows: list[dict[str, Any]] = []

@@ -36,7 +36,7 @@ from typing import Any
 
 import polars as pl
 
-from healthrules.errors import Code, HealthRulesError, Issue
+from healthrules.errors import Code, HealthRulesError, Issue, Location
 
 __all__ = [
     "MIGRATIONS",
@@ -142,8 +142,10 @@ class StoreError(HealthRulesError):
     Its issues have the code ``state_store``.
     """
 
-    def __init__(self, message: str) -> None:
-        super().__init__([Issue(code=Code.STATE_STORE.value, message=message)])
+    def __init__(self, message: str, *, path: str | os.PathLike[str] | None = None) -> None:
+        location = Location(file=str(path)) if path is not None else Location()
+        super().__init__([Issue(code=Code.STATE_STORE.value, message=message,
+                                location=location)])
 
 
 class StateStore:
@@ -178,9 +180,9 @@ class StateStore:
                                         timeout=busy_timeout, check_same_thread=False)
             mode = self.conn.execute("PRAGMA journal_mode=WAL").fetchone()
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path}: not an SQLite database ({exc})") from exc
+            raise StoreError(f"not an SQLite database ({exc})", path=self.path) from exc
         if mode is None or str(mode[0]).lower() != "wal":
-            raise StoreError(f"{self.path}: cannot switch the database to WAL mode")
+            raise StoreError("cannot switch the database to WAL mode", path=self.path)
         self.conn.execute("PRAGMA synchronous=FULL")
         self.conn.execute("PRAGMA foreign_keys=ON")
         self._upgrade()
@@ -215,17 +217,18 @@ class StateStore:
                 self._set_meta("schema_version", "1")
                 self._set_meta("created_with", _version())
             elif "meta" not in tables:
-                raise StoreError(f"{self.path}: not a healthrules state store (no meta table)")
+                raise StoreError("not a healthrules state store (no meta table)", path=self.path)
             version = self.schema_version
             if version > SCHEMA_VERSION:
                 raise StoreError(
-                    f"{self.path}: the store has schema version {version}, written by a newer "
-                    f"healthrules; this release reads versions up to {SCHEMA_VERSION}. "
-                    "Upgrade healthrules to use it.")
+                    f"the store has schema version {version}, written by a newer healthrules; "
+                    f"this release reads versions up to {SCHEMA_VERSION}. Upgrade healthrules "
+                    "to use it.", path=self.path)
             while version < SCHEMA_VERSION:
                 migrate = MIGRATIONS.get(version)
                 if migrate is None:
-                    raise StoreError(f"{self.path}: no migration from schema version {version}")
+                    raise StoreError(f"no migration from schema version {version}",
+                                     path=self.path)
                 migrate(self.conn)
                 version += 1
                 self._set_meta("schema_version", str(version))
@@ -243,8 +246,8 @@ class StateStore:
         try:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
-            raise StoreError(f"{self.path}: cannot lock the store for writing ({exc}); is "
-                             "another run in progress?") from exc
+            raise StoreError(f"cannot lock the store for writing ({exc}); is another run in "
+                             "progress?", path=self.path) from exc
         try:
             yield self.conn
         except BaseException:
@@ -435,11 +438,12 @@ class StateStore:
             self._set_meta("account_key_dtype", kind)
             return
         if meta["plan_id"] != plan_id:
-            raise StoreError(f"{self.path} keeps the state of roadmap {meta['plan_id']!r}, not "
-                             f"{plan_id!r}; use one store per roadmap or pack")
+            raise StoreError(f"the store keeps the state of roadmap {meta['plan_id']!r}, not "
+                             f"{plan_id!r}; use one store per roadmap or pack", path=self.path)
         if meta.get("account_key") != key or meta.get("account_key_dtype") != kind:
-            raise StoreError(f"{self.path} keys accounts by {meta.get('account_key')!r} "
-                             f"({meta.get('account_key_dtype')}), not {key!r} ({kind})")
+            raise StoreError(f"the store keys accounts by {meta.get('account_key')!r} "
+                             f"({meta.get('account_key_dtype')}), not {key!r} ({kind})",
+                             path=self.path)
 
     def undo_from(self, as_of: dt.date) -> list[dt.date]:
         """Undo the runs dated ``as_of`` or later (newest first); return their dates.
