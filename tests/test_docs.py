@@ -209,15 +209,20 @@ def plain_polars() -> Any:
 # --------------------------------------------------------------------------- tutorial
 
 
-def test_tutorial_runs_and_prints_what_it_shows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                plain_polars: Any) -> None:
-    monkeypatch.chdir(tmp_path)
+def check_page(name: str, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run a runnable page in ``workdir`` (rewriting its outputs when updating)."""
+    monkeypatch.chdir(workdir)
     monkeypatch.setenv("COLUMNS", HELP_COLUMNS)
-    page = DOCS / "tutorial.md"
-    lines, problems = run_page(page, tmp_path)
+    page = DOCS / name
+    lines, problems = run_page(page, workdir)
     if UPDATE:
         page.write_text("\n".join(lines), encoding="utf-8")
     assert not problems, "\n\n".join(problems)
+
+
+def test_tutorial_runs_and_prints_what_it_shows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                plain_polars: Any) -> None:
+    check_page("tutorial.md", tmp_path, monkeypatch)
 
 
 def test_time_page_runs_and_prints_what_it_shows(tmp_path: Path,
@@ -225,13 +230,7 @@ def test_time_page_runs_and_prints_what_it_shows(tmp_path: Path,
                                                  plain_polars: Any) -> None:
     # the page runs from the repository root: its rule files are the repo's, its data new
     (tmp_path / "rules").symlink_to(ROOT / "rules", target_is_directory=True)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("COLUMNS", HELP_COLUMNS)
-    page = DOCS / "time.md"
-    lines, problems = run_page(page, tmp_path)
-    if UPDATE:
-        page.write_text("\n".join(lines), encoding="utf-8")
-    assert not problems, "\n\n".join(problems)
+    check_page("time.md", tmp_path, monkeypatch)
     assert (tmp_path / "changes.ndjson").exists()
 
 
