@@ -4,7 +4,6 @@ only what changed (opened, resolved, escalated actions); keep the rest in the st
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import sys
 from typing import Any
@@ -84,32 +83,23 @@ def run(args: argparse.Namespace) -> int:
     if args.pin and (not args.reason or not args.expires):
         print("error: --pin needs --reason and --expires", file=sys.stderr)
         return 2
-    roadmap = hr.load(args.roadmap)
+    plan = hr.compile(hr.load(args.roadmap))
     events = scan_frame(args.events, "events")
     accounts = scan_frame(args.accounts, "accounts")
     with StateStore(args.state) as store:
         if args.pin:
-            from healthrules.history.overrides import pin_targets
+            from healthrules.history.overrides import pin_problem
 
-            plan = hr.compile(roadmap)
-            key = plan.account_key
-            integer = accounts.collect_schema().get(key, pl.String()).is_integer()
-            targets = pin_targets(plan)
+            integer = accounts.collect_schema().get(plan.account_key, pl.String()).is_integer()
             for account, target, value in args.pin:
-                if target not in targets:
-                    close = difflib.get_close_matches(target, sorted(targets), n=1, cutoff=0.6)
-                    hint = f" (did you mean {close[0]!r}?)" if close else ""
-                    print(f"error: --pin target {target!r} is not a numeric indicator of the "
-                          f"roadmap nor 'score'{hint}", file=sys.stderr)
-                    return 2
                 try:
                     number = float(value)
                 except ValueError:
                     print(f"error: --pin value {value!r} is not a number", file=sys.stderr)
                     return 2
-                if targets[target] == "int" and not number.is_integer():
-                    print(f"error: --pin value {value!r}: {target} is a whole number",
-                          file=sys.stderr)
+                problem = pin_problem(plan, target, number)
+                if problem is not None:
+                    print(f"error: --pin {problem}", file=sys.stderr)
                     return 2
                 oid = store.pin(_account(account, integer), target, number, reason=args.reason,
                                 expires=args.expires, on=args.as_of, set_by=args.set_by)
@@ -118,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         for oid in args.unpin:
             store.unpin(oid, on=args.as_of)
             print(f"override {oid} ends on {args.as_of}", file=sys.stderr)
-        result = daily(roadmap, store, events, accounts, args.as_of, rewind=args.rewind)
+        result = daily(plan, store, events, accounts, args.as_of, rewind=args.rewind)
     if args.out:
         result.evaluation.write(args.out)
     if args.ndjson == "-":

@@ -11,6 +11,7 @@ per (account, date), the extra columns ``__pin__<target>`` that the evaluator ap
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 from collections.abc import Sequence
 
 import polars as pl
@@ -18,7 +19,7 @@ import polars as pl
 from healthrules.compiler import Plan
 from healthrules.expressions import Type
 
-__all__ = ["overlay", "pin_targets", "report"]
+__all__ = ["overlay", "pin_problem", "pin_targets", "report"]
 
 _NUMERIC: dict[Type, pl.DataType] = {"int": pl.Int64(), "float": pl.Float64()}
 
@@ -31,6 +32,23 @@ def pin_targets(plan: Plan) -> dict[str, Type]:
             if typ in _NUMERIC:
                 out.setdefault(ident, typ)
     return out
+
+
+def pin_problem(plan: Plan, target: str, value: float) -> str | None:
+    """Why pinning ``target`` to ``value`` would not apply (None: it would).
+
+    The same rules :func:`overlay` applies when it leaves an override out (an unknown or
+    non-numeric target, a fraction for a whole-number indicator), said before the pin is
+    stored, with a did-you-mean for a misspelt target.
+    """
+    targets = pin_targets(plan)
+    if target not in targets:
+        close = difflib.get_close_matches(target, sorted(targets), n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"{target!r} is not a numeric indicator of the roadmap nor 'score'{hint}"
+    if targets[target] == "int" and not float(value).is_integer():
+        return f"{target} is a whole number, got {value!r}"
+    return None
 
 
 def _active(overrides: pl.DataFrame, dates: Sequence[dt.date]) -> pl.DataFrame:
