@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import re
+import weakref
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -34,6 +35,7 @@ __all__ = [
     "RESERVED_NAMES",
     "Analysis",
     "TemplateField",
+    "analysis_of",
     "analyze",
     "parse_template",
 ]
@@ -175,6 +177,24 @@ def _agg_type(ind: AggregateIndicator, value_types: Mapping[str, Type]) -> Type:
     if ind.compare == "pct_change":
         return "float"
     return base
+
+
+_CACHE: dict[int, tuple[weakref.ref[Roadmap], Analysis]] = {}
+
+
+def analysis_of(roadmap: Roadmap) -> Analysis:
+    """The analysis of a roadmap, computed once per roadmap object and then reused.
+
+    Roadmaps are frozen, so an analysis stays valid for the object's life; the loader, the
+    compiler and lint all read it from here, so a roadmap is analysed once per load.
+    """
+    hit = _CACHE.get(id(roadmap))
+    if hit is not None and hit[0]() is roadmap:
+        return hit[1]
+    result = analyze(roadmap)
+    key = id(roadmap)
+    _CACHE[key] = (weakref.ref(roadmap, lambda _ref: _CACHE.pop(key, None)), result)
+    return result
 
 
 def analyze(roadmap: Roadmap) -> Analysis:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from healthrules.analysis import Analysis, analyze
+from healthrules.analysis import Analysis, analysis_of
 from healthrules.errors import Code, Issue, Location, RoadmapError
 from healthrules.roadmap import AttributeType, EventColumns, Pack, Roadmap
 
@@ -134,7 +134,7 @@ def compile(source: Roadmap | Pack | Plan | Sequence[Roadmap]) -> Plan:
     compiled: list[CompiledRoadmap] = []
     issues: list[Issue] = []
     for r in roadmaps:
-        a = analyze(r)
+        a = analysis_of(r)
         issues.extend(
             Issue(code=i.code, message=i.message, severity=i.severity, hint=i.hint, ctx=i.ctx,
                   location=Location(file=r.source, path=i.location.path))

@@ -27,7 +27,7 @@ import yaml
 from pydantic import BaseModel
 from pydantic_core import ErrorDetails
 
-from healthrules.analysis import analyze
+from healthrules.analysis import analysis_of
 from healthrules.errors import (
     Code,
     ExpressionError,
@@ -1003,7 +1003,7 @@ def _finish_roadmap(doc: Positions, roadmap: Roadmap, base_dir: Path,
     merged = roadmap.model_copy(
         update={"indicators": [*imported, *roadmap.indicators], "source": doc.file}
     )
-    analysis = analyze(merged)
+    analysis = analysis_of(merged)
     for issue in analysis.issues:
         doc.issues.append(_place(issue, doc, origins))
     return merged if not _errors_in(doc.issues) else None

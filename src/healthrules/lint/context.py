@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from healthrules.analysis import Analysis, TemplateField, analyze
+from healthrules.analysis import Analysis, TemplateField, analysis_of
 from healthrules.expressions import Parsed
 from healthrules.lint.base import LintConfig
 from healthrules.lint.intervals import (
@@ -163,7 +163,7 @@ class LintContext:
     @cached_property
     def analysis(self) -> Analysis:
         """The cross-node analysis (types, parsed expressions by YAML path, templates)."""
-        return analyze(self.roadmap)
+        return analysis_of(self.roadmap)
 
     def parsed(self, path: str) -> Parsed | None:
         """The parsed expression at a YAML path (None when there is none)."""
