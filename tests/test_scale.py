@@ -31,7 +31,7 @@ from polars.testing import assert_frame_equal
 
 import healthrules as hr
 from healthrules.errors import InputDataError
-from healthrules.evaluator import events_query, read_range
+from healthrules.engine import events_query, read_range
 
 AS_OF = dt.date(2026, 6, 30)
 DAYS = 120

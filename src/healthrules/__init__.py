@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from healthrules.compiler import Plan, compile
+from healthrules.engine import evaluate
 from healthrules.errors import (
     EvaluationError,
     HealthRulesError,
@@ -27,7 +28,6 @@ from healthrules.errors import (
     RoadmapError,
 )
 from healthrules.evaluation import Evaluation, TriggeredAction
-from healthrules.evaluator import evaluate
 from healthrules.roadmap import Pack, Roadmap
 
 try:

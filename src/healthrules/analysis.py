@@ -193,7 +193,13 @@ def analysis_of(roadmap: Roadmap) -> Analysis:
         return hit[1]
     result = analyze(roadmap)
     key = id(roadmap)
-    _CACHE[key] = (weakref.ref(roadmap, lambda _ref: _CACHE.pop(key, None)), result)
+    cache = _CACHE
+
+    def forget(ref: weakref.ref[Roadmap]) -> None:
+        if key in cache and cache[key][0] is ref:
+            del cache[key]
+
+    cache[key] = (weakref.ref(roadmap, forget), result)
     return result
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from healthrules.analysis import Analysis, analysis_of
 from healthrules.errors import Code, Issue, Location, RoadmapError
@@ -38,6 +39,17 @@ class Plan:
     events: EventColumns = field(default_factory=EventColumns)
     account_key: str = "account_id"
     attributes: dict[str, AttributeType] = field(default_factory=dict)
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+    """What the engine built from this plan (polars expressions, per timestamp dtype and
+    clock), kept so that evaluating the plan again builds nothing. Not pickled."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["memo"] = {}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
 
     @property
     def id(self) -> str:

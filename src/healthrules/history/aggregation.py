@@ -4,7 +4,7 @@
 the events 52 times. Here the events are scanned once into a table of partial aggregates per
 account and calendar day, and the value of each indicator at each (account, date) is read from
 that table with prefix sums, as-of lookups and rolling windows. The output has exactly the raw
-columns that :meth:`healthrules.evaluator._Run.aggregate` returns (``__{i}__{x}`` and
+columns that :meth:`healthrules.engine.EventsPass.collect` returns (``__{i}__{x}`` and
 ``__{i}__{x}__prev``), so the evaluator's own assembly turns them into indicators, stages,
 scores and actions.
 
@@ -52,7 +52,7 @@ from typing import Literal
 import polars as pl
 
 from healthrules.compiler import Plan
-from healthrules.evaluator import _Run
+from healthrules.engine import EventsPass, aggregate_expr, raw_column
 from healthrules.expressions import names_in
 from healthrules.inputs import Clock
 from healthrules.roadmap import AggregateIndicator
@@ -128,7 +128,7 @@ class IncrementalAggregator:
         self.accounts = accounts
         self.clock = clock
         self.key = plan.account_key
-        self.run = _Run(plan, clock, accounts)
+        self.events_pass = EventsPass(plan, clock, accounts)
         self.specs: list[_Spec] = []
         self.fallback: list[tuple[int, int, AggregateIndicator]] = []
         self._conds: dict[tuple[str | None, str | None, int | None], str] = {}
@@ -171,9 +171,9 @@ class IncrementalAggregator:
                     self._conds[ckey] = cond
                     expr = pl.lit(True)
                     if where is not None:
-                        expr = self.run.expr(where, a, filter_scope=True)
+                        expr = self.events_pass.filter_expr(a, where)
                     if w.kind == "anchored":
-                        expr = expr & self.run._window(ind, False)[0]
+                        expr = expr & self.events_pass.window(ind, False)[0]
                     self._cond_exprs[cond] = expr.fill_null(False)
                 value: str | None = None
                 is_float = False
@@ -252,7 +252,7 @@ class IncrementalAggregator:
 
         schema = events.collect_schema()
         first_clock = clock_for(plan, schema, first)
-        start, _ = _Run(plan, first_clock, self.accounts).read_range()
+        start, _ = EventsPass(plan, first_clock, self.accounts).read_range()
         end = self.clock.end
         cols, attrs = self._needed_columns()
         lf = events.select(sorted(cols))
@@ -589,7 +589,7 @@ class IncrementalAggregator:
         parts: list[pl.DataFrame] = []
         for d in pairs["__as_of"].unique().sort().to_list():
             clock = clock_for(self.plan, schema, d)
-            run = _Run(self.plan, clock, self.accounts)
+            run = EventsPass(self.plan, clock, self.accounts)
             aggs: list[pl.Expr] = []
             attrs: set[str] = set()
             cols = {ev.account, ev.timestamp}
@@ -606,10 +606,10 @@ class IncrementalAggregator:
                 if ind.window.from_ is not None:
                     attrs.add(ind.window.from_)
                 for prev in (False, True) if ind.compare != "none" else (False,):
-                    wcond, _ = run._window(ind, prev)
-                    cond = (wcond & run.expr(where, a, filter_scope=True)).fill_null(False)
-                    aggs.append(run._agg(ind, cond, a).alias(
-                        f"__{i}__{ind.id}" + ("__prev" if prev else "")))
+                    wcond, _ = run.window(ind, prev)
+                    cond = (wcond & run.filter_expr(a, where)).fill_null(False)
+                    aggs.append(aggregate_expr(self.plan, ind, cond).alias(
+                        raw_column(i, ind.id, prev)))
             lf = events.select(sorted(cols)).filter(
                 pl.col(ev.timestamp) < clock.lit_end())
             if attrs:

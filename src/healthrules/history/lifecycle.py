@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from healthrules.compiler import CompiledRoadmap, Plan
-from healthrules.evaluator import _action_path, _Run, narrow
+from healthrules.engine import Evaluator, action_path, narrow
 from healthrules.expressions import Parsed, parse
 from healthrules.roadmap import Action
 
@@ -220,16 +220,17 @@ def _literal(value: float) -> ast.expr:
 # ---------------------------------------------------------------------- per-run conditions
 
 
-def _clear_expr(run: _Run, cr: CompiledRoadmap, path: str, action: Action) -> pl.Expr:
+def _clear_expr(ev: Evaluator, i: int, cr: CompiledRoadmap, path: str,
+                action: Action) -> pl.Expr:
     """True when an open action resolves on its own condition (null never resolves)."""
     a = cr.analysis
     resolved = a.expressions.get(f"{path}.resolved_when")
     if resolved is not None:
-        return run.expr(resolved, a).cast(pl.Boolean).fill_null(False)
+        return ev.expr(i, resolved).cast(pl.Boolean).fill_null(False)
     when = a.expressions[f"{path}.when"]
     if action.hysteresis is not None:
         when = relax(when, action.hysteresis)
-    return run.expr(when, a).cast(pl.Boolean).not_().fill_null(False)
+    return ev.expr(i, when).cast(pl.Boolean).not_().fill_null(False)
 
 
 def signals_for(plan: Plan) -> Signals | None:
@@ -237,16 +238,16 @@ def signals_for(plan: Plan) -> Signals | None:
     if not any(cr.roadmap.all_actions() for cr in plan.roadmaps):
         return None
 
-    def collect(run: _Run, i: int, cr: CompiledRoadmap, frame: pl.DataFrame,
-                ) -> pl.DataFrame | None:
+    def collect(ev: Evaluator, i: int, cr: CompiledRoadmap, frame: pl.DataFrame,
+                key: str) -> pl.DataFrame | None:
         r = cr.roadmap
         parts: list[pl.LazyFrame] = []
         for k, (st, action) in enumerate(r.all_actions()):
-            path = _action_path(r, st, action.id)
+            path = action_path(r, st.id if st else None, action.id)
             holds = pl.col(f"__fired_{k}")
-            clear = _clear_expr(run, cr, path, action)
+            clear = _clear_expr(ev, i, cr, path, action)
             scope = pl.col(f"__scope_{k}")
-            exprs = [pl.col(run.key), pl.lit(cr.id).alias("roadmap"),
+            exprs = [pl.col(key), pl.lit(cr.id).alias("roadmap"),
                      pl.lit(action.id).alias("action_id"), holds.alias("holds"),
                      clear.alias("clear")]
             parts.append(narrow(frame, scope, *exprs).lazy().filter(scope).select(exprs)

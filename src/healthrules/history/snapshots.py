@@ -25,19 +25,14 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from healthrules.compiler import CompiledRoadmap, Plan, compile
+from healthrules.engine import Evaluator, empty_actions, narrow, unrouted_stages
+from healthrules.engine.assemble import end_columns
 from healthrules.errors import InputDataError
 from healthrules.evaluation import Evaluation
-from healthrules.evaluator import (
-    _TASK_DTYPE,
-    _empty_actions,
-    _Run,
-    narrow,
-    roadmap_outputs,
-)
 from healthrules.expressions import lag_column, time_references
 from healthrules.history.aggregation import IncrementalAggregator
-from healthrules.inputs import Clock, check_accounts, check_events_schema, clock_for, lazy
-from healthrules.roadmap import UNASSIGNED_STAGE, Pack, Roadmap
+from healthrules.inputs import check_accounts, check_events_schema, clock_for, lazy
+from healthrules.roadmap import Pack, Roadmap
 
 if TYPE_CHECKING:
     from healthrules.history.lifecycle import Lifecycle
@@ -50,7 +45,8 @@ AS_OF = "__as_of"
 MAX_GRID_ROWS = 1_000_000
 """Rows (accounts x dates) assembled at once; larger grids are split into chunks of dates."""
 
-Signals = Callable[[_Run, int, CompiledRoadmap, pl.DataFrame], pl.DataFrame | None]
+Signals = Callable[[Evaluator, int, CompiledRoadmap, pl.DataFrame, str], pl.DataFrame | None]
+"""Called with the evaluator, the roadmap index, the roadmap, its frame and the row key."""
 
 
 def parse_every(every: str | int | dt.timedelta) -> int:
@@ -135,27 +131,6 @@ def time_needs(plan: Plan) -> TimeNeeds:
 # ---------------------------------------------------------------------- the grid engine
 
 
-class _GridRun(_Run):
-    """The evaluator over a grid: one row per (account, date); ``as_of`` is a column."""
-
-    def __init__(self, plan: Plan, clock: Clock, grid: pl.DataFrame) -> None:
-        super().__init__(plan, clock, grid)
-        self.key = HK
-
-    def as_of_expr(self) -> pl.Expr:
-        """``as_of`` of each row."""
-        return pl.col(AS_OF)
-
-    def end_expr(self, shift: dt.timedelta = dt.timedelta(0)) -> pl.Expr:
-        """The evaluation instant of each row, shifted (wall clock, then the zone)."""
-        if not shift:
-            return pl.col("__end")
-        e = pl.col("__end_naive") + pl.lit(shift)
-        if self.clock.time_zone is not None:
-            e = e.dt.replace_time_zone(self.clock.time_zone)
-        return e
-
-
 @dataclass
 class GridFrames:
     """The result frames of a grid, keyed by ``__hk`` (before the keys are put back)."""
@@ -195,6 +170,7 @@ class Engine:
         self.aggregator = IncrementalAggregator(plan, self.accounts, self.clock)
         self.diagnostics = self.aggregator.prepare(events, dates)
         self.index = self.accounts.select(self.key).with_row_index(ACC)
+        self.evaluator = Evaluator(plan, self.clock.time_unit)
 
     def pairs(self, dates: Sequence[dt.date]) -> pl.DataFrame:
         """Every account at every date, sorted by date then account."""
@@ -212,7 +188,7 @@ class Engine:
             account.
         overlay
             Extra per-(account, date) columns joined on ``(key, __as_of)``: lags, stage
-            history, pinned values (see :meth:`healthrules.evaluator._Run._time_columns`).
+            history, pinned values (see :meth:`healthrules.engine.RoadmapProgram.frame`).
         signals
             Called with every roadmap frame; what it returns is collected (the lifecycle's
             per-action conditions).
@@ -252,7 +228,7 @@ class Engine:
         if actions_frames:
             actions = finish(actions_frames, [HK, "__rank", "__order"]).drop("__rank", "__order")
         else:
-            empty = _empty_actions(self.key, key_dtype)
+            empty = empty_actions(self.key, key_dtype)
             actions = pl.concat([pl.DataFrame(schema={"as_of": pl.Date}), empty],
                                 how="horizontal")
         dates = pairs[AS_OF].unique().sort()
@@ -276,24 +252,28 @@ class Engine:
         plan = self.plan
         key = self.key
         agg = self.aggregator.values(chunk.select(HK, ACC, AS_OF), self.events)
-        tz, unit = self.clock.time_zone, self.clock.time_unit
-        end_naive = (pl.col(AS_OF).cast(pl.Datetime(unit))  # type: ignore[arg-type]
-                     + pl.duration(days=1))
         grid = chunk.join(self.accounts, on=key, how="left", maintain_order="left").with_columns(
-            end_naive.alias("__end_naive"))
-        grid = grid.with_columns(
-            (pl.col("__end_naive").dt.replace_time_zone(tz) if tz is not None
-             else pl.col("__end_naive")).alias("__end"))
+            end_columns(pl.col(AS_OF), self.clock.time_unit, self.clock.time_zone))
         if overlay is not None:
             grid = grid.join(overlay, on=[key, AS_OF], how="left", maintain_order="left")
         grid = grid.drop(key, ACC)
-        run = _GridRun(plan, self.clock, grid)
-        routed = run.route()
+        ev = self.evaluator
+        routed = ev.route(grid.lazy()).collect()
+        frames = ev.roadmap_frames(routed, agg, HK)
+        outputs = ev.outputs(frames, HK, by=AS_OF)
         for i, cr in enumerate(plan.roadmaps):
-            frame = run.roadmap_frame(i, cr, routed, agg)
-            self._collect(run, i, cr, frame, out)
+            frame = frames[i]
+            out.indicators.append(outputs.indicators[i])
+            out.stages.append(outputs.stages[i])
+            out.scores.append(outputs.scores[i])
+            counts, fired = outputs.counts[i], outputs.actions[i]
+            if counts is not None:
+                out.counts.append(counts.with_columns(pl.lit(i, pl.Int64).alias(
+                    "__roadmap_index")))
+            if fired is not None:
+                out.actions.append(fired)
             if signals is not None:
-                got = signals(run, i, cr, frame)
+                got = signals(ev, i, cr, frame, HK)
                 if got is not None:
                     out.signals.append(got)
             extra = [c for c in frame.columns if c.startswith("__computed__")]
@@ -301,30 +281,7 @@ class Engine:
                 out.extras.append(narrow(frame, HK, "roadmap", *extra))
         unrouted = routed.filter(pl.col("__route").is_null())
         if unrouted.height:
-            out.stages.append(unrouted.select(
-                HK, pl.lit(None, pl.String).alias("roadmap"),
-                pl.lit(UNASSIGNED_STAGE).alias("stage"),
-                pl.lit(None, pl.Int64).alias("stage_index"),
-                pl.lit(None, pl.Boolean).alias("achieved"),
-                pl.lit(0, pl.Int64).alias("tasks_done"), pl.lit(0, pl.Int64).alias("tasks_total"),
-                pl.lit([], dtype=_TASK_DTYPE).alias("tasks")))
-
-    def _collect(self, run: _Run, i: int, cr: CompiledRoadmap, frame: pl.DataFrame,
-                 out: GridFrames) -> None:
-        """The per-roadmap frames of one chunk (as ``_Run.assemble``, counted per date)."""
-        inds, stages, scores, fired = roadmap_outputs(run, i, cr, frame, HK)
-        out.indicators.append(inds)
-        out.stages.append(stages)
-        out.scores.append(scores)
-        actions = cr.roadmap.all_actions()
-        if not actions:
-            return
-        sums = [pl.col(f"__{w}_{k}").sum().alias(f"{w}_{k}")
-                for k in range(len(actions)) for w in ("scope", "fired", "unknown")]
-        out.counts.append(narrow(frame, AS_OF, *sums).group_by(AS_OF).agg(sums).with_columns(
-            pl.lit(i, pl.Int64).alias("__roadmap_index")))
-        if fired is not None:
-            out.actions.append(fired.collect())
+            out.stages.append(unrouted_stages(unrouted, HK))
 
     def _conditions(self, counts: list[pl.DataFrame], dates: pl.Series) -> pl.DataFrame:
         rows: list[dict[str, Any]] = []
@@ -487,7 +444,7 @@ class History:
         diagnostics = dict(self.diagnostics)
         diagnostics["accounts"] = stages.height
         diagnostics["accounts_unrouted"] = self.unrouted.get(day, 0)
-        return Evaluation._from_frames(
+        return Evaluation(
             plan=self.plan, as_of=day, account_key=self.account_key,
             indicators=pick(self.indicators), stages=stages, scores=pick(self.scores),
             actions=pick(self.actions), conditions=pick(self.conditions),

@@ -5,7 +5,7 @@ the columns and types of :func:`healthrules.evaluate`'s frames. How it works:
 
 1. **On the driver**, the roadmap is compiled once to a :class:`~healthrules.Plan`. The frames'
    schemas are checked against the plan's data contract (the same checks and messages as the
-   polars engine), and the time range the plan reads (:func:`healthrules.evaluator.read_range`)
+   polars engine), and the time range the plan reads (:func:`healthrules.engine.read_range`)
    is applied to the events as a Spark filter, so Spark's own scan pushdown and partition
    pruning see it and no event outside it is shuffled.
 2. The events (the declared columns only) and the accounts (key and declared attributes) are
@@ -43,9 +43,9 @@ import polars as pl
 import pyarrow as pa  # type: ignore[import-untyped]
 
 from healthrules.compiler import Plan, compile
+from healthrules.engine import evaluate as _evaluate_polars
+from healthrules.engine import read_range
 from healthrules.errors import InputDataError
-from healthrules.evaluator import evaluate as _evaluate_polars
-from healthrules.evaluator import read_range
 from healthrules.integrations._optional import import_optional
 from healthrules.roadmap import AggregateIndicator, Pack, Roadmap
 

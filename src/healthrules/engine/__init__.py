@@ -1,0 +1,51 @@
+"""The engine: a compiled :class:`~healthrules.Plan` evaluated as vectorised polars queries.
+
+The pipeline, one module each:
+
+- :mod:`~healthrules.engine.binding`: names, dates and windows as polars expressions
+  (``as_of`` bound late: a literal over the events, columns over the per-account rows);
+- :mod:`~healthrules.engine.aggregate`: events -> one row per account of raw aggregates, one
+  pass, with the read range and columns pushed down to the scan;
+- :mod:`~healthrules.engine.assemble`: raw aggregates -> each roadmap's frame (derived
+  indicators, bands, stages, scores, action conditions) and its output frames;
+- :mod:`~healthrules.engine.render`: action texts and evidence;
+- :mod:`~healthrules.engine.evaluator`: :class:`Evaluator`, the public class that
+  ``evaluate``, ``history``, the lifecycle and the Spark adapter share.
+
+See ``docs/design.md``.
+"""
+
+from healthrules.engine.aggregate import EventsPass, aggregate_expr, raw_column
+from healthrules.engine.assemble import RoadmapOutputs, RoadmapProgram, action_path
+from healthrules.engine.evaluator import (
+    CollectedOutputs,
+    Evaluator,
+    evaluate,
+    events_query,
+    prepare,
+    read_range,
+    unrouted_stages,
+)
+from healthrules.engine.frames import EVIDENCE_DTYPE, TASK_DTYPE, empty_actions, narrow
+from healthrules.engine.render import render_value
+
+__all__ = [
+    "EVIDENCE_DTYPE",
+    "TASK_DTYPE",
+    "CollectedOutputs",
+    "Evaluator",
+    "EventsPass",
+    "RoadmapOutputs",
+    "RoadmapProgram",
+    "action_path",
+    "aggregate_expr",
+    "empty_actions",
+    "evaluate",
+    "events_query",
+    "narrow",
+    "prepare",
+    "raw_column",
+    "read_range",
+    "render_value",
+    "unrouted_stages",
+]

@@ -1,0 +1,568 @@
+"""Raw aggregates -> the per-account frame of one roadmap, and its output frames.
+
+A :class:`RoadmapProgram` holds every polars expression of one roadmap that comes after the
+events pass: finishing the aggregates (empty windows, days-since, ``compare``), derived
+indicators in dependency order, bands, the stage and its achievement and tasks, the score in
+steps, action conditions, texts and evidence. It is built once per plan and timestamp dtype
+(``as_of`` and the evaluation instant are read from columns, see
+:mod:`healthrules.engine.binding`), so evaluating again builds nothing.
+
+A roadmap frame has one row per evaluated row (an account, or an (account, date) pair in
+history) and these engine columns: ``__stage``, ``__stage_index``, ``__achieved``,
+``__tasks_done``, ``__tasks_total``, ``__tasks``, ``__score``, ``__score_<family>``,
+``__scored``, ``__missing``, ``__score_band``, and per action ``k`` (in ``all_actions()``
+order) ``__fired_k``, ``__unknown_k`` and ``__scope_k``; plus a column per indicator and
+``<id>__band`` per banded indicator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from healthrules.compiler import Plan
+from healthrules.engine.aggregate import raw_column
+from healthrules.engine.binding import ColumnTime, translate, window
+from healthrules.engine.frames import (
+    FAMILIES,
+    PRIORITY_RANK,
+    TASK_DTYPE,
+    cast_to,
+    narrow,
+)
+from healthrules.engine.render import evidence_expr, template_expr
+from healthrules.expressions import Parsed, lag_column, time_references
+from healthrules.roadmap import (
+    UNASSIGNED_STAGE,
+    AggregateIndicator,
+    Bands,
+    DerivedIndicator,
+    Roadmap,
+    Weights,
+)
+
+__all__ = ["RoadmapOutputs", "RoadmapProgram", "action_path"]
+
+_ZERO_WHEN_EMPTY = {"count", "distinct", "active_days", "sum"}
+
+
+def action_path(r: Roadmap, stage_id: str | None, action_id: str) -> str:
+    """The YAML path of an action (``stages[i].actions[k]`` or ``actions[k]``)."""
+    if stage_id is None:
+        k = next(j for j, x in enumerate(r.actions) if x.id == action_id)
+        return f"actions[{k}]"
+    si = next(j for j, x in enumerate(r.stages) if x.id == stage_id)
+    k = next(j for j, x in enumerate(r.stages[si].actions) if x.id == action_id)
+    return f"stages[{si}].actions[{k}]"
+
+
+@dataclass(frozen=True)
+class RoadmapOutputs:
+    """The output frames of one roadmap, lazy, ready for one ``collect_all``.
+
+    ``actions`` has the sort helpers ``__rank`` (priority) and ``__order`` (declaration
+    order); ``counts`` has per action ``k`` the sums ``scope_k``, ``fired_k``, ``unknown_k``
+    (grouped by ``by`` when given).
+    """
+
+    indicators: pl.LazyFrame
+    stages: pl.LazyFrame
+    scores: pl.LazyFrame
+    actions: pl.LazyFrame | None
+    counts: pl.LazyFrame | None
+
+
+class RoadmapProgram:
+    """Every expression of one roadmap after the events pass, built once.
+
+    Parameters
+    ----------
+    plan
+        The plan the roadmap belongs to.
+    index
+        The roadmap's position in the plan (its raw aggregates are ``__{index}__<id>``).
+    time_unit
+        The events' time unit (the unit of ``__end`` and of timestamp aggregates).
+    """
+
+    def __init__(self, plan: Plan, index: int, time_unit: str) -> None:
+        cr = plan.roadmaps[index]
+        self.plan = plan
+        self.index = index
+        self.compiled = cr
+        self.time = ColumnTime(time_unit, plan.events.timezone)
+        r, a = cr.roadmap, cr.analysis
+        self.aggregate_ids = [i.id for i in r.indicators if isinstance(i, AggregateIndicator)]
+        self._raw = [
+            pl.col(raw_column(index, ind.id, prev)).alias(
+                ind.id + ("__prev" if prev else ""))
+            for ind in r.indicators if isinstance(ind, AggregateIndicator)
+            for prev in ((False, True) if ind.compare != "none" else (False,))
+        ]
+        self._prev = [f"{ind.id}__prev" for ind in r.indicators
+                      if isinstance(ind, AggregateIndicator) and ind.compare != "none"]
+        self._posts = [self._post(ind).alias(ind.id) for ind in r.indicators
+                       if isinstance(ind, AggregateIndicator)]
+        self._aggregate_bands = [
+            _band_expr(pl.col(ind.id), ind.bands).alias(f"{ind.id}__band")
+            for ind in r.indicators if ind.bands is not None and ind.id not in a.derived_order
+        ]
+        by_id = {ind.id: (idx, ind) for idx, ind in enumerate(r.indicators)}
+        self._derived: list[tuple[str, pl.Expr, pl.Expr | None]] = []
+        for ident in a.derived_order:
+            idx, dind = by_id[ident]
+            assert isinstance(dind, DerivedIndicator)
+            value = cast_to(self.expr(a.expressions[f"indicators[{idx}].expr"]),
+                            a.indicator_types[ident]).alias(ident)
+            band = (None if dind.bands is None
+                    else _band_expr(pl.col(ident), dind.bands).alias(f"{ident}__band"))
+            self._derived.append((ident, value, band))
+        self._task_flags = [self._flags(si) for si in range(len(r.stages))]
+        self._stage = self._stage_exprs()
+        self._achievement = self._achievement_exprs()
+        self._score_steps = self._score_exprs()
+        self._score_band = (
+            _band_expr(pl.col("__score"), r.score.bands) if r.score.bands is not None
+            else pl.lit(None, pl.String)).alias("__score_band")
+        self._lags, self._age = self._time_needs()
+        self._lag_nulls = {
+            lag_column(name, days): cast_to(
+                pl.lit(None), "float" if name == "score" else a.indicator_types[name]
+            ).alias(lag_column(name, days))
+            for name, days in self._lags
+        }
+        same = (pl.col("__stage") == pl.col("__stage_before")) & (
+            pl.col("__roadmap_before") == cr.id)
+        since = (self.time.as_of() - pl.col("__stage_since")).dt.total_days()
+        self._age_expr = pl.when(same).then(since).otherwise(pl.lit(0, pl.Int64)).cast(
+            pl.Int64).alias("days_in_stage")
+        self._conds: list[pl.Expr] = []
+        for k, (st, action) in enumerate(r.all_actions()):
+            path = action_path(r, st.id if st else None, action.id)
+            scope = pl.lit(True) if st is None else (pl.col("__stage") == st.id)
+            when = self.expr(a.expressions[f"{path}.when"]).cast(pl.Boolean)
+            self._conds += [(scope & when.fill_null(False)).alias(f"__fired_{k}"),
+                            (scope & when.is_null()).alias(f"__unknown_{k}"),
+                            scope.alias(f"__scope_{k}")]
+        self._roadmap_id = pl.lit(r.id, pl.String).alias("roadmap")
+        self._tasks = self._task_lists()
+        self._outputs = self._output_exprs()
+
+    # ------------------------------------------------------------------ public hooks
+
+    def expr(self, parsed: Parsed) -> pl.Expr:
+        """The polars expression of a parsed expression of this roadmap (actions scope)."""
+        return translate(parsed, self.compiled.analysis, self.time)
+
+    def frame(self, routed: pl.LazyFrame, agg: pl.LazyFrame, key: str,
+              columns: set[str]) -> pl.LazyFrame:
+        """The lazy roadmap frame of the rows routed to this roadmap.
+
+        Parameters
+        ----------
+        routed
+            The rows (accounts, or (account, date) pairs) with ``__route``, the time columns
+            ``__as_of``, ``__end``, ``__end_naive``, the attributes, and optional overlay
+            columns: lags (``lag_column(x, N)``), stage history (``__roadmap_before``,
+            ``__stage_before``, ``__stage_since``) and pins (``__pin__<name>``).
+        agg
+            The raw aggregates keyed by ``key``.
+        key
+            The row key shared by ``routed`` and ``agg``.
+        columns
+            The column names of ``routed`` (decides which overlays are present).
+        """
+        pins = {c[len("__pin__"):] for c in columns if c.startswith("__pin__")}
+        lf = routed.filter(pl.col("__route") == self.index).drop("__route").join(
+            agg.select(key, *self._raw), on=key, how="left")
+        lf = lf.with_columns(self._posts)
+        if self._prev:
+            lf = lf.drop(self._prev)
+        lf = _pinned(lf, self.aggregate_ids, pins)
+        if self._aggregate_bands:
+            lf = lf.with_columns(self._aggregate_bands)
+        for ident, value, band in self._derived:
+            lf = lf.with_columns(value)
+            lf = _pinned(lf, [ident], pins)
+            if band is not None:
+                lf = lf.with_columns(band)
+        lf = lf.with_columns(self._stage).with_columns(self._achievement)
+        for step in self._score_steps:  # band scores, then families, then totals
+            lf = lf.with_columns(step)
+        lf = _pinned(lf, ["score"], pins)
+        lf = lf.with_columns(self._score_band)
+        time_cols = [e for c, e in self._lag_nulls.items() if c not in columns]
+        if self._age:
+            history = {"__roadmap_before", "__stage_before", "__stage_since"} <= columns
+            time_cols.append(self._age_expr if history
+                             else pl.lit(None, pl.Int64).alias("days_in_stage"))
+        if time_cols:
+            lf = lf.with_columns(time_cols)
+        if self._conds:
+            lf = lf.with_columns(self._conds)
+        return lf.with_columns(self._roadmap_id)
+
+    def tasks(self, frame: pl.DataFrame) -> pl.LazyFrame | None:
+        """``__tasks`` of each row of a collected roadmap frame, in row order (None: none).
+
+        Building every stage's list for every row and picking one with ``when`` costs a list
+        per stage per row; filtering each stage's rows first builds one list per row.
+        """
+        if not self._tasks:
+            return None
+        flat = [e for _, items in self._tasks for e in items]
+        rows = narrow(frame, "__stage", *flat).lazy().with_row_index("__row")
+        parts: list[pl.LazyFrame] = []
+        with_tasks: list[str] = []
+        for stage_id, items in self._tasks:
+            # concat_list of struct columns is ~50x slower than concat_arr in polars 2.1
+            parts.append(rows.filter(pl.col("__stage") == stage_id).select(
+                "__row", pl.concat_arr(items).arr.to_list().cast(TASK_DTYPE).alias("__tasks")))
+            with_tasks.append(stage_id)
+        parts.append(rows.filter(~pl.col("__stage").is_in(with_tasks)).select(
+            "__row", pl.lit([], dtype=TASK_DTYPE).alias("__tasks")))
+        # back in row order (sorting one column; a join would copy every column of the frame)
+        return pl.concat(parts).sort("__row").select("__tasks")
+
+    def outputs(self, frame: pl.DataFrame, key: str, by: str | None = None) -> RoadmapOutputs:
+        """The indicators, stages, scores and fired actions of a collected roadmap frame.
+
+        ``key`` is the row key (the account key, or history's grid key); ``by`` groups the
+        condition counts (history counts per date).
+        """
+        ind_cols, stage_exprs, score_exprs, actions, sums = self._outputs
+
+        def take(*exprs: pl.Expr | str) -> pl.LazyFrame:
+            return narrow(frame, *exprs).lazy().select(exprs)
+
+        parts: list[pl.LazyFrame] = []
+        for fired, exprs in actions:
+            sel = [pl.col(key), *exprs]
+            parts.append(narrow(frame, fired, *sel).lazy().filter(fired).select(sel))
+        counts: pl.LazyFrame | None = None
+        if sums:
+            src = narrow(frame, *([by] if by else []), *sums).lazy()
+            counts = src.group_by(by).agg(sums) if by else src.select(sums)
+        return RoadmapOutputs(
+            indicators=take(key, "roadmap", *ind_cols),
+            stages=take(key, "roadmap", *stage_exprs),
+            scores=take(key, "roadmap", *score_exprs),
+            actions=pl.concat(parts, how="vertical_relaxed") if parts else None,
+            counts=counts,
+        )
+
+    # ------------------------------------------------------------------ building
+
+    def _post(self, ind: AggregateIndicator) -> pl.Expr:
+        cur = pl.col(ind.id)
+        prev = pl.col(f"{ind.id}__prev")
+        agg = ind.aggregate
+        ev = self.plan.events
+
+        def finish(x: pl.Expr, is_prev: bool) -> pl.Expr:
+            if agg in _ZERO_WHEN_EMPTY:
+                x = x.fill_null(0)
+            if agg in ("days_since_first", "days_since_last"):
+                _, stop = window(ind, is_prev, ev.timestamp, self.plan.attributes, self.time)
+                x = (stop - x).dt.total_days().cast(pl.Int64)
+            return x
+
+        value = finish(cur, False)
+        if ind.compare != "none":
+            before = finish(prev, True)
+            if ind.compare == "previous":
+                value = before
+            elif ind.compare == "delta":
+                value = value - before
+            else:
+                value = pl.when(before != 0).then(
+                    (value.cast(pl.Float64) - before.cast(pl.Float64)) / before.cast(pl.Float64))
+        if ind.window.from_ is not None:
+            value = pl.when(pl.col(ind.window.from_).is_not_null()).then(value)
+        return value
+
+    def _flags(self, si: int) -> list[tuple[str, Any, pl.Expr]]:
+        """(list, task, done flag) of every task of stage ``si``, in list order."""
+        a = self.compiled.analysis
+        st = self.compiled.roadmap.stages[si]
+        out: list[tuple[str, Any, pl.Expr]] = []
+        for lst in ("joint", "customer", "ours"):
+            for ti, task in enumerate(getattr(st.tasks, lst)):
+                tp = a.expressions.get(f"stages[{si}].tasks.{lst}[{ti}].done_when")
+                flag = (pl.lit(None, pl.Boolean) if tp is None
+                        else self.expr(tp).cast(pl.Boolean))
+                out.append((lst, task, flag))
+        return out
+
+    def _task_lists(self) -> list[tuple[str, list[pl.Expr]]]:
+        out: list[tuple[str, list[pl.Expr]]] = []
+        for si, st in enumerate(self.compiled.roadmap.stages):
+            items = [pl.struct(pl.lit(lst).alias("list"), pl.lit(task.text).alias("text"),
+                               flag.alias("done"))
+                     for lst, task, flag in self._task_flags[si]]
+            if items:
+                out.append((st.id, items))
+        return out
+
+    def _stage_exprs(self) -> list[pl.Expr]:
+        r, a = self.compiled.roadmap, self.compiled.analysis
+        name: Any = None
+        index: Any = None
+        for si, st in enumerate(r.stages):
+            parsed = a.expressions.get(f"stages[{si}].entry")
+            cond = pl.lit(True) if parsed is None else self.expr(parsed).fill_null(False)
+            if name is None:
+                name = pl.when(cond).then(pl.lit(st.id))
+                index = pl.when(cond).then(pl.lit(si, pl.Int64))
+            else:
+                name = name.when(cond).then(pl.lit(st.id))
+                index = index.when(cond).then(pl.lit(si, pl.Int64))
+        return [
+            name.otherwise(pl.lit(UNASSIGNED_STAGE)).alias("__stage"),
+            index.otherwise(pl.lit(None, pl.Int64)).alias("__stage_index"),
+        ]
+
+    def _achievement_exprs(self) -> list[pl.Expr]:
+        r, a = self.compiled.roadmap, self.compiled.analysis
+        stage = pl.col("__stage")
+        achieved: Any = None
+        done: Any = None
+        total: Any = None
+        for si, st in enumerate(r.stages):
+            on = stage == st.id
+            parsed = a.expressions.get(f"stages[{si}].achievement.when")
+            if parsed is not None:
+                x = self.expr(parsed).cast(pl.Boolean)
+                achieved = pl.when(on).then(x) if achieved is None else achieved.when(on).then(x)
+            flags = [flag for _, _, flag in self._task_flags[si]]
+            if not flags:
+                continue
+            # the lists themselves are built after collecting (tasks())
+            n_done = pl.sum_horizontal([f.fill_null(False).cast(pl.Int64) for f in flags])
+            done = pl.when(on).then(n_done) if done is None else done.when(on).then(n_done)
+            n = pl.lit(len(flags), pl.Int64)
+            total = pl.when(on).then(n) if total is None else total.when(on).then(n)
+        return [
+            (pl.lit(None, pl.Boolean) if achieved is None
+             else achieved.otherwise(pl.lit(None, pl.Boolean))).alias("__achieved"),
+            (pl.lit(0, pl.Int64) if done is None else done.otherwise(pl.lit(0, pl.Int64))).alias(
+                "__tasks_done"),
+            (pl.lit(0, pl.Int64) if total is None else total.otherwise(pl.lit(0, pl.Int64))
+             ).alias("__tasks_total"),
+        ]
+
+    def _score_exprs(self) -> list[list[pl.Expr]]:
+        """The score in steps, each reading the columns of the step before.
+
+        One expression per weight set would repeat every band score many times inside nested
+        weighted means (polars does not share them); columns keep each value computed once.
+        """
+        r = self.compiled.roadmap
+        policy = r.score.missing
+        band_scores: list[pl.Expr] = []
+        for ind in r.indicators:
+            if ind.bands is None:
+                continue
+            s = _band_score(pl.col(ind.id), ind.bands)
+            if policy == "neutral":
+                s = s.fill_null(50.0)
+            elif policy == "worst":
+                s = s.fill_null(0.0)
+            band_scores.append(s.alias(f"__bs__{ind.id}"))
+        sets: list[tuple[str | None, Weights]] = [(None, r.score.weights)]
+        sets += [(sid, s.weights) for sid, s in r.score.stages.items()]
+        families: list[pl.Expr] = []
+        totals: list[pl.Expr] = []
+        names = ["__score", *[f"__score_{f}" for f in FAMILIES], "__scored", "__missing"]
+        for t, (_, weights) in enumerate(sets):
+            fam, total = _score_parts(r, weights, f"__sp{t}")
+            families += [e.alias(f"__sp{t}{n}") for n, e in fam.items()]
+            totals.append(total.alias(f"__sp{t}__score"))
+        out: list[pl.Expr] = []
+        for name in names:
+            default = pl.col(f"__sp0{name}")
+            chain: Any = None
+            for t, (sid, _) in enumerate(sets):
+                if sid is None:
+                    continue
+                on = pl.col("__stage") == sid
+                col = pl.col(f"__sp{t}{name}")
+                chain = pl.when(on).then(col) if chain is None else chain.when(on).then(col)
+            out.append((default if chain is None else chain.otherwise(default)).alias(name))
+        return [band_scores, families, totals, out]
+
+    def _time_needs(self) -> tuple[list[tuple[str, int]], bool]:
+        """The lags (``prev``/``change``) and stage-age reads of the actions."""
+        a = self.compiled.analysis
+        lags: set[tuple[str, int]] = set()
+        age = False
+        for path, parsed in a.expressions.items():
+            if path.endswith((".when", ".resolved_when")) and ".actions[" in f".{path}":
+                found, uses_age = time_references(parsed.tree)
+                lags |= found
+                age = age or uses_age
+        for pieces in a.templates.values():
+            age = age or any(not isinstance(p, str) and p.name == "days_in_stage"
+                             for p in pieces)
+        return sorted(lags), age
+
+    def _output_exprs(self) -> tuple[
+        list[str], list[pl.Expr], list[pl.Expr], list[tuple[pl.Expr, list[pl.Expr]]],
+        list[pl.Expr],
+    ]:
+        r, a = self.compiled.roadmap, self.compiled.analysis
+        ind_cols: list[str] = []
+        for ind in r.indicators:
+            ind_cols.append(ind.id)
+            if ind.bands is not None:
+                ind_cols.append(f"{ind.id}__band")
+        stage_exprs = [
+            pl.col("__stage").alias("stage"), pl.col("__stage_index").alias("stage_index"),
+            pl.col("__achieved").alias("achieved"), pl.col("__tasks_done").alias("tasks_done"),
+            pl.col("__tasks_total").alias("tasks_total"), pl.col("__tasks").alias("tasks"),
+        ]
+        score_exprs = [
+            pl.col("__stage").alias("stage"),
+            pl.col("__score").alias("score"), pl.col("__score_band").alias("score_band"),
+            *[pl.col(f"__score_{f}").alias(f"score_{f}") for f in FAMILIES],
+            pl.col("__scored").alias("indicators_scored"),
+            pl.col("__missing").alias("indicators_missing"),
+        ]
+        env = a.env("actions")
+        actions: list[tuple[pl.Expr, list[pl.Expr]]] = []
+        for k, (st, action) in enumerate(r.all_actions()):
+            path = action_path(r, st.id if st else None, action.id)
+            actions.append((pl.col(f"__fired_{k}"), [
+                pl.col("roadmap"), pl.col("__stage").alias("stage"),
+                pl.lit(action.id).alias("action_id"), pl.lit(action.kind).alias("kind"),
+                pl.lit(action.title, pl.String).alias("title"),
+                pl.lit(action.owner, pl.String).alias("owner"),
+                pl.lit(action.channel, pl.String).alias("channel"),
+                pl.lit(action.priority).alias("priority"),
+                template_expr(a.templates[f"{path}.do"], env).alias("text"),
+                evidence_expr(a.expressions[f"{path}.when"], env, a.banded).alias("evidence"),
+                pl.lit(PRIORITY_RANK[action.priority], pl.Int64).alias("__rank"),
+                pl.lit(self.index * 10_000 + k, pl.Int64).alias("__order"),
+            ]))
+        sums = [pl.col(f"__{w}_{k}").sum().cast(pl.Int64).alias(f"{w}_{k}")
+                for k in range(len(actions)) for w in ("scope", "fired", "unknown")]
+        return ind_cols, stage_exprs, score_exprs, actions, sums
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _pinned(lf: pl.LazyFrame, names: list[str], pins: set[str]) -> pl.LazyFrame:
+    """Replace values pinned by a manual override (columns ``__pin__<name>``)."""
+    todo = [n for n in names if n in pins]
+    if not todo:
+        return lf
+    col = {"score": "__score"}
+    return lf.with_columns(
+        *[pl.col(col.get(n, n)).alias(f"__computed__{n}") for n in todo],
+    ).with_columns(
+        pl.coalesce(pl.col(f"__pin__{n}"), pl.col(col.get(n, n))).alias(col.get(n, n))
+        for n in todo
+    )
+
+
+def _band_expr(x: pl.Expr, bands: Bands) -> pl.Expr:
+    chain: Any = pl.when(x.is_null()).then(pl.lit(None, pl.String))
+    for level in bands.levels[:-1]:
+        upper = level.upper
+        assert upper is not None
+        cond = x <= upper[0] if upper[1] else x < upper[0]
+        chain = chain.when(cond).then(pl.lit(level.name))
+    result: pl.Expr = chain.otherwise(pl.lit(bands.levels[-1].name))
+    return result
+
+
+def _band_score(x: pl.Expr, bands: Bands) -> pl.Expr:
+    scores = bands.level_scores()
+    chain: Any = pl.when(x.is_null()).then(pl.lit(None, pl.Float64))
+    for level in bands.levels[:-1]:
+        upper = level.upper
+        assert upper is not None
+        cond = x <= upper[0] if upper[1] else x < upper[0]
+        chain = chain.when(cond).then(pl.lit(scores[level.name], pl.Float64))
+    result: pl.Expr = chain.otherwise(pl.lit(scores[bands.levels[-1].name], pl.Float64))
+    return result
+
+
+def _weighted_mean(items: list[tuple[pl.Expr, float]]) -> pl.Expr:
+    """The weighted mean of the non-null values, summed left to right in declared order.
+
+    A binary fold, not ``sum_horizontal``: the latter's float result depended on which
+    other rows were in the batch (66.66666666666666 with all accounts, ...67 alone), and a
+    value that decides a band must not depend on the partition.
+    """
+    if not items:
+        return pl.lit(None, pl.Float64)
+    zero = pl.lit(0.0, pl.Float64)
+    num: pl.Expr | None = None
+    den: pl.Expr | None = None
+    for s, w in items:
+        term = pl.when(s.is_not_null()).then(s * w).otherwise(zero)
+        weight = pl.when(s.is_not_null()).then(pl.lit(w, pl.Float64)).otherwise(zero)
+        num = term if num is None else num + term
+        den = weight if den is None else den + weight
+    assert num is not None and den is not None
+    return pl.when(den > 0).then(num / den)
+
+
+def _score_parts(r: Roadmap, weights: Weights,
+                 tag: str) -> tuple[dict[str, pl.Expr], pl.Expr]:
+    """One weight set (see docs/semantics.md): family scores and counts, then the total.
+
+    Band scores are read from the ``__bs__<id>`` columns; the total reads the family columns
+    of the same set (``<tag>__score_<family>``) or, without family weights, the band scores.
+    """
+    banded = {ind.id: ind for ind in r.indicators if ind.bands is not None}
+    if weights.indicators:
+        chosen = [(i, w) for i, w in weights.indicators.items() if w > 0 and i in banded]
+    else:
+        chosen = [(i, 1.0) for i in banded]
+    if weights.families:
+        chosen = [(i, w) for i, w in chosen if weights.families.get(banded[i].family, 0) > 0]
+    scored: dict[str, list[tuple[pl.Expr, float]]] = {f: [] for f in FAMILIES}
+    flat: list[tuple[pl.Expr, float]] = []
+    missing: list[pl.Expr] = []
+    present: list[pl.Expr] = []
+    for ident, w in chosen:
+        s = pl.col(f"__bs__{ident}")
+        scored[banded[ident].family].append((s, float(w)))
+        flat.append((s, float(w)))
+        missing.append(pl.col(ident).is_null().cast(pl.Int64))
+        present.append(s.is_not_null().cast(pl.Int64))
+    out = {f"__score_{f}": _weighted_mean(scored[f]) for f in FAMILIES}
+    zero = pl.lit(0, pl.Int64)
+    out["__scored"] = pl.sum_horizontal(present) if present else zero
+    out["__missing"] = pl.sum_horizontal(missing) if missing else zero
+    if weights.families:
+        total = _weighted_mean([(pl.col(f"{tag}__score_{f}"),
+                                 float(weights.families.get(f, 0.0)))  # type: ignore[call-overload]
+                                for f in FAMILIES if weights.families.get(f, 0) > 0])  # type: ignore[call-overload]
+    else:
+        total = _weighted_mean(flat)
+    return out, total
+
+
+def program_for(plan: Plan, index: int, time_unit: str) -> RoadmapProgram:
+    """The program of roadmap ``index`` of a plan, built on first use and kept in the plan."""
+    memo_key = ("program", index, time_unit)
+    got = plan.memo.get(memo_key)
+    if isinstance(got, RoadmapProgram):
+        return got
+    program = RoadmapProgram(plan, index, time_unit)
+    plan.memo[memo_key] = program
+    return program
+
+
+def end_columns(as_of: pl.Expr, time_unit: str, time_zone: str | None) -> list[pl.Expr]:
+    """``__end_naive`` and ``__end`` from a Date column of evaluation dates (end of day)."""
+    naive = as_of.cast(pl.Datetime(time_unit)) + pl.duration(days=1)  # type: ignore[arg-type]
+    zoned = naive.dt.replace_time_zone(time_zone) if time_zone is not None else naive
+    return [naive.alias("__end_naive"), zoned.alias("__end")]
+

@@ -1,0 +1,136 @@
+"""How names, dates and windows of a roadmap become polars expressions.
+
+Two bindings of time exist. Over the events (one pass, before aggregation), ``as_of`` and the
+evaluation instant are literals (:class:`LiteralTime`). Over the per-account frame, they are
+columns (:class:`ColumnTime`: ``__as_of``, ``__end``, ``__end_naive``), so that the
+expressions of a roadmap are built once and serve every date: one date for ``evaluate``, a
+column of dates for ``history``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import polars as pl
+
+from healthrules.analysis import Analysis
+from healthrules.engine.frames import AS_OF, END, END_NAIVE, SPECIAL_COLUMNS
+from healthrules.expressions import Parsed
+from healthrules.inputs import Clock
+from healthrules.polars_expr import to_polars
+from healthrules.roadmap import AggregateIndicator, AttributeType
+
+__all__ = ["ColumnTime", "LiteralTime", "TimeBinding", "translate", "window"]
+
+
+@dataclass(frozen=True)
+class LiteralTime:
+    """``as_of`` and the evaluation instant as literals of one clock."""
+
+    clock: Clock
+
+    @property
+    def time_unit(self) -> str:
+        """The events' time unit."""
+        return self.clock.time_unit
+
+    @property
+    def time_zone(self) -> str | None:
+        """The events' time zone."""
+        return self.clock.time_zone
+
+    def as_of(self) -> pl.Expr:
+        """``as_of`` (Date)."""
+        return pl.lit(self.clock.as_of, dtype=pl.Date)
+
+    def end(self, shift: dt.timedelta = dt.timedelta(0)) -> pl.Expr:
+        """The evaluation instant plus ``shift`` (taken on the wall clock)."""
+        return self.clock.lit_end(shift)
+
+
+@dataclass(frozen=True)
+class ColumnTime:
+    """``as_of`` and the evaluation instant read from each row's columns."""
+
+    time_unit: str
+    time_zone: str | None
+
+    def as_of(self) -> pl.Expr:
+        """``as_of`` of each row."""
+        return pl.col(AS_OF)
+
+    def end(self, shift: dt.timedelta = dt.timedelta(0)) -> pl.Expr:
+        """The evaluation instant of each row, shifted on the wall clock, then zoned."""
+        if not shift:
+            return pl.col(END)
+        e = pl.col(END_NAIVE) + pl.lit(shift)
+        if self.time_zone is not None:
+            e = e.dt.replace_time_zone(self.time_zone)
+        return e
+
+    @staticmethod
+    def columns(clock: Clock) -> list[pl.Expr]:
+        """The three time columns of one evaluation, as literals to add to a frame."""
+        naive = pl.lit(clock.end, dtype=pl.Datetime(clock.time_unit))  # type: ignore[arg-type]
+        return [pl.lit(clock.as_of, dtype=pl.Date).alias(AS_OF),
+                clock.lit_end().alias(END), naive.alias(END_NAIVE)]
+
+
+TimeBinding = LiteralTime | ColumnTime
+
+
+def attribute_instant(name: str, typ: AttributeType, time: TimeBinding) -> pl.Expr:
+    """A date or datetime attribute as an instant of the events' dtype (dates at midnight)."""
+    col = pl.col(name)
+    if typ == "date":
+        e = col.cast(pl.Datetime(time.time_unit))  # type: ignore[arg-type]
+        if time.time_zone is not None:
+            e = e.dt.replace_time_zone(time.time_zone)
+        return e
+    return col.dt.cast_time_unit(time.time_unit)  # type: ignore[arg-type]
+
+
+def window(ind: AggregateIndicator, prev: bool, timestamp: str,
+           attributes: dict[str, AttributeType], time: TimeBinding) -> tuple[pl.Expr, pl.Expr]:
+    """(condition on the event timestamp, the window's stop instant) of an indicator.
+
+    ``prev`` selects the window before the current one (``compare``).
+    """
+    ts = pl.col(timestamp)
+    w = ind.window
+    end = time.end()
+    if w.kind == "trailing":
+        assert w.days is not None
+        n = dt.timedelta(days=w.days)
+        if prev:
+            stop = time.end(-n)
+            return (ts >= time.end(-2 * n)) & (ts < stop), stop
+        return ts >= time.end(-n), end
+    if w.kind == "all":
+        return ts.is_not_null(), end
+    assert w.from_ is not None
+    start = attribute_instant(w.from_, attributes[w.from_], time)
+    if w.days is None:
+        return ts >= start, end
+    stop = pl.min_horizontal(start + pl.duration(days=w.days), end)
+    return (ts >= start) & (ts < stop), stop
+
+
+def translate(parsed: Parsed, analysis: Analysis, time: TimeBinding, *,
+              filter_scope: bool = False) -> pl.Expr:
+    """The polars expression of a parsed roadmap expression.
+
+    In the actions scope the reserved names (``score``, ``stage``, ...) read the engine's
+    columns; ``band(x)`` reads ``x__band``.
+    """
+    as_of = time.as_of()
+
+    def column(name: str) -> pl.Expr:
+        if name == "as_of":
+            return as_of
+        return pl.col(SPECIAL_COLUMNS.get(name, name))
+
+    types = analysis.env("filter" if filter_scope else "actions")
+    return to_polars(parsed, column=column, band=lambda n: pl.col(f"{n}__band"),
+                     as_of=as_of, types=types)

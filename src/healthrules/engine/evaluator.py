@@ -1,0 +1,402 @@
+"""The engine's public class, :class:`Evaluator`, and :func:`evaluate`.
+
+An evaluation runs in three collects, whatever the size of the plan:
+
+1. the events pass (:mod:`healthrules.engine.aggregate`): one lazy ``group_by(account)``;
+2. the roadmap frames of every roadmap (:mod:`healthrules.engine.assemble`), one
+   ``collect_all``, then their task lists in a second ``collect_all``;
+3. every output frame of every roadmap (indicators, stages, scores, fired actions with texts
+   and evidence, condition counts) in one ``collect_all``.
+
+Every polars expression involved is built once per plan and timestamp unit and kept in the
+plan (``Plan.memo``); ``as_of`` is bound late (a literal over the events, columns over the
+per-account rows), so a service that compiles once pays only for binding its frames.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import polars as pl
+
+from healthrules.compiler import Plan, compile
+from healthrules.engine.aggregate import EventsPass
+from healthrules.engine.assemble import RoadmapOutputs, RoadmapProgram, program_for
+from healthrules.engine.binding import ColumnTime
+from healthrules.engine.frames import ROUTE, TASK_DTYPE, empty_actions
+from healthrules.errors import Code, InputDataError, Issue, Location
+from healthrules.evaluation import Evaluation
+from healthrules.expressions import Parsed
+from healthrules.inputs import Clock, check_accounts, check_events_schema, clock_for, lazy
+from healthrules.roadmap import UNASSIGNED_STAGE, Pack, Roadmap
+
+__all__ = ["CollectedOutputs", "Evaluator", "evaluate", "events_query", "read_range"]
+
+
+@dataclass(frozen=True)
+class CollectedOutputs:
+    """The collected output frames of every roadmap of a plan (one list entry per roadmap).
+
+    ``actions`` and ``counts`` hold a frame only for roadmaps with actions.
+    """
+
+    indicators: list[pl.DataFrame]
+    stages: list[pl.DataFrame]
+    scores: list[pl.DataFrame]
+    actions: list[pl.DataFrame | None]
+    counts: list[pl.DataFrame | None]
+
+
+class Evaluator:
+    """The engine of a plan: routing, roadmap frames and output frames, for any rows.
+
+    ``evaluate`` uses it for one date (rows are accounts); ``healthrules.history`` uses the
+    same hooks for a grid of (account, date) rows, and the lifecycle compiles its
+    conditions with :meth:`expr`. The rows handed to :meth:`roadmap_frames` carry the time
+    columns ``__as_of`` (Date), ``__end`` and ``__end_naive`` (see
+    :mod:`healthrules.engine.binding`); :meth:`time_columns` makes them for one date.
+
+    Parameters
+    ----------
+    plan
+        The compiled plan.
+    time_unit
+        The time unit of the events' timestamps.
+    """
+
+    def __init__(self, plan: Plan, time_unit: str = "us") -> None:
+        self.plan = plan
+        self.time_unit = time_unit
+        self.programs: list[RoadmapProgram] = [
+            program_for(plan, i, time_unit) for i in range(len(plan.roadmaps))]
+        memo_key = ("route", time_unit)
+        route = plan.memo.get(memo_key)
+        if not isinstance(route, pl.Expr):
+            route = self._route_expr()
+            plan.memo[memo_key] = route
+        self._route: pl.Expr = route
+
+    # ------------------------------------------------------------------ hooks
+
+    @staticmethod
+    def time_columns(clock: Clock) -> list[pl.Expr]:
+        """The time columns of one evaluation date, as literals to add to the rows."""
+        return ColumnTime.columns(clock)
+
+    def expr(self, index: int, parsed: Parsed) -> pl.Expr:
+        """The polars expression of a parsed expression of roadmap ``index`` (actions scope),
+        reading the columns of its roadmap frame."""
+        return self.programs[index].expr(parsed)
+
+    def route(self, rows: pl.LazyFrame) -> pl.LazyFrame:
+        """Add ``__route``: the index of the first roadmap whose ``applies_to`` holds."""
+        return rows.with_columns(self._route)
+
+    def roadmap_frames(self, routed: pl.DataFrame, agg: pl.DataFrame,
+                       key: str) -> list[pl.DataFrame]:
+        """The collected roadmap frame of every roadmap (rows routed to it only).
+
+        ``routed`` has ``key``, ``__route``, the time columns, attributes and overlays;
+        ``agg`` has ``key`` and the raw aggregates of the events pass.
+        """
+        columns = set(routed.columns)
+        lazy_routed, lazy_agg = routed.lazy(), agg.lazy()
+        frames = pl.collect_all(
+            [p.frame(lazy_routed, lazy_agg, key, columns) for p in self.programs])
+        tasks = [p.tasks(f) for p, f in zip(self.programs, frames, strict=True)]
+        todo = [t for t in tasks if t is not None]
+        done = iter(pl.collect_all(todo)) if todo else iter(())
+        out: list[pl.DataFrame] = []
+        empty = pl.lit([], dtype=TASK_DTYPE).alias("__tasks")
+        for frame, t in zip(frames, tasks, strict=True):
+            if t is None:
+                out.append(frame.with_columns(empty))
+            else:
+                out.append(frame.with_columns(next(done)["__tasks"]))
+        return out
+
+    def outputs(self, frames: list[pl.DataFrame], key: str,
+                by: str | None = None) -> CollectedOutputs:
+        """Every output frame of every roadmap, in one ``collect_all``.
+
+        ``key`` is the row key; ``by`` groups the condition counts (a date column).
+        """
+        lazies: list[pl.LazyFrame] = []
+        shapes: list[RoadmapOutputs] = []
+        for p, frame in zip(self.programs, frames, strict=True):
+            o = p.outputs(frame, key, by)
+            shapes.append(o)
+            lazies += [o.indicators, o.stages, o.scores]
+            lazies += [x for x in (o.actions, o.counts) if x is not None]
+        got = iter(pl.collect_all(lazies))
+        result = CollectedOutputs([], [], [], [], [])
+        for o in shapes:
+            result.indicators.append(next(got))
+            result.stages.append(next(got))
+            result.scores.append(next(got))
+            result.actions.append(next(got) if o.actions is not None else None)
+            result.counts.append(next(got) if o.counts is not None else None)
+        return result
+
+    # ------------------------------------------------------------------ one date
+
+    def evaluate(self, events: pl.LazyFrame, accounts: pl.DataFrame, clock: Clock, *,
+                 partition_column: str | None = None, low_memory: bool = False) -> Evaluation:
+        """Evaluate checked inputs at one clock (see :func:`evaluate` for the public form)."""
+        plan = self.plan
+        key = plan.account_key
+        agg, diagnostics = EventsPass(plan, clock, accounts, partition_column=partition_column,
+                                      low_memory=low_memory).collect(events)
+        routed = self.route(accounts.lazy().with_columns(self.time_columns(clock))).collect()
+        frames = self.roadmap_frames(routed, agg, key)
+        out = self.outputs(frames, key)
+        cond_rows: list[dict[str, Any]] = []
+        action_frames: list[pl.DataFrame] = []
+        for i, cr in enumerate(plan.roadmaps):
+            fired, counts = out.actions[i], out.counts[i]
+            if fired is not None:
+                action_frames.append(fired)
+            row = counts.row(0, named=True) if counts is not None else {}
+            for k, (st, action) in enumerate(cr.roadmap.all_actions()):
+                cond_rows.append({
+                    "roadmap": cr.id, "stage": st.id if st else None, "action_id": action.id,
+                    "considered": row[f"scope_{k}"], "fired": row[f"fired_{k}"],
+                    "unknown": row[f"unknown_{k}"],
+                })
+        unrouted = routed.filter(pl.col(ROUTE).is_null())
+        diagnostics["accounts"] = routed.height
+        diagnostics["accounts_unrouted"] = unrouted.height
+        stage_frames = list(out.stages)
+        if unrouted.height:
+            stage_frames.append(unrouted_stages(unrouted, key))
+        order = [key, "roadmap"]
+        indicators = pl.concat(out.indicators, how="diagonal_relaxed").sort(
+            order, nulls_last=True)
+        stages = pl.concat(stage_frames, how="vertical_relaxed").sort(order, nulls_last=True)
+        scores = pl.concat(out.scores, how="vertical_relaxed").sort(order, nulls_last=True)
+        if action_frames:
+            actions_df = pl.concat(action_frames, how="vertical_relaxed").sort(
+                [key, "__rank", "__order"]).drop("__rank", "__order")
+        else:
+            actions_df = empty_actions(key, accounts.schema[key])
+        conditions = pl.DataFrame(cond_rows, schema={
+            "roadmap": pl.String, "stage": pl.String, "action_id": pl.String,
+            "considered": pl.Int64, "fired": pl.Int64, "unknown": pl.Int64})
+        attributes = routed.select(accounts.columns)
+        return Evaluation(
+            plan=plan, as_of=clock.as_of, account_key=key, indicators=indicators,
+            stages=stages, scores=scores, actions=actions_df, conditions=conditions,
+            diagnostics=diagnostics, attributes=attributes,
+        )
+
+    # ------------------------------------------------------------------ building
+
+    def _route_expr(self) -> pl.Expr:
+        chain: Any = None
+        for i, program in enumerate(self.programs):
+            parsed = program.compiled.analysis.expressions.get("applies_to")
+            cond = pl.lit(True) if parsed is None else program.expr(parsed)
+            cond = cond.fill_null(False)
+            then = pl.lit(i, pl.Int64)
+            chain = pl.when(cond).then(then) if chain is None else chain.when(cond).then(then)
+        route: pl.Expr = chain.otherwise(pl.lit(None, pl.Int64)).alias(ROUTE)
+        return route
+
+
+def unrouted_stages(unrouted: pl.DataFrame, key: str) -> pl.DataFrame:
+    """The stages rows of accounts no roadmap applies to (stage ``unassigned``)."""
+    return unrouted.select(
+        key, pl.lit(None, pl.String).alias("roadmap"),
+        pl.lit(UNASSIGNED_STAGE).alias("stage"), pl.lit(None, pl.Int64).alias("stage_index"),
+        pl.lit(None, pl.Boolean).alias("achieved"), pl.lit(0, pl.Int64).alias("tasks_done"),
+        pl.lit(0, pl.Int64).alias("tasks_total"), pl.lit([], dtype=TASK_DTYPE).alias("tasks"))
+
+
+# ---------------------------------------------------------------------- public functions
+
+
+def evaluate(
+    source: Roadmap | Pack | Plan,
+    events: pl.DataFrame | pl.LazyFrame,
+    accounts: pl.DataFrame | pl.LazyFrame,
+    as_of: dt.date | dt.datetime | str,
+    *,
+    partition_column: str | None = None,
+    low_memory: bool = False,
+) -> Evaluation:
+    """Evaluate a roadmap (or pack) over all accounts as of a date.
+
+    Parameters
+    ----------
+    source
+        A roadmap, a loaded pack, or a compiled :class:`Plan` (compile once, evaluate often:
+        the plan keeps the polars expressions it builds on first use).
+    events
+        Usage events, a ``DataFrame`` or a ``LazyFrame`` (``pl.scan_parquet`` works and is
+        never collected whole): the columns declared in ``data.events``.
+    accounts
+        One row per account: the key and the attributes declared in ``data.accounts``.
+    as_of
+        A ``date`` (the whole day counts), a ``datetime`` (events strictly before it count), or
+        an ISO string of either.
+    partition_column
+        The name of a ``Date`` (or ISO date string) column of the events that holds each
+        event's calendar date, typically the key of a hive-partitioned dataset
+        (``events/date=2026-06-30/part.parquet``). The time range the roadmap reads is then
+        also applied to this column, so whole folders outside it are never opened. The
+        filter keeps one extra day on each side (the partition date may be taken in another
+        time zone than the events'); the exact timestamp filter still applies. See
+        ``docs/scale.md``.
+    low_memory
+        Count ``distinct`` and ``active_days`` from (account, value) pairs, one extra pass
+        over the events per distinct column, so that memory grows with the number of distinct
+        pairs rather than with the number of events. Use it for event stores larger than
+        memory; the default counts them inside the single ``group_by`` (one pass, faster).
+        The results are the same.
+
+    Returns
+    -------
+    Evaluation
+        Frames ``indicators``, ``stages``, ``scores``, ``actions`` and ``conditions``, plus
+        ``diagnostics``.
+
+    Raises
+    ------
+    RoadmapError
+        If the roadmap does not compile.
+    InputDataError
+        If the frames do not match the data contract (every problem at once).
+
+    Examples
+    --------
+    >>> import datetime as dt, polars as pl, healthrules as hr
+    >>> roadmap = hr.Roadmap.model_validate({
+    ...     "id": "demo", "goal": "Weekly use",
+    ...     "data": {"events": {"user": None}},
+    ...     "indicators": [{"id": "logins_7d", "family": "process", "aggregate": "count",
+    ...                     "where": "event == 'login'", "window": "7d"}],
+    ...     "stages": [{"id": "operation", "actions": [{
+    ...         "id": "no_logins", "kind": "challenge", "when": "logins_7d == 0",
+    ...         "do": "Call them: {logins_7d} logins in a week", "owner": "csm"}]}],
+    ... })
+    >>> events = pl.DataFrame({
+    ...     "account_id": ["a", "a"], "event": ["login", "login"],
+    ...     "timestamp": [dt.datetime(2026, 6, 29, 9), dt.datetime(2026, 6, 30, 9)]})
+    >>> accounts = pl.DataFrame({"account_id": ["a", "b"]})
+    >>> ev = hr.evaluate(roadmap, events, accounts, dt.date(2026, 6, 30))
+    >>> ev.indicators.select("account_id", "logins_7d").rows()
+    [('a', 2), ('b', 0)]
+    >>> ev.actions.select("account_id", "action_id", "text").rows()
+    [('b', 'no_logins', 'Call them: 0 logins in a week')]
+    """
+    plan, clock, ev_lf, acc_df = prepare(source, events, accounts, as_of, partition_column)
+    return Evaluator(plan, clock.time_unit).evaluate(
+        ev_lf, acc_df, clock, partition_column=partition_column, low_memory=low_memory)
+
+
+def events_query(
+    source: Roadmap | Pack | Plan,
+    events: pl.DataFrame | pl.LazyFrame,
+    accounts: pl.DataFrame | pl.LazyFrame,
+    as_of: dt.date | dt.datetime | str,
+    *,
+    partition_column: str | None = None,
+    low_memory: bool = False,
+) -> pl.LazyFrame:
+    """Return the lazy aggregation query that :func:`evaluate` runs over the events.
+
+    Nothing is read: call ``.explain()`` on the result to see which columns and which time
+    range are pushed down to the scan. The arguments are those of :func:`evaluate`.
+
+    Returns
+    -------
+    polars.LazyFrame
+        One row per account key of the events, with the raw aggregates.
+
+    Raises
+    ------
+    InputDataError
+        If the frames do not match the data contract.
+    """
+    plan, clock, ev_lf, acc_df = prepare(source, events, accounts, as_of, partition_column)
+    return EventsPass(plan, clock, acc_df, partition_column=partition_column,
+                      low_memory=low_memory).query(ev_lf)
+
+
+def read_range(
+    source: Roadmap | Pack | Plan,
+    events: pl.DataFrame | pl.LazyFrame,
+    accounts: pl.DataFrame | pl.LazyFrame,
+    as_of: dt.date | dt.datetime | str,
+) -> tuple[dt.datetime | None, dt.datetime]:
+    """Return the half-open time range ``[start, end)`` of the events a plan reads.
+
+    ``start`` is the earliest window start over every aggregate indicator (``None`` when
+    some window reads all history); ``end`` is the evaluation instant. Both are in the
+    events' time zone (aware when the timestamps are). Anchored windows make ``start``
+    depend on the smallest anchor attribute of the accounts, and on nothing else of them.
+
+    Returns
+    -------
+    tuple of (datetime or None, datetime)
+
+    Raises
+    ------
+    InputDataError
+        If the frames do not match the data contract.
+    """
+    plan, clock, _, acc_df = prepare(source, events, accounts, as_of, None)
+    start, end = EventsPass(plan, clock, acc_df).read_range()
+    zone = ZoneInfo(clock.time_zone) if clock.time_zone else None
+    if zone is not None:
+        end = end.replace(tzinfo=zone)
+        start = start.replace(tzinfo=zone) if start is not None else None
+    return start, end
+
+
+def prepare(source: Roadmap | Pack | Plan, events: Any, accounts: Any, as_of: Any,
+            partition_column: str | None = None,
+            ) -> tuple[Plan, Clock, pl.LazyFrame, pl.DataFrame]:
+    """Compile and check the inputs of one evaluation (every problem at once).
+
+    Returns the plan, the clock of ``as_of``, the events (lazy) and the checked accounts.
+
+    Raises
+    ------
+    RoadmapError
+        If the roadmap does not compile.
+    InputDataError
+        If the frames do not match the data contract.
+    """
+    plan = compile(source)
+    ev_lf = lazy(events, "events")
+    acc_lf = lazy(accounts, "accounts")
+    try:
+        ev_schema = ev_lf.collect_schema()
+    except pl.exceptions.PolarsError as exc:
+        raise InputDataError(f"cannot read the events frame: {exc}") from exc
+    issues = check_events_schema(plan, ev_schema)
+    if partition_column is not None:
+        issues += _check_partition_column(ev_schema, partition_column)
+    clock = clock_for(plan, ev_schema, as_of)
+    acc_df, acc_issues = check_accounts(plan, acc_lf, ev_schema, clock)
+    issues += acc_issues
+    if issues:
+        raise InputDataError(issues)
+    return plan, clock, ev_lf, acc_df
+
+
+def _check_partition_column(schema: pl.Schema, name: str) -> list[Issue]:
+    where = Location(file="<events>", path=name)
+    if name not in schema:
+        return [Issue(code=Code.MISSING_COLUMN.value, location=where,
+                      message=f"events frame has no partition column {name!r}",
+                      hint="scan the dataset with pl.scan_parquet(..., hive_partitioning=True)")]
+    if schema[name] not in (pl.Date, pl.String):
+        return [Issue(code=Code.WRONG_DTYPE.value, location=where,
+                      message=f"events partition column {name!r} is {schema[name]}, "
+                      "expected Date or an ISO date String")]
+    return []
