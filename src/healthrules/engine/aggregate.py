@@ -20,6 +20,7 @@ import polars as pl
 from healthrules.analysis import Analysis
 from healthrules.compiler import Plan
 from healthrules.engine.binding import LiteralTime, translate, window
+from healthrules.engine.frames import SMALL_ROWS
 from healthrules.expressions import Parsed, names_in
 from healthrules.inputs import Clock
 from healthrules.roadmap import AggregateIndicator
@@ -196,10 +197,19 @@ class EventsPass:
         out = lf.group_by(ev.account).agg(shape.aggs)
         return self._join_distinct_counts(out, lf, shape.pair_flags)
 
-    def collect(self, events: pl.LazyFrame) -> tuple[pl.DataFrame, dict[str, int]]:
-        """Run the pass: the raw aggregates (keyed by the account key) and the counters."""
+    def collect(self, events: pl.LazyFrame, rows: int | None = None,
+                ) -> tuple[pl.DataFrame, dict[str, int]]:
+        """Run the pass: the raw aggregates (keyed by the account key) and the counters.
+
+        ``rows`` is the number of events when known (an in-memory frame): small inputs run
+        on polars' in-memory engine, which starts faster (see ``frames.SMALL_ROWS``).
+        """
         ev = self.plan.events
-        agg_df = self.query(events).collect(optimizations=EVENTS_QUERY_FLAGS)
+        query = self.query(events)
+        if rows is not None and rows <= SMALL_ROWS:
+            agg_df = query.collect(engine="in-memory")
+        else:
+            agg_df = query.collect(optimizations=EVENTS_QUERY_FLAGS)
         if ev.account != self.key:
             agg_df = agg_df.rename({ev.account: self.key})
         known = self.accounts.select(self.key)

@@ -32,7 +32,7 @@ from healthrules.engine.frames import (
     cast_to,
     narrow,
 )
-from healthrules.engine.render import evidence_expr, template_expr
+from healthrules.engine.render import Renderer
 from healthrules.expressions import Parsed, lag_column, time_references
 from healthrules.roadmap import (
     UNASSIGNED_STAGE,
@@ -62,9 +62,9 @@ def action_path(r: Roadmap, stage_id: str | None, action_id: str) -> str:
 class RoadmapOutputs:
     """The output frames of one roadmap, lazy, ready for one ``collect_all``.
 
-    ``actions`` has the sort helpers ``__rank`` (priority) and ``__order`` (declaration
-    order); ``counts`` has per action ``k`` the sums ``scope_k``, ``fired_k``, ``unknown_k``
-    (grouped by ``by`` when given).
+    ``actions`` holds the rows where some action fired, with the values their texts and
+    evidence show rendered (see :meth:`RoadmapProgram.actions`); ``counts`` has per action
+    ``k`` the sums ``scope_k``, ``fired_k``, ``unknown_k`` (grouped by ``by`` when given).
     """
 
     indicators: pl.LazyFrame
@@ -148,6 +148,7 @@ class RoadmapProgram:
                             scope.alias(f"__scope_{k}")]
         self._roadmap_id = pl.lit(r.id, pl.String).alias("roadmap")
         self._tasks = self._task_lists()
+        self._renderer = Renderer()
         self._outputs = self._output_exprs()
 
     # ------------------------------------------------------------------ public hooks
@@ -227,7 +228,9 @@ class RoadmapProgram:
         return pl.concat(parts).sort("__row").select("__tasks")
 
     def outputs(self, frame: pl.DataFrame, key: str, by: str | None = None) -> RoadmapOutputs:
-        """The indicators, stages, scores and fired actions of a collected roadmap frame.
+        """The indicators, stages and scores of a collected roadmap frame, its condition
+        counts, and the rows where some action fired with every shown value rendered once
+        (:meth:`actions` turns those into the actions frame).
 
         ``key`` is the row key (the account key, or history's grid key); ``by`` groups the
         condition counts (history counts per date).
@@ -237,10 +240,13 @@ class RoadmapProgram:
         def take(*exprs: pl.Expr | str) -> pl.LazyFrame:
             return narrow(frame, *exprs).lazy().select(exprs)
 
-        parts: list[pl.LazyFrame] = []
-        for fired, exprs in actions:
-            sel = [pl.col(key), *exprs]
-            parts.append(narrow(frame, fired, *sel).lazy().filter(fired).select(sel))
+        fired_rows: pl.LazyFrame | None = None
+        if actions:
+            flags = [fired for fired, _ in actions]
+            reads: list[pl.Expr | str] = [key, "roadmap", "__stage", *flags,
+                                          *sorted(self._renderer.reads)]
+            fired_rows = (narrow(frame, *reads).lazy().filter(pl.any_horizontal(flags))
+                          .with_columns(self._renderer.columns))
         counts: pl.LazyFrame | None = None
         if sums:
             src = narrow(frame, *([by] if by else []), *sums).lazy()
@@ -249,9 +255,16 @@ class RoadmapProgram:
             indicators=take(key, "roadmap", *ind_cols),
             stages=take(key, "roadmap", *stage_exprs),
             scores=take(key, "roadmap", *score_exprs),
-            actions=pl.concat(parts, how="vertical_relaxed") if parts else None,
+            actions=fired_rows,
             counts=counts,
         )
+
+    def actions(self, fired_rows: pl.DataFrame, key: str) -> pl.LazyFrame:
+        """The fired actions (texts and evidence) from the collected ``fired_rows`` of
+        :meth:`outputs`, with the sort helpers ``__rank`` and ``__order``."""
+        parts = [fired_rows.lazy().filter(fired).select(pl.col(key), *exprs)
+                 for fired, exprs in self._outputs[3]]
+        return pl.concat(parts, how="vertical_relaxed")
 
     # ------------------------------------------------------------------ building
 
@@ -431,6 +444,7 @@ class RoadmapProgram:
             pl.col("__missing").alias("indicators_missing"),
         ]
         env = a.env("actions")
+        renderer = self._renderer
         actions: list[tuple[pl.Expr, list[pl.Expr]]] = []
         for k, (st, action) in enumerate(r.all_actions()):
             path = action_path(r, st.id if st else None, action.id)
@@ -441,8 +455,9 @@ class RoadmapProgram:
                 pl.lit(action.owner, pl.String).alias("owner"),
                 pl.lit(action.channel, pl.String).alias("channel"),
                 pl.lit(action.priority).alias("priority"),
-                template_expr(a.templates[f"{path}.do"], env).alias("text"),
-                evidence_expr(a.expressions[f"{path}.when"], env, a.banded).alias("evidence"),
+                renderer.template(a.templates[f"{path}.do"], env).alias("text"),
+                renderer.evidence(a.expressions[f"{path}.when"], env, a.banded).alias(
+                    "evidence"),
                 pl.lit(PRIORITY_RANK[action.priority], pl.Int64).alias("__rank"),
                 pl.lit(self.index * 10_000 + k, pl.Int64).alias("__order"),
             ]))
@@ -494,9 +509,15 @@ def _band_score(x: pl.Expr, bands: Bands) -> pl.Expr:
 def _weighted_mean(items: list[tuple[pl.Expr, float]]) -> pl.Expr:
     """The weighted mean of the non-null values, summed left to right in declared order.
 
-    A binary fold, not ``sum_horizontal``: the latter's float result depended on which
-    other rows were in the batch (66.66666666666666 with all accounts, ...67 alone), and a
-    value that decides a band must not depend on the partition.
+    Written so that the result does not depend on which other rows are evaluated with a
+    row (partition invariance, bit for bit):
+
+    - a binary fold, not ``sum_horizontal``, in declared order;
+    - polars divides a column by a *scalar* with a reciprocal multiply (``160 / 3`` gives
+      53.33333333333334, not 53.333333333333336), and a column whose rows are all alike can
+      become a scalar (``when(mask).then(1.0).otherwise(0.0)`` with an all-true mask). So the
+      denominator's terms are ``value * 0 + weight``: the denominator is a column exactly
+      when the numerator is, and the division is an IEEE division either way.
     """
     if not items:
         return pl.lit(None, pl.Float64)
@@ -504,8 +525,8 @@ def _weighted_mean(items: list[tuple[pl.Expr, float]]) -> pl.Expr:
     num: pl.Expr | None = None
     den: pl.Expr | None = None
     for s, w in items:
-        term = pl.when(s.is_not_null()).then(s * w).otherwise(zero)
-        weight = pl.when(s.is_not_null()).then(pl.lit(w, pl.Float64)).otherwise(zero)
+        term = (s * w).fill_null(zero)
+        weight = (s * 0.0 + w).fill_null(zero)
         num = term if num is None else num + term
         den = weight if den is None else den + weight
     assert num is not None and den is not None

@@ -26,7 +26,7 @@ from healthrules.compiler import Plan, compile
 from healthrules.engine.aggregate import EventsPass
 from healthrules.engine.assemble import RoadmapOutputs, RoadmapProgram, program_for
 from healthrules.engine.binding import ColumnTime
-from healthrules.engine.frames import ROUTE, TASK_DTYPE, empty_actions
+from healthrules.engine.frames import ROUTE, TASK_DTYPE, collect_all, empty_actions
 from healthrules.errors import Code, InputDataError, Issue, Location
 from healthrules.evaluation import Evaluation
 from healthrules.expressions import Parsed
@@ -104,11 +104,11 @@ class Evaluator:
         """
         columns = set(routed.columns)
         lazy_routed, lazy_agg = routed.lazy(), agg.lazy()
-        frames = pl.collect_all(
-            [p.frame(lazy_routed, lazy_agg, key, columns) for p in self.programs])
+        rows = routed.height
+        frames = collect_all(
+            [p.frame(lazy_routed, lazy_agg, key, columns) for p in self.programs], rows)
         tasks = [p.tasks(f) for p, f in zip(self.programs, frames, strict=True)]
-        todo = [t for t in tasks if t is not None]
-        done = iter(pl.collect_all(todo)) if todo else iter(())
+        done = iter(collect_all([t for t in tasks if t is not None], rows))
         out: list[pl.DataFrame] = []
         empty = pl.lit([], dtype=TASK_DTYPE).alias("__tasks")
         for frame, t in zip(frames, tasks, strict=True):
@@ -120,10 +120,12 @@ class Evaluator:
 
     def outputs(self, frames: list[pl.DataFrame], key: str,
                 by: str | None = None) -> CollectedOutputs:
-        """Every output frame of every roadmap, in one ``collect_all``.
+        """Every output frame of every roadmap: one ``collect_all`` for the frames and the
+        fired rows with their rendered values, one for the actions built from those.
 
         ``key`` is the row key; ``by`` groups the condition counts (a date column).
         """
+        rows = sum(f.height for f in frames)
         lazies: list[pl.LazyFrame] = []
         shapes: list[RoadmapOutputs] = []
         for p, frame in zip(self.programs, frames, strict=True):
@@ -131,26 +133,40 @@ class Evaluator:
             shapes.append(o)
             lazies += [o.indicators, o.stages, o.scores]
             lazies += [x for x in (o.actions, o.counts) if x is not None]
-        got = iter(pl.collect_all(lazies))
+        got = iter(collect_all(lazies, rows))
         result = CollectedOutputs([], [], [], [], [])
-        for o in shapes:
+        fired: list[tuple[int, pl.LazyFrame]] = []
+        for i, o in enumerate(shapes):
             result.indicators.append(next(got))
             result.stages.append(next(got))
             result.scores.append(next(got))
-            result.actions.append(next(got) if o.actions is not None else None)
+            fired_rows = next(got) if o.actions is not None else None
             result.counts.append(next(got) if o.counts is not None else None)
+            result.actions.append(None)
+            if fired_rows is not None:
+                fired.append((i, self.programs[i].actions(fired_rows, key)))
+        if fired:
+            for (i, _), frame in zip(fired, collect_all([lf for _, lf in fired], rows),
+                                     strict=True):
+                result.actions[i] = frame
         return result
 
     # ------------------------------------------------------------------ one date
 
     def evaluate(self, events: pl.LazyFrame, accounts: pl.DataFrame, clock: Clock, *,
-                 partition_column: str | None = None, low_memory: bool = False) -> Evaluation:
-        """Evaluate checked inputs at one clock (see :func:`evaluate` for the public form)."""
+                 partition_column: str | None = None, low_memory: bool = False,
+                 event_rows: int | None = None) -> Evaluation:
+        """Evaluate checked inputs at one clock (see :func:`evaluate` for the public form).
+
+        ``event_rows`` is the number of events when known (an in-memory frame).
+        """
         plan = self.plan
         key = plan.account_key
         agg, diagnostics = EventsPass(plan, clock, accounts, partition_column=partition_column,
-                                      low_memory=low_memory).collect(events)
-        routed = self.route(accounts.lazy().with_columns(self.time_columns(clock))).collect()
+                                      low_memory=low_memory).collect(events, event_rows)
+        routed = collect_all(
+            [self.route(accounts.lazy().with_columns(self.time_columns(clock)))],
+            accounts.height)[0]
         frames = self.roadmap_frames(routed, agg, key)
         out = self.outputs(frames, key)
         cond_rows: list[dict[str, Any]] = []
@@ -293,8 +309,10 @@ def evaluate(
     [('b', 'no_logins', 'Call them: 0 logins in a week')]
     """
     plan, clock, ev_lf, acc_df = prepare(source, events, accounts, as_of, partition_column)
+    rows = events.height if isinstance(events, pl.DataFrame) else None
     return Evaluator(plan, clock.time_unit).evaluate(
-        ev_lf, acc_df, clock, partition_column=partition_column, low_memory=low_memory)
+        ev_lf, acc_df, clock, partition_column=partition_column, low_memory=low_memory,
+        event_rows=rows)
 
 
 def events_query(

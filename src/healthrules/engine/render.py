@@ -15,15 +15,11 @@ from healthrules.analysis import TemplateField
 from healthrules.engine.frames import AS_OF, EVIDENCE_DTYPE, SPECIAL_COLUMNS
 from healthrules.expressions import Parsed, Type, names_in
 
-__all__ = ["evidence_expr", "render_value", "template_expr"]
+__all__ = ["Renderer", "render_value"]
 
 _OP_TEXT = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">",
             ast.GtE: ">=", ast.In: "in", ast.NotIn: "not in"}
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
-
-
-def _value_column(name: str) -> pl.Expr:
-    return pl.col(AS_OF) if name == "as_of" else pl.col(SPECIAL_COLUMNS.get(name, name))
 
 
 def render_value(x: pl.Expr, typ: str, spec: str = "") -> pl.Expr:
@@ -84,58 +80,88 @@ def _fixed(x: pl.Expr, decimals: int, shift: int = 0) -> pl.Expr:
     return pl.when(f.is_nan() | (y >= _EXACT)).then(f.cast(pl.String)).otherwise(text)
 
 
-def template_expr(pieces: list[TemplateField | str], env: dict[str, Type]) -> pl.Expr:
-    """The rendered text of a ``do`` template, one string per row."""
-    parts: list[pl.Expr] = []
-    for piece in pieces:
-        if isinstance(piece, str):
-            parts.append(pl.lit(piece))
-            continue
-        parts.append(render_value(_value_column(piece.name), env[piece.name], piece.spec))
-    if not parts:
-        return pl.lit("")
-    return pl.concat_str(parts)
+class Renderer:
+    """Collects the values a roadmap's texts and evidence show, each rendered once.
+
+    Texts and evidence refer to rendered columns (``__r0``, ``__r1``, ...) by name; the
+    rendering expressions (:attr:`columns`) run once over the rows where some action fired,
+    so a value that several actions show costs one rendering, not one per action.
+    """
+
+    def __init__(self) -> None:
+        self._index: dict[tuple[str, str, str], str] = {}
+        self.columns: list[pl.Expr] = []
+        self.reads: set[str] = set()
+
+    def rendered(self, column: str, typ: str, spec: str = "") -> pl.Expr:
+        """The rendered text of a column (its name in the frame), as a column reference."""
+        got = self._index.get((column, typ, spec))
+        if got is None:
+            got = f"__r{len(self._index)}"
+            self._index[(column, typ, spec)] = got
+            self.columns.append(render_value(pl.col(column), typ, spec).alias(got))
+            self.reads.add(column)
+        return pl.col(got)
+
+    def template(self, pieces: list[TemplateField | str], env: dict[str, Type]) -> pl.Expr:
+        """The rendered text of a ``do`` template, one string per row."""
+        parts: list[pl.Expr] = []
+        for piece in pieces:
+            if isinstance(piece, str):
+                parts.append(pl.lit(piece))
+            else:
+                parts.append(self.rendered(_column_name(piece.name), env[piece.name],
+                                           piece.spec))
+        if not parts:
+            return pl.lit("")
+        return pl.concat_str(parts)
+
+    def evidence(self, parsed: Parsed, env: dict[str, Type], banded: frozenset[str]) -> pl.Expr:
+        """One struct per comparison against a literal, then one per other name read."""
+        entries: list[tuple[str, bool, str | None, str | None]] = []
+        covered: set[str] = set()
+        for node in ast.walk(parsed.tree):
+            if not isinstance(node, ast.Compare) or len(node.ops) != 1:
+                continue
+            left, right, op = node.left, node.comparators[0], node.ops[0]
+            op_text = _OP_TEXT.get(type(op))
+            if op_text is None:
+                continue
+            lsub, rsub = _subject(left), _subject(right)
+            if lsub and _is_literal(right):
+                entries.append((*lsub, op_text, parsed.segment(right)))
+                covered.add(lsub[0])
+            elif rsub and _is_literal(left) and op_text in _FLIP:
+                entries.append((*rsub, _FLIP[op_text], parsed.segment(left)))
+                covered.add(rsub[0])
+        for name in sorted(names_in(parsed.tree) - covered):
+            entries.append((name, False, None, None))
+        structs: list[pl.Expr] = []
+        for name, is_band, op_text, threshold in entries:
+            band_col = ("__score_band" if name == "score"
+                        else f"{name}__band" if name in banded else None)
+            band = pl.col(band_col) if band_col is not None else pl.lit(None, pl.String)
+            if band_col is not None:
+                self.reads.add(band_col)
+            value = self.rendered(_column_name(name), env.get(name, "str"))
+            if is_band:  # band(x) == 'red': the compared value is the band; x's value stays
+                shown = (self.rendered(band_col, "str") if band_col is not None
+                         else pl.lit("n/a"))
+                value = pl.concat_str([shown, pl.lit(" ("), value, pl.lit(")")])
+            structs.append(pl.struct(
+                pl.lit(f"band({name})" if is_band else name).alias("name"),
+                value.alias("value"),
+                band.cast(pl.String).alias("band"),
+                pl.lit(op_text, pl.String).alias("op"),
+                pl.lit(threshold, pl.String).alias("threshold"),
+            ))
+        if not structs:
+            return pl.lit([], dtype=EVIDENCE_DTYPE)
+        return pl.concat_arr(structs).arr.to_list().cast(EVIDENCE_DTYPE)
 
 
-def evidence_expr(parsed: Parsed, env: dict[str, Type], banded: frozenset[str]) -> pl.Expr:
-    """One struct per comparison against a literal, then one per other name read."""
-    entries: list[tuple[str, bool, str | None, str | None]] = []
-    covered: set[str] = set()
-    for node in ast.walk(parsed.tree):
-        if not isinstance(node, ast.Compare) or len(node.ops) != 1:
-            continue
-        left, right, op = node.left, node.comparators[0], node.ops[0]
-        op_text = _OP_TEXT.get(type(op))
-        if op_text is None:
-            continue
-        lsub, rsub = _subject(left), _subject(right)
-        if lsub and _is_literal(right):
-            entries.append((*lsub, op_text, parsed.segment(right)))
-            covered.add(lsub[0])
-        elif rsub and _is_literal(left) and op_text in _FLIP:
-            entries.append((*rsub, _FLIP[op_text], parsed.segment(left)))
-            covered.add(rsub[0])
-    for name in sorted(names_in(parsed.tree) - covered):
-        entries.append((name, False, None, None))
-    structs: list[pl.Expr] = []
-    for name, is_band, op_text, threshold in entries:
-        col = _value_column(name)
-        band = pl.col(f"{name}__band") if name in banded else pl.lit(None, pl.String)
-        if name == "score":
-            band = pl.col("__score_band")
-        value = render_value(col, env.get(name, "str"))
-        if is_band:  # band(x) == 'red': the compared value is the band; x's value stays shown
-            value = pl.concat_str([render_value(band, "str"), pl.lit(" ("), value, pl.lit(")")])
-        structs.append(pl.struct(
-            pl.lit(f"band({name})" if is_band else name).alias("name"),
-            value.alias("value"),
-            band.cast(pl.String).alias("band"),
-            pl.lit(op_text, pl.String).alias("op"),
-            pl.lit(threshold, pl.String).alias("threshold"),
-        ))
-    if not structs:
-        return pl.lit([], dtype=EVIDENCE_DTYPE)
-    return pl.concat_arr(structs).arr.to_list().cast(EVIDENCE_DTYPE)
+def _column_name(name: str) -> str:
+    return AS_OF if name == "as_of" else SPECIAL_COLUMNS.get(name, name)
 
 
 def _subject(node: ast.expr) -> tuple[str, bool] | None:
