@@ -20,8 +20,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from healthrules.expressions import Type, infer, lag_column, parse
+from healthrules.functions import round_half_away as _round
 from healthrules.polars_expr import to_polars
-from healthrules.scalar import _round, evaluate, trace
+from healthrules.scalar import evaluate, trace
 
 ENV: dict[str, Type] = {
     "i1": "int",

@@ -30,8 +30,8 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import healthrules as hr
-from healthrules.errors import InputDataError
 from healthrules.engine import events_query, read_range
+from healthrules.errors import InputDataError
 
 AS_OF = dt.date(2026, 6, 30)
 DAYS = 120

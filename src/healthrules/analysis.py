@@ -15,6 +15,7 @@ import weakref
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
+from healthrules.aggregates import AGGREGATE_KINDS
 from healthrules.errors import Code, Issue, Location
 from healthrules.expressions import (
     FUNCTIONS,
@@ -165,18 +166,9 @@ class Analysis:
 
 
 def _agg_type(ind: AggregateIndicator, value_types: Mapping[str, Type]) -> Type:
-    agg = ind.aggregate
-    if agg in ("count", "distinct", "active_days", "days_since_first", "days_since_last"):
-        base: Type = "int"
-    elif agg in ("first_time", "last_time"):
-        base = "datetime"
-    elif agg == "mean":
-        base = "float"
-    else:
-        base = value_types.get(ind.of or "", "float")
     if ind.compare == "pct_change":
         return "float"
-    return base
+    return AGGREGATE_KINDS[ind.aggregate].result_type(value_types.get(ind.of or ""))
 
 
 _CACHE: dict[int, tuple[weakref.ref[Roadmap], Analysis]] = {}
@@ -279,8 +271,9 @@ def analyze(roadmap: Roadmap) -> Analysis:
         if not isinstance(ind, AggregateIndicator):
             continue
         base = f"indicators[{i}]"
+        of_rule = AGGREGATE_KINDS[ind.aggregate].of
         if ind.of is not None:
-            if ind.aggregate == "distinct":
+            if of_rule == "column":
                 if ind.of not in a.event_types:
                     report(Code.UNKNOWN_NAME, f"unknown event column {ind.of!r}", f"{base}.of",
                            did_you_mean(ind.of, set(a.event_types)))
@@ -288,9 +281,9 @@ def analyze(roadmap: Roadmap) -> Analysis:
                 report(Code.UNKNOWN_NAME,
                        f"{ind.of!r} is not a numeric value column (declare it under "
                        "data.events.values)", f"{base}.of", did_you_mean(ind.of, set(value_types)))
-        elif ind.aggregate == "distinct" and ev.user is None:
-            report(Code.VALIDATION, "distinct without `of:` counts users, but no user column "
-                   "is declared in data.events.user", f"{base}.aggregate")
+        elif of_rule == "column" and ev.user is None:
+            report(Code.VALIDATION, f"{ind.aggregate} without `of:` counts users, but no user "
+                   "column is declared in data.events.user", f"{base}.aggregate")
         anchor = ind.window.from_
         if anchor is not None:
             t = a.attribute_types.get(anchor)

@@ -15,9 +15,13 @@ import ast
 import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import TypeAlias, assert_never
+
+from healthrules._typing import NUMERIC, TEMPORAL, Type, unify
+from healthrules.functions import FUNCTION_TABLE
 
 __all__ = [
+    "EXPR_NODES",
     "FUNCTIONS",
     "MAX_DEPTH",
     "MAX_LENGTH",
@@ -25,11 +29,13 @@ __all__ = [
     "MAX_POWER",
     "TIME_FUNCTIONS",
     "TIME_NAMES",
+    "ExprNode",
     "ExprProblem",
     "Parsed",
     "Type",
     "column_of",
     "did_you_mean",
+    "expr_node",
     "infer",
     "lag_column",
     "literal_value",
@@ -38,31 +44,14 @@ __all__ = [
     "time_references",
 ]
 
-Type = Literal["int", "float", "bool", "str", "date", "datetime", "null"]
-NUMERIC: frozenset[str] = frozenset({"int", "float"})
-TEMPORAL: frozenset[str] = frozenset({"date", "datetime"})
-
 MAX_LENGTH = 4000
 MAX_DEPTH = 40
 MAX_NODES = 400
 MAX_POWER = 16
 
-FUNCTIONS: dict[str, str] = {
-    "abs": "abs(x): absolute value",
-    "min": "min(a, b, ...): smallest non-null argument (null when all are null)",
-    "max": "max(a, b, ...): largest non-null argument (null when all are null)",
-    "round": "round(x, n=0): x rounded to n decimals, halves away from zero",
-    "coalesce": "coalesce(a, b, ...): the first argument that is not null",
-    "clip": "clip(x, lo, hi): x limited to [lo, hi] (lo and hi are number literals)",
-    "days_between": "days_between(a, b): whole days from date a to date b",
-    "days_since": "days_since(a): whole days from date a to as_of",
-    "date": "date('YYYY-MM-DD'): a date literal",
-    "band": "band(indicator): the name of the band the indicator's value falls in",
-    # change over time (action conditions only; see docs/time.md)
-    "prev": "prev(x, N): the value of indicator x (or score) N days earlier",
-    "change": "change(x, N): x minus its value N days earlier",
-    "stuck": "stuck(N): the account has been in its current stage for at least N days",
-}
+FUNCTIONS: dict[str, str] = {name: f.doc for name, f in FUNCTION_TABLE.items()}
+"""The allow-list of functions with one line of help each (from
+:data:`healthrules.functions.FUNCTION_TABLE`)."""
 
 # ------------------------------------------------------------------ change over time
 # Names and functions that read history. They are allowed in action conditions only (the
@@ -70,9 +59,8 @@ FUNCTIONS: dict[str, str] = {
 # below). A single evaluation has no history, so there they are null (unknown); history()
 # and the state store fill them in (docs/time.md).
 
-TIME_FUNCTIONS: frozenset[str] = frozenset({"prev", "change", "stuck"})
+TIME_FUNCTIONS: frozenset[str] = frozenset(n for n, f in FUNCTION_TABLE.items() if f.history)
 TIME_NAMES: dict[str, Type] = {"days_in_stage": "int"}
-_MAX_LAG_DAYS = 3660
 
 
 def lag_column(name: str, days: int) -> str:
@@ -101,6 +89,28 @@ def time_references(tree: ast.AST) -> tuple[frozenset[tuple[str, int]], bool]:
                     n.value, int):
                 lags.add((x.id, n.value))
     return frozenset(lags), stage_age
+
+ExprNode: TypeAlias = (
+    ast.Name | ast.Constant | ast.UnaryOp | ast.BinOp | ast.BoolOp | ast.Compare | ast.IfExp
+    | ast.Call | ast.Tuple | ast.List
+)
+"""The kinds of expression node the allow-list accepts; every dispatch on node kinds covers
+them with ``match`` and ``assert_never``, so a kind added here is a type error where missed."""
+
+EXPR_NODES: tuple[type[ast.expr], ...] = (
+    ast.Name, ast.Constant, ast.UnaryOp, ast.BinOp, ast.BoolOp, ast.Compare, ast.IfExp, ast.Call,
+    ast.Tuple, ast.List,
+)
+"""The classes of :data:`ExprNode`, for ``isinstance``."""
+
+
+def expr_node(node: ast.AST) -> ExprNode | None:
+    """The node as one of the allowed expression kinds, or None when it is not one."""
+    if isinstance(node, (ast.Name, ast.Constant, ast.UnaryOp, ast.BinOp, ast.BoolOp, ast.Compare,
+                         ast.IfExp, ast.Call, ast.Tuple, ast.List)):
+        return node
+    return None
+
 
 _ALLOWED_NODES: tuple[type[ast.AST], ...] = (
     ast.Expression,
@@ -377,18 +387,6 @@ def did_you_mean(name: str, candidates: Mapping[str, object] | list[str] | set[s
     return f"did you mean {close[0]!r}?" if close else None
 
 
-def _unify(a: Type, b: Type) -> Type | None:
-    if a == b:
-        return a
-    if a == "null":
-        return b
-    if b == "null":
-        return a
-    if a in NUMERIC and b in NUMERIC:
-        return "float"
-    return None
-
-
 def _comparable(a: Type, b: Type, ordering: bool) -> bool:
     if a == "null" or b == "null":
         return False
@@ -431,15 +429,39 @@ class _Infer:
         self.env = env
         self.banded = banded
 
-    def fail(self, node: ast.AST, message: str, code: str = "expr_type") -> ExprProblem:
-        return ExprProblem(code, message, column=_col(node))
+    def fail(self, node: ast.AST, message: str, code: str = "expr_type",
+             hint: str | None = None) -> ExprProblem:
+        return ExprProblem(code, message, column=_col(node), hint=hint)
+
+    @staticmethod
+    def suggest(name: str, candidates: set[str]) -> str | None:
+        return did_you_mean(name, candidates)
 
     def visit(self, node: ast.AST) -> Type:
-        method = getattr(self, "visit_" + type(node).__name__, None)
-        if method is None:
+        n = expr_node(node)
+        if n is None:
             raise self.fail(node, f"{type(node).__name__} is not allowed here", "expr_disallowed")
-        result: Type = method(node)
-        return result
+        match n:
+            case ast.Name():
+                return self.visit_Name(n)
+            case ast.Constant():
+                return self.visit_Constant(n)
+            case ast.UnaryOp():
+                return self.visit_UnaryOp(n)
+            case ast.BinOp():
+                return self.visit_BinOp(n)
+            case ast.BoolOp():
+                return self.visit_BoolOp(n)
+            case ast.Compare():
+                return self.visit_Compare(n)
+            case ast.IfExp():
+                return self.visit_IfExp(n)
+            case ast.Call():
+                return self.visit_Call(n)
+            case ast.Tuple() | ast.List():
+                raise self.fail(n, "a list is only allowed after `in`")
+            case _:
+                assert_never(n)
 
     def visit_Name(self, node: ast.Name) -> Type:
         if node.id in ("True", "False"):
@@ -553,132 +575,21 @@ class _Infer:
             raise self.fail(node.test, f"the condition of `if` must be true/false, got {t}")
         a = self.visit(node.body)
         b = self.visit(node.orelse)
-        u = _unify(a, b)
+        u = unify(a, b)
         if u is None:
             raise self.fail(node, f"both branches of `if` must have one type, got {a} and {b}")
         return u
 
-    def visit_Tuple(self, node: ast.Tuple) -> Type:
-        raise self.fail(node, "a list is only allowed after `in`")
-
-    visit_List = visit_Tuple
-
-    def _args(self, node: ast.Call, lo: int, hi: int | None) -> list[ast.expr]:
-        name = node.func.id if isinstance(node.func, ast.Name) else "?"
-        n = len(node.args)
-        if n < lo or (hi is not None and n > hi):
-            want = f"{lo}" if hi == lo else (f"{lo} or more" if hi is None else f"{lo} to {hi}")
-            raise self.fail(node, f"{name}() takes {want} arguments, got {n}")
-        return list(node.args)
-
-    def _numeric_literal(self, node: ast.expr, what: str) -> None:
-        inner = node.operand if isinstance(node, ast.UnaryOp) else node
-        ok = isinstance(inner, ast.Constant) and isinstance(inner.value, (int, float)) and not (
-            isinstance(inner.value, bool)
-        )
-        if not ok:
-            raise self.fail(node, f"{what} must be a number literal")
-
-    def _days_literal(self, node: ast.expr, what: str) -> None:
-        ok = (isinstance(node, ast.Constant) and isinstance(node.value, int)
-              and not isinstance(node.value, bool) and 1 <= node.value <= _MAX_LAG_DAYS)
-        if not ok:
-            raise self.fail(node, f"{what} must be a whole number of days from 1 to "
-                            f"{_MAX_LAG_DAYS}")
-
-    def _time_call(self, node: ast.Call, name: str) -> Type:
-        if "days_in_stage" not in self.env:
-            raise self.fail(node, f"{name}() reads history, so it is only allowed in action "
-                            "conditions (when, resolved_when)", "expr_disallowed")
-        if name == "stuck":
-            (n,) = self._args(node, 1, 1)
-            self._days_literal(n, "stuck()'s argument")
-            return "bool"
-        x, n = self._args(node, 2, 2)
-        if not isinstance(x, ast.Name):
-            raise self.fail(x, f"{name}() takes the name of an indicator or score")
-        t = self.visit(x)
-        self._days_literal(n, f"{name}()'s second argument")
-        if name == "change":
-            if t not in NUMERIC:
-                raise self.fail(x, f"change() needs a number, got {t}")
-            return t
-        return t
-
     def visit_Call(self, node: ast.Call) -> Type:
         assert isinstance(node.func, ast.Name)
         name = node.func.id
-        if name in TIME_FUNCTIONS:
-            return self._time_call(node, name)
-        if name == "band":
-            (arg,) = self._args(node, 1, 1)
-            if not isinstance(arg, ast.Name):
-                raise self.fail(arg, "band() takes the name of an indicator")
-            if arg.id not in self.env:
-                hint = did_you_mean(arg.id, set(self.banded) or set(self.env))
-                raise ExprProblem(
-                    "unknown_name", f"unknown indicator {arg.id!r}", column=_col(arg), hint=hint
-                )
-            if arg.id not in self.banded:
-                raise self.fail(arg, f"{arg.id!r} has no bands, so band() cannot be used on it")
-            return "str"
-        if name == "date":
-            (arg,) = self._args(node, 1, 1)
-            if not (isinstance(arg, ast.Constant) and isinstance(arg.value, str)):
-                raise self.fail(arg, "date() takes a literal 'YYYY-MM-DD'")
-            import datetime as _dt
-
-            try:
-                _dt.date.fromisoformat(arg.value)
-            except ValueError:
-                raise self.fail(arg, f"{arg.value!r} is not a date like 'YYYY-MM-DD'") from None
-            return "date"
-        if name in ("days_since", "days_between"):
-            n = 1 if name == "days_since" else 2
-            for a in self._args(node, n, n):
-                t = self.visit(a)
-                if t not in TEMPORAL and t != "null":
-                    raise self.fail(a, f"{name}() needs dates, got {t}")
-            return "int"
-        if name == "abs":
-            (a,) = self._args(node, 1, 1)
-            t = self.visit(a)
-            if t not in NUMERIC:
-                raise self.fail(a, f"abs() needs a number, got {t}")
-            return t
-        if name == "round":
-            args = self._args(node, 1, 2)
-            t = self.visit(args[0])
-            if t not in NUMERIC:
-                raise self.fail(args[0], f"round() needs a number, got {t}")
-            if len(args) == 2:
-                d = args[1]
-                if not (
-                    isinstance(d, ast.Constant)
-                    and isinstance(d.value, int)
-                    and not isinstance(d.value, bool)
-                    and 0 <= d.value <= 10
-                ):
-                    raise self.fail(d, "round()'s second argument must be a literal 0 to 10")
-            return "float"
-        if name == "clip":
-            args = self._args(node, 3, 3)
-            t = self.visit(args[0])
-            if t not in NUMERIC:
-                raise self.fail(args[0], f"clip() needs a number, got {t}")
-            self._numeric_literal(args[1], "clip()'s lower bound")
-            self._numeric_literal(args[2], "clip()'s upper bound")
-            return "float"
-        if name in ("min", "max", "coalesce"):
-            args = self._args(node, 1 if name == "coalesce" else 2, None)
-            out: Type = "null"
-            for a in args:
-                t = self.visit(a)
-                if name != "coalesce" and t not in NUMERIC and t != "null":
-                    raise self.fail(a, f"{name}() needs numbers, got {t}")
-                u = _unify(out, t)
-                if u is None:
-                    raise self.fail(a, f"{name}() arguments must share one type: {out} and {t}")
-                out = u
-            return out
-        raise self.fail(node, f"unknown function {name!r}", "unknown_name")
+        fn = FUNCTION_TABLE.get(name)
+        if fn is None:
+            raise self.fail(node, f"unknown function {name!r}", "unknown_name")
+        if fn.history and "days_in_stage" not in self.env:
+            raise self.fail(node, f"{name}() reads history, so it is only allowed in action "
+                            "conditions (when, resolved_when)", "expr_disallowed")
+        wrong = fn.arity_problem(len(node.args))
+        if wrong is not None:
+            raise self.fail(node, wrong)
+        return fn.type_rule(self, node)

@@ -7,10 +7,20 @@ import datetime as dt
 import functools
 import operator
 from collections.abc import Callable, Mapping
+from typing import assert_never
 
 import polars as pl
 
-from healthrules.expressions import ExprProblem, Parsed, Type, infer, lag_column, literal_value
+from healthrules.expressions import (
+    ExprProblem,
+    Parsed,
+    Type,
+    expr_node,
+    infer,
+    lag_column,
+    literal_value,
+)
+from healthrules.functions import FUNCTION_TABLE, round_decimal
 
 __all__ = ["round_decimal", "to_polars"]
 
@@ -74,17 +84,6 @@ def _lit(value: object) -> pl.Expr:
     return pl.lit(value, dtype=pl.String)
 
 
-def _literal_number(node: ast.expr) -> float:
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-        return -_literal_number(node.operand)
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.UAdd):
-        return _literal_number(node.operand)
-    assert isinstance(node, ast.Constant)
-    value = node.value
-    assert isinstance(value, (int, float))
-    return float(value)
-
-
 class _Translate:
     def __init__(
         self,
@@ -98,6 +97,28 @@ class _Translate:
         self.as_of = as_of
         self.types = types
 
+    # ---- what function forms read (healthrules.functions.PolarsCall)
+
+    def arg(self, node: ast.expr) -> pl.Expr:
+        return self.visit(node)
+
+    def band_of(self, indicator: str) -> pl.Expr:
+        return self.band(indicator)
+
+    def lag(self, name: str, days: int) -> pl.Expr:
+        # change over time: the lagged value is the column lag_column(x, N) (docs/time.md)
+        before = self.column(lag_column(name, days))
+        if self.types is not None and self.types.get(name) == "float":
+            before = before.cast(pl.Float64).fill_nan(None)
+        return before
+
+    def stage_age(self) -> pl.Expr:
+        return self.column("days_in_stage")
+
+    def as_of_date(self) -> pl.Expr:
+        return self.as_of if isinstance(self.as_of, pl.Expr) else pl.lit(
+            self.as_of, dtype=pl.Date)
+
     def static_type(self, node: ast.expr) -> Type | None:
         """The type of a sub-expression, when the types of the names are known."""
         if self.types is None:
@@ -108,8 +129,30 @@ class _Translate:
             return None
 
     def visit(self, node: ast.AST) -> pl.Expr:
-        method: Callable[[ast.AST], pl.Expr] = getattr(self, "visit_" + type(node).__name__)
-        return method(node)
+        n = expr_node(node)
+        if n is None:
+            raise TypeError(f"{type(node).__name__} is not supported")
+        match n:
+            case ast.Name():
+                return self.visit_Name(n)
+            case ast.Constant():
+                return self.visit_Constant(n)
+            case ast.UnaryOp():
+                return self.visit_UnaryOp(n)
+            case ast.BinOp():
+                return self.visit_BinOp(n)
+            case ast.BoolOp():
+                return self.visit_BoolOp(n)
+            case ast.Compare():
+                return self.visit_Compare(n)
+            case ast.IfExp():
+                return self.visit_IfExp(n)
+            case ast.Call():
+                return self.visit_Call(n)
+            case ast.Tuple() | ast.List():
+                raise TypeError("a list is only allowed after `in`")
+            case _:
+                assert_never(n)
 
     def visit_Name(self, node: ast.Name) -> pl.Expr:
         expr = self.column(node.id)
@@ -198,59 +241,10 @@ class _Translate:
 
     def visit_Call(self, node: ast.Call) -> pl.Expr:
         assert isinstance(node.func, ast.Name)
-        name = node.func.id
-        args = node.args
-        if name == "band":
-            assert isinstance(args[0], ast.Name)
-            return self.band(args[0].id)
-        if name == "date":
-            assert isinstance(args[0], ast.Constant)
-            return pl.lit(dt.date.fromisoformat(str(args[0].value)), dtype=pl.Date)
-        if name in ("prev", "change"):
-            # change over time: the lagged value is the column lag_column(x, N) (docs/time.md)
-            assert isinstance(args[0], ast.Name) and isinstance(args[1], ast.Constant)
-            days = args[1].value
-            assert isinstance(days, int)
-            before = self.column(lag_column(args[0].id, days))
-            if self.types is not None and self.types.get(args[0].id) == "float":
-                before = before.cast(pl.Float64).fill_nan(None)
-            return before if name == "prev" else self.visit(args[0]) - before
-        if name == "stuck":
-            assert isinstance(args[0], ast.Constant) and isinstance(args[0].value, int)
-            return self.column("days_in_stage") >= args[0].value
-        if name == "days_since":
-            as_of = self.as_of if isinstance(self.as_of, pl.Expr) else pl.lit(
-                self.as_of, dtype=pl.Date)
-            since = as_of - _as_date(self.visit(args[0]))
-            return since.dt.total_days()
-        if name == "days_between":
-            a = _as_date(self.visit(args[0]))
-            b = _as_date(self.visit(args[1]))
-            return (b - a).dt.total_days()
-        if name == "abs":
-            return self.visit(args[0]).abs()
-        if name == "round":
-            decimals = 0
-            if len(args) == 2 and isinstance(args[1], ast.Constant):
-                assert isinstance(args[1].value, int)
-                decimals = args[1].value
-            return round_decimal(self.visit(args[0]), decimals)
-        if name == "clip":
-            lo = _literal_number(args[1])
-            hi = _literal_number(args[2])
-            return self.visit(args[0]).cast(pl.Float64).clip(lo, hi)
-        if name == "min":
-            return pl.min_horizontal([self.visit(a) for a in args])
-        if name == "max":
-            return pl.max_horizontal([self.visit(a) for a in args])
-        if name == "coalesce":
-            return pl.coalesce([self.visit(a) for a in args])
-        raise TypeError(f"function {name!r} is not supported")
-
-    def visit_Tuple(self, node: ast.Tuple) -> pl.Expr:
-        raise TypeError("a list is only allowed after `in`")
-
-    visit_List = visit_Tuple
+        fn = FUNCTION_TABLE.get(node.func.id)
+        if fn is None:
+            raise TypeError(f"function {node.func.id!r} is not supported")
+        return fn.polars(self, node)
 
 
 def _pow(base: pl.Expr, exponent: int) -> pl.Expr:
@@ -260,35 +254,3 @@ def _pow(base: pl.Expr, exponent: int) -> pl.Expr:
     for _ in range(exponent - 1):
         out = out * base
     return out
-
-
-def _as_date(x: pl.Expr) -> pl.Expr:
-    # coalescing with a typed null makes a bare `None` argument a Date instead of Null
-    return pl.coalesce([x, pl.lit(None, dtype=pl.Date)]).dt.date()
-
-
-def round_decimal(x: pl.Expr, decimals: int) -> pl.Expr:
-    """Round the shortest decimal form of x (what repr prints) halves away from zero.
-
-    polars' own float rounding scales by 10**decimals in binary, so it rounds 0.125 to 0.13
-    but 1.005 to 1.0; going through the decimal text is exact: the shortest form of a float
-    has at most 17 significant digits, which a Decimal(38, 22) holds for 1 <= |x| < 2**52
-    and a Decimal(38, 37) for |x| < 1 (below 1e-21 the digits that do not fit cannot reach a
-    half at 10 decimals). Floats of 2**52 and more are whole numbers already.
-    """
-    f = x.cast(pl.Float64)
-    text = f.cast(pl.String)
-
-    def via(scale: int) -> pl.Expr:
-        exact = text.cast(pl.Decimal(38, scale), strict=False)
-        rounded = exact.round(decimals, mode="half_away_from_zero")
-        return rounded.cast(pl.String).cast(pl.Float64)
-
-    size = f.abs()
-    return (
-        pl.when(f.is_nan() | (size >= 2.0**52))
-        .then(f)
-        .when(size < 1)
-        .then(via(37))
-        .otherwise(via(22))
-    )

@@ -22,6 +22,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from healthrules.aggregates import AGGREGATE_KINDS, Aggregate
+
 __all__ = [
     "AGGREGATES",
     "UNASSIGNED_STAGE",
@@ -68,32 +70,8 @@ ValueType = Literal["int", "float"]
 Family = Literal["process", "relationship", "outcome"]
 Priority = Literal["critical", "high", "medium", "low"]
 
-AGGREGATES = (
-    "count",
-    "distinct",
-    "active_days",
-    "sum",
-    "mean",
-    "min",
-    "max",
-    "first_time",
-    "last_time",
-    "days_since_first",
-    "days_since_last",
-)
-Aggregate = Literal[
-    "count",
-    "distinct",
-    "active_days",
-    "sum",
-    "mean",
-    "min",
-    "max",
-    "first_time",
-    "last_time",
-    "days_since_first",
-    "days_since_last",
-]
+AGGREGATES: tuple[Aggregate, ...] = tuple(AGGREGATE_KINDS)
+"""The aggregate kinds, in order (the keys of :data:`healthrules.aggregates.AGGREGATE_KINDS`)."""
 
 
 class _Model(BaseModel):
@@ -423,14 +401,14 @@ class AggregateIndicator(_IndicatorBase):
 
     @model_validator(mode="after")
     def _consistent(self) -> AggregateIndicator:
-        needs_of = self.aggregate in ("sum", "mean", "min", "max")
-        if needs_of and self.of is None:
+        kind = AGGREGATE_KINDS[self.aggregate]
+        if kind.of == "value" and self.of is None:
             raise PydanticCustomError(
                 "missing_of",
                 "aggregate '{agg}' needs `of:` naming a numeric value column",
                 {"agg": self.aggregate},
             )
-        if self.of is not None and self.aggregate not in ("sum", "mean", "min", "max", "distinct"):
+        if self.of is not None and kind.of == "refused":
             raise PydanticCustomError(
                 "unexpected_of",
                 "aggregate '{agg}' takes no `of:`",
@@ -444,7 +422,7 @@ class AggregateIndicator(_IndicatorBase):
                     "so the previous window has the same length",
                     {"compare": self.compare},
                 )
-            if self.aggregate in ("first_time", "last_time"):
+            if not kind.compare:
                 raise PydanticCustomError(
                     "unexpected_compare",
                     "compare is not defined for '{agg}'",

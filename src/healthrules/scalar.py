@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
-import decimal
 import functools
 import math
 import operator
@@ -57,7 +56,6 @@ from simpleeval import (  # type: ignore[import-untyped]
 )
 
 from healthrules.expressions import (
-    FUNCTIONS,
     MAX_POWER,
     TIME_NAMES,
     ExprProblem,
@@ -65,6 +63,7 @@ from healthrules.expressions import (
     lag_column,
     parse,
 )
+from healthrules.functions import FUNCTION_TABLE
 
 __all__ = ["BandLookup", "Step", "evaluate", "trace"]
 
@@ -72,8 +71,6 @@ BandLookup = Callable[[str], object]
 """A function from an indicator id to the name of its band for the row (``None`` if null)."""
 
 _UTC = dt.UTC
-_ROUND_GUARD = 2.0**52  # every float at least this large is a whole number
-_DECIMAL_CONTEXT = decimal.Context(prec=60, rounding=decimal.ROUND_HALF_UP)
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,14 +248,6 @@ def _truth(v: object) -> bool | None:
     return bool(v)
 
 
-def _local_date(v: object) -> dt.date:
-    if isinstance(v, dt.datetime):
-        return v.date()
-    if isinstance(v, dt.date):
-        return v
-    raise TypeError(f"expected a date or a datetime, got {type(v).__name__}")
-
-
 def _comparable(a: object, b: object) -> tuple[Any, Any]:
     """Bring two non-null operands to the form in which they compare (see the module notes)."""
     if isinstance(a, dt.datetime) and isinstance(b, dt.datetime):
@@ -355,40 +344,6 @@ def _member(left: object, items: Sequence[object]) -> bool | None:
         x = float(left)  # type: ignore[arg-type]
         return any(x == float(v) for v in items)  # type: ignore[arg-type]
     return any(left == v for v in items)
-
-
-def _round(x: object, digits: object) -> float | None:
-    if not isinstance(digits, int) or isinstance(digits, bool):
-        raise TypeError("round()'s second argument must be a whole-number literal")
-    if x is None:
-        return None
-    f = float(x)  # type: ignore[arg-type]
-    if not math.isfinite(f) or abs(f) >= _ROUND_GUARD:
-        return f
-    exact = decimal.Decimal(repr(f))
-    quantum = decimal.Decimal(1).scaleb(-digits)
-    return float(exact.quantize(quantum, context=_DECIMAL_CONTEXT))
-
-
-def _clip(x: object, lo: object, hi: object) -> float | None:
-    if x is None:
-        return None
-    f = float(x)  # type: ignore[arg-type]
-    low = float(lo)  # type: ignore[arg-type]
-    high = float(hi)  # type: ignore[arg-type]
-    if f < low:
-        return low
-    if f > high:
-        return high
-    return f
-
-
-def _extreme(args: Sequence[object], pick: Callable[[list[Any]], Any]) -> object:
-    present: list[Any] = [a for a in args if a is not None]
-    if not present:
-        return None
-    best = pick(present)
-    return float(best) if any(isinstance(a, float) for a in present) else best
 
 
 _OPERATORS: dict[type[ast.AST], Callable[..., object]] = {
@@ -555,64 +510,31 @@ class _Kleene(SimpleEval):  # type: ignore[misc]
             left_node, left = right_node, (None if isinstance(op, (ast.Is, ast.IsNot)) else right)
         return _kleene_and(results)
 
-    def _eval_time_call(self, name: str, args: list[ast.expr]) -> object:
-        """prev / change / stuck read lags and the stage age from ``values`` (null without)."""
-        if name == "stuck":
-            days = args[0]
-            if not isinstance(days, ast.Constant) or not isinstance(days.value, int):
-                raise TypeError("stuck() takes a number of days")
-            age = self.values.get("days_in_stage")
-            return None if not isinstance(age, int) else age >= days.value
-        subject, days = args
-        if not (isinstance(subject, ast.Name) and isinstance(days, ast.Constant)
-                and isinstance(days.value, int)):
-            raise TypeError(f"{name}() takes an indicator name and a number of days")
-        before = _read(self.values.get(lag_column(subject.id, days.value)))
-        if name == "prev":
-            return before
-        return _arithmetic(operator.sub)(self._eval(subject), before)
+    # ---- what function forms read (healthrules.functions.ScalarCall)
+
+    def arg(self, node: ast.expr) -> object:
+        return self._eval(node)
+
+    def band_of(self, indicator: str) -> object:
+        if self.band is not None:
+            return self.band(indicator)
+        return self.values.get(("band", indicator))
+
+    def lag(self, name: str, days: int) -> object:
+        return _read(self.values.get(lag_column(name, days)))
+
+    def stage_age(self) -> object:
+        return self.values.get("days_in_stage")
+
+    def as_of_date(self) -> dt.date:
+        day: dt.date = self.as_of
+        return day
 
     def _eval_call(self, node: ast.Call) -> object:
         func = node.func
-        if not isinstance(func, ast.Name) or func.id not in FUNCTIONS:
+        fn = FUNCTION_TABLE.get(func.id) if isinstance(func, ast.Name) else None
+        if fn is None:
             raise FeatureNotAvailable("only the functions of healthrules.expressions can run")
         if node.keywords:
             raise FeatureNotAvailable("keyword arguments are not allowed")
-        name = func.id
-        if name == "band":
-            (arg,) = node.args
-            if not isinstance(arg, ast.Name):
-                raise TypeError("band() takes the name of an indicator")
-            if self.band is not None:
-                return self.band(arg.id)
-            return self.values.get(("band", arg.id))
-        if name in ("prev", "change", "stuck"):
-            return self._eval_time_call(name, node.args)
-        args = [self._eval(a) for a in node.args]
-        if name == "date":
-            (text,) = args
-            if not isinstance(text, str):
-                raise TypeError("date() takes a literal 'YYYY-MM-DD'")
-            return dt.date.fromisoformat(text)
-        if name == "days_since":
-            (d,) = args
-            return None if d is None else (self.as_of - _local_date(d)).days
-        if name == "days_between":
-            a, b = args
-            return None if a is None or b is None else (_local_date(b) - _local_date(a)).days
-        if name == "abs":
-            (x,) = args
-            return None if x is None else abs(x)  # type: ignore[arg-type]
-        if name == "round":
-            if len(args) not in (1, 2):
-                raise TypeError(f"round() takes 1 or 2 arguments, got {len(args)}")
-            return _round(args[0], args[1] if len(args) == 2 else 0)
-        if name == "clip":
-            x, lo, hi = args
-            return _clip(x, lo, hi)
-        if name == "min":
-            return _extreme(args, min)
-        if name == "max":
-            return _extreme(args, max)
-        # coalesce
-        return next((a for a in args if a is not None), None)
+        return fn.scalar(self, node)

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
+from healthrules.aggregates import AGGREGATE_KINDS
 from healthrules.analysis import Analysis
 from healthrules.compiler import Plan
 from healthrules.engine.binding import LiteralTime, translate, window
@@ -38,38 +39,12 @@ def raw_column(i: int, ident: str, prev: bool = False) -> str:
 
 
 def aggregate_expr(plan: Plan, ind: AggregateIndicator, cond: pl.Expr) -> pl.Expr:
-    """The aggregation of one indicator over the events where ``cond`` holds."""
+    """The aggregation of one indicator over the events where ``cond`` holds (the polars
+    form of its kind in :data:`healthrules.aggregates.AGGREGATE_KINDS`)."""
     ev = plan.events
-    ts = pl.col(ev.timestamp)
-    agg = ind.aggregate
-    if agg == "count":
-        return cond.sum().cast(pl.Int64)
-    if agg == "distinct":
-        col = ind.of or ev.user
-        assert col is not None
-        return pl.col(col).filter(cond).drop_nulls().n_unique().cast(pl.Int64)
-    if agg == "active_days":
-        return pl.col("__day").filter(cond).n_unique().cast(pl.Int64)
-    if agg in ("first_time", "days_since_first"):
-        return pl.when(cond).then(ts).min()
-    if agg in ("last_time", "days_since_last"):
-        return pl.when(cond).then(ts).max()
-    assert ind.of is not None
-    v = pl.col(ind.of)
-    if ev.values.get(ind.of) == "float":
-        v = v.cast(pl.Float64).fill_nan(None)
-    else:
-        v = v.cast(pl.Int64)
-    picked = pl.when(cond).then(v)
-    if agg == "sum":
-        return picked.sum()
-    if agg == "mean":
-        return picked.mean()
-    if agg == "min":
-        return picked.min()
-    if agg == "max":
-        return picked.max()
-    raise AssertionError(f"aggregate {agg!r} has no polars form")
+    kind = AGGREGATE_KINDS[ind.aggregate]
+    return kind.polars(kind.inputs(condition=cond, timestamp=pl.col(ev.timestamp), of=ind.of,
+                                   user=ev.user, value_types=ev.values, day="__day"))
 
 
 @dataclass(frozen=True)
@@ -142,11 +117,11 @@ class EventsPass:
                     needed_cols |= {n for n in names if n in a.event_types}
                     needed_attrs |= {n for n in names if n in a.attribute_types}
                     where = translate(where_parsed, a, self.time, filter_scope=True)
-                if ind.of is not None:
-                    needed_cols.add(ind.of)
-                elif ind.aggregate == "distinct" and ev.user is not None:
-                    needed_cols.add(ev.user)
-                if ind.aggregate == "active_days":
+                kind = AGGREGATE_KINDS[ind.aggregate]
+                of = kind.of_column(ind.of, ev.user)
+                if of is not None:
+                    needed_cols.add(of)
+                if kind.history == "running_days":
                     use_day = True
                 if ind.window.from_ is not None:
                     needed_attrs.add(ind.window.from_)
@@ -234,11 +209,14 @@ class EventsPass:
     # branches share, which materialises every event read.
 
     def _pair_column(self, ind: AggregateIndicator) -> str | None:
-        if ind.aggregate == "active_days":
+        """The column whose distinct values an indicator counts (None: not a distinct count)."""
+        kind = AGGREGATE_KINDS[ind.aggregate]
+        ev = self.plan.events
+        if kind.history == "running_days":
             return "__day"
-        if ind.aggregate == "distinct":
-            col = ind.of or self.plan.events.user
-            return col if col != self.plan.events.account else None
+        if kind.history == "presence":
+            col = kind.of_column(ind.of, ev.user)
+            return col if col != ev.account else None
         return None
 
     def _join_distinct_counts(

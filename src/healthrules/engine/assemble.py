@@ -22,6 +22,7 @@ from typing import Any
 
 import polars as pl
 
+from healthrules.aggregates import AGGREGATE_KINDS
 from healthrules.compiler import Plan
 from healthrules.engine.aggregate import raw_column
 from healthrules.engine.binding import ColumnTime, translate, window
@@ -44,9 +45,6 @@ from healthrules.roadmap import (
 )
 
 __all__ = ["RoadmapOutputs", "RoadmapProgram", "action_path"]
-
-_ZERO_WHEN_EMPTY = {"count", "distinct", "active_days", "sum"}
-
 
 def action_path(r: Roadmap, stage_id: str | None, action_id: str) -> str:
     """The YAML path of an action (``stages[i].actions[k]`` or ``actions[k]``)."""
@@ -271,16 +269,12 @@ class RoadmapProgram:
     def _post(self, ind: AggregateIndicator) -> pl.Expr:
         cur = pl.col(ind.id)
         prev = pl.col(f"{ind.id}__prev")
-        agg = ind.aggregate
+        kind = AGGREGATE_KINDS[ind.aggregate]
         ev = self.plan.events
 
         def finish(x: pl.Expr, is_prev: bool) -> pl.Expr:
-            if agg in _ZERO_WHEN_EMPTY:
-                x = x.fill_null(0)
-            if agg in ("days_since_first", "days_since_last"):
-                _, stop = window(ind, is_prev, ev.timestamp, self.plan.attributes, self.time)
-                x = (stop - x).dt.total_days().cast(pl.Int64)
-            return x
+            _, stop = window(ind, is_prev, ev.timestamp, self.plan.attributes, self.time)
+            return kind.finish(x, stop)
 
         value = finish(cur, False)
         if ind.compare != "none":

@@ -47,10 +47,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, assert_never
 
 import polars as pl
 
+from healthrules.aggregates import AGGREGATE_KINDS, AggregateKind, Incremental, value_column
 from healthrules.compiler import Plan
 from healthrules.engine import EventsPass, aggregate_expr, raw_column
 from healthrules.expressions import names_in
@@ -85,6 +86,15 @@ class _Spec:
     @property
     def out(self) -> str:
         return f"__{self.i}__{self.ind.id}"
+
+    @property
+    def kind(self) -> AggregateKind:
+        return AGGREGATE_KINDS[self.ind.aggregate]
+
+    @property
+    def form(self) -> Incremental:
+        """How the indicator is computed incrementally (the registry's history form)."""
+        return self.kind.history
 
     @property
     def trailing(self) -> int | None:
@@ -177,16 +187,14 @@ class IncrementalAggregator:
                     self._cond_exprs[cond] = expr.fill_null(False)
                 value: str | None = None
                 is_float = False
-                if ind.aggregate in ("sum", "mean", "min", "max"):
+                if AGGREGATE_KINDS[ind.aggregate].of == "value":
                     assert ind.of is not None
                     is_float = ev.values.get(ind.of) == "float"
                     value = self._values.get((ind.of, is_float))
                     if value is None:
                         value = f"__v{len(self._values)}"
                         self._values[(ind.of, is_float)] = value
-                        v = pl.col(ind.of)
-                        self._value_exprs[value] = (v.cast(pl.Float64).fill_nan(None) if is_float
-                                                    else v.cast(pl.Int64))
+                        self._value_exprs[value] = value_column(ind.of, ev.values.get(ind.of))
                 self.specs.append(_Spec(i, ind, cond, value, is_float))
 
     def _needed_columns(self) -> tuple[set[str], set[str]]:
@@ -203,10 +211,9 @@ class IncrementalAggregator:
                     names = names_in(where.tree)
                     cols |= {n for n in names if n in a.event_types}
                     attrs |= {n for n in names if n in a.attribute_types}
-                if ind.of is not None:
-                    cols.add(ind.of)
-                elif ind.aggregate == "distinct" and ev.user is not None:
-                    cols.add(ev.user)
+                of = AGGREGATE_KINDS[ind.aggregate].of_column(ind.of, ev.user)
+                if of is not None:
+                    cols.add(of)
                 if ind.window.from_ is not None:
                     attrs.add(ind.window.from_)
         return cols, attrs
@@ -219,24 +226,30 @@ class IncrementalAggregator:
         out: dict[str, pl.Expr] = {}
         for s in self.specs:
             c = pl.col(s.cond)
-            agg = s.ind.aggregate
-            if agg in ("count", "active_days"):
-                out[f"{s.cond}__n"] = c.sum().cast(pl.Int64)
-            elif agg in ("sum", "mean"):
-                assert s.value is not None
-                v = pl.when(c).then(pl.col(s.value))
-                out[f"{s.cond}{s.value}__s"] = v.sum()
-                out[f"{s.cond}{s.value}__nn"] = v.count().cast(pl.Int64)
-            elif agg in ("min", "max"):
-                assert s.value is not None
-                v = pl.when(c).then(pl.col(s.value))
-                out[f"{s.cond}{s.value}__{agg}"] = v.min() if agg == "min" else v.max()
-                out[f"{s.cond}__n"] = c.sum().cast(pl.Int64)
-            elif agg in ("first_time", "days_since_first"):
-                out[f"{s.cond}__tmin"] = pl.when(c).then(ts).min()
-                out[f"{s.cond}__n"] = c.sum().cast(pl.Int64)
-            elif agg in ("last_time", "days_since_last"):
-                out[f"{s.cond}__tmax"] = pl.when(c).then(ts).max()
+            form = s.form
+            match form:
+                case "running_count" | "running_days":
+                    out[f"{s.cond}__n"] = c.sum().cast(pl.Int64)
+                case "running_sum" | "running_mean":
+                    assert s.value is not None
+                    v = pl.when(c).then(pl.col(s.value))
+                    out[f"{s.cond}{s.value}__s"] = v.sum()
+                    out[f"{s.cond}{s.value}__nn"] = v.count().cast(pl.Int64)
+                case "running_min" | "running_max":
+                    assert s.value is not None
+                    v = pl.when(c).then(pl.col(s.value))
+                    ext = _extreme(form)
+                    out[f"{s.cond}{s.value}__{ext}"] = v.min() if ext == "min" else v.max()
+                    out[f"{s.cond}__n"] = c.sum().cast(pl.Int64)
+                case "first_event":
+                    out[f"{s.cond}__tmin"] = pl.when(c).then(ts).min()
+                    out[f"{s.cond}__n"] = c.sum().cast(pl.Int64)
+                case "last_event":
+                    out[f"{s.cond}__tmax"] = pl.when(c).then(ts).max()
+                case "presence":
+                    pass  # from the presence tables (prepare), not from the day table
+                case _:
+                    assert_never(form)
         return out
 
     def prepare(self, events: pl.LazyFrame, dates: Sequence[dt.date]) -> dict[str, int]:
@@ -283,11 +296,12 @@ class IncrementalAggregator:
         # one integer key per (account, day): faster to group by than the pair
         day_lf = lf.group_by(_KEY).agg(*[e.alias(n) for n, e in parts.items()]) if parts \
             else lf.group_by(_KEY).agg(pl.len().alias("__n_all"))
-        distinct = [s for s in self.specs if s.ind.aggregate == "distinct"]
-        of_cols = sorted({s.ind.of or ev.user or "" for s in distinct})
+        distinct = [s for s in self.specs if s.form == "presence"]
+        of_cols = sorted({s.kind.of_column(s.ind.of, ev.user) or "" for s in distinct})
         presence_lfs: list[pl.LazyFrame] = []
         for of in of_cols:
-            flags = sorted({s.cond for s in distinct if (s.ind.of or ev.user) == of})
+            flags = sorted({s.cond for s in distinct
+                            if s.kind.of_column(s.ind.of, ev.user) == of})
             presence_lfs.append(
                 lf.filter(pl.col(of).is_not_null() & pl.any_horizontal([pl.col(f) for f in flags]))
                 .group_by(_KEY, of).agg([pl.col(f).any() for f in flags]))
@@ -310,7 +324,7 @@ class IncrementalAggregator:
             pres = self._split_key(pres.with_columns(code.alias("__val")).drop(of)).sort(
                 _ACC, "__val", _DAYN)
             for s in distinct:
-                if (s.ind.of or ev.user) == of:
+                if s.kind.of_column(s.ind.of, ev.user) == of:
                     self.distinct_tables[s.out] = self._distinct_table(pres, s)
         return dict(self.diagnostics)
 
@@ -431,7 +445,7 @@ class IncrementalAggregator:
             fetches.setdefault(k, _Fetch(table, strategy, offset)).columns.add(column)
 
         for s in self.specs:
-            agg = s.ind.aggregate
+            form = s.form
             n = s.trailing
             ends = [0, n] if (n is not None and s.ind.compare != "none") else [0]
 
@@ -441,30 +455,36 @@ class IncrementalAggregator:
                 need("t", "backward", e + n if n is not None else ORIGIN, col)
 
             for e in ends:
-                if agg in ("count", "active_days"):
-                    running(f"{s.cond}__n__" + ("P" if agg == "count" else "A"), e)
-                elif agg in ("sum", "mean"):
-                    running(f"{s.cond}{s.value}__nn__P", e)
-                    kind = "Q" if s.value_float else "P"
-                    need("t", "backward", e, f"{s.cond}{s.value}__s__{kind}")
-                    if n is not None or kind == "P":
-                        need("t", "backward", e + n if n is not None else ORIGIN,
-                             f"{s.cond}{s.value}__s__{kind}")
-                elif agg in ("min", "max"):
-                    if n is None:
-                        need("t", "backward", e, f"{s.cond}{s.value}__{agg}__C")
-                    else:
-                        rolling.setdefault(e, set()).add(f"{s.cond}{s.value}__{agg}")
-                elif agg in ("first_time", "days_since_first"):
-                    if n is None:
+                match form:
+                    case "running_count":
                         running(f"{s.cond}__n__P", e)
-                    else:
-                        need("t", "forward", e + n - 1, f"{s.cond}__tmin__B")
-                elif agg in ("last_time", "days_since_last"):
-                    need("t", "backward", e, f"{s.cond}__tmax__F")
-                elif agg == "distinct":
-                    need(s.out, "backward", e, "__D")
-                    need(s.out, "backward", ORIGIN, "__D")
+                    case "running_days":
+                        running(f"{s.cond}__n__A", e)
+                    case "running_sum" | "running_mean":
+                        running(f"{s.cond}{s.value}__nn__P", e)
+                        kind = "Q" if s.value_float else "P"
+                        need("t", "backward", e, f"{s.cond}{s.value}__s__{kind}")
+                        if n is not None or kind == "P":
+                            need("t", "backward", e + n if n is not None else ORIGIN,
+                                 f"{s.cond}{s.value}__s__{kind}")
+                    case "running_min" | "running_max":
+                        ext = _extreme(form)
+                        if n is None:
+                            need("t", "backward", e, f"{s.cond}{s.value}__{ext}__C")
+                        else:
+                            rolling.setdefault(e, set()).add(f"{s.cond}{s.value}__{ext}")
+                    case "first_event":
+                        if n is None:
+                            running(f"{s.cond}__n__P", e)
+                        else:
+                            need("t", "forward", e + n - 1, f"{s.cond}__tmin__B")
+                    case "last_event":
+                        need("t", "backward", e, f"{s.cond}__tmax__F")
+                    case "presence":
+                        need(s.out, "backward", e, "__D")
+                        need(s.out, "backward", ORIGIN, "__D")
+                    case _:
+                        assert_never(form)
         return fetches, rolling
 
     def _fetch_all(self, g: pl.DataFrame) -> pl.DataFrame:
@@ -499,8 +519,9 @@ class IncrementalAggregator:
         windows: dict[str, set[int]] = {}
         for s in self.specs:
             n = s.trailing
-            if s.ind.aggregate in ("min", "max") and n is not None:
-                windows.setdefault(f"{s.cond}{s.value}__{s.ind.aggregate}", set()).add(n)
+            form = s.form
+            if (form == "running_min" or form == "running_max") and n is not None:
+                windows.setdefault(f"{s.cond}{s.value}__{_extreme(form)}", set()).add(n)
         probes = g.select(self._probe_keys(g, offset).alias(_KEY)).with_row_index("__row")
         ext = self.extremes.select(_KEY, *sorted(names)).with_columns(
             pl.lit(None, pl.UInt32).alias("__row"))
@@ -532,7 +553,7 @@ class IncrementalAggregator:
         return f.select(exprs)
 
     def _value(self, s: _Spec, e: int, n: int | None, dn: pl.Expr) -> pl.Expr:
-        agg = s.ind.aggregate
+        form = s.form
 
         def at(col: str, offset: int, strategy: str = "b") -> pl.Expr:
             return pl.col(f"{col}@t{strategy}{offset}")
@@ -544,37 +565,40 @@ class IncrementalAggregator:
                 return at(col, e) - at(col, ORIGIN)
             return at(col, e) - at(col, e + n)
 
-        if agg == "count":
-            return window(f"{s.cond}__n__P")
-        if agg == "active_days":
-            return window(f"{s.cond}__n__A")
-        if agg == "distinct":
-            return pl.col(f"__D@{s.out}b{e}") - pl.col(f"__D@{s.out}b{ORIGIN}")
-        if agg in ("sum", "mean"):
-            total = window(f"{s.cond}{s.value}__s__" + ("Q" if s.value_float else "P"))
-            present = window(f"{s.cond}{s.value}__nn__P")
-            if agg == "mean":
-                return pl.when(present > 0).then(total.cast(pl.Float64) / present)
-            zero = pl.lit(0.0 if s.value_float else 0,
-                          pl.Float64 if s.value_float else pl.Int64)
-            return pl.when(present > 0).then(total).otherwise(zero)
-        if agg in ("min", "max"):
-            col = f"{s.cond}{s.value}__{agg}"
-            if n is None:
-                return at(f"{col}__C", e)
-            return pl.col(f"{col}__R{n}@{e}")
-        if agg in ("last_time", "days_since_last"):
-            last = at(f"{s.cond}__tmax__F", e)
-            if n is None:
-                return last
-            lo = dn - e - n + 1
-            return pl.when(_local_day(last) >= lo).then(last)
-        # first_time / days_since_first
-        if n is None:
-            seen = window(f"{s.cond}__n__P") > 0
-            return pl.when(seen).then(pl.col(f"{s.cond}__tmin__first"))
-        first = pl.col(f"{s.cond}__tmin__B@tf{e + n - 1}")
-        return pl.when(_local_day(first) <= dn - e).then(first)
+        match form:
+            case "running_count":
+                return window(f"{s.cond}__n__P")
+            case "running_days":
+                return window(f"{s.cond}__n__A")
+            case "presence":
+                return pl.col(f"__D@{s.out}b{e}") - pl.col(f"__D@{s.out}b{ORIGIN}")
+            case "running_sum" | "running_mean":
+                total = window(f"{s.cond}{s.value}__s__" + ("Q" if s.value_float else "P"))
+                present = window(f"{s.cond}{s.value}__nn__P")
+                if form == "running_mean":
+                    return pl.when(present > 0).then(total.cast(pl.Float64) / present)
+                zero = pl.lit(0.0 if s.value_float else 0,
+                              pl.Float64 if s.value_float else pl.Int64)
+                return pl.when(present > 0).then(total).otherwise(zero)
+            case "running_min" | "running_max":
+                col = f"{s.cond}{s.value}__{_extreme(form)}"
+                if n is None:
+                    return at(f"{col}__C", e)
+                return pl.col(f"{col}__R{n}@{e}")
+            case "last_event":
+                last = at(f"{s.cond}__tmax__F", e)
+                if n is None:
+                    return last
+                lo = dn - e - n + 1
+                return pl.when(_local_day(last) >= lo).then(last)
+            case "first_event":
+                if n is None:
+                    seen = window(f"{s.cond}__n__P") > 0
+                    return pl.when(seen).then(pl.col(f"{s.cond}__tmin__first"))
+                first = pl.col(f"{s.cond}__tmin__B@tf{e + n - 1}")
+                return pl.when(_local_day(first) <= dn - e).then(first)
+            case _:
+                assert_never(form)
 
     # ------------------------------------------------------------------ fallback
 
@@ -599,10 +623,10 @@ class IncrementalAggregator:
                 names = names_in(where.tree)
                 cols |= {x for x in names if x in a.event_types}
                 attrs |= {x for x in names if x in a.attribute_types}
-                if ind.of is not None:
-                    cols.add(ind.of)
-                elif ind.aggregate == "distinct" and ev.user is not None:
-                    cols.add(ev.user)
+                kind = AGGREGATE_KINDS[ind.aggregate]
+                of = kind.of_column(ind.of, ev.user)
+                if of is not None:
+                    cols.add(of)
                 if ind.window.from_ is not None:
                     attrs.add(ind.window.from_)
                 for prev in (False, True) if ind.compare != "none" else (False,):
@@ -625,6 +649,11 @@ class IncrementalAggregator:
             parts.append(day_pairs.join(got, on=_ACC, how="inner").drop(_ACC))
         extra = pl.concat(parts, how="diagonal_relaxed")
         return out.join(extra, on="__hk", how="full", coalesce=True)
+
+
+def _extreme(form: Literal["running_min", "running_max"]) -> Literal["min", "max"]:
+    """The extreme a running min / max form keeps (the suffix of its day-table column)."""
+    return "min" if form == "running_min" else "max"
 
 
 def _ffill_within(c: pl.Expr, acc: pl.Expr) -> pl.Expr:

@@ -13,8 +13,9 @@ import ast
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, assert_never
 
+from healthrules.aggregates import AGGREGATE_KINDS
 from healthrules.analysis import Analysis, TemplateField, analysis_of
 from healthrules.expressions import Parsed
 from healthrules.lint.base import LintConfig
@@ -45,10 +46,6 @@ if TYPE_CHECKING:
     from healthrules.lint.suppression import Directive
 
 __all__ = ["ActionRef", "LintContext", "WeightSet", "indicator_fact", "node_column"]
-
-_NON_NEGATIVE_AGGREGATES = ("count", "distinct", "active_days", "days_since_first",
-                            "days_since_last", "first_time", "last_time")
-
 
 @dataclass(frozen=True, slots=True)
 class ActionRef:
@@ -88,31 +85,31 @@ def indicator_fact(ind: AggregateIndicator) -> NameFact:
     >>> fact.dom.num.describe("logins_30d"), fact.reason
     ('logins_30d >= 0', 'logins_30d is a count of events, never negative')
     """
-    agg, ident = ind.aggregate, ind.id
+    kind, ident = AGGREGATE_KINDS[ind.aggregate], ind.id
     days, anchored = _window_days(ind)
-    nullable = anchored or agg not in ("count", "distinct", "active_days", "sum")
-    integer = agg in ("count", "distinct", "active_days", "days_since_first", "days_since_last")
-    if agg in ("count", "distinct"):
-        what = "a count of events" if agg == "count" else "a count of distinct values"
-        hi, reason = float("inf"), f"{ident} is {what}, never negative"
-    elif agg == "active_days":
-        if days is not None:
-            # a trailing window of N days ending at a datetime touches N + 1 calendar days
-            hi = float(days if anchored else days + 1)
-            reason = (f"{ident} counts days with an event in a {days}-day window, so it is "
-                      f"between 0 and {int(hi)}")
-        else:
-            hi, reason = float("inf"), f"{ident} counts days with an event, never negative"
-    elif agg in ("days_since_first", "days_since_last"):
-        if days is not None:
-            hi = float(days)
-            reason = (f"{ident} counts days since an event inside a {days}-day window, so it "
-                      f"is between 0 and {days}")
-        else:
-            hi, reason = float("inf"), f"{ident} counts days since an event, never negative"
-    else:
+    nullable = anchored or kind.empty is None
+    integer = kind.result_type(None) == "int"
+    known = kind.lint
+    if known.low is None:
         return NameFact(Dom(num=NumSet.everything(False), null=True))
-    base = NumSet.between(0.0, hi, integer)
+    upper = known.upper
+    bound: int | None
+    match upper:
+        case "none":
+            bound = None
+        case "window_days":
+            bound = days
+        case "calendar_days":
+            # a trailing window of N days ending at a datetime touches N + 1 calendar days
+            bound = None if days is None else (days if anchored else days + 1)
+        case _:
+            assert_never(upper)
+    if bound is None:
+        hi, reason = float("inf"), known.reason.format(ident=ident)
+    else:
+        hi = float(bound)
+        reason = known.reason_in_window.format(ident=ident, days=days, hi=bound)
+    base = NumSet.between(known.low, hi, integer)
     if ind.compare in ("none", "previous"):
         return NameFact(Dom(num=base, null=nullable), reason)
     if ind.compare == "delta":
@@ -210,7 +207,8 @@ class LintContext:
         facts = Facts(env=env, names=names, bands=self.bands)
         for ind in self.roadmap.indicators:
             if isinstance(ind, AggregateIndicator):
-                if ind.aggregate in _NON_NEGATIVE_AGGREGATES or ind.compare != "none":
+                known = AGGREGATE_KINDS[ind.aggregate].lint.low is not None
+                if known or ind.compare != "none":
                     typ = a.indicator_types.get(ind.id)
                     if typ in ("int", "float"):
                         names[ind.id] = indicator_fact(ind)

@@ -33,8 +33,10 @@ import ast
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import assert_never
 
 from healthrules.expressions import ExprProblem, Type, infer
+from healthrules.functions import FUNCTION_TABLE
 from healthrules.roadmap import Band, Bands
 
 __all__ = [
@@ -682,54 +684,73 @@ def _pow_range(x: Interval, n: int, integer: bool) -> NumSet:
 
 
 def _call_range(node: ast.Call, name: str, facts: Facts, integer: bool) -> tuple[NumSet, bool]:
+    """The range of a call, by the interval rule of its registry entry."""
     args = [range_of(a, facts) for a in node.args]
     anything = NumSet.everything(integer)
     if any(v.empty for v, _ in args):
         return NumSet((), integer), True
-    if name == "abs" and len(args) == 1:
-        v, n = args[0]
-        x = v.hull()
-        if x.lo >= 0:
-            return NumSet.between(x.lo, x.hi, integer), n
-        if x.hi <= 0:
-            return NumSet.between(-x.hi, -x.lo, integer), n
-        return NumSet.between(0.0, max(-x.lo, x.hi), integer), n
-    if name in ("min", "max") and args:
-        his = [v.hull().hi for v, _ in args]
-        los = [v.hull().lo for v, _ in args]
-        present_his = [v.hull().hi for v, n in args if not n]
-        present_los = [v.hull().lo for v, n in args if not n]
-        nullable = all(n for _, n in args)
-        if name == "min":
-            hi = min(present_his) if present_his else max(his)
-            return NumSet.between(min(los), hi, integer), nullable
-        lo = max(present_los) if present_los else min(los)
-        return NumSet.between(lo, max(his), integer), nullable
-    if name == "coalesce" and args:
-        out = args[0][0]
-        for v, _ in args[1:]:
-            out = out.join(v)
-        return NumSet.of(out.parts, integer), all(n for _, n in args)
-    if name == "round" and args:
-        v, n = args[0]
-        x = v.hull()
-        ok, digits = (literal(node.args[1]) if len(node.args) > 1 else (True, 0))
-        d = digits if ok and isinstance(digits, int) and not isinstance(digits, bool) else 0
-        scale = 10.0**d
-        lo = x.lo if math.isinf(x.lo) else math.floor(x.lo * scale) / scale
-        hi = x.hi if math.isinf(x.hi) else math.ceil(x.hi * scale) / scale
-        return NumSet.between(lo, hi), n
-    if name == "clip" and len(args) == 3:
-        v, n = args[0]
-        oka, a = literal(node.args[1])
-        okb, b = literal(node.args[2])
-        if oka and okb and isinstance(a, (int, float)) and isinstance(b, (int, float)):
+    fn = FUNCTION_TABLE.get(name)
+    if fn is None:
+        return anything, True
+    rule = fn.interval
+    match rule:
+        case "absolute":
+            if len(args) != 1:
+                return anything, True
+            v, n = args[0]
             x = v.hull()
-            lo = min(max(x.lo, float(a)), float(b))
-            hi = max(min(x.hi, float(b)), float(a))
+            if x.lo >= 0:
+                return NumSet.between(x.lo, x.hi, integer), n
+            if x.hi <= 0:
+                return NumSet.between(-x.hi, -x.lo, integer), n
+            return NumSet.between(0.0, max(-x.lo, x.hi), integer), n
+        case "least" | "greatest":
+            if not args:
+                return anything, True
+            his = [v.hull().hi for v, _ in args]
+            los = [v.hull().lo for v, _ in args]
+            present_his = [v.hull().hi for v, n in args if not n]
+            present_los = [v.hull().lo for v, n in args if not n]
+            nullable = all(n for _, n in args)
+            if rule == "least":
+                hi = min(present_his) if present_his else max(his)
+                return NumSet.between(min(los), hi, integer), nullable
+            lo = max(present_los) if present_los else min(los)
+            return NumSet.between(lo, max(his), integer), nullable
+        case "first_present":
+            if not args:
+                return anything, True
+            out = args[0][0]
+            for v, _ in args[1:]:
+                out = out.join(v)
+            return NumSet.of(out.parts, integer), all(n for _, n in args)
+        case "rounded":
+            if not args:
+                return anything, True
+            v, n = args[0]
+            x = v.hull()
+            ok, digits = (literal(node.args[1]) if len(node.args) > 1 else (True, 0))
+            d = digits if ok and isinstance(digits, int) and not isinstance(digits, bool) else 0
+            scale = 10.0**d
+            lo = x.lo if math.isinf(x.lo) else math.floor(x.lo * scale) / scale
+            hi = x.hi if math.isinf(x.hi) else math.ceil(x.hi * scale) / scale
             return NumSet.between(lo, hi), n
-        return anything, n
-    return anything, True
+        case "clipped":
+            if len(args) != 3:
+                return anything, True
+            v, n = args[0]
+            oka, a = literal(node.args[1])
+            okb, b = literal(node.args[2])
+            if oka and okb and isinstance(a, (int, float)) and isinstance(b, (int, float)):
+                x = v.hull()
+                lo = min(max(x.lo, float(a)), float(b))
+                hi = max(min(x.hi, float(b)), float(a))
+                return NumSet.between(lo, hi), n
+            return anything, n
+        case "unknown":
+            return anything, True
+        case _:
+            assert_never(rule)
 
 
 # --------------------------------------------------------------------------- conditions

@@ -1,0 +1,375 @@
+"""The aggregate kinds of indicators: one registry entry per kind.
+
+Each :class:`AggregateKind` holds what the library needs to know about one kind: what ``of:``
+names, the result type, the value of an empty window, the range lint knows, a label, the
+polars form the evaluator computes and the incremental form history uses. The format
+(:mod:`healthrules.roadmap`), the analysis, lint and history read :data:`AGGREGATE_KINDS`; the
+:data:`Aggregate` literal of the format is defined here, next to the table, and a test checks
+that the two list the same kinds. ``docs/design.md`` lists what else changes with a new kind.
+
+The evaluator computes an aggregate indicator in two steps, inside and after the one
+``group_by(account)`` over the events::
+
+    kind = AGGREGATE_KINDS[ind.aggregate]
+    inputs = kind.inputs(condition=cond, timestamp=pl.col(ts), of=ind.of, user=ev.user,
+                         value_types=ev.values, day="__day")
+    raw = kind.polars(inputs)          # in group_by(account).agg(...)
+    value = kind.finish(raw, stop)     # after joining the accounts: empties, days since
+
+No polars at import time (loading and linting stay engine-free): the polars forms import it
+when they run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from healthrules._typing import Type
+
+if TYPE_CHECKING:
+    import polars as pl
+
+__all__ = [
+    "AGGREGATE_KINDS",
+    "Aggregate",
+    "AggregateInputs",
+    "AggregateKind",
+    "Incremental",
+    "LintRange",
+    "OfRule",
+    "value_column",
+]
+
+Aggregate = Literal[
+    "count",
+    "distinct",
+    "active_days",
+    "sum",
+    "mean",
+    "min",
+    "max",
+    "first_time",
+    "last_time",
+    "days_since_first",
+    "days_since_last",
+]
+"""The aggregate kinds of the format (``aggregate:`` of an events indicator)."""
+
+OfRule = Literal["refused", "value", "column"]
+"""What ``of:`` names: ``refused`` (the kind takes none), ``value`` (a numeric value column of
+``data.events.values``, required) or ``column`` (any event column, optional: the user column
+by default)."""
+
+Incremental = Literal[
+    "running_count",
+    "running_days",
+    "presence",
+    "running_sum",
+    "running_mean",
+    "running_min",
+    "running_max",
+    "first_event",
+    "last_event",
+]
+"""How history computes a kind at many dates from one table per account and day
+(:mod:`healthrules.history.aggregation`):
+
+- ``running_count``: prefix sums of the matching events per day;
+- ``running_days``: prefix sums of "this day had a matching event";
+- ``presence``: per (account, value), the days a value occurs (distinct values in a window);
+- ``running_sum`` / ``running_mean``: prefix sums of the values and of the non-null values;
+- ``running_min`` / ``running_max``: rolling (trailing) or running (cumulative) extremes;
+- ``first_event`` / ``last_event``: the first / last matching event time, by backward /
+  forward fills.
+"""
+
+ResultRule = Literal["int", "float", "datetime", "of"]
+"""The result type: a fixed type, or ``of``: the type of the ``of`` column."""
+
+
+@dataclass(frozen=True, slots=True)
+class LintRange:
+    """What lint knows about an indicator's value before ``compare``.
+
+    Attributes
+    ----------
+    low
+        The least value (0), or None when lint knows nothing about the value.
+    upper
+        The greatest value: ``none`` (unbounded), ``window_days`` (the window's days) or
+        ``calendar_days`` (the calendar days a window touches: a trailing window of N days
+        ending at a datetime touches N + 1 of them, an anchored one N).
+    reason
+        Why, for messages; ``{ident}`` is the indicator.
+    reason_in_window
+        Why, when the window bounds the value; ``{ident}``, ``{days}`` (the window) and
+        ``{hi}`` (the bound).
+    """
+
+    low: float | None
+    upper: Literal["none", "window_days", "calendar_days"] = "none"
+    reason: str = ""
+    reason_in_window: str = ""
+
+
+ANY_VALUE = LintRange(low=None)
+"""Lint knows nothing about the value (any number, or not a number at all)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AggregateInputs:
+    """What the polars form of an aggregate kind reads, inside ``group_by(account)``.
+
+    Attributes
+    ----------
+    condition
+        Boolean: the event is in the window and matches ``where`` (nulls already false).
+    timestamp
+        The events' timestamp column.
+    of
+        The ``of`` column as the kind reads it (a value column cast to Int64, or to Float64
+        with NaN as null; another column as it is), None when the indicator has no ``of``.
+    day
+        The name of the precomputed column holding each event's calendar day.
+    user
+        The name of the user column (None when the data has none).
+    """
+
+    condition: pl.Expr
+    timestamp: pl.Expr
+    of: pl.Expr | None
+    day: str
+    user: str | None
+
+
+PolarsAggregate = Callable[[AggregateInputs], "pl.Expr"]
+"""An aggregation over the events of one account (used inside ``group_by(...).agg``)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AggregateKind:
+    """One aggregate kind (``aggregate:``) of events indicators.
+
+    Attributes
+    ----------
+    name
+        The kind, as the format spells it.
+    label
+        What it computes, in words (docs, descriptions, lint).
+    of
+        What ``of:`` names (:data:`OfRule`).
+    result
+        The result type (:data:`ResultRule`), before ``compare``.
+    empty
+        The value when no event matches: 0, or None (null).
+    days_since
+        The value is the whole days from the aggregated time to the window's stop.
+    compare
+        Whether ``compare`` (previous window) is defined.
+    lint
+        The range lint knows.
+    polars
+        The aggregation (see :class:`AggregateInputs`).
+    history
+        History's incremental form (:data:`Incremental`).
+    """
+
+    name: Aggregate
+    label: str
+    of: OfRule
+    result: ResultRule
+    empty: Literal[0] | None
+    days_since: bool
+    compare: bool
+    lint: LintRange
+    polars: PolarsAggregate
+    history: Incremental
+
+    def result_type(self, of_type: Type | None) -> Type:
+        """The type of the value, given the type of the ``of`` column (None: no such column)."""
+        if self.result == "of":
+            return of_type if of_type is not None else "float"
+        return self.result
+
+    def of_column(self, of: str | None, user: str | None) -> str | None:
+        """The column the kind reads for ``of:`` (the user column by default), or None."""
+        if of is not None:
+            return of
+        return user if self.of == "column" else None
+
+    def inputs(self, *, condition: pl.Expr, timestamp: pl.Expr, of: str | None,
+               user: str | None, value_types: Mapping[str, str], day: str) -> AggregateInputs:
+        """The inputs of :attr:`polars` for an indicator (``of`` as written, or None)."""
+        import polars as pl
+
+        of_expr: pl.Expr | None = None
+        if of is not None:
+            of_expr = (value_column(of, value_types.get(of)) if self.of == "value"
+                       else pl.col(of))
+        return AggregateInputs(condition=condition, timestamp=timestamp, of=of_expr, day=day,
+                               user=user)
+
+    def finish(self, raw: pl.Expr, stop: pl.Expr) -> pl.Expr:
+        """The indicator's value from the raw aggregate (after joining the accounts).
+
+        ``raw`` is null for an account without events; ``stop`` is the window's stop instant.
+        """
+        x = raw
+        if self.empty is not None:
+            x = x.fill_null(self.empty)
+        if self.days_since:
+            import polars as pl
+
+            x = (stop - x).dt.total_days().cast(pl.Int64)
+        return x
+
+
+def value_column(name: str, value_type: str | None) -> pl.Expr:
+    """A numeric value column as aggregates read it: Float64 with NaN as null, or Int64."""
+    import polars as pl
+
+    v = pl.col(name)
+    if value_type == "float":
+        return v.cast(pl.Float64).fill_nan(None)
+    return v.cast(pl.Int64)
+
+
+# --------------------------------------------------------------------------- polars forms
+
+
+def _count(x: AggregateInputs) -> pl.Expr:
+    import polars as pl
+
+    return x.condition.sum().cast(pl.Int64)
+
+
+def _distinct(x: AggregateInputs) -> pl.Expr:
+    import polars as pl
+
+    if x.of is not None:
+        col = x.of
+    else:
+        assert x.user is not None, "distinct without `of:` needs a user column"
+        col = pl.col(x.user)
+    return col.filter(x.condition).drop_nulls().n_unique().cast(pl.Int64)
+
+
+def _active_days(x: AggregateInputs) -> pl.Expr:
+    import polars as pl
+
+    return pl.col(x.day).filter(x.condition).n_unique().cast(pl.Int64)
+
+
+def _first_time(x: AggregateInputs) -> pl.Expr:
+    import polars as pl
+
+    return pl.when(x.condition).then(x.timestamp).min()
+
+
+def _last_time(x: AggregateInputs) -> pl.Expr:
+    import polars as pl
+
+    return pl.when(x.condition).then(x.timestamp).max()
+
+
+def _picked(x: AggregateInputs) -> pl.Expr:
+    import polars as pl
+
+    assert x.of is not None, "this aggregate needs `of:`"
+    return pl.when(x.condition).then(x.of)
+
+
+def _sum(x: AggregateInputs) -> pl.Expr:
+    return _picked(x).sum()
+
+
+def _mean(x: AggregateInputs) -> pl.Expr:
+    return _picked(x).mean()
+
+
+def _min(x: AggregateInputs) -> pl.Expr:
+    return _picked(x).min()
+
+
+def _max(x: AggregateInputs) -> pl.Expr:
+    return _picked(x).max()
+
+
+# --------------------------------------------------------------------------- the table
+
+_COUNTS = "{ident} is a count of events, never negative"
+_DAYS_WITH = LintRange(
+    low=0.0, upper="calendar_days",
+    reason="{ident} counts days with an event, never negative",
+    reason_in_window="{ident} counts days with an event in a {days}-day window, so it is "
+    "between 0 and {hi}",
+)
+_DAYS_SINCE = LintRange(
+    low=0.0, upper="window_days",
+    reason="{ident} counts days since an event, never negative",
+    reason_in_window="{ident} counts days since an event inside a {days}-day window, so it "
+    "is between 0 and {hi}",
+)
+
+_KINDS = (
+    AggregateKind(
+        name="count", label="number of events", of="refused", result="int", empty=0,
+        days_since=False, compare=True,
+        lint=LintRange(low=0.0, reason=_COUNTS), polars=_count, history="running_count",
+    ),
+    AggregateKind(
+        name="distinct", label="number of distinct values of `of` (default: users)",
+        of="column", result="int", empty=0, days_since=False, compare=True,
+        lint=LintRange(low=0.0, reason="{ident} is a count of distinct values, never negative"),
+        polars=_distinct, history="presence",
+    ),
+    AggregateKind(
+        name="active_days", label="number of days with an event", of="refused", result="int",
+        empty=0, days_since=False, compare=True, lint=_DAYS_WITH, polars=_active_days,
+        history="running_days",
+    ),
+    AggregateKind(
+        name="sum", label="sum of the value column `of`", of="value", result="of", empty=0,
+        days_since=False, compare=True, lint=ANY_VALUE, polars=_sum, history="running_sum",
+    ),
+    AggregateKind(
+        name="mean", label="mean of the value column `of`", of="value", result="float",
+        empty=None, days_since=False, compare=True, lint=ANY_VALUE, polars=_mean,
+        history="running_mean",
+    ),
+    AggregateKind(
+        name="min", label="smallest value of the value column `of`", of="value", result="of",
+        empty=None, days_since=False, compare=True, lint=ANY_VALUE, polars=_min,
+        history="running_min",
+    ),
+    AggregateKind(
+        name="max", label="largest value of the value column `of`", of="value", result="of",
+        empty=None, days_since=False, compare=True, lint=ANY_VALUE, polars=_max,
+        history="running_max",
+    ),
+    AggregateKind(
+        name="first_time", label="time of the first event", of="refused", result="datetime",
+        empty=None, days_since=False, compare=False, lint=ANY_VALUE, polars=_first_time,
+        history="first_event",
+    ),
+    AggregateKind(
+        name="last_time", label="time of the last event", of="refused", result="datetime",
+        empty=None, days_since=False, compare=False, lint=ANY_VALUE, polars=_last_time,
+        history="last_event",
+    ),
+    AggregateKind(
+        name="days_since_first", label="whole days from the first event to the window's end",
+        of="refused", result="int", empty=None, days_since=True, compare=True,
+        lint=_DAYS_SINCE, polars=_first_time, history="first_event",
+    ),
+    AggregateKind(
+        name="days_since_last", label="whole days from the last event to the window's end",
+        of="refused", result="int", empty=None, days_since=True, compare=True,
+        lint=_DAYS_SINCE, polars=_last_time, history="last_event",
+    ),
+)
+
+AGGREGATE_KINDS: Mapping[Aggregate, AggregateKind] = {k.name: k for k in _KINDS}
+"""Every aggregate kind, by name, in the order of :data:`Aggregate`."""
