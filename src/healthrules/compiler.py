@@ -31,7 +31,9 @@ class Plan:
     """A checked roadmap or pack, ready to evaluate many times; picklable plain data.
 
     Build it with :func:`healthrules.compile`. The expressions inside are parsed and
-    type-checked once; :func:`healthrules.evaluate` turns them into one polars query per call.
+    type-checked once, and the polars expressions of every roadmap (indicators, bands,
+    stages, scores, conditions, texts, evidence) are built once and kept in :attr:`memo`, with
+    ``as_of`` bound late, so the same plan serves every date and every call.
     """
 
     roadmaps: tuple[CompiledRoadmap, ...]
@@ -191,10 +193,16 @@ def compile(source: Roadmap | Pack | Plan | Sequence[Roadmap]) -> Plan:
     for r in roadmaps:
         values.update(r.data.events.values)
     events = first.data.events.model_copy(update={"values": values})
-    return Plan(
+    plan = Plan(
         roadmaps=tuple(compiled),
         pack_id=pack_id,
         events=events,
         account_key=first.data.accounts.key,
         attributes=attributes,
     )
+    # build the polars expressions now (for microsecond timestamps, polars' default; another
+    # unit builds its own on first use), so that the first evaluate() pays for nothing but data
+    from healthrules.engine import Evaluator
+
+    Evaluator(plan, "us")
+    return plan
