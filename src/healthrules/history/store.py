@@ -30,10 +30,10 @@ import json
 import math
 import os
 import sqlite3
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-import tempfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
