@@ -771,7 +771,7 @@ def _structure_problems(conn: sqlite3.Connection, *, quick: bool) -> list[str]:
             return [f"SQLite {pragma}: " + "; ".join(rows[:5])
                     + (f" (and {len(rows) - 5} more)" if len(rows) > 5 else "")]
         tables = {r[0] for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
         if not tables:
             return ["the database has no tables: not a healthrules state store"]
         if "meta" not in tables:
@@ -786,11 +786,7 @@ def _structure_problems(conn: sqlite3.Connection, *, quick: bool) -> list[str]:
         elif not str(row[0]).isdigit() or int(row[0]) < 1:
             problems.append(f"schema_version is {row[0]!r}, not a version number")
         if "runs" in tables:
-            bad = conn.execute("SELECT as_of FROM runs WHERE as_of IS NULL OR "
-                               "date(as_of) IS NOT as_of LIMIT 3").fetchall()
-            if bad:
-                problems.append("runs: as_of " + ", ".join(repr(r[0]) for r in bad)
-                                + " is not a date")
+            problems += _bad_dates(conn, "runs", "as_of", null_ok=False)
         return problems
     except sqlite3.DatabaseError as exc:
         return [str(exc)]
@@ -803,6 +799,25 @@ _DATE_COLUMNS = {
     "changes": ("as_of", "opened_at"),
     "overrides": ("created_on", "expires_on", "removed_on"),
 }
+
+
+def _bad_dates(conn: sqlite3.Connection, table: str, col: str, *,
+               null_ok: bool = True) -> list[str]:
+    """A problem if a date column holds a value that is not a YYYY-MM-DD date (a few distinct
+    values per column: one per run date)."""
+    bad = []
+    for (value,) in conn.execute(f"SELECT DISTINCT {col} FROM {table}"):
+        if value is None and null_ok:
+            continue
+        try:
+            ok = isinstance(value, str) and dt.date.fromisoformat(value).isoformat() == value
+        except ValueError:
+            ok = False
+        if not ok:
+            bad.append(repr(value))
+            if len(bad) == 3:
+                break
+    return [f"{table}: {col} {', '.join(bad)} is not a date"] if bad else []
 
 
 def check_store(path: str | os.PathLike[str]) -> list[str]:
@@ -831,11 +846,7 @@ def check_store(path: str | os.PathLike[str]) -> list[str]:
             return problems
         for table, cols in _DATE_COLUMNS.items():
             for col in cols:
-                bad = conn.execute(f"SELECT {col} FROM {table} WHERE {col} IS NOT NULL AND "
-                                   f"date({col}) IS NOT {col} LIMIT 3").fetchall()
-                if bad:
-                    problems.append(f"{table}: {col} " + ", ".join(repr(r[0]) for r in bad)
-                                    + " is not a date")
+                problems += _bad_dates(conn, table, col)
         version = int(conn.execute(
             "SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0])
         if version > SCHEMA_VERSION:
