@@ -31,7 +31,11 @@ AS_OF = "2026-03-04"
 @pytest.fixture(scope="module")
 def w(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder with a roadmap, events, accounts, outcomes, a test file and odd paths."""
-    d = tmp_path_factory.mktemp("contract")
+    return workspace(tmp_path_factory.mktemp("contract"))
+
+
+def workspace(d: Path) -> Path:
+    """Fill ``d`` with the files the cases use (shared with the store-fault tests)."""
     (d / "roadmap.yaml").write_text(json.dumps(ROADMAP))
     rows = [(acc, dt.datetime(2026, 3, k, 12), float(v)) for acc, vs in
             {"a": [2, 2, 5, 5], "b": [5, 5, 1, 1]}.items() for k, v in enumerate(vs, 1)]

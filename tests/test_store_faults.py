@@ -16,7 +16,12 @@ import pytest
 from healthrules.cli import main
 from healthrules.history import StateStore, StoreError
 from healthrules.history.store import StoreCorruptError, check_store
-from test_cli_contract import AS_OF, ROADMAP, w  # noqa: F401  (the fixture)
+from test_cli_contract import AS_OF, ROADMAP, workspace
+
+
+@pytest.fixture(scope="module")
+def w(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return workspace(tmp_path_factory.mktemp("faults"))
 
 
 def _argv(w: Path, state: Path, as_of: str = AS_OF, *extra: str) -> list[str]:
@@ -77,7 +82,7 @@ FAULTS: list[tuple[str, Callable[[Path], None], str]] = [
 
 @pytest.mark.parametrize(("damage", "words"), [f[1:] for f in FAULTS],
                          ids=[f[0] for f in FAULTS])
-def test_a_damaged_store_is_refused_not_reset(w: Path, tmp_path: Path,  # noqa: F811
+def test_a_damaged_store_is_refused_not_reset(w: Path, tmp_path: Path,
                                               damage: Callable[[Path], None], words: str,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     state = _store(w, tmp_path)
@@ -104,7 +109,7 @@ def test_a_new_store_is_created_only_where_no_file_is(tmp_path: Path) -> None:
     assert not list(tmp_path.glob(".new.db.*"))  # the temporary file is gone
 
 
-def test_check_backup_and_restore(w: Path, tmp_path: Path,  # noqa: F811
+def test_check_backup_and_restore(w: Path, tmp_path: Path,
                                   capsys: pytest.CaptureFixture[str]) -> None:
     state = _store(w, tmp_path)
     backup = tmp_path / "backups" / "state.db"
@@ -127,7 +132,7 @@ def test_check_backup_and_restore(w: Path, tmp_path: Path,  # noqa: F811
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write a read-only file")
-def test_a_read_only_store_is_an_error_about_the_file(w: Path, tmp_path: Path,  # noqa: F811
+def test_a_read_only_store_is_an_error_about_the_file(w: Path, tmp_path: Path,
                                                       capsys: pytest.CaptureFixture[str],
                                                       ) -> None:
     state = _store(w, tmp_path)
@@ -150,7 +155,7 @@ def test_a_read_only_store_from_sqlite_is_an_error_about_the_file(tmp_path: Path
 
 
 def test_outputs_that_fail_after_the_commit_can_be_replayed(
-        w: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+        w: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     state = tmp_path / "state.db"
     feed = tmp_path / "feed" / "changes.ndjson"
@@ -179,7 +184,7 @@ def test_outputs_that_fail_after_the_commit_can_be_replayed(
     assert main(["run", "--state", str(state), "--replay", "2026-03-01"]) == 1
 
 
-def test_a_pin_is_part_of_its_run(w: Path, tmp_path: Path,  # noqa: F811
+def test_a_pin_is_part_of_its_run(w: Path, tmp_path: Path,
                                   capsys: pytest.CaptureFixture[str]) -> None:
     state = tmp_path / "state.db"
     pin = ["--pin", "a", "score", "80", "--reason", "sponsor call", "--expires", "2026-04-01"]
@@ -196,7 +201,7 @@ def test_a_pin_is_part_of_its_run(w: Path, tmp_path: Path,  # noqa: F811
     assert "pinned score of a to 80" in capsys.readouterr().err
 
 
-def test_output_files_get_the_umask_permissions(w: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_output_files_get_the_umask_permissions(w: Path, tmp_path: Path) -> None:
     old = os.umask(0o022)
     try:
         assert main(_argv(w, tmp_path / "s.db", "2026-03-03", "--out", str(tmp_path / "o"),
