@@ -226,7 +226,7 @@ def _check_fresh(plan: Plan, newest: dt.datetime | None, day: dt.date,
                    f"by (limit {limit.days}d, from {where})")
     elif age is not None and age > limit:
         message = (f"the newest event ({newest.isoformat(sep=' ', timespec='minutes')}) is "
-                   f"{_age_text(age)} older than the end of the run date {day}; the limit is "
+                   f"{_age_text(age)} old at the end of the run date {day}; the limit is "
                    f"{limit.days}d (from {where}). Load the missing events and run again, "
                    "or raise the limit (--max-staleness) if the feed is known to lag")
     else:
