@@ -27,7 +27,8 @@ def test_the_newest_event_is_reported_and_checked(tmp_path: Path) -> None:
     assert first.newest_event == dt.datetime.combine(day(6), dt.time(12))
     assert first.data_age == dt.timedelta(hours=12)
     assert "newest event 2026-03-06 12:00 (12 hours old)" in first.summary()
-    with pytest.raises(StaleDataError, match=r"4 days old at the end of the run date 2026-03-10; the limit is 2d") as info:
+    stale = r"4 days old at the end of the run date 2026-03-10; the limit is 2d"
+    with pytest.raises(StaleDataError, match=stale) as info:
         run(_roadmap(), path, events, ACCOUNTS, day(10), max_staleness="2d")
     assert info.value.issues[0].code == "stale_data"
     with StateStore(path) as store:  # refused before anything was written
@@ -42,7 +43,7 @@ def test_the_roadmap_sets_the_limit(tmp_path: Path) -> None:
     doc = _roadmap().model_dump(mode="json", by_alias=True)
     doc["data"]["events"]["max_staleness"] = "1d"
     roadmap = hr.Roadmap.model_validate(doc)
-    with pytest.raises(StaleDataError, match="data.events.max_staleness of roadmap 'lc'"):
+    with pytest.raises(StaleDataError, match=r"data\.events\.max_staleness of roadmap 'lc'"):
         run(roadmap, tmp_path / "s.db", _events(VALUES), ACCOUNTS, day(8))
     with pytest.raises(StaleDataError, match="36 hours old"):
         run(roadmap, tmp_path / "s.db", _events(VALUES), ACCOUNTS, day(7))
