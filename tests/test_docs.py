@@ -328,3 +328,114 @@ def test_links_between_docs_point_at_pages_that_exist() -> None:
     planned = {f"{p}.md" for p in PAGES}
     really_missing = [m for m in missing if m.split(" -> ")[1] not in planned]
     assert not really_missing, really_missing
+
+
+# --------------------------------------------------------------------------- operations.md
+
+
+def test_operations_recipes_run(tmp_path: Path) -> None:
+    """The job script, the cron line, the systemd unit, the Airflow task and the recovery
+    commands of docs/operations.md, run as written (with /srv/healthrules moved to a
+    temporary folder and ``healthrules`` on the PATH)."""
+    import ast
+    import configparser
+    import fcntl
+    import shutil
+    import subprocess
+    import sys
+
+    from test_cli_contract import workspace
+
+    blocks = {b.marker: b for b in fenced_blocks((DOCS / "operations.md").read_text(
+        encoding="utf-8").split("\n")) if b.marker}
+    (tmp_path / "inputs").mkdir()
+    data = workspace(tmp_path / "inputs")
+    site = tmp_path / "srv"
+    for sub in ("rules", "data", "state"):
+        (site / sub).mkdir(parents=True)
+    shutil.copy(data / "roadmap.yaml", site / "rules" / "roadmap.yaml")
+    for name in ("events.parquet", "accounts.parquet"):
+        shutil.copy(data / name, site / "data" / name)
+    script = site / "daily.sh"
+    script.write_text(blocks["script: daily.sh"].text)
+    script.chmod(0o755)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    shim = bin_dir / "healthrules"
+    shim.write_text(f'#!/bin/sh\nPYTHONPATH={ROOT / "src"} exec {sys.executable} '
+                    '-m healthrules "$@"\n')
+    shim.chmod(0o755)
+
+    def sh(command: str | list[str], as_of: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "AS_OF": as_of}
+        argv = ["bash", "-c", command] if isinstance(command, str) else command
+        return subprocess.run(argv, cwd=site, env=env, text=True, capture_output=True,
+                              timeout=300)
+
+    def here(text: str) -> str:
+        return text.replace("/srv/healthrules", str(site))
+
+    # cron: five time fields, then the shell command
+    fields = blocks["cron"].lines[0].split(None, 5)
+    assert len(fields) == 6 and fields[:5] == ["15", "6", "*", "*", "*"]
+    done = sh(here(fields[5]), "2026-03-03")
+    log = (site / "daily.log").read_text()
+    assert done.returncode == 0, log
+    assert "as of 2026-03-03:" in log and "backed up" in log
+    assert (site / "out" / "changes-2026-03-03.ndjson").exists()
+    assert (site / "backup" / "state-2026-03-03.db").exists()
+
+    # another run holds the lock: exit 75, nothing done
+    with open(site / "run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        assert sh(here(fields[5]), "2026-03-04").returncode == 75
+        fcntl.flock(lock, fcntl.LOCK_UN)
+
+    # systemd: the service's command, from its working directory; a persistent timer
+    service = configparser.ConfigParser()
+    service.read_string(blocks["systemd: healthrules-daily.service"].text)
+    assert service["Service"]["WorkingDirectory"] == "/srv/healthrules"
+    assert service["Service"]["Type"] == "oneshot"
+    done = sh(shlex.split(service["Service"]["ExecStart"]), "2026-03-04")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("as of 2026-03-04:")
+    timer = configparser.ConfigParser()
+    timer.read_string(blocks["systemd: healthrules-daily.timer"].text)
+    assert timer["Timer"]["OnCalendar"] == "*-*-* 06:15:00"
+    assert timer["Timer"]["Persistent"] == "true"
+
+    # Airflow: the DAG file parses, allows one run at a time, and its command works
+    tree = ast.parse(blocks["airflow: healthrules_daily.py"].text)
+    calls = {c.func.id: c for c in ast.walk(tree)
+             if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)}
+    dag = {k.arg: ast.literal_eval(k.value) for k in calls["DAG"].keywords
+           if k.arg in ("max_active_runs", "catchup", "schedule")}
+    assert dag == {"max_active_runs": 1, "catchup": False, "schedule": "15 6 * * *"}
+    task = {k.arg: ast.literal_eval(k.value) for k in calls["BashOperator"].keywords
+            if k.arg in ("bash_command", "env")}
+    assert task["env"] == {"AS_OF": "{{ ds }}"}
+    done = sh(here(task["bash_command"]), "2026-03-04")  # the same day again: idempotent
+    assert done.returncode == 0, done.stderr
+    assert "replaced the run(s) of 2026-03-04" in done.stdout
+
+    # stale data is refused with exit code 1 and the store is left alone
+    done = sh("./daily.sh", "2026-03-09")
+    assert done.returncode == 1 and "the limit is 2d" in done.stderr
+
+    # back up, restore and replay, as the page shows
+    shell = [line[2:] for b in fenced_blocks((DOCS / "operations.md").read_text(
+        encoding="utf-8").split("\n")) if b.marker == "shell"
+             for line in b.lines if line.startswith("$ ")]
+    assert len(shell) == 3
+    (site / "state" / "state.db").write_bytes(b"")  # a store lost to a fault
+    assert sh("healthrules run rules/roadmap.yaml --state state/state.db --events "
+              "data/events.parquet --accounts data/accounts.parquet --as-of 2026-03-04",
+              "").returncode == 1
+    assert sh(shell[0], "").returncode == 1  # store check says it is damaged
+    done = sh(shell[1], "")
+    assert done.returncode == 0, done.stderr
+    assert sh(shell[0], "").returncode == 0
+    (site / "out" / "changes-2026-03-04.ndjson").unlink()
+    done = sh(shell[2], "")
+    assert done.returncode == 0, done.stderr
+    assert (site / "out" / "changes-2026-03-04.ndjson").exists()

@@ -11,27 +11,52 @@ from typing import Any, Literal
 
 import polars as pl
 
-__all__ = ["FORMATS", "atomic_write", "write_frames"]
+__all__ = ["FORMATS", "atomic_write", "atomic_write_text", "write_frames"]
 
 Format = Literal["parquet", "csv", "ndjson"]
 FORMATS: tuple[Format, ...] = ("parquet", "csv", "ndjson")
+
+
+def _umask() -> int:
+    """The process umask (read without changing it where /proc tells it)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore (a tiny race, only off Linux)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write(path: Path, write: Any) -> None:
     """Call ``write(tmp_path)`` then move the file into place in one rename.
 
     The temporary file lives in the same folder, so the rename is atomic: readers see the old
-    file or the new one, never half of one. On failure the temporary file is removed.
+    file or the new one, never half of one. The file gets the permissions a plain ``open``
+    would give it (``0666`` minus the umask), not the private ``0600`` of a temporary file,
+    and is flushed to disk before the rename. On failure the temporary file is removed.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+    finally:
+        os.close(fd)
     try:
         write(Path(tmp))
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically, like :func:`atomic_write`."""
+    atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
 
 
 def _flatten_for_csv(frame: pl.DataFrame) -> pl.DataFrame:
@@ -87,6 +112,6 @@ def write_frames(
         **(manifest or {}),
     }
     path = out / "manifest.json"
-    atomic_write(path, lambda p: p.write_text(json.dumps(info, indent=2, default=str) + "\n"))
+    atomic_write_text(path, json.dumps(info, indent=2, default=str) + "\n")
     written.append(path)
     return written

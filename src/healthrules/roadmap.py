@@ -98,9 +98,17 @@ class EventColumns(_Model):
         None,
         description="Time zone of the timestamp column (e.g. UTC); omit for naive timestamps.",
     )
+    max_staleness: str | None = Field(
+        None,
+        pattern=r"^\s*\d+\s*[dw]\s*$",
+        description="Refuse a daily run (healthrules run) when the newest event is older than "
+        "this at the end of the run date, e.g. 2d; omit for no limit.",
+    )
 
     @model_validator(mode="after")
     def _distinct_columns(self) -> EventColumns:
+        if self.max_staleness is not None:
+            parse_days(self.max_staleness)
         names = [self.account, self.event, self.timestamp, *self.values]
         if self.user is not None:
             names.append(self.user)

@@ -13,6 +13,7 @@ import importlib
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import NoReturn
 
 from healthrules.cli._exit import EXIT_CODES_HELP, Exit, UsageError
 
@@ -28,17 +29,16 @@ COMMANDS: list[str] = [
     "schema",
     "run",
     "backtest",
+    "store",
 ]
 """Command modules under ``healthrules.cli``, in --help order (missing ones are skipped)."""
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with exit code 2 and a one-line hint on usage errors."""
+    """argparse whose errors are usage errors, reported by :func:`main` (exit code 2)."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        print(f"{self.prog}: error: {message}\n  hint: {self.prog} --help", file=sys.stderr)
-        raise SystemExit(Exit.USAGE)
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message, hint=f"{self.prog} --help", usage=self.format_usage())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,37 +69,60 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit code (see ``healthrules --help``)."""
+    """Run the command line; return the exit code (see ``healthrules --help``).
+
+    This is the one place that maps exceptions to exit codes (:mod:`healthrules.cli._exit`):
+    usage errors 2; what healthrules checked and found wrong (a
+    :class:`~healthrules.errors.HealthRulesError`) and files that cannot be read or written
+    (:class:`OSError`) 1; anything else is a bug, 3. Diagnostics go to standard error.
+    """
     from healthrules.errors import HealthRulesError
 
-    parser = build_parser()
-    args = parser.parse_args(list(argv) if argv is not None else None)
-    if not getattr(args, "run", None):
-        parser.print_help()
-        return int(Exit.USAGE)
+    words = list(argv) if argv is not None else sys.argv[1:]
+    debug = "--debug" in words
+    command = "healthrules"
     try:
+        parser = build_parser()
+        args = parser.parse_args(words)
+        debug = bool(args.debug)
+        if not getattr(args, "run", None):
+            parser.print_help(sys.stderr)
+            return int(Exit.USAGE)
+        command = f"healthrules {args.command}"
         return int(args.run(args))
     except UsageError as exc:
-        print(f"healthrules {args.command}: error: {exc}", file=sys.stderr)
-        if exc.hint:
-            print(f"  hint: {exc.hint}", file=sys.stderr)
+        if exc.usage:
+            sys.stderr.write(exc.usage)
+        _error(command, str(exc), exc.hint)
         return int(Exit.USAGE)
     except HealthRulesError as exc:
-        print(str(exc))
+        print(str(exc), file=sys.stderr)
         return int(Exit.NOT_CLEAN)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return int(Exit.OK)
+    except OSError as exc:  # the environment, not healthrules: a file that cannot be used
+        where = f": {exc.filename}" if exc.filename else ""
+        _error(command, f"{exc.strerror or exc}{where}",
+               "check the path, its permissions and the free space")
+        return int(Exit.NOT_CLEAN)
     except Exception as exc:  # a bug: say so, one line unless --debug
-        if args.debug:
+        if debug:
             traceback.print_exc()
         else:
-            print(f"internal error (a bug in healthrules): {type(exc).__name__}: {exc}\n"
-                  "  hint: rerun with --debug to see the traceback, and report it",
-                  file=sys.stderr)
+            print(f"{command}: internal error (a bug in healthrules): "
+                  f"{type(exc).__name__}: {exc}\n"
+                  "  hint: rerun with --debug to see the traceback, and report it to the "
+                  "healthrules maintainers with that traceback", file=sys.stderr)
         return int(Exit.INTERNAL)
+
+
+def _error(command: str, message: str, hint: str | None) -> None:
+    print(f"{command}: error: {message}", file=sys.stderr)
+    if hint:
+        print(f"  hint: {hint}", file=sys.stderr)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -26,6 +26,8 @@ on --end, give the lead times and the action counts. --out DIR writes every fram
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``backtest`` command."""
+    from healthrules.cli import _args
+
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "backtest", help="how well the score foresaw renewals and churns",
         description=__doc__, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -33,12 +35,15 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--events", required=True, help="events file or folder")
     parser.add_argument("--accounts", required=True, help="accounts file")
     parser.add_argument("--outcomes", required=True, help="renewal outcomes file")
-    parser.add_argument("--start", required=True, help="first renewal date to score")
-    parser.add_argument("--end", required=True, help="last renewal date to score")
-    parser.add_argument("--horizon", type=int, default=90,
+    parser.add_argument("--start", required=True, type=_args.date,
+                        help="first renewal date to score")
+    parser.add_argument("--end", required=True, type=_args.date,
+                        help="last renewal date to score")
+    parser.add_argument("--horizon", type=_args.count, default=90,
                         help="days before each renewal to read the score (default 90)")
-    parser.add_argument("--every", default="1w", help="snapshot step (default 1w)")
-    parser.add_argument("--lookback", type=int, default=180,
+    parser.add_argument("--every", default="1w", type=_args.days,
+                        help="snapshot step (default 1w)")
+    parser.add_argument("--lookback", type=_args.count, default=180,
                         help="days of snapshots before --start (default 180)")
     parser.add_argument("--format", choices=["text", "json"], default="text")
     parser.add_argument("--out", default=None, metavar="DIR",
@@ -48,14 +53,24 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> Any:
     """Run the backtest and print the report."""
+    from pathlib import Path
+
     import polars as pl
 
     import healthrules as hr
+    from healthrules.cli._args import output_dir
+    from healthrules.cli._exit import Exit, UsageError
     from healthrules.cli._frames import scan_frame
     from healthrules.history.backtest import backtest
 
+    if args.end < args.start:
+        raise UsageError(f"--end {args.end} is before --start {args.start}")
+    if not Path(args.roadmap).exists():
+        raise UsageError(f"roadmap file not found: {args.roadmap}")
+    if args.out:
+        output_dir(args.out, "--out")
     roadmap = hr.load(args.roadmap)
     events = scan_frame(args.events, "events")
     accounts = scan_frame(args.accounts, "accounts")
@@ -78,4 +93,4 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_dict(), indent=2, default=str))
     else:
         print(result.table())
-    return 0
+    return Exit.OK

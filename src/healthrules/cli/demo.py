@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 __all__ = ["register", "run"]
@@ -23,16 +22,19 @@ text and evidence, and one account explained, then writes the frames to --out.
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``demo`` command."""
+    from healthrules.cli import _args
+
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "demo", help="run the B2B example on sample data (the quick start)",
         description=__doc__, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--accounts", type=int, default=200, help="sample size (default 200)")
-    parser.add_argument("--seed", type=int, default=7,
+    parser.add_argument("--accounts", type=_args.positive_int, default=200,
+                        help="sample size (default 200)")
+    parser.add_argument("--seed", type=_args.count, default=7,
                         help="seed of the generated sample (default 7; same seed, same data)")
     parser.add_argument("--out", default="healthrules-demo", help="output folder")
     parser.add_argument("--format", choices=["parquet", "csv", "ndjson"], default="parquet",
                         help="format of the written frames (default parquet)")
-    parser.add_argument("--top", type=int, default=8,
+    parser.add_argument("--top", type=_args.count, default=8,
                         help="how many actions to show (default 8)")
     parser.set_defaults(run=run)
     return parser
@@ -43,18 +45,19 @@ def _say(text: str) -> None:
         print(text, file=sys.stderr)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> Any:
     """Generate, evaluate, print, write."""
     import polars as pl
 
     import healthrules as hr
     from healthrules._examples import example_path
-    from healthrules.cli._exit import UsageError
-    from healthrules.cli.evaluate import format_summary
+    from healthrules.cli._args import output_dir
+    from healthrules.cli._exit import Exit
+    from healthrules.cli.evaluate import format_summary, write_result
     from healthrules.datasets import sample
+    from healthrules.history.daily import provenance
 
-    if args.accounts < 1:
-        raise UsageError("--accounts must be at least 1")
+    out = output_dir(args.out, "--out")
     _say(f"generating a sample of {args.accounts} accounts ...")
     data = sample(args.accounts, seed=args.seed)
     path = example_path("b2b-saas")
@@ -92,8 +95,7 @@ def run(args: argparse.Namespace) -> int:
         print("one account explained (the lowest score):")
         text = result.explain(account).render(steps=False)
         print("\n".join("  " + line for line in text.splitlines()))
-    out = Path(args.out)
-    files = result.write(out, format=args.format)
+    files = write_result(result, out, args.format, {"rules": provenance(roadmap).to_dict()})
     print()
     print(f"wrote {len(files)} files to {out.resolve()}")
-    return 0
+    return Exit.OK

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import sys
 from pathlib import Path
 from typing import Any
+
+from healthrules.cli._exit import Exit
 
 __all__ = ["register", "run"]
 
@@ -26,10 +27,12 @@ files (read as a hive-partitioned dataset). The frames are written atomically to
 
 def add_input_arguments(parser: argparse.ArgumentParser) -> None:
     """The arguments shared by evaluate and explain."""
+    from healthrules.cli._args import as_of
+
     parser.add_argument("roadmap", help="a roadmap file or a pack file")
     parser.add_argument("--events", required=True, help="events file or folder")
     parser.add_argument("--accounts", required=True, help="accounts file")
-    parser.add_argument("--as-of", required=True, dest="as_of",
+    parser.add_argument("--as-of", required=True, dest="as_of", type=as_of,
                         help="evaluation date YYYY-MM-DD (or an ISO datetime)")
     parser.add_argument("--partition-column", default=None,
                         help="date column of a hive-partitioned events folder (e.g. date)")
@@ -52,17 +55,10 @@ def evaluate_from_args(args: argparse.Namespace) -> Any:
     import healthrules as hr
     from healthrules.cli._exit import UsageError
     from healthrules.cli._frames import scan_frame
+    from healthrules.history.daily import provenance
 
     if not Path(args.roadmap).exists():
         raise UsageError(f"roadmap file not found: {args.roadmap}")
-    try:
-        if "T" in args.as_of or " " in args.as_of.strip():
-            dt.datetime.fromisoformat(args.as_of)
-        else:
-            dt.date.fromisoformat(args.as_of)
-    except ValueError:
-        raise UsageError(f"--as-of {args.as_of!r} is not a date (YYYY-MM-DD) or an ISO "
-                         "datetime", hint="e.g. --as-of 2026-06-30") from None
     progress = sys.stderr.isatty()
     if progress:
         print(f"loading {args.roadmap} ...", file=sys.stderr)
@@ -71,17 +67,32 @@ def evaluate_from_args(args: argparse.Namespace) -> Any:
     accounts = scan_frame(args.accounts, "accounts")
     if progress:
         print(f"evaluating as of {args.as_of} ...", file=sys.stderr)
-    return hr.evaluate(roadmap, events, accounts, args.as_of,
-                       partition_column=args.partition_column)
+    result = hr.evaluate(roadmap, events, accounts, args.as_of,
+                         partition_column=args.partition_column)
+    args.provenance = provenance(roadmap)
+    return result
 
 
-def run(args: argparse.Namespace) -> int:
+def write_result(result: Any, out: str | Path, fmt: str, extra: dict[str, Any]) -> list[Path]:
+    """Write an evaluation's frames with a manifest that also records ``extra``
+    (the rules' provenance), atomically."""
+    from healthrules.output import write_frames
+
+    return write_frames(result.frames, out, format=fmt,  # type: ignore[arg-type]
+                        manifest={"as_of": result.as_of.isoformat(), "roadmap": result.plan.id,
+                                  "diagnostics": dict(result.diagnostics), **extra})
+
+
+def run(args: argparse.Namespace) -> Exit:
     """Evaluate and write; print a short summary."""
+    from healthrules.cli._args import output_dir
+
+    output_dir(args.out, "--out")
     result = evaluate_from_args(args)
-    files = result.write(args.out, format=args.format)
+    files = write_result(result, args.out, args.format, {"rules": args.provenance.to_dict()})
     print(format_summary(result))
     print(f"wrote {len(files)} files to {args.out}")
-    return 0
+    return Exit.OK
 
 
 def format_summary(result: Any) -> str:

@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from healthrules.cli._exit import Exit
 from healthrules.cli.evaluate import add_input_arguments, evaluate_from_args
 
 __all__ = ["register", "run"]
@@ -30,7 +31,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> Exit:
     """Evaluate, then print the account's explanation."""
     result = evaluate_from_args(args)
     account: Any = args.account
@@ -43,10 +44,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         why = result.explain(account)
     except KeyError:
-        print(f"error: no account {args.account!r} in the accounts frame")
-        return 1
+        from healthrules.errors import Code, InputDataError, Issue, Location
+
+        raise InputDataError([Issue(code=Code.UNKNOWN_NAME.value,
+                                    location=Location(file=args.accounts),
+                                    message=f"no account {args.account!r} in the accounts "
+                                    "frame")]) from None
     if args.format == "json":
         print(json.dumps(why.to_dict(), indent=2))
     else:
         print(why)
-    return 0
+    return Exit.OK

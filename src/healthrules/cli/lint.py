@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 __all__ = ["register", "run"]
 
@@ -59,13 +58,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def _usage(message: str, hint: str | None = None) -> int:
-    from healthrules.cli._exit import Exit
+def _usage(message: str, hint: str | None = None) -> NoReturn:
+    from healthrules.cli._exit import UsageError
 
-    print(f"healthrules lint: error: {message}", file=sys.stderr)
-    if hint:
-        print(f"  hint: {hint}", file=sys.stderr)
-    return int(Exit.USAGE)
+    raise UsageError(message, hint)
 
 
 def _list(fmt: str) -> int:
@@ -104,23 +100,23 @@ def run(args: argparse.Namespace) -> int:
     if args.list_checks:
         return _list(args.format)
     if not args.paths:
-        return _usage("give at least one PATH (or --list)", "healthrules lint rules/")
+        _usage("give at least one PATH (or --list)", "healthrules lint rules/")
     select, disable = _spellings(args.select), _spellings(args.disable) or frozenset()
     bad = unknown_tokens(sorted((select or frozenset()) | disable))
     if bad:
         guess = did_you_mean(bad[0], known_spellings())
-        return _usage(f"unknown check {bad[0]!r}",
+        _usage(f"unknown check {bad[0]!r}",
                       guess or "see `healthrules lint --list` for the check ids")
     if args.max_scored is not None and args.max_scored < 1:
-        return _usage("--max-scored-indicators takes a whole number of at least 1")
+        _usage("--max-scored-indicators takes a whole number of at least 1")
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
-        return _usage(f"no such file or folder: {missing[0]}")
+        _usage(f"no such file or folder: {missing[0]}")
     config = LintConfig(select=select, disable=disable) if args.max_scored is None else (
         LintConfig(select=select, disable=disable, max_scored_indicators=args.max_scored))
     reports = lint_paths(args.paths, config=config)
     if not reports:
-        print("note: no *.yaml or *.yml files found", file=sys.stderr)
+        _usage(f"no rule file (*.yaml or *.yml) under {', '.join(args.paths)}")
     issues = [i for r in reports for i in r.issues]
     failing = {Severity.ERROR, Severity.WARNING} if args.strict else {Severity.ERROR}
     exit_code = Exit.NOT_CLEAN if any(i.severity in failing for i in issues) else Exit.OK

@@ -28,101 +28,210 @@ run is refused unless --rewind is given (the later runs are undone).
 --expires, with a --reason (both required); it survives later runs until it expires.
 --unpin ID ends one from --as-of. Pins in force are listed after the changes.
 
---ndjson FILE writes the changes as NDJSON atomically (- for standard output).
+--ndjson FILE writes the changes as NDJSON atomically (- for standard output). Every output
+is checked before the run; if writing one still fails after the run was committed,
+--replay DATE writes the changes of the stored run again (without running it).
+
+Data freshness: the newest event is reported with every run; past --max-staleness (or the
+roadmap's data.events.max_staleness) the run is refused (exit 1). A day without a run
+since the previous one is reported as a gap. Every run records a SHA-256 of each rule file
+and the healthrules version (in the store, on each action row and change, and in the --out
+manifest) and says when the rules changed since the previous run.
+
+The store is checked when it is opened: a damaged or foreign file is refused (exit 1),
+never reset; see `healthrules store` to check, back up and restore it.
 """
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``run`` command."""
+    from healthrules.cli import _args
+
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "run", help="the daily job: evaluate, move the action lifecycle on, report changes",
         description=__doc__, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("roadmap", help="a roadmap file or a pack file")
+    parser.add_argument("roadmap", nargs="?", help="a roadmap file or a pack file")
     parser.add_argument("--state", required=True, help="the state store (an SQLite file)")
-    parser.add_argument("--events", required=True, help="events file or folder")
-    parser.add_argument("--accounts", required=True, help="accounts file")
-    parser.add_argument("--as-of", required=True, dest="as_of", help="run date YYYY-MM-DD")
+    parser.add_argument("--events", help="events file or folder")
+    parser.add_argument("--accounts", help="accounts file")
+    parser.add_argument("--as-of", dest="as_of", type=_args.date, help="run date YYYY-MM-DD")
     parser.add_argument("--rewind", action="store_true",
                         help="allow a date before the latest run (undoes the later runs)")
+    parser.add_argument("--max-staleness", dest="max_staleness", type=_args.days,
+                        metavar="DURATION", help="refuse the run when the newest event is "
+                        "older than this at the end of --as-of (e.g. 2d; default: the "
+                        "roadmap's data.events.max_staleness, else no limit)")
     parser.add_argument("--ndjson", default=None, metavar="FILE",
                         help="write the changes as NDJSON to FILE (- for standard output)")
     parser.add_argument("--format", choices=["text", "json"], default="text",
                         help="how to print the changes (default: text)")
     parser.add_argument("--out", default=None, metavar="DIR",
                         help="also write the evaluation frames to DIR (parquet)")
+    parser.add_argument("--replay", type=_args.date, metavar="DATE", default=None,
+                        help="do not run: print (and --ndjson) the changes of the stored run "
+                        "of DATE again")
     parser.add_argument("--pin", nargs=3, action="append", default=[],
                         metavar=("ACCOUNT", "TARGET", "VALUE"),
                         help="pin an indicator or 'score' of an account (repeatable)")
     parser.add_argument("--reason", default=None, help="why (required with --pin)")
-    parser.add_argument("--expires", default=None, help="first date a pin no longer applies")
+    parser.add_argument("--expires", type=_args.date, default=None,
+                        help="first date a pin no longer applies")
     parser.add_argument("--set-by", default=None, dest="set_by", help="who pins")
-    parser.add_argument("--unpin", type=int, action="append", default=[], metavar="ID",
-                        help="end an override from --as-of on (repeatable)")
+    parser.add_argument("--unpin", type=_args.positive_int, action="append", default=[],
+                        metavar="ID", help="end an override from --as-of on (repeatable)")
     parser.set_defaults(run=run)
     return parser
 
 
-def _account(value: str, integer: bool) -> Any:
-    if integer:
+def _pins(args: argparse.Namespace) -> list[Any]:
+    """The --pin options as pins, each checked as far as the command line can."""
+    import math
+
+    from healthrules.cli._exit import UsageError
+    from healthrules.history.overrides import Pin
+
+    if not args.pin:
+        if args.reason or args.expires or args.set_by:
+            raise UsageError("--reason, --expires and --set-by go with --pin")
+        return []
+    if not args.reason or not args.reason.strip() or args.expires is None:
+        raise UsageError("--pin needs --reason and --expires",
+                         hint='--pin A42 score 60 --reason "renewal confirmed" '
+                         "--expires 2026-07-31")
+    if args.expires <= args.as_of:
+        raise UsageError(f"--expires {args.expires} must be after --as-of {args.as_of}")
+    out = []
+    for account, target, value in args.pin:
         try:
-            return int(value)
+            number = float(value)
         except ValueError:
-            return value
-    return value
+            raise UsageError(f"--pin value {value!r} is not a number") from None
+        if not math.isfinite(number):
+            raise UsageError(f"--pin value {value!r} is not a finite number")
+        out.append(Pin(account=account, target=target, value=number, reason=args.reason,
+                       expires=args.expires, set_by=args.set_by))
+    return out
+
+
+def _outputs(args: argparse.Namespace) -> None:
+    """Check every output before the run, so a bad path never costs a committed run."""
+    from healthrules.cli._args import output_dir, output_file
+
+    if args.ndjson and args.ndjson != "-":
+        output_file(args.ndjson, "--ndjson")
+    if args.out:
+        output_dir(args.out, "--out")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the daily job and print what changed."""
-    import polars as pl
+    """Run the daily job (or replay a stored run) and print what changed."""
+    from pathlib import Path
+
+    from healthrules.cli._exit import Exit, UsageError
+
+    if args.replay is not None:
+        return _replay(args)
+    missing = [o for o, v in (("ROADMAP", args.roadmap), ("--events", args.events),
+                              ("--accounts", args.accounts), ("--as-of", args.as_of)) if not v]
+    if missing:
+        raise UsageError(f"missing {', '.join(missing)} (only --replay runs without them)",
+                         hint="healthrules run --help")
+    if not Path(args.roadmap).exists():
+        raise UsageError(f"roadmap file not found: {args.roadmap}")
+    pins = _pins(args)
+    _outputs(args)
 
     import healthrules as hr
     from healthrules.cli._frames import scan_frame
-    from healthrules.history import StateStore
     from healthrules.history import run as daily
+    from healthrules.history.daily import check_pin, provenance
+    from healthrules.history.overrides import OverrideError
 
-    if args.pin and (not args.reason or not args.expires):
-        print("error: --pin needs --reason and --expires", file=sys.stderr)
-        return 2
-    plan = hr.compile(hr.load(args.roadmap))
+    source = hr.load(args.roadmap)
+    plan = hr.compile(source)
     events = scan_frame(args.events, "events")
     accounts = scan_frame(args.accounts, "accounts")
-    with StateStore(args.state) as store:
-        if args.pin:
-            from healthrules.history.overrides import pin_problem
-
-            integer = accounts.collect_schema().get(plan.account_key, pl.String()).is_integer()
-            for account, target, value in args.pin:
-                try:
-                    number = float(value)
-                except ValueError:
-                    print(f"error: --pin value {value!r} is not a number", file=sys.stderr)
-                    return 2
-                problem = pin_problem(plan, target, number)
-                if problem is not None:
-                    print(f"error: --pin {problem}", file=sys.stderr)
-                    return 2
-                oid = store.pin(_account(account, integer), target, number, reason=args.reason,
-                                expires=args.expires, on=args.as_of, set_by=args.set_by)
-                print(f"pinned {target} of {account} to {value} until {args.expires} "
-                      f"(override {oid})", file=sys.stderr)
-        for oid in args.unpin:
-            store.unpin(oid, on=args.as_of)
-            print(f"override {oid} ends on {args.as_of}", file=sys.stderr)
-        result = daily(plan, store, events, accounts, args.as_of, rewind=args.rewind)
-    if args.out:
-        result.evaluation.write(args.out)
-    if args.ndjson == "-":
-        sys.stdout.write(result.to_ndjson())
-    elif args.ndjson:
-        result.write_ndjson(args.ndjson)
+    if pins and plan.account_key in accounts.collect_schema():
+        keys = accounts.select(plan.account_key).collect()
+        try:
+            for pin in pins:
+                check_pin(plan, keys, pin)
+        except OverrideError as exc:
+            raise UsageError(exc.issues[0].message) from None
+    result = daily(plan, args.state, events, accounts, args.as_of, rewind=args.rewind,
+                   pins=pins, unpins=args.unpin, max_staleness=args.max_staleness,
+                   rules=provenance(source))
+    for oid, (account, target, value) in zip(result.pinned, args.pin, strict=True):
+        print(f"pinned {target} of {account} to {value} until {args.expires} "
+              f"(override {oid})", file=sys.stderr)
+    for oid in args.unpin:
+        print(f"override {oid} ends on {args.as_of}", file=sys.stderr)
+    _write_outputs(args, result)
     if args.format == "json":
         from healthrules.history.daily import changes_json
 
-        print(json.dumps({"as_of": result.as_of.isoformat(), "counts": result.counts(),
-                          "changes": changes_json(result)}, indent=2, default=str))
+        print(json.dumps({**result.manifest(), "changes": changes_json(result)}, indent=2,
+                         default=str))
     elif args.ndjson != "-":
         print(format_result(result, result.evaluation.account_key))
-    return 0
+    return int(Exit.OK)
+
+
+def _write_outputs(args: argparse.Namespace, result: Any) -> None:
+    """Write --out and --ndjson; a failure says how to get the committed run's outputs."""
+    from healthrules.errors import HealthRulesError, Issue, Location
+
+    try:
+        if args.out:
+            from healthrules.output import write_frames
+
+            ev = result.evaluation
+            write_frames(ev.frames, args.out, format="parquet",
+                         manifest={"roadmap": ev.plan.id, "diagnostics": dict(ev.diagnostics),
+                                   **result.manifest()})
+        if args.ndjson == "-":
+            sys.stdout.write(result.to_ndjson())
+        elif args.ndjson:
+            result.write_ndjson(args.ndjson)
+    except OSError as exc:
+        raise HealthRulesError([Issue(
+            code="output_failed", location=Location(file=exc.filename),
+            message=f"the run of {result.as_of} was committed, but writing its outputs "
+            f"failed: {exc.strerror or exc}",
+            hint=f"healthrules run --state {args.state} --replay {result.as_of} --ndjson FILE "
+            "writes its changes again")]) from exc
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from healthrules.cli._exit import Exit, UsageError
+    from healthrules.history.daily import replay
+
+    given = [o for o, v in (("--pin", args.pin), ("--unpin", args.unpin), ("--out", args.out),
+                            ("--rewind", args.rewind)) if v]
+    if given:
+        raise UsageError(f"--replay only re-emits a stored run; it takes no {given[0]}")
+    if args.ndjson and args.ndjson != "-":
+        from healthrules.cli._args import output_file
+
+        output_file(args.ndjson, "--ndjson")
+    from pathlib import Path
+
+    if not Path(args.state).exists():
+        raise UsageError(f"no state store at {args.state}")
+    stored = replay(args.state, args.replay)
+    if args.ndjson == "-":
+        sys.stdout.write(stored.to_ndjson())
+    elif args.ndjson:
+        stored.write_ndjson(args.ndjson)
+    if args.format == "json":
+        print(json.dumps({"as_of": stored.as_of.isoformat(), "counts": stored.counts,
+                          "newest_event": stored.newest_event, "rules_hash": stored.rules_hash,
+                          "rules_diff": stored.rules_diff,
+                          "changes": [json.loads(x) for x in stored.to_ndjson().splitlines()
+                                      if x]}, indent=2, default=str))
+    elif args.ndjson != "-":
+        print(stored.summary())
+    return int(Exit.OK)
 
 
 def format_result(result: Any, key: str) -> str:

@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 import textwrap
-from pathlib import Path
 from typing import Any, Final
 
 from pydantic import BaseModel
@@ -137,7 +136,10 @@ def run(args: argparse.Namespace) -> int:
         schema = roadmap_schema(args.kind)
     text = json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        from healthrules.cli._args import output_file
+        from healthrules.output import atomic_write_text
+
+        atomic_write_text(output_file(args.output, "--output"), text)
     else:
         sys.stdout.write(text)
     return int(Exit.OK)

@@ -54,32 +54,32 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> Any:
     """Run the test files; print the report; return the exit code."""
-    from healthrules.cli._exit import Exit
+    from healthrules.cli._args import output_file
+    from healthrules.cli._exit import Exit, UsageError
     from healthrules.testing.junit import write_junit_xml
     from healthrules.testing.runner import discover
     from healthrules.testing.runner import run as run_tests
 
     if args.fail_under is not None and not 0 <= args.fail_under <= 100:
-        print("error: --fail-under takes a percentage between 0 and 100", file=sys.stderr)
-        return int(Exit.USAGE)
-    try:
-        if args.select is not None:
+        raise UsageError("--fail-under takes a percentage between 0 and 100")
+    if args.select is not None:
+        try:
             re.compile(args.select)
+        except re.error as exc:
+            raise UsageError(f"--run {args.select!r} is not a regular expression: "
+                             f"{exc}") from None
+    if args.junit_xml:
+        output_file(args.junit_xml, "--junit-xml")
+    try:
         if not discover(args.paths):
-            print("error: no test file (*.test.yaml or kind: test) under "
-                  + ", ".join(args.paths), file=sys.stderr)
-            return int(Exit.USAGE)
+            raise UsageError("no test file (*.test.yaml or kind: test) under "
+                             + ", ".join(args.paths))
         report = run_tests(args.paths, select=args.select,
                            coverage=args.coverage or args.fail_under is not None)
     except FileNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return int(Exit.USAGE)
-    except re.error as exc:
-        print(f"error: --run {args.select!r} is not a regular expression: {exc}",
-              file=sys.stderr)
-        return int(Exit.USAGE)
+        raise UsageError(str(exc)) from None
     if args.junit_xml:
         write_junit_xml(report, args.junit_xml)
     below = False
@@ -97,4 +97,4 @@ def run(args: argparse.Namespace) -> int:
         if below and report.coverage is not None:
             print(f"coverage {report.coverage.percent():.1f}% is below --fail-under "
                   f"{args.fail_under:g}%", file=sys.stderr)
-    return int(Exit.NOT_CLEAN if (not report.ok or below) else Exit.OK)
+    return Exit.NOT_CLEAN if (not report.ok or below) else Exit.OK

@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from healthrules.cli._exit import EXIT_CODES_HELP, Exit
+from healthrules.cli._exit import EXIT_CODES_HELP, Exit, UsageError
 from healthrules.errors import Issue, Severity
 from healthrules.loader import FileCheck, check_files
 
@@ -59,7 +59,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> Exit:
     """Check the files named on the command line and print the result.
 
     Parameters
@@ -69,15 +69,20 @@ def run(args: argparse.Namespace) -> int:
 
     Returns
     -------
-    int
-        0 when every file is valid, 1 when one is not, 2 when a path does not exist.
+    Exit
+        OK when every file is valid, NOT_CLEAN when one is not.
+
+    Raises
+    ------
+    UsageError
+        When a path does not exist or holds no rule file.
     """
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
-        print(f"healthrules validate: error: no such file or folder: {', '.join(missing)}",
-              file=sys.stderr)
-        return int(Exit.USAGE)
+        raise UsageError(f"no such file or folder: {', '.join(missing)}")
     results = check_files(args.paths)
+    if not results:
+        raise UsageError(f"no rule file (*.yaml or *.yml) under {', '.join(args.paths)}")
     issues = _unique(i for fc in results for i in fc.issues)
     if args.format == "json":
         json.dump(_document(results, issues), sys.stdout, indent=2)
@@ -86,9 +91,7 @@ def run(args: argparse.Namespace) -> int:
         for issue in issues:
             print(issue)
         print(_summary(results, issues))
-        if not results:
-            print("note: no *.yaml or *.yml files found", file=sys.stderr)
-    return int(Exit.OK if all(fc.ok for fc in results) else Exit.NOT_CLEAN)
+    return Exit.OK if all(fc.ok for fc in results) else Exit.NOT_CLEAN
 
 
 def _unique(issues: Any) -> list[Issue]:

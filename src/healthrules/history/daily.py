@@ -12,25 +12,263 @@ lifecycle (:func:`healthrules.history.lifecycle.step`) and writes the new state.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from healthrules.compiler import Plan
+from healthrules.errors import InputDataError, Issue, Location
 from healthrules.evaluation import Evaluation
-from healthrules.history import overrides as pins
+from healthrules.history import overrides as _overrides
 from healthrules.history.lifecycle import _rules_with_flags, signals_for, step
+from healthrules.history.overrides import OverrideError, Pin
 from healthrules.history.snapshots import AS_OF, _as_date, evaluate_dates, prepare_inputs
-from healthrules.history.store import StateStore, StoreError, _now
-from healthrules.roadmap import Pack, Roadmap
+from healthrules.history.store import StateStore, StoreError, _now, _version
+from healthrules.roadmap import Pack, Roadmap, parse_days
 
-__all__ = ["RunResult", "run"]
+__all__ = [
+    "STALE_DATA",
+    "Provenance",
+    "RunResult",
+    "StaleDataError",
+    "StoredRun",
+    "check_pin",
+    "newest_event",
+    "provenance",
+    "replay",
+    "rules_diff",
+    "run",
+]
+
+STALE_DATA = "stale_data"
+"""The issue code of :class:`StaleDataError`."""
+
+
+class StaleDataError(InputDataError):
+    """The newest event is older than the staleness limit allows: the run is refused."""
+
+
+# ---------------------------------------------------------------------- provenance
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Which rules a run used: a SHA-256 of every rule file and the conditions of every action.
+
+    Attributes
+    ----------
+    files
+        Each rule file (roadmap, imported libraries, pack and its roadmaps) and the SHA-256
+        of its bytes; a roadmap built in Python appears as ``<roadmap ID>`` with the hash
+        of its JSON form.
+    actions
+        ``roadmap/action`` to ``{"when": condition, "settings": hash of the whole action}``.
+    version
+        The healthrules version.
+    """
+
+    files: dict[str, str]
+    actions: dict[str, dict[str, str]]
+    version: str = field(default_factory=_version)
+
+    @property
+    def hash(self) -> str:
+        """One SHA-256 over the contents of every rule file (names and folders left out,
+        so the same rules read from another path hash the same)."""
+        return _sha256("\n".join(sorted(self.files.values())).encode())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (in manifests and the run log)."""
+        return {"rules_hash": self.hash, "healthrules_version": self.version,
+                "files": dict(self.files), "actions": {k: dict(v) for k, v in
+                                                       self.actions.items()}}
+
+
+def provenance(source: Roadmap | Pack | Plan) -> Provenance:
+    """The :class:`Provenance` of a loaded roadmap, pack or compiled plan.
+
+    A pack lists its own file and its roadmaps' files; every roadmap also lists the libraries
+    it imports (paths relative to the importing file, as the loader reads them).
+    """
+    files: dict[str, str] = {}
+    if isinstance(source, Plan):
+        roadmaps = [cr.roadmap for cr in source.roadmaps]
+    elif isinstance(source, Pack):
+        if source.source:
+            files[source.source] = _file_hash(source.source)
+        roadmaps = list(source.loaded)
+    else:
+        roadmaps = [source]
+    actions: dict[str, dict[str, str]] = {}
+    for rm in roadmaps:
+        if rm.source:
+            files[rm.source] = _file_hash(rm.source)
+            base = Path(rm.source).parent
+            for imp in rm.imports:
+                lib = base / imp.path
+                files[str(lib)] = _file_hash(lib)
+        else:
+            files[f"<roadmap {rm.id}>"] = _sha256(rm.model_dump_json(by_alias=True).encode())
+        for _stage, action in rm.all_actions():
+            actions[f"{rm.id}/{action.id}"] = {
+                "when": action.when,
+                "settings": _sha256(action.model_dump_json(by_alias=True).encode())}
+    return Provenance(files=files, actions=actions)
+
+
+def _file_hash(path: str | os.PathLike[str]) -> str:
+    return _sha256(Path(path).read_bytes())
+
+
+def rules_diff(before: dict[str, Any] | None, now: Provenance) -> dict[str, Any] | None:
+    """What changed in the rules since a run (``before``: its stored provenance), or None.
+
+    Returns
+    -------
+    dict or None
+        None when the rules hash is the same (or the earlier run recorded no rules);
+        otherwise ``previous_rules_hash``, ``rules_hash``, ``files`` (the files whose
+        content changed, appeared or went), ``actions_added``, ``actions_removed``,
+        ``conditions_changed`` (``when`` differs) and ``settings_changed`` (same ``when``,
+        other keys differ: priority, ``for``, text ...).
+    """
+    if not before or before.get("rules_hash") in (None, now.hash):
+        return None
+    old_files: dict[str, str] = before.get("files") or {}
+    old_by_name = {Path(k).name: v for k, v in old_files.items()}
+    new_by_name = {Path(k).name: v for k, v in now.files.items()}
+    files = sorted(n for n in old_by_name.keys() | new_by_name.keys()
+                   if old_by_name.get(n) != new_by_name.get(n))
+    old_actions: dict[str, dict[str, str]] = before.get("actions") or {}
+    both = old_actions.keys() & now.actions.keys()
+    return {
+        "previous_rules_hash": before.get("rules_hash"),
+        "rules_hash": now.hash,
+        "files": files,
+        "actions_added": sorted(now.actions.keys() - old_actions.keys()),
+        "actions_removed": sorted(old_actions.keys() - now.actions.keys()),
+        "conditions_changed": sorted(a for a in both
+                                     if old_actions[a].get("when") != now.actions[a]["when"]),
+        "settings_changed": sorted(
+            a for a in both if old_actions[a].get("when") == now.actions[a]["when"]
+            and old_actions[a].get("settings") != now.actions[a]["settings"]),
+    }
+
+
+# ---------------------------------------------------------------------- fresh data
+
+
+def newest_event(plan: Plan, events: pl.LazyFrame, as_of: dt.date) -> dt.datetime | None:
+    """The newest event time a run dated ``as_of`` reads (events after it are not read).
+
+    One small lazy query (the timestamp column only, with the filter pushed into the scan);
+    timestamps with a time zone are given as local wall-clock time in that zone, as the
+    evaluation reads them.
+    """
+    ts = plan.events.timestamp
+    dtype = events.collect_schema().get(ts)
+    end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
+    col = pl.col(ts)
+    if isinstance(dtype, pl.Date):
+        col = col.cast(pl.Datetime("us"))
+    elif isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
+        col = pl.col(ts).dt.convert_time_zone(dtype.time_zone).dt.replace_time_zone(None)
+    elif not isinstance(dtype, pl.Datetime):
+        return None  # the contract check reports a timestamp column of another type
+    value = events.select(col.alias("__ts")).filter(pl.col("__ts") < end).select(
+        pl.col("__ts").max()).collect().item()
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=None)
+    return None
+
+
+def _staleness_limit(plan: Plan, max_staleness: int | str | dt.timedelta | None,
+                     ) -> tuple[dt.timedelta | None, str]:
+    if isinstance(max_staleness, dt.timedelta):
+        return max_staleness, "max_staleness"
+    if max_staleness is not None:
+        return dt.timedelta(days=parse_days(max_staleness)), "max_staleness"
+    limits = [(parse_days(cr.roadmap.data.events.max_staleness), cr.roadmap.id)
+              for cr in plan.roadmaps if cr.roadmap.data.events.max_staleness is not None]
+    if not limits:
+        return None, ""
+    days, rid = min(limits)
+    return dt.timedelta(days=days), f"data.events.max_staleness of roadmap {rid!r}"
+
+
+def _age_text(age: dt.timedelta) -> str:
+    hours = age.total_seconds() / 3600
+    if hours < 48:
+        return f"{hours:.0f} hour{'' if round(hours) == 1 else 's'}"
+    return f"{age.days} days"
+
+
+def _check_fresh(plan: Plan, newest: dt.datetime | None, day: dt.date,
+                 max_staleness: int | str | dt.timedelta | None) -> dt.timedelta | None:
+    """The age of the data at the end of ``day``; refuse it past the limit."""
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time())
+    age = None if newest is None else max(end - newest, dt.timedelta(0))
+    limit, where = _staleness_limit(plan, max_staleness)
+    if limit is None:
+        return age
+    if newest is None:
+        message = (f"no event at or before {day}: the events hold nothing to judge the run "
+                   f"by (limit {limit.days}d, from {where})")
+    elif age is not None and age > limit:
+        message = (f"the newest event ({newest.isoformat(sep=' ', timespec='minutes')}) is "
+                   f"{_age_text(age)} old at the end of the run date {day}; the limit is "
+                   f"{limit.days}d (from {where}). Load the missing events and run again, "
+                   "or raise the limit (--max-staleness) if the feed is known to lag")
+    else:
+        return age
+    raise StaleDataError([Issue(code=STALE_DATA, message=message, location=Location(),
+                                hint="every action judged on stale data would be wrong "
+                                "(e.g. usage dropping to zero)")])
+
+
+def _feed(as_of: dt.date, changes: pl.DataFrame, diff: dict[str, Any] | None) -> str:
+    """The change feed as NDJSON: a ``rules_changed`` record first when the rules changed,
+    then one object per change (dates as ISO text)."""
+    head = ""
+    if diff is not None:
+        head = json.dumps({"as_of": as_of.isoformat(), "change": "rules_changed", **diff}) + "\n"
+    if changes.height == 0:
+        return head
+    frame = changes.select(pl.lit(as_of.isoformat()).alias("as_of"), pl.all())
+    return head + frame.write_ndjson()
+
+
+def _gap_text(previous: dt.date | None, skipped: Sequence[dt.date]) -> str | None:
+    if not skipped:
+        return None
+    n = len(skipped)
+    days = (f"{skipped[0]}" if n == 1 else f"{skipped[0]}..{skipped[-1]}")
+    return (f"gap: no run on {days} ({n} day{'' if n == 1 else 's'} since the run of "
+            f"{previous}); conditions are judged at run dates only, so a condition that "
+            "changed on a missed day was not seen, and for, cooldown and escalate_after "
+            "(counted in calendar days) took effect at this run instead")
+
+
+def _rules_text(diff: dict[str, Any] | None) -> str | None:
+    if diff is None:
+        return None
+    parts = [f"{len(diff[k])} {label} ({', '.join(diff[k])})" for k, label in (
+        ("actions_added", "action(s) added"), ("actions_removed", "action(s) removed"),
+        ("conditions_changed", "condition(s) changed"),
+        ("settings_changed", "action(s) with other settings changed")) if diff[k]]
+    files = ", ".join(diff["files"]) or "none by name"
+    return (f"rules changed since the previous run (files: {files}): "
+            + ("; ".join(parts) if parts else "no action added, removed or changed"))
 
 
 @dataclass(frozen=True)
@@ -46,7 +284,7 @@ class RunResult:
     changes
         Only what changed: one row per opened, resolved or escalated action, with its
         ``reason`` (resolved), ``stage``, ``priority``, ``kind``, ``title``, ``text``,
-        ``opened_at`` and ``days_open``.
+        ``opened_at``, ``days_open`` and ``rules_hash`` (the rules that produced it).
     open
         Every action open after the run (the CSM's worklist), with ``opened_at``.
     overrides
@@ -55,6 +293,20 @@ class RunResult:
         Overrides whose expiry (or removal) fell since the previous run.
     undone
         Dates of earlier runs this run replaced (itself on a rerun; later ones on a rewind).
+    previous
+        The date of the run before this one (None for the first).
+    skipped
+        The dates without a run between ``previous`` and ``as_of``.
+    newest_event
+        The newest event time the run read (None: no event).
+    data_age
+        How old that event was at the end of the run date.
+    rules
+        The :class:`Provenance` of the rules.
+    rules_diff
+        What changed in the rules since the previous run (:func:`rules_diff`), or None.
+    pinned
+        The ids of the overrides the run's ``pins`` created or found.
     """
 
     as_of: dt.date
@@ -64,6 +316,13 @@ class RunResult:
     overrides: pl.DataFrame
     expired_overrides: pl.DataFrame
     undone: tuple[dt.date, ...] = ()
+    previous: dt.date | None = None
+    skipped: tuple[dt.date, ...] = ()
+    newest_event: dt.datetime | None = None
+    data_age: dt.timedelta | None = None
+    rules: Provenance | None = None
+    rules_diff: dict[str, Any] | None = None
+    pinned: tuple[int, ...] = ()
 
     def counts(self) -> dict[str, int]:
         """How many actions opened, resolved and escalated, and how many are open."""
@@ -73,30 +332,34 @@ class RunResult:
         return out
 
     def to_ndjson(self) -> str:
-        """The changes as NDJSON, one object per line (dates as ISO text)."""
-        if self.changes.height == 0:
-            return ""
-        frame = self.changes.select(pl.lit(self.as_of.isoformat()).alias("as_of"), pl.all())
-        return frame.write_ndjson()
+        """The change feed as NDJSON: one object per change (dates as ISO text), after a
+        ``rules_changed`` object when the rules changed since the previous run."""
+        return _feed(self.as_of, self.changes, self.rules_diff)
 
     def write_ndjson(self, path: str | os.PathLike[str]) -> Path:
-        """Write the changes as NDJSON atomically (a temporary file, then a rename)."""
+        """Write the change feed as NDJSON atomically (a temporary file, then a rename)."""
+        from healthrules.output import atomic_write_text
+
         target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(self.to_ndjson())
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_text(target, self.to_ndjson())
         return target
 
+    def manifest(self) -> dict[str, Any]:
+        """What the run's output manifest records: date, data freshness, rules, gap."""
+        return {
+            "as_of": self.as_of.isoformat(),
+            "previous_run": self.previous.isoformat() if self.previous else None,
+            "skipped_days": [d.isoformat() for d in self.skipped],
+            "newest_event": self.newest_event.isoformat() if self.newest_event else None,
+            "data_age_hours": (round(self.data_age.total_seconds() / 3600, 2)
+                               if self.data_age is not None else None),
+            "rules": self.rules.to_dict() if self.rules else None,
+            "rules_diff": self.rules_diff,
+            "counts": self.counts(),
+        }
+
     def summary(self) -> str:
-        """One line per kind of change, for the terminal."""
+        """The counts and the data's age on one line; then a gap and a rules change, if any."""
         c = self.counts()
         head = (f"as of {self.as_of}: {c['opened']} opened, {c['resolved']} resolved, "
                 f"{c['escalated']} escalated; {c['open']} open")
@@ -107,10 +370,88 @@ class RunResult:
             extra.append(f"{self.overrides.height} override(s) in force")
         if self.expired_overrides.height:
             extra.append(f"{self.expired_overrides.height} expired since the previous run")
-        return head + ("; " + ", ".join(extra) if extra else "")
+        head += "; " + ", ".join(extra) if extra else ""
+        head += "; " + _freshness(self.newest_event, self.data_age)
+        notes = [t for t in (_gap_text(self.previous, self.skipped),
+                             _rules_text(self.rules_diff)) if t]
+        return "\n".join([head, *(f"  {t}" for t in notes)])
 
     def __repr__(self) -> str:
-        return f"RunResult({self.summary()})"
+        return f"RunResult({self.summary().splitlines()[0]})"
+
+
+def _freshness(newest: dt.datetime | None, age: dt.timedelta | None) -> str:
+    if newest is None:
+        return "no events"
+    text = f"newest event {newest.isoformat(sep=' ', timespec='minutes')}"
+    return text + (f" ({_age_text(age)} old)" if age is not None else "")
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """A run as the store keeps it: what :func:`replay` returns.
+
+    Attributes
+    ----------
+    as_of, changes, counts, newest_event, rules_hash, rules_diff
+        As the run reported them (``counts`` without ``open``).
+    """
+
+    as_of: dt.date
+    changes: pl.DataFrame
+    counts: dict[str, int]
+    newest_event: str | None
+    rules_hash: str | None
+    rules_diff: dict[str, Any] | None
+
+    def to_ndjson(self) -> str:
+        """The change feed, as the run wrote it."""
+        return _feed(self.as_of, self.changes, self.rules_diff)
+
+    def write_ndjson(self, path: str | os.PathLike[str]) -> Path:
+        """Write the change feed as NDJSON atomically."""
+        from healthrules.output import atomic_write_text
+
+        target = Path(path)
+        atomic_write_text(target, self.to_ndjson())
+        return target
+
+    def summary(self) -> str:
+        """One line, like the run's, marked as a replay."""
+        c = self.counts
+        return (f"as of {self.as_of} (replayed from the store): {c['opened']} opened, "
+                f"{c['resolved']} resolved, {c['escalated']} escalated; newest event "
+                f"{self.newest_event or 'not recorded'}")
+
+
+def replay(state: StateStore | str | os.PathLike[str], as_of: dt.date | str) -> StoredRun:
+    """The changes of a stored run, to emit its feed again without running it again.
+
+    A run commits before it writes its outputs; if writing them failed (a full disk, a
+    missing folder), this gives the same feed back.
+
+    Raises
+    ------
+    StoreError
+        If the store has no run dated ``as_of``.
+    """
+    day = _as_date(as_of, "as_of")
+    store = state if isinstance(state, StateStore) else StateStore(state, create=False)
+    try:
+        info = store.run_info(day)
+        if info is None:
+            raise StoreError(f"the store has no run dated {day} to replay", path=store.path)
+        key = store.meta().get("account_key", "account_id")
+        changes = store.changes(day, key=key).drop("as_of")
+        if info.get("rules_hash") is None:
+            changes = changes.drop("rules_hash")
+    finally:
+        if not isinstance(state, StateStore):
+            store.close()
+    return StoredRun(as_of=day, changes=changes,
+                     counts={k: int(info[k]) for k in ("opened", "resolved", "escalated")},
+                     newest_event=info.get("newest_event"), rules_hash=info.get("rules_hash"),
+                     rules_diff=info.get("rules_diff"))
 
 
 def run(
@@ -121,6 +462,10 @@ def run(
     as_of: dt.date | str,
     *,
     rewind: bool = False,
+    pins: Sequence[Pin] = (),
+    unpins: Sequence[int] = (),
+    max_staleness: int | str | dt.timedelta | None = None,
+    rules: Provenance | None = None,
 ) -> RunResult:
     """Run the daily job for one date against a state store.
 
@@ -130,13 +475,26 @@ def run(
         A roadmap, pack or plan (one store per roadmap or pack).
     state
         A :class:`~healthrules.history.store.StateStore` or the path of its file (created on
-        the first run).
+        the first run when the path does not exist).
     events, accounts
         As for :func:`healthrules.evaluate`.
     as_of
         The run date. Running the same date again replaces that run (idempotent).
     rewind
         Allow a date earlier than the latest run: the later runs are undone first.
+    pins
+        Overrides to record with this run, in its transaction (a pin already stored is not
+        stored twice; a run that fails stores none).
+    unpins
+        Override ids to end from ``as_of`` on, in the same transaction.
+    max_staleness
+        Refuse the run when the newest event is older than this at the end of ``as_of``
+        (days, ``"2d"`` or a timedelta); default: the roadmap's
+        ``data.events.max_staleness``, else no limit.
+    rules
+        The provenance to record (default: :func:`provenance` of ``roadmap``; pass the
+        loaded pack's when ``roadmap`` is a plan compiled from a pack, so the pack file is
+        hashed too).
 
     Returns
     -------
@@ -145,8 +503,12 @@ def run(
     Raises
     ------
     StoreError
-        If the store belongs to another roadmap, is locked, or has runs after ``as_of``
-        (without ``rewind``).
+        If the store belongs to another roadmap, is locked or damaged, or has runs after
+        ``as_of`` (without ``rewind``).
+    StaleDataError
+        If the data is older than ``max_staleness``.
+    OverrideError
+        If a pin names an unknown account or target, or a value it cannot take.
     InputDataError, RoadmapError
         As for :func:`healthrules.evaluate`.
     """
@@ -154,6 +516,11 @@ def run(
     plan, ev_lf, acc_df = prepare_inputs(roadmap, events, accounts, day)
     key = plan.account_key
     key_dtype = acc_df.schema[key]
+    checked = [check_pin(plan, acc_df, p) for p in pins]
+    newest = newest_event(plan, ev_lf, day)
+    age = _check_fresh(plan, newest, day, max_staleness)
+    prov = rules if rules is not None else provenance(
+        roadmap if isinstance(roadmap, (Roadmap, Pack)) else plan)
     store = state if isinstance(state, StateStore) else StateStore(state)
     started = _now()
     try:
@@ -164,16 +531,22 @@ def run(
                 raise StoreError(
                     f"the store has runs after {day} (latest {max(later)}); run a later "
                     "date, or pass rewind=True (--rewind) to undo them first", path=store.path)
-            previous = store.last_run()
             undone = store.undo_from(day)
-            if undone:
-                previous = store.last_run()
+            previous = store.last_run()
+            pinned = tuple(store.add_pin(p.account, p.target, p.value, reason=p.reason,
+                                         expires=p.expires, on=day, set_by=p.set_by)
+                           for p in checked)
+            for oid in unpins:
+                store.end_pin(oid, on=day)
+            before = store.run_info(previous) if previous is not None else None
+            diff = rules_diff((before or {}).get("rules"), prov)
+            skipped = _skipped(previous, day)
             old_actions = store.actions(key=key, key_dtype=key_dtype)
             old_stages = store.stages(key=key, key_dtype=key_dtype)
             all_pins = store.overrides(key=key, key_dtype=key_dtype)
             result, evaluation, computed = _evaluate(plan, ev_lf, acc_df, day, old_stages,
                                                      all_pins)
-            rules = _rules_with_flags(plan)
+            rules_table = _rules_with_flags(plan)
             signals = result["signals"]
             if signals is None:
                 signals = pl.DataFrame(schema={key: key_dtype, "roadmap": pl.String,
@@ -181,21 +554,64 @@ def run(
                                                "clear": pl.Boolean})
             else:
                 signals = signals.drop("as_of")
-            new_actions, changes = step(old_actions, signals, day, rules, key=key,
+            new_actions, changes = step(old_actions, signals, day, rules_table, key=key,
                                         stages=evaluation.stages, fired=evaluation.actions)
+            changes = changes.with_columns(pl.lit(prov.hash, pl.String).alias("rules_hash"))
             new_stages = _stage_state(evaluation.stages, old_stages, key, day)
             store.write_run(day, key=key, old_actions=old_actions, new_actions=new_actions,
                             old_stages=old_stages, new_stages=new_stages, changes=changes,
-                            plan_id=plan.id, accounts=acc_df.height, started_at=started)
+                            plan_id=plan.id, accounts=acc_df.height, started_at=started,
+                            newest_event=newest.isoformat() if newest else None,
+                            rules_hash=prov.hash, rules=prov.to_dict(), rules_diff=diff,
+                            skipped=len(skipped))
     finally:
         if not isinstance(state, StateStore):
             store.close()
     return RunResult(
         as_of=day, evaluation=evaluation, changes=changes,
         open=new_actions.filter(pl.col("status") == "open").drop("status", "resolved_at"),
-        overrides=pins.report(plan, all_pins, day, key, computed),
+        overrides=_overrides.report(plan, all_pins, day, key, computed),
         expired_overrides=_expired(all_pins, previous, day),
-        undone=tuple(sorted(undone)))
+        undone=tuple(sorted(undone)), previous=previous, skipped=skipped,
+        newest_event=newest, data_age=age, rules=prov, rules_diff=diff, pinned=pinned)
+
+
+def check_pin(plan: Plan, accounts: pl.DataFrame, pin: Pin) -> Pin:
+    """Check one pin against the plan and the accounts; return it with a typed account.
+
+    Raises
+    ------
+    OverrideError
+        With the reason (:func:`healthrules.history.overrides.pin_problem`).
+    """
+    key = plan.account_key
+    dtype = accounts.schema[key]
+    account: Any = pin.account
+    if dtype.is_integer() and isinstance(account, str):
+        try:
+            account = int(account)
+        except ValueError:
+            pass
+    problem = _overrides.pin_problem(plan, pin.target, pin.value)
+    if problem is None and not _has(accounts[key], account):
+        problem = f"no account {pin.account!r} in the accounts frame"
+    if problem is not None:
+        raise OverrideError(problem)
+    return Pin(account=account, target=pin.target, value=float(pin.value), reason=pin.reason,
+               expires=pin.expires, set_by=pin.set_by)
+
+
+def _has(keys: pl.Series, account: Any) -> bool:
+    try:
+        return bool((keys == pl.Series([account], dtype=keys.dtype)[0]).any())
+    except (TypeError, ValueError, pl.exceptions.PolarsError):
+        return False
+
+
+def _skipped(previous: dt.date | None, day: dt.date) -> tuple[dt.date, ...]:
+    if previous is None or (day - previous).days <= 1:
+        return ()
+    return tuple(previous + dt.timedelta(days=k) for k in range(1, (day - previous).days))
 
 
 def _evaluate(plan: Plan, events: pl.LazyFrame, accounts: pl.DataFrame, day: dt.date,
@@ -207,7 +623,7 @@ def _evaluate(plan: Plan, events: pl.LazyFrame, accounts: pl.DataFrame, day: dt.
         pl.col("stage").alias("__stage_before"), pl.col("since").alias("__stage_since"))
 
     def pin_overlay(dates: Sequence[dt.date]) -> pl.DataFrame | None:
-        return pins.overlay(plan, all_pins, dates, key)
+        return _overrides.overlay(plan, all_pins, dates, key)
 
     engine, result = evaluate_dates(plan, events, accounts, [day], overlay=pin_overlay,
                                     signals=signals_for(plan), stage_before=before)

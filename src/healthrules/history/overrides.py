@@ -12,14 +12,40 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 
 from healthrules.compiler import Plan
+from healthrules.errors import Code, HealthRulesError, Issue
 from healthrules.expressions import Type
 
-__all__ = ["overlay", "pin_problem", "pin_targets", "report"]
+__all__ = ["OverrideError", "Pin", "overlay", "pin_problem", "pin_targets", "report"]
+
+
+class OverrideError(HealthRulesError):
+    """A pin that cannot apply: unknown target or account, a value it cannot take."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__([Issue(code=Code.VALIDATION.value, message=f"--pin: {message}")])
+
+
+@dataclass(frozen=True)
+class Pin:
+    """One override to record with a daily run (see :func:`healthrules.history.run`).
+
+    It applies from the run's date up to the day before ``expires``.
+    """
+
+    account: Any
+    target: str
+    value: float
+    reason: str
+    expires: dt.date | str
+    set_by: str | None = None
 
 _NUMERIC: dict[Type, pl.DataType] = {"int": pl.Int64(), "float": pl.Float64()}
 
@@ -41,6 +67,8 @@ def pin_problem(plan: Plan, target: str, value: float) -> str | None:
     non-numeric target, a fraction for a whole-number indicator), said before the pin is
     stored, with a did-you-mean for a misspelt target.
     """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return f"the value must be a finite number, got {value!r}"
     targets = pin_targets(plan)
     if target not in targets:
         close = difflib.get_close_matches(target, sorted(targets), n=1, cutoff=0.6)

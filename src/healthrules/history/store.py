@@ -26,13 +26,17 @@ they are opened. A file written by a newer release is refused with a clear error
 from __future__ import annotations
 
 import datetime as dt
+import json
+import math
 import os
 import sqlite3
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import polars as pl
 
@@ -42,11 +46,18 @@ __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "StateStore",
+    "StoreCorruptError",
     "StoreError",
+    "backup_store",
+    "check_store",
+    "restore_store",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The schema version this release writes."""
+
+REQUIRED_TABLES = ("meta", "runs", "action_state", "stage_state", "changes", "overrides")
+"""The tables every store has; a store without one of them is corrupted."""
 
 _SCHEMA_V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -119,16 +130,39 @@ CREATE TABLE overrides (
 CREATE INDEX overrides_account ON overrides (account);
 """
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
-"""``MIGRATIONS[n]`` upgrades a schema of version ``n`` to ``n + 1`` (none yet: version 1 is
-the first). Each runs inside the opening transaction; the version is bumped after it."""
+_V2_COLUMNS = (
+    ("runs", "newest_event", "TEXT"),
+    ("runs", "rules_hash", "TEXT"),
+    ("runs", "rules", "TEXT"),
+    ("runs", "rules_diff", "TEXT"),
+    ("runs", "skipped", "INTEGER"),
+    ("action_state", "rules_hash", "TEXT"),
+    ("changes", "rules_hash", "TEXT"),
+)
+
+
+def _to_v2(conn: sqlite3.Connection) -> None:
+    """Version 2: provenance (rules hash and files per run, per state row and per change), the
+    newest event time of each run and the days it skipped."""
+    for table, column, sqltype in _V2_COLUMNS:
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {sqltype}")
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _to_v2}
+"""``MIGRATIONS[n]`` upgrades a schema of version ``n`` to ``n + 1``. Each runs inside the
+opening transaction; the version is bumped after it."""
 
 # the columns of each frame as stored (dates as ISO text)
 _ACTION_COLUMNS = ("roadmap", "action_id", "status", "since", "opened_at", "resolved_at",
                    "escalated_at", "stage", "priority", "text")
 _ACTION_DATES = ("since", "opened_at", "resolved_at", "escalated_at")
 _CHANGE_COLUMNS = ("roadmap", "action_id", "change", "reason", "stage", "priority", "kind",
-                   "title", "text", "opened_at", "days_open")
+                   "title", "text", "opened_at", "days_open", "rules_hash")
+_RUN_COLUMNS: dict[str, pl.DataType] = {
+    "as_of": pl.String(), "started_at": pl.String(), "finished_at": pl.String(),
+    "plan_id": pl.String(), "healthrules_version": pl.String(), "accounts": pl.Int64(),
+    "opened": pl.Int64(), "resolved": pl.Int64(), "escalated": pl.Int64(),
+    "newest_event": pl.String(), "rules_hash": pl.String(), "skipped": pl.Int64()}
 
 PAUSE_ENV = "HEALTHRULES_TEST_PAUSE_IN_RUN"
 """Test hook: seconds to sleep inside a run's transaction, after its writes, before commit."""
@@ -146,6 +180,22 @@ class StoreError(HealthRulesError):
         location = Location(file=str(path)) if path is not None else Location()
         super().__init__([Issue(code=Code.STATE_STORE.value, message=message,
                                 location=location)])
+
+
+class StoreCorruptError(StoreError):
+    """The file is not a valid healthrules store: damaged pages, missing tables, bad values.
+
+    The message says what is wrong and what to do: restore the latest backup (``healthrules
+    store backup`` makes one; ``healthrules store check`` tells what is wrong). The file is
+    never reset: its history may still be recoverable.
+    """
+
+    def __init__(self, problem: str, *, path: str | os.PathLike[str]) -> None:
+        super().__init__(
+            f"the state store is corrupted: {problem}. It was not changed. Restore the latest "
+            "backup (healthrules store restore BACKUP STATE), or move the file away to start "
+            "a new store; `healthrules store check` lists the problems", path=path)
+        self.problem = problem
 
 
 class StateStore:
@@ -172,22 +222,75 @@ class StateStore:
     (1, None)
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0,
+                 create: bool = True, readonly: bool = False) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.readonly = readonly
+        if not self.path.exists():
+            if not create or readonly:
+                raise StoreError("no state store at this path", path=self.path)
+            _create(self.path)
+        self._check_file()
+        self.conn = self._connect(busy_timeout)
         try:
-            self.conn = sqlite3.connect(self.path, isolation_level=None,
-                                        timeout=busy_timeout, check_same_thread=False)
-            mode = self.conn.execute("PRAGMA journal_mode=WAL").fetchone()
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"not an SQLite database ({exc})", path=self.path) from exc
-        if mode is None or str(mode[0]).lower() != "wal":
-            raise StoreError("cannot switch the database to WAL mode", path=self.path)
-        self.conn.execute("PRAGMA synchronous=FULL")
-        self.conn.execute("PRAGMA foreign_keys=ON")
-        self._upgrade()
+            self._check()
+            if not readonly:
+                self._upgrade()
+        except BaseException:
+            self.conn.close()
+            raise
 
     # ------------------------------------------------------------------ lifecycle of the file
+
+    def _check_file(self) -> None:
+        if self.path.is_dir():
+            raise StoreError("is a folder, not a state store file", path=self.path)
+        if self.path.stat().st_size == 0:
+            raise StoreCorruptError("the file is empty (0 bytes), so its history is gone",
+                                    path=self.path)
+        if self.readonly:
+            return
+        folder = self.path.parent
+        if not os.access(self.path, os.W_OK) or not os.access(folder, os.W_OK | os.X_OK):
+            what = "file" if not os.access(self.path, os.W_OK) else f"folder {folder}"
+            raise StoreError(f"the store's {what} is read-only; a run writes the store (and "
+                             "its -wal and -shm files next to it): fix the permissions or "
+                             "the owner", path=self.path)
+
+    def _connect(self, busy_timeout: float) -> sqlite3.Connection:
+        try:
+            if self.readonly:
+                uri = f"file:{quote(str(self.path.resolve()))}?mode=ro"
+                conn = sqlite3.connect(uri, uri=True, isolation_level=None,
+                                       timeout=busy_timeout, check_same_thread=False)
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                return conn
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=busy_timeout,
+                                   check_same_thread=False)
+            try:
+                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()
+                if mode is None or str(mode[0]).lower() != "wal":
+                    raise StoreError("cannot switch the database to WAL mode", path=self.path)
+                conn.execute("PRAGMA synchronous=FULL")
+                conn.execute("PRAGMA foreign_keys=ON")
+            except BaseException:
+                conn.close()
+                raise
+            return conn
+        except sqlite3.DatabaseError as exc:
+            raise _store_error(exc, self.path) from exc
+
+    def _check(self) -> None:
+        """Refuse a damaged store: ``PRAGMA quick_check``, the tables, the schema version and
+        the run dates (the other dates are checked when they are read)."""
+        problems = _structure_problems(self.conn, quick=True)
+        if problems:
+            raise StoreCorruptError("; ".join(problems), path=self.path)
+        if self.schema_version > SCHEMA_VERSION:
+            raise StoreError(
+                f"the store has schema version {self.schema_version}, written by a newer "
+                f"healthrules; this release reads versions up to {SCHEMA_VERSION}. Upgrade "
+                "healthrules to use it.", path=self.path)
 
     def __enter__(self) -> StateStore:
         return self
@@ -207,23 +310,7 @@ class StateStore:
 
     def _upgrade(self) -> None:
         with self.transaction():
-            tables = {r[0] for r in self.conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if not tables:
-                # one statement at a time: executescript() would commit the transaction
-                for statement in _SCHEMA_V1.split(";"):
-                    if statement.strip():
-                        self.conn.execute(statement)
-                self._set_meta("schema_version", "1")
-                self._set_meta("created_with", _version())
-            elif "meta" not in tables:
-                raise StoreError("not a healthrules state store (no meta table)", path=self.path)
             version = self.schema_version
-            if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"the store has schema version {version}, written by a newer healthrules; "
-                    f"this release reads versions up to {SCHEMA_VERSION}. Upgrade healthrules "
-                    "to use it.", path=self.path)
             while version < SCHEMA_VERSION:
                 migrate = MIGRATIONS.get(version)
                 if migrate is None:
@@ -246,14 +333,19 @@ class StateStore:
         try:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise _store_error(exc, self.path) from exc
             raise StoreError(f"cannot lock the store for writing ({exc}); is another run in "
                              "progress?", path=self.path) from exc
         try:
             yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
+            self.conn.execute("COMMIT")
+        except BaseException as exc:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise _store_error(exc, self.path) from exc
             raise
-        self.conn.execute("COMMIT")
 
     def _set_meta(self, key: str, value: str) -> None:
         self.conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) "
@@ -266,20 +358,62 @@ class StateStore:
     # ------------------------------------------------------------------ reading
 
     def runs(self) -> pl.DataFrame:
-        """One row per stored run, oldest first."""
+        """One row per stored run, oldest first.
+
+        Columns: ``as_of``, ``started_at``, ``finished_at``, ``plan_id``,
+        ``healthrules_version``, the counts, ``newest_event`` (the newest event time the run
+        read), ``rules_hash`` (the content hash of its rule files) and ``skipped`` (days
+        without a run before it).
+        """
         rows = self.conn.execute(
-            "SELECT as_of, started_at, finished_at, plan_id, healthrules_version, accounts, "
-            "opened, resolved, escalated FROM runs ORDER BY as_of").fetchall()
-        return pl.DataFrame(rows, schema={
-            "as_of": pl.String, "started_at": pl.String, "finished_at": pl.String,
-            "plan_id": pl.String, "healthrules_version": pl.String, "accounts": pl.Int64,
-            "opened": pl.Int64, "resolved": pl.Int64, "escalated": pl.Int64}, orient="row"
-        ).with_columns(pl.col("as_of").str.to_date())
+            f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs ORDER BY as_of").fetchall()
+        return self._dates(_frame(rows, _RUN_COLUMNS, "runs", self.path), ("as_of",), "runs")
+
+    def run_info(self, as_of: dt.date | str) -> dict[str, Any] | None:
+        """One stored run as a dict, with its ``rules`` (files and action conditions) and
+        ``rules_diff`` (what changed since the run before), or None if there is none."""
+        cols = [*_RUN_COLUMNS, "rules", "rules_diff"]
+        row = self.conn.execute(f"SELECT {', '.join(cols)} FROM runs WHERE as_of = ?",
+                                (_date(as_of).isoformat(),)).fetchone()
+        if row is None:
+            return None
+        info = dict(zip(cols, row, strict=True))
+        for name in ("rules", "rules_diff"):
+            try:
+                info[name] = json.loads(info[name]) if info[name] else None
+            except ValueError as exc:
+                raise StoreCorruptError(f"runs: {name} of {as_of} is not JSON",
+                                        path=self.path) from exc
+        return info
+
+    def previous_run(self, as_of: dt.date) -> dt.date | None:
+        """The latest run dated before ``as_of``, or None."""
+        row = self.conn.execute("SELECT max(as_of) FROM runs WHERE as_of < ?",
+                                (as_of.isoformat(),)).fetchone()
+        return None if row is None or row[0] is None else dt.date.fromisoformat(row[0])
+
+    def _dates(self, frame: pl.DataFrame, cols: Sequence[str], table: str) -> pl.DataFrame:
+        """Parse ISO date columns read from ``table``; a value that is not a date means the
+        file was damaged or edited by hand."""
+        parsed = frame.with_columns(pl.col(c).str.to_date("%Y-%m-%d", strict=False)
+                                    for c in cols)
+        for c in cols:
+            bad = frame.filter(pl.col(c).is_not_null() & parsed[c].is_null())
+            if bad.height:
+                raise StoreCorruptError(f"{table}: {c} {bad[c][0]!r} is not a date",
+                                        path=self.path)
+        return parsed
 
     def last_run(self) -> dt.date | None:
         """The date of the latest run, or None."""
         row = self.conn.execute("SELECT max(as_of) FROM runs").fetchone()
-        return None if row is None or row[0] is None else dt.date.fromisoformat(row[0])
+        if row is None or row[0] is None:
+            return None
+        try:
+            return dt.date.fromisoformat(row[0])
+        except (TypeError, ValueError) as exc:
+            raise StoreCorruptError(f"runs: as_of {row[0]!r} is not a date",
+                                    path=self.path) from exc
 
     def _key_dtype(self, default: pl.DataType | None = None) -> pl.DataType:
         name = self.meta().get("account_key_dtype")
@@ -288,19 +422,30 @@ class StateStore:
         return {"int": pl.Int64(), "str": pl.String()}.get(name, pl.String())
 
     def actions(self, *, key: str = "account_id", key_dtype: pl.DataType | None = None,
-                statuses: Sequence[str] = ("pending", "open", "resolved")) -> pl.DataFrame:
-        """The current lifecycle state of every (account, action) (after the last run)."""
+                statuses: Sequence[str] = ("pending", "open", "resolved"),
+                provenance: bool = False) -> pl.DataFrame:
+        """The current lifecycle state of every (account, action) (after the last run).
+
+        With ``provenance``, also ``valid_from`` (the run that wrote the row) and
+        ``rules_hash`` (the content hash of that run's rule files).
+        """
         dtype = key_dtype or self._key_dtype()
         marks = ", ".join("?" for _ in statuses)
+        extra = ", valid_from, rules_hash" if provenance else ""
         rows = self.conn.execute(
-            f"SELECT account, {', '.join(_ACTION_COLUMNS)} FROM action_state "
+            f"SELECT account, {', '.join(_ACTION_COLUMNS)}{extra} FROM action_state "
             f"WHERE valid_to IS NULL AND status IN ({marks}) ORDER BY account, roadmap, "
             "action_id", tuple(statuses)).fetchall()
         from healthrules.history.lifecycle import STATE_SCHEMA
 
         schema = {key: dtype, **{c: (pl.String() if c in _ACTION_DATES else STATE_SCHEMA[c])
                                  for c in _ACTION_COLUMNS}}
-        return _frame(rows, schema).with_columns(pl.col(c).str.to_date() for c in _ACTION_DATES)
+        dates: tuple[str, ...] = _ACTION_DATES
+        if provenance:
+            schema.update(valid_from=pl.String(), rules_hash=pl.String())
+            dates = (*dates, "valid_from")
+        return self._dates(_frame(rows, schema, "action_state", self.path), dates,
+                           "action_state")
 
     def stages(self, *, key: str = "account_id",
                key_dtype: pl.DataType | None = None) -> pl.DataFrame:
@@ -310,7 +455,8 @@ class StateStore:
             "SELECT account, roadmap, stage, since FROM stage_state WHERE valid_to IS NULL "
             "ORDER BY account").fetchall()
         schema = {key: dtype, "roadmap": pl.String(), "stage": pl.String(), "since": pl.String()}
-        return _frame(rows, schema).with_columns(pl.col("since").str.to_date())
+        return self._dates(_frame(rows, schema, "stage_state", self.path), ("since",),
+                           "stage_state")
 
     def changes(self, as_of: dt.date | str | None = None, *, key: str = "account_id",
                 key_dtype: pl.DataType | None = None) -> pl.DataFrame:
@@ -326,8 +472,8 @@ class StateStore:
         schema: dict[str, pl.DataType] = {"as_of": pl.String(), key: dtype,
                                           **{c: pl.String() for c in _CHANGE_COLUMNS}}
         schema["days_open"] = pl.Int64()
-        return _frame(rows, schema).with_columns(
-            pl.col("as_of").str.to_date(), pl.col("opened_at").str.to_date())
+        return self._dates(_frame(rows, schema, "changes", self.path), ("as_of", "opened_at"),
+                           "changes")
 
     # ------------------------------------------------------------------ overrides
 
@@ -367,23 +513,41 @@ class StateStore:
             Without a reason, with an expiry not after ``on``, or a value that is not a
             number.
         """
+        with self.transaction():
+            return self.add_pin(account, target, value, reason=reason, expires=expires,
+                                on=on, set_by=set_by)
+
+    def add_pin(self, account: Any, target: str, value: float, *, reason: str,
+                expires: dt.date | str, on: dt.date | str | None = None,
+                set_by: str | None = None) -> int:
+        """:meth:`pin` inside a transaction the caller holds (a daily run pins in its own).
+
+        Idempotent: the same pin (account, target, value, reason, dates, who) already in the
+        store is not stored twice; its id is returned.
+        """
         start = _date(on) if on is not None else dt.date.today()
         end = _date(expires)
         if not isinstance(reason, str) or not reason.strip():
             raise StoreError("an override needs a reason")
         if end <= start:
             raise StoreError(f"an override must expire after it starts ({start}); got {end}")
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise StoreError(f"an override pins a number; got {value!r}")
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or not math.isfinite(value)):
+            raise StoreError(f"an override pins a finite number; got {value!r}")
         if not isinstance(target, str) or not target:
             raise StoreError("an override needs a target: an indicator id or 'score'")
-        with self.transaction() as conn:
-            cur = conn.execute(
-                "INSERT INTO overrides (account, target, value, reason, set_by, created_on, "
-                "expires_on) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (account, target, float(value), reason.strip(), set_by, start.isoformat(),
-                 end.isoformat()))
-            return int(cur.lastrowid or 0)
+        fields = (account, target, float(value), reason.strip(), set_by, start.isoformat(),
+                  end.isoformat())
+        row = self.conn.execute(
+            "SELECT id FROM overrides WHERE account = ? AND target = ? AND value = ? AND "
+            "reason = ? AND set_by IS ? AND created_on = ? AND expires_on = ? AND "
+            "removed_on IS NULL ORDER BY id LIMIT 1", fields).fetchone()
+        if row is not None:
+            return int(row[0])
+        cur = self.conn.execute(
+            "INSERT INTO overrides (account, target, value, reason, set_by, created_on, "
+            "expires_on) VALUES (?, ?, ?, ?, ?, ?, ?)", fields)
+        return int(cur.lastrowid or 0)
 
     def unpin(self, override_id: int, *, on: dt.date | str | None = None) -> None:
         """End an override from ``on`` (default: today) on.
@@ -393,12 +557,16 @@ class StateStore:
         StoreError
             If there is no such override.
         """
+        with self.transaction():
+            self.end_pin(override_id, on=on)
+
+    def end_pin(self, override_id: int, *, on: dt.date | str | None = None) -> None:
+        """:meth:`unpin` inside a transaction the caller holds (idempotent)."""
         day = _date(on) if on is not None else dt.date.today()
-        with self.transaction() as conn:
-            cur = conn.execute("UPDATE overrides SET removed_on = ? WHERE id = ?",
-                               (day.isoformat(), override_id))
-            if cur.rowcount == 0:
-                raise StoreError(f"no override with id {override_id}")
+        cur = self.conn.execute("UPDATE overrides SET removed_on = ? WHERE id = ?",
+                                (day.isoformat(), override_id))
+        if cur.rowcount == 0:
+            raise StoreError(f"no override with id {override_id}", path=self.path)
 
     def overrides(self, *, active_on: dt.date | str | None = None, key: str = "account_id",
                   key_dtype: pl.DataType | None = None) -> pl.DataFrame:
@@ -417,8 +585,8 @@ class StateStore:
             "id": pl.Int64(), key: dtype, "target": pl.String(), "value": pl.Float64(),
             "reason": pl.String(), "set_by": pl.String(), "created_on": pl.String(),
             "expires_on": pl.String(), "removed_on": pl.String()}
-        return _frame(rows, schema).with_columns(
-            pl.col("created_on", "expires_on", "removed_on").str.to_date())
+        return self._dates(_frame(rows, schema, "overrides", self.path),
+                           ("created_on", "expires_on", "removed_on"), "overrides")
 
     # ------------------------------------------------------------------ one run
 
@@ -466,8 +634,14 @@ class StateStore:
     def write_run(self, as_of: dt.date, *, key: str, old_actions: pl.DataFrame,
                   new_actions: pl.DataFrame, old_stages: pl.DataFrame,
                   new_stages: pl.DataFrame, changes: pl.DataFrame, plan_id: str,
-                  accounts: int, started_at: str) -> None:
+                  accounts: int, started_at: str, newest_event: str | None = None,
+                  rules_hash: str | None = None, rules: dict[str, Any] | None = None,
+                  rules_diff: dict[str, Any] | None = None, skipped: int = 0) -> None:
         """Store one run: close changed state rows, insert their new versions, log changes.
+
+        The provenance (``rules_hash``, ``rules``: the rule files and action conditions of
+        the run) is kept in the run log, on every state row the run writes and on every
+        change; ``rules_diff`` is what changed in the rules since the previous run.
 
         Call inside :meth:`transaction`, after :meth:`undo_from`.
         """
@@ -476,13 +650,16 @@ class StateStore:
         gone, added = _diff(old_actions, new_actions, on)
         self._close("action_state", gone, on, iso)
         self._insert("action_state", added.select(
-            pl.col(key).alias("account"), *_ACTION_COLUMNS), iso, dates=_ACTION_DATES)
+            pl.col(key).alias("account"), *_ACTION_COLUMNS,
+            pl.lit(rules_hash, pl.String).alias("rules_hash")), iso, dates=_ACTION_DATES)
         s_on = [key]
         s_gone, s_added = _diff(old_stages.select(key, "roadmap", "stage", "since"),
                                 new_stages.select(key, "roadmap", "stage", "since"), s_on)
         self._close("stage_state", s_gone, s_on, iso)
         self._insert("stage_state", s_added.select(
             pl.col(key).alias("account"), "roadmap", "stage", "since"), iso, dates=("since",))
+        if "rules_hash" not in changes.columns:
+            changes = changes.with_columns(pl.lit(rules_hash, pl.String).alias("rules_hash"))
         ch = changes.select(pl.lit(iso).alias("as_of"), pl.col(key).alias("account"),
                             *_CHANGE_COLUMNS)
         ch = ch.with_columns(pl.col("opened_at").cast(pl.String))
@@ -493,9 +670,13 @@ class StateStore:
         _pause_for_tests()
         self.conn.execute(
             "INSERT INTO runs (as_of, started_at, finished_at, plan_id, healthrules_version, "
-            "accounts, opened, resolved, escalated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "accounts, opened, resolved, escalated, newest_event, rules_hash, rules, "
+            "rules_diff, skipped) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (iso, started_at, _now(), plan_id, _version(), accounts, counts["opened"],
-             counts["resolved"], counts["escalated"]))
+             counts["resolved"], counts["escalated"], newest_event, rules_hash,
+             json.dumps(rules, sort_keys=True) if rules is not None else None,
+             json.dumps(rules_diff, sort_keys=True) if rules_diff is not None else None,
+             skipped))
 
     def _close(self, table: str, gone: pl.DataFrame, on: list[str], iso: str) -> None:
         if gone.height == 0:
@@ -521,6 +702,246 @@ class StateStore:
             self.conn.executemany(sql, frame.rows())
 
 
+# ---------------------------------------------------------------------- checks, backups
+
+
+def _create(path: Path) -> None:
+    """Create a new, empty store at ``path`` atomically.
+
+    The schema is written to a temporary file in the same folder, which is then linked into
+    place only if ``path`` still does not exist: a crash leaves no half-made store, and two
+    processes creating the same store at once end with one of them.
+    """
+    from healthrules.output import _umask
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+        os.close(fd)
+        conn = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            conn.execute("BEGIN")
+            for statement in _SCHEMA_V1.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            for _table, column_sql in _v2_columns():
+                conn.execute(column_sql)
+            conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", [
+                ("schema_version", str(SCHEMA_VERSION)), ("created_with", _version())])
+            conn.execute("COMMIT")
+            conn.execute("PRAGMA journal_mode=WAL")
+        finally:
+            conn.close()
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process created it first: use that one
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _v2_columns() -> list[tuple[str, str]]:
+    return [(t, f"ALTER TABLE {t} ADD COLUMN {c} {k}") for t, c, k in _V2_COLUMNS]
+
+
+def _store_error(exc: sqlite3.DatabaseError, path: Path) -> StoreError:
+    """An SQLite error as a store error: read-only, full or locked file, or corruption."""
+    text = str(exc)
+    low = text.lower()
+    if "readonly" in low or "read-only" in low:
+        return StoreError(f"the store is read-only ({text}); a run writes it: fix the "
+                          "permissions of the file and its folder", path=path)
+    if "locked" in low or "busy" in low:
+        return StoreError(f"the store is locked ({text}); is another run in progress?",
+                          path=path)
+    if "disk i/o" in low or "full" in low or "unable to open" in low:
+        return StoreError(f"cannot use the store file ({text})", path=path)
+    return StoreCorruptError(text, path=path)
+
+
+def _structure_problems(conn: sqlite3.Connection, *, quick: bool) -> list[str]:
+    """What is wrong with the file as a store (empty: nothing found)."""
+    try:
+        pragma = "quick_check" if quick else "integrity_check"
+        rows = [str(r[0]) for r in conn.execute(f"PRAGMA {pragma}").fetchall()]
+        if rows != ["ok"]:
+            return [f"SQLite {pragma}: " + "; ".join(rows[:5])
+                    + (f" (and {len(rows) - 5} more)" if len(rows) > 5 else "")]
+        tables = {r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
+        if not tables:
+            return ["the database has no tables: not a healthrules state store"]
+        if "meta" not in tables:
+            return ["not a healthrules state store (no meta table)"]
+        problems: list[str] = []
+        missing = [t for t in REQUIRED_TABLES if t not in tables]
+        if missing:
+            problems.append(f"table(s) missing: {', '.join(missing)}")
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if row is None:
+            problems.append("the meta table has no schema_version")
+        elif not str(row[0]).isdigit() or int(row[0]) < 1:
+            problems.append(f"schema_version is {row[0]!r}, not a version number")
+        if "runs" in tables:
+            problems += _bad_dates(conn, "runs", "as_of", null_ok=False)
+        return problems
+    except sqlite3.DatabaseError as exc:
+        return [str(exc)]
+
+
+_DATE_COLUMNS = {
+    "action_state": ("since", "opened_at", "resolved_at", "escalated_at", "valid_from",
+                     "valid_to"),
+    "stage_state": ("since", "valid_from", "valid_to"),
+    "changes": ("as_of", "opened_at"),
+    "overrides": ("created_on", "expires_on", "removed_on"),
+}
+
+
+def _bad_dates(conn: sqlite3.Connection, table: str, col: str, *,
+               null_ok: bool = True) -> list[str]:
+    """A problem if a date column holds a value that is not a YYYY-MM-DD date (a few distinct
+    values per column: one per run date)."""
+    bad = []
+    for (value,) in conn.execute(f"SELECT DISTINCT {col} FROM {table}"):
+        if value is None and null_ok:
+            continue
+        try:
+            ok = isinstance(value, str) and dt.date.fromisoformat(value).isoformat() == value
+        except ValueError:
+            ok = False
+        if not ok:
+            bad.append(repr(value))
+            if len(bad) == 3:
+                break
+    return [f"{table}: {col} {', '.join(bad)} is not a date"] if bad else []
+
+
+def check_store(path: str | os.PathLike[str]) -> list[str]:
+    """Check a store file thoroughly, without changing it; return its problems (none: ok).
+
+    Runs ``PRAGMA integrity_check`` (every page and index), checks the tables, the schema
+    version and every stored date. This is ``healthrules store check``.
+
+    Raises
+    ------
+    StoreError
+        If there is no file at ``path``.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise StoreError("no state store file at this path", path=p)
+    if p.stat().st_size == 0:
+        return ["the file is empty (0 bytes)"]
+    try:
+        conn = sqlite3.connect(f"file:{quote(str(p.resolve()))}?mode=ro", uri=True)
+    except sqlite3.DatabaseError as exc:
+        return [str(exc)]
+    try:
+        problems = _structure_problems(conn, quick=False)
+        if problems:
+            return problems
+        for table, cols in _DATE_COLUMNS.items():
+            for col in cols:
+                problems += _bad_dates(conn, table, col)
+        version = int(conn.execute(
+            "SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            problems.append(f"schema version {version} is newer than this release reads "
+                            f"({SCHEMA_VERSION}); upgrade healthrules")
+        return problems
+    except sqlite3.DatabaseError as exc:
+        return [str(exc)]
+    finally:
+        conn.close()
+
+
+def backup_store(path: str | os.PathLike[str], dest: str | os.PathLike[str]) -> Path:
+    """Copy a store to ``dest`` with SQLite's online backup, safely while runs go on.
+
+    The source is checked first (a corrupted store never overwrites a good backup), the copy
+    is made in a temporary file next to ``dest``, checked, made a single self-contained file
+    (no ``-wal``), flushed, and renamed into place. This is ``healthrules store backup``.
+
+    Raises
+    ------
+    StoreCorruptError
+        If the source store is damaged.
+    """
+    with StateStore(path, readonly=True, create=False) as source:
+        return _copy(source.conn, Path(dest), source.path)
+
+
+def restore_store(backup: str | os.PathLike[str], path: str | os.PathLike[str]) -> Path:
+    """Replace the store at ``path`` (damaged or not) by a copy of the store ``backup``.
+
+    The backup is checked first; the copy is made next to ``path`` and renamed over it, and
+    the old file's ``-wal`` and ``-shm`` are removed (they belong to the replaced file). No
+    run may be in progress: run it under the same lock as the daily job. This is ``healthrules
+    store restore``.
+
+    Raises
+    ------
+    StoreCorruptError
+        If the backup is damaged.
+    StoreError
+        If a run holds the store's write lock.
+    """
+    target = Path(path)
+    if target.is_file() and target.stat().st_size:
+        try:
+            probe = sqlite3.connect(target, timeout=0.1, isolation_level=None)
+        except sqlite3.DatabaseError:
+            probe = None
+        if probe is not None:
+            try:
+                probe.execute("BEGIN IMMEDIATE")
+                probe.execute("ROLLBACK")
+            except sqlite3.OperationalError as exc:
+                if "locked" in str(exc) or "busy" in str(exc):
+                    raise StoreError("a run holds the store's write lock; restore when it "
+                                     "has finished", path=target) from exc
+            except sqlite3.DatabaseError:
+                pass  # damaged: that is why it is being restored
+            finally:
+                probe.close()
+    with StateStore(backup, readonly=True, create=False) as source:
+        copy = _copy(source.conn, target.with_name(f".{target.name}.restore"), source.path)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{target}{suffix}").unlink(missing_ok=True)
+    os.replace(copy, target)
+    return target
+
+
+def _copy(source: sqlite3.Connection, dest: Path, origin: Path) -> Path:
+    from healthrules.output import _umask
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+        os.close(fd)
+        target = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            source.backup(target)
+            target.execute("PRAGMA journal_mode=DELETE")
+            ok = target.execute("PRAGMA quick_check").fetchone()
+        finally:
+            target.close()
+        if ok != ("ok",):
+            raise StoreCorruptError(f"the copy failed its check ({ok})", path=origin)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return dest
+
+
 # ---------------------------------------------------------------------- helpers
 
 
@@ -540,9 +961,15 @@ def _diff(old: pl.DataFrame, new: pl.DataFrame, on: list[str],
     return gone, added
 
 
-def _frame(rows: list[Any], schema: dict[str, pl.DataType]) -> pl.DataFrame:
-    """Rows read from SQLite as a frame of the given schema."""
-    return pl.DataFrame(rows, schema=schema, orient="row")
+def _frame(rows: list[Any], schema: dict[str, pl.DataType], table: str,
+           path: Path) -> pl.DataFrame:
+    """Rows read from SQLite as a frame of the given schema (a value of another type means
+    the file was damaged or edited by hand)."""
+    try:
+        return pl.DataFrame(rows, schema=schema, orient="row")
+    except (TypeError, ValueError, OverflowError, pl.exceptions.PolarsError) as exc:
+        raise StoreCorruptError(f"{table} holds a value of the wrong type ({exc})",
+                                path=path) from exc
 
 
 def _date(value: dt.date | str) -> dt.date:
