@@ -89,10 +89,6 @@ class Evaluation:
     diagnostics: dict[str, int] = field(default_factory=dict)
     attributes: pl.DataFrame = field(default_factory=pl.DataFrame, repr=False)
 
-    @classmethod
-    def _from_frames(cls, **kwargs: Any) -> Evaluation:
-        return cls(**kwargs)
-
     @property
     def frames(self) -> dict[str, pl.DataFrame]:
         """The output frames by name (what ``healthrules evaluate`` writes)."""

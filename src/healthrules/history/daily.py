@@ -635,7 +635,7 @@ def _evaluate(plan: Plan, events: pl.LazyFrame, accounts: pl.DataFrame, day: dt.
     diagnostics = dict(engine.diagnostics)
     diagnostics["accounts"] = stages.height
     diagnostics["accounts_unrouted"] = result["unrouted"].get(day, 0)
-    evaluation = Evaluation._from_frames(
+    evaluation = Evaluation(
         plan=plan, as_of=day, account_key=key, indicators=pick(result["indicators"]),
         stages=stages, scores=pick(result["scores"]), actions=pick(result["actions"]),
         conditions=pick(result["conditions"]), diagnostics=diagnostics,
