@@ -585,6 +585,9 @@ class FileCheck:
     kind: str | None
     issues: tuple[Issue, ...]
     skipped: bool = False
+    model: Roadmap | Pack | IndicatorLibrary | None = field(default=None, compare=False,
+                                                            repr=False)
+    """The loaded model when the file is valid (None when it is invalid or skipped)."""
 
     @property
     def ok(self) -> bool:
@@ -657,7 +660,8 @@ def check_files(paths: Iterable[str | os.PathLike[str]]) -> list[FileCheck]:
                 results.append(FileCheck(entry.display, kind, (), skipped=True))
                 continue
         session.process(entry, path.parent)
-        results.append(FileCheck(entry.display, kind, tuple(_unique(entry.issues))))
+        results.append(FileCheck(entry.display, kind, tuple(_unique(entry.issues)),
+                                 model=entry.model))
     return results
 
 
