@@ -14,12 +14,11 @@ every date of a range (see :mod:`healthrules.history` and ``docs/time.md``).
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+import importlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
-from healthrules.compiler import Plan, compile
-from healthrules.engine import evaluate
+from healthrules import _display
 from healthrules.errors import (
     EvaluationError,
     HealthRulesError,
@@ -27,13 +26,12 @@ from healthrules.errors import (
     InputDataError,
     RoadmapError,
 )
-from healthrules.evaluation import Evaluation, TriggeredAction
-from healthrules.roadmap import Pack, Roadmap
 
-try:
-    __version__ = version("healthrules")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0"
+if TYPE_CHECKING:
+    from healthrules.compiler import Plan, compile
+    from healthrules.engine import evaluate
+    from healthrules.evaluation import Evaluation, TriggeredAction
+    from healthrules.roadmap import Pack, Roadmap
 
 __all__ = [
     "Evaluation",
@@ -53,15 +51,66 @@ __all__ = [
     "load",
 ]
 
+# `import healthrules` imports only this file and the errors: each public name below is
+# imported from its module on first use (PEP 562), so polars, pydantic's model building,
+# and the optional parts (history, plot, Spark, testing) load only when they are touched.
+_LAZY: Final[dict[str, str]] = {
+    "Evaluation": "healthrules.evaluation",
+    "TriggeredAction": "healthrules.evaluation",
+    "Pack": "healthrules.roadmap",
+    "Roadmap": "healthrules.roadmap",
+    "Plan": "healthrules.compiler",
+    "compile": "healthrules.compiler",
+    "evaluate": "healthrules.engine",
+}
+# Modules reached as attributes: history is public (a callable module: history over many
+# dates, the daily run, the state store, backtests); the others were attributes of the
+# package when it imported them eagerly, and stay reachable that way.
+_MODULES: Final[dict[str, str]] = {
+    name: f"healthrules.{name}"
+    for name in ("history", "analysis", "compiler", "engine", "evaluation", "expressions",
+                 "inputs", "polars_expr", "roadmap")
+}
+
 
 def __getattr__(name: str) -> Any:
-    # healthrules.history (a callable module: history over many dates, the daily run, the
-    # state store, backtests) is imported on first use, so `import healthrules` stays light.
-    if name == "history":
-        import importlib
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+    elif name in _MODULES:
+        value = importlib.import_module(_MODULES[name])
+    elif name == "__version__":
+        value = _version()
+    else:
+        raise AttributeError(f"module 'healthrules' has no attribute {name!r}")
+    globals()[name] = value
+    return value
 
-        return importlib.import_module("healthrules.history")
-    raise AttributeError(f"module 'healthrules' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("healthrules")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0.0.0"
+
+
+def _views() -> None:
+    """Register the notebook (HTML) views of the core objects; run on the first display."""
+    from healthrules._html import evaluation_html, pack_html, roadmap_html
+    from healthrules.evaluation import Evaluation
+    from healthrules.roadmap import Pack, Roadmap
+
+    _display.register(Roadmap, roadmap_html)
+    _display.register(Pack, pack_html)
+    _display.register(Evaluation, evaluation_html)
+
+
+_display.defer(_views)
 
 
 def load(path: str | Path) -> Roadmap | Pack:

@@ -514,7 +514,7 @@ def evaluation_html(ev: Evaluation, top: int = 10) -> str:
     Examples
     --------
     >>> import healthrules as hr
-    >>> from healthrules._examples import example_path
+    >>> from healthrules.examples import example_path
     >>> from healthrules.datasets import sample
     >>> data = sample(40)
     >>> result = hr.evaluate(hr.load(example_path("b2b-saas")), data.events,

@@ -8,6 +8,7 @@ from typing import Any
 
 from healthrules.analysis import Analysis, analysis_of
 from healthrules.errors import Code, Issue, Location, RoadmapError
+from healthrules.pack_contract import pack_issues
 from healthrules.roadmap import AttributeType, EventColumns, Pack, Roadmap
 
 __all__ = ["CompiledRoadmap", "Plan", "compile"]
@@ -156,37 +157,11 @@ def compile(source: Roadmap | Pack | Plan | Sequence[Roadmap]) -> Plan:
         )
         compiled.append(CompiledRoadmap(roadmap=r, analysis=a))
     first = roadmaps[0]
+    issues.extend(pack_issues(roadmaps))
     attributes: dict[str, AttributeType] = {}
-    ids: set[str] = set()
     for r in roadmaps:
-        if r.id in ids:
-            issues.append(Issue(code=Code.DUPLICATE_ID.value,
-                                message=f"roadmap id {r.id!r} appears twice in the pack",
-                                location=Location(file=r.source, path="id")))
-        ids.add(r.id)
-        ev, acc = r.data.events, r.data.accounts
-        f_ev = first.data.events
-        if (ev.account, ev.user, ev.event, ev.timestamp, ev.timezone) != (
-            f_ev.account, f_ev.user, f_ev.event, f_ev.timestamp, f_ev.timezone
-        ) or acc.key != first.data.accounts.key:
-            issues.append(Issue(
-                code=Code.VALIDATION.value,
-                message=f"roadmap {r.id!r} declares other event columns or account key than "
-                f"{first.id!r}; the roadmaps of a pack read the same frames",
-                location=Location(file=r.source, path="data")))
-        for name, typ in acc.attributes.items():
-            if attributes.setdefault(name, typ) != typ:
-                issues.append(Issue(
-                    code=Code.VALIDATION.value,
-                    message=f"attribute {name!r} is {typ} here but {attributes[name]} in another "
-                    "roadmap of the pack",
-                    location=Location(file=r.source, path=f"data.accounts.attributes.{name}")))
-        for name, vtyp in ev.values.items():
-            if f_ev.values.get(name, vtyp) != vtyp:
-                issues.append(Issue(
-                    code=Code.VALIDATION.value,
-                    message=f"value column {name!r} has another type in {first.id!r}",
-                    location=Location(file=r.source, path=f"data.events.values.{name}")))
+        for name, typ in r.data.accounts.attributes.items():
+            attributes.setdefault(name, typ)
     if issues:
         raise RoadmapError(issues)
     values = {}

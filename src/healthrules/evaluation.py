@@ -181,9 +181,9 @@ class Evaluation:
         )
 
     def _repr_html_(self) -> str:
-        from healthrules._html import evaluation_html
+        from healthrules._display import html
 
-        return evaluation_html(self)
+        return html(self)
 
     def __repr__(self) -> str:
         return (

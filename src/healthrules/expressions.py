@@ -12,11 +12,11 @@ expressions that are too long or too deeply nested. Parsing is done once; the co
 from __future__ import annotations
 
 import ast
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeAlias, assert_never
 
+from healthrules._diagnostics import did_you_mean
 from healthrules._typing import NUMERIC, TEMPORAL, Type, unify
 from healthrules.functions import FUNCTION_TABLE
 
@@ -376,15 +376,6 @@ def names_in(tree: ast.AST) -> frozenset[str]:
     return frozenset(out)
 
 
-def did_you_mean(name: str, candidates: Mapping[str, object] | list[str] | set[str]) -> str | None:
-    """Return a ``did you mean 'x'?`` hint for the closest candidate, if one is close."""
-    pool = sorted(candidates)
-    close = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
-    if not close:
-        lowered = {c.lower(): c for c in pool}
-        if name.lower() in lowered:
-            close = [lowered[name.lower()]]
-    return f"did you mean {close[0]!r}?" if close else None
 
 
 def _comparable(a: Type, b: Type, ordering: bool) -> bool:

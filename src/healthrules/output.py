@@ -11,13 +11,13 @@ from typing import Any, Literal
 
 import polars as pl
 
-__all__ = ["FORMATS", "atomic_write", "atomic_write_text", "write_frames"]
+__all__ = ["FORMATS", "atomic_write", "atomic_write_text", "umask", "write_frames"]
 
 Format = Literal["parquet", "csv", "ndjson"]
 FORMATS: tuple[Format, ...] = ("parquet", "csv", "ndjson")
 
 
-def _umask() -> int:
+def umask() -> int:
     """The process umask (read without changing it where /proc tells it)."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
@@ -41,7 +41,7 @@ def atomic_write(path: Path, write: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(fd, 0o666 & ~_umask())
+        os.fchmod(fd, 0o666 & ~umask())
     finally:
         os.close(fd)
     try:

@@ -12,7 +12,7 @@ Examples
 --------
 >>> import healthrules as hr
 >>> import healthrules.plot as hp
->>> from healthrules._examples import example_path
+>>> from healthrules.examples import example_path
 >>> from healthrules.datasets import sample
 >>> data = sample(60)
 >>> result = hr.evaluate(hr.load(example_path("b2b-saas")), data.events, data.accounts,
@@ -194,7 +194,7 @@ def score_distribution(evaluation: Evaluation, *, step: float = 5.0,
     --------
     >>> import healthrules as hr
     >>> from healthrules.plot import score_distribution
-    >>> from healthrules._examples import example_path
+    >>> from healthrules.examples import example_path
     >>> from healthrules.datasets import sample
     >>> data = sample(60)
     >>> result = hr.evaluate(hr.load(example_path("b2b-saas")), data.events,
@@ -299,7 +299,7 @@ def accounts_per_stage(evaluation: Evaluation, *, by_band: bool = True) -> Layer
     --------
     >>> import healthrules as hr
     >>> from healthrules.plot import accounts_per_stage
-    >>> from healthrules._examples import example_path
+    >>> from healthrules.examples import example_path
     >>> from healthrules.datasets import sample
     >>> data = sample(60)
     >>> result = hr.evaluate(hr.load(example_path("b2b-saas")), data.events,
@@ -512,7 +512,7 @@ def indicator_thresholds(evaluation: Evaluation, indicator: str, *, bins: int = 
     --------
     >>> import healthrules as hr
     >>> from healthrules.plot import indicator_thresholds
-    >>> from healthrules._examples import example_path
+    >>> from healthrules.examples import example_path
     >>> from healthrules.datasets import sample
     >>> data = sample(60)
     >>> result = hr.evaluate(hr.load(example_path("b2b-saas")), data.events,

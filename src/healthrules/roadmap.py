@@ -715,9 +715,9 @@ class Roadmap(_Model):
         return out
 
     def _repr_html_(self) -> str:
-        from healthrules._html import roadmap_html
+        from healthrules._display import html
 
-        return roadmap_html(self)
+        return html(self)
 
 
 class IndicatorLibrary(_Model):
@@ -743,6 +743,6 @@ class Pack(_Model):
     loaded: list[Roadmap] = Field(default_factory=list, exclude=True)
 
     def _repr_html_(self) -> str:
-        from healthrules._html import pack_html
+        from healthrules._display import html
 
-        return pack_html(self)
+        return html(self)

@@ -50,11 +50,11 @@ def run(args: argparse.Namespace) -> Any:
     import polars as pl
 
     import healthrules as hr
-    from healthrules._examples import example_path
     from healthrules.cli._args import output_dir
     from healthrules.cli._exit import Exit
     from healthrules.cli.evaluate import format_summary, write_result
     from healthrules.datasets import sample
+    from healthrules.examples import example_path
     from healthrules.history.daily import provenance
 
     out = output_dir(args.out, "--out")

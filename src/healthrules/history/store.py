@@ -712,12 +712,12 @@ def _create(path: Path) -> None:
     place only if ``path`` still does not exist: a crash leaves no half-made store, and two
     processes creating the same store at once end with one of them.
     """
-    from healthrules.output import _umask
+    from healthrules.output import umask
 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent)
     try:
-        os.fchmod(fd, 0o666 & ~_umask())
+        os.fchmod(fd, 0o666 & ~umask())
         os.close(fd)
         conn = sqlite3.connect(tmp, isolation_level=None)
         try:
@@ -917,12 +917,12 @@ def restore_store(backup: str | os.PathLike[str], path: str | os.PathLike[str]) 
 
 
 def _copy(source: sqlite3.Connection, dest: Path, origin: Path) -> Path:
-    from healthrules.output import _umask
+    from healthrules.output import umask
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     try:
-        os.fchmod(fd, 0o666 & ~_umask())
+        os.fchmod(fd, 0o666 & ~umask())
         os.close(fd)
         target = sqlite3.connect(tmp, isolation_level=None)
         try:

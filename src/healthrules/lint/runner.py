@@ -1,10 +1,12 @@
 """Run the lint checks over a roadmap or over files, place the findings, apply suppressions.
 
 The checks report YAML paths; the runner turns them into file, line and column with the
-loader's position map (:class:`healthrules.loader.Positions`), moves findings about imported
-indicators to the import entry that brought them in, drops the findings switched off by
+position map the loader kept for the roadmap (:func:`healthrules.loader.positions_of`), moves
+findings about imported indicators to the import entry that brought them in (the loader
+recorded it: :func:`healthrules.loader.origins_of`), drops the findings switched off by
 configuration, by the file's ``lint: disable`` or by a ``# healthrules: disable=...`` comment,
-and sorts the rest by position.
+and sorts the rest by position. Files are read once per run, and each roadmap is analysed
+once (:func:`healthrules.analysis.analysis_of`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from healthrules._diagnostics import parent
 from healthrules.errors import Issue, Location, RoadmapError, Severity
 from healthrules.lint import (
     actions,
@@ -30,7 +33,15 @@ from healthrules.lint import (
 from healthrules.lint.base import REGISTRY, Check, LintConfig, Status
 from healthrules.lint.context import LintContext
 from healthrules.lint.suppression import Directive, find_directives, resolve, suppressing_lines
-from healthrules.loader import Positions, iter_rule_files, load, load_text
+from healthrules.loader import (
+    FileCheck,
+    Positions,
+    check_files,
+    iter_rule_files,
+    load_text,
+    origins_of,
+    positions_of,
+)
 from healthrules.roadmap import Pack, Roadmap
 
 __all__ = [
@@ -152,52 +163,31 @@ class _Placer:
         return dataclasses.replace(issue, location=location, related=related, message=message)
 
 
-def _imports(
-    roadmap: Roadmap, positions: Positions | None, base_dir: Path
-) -> tuple[int, dict[str, str], dict[str, str]]:
-    """How many indicators were imported, and for each the path of its import entry."""
+def _imports(roadmap: Roadmap, positions: Positions | None,
+             base_dir: Path) -> tuple[int, dict[str, str], dict[str, str]]:
+    """How many indicators were imported, and for each the path of its import entry.
+
+    The loader recorded both (:func:`healthrules.loader.origins_of`). A roadmap that does not
+    carry that record (a copy of a loaded one) is loaded again from its text, once.
+    """
     if positions is None or not roadmap.imports:
         return 0, {}, {}
-    own = positions.value("indicators")
-    offset = len(roadmap.indicators) - (len(own) if isinstance(own, list) else 0)
-    imported_ids = [ind.id for ind in roadmap.indicators[:offset]]
-    where: dict[str, str] = {}
-    source: dict[str, str] = {}
-    for k, imp in enumerate(roadmap.imports):
-        if imp.indicators is not None:
-            for j, ident in enumerate(imp.indicators):
-                if ident in imported_ids and ident not in where:
-                    where[ident] = f"imports[{k}].indicators[{j}]"
-                    source[ident] = imp.path
-            continue
-        lib_ids = _library_ids(base_dir / imp.path)
-        for ident in imported_ids:
-            if ident not in where and (lib_ids is None or ident in lib_ids):
-                where[ident] = f"imports[{k}].path"
-                source[ident] = imp.path
-    return offset, where, source
-
-
-def _library_ids(path: Path) -> set[str] | None:
-    try:
-        data = Positions.from_file(path).value("indicators")
-    except (RoadmapError, OSError):
-        return None
-    if not isinstance(data, list):
-        return None
-    return {d["id"] for d in data if isinstance(d, dict) and isinstance(d.get("id"), str)}
-
-
-# --------------------------------------------------------------------------- linting
-
-_LAST_SEGMENT = re.compile(r"(?:\.[^.\[\]]*|\[\d+\])$")
-
-
-def _parent(path: str) -> str:
-    """The YAML path one level up (``a.b[2]`` -> ``a.b`` -> ``a`` -> ``""``)."""
-    m = _LAST_SEGMENT.search(path)
-    return path[: m.start()] if m is not None else ""
-
+    origins = origins_of(roadmap)
+    if not origins:
+        own = positions.value("indicators")
+        if len(roadmap.indicators) == (len(own) if isinstance(own, list) else 0):
+            return 0, {}, {}
+        try:
+            fresh = load_text(positions.text, source=positions.file, base_dir=base_dir)
+        except RoadmapError:
+            fresh = None
+        if isinstance(fresh, Roadmap):
+            origins = origins_of(fresh)
+    imported = roadmap.indicators[:len(origins)]
+    if [ind.id for ind in imported] != list(origins):
+        origins = {}
+    return (len(origins), {i: o.entry for i, o in origins.items()},
+            {i: o.ref for i, o in origins.items()})
 
 
 def _suppressed(issue: Issue, directives: Sequence[Directive], lines: Sequence[str],
@@ -209,13 +199,13 @@ def _suppressed(issue: Issue, directives: Sequence[Directive], lines: Sequence[s
     candidates: set[int] = set()
     if issue.location.line is not None:
         candidates.add(issue.location.line)
-    path = issue.location.path
+    path: str | None = issue.location.path
     if positions is not None:
         while path:
             loc = positions.where(path, key=True)
             if loc.line is not None:
                 candidates.add(loc.line)
-            path = _parent(path)
+            path = parent(path)
     for line in candidates:
         for k in suppressing_lines(lines, line):
             d = by_line.get(k)
@@ -286,9 +276,13 @@ def lint(
     config = config or LintConfig()
     codes = enabled_codes(config, roadmap.lint.disable)
     file = roadmap.source
-    if text is None and file is not None and os.path.isfile(file):
-        text = Path(file).read_text(encoding="utf-8-sig")
-    positions = Positions.from_text(text, source=file) if text is not None else None
+    positions = positions_of(roadmap)  # the document the loader read: no second parse
+    if positions is not None and (text is None or text == positions.text):
+        text = positions.text
+    else:
+        if text is None and file is not None and os.path.isfile(file):
+            text = Path(file).read_text(encoding="utf-8-sig")
+        positions = Positions.from_text(text, source=file) if text is not None else None
     base_dir = Path(file).parent if file is not None else Path.cwd()
     offset, imported, sources = _imports(roadmap, positions, base_dir)
     directives = tuple(find_directives(text)) if text is not None else ()
@@ -407,26 +401,27 @@ def lint_paths(
     """
     config = config or LintConfig()
     enabled_codes(config)  # fail early on unknown spellings
-    found: list[tuple[Path, Path, str | None]] = []
-    for path in iter_rule_files(paths):
+    files = list(iter_rule_files(paths))
+    # one loader session for the whole run: every file (and every library the roadmaps
+    # share) is read once, and a roadmap met twice is the same object, analysed once
+    found: list[tuple[Path, Path, str | None, FileCheck]] = []
+    for path, check in zip(files, check_files(files), strict=True):
         key = path.resolve()
-        if all(key != k for _, k, _ in found):
-            found.append((path, key, _peek_kind(path)))
-    slots: dict[Path, list[FileReport]] = {key: [] for _, key, _ in found}
+        if all(key != k for _, k, _, _ in found):
+            kind = check.kind if check.kind is not None else _peek_kind(path)
+            found.append((path, key, kind, check))
+    slots: dict[Path, list[FileReport]] = {key: [] for _, key, _, _ in found}
     linted: set[Path] = set()
     # packs first, so that their roadmaps are linted as tracks of the pack
-    for path, key, kind in found:
+    for path, key, kind, check in found:
         if kind != "pack":
             continue
         linted.add(key)
-        try:
-            pack = load(path)
-        except RoadmapError as exc:
-            slots[key].append(FileReport(os.fspath(path), kind,
-                                         load_issues=tuple(exc.errors())))
+        pack = check.model
+        if not isinstance(pack, Pack):
+            slots[key].append(FileReport(os.fspath(path), kind, load_issues=_load_issues(check)))
             continue
         slots[key].append(FileReport(os.fspath(path), "pack"))
-        assert isinstance(pack, Pack)
         for r in pack.loaded:
             rkey = Path(r.source).resolve() if r.source else key
             if rkey in linted:
@@ -435,25 +430,31 @@ def lint_paths(
             report = FileReport(r.source or os.fspath(path), "roadmap",
                                 findings=tuple(lint(r, config=config, pack=pack)))
             slots.get(rkey, slots[key]).append(report)
-    for path, key, kind in found:
+    for path, key, kind, check in found:
         if key in linted:
             continue
         display = os.fspath(path)
         if kind in ("library", "test"):
             slots[key].append(FileReport(display, kind, skipped=True))
             continue
-        try:
-            model = load(path)
-        except RoadmapError as exc:
-            slots[key].append(FileReport(display, kind, load_issues=tuple(exc.errors())))
+        model = check.model
+        if not isinstance(model, Roadmap):
+            slots[key].append(FileReport(display, kind, load_issues=_load_issues(check)))
             continue
-        assert isinstance(model, Roadmap)
         slots[key].append(FileReport(display, "roadmap",
                                      findings=tuple(lint(model, config=config))))
-    return [report for _, key, _ in found for report in slots[key]]
+    return [report for _, key, _, _ in found for report in slots[key]]
+
+
+def _load_issues(check: FileCheck) -> tuple[Issue, ...]:
+    """The problems that stop a file from loading, as :func:`healthrules.load` raises them."""
+    errors = [i for i in check.issues if i.severity is Severity.ERROR]
+    return tuple(RoadmapError(errors or check.issues).errors())
 
 
 def _peek_kind(path: Path) -> str | None:
+    """The kind of a file the loader could not classify: None, or ``roadmap`` (the default)
+    when the file is readable YAML whose ``kind`` is not text."""
     try:
         kind = Positions.from_file(path).value("kind")
     except (RoadmapError, OSError):

@@ -391,11 +391,9 @@ def parse_line(text: str) -> EventLine:
             elif re.match(r"^[+-]?\d+[dwhm]", word) or _DATE.match(word):
                 hint = f"put 'at' before a time: at {word}"
             else:
-                import difflib
+                from healthrules.expressions import did_you_mean
 
-                close = difflib.get_close_matches(word, _KEYWORDS, n=1, cutoff=0.6)
-                if close:
-                    hint = f"did you mean {close[0]!r}?"
+                hint = did_you_mean(word, list(_KEYWORDS), ignore_case=False)
             raise NotationError(f"unexpected {word!r}", tok.column, hint=hint)
         i += 1
     if per != "total" and start is None:

@@ -36,7 +36,6 @@ an :class:`~healthrules.errors.Issue` located by file, line, column and YAML pat
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import json
 import os
 import re
@@ -59,10 +58,11 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from healthrules._diagnostics import issue_of_test_file
 from healthrules.errors import HealthRulesError, Issue, Location, Severity
+from healthrules.expressions import did_you_mean
 from healthrules.loader import Positions
 from healthrules.roadmap import UNASSIGNED_STAGE, Pack, Roadmap
-from healthrules.testing._yaml import loc_to_path
 from healthrules.testing.notation import Anchor, EventLine, NotationError, parse_line, parse_offset
 
 __all__ = [
@@ -499,8 +499,11 @@ class TestSource:
               key: bool = False, offset: int = 0, case: int | None = None,
               severity: Severity = Severity.ERROR) -> Issue:
         """Record a problem at ``path``; a case's problem fails only that case."""
-        item = Issue(code=code, message=message, hint=hint, severity=severity,
-                     location=self.where(path, key=key, offset=offset))
+        return self.add(Issue(code=code, message=message, hint=hint, severity=severity,
+                              location=self.where(path, key=key, offset=offset)), case)
+
+    def add(self, item: Issue, case: int | None = None) -> Issue:
+        """Record a located problem; a case's problem fails only that case."""
         if case is None:
             self.issues.append(item)
         else:
@@ -602,19 +605,7 @@ def read_test_file(path: str | os.PathLike[str]) -> TestSource:
 
 
 def _pydantic_issue(src: TestSource, doc: Positions, err: Any, case: int | None) -> None:
-    path_, is_key = loc_to_path(doc.data, err["loc"])
-    msg = err["msg"]
-    hint = None
-    if err["type"] == "extra_forbidden":
-        name = path_.rsplit(".", 1)[-1]
-        msg = f"unknown key {name!r}"
-        hint = _key_hint(path_)
-        is_key = True
-    elif err["type"] == "missing":
-        msg = f"missing key {path_.rsplit('.', 1)[-1]!r}"
-    elif err["type"] == "literal_error" and path_ == "kind":
-        msg = "kind must be `test` in a test file"
-    src.issue(err["type"], msg, path_, key=is_key, hint=hint, case=case)
+    src.add(issue_of_test_file(doc, err, _owner), case)
 
 
 def load_test_file(path: str | os.PathLike[str]) -> TestFile:
@@ -658,23 +649,11 @@ _KEY_OWNERS: tuple[tuple[re.Pattern[str], type[BaseModel]], ...] = tuple(
 
 
 def _owner(parent: str) -> type[BaseModel] | None:
+    """The model of the mapping at a YAML path of a test file (None when unknown)."""
     for pattern, model in _KEY_OWNERS:
         if pattern.search(parent):
             return model
     return None
-
-
-def _key_hint(path: str) -> str | None:
-    name = path.rsplit(".", 1)[-1]
-    parent = path[: -len(name) - 1] if "." in path else ""
-    model = _owner(parent)
-    if model is None:
-        return None
-    keys = [k for k in model.model_fields if k != name]
-    close = difflib.get_close_matches(name, keys, n=1, cutoff=0.6)
-    if close:
-        return f"did you mean {close[0]!r}?"
-    return "allowed keys here: " + ", ".join(keys)
 
 
 # --------------------------------------------------------------------------- static checks
@@ -745,9 +724,9 @@ def _event_literals(r: Roadmap) -> set[str]:
 
 def _hint(name: str, pool: Iterable[str]) -> str | None:
     pool = sorted(pool)
-    close = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
+    close = did_you_mean(name, pool, ignore_case=False)
     if close:
-        return f"did you mean {close[0]!r}?"
+        return close
     if pool and len(pool) <= 12:
         return "known: " + ", ".join(pool)
     return None
@@ -878,12 +857,12 @@ def _check_case(src: TestSource, index: RoadmapIndex, ci: int, case: Case) -> No
                           "the roadmap declares no user column", path, case=ci)
                 bad = True
             if index.event_names and line.event not in index.event_names:
-                close = difflib.get_close_matches(line.event, sorted(index.event_names), n=1,
-                                                  cutoff=0.75)
+                close = did_you_mean(line.event, index.event_names, cutoff=0.75,
+                                     ignore_case=False)
                 if close:
                     src.issue(TestCode.UNKNOWN_EVENT, f"event {line.event!r} is read by no "
-                              "indicator of the roadmap", path, hint=f"did you mean "
-                              f"{close[0]!r}?", case=ci, severity=Severity.WARNING)
+                              "indicator of the roadmap", path, hint=close, case=ci,
+                              severity=Severity.WARNING)
             if not bad:
                 src.lines.setdefault((ci, acc), []).append(line)
     for as_of_text_k, expectations, epath in case.times():

@@ -1,4 +1,4 @@
-"""Where the bundled example rule packs are: inside the installed package, or in the repo."""
+"""The bundled example rule packs: where they are, inside the installed package or the repo."""
 
 from __future__ import annotations
 

@@ -1,0 +1,85 @@
+"""The data contract of a pack: its roadmaps read the same frames and have distinct ids.
+
+The roadmaps (tracks) of a pack are evaluated over one events frame and one accounts frame,
+so they must agree on the event columns, the account key, the type of every account attribute
+they share and the type of every event value column; and each needs its own id. The loader
+checks this when it loads a pack, and the compiler when it compiles one (or a list of
+roadmaps).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from healthrules.errors import Code, Issue, Location
+from healthrules.roadmap import AttributeType, Roadmap
+
+__all__ = ["pack_issues"]
+
+
+def pack_issues(roadmaps: Sequence[Roadmap]) -> list[Issue]:
+    """The ways the roadmaps of a pack break its data contract (empty when they agree).
+
+    Each issue is located by the roadmap's ``source`` file and the YAML path of what
+    disagrees; the first roadmap is the reference.
+
+    Parameters
+    ----------
+    roadmaps
+        The tracks, in routing order.
+
+    Returns
+    -------
+    list of Issue
+        Repeated ids, other event columns or account key than the first roadmap, an
+        attribute given two types, a value column given another type than in the first
+        roadmap; in roadmap order.
+
+    Examples
+    --------
+    >>> from healthrules.roadmap import Roadmap
+    >>> def track(id, plan_type):
+    ...     return Roadmap.model_validate({
+    ...         "id": id, "goal": "g", "stages": [{"id": "s"}],
+    ...         "data": {"accounts": {"attributes": {"plan": plan_type}}}})
+    >>> pack_issues([track("a", "str"), track("b", "str")])
+    []
+    >>> [i.message for i in pack_issues([track("a", "str"), track("b", "int")])]
+    ["attribute 'plan' is int here but str in another roadmap of the pack"]
+    """
+    issues: list[Issue] = []
+    if not roadmaps:
+        return issues
+    first = roadmaps[0]
+    attributes: dict[str, AttributeType] = {}
+    ids: set[str] = set()
+    for r in roadmaps:
+        if r.id in ids:
+            issues.append(Issue(code=Code.DUPLICATE_ID.value,
+                                message=f"roadmap id {r.id!r} appears twice in the pack",
+                                location=Location(file=r.source, path="id")))
+        ids.add(r.id)
+        ev, acc = r.data.events, r.data.accounts
+        f_ev = first.data.events
+        if (ev.account, ev.user, ev.event, ev.timestamp, ev.timezone) != (
+            f_ev.account, f_ev.user, f_ev.event, f_ev.timestamp, f_ev.timezone
+        ) or acc.key != first.data.accounts.key:
+            issues.append(Issue(
+                code=Code.VALIDATION.value,
+                message=f"roadmap {r.id!r} declares other event columns or account key than "
+                f"{first.id!r}; the roadmaps of a pack read the same frames",
+                location=Location(file=r.source, path="data")))
+        for name, typ in acc.attributes.items():
+            if attributes.setdefault(name, typ) != typ:
+                issues.append(Issue(
+                    code=Code.VALIDATION.value,
+                    message=f"attribute {name!r} is {typ} here but {attributes[name]} in another "
+                    "roadmap of the pack",
+                    location=Location(file=r.source, path=f"data.accounts.attributes.{name}")))
+        for name, vtyp in ev.values.items():
+            if f_ev.values.get(name, vtyp) != vtyp:
+                issues.append(Issue(
+                    code=Code.VALIDATION.value,
+                    message=f"value column {name!r} has another type in {first.id!r}",
+                    location=Location(file=r.source, path=f"data.events.values.{name}")))
+    return issues
