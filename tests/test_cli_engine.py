@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from healthrules._examples import example_path
+from healthrules.examples import example_path
 from healthrules.cli import main
 from healthrules.datasets import sample
 

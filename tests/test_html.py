@@ -12,7 +12,7 @@ import pytest
 
 import healthrules as hr
 from healthrules import _html
-from healthrules._examples import example_path
+from healthrules.examples import example_path
 from healthrules.datasets import sample
 from healthrules.plot import band_colors
 

@@ -13,7 +13,7 @@ import pytest
 
 import healthrules as hr
 import healthrules.plot as hp
-from healthrules._examples import example_path
+from healthrules.examples import example_path
 from healthrules.datasets import sample
 from healthrules.roadmap import Bands
 
