@@ -38,11 +38,18 @@ class Evidence(BaseModel):
 
 
 class TriggeredAction(BaseModel):
-    """A fired action as a record, for services (``Evaluation.triggered_actions()``)."""
+    """A fired action as a record, for services (``Evaluation.triggered_actions()``).
+
+    A typed record needs a fixed field name for the account: ``account_id`` holds the value
+    of the roadmap's account key column, whatever that column is called, and
+    ``account_key`` names the column (``"org_id"`` for ``data.accounts.key: org_id``), so a
+    record can be matched with the frames, which keep the user's column name.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     account_id: Any
+    account_key: str = "account_id"
     roadmap: str
     stage: str
     action_id: str
@@ -110,12 +117,17 @@ class Evaluation:
         out: list[TriggeredAction] = []
         for row in self.actions.to_dicts():
             row["account_id"] = row.pop(self.account_key)
+            row["account_key"] = self.account_key
             out.append(TriggeredAction.model_validate(row))
         return out
 
     def to_dicts(self) -> list[dict[str, Any]]:
-        """The fired actions as plain dicts (JSON-friendly), one per action."""
-        return [a.model_dump() for a in self.triggered_actions()]
+        """The fired actions as plain dicts (JSON-friendly), one per action.
+
+        Each dict is a row of :attr:`actions`: the account is under the roadmap's own key
+        column name (``org_id`` for ``data.accounts.key: org_id``), as in every frame.
+        """
+        return self.actions.to_dicts()
 
     def summary(self) -> dict[str, Any]:
         """Counts for a quick look: accounts per stage, per score band, actions by kind."""

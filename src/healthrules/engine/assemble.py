@@ -34,7 +34,7 @@ from healthrules.engine.frames import (
     narrow,
 )
 from healthrules.engine.render import Renderer
-from healthrules.expressions import Parsed, lag_column, time_references
+from healthrules.expressions import Parsed, infer, lag_column, time_references
 from healthrules.roadmap import (
     UNASSIGNED_STAGE,
     AggregateIndicator,
@@ -146,7 +146,10 @@ class RoadmapProgram:
                             scope.alias(f"__scope_{k}")]
         self._roadmap_id = pl.lit(r.id, pl.String).alias("roadmap")
         self._tasks = self._task_lists()
-        self._renderer = Renderer()
+        actions_env = a.env("actions")
+        self._renderer = Renderer(
+            translate=lambda node: translate(node, a, self.time),
+            infer=lambda node: infer(node, actions_env, banded=a.banded))
         self._outputs = self._output_exprs()
 
     # ------------------------------------------------------------------ public hooks

@@ -9,6 +9,7 @@ column of dates for ``history``.
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 from dataclasses import dataclass
 
@@ -117,7 +118,7 @@ def window(ind: AggregateIndicator, prev: bool, timestamp: str,
     return (ts >= start) & (ts < stop), stop
 
 
-def translate(parsed: Parsed, analysis: Analysis, time: TimeBinding, *,
+def translate(parsed: Parsed | ast.expr, analysis: Analysis, time: TimeBinding, *,
               filter_scope: bool = False) -> pl.Expr:
     """The polars expression of a parsed roadmap expression.
 

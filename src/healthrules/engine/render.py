@@ -8,6 +8,7 @@ other name the condition reads. Values are rendered the way ``explain`` shows th
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 
 import polars as pl
 
@@ -88,8 +89,11 @@ class Renderer:
     so a value that several actions show costs one rendering, not one per action.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, translate: Callable[[ast.expr], pl.Expr] | None = None,
+                 infer: Callable[[ast.expr], Type] | None = None) -> None:
         self._index: dict[tuple[str, str, str], str] = {}
+        self._translate = translate
+        self._infer = infer
         self.columns: list[pl.Expr] = []
         self.reads: set[str] = set()
 
@@ -116,48 +120,122 @@ class Renderer:
             return pl.lit("")
         return pl.concat_str(parts)
 
-    def evidence(self, parsed: Parsed, env: dict[str, Type], banded: frozenset[str]) -> pl.Expr:
-        """One struct per comparison against a literal, then one per other name read."""
-        entries: list[tuple[str, bool, str | None, str | None]] = []
-        covered: set[str] = set()
-        for node in ast.walk(parsed.tree):
-            if not isinstance(node, ast.Compare) or len(node.ops) != 1:
-                continue
-            left, right, op = node.left, node.comparators[0], node.ops[0]
-            op_text = _OP_TEXT.get(type(op))
-            if op_text is None:
-                continue
-            lsub, rsub = _subject(left), _subject(right)
-            if lsub and _is_literal(right):
-                entries.append((*lsub, op_text, parsed.segment(right)))
-                covered.add(lsub[0])
-            elif rsub and _is_literal(left) and op_text in _FLIP:
-                entries.append((*rsub, _FLIP[op_text], parsed.segment(left)))
-                covered.add(rsub[0])
-        for name in sorted(names_in(parsed.tree) - covered):
-            entries.append((name, False, None, None))
-        structs: list[pl.Expr] = []
-        for name, is_band, op_text, threshold in entries:
-            band_col = ("__score_band" if name == "score"
-                        else f"{name}__band" if name in banded else None)
-            band = pl.col(band_col) if band_col is not None else pl.lit(None, pl.String)
+    def evidence(self, parsed: Parsed, env: dict[str, Type],
+                 banded: frozenset[str]) -> pl.Expr:
+        """The evidence of a fired condition: what made it true, one struct per entry.
+
+        Walking the condition: every part of an ``and`` (they all held); of an ``or``, the
+        branches that held on the row (a branch that was false or unknown is no reason);
+        a comparison with a literal gives one entry (the compared value, rendered, with the
+        operator and the literal; for ``band(x)`` the band and x's value, for
+        ``score_band`` the band and the score); anything else gives one entry per name it
+        reads. ``not`` lists the names it reads, without operator.
+        """
+        if self._translate is None:
+            raise RuntimeError("Renderer needs a translator to build evidence")
+        entries: list[tuple[pl.Expr | None, pl.Expr]] = []
+        self._walk(parsed, parsed.tree, None, env, banded, entries)
+        if not entries:
+            return pl.lit([], dtype=EVIDENCE_DTYPE)
+        structs = [s if g is None else pl.when(g).then(s) for g, s in entries]
+        out = pl.concat_arr(structs).arr.to_list()
+        if any(g is not None for g, _ in entries):
+            out = out.list.drop_nulls()
+        return out.cast(EVIDENCE_DTYPE)
+
+    def _walk(self, parsed: Parsed, node: ast.expr, guard: pl.Expr | None,
+              env: dict[str, Type], banded: frozenset[str],
+              entries: list[tuple[pl.Expr | None, pl.Expr]]) -> None:
+        assert self._translate is not None
+        if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And):
+            for part in node.values:
+                self._walk(parsed, part, guard, env, banded, entries)
+            return
+        if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or):
+            for part in node.values:
+                held = self._guard(self._translate(part))
+                self._walk(parsed, part, held if guard is None else guard & held, env,
+                           banded, entries)
+            return
+        if isinstance(node, ast.Compare) and len(node.ops) == 1:
+            op_text = _OP_TEXT.get(type(node.ops[0]))
+            left, right = node.left, node.comparators[0]
+            if op_text is not None and _is_literal(right) and not _is_literal(left):
+                entries.append((guard, self._comparison(parsed, left, op_text,
+                                                        parsed.segment(right), env, banded)))
+                return
+            if (op_text in _FLIP and _is_literal(left) and not _is_literal(right)):
+                entries.append((guard, self._comparison(parsed, right, _FLIP[op_text],
+                                                        parsed.segment(left), env, banded)))
+                return
+        for name in sorted(names_in(node)):
+            entries.append((guard, self._entry(name, name, env.get(name, "str"), banded)))
+
+    def _guard(self, cond: pl.Expr) -> pl.Expr:
+        """A boolean column, computed once on the fired rows: did this branch hold?"""
+        return self.computed(cond.cast(pl.Boolean).fill_null(False), "bool_raw")
+
+    def _comparison(self, parsed: Parsed, subject: ast.expr, op_text: str, threshold: str,
+                    env: dict[str, Type], banded: frozenset[str]) -> pl.Expr:
+        assert self._translate is not None and self._infer is not None
+        if isinstance(subject, ast.Name):
+            return self._entry(subject.id, subject.id, env.get(subject.id, "str"), banded,
+                               op_text, threshold)
+        if (isinstance(subject, ast.Call) and isinstance(subject.func, ast.Name)
+                and subject.func.id == "band" and subject.args
+                and isinstance(subject.args[0], ast.Name)):
+            name = subject.args[0].id
+            band_col = f"{name}__band" if name in banded else None
+            shown = (self.rendered(band_col, "str") if band_col is not None
+                     else pl.lit("n/a"))
+            value = pl.concat_str([shown, pl.lit(" ("),
+                                   self.rendered(_column_name(name), env.get(name, "str")),
+                                   pl.lit(")")])
             if band_col is not None:
                 self.reads.add(band_col)
-            value = self.rendered(_column_name(name), env.get(name, "str"))
-            if is_band:  # band(x) == 'red': the compared value is the band; x's value stays
-                shown = (self.rendered(band_col, "str") if band_col is not None
-                         else pl.lit("n/a"))
-                value = pl.concat_str([shown, pl.lit(" ("), value, pl.lit(")")])
-            structs.append(pl.struct(
-                pl.lit(f"band({name})" if is_band else name).alias("name"),
-                value.alias("value"),
-                band.cast(pl.String).alias("band"),
-                pl.lit(op_text, pl.String).alias("op"),
-                pl.lit(threshold, pl.String).alias("threshold"),
-            ))
-        if not structs:
-            return pl.lit([], dtype=EVIDENCE_DTYPE)
-        return pl.concat_arr(structs).arr.to_list().cast(EVIDENCE_DTYPE)
+            return _struct(f"band({name})", value, band_col, op_text, threshold)
+        # a computed value (days_since(signed_on) >= 14): show what was compared
+        typ = self._infer(subject)
+        value = self.computed(self._translate(subject), typ)
+        return _struct(parsed.segment(subject), value, None, op_text, threshold)
+
+    def _entry(self, label: str, name: str, typ: str, banded: frozenset[str],
+               op_text: str | None = None, threshold: str | None = None) -> pl.Expr:
+        if name == "score_band":  # the band of the score: show the score with it
+            value = pl.concat_str([self.rendered("__score_band", "str"), pl.lit(" ("),
+                                   self.rendered("__score", "float"), pl.lit(")")])
+            return _struct(label, value, "__score_band", op_text, threshold)
+        band_col = ("__score_band" if name == "score"
+                    else f"{name}__band" if name in banded else None)
+        if band_col is not None:
+            self.reads.add(band_col)
+        value = self.rendered(_column_name(name), typ)
+        return _struct(label, value, band_col, op_text, threshold)
+
+    def computed(self, expr: pl.Expr, typ: str) -> pl.Expr:
+        """A value computed on the fired rows (rendered unless ``typ`` is ``bool_raw``)."""
+        key = (str(expr), typ, "computed")
+        got = self._index.get(key)
+        if got is None:
+            got = f"__r{len(self._index)}"
+            self._index[key] = got
+            self.columns.append((expr if typ == "bool_raw" else render_value(expr, typ)
+                                 ).alias(got))
+            self.reads |= set(expr.meta.root_names())
+        return pl.col(got)
+
+
+def _struct(name: str, value: pl.Expr, band_col: str | None, op_text: str | None,
+            threshold: str | None) -> pl.Expr:
+    """One evidence entry (the band column must be among the renderer's ``reads``)."""
+    band = pl.col(band_col) if band_col is not None else pl.lit(None, pl.String)
+    return pl.struct(
+        pl.lit(name).alias("name"),
+        value.alias("value"),
+        band.cast(pl.String).alias("band"),
+        pl.lit(op_text, pl.String).alias("op"),
+        pl.lit(threshold, pl.String).alias("threshold"),
+    )
 
 
 def _column_name(name: str) -> str:

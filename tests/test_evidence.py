@@ -1,0 +1,95 @@
+"""Evidence lists what made a fired condition true, with the values that were compared."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import polars as pl
+
+import healthrules as hr
+
+AS_OF = dt.date(2026, 6, 30)
+
+
+def _roadmap(when: str) -> hr.Roadmap:
+    return hr.Roadmap.model_validate({
+        "id": "ev", "goal": "Evidence reads right",
+        "data": {"events": {"user": None},
+                 "accounts": {"attributes": {"signed_on": "date", "seats": "int"}}},
+        "indicators": [
+            {"id": "logins", "family": "process", "aggregate": "count",
+             "where": "event == 'login'", "window": "30d"},
+            {"id": "usage", "family": "process", "expr": "logins / max(seats, 1)",
+             "bands": {"levels": [{"name": "low", "lt": 0.5},
+                                  {"name": "medium", "ge": 0.5, "lt": 1.0},
+                                  {"name": "high", "ge": 1.0}]}},
+        ],
+        "score": {"bands": {"levels": [{"name": "at_risk", "lt": 40},
+                                       {"name": "healthy", "ge": 40}]}},
+        "stages": [{"id": "operation", "actions": [{
+            "id": "act", "kind": "challenge", "when": when, "do": "look", "owner": "csm"}]}],
+    })
+
+
+def _evidence(when: str, logins: int, seats: int = 4) -> list[dict[str, Any]] | None:
+    events = pl.DataFrame({
+        "account_id": ["a"] * logins, "event": ["login"] * logins,
+        "timestamp": [dt.datetime(2026, 6, 20, 9)] * logins},
+        schema={"account_id": pl.String, "event": pl.String, "timestamp": pl.Datetime("us")})
+    accounts = pl.DataFrame({"account_id": ["a"], "signed_on": [dt.date(2026, 6, 10)],
+                             "seats": [seats]})
+    result = hr.evaluate(_roadmap(when), events, accounts, AS_OF)
+    rows = result.actions["evidence"].to_list()
+    return rows[0] if rows else None
+
+
+def _names(evidence: list[dict[str, Any]] | None) -> list[str]:
+    assert evidence is not None
+    return [e["name"] for e in evidence]
+
+
+def test_an_or_lists_only_the_branches_that_held() -> None:
+    # usage 2/4 = 0.5 is 'medium': the band branch is false; the score (50: one banded
+    # indicator in its middle band) is below 60: that branch held
+    ev = _evidence("band(usage) == 'low' or score < 60", logins=2)
+    assert _names(ev) == ["score"]
+    assert ev is not None and ev[0]["op"] == "<" and ev[0]["threshold"] == "60"
+
+
+def test_an_or_lists_every_branch_that_held() -> None:
+    ev = _evidence("band(usage) == 'medium' or score < 60", logins=2)
+    assert _names(ev) == ["band(usage)", "score"]
+    assert ev is not None and ev[0]["value"] == "medium (0.50)"
+
+
+def test_an_and_lists_every_part() -> None:
+    ev = _evidence("logins >= 2 and seats == 4", logins=2)
+    assert ev == [
+        {"name": "logins", "value": "2", "band": None, "op": ">=", "threshold": "2"},
+        {"name": "seats", "value": "4", "band": None, "op": "==", "threshold": "4"},
+    ]
+
+
+def test_a_computed_value_is_shown_with_what_it_was_compared_to() -> None:
+    ev = _evidence("days_since(signed_on) >= 14", logins=1)
+    assert ev == [{"name": "days_since(signed_on)", "value": "20", "band": None, "op": ">=",
+                   "threshold": "14"}]
+
+
+def test_the_score_band_comes_with_the_score() -> None:
+    ev = _evidence("score_band == 'healthy'", logins=2)
+    assert ev == [{"name": "score_band", "value": "healthy (50.00)", "band": "healthy",
+                   "op": "==", "threshold": "'healthy'"}]
+
+
+def test_names_outside_comparisons_are_listed_once_with_their_values() -> None:
+    ev = _evidence("not (logins > 5)", logins=1)
+    assert ev == [{"name": "logins", "value": "1", "band": None, "op": None,
+                   "threshold": None}]
+
+
+def test_an_or_of_ands_lists_the_parts_of_the_branch_that_held() -> None:
+    ev = _evidence("(logins > 5 and seats > 1) or (logins < 3 and seats == 4)", logins=2)
+    assert _names(ev) == ["logins", "seats"]
+    assert ev is not None and [e["op"] for e in ev] == ["<", "=="]
