@@ -129,3 +129,16 @@ def test_validate_reports_tracks_that_read_different_frames(tmp_path: Path,
     assert main(["validate", str(tmp_path / "pack.yaml")]) == 1
     out = capsys.readouterr().out
     assert "pack.yaml:3:" in out and "'seats' is str here but int" in out
+
+
+def test_the_summary_of_a_pack_names_the_track_of_each_stage() -> None:
+    import healthrules as hr
+    from healthrules.cli.evaluate import format_summary
+    from healthrules.datasets import DEFAULT_AS_OF, sample
+    from healthrules.examples import example_path
+
+    data = sample(60)
+    result = hr.evaluate(hr.load(example_path("goal-tracks")), data.events, data.accounts,
+                         DEFAULT_AS_OF)
+    line = next(x for x in format_summary(result).splitlines() if "stages:" in x)
+    assert "self_sufficient/renewal" in line and "do_it_for_us/renewal" in line

@@ -101,7 +101,10 @@ def format_summary(result: Any) -> str:
     lines = [f"as of {s['as_of']}: {s['accounts']} accounts, {s['actions']} actions "
              f"({', '.join(f'{n} {k}' for k, n in s['actions_by_kind'].items()) or 'none'}), "
              f"{s['unknown_conditions']} unknown conditions"]
-    stages = ", ".join(f"{st} {n}" for _, st, n in s["stages"])
+    tracks = {r for r, _, _ in s["stages"] if r is not None}
+    # a pack's tracks may share stage names: name the track then (unrouted: no track)
+    stages = ", ".join(f"{r}/{st} {n}" if len(tracks) > 1 and r is not None else f"{st} {n}"
+                       for r, st, n in s["stages"])
     lines.append(f"  stages: {stages}")
     bands = ", ".join(f"{b or 'no band'} {n}" for b, n in s["score_bands"])
     lines.append(f"  score bands: {bands}")
