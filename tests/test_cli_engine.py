@@ -8,9 +8,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from healthrules.examples import example_path
 from healthrules.cli import main
 from healthrules.datasets import sample
+from healthrules.examples import example_path
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ import pytest
 
 import healthrules as hr
 from healthrules import _html
-from healthrules.examples import example_path
 from healthrules.datasets import sample
+from healthrules.examples import example_path
 from healthrules.plot import band_colors
 
 EVIL = "<script>alert('x')</script>"

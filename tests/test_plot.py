@@ -13,8 +13,8 @@ import pytest
 
 import healthrules as hr
 import healthrules.plot as hp
-from healthrules.examples import example_path
 from healthrules.datasets import sample
+from healthrules.examples import example_path
 from healthrules.roadmap import Bands
 
 pytest.importorskip("altair")
