@@ -117,6 +117,7 @@ class RoadmapProgram:
             band = (None if dind.bands is None
                     else _band_expr(pl.col(ident), dind.bands).alias(f"{ident}__band"))
             self._derived.append((ident, value, band))
+        self._task_columns: list[pl.Expr] = []
         self._task_flags = [self._flags(si) for si in range(len(r.stages))]
         self._stage = self._stage_exprs()
         self._achievement = self._achievement_exprs()
@@ -136,11 +137,15 @@ class RoadmapProgram:
         since = (self.time.as_of() - pl.col("__stage_since")).dt.total_days()
         self._age_expr = pl.when(same).then(since).otherwise(pl.lit(0, pl.Int64)).cast(
             pl.Int64).alias("days_in_stage")
+        # each condition is computed once (a column), then read by fired / unknown
+        self._whens: list[pl.Expr] = []
         self._conds: list[pl.Expr] = []
         for k, (st, action) in enumerate(r.all_actions()):
             path = action_path(r, st.id if st else None, action.id)
             scope = pl.lit(True) if st is None else (pl.col("__stage") == st.id)
-            when = self.expr(a.expressions[f"{path}.when"]).cast(pl.Boolean)
+            self._whens.append(
+                self.expr(a.expressions[f"{path}.when"]).cast(pl.Boolean).alias(f"__when_{k}"))
+            when = pl.col(f"__when_{k}")
             self._conds += [(scope & when.fill_null(False)).alias(f"__fired_{k}"),
                             (scope & when.is_null()).alias(f"__unknown_{k}"),
                             scope.alias(f"__scope_{k}")]
@@ -190,7 +195,10 @@ class RoadmapProgram:
             lf = _pinned(lf, [ident], pins)
             if band is not None:
                 lf = lf.with_columns(band)
-        lf = lf.with_columns(self._stage).with_columns(self._achievement)
+        lf = lf.with_columns(self._stage[0]).with_columns(self._stage[1])
+        if self._task_columns:
+            lf = lf.with_columns(self._task_columns)
+        lf = lf.with_columns(self._achievement)
         for step in self._score_steps:  # band scores, then families, then totals
             lf = lf.with_columns(step)
         lf = _pinned(lf, ["score"], pins)
@@ -203,7 +211,7 @@ class RoadmapProgram:
         if time_cols:
             lf = lf.with_columns(time_cols)
         if self._conds:
-            lf = lf.with_columns(self._conds)
+            lf = lf.with_columns(self._whens).with_columns(self._conds)
         return lf.with_columns(self._roadmap_id)
 
     def tasks(self, frame: pl.DataFrame) -> pl.LazyFrame | None:
@@ -294,15 +302,23 @@ class RoadmapProgram:
         return value
 
     def _flags(self, si: int) -> list[tuple[str, Any, pl.Expr]]:
-        """(list, task, done flag) of every task of stage ``si``, in list order."""
+        """(list, task, done flag) of every task of stage ``si``, in list order.
+
+        A flag with a ``done_when`` is a column (``__task_<si>_<j>``, computed once, see
+        :attr:`_task_columns`), read by the achievement counts and the task lists.
+        """
         a = self.compiled.analysis
         st = self.compiled.roadmap.stages[si]
         out: list[tuple[str, Any, pl.Expr]] = []
         for lst in ("joint", "customer", "ours"):
             for ti, task in enumerate(getattr(st.tasks, lst)):
                 tp = a.expressions.get(f"stages[{si}].tasks.{lst}[{ti}].done_when")
-                flag = (pl.lit(None, pl.Boolean) if tp is None
-                        else self.expr(tp).cast(pl.Boolean))
+                if tp is None:
+                    flag = pl.lit(None, pl.Boolean)
+                else:
+                    column = f"__task_{si}_{len(out)}"
+                    self._task_columns.append(self.expr(tp).cast(pl.Boolean).alias(column))
+                    flag = pl.col(column)
                 out.append((lst, task, flag))
         return out
 
@@ -316,23 +332,21 @@ class RoadmapProgram:
                 out.append((st.id, items))
         return out
 
-    def _stage_exprs(self) -> list[pl.Expr]:
+    def _stage_exprs(self) -> tuple[pl.Expr, pl.Expr]:
+        """``__stage_index`` (the first stage whose entry holds), then ``__stage`` from it:
+        each entry criterion is evaluated once."""
         r, a = self.compiled.roadmap, self.compiled.analysis
-        name: Any = None
         index: Any = None
-        for si, st in enumerate(r.stages):
+        for si in range(len(r.stages)):
             parsed = a.expressions.get(f"stages[{si}].entry")
             cond = pl.lit(True) if parsed is None else self.expr(parsed).fill_null(False)
-            if name is None:
-                name = pl.when(cond).then(pl.lit(st.id))
-                index = pl.when(cond).then(pl.lit(si, pl.Int64))
-            else:
-                name = name.when(cond).then(pl.lit(st.id))
-                index = index.when(cond).then(pl.lit(si, pl.Int64))
-        return [
-            name.otherwise(pl.lit(UNASSIGNED_STAGE)).alias("__stage"),
-            index.otherwise(pl.lit(None, pl.Int64)).alias("__stage_index"),
-        ]
+            then = pl.lit(si, pl.Int64)
+            index = pl.when(cond).then(then) if index is None else index.when(cond).then(then)
+        name: Any = pl.when(pl.col("__stage_index").is_null()).then(pl.lit(UNASSIGNED_STAGE))
+        for si, st in enumerate(r.stages):
+            name = name.when(pl.col("__stage_index") == si).then(pl.lit(st.id))
+        return (index.otherwise(pl.lit(None, pl.Int64)).alias("__stage_index"),
+                name.otherwise(pl.lit(UNASSIGNED_STAGE)).alias("__stage"))
 
     def _achievement_exprs(self) -> list[pl.Expr]:
         r, a = self.compiled.roadmap, self.compiled.analysis
