@@ -41,6 +41,7 @@ from healthrules.roadmap import (
     AggregateIndicator,
     Bands,
     DerivedIndicator,
+    EventColumns,
     Pack,
     Roadmap,
     Stage,
@@ -235,7 +236,7 @@ def evaluate_reference(
     for e in event_rows:
         if e[ev_cols.account] is None or e[ev_cols.timestamp] is None:
             continue
-        by_account.setdefault(e[ev_cols.account], []).append(e)
+        by_account.setdefault(e[ev_cols.account], []).append(_event_read(e, ev_cols, clock))
 
     out: dict[object, AccountResult] = {}
     conditions: dict[tuple[str, str], dict[str, int]] = {}
@@ -258,6 +259,19 @@ def evaluate_reference(
         r, a = chosen
         out[ident] = _account(r, a, attrs, by_account.get(ident, []), clock, conditions)
     return Reference(as_of=clock.as_of, accounts=out, conditions=conditions)
+
+
+def _event_read(e: Mapping[str, Any], ev: EventColumns, clock: _Clock) -> Mapping[str, Any]:
+    """"Time" and "Aggregations": a date-only timestamp is the midnight starting that date
+    on the events' wall clock; NaN and inf in a float value column are read as null."""
+    out = dict(e)
+    ts = out[ev.timestamp]
+    if isinstance(ts, dt.date) and not isinstance(ts, dt.datetime):
+        out[ev.timestamp] = clock.at(dt.datetime.combine(ts, dt.time()))
+    for name, typ in ev.values.items():
+        if typ == "float" and name in out:
+            out[name] = _clean(out[name])
+    return out
 
 
 def _rows(frame: pl.DataFrame | Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -501,8 +515,8 @@ def _aggregate(
 
 
 def _clean(value: object) -> object:
-    """NaN in a float column is read as null."""
-    if isinstance(value, float) and math.isnan(value):
+    """NaN and inf in a float column are read as null."""
+    if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
 

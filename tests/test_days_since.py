@@ -114,3 +114,39 @@ def test_history_counts_the_same_days_as_evaluate(timezone: str | None) -> None:
         assert row.rows() == one.rows(), day
     last = h.indicators.filter(pl.col("as_of") == dt.date(2026, 6, 30)).row(0, named=True)
     assert (last["dsl"], last["dsf"], last["dsl_prev"]) == (0, 10, 0)
+
+
+@pytest.mark.parametrize("timezone", [None, "UTC", "America/New_York"])
+def test_date_only_events_are_midnight_of_their_day(timezone: str | None) -> None:
+    roadmap = Roadmap.model_validate({
+        "id": "d", "goal": "g",
+        "indicators": [
+            {"id": "dsl", "family": "process", "aggregate": "days_since_last"},
+            {"id": "dsf", "family": "process", "aggregate": "days_since_first"},
+            {"id": "n7", "family": "process", "aggregate": "count", "window": "7d"},
+            {"id": "days", "family": "process", "aggregate": "active_days", "window": "30d"},
+            {"id": "since", "family": "process", "aggregate": "days_since_last",
+             "window": {"from": "start", "days": 7}},
+            {"id": "fn", "family": "process", "expr": "days_since(last)"},
+            {"id": "last", "family": "process", "aggregate": "last_time"},
+        ],
+        "stages": [{"id": "s"}],
+        "data": {"events": {"user": None, "timezone": timezone},
+                 "accounts": {"attributes": {"start": "date"}}},
+    })
+    days = [dt.date(2026, 6, 20), dt.date(2026, 6, 24), dt.date(2026, 6, 30)]
+    events = pl.DataFrame({"account_id": ["a"] * 3, "event": ["login"] * 3, "timestamp": days})
+    accounts = pl.DataFrame({"account_id": ["a"], "start": [dt.date(2026, 6, 20)]})
+    got = hr.evaluate(roadmap, events, accounts, AS_OF).indicators.row(0, named=True)
+    # an event on the as_of date is 0 days ago (was refused: a Date column was an error);
+    # the anchored window [06-20, 06-27) ends on 06-26, 2 days after its last event
+    assert (got["dsl"], got["dsf"], got["n7"], got["days"], got["since"]) == (0, 10, 2, 3, 2)
+    assert got["fn"] == 0
+    last = dt.datetime(2026, 6, 30)
+    assert got["last"].replace(tzinfo=None) == last
+    ref = evaluate_reference(roadmap, events, accounts, AS_OF).accounts["a"].indicators
+    for name in ("dsl", "dsf", "n7", "days", "since", "fn"):
+        assert got[name] == ref[name], name
+    h = hr.history(roadmap, events, accounts, "2026-06-29", "2026-06-30", every="1d")
+    row = h.indicators.filter(pl.col("as_of") == AS_OF).row(0, named=True)
+    assert all(row[n] == got[n] for n in ("dsl", "dsf", "n7", "days", "since", "fn"))

@@ -130,7 +130,8 @@ class AggregateInputs:
         The events' timestamp column.
     of
         The ``of`` column as the kind reads it (a value column cast to Int64, or to Float64
-        with NaN as null; another column as it is), None when the indicator has no ``of``.
+        with NaN and inf as null; another column as it is), None when the indicator has no
+        ``of``.
     day
         The name of the precomputed column holding each event's calendar day.
     user
@@ -231,12 +232,14 @@ class AggregateKind:
 
 
 def value_column(name: str, value_type: str | None) -> pl.Expr:
-    """A numeric value column as aggregates read it: Float64 with NaN as null, or Int64."""
+    """A numeric value column as aggregates read it: Float64 with NaN and inf as null, or
+    Int64."""
     import polars as pl
 
     v = pl.col(name)
     if value_type == "float":
-        return v.cast(pl.Float64).fill_nan(None)
+        x = v.cast(pl.Float64)
+        return pl.when(x.is_finite()).then(x)
     return v.cast(pl.Int64)
 
 

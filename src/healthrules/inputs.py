@@ -12,7 +12,16 @@ import polars as pl
 from healthrules.compiler import Plan
 from healthrules.errors import Code, InputDataError, Issue, Location
 
-__all__ = ["Clock", "FrameLike", "check_accounts", "check_events_schema", "clock_for", "lazy"]
+__all__ = [
+    "NOT_FINITE",
+    "Clock",
+    "FrameLike",
+    "check_accounts",
+    "check_events_schema",
+    "clock_for",
+    "lazy",
+    "read_events",
+]
 
 FrameLike = pl.DataFrame | pl.LazyFrame
 
@@ -88,6 +97,35 @@ _POLARS_TYPE: dict[str, pl.DataType] = {
 }
 
 
+NOT_FINITE = "__not_finite"
+"""The column :func:`read_events` adds: how many float values of the row were NaN or inf."""
+
+
+def read_events(events: pl.LazyFrame, plan: Plan, clock: Clock, schema: pl.Schema,
+                columns: set[str] | tuple[str, ...]) -> pl.LazyFrame:
+    """The event columns as every pass over the events reads them.
+
+    A ``Date`` timestamp becomes the midnight starting that date on the events' wall clock
+    (an event on a date happened that day). Float value columns are Float64 with NaN and
+    ``inf`` / ``-inf`` as null (never banded or scored); :data:`NOT_FINITE` counts, per row,
+    the values that were so read (for ``diagnostics["values_not_finite"]``).
+    """
+    ev = plan.events
+    cols = sorted(columns)
+    lf = events.select(cols)
+    exprs: list[pl.Expr] = []
+    if isinstance(schema.get(ev.timestamp), pl.Date):
+        exprs.append(clock.to_timestamp(pl.col(ev.timestamp), "date").alias(ev.timestamp))
+    floats = [c for c in cols if ev.values.get(c) == "float"]
+    flags: list[pl.Expr] = []
+    for c in floats:
+        x = pl.col(c).cast(pl.Float64)
+        exprs.append(pl.when(x.is_finite()).then(x).alias(c))
+        flags.append(x.is_finite().not_().fill_null(False).cast(pl.Int64))
+    exprs.append((pl.sum_horizontal(flags) if flags else pl.lit(0, pl.Int64)).alias(NOT_FINITE))
+    return lf.with_columns(exprs)
+
+
 def clock_for(plan: Plan, events_schema: pl.Schema, as_of: Any) -> Clock:
     """Work out the evaluation instant from ``as_of`` and the events' timestamp dtype."""
     ts = plan.events.timestamp
@@ -159,7 +197,8 @@ def check_events_schema(plan: Plan, schema: pl.Schema) -> list[Issue]:
 
     need(ev.account, lambda d: True, "the account key")
     need(ev.event, lambda d: _is(d, "str"), "a string column")
-    need(ev.timestamp, lambda d: _is(d, "datetime"), "a Datetime column")
+    need(ev.timestamp, lambda d: _is(d, "datetime") or _is(d, "date"),
+         "a Datetime (or Date) column")
     if ev.user is not None:
         need(ev.user, lambda d: True, "the user key")
     for name, typ in ev.values.items():
