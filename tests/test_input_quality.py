@@ -11,6 +11,7 @@ import datetime as dt
 import math
 
 import polars as pl
+import pytest
 
 import healthrules as hr
 from healthrules.roadmap import Roadmap
@@ -71,3 +72,60 @@ def test_history_reads_non_finite_values_as_evaluate_does() -> None:
     assert got.rows() == one.indicators.select(cols).rows()
     assert h.diagnostics["events_null_event"] == 1
     assert h.diagnostics["values_not_finite"] == 3
+
+
+def _messages(exc: hr.InputDataError) -> list[str]:
+    return [i.message for i in exc.issues]
+
+
+def _small(where: str | None = None, window: str = "all",
+           attributes: dict[str, str] | None = None) -> Roadmap:
+    ind = {"id": "n", "family": "process", "aggregate": "count", "window": window}
+    if where is not None:
+        ind["where"] = where
+    return Roadmap.model_validate({
+        "id": "q", "goal": "g",
+        "data": {"events": {"user": "member"}, "accounts": {"attributes": attributes or {}}},
+        "indicators": [ind], "stages": [{"id": "s"}]})
+
+
+EV = pl.DataFrame({"account_id": [1], "event": ["x"], "member": [5],
+                   "timestamp": [dt.datetime(2026, 6, 1)]})
+
+
+def test_a_filter_comparing_an_int_user_column_with_a_string_attribute_is_an_input_error(
+) -> None:
+    accounts = pl.DataFrame({"account_id": [1], "owner": ["5"]})
+    with pytest.raises(hr.InputDataError) as err:
+        hr.evaluate(_small("member == owner", attributes={"owner": "str"}), EV, accounts, AS_OF)
+    assert _messages(err.value) == [
+        "events column 'member' is Int64, but the filter of indicators[0] of roadmap 'q' "
+        "reads it as text (str)"]
+    assert err.value.issues[0].hint == "cast it with pl.col('member').cast(pl.String)"
+
+
+def test_account_keys_that_do_not_fit_the_events_key_type_are_an_input_error() -> None:
+    accounts = pl.DataFrame({"account_id": pl.Series([2**63 + 5], dtype=pl.UInt64)})
+    with pytest.raises(hr.InputDataError) as err:
+        hr.evaluate(_small(), EV, accounts, AS_OF)
+    assert _messages(err.value) == [
+        "the account key 'account_id' is UInt64 in the accounts frame and Int64 in the "
+        "events: 1 account key(s) do not fit Int64 (e.g. [9223372036854775813])"]
+    # keys of other widths that fit are cast and still match
+    narrow = EV.with_columns(pl.col("account_id").cast(pl.Int16))
+    got = hr.evaluate(_small(), narrow, pl.DataFrame({"account_id": [1]}), AS_OF)
+    assert got.indicators["n"].to_list() == [1]
+
+
+def test_as_of_at_the_ends_of_the_calendar_is_an_input_error() -> None:
+    accounts = pl.DataFrame({"account_id": [1]})
+    with pytest.raises(hr.InputDataError) as err:
+        hr.evaluate(_small(), EV, accounts, dt.date(9999, 12, 31))
+    assert _messages(err.value) == [
+        "as_of 9999-12-31 is the last representable date: the evaluation instant (the "
+        "midnight that ends it) is after 9999-12-31"]
+    with pytest.raises(hr.InputDataError) as err:
+        hr.evaluate(_small(window="30d"), EV, accounts, dt.date(1, 1, 1))
+    assert _messages(err.value) == [
+        "as_of 0001-01-01 is too close to the first or last representable date: the "
+        "roadmap's windows reach before 0001-01-01 or after 9999-12-31"]

@@ -153,6 +153,12 @@ def clock_for(plan: Plan, events_schema: pl.Schema, as_of: Any) -> Clock:
             end = as_of
         return Clock(as_of=end.date(), end=end, time_zone=tz, time_unit=unit)
     if isinstance(as_of, dt.date):
+        if as_of >= dt.date.max:
+            raise InputDataError([Issue(
+                code=Code.BAD_AS_OF.value, location=Location(file="<as_of>"),
+                message=f"as_of {as_of.isoformat()} is the last representable date: the "
+                "evaluation instant (the midnight that ends it) is after 9999-12-31",
+                hint="pass a real evaluation date")])
         end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
         return Clock(as_of=as_of, end=end, time_zone=tz, time_unit=unit)
     if isinstance(as_of, str):
@@ -203,6 +209,7 @@ def check_events_schema(plan: Plan, schema: pl.Schema) -> list[Issue]:
         need(ev.user, lambda d: True, "the user key")
     for name, typ in ev.values.items():
         need(name, lambda d, t=typ: _is(d, t), f"a numeric ({typ}) column")
+    issues += _filter_column_issues(plan, schema)
     ts = schema.get(ev.timestamp)
     if isinstance(ts, pl.Datetime) and ts.time_zone != ev.timezone:
         got = ts.time_zone or "naive"
@@ -214,6 +221,32 @@ def check_events_schema(plan: Plan, schema: pl.Schema) -> list[Issue]:
             "events", ev.timestamp,
             hint="convert with pl.col(...).dt.convert_time_zone(...) or fix data.events.timezone",
         ))
+    return issues
+
+
+def _filter_column_issues(plan: Plan, schema: pl.Schema) -> list[Issue]:
+    """Event columns that a ``where`` filter reads as text but that hold another type (the
+    user column is text to expressions; the engine would fail comparing it)."""
+    from healthrules.expressions import names_in
+
+    issues: list[Issue] = []
+    seen: set[str] = set()
+    for cr in plan.roadmaps:
+        a = cr.analysis
+        for path, parsed in a.expressions.items():
+            if not path.endswith(".where"):
+                continue
+            for name in sorted(names_in(parsed.tree)):
+                if (name in seen or a.event_types.get(name) != "str" or name not in schema
+                        or _is(schema[name], "str")):
+                    continue
+                seen.add(name)
+                issues.append(_issue(
+                    Code.WRONG_DTYPE,
+                    f"events column {name!r} is {schema[name]}, but the filter of "
+                    f"{path.removesuffix('.where')} of roadmap {cr.id!r} reads it as text "
+                    "(str)", "events", name,
+                    hint=f"cast it with pl.col({name!r}).cast(pl.String)"))
     return issues
 
 
@@ -269,7 +302,18 @@ def check_accounts(plan: Plan, accounts: pl.LazyFrame, events_schema: pl.Schema,
         return pl.DataFrame(), issues
     frame = accounts.select(pl.col(key), *casts).collect()
     if ev_key is not None and frame[key].dtype != ev_key:
-        frame = frame.with_columns(pl.col(key).cast(ev_key))
+        cast = frame[key].cast(ev_key, strict=False)
+        lost = frame.filter(cast.is_null() & frame[key].is_not_null())[key]
+        if lost.len():
+            issues.append(_issue(
+                Code.WRONG_DTYPE,
+                f"the account key {key!r} is {schema[key]} in the accounts frame and "
+                f"{ev_key} in the events: {lost.len()} account key(s) do not fit {ev_key} "
+                f"(e.g. {lost.head(3).to_list()})", "accounts", key,
+                hint=f"cast the key to one type in both frames, e.g. pl.col({key!r})"
+                ".cast(pl.String)"))
+            return pl.DataFrame(), issues
+        frame = frame.with_columns(cast)
     nulls = frame[key].null_count()
     if nulls:
         issues.append(_issue(Code.NULL_KEY,
