@@ -10,8 +10,9 @@ Readings of the text where it leaves a choice (each is pinned by tests/test_refe
 - Windows are measured in calendar days on the events' wall clock: ``end - 30 days`` is the
   same wall-clock time 30 days earlier, also across a daylight-saving change; window edges are
   then compared with event timestamps as instants.
-- ``days_since_first`` / ``days_since_last`` are ``floor((stop - ts) / 24 h)`` with ``stop -
-  ts`` the elapsed time between two instants.
+- ``days_since_first`` / ``days_since_last`` are calendar days from the event's date on the
+  events' wall clock to the window's last day: the ``as_of`` date when the window stops at
+  ``end``, ``as_of - N`` for the previous window, else the date of the window's last instant.
 - A datetime anchor starts the window at that instant; a date anchor at midnight starting that
   day in the events' time zone.
 - ``{x}`` of a datetime renders ``YYYY-MM-DD HH:MM:SS`` on the events' wall clock; a number
@@ -40,6 +41,7 @@ from healthrules.roadmap import (
     AggregateIndicator,
     Bands,
     DerivedIndicator,
+    EventColumns,
     Pack,
     Roadmap,
     Stage,
@@ -234,7 +236,7 @@ def evaluate_reference(
     for e in event_rows:
         if e[ev_cols.account] is None or e[ev_cols.timestamp] is None:
             continue
-        by_account.setdefault(e[ev_cols.account], []).append(e)
+        by_account.setdefault(e[ev_cols.account], []).append(_event_read(e, ev_cols, clock))
 
     out: dict[object, AccountResult] = {}
     conditions: dict[tuple[str, str], dict[str, int]] = {}
@@ -257,6 +259,19 @@ def evaluate_reference(
         r, a = chosen
         out[ident] = _account(r, a, attrs, by_account.get(ident, []), clock, conditions)
     return Reference(as_of=clock.as_of, accounts=out, conditions=conditions)
+
+
+def _event_read(e: Mapping[str, Any], ev: EventColumns, clock: _Clock) -> Mapping[str, Any]:
+    """"Time" and "Aggregations": a date-only timestamp is the midnight starting that date
+    on the events' wall clock; NaN and inf in a float value column are read as null."""
+    out = dict(e)
+    ts = out[ev.timestamp]
+    if isinstance(ts, dt.date) and not isinstance(ts, dt.datetime):
+        out[ev.timestamp] = clock.at(dt.datetime.combine(ts, dt.time()))
+    for name, typ in ev.values.items():
+        if typ == "float" and name in out:
+            out[name] = _clean(out[name])
+    return out
 
 
 def _rows(frame: pl.DataFrame | Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -413,15 +428,20 @@ def _indicator(
             assert isinstance(anchor, dt.date)
             start = dt.datetime.combine(anchor, dt.time())
         stop = clock.end if w.days is None else min(start + dt.timedelta(days=w.days), clock.end)
-        return _aggregate(r, ind, where, attrs, events, clock, start, stop)
+        last = clock.as_of
+        if stop < clock.end:  # cut short by `days`: the day of its last instant
+            last = (stop - dt.timedelta(microseconds=1)).date()
+        return _aggregate(r, ind, where, attrs, events, clock, start, stop, last)
     if w.kind == "all":
-        return _aggregate(r, ind, where, attrs, events, clock, None, clock.end)
+        return _aggregate(r, ind, where, attrs, events, clock, None, clock.end, clock.as_of)
     assert w.days is not None
     n = dt.timedelta(days=w.days)
-    current = _aggregate(r, ind, where, attrs, events, clock, clock.end - n, clock.end)
+    current = _aggregate(r, ind, where, attrs, events, clock, clock.end - n, clock.end,
+                         clock.as_of)
     if ind.compare == "none":
         return current
-    previous = _aggregate(r, ind, where, attrs, events, clock, clock.end - 2 * n, clock.end - n)
+    previous = _aggregate(r, ind, where, attrs, events, clock, clock.end - 2 * n, clock.end - n,
+                          clock.as_of - n)
     if ind.compare == "previous":
         return previous
     if current is None or previous is None:
@@ -443,8 +463,10 @@ def _aggregate(
     clock: _Clock,
     start: dt.datetime | None,
     stop: dt.datetime,
+    last_day: dt.date,
 ) -> object:
-    """The aggregate over the events in [start, stop) (naive wall times) passing ``where``."""
+    """The aggregate over the events in [start, stop) (naive wall times) passing ``where``;
+    ``last_day`` is the day ``days_since_*`` count to."""
     ev = r.data.events
     lo = None if start is None else _instant(clock.at(start))
     hi = _instant(clock.at(stop))
@@ -476,7 +498,7 @@ def _aggregate(
         ts = (min if first else max)(stamps, key=_instant)
         if agg in ("first_time", "last_time"):
             return ts
-        return (hi - _instant(ts)) // _DAY
+        return (last_day - clock.wall(ts).date()).days
     assert ind.of is not None
     numbers = [v for v in (_clean(e[ind.of]) for e in picked) if v is not None]
     is_float = ev.values[ind.of] == "float"
@@ -493,8 +515,8 @@ def _aggregate(
 
 
 def _clean(value: object) -> object:
-    """NaN in a float column is read as null."""
-    if isinstance(value, float) and math.isnan(value):
+    """NaN and inf in a float column are read as null."""
+    if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
 

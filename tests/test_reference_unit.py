@@ -229,13 +229,13 @@ def test_times_and_days_since() -> None:
     events = [event(dt.datetime(2026, 6, 20, 18)), event(dt.datetime(2026, 6, 28, 6))]
     assert value_of(ind("x", "first_time"), events) == dt.datetime(2026, 6, 20, 18)
     assert value_of(ind("x", "last_time"), events) == dt.datetime(2026, 6, 28, 6)
-    # floor((2026-07-01 00:00 - ts) / 1 day)
+    # calendar days from the event's date to the as_of date (2026-06-30)
     assert value_of(ind("x", "days_since_first"), events) == 10
     assert value_of(ind("x", "days_since_last"), events) == 2
-    # an anchored window with days: measured to its stop
+    # an anchored window cut short by its days: measured to its last day
     w = {"from": "start", "days": 5}
     got = value_of(ind("x", "days_since_last", window=w), events, start=dt.date(2026, 6, 20))
-    assert got == 4  # stop 2026-06-25 00:00, last event 2026-06-20 18:00
+    assert got == 4  # stop 2026-06-25 00:00 (last day 06-24), last event 2026-06-20 18:00
 
 
 def test_compare() -> None:
@@ -248,9 +248,9 @@ def test_compare() -> None:
     assert value_of(ind("x", window="7d", compare="pct_change"), events) == 0.5
     assert value_of(ind("x", window="7d", compare="pct_change"), cur) is None  # previous is 0
     assert value_of(ind("x", window="7d", compare="delta"), prev) == -2
-    # days_since_last of the previous window is measured to its stop (end - 7 days)
+    # days_since_last of the previous window is measured to its last day (as_of - 7 days)
     got = value_of(ind("x", "days_since_last", window="7d", compare="previous"), events)
-    assert got == 1  # last previous event at end - 8 days, stop at end - 7 days
+    assert got == 0  # last previous event at 2026-06-23 00:00, its last day is 2026-06-23
     got = value_of(ind("x", "mean", of="value", window="7d", compare="delta"), events)
     assert got is None  # no values in either window
 

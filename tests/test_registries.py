@@ -156,7 +156,7 @@ def _direct(kind: AggregateKind, of: str | None, where: str | None,
         pl.col("amount").fill_nan(None), ts.dt.date().alias("__day"))
     raw = events.group_by("account_id").agg(kind.polars(inputs).alias("raw"))
     out = ACCOUNTS.lazy().join(raw, on="account_id", how="left").select(
-        "account_id", kind.finish(pl.col("raw"), pl.lit(END)).alias("value"))
+        "account_id", kind.finish(pl.col("raw"), pl.lit(AS_OF)).alias("value"))
     return out.sort("account_id").collect()["value"]
 
 

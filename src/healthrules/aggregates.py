@@ -13,8 +13,8 @@ The evaluator computes an aggregate indicator in two steps, inside and after the
     kind = AGGREGATE_KINDS[ind.aggregate]
     inputs = kind.inputs(condition=cond, timestamp=pl.col(ts), of=ind.of, user=ev.user,
                          value_types=ev.values, day="__day")
-    raw = kind.polars(inputs)          # in group_by(account).agg(...)
-    value = kind.finish(raw, stop)     # after joining the accounts: empties, days since
+    raw = kind.polars(inputs)            # in group_by(account).agg(...)
+    value = kind.finish(raw, last_day)   # after joining the accounts: empties, days since
 
 No polars at import time (loading and linting stay engine-free): the polars forms import it
 when they run.
@@ -130,7 +130,8 @@ class AggregateInputs:
         The events' timestamp column.
     of
         The ``of`` column as the kind reads it (a value column cast to Int64, or to Float64
-        with NaN as null; another column as it is), None when the indicator has no ``of``.
+        with NaN and inf as null; another column as it is), None when the indicator has no
+        ``of``.
     day
         The name of the precomputed column holding each event's calendar day.
     user
@@ -165,7 +166,8 @@ class AggregateKind:
     empty
         The value when no event matches: 0, or None (null).
     days_since
-        The value is the whole days from the aggregated time to the window's stop.
+        The value is the calendar days from the aggregated time's day to the window's last
+        day.
     compare
         Whether ``compare`` (previous window) is defined.
     lint
@@ -211,10 +213,13 @@ class AggregateKind:
         return AggregateInputs(condition=condition, timestamp=timestamp, of=of_expr, day=day,
                                user=user)
 
-    def finish(self, raw: pl.Expr, stop: pl.Expr) -> pl.Expr:
+    def finish(self, raw: pl.Expr, last_day: pl.Expr) -> pl.Expr:
         """The indicator's value from the raw aggregate (after joining the accounts).
 
-        ``raw`` is null for an account without events; ``stop`` is the window's stop instant.
+        ``raw`` is null for an account without events; ``last_day`` is the window's last day
+        (a Date, see :func:`healthrules.engine.binding.last_day`). Days since are calendar
+        days from the event's day on the events' wall clock to ``last_day``, like
+        ``days_since()``.
         """
         x = raw
         if self.empty is not None:
@@ -222,17 +227,19 @@ class AggregateKind:
         if self.days_since:
             import polars as pl
 
-            x = (stop - x).dt.total_days().cast(pl.Int64)
+            x = (last_day - x.dt.date()).dt.total_days().cast(pl.Int64)
         return x
 
 
 def value_column(name: str, value_type: str | None) -> pl.Expr:
-    """A numeric value column as aggregates read it: Float64 with NaN as null, or Int64."""
+    """A numeric value column as aggregates read it: Float64 with NaN and inf as null, or
+    Int64."""
     import polars as pl
 
     v = pl.col(name)
     if value_type == "float":
-        return v.cast(pl.Float64).fill_nan(None)
+        x = v.cast(pl.Float64)
+        return pl.when(x.is_finite()).then(x)
     return v.cast(pl.Int64)
 
 
@@ -360,12 +367,14 @@ _KINDS = (
         history="last_event",
     ),
     AggregateKind(
-        name="days_since_first", label="whole days from the first event to the window's end",
+        name="days_since_first",
+        label="calendar days from the first event's day to the window's last day",
         of="refused", result="int", empty=None, days_since=True, compare=True,
         lint=_DAYS_SINCE, polars=_first_time, history="first_event",
     ),
     AggregateKind(
-        name="days_since_last", label="whole days from the last event to the window's end",
+        name="days_since_last",
+        label="calendar days from the last event's day to the window's last day",
         of="refused", result="int", empty=None, days_since=True, compare=True,
         lint=_DAYS_SINCE, polars=_last_time, history="last_event",
     ),

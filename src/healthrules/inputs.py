@@ -12,7 +12,16 @@ import polars as pl
 from healthrules.compiler import Plan
 from healthrules.errors import Code, InputDataError, Issue, Location
 
-__all__ = ["Clock", "FrameLike", "check_accounts", "check_events_schema", "clock_for", "lazy"]
+__all__ = [
+    "NOT_FINITE",
+    "Clock",
+    "FrameLike",
+    "check_accounts",
+    "check_events_schema",
+    "clock_for",
+    "lazy",
+    "read_events",
+]
 
 FrameLike = pl.DataFrame | pl.LazyFrame
 
@@ -88,6 +97,35 @@ _POLARS_TYPE: dict[str, pl.DataType] = {
 }
 
 
+NOT_FINITE = "__not_finite"
+"""The column :func:`read_events` adds: how many float values of the row were NaN or inf."""
+
+
+def read_events(events: pl.LazyFrame, plan: Plan, clock: Clock, schema: pl.Schema,
+                columns: set[str] | tuple[str, ...]) -> pl.LazyFrame:
+    """The event columns as every pass over the events reads them.
+
+    A ``Date`` timestamp becomes the midnight starting that date on the events' wall clock
+    (an event on a date happened that day). Float value columns are Float64 with NaN and
+    ``inf`` / ``-inf`` as null (never banded or scored); :data:`NOT_FINITE` counts, per row,
+    the values that were so read (for ``diagnostics["values_not_finite"]``).
+    """
+    ev = plan.events
+    cols = sorted(columns)
+    lf = events.select(cols)
+    exprs: list[pl.Expr] = []
+    if isinstance(schema.get(ev.timestamp), pl.Date):
+        exprs.append(clock.to_timestamp(pl.col(ev.timestamp), "date").alias(ev.timestamp))
+    floats = [c for c in cols if ev.values.get(c) == "float"]
+    flags: list[pl.Expr] = []
+    for c in floats:
+        x = pl.col(c).cast(pl.Float64)
+        exprs.append(pl.when(x.is_finite()).then(x).alias(c))
+        flags.append(x.is_finite().not_().fill_null(False).cast(pl.Int64))
+    exprs.append((pl.sum_horizontal(flags) if flags else pl.lit(0, pl.Int64)).alias(NOT_FINITE))
+    return lf.with_columns(exprs)
+
+
 def clock_for(plan: Plan, events_schema: pl.Schema, as_of: Any) -> Clock:
     """Work out the evaluation instant from ``as_of`` and the events' timestamp dtype."""
     ts = plan.events.timestamp
@@ -115,6 +153,12 @@ def clock_for(plan: Plan, events_schema: pl.Schema, as_of: Any) -> Clock:
             end = as_of
         return Clock(as_of=end.date(), end=end, time_zone=tz, time_unit=unit)
     if isinstance(as_of, dt.date):
+        if as_of >= dt.date.max:
+            raise InputDataError([Issue(
+                code=Code.BAD_AS_OF.value, location=Location(file="<as_of>"),
+                message=f"as_of {as_of.isoformat()} is the last representable date: the "
+                "evaluation instant (the midnight that ends it) is after 9999-12-31",
+                hint="pass a real evaluation date")])
         end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
         return Clock(as_of=as_of, end=end, time_zone=tz, time_unit=unit)
     if isinstance(as_of, str):
@@ -159,11 +203,13 @@ def check_events_schema(plan: Plan, schema: pl.Schema) -> list[Issue]:
 
     need(ev.account, lambda d: True, "the account key")
     need(ev.event, lambda d: _is(d, "str"), "a string column")
-    need(ev.timestamp, lambda d: _is(d, "datetime"), "a Datetime column")
+    need(ev.timestamp, lambda d: _is(d, "datetime") or _is(d, "date"),
+         "a Datetime (or Date) column")
     if ev.user is not None:
         need(ev.user, lambda d: True, "the user key")
     for name, typ in ev.values.items():
         need(name, lambda d, t=typ: _is(d, t), f"a numeric ({typ}) column")
+    issues += _filter_column_issues(plan, schema)
     ts = schema.get(ev.timestamp)
     if isinstance(ts, pl.Datetime) and ts.time_zone != ev.timezone:
         got = ts.time_zone or "naive"
@@ -175,6 +221,32 @@ def check_events_schema(plan: Plan, schema: pl.Schema) -> list[Issue]:
             "events", ev.timestamp,
             hint="convert with pl.col(...).dt.convert_time_zone(...) or fix data.events.timezone",
         ))
+    return issues
+
+
+def _filter_column_issues(plan: Plan, schema: pl.Schema) -> list[Issue]:
+    """Event columns that a ``where`` filter reads as text but that hold another type (the
+    user column is text to expressions; the engine would fail comparing it)."""
+    from healthrules.expressions import names_in
+
+    issues: list[Issue] = []
+    seen: set[str] = set()
+    for cr in plan.roadmaps:
+        a = cr.analysis
+        for path, parsed in a.expressions.items():
+            if not path.endswith(".where"):
+                continue
+            for name in sorted(names_in(parsed.tree)):
+                if (name in seen or a.event_types.get(name) != "str" or name not in schema
+                        or _is(schema[name], "str")):
+                    continue
+                seen.add(name)
+                issues.append(_issue(
+                    Code.WRONG_DTYPE,
+                    f"events column {name!r} is {schema[name]}, but the filter of "
+                    f"{path.removesuffix('.where')} of roadmap {cr.id!r} reads it as text "
+                    "(str)", "events", name,
+                    hint=f"cast it with pl.col({name!r}).cast(pl.String)"))
     return issues
 
 
@@ -230,7 +302,18 @@ def check_accounts(plan: Plan, accounts: pl.LazyFrame, events_schema: pl.Schema,
         return pl.DataFrame(), issues
     frame = accounts.select(pl.col(key), *casts).collect()
     if ev_key is not None and frame[key].dtype != ev_key:
-        frame = frame.with_columns(pl.col(key).cast(ev_key))
+        cast = frame[key].cast(ev_key, strict=False)
+        lost = frame.filter(cast.is_null() & frame[key].is_not_null())[key]
+        if lost.len():
+            issues.append(_issue(
+                Code.WRONG_DTYPE,
+                f"the account key {key!r} is {schema[key]} in the accounts frame and "
+                f"{ev_key} in the events: {lost.len()} account key(s) do not fit {ev_key} "
+                f"(e.g. {lost.head(3).to_list()})", "accounts", key,
+                hint=f"cast the key to one type in both frames, e.g. pl.col({key!r})"
+                ".cast(pl.String)"))
+            return pl.DataFrame(), issues
+        frame = frame.with_columns(cast)
     nulls = frame[key].null_count()
     if nulls:
         issues.append(_issue(Code.NULL_KEY,

@@ -3,20 +3,74 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 import polars as pl
 
 from healthrules.cli._exit import UsageError
 from healthrules.errors import Code, InputDataError, Issue, Location
 
-__all__ = ["scan_frame"]
+if TYPE_CHECKING:
+    from healthrules.compiler import Plan
+
+__all__ = ["contract_types", "scan_frame"]
+
+Side = Literal["events", "accounts"]
 
 _SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".ndjson": "ndjson",
              ".jsonl": "ndjson"}
 
 
-def scan_frame(path: str | Path, what: str) -> pl.LazyFrame:
+def contract_types(plan: Plan, side: Side) -> dict[str, str]:
+    """The type the data contract declares for each column of one frame: ``str`` for keys,
+    users and event names (ids such as ``00001`` stay text), else the declared type
+    (``datetime`` for the timestamp)."""
+    if side == "accounts":
+        return {plan.account_key: "str", **plan.attributes}
+    ev = plan.events
+    types = {ev.account: "str", ev.event: "str", ev.timestamp: "datetime", **ev.values}
+    if ev.user is not None:
+        types[ev.user] = "str"
+    return types
+
+
+def _typed(lf: pl.LazyFrame, types: dict[str, str], timezone: str | None) -> pl.LazyFrame:
+    """Text columns brought to their declared types; nothing else is touched."""
+    schema = lf.collect_schema()
+    exprs: list[pl.Expr] = []
+    for name, typ in types.items():
+        if name not in schema:
+            continue  # the contract check names it
+        c = pl.col(name)
+        is_text = schema[name] == pl.String
+        if typ == "str":
+            if schema[name] != pl.String:
+                exprs.append(c.cast(pl.String))
+        elif not is_text:
+            continue  # NDJSON numbers and booleans are typed already
+        elif typ == "int":
+            exprs.append(c.cast(pl.Int64))
+        elif typ == "float":
+            exprs.append(c.cast(pl.Float64))
+        elif typ == "bool":
+            low = c.str.strip_chars().str.to_lowercase()
+            exprs.append(pl.when(low.is_in(["true", "1"])).then(True)
+                         .when(low.is_in(["false", "0"])).then(False).alias(name))
+        elif typ == "date":
+            exprs.append(c.str.to_date())
+        elif typ == "datetime":
+            exprs.append(c.str.to_datetime(time_unit="us", time_zone=timezone))
+    return lf.with_columns(exprs) if exprs else lf
+
+
+def scan_frame(path: str | Path, what: str, plan: Plan | None = None,
+               side: Side | None = None) -> pl.LazyFrame:
     """Scan a file or a folder lazily; a folder is read as a (hive-partitioned) Parquet dataset.
+
+    With a ``plan``, a CSV or NDJSON file is read with the types the plan's data contract
+    declares for ``side`` (``events`` or ``accounts``): keys, users, event names and text
+    attributes stay text (``00001`` is not the number 1), numbers and dates are parsed as
+    declared, and every other CSV column is read as text (no type is guessed).
 
     Raises
     ------
@@ -40,6 +94,10 @@ def scan_frame(path: str | Path, what: str) -> pl.LazyFrame:
     if kind == "parquet":
         _check_parquet([p], what)
         return pl.scan_parquet(p)
+    if plan is not None and side is not None and kind in ("csv", "ndjson"):
+        types = contract_types(plan, side)
+        lf = pl.scan_csv(p, infer_schema=False) if kind == "csv" else pl.scan_ndjson(p)
+        return _typed(lf, types, plan.events.timezone)
     if kind == "csv":
         return pl.scan_csv(p, try_parse_dates=True)
     if kind == "ndjson":

@@ -72,8 +72,9 @@ def run(args: argparse.Namespace) -> Any:
     if args.out:
         output_dir(args.out, "--out")
     roadmap = hr.load(args.roadmap)
-    events = scan_frame(args.events, "events")
-    accounts = scan_frame(args.accounts, "accounts")
+    plan = hr.compile(roadmap)  # CSV and NDJSON files are read with the contract's types
+    events = scan_frame(args.events, "events", plan, "events")
+    accounts = scan_frame(args.accounts, "accounts", plan, "accounts")
     outcomes = scan_frame(args.outcomes, "outcomes")
     schema = outcomes.collect_schema()
     if schema.get("renewal_date") == pl.String:

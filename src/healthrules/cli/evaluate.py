@@ -63,8 +63,9 @@ def evaluate_from_args(args: argparse.Namespace) -> Any:
     if progress:
         print(f"loading {args.roadmap} ...", file=sys.stderr)
     roadmap = hr.load(args.roadmap)
-    events = scan_frame(args.events, "events")
-    accounts = scan_frame(args.accounts, "accounts")
+    plan = hr.compile(roadmap)  # CSV and NDJSON files are read with the contract's types
+    events = scan_frame(args.events, "events", plan, "events")
+    accounts = scan_frame(args.accounts, "accounts", plan, "accounts")
     if progress:
         print(f"evaluating as of {args.as_of} ...", file=sys.stderr)
     result = hr.evaluate(roadmap, events, accounts, args.as_of,

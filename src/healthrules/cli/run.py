@@ -149,8 +149,8 @@ def run(args: argparse.Namespace) -> int:
 
     source = hr.load(args.roadmap)
     plan = hr.compile(source)
-    events = scan_frame(args.events, "events")
-    accounts = scan_frame(args.accounts, "accounts")
+    events = scan_frame(args.events, "events", plan, "events")
+    accounts = scan_frame(args.accounts, "accounts", plan, "accounts")
     if pins and plan.account_key in accounts.collect_schema():
         keys = accounts.select(plan.account_key).collect()
         try:

@@ -23,7 +23,7 @@ from healthrules.compiler import Plan
 from healthrules.engine.binding import LiteralTime, translate, window
 from healthrules.engine.frames import SMALL_ROWS
 from healthrules.expressions import Parsed, names_in
-from healthrules.inputs import Clock
+from healthrules.inputs import NOT_FINITE, Clock, read_events
 from healthrules.roadmap import AggregateIndicator
 
 __all__ = ["EVENTS_QUERY_FLAGS", "EventsPass", "aggregate_expr", "raw_column"]
@@ -100,9 +100,12 @@ class EventsPass:
             return cached
         ev = self.plan.events
         ts = pl.col(ev.timestamp)
-        needed_cols = {ev.account, ev.timestamp}
+        needed_cols = {ev.account, ev.timestamp, ev.event}
         needed_attrs: set[str] = set()
-        aggs: list[pl.Expr] = [pl.len().alias("__n"), ts.is_null().sum().alias("__null_ts")]
+        aggs: list[pl.Expr] = [
+            pl.len().alias("__n"), ts.is_null().sum().alias("__null_ts"),
+            pl.col(ev.event).is_null().sum().alias("__null_event"),
+            pl.col(NOT_FINITE).sum().alias("__not_finite")]
         pair_flags: dict[str, list[pl.Expr]] = {}
         use_day = False
         for i, cr in enumerate(self.plan.roadmaps):
@@ -151,14 +154,13 @@ class EventsPass:
         ts = pl.col(ev.timestamp)
         shape = self._shape()
         start, end = self.read_range()
+        schema = events.collect_schema()
         if self.partition_column is not None:
-            dtype = events.collect_schema()[self.partition_column]
+            dtype = schema[self.partition_column]
             events = events.filter(
                 _partition_filter(self.partition_column, dtype, start, end))
-        lf = events.select(shape.columns)
-        floats = [c for c in shape.columns if ev.values.get(c) == "float"]
-        if floats:  # NaN is read as null everywhere (filters, distinct, aggregates)
-            lf = lf.with_columns(pl.col(c).cast(pl.Float64).fill_nan(None) for c in floats)
+        # dates at midnight; NaN and inf read as null everywhere (filters, distinct, aggregates)
+        lf = read_events(events, self.plan, self.clock, schema, shape.columns)
         keep = ts < self.clock.datetime_lit(end)
         if start is not None:
             keep = keep & (ts >= self.clock.datetime_lit(start))
@@ -194,10 +196,13 @@ class EventsPass:
             "events_read": int(agg_df["__n"].sum()),
             "events_null_account": int(agg_df.filter(pl.col(self.key).is_null())["__n"].sum()),
             "events_null_timestamp": int(agg_df["__null_ts"].sum()),
+            "events_null_event": int(agg_df["__null_event"].sum()),
+            "values_not_finite": int(agg_df["__not_finite"].sum()),
             "events_unknown_account": int(unknown["__n"].sum()),
             "unknown_accounts": unknown.height,
         }
-        return agg_df.filter(pl.col(self.key).is_not_null()).drop("__n", "__null_ts"), diagnostics
+        agg_df = agg_df.filter(pl.col(self.key).is_not_null())
+        return agg_df.drop("__n", "__null_ts", "__null_event", "__not_finite"), diagnostics
 
     # Distinct counts (``distinct``, ``active_days``) in two steps, so that memory grows with
     # the number of distinct (account, value) pairs rather than with the number of events:

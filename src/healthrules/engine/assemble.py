@@ -25,7 +25,7 @@ import polars as pl
 from healthrules.aggregates import AGGREGATE_KINDS
 from healthrules.compiler import Plan
 from healthrules.engine.aggregate import raw_column
-from healthrules.engine.binding import ColumnTime, translate, window
+from healthrules.engine.binding import ColumnTime, last_day, translate
 from healthrules.engine.frames import (
     FAMILIES,
     PRIORITY_RANK,
@@ -281,11 +281,9 @@ class RoadmapProgram:
         cur = pl.col(ind.id)
         prev = pl.col(f"{ind.id}__prev")
         kind = AGGREGATE_KINDS[ind.aggregate]
-        ev = self.plan.events
 
         def finish(x: pl.Expr, is_prev: bool) -> pl.Expr:
-            _, stop = window(ind, is_prev, ev.timestamp, self.plan.attributes, self.time)
-            return kind.finish(x, stop)
+            return kind.finish(x, last_day(ind, is_prev, self.plan.attributes, self.time))
 
         value = finish(cur, False)
         if ind.compare != "none":

@@ -22,7 +22,7 @@ from healthrules.inputs import Clock
 from healthrules.polars_expr import to_polars
 from healthrules.roadmap import AggregateIndicator, AttributeType
 
-__all__ = ["ColumnTime", "LiteralTime", "TimeBinding", "translate", "window"]
+__all__ = ["ColumnTime", "LiteralTime", "TimeBinding", "last_day", "translate", "window"]
 
 
 @dataclass(frozen=True)
@@ -116,6 +116,31 @@ def window(ind: AggregateIndicator, prev: bool, timestamp: str,
         return ts >= start, end
     stop = pl.min_horizontal(start + pl.duration(days=w.days), end)
     return (ts >= start) & (ts < stop), stop
+
+
+def last_day(ind: AggregateIndicator, prev: bool, attributes: dict[str, AttributeType],
+             time: TimeBinding) -> pl.Expr:
+    """The window's last day (a Date): the day ``days_since_*`` count to.
+
+    It is the ``as_of`` date for a window that stops at the evaluation instant, whether
+    ``as_of`` is a date or a datetime; ``as_of - N`` for the previous window of a trailing
+    window of N days; and for an anchored window cut short by its ``days`` (its stop before
+    the evaluation instant), the day of its last instant (the day before the stop when the
+    stop is a midnight). So ``days_since_last`` equals ``days_since(last_time)`` over the
+    same events.
+    """
+    as_of = time.as_of()
+    w = ind.window
+    if w.kind == "trailing" and prev:
+        assert w.days is not None
+        return as_of - pl.duration(days=w.days)
+    if w.kind != "anchored" or w.days is None:
+        return as_of
+    assert w.from_ is not None
+    stop = attribute_instant(w.from_, attributes[w.from_], time) + pl.duration(days=w.days)
+    day = stop.dt.date()
+    cut = pl.when(stop.dt.time() == pl.time(0)).then(day - pl.duration(days=1)).otherwise(day)
+    return pl.when(stop < time.end()).then(cut).otherwise(as_of)
 
 
 def translate(parsed: Parsed | ast.expr, analysis: Analysis, time: TimeBinding, *,

@@ -404,6 +404,14 @@ def prepare(source: Roadmap | Pack | Plan, events: Any, accounts: Any, as_of: An
     issues += acc_issues
     if issues:
         raise InputDataError(issues)
+    try:  # the widest window must stay within the dates Python and polars can hold
+        EventsPass(plan, clock, acc_df).read_range()
+    except OverflowError:
+        raise InputDataError([Issue(
+            code=Code.BAD_AS_OF.value, location=Location(file="<as_of>"),
+            message=f"as_of {clock.as_of.isoformat()} is too close to the first or last "
+            "representable date: the roadmap's windows reach before 0001-01-01 or after "
+            "9999-12-31", hint="pass a real evaluation date")]) from None
     return plan, clock, ev_lf, acc_df
 
 

@@ -55,7 +55,7 @@ from healthrules.aggregates import AGGREGATE_KINDS, AggregateKind, Incremental, 
 from healthrules.compiler import Plan
 from healthrules.engine import EventsPass, aggregate_expr, raw_column
 from healthrules.expressions import names_in
-from healthrules.inputs import Clock
+from healthrules.inputs import NOT_FINITE, Clock, read_events
 from healthrules.roadmap import AggregateIndicator
 
 __all__ = ["IncrementalAggregator", "day_number"]
@@ -268,7 +268,8 @@ class IncrementalAggregator:
         start, _ = EventsPass(plan, first_clock, self.accounts).read_range()
         end = self.clock.end
         cols, attrs = self._needed_columns()
-        lf = events.select(sorted(cols))
+        # as the engine reads them: dates at midnight, NaN and inf as null
+        lf = read_events(events, plan, self.clock, schema, cols | {ev.event})
         keep = ts < self.clock.datetime_lit(end)
         if start is not None:
             keep = keep & (ts >= self.clock.datetime_lit(start))
@@ -283,6 +284,8 @@ class IncrementalAggregator:
             pl.len().alias("events_read"),
             account.is_null().sum().alias("events_null_account"),
             ts.is_null().sum().alias("events_null_timestamp"),
+            pl.col(ev.event).is_null().sum().alias("events_null_event"),
+            pl.col(NOT_FINITE).sum().alias("values_not_finite"),
             (account.is_not_null() & pl.col(_ACC).is_null()).sum().alias(
                 "events_unknown_account"),
             account.filter(account.is_not_null() & pl.col(_ACC).is_null()).n_unique().alias(
@@ -634,7 +637,7 @@ class IncrementalAggregator:
                     cond = (wcond & run.filter_expr(a, where)).fill_null(False)
                     aggs.append(aggregate_expr(self.plan, ind, cond).alias(
                         raw_column(i, ind.id, prev)))
-            lf = events.select(sorted(cols)).filter(
+            lf = read_events(events, self.plan, clock, schema, cols).filter(
                 pl.col(ev.timestamp) < clock.lit_end())
             if attrs:
                 right = self.accounts.lazy().select(pl.col(self.key).alias("__key"),
