@@ -185,6 +185,44 @@ def _issue(code: Code, message: str, frame: str, column: str | None = None,
                  location=Location(file=f"<{frame}>", path=column or ""))
 
 
+def _declared(plan: Plan, issues: list[Issue]) -> list[Issue]:
+    """Point each problem of a frame column at the roadmap line that declared the column.
+
+    The issue keeps its location in the frame (``<events>: ... (at user_id)``); its
+    ``related`` location is the YAML node of the declaration (``data.events.user`` of the
+    roadmap file, with line and column when the roadmap was loaded from a file).
+    """
+    from dataclasses import replace
+
+    from healthrules.loader import positions_of
+
+    declared: dict[tuple[str, str], tuple[Any, str]] = {}
+    for cr in reversed(plan.roadmaps):  # the first roadmap that declares a column wins
+        r = cr.roadmap
+        e, acc = r.data.events, r.data.accounts
+        fields = {e.account: "account", e.event: "event", e.timestamp: "timestamp"}
+        if e.user is not None:
+            fields[e.user] = "user"
+        for column, what in fields.items():
+            declared[("<events>", column)] = (r, f"data.events.{what}")
+        for name in e.values:
+            declared[("<events>", name)] = (r, f"data.events.values.{name}")
+        declared[("<accounts>", acc.key)] = (r, "data.accounts.key")
+        for name in acc.attributes:
+            declared[("<accounts>", name)] = (r, f"data.accounts.attributes.{name}")
+    out: list[Issue] = []
+    for issue in issues:
+        hit = declared.get((issue.location.file or "", issue.location.path or ""))
+        if hit is None or issue.related is not None:
+            out.append(issue)
+            continue
+        roadmap, path = hit
+        doc = positions_of(roadmap)
+        where = doc.where(path) if doc is not None else Location(file=roadmap.source, path=path)
+        out.append(replace(issue, related=where))
+    return out
+
+
 def check_events_schema(plan: Plan, schema: pl.Schema) -> list[Issue]:
     """Return problems of the events frame's columns and dtypes (nothing is read)."""
     ev = plan.events
@@ -221,7 +259,7 @@ def check_events_schema(plan: Plan, schema: pl.Schema) -> list[Issue]:
             "events", ev.timestamp,
             hint="convert with pl.col(...).dt.convert_time_zone(...) or fix data.events.timezone",
         ))
-    return issues
+    return _declared(plan, issues)
 
 
 def _filter_column_issues(plan: Plan, schema: pl.Schema) -> list[Issue]:
@@ -299,7 +337,7 @@ def check_accounts(plan: Plan, accounts: pl.LazyFrame, events_schema: pl.Schema,
             f"the account key is {schema[key]} in the accounts frame but {ev_key} in the events",
             "accounts", key))
     if issues:
-        return pl.DataFrame(), issues
+        return pl.DataFrame(), _declared(plan, issues)
     frame = accounts.select(pl.col(key), *casts).collect()
     if ev_key is not None and frame[key].dtype != ev_key:
         cast = frame[key].cast(ev_key, strict=False)
@@ -312,7 +350,7 @@ def check_accounts(plan: Plan, accounts: pl.LazyFrame, events_schema: pl.Schema,
                 f"(e.g. {lost.head(3).to_list()})", "accounts", key,
                 hint=f"cast the key to one type in both frames, e.g. pl.col({key!r})"
                 ".cast(pl.String)"))
-            return pl.DataFrame(), issues
+            return pl.DataFrame(), _declared(plan, issues)
         frame = frame.with_columns(cast)
     nulls = frame[key].null_count()
     if nulls:
@@ -326,7 +364,7 @@ def check_accounts(plan: Plan, accounts: pl.LazyFrame, events_schema: pl.Schema,
             f"{dup.height} account rows share a key with another row (e.g. {examples}); "
             "each account must appear once",
             "accounts", key))
-    return frame, issues
+    return frame, _declared(plan, issues)
 
 
 def _keys_compatible(a: pl.DataType, b: pl.DataType) -> bool:
