@@ -254,8 +254,10 @@ class RoadmapProgram:
             flags = [fired for fired, _ in actions]
             reads: list[pl.Expr | str] = [key, "roadmap", "__stage", *flags,
                                           *sorted(self._renderer.reads)]
-            fired_rows = (narrow(frame, *reads).lazy().filter(pl.any_horizontal(flags))
-                          .with_columns(self._renderer.columns))
+            fired_rows = narrow(frame, *reads).lazy().filter(pl.any_horizontal(flags))
+            if self._renderer.units:
+                fired_rows = fired_rows.with_columns(self._renderer.units)
+            fired_rows = fired_rows.with_columns(self._renderer.columns)
         counts: pl.LazyFrame | None = None
         if sums:
             src = narrow(frame, *([by] if by else []), *sums).lazy()

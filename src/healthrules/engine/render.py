@@ -25,16 +25,28 @@ _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
 
 def render_value(x: pl.Expr, typ: str, spec: str = "") -> pl.Expr:
     """Render a value as text the way ``do`` templates and evidence show it."""
+    fixed = _fixed_spec(typ, spec)
+    if fixed is not None:
+        decimals, shift = fixed
+        return _text(x, _units(x, decimals + shift), decimals, "%" if shift else "")
+    return _plain(x, typ)
+
+
+def _fixed_spec(typ: str, spec: str) -> tuple[int, int] | None:
+    """(decimals, power-of-ten shift) of a number rendered with fixed decimals, or None."""
     if spec.endswith("%"):
-        digits = int(spec[1:-1])
-        out = pl.concat_str([_fixed(x, digits, shift=2), pl.lit("%")])
-    elif spec.endswith("f"):
-        out = _fixed(x, int(spec[1:-1]))
-    elif spec == "d":
-        out = _fixed(x, 0)
-    elif typ == "float":
-        out = _fixed(x, 2)
-    elif typ == "bool":
+        return int(spec[1:-1]), 2
+    if spec.endswith("f"):
+        return int(spec[1:-1]), 0
+    if spec == "d":
+        return 0, 0
+    if typ == "float":
+        return 2, 0
+    return None
+
+
+def _plain(x: pl.Expr, typ: str) -> pl.Expr:
+    if typ == "bool":
         out = pl.when(x).then(pl.lit("true")).otherwise(pl.lit("false"))
     elif typ == "datetime":
         out = x.dt.to_string("%Y-%m-%d %H:%M:%S")
@@ -46,9 +58,10 @@ def render_value(x: pl.Expr, typ: str, spec: str = "") -> pl.Expr:
 _EXACT = 2.0**52
 
 
-def _fixed(x: pl.Expr, decimals: int, shift: int = 0) -> pl.Expr:
-    """``x * 10**shift`` with ``decimals`` decimals, rounding the shortest decimal form of
-    ``x`` (what repr prints) halves away from zero, as ``round()`` and ``explain`` do.
+def _units(x: pl.Expr, d: int) -> pl.Expr:
+    """``x * 10**d`` rounded to a whole number (Int64, signed), rounding the shortest
+    decimal form of ``x`` (what repr prints) halves away from zero, as ``round()`` and
+    ``explain`` do; null for NaN and beyond 2**52 (where rounding means nothing).
 
     Float arithmetic only (no Decimal casts: those cost a millisecond per call on a one-row
     frame). With ``y = |x| * 10**d`` and ``m`` the double nearest to the decimal
@@ -58,27 +71,33 @@ def _fixed(x: pl.Expr, decimals: int, shift: int = 0) -> pl.Expr:
     So the result is ``floor(y) + 1`` when ``|x| >= m``, else ``floor(y)`` (near a whole
     number, where ``y`` may round up to it, both give that number).
     """
-    d = decimals + shift
     f = x.cast(pl.Float64)
     mag = f.abs()
     y = mag * float(10**d)
     low = y.floor()
     # divided by a column, not a literal: polars divides a column by a scalar with a
     # reciprocal multiply (242.5 / 100 -> 2.4250000000000003 in a frame of several rows)
-    power = mag * 0.0 + float(10**d)
-    middle = (low + 0.5) / power
+    middle = (low + 0.5) / (mag * 0.0 + float(10**d))
     units = pl.when(mag >= middle).then(low + 1.0).otherwise(low)
-    scaled = units.cast(pl.Int64, strict=False)
-    sign: pl.Expr = pl.when((f < 0) & (scaled > 0)).then(pl.lit("-")).otherwise(pl.lit(""))
+    signed = pl.when(f < 0).then(-units).otherwise(units)
+    return pl.when(f.is_nan() | (y >= _EXACT)).then(None).otherwise(signed).cast(
+        pl.Int64, strict=False)
+
+
+def _text(x: pl.Expr, units: pl.Expr, decimals: int, suffix: str) -> pl.Expr:
+    """The text of a number from its rounded ``units`` (see :func:`_units`); a NaN or a
+    float beyond 2**52 prints as it is."""
     scale = 10**decimals
-    whole = (scaled // scale).cast(pl.String)
-    if decimals == 0:
-        text = pl.concat_str([sign, whole])
-    else:
-        frac = (scaled % scale).cast(pl.String).str.zfill(decimals)
-        text = pl.concat_str([sign, whole, pl.lit("."), frac])
-    # beyond 2**52 a float is a whole number and rounding means nothing: print it as it is
-    return pl.when(f.is_nan() | (y >= _EXACT)).then(f.cast(pl.String)).otherwise(text)
+    mag = units.abs()
+    sign = pl.when(units < 0).then(pl.lit("-")).otherwise(pl.lit(""))
+    parts = [sign, (mag // scale).cast(pl.String)]
+    if decimals:
+        parts += [pl.lit("."), (mag % scale).cast(pl.String).str.zfill(decimals)]
+    if suffix:
+        parts.append(pl.lit(suffix))
+    return (pl.when(x.is_null()).then(pl.lit("n/a"))
+            .when(units.is_null()).then(x.cast(pl.Float64).cast(pl.String))
+            .otherwise(pl.concat_str(parts)))
 
 
 class Renderer:
@@ -94,6 +113,7 @@ class Renderer:
         self._index: dict[tuple[str, str, str], str] = {}
         self._translate = translate
         self._infer = infer
+        self.units: list[pl.Expr] = []
         self.columns: list[pl.Expr] = []
         self.reads: set[str] = set()
 
@@ -103,9 +123,20 @@ class Renderer:
         if got is None:
             got = f"__r{len(self._index)}"
             self._index[(column, typ, spec)] = got
-            self.columns.append(render_value(pl.col(column), typ, spec).alias(got))
+            self.columns.append(self._render(pl.col(column), typ, spec).alias(got))
             self.reads.add(column)
         return pl.col(got)
+
+    def _render(self, x: pl.Expr, typ: str, spec: str = "") -> pl.Expr:
+        """Like :func:`render_value`, with the rounding of a number computed first, as a
+        column of :attr:`units` (the expression stays small: each part is built once)."""
+        fixed = _fixed_spec(typ, spec)
+        if fixed is None:
+            return _plain(x, typ)
+        decimals, shift = fixed
+        name = f"__u{len(self.units)}"
+        self.units.append(_units(x, decimals + shift).alias(name))
+        return _text(x, pl.col(name), decimals, "%" if shift else "")
 
     def template(self, pieces: list[TemplateField | str], env: dict[str, Type]) -> pl.Expr:
         """The rendered text of a ``do`` template, one string per row."""
@@ -219,7 +250,7 @@ class Renderer:
         if got is None:
             got = f"__r{len(self._index)}"
             self._index[key] = got
-            self.columns.append((expr if typ == "bool_raw" else render_value(expr, typ)
+            self.columns.append((expr if typ == "bool_raw" else self._render(expr, typ)
                                  ).alias(got))
             self.reads |= set(expr.meta.root_names())
         return pl.col(got)
