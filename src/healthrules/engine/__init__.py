@@ -16,7 +16,12 @@ See ``docs/design.md``.
 """
 
 from healthrules.engine.aggregate import EventsPass, aggregate_expr, raw_column
-from healthrules.engine.assemble import RoadmapOutputs, RoadmapProgram, action_path
+from healthrules.engine.assemble import (
+    RoadmapOutputs,
+    RoadmapProgram,
+    action_path,
+    roadmap_time_needs,
+)
 from healthrules.engine.evaluator import (
     CollectedOutputs,
     Evaluator,
@@ -47,5 +52,6 @@ __all__ = [
     "raw_column",
     "read_range",
     "render_value",
+    "roadmap_time_needs",
     "unrouted_stages",
 ]

@@ -23,6 +23,7 @@ from typing import Any
 import polars as pl
 
 from healthrules.aggregates import AGGREGATE_KINDS
+from healthrules.analysis import Analysis
 from healthrules.compiler import Plan
 from healthrules.engine.aggregate import raw_column
 from healthrules.engine.binding import ColumnTime, last_day, translate
@@ -44,7 +45,7 @@ from healthrules.roadmap import (
     Weights,
 )
 
-__all__ = ["RoadmapOutputs", "RoadmapProgram", "action_path"]
+__all__ = ["RoadmapOutputs", "RoadmapProgram", "action_path", "roadmap_time_needs"]
 
 def action_path(r: Roadmap, stage_id: str | None, action_id: str) -> str:
     """The YAML path of an action (``stages[i].actions[k]`` or ``actions[k]``)."""
@@ -125,7 +126,8 @@ class RoadmapProgram:
         self._score_band = (
             _band_expr(pl.col("__score"), r.score.bands) if r.score.bands is not None
             else pl.lit(None, pl.String)).alias("__score_band")
-        self._lags, self._age = self._time_needs()
+        lags, self._age = roadmap_time_needs(a)
+        self._lags = sorted(lags)
         self._lag_nulls = {
             lag_column(name, days): cast_to(
                 pl.lit(None), "float" if name == "score" else a.indicator_types[name]
@@ -417,21 +419,6 @@ class RoadmapProgram:
             out.append((default if chain is None else chain.otherwise(default)).alias(name))
         return [band_scores, families, totals, out]
 
-    def _time_needs(self) -> tuple[list[tuple[str, int]], bool]:
-        """The lags (``prev``/``change``) and stage-age reads of the actions."""
-        a = self.compiled.analysis
-        lags: set[tuple[str, int]] = set()
-        age = False
-        for path, parsed in a.expressions.items():
-            if path.endswith((".when", ".resolved_when")) and ".actions[" in f".{path}":
-                found, uses_age = time_references(parsed.tree)
-                lags |= found
-                age = age or uses_age
-        for pieces in a.templates.values():
-            age = age or any(not isinstance(p, str) and p.name == "days_in_stage"
-                             for p in pieces)
-        return sorted(lags), age
-
     def _output_exprs(self) -> tuple[
         list[str], list[pl.Expr], list[pl.Expr], list[tuple[pl.Expr, list[pl.Expr]]],
         list[pl.Expr],
@@ -579,6 +566,21 @@ def _score_parts(r: Roadmap, weights: Weights,
     else:
         total = _weighted_mean(flat)
     return out, total
+
+
+def roadmap_time_needs(a: Analysis) -> tuple[set[tuple[str, int]], bool]:
+    """The lags (``prev``/``change``: (name, days)) the actions of a roadmap read, and
+    whether they read ``days_in_stage`` (in a condition or a ``do`` text)."""
+    lags: set[tuple[str, int]] = set()
+    age = False
+    for path, parsed in a.expressions.items():
+        if path.endswith((".when", ".resolved_when")) and ".actions[" in f".{path}":
+            found, uses_age = time_references(parsed.tree)
+            lags |= found
+            age = age or uses_age
+    for pieces in a.templates.values():
+        age = age or any(not isinstance(p, str) and p.name == "days_in_stage" for p in pieces)
+    return lags, age
 
 
 def program_for(plan: Plan, index: int, time_unit: str) -> RoadmapProgram:

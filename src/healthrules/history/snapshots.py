@@ -24,14 +24,20 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from healthrules.compiler import CompiledRoadmap, Plan, compile
-from healthrules.engine import Evaluator, empty_actions, narrow, unrouted_stages
+from healthrules.compiler import CompiledRoadmap, Plan
+from healthrules.engine import (
+    Evaluator,
+    empty_actions,
+    narrow,
+    prepare,
+    roadmap_time_needs,
+    unrouted_stages,
+)
 from healthrules.engine.assemble import end_columns
-from healthrules.errors import InputDataError
 from healthrules.evaluation import Evaluation
-from healthrules.expressions import lag_column, time_references
+from healthrules.expressions import lag_column
 from healthrules.history.aggregation import IncrementalAggregator
-from healthrules.inputs import check_accounts, check_events_schema, clock_for, lazy
+from healthrules.inputs import clock_for
 from healthrules.roadmap import Pack, Roadmap
 
 if TYPE_CHECKING:
@@ -116,15 +122,9 @@ def time_needs(plan: Plan) -> TimeNeeds:
     lags: set[tuple[str, int]] = set()
     age = False
     for cr in plan.roadmaps:
-        a = cr.analysis
-        for path, parsed in a.expressions.items():
-            if ".actions[" in f".{path}" and path.endswith((".when", ".resolved_when")):
-                found, uses = time_references(parsed.tree)
-                lags |= found
-                age = age or uses
-        for pieces in a.templates.values():
-            age = age or any(not isinstance(p, str) and p.name == "days_in_stage"
-                             for p in pieces)
+        found, uses = roadmap_time_needs(cr.analysis)
+        lags |= found
+        age = age or uses
     return TimeNeeds(frozenset(lags), age)
 
 
@@ -479,19 +479,7 @@ class History:
 def prepare_inputs(source: Roadmap | Pack | Plan, events: Any, accounts: Any,
                    last: dt.date) -> tuple[Plan, pl.LazyFrame, pl.DataFrame]:
     """Compile, and check the frames against the data contract (every problem at once)."""
-    plan = compile(source)
-    ev_lf = lazy(events, "events")
-    acc_lf = lazy(accounts, "accounts")
-    try:
-        schema = ev_lf.collect_schema()
-    except pl.exceptions.PolarsError as exc:
-        raise InputDataError(f"cannot read the events frame: {exc}") from exc
-    issues = check_events_schema(plan, schema)
-    clock = clock_for(plan, schema, last)
-    acc_df, acc_issues = check_accounts(plan, acc_lf, schema, clock)
-    issues += acc_issues
-    if issues:
-        raise InputDataError(issues)
+    plan, _, ev_lf, acc_df = prepare(source, events, accounts, last)
     return plan, ev_lf, acc_df
 
 
