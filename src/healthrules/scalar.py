@@ -13,7 +13,9 @@ which ``tests/test_differential.py`` checks on random expressions and null-rich 
 - ``x if c else y`` is null when ``c`` is null. ``x is None`` / ``x is not None`` are never null.
 - ``a / b`` is always a float and is null when ``b`` is 0. ``+ - *`` keep ints as ints and give
   a float as soon as one side is a float; ``x ** n`` (``n`` a literal 0 to 16) is ``x``
-  multiplied ``n`` times, left to right (``x ** 0`` is ``x * 0 + 1``).
+  multiplied ``n`` times, left to right (``x ** 0`` is ``x * 0 + 1``). An int result (of
+  ``+ - * **``, unary minus, ``abs``, ``change``) that leaves the 64-bit range is null, never
+  wrapped (polars computes it in 128 bits and casts back).
 - Ints compared with floats are compared as floats, and ``x in (...)`` with a list of numbers
   compares as floats too. A float NaN read from ``values`` is null.
 - Two datetimes compare as instants. A date compared with a datetime is read as midnight on
@@ -63,6 +65,7 @@ from healthrules.expressions import (
     lag_column,
     parse,
 )
+from healthrules._typing import fits_int
 from healthrules.functions import FUNCTION_TABLE
 
 __all__ = ["BandLookup", "Step", "evaluate", "trace"]
@@ -281,7 +284,7 @@ def _arithmetic(fn: Callable[[Any, Any], Any]) -> Callable[[object, object], obj
     def run(a: object, b: object) -> object:
         if a is None or b is None:
             return None
-        return fn(a, b)
+        return fits_int(fn(a, b))  # an int that leaves 64 bits is null
 
     return run
 
@@ -304,14 +307,16 @@ def _power(base: object, exponent: object) -> object:
         return b * 0 + 1
     out = b
     for _ in range(exponent - 1):
-        out = out * b
+        out = fits_int(out * b)  # each step fits 64 bits, or the result is null
+        if out is None:
+            return None
     return out
 
 
 def _negate(v: object) -> object:
     if v is None:
         return None
-    return -v  # type: ignore[operator]
+    return fits_int(-v)  # type: ignore[operator]
 
 
 def _plus(v: object) -> object:
