@@ -62,6 +62,8 @@ from healthrules.expressions import (
     TIME_NAMES,
     ExprProblem,
     Parsed,
+    Type,
+    infer,
     lag_column,
     parse,
 )
@@ -102,6 +104,7 @@ def evaluate(
     *,
     as_of: dt.date,
     band: BandLookup | None = None,
+    types: Mapping[str, Type] | None = None,
 ) -> object:
     """Evaluate an expression for one row.
 
@@ -118,6 +121,12 @@ def evaluate(
     band
         Returns the band of an indicator for ``band(x)``. Without it, ``band(x)`` reads
         ``values[("band", "x")]`` (null when that key is absent).
+    types
+        The type of every name (the ``env`` given to ``infer``), as for
+        :func:`healthrules.polars_expr.to_polars`. Pass it: with it, an int value of a
+        sub-expression typed float (``i if c else f``, ``coalesce(i, f)``) is a float, as in
+        polars, so the later arithmetic is float arithmetic there too (an int one is checked
+        for 64-bit overflow).
 
     Returns
     -------
@@ -154,7 +163,7 @@ def evaluate(
     True
     """
     checked = _checked(parsed)
-    return _Kleene(checked, values, as_of=as_of, band=band, steps=None).run()
+    return _Kleene(checked, values, as_of=as_of, band=band, steps=None, types=types).run()
 
 
 def trace(
@@ -163,6 +172,7 @@ def trace(
     *,
     as_of: dt.date,
     band: BandLookup | None = None,
+    types: Mapping[str, Type] | None = None,
 ) -> list[Step]:
     """Evaluate an expression for one row and return the value of every sub-expression.
 
@@ -175,7 +185,7 @@ def trace(
 
     Parameters
     ----------
-    parsed, values, as_of, band
+    parsed, values, as_of, band, types
         As for :func:`evaluate`.
 
     Returns
@@ -206,7 +216,7 @@ def trace(
     """
     checked = _checked(parsed)
     steps: list[Step] = []
-    _Kleene(checked, values, as_of=as_of, band=band, steps=steps).run()
+    _Kleene(checked, values, as_of=as_of, band=band, steps=steps, types=types).run()
     return steps
 
 
@@ -398,6 +408,7 @@ class _Kleene(SimpleEval):  # type: ignore[misc]
         as_of: dt.date,
         band: BandLookup | None,
         steps: list[Step] | None,
+        types: Mapping[str, Type] | None = None,
     ) -> None:
         super().__init__(operators=dict(_OPERATORS), functions={}, names={})
         self.nodes = {
@@ -418,6 +429,16 @@ class _Kleene(SimpleEval):  # type: ignore[misc]
         self.band = band
         self.steps = steps
         self.depth = -1
+        self.types = types
+        self.floats: set[int] = set()
+        if types is not None:  # the sub-expressions polars computes as Float64
+            env, banded = dict(types), frozenset(types)
+            for node in ast.walk(parsed.tree):
+                try:
+                    if isinstance(node, ast.expr) and infer(node, env, banded=banded) == "float":
+                        self.floats.add(id(node))
+                except ExprProblem:
+                    continue
 
     def run(self) -> object:
         return self.eval(self.parsed.source, previously_parsed=self.parsed.tree)
@@ -430,6 +451,9 @@ class _Kleene(SimpleEval):  # type: ignore[misc]
             value: object = super()._eval(node)
         finally:
             self.depth -= 1
+        if (id(node) in self.floats and isinstance(value, int)
+                and not isinstance(value, bool)):
+            value = float(value)
         if self.steps is not None:
             self.steps.append(Step(self.parsed.segment(node), value, depth))
         return value

@@ -1,0 +1,225 @@
+"""Issue 11, "no silent wrong answers": what the format accepts is computed exactly, at a
+bounded cost, and what cannot be is refused at load with a located error."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from healthrules.errors import RoadmapError
+from healthrules.expressions import (
+    MAX_COST,
+    ExprProblem,
+    infer,
+    lowered_cost,
+    parse,
+)
+from healthrules.functions import ARG_COPIES, FUNCTION_TABLE
+from healthrules.loader import load_text
+from healthrules.polars_expr import to_polars
+from healthrules.scalar import evaluate
+
+ROOT = Path(__file__).resolve().parents[1]
+B2B = ROOT / "rules" / "examples" / "b2b-saas" / "roadmap.yaml"
+B2B_WHEN = "when: first_login_rate < 0.5 and days_since(contract_start) >= 14"
+ENV = {"x": "int", "f": "float", "b": "bool", "d": "date", "s": "str"}
+
+
+def b2b_with(when: str) -> str:
+    text = B2B.read_text()
+    assert B2B_WHEN in text
+    return text.replace(B2B_WHEN, f'when: "{when}"', 1)
+
+
+def _nest_tests(depth: int) -> str:
+    cond = "seats > 1"
+    for _ in range(depth):
+        cond = f"(True if {cond} else False)"
+    return cond
+
+
+NESTED_TESTS = _nest_tests(18)  # each `if` tests its condition twice: 2**18 copies
+NESTED_BODIES = "(" * 18 + "seats > 1" + "".join(" if True else False)" for _ in range(18))
+
+
+def refusal(text: str) -> str:
+    with pytest.raises(RoadmapError) as info:
+        load_text(text, source=str(B2B))
+    return str(info.value)
+
+
+# --------------------------------------------------------------------------- integers
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "9223372036854775808 > 0",
+        "x > -9223372036854775809",
+        "4611686018427387904 + 4611686018427387904 > 0",
+        "4 ** 16 * 4 ** 16 > x",
+        "-9223372036854775807 - 2 < x",
+        "(3037000500 * 3037000500) > x",
+        "x + (10 ** 16) ** 2 > 0",
+    ],
+)
+def test_integer_literals_that_do_not_fit_are_refused(source: str) -> None:
+    with pytest.raises(ExprProblem) as info:
+        infer(parse(source), ENV)  # type: ignore[arg-type]
+    assert info.value.code == "expr_too_complex"
+    assert "64-bit" in info.value.message
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["9223372036854775807 > x", "-9223372036854775807 < x", "4611686018427387904 + (4611686018427387904 - 1) > x", "4 ** 16 * 2 ** 16 > x",
+     "x * 4611686018427387904 > 0", "2.0 ** 16 * 1e300 > f"],
+)
+def test_integer_literals_that_fit_are_accepted(source: str) -> None:
+    assert infer(parse(source), ENV) == "bool"  # type: ignore[arg-type]
+
+
+def test_the_refusal_is_located_in_the_file() -> None:
+    message = refusal(b2b_with("4611686018427387904 + 4611686018427387904 > 0"))
+    line = B2B.read_text()[: B2B.read_text().index(B2B_WHEN)].count("\n") + 1
+    assert f"roadmap.yaml:{line}:" in message
+    assert "does not fit a 64-bit integer" in message
+
+
+@pytest.mark.parametrize(
+    ("source", "value", "want"),
+    [
+        ("x + x", 2**62, None),
+        ("x * 3", 2**62, None),
+        ("x * 2 - 1", 2**62 - 1, 2**63 - 3),
+        ("-x", -(2**63), None),
+        ("abs(x)", -(2**63), None),
+        ("x ** 3", 2**21, 2**63),  # 2**63 does not fit: null
+        ("x ** 3", 2**20, 2**60),
+        ("x - 1", -(2**63), None),
+    ],
+)
+def test_integer_overflow_is_null_in_polars_and_scalar(source: str, value: int,
+                                                       want: int | None) -> None:
+    if want is not None and not -(2**63) <= want < 2**63:
+        want = None
+    parsed = parse(source)
+    expr = to_polars(parsed, column=pl.col, band=pl.col, as_of=dt.date(2024, 1, 1), types=ENV)
+    got = pl.LazyFrame({"x": [value]}, schema={"x": pl.Int64}).select(expr).collect().item()
+    scalar = evaluate(parsed, {"x": value}, as_of=dt.date(2024, 1, 1), types=ENV)
+    assert got == want
+    assert scalar == want
+
+
+# --------------------------------------------------------------------------- cost
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "((seats ** 16) ** 16) ** 16 > 0",
+        "((((seats ** 16) ** 16) ** 16) ** 16) ** 16 > 0",
+        "round(round(round(round(round(round(round(round(first_login_rate)))))))) > 0",
+        NESTED_TESTS,
+    ],
+)
+def test_costly_expressions_are_refused_at_load(source: str) -> None:
+    message = refusal(b2b_with(source))
+    assert "too costly to evaluate" in message
+    assert "expr_too_complex" in message
+
+
+def _polars_size(source: str) -> int:
+    parsed = parse(source)
+    types = {"x": "float", "y": "float", "b": "bool", "d": "date", "i": "int"}
+    expr = to_polars(parsed, column=pl.col, band=pl.col, as_of=dt.date(2024, 1, 1),
+                     types=types)  # type: ignore[arg-type]
+    return str(expr).count('col("x")')
+
+
+def _copies(source: str) -> int:
+    """How many times the polars form of ``source`` computes the name x (a float name reads
+    its column a few times itself: NaN is null)."""
+    size, one = _polars_size(source), _polars_size("x")
+    assert size % one == 0
+    return size // one
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTION_TABLE))
+def test_arg_copies_match_the_polars_forms(name: str) -> None:
+    """Every function's polars form reads its argument as often as ARG_COPIES says."""
+    calls = {
+        "abs": "abs(x)", "min": "min(x, 1.0)", "max": "max(x, 1.0)", "round": "round(x, 1)",
+        "coalesce": "coalesce(x, 1.0)", "clip": "clip(x, 0, 1)", "days_between": None,
+        "days_since": None, "date": None, "band": None, "prev": None, "change": None,
+        "stuck": None,
+    }
+    assert name in calls, f"add a call of {name}() here"
+    source = calls[name]
+    if source is None:  # the argument is not a float expression (dates, names, literals)
+        assert ARG_COPIES.get(name, 1) == 1
+        return
+    assert _copies(source) == ARG_COPIES.get(name, 1)
+
+
+@pytest.mark.parametrize(
+    ("source", "copies"),
+    [("x + y", 1), ("x ** 5", 5), ("y if x > 0 else y", 2), ("y / x", 2), ("1 < x < 2", 2),
+     ("x in (1, 2)", 2), ("round(x)", 6)],
+)
+def test_lowered_cost_counts_the_copies_polars_makes(source: str, copies: int) -> None:
+    assert _copies(source) == copies
+    # lowered_cost counts the same copies: a bigger operand costs that much more per copy
+    big = source.replace("x", "(x + x + x + x + x)")
+    grown = lowered_cost(parse(big).tree) - lowered_cost(parse(source).tree)
+    assert grown == copies * 8
+
+
+_CHILD = textwrap.dedent(
+    """\
+    import resource, sys
+    resource.setrlimit(resource.RLIMIT_AS, (2 * 1024**3, 2 * 1024**3))
+    import healthrules
+    from healthrules.datasets import sample
+    from healthrules.errors import RoadmapError
+    from healthrules.loader import load_text
+    try:
+        roadmap = load_text(sys.stdin.read(), source=sys.argv[1])
+    except RoadmapError as exc:
+        print("refused", "too costly" in str(exc))
+        sys.exit(0)
+    s = sample(30)
+    healthrules.evaluate(roadmap, s.events, s.accounts, s.as_of)
+    print("evaluated")
+    """
+)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "((((seats ** 16) ** 16) ** 16) ** 16) ** 16 > 0",
+        "round(round(round(round(round(round(round(round(first_login_rate)))))))) > 0",
+        NESTED_TESTS,
+        NESTED_BODIES,
+        "round(round(round(first_login_rate + 0.5) + 0.5) + 0.5) > 0",
+        "((seats + 1) ** 15) ** 16 > 0",
+        "(seats if seats > 0 else 1) ** 16 > 0",
+    ],
+)
+def test_every_accepted_expression_evaluates_in_bounded_time_and_memory(source: str) -> None:
+    """Under a 2 GiB address-space cap and a generous timeout, each finishes or is refused."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(B2B)], input=b2b_with(source), text=True,
+        capture_output=True, timeout=120, env=env, cwd=ROOT, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() in ("evaluated", "refused True"), done.stdout
