@@ -223,3 +223,138 @@ def test_every_accepted_expression_evaluates_in_bounded_time_and_memory(source: 
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() in ("evaluated", "refused True"), done.stdout
+
+
+# --------------------------------------------------------------------------- checks at load
+
+
+def _line_of(text: str, needle: str) -> int:
+    return text[: text.index(needle)].count("\n") + 1
+
+
+@pytest.mark.parametrize(
+    ("when", "words", "hint", "column"),
+    [
+        ("band(first_login_rate) == 'lo'", "indicator 'first_login_rate' has no band 'lo'",
+         "did you mean 'low'?", 27),
+        ("'lo' != band(first_login_rate)", "has no band 'lo'", "did you mean 'low'?", 1),
+        ("score_band == 'healty'", "the score has no band 'healty'",
+         "did you mean 'healthy'?", 15),
+        ("band(first_login_rate) in ('low', 'hgh')", "has no band 'hgh'",
+         "did you mean 'high'?", 35),
+        ("score_band not in ['zzz']", "the score has no band 'zzz'", "its bands are:", 20),
+    ],
+)
+def test_unknown_band_names_are_refused(when: str, words: str, hint: str, column: int) -> None:
+    text = b2b_with(when)
+    message = refusal(text)
+    line = _line_of(text, f'when: "{when}"')
+    col = text.splitlines()[line - 1].index('"') + 1 + column
+    assert f"roadmap.yaml:{line}:{col}: error: " in message
+    assert words in message
+    assert hint in message
+
+
+def test_known_band_names_pass() -> None:
+    load_text(b2b_with("band(first_login_rate) in ('low', 'medium') and score_band != 'healthy'"),
+              source=str(B2B))
+
+
+def test_unknown_band_name_in_a_derived_indicator() -> None:
+    text = B2B.read_text().replace(
+        "  - id: onboarding_steps\n",
+        "  - id: low_flag\n    family: process\n"
+        "    expr: \"1 if band(first_login_rate) == 'lw' else 0\"\n  - id: onboarding_steps\n", 1)
+    assert "indicator 'first_login_rate' has no band 'lw'" in refusal(text)
+
+
+@pytest.mark.parametrize(
+    ("placeholder", "words"),
+    [
+        ("{seats:.99f}", "format '.99f' asks for 99 decimals; at most 12"),
+        ("{first_login_rate:.99%}", "format '.99%' asks for 99 decimals; at most 12"),
+        ("{key_user:.0%}", "format '.0%' is for numbers; 'key_user' is str"),
+        ("{trial_start:.1f}", "format '.1f' is for numbers; 'trial_start' is date"),
+        ("{key_user:d}", "format 'd' is for numbers; 'key_user' is str"),
+    ],
+)
+def test_placeholder_formats_are_checked_against_the_value(placeholder: str, words: str) -> None:
+    text = B2B.read_text()
+    assert "{seats}" in text
+    message = refusal(text.replace("{seats}", placeholder, 1))
+    assert words in message
+    assert "[template_invalid]" in message
+
+
+def test_placeholder_format_column_is_the_spec() -> None:
+    text = BASE_WITH_DO.replace("{logins_30d}", "{plan:.1f}")
+    with pytest.raises(RoadmapError) as info:
+        load_text(text)
+    (issue,) = info.value.errors()
+    line = text.splitlines()[issue.location.line - 1]  # type: ignore[operator]
+    assert line[issue.location.column - 1:].startswith(".1f}")  # type: ignore[operator]
+
+
+BASE_WITH_DO = textwrap.dedent(
+    """\
+    id: demo
+    goal: Customers use the product weekly
+    data:
+      accounts:
+        attributes: {plan: str}
+    indicators:
+      - id: logins_30d
+        family: process
+        aggregate: count
+        where: event == 'login'
+        window: 30d
+    stages:
+      - id: onboarding
+        actions:
+          - id: nudge
+            kind: challenge
+            when: logins_30d < 3
+            do: "Only {logins_30d} logins: call"
+            owner: csm
+    """
+)
+
+
+def test_braces_in_owner_are_refused() -> None:
+    text = BASE_WITH_DO.replace("owner: csm", 'owner: "{decision_maker}"')
+    with pytest.raises(RoadmapError) as info:
+        load_text(text)
+    (issue,) = info.value.errors()
+    assert "owner is a role name" in issue.message
+    assert issue.location.path == "stages[0].actions[0].owner"
+    assert issue.location.line == text.splitlines().index('        owner: "{decision_maker}"') + 1
+
+
+@pytest.mark.parametrize(
+    ("source", "token", "instead", "column"),
+    [
+        ("first_login_rate =< 0.5", "=<", "<=", 18),
+        ("a => 1", "=>", ">=", 3),
+        ("a && b", "&&", "and", 3),
+        ("a || b", "||", "or", 3),
+        ("!a", "!", "not", 1),
+        ("a and !(b)", "!", "not", 7),
+        ("plan = 'a=b'", "=", "==", 6),
+        ("a === 1", "===", "==", 3),
+        ("a !== 1", "!==", "!=", 3),
+    ],
+)
+def test_operators_of_other_languages_get_a_suggestion(source: str, token: str, instead: str,
+                                                       column: int) -> None:
+    with pytest.raises(ExprProblem) as info:
+        parse(source)
+    assert info.value.code == "expr_syntax"
+    assert info.value.message == f"syntax error: `{token}` is not an operator here"
+    assert info.value.hint == f"did you mean `{instead}`?"
+    assert info.value.column == column
+
+
+def test_other_syntax_errors_keep_their_message() -> None:
+    with pytest.raises(ExprProblem) as info:
+        parse("not (a")
+    assert info.value.message == "syntax error: '(' was never closed"

@@ -59,6 +59,8 @@ _ACTION_ONLY = {"score", "score_band", "stage", "stage_achieved"}
 
 _TEMPLATE_FIELD = re.compile(r"\{([^{}]*)\}")
 _FORMAT_SPEC = re.compile(r"^(\.\d{1,2}[f%]|d|)$")
+MAX_DECIMALS = 12
+"""The most decimals a ``{name:.Nf}`` / ``{name:.N%}`` placeholder may ask for."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +112,12 @@ def parse_template(text: str) -> list[TemplateField | str]:
                     "template_invalid",
                     f"format {spec!r} is not supported: use .1f (decimals), .0% (percent) or d",
                     i + 1,
+                )
+            if spec[1:-1].isdigit() and int(spec[1:-1]) > MAX_DECIMALS:
+                raise ExprProblem(
+                    "template_invalid",
+                    f"format {spec!r} asks for {int(spec[1:-1])} decimals; at most "
+                    f"{MAX_DECIMALS}", i + 2 + len(inner) - len(spec),
                 )
             if buf:
                 out.append("".join(buf))
@@ -314,6 +322,11 @@ def analyze(roadmap: Roadmap) -> Analysis:
         report(Code.CYCLE, "indicators depend on each other in a cycle: " + " -> ".join(cycle),
                f"indicators[{i0}].expr")
     banded = a.banded
+    band_names = {ind.id: [b.name for b in ind.bands.levels]
+                  for ind in roadmap.indicators if ind.bands is not None}
+    score_bands = ([b.name for b in roadmap.score.bands.levels]
+                   if roadmap.score.bands is not None else None)
+
     for ident in order:
         i, ind = derived[ident]
         path = f"indicators[{i}].expr"
@@ -334,6 +347,8 @@ def analyze(roadmap: Roadmap) -> Analysis:
         if t == "null":
             report(Code.EXPR_TYPE, "the expression is always null", path)
             t = "float"
+        for problem in unknown_bands(parsed_or_none, band_names, None):
+            report(problem.code, problem.message, path, problem.hint, problem.column)
         a.indicator_types[ident] = t
     a.derived_order = [d for d in order if d in derived]
     for ident in derived:
@@ -361,6 +376,12 @@ def analyze(roadmap: Roadmap) -> Analysis:
             return
         if want_bool and t not in ("bool", "null"):
             report(Code.EXPR_TYPE, f"a condition must be true/false, this is {t}", path)
+            return
+        band_problems = unknown_bands(parsed, band_names,
+                                      score_bands if scope == "actions" else None)
+        for problem in band_problems:
+            report(problem.code, problem.message, path, problem.hint, problem.column)
+        if band_problems:
             return
         if scope == "actions":
             for name, _days in sorted(time_references(parsed.tree)[0]):
@@ -408,6 +429,17 @@ def analyze(roadmap: Roadmap) -> Analysis:
             if isinstance(piece, TemplateField) and piece.name not in env:
                 report(Code.UNKNOWN_NAME, f"the text quotes unknown name {piece.name!r}",
                        f"{path}.do", did_you_mean(piece.name, set(env)), piece.start + 2)
+            elif isinstance(piece, TemplateField) and piece.spec and env[piece.name] not in (
+                    "int", "float"):
+                report(Code.TEMPLATE_INVALID,
+                       f"format {piece.spec!r} is for numbers; {piece.name!r} is "
+                       f"{env[piece.name]}", f"{path}.do",
+                       f"write {{{piece.name}}} to quote it as it is",
+                       piece.end - len(piece.spec))
+        if action.owner is not None and ("{" in action.owner or "}" in action.owner):
+            report(Code.VALIDATION, "owner is a role name (csm, sales, ...): values are not "
+                   "quoted there, so braces would be shown as they are", f"{path}.owner",
+                   "quote values in `do`; write the role in owner")
         a.templates[f"{path}.do"] = pieces
 
     # ---- score weights and per-stage overrides
@@ -429,6 +461,49 @@ def analyze(roadmap: Roadmap) -> Analysis:
                        f"indicator {name!r} has no bands, so it cannot be scored; give it bands",
                        f"{wpath}.indicators.{name}")
     return a
+
+
+def unknown_bands(parsed: Parsed, bands: Mapping[str, list[str]],
+                  score_bands: list[str] | None) -> list[ExprProblem]:
+    """One problem per band name compared with ``band(x)`` or ``score_band`` that x (or the
+    score) does not have: ``band(x) == 'lo'``, ``score_band != 'healty'``, ``band(x) in
+    ('red', 'amber')``. Such a comparison would never (or always) hold."""
+    out: list[ExprProblem] = []
+
+    def names_of(node: ast.expr) -> tuple[str, list[str]] | None:
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id == "band" and len(node.args) == 1
+                and isinstance(node.args[0], ast.Name) and node.args[0].id in bands):
+            return f"indicator {node.args[0].id!r}", bands[node.args[0].id]
+        if isinstance(node, ast.Name) and node.id == "score_band" and score_bands is not None:
+            return "the score", score_bands
+        return None
+
+    def check(subject: ast.expr, literal: ast.expr) -> None:
+        known = names_of(subject)
+        if known is None or not (isinstance(literal, ast.Constant)
+                                 and isinstance(literal.value, str)):
+            return
+        whose, names = known
+        if literal.value not in names:
+            hint = did_you_mean(literal.value, names) or f"its bands are: {', '.join(names)}"
+            out.append(ExprProblem("unknown_name", f"{whose} has no band {literal.value!r}",
+                                   column=column_of(literal), hint=hint))
+
+    for node in ast.walk(parsed.tree):
+        if not isinstance(node, ast.Compare):
+            continue
+        left: ast.expr = node.left
+        for op, right in zip(node.ops, node.comparators, strict=True):
+            if isinstance(op, (ast.In, ast.NotIn)) and isinstance(right, (ast.Tuple, ast.List)):
+                for item in right.elts:
+                    check(left, item)
+                continue
+            if isinstance(op, (ast.Eq, ast.NotEq)):
+                check(left, right)
+                check(right, left)
+            left = right
+    return sorted(out, key=lambda p: p.column)
 
 
 def unknown_names(parsed: Parsed, env: Mapping[str, Type]) -> list[ExprProblem]:

@@ -12,6 +12,7 @@ expressions that are too long or too deeply nested. Parsing is done once; the co
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeAlias, assert_never
@@ -277,6 +278,11 @@ def parse(source: str) -> Parsed:
     try:
         module = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
+        foreign = _foreign_operator(text.strip())
+        if foreign is not None:
+            token, column, instead = foreign
+            raise ExprProblem("expr_syntax", f"syntax error: `{token}` is not an operator here",
+                              column=column, hint=f"did you mean `{instead}`?") from None
         col = exc.offset or 1
         msg = (exc.msg or "invalid syntax").replace("invalid syntax. ", "")
         raise ExprProblem("expr_syntax", f"syntax error: {msg}", column=col) from None
@@ -367,6 +373,23 @@ def lowered_cost(tree: ast.AST) -> int:
         return min(total, limit)
 
     return cost(tree)
+
+
+_FOREIGN = re.compile(r"===|!==|=<|=>|&&|\|\||![^=]|!$|(?<![=!<>])=(?!=)")
+_INSTEAD = {"===": "==", "!==": "!=", "=<": "<=", "=>": ">=", "&&": "and", "||": "or",
+            "!": "not", "=": "=="}
+
+
+def _foreign_operator(source: str) -> tuple[str, int, str] | None:
+    """The first operator of another language in an expression that does not parse (``=<``,
+    ``&&``, ``||``, ``!x``, ``=``, ``===``), its 1-based column and what to write instead.
+    Text inside string literals is not looked at."""
+    masked = re.sub(r"'[^']*'|\"[^\"]*\"", lambda m: " " * len(m.group()), source)
+    m = _FOREIGN.search(masked)
+    if m is None:
+        return None
+    token = "!" if m.group()[0] == "!" and m.group() != "!==" else m.group()
+    return token, m.start() + 1, _INSTEAD[token]
 
 
 def _check_allowed(tree: ast.AST) -> None:
