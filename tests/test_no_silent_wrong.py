@@ -15,7 +15,6 @@ import pytest
 
 from healthrules.errors import RoadmapError
 from healthrules.expressions import (
-    MAX_COST,
     ExprProblem,
     infer,
     lowered_cost,
@@ -79,7 +78,8 @@ def test_integer_literals_that_do_not_fit_are_refused(source: str) -> None:
 
 @pytest.mark.parametrize(
     "source",
-    ["9223372036854775807 > x", "-9223372036854775807 < x", "4611686018427387904 + (4611686018427387904 - 1) > x", "4 ** 16 * 2 ** 16 > x",
+    ["9223372036854775807 > x", "-9223372036854775807 < x",
+     "4611686018427387904 + (4611686018427387904 - 1) > x", "4 ** 16 * 2 ** 16 > x",
      "x * 4611686018427387904 > 0", "2.0 ** 16 * 1e300 > f"],
 )
 def test_integer_literals_that_fit_are_accepted(source: str) -> None:
@@ -358,3 +358,52 @@ def test_other_syntax_errors_keep_their_message() -> None:
     with pytest.raises(ExprProblem) as info:
         parse("not (a")
     assert info.value.message == "syntax error: '(' was never closed"
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _many_unknown_names(n: int) -> str:
+    lines = ["id: big", "goal: g", "data:", "  accounts:", "    attributes: {plan: str}",
+             "indicators:", "  - {id: logins, family: process, aggregate: count}"]
+    lines += [f"  - {{id: derived_indicator_{i:05d}, family: process, "
+              f"expr: 'mistyped_name_{i:05d} + logins'}}" for i in range(n)]
+    lines += ["stages:", "  - id: onboarding"]
+    return "\n".join(lines) + "\n"
+
+
+def test_a_file_with_thousands_of_unknown_names_is_checked_quickly(tmp_path: Path) -> None:
+    """Did-you-mean work is bounded per file, and the problems printed are capped."""
+    import time
+
+    path = tmp_path / "big.yaml"
+    path.write_text(_many_unknown_names(12_000))
+    assert path.stat().st_size > 1_000_000
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "healthrules", "validate", str(path)],
+                          capture_output=True, text=True, timeout=300, env=env, check=False)
+    took = time.monotonic() - start
+    lines = done.stdout.splitlines()
+    assert done.returncode != 0
+    assert "... and 11,950 more problems in this file" in lines
+    assert len(lines) == 52
+    assert lines[-1].endswith("(12000 errors)")
+    assert "did you mean" not in done.stdout  # names far from every known one
+    assert took < 120  # a generous guard: it takes seconds (it took minutes)
+
+
+def test_the_error_text_caps_the_problems_of_a_file() -> None:
+    with pytest.raises(RoadmapError) as info:
+        load_text(_many_unknown_names(120), source="big.yaml")
+    text = str(info.value)
+    assert text.startswith("120 problems:")
+    assert text.splitlines()[-1] == "... and 70 more problems in this file"
+    assert len(info.value.errors()) == 120  # every problem is still there
+
+
+def test_suggestions_still_come_for_a_few_names() -> None:
+    with pytest.raises(RoadmapError) as info:
+        load_text(_many_unknown_names(3).replace("mistyped_name_00001", "logns"),
+                  source="big.yaml")
+    assert "did you mean 'logins'?" in str(info.value)

@@ -322,6 +322,8 @@ def analyze(roadmap: Roadmap) -> Analysis:
         report(Code.CYCLE, "indicators depend on each other in a cycle: " + " -> ".join(cycle),
                f"indicators[{i0}].expr")
     banded = a.banded
+    derived_env: dict[str, Type] = {**{d: "float" for d in derived}, **a.attribute_types,
+                                    **a.indicator_types, "as_of": "date"}
     band_names = {ind.id: [b.name for b in ind.bands.levels]
                   for ind in roadmap.indicators if ind.bands is not None}
     score_bands = ([b.name for b in roadmap.score.bands.levels]
@@ -333,11 +335,8 @@ def analyze(roadmap: Roadmap) -> Analysis:
         parsed_or_none = a.expressions.get(path)
         if parsed_or_none is None or ident in cycle:  # a cycle is reported once, above
             continue
-        env = {**a.attribute_types, **a.indicator_types, "as_of": "date"}
-        env.pop(ident, None)
-        for other in derived:
-            if other not in a.indicator_types and other != ident:
-                env.setdefault(other, "float")  # unknown yet because of an earlier error
+        # every name but its own; a derived indicator not typed yet (an earlier error) is float
+        env = _Without(derived_env, ident)
         try:
             t = infer(parsed_or_none, env, banded=banded)
         except ExprProblem as p:
@@ -347,6 +346,7 @@ def analyze(roadmap: Roadmap) -> Analysis:
         if t == "null":
             report(Code.EXPR_TYPE, "the expression is always null", path)
             t = "float"
+        derived_env[ident] = t
         for problem in unknown_bands(parsed_or_none, band_names, None):
             report(problem.code, problem.message, path, problem.hint, problem.column)
         a.indicator_types[ident] = t
@@ -355,6 +355,8 @@ def analyze(roadmap: Roadmap) -> Analysis:
         a.indicator_types.setdefault(ident, "float")
 
     # ---- every other expression, by scope
+    envs: dict[str, dict[str, Type]] = {}  # the names of each scope, built once
+
     def check(text: str | None, path: str, scope: str, want_bool: bool = True) -> None:
         if text is None:
             return
@@ -363,7 +365,9 @@ def analyze(roadmap: Roadmap) -> Analysis:
         except ExprProblem as p:
             report(p.code, p.message, path, p.hint, p.column)
             return
-        env = a.env(scope)
+        env = envs.get(scope)
+        if env is None:
+            env = envs[scope] = a.env(scope)
         unknown = unknown_names(parsed, env)
         for problem in unknown:  # every unknown name at once, each at its column
             report(problem.code, problem.message, path, problem.hint, problem.column)
@@ -424,16 +428,16 @@ def analyze(roadmap: Roadmap) -> Analysis:
         except ExprProblem as p:
             report(p.code, p.message, f"{path}.do", p.hint, p.column)
             continue
-        env = a.env("actions")
+        names = envs.get("actions") or envs.setdefault("actions", a.env("actions"))
         for piece in pieces:
-            if isinstance(piece, TemplateField) and piece.name not in env:
+            if isinstance(piece, TemplateField) and piece.name not in names:
                 report(Code.UNKNOWN_NAME, f"the text quotes unknown name {piece.name!r}",
-                       f"{path}.do", did_you_mean(piece.name, set(env)), piece.start + 2)
-            elif isinstance(piece, TemplateField) and piece.spec and env[piece.name] not in (
+                       f"{path}.do", did_you_mean(piece.name, set(names)), piece.start + 2)
+            elif isinstance(piece, TemplateField) and piece.spec and names[piece.name] not in (
                     "int", "float"):
                 report(Code.TEMPLATE_INVALID,
                        f"format {piece.spec!r} is for numbers; {piece.name!r} is "
-                       f"{env[piece.name]}", f"{path}.do",
+                       f"{names[piece.name]}", f"{path}.do",
                        f"write {{{piece.name}}} to quote it as it is",
                        piece.end - len(piece.spec))
         if action.owner is not None and ("{" in action.owner or "}" in action.owner):
@@ -461,6 +465,28 @@ def analyze(roadmap: Roadmap) -> Analysis:
                        f"indicator {name!r} has no bands, so it cannot be scored; give it bands",
                        f"{wpath}.indicators.{name}")
     return a
+
+
+class _Without(Mapping[str, Type]):
+    """A mapping of names without one of them (a derived indicator cannot read itself)."""
+
+    def __init__(self, base: Mapping[str, Type], hidden: str) -> None:
+        self.base = base
+        self.hidden = hidden
+
+    def __getitem__(self, key: str) -> Type:
+        if key == self.hidden:
+            raise KeyError(key)
+        return self.base[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key != self.hidden and key in self.base
+
+    def __iter__(self) -> Iterator[str]:
+        return (k for k in self.base if k != self.hidden)
+
+    def __len__(self) -> int:
+        return len(self.base) - (self.hidden in self.base)
 
 
 def unknown_bands(parsed: Parsed, bands: Mapping[str, list[str]],
@@ -517,7 +543,7 @@ def unknown_names(parsed: Parsed, env: Mapping[str, Type]) -> list[ExprProblem]:
             continue
         seen.add(node.id)
         out.append(ExprProblem("unknown_name", f"unknown name {node.id!r}", column=column_of(node),
-                               hint=did_you_mean(node.id, set(env))))
+                               hint=did_you_mean(node.id, env)))
     return out
 
 

@@ -319,8 +319,8 @@ def lowered_cost(tree: ast.AST) -> int:
     The polars form is a tree: an operand it uses more than once is computed once per use
     (``x ** n`` multiplies ``x`` n times, ``a if c else b`` tests ``c`` twice, ``a / b``
     reads ``b`` twice, a middle operand of a chained comparison is read by both its pairs,
-    ``x in (...)`` reads ``x`` twice, a function reads each argument as often as its
-    polars form reads it, :data:`healthrules.functions.ARG_COPIES`). This counts those copies, so that
+    ``x in (...)`` reads ``x`` twice, a function reads each argument as often as its polars
+    form does, :data:`healthrules.functions.ARG_COPIES`). This counts those copies, so that
     :func:`parse` can refuse an expression whose evaluation would cost far more than its
     text suggests (:data:`MAX_COST`); the count stops growing once it passes the budget.
     """
@@ -603,7 +603,7 @@ class _Infer:
         if node.id == "None":
             return "null"
         if node.id not in self.env:
-            hint = did_you_mean(node.id, set(self.env))
+            hint = did_you_mean(node.id, self.env)
             raise ExprProblem(
                 "unknown_name", f"unknown name {node.id!r}", column=_col(node), hint=hint
             )

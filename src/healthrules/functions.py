@@ -33,8 +33,8 @@ if TYPE_CHECKING:
     from healthrules.expressions import ExprProblem
 
 __all__ = [
-    "FUNCTION_TABLE",
     "ARG_COPIES",
+    "FUNCTION_TABLE",
     "MAX_LAG_DAYS",
     "Function",
     "IntervalRule",

@@ -57,6 +57,7 @@ from simpleeval import (  # type: ignore[import-untyped]
     SimpleEval,
 )
 
+from healthrules._typing import fits_int
 from healthrules.expressions import (
     MAX_POWER,
     TIME_NAMES,
@@ -67,7 +68,6 @@ from healthrules.expressions import (
     lag_column,
     parse,
 )
-from healthrules._typing import fits_int
 from healthrules.functions import FUNCTION_TABLE
 
 __all__ = ["BandLookup", "Step", "evaluate", "trace"]
