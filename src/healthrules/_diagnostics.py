@@ -22,12 +22,14 @@ It is private: the public ways in are :class:`healthrules.loader.Positions` and
 from __future__ import annotations
 
 import bisect
+import contextlib
+import contextvars
 import difflib
 import os
 import re
 import types
 import typing
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -53,6 +55,7 @@ __all__ = [
     "MAX_FILE_BYTES",
     "MAX_NODES",
     "ROADMAP_LOC",
+    "SUGGESTION_BUDGET",
     "TEST_FILE_LOC",
     "Fatal",
     "LocPath",
@@ -70,6 +73,7 @@ __all__ = [
     "quote_list",
     "read_file",
     "segments",
+    "suggestion_budget",
     "validation_issues",
     "value_at",
 ]
@@ -97,13 +101,42 @@ def did_you_mean(
     >>> did_you_mean("zzz", ["logins_30d"]) is None
     True
     """
-    pool = sorted(candidates)
+    budget = _SUGGESTION_BUDGET.get()
+    if budget is not None:
+        if budget[0] <= 0:
+            return None  # the file has used up its share of suggestion work
+        budget[0] -= len(candidates) + 1
+    # a ratio of at least `cutoff` needs lengths that are close: skip the others cheaply
+    size = len(name)
+    pool = sorted(c for c in candidates
+                  if 2 * min(size, len(c)) >= cutoff * (size + len(c)))
     close = difflib.get_close_matches(name, pool, n=1, cutoff=cutoff)
+    if not close and ignore_case:
+        pool = sorted(candidates)
     if not close and ignore_case:
         lowered = {c.lower(): c for c in pool}
         if name.lower() in lowered:
             close = [lowered[name.lower()]]
     return f"did you mean {close[0]!r}?" if close else None
+
+
+SUGGESTION_BUDGET: Final = 100_000
+"""How many candidate names did-you-mean may look at while one file is checked
+(:func:`suggestion_budget`); beyond it, problems come without a suggestion, so that a file
+with thousands of unknown names is still checked in seconds."""
+
+_SUGGESTION_BUDGET: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
+    "healthrules_suggestion_budget", default=None)
+
+
+@contextlib.contextmanager
+def suggestion_budget(size: int = SUGGESTION_BUDGET) -> Iterator[None]:
+    """Bound the did-you-mean work done inside the block (the loader: one block per file)."""
+    token = _SUGGESTION_BUDGET.set([size])
+    try:
+        yield
+    finally:
+        _SUGGESTION_BUDGET.reset(token)
 
 
 def guess(name: str, allowed: Sequence[str]) -> str | None:

@@ -4,13 +4,26 @@ from __future__ import annotations
 
 from typing import Literal
 
-__all__ = ["NUMERIC", "TEMPORAL", "Type", "unify"]
+__all__ = ["INT_MAX", "INT_MIN", "NUMERIC", "TEMPORAL", "Type", "fits_int", "unify"]
 
 Type = Literal["int", "float", "bool", "str", "date", "datetime", "null"]
 """The type of an expression's value (``null`` is the type of the literal ``None``)."""
 
 NUMERIC: frozenset[str] = frozenset({"int", "float"})
 TEMPORAL: frozenset[str] = frozenset({"date", "datetime"})
+
+INT_MIN = -(2**63)
+INT_MAX = 2**63 - 1
+"""The range of an ``int`` value (polars' Int64). Integer ``+ - *``, ``**``, unary minus,
+``abs`` and ``change`` whose exact result leaves it give null, in polars and in the scalar
+evaluator alike (docs/expressions.md)."""
+
+
+def fits_int(value: object) -> object:
+    """An int result as the language defines it: null (None) when it leaves 64 bits."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if INT_MIN <= value <= INT_MAX else None
+    return value
 
 
 def unify(a: Type, b: Type) -> Type | None:

@@ -59,6 +59,8 @@ _ACTION_ONLY = {"score", "score_band", "stage", "stage_achieved"}
 
 _TEMPLATE_FIELD = re.compile(r"\{([^{}]*)\}")
 _FORMAT_SPEC = re.compile(r"^(\.\d{1,2}[f%]|d|)$")
+MAX_DECIMALS = 12
+"""The most decimals a ``{name:.Nf}`` / ``{name:.N%}`` placeholder may ask for."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +112,12 @@ def parse_template(text: str) -> list[TemplateField | str]:
                     "template_invalid",
                     f"format {spec!r} is not supported: use .1f (decimals), .0% (percent) or d",
                     i + 1,
+                )
+            if spec[1:-1].isdigit() and int(spec[1:-1]) > MAX_DECIMALS:
+                raise ExprProblem(
+                    "template_invalid",
+                    f"format {spec!r} asks for {int(spec[1:-1])} decimals; at most "
+                    f"{MAX_DECIMALS}", i + 2 + len(inner) - len(spec),
                 )
             if buf:
                 out.append("".join(buf))
@@ -314,17 +322,21 @@ def analyze(roadmap: Roadmap) -> Analysis:
         report(Code.CYCLE, "indicators depend on each other in a cycle: " + " -> ".join(cycle),
                f"indicators[{i0}].expr")
     banded = a.banded
+    derived_env: dict[str, Type] = {**{d: "float" for d in derived}, **a.attribute_types,
+                                    **a.indicator_types, "as_of": "date"}
+    band_names = {ind.id: [b.name for b in ind.bands.levels]
+                  for ind in roadmap.indicators if ind.bands is not None}
+    score_bands = ([b.name for b in roadmap.score.bands.levels]
+                   if roadmap.score.bands is not None else None)
+
     for ident in order:
         i, ind = derived[ident]
         path = f"indicators[{i}].expr"
         parsed_or_none = a.expressions.get(path)
         if parsed_or_none is None or ident in cycle:  # a cycle is reported once, above
             continue
-        env = {**a.attribute_types, **a.indicator_types, "as_of": "date"}
-        env.pop(ident, None)
-        for other in derived:
-            if other not in a.indicator_types and other != ident:
-                env.setdefault(other, "float")  # unknown yet because of an earlier error
+        # every name but its own; a derived indicator not typed yet (an earlier error) is float
+        env = _Without(derived_env, ident)
         try:
             t = infer(parsed_or_none, env, banded=banded)
         except ExprProblem as p:
@@ -334,12 +346,17 @@ def analyze(roadmap: Roadmap) -> Analysis:
         if t == "null":
             report(Code.EXPR_TYPE, "the expression is always null", path)
             t = "float"
+        derived_env[ident] = t
+        for problem in unknown_bands(parsed_or_none, band_names, None):
+            report(problem.code, problem.message, path, problem.hint, problem.column)
         a.indicator_types[ident] = t
     a.derived_order = [d for d in order if d in derived]
     for ident in derived:
         a.indicator_types.setdefault(ident, "float")
 
     # ---- every other expression, by scope
+    envs: dict[str, dict[str, Type]] = {}  # the names of each scope, built once
+
     def check(text: str | None, path: str, scope: str, want_bool: bool = True) -> None:
         if text is None:
             return
@@ -348,7 +365,9 @@ def analyze(roadmap: Roadmap) -> Analysis:
         except ExprProblem as p:
             report(p.code, p.message, path, p.hint, p.column)
             return
-        env = a.env(scope)
+        env = envs.get(scope)
+        if env is None:
+            env = envs[scope] = a.env(scope)
         unknown = unknown_names(parsed, env)
         for problem in unknown:  # every unknown name at once, each at its column
             report(problem.code, problem.message, path, problem.hint, problem.column)
@@ -361,6 +380,12 @@ def analyze(roadmap: Roadmap) -> Analysis:
             return
         if want_bool and t not in ("bool", "null"):
             report(Code.EXPR_TYPE, f"a condition must be true/false, this is {t}", path)
+            return
+        band_problems = unknown_bands(parsed, band_names,
+                                      score_bands if scope == "actions" else None)
+        for problem in band_problems:
+            report(problem.code, problem.message, path, problem.hint, problem.column)
+        if band_problems:
             return
         if scope == "actions":
             for name, _days in sorted(time_references(parsed.tree)[0]):
@@ -403,11 +428,22 @@ def analyze(roadmap: Roadmap) -> Analysis:
         except ExprProblem as p:
             report(p.code, p.message, f"{path}.do", p.hint, p.column)
             continue
-        env = a.env("actions")
+        names = envs.get("actions") or envs.setdefault("actions", a.env("actions"))
         for piece in pieces:
-            if isinstance(piece, TemplateField) and piece.name not in env:
+            if isinstance(piece, TemplateField) and piece.name not in names:
                 report(Code.UNKNOWN_NAME, f"the text quotes unknown name {piece.name!r}",
-                       f"{path}.do", did_you_mean(piece.name, set(env)), piece.start + 2)
+                       f"{path}.do", did_you_mean(piece.name, set(names)), piece.start + 2)
+            elif isinstance(piece, TemplateField) and piece.spec and names[piece.name] not in (
+                    "int", "float"):
+                report(Code.TEMPLATE_INVALID,
+                       f"format {piece.spec!r} is for numbers; {piece.name!r} is "
+                       f"{names[piece.name]}", f"{path}.do",
+                       f"write {{{piece.name}}} to quote it as it is",
+                       piece.end - len(piece.spec))
+        if action.owner is not None and ("{" in action.owner or "}" in action.owner):
+            report(Code.VALIDATION, "owner is a role name (csm, sales, ...): values are not "
+                   "quoted there, so braces would be shown as they are", f"{path}.owner",
+                   "quote values in `do`; write the role in owner")
         a.templates[f"{path}.do"] = pieces
 
     # ---- score weights and per-stage overrides
@@ -431,6 +467,71 @@ def analyze(roadmap: Roadmap) -> Analysis:
     return a
 
 
+class _Without(Mapping[str, Type]):
+    """A mapping of names without one of them (a derived indicator cannot read itself)."""
+
+    def __init__(self, base: Mapping[str, Type], hidden: str) -> None:
+        self.base = base
+        self.hidden = hidden
+
+    def __getitem__(self, key: str) -> Type:
+        if key == self.hidden:
+            raise KeyError(key)
+        return self.base[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key != self.hidden and key in self.base
+
+    def __iter__(self) -> Iterator[str]:
+        return (k for k in self.base if k != self.hidden)
+
+    def __len__(self) -> int:
+        return len(self.base) - (self.hidden in self.base)
+
+
+def unknown_bands(parsed: Parsed, bands: Mapping[str, list[str]],
+                  score_bands: list[str] | None) -> list[ExprProblem]:
+    """One problem per band name compared with ``band(x)`` or ``score_band`` that x (or the
+    score) does not have: ``band(x) == 'lo'``, ``score_band != 'healty'``, ``band(x) in
+    ('red', 'amber')``. Such a comparison would never (or always) hold."""
+    out: list[ExprProblem] = []
+
+    def names_of(node: ast.expr) -> tuple[str, list[str]] | None:
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id == "band" and len(node.args) == 1
+                and isinstance(node.args[0], ast.Name) and node.args[0].id in bands):
+            return f"indicator {node.args[0].id!r}", bands[node.args[0].id]
+        if isinstance(node, ast.Name) and node.id == "score_band" and score_bands is not None:
+            return "the score", score_bands
+        return None
+
+    def check(subject: ast.expr, literal: ast.expr) -> None:
+        known = names_of(subject)
+        if known is None or not (isinstance(literal, ast.Constant)
+                                 and isinstance(literal.value, str)):
+            return
+        whose, names = known
+        if literal.value not in names:
+            hint = did_you_mean(literal.value, names) or f"its bands are: {', '.join(names)}"
+            out.append(ExprProblem("unknown_name", f"{whose} has no band {literal.value!r}",
+                                   column=column_of(literal), hint=hint))
+
+    for node in ast.walk(parsed.tree):
+        if not isinstance(node, ast.Compare):
+            continue
+        left: ast.expr = node.left
+        for op, right in zip(node.ops, node.comparators, strict=True):
+            if isinstance(op, (ast.In, ast.NotIn)) and isinstance(right, (ast.Tuple, ast.List)):
+                for item in right.elts:
+                    check(left, item)
+                continue
+            if isinstance(op, (ast.Eq, ast.NotEq)):
+                check(left, right)
+                check(right, left)
+            left = right
+    return sorted(out, key=lambda p: p.column)
+
+
 def unknown_names(parsed: Parsed, env: Mapping[str, Type]) -> list[ExprProblem]:
     """One problem per name the expression reads that ``env`` does not know, in text order."""
     funcs = {id(n.func) for n in ast.walk(parsed.tree) if isinstance(n, ast.Call)}
@@ -442,7 +543,7 @@ def unknown_names(parsed: Parsed, env: Mapping[str, Type]) -> list[ExprProblem]:
             continue
         seen.add(node.id)
         out.append(ExprProblem("unknown_name", f"unknown name {node.id!r}", column=column_of(node),
-                               hint=did_you_mean(node.id, set(env))))
+                               hint=did_you_mean(node.id, env)))
     return out
 
 

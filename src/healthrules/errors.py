@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "MAX_SHOWN_PER_FILE",
     "Code",
     "EvaluationError",
     "ExpressionError",
@@ -22,6 +23,7 @@ __all__ = [
     "Severity",
     "SyntaxError_",
     "ValidationError",
+    "shown_lines",
 ]
 
 
@@ -159,7 +161,7 @@ class HealthRulesError(Exception):
         if len(self.issues) == 1:
             return str(self.issues[0])
         head = f"{len(self.issues)} problems:"
-        return "\n".join([head, *(str(i) for i in self.issues)])
+        return "\n".join([head, *shown_lines(self.issues)])
 
     def errors(self) -> list[Issue]:
         """Return the issues of this error, sorted by file position."""
@@ -185,6 +187,37 @@ class HealthRulesError(Exception):
             "related": pl.String,
         }
         return pl.DataFrame(self.to_records(), schema=schema)
+
+
+MAX_SHOWN_PER_FILE = 50
+"""The most problems of one file printed (in a :class:`HealthRulesError`'s text and by
+``healthrules validate``); the rest are counted. Every problem stays in ``errors()``."""
+
+
+def shown_lines(issues: Iterable[Issue], cap: int = MAX_SHOWN_PER_FILE) -> list[str]:
+    """The text of each issue, at most ``cap`` per file, then one line counting the rest of
+    that file's (``... and 19,950 more problems in this file``). Issues of one file are
+    expected together (sorted by file)."""
+    lines: list[str] = []
+    current: object = object()
+    shown = hidden = 0
+
+    def close() -> None:
+        if hidden:
+            plural = "problem" if hidden == 1 else "problems"
+            lines.append(f"... and {hidden:,} more {plural} in this file")
+
+    for issue in issues:
+        if issue.location.file != current:
+            close()
+            current, shown, hidden = issue.location.file, 0, 0
+        if shown < cap:
+            lines.append(str(issue))
+            shown += 1
+        else:
+            hidden += 1
+    close()
+    return lines
 
 
 class RoadmapError(HealthRulesError):

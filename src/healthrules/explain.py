@@ -213,7 +213,7 @@ def _stage_traces(cr: CompiledRoadmap, values: dict[Any, Any], as_of: dt.date) -
         if parsed is None:
             out.append(StageTrace(stage=st.id, entry=None, result=True, steps=[]))
             continue
-        steps = trace(parsed, values, as_of=as_of)
+        steps = trace(parsed, values, as_of=as_of, types=cr.analysis.env("indicators"))
         result = steps[-1].value if steps else None
         out.append(StageTrace(stage=st.id, entry=st.entry,
                               result=result if isinstance(result, bool) else None, steps=steps))
@@ -237,7 +237,8 @@ def _action_traces(cr: CompiledRoadmap, values: dict[Any, Any], as_of: dt.date,
 def _one_action(cr: CompiledRoadmap, path: str, action_id: str, kind: str, stage: str | None,
                 in_scope: bool, values: dict[Any, Any], as_of: dt.date) -> ActionTrace:
     parsed = cr.analysis.expressions[f"{path}.when"]
-    steps = trace(parsed, values, as_of=as_of) if in_scope else []
+    steps = (trace(parsed, values, as_of=as_of, types=cr.analysis.env("actions")) if in_scope
+             else [])
     result = steps[-1].value if steps else None
     result_bool = result if isinstance(result, bool) else None
     return ActionTrace(action_id=action_id, kind=kind, stage=stage, in_scope=in_scope,

@@ -12,17 +12,21 @@ expressions that are too long or too deeply nested. Parsing is done once; the co
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeAlias, assert_never
 
 from healthrules._diagnostics import did_you_mean
-from healthrules._typing import NUMERIC, TEMPORAL, Type, unify
-from healthrules.functions import FUNCTION_TABLE
+from healthrules._typing import INT_MAX, INT_MIN, NUMERIC, TEMPORAL, Type, unify
+from healthrules.functions import ARG_COPIES, FUNCTION_TABLE
 
 __all__ = [
     "EXPR_NODES",
     "FUNCTIONS",
+    "INT_MAX",
+    "INT_MIN",
+    "MAX_COST",
     "MAX_DEPTH",
     "MAX_LENGTH",
     "MAX_NODES",
@@ -36,9 +40,11 @@ __all__ = [
     "column_of",
     "did_you_mean",
     "expr_node",
+    "fold_int",
     "infer",
     "lag_column",
     "literal_value",
+    "lowered_cost",
     "names_in",
     "parse",
     "time_references",
@@ -48,6 +54,9 @@ MAX_LENGTH = 4000
 MAX_DEPTH = 40
 MAX_NODES = 400
 MAX_POWER = 16
+MAX_COST = 4000
+"""The most nodes the vectorised form of one expression may have (:func:`lowered_cost`)."""
+
 
 FUNCTIONS: dict[str, str] = {name: f.doc for name, f in FUNCTION_TABLE.items()}
 """The allow-list of functions with one line of help each (from
@@ -269,6 +278,11 @@ def parse(source: str) -> Parsed:
     try:
         module = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
+        foreign = _foreign_operator(text.strip())
+        if foreign is not None:
+            token, column, instead = foreign
+            raise ExprProblem("expr_syntax", f"syntax error: `{token}` is not an operator here",
+                              column=column, hint=f"did you mean `{instead}`?") from None
         col = exc.offset or 1
         msg = (exc.msg or "invalid syntax").replace("invalid syntax. ", "")
         raise ExprProblem("expr_syntax", f"syntax error: {msg}", column=col) from None
@@ -280,7 +294,102 @@ def parse(source: str) -> Parsed:
         _mark_char_columns(tree, source)
     _check_allowed(tree)
     assert isinstance(tree, ast.expr)
+    cost = lowered_cost(tree)
+    if cost > MAX_COST:
+        raise ExprProblem(
+            "expr_too_complex",
+            "the expression is too costly to evaluate: its vectorised form would have more than "
+            f"{MAX_COST:,} steps (nested `**`, round() and `if` conditions repeat their "
+            "operands)",
+            column=1,
+            hint="give a repeated part its own derived indicator and use its name",
+        )
     return Parsed(source=source, tree=tree)
+
+
+def _pow_exponent(node: ast.BinOp) -> int:
+    exp = node.right
+    assert isinstance(exp, ast.Constant) and isinstance(exp.value, int)
+    return exp.value
+
+
+def lowered_cost(tree: ast.AST) -> int:
+    """How many nodes the vectorised (polars) form of an allow-listed expression has.
+
+    The polars form is a tree: an operand it uses more than once is computed once per use
+    (``x ** n`` multiplies ``x`` n times, ``a if c else b`` tests ``c`` twice, ``a / b``
+    reads ``b`` twice, a middle operand of a chained comparison is read by both its pairs,
+    ``x in (...)`` reads ``x`` twice, a function reads each argument as often as its polars
+    form does, :data:`healthrules.functions.ARG_COPIES`). This counts those copies, so that
+    :func:`parse` can refuse an expression whose evaluation would cost far more than its
+    text suggests (:data:`MAX_COST`); the count stops growing once it passes the budget.
+    """
+    limit = MAX_COST + 1
+
+    def cost(node: ast.AST) -> int:
+        n = expr_node(node)
+        if n is None:
+            return 1
+        total: int
+        match n:
+            case ast.Name() | ast.Constant():
+                total = 1
+            case ast.UnaryOp():
+                total = 1 + cost(n.operand)
+            case ast.BinOp():
+                left, right = cost(n.left), cost(n.right)
+                if isinstance(n.op, ast.Pow):
+                    total = 1 + max(_pow_exponent(n), 2) * left
+                elif isinstance(n.op, ast.Div):
+                    total = 1 + left + 2 * right
+                else:
+                    total = 1 + left + right
+            case ast.BoolOp():
+                total = 1 + sum(cost(v) for v in n.values)
+            case ast.Compare():
+                operands = [n.left, *n.comparators]
+                uses = [0] * len(operands)
+                current = 0
+                for k, op in enumerate(n.ops):
+                    if isinstance(op, (ast.In, ast.NotIn)):
+                        uses[current] += 2
+                        continue
+                    uses[current] += 1
+                    if not isinstance(op, (ast.Is, ast.IsNot)):
+                        uses[k + 1] += 1
+                    current = k + 1
+                total = 1 + sum(u * cost(o) for u, o in zip(uses, operands, strict=True)
+                                if not isinstance(o, (ast.Tuple, ast.List)))
+            case ast.IfExp():
+                total = 1 + 2 * cost(n.test) + cost(n.body) + cost(n.orelse)
+            case ast.Call():
+                name = n.func.id if isinstance(n.func, ast.Name) else ""
+                copies = ARG_COPIES.get(name, 1)
+                total = 1 + copies * sum(cost(a) for a in n.args)
+            case ast.Tuple() | ast.List():
+                total = 1 + len(n.elts)
+            case _:
+                assert_never(n)
+        return min(total, limit)
+
+    return cost(tree)
+
+
+_FOREIGN = re.compile(r"===|!==|=<|=>|&&|\|\||![^=]|!$|(?<![=!<>])=(?!=)")
+_INSTEAD = {"===": "==", "!==": "!=", "=<": "<=", "=>": ">=", "&&": "and", "||": "or",
+            "!": "not", "=": "=="}
+
+
+def _foreign_operator(source: str) -> tuple[str, int, str] | None:
+    """The first operator of another language in an expression that does not parse (``=<``,
+    ``&&``, ``||``, ``!x``, ``=``, ``===``), its 1-based column and what to write instead.
+    Text inside string literals is not looked at."""
+    masked = re.sub(r"'[^']*'|\"[^\"]*\"", lambda m: " " * len(m.group()), source)
+    m = _FOREIGN.search(masked)
+    if m is None:
+        return None
+    token = "!" if m.group()[0] == "!" and m.group() != "!==" else m.group()
+    return token, m.start() + 1, _INSTEAD[token]
 
 
 def _check_allowed(tree: ast.AST) -> None:
@@ -378,6 +487,40 @@ def names_in(tree: ast.AST) -> frozenset[str]:
 
 
 
+def fold_int(node: ast.AST) -> int | None:
+    """The value of an integer expression made of literals only (``+ - * **``, unary minus).
+
+    None when the expression reads anything but integer literals. Folding stops at the first
+    step outside 64 bits and returns that step's value (the caller refuses it).
+    """
+    n = expr_node(node)
+    if isinstance(n, ast.Constant):
+        v = n.value
+        return v if isinstance(v, int) and not isinstance(v, bool) else None
+    if isinstance(n, ast.UnaryOp) and isinstance(n.op, (ast.USub, ast.UAdd)):
+        x = fold_int(n.operand)
+        if x is None:
+            return None
+        return -x if isinstance(n.op, ast.USub) else x
+    if isinstance(n, ast.BinOp) and isinstance(n.op, (ast.Add, ast.Sub, ast.Mult, ast.Pow)):
+        a = fold_int(n.left)
+        b = fold_int(n.right)
+        if a is None or b is None:
+            return None
+        if not (INT_MIN <= a <= INT_MAX and INT_MIN <= b <= INT_MAX):
+            return a if not INT_MIN <= a <= INT_MAX else b
+        if isinstance(n.op, ast.Add):
+            return a + b
+        if isinstance(n.op, ast.Sub):
+            return a - b
+        if isinstance(n.op, ast.Mult):
+            return a * b
+        if not 0 <= b <= MAX_POWER:
+            return None
+        return int(a**b)
+    return None
+
+
 def _comparable(a: Type, b: Type, ordering: bool) -> bool:
     if a == "null" or b == "null":
         return False
@@ -460,7 +603,7 @@ class _Infer:
         if node.id == "None":
             return "null"
         if node.id not in self.env:
-            hint = did_you_mean(node.id, set(self.env))
+            hint = did_you_mean(node.id, self.env)
             raise ExprProblem(
                 "unknown_name", f"unknown name {node.id!r}", column=_col(node), hint=hint
             )
@@ -473,8 +616,10 @@ class _Infer:
         if isinstance(v, bool):
             return "bool"
         if isinstance(v, int):
-            if abs(v) > 2**62:
-                raise self.fail(node, "integer literal is too large", "expr_too_complex")
+            if not INT_MIN <= v <= INT_MAX:
+                raise self.fail(node, "integer literal is too large: integers are 64-bit "
+                                f"(at most {INT_MAX:,}); write a float (e.g. {float(v):.1e}) "
+                                "for larger numbers", "expr_too_complex")
             return "int"
         if isinstance(v, float):
             if v != v or v in (float("inf"), float("-inf")):
@@ -492,7 +637,18 @@ class _Infer:
             return "bool"
         if t not in NUMERIC:
             raise self.fail(node, f"unary minus/plus needs a number, got {t}")
+        if t == "int":
+            self.check_fits(node)
         return t
+
+    def check_fits(self, node: ast.expr) -> None:
+        """Refuse integer arithmetic on literals whose result leaves the 64-bit range."""
+        value = fold_int(node)
+        if value is not None and not INT_MIN <= value <= INT_MAX:
+            raise self.fail(
+                node, "the result of this integer arithmetic does not fit a 64-bit integer "
+                f"(at most {INT_MAX:,}), so it would be null", "expr_too_complex",
+                hint="write a float literal (e.g. 2.0 ** 70) to compute with floats")
 
     def visit_BinOp(self, node: ast.BinOp) -> Type:
         lt = self.visit(node.left)
@@ -507,8 +663,13 @@ class _Infer:
         if isinstance(node.op, ast.Div):
             return "float"
         if isinstance(node.op, ast.Pow):
+            if lt == "int":
+                self.check_fits(node)
             return lt
-        return "int" if lt == rt == "int" else "float"
+        if lt == rt == "int":
+            self.check_fits(node)
+            return "int"
+        return "float"
 
     def visit_BoolOp(self, node: ast.BoolOp) -> Type:
         word = "and" if isinstance(node.op, ast.And) else "or"

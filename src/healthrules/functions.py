@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from healthrules._typing import NUMERIC, TEMPORAL, Type, unify
+from healthrules._typing import NUMERIC, TEMPORAL, Type, fits_int, unify
 
 if TYPE_CHECKING:
     import polars as pl
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from healthrules.expressions import ExprProblem
 
 __all__ = [
+    "ARG_COPIES",
     "FUNCTION_TABLE",
     "MAX_LAG_DAYS",
     "Function",
@@ -43,6 +44,7 @@ __all__ = [
     "ScalarForm",
     "TypeCheck",
     "TypeRule",
+    "checked_int",
     "round_decimal",
     "round_half_away",
 ]
@@ -110,6 +112,10 @@ class PolarsCall(Protocol):
 
     def as_of_date(self) -> pl.Expr:
         """``as_of`` as a Date expression."""
+        ...
+
+    def is_int(self, node: ast.expr) -> bool:
+        """Whether a sub-expression is of type int (its arithmetic is then checked)."""
         ...
 
 
@@ -251,6 +257,13 @@ def _local_date(v: object) -> dt.date:
     raise TypeError(f"expected a date or a datetime, got {type(v).__name__}")
 
 
+def checked_int(wide: pl.Expr) -> pl.Expr:
+    """An Int128 result as an int of the language: null when it leaves Int64 (never wraps)."""
+    import polars as pl
+
+    return wide.cast(pl.Int64, strict=False)
+
+
 def _as_date(x: pl.Expr) -> pl.Expr:
     import polars as pl
 
@@ -309,6 +322,13 @@ def round_decimal(x: pl.Expr, decimals: int) -> pl.Expr:
     )
 
 
+ARG_COPIES: Mapping[str, int] = {"round": 6}
+"""Functions whose polars form reads its argument's expression more than once, and how often
+(``round_decimal`` reads ``x`` six times). The loader bounds the size of an expression's polars
+form with it (:func:`healthrules.expressions.lowered_cost`); ``tests/test_expressions.py``
+counts the copies in every function's polars form."""
+
+
 def _extreme(args: Sequence[object], pick: Callable[[list[Any]], Any]) -> object:
     present: list[Any] = [a for a in args if a is not None]
     if not present:
@@ -329,12 +349,17 @@ def _abs_type(tc: TypeCheck, node: ast.Call) -> Type:
 
 
 def _abs_polars(ctx: PolarsCall, node: ast.Call) -> pl.Expr:
-    return ctx.arg(node.args[0]).abs()
+    import polars as pl
+
+    x = ctx.arg(node.args[0])
+    if ctx.is_int(node.args[0]):  # abs(-2**63) does not fit: null, as in the scalar form
+        return checked_int(x.cast(pl.Int128).abs())
+    return x.abs()
 
 
 def _abs_scalar(ctx: ScalarCall, args: list[object]) -> object:
     (x,) = args
-    return None if x is None else abs(x)  # type: ignore[arg-type]  # a number (infer)
+    return None if x is None else fits_int(abs(x))  # type: ignore[arg-type]  # a number
 
 
 # --------------------------------------------------------------------------- min, max, coalesce
@@ -565,8 +590,13 @@ def _prev_polars(ctx: PolarsCall, node: ast.Call) -> pl.Expr:
 
 
 def _change_polars(ctx: PolarsCall, node: ast.Call) -> pl.Expr:
+    import polars as pl
+
     name, days = _lag_args(node)
-    return ctx.arg(node.args[0]) - ctx.lag(name, days)
+    now, before = ctx.arg(node.args[0]), ctx.lag(name, days)
+    if ctx.is_int(node.args[0]):
+        return checked_int(now.cast(pl.Int128) - before.cast(pl.Int128))
+    return now - before
 
 
 def _stuck_polars(ctx: PolarsCall, node: ast.Call) -> pl.Expr:
@@ -584,7 +614,7 @@ def _change_scalar(ctx: ScalarCall, node: ast.Call) -> object:
     now = ctx.arg(node.args[0])
     if now is None or before is None:
         return None
-    return now - before  # type: ignore[operator]  # numbers: infer() checked change()
+    return fits_int(now - before)  # type: ignore[operator]  # numbers: infer() checked it
 
 
 def _stuck_scalar(ctx: ScalarCall, node: ast.Call) -> object:

@@ -37,6 +37,7 @@ from healthrules._diagnostics import (
     parse_yaml,
     quote_list,
     read_file,
+    suggestion_budget,
     validation_issues,
 )
 from healthrules.analysis import analysis_of
@@ -250,6 +251,11 @@ def _kind(doc: Positions) -> str | None:
 
 def _process(doc: Positions, base_dir: Path, session: _Session) -> Model | None:
     """Validate, resolve imports / pack members and analyze one parsed document."""
+    with suggestion_budget():  # did-you-mean work is bounded per file
+        return _process_document(doc, base_dir, session)
+
+
+def _process_document(doc: Positions, base_dir: Path, session: _Session) -> Model | None:
     kind = _kind(doc)
     if kind is None:
         return None

@@ -20,7 +20,7 @@ from healthrules.expressions import (
     lag_column,
     literal_value,
 )
-from healthrules.functions import FUNCTION_TABLE, round_decimal
+from healthrules.functions import FUNCTION_TABLE, checked_int, round_decimal
 
 __all__ = ["round_decimal", "to_polars"]
 
@@ -119,6 +119,9 @@ class _Translate:
         return self.as_of if isinstance(self.as_of, pl.Expr) else pl.lit(
             self.as_of, dtype=pl.Date)
 
+    def is_int(self, node: ast.expr) -> bool:
+        return self.static_type(node) == "int"
+
     def static_type(self, node: ast.expr) -> Type | None:
         """The type of a sub-expression, when the types of the names are known."""
         if self.types is None:
@@ -168,6 +171,8 @@ class _Translate:
         if isinstance(node.op, ast.Not):
             return x.cast(pl.Boolean).not_()
         if isinstance(node.op, ast.USub):
+            if self.is_int(node.operand):  # -(-2**63) does not fit: null
+                return checked_int(pl.lit(0, dtype=pl.Int128) - x.cast(pl.Int128))
             return -x
         return x
 
@@ -175,6 +180,8 @@ class _Translate:
         a = self.visit(node.left)
         b = self.visit(node.right)
         op = node.op
+        if self.is_int(node.left) and (isinstance(op, ast.Pow) or self.is_int(node.right)):
+            return _checked_arithmetic(op, a, b, node.right)
         if isinstance(op, ast.Add):
             return a + b
         if isinstance(op, ast.Sub):
@@ -245,6 +252,31 @@ class _Translate:
         if fn is None:
             raise TypeError(f"function {node.func.id!r} is not supported")
         return fn.polars(self, node)
+
+
+def _checked_arithmetic(op: ast.operator, a: pl.Expr, b: pl.Expr, right: ast.expr) -> pl.Expr:
+    """Integer ``+ - * **`` computed in 128 bits: null when the result leaves Int64.
+
+    Each operand is read once (no copy of a subtree); ``/`` is a float division as usual.
+    """
+    wide_a = a.cast(pl.Int128)
+    if isinstance(op, ast.Add):
+        return checked_int(wide_a + b.cast(pl.Int128))
+    if isinstance(op, ast.Sub):
+        return checked_int(wide_a - b.cast(pl.Int128))
+    if isinstance(op, ast.Mult):
+        return checked_int(wide_a * b.cast(pl.Int128))
+    if isinstance(op, ast.Div):
+        return pl.when(b != 0).then(a.cast(pl.Float64) / b.cast(pl.Float64))
+    if isinstance(op, ast.Pow):
+        assert isinstance(right, ast.Constant) and isinstance(right.value, int)
+        if right.value == 0:
+            return _pow(a, 0)
+        out = a
+        for _ in range(right.value - 1):  # each step fits, or the rest is null
+            out = checked_int(out.cast(pl.Int128) * wide_a)
+        return out
+    raise TypeError(f"operator {type(op).__name__} is not supported")
 
 
 def _pow(base: pl.Expr, exponent: int) -> pl.Expr:

@@ -13,7 +13,9 @@ which ``tests/test_differential.py`` checks on random expressions and null-rich 
 - ``x if c else y`` is null when ``c`` is null. ``x is None`` / ``x is not None`` are never null.
 - ``a / b`` is always a float and is null when ``b`` is 0. ``+ - *`` keep ints as ints and give
   a float as soon as one side is a float; ``x ** n`` (``n`` a literal 0 to 16) is ``x``
-  multiplied ``n`` times, left to right (``x ** 0`` is ``x * 0 + 1``).
+  multiplied ``n`` times, left to right (``x ** 0`` is ``x * 0 + 1``). An int result (of
+  ``+ - * **``, unary minus, ``abs``, ``change``) that leaves the 64-bit range is null, never
+  wrapped (polars computes it in 128 bits and casts back).
 - Ints compared with floats are compared as floats, and ``x in (...)`` with a list of numbers
   compares as floats too. A float NaN read from ``values`` is null.
 - Two datetimes compare as instants. A date compared with a datetime is read as midnight on
@@ -55,11 +57,14 @@ from simpleeval import (  # type: ignore[import-untyped]
     SimpleEval,
 )
 
+from healthrules._typing import fits_int
 from healthrules.expressions import (
     MAX_POWER,
     TIME_NAMES,
     ExprProblem,
     Parsed,
+    Type,
+    infer,
     lag_column,
     parse,
 )
@@ -99,6 +104,7 @@ def evaluate(
     *,
     as_of: dt.date,
     band: BandLookup | None = None,
+    types: Mapping[str, Type] | None = None,
 ) -> object:
     """Evaluate an expression for one row.
 
@@ -115,6 +121,12 @@ def evaluate(
     band
         Returns the band of an indicator for ``band(x)``. Without it, ``band(x)`` reads
         ``values[("band", "x")]`` (null when that key is absent).
+    types
+        The type of every name (the ``env`` given to ``infer``), as for
+        :func:`healthrules.polars_expr.to_polars`. Pass it: with it, an int value of a
+        sub-expression typed float (``i if c else f``, ``coalesce(i, f)``) is a float, as in
+        polars, so the later arithmetic is float arithmetic there too (an int one is checked
+        for 64-bit overflow).
 
     Returns
     -------
@@ -151,7 +163,7 @@ def evaluate(
     True
     """
     checked = _checked(parsed)
-    return _Kleene(checked, values, as_of=as_of, band=band, steps=None).run()
+    return _Kleene(checked, values, as_of=as_of, band=band, steps=None, types=types).run()
 
 
 def trace(
@@ -160,6 +172,7 @@ def trace(
     *,
     as_of: dt.date,
     band: BandLookup | None = None,
+    types: Mapping[str, Type] | None = None,
 ) -> list[Step]:
     """Evaluate an expression for one row and return the value of every sub-expression.
 
@@ -172,7 +185,7 @@ def trace(
 
     Parameters
     ----------
-    parsed, values, as_of, band
+    parsed, values, as_of, band, types
         As for :func:`evaluate`.
 
     Returns
@@ -203,7 +216,7 @@ def trace(
     """
     checked = _checked(parsed)
     steps: list[Step] = []
-    _Kleene(checked, values, as_of=as_of, band=band, steps=steps).run()
+    _Kleene(checked, values, as_of=as_of, band=band, steps=steps, types=types).run()
     return steps
 
 
@@ -281,7 +294,7 @@ def _arithmetic(fn: Callable[[Any, Any], Any]) -> Callable[[object, object], obj
     def run(a: object, b: object) -> object:
         if a is None or b is None:
             return None
-        return fn(a, b)
+        return fits_int(fn(a, b))  # an int that leaves 64 bits is null
 
     return run
 
@@ -304,14 +317,16 @@ def _power(base: object, exponent: object) -> object:
         return b * 0 + 1
     out = b
     for _ in range(exponent - 1):
-        out = out * b
+        out = fits_int(out * b)  # each step fits 64 bits, or the result is null
+        if out is None:
+            return None
     return out
 
 
 def _negate(v: object) -> object:
     if v is None:
         return None
-    return -v  # type: ignore[operator]
+    return fits_int(-v)  # type: ignore[operator]
 
 
 def _plus(v: object) -> object:
@@ -393,6 +408,7 @@ class _Kleene(SimpleEval):  # type: ignore[misc]
         as_of: dt.date,
         band: BandLookup | None,
         steps: list[Step] | None,
+        types: Mapping[str, Type] | None = None,
     ) -> None:
         super().__init__(operators=dict(_OPERATORS), functions={}, names={})
         self.nodes = {
@@ -413,6 +429,16 @@ class _Kleene(SimpleEval):  # type: ignore[misc]
         self.band = band
         self.steps = steps
         self.depth = -1
+        self.types = types
+        self.floats: set[int] = set()
+        if types is not None:  # the sub-expressions polars computes as Float64
+            env, banded = dict(types), frozenset(types)
+            for node in ast.walk(parsed.tree):
+                try:
+                    if isinstance(node, ast.expr) and infer(node, env, banded=banded) == "float":
+                        self.floats.add(id(node))
+                except ExprProblem:
+                    continue
 
     def run(self) -> object:
         return self.eval(self.parsed.source, previously_parsed=self.parsed.tree)
@@ -425,6 +451,9 @@ class _Kleene(SimpleEval):  # type: ignore[misc]
             value: object = super()._eval(node)
         finally:
             self.depth -= 1
+        if (id(node) in self.floats and isinstance(value, int)
+                and not isinstance(value, bool)):
+            value = float(value)
         if self.steps is not None:
             self.steps.append(Step(self.parsed.segment(node), value, depth))
         return value

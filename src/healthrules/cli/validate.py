@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from healthrules.cli._exit import EXIT_CODES_HELP, Exit, UsageError
-from healthrules.errors import Issue, Severity
+from healthrules.errors import Issue, Severity, shown_lines
 from healthrules.loader import FileCheck, check_files
 
 __all__ = ["register", "run"]
@@ -88,8 +88,8 @@ def run(args: argparse.Namespace) -> Exit:
         json.dump(_document(results, issues), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        for issue in issues:
-            print(issue)
+        for line in shown_lines(issues):  # at most MAX_SHOWN_PER_FILE per file
+            print(line)
         print(_summary(results, issues))
     return Exit.OK if all(fc.ok for fc in results) else Exit.NOT_CLEAN
 
