@@ -109,7 +109,14 @@ def main() -> None:
     import workload
 
     t = time.perf_counter()
-    ev, acc = workload.write(args.data, args.events, n_acc)
+    # generated in a process of its own: a child started by a parent that held the data
+    # would report the parent's peak RSS as its own (ru_maxrss survives fork and exec)
+    made = subprocess.run(
+        [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); import workload; "
+         "print(*workload.write(__import__('pathlib').Path(sys.argv[2]), int(sys.argv[3]), "
+         "int(sys.argv[4])), sep='|')", str(HERE), str(args.data), str(args.events), str(n_acc)],
+        check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1].split("|")
+    ev, acc = Path(made[0]), Path(made[1])
     print(f"data ready in {time.perf_counter() - t:.1f}s: {ev.name}", file=sys.stderr)
     engine, hand = [], []
     for _ in range(args.repeat):  # interleave the two sides so drift hits both alike

@@ -265,9 +265,27 @@ def check_events_schema(plan: Plan, schema: pl.Schema) -> list[Issue]:
 def _filter_column_issues(plan: Plan, schema: pl.Schema) -> list[Issue]:
     """Event columns that a ``where`` filter reads as text but that hold another type (the
     user column is text to expressions; the engine would fail comparing it)."""
+    issues: list[Issue] = []
+    for name, path, roadmap_id in _text_filter_columns(plan):
+        if name in schema and not _is(schema[name], "str"):
+            issues.append(_issue(
+                    Code.WRONG_DTYPE,
+                f"events column {name!r} is {schema[name]}, but the filter of "
+                f"{path.removesuffix('.where')} of roadmap {roadmap_id!r} reads it as text "
+                "(str)", "events", name,
+                hint=f"cast it with pl.col({name!r}).cast(pl.String)"))
+    return issues
+
+
+def _text_filter_columns(plan: Plan) -> list[tuple[str, str, str]]:
+    """(column, filter path, roadmap id) of the event columns that filters read as text,
+    first use of each; worked out once per plan."""
+    got = plan.memo.get("text-filter-columns")
+    if isinstance(got, list):
+        return got
     from healthrules.expressions import names_in
 
-    issues: list[Issue] = []
+    out: list[tuple[str, str, str]] = []
     seen: set[str] = set()
     for cr in plan.roadmaps:
         a = cr.analysis
@@ -275,17 +293,11 @@ def _filter_column_issues(plan: Plan, schema: pl.Schema) -> list[Issue]:
             if not path.endswith(".where"):
                 continue
             for name in sorted(names_in(parsed.tree)):
-                if (name in seen or a.event_types.get(name) != "str" or name not in schema
-                        or _is(schema[name], "str")):
-                    continue
-                seen.add(name)
-                issues.append(_issue(
-                    Code.WRONG_DTYPE,
-                    f"events column {name!r} is {schema[name]}, but the filter of "
-                    f"{path.removesuffix('.where')} of roadmap {cr.id!r} reads it as text "
-                    "(str)", "events", name,
-                    hint=f"cast it with pl.col({name!r}).cast(pl.String)"))
-    return issues
+                if name not in seen and a.event_types.get(name) == "str":
+                    seen.add(name)
+                    out.append((name, path, cr.id))
+    plan.memo["text-filter-columns"] = out
+    return out
 
 
 def check_accounts(plan: Plan, accounts: pl.LazyFrame, events_schema: pl.Schema,

@@ -9,7 +9,7 @@ steps, action conditions, texts and evidence. It is built once per plan and time
 
 A roadmap frame has one row per evaluated row (an account, or an (account, date) pair in
 history) and these engine columns: ``__stage``, ``__stage_index``, ``__achieved``,
-``__tasks_done``, ``__tasks_total``, ``__tasks``, ``__score``, ``__score_<family>``,
+``__tasks_done``, ``__tasks_total``, ``__score``, ``__score_<family>``,
 ``__scored``, ``__missing``, ``__score_band``, and per action ``k`` (in ``all_actions()``
 order) ``__fired_k``, ``__unknown_k`` and ``__scope_k``; plus a column per indicator and
 ``<id>__band`` per banded indicator.
@@ -217,7 +217,8 @@ class RoadmapProgram:
         return lf.with_columns(self._roadmap_id)
 
     def tasks(self, frame: pl.DataFrame) -> pl.LazyFrame | None:
-        """``__tasks`` of each row of a collected roadmap frame, in row order (None: none).
+        """The task list (``tasks``) of each row of a collected roadmap frame, in row order,
+        lazily (None: no stage has tasks).
 
         Building every stage's list for every row and picking one with ``when`` costs a list
         per stage per row; filtering each stage's rows first builds one list per row.
@@ -236,7 +237,7 @@ class RoadmapProgram:
         parts.append(rows.filter(~pl.col("__stage").is_in(with_tasks)).select(
             "__row", pl.lit([], dtype=TASK_DTYPE).alias("__tasks")))
         # back in row order (sorting one column; a join would copy every column of the frame)
-        return pl.concat(parts).sort("__row").select("__tasks")
+        return pl.concat(parts).sort("__row").select(pl.col("__tasks").alias("tasks"))
 
     def outputs(self, frame: pl.DataFrame, key: str, by: str | None = None) -> RoadmapOutputs:
         """The indicators, stages and scores of a collected roadmap frame, its condition
@@ -264,9 +265,13 @@ class RoadmapProgram:
         if sums:
             src = narrow(frame, *([by] if by else []), *sums).lazy()
             counts = src.group_by(by).agg(sums) if by else src.select(sums)
+        tasks = self.tasks(frame)
+        stages = take(key, "roadmap", *stage_exprs)
+        stages = (stages.with_columns(pl.lit([], dtype=TASK_DTYPE).alias("tasks"))
+                  if tasks is None else pl.concat([stages, tasks], how="horizontal"))
         return RoadmapOutputs(
             indicators=take(key, "roadmap", *ind_cols),
-            stages=take(key, "roadmap", *stage_exprs),
+            stages=stages,
             scores=take(key, "roadmap", *score_exprs),
             actions=fired_rows,
             counts=counts,
@@ -432,7 +437,7 @@ class RoadmapProgram:
         stage_exprs = [
             pl.col("__stage").alias("stage"), pl.col("__stage_index").alias("stage_index"),
             pl.col("__achieved").alias("achieved"), pl.col("__tasks_done").alias("tasks_done"),
-            pl.col("__tasks_total").alias("tasks_total"), pl.col("__tasks").alias("tasks"),
+            pl.col("__tasks_total").alias("tasks_total"),
         ]
         score_exprs = [
             pl.col("__stage").alias("stage"),

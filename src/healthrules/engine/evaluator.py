@@ -97,26 +97,18 @@ class Evaluator:
 
     def roadmap_frames(self, routed: pl.DataFrame, agg: pl.DataFrame,
                        key: str) -> list[pl.DataFrame]:
-        """The collected roadmap frame of every roadmap (rows routed to it only).
+        """The collected roadmap frame of every roadmap (rows routed to it only), one
+        ``collect_all``.
 
         ``routed`` has ``key``, ``__route``, the time columns, attributes and overlays;
         ``agg`` has ``key`` and the raw aggregates of the events pass.
         """
         columns = set(routed.columns)
         lazy_routed, lazy_agg = routed.lazy(), agg.lazy()
-        rows = routed.height
         frames = collect_all(
-            [p.frame(lazy_routed, lazy_agg, key, columns) for p in self.programs], rows)
-        tasks = [p.tasks(f) for p, f in zip(self.programs, frames, strict=True)]
-        done = iter(collect_all([t for t in tasks if t is not None], rows))
-        out: list[pl.DataFrame] = []
-        empty = pl.lit([], dtype=TASK_DTYPE).alias("__tasks")
-        for frame, t in zip(frames, tasks, strict=True):
-            if t is None:
-                out.append(frame.with_columns(empty))
-            else:
-                out.append(frame.with_columns(next(done)["__tasks"]))
-        return out
+            [p.frame(lazy_routed, lazy_agg, key, columns) for p in self.programs],
+            routed.height)
+        return frames
 
     def outputs(self, frames: list[pl.DataFrame], key: str,
                 by: str | None = None) -> CollectedOutputs:
