@@ -56,7 +56,6 @@ class _Shape:
     aggs: tuple[pl.Expr, ...]
     pair_flags: tuple[tuple[str, tuple[pl.Expr, ...]], ...]
     use_day: bool
-    conditions: tuple[pl.Expr, ...] = ()
 
 
 class EventsPass:
@@ -108,7 +107,6 @@ class EventsPass:
             pl.col(ev.event).is_null().sum().alias("__null_event"),
             pl.col(NOT_FINITE).sum().alias("__not_finite")]
         pair_flags: dict[str, list[pl.Expr]] = {}
-        conditions: dict[str, pl.Expr] = {}
         use_day = False
         for i, cr in enumerate(self.plan.roadmaps):
             a = cr.analysis
@@ -133,7 +131,7 @@ class EventsPass:
                 for prev in (False, True) if ind.compare != "none" else (False,):
                     wcond, _ = self.window(ind, prev)
                     cond = wcond if where is None else (wcond & where)
-                    cond = self._shared(cond.fill_null(False), conditions)
+                    cond = cond.fill_null(False)
                     name = raw_column(i, ind.id, prev)
                     pair_col = self._pair_column(ind) if self.low_memory else None
                     if pair_col is not None:
@@ -144,25 +142,11 @@ class EventsPass:
             columns=tuple(sorted(needed_cols)), attributes=tuple(sorted(needed_attrs)),
             aggs=tuple(aggs),
             pair_flags=tuple((c, tuple(f)) for c, f in sorted(pair_flags.items())),
-            use_day=use_day, conditions=tuple(conditions.values()))
+            use_day=use_day)
         if len(self.plan.memo) > 64:  # many dates (a backfill by a loop): keep the newest
             self.plan.memo.clear()
         self.plan.memo[memo_key] = shape
         return shape
-
-    @staticmethod
-    def _shared(cond: pl.Expr, conditions: dict[str, pl.Expr]) -> pl.Expr:
-        """The condition as a column computed once per event before the ``group_by``:
-        indicators that share a window and a filter (a count and a distinct count of the
-        same events, a trend and its base) read one column instead of each evaluating it."""
-        key = str(cond)
-        name = conditions.get(key)
-        if name is None:
-            column = f"__k{len(conditions)}"
-            conditions[key] = cond.alias(column)
-        else:
-            column = name.meta.output_name()
-        return pl.col(column)
 
     def query(self, events: pl.LazyFrame) -> pl.LazyFrame:
         """The lazy ``group_by(account)`` over the events, with the read range pushed down."""
@@ -187,8 +171,6 @@ class EventsPass:
             lf = lf.join(right, left_on=ev.account, right_on="__key", how="left")
         if shape.use_day:
             lf = lf.with_columns(ts.dt.date().alias("__day"))
-        if shape.conditions:
-            lf = lf.with_columns(shape.conditions)
         out = lf.group_by(ev.account).agg(shape.aggs)
         return self._join_distinct_counts(out, lf, shape.pair_flags)
 
