@@ -349,11 +349,11 @@ class RoadmapProgram:
             cond = pl.lit(True) if parsed is None else self.expr(parsed).fill_null(False)
             then = pl.lit(si, pl.Int64)
             index = pl.when(cond).then(then) if index is None else index.when(cond).then(then)
-        name: Any = pl.when(pl.col("__stage_index").is_null()).then(pl.lit(UNASSIGNED_STAGE))
-        for si, st in enumerate(r.stages):
-            name = name.when(pl.col("__stage_index") == si).then(pl.lit(st.id))
+        name = pl.col("__stage_index").replace_strict(
+            list(range(len(r.stages))), [st.id for st in r.stages], default=UNASSIGNED_STAGE,
+            return_dtype=pl.String)
         return (index.otherwise(pl.lit(None, pl.Int64)).alias("__stage_index"),
-                name.otherwise(pl.lit(UNASSIGNED_STAGE)).alias("__stage"))
+                name.alias("__stage"))
 
     def _achievement_exprs(self) -> list[pl.Expr]:
         r, a = self.compiled.roadmap, self.compiled.analysis
@@ -396,7 +396,7 @@ class RoadmapProgram:
         for ind in r.indicators:
             if ind.bands is None:
                 continue
-            s = _band_score(pl.col(ind.id), ind.bands)
+            s = _band_score(pl.col(f"{ind.id}__band"), ind.bands)
             if policy == "neutral":
                 s = s.fill_null(50.0)
             elif policy == "worst":
@@ -487,6 +487,16 @@ def _pinned(lf: pl.LazyFrame, names: list[str], pins: set[str]) -> pl.LazyFrame:
 
 
 def _band_expr(x: pl.Expr, bands: Bands) -> pl.Expr:
+    """The band name of a value: one ``cut`` when every level's upper edge is of the same
+    kind (all ``lt`` or all ``le``; a when/then chain costs several times more to plan and
+    run), else a when/then chain."""
+    uppers = [level.upper for level in bands.levels[:-1]]
+    names = [level.name for level in bands.levels]
+    if uppers and all(u is not None and u[1] == uppers[0][1] for u in uppers):  # type: ignore[index]
+        breaks = [float(u[0]) for u in uppers if u is not None]
+        # le edges: right-closed (a, b] bins; lt edges: left-closed [a, b)
+        return x.cast(pl.Float64).bin_intervals(
+            breaks, labels=names, right_closed=bool(uppers[0][1])).cast(pl.String)  # type: ignore[index]
     chain: Any = pl.when(x.is_null()).then(pl.lit(None, pl.String))
     for level in bands.levels[:-1]:
         upper = level.upper
@@ -497,16 +507,12 @@ def _band_expr(x: pl.Expr, bands: Bands) -> pl.Expr:
     return result
 
 
-def _band_score(x: pl.Expr, bands: Bands) -> pl.Expr:
+def _band_score(band: pl.Expr, bands: Bands) -> pl.Expr:
+    """The 0-100 score of a band name (null for no band)."""
     scores = bands.level_scores()
-    chain: Any = pl.when(x.is_null()).then(pl.lit(None, pl.Float64))
-    for level in bands.levels[:-1]:
-        upper = level.upper
-        assert upper is not None
-        cond = x <= upper[0] if upper[1] else x < upper[0]
-        chain = chain.when(cond).then(pl.lit(scores[level.name], pl.Float64))
-    result: pl.Expr = chain.otherwise(pl.lit(scores[bands.levels[-1].name], pl.Float64))
-    return result
+    names = list(scores)
+    return band.replace_strict(names, [float(scores[n]) for n in names], default=None,
+                               return_dtype=pl.Float64)
 
 
 def _weighted_mean(items: list[tuple[pl.Expr, float]]) -> pl.Expr:
