@@ -185,7 +185,7 @@ class RoadmapProgram:
         """
         pins = {c[len("__pin__"):] for c in columns if c.startswith("__pin__")}
         lf = routed.filter(pl.col("__route") == self.index).drop("__route").join(
-            agg.select(key, *self._raw), on=key, how="left")
+            agg.select(key, *self._raw), on=key, how="left", maintain_order="left")
         lf = lf.with_columns(self._posts)
         if self._prev:
             lf = lf.drop(self._prev)
