@@ -46,7 +46,9 @@ def test_invalid_files_exit_1_with_positioned_lines(
     assert out[0] == (f"{bad}:5:5: error: unknown key 'titel' (at stages[0].titel) "
                       "[extra_forbidden]")
     assert out[1].startswith("  hint: did you mean 'title'?")
-    assert out[-1] == "2 files checked: 1 valid, 1 invalid (1 error); 1 test file skipped"
+    # the model's problem and the expression's, in one run
+    assert f"{bad}:6:12: error: unknown name 'nope' (at stages[0].entry) [unknown_name]" in out
+    assert out[-1] == "2 files checked: 1 valid, 1 invalid (2 errors); 1 test file skipped"
 
 
 def test_analysis_problems_are_printed_once_validation_passes(
@@ -64,10 +66,11 @@ def test_json_format(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", "--format", "json", str(files)]) == 1
     doc = json.loads(capsys.readouterr().out)
     assert doc["summary"] == {"checked": 2, "valid": 1, "invalid": 1, "skipped": 1,
-                              "errors": 1, "warnings": 0}
+                              "errors": 2, "warnings": 0}
     assert [(Path(f["file"]).name, f["status"]) for f in doc["files"]] == [
         ("bad.yaml", "invalid"), ("good.test.yaml", "skipped"), ("good.yaml", "valid")]
-    (issue,) = doc["issues"]
+    issue, name = doc["issues"]
+    assert name["code"] == "unknown_name" and name["path"] == "stages[0].entry"
     assert issue["code"] == "extra_forbidden"
     assert (issue["line"], issue["column"], issue["path"]) == (5, 5, "stages[0].titel")
     assert set(issue) == {"code", "severity", "file", "line", "column", "path", "message",

@@ -40,14 +40,15 @@ from healthrules._diagnostics import (
     suggestion_budget,
     validation_issues,
 )
-from healthrules.analysis import analysis_of
+from healthrules.analysis import RESERVED_NAMES, analysis_of, unknown_names
 from healthrules.errors import Code, Issue, Location, Severity
-from healthrules.expressions import ExprProblem, parse
+from healthrules.expressions import ExprProblem, Type, parse
 from healthrules.pack_contract import pack_issues
 from healthrules.roadmap import (
     ID_PATTERN,
     AggregateIndicator,
     DerivedIndicator,
+    EventColumns,
     IndicatorLibrary,
     Pack,
     Roadmap,
@@ -269,6 +270,9 @@ def _process_document(doc: Positions, base_dir: Path, session: _Session) -> Mode
     model_cls = models[kind]
     model = _validate(doc, model_cls)
     if model is None:
+        if kind in ("roadmap", "library"):
+            # a library's expressions read the names of the roadmaps that import it
+            _raw_expression_issues(doc, check_names=kind == "roadmap")
         return None
     if isinstance(model, Roadmap):
         return _finish_roadmap(doc, model, base_dir, session)
@@ -276,6 +280,77 @@ def _process_document(doc: Positions, base_dir: Path, session: _Session) -> Mode
         _check_library(doc, model)
         return None if _errors_in(doc.issues) else model
     return _finish_pack(doc, model, base_dir, session)
+
+
+_EXPRESSION_KEYS = frozenset(
+    {"when", "resolved_when", "expr", "entry", "where", "applies_to", "done_when"})
+
+
+def _expressions_in(value: object, path: str) -> Iterator[tuple[str, str]]:
+    """(YAML path, text) of every expression-valued key of a raw document."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            sub = f"{path}.{k}" if path else str(k)
+            if k in _EXPRESSION_KEYS and isinstance(v, str):
+                yield sub, v
+            else:
+                yield from _expressions_in(v, sub)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _expressions_in(v, f"{path}[{i}]")
+
+
+def _raw_names(data: dict[str, Any]) -> dict[str, Type] | None:
+    """Every name some expression of the document may read (None when imports bring names
+    that only loading the libraries would tell)."""
+    if data.get("imports"):
+        return None
+    names: dict[str, Type] = {n: "float" for n in (*RESERVED_NAMES, "as_of")}
+    indicators = data.get("indicators")
+    for ind in indicators if isinstance(indicators, list) else []:
+        if isinstance(ind, dict) and isinstance(ind.get("id"), str):
+            names[ind["id"]] = "float"
+    contract: dict[str, Any] = data["data"] if isinstance(data.get("data"), dict) else {}
+    events: dict[str, Any] = (contract["events"] if isinstance(contract.get("events"), dict)
+                              else {})
+    defaults = {name: info.default for name, info in EventColumns.model_fields.items()
+                if isinstance(info.default, str)}
+    for name, default in defaults.items():
+        column = events.get(name, default)
+        if isinstance(column, str):
+            names[column] = "float"
+    for section, key in ((events, "values"), (contract.get("accounts"), "attributes")):
+        group = section.get(key) if isinstance(section, dict) else None
+        if isinstance(group, dict):
+            names.update({str(n): "float" for n in group})
+    return names
+
+
+def _raw_expression_issues(doc: Positions, *, check_names: bool) -> None:
+    """Problems of the expressions of a document that failed validation.
+
+    The analysis needs a valid model, so without this a band gap hid a syntax error or a
+    misspelt name until it was fixed. Here every expression text is parsed (syntax and the
+    allow-list), and its names are checked against every name the document declares, so
+    one run of ``validate`` reports them with the model's problems. Types and scopes are
+    checked once the model is valid.
+    """
+    data = doc.data
+    if not isinstance(data, dict):
+        return
+    known = _raw_names(data) if check_names else None
+    for path, text in _expressions_in(data, ""):
+        try:
+            parsed = parse(text)
+        except ExprProblem as p:
+            doc.issues.append(Issue(code=p.code, message=p.message, hint=p.hint,
+                                    location=doc.expr_where(path, p.column)))
+            continue
+        if known is not None:
+            for problem in unknown_names(parsed, known):
+                doc.issues.append(Issue(code=problem.code, message=problem.message,
+                                        hint=problem.hint,
+                                        location=doc.expr_where(path, problem.column)))
 
 
 def _errors_in(issues: Iterable[Issue]) -> list[Issue]:
