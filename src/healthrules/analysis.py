@@ -216,7 +216,9 @@ def analyze(roadmap: Roadmap) -> Analysis:
     data = roadmap.data
     a.attribute_types = dict(data.accounts.attributes)
     ev = data.events
-    a.event_types = {ev.event: "str", ev.timestamp: "datetime"}
+    a.event_types = {ev.timestamp: "datetime"}
+    if ev.event is not None:
+        a.event_types[ev.event] = "str"
     if ev.user is not None:
         a.event_types[ev.user] = "str"
     a.event_types.update(ev.values)

@@ -200,7 +200,9 @@ def _declared(plan: Plan, issues: list[Issue]) -> list[Issue]:
     for cr in reversed(plan.roadmaps):  # the first roadmap that declares a column wins
         r = cr.roadmap
         e, acc = r.data.events, r.data.accounts
-        fields = {e.account: "account", e.event: "event", e.timestamp: "timestamp"}
+        fields = {e.account: "account", e.timestamp: "timestamp"}
+        if e.event is not None:
+            fields[e.event] = "event"
         if e.user is not None:
             fields[e.user] = "user"
         for column, what in fields.items():
@@ -240,7 +242,8 @@ def check_events_schema(plan: Plan, schema: pl.Schema) -> list[Issue]:
                                  "events", col))
 
     need(ev.account, lambda d: True, "the account key")
-    need(ev.event, lambda d: _is(d, "str"), "a string column")
+    if ev.event is not None:
+        need(ev.event, lambda d: _is(d, "str"), "a string column")
     need(ev.timestamp, lambda d: _is(d, "datetime") or _is(d, "date"),
          "a Datetime (or Date) column")
     if ev.user is not None:

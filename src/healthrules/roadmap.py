@@ -88,7 +88,9 @@ class EventColumns(_Model):
 
     account: str = Field("account_id", description="Column holding the account key.")
     user: str | None = Field("user_id", description="Column holding the user key (optional).")
-    event: str = Field("event", description="Column holding the event name (a string).")
+    event: str | None = Field(
+        "event", description="Column holding the event name (a string); null for a table "
+        "with one kind of event (expressions then cannot read an event name).")
     timestamp: str = Field("timestamp", description="Column holding the event time (Datetime).")
     values: dict[Id, ValueType] = Field(
         default_factory=dict,
@@ -109,9 +111,11 @@ class EventColumns(_Model):
     def _distinct_columns(self) -> EventColumns:
         if self.max_staleness is not None:
             parse_days(self.max_staleness)
-        names = [self.account, self.event, self.timestamp, *self.values]
+        names = [self.account, self.timestamp, *self.values]
         if self.user is not None:
             names.append(self.user)
+        if self.event is not None:
+            names.append(self.event)
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise PydanticCustomError(

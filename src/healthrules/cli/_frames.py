@@ -28,7 +28,9 @@ def contract_types(plan: Plan, side: Side) -> dict[str, str]:
     if side == "accounts":
         return {plan.account_key: "str", **plan.attributes}
     ev = plan.events
-    types = {ev.account: "str", ev.event: "str", ev.timestamp: "datetime", **ev.values}
+    types = {ev.account: "str", ev.timestamp: "datetime", **ev.values}
+    if ev.event is not None:
+        types[ev.event] = "str"
     if ev.user is not None:
         types[ev.user] = "str"
     return types

@@ -100,11 +100,14 @@ class EventsPass:
             return cached
         ev = self.plan.events
         ts = pl.col(ev.timestamp)
-        needed_cols = {ev.account, ev.timestamp, ev.event}
+        needed_cols = {ev.account, ev.timestamp}
+        if ev.event is not None:
+            needed_cols.add(ev.event)
         needed_attrs: set[str] = set()
         aggs: list[pl.Expr] = [
             pl.len().alias("__n"), ts.is_null().sum().alias("__null_ts"),
-            pl.col(ev.event).is_null().sum().alias("__null_event"),
+            (pl.col(ev.event).is_null().sum() if ev.event is not None
+             else pl.lit(0, pl.UInt32)).alias("__null_event"),
             pl.col(NOT_FINITE).sum().alias("__not_finite")]
         pair_flags: dict[str, list[pl.Expr]] = {}
         use_day = False

@@ -269,7 +269,8 @@ class IncrementalAggregator:
         end = self.clock.end
         cols, attrs = self._needed_columns()
         # as the engine reads them: dates at midnight, NaN and inf as null
-        lf = read_events(events, plan, self.clock, schema, cols | {ev.event})
+        lf = read_events(events, plan, self.clock, schema,
+                         cols | ({ev.event} if ev.event is not None else set()))
         keep = ts < self.clock.datetime_lit(end)
         if start is not None:
             keep = keep & (ts >= self.clock.datetime_lit(start))
@@ -284,7 +285,8 @@ class IncrementalAggregator:
             pl.len().alias("events_read"),
             account.is_null().sum().alias("events_null_account"),
             ts.is_null().sum().alias("events_null_timestamp"),
-            pl.col(ev.event).is_null().sum().alias("events_null_event"),
+            (pl.col(ev.event).is_null().sum() if ev.event is not None
+             else pl.lit(0, pl.UInt32)).alias("events_null_event"),
             pl.col(NOT_FINITE).sum().alias("values_not_finite"),
             (account.is_not_null() & pl.col(_ACC).is_null()).sum().alias(
                 "events_unknown_account"),

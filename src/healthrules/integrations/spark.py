@@ -409,7 +409,7 @@ def spark_schema(frame: pl.DataFrame) -> T.StructType:
 
 def _event_columns(plan: Plan) -> list[str]:
     ev = plan.events
-    cols = [ev.account, ev.event, ev.timestamp]
+    cols = [c for c in (ev.account, ev.event, ev.timestamp) if c is not None]
     if ev.user is not None:
         cols.append(ev.user)
     cols += list(ev.values)

@@ -73,7 +73,7 @@ class ContractFacts:
 
     account_key: str
     attributes: dict[str, str]
-    event_col: str
+    event_col: str | None
     user_col: str | None
     timestamp_col: str
     timezone: str | None
@@ -371,7 +371,8 @@ def events_for(
         schema: dict[str, pl.DataType] = {facts.account_col: pl.String()}
         if facts.user_col is not None:
             schema[facts.user_col] = pl.String()
-        schema[facts.event_col] = pl.String()
+        if facts.event_col is not None:  # one kind of event: no event-name column
+            schema[facts.event_col] = pl.String()
         schema[facts.timestamp_col] = pl.Datetime("us")
         for name, typ in facts.values.items():
             schema[name] = pl.Int64() if typ == "int" else pl.Float64()
@@ -380,7 +381,8 @@ def events_for(
             cols[facts.account_col].append(acc)
             if facts.user_col is not None:
                 cols[facts.user_col].append(user)
-            cols[facts.event_col].append(event)
+            if facts.event_col is not None:
+                cols[facts.event_col].append(event)
             cols[facts.timestamp_col].append(end + dt.timedelta(minutes=minutes))
             for name in facts.values:
                 cols[name].append(vals.get(name))
