@@ -131,16 +131,34 @@ def test_check_backup_and_restore(w: Path, tmp_path: Path,
                                                            "2026-03-05"]
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can write a read-only file")
 def test_a_read_only_store_is_an_error_about_the_file(w: Path, tmp_path: Path,
                                                       capsys: pytest.CaptureFixture[str],
                                                       ) -> None:
     state = _store(w, tmp_path)
-    state.chmod(stat.S_IRUSR)
+    state.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
     capsys.readouterr()
-    assert main(_argv(w, state, "2026-03-05")) == 1
-    err = capsys.readouterr().err
-    assert "read-only" in err and "internal error" not in err
+    if os.geteuid() != 0:
+        assert main(_argv(w, state, "2026-03-05")) == 1
+        err = capsys.readouterr().err
+    else:
+        # root writes any file: run the command with the effective user nobody, who can read
+        # the store, the inputs and their folders but write none of them
+        for path in {tmp_path, w, *tmp_path.parents, *w.parents}:
+            if path != Path("/"):
+                path.chmod(path.stat().st_mode | 0o005)  # others may enter and list
+        for path in (*w.iterdir(), *tmp_path.iterdir()):
+            path.chmod(path.stat().st_mode | 0o004)
+        os.setegid(65534)
+        os.seteuid(65534)
+        try:
+            code = main(_argv(w, state, "2026-03-05"))
+        finally:
+            os.seteuid(0)
+            os.setegid(0)
+        assert code == 1
+        err = capsys.readouterr().err
+    assert "read-only" in err and "internal error" not in err, err
+    assert str(state) in err
     assert main(["store", "check", str(state)]) == 0
 
 
