@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import healthrules as hr
@@ -46,3 +48,20 @@ def test_a_roadmap_built_in_python_names_the_yaml_path() -> None:
     with pytest.raises(hr.InputDataError) as info:
         hr.evaluate(roadmap, data.events.drop("user_id"), data.accounts, DEFAULT_AS_OF)
     assert "(at data.events.user)" in str(info.value)
+
+
+def test_a_problem_inside_an_imported_library_names_the_roadmap(tmp_path: Path) -> None:
+    (tmp_path / "lib.yaml").write_text(
+        "kind: library\nid: shared\nindicators:\n"
+        "  - id: member_logins\n    family: process\n    aggregate: count\n"
+        "    where: member == 'x'\n    window: 7d\n", encoding="utf-8")
+    (tmp_path / "roadmap.yaml").write_text(
+        "id: acme\ngoal: Weekly use\nimports:\n  - {path: lib.yaml}\n"
+        "stages:\n  - id: operation\n", encoding="utf-8")
+    with pytest.raises(hr.RoadmapError) as info:
+        hr.load(tmp_path / "roadmap.yaml")
+    (issue,) = [i for i in info.value.issues if i.code == "unknown_name"]
+    assert issue.location.file is not None and issue.location.file.endswith("lib.yaml")
+    assert "in roadmap 'acme', which imports this indicator" in issue.message
+    assert issue.related is not None and issue.related.file is not None
+    assert issue.related.file.endswith("roadmap.yaml") and issue.related.line == 4

@@ -439,7 +439,16 @@ def _place(issue: Issue, doc: Positions, origins: Sequence[tuple[Positions, int]
     location = locate(issue.location.path, col if isinstance(col, int) else None)
     related = (locate(issue.related.path, None)
                if issue.related is not None and issue.related.file is None else issue.related)
-    return dataclasses.replace(issue, location=location, related=related)
+    message = issue.message
+    if location.file != doc.file:
+        # a problem inside an imported library is a problem of the roadmap that imports it
+        # (its data contract, its other indicators): name that roadmap, point at its imports
+        rid = doc.data.get("id") if isinstance(doc.data, dict) else None
+        message += f" (in roadmap {rid!r}, which imports this indicator)" if isinstance(
+            rid, str) else " (in the roadmap that imports this indicator)"
+        if related is None:
+            related = doc.where("imports")
+    return dataclasses.replace(issue, message=message, location=location, related=related)
 
 
 def _check_library(doc: Positions, lib: IndicatorLibrary) -> None:
