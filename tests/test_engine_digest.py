@@ -68,3 +68,25 @@ def test_one_account_alone_gets_the_rows_it_gets_among_all(data: object) -> None
         for name in ("indicators", "stages", "scores", "actions"):
             expected = getattr(full, name).filter(pl.col("account_id") == account)
             assert getattr(one, name).equals(expected), (name, account)
+
+
+def test_a_division_by_a_literal_is_the_ieee_quotient_on_every_row() -> None:
+    """polars divides a column by a scalar with a reciprocal multiply; the engine does not
+    (the scalar evaluator and Python give the nearest double of the quotient)."""
+    import datetime as dt
+
+    import polars as pl
+
+    roadmap = hr.Roadmap.model_validate({
+        "id": "div", "goal": "g", "data": {"events": {"user": None},
+                                           "accounts": {"attributes": {"x": "float"}}},
+        "indicators": [{"id": "third", "family": "outcome", "expr": "x / 3"},
+                       {"id": "ratio", "family": "outcome", "expr": "x / (x - 1)"}],
+        "stages": [{"id": "s"}]})
+    xs = [160.0, 200.0, 7.0, 1.1, 2.5e-7, 12345.678]
+    accounts = pl.DataFrame({"account_id": [f"a{i}" for i in range(len(xs))], "x": xs})
+    events = pl.DataFrame({"account_id": ["a0"], "event": ["e"],
+                           "timestamp": [dt.datetime(2026, 6, 1)]})
+    result = hr.evaluate(roadmap, events, accounts, dt.date(2026, 6, 30)).indicators
+    assert result["third"].to_list() == [x / 3 for x in xs]
+    assert result["ratio"].to_list() == [x / (x - 1) for x in xs]

@@ -22,7 +22,7 @@ from healthrules.expressions import (
 )
 from healthrules.functions import FUNCTION_TABLE, checked_int, round_decimal
 
-__all__ = ["round_decimal", "to_polars"]
+__all__ = ["exact_division", "round_decimal", "to_polars"]
 
 _CMP: dict[type[ast.cmpop], Callable[[pl.Expr, pl.Expr], pl.Expr]] = {
     ast.Eq: operator.eq,
@@ -189,7 +189,7 @@ class _Translate:
         if isinstance(op, ast.Mult):
             return a * b
         if isinstance(op, ast.Div):
-            return pl.when(b != 0).then(a.cast(pl.Float64) / b.cast(pl.Float64))
+            return exact_division(a, b)
         if isinstance(op, ast.Pow):
             assert isinstance(node.right, ast.Constant)
             exponent = node.right.value
@@ -254,6 +254,20 @@ class _Translate:
         return fn.polars(self, node)
 
 
+def exact_division(a: pl.Expr, b: pl.Expr) -> pl.Expr:
+    """``a / b`` as an IEEE division (the double nearest the quotient, as Python's ``/``);
+    null when ``b`` is 0.
+
+    polars divides a column by a *scalar* (a literal, or a column whose rows are all alike)
+    with a reciprocal multiply: ``x / 3`` gave 53.33333333333334 where Python gives
+    53.333333333333336. The divisor gets ``0 * (a is NaN)`` added, which is a column exactly
+    when ``a`` is one, so the division is element by element, whatever the partition.
+    """
+    fa = a.cast(pl.Float64)
+    fb = b.cast(pl.Float64) + fa.is_nan().cast(pl.Float64) * 0.0
+    return pl.when(b != 0).then(fa / fb)
+
+
 def _checked_arithmetic(op: ast.operator, a: pl.Expr, b: pl.Expr, right: ast.expr) -> pl.Expr:
     """Integer ``+ - * **`` computed in 128 bits: null when the result leaves Int64.
 
@@ -267,7 +281,7 @@ def _checked_arithmetic(op: ast.operator, a: pl.Expr, b: pl.Expr, right: ast.exp
     if isinstance(op, ast.Mult):
         return checked_int(wide_a * b.cast(pl.Int128))
     if isinstance(op, ast.Div):
-        return pl.when(b != 0).then(a.cast(pl.Float64) / b.cast(pl.Float64))
+        return exact_division(a, b)
     if isinstance(op, ast.Pow):
         assert isinstance(right, ast.Constant) and isinstance(right.value, int)
         if right.value == 0:

@@ -36,6 +36,7 @@ from healthrules.engine.frames import (
 )
 from healthrules.engine.render import Renderer
 from healthrules.expressions import Parsed, infer, lag_column, time_references
+from healthrules.polars_expr import exact_division
 from healthrules.roadmap import (
     UNASSIGNED_STAGE,
     AggregateIndicator,
@@ -302,8 +303,7 @@ class RoadmapProgram:
             elif ind.compare == "delta":
                 value = value - before
             else:
-                value = pl.when(before != 0).then(
-                    (value.cast(pl.Float64) - before.cast(pl.Float64)) / before.cast(pl.Float64))
+                value = exact_division(value.cast(pl.Float64) - before.cast(pl.Float64), before)
         if ind.window.from_ is not None:
             value = pl.when(pl.col(ind.window.from_).is_not_null()).then(value)
         return value
