@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from healthrules.analysis import Analysis, analysis_of
 from healthrules.errors import Code, Issue, Location, RoadmapError
@@ -12,6 +12,8 @@ from healthrules.pack_contract import pack_issues
 from healthrules.roadmap import AttributeType, EventColumns, Pack, Roadmap
 
 __all__ = ["CompiledRoadmap", "Plan", "compile"]
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,14 @@ class Plan:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+
+    def cached(self, key: Hashable, build: Callable[[], _T]) -> _T:
+        """What ``build()`` returns, built on the first call with ``key`` and kept in
+        :attr:`memo` (the engine's expressions: nothing is built twice for one plan)."""
+        if key not in self.memo:
+            self.memo[key] = build()
+        got: _T = self.memo[key]
+        return got
 
     @property
     def id(self) -> str:

@@ -283,9 +283,10 @@ def _filter_column_issues(plan: Plan, schema: pl.Schema) -> list[Issue]:
 def _text_filter_columns(plan: Plan) -> list[tuple[str, str, str]]:
     """(column, filter path, roadmap id) of the event columns that filters read as text,
     first use of each; worked out once per plan."""
-    got = plan.memo.get("text-filter-columns")
-    if isinstance(got, list):
-        return got
+    return plan.cached("text-filter-columns", lambda: _find_text_filter_columns(plan))
+
+
+def _find_text_filter_columns(plan: Plan) -> list[tuple[str, str, str]]:
     from healthrules.expressions import names_in
 
     out: list[tuple[str, str, str]] = []
@@ -299,7 +300,6 @@ def _text_filter_columns(plan: Plan) -> list[tuple[str, str, str]]:
                 if name not in seen and a.event_types.get(name) == "str":
                     seen.add(name)
                     out.append((name, path, cr.id))
-    plan.memo["text-filter-columns"] = out
     return out
 
 

@@ -94,10 +94,16 @@ class EventsPass:
         return translate(parsed, analysis, self.time, filter_scope=True)
 
     def _shape(self) -> _Shape:
-        memo_key = ("events-pass", self.clock, self.low_memory)
-        cached = self.plan.memo.get(memo_key)
-        if isinstance(cached, _Shape):
-            return cached
+        """The pass's expressions at this clock, built once per plan and clock."""
+        shapes: dict[tuple[Clock, bool], _Shape] = self.plan.cached("events-pass", dict)
+        key = (self.clock, self.low_memory)
+        if key not in shapes:
+            if len(shapes) >= 64:  # many dates (a backfill by a loop): keep the newest
+                shapes.clear()
+            shapes[key] = self._build_shape()
+        return shapes[key]
+
+    def _build_shape(self) -> _Shape:
         ev = self.plan.events
         ts = pl.col(ev.timestamp)
         needed_cols = {ev.account, ev.timestamp}
@@ -122,7 +128,7 @@ class EventsPass:
                     names = names_in(where_parsed.tree)
                     needed_cols |= {n for n in names if n in a.event_types}
                     needed_attrs |= {n for n in names if n in a.attribute_types}
-                    where = translate(where_parsed, a, self.time, filter_scope=True)
+                    where = self.filter_expr(a, where_parsed)
                 kind = AGGREGATE_KINDS[ind.aggregate]
                 of = kind.of_column(ind.of, ev.user)
                 if of is not None:
@@ -141,15 +147,11 @@ class EventsPass:
                         pair_flags.setdefault(pair_col, []).append(cond.any().alias(name))
                     else:
                         aggs.append(aggregate_expr(self.plan, ind, cond).alias(name))
-        shape = _Shape(
+        return _Shape(
             columns=tuple(sorted(needed_cols)), attributes=tuple(sorted(needed_attrs)),
             aggs=tuple(aggs),
             pair_flags=tuple((c, tuple(f)) for c, f in sorted(pair_flags.items())),
             use_day=use_day)
-        if len(self.plan.memo) > 64:  # many dates (a backfill by a loop): keep the newest
-            self.plan.memo.clear()
-        self.plan.memo[memo_key] = shape
-        return shape
 
     def query(self, events: pl.LazyFrame) -> pl.LazyFrame:
         """The lazy ``group_by(account)`` over the events, with the read range pushed down."""

@@ -62,7 +62,7 @@ def action_path(r: Roadmap, stage_id: str | None, action_id: str) -> str:
 class RoadmapOutputs:
     """The output frames of one roadmap, lazy, ready for one ``collect_all``.
 
-    ``actions`` holds the rows where some action fired, with the values their texts and
+    ``fired_rows`` holds the rows where some action fired, with the values their texts and
     evidence show rendered (see :meth:`RoadmapProgram.actions`); ``counts`` has per action
     ``k`` the sums ``scope_k``, ``fired_k``, ``unknown_k`` (grouped by ``by`` when given).
     """
@@ -70,7 +70,7 @@ class RoadmapOutputs:
     indicators: pl.LazyFrame
     stages: pl.LazyFrame
     scores: pl.LazyFrame
-    actions: pl.LazyFrame | None
+    fired_rows: pl.LazyFrame | None
     counts: pl.LazyFrame | None
 
 
@@ -274,7 +274,7 @@ class RoadmapProgram:
             indicators=take(key, "roadmap", *ind_cols),
             stages=stages,
             scores=take(key, "roadmap", *score_exprs),
-            actions=fired_rows,
+            fired_rows=fired_rows,
             counts=counts,
         )
 
@@ -596,13 +596,8 @@ def roadmap_time_needs(a: Analysis) -> tuple[set[tuple[str, int]], bool]:
 
 def program_for(plan: Plan, index: int, time_unit: str) -> RoadmapProgram:
     """The program of roadmap ``index`` of a plan, built on first use and kept in the plan."""
-    memo_key = ("program", index, time_unit)
-    got = plan.memo.get(memo_key)
-    if isinstance(got, RoadmapProgram):
-        return got
-    program = RoadmapProgram(plan, index, time_unit)
-    plan.memo[memo_key] = program
-    return program
+    return plan.cached(("program", index, time_unit),
+                       lambda: RoadmapProgram(plan, index, time_unit))
 
 
 def end_columns(as_of: pl.Expr, time_unit: str, time_zone: str | None) -> list[pl.Expr]:

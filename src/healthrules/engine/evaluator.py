@@ -72,12 +72,7 @@ class Evaluator:
         self.time_unit = time_unit
         self.programs: list[RoadmapProgram] = [
             program_for(plan, i, time_unit) for i in range(len(plan.roadmaps))]
-        memo_key = ("route", time_unit)
-        route = plan.memo.get(memo_key)
-        if not isinstance(route, pl.Expr):
-            route = self._route_expr()
-            plan.memo[memo_key] = route
-        self._route: pl.Expr = route
+        self._route: pl.Expr = plan.cached(("route", time_unit), self._route_expr)
 
     # ------------------------------------------------------------------ hooks
 
@@ -105,10 +100,9 @@ class Evaluator:
         """
         columns = set(routed.columns)
         lazy_routed, lazy_agg = routed.lazy(), agg.lazy()
-        frames = collect_all(
+        return collect_all(
             [p.frame(lazy_routed, lazy_agg, key, columns) for p in self.programs],
             routed.height)
-        return frames
 
     def outputs(self, frames: list[pl.DataFrame], key: str,
                 by: str | None = None) -> CollectedOutputs:
@@ -124,7 +118,7 @@ class Evaluator:
             o = p.outputs(frame, key, by)
             shapes.append(o)
             lazies += [o.indicators, o.stages, o.scores]
-            lazies += [x for x in (o.actions, o.counts) if x is not None]
+            lazies += [x for x in (o.fired_rows, o.counts) if x is not None]
         got = iter(collect_all(lazies, rows))
         result = CollectedOutputs([], [], [], [], [])
         fired: list[tuple[int, pl.LazyFrame]] = []
@@ -132,7 +126,7 @@ class Evaluator:
             result.indicators.append(next(got))
             result.stages.append(next(got))
             result.scores.append(next(got))
-            fired_rows = next(got) if o.actions is not None else None
+            fired_rows = next(got) if o.fired_rows is not None else None
             result.counts.append(next(got) if o.counts is not None else None)
             result.actions.append(None)
             if fired_rows is not None:
