@@ -16,7 +16,7 @@ import polars as pl
 
 from healthrules.evaluation import Evidence
 from healthrules.plot import NO_BAND_COLOR, _score_palette, band_colors
-from healthrules.roadmap import UNASSIGNED_STAGE, AggregateIndicator, Bands
+from healthrules.roadmap import UNASSIGNED_STAGE, AggregateIndicator, Bands, RollupIndicator
 
 if TYPE_CHECKING:
     from healthrules.evaluation import Evaluation
@@ -201,6 +201,9 @@ _AGGREGATE_TEXT = {
 
 def _definition(ind: Indicator) -> str:
     """What an indicator computes, in words (derived: its expression)."""
+    if isinstance(ind, RollupIndicator):
+        weight = f" weighted by {_code(ind.weight)}" if ind.weight else ""
+        return f"{ind.aggregate} of {_code(ind.of)} over the child accounts{weight}"
     if not isinstance(ind, AggregateIndicator):
         return _code(ind.expr)
     if ind.aggregate == "distinct":

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 import re
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from healthrules.aggregates import AGGREGATE_KINDS
@@ -30,7 +30,13 @@ from healthrules.expressions import (
     parse,
     time_references,
 )
-from healthrules.roadmap import Action, AggregateIndicator, DerivedIndicator, Roadmap
+from healthrules.roadmap import (
+    Action,
+    AggregateIndicator,
+    DerivedIndicator,
+    Roadmap,
+    RollupIndicator,
+)
 
 __all__ = [
     "RESERVED_NAMES",
@@ -143,6 +149,9 @@ class Analysis:
     expressions: dict[str, Parsed] = field(default_factory=dict)
     templates: dict[str, list[TemplateField | str]] = field(default_factory=dict)
     derived_order: list[str] = field(default_factory=list)
+    rollup_order: list[str] = field(default_factory=list)
+    after_rollups: set[str] = field(default_factory=set)
+    anchor_levels: dict[str, int] = field(default_factory=dict)
     needed_attributes_in_filters: set[str] = field(default_factory=set)
     issues: list[Issue] = field(default_factory=list)
 
@@ -162,10 +171,17 @@ class Analysis:
             return {**attrs, **self.indicator_types, "as_of": "date"}
         if scope == "actions":
             env = {**attrs, **self.indicator_types, **RESERVED_NAMES}
-            if self.roadmap.score.bands is None:
+            score = self.roadmap.score
+            if score.bands is None and all(s.bands is None for s in score.segments):
                 env.pop("score_band")
+            if score.segments:
+                env["segment"] = "str"
             return env
         raise ValueError(scope)
+
+    def anchored_on_indicator(self, ind: AggregateIndicator) -> bool:
+        """True when the indicator's window starts at another indicator (not an attribute)."""
+        return ind.window.from_ is not None and ind.window.from_ not in self.attribute_types
 
     @property
     def banded(self) -> frozenset[str]:
@@ -239,6 +255,12 @@ def analyze(roadmap: Roadmap) -> Analysis:
             )
         )
 
+    if roadmap.data.accounts.parent is None:
+        for i, ind in enumerate(roadmap.indicators):
+            if isinstance(ind, RollupIndicator):
+                report(Code.VALIDATION, f"roll-up indicator {ind.id!r} needs a hierarchy: name "
+                       "the parent key column in data.accounts.parent", f"indicators[{i}].kind")
+
     # ---- unique ids and clashes
     def unique(items: Iterator[tuple[str, str]], what: str) -> None:
         seen: dict[str, str] = {}
@@ -294,48 +316,61 @@ def analyze(roadmap: Roadmap) -> Analysis:
         elif of_rule == "column" and ev.user is None:
             report(Code.VALIDATION, f"{ind.aggregate} without `of:` counts users, but no user "
                    "column is declared in data.events.user", f"{base}.aggregate")
-        anchor = ind.window.from_
-        if anchor is not None:
-            t = a.attribute_types.get(anchor)
-            if t is None:
-                report(Code.UNKNOWN_NAME, f"unknown account attribute {anchor!r}",
-                       f"{base}.window.from", did_you_mean(anchor, set(a.attribute_types)))
-            elif t not in ("date", "datetime"):
-                report(Code.WINDOW_INVALID,
-                       f"a window is anchored to a date; {anchor!r} is {t}", f"{base}.window.from")
         a.indicator_types[ind.id] = _agg_type(ind, value_types)
+    _check_anchors(roadmap, a, report)
 
-    # ---- derived indicators: parse, dependencies, cycles, types
+    # ---- derived and roll-up indicators: parse, dependencies, cycles, types
     derived = {ind.id: (i, ind) for i, ind in enumerate(roadmap.indicators)
                if isinstance(ind, DerivedIndicator)}
+    rollups = {ind.id: (i, ind) for i, ind in enumerate(roadmap.indicators)
+               if isinstance(ind, RollupIndicator)}
+    nodes: dict[str, tuple[int, DerivedIndicator | RollupIndicator]] = {**derived, **rollups}
     deps: dict[str, set[str]] = {}
-    for ident, (i, ind) in derived.items():
-        path = f"indicators[{i}].expr"
-        try:
-            parsed = parse(ind.expr)
-        except ExprProblem as p:
-            report(p.code, p.message, path, p.hint, p.column)
-            continue
-        a.expressions[path] = parsed
-        deps[ident] = {n for n in parsed.names if n in derived}
+    for ident, (i, node) in nodes.items():
+        texts = ([(node.expr, f"indicators[{i}].expr")] if isinstance(node, DerivedIndicator)
+                 else [(node.of, f"indicators[{i}].of"), (node.weight, f"indicators[{i}].weight")])
+        names: set[str] = set()
+        for text, path in texts:
+            if text is None:
+                continue
+            try:
+                parsed = parse(text)
+            except ExprProblem as p:
+                report(p.code, p.message, path, p.hint, p.column)
+                continue
+            a.expressions[path] = parsed
+            names |= {n for n in parsed.names if n in nodes}
+        deps[ident] = names
     order, cycle = _toposort(deps)
     if cycle:
-        i0 = derived[cycle[0]][0]
+        i0 = nodes[cycle[0]][0]
+        what = "expr" if cycle[0] in derived else "of"
         report(Code.CYCLE, "indicators depend on each other in a cycle: " + " -> ".join(cycle),
-               f"indicators[{i0}].expr")
+               f"indicators[{i0}].{what}")
     banded = a.banded
-    derived_env: dict[str, Type] = {**{d: "float" for d in derived}, **a.attribute_types,
+    derived_env: dict[str, Type] = {**{d: "float" for d in nodes}, **a.attribute_types,
                                     **a.indicator_types, "as_of": "date"}
     band_names = {ind.id: [b.name for b in ind.bands.levels]
                   for ind in roadmap.indicators if ind.bands is not None}
-    score_bands = ([b.name for b in roadmap.score.bands.levels]
-                   if roadmap.score.bands is not None else None)
+    score_bands = _score_band_names(roadmap)
 
     for ident in order:
-        i, ind = derived[ident]
+        i, node = nodes[ident]
+        if ident in cycle:  # a cycle is reported once, above
+            continue
+        if any(d in rollups or d in a.after_rollups for d in deps[ident]):
+            a.after_rollups.add(ident)
+        if isinstance(node, RollupIndicator):
+            t_or_none = _rollup_type(node, i, deps[ident], a, derived_env, rollups, report)
+            t = "float" if t_or_none is None else t_or_none
+            derived_env[ident] = t
+            a.indicator_types[ident] = t
+            if t_or_none is not None:
+                a.rollup_order.append(ident)
+            continue
         path = f"indicators[{i}].expr"
         parsed_or_none = a.expressions.get(path)
-        if parsed_or_none is None or ident in cycle:  # a cycle is reported once, above
+        if parsed_or_none is None:
             continue
         # every name but its own; a derived indicator not typed yet (an earlier error) is float
         env = _Without(derived_env, ident)
@@ -353,8 +388,12 @@ def analyze(roadmap: Roadmap) -> Analysis:
             report(problem.code, problem.message, path, problem.hint, problem.column)
         a.indicator_types[ident] = t
     a.derived_order = [d for d in order if d in derived]
-    for ident in derived:
+    for ident in nodes:
         a.indicator_types.setdefault(ident, "float")
+    for ident, (i, node) in nodes.items():
+        if node.bands is not None and a.indicator_types[ident] not in ("int", "float"):
+            report(Code.BANDS_INVALID, f"indicator {ident!r} is {a.indicator_types[ident]}: "
+                   "only numbers have bands", f"indicators[{i}].bands")
 
     # ---- every other expression, by scope
     envs: dict[str, dict[str, Type]] = {}  # the names of each scope, built once
@@ -430,16 +469,16 @@ def analyze(roadmap: Roadmap) -> Analysis:
         except ExprProblem as p:
             report(p.code, p.message, f"{path}.do", p.hint, p.column)
             continue
-        names = envs.get("actions") or envs.setdefault("actions", a.env("actions"))
+        visible = envs.get("actions") or envs.setdefault("actions", a.env("actions"))
         for piece in pieces:
-            if isinstance(piece, TemplateField) and piece.name not in names:
+            if isinstance(piece, TemplateField) and piece.name not in visible:
                 report(Code.UNKNOWN_NAME, f"the text quotes unknown name {piece.name!r}",
-                       f"{path}.do", did_you_mean(piece.name, set(names)), piece.start + 2)
-            elif isinstance(piece, TemplateField) and piece.spec and names[piece.name] not in (
+                       f"{path}.do", did_you_mean(piece.name, set(visible)), piece.start + 2)
+            elif isinstance(piece, TemplateField) and piece.spec and visible[piece.name] not in (
                     "int", "float"):
                 report(Code.TEMPLATE_INVALID,
                        f"format {piece.spec!r} is for numbers; {piece.name!r} is "
-                       f"{names[piece.name]}", f"{path}.do",
+                       f"{visible[piece.name]}", f"{path}.do",
                        f"write {{{piece.name}}} to quote it as it is",
                        piece.end - len(piece.spec))
         if action.owner is not None and ("{" in action.owner or "}" in action.owner):
@@ -448,15 +487,32 @@ def analyze(roadmap: Roadmap) -> Analysis:
                    "quote values in `do`; write the role in owner")
         a.templates[f"{path}.do"] = pieces
 
-    # ---- score weights and per-stage overrides
+    # ---- score weights, per-stage overrides and segments
     score = roadmap.score
     stage_ids = [st.id for st in roadmap.stages]
     weight_sets = [("score.weights", score.weights)]
-    for sid, sscore in score.stages.items():
-        if sid not in stage_ids:
-            report(Code.UNKNOWN_STAGE, f"unknown stage {sid!r}", f"score.stages.{sid}",
-                   did_you_mean(sid, stage_ids))
-        weight_sets.append((f"score.stages.{sid}.weights", sscore.weights))
+    stage_sets = [("score.stages", score.stages)]
+    for k, seg in enumerate(score.segments):
+        base = f"score.segments[{k}]"
+        check(seg.applies_to, f"{base}.applies_to", "indicators")
+        weight_sets.append((f"{base}.weights", seg.weights))
+        stage_sets.append((f"{base}.stages", seg.stages))
+    if score.segments:
+        for i, ind in enumerate(roadmap.indicators):
+            if ind.id == "segment":
+                report(Code.NAME_CLASH, "indicator id 'segment' is a reserved name in a roadmap "
+                       "with score segments (actions read the segment by that name)",
+                       f"indicators[{i}].id")
+        if "segment" in a.attribute_types:
+            report(Code.NAME_CLASH, "account attribute 'segment' is a reserved name in a roadmap "
+                   "with score segments (actions read the segment by that name)",
+                   "data.accounts.attributes.segment")
+    for spath, stages in stage_sets:
+        for sid, sscore in stages.items():
+            if sid not in stage_ids:
+                report(Code.UNKNOWN_STAGE, f"unknown stage {sid!r}", f"{spath}.{sid}",
+                       did_you_mean(sid, stage_ids))
+            weight_sets.append((f"{spath}.{sid}.weights", sscore.weights))
     for wpath, weights in weight_sets:
         for name in weights.indicators:
             if name not in a.indicator_types:
@@ -467,6 +523,124 @@ def analyze(roadmap: Roadmap) -> Analysis:
                        f"indicator {name!r} has no bands, so it cannot be scored; give it bands",
                        f"{wpath}.indicators.{name}")
     return a
+
+
+def _score_band_names(roadmap: Roadmap) -> list[str] | None:
+    """Every band name the score can have (its bands and its segments'), or None."""
+    score = roadmap.score
+    names: list[str] = []
+    for bands in (score.bands, *(seg.bands for seg in score.segments)):
+        if bands is not None:
+            names += [b.name for b in bands.levels if b.name not in names]
+    return names or None
+
+
+def _check_anchors(roadmap: Roadmap, a: Analysis, report: Callable[..., None]) -> None:
+    """Windows anchored at an attribute or at another aggregate indicator's time, and the
+    order in which anchors are computed (``anchor_levels``); cycles are errors."""
+    aggregates = {ind.id: (i, ind) for i, ind in enumerate(roadmap.indicators)
+                  if isinstance(ind, AggregateIndicator)}
+    times = sorted(x for x in aggregates if a.indicator_types.get(x) == "datetime")
+    deps: dict[str, set[str]] = {}
+    for ident, (i, ind) in aggregates.items():
+        anchor = ind.window.from_
+        deps[ident] = set()
+        if anchor is None:
+            continue
+        path = f"indicators[{i}].window.from"
+        t = a.attribute_types.get(anchor)
+        if t is not None:
+            if t not in ("date", "datetime"):
+                report(Code.WINDOW_INVALID, f"a window is anchored to a date; {anchor!r} is {t}",
+                       path)
+            continue
+        if anchor in aggregates:
+            at = a.indicator_types.get(anchor)
+            if at != "datetime":
+                report(Code.WINDOW_INVALID,
+                       f"a window starts at a time; indicator {anchor!r} is {at} (anchor it at a "
+                       "first_time or last_time indicator)", path)
+                continue
+            deps[ident] = {anchor}
+            continue
+        if any(ind2.id == anchor for ind2 in roadmap.indicators):
+            report(Code.WINDOW_INVALID,
+                   f"a window starts at an account attribute or at an aggregate indicator's "
+                   f"time; {anchor!r} is a {_kind_word(roadmap, anchor)} indicator", path)
+            continue
+        report(Code.UNKNOWN_NAME, f"unknown account attribute or time indicator {anchor!r}",
+               path, did_you_mean(anchor, {*a.attribute_types, *times}))
+    order, cycle = _toposort(deps)
+    if cycle:
+        i0 = aggregates[cycle[0]][0]
+        report(Code.CYCLE, "windows start at each other in a cycle: " + " -> ".join(cycle),
+               f"indicators[{i0}].window.from")
+        return
+    for ident in order:
+        a.anchor_levels[ident] = max((a.anchor_levels[d] + 1 for d in deps[ident]), default=0)
+
+
+def _kind_word(roadmap: Roadmap, ident: str) -> str:
+    return "roll-up" if isinstance(roadmap.indicator(ident), RollupIndicator) else "derived"
+
+
+_ROLLUP_NUMERIC = ("sum", "mean", "weighted_mean", "min", "max")
+
+
+def _rollup_type(ind: RollupIndicator, i: int, deps: set[str], a: Analysis,
+                 env: Mapping[str, Type], rollups: Mapping[str, object],
+                 report: Callable[..., None]) -> Type | None:
+    """Check a roll-up's ``of`` (and ``weight``) and return its type (None: an error)."""
+    base = f"indicators[{i}]"
+    bad = sorted(d for d in deps if d in rollups or d in a.after_rollups)
+    if bad:
+        report(Code.CYCLE, f"roll-up {ind.id!r} reads {bad[0]!r}, which is or depends on a "
+               "roll-up: a roll-up reads the children's own values (one level of hierarchy)",
+               f"{base}.of")
+        return None
+    result: Type | None = None
+    for field_name in ("of", "weight"):
+        path = f"{base}.{field_name}"
+        parsed = a.expressions.get(path)
+        if parsed is None:
+            if getattr(ind, field_name) is not None:
+                return None  # a syntax error, reported
+            continue
+        problems = unknown_names(parsed, env)
+        for problem in problems:
+            report(problem.code, problem.message, path, problem.hint, problem.column)
+        if problems:
+            return None
+        try:
+            t = infer(parsed, _Without(env, ind.id), banded=a.banded)
+        except ExprProblem as p:
+            report(p.code, p.message, path, p.hint, p.column)
+            return None
+        if field_name == "weight":
+            if t not in ("int", "float", "null"):
+                report(Code.EXPR_TYPE, f"a weight must be a number, this is {t}", path)
+                return None
+            continue
+        agg = ind.aggregate
+        if agg == "worst_band":
+            name = ind.of.strip()
+            if name not in a.banded:
+                report(Code.EXPR_TYPE, f"worst_band reads a banded indicator; {name!r} has no "
+                       "bands", path, did_you_mean(name, sorted(a.banded)))
+                return None
+            result = "str"
+        elif agg in ("count", "share"):
+            if t not in ("bool", "null"):
+                report(Code.EXPR_TYPE, f"{agg} counts the children where `of` is true; it must "
+                       f"be a condition, this is {t}", path)
+                return None
+            result = "int" if agg == "count" else "float"
+        else:
+            if t not in ("int", "float"):
+                report(Code.EXPR_TYPE, f"{agg} aggregates numbers; `of` is {t}", path)
+                return None
+            result = t if agg in ("sum", "min", "max") else "float"
+    return result
 
 
 class _Without(Mapping[str, Type]):

@@ -65,6 +65,14 @@ class Plan:
         return got
 
     @property
+    def parent(self) -> str | None:
+        """The accounts' parent key column (``data.accounts.parent``), or None."""
+        for cr in self.roadmaps:
+            if cr.roadmap.data.accounts.parent is not None:
+                return cr.roadmap.data.accounts.parent
+        return None
+
+    @property
     def id(self) -> str:
         """The pack id, or the id of the single roadmap."""
         return self.pack_id or self.roadmaps[0].id
@@ -95,6 +103,10 @@ class Plan:
                         what += f" where {ind.where}"
                     if ind.compare != "none":
                         what += f", compare {ind.compare}"
+                elif ind.kind == "rollup":
+                    what = f"{ind.aggregate}({ind.of}) over the children"
+                    if ind.weight:
+                        what += f" weighted by {ind.weight}"
                 else:
                     what = ind.expr
                 lines.append(f"  {ind.id}: {typ} = {what}")

@@ -74,6 +74,8 @@ class Code(enum.StrEnum):
     TIMEZONE_MISMATCH = "timezone_mismatch"
     NULL_KEY = "null_key"
     DUPLICATE_ACCOUNT = "duplicate_account"
+    UNKNOWN_PARENT = "unknown_parent"
+    PARENT_CYCLE = "parent_cycle"
     BAD_AS_OF = "bad_as_of"
     # evaluation
     EVALUATION_FAILED = "evaluation_failed"

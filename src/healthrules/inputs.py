@@ -351,6 +351,19 @@ def check_accounts(plan: Plan, accounts: pl.LazyFrame, events_schema: pl.Schema,
             Code.WRONG_DTYPE,
             f"the account key is {schema[key]} in the accounts frame but {ev_key} in the events",
             "accounts", key))
+    parent = plan.parent
+    if parent is not None:
+        if parent not in schema:
+            issues.append(_issue(Code.MISSING_COLUMN,
+                                 f"accounts frame has no parent key column {parent!r}",
+                                 "accounts", parent, did_you_mean(parent, list(schema.names()))))
+        elif key in schema and not _keys_compatible(schema[parent], schema[key]):
+            issues.append(_issue(Code.WRONG_DTYPE,
+                                 f"accounts column {parent!r} (the parent key) is "
+                                 f"{schema[parent]}, but the account key is {schema[key]}",
+                                 "accounts", parent))
+        else:
+            casts.append(pl.col(parent).cast(schema[key]))
     if issues:
         return pl.DataFrame(), _declared(plan, issues)
     frame = accounts.select(pl.col(key), *casts).collect()
@@ -367,6 +380,8 @@ def check_accounts(plan: Plan, accounts: pl.LazyFrame, events_schema: pl.Schema,
                 ".cast(pl.String)"))
             return pl.DataFrame(), _declared(plan, issues)
         frame = frame.with_columns(cast)
+        if parent is not None:
+            frame = frame.with_columns(frame[parent].cast(ev_key, strict=False))
     nulls = frame[key].null_count()
     if nulls:
         issues.append(_issue(Code.NULL_KEY,
@@ -379,7 +394,45 @@ def check_accounts(plan: Plan, accounts: pl.LazyFrame, events_schema: pl.Schema,
             f"{dup.height} account rows share a key with another row (e.g. {examples}); "
             "each account must appear once",
             "accounts", key))
+    if parent is not None and not issues:
+        issues += hierarchy_issues(frame, key, parent)
     return frame, _declared(plan, issues)
+
+
+def hierarchy_issues(frame: pl.DataFrame, key: str, parent: str) -> list[Issue]:
+    """Parents that are not accounts of the frame, and cycles of parents, naming the accounts.
+
+    Cycles are found by pointer doubling (about log2(n) joins, no loop over accounts): after
+    ``2**k >= n`` steps up, an account whose ancestor is still not null lies on a cycle or
+    leads into one, and those ancestors are exactly the accounts on cycles.
+    """
+    out: list[Issue] = []
+    links = frame.select(pl.col(key).alias("__a"), pl.col(parent).alias("__p"))
+    missing = links.filter(pl.col("__p").is_not_null()).join(
+        links.select(pl.col("__a").alias("__p")), on="__p", how="anti").sort("__a")
+    if missing.height:
+        shown = ", ".join(f"{a!r} (parent {p!r})" for a, p in missing.head(5).rows())
+        out.append(_issue(
+            Code.UNKNOWN_PARENT,
+            f"{missing.height} account(s) name a parent that is not in the accounts frame: "
+            f"{shown}", "accounts", parent,
+            hint="add the parent accounts to the accounts frame, or set the parent to null"))
+        return out
+    up = links
+    steps = 1
+    while steps < max(frame.height, 1):
+        up = up.join(up.select(pl.col("__a").alias("__p"), pl.col("__p").alias("__pp")),
+                     on="__p", how="left").select("__a", pl.col("__pp").alias("__p"))
+        steps *= 2
+    on_cycle = up.filter(pl.col("__p").is_not_null())["__p"].unique().sort()
+    if on_cycle.len():
+        shown = ", ".join(repr(x) for x in on_cycle.head(8).to_list())
+        out.append(_issue(
+            Code.PARENT_CYCLE,
+            f"the parents of {on_cycle.len()} account(s) form a cycle (an account is its own "
+            f"ancestor): {shown}", "accounts", parent,
+            hint="a hierarchy is a tree: break the cycle by setting one parent to null"))
+    return out
 
 
 def _keys_compatible(a: pl.DataType, b: pl.DataType) -> bool:

@@ -52,6 +52,7 @@ from healthrules.roadmap import (
     IndicatorLibrary,
     Pack,
     Roadmap,
+    RollupIndicator,
 )
 
 __all__ = [
@@ -360,7 +361,7 @@ def _errors_in(issues: Iterable[Issue]) -> list[Issue]:
 def _finish_roadmap(doc: Positions, roadmap: Roadmap, base_dir: Path,
                     session: _Session) -> Roadmap | None:
     # imports: the imported indicators go first, in import order
-    imported: list[AggregateIndicator | DerivedIndicator] = []
+    imported: list[AggregateIndicator | DerivedIndicator | RollupIndicator] = []
     origins: list[tuple[Positions, int]] = []
     records: dict[str, Origin] = {}
     first_entry: dict[str, str] = {}
@@ -463,6 +464,7 @@ def _check_library(doc: Positions, lib: IndicatorLibrary) -> None:
             seen[ind.id] = path
         text, tpath = (
             (ind.expr, f"indicators[{i}].expr") if isinstance(ind, DerivedIndicator)
+            else (ind.of, f"indicators[{i}].of") if isinstance(ind, RollupIndicator)
             else (ind.where, f"indicators[{i}].where")
         )
         if text is None:

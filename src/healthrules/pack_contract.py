@@ -52,6 +52,7 @@ def pack_issues(roadmaps: Sequence[Roadmap]) -> list[Issue]:
         return issues
     first = roadmaps[0]
     attributes: dict[str, AttributeType] = {}
+    parent: str | None = None
     ids: set[str] = set()
     for r in roadmaps:
         if r.id in ids:
@@ -69,6 +70,15 @@ def pack_issues(roadmaps: Sequence[Roadmap]) -> list[Issue]:
                 message=f"roadmap {r.id!r} declares other event columns or account key than "
                 f"{first.id!r}; the roadmaps of a pack read the same frames",
                 location=Location(file=r.source, path="data")))
+        if acc.parent is not None:
+            if parent is not None and parent != acc.parent:
+                issues.append(Issue(
+                    code=Code.VALIDATION.value,
+                    message=f"roadmap {r.id!r} reads the parent key from column {acc.parent!r}, "
+                    f"another roadmap of the pack from {parent!r}; one accounts frame has one "
+                    "parent column",
+                    location=Location(file=r.source, path="data.accounts.parent")))
+            parent = parent or acc.parent
         for name, typ in acc.attributes.items():
             if attributes.setdefault(name, typ) != typ:
                 issues.append(Issue(

@@ -44,6 +44,8 @@ __all__ = [
     "LintSettings",
     "Pack",
     "Roadmap",
+    "RollupIndicator",
+    "ScoreSegment",
     "ScoreSpec",
     "Stage",
     "StageScore",
@@ -133,6 +135,12 @@ class AccountColumns(_Model):
     attributes: dict[Id, AttributeType] = Field(
         default_factory=dict, description="Attribute columns and their types."
     )
+    parent: str | None = Field(
+        None,
+        description="Column holding the key of the account's parent (account hierarchies, "
+        "roll-up indicators); null for a top-level account. Omit when accounts have no "
+        "parents.",
+    )
 
     @model_validator(mode="after")
     def _key_not_attribute(self) -> AccountColumns:
@@ -141,6 +149,13 @@ class AccountColumns(_Model):
                 "duplicate_id",
                 "the account key '{key}' must not also be listed as an attribute",
                 {"key": self.key},
+            )
+        if self.parent is not None and (self.parent == self.key or self.parent in self.attributes):
+            raise PydanticCustomError(
+                "duplicate_id",
+                "the parent column '{parent}' must differ from the account key and from the "
+                "attributes",
+                {"parent": self.parent},
             )
         return self
 
@@ -345,14 +360,19 @@ class Window(_Model):
 
     - trailing: ``{days: 30}`` (or the shorthand ``30d``): events in ``[end - 30 days, end)``;
     - anchored: ``{from: contract_start, days: 90}``: events in
-      ``[contract_start, min(contract_start + 90 days, end))``; without ``days``, up to ``end``;
+      ``[contract_start, min(contract_start + 90 days, end))``; without ``days``, up to ``end``.
+      ``from`` names a date/datetime attribute or an aggregate indicator whose value is a
+      time (``first_time`` / ``last_time``), computed from the events first;
     - everything: ``all`` (the shorthand) or ``{}``: every event before ``end``.
 
     ``end`` is the instant of ``as_of`` (for a date, the midnight that ends that day).
     """
 
     days: int | None = None
-    from_: Id | None = Field(None, alias="from", description="A date/datetime account attribute.")
+    from_: Id | None = Field(
+        None, alias="from",
+        description="Where the window starts: a date/datetime account attribute, or an "
+        "aggregate indicator whose value is a time (first_time, last_time).")
 
     @field_validator("days", mode="before", json_schema_input_type=int | str | None)
     @classmethod
@@ -450,6 +470,54 @@ class DerivedIndicator(_IndicatorBase):
     expr: ExprText
 
 
+RollupAggregate = Literal[
+    "sum", "mean", "weighted_mean", "min", "max", "count", "share", "worst_band"]
+ROLLUP_AGGREGATES: tuple[RollupAggregate, ...] = (
+    "sum", "mean", "weighted_mean", "min", "max", "count", "share", "worst_band")
+
+
+class RollupIndicator(_IndicatorBase):
+    """A parent-level indicator aggregated over the account's children (account hierarchies).
+
+    ``of`` is evaluated on every child (an expression over the child's own indicators and
+    attributes); ``aggregate`` combines the children's values: ``sum``, ``mean``,
+    ``weighted_mean`` (by ``weight``), ``min``, ``max``, ``count`` / ``share`` (children whose
+    ``of`` is true: their number, their fraction) or ``worst_band`` (``of`` names a banded
+    indicator: the worst band among the children). Children are the rows whose parent column
+    (``data.accounts.parent``) holds this account's key.
+    """
+
+    kind: Literal["rollup"]
+    aggregate: RollupAggregate
+    of: ExprText = Field(
+        description="Expression evaluated on each child: a number (sum, mean, weighted_mean, "
+        "min, max), a condition (count, share) or a banded indicator's id (worst_band).")
+    weight: ExprText | None = Field(
+        None, description="weighted_mean only: each child's weight (e.g. an attribute arr).")
+
+    @model_validator(mode="after")
+    def _weight_only_for_weighted_mean(self) -> RollupIndicator:
+        if (self.aggregate == "weighted_mean") != (self.weight is not None):
+            raise PydanticCustomError(
+                "validation",
+                "weighted_mean needs `weight:` (each child's weight); other aggregates take none"
+                if self.aggregate == "weighted_mean" else
+                "`weight:` is for aggregate: weighted_mean only",
+                {},
+            )
+        if self.aggregate == "worst_band":
+            if not re.match(ID_PATTERN, self.of.strip()):
+                raise PydanticCustomError(
+                    "validation",
+                    "worst_band needs `of:` naming a banded indicator, got '{of}'",
+                    {"of": self.of},
+                )
+            if self.bands is not None:
+                raise PydanticCustomError(
+                    "bands_invalid", "a worst_band roll-up is a band name; it takes no bands", {})
+        return self
+
+
 def _indicator_kind(v: Any) -> str:
     if isinstance(v, dict):
         if "kind" in v:
@@ -459,7 +527,8 @@ def _indicator_kind(v: Any) -> str:
 
 
 Indicator = Annotated[
-    Annotated[AggregateIndicator, Tag("events")] | Annotated[DerivedIndicator, Tag("derived")],
+    Annotated[AggregateIndicator, Tag("events")] | Annotated[DerivedIndicator, Tag("derived")]
+    | Annotated[RollupIndicator, Tag("rollup")],
     Discriminator(_indicator_kind),
 ]
 
@@ -617,6 +686,25 @@ class StageScore(_Model):
     weights: Weights
 
 
+class ScoreSegment(_Model):
+    """A segment of the score: its own weights and band cut points for the accounts it applies to.
+
+    The first segment whose ``applies_to`` holds scores the account. Weights are taken from
+    the most specific set given: the segment's weights for the account's stage, then the
+    segment's ``weights``, then the roadmap's weights for the stage, then the roadmap's.
+    ``bands`` replaces the score's bands for the segment's accounts.
+    """
+
+    id: Id
+    title: str | None = None
+    applies_to: ExprText = Field(
+        description="Which accounts this segment scores (attributes and indicators).")
+    weights: Weights = Field(default_factory=Weights)
+    stages: dict[Id, StageScore] = Field(
+        default_factory=dict, description="Per-stage weights inside this segment.")
+    bands: Bands | None = None
+
+
 class ScoreSpec(_Model):
     """The health score: a 0-100 weighted mean of the scores of banded indicators.
 
@@ -634,6 +722,47 @@ class ScoreSpec(_Model):
     )
     bands: Bands | None = None
     stages: dict[Id, StageScore] = Field(default_factory=dict)
+    segments: list[ScoreSegment] = Field(
+        default_factory=list, max_length=32,
+        description="Segments in order: the first whose applies_to holds scores the account "
+        "with its weights and bands (see docs/semantics.md).")
+
+    @model_validator(mode="after")
+    def _unique_segments(self) -> ScoreSpec:
+        names = [s.id for s in self.segments]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise PydanticCustomError(
+                "duplicate_id", "segment ids must be unique; repeated: {dup}",
+                {"dup": ", ".join(dup)})
+        return self
+
+    def segment(self, segment_id: str) -> ScoreSegment:
+        """Return the segment with this id."""
+        for seg in self.segments:
+            if seg.id == segment_id:
+                return seg
+        raise KeyError(segment_id)
+
+    def weights_for(self, segment: str | None, stage: str | None) -> Weights:
+        """The weights that score an account of this segment (or None) in this stage."""
+        if segment is not None:
+            seg = self.segment(segment)
+            if stage is not None and stage in seg.stages:
+                return seg.stages[stage].weights
+            if not seg.weights.empty:
+                return seg.weights
+        if stage is not None and stage in self.stages:
+            return self.stages[stage].weights
+        return self.weights
+
+    def bands_for(self, segment: str | None) -> Bands | None:
+        """The score bands of an account of this segment (or None)."""
+        if segment is not None:
+            seg = self.segment(segment)
+            if seg.bands is not None:
+                return seg.bands
+        return self.bands
 
 
 # --------------------------------------------------------------------------- roadmap
@@ -696,7 +825,8 @@ class Roadmap(_Model):
     # filled by the loader: where the file came from (not part of the format)
     source: str | None = Field(None, exclude=True, description="(set by the loader)")
 
-    def indicator(self, indicator_id: str) -> AggregateIndicator | DerivedIndicator:
+    def indicator(self, indicator_id: str) -> (
+            AggregateIndicator | DerivedIndicator | RollupIndicator):
         """Return the indicator with this id."""
         for ind in self.indicators:
             if ind.id == indicator_id:

@@ -26,7 +26,8 @@ from healthrules.expressions import Parsed, names_in
 from healthrules.inputs import NOT_FINITE, Clock, read_events
 from healthrules.roadmap import AggregateIndicator
 
-__all__ = ["EVENTS_QUERY_FLAGS", "EventsPass", "aggregate_expr", "raw_column"]
+__all__ = [
+    "EVENTS_QUERY_FLAGS", "EventsPass", "aggregate_expr", "anchor_column", "raw_column"]
 
 # how the events query is collected: each branch streams its own scan (see
 # EventsPass._join_distinct_counts)
@@ -36,6 +37,12 @@ EVENTS_QUERY_FLAGS = pl.QueryOptFlags(comm_subplan_elim=False)
 def raw_column(i: int, ident: str, prev: bool = False) -> str:
     """The column of the raw aggregate of indicator ``ident`` of roadmap ``i``."""
     return f"__{i}__{ident}" + ("__prev" if prev else "")
+
+
+def anchor_column(i: int, ident: str) -> str:
+    """The events column holding the time of indicator ``ident`` of roadmap ``i``, where a
+    window starts (``window: {from: <indicator>}``), joined onto the events by account."""
+    return f"__anchor__{i}__{ident}"
 
 
 def aggregate_expr(plan: Plan, ind: AggregateIndicator, cond: pl.Expr) -> pl.Expr:
@@ -56,6 +63,7 @@ class _Shape:
     aggs: tuple[pl.Expr, ...]
     pair_flags: tuple[tuple[str, tuple[pl.Expr, ...]], ...]
     use_day: bool
+    anchor_steps: tuple[tuple[pl.Expr, ...], ...] = ()
 
 
 class EventsPass:
@@ -85,9 +93,28 @@ class EventsPass:
         self.partition_column = partition_column
         self.low_memory = low_memory
 
-    def window(self, ind: AggregateIndicator, prev: bool) -> tuple[pl.Expr, pl.Expr]:
-        """(condition on the event timestamp, the window's stop) at this clock."""
-        return window(ind, prev, self.plan.events.timestamp, self.plan.attributes, self.time)
+    def window(self, ind: AggregateIndicator, prev: bool,
+               index: int | None = None) -> tuple[pl.Expr, pl.Expr]:
+        """(condition on the event timestamp, the window's stop) at this clock.
+
+        ``index`` is the roadmap's position in the plan: a window that starts at an indicator
+        reads that indicator's column joined onto the events (:meth:`with_anchors`).
+        """
+        anchors = None
+        if index is not None and ind.window.from_ is not None:
+            anchors = {ind.window.from_: anchor_column(index, ind.window.from_)}
+        return window(ind, prev, self.plan.events.timestamp, self.plan.attributes, self.time,
+                      anchors)
+
+    def with_anchors(self, lf: pl.LazyFrame) -> pl.LazyFrame:
+        """The events with the anchor columns (:func:`anchor_column`) joined by account: the
+        times where windows anchored at an indicator start, computed from the same events
+        in a group_by of their own, level by level (an anchor may itself be anchored)."""
+        account = self.plan.events.account
+        for step in self._shape().anchor_steps:
+            times = lf.group_by(account).agg(step)
+            lf = lf.join(times, on=account, how="left")
+        return lf
 
     def filter_expr(self, analysis: Analysis, parsed: Parsed) -> pl.Expr:
         """The polars expression of an event filter (``where``) at this clock."""
@@ -117,8 +144,12 @@ class EventsPass:
             pl.col(NOT_FINITE).sum().alias("__not_finite")]
         pair_flags: dict[str, list[pl.Expr]] = {}
         use_day = False
+        anchor_steps: dict[int, list[pl.Expr]] = {}
         for i, cr in enumerate(self.plan.roadmaps):
             a = cr.analysis
+            used_as_anchor = {ind.window.from_ for ind in cr.roadmap.indicators
+                              if isinstance(ind, AggregateIndicator)
+                              and a.anchored_on_indicator(ind)}
             for idx, ind in enumerate(cr.roadmap.indicators):
                 if not isinstance(ind, AggregateIndicator):
                     continue
@@ -135,12 +166,15 @@ class EventsPass:
                     needed_cols.add(of)
                 if kind.history == "running_days":
                     use_day = True
-                if ind.window.from_ is not None:
+                if ind.window.from_ is not None and not a.anchored_on_indicator(ind):
                     needed_attrs.add(ind.window.from_)
                 for prev in (False, True) if ind.compare != "none" else (False,):
-                    wcond, _ = self.window(ind, prev)
+                    wcond, _ = self.window(ind, prev, i)
                     cond = wcond if where is None else (wcond & where)
                     cond = cond.fill_null(False)
+                    if ind.id in used_as_anchor and not prev:
+                        anchor_steps.setdefault(a.anchor_levels.get(ind.id, 0), []).append(
+                            aggregate_expr(self.plan, ind, cond).alias(anchor_column(i, ind.id)))
                     name = raw_column(i, ind.id, prev)
                     pair_col = self._pair_column(ind) if self.low_memory else None
                     if pair_col is not None:
@@ -151,7 +185,8 @@ class EventsPass:
             columns=tuple(sorted(needed_cols)), attributes=tuple(sorted(needed_attrs)),
             aggs=tuple(aggs),
             pair_flags=tuple((c, tuple(f)) for c, f in sorted(pair_flags.items())),
-            use_day=use_day)
+            use_day=use_day,
+            anchor_steps=tuple(tuple(anchor_steps[k]) for k in sorted(anchor_steps)))
 
     def query(self, events: pl.LazyFrame) -> pl.LazyFrame:
         """The lazy ``group_by(account)`` over the events, with the read range pushed down."""
@@ -176,6 +211,7 @@ class EventsPass:
             lf = lf.join(right, left_on=ev.account, right_on="__key", how="left")
         if shape.use_day:
             lf = lf.with_columns(ts.dt.date().alias("__day"))
+        lf = self.with_anchors(lf)
         out = lf.group_by(ev.account).agg(shape.aggs)
         return self._join_distinct_counts(out, lf, shape.pair_flags)
 
@@ -253,9 +289,14 @@ class EventsPass:
         """
         lows: list[dt.datetime | None] = []
         for cr in self.plan.roadmaps:
-            for ind in cr.roadmap.indicators:
-                if isinstance(ind, AggregateIndicator):
-                    lows.append(self._lower_instant(ind))
+            by_id = {ind.id: ind for ind in cr.roadmap.indicators
+                     if isinstance(ind, AggregateIndicator)}
+            for ind in by_id.values():
+                # a window that starts at an indicator's time starts after that indicator's
+                # own window starts
+                while ind.window.from_ in by_id:
+                    ind = by_id[ind.window.from_]
+                lows.append(self._lower_instant(ind))
         if not lows or any(lo is None for lo in lows):
             return None, self.clock.end
         return min(lo for lo in lows if lo is not None), self.clock.end

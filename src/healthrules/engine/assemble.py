@@ -17,6 +17,7 @@ order) ``__fired_k``, ``__unknown_k`` and ``__scope_k``; plus a column per indic
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,7 @@ from healthrules.engine.frames import (
     narrow,
 )
 from healthrules.engine.render import Renderer
+from healthrules.engine.rollup import RollupProgram
 from healthrules.expressions import Parsed, infer, lag_column, time_references
 from healthrules.polars_expr import exact_division
 from healthrules.roadmap import (
@@ -43,6 +45,7 @@ from healthrules.roadmap import (
     Bands,
     DerivedIndicator,
     Roadmap,
+    RollupIndicator,
     Weights,
 )
 
@@ -103,11 +106,21 @@ class RoadmapProgram:
         ]
         self._prev = [f"{ind.id}__prev" for ind in r.indicators
                       if isinstance(ind, AggregateIndicator) and ind.compare != "none"]
-        self._posts = [self._post(ind).alias(ind.id) for ind in r.indicators
-                       if isinstance(ind, AggregateIndicator)]
+        # by anchor level: a window that starts at an indicator reads its finished value
+        levels: dict[int, list[pl.Expr]] = {}
+        for ind in r.indicators:
+            if isinstance(ind, AggregateIndicator):
+                levels.setdefault(a.anchor_levels.get(ind.id, 0), []).append(
+                    self._post(ind).alias(ind.id))
+        self._posts = [levels[k] for k in sorted(levels)]
         self._aggregate_bands = [
             _band_expr(pl.col(ind.id), ind.bands).alias(f"{ind.id}__band")
-            for ind in r.indicators if ind.bands is not None and ind.id not in a.derived_order
+            for ind in r.indicators if ind.bands is not None and isinstance(ind, AggregateIndicator)
+        ]
+        self._rollups = RollupProgram(r, a, plan.account_key, self.expr)
+        self._rollup_bands = [
+            _band_expr(pl.col(ind.id), ind.bands).alias(f"{ind.id}__band")
+            for ind in r.indicators if ind.bands is not None and isinstance(ind, RollupIndicator)
         ]
         by_id = {ind.id: (idx, ind) for idx, ind in enumerate(r.indicators)}
         self._derived: list[tuple[str, pl.Expr, pl.Expr | None]] = []
@@ -119,14 +132,16 @@ class RoadmapProgram:
             band = (None if dind.bands is None
                     else _band_expr(pl.col(ident), dind.bands).alias(f"{ident}__band"))
             self._derived.append((ident, value, band))
+        # derived indicators that read no roll-up come before the roll-ups (which read them)
+        self._derived_after = [d for d in self._derived if d[0] in a.after_rollups]
+        self._derived = [d for d in self._derived if d[0] not in a.after_rollups]
+        self._segment = _segment_expr(r, self.expr, a)
         self._task_columns: list[pl.Expr] = []
         self._task_flags = [self._flags(si) for si in range(len(r.stages))]
         self._stage = self._stage_exprs()
         self._achievement = self._achievement_exprs()
         self._score_steps = self._score_exprs()
-        self._score_band = (
-            _band_expr(pl.col("__score"), r.score.bands) if r.score.bands is not None
-            else pl.lit(None, pl.String)).alias("__score_band")
+        self._score_band = _score_band_expr(r)
         lags, self._age = roadmap_time_needs(a)
         self._lags = sorted(lags)
         self._lag_nulls = {
@@ -187,21 +202,26 @@ class RoadmapProgram:
         pins = {c[len("__pin__"):] for c in columns if c.startswith("__pin__")}
         lf = routed.filter(pl.col("__route") == self.index).drop("__route").join(
             agg.select(key, *self._raw), on=key, how="left", maintain_order="left")
-        lf = lf.with_columns(self._posts)
+        for posts in self._posts:
+            lf = lf.with_columns(posts)
         if self._prev:
             lf = lf.drop(self._prev)
         lf = _pinned(lf, self.aggregate_ids, pins)
         if self._aggregate_bands:
             lf = lf.with_columns(self._aggregate_bands)
-        for ident, value, band in self._derived:
-            lf = lf.with_columns(value)
-            lf = _pinned(lf, [ident], pins)
-            if band is not None:
-                lf = lf.with_columns(band)
+        lf = self._derive(lf, self._derived, pins)
+        if self._rollups.items:
+            lf = _pinned(self._rollups.apply(lf), self._rollups.ids, pins)
+            if self._rollup_bands:
+                lf = lf.with_columns(self._rollup_bands)
+            lf = self._derive(lf, self._derived_after, pins)
         lf = lf.with_columns(self._stage[0]).with_columns(self._stage[1])
         if self._task_columns:
             lf = lf.with_columns(self._task_columns)
         lf = lf.with_columns(self._achievement)
+        if self._segment is not None:  # actions read it as `segment` (a reserved name then)
+            lf = lf.with_columns(self._segment).with_columns(
+                pl.col("__segment").alias("segment"))
         for step in self._score_steps:  # band scores, then families, then totals
             lf = lf.with_columns(step)
         lf = _pinned(lf, ["score"], pins)
@@ -216,6 +236,16 @@ class RoadmapProgram:
         if self._conds:
             lf = lf.with_columns(self._whens).with_columns(self._conds)
         return lf.with_columns(self._roadmap_id)
+
+    @staticmethod
+    def _derive(lf: pl.LazyFrame, derived: list[tuple[str, pl.Expr, pl.Expr | None]],
+                pins: set[str]) -> pl.LazyFrame:
+        for ident, value, band in derived:
+            lf = lf.with_columns(value)
+            lf = _pinned(lf, [ident], pins)
+            if band is not None:
+                lf = lf.with_columns(band)
+        return lf
 
     def tasks(self, frame: pl.DataFrame) -> pl.LazyFrame | None:
         """The task list (``tasks``) of each row of a collected roadmap frame, in row order,
@@ -402,8 +432,16 @@ class RoadmapProgram:
             elif policy == "worst":
                 s = s.fill_null(0.0)
             band_scores.append(s.alias(f"__bs__{ind.id}"))
-        sets: list[tuple[str | None, Weights]] = [(None, r.score.weights)]
-        sets += [(sid, s.weights) for sid, s in r.score.stages.items()]
+        # the weight sets in the order they are tried (see ScoreSpec.weights_for): the
+        # segment's for the stage, the segment's, the roadmap's for the stage; the default last
+        sets: list[tuple[pl.Expr | None, Weights]] = [(None, r.score.weights)]
+        seg, stage = pl.col("__segment"), pl.col("__stage")
+        for sg in r.score.segments:
+            sets += [((seg == sg.id) & (stage == sid), ss.weights)
+                     for sid, ss in sg.stages.items()]
+            if not sg.weights.empty:
+                sets.append((seg == sg.id, sg.weights))
+        sets += [(stage == sid, s.weights) for sid, s in r.score.stages.items()]
         families: list[pl.Expr] = []
         totals: list[pl.Expr] = []
         names = ["__score", *[f"__score_{f}" for f in FAMILIES], "__scored", "__missing"]
@@ -415,10 +453,9 @@ class RoadmapProgram:
         for name in names:
             default = pl.col(f"__sp0{name}")
             chain: Any = None
-            for t, (sid, _) in enumerate(sets):
-                if sid is None:
+            for t, (on, _) in enumerate(sets):
+                if on is None:
                     continue
-                on = pl.col("__stage") == sid
                 col = pl.col(f"__sp{t}{name}")
                 chain = pl.when(on).then(col) if chain is None else chain.when(on).then(col)
             out.append((default if chain is None else chain.otherwise(default)).alias(name))
@@ -445,6 +482,7 @@ class RoadmapProgram:
             *[pl.col(f"__score_{f}").alias(f"score_{f}") for f in FAMILIES],
             pl.col("__scored").alias("indicators_scored"),
             pl.col("__missing").alias("indicators_missing"),
+            *([pl.col("__segment").alias("segment")] if r.score.segments else []),
         ]
         env = a.env("actions")
         renderer = self._renderer
@@ -484,6 +522,36 @@ def _pinned(lf: pl.LazyFrame, names: list[str], pins: set[str]) -> pl.LazyFrame:
         pl.coalesce(pl.col(f"__pin__{n}"), pl.col(col.get(n, n))).alias(col.get(n, n))
         for n in todo
     )
+
+
+def _segment_expr(r: Roadmap, expr: Callable[[Parsed], pl.Expr],
+                  a: Analysis) -> pl.Expr | None:
+    """``__segment``: the id of the first score segment whose ``applies_to`` holds (null:
+    none, or the roadmap has no segments)."""
+    chain: Any = None
+    for k, sg in enumerate(r.score.segments):
+        cond = expr(a.expressions[f"score.segments[{k}].applies_to"]).fill_null(False)
+        then = pl.lit(sg.id, pl.String)
+        chain = pl.when(cond).then(then) if chain is None else chain.when(cond).then(then)
+    if chain is None:
+        return None
+    result: pl.Expr = chain.otherwise(pl.lit(None, pl.String)).alias("__segment")
+    return result
+
+
+def _score_band_expr(r: Roadmap) -> pl.Expr:
+    """``__score_band``: the band of the score, by the bands of the account's segment."""
+    default = (_band_expr(pl.col("__score"), r.score.bands) if r.score.bands is not None
+               else pl.lit(None, pl.String))
+    chain: Any = None
+    for sg in r.score.segments:
+        if sg.bands is None:
+            continue
+        on = pl.col("__segment") == sg.id
+        band = _band_expr(pl.col("__score"), sg.bands)
+        chain = pl.when(on).then(band) if chain is None else chain.when(on).then(band)
+    result: pl.Expr = default if chain is None else chain.otherwise(default)
+    return result.alias("__score_band")
 
 
 def _band_expr(x: pl.Expr, bands: Bands) -> pl.Expr:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import polars as pl
@@ -22,7 +23,10 @@ from healthrules.inputs import Clock
 from healthrules.polars_expr import to_polars
 from healthrules.roadmap import AggregateIndicator, AttributeType
 
-__all__ = ["ColumnTime", "LiteralTime", "TimeBinding", "last_day", "translate", "window"]
+__all__ = [
+    "ColumnTime", "LiteralTime", "TimeBinding", "anchor_instant", "last_day", "translate",
+    "window",
+]
 
 
 @dataclass(frozen=True)
@@ -92,11 +96,23 @@ def attribute_instant(name: str, typ: AttributeType, time: TimeBinding) -> pl.Ex
     return col.dt.cast_time_unit(time.time_unit)  # type: ignore[arg-type]
 
 
+def anchor_instant(name: str, attributes: Mapping[str, AttributeType], time: TimeBinding,
+                   anchors: Mapping[str, str] | None = None) -> pl.Expr:
+    """Where an anchored window starts: a date/datetime attribute, or the time an aggregate
+    indicator holds (over the events, the column ``anchors[name]`` joined by the events pass;
+    over a roadmap frame, the indicator's own column)."""
+    if name in attributes:
+        return attribute_instant(name, attributes[name], time)
+    return pl.col((anchors or {}).get(name, name))
+
+
 def window(ind: AggregateIndicator, prev: bool, timestamp: str,
-           attributes: dict[str, AttributeType], time: TimeBinding) -> tuple[pl.Expr, pl.Expr]:
+           attributes: Mapping[str, AttributeType], time: TimeBinding,
+           anchors: Mapping[str, str] | None = None) -> tuple[pl.Expr, pl.Expr]:
     """(condition on the event timestamp, the window's stop instant) of an indicator.
 
-    ``prev`` selects the window before the current one (``compare``).
+    ``prev`` selects the window before the current one (``compare``); ``anchors`` maps an
+    indicator a window starts at to the events column holding its value.
     """
     ts = pl.col(timestamp)
     w = ind.window
@@ -111,14 +127,14 @@ def window(ind: AggregateIndicator, prev: bool, timestamp: str,
     if w.kind == "all":
         return ts.is_not_null(), end
     assert w.from_ is not None
-    start = attribute_instant(w.from_, attributes[w.from_], time)
+    start = anchor_instant(w.from_, attributes, time, anchors)
     if w.days is None:
         return ts >= start, end
     stop = pl.min_horizontal(start + pl.duration(days=w.days), end)
     return (ts >= start) & (ts < stop), stop
 
 
-def last_day(ind: AggregateIndicator, prev: bool, attributes: dict[str, AttributeType],
+def last_day(ind: AggregateIndicator, prev: bool, attributes: Mapping[str, AttributeType],
              time: TimeBinding) -> pl.Expr:
     """The window's last day (a Date): the day ``days_since_*`` count to.
 
@@ -137,7 +153,7 @@ def last_day(ind: AggregateIndicator, prev: bool, attributes: dict[str, Attribut
     if w.kind != "anchored" or w.days is None:
         return as_of
     assert w.from_ is not None
-    stop = attribute_instant(w.from_, attributes[w.from_], time) + pl.duration(days=w.days)
+    stop = anchor_instant(w.from_, attributes, time) + pl.duration(days=w.days)
     day = stop.dt.date()
     cut = pl.when(stop.dt.time() == pl.time(0)).then(day - pl.duration(days=1)).otherwise(day)
     return pl.when(stop < time.end()).then(cut).otherwise(as_of)

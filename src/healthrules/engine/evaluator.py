@@ -178,7 +178,7 @@ class Evaluator:
         indicators = pl.concat(out.indicators, how="diagonal_relaxed").sort(
             order, nulls_last=True)
         stages = pl.concat(stage_frames, how="vertical_relaxed").sort(order, nulls_last=True)
-        scores = pl.concat(out.scores, how="vertical_relaxed").sort(order, nulls_last=True)
+        scores = pl.concat(out.scores, how="diagonal_relaxed").sort(order, nulls_last=True)
         if action_frames:
             actions_df = pl.concat(action_frames, how="vertical_relaxed").sort(
                 [key, "__rank", "__order"]).drop("__rank", "__order")

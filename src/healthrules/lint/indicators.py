@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from healthrules.errors import Issue, Severity
 from healthrules.lint.base import Check
 from healthrules.lint.context import LintContext
-from healthrules.roadmap import AggregateIndicator, DerivedIndicator
+from healthrules.roadmap import AggregateIndicator, DerivedIndicator, RollupIndicator
 
 __all__ = ["CHECKS", "Duplicate", "GoalNotOutcome", "NoOutcome", "Unused", "used_indicators"]
 
@@ -221,7 +221,8 @@ class GoalNotOutcome(Check):
             )
 
 
-def _signature(ind: AggregateIndicator | DerivedIndicator) -> tuple[object, ...]:
+def _signature(ind: AggregateIndicator | DerivedIndicator | RollupIndicator,
+               ) -> tuple[object, ...]:
     def norm(text: str | None) -> str | None:
         if text is None:
             return None
@@ -232,6 +233,8 @@ def _signature(ind: AggregateIndicator | DerivedIndicator) -> tuple[object, ...]
 
     if isinstance(ind, DerivedIndicator):
         return ("derived", norm(ind.expr))
+    if isinstance(ind, RollupIndicator):
+        return ("rollup", ind.aggregate, norm(ind.of), norm(ind.weight))
     w = ind.window
     return ("events", ind.aggregate, ind.of, norm(ind.where), w.days, w.from_, ind.compare)
 

@@ -47,7 +47,7 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra ins
 
 import polars as pl
 
-from healthrules.roadmap import AggregateIndicator, Pack, Roadmap
+from healthrules.roadmap import AggregateIndicator, Pack, Roadmap, RollupIndicator
 
 __all__ = [
     "ContractFacts",
@@ -110,6 +110,10 @@ def _expressions(r: Roadmap) -> Iterable[str]:
         if isinstance(ind, AggregateIndicator):
             if ind.where:
                 yield ind.where
+        elif isinstance(ind, RollupIndicator):
+            yield ind.of
+            if ind.weight:
+                yield ind.weight
         else:
             yield ind.expr
     for st_ in r.stages:

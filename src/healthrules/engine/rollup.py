@@ -1,0 +1,153 @@
+"""Roll-up indicators: parent-level values aggregated over the children's evaluated rows.
+
+A roll-up indicator (``kind: rollup``) of a roadmap reads, for each row, the rows of the same
+roadmap frame whose parent column (``data.accounts.parent``) holds the row's account key, at
+the same evaluation date. Inside the one lazy query of a roadmap frame:
+
+1. each row gets its ``of`` value (and ``weight``) as a column, ``__ro__<id>`` (``__rw__<id>``),
+   computed from the row's *own* indicators: the analysis refuses an ``of`` that reads a
+   roll-up or an indicator derived from one, so these never depend on the hierarchy;
+2. the rows that have a parent are grouped by (parent key, ``__as_of``): one row per parent
+   and date, with the partial aggregates (sums, counts, extremes, worst band rank);
+3. that frame is left-joined back onto the rows by (account key, ``__as_of``), and the
+   partials are finished (an empty sum or count is 0, a mean over no child is null, a mean
+   is an IEEE division of two columns).
+
+Frames and their rows: the roadmap frame has one row per evaluated row (an account, or an
+(account, date) pair in history); the grouped frame has one row per (parent, date) that has
+children in the roadmap frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import polars as pl
+
+from healthrules.analysis import Analysis
+from healthrules.engine.frames import AS_OF, cast_to
+from healthrules.expressions import Parsed
+from healthrules.polars_expr import exact_division
+from healthrules.roadmap import Roadmap, RollupIndicator
+
+__all__ = ["RollupProgram"]
+
+_KEY = "__rollup_key"
+
+
+@dataclass(frozen=True)
+class _One:
+    ident: str
+    child: list[pl.Expr]
+    partials: list[pl.Expr]
+    finish: pl.Expr
+    temporary: list[str]
+
+
+class RollupProgram:
+    """The expressions of every roll-up indicator of one roadmap, built once.
+
+    Parameters
+    ----------
+    roadmap, analysis
+        The roadmap and its analysis (``rollup_order``, types, parsed ``of`` and ``weight``).
+    account_key
+        The account key column of the rows.
+    translate
+        Turns a parsed expression into a polars expression over a roadmap frame.
+    """
+
+    def __init__(self, roadmap: Roadmap, analysis: Analysis, account_key: str,
+                 translate: Callable[[Parsed], pl.Expr]) -> None:
+        parent = roadmap.data.accounts.parent
+        self.parent = parent
+        self.key = account_key
+        by_id = {ind.id: (i, ind) for i, ind in enumerate(roadmap.indicators)}
+        self.items: list[_One] = []
+        for ident in analysis.rollup_order:
+            i, ind = by_id[ident]
+            assert isinstance(ind, RollupIndicator)
+            self.items.append(self._one(i, ind, analysis, translate))
+
+    @property
+    def ids(self) -> list[str]:
+        """The roll-up indicators, in evaluation order."""
+        return [one.ident for one in self.items]
+
+    def apply(self, lf: pl.LazyFrame) -> pl.LazyFrame:
+        """Add every roll-up indicator's column to a roadmap frame (see the module text)."""
+        if not self.items or self.parent is None:
+            return lf
+        lf = lf.with_columns([e for one in self.items for e in one.child])
+        parts = [e for one in self.items for e in one.partials]
+        kids = (lf.filter(pl.col(self.parent).is_not_null())
+                .group_by(pl.col(self.parent).alias(_KEY), AS_OF).agg(parts))
+        lf = lf.join(kids, left_on=[self.key, AS_OF], right_on=[_KEY, AS_OF], how="left",
+                     maintain_order="left")
+        lf = lf.with_columns([one.finish for one in self.items])
+        return lf.drop([c for one in self.items for c in one.temporary])
+
+    # ------------------------------------------------------------------ building
+
+    @staticmethod
+    def _one(i: int, ind: RollupIndicator, a: Analysis,
+             translate: Callable[[Parsed], pl.Expr]) -> _One:
+        ident = ind.id
+        typ = a.indicator_types[ident]
+        of_col, w_col = f"__ro__{ident}", f"__rw__{ident}"
+        p = f"__rp__{ident}__"
+        o = pl.col(of_col)
+        child: list[pl.Expr] = []
+        if ind.aggregate != "worst_band":
+            parsed: Parsed = a.expressions[f"indicators[{i}].of"]
+            child.append(translate(parsed).alias(of_col))
+        temporary = [of_col]
+        agg = ind.aggregate
+        if agg == "worst_band":
+            banded = ind.of.strip()
+            bands = next(x.bands for x in a.roadmap.indicators if x.id == banded)
+            assert bands is not None
+            names = [b.name for b in bands.ordered_worst_to_best()]
+            ranks = list(range(len(names)))
+            child.append(pl.col(f"{banded}__band").replace_strict(
+                names, ranks, default=None, return_dtype=pl.Int64).alias(of_col))
+            partials = [o.min().alias(f"{p}rank")]
+            finish = pl.col(f"{p}rank").replace_strict(ranks, names, default=None,
+                                                        return_dtype=pl.String)
+            temporary.append(f"{p}rank")
+        elif agg in ("count", "share"):
+            partials = [o.cast(pl.Boolean).fill_null(False).cast(pl.Int64).sum().alias(f"{p}n"),
+                        pl.len().cast(pl.Int64).alias(f"{p}all")]
+            n, total = pl.col(f"{p}n").fill_null(0), pl.col(f"{p}all").fill_null(0)
+            finish = n if agg == "count" else exact_division(n, total)
+            temporary += [f"{p}n", f"{p}all"]
+        elif agg == "sum":
+            partials = [o.cast(pl.Float64 if typ == "float" else pl.Int64).sum().alias(f"{p}s")]
+            finish = pl.col(f"{p}s").fill_null(0)
+            temporary.append(f"{p}s")
+        elif agg in ("min", "max"):
+            partials = [(o.min() if agg == "min" else o.max()).alias(f"{p}x")]
+            finish = pl.col(f"{p}x")
+            temporary.append(f"{p}x")
+        elif agg == "mean":
+            x = o.cast(pl.Float64)
+            partials = [x.sum().alias(f"{p}s"), x.is_not_null().sum().cast(pl.Int64).alias(
+                f"{p}c")]
+            c = pl.col(f"{p}c").fill_null(0)
+            finish = exact_division(pl.col(f"{p}s"), c)
+            temporary += [f"{p}s", f"{p}c"]
+        elif agg == "weighted_mean":
+            weight = a.expressions[f"indicators[{i}].weight"]
+            child.append(translate(weight).alias(w_col))
+            w = pl.col(w_col).cast(pl.Float64)
+            x = o.cast(pl.Float64)
+            both = x.is_not_null() & w.is_not_null()
+            partials = [(x * w).filter(both).sum().alias(f"{p}s"),
+                        w.filter(both).sum().alias(f"{p}w")]
+            den = pl.col(f"{p}w")
+            finish = pl.when(den > 0).then(exact_division(pl.col(f"{p}s"), den))
+            temporary += [w_col, f"{p}s", f"{p}w"]
+        else:  # pragma: no cover - the model's literal lists every aggregate
+            raise AssertionError(agg)
+        return _One(ident, child, partials, cast_to(finish, typ).alias(ident), temporary)
