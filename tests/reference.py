@@ -44,6 +44,7 @@ from healthrules.roadmap import (
     EventColumns,
     Pack,
     Roadmap,
+    RollupIndicator,
     Stage,
     Weights,
 )
@@ -96,6 +97,7 @@ class AccountResult:
     score_band: str | None = None
     indicators_scored: int = 0
     indicators_missing: int = 0
+    segment: str | None = None
     actions: list[FiredAction] = field(default_factory=list)
 
 
@@ -243,10 +245,15 @@ def evaluate_reference(
     for r in roadmaps:
         for _, action in r.all_actions():
             conditions[(r.id, action.id)] = {"considered": 0, "fired": 0, "unknown": 0}
+    parent_col = next((r.data.accounts.parent for r in roadmaps
+                       if r.data.accounts.parent is not None), None)
+    # "Tracks": the first roadmap whose applies_to is true takes the account; then each
+    # account's own values (aggregates, and derived indicators that read no roll-up)
+    routed: dict[object, tuple[Roadmap, Analysis, dict[str, object]]] = {}
+    own: dict[object, AccountResult] = {}
     for acc in account_rows:
         ident = acc[key]
         attrs = {n: acc[n] for n in contract.accounts.attributes}
-        # "Tracks": the first roadmap whose applies_to is true takes the account.
         chosen = None
         for r, a in zip(roadmaps, analyses, strict=True):
             parsed = a.expressions.get("applies_to")
@@ -257,7 +264,19 @@ def evaluate_reference(
             out[ident] = AccountResult(roadmap=None)
             continue
         r, a = chosen
-        out[ident] = _account(r, a, attrs, by_account.get(ident, []), clock, conditions)
+        routed[ident] = (r, a, attrs)
+        own[ident] = _own(r, a, attrs, by_account.get(ident, []), clock)
+    # "Account hierarchies": the children of an account are the accounts of the same
+    # roadmap whose parent is its key
+    children: dict[object, list[object]] = {}
+    if parent_col is not None:
+        for acc in account_rows:
+            if acc[key] in routed and acc[parent_col] is not None:
+                children.setdefault(acc[parent_col], []).append(acc[key])
+    for ident, (r, a, attrs) in routed.items():
+        kids = [(own[c], routed[c][2]) for c in children.get(ident, [])
+                if routed[c][0] is r]
+        out[ident] = _account(r, a, attrs, own[ident], kids, clock, conditions)
     return Reference(as_of=clock.as_of, accounts=out, conditions=conditions)
 
 
@@ -288,25 +307,37 @@ def _eval(
     return scalar_evaluate(parsed, values, as_of=clock.as_of, band=lookup)
 
 
-def _account(
+def _own(
     r: Roadmap,
     a: Analysis,
     attrs: dict[str, object],
     events: list[Mapping[str, Any]],
     clock: _Clock,
-    conditions: dict[tuple[str, str], dict[str, int]],
 ) -> AccountResult:
+    """An account's own values: aggregates and the derived indicators that read no roll-up."""
     res = AccountResult(roadmap=r.id)
-    # "Aggregations"
-    for idx, ind in enumerate(r.indicators):
-        if isinstance(ind, AggregateIndicator):
-            where = a.expressions.get(f"indicators[{idx}].where")
-            res.indicators[ind.id] = _indicator(r, ind, where, attrs, events, clock)
-            if ind.bands is not None:
-                res.bands[ind.id] = band_of(res.indicators[ind.id], ind.bands)
-    # derived indicators, in dependency order; a band is known as soon as its value is
+    # "Aggregations": a window that starts at an indicator's time after that indicator
+    aggregates = [(idx, ind) for idx, ind in enumerate(r.indicators)
+                  if isinstance(ind, AggregateIndicator)]
+    aggregates.sort(key=lambda t: a.anchor_levels.get(t[1].id, 0))
+    for idx, ind in aggregates:
+        where = a.expressions.get(f"indicators[{idx}].where")
+        anchors = {**attrs, **res.indicators}
+        res.indicators[ind.id] = _indicator(r, ind, where, anchors, events, clock, attrs)
+    for _, ind in aggregates:
+        if ind.bands is not None:
+            res.bands[ind.id] = band_of(res.indicators[ind.id], ind.bands)
+    _derive(r, a, attrs, res, clock, after_rollups=False)
+    return res
+
+
+def _derive(r: Roadmap, a: Analysis, attrs: dict[str, object], res: AccountResult,
+            clock: _Clock, *, after_rollups: bool) -> None:
+    """Derived indicators, in dependency order; a band is known as soon as its value is."""
     by_id = {ind.id: (idx, ind) for idx, ind in enumerate(r.indicators)}
     for ident in a.derived_order:
+        if (ident in a.after_rollups) != after_rollups:
+            continue
         idx, dind = by_id[ident]
         assert isinstance(dind, DerivedIndicator)
         values = {**attrs, **res.indicators, "as_of": clock.as_of}
@@ -316,6 +347,72 @@ def _account(
         res.indicators[ident] = value
         if dind.bands is not None:
             res.bands[ident] = band_of(value, dind.bands)
+
+
+def _rollup(r: Roadmap, a: Analysis, idx: int, ind: RollupIndicator,
+            kids: list[tuple[AccountResult, dict[str, object]]], clock: _Clock) -> object:
+    """"Account hierarchies": one roll-up over the children's own values."""
+    agg = ind.aggregate
+    if agg == "worst_band":
+        banded = r.indicator(ind.of.strip())
+        assert banded.bands is not None
+        order = [b.name for b in banded.bands.ordered_worst_to_best()]
+        got = [k.bands.get(banded.id) for k, _ in kids]
+        ranks = [order.index(b) for b in got if b is not None]
+        return order[min(ranks)] if ranks else None
+    of = a.expressions[f"indicators[{idx}].of"]
+    weight = a.expressions.get(f"indicators[{idx}].weight")
+    values: list[object] = []
+    weights: list[object] = []
+    for k, kattrs in kids:
+        env = {**kattrs, **k.indicators, "as_of": clock.as_of}
+        values.append(_clean(_eval(of, env, clock, k.bands)))
+        if weight is not None:
+            weights.append(_clean(_eval(weight, env, clock, k.bands)))
+    if agg in ("count", "share"):
+        n = sum(1 for v in values if v is True)
+        if agg == "count":
+            return n
+        return n / len(values) if values else None
+    numbers = [v for v in values if v is not None]
+    if agg == "sum":
+        if a.indicator_types[ind.id] == "float":
+            return math.fsum(float(v) for v in numbers)  # type: ignore[arg-type]
+        return sum(int(v) for v in numbers)  # type: ignore[call-overload]
+    if agg in ("min", "max"):
+        if not numbers:
+            return None
+        best = (min if agg == "min" else max)(numbers)  # type: ignore[type-var]
+        return float(best) if a.indicator_types[ind.id] == "float" else best
+    if agg == "mean":
+        if not numbers:
+            return None
+        return math.fsum(float(v) for v in numbers) / len(numbers)  # type: ignore[arg-type]
+    assert agg == "weighted_mean"
+    pairs = [(float(v), float(w)) for v, w in zip(values, weights, strict=True)  # type: ignore[arg-type]
+             if v is not None and w is not None]
+    total = math.fsum(w for _, w in pairs)
+    if total <= 0:
+        return None
+    return math.fsum(v * w for v, w in pairs) / total
+
+
+def _account(
+    r: Roadmap,
+    a: Analysis,
+    attrs: dict[str, object],
+    res: AccountResult,
+    kids: list[tuple[AccountResult, dict[str, object]]],
+    clock: _Clock,
+    conditions: dict[tuple[str, str], dict[str, int]],
+) -> AccountResult:
+    # "Account hierarchies": roll-ups over the children, then what reads them
+    for idx, ind in enumerate(r.indicators):
+        if isinstance(ind, RollupIndicator):
+            res.indicators[ind.id] = _rollup(r, a, idx, ind, kids, clock)
+            if ind.bands is not None:
+                res.bands[ind.id] = band_of(res.indicators[ind.id], ind.bands)
+    _derive(r, a, attrs, res, clock, after_rollups=True)
     env_values = {**attrs, **res.indicators, "as_of": clock.as_of}
 
     # "Stages": the first stage whose entry is true; null does not match
@@ -341,13 +438,16 @@ def _account(
         res.tasks_done = sum(1 for _, _, done in res.tasks if done is True)
         res.tasks_total = len(res.tasks)
 
-    # "Health score"
-    weights = r.score.weights
-    if res.stage in r.score.stages:
-        weights = r.score.stages[res.stage].weights
-    _score(r, weights, res)
-    if r.score.bands is not None:
-        res.score_band = band_of(res.score, r.score.bands)
+    # "Health score": the first segment whose applies_to is true, then its weights
+    for k, seg in enumerate(r.score.segments):
+        cond = a.expressions[f"score.segments[{k}].applies_to"]
+        if _eval(cond, env_values, clock, res.bands) is True:
+            res.segment = seg.id
+            break
+    _score(r, r.score.weights_for(res.segment, res.stage), res)
+    bands = r.score.bands_for(res.segment)
+    if bands is not None:
+        res.score_band = band_of(res.score, bands)
 
     # "Actions"
     action_values: dict[str, object] = {
@@ -356,6 +456,7 @@ def _account(
         "score_band": res.score_band,
         "stage": res.stage,
         "stage_achieved": res.achieved,
+        **({"segment": res.segment} if r.score.segments else {}),
     }
     env = a.env("actions")
     fired: list[tuple[int, int, FiredAction]] = []
@@ -412,14 +513,16 @@ def _indicator(
     r: Roadmap,
     ind: AggregateIndicator,
     where: Parsed | None,
-    attrs: dict[str, object],
+    anchors: dict[str, object],
     events: list[Mapping[str, Any]],
     clock: _Clock,
+    attrs: dict[str, object],
 ) -> object:
     w = ind.window
     if w.kind == "anchored":
+        # an attribute, or the time an aggregate indicator computed before holds
         assert w.from_ is not None
-        anchor = attrs[w.from_]
+        anchor = anchors[w.from_]
         if anchor is None:
             return None  # an anchored window whose anchor is null: unknown, not 0
         if isinstance(anchor, dt.datetime):

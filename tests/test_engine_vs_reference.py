@@ -21,12 +21,13 @@ from hypothesis import strategies as st
 
 import healthrules as hr
 from healthrules.analysis import analyze
-from healthrules.roadmap import AGGREGATES, Roadmap
+from healthrules.roadmap import AGGREGATES, ROLLUP_AGGREGATES, Roadmap
 from reference import Reference, evaluate_reference
 
 Draw = Callable[[st.SearchStrategy[Any]], Any]
 
 AS_OF = dt.date(2026, 6, 30)
+ROLLUPS = ROLLUP_AGGREGATES
 ZONES = [None, "UTC", "America/New_York"]
 EVENT_NAMES = ["login", "report", "ticket"]
 ATTRIBUTES = {
@@ -142,8 +143,40 @@ BAND_DERIVED = ["{a} if band({x}) == 'red' else 0", "band({x}) != 'green' and vi
 def roadmaps(draw: Draw, zone: str | None) -> dict[str, Any]:
     n_agg = draw(st.integers(1, 4))
     indicators = [draw(aggregate_indicators(f"i{k}")) for k in range(n_agg)]
+    # a window that starts at an earlier time indicator (anchors from events, in a chain)
+    for k, ind in enumerate(indicators):
+        earlier = [i["id"] for i in indicators[:k] if i["aggregate"] in ("first_time", "last_time")]
+        if earlier and "compare" not in ind and draw(st.integers(0, 2)) == 0:
+            ind["window"] = {"from": draw(st.sampled_from(earlier))}
+            if draw(st.booleans()):
+                ind["window"]["days"] = draw(st.sampled_from([1, 3, 20]))
     numeric = [i["id"] for i in indicators if i["aggregate"] not in ("first_time", "last_time")]
     times = [i["id"] for i in indicators if i["aggregate"] in ("first_time", "last_time")]
+    banded_aggregates = [i["id"] for i in indicators if "bands" in i]
+    # roll-ups over the children's own aggregates and attributes
+    for k in range(draw(st.integers(0, 2))):
+        agg = draw(st.sampled_from(list(ROLLUPS)))
+        rollup: dict[str, Any] = {"id": f"u{k}", "kind": "rollup", "aggregate": agg,
+                                  "family": draw(st.sampled_from(["process", "outcome"]))}
+        numbers = [*numeric, "seats", "ratio"]
+        if agg == "worst_band":
+            if not banded_aggregates:
+                continue
+            rollup["of"] = draw(st.sampled_from(banded_aggregates))
+        elif agg in ("count", "share"):
+            a = draw(st.sampled_from(numbers))
+            rollup["of"] = draw(st.sampled_from(
+                [f"{a} > 1", "vip", f"{a} is None"]
+                + [f"band({b}) == 'red'" for b in banded_aggregates]))
+        else:
+            rollup["of"] = draw(st.sampled_from(numbers))
+            if agg == "weighted_mean":
+                rollup["weight"] = draw(st.sampled_from(["seats", "ratio", "seats - 3"]))
+        if agg not in ("worst_band",) and draw(st.booleans()):
+            rollup["bands"] = _bands(draw, "small" if agg in ("share", "mean") else "count")
+        indicators.append(rollup)
+        if agg != "worst_band":
+            numeric.append(rollup["id"])
     pool = numeric or ["seats"]
     for k in range(draw(st.integers(0, 2))):
         banded_so_far = [i["id"] for i in indicators if "bands" in i]
@@ -199,9 +232,11 @@ def roadmaps(draw: Draw, zone: str | None) -> dict[str, Any]:
             lagged = draw(st.sampled_from([*[p for p in pool if p != "seats"], "score"]))
             options += [f"change({lagged}, 7) > 0", "stuck(3) or vip", "days_in_stage is None"]
             options += ["not stage_achieved", "score_band == 'low'"] if has_score_bands else []
+            options += ["segment == 'g0'", "segment is None"] if n_segments else []
         return str(draw(st.sampled_from(options)))
 
     has_score_bands = draw(st.booleans())
+    n_segments = draw(st.integers(0, 2))
     placeholders = ["{ratio:.0%}", "{score}", "{stage}", "{as_of}", "{plan}", "{vip}", "{since}"]
     placeholders += [f"{{{p}}}" for p in pool if p != "seats"]
     placeholders += [f"{{{p}:.1f}}" for p in pool] + [f"{{{p}:d}}" for p in pool]
@@ -252,13 +287,30 @@ def roadmaps(draw: Draw, zone: str | None) -> dict[str, Any]:
         score["stages"] = {"s0": {"weights": {"indicators": {banded[-1]: 1}}}}
     if has_score_bands:
         score["bands"] = {"levels": [{"name": "low", "lt": 50}, {"name": "high", "ge": 50}]}
+    segments = []
+    for k in range(n_segments):
+        segment: dict[str, Any] = {"id": f"g{k}", "applies_to": cond()}
+        if banded and draw(st.booleans()):
+            ws = {b: draw(st.sampled_from([0, 1, 3])) for b in banded}
+            ws[banded[-1]] = max(ws[banded[-1]], 1)
+            segment["weights"] = {"indicators": ws}
+        if banded and draw(st.booleans()):
+            segment["stages"] = {draw(st.sampled_from(["s0", "s1"])): {
+                "weights": {"indicators": {banded[0]: 1}}}}
+        if draw(st.booleans()):
+            segment["bands"] = {"levels": [{"name": "low", "lt": 30},
+                                           {"name": "mid", "ge": 30, "lt": 70},
+                                           {"name": "high", "ge": 70}]}
+        segments.append(segment)
+    if segments:
+        score["segments"] = segments
 
     roadmap: dict[str, Any] = {
         "id": "r",
         "goal": "g",
         "data": {
             "events": {"values": {"value": "float", "qty": "int"}, "timezone": zone},
-            "accounts": {"attributes": ATTRIBUTES},
+            "accounts": {"attributes": ATTRIBUTES, "parent": "parent_id"},
         },
         "indicators": indicators,
         "stages": stages,
@@ -289,10 +341,14 @@ def data(draw: Draw, zone: str | None) -> tuple[pl.DataFrame, pl.DataFrame]:
         return None if draw(st.integers(0, 3)) == 0 else _instant(draw, zone, lo, hours)
 
     far = dt.datetime(2026, 3, 1)
+    # a forest: an account's parent is an account listed before it
+    parents = [None if k == 0 or draw(st.booleans()) else ids[draw(st.integers(0, k - 1))]
+               for k in range(len(ids))]
     accounts = pl.DataFrame(
         [
             {
                 "account_id": ident,
+                "parent_id": parent,
                 "start": maybe(st.dates(dt.date(2026, 3, 1), dt.date(2026, 7, 3))),
                 "since": maybe_at(far, 130 * 24),
                 "seats": maybe(st.integers(0, 12)),
@@ -300,10 +356,11 @@ def data(draw: Draw, zone: str | None) -> tuple[pl.DataFrame, pl.DataFrame]:
                 "ratio": maybe(st.integers(0, 1000).map(lambda k: k / 1000)),
                 "vip": maybe(st.booleans()),
             }
-            for ident in ids
+            for ident, parent in zip(ids, parents, strict=True)
         ],
         schema={
             "account_id": pl.String,
+            "parent_id": pl.String,
             "start": pl.Date,
             "since": pl.Datetime("us", zone),
             "seats": pl.Int64,
@@ -404,6 +461,8 @@ def compare(result: hr.Evaluation, ref: Reference, roadmap: Roadmap) -> list[str
             check(account, f"score_{fam}", score[f"score_{fam}"], value)
         check(account, "indicators_scored", score["indicators_scored"], want.indicators_scored)
         check(account, "indicators_missing", score["indicators_missing"], want.indicators_missing)
+        if roadmap.score.segments:
+            check(account, "segment", score["segment"], want.segment)
         fired = [(f.action_id, f.text) for f in want.actions]
         if actions.get(account, []) != fired:
             got_fired = actions.get(account, [])

@@ -27,6 +27,7 @@ from healthrules.aggregates import AGGREGATE_KINDS, Aggregate
 __all__ = [
     "AGGREGATES",
     "UNASSIGNED_STAGE",
+    "ROLLUP_AGGREGATES",
     "AccountColumns",
     "Achievement",
     "Action",
