@@ -76,6 +76,12 @@ class Explanation:
     stages: list[StageTrace] = field(default_factory=list)
     actions: list[ActionTrace] = field(default_factory=list)
     values: dict[str, Any] = field(default_factory=dict)
+    segment: str | None = None
+    """The score segment that scored the account (None: no segment applies, or none is
+    declared)."""
+    segments: list[StageTrace] = field(default_factory=list)
+    """Each score segment's ``applies_to``, evaluated (``stage`` holds the segment id), up to
+    the one that applies."""
 
     @property
     def pulling_down(self) -> list[Contribution]:
@@ -96,7 +102,8 @@ class Explanation:
             lines.append("  no roadmap applies to this account (applies_to is false for all)")
             return "\n".join(lines)
         score = "n/a" if self.score is None else f"{self.score:.1f}"
-        lines.append(f"  roadmap {self.roadmap}, stage {self.stage}, score {score}"
+        segment = f", segment {self.segment}" if self.segment is not None else ""
+        lines.append(f"  roadmap {self.roadmap}, stage {self.stage}{segment}, score {score}"
                      + (f" ({self.score_band})" if self.score_band else ""))
         lines.append("why this stage:")
         for st in self.stages:
@@ -104,6 +111,11 @@ class Explanation:
             lines.append(f"  {st.stage}: entry {st.entry or '(always)'} -> {verdict}")
             if st.result is True:
                 break
+        if self.segments:
+            lines.append("why this segment:")
+            for sg in self.segments:
+                verdict = {True: "holds", False: "does not hold", None: "unknown"}[sg.result]
+                lines.append(f"  {sg.stage}: applies_to {sg.entry} -> {verdict}")
         lines.append("why this score (points each indicator earns, and loses):")
         for c in sorted(self.contributions, key=lambda c: -c.lost):
             val = "missing" if c.missing else _fmt(c.value)
@@ -191,11 +203,12 @@ def explain(evaluation: Evaluation, account_id: Any) -> Explanation:
         "stage": stage_row["stage"],
         "stage_achieved": stage_row["achieved"],
     })
+    segment = score_row.get("segment")
+    if r.score.segments:
+        values["segment"] = segment
     stages = _stage_traces(cr, values, evaluation.as_of)
     actions = _action_traces(cr, values, evaluation.as_of, stage_row["stage"])
-    weights = r.score.weights
-    if stage_row["stage"] in r.score.stages:
-        weights = r.score.stages[stage_row["stage"]].weights
+    weights = r.score.weights_for(segment, stage_row["stage"])
     return Explanation(
         account=account_id, roadmap=roadmap_id, as_of=evaluation.as_of,
         stage=stage_row["stage"], score=score_row.get("score"),
@@ -203,6 +216,7 @@ def explain(evaluation: Evaluation, account_id: Any) -> Explanation:
         contributions=_contributions(r, weights, values),
         stages=stages, actions=actions,
         values={k: v for k, v in values.items() if isinstance(k, str)},
+        segment=segment, segments=_segment_traces(cr, values, evaluation.as_of),
     )
 
 
@@ -217,6 +231,20 @@ def _stage_traces(cr: CompiledRoadmap, values: dict[Any, Any], as_of: dt.date) -
         result = steps[-1].value if steps else None
         out.append(StageTrace(stage=st.id, entry=st.entry,
                               result=result if isinstance(result, bool) else None, steps=steps))
+    return out
+
+
+def _segment_traces(cr: CompiledRoadmap, values: dict[Any, Any],
+                    as_of: dt.date) -> list[StageTrace]:
+    out: list[StageTrace] = []
+    for k, seg in enumerate(cr.roadmap.score.segments):
+        parsed = cr.analysis.expressions[f"score.segments[{k}].applies_to"]
+        steps = trace(parsed, values, as_of=as_of, types=cr.analysis.env("indicators"))
+        result = steps[-1].value if steps else None
+        out.append(StageTrace(stage=seg.id, entry=seg.applies_to,
+                              result=result if isinstance(result, bool) else None, steps=steps))
+        if result is True:
+            break
     return out
 
 

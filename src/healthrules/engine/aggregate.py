@@ -106,6 +106,11 @@ class EventsPass:
         return window(ind, prev, self.plan.events.timestamp, self.plan.attributes, self.time,
                       anchors)
 
+    def read_columns(self) -> tuple[set[str], set[str]]:
+        """(event columns, account attributes) the whole pass reads at this clock."""
+        shape = self._shape()
+        return set(shape.columns), set(shape.attributes)
+
     def with_anchors(self, lf: pl.LazyFrame) -> pl.LazyFrame:
         """The events with the anchor columns (:func:`anchor_column`) joined by account: the
         times where windows anchored at an indicator start, computed from the same events

@@ -33,9 +33,10 @@ per event like the ``where`` filter. So, per account:
 - ``min`` / ``max``: a rolling minimum / maximum over the days of a trailing window (probe rows
   at each date are merged into the day table); cumulative windows use running extremes.
 
-A ``where`` filter that reads ``as_of`` depends on the date; such indicators (rare) fall back to
-one plain aggregation query per date, and are counted in the diagnostics
-(``history_fallback_indicators``).
+A ``where`` filter that reads ``as_of`` depends on the date, and so does a window that starts
+at another indicator's time (``window: {from: first_purchase}``); such indicators fall back to
+one plain aggregation query per date (with the anchors joined onto the events, as the engine
+does), and are counted in the diagnostics (``history_fallback_indicators``).
 
 Lookups at a date use a single sorted integer key per (account, day) (``account * stride +
 day``), with a zero "sentinel" row at the start of every account, so as-of joins never read
@@ -169,7 +170,9 @@ class IncrementalAggregator:
                 if not isinstance(ind, AggregateIndicator):
                     continue
                 where = a.expressions.get(f"indicators[{idx}].where")
-                if where is not None and "as_of" in names_in(where.tree):
+                if (where is not None and "as_of" in names_in(where.tree)) or (
+                        a.anchored_on_indicator(ind)):
+                    # a window that starts at an indicator's time moves with the date
                     self.fallback.append((i, idx, ind))
                     continue
                 w = ind.window
@@ -214,7 +217,7 @@ class IncrementalAggregator:
                 of = AGGREGATE_KINDS[ind.aggregate].of_column(ind.of, ev.user)
                 if of is not None:
                     cols.add(of)
-                if ind.window.from_ is not None:
+                if ind.window.from_ is not None and not a.anchored_on_indicator(ind):
                     attrs.add(ind.window.from_)
         return cols, attrs
 
@@ -622,23 +625,33 @@ class IncrementalAggregator:
             aggs: list[pl.Expr] = []
             attrs: set[str] = set()
             cols = {ev.account, ev.timestamp}
+            anchored = False
             for i, idx, ind in self.fallback:
                 a = self.plan.roadmaps[i].analysis
-                where = a.expressions[f"indicators[{idx}].where"]
-                names = names_in(where.tree)
-                cols |= {x for x in names if x in a.event_types}
-                attrs |= {x for x in names if x in a.attribute_types}
+                where = a.expressions.get(f"indicators[{idx}].where")
+                if where is not None:
+                    names = names_in(where.tree)
+                    cols |= {x for x in names if x in a.event_types}
+                    attrs |= {x for x in names if x in a.attribute_types}
                 kind = AGGREGATE_KINDS[ind.aggregate]
                 of = kind.of_column(ind.of, ev.user)
                 if of is not None:
                     cols.add(of)
-                if ind.window.from_ is not None:
+                if a.anchored_on_indicator(ind):
+                    anchored = True
+                elif ind.window.from_ is not None:
                     attrs.add(ind.window.from_)
                 for prev in (False, True) if ind.compare != "none" else (False,):
-                    wcond, _ = run.window(ind, prev)
-                    cond = (wcond & run.filter_expr(a, where)).fill_null(False)
+                    wcond, _ = run.window(ind, prev, i)
+                    if where is not None:
+                        wcond = wcond & run.filter_expr(a, where)
+                    cond = wcond.fill_null(False)
                     aggs.append(aggregate_expr(self.plan, ind, cond).alias(
                         raw_column(i, ind.id, prev)))
+            if anchored:  # the anchors' own filters and columns
+                more_cols, more_attrs = run.read_columns()
+                cols |= more_cols
+                attrs |= more_attrs
             lf = read_events(events, self.plan, clock, schema, cols).filter(
                 pl.col(ev.timestamp) < clock.lit_end())
             if attrs:
@@ -646,6 +659,8 @@ class IncrementalAggregator:
                                                     *sorted(attrs))
                 lf = lf.join(right, left_on=ev.account, right_on="__key", how="left")
             lf = lf.with_columns(pl.col(ev.timestamp).dt.date().alias("__day"))
+            if anchored:
+                lf = run.with_anchors(lf)
             got = lf.group_by(ev.account).agg(aggs).collect()
             if ev.account != self.key:
                 got = got.rename({ev.account: self.key})

@@ -202,8 +202,14 @@ class Engine:
         """
         pairs = pairs.with_row_index(HK).with_columns(pl.col(HK).cast(pl.Int64))
         out = GridFrames()
-        for lo in range(0, max(pairs.height, 1), MAX_GRID_ROWS):
-            chunk = pairs.slice(lo, MAX_GRID_ROWS)
+        size = MAX_GRID_ROWS
+        if self.plan.parent is not None:
+            # roll-ups read every child at the same date: a chunk holds whole dates (pairs
+            # are sorted by date, then account)
+            per_date = max(self.accounts.height, 1)
+            size = max(per_date, size // per_date * per_date)
+        for lo in range(0, max(pairs.height, 1), size):
+            chunk = pairs.slice(lo, size)
             if chunk.height == 0:
                 break
             self._chunk(chunk, overlay, signals, out)
@@ -256,7 +262,8 @@ class Engine:
             end_columns(pl.col(AS_OF), self.clock.time_unit, self.clock.time_zone))
         if overlay is not None:
             grid = grid.join(overlay, on=[key, AS_OF], how="left", maintain_order="left")
-        grid = grid.drop(key, ACC)
+        # roll-ups group the rows by their parent's key: the key stays (see engine/rollup.py)
+        grid = grid.drop(ACC) if plan.parent is not None else grid.drop(key, ACC)
         ev = self.evaluator
         routed = ev.route(grid.lazy()).collect()
         frames = ev.roadmap_frames(routed, agg, HK)
