@@ -235,3 +235,47 @@ def test_spark_equals_polars_on_generated_data(
         _assert_same(result, want)
     finally:
         result.unpersist()
+
+
+def test_spark_evaluates_windows_anchored_at_an_event_time(spark: Any) -> None:
+    from healthrules.integrations import spark as hs
+
+    roadmap = hr.Roadmap.model_validate({
+        "id": "rfm", "goal": "g",
+        "data": {"events": {"user": None, "values": {"amount": "float"}}},
+        "indicators": [
+            {"id": "first_purchase", "family": "outcome", "aggregate": "first_time",
+             "where": "event == 'purchase'"},
+            {"id": "first_day_spend", "family": "outcome", "aggregate": "sum", "of": "amount",
+             "window": {"from": "first_purchase", "days": 1}, "where": "event == 'purchase'"}],
+        "stages": [{"id": "s", "actions": [{"id": "big", "kind": "positive",
+                                            "when": "first_day_spend > 10",
+                                            "do": "{first_day_spend}"}]}]})
+    events = pl.DataFrame({
+        "account_id": ["a", "a", "a", "b", "c"], "event": ["purchase"] * 4 + ["login"],
+        "amount": [10.0, 5.0, 99.0, 3.0, None],
+        "timestamp": [dt.datetime(2026, 6, 1, 9), dt.datetime(2026, 6, 1, 20),
+                      dt.datetime(2026, 6, 2, 10), dt.datetime(2026, 6, 3), dt.datetime(2026, 6, 4)]})
+    accounts = pl.DataFrame({"account_id": ["a", "b", "c"]})
+    as_of = dt.date(2026, 6, 30)
+    want = hr.evaluate(roadmap, events, accounts, as_of)
+    assert want.indicators.sort("account_id")["first_day_spend"].to_list() == [15.0, 3.0, None]
+    result = hs.evaluate(roadmap, _to_spark(spark, events), _to_spark(spark, accounts), as_of,
+                         partitions=2)
+    try:
+        _assert_same(result, want)
+    finally:
+        result.unpersist()
+
+
+def test_spark_refuses_account_hierarchies() -> None:
+    from healthrules.integrations import spark as hs
+
+    roadmap = hr.Roadmap.model_validate({
+        "id": "r", "goal": "g", "data": {"accounts": {"parent": "parent_id"}},
+        "indicators": [{"id": "n", "family": "process", "aggregate": "count"},
+                       {"id": "kids", "kind": "rollup", "family": "process",
+                        "aggregate": "sum", "of": "n"}],
+        "stages": [{"id": "s"}]})
+    with pytest.raises(hr.EvaluationError, match="account hierarchies .* are not evaluated on"):
+        hs.evaluate(roadmap, None, None, "2026-06-30")  # type: ignore[arg-type]

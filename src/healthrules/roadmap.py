@@ -26,8 +26,8 @@ from healthrules.aggregates import AGGREGATE_KINDS, Aggregate
 
 __all__ = [
     "AGGREGATES",
-    "UNASSIGNED_STAGE",
     "ROLLUP_AGGREGATES",
+    "UNASSIGNED_STAGE",
     "AccountColumns",
     "Achievement",
     "Action",

@@ -45,7 +45,7 @@ import pyarrow as pa  # type: ignore[import-untyped]
 from healthrules.compiler import Plan, compile
 from healthrules.engine import evaluate as _evaluate_polars
 from healthrules.engine import read_range
-from healthrules.errors import InputDataError
+from healthrules.errors import EvaluationError, InputDataError
 from healthrules.integrations._optional import import_optional
 from healthrules.roadmap import AggregateIndicator, Pack, Roadmap
 
@@ -250,12 +250,22 @@ def evaluate(
         are found inside the executors and fail the Spark job with the same message.
     RoadmapError
         If the roadmap does not compile.
+    EvaluationError
+        If the roadmap declares an account hierarchy (``data.accounts.parent``): partitions
+        would hold parents apart from their children.
     """
     if isinstance(source, (str, os.PathLike)):
         from healthrules import load
 
         source = load(Path(source))
     plan = compile(source)
+    if plan.parent is not None:
+        raise EvaluationError(
+            f"account hierarchies (data.accounts.parent: {plan.parent!r}) are not evaluated on "
+            "Spark: the accounts are hashed into partitions by their own key, so a parent and "
+            "its children (roll-up indicators, the parent checks) would be evaluated apart. "
+            "Evaluate the roadmap with healthrules.evaluate (or history) instead, or leave "
+            "out the hierarchy.")
     spark = events.sparkSession
     ev_cols = _event_columns(plan)
     acc_cols = [plan.account_key, *plan.attributes]
@@ -272,8 +282,11 @@ def evaluate(
     empty_events = conv.apply(_empty(events.select(ev_cols), session_zone))
     acc_min = conv.apply(_empty(accounts.select(acc_cols), session_zone))
     read_range(plan, empty_events, acc_min, as_of)  # the contract check, before any job
+    # (a window that starts at an indicator's time is computed inside the partition, from
+    # the account's own events, which the partition holds)
     anchors = sorted({ind.window.from_ for cr in plan.roadmaps for ind in cr.roadmap.indicators
-                      if isinstance(ind, AggregateIndicator) and ind.window.from_ is not None})
+                      if isinstance(ind, AggregateIndicator) and ind.window.from_ is not None
+                      and ind.window.from_ in plan.attributes})
     if anchors:
         minima = accounts.select([F.min(F.col(c)).alias(c) for c in acc_cols])
         acc_min = conv.apply(_from_arrow(minima.toArrow())).filter(
