@@ -83,6 +83,8 @@ REGISTRY: Final[list[RegistryEntry]] = [
     RegistryEntry("HR402", "scores.nothing_scored"),
     RegistryEntry("HR403", "scores.empty_family"),
     RegistryEntry("HR404", "scores.ignored_weight"),
+    RegistryEntry("HR405", "scores.unreachable_segment"),
+    RegistryEntry("HR406", "scores.segment_without_effect"),
     # actions (HR5xx)
     RegistryEntry("HR501", "actions.never_true"),
     RegistryEntry("HR502", "actions.always_true"),

@@ -232,8 +232,9 @@ class LintContext:
             Dom(labels=Labels(frozenset([*self.stage_ids, UNASSIGNED_STAGE])), null=False),
             "stage is one of the roadmap's stage ids (or _unassigned)",
         )
-        if self.roadmap.score.bands is not None:
-            facts.label_alias = {"score_band": ("score", self.roadmap.score.bands)}
+        score = self.roadmap.score
+        if score.bands is not None and all(s.bands is None for s in score.segments):
+            facts.label_alias = {"score_band": ("score", score.bands)}
         return facts
 
     @cached_property
@@ -328,7 +329,28 @@ class LintContext:
             out.append(WeightSet(f"score.stages.{sid}.weights",
                                  f"the health score of stage {sid!r}", override.weights,
                                  self.scored(override.weights)))
+        for k, seg in enumerate(score.segments):
+            base = f"score.segments[{k}]"
+            if not seg.weights.empty:
+                out.append(WeightSet(f"{base}.weights", f"the health score of segment {seg.id!r}",
+                                     seg.weights, self.scored(seg.weights)))
+            for sid, override in seg.stages.items():
+                out.append(WeightSet(f"{base}.stages.{sid}.weights",
+                                     f"the health score of segment {seg.id!r} in stage {sid!r}",
+                                     override.weights, self.scored(override.weights)))
         return out
+
+    def segment_reach(self, index: int) -> Region:
+        """The accounts score segment ``index`` can score: its ``applies_to`` holds, no
+        earlier segment's does."""
+        own = self.regions(f"score.segments[{index}].applies_to")
+        region = own.true if own is not None else Region.top()
+        for i in range(index):
+            earlier = self.regions(f"score.segments[{i}].applies_to")
+            region = region.meet(earlier.not_true if earlier is not None else Region.bottom())
+            if region.empty:
+                break
+        return region
 
     # ------------------------------------------------------------------ names read
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from healthrules.errors import Issue, Severity
+from healthrules.lint._explain import why_never_true
 from healthrules.lint.base import Check
 from healthrules.lint.context import LintContext
 
-__all__ = ["CHECKS", "EmptyFamily", "IgnoredWeight", "NothingScored", "TooManyIndicators"]
+__all__ = [
+    "CHECKS", "EmptyFamily", "IgnoredWeight", "NothingScored", "SegmentWithoutEffect",
+    "TooManyIndicators", "UnreachableSegment",
+]
 
 
 class TooManyIndicators(Check):
@@ -211,5 +215,111 @@ class IgnoredWeight(Check):
                     )
 
 
-CHECKS: list[type[Check]] = [TooManyIndicators, NothingScored, EmptyFamily, IgnoredWeight]
+class UnreachableSegment(Check):
+    """A score segment can never score an account.
+
+    Earlier segments take every account that would match it, or its ``applies_to`` can
+    never hold.
+
+    What it does
+    ------------
+    An account is scored by the *first* segment of ``score.segments`` whose ``applies_to``
+    holds. This check reports a segment no account can reach: its condition is never true
+    (``seats < 0``), or every account it matches already matches an earlier segment (found
+    by interval reasoning: ``arr >= 10000`` before ``arr >= 50000``).
+
+    Why is this bad
+    ---------------
+    The segment's weights and band cut points never apply; its accounts are silently scored
+    by the earlier segment's scorecard instead.
+
+    Example
+    -------
+    ::
+
+        score:
+          segments:
+            - {id: paying, applies_to: "arr > 0", weights: ...}
+            - {id: enterprise, applies_to: "arr >= 50000", weights: ...}
+
+    Fix
+    ---
+    List the narrower segment first (``enterprise`` before ``paying``).
+    """
+
+    code = "HR405"
+    name = "scores.unreachable_segment"
+    severity = Severity.ERROR
+
+    def run(self, ctx: LintContext) -> Iterator[Issue]:
+        """Yield one finding per segment that no account can reach."""
+        segments = ctx.roadmap.score.segments
+        for j, seg in enumerate(segments):
+            path = f"score.segments[{j}].applies_to"
+            own, parsed = ctx.regions(path), ctx.parsed(path)
+            if own is None or parsed is None or not ctx.segment_reach(j).empty:
+                continue
+            if own.true.empty:
+                why = why_never_true(parsed, own)
+                if why is not None:
+                    yield self.finding(path, f"segment {seg.id!r} never applies: {why.text}",
+                                       column=why.column)
+                continue
+            for i in range(j):
+                earlier = ctx.regions(f"score.segments[{i}].applies_to")
+                if earlier is not None and own.true.meet(earlier.not_true).empty:
+                    yield self.finding(
+                        path,
+                        f"segment {seg.id!r} can never score an account: every account that "
+                        f"meets `{parsed.source}` already meets the applies_to of the earlier "
+                        f"segment {segments[i].id!r}",
+                        hint="the first segment whose applies_to holds scores the account: "
+                        "list narrower segments first",
+                        related=f"score.segments[{i}].applies_to")
+                    break
+
+
+class SegmentWithoutEffect(Check):
+    """A score segment changes nothing: no weights, no per-stage weights, no bands.
+
+    What it does
+    ------------
+    Reports a segment of ``score.segments`` that gives neither ``weights``, ``stages`` nor
+    ``bands``.
+
+    Why is this bad
+    ---------------
+    Its accounts are scored exactly as without it, but they no longer reach the later
+    segments: a segment listed only to name a group of accounts hides the ones after it.
+
+    Example
+    -------
+    ::
+
+        score:
+          segments:
+            - {id: enterprise, applies_to: "tier == 'enterprise'"}
+
+    Fix
+    ---
+    Give the segment its weights or band cut points, or remove it.
+    """
+
+    code = "HR406"
+    name = "scores.segment_without_effect"
+    severity = Severity.WARNING
+
+    def run(self, ctx: LintContext) -> Iterator[Issue]:
+        """Yield one finding per segment without weights, stages or bands."""
+        for j, seg in enumerate(ctx.roadmap.score.segments):
+            if seg.weights.empty and not seg.stages and seg.bands is None:
+                yield self.finding(
+                    f"score.segments[{j}]",
+                    f"segment {seg.id!r} gives no weights, stage weights or bands, so its "
+                    "accounts are scored as without it (and never reach a later segment)",
+                    hint="give it weights or bands, or remove it")
+
+
+CHECKS: list[type[Check]] = [TooManyIndicators, NothingScored, EmptyFamily, IgnoredWeight,
+                             UnreachableSegment, SegmentWithoutEffect]
 """The checks of this family, in code order."""
