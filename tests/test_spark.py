@@ -255,7 +255,8 @@ def test_spark_evaluates_windows_anchored_at_an_event_time(spark: Any) -> None:
         "account_id": ["a", "a", "a", "b", "c"], "event": ["purchase"] * 4 + ["login"],
         "amount": [10.0, 5.0, 99.0, 3.0, None],
         "timestamp": [dt.datetime(2026, 6, 1, 9), dt.datetime(2026, 6, 1, 20),
-                      dt.datetime(2026, 6, 2, 10), dt.datetime(2026, 6, 3), dt.datetime(2026, 6, 4)]})
+                      dt.datetime(2026, 6, 2, 10), dt.datetime(2026, 6, 3),
+                      dt.datetime(2026, 6, 4)]})
     accounts = pl.DataFrame({"account_id": ["a", "b", "c"]})
     as_of = dt.date(2026, 6, 30)
     want = hr.evaluate(roadmap, events, accounts, as_of)
@@ -277,5 +278,5 @@ def test_spark_refuses_account_hierarchies() -> None:
                        {"id": "kids", "kind": "rollup", "family": "process",
                         "aggregate": "sum", "of": "n"}],
         "stages": [{"id": "s"}]})
-    with pytest.raises(hr.EvaluationError, match="account hierarchies .* are not evaluated on"):
+    with pytest.raises(hr.EvaluationError, match=r"account hierarchies .* are not evaluated on"):
         hs.evaluate(roadmap, None, None, "2026-06-30")  # type: ignore[arg-type]

@@ -9,6 +9,10 @@ Every evaluation a test run makes is observed. An item is covered when:
   bands of an indicator or of the score, and every comparison of a name with a number in an
   action condition, a stage entry or an achievement (``adoption >= 0.8``): some value in scope
   fell on each side (``< 0.8`` and ``>= 0.8``; for ``==`` / ``!=``, equal and not equal).
+  Comparisons in score segments' ``applies_to`` and in roll-ups' ``of`` count too;
+- **segment**: some account was scored by the score segment (its bands are band items
+  ``score[<segment>]=<band>``, whose cut points count only for that segment's accounts);
+- **rollup**: some account with at least one child got a value for the roll-up indicator.
 
 The percentage is covered items over all items. Items are per roadmap file, so two test files
 that test the same roadmap add up.
@@ -30,8 +34,9 @@ from healthrules.roadmap import Bands
 
 __all__ = ["CoverageItem", "CoverageReport", "CoverageTracker", "Kind"]
 
-Kind = Literal["stage", "action", "band", "boundary"]
-KINDS: tuple[Kind, ...] = ("stage", "action", "band", "boundary")
+Kind = Literal["stage", "action", "band", "boundary", "segment", "rollup"]
+KINDS: tuple[Kind, ...] = ("stage", "action", "band", "boundary", "segment", "rollup")
+_ONLY_WHEN_PRESENT: tuple[Kind, ...] = ("segment", "rollup")
 
 _SPLIT_OPS = {"<": "<", ">=": "<", "<=": "<=", ">": "<=", "==": "==", "!=": "=="}
 _OPS = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
@@ -107,6 +112,8 @@ class CoverageReport:
         lines = ["coverage:"]
         for k in KINDS:
             c, t = self.counts(k)
+            if t == 0 and k in _ONLY_WHEN_PRESENT:
+                continue
             label = "boundaries" if k == "boundary" else k + "s"
             lines.append(f"  {label:<11} {c:>4}/{t:<4} {self.percent(k):6.1f}%")
         c, t = self.counts()
@@ -127,7 +134,8 @@ class _Boundary:
     subject: str
     value: float
     split: str  # "<" (x < c | x >= c), "<=" (x <= c | x > c) or "==" (x == c | x != c)
-    scopes: list[tuple[str, str | None]] = field(default_factory=list)  # (kind, stage)
+    # (kind, stage) or ("segment", segment id)
+    scopes: list[tuple[str, str | None]] = field(default_factory=list)
     seen: set[bool] = field(default_factory=set)  # True: the upper / equal side
 
     @property
@@ -169,6 +177,8 @@ class _RoadmapCoverage:
     boundaries: dict[tuple[str, float, str], _Boundary]
     band_specs: dict[str, Bands]
     action_stage: dict[str, str | None]
+    segments: dict[str, bool] = field(default_factory=dict)
+    rollups: dict[str, bool] = field(default_factory=dict)
 
 
 def _literal_number(node: ast.expr) -> float | None:
@@ -236,15 +246,26 @@ class CoverageTracker:
                     cov.band_specs[ind.id] = ind.bands
             if r.score.bands is not None:
                 cov.band_specs["score"] = r.score.bands
+            for seg in r.score.segments:
+                cov.segments[seg.id] = False
+                if seg.bands is not None:
+                    cov.band_specs[f"score[{seg.id}]"] = seg.bands
+            cov.rollups = {ind.id: False for ind in r.indicators if ind.kind == "rollup"}
             for name, bands in cov.band_specs.items():
                 for b in bands.levels:
                     cov.bands[(name, b.name)] = False
+                segment = name[len("score["):-1] if name.startswith("score[") else None
                 for level in bands.levels[:-1]:
                     upper = level.upper
                     assert upper is not None
                     split = "<=" if upper[1] else "<"
-                    self._boundary(cov, name, upper[0], split, ("band", None))
+                    self._boundary(cov, "score" if segment else name, upper[0], split,
+                                   ("segment", segment) if segment else ("band", None))
             exprs = cr.analysis.expressions
+            for path, parsed in sorted(exprs.items()):
+                if path.startswith("score.segments[") or path.endswith(".of"):
+                    for name, op, v in _comparisons(parsed.tree):
+                        self._boundary(cov, name, v, _SPLIT_OPS[op], ("entry", None))
             for si, st in enumerate(r.stages):
                 entry = exprs.get(f"stages[{si}].entry")
                 if entry is not None:
@@ -284,6 +305,10 @@ class CoverageTracker:
         attrs = {row[key_col]: row for row in evaluation.attributes.to_dicts()} if (
             evaluation.attributes.width) else {}
         stage_rows = {(r[key_col], r["roadmap"]): r for r in evaluation.stages.to_dicts()}
+        parent = plan.parent
+        with_children: set[Any] = set()
+        if parent is not None and parent in evaluation.attributes.columns:
+            with_children = set(evaluation.attributes[parent].drop_nulls().to_list())
         score_rows = {(r[key_col], r["roadmap"]): r for r in evaluation.scores.to_dicts()}
         for cr in plan.roadmaps:
             cov = self._roadmaps[self._key(cr)]
@@ -302,13 +327,25 @@ class CoverageTracker:
                 values.update(ind_row)
                 values["score"] = sc.get("score")
                 values["stage"] = stage
+                segment = sc.get("segment")
+                if segment in cov.segments:
+                    cov.segments[segment] = True
+                if acc in with_children:
+                    for rid_ in cov.rollups:
+                        if ind_row.get(rid_) is not None:
+                            cov.rollups[rid_] = True
                 for name in cov.band_specs:
-                    band = sc.get("score_band") if name == "score" else ind_row.get(
-                        f"{name}__band")
+                    if name.startswith("score["):
+                        band = sc.get("score_band") if name == f"score[{segment}]" else None
+                    elif name == "score":
+                        band = sc.get("score_band") if f"score[{segment}]" not in (
+                            cov.band_specs) else None
+                    else:
+                        band = ind_row.get(f"{name}__band")
                     if band is not None:
                         cov.bands[(name, band)] = True
                 for b in cov.boundaries.values():
-                    if not any(_in_scope(s, stage) for s in b.scopes):
+                    if not any(_in_scope(s, stage, segment) for s in b.scopes):
                         continue
                     x = values.get(b.subject)
                     if isinstance(x, bool) or not isinstance(x, (int, float)):
@@ -339,11 +376,19 @@ class CoverageTracker:
                 detail = ("never " + " nor ".join(f"{b.subject} {m}" for m in missing)
                           if missing else "")
                 items.append(CoverageItem("boundary", rid, source, b.name, not missing, detail))
+            for sid, hit in cov.segments.items():
+                items.append(CoverageItem("segment", rid, source, sid, hit,
+                                          "" if hit else "no account was scored by it"))
+            for uid, hit in cov.rollups.items():
+                items.append(CoverageItem("rollup", rid, source, uid, hit,
+                                          "" if hit else "no account with children had a value"))
         return CoverageReport(tuple(items))
 
 
-def _in_scope(scope: tuple[str, str | None], stage: str | None) -> bool:
+def _in_scope(scope: tuple[str, str | None], stage: str | None, segment: Any) -> bool:
     kind, sid = scope
     if kind == "stage":
         return stage == sid
+    if kind == "segment":
+        return bool(segment == sid)
     return True
