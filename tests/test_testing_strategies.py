@@ -21,6 +21,8 @@ from healthrules.testing.strategies import (
     inputs_for,
     roadmaps,
 )
+from reference import evaluate_reference
+from test_engine_vs_reference import compare
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "rules" / "examples"
 AS_OF = dt.date(2026, 6, 30)
@@ -161,3 +163,16 @@ def test_the_recipes_of_the_docs_run() -> None:
     assert len(tests) == 3
     for test in tests:
         test()
+
+
+@settings(max_examples=25, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(roadmap=roadmaps(), data=st.data())
+def test_generated_hierarchies_and_segments_match_the_reference(
+        roadmap: Roadmap, data: st.DataObject) -> None:
+    accounts, events = data.draw(inputs_for(roadmap, as_of=AS_OF, max_events=30))
+    if roadmap.data.accounts.parent is not None:
+        assert accounts["parent_id"].dtype == pl.String
+    result = hr.evaluate(roadmap, events, accounts, AS_OF)
+    problems = compare(result, evaluate_reference(roadmap, events, accounts, AS_OF), roadmap)
+    assert not problems, "\n".join(problems[:10])

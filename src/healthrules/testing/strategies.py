@@ -82,6 +82,7 @@ class ContractFacts:
     event_names: list[str]
     literals: dict[str, set[Any]] = field(default_factory=dict)
     windows: set[int] = field(default_factory=set)
+    parent: str | None = None
 
     def numbers(self, name: str) -> list[float]:
         """The numbers an expression compares ``name`` with (for boundary values)."""
@@ -161,13 +162,15 @@ def contract_facts(source: Source) -> ContractFacts:
     ev = first.data.events
     attrs: dict[str, str] = {}
     values: dict[str, str] = {}
+    parent: str | None = None
     for r in rs:
         attrs.update(r.data.accounts.attributes)
         values.update(r.data.events.values)
+        parent = parent or r.data.accounts.parent
     facts = ContractFacts(
         account_key=first.data.accounts.key, attributes=attrs, event_col=ev.event,
         user_col=ev.user, timestamp_col=ev.timestamp, timezone=ev.timezone,
-        account_col=ev.account, values=values, event_names=[],
+        account_col=ev.account, values=values, event_names=[], parent=parent,
     )
     events: set[str] = set()
     for r in rs:
@@ -281,6 +284,8 @@ def accounts_for(
     -------
     SearchStrategy[polars.DataFrame]
         The key column (text) and every declared attribute, typed; one row per account.
+        With an account hierarchy (``data.accounts.parent``), the parent column too: a
+        forest, each account's parent (or null) listed before it.
     """
     facts = contract_facts(source)
     day = as_of.date() if isinstance(as_of, dt.datetime) else as_of
@@ -299,6 +304,11 @@ def accounts_for(
             cols[name] = [draw(strat) for _ in keys]
         schema = {facts.account_key: pl.String(),
                   **{n: _attr_dtype(t, facts.timezone) for n, t in facts.attributes.items()}}
+        if facts.parent is not None:
+            cols[facts.parent] = [
+                None if k == 0 or draw(st.booleans()) else keys[draw(st.integers(0, k - 1))]
+                for k in range(len(keys))]
+            schema[facts.parent] = pl.String()
         frame = pl.DataFrame({k: cols[k] for k in schema}, schema=schema)
         return frame
 
@@ -499,6 +509,26 @@ def _roadmap(draw: DrawFn, max_indicators: int, max_stages: int,
             ind["bands"] = draw(_bands(False))
         indicators.append(ind)
         numeric.append(("d0", False))
+    hierarchy = draw(st.booleans())
+    if hierarchy:
+        # spend in the first week after the first login (a window anchored at an event
+        # time), and roll-ups of the children's values up to their parent
+        indicators.append({"id": "first_login", "family": "process", "aggregate": "first_time",
+                           "where": "event == 'login'"})
+        indicators.append({"id": "first_week", "family": "outcome", "aggregate": "sum",
+                           "of": "value", "window": {"from": "first_login", "days": 7}})
+        numeric.append(("first_week", False))
+        child = draw(st.sampled_from([n for n, _ in numeric]))
+        agg = draw(st.sampled_from(["sum", "mean", "weighted_mean", "max", "count", "share"]))
+        rollup: dict[str, Any] = {"id": "children", "kind": "rollup", "aggregate": agg,
+                                  "family": draw(st.sampled_from(families)),
+                                  "of": f"{child} > 1" if agg in ("count", "share") else child}
+        if agg == "weighted_mean":
+            rollup["weight"] = "seats"
+        if draw(st.booleans()):
+            rollup["bands"] = draw(_bands(agg == "count"))
+        indicators.append(rollup)
+        numeric.append(("children", agg == "count"))
     banded = [i["id"] for i in indicators if "bands" in i]
 
     def condition() -> SearchStrategy[str]:
@@ -546,12 +576,21 @@ def _roadmap(draw: DrawFn, max_indicators: int, max_stages: int,
         score["bands"] = {"levels": [{"name": "low", "lt": 40}, {"name": "mid", "ge": 40,
                                                                    "lt": 70},
                                      {"name": "high", "ge": 70}]}
+    if banded and draw(st.booleans()):
+        segment: dict[str, Any] = {"id": "pro", "applies_to": draw(condition()),
+                                   "weights": {"indicators": {banded[-1]: 1}}}
+        if draw(st.booleans()):
+            segment["bands"] = {"levels": [{"name": "low", "lt": 60}, {"name": "high", "ge": 60}]}
+        score["segments"] = [segment]
+    accounts: dict[str, Any] = {"attributes": {"plan": "str", "seats": "int", "start": "date"}}
+    if hierarchy:
+        accounts["parent"] = "parent_id"
     data = {
         "id": "fuzz",
         "goal": "Generated roadmap",
         "data": {
             "events": {"values": {"value": "float"}},
-            "accounts": {"attributes": {"plan": "str", "seats": "int", "start": "date"}},
+            "accounts": accounts,
         },
         "indicators": indicators,
         "stages": stages,
@@ -564,9 +603,12 @@ def roadmaps(*, max_indicators: int = 4, max_stages: int = 3,
              max_actions: int = 2) -> SearchStrategy[Roadmap]:
     """Small valid roadmaps: aggregates, a derived ratio, bands, stages, actions, a score.
 
+    Some have a score segment, and some an account hierarchy: a window anchored at an event
+    time (the first login), a roll-up indicator and ``data.accounts.parent: parent_id``.
     Every roadmap drawn compiles (:func:`healthrules.compile`). Its data contract is fixed:
     events with a user and a float ``value`` column, accounts with ``plan`` (str), ``seats``
-    (int) and ``start`` (date), so :func:`inputs_for` can feed it.
+    (int) and ``start`` (date) and, with a hierarchy, ``parent_id``, so :func:`inputs_for`
+    can feed it.
 
     Parameters
     ----------
