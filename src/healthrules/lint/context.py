@@ -361,6 +361,10 @@ class LintContext:
         for path, parsed in self.expression_paths():
             for name in parsed.names:
                 out.setdefault(name, []).append(path)
+        for i, ind in enumerate(self.roadmap.indicators):  # a window that starts at it
+            if isinstance(ind, AggregateIndicator) and self.analysis.anchored_on_indicator(ind):
+                assert ind.window.from_ is not None
+                out.setdefault(ind.window.from_, []).append(f"indicators[{i}].window.from")
         for path, pieces in sorted(self.analysis.templates.items()):
             for piece in pieces:
                 if isinstance(piece, TemplateField):

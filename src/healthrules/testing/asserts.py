@@ -279,6 +279,9 @@ def compare_account(
         out.append(Mismatch("score_band", format_value(expectation.score_band),
                             f"{format_value(view.score.get('score_band'))} (score {score})",
                             line_of("score_band")))
+    if "segment" in fields and expectation.segment != view.score.get("segment"):
+        out.append(Mismatch("segment", format_value(expectation.segment),
+                            format_value(view.score.get("segment")), line_of("segment")))
     if expectation.actions is not None:
         out.extend(_compare_actions(view, expectation.actions, line_of))
     return out

@@ -368,7 +368,8 @@ class CoverageTracker:
                 detail = ""
                 if not hit:
                     level = next(b for b in cov.band_specs[ind].levels if b.name == band)
-                    detail = "no value in " + level.describe().replace("x", ind, 1)
+                    detail = "no value in " + level.describe().replace(
+                        "x", ind.split("[")[0], 1)
                 items.append(CoverageItem("band", rid, source, f"{ind}={band}", hit, detail))
             for b in cov.boundaries.values():
                 low, high = b.sides()

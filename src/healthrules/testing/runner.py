@@ -450,6 +450,9 @@ def _prepare(src: TestSource, ci: int, case: Case, plan: Plan,
     key, ev_key = plan.account_key, plan.events.account
     known = set(accounts[key].to_list())
     accounts = accounts.with_columns((pl.lit(prefix) + pl.col(key)).alias(key))
+    if plan.parent is not None:  # a parent is an account of the same case
+        accounts = accounts.with_columns((pl.lit(prefix) + pl.col(plan.parent)).alias(
+            plan.parent))
     events = events.with_columns((pl.lit(prefix) + pl.col(ev_key)).alias(ev_key))
     return _Prepared(ci, case, res, accounts, events, known, times)
 
@@ -681,12 +684,17 @@ def case_frames(src: TestSource, ci: int, case: Case, plan: Plan,
     ref_day = ref.date() if isinstance(ref, dt.datetime) else ref
     acc_schema: dict[str, pl.DataType] = {key: pl.String()}
     acc_schema.update({n: _dtype(t, tz) for n, t in plan.attributes.items()})
+    parent = plan.parent
+    if parent is not None:
+        acc_schema[parent] = pl.String()
     rows: list[dict[str, Any]] = []
     for acc, attrs in case.accounts.items():
         merged = {**model.account_defaults, **(attrs or {})}
         row: dict[str, Any] = {key: acc}
         for name, typ in plan.attributes.items():
             row[name] = _attr_value(merged.get(name), typ, ref_day, tz)
+        if parent is not None:
+            row[parent] = merged.get(parent)
         rows.append(row)
     # build with naive datetimes, then read them as wall times in the events' zone
     naive = {n: (pl.Datetime("us") if isinstance(d, pl.Datetime) else d)

@@ -255,6 +255,8 @@ class AccountExpectation(_Model):
         default_factory=dict, description="Band names by indicator id (null: no value).")
     score: Number | Expected | None = Field(None, description="The health score (0-100).")
     score_band: StrictStr | None = None
+    segment: StrictStr | None = Field(None, description="The score segment that scored the "
+                                      "account (null: none applies).")
     actions: ActionsExpectation | None = None
 
 
@@ -672,6 +674,8 @@ class RoadmapIndex:
     value_columns: dict[str, str]
     event_names: set[str]
     has_user: bool
+    parent: str | None = None
+    segments: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, source: Roadmap | Pack) -> RoadmapIndex:
@@ -691,10 +695,14 @@ class RoadmapIndex:
                                for i in r.indicators} for r in roadmaps},
             stages={r.id: [s.id for s in r.stages] for r in roadmaps},
             actions={r.id: [a.id for _, a in r.all_actions()] for r in roadmaps},
-            score_bands={r.id: ([b.name for b in r.score.bands.levels] if r.score.bands
-                                else []) for r in roadmaps},
+            score_bands={r.id: sorted({b.name for bands in (r.score.bands, *(
+                s.bands for s in r.score.segments)) if bands is not None
+                for b in bands.levels}) for r in roadmaps},
+            segments={r.id: [s.id for s in r.score.segments] for r in roadmaps},
             attributes=attrs, value_columns=values, event_names=events,
             has_user=first.data.events.user is not None,
+            parent=next((r.data.accounts.parent for r in roadmaps
+                         if r.data.accounts.parent is not None), None),
         )
 
     def all_of(self, what: Mapping[str, Iterable[str]], roadmap: str | None) -> set[str]:
@@ -765,6 +773,11 @@ def _check_time(src: TestSource, text: str, path: str, ref: dt.date | None,
 
 def _check_attribute(src: TestSource, name: str, value: Any, path: str, case: int | None,
                      index: RoadmapIndex) -> None:
+    if name == index.parent and name not in index.attributes:
+        if value is not None and not isinstance(value, str):
+            src.issue(TestCode.BAD_ATTRIBUTE, f"{name!r} is the parent account: write its "
+                      f"account id, got {json.dumps(value)}", path, case=case)
+        return
     typ = index.attributes.get(name)
     if typ is None:
         src.issue(TestCode.UNKNOWN_ATTRIBUTE, f"unknown account attribute {name!r}", path,
@@ -817,6 +830,11 @@ def _check_case(src: TestSource, index: RoadmapIndex, ci: int, case: Case) -> No
     for acc, attrs in case.accounts.items():
         for name, value in (attrs or {}).items():
             _check_attribute(src, name, value, f"{base}.accounts.{acc}.{name}", ci, index)
+            if (name == index.parent and isinstance(value, str) and value not in case.accounts
+                    and case.accounts_file is None):
+                src.issue(TestCode.BAD_ATTRIBUTE, f"parent {value!r} of {acc!r} is not an "
+                          "account of this case", f"{base}.accounts.{acc}.{name}", case=ci,
+                          hint=_hint(value, list(case.accounts)))
     known = set(case.accounts)
     strict_accounts = case.accounts_file is None
     for attr_file, what in ((case.accounts_file, "accounts_file"),
@@ -912,6 +930,13 @@ def _check_expectation(src: TestSource, index: RoadmapIndex, ci: int, apath: str
         if exp.stage not in stages:
             src.issue(TestCode.UNKNOWN_STAGE, f"unknown stage {exp.stage!r}", f"{apath}.stage",
                       case=ci, hint=_hint(exp.stage, stages))
+    if exp.segment is not None:
+        segments = index.all_of(index.segments, rid)
+        if exp.segment not in segments:
+            src.issue(TestCode.UNKNOWN_BAND, f"unknown score segment {exp.segment!r}",
+                      f"{apath}.segment", case=ci,
+                      hint=_hint(exp.segment, segments) if segments
+                      else "the roadmap has no score segments")
     if exp.score_band is not None:
         bands = index.all_of(index.score_bands, rid)
         if exp.score_band not in bands:

@@ -576,7 +576,7 @@ def _roadmap(draw: DrawFn, max_indicators: int, max_stages: int,
         score["bands"] = {"levels": [{"name": "low", "lt": 40}, {"name": "mid", "ge": 40,
                                                                    "lt": 70},
                                      {"name": "high", "ge": 70}]}
-    if banded and draw(st.booleans()):
+    if draw(st.booleans()) and banded:
         segment: dict[str, Any] = {"id": "pro", "applies_to": draw(condition()),
                                    "weights": {"indicators": {banded[-1]: 1}}}
         if draw(st.booleans()):
