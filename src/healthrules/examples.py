@@ -11,6 +11,7 @@ EXAMPLES = {
     "goal-tracks": "goal-tracks/pack.yaml",
     "trial-conversion": "trial-conversion/roadmap.yaml",
     "subscription-upsell": "subscription-upsell/roadmap.yaml",
+    "portfolio-scorecard": "portfolio-scorecard/roadmap.yaml",
 }
 
 
