@@ -45,6 +45,7 @@ __all__ = [
     "analysis_of",
     "analyze",
     "parse_template",
+    "score_band_names",
 ]
 
 RESERVED_NAMES: dict[str, Type] = {
@@ -352,7 +353,7 @@ def analyze(roadmap: Roadmap) -> Analysis:
                                     **a.indicator_types, "as_of": "date"}
     band_names = {ind.id: [b.name for b in ind.bands.levels]
                   for ind in roadmap.indicators if ind.bands is not None}
-    score_bands = _score_band_names(roadmap)
+    score_bands = score_band_names(roadmap)
 
     for ident in order:
         i, node = nodes[ident]
@@ -525,8 +526,19 @@ def analyze(roadmap: Roadmap) -> Analysis:
     return a
 
 
-def _score_band_names(roadmap: Roadmap) -> list[str] | None:
-    """Every band name the score can have (its bands and its segments'), or None."""
+def score_band_names(roadmap: Roadmap) -> list[str] | None:
+    """Every band name the score can have (its bands and its segments'), or None.
+
+    Examples
+    --------
+    >>> from healthrules.roadmap import Roadmap
+    >>> r = Roadmap.model_validate({"id": "r", "goal": "g", "stages": [{"id": "s"}],
+    ...     "score": {"bands": {"levels": [{"name": "low", "lt": 50}, {"name": "ok", "ge": 50}]},
+    ...               "segments": [{"id": "ent", "applies_to": "True", "bands": {"levels": [
+    ...                   {"name": "watch", "lt": 80}, {"name": "ok", "ge": 80}]}}]}})
+    >>> score_band_names(r)
+    ['low', 'ok', 'watch']
+    """
     score = roadmap.score
     names: list[str] = []
     for bands in (score.bands, *(seg.bands for seg in score.segments)):

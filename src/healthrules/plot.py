@@ -119,9 +119,11 @@ def _score_palette(evaluation: Evaluation) -> dict[str, str]:
     """Score band colours across the evaluation's roadmaps (the first roadmap wins a name)."""
     palette: dict[str, str] = {}
     for cr in evaluation.plan.roadmaps:
-        if cr.roadmap.score.bands is not None:
-            for name, color in band_colors(cr.roadmap.score.bands).items():
-                palette.setdefault(name, color)
+        score = cr.roadmap.score
+        for bands in (score.bands, *(s.bands for s in score.segments)):
+            if bands is not None:
+                for name, color in band_colors(bands).items():
+                    palette.setdefault(name, color)
     return palette
 
 
@@ -213,10 +215,11 @@ def score_distribution(evaluation: Evaluation, *, step: float = 5.0,
     palette: dict[str, str] = {}
     cuts: list[float] = []
     for r in roadmaps:
-        if r.score.bands is not None:
-            for name, color in band_colors(r.score.bands).items():
-                palette.setdefault(name, color)
-            cuts += [c for c in r.score.bands.cut_points() if c not in cuts]
+        for bands in (r.score.bands, *(s.bands for s in r.score.segments)):
+            if bands is not None:
+                for name, color in band_colors(bands).items():
+                    palette.setdefault(name, color)
+                cuts += [c for c in bands.cut_points() if c not in cuts]
     present = scores.filter(pl.col("score").is_not_null())
     missing = scores.height - present.height
     last = (math.ceil(100 / step) - 1) * step

@@ -265,11 +265,16 @@ def backtest(
 
 
 def _band_order(plan: Plan) -> list[str]:
-    """Score band names from the worst to the best (of the first roadmap with score bands)."""
+    """Score band names from the worst to the best (of the first roadmap with score bands;
+    names only its segments' bands have come after, worst first)."""
     for cr in plan.roadmaps:
-        bands = cr.roadmap.score.bands
-        if bands is not None:
-            return [b.name for b in bands.ordered_worst_to_best()]
+        score = cr.roadmap.score
+        order: list[str] = []
+        for bands in (score.bands, *(s.bands for s in score.segments)):
+            if bands is not None:
+                order += [b.name for b in bands.ordered_worst_to_best() if b.name not in order]
+        if order:
+            return order
     return []
 
 

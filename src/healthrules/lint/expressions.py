@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from healthrules.analysis import score_band_names
 from healthrules.errors import Issue, Severity
 from healthrules.expressions import Parsed, did_you_mean
 from healthrules.lint._explain import atom_reason, segment, why_always_true, why_never_true
@@ -209,8 +210,9 @@ def _label_source(ctx: LintContext, node: ast.expr) -> _LabelSource | None:
         return _LabelSource(f"band({ident})", [b.name for b in ctx.bands[ident].levels])
     if isinstance(node, ast.Name) and node.id == "stage":
         return _LabelSource("stage", [*ctx.stage_ids, UNASSIGNED_STAGE])
-    if isinstance(node, ast.Name) and node.id == "score_band" and ctx.roadmap.score.bands:
-        return _LabelSource("score_band", [b.name for b in ctx.roadmap.score.bands.levels])
+    names = score_band_names(ctx.roadmap)
+    if isinstance(node, ast.Name) and node.id == "score_band" and names:
+        return _LabelSource("score_band", names)
     return None
 
 

@@ -29,6 +29,10 @@ def _banded(ctx: LintContext) -> Iterator[tuple[str, str, Bands, NameFact | None
                 ind.id)
     if ctx.roadmap.score.bands is not None:
         yield "the score", "score.bands", ctx.roadmap.score.bands, ctx.facts.fact("score")
+    for k, seg in enumerate(ctx.roadmap.score.segments):
+        if seg.bands is not None:
+            yield (f"the score of segment {seg.id!r}", f"score.segments[{k}].bands", seg.bands,
+                   ctx.facts.fact("score"))
 
 
 class UnreachableBand(Check):
