@@ -346,3 +346,90 @@ def test_history_equals_evaluate_at_every_date(seed: int) -> None:
         got = h.at(d)
         for name, frame in want.frames.items():
             assert_frame_equal(got.frames[name], frame, check_exact=False, rel_tol=1e-9)
+
+
+# --------------------------------------------------------------------------- around the engine
+
+
+def test_a_missing_parent_column_points_at_its_declaration(tmp_path: Any) -> None:
+    path = tmp_path / "portfolio.yaml"
+    import yaml
+
+    path.write_text(yaml.safe_dump(spec()), encoding="utf-8")
+    roadmap = hr.load(path)
+    events, accounts = frames()
+    with pytest.raises(InputDataError) as info:
+        hr.evaluate(roadmap, events, accounts.drop("parent_id"), AS_OF)
+    (issue,) = info.value.errors()
+    assert issue.related is not None and issue.related.path == "data.accounts.parent"
+    assert issue.related.line is not None
+
+
+def test_segment_band_names_are_known_to_actions_lint_and_test_files(tmp_path: Any) -> None:
+    from healthrules.lint import lint_text
+
+    s = spec()
+    s["stages"][1]["actions"].append({
+        "id": "watch", "kind": "challenge", "when": "score_band == 'watch'",
+        "do": "{score_band}", "owner": "csm", "channel": "low-touch"})
+    s["score"]["segments"][0]["bands"]["levels"][0]["name"] = "watch"
+    roadmap = Roadmap.model_validate(s)
+    assert analyze(roadmap).ok
+    import yaml
+
+    findings = lint_text(yaml.safe_dump(s))
+    assert not [f for f in findings if f.code == "HR603"], findings
+    misspelt = dict(s)
+    misspelt["stages"] = [s["stages"][0], {**s["stages"][1], "actions": [
+        {**s["stages"][1]["actions"][-1], "when": "score_band == 'wacth'"}]}]
+    issues = analyze(Roadmap.model_validate(misspelt)).issues
+    assert any("the score has no band 'wacth'" in i.message and "watch" in (i.hint or "")
+               for i in issues)
+
+
+def test_coverage_counts_segments_and_rollups() -> None:
+    from healthrules.testing.coverage import CoverageTracker
+
+    result, _ = run(spec())
+    tracker = CoverageTracker()
+    tracker.observe(result)
+    report = tracker.report()
+    got = {(i.kind, i.name): i.covered for i in report.items if i.kind in ("segment", "rollup")}
+    assert got[("segment", "group")] and got[("segment", "smb")]
+    assert got[("rollup", "kids_at_risk")] and got[("rollup", "kids_worst")]
+    assert ("band", "score[group]=fine") in {(i.kind, i.name) for i in report.items}
+    assert "segments" in report.render() and "rollups" in report.render()
+
+
+def test_a_test_file_parent_must_be_an_account_of_the_case(tmp_path: Any) -> None:
+    import yaml
+
+    from healthrules.testing import run as run_tests
+
+    (tmp_path / "roadmap.yaml").write_text(yaml.safe_dump(spec()), encoding="utf-8")
+    (tmp_path / "roadmap.test.yaml").write_text("""
+kind: test
+roadmap: roadmap.yaml
+as_of: 2026-06-30
+cases:
+  - name: a parent that is not listed
+    accounts:
+      holding: {tier: group}
+      c1: {parent_id: holdign}
+    expect:
+      holding: {segment: group}
+  - name: a parent and its child
+    accounts:
+      holding: {tier: group}
+      c1: {parent_id: holding, tier: smb}
+    events:
+      c1: [login at -1d]
+    expect:
+      holding: {indicators: {kids_logins: 1, kids_at_risk: 1}, segment: group}
+      c1: {segment: smb}
+""", encoding="utf-8")
+    report = run_tests([tmp_path])
+    text = report.render()
+    assert report.passed == 1 and not report.ok, text
+    assert "parent 'holdign' of 'c1' is not an account of this case" in text
+    assert "did you mean 'holding'" in text.lower() or "holding" in text

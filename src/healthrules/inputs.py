@@ -210,6 +210,8 @@ def _declared(plan: Plan, issues: list[Issue]) -> list[Issue]:
         for name in e.values:
             declared[("<events>", name)] = (r, f"data.events.values.{name}")
         declared[("<accounts>", acc.key)] = (r, "data.accounts.key")
+        if acc.parent is not None:
+            declared[("<accounts>", acc.parent)] = (r, "data.accounts.parent")
         for name in acc.attributes:
             declared[("<accounts>", name)] = (r, f"data.accounts.attributes.{name}")
     out: list[Issue] = []
