@@ -237,7 +237,7 @@ def test_spark_equals_polars_on_generated_data(
         result.unpersist()
 
 
-def test_spark_evaluates_windows_anchored_at_an_event_time(spark: Any) -> None:
+def test_spark_evaluates_event_anchors_and_segments(spark: Any) -> None:
     from healthrules.integrations import spark as hs
 
     roadmap = hr.Roadmap.model_validate({
@@ -247,10 +247,14 @@ def test_spark_evaluates_windows_anchored_at_an_event_time(spark: Any) -> None:
             {"id": "first_purchase", "family": "outcome", "aggregate": "first_time",
              "where": "event == 'purchase'"},
             {"id": "first_day_spend", "family": "outcome", "aggregate": "sum", "of": "amount",
-             "window": {"from": "first_purchase", "days": 1}, "where": "event == 'purchase'"}],
+             "window": {"from": "first_purchase", "days": 1}, "where": "event == 'purchase'",
+             "bands": {"levels": [{"name": "low", "lt": 10}, {"name": "high", "ge": 10}]}}],
         "stages": [{"id": "s", "actions": [{"id": "big", "kind": "positive",
                                             "when": "first_day_spend > 10",
-                                            "do": "{first_day_spend}"}]}]})
+                                            "do": "{first_day_spend} ({segment})"}]}],
+        "score": {"segments": [{"id": "buyers", "applies_to": "first_purchase is not None",
+                                "bands": {"levels": [{"name": "bad", "lt": 50},
+                                                     {"name": "good", "ge": 50}]}}]}})
     events = pl.DataFrame({
         "account_id": ["a", "a", "a", "b", "c"], "event": ["purchase"] * 4 + ["login"],
         "amount": [10.0, 5.0, 99.0, 3.0, None],
@@ -261,6 +265,7 @@ def test_spark_evaluates_windows_anchored_at_an_event_time(spark: Any) -> None:
     as_of = dt.date(2026, 6, 30)
     want = hr.evaluate(roadmap, events, accounts, as_of)
     assert want.indicators.sort("account_id")["first_day_spend"].to_list() == [15.0, 3.0, None]
+    assert want.scores.sort("account_id")["segment"].to_list() == ["buyers", "buyers", None]
     result = hs.evaluate(roadmap, _to_spark(spark, events), _to_spark(spark, accounts), as_of,
                          partitions=2)
     try:
