@@ -317,6 +317,9 @@ def test_explain_uses_the_segment_weights() -> None:
     assert weights == {"kids_usage": 0.75, "logins": 0.25}  # effective: 3 to 1
     assert "segment group" in str(why)
     assert "group: applies_to kids_logins > 0 or tier == 'group' -> holds" in str(why)
+    assert why.children == ["c1", "c2", "c3"]
+    assert "children (3, read by its roll-ups): c1, c2, c3" in str(why)
+    assert explain(result, "c1").children == []
 
 
 # --------------------------------------------------------------------------- history

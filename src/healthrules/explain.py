@@ -82,6 +82,8 @@ class Explanation:
     segments: list[StageTrace] = field(default_factory=list)
     """Each score segment's ``applies_to``, evaluated (``stage`` holds the segment id), up to
     the one that applies."""
+    children: list[Any] = field(default_factory=list)
+    """The account's children in an account hierarchy (their values make its roll-ups)."""
 
     @property
     def pulling_down(self) -> list[Contribution]:
@@ -105,6 +107,11 @@ class Explanation:
         segment = f", segment {self.segment}" if self.segment is not None else ""
         lines.append(f"  roadmap {self.roadmap}, stage {self.stage}{segment}, score {score}"
                      + (f" ({self.score_band})" if self.score_band else ""))
+        if self.children:
+            shown = ", ".join(str(c) for c in self.children[:10])
+            more = f" and {len(self.children) - 10} more" if len(self.children) > 10 else ""
+            lines.append(f"  children ({len(self.children)}, read by its roll-ups): "
+                         f"{shown}{more}")
         lines.append("why this stage:")
         for st in self.stages:
             verdict = {True: "holds", False: "does not hold", None: "unknown"}[st.result]
@@ -217,6 +224,7 @@ def explain(evaluation: Evaluation, account_id: Any) -> Explanation:
         stages=stages, actions=actions,
         values={k: v for k, v in values.items() if isinstance(k, str)},
         segment=segment, segments=_segment_traces(cr, values, evaluation.as_of),
+        children=_children(evaluation, account_id, roadmap_id),
     )
 
 
@@ -232,6 +240,20 @@ def _stage_traces(cr: CompiledRoadmap, values: dict[Any, Any], as_of: dt.date) -
         out.append(StageTrace(stage=st.id, entry=st.entry,
                               result=result if isinstance(result, bool) else None, steps=steps))
     return out
+
+
+def _children(evaluation: Evaluation, account_id: Any, roadmap_id: str) -> list[Any]:
+    """The accounts whose parent is this one, evaluated by the same roadmap, sorted."""
+    import polars as pl
+
+    parent = evaluation.plan.parent
+    key = evaluation.account_key
+    if parent is None or parent not in evaluation.attributes.columns:
+        return []
+    same = evaluation.stages.filter(pl.col("roadmap") == roadmap_id).select(key)
+    kids = evaluation.attributes.filter(pl.col(parent) == account_id).select(key).join(
+        same, on=key, how="semi")
+    return sorted(kids[key].to_list())
 
 
 def _segment_traces(cr: CompiledRoadmap, values: dict[Any, Any],
