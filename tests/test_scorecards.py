@@ -436,3 +436,18 @@ cases:
     assert report.passed == 1 and not report.ok, text
     assert "parent 'holdign' of 'c1' is not an account of this case" in text
     assert "did you mean 'holding'" in text.lower() or "holding" in text
+
+
+def test_hierarchy_check_deep_chains_and_cycles_behind_them() -> None:
+    from healthrules.inputs import hierarchy_issues
+
+    chain = pl.DataFrame({"k": [f"c{i}" for i in range(300)],
+                          "p": [None, *[f"c{i}" for i in range(299)]]})
+    assert hierarchy_issues(chain, "k", "p") == []  # deeper than the walk down: doubling
+    looped = chain.with_columns(
+        pl.when(pl.col("k") == "c0").then(pl.lit("c3")).otherwise(pl.col("p")).alias("p"))
+    (issue,) = hierarchy_issues(looped, "k", "p")
+    assert "the parents of 4 account(s) form a cycle" in issue.message
+    assert "'c0', 'c1', 'c2', 'c3'" in issue.message
+    selfish = pl.DataFrame({"k": ["a", "b"], "p": ["a", None]})
+    assert "'a'" in hierarchy_issues(selfish, "k", "p")[0].message

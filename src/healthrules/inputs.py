@@ -404,7 +404,9 @@ def check_accounts(plan: Plan, accounts: pl.LazyFrame, events_schema: pl.Schema,
 def hierarchy_issues(frame: pl.DataFrame, key: str, parent: str) -> list[Issue]:
     """Parents that are not accounts of the frame, and cycles of parents, naming the accounts.
 
-    Cycles are found by pointer doubling (about log2(n) joins, no loop over accounts): after
+    The accounts a walk down from the top-level accounts reaches (one semi-join per level, up
+    to 64 levels: real hierarchies are shallow) are in no cycle. When some are not reached,
+    cycles are found by pointer doubling (about log2(n) joins, no loop over accounts): after
     ``2**k >= n`` steps up, an account whose ancestor is still not null lies on a cycle or
     leads into one, and those ancestors are exactly the accounts on cycles.
     """
@@ -419,6 +421,16 @@ def hierarchy_issues(frame: pl.DataFrame, key: str, parent: str) -> list[Issue]:
             f"{missing.height} account(s) name a parent that is not in the accounts frame: "
             f"{shown}", "accounts", parent,
             hint="add the parent accounts to the accounts frame, or set the parent to null"))
+        return out
+    frontier = links.filter(pl.col("__p").is_null()).select("__a")
+    reached = frontier.height
+    for _ in range(64):
+        if frontier.height == 0 or reached == links.height:
+            break
+        frontier = links.join(frontier.rename({"__a": "__p"}), on="__p", how="semi").select(
+            "__a")
+        reached += frontier.height
+    if reached == links.height:
         return out
     up = links
     steps = 1

@@ -63,7 +63,10 @@ class _Shape:
     aggs: tuple[pl.Expr, ...]
     pair_flags: tuple[tuple[str, tuple[pl.Expr, ...]], ...]
     use_day: bool
-    anchor_steps: tuple[tuple[pl.Expr, ...], ...] = ()
+    # windows that start at an indicator: per anchor level, (which events can matter, the
+    # anchor times); then the indicators anchored so, over the events that can matter
+    anchor_steps: tuple[tuple[pl.Expr, tuple[pl.Expr, ...]], ...] = ()
+    anchored: tuple[pl.Expr, tuple[pl.Expr, ...]] | None = None
 
 
 class EventsPass:
@@ -111,14 +114,20 @@ class EventsPass:
         shape = self._shape()
         return set(shape.columns), set(shape.attributes)
 
-    def with_anchors(self, lf: pl.LazyFrame) -> pl.LazyFrame:
-        """The events with the anchor columns (:func:`anchor_column`) joined by account: the
-        times where windows anchored at an indicator start, computed from the same events
-        in a group_by of their own, level by level (an anchor may itself be anchored)."""
+    def with_anchors(self, lf: pl.LazyFrame,
+                     source: pl.LazyFrame | None = None) -> pl.LazyFrame:
+        """The events ``lf`` with the anchor columns (:func:`anchor_column`) joined by
+        account: the times where windows anchored at an indicator start, computed from the
+        events ``source`` (default ``lf``) in a ``group_by`` of their own over the events
+        that can match them, level by level (an anchor may itself be anchored)."""
         account = self.plan.events.account
-        for step in self._shape().anchor_steps:
-            times = lf.group_by(account).agg(step)
+        src = lf if source is None else source
+        steps = self._shape().anchor_steps
+        for k, (matters, aggs) in enumerate(steps):
+            times = src.filter(matters).group_by(account).agg(aggs)
             lf = lf.join(times, on=account, how="left")
+            if k + 1 < len(steps):  # the next level's windows start at these
+                src = src.join(times, on=account, how="left")
         return lf
 
     def filter_expr(self, analysis: Analysis, parsed: Parsed) -> pl.Expr:
@@ -150,6 +159,9 @@ class EventsPass:
         pair_flags: dict[str, list[pl.Expr]] = {}
         use_day = False
         anchor_steps: dict[int, list[pl.Expr]] = {}
+        anchor_matters: dict[int, list[pl.Expr]] = {}
+        anchored_aggs: list[pl.Expr] = []
+        anchored_matters: list[pl.Expr] = []
         for i, cr in enumerate(self.plan.roadmaps):
             a = cr.analysis
             used_as_anchor = {ind.window.from_ for ind in cr.roadmap.indicators
@@ -178,9 +190,17 @@ class EventsPass:
                     cond = wcond if where is None else (wcond & where)
                     cond = cond.fill_null(False)
                     if ind.id in used_as_anchor and not prev:
-                        anchor_steps.setdefault(a.anchor_levels.get(ind.id, 0), []).append(
+                        level = a.anchor_levels.get(ind.id, 0)
+                        anchor_steps.setdefault(level, []).append(
                             aggregate_expr(self.plan, ind, cond).alias(anchor_column(i, ind.id)))
+                        anchor_matters.setdefault(level, []).append(cond)
                     name = raw_column(i, ind.id, prev)
+                    if a.anchored_on_indicator(ind):
+                        # computed apart, over the events its filter keeps, with the anchors
+                        anchored_aggs.append(aggregate_expr(self.plan, ind, cond).alias(name))
+                        anchored_matters.append(
+                            pl.lit(True) if where is None else where.fill_null(False))
+                        continue
                     pair_col = self._pair_column(ind) if self.low_memory else None
                     if pair_col is not None:
                         pair_flags.setdefault(pair_col, []).append(cond.any().alias(name))
@@ -191,7 +211,10 @@ class EventsPass:
             aggs=tuple(aggs),
             pair_flags=tuple((c, tuple(f)) for c, f in sorted(pair_flags.items())),
             use_day=use_day,
-            anchor_steps=tuple(tuple(anchor_steps[k]) for k in sorted(anchor_steps)))
+            anchor_steps=tuple((pl.any_horizontal(anchor_matters[k]), tuple(anchor_steps[k]))
+                               for k in sorted(anchor_steps)),
+            anchored=((pl.any_horizontal(anchored_matters), tuple(anchored_aggs))
+                      if anchored_aggs else None))
 
     def query(self, events: pl.LazyFrame) -> pl.LazyFrame:
         """The lazy ``group_by(account)`` over the events, with the read range pushed down."""
@@ -216,9 +239,14 @@ class EventsPass:
             lf = lf.join(right, left_on=ev.account, right_on="__key", how="left")
         if shape.use_day:
             lf = lf.with_columns(ts.dt.date().alias("__day"))
-        lf = self.with_anchors(lf)
         out = lf.group_by(ev.account).agg(shape.aggs)
-        return self._join_distinct_counts(out, lf, shape.pair_flags)
+        out = self._join_distinct_counts(out, lf, shape.pair_flags)
+        if shape.anchored is not None:
+            # only the events an anchored indicator can count get the anchor times joined
+            matters, aggs = shape.anchored
+            got = self.with_anchors(lf.filter(matters), lf).group_by(ev.account).agg(aggs)
+            out = out.join(got, on=ev.account, how="left", nulls_equal=True)
+        return out
 
     def collect(self, events: pl.LazyFrame, rows: int | None = None,
                 ) -> tuple[pl.DataFrame, dict[str, int]]:
