@@ -10,7 +10,8 @@ steps, action conditions, texts and evidence. It is built once per plan and time
 A roadmap frame has one row per evaluated row (an account, or an (account, date) pair in
 history) and these engine columns: ``__stage``, ``__stage_index``, ``__achieved``,
 ``__tasks_done``, ``__tasks_total``, ``__score``, ``__score_<family>``,
-``__scored``, ``__missing``, ``__score_band``, and per action ``k`` (in ``all_actions()``
+``__scored``, ``__missing``, ``__score_band``, with score segments ``__segment`` (and its
+copy ``segment``, which actions read), and per action ``k`` (in ``all_actions()``
 order) ``__fired_k``, ``__unknown_k`` and ``__scope_k``; plus a column per indicator and
 ``<id>__band`` per banded indicator.
 """
