@@ -92,7 +92,7 @@ def nice_ticks(top: float, count: int = 5) -> list[float]:
     power = 10.0 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1.0, 2.0, 2.5, 5.0, 10.0) if m * power >= raw * (1 - 1e-9))
     n = math.ceil(top / step - 1e-9)
-    return [round(i * step, 10) for i in range(n + 1)]
+    return [float(f"{i * step:.12g}") for i in range(n + 1)]
 
 
 def _open(cls: str, width: float, height: float, title: str) -> str:
