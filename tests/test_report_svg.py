@@ -4,6 +4,7 @@ the numbers, every data text escaped."""
 from __future__ import annotations
 
 import doctest
+import itertools
 import re
 import xml.etree.ElementTree as ET
 
@@ -12,7 +13,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from healthrules.report import svg
-from healthrules.report.svg import Series, histogram, line_chart, nice_ticks, sparkline, stacked_bars
+from healthrules.report.svg import (
+    Series,
+    histogram,
+    line_chart,
+    nice_ticks,
+    sparkline,
+    stacked_bars,
+)
 
 NS = "{http://www.w3.org/2000/svg}"
 EVIL = "<script>alert('x')</script>\"&'"
@@ -51,7 +59,7 @@ def test_nice_ticks(top: float, want: list[float]) -> None:
 def test_nice_ticks_cover_the_top_in_even_steps(top: float, count: int) -> None:
     ticks = nice_ticks(top, count)
     assert ticks[0] == 0 and ticks[-1] >= top * (1 - 1e-9)
-    steps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
+    steps = [b - a for a, b in itertools.pairwise(ticks)]
     assert max(steps) - min(steps) <= 1e-9 * max(steps)
     assert len(ticks) - 1 <= 2 * count + 1
 
