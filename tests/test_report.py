@@ -392,7 +392,7 @@ def test_cli_writes_the_report(files: Path) -> None:
                                    "--explain-accounts", "5", "--top", "7", "--title", "Q3"))
     assert code == 0, err
     assert stdout.startswith("as of 2026-06-30: 80 accounts (30 listed, 5 explained), ")
-    assert f"wrote {out} (" in stdout
+    assert stdout.endswith(f"wrote {out}\n")
     p = Page(out.read_text(encoding="utf-8"))
     assert len(p.acct_sections) == 5 and len(p.table("hr-accounts")) == 31
     assert len(p.table("hr-top-actions")) == 8

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from healthrules.cli._exit import Exit
+from healthrules.cli._exit import EXIT_CODES_HELP, Exit
 
 __all__ = ["register", "run"]
 
@@ -26,9 +26,11 @@ e-mail or put it on a file share. It holds the accounts per stage and score band
 distribution, the actions with their evidence, the roadmap as its table, the accounts (most
 urgent first) and the explanation of the first --explain-accounts of them. With
 --history-weeks N it evaluates every week from N weeks before --as-of and adds the trends
-(score bands and median score per date, a chart per stage, a sparkline per account).
+(score bands and median score per date, a chart per stage, a sparkline per account);
+--partition-column then prunes nothing (the history reads the weeks it needs by time).
 The file is written atomically.
-"""
+
+""" + EXIT_CODES_HELP
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -98,5 +100,5 @@ def run(args: argparse.Namespace) -> Exit:
     span = f", {len(source.dates)} weekly snapshots" if args.history_weeks else ""
     print(f"as of {ev.as_of.isoformat()}: {accounts} accounts ({listed} listed, {explained} "
           f"explained), {ev.actions.height} actions{span}")
-    print(f"wrote {target} ({target.stat().st_size / 1024:,.0f} KiB)")
+    print(f"wrote {target}")
     return Exit.OK
