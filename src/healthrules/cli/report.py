@@ -63,6 +63,7 @@ def _history(args: argparse.Namespace) -> Any:
     import healthrules as hr
     from healthrules.cli._exit import UsageError
     from healthrules.cli._frames import scan_frame
+    from healthrules.history import history
 
     try:
         end = dt.date.fromisoformat(args.as_of)
@@ -79,7 +80,7 @@ def _history(args: argparse.Namespace) -> Any:
         print(f"evaluating {args.history_weeks + 1} weekly snapshots up to {end} ...",
               file=sys.stderr)
     start = end - dt.timedelta(weeks=args.history_weeks)
-    return hr.history(plan, events, accounts, start=start, end=end, every="1w")
+    return history(plan, events, accounts, start=start, end=end, every="1w")
 
 
 def run(args: argparse.Namespace) -> Exit:
