@@ -8,6 +8,7 @@ tests/test_report_browser.py.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import doctest
 import io
@@ -431,3 +432,85 @@ def test_cli_errors(files: Path, extra: list[str], code: int, words: str) -> Non
     assert got == code, err
     assert words in err
     assert not (files / "x.html").exists()
+
+
+# --------------------------------------------------------------------------- the state store
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory, data: Any, roadmap: hr.Roadmap) -> Path:
+    """A daily job's store: runs on four days up to the sample's last day, one pin."""
+    from healthrules.history import run
+    from healthrules.history.overrides import Pin
+
+    path = tmp_path_factory.mktemp("store") / "state.db"
+    for back in (21, 14, 7, 0):
+        day = data.as_of - dt.timedelta(days=back)
+        pins = [Pin(account="A000003", target="score", value=12.0, reason=EVIL,
+                    expires=data.as_of + dt.timedelta(days=30), set_by="cs lead")] if (
+            back == 7) else []
+        run(roadmap, path, data.events, data.accounts, day, pins=pins)
+    return path
+
+
+def test_the_daily_job_section_shows_the_store(ev: hr.Evaluation, store: Path) -> None:
+    from healthrules.history import StateStore
+
+    before = store.read_bytes()
+    page = report_html(ev, limits=LIMITS, store=store)
+    assert store.read_bytes() == before  # read only
+    p = Page(page)
+    assert "daily-job" in p.ids and "<script" not in page
+    with StateStore(store, readonly=True, create=False) as s:
+        runs = s.runs()
+        actions = s.actions(statuses=("open",))
+        changes = s.changes(ev.as_of)
+        pins = s.overrides(active_on=ev.as_of)
+    (chart,) = p.charts("Changes reported by each run")
+    total = int(runs.select(pl.sum_horizontal("opened", "resolved", "escalated").sum()).item())
+    assert sum(int(t.rsplit(" ", 1)[1]) for t in chart["titles"]) == total
+    open_rows = p.table("hr-open-actions")[1:]
+    assert len(open_rows) == min(actions.height, LIMITS.list_accounts)
+    opened = {(a["account_id"], a["action_id"]): a for a in actions.to_dicts()}
+    for r in open_rows:
+        a = opened[(r[0], r[1])]
+        assert r[4] == a["opened_at"].isoformat()
+        assert int(r[5]) == (ev.as_of - a["opened_at"]).days
+    assert [r[2] for r in open_rows] == sorted(
+        (r[2] for r in open_rows), key=["critical", "high", "medium", "low"].index)
+    assert len(p.table("hr-changes")) - 1 == changes.height
+    pin_rows = p.table("hr-pins")[1:]
+    assert pins.height == 1 and pin_rows == [[
+        "A000003", "score", "12", EVIL, "cs lead",
+        (ev.as_of - dt.timedelta(days=7)).isoformat(),
+        (ev.as_of + dt.timedelta(days=30)).isoformat()]]
+    # a report of an earlier date reads the runs up to it, and says the state is later
+    earlier = dt.date(2026, 6, 20)
+    page2 = report_html(dataclasses.replace(ev, as_of=earlier), store=store)
+    assert "runs from 2026-06-09 to 2026-06-16; the open actions are the state after its " \
+        "latest run, 2026-06-30" in page2
+    assert "Changes of the run of 2026-06-16" in page2
+
+
+def test_a_store_of_another_roadmap_or_none_at_all_is_refused(ev: hr.Evaluation, store: Path,
+                                                             tmp_path: Path) -> None:
+    from healthrules.history import StoreError
+
+    r = hr.Roadmap.model_validate({"id": "other", "goal": "g", "stages": [{"id": "s"}]})
+    other = dataclasses.replace(ev, plan=hr.compile(r))
+    with pytest.raises(StoreError, match="keeps the state of roadmap 'b2b_saas'"):
+        report_html(other, store=store)
+    with pytest.raises(StoreError, match="no state store"):
+        report_html(ev, store=tmp_path / "missing.db")
+    assert not (tmp_path / "missing.db").exists()
+
+
+def test_cli_with_the_store(files: Path, store: Path) -> None:
+    out = files / "job.html"
+    code, _, err = cli(*_args(files, "--out", str(out), "--state", str(store)))
+    # the store was written with the 120-account sample; this CLI data has 80 accounts,
+    # which changes nothing of what the section reads
+    assert code == 0, err
+    assert Page(out.read_text(encoding="utf-8")).table("hr-open-actions")
+    code, _, err = cli(*_args(files, "--out", str(out), "--state", str(files / "no.db")))
+    assert code == 2 and "no state store there" in err

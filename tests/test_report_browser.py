@@ -93,8 +93,14 @@ def report_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
     roadmap = hr.load(example_path("b2b-saas"))
     hist = hr.history(roadmap, data.events, data.accounts,
                       start=data.as_of - dt.timedelta(weeks=8), end=data.as_of, every="1w")
-    path = tmp_path_factory.mktemp("report") / "report.html"
-    write_report(hist, path, limits=LIMITS)
+    from healthrules.history import run
+
+    folder = tmp_path_factory.mktemp("report")
+    for back in (14, 7, 0):  # the daily job's store, for the "Daily job" section
+        run(roadmap, folder / "state.db", data.events, data.accounts,
+            data.as_of - dt.timedelta(days=back))
+    path = folder / "report.html"
+    write_report(hist, path, limits=LIMITS, store=folder / "state.db")
     return path, hist
 
 
@@ -114,18 +120,21 @@ def test_the_report_renders_in_chromium(browser: Any, report_file: tuple[Path, A
     try:
         charts = visit.js(CHARTS)
         by_label = {c["label"].split(" (")[0]: c for c in charts}
-        # the overview's two charts, the three trend charts and one small chart per stage
+        # the overview's two charts, the three trend charts, one small chart per stage and
+        # the daily job's changes per run
         stages = hist.stages.select("roadmap", "stage").unique().height
-        assert len(charts) == 5 + stages
+        assert len(charts) == 6 + stages
         for name, kinds in [("Accounts per stage and score band", ["rect"]),
                             ("Health score distribution", ["rect"]),
                             ("Accounts per score band, by snapshot date", ["rect"]),
                             ("Health score over time", ["circle", "path"]),
-                            ("Fired actions by snapshot date", ["rect"])]:
+                            ("Fired actions by snapshot date", ["rect"]),
+                            ("Changes reported by each run", ["rect"])]:
             chart = by_label[name]
             assert chart["kinds"] == kinds, name
             assert chart["marks"] > 0 and chart["drawn"] == chart["marks"], name
             assert chart["width"] > 250 and chart["height"] > 150, name
+        assert by_label["Changes reported by each run"]["marks"] >= 3
         n_dates = len(hist.dates)
         assert by_label["Health score over time"]["marks"] == 2 + 2 * n_dates
         bands = hist.scores.select(pl.col("score_band").fill_null("-")).n_unique()
@@ -135,11 +144,12 @@ def test_the_report_renders_in_chromium(browser: Any, report_file: tuple[Path, A
                           ".length")
         assert sparks == LIMITS.list_accounts + LIMITS.explain_accounts
         rows = visit.js("""() => Object.fromEntries(
-            ['hr-accounts', 'hr-top-actions', 'hr-roadmap'].map(c => [c,
+            ['hr-accounts', 'hr-top-actions', 'hr-roadmap', 'hr-open-actions'].map(c => [c,
               document.querySelector('table.' + c).tBodies[0].rows.length]))""")
         stages_declared = len(hist.plan.roadmaps[0].roadmap.stages)
         assert rows == {"hr-accounts": LIMITS.list_accounts, "hr-top-actions": LIMITS.top,
-                        "hr-roadmap": stages_declared + 1}  # + the "every stage" row
+                        "hr-roadmap": stages_declared + 1,  # + the "every stage" row
+                        "hr-open-actions": LIMITS.list_accounts}
         assert visit.js("() => document.querySelectorAll('section.acct').length") == (
             LIMITS.explain_accounts)
         visible = visit.js("""() => [...document.querySelectorAll('table')]

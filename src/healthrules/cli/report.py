@@ -19,6 +19,7 @@ examples:
       --accounts accounts.parquet --as-of 2026-06-30 --out report.html
   healthrules report roadmap.yaml ... --as-of 2026-06-30 --history-weeks 12 --out report.html
   healthrules report pack.yaml ... --out report.html --list-accounts 5000 --explain-accounts 300
+  healthrules report roadmap.yaml ... --state state.db --out report.html
 
 The report is one HTML file with no script and no external resource (a
 Content-Security-Policy in the file forbids any): open it in any browser, attach it to an
@@ -28,7 +29,9 @@ urgent first) and the explanation of the first --explain-accounts of them. With
 --history-weeks N it evaluates every week from N weeks before --as-of and adds the trends
 (score bands and median score per date, a chart per stage, a sparkline per account);
 --partition-column then prunes nothing (the history reads the weeks it needs by time).
-The file is written atomically.
+With --state it adds the daily job's state store (of `healthrules run`, read only): the
+changes each run reported, the open actions and since when, the latest run's changes and
+the pins in force. The file is written atomically.
 
 """ + EXIT_CODES_HELP
 
@@ -46,6 +49,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--history-weeks", type=count, default=0, metavar="N",
                         help="also evaluate every week of the N weeks before --as-of and show "
                         "the trends (default 0: no history)")
+    parser.add_argument("--state", default=None, metavar="STATE",
+                        help="the state store of `healthrules run` for this roadmap (read "
+                        "only): add its open actions, changes and pins")
     parser.add_argument("--title", default=None, help="the report's heading (default: the "
                         "roadmaps' titles)")
     parser.add_argument("--top", type=positive_int, default=25,
@@ -89,11 +95,16 @@ def run(args: argparse.Namespace) -> Exit:
     from healthrules.cli.evaluate import evaluate_from_args
     from healthrules.report import Limits, write_report
 
+    from healthrules.cli._exit import UsageError
+
     target = output_file(args.out, "--out")
+    if args.state is not None and not Path(args.state).is_file():
+        raise UsageError(f"--state {args.state}: no state store there",
+                         hint="give the SQLite file of `healthrules run --state`")
     source = _history(args) if args.history_weeks else evaluate_from_args(args)
     limits = Limits(top=args.top, list_accounts=args.list_accounts,
                     explain_accounts=min(args.explain_accounts, args.list_accounts))
-    write_report(source, target, title=args.title, limits=limits)
+    write_report(source, target, title=args.title, limits=limits, store=args.state)
     ev = source.at(source.dates[-1]) if args.history_weeks else source
     accounts = ev.stages.height
     listed = min(accounts, limits.list_accounts)

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from healthrules.explain import Explanation
     from healthrules.history import History
 
-__all__ = ["Limits", "build"]
+__all__ = ["JobState", "Limits", "build"]
 
 NO_BAND = "no band"
 _KIND_COLORS = {"challenge": "#c62828", "positive": "#1a7f37"}
@@ -73,6 +73,7 @@ a.back{font-size:12px;margin-left:8px}
 details.vals{margin:1px 0 3px 0}details.vals>summary{font-weight:normal;color:#0b5cad;
  font-size:12px}
 svg.hr-spark{vertical-align:middle}
+table.hr-t td.hr-date{white-space:nowrap}
 @media print{nav.toc{position:static}section.part{break-inside:avoid-page}}
 """
 
@@ -97,6 +98,35 @@ class Limits:
     top: int = 25
     list_accounts: int = 1000
     explain_accounts: int = 100
+
+
+@dataclasses.dataclass(frozen=True)
+class JobState:
+    """What the report shows of the daily job's state store (read by
+    :func:`healthrules.report.read_store`).
+
+    Attributes
+    ----------
+    path
+        The store file.
+    runs
+        The stored runs up to the report's date (``as_of``, opened, resolved, escalated ...).
+    actions
+        The pending and open actions after the store's latest run.
+    changes
+        What the latest run up to the report's date reported (opened, resolved, escalated).
+    overrides
+        The pins in force on the report's date.
+    last_run
+        The store's latest run (it may be after the report's date).
+    """
+
+    path: str
+    runs: pl.DataFrame
+    actions: pl.DataFrame
+    changes: pl.DataFrame
+    overrides: pl.DataFrame
+    last_run: dt.date | None
 
 
 # --------------------------------------------------------------------------- helpers
@@ -514,11 +544,92 @@ def _explained(ev: Evaluation, ranked: pl.DataFrame, anchors: dict[Any, str],
     return "".join(parts)
 
 
+def _account_cell(k: Any, anchors: dict[Any, str]) -> str:
+    name = escape(str(k))
+    return f"<a href='#{anchors[k]}'>{name}</a>" if k in anchors else name
+
+
+def _daily_job(job: JobState, ev: Evaluation, anchors: dict[Any, str], limit: int) -> str:
+    """The state store of ``healthrules run``: changes per run, open actions, the latest
+    run's changes and the pins in force."""
+    key = ev.account_key
+    if job.runs.height == 0:
+        return (f"<p>The state store <code>{escape(job.path)}</code> holds no run on or before "
+                f"{ev.as_of.isoformat()}.</p>")
+    runs = job.runs.sort("as_of").tail(60)
+    dates: list[dt.date] = job.runs["as_of"].sort().to_list()
+    first, latest = dates[0].isoformat(), dates[-1].isoformat()
+    head = (f"<p class='note'>State store <code>{escape(job.path)}</code>: {job.runs.height} "
+            f"runs from {first} to {latest}")
+    if job.last_run is not None and job.last_run != dates[-1]:
+        head += (f"; the open actions are the state after its latest run, "
+                 f"{job.last_run.isoformat()}, later than this report's date")
+    head += ".</p>"
+    labels = [d.isoformat() for d in runs["as_of"].to_list()]
+    colors = {"opened": "#c62828", "escalated": "#e65100", "resolved": "#1a7f37"}
+    chart = svg.stacked_bars(
+        labels, [svg.Series(c, colors[c], runs[c].to_list()) for c in colors],
+        title="Changes reported by each run" + (" (the last 60)" if job.runs.height > 60
+                                                else ""),
+        y_title="actions", bar_width=22 if len(labels) > 20 else 30, totals=False)
+    rank = pl.col("priority").replace_strict(_PRIORITY_RANK, default=4, return_dtype=pl.Int64)
+    open_ = (job.actions.filter(pl.col("status") == "open")
+             .with_columns((pl.lit(ev.as_of) - pl.col("opened_at")).dt.total_days()
+                           .alias("days_open"))
+             .sort(rank, "opened_at", key, "action_id", nulls_last=True))
+    pending = job.actions.height - open_.height
+    rows = []
+    for a in open_.head(limit).iter_rows(named=True):
+        esc = _DASH if a["escalated_at"] is None else escape(a["escalated_at"].isoformat())
+        days = _DASH if a["days_open"] is None else str(a["days_open"])
+        rows.append(
+            f"<tr><td>{_account_cell(a[key], anchors)}</td><td>{_id(a['action_id'])}</td>"
+            f"<td>{_priority(str(a['priority']))}</td><td>{escape(str(a['stage']))}</td>"
+            f"<td class='hr-date'>{escape(str(a['opened_at']))}</td>"
+            f"<td class='hr-n'>{days}</td><td class='hr-date'>{esc}</td><td>{escape(str(a['text'] or ''))}</td></tr>")
+    open_table = (f"<p><b>Open actions</b> <span class='hr-muted'>({open_.height} open, "
+                  f"{pending} pending: waiting for their <code>for</code>)</span></p>"
+                  + _table(["Account", "Action", "Priority", "Stage", "Opened", "Days open",
+                            "Escalated", "Text"], rows, cls="hr-open-actions", numeric=[5]))
+    if open_.height > limit:
+        open_table += (f"<p class='note'>The {limit} most urgent of {open_.height} open "
+                       "actions are listed.</p>")
+    change_rank = pl.col("change").replace_strict(
+        {"escalated": 0, "opened": 1, "resolved": 2}, default=3, return_dtype=pl.Int64)
+    changes = job.changes.sort(change_rank, rank, key, "action_id", nulls_last=True)
+    rows = []
+    for c in changes.head(limit).iter_rows(named=True):
+        cls = "hr-pos" if c["change"] == "resolved" else "hr-neg"
+        rows.append(
+            f"<tr><td class='{cls}'>{escape(str(c['change']))}</td>"
+            f"<td>{_account_cell(c[key], anchors)}</td><td>{_id(c['action_id'])}</td>"
+            f"<td>{_priority(str(c['priority']))}</td><td>{escape(str(c['reason'] or ''))}</td>"
+            f"<td class='hr-n'>{_DASH if c['days_open'] is None else c['days_open']}</td>"
+            f"<td>{escape(str(c['text'] or ''))}</td></tr>")
+    change_table = (f"<p><b>Changes of the run of {latest}</b> <span class='hr-muted'>"
+                    f"({changes.height})</span></p>"
+                    + _table(["Change", "Account", "Action", "Priority", "Reason", "Days open",
+                              "Text"], rows, cls="hr-changes", numeric=[5]))
+    rows = []
+    for o in job.overrides.iter_rows(named=True):
+        rows.append(
+            f"<tr><td>{_account_cell(o[key], anchors)}</td><td>{_id(str(o['target']))}</td>"
+            f"<td class='hr-n'>{o['value']:g}</td><td>{escape(str(o['reason'] or ''))}</td>"
+            f"<td>{escape(str(o['set_by'] or ''))}</td><td class='hr-date'>{o['created_on']}"
+            f"</td><td class='hr-date'>{o['expires_on']}</td></tr>")
+    pins = (f"<p><b>Pins in force on {ev.as_of.isoformat()}</b> <span class='hr-muted'>"
+            f"({job.overrides.height})</span></p>"
+            + _table(["Account", "Pinned", "Value", "Reason", "Set by", "From", "Expires"],
+                     rows, cls="hr-pins", numeric=[2]))
+    return (f"{head}<div class='charts'>{chart}</div><div class='hr-box'>{open_table}"
+            f"{change_table}{pins}</div>")
+
+
 # --------------------------------------------------------------------------- page
 
 
 def build(ev: Evaluation, history: History | None, limits: Limits,
-          title: str | None = None) -> str:
+          title: str | None = None, job: JobState | None = None) -> str:
     """The whole report as one HTML document (see :func:`healthrules.report.report_html`)."""
     from healthrules import __version__
 
@@ -566,8 +677,10 @@ def build(ev: Evaluation, history: History | None, limits: Limits,
     toc = [("overview", "Overview")]
     if history is not None:
         toc.append(("trends", "Trends"))
-    toc += [("actions", "Actions"), ("roadmap", "Roadmap"), ("accounts", "Accounts"),
-            ("explanations", "Explanations")]
+    toc.append(("actions", "Actions"))
+    if job is not None:
+        toc.append(("daily-job", "Daily job"))
+    toc += [("roadmap", "Roadmap"), ("accounts", "Accounts"), ("explanations", "Explanations")]
     nav = "<nav class='toc'>" + "".join(f"<a href='#{a}'>{t}</a>" for a, t in toc) + "</nav>"
     parts = [
         "<section class='part' id='overview'><h2>Overview</h2>"
@@ -581,6 +694,9 @@ def build(ev: Evaluation, history: History | None, limits: Limits,
     parts.append("<section class='part' id='actions'><h2>Actions</h2><div class='hr-box'>"
                  f"{_per_action_table(ev)}{_top_actions(ev, anchors, limits.top)}</div>"
                  "</section>")
+    if job is not None:
+        parts.append("<section class='part' id='daily-job'><h2>Daily job</h2>"
+                     f"{_daily_job(job, ev, anchors, limits.list_accounts)}</section>")
     parts.append("<section class='part' id='roadmap'><h2>The roadmap</h2>"
                  + "".join(roadmap_html(cr.roadmap) for cr in plan.roadmaps) + "</section>")
     parts.append("<section class='part' id='accounts'><h2>Accounts</h2><p class='note'>Most "
