@@ -92,10 +92,9 @@ def _history(args: argparse.Namespace) -> Any:
 def run(args: argparse.Namespace) -> Exit:
     """Evaluate (or evaluate the history), then write the report."""
     from healthrules.cli._args import output_file
+    from healthrules.cli._exit import UsageError
     from healthrules.cli.evaluate import evaluate_from_args
     from healthrules.report import Limits, write_report
-
-    from healthrules.cli._exit import UsageError
 
     target = output_file(args.out, "--out")
     if args.state is not None and not Path(args.state).is_file():

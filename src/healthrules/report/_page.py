@@ -586,7 +586,8 @@ def _daily_job(job: JobState, ev: Evaluation, anchors: dict[Any, str], limit: in
             f"<tr><td>{_account_cell(a[key], anchors)}</td><td>{_id(a['action_id'])}</td>"
             f"<td>{_priority(str(a['priority']))}</td><td>{escape(str(a['stage']))}</td>"
             f"<td class='hr-date'>{escape(str(a['opened_at']))}</td>"
-            f"<td class='hr-n'>{days}</td><td class='hr-date'>{esc}</td><td>{escape(str(a['text'] or ''))}</td></tr>")
+            f"<td class='hr-n'>{days}</td><td class='hr-date'>{esc}</td>"
+            f"<td>{escape(str(a['text'] or ''))}</td></tr>")
     open_table = (f"<p><b>Open actions</b> <span class='hr-muted'>({open_.height} open, "
                   f"{pending} pending: waiting for their <code>for</code>)</span></p>"
                   + _table(["Account", "Action", "Priority", "Stage", "Opened", "Days open",
