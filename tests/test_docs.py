@@ -241,7 +241,7 @@ def test_report_page_runs_and_prints_what_it_shows(tmp_path: Path,
     # like time.md: from a folder whose rules are the repository's
     (tmp_path / "rules").symlink_to(ROOT / "rules", target_is_directory=True)
     check_page("report.md", tmp_path, monkeypatch)
-    for name in ("report.html", "report-trends.html", "weekly.html"):
+    for name in ("report.html", "report-trends.html", "report-job.html", "weekly.html"):
         assert (tmp_path / name).read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
 
 
