@@ -14,12 +14,15 @@ import doctest
 import io
 import os
 import re
+import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import healthrules as hr
 import healthrules.report as report_module
@@ -27,6 +30,7 @@ from healthrules.cli import main
 from healthrules.datasets import sample, write_sample
 from healthrules.examples import example_path
 from healthrules.report import Limits, report_html, write_report
+from healthrules.testing.strategies import inputs_for, roadmaps
 
 EVIL = "<script>alert('x')</script><img src=x onerror=alert(1)>"
 
@@ -514,3 +518,33 @@ def test_cli_with_the_store(files: Path, store: Path) -> None:
     assert Page(out.read_text(encoding="utf-8")).table("hr-open-actions")
     code, _, err = cli(*_args(files, "--out", str(out), "--state", str(files / "no.db")))
     assert code == 2 and "no state store there" in err
+
+
+# --------------------------------------------------------------------------- any roadmap
+
+
+AS_OF = dt.date(2026, 6, 30)
+
+
+@settings(max_examples=25)
+@given(roadmap=roadmaps(), data=st.data())
+def test_the_report_of_any_roadmap_agrees_with_its_frames(roadmap: hr.Roadmap,
+                                                          data: st.DataObject) -> None:
+    accounts, events = data.draw(inputs_for(roadmap, as_of=AS_OF, max_events=30))
+    ev = hr.evaluate(roadmap, events, accounts, AS_OF)
+    limits = Limits(top=3, list_accounts=4, explain_accounts=2)
+    page = report_html(ev, limits=limits)
+    p = Page(page)
+    n = ev.stages.height
+    if n:
+        (stages,) = p.charts("Accounts per stage")
+        assert sum(int(t.rsplit(" ", 1)[1]) for t in stages["titles"]) == n
+    (scores,) = p.charts("Health score distribution")
+    assert sum(int(t.rsplit(" ", 1)[1]) for t in scores["titles"]) == (
+        ev.scores["score"].is_not_null().sum())
+    assert len(p.table("hr-accounts")) - 1 == min(n, limits.list_accounts)
+    assert len(p.acct_sections) == min(n, limits.explain_accounts)
+    if ev.actions.height:
+        assert len(p.table("hr-top-actions")) - 1 == min(ev.actions.height, limits.top)
+    for chart in re.findall(r"<svg .*?</svg>", page, re.S):
+        ET.fromstring(chart)  # every chart is well-formed on its own
