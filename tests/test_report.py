@@ -340,6 +340,19 @@ def test_an_evaluation_without_accounts_or_actions(roadmap: hr.Roadmap, data: An
     assert p.table("hr-accounts")[1:] == [] and p.acct_sections == []
 
 
+@pytest.mark.parametrize("bad", [{"top": -1}, {"list_accounts": 2.5}, {"explain_accounts": True}])
+def test_limits_are_whole_numbers(bad: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match=f"Limits.{next(iter(bad))} must be a whole number"):
+        Limits(**bad)
+
+
+def test_no_account_explained_or_listed(ev: hr.Evaluation) -> None:
+    p = Page(report_html(ev, limits=Limits(top=0, list_accounts=0, explain_accounts=0)))
+    assert p.table("hr-accounts")[1:] == [] and p.acct_sections == []
+    assert len(p.table("hr-top-actions")) == 1  # the header only
+    assert not [h for h in p.hrefs if h.startswith("#acct-")]
+
+
 def test_write_report_replaces_the_file_atomically(ev: hr.Evaluation, tmp_path: Path) -> None:
     target = tmp_path / "sub" / "report.html"
     assert write_report(ev, target, limits=LIMITS) == target

@@ -92,12 +92,25 @@ class Limits:
     list_accounts
         Rows of the accounts table (the most urgent accounts first).
     explain_accounts
-        Accounts with a full explanation (the first rows of the accounts table).
+        Accounts with a full explanation (the first rows of the accounts table; at most
+        ``list_accounts``).
+
+    Raises
+    ------
+    ValueError
+        If a limit is not a whole number, 0 or more.
     """
 
     top: int = 25
     list_accounts: int = 1000
     explain_accounts: int = 100
+
+    def __post_init__(self) -> None:
+        for name in ("top", "list_accounts", "explain_accounts"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"Limits.{name} must be a whole number, 0 or more; "
+                                 f"got {value!r}")
 
 
 @dataclasses.dataclass(frozen=True)
