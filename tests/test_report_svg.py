@@ -150,10 +150,11 @@ def test_line_chart_breaks_at_missing_values_and_marks_each_point() -> None:
 
 def test_small_line_charts_write_the_first_and_last_date_only() -> None:
     labels = [f"d{i}" for i in range(13)]
-    root = tree(line_chart(labels, [Series("s", "#4c78a8", list(range(13)))], title="",
-                           width=260, height=130, legend=False))
+    root = tree(line_chart(labels, [Series("s", "#4c78a8", list(range(13)))], title="tiny",
+                           width=260, height=130, legend=False, heading=False))
     shown = [t for t in texts(root) if t.startswith("d")]
     assert shown == ["d0", "d12"]
+    assert root.get("aria-label") == "tiny" and "tiny" not in texts(root)
 
 
 def test_sparkline() -> None:

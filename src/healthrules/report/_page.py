@@ -306,8 +306,8 @@ def _trends(h: History) -> str:
         label = _stage_label(r, s, several)
         chart = svg.line_chart(labels, [svg.Series(f"{label}: median score", "#4c78a8",
                                                    values)],
-                               title="", y_domain=(0.0, 100.0), cuts=cuts, width=260,
-                               height=130, legend=False)
+                               title=f"Median score in {label}", y_domain=(0.0, 100.0),
+                               cuts=cuts, width=260, height=130, legend=False, heading=False)
         title = f" <span class='hr-muted'>{escape(titles[(r, s)])}</span>" if titles.get(
             (r, s)) else ""
         figures.append(

@@ -301,7 +301,7 @@ def _path(points: Sequence[tuple[float, float] | None]) -> str:
 def line_chart(x_labels: Sequence[str], series: Sequence[Series], *, title: str,
                y_domain: tuple[float, float] | None = None, y_title: str | None = None,
                cuts: Sequence[float] = (), width: float = 560, height: float = 240,
-               legend: bool = True, points: bool = True) -> str:
+               legend: bool = True, points: bool = True, heading: bool = True) -> str:
     """Lines over evenly spaced x labels (dates), one per series; ``None`` breaks a line.
 
     Parameters
@@ -316,6 +316,9 @@ def line_chart(x_labels: Sequence[str], series: Sequence[Series], *, title: str,
         Values marked by dashed horizontal lines (the score bands' cut points).
     legend, points
         Draw the legend; draw a point (a ``mark`` with its value) at every value.
+    heading
+        Draw the title above the chart (``False``: it is only the chart's accessible name,
+        for a small chart whose caption is outside it).
 
     Returns
     -------
@@ -327,7 +330,7 @@ def line_chart(x_labels: Sequence[str], series: Sequence[Series], *, title: str,
     left, right = 46.0, 12.0 if compact else 34.0
     legend_svg, legend_h = (_legend(series, left, 24, width - left - right) if legend
                             else ("", 0.0))
-    top, bottom = (28 + legend_h + 8) if title else 8.0, 36.0
+    top, bottom = (28 + legend_h + 8) if heading or legend else 8.0, 36.0
     plot_h = max(height - top - bottom, 30.0)
     plot_w = width - left - right
     values = [v for s in series for v in s.values if v is not None and math.isfinite(v)]
@@ -347,7 +350,7 @@ def line_chart(x_labels: Sequence[str], series: Sequence[Series], *, title: str,
         return top + plot_h - plot_h * (v - y0) / ((y1 - y0) or 1)
 
     out = [_open("hr-chart", width, top + plot_h + bottom, title)]
-    if title:
+    if heading:
         out.append(f'<text x="{_n(left)}" y="15" font-weight="bold" font-size="13px">'
                    f"{_a(title)}</text>")
     out += [legend_svg, _y_axis(ticks, left, width - right, y_of, y_title)]
