@@ -28,7 +28,7 @@ import healthrules as hr
 import healthrules.report as report_module
 from healthrules.cli import main
 from healthrules.datasets import sample, write_sample
-from healthrules.examples import example_path
+from healthrules.examples import EXAMPLES, example_path
 from healthrules.report import Limits, report_html, write_report
 from healthrules.testing.strategies import inputs_for, roadmaps
 
@@ -331,6 +331,22 @@ def test_a_pack_labels_stages_with_their_track() -> None:
     assert len(tracks) > 1
     assert sum(1 for rows in (r for _, r in p.tables) if rows and rows[0][0] == "Stage"
                and "Achievement state" in rows[0]) == len(tracks)  # one roadmap table each
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_every_example_with_a_short_history(name: str, data: Any) -> None:
+    from healthrules.history import history
+
+    h = history(hr.load(example_path(name)), data.events, data.accounts,
+                start=data.as_of - dt.timedelta(weeks=2), end=data.as_of, every="2w")
+    page = report_html(h, limits=Limits(top=5, list_accounts=10, explain_accounts=2))
+    p = Page(page)
+    (bands,) = p.charts("Accounts per score band, by snapshot date")
+    assert sum(int(t.rsplit(" ", 1)[1]) for t in bands["titles"]) == h.scores.height
+    assert len(p.acct_sections) == 2
+    assert len([s for s in p.svgs if s["class"] == "hr-spark"]) == 12
+    for chart in re.findall(r"<svg .*?</svg>", page, re.S):
+        ET.fromstring(chart)
 
 
 def test_an_evaluation_without_accounts_or_actions(roadmap: hr.Roadmap, data: Any) -> None:
