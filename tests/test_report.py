@@ -525,6 +525,12 @@ def test_the_daily_job_section_shows_the_store(ev: hr.Evaluation, store: Path) -
     assert "Changes of the run of 2026-06-16" in page2
 
 
+def test_a_store_without_a_run_up_to_the_date(ev: hr.Evaluation, store: Path) -> None:
+    page = report_html(dataclasses.replace(ev, as_of=dt.date(2026, 1, 1)), store=store)
+    assert "holds no run on or before 2026-01-01" in page
+    assert "hr-open-actions" not in page
+
+
 def test_a_store_of_another_roadmap_or_none_at_all_is_refused(ev: hr.Evaluation, store: Path,
                                                              tmp_path: Path) -> None:
     from healthrules.history import StoreError
