@@ -55,6 +55,7 @@ main{padding:8px 24px 40px 24px;max-width:1400px}
 section.part{background:#fff;border:1px solid #d0d7de;border-radius:6px;margin:16px 0;
  padding:10px 16px}
 section.part>h2{margin:4px 0 8px 0;font-size:17px}
+section.part{overflow-x:auto}
 .charts{display:flex;flex-wrap:wrap;gap:18px;align-items:flex-start}
 .multiples{display:grid;grid-template-columns:repeat(auto-fill,minmax(260px,1fr));gap:10px}
 .multiples figure{margin:0;border:1px solid rgba(128,128,128,.25);border-radius:4px;padding:4px}
