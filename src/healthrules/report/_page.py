@@ -50,7 +50,8 @@ header.top h1{margin:0 0 4px 0;font-size:20px}
 header.top p{margin:0;opacity:.85}
 nav.toc{position:sticky;top:0;z-index:2;background:#fff;border-bottom:1px solid #d0d7de;
  padding:6px 24px}
-nav.toc a{margin-right:16px;color:#0b5cad;text-decoration:none}
+nav.toc a{margin-right:16px;color:#0b5cad;text-decoration:none;white-space:nowrap}
+svg.hr-chart{max-width:100%;height:auto}
 main{padding:8px 24px 40px 24px;max-width:1400px}
 section.part{background:#fff;border:1px solid #d0d7de;border-radius:6px;margin:16px 0;
  padding:10px 16px}
@@ -696,7 +697,7 @@ def build(ev: Evaluation, history: History | None, limits: Limits,
     if job is not None:
         toc.append(("daily-job", "Daily job"))
     toc += [("roadmap", "Roadmap"), ("accounts", "Accounts"), ("explanations", "Explanations")]
-    nav = "<nav class='toc'>" + "".join(f"<a href='#{a}'>{t}</a>" for a, t in toc) + "</nav>"
+    nav = "<nav class='toc'>" + " ".join(f"<a href='#{a}'>{t}</a>" for a, t in toc) + "</nav>"
     parts = [
         "<section class='part' id='overview'><h2>Overview</h2>"
         f"<div class='kpis'>{kpi_html}</div>{note}"

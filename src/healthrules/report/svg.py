@@ -163,7 +163,7 @@ def stacked_bars(categories: Sequence[str], series: Sequence[Series], *, title: 
     """
     step = bar_width * 1.35
     left, right = 46.0, 12.0
-    width = max(left + right + step * len(categories), 280.0)
+    width = max(left + right + step * len(categories), 280.0, left + 7.5 * len(title) + right)
     legend, legend_h = _legend(series, left, 24, width - left - right)
     top = 28 + legend_h + 8
     longest = max((len(_short(c, 18)) for c in categories), default=0)
