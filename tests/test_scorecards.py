@@ -451,3 +451,14 @@ def test_hierarchy_check_deep_chains_and_cycles_behind_them() -> None:
     assert "'c0', 'c1', 'c2', 'c3'" in issue.message
     selfish = pl.DataFrame({"k": ["a", "b"], "p": ["a", None]})
     assert "'a'" in hierarchy_issues(selfish, "k", "p")[0].message
+
+
+def test_the_report_colours_segment_bands_and_shows_rollups() -> None:
+    from healthrules.report import report_html
+    from healthrules.report._page import _score_palette
+
+    result, _ = run(spec())
+    palette = _score_palette(result.plan)
+    assert {"low", "high", "watch", "fine"} <= set(palette)
+    page = report_html(result)
+    assert "watch" in page and "holding" in page

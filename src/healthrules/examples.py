@@ -11,7 +11,6 @@ EXAMPLES = {
     "goal-tracks": "goal-tracks/pack.yaml",
     "trial-conversion": "trial-conversion/roadmap.yaml",
     "subscription-upsell": "subscription-upsell/roadmap.yaml",
-    "portfolio-scorecard": "portfolio-scorecard/roadmap.yaml",
 }
 
 

@@ -160,20 +160,28 @@ def _fmt(v: Any) -> str:
 
 
 def _score_palette(plan: Any) -> dict[str, str]:
-    """Score band colours across the plan's roadmaps, worst first (the first roadmap wins)."""
+    """Score band colours across the plan's roadmaps, worst first (the first roadmap wins;
+    then the bands of their score segments)."""
     palette: dict[str, str] = {}
-    for cr in plan.roadmaps:
-        if cr.roadmap.score.bands is not None:
-            for name, color in band_colors(cr.roadmap.score.bands).items():
-                palette.setdefault(name, color)
+    for bands in _score_bands(plan):
+        for name, color in band_colors(bands).items():
+            palette.setdefault(name, color)
     return palette
+
+
+def _score_bands(plan: Any) -> list[Any]:
+    """Every score banding of the plan: each roadmap's, then its segments'."""
+    out: list[Any] = []
+    for cr in plan.roadmaps:
+        score = cr.roadmap.score
+        out += [b for b in (score.bands, *(s.bands for s in score.segments)) if b is not None]
+    return out
 
 
 def _score_cuts(plan: Any) -> list[float]:
     cuts: list[float] = []
-    for cr in plan.roadmaps:
-        if cr.roadmap.score.bands is not None:
-            cuts += [c for c in cr.roadmap.score.bands.cut_points() if c not in cuts]
+    for bands in _score_bands(plan):
+        cuts += [c for c in bands.cut_points() if c not in cuts]
     return sorted(cuts)
 
 
