@@ -118,3 +118,25 @@ def test_actions_and_at_render_what_they_show(case) -> None:  # type: ignore[no-
     assert_frame_equal(actions.filter(pl.col("as_of") == d).drop("as_of"), ev.actions)
     assert_frame_equal(actions.drop("text", "evidence"),
                        fresh.fired.index.drop("__hk", "__order"))
+
+
+def test_a_pack_in_chunks_renders_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two tracks (two roadmap programs) and a grid split into many chunks: the fired rows
+    of every chunk and roadmap are rendered as one grid would render them."""
+    from test_history import _random_case
+
+    from healthrules.history import snapshots
+
+    base, events, accounts, as_of = _random_case(99, "UTC")
+    r1 = dict(base[0], id="young", applies_to="days_since(start) < 90")
+    r2 = dict(base[0], id="old", applies_to="plan == 'pro'")
+    plan = hr.compile([hr.Roadmap.model_validate(r1), hr.Roadmap.model_validate(r2)])
+    start = as_of - dt.timedelta(days=70)
+    whole = history(plan, events, accounts, start, as_of, every="1w")
+    monkeypatch.setattr(snapshots, "MAX_GRID_ROWS", 7)
+    chunked = history(plan, events, accounts, start, as_of, every="1w")
+    assert set(whole.actions["roadmap"]) == {"young", "old"}
+    assert_frame_equal(chunked.actions, whole.actions)
+    assert_frame_equal(chunked.lifecycle.changes, whole.lifecycle.changes)
+    assert chunked.lifecycle.changes.filter(pl.col("change") == "opened").height > 0
+    assert_frame_equal(chunked.fired.index, whole.fired.index)
