@@ -123,9 +123,8 @@ def test_actions_and_at_render_what_they_show(case) -> None:  # type: ignore[no-
 def test_a_pack_in_chunks_renders_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
     """Two tracks (two roadmap programs) and a grid split into many chunks: the fired rows
     of every chunk and roadmap are rendered as one grid would render them."""
-    from test_history import _random_case
-
     from healthrules.history import snapshots
+    from test_history import _random_case
 
     base, events, accounts, as_of = _random_case(99, "UTC")
     r1 = dict(base[0], id="young", applies_to="days_since(start) < 90")
