@@ -326,7 +326,11 @@ def test_explain_uses_the_segment_weights() -> None:
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_history_equals_evaluate_at_every_date(seed: int) -> None:
+def test_history_equals_evaluate_at_every_date(seed: int, monkeypatch: Any) -> None:
+    if seed == 2:  # chunks smaller than one date's accounts: a chunk still holds whole dates
+        import healthrules.history.snapshots as snapshots
+
+        monkeypatch.setattr(snapshots, "MAX_GRID_ROWS", 5)
     rng = random.Random(seed)
     roadmap = Roadmap.model_validate(spec())
     ids = [f"a{k}" for k in range(12)]
