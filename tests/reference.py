@@ -88,6 +88,7 @@ class AccountResult:
     stage: str = UNASSIGNED_STAGE
     stage_index: int | None = None
     achieved: bool | None = None
+    goal_reached: bool | None = None
     tasks: list[tuple[str, str, bool | None]] = field(default_factory=list)
     tasks_done: int = 0
     tasks_total: int = 0
@@ -341,6 +342,13 @@ def _account(
         res.tasks_done = sum(1 for _, _, done in res.tasks if done is True)
         res.tasks_total = len(res.tasks)
 
+    # "Goal attainment": goal.target over the indicators scope; null without a target
+    target = a.expressions.get("goal.target")
+    if target is not None:
+        got_goal = _eval(target, env_values, clock, res.bands)
+        assert got_goal is None or isinstance(got_goal, bool)
+        res.goal_reached = got_goal
+
     # "Health score"
     weights = r.score.weights
     if res.stage in r.score.stages:
@@ -356,6 +364,7 @@ def _account(
         "score_band": res.score_band,
         "stage": res.stage,
         "stage_achieved": res.achieved,
+        "goal_reached": res.goal_reached,
     }
     env = a.env("actions")
     fired: list[tuple[int, int, FiredAction]] = []
@@ -510,8 +519,24 @@ def _aggregate(
         return None
     if agg == "mean":
         return math.fsum(float(v) for v in numbers) / len(numbers)
+    if agg in ("median", "percentile"):
+        return _percentile(sorted(float(v) for v in numbers),
+                           0.5 if agg == "median" else ind.q)
     best = (min if agg == "min" else max)(numbers)
     return float(best) if is_float else int(best)
+
+
+def _percentile(ordered: list[float], q: float | None) -> float:
+    """"Aggregations", percentiles: linear between the closest ranks. The rank
+    ``h = (n - 1) * q`` is taken exactly (q as the decimal it is written as), ``f`` is its
+    fractional part as the nearest double, and the value ``v[i] + (v[i+1] - v[i]) * f``."""
+    assert q is not None
+    exact = (len(ordered) - 1) * decimal.Decimal(repr(float(q)))
+    i = int(exact)  # floor: the rank is never negative
+    frac = exact - i
+    lo = ordered[i]
+    hi = ordered[i + 1] if frac else lo
+    return lo + (hi - lo) * float(frac)
 
 
 def _clean(value: object) -> object:
@@ -543,7 +568,7 @@ def _score(r: Roadmap, weights: Weights, res: AccountResult) -> None:
         score: float | None
         if value is None:
             res.indicators_missing += 1
-            policy = r.score.missing
+            policy = ind.missing or r.score.missing  # the indicator's own policy first
             score = None if policy == "skip" else (50.0 if policy == "neutral" else 0.0)
         else:
             band = band_of(value, ind.bands)

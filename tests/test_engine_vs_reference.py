@@ -90,8 +90,10 @@ def aggregate_indicators(draw: Draw, ident: str) -> dict[str, Any]:
         "family": draw(st.sampled_from(["process", "relationship", "outcome"])),
         "aggregate": agg,
     }
-    if agg in ("sum", "mean", "min", "max"):
+    if agg in ("sum", "mean", "min", "max", "median", "percentile"):
         ind["of"] = draw(st.sampled_from(["value", "qty"]))
+    if agg == "percentile":
+        ind["q"] = draw(st.sampled_from([0, 0.1, 0.25, 0.333333, 0.9, 0.95, 1]))
     elif agg == "distinct":
         of = draw(st.sampled_from([None, "event", "value", "user_id"]))
         if of is not None:
@@ -112,10 +114,13 @@ def aggregate_indicators(draw: Draw, ident: str) -> dict[str, Any]:
         ind["compare"] = draw(st.sampled_from(["previous", "delta", "pct_change"]))
     if agg not in ("first_time", "last_time") and draw(st.booleans()):
         pct = ind.get("compare") == "pct_change"
-        kind = "small" if pct or agg == "mean" or ind.get("of") == "value" else "count"
+        kind = ("small" if pct or agg in ("mean", "median", "percentile")
+                or ind.get("of") == "value" else "count")
         if agg.startswith("days_since"):
             kind = "days"
         ind["bands"] = _bands(draw, kind)
+        if draw(st.integers(0, 2)) == 0:
+            ind["missing"] = draw(st.sampled_from(["skip", "neutral", "worst"]))
     return ind
 
 
@@ -199,9 +204,14 @@ def roadmaps(draw: Draw, zone: str | None) -> dict[str, Any]:
             lagged = draw(st.sampled_from([*[p for p in pool if p != "seats"], "score"]))
             options += [f"change({lagged}, 7) > 0", "stuck(3) or vip", "days_in_stage is None"]
             options += ["not stage_achieved", "score_band == 'low'"] if has_score_bands else []
+            options += ["goal_reached", "goal_reached is None or vip"] if has_target else []
         return str(draw(st.sampled_from(options)))
 
     has_score_bands = draw(st.booleans())
+    has_target = draw(st.booleans())
+    goal: dict[str, Any] = {"text": "g"}
+    if has_target:
+        goal["target"] = cond()
     placeholders = ["{ratio:.0%}", "{score}", "{stage}", "{as_of}", "{plan}", "{vip}", "{since}"]
     placeholders += [f"{{{p}}}" for p in pool if p != "seats"]
     placeholders += [f"{{{p}:.1f}}" for p in pool] + [f"{{{p}:d}}" for p in pool]
@@ -255,7 +265,7 @@ def roadmaps(draw: Draw, zone: str | None) -> dict[str, Any]:
 
     roadmap: dict[str, Any] = {
         "id": "r",
-        "goal": "g",
+        "goal": goal,
         "data": {
             "events": {"values": {"value": "float", "qty": "int"}, "timezone": zone},
             "accounts": {"attributes": ATTRIBUTES},
@@ -404,6 +414,7 @@ def compare(result: hr.Evaluation, ref: Reference, roadmap: Roadmap) -> list[str
             check(account, f"score_{fam}", score[f"score_{fam}"], value)
         check(account, "indicators_scored", score["indicators_scored"], want.indicators_scored)
         check(account, "indicators_missing", score["indicators_missing"], want.indicators_missing)
+        check(account, "goal_reached", score["goal_reached"], want.goal_reached)
         fired = [(f.action_id, f.text) for f in want.actions]
         if actions.get(account, []) != fired:
             got_fired = actions.get(account, [])

@@ -960,7 +960,8 @@ def _roadmap_issue(doc: Positions, model: type[BaseModel], err: ErrorDetails,
                  ctx={k: v for k, v in ctx.items() if isinstance(v, (str, int, float, bool))})
 
 
-_POINT_AT: Final = {"missing_of": "aggregate", "unexpected_of": "of",
+_POINT_AT: Final = {"missing_of": "aggregate", "unexpected_of": "of", "missing_q": "aggregate",
+                    "unexpected_q": "q", "q_invalid": "q",
                     "unexpected_compare": "compare"}
 
 

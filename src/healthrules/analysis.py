@@ -47,6 +47,7 @@ RESERVED_NAMES: dict[str, Type] = {
     "score_band": "str",
     "stage": "str",
     "stage_achieved": "bool",
+    "goal_reached": "bool",
     **TIME_NAMES,
 }
 """Names every action expression can read, besides indicators and account attributes.
@@ -55,7 +56,7 @@ RESERVED_NAMES: dict[str, Type] = {
 store fill it in (docs/time.md).
 """
 
-_ACTION_ONLY = {"score", "score_band", "stage", "stage_achieved"}
+_ACTION_ONLY = {"score", "score_band", "stage", "stage_achieved", "goal_reached"}
 
 _TEMPLATE_FIELD = re.compile(r"\{([^{}]*)\}")
 _FORMAT_SPEC = re.compile(r"^(\.\d{1,2}[f%]|d|)$")
@@ -164,6 +165,8 @@ class Analysis:
             env = {**attrs, **self.indicator_types, **RESERVED_NAMES}
             if self.roadmap.score.bands is None:
                 env.pop("score_band")
+            if self.roadmap.goal.target is None:  # goal.target says when the goal is reached
+                env.pop("goal_reached")
             return env
         raise ValueError(scope)
 

@@ -261,9 +261,10 @@ def _contributions(r: Roadmap, weights: Weights, values: dict[Any, Any]) -> list
         assert bands is not None
         band = values.get(("band", ident))
         s = None if band is None else bands.level_scores()[band]
-        if s is None and r.score.missing == "neutral":
+        policy = banded[ident].missing or r.score.missing  # the indicator's own first
+        if s is None and policy == "neutral":
             s = 50.0
-        elif s is None and r.score.missing == "worst":
+        elif s is None and policy == "worst":
             s = 0.0
         scores[ident] = s
     present = [(i, w) for i, w in chosen if scores[i] is not None]

@@ -22,7 +22,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from healthrules.aggregates import AGGREGATE_KINDS, Aggregate
+from healthrules.aggregates import AGGREGATE_KINDS, Q_DECIMALS, Aggregate, q_units
 
 __all__ = [
     "AGGREGATES",
@@ -42,6 +42,7 @@ __all__ = [
     "Indicator",
     "IndicatorLibrary",
     "LintSettings",
+    "MissingPolicy",
     "Pack",
     "Roadmap",
     "ScoreSpec",
@@ -68,6 +69,7 @@ ExprText = Annotated[
 AttributeType = Literal["int", "float", "str", "bool", "date", "datetime"]
 ValueType = Literal["int", "float"]
 Family = Literal["process", "relationship", "outcome"]
+MissingPolicy = Literal["skip", "neutral", "worst"]
 Priority = Literal["critical", "high", "medium", "low"]
 
 AGGREGATES: tuple[Aggregate, ...] = tuple(AGGREGATE_KINDS)
@@ -382,6 +384,11 @@ class _IndicatorBase(_Model):
     family: Family
     unit: str | None = None
     bands: Bands | None = None
+    missing: MissingPolicy | None = Field(
+        None,
+        description="When the indicator has no value, overrides score.missing for it: skip "
+        "it (its weight is spread over the rest), count it as 50 (neutral) or as 0 (worst).",
+    )
 
 
 class AggregateIndicator(_IndicatorBase):
@@ -393,6 +400,11 @@ class AggregateIndicator(_IndicatorBase):
         None,
         description="Column to aggregate: a value column for sum/mean/min/max, any event "
         "column for distinct (default: the user column).",
+    )
+    q: float | None = Field(
+        None, ge=0, le=1,
+        description=f"The percentile of `aggregate: percentile`, between 0 and 1 (0.9 is "
+        f"p90), at most {Q_DECIMALS} decimals.",
     )
     where: ExprText | None = Field(None, description="Filter over event columns and attributes.")
     window: Annotated[Window, Field(description="Trailing, anchored or all.")] = Field(
@@ -426,6 +438,27 @@ class AggregateIndicator(_IndicatorBase):
                 "aggregate '{agg}' takes no `of:`",
                 {"agg": self.aggregate},
             )
+        if kind.q == "required" and self.q is None:
+            raise PydanticCustomError(
+                "missing_q",
+                "aggregate '{agg}' needs `q:`, the percentile between 0 and 1 (0.9 for p90)",
+                {"agg": self.aggregate},
+            )
+        if self.q is not None and kind.q != "required":
+            raise PydanticCustomError(
+                "unexpected_q",
+                "aggregate '{agg}' takes no `q:`" + (
+                    " (it is the percentile at 0.5)" if kind.q == "half" else
+                    "; `q:` belongs to aggregate: percentile"),
+                {"agg": self.aggregate},
+            )
+        if self.q is not None:
+            try:
+                q_units(self.q)
+            except ValueError:
+                raise PydanticCustomError(
+                    "q_invalid", "q {q} has more than {n} decimals",
+                    {"q": self.q, "n": Q_DECIMALS}) from None
         if self.compare != "none":
             if self.window.kind != "trailing":
                 raise PydanticCustomError(
@@ -627,10 +660,11 @@ class ScoreSpec(_Model):
 
     title: str | None = None
     weights: Weights = Field(default_factory=Weights)
-    missing: Literal["skip", "neutral", "worst"] = Field(
+    missing: MissingPolicy = Field(
         "skip",
         description="An indicator with no value: skip it and spread its weight over the rest "
-        "(skip), count it as 50 (neutral), or as 0 (worst).",
+        "(skip), count it as 50 (neutral), or as 0 (worst); an indicator's own `missing:` "
+        "overrides this for it.",
     )
     bands: Bands | None = None
     stages: dict[Id, StageScore] = Field(default_factory=dict)

@@ -44,7 +44,7 @@ def aggregate_expr(plan: Plan, ind: AggregateIndicator, cond: pl.Expr) -> pl.Exp
     ev = plan.events
     kind = AGGREGATE_KINDS[ind.aggregate]
     return kind.polars(kind.inputs(condition=cond, timestamp=pl.col(ev.timestamp), of=ind.of,
-                                   user=ev.user, value_types=ev.values, day="__day"))
+                                   user=ev.user, value_types=ev.values, day="__day", q=ind.q))
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ steps, action conditions, texts and evidence. It is built once per plan and time
 
 A roadmap frame has one row per evaluated row (an account, or an (account, date) pair in
 history) and these engine columns: ``__stage``, ``__stage_index``, ``__achieved``,
-``__tasks_done``, ``__tasks_total``, ``__score``, ``__score_<family>``,
+``__tasks_done``, ``__tasks_total``, ``__goal_reached``, ``__score``, ``__score_<family>``,
 ``__scored``, ``__missing``, ``__score_band``, and per action ``k`` (in ``all_actions()``
 order) ``__fired_k``, ``__unknown_k`` and ``__scope_k``; plus a column per indicator and
 ``<id>__band`` per banded indicator.
@@ -123,6 +123,9 @@ class RoadmapProgram:
         self._task_flags = [self._flags(si) for si in range(len(r.stages))]
         self._stage = self._stage_exprs()
         self._achievement = self._achievement_exprs()
+        target = a.expressions.get("goal.target")
+        self._goal = (pl.lit(None, pl.Boolean) if target is None
+                      else self.expr(target).cast(pl.Boolean)).alias("__goal_reached")
         self._score_steps = self._score_exprs()
         self._score_band = (
             _band_expr(pl.col("__score"), r.score.bands) if r.score.bands is not None
@@ -201,7 +204,7 @@ class RoadmapProgram:
         lf = lf.with_columns(self._stage[0]).with_columns(self._stage[1])
         if self._task_columns:
             lf = lf.with_columns(self._task_columns)
-        lf = lf.with_columns(self._achievement)
+        lf = lf.with_columns(*self._achievement, self._goal)
         for step in self._score_steps:  # band scores, then families, then totals
             lf = lf.with_columns(step)
         lf = _pinned(lf, ["score"], pins)
@@ -391,11 +394,11 @@ class RoadmapProgram:
         weighted means (polars does not share them); columns keep each value computed once.
         """
         r = self.compiled.roadmap
-        policy = r.score.missing
         band_scores: list[pl.Expr] = []
         for ind in r.indicators:
             if ind.bands is None:
                 continue
+            policy = ind.missing or r.score.missing  # the indicator's own policy first
             s = _band_score(pl.col(f"{ind.id}__band"), ind.bands)
             if policy == "neutral":
                 s = s.fill_null(50.0)
@@ -445,6 +448,7 @@ class RoadmapProgram:
             *[pl.col(f"__score_{f}").alias(f"score_{f}") for f in FAMILIES],
             pl.col("__scored").alias("indicators_scored"),
             pl.col("__missing").alias("indicators_missing"),
+            pl.col("__goal_reached").alias("goal_reached"),
         ]
         env = a.env("actions")
         renderer = self._renderer

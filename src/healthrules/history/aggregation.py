@@ -35,7 +35,10 @@ per event like the ``where`` filter. So, per account:
 
 A ``where`` filter that reads ``as_of`` depends on the date; such indicators (rare) fall back to
 one plain aggregation query per date, and are counted in the diagnostics
-(``history_fallback_indicators``).
+(``history_fallback_indicators``). So do the kinds without an incremental form (``median``,
+``percentile``: history form ``per_date``): a percentile needs every value of its window, so
+it is computed by the evaluator's own aggregation, one query over all accounts per date,
+exactly as a single evaluation computes it.
 
 Lookups at a date use a single sorted integer key per (account, day) (``account * stride +
 day``), with a zero "sentinel" row at the start of every account, so as-of joins never read
@@ -169,7 +172,8 @@ class IncrementalAggregator:
                 if not isinstance(ind, AggregateIndicator):
                     continue
                 where = a.expressions.get(f"indicators[{idx}].where")
-                if where is not None and "as_of" in names_in(where.tree):
+                per_date = AGGREGATE_KINDS[ind.aggregate].history == "per_date"
+                if per_date or (where is not None and "as_of" in names_in(where.tree)):
                     self.fallback.append((i, idx, ind))
                     continue
                 w = ind.window
@@ -248,6 +252,8 @@ class IncrementalAggregator:
                     out[f"{s.cond}__tmax"] = pl.when(c).then(ts).max()
                 case "presence":
                     pass  # from the presence tables (prepare), not from the day table
+                case "per_date":
+                    raise AssertionError("per-date kinds are computed by the fallback")
                 case _:
                     assert_never(form)
         return out
@@ -488,6 +494,8 @@ class IncrementalAggregator:
                     case "presence":
                         need(s.out, "backward", e, "__D")
                         need(s.out, "backward", ORIGIN, "__D")
+                    case "per_date":
+                        raise AssertionError("per-date kinds are computed by the fallback")
                     case _:
                         assert_never(form)
         return fetches, rolling
@@ -602,6 +610,8 @@ class IncrementalAggregator:
                     return pl.when(seen).then(pl.col(f"{s.cond}__tmin__first"))
                 first = pl.col(f"{s.cond}__tmin__B@tf{e + n - 1}")
                 return pl.when(_local_day(first) <= dn - e).then(first)
+            case "per_date":
+                raise AssertionError("per-date kinds are computed by the fallback")
             case _:
                 assert_never(form)
 
