@@ -619,7 +619,8 @@ class IncrementalAggregator:
 
     def _with_fallback(self, out: pl.DataFrame, pairs: pl.DataFrame,
                        events: pl.LazyFrame) -> pl.DataFrame:
-        """Indicators whose filter reads ``as_of``: one plain query per date."""
+        """Indicators whose filter reads ``as_of``, and the kinds without an incremental form
+        (percentiles): one plain query per date, over all accounts."""
         from healthrules.inputs import clock_for
 
         ev = self.plan.events
@@ -634,8 +635,8 @@ class IncrementalAggregator:
             cols = {ev.account, ev.timestamp}
             for i, idx, ind in self.fallback:
                 a = self.plan.roadmaps[i].analysis
-                where = a.expressions[f"indicators[{idx}].where"]
-                names = names_in(where.tree)
+                where = a.expressions.get(f"indicators[{idx}].where")
+                names = names_in(where.tree) if where is not None else set()
                 cols |= {x for x in names if x in a.event_types}
                 attrs |= {x for x in names if x in a.attribute_types}
                 kind = AGGREGATE_KINDS[ind.aggregate]
@@ -646,7 +647,8 @@ class IncrementalAggregator:
                     attrs.add(ind.window.from_)
                 for prev in (False, True) if ind.compare != "none" else (False,):
                     wcond, _ = run.window(ind, prev)
-                    cond = (wcond & run.filter_expr(a, where)).fill_null(False)
+                    cond = (wcond if where is None
+                            else wcond & run.filter_expr(a, where)).fill_null(False)
                     aggs.append(aggregate_expr(self.plan, ind, cond).alias(
                         raw_column(i, ind.id, prev)))
             lf = read_events(events, self.plan, clock, schema, cols).filter(

@@ -10,7 +10,8 @@ from healthrules.lint.base import Check
 from healthrules.lint.context import LintContext
 from healthrules.roadmap import AggregateIndicator, DerivedIndicator
 
-__all__ = ["CHECKS", "Duplicate", "GoalNotOutcome", "NoOutcome", "Unused", "used_indicators"]
+__all__ = ["CHECKS", "Duplicate", "GoalNotOutcome", "NoOutcome", "PlainerPercentile", "Unused",
+           "used_indicators"]
 
 
 def used_indicators(ctx: LintContext) -> dict[str, str]:
@@ -233,7 +234,8 @@ def _signature(ind: AggregateIndicator | DerivedIndicator) -> tuple[object, ...]
     if isinstance(ind, DerivedIndicator):
         return ("derived", norm(ind.expr))
     w = ind.window
-    return ("events", ind.aggregate, ind.of, norm(ind.where), w.days, w.from_, ind.compare)
+    return ("events", ind.aggregate, ind.of, ind.q, norm(ind.where), w.days, w.from_,
+            ind.compare)
 
 
 class Duplicate(Check):
@@ -287,5 +289,55 @@ class Duplicate(Check):
                 seen[sig] = i
 
 
-CHECKS: list[type[Check]] = [Unused, NoOutcome, GoalNotOutcome, Duplicate]
+_PLAINER = {0: ("min", "the smallest value"), 1: ("max", "the largest value"),
+            0.5: ("median", "the median")}
+
+
+class PlainerPercentile(Check):
+    """A percentile at 0, 0.5 or 1 is the min, the median or the max under another name.
+
+    What it does
+    ------------
+    Reports ``aggregate: percentile`` with ``q: 0`` (the smallest value), ``q: 1`` (the
+    largest) or ``q: 0.5`` (the median).
+
+    Why is this bad
+    ---------------
+    ``q`` is a fraction between 0 and 1; ``q: 1`` is often meant as p1 or p100 by someone who
+    thinks in percent (p1 is ``q: 0.01``). When it is meant, ``min`` and ``max`` say it
+    plainly, and history computes them incrementally, in one pass over the events, where a
+    percentile needs one query per snapshot date.
+
+    Example
+    -------
+    ::
+
+        - {id: slowest_response, family: relationship, aggregate: percentile, q: 1,
+           of: response_minutes, window: 30d}
+
+    Fix
+    ---
+    Write ``aggregate: max`` (``min``, ``median``), or the percentile meant (``q: 0.01``).
+    """
+
+    code = "HR205"
+    name = "indicators.plainer_percentile"
+    severity = Severity.INFO
+
+    def run(self, ctx: LintContext) -> Iterator[Issue]:
+        """Yield one finding per percentile whose q is 0, 0.5 or 1."""
+        for i, ind in enumerate(ctx.roadmap.indicators):
+            if not (isinstance(ind, AggregateIndicator) and ind.aggregate == "percentile"
+                    and ind.q in _PLAINER):
+                continue
+            plain, what = _PLAINER[ind.q]
+            yield self.finding(
+                f"indicators[{i}].q",
+                f"percentile q {ind.q:g} of {ind.id!r} is {what}: aggregate {plain} says it "
+                "plainly (q is a fraction: p1 is q 0.01)",
+                hint=f"write `aggregate: {plain}` without q, or the percentile meant",
+            )
+
+
+CHECKS: list[type[Check]] = [Unused, NoOutcome, GoalNotOutcome, Duplicate, PlainerPercentile]
 """The checks of this family, in code order."""
