@@ -559,7 +559,8 @@ def _goal_line(ev: Evaluation) -> str:
     """Per roadmap with a ``goal.target``: how many of its accounts reached the goal."""
     parts = []
     counts = {r: (n, yes, unknown) for r, n, yes, unknown in ev.scores.group_by("roadmap").agg(
-        pl.len(), pl.col("goal_reached").sum(), pl.col("goal_reached").null_count(),
+        pl.len(), pl.col("goal_reached").sum().alias("yes"),
+        pl.col("goal_reached").null_count().alias("unknown"),
     ).iter_rows()}
     for cr in ev.plan.roadmaps:
         if cr.roadmap.goal.target is None or cr.id not in counts:
