@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from healthrules.analysis import Analysis, analyze, parse_template
+from healthrules.analysis import Analysis, TemplateField, analyze
 from healthrules.expressions import Parsed, Type
 from healthrules.roadmap import (
     UNASSIGNED_STAGE,
@@ -380,12 +380,8 @@ def _account(
         if value is not True:
             continue
         counts["fired"] += 1
-        text = "".join(
-            piece
-            if isinstance(piece, str)
-            else render(action_values[piece.name], env[piece.name], piece.spec, clock)
-            for piece in parse_template(action.do)
-        )
+        text = "".join(_piece(piece, action_values, env, clock, res.bands)
+                       for piece in a.templates[f"{path}.do"])
         fired.append(
             (
                 PRIORITY_RANK[action.priority],
@@ -404,6 +400,18 @@ def _account(
         )
     res.actions = [f for _, _, f in sorted(fired, key=lambda t: (t[0], t[1]))]
     return res
+
+
+def _piece(piece: TemplateField | str, values: Mapping[str, object], env: Mapping[str, Type],
+           clock: _Clock, bands: Mapping[str, str | None]) -> str:
+    """"Actions": one piece of a ``do`` text: a name's value, or an expression's (typed by
+    the analysis), rendered."""
+    if isinstance(piece, str):
+        return piece
+    if piece.parsed is None:
+        return render(values[piece.name], env[piece.name], piece.spec, clock)
+    assert piece.type is not None
+    return render(_eval(piece.parsed, values, clock, bands), piece.type, piece.spec, clock)
 
 
 def _actions_with_paths(r: Roadmap) -> Iterable[tuple[str, Stage | None, Action]]:

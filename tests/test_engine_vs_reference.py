@@ -216,6 +216,12 @@ def roadmaps(draw: Draw, zone: str | None) -> dict[str, Any]:
     placeholders += [f"{{{p}}}" for p in pool if p != "seats"]
     placeholders += [f"{{{p}:.1f}}" for p in pool] + [f"{{{p}:d}}" for p in pool]
     placeholders += [f"{{{t}}}" for t in times] + ["{stage_achieved}", "{start}"]
+    # values computed from the action's scope
+    placeholders += ["{days_since(start)}", "{coalesce(seats, 0) * 2}", "{prev(score, 14)}",
+                     "{round(ratio * 100, 1):.1f}", "{seats >= 5}", "{days_between(start, as_of):d}"]
+    placeholders += [f"{{{p} / 3:.1f}}" for p in pool] + [f"{{change({p}, 7)}}" for p in pool
+                                                         if p != "seats"]
+    placeholders += ["{goal_reached}", "{'yes' if goal_reached else 'no'}"] if has_target else []
 
     action_count = 0
 

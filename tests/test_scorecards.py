@@ -233,3 +233,70 @@ def test_without_a_target_goal_reached_is_null_and_not_readable() -> None:
             "      - {id: x, kind: positive, when: goal_reached, do: hi}\n")
     with pytest.raises(hr.RoadmapError, match="unknown name 'goal_reached'"):
         load_text(text)
+
+
+# --------------------------------------------------------------------------- values in texts
+
+
+TEXT_ROADMAP = """\
+id: r
+goal: g
+data:
+  accounts: {attributes: {signed_on: date, seats: int, plan: str}}
+indicators:
+  - {id: logins, family: process, aggregate: count, window: 7d,
+     bands: {levels: [{name: low, lt: 2}, {name: high, ge: 2}]}}
+stages:
+  - id: s
+    actions:
+      - id: a
+        kind: challenge
+        when: seats > 0
+        do: DO
+"""
+
+
+def _text_roadmap(do: str) -> str:
+    return TEXT_ROADMAP.replace("DO", do)
+
+
+def test_a_placeholder_may_compute_a_value_of_the_actions_scope() -> None:
+    do = ('"signed {days_since(signed_on)} days ago, {logins / seats:.0%} per seat, '
+          "{prev(score, 14):.1f} two weeks ago, {'big' if seats >= 10 else 'small'}, "
+          '{{braces}}"')
+    r = load_text(_text_roadmap(do))
+    acc = pl.DataFrame({"account_id": ["a"], "signed_on": [dt.date(2026, 6, 10)],
+                        "seats": [4], "plan": ["pro"]})
+    events = _events([("a", 1, None, None)])
+    ev = hr.evaluate(r, events, acc, AS_OF)
+    assert ev.actions["text"].to_list() == [
+        "signed 20 days ago, 25% per seat, n/a two weeks ago, small, {braces}"]
+    ref = evaluate_reference(r, events, acc, AS_OF)
+    assert [f.text for f in ref.accounts["a"].actions] == ev.actions["text"].to_list()
+    # in history, prev(score, 14) is the score of 14 days before
+    h = history(r, events, acc, AS_OF - dt.timedelta(days=14), AS_OF, every="14d")
+    texts = h.actions.sort("as_of")["text"].to_list()
+    assert texts[-1].startswith("signed 20 days ago, 25% per seat, 0.0 two weeks ago")
+
+
+@pytest.mark.parametrize(("do", "code", "needle"), [
+    ("'{days_since(plan)}'", "expr_type", "days_since(plan)"),
+    ("'{days_since(signd_on)}'", "unknown_name", "signd_on"),
+    ("'{plan + 1:.1f}'", "expr_type", "plan + 1"),
+    ("'{days_since(signed_on) > 3:.1f}'", "template_invalid", ".1f"),
+    ("'{seats +}'", "expr_syntax", "seats +"),
+    ("'{prev(seats, 7)}'", "expr_type", "prev(seats, 7)"),
+    ("'{1 + 2}'", "template_invalid", "{1 + 2}"),
+    ("'{seats.real}'", "expr_disallowed", "seats.real"),
+])
+def test_placeholder_expressions_are_checked_at_load(do: str, code: str, needle: str) -> None:
+    text = _text_roadmap(do)
+    with pytest.raises(hr.RoadmapError) as info:
+        load_text(text)
+    issue = info.value.issues[0]
+    assert issue.code == code, issue
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if "do:" in t)
+    assert issue.location.line == line
+    # the column points into the placeholder (at or after the opening brace)
+    start = text.splitlines()[line - 1].index("{") + 1
+    assert issue.location.column is not None and issue.location.column >= start, issue

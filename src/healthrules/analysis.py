@@ -13,7 +13,8 @@ import ast
 import re
 import weakref
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from healthrules.aggregates import AGGREGATE_KINDS
 from healthrules.errors import Code, Issue, Location
@@ -66,12 +67,25 @@ MAX_DECIMALS = 12
 
 @dataclass(frozen=True, slots=True)
 class TemplateField:
-    """One ``{name:spec}`` placeholder of an action's ``do`` text."""
+    """One ``{name:spec}`` or ``{expression:spec}`` placeholder of an action's ``do`` text.
+
+    ``name`` is the name quoted, or the expression's text; ``parsed`` is the expression
+    (None for a plain name), ``value_start`` the 0-based offset of ``name`` in the text, and
+    ``type`` the expression's type once the analysis has checked it.
+    """
 
     name: str
     spec: str
     start: int
     end: int
+    parsed: Parsed | None = None
+    value_start: int = 0
+    type: Type | None = None
+
+    @property
+    def names(self) -> frozenset[str]:
+        """The names the placeholder reads."""
+        return self.parsed.names if self.parsed is not None else frozenset({self.name})
 
 
 def parse_template(text: str) -> list[TemplateField | str]:
@@ -102,12 +116,28 @@ def parse_template(text: str) -> list[TemplateField | str]:
                     "template_invalid", "unclosed '{' in the text (write '{{' for a brace)", i + 1
                 )
             inner = text[i + 1 : close]
-            name, _, spec = inner.partition(":")
-            name = name.strip()
-            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+            head, colon, spec = inner.rpartition(":")
+            if not colon:
+                head, spec = inner, ""
+            name = head.strip()
+            value_start = i + 1 + len(head) - len(head.lstrip())
+            parsed: Parsed | None = None
+            if not name:
                 raise ExprProblem(
-                    "template_invalid", f"{{{inner}}} must name a value, like {{logins_30d}}", i + 1
+                    "template_invalid", f"{{{inner}}} must name a value, like {{logins_30d}} "
+                    "or {days_since(signed_on)}", i + 1
                 )
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+                try:
+                    parsed = parse(name)
+                except ExprProblem as p:
+                    raise ExprProblem(p.code, f"in the placeholder {{{inner}}}: {p.message}",
+                                      value_start + (p.column or 1), p.hint) from None
+                if not parsed.names:
+                    raise ExprProblem(
+                        "template_invalid", f"{{{inner}}} reads no value: a placeholder quotes "
+                        "a value, like {logins_30d} or {days_since(signed_on)}", i + 1
+                    )
             if not _FORMAT_SPEC.match(spec):
                 raise ExprProblem(
                     "template_invalid",
@@ -123,7 +153,8 @@ def parse_template(text: str) -> list[TemplateField | str]:
             if buf:
                 out.append("".join(buf))
                 buf = []
-            out.append(TemplateField(name=name, spec=spec, start=i, end=close + 1))
+            out.append(TemplateField(name=name, spec=spec, start=i, end=close + 1, parsed=parsed,
+                                     value_start=value_start))
             i = close + 1
             continue
         buf.append(ch)
@@ -434,17 +465,28 @@ def analyze(roadmap: Roadmap) -> Analysis:
             report(p.code, p.message, f"{path}.do", p.hint, p.column)
             continue
         names = envs.get("actions") or envs.setdefault("actions", a.env("actions"))
+        typed: list[TemplateField | str] = []
         for piece in pieces:
-            if isinstance(piece, TemplateField) and piece.name not in names:
+            if isinstance(piece, TemplateField) and piece.parsed is not None:
+                piece = _typed_placeholder(piece, names, banded, a.indicator_types,
+                                           f"{path}.do", report)
+                if piece is None:
+                    continue
+            typed.append(piece)
+            if not isinstance(piece, TemplateField):
+                continue
+            if piece.parsed is None and piece.name not in names:
                 report(Code.UNKNOWN_NAME, f"the text quotes unknown name {piece.name!r}",
                        f"{path}.do", did_you_mean(piece.name, set(names)), piece.start + 2)
-            elif isinstance(piece, TemplateField) and piece.spec and names[piece.name] not in (
-                    "int", "float"):
+                continue
+            typ = piece.type if piece.parsed is not None else names[piece.name]
+            if piece.spec and typ not in ("int", "float"):
+                what = repr(piece.name) if piece.parsed is None else f"{{{piece.name}}}"
                 report(Code.TEMPLATE_INVALID,
-                       f"format {piece.spec!r} is for numbers; {piece.name!r} is "
-                       f"{names[piece.name]}", f"{path}.do",
+                       f"format {piece.spec!r} is for numbers; {what} is {typ}", f"{path}.do",
                        f"write {{{piece.name}}} to quote it as it is",
                        piece.end - len(piece.spec))
+        pieces = typed
         if action.owner is not None and ("{" in action.owner or "}" in action.owner):
             report(Code.VALIDATION, "owner is a role name (csm, sales, ...): values are not "
                    "quoted there, so braces would be shown as they are", f"{path}.owner",
@@ -470,6 +512,38 @@ def analyze(roadmap: Roadmap) -> Analysis:
                        f"indicator {name!r} has no bands, so it cannot be scored; give it bands",
                        f"{wpath}.indicators.{name}")
     return a
+
+
+def _typed_placeholder(piece: TemplateField, env: Mapping[str, Type], banded: frozenset[str],
+                       indicators: Mapping[str, Type], path: str,
+                       report: Any) -> TemplateField | None:
+    """An expression placeholder of a ``do`` text, checked like an action condition and
+    typed (None, with the problems reported at their columns in the text, when it is wrong).
+    """
+    assert piece.parsed is not None
+    offset = piece.value_start
+    unknown = unknown_names(piece.parsed, env)
+    for problem in unknown:
+        report(problem.code, f"the text quotes {problem.message}", path, problem.hint,
+               offset + problem.column)
+    if unknown:
+        return None
+    try:
+        t = infer(piece.parsed, env, banded=banded)
+    except ExprProblem as p:
+        report(p.code, f"in the placeholder {{{piece.name}}}: {p.message}", path, p.hint,
+               offset + p.column)
+        return None
+    if t == "null":
+        report(Code.EXPR_TYPE, f"the placeholder {{{piece.name}}} is always null", path,
+               None, offset + 1)
+        return None
+    for name, _days in sorted(time_references(piece.parsed.tree)[0]):
+        if name not in indicators and name != "score":
+            report(Code.EXPR_TYPE, f"prev() and change() read an indicator or the score; "
+                   f"{name!r} is neither", path, None, offset + 1)
+            return None
+    return replace(piece, type=t)
 
 
 class _Without(Mapping[str, Type]):

@@ -584,8 +584,8 @@ def _score_parts(r: Roadmap, weights: Weights,
 
 
 def roadmap_time_needs(a: Analysis) -> tuple[set[tuple[str, int]], bool]:
-    """The lags (``prev``/``change``: (name, days)) the actions of a roadmap read, and
-    whether they read ``days_in_stage`` (in a condition or a ``do`` text)."""
+    """The lags (``prev``/``change``: (name, days)) the actions of a roadmap read (in a
+    condition or a ``do`` text), and whether they read ``days_in_stage``."""
     lags: set[tuple[str, int]] = set()
     age = False
     for path, parsed in a.expressions.items():
@@ -594,7 +594,15 @@ def roadmap_time_needs(a: Analysis) -> tuple[set[tuple[str, int]], bool]:
             lags |= found
             age = age or uses_age
     for pieces in a.templates.values():
-        age = age or any(not isinstance(p, str) and p.name == "days_in_stage" for p in pieces)
+        for p in pieces:
+            if isinstance(p, str):
+                continue
+            if p.parsed is None:
+                age = age or p.name == "days_in_stage"
+                continue
+            found, uses_age = time_references(p.parsed.tree)  # {prev(score, 14)} in a text
+            lags |= found
+            age = age or uses_age
     return lags, age
 
 

@@ -342,7 +342,8 @@ class LintContext:
         for path, pieces in sorted(self.analysis.templates.items()):
             for piece in pieces:
                 if isinstance(piece, TemplateField):
-                    out.setdefault(piece.name, []).append(path)
+                    for name in sorted(piece.names):
+                        out.setdefault(name, []).append(path)
         return out
 
 
