@@ -13,14 +13,16 @@ from typing import Any
 
 import polars as pl
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import healthrules as hr
 from healthrules.loader import load_text
 from healthrules.aggregates import percentile_of, q_units
 from healthrules.history import history
+from healthrules.testing.strategies import inputs_for, roadmaps
 from reference import evaluate_reference
+from test_engine_vs_reference import compare
 
 AS_OF = dt.date(2026, 6, 30)
 END = dt.datetime(2026, 7, 1)
@@ -300,3 +302,19 @@ def test_placeholder_expressions_are_checked_at_load(do: str, code: str, needle:
     # the column points into the placeholder (at or after the opening brace)
     start = text.splitlines()[line - 1].index("{") + 1
     assert issue.location.column is not None and issue.location.column >= start, issue
+
+
+# --------------------------------------------------------------------------- generated roadmaps
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(roadmap=roadmaps(), data=st.data())
+def test_engine_equals_reference_on_the_public_strategies(roadmap: hr.Roadmap,
+                                                          data: st.DataObject) -> None:
+    """healthrules.testing.strategies draws percentiles, own missing policies, goal targets
+    and computed placeholders; the engine and the reference agree on all of them."""
+    accounts, events = data.draw(inputs_for(roadmap, as_of=AS_OF, max_events=30))
+    result = hr.evaluate(roadmap, events, accounts, AS_OF)
+    ref = evaluate_reference(roadmap, events, accounts, AS_OF)
+    problems = compare(result, ref, roadmap)
+    assert not problems, "\n".join(problems)
