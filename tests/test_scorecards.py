@@ -211,7 +211,7 @@ def test_goal_reached_is_evaluated_and_read_by_actions() -> None:
     ref = evaluate_reference(r, events, acc, AS_OF)
     assert {k: v.goal_reached for k, v in ref.accounts.items()} == reached
     text = str(ev.explain("a"))
-    assert "goal: Uses it every week: reached (logins >= 2 and seats > 0)" in text
+    assert "goal: reached (target logins >= 2 and seats > 0)" in text
     assert ev.explain("a").goal is not None and ev.explain("b").goal.result is False  # type: ignore[union-attr]
     html = ev._repr_html_()
     assert "1 of 3</span> accounts reached the goal" in html

@@ -118,7 +118,7 @@ class Explanation:
         if self.goal is not None:
             verdict = {True: "reached", False: "not reached",
                        None: "unknown (a value is null)"}[self.goal.result]
-            lines.append(f"goal: {self.goal.goal}: {verdict} ({self.goal.target})")
+            lines.append(f"goal: {verdict} (target {self.goal.target})")
             for s in self.goal.steps if steps else []:
                 if not _is_literal(s.text):
                     lines.append("      " + "  " * s.depth + f"{s.text} = {_fmt(s.value)}")
