@@ -305,14 +305,45 @@ def _account(
             res.indicators[ind.id] = _indicator(r, ind, where, attrs, events, clock)
             if ind.bands is not None:
                 res.bands[ind.id] = band_of(res.indicators[ind.id], ind.bands)
+    # "Trends of derived indicators": the previous windows' values, by period
+    previous: dict[int, dict[str, object]] = {}
+    previous_bands: dict[int, dict[str, str | None]] = {}
+    for idx, ind in enumerate(r.indicators):
+        if isinstance(ind, AggregateIndicator) and ind.id in a.previous_windows:
+            assert ind.window.days is not None
+            n = ind.window.days
+            where = a.expressions.get(f"indicators[{idx}].where")
+            gap = dt.timedelta(days=n)
+            value = _aggregate(r, ind, where, attrs, events, clock, clock.end - 2 * gap,
+                               clock.end - gap, clock.as_of - gap)
+            previous.setdefault(n, {})[ind.id] = value
+            if ind.bands is not None:
+                previous_bands.setdefault(n, {})[ind.id] = band_of(value, ind.bands)
     # derived indicators, in dependency order; a band is known as soon as its value is
     by_id = {ind.id: (idx, ind) for idx, ind in enumerate(r.indicators)}
     for ident in a.derived_order:
         idx, dind = by_id[ident]
         assert isinstance(dind, DerivedIndicator)
+        parsed = a.expressions[f"indicators[{idx}].expr"]
+        is_float = a.indicator_types[ident] == "float"
+        for d, n in sorted(a.previous_derived):
+            if d != ident:
+                continue
+            gap = dt.timedelta(days=n)
+            earlier = _Clock(as_of=clock.as_of - gap, end=clock.end - gap, zone=clock.zone)
+            before = _eval(parsed, {**attrs, **previous.get(n, {}), "as_of": earlier.as_of},
+                           earlier, previous_bands.get(n, {}))
+            if is_float and before is not None:
+                before = float(before)  # type: ignore[arg-type]
+            previous.setdefault(n, {})[ident] = before
+            if dind.bands is not None:
+                previous_bands.setdefault(n, {})[ident] = band_of(before, dind.bands)
         values = {**attrs, **res.indicators, "as_of": clock.as_of}
-        value = _eval(a.expressions[f"indicators[{idx}].expr"], values, clock, res.bands)
-        if a.indicator_types[ident] == "float" and value is not None:
+        value = _eval(parsed, values, clock, res.bands)
+        if ident in a.derived_trends:
+            before = previous[a.derived_trends[ident]][ident]
+            value = _trend(dind.compare, value, before)
+        if is_float and value is not None:
             value = float(value)  # type: ignore[arg-type]
         res.indicators[ident] = value
         if dind.bands is not None:
@@ -459,16 +490,22 @@ def _indicator(
         return current
     previous = _aggregate(r, ind, where, attrs, events, clock, clock.end - 2 * n, clock.end - n,
                           clock.as_of - n)
-    if ind.compare == "previous":
+    return _trend(ind.compare, current, previous)
+
+
+def _trend(compare: str, current: object, previous: object) -> object:
+    """"compare": the previous value, current - previous, or (current - previous) /
+    previous (null when previous is 0); null when either is null."""
+    if compare == "previous":
         return previous
     if current is None or previous is None:
         return None
     assert isinstance(current, (int, float)) and isinstance(previous, (int, float))
-    if ind.compare == "delta":
+    if compare == "delta":
         return current - previous
     if previous == 0:
         return None
-    return (current - previous) / previous
+    return (float(current) - float(previous)) / previous
 
 
 def _aggregate(

@@ -175,6 +175,29 @@ def roadmaps(draw: Draw, zone: str | None) -> dict[str, Any]:
             derived["bands"] = _bands(draw, "small")
         indicators.append(derived)
         pool = [*pool, f"d{k}"]
+    # a derived trend (compare) over trailing aggregates of one length, maybe through a
+    # derived indicator of its own
+    trailing: dict[str, list[str]] = {}
+    for i in indicators:
+        if (i.get("window") in ("7d", "30d", "2w") and "compare" not in i and "expr" not in i
+                and i["aggregate"] not in ("first_time", "last_time")):
+            trailing.setdefault(i["window"], []).append(i["id"])
+    if trailing and draw(st.booleans()):
+        ids = trailing[draw(st.sampled_from(sorted(trailing)))]
+        a, b = draw(st.sampled_from(ids)), draw(st.sampled_from(ids))
+        if draw(st.booleans()):
+            indicators.append({"id": "c0", "family": "process",
+                               "expr": f"coalesce({a}, 0) * 2 + days_since(start)"})
+            a = "c0"
+        template = draw(st.sampled_from(["{a} / seats", "{a} - {b}", "{a} if vip else {b}",
+                                         "max({a}, {b}) + days_between(start, as_of)"]))
+        trend: dict[str, Any] = {
+            "id": "t0", "family": "process", "expr": template.format(a=a, b=b),
+            "compare": draw(st.sampled_from(["previous", "delta", "pct_change"]))}
+        if draw(st.booleans()):
+            trend["bands"] = _bands(draw, "small")
+        indicators.append(trend)
+        pool = [*pool, "t0"]
     banded = [i["id"] for i in indicators if "bands" in i]
 
     def cond(action: bool = False) -> str:
@@ -218,7 +241,8 @@ def roadmaps(draw: Draw, zone: str | None) -> dict[str, Any]:
     placeholders += [f"{{{t}}}" for t in times] + ["{stage_achieved}", "{start}"]
     # values computed from the action's scope
     placeholders += ["{days_since(start)}", "{coalesce(seats, 0) * 2}", "{prev(score, 14)}",
-                     "{round(ratio * 100, 1):.1f}", "{seats >= 5}", "{days_between(start, as_of):d}"]
+                     "{round(ratio * 100, 1):.1f}", "{seats >= 5}",
+                     "{days_between(start, as_of):d}"]
     placeholders += [f"{{{p} / 3:.1f}}" for p in pool] + [f"{{change({p}, 7)}}" for p in pool
                                                          if p != "seats"]
     placeholders += ["{goal_reached}", "{'yes' if goal_reached else 'no'}"] if has_target else []

@@ -13,13 +13,14 @@ from typing import Any
 
 import polars as pl
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import healthrules as hr
-from healthrules.loader import load_text
 from healthrules.aggregates import percentile_of, q_units
 from healthrules.history import history
+from healthrules.loader import load_text
 from healthrules.testing.strategies import inputs_for, roadmaps
 from reference import evaluate_reference
 from test_engine_vs_reference import compare
@@ -318,3 +319,103 @@ def test_engine_equals_reference_on_the_public_strategies(roadmap: hr.Roadmap,
     ref = evaluate_reference(roadmap, events, accounts, AS_OF)
     problems = compare(result, ref, roadmap)
     assert not problems, "\n".join(problems)
+
+
+# --------------------------------------------------------------------------- derived trends
+
+
+def _trend_roadmap(extra: list[dict[str, Any]]) -> hr.Roadmap:
+    return hr.Roadmap.model_validate({
+        "id": "r", "goal": "g", "data": {"accounts": {"attributes": {"seats": "int"}}},
+        "indicators": [
+            {"id": "users", "family": "process", "aggregate": "distinct", "window": "30d"},
+            {"id": "logins", "family": "process", "aggregate": "count", "window": "30d"},
+            {"id": "utilisation", "family": "process", "expr": "users / seats",
+             "bands": {"levels": [{"name": "low", "lt": 0.5}, {"name": "high", "ge": 0.5}]}},
+            *extra,
+        ],
+        "stages": [{"id": "s"}],
+    })
+
+
+def _trend_events() -> pl.DataFrame:
+    rows = [("a", "u1", 1), ("a", "u2", 2), ("a", "u3", 3), ("a", "u1", 40), ("a", "u2", 45),
+            ("b", "u9", 50), ("b", "u8", 55)]
+    return pl.DataFrame([(acc, user, "x", END - dt.timedelta(days=d)) for acc, user, d in rows],
+                        schema={"account_id": pl.String, "user_id": pl.String,
+                                "event": pl.String, "timestamp": pl.Datetime("us")},
+                        orient="row")
+
+
+ACC = pl.DataFrame({"account_id": ["a", "b", "c"], "seats": [4, 2, None]})
+
+
+def test_a_derived_trend_compares_with_the_previous_windows() -> None:
+    r = _trend_roadmap([
+        {"id": "utilisation_delta", "family": "process", "expr": "utilisation",
+         "compare": "delta"},
+        {"id": "utilisation_before", "family": "process", "expr": "utilisation",
+         "compare": "previous"},
+        {"id": "per_login_change", "family": "process",
+         "expr": "users / logins if band(utilisation) == 'high' else 0.0",
+         "compare": "pct_change"},
+        {"id": "days_change", "family": "process", "expr": "logins + days_since(date('2026-06-01'))",
+         "compare": "delta"},
+    ])
+    ev = hr.evaluate(r, _trend_events(), ACC, AS_OF)
+    got = {row["account_id"]: row for row in ev.indicators.to_dicts()}
+    # a: 3 of 4 seats now, 2 of 4 in the 30 days before; b: 0 of 2 now, 2 of 2 before
+    assert (got["a"]["utilisation_delta"], got["a"]["utilisation_before"]) == (0.25, 0.5)
+    assert (got["b"]["utilisation_delta"], got["b"]["utilisation_before"]) == (-1.0, 1.0)
+    assert got["c"]["utilisation_delta"] is None  # no seats
+    # a: 3 users / 3 logins (high) against 2 / 2 (high): 0 change; b: 0.0 (low) against
+    # 2 / 2 (high): -100%
+    assert got["a"]["per_login_change"] == 0.0 and got["b"]["per_login_change"] == -1.0
+    # as_of is read 30 days earlier in the previous value: a: (3 + 29) - (2 - 1)
+    assert got["a"]["days_change"] == 31
+    ref = evaluate_reference(r, _trend_events(), ACC, AS_OF)
+    for acc, row in got.items():
+        for ident in ("utilisation_delta", "utilisation_before", "per_login_change",
+                      "days_change"):
+            assert row[ident] == ref.accounts[acc].indicators[ident], (acc, ident)
+    assert ev.indicators.schema["days_change"] == pl.Int64
+    assert ev.indicators.schema["per_login_change"] == pl.Float64
+
+
+def test_history_of_a_derived_trend_equals_evaluate() -> None:
+    r = _trend_roadmap([{"id": "trend", "family": "process", "expr": "utilisation",
+                         "compare": "delta"}])
+    start = AS_OF - dt.timedelta(days=20)
+    h = history(r, _trend_events(), ACC, start, AS_OF, every="5d")
+    for d in h.dates:
+        want = hr.evaluate(r, _trend_events(), ACC, d).indicators.sort("account_id")
+        got = h.indicators.filter(pl.col("as_of") == d).sort("account_id").select(want.columns)
+        assert got.rows() == want.rows(), d
+
+
+@pytest.mark.parametrize(("trend", "message"), [
+    ({"expr": "seats * 2"}, "needs it to read an aggregate indicator with a trailing window"),
+    ({"expr": "users + total"}, "needs trailing windows, but 'total' has an all-time window"),
+    ({"expr": "users + weekly"}, "different lengths (7 days, 30 days)"),
+    ({"expr": "users + users_delta"}, "reads 'users_delta', which has a compare of its own"),
+    ({"expr": "users > 3"}, "compare: delta needs a number; 'trend' is bool"),
+])
+def test_derived_trend_mistakes_are_located(trend: dict[str, Any], message: str) -> None:
+    r = {
+        "id": "r", "goal": "g", "data": {"accounts": {"attributes": {"seats": "int"}}},
+        "indicators": [
+            {"id": "users", "family": "process", "aggregate": "distinct", "window": "30d"},
+            {"id": "total", "family": "process", "aggregate": "count"},
+            {"id": "weekly", "family": "process", "aggregate": "count", "window": "7d"},
+            {"id": "users_delta", "family": "process", "aggregate": "distinct", "window": "30d",
+             "compare": "delta"},
+            {"id": "trend", "family": "process", "compare": "delta", **trend},
+        ],
+        "stages": [{"id": "s"}],
+    }
+    text = yaml.safe_dump(r, sort_keys=False)
+    with pytest.raises(hr.RoadmapError) as info:
+        load_text(text)
+    issue = info.value.issues[0]
+    assert message in issue.message, issue
+    assert issue.location.path == "indicators[4].compare"

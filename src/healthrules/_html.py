@@ -202,7 +202,9 @@ _AGGREGATE_TEXT = {
 def _definition(ind: Indicator) -> str:
     """What an indicator computes, in words (derived: its expression)."""
     if not isinstance(ind, AggregateIndicator):
-        return _code(ind.expr) + _missing_note(ind)
+        trend = ("" if ind.compare == "none" else
+                 f"; compared with the previous windows of what it reads ({escape(ind.compare)})")
+        return _code(ind.expr) + trend + _missing_note(ind)
     if ind.aggregate == "distinct":
         what = f"distinct {_id(ind.of)} values" if ind.of else "distinct users"
     elif ind.aggregate in ("sum", "mean", "min", "max", "median"):

@@ -103,7 +103,7 @@ Q_DECIMALS = 6
 """The most decimals ``q`` may have: the rank ``(n - 1) * q`` is then computed exactly in
 integers, ``(n - 1) * round(q * 10**6)`` divided by ``10**6``."""
 
-Q_SCALE = 10**Q_DECIMALS
+Q_SCALE: int = 10**Q_DECIMALS
 
 ResultRule = Literal["int", "float", "datetime", "of"]
 """The result type: a fixed type, or ``of``: the type of the ``of`` column."""
@@ -429,7 +429,8 @@ _KINDS = (
     ),
     AggregateKind(
         name="sum", label="sum of the value column `of`", of="value", result="of", empty=0,
-        days_since=False, compare=True, q="refused", lint=ANY_VALUE, polars=_sum, history="running_sum",
+        days_since=False, compare=True, q="refused", lint=ANY_VALUE, polars=_sum,
+        history="running_sum",
     ),
     AggregateKind(
         name="mean", label="mean of the value column `of`", of="value", result="float",
@@ -448,8 +449,8 @@ _KINDS = (
     ),
     AggregateKind(
         name="first_time", label="time of the first event", of="refused", result="datetime",
-        empty=None, days_since=False, compare=False, q="refused", lint=ANY_VALUE, polars=_first_time,
-        history="first_event",
+        empty=None, days_since=False, compare=False, q="refused", lint=ANY_VALUE,
+        polars=_first_time, history="first_event",
     ),
     AggregateKind(
         name="last_time", label="time of the last event", of="refused", result="datetime",

@@ -176,6 +176,14 @@ class Analysis:
     templates: dict[str, list[TemplateField | str]] = field(default_factory=dict)
     derived_order: list[str] = field(default_factory=list)
     needed_attributes_in_filters: set[str] = field(default_factory=set)
+    previous_windows: set[str] = field(default_factory=set)
+    """Aggregate indicators whose previous window is computed: those with ``compare``, and
+    those a derived trend reads."""
+    derived_trends: dict[str, int] = field(default_factory=dict)
+    """Derived indicators with ``compare``, and the length in days of their period."""
+    previous_derived: set[tuple[str, int]] = field(default_factory=set)
+    """(derived indicator, days): the derived indicators whose previous value a derived trend
+    of that period needs (the trend itself included)."""
     issues: list[Issue] = field(default_factory=list)
 
     @property
@@ -382,6 +390,12 @@ def analyze(roadmap: Roadmap) -> Analysis:
         if t == "null":
             report(Code.EXPR_TYPE, "the expression is always null", path)
             t = "float"
+        if ind.compare != "none":
+            if t not in ("int", "float"):
+                report(Code.EXPR_TYPE, f"compare: {ind.compare} needs a number; {ident!r} is "
+                       f"{t}", f"indicators[{i}].compare")
+            elif ind.compare == "pct_change":
+                t = "float"
         derived_env[ident] = t
         for problem in unknown_bands(parsed_or_none, band_names, None):
             report(problem.code, problem.message, path, problem.hint, problem.column)
@@ -389,6 +403,7 @@ def analyze(roadmap: Roadmap) -> Analysis:
     a.derived_order = [d for d in order if d in derived]
     for ident in derived:
         a.indicator_types.setdefault(ident, "float")
+    _derived_trends(roadmap, a, report)
 
     # ---- every other expression, by scope
     envs: dict[str, dict[str, Type]] = {}  # the names of each scope, built once
@@ -468,10 +483,11 @@ def analyze(roadmap: Roadmap) -> Analysis:
         typed: list[TemplateField | str] = []
         for piece in pieces:
             if isinstance(piece, TemplateField) and piece.parsed is not None:
-                piece = _typed_placeholder(piece, names, banded, a.indicator_types,
-                                           f"{path}.do", report)
-                if piece is None:
+                checked = _typed_placeholder(piece, names, banded, a.indicator_types,
+                                             f"{path}.do", report)
+                if checked is None:
                     continue
+                piece = checked
             typed.append(piece)
             if not isinstance(piece, TemplateField):
                 continue
@@ -512,6 +528,75 @@ def analyze(roadmap: Roadmap) -> Analysis:
                        f"indicator {name!r} has no bands, so it cannot be scored; give it bands",
                        f"{wpath}.indicators.{name}")
     return a
+
+
+def reads(parsed: Parsed) -> frozenset[str]:
+    """The names an expression reads, the indicators of ``band(x)`` included."""
+    out = set(parsed.names)
+    for node in ast.walk(parsed.tree):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id == "band" and node.args and isinstance(node.args[0], ast.Name)):
+            out.add(node.args[0].id)
+    return frozenset(out)
+
+
+def _derived_trends(roadmap: Roadmap, a: Analysis, report: Any) -> None:
+    """Which previous windows the trends (``compare``) need, and the period of each derived
+    trend; a derived trend's problems are reported at its ``compare``."""
+    by_id = {ind.id: (i, ind) for i, ind in enumerate(roadmap.indicators)}
+    for ind in roadmap.indicators:
+        if isinstance(ind, AggregateIndicator) and ind.compare != "none":
+            a.previous_windows.add(ind.id)
+    for ident in a.derived_order:
+        i, ind = by_id[ident]
+        if not isinstance(ind, DerivedIndicator) or ind.compare == "none":
+            continue
+        where = f"indicators[{i}].compare"
+        aggregates: set[str] = set()
+        chain: set[str] = set()
+        todo = [ident]
+        while todo:
+            d = todo.pop()
+            parsed = a.expressions.get(f"indicators[{by_id[d][0]}].expr")
+            if parsed is None:
+                return  # reported already
+            for name in reads(parsed):
+                if name not in by_id or name in chain or name == ident:
+                    continue
+                dep = by_id[name][1]
+                if isinstance(dep, DerivedIndicator):
+                    chain.add(name)
+                    todo.append(name)
+                else:
+                    aggregates.add(name)
+        problem = None
+        nested = sorted(n for n in aggregates | chain if by_id[n][1].compare != "none")
+        windows = {n: by_id[n][1].window for n in aggregates}  # type: ignore[union-attr]
+        not_trailing = sorted(n for n, w in windows.items() if w.kind != "trailing")
+        lengths = sorted({w.days for w in windows.values() if w.days is not None})
+        if not aggregates:
+            problem = (f"compare: {ind.compare} on {ident!r} needs it to read an aggregate "
+                       "indicator with a trailing window (the previous window is its "
+                       "previous window); it reads none")
+        elif nested:
+            problem = (f"compare: {ind.compare} on {ident!r} reads {nested[0]!r}, which has a "
+                       "compare of its own: read the indicator without compare")
+        elif not_trailing:
+            kind = {"all": "an all-time", "anchored": "an anchored"}[
+                windows[not_trailing[0]].kind]
+            problem = (f"compare: {ind.compare} on {ident!r} needs trailing windows, but "
+                       f"{not_trailing[0]!r} has {kind} window")
+        elif len(lengths) > 1:
+            problem = (f"compare: {ind.compare} on {ident!r} reads trailing windows of "
+                       f"different lengths ({', '.join(f'{d} days' for d in lengths)}), so "
+                       "there is no one previous window")
+        if problem is not None:
+            report(Code.WINDOW_INVALID, problem, where)
+            continue
+        n = lengths[0]
+        a.derived_trends[ident] = n
+        a.previous_windows |= aggregates
+        a.previous_derived |= {(d, n) for d in chain | {ident}}
 
 
 def _typed_placeholder(piece: TemplateField, env: Mapping[str, Type], banded: frozenset[str],

@@ -477,10 +477,22 @@ class AggregateIndicator(_IndicatorBase):
 
 
 class DerivedIndicator(_IndicatorBase):
-    """An indicator computed by an expression over other indicators, attributes and ``as_of``."""
+    """An indicator computed by an expression over other indicators, attributes and ``as_of``.
+
+    With ``compare``, the expression is also computed over the previous windows of the
+    trailing aggregates it reads (all of the same length N, with ``as_of`` read N days
+    earlier), and the indicator is that previous value, the difference or the relative change
+    (docs/semantics.md, "Trends of derived indicators").
+    """
 
     kind: Literal["derived"] = "derived"
     expr: ExprText
+    compare: Literal["none", "previous", "delta", "pct_change"] = Field(
+        "none",
+        description="Trend against the previous window: the expression over the previous "
+        "windows of the trailing aggregates it reads (all of one length), as the previous "
+        "value, the difference (current - previous) or the relative change.",
+    )
 
 
 def _indicator_kind(v: Any) -> str:

@@ -36,7 +36,7 @@ from healthrules.engine.frames import (
 )
 from healthrules.engine.render import Renderer
 from healthrules.expressions import Parsed, infer, lag_column, time_references
-from healthrules.polars_expr import exact_division
+from healthrules.polars_expr import exact_division, to_polars
 from healthrules.roadmap import (
     UNASSIGNED_STAGE,
     AggregateIndicator,
@@ -99,26 +99,39 @@ class RoadmapProgram:
             pl.col(raw_column(index, ind.id, prev)).alias(
                 ind.id + ("__prev" if prev else ""))
             for ind in r.indicators if isinstance(ind, AggregateIndicator)
-            for prev in ((False, True) if ind.compare != "none" else (False,))
+            for prev in ((False, True) if ind.id in a.previous_windows else (False,))
         ]
         self._prev = [f"{ind.id}__prev" for ind in r.indicators
-                      if isinstance(ind, AggregateIndicator) and ind.compare != "none"]
+                      if isinstance(ind, AggregateIndicator) and ind.id in a.previous_windows]
         self._posts = [self._post(ind).alias(ind.id) for ind in r.indicators
                        if isinstance(ind, AggregateIndicator)]
+        # the previous window's values that derived trends read (__prev<N>__<id>)
+        self._posts += [self._previous_value(ind) for ind in r.indicators
+                        if isinstance(ind, AggregateIndicator) and ind.id in a.previous_windows
+                        and ind.window.days is not None]
+        self._prev += [f"__prev{ind.window.days}__{ind.id}" for ind in r.indicators
+                       if isinstance(ind, AggregateIndicator) and ind.id in a.previous_windows
+                       and ind.window.days is not None]
         self._aggregate_bands = [
             _band_expr(pl.col(ind.id), ind.bands).alias(f"{ind.id}__band")
             for ind in r.indicators if ind.bands is not None and ind.id not in a.derived_order
         ]
         by_id = {ind.id: (idx, ind) for idx, ind in enumerate(r.indicators)}
-        self._derived: list[tuple[str, pl.Expr, pl.Expr | None]] = []
+        self._derived: list[tuple[str, list[pl.Expr], pl.Expr, pl.Expr | None]] = []
         for ident in a.derived_order:
             idx, dind = by_id[ident]
             assert isinstance(dind, DerivedIndicator)
-            value = cast_to(self.expr(a.expressions[f"indicators[{idx}].expr"]),
-                            a.indicator_types[ident]).alias(ident)
+            parsed = a.expressions[f"indicators[{idx}].expr"]
+            value = cast_to(self.expr(parsed), a.indicator_types[ident])
+            previous = [self._previous_derived(ident, parsed, n).alias(f"__prev{n}__{ident}")
+                        for d, n in sorted(a.previous_derived) if d == ident]
+            self._prev += [e.meta.output_name() for e in previous]
+            n_trend = a.derived_trends.get(ident)
+            if n_trend is not None:
+                value = _trend(dind.compare, value, pl.col(f"__prev{n_trend}__{ident}"))
             band = (None if dind.bands is None
                     else _band_expr(pl.col(ident), dind.bands).alias(f"{ident}__band"))
-            self._derived.append((ident, value, band))
+            self._derived.append((ident, previous, value.alias(ident), band))
         self._task_columns: list[pl.Expr] = []
         self._task_flags = [self._flags(si) for si in range(len(r.stages))]
         self._stage = self._stage_exprs()
@@ -191,16 +204,18 @@ class RoadmapProgram:
         lf = routed.filter(pl.col("__route") == self.index).drop("__route").join(
             agg.select(key, *self._raw), on=key, how="left", maintain_order="left")
         lf = lf.with_columns(self._posts)
-        if self._prev:
-            lf = lf.drop(self._prev)
         lf = _pinned(lf, self.aggregate_ids, pins)
         if self._aggregate_bands:
             lf = lf.with_columns(self._aggregate_bands)
-        for ident, value, band in self._derived:
+        for ident, previous, value, band in self._derived:
+            if previous:  # previous values of a derived trend's chain, before the value
+                lf = lf.with_columns(previous)
             lf = lf.with_columns(value)
             lf = _pinned(lf, [ident], pins)
             if band is not None:
                 lf = lf.with_columns(band)
+        if self._prev:
+            lf = lf.drop(self._prev)
         lf = lf.with_columns(self._stage[0]).with_columns(self._stage[1])
         if self._task_columns:
             lf = lf.with_columns(self._task_columns)
@@ -300,16 +315,40 @@ class RoadmapProgram:
 
         value = finish(cur, False)
         if ind.compare != "none":
-            before = finish(prev, True)
-            if ind.compare == "previous":
-                value = before
-            elif ind.compare == "delta":
-                value = value - before
-            else:
-                value = exact_division(value.cast(pl.Float64) - before.cast(pl.Float64), before)
+            value = _trend(ind.compare, value, finish(prev, True))
         if ind.window.from_ is not None:
             value = pl.when(pl.col(ind.window.from_).is_not_null()).then(value)
         return value
+
+    def _previous_value(self, ind: AggregateIndicator) -> pl.Expr:
+        """An aggregate's value over its previous window (``__prev<N>__<id>``), which derived
+        trends read."""
+        kind = AGGREGATE_KINDS[ind.aggregate]
+        day = last_day(ind, True, self.plan.attributes, self.time)
+        return kind.finish(pl.col(f"{ind.id}__prev"), day).alias(
+            f"__prev{ind.window.days}__{ind.id}")
+
+    def _previous_derived(self, ident: str, parsed: Parsed, days: int) -> pl.Expr:
+        """A derived indicator's expression over the previous window: the indicators it reads
+        at their previous values (``__prev<N>__<id>``), ``as_of`` N days earlier."""
+        a = self.compiled.analysis
+        r = self.compiled.roadmap
+        bands = {ind.id: ind.bands for ind in r.indicators if ind.bands is not None}
+        earlier = self.time.as_of() - pl.duration(days=days)
+
+        def column(name: str) -> pl.Expr:
+            if name == "as_of":
+                return earlier
+            if name in a.indicator_types:
+                return pl.col(f"__prev{days}__{name}")
+            return pl.col(name)
+
+        def band(name: str) -> pl.Expr:
+            return _band_expr(pl.col(f"__prev{days}__{name}"), bands[name])
+
+        expr = to_polars(parsed, column=column, band=band, as_of=earlier,
+                         types=a.env("actions"))
+        return cast_to(expr, a.indicator_types[ident])
 
     def _flags(self, si: int) -> list[tuple[str, Any, pl.Expr]]:
         """(list, task, done flag) of every task of stage ``si``, in list order.
@@ -488,6 +527,16 @@ def _pinned(lf: pl.LazyFrame, names: list[str], pins: set[str]) -> pl.LazyFrame:
         pl.coalesce(pl.col(f"__pin__{n}"), pl.col(col.get(n, n))).alias(col.get(n, n))
         for n in todo
     )
+
+
+def _trend(compare: str, value: pl.Expr, before: pl.Expr) -> pl.Expr:
+    """An indicator's value under ``compare``: the previous value, the difference or the
+    relative change (an IEEE division; null when the previous value is 0)."""
+    if compare == "previous":
+        return before
+    if compare == "delta":
+        return value - before
+    return exact_division(value.cast(pl.Float64) - before.cast(pl.Float64), before)
 
 
 def _band_expr(x: pl.Expr, bands: Bands) -> pl.Expr:

@@ -201,6 +201,11 @@ class IncrementalAggregator:
                         self._value_exprs[value] = value_column(ind.of, ev.values.get(ind.of))
                 self.specs.append(_Spec(i, ind, cond, value, is_float))
 
+    def _previous(self, s: _Spec) -> bool:
+        """Whether the indicator's previous window is computed too (``compare``, or read by
+        a derived trend)."""
+        return s.ind.id in self.plan.roadmaps[s.i].analysis.previous_windows
+
     def _needed_columns(self) -> tuple[set[str], set[str]]:
         ev = self.plan.events
         cols = {ev.account, ev.timestamp}
@@ -458,7 +463,7 @@ class IncrementalAggregator:
         for s in self.specs:
             form = s.form
             n = s.trailing
-            ends = [0, n] if (n is not None and s.ind.compare != "none") else [0]
+            ends = [0, n] if (n is not None and self._previous(s)) else [0]
 
             def running(col: str, e: int, n: int | None = n) -> None:
                 """A running sum over a window: two lookups, or one and the origin."""
@@ -559,7 +564,7 @@ class IncrementalAggregator:
         dn = pl.col(_DAYN)
         for s in self.specs:
             n = s.trailing
-            ends = [0, n] if (n is not None and s.ind.compare != "none") else [0]
+            ends = [0, n] if (n is not None and self._previous(s)) else [0]
             for e in ends:
                 name = s.out + ("__prev" if e else "")
                 exprs.append(self._value(s, e, n, dn).alias(name))
@@ -645,7 +650,7 @@ class IncrementalAggregator:
                     cols.add(of)
                 if ind.window.from_ is not None:
                     attrs.add(ind.window.from_)
-                for prev in (False, True) if ind.compare != "none" else (False,):
+                for prev in (False, True) if ind.id in a.previous_windows else (False,):
                     wcond, _ = run.window(ind, prev)
                     cond = (wcond if where is None
                             else wcond & run.filter_expr(a, where)).fill_null(False)

@@ -232,7 +232,7 @@ def _signature(ind: AggregateIndicator | DerivedIndicator) -> tuple[object, ...]
             return text.strip()
 
     if isinstance(ind, DerivedIndicator):
-        return ("derived", norm(ind.expr))
+        return ("derived", norm(ind.expr), ind.compare)
     w = ind.window
     return ("events", ind.aggregate, ind.of, ind.q, norm(ind.where), w.days, w.from_,
             ind.compare)

@@ -370,7 +370,7 @@ class CoverageTracker:
                                           "" if hit else f"no account's goal {name}"))
             for ind, hit in cov.missing.items():
                 items.append(CoverageItem("missing", rid, source, ind, hit,
-                                          "" if hit else f"never missing, so its missing "
+                                          "" if hit else "never missing, so its missing "
                                           "policy was never applied"))
         return CoverageReport(tuple(items))
 
