@@ -359,8 +359,8 @@ def test_a_derived_trend_compares_with_the_previous_windows() -> None:
         {"id": "per_login_change", "family": "process",
          "expr": "users / logins if band(utilisation) == 'high' else 0.0",
          "compare": "pct_change"},
-        {"id": "days_change", "family": "process", "expr": "logins + days_since(date('2026-06-01'))",
-         "compare": "delta"},
+        {"id": "days_change", "family": "process",
+         "expr": "logins + days_since(date('2026-06-01'))", "compare": "delta"},
     ])
     ev = hr.evaluate(r, _trend_events(), ACC, AS_OF)
     got = {row["account_id"]: row for row in ev.indicators.to_dicts()}

@@ -92,7 +92,7 @@ class Plan:
                     )
                     what += f" over {window}"
                     if ind.aggregate == "percentile":
-                        what += f" at q {ind.q:g}"  # type: ignore[str-format]
+                        what += f" at q {ind.q:g}"
                     if ind.where:
                         what += f" where {ind.where}"
                     if ind.compare != "none":
