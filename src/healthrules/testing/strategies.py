@@ -172,9 +172,10 @@ def contract_facts(source: Source) -> ContractFacts:
     )
     events: set[str] = set()
     for r in rs:
+        previous = analysis_of(r).previous_windows  # compare, and what derived trends read
         for ind in r.indicators:
             if isinstance(ind, AggregateIndicator) and ind.window.days is not None:
-                facts.windows.add(ind.window.days * (2 if ind.compare != "none" else 1))
+                facts.windows.add(ind.window.days * (2 if ind.id in previous else 1))
                 facts.windows.add(ind.window.days)
         for text in _expressions(r):
             try:
@@ -505,6 +506,21 @@ def _roadmap(draw: DrawFn, max_indicators: int, max_stages: int,
             ind["bands"] = draw(_bands(False))
         indicators.append(ind)
         numeric.append(("d0", False))
+    # a derived trend: this window against the previous one, over trailing aggregates of
+    # one length without a compare of their own
+    by_window: dict[str, list[str]] = {}
+    for ind in indicators:
+        if (isinstance(ind.get("window"), str) and ind["window"] != "all"
+                and "compare" not in ind and "expr" not in ind):
+            by_window.setdefault(ind["window"], []).append(ind["id"])
+    if by_window and draw(st.booleans()):
+        ids = by_window[draw(st.sampled_from(sorted(by_window)))]
+        a = draw(st.sampled_from(ids))
+        trend = {"id": "t0", "family": draw(st.sampled_from(families)),
+                 "expr": draw(st.sampled_from([f"{a} / seats", f"coalesce({a}, 0) + 1"])),
+                 "compare": draw(st.sampled_from(["previous", "delta", "pct_change"]))}
+        indicators.append(trend)
+        numeric.append(("t0", False))
     banded = [i["id"] for i in indicators if "bands" in i]
 
     def condition() -> SearchStrategy[str]:
@@ -576,9 +592,9 @@ def _roadmap(draw: DrawFn, max_indicators: int, max_stages: int,
 
 def roadmaps(*, max_indicators: int = 4, max_stages: int = 3,
              max_actions: int = 2) -> SearchStrategy[Roadmap]:
-    """Small valid roadmaps: aggregates (percentiles too), a derived ratio, bands (with their
-    own missing policies), a goal target, stages, actions (texts with computed values), a
-    score.
+    """Small valid roadmaps: aggregates (percentiles too), a derived ratio, a derived trend,
+    bands (with their own missing policies), a goal target, stages, actions (texts with
+    computed values), a score.
 
     Every roadmap drawn compiles (:func:`healthrules.compile`). Its data contract is fixed:
     events with a user and a float ``value`` column, accounts with ``plan`` (str), ``seats``
