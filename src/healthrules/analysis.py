@@ -181,6 +181,8 @@ class Analysis:
     those a derived trend reads."""
     derived_trends: dict[str, int] = field(default_factory=dict)
     """Derived indicators with ``compare``, and the length in days of their period."""
+    trend_reads: set[str] = field(default_factory=set)
+    """Aggregate indicators that derived trends read (their previous values are kept)."""
     previous_derived: set[tuple[str, int]] = field(default_factory=set)
     """(derived indicator, days): the derived indicators whose previous value a derived trend
     of that period needs (the trend itself included)."""
@@ -596,6 +598,7 @@ def _derived_trends(roadmap: Roadmap, a: Analysis, report: Any) -> None:
         n = lengths[0]
         a.derived_trends[ident] = n
         a.previous_windows |= aggregates
+        a.trend_reads |= aggregates
         a.previous_derived |= {(d, n) for d in chain | {ident}}
 
 

@@ -101,17 +101,17 @@ class RoadmapProgram:
             for ind in r.indicators if isinstance(ind, AggregateIndicator)
             for prev in ((False, True) if ind.id in a.previous_windows else (False,))
         ]
-        self._prev = [f"{ind.id}__prev" for ind in r.indicators
-                      if isinstance(ind, AggregateIndicator) and ind.id in a.previous_windows]
+        # raw previous-window columns: dropped once the values are finished
+        self._raw_prev = [f"{ind.id}__prev" for ind in r.indicators
+                          if isinstance(ind, AggregateIndicator) and ind.id in a.previous_windows]
+        self._prev: list[str] = []  # previous values of derived trends, dropped after them
         self._posts = [self._post(ind).alias(ind.id) for ind in r.indicators
                        if isinstance(ind, AggregateIndicator)]
         # the previous window's values that derived trends read (__prev<N>__<id>)
-        self._posts += [self._previous_value(ind) for ind in r.indicators
-                        if isinstance(ind, AggregateIndicator) and ind.id in a.previous_windows
-                        and ind.window.days is not None]
-        self._prev += [f"__prev{ind.window.days}__{ind.id}" for ind in r.indicators
-                       if isinstance(ind, AggregateIndicator) and ind.id in a.previous_windows
-                       and ind.window.days is not None]
+        read = [ind for ind in r.indicators if isinstance(ind, AggregateIndicator)
+                and ind.id in a.trend_reads and ind.window.days is not None]
+        self._posts += [self._previous_value(ind) for ind in read]
+        self._prev += [f"__prev{ind.window.days}__{ind.id}" for ind in read]
         self._aggregate_bands = [
             _band_expr(pl.col(ind.id), ind.bands).alias(f"{ind.id}__band")
             for ind in r.indicators if ind.bands is not None and ind.id not in a.derived_order
@@ -204,6 +204,8 @@ class RoadmapProgram:
         lf = routed.filter(pl.col("__route") == self.index).drop("__route").join(
             agg.select(key, *self._raw), on=key, how="left", maintain_order="left")
         lf = lf.with_columns(self._posts)
+        if self._raw_prev:
+            lf = lf.drop(self._raw_prev)
         lf = _pinned(lf, self.aggregate_ids, pins)
         if self._aggregate_bands:
             lf = lf.with_columns(self._aggregate_bands)

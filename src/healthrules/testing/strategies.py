@@ -513,7 +513,8 @@ def _roadmap(draw: DrawFn, max_indicators: int, max_stages: int,
         if (isinstance(ind.get("window"), str) and ind["window"] != "all"
                 and "compare" not in ind and "expr" not in ind):
             by_window.setdefault(ind["window"], []).append(ind["id"])
-    if by_window and draw(st.booleans()):
+    with_trend: bool = bool(by_window) and draw(st.booleans())
+    if with_trend:
         ids = by_window[draw(st.sampled_from(sorted(by_window)))]
         a = draw(st.sampled_from(ids))
         trend = {"id": "t0", "family": draw(st.sampled_from(families)),
