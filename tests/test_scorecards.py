@@ -419,3 +419,18 @@ def test_derived_trend_mistakes_are_located(trend: dict[str, Any], message: str)
     issue = info.value.issues[0]
     assert message in issue.message, issue
     assert issue.location.path == "indicators[4].compare"
+
+
+def test_the_roadmap_view_shows_percentiles_missing_policies_and_trends() -> None:
+    r = _trend_roadmap([
+        {"id": "trend", "family": "process", "expr": "utilisation", "compare": "delta",
+         "missing": "worst", "bands": BANDS},
+    ])
+    r2 = _roadmap([{"id": "p95", "family": "process", "aggregate": "percentile", "q": 0.95,
+                    "of": "minutes"}])
+    page = r._repr_html_() + r2._repr_html_()
+    assert "percentile 0.95 of" in page
+    assert "(missing: worst)" in page
+    assert "compared with the previous windows of what it reads (delta)" in page
+    text = hr.compile(r2).describe()
+    assert "p95: float = percentile(minutes) over all time at q 0.95" in text
