@@ -135,7 +135,8 @@ def test_history_computes_percentiles_exactly_at_every_date() -> None:
     ({"aggregate": "median", "of": "minutes", "q": 0.5}, "unexpected_q", "q"),
     ({"aggregate": "count", "q": 0.5}, "unexpected_q", "q"),
     ({"aggregate": "percentile", "of": "minutes", "q": 0.1234567}, "q_invalid", "q"),
-    ({"aggregate": "percentile", "of": "minutes", "q": 90}, "less_than_equal", "q"),
+    ({"aggregate": "percentile", "of": "minutes", "q": 90}, "q_invalid", "q"),
+    ({"aggregate": "percentile", "of": "minutes", "q": 190}, "less_than_equal", "q"),
     ({"aggregate": "median"}, "missing_of", "aggregate"),
 ])
 def test_percentile_mistakes_are_located(indicator: dict[str, Any], code: str,

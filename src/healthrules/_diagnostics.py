@@ -951,7 +951,7 @@ def _roadmap_issue(doc: Positions, model: type[BaseModel], err: ErrorDetails,
         path = _refine_bands(doc.data, path, ctx)
     elif etype == "weights_invalid" and ctx.get("what") in ("indicators", "families"):
         path = join(path, str(ctx["what"]))
-    elif etype in _POINT_AT:
+    elif etype in _POINT_AT and path.rsplit(".", 1)[-1] != _POINT_AT[etype]:
         path = join(path, _POINT_AT[etype])
     elif etype == "window_invalid" and "compare" in ctx:
         path = join(path, "compare")

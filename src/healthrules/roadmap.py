@@ -423,6 +423,15 @@ class AggregateIndicator(_IndicatorBase):
     def _window(cls, v: Any) -> Any:
         return _window_before(v)
 
+    @field_validator("q", mode="before")
+    @classmethod
+    def _q_is_a_fraction(cls, v: Any) -> Any:
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and 1 < v <= 100:
+            raise PydanticCustomError(
+                "q_invalid", "q {q} is above 1: q is a fraction between 0 and 1 (write "
+                "{fraction} for p{q})", {"q": f"{v:g}", "fraction": f"{v / 100:g}"})
+        return v
+
     @model_validator(mode="after")
     def _consistent(self) -> AggregateIndicator:
         kind = AGGREGATE_KINDS[self.aggregate]
