@@ -74,6 +74,7 @@ REGISTRY: Final[list[RegistryEntry]] = [
     RegistryEntry("HR203", "indicators.goal_not_outcome"),
     RegistryEntry("HR204", "indicators.duplicate"),
     RegistryEntry("HR205", "indicators.plainer_percentile"),
+    RegistryEntry("HR206", "indicators.target_ignores_indicator"),
     # thresholds: bands of indicators and of the score (HR3xx)
     RegistryEntry("HR301", "thresholds.unreachable_band"),
     RegistryEntry("HR302", "thresholds.duplicate_score"),

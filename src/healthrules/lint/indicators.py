@@ -5,13 +5,14 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
+from healthrules.analysis import reads
 from healthrules.errors import Issue, Severity
 from healthrules.lint.base import Check
 from healthrules.lint.context import LintContext
 from healthrules.roadmap import AggregateIndicator, DerivedIndicator
 
-__all__ = ["CHECKS", "Duplicate", "GoalNotOutcome", "NoOutcome", "PlainerPercentile", "Unused",
-           "used_indicators"]
+__all__ = ["CHECKS", "Duplicate", "GoalNotOutcome", "NoOutcome", "PlainerPercentile",
+           "TargetIgnoresIndicator", "Unused", "used_indicators"]
 
 
 def used_indicators(ctx: LintContext) -> dict[str, str]:
@@ -222,6 +223,71 @@ class GoalNotOutcome(Check):
             )
 
 
+class TargetIgnoresIndicator(Check):
+    """The goal's target does not read the goal's indicator.
+
+    What it does
+    ------------
+    Reports a ``goal.target`` that does not read ``goal.indicator``, directly or through the
+    derived indicators it reads.
+
+    Why is this bad
+    ---------------
+    ``goal.indicator`` says which indicator measures the goal; ``goal.target`` decides
+    ``goal_reached`` for every account, which actions, the views and the backtest read. When
+    the target ignores the indicator, an account can "reach" the goal while the indicator that
+    measures it says otherwise: the two were usually meant to agree, and one was renamed or
+    replaced without the other.
+
+    Example
+    -------
+    ::
+
+        goal:
+          text: The team reaches the agreed ROI.
+          indicator: roi_goal_reached
+          target: seat_utilisation >= 0.8      # ROI not checked
+
+    Fix
+    ---
+    Make the target read the indicator (``roi_goal_reached >= 1 and seat_utilisation >=
+    0.8``), or name the indicator the target does read.
+    """
+
+    code = "HR206"
+    name = "indicators.target_ignores_indicator"
+    severity = Severity.WARNING
+
+    def run(self, ctx: LintContext) -> Iterator[Issue]:
+        """Yield one finding when the target never reads the goal's indicator."""
+        ident = ctx.roadmap.goal.indicator
+        target = ctx.parsed("goal.target")
+        if ident is None or target is None:
+            return
+        derived = {ind.id: f"indicators[{i}].expr"
+                   for i, ind in enumerate(ctx.roadmap.indicators)
+                   if isinstance(ind, DerivedIndicator)}
+        seen: set[str] = set()
+        todo = [target]
+        while todo:
+            parsed = todo.pop()
+            for name in reads(parsed):
+                if name in seen:
+                    continue
+                seen.add(name)
+                sub = ctx.parsed(derived[name]) if name in derived else None
+                if sub is not None:
+                    todo.append(sub)
+        if ident not in seen:
+            yield self.finding(
+                "goal.target",
+                f"goal.target does not read the goal's indicator {ident!r}, so goal_reached "
+                "does not follow it",
+                hint=f"read {ident!r} in the target, or name the indicator the target reads",
+                related="goal.indicator",
+            )
+
+
 def _signature(ind: AggregateIndicator | DerivedIndicator) -> tuple[object, ...]:
     def norm(text: str | None) -> str | None:
         if text is None:
@@ -339,5 +405,6 @@ class PlainerPercentile(Check):
             )
 
 
-CHECKS: list[type[Check]] = [Unused, NoOutcome, GoalNotOutcome, Duplicate, PlainerPercentile]
+CHECKS: list[type[Check]] = [Unused, NoOutcome, GoalNotOutcome, Duplicate, PlainerPercentile,
+                             TargetIgnoresIndicator]
 """The checks of this family, in code order."""
