@@ -182,6 +182,7 @@ def test_cli_backtest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     data = json.loads(capsys.readouterr().out)
     assert data["separation"]["auc"] == 0.75
     assert (folder / "out" / "bands.parquet").exists()
+    assert (folder / "out" / "goal.parquet").exists()
     assert (folder / "out" / "manifest.json").exists()
 
 
