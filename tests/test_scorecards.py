@@ -1,5 +1,9 @@
-"""Score segments, windows anchored at an event-time indicator, and roll-ups over account
-hierarchies: values, load-time errors, input-data errors, history and explain."""
+"""Percentiles, per-indicator missing policy and goal attainment (issue 15), end to end.
+
+Percentiles are checked bit for bit: the engine's group_by form, the registry's plain-Python
+definition (``healthrules.aggregates.percentile_of``), the reference evaluator's own exact
+computation (tests/reference.py) and history all give the same double.
+"""
 
 from __future__ import annotations
 
@@ -9,460 +13,425 @@ from typing import Any
 
 import polars as pl
 import pytest
-from polars.testing import assert_frame_equal
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import healthrules as hr
-from healthrules.analysis import analyze
-from healthrules.engine import read_range
-from healthrules.errors import InputDataError, RoadmapError
-from healthrules.explain import explain
+from healthrules.aggregates import percentile_of, q_units
 from healthrules.history import history
 from healthrules.loader import load_text
-from healthrules.roadmap import Roadmap
+from healthrules.testing.strategies import inputs_for, roadmaps
 from reference import evaluate_reference
 from test_engine_vs_reference import compare
 
 AS_OF = dt.date(2026, 6, 30)
-BANDS = {"levels": [{"name": "red", "lt": 2}, {"name": "amber", "ge": 2, "lt": 5},
-                    {"name": "green", "ge": 5}]}
+END = dt.datetime(2026, 7, 1)
 
 
-def spec(**over: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "id": "portfolio", "goal": "g",
-        "data": {"events": {"user": None, "values": {"amount": "float"}},
-                 "accounts": {"attributes": {"tier": "str", "arr": "float"},
-                              "parent": "parent_id"}},
-        "indicators": [
-            {"id": "first_purchase", "family": "outcome", "aggregate": "first_time",
-             "where": "event == 'purchase'"},
-            {"id": "first_day_spend", "family": "outcome", "aggregate": "sum", "of": "amount",
-             "where": "event == 'purchase'", "window": {"from": "first_purchase", "days": 1}},
-            {"id": "logins", "family": "process", "aggregate": "count",
-             "where": "event == 'login'", "window": "30d", "bands": BANDS},
-            {"id": "kids_logins", "kind": "rollup", "family": "process", "aggregate": "sum",
-             "of": "logins"},
-            {"id": "kids_at_risk", "kind": "rollup", "family": "process", "aggregate": "count",
-             "of": "band(logins) == 'red'"},
-            {"id": "kids_share_at_risk", "kind": "rollup", "family": "process",
-             "aggregate": "share", "of": "band(logins) == 'red'"},
-            {"id": "kids_worst", "kind": "rollup", "family": "process",
-             "aggregate": "worst_band", "of": "logins"},
-            {"id": "kids_usage", "kind": "rollup", "family": "process",
-             "aggregate": "weighted_mean", "of": "logins", "weight": "arr", "bands": BANDS},
-            {"id": "kids_mean", "kind": "rollup", "family": "process", "aggregate": "mean",
-             "of": "logins"},
-            {"id": "kids_min", "kind": "rollup", "family": "process", "aggregate": "min",
-             "of": "logins"},
-            {"id": "kids_max", "kind": "rollup", "family": "process", "aggregate": "max",
-             "of": "arr"},
-            {"id": "group_logins", "family": "process", "expr": "kids_logins + logins"},
-        ],
-        "stages": [{"id": "onboarding",
-                    "entry": "first_purchase is None and kids_logins == 0"},
-                   {"id": "operation", "actions": [
-                       {"id": "subsidiaries_at_risk", "kind": "challenge",
-                        "when": "kids_at_risk >= 2",
-                        "do": "{kids_at_risk} subsidiaries at risk ({segment})"}]}],
-        "score": {
-            "bands": {"levels": [{"name": "low", "lt": 50}, {"name": "high", "ge": 50}]},
-            "stages": {"onboarding": {"weights": {"indicators": {"logins": 1}}}},
-            "segments": [
-                {"id": "group", "applies_to": "kids_logins > 0 or tier == 'group'",
-                 "weights": {"indicators": {"kids_usage": 3, "logins": 1}},
-                 "bands": {"levels": [{"name": "watch", "lt": 80}, {"name": "fine", "ge": 80}]}},
-                {"id": "smb", "applies_to": "tier == 'smb'",
-                 "stages": {"operation": {"weights": {"indicators": {"logins": 2}}}}},
-            ],
-        },
-    }
-    base.update(over)
-    return base
-
-
-def frames() -> tuple[pl.DataFrame, pl.DataFrame]:
-    def ev(acc: str, event: str, day: int, hour: int = 9,
-           amount: float | None = None) -> dict[str, Any]:
-        return {"account_id": acc, "event": event, "amount": amount,
-                "timestamp": dt.datetime(2026, 6, day, hour)}
-
-    events = pl.DataFrame([
-        ev("c1", "purchase", 1, 9, 10.0), ev("c1", "purchase", 1, 20, 5.0),
-        ev("c1", "purchase", 2, 10, 99.0), ev("c1", "login", 20),
-        ev("c2", "purchase", 25, 0, 7.0), *[ev("c2", "login", d) for d in range(10, 17)],
-        ev("c3", "login", 12),
-    ], schema={"account_id": pl.String, "event": pl.String, "amount": pl.Float64,
-               "timestamp": pl.Datetime("us")})
-    accounts = pl.DataFrame({
-        "account_id": ["holding", "c1", "c2", "c3", "solo"],
-        "parent_id": [None, "holding", "holding", "holding", None],
-        "tier": ["group", "smb", "smb", None, "smb"],
-        "arr": [None, 100.0, 300.0, 50.0, 10.0],
+def _roadmap(indicators: list[dict[str, Any]], **extra: Any) -> hr.Roadmap:
+    return hr.Roadmap.model_validate({
+        "id": "r", "goal": extra.pop("goal", "g"),
+        "data": {"events": {"values": {"minutes": "float", "n": "int"}},
+                 "accounts": {"attributes": {"seats": "int"}}},
+        "indicators": indicators, "stages": extra.pop("stages", [{"id": "s"}]), **extra,
     })
-    return events, accounts
 
 
-def run(s: dict[str, Any]) -> tuple[hr.Evaluation, Roadmap]:
-    roadmap = Roadmap.model_validate(s)
-    events, accounts = frames()
-    result = hr.evaluate(roadmap, events, accounts, AS_OF)
-    ref = evaluate_reference(roadmap, events, accounts, AS_OF)
-    assert not compare(result, ref, roadmap)
-    return result, roadmap
+def _events(rows: list[tuple[str, int, float | None, int | None]]) -> pl.DataFrame:
+    """(account, days before the end, minutes, n) rows."""
+    return pl.DataFrame(
+        [(a, "u", "x", END - dt.timedelta(days=d, hours=1), m, n) for a, d, m, n in rows],
+        schema={"account_id": pl.String, "user_id": pl.String, "event": pl.String,
+                "timestamp": pl.Datetime("us"), "minutes": pl.Float64, "n": pl.Int64},
+        orient="row")
 
 
-def row(frame: pl.DataFrame, account: str) -> dict[str, Any]:
-    return frame.filter(pl.col("account_id") == account).row(0, named=True)
+# --------------------------------------------------------------------------- the definition
 
 
-# --------------------------------------------------------------------------- anchors
+def test_the_percentile_definition_on_known_values() -> None:
+    assert percentile_of([1, 2, 3, 10], q_units(0.5)) == 2.5  # median: mean of the middle two
+    assert percentile_of([3, 1, 2], q_units(0.5)) == 2.0
+    assert percentile_of(list(range(1, 11)), q_units(0.9)) == pytest.approx(9.1)
+    assert percentile_of([5, -1, 7], q_units(0)) == -1.0  # q 0: the smallest
+    assert percentile_of([5, -1, 7], q_units(1)) == 7.0  # q 1: the largest
+    assert percentile_of([4.0], q_units(0.9)) == 4.0
+    assert percentile_of([], q_units(0.5)) is None
+    # the rank is exact: (n - 1) * 0.7 with n = 11 is 7 exactly, not 7.000000000000001
+    assert percentile_of(list(range(11)), q_units(0.7)) == 7.0
+    assert q_units(0.9) == 900_000 and q_units(0.333333) == 333_333
+    with pytest.raises(ValueError, match="at most 6 decimals"):
+        q_units(0.1234567)
 
 
-def test_a_window_can_start_at_the_first_purchase() -> None:
-    result, _ = run(spec())
-    c1 = row(result.indicators, "c1")
-    assert c1["first_purchase"] == dt.datetime(2026, 6, 1, 9)
-    assert c1["first_day_spend"] == 15.0  # 09:00 and 20:00, not the next day's 10:00
-    assert row(result.indicators, "c2")["first_day_spend"] == 7.0
-    assert row(result.indicators, "c3")["first_day_spend"] is None  # no purchase: unknown
+def test_median_and_percentile_in_one_evaluation() -> None:
+    r = _roadmap([
+        {"id": "med", "family": "process", "aggregate": "median", "of": "minutes"},
+        {"id": "p90", "family": "process", "aggregate": "percentile", "q": 0.9, "of": "n",
+         "window": "30d"},
+    ])
+    events = _events([("a", 1, 1.0, 1), ("a", 2, 2.0, 2), ("a", 3, 3.0, 3), ("a", 4, 10.0, 4),
+                      ("a", 40, None, 100), ("b", 1, float("nan"), None), ("b", 2, 4.0, None)])
+    ev = hr.evaluate(r, events, pl.DataFrame({"account_id": ["a", "b", "c"], "seats": [1] * 3}),
+                     AS_OF)
+    got = ev.indicators.sort("account_id").select("med", "p90").rows()
+    # a: median of 1, 2, 3, 10 (the null is not a value); p90 of 1..4 in the last 30 days
+    # (100 is 40 days old): 3 + (4 - 3) * 0.7. b: NaN is null, so the median of 4 is 4 and
+    # no n value at all. c: no events.
+    assert got == [(2.5, 3 + (4 - 3) * 0.7), (4.0, None), (None, None)]
+    assert ev.indicators.schema["med"] == pl.Float64
 
 
-def test_anchor_chains_and_read_range() -> None:
-    s = spec()
-    s["indicators"] = [
-        *s["indicators"][:2],
-        {"id": "second_login", "family": "process", "aggregate": "first_time",
-         "where": "event == 'login'", "window": {"from": "first_purchase"}},
-        {"id": "logins_after", "family": "process", "aggregate": "count",
-         "window": {"from": "second_login", "days": 2}},
-    ]
-    s["score"] = {}
-    s["stages"] = [{"id": "only"}]
-    result, roadmap = run(s)
-    assert row(result.indicators, "c1")["second_login"] == dt.datetime(2026, 6, 20, 9)
-    assert row(result.indicators, "c1")["logins_after"] == 1
-    events, accounts = frames()
-    # the widest window is the first purchase's own: all history
-    assert read_range(roadmap, events, accounts, AS_OF)[0] is None
-    s["indicators"][0]["window"] = "30d"
-    start, end = read_range(Roadmap.model_validate(s), events, accounts, AS_OF)
-    assert (start, end) == (dt.datetime(2026, 6, 1), dt.datetime(2026, 7, 1))
+@given(values=st.lists(st.one_of(st.none(), st.floats(-1e6, 1e6, allow_nan=False),
+                                 st.integers(-50, 50).map(float)), max_size=25),
+       q=st.sampled_from([0, 0.01, 0.1, 0.25, 0.333333, 0.5, 0.7, 0.9, 0.95, 0.999999, 1]),
+       accounts=st.integers(1, 4))
+def test_engine_reference_and_definition_agree_to_the_bit(values: list[float | None], q: float,
+                                                        accounts: int) -> None:
+    r = _roadmap([{"id": "p", "family": "process", "aggregate": "percentile", "q": q,
+                   "of": "minutes", "window": "90d"},
+                  {"id": "m", "family": "process", "aggregate": "median", "of": "minutes"}])
+    rows = [(f"a{k % accounts}", k % 60, v, 1) for k, v in enumerate(values)]
+    events = _events(rows)
+    ids = [f"a{k}" for k in range(accounts)]
+    acc = pl.DataFrame({"account_id": ids, "seats": [1] * accounts})
+    got = {row["account_id"]: row for row in hr.evaluate(r, events, acc, AS_OF)
+           .indicators.to_dicts()}
+    ref = evaluate_reference(r, events, acc, AS_OF)
+    for ident in ids:
+        mine = [v for a, _, v, _ in rows if a == ident and v is not None]
+        assert got[ident]["p"] == percentile_of(mine, q_units(q)) == ref.accounts[
+            ident].indicators["p"]
+        assert got[ident]["m"] == percentile_of(mine, q_units(0.5)) == ref.accounts[
+            ident].indicators["m"]
 
 
-def test_anchor_errors_name_the_cycle_and_the_type() -> None:
-    s = spec()
-    s["indicators"] = [
-        {"id": "a", "family": "process", "aggregate": "first_time", "window": {"from": "b"}},
-        {"id": "b", "family": "process", "aggregate": "last_time", "window": {"from": "a"}},
-        {"id": "n", "family": "process", "aggregate": "count", "window": {"from": "c"}},
-        {"id": "c", "family": "process", "aggregate": "count"},
-        {"id": "d", "family": "process", "expr": "c * 2"},
-        {"id": "e", "family": "process", "aggregate": "count", "window": {"from": "d"}},
-        {"id": "f", "family": "process", "aggregate": "count", "window": {"from": "firts"}},
-    ]
-    s["stages"], s["score"] = [{"id": "only"}], {}
-    issues = analyze(Roadmap.model_validate(s)).issues
-    text = "\n".join(f"{i.location.path}: {i.message} {i.hint or ''}" for i in issues)
-    assert "windows start at each other in a cycle: a -> b -> a" in text
-    assert "indicators[2].window.from: a window starts at a time; indicator 'c' is int" in text
-    assert "'d' is a derived indicator" in text
-    assert "unknown account attribute or time indicator 'firts'" in text
+def test_history_computes_percentiles_exactly_at_every_date() -> None:
+    rng = random.Random(7)
+    rows = [(f"a{rng.randrange(5)}", rng.randrange(0, 80),
+             rng.choice([None, rng.uniform(-10, 10)]), rng.randrange(-3, 9))
+            for _ in range(300)]
+    r = _roadmap([
+        {"id": "p75", "family": "process", "aggregate": "percentile", "q": 0.75,
+         "of": "minutes", "window": "14d", "compare": "delta"},
+        {"id": "med", "family": "process", "aggregate": "median", "of": "n", "window": "all",
+         "where": "n > 0"},
+        {"id": "cnt", "family": "process", "aggregate": "count", "window": "7d"},
+    ])
+    events = _events(rows)
+    acc = pl.DataFrame({"account_id": [f"a{k}" for k in range(6)], "seats": [1] * 6})
+    start = AS_OF - dt.timedelta(days=30)
+    h = history(r, events, acc, start, AS_OF, every="3d")
+    assert h.diagnostics["history_fallback_indicators"] == 2
+    for d in h.dates:
+        want = hr.evaluate(r, events, acc, d).indicators.sort("account_id")
+        got = h.indicators.filter(pl.col("as_of") == d).sort("account_id").select(want.columns)
+        assert got.rows() == want.rows(), d  # exact, no tolerance
 
 
-# --------------------------------------------------------------------------- roll-ups
+@pytest.mark.parametrize(("indicator", "code", "where"), [
+    ({"aggregate": "percentile", "of": "minutes"}, "missing_q", "aggregate"),
+    ({"aggregate": "median", "of": "minutes", "q": 0.5}, "unexpected_q", "q"),
+    ({"aggregate": "count", "q": 0.5}, "unexpected_q", "q"),
+    ({"aggregate": "percentile", "of": "minutes", "q": 0.1234567}, "q_invalid", "q"),
+    ({"aggregate": "percentile", "of": "minutes", "q": 90}, "q_invalid", "q"),
+    ({"aggregate": "percentile", "of": "minutes", "q": 190}, "less_than_equal", "q"),
+    ({"aggregate": "median"}, "missing_of", "aggregate"),
+])
+def test_percentile_mistakes_are_located(indicator: dict[str, Any], code: str,
+                                         where: str) -> None:
+    fields = "".join(f"    {k}: {v}\n" for k, v in indicator.items())
+    text = ("id: r\ngoal: g\ndata: {events: {values: {minutes: float}}}\nindicators:\n"
+            f"  - id: x\n    family: process\n{fields}stages: [{{id: s}}]\n")
+    with pytest.raises(hr.RoadmapError) as info:
+        load_text(text)
+    issue = info.value.issues[0]
+    assert issue.code == code, issue
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if t.strip().startswith(where))
+    assert issue.location.line == line, (issue, text)
 
 
-def test_rollups_aggregate_the_children() -> None:
-    result, _ = run(spec())
-    h = row(result.indicators, "holding")
-    # logins: c1 1 (red), c2 7 (green), c3 1 (red)
-    assert (h["kids_logins"], h["kids_at_risk"], h["kids_worst"]) == (9, 2, "red")
-    assert h["kids_share_at_risk"] == pytest.approx(2 / 3)
-    assert h["kids_usage"] == pytest.approx((1 * 100 + 7 * 300 + 1 * 50) / 450)
-    assert h["kids_mean"] == pytest.approx(3.0)
-    assert (h["kids_min"], h["kids_max"]) == (1, 300.0)
-    assert h["group_logins"] == 9
-    solo = row(result.indicators, "solo")  # no children
-    assert (solo["kids_logins"], solo["kids_at_risk"]) == (0, 0)
-    assert solo["kids_share_at_risk"] is None and solo["kids_worst"] is None
-    assert solo["kids_usage"] is None and solo["kids_mean"] is None
-    fired = result.actions.select("account_id", "text").rows()
-    assert fired == [("holding", "2 subsidiaries at risk (group)")]
+# --------------------------------------------------------------------------- missing
 
 
-def test_rollup_errors() -> None:
-    s = spec()
-    s["indicators"] = [
-        {"id": "n", "family": "process", "aggregate": "count", "bands": BANDS},
-        {"id": "u", "kind": "rollup", "family": "process", "aggregate": "sum", "of": "n"},
-        {"id": "v", "kind": "rollup", "family": "process", "aggregate": "sum", "of": "u"},
-        {"id": "w", "family": "process", "expr": "u + 1"},
-        {"id": "x", "kind": "rollup", "family": "process", "aggregate": "max", "of": "w"},
-        {"id": "y", "kind": "rollup", "family": "process", "aggregate": "count", "of": "n"},
-        {"id": "z", "kind": "rollup", "family": "process", "aggregate": "worst_band",
-         "of": "tier"},
-    ]
-    s["stages"], s["score"] = [{"id": "only"}], {}
-    issues = analyze(Roadmap.model_validate(s)).issues
-    text = "\n".join(f"{i.location.path}: {i.message}" for i in issues)
-    assert "indicators[2].of: roll-up 'v' reads 'u', which is or depends on a roll-up" in text
-    assert "indicators[4].of: roll-up 'x' reads 'w'" in text
-    assert "indicators[5].of: count counts the children where `of` is true" in text
-    assert "indicators[6].of: worst_band reads a banded indicator; 'tier' has no bands" in text
-    no_parent = spec()
-    no_parent["data"]["accounts"].pop("parent")
-    issues = analyze(Roadmap.model_validate(no_parent)).issues
-    assert any("needs a hierarchy: name the parent key column in data.accounts.parent"
-               in i.message for i in issues)
-    with pytest.raises(RoadmapError, match="weighted_mean needs `weight:`"):
-        load_text("""
+BANDS = {"levels": [{"name": "low", "lt": 2}, {"name": "high", "ge": 2}]}
+
+
+def test_an_indicators_missing_policy_overrides_the_scores() -> None:
+    r = _roadmap([
+        {"id": "logins", "family": "process", "aggregate": "count", "window": "30d",
+         "bands": BANDS},
+        {"id": "nps", "family": "relationship", "aggregate": "mean", "of": "n",
+         "missing": "neutral", "bands": BANDS},
+        {"id": "minutes", "family": "process", "aggregate": "max", "of": "minutes",
+         "missing": "skip", "bands": BANDS},
+    ], score={"missing": "worst"})
+    # account a: 3 logins (high: 100), no n and no minutes (nulls)
+    events = _events([("a", 1, None, None), ("a", 2, None, None), ("a", 3, None, None)])
+    acc = pl.DataFrame({"account_id": ["a", "b"], "seats": [1, 1]})
+    ev = hr.evaluate(r, events, acc, AS_OF)
+    scores = {row["account_id"]: row for row in ev.scores.to_dicts()}
+    # a: logins 100, nps neutral 50, minutes skipped -> (100 + 50) / 2
+    assert scores["a"]["score"] == 75.0 and scores["a"]["indicators_scored"] == 2
+    # b: no events: logins 0 is low (0), nps neutral 50, minutes skipped
+    assert scores["b"]["score"] == 25.0
+    assert scores["a"]["indicators_missing"] == 2
+    ref = evaluate_reference(r, events, acc, AS_OF)
+    assert [ref.accounts[k].score for k in ("a", "b")] == [75.0, 25.0]
+    # explain uses the same policy
+    contributions = {c.indicator: c for c in ev.explain("a").contributions}
+    assert contributions["nps"].band_score == 50.0
+    assert contributions["minutes"].band_score is None and contributions["minutes"].weight == 0
+
+
+# --------------------------------------------------------------------------- goal
+
+
+def _goal_roadmap(target: str | None) -> hr.Roadmap:
+    goal: dict[str, Any] = {"text": "Uses it every week"}
+    if target is not None:
+        goal["target"] = target
+    return _roadmap(
+        [{"id": "logins", "family": "outcome", "aggregate": "count", "window": "7d"}],
+        goal=goal,
+        stages=[{"id": "s", "actions": [
+            {"id": "case_study", "kind": "positive", "when": "goal_reached and seats >= 5",
+             "do": "Ask for a case study ({logins} logins, goal reached: {goal_reached})"},
+        ]}] if target is not None else [{"id": "s"}])
+
+
+def test_goal_reached_is_evaluated_and_read_by_actions() -> None:
+    r = _goal_roadmap("logins >= 2 and seats > 0")
+    events = _events([("a", 1, None, None), ("a", 2, None, None), ("b", 1, None, None)])
+    acc = pl.DataFrame({"account_id": ["a", "b", "c"], "seats": [10, 10, None]})
+    ev = hr.evaluate(r, events, acc, AS_OF)
+    reached = dict(ev.scores.select("account_id", "goal_reached").rows())
+    # c: logins 0 >= 2 is false, so the `and` is false although seats is null
+    assert reached == {"a": True, "b": False, "c": False}
+    assert ev.actions["text"].to_list() == ["Ask for a case study (2 logins, goal reached: true)"]
+    ref = evaluate_reference(r, events, acc, AS_OF)
+    assert {k: v.goal_reached for k, v in ref.accounts.items()} == reached
+    text = str(ev.explain("a"))
+    assert "goal: reached (target logins >= 2 and seats > 0)" in text
+    assert ev.explain("a").goal is not None and ev.explain("b").goal.result is False  # type: ignore[union-attr]
+    html = ev._repr_html_()
+    assert "1 of 3</span> accounts reached the goal" in html
+
+
+def test_an_unknown_target_leaves_goal_reached_null() -> None:
+    r = _goal_roadmap("seats >= 5")
+    acc = pl.DataFrame({"account_id": ["a"], "seats": [None]}, schema={
+        "account_id": pl.String, "seats": pl.Int64})
+    ev = hr.evaluate(r, _events([]), acc, AS_OF)
+    assert ev.scores["goal_reached"].to_list() == [None]
+    assert "unknown (a value is null)" in str(ev.explain("a"))
+
+
+def test_without_a_target_goal_reached_is_null_and_not_readable() -> None:
+    ev = hr.evaluate(_goal_roadmap(None), _events([]),
+                     pl.DataFrame({"account_id": ["a"], "seats": [1]}), AS_OF)
+    assert ev.scores["goal_reached"].to_list() == [None]
+    assert ev.explain("a").goal is None
+    text = ("id: r\ngoal: g\nstages:\n  - id: s\n    actions:\n"
+            "      - {id: x, kind: positive, when: goal_reached, do: hi}\n")
+    with pytest.raises(hr.RoadmapError, match="unknown name 'goal_reached'"):
+        load_text(text)
+
+
+# --------------------------------------------------------------------------- values in texts
+
+
+TEXT_ROADMAP = """\
 id: r
 goal: g
-data: {accounts: {parent: p}}
+data:
+  accounts: {attributes: {signed_on: date, seats: int, plan: str}}
 indicators:
-  - {id: u, kind: rollup, family: process, aggregate: weighted_mean, of: "1"}
-stages: [{id: s}]
-""")
+  - {id: logins, family: process, aggregate: count, window: 7d,
+     bands: {levels: [{name: low, lt: 2}, {name: high, ge: 2}]}}
+stages:
+  - id: s
+    actions:
+      - id: a
+        kind: challenge
+        when: seats > 0
+        do: DO
+"""
 
 
-def test_missing_parents_and_cycles_are_input_errors_naming_the_accounts() -> None:
-    roadmap = Roadmap.model_validate(spec())
-    events, accounts = frames()
-    bad = accounts.with_columns(
-        pl.when(pl.col("account_id") == "c2").then(pl.lit("ghost"))
-        .otherwise(pl.col("parent_id")).alias("parent_id"))
-    with pytest.raises(InputDataError, match=r"'c2' \(parent 'ghost'\)"):
-        hr.evaluate(roadmap, events, bad, AS_OF)
-    loop = accounts.with_columns(
-        pl.when(pl.col("account_id") == "holding").then(pl.lit("c3"))
-        .otherwise(pl.col("parent_id")).alias("parent_id"))
-    with pytest.raises(InputDataError, match=r"form a cycle.*'c3', 'holding'"):
-        hr.evaluate(roadmap, events, loop, AS_OF)
-    with pytest.raises(InputDataError, match="no parent key column 'parent_id'"):
-        hr.evaluate(roadmap, events, accounts.drop("parent_id"), AS_OF)
+def _text_roadmap(do: str) -> str:
+    return TEXT_ROADMAP.replace("DO", do)
 
 
-def test_parents_are_read_in_the_key_dtype() -> None:
-    s = spec()
-    s["indicators"] = [
-        {"id": "n", "family": "process", "aggregate": "count"},
-        {"id": "kids", "kind": "rollup", "family": "process", "aggregate": "sum", "of": "n"}]
-    s["stages"], s["score"] = [{"id": "only"}], {}
-    events = pl.DataFrame({"account_id": [2, 2, 3], "event": ["x"] * 3, "amount": [None] * 3,
-                           "timestamp": [dt.datetime(2026, 6, 1)] * 3},
-                          schema_overrides={"amount": pl.Float64})
-    accounts = pl.DataFrame({"account_id": [1, 2, 3], "parent_id": [None, 1, 1],
-                             "tier": ["a"] * 3, "arr": [1.0] * 3},
-                            schema_overrides={"parent_id": pl.Int32})
-    result = hr.evaluate(Roadmap.model_validate(s), events, accounts, AS_OF)
-    assert result.indicators.sort("account_id")["kids"].to_list() == [3, 0, 0]
+def test_a_placeholder_may_compute_a_value_of_the_actions_scope() -> None:
+    do = ('"signed {days_since(signed_on)} days ago, {logins / seats:.0%} per seat, '
+          "{prev(score, 14):.1f} two weeks ago, {'big' if seats >= 10 else 'small'}, "
+          '{{braces}}"')
+    r = load_text(_text_roadmap(do))
+    acc = pl.DataFrame({"account_id": ["a"], "signed_on": [dt.date(2026, 6, 10)],
+                        "seats": [4], "plan": ["pro"]})
+    events = _events([("a", 1, None, None)])
+    ev = hr.evaluate(r, events, acc, AS_OF)
+    assert ev.actions["text"].to_list() == [
+        "signed 20 days ago, 25% per seat, n/a two weeks ago, small, {braces}"]
+    ref = evaluate_reference(r, events, acc, AS_OF)
+    assert [f.text for f in ref.accounts["a"].actions] == ev.actions["text"].to_list()
+    # in history, prev(score, 14) is the score of 14 days before
+    h = history(r, events, acc, AS_OF - dt.timedelta(days=14), AS_OF, every="14d")
+    texts = h.actions.sort("as_of")["text"].to_list()
+    assert texts[-1].startswith("signed 20 days ago, 25% per seat, 0.0 two weeks ago")
 
 
-# --------------------------------------------------------------------------- segments
+@pytest.mark.parametrize(("do", "code", "needle"), [
+    ("'{days_since(plan)}'", "expr_type", "days_since(plan)"),
+    ("'{days_since(signd_on)}'", "unknown_name", "signd_on"),
+    ("'{plan + 1:.1f}'", "expr_type", "plan + 1"),
+    ("'{days_since(signed_on) > 3:.1f}'", "template_invalid", ".1f"),
+    ("'{seats +}'", "expr_syntax", "seats +"),
+    ("'{prev(seats, 7)}'", "expr_type", "prev(seats, 7)"),
+    ("'{1 + 2}'", "template_invalid", "{1 + 2}"),
+    ("'{seats.real}'", "expr_disallowed", "seats.real"),
+])
+def test_placeholder_expressions_are_checked_at_load(do: str, code: str, needle: str) -> None:
+    text = _text_roadmap(do)
+    with pytest.raises(hr.RoadmapError) as info:
+        load_text(text)
+    issue = info.value.issues[0]
+    assert issue.code == code, issue
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if "do:" in t)
+    assert issue.location.line == line
+    # the column points into the placeholder (at or after the opening brace)
+    start = text.splitlines()[line - 1].index("{") + 1
+    assert issue.location.column is not None and issue.location.column >= start, issue
 
 
-def test_segments_choose_weights_and_bands_in_the_documented_order() -> None:
-    result, roadmap = run(spec())
-    scores = {r["account_id"]: r for r in result.scores.to_dicts()}
-    stages = {r["account_id"]: r["stage"] for r in result.stages.to_dicts()}
-    assert scores["holding"]["segment"] == "group"
-    assert scores["c1"]["segment"] == "smb" and scores["c3"]["segment"] is None
-    # group: its own weights (kids_usage 3: 5.0 is green = 100, logins 1: red = 0), its
-    # own bands
-    assert stages["holding"] == "operation"
-    assert scores["holding"]["score"] == pytest.approx(75.0)
-    assert scores["holding"]["score_band"] == "watch"
-    # smb in operation: the segment's stage weights (logins only)
-    assert stages["c2"] == "operation" and scores["c2"]["score"] == 100.0
-    assert scores["c2"]["score_band"] == "high"
-    score = roadmap.score
-    assert score.weights_for("smb", "onboarding") == score.stages["onboarding"].weights
-    assert score.weights_for("group", "onboarding") == score.segments[0].weights
-    assert score.weights_for(None, "operation") == score.weights
+# --------------------------------------------------------------------------- generated roadmaps
 
 
-def test_segment_errors() -> None:
-    s = spec()
-    s["score"]["segments"][1]["stages"] = {"operatoin": {"weights": {"indicators": {"logins": 1}}}}
-    s["score"]["segments"][0]["applies_to"] = "tier == 'group' and kids_logins"
-    s["indicators"].append({"id": "segment", "family": "process", "expr": "1"})
-    issues = analyze(Roadmap.model_validate(s)).issues
-    text = "\n".join(f"{i.location.path}: {i.message}" for i in issues)
-    assert "score.segments[1].stages.operatoin: unknown stage 'operatoin'" in text
-    assert "score.segments[0].applies_to:" in text
-    assert "indicator id 'segment' is a reserved name" in text
-    s = spec()
-    s["score"]["segments"].append(dict(s["score"]["segments"][0]))
-    with pytest.raises(ValueError, match="segment ids must be unique; repeated: group"):
-        Roadmap.model_validate(s)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(roadmap=roadmaps(), data=st.data())
+def test_engine_equals_reference_on_the_public_strategies(roadmap: hr.Roadmap,
+                                                          data: st.DataObject) -> None:
+    """healthrules.testing.strategies draws percentiles, own missing policies, goal targets
+    and computed placeholders; the engine and the reference agree on all of them."""
+    accounts, events = data.draw(inputs_for(roadmap, as_of=AS_OF, max_events=30))
+    result = hr.evaluate(roadmap, events, accounts, AS_OF)
+    ref = evaluate_reference(roadmap, events, accounts, AS_OF)
+    problems = compare(result, ref, roadmap)
+    assert not problems, "\n".join(problems)
 
 
-def test_without_segments_the_scores_frame_is_unchanged_and_segment_is_a_plain_name() -> None:
-    s = spec()
-    del s["score"]["segments"]
-    s["data"]["accounts"]["attributes"]["segment"] = "str"
-    s["stages"][1]["actions"][0]["do"] = "{kids_at_risk} at risk ({segment})"
-    roadmap = Roadmap.model_validate(s)
-    events, accounts = frames()
-    result = hr.evaluate(roadmap, events, accounts.with_columns(segment=pl.lit("x")), AS_OF)
-    assert "segment" not in result.scores.columns
-    assert result.actions["text"].to_list() == ["2 at risk (x)"]
+# --------------------------------------------------------------------------- derived trends
 
 
-def test_explain_uses_the_segment_weights() -> None:
-    result, _ = run(spec())
-    why = explain(result, "holding")
-    assert why.segment == "group"
-    weights = {c.indicator: c.weight for c in why.contributions}
-    assert weights == {"kids_usage": 0.75, "logins": 0.25}  # effective: 3 to 1
-    assert "segment group" in str(why)
-    assert "group: applies_to kids_logins > 0 or tier == 'group' -> holds" in str(why)
-    assert why.children == ["c1", "c2", "c3"]
-    assert "children (3, read by its roll-ups): c1, c2, c3" in str(why)
-    assert explain(result, "c1").children == []
+def _trend_roadmap(extra: list[dict[str, Any]]) -> hr.Roadmap:
+    return hr.Roadmap.model_validate({
+        "id": "r", "goal": "g", "data": {"accounts": {"attributes": {"seats": "int"}}},
+        "indicators": [
+            {"id": "users", "family": "process", "aggregate": "distinct", "window": "30d"},
+            {"id": "logins", "family": "process", "aggregate": "count", "window": "30d"},
+            {"id": "utilisation", "family": "process", "expr": "users / seats",
+             "bands": {"levels": [{"name": "low", "lt": 0.5}, {"name": "high", "ge": 0.5}]}},
+            *extra,
+        ],
+        "stages": [{"id": "s"}],
+    })
 
 
-# --------------------------------------------------------------------------- history
+def _trend_events() -> pl.DataFrame:
+    rows = [("a", "u1", 1), ("a", "u2", 2), ("a", "u3", 3), ("a", "u1", 40), ("a", "u2", 45),
+            ("b", "u9", 50), ("b", "u8", 55)]
+    return pl.DataFrame([(acc, user, "x", END - dt.timedelta(days=d)) for acc, user, d in rows],
+                        schema={"account_id": pl.String, "user_id": pl.String,
+                                "event": pl.String, "timestamp": pl.Datetime("us")},
+                        orient="row")
 
 
-@pytest.mark.parametrize("seed", range(3))
-def test_history_equals_evaluate_at_every_date(seed: int, monkeypatch: Any) -> None:
-    if seed == 2:  # chunks smaller than one date's accounts: a chunk still holds whole dates
-        import healthrules.history.snapshots as snapshots
+ACC = pl.DataFrame({"account_id": ["a", "b", "c"], "seats": [4, 2, None]})
 
-        monkeypatch.setattr(snapshots, "MAX_GRID_ROWS", 5)
-    rng = random.Random(seed)
-    roadmap = Roadmap.model_validate(spec())
-    ids = [f"a{k}" for k in range(12)]
-    parents = [None if k < 3 or rng.random() < 0.2 else ids[rng.randrange(k)]
-               for k in range(len(ids))]
-    accounts = pl.DataFrame({
-        "account_id": ids, "parent_id": parents,
-        "tier": [rng.choice(["group", "smb", None]) for _ in ids],
-        "arr": [rng.choice([None, 10.0, 250.0]) for _ in ids]})
-    events = pl.DataFrame([
-        {"account_id": rng.choice(ids), "event": rng.choice(["login", "purchase"]),
-         "amount": rng.choice([None, 5.0, 12.5]),
-         "timestamp": dt.datetime(2026, 5, 1) + dt.timedelta(hours=rng.randrange(24 * 60))}
-        for _ in range(300)], schema={"account_id": pl.String, "event": pl.String,
-                                      "amount": pl.Float64, "timestamp": pl.Datetime("us")})
-    h = history(roadmap, events, accounts, dt.date(2026, 5, 10), AS_OF, every="10d")
-    assert h.diagnostics["history_fallback_indicators"] == 1  # first_day_spend
+
+def test_a_derived_trend_compares_with_the_previous_windows() -> None:
+    r = _trend_roadmap([
+        {"id": "utilisation_delta", "family": "process", "expr": "utilisation",
+         "compare": "delta"},
+        {"id": "utilisation_before", "family": "process", "expr": "utilisation",
+         "compare": "previous"},
+        {"id": "per_login_change", "family": "process",
+         "expr": "users / logins if band(utilisation) == 'high' else 0.0",
+         "compare": "pct_change"},
+        {"id": "days_change", "family": "process",
+         "expr": "logins + days_since(date('2026-06-01'))", "compare": "delta"},
+    ])
+    ev = hr.evaluate(r, _trend_events(), ACC, AS_OF)
+    got = {row["account_id"]: row for row in ev.indicators.to_dicts()}
+    # a: 3 of 4 seats now, 2 of 4 in the 30 days before; b: 0 of 2 now, 2 of 2 before
+    assert (got["a"]["utilisation_delta"], got["a"]["utilisation_before"]) == (0.25, 0.5)
+    assert (got["b"]["utilisation_delta"], got["b"]["utilisation_before"]) == (-1.0, 1.0)
+    assert got["c"]["utilisation_delta"] is None  # no seats
+    # a: 3 users / 3 logins (high) against 2 / 2 (high): 0 change; b: 0.0 (low) against
+    # 2 / 2 (high): -100%
+    assert got["a"]["per_login_change"] == 0.0 and got["b"]["per_login_change"] == -1.0
+    # as_of is read 30 days earlier in the previous value: a: (3 + 29) - (2 - 1)
+    assert got["a"]["days_change"] == 31
+    ref = evaluate_reference(r, _trend_events(), ACC, AS_OF)
+    for acc, row in got.items():
+        for ident in ("utilisation_delta", "utilisation_before", "per_login_change",
+                      "days_change"):
+            assert row[ident] == ref.accounts[acc].indicators[ident], (acc, ident)
+    assert ev.indicators.schema["days_change"] == pl.Int64
+    assert ev.indicators.schema["per_login_change"] == pl.Float64
+
+
+def test_history_of_a_derived_trend_equals_evaluate() -> None:
+    r = _trend_roadmap([{"id": "trend", "family": "process", "expr": "utilisation",
+                         "compare": "delta"}])
+    start = AS_OF - dt.timedelta(days=20)
+    h = history(r, _trend_events(), ACC, start, AS_OF, every="5d")
     for d in h.dates:
-        want = hr.evaluate(roadmap, events, accounts, d)
-        got = h.at(d)
-        for name, frame in want.frames.items():
-            assert_frame_equal(got.frames[name], frame, check_exact=False, rel_tol=1e-9)
+        want = hr.evaluate(r, _trend_events(), ACC, d).indicators.sort("account_id")
+        got = h.indicators.filter(pl.col("as_of") == d).sort("account_id").select(want.columns)
+        assert got.rows() == want.rows(), d
 
 
-# --------------------------------------------------------------------------- around the engine
+@pytest.mark.parametrize(("trend", "message"), [
+    ({"expr": "seats * 2"}, "needs it to read an aggregate indicator with a trailing window"),
+    ({"expr": "users + total"}, "needs trailing windows, but 'total' has an all-time window"),
+    ({"expr": "users + weekly"}, "different lengths (7 days, 30 days)"),
+    ({"expr": "users + users_delta"}, "reads 'users_delta', which has a compare of its own"),
+    ({"expr": "users > 3"}, "compare: delta needs a number; 'trend' is bool"),
+])
+def test_derived_trend_mistakes_are_located(trend: dict[str, Any], message: str) -> None:
+    r = {
+        "id": "r", "goal": "g", "data": {"accounts": {"attributes": {"seats": "int"}}},
+        "indicators": [
+            {"id": "users", "family": "process", "aggregate": "distinct", "window": "30d"},
+            {"id": "total", "family": "process", "aggregate": "count"},
+            {"id": "weekly", "family": "process", "aggregate": "count", "window": "7d"},
+            {"id": "users_delta", "family": "process", "aggregate": "distinct", "window": "30d",
+             "compare": "delta"},
+            {"id": "trend", "family": "process", "compare": "delta", **trend},
+        ],
+        "stages": [{"id": "s"}],
+    }
+    text = yaml.safe_dump(r, sort_keys=False)
+    with pytest.raises(hr.RoadmapError) as info:
+        load_text(text)
+    issue = info.value.issues[0]
+    assert message in issue.message, issue
+    assert issue.location.path == "indicators[4].compare"
 
 
-def test_a_missing_parent_column_points_at_its_declaration(tmp_path: Any) -> None:
-    path = tmp_path / "portfolio.yaml"
-    import yaml
-
-    path.write_text(yaml.safe_dump(spec()), encoding="utf-8")
-    roadmap = hr.load(path)
-    events, accounts = frames()
-    with pytest.raises(InputDataError) as info:
-        hr.evaluate(roadmap, events, accounts.drop("parent_id"), AS_OF)
-    (issue,) = info.value.errors()
-    assert issue.related is not None and issue.related.path == "data.accounts.parent"
-    assert issue.related.line is not None
-
-
-def test_segment_band_names_are_known_to_actions_lint_and_test_files(tmp_path: Any) -> None:
-    from healthrules.lint import lint_text
-
-    s = spec()
-    s["stages"][1]["actions"].append({
-        "id": "watch", "kind": "challenge", "when": "score_band == 'watch'",
-        "do": "{score_band}", "owner": "csm", "channel": "low-touch"})
-    s["score"]["segments"][0]["bands"]["levels"][0]["name"] = "watch"
-    roadmap = Roadmap.model_validate(s)
-    assert analyze(roadmap).ok
-    import yaml
-
-    findings = lint_text(yaml.safe_dump(s))
-    assert not [f for f in findings if f.code == "HR603"], findings
-    misspelt = dict(s)
-    misspelt["stages"] = [s["stages"][0], {**s["stages"][1], "actions": [
-        {**s["stages"][1]["actions"][-1], "when": "score_band == 'wacth'"}]}]
-    issues = analyze(Roadmap.model_validate(misspelt)).issues
-    assert any("the score has no band 'wacth'" in i.message and "watch" in (i.hint or "")
-               for i in issues)
-
-
-def test_coverage_counts_segments_and_rollups() -> None:
-    from healthrules.testing.coverage import CoverageTracker
-
-    result, _ = run(spec())
-    tracker = CoverageTracker()
-    tracker.observe(result)
-    report = tracker.report()
-    got = {(i.kind, i.name): i.covered for i in report.items if i.kind in ("segment", "rollup")}
-    assert got[("segment", "group")] and got[("segment", "smb")]
-    assert got[("rollup", "kids_at_risk")] and got[("rollup", "kids_worst")]
-    assert ("band", "score[group]=fine") in {(i.kind, i.name) for i in report.items}
-    assert "segments" in report.render() and "rollups" in report.render()
-
-
-def test_a_test_file_parent_must_be_an_account_of_the_case(tmp_path: Any) -> None:
-    import yaml
-
-    from healthrules.testing import run as run_tests
-
-    (tmp_path / "roadmap.yaml").write_text(yaml.safe_dump(spec()), encoding="utf-8")
-    (tmp_path / "roadmap.test.yaml").write_text("""
-kind: test
-roadmap: roadmap.yaml
-as_of: 2026-06-30
-cases:
-  - name: a parent that is not listed
-    accounts:
-      holding: {tier: group}
-      c1: {parent_id: holdign}
-    expect:
-      holding: {segment: group}
-  - name: a parent and its child
-    accounts:
-      holding: {tier: group}
-      c1: {parent_id: holding, tier: smb}
-    events:
-      c1: [login at -1d]
-    expect:
-      holding: {indicators: {kids_logins: 1, kids_at_risk: 1}, segment: group}
-      c1: {segment: smb}
-""", encoding="utf-8")
-    report = run_tests([tmp_path])
-    text = report.render()
-    assert report.passed == 1 and not report.ok, text
-    assert "parent 'holdign' of 'c1' is not an account of this case" in text
-    assert "did you mean 'holding'" in text.lower() or "holding" in text
-
-
-def test_hierarchy_check_deep_chains_and_cycles_behind_them() -> None:
-    from healthrules.inputs import hierarchy_issues
-
-    chain = pl.DataFrame({"k": [f"c{i}" for i in range(300)],
-                          "p": [None, *[f"c{i}" for i in range(299)]]})
-    assert hierarchy_issues(chain, "k", "p") == []  # deeper than the walk down: doubling
-    looped = chain.with_columns(
-        pl.when(pl.col("k") == "c0").then(pl.lit("c3")).otherwise(pl.col("p")).alias("p"))
-    (issue,) = hierarchy_issues(looped, "k", "p")
-    assert "the parents of 4 account(s) form a cycle" in issue.message
-    assert "'c0', 'c1', 'c2', 'c3'" in issue.message
-    selfish = pl.DataFrame({"k": ["a", "b"], "p": ["a", None]})
-    assert "'a'" in hierarchy_issues(selfish, "k", "p")[0].message
-
-
-def test_the_report_colours_segment_bands_and_shows_rollups() -> None:
-    from healthrules.report import report_html
-    from healthrules.report._page import _score_palette
-
-    result, _ = run(spec())
-    palette = _score_palette(result.plan)
-    assert {"low", "high", "watch", "fine"} <= set(palette)
-    page = report_html(result)
-    assert "watch" in page and "holding" in page
+def test_the_roadmap_view_shows_percentiles_missing_policies_and_trends() -> None:
+    r = _trend_roadmap([
+        {"id": "trend", "family": "process", "expr": "utilisation", "compare": "delta",
+         "missing": "worst", "bands": BANDS},
+    ])
+    r2 = _roadmap([{"id": "p95", "family": "process", "aggregate": "percentile", "q": 0.95,
+                    "of": "minutes"}])
+    page = r._repr_html_() + r2._repr_html_()
+    assert "percentile 0.95 of" in page
+    assert "(missing: worst)" in page
+    assert "compared with the previous windows of what it reads (delta)" in page
+    text = hr.compile(r2).describe()
+    assert "p95: float = percentile(minutes) over all time at q 0.95" in text

@@ -74,7 +74,8 @@ class Evaluation:
         Key, ``roadmap``, ``stage``, ``stage_index``, ``achieved``, tasks done / total / list.
     scores
         Key, ``roadmap``, ``stage``, ``score`` (0-100), ``score_band``, per-family scores and
-        how many scored indicators were present / missing; ``segment`` (the score segment
+        how many scored indicators were present / missing, ``goal_reached`` (the
+        roadmap's ``goal.target``; null without one), and ``segment`` (the score segment
         that scored the account) when some roadmap has ``score.segments``.
     actions
         One row per fired action, with its rendered ``text`` and ``evidence``.

@@ -33,6 +33,14 @@ per event like the ``where`` filter. So, per account:
 - ``min`` / ``max``: a rolling minimum / maximum over the days of a trailing window (probe rows
   at each date are merged into the day table); cumulative windows use running extremes.
 
+A ``where`` filter that reads ``as_of`` depends on the date; such indicators (rare) fall back to
+one plain aggregation query per date, and are counted in the diagnostics
+(``history_fallback_indicators``). So do windows that start at another indicator's time
+(``window: {from: first_purchase}``, with the anchors joined onto the events, as the engine
+does), and so do the kinds without an incremental form (``median``,
+``percentile``: history form ``per_date``): a percentile needs every value of its window, so
+it is computed by the evaluator's own aggregation, one query over all accounts per date,
+exactly as a single evaluation computes it.
 A ``where`` filter that reads ``as_of`` depends on the date, and so does a window that starts
 at another indicator's time (``window: {from: first_purchase}``); such indicators fall back to
 one plain aggregation query per date (with the anchors joined onto the events, as the engine
@@ -170,9 +178,9 @@ class IncrementalAggregator:
                 if not isinstance(ind, AggregateIndicator):
                     continue
                 where = a.expressions.get(f"indicators[{idx}].where")
-                if (where is not None and "as_of" in names_in(where.tree)) or (
-                        a.anchored_on_indicator(ind)):
-                    # a window that starts at an indicator's time moves with the date
+                per_date = AGGREGATE_KINDS[ind.aggregate].history == "per_date"
+                if per_date or (where is not None and "as_of" in names_in(where.tree)) or (
+                        a.anchored_on_indicator(ind)):  # an anchor moves with the date
                     self.fallback.append((i, idx, ind))
                     continue
                 w = ind.window
@@ -199,6 +207,11 @@ class IncrementalAggregator:
                         self._values[(ind.of, is_float)] = value
                         self._value_exprs[value] = value_column(ind.of, ev.values.get(ind.of))
                 self.specs.append(_Spec(i, ind, cond, value, is_float))
+
+    def _previous(self, s: _Spec) -> bool:
+        """Whether the indicator's previous window is computed too (``compare``, or read by
+        a derived trend)."""
+        return s.ind.id in self.plan.roadmaps[s.i].analysis.previous_windows
 
     def _needed_columns(self) -> tuple[set[str], set[str]]:
         ev = self.plan.events
@@ -251,6 +264,8 @@ class IncrementalAggregator:
                     out[f"{s.cond}__tmax"] = pl.when(c).then(ts).max()
                 case "presence":
                     pass  # from the presence tables (prepare), not from the day table
+                case "per_date":
+                    raise AssertionError("per-date kinds are computed by the fallback")
                 case _:
                     assert_never(form)
         return out
@@ -455,7 +470,7 @@ class IncrementalAggregator:
         for s in self.specs:
             form = s.form
             n = s.trailing
-            ends = [0, n] if (n is not None and s.ind.compare != "none") else [0]
+            ends = [0, n] if (n is not None and self._previous(s)) else [0]
 
             def running(col: str, e: int, n: int | None = n) -> None:
                 """A running sum over a window: two lookups, or one and the origin."""
@@ -491,6 +506,8 @@ class IncrementalAggregator:
                     case "presence":
                         need(s.out, "backward", e, "__D")
                         need(s.out, "backward", ORIGIN, "__D")
+                    case "per_date":
+                        raise AssertionError("per-date kinds are computed by the fallback")
                     case _:
                         assert_never(form)
         return fetches, rolling
@@ -554,7 +571,7 @@ class IncrementalAggregator:
         dn = pl.col(_DAYN)
         for s in self.specs:
             n = s.trailing
-            ends = [0, n] if (n is not None and s.ind.compare != "none") else [0]
+            ends = [0, n] if (n is not None and self._previous(s)) else [0]
             for e in ends:
                 name = s.out + ("__prev" if e else "")
                 exprs.append(self._value(s, e, n, dn).alias(name))
@@ -605,6 +622,8 @@ class IncrementalAggregator:
                     return pl.when(seen).then(pl.col(f"{s.cond}__tmin__first"))
                 first = pl.col(f"{s.cond}__tmin__B@tf{e + n - 1}")
                 return pl.when(_local_day(first) <= dn - e).then(first)
+            case "per_date":
+                raise AssertionError("per-date kinds are computed by the fallback")
             case _:
                 assert_never(form)
 
@@ -612,7 +631,8 @@ class IncrementalAggregator:
 
     def _with_fallback(self, out: pl.DataFrame, pairs: pl.DataFrame,
                        events: pl.LazyFrame) -> pl.DataFrame:
-        """Indicators whose filter reads ``as_of``: one plain query per date."""
+        """Indicators whose filter reads ``as_of``, and the kinds without an incremental form
+        (percentiles): one plain query per date, over all accounts."""
         from healthrules.inputs import clock_for
 
         ev = self.plan.events
@@ -629,10 +649,9 @@ class IncrementalAggregator:
             for i, idx, ind in self.fallback:
                 a = self.plan.roadmaps[i].analysis
                 where = a.expressions.get(f"indicators[{idx}].where")
-                if where is not None:
-                    names = names_in(where.tree)
-                    cols |= {x for x in names if x in a.event_types}
-                    attrs |= {x for x in names if x in a.attribute_types}
+                names = names_in(where.tree) if where is not None else set()
+                cols |= {x for x in names if x in a.event_types}
+                attrs |= {x for x in names if x in a.attribute_types}
                 kind = AGGREGATE_KINDS[ind.aggregate]
                 of = kind.of_column(ind.of, ev.user)
                 if of is not None:
@@ -641,7 +660,7 @@ class IncrementalAggregator:
                     anchored = True
                 elif ind.window.from_ is not None:
                     attrs.add(ind.window.from_)
-                for prev in (False, True) if ind.compare != "none" else (False,):
+                for prev in (False, True) if ind.id in a.previous_windows else (False,):
                     wcond, _ = run.window(ind, prev, i)
                     if where is not None:
                         wcond = wcond & run.filter_expr(a, where)

@@ -7,9 +7,14 @@ Every evaluation a test run makes is observed. An item is covered when:
 - **band**: some indicator value (or score) fell in the band;
 - **boundary**: a cut point was tested on both sides. Cut points are those between adjacent
   bands of an indicator or of the score, and every comparison of a name with a number in an
-  action condition, a stage entry or an achievement (``adoption >= 0.8``): some value in scope
-  fell on each side (``< 0.8`` and ``>= 0.8``; for ``==`` / ``!=``, equal and not equal).
-  Comparisons in score segments' ``applies_to`` and in roll-ups' ``of`` count too;
+  action condition, a stage entry, an achievement or the goal's target (``adoption >= 0.8``):
+  some value in scope fell on each side (``< 0.8`` and ``>= 0.8``; for ``==`` / ``!=``, equal
+  and not equal);
+- **goal**: for a roadmap with a ``goal.target``, some account reached the goal
+  (``goal_reached`` true), and some account had not (false);
+- **missing**: for a banded indicator with its own ``missing:`` policy, some account had no
+  value for it (so the policy was applied);
+- comparisons in score segments' ``applies_to`` and in roll-ups' ``of`` are boundaries too;
 - **segment**: some account was scored by the score segment (its bands are band items
   ``score[<segment>]=<band>``, whose cut points count only for that segment's accounts);
 - **rollup**: some account with at least one child got a value for the roll-up indicator.
@@ -34,9 +39,10 @@ from healthrules.roadmap import Bands
 
 __all__ = ["CoverageItem", "CoverageReport", "CoverageTracker", "Kind"]
 
-Kind = Literal["stage", "action", "band", "boundary", "segment", "rollup"]
-KINDS: tuple[Kind, ...] = ("stage", "action", "band", "boundary", "segment", "rollup")
-_ONLY_WHEN_PRESENT: tuple[Kind, ...] = ("segment", "rollup")
+Kind = Literal["stage", "action", "band", "boundary", "goal", "missing", "segment", "rollup"]
+KINDS: tuple[Kind, ...] = ("stage", "action", "band", "boundary", "goal", "missing", "segment",
+                           "rollup")
+_LABELS = {"boundary": "boundaries", "goal": "goals", "missing": "missing"}
 
 _SPLIT_OPS = {"<": "<", ">=": "<", "<=": "<=", ">": "<=", "==": "==", "!=": "=="}
 _OPS = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
@@ -50,14 +56,15 @@ class CoverageItem:
     Attributes
     ----------
     kind
-        ``stage``, ``action``, ``band`` or ``boundary``.
+        ``stage``, ``action``, ``band``, ``boundary``, ``goal`` or ``missing``.
     roadmap
         The roadmap id.
     source
         The roadmap's file.
     name
-        What: a stage or action id, ``indicator=band``, or a boundary like
-        ``adoption_rate 0.7 (< | >=)``.
+        What: a stage or action id, ``indicator=band``, a boundary like
+        ``adoption_rate 0.7 (< | >=)``, ``reached`` / ``not reached`` (goal), or an
+        indicator id (missing).
     covered
         Whether the tests reached it.
     detail
@@ -112,9 +119,10 @@ class CoverageReport:
         lines = ["coverage:"]
         for k in KINDS:
             c, t = self.counts(k)
-            if t == 0 and k in _ONLY_WHEN_PRESENT:
-                continue
-            label = "boundaries" if k == "boundary" else k + "s"
+            if t == 0 and k in ("goal", "missing", "segment", "rollup"):
+                continue  # only roadmaps with a goal target, own missing policies, segments
+                # or roll-ups have them
+            label = _LABELS.get(k, k + "s")
             lines.append(f"  {label:<11} {c:>4}/{t:<4} {self.percent(k):6.1f}%")
         c, t = self.counts()
         lines.append(f"  {'total':<11} {c:>4}/{t:<4} {self.percent():6.1f}%")
@@ -179,6 +187,8 @@ class _RoadmapCoverage:
     action_stage: dict[str, str | None]
     segments: dict[str, bool] = field(default_factory=dict)
     rollups: dict[str, bool] = field(default_factory=dict)
+    goal: dict[bool, bool] | None = None  # goal_reached value -> seen
+    missing: dict[str, bool] = field(default_factory=dict)  # indicator -> seen null
 
 
 def _literal_number(node: ast.expr) -> float | None:
@@ -244,6 +254,10 @@ class CoverageTracker:
             for ind in r.indicators:
                 if ind.bands is not None:
                     cov.band_specs[ind.id] = ind.bands
+                    if ind.missing is not None:
+                        cov.missing[ind.id] = False
+            if r.goal.target is not None:
+                cov.goal = {True: False, False: False}
             if r.score.bands is not None:
                 cov.band_specs["score"] = r.score.bands
             for seg in r.score.segments:
@@ -266,6 +280,10 @@ class CoverageTracker:
                 if path.startswith("score.segments[") or path.endswith(".of"):
                     for name, op, v in _comparisons(parsed.tree):
                         self._boundary(cov, name, v, _SPLIT_OPS[op], ("entry", None))
+            target = exprs.get("goal.target")
+            if target is not None:
+                for name, op, v in _comparisons(target.tree):
+                    self._boundary(cov, name, v, _SPLIT_OPS[op], ("entry", None))
             for si, st in enumerate(r.stages):
                 entry = exprs.get(f"stages[{si}].entry")
                 if entry is not None:
@@ -334,6 +352,12 @@ class CoverageTracker:
                     for rid_ in cov.rollups:
                         if ind_row.get(rid_) is not None:
                             cov.rollups[rid_] = True
+                reached = sc.get("goal_reached")
+                if cov.goal is not None and isinstance(reached, bool):
+                    cov.goal[reached] = True
+                for name in cov.missing:
+                    if ind_row.get(name) is None:
+                        cov.missing[name] = True
                 for name in cov.band_specs:
                     if name.startswith("score["):
                         band = sc.get("score_band") if name == f"score[{segment}]" else None
@@ -383,6 +407,14 @@ class CoverageTracker:
             for uid, hit in cov.rollups.items():
                 items.append(CoverageItem("rollup", rid, source, uid, hit,
                                           "" if hit else "no account with children had a value"))
+            for state, hit in (cov.goal or {}).items():
+                name = "reached" if state else "not reached"
+                items.append(CoverageItem("goal", rid, source, name, hit,
+                                          "" if hit else f"no account's goal {name}"))
+            for ind, hit in cov.missing.items():
+                items.append(CoverageItem("missing", rid, source, ind, hit,
+                                          "" if hit else "never missing, so its missing "
+                                          "policy was never applied"))
         return CoverageReport(tuple(items))
 
 

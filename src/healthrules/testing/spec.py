@@ -257,6 +257,8 @@ class AccountExpectation(_Model):
     score_band: StrictStr | None = None
     segment: StrictStr | None = Field(None, description="The score segment that scored the "
                                       "account (null: none applies).")
+    goal_reached: StrictBool | None = Field(None, description="Whether the roadmap's "
+                                            "goal.target holds (null: unknown).")
     actions: ActionsExpectation | None = None
 
 

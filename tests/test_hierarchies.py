@@ -1,0 +1,468 @@
+"""Score segments, windows anchored at an event-time indicator, and roll-ups over account
+hierarchies: values, load-time errors, input-data errors, history and explain."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from typing import Any
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+import healthrules as hr
+from healthrules.analysis import analyze
+from healthrules.engine import read_range
+from healthrules.errors import InputDataError, RoadmapError
+from healthrules.explain import explain
+from healthrules.history import history
+from healthrules.loader import load_text
+from healthrules.roadmap import Roadmap
+from reference import evaluate_reference
+from test_engine_vs_reference import compare
+
+AS_OF = dt.date(2026, 6, 30)
+BANDS = {"levels": [{"name": "red", "lt": 2}, {"name": "amber", "ge": 2, "lt": 5},
+                    {"name": "green", "ge": 5}]}
+
+
+def spec(**over: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "id": "portfolio", "goal": "g",
+        "data": {"events": {"user": None, "values": {"amount": "float"}},
+                 "accounts": {"attributes": {"tier": "str", "arr": "float"},
+                              "parent": "parent_id"}},
+        "indicators": [
+            {"id": "first_purchase", "family": "outcome", "aggregate": "first_time",
+             "where": "event == 'purchase'"},
+            {"id": "first_day_spend", "family": "outcome", "aggregate": "sum", "of": "amount",
+             "where": "event == 'purchase'", "window": {"from": "first_purchase", "days": 1}},
+            {"id": "logins", "family": "process", "aggregate": "count",
+             "where": "event == 'login'", "window": "30d", "bands": BANDS},
+            {"id": "kids_logins", "kind": "rollup", "family": "process", "aggregate": "sum",
+             "of": "logins"},
+            {"id": "kids_at_risk", "kind": "rollup", "family": "process", "aggregate": "count",
+             "of": "band(logins) == 'red'"},
+            {"id": "kids_share_at_risk", "kind": "rollup", "family": "process",
+             "aggregate": "share", "of": "band(logins) == 'red'"},
+            {"id": "kids_worst", "kind": "rollup", "family": "process",
+             "aggregate": "worst_band", "of": "logins"},
+            {"id": "kids_usage", "kind": "rollup", "family": "process",
+             "aggregate": "weighted_mean", "of": "logins", "weight": "arr", "bands": BANDS},
+            {"id": "kids_mean", "kind": "rollup", "family": "process", "aggregate": "mean",
+             "of": "logins"},
+            {"id": "kids_min", "kind": "rollup", "family": "process", "aggregate": "min",
+             "of": "logins"},
+            {"id": "kids_max", "kind": "rollup", "family": "process", "aggregate": "max",
+             "of": "arr"},
+            {"id": "group_logins", "family": "process", "expr": "kids_logins + logins"},
+        ],
+        "stages": [{"id": "onboarding",
+                    "entry": "first_purchase is None and kids_logins == 0"},
+                   {"id": "operation", "actions": [
+                       {"id": "subsidiaries_at_risk", "kind": "challenge",
+                        "when": "kids_at_risk >= 2",
+                        "do": "{kids_at_risk} subsidiaries at risk ({segment})"}]}],
+        "score": {
+            "bands": {"levels": [{"name": "low", "lt": 50}, {"name": "high", "ge": 50}]},
+            "stages": {"onboarding": {"weights": {"indicators": {"logins": 1}}}},
+            "segments": [
+                {"id": "group", "applies_to": "kids_logins > 0 or tier == 'group'",
+                 "weights": {"indicators": {"kids_usage": 3, "logins": 1}},
+                 "bands": {"levels": [{"name": "watch", "lt": 80}, {"name": "fine", "ge": 80}]}},
+                {"id": "smb", "applies_to": "tier == 'smb'",
+                 "stages": {"operation": {"weights": {"indicators": {"logins": 2}}}}},
+            ],
+        },
+    }
+    base.update(over)
+    return base
+
+
+def frames() -> tuple[pl.DataFrame, pl.DataFrame]:
+    def ev(acc: str, event: str, day: int, hour: int = 9,
+           amount: float | None = None) -> dict[str, Any]:
+        return {"account_id": acc, "event": event, "amount": amount,
+                "timestamp": dt.datetime(2026, 6, day, hour)}
+
+    events = pl.DataFrame([
+        ev("c1", "purchase", 1, 9, 10.0), ev("c1", "purchase", 1, 20, 5.0),
+        ev("c1", "purchase", 2, 10, 99.0), ev("c1", "login", 20),
+        ev("c2", "purchase", 25, 0, 7.0), *[ev("c2", "login", d) for d in range(10, 17)],
+        ev("c3", "login", 12),
+    ], schema={"account_id": pl.String, "event": pl.String, "amount": pl.Float64,
+               "timestamp": pl.Datetime("us")})
+    accounts = pl.DataFrame({
+        "account_id": ["holding", "c1", "c2", "c3", "solo"],
+        "parent_id": [None, "holding", "holding", "holding", None],
+        "tier": ["group", "smb", "smb", None, "smb"],
+        "arr": [None, 100.0, 300.0, 50.0, 10.0],
+    })
+    return events, accounts
+
+
+def run(s: dict[str, Any]) -> tuple[hr.Evaluation, Roadmap]:
+    roadmap = Roadmap.model_validate(s)
+    events, accounts = frames()
+    result = hr.evaluate(roadmap, events, accounts, AS_OF)
+    ref = evaluate_reference(roadmap, events, accounts, AS_OF)
+    assert not compare(result, ref, roadmap)
+    return result, roadmap
+
+
+def row(frame: pl.DataFrame, account: str) -> dict[str, Any]:
+    return frame.filter(pl.col("account_id") == account).row(0, named=True)
+
+
+# --------------------------------------------------------------------------- anchors
+
+
+def test_a_window_can_start_at_the_first_purchase() -> None:
+    result, _ = run(spec())
+    c1 = row(result.indicators, "c1")
+    assert c1["first_purchase"] == dt.datetime(2026, 6, 1, 9)
+    assert c1["first_day_spend"] == 15.0  # 09:00 and 20:00, not the next day's 10:00
+    assert row(result.indicators, "c2")["first_day_spend"] == 7.0
+    assert row(result.indicators, "c3")["first_day_spend"] is None  # no purchase: unknown
+
+
+def test_anchor_chains_and_read_range() -> None:
+    s = spec()
+    s["indicators"] = [
+        *s["indicators"][:2],
+        {"id": "second_login", "family": "process", "aggregate": "first_time",
+         "where": "event == 'login'", "window": {"from": "first_purchase"}},
+        {"id": "logins_after", "family": "process", "aggregate": "count",
+         "window": {"from": "second_login", "days": 2}},
+    ]
+    s["score"] = {}
+    s["stages"] = [{"id": "only"}]
+    result, roadmap = run(s)
+    assert row(result.indicators, "c1")["second_login"] == dt.datetime(2026, 6, 20, 9)
+    assert row(result.indicators, "c1")["logins_after"] == 1
+    events, accounts = frames()
+    # the widest window is the first purchase's own: all history
+    assert read_range(roadmap, events, accounts, AS_OF)[0] is None
+    s["indicators"][0]["window"] = "30d"
+    start, end = read_range(Roadmap.model_validate(s), events, accounts, AS_OF)
+    assert (start, end) == (dt.datetime(2026, 6, 1), dt.datetime(2026, 7, 1))
+
+
+def test_anchor_errors_name_the_cycle_and_the_type() -> None:
+    s = spec()
+    s["indicators"] = [
+        {"id": "a", "family": "process", "aggregate": "first_time", "window": {"from": "b"}},
+        {"id": "b", "family": "process", "aggregate": "last_time", "window": {"from": "a"}},
+        {"id": "n", "family": "process", "aggregate": "count", "window": {"from": "c"}},
+        {"id": "c", "family": "process", "aggregate": "count"},
+        {"id": "d", "family": "process", "expr": "c * 2"},
+        {"id": "e", "family": "process", "aggregate": "count", "window": {"from": "d"}},
+        {"id": "f", "family": "process", "aggregate": "count", "window": {"from": "firts"}},
+    ]
+    s["stages"], s["score"] = [{"id": "only"}], {}
+    issues = analyze(Roadmap.model_validate(s)).issues
+    text = "\n".join(f"{i.location.path}: {i.message} {i.hint or ''}" for i in issues)
+    assert "windows start at each other in a cycle: a -> b -> a" in text
+    assert "indicators[2].window.from: a window starts at a time; indicator 'c' is int" in text
+    assert "'d' is a derived indicator" in text
+    assert "unknown account attribute or time indicator 'firts'" in text
+
+
+# --------------------------------------------------------------------------- roll-ups
+
+
+def test_rollups_aggregate_the_children() -> None:
+    result, _ = run(spec())
+    h = row(result.indicators, "holding")
+    # logins: c1 1 (red), c2 7 (green), c3 1 (red)
+    assert (h["kids_logins"], h["kids_at_risk"], h["kids_worst"]) == (9, 2, "red")
+    assert h["kids_share_at_risk"] == pytest.approx(2 / 3)
+    assert h["kids_usage"] == pytest.approx((1 * 100 + 7 * 300 + 1 * 50) / 450)
+    assert h["kids_mean"] == pytest.approx(3.0)
+    assert (h["kids_min"], h["kids_max"]) == (1, 300.0)
+    assert h["group_logins"] == 9
+    solo = row(result.indicators, "solo")  # no children
+    assert (solo["kids_logins"], solo["kids_at_risk"]) == (0, 0)
+    assert solo["kids_share_at_risk"] is None and solo["kids_worst"] is None
+    assert solo["kids_usage"] is None and solo["kids_mean"] is None
+    fired = result.actions.select("account_id", "text").rows()
+    assert fired == [("holding", "2 subsidiaries at risk (group)")]
+
+
+def test_rollup_errors() -> None:
+    s = spec()
+    s["indicators"] = [
+        {"id": "n", "family": "process", "aggregate": "count", "bands": BANDS},
+        {"id": "u", "kind": "rollup", "family": "process", "aggregate": "sum", "of": "n"},
+        {"id": "v", "kind": "rollup", "family": "process", "aggregate": "sum", "of": "u"},
+        {"id": "w", "family": "process", "expr": "u + 1"},
+        {"id": "x", "kind": "rollup", "family": "process", "aggregate": "max", "of": "w"},
+        {"id": "y", "kind": "rollup", "family": "process", "aggregate": "count", "of": "n"},
+        {"id": "z", "kind": "rollup", "family": "process", "aggregate": "worst_band",
+         "of": "tier"},
+    ]
+    s["stages"], s["score"] = [{"id": "only"}], {}
+    issues = analyze(Roadmap.model_validate(s)).issues
+    text = "\n".join(f"{i.location.path}: {i.message}" for i in issues)
+    assert "indicators[2].of: roll-up 'v' reads 'u', which is or depends on a roll-up" in text
+    assert "indicators[4].of: roll-up 'x' reads 'w'" in text
+    assert "indicators[5].of: count counts the children where `of` is true" in text
+    assert "indicators[6].of: worst_band reads a banded indicator; 'tier' has no bands" in text
+    no_parent = spec()
+    no_parent["data"]["accounts"].pop("parent")
+    issues = analyze(Roadmap.model_validate(no_parent)).issues
+    assert any("needs a hierarchy: name the parent key column in data.accounts.parent"
+               in i.message for i in issues)
+    with pytest.raises(RoadmapError, match="weighted_mean needs `weight:`"):
+        load_text("""
+id: r
+goal: g
+data: {accounts: {parent: p}}
+indicators:
+  - {id: u, kind: rollup, family: process, aggregate: weighted_mean, of: "1"}
+stages: [{id: s}]
+""")
+
+
+def test_missing_parents_and_cycles_are_input_errors_naming_the_accounts() -> None:
+    roadmap = Roadmap.model_validate(spec())
+    events, accounts = frames()
+    bad = accounts.with_columns(
+        pl.when(pl.col("account_id") == "c2").then(pl.lit("ghost"))
+        .otherwise(pl.col("parent_id")).alias("parent_id"))
+    with pytest.raises(InputDataError, match=r"'c2' \(parent 'ghost'\)"):
+        hr.evaluate(roadmap, events, bad, AS_OF)
+    loop = accounts.with_columns(
+        pl.when(pl.col("account_id") == "holding").then(pl.lit("c3"))
+        .otherwise(pl.col("parent_id")).alias("parent_id"))
+    with pytest.raises(InputDataError, match=r"form a cycle.*'c3', 'holding'"):
+        hr.evaluate(roadmap, events, loop, AS_OF)
+    with pytest.raises(InputDataError, match="no parent key column 'parent_id'"):
+        hr.evaluate(roadmap, events, accounts.drop("parent_id"), AS_OF)
+
+
+def test_parents_are_read_in_the_key_dtype() -> None:
+    s = spec()
+    s["indicators"] = [
+        {"id": "n", "family": "process", "aggregate": "count"},
+        {"id": "kids", "kind": "rollup", "family": "process", "aggregate": "sum", "of": "n"}]
+    s["stages"], s["score"] = [{"id": "only"}], {}
+    events = pl.DataFrame({"account_id": [2, 2, 3], "event": ["x"] * 3, "amount": [None] * 3,
+                           "timestamp": [dt.datetime(2026, 6, 1)] * 3},
+                          schema_overrides={"amount": pl.Float64})
+    accounts = pl.DataFrame({"account_id": [1, 2, 3], "parent_id": [None, 1, 1],
+                             "tier": ["a"] * 3, "arr": [1.0] * 3},
+                            schema_overrides={"parent_id": pl.Int32})
+    result = hr.evaluate(Roadmap.model_validate(s), events, accounts, AS_OF)
+    assert result.indicators.sort("account_id")["kids"].to_list() == [3, 0, 0]
+
+
+# --------------------------------------------------------------------------- segments
+
+
+def test_segments_choose_weights_and_bands_in_the_documented_order() -> None:
+    result, roadmap = run(spec())
+    scores = {r["account_id"]: r for r in result.scores.to_dicts()}
+    stages = {r["account_id"]: r["stage"] for r in result.stages.to_dicts()}
+    assert scores["holding"]["segment"] == "group"
+    assert scores["c1"]["segment"] == "smb" and scores["c3"]["segment"] is None
+    # group: its own weights (kids_usage 3: 5.0 is green = 100, logins 1: red = 0), its
+    # own bands
+    assert stages["holding"] == "operation"
+    assert scores["holding"]["score"] == pytest.approx(75.0)
+    assert scores["holding"]["score_band"] == "watch"
+    # smb in operation: the segment's stage weights (logins only)
+    assert stages["c2"] == "operation" and scores["c2"]["score"] == 100.0
+    assert scores["c2"]["score_band"] == "high"
+    score = roadmap.score
+    assert score.weights_for("smb", "onboarding") == score.stages["onboarding"].weights
+    assert score.weights_for("group", "onboarding") == score.segments[0].weights
+    assert score.weights_for(None, "operation") == score.weights
+
+
+def test_segment_errors() -> None:
+    s = spec()
+    s["score"]["segments"][1]["stages"] = {"operatoin": {"weights": {"indicators": {"logins": 1}}}}
+    s["score"]["segments"][0]["applies_to"] = "tier == 'group' and kids_logins"
+    s["indicators"].append({"id": "segment", "family": "process", "expr": "1"})
+    issues = analyze(Roadmap.model_validate(s)).issues
+    text = "\n".join(f"{i.location.path}: {i.message}" for i in issues)
+    assert "score.segments[1].stages.operatoin: unknown stage 'operatoin'" in text
+    assert "score.segments[0].applies_to:" in text
+    assert "indicator id 'segment' is a reserved name" in text
+    s = spec()
+    s["score"]["segments"].append(dict(s["score"]["segments"][0]))
+    with pytest.raises(ValueError, match="segment ids must be unique; repeated: group"):
+        Roadmap.model_validate(s)
+
+
+def test_without_segments_the_scores_frame_is_unchanged_and_segment_is_a_plain_name() -> None:
+    s = spec()
+    del s["score"]["segments"]
+    s["data"]["accounts"]["attributes"]["segment"] = "str"
+    s["stages"][1]["actions"][0]["do"] = "{kids_at_risk} at risk ({segment})"
+    roadmap = Roadmap.model_validate(s)
+    events, accounts = frames()
+    result = hr.evaluate(roadmap, events, accounts.with_columns(segment=pl.lit("x")), AS_OF)
+    assert "segment" not in result.scores.columns
+    assert result.actions["text"].to_list() == ["2 at risk (x)"]
+
+
+def test_explain_uses_the_segment_weights() -> None:
+    result, _ = run(spec())
+    why = explain(result, "holding")
+    assert why.segment == "group"
+    weights = {c.indicator: c.weight for c in why.contributions}
+    assert weights == {"kids_usage": 0.75, "logins": 0.25}  # effective: 3 to 1
+    assert "segment group" in str(why)
+    assert "group: applies_to kids_logins > 0 or tier == 'group' -> holds" in str(why)
+    assert why.children == ["c1", "c2", "c3"]
+    assert "children (3, read by its roll-ups): c1, c2, c3" in str(why)
+    assert explain(result, "c1").children == []
+
+
+# --------------------------------------------------------------------------- history
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_history_equals_evaluate_at_every_date(seed: int, monkeypatch: Any) -> None:
+    if seed == 2:  # chunks smaller than one date's accounts: a chunk still holds whole dates
+        import healthrules.history.snapshots as snapshots
+
+        monkeypatch.setattr(snapshots, "MAX_GRID_ROWS", 5)
+    rng = random.Random(seed)
+    roadmap = Roadmap.model_validate(spec())
+    ids = [f"a{k}" for k in range(12)]
+    parents = [None if k < 3 or rng.random() < 0.2 else ids[rng.randrange(k)]
+               for k in range(len(ids))]
+    accounts = pl.DataFrame({
+        "account_id": ids, "parent_id": parents,
+        "tier": [rng.choice(["group", "smb", None]) for _ in ids],
+        "arr": [rng.choice([None, 10.0, 250.0]) for _ in ids]})
+    events = pl.DataFrame([
+        {"account_id": rng.choice(ids), "event": rng.choice(["login", "purchase"]),
+         "amount": rng.choice([None, 5.0, 12.5]),
+         "timestamp": dt.datetime(2026, 5, 1) + dt.timedelta(hours=rng.randrange(24 * 60))}
+        for _ in range(300)], schema={"account_id": pl.String, "event": pl.String,
+                                      "amount": pl.Float64, "timestamp": pl.Datetime("us")})
+    h = history(roadmap, events, accounts, dt.date(2026, 5, 10), AS_OF, every="10d")
+    assert h.diagnostics["history_fallback_indicators"] == 1  # first_day_spend
+    for d in h.dates:
+        want = hr.evaluate(roadmap, events, accounts, d)
+        got = h.at(d)
+        for name, frame in want.frames.items():
+            assert_frame_equal(got.frames[name], frame, check_exact=False, rel_tol=1e-9)
+
+
+# --------------------------------------------------------------------------- around the engine
+
+
+def test_a_missing_parent_column_points_at_its_declaration(tmp_path: Any) -> None:
+    path = tmp_path / "portfolio.yaml"
+    import yaml
+
+    path.write_text(yaml.safe_dump(spec()), encoding="utf-8")
+    roadmap = hr.load(path)
+    events, accounts = frames()
+    with pytest.raises(InputDataError) as info:
+        hr.evaluate(roadmap, events, accounts.drop("parent_id"), AS_OF)
+    (issue,) = info.value.errors()
+    assert issue.related is not None and issue.related.path == "data.accounts.parent"
+    assert issue.related.line is not None
+
+
+def test_segment_band_names_are_known_to_actions_lint_and_test_files(tmp_path: Any) -> None:
+    from healthrules.lint import lint_text
+
+    s = spec()
+    s["stages"][1]["actions"].append({
+        "id": "watch", "kind": "challenge", "when": "score_band == 'watch'",
+        "do": "{score_band}", "owner": "csm", "channel": "low-touch"})
+    s["score"]["segments"][0]["bands"]["levels"][0]["name"] = "watch"
+    roadmap = Roadmap.model_validate(s)
+    assert analyze(roadmap).ok
+    import yaml
+
+    findings = lint_text(yaml.safe_dump(s))
+    assert not [f for f in findings if f.code == "HR603"], findings
+    misspelt = dict(s)
+    misspelt["stages"] = [s["stages"][0], {**s["stages"][1], "actions": [
+        {**s["stages"][1]["actions"][-1], "when": "score_band == 'wacth'"}]}]
+    issues = analyze(Roadmap.model_validate(misspelt)).issues
+    assert any("the score has no band 'wacth'" in i.message and "watch" in (i.hint or "")
+               for i in issues)
+
+
+def test_coverage_counts_segments_and_rollups() -> None:
+    from healthrules.testing.coverage import CoverageTracker
+
+    result, _ = run(spec())
+    tracker = CoverageTracker()
+    tracker.observe(result)
+    report = tracker.report()
+    got = {(i.kind, i.name): i.covered for i in report.items if i.kind in ("segment", "rollup")}
+    assert got[("segment", "group")] and got[("segment", "smb")]
+    assert got[("rollup", "kids_at_risk")] and got[("rollup", "kids_worst")]
+    assert ("band", "score[group]=fine") in {(i.kind, i.name) for i in report.items}
+    assert "segments" in report.render() and "rollups" in report.render()
+
+
+def test_a_test_file_parent_must_be_an_account_of_the_case(tmp_path: Any) -> None:
+    import yaml
+
+    from healthrules.testing import run as run_tests
+
+    (tmp_path / "roadmap.yaml").write_text(yaml.safe_dump(spec()), encoding="utf-8")
+    (tmp_path / "roadmap.test.yaml").write_text("""
+kind: test
+roadmap: roadmap.yaml
+as_of: 2026-06-30
+cases:
+  - name: a parent that is not listed
+    accounts:
+      holding: {tier: group}
+      c1: {parent_id: holdign}
+    expect:
+      holding: {segment: group}
+  - name: a parent and its child
+    accounts:
+      holding: {tier: group}
+      c1: {parent_id: holding, tier: smb}
+    events:
+      c1: [login at -1d]
+    expect:
+      holding: {indicators: {kids_logins: 1, kids_at_risk: 1}, segment: group}
+      c1: {segment: smb}
+""", encoding="utf-8")
+    report = run_tests([tmp_path])
+    text = report.render()
+    assert report.passed == 1 and not report.ok, text
+    assert "parent 'holdign' of 'c1' is not an account of this case" in text
+    assert "did you mean 'holding'" in text.lower() or "holding" in text
+
+
+def test_hierarchy_check_deep_chains_and_cycles_behind_them() -> None:
+    from healthrules.inputs import hierarchy_issues
+
+    chain = pl.DataFrame({"k": [f"c{i}" for i in range(300)],
+                          "p": [None, *[f"c{i}" for i in range(299)]]})
+    assert hierarchy_issues(chain, "k", "p") == []  # deeper than the walk down: doubling
+    looped = chain.with_columns(
+        pl.when(pl.col("k") == "c0").then(pl.lit("c3")).otherwise(pl.col("p")).alias("p"))
+    (issue,) = hierarchy_issues(looped, "k", "p")
+    assert "the parents of 4 account(s) form a cycle" in issue.message
+    assert "'c0', 'c1', 'c2', 'c3'" in issue.message
+    selfish = pl.DataFrame({"k": ["a", "b"], "p": ["a", None]})
+    assert "'a'" in hierarchy_issues(selfish, "k", "p")[0].message
+
+
+def test_the_report_colours_segment_bands_and_shows_rollups() -> None:
+    from healthrules.report import report_html
+    from healthrules.report._page import _score_palette
+
+    result, _ = run(spec())
+    palette = _score_palette(result.plan)
+    assert {"low", "high", "watch", "fine"} <= set(palette)
+    page = report_html(result)
+    assert "watch" in page and "holding" in page
