@@ -30,8 +30,9 @@ from healthrules.engine.frames import ROUTE, TASK_DTYPE, collect_all, empty_acti
 from healthrules.errors import Code, InputDataError, Issue, Location
 from healthrules.evaluation import Evaluation
 from healthrules.expressions import Parsed
-from healthrules.inputs import Clock, check_accounts, check_events_schema, clock_for, lazy
+from healthrules.inputs import Clock, check_accounts, check_events_schema, clock_for
 from healthrules.roadmap import UNASSIGNED_STAGE, Pack, Roadmap
+from healthrules.sources import SourceError, resolve, schema_of, source_of
 
 __all__ = ["CollectedOutputs", "Evaluator", "evaluate", "events_query", "read_range"]
 
@@ -361,12 +362,22 @@ def read_range(
     return start, end
 
 
+_AS_OF: Any = object()  # prepare(first=...): the events are read for as_of alone
+
+
 def prepare(source: Roadmap | Pack | Plan, events: Any, accounts: Any, as_of: Any,
-            partition_column: str | None = None,
+            partition_column: str | None = None, *, first: Any = _AS_OF,
             ) -> tuple[Plan, Clock, pl.LazyFrame, pl.DataFrame]:
     """Compile and check the inputs of one evaluation (every problem at once).
 
     Returns the plan, the clock of ``as_of``, the events (lazy) and the checked accounts.
+    The inputs become LazyFrames here, once (:func:`healthrules.sources.resolve`): a
+    source outside polars (DuckDB, a database by URI) reads only the event columns the
+    plan declares and only the events of the time range it needs, both in its SQL.
+
+    ``first`` is the earliest date the events are evaluated at (history: the first date
+    of the grid, lags included); by default ``as_of`` alone; None reads every event
+    before ``as_of``'s end.
 
     Raises
     ------
@@ -376,29 +387,57 @@ def prepare(source: Roadmap | Pack | Plan, events: Any, accounts: Any, as_of: An
         If the frames do not match the data contract.
     """
     plan = compile(source)
-    ev_lf = lazy(events, "events")
-    acc_lf = lazy(accounts, "accounts")
+    ev_src = source_of(events, "events")
+    acc_src = source_of(accounts, "accounts")
+    zone = plan.events.timezone  # a database's zoned timestamps, shown in the roadmap's zone
     try:
-        ev_schema = ev_lf.collect_schema()
-    except pl.exceptions.PolarsError as exc:
+        ev_schema = schema_of(ev_src, zone)
+    except (pl.exceptions.PolarsError, SourceError) as exc:
         raise InputDataError(f"cannot read the events frame: {exc}") from exc
+    try:
+        acc_schema = schema_of(acc_src, zone)
+    except (pl.exceptions.PolarsError, SourceError) as exc:
+        raise InputDataError(f"cannot read the accounts frame: {exc}") from exc
     issues = check_events_schema(plan, ev_schema)
     if partition_column is not None:
         issues += _check_partition_column(ev_schema, partition_column)
     clock = clock_for(plan, ev_schema, as_of)
+    wanted = [plan.account_key, *plan.attributes]
+    acc_lf = resolve(acc_src, wanted if all(c in acc_schema for c in wanted) else None,
+                     time_zone=zone)
     acc_df, acc_issues = check_accounts(plan, acc_lf, ev_schema, clock)
     issues += acc_issues
     if issues:
         raise InputDataError(issues)
     try:  # the widest window must stay within the dates Python and polars can hold
-        EventsPass(plan, clock, acc_df).read_range()
+        start, end = EventsPass(plan, clock, acc_df).read_range()
+        if first is None:
+            start = None
+        elif first is not _AS_OF:
+            start, _ = EventsPass(plan, clock_for(plan, ev_schema, first), acc_df).read_range()
     except OverflowError:
         raise InputDataError([Issue(
             code=Code.BAD_AS_OF.value, location=Location(file="<as_of>"),
             message=f"as_of {clock.as_of.isoformat()} is too close to the first or last "
             "representable date: the roadmap's windows reach before 0001-01-01 or after "
             "9999-12-31", hint="pass a real evaluation date")]) from None
+    if clock.time_zone is not None:
+        info = ZoneInfo(clock.time_zone)
+        end = end.replace(tzinfo=info)
+        start = start.replace(tzinfo=info) if start is not None else None
+    columns = sorted(event_columns(plan) | ({partition_column} if partition_column else set()))
+    ev_lf = resolve(ev_src, columns, plan.events.timestamp, (start, end), time_zone=zone)
     return plan, clock, ev_lf, acc_df
+
+
+def event_columns(plan: Plan) -> set[str]:
+    """The event columns a plan reads: the account, the timestamp, and every column of
+    ``data.events`` (event, user, values) of every roadmap."""
+    cols = {plan.events.account}
+    for cr in plan.roadmaps:
+        cols |= set(cr.analysis.event_types)
+        cols.add(cr.roadmap.data.events.account)
+    return cols
 
 
 def _check_partition_column(schema: pl.Schema, name: str) -> list[Issue]:
