@@ -32,7 +32,7 @@ from healthrules.evaluation import Evaluation
 from healthrules.expressions import Parsed
 from healthrules.inputs import Clock, check_accounts, check_events_schema, clock_for
 from healthrules.roadmap import UNASSIGNED_STAGE, Pack, Roadmap
-from healthrules.sources import SourceError, resolve, schema_of, source_of
+from healthrules.sources import resolve, schema_of, source_of
 
 __all__ = ["CollectedOutputs", "Evaluator", "evaluate", "events_query", "read_range"]
 
@@ -392,11 +392,11 @@ def prepare(source: Roadmap | Pack | Plan, events: Any, accounts: Any, as_of: An
     zone = plan.events.timezone  # a database's zoned timestamps, shown in the roadmap's zone
     try:
         ev_schema = schema_of(ev_src, zone)
-    except (pl.exceptions.PolarsError, SourceError) as exc:
+    except pl.exceptions.PolarsError as exc:
         raise InputDataError(f"cannot read the events frame: {exc}") from exc
     try:
         acc_schema = schema_of(acc_src, zone)
-    except (pl.exceptions.PolarsError, SourceError) as exc:
+    except pl.exceptions.PolarsError as exc:
         raise InputDataError(f"cannot read the accounts frame: {exc}") from exc
     issues = check_events_schema(plan, ev_schema)
     if partition_column is not None:

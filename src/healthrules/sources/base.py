@@ -21,6 +21,8 @@ from typing import Any
 
 import polars as pl
 
+from healthrules.errors import Code, InputDataError, Issue, Location
+
 __all__ = ["ReadRange", "Source", "SourceError", "conform", "in_zone", "lazy_scan",
            "optional_import"]
 
@@ -30,8 +32,16 @@ the beginning). Naive datetimes are wall times; aware ones are instants (see
 :func:`healthrules.engine.read_range`)."""
 
 
-class SourceError(RuntimeError):
-    """A source could not be read (the database refused the query, the file is missing)."""
+class SourceError(InputDataError):
+    """A source could not be read (the database refused the query, the file is missing).
+
+    An :class:`~healthrules.errors.InputDataError` (exit code 1 on the command line) with
+    one issue located at the source (``<duckdb events.duckdb>``).
+    """
+
+    def __init__(self, message: str, where: str = "<source>", hint: str | None = None) -> None:
+        super().__init__([Issue(code=Code.FILE_UNREADABLE.value, message=message, hint=hint,
+                                location=Location(file=where))])
 
 
 def optional_import(module: str, extra: str) -> Any:
@@ -114,7 +124,8 @@ class Source:
         if columns is not None:
             missing = [c for c in columns if c not in schema]
             if missing:
-                raise SourceError(f"{self.name} has no column {', '.join(map(repr, missing))}")
+                raise SourceError(f"{self.name} has no column {', '.join(map(repr, missing))}",
+                                  repr(self))
         sql = self.sql_for(columns, time_column, read_range)
         schema = in_zone(schema, time_zone)
         if columns is not None:

@@ -79,7 +79,7 @@ class DuckDBSource(Source):
             if database is None:
                 raise ValueError("give a database (file or connection) or a relation")
             if isinstance(database, (str, Path)) and not Path(database).exists():
-                raise SourceError(f"DuckDB database file not found: {database}")
+                raise SourceError(f"DuckDB database file not found: {database}", str(database))
             self.base = base_of(table, query)
 
     def __repr__(self) -> str:
@@ -95,7 +95,7 @@ class DuckDBSource(Source):
                     self._connection = duckdb.connect(str(self.database), read_only=True)
                 except duckdb.Error as exc:
                     raise SourceError(f"cannot open DuckDB database {self.database}: "
-                                      f"{exc}") from exc
+                                      f"{exc}", str(self.database)) from exc
             else:
                 self._connection = self.database
         return self._connection
@@ -108,7 +108,8 @@ class DuckDBSource(Source):
                 return self.relation.query(_RELATION, sql)
             return self.connection().cursor().sql(sql)
         except duckdb.Error as exc:
-            raise SourceError(f"DuckDB refused the query ({exc})\n  query: {sql}") from exc
+            raise SourceError(f"DuckDB refused the query: {exc}", f"<{self!r}>",
+                              hint=f"the query was: {sql}") from exc
 
     def schema(self) -> pl.Schema:
         """The columns of the table, query or relation (a query that returns no row)."""

@@ -142,7 +142,8 @@ class SQLSource(Source):
             return pl.read_database_uri(sql, self.uri, engine=self.engine)
         except Exception as exc:  # the driver's own error types: say which query failed
             raise SourceError(f"the database refused the query ({type(exc).__name__}: "
-                              f"{str(exc).strip()})\n  query: {sql}") from exc
+                              f"{str(exc).strip()})", f"<{self!r}>",
+                              hint=f"the query was: {sql}") from exc
 
     def schema(self) -> pl.Schema:
         """The columns of the table or query, from a query that returns no row."""
