@@ -234,6 +234,15 @@ def test_time_page_runs_and_prints_what_it_shows(tmp_path: Path,
     assert (tmp_path / "changes.ndjson").exists()
 
 
+def test_sources_page_runs_and_prints_what_it_shows(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    plain_polars: Any) -> None:
+    # DuckDB files, relations, Arrow inputs and the CLI's --duckdb, from the repository root
+    (tmp_path / "rules").symlink_to(ROOT / "rules", target_is_directory=True)
+    check_page("sources.md", tmp_path, monkeypatch)
+    assert (tmp_path / "warehouse.duckdb").exists() and (tmp_path / "out").is_dir()
+
+
 def test_tutorial_follows_the_four_steps() -> None:
     text = (DOCS / "tutorial.md").read_text(encoding="utf-8")
     heads = [h for h in re.findall(r"^## (.+)$", text, re.M)]
@@ -305,7 +314,7 @@ def test_cli_md_lists_every_command_and_exit_code() -> None:
 
 
 PAGES = ["concepts", "tutorial", "format", "expressions", "semantics", "cli", "python",
-         "testing", "lint", "time", "scale", "performance", "editor"]
+         "testing", "lint", "time", "scale", "performance", "editor", "sources"]
 
 
 def test_index_links_every_page_with_one_line() -> None:

@@ -13,6 +13,7 @@ database.
 
 from __future__ import annotations
 
+import abc
 import datetime as dt
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -63,7 +64,7 @@ class QueryRecord:
     rows: int = 0
 
 
-class Source:
+class Source(abc.ABC):
     """A table outside polars that healthrules reads with pushdown.
 
     Subclasses implement :meth:`schema` (the columns and their polars dtypes, without
@@ -95,17 +96,22 @@ class Source:
 
     # ------------------------------------------------------------------ to implement
 
+    def where(self) -> str:
+        """Where the source is, for messages (no password)."""
+        return f"<{self.name}>"
+
+    @abc.abstractmethod
     def schema(self) -> pl.Schema:
         """The columns of the table and their polars dtypes (no row is read)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def sql_for(self, columns: Sequence[str] | None, time_column: str | None,
                 read_range: ReadRange | None) -> str:
         """The SQL text of a read of ``columns`` within ``read_range``."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _run(self, sql: str, batch_size: int | None) -> Iterator[pl.DataFrame]:
-        raise NotImplementedError
+        """Run ``sql``; yield its rows as polars frames."""
 
     # ------------------------------------------------------------------ the scan
 
@@ -125,7 +131,7 @@ class Source:
             missing = [c for c in columns if c not in schema]
             if missing:
                 raise SourceError(f"{self.name} has no column {', '.join(map(repr, missing))}",
-                                  repr(self))
+                                  self.where())
         sql = self.sql_for(columns, time_column, read_range)
         schema = in_zone(schema, time_zone)
         if columns is not None:

@@ -86,6 +86,12 @@ class DuckDBSource(Source):
         what = "relation" if self.relation is not None else repr(self.database)
         return f"DuckDBSource({what}, {self.base!r})"
 
+    def where(self) -> str:
+        """Where the source is, for messages: the file, or what else it reads."""
+        if isinstance(self.database, (str, Path)):
+            return str(self.database)
+        return "<duckdb relation>" if self.relation is not None else "<duckdb connection>"
+
     def connection(self) -> Any:
         """The DuckDB connection (a database file is opened read-only, once)."""
         if self._connection is None:
@@ -108,7 +114,7 @@ class DuckDBSource(Source):
                 return self.relation.query(_RELATION, sql)
             return self.connection().cursor().sql(sql)
         except duckdb.Error as exc:
-            raise SourceError(f"DuckDB refused the query: {exc}", f"<{self!r}>",
+            raise SourceError(f"DuckDB refused the query: {exc}", self.where(),
                               hint=f"the query was: {sql}") from exc
 
     def schema(self) -> pl.Schema:

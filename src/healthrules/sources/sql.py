@@ -131,9 +131,12 @@ class SQLSource(Source):
         self.base = base_of(table, query)
         self._schema: pl.Schema | None = None
 
+    def where(self) -> str:
+        """The URI without its password, for messages."""
+        return re.sub(r"//([^:@/]*):[^@/]*@", r"//\1:***@", self.uri)
+
     def __repr__(self) -> str:
-        where = re.sub(r"//[^@/]*@", "//***@", self.uri)  # never show a password
-        return f"SQLSource({where!r}, {self.base!r}, engine={self.engine!r})"
+        return f"SQLSource({self.where()!r}, {self.base!r}, engine={self.engine!r})"
 
     def _read(self, sql: str) -> pl.DataFrame:
         optional_import("connectorx" if self.engine == "connectorx" else "adbc_driver_manager",
@@ -142,7 +145,7 @@ class SQLSource(Source):
             return pl.read_database_uri(sql, self.uri, engine=self.engine)
         except Exception as exc:  # the driver's own error types: say which query failed
             raise SourceError(f"the database refused the query ({type(exc).__name__}: "
-                              f"{str(exc).strip()})", f"<{self!r}>",
+                              f"{str(exc).strip()})", self.where(),
                               hint=f"the query was: {sql}") from exc
 
     def schema(self) -> pl.Schema:
