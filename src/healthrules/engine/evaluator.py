@@ -32,7 +32,7 @@ from healthrules.evaluation import Evaluation
 from healthrules.expressions import Parsed
 from healthrules.inputs import Clock, check_accounts, check_events_schema, clock_for
 from healthrules.roadmap import UNASSIGNED_STAGE, Pack, Roadmap
-from healthrules.sources import resolve, schema_of, source_of
+from healthrules.sources import FrameInput, resolve, schema_of, source_of
 
 __all__ = ["CollectedOutputs", "Evaluator", "evaluate", "events_query", "read_range"]
 
@@ -223,8 +223,8 @@ def unrouted_stages(unrouted: pl.DataFrame, key: str) -> pl.DataFrame:
 
 def evaluate(
     source: Roadmap | Pack | Plan,
-    events: pl.DataFrame | pl.LazyFrame,
-    accounts: pl.DataFrame | pl.LazyFrame,
+    events: FrameInput,
+    accounts: FrameInput,
     as_of: dt.date | dt.datetime | str,
     *,
     partition_column: str | None = None,
@@ -239,9 +239,13 @@ def evaluate(
         the plan keeps the polars expressions it builds on first use).
     events
         Usage events, a ``DataFrame`` or a ``LazyFrame`` (``pl.scan_parquet`` works and is
-        never collected whole): the columns declared in ``data.events``.
+        never collected whole): the columns declared in ``data.events``. Also a DuckDB
+        relation, a :class:`healthrules.sources.DuckDBSource` or
+        :class:`~healthrules.sources.SQLSource` (the columns and the time range the roadmap
+        reads are written into their SQL), or an Arrow table or stream (``docs/sources.md``).
     accounts
-        One row per account: the key and the attributes declared in ``data.accounts``.
+        One row per account: the key and the attributes declared in ``data.accounts``; any
+        input ``events`` takes.
     as_of
         A ``date`` (the whole day counts), a ``datetime`` (events strictly before it count), or
         an ISO string of either.
@@ -304,8 +308,8 @@ def evaluate(
 
 def events_query(
     source: Roadmap | Pack | Plan,
-    events: pl.DataFrame | pl.LazyFrame,
-    accounts: pl.DataFrame | pl.LazyFrame,
+    events: FrameInput,
+    accounts: FrameInput,
     as_of: dt.date | dt.datetime | str,
     *,
     partition_column: str | None = None,
@@ -333,8 +337,8 @@ def events_query(
 
 def read_range(
     source: Roadmap | Pack | Plan,
-    events: pl.DataFrame | pl.LazyFrame,
-    accounts: pl.DataFrame | pl.LazyFrame,
+    events: FrameInput,
+    accounts: FrameInput,
     as_of: dt.date | dt.datetime | str,
 ) -> tuple[dt.datetime | None, dt.datetime]:
     """Return the half-open time range ``[start, end)`` of the events a plan reads.

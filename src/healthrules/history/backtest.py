@@ -43,6 +43,7 @@ from healthrules.history.snapshots import (
 )
 from healthrules.inputs import lazy
 from healthrules.roadmap import Pack, Roadmap
+from healthrules.sources import FrameInput
 
 __all__ = ["Backtest", "backtest"]
 
@@ -179,8 +180,8 @@ def _check_outcomes(outcomes: Any, plan: Plan) -> pl.DataFrame:
 
 def backtest(
     roadmap: Roadmap | Pack | Plan,
-    events: pl.DataFrame | pl.LazyFrame,
-    accounts: pl.DataFrame | pl.LazyFrame,
+    events: FrameInput,
+    accounts: FrameInput,
     outcomes: pl.DataFrame | pl.LazyFrame,
     start: dt.date | str,
     end: dt.date | str,

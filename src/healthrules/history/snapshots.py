@@ -39,6 +39,7 @@ from healthrules.expressions import lag_column
 from healthrules.history.aggregation import IncrementalAggregator
 from healthrules.inputs import clock_for
 from healthrules.roadmap import Pack, Roadmap
+from healthrules.sources import FrameInput
 
 if TYPE_CHECKING:
     from healthrules.history.lifecycle import Lifecycle
@@ -551,8 +552,8 @@ def evaluate_dates(plan: Plan, events: pl.LazyFrame, accounts: pl.DataFrame,
 
 def history(
     roadmap: Roadmap | Pack | Plan,
-    events: pl.DataFrame | pl.LazyFrame,
-    accounts: pl.DataFrame | pl.LazyFrame,
+    events: FrameInput,
+    accounts: FrameInput,
     start: dt.date | str,
     end: dt.date | str,
     every: str | int | dt.timedelta = "1w",

@@ -13,11 +13,20 @@ from __future__ import annotations
 
 from healthrules.sources.base import ReadRange, Source, SourceError
 from healthrules.sources.duckdb import DuckDBSource
-from healthrules.sources.resolve import is_input, resolve, schema_of, source_of
+from healthrules.sources.resolve import (
+    ArrowStream,
+    FrameInput,
+    is_input,
+    resolve,
+    schema_of,
+    source_of,
+)
 from healthrules.sources.sql import SQLSource, pushdown_sql
 
 __all__ = [
+    "ArrowStream",
     "DuckDBSource",
+    "FrameInput",
     "ReadRange",
     "SQLSource",
     "Source",

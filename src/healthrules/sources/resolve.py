@@ -17,13 +17,24 @@ time range a roadmap reads into the source when the source can take them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol, TypeAlias
 
 import polars as pl
 
 from healthrules.sources.base import ReadRange, Source, in_zone
 
-__all__ = ["is_input", "resolve", "schema_of", "source_of"]
+__all__ = ["ArrowStream", "FrameInput", "is_input", "resolve", "schema_of", "source_of"]
+
+
+class ArrowStream(Protocol):
+    """An object of the Arrow PyCapsule stream interface (pyarrow, nanoarrow, DuckDB ...)."""
+
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
+        """Export the data as an ``ArrowArrayStream`` PyCapsule."""
+
+
+FrameInput: TypeAlias = pl.DataFrame | pl.LazyFrame | Source | ArrowStream
+"""What ``evaluate``, ``history`` and the daily run take as events or accounts."""
 
 
 def is_input(obj: Any) -> bool:
