@@ -383,3 +383,12 @@ def test_cli_input_mistakes(warehouse: Path, tmp_path: Path) -> None:
     assert bad.returncode == 1, bad.stderr
     assert re.search(r"DuckDB refused the query: Catalog Error: Table with name evnts",
                      bad.stderr)
+
+
+def test_a_failure_while_reading_is_an_input_error_with_the_query() -> None:
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t AS SELECT 'x' AS a, TIMESTAMP '2026-01-01' AS ts")
+    src = DuckDBSource(con, query="SELECT a, ts, CAST(a AS INTEGER) AS bad FROM t")
+    with pytest.raises(SourceError, match="Could not convert string 'x'") as err:
+        src.scan(["a", "bad"]).collect()
+    assert "the query was: SELECT \"a\", \"bad\" FROM (SELECT" in str(err.value)

@@ -137,10 +137,15 @@ class DuckDBSource(Source):
         return text
 
     def _run(self, sql: str, batch_size: int | None) -> Iterator[pl.DataFrame]:
+        duckdb = optional_import("duckdb", "duckdb")
         rel = self._relation(sql)
-        reader = rel.to_arrow_reader(batch_size or 1_000_000)
         try:
-            for batch in reader:
-                yield pl.DataFrame(batch)
-        finally:
-            reader.close()
+            reader = rel.to_arrow_reader(batch_size or 1_000_000)
+            try:
+                for batch in reader:
+                    yield pl.DataFrame(batch)
+            finally:
+                reader.close()
+        except duckdb.Error as exc:  # a failure while reading (a bad cast, out of memory)
+            raise SourceError(f"DuckDB failed reading the query: {exc}", self.where(),
+                              hint=f"the query was: {sql}") from exc
