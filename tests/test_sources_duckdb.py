@@ -392,3 +392,22 @@ def test_a_failure_while_reading_is_an_input_error_with_the_query() -> None:
     with pytest.raises(SourceError, match="Could not convert string 'x'") as err:
         src.scan(["a", "bad"]).collect()
     assert "the query was: SELECT \"a\", \"bad\" FROM (SELECT" in str(err.value)
+
+
+def test_a_source_closes_the_file_it_opened(warehouse: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "copy.duckdb"
+    shutil.copy(warehouse, copy)
+    with DuckDBSource(copy, table="accounts") as src:
+        assert src.scan(["account_id"]).collect().height == 520
+    # closed: the file opens read-write again in this process
+    con = duckdb.connect(str(copy))
+    con.execute("INSERT INTO accounts VALUES ('a999', 'pro', 'n')")
+    con.close()
+    # a connection handed in stays open
+    mine = duckdb.connect()
+    mine.execute("CREATE TABLE t AS SELECT 1 AS x")
+    with DuckDBSource(mine, table="t") as src:
+        assert src.scan().collect().item() == 1
+    assert mine.sql("SELECT count(*) FROM t").fetchall() == [(1,)]

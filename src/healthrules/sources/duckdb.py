@@ -106,6 +106,19 @@ class DuckDBSource(Source):
                 self._connection = self.database
         return self._connection
 
+    def close(self) -> None:
+        """Close the connection this source opened on a database file (a connection or a
+        relation handed in stays open: it is the caller's)."""
+        if self._connection is not None and isinstance(self.database, (str, Path)):
+            self._connection.close()
+        self._connection = None
+
+    def __enter__(self) -> DuckDBSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def _relation(self, sql: str) -> Any:
         """The relation of ``sql`` (a query over the base)."""
         duckdb = optional_import("duckdb", "duckdb")
