@@ -180,3 +180,29 @@ def test_sql_sources_check_their_arguments() -> None:
     src = SQLSource("postgresql://me:pw@h:5432/db", query="SELECT 1")
     assert src.where() == "postgresql://me:***@h:5432/db"
     assert "pw" not in repr(src)
+
+
+def test_the_dialect_follows_the_uri_scheme() -> None:
+    from healthrules.sources.sql import ANSI, dialect_of
+
+    assert dialect_of("postgresql://h/db") is ANSI
+    assert dialect_of("postgresql+psycopg://h/db") is ANSI
+    assert dialect_of("sqlite:///x.db") is ANSI  # unknown: the standard's spelling
+    schema = pl.Schema({"a": pl.String(), "ts": UTC, "d": NAIVE})
+    rng: ReadRange = (dt.datetime(2026, 6, 1, tzinfo=dt.UTC),
+                      dt.datetime(2026, 7, 1, tzinfo=dt.UTC))
+    mysql = SQLSource("mysql://u@h:3306/db", table="app.events")
+    assert mysql.base == "`app`.`events`"
+    assert pushdown_sql(mysql.base, schema, ["a", "ts"], "ts", rng, dialect=mysql.dialect) == (
+        "SELECT `a`, `ts` FROM `app`.`events` AS `healthrules_source` WHERE (`ts` >= "
+        "CAST('2026-06-01 00:00:00.000000' AS DATETIME(6)) AND `ts` < "
+        "CAST('2026-07-01 00:00:00.000000' AS DATETIME(6))) OR `ts` IS NULL")
+    bq = SQLSource("bigquery://project", table="ds.events").dialect
+    assert pushdown_sql("`t`", schema, ["d"], "d", rng, dialect=bq).endswith(
+        "WHERE (`d` >= CAST('2026-06-01 00:00:00.000000' AS DATETIME) AND `d` < "
+        "CAST('2026-07-01 00:00:00.000000' AS DATETIME)) OR `d` IS NULL")
+    assert "CAST('2026-06-01 00:00:00.000000+00:00' AS TIMESTAMP)" in pushdown_sql(
+        "`t`", schema, ["ts"], "ts", rng, dialect=bq)
+    snow = SQLSource("snowflake://u@acct/db", table="events").dialect
+    assert "AS TIMESTAMP_TZ)" in pushdown_sql('"t"', schema, None, "ts", rng, dialect=snow)
+    assert quote("we`ird", bq) == "`we``ird`"

@@ -21,10 +21,11 @@ from healthrules.sources.resolve import (
     schema_of,
     source_of,
 )
-from healthrules.sources.sql import SQLSource, pushdown_sql
+from healthrules.sources.sql import Dialect, SQLSource, pushdown_sql
 
 __all__ = [
     "ArrowStream",
+    "Dialect",
     "DuckDBSource",
     "FrameInput",
     "ReadRange",

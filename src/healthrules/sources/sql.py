@@ -11,23 +11,70 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import polars as pl
 
 from healthrules.sources.base import ReadRange, Source, SourceError, optional_import
 
-__all__ = ["SQLSource", "pushdown_sql", "quote", "timestamp_literal"]
+__all__ = ["ANSI", "DIALECTS", "Dialect", "SQLSource", "dialect_of", "pushdown_sql", "quote",
+           "timestamp_literal"]
 
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*){0,2}$")
 
 
-def quote(name: str) -> str:
+@dataclass(frozen=True)
+class Dialect:
+    """How a database spells what a pushed-down read needs.
+
+    Parameters
+    ----------
+    quote
+        The identifier quote: ``"`` (ANSI) or a backtick (MySQL, BigQuery).
+    naive
+        The type of a timestamp without time zone (``TIMESTAMP``, ``DATETIME(6)`` ...).
+    zoned
+        The type of an instant (``TIMESTAMP WITH TIME ZONE`` ...), written with its UTC
+        offset; None: the database has none, the instant is written as UTC wall time.
+    """
+
+    quote: str = '"'
+    naive: str = "TIMESTAMP"
+    zoned: str | None = "TIMESTAMP WITH TIME ZONE"
+
+    def name(self, name: str) -> str:
+        """An identifier, quoted (inner quotes doubled)."""
+        q = self.quote
+        return q + name.replace(q, q + q) + q
+
+
+ANSI = Dialect()
+"""PostgreSQL, DuckDB, Redshift and every database that follows the SQL standard here."""
+
+DIALECTS: dict[str, Dialect] = {
+    "postgresql": ANSI, "postgres": ANSI, "redshift": ANSI, "duckdb": ANSI,
+    "mysql": Dialect("`", "DATETIME(6)", None), "mariadb": Dialect("`", "DATETIME(6)", None),
+    "bigquery": Dialect("`", "DATETIME", "TIMESTAMP"),
+    "mssql": Dialect('"', "DATETIME2", "DATETIMEOFFSET"),
+    "snowflake": Dialect('"', "TIMESTAMP_NTZ", "TIMESTAMP_TZ"),
+}
+"""The dialect of a URI scheme (``postgresql://`` ...); other schemes read as :data:`ANSI`.
+Tested against PostgreSQL and DuckDB; the others follow their SQL reference."""
+
+
+def dialect_of(uri: str) -> Dialect:
+    """The dialect of a database URI, by its scheme (``postgresql+psycopg`` -> ``postgresql``)."""
+    scheme = uri.split("://", 1)[0].split("+", 1)[0].lower()
+    return DIALECTS.get(scheme, ANSI)
+
+
+def quote(name: str, dialect: Dialect = ANSI) -> str:
     """A column name as a quoted SQL identifier (``"name"``, inner quotes doubled)."""
-    return '"' + name.replace('"', '""') + '"'
+    return dialect.name(name)
 
 
-def table_name(name: str) -> str:
+def table_name(name: str, dialect: Dialect = ANSI) -> str:
     """A table name, optionally qualified (``schema.table``), each part quoted.
 
     Raises
@@ -38,10 +85,10 @@ def table_name(name: str) -> str:
     if not _TABLE.match(name):
         raise ValueError(f"{name!r} is not a table name (letters, digits, _ and dots); "
                          "pass a query instead")
-    return ".".join(quote(part) for part in name.split("."))
+    return ".".join(quote(part, dialect) for part in name.split("."))
 
 
-def timestamp_literal(value: dt.datetime, dtype: pl.DataType) -> str:
+def timestamp_literal(value: dt.datetime, dtype: pl.DataType, dialect: Dialect = ANSI) -> str:
     """``value`` as a SQL literal comparable with a column of ``dtype``.
 
     A ``Date`` or naive ``Datetime`` column compares with the wall time (an aware value
@@ -52,39 +99,41 @@ def timestamp_literal(value: dt.datetime, dtype: pl.DataType) -> str:
         if value.tzinfo is None:
             raise ValueError(f"the read range is naive ({value}) but the column is in time zone "
                              f"{dtype.time_zone}")
-        text = value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f+00:00")
-        return f"CAST('{text}' AS TIMESTAMP WITH TIME ZONE)"
+        utc = value.astimezone(dt.UTC)
+        if dialect.zoned is None:
+            return f"CAST('{utc:%Y-%m-%d %H:%M:%S.%f}' AS {dialect.naive})"
+        return f"CAST('{utc:%Y-%m-%d %H:%M:%S.%f}+00:00' AS {dialect.zoned})"
     text = value.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
-    return f"CAST('{text}' AS TIMESTAMP)"
+    return f"CAST('{text}' AS {dialect.naive})"
 
 
 def pushdown_sql(base: str, schema: pl.Schema, columns: Sequence[str] | None,
                  time_column: str | None, read_range: ReadRange | None, *,
-                 alias: str = "healthrules_source") -> str:
+                 alias: str = "healthrules_source", dialect: Dialect = ANSI) -> str:
     """``SELECT <columns> FROM (<base>) AS <alias> WHERE <time range> OR <time> IS NULL``.
 
     ``base`` is a table reference (quoted) or a parenthesised query. Rows whose time is null
     are kept: the engine counts them (``diagnostics["events_null_timestamp"]``).
     """
-    cols = ", ".join(quote(c) for c in columns) if columns is not None else "*"
-    sql = f"SELECT {cols} FROM {base} AS {quote(alias)}"
+    cols = ", ".join(quote(c, dialect) for c in columns) if columns is not None else "*"
+    sql = f"SELECT {cols} FROM {base} AS {quote(alias, dialect)}"
     if read_range is not None and time_column is not None:
         start, end = read_range
-        t = quote(time_column)
+        t = quote(time_column, dialect)
         dtype = schema[time_column]
-        keep = f"{t} < {timestamp_literal(end, dtype)}"
+        keep = f"{t} < {timestamp_literal(end, dtype, dialect)}"
         if start is not None:
-            keep = f"{t} >= {timestamp_literal(start, dtype)} AND {keep}"
+            keep = f"{t} >= {timestamp_literal(start, dtype, dialect)} AND {keep}"
         sql += f" WHERE ({keep}) OR {t} IS NULL"
     return sql
 
 
-def base_of(table: str | None, query: str | None) -> str:
+def base_of(table: str | None, query: str | None, dialect: Dialect = ANSI) -> str:
     """The FROM item of a table name or a query (exactly one of them)."""
     if (table is None) == (query is None):
         raise ValueError("give exactly one of table= and query=")
     if table is not None:
-        return table_name(table)
+        return table_name(table, dialect)
     assert query is not None
     text = query.strip().rstrip(";").strip()
     if not text:
@@ -108,6 +157,9 @@ class SQLSource(Source):
     engine
         ``"connectorx"`` (the default) or ``"adbc"`` (needs the ADBC driver of the
         database, e.g. ``adbc-driver-postgresql``).
+    dialect
+        How the database spells identifiers and timestamps; by default the one of the URI's
+        scheme (:data:`DIALECTS`), else :data:`ANSI`.
 
     Examples
     --------
@@ -120,7 +172,7 @@ class SQLSource(Source):
     name = "sql"
 
     def __init__(self, uri: str, *, table: str | None = None, query: str | None = None,
-                 engine: Engine = "connectorx") -> None:
+                 engine: Engine = "connectorx", dialect: Dialect | None = None) -> None:
         super().__init__()
         if engine not in ("connectorx", "adbc"):
             raise ValueError(f"engine must be 'connectorx' or 'adbc', got {engine!r}")
@@ -128,7 +180,8 @@ class SQLSource(Source):
             raise ValueError(f"{uri!r} is not a database URI (scheme://...)")
         self.uri = uri
         self.engine: Engine = engine
-        self.base = base_of(table, query)
+        self.dialect = dialect if dialect is not None else dialect_of(uri)
+        self.base = base_of(table, query, self.dialect)
         self._schema: pl.Schema | None = None
 
     def where(self) -> str:
@@ -151,14 +204,15 @@ class SQLSource(Source):
     def schema(self) -> pl.Schema:
         """The columns of the table or query, from a query that returns no row."""
         if self._schema is None:
-            empty = self._read(f"SELECT * FROM {self.base} AS {quote('healthrules_source')} "
-                               "WHERE 1 = 0")
+            alias = quote("healthrules_source", self.dialect)
+            empty = self._read(f"SELECT * FROM {self.base} AS {alias} WHERE 1 = 0")
             self._schema = empty.schema
         return self._schema
 
     def sql_for(self, columns: Sequence[str] | None, time_column: str | None,
                 read_range: ReadRange | None) -> str:
-        return pushdown_sql(self.base, self.schema(), columns, time_column, read_range)
+        return pushdown_sql(self.base, self.schema(), columns, time_column, read_range,
+                            dialect=self.dialect)
 
     def _run(self, sql: str, batch_size: int | None) -> Iterator[pl.DataFrame]:
         yield self._read(sql)
