@@ -26,6 +26,7 @@ from polars.testing import assert_frame_equal
 import healthrules as hr
 from healthrules.errors import InputDataError
 from healthrules.sources import DuckDBSource, SourceError, resolve
+from healthrules.sources.arrow import ArrowStreamSource
 from healthrules.testing.strategies import inputs_for, roadmaps
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -174,6 +175,12 @@ def test_a_relation_an_arrow_table_and_an_arrow_stream_give_the_same_result(
     _evaluations_equal(hr.evaluate(roadmap, table, accounts.to_arrow(), AS_OF), want)
     reader = pa.RecordBatchReader.from_batches(table.schema, table.to_batches(50_000))
     _evaluations_equal(hr.evaluate(roadmap, reader, accounts, AS_OF), want)
+    # a stream is cut to the read range batch by batch: only those rows are kept
+    stream = ArrowStreamSource(table.to_reader(max_chunksize=50_000))
+    _evaluations_equal(hr.evaluate(roadmap, stream, accounts, AS_OF), want)
+    start, end = hr.engine.read_range(roadmap, events, accounts, AS_OF)
+    assert start is not None
+    assert stream.rows_read == _in_range(events, start, end)
 
     class OnlyCapsule:  # any producer of the Arrow PyCapsule stream interface
         def __init__(self, t: pa.Table) -> None:

@@ -206,3 +206,45 @@ def test_the_dialect_follows_the_uri_scheme() -> None:
     snow = SQLSource("snowflake://u@acct/db", table="events").dialect
     assert "AS TIMESTAMP_TZ)" in pushdown_sql('"t"', schema, None, "ts", rng, dialect=snow)
     assert quote("we`ird", bq) == "`we``ird`"
+
+
+def test_the_range_filter_of_an_arrow_stream_is_exact() -> None:
+    from healthrules.sources.arrow import range_filter
+
+    start = dt.datetime(2026, 6, 1, tzinfo=ZoneInfo("Europe/Berlin"))
+    end = dt.datetime(2026, 6, 2, tzinfo=ZoneInfo("Europe/Berlin"))
+    ns = pl.Datetime("ns")
+    wall = pl.DataFrame({"ts": [
+        dt.datetime(2026, 5, 31, 23, 59, 59, 999999), dt.datetime(2026, 6, 1),
+        dt.datetime(2026, 6, 1, 23, 59, 59, 999999), dt.datetime(2026, 6, 2), None]},
+        schema={"ts": ns})
+    wall = wall.with_columns(pl.col("ts") + pl.duration(nanoseconds=500))
+    # naive (wall time of the zone), nanoseconds: 23:59:59.9999995 is before the start
+    got = wall.filter(range_filter("ts", ns, (start, end)))["ts"].to_list()
+    assert got == [*wall["ts"].to_list()[1:3], None]
+    zoned = pl.DataFrame({"ts": [dt.datetime(2026, 5, 31, 21, 59), dt.datetime(2026, 5, 31, 22),
+                                 dt.datetime(2026, 6, 1, 22)]},
+                         schema={"ts": pl.Datetime("us", "UTC")})
+    got = zoned.filter(range_filter("ts", zoned.schema["ts"], (start, end)))
+    assert got["ts"].dt.replace_time_zone(None).to_list() == [dt.datetime(2026, 5, 31, 22)]
+    dates = pl.DataFrame({"d": [dt.date(2026, 5, 31), dt.date(2026, 6, 1), dt.date(2026, 6, 2)]})
+    got = dates.filter(range_filter("d", pl.Date(), (start, end)))
+    assert got["d"].to_list() == [dt.date(2026, 6, 1)]
+
+
+def test_an_arrow_stream_is_read_batch_by_batch_and_once() -> None:
+    import pyarrow as pa
+
+    from healthrules.sources.arrow import ArrowStreamSource
+
+    table = FRAME.to_arrow()
+    src = ArrowStreamSource(pa.RecordBatchReader.from_batches(table.schema,
+                                                              table.to_batches(2)))
+    assert src.schema() == FRAME.schema
+    rng: ReadRange = (dt.datetime(2026, 6, 3), dt.datetime(2026, 6, 5))
+    lf = resolve(src, ["a", "v"], "ts", rng)
+    assert_frame_equal(lf.collect(), pl.DataFrame({"a": ["x", "z"], "v": [None, 4.0]}))
+    assert src.rows_read == 2
+    assert src.last_query is not None and "FROM arrow_stream" in src.last_query
+    with pytest.raises(SourceError, match="read only once"):
+        resolve(src, ["a"], "ts", rng).collect()

@@ -11,6 +11,7 @@ range a roadmap reads pushed into the source's SQL (see ``docs/sources.md``):
 
 from __future__ import annotations
 
+from healthrules.sources.arrow import ArrowStreamSource
 from healthrules.sources.base import ReadRange, Source, SourceError
 from healthrules.sources.duckdb import DuckDBSource
 from healthrules.sources.resolve import (
@@ -25,6 +26,7 @@ from healthrules.sources.sql import Dialect, SQLSource, pushdown_sql
 
 __all__ = [
     "ArrowStream",
+    "ArrowStreamSource",
     "Dialect",
     "DuckDBSource",
     "FrameInput",

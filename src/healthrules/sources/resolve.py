@@ -9,13 +9,17 @@ time range a roadmap reads into the source when the source can take them.
   :class:`~healthrules.sources.SQLSource`): the projection and the time filter are written
   into its SQL;
 - a DuckDB relation (read as a ``DuckDBSource``);
-- an Arrow table, record batch, or any object with ``__arrow_c_stream__`` (the Arrow
-  PyCapsule interface: pyarrow, nanoarrow, pandas, DuckDB results ...), taken into polars
-  once (zero-copy where Arrow allows).
+- an Arrow table or record batch, or a pandas frame: taken into polars (zero-copy where Arrow
+  allows);
+- any other object with ``__arrow_c_stream__`` (the Arrow PyCapsule interface: a
+  ``RecordBatchReader``, an ADBC or Flight result, nanoarrow ...): read once, batch by batch,
+  each batch cut to the columns and the time range asked for
+  (:class:`~healthrules.sources.arrow.ArrowStreamSource`).
 """
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Sequence
 from typing import Any, Protocol, TypeAlias
 
@@ -66,8 +70,11 @@ def source_of(obj: Any, what: str = "input") -> Source | pl.LazyFrame:
     if is_relation(obj):
         return DuckDBSource(relation=obj)
     if hasattr(obj, "__arrow_c_stream__") or hasattr(obj, "__arrow_c_array__"):
-        frame = pl.DataFrame(obj)
-        return frame.lazy()
+        from healthrules.sources.arrow import ArrowStreamSource, in_memory
+
+        if in_memory(obj) or importlib.util.find_spec("pyarrow") is None:
+            return pl.DataFrame(obj).lazy()  # zero-copy where Arrow allows
+        return ArrowStreamSource(obj)
     raise TypeError(
         f"{what} must be a polars DataFrame or LazyFrame, a DuckDB relation, an Arrow table "
         f"or stream (__arrow_c_stream__), or a healthrules.sources.Source; got "
