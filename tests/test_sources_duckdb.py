@@ -418,3 +418,23 @@ def test_a_source_closes_the_file_it_opened(warehouse: Path, tmp_path: Path) -> 
     with DuckDBSource(mine, table="t") as src:
         assert src.scan().collect().item() == 1
     assert mine.sql("SELECT count(*) FROM t").fetchall() == [(1,)]
+
+
+def test_the_evaluator_hook_reads_a_source_with_pushdown(
+        warehouse: Path, frames: tuple[pl.DataFrame, pl.DataFrame]) -> None:
+    from healthrules.engine import Evaluator
+    from healthrules.inputs import clock_for
+
+    events, accounts = frames
+    plan = hr.compile(hr.Roadmap.model_validate(ROADMAP))
+    clock = clock_for(plan, events.schema, AS_OF)
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        src = DuckDBSource(relation=con.table("events"))
+        got = Evaluator(plan, clock.time_unit).evaluate(src, con.table("accounts"), clock)
+    finally:
+        con.close()
+    _evaluations_equal(got, hr.evaluate(plan, events, accounts, AS_OF))
+    start, end = hr.engine.read_range(plan, events, accounts, AS_OF)
+    assert start is not None and src.rows_read == _in_range(events, start, end)
+    assert '"healthrules_relation" AS "healthrules_source" WHERE' in (src.last_query or "")

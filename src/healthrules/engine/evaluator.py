@@ -140,15 +140,29 @@ class Evaluator:
 
     # ------------------------------------------------------------------ one date
 
-    def evaluate(self, events: pl.LazyFrame, accounts: pl.DataFrame, clock: Clock, *,
+    def evaluate(self, events: pl.LazyFrame | FrameInput, accounts: pl.DataFrame | FrameInput,
+                 clock: Clock, *,
                  partition_column: str | None = None, low_memory: bool = False,
                  event_rows: int | None = None) -> Evaluation:
         """Evaluate checked inputs at one clock (see :func:`evaluate` for the public form).
 
-        ``event_rows`` is the number of events when known (an in-memory frame).
+        ``events`` may also be any input :func:`evaluate` takes (a DuckDB relation, a
+        source, an Arrow object): it is read with the columns and the time range of this
+        clock pushed down. ``accounts`` other than a ``DataFrame`` are read with the key
+        and the declared attributes. ``event_rows`` is the number of events when known (an
+        in-memory frame).
         """
         plan = self.plan
         key = plan.account_key
+        if not isinstance(accounts, pl.DataFrame):
+            accounts = resolve(accounts, [key, *plan.attributes], time_zone=clock.time_zone,
+                               what="accounts").collect()
+        if not isinstance(events, pl.LazyFrame):
+            if isinstance(events, pl.DataFrame):
+                event_rows = events.height if event_rows is None else event_rows
+            events = events_frame(plan, events, clock, EventsPass(plan, clock,
+                                                                  accounts).read_range(),
+                                  partition_column)
         agg, diagnostics = EventsPass(plan, clock, accounts, partition_column=partition_column,
                                       low_memory=low_memory).collect(events, event_rows)
         routed = collect_all(
@@ -425,13 +439,24 @@ def prepare(source: Roadmap | Pack | Plan, events: Any, accounts: Any, as_of: An
             message=f"as_of {clock.as_of.isoformat()} is too close to the first or last "
             "representable date: the roadmap's windows reach before 0001-01-01 or after "
             "9999-12-31", hint="pass a real evaluation date")]) from None
+    ev_lf = events_frame(plan, ev_src, clock, (start, end), partition_column)
+    return plan, clock, ev_lf, acc_df
+
+
+def events_frame(plan: Plan, events: Any, clock: Clock,
+                 read_range: tuple[dt.datetime | None, dt.datetime],
+                 partition_column: str | None = None) -> pl.LazyFrame:
+    """The events as the engine reads them: only the columns the plan reads, and, for a
+    source outside polars, only the rows of ``read_range`` (naive wall times in the events'
+    zone), both in its SQL (:func:`healthrules.sources.resolve`)."""
+    start, end = read_range
     if clock.time_zone is not None:
         info = ZoneInfo(clock.time_zone)
         end = end.replace(tzinfo=info)
         start = start.replace(tzinfo=info) if start is not None else None
     columns = sorted(event_columns(plan) | ({partition_column} if partition_column else set()))
-    ev_lf = resolve(ev_src, columns, plan.events.timestamp, (start, end), time_zone=zone)
-    return plan, clock, ev_lf, acc_df
+    return resolve(events, columns, plan.events.timestamp, (start, end),
+                   time_zone=plan.events.timezone, what="events")
 
 
 def event_columns(plan: Plan) -> set[str]:
