@@ -248,3 +248,15 @@ def test_an_arrow_stream_is_read_batch_by_batch_and_once() -> None:
     assert src.last_query is not None and "FROM arrow_stream" in src.last_query
     with pytest.raises(SourceError, match="read only once"):
         resolve(src, ["a"], "ts", rng).collect()
+
+
+@pytest.mark.parametrize("module", ["healthrules.sources", "healthrules.sources.resolve",
+                                    "healthrules.sources.duckdb", "healthrules.sources.sql",
+                                    "healthrules.sources.arrow"])
+def test_the_docstring_examples_run(module: str) -> None:
+    import doctest
+    import importlib
+
+    failures, tried = doctest.testmod(importlib.import_module(module),
+                                      optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert tried > 0 and failures == 0
