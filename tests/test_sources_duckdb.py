@@ -438,3 +438,16 @@ def test_the_evaluator_hook_reads_a_source_with_pushdown(
     start, end = hr.engine.read_range(plan, events, accounts, AS_OF)
     assert start is not None and src.rows_read == _in_range(events, start, end)
     assert '"healthrules_relation" AS "healthrules_source" WHERE' in (src.last_query or "")
+
+
+def test_cli_report_with_history_reads_a_duckdb_file(warehouse: Path, tmp_path: Path) -> None:
+    import yaml
+
+    roadmap_file = tmp_path / "roadmap.yaml"
+    roadmap_file.write_text(yaml.safe_dump(ROADMAP))
+    out = _cli("report", str(roadmap_file), "--duckdb", str(warehouse), "--events-table",
+               "events", "--accounts-table", "accounts", "--as-of", "2026-06-30",
+               "--history-weeks", "2", "--out", "report.html", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "3 weekly snapshots" in out.stdout
+    assert (tmp_path / "report.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
