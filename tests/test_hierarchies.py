@@ -466,3 +466,20 @@ def test_the_report_colours_segment_bands_and_shows_rollups() -> None:
     assert {"low", "high", "watch", "fine"} <= set(palette)
     page = report_html(result)
     assert "watch" in page and "holding" in page
+
+
+def test_accounts_from_duckdb_keep_the_parent_column(tmp_path: Any) -> None:
+    import duckdb
+
+    from healthrules.sources import DuckDBSource
+
+    roadmap = Roadmap.model_validate(spec())
+    events, accounts = frames()
+    path = str(tmp_path / "warehouse.duckdb")
+    with duckdb.connect(path) as con:
+        con.register("acc", accounts.to_arrow())
+        con.execute("CREATE TABLE accounts AS SELECT * FROM acc")
+    got = hr.evaluate(roadmap, events, DuckDBSource(path, table="accounts"), AS_OF)
+    want = hr.evaluate(roadmap, events, accounts, AS_OF)
+    assert_frame_equal(got.indicators, want.indicators)
+    assert row(got.indicators, "holding")["kids_at_risk"] == 2

@@ -65,6 +65,11 @@ class Plan:
         return got
 
     @property
+    def parent_columns(self) -> list[str]:
+        """The parent key column in a list (empty without a hierarchy), for column lists."""
+        return [] if self.parent is None else [self.parent]
+
+    @property
     def parent(self) -> str | None:
         """The accounts' parent key column (``data.accounts.parent``), or None."""
         for cr in self.roadmaps:

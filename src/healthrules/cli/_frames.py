@@ -28,7 +28,9 @@ def contract_types(plan: Plan, side: Side) -> dict[str, str]:
     users and event names (ids such as ``00001`` stay text), else the declared type
     (``datetime`` for the timestamp)."""
     if side == "accounts":
-        return {plan.account_key: "str", **plan.attributes}
+        # a parent key is a key: text, like the account key
+        return {plan.account_key: "str", **plan.attributes,
+                **dict.fromkeys(plan.parent_columns, "str")}
     ev = plan.events
     types = {ev.account: "str", ev.timestamp: "datetime", **ev.values}
     if ev.event is not None:

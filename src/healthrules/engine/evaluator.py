@@ -162,7 +162,8 @@ class Evaluator:
         plan = self.plan
         key = plan.account_key
         if not isinstance(accounts, pl.DataFrame):
-            accounts = resolve(accounts, [key, *plan.attributes], time_zone=clock.time_zone,
+            accounts = resolve(accounts, [key, *plan.attributes, *plan.parent_columns],
+                               time_zone=clock.time_zone,
                                what="accounts").collect()
         if not isinstance(events, pl.LazyFrame):
             if isinstance(events, pl.DataFrame):
@@ -427,7 +428,7 @@ def prepare(source: Roadmap | Pack | Plan, events: Any, accounts: Any, as_of: An
     if partition_column is not None:
         issues += _check_partition_column(ev_schema, partition_column)
     clock = clock_for(plan, ev_schema, as_of)
-    wanted = [plan.account_key, *plan.attributes]
+    wanted = [plan.account_key, *plan.attributes, *plan.parent_columns]
     acc_lf = resolve(acc_src, wanted if all(c in acc_schema for c in wanted) else None,
                      time_zone=zone)
     acc_df, acc_issues = check_accounts(plan, acc_lf, ev_schema, clock)
