@@ -138,12 +138,20 @@ class Renderer:
         self.units.append(_units(x, decimals + shift).alias(name))
         return _text(x, pl.col(name), decimals, "%" if shift else "")
 
-    def template(self, pieces: list[TemplateField | str], env: dict[str, Type]) -> pl.Expr:
-        """The rendered text of a ``do`` template, one string per row."""
+    def template(self, pieces: list[TemplateField | str], env: dict[str, Type],
+                 values: dict[str, tuple[pl.Expr, str]] | None = None) -> pl.Expr:
+        """The rendered text of a ``do`` template, one string per row.
+
+        ``values`` gives placeholders that are not columns (the action's ``{due_date}``):
+        name -> (expression, type), computed and rendered on the fired rows.
+        """
         parts: list[pl.Expr] = []
         for piece in pieces:
             if isinstance(piece, str):
                 parts.append(pl.lit(piece))
+            elif values is not None and piece.name in values:
+                expr, typ = values[piece.name]
+                parts.append(self.computed(expr, typ))
             else:
                 parts.append(self.rendered(_column_name(piece.name), env[piece.name],
                                            piece.spec))
@@ -244,13 +252,14 @@ class Renderer:
         return _struct(label, value, band_col, op_text, threshold)
 
     def computed(self, expr: pl.Expr, typ: str) -> pl.Expr:
-        """A value computed on the fired rows (rendered unless ``typ`` is ``bool_raw``)."""
+        """A value computed on the fired rows (rendered unless ``typ`` is ``bool_raw`` or
+        ``raw``: then the value as it is, e.g. an action's due date)."""
         key = (str(expr), typ, "computed")
         got = self._index.get(key)
         if got is None:
             got = f"__r{len(self._index)}"
             self._index[key] = got
-            self.columns.append((expr if typ == "bool_raw" else self._render(expr, typ)
+            self.columns.append((expr if typ in ("bool_raw", "raw") else self._render(expr, typ)
                                  ).alias(got))
             self.reads |= set(expr.meta.root_names())
         return pl.col(got)

@@ -180,7 +180,8 @@ class NoOwner(Check):
     def run(self, ctx: LintContext) -> Iterator[Issue]:
         """Yield one finding per action without an owner."""
         for ref in ctx.actions():
-            if ref.action.owner is None or not ref.action.owner.strip():
+            role = ref.action.owner_role
+            if ref.action.owner_attribute is None and (role is None or not role.strip()):
                 yield self.finding(ref.path, f"{_where(ref)} has no owner",
                                    hint="add `owner:` naming the role that acts (csm, sales ...)")
 
