@@ -76,6 +76,8 @@ class FiredAction:
     owner: str | None
     channel: str | None
     text: str
+    owner_role: str | None = None
+    due_date: dt.date | None = None
 
 
 @dataclass
@@ -371,12 +373,28 @@ def _account(
         if value is not True:
             continue
         counts["fired"] += 1
+        # "Routing": the due date counts from the day it fires, or is the expression's date
+        due: dt.date | None = None
+        if action.due_days is not None:
+            due = clock.as_of + dt.timedelta(days=action.due_days)
+        elif action.due_expr is not None:
+            got = _eval(a.expressions[f"{path}.due"], action_values, clock, res.bands)
+            if isinstance(got, dt.datetime):
+                got = got.date()  # in its own time zone, as polars' dt.date()
+            due = got if isinstance(got, dt.date) else None
+        values = {**action_values, "due_date": due}
         text = "".join(
             piece
             if isinstance(piece, str)
-            else render(action_values[piece.name], env[piece.name], piece.spec, clock)
+            else render(values[piece.name], "date" if piece.name == "due_date"
+                        else env[piece.name], piece.spec, clock)
             for piece in parse_template(action.do)
         )
+        owner = action.owner_role
+        if action.owner_attribute is not None:
+            person = attrs.get(action.owner_attribute)
+            fallback = getattr(action.owner, "fallback", None)
+            owner = str(person) if person is not None else fallback
         fired.append(
             (
                 PRIORITY_RANK[action.priority],
@@ -387,9 +405,11 @@ def _account(
                     stage=res.stage,
                     priority=action.priority,
                     title=action.title,
-                    owner=action.owner,
+                    owner=owner,
                     channel=action.channel,
                     text=text,
+                    owner_role=action.owner_role,
+                    due_date=due,
                 ),
             )
         )

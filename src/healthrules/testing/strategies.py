@@ -524,13 +524,21 @@ def _roadmap(draw: DrawFn, max_indicators: int, max_stages: int,
         actions = []
         for _ in range(draw(st.integers(0, max_actions))):
             name = draw(st.sampled_from([n for n, _ in numeric]))
-            actions.append({
+            action: dict[str, Any] = {
                 "id": f"act{action_id}", "kind": draw(st.sampled_from(["positive",
                                                                        "challenge"])),
                 "when": draw(st.one_of(condition(), st.just("score < 50"))),
                 "do": f"Look at {{{name}}} ({{{name}:.1f}})",
                 "priority": draw(st.sampled_from(["critical", "high", "medium", "low"])),
-            })
+            }
+            due = draw(st.sampled_from([None, "3d", "2w", "start"]))
+            if due is not None:  # routing: a due date and the person who acts
+                action["due"] = due
+                action["do"] += " by {due_date}"
+            owner = draw(st.sampled_from([None, "csm", {"attribute": "plan", "role": "csm"}]))
+            if owner is not None:
+                action["owner"] = owner
+            actions.append(action)
             action_id += 1
         stage["actions"] = actions
         stages.append(stage)
