@@ -75,7 +75,8 @@ FAULTS: list[tuple[str, Callable[[Path], None], str]] = [
     ("a dropped changes table", lambda p: _sql(p, "DROP TABLE changes"),
      "table(s) missing: changes"),
     ("all tables dropped", lambda p: _sql(p, *[f"DROP TABLE {t}" for t in (
-        "meta", "runs", "action_state", "stage_state", "changes", "overrides")]),
+        "meta", "runs", "action_state", "stage_state", "changes", "overrides", "holds",
+        "deliveries")]),
      "no tables"),
 ]
 
