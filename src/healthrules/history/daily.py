@@ -25,8 +25,8 @@ import polars as pl
 from healthrules.compiler import Plan
 from healthrules.errors import InputDataError, Issue, Location
 from healthrules.evaluation import Evaluation
-from healthrules.history import overrides as _overrides
 from healthrules.history import holds as _holds
+from healthrules.history import overrides as _overrides
 from healthrules.history.holds import Hold
 from healthrules.history.lifecycle import _rules_with_flags, holds_on, signals_for, step
 from healthrules.history.overrides import OverrideError, Pin
@@ -36,12 +36,12 @@ from healthrules.history.webhooks import DeliveryReport, Webhook, deliver, paylo
 from healthrules.roadmap import Pack, Roadmap, parse_days
 
 __all__ = [
+    "EXPORT_COLUMNS",
     "STALE_DATA",
     "Provenance",
     "RunResult",
     "StaleDataError",
     "StoredRun",
-    "EXPORT_COLUMNS",
     "check_pin",
     "export_open",
     "newest_event",

@@ -338,18 +338,19 @@ def step(
         ``priority``, ``kind``, ``title``, ``text``, ``opened_at``, ``days_open``,
         ``due_date``, ``owner``, ``owner_role``, ``channel``.
     """
+    hold_rows = holds
     day = pl.lit(as_of, pl.Date)
     on = [key, "roadmap", "action_id"]
     sig = signals.select(key, *_SIGNAL_COLUMNS).with_columns(pl.lit(True).alias("__present"))
     j = state.join(sig, on=on, how="full", coalesce=True).join(rules, on=["roadmap", "action_id"],
                                                                how="left")
-    if holds is not None and holds.height:
-        j = j.join(holds.select(*on, pl.col("hold").alias("__hold")), on=on, how="left")
+    if hold_rows is not None and hold_rows.height:
+        j = j.join(hold_rows.select(*on, pl.col("hold").alias("__hold")), on=on, how="left")
     else:
         j = j.with_columns(pl.lit(None, pl.String).alias("__hold"))
     snoozed = (pl.col("__hold") == "snooze").fill_null(False)
     dismissed = (pl.col("__hold") == "dismiss").fill_null(False)
-    holds = (pl.col("holds").fill_null(False) & pl.col("__hold").is_null())
+    holding = pl.col("holds").fill_null(False) & pl.col("__hold").is_null()
     present = pl.col("__present").fill_null(False)
     clear = pl.col("clear").fill_null(False)
     status = pl.col("status")
@@ -357,12 +358,12 @@ def step(
     cooling = (status == "resolved") & (
         (day - pl.col("resolved_at")).dt.total_days() < pl.col("cooldown"))
     idle = status.is_null() | ((status == "resolved") & ~cooling)
-    start = idle & holds
+    start = idle & holding
     new_status = (
         pl.when(start & (pl.col("for_days") == 0)).then(pl.lit("open"))
         .when(start).then(pl.lit("pending"))
-        .when((status == "pending") & holds & (elapsed >= pl.col("for_days"))).then(pl.lit("open"))
-        .when((status == "pending") & holds).then(pl.lit("pending"))
+        .when((status == "pending") & holding & (elapsed >= pl.col("for_days"))).then(pl.lit("open"))
+        .when((status == "pending") & holding).then(pl.lit("pending"))
         .when(status == "pending").then(pl.lit(None, pl.String))
         .when((status == "open") & (~present | clear | dismissed)).then(pl.lit("resolved"))
         .when(status == "open").then(pl.lit("open"))
