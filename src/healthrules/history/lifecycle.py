@@ -362,7 +362,8 @@ def step(
     new_status = (
         pl.when(start & (pl.col("for_days") == 0)).then(pl.lit("open"))
         .when(start).then(pl.lit("pending"))
-        .when((status == "pending") & holding & (elapsed >= pl.col("for_days"))).then(pl.lit("open"))
+        .when((status == "pending") & holding & (elapsed >= pl.col("for_days"))).then(
+            pl.lit("open"))
         .when((status == "pending") & holding).then(pl.lit("pending"))
         .when(status == "pending").then(pl.lit(None, pl.String))
         .when((status == "open") & (~present | clear | dismissed)).then(pl.lit("resolved"))
