@@ -326,3 +326,15 @@ def test_a_version_2_store_is_upgraded_to_3(tmp_path: Path) -> None:
               holds=[Hold(account="a", action="fix", hold="dismiss", reason="r", until=day(4))])
     assert res.changes.select("account_id", "reason").rows() == [("a", "dismissed")]
     assert store_module.check_store(path) == []
+
+
+@pytest.mark.parametrize("action", [
+    {}, {"due": "renewal", "owner": "csm"}, {"due": "2w", "owner": {"attribute": "csm_email"}}])
+def test_explain_gives_the_due_date_and_owner_the_engine_gives(action: dict[str, Any]) -> None:
+    ev = hr.evaluate(_roadmap(**action), _events(VALUES), ACCOUNTS, day(3))
+    for row in ev.actions.to_dicts():
+        trace = next(a for a in ev.explain(row["account_id"]).actions if a.action_id == "fix")
+        assert trace.fired
+        assert (trace.due_date, trace.owner) == (row["due_date"], row["owner"])
+    text = str(ev.explain("a"))
+    assert f"fix [challenge]: FIRED, due {ev.actions['due_date'][0]}" in text
