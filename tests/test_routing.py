@@ -338,3 +338,6 @@ def test_explain_gives_the_due_date_and_owner_the_engine_gives(action: dict[str,
         assert (trace.due_date, trace.owner) == (row["due_date"], row["owner"])
     text = str(ev.explain("a"))
     assert f"fix [challenge]: FIRED, due {ev.actions['due_date'][0]}" in text
+    person = str(ev.explain("a")) if action.get("owner") != "csm" else ""
+    if person:
+        assert ev.actions["owner"][0] in person

@@ -52,6 +52,7 @@ class ActionTrace:
     steps: list[Step]
     due_date: dt.date | None = None
     owner: str | None = None
+    owner_role: str | None = None
 
 
 @dataclass(frozen=True)
@@ -119,8 +120,10 @@ class Explanation:
                 continue
             verdict = "FIRED" if a.fired else (
                 "unknown (a value is null)" if a.result is None else "did not fire")
+            # the owner is shown when it names a person (an owner attribute), not a role
+            person = a.owner if a.owner != a.owner_role else None
             routed = "".join(f", {label} {value}" for label, value in (
-                ("due", a.due_date), ("owner", a.owner)) if a.fired and value is not None)
+                ("due", a.due_date), ("owner", person)) if a.fired and value is not None)
             lines.append(f"  {a.action_id} [{a.kind}]: {verdict}{routed}")
             for s in a.steps if steps else []:
                 if not _is_literal(s.text):
@@ -247,9 +250,10 @@ def _one_action(cr: CompiledRoadmap, path: str, action_id: str, kind: str, stage
     result_bool = result if isinstance(result, bool) else None
     fired = in_scope and result_bool is True
     due, owner = _routing(cr, path, values, as_of) if fired else (None, None)
+    role = next(a for p, a in _paths(cr.roadmap) if p == path).owner_role
     return ActionTrace(action_id=action_id, kind=kind, stage=stage, in_scope=in_scope,
                        result=result_bool, fired=fired, when=parsed.source, steps=steps,
-                       due_date=due, owner=owner)
+                       due_date=due, owner=owner, owner_role=role)
 
 
 def _routing(cr: CompiledRoadmap, path: str, values: dict[Any, Any],
