@@ -7,6 +7,12 @@ force and the stage history (so ``days_in_stage`` and ``stuck`` work; ``prev`` a
 are evaluated from the events at the earlier dates), moves every (account, action) through the
 lifecycle (:func:`healthrules.history.lifecycle.step`) and writes the new state. What changed
 (opened, resolved, escalated) is returned as a frame and can be written as NDJSON.
+
+A run also records the CSMs' snoozes and dismissals of single actions
+(:mod:`healthrules.history.holds`) and honours those in force, queues its changes for a
+webhook in the same transaction and delivers them once it is committed
+(:mod:`healthrules.history.webhooks`), and writes the open actions for a CRM import
+(:func:`export_open`).
 """
 
 from __future__ import annotations
