@@ -15,6 +15,8 @@ from typing import Any
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import healthrules as hr
 from healthrules.errors import RoadmapError
@@ -341,3 +343,51 @@ def test_explain_gives_the_due_date_and_owner_the_engine_gives(action: dict[str,
     person = str(ev.explain("a")) if action.get("owner") != "csm" else ""
     if person:
         assert ev.actions["owner"][0] in person
+
+
+# ---------------------------------------------------------------------- property
+
+
+@st.composite
+def _scenarios(draw: st.DrawFn) -> dict[str, Any]:
+    values = {acc: draw(st.lists(st.sampled_from([1.0, 2.0, 5.0, None]), min_size=7,
+                                 max_size=7)) for acc in ("a", "b", "c")}
+    holds: dict[int, list[Hold]] = {}
+    for _ in range(draw(st.integers(0, 3))):
+        start = draw(st.integers(1, 6))
+        holds.setdefault(start, []).append(Hold(
+            account=draw(st.sampled_from(["a", "b", "c"])), action="fix",
+            hold=draw(st.sampled_from(["snooze", "dismiss"])), reason="r",
+            until=day(start + draw(st.integers(1, 4)))))
+    action: dict[str, Any] = {"do": "x is {x} by {due_date}"}
+    action.update(draw(st.sampled_from([
+        {}, {"escalate_after": "1d"}, {"escalate_from": "due"},
+        {"escalate_from": "due", "escalate_after": "2d", "due": "1d"},
+        {"for": "2d", "cooldown": "2d"}, {"due": "renewal", "escalate_from": "due"}])))
+    return {"values": values, "holds": holds, "action": action,
+            "unhold": draw(st.sampled_from([None, 3, 5]))}
+
+
+@settings(max_examples=12, deadline=None)
+@given(_scenarios())
+def test_daily_runs_with_holds_equal_the_history_replay(scenario: dict[str, Any]) -> None:
+    """Property: whatever the holds, a sequence of daily runs and a replay of the history
+    with the store's holds report the same changes (with the same due dates and owners)."""
+    import tempfile
+
+    r = _roadmap(**scenario["action"])
+    events = _events(scenario["values"])
+    accounts = ACCOUNTS.vstack(pl.DataFrame({"account_id": ["c"], "csm_email": ["cy@x"],
+                                             "renewal": [day(9)]}))
+    path = Path(tempfile.mkdtemp()) / "s.db"
+    daily = []
+    for k in range(1, 8):
+        unholds = [1] if scenario["unhold"] == k and scenario["holds"] else []
+        daily.append(run(r, path, events, accounts, day(k),
+                         holds=scenario["holds"].get(k, ()), unholds=unholds))
+    with StateStore(path) as store:
+        stored = store.holds()
+    replayed = replay(history(r, events, accounts, day(1), day(7), every="1d"), holds=stored)
+    cols = ["account_id", "action_id", "change", "reason", "due_date", "owner", "days_open"]
+    want = [(res.as_of, *row) for res in daily for row in res.changes.select(cols).rows()]
+    assert replayed.changes.select("as_of", *cols).rows() == want

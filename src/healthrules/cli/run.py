@@ -290,7 +290,9 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         from healthrules.history.daily import changes_json
 
-        print(json.dumps({**result.manifest(), "changes": changes_json(result)}, indent=2,
+        holds = result.holds.to_dicts() if result.holds is not None else []
+        print(json.dumps({**result.manifest(), "changes": changes_json(result),
+                          "holds": holds}, indent=2,
                          default=str))
     elif args.ndjson != "-":
         print(format_result(result, result.evaluation.account_key))
