@@ -305,6 +305,10 @@ def test_the_run_command_snoozes_lists_and_unsnoozes(
     assert "resolved  b            fix                  [high] (dismissed)" in out.out
     assert "snooze 1 ended on 2026-03-03: a fix (customer on holiday)" in out.out
     assert "opened    a" in out.out
+    assert main(_argv(w, day(4), "--format", "json")) == 0
+    listed = json.loads(capsys.readouterr().out)["holds"]
+    assert [(h["id"], h["account_id"], h["hold"], h["until"], h["reason"]) for h in listed] == [
+        (2, "b", "dismiss", "2026-03-10", "handled by sales")]
 
 
 @pytest.mark.parametrize(("extra", "words"), [
