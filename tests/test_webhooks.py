@@ -257,8 +257,10 @@ def _argv(w: dict[str, str], as_of: dt.date, *extra: str) -> list[str]:
 
 
 def test_the_run_command_posts_exports_and_exits_1_while_deliveries_are_pending(
-        server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
     w = _workspace(tmp_path)
+    monkeypatch.setenv("HEALTHRULES_WEBHOOK_AUTHORIZATION", "Bearer from-the-environment")
     server.script = ["fail"] * 2
     hook = ["--webhook", server.url, "--webhook-retries", "1", "--webhook-backoff", "0.01",
             "--webhook-timeout", "0.5", "--webhook-header", "Authorization: Bearer t"]
@@ -266,7 +268,7 @@ def test_the_run_command_posts_exports_and_exits_1_while_deliveries_are_pending(
     assert main(_argv(w, day(1), *hook, "--export", str(export))) == 1
     err = capsys.readouterr().err
     assert "2 pending" in err and "retries them" in err
-    assert server.received[0]["headers"]["Authorization"] == "Bearer t"
+    assert server.received[0]["headers"]["Authorization"] == "Bearer t"  # the option wins
     rows = list(csv.DictReader(io.StringIO(export.read_text())))
     assert list(rows[0]) == list(EXPORT_COLUMNS)
     assert [(r["account"], r["owner"], r["due_date"], r["opened_at"]) for r in rows] == [
@@ -276,7 +278,8 @@ def test_the_run_command_posts_exports_and_exits_1_while_deliveries_are_pending(
     assert json.loads(rows[0]["evidence"])[0]["name"] == "x"
     server.received.clear()
     ndjson = tmp_path / "open.ndjson"
-    assert main(_argv(w, day(2), *hook, "--export", str(ndjson))) == 0
+    assert main(_argv(w, day(2), *hook[:-2], "--export", str(ndjson))) == 0
+    assert server.received[0]["headers"]["Authorization"] == "Bearer from-the-environment"
     assert [(r["body"]["as_of"], r["body"]["account"]) for r in server.received] == [
         ("2026-03-01", "a"), ("2026-03-01", "c"), ("2026-03-02", "b"), ("2026-03-02", "c")]
     lines = [json.loads(x) for x in ndjson.read_text().splitlines()]

@@ -8,7 +8,11 @@ import json
 import sys
 from typing import Any
 
-__all__ = ["register", "run"]
+__all__ = ["WEBHOOK_AUTH_ENV", "register", "run"]
+
+WEBHOOK_AUTH_ENV = "HEALTHRULES_WEBHOOK_AUTHORIZATION"
+"""An environment variable whose value, when set, is sent as the webhook's ``Authorization``
+header (``--webhook-header 'Authorization: ...'`` overrides it)."""
 
 EPILOG = """\
 examples:
@@ -41,7 +45,9 @@ store and listed with every run until they end; ACTION may be ROADMAP/ACTION in 
 --webhook URL POSTs each change (opened, resolved, escalated) as JSON, with an
 Idempotency-Key header; failures are retried with backoff, and what is still undelivered is
 retried by the next run with the same URL (exit 1 until then). A delivered change is never
-sent again. --export FILE writes one row per open action (.csv or .ndjson) for a CRM import.
+sent again. The environment variable HEALTHRULES_WEBHOOK_AUTHORIZATION, when set, is sent as
+the Authorization header (a secret is better kept out of the command line).
+--export FILE writes one row per open action (.csv or .ndjson) for a CRM import.
 
 --ndjson FILE writes the changes as NDJSON atomically (- for standard output). Every output
 is checked before the run; if writing one still fails after the run was committed,
@@ -165,7 +171,12 @@ def _webhook(args: argparse.Namespace) -> Any:
 
     if args.webhook is None:
         return None
+    import os
+
     headers: dict[str, str] = {}
+    secret = os.environ.get(WEBHOOK_AUTH_ENV)
+    if secret:  # kept out of the command line (ps shows arguments to every user)
+        headers["Authorization"] = secret
     for text in args.webhook_header:
         name, sep, value = text.partition(":")
         if not sep or not name.strip():
