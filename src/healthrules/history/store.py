@@ -5,7 +5,10 @@ One file holds, for one roadmap (or pack):
 - ``action_state``: each (account, action) that is pending, open, or resolved and cooling down;
 - ``stage_state``: each account's stage and since when (for ``days_in_stage`` and ``stuck``);
 - ``overrides``: values pinned by a CSM, with a reason and an expiry;
+- ``holds``: single actions of single accounts snoozed or dismissed by a CSM, with a reason
+  and an expiry (schema 3);
 - ``changes``: what every run reported (opened, resolved, escalated);
+- ``deliveries``: each change queued for a webhook URL, pending or delivered (schema 3);
 - ``runs``: one row per run date; ``meta``: the schema version and the account key.
 
 State rows are versioned by run date (``valid_from``, ``valid_to``): a run only closes the
@@ -277,7 +280,7 @@ class StateStore:
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "state.db"
     >>> with StateStore(path) as store:
     ...     store.schema_version, store.last_run()
-    (1, None)
+    (3, None)
     """
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0,
