@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import http.client
 import json
 import time
 import urllib.error
@@ -171,6 +172,8 @@ def _post(hook: Webhook, ikey: str, payload: str) -> str | None:
             response.read()
     except urllib.error.HTTPError as exc:
         return f"HTTP {exc.code}"
+    except http.client.HTTPException as exc:  # a malformed answer (bad status line, ...)
+        return f"bad answer ({type(exc).__name__})"
     except (TimeoutError, urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         if isinstance(reason, TimeoutError) or "timed out" in str(reason):
