@@ -69,6 +69,10 @@ def server() -> Iterator[Server]:
                 state.received.append({"answer": answer, "body": body,
                                        "headers": dict(self.headers.items()),
                                        "path": self.path})
+            if answer == "garbage":  # not an HTTP answer at all
+                self.wfile.write(b"NOT HTTP\r\n\r\n")
+                self.close_connection = True
+                return
             if answer == "slow":
                 time.sleep(SLOW)
             code = 200 if answer in ("ok", "slow") else 503
@@ -168,6 +172,19 @@ def test_failures_and_time_outs_are_retried_with_backoff(server: Server, tmp_pat
     with StateStore(tmp_path / "s.db") as store:
         rows = store.deliveries().select("account_id", "status", "attempts").rows()
     assert rows == [("a", "delivered", 3), ("c", "delivered", 2)]
+
+
+def test_a_malformed_answer_is_a_failed_attempt(server: Server, tmp_path: Path) -> None:
+    server.script = ["garbage"]
+    res = run(ROADMAP, tmp_path / "s.db", EVENTS, ACCOUNTS, day(1),
+              webhook=_hook(server, retries=0))
+    assert res.deliveries is not None and res.deliveries.pending == 2
+    assert res.deliveries.deliveries[0].error == "bad answer (BadStatusLine)"
+    with StateStore(tmp_path / "s.db") as store:
+        assert store.deliveries()["last_error"].to_list() == [
+            "bad answer (BadStatusLine)", None]
+    again = run(ROADMAP, tmp_path / "s.db", EVENTS, ACCOUNTS, day(1), webhook=_hook(server))
+    assert again.deliveries is not None and again.deliveries.delivered == 2
 
 
 def test_a_failed_delivery_is_retried_by_the_next_run_and_never_sent_twice(
