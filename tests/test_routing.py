@@ -391,3 +391,23 @@ def test_daily_runs_with_holds_equal_the_history_replay(scenario: dict[str, Any]
     cols = ["account_id", "action_id", "change", "reason", "due_date", "owner", "days_open"]
     want = [(res.as_of, *row) for res in daily for row in res.changes.select(cols).rows()]
     assert replayed.changes.select("as_of", *cols).rows() == want
+
+
+def test_a_version_2_store_opened_read_only_reads_without_the_new_columns(
+        tmp_path: Path) -> None:
+    """A read-only reader (the report, ``store backup``) does not upgrade the file."""
+    path = tmp_path / "s.db"
+    run(_roadmap(do="x is {x}"), path, _events(VALUES), ACCOUNTS, day(1))
+    conn = sqlite3.connect(path)
+    for table, column, _ in store_module._V3_COLUMNS:
+        conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    conn.execute("DROP TABLE holds")
+    conn.execute("DROP TABLE deliveries")
+    conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    with StateStore(path, readonly=True, create=False) as store:
+        assert store.schema_version == 2
+        assert store.actions()["due_date"].to_list() == [None]
+        assert store.changes()["owner"].to_list() == [None]
+        assert store.holds().height == 0 and store.deliveries().height == 0

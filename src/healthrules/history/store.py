@@ -453,6 +453,12 @@ class StateStore:
                                 (as_of.isoformat(),)).fetchone()
         return None if row is None or row[0] is None else dt.date.fromisoformat(row[0])
 
+    def _select(self, table: str, cols: Sequence[str]) -> str:
+        """The select list of ``cols``; a column an older schema lacks (a store opened
+        read-only is not upgraded) reads as null."""
+        have = {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}
+        return ", ".join(c if c in have else f"NULL AS {c}" for c in cols)
+
     def _dates(self, frame: pl.DataFrame, cols: Sequence[str], table: str) -> pl.DataFrame:
         """Parse ISO date columns read from ``table``; a value that is not a date means the
         file was damaged or edited by hand."""
@@ -494,7 +500,8 @@ class StateStore:
         marks = ", ".join("?" for _ in statuses)
         extra = ", valid_from, rules_hash" if provenance else ""
         rows = self.conn.execute(
-            f"SELECT account, {', '.join(_ACTION_COLUMNS)}{extra} FROM action_state "
+            f"SELECT account, {self._select('action_state', _ACTION_COLUMNS)}{extra} "
+            "FROM action_state "
             f"WHERE valid_to IS NULL AND status IN ({marks}) ORDER BY account, roadmap, "
             "action_id", tuple(statuses)).fetchall()
         from healthrules.history.lifecycle import STATE_SCHEMA
@@ -523,7 +530,7 @@ class StateStore:
                 key_dtype: pl.DataType | None = None) -> pl.DataFrame:
         """What runs reported (one run's, or all), in run order."""
         dtype = key_dtype or self._key_dtype()
-        cols = ", ".join(_CHANGE_COLUMNS)
+        cols = self._select("changes", _CHANGE_COLUMNS)
         if as_of is None:
             rows = self.conn.execute(f"SELECT as_of, account, {cols} FROM changes "
                                      "ORDER BY rowid").fetchall()
@@ -710,7 +717,7 @@ class StateStore:
         ``removed_on`` (:func:`healthrules.history.lifecycle.holds_on` picks those in
         force on a date)."""
         dtype = key_dtype or self._key_dtype()
-        rows = self.conn.execute(
+        rows = [] if self.schema_version < 3 else self.conn.execute(  # read-only, older file
             "SELECT id, account, roadmap, action_id, hold, reason, set_by, created_on, until, "
             "removed_on FROM holds ORDER BY id DESC").fetchall()
         schema: dict[str, pl.DataType] = {
@@ -764,7 +771,7 @@ class StateStore:
         ``delivered``), ``attempts``, ``last_error``, ``last_attempt_at``,
         ``delivered_at``."""
         dtype = key_dtype or self._key_dtype()
-        rows = self.conn.execute(
+        rows = [] if self.schema_version < 3 else self.conn.execute(  # read-only, older file
             "SELECT idempotency_key, url, as_of, account, roadmap, action_id, change, status, "
             "attempts, last_error, last_attempt_at, delivered_at FROM deliveries "
             "ORDER BY as_of, seq, url").fetchall()
