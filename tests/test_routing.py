@@ -411,3 +411,17 @@ def test_a_version_2_store_opened_read_only_reads_without_the_new_columns(
         assert store.actions()["due_date"].to_list() == [None]
         assert store.changes()["owner"].to_list() == [None]
         assert store.holds().height == 0 and store.deliveries().height == 0
+
+
+def test_history_frames_carry_the_due_date_and_owner_evaluate_gives() -> None:
+    """History renders texts lazily; due dates and owners come with every fired row, and
+    agree with one evaluation per date."""
+    r = _roadmap(owner={"attribute": "csm_email", "fallback": "team"})
+    hist = history(r, _events(VALUES), ACCOUNTS, day(1), day(4), every="1d")
+    cols = ["account_id", "action_id", "owner", "owner_role", "due_date", "text"]
+    index = hist.fired.index.select("as_of", *cols[:-1]).rows()
+    got = hist.actions.select("as_of", *cols).rows()
+    want = [(d, *row) for d in hist.dates
+            for row in hr.evaluate(r, _events(VALUES), ACCOUNTS, d).actions.select(cols).rows()]
+    assert got == want
+    assert index == [row[:-1] for row in want]

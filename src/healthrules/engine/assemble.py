@@ -49,7 +49,11 @@ from healthrules.roadmap import (
     Weights,
 )
 
-__all__ = ["RoadmapOutputs", "RoadmapProgram", "action_path", "roadmap_time_needs"]
+__all__ = ["ORDER_STEP", "RoadmapOutputs", "RoadmapProgram", "action_path",
+           "roadmap_time_needs"]
+
+ORDER_STEP = 10_000
+"""The ``__order`` of action ``k`` of roadmap ``i`` (actions frames) is ``i * ORDER_STEP + k``."""
 
 def action_path(r: Roadmap, stage_id: str | None, action_id: str) -> str:
     """The YAML path of an action (``stages[i].actions[k]`` or ``actions[k]``)."""
@@ -243,13 +247,16 @@ class RoadmapProgram:
         # back in row order (sorting one column; a join would copy every column of the frame)
         return pl.concat(parts).sort("__row").select(pl.col("__tasks").alias("tasks"))
 
-    def outputs(self, frame: pl.DataFrame, key: str, by: str | None = None) -> RoadmapOutputs:
+    def outputs(self, frame: pl.DataFrame, key: str, by: str | None = None, *,
+                render: bool = True) -> RoadmapOutputs:
         """The indicators, stages and scores of a collected roadmap frame, its condition
         counts, and the rows where some action fired with every shown value rendered once
         (:meth:`actions` turns those into the actions frame).
 
         ``key`` is the row key (the account key, or history's grid key); ``by`` groups the
-        condition counts (history counts per date).
+        condition counts (history counts per date). With ``render=False`` the fired rows
+        hold only what rendering reads: :meth:`render` renders them later (history renders
+        only the rows it shows).
         """
         ind_cols, stage_exprs, score_exprs, actions, sums = self._outputs
 
@@ -262,9 +269,8 @@ class RoadmapProgram:
             reads: list[pl.Expr | str] = [key, "roadmap", "__stage", *flags,
                                           *sorted(self._renderer.reads)]
             fired_rows = narrow(frame, *reads).lazy().filter(pl.any_horizontal(flags))
-            if self._renderer.units:
-                fired_rows = fired_rows.with_columns(self._renderer.units)
-            fired_rows = fired_rows.with_columns(self._renderer.columns)
+            if render:
+                fired_rows = self.render(fired_rows)
         counts: pl.LazyFrame | None = None
         if sums:
             src = narrow(frame, *([by] if by else []), *sums).lazy()
@@ -281,11 +287,28 @@ class RoadmapProgram:
             counts=counts,
         )
 
+    def render(self, fired_rows: pl.LazyFrame) -> pl.LazyFrame:
+        """Every value the texts and evidence show, rendered once per row: the rendering
+        step of :meth:`outputs`, for fired rows taken with ``render=False``."""
+        if self._renderer.units:
+            fired_rows = fired_rows.with_columns(self._renderer.units)
+        return fired_rows.with_columns(self._renderer.columns)
+
     def actions(self, fired_rows: pl.DataFrame, key: str) -> pl.LazyFrame:
-        """The fired actions (texts and evidence) from the collected ``fired_rows`` of
-        :meth:`outputs`, with the sort helpers ``__rank`` and ``__order``."""
+        """The fired actions (texts and evidence) from the collected, rendered
+        ``fired_rows`` of :meth:`outputs`, with the sort helpers ``__rank`` and
+        ``__order``."""
         parts = [fired_rows.lazy().filter(fired).select(pl.col(key), *exprs)
                  for fired, exprs in self._outputs[3]]
+        return pl.concat(parts, how="vertical_relaxed")
+
+    def fired(self, fired_rows: pl.DataFrame, key: str) -> pl.LazyFrame:
+        """The fired actions of :meth:`actions` without ``text`` and ``evidence``: nothing
+        is rendered, so ``fired_rows`` may come from ``outputs(render=False)``."""
+        parts = [fired_rows.lazy().filter(fired).select(
+            pl.col(key), *[e for e in exprs
+                           if e.meta.output_name() not in ("text", "evidence")])
+            for fired, exprs in self._outputs[3]]
         return pl.concat(parts, how="vertical_relaxed")
 
     # ------------------------------------------------------------------ building
@@ -312,8 +335,15 @@ class RoadmapProgram:
         if attr is None:
             return pl.lit(action.owner_role, pl.String)
         fallback = action.owner.fallback if isinstance(action.owner, Owner) else None
-        value = self._renderer.computed(pl.col(attr).cast(pl.String), "raw")
+        value = self._unrendered(pl.col(attr).cast(pl.String))
         return value if fallback is None else value.fill_null(pl.lit(fallback))
+
+    def _unrendered(self, expr: pl.Expr) -> pl.Expr:
+        """A value of the fired rows shown as it is (a due date, an owner): computed from
+        the columns the fired rows carry (added to the renderer's ``reads``), so it needs no
+        rendering step (history takes its fired rows unrendered)."""
+        self._renderer.reads |= set(expr.meta.root_names())
+        return expr
 
     def _post(self, ind: AggregateIndicator) -> pl.Expr:
         cur = pl.col(ind.id)
@@ -490,12 +520,12 @@ class RoadmapProgram:
                 pl.lit(action.channel, pl.String).alias("channel"),
                 pl.lit(action.priority).alias("priority"),
                 (pl.lit(None, pl.Date) if action.due is None
-                 else renderer.computed(due, "raw")).alias("due_date"),
+                 else self._unrendered(due)).alias("due_date"),
                 renderer.template(a.templates[f"{path}.do"], env, values).alias("text"),
                 renderer.evidence(a.expressions[f"{path}.when"], env, a.banded).alias(
                     "evidence"),
                 pl.lit(PRIORITY_RANK[action.priority], pl.Int64).alias("__rank"),
-                pl.lit(self.index * 10_000 + k, pl.Int64).alias("__order"),
+                pl.lit(self.index * ORDER_STEP + k, pl.Int64).alias("__order"),
             ]))
         sums = [pl.col(f"__{w}_{k}").sum().cast(pl.Int64).alias(f"{w}_{k}")
                 for k in range(len(actions)) for w in ("scope", "fired", "unknown")]

@@ -252,14 +252,13 @@ class Renderer:
         return _struct(label, value, band_col, op_text, threshold)
 
     def computed(self, expr: pl.Expr, typ: str) -> pl.Expr:
-        """A value computed on the fired rows (rendered unless ``typ`` is ``bool_raw`` or
-        ``raw``: then the value as it is, e.g. an action's due date)."""
+        """A value computed on the fired rows (rendered unless ``typ`` is ``bool_raw``)."""
         key = (str(expr), typ, "computed")
         got = self._index.get(key)
         if got is None:
             got = f"__r{len(self._index)}"
             self._index[key] = got
-            self.columns.append((expr if typ in ("bool_raw", "raw") else self._render(expr, typ)
+            self.columns.append((expr if typ == "bool_raw" else self._render(expr, typ)
                                  ).alias(got))
             self.reads |= set(expr.meta.root_names())
         return pl.col(got)

@@ -285,7 +285,7 @@ def _trends(h: History) -> str:
                                     [med_t.get((d, cr.id), (None, None))[1] for d in dates]))
     median_chart = svg.line_chart(labels, lines, title="Health score over time",
                                   y_domain=(0.0, 100.0), cuts=cuts, y_title="score")
-    kinds = h.actions.group_by("as_of", "kind").len()
+    kinds = h.fired.index.group_by("as_of", "kind").len()
     k_t = {(d, k): n for d, k, n in kinds.rows()}
     actions_chart = svg.stacked_bars(
         labels, [svg.Series(k, c, [k_t.get((d, k), 0) for d in dates])
