@@ -9,7 +9,9 @@ digests is a change of results: find out why before updating them. ``actions`` c
 on purpose, in its ``evidence`` column only (evidence lists what made a condition true, with
 computed values; the actions without their evidence kept their digest), and once more when
 it gained the columns ``owner_role`` and ``due_date`` (routing: docs/format.md#actions): without
-those two columns it keeps its digest (``ACTIONS_BEFORE_ROUTING``).
+those two columns it keeps its digest (``ACTIONS_BEFORE_ROUTING``). ``scores`` changed
+once more by a new column only, ``goal_reached`` (``goal.target`` evaluated): without it the
+frame keeps its digest.
 """
 
 from __future__ import annotations
@@ -29,14 +31,14 @@ DIGESTS = {
     "b2b-saas/roadmap.yaml": {
         "indicators": "43a2c4c7bed1f344",
         "stages": "dc6ba49a03b176ab",
-        "scores": "5f4b69bbad17224a",
+        "scores": "9131fba8803fc10d",
         "actions": "6ad0ac9382e8d104",
         "conditions": "f8fead9a1df4e861",
     },
     "goal-tracks/pack.yaml": {
         "indicators": "dd1bf7aaf694304f",
         "stages": "f1618433992753ac",
-        "scores": "02b29d035149a15a",
+        "scores": "d70a256574c83a1c",
         "actions": "aef2d40c3d584f1c",
         "conditions": "c6acf357f1ff0428",
     },
