@@ -40,6 +40,7 @@ from healthrules.history.snapshots import AS_OF, _as_date, evaluate_dates, prepa
 from healthrules.history.store import StateStore, StoreError, _now, _version
 from healthrules.history.webhooks import DeliveryReport, Webhook, deliver, payloads
 from healthrules.roadmap import Pack, Roadmap, parse_days
+from healthrules.sources import FrameInput
 
 __all__ = [
     "EXPORT_COLUMNS",
@@ -493,8 +494,8 @@ def replay(state: StateStore | str | os.PathLike[str], as_of: dt.date | str) -> 
 def run(
     roadmap: Roadmap | Pack | Plan,
     state: StateStore | str | os.PathLike[str],
-    events: pl.DataFrame | pl.LazyFrame,
-    accounts: pl.DataFrame | pl.LazyFrame,
+    events: FrameInput,
+    accounts: FrameInput,
     as_of: dt.date | str,
     *,
     rewind: bool = False,
