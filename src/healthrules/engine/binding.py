@@ -130,7 +130,7 @@ def window(ind: AggregateIndicator, prev: bool, timestamp: str,
     start = anchor_instant(w.from_, attributes, time, anchors)
     if w.days is None:
         return ts >= start, end
-    stop = pl.min_horizontal(start + pl.duration(days=w.days), end)
+    stop = pl.min_horizontal(start.dt.offset_by(f"{w.days}d"), end)  # calendar days
     return (ts >= start) & (ts < stop), stop
 
 
@@ -153,7 +153,7 @@ def last_day(ind: AggregateIndicator, prev: bool, attributes: Mapping[str, Attri
     if w.kind != "anchored" or w.days is None:
         return as_of
     assert w.from_ is not None
-    stop = anchor_instant(w.from_, attributes, time) + pl.duration(days=w.days)
+    stop = anchor_instant(w.from_, attributes, time).dt.offset_by(f"{w.days}d")
     day = stop.dt.date()
     cut = pl.when(stop.dt.time() == pl.time(0)).then(day - pl.duration(days=1)).otherwise(day)
     return pl.when(stop < time.end()).then(cut).otherwise(as_of)
