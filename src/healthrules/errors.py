@@ -75,6 +75,7 @@ class Code(enum.StrEnum):
     NULL_KEY = "null_key"
     DUPLICATE_ACCOUNT = "duplicate_account"
     BAD_AS_OF = "bad_as_of"
+    UNKNOWN_SOURCE = "unknown_source"
     # evaluation
     EVALUATION_FAILED = "evaluation_failed"
     # the state store of daily runs (healthrules.history)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -11,6 +12,7 @@ import polars as pl
 
 from healthrules.compiler import Plan
 from healthrules.errors import Code, InputDataError, Issue, Location
+from healthrules.roadmap import AggregateIndicator
 
 __all__ = [
     "NOT_FINITE",
@@ -18,12 +20,76 @@ __all__ = [
     "FrameLike",
     "check_accounts",
     "check_events_schema",
+    "check_source_key",
     "clock_for",
+    "event_frames",
     "lazy",
     "read_events",
+    "source_clock",
+    "source_label",
 ]
 
 FrameLike = pl.DataFrame | pl.LazyFrame
+
+
+def source_label(plan: Plan, source: str | None = None) -> str:
+    """How problems name the frame of an event source: ``<events>`` for the one frame of a
+    roadmap without named sources, ``<events:NAME>`` for a named source."""
+    name = plan.default_source if source is None else source
+    return f"<events:{name}>" if plan.named_sources else "<events>"
+
+
+def _frame_words(plan: Plan, source: str) -> str:
+    """``events frame`` or ``events frame 'tickets'`` (messages name the source)."""
+    return f"events frame {source!r}" if plan.named_sources else "events frame"
+
+
+def event_frames(plan: Plan, events: Any) -> dict[str, pl.LazyFrame]:
+    """The events input of an evaluation as one LazyFrame per event source of the plan.
+
+    This is the one place where an events input becomes lazy frames: ``events`` is one frame
+    (the default source) or a mapping of source name to frame. Every source the plan
+    declares must be given, and no other.
+
+    Raises
+    ------
+    InputDataError
+        A source missing, unknown (with a did-you-mean) or not a frame.
+    """
+    from healthrules.expressions import did_you_mean
+
+    if isinstance(events, Mapping):
+        given = dict(events)
+    else:
+        given = {plan.default_source: events}
+    issues: list[Issue] = []
+    declared = list(plan.sources)
+    for name in given:
+        if name not in plan.sources:
+            issues.append(Issue(
+                code=Code.UNKNOWN_SOURCE.value,
+                location=Location(file="<events>", path=str(name)),
+                message=f"unknown event source {name!r}; the roadmap declares "
+                f"{', '.join(map(repr, declared))}",
+                hint=did_you_mean(str(name), declared)))
+    for name in declared:
+        if name not in given:
+            alone = not isinstance(events, Mapping)
+            issues.append(Issue(
+                code=Code.UNKNOWN_SOURCE.value,
+                location=Location(file=source_label(plan, name)),
+                message=f"no events frame for source {name!r}" + (
+                    f" (a single frame is the default source {plan.default_source!r}; the "
+                    f"roadmap reads {len(declared)} sources)" if alone else ""),
+                hint="pass a dict of frames, e.g. events={"
+                + ", ".join(f"{n!r}: ..." for n in declared) + "}"))
+    if issues:
+        raise InputDataError(issues)
+    frames: dict[str, pl.LazyFrame] = {}
+    for name in declared:
+        frames[name] = lazy(given[name], f"the events of source {name!r}"
+                            if plan.named_sources else "events")
+    return frames
 
 
 def lazy(frame: Any, what: str) -> pl.LazyFrame:
@@ -56,6 +122,14 @@ class Clock:
         if self.time_zone is not None:
             e = e.dt.replace_time_zone(self.time_zone)
         return e
+
+    def wall_time(self, value: dt.datetime, zone: str | None) -> dt.datetime:
+        """A naive wall time of this clock's zone as the naive wall time of ``zone`` (the
+        same instant; unchanged between naive clocks)."""
+        if zone is None or self.time_zone is None or zone == self.time_zone:
+            return value
+        here = value.replace(tzinfo=ZoneInfo(self.time_zone))
+        return here.astimezone(ZoneInfo(zone)).replace(tzinfo=None)
 
     def to_timestamp(self, expr: pl.Expr, typ: str) -> pl.Expr:
         """Bring a date/datetime attribute to the timestamp dtype (dates at midnight)."""
@@ -101,21 +175,48 @@ NOT_FINITE = "__not_finite"
 """The column :func:`read_events` adds: how many float values of the row were NaN or inf."""
 
 
-def read_events(events: pl.LazyFrame, plan: Plan, clock: Clock, schema: pl.Schema,
-                columns: set[str] | tuple[str, ...]) -> pl.LazyFrame:
-    """The event columns as every pass over the events reads them.
+def source_clock(clock: Clock, plan: Plan, source: str, schema: pl.Schema) -> Clock:
+    """The evaluation instant on the wall clock and in the dtype of one source's timestamps
+    (its time zone and unit), for filters pushed down to its scan."""
+    dtype = schema.get(plan.sources[source].timestamp)
+    if not isinstance(dtype, pl.Datetime):
+        return clock
+    unit = dtype.time_unit or "us"
+    zone = dtype.time_zone
+    if zone == clock.time_zone and unit == clock.time_unit:
+        return clock
+    return Clock(as_of=clock.as_of, end=clock.wall_time(clock.end, zone), time_zone=zone,
+                 time_unit=unit)
 
-    A ``Date`` timestamp becomes the midnight starting that date on the events' wall clock
-    (an event on a date happened that day). Float value columns are Float64 with NaN and
-    ``inf`` / ``-inf`` as null (never banded or scored); :data:`NOT_FINITE` counts, per row,
-    the values that were so read (for ``diagnostics["values_not_finite"]``).
+
+def read_events(events: pl.LazyFrame, plan: Plan, clock: Clock, schema: pl.Schema,
+                columns: set[str] | tuple[str, ...], source: str | None = None) -> pl.LazyFrame:
+    """The event columns of one source as every pass over the events reads them.
+
+    A ``Date`` timestamp becomes the midnight starting that date on the source's wall clock
+    (an event on a date happened that day). The timestamps of a source in another time zone
+    or time unit than the evaluation clock (the default source's) are converted to it. Float
+    value columns are Float64 with NaN and ``inf`` / ``-inf`` as null (never banded or
+    scored); :data:`NOT_FINITE` counts, per row, the values that were so read (for
+    ``diagnostics["values_not_finite"]``).
     """
-    ev = plan.events
+    ev = plan.sources[plan.default_source if source is None else source]
     cols = sorted(columns)
     lf = events.select(cols)
     exprs: list[pl.Expr] = []
-    if isinstance(schema.get(ev.timestamp), pl.Date):
-        exprs.append(clock.to_timestamp(pl.col(ev.timestamp), "date").alias(ev.timestamp))
+    ts_dtype = schema.get(ev.timestamp)
+    if isinstance(ts_dtype, pl.Date):
+        own = Clock(clock.as_of, clock.end, ev.timezone, clock.time_unit)
+        ts = own.to_timestamp(pl.col(ev.timestamp), "date")
+        if ev.timezone != clock.time_zone and clock.time_zone is not None:
+            ts = ts.dt.convert_time_zone(clock.time_zone)
+        exprs.append(ts.alias(ev.timestamp))
+    elif isinstance(ts_dtype, pl.Datetime) and (
+            ts_dtype.time_zone != clock.time_zone or ts_dtype.time_unit != clock.time_unit):
+        ts = pl.col(ev.timestamp).dt.cast_time_unit(clock.time_unit)  # type: ignore[arg-type]
+        if ts_dtype.time_zone != clock.time_zone and clock.time_zone is not None:
+            ts = ts.dt.convert_time_zone(clock.time_zone)
+        exprs.append(ts.alias(ev.timestamp))
     floats = [c for c in cols if ev.values.get(c) == "float"]
     flags: list[pl.Expr] = []
     for c in floats:
@@ -199,16 +300,18 @@ def _declared(plan: Plan, issues: list[Issue]) -> list[Issue]:
     declared: dict[tuple[str, str], tuple[Any, str]] = {}
     for cr in reversed(plan.roadmaps):  # the first roadmap that declares a column wins
         r = cr.roadmap
-        e, acc = r.data.events, r.data.accounts
-        fields = {e.account: "account", e.timestamp: "timestamp"}
-        if e.event is not None:
-            fields[e.event] = "event"
-        if e.user is not None:
-            fields[e.user] = "user"
-        for column, what in fields.items():
-            declared[("<events>", column)] = (r, f"data.events.{what}")
-        for name in e.values:
-            declared[("<events>", name)] = (r, f"data.events.values.{name}")
+        acc = r.data.accounts
+        for source, e in r.data.sources.items():
+            label, base = source_label(plan, source), r.data.source_path(source)
+            fields = {e.account: "account", e.timestamp: "timestamp"}
+            if e.event is not None:
+                fields[e.event] = "event"
+            if e.user is not None:
+                fields[e.user] = "user"
+            for column, what in fields.items():
+                declared[(label, column)] = (r, f"{base}.{what}")
+            for name in e.values:
+                declared[(label, name)] = (r, f"{base}.values.{name}")
         declared[("<accounts>", acc.key)] = (r, "data.accounts.key")
         for name in acc.attributes:
             declared[("<accounts>", name)] = (r, f"data.accounts.attributes.{name}")
@@ -225,21 +328,33 @@ def _declared(plan: Plan, issues: list[Issue]) -> list[Issue]:
     return out
 
 
-def check_events_schema(plan: Plan, schema: pl.Schema) -> list[Issue]:
-    """Return problems of the events frame's columns and dtypes (nothing is read)."""
-    ev = plan.events
+def check_events_schema(plan: Plan, schema: pl.Schema, source: str | None = None,
+                        ) -> list[Issue]:
+    """Return problems of the columns and dtypes of one event source's frame (the default
+    source when ``source`` is None); nothing is read."""
+    name = plan.default_source if source is None else source
+    ev = plan.sources[name]
+    label = source_label(plan, name)
+    frame = _frame_words(plan, name)
+    where = f"{plan.roadmaps[0].roadmap.data.source_path(name)}"
     issues: list[Issue] = []
     from healthrules.expressions import did_you_mean
 
+    def issue(code: Code, message: str, column: str, hint: str | None = None) -> Issue:
+        return Issue(code=code.value, message=message, hint=hint,
+                     location=Location(file=label, path=column))
+
     def need(col: str, ok: Any, expected: str) -> None:
         if col not in schema:
-            issues.append(_issue(Code.MISSING_COLUMN,
-                                 f"events frame has no column {col!r} (expected {expected})",
-                                 "events", col, did_you_mean(col, list(schema.names()))))
+            issues.append(issue(Code.MISSING_COLUMN,
+                                f"{frame} has no column {col!r} (expected {expected})",
+                                col, did_you_mean(col, list(schema.names()))))
         elif not ok(schema[col]):
-            issues.append(_issue(Code.WRONG_DTYPE,
-                                 f"events column {col!r} is {schema[col]}, expected {expected}",
-                                 "events", col))
+            issues.append(issue(Code.WRONG_DTYPE,
+                                f"{frame}: column {col!r} is {schema[col]}, expected {expected}"
+                                if plan.named_sources else
+                                f"events column {col!r} is {schema[col]}, expected {expected}",
+                                col))
 
     need(ev.account, lambda d: True, "the account key")
     if ev.event is not None:
@@ -248,59 +363,82 @@ def check_events_schema(plan: Plan, schema: pl.Schema) -> list[Issue]:
          "a Datetime (or Date) column")
     if ev.user is not None:
         need(ev.user, lambda d: True, "the user key")
-    for name, typ in ev.values.items():
-        need(name, lambda d, t=typ: _is(d, t), f"a numeric ({typ}) column")
-    issues += _filter_column_issues(plan, schema)
+    for col, typ in ev.values.items():
+        need(col, lambda d, t=typ: _is(d, t), f"a numeric ({typ}) column")
+    issues += _filter_column_issues(plan, schema, name)
     ts = schema.get(ev.timestamp)
     if isinstance(ts, pl.Datetime) and ts.time_zone != ev.timezone:
         got = ts.time_zone or "naive"
         want = ev.timezone or "naive"
-        issues.append(_issue(
+        issues.append(issue(
             Code.TIMEZONE_MISMATCH,
-            f"events column {ev.timestamp!r} is in time zone {got}, but the roadmap declares "
-            f"{want} (data.events.timezone)",
-            "events", ev.timestamp,
-            hint="convert with pl.col(...).dt.convert_time_zone(...) or fix data.events.timezone",
+            f"{'events' if not plan.named_sources else frame + ':'} column {ev.timestamp!r} "
+            f"is in time zone {got}, but the roadmap declares {want} ({where}.timezone)",
+            ev.timestamp,
+            hint=f"convert with pl.col(...).dt.convert_time_zone(...) or fix {where}.timezone",
         ))
     return _declared(plan, issues)
 
 
-def _filter_column_issues(plan: Plan, schema: pl.Schema) -> list[Issue]:
+def _filter_column_issues(plan: Plan, schema: pl.Schema, source: str) -> list[Issue]:
     """Event columns that a ``where`` filter reads as text but that hold another type (the
     user column is text to expressions; the engine would fail comparing it)."""
     issues: list[Issue] = []
-    for name, path, roadmap_id in _text_filter_columns(plan):
+    label = source_label(plan, source)
+    for name, path, roadmap_id in _text_filter_columns(plan).get(source, []):
         if name in schema and not _is(schema[name], "str"):
-            issues.append(_issue(
-                    Code.WRONG_DTYPE,
-                f"events column {name!r} is {schema[name]}, but the filter of "
+            what = f"events frame {source!r}: column" if plan.named_sources else "events column"
+            issues.append(Issue(
+                code=Code.WRONG_DTYPE.value, location=Location(file=label, path=name),
+                message=f"{what} {name!r} is {schema[name]}, but the filter of "
                 f"{path.removesuffix('.where')} of roadmap {roadmap_id!r} reads it as text "
-                "(str)", "events", name,
+                "(str)",
                 hint=f"cast it with pl.col({name!r}).cast(pl.String)"))
     return issues
 
 
-def _text_filter_columns(plan: Plan) -> list[tuple[str, str, str]]:
-    """(column, filter path, roadmap id) of the event columns that filters read as text,
-    first use of each; worked out once per plan."""
+def _text_filter_columns(plan: Plan) -> dict[str, list[tuple[str, str, str]]]:
+    """Per source, (column, filter path, roadmap id) of the event columns that filters read
+    as text, first use of each; worked out once per plan."""
     return plan.cached("text-filter-columns", lambda: _find_text_filter_columns(plan))
 
 
-def _find_text_filter_columns(plan: Plan) -> list[tuple[str, str, str]]:
+def _find_text_filter_columns(plan: Plan) -> dict[str, list[tuple[str, str, str]]]:
     from healthrules.expressions import names_in
 
-    out: list[tuple[str, str, str]] = []
-    seen: set[str] = set()
+    out: dict[str, list[tuple[str, str, str]]] = {}
+    seen: set[tuple[str, str]] = set()
     for cr in plan.roadmaps:
         a = cr.analysis
-        for path, parsed in a.expressions.items():
-            if not path.endswith(".where"):
+        for idx, ind in enumerate(cr.roadmap.indicators):
+            path = f"indicators[{idx}].where"
+            parsed = a.expressions.get(path)
+            if parsed is None or not isinstance(ind, AggregateIndicator):
                 continue
+            source = plan.source_of(ind)
+            types = a.source_types.get(source, {})
             for name in sorted(names_in(parsed.tree)):
-                if name not in seen and a.event_types.get(name) == "str":
-                    seen.add(name)
-                    out.append((name, path, cr.id))
+                if (source, name) not in seen and types.get(name) == "str":
+                    seen.add((source, name))
+                    out.setdefault(source, []).append((name, path, cr.id))
     return out
+
+
+def check_source_key(plan: Plan, source: str, schema: pl.Schema,
+                     accounts_key: pl.DataType | None) -> list[Issue]:
+    """The account key of a source's events must be of the accounts' key kind (they are
+    joined on it)."""
+    ev = plan.sources[source]
+    got = schema.get(ev.account)
+    if got is None or accounts_key is None or _keys_compatible(got, accounts_key):
+        return []
+    return _declared(plan, [Issue(
+        code=Code.WRONG_DTYPE.value,
+        location=Location(file=source_label(plan, source), path=ev.account),
+        message=f"the account key is {got} in {_frame_words(plan, source)} but "
+        f"{accounts_key} in the accounts",
+        hint=f"cast the key to one type in every frame, e.g. pl.col({ev.account!r})"
+        ".cast(pl.String)")])
 
 
 def check_accounts(plan: Plan, accounts: pl.LazyFrame, events_schema: pl.Schema,

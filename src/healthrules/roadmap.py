@@ -26,6 +26,7 @@ from healthrules.aggregates import AGGREGATE_KINDS, Aggregate
 
 __all__ = [
     "AGGREGATES",
+    "DEFAULT_SOURCE",
     "UNASSIGNED_STAGE",
     "AccountColumns",
     "Achievement",
@@ -37,6 +38,7 @@ __all__ = [
     "DataContract",
     "DerivedIndicator",
     "EventColumns",
+    "EventSources",
     "Goal",
     "Import",
     "Indicator",
@@ -51,6 +53,7 @@ __all__ = [
     "Tasks",
     "Weights",
     "Window",
+    "events_form",
 ]
 
 UNASSIGNED_STAGE = "_unassigned"
@@ -145,11 +148,77 @@ class AccountColumns(_Model):
         return self
 
 
-class DataContract(_Model):
-    """What the event and account frames look like, so expressions can be checked up front."""
+DEFAULT_SOURCE = "events"
+"""The name of the one event source of a roadmap whose ``data.events`` declares its columns
+directly (the form with no named sources)."""
 
-    events: EventColumns = Field(default_factory=EventColumns)
+_EVENT_FIELDS = frozenset(
+    name for field, info in EventColumns.model_fields.items()
+    for name in (field, info.alias) if name is not None)
+
+
+def events_form(v: Any) -> str:
+    """``columns`` (one source: the columns themselves) or ``sources`` (named sources)."""
+    if isinstance(v, EventColumns):
+        return "columns"
+    if isinstance(v, dict):
+        if v and not (set(v) & _EVENT_FIELDS) and all(
+                isinstance(x, (dict, EventColumns)) for x in v.values()):
+            return "sources"
+    return "columns"
+
+
+EventSources = Annotated[
+    Annotated[EventColumns, Tag("columns")]
+    | Annotated[
+        Annotated[dict[Id, EventColumns], Field(min_length=1, max_length=32)], Tag("sources")],
+    Discriminator(events_form),
+]
+"""``data.events``: the columns of the one events frame, or several named sources (a mapping
+of source name to its columns; the first is the default source)."""
+
+
+class DataContract(_Model):
+    """What the event and account frames look like, so expressions can be checked up front.
+
+    ``events`` declares the columns of the one events frame, or several named event sources
+    (``{usage: {...}, tickets: {...}}``), each read from its own frame; an aggregate
+    indicator names its ``source`` (default: the first).
+    """
+
+    events: EventSources = Field(
+        default_factory=EventColumns,
+        description="The columns of the events frame, or several named event sources "
+        "(source name -> its columns; the first is the default source of indicators).",
+    )
     accounts: AccountColumns = Field(default_factory=AccountColumns)
+
+    @property
+    def sources(self) -> dict[str, EventColumns]:
+        """Every event source by name, the default first (one source named ``events`` when
+        ``data.events`` declares the columns directly)."""
+        if isinstance(self.events, EventColumns):
+            return {DEFAULT_SOURCE: self.events}
+        return dict(self.events)
+
+    @property
+    def named_sources(self) -> bool:
+        """Whether ``data.events`` declares named sources (rather than one frame's columns)."""
+        return not isinstance(self.events, EventColumns)
+
+    @property
+    def default_source(self) -> str:
+        """The source an aggregate indicator without ``source:`` reads."""
+        return next(iter(self.sources))
+
+    @property
+    def default_events(self) -> EventColumns:
+        """The columns of the default source."""
+        return next(iter(self.sources.values()))
+
+    def source_path(self, source: str) -> str:
+        """The YAML path of a source's columns (``data.events`` or ``data.events.<name>``)."""
+        return f"data.events.{source}" if self.named_sources else "data.events"
 
 
 # --------------------------------------------------------------------------- bands
@@ -388,6 +457,9 @@ class AggregateIndicator(_IndicatorBase):
     """An indicator aggregated from usage events: ``aggregate`` over ``where`` in ``window``."""
 
     kind: Literal["events"] = "events"
+    source: Id | None = Field(
+        None, description="The event source to aggregate (a name declared under "
+        "data.events); default: the first source.")
     aggregate: Aggregate
     of: str | None = Field(
         None,

@@ -16,6 +16,7 @@ per-account rows), so a service that compiles once pays only for binding its fra
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -29,11 +30,21 @@ from healthrules.engine.binding import ColumnTime
 from healthrules.engine.frames import ROUTE, TASK_DTYPE, collect_all, empty_actions
 from healthrules.errors import Code, InputDataError, Issue, Location
 from healthrules.evaluation import Evaluation
-from healthrules.expressions import Parsed
-from healthrules.inputs import Clock, check_accounts, check_events_schema, clock_for, lazy
+from healthrules.expressions import Parsed, did_you_mean
+from healthrules.inputs import (
+    Clock,
+    check_accounts,
+    check_events_schema,
+    check_source_key,
+    clock_for,
+    event_frames,
+    lazy,
+    source_label,
+)
 from healthrules.roadmap import UNASSIGNED_STAGE, Pack, Roadmap
 
-__all__ = ["CollectedOutputs", "Evaluator", "evaluate", "events_query", "read_range"]
+__all__ = ["CollectedOutputs", "Evaluator", "Events", "PartitionColumn", "evaluate",
+           "events_query", "read_range"]
 
 
 @dataclass(frozen=True)
@@ -139,17 +150,55 @@ class Evaluator:
 
     # ------------------------------------------------------------------ one date
 
-    def evaluate(self, events: pl.LazyFrame, accounts: pl.DataFrame, clock: Clock, *,
-                 partition_column: str | None = None, low_memory: bool = False,
-                 event_rows: int | None = None) -> Evaluation:
+    def aggregates(self, events: pl.LazyFrame | Mapping[str, pl.LazyFrame],
+                   accounts: pl.DataFrame, clock: Clock, *,
+                   partition_column: str | Mapping[str, str] | None = None,
+                   low_memory: bool = False,
+                   event_rows: int | Mapping[str, int | None] | None = None,
+                   ) -> tuple[pl.DataFrame, dict[str, int]]:
+        """The raw aggregates of every aggregate indicator (keyed by the account key) and
+        the data checks' counters, from one events pass per source.
+
+        Each source is read once, by its own pass (its own read range, columns and
+        partition filter); the raw aggregates of the sources are joined per account.
+        ``events`` maps each source to its frame (a single frame: the default source).
+        With named sources, the counters are the totals under their plain names
+        (``events_read``, ...) and, per source, under ``<source>:<name>``.
+        """
+        plan = self.plan
+        frames = dict(events) if isinstance(events, Mapping) else {plan.default_source: events}
+        key = plan.account_key
+        agg: pl.DataFrame | None = None
+        diagnostics: dict[str, int] = {}
+        for name in plan.sources:
+            part = (partition_column.get(name) if isinstance(partition_column, Mapping)
+                    else partition_column)
+            rows = event_rows.get(name) if isinstance(event_rows, Mapping) else event_rows
+            got, counts = EventsPass(plan, clock, accounts, source=name, partition_column=part,
+                                     low_memory=low_memory).collect(frames[name], rows)
+            agg = got if agg is None else agg.join(got, on=key, how="full", coalesce=True)
+            for k, v in counts.items():
+                diagnostics[k] = diagnostics.get(k, 0) + v
+                if plan.named_sources:
+                    diagnostics[f"{name}:{k}"] = v
+        assert agg is not None
+        return agg, diagnostics
+
+    def evaluate(self, events: pl.LazyFrame | Mapping[str, pl.LazyFrame],
+                 accounts: pl.DataFrame, clock: Clock, *,
+                 partition_column: str | Mapping[str, str] | None = None,
+                 low_memory: bool = False,
+                 event_rows: int | Mapping[str, int | None] | None = None) -> Evaluation:
         """Evaluate checked inputs at one clock (see :func:`evaluate` for the public form).
 
-        ``event_rows`` is the number of events when known (an in-memory frame).
+        ``events`` is one lazy frame per event source (a single frame: the default source);
+        ``event_rows`` the number of events when known (in-memory frames).
         """
         plan = self.plan
         key = plan.account_key
-        agg, diagnostics = EventsPass(plan, clock, accounts, partition_column=partition_column,
-                                      low_memory=low_memory).collect(events, event_rows)
+        agg, diagnostics = self.aggregates(events, accounts, clock,
+                                           partition_column=partition_column,
+                                           low_memory=low_memory, event_rows=event_rows)
         routed = collect_all(
             [self.route(accounts.lazy().with_columns(self.time_columns(clock)))],
             accounts.height)[0]
@@ -220,13 +269,20 @@ def unrouted_stages(unrouted: pl.DataFrame, key: str) -> pl.DataFrame:
 # ---------------------------------------------------------------------- public functions
 
 
+Events = pl.DataFrame | pl.LazyFrame | Mapping[str, pl.DataFrame | pl.LazyFrame]
+"""The events of an evaluation: one frame (the default source), or one frame per event
+source by name."""
+PartitionColumn = str | Mapping[str, str] | None
+"""A partition column of every source's events, or per source by name."""
+
+
 def evaluate(
     source: Roadmap | Pack | Plan,
-    events: pl.DataFrame | pl.LazyFrame,
+    events: Events,
     accounts: pl.DataFrame | pl.LazyFrame,
     as_of: dt.date | dt.datetime | str,
     *,
-    partition_column: str | None = None,
+    partition_column: PartitionColumn = None,
     low_memory: bool = False,
 ) -> Evaluation:
     """Evaluate a roadmap (or pack) over all accounts as of a date.
@@ -238,7 +294,10 @@ def evaluate(
         the plan keeps the polars expressions it builds on first use).
     events
         Usage events, a ``DataFrame`` or a ``LazyFrame`` (``pl.scan_parquet`` works and is
-        never collected whole): the columns declared in ``data.events``.
+        never collected whole): the columns declared in ``data.events``. When
+        ``data.events`` declares named sources, a dict of one frame per source
+        (``{"usage": ..., "tickets": ...}``); a single frame is the default (first) source.
+        Each source is read once, with its own read range and columns.
     accounts
         One row per account: the key and the attributes declared in ``data.accounts``.
     as_of
@@ -251,7 +310,8 @@ def evaluate(
         also applied to this column, so whole folders outside it are never opened. The
         filter keeps one extra day on each side (the partition date may be taken in another
         time zone than the events'); the exact timestamp filter still applies. See
-        ``docs/scale.md``.
+        ``docs/scale.md``. With several event sources, a name applies to every source; a
+        dict gives it per source (sources it does not name are not partitioned).
     low_memory
         Count ``distinct`` and ``active_days`` from (account, value) pairs, one extra pass
         over the events per distinct column, so that memory grows with the number of distinct
@@ -295,7 +355,9 @@ def evaluate(
     [('b', 'no_logins', 'Call them: 0 logins in a week')]
     """
     plan, clock, ev_lf, acc_df = prepare(source, events, accounts, as_of, partition_column)
-    rows = events.height if isinstance(events, pl.DataFrame) else None
+    given = events if isinstance(events, Mapping) else {plan.default_source: events}
+    rows = {name: f.height if isinstance(f, pl.DataFrame) else None
+            for name, f in given.items()}
     return Evaluator(plan, clock.time_unit).evaluate(
         ev_lf, acc_df, clock, partition_column=partition_column, low_memory=low_memory,
         event_rows=rows)
@@ -303,22 +365,26 @@ def evaluate(
 
 def events_query(
     source: Roadmap | Pack | Plan,
-    events: pl.DataFrame | pl.LazyFrame,
+    events: Events,
     accounts: pl.DataFrame | pl.LazyFrame,
     as_of: dt.date | dt.datetime | str,
     *,
-    partition_column: str | None = None,
+    partition_column: PartitionColumn = None,
     low_memory: bool = False,
+    event_source: str | None = None,
 ) -> pl.LazyFrame:
-    """Return the lazy aggregation query that :func:`evaluate` runs over the events.
+    """Return the lazy aggregation query that :func:`evaluate` runs over the events of one
+    source.
 
     Nothing is read: call ``.explain()`` on the result to see which columns and which time
-    range are pushed down to the scan. The arguments are those of :func:`evaluate`.
+    range are pushed down to the scan. The arguments are those of :func:`evaluate`;
+    ``event_source`` names the source whose query to return (default: the default source).
 
     Returns
     -------
     polars.LazyFrame
-        One row per account key of the events, with the raw aggregates.
+        One row per account key of the source's events, with the raw aggregates of the
+        indicators that read it.
 
     Raises
     ------
@@ -326,22 +392,32 @@ def events_query(
         If the frames do not match the data contract.
     """
     plan, clock, ev_lf, acc_df = prepare(source, events, accounts, as_of, partition_column)
-    return EventsPass(plan, clock, acc_df, partition_column=partition_column,
-                      low_memory=low_memory).query(ev_lf)
+    name = plan.default_source if event_source is None else event_source
+    if name not in plan.sources:
+        raise ValueError(f"unknown event source {name!r}; the plan reads "
+                         f"{', '.join(plan.sources)}")
+    part = (partition_column.get(name) if isinstance(partition_column, Mapping)
+            else partition_column)
+    return EventsPass(plan, clock, acc_df, source=name, partition_column=part,
+                      low_memory=low_memory).query(ev_lf[name])
 
 
 def read_range(
     source: Roadmap | Pack | Plan,
-    events: pl.DataFrame | pl.LazyFrame,
+    events: Events,
     accounts: pl.DataFrame | pl.LazyFrame,
     as_of: dt.date | dt.datetime | str,
+    *,
+    event_source: str | None = None,
 ) -> tuple[dt.datetime | None, dt.datetime]:
-    """Return the half-open time range ``[start, end)`` of the events a plan reads.
+    """Return the half-open time range ``[start, end)`` of the events a plan reads from one
+    source (default: the default source).
 
-    ``start`` is the earliest window start over every aggregate indicator (``None`` when
-    some window reads all history); ``end`` is the evaluation instant. Both are in the
-    events' time zone (aware when the timestamps are). Anchored windows make ``start``
-    depend on the smallest anchor attribute of the accounts, and on nothing else of them.
+    ``start`` is the earliest window start over every aggregate indicator of the source
+    (``None`` when some window reads all history); ``end`` is the evaluation instant. Both
+    are in the default source's time zone (aware when the timestamps are). Anchored
+    windows make ``start`` depend on the smallest anchor attribute of the accounts, and on
+    nothing else of them.
 
     Returns
     -------
@@ -353,7 +429,11 @@ def read_range(
         If the frames do not match the data contract.
     """
     plan, clock, _, acc_df = prepare(source, events, accounts, as_of, None)
-    start, end = EventsPass(plan, clock, acc_df).read_range()
+    name = plan.default_source if event_source is None else event_source
+    if name not in plan.sources:
+        raise ValueError(f"unknown event source {name!r}; the plan reads "
+                         f"{', '.join(plan.sources)}")
+    start, end = EventsPass(plan, clock, acc_df, source=name).read_range()
     zone = ZoneInfo(clock.time_zone) if clock.time_zone else None
     if zone is not None:
         end = end.replace(tzinfo=zone)
@@ -362,11 +442,12 @@ def read_range(
 
 
 def prepare(source: Roadmap | Pack | Plan, events: Any, accounts: Any, as_of: Any,
-            partition_column: str | None = None,
-            ) -> tuple[Plan, Clock, pl.LazyFrame, pl.DataFrame]:
+            partition_column: PartitionColumn = None,
+            ) -> tuple[Plan, Clock, dict[str, pl.LazyFrame], pl.DataFrame]:
     """Compile and check the inputs of one evaluation (every problem at once).
 
-    Returns the plan, the clock of ``as_of``, the events (lazy) and the checked accounts.
+    Returns the plan, the clock of ``as_of``, the events (one lazy frame per source, see
+    :func:`healthrules.inputs.event_frames`) and the checked accounts.
 
     Raises
     ------
@@ -376,33 +457,60 @@ def prepare(source: Roadmap | Pack | Plan, events: Any, accounts: Any, as_of: An
         If the frames do not match the data contract.
     """
     plan = compile(source)
-    ev_lf = lazy(events, "events")
+    frames = event_frames(plan, events)
     acc_lf = lazy(accounts, "accounts")
-    try:
-        ev_schema = ev_lf.collect_schema()
-    except pl.exceptions.PolarsError as exc:
-        raise InputDataError(f"cannot read the events frame: {exc}") from exc
-    issues = check_events_schema(plan, ev_schema)
-    if partition_column is not None:
-        issues += _check_partition_column(ev_schema, partition_column)
+    schemas: dict[str, pl.Schema] = {}
+    issues: list[Issue] = []
+    for name, lf in frames.items():
+        try:
+            schemas[name] = lf.collect_schema()
+        except pl.exceptions.PolarsError as exc:
+            what = f"the events frame of source {name!r}" if plan.named_sources else (
+                "the events frame")
+            issues.append(Issue(code=Code.EVALUATION_FAILED.value,
+                                location=Location(file=source_label(plan, name)),
+                                message=f"cannot read {what}: {exc}"))
+    if issues:
+        raise InputDataError(issues)
+    for name, schema in schemas.items():
+        issues += check_events_schema(plan, schema, name)
+        part = (partition_column.get(name) if isinstance(partition_column, Mapping)
+                else partition_column)
+        if part is not None:
+            issues += _check_partition_column(schema, part, source_label(plan, name))
+    if isinstance(partition_column, Mapping):
+        for name in partition_column:
+            if name not in plan.sources:
+                issues.append(Issue(
+                    code=Code.UNKNOWN_SOURCE.value, location=Location(file="<events>",
+                                                                      path=str(name)),
+                    message=f"partition_column names unknown event source {name!r}",
+                    hint=did_you_mean(str(name), list(plan.sources))))
+    ev_schema = schemas[plan.default_source]
     clock = clock_for(plan, ev_schema, as_of)
     acc_df, acc_issues = check_accounts(plan, acc_lf, ev_schema, clock)
     issues += acc_issues
+    acc_schema = acc_df.schema if not acc_issues else None
+    for name, schema in schemas.items():
+        if name != plan.default_source and acc_schema is not None:
+            issues += check_source_key(plan, name, schema, acc_schema.get(plan.account_key))
     if issues:
         raise InputDataError(issues)
     try:  # the widest window must stay within the dates Python and polars can hold
-        EventsPass(plan, clock, acc_df).read_range()
+        for name in plan.sources:
+            EventsPass(plan, clock, acc_df, source=name).read_range()
     except OverflowError:
         raise InputDataError([Issue(
             code=Code.BAD_AS_OF.value, location=Location(file="<as_of>"),
             message=f"as_of {clock.as_of.isoformat()} is too close to the first or last "
             "representable date: the roadmap's windows reach before 0001-01-01 or after "
             "9999-12-31", hint="pass a real evaluation date")]) from None
-    return plan, clock, ev_lf, acc_df
+    return plan, clock, frames, acc_df
 
 
-def _check_partition_column(schema: pl.Schema, name: str) -> list[Issue]:
-    where = Location(file="<events>", path=name)
+def _check_partition_column(schema: pl.Schema, name: str, label: str = "<events>",
+                            ) -> list[Issue]:
+    where = Location(file=label, path=name)
     if name not in schema:
         return [Issue(code=Code.MISSING_COLUMN.value, location=where,
                       message=f"events frame has no partition column {name!r}",

@@ -46,16 +46,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, assert_never
 
 import polars as pl
 
 from healthrules.aggregates import AGGREGATE_KINDS, AggregateKind, Incremental, value_column
 from healthrules.compiler import Plan
-from healthrules.engine import EventsPass, aggregate_expr, raw_column
+from healthrules.engine import EventsPass, aggregate_expr, raw_column, read_source
 from healthrules.expressions import names_in
-from healthrules.inputs import NOT_FINITE, Clock, read_events
+from healthrules.inputs import NOT_FINITE, Clock
 from healthrules.roadmap import AggregateIndicator
 
 __all__ = ["IncrementalAggregator", "day_number"]
@@ -131,14 +131,20 @@ class IncrementalAggregator:
         sorted by key. An account's position in it is its internal index.
     clock
         The clock of the last date (its time zone and time unit are those of the events).
+    source
+        The event source whose indicators this aggregator computes (default: the default
+        source); history builds one aggregator per source.
     """
 
-    def __init__(self, plan: Plan, accounts: pl.DataFrame, clock: Clock) -> None:
+    def __init__(self, plan: Plan, accounts: pl.DataFrame, clock: Clock,
+                 source: str | None = None) -> None:
         self.plan = plan
         self.accounts = accounts
         self.clock = clock
         self.key = plan.account_key
-        self.events_pass = EventsPass(plan, clock, accounts)
+        self.source = plan.default_source if source is None else source
+        self.columns = plan.sources[self.source]
+        self.events_pass = EventsPass(plan, clock, accounts, source=self.source)
         self.specs: list[_Spec] = []
         self.fallback: list[tuple[int, int, AggregateIndicator]] = []
         self._conds: dict[tuple[str | None, str | None, int | None], str] = {}
@@ -162,67 +168,62 @@ class IncrementalAggregator:
 
     def _plan_specs(self) -> None:
         plan = self.plan
-        ev = plan.events
-        for i, cr in enumerate(plan.roadmaps):
-            a = cr.analysis
-            for idx, ind in enumerate(cr.roadmap.indicators):
-                if not isinstance(ind, AggregateIndicator):
-                    continue
-                where = a.expressions.get(f"indicators[{idx}].where")
-                if where is not None and "as_of" in names_in(where.tree):
-                    self.fallback.append((i, idx, ind))
-                    continue
-                w = ind.window
-                anchor = (w.from_, w.days) if w.kind == "anchored" else (None, None)
-                ckey = (where.source if where is not None else None, *anchor)
-                cond = self._conds.get(ckey)
-                if cond is None:
-                    cond = f"__c{len(self._conds)}"
-                    self._conds[ckey] = cond
-                    expr = pl.lit(True)
-                    if where is not None:
-                        expr = self.events_pass.filter_expr(a, where)
-                    if w.kind == "anchored":
-                        expr = expr & self.events_pass.window(ind, False)[0]
-                    self._cond_exprs[cond] = expr.fill_null(False)
-                value: str | None = None
-                is_float = False
-                if AGGREGATE_KINDS[ind.aggregate].of == "value":
-                    assert ind.of is not None
-                    is_float = ev.values.get(ind.of) == "float"
-                    value = self._values.get((ind.of, is_float))
-                    if value is None:
-                        value = f"__v{len(self._values)}"
-                        self._values[(ind.of, is_float)] = value
-                        self._value_exprs[value] = value_column(ind.of, ev.values.get(ind.of))
-                self.specs.append(_Spec(i, ind, cond, value, is_float))
+        ev = self.columns
+        for i, idx, ind in plan.source_indicators(self.source):
+            a = plan.roadmaps[i].analysis
+            where = a.expressions.get(f"indicators[{idx}].where")
+            if where is not None and "as_of" in names_in(where.tree):
+                self.fallback.append((i, idx, ind))
+                continue
+            w = ind.window
+            anchor = (w.from_, w.days) if w.kind == "anchored" else (None, None)
+            ckey = (where.source if where is not None else None, *anchor)
+            cond = self._conds.get(ckey)
+            if cond is None:
+                cond = f"__c{len(self._conds)}"
+                self._conds[ckey] = cond
+                expr = pl.lit(True)
+                if where is not None:
+                    expr = self.events_pass.filter_expr(a, where)
+                if w.kind == "anchored":
+                    expr = expr & self.events_pass.window(ind, False)[0]
+                self._cond_exprs[cond] = expr.fill_null(False)
+            value: str | None = None
+            is_float = False
+            if AGGREGATE_KINDS[ind.aggregate].of == "value":
+                assert ind.of is not None
+                is_float = ev.values.get(ind.of) == "float"
+                value = self._values.get((ind.of, is_float))
+                if value is None:
+                    value = f"__v{len(self._values)}"
+                    self._values[(ind.of, is_float)] = value
+                    self._value_exprs[value] = value_column(ind.of, ev.values.get(ind.of))
+            self.specs.append(_Spec(i, ind, cond, value, is_float))
 
     def _needed_columns(self) -> tuple[set[str], set[str]]:
-        ev = self.plan.events
+        ev = self.columns
         cols = {ev.account, ev.timestamp}
         attrs: set[str] = set()
-        for cr in self.plan.roadmaps:
-            a = cr.analysis
-            for idx, ind in enumerate(cr.roadmap.indicators):
-                if not isinstance(ind, AggregateIndicator):
-                    continue
-                where = a.expressions.get(f"indicators[{idx}].where")
-                if where is not None:
-                    names = names_in(where.tree)
-                    cols |= {n for n in names if n in a.event_types}
-                    attrs |= {n for n in names if n in a.attribute_types}
-                of = AGGREGATE_KINDS[ind.aggregate].of_column(ind.of, ev.user)
-                if of is not None:
-                    cols.add(of)
-                if ind.window.from_ is not None:
-                    attrs.add(ind.window.from_)
+        for i, idx, ind in self.plan.source_indicators(self.source):
+            a = self.plan.roadmaps[i].analysis
+            where = a.expressions.get(f"indicators[{idx}].where")
+            if where is not None:
+                names = names_in(where.tree)
+                columns = a.source_types.get(self.source, {})
+                cols |= {n for n in names if n in columns}
+                attrs |= {n for n in names if n in a.attribute_types}
+            of = AGGREGATE_KINDS[ind.aggregate].of_column(ind.of, ev.user)
+            if of is not None:
+                cols.add(of)
+            if ind.window.from_ is not None:
+                attrs.add(ind.window.from_)
         return cols, attrs
 
     # ------------------------------------------------------------------ the one pass
 
     def partials(self) -> dict[str, pl.Expr]:
         """The per-(account, day) partial aggregates, by column name."""
-        ts = pl.col(self.plan.events.timestamp)
+        ts = pl.col(self.columns.timestamp)
         out: dict[str, pl.Expr] = {}
         for s in self.specs:
             c = pl.col(s.cond)
@@ -258,26 +259,26 @@ class IncrementalAggregator:
         Returns the diagnostics of the read (events read, dropped, ignored).
         """
         plan = self.plan
-        ev = plan.events
+        ev = self.columns
         ts = pl.col(ev.timestamp)
         first, last = min(dates), max(dates)
-        from healthrules.inputs import clock_for
-
         schema = events.collect_schema()
-        first_clock = clock_for(plan, schema, first)
-        start, _ = EventsPass(plan, first_clock, self.accounts).read_range()
+        first_clock = replace(self.clock, as_of=first, end=dt.datetime.combine(
+            first + dt.timedelta(days=1), dt.time()))
+        start, _ = EventsPass(plan, first_clock, self.accounts,
+                              source=self.source).read_range()
         end = self.clock.end
         cols, attrs = self._needed_columns()
-        # as the engine reads them: dates at midnight, NaN and inf as null
-        lf = read_events(events, plan, self.clock, schema,
-                         cols | ({ev.event} if ev.event is not None else set()))
-        keep = ts < self.clock.datetime_lit(end)
-        if start is not None:
-            keep = keep & (ts >= self.clock.datetime_lit(start))
-        lf = lf.filter(keep | ts.is_null())
+        # as the engine reads them: dates at midnight, NaN and inf as null, the range
+        # pushed down to the scan
+        lf = read_source(events, plan, self.source, self.clock, schema,
+                         cols | ({ev.event} if ev.event is not None else set()), start, end)
         # the account's position (null for unknown accounts) and the attributes filters read
         right = self.accounts.lazy().with_row_index(_ACC).select(
             pl.col(self.key).alias("__key"), _ACC, *sorted(attrs))
+        key_dtype = schema.get(ev.account)
+        if key_dtype is not None and self.accounts.schema[self.key] != key_dtype:
+            right = right.with_columns(pl.col("__key").cast(key_dtype, strict=False))
         lf = lf.join(right, left_on=ev.account, right_on="__key", how="left")
         account = pl.col(ev.account)
         known = pl.col(_ACC).is_not_null() & ts.is_not_null()
@@ -610,15 +611,14 @@ class IncrementalAggregator:
     def _with_fallback(self, out: pl.DataFrame, pairs: pl.DataFrame,
                        events: pl.LazyFrame) -> pl.DataFrame:
         """Indicators whose filter reads ``as_of``: one plain query per date."""
-        from healthrules.inputs import clock_for
-
-        ev = self.plan.events
+        ev = self.columns
         schema = events.collect_schema()
         index = self.accounts.select(self.key).with_row_index(_ACC)
         parts: list[pl.DataFrame] = []
         for d in pairs["__as_of"].unique().sort().to_list():
-            clock = clock_for(self.plan, schema, d)
-            run = EventsPass(self.plan, clock, self.accounts)
+            clock = replace(self.clock, as_of=d, end=dt.datetime.combine(
+                d + dt.timedelta(days=1), dt.time()))
+            run = EventsPass(self.plan, clock, self.accounts, source=self.source)
             aggs: list[pl.Expr] = []
             attrs: set[str] = set()
             cols = {ev.account, ev.timestamp}
@@ -626,7 +626,7 @@ class IncrementalAggregator:
                 a = self.plan.roadmaps[i].analysis
                 where = a.expressions[f"indicators[{idx}].where"]
                 names = names_in(where.tree)
-                cols |= {x for x in names if x in a.event_types}
+                cols |= {x for x in names if x in a.source_types.get(self.source, {})}
                 attrs |= {x for x in names if x in a.attribute_types}
                 kind = AGGREGATE_KINDS[ind.aggregate]
                 of = kind.of_column(ind.of, ev.user)
@@ -639,16 +639,22 @@ class IncrementalAggregator:
                     cond = (wcond & run.filter_expr(a, where)).fill_null(False)
                     aggs.append(aggregate_expr(self.plan, ind, cond).alias(
                         raw_column(i, ind.id, prev)))
-            lf = read_events(events, self.plan, clock, schema, cols).filter(
-                pl.col(ev.timestamp) < clock.lit_end())
+            lf = read_source(events, self.plan, self.source, clock, schema, cols, None,
+                             clock.end).filter(pl.col(ev.timestamp).is_not_null())
             if attrs:
                 right = self.accounts.lazy().select(pl.col(self.key).alias("__key"),
                                                     *sorted(attrs))
+                key_dtype = schema.get(ev.account)
+                if key_dtype is not None and self.accounts.schema[self.key] != key_dtype:
+                    right = right.with_columns(pl.col("__key").cast(key_dtype, strict=False))
                 lf = lf.join(right, left_on=ev.account, right_on="__key", how="left")
             lf = lf.with_columns(pl.col(ev.timestamp).dt.date().alias("__day"))
             got = lf.group_by(ev.account).agg(aggs).collect()
             if ev.account != self.key:
                 got = got.rename({ev.account: self.key})
+            if got.schema[self.key] != index.schema[self.key]:
+                got = got.with_columns(pl.col(self.key).cast(index.schema[self.key],
+                                                             strict=False))
             got = got.join(index, on=self.key, how="inner").drop(self.key)
             day_pairs = pairs.filter(pl.col("__as_of") == d).select("__hk", _ACC)
             parts.append(day_pairs.join(got, on=_ACC, how="inner").drop(_ACC))

@@ -29,6 +29,7 @@ from typing import Any
 import polars as pl
 
 from healthrules.compiler import Plan
+from healthrules.engine import Events
 from healthrules.errors import Code, InputDataError, Issue, Location
 from healthrules.history.lifecycle import signals_for
 from healthrules.history.snapshots import (
@@ -179,7 +180,7 @@ def _check_outcomes(outcomes: Any, plan: Plan) -> pl.DataFrame:
 
 def backtest(
     roadmap: Roadmap | Pack | Plan,
-    events: pl.DataFrame | pl.LazyFrame,
+    events: Events,
     accounts: pl.DataFrame | pl.LazyFrame,
     outcomes: pl.DataFrame | pl.LazyFrame,
     start: dt.date | str,

@@ -23,6 +23,7 @@ from typing import Any
 import polars as pl
 
 from healthrules.compiler import Plan
+from healthrules.engine import Events
 from healthrules.errors import InputDataError, Issue, Location
 from healthrules.evaluation import Evaluation
 from healthrules.history import overrides as _overrides
@@ -168,14 +169,16 @@ def rules_diff(before: dict[str, Any] | None, now: Provenance) -> dict[str, Any]
 # ---------------------------------------------------------------------- fresh data
 
 
-def newest_event(plan: Plan, events: pl.LazyFrame, as_of: dt.date) -> dt.datetime | None:
-    """The newest event time a run dated ``as_of`` reads (events after it are not read).
+def newest_event(plan: Plan, events: pl.LazyFrame, as_of: dt.date,
+                 source: str | None = None) -> dt.datetime | None:
+    """The newest event time of one source (default: the default source) that a run dated
+    ``as_of`` reads (events after it are not read).
 
     One small lazy query (the timestamp column only, with the filter pushed into the scan);
     timestamps with a time zone are given as local wall-clock time in that zone, as the
     evaluation reads them.
     """
-    ts = plan.events.timestamp
+    ts = plan.sources[plan.default_source if source is None else source].timestamp
     dtype = events.collect_schema().get(ts)
     end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
     col = pl.col(ts)
@@ -193,17 +196,22 @@ def newest_event(plan: Plan, events: pl.LazyFrame, as_of: dt.date) -> dt.datetim
 
 
 def _staleness_limit(plan: Plan, max_staleness: int | str | dt.timedelta | None,
-                     ) -> tuple[dt.timedelta | None, str]:
+                     source: str | None = None) -> tuple[dt.timedelta | None, str]:
     if isinstance(max_staleness, dt.timedelta):
         return max_staleness, "max_staleness"
     if max_staleness is not None:
         return dt.timedelta(days=parse_days(max_staleness)), "max_staleness"
-    limits = [(parse_days(cr.roadmap.data.events.max_staleness), cr.roadmap.id)
-              for cr in plan.roadmaps if cr.roadmap.data.events.max_staleness is not None]
+    name = plan.default_source if source is None else source
+    limits: list[tuple[int, str, str]] = []
+    for cr in plan.roadmaps:
+        cols = cr.roadmap.data.sources.get(name)
+        if cols is not None and cols.max_staleness is not None:
+            limits.append((parse_days(cols.max_staleness), cr.roadmap.id,
+                           cr.roadmap.data.source_path(name)))
     if not limits:
         return None, ""
-    days, rid = min(limits)
-    return dt.timedelta(days=days), f"data.events.max_staleness of roadmap {rid!r}"
+    days, rid, path = min(limits)
+    return dt.timedelta(days=days), f"{path}.max_staleness of roadmap {rid!r}"
 
 
 def _age_text(age: dt.timedelta) -> str:
@@ -214,18 +222,20 @@ def _age_text(age: dt.timedelta) -> str:
 
 
 def _check_fresh(plan: Plan, newest: dt.datetime | None, day: dt.date,
-                 max_staleness: int | str | dt.timedelta | None) -> dt.timedelta | None:
-    """The age of the data at the end of ``day``; refuse it past the limit."""
+                 max_staleness: int | str | dt.timedelta | None,
+                 source: str | None = None) -> dt.timedelta | None:
+    """The age of one source's data at the end of ``day``; refuse it past the limit."""
     end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time())
     age = None if newest is None else max(end - newest, dt.timedelta(0))
-    limit, where = _staleness_limit(plan, max_staleness)
+    limit, where = _staleness_limit(plan, max_staleness, source)
     if limit is None:
         return age
+    of = f" of source {source!r}" if plan.named_sources and source is not None else ""
     if newest is None:
-        message = (f"no event at or before {day}: the events hold nothing to judge the run "
-                   f"by (limit {limit.days}d, from {where})")
+        message = (f"no event{of} at or before {day}: the events hold nothing to judge the "
+                   f"run by (limit {limit.days}d, from {where})")
     elif age is not None and age > limit:
-        message = (f"the newest event ({newest.isoformat(sep=' ', timespec='minutes')}) is "
+        message = (f"the newest event{of} ({newest.isoformat(sep=' ', timespec='minutes')}) is "
                    f"{_age_text(age)} old at the end of the run date {day}; the limit is "
                    f"{limit.days}d (from {where}). Load the missing events and run again, "
                    "or raise the limit (--max-staleness) if the feed is known to lag")
@@ -457,7 +467,7 @@ def replay(state: StateStore | str | os.PathLike[str], as_of: dt.date | str) -> 
 def run(
     roadmap: Roadmap | Pack | Plan,
     state: StateStore | str | os.PathLike[str],
-    events: pl.DataFrame | pl.LazyFrame,
+    events: Events,
     accounts: pl.DataFrame | pl.LazyFrame,
     as_of: dt.date | str,
     *,
@@ -517,8 +527,11 @@ def run(
     key = plan.account_key
     key_dtype = acc_df.schema[key]
     checked = [check_pin(plan, acc_df, p) for p in pins]
-    newest = newest_event(plan, ev_lf, day)
-    age = _check_fresh(plan, newest, day, max_staleness)
+    newest = newest_event(plan, ev_lf[plan.default_source], day)
+    age = _check_fresh(plan, newest, day, max_staleness, plan.default_source)
+    for name in list(plan.sources)[1:]:  # every other source is judged by its own limit
+        _check_fresh(plan, newest_event(plan, ev_lf[name], day, name), day, max_staleness,
+                     name)
     prov = rules if rules is not None else provenance(
         roadmap if isinstance(roadmap, (Roadmap, Pack)) else plan)
     store = state if isinstance(state, StateStore) else StateStore(state)
@@ -614,7 +627,8 @@ def _skipped(previous: dt.date | None, day: dt.date) -> tuple[dt.date, ...]:
     return tuple(previous + dt.timedelta(days=k) for k in range(1, (day - previous).days))
 
 
-def _evaluate(plan: Plan, events: pl.LazyFrame, accounts: pl.DataFrame, day: dt.date,
+def _evaluate(plan: Plan, events: dict[str, pl.LazyFrame], accounts: pl.DataFrame,
+              day: dt.date,
               old_stages: pl.DataFrame, all_pins: pl.DataFrame,
               ) -> tuple[dict[str, Any], Evaluation, pl.DataFrame | None]:
     key = plan.account_key

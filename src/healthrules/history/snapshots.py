@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -27,6 +27,7 @@ import polars as pl
 from healthrules.compiler import CompiledRoadmap, Plan
 from healthrules.engine import (
     Evaluator,
+    Events,
     empty_actions,
     narrow,
     prepare,
@@ -152,23 +153,32 @@ class Engine:
     plan
         The compiled plan.
     events
-        The events, lazily.
+        The events, lazily: one frame per event source (a single frame: the default
+        source). Each source is read once, by its own aggregator.
     accounts
         The checked accounts frame (sorted here by key).
     dates
         Every date any grid will ask for (they fix the range of events read).
     """
 
-    def __init__(self, plan: Plan, events: pl.LazyFrame, accounts: pl.DataFrame,
-                 dates: Sequence[dt.date]) -> None:
+    def __init__(self, plan: Plan, events: pl.LazyFrame | Mapping[str, pl.LazyFrame],
+                 accounts: pl.DataFrame, dates: Sequence[dt.date]) -> None:
         self.plan = plan
-        self.events = events
+        self.events: dict[str, pl.LazyFrame] = (
+            dict(events) if isinstance(events, Mapping) else {plan.default_source: events})
         self.key = plan.account_key
         self.accounts = accounts.sort(self.key, nulls_last=True)
-        self.schema = events.collect_schema()
+        self.schema = self.events[plan.default_source].collect_schema()
         self.clock = clock_for(plan, self.schema, max(dates))
-        self.aggregator = IncrementalAggregator(plan, self.accounts, self.clock)
-        self.diagnostics = self.aggregator.prepare(events, dates)
+        self.aggregators = {
+            name: IncrementalAggregator(plan, self.accounts, self.clock, source=name)
+            for name in plan.sources}
+        self.diagnostics: dict[str, int] = {}
+        for name, aggregator in self.aggregators.items():
+            for k, v in aggregator.prepare(self.events[name], dates).items():
+                self.diagnostics[k] = self.diagnostics.get(k, 0) + v
+                if plan.named_sources:
+                    self.diagnostics[f"{name}:{k}"] = v
         self.index = self.accounts.select(self.key).with_row_index(ACC)
         self.evaluator = Evaluator(plan, self.clock.time_unit)
 
@@ -251,7 +261,13 @@ class Engine:
                signals: Signals | None, out: GridFrames) -> None:
         plan = self.plan
         key = self.key
-        agg = self.aggregator.values(chunk.select(HK, ACC, AS_OF), self.events)
+        pairs = chunk.select(HK, ACC, AS_OF)
+        agg: pl.DataFrame | None = None
+        for name, aggregator in self.aggregators.items():
+            values = aggregator.values(pairs, self.events[name])
+            agg = values if agg is None else agg.join(values, on=HK, how="full",
+                                                      coalesce=True)
+        assert agg is not None
         grid = chunk.join(self.accounts, on=key, how="left", maintain_order="left").with_columns(
             end_columns(pl.col(AS_OF), self.clock.time_unit, self.clock.time_zone))
         if overlay is not None:
@@ -477,13 +493,15 @@ class History:
 
 
 def prepare_inputs(source: Roadmap | Pack | Plan, events: Any, accounts: Any,
-                   last: dt.date) -> tuple[Plan, pl.LazyFrame, pl.DataFrame]:
-    """Compile, and check the frames against the data contract (every problem at once)."""
+                   last: dt.date) -> tuple[Plan, dict[str, pl.LazyFrame], pl.DataFrame]:
+    """Compile, and check the frames against the data contract (every problem at once);
+    the events come back as one lazy frame per source."""
     plan, _, ev_lf, acc_df = prepare(source, events, accounts, last)
     return plan, ev_lf, acc_df
 
 
-def evaluate_dates(plan: Plan, events: pl.LazyFrame, accounts: pl.DataFrame,
+def evaluate_dates(plan: Plan, events: pl.LazyFrame | Mapping[str, pl.LazyFrame],
+                   accounts: pl.DataFrame,
                    dates: Sequence[dt.date], *, extra_dates: Sequence[dt.date] = (),
                    overlay: Callable[[Sequence[dt.date]], pl.DataFrame | None] | None = None,
                    signals: Signals | None = None,
@@ -494,7 +512,7 @@ def evaluate_dates(plan: Plan, events: pl.LazyFrame, accounts: pl.DataFrame,
     Parameters
     ----------
     plan, events, accounts
-        The plan, the events (lazy) and the checked accounts.
+        The plan, the events (lazy; one frame per event source) and the checked accounts.
     dates
         The dates to return.
     extra_dates
@@ -538,7 +556,7 @@ def evaluate_dates(plan: Plan, events: pl.LazyFrame, accounts: pl.DataFrame,
 
 def history(
     roadmap: Roadmap | Pack | Plan,
-    events: pl.DataFrame | pl.LazyFrame,
+    events: Events,
     accounts: pl.DataFrame | pl.LazyFrame,
     start: dt.date | str,
     end: dt.date | str,

@@ -101,14 +101,17 @@ def _roadmaps(source: Source) -> list[Roadmap]:
     return [source]
 
 
-def _expressions(r: Roadmap) -> Iterable[str]:
+def _expressions(r: Roadmap, source: str | None = None) -> Iterable[str]:
+    """Every expression of a roadmap; of the event filters only those of indicators that
+    read ``source`` (all of them when None)."""
     if r.applies_to:
         yield r.applies_to
     if r.goal.target:
         yield r.goal.target
     for ind in r.indicators:
         if isinstance(ind, AggregateIndicator):
-            if ind.where:
+            if ind.where and (source is None
+                              or (ind.source or r.data.default_source) == source):
                 yield ind.where
         else:
             yield ind.expr
@@ -138,8 +141,11 @@ def _constant(node: ast.expr) -> list[Any]:
     return []
 
 
-def contract_facts(source: Source) -> ContractFacts:
+def contract_facts(source: Source, event_source: str | None = None) -> ContractFacts:
     """Gather a roadmap's (or pack's) data contract and the literals of its expressions.
+
+    The event columns are those of ``event_source`` (default: the default source); event
+    names come from the filters of the indicators that read it.
 
     Examples
     --------
@@ -154,12 +160,18 @@ def contract_facts(source: Source) -> ContractFacts:
     """
     rs = _roadmaps(source)
     first = rs[0]
-    ev = first.data.events
+    name = first.data.default_source if event_source is None else event_source
+    if name not in first.data.sources:
+        raise ValueError(f"unknown event source {name!r}; the roadmap declares "
+                         f"{', '.join(first.data.sources)}")
+    ev = first.data.sources[name]
     attrs: dict[str, str] = {}
     values: dict[str, str] = {}
     for r in rs:
         attrs.update(r.data.accounts.attributes)
-        values.update(r.data.events.values)
+        cols = r.data.sources.get(name)
+        if cols is not None:
+            values.update(cols.values)
     facts = ContractFacts(
         account_key=first.data.accounts.key, attributes=attrs, event_col=ev.event,
         user_col=ev.user, timestamp_col=ev.timestamp, timezone=ev.timezone,
@@ -168,10 +180,11 @@ def contract_facts(source: Source) -> ContractFacts:
     events: set[str] = set()
     for r in rs:
         for ind in r.indicators:
-            if isinstance(ind, AggregateIndicator) and ind.window.days is not None:
+            if (isinstance(ind, AggregateIndicator) and ind.window.days is not None
+                    and (ind.source or r.data.default_source) == name):
                 facts.windows.add(ind.window.days * (2 if ind.compare != "none" else 1))
                 facts.windows.add(ind.window.days)
-        for text in _expressions(r):
+        for text in _expressions(r, name):
             try:
                 tree = ast.parse(text.strip(), mode="eval")
             except SyntaxError:
@@ -310,8 +323,9 @@ def events_for(
     horizon_days: int | None = None,
     users: int = 6,
     nulls: bool = True,
+    event_source: str | None = None,
 ) -> SearchStrategy[pl.DataFrame]:
-    """Events frames that fit the roadmap's data contract.
+    """Events frames that fit the roadmap's data contract (one event source's frame).
 
     Event names are those the indicators filter on (plus one no filter reads), users come from
     a small pool (``u0``...), times fall in the span the windows read and around every window
@@ -334,13 +348,15 @@ def events_for(
         Size of the user pool.
     nulls
         Whether value columns and users may be null.
+    event_source
+        The event source whose frame to draw (default: the default source).
 
     Returns
     -------
     SearchStrategy[polars.DataFrame]
         Columns of the contract, the timestamp in the declared time zone.
     """
-    facts = contract_facts(source)
+    facts = contract_facts(source, event_source)
     keys = list(accounts) if accounts is not None else [f"a{i}" for i in range(6)]
     if not keys:
         raise ValueError("events_for needs at least one account key")
@@ -402,8 +418,11 @@ def inputs_for(
     max_accounts: int = 5,
     max_events: int = 60,
     nulls: bool = True,
-) -> SearchStrategy[tuple[pl.DataFrame, pl.DataFrame]]:
+) -> SearchStrategy[tuple[pl.DataFrame, Any]]:
     """(accounts, events) pairs that fit the roadmap and refer to each other.
+
+    ``events`` is one frame, or, when the roadmap declares named event sources, a dict of
+    one frame per source (what :func:`healthrules.evaluate` takes).
 
     Parameters
     ----------
@@ -418,16 +437,22 @@ def inputs_for(
 
     Returns
     -------
-    SearchStrategy[tuple[polars.DataFrame, polars.DataFrame]]
+    SearchStrategy[tuple[polars.DataFrame, polars.DataFrame | dict[str, polars.DataFrame]]]
     """
+    first = _roadmaps(source)[0]
 
     @st.composite
-    def draw_inputs(draw: DrawFn) -> tuple[pl.DataFrame, pl.DataFrame]:
+    def draw_inputs(draw: DrawFn) -> tuple[pl.DataFrame, Any]:
         n = draw(st.integers(1, max_accounts))
         ids = [f"a{i}" for i in range(n)]
         accounts = draw(accounts_for(source, as_of=as_of, ids=ids, nulls=nulls))
-        events = draw(events_for(source, as_of=as_of, accounts=ids, max_events=max_events,
-                                 nulls=nulls))
+        if not first.data.named_sources:
+            return accounts, draw(events_for(source, as_of=as_of, accounts=ids,
+                                             max_events=max_events, nulls=nulls))
+        events = {name: draw(events_for(source, as_of=as_of, accounts=ids,
+                                        max_events=max_events, nulls=nulls,
+                                        event_source=name))
+                  for name in first.data.sources}
         return accounts, events
 
     return draw_inputs()
@@ -462,22 +487,59 @@ def _bands(draw: DrawFn, integer: bool) -> dict[str, Any]:
     return {"direction": direction, "levels": levels}
 
 
+@dataclass(frozen=True)
+class _SourceTemplate:
+    """An event source the generated roadmaps may declare."""
+
+    columns: dict[str, Any]
+    event_col: str | None
+    events: tuple[str, ...]
+    value: str
+    user: bool
+
+
+_SOURCES: dict[str, _SourceTemplate] = {
+    "usage": _SourceTemplate({"values": {"value": "float"}}, "event", _EVENTS, "value", True),
+    "tickets": _SourceTemplate(
+        {"event": "kind", "user": None, "timestamp": "opened_at",
+         "values": {"severity": "int"}}, "kind", ("opened", "escalated", "closed"),
+        "severity", False),
+    "surveys": _SourceTemplate(
+        {"event": None, "user": "respondent", "timestamp": "answered_at",
+         "values": {"nps": "int", "value": "float"}}, None, (), "nps", True),
+}
+
+
 @st.composite
 def _roadmap(draw: DrawFn, max_indicators: int, max_stages: int,
-             max_actions: int) -> Roadmap:
+             max_actions: int, max_sources: int = 1) -> Roadmap:
     families = ("process", "relationship", "outcome")
     n_agg = draw(st.integers(1, max(1, max_indicators)))
     indicators: list[dict[str, Any]] = []
     numeric: list[tuple[str, bool]] = []  # (id, is integer)
+    n_sources = draw(st.integers(1, min(max_sources, len(_SOURCES)))) if max_sources > 1 else 1
+    names = ["usage", *draw(st.permutations(["tickets", "surveys"]))[:n_sources - 1]]
+    if n_sources > 1:
+        names = draw(st.permutations(names))  # any of them may be the default
     for i in range(n_agg):
         agg = draw(st.sampled_from(_AGGS))
-        event = draw(st.sampled_from(_EVENTS))
+        src_name = draw(st.sampled_from(names)) if max_sources > 1 else "usage"
+        tpl = _SOURCES[src_name]
         ind: dict[str, Any] = {
             "id": f"i{i}", "family": draw(st.sampled_from(families)), "aggregate": agg,
-            "where": f"event == '{event}'", "window": draw(st.sampled_from(_WINDOWS)),
+            "window": draw(st.sampled_from(_WINDOWS)),
         }
+        if tpl.event_col is not None:
+            event = draw(st.sampled_from(tpl.events))
+            ind["where"] = f"{tpl.event_col} == '{event}'"
+        elif draw(st.booleans()):
+            ind["where"] = f"{tpl.value} >= {draw(st.integers(0, 10))}"
+        if max_sources > 1 and (src_name != names[0] or draw(st.booleans())):
+            ind["source"] = src_name
         if agg in ("sum", "mean", "max"):
-            ind["of"] = "value"
+            ind["of"] = tpl.value
+        elif agg == "distinct" and not tpl.user:
+            ind["of"] = tpl.event_col
         trailing = isinstance(ind["window"], str) and ind["window"] != "all"
         if trailing and agg in ("count", "sum") and draw(st.booleans()):
             ind["compare"] = draw(st.sampled_from(["delta", "pct_change", "previous"]))
@@ -542,11 +604,14 @@ def _roadmap(draw: DrawFn, max_indicators: int, max_stages: int,
         score["bands"] = {"levels": [{"name": "low", "lt": 40}, {"name": "mid", "ge": 40,
                                                                    "lt": 70},
                                      {"name": "high", "ge": 70}]}
+    events: dict[str, Any] = (
+        {"values": {"value": "float"}} if max_sources <= 1
+        else {name: _SOURCES[name].columns for name in names})
     data = {
         "id": "fuzz",
         "goal": "Generated roadmap",
         "data": {
-            "events": {"values": {"value": "float"}},
+            "events": events,
             "accounts": {"attributes": {"plan": "str", "seats": "int", "start": "date"}},
         },
         "indicators": indicators,
@@ -557,12 +622,16 @@ def _roadmap(draw: DrawFn, max_indicators: int, max_stages: int,
 
 
 def roadmaps(*, max_indicators: int = 4, max_stages: int = 3,
-             max_actions: int = 2) -> SearchStrategy[Roadmap]:
+             max_actions: int = 2, max_sources: int = 1) -> SearchStrategy[Roadmap]:
     """Small valid roadmaps: aggregates, a derived ratio, bands, stages, actions, a score.
 
     Every roadmap drawn compiles (:func:`healthrules.compile`). Its data contract is fixed:
     events with a user and a float ``value`` column, accounts with ``plan`` (str), ``seats``
-    (int) and ``start`` (date), so :func:`inputs_for` can feed it.
+    (int) and ``start`` (date), so :func:`inputs_for` can feed it. With ``max_sources`` above
+    1, ``data.events`` declares from one to that many named sources (``usage``; ``tickets``
+    with an event column ``kind``, no user and an int ``severity``; ``surveys`` with no
+    event column, a user ``respondent`` and ``nps``), in any order, and each aggregate
+    indicator reads one of them.
 
     Parameters
     ----------
@@ -572,9 +641,11 @@ def roadmaps(*, max_indicators: int = 4, max_stages: int = 3,
         The most stages.
     max_actions
         The most actions per stage.
+    max_sources
+        The most event sources (1: the plain ``data.events`` form; at most 3).
 
     Returns
     -------
     SearchStrategy[Roadmap]
     """
-    return _roadmap(max_indicators, max_stages, max_actions)
+    return _roadmap(max_indicators, max_stages, max_actions, max_sources)
