@@ -213,30 +213,47 @@ def render(value: object, typ: Type, spec: str, clock: _Clock | None = None) -> 
 # --------------------------------------------------------------------------- the evaluator
 
 
+Rows = pl.DataFrame | Sequence[Mapping[str, Any]]
+
+
 def evaluate_reference(
     source: Roadmap | Pack,
-    events: pl.DataFrame | Sequence[Mapping[str, Any]],
-    accounts: pl.DataFrame | Sequence[Mapping[str, Any]],
+    events: Rows | Mapping[str, Rows],
+    accounts: Rows,
     as_of: dt.date | dt.datetime,
 ) -> Reference:
-    """Evaluate a roadmap (or a loaded pack) the slow way, following docs/semantics.md."""
+    """Evaluate a roadmap (or a loaded pack) the slow way, following docs/semantics.md.
+
+    ``events`` is one frame (the default source) or one frame per event source by name
+    ("Event sources": each aggregate indicator reads the events of its source only; the
+    evaluation clock is the default source's time zone).
+    """
     roadmaps = [source] if isinstance(source, Roadmap) else list(source.loaded)
     analyses = [analyze(r) for r in roadmaps]
     for a in analyses:
         assert a.ok, a.issues
     contract = roadmaps[0].data
-    ev_cols, key = contract.events, contract.accounts.key
-    clock = _clock(as_of, ev_cols.timezone)
-    event_rows = _rows(events)
+    key = contract.accounts.key
+    sources: dict[str, EventColumns] = {}
+    for r in roadmaps:
+        for name, cols in r.data.sources.items():
+            sources.setdefault(name, cols)
+    default = contract.default_source
+    clock = _clock(as_of, sources[default].timezone)
+    given: Mapping[str, Rows] = (
+        events if isinstance(events, Mapping) else {default: events})
+    assert set(given) == set(sources), (set(given), set(sources))
     account_rows = _rows(accounts)
 
     # "Input checking": events with a null account or timestamp are dropped; events of
     # unknown accounts are ignored (they are never looked up).
-    by_account: dict[object, list[Mapping[str, Any]]] = {}
-    for e in event_rows:
-        if e[ev_cols.account] is None or e[ev_cols.timestamp] is None:
-            continue
-        by_account.setdefault(e[ev_cols.account], []).append(_event_read(e, ev_cols, clock))
+    by_account: dict[str, dict[object, list[Mapping[str, Any]]]] = {}
+    for name, ev_cols in sources.items():
+        table = by_account.setdefault(name, {})
+        for e in _rows(given[name]):
+            if e[ev_cols.account] is None or e[ev_cols.timestamp] is None:
+                continue
+            table.setdefault(e[ev_cols.account], []).append(_event_read(e, ev_cols))
 
     out: dict[object, AccountResult] = {}
     conditions: dict[tuple[str, str], dict[str, int]] = {}
@@ -257,17 +274,20 @@ def evaluate_reference(
             out[ident] = AccountResult(roadmap=None)
             continue
         r, a = chosen
-        out[ident] = _account(r, a, attrs, by_account.get(ident, []), clock, conditions)
+        mine = {name: table.get(ident, []) for name, table in by_account.items()}
+        out[ident] = _account(r, a, attrs, mine, clock, conditions)
     return Reference(as_of=clock.as_of, accounts=out, conditions=conditions)
 
 
-def _event_read(e: Mapping[str, Any], ev: EventColumns, clock: _Clock) -> Mapping[str, Any]:
+def _event_read(e: Mapping[str, Any], ev: EventColumns) -> Mapping[str, Any]:
     """"Time" and "Aggregations": a date-only timestamp is the midnight starting that date
-    on the events' wall clock; NaN and inf in a float value column are read as null."""
+    on its source's wall clock; NaN and inf in a float value column are read as null."""
     out = dict(e)
     ts = out[ev.timestamp]
     if isinstance(ts, dt.date) and not isinstance(ts, dt.datetime):
-        out[ev.timestamp] = clock.at(dt.datetime.combine(ts, dt.time()))
+        midnight = dt.datetime.combine(ts, dt.time())
+        out[ev.timestamp] = (midnight if ev.timezone is None
+                             else midnight.replace(tzinfo=ZoneInfo(ev.timezone)))
     for name, typ in ev.values.items():
         if typ == "float" and name in out:
             out[name] = _clean(out[name])
@@ -292,16 +312,17 @@ def _account(
     r: Roadmap,
     a: Analysis,
     attrs: dict[str, object],
-    events: list[Mapping[str, Any]],
+    events: Mapping[str, list[Mapping[str, Any]]],
     clock: _Clock,
     conditions: dict[tuple[str, str], dict[str, int]],
 ) -> AccountResult:
     res = AccountResult(roadmap=r.id)
-    # "Aggregations"
+    # "Aggregations": each indicator over the events of its source
     for idx, ind in enumerate(r.indicators):
         if isinstance(ind, AggregateIndicator):
             where = a.expressions.get(f"indicators[{idx}].where")
-            res.indicators[ind.id] = _indicator(r, ind, where, attrs, events, clock)
+            source = ind.source or r.data.default_source
+            res.indicators[ind.id] = _indicator(r, ind, where, attrs, events[source], clock)
             if ind.bands is not None:
                 res.bands[ind.id] = band_of(res.indicators[ind.id], ind.bands)
     # derived indicators, in dependency order; a band is known as soon as its value is
@@ -467,7 +488,7 @@ def _aggregate(
 ) -> object:
     """The aggregate over the events in [start, stop) (naive wall times) passing ``where``;
     ``last_day`` is the day ``days_since_*`` count to."""
-    ev = r.data.events
+    ev = r.data.sources[ind.source or r.data.default_source]
     lo = None if start is None else _instant(clock.at(start))
     hi = _instant(clock.at(stop))
     picked: list[Mapping[str, Any]] = []

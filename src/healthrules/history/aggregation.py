@@ -33,9 +33,9 @@ per event like the ``where`` filter. So, per account:
 - ``min`` / ``max``: a rolling minimum / maximum over the days of a trailing window (probe rows
   at each date are merged into the day table); cumulative windows use running extremes.
 
-A ``where`` filter that reads ``as_of`` depends on the date; such indicators (rare) fall back to
-one plain aggregation query per date, and are counted in the diagnostics
-(``history_fallback_indicators``).
+A ``where`` filter that reads ``as_of`` (by name, or through ``days_since()``) depends on the
+date; such indicators (rare) fall back to one plain aggregation query per date, and are
+counted in the diagnostics (``history_fallback_indicators``).
 
 Lookups at a date use a single sorted integer key per (account, day) (``account * stride +
 day``), with a zero "sentinel" row at the start of every account, so as-of joins never read
@@ -44,6 +44,7 @@ another account's rows.
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -172,7 +173,7 @@ class IncrementalAggregator:
         for i, idx, ind in plan.source_indicators(self.source):
             a = plan.roadmaps[i].analysis
             where = a.expressions.get(f"indicators[{idx}].where")
-            if where is not None and "as_of" in names_in(where.tree):
+            if where is not None and _reads_as_of(where.tree):
                 self.fallback.append((i, idx, ind))
                 continue
             w = ind.window
@@ -660,6 +661,19 @@ class IncrementalAggregator:
             parts.append(day_pairs.join(got, on=_ACC, how="inner").drop(_ACC))
         extra = pl.concat(parts, how="diagonal_relaxed")
         return out.join(extra, on="__hk", how="full", coalesce=True)
+
+
+_AS_OF_FUNCTIONS = frozenset({"days_since"})
+"""Functions whose value depends on ``as_of`` without naming it (``days_since(t)``)."""
+
+
+def _reads_as_of(tree: ast.AST) -> bool:
+    """Whether an expression depends on the evaluation date: it names ``as_of`` or calls a
+    function that reads it."""
+    if "as_of" in names_in(tree):
+        return True
+    return any(isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+               and node.func.id in _AS_OF_FUNCTIONS for node in ast.walk(tree))
 
 
 def _extreme(form: Literal["running_min", "running_max"]) -> Literal["min", "max"]:
