@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -13,7 +14,7 @@ from healthrules.errors import Code, InputDataError, Issue, Location
 if TYPE_CHECKING:
     from healthrules.compiler import Plan
 
-__all__ = ["contract_types", "scan_frame"]
+__all__ = ["contract_types", "partition_columns", "scan_events", "scan_frame"]
 
 Side = Literal["events", "accounts"]
 
@@ -21,13 +22,14 @@ _SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".ndjson": 
              ".jsonl": "ndjson"}
 
 
-def contract_types(plan: Plan, side: Side) -> dict[str, str]:
+def contract_types(plan: Plan, side: Side, source: str | None = None) -> dict[str, str]:
     """The type the data contract declares for each column of one frame: ``str`` for keys,
     users and event names (ids such as ``00001`` stay text), else the declared type
-    (``datetime`` for the timestamp)."""
+    (``datetime`` for the timestamp). ``source`` names the event source (default: the
+    default source)."""
     if side == "accounts":
         return {plan.account_key: "str", **plan.attributes}
-    ev = plan.events
+    ev = plan.sources[plan.default_source if source is None else source]
     types = {ev.account: "str", ev.timestamp: "datetime", **ev.values}
     if ev.event is not None:
         types[ev.event] = "str"
@@ -65,8 +67,90 @@ def _typed(lf: pl.LazyFrame, types: dict[str, str], timezone: str | None) -> pl.
     return lf.with_columns(exprs) if exprs else lf
 
 
+_NAMED = re.compile(r"^([A-Za-z][A-Za-z0-9_]*)=(.+)$")
+
+
+def _named(value: str, option: str) -> tuple[str | None, str]:
+    """``NAME=VALUE`` -> (NAME, VALUE); a plain value (or an existing path holding ``=``,
+    such as a hive folder ``date=2026-06-01``) -> (None, value)."""
+    m = _NAMED.match(value)
+    if m is None or Path(value).exists():
+        return None, value
+    return m.group(1), m.group(2)
+
+
+def scan_events(values: list[str], plan: Plan) -> pl.LazyFrame | dict[str, pl.LazyFrame]:
+    """The events named by one or more ``--events`` options: ``PATH`` (the default source,
+    alone) or ``NAME=PATH`` per event source of the roadmap (``--events usage=u.parquet
+    --events tickets=t.csv``). Each is scanned lazily with :func:`scan_frame`, CSV and
+    NDJSON with the types its source declares.
+
+    Raises
+    ------
+    UsageError
+        A source named twice or unknown (with a did-you-mean), a plain path next to named
+        ones or given twice, or a source of the roadmap without its ``--events``.
+    """
+    from healthrules.expressions import did_you_mean
+
+    declared = list(plan.sources)
+    given: dict[str, str] = {}
+    plain: list[str] = []
+    for value in values:
+        name, path = _named(value, "--events")
+        if name is None:
+            plain.append(path)
+            continue
+        if name not in plan.sources:
+            raise UsageError(
+                f"--events {value}: the roadmap has no event source {name!r} (its sources: "
+                f"{', '.join(declared)})", hint=did_you_mean(name, declared))
+        if name in given:
+            raise UsageError(f"--events names source {name!r} twice")
+        given[name] = path
+    if plain and (given or len(plain) > 1):
+        raise UsageError(
+            "give one --events PATH (the events of a roadmap with one source), or one "
+            "--events NAME=PATH per event source", hint="event sources of the roadmap: "
+            + ", ".join(declared))
+    if plain:
+        if len(declared) > 1:
+            raise UsageError(
+                f"the roadmap reads {len(declared)} event sources: give one --events "
+                "NAME=PATH for each", hint=" ".join(f"--events {n}=..." for n in declared))
+        return scan_frame(plain[0], "events", plan, "events")
+    missing = [n for n in declared if n not in given]
+    if missing:
+        raise UsageError(
+            f"no --events for event source{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(missing)} of the roadmap",
+            hint=" ".join(f"--events {n}=..." for n in missing))
+    return {name: scan_frame(given[name], f"events of source {name!r}", plan, "events", name)
+            for name in declared}
+
+
+def partition_columns(values: list[str] | None, plan: Plan) -> str | dict[str, str] | None:
+    """``--partition-column``: ``COL`` (every source) or ``NAME=COL`` per source."""
+    from healthrules.expressions import did_you_mean
+
+    if not values:
+        return None
+    per: dict[str, str] = {}
+    for value in values:
+        name, col = _named(value, "--partition-column")
+        if name is None:
+            if len(values) > 1:
+                raise UsageError("give one --partition-column COL, or NAME=COL per source")
+            return col
+        if name not in plan.sources:
+            raise UsageError(f"--partition-column {value}: the roadmap has no event source "
+                             f"{name!r}", hint=did_you_mean(name, list(plan.sources)))
+        per[name] = col
+    return per
+
+
 def scan_frame(path: str | Path, what: str, plan: Plan | None = None,
-               side: Side | None = None) -> pl.LazyFrame:
+               side: Side | None = None, source: str | None = None) -> pl.LazyFrame:
     """Scan a file or a folder lazily; a folder is read as a (hive-partitioned) Parquet dataset.
 
     With a ``plan``, a CSV or NDJSON file is read with the types the plan's data contract
@@ -97,9 +181,11 @@ def scan_frame(path: str | Path, what: str, plan: Plan | None = None,
         _check_parquet([p], what)
         return pl.scan_parquet(p)
     if plan is not None and side is not None and kind in ("csv", "ndjson"):
-        types = contract_types(plan, side)
+        types = contract_types(plan, side, source)
         lf = pl.scan_csv(p, infer_schema=False) if kind == "csv" else pl.scan_ndjson(p)
-        return _typed(lf, types, plan.events.timezone)
+        zone = (plan.sources[source].timezone if side == "events" and source is not None
+                else plan.events.timezone)
+        return _typed(lf, types, zone)
     if kind == "csv":
         return pl.scan_csv(p, try_parse_dates=True)
     if kind == "ndjson":

@@ -32,7 +32,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "backtest", help="how well the score foresaw renewals and churns",
         description=__doc__, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("roadmap", help="a roadmap file or a pack file")
-    parser.add_argument("--events", required=True, help="events file or folder")
+    parser.add_argument("--events", required=True, action="append", metavar="[NAME=]PATH",
+                        help="events file or folder; with several event sources, NAME=PATH "
+                        "once per source (--events usage=u.parquet --events tickets=t.csv)")
     parser.add_argument("--accounts", required=True, help="accounts file")
     parser.add_argument("--outcomes", required=True, help="renewal outcomes file")
     parser.add_argument("--start", required=True, type=_args.date,
@@ -62,7 +64,7 @@ def run(args: argparse.Namespace) -> Any:
     import healthrules as hr
     from healthrules.cli._args import output_dir
     from healthrules.cli._exit import Exit, UsageError
-    from healthrules.cli._frames import scan_frame
+    from healthrules.cli._frames import scan_events, scan_frame
     from healthrules.history.backtest import backtest
 
     if args.end < args.start:
@@ -73,7 +75,7 @@ def run(args: argparse.Namespace) -> Any:
         output_dir(args.out, "--out")
     roadmap = hr.load(args.roadmap)
     plan = hr.compile(roadmap)  # CSV and NDJSON files are read with the contract's types
-    events = scan_frame(args.events, "events", plan, "events")
+    events = scan_events(args.events, plan)
     accounts = scan_frame(args.accounts, "accounts", plan, "accounts")
     outcomes = scan_frame(args.outcomes, "outcomes")
     schema = outcomes.collect_schema()

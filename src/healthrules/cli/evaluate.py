@@ -20,8 +20,13 @@ examples:
   healthrules evaluate roadmap.yaml --events data/events/ --partition-column date ...
 
 --events and --accounts take a .parquet, .csv or .ndjson file, or a folder of Parquet
-files (read as a hive-partitioned dataset). The frames are written atomically to --out
-(indicators, stages, scores, actions, conditions, then manifest.json).
+files (read as a hive-partitioned dataset). A roadmap with several event sources
+(data.events: {usage: ..., tickets: ...}) takes --events NAME=PATH once per source:
+  healthrules evaluate rules/examples/b2b-saas-signals/roadmap.yaml \\
+      --events usage=usage.parquet --events tickets=tickets.csv \\
+      --events surveys=surveys.csv --accounts accounts.parquet --as-of 2026-06-30 --out out/
+The frames are written atomically to --out (indicators, stages, scores, actions,
+conditions, then manifest.json).
 """
 
 
@@ -30,12 +35,16 @@ def add_input_arguments(parser: argparse.ArgumentParser) -> None:
     from healthrules.cli._args import as_of
 
     parser.add_argument("roadmap", help="a roadmap file or a pack file")
-    parser.add_argument("--events", required=True, help="events file or folder")
+    parser.add_argument("--events", required=True, action="append", metavar="[NAME=]PATH",
+                        help="events file or folder; with several event sources, NAME=PATH "
+                        "once per source (--events usage=u.parquet --events tickets=t.csv)")
     parser.add_argument("--accounts", required=True, help="accounts file")
     parser.add_argument("--as-of", required=True, dest="as_of", type=as_of,
                         help="evaluation date YYYY-MM-DD (or an ISO datetime)")
-    parser.add_argument("--partition-column", default=None,
-                        help="date column of a hive-partitioned events folder (e.g. date)")
+    parser.add_argument("--partition-column", default=None, action="append",
+                        metavar="[NAME=]COLUMN",
+                        help="date column of a hive-partitioned events folder (e.g. date); "
+                        "NAME=COLUMN for one event source")
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -54,7 +63,7 @@ def evaluate_from_args(args: argparse.Namespace) -> Any:
     """Load the roadmap, scan the frames and evaluate (shared by evaluate and explain)."""
     import healthrules as hr
     from healthrules.cli._exit import UsageError
-    from healthrules.cli._frames import scan_frame
+    from healthrules.cli._frames import partition_columns, scan_events, scan_frame
     from healthrules.history.daily import provenance
 
     if not Path(args.roadmap).exists():
@@ -64,12 +73,12 @@ def evaluate_from_args(args: argparse.Namespace) -> Any:
         print(f"loading {args.roadmap} ...", file=sys.stderr)
     roadmap = hr.load(args.roadmap)
     plan = hr.compile(roadmap)  # CSV and NDJSON files are read with the contract's types
-    events = scan_frame(args.events, "events", plan, "events")
+    events = scan_events(args.events, plan)
     accounts = scan_frame(args.accounts, "accounts", plan, "accounts")
     if progress:
         print(f"evaluating as of {args.as_of} ...", file=sys.stderr)
     result = hr.evaluate(roadmap, events, accounts, args.as_of,
-                         partition_column=args.partition_column)
+                         partition_column=partition_columns(args.partition_column, plan))
     args.provenance = provenance(roadmap)
     return result
 
@@ -110,7 +119,13 @@ def format_summary(result: Any) -> str:
     bands = ", ".join(f"{b or 'no band'} {n}" for b, n in s["score_bands"])
     lines.append(f"  score bands: {bands}")
     d = s["diagnostics"]
-    ignored = {k: v for k, v in d.items() if k.startswith("events_") and k != "events_read" and v}
+    named = any(":" in k for k in d)  # several sources: each is counted by name
+
+    def dropped(k: str) -> bool:
+        source, _, what = k.rpartition(":")
+        return bool(source) == named and what.startswith("events_") and what != "events_read"
+
+    ignored = {k: v for k, v in d.items() if dropped(k) and v}
     if ignored or d.get("accounts_unrouted"):
         parts = [f"{k.replace('_', ' ')} {v}" for k, v in ignored.items()]
         if d.get("accounts_unrouted"):

@@ -52,7 +52,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         description=__doc__, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("roadmap", nargs="?", help="a roadmap file or a pack file")
     parser.add_argument("--state", required=True, help="the state store (an SQLite file)")
-    parser.add_argument("--events", help="events file or folder")
+    parser.add_argument("--events", action="append", metavar="[NAME=]PATH",
+                        help="events file or folder; with several event sources, NAME=PATH "
+                        "once per source (--events usage=u.parquet --events tickets=t.csv)")
     parser.add_argument("--accounts", help="accounts file")
     parser.add_argument("--as-of", dest="as_of", type=_args.date, help="run date YYYY-MM-DD")
     parser.add_argument("--rewind", action="store_true",
@@ -142,14 +144,14 @@ def run(args: argparse.Namespace) -> int:
     _outputs(args)
 
     import healthrules as hr
-    from healthrules.cli._frames import scan_frame
+    from healthrules.cli._frames import scan_events, scan_frame
     from healthrules.history import run as daily
     from healthrules.history.daily import check_pin, provenance
     from healthrules.history.overrides import OverrideError
 
     source = hr.load(args.roadmap)
     plan = hr.compile(source)
-    events = scan_frame(args.events, "events", plan, "events")
+    events = scan_events(args.events, plan)
     accounts = scan_frame(args.accounts, "accounts", plan, "accounts")
     if pins and plan.account_key in accounts.collect_schema():
         keys = accounts.select(plan.account_key).collect()

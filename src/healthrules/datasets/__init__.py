@@ -64,6 +64,22 @@ purchase_intent             a pricing-page visit or quote request during a trial
 
 ``personas``: ``account_id`` and ``persona`` (one of :data:`PERSONAS`), kept apart from the
 accounts so that rules cannot read the answer.
+
+``tickets`` and ``surveys``: the same support tickets and NPS answers as a help desk and a
+survey tool would export them, with their own columns and types, to read as separate event
+sources (``Sample.sources``; see ``healthrules.datasets._sources`` and the example pack
+``rules/examples/b2b-saas-signals``):
+
+================ ======================== ====================================================
+table            columns                  meaning
+================ ======================== ====================================================
+tickets          account_id, ticket_id,   one row per ticket event: ``status`` ``opened`` or
+                 status, at, priority,    ``resolved``; ``at`` is ``Datetime("ms", "UTC")``;
+                 handling_minutes         ``priority`` 1 (urgent) .. 4 (low); agent minutes on
+                                          ``resolved`` rows
+surveys          account_id, respondent,  one row per NPS answer, dated by day
+                 answered_on, nps         (``answered_on`` is a ``Date``); ``nps`` 0-10
+================ ======================== ====================================================
 """
 
 from __future__ import annotations
@@ -94,6 +110,7 @@ from healthrules.datasets._personas import (
     assign_personas,
     company_name,
 )
+from healthrules.datasets._sources import surveys_frame, tickets_frame
 
 __all__ = [
     "CHURN_PERSONAS",
@@ -134,6 +151,12 @@ class Sample:
         The last day of the data; evaluate rules ``as_of`` this date.
     personas
         ``account_id`` and ``persona`` of every account.
+    tickets
+        The help desk's ticket events (``account_id``, ``ticket_id``, ``status``, ``at``,
+        ``priority``, ``handling_minutes``), a second event source.
+    surveys
+        The survey tool's NPS answers (``account_id``, ``respondent``, ``answered_on``,
+        ``nps``), a third event source.
 
     Examples
     --------
@@ -141,12 +164,24 @@ class Sample:
     >>> s = sample(12)
     >>> s.accounts.height, s.personas.height, s.as_of
     (12, 12, datetime.date(2026, 6, 30))
+    >>> sorted(s.sources)
+    ['surveys', 'tickets', 'usage']
     """
 
     events: pl.DataFrame
     accounts: pl.DataFrame
     as_of: date
     personas: pl.DataFrame
+    tickets: pl.DataFrame
+    surveys: pl.DataFrame
+
+    @property
+    def sources(self) -> dict[str, pl.DataFrame]:
+        """The three event sources by the names the example pack
+        ``rules/examples/b2b-saas-signals`` declares: ``usage`` (:attr:`events`),
+        ``tickets`` and ``surveys``; pass it as the ``events`` of
+        :func:`healthrules.evaluate`."""
+        return {"usage": self.events, "tickets": self.tickets, "surveys": self.surveys}
 
 
 def sample(
@@ -216,11 +251,14 @@ def sample(
     ids = [f"A{i + 1:0{width}d}" for i in range(n_accounts)]
     names = [company_name(rng) for _ in range(n_accounts)]
     params = [account_parameters(p, rng, as_of=as_of, days=days) for p in personas]
+    events = events_frame(params, ids, seed=seed, as_of=as_of, days=days)
     return Sample(
-        events=events_frame(params, ids, seed=seed, as_of=as_of, days=days),
+        events=events,
         accounts=accounts_frame(params, ids, names),
         as_of=as_of,
         personas=personas_frame(params, ids),
+        tickets=tickets_frame(events, seed),
+        surveys=surveys_frame(events),
     )
 
 
@@ -311,8 +349,9 @@ def write_sample(
 ) -> dict[str, Path]:
     """Generate a sample (or take ``data``) and write it as Parquet files, atomically.
 
-    Writes ``events.parquet``, ``accounts.parquet`` and ``personas.parquet`` into
-    ``directory`` (created if needed). Each file is first written to a temporary file in the
+    Writes ``events.parquet``, ``accounts.parquet``, ``personas.parquet``,
+    ``tickets.parquet`` and ``surveys.parquet`` into ``directory`` (created if needed).
+    Each file is first written to a temporary file in the
     same folder and then moved into place with :func:`os.replace`, so a reader never sees a
     half-written file.
 
@@ -328,7 +367,8 @@ def write_sample(
     Returns
     -------
     dict[str, pathlib.Path]
-        The path of each file, keyed ``events``, ``accounts`` and ``personas``.
+        The path of each file, keyed ``events``, ``accounts``, ``personas``, ``tickets``
+        and ``surveys``.
 
     Raises
     ------
@@ -350,7 +390,8 @@ def write_sample(
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
-    for name, frame in (("events", s.events), ("accounts", s.accounts), ("personas", s.personas)):
+    for name, frame in (("events", s.events), ("accounts", s.accounts), ("personas", s.personas),
+                        ("tickets", s.tickets), ("surveys", s.surveys)):
         path = folder / f"{name}.parquet"
         _write_atomically(frame, path)
         paths[name] = path
