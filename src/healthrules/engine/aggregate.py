@@ -201,12 +201,17 @@ class EventsPass:
         ``rows`` is the number of events when known (an in-memory frame): small inputs run
         on polars' in-memory engine, which starts faster (see ``frames.SMALL_ROWS``).
         """
-        ev = self.columns
         query = self.query(events)
         if rows is not None and rows <= SMALL_ROWS:
             agg_df = query.collect(engine="in-memory")
         else:
             agg_df = query.collect(optimizations=EVENTS_QUERY_FLAGS)
+        return self.finish(agg_df)
+
+    def finish(self, agg_df: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, int]]:
+        """The raw aggregates (keyed by the account key) and the counters, from the
+        collected :meth:`query` (to collect the passes of several sources together)."""
+        ev = self.columns
         if ev.account != self.key:
             agg_df = agg_df.rename({ev.account: self.key})
         key_dtype = self.accounts.schema[self.key]

@@ -24,10 +24,16 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from healthrules.compiler import Plan, compile
-from healthrules.engine.aggregate import EventsPass
+from healthrules.engine.aggregate import EVENTS_QUERY_FLAGS, EventsPass
 from healthrules.engine.assemble import RoadmapOutputs, RoadmapProgram, program_for
 from healthrules.engine.binding import ColumnTime
-from healthrules.engine.frames import ROUTE, TASK_DTYPE, collect_all, empty_actions
+from healthrules.engine.frames import (
+    ROUTE,
+    SMALL_ROWS,
+    TASK_DTYPE,
+    collect_all,
+    empty_actions,
+)
 from healthrules.errors import Code, InputDataError, Issue, Location
 from healthrules.evaluation import Evaluation
 from healthrules.expressions import Parsed, did_you_mean
@@ -168,19 +174,33 @@ class Evaluator:
         plan = self.plan
         frames = dict(events) if isinstance(events, Mapping) else {plan.default_source: events}
         key = plan.account_key
-        agg: pl.DataFrame | None = None
-        diagnostics: dict[str, int] = {}
+        passes: list[EventsPass] = []
+        sizes: list[int | None] = []
         for name in plan.sources:
             part = (partition_column.get(name) if isinstance(partition_column, Mapping)
                     else partition_column)
-            rows = event_rows.get(name) if isinstance(event_rows, Mapping) else event_rows
-            got, counts = EventsPass(plan, clock, accounts, source=name, partition_column=part,
-                                     low_memory=low_memory).collect(frames[name], rows)
+            sizes.append(event_rows.get(name) if isinstance(event_rows, Mapping)
+                         else event_rows)
+            passes.append(EventsPass(plan, clock, accounts, source=name, partition_column=part,
+                                     low_memory=low_memory))
+        if len(passes) == 1:
+            results = [passes[0].collect(frames[plan.default_source], sizes[0])]
+        else:
+            # the passes of the sources run together (one collect_all), each its own query
+            queries = [p.query(frames[p.source]) for p in passes]
+            if all(n is not None and n <= SMALL_ROWS for n in sizes):
+                collected = pl.collect_all(queries, engine="in-memory")
+            else:
+                collected = pl.collect_all(queries, optimizations=EVENTS_QUERY_FLAGS)
+            results = [p.finish(df) for p, df in zip(passes, collected, strict=True)]
+        agg: pl.DataFrame | None = None
+        diagnostics: dict[str, int] = {}
+        for p, (got, counts) in zip(passes, results, strict=True):
             agg = got if agg is None else agg.join(got, on=key, how="full", coalesce=True)
             for k, v in counts.items():
                 diagnostics[k] = diagnostics.get(k, 0) + v
                 if plan.named_sources:
-                    diagnostics[f"{name}:{k}"] = v
+                    diagnostics[f"{p.source}:{k}"] = v
         assert agg is not None
         return agg, diagnostics
 
