@@ -125,6 +125,28 @@ def test_spark_equals_polars_on_the_example_packs(
         result.unpersist()
 
 
+def test_spark_equals_polars_over_several_event_sources(
+        spark: Any, sample_data: tuple[Any, Any, Any]) -> None:
+    """The example pack over usage, tickets (milliseconds) and surveys (dates): one Spark
+    DataFrame per source, the same rows as polars, the counters per source."""
+    from healthrules.integrations import spark as hs
+
+    data, events, accounts = sample_data
+    source = hr.load(EXAMPLES / "b2b-saas-signals" / "roadmap.yaml")
+    want = hr.evaluate(source, data.sources, data.accounts, data.as_of)
+    frames = {"usage": events, "tickets": _to_spark(spark, data.tickets),
+              "surveys": _to_spark(spark, data.surveys)}
+    result = hs.evaluate(source, frames, accounts, data.as_of, partitions=3)
+    try:
+        _assert_same(result, want)
+        assert want.diagnostics["tickets:events_read"] > 0
+    finally:
+        result.unpersist()
+    with pytest.raises(InputDataError, match="no events DataFrame for source 'surveys'"):
+        hs.evaluate(source, {"usage": events, "tickets": frames["tickets"]}, accounts,
+                    data.as_of)
+
+
 def test_spark_takes_a_roadmap_path_and_writes_each_frame(
         sample_data: tuple[Any, Any, Any], tmp_path: Path) -> None:
     from healthrules.integrations import spark as hs

@@ -191,7 +191,9 @@ class Evaluator:
             if all(n is not None and n <= SMALL_ROWS for n in sizes):
                 collected = pl.collect_all(queries, engine="in-memory")
             else:
-                collected = pl.collect_all(queries, optimizations=EVENTS_QUERY_FLAGS)
+                # the streaming engine, as a single pass's collect() runs it
+                collected = pl.collect_all(queries, optimizations=EVENTS_QUERY_FLAGS,
+                                           engine="streaming")
             results = [p.finish(df) for p, df in zip(passes, collected, strict=True)]
         agg: pl.DataFrame | None = None
         diagnostics: dict[str, int] = {}
