@@ -450,3 +450,22 @@ def test_a_test_file_rejects_an_unknown_source(tmp_path: Path) -> None:
     assert not report.ok
     assert "unknown event source 'tikets'" in text and "did you mean 'tickets'?" in text
     assert "'sevrity' is not a value column of source 'tickets'" in text
+
+
+def test_a_daily_run_judges_each_source_by_its_own_staleness_limit(tmp_path: Path) -> None:
+    from healthrules.history import run as daily
+    from healthrules.history.daily import StaleDataError
+
+    text = ROADMAP.replace("      values: {severity: int}\n",
+                           "      values: {severity: int}\n      max_staleness: 1d\n")
+    (tmp_path / "strict.yaml").write_text(text)
+    (tmp_path / "plain.yaml").write_text(ROADMAP)
+    events, accounts = _frames()
+    # the newest ticket read on 30 June (Paris) is from the morning of 29 June: 38 hours
+    # old (the one at 22:30 UTC on 30 June is on 1 July in Paris)
+    with pytest.raises(StaleDataError, match="newest event of source 'tickets'"):
+        daily(hr.load(tmp_path / "strict.yaml"), tmp_path / "s.db", events, accounts, AS_OF)
+    # the run's own limit is the default source's; the usage events are fresh
+    result = daily(hr.load(tmp_path / "plain.yaml"), tmp_path / "t.db", events, accounts,
+                   AS_OF, max_staleness="1d")
+    assert result.newest_event is not None

@@ -175,17 +175,19 @@ def newest_event(plan: Plan, events: pl.LazyFrame, as_of: dt.date,
     ``as_of`` reads (events after it are not read).
 
     One small lazy query (the timestamp column only, with the filter pushed into the scan);
-    timestamps with a time zone are given as local wall-clock time in that zone, as the
-    evaluation reads them.
+    timestamps with a time zone are given as local wall-clock time in the evaluation's zone
+    (the default source's), as the evaluation reads them.
     """
     ts = plan.sources[plan.default_source if source is None else source].timestamp
     dtype = events.collect_schema().get(ts)
     end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
     col = pl.col(ts)
+    zone = plan.events.timezone  # the evaluation clock's zone
     if isinstance(dtype, pl.Date):
         col = col.cast(pl.Datetime("us"))
     elif isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
-        col = pl.col(ts).dt.convert_time_zone(dtype.time_zone).dt.replace_time_zone(None)
+        col = pl.col(ts).dt.convert_time_zone(zone or dtype.time_zone).dt.replace_time_zone(
+            None)
     elif not isinstance(dtype, pl.Datetime):
         return None  # the contract check reports a timestamp column of another type
     value = events.select(col.alias("__ts")).filter(pl.col("__ts") < end).select(
@@ -500,7 +502,10 @@ def run(
     max_staleness
         Refuse the run when the newest event is older than this at the end of ``as_of``
         (days, ``"2d"`` or a timedelta); default: the roadmap's
-        ``data.events.max_staleness``, else no limit.
+        ``data.events.max_staleness``, else no limit. With several event sources this
+        limit is the default source's; every other source is judged by its own
+        ``data.events.<name>.max_staleness`` (no limit without one), and a refusal names
+        the source.
     rules
         The provenance to record (default: :func:`provenance` of ``roadmap``; pass the
         loaded pack's when ``roadmap`` is a plan compiled from a pack, so the pack file is
@@ -529,9 +534,10 @@ def run(
     checked = [check_pin(plan, acc_df, p) for p in pins]
     newest = newest_event(plan, ev_lf[plan.default_source], day)
     age = _check_fresh(plan, newest, day, max_staleness, plan.default_source)
-    for name in list(plan.sources)[1:]:  # every other source is judged by its own limit
-        _check_fresh(plan, newest_event(plan, ev_lf[name], day, name), day, max_staleness,
-                     name)
+    for name in list(plan.sources)[1:]:
+        # another source (tickets, surveys: sparse by nature) is judged by its own
+        # data.events.<name>.max_staleness only, not by the run's limit
+        _check_fresh(plan, newest_event(plan, ev_lf[name], day, name), day, None, name)
     prov = rules if rules is not None else provenance(
         roadmap if isinstance(roadmap, (Roadmap, Pack)) else plan)
     store = state if isinstance(state, StateStore) else StateStore(state)
