@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -57,7 +57,9 @@ __all__ = ["CollectedOutputs", "Evaluator", "Events", "PartitionColumn", "evalua
 class CollectedOutputs:
     """The collected output frames of every roadmap of a plan (one list entry per roadmap).
 
-    ``actions`` and ``counts`` hold a frame only for roadmaps with actions.
+    ``actions`` and ``counts`` hold a frame only for roadmaps with actions; ``fired_rows``
+    (``outputs(render=False)`` only, then ``actions`` holds nothing) the unrendered rows
+    where some action fired (see :meth:`RoadmapProgram.render`).
     """
 
     indicators: list[pl.DataFrame]
@@ -65,6 +67,7 @@ class CollectedOutputs:
     scores: list[pl.DataFrame]
     actions: list[pl.DataFrame | None]
     counts: list[pl.DataFrame | None]
+    fired_rows: list[pl.DataFrame | None] = field(default_factory=list)
 
 
 class Evaluator:
@@ -122,17 +125,20 @@ class Evaluator:
             routed.height)
 
     def outputs(self, frames: list[pl.DataFrame], key: str,
-                by: str | None = None) -> CollectedOutputs:
+                by: str | None = None, *, render: bool = True) -> CollectedOutputs:
         """Every output frame of every roadmap: one ``collect_all`` for the frames and the
         fired rows with their rendered values, one for the actions built from those.
 
-        ``key`` is the row key; ``by`` groups the condition counts (a date column).
+        ``key`` is the row key; ``by`` groups the condition counts (a date column). With
+        ``render=False`` nothing is rendered: ``fired_rows`` holds the fired rows, for
+        :meth:`RoadmapProgram.render` and :meth:`RoadmapProgram.actions` (or
+        :meth:`RoadmapProgram.fired`) later, and ``actions`` holds nothing.
         """
         rows = sum(f.height for f in frames)
         lazies: list[pl.LazyFrame] = []
         shapes: list[RoadmapOutputs] = []
         for p, frame in zip(self.programs, frames, strict=True):
-            o = p.outputs(frame, key, by)
+            o = p.outputs(frame, key, by, render=render)
             shapes.append(o)
             lazies += [o.indicators, o.stages, o.scores]
             lazies += [x for x in (o.fired_rows, o.counts) if x is not None]
@@ -146,7 +152,8 @@ class Evaluator:
             fired_rows = next(got) if o.fired_rows is not None else None
             result.counts.append(next(got) if o.counts is not None else None)
             result.actions.append(None)
-            if fired_rows is not None:
+            result.fired_rows.append(fired_rows)
+            if fired_rows is not None and render:
                 fired.append((i, self.programs[i].actions(fired_rows, key)))
         if fired:
             for (i, _), frame in zip(fired, collect_all([lf for _, lf in fired], rows),

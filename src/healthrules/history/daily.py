@@ -657,7 +657,7 @@ def _evaluate(plan: Plan, events: dict[str, pl.LazyFrame], accounts: pl.DataFram
     diagnostics["accounts_unrouted"] = result["unrouted"].get(day, 0)
     evaluation = Evaluation(
         plan=plan, as_of=day, account_key=key, indicators=pick(result["indicators"]),
-        stages=stages, scores=pick(result["scores"]), actions=pick(result["actions"]),
+        stages=stages, scores=pick(result["scores"]), actions=pick(result["actions"].render()),
         conditions=pick(result["conditions"]), diagnostics=diagnostics,
         attributes=engine.accounts)
     extras = result["extras"]
