@@ -434,6 +434,18 @@ def test_cli_data_problem_in_a_source_names_it(files: dict[str, Path], tmp_path:
     assert "<events:tickets>" in err and "events frame 'tickets' has no column 'status'" in err
 
 
+def test_cli_report_with_history_reads_one_file_per_source(
+        files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "report.html"
+    args = ["report", str(example_path("b2b-saas-signals"))]
+    for name in ("usage", "tickets", "surveys"):
+        args += ["--events", f"{name}={files[name]}"]
+    args += ["--accounts", str(files["accounts"]), "--as-of", "2026-06-30",
+             "--history-weeks", "1", "--out", str(out)]
+    assert main(args) == 0, capsys.readouterr().err
+    assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
 # --------------------------------------------------------------------------- test files
 
 
