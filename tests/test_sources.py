@@ -10,6 +10,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 import healthrules as hr
 from healthrules.cli import main
@@ -481,3 +482,95 @@ def test_a_daily_run_judges_each_source_by_its_own_staleness_limit(tmp_path: Pat
     result = daily(hr.load(tmp_path / "plain.yaml"), tmp_path / "t.db", events, accounts,
                    AS_OF, max_staleness="1d")
     assert result.newest_event is not None
+
+
+# --------------------------------------------------------------------------- mixed inputs
+
+
+def test_a_dict_may_mix_a_duckdb_table_a_relation_and_a_polars_frame(tmp_path: Path) -> None:
+    """Each named source is resolved once, with its own columns, timestamp, zone and read
+    range: tickets from a DuckDB table (a ``DuckDBSource``), surveys from a DuckDB
+    relation, usage a polars frame; the result is the all-polars evaluation's, and each
+    source's SQL carries only that source's columns and range."""
+    import duckdb
+
+    from healthrules.sources import DuckDBSource
+
+    events, accounts = _frames()
+    plan = hr.compile(_roadmap())
+    expected = hr.evaluate(plan, events, accounts, AS_OF)
+    path = tmp_path / "warehouse.duckdb"
+    con = duckdb.connect(str(path))
+    # a column no roadmap reads next to each source's own
+    for name in ("tickets", "surveys"):
+        con.from_arrow(events[name].with_columns(pl.lit("x").alias("note")).to_arrow()
+                       ).create(name)
+    con.close()
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        tickets = DuckDBSource(path, table="tickets")
+        surveys = DuckDBSource(relation=con.table("surveys"))
+        got = hr.evaluate(plan, {"usage": events["usage"], "tickets": tickets,
+                                 "surveys": surveys}, accounts, AS_OF)
+    finally:
+        tickets.close()
+        con.close()
+    for name in ("indicators", "stages", "scores", "actions", "conditions"):
+        assert_frame_equal(getattr(got, name), getattr(expected, name), check_exact=True)
+    assert got.diagnostics == expected.diagnostics
+    # tickets: its four columns, no lower bound (last_time reads all history), the end of
+    # 30 June in Paris written as the UTC instant; the 22:30 UTC ticket is never read
+    t_sql = tickets.last_query or ""
+    for col in ("customer", "kind", "opened_at", "severity"):
+        assert f'"{col}"' in t_sql
+    for col in ("note", "respondent", "answered_on", "nps", "account_id"):
+        assert f'"{col}"' not in t_sql, t_sql
+    assert '"opened_at" <' in t_sql and '"opened_at" >=' not in t_sql
+    assert "2026-06-30 22:00:00" in t_sql
+    assert tickets.rows_read == 3
+    # surveys: its own columns, and its own 90-day range on its dates (New York wall clock)
+    s_sql = surveys.last_query or ""
+    for col in ("account_id", "respondent", "answered_on", "nps"):
+        assert f'"{col}"' in s_sql
+    for col in ("note", "customer", "opened_at", "severity"):
+        assert f'"{col}"' not in s_sql, s_sql
+    start, end = read_range(plan, events, accounts, AS_OF, event_source="surveys")
+    assert start is not None and '"answered_on" >=' in s_sql and '"answered_on" <' in s_sql
+    assert surveys.rows_read == 2  # the 1 January answer is outside the 90 days
+    # [start, end) of the surveys is midnight to midnight in Paris: 18:00 the day before
+    # on New York's wall clock, where a survey's date begins
+    assert (start.isoformat(), end.isoformat()) == ("2026-04-02T00:00:00+02:00",
+                                                    "2026-07-01T00:00:00+02:00")
+    assert "'2026-04-01 18:00:00.000000'" in s_sql and "'2026-06-30 18:00:00.000000'" in s_sql
+
+
+def test_cli_mixes_a_file_a_duckdb_table_and_a_query_per_source(
+        files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--events NAME=PATH``, ``--events-table NAME=TABLE`` and ``--events-query NAME=SQL``
+    name one source each, of one ``--duckdb`` file."""
+    import duckdb
+
+    s = sample(40)
+    db = tmp_path / "w.duckdb"
+    con = duckdb.connect(str(db))
+    con.from_arrow(s.sources["tickets"].to_arrow()).create("tickets")
+    con.from_arrow(s.sources["surveys"].to_arrow()).create("surveys_raw")
+    con.close()
+    out = tmp_path / "out"
+    code = main([*_evaluate_args(files, out, f"usage={files['usage']}"), "--duckdb", str(db),
+                 "--events-table", "tickets=tickets",
+                 "--events-query", "surveys=SELECT * FROM surveys_raw WHERE 1=1"])
+    text = capsys.readouterr()
+    assert code == 0, text.err
+    want = hr.evaluate(hr.load(example_path("b2b-saas-signals")), s.sources, s.accounts,
+                       s.as_of)
+    got = pl.read_parquet(out / "indicators.parquet")
+    assert_frame_equal(got.sort("account_id"), want.indicators.sort("account_id"))
+    # a source given twice, by two kinds of option, is a usage error naming both
+    code = main([*_evaluate_args(files, tmp_path / "o2", f"usage={files['usage']}",
+                                 f"tickets={files['tickets']}"), "--duckdb", str(db),
+                 "--events-table", "tickets=tickets",
+                 "--events-table", "surveys=surveys_raw"])
+    assert code == 2
+    assert ("the events of source 'tickets' are given twice (--events and --events-table)"
+            in capsys.readouterr().err)

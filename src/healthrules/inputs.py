@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
@@ -13,6 +13,9 @@ import polars as pl
 from healthrules.compiler import Plan
 from healthrules.errors import Code, InputDataError, Issue, Location
 from healthrules.roadmap import AggregateIndicator
+
+if TYPE_CHECKING:
+    from healthrules.sources import Source
 
 __all__ = [
     "NOT_FINITE",
@@ -22,7 +25,7 @@ __all__ = [
     "check_events_schema",
     "check_source_key",
     "clock_for",
-    "event_frames",
+    "event_inputs",
     "lazy",
     "read_events",
     "source_clock",
@@ -44,17 +47,24 @@ def _frame_words(plan: Plan, source: str) -> str:
     return f"events frame {source!r}" if plan.named_sources else "events frame"
 
 
-def event_frames(plan: Plan, events: Any) -> dict[str, pl.LazyFrame]:
-    """The events input of an evaluation as one LazyFrame per event source of the plan.
+def event_inputs(plan: Plan, events: Any) -> dict[str, Source | pl.LazyFrame]:
+    """The events input of an evaluation as one input per event source of the plan.
 
-    This is the one place where an events input becomes lazy frames: ``events`` is one frame
-    (the default source) or a mapping of source name to frame. Every source the plan
-    declares must be given, and no other.
+    This is the one place where an events input is split per source: ``events`` is one
+    input (the default source) or a mapping of source name to input. Every source the plan
+    declares must be given, and no other. Each input is a polars frame or anything
+    :func:`healthrules.sources.resolve` takes (a DuckDB relation, a source, an Arrow
+    object), returned as :func:`healthrules.sources.source_of` makes it (a LazyFrame, or a
+    :class:`~healthrules.sources.Source` that
+    :func:`healthrules.engine.evaluator.events_frame` reads with that source's columns and
+    read range pushed into its SQL).
 
     Raises
     ------
     InputDataError
-        A source missing, unknown (with a did-you-mean) or not a frame.
+        A source missing or unknown (with a did-you-mean).
+    TypeError
+        An input that is none of the inputs :func:`healthrules.sources.resolve` takes.
     """
     from healthrules.expressions import did_you_mean
 
@@ -85,11 +95,10 @@ def event_frames(plan: Plan, events: Any) -> dict[str, pl.LazyFrame]:
                 + ", ".join(f"{n!r}: ..." for n in declared) + "}"))
     if issues:
         raise InputDataError(issues)
-    frames: dict[str, pl.LazyFrame] = {}
-    for name in declared:
-        frames[name] = lazy(given[name], f"the events of source {name!r}"
-                            if plan.named_sources else "events")
-    return frames
+    from healthrules.sources import source_of
+
+    return {name: source_of(given[name], f"the events of source {name!r}"
+                            if plan.named_sources else "events") for name in declared}
 
 
 def lazy(frame: Any, what: str) -> pl.LazyFrame:

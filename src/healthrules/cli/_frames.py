@@ -1,10 +1,12 @@
-"""Read event and account frames named on the command line (Parquet, CSV, NDJSON, folders)."""
+"""Read event and account frames named on the command line: Parquet, CSV, NDJSON files and
+folders, or a table or query of a DuckDB file or of a database by URI."""
 
 from __future__ import annotations
 
+import argparse
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 
@@ -14,7 +16,8 @@ from healthrules.errors import Code, InputDataError, Issue, Location
 if TYPE_CHECKING:
     from healthrules.compiler import Plan
 
-__all__ = ["contract_types", "partition_columns", "scan_events", "scan_frame"]
+__all__ = ["add_source_arguments", "contract_types", "has_input", "input_frame",
+           "partition_columns", "scan_events", "scan_frame"]
 
 Side = Literal["events", "accounts"]
 
@@ -79,6 +82,10 @@ def _named(value: str, option: str) -> tuple[str | None, str]:
     return m.group(1), m.group(2)
 
 
+_EVENT_OPTIONS = (("--events", "events"), ("--events-table", "events_table"),
+                  ("--events-query", "events_query"))
+
+
 def scan_events(values: list[str], plan: Plan) -> pl.LazyFrame | dict[str, pl.LazyFrame]:
     """The events named by one or more ``--events`` options: ``PATH`` (the default source,
     alone) or ``NAME=PATH`` per event source of the roadmap (``--events usage=u.parquet
@@ -91,42 +98,75 @@ def scan_events(values: list[str], plan: Plan) -> pl.LazyFrame | dict[str, pl.La
         A source named twice or unknown (with a did-you-mean), a plain path next to named
         ones or given twice, or a source of the roadmap without its ``--events``.
     """
+    got: pl.LazyFrame | dict[str, pl.LazyFrame] = _events_input(
+        [("--events", v) for v in values], plan, None)
+    return got
+
+
+def _events_input(entries: list[tuple[str, str]], plan: Plan,
+                  args: argparse.Namespace | None) -> Any:
+    """The events of ``(option, value)`` pairs: ``--events [NAME=]PATH``,
+    ``--events-table [NAME=]TABLE``, ``--events-query [NAME=]SQL``; a plain value is the
+    default source (alone), ``NAME=...`` one event source of the roadmap. One input (the
+    default source) or a dict of one input per source."""
     from healthrules.expressions import did_you_mean
 
     declared = list(plan.sources)
-    given: dict[str, str] = {}
-    plain: list[str] = []
-    for value in values:
-        name, path = _named(value, "--events")
+    given: dict[str, tuple[str, str]] = {}
+    plain: list[tuple[str, str]] = []
+    for option, value in entries:
+        name, rest = _named(value, option)
         if name is None:
-            plain.append(path)
+            plain.append((option, rest))
             continue
         if name not in plan.sources:
             raise UsageError(
-                f"--events {value}: the roadmap has no event source {name!r} (its sources: "
+                f"{option} {value}: the roadmap has no event source {name!r} (its sources: "
                 f"{', '.join(declared)})", hint=did_you_mean(name, declared))
         if name in given:
-            raise UsageError(f"--events names source {name!r} twice")
-        given[name] = path
+            first = given[name][0]
+            raise UsageError(f"{option} names source {name!r} twice" if first == option
+                             else f"the events of source {name!r} are given twice ({first} "
+                             f"and {option})")
+        given[name] = (option, rest)
+    options = list(dict.fromkeys(option for option, _ in plain))
+    if not given and len(options) > 1:
+        raise UsageError(
+            f"give one of --events, --events-table, --events-query (got {', '.join(options)})",
+            hint="--events FILE, or --duckdb FILE --events-table NAME; with several event "
+            "sources, NAME=... once per source")
     if plain and (given or len(plain) > 1):
         raise UsageError(
-            "give one --events PATH (the events of a roadmap with one source), or one "
-            "--events NAME=PATH per event source", hint="event sources of the roadmap: "
-            + ", ".join(declared))
+            "give one --events PATH (or --events-table / --events-query: the events of a "
+            "roadmap with one source), or one --events NAME=PATH (or --events-table "
+            "NAME=TABLE, --events-query NAME=SQL) per event source",
+            hint="event sources of the roadmap: " + ", ".join(declared))
     if plain:
         if len(declared) > 1:
             raise UsageError(
                 f"the roadmap reads {len(declared)} event sources: give one --events "
-                "NAME=PATH for each", hint=" ".join(f"--events {n}=..." for n in declared))
-        return scan_frame(plain[0], "events", plan, "events")
+                "NAME=PATH for each", hint=" ".join(f"--events {n}=..." for n in declared)
+                + " (or --events-table NAME=TABLE, --events-query NAME=SQL)")
+        option, value = plain[0]
+        return _open_events(option, value, plan, None, "events", args)
     missing = [n for n in declared if n not in given]
     if missing:
         raise UsageError(
             f"no --events for event source{'s' if len(missing) > 1 else ''} "
             f"{', '.join(missing)} of the roadmap",
             hint=" ".join(f"--events {n}=..." for n in missing))
-    return {name: scan_frame(given[name], f"events of source {name!r}", plan, "events", name)
+    return {name: _open_events(*given[name], plan, name, f"events of source {name!r}", args)
             for name in declared}
+
+
+def _open_events(option: str, value: str, plan: Plan, source: str | None, what: str,
+                 args: argparse.Namespace | None) -> Any:
+    """One source's events: a scanned file, or a table or query of the database."""
+    if option == "--events":
+        return scan_frame(value, what, plan, "events", source)
+    assert args is not None
+    kind = "table" if option == "--events-table" else "query"
+    return _database_source(args, option, **{kind: value})
 
 
 def partition_columns(values: list[str] | None, plan: Plan) -> str | dict[str, str] | None:
@@ -208,3 +248,95 @@ def _check_parquet(files: list[Path], what: str) -> None:
                                 message=f"{what}: not a readable Parquet file ({exc})"))
     if issues:
         raise InputDataError(issues)
+
+
+SOURCES_HELP = """\
+inputs: each of the events and the accounts comes from a file or folder (--events FILE,
+--accounts FILE), or from a table (--events-table NAME) or a query (--events-query SQL) of
+the database given by --duckdb FILE (opened read-only) or --database URI (connectorx, or
+ADBC with --sql-engine adbc). The columns and the time range the roadmap reads are written
+into the SQL that runs (docs/sources.md). A roadmap with several event sources takes one
+events option per source, named: --events NAME=PATH, --events-table NAME=TABLE or
+--events-query NAME=SQL (they may be mixed).
+"""
+
+
+def add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    """The input options: a file per side, or a table or a query of a database; the events
+    once per event source (``NAME=...``) when the roadmap has several."""
+    group = parser.add_argument_group("inputs", SOURCES_HELP)
+    group.add_argument("--events", action="append", metavar="[NAME=]PATH",
+                       help="events file or folder; with several event sources, NAME=PATH "
+                       "once per source (--events usage=u.parquet --events tickets=t.csv)")
+    group.add_argument("--accounts", metavar="FILE", help="accounts file")
+    group.add_argument("--events-table", dest="events_table", action="append",
+                       metavar="[NAME=]TABLE",
+                       help="events table (or view) of --duckdb / --database")
+    group.add_argument("--events-query", dest="events_query", action="append",
+                       metavar="[NAME=]SQL",
+                       help="events query (a SELECT) of --duckdb / --database")
+    group.add_argument("--accounts-table", dest="accounts_table", metavar="NAME",
+                       help="accounts table (or view) of --duckdb / --database")
+    group.add_argument("--accounts-query", dest="accounts_query", metavar="SQL",
+                       help="accounts query (a SELECT) of --duckdb / --database")
+    db = group.add_mutually_exclusive_group()
+    db.add_argument("--duckdb", metavar="FILE", help="a DuckDB database file")
+    db.add_argument("--database", metavar="URI",
+                    help="a database URI, e.g. postgresql://user@host:5432/db")
+    group.add_argument("--sql-engine", dest="sql_engine", choices=["connectorx", "adbc"],
+                       default="connectorx", help="how --database is read (default connectorx)")
+
+
+def has_input(args: argparse.Namespace, side: Side) -> bool:
+    """Whether the command line names an input for ``side``."""
+    return any(getattr(args, f"{side}{x}", None) for x in ("", "_table", "_query"))
+
+
+def input_frame(args: argparse.Namespace, side: Side, plan: Plan) -> Any:
+    """The input of ``side`` the command line names: a LazyFrame of a file, or a source
+    of a database table or query (read with pushdown by ``healthrules.evaluate``). The
+    events are one input (the default source) or, with ``NAME=...`` values, a dict of one
+    input per event source.
+
+    Raises
+    ------
+    UsageError
+        If no input or several are given for ``side`` (for the events: for one source),
+        or a table or query has no database.
+    """
+    if side == "events":
+        entries = [(option, v) for option, attr in _EVENT_OPTIONS
+                   for v in (getattr(args, attr, None) or [])]
+        if not entries:
+            raise UsageError("give one of --events, --events-table, --events-query",
+                             hint="--events FILE, or --duckdb FILE --events-table NAME")
+        return _events_input(entries, plan, args)
+    path = getattr(args, side, None)
+    table = getattr(args, f"{side}_table", None)
+    query = getattr(args, f"{side}_query", None)
+    given = [f"--{side}{x}" for x, v in (("", path), ("-table", table), ("-query", query)) if v]
+    if len(given) != 1:
+        raise UsageError(
+            f"give one of --{side}, --{side}-table, --{side}-query"
+            + (f" (got {', '.join(given)})" if given else ""),
+            hint=f"--{side} FILE, or --duckdb FILE --{side}-table NAME")
+    if path:
+        return scan_frame(path, side, plan, side)
+    return _database_source(args, given[0], table=table, query=query)
+
+
+def _database_source(args: argparse.Namespace, option: str, *, table: str | None = None,
+                     query: str | None = None) -> Any:
+    """A table or query of ``--duckdb`` or ``--database``."""
+    from healthrules.sources import DuckDBSource, SQLSource
+
+    try:
+        if args.duckdb:
+            if not Path(args.duckdb).exists():
+                raise UsageError(f"DuckDB database file not found: {args.duckdb}")
+            return DuckDBSource(args.duckdb, table=table, query=query)
+        if args.database:
+            return SQLSource(args.database, table=table, query=query, engine=args.sql_engine)
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}") from None
+    raise UsageError(f"{option} needs a database: --duckdb FILE or --database URI")

@@ -43,11 +43,12 @@ from healthrules.inputs import (
     check_events_schema,
     check_source_key,
     clock_for,
-    event_frames,
-    lazy,
+    event_inputs,
+    source_clock,
     source_label,
 )
 from healthrules.roadmap import UNASSIGNED_STAGE, Pack, Roadmap
+from healthrules.sources import FrameInput, resolve, schema_of, source_of
 
 __all__ = ["CollectedOutputs", "Evaluator", "Events", "PartitionColumn", "evaluate",
            "events_query", "read_range"]
@@ -213,21 +214,43 @@ class Evaluator:
         assert agg is not None
         return agg, diagnostics
 
-    def evaluate(self, events: pl.LazyFrame | Mapping[str, pl.LazyFrame],
-                 accounts: pl.DataFrame, clock: Clock, *,
-                 partition_column: str | Mapping[str, str] | None = None,
+    def evaluate(self, events: Events, accounts: pl.DataFrame | FrameInput, clock: Clock, *,
+                 partition_column: PartitionColumn = None,
                  low_memory: bool = False,
                  event_rows: int | Mapping[str, int | None] | None = None) -> Evaluation:
         """Evaluate checked inputs at one clock (see :func:`evaluate` for the public form).
 
         ``events`` is one lazy frame per event source (a single frame: the default source);
-        ``event_rows`` the number of events when known (in-memory frames).
+        ``event_rows`` the number of events when known (in-memory frames). A source's
+        events may also be any input :func:`evaluate` takes (a DuckDB relation, a source,
+        an Arrow object): it is read with that source's columns and the time range of this
+        clock pushed down. ``accounts`` other than a ``DataFrame`` are read with the key and
+        the declared attributes.
         """
         plan = self.plan
         key = plan.account_key
-        agg, diagnostics = self.aggregates(events, accounts, clock,
+        if not isinstance(accounts, pl.DataFrame):
+            accounts = resolve(accounts, [key, *plan.attributes], time_zone=clock.time_zone,
+                               what="accounts").collect()
+        given = dict(events) if isinstance(events, Mapping) else {plan.default_source: events}
+        rows = (dict(event_rows) if isinstance(event_rows, Mapping)
+                else {plan.default_source: event_rows})
+        lazy_events: dict[str, pl.LazyFrame] = {}
+        for name, obj in event_inputs(plan, given).items():
+            frame = given[name]
+            if isinstance(frame, pl.DataFrame) and rows.get(name) is None:
+                rows[name] = frame.height
+            if isinstance(obj, pl.LazyFrame):
+                lazy_events[name] = obj
+                continue
+            part = (partition_column.get(name) if isinstance(partition_column, Mapping)
+                    else partition_column)
+            lazy_events[name] = events_frame(
+                plan, obj, clock, EventsPass(plan, clock, accounts, source=name).read_range(),
+                part, source=name, schema=schema_of(obj, plan.sources[name].timezone))
+        agg, diagnostics = self.aggregates(lazy_events, accounts, clock,
                                            partition_column=partition_column,
-                                           low_memory=low_memory, event_rows=event_rows)
+                                           low_memory=low_memory, event_rows=rows)
         routed = collect_all(
             [self.route(accounts.lazy().with_columns(self.time_columns(clock)))],
             accounts.height)[0]
@@ -298,9 +321,10 @@ def unrouted_stages(unrouted: pl.DataFrame, key: str) -> pl.DataFrame:
 # ---------------------------------------------------------------------- public functions
 
 
-Events = pl.DataFrame | pl.LazyFrame | Mapping[str, pl.DataFrame | pl.LazyFrame]
-"""The events of an evaluation: one frame (the default source), or one frame per event
-source by name."""
+Events = FrameInput | Mapping[str, FrameInput]
+"""The events of an evaluation: one input (the default source), or one input per event
+source by name. Each input is a polars frame or anything
+:func:`healthrules.sources.resolve` takes (a DuckDB relation, a source, Arrow)."""
 PartitionColumn = str | Mapping[str, str] | None
 """A partition column of every source's events, or per source by name."""
 
@@ -308,7 +332,7 @@ PartitionColumn = str | Mapping[str, str] | None
 def evaluate(
     source: Roadmap | Pack | Plan,
     events: Events,
-    accounts: pl.DataFrame | pl.LazyFrame,
+    accounts: FrameInput,
     as_of: dt.date | dt.datetime | str,
     *,
     partition_column: PartitionColumn = None,
@@ -326,9 +350,14 @@ def evaluate(
         never collected whole): the columns declared in ``data.events``. When
         ``data.events`` declares named sources, a dict of one frame per source
         (``{"usage": ..., "tickets": ...}``); a single frame is the default (first) source.
-        Each source is read once, with its own read range and columns.
+        Each source is read once, with its own read range and columns. Each frame may also
+        be a DuckDB relation, a :class:`healthrules.sources.DuckDBSource` or
+        :class:`~healthrules.sources.SQLSource` (the columns and the time range the roadmap
+        reads from that source are written into their SQL), or an Arrow table or stream
+        (``docs/sources.md``); a dict may mix them.
     accounts
-        One row per account: the key and the attributes declared in ``data.accounts``.
+        One row per account: the key and the attributes declared in ``data.accounts``; any
+        input ``events`` takes.
     as_of
         A ``date`` (the whole day counts), a ``datetime`` (events strictly before it count), or
         an ISO string of either.
@@ -395,7 +424,7 @@ def evaluate(
 def events_query(
     source: Roadmap | Pack | Plan,
     events: Events,
-    accounts: pl.DataFrame | pl.LazyFrame,
+    accounts: FrameInput,
     as_of: dt.date | dt.datetime | str,
     *,
     partition_column: PartitionColumn = None,
@@ -434,7 +463,7 @@ def events_query(
 def read_range(
     source: Roadmap | Pack | Plan,
     events: Events,
-    accounts: pl.DataFrame | pl.LazyFrame,
+    accounts: FrameInput,
     as_of: dt.date | dt.datetime | str,
     *,
     event_source: str | None = None,
@@ -470,13 +499,25 @@ def read_range(
     return start, end
 
 
+_AS_OF: Any = object()  # prepare(first=...): the events are read for as_of alone
+
+
 def prepare(source: Roadmap | Pack | Plan, events: Any, accounts: Any, as_of: Any,
-            partition_column: PartitionColumn = None,
+            partition_column: PartitionColumn = None, *, first: Any = _AS_OF,
             ) -> tuple[Plan, Clock, dict[str, pl.LazyFrame], pl.DataFrame]:
     """Compile and check the inputs of one evaluation (every problem at once).
 
-    Returns the plan, the clock of ``as_of``, the events (one lazy frame per source, see
-    :func:`healthrules.inputs.event_frames`) and the checked accounts.
+    Returns the plan, the clock of ``as_of``, the events (one lazy frame per source) and
+    the checked accounts. The inputs become LazyFrames here, once: the events input is
+    split per source (:func:`healthrules.inputs.event_inputs`), and each source is
+    resolved by :func:`events_frame` (:func:`healthrules.sources.resolve`) with its own
+    columns, timestamp, time zone and read range: a source outside polars (DuckDB, a
+    database by URI) reads only the columns the plan declares for it and only the events
+    of the time range its indicators need, both in its SQL.
+
+    ``first`` is the earliest date the events are evaluated at (history: the first date
+    of the grid, lags included); by default ``as_of`` alone; None reads every event
+    before ``as_of``'s end.
 
     Raises
     ------
@@ -486,13 +527,13 @@ def prepare(source: Roadmap | Pack | Plan, events: Any, accounts: Any, as_of: An
         If the frames do not match the data contract.
     """
     plan = compile(source)
-    frames = event_frames(plan, events)
-    acc_lf = lazy(accounts, "accounts")
+    inputs = event_inputs(plan, events)
+    acc_src = source_of(accounts, "accounts")
     schemas: dict[str, pl.Schema] = {}
     issues: list[Issue] = []
-    for name, lf in frames.items():
+    for name, src in inputs.items():
         try:
-            schemas[name] = lf.collect_schema()
+            schemas[name] = schema_of(src, plan.sources[name].timezone)
         except pl.exceptions.PolarsError as exc:
             what = f"the events frame of source {name!r}" if plan.named_sources else (
                 "the events frame")
@@ -501,6 +542,11 @@ def prepare(source: Roadmap | Pack | Plan, events: Any, accounts: Any, as_of: An
                                 message=f"cannot read {what}: {exc}"))
     if issues:
         raise InputDataError(issues)
+    zone = plan.events.timezone  # a database's zoned timestamps, shown in the roadmap's zone
+    try:
+        acc_schema = schema_of(acc_src, zone)
+    except pl.exceptions.PolarsError as exc:
+        raise InputDataError(f"cannot read the accounts frame: {exc}") from exc
     for name, schema in schemas.items():
         issues += check_events_schema(plan, schema, name)
         part = (partition_column.get(name) if isinstance(partition_column, Mapping)
@@ -517,24 +563,94 @@ def prepare(source: Roadmap | Pack | Plan, events: Any, accounts: Any, as_of: An
                     hint=did_you_mean(str(name), list(plan.sources))))
     ev_schema = schemas[plan.default_source]
     clock = clock_for(plan, ev_schema, as_of)
+    wanted = [plan.account_key, *plan.attributes]
+    acc_lf = resolve(acc_src, wanted if all(c in acc_schema for c in wanted) else None,
+                     time_zone=zone)
     acc_df, acc_issues = check_accounts(plan, acc_lf, ev_schema, clock)
     issues += acc_issues
-    acc_schema = acc_df.schema if not acc_issues else None
-    for name, schema in schemas.items():
-        if name != plan.default_source and acc_schema is not None:
-            issues += check_source_key(plan, name, schema, acc_schema.get(plan.account_key))
+    if not acc_issues:
+        key_dtype = acc_df.schema.get(plan.account_key)
+        for name, schema in schemas.items():
+            if name != plan.default_source:
+                issues += check_source_key(plan, name, schema, key_dtype)
     if issues:
         raise InputDataError(issues)
     try:  # the widest window must stay within the dates Python and polars can hold
+        ranges: dict[str, tuple[dt.datetime | None, dt.datetime]] = {}
+        first_clock = (clock_for(plan, ev_schema, first)
+                       if first is not None and first is not _AS_OF else None)
         for name in plan.sources:
-            EventsPass(plan, clock, acc_df, source=name).read_range()
+            start, end = EventsPass(plan, clock, acc_df, source=name).read_range()
+            if first is None:
+                start = None
+            elif first_clock is not None:
+                start, _ = EventsPass(plan, first_clock, acc_df, source=name).read_range()
+            ranges[name] = (start, end)
     except OverflowError:
         raise InputDataError([Issue(
             code=Code.BAD_AS_OF.value, location=Location(file="<as_of>"),
             message=f"as_of {clock.as_of.isoformat()} is too close to the first or last "
             "representable date: the roadmap's windows reach before 0001-01-01 or after "
             "9999-12-31", hint="pass a real evaluation date")]) from None
+    frames: dict[str, pl.LazyFrame] = {}
+    for name, src in inputs.items():
+        part = (partition_column.get(name) if isinstance(partition_column, Mapping)
+                else partition_column)
+        frames[name] = events_frame(plan, src, clock, ranges[name], part, source=name,
+                                    schema=schemas[name])
     return plan, clock, frames, acc_df
+
+
+def events_frame(plan: Plan, events: Any, clock: Clock,
+                 read_range: tuple[dt.datetime | None, dt.datetime],
+                 partition_column: str | None = None, *, source: str | None = None,
+                 schema: pl.Schema | None = None) -> pl.LazyFrame:
+    """The events of one source as the engine reads them: only the columns the plan reads
+    from that source, and, for a source outside polars, only the rows of ``read_range``
+    (naive wall times on the evaluation clock), both in its SQL
+    (:func:`healthrules.sources.resolve`).
+
+    This is the one place an events input of a source is resolved: it is called once per
+    source (``source``, default: the default source), with that source's own columns,
+    timestamp column, time zone and read range. ``schema`` (the source's, as
+    :func:`healthrules.sources.schema_of` shows it) gives the zone of its timestamps, to
+    whose wall clock the range is converted (as the engine's own filter is; a ``Date``
+    timestamp compares on its source's declared zone, where its midnight is).
+    """
+    name = plan.default_source if source is None else source
+    cols = plan.sources[name]
+    start, end = read_range
+    zone = clock.time_zone
+    if schema is not None:
+        if isinstance(schema.get(cols.timestamp), pl.Datetime):
+            zone = source_clock(clock, plan, name, schema).time_zone
+        else:  # a date is the midnight starting it on its own source's wall clock
+            zone = cols.timezone
+        start = clock.wall_time(start, zone) if start is not None else None
+        end = clock.wall_time(end, zone)
+    if zone is not None:
+        info = ZoneInfo(zone)
+        end = end.replace(tzinfo=info)
+        start = start.replace(tzinfo=info) if start is not None else None
+    columns = sorted(event_columns(plan, name)
+                     | ({partition_column} if partition_column else set()))
+    return resolve(events, columns, cols.timestamp, (start, end), time_zone=cols.timezone,
+                   what=f"the events of source {name!r}" if plan.named_sources else "events")
+
+
+def event_columns(plan: Plan, source: str | None = None) -> set[str]:
+    """The event columns a plan reads from one source (default: the default source): its
+    account and timestamp, and every column of its ``data.events`` declaration (event,
+    user, values) in every roadmap."""
+    name = plan.default_source if source is None else source
+    ev = plan.sources[name]
+    cols = {ev.account, ev.timestamp}
+    for cr in plan.roadmaps:
+        cols |= set(cr.analysis.source_types.get(name, {}))
+        own = cr.roadmap.data.sources.get(name)
+        if own is not None:
+            cols |= {own.account, own.timestamp}
+    return cols
 
 
 def _check_partition_column(schema: pl.Schema, name: str, label: str = "<events>",

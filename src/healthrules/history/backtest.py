@@ -13,7 +13,10 @@ snapshot never sees a later event), and reports:
   running at the last snapshot before the renewal, and its length (``lead_times``);
 - for each action, how often it would have fired over the period, how many times it would
   have opened, and the churn rate of the renewals it fired for in the ``horizon`` days before
-  (``actions``).
+  (``actions``);
+- whether reaching the goal predicts renewal: retention and churn of the renewals whose
+  account had reached the goal (``goal.target``) ``horizon`` days before, of those that had
+  not, and of those where it was unknown, with the lift of "not reached" (``goal``).
 
 All of it is polars over the frames of :func:`healthrules.history.history`; the result prints
 as a table in the terminal, is a set of frames in Python and draws a chart in notebooks.
@@ -44,6 +47,7 @@ from healthrules.history.snapshots import (
 )
 from healthrules.inputs import lazy
 from healthrules.roadmap import Pack, Roadmap
+from healthrules.sources import FrameInput
 
 __all__ = ["Backtest", "backtest"]
 
@@ -81,6 +85,12 @@ class Backtest:
         ``churn_rate_when_fired``.
     history
         The weekly history behind the lead times and the actions.
+    goal
+        Whether reaching the goal predicts renewal: one row per goal state ``horizon`` days
+        before the renewal (``reached``, ``not reached``, ``unknown``: a value was null,
+        ``no target``: the account's roadmap has no ``goal.target``), then ``all``, with the
+        columns of ``bands`` (``goal`` instead of ``band``) and ``churn_lift`` (the state's
+        churn rate over the overall one).
     """
 
     horizon: int
@@ -94,6 +104,7 @@ class Backtest:
     actions: pl.DataFrame
     history: History = field(repr=False)
     band_order: tuple[str, ...] = ()
+    goal: pl.DataFrame = field(default_factory=pl.DataFrame)
 
     @property
     def auc(self) -> float | None:
@@ -111,6 +122,7 @@ class Backtest:
                        fmt_str_lengths=40):
             out += ["retention and churn per health band:", str(self.bands), ""]
             out += ["separation:", str(self.separation), ""]
+            out += ["retention and churn by goal reached:", str(self.goal), ""]
             out += ["how early the score turned red before the renewal:",
                     str(self.lead_summary), ""]
             out += ["actions over the period:", str(self.actions)]
@@ -131,6 +143,7 @@ class Backtest:
                 "horizon": self.horizon, "bands": self.bands.to_dicts(),
                 "separation": self.separation.to_dicts()[0],
                 "lead_summary": self.lead_summary.to_dicts(), "actions": self.actions.to_dicts(),
+                "goal": self.goal.to_dicts(),
                 "roc": self.roc.to_dicts()}
 
     def _repr_html_(self) -> str:
@@ -181,7 +194,7 @@ def _check_outcomes(outcomes: Any, plan: Plan) -> pl.DataFrame:
 def backtest(
     roadmap: Roadmap | Pack | Plan,
     events: Events,
-    accounts: pl.DataFrame | pl.LazyFrame,
+    accounts: FrameInput,
     outcomes: pl.DataFrame | pl.LazyFrame,
     start: dt.date | str,
     end: dt.date | str,
@@ -228,7 +241,11 @@ def backtest(
     grid_dates = date_range(first - dt.timedelta(days=lookback), last, every)
     if grid_dates[-1] != last:  # the period's action counts always include its last day
         grid_dates.append(last)
-    plan, ev_lf, acc_df = prepare_inputs(roadmap, events, accounts, last)
+    # the earliest date scored: the grid's first, or a renewal's score date (horizon days
+    # before a renewal of the period)
+    plan, ev_lf, acc_df = prepare_inputs(
+        roadmap, events, accounts, last,
+        min(grid_dates[0], first - dt.timedelta(days=horizon)))
     key = plan.account_key
     out = _check_outcomes(outcomes, plan).filter(
         pl.col("renewal_date").is_between(pl.lit(first), pl.lit(last)))
@@ -240,10 +257,11 @@ def backtest(
     pairs = out.select(pl.col("scored_on").alias(AS_OF), key).unique().join(
         engine.index, on=key).sort(AS_OF, ACC).select(AS_OF, key, ACC)
     scored = engine.evaluate(pairs)["scores"] if pairs.height else None
-    at = out.join(scored.select(pl.col("as_of").alias("scored_on"), key, "score",
-                                "score_band") if scored is not None else
+    at = out.join(scored.select(pl.col("as_of").alias("scored_on"), key, "roadmap", "score",
+                                "score_band", "goal_reached") if scored is not None else
                   pl.DataFrame(schema={"scored_on": pl.Date, key: acc_df.schema[key],
-                                       "score": pl.Float64, "score_band": pl.String}),
+                                       "roadmap": pl.String, "score": pl.Float64,
+                                       "score_band": pl.String, "goal_reached": pl.Boolean}),
                   on=["scored_on", key], how="left")
     levels = _band_order(plan)
     # the weekly history behind lead times and action counts
@@ -262,7 +280,7 @@ def backtest(
         bands=_bands(at, levels), separation=_separation(at, red),
         roc=_roc(at), lead_times=lead, lead_summary=_lead_summary(lead),
         actions=_actions(hist, out, key, first, last, horizon), history=hist,
-        band_order=tuple(levels))
+        band_order=tuple(levels), goal=_goal(at, plan))
 
 
 def _band_order(plan: Plan) -> list[str]:
@@ -305,6 +323,25 @@ def _bands(at: pl.DataFrame, levels: list[str]) -> pl.DataFrame:
                                 pl.col("arr", "arr_renewed", "arr_churned").fill_null(0.0))
     total = at.select(pl.lit("all").alias("band"), *aggs)
     return _rates(pl.concat([per, total], how="vertical_relaxed"))
+
+
+_GOAL_STATES = ("reached", "not reached", "unknown", "no target")
+
+
+def _goal(at: pl.DataFrame, plan: Plan) -> pl.DataFrame:
+    """Retention and churn by whether the account had reached its goal at the horizon."""
+    with_target = [cr.id for cr in plan.roadmaps if cr.roadmap.goal.target is not None]
+    reached = pl.col("goal_reached")
+    state = (pl.when(~pl.col("roadmap").is_in(with_target) | pl.col("roadmap").is_null())
+             .then(pl.lit("no target"))
+             .when(reached.is_null()).then(pl.lit("unknown"))
+             .when(reached).then(pl.lit("reached")).otherwise(pl.lit("not reached")))
+    per = _bands(at.with_columns(state.alias("score_band"), pl.lit(0.0).alias("score")),
+                 list(_GOAL_STATES)).filter(
+        (pl.col("accounts") > 0) | pl.col("band").is_in(["reached", "not reached", "all"]))
+    overall = per.filter(pl.col("band") == "all")["logo_churn"].item()
+    lift = (pl.col("logo_churn") / overall) if overall else pl.lit(None, pl.Float64)
+    return per.rename({"band": "goal"}).with_columns(lift.alias("churn_lift"))
 
 
 def _separation(at: pl.DataFrame, red: str | None) -> pl.DataFrame:
@@ -467,6 +504,7 @@ def _chart(bt: Backtest) -> str:
                '</svg>')
     tables = "".join(f"<h4>{html.escape(title)}</h4>{frame._repr_html_()}" for title, frame in (
         ("Retention and churn per health band", bt.bands), ("Separation", bt.separation),
+        ("Retention and churn by goal reached", bt.goal),
         ("Lead time of red before renewal", bt.lead_summary), ("Actions", bt.actions)))
     return (f"<div><h3>Backtest {bt.start} .. {bt.end}</h3>"
             f'<div style="display:flex;gap:24px">{bar_svg}{roc_svg}</div>{tables}</div>')

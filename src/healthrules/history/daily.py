@@ -32,6 +32,7 @@ from healthrules.history.overrides import OverrideError, Pin
 from healthrules.history.snapshots import AS_OF, _as_date, evaluate_dates, prepare_inputs
 from healthrules.history.store import StateStore, StoreError, _now, _version
 from healthrules.roadmap import Pack, Roadmap, parse_days
+from healthrules.sources import FrameInput
 
 __all__ = [
     "STALE_DATA",
@@ -470,7 +471,7 @@ def run(
     roadmap: Roadmap | Pack | Plan,
     state: StateStore | str | os.PathLike[str],
     events: Events,
-    accounts: pl.DataFrame | pl.LazyFrame,
+    accounts: FrameInput,
     as_of: dt.date | str,
     *,
     rewind: bool = False,
