@@ -82,7 +82,7 @@ def _initdb() -> Path:
         [p] if (p := shutil.which("initdb")) else [])
     if not found:
         pytest.fail("PostgreSQL is not installed: no /usr/lib/postgresql/*/bin/initdb and no "
-                    "initdb on PATH (apt-get install postgresql; .ci/run installs it)")
+                    "initdb on PATH (apt-get install postgresql; scripts/system-deps installs it)")
     return Path(max(found, key=lambda p: int(re.sub(r"\D", "", p.split("/")[4]) or 0)
                     if p.startswith("/usr/lib/postgresql/") else 0))
 
