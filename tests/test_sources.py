@@ -512,12 +512,16 @@ def test_a_dict_may_mix_a_duckdb_table_a_relation_and_a_polars_frame(tmp_path: P
         surveys = DuckDBSource(relation=con.table("surveys"))
         got = hr.evaluate(plan, {"usage": events["usage"], "tickets": tickets,
                                  "surveys": surveys}, accounts, AS_OF)
+        # an Arrow table for one source, next to the DuckDB table
+        arrow = hr.evaluate(plan, {"usage": events["usage"].to_arrow(), "tickets": tickets,
+                                   "surveys": events["surveys"]}, accounts, AS_OF)
     finally:
         tickets.close()
         con.close()
     for name in ("indicators", "stages", "scores", "actions", "conditions"):
         assert_frame_equal(getattr(got, name), getattr(expected, name), check_exact=True)
-    assert got.diagnostics == expected.diagnostics
+        assert_frame_equal(getattr(arrow, name), getattr(expected, name), check_exact=True)
+    assert got.diagnostics == expected.diagnostics == arrow.diagnostics
     # tickets: its four columns, no lower bound (last_time reads all history), the end of
     # 30 June in Paris written as the UTC instant; the 22:30 UTC ticket is never read
     t_sql = tickets.last_query or ""
