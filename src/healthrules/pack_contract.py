@@ -63,11 +63,12 @@ def pack_issues(roadmaps: Sequence[Roadmap]) -> list[Issue]:
         f_ev = first.data.events
         if (ev.account, ev.user, ev.event, ev.timestamp, ev.timezone) != (
             f_ev.account, f_ev.user, f_ev.event, f_ev.timestamp, f_ev.timezone
-        ) or acc.key != first.data.accounts.key:
+        ) or (acc.key, acc.validity) != (first.data.accounts.key, first.data.accounts.validity):
             issues.append(Issue(
                 code=Code.VALIDATION.value,
                 message=f"roadmap {r.id!r} declares other event columns or account key than "
-                f"{first.id!r}; the roadmaps of a pack read the same frames",
+                f"{first.id!r} (or other account validity columns); the roadmaps of a pack read "
+                "the same frames",
                 location=Location(file=r.source, path="data")))
         for name, typ in acc.attributes.items():
             if attributes.setdefault(name, typ) != typ:

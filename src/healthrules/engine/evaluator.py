@@ -30,7 +30,15 @@ from healthrules.engine.frames import ROUTE, TASK_DTYPE, collect_all, empty_acti
 from healthrules.errors import Code, InputDataError, Issue, Location
 from healthrules.evaluation import Evaluation
 from healthrules.expressions import Parsed
-from healthrules.inputs import Clock, check_accounts, check_events_schema, clock_for, lazy
+from healthrules.inputs import (
+    Clock,
+    accounts_at,
+    check_accounts,
+    check_events_schema,
+    clock_for,
+    is_dated,
+    lazy,
+)
 from healthrules.roadmap import UNASSIGNED_STAGE, Pack, Roadmap
 
 __all__ = ["CollectedOutputs", "Evaluator", "evaluate", "events_query", "read_range"]
@@ -240,7 +248,11 @@ def evaluate(
         Usage events, a ``DataFrame`` or a ``LazyFrame`` (``pl.scan_parquet`` works and is
         never collected whole): the columns declared in ``data.events``.
     accounts
-        One row per account: the key and the attributes declared in ``data.accounts``.
+        One row per account: the key and the attributes declared in ``data.accounts``. With
+        validity columns declared there (``valid_from``/``valid_to`` or ``snapshot``), one
+        row per account and version: each account is evaluated with its row valid at
+        ``as_of``, and an account without one is not evaluated (counted in
+        ``diagnostics["accounts_not_started"]`` and ``["accounts_ended"]``).
     as_of
         A ``date`` (the whole day counts), a ``datetime`` (events strictly before it count), or
         an ISO string of either.
@@ -296,9 +308,14 @@ def evaluate(
     """
     plan, clock, ev_lf, acc_df = prepare(source, events, accounts, as_of, partition_column)
     rows = events.height if isinstance(events, pl.DataFrame) else None
-    return Evaluator(plan, clock.time_unit).evaluate(
-        ev_lf, acc_df, clock, partition_column=partition_column, low_memory=low_memory,
+    at = accounts_at(acc_df, clock, plan.account_key)
+    result = Evaluator(plan, clock.time_unit).evaluate(
+        ev_lf, at.frame, clock, partition_column=partition_column, low_memory=low_memory,
         event_rows=rows)
+    if is_dated(acc_df):  # dated accounts: who did not exist at the date
+        result.diagnostics["accounts_not_started"] = at.not_started
+        result.diagnostics["accounts_ended"] = at.ended
+    return result
 
 
 def events_query(
@@ -326,6 +343,7 @@ def events_query(
         If the frames do not match the data contract.
     """
     plan, clock, ev_lf, acc_df = prepare(source, events, accounts, as_of, partition_column)
+    acc_df = accounts_at(acc_df, clock, plan.account_key).frame
     return EventsPass(plan, clock, acc_df, partition_column=partition_column,
                       low_memory=low_memory).query(ev_lf)
 
@@ -353,6 +371,7 @@ def read_range(
         If the frames do not match the data contract.
     """
     plan, clock, _, acc_df = prepare(source, events, accounts, as_of, None)
+    acc_df = accounts_at(acc_df, clock, plan.account_key).frame
     start, end = EventsPass(plan, clock, acc_df).read_range()
     zone = ZoneInfo(clock.time_zone) if clock.time_zone else None
     if zone is not None:
@@ -366,7 +385,9 @@ def prepare(source: Roadmap | Pack | Plan, events: Any, accounts: Any, as_of: An
             ) -> tuple[Plan, Clock, pl.LazyFrame, pl.DataFrame]:
     """Compile and check the inputs of one evaluation (every problem at once).
 
-    Returns the plan, the clock of ``as_of``, the events (lazy) and the checked accounts.
+    Returns the plan, the clock of ``as_of``, the events (lazy) and the checked accounts
+    (every dated row when the accounts are dated: pick a date's rows with
+    :func:`healthrules.inputs.accounts_at`).
 
     Raises
     ------

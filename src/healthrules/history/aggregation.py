@@ -58,9 +58,10 @@ from healthrules.expressions import names_in
 from healthrules.inputs import NOT_FINITE, Clock, read_events
 from healthrules.roadmap import AggregateIndicator
 
-__all__ = ["IncrementalAggregator", "day_number"]
+__all__ = ["IncrementalAggregator", "aggregate_attributes", "day_number"]
 
 _ACC = "__acc"
+_FIRST = "__first_unit"
 _KEY = "__k"
 _DAYN = "__dn"
 _EPOCH = dt.date(1970, 1, 1)
@@ -128,7 +129,9 @@ class IncrementalAggregator:
         The compiled plan.
     accounts
         The checked accounts frame (``healthrules.inputs.check_accounts``), one row per key,
-        sorted by key. An account's position in it is its internal index.
+        sorted by key. An account's position in it is its internal index. For dated
+        accounts, one row per account and set of values of :func:`aggregate_attributes`
+        (sorted by key): a position then stands for an account with those values.
     clock
         The clock of the last date (its time zone and time unit are those of the events).
     """
@@ -198,25 +201,7 @@ class IncrementalAggregator:
                 self.specs.append(_Spec(i, ind, cond, value, is_float))
 
     def _needed_columns(self) -> tuple[set[str], set[str]]:
-        ev = self.plan.events
-        cols = {ev.account, ev.timestamp}
-        attrs: set[str] = set()
-        for cr in self.plan.roadmaps:
-            a = cr.analysis
-            for idx, ind in enumerate(cr.roadmap.indicators):
-                if not isinstance(ind, AggregateIndicator):
-                    continue
-                where = a.expressions.get(f"indicators[{idx}].where")
-                if where is not None:
-                    names = names_in(where.tree)
-                    cols |= {n for n in names if n in a.event_types}
-                    attrs |= {n for n in names if n in a.attribute_types}
-                of = AGGREGATE_KINDS[ind.aggregate].of_column(ind.of, ev.user)
-                if of is not None:
-                    cols.add(of)
-                if ind.window.from_ is not None:
-                    attrs.add(ind.window.from_)
-        return cols, attrs
+        return _needed_columns(self.plan)
 
     # ------------------------------------------------------------------ the one pass
 
@@ -276,12 +261,15 @@ class IncrementalAggregator:
             keep = keep & (ts >= self.clock.datetime_lit(start))
         lf = lf.filter(keep | ts.is_null())
         # the account's position (null for unknown accounts) and the attributes filters read
+        # (dated accounts: one row per account and set of values of those attributes, so
+        # an account's events are aggregated once per set; they are counted once)
         right = self.accounts.lazy().with_row_index(_ACC).select(
-            pl.col(self.key).alias("__key"), _ACC, *sorted(attrs))
+            pl.col(self.key).alias("__key"), _ACC, *sorted(attrs),
+            pl.col(self.key).is_first_distinct().alias(_FIRST))
         lf = lf.join(right, left_on=ev.account, right_on="__key", how="left")
         account = pl.col(ev.account)
         known = pl.col(_ACC).is_not_null() & ts.is_not_null()
-        diag_lf = lf.select(
+        diag_lf = lf.filter(pl.col(_FIRST).fill_null(True)).select(
             pl.len().alias("events_read"),
             account.is_null().sum().alias("events_null_account"),
             ts.is_null().sum().alias("events_null_timestamp"),
@@ -614,7 +602,6 @@ class IncrementalAggregator:
 
         ev = self.plan.events
         schema = events.collect_schema()
-        index = self.accounts.select(self.key).with_row_index(_ACC)
         parts: list[pl.DataFrame] = []
         for d in pairs["__as_of"].unique().sort().to_list():
             clock = clock_for(self.plan, schema, d)
@@ -641,19 +628,46 @@ class IncrementalAggregator:
                         raw_column(i, ind.id, prev)))
             lf = read_events(events, self.plan, clock, schema, cols).filter(
                 pl.col(ev.timestamp) < clock.lit_end())
-            if attrs:
-                right = self.accounts.lazy().select(pl.col(self.key).alias("__key"),
-                                                    *sorted(attrs))
-                lf = lf.join(right, left_on=ev.account, right_on="__key", how="left")
+            # the account's positions (one per unit of dated accounts) and the attributes
+            right = self.accounts.lazy().with_row_index(_ACC).select(
+                pl.col(self.key).alias("__key"), _ACC, *sorted(attrs))
+            lf = lf.join(right, left_on=ev.account, right_on="__key", how="inner")
             lf = lf.with_columns(pl.col(ev.timestamp).dt.date().alias("__day"))
-            got = lf.group_by(ev.account).agg(aggs).collect()
-            if ev.account != self.key:
-                got = got.rename({ev.account: self.key})
-            got = got.join(index, on=self.key, how="inner").drop(self.key)
+            got = lf.group_by(_ACC).agg(aggs).collect()
             day_pairs = pairs.filter(pl.col("__as_of") == d).select("__hk", _ACC)
             parts.append(day_pairs.join(got, on=_ACC, how="inner").drop(_ACC))
         extra = pl.concat(parts, how="diagonal_relaxed")
         return out.join(extra, on="__hk", how="full", coalesce=True)
+
+
+
+def _needed_columns(plan: Plan) -> tuple[set[str], set[str]]:
+    """The event columns and the account attributes the aggregate indicators read."""
+    ev = plan.events
+    cols = {ev.account, ev.timestamp}
+    attrs: set[str] = set()
+    for cr in plan.roadmaps:
+        a = cr.analysis
+        for idx, ind in enumerate(cr.roadmap.indicators):
+            if not isinstance(ind, AggregateIndicator):
+                continue
+            where = a.expressions.get(f"indicators[{idx}].where")
+            if where is not None:
+                names = names_in(where.tree)
+                cols |= {n for n in names if n in a.event_types}
+                attrs |= {n for n in names if n in a.attribute_types}
+            of = AGGREGATE_KINDS[ind.aggregate].of_column(ind.of, ev.user)
+            if of is not None:
+                cols.add(of)
+            if ind.window.from_ is not None:
+                attrs.add(ind.window.from_)
+    return cols, attrs
+
+
+def aggregate_attributes(plan: Plan) -> list[str]:
+    """The account attributes an aggregate reads (in a filter or as a window's anchor),
+    sorted: the value an aggregate has at a date depends on the account's values of these."""
+    return sorted(_needed_columns(plan)[1])
 
 
 def _extreme(form: Literal["running_min", "running_max"]) -> Literal["min", "max"]:
