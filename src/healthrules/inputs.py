@@ -485,6 +485,13 @@ def _validity_exprs(validity: tuple[str, ...], schema: pl.Schema, clock: Clock) 
     return out
 
 
+def _moment(value: dt.datetime | None) -> str:
+    """A validity instant as text: the date alone at midnight."""
+    if value is None:
+        return "null"
+    return value.date().isoformat() if value.time() == dt.time() else value.isoformat(sep=" ")
+
+
 def _rows_text(rows: list[int]) -> str:
     return ("row " if len(rows) == 1 else "rows ") + ", ".join(str(r) for r in rows)
 
@@ -534,8 +541,8 @@ def _dated(frame: pl.DataFrame, key: str,
         issues.append(_issue(
             Code.BAD_VALIDITY,
             f"{inverted.height} account row(s) end before they start: account "
-            f"{first[key]!r}, {_rows_text([first[_ROW]])}: {end} {first[VALID_TO]} is not after "
-            f"{start} {first[VALID_FROM]}", "accounts", end))
+            f"{first[key]!r}, {_rows_text([first[_ROW]])}: {end} {_moment(first[VALID_TO])} is not "
+            f"after {start} {_moment(first[VALID_FROM])}", "accounts", end))
     ordered = frame.sort(key, VALID_FROM, _ROW)
     nxt = pl.col(VALID_FROM).shift(-1).over(key)
     overlap = ordered.with_columns(nxt.alias("__next_from"),
@@ -544,12 +551,14 @@ def _dated(frame: pl.DataFrame, key: str,
         & (pl.col(VALID_TO).is_null() | (pl.col("__next_from") < pl.col(VALID_TO))))
     if overlap.height:
         first = overlap.sort(_ROW).row(0, named=True)
-        until = "still open" if first[VALID_TO] is None else f"until {first[VALID_TO]}"
+        until = ("still open" if first[VALID_TO] is None
+                 else f"until {_moment(first[VALID_TO])}")
         issues.append(_issue(
             Code.BAD_VALIDITY,
             f"{overlap.height} pair(s) of account rows overlap in time: account "
             f"{first[key]!r}, {_rows_text(sorted([first[_ROW], first['__next_row']]))} "
-            f"(valid from {first[VALID_FROM]} {until}, and from {first['__next_from']}); an "
+            f"(valid from {_moment(first[VALID_FROM])} {until}, and from "
+            f"{_moment(first['__next_from'])}); an "
             "account has one row valid at any time", "accounts", start,
             hint=f"end the earlier row ({end}) where the next one starts"))
     if issues:
