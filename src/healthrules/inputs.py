@@ -19,11 +19,12 @@ __all__ = [
     "AccountsAt",
     "Clock",
     "FrameLike",
+    "account_validity",
     "accounts_at",
     "check_accounts",
-    "is_dated",
     "check_events_schema",
     "clock_for",
+    "is_dated",
     "lazy",
     "read_events",
 ]

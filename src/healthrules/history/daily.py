@@ -28,7 +28,13 @@ from healthrules.evaluation import Evaluation
 from healthrules.history import overrides as _overrides
 from healthrules.history.lifecycle import _rules_with_flags, signals_for, step
 from healthrules.history.overrides import OverrideError, Pin
-from healthrules.history.snapshots import AS_OF, _as_date, evaluate_dates, prepare_inputs
+from healthrules.history.snapshots import (
+    AS_OF,
+    _as_date,
+    evaluate_dates,
+    prepare_inputs,
+    valid_rows,
+)
 from healthrules.history.store import StateStore, StoreError, _now, _version
 from healthrules.roadmap import Pack, Roadmap, parse_days
 
@@ -560,7 +566,7 @@ def run(
             new_stages = _stage_state(evaluation.stages, old_stages, key, day)
             store.write_run(day, key=key, old_actions=old_actions, new_actions=new_actions,
                             old_stages=old_stages, new_stages=new_stages, changes=changes,
-                            plan_id=plan.id, accounts=acc_df.height, started_at=started,
+                            plan_id=plan.id, accounts=evaluation.stages.height, started_at=started,
                             newest_event=newest.isoformat() if newest else None,
                             rules_hash=prov.hash, rules=prov.to_dict(), rules_diff=diff,
                             skipped=len(skipped))
@@ -635,11 +641,16 @@ def _evaluate(plan: Plan, events: pl.LazyFrame, accounts: pl.DataFrame, day: dt.
     diagnostics = dict(engine.diagnostics)
     diagnostics["accounts"] = stages.height
     diagnostics["accounts_unrouted"] = result["unrouted"].get(day, 0)
+    attributes = engine.accounts
+    if engine.dated:  # the rows of the run date, and who did not exist then
+        diagnostics["accounts_not_started"], diagnostics["accounts_ended"] = (
+            engine.absent.get(day, (0, 0)))
+        attributes = valid_rows(attributes, day)
     evaluation = Evaluation(
         plan=plan, as_of=day, account_key=key, indicators=pick(result["indicators"]),
         stages=stages, scores=pick(result["scores"]), actions=pick(result["actions"]),
         conditions=pick(result["conditions"]), diagnostics=diagnostics,
-        attributes=engine.accounts)
+        attributes=attributes)
     extras = result["extras"]
     computed = pick(extras) if extras is not None else None
     return result, evaluation, computed
