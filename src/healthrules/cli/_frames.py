@@ -24,9 +24,10 @@ _SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".ndjson": 
 def contract_types(plan: Plan, side: Side) -> dict[str, str]:
     """The type the data contract declares for each column of one frame: ``str`` for keys,
     users and event names (ids such as ``00001`` stay text), else the declared type
-    (``datetime`` for the timestamp)."""
+    (``datetime`` for the timestamp; dates for the accounts' validity columns)."""
     if side == "accounts":
-        return {plan.account_key: "str", **plan.attributes}
+        validity = plan.roadmaps[0].roadmap.data.accounts.validity if plan.roadmaps else ()
+        return {plan.account_key: "str", **plan.attributes, **dict.fromkeys(validity, "date")}
     ev = plan.events
     types = {ev.account: "str", ev.timestamp: "datetime", **ev.values}
     if ev.event is not None:
