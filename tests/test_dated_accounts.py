@@ -296,7 +296,7 @@ def test_history_reads_each_dates_row() -> None:
     assert h.diagnostics["attributes_one_snapshot"] == 0
     assert h.diagnostics["account_dates_not_started"] == 26  # b, before 20 June
     assert h.diagnostics["account_dates_ended"] == 29  # c, from 1 June
-    assert "dated attributes" in h.attribute_source
+    assert "attributes: as of each date" in h.attribute_source
     assert "accounts=3" in repr(h)
 
 
@@ -450,11 +450,11 @@ def test_backtest_does_not_see_attributes_from_after_the_date() -> None:
     assert honest.auc is not None and usage_only.auc is not None
     assert honest.auc == pytest.approx(usage_only.auc)  # the flag did not help the honest one
     assert honest.auc < 0.8
-    assert "dated attributes" in honest.table().splitlines()[1]
+    assert "attributes: as of each date" in honest.table().splitlines()[1]
     assert leaky.table().splitlines()[1] == ONE_SNAPSHOT
     assert honest.to_dict()["attributes_dated"] is True
     assert leaky.to_dict()["attributes_dated"] is False
-    assert ONE_SNAPSHOT in leaky._repr_html_() or "one snapshot" in leaky._repr_html_()
+    assert "one snapshot for every date" in leaky._repr_html_()
 
 
 def test_backtest_does_not_score_accounts_before_they_existed() -> None:

@@ -120,7 +120,7 @@ def test_the_cli_backtest_reads_dated_accounts_and_says_so(store: tuple[Path, ob
         assert code == 0, out.getvalue()
         report = json.loads(out.getvalue())
         assert report["attributes_dated"] is True
-        assert report["attribute_source"].startswith("dated attributes")
+        assert report["attribute_source"].startswith("attributes: as of each date")
     plain = io.StringIO()
     with contextlib.redirect_stdout(plain):
         code = main(["backtest", str(B2B), "--events", str(root / "events"), "--accounts",

@@ -46,10 +46,8 @@ if TYPE_CHECKING:
 __all__ = ["ONE_SNAPSHOT", "History", "attribute_source", "history", "parse_every"]
 
 ONE_SNAPSHOT = (
-    "attributes from one snapshot: the accounts frame has no validity columns "
-    "(data.accounts valid_from/valid_to or snapshot), so every date read the same attribute "
-    "rows, as they are now (a plan, a stage or a contract date may be seen before it was "
-    "true)")
+    "attributes: one snapshot for every date (no validity columns in data.accounts): a later "
+    "plan, stage or contract date is seen in the past")
 """What :attr:`History.attribute_source` says when the accounts are not dated."""
 
 
@@ -60,8 +58,8 @@ def attribute_source(plan: Plan, dated: bool) -> str:
     columns = plan.roadmaps[0].roadmap.data.accounts.validity
     how = (f"valid_from {columns[0]!r} / valid_to {columns[1]!r}" if len(columns) == 2
            else f"snapshot column {columns[0]!r}")
-    return (f"dated attributes ({how}): each date read every account's row valid then; "
-            "accounts without one were not evaluated")
+    return (f"attributes: as of each date ({how}); an account without a row valid then is "
+            "not evaluated")
 
 HK = "__hk"
 ACC = "__acc"
