@@ -319,6 +319,9 @@ KEYED = Roadmap.model_validate({
          "window": {"from": "start"}},
         {"id": "first_month", "family": "process", "aggregate": "active_days",
          "window": {"from": "start", "days": 30}},
+        # reads as_of: one query per date in history (the fallback), with the date's rows
+        {"id": "key_after_start", "family": "relationship", "aggregate": "count",
+         "where": "user_id == key_user and as_of > start", "window": "14d"},
         {"id": "per_seat", "family": "outcome", "expr": "since_start / seats",
          "bands": {"levels": [{"name": "low", "lt": 0.5}, {"name": "ok", "ge": 0.5}]}},
     ],
@@ -349,6 +352,7 @@ def test_history_of_changing_filter_and_anchor_attributes_equals_evaluate(
     h = history(KEYED, events, accounts, "2026-05-20", "2026-07-04", every="3d")
     _same_as_evaluate(KEYED, events, accounts, h, list(h.dates))
     assert h.diagnostics["events_read"] <= events.height  # counted once per event
+    assert h.diagnostics["history_fallback_indicators"] == 1
 
 
 def test_history_of_a_plain_frame_says_attributes_came_from_one_snapshot() -> None:
