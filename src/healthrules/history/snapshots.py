@@ -238,8 +238,9 @@ class Engine:
         tally = found.group_by(AS_OF).agg(
             pl.col(VALID_FROM).is_null().sum().alias("__not_started"),
             (pl.col(VALID_FROM).is_not_null() & ~alive).sum().alias("__ended"))
-        for day, not_started, ended in tally.iter_rows():
-            self.absent[day] = (int(not_started), int(ended))
+        self.absent.update(zip(tally[AS_OF].to_list(), zip(
+            tally["__not_started"].cast(pl.Int64).to_list(),
+            tally["__ended"].cast(pl.Int64).to_list(), strict=True), strict=True))
         return (found.filter(pl.col(VALID_FROM).is_not_null() & alive)
                 .join(self.index.select(key, pl.col(ACC).alias("__order")), on=key)
                 .sort(AS_OF, "__order").select(AS_OF, key, ACC, ROW))
