@@ -519,3 +519,21 @@ def test_dated_sample_history_equals_evaluate_and_is_honest_about_the_past() -> 
     # today's frame puts contracts that had not started yet into a stage
     first = plain.at(dates[0]).stages.height
     assert first == 120 and h.at(dates[0]).stages.height < first
+
+
+@pytest.mark.parametrize("validity", [TYPE2, {"snapshot": "snapshot_date"}])
+def test_generated_dated_accounts_fit_the_contract(validity: dict[str, str]) -> None:
+    roadmap = dated(_plain(KEYED), **validity)
+    frames = []
+
+    @settings(max_examples=30, deadline=None)
+    @given(accounts_for(roadmap, as_of=D(2026, 6, 30), ids=["a0", "a1", "a2"]))
+    def check(accounts: pl.DataFrame) -> None:
+        hr.evaluate(roadmap, EVENTS.with_columns(
+            pl.col("timestamp").dt.replace_time_zone("UTC"), pl.lit("u0").alias("user_id")),
+            accounts, D(2026, 6, 30))  # no InputDataError: the rows never overlap
+        frames.append(accounts)
+
+    check()
+    assert all(set(validity.values()) <= set(f.columns) for f in frames)
+    assert any(f.height > f["account_id"].n_unique() for f in frames)  # versions

@@ -240,6 +240,9 @@ def sample(
     True
     >>> sample(30, seed=1).events.equals(s.events)
     True
+    >>> d = sample(30, seed=1, dated=True)
+    >>> d.accounts.columns[-3:], d.latest().height, d.accounts.height > 30
+    (['csm', 'valid_from', 'valid_to'], 30, True)
     """
     if isinstance(n_accounts, bool) or not isinstance(n_accounts, int):
         raise ValueError(f"n_accounts must be an integer, got {n_accounts!r}")
