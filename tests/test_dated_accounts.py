@@ -537,3 +537,23 @@ def test_generated_dated_accounts_fit_the_contract(validity: dict[str, str]) -> 
     check()
     assert all(set(validity.values()) <= set(f.columns) for f in frames)
     assert any(f.height > f["account_id"].n_unique() for f in frames)  # versions
+
+
+def test_rule_tests_of_a_dated_roadmap_read_each_account_at_every_date(tmp_path: Path) -> None:
+    from healthrules.testing import run as run_tests
+
+    (tmp_path / "roadmap.yaml").write_text(
+        "kind: roadmap\nid: plans\ngoal: g\n"
+        "data:\n  events: {user: null}\n  accounts:\n    attributes: {plan: str}\n"
+        "    valid_from: valid_from\n    valid_to: valid_to\n"
+        "indicators:\n  - {id: logins_7d, family: process, aggregate: count, "
+        "where: \"event == 'login'\", window: 7d}\n"
+        "stages:\n  - {id: trial, entry: \"plan == 'trial'\"}\n  - {id: paying}\n")
+    (tmp_path / "plans.test.yaml").write_text(
+        "kind: test\nroadmap: roadmap.yaml\nas_of: 2026-06-30\ncases:\n"
+        "  - name: one row each\n    accounts: {a: {plan: trial}, b: {plan: pro}}\n"
+        "    events:\n      a: [login x2 at -1d]\n"
+        "    expect:\n      a: {stage: trial, indicators: {logins_7d: 2}}\n"
+        "      b: {stage: paying}\n")
+    report = run_tests([tmp_path])
+    assert report.ok, report.render()
