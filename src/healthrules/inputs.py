@@ -318,7 +318,12 @@ def check_accounts(plan: Plan, accounts: pl.LazyFrame, events_schema: pl.Schema,
     """Check the accounts frame and return it collected, with attributes cast to their types.
 
     Only the key and the declared attributes are kept. Accounts are small (one row per
-    account), so they are collected here; the events are never collected whole.
+    account), so they are collected here; the events are never collected whole. With
+    validity columns declared (``data.accounts.valid_from``/``valid_to`` or ``snapshot``)
+    the rows are dated: they are checked (no null start, no row ending before it starts, no
+    two rows of an account valid at once, no account twice in a snapshot) and returned with
+    :data:`VALID_FROM` and :data:`VALID_TO` (sorted by key and start); pick the rows of one
+    instant with :func:`accounts_at`.
     """
     schema = accounts.collect_schema()
     key = plan.account_key
