@@ -9,7 +9,8 @@ Refresh the generated parts after changing a command or the tutorial's data with
 (it rewrites the ``--help`` blocks of docs/cli.md and the output blocks of docs/tutorial.md
 with what the code prints now; review the diff).
 
-docs/time.md runs the same way (from a folder whose ``rules`` is the repository's).
+docs/time.md and docs/report.md run the same way (from a folder whose ``rules`` is the
+repository's).
 
 The tutorial's markup (HTML comments, invisible on the rendered page):
 
@@ -234,6 +235,16 @@ def test_time_page_runs_and_prints_what_it_shows(tmp_path: Path,
     assert (tmp_path / "changes.ndjson").exists()
 
 
+def test_report_page_runs_and_prints_what_it_shows(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  plain_polars: Any) -> None:
+    # like time.md: from a folder whose rules are the repository's
+    (tmp_path / "rules").symlink_to(ROOT / "rules", target_is_directory=True)
+    check_page("report.md", tmp_path, monkeypatch)
+    for name in ("report.html", "report-trends.html", "report-job.html", "weekly.html"):
+        assert (tmp_path / name).read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
 def test_tutorial_follows_the_four_steps() -> None:
     text = (DOCS / "tutorial.md").read_text(encoding="utf-8")
     heads = [h for h in re.findall(r"^## (.+)$", text, re.M)]
@@ -305,7 +316,7 @@ def test_cli_md_lists_every_command_and_exit_code() -> None:
 
 
 PAGES = ["concepts", "tutorial", "format", "expressions", "semantics", "cli", "python",
-         "testing", "lint", "time", "scale", "performance", "editor"]
+         "testing", "lint", "time", "scale", "performance", "editor", "report"]
 
 
 def test_index_links_every_page_with_one_line() -> None:

@@ -2,8 +2,8 @@
 
 Core is every module of ``src/healthrules`` except the parts built on it: ``cli/``,
 ``history/``, ``testing/``, ``lint/``, ``integrations/``, ``datasets/``, ``plot.py``,
-``_html.py``, ``spark.py`` and ``__main__.py``. The test reads every module with :mod:`ast`
-(function-local imports included) and checks that
+``_html.py``, ``spark.py``, ``report/`` and ``__main__.py``. The test reads every module with
+:mod:`ast` (function-local imports included) and checks that
 
 (a) no module outside the core imports an underscore name of the core
     (``from healthrules.X import _name``, ``healthrules.X._name``) or a private core module
@@ -31,7 +31,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = SRC / "healthrules"
 
 NOT_CORE = frozenset({"cli", "history", "testing", "lint", "integrations", "datasets", "plot",
-                      "_html", "spark", "__main__"})
+                      "_html", "spark", "report", "__main__"})
 
 PRIVATE_ALLOWED: dict[tuple[str, str], str] = {
     # The test-file format is the second dialect of the diagnostics: test files are read with

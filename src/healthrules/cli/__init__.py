@@ -24,6 +24,7 @@ COMMANDS: list[str] = [
     "validate",
     "evaluate",
     "explain",
+    "report",
     "test",
     "lint",
     "schema",

@@ -46,7 +46,11 @@ from healthrules.roadmap import (
     Weights,
 )
 
-__all__ = ["RoadmapOutputs", "RoadmapProgram", "action_path", "roadmap_time_needs"]
+__all__ = ["ORDER_STEP", "RoadmapOutputs", "RoadmapProgram", "action_path",
+           "roadmap_time_needs"]
+
+ORDER_STEP = 10_000
+"""The ``__order`` of action ``k`` of roadmap ``i`` (actions frames) is ``i * ORDER_STEP + k``."""
 
 def action_path(r: Roadmap, stage_id: str | None, action_id: str) -> str:
     """The YAML path of an action (``stages[i].actions[k]`` or ``actions[k]``)."""
@@ -240,13 +244,16 @@ class RoadmapProgram:
         # back in row order (sorting one column; a join would copy every column of the frame)
         return pl.concat(parts).sort("__row").select(pl.col("__tasks").alias("tasks"))
 
-    def outputs(self, frame: pl.DataFrame, key: str, by: str | None = None) -> RoadmapOutputs:
+    def outputs(self, frame: pl.DataFrame, key: str, by: str | None = None, *,
+                render: bool = True) -> RoadmapOutputs:
         """The indicators, stages and scores of a collected roadmap frame, its condition
         counts, and the rows where some action fired with every shown value rendered once
         (:meth:`actions` turns those into the actions frame).
 
         ``key`` is the row key (the account key, or history's grid key); ``by`` groups the
-        condition counts (history counts per date).
+        condition counts (history counts per date). With ``render=False`` the fired rows
+        hold only what rendering reads: :meth:`render` renders them later (history renders
+        only the rows it shows).
         """
         ind_cols, stage_exprs, score_exprs, actions, sums = self._outputs
 
@@ -259,9 +266,8 @@ class RoadmapProgram:
             reads: list[pl.Expr | str] = [key, "roadmap", "__stage", *flags,
                                           *sorted(self._renderer.reads)]
             fired_rows = narrow(frame, *reads).lazy().filter(pl.any_horizontal(flags))
-            if self._renderer.units:
-                fired_rows = fired_rows.with_columns(self._renderer.units)
-            fired_rows = fired_rows.with_columns(self._renderer.columns)
+            if render:
+                fired_rows = self.render(fired_rows)
         counts: pl.LazyFrame | None = None
         if sums:
             src = narrow(frame, *([by] if by else []), *sums).lazy()
@@ -278,11 +284,28 @@ class RoadmapProgram:
             counts=counts,
         )
 
+    def render(self, fired_rows: pl.LazyFrame) -> pl.LazyFrame:
+        """Every value the texts and evidence show, rendered once per row: the rendering
+        step of :meth:`outputs`, for fired rows taken with ``render=False``."""
+        if self._renderer.units:
+            fired_rows = fired_rows.with_columns(self._renderer.units)
+        return fired_rows.with_columns(self._renderer.columns)
+
     def actions(self, fired_rows: pl.DataFrame, key: str) -> pl.LazyFrame:
-        """The fired actions (texts and evidence) from the collected ``fired_rows`` of
-        :meth:`outputs`, with the sort helpers ``__rank`` and ``__order``."""
+        """The fired actions (texts and evidence) from the collected, rendered
+        ``fired_rows`` of :meth:`outputs`, with the sort helpers ``__rank`` and
+        ``__order``."""
         parts = [fired_rows.lazy().filter(fired).select(pl.col(key), *exprs)
                  for fired, exprs in self._outputs[3]]
+        return pl.concat(parts, how="vertical_relaxed")
+
+    def fired(self, fired_rows: pl.DataFrame, key: str) -> pl.LazyFrame:
+        """The fired actions of :meth:`actions` without ``text`` and ``evidence``: nothing
+        is rendered, so ``fired_rows`` may come from ``outputs(render=False)``."""
+        parts = [fired_rows.lazy().filter(fired).select(
+            pl.col(key), *[e for e in exprs
+                           if e.meta.output_name() not in ("text", "evidence")])
+            for fired, exprs in self._outputs[3]]
         return pl.concat(parts, how="vertical_relaxed")
 
     # ------------------------------------------------------------------ building
@@ -462,7 +485,7 @@ class RoadmapProgram:
                 renderer.evidence(a.expressions[f"{path}.when"], env, a.banded).alias(
                     "evidence"),
                 pl.lit(PRIORITY_RANK[action.priority], pl.Int64).alias("__rank"),
-                pl.lit(self.index * 10_000 + k, pl.Int64).alias("__order"),
+                pl.lit(self.index * ORDER_STEP + k, pl.Int64).alias("__order"),
             ]))
         sums = [pl.col(f"__{w}_{k}").sum().cast(pl.Int64).alias(f"{w}_{k}")
                 for k in range(len(actions)) for w in ("scope", "fired", "unknown")]

@@ -16,7 +16,7 @@ per-account rows), so a service that compiles once pays only for binding its fra
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -48,7 +48,9 @@ __all__ = ["CollectedOutputs", "Evaluator", "evaluate", "events_query", "read_ra
 class CollectedOutputs:
     """The collected output frames of every roadmap of a plan (one list entry per roadmap).
 
-    ``actions`` and ``counts`` hold a frame only for roadmaps with actions.
+    ``actions`` and ``counts`` hold a frame only for roadmaps with actions; ``fired_rows``
+    (``outputs(render=False)`` only, then ``actions`` holds nothing) the unrendered rows
+    where some action fired (see :meth:`RoadmapProgram.render`).
     """
 
     indicators: list[pl.DataFrame]
@@ -56,6 +58,7 @@ class CollectedOutputs:
     scores: list[pl.DataFrame]
     actions: list[pl.DataFrame | None]
     counts: list[pl.DataFrame | None]
+    fired_rows: list[pl.DataFrame | None] = field(default_factory=list)
 
 
 class Evaluator:
@@ -113,17 +116,20 @@ class Evaluator:
             routed.height)
 
     def outputs(self, frames: list[pl.DataFrame], key: str,
-                by: str | None = None) -> CollectedOutputs:
+                by: str | None = None, *, render: bool = True) -> CollectedOutputs:
         """Every output frame of every roadmap: one ``collect_all`` for the frames and the
         fired rows with their rendered values, one for the actions built from those.
 
-        ``key`` is the row key; ``by`` groups the condition counts (a date column).
+        ``key`` is the row key; ``by`` groups the condition counts (a date column). With
+        ``render=False`` nothing is rendered: ``fired_rows`` holds the fired rows, for
+        :meth:`RoadmapProgram.render` and :meth:`RoadmapProgram.actions` (or
+        :meth:`RoadmapProgram.fired`) later, and ``actions`` holds nothing.
         """
         rows = sum(f.height for f in frames)
         lazies: list[pl.LazyFrame] = []
         shapes: list[RoadmapOutputs] = []
         for p, frame in zip(self.programs, frames, strict=True):
-            o = p.outputs(frame, key, by)
+            o = p.outputs(frame, key, by, render=render)
             shapes.append(o)
             lazies += [o.indicators, o.stages, o.scores]
             lazies += [x for x in (o.fired_rows, o.counts) if x is not None]
@@ -137,7 +143,8 @@ class Evaluator:
             fired_rows = next(got) if o.fired_rows is not None else None
             result.counts.append(next(got) if o.counts is not None else None)
             result.actions.append(None)
-            if fired_rows is not None:
+            result.fired_rows.append(fired_rows)
+            if fired_rows is not None and render:
                 fired.append((i, self.programs[i].actions(fired_rows, key)))
         if fired:
             for (i, _), frame in zip(fired, collect_all([lf for _, lf in fired], rows),

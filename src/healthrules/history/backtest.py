@@ -408,13 +408,13 @@ def _actions(hist: History, out: pl.DataFrame, key: str, first: dt.date, last: d
         schema={"roadmap": pl.String, "action_id": pl.String, "kind": pl.String,
                 "__order": pl.Int64})
     in_period = pl.col("as_of").is_between(pl.lit(first), pl.lit(last))
-    fired = hist.actions.filter(in_period).group_by("roadmap", "action_id").agg(
+    fired = hist.fired.index.filter(in_period).group_by("roadmap", "action_id").agg(
         pl.len().cast(pl.Int64).alias("fired"), pl.col(key).n_unique().cast(pl.Int64).alias(
             "accounts"))
     opened = hist.lifecycle.changes.filter(in_period & (pl.col("change") == "opened")).group_by(
         "roadmap", "action_id").agg(pl.len().cast(pl.Int64).alias("opened"))
     # renewals the action fired for in the horizon days before them
-    window = hist.actions.select("as_of", key, "roadmap", "action_id").join(
+    window = hist.fired.index.select("as_of", key, "roadmap", "action_id").join(
         out.select(key, "renewal_date", "churned"), on=key).filter(
         (pl.col("as_of") < pl.col("renewal_date"))
         & (pl.col("as_of") >= pl.col("renewal_date") - pl.duration(days=horizon)))

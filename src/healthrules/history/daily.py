@@ -648,7 +648,7 @@ def _evaluate(plan: Plan, events: pl.LazyFrame, accounts: pl.DataFrame, day: dt.
         attributes = valid_rows(attributes, day)
     evaluation = Evaluation(
         plan=plan, as_of=day, account_key=key, indicators=pick(result["indicators"]),
-        stages=stages, scores=pick(result["scores"]), actions=pick(result["actions"]),
+        stages=stages, scores=pick(result["scores"]), actions=pick(result["actions"].render()),
         conditions=pick(result["conditions"]), diagnostics=diagnostics,
         attributes=attributes)
     extras = result["extras"]

@@ -260,9 +260,10 @@ def signals_for(plan: Plan) -> Signals | None:
 # ---------------------------------------------------------------------- one step
 
 
-def empty_state(key: str, key_dtype: pl.DataType) -> pl.DataFrame:
+def empty_state(key: str, key_dtype: pl.DataType,
+                text_dtype: pl.DataType = STATE_SCHEMA["text"]) -> pl.DataFrame:
     """A lifecycle state with no rows."""
-    return pl.DataFrame(schema={key: key_dtype, **STATE_SCHEMA})
+    return pl.DataFrame(schema={key: key_dtype, **STATE_SCHEMA, "text": text_dtype})
 
 
 def step(
@@ -274,6 +275,7 @@ def step(
     key: str,
     stages: pl.DataFrame,
     fired: pl.DataFrame,
+    text_dtype: pl.DataType = STATE_SCHEMA["text"],
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Move every (account, action) from its previous state to this run's.
 
@@ -299,6 +301,10 @@ def step(
     fired
         This run's ``actions`` frame (key, ``roadmap``, ``action_id``, ``stage``,
         ``priority``, ``text``): what an opened action shows.
+    text_dtype
+        The dtype of ``fired``'s ``text`` (and of the state's): the text itself, or a
+        reference to it that is resolved later (:func:`replay` renders only the texts its
+        changes and states show).
 
     Returns
     -------
@@ -309,6 +315,7 @@ def step(
     """
     day = pl.lit(as_of, pl.Date)
     on = [key, "roadmap", "action_id"]
+    state_schema: dict[str, pl.DataType] = {**STATE_SCHEMA, "text": text_dtype}
     sig = signals.select(key, *_SIGNAL_COLUMNS).with_columns(pl.lit(True).alias("__present"))
     j = state.join(sig, on=on, how="full", coalesce=True).join(rules, on=["roadmap", "action_id"],
                                                                how="left")
@@ -374,7 +381,7 @@ def step(
             pl.col("priority")).alias("priority"),
         pl.when(pl.col("__opened")).then(pl.col("__f_text")).otherwise(pl.col("text")).alias(
             "text"),
-    ).cast(STATE_SCHEMA)  # type: ignore[arg-type]
+    ).cast(state_schema)  # type: ignore[arg-type]
     change = (pl.when(pl.col("__opened")).then(pl.lit("opened"))
               .when(pl.col("__resolved")).then(pl.lit("resolved"))
               .when(pl.col("__escalated")).then(pl.lit("escalated")))
@@ -442,11 +449,17 @@ class Lifecycle:
 
 
 def replay(hist: History) -> Lifecycle:
-    """Apply the lifecycle snapshot after snapshot (see :func:`step`)."""
+    """Apply the lifecycle snapshot after snapshot (see :func:`step`).
+
+    The steps carry a reference to each fired action instead of its text; the texts that
+    the changes and states show (where an action opens, and changes that happen on a date
+    it fired) are rendered once at the end, and nothing else is rendered.
+    """
     key = hist.account_key
     key_dtype = hist.attributes.schema[key]
+    ref = pl.Int64()
     rules = _rules_with_flags(hist.plan)
-    state = empty_state(key, key_dtype)
+    state = empty_state(key, key_dtype, ref)
     signals = hist.signals
     if signals is None:
         signals = pl.DataFrame(schema={"as_of": pl.Date, key: key_dtype, "roadmap": pl.String,
@@ -454,17 +467,34 @@ def replay(hist: History) -> Lifecycle:
                                        "clear": pl.Boolean})
     by_date = signals.partition_by("as_of", as_dict=True, include_key=False)
     stages = hist.stages.partition_by("as_of", as_dict=True, include_key=False)
-    fired = hist.actions.partition_by("as_of", as_dict=True, include_key=False)
+    index = hist.fired.index.with_row_index("__ref").with_columns(pl.col("__ref").cast(ref))
+    fired_all = index.select("as_of", key, "roadmap", "action_id", "stage", "priority",
+                             pl.col("__ref").alias("text"))
+    fired = fired_all.partition_by("as_of", as_dict=True, include_key=False)
     changes: list[pl.DataFrame] = []
     states: list[pl.DataFrame] = []
     empty_sig = signals.clear().drop("as_of")
-    empty_fired = hist.actions.clear().drop("as_of")
+    empty_fired = fired_all.clear().drop("as_of")
     for d in hist.dates:
         state, ch = step(state, by_date.get((d,), empty_sig), d, rules, key=key,
                          stages=stages.get((d,), hist.stages.clear().drop("as_of")),
-                         fired=fired.get((d,), empty_fired))
+                         fired=fired.get((d,), empty_fired), text_dtype=ref)
         day = pl.lit(d, pl.Date).alias("as_of")
         changes.append(ch.select(day, pl.all()))
         states.append(state.select(day, pl.all()))
-    return Lifecycle(changes=pl.concat(changes, how="vertical_relaxed"),
-                     states=pl.concat(states, how="vertical_relaxed"))
+    all_changes = pl.concat(changes, how="vertical_relaxed")
+    all_states = pl.concat(states, how="vertical_relaxed")
+    shown = pl.concat([all_changes["text"], all_states["text"]]).drop_nulls().unique()
+    chosen = index.filter(pl.col("__ref").is_in(shown.implode()))
+    rendered = hist.fired.render(chosen) if chosen.height else None
+    texts = (chosen.select("__ref", "__hk", "__order").join(
+        rendered.select("__hk", "__order", "text"), on=["__hk", "__order"], how="left")
+        .select("__ref", "text") if rendered is not None
+        else pl.DataFrame(schema={"__ref": ref, "text": pl.String}))
+
+    def resolve(frame: pl.DataFrame) -> pl.DataFrame:
+        got = frame.join(texts.rename({"text": "__text"}), left_on="text", right_on="__ref",
+                         how="left", maintain_order="left")
+        return got.with_columns(pl.col("__text").alias("text")).drop("__text")
+
+    return Lifecycle(changes=resolve(all_changes), states=resolve(all_states))

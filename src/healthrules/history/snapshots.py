@@ -33,7 +33,8 @@ from healthrules.engine import (
     roadmap_time_needs,
     unrouted_stages,
 )
-from healthrules.engine.assemble import end_columns
+from healthrules.engine.assemble import ORDER_STEP, end_columns
+from healthrules.engine.frames import collect_all
 from healthrules.evaluation import Evaluation
 from healthrules.expressions import lag_column
 from healthrules.history.aggregation import IncrementalAggregator, aggregate_attributes
@@ -145,6 +146,104 @@ def time_needs(plan: Plan) -> TimeNeeds:
     return TimeNeeds(frozenset(lags), age)
 
 
+# ---------------------------------------------------------------------- fired actions
+
+
+class FiredActions:
+    """The actions that fired in a grid, with texts and evidence rendered on demand.
+
+    Rendering (numbers, dates and bands as text, evidence lists) costs more than deciding
+    what fired, and most readers of a history need few texts: the lifecycle shows the text
+    of an action where it opens or changes, the backtest only counts. This holds the rows
+    where some action fired with the values their texts and evidence read, unrendered;
+    :attr:`index` lists every fired (account, date, action) without rendering anything,
+    and :meth:`render` renders the texts and evidence of the chosen ones only (all of them
+    for :attr:`History.actions`).
+
+    Parameters
+    ----------
+    evaluator
+        The evaluator whose roadmap programs took the rows.
+    keys
+        ``as_of`` and the account key of each grid row, in ``__hk`` order.
+    rows
+        Per roadmap index, the fired rows (``outputs(render=False)``), keyed by ``__hk``.
+    """
+
+    def __init__(self, evaluator: Evaluator, keys: pl.DataFrame,
+                 rows: dict[int, list[pl.DataFrame]]) -> None:
+        self._evaluator = evaluator
+        self._keys = keys
+        self._rows = {i: pl.concat(parts, how="vertical", rechunk=False)
+                      for i, parts in rows.items() if parts}
+        self.rendered_rows = 0
+        """Rows rendered so far (one row: one account at one date, whatever the number of
+        its actions): what :meth:`render` cost."""
+
+    @cached_property
+    def index(self) -> pl.DataFrame:
+        """Every fired action, in the order of :attr:`History.actions`, with its columns
+        except ``text`` and ``evidence``, plus ``__hk`` (the grid row) and ``__order`` (the
+        roadmap and action), which identify it for :meth:`render`."""
+        programs = self._evaluator.programs
+        lazies = [programs[i].fired(rows, HK) for i, rows in self._rows.items()]
+        return self._finish(collect_all(lazies, self._height())).drop(
+            "text", "evidence", strict=False)
+
+    def render(self, chosen: pl.DataFrame | None = None) -> pl.DataFrame:
+        """The actions frame of :attr:`History.actions` (texts and evidence rendered).
+
+        Parameters
+        ----------
+        chosen
+            Rows of :attr:`index` (its ``__hk`` and ``__order`` columns are read): render
+            only these actions. None renders every fired action and leaves out ``__hk``
+            and ``__order``.
+        """
+        programs = self._evaluator.programs
+        todo: list[tuple[int, pl.DataFrame]] = []
+        for i, rows in self._rows.items():
+            if chosen is not None:
+                rows = self._only(i, rows, chosen)
+            if rows.height:
+                todo.append((i, rows))
+        n = sum(r.height for _, r in todo)
+        self.rendered_rows += n
+        rendered = collect_all([programs[i].render(r.lazy()) for i, r in todo], n)
+        frames = collect_all([programs[i].actions(r, HK) for (i, _), r in
+                              zip(todo, rendered, strict=True)], n)
+        out = self._finish(frames)
+        return out if chosen is not None else out.drop(HK, "__order")
+
+    def _only(self, i: int, rows: pl.DataFrame, chosen: pl.DataFrame) -> pl.DataFrame:
+        """The fired rows of roadmap ``i`` with an action in ``chosen``, each flag kept
+        only for the chosen (row, action) pairs."""
+        lo = i * ORDER_STEP
+        mine = chosen.filter(pl.col("__order").is_between(lo, lo + ORDER_STEP - 1))
+        flags = [c for c in rows.columns if c.startswith("__fired_")]
+        keep = []
+        for c in flags:
+            k = int(c[len("__fired_"):])
+            hks = mine.filter(pl.col("__order") == lo + k)[HK]
+            keep.append((pl.col(c) & pl.col(HK).is_in(hks.implode())).alias(c))
+        rows = rows.with_columns(keep)
+        return rows.filter(pl.any_horizontal(flags))
+
+    def _height(self) -> int:
+        return sum(r.height for r in self._rows.values())
+
+    def _finish(self, frames: list[pl.DataFrame]) -> pl.DataFrame:
+        if not frames:
+            key = self._keys.columns[1]
+            empty = empty_actions(key, self._keys.schema[key])
+            return pl.DataFrame(schema={"as_of": pl.Date, **empty.schema, HK: pl.Int64,
+                                        "__order": pl.Int64})
+        frame = pl.concat(frames, how="vertical_relaxed").sort(HK, "__rank", "__order")
+        head = self._keys[frame[HK]]
+        return pl.concat([head, frame.drop(HK, "__rank", "__order"),
+                          frame.select(HK, "__order")], how="horizontal")
+
+
 # ---------------------------------------------------------------------- the grid engine
 
 
@@ -155,8 +254,8 @@ class GridFrames:
     indicators: list[pl.DataFrame] = field(default_factory=list)
     stages: list[pl.DataFrame] = field(default_factory=list)
     scores: list[pl.DataFrame] = field(default_factory=list)
-    actions: list[pl.DataFrame] = field(default_factory=list)
     counts: list[pl.DataFrame] = field(default_factory=list)
+    fired: dict[int, list[pl.DataFrame]] = field(default_factory=dict)
     signals: list[pl.DataFrame] = field(default_factory=list)
     extras: list[pl.DataFrame] = field(default_factory=list)
 
@@ -264,9 +363,9 @@ class Engine:
         Returns
         -------
         dict
-            Frames ``indicators``, ``stages``, ``scores``, ``actions``, ``conditions``,
-            ``signals`` and ``extras`` (``as_of`` and the key first) and ``unrouted`` (per
-            date).
+            Frames ``indicators``, ``stages``, ``scores``, ``conditions``, ``signals`` and
+            ``extras`` (``as_of`` and the key first), ``actions`` (a :class:`FiredActions`:
+            rendered on demand) and ``unrouted`` (per date).
         """
         pairs = pairs.with_row_index(HK).with_columns(pl.col(HK).cast(pl.Int64))
         out = GridFrames()
@@ -291,14 +390,7 @@ class Engine:
             head = keys[frame[HK]]
             return pl.concat([head, frame.drop(HK)], how="horizontal")
 
-        key_dtype = self.accounts.schema[self.key]
-        actions_frames = out.actions
-        if actions_frames:
-            actions = finish(actions_frames, [HK, "__rank", "__order"]).drop("__rank", "__order")
-        else:
-            empty = empty_actions(self.key, key_dtype)
-            actions = pl.concat([pl.DataFrame(schema={"as_of": pl.Date}), empty],
-                                how="horizontal")
+        actions = FiredActions(self.evaluator, keys, out.fired)
         dates = pairs[AS_OF].unique().sort()
         conditions = self._conditions(out.counts, dates)
         stages = finish(out.stages) if out.stages else keys.clear()
@@ -332,18 +424,18 @@ class Engine:
         ev = self.evaluator
         routed = ev.route(grid.lazy()).collect()
         frames = ev.roadmap_frames(routed, agg, HK)
-        outputs = ev.outputs(frames, HK, by=AS_OF)
+        outputs = ev.outputs(frames, HK, by=AS_OF, render=False)
         for i, cr in enumerate(plan.roadmaps):
             frame = frames[i]
             out.indicators.append(outputs.indicators[i])
             out.stages.append(outputs.stages[i])
             out.scores.append(outputs.scores[i])
-            counts, fired = outputs.counts[i], outputs.actions[i]
+            counts, fired = outputs.counts[i], outputs.fired_rows[i]
             if counts is not None:
                 out.counts.append(counts.with_columns(pl.lit(i, pl.Int64).alias(
                     "__roadmap_index")))
-            if fired is not None:
-                out.actions.append(fired)
+            if fired is not None and fired.height:
+                out.fired.setdefault(i, []).append(fired)
             if signals is not None:
                 got = signals(ev, i, cr, frame, HK)
                 if got is not None:
@@ -472,7 +564,8 @@ class History:
     dates
         The snapshot dates, ascending.
     indicators, stages, scores, actions, conditions
-        As in :class:`~healthrules.Evaluation`, for every date.
+        As in :class:`~healthrules.Evaluation`, for every date. The texts and evidence of
+        ``actions`` are rendered when it is first read (:class:`FiredActions`).
     diagnostics
         Counts of events read (over the whole range), dropped and ignored,
         ``history_fallback_indicators`` (indicators computed with one query per date), and
@@ -490,7 +583,7 @@ class History:
     indicators: pl.DataFrame
     stages: pl.DataFrame
     scores: pl.DataFrame
-    actions: pl.DataFrame
+    fired: FiredActions = field(repr=False)
     conditions: pl.DataFrame
     diagnostics: dict[str, int]
     attributes: pl.DataFrame = field(repr=False)
@@ -498,6 +591,12 @@ class History:
     unrouted: dict[dt.date, int] = field(default_factory=dict, repr=False)
     attribute_source: str = field(default=ONE_SNAPSHOT, repr=False)
     absent: dict[dt.date, tuple[int, int]] = field(default_factory=dict, repr=False)
+
+    @cached_property
+    def actions(self) -> pl.DataFrame:
+        """The fired actions of every date, with texts and evidence (rendered on first
+        read)."""
+        return self.fired.render()
 
     @property
     def frames(self) -> dict[str, pl.DataFrame]:
@@ -521,6 +620,11 @@ class History:
             return frame.filter(pl.col("as_of") == day).drop("as_of")
 
         stages = pick(self.stages)
+        if "actions" in self.__dict__:
+            actions = pick(self.actions)
+        else:  # render that date only
+            chosen = self.fired.index.filter(pl.col("as_of") == day)
+            actions = self.fired.render(chosen).drop("as_of", HK, "__order")
         diagnostics = dict(self.diagnostics)
         diagnostics["accounts"] = stages.height
         diagnostics["accounts_unrouted"] = self.unrouted.get(day, 0)
@@ -535,7 +639,7 @@ class History:
         return Evaluation(
             plan=self.plan, as_of=day, account_key=self.account_key,
             indicators=pick(self.indicators), stages=stages, scores=pick(self.scores),
-            actions=pick(self.actions), conditions=pick(self.conditions),
+            actions=actions, conditions=pick(self.conditions),
             diagnostics=diagnostics, attributes=attributes)
 
     def __iter__(self) -> Iterator[Evaluation]:
@@ -562,7 +666,7 @@ class History:
         span = f"{self.dates[0]}..{self.dates[-1]}" if self.dates else "no dates"
         accounts = self.attributes[self.account_key].n_unique() if self.attributes.width else 0
         return (f"History({span}, snapshots={len(self.dates)}, "
-                f"accounts={accounts}, actions={self.actions.height})")
+                f"accounts={accounts}, actions={self.fired.index.height})")
 
 
 def valid_rows(accounts: pl.DataFrame, day: dt.date) -> pl.DataFrame:
@@ -590,7 +694,7 @@ def history_of(plan: Plan, engine: Engine, dates: Sequence[dt.date],
     return History(
         plan=plan, account_key=plan.account_key, dates=tuple(dates),
         indicators=result["indicators"], stages=result["stages"], scores=result["scores"],
-        actions=result["actions"], conditions=result["conditions"],
+        fired=result["actions"], conditions=result["conditions"],
         diagnostics=history_diagnostics(engine, dates), attributes=engine.accounts,
         signals=result["signals"], unrouted=result["unrouted"],
         attribute_source=attribute_source(plan, engine.dated),
