@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from healthrules.analysis import Analysis, analyze, parse_template
+from healthrules.analysis import Analysis, TemplateField, analyze
 from healthrules.expressions import Parsed, Type
 from healthrules.roadmap import (
     UNASSIGNED_STAGE,
@@ -89,6 +89,7 @@ class AccountResult:
     stage: str = UNASSIGNED_STAGE
     stage_index: int | None = None
     achieved: bool | None = None
+    goal_reached: bool | None = None
     tasks: list[tuple[str, str, bool | None]] = field(default_factory=list)
     tasks_done: int = 0
     tasks_total: int = 0
@@ -330,14 +331,45 @@ def _account(
             res.indicators[ind.id] = _indicator(r, ind, where, attrs, events, clock)
             if ind.bands is not None:
                 res.bands[ind.id] = band_of(res.indicators[ind.id], ind.bands)
+    # "Trends of derived indicators": the previous windows' values, by period
+    previous: dict[int, dict[str, object]] = {}
+    previous_bands: dict[int, dict[str, str | None]] = {}
+    for idx, ind in enumerate(r.indicators):
+        if isinstance(ind, AggregateIndicator) and ind.id in a.previous_windows:
+            assert ind.window.days is not None
+            n = ind.window.days
+            where = a.expressions.get(f"indicators[{idx}].where")
+            gap = dt.timedelta(days=n)
+            value = _aggregate(r, ind, where, attrs, events, clock, clock.end - 2 * gap,
+                               clock.end - gap, clock.as_of - gap)
+            previous.setdefault(n, {})[ind.id] = value
+            if ind.bands is not None:
+                previous_bands.setdefault(n, {})[ind.id] = band_of(value, ind.bands)
     # derived indicators, in dependency order; a band is known as soon as its value is
     by_id = {ind.id: (idx, ind) for idx, ind in enumerate(r.indicators)}
     for ident in a.derived_order:
         idx, dind = by_id[ident]
         assert isinstance(dind, DerivedIndicator)
+        parsed = a.expressions[f"indicators[{idx}].expr"]
+        is_float = a.indicator_types[ident] == "float"
+        for d, n in sorted(a.previous_derived):
+            if d != ident:
+                continue
+            gap = dt.timedelta(days=n)
+            earlier = _Clock(as_of=clock.as_of - gap, end=clock.end - gap, zone=clock.zone)
+            before = _eval(parsed, {**attrs, **previous.get(n, {}), "as_of": earlier.as_of},
+                           earlier, previous_bands.get(n, {}))
+            if is_float and before is not None:
+                before = float(before)  # type: ignore[arg-type]
+            previous.setdefault(n, {})[ident] = before
+            if dind.bands is not None:
+                previous_bands.setdefault(n, {})[ident] = band_of(before, dind.bands)
         values = {**attrs, **res.indicators, "as_of": clock.as_of}
-        value = _eval(a.expressions[f"indicators[{idx}].expr"], values, clock, res.bands)
-        if a.indicator_types[ident] == "float" and value is not None:
+        value = _eval(parsed, values, clock, res.bands)
+        if ident in a.derived_trends:
+            before = previous[a.derived_trends[ident]][ident]
+            value = _trend(dind.compare, value, before)
+        if is_float and value is not None:
             value = float(value)  # type: ignore[arg-type]
         res.indicators[ident] = value
         if dind.bands is not None:
@@ -367,6 +399,13 @@ def _account(
         res.tasks_done = sum(1 for _, _, done in res.tasks if done is True)
         res.tasks_total = len(res.tasks)
 
+    # "Goal attainment": goal.target over the indicators scope; null without a target
+    target = a.expressions.get("goal.target")
+    if target is not None:
+        got_goal = _eval(target, env_values, clock, res.bands)
+        assert got_goal is None or isinstance(got_goal, bool)
+        res.goal_reached = got_goal
+
     # "Health score"
     weights = r.score.weights
     if res.stage in r.score.stages:
@@ -382,6 +421,7 @@ def _account(
         "score_band": res.score_band,
         "stage": res.stage,
         "stage_achieved": res.achieved,
+        "goal_reached": res.goal_reached,
     }
     env = a.env("actions")
     fired: list[tuple[int, int, FiredAction]] = []
@@ -397,12 +437,8 @@ def _account(
         if value is not True:
             continue
         counts["fired"] += 1
-        text = "".join(
-            piece
-            if isinstance(piece, str)
-            else render(action_values[piece.name], env[piece.name], piece.spec, clock)
-            for piece in parse_template(action.do)
-        )
+        text = "".join(_piece(piece, action_values, env, clock, res.bands)
+                       for piece in a.templates[f"{path}.do"])
         fired.append(
             (
                 PRIORITY_RANK[action.priority],
@@ -421,6 +457,18 @@ def _account(
         )
     res.actions = [f for _, _, f in sorted(fired, key=lambda t: (t[0], t[1]))]
     return res
+
+
+def _piece(piece: TemplateField | str, values: Mapping[str, object], env: Mapping[str, Type],
+           clock: _Clock, bands: Mapping[str, str | None]) -> str:
+    """"Actions": one piece of a ``do`` text: a name's value, or an expression's (typed by
+    the analysis), rendered."""
+    if isinstance(piece, str):
+        return piece
+    if piece.parsed is None:
+        return render(values[piece.name], env[piece.name], piece.spec, clock)
+    assert piece.type is not None
+    return render(_eval(piece.parsed, values, clock, bands), piece.type, piece.spec, clock)
 
 
 def _actions_with_paths(r: Roadmap) -> Iterable[tuple[str, Stage | None, Action]]:
@@ -468,16 +516,22 @@ def _indicator(
         return current
     previous = _aggregate(r, ind, where, attrs, events, clock, clock.end - 2 * n, clock.end - n,
                           clock.as_of - n)
-    if ind.compare == "previous":
+    return _trend(ind.compare, current, previous)
+
+
+def _trend(compare: str, current: object, previous: object) -> object:
+    """"compare": the previous value, current - previous, or (current - previous) /
+    previous (null when previous is 0); null when either is null."""
+    if compare == "previous":
         return previous
     if current is None or previous is None:
         return None
     assert isinstance(current, (int, float)) and isinstance(previous, (int, float))
-    if ind.compare == "delta":
+    if compare == "delta":
         return current - previous
     if previous == 0:
         return None
-    return (current - previous) / previous
+    return (float(current) - float(previous)) / previous
 
 
 def _aggregate(
@@ -536,8 +590,24 @@ def _aggregate(
         return None
     if agg == "mean":
         return math.fsum(float(v) for v in numbers) / len(numbers)
+    if agg in ("median", "percentile"):
+        return _percentile(sorted(float(v) for v in numbers),
+                           0.5 if agg == "median" else ind.q)
     best = (min if agg == "min" else max)(numbers)
     return float(best) if is_float else int(best)
+
+
+def _percentile(ordered: list[float], q: float | None) -> float:
+    """"Aggregations", percentiles: linear between the closest ranks. The rank
+    ``h = (n - 1) * q`` is taken exactly (q as the decimal it is written as), ``f`` is its
+    fractional part as the nearest double, and the value ``v[i] + (v[i+1] - v[i]) * f``."""
+    assert q is not None
+    exact = (len(ordered) - 1) * decimal.Decimal(repr(float(q)))
+    i = int(exact)  # floor: the rank is never negative
+    frac = exact - i
+    lo = ordered[i]
+    hi = ordered[i + 1] if frac else lo
+    return lo + (hi - lo) * float(frac)
 
 
 def _clean(value: object) -> object:
@@ -569,7 +639,7 @@ def _score(r: Roadmap, weights: Weights, res: AccountResult) -> None:
         score: float | None
         if value is None:
             res.indicators_missing += 1
-            policy = r.score.missing
+            policy = ind.missing or r.score.missing  # the indicator's own policy first
             score = None if policy == "skip" else (50.0 if policy == "neutral" else 0.0)
         else:
             band = band_of(value, ind.bands)

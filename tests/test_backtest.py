@@ -182,4 +182,29 @@ def test_cli_backtest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     data = json.loads(capsys.readouterr().out)
     assert data["separation"]["auc"] == 0.75
     assert (folder / "out" / "bands.parquet").exists()
+    assert (folder / "out" / "goal.parquet").exists()
     assert (folder / "out" / "manifest.json").exists()
+
+
+def test_does_reaching_the_goal_predict_renewal() -> None:
+    # the goal: at least 3 logins in the last 30 days. 90 days before the renewal a2 (3),
+    # a4 (5), a5 (6) and a6 (3) had reached it; a1 and a3 (0) had not
+    roadmap = ROADMAP.model_copy(update={"goal": hr.roadmap.Goal(text="renew",
+                                                                 target="logins >= 3")})
+    bt = backtest(roadmap, _events(), ACCOUNTS, OUTCOMES, "2026-04-06", "2026-06-30",
+                  horizon=90, every="1w", lookback=7)
+    rows = {r["goal"]: r for r in bt.goal.rows(named=True)}
+    assert list(rows) == ["reached", "not reached", "all"]
+    assert (rows["reached"]["accounts"], rows["reached"]["churned"]) == (4, 1)
+    assert (rows["not reached"]["accounts"], rows["not reached"]["churned"]) == (2, 1)
+    assert rows["reached"]["logo_retention"] == 0.75
+    assert rows["not reached"]["churn_lift"] == pytest.approx(1.5)  # 1/2 over 2/6
+    assert rows["reached"]["arr_churned"] == 200.0
+    assert "retention and churn by goal reached" in bt.table()
+    assert bt.to_dict()["goal"][0]["goal"] == "reached"
+
+
+def test_a_roadmap_without_a_target_has_no_goal_rows(result: object) -> None:
+    rows = result.goal.rows(named=True)  # type: ignore[attr-defined]
+    assert [r["goal"] for r in rows] == ["reached", "not reached", "no target", "all"]
+    assert rows[2]["accounts"] == 6 and rows[0]["accounts"] == 0

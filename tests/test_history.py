@@ -18,7 +18,7 @@ from healthrules.history.snapshots import date_range, parse_every
 ROOT = Path(__file__).resolve().parents[1]
 
 AGGS = ["count", "distinct", "active_days", "sum", "mean", "min", "max", "first_time",
-        "last_time", "days_since_first", "days_since_last"]
+        "last_time", "days_since_first", "days_since_last", "median", "percentile"]
 EVENTS = ["login", "report", "ticket", "export"]
 
 
@@ -74,8 +74,10 @@ def _random_case(seed: int, tz: str | None) -> tuple[list[dict[str, Any]], pl.Da
         w = rng.choice(wheres)
         if w is not None:
             ind["where"] = w
-        if agg in ("sum", "mean", "min", "max"):
+        if agg in ("sum", "mean", "min", "max", "median", "percentile"):
             ind["of"] = rng.choice(["minutes", "nps"])
+        if agg == "percentile":
+            ind["q"] = rng.choice([0.1, 0.25, 0.9, 0.333333])
         elif agg == "distinct" and rng.random() < 0.3:
             ind["of"] = "event"
         trailing = isinstance(window, (int, str)) and window != "all"
@@ -85,6 +87,8 @@ def _random_case(seed: int, tz: str | None) -> tuple[list[dict[str, Any]], pl.Da
         if numeric and rng.random() < 0.6:
             cut = rng.choice([1, 2, 5])
             ind["bands"] = {"levels": [{"name": "red", "lt": cut}, {"name": "green", "ge": cut}]}
+            if rng.random() < 0.3:
+                ind["missing"] = rng.choice(["skip", "neutral", "worst"])
         indicators.append(ind)
     numeric_ids = [i["id"] for i in indicators
                    if i["aggregate"] not in ("first_time", "last_time")]
@@ -96,7 +100,7 @@ def _random_case(seed: int, tz: str | None) -> tuple[list[dict[str, Any]], pl.Da
                                                 {"name": "high", "ge": 0.5}]}})
     cond = f"{numeric_ids[0]} >= 1" if numeric_ids else "plan == 'pro'"
     roadmap = {
-        "id": f"r{seed}", "goal": "g",
+        "id": f"r{seed}", "goal": {"text": "g", "target": cond},
         "data": {"events": {"values": {"minutes": "float", "nps": "int"}, "timezone": tz},
                  "accounts": {"attributes": {"plan": "str", "seats": "int", "start": "date",
                                              "signed_at": "datetime", "key_user": "str"}}},
@@ -111,7 +115,7 @@ def _random_case(seed: int, tz: str | None) -> tuple[list[dict[str, Any]], pl.Da
             {"id": "other"},
         ],
         "actions": [{"id": "watch", "kind": "challenge", "priority": "high",
-                     "when": "score < 60 or days_since(start) > 100",
+                     "when": "score < 60 or days_since(start) > 100 or goal_reached",
                      "do": "score {score} since {start}"}],
         "score": {"bands": {"levels": [{"name": "red", "lt": 40}, {"name": "yellow", "ge": 40,
                                                                      "lt": 70},

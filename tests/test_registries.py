@@ -89,6 +89,8 @@ def test_aggregate_entries_need_every_field() -> None:
 @KINDS
 def test_of_rules_of_the_format_follow_the_registry(kind: AggregateKind) -> None:
     base: dict[str, Any] = {"id": "x", "family": "process", "aggregate": kind.name}
+    if kind.q == "required":
+        base["q"] = 0.9
 
     def ok(**extra: Any) -> bool:
         try:
@@ -100,6 +102,12 @@ def test_of_rules_of_the_format_follow_the_registry(kind: AggregateKind) -> None
     assert ok() == (kind.of != "value")
     assert ok(of="amount") == (kind.of != "refused")
     assert ok(window="30d", compare="delta") == (kind.compare and kind.of != "value")
+    # q: required by percentile, refused by every other kind
+    of = {"of": "amount"} if kind.of == "value" else {}
+    assert ok(**of, q=0.25) == (kind.q == "required")
+    if kind.q == "required":
+        base.pop("q")
+        assert not ok(**of)
 
 
 # the same tiny event log for every kind: in and out of the window, nulls, NaN, no events
@@ -143,6 +151,11 @@ def _variants() -> list[tuple[AggregateKind, str | None, str | None, int | None]
     return out
 
 
+def _q(kind: AggregateKind) -> float | None:
+    """The ``q`` a kind is tried with (p90), None for the kinds that take none."""
+    return 0.9 if kind.q == "required" else None
+
+
 def _direct(kind: AggregateKind, of: str | None, where: str | None,
             days: int | None) -> pl.Series:
     """The registry's forms, by hand: group_by(account) with the polars form, then finish."""
@@ -151,7 +164,7 @@ def _direct(kind: AggregateKind, of: str | None, where: str | None,
     if where is not None:
         cond = cond & (pl.col("event") == "login")
     inputs = kind.inputs(condition=cond.fill_null(False), timestamp=ts, of=of, user="user_id",
-                         value_types=VALUE_TYPES, day="__day")
+                         value_types=VALUE_TYPES, day="__day", q=_q(kind))
     events = _events().lazy().filter(ts < pl.lit(END)).with_columns(
         pl.col("amount").fill_nan(None), ts.dt.date().alias("__day"))
     raw = events.group_by("account_id").agg(kind.polars(inputs).alias("raw"))
@@ -171,6 +184,8 @@ def test_the_polars_form_of_every_kind_gives_what_evaluate_gives(
         ind["of"] = of
     if where is not None:
         ind["where"] = where
+    if kind.q == "required":
+        ind["q"] = _q(kind)
     roadmap = hr.Roadmap.model_validate({
         "id": "r", "goal": "g", "data": {"events": {"values": VALUE_TYPES}},
         "indicators": [ind], "stages": [{"id": "s"}],

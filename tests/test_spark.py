@@ -159,9 +159,11 @@ def test_contract_problems_are_reported_on_the_driver(sample_data: tuple[Any, An
 # ---------------------------------------------------------------------- generated data
 
 AS_OF = dt.date(2026, 6, 30)
+# with a percentile, a median, a derived trend, an own missing policy, a goal target and a
+# computed placeholder (issue 15)
 ROADMAP = hr.Roadmap.model_validate({
     "id": "gen",
-    "goal": "g",
+    "goal": {"text": "g", "target": "util >= 0.5 and coalesce(nps, 0) >= 7"},
     "data": {"events": {"timezone": "UTC", "values": {"value": "float"}},
              "accounts": {"attributes": {"start": "date", "seats": "int", "key_user": "str"}}},
     "indicators": [
@@ -178,13 +180,20 @@ ROADMAP = hr.Roadmap.model_validate({
          "where": "user_id == key_user", "window": {"from": "start", "days": 60}},
         {"id": "util", "family": "outcome", "expr": "users_30d / seats",
          "bands": {"levels": [{"name": "red", "lt": 0.5}, {"name": "green", "ge": 0.5}]}},
+        {"id": "p90", "family": "process", "aggregate": "percentile", "q": 0.9, "of": "value",
+         "window": "30d", "missing": "worst",
+         "bands": {"levels": [{"name": "red", "lt": 5}, {"name": "green", "ge": 5}]}},
+        {"id": "median_all", "family": "process", "aggregate": "median", "of": "value"},
+        {"id": "util_change", "family": "outcome", "expr": "util", "compare": "delta"},
     ],
     "stages": [
         {"id": "new", "entry": "days_since(start) < 60",
          "actions": [{"id": "slow", "kind": "challenge", "when": "logins_7d < 1",
                       "do": "{logins_7d} logins"}]},
         {"id": "live", "actions": [{"id": "happy", "kind": "positive",
-                                    "when": "nps >= 9 or util >= 0.5", "do": "{nps:.1f}"}]},
+                                    "when": "nps >= 9 or util >= 0.5 or goal_reached",
+                                    "do": "{nps:.1f}, {days_since(last_seen)} days, "
+                                          "{util_change:.0%}"}]},
     ],
     "score": {"missing": "neutral",
               "bands": {"levels": [{"name": "red", "lt": 50}, {"name": "green", "ge": 50}]}},

@@ -91,3 +91,34 @@ def test_full_coverage(tmp_path: Path) -> None:
     assert report.coverage is not None
     assert report.coverage.percent() == 100.0
     assert report.coverage.missed == []
+
+
+def test_goal_and_missing_policy_coverage(tmp_path: Path) -> None:
+    roadmap = ROADMAP.replace("goal: Weekly use\n", "goal: {text: Weekly use, target: "
+                              "logins_7d >= 5}\n").replace(
+        "    window: 7d\n", "    window: 7d\n    missing: worst\n").replace(
+        "    aggregate: count\n", "    aggregate: max\n    of: n\n").replace(
+        "data:\n", "data:\n  events: {values: {n: int}}\n")
+    (tmp_path / "roadmap.yaml").write_text(roadmap)
+    test = TEST.replace("[login at -1d]", "[login n=1 at -1d]").replace(
+        "[login x5 at -1d]", "[login x5 n=7 at -1d]")
+    (tmp_path / "cov.test.yaml").write_text(test)
+    report = run([tmp_path], coverage=True)
+    cov = report.coverage
+    assert cov is not None
+    # a (max 1) had not reached the goal, b (max 7) had; no account lacked a value
+    assert cov.counts("goal") == (2, 2)
+    assert cov.counts("missing") == (0, 1)
+    missed = {(i.kind, i.name): i.detail for i in cov.missed}
+    assert missed[("missing", "logins_7d")] == ("never missing, so its missing policy was "
+                                                "never applied")
+    # the target's comparison is a boundary for every account
+    assert ("boundary", "logins_7d 5 (< | >=)") not in missed
+    text = cov.render()
+    assert "  goals" in text and "  missing" in text
+    # a case with an account without events covers the policy
+    (tmp_path / "cov.test.yaml").write_text(
+        test + "  - name: silent account\n    accounts: {c: {seats: 10}}\n"
+        "    expect: {c: {stage: large}}\n")
+    cov = run([tmp_path], coverage=True).coverage
+    assert cov is not None and cov.counts("missing") == (1, 1)

@@ -999,7 +999,7 @@ def _roadmap_issue(doc: Positions, model: type[BaseModel], err: ErrorDetails,
         path = _refine_bands(doc.data, path, ctx)
     elif etype == "weights_invalid" and ctx.get("what") in ("indicators", "families"):
         path = join(path, str(ctx["what"]))
-    elif etype in _POINT_AT:
+    elif etype in _POINT_AT and path.rsplit(".", 1)[-1] != _POINT_AT[etype]:
         path = join(path, _POINT_AT[etype])
     elif etype == "window_invalid" and "compare" in ctx:
         path = join(path, "compare")
@@ -1008,7 +1008,8 @@ def _roadmap_issue(doc: Positions, model: type[BaseModel], err: ErrorDetails,
                  ctx={k: v for k, v in ctx.items() if isinstance(v, (str, int, float, bool))})
 
 
-_POINT_AT: Final = {"missing_of": "aggregate", "unexpected_of": "of",
+_POINT_AT: Final = {"missing_of": "aggregate", "unexpected_of": "of", "missing_q": "aggregate",
+                    "unexpected_q": "q", "q_invalid": "q",
                     "unexpected_compare": "compare"}
 
 

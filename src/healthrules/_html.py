@@ -202,11 +202,15 @@ _AGGREGATE_TEXT = {
 def _definition(ind: Indicator) -> str:
     """What an indicator computes, in words (derived: its expression)."""
     if not isinstance(ind, AggregateIndicator):
-        return _code(ind.expr)
+        trend = ("" if ind.compare == "none" else
+                 f"; compared with the previous windows of what it reads ({escape(ind.compare)})")
+        return _code(ind.expr) + trend + _missing_note(ind)
     if ind.aggregate == "distinct":
         what = f"distinct {_id(ind.of)} values" if ind.of else "distinct users"
-    elif ind.aggregate in ("sum", "mean", "min", "max"):
+    elif ind.aggregate in ("sum", "mean", "min", "max", "median"):
         what = f"{ind.aggregate} of {_id(str(ind.of))}"
+    elif ind.aggregate == "percentile":
+        what = f"percentile {_num(float(ind.q or 0))} of {_id(str(ind.of))}"
     else:
         what = _AGGREGATE_TEXT.get(ind.aggregate, escape(ind.aggregate))
     if ind.where:
@@ -221,7 +225,13 @@ def _definition(ind: Indicator) -> str:
     text = f"{what}, {window}"
     if ind.compare != "none":
         text += f"; compared with the previous {w.days} days ({escape(ind.compare)})"
-    return text
+    return text + _missing_note(ind)
+
+
+def _missing_note(ind: Indicator) -> str:
+    """The indicator's own missing-value policy, when it has one."""
+    return ("" if ind.missing is None
+            else f" <span class='hr-muted'>(missing: {escape(ind.missing)})</span>")
 
 
 def _weights(w: Weights) -> str:
@@ -543,8 +553,28 @@ def evaluation_html(ev: Evaluation, top: int = 10) -> str:
         notes.append(f"{ev.unknown} action conditions were unknown (a value was null) and did "
                      "not fire")
     note = f"<p class='hr-muted'>{'; '.join(escape(n) for n in notes)}.</p>" if notes else ""
-    return ("<div class='hr-box'>" + _STYLE + head + note + _stage_table(ev)
+    return ("<div class='hr-box'>" + _STYLE + head + note + _goal_line(ev) + _stage_table(ev)
             + _per_action_table(ev) + _top_actions_table(ev, top) + "</div>")
+
+
+def _goal_line(ev: Evaluation) -> str:
+    """Per roadmap with a ``goal.target``: how many of its accounts reached the goal."""
+    parts = []
+    counts = {r: (n, yes, unknown) for r, n, yes, unknown in ev.scores.group_by("roadmap").agg(
+        pl.len(), pl.col("goal_reached").sum().alias("yes"),
+        pl.col("goal_reached").null_count().alias("unknown"),
+    ).iter_rows()}
+    for cr in ev.plan.roadmaps:
+        if cr.roadmap.goal.target is None or cr.id not in counts:
+            continue
+        n, yes, unknown = counts[cr.id]
+        label = f"{_id(cr.id)}: " if len(ev.plan.roadmaps) > 1 else ""
+        text = (f"{label}<span class='hr-pos'>{yes or 0} of {n}</span> accounts reached the "
+                f"goal ({_code(cr.roadmap.goal.target)})")
+        if unknown:
+            text += f", {unknown} unknown (a value is null)"
+        parts.append(text)
+    return f"<p><b>Goal</b> {'; '.join(parts)}</p>" if parts else ""
 
 
 def pack_html(pack: Pack) -> str:

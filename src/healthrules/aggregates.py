@@ -22,9 +22,10 @@ when they run.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import decimal
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, assert_never
 
 from healthrules._typing import Type
 
@@ -39,6 +40,9 @@ __all__ = [
     "Incremental",
     "LintRange",
     "OfRule",
+    "QRule",
+    "percentile_of",
+    "q_units",
     "value_column",
 ]
 
@@ -54,6 +58,8 @@ Aggregate = Literal[
     "last_time",
     "days_since_first",
     "days_since_last",
+    "median",
+    "percentile",
 ]
 """The aggregate kinds of the format (``aggregate:`` of an events indicator)."""
 
@@ -72,6 +78,7 @@ Incremental = Literal[
     "running_max",
     "first_event",
     "last_event",
+    "per_date",
 ]
 """How history computes a kind at many dates from one table per account and day
 (:mod:`healthrules.history.aggregation`):
@@ -82,8 +89,21 @@ Incremental = Literal[
 - ``running_sum`` / ``running_mean``: prefix sums of the values and of the non-null values;
 - ``running_min`` / ``running_max``: rolling (trailing) or running (cumulative) extremes;
 - ``first_event`` / ``last_event``: the first / last matching event time, by backward /
-  forward fills.
+  forward fills;
+- ``per_date``: no incremental form (a percentile needs every value of its window): one
+  aggregation query over the events per snapshot date, exact and vectorised over the
+  accounts.
 """
+
+QRule = Literal["refused", "half", "required"]
+"""What ``q:`` says: ``refused`` (the kind takes none), ``half`` (the kind is the percentile
+at 0.5 and takes none: ``median``) or ``required`` (``percentile``)."""
+
+Q_DECIMALS = 6
+"""The most decimals ``q`` may have: the rank ``(n - 1) * q`` is then computed exactly in
+integers, ``(n - 1) * round(q * 10**6)`` divided by ``10**6``."""
+
+Q_SCALE: int = 10**Q_DECIMALS
 
 ResultRule = Literal["int", "float", "datetime", "of"]
 """The result type: a fixed type, or ``of``: the type of the ``of`` column."""
@@ -136,6 +156,9 @@ class AggregateInputs:
         The name of the precomputed column holding each event's calendar day.
     user
         The name of the user column (None when the data has none).
+    q
+        The percentile to compute, as an integer number of millionths (``q: 0.9`` is
+        900000), None for a kind that takes no ``q``.
     """
 
     condition: pl.Expr
@@ -143,6 +166,7 @@ class AggregateInputs:
     of: pl.Expr | None
     day: str
     user: str | None
+    q: int | None = None
 
 
 PolarsAggregate = Callable[[AggregateInputs], "pl.Expr"]
@@ -170,6 +194,8 @@ class AggregateKind:
         day.
     compare
         Whether ``compare`` (previous window) is defined.
+    q
+        What ``q:`` says (:data:`QRule`).
     lint
         The range lint knows.
     polars
@@ -185,6 +211,7 @@ class AggregateKind:
     empty: Literal[0] | None
     days_since: bool
     compare: bool
+    q: QRule
     lint: LintRange
     polars: PolarsAggregate
     history: Incremental
@@ -202,8 +229,10 @@ class AggregateKind:
         return user if self.of == "column" else None
 
     def inputs(self, *, condition: pl.Expr, timestamp: pl.Expr, of: str | None,
-               user: str | None, value_types: Mapping[str, str], day: str) -> AggregateInputs:
-        """The inputs of :attr:`polars` for an indicator (``of`` as written, or None)."""
+               user: str | None, value_types: Mapping[str, str], day: str,
+               q: float | None = None) -> AggregateInputs:
+        """The inputs of :attr:`polars` for an indicator (``of`` and ``q`` as written, or
+        None)."""
         import polars as pl
 
         of_expr: pl.Expr | None = None
@@ -211,7 +240,20 @@ class AggregateKind:
             of_expr = (value_column(of, value_types.get(of)) if self.of == "value"
                        else pl.col(of))
         return AggregateInputs(condition=condition, timestamp=timestamp, of=of_expr, day=day,
-                               user=user)
+                               user=user, q=self.q_units(q))
+
+    def q_units(self, q: float | None) -> int | None:
+        """``q`` in millionths (0.5 for ``median``), None for a kind that takes no ``q``."""
+        match self.q:
+            case "refused":
+                return None
+            case "half":
+                return Q_SCALE // 2
+            case "required":
+                assert q is not None, f"aggregate {self.name!r} needs q"
+                return q_units(q)
+            case _:
+                assert_never(self.q)
 
     def finish(self, raw: pl.Expr, last_day: pl.Expr) -> pl.Expr:
         """The indicator's value from the raw aggregate (after joining the accounts).
@@ -229,6 +271,38 @@ class AggregateKind:
 
             x = (last_day - x.dt.date()).dt.total_days().cast(pl.Int64)
         return x
+
+
+def q_units(q: float) -> int:
+    """``q`` as an integer number of millionths, exactly as written (``0.9`` -> 900000).
+
+    Raises ValueError when ``q`` is outside [0, 1] or has more than :data:`Q_DECIMALS`
+    decimals."""
+    exact = decimal.Decimal(repr(float(q))) * Q_SCALE
+    if exact != exact.to_integral_value() or not 0 <= exact <= Q_SCALE:
+        raise ValueError(f"q must be between 0 and 1 with at most {Q_DECIMALS} decimals")
+    return int(exact)
+
+
+def percentile_of(values: Sequence[float], q: int) -> float | None:
+    """The percentile ``q`` (millionths) of some values, by the definition of the format.
+
+    Linear interpolation between the closest ranks (Hyndman and Fan's type 7, the default
+    of numpy and of polars' ``linear``), computed in a fixed way so that the engine, the
+    scalar forms and any reimplementation agree to the bit: with the ``n`` values sorted
+    ascending (``v[0] .. v[n-1]``), ``h = (n - 1) * q`` computed exactly in integers, ``i``
+    its whole part and ``f`` its fractional part (one IEEE division of integers),
+    the result is ``v[i] + (v[i+1] - v[i]) * f`` in floats (``v[i]`` when ``f`` is 0);
+    null without values.
+    """
+    if not values:
+        return None
+    ordered = sorted(float(v) for v in values)
+    h = (len(ordered) - 1) * q
+    i, rem = divmod(h, Q_SCALE)
+    lo = ordered[i]
+    hi = ordered[i + 1] if rem else lo
+    return lo + (hi - lo) * (rem / Q_SCALE)
 
 
 def value_column(name: str, value_type: str | None) -> pl.Expr:
@@ -304,6 +378,22 @@ def _max(x: AggregateInputs) -> pl.Expr:
     return _picked(x).max()
 
 
+def _percentile(x: AggregateInputs) -> pl.Expr:
+    """:func:`percentile_of` inside ``group_by``: the values sorted, two picked by rank."""
+    import polars as pl
+
+    from healthrules.polars_expr import exact_division
+
+    assert x.q is not None, "a percentile needs q"
+    values = _picked(x).drop_nulls().cast(pl.Float64).sort()
+    h = (values.len().cast(pl.Int64) - 1) * x.q
+    i = h // Q_SCALE
+    rem = h % Q_SCALE
+    lo = values.get(i, null_on_oob=True)
+    hi = values.get(i + (rem > 0).cast(pl.Int64), null_on_oob=True)
+    return lo + (hi - lo) * exact_division(rem, pl.lit(Q_SCALE, pl.Int64))
+
+
 # --------------------------------------------------------------------------- the table
 
 _COUNTS = "{ident} is a count of events, never negative"
@@ -323,60 +413,72 @@ _DAYS_SINCE = LintRange(
 _KINDS = (
     AggregateKind(
         name="count", label="number of events", of="refused", result="int", empty=0,
-        days_since=False, compare=True,
+        days_since=False, compare=True, q="refused",
         lint=LintRange(low=0.0, reason=_COUNTS), polars=_count, history="running_count",
     ),
     AggregateKind(
         name="distinct", label="number of distinct values of `of` (default: users)",
-        of="column", result="int", empty=0, days_since=False, compare=True,
+        of="column", result="int", empty=0, days_since=False, compare=True, q="refused",
         lint=LintRange(low=0.0, reason="{ident} is a count of distinct values, never negative"),
         polars=_distinct, history="presence",
     ),
     AggregateKind(
         name="active_days", label="number of days with an event", of="refused", result="int",
-        empty=0, days_since=False, compare=True, lint=_DAYS_WITH, polars=_active_days,
+        empty=0, days_since=False, compare=True, q="refused", lint=_DAYS_WITH, polars=_active_days,
         history="running_days",
     ),
     AggregateKind(
         name="sum", label="sum of the value column `of`", of="value", result="of", empty=0,
-        days_since=False, compare=True, lint=ANY_VALUE, polars=_sum, history="running_sum",
+        days_since=False, compare=True, q="refused", lint=ANY_VALUE, polars=_sum,
+        history="running_sum",
     ),
     AggregateKind(
         name="mean", label="mean of the value column `of`", of="value", result="float",
-        empty=None, days_since=False, compare=True, lint=ANY_VALUE, polars=_mean,
+        empty=None, days_since=False, compare=True, q="refused", lint=ANY_VALUE, polars=_mean,
         history="running_mean",
     ),
     AggregateKind(
         name="min", label="smallest value of the value column `of`", of="value", result="of",
-        empty=None, days_since=False, compare=True, lint=ANY_VALUE, polars=_min,
+        empty=None, days_since=False, compare=True, q="refused", lint=ANY_VALUE, polars=_min,
         history="running_min",
     ),
     AggregateKind(
         name="max", label="largest value of the value column `of`", of="value", result="of",
-        empty=None, days_since=False, compare=True, lint=ANY_VALUE, polars=_max,
+        empty=None, days_since=False, compare=True, q="refused", lint=ANY_VALUE, polars=_max,
         history="running_max",
     ),
     AggregateKind(
         name="first_time", label="time of the first event", of="refused", result="datetime",
-        empty=None, days_since=False, compare=False, lint=ANY_VALUE, polars=_first_time,
-        history="first_event",
+        empty=None, days_since=False, compare=False, q="refused", lint=ANY_VALUE,
+        polars=_first_time, history="first_event",
     ),
     AggregateKind(
         name="last_time", label="time of the last event", of="refused", result="datetime",
-        empty=None, days_since=False, compare=False, lint=ANY_VALUE, polars=_last_time,
+        empty=None, days_since=False, compare=False, q="refused", lint=ANY_VALUE, polars=_last_time,
         history="last_event",
     ),
     AggregateKind(
         name="days_since_first",
         label="calendar days from the first event's day to the window's last day",
-        of="refused", result="int", empty=None, days_since=True, compare=True,
+        of="refused", result="int", empty=None, days_since=True, compare=True, q="refused",
         lint=_DAYS_SINCE, polars=_first_time, history="first_event",
     ),
     AggregateKind(
         name="days_since_last",
         label="calendar days from the last event's day to the window's last day",
-        of="refused", result="int", empty=None, days_since=True, compare=True,
+        of="refused", result="int", empty=None, days_since=True, compare=True, q="refused",
         lint=_DAYS_SINCE, polars=_last_time, history="last_event",
+    ),
+    AggregateKind(
+        name="median", label="median of the value column `of` (the percentile at q 0.5)",
+        of="value", result="float", empty=None, days_since=False, compare=True, q="half",
+        lint=ANY_VALUE, polars=_percentile, history="per_date",
+    ),
+    AggregateKind(
+        name="percentile",
+        label="percentile `q` of the value column `of` (linear between closest ranks)",
+        of="value", result="float", empty=None, days_since=False, compare=True,
+        q="required", lint=ANY_VALUE, polars=_percentile, history="per_date",
     ),
 )
 

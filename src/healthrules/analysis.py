@@ -13,7 +13,8 @@ import ast
 import re
 import weakref
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from healthrules.aggregates import AGGREGATE_KINDS
 from healthrules.errors import Code, Issue, Location
@@ -47,6 +48,7 @@ RESERVED_NAMES: dict[str, Type] = {
     "score_band": "str",
     "stage": "str",
     "stage_achieved": "bool",
+    "goal_reached": "bool",
     **TIME_NAMES,
 }
 """Names every action expression can read, besides indicators and account attributes.
@@ -55,7 +57,7 @@ RESERVED_NAMES: dict[str, Type] = {
 store fill it in (docs/time.md).
 """
 
-_ACTION_ONLY = {"score", "score_band", "stage", "stage_achieved"}
+_ACTION_ONLY = {"score", "score_band", "stage", "stage_achieved", "goal_reached"}
 
 _TEMPLATE_FIELD = re.compile(r"\{([^{}]*)\}")
 _FORMAT_SPEC = re.compile(r"^(\.\d{1,2}[f%]|d|)$")
@@ -65,12 +67,25 @@ MAX_DECIMALS = 12
 
 @dataclass(frozen=True, slots=True)
 class TemplateField:
-    """One ``{name:spec}`` placeholder of an action's ``do`` text."""
+    """One ``{name:spec}`` or ``{expression:spec}`` placeholder of an action's ``do`` text.
+
+    ``name`` is the name quoted, or the expression's text; ``parsed`` is the expression
+    (None for a plain name), ``value_start`` the 0-based offset of ``name`` in the text, and
+    ``type`` the expression's type once the analysis has checked it.
+    """
 
     name: str
     spec: str
     start: int
     end: int
+    parsed: Parsed | None = None
+    value_start: int = 0
+    type: Type | None = None
+
+    @property
+    def names(self) -> frozenset[str]:
+        """The names the placeholder reads."""
+        return self.parsed.names if self.parsed is not None else frozenset({self.name})
 
 
 def parse_template(text: str) -> list[TemplateField | str]:
@@ -101,12 +116,28 @@ def parse_template(text: str) -> list[TemplateField | str]:
                     "template_invalid", "unclosed '{' in the text (write '{{' for a brace)", i + 1
                 )
             inner = text[i + 1 : close]
-            name, _, spec = inner.partition(":")
-            name = name.strip()
-            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+            head, colon, spec = inner.rpartition(":")
+            if not colon:
+                head, spec = inner, ""
+            name = head.strip()
+            value_start = i + 1 + len(head) - len(head.lstrip())
+            parsed: Parsed | None = None
+            if not name:
                 raise ExprProblem(
-                    "template_invalid", f"{{{inner}}} must name a value, like {{logins_30d}}", i + 1
+                    "template_invalid", f"{{{inner}}} must name a value, like {{logins_30d}} "
+                    "or {days_since(signed_on)}", i + 1
                 )
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+                try:
+                    parsed = parse(name)
+                except ExprProblem as p:
+                    raise ExprProblem(p.code, f"in the placeholder {{{inner}}}: {p.message}",
+                                      value_start + (p.column or 1), p.hint) from None
+                if not parsed.names:
+                    raise ExprProblem(
+                        "template_invalid", f"{{{inner}}} reads no value: a placeholder quotes "
+                        "a value, like {logins_30d} or {days_since(signed_on)}", i + 1
+                    )
             if not _FORMAT_SPEC.match(spec):
                 raise ExprProblem(
                     "template_invalid",
@@ -122,7 +153,8 @@ def parse_template(text: str) -> list[TemplateField | str]:
             if buf:
                 out.append("".join(buf))
                 buf = []
-            out.append(TemplateField(name=name, spec=spec, start=i, end=close + 1))
+            out.append(TemplateField(name=name, spec=spec, start=i, end=close + 1, parsed=parsed,
+                                     value_start=value_start))
             i = close + 1
             continue
         buf.append(ch)
@@ -144,6 +176,16 @@ class Analysis:
     templates: dict[str, list[TemplateField | str]] = field(default_factory=dict)
     derived_order: list[str] = field(default_factory=list)
     needed_attributes_in_filters: set[str] = field(default_factory=set)
+    previous_windows: set[str] = field(default_factory=set)
+    """Aggregate indicators whose previous window is computed: those with ``compare``, and
+    those a derived trend reads."""
+    derived_trends: dict[str, int] = field(default_factory=dict)
+    """Derived indicators with ``compare``, and the length in days of their period."""
+    trend_reads: set[str] = field(default_factory=set)
+    """Aggregate indicators that derived trends read (their previous values are kept)."""
+    previous_derived: set[tuple[str, int]] = field(default_factory=set)
+    """(derived indicator, days): the derived indicators whose previous value a derived trend
+    of that period needs (the trend itself included)."""
     issues: list[Issue] = field(default_factory=list)
 
     @property
@@ -164,6 +206,8 @@ class Analysis:
             env = {**attrs, **self.indicator_types, **RESERVED_NAMES}
             if self.roadmap.score.bands is None:
                 env.pop("score_band")
+            if self.roadmap.goal.target is None:  # goal.target says when the goal is reached
+                env.pop("goal_reached")
             return env
         raise ValueError(scope)
 
@@ -348,6 +392,12 @@ def analyze(roadmap: Roadmap) -> Analysis:
         if t == "null":
             report(Code.EXPR_TYPE, "the expression is always null", path)
             t = "float"
+        if ind.compare != "none":
+            if t not in ("int", "float"):
+                report(Code.EXPR_TYPE, f"compare: {ind.compare} needs a number; {ident!r} is "
+                       f"{t}", f"indicators[{i}].compare")
+            elif ind.compare == "pct_change":
+                t = "float"
         derived_env[ident] = t
         for problem in unknown_bands(parsed_or_none, band_names, None):
             report(problem.code, problem.message, path, problem.hint, problem.column)
@@ -355,6 +405,7 @@ def analyze(roadmap: Roadmap) -> Analysis:
     a.derived_order = [d for d in order if d in derived]
     for ident in derived:
         a.indicator_types.setdefault(ident, "float")
+    _derived_trends(roadmap, a, report)
 
     # ---- every other expression, by scope
     envs: dict[str, dict[str, Type]] = {}  # the names of each scope, built once
@@ -431,17 +482,29 @@ def analyze(roadmap: Roadmap) -> Analysis:
             report(p.code, p.message, f"{path}.do", p.hint, p.column)
             continue
         names = envs.get("actions") or envs.setdefault("actions", a.env("actions"))
+        typed: list[TemplateField | str] = []
         for piece in pieces:
-            if isinstance(piece, TemplateField) and piece.name not in names:
+            if isinstance(piece, TemplateField) and piece.parsed is not None:
+                checked = _typed_placeholder(piece, names, banded, a.indicator_types,
+                                             f"{path}.do", report)
+                if checked is None:
+                    continue
+                piece = checked
+            typed.append(piece)
+            if not isinstance(piece, TemplateField):
+                continue
+            if piece.parsed is None and piece.name not in names:
                 report(Code.UNKNOWN_NAME, f"the text quotes unknown name {piece.name!r}",
                        f"{path}.do", did_you_mean(piece.name, set(names)), piece.start + 2)
-            elif isinstance(piece, TemplateField) and piece.spec and names[piece.name] not in (
-                    "int", "float"):
+                continue
+            typ = piece.type if piece.parsed is not None else names[piece.name]
+            if piece.spec and typ not in ("int", "float"):
+                what = repr(piece.name) if piece.parsed is None else f"{{{piece.name}}}"
                 report(Code.TEMPLATE_INVALID,
-                       f"format {piece.spec!r} is for numbers; {piece.name!r} is "
-                       f"{names[piece.name]}", f"{path}.do",
+                       f"format {piece.spec!r} is for numbers; {what} is {typ}", f"{path}.do",
                        f"write {{{piece.name}}} to quote it as it is",
                        piece.end - len(piece.spec))
+        pieces = typed
         if action.owner is not None and ("{" in action.owner or "}" in action.owner):
             report(Code.VALIDATION, "owner is a role name (csm, sales, ...): values are not "
                    "quoted there, so braces would be shown as they are", f"{path}.owner",
@@ -467,6 +530,108 @@ def analyze(roadmap: Roadmap) -> Analysis:
                        f"indicator {name!r} has no bands, so it cannot be scored; give it bands",
                        f"{wpath}.indicators.{name}")
     return a
+
+
+def reads(parsed: Parsed) -> frozenset[str]:
+    """The names an expression reads, the indicators of ``band(x)`` included."""
+    out = set(parsed.names)
+    for node in ast.walk(parsed.tree):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id == "band" and node.args and isinstance(node.args[0], ast.Name)):
+            out.add(node.args[0].id)
+    return frozenset(out)
+
+
+def _derived_trends(roadmap: Roadmap, a: Analysis, report: Any) -> None:
+    """Which previous windows the trends (``compare``) need, and the period of each derived
+    trend; a derived trend's problems are reported at its ``compare``."""
+    by_id = {ind.id: (i, ind) for i, ind in enumerate(roadmap.indicators)}
+    for ind in roadmap.indicators:
+        if isinstance(ind, AggregateIndicator) and ind.compare != "none":
+            a.previous_windows.add(ind.id)
+    for ident in a.derived_order:
+        i, ind = by_id[ident]
+        if not isinstance(ind, DerivedIndicator) or ind.compare == "none":
+            continue
+        where = f"indicators[{i}].compare"
+        aggregates: set[str] = set()
+        chain: set[str] = set()
+        todo = [ident]
+        while todo:
+            d = todo.pop()
+            parsed = a.expressions.get(f"indicators[{by_id[d][0]}].expr")
+            if parsed is None:
+                return  # reported already
+            for name in reads(parsed):
+                if name not in by_id or name in chain or name == ident:
+                    continue
+                dep = by_id[name][1]
+                if isinstance(dep, DerivedIndicator):
+                    chain.add(name)
+                    todo.append(name)
+                else:
+                    aggregates.add(name)
+        problem = None
+        nested = sorted(n for n in aggregates | chain if by_id[n][1].compare != "none")
+        windows = {n: by_id[n][1].window for n in aggregates}  # type: ignore[union-attr]
+        not_trailing = sorted(n for n, w in windows.items() if w.kind != "trailing")
+        lengths = sorted({w.days for w in windows.values() if w.days is not None})
+        if not aggregates:
+            problem = (f"compare: {ind.compare} on {ident!r} needs it to read an aggregate "
+                       "indicator with a trailing window (the previous window is its "
+                       "previous window); it reads none")
+        elif nested:
+            problem = (f"compare: {ind.compare} on {ident!r} reads {nested[0]!r}, which has a "
+                       "compare of its own: read the indicator without compare")
+        elif not_trailing:
+            kind = {"all": "an all-time", "anchored": "an anchored"}[
+                windows[not_trailing[0]].kind]
+            problem = (f"compare: {ind.compare} on {ident!r} needs trailing windows, but "
+                       f"{not_trailing[0]!r} has {kind} window")
+        elif len(lengths) > 1:
+            problem = (f"compare: {ind.compare} on {ident!r} reads trailing windows of "
+                       f"different lengths ({', '.join(f'{d} days' for d in lengths)}), so "
+                       "there is no one previous window")
+        if problem is not None:
+            report(Code.WINDOW_INVALID, problem, where)
+            continue
+        n = lengths[0]
+        a.derived_trends[ident] = n
+        a.previous_windows |= aggregates
+        a.trend_reads |= aggregates
+        a.previous_derived |= {(d, n) for d in chain | {ident}}
+
+
+def _typed_placeholder(piece: TemplateField, env: Mapping[str, Type], banded: frozenset[str],
+                       indicators: Mapping[str, Type], path: str,
+                       report: Any) -> TemplateField | None:
+    """An expression placeholder of a ``do`` text, checked like an action condition and
+    typed (None, with the problems reported at their columns in the text, when it is wrong).
+    """
+    assert piece.parsed is not None
+    offset = piece.value_start
+    unknown = unknown_names(piece.parsed, env)
+    for problem in unknown:
+        report(problem.code, f"the text quotes {problem.message}", path, problem.hint,
+               offset + problem.column)
+    if unknown:
+        return None
+    try:
+        t = infer(piece.parsed, env, banded=banded)
+    except ExprProblem as p:
+        report(p.code, f"in the placeholder {{{piece.name}}}: {p.message}", path, p.hint,
+               offset + p.column)
+        return None
+    if t == "null":
+        report(Code.EXPR_TYPE, f"the placeholder {{{piece.name}}} is always null", path,
+               None, offset + 1)
+        return None
+    for name, _days in sorted(time_references(piece.parsed.tree)[0]):
+        if name not in indicators and name != "score":
+            report(Code.EXPR_TYPE, f"prev() and change() read an indicator or the score; "
+                   f"{name!r} is neither", path, None, offset + 1)
+            return None
+    return replace(piece, type=t)
 
 
 class _Without(Mapping[str, Type]):

@@ -91,12 +91,17 @@ class Plan:
                         w.kind, f"from {w.from_}" + (f" for {w.days}d" if w.days else "")
                     )
                     what += f" over {window}"
+                    if ind.aggregate == "percentile":
+                        what += f" at q {ind.q:g}"
                     if ind.where:
                         what += f" where {ind.where}"
                     if ind.compare != "none":
                         what += f", compare {ind.compare}"
                 else:
                     what = ind.expr
+                    if ind.compare != "none":
+                        days = cr.analysis.derived_trends.get(ind.id)
+                        what += f", compare {ind.compare} over the previous {days}d"
                 lines.append(f"  {ind.id}: {typ} = {what}")
             for i, stage in enumerate(r.stages):
                 lines.append(f"  stage {i} {stage.id}: entry {stage.entry or 'always'}")

@@ -74,7 +74,8 @@ class Evaluation:
         Key, ``roadmap``, ``stage``, ``stage_index``, ``achieved``, tasks done / total / list.
     scores
         Key, ``roadmap``, ``stage``, ``score`` (0-100), ``score_band``, per-family scores and
-        how many scored indicators were present / missing.
+        how many scored indicators were present / missing, and ``goal_reached`` (the
+        roadmap's ``goal.target``; null without one).
     actions
         One row per fired action, with its rendered ``text`` and ``evidence``.
     conditions

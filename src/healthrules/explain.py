@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from healthrules.compiler import CompiledRoadmap
     from healthrules.evaluation import Evaluation
 
-__all__ = ["ActionTrace", "Contribution", "Explanation", "StageTrace", "explain"]
+__all__ = ["ActionTrace", "Contribution", "Explanation", "GoalTrace", "StageTrace", "explain"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,16 @@ class StageTrace:
 
 
 @dataclass(frozen=True)
+class GoalTrace:
+    """The roadmap's ``goal.target``, evaluated for the account (``goal_reached``)."""
+
+    goal: str
+    target: str
+    result: bool | None
+    steps: list[Step]
+
+
+@dataclass(frozen=True)
 class Explanation:
     """Why one account is where it is (``str()`` is a readable report; ``to_dict()`` JSON)."""
 
@@ -76,6 +86,7 @@ class Explanation:
     stages: list[StageTrace] = field(default_factory=list)
     actions: list[ActionTrace] = field(default_factory=list)
     values: dict[str, Any] = field(default_factory=dict)
+    goal: GoalTrace | None = None
 
     @property
     def pulling_down(self) -> list[Contribution]:
@@ -104,6 +115,13 @@ class Explanation:
             lines.append(f"  {st.stage}: entry {st.entry or '(always)'} -> {verdict}")
             if st.result is True:
                 break
+        if self.goal is not None:
+            verdict = {True: "reached", False: "not reached",
+                       None: "unknown (a value is null)"}[self.goal.result]
+            lines.append(f"goal: {verdict} (target {self.goal.target})")
+            for s in self.goal.steps if steps else []:
+                if not _is_literal(s.text):
+                    lines.append("      " + "  " * s.depth + f"{s.text} = {_fmt(s.value)}")
         lines.append("why this score (points each indicator earns, and loses):")
         for c in sorted(self.contributions, key=lambda c: -c.lost):
             val = "missing" if c.missing else _fmt(c.value)
@@ -190,7 +208,9 @@ def explain(evaluation: Evaluation, account_id: Any) -> Explanation:
         "score_band": score_row.get("score_band"),
         "stage": stage_row["stage"],
         "stage_achieved": stage_row["achieved"],
+        "goal_reached": score_row.get("goal_reached"),
     })
+    goal = _goal_trace(cr, values, evaluation.as_of)
     stages = _stage_traces(cr, values, evaluation.as_of)
     actions = _action_traces(cr, values, evaluation.as_of, stage_row["stage"])
     weights = r.score.weights
@@ -203,7 +223,18 @@ def explain(evaluation: Evaluation, account_id: Any) -> Explanation:
         contributions=_contributions(r, weights, values),
         stages=stages, actions=actions,
         values={k: v for k, v in values.items() if isinstance(k, str)},
+        goal=goal,
     )
+
+
+def _goal_trace(cr: CompiledRoadmap, values: dict[Any, Any], as_of: dt.date) -> GoalTrace | None:
+    parsed = cr.analysis.expressions.get("goal.target")
+    if parsed is None:
+        return None
+    steps = trace(parsed, values, as_of=as_of, types=cr.analysis.env("indicators"))
+    result = steps[-1].value if steps else None
+    return GoalTrace(goal=cr.roadmap.goal.text, target=parsed.source,
+                     result=result if isinstance(result, bool) else None, steps=steps)
 
 
 def _stage_traces(cr: CompiledRoadmap, values: dict[Any, Any], as_of: dt.date) -> list[StageTrace]:
@@ -261,9 +292,10 @@ def _contributions(r: Roadmap, weights: Weights, values: dict[Any, Any]) -> list
         assert bands is not None
         band = values.get(("band", ident))
         s = None if band is None else bands.level_scores()[band]
-        if s is None and r.score.missing == "neutral":
+        policy = banded[ident].missing or r.score.missing  # the indicator's own first
+        if s is None and policy == "neutral":
             s = 50.0
-        elif s is None and r.score.missing == "worst":
+        elif s is None and policy == "worst":
             s = 0.0
         scores[ident] = s
     present = [(i, w) for i, w in chosen if scores[i] is not None]

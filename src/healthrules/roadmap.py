@@ -22,7 +22,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from healthrules.aggregates import AGGREGATE_KINDS, Aggregate
+from healthrules.aggregates import AGGREGATE_KINDS, Q_DECIMALS, Aggregate, q_units
 
 __all__ = [
     "AGGREGATES",
@@ -42,6 +42,7 @@ __all__ = [
     "Indicator",
     "IndicatorLibrary",
     "LintSettings",
+    "MissingPolicy",
     "Pack",
     "Roadmap",
     "ScoreSpec",
@@ -68,6 +69,7 @@ ExprText = Annotated[
 AttributeType = Literal["int", "float", "str", "bool", "date", "datetime"]
 ValueType = Literal["int", "float"]
 Family = Literal["process", "relationship", "outcome"]
+MissingPolicy = Literal["skip", "neutral", "worst"]
 Priority = Literal["critical", "high", "medium", "low"]
 
 AGGREGATES: tuple[Aggregate, ...] = tuple(AGGREGATE_KINDS)
@@ -420,6 +422,11 @@ class _IndicatorBase(_Model):
     family: Family
     unit: str | None = None
     bands: Bands | None = None
+    missing: MissingPolicy | None = Field(
+        None,
+        description="When the indicator has no value, overrides score.missing for it: skip "
+        "it (its weight is spread over the rest), count it as 50 (neutral) or as 0 (worst).",
+    )
 
 
 class AggregateIndicator(_IndicatorBase):
@@ -431,6 +438,11 @@ class AggregateIndicator(_IndicatorBase):
         None,
         description="Column to aggregate: a value column for sum/mean/min/max, any event "
         "column for distinct (default: the user column).",
+    )
+    q: float | None = Field(
+        None, ge=0, le=1,
+        description=f"The percentile of `aggregate: percentile`, between 0 and 1 (0.9 is "
+        f"p90), at most {Q_DECIMALS} decimals.",
     )
     where: ExprText | None = Field(None, description="Filter over event columns and attributes.")
     window: Annotated[Window, Field(description="Trailing, anchored or all.")] = Field(
@@ -449,6 +461,15 @@ class AggregateIndicator(_IndicatorBase):
     def _window(cls, v: Any) -> Any:
         return _window_before(v)
 
+    @field_validator("q", mode="before")
+    @classmethod
+    def _q_is_a_fraction(cls, v: Any) -> Any:
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and 1 < v <= 100:
+            raise PydanticCustomError(
+                "q_invalid", "q {q} is above 1: q is a fraction between 0 and 1 (write "
+                "{fraction} for p{q})", {"q": f"{v:g}", "fraction": f"{v / 100:g}"})
+        return v
+
     @model_validator(mode="after")
     def _consistent(self) -> AggregateIndicator:
         kind = AGGREGATE_KINDS[self.aggregate]
@@ -464,6 +485,27 @@ class AggregateIndicator(_IndicatorBase):
                 "aggregate '{agg}' takes no `of:`",
                 {"agg": self.aggregate},
             )
+        if kind.q == "required" and self.q is None:
+            raise PydanticCustomError(
+                "missing_q",
+                "aggregate '{agg}' needs `q:`, the percentile between 0 and 1 (0.9 for p90)",
+                {"agg": self.aggregate},
+            )
+        if self.q is not None and kind.q != "required":
+            raise PydanticCustomError(
+                "unexpected_q",
+                "aggregate '{agg}' takes no `q:`" + (
+                    " (it is the percentile at 0.5)" if kind.q == "half" else
+                    "; `q:` belongs to aggregate: percentile"),
+                {"agg": self.aggregate},
+            )
+        if self.q is not None:
+            try:
+                q_units(self.q)
+            except ValueError:
+                raise PydanticCustomError(
+                    "q_invalid", "q {q} has more than {n} decimals",
+                    {"q": self.q, "n": Q_DECIMALS}) from None
         if self.compare != "none":
             if self.window.kind != "trailing":
                 raise PydanticCustomError(
@@ -482,10 +524,22 @@ class AggregateIndicator(_IndicatorBase):
 
 
 class DerivedIndicator(_IndicatorBase):
-    """An indicator computed by an expression over other indicators, attributes and ``as_of``."""
+    """An indicator computed by an expression over other indicators, attributes and ``as_of``.
+
+    With ``compare``, the expression is also computed over the previous windows of the
+    trailing aggregates it reads (all of the same length N, with ``as_of`` read N days
+    earlier), and the indicator is that previous value, the difference or the relative change
+    (docs/semantics.md, "Trends of derived indicators").
+    """
 
     kind: Literal["derived"] = "derived"
     expr: ExprText
+    compare: Literal["none", "previous", "delta", "pct_change"] = Field(
+        "none",
+        description="Trend against the previous window: the expression over the previous "
+        "windows of the trailing aggregates it reads (all of one length), as the previous "
+        "value, the difference (current - previous) or the relative change.",
+    )
 
 
 def _indicator_kind(v: Any) -> str:
@@ -665,10 +719,11 @@ class ScoreSpec(_Model):
 
     title: str | None = None
     weights: Weights = Field(default_factory=Weights)
-    missing: Literal["skip", "neutral", "worst"] = Field(
+    missing: MissingPolicy = Field(
         "skip",
         description="An indicator with no value: skip it and spread its weight over the rest "
-        "(skip), count it as 50 (neutral), or as 0 (worst).",
+        "(skip), count it as 50 (neutral), or as 0 (worst); an indicator's own `missing:` "
+        "overrides this for it.",
     )
     bands: Bands | None = None
     stages: dict[Id, StageScore] = Field(default_factory=dict)

@@ -48,7 +48,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--format", choices=["text", "json"], default="text")
     parser.add_argument("--out", default=None, metavar="DIR",
                         help="write the frames (bands, separation, roc, lead_times, "
-                        "lead_summary, actions) to DIR")
+                        "lead_summary, actions, goal) to DIR")
     parser.set_defaults(run=run)
     return parser
 
@@ -86,7 +86,8 @@ def run(args: argparse.Namespace) -> Any:
 
         write_frames({"bands": result.bands, "separation": result.separation,
                       "roc": result.roc, "lead_times": result.lead_times,
-                      "lead_summary": result.lead_summary, "actions": result.actions},
+                      "lead_summary": result.lead_summary, "actions": result.actions,
+                      "goal": result.goal},
                      args.out, format="parquet",
                      manifest={"start": str(result.start), "end": str(result.end),
                                "horizon": result.horizon})

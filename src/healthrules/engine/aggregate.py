@@ -44,7 +44,7 @@ def aggregate_expr(plan: Plan, ind: AggregateIndicator, cond: pl.Expr) -> pl.Exp
     ev = plan.events
     kind = AGGREGATE_KINDS[ind.aggregate]
     return kind.polars(kind.inputs(condition=cond, timestamp=pl.col(ev.timestamp), of=ind.of,
-                                   user=ev.user, value_types=ev.values, day="__day"))
+                                   user=ev.user, value_types=ev.values, day="__day", q=ind.q))
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,7 @@ class EventsPass:
                     use_day = True
                 if ind.window.from_ is not None:
                     needed_attrs.add(ind.window.from_)
-                for prev in (False, True) if ind.compare != "none" else (False,):
+                for prev in (False, True) if ind.id in a.previous_windows else (False,):
                     wcond, _ = self.window(ind, prev)
                     cond = wcond if where is None else (wcond & where)
                     cond = cond.fill_null(False)
@@ -255,16 +255,17 @@ class EventsPass:
         for cr in self.plan.roadmaps:
             for ind in cr.roadmap.indicators:
                 if isinstance(ind, AggregateIndicator):
-                    lows.append(self._lower_instant(ind))
+                    lows.append(self._lower_instant(
+                        ind, ind.id in cr.analysis.previous_windows))
         if not lows or any(lo is None for lo in lows):
             return None, self.clock.end
         return min(lo for lo in lows if lo is not None), self.clock.end
 
-    def _lower_instant(self, ind: AggregateIndicator) -> dt.datetime | None:
+    def _lower_instant(self, ind: AggregateIndicator, previous: bool) -> dt.datetime | None:
         w = ind.window
         if w.kind == "trailing":
             assert w.days is not None
-            span = w.days * (2 if ind.compare != "none" else 1)
+            span = w.days * (2 if previous else 1)
             return self.clock.end - dt.timedelta(days=span)
         if w.kind == "anchored":
             assert w.from_ is not None

@@ -9,7 +9,7 @@ steps, action conditions, texts and evidence. It is built once per plan and time
 
 A roadmap frame has one row per evaluated row (an account, or an (account, date) pair in
 history) and these engine columns: ``__stage``, ``__stage_index``, ``__achieved``,
-``__tasks_done``, ``__tasks_total``, ``__score``, ``__score_<family>``,
+``__tasks_done``, ``__tasks_total``, ``__goal_reached``, ``__score``, ``__score_<family>``,
 ``__scored``, ``__missing``, ``__score_band``, and per action ``k`` (in ``all_actions()``
 order) ``__fired_k``, ``__unknown_k`` and ``__scope_k``; plus a column per indicator and
 ``<id>__band`` per banded indicator.
@@ -36,7 +36,7 @@ from healthrules.engine.frames import (
 )
 from healthrules.engine.render import Renderer
 from healthrules.expressions import Parsed, infer, lag_column, time_references
-from healthrules.polars_expr import exact_division
+from healthrules.polars_expr import exact_division, to_polars
 from healthrules.roadmap import (
     UNASSIGNED_STAGE,
     AggregateIndicator,
@@ -103,30 +103,46 @@ class RoadmapProgram:
             pl.col(raw_column(index, ind.id, prev)).alias(
                 ind.id + ("__prev" if prev else ""))
             for ind in r.indicators if isinstance(ind, AggregateIndicator)
-            for prev in ((False, True) if ind.compare != "none" else (False,))
+            for prev in ((False, True) if ind.id in a.previous_windows else (False,))
         ]
-        self._prev = [f"{ind.id}__prev" for ind in r.indicators
-                      if isinstance(ind, AggregateIndicator) and ind.compare != "none"]
+        # raw previous-window columns: dropped once the values are finished
+        self._raw_prev = [f"{ind.id}__prev" for ind in r.indicators
+                          if isinstance(ind, AggregateIndicator) and ind.id in a.previous_windows]
+        self._prev: list[str] = []  # previous values of derived trends, dropped after them
         self._posts = [self._post(ind).alias(ind.id) for ind in r.indicators
                        if isinstance(ind, AggregateIndicator)]
+        # the previous window's values that derived trends read (__prev<N>__<id>)
+        read = [ind for ind in r.indicators if isinstance(ind, AggregateIndicator)
+                and ind.id in a.trend_reads and ind.window.days is not None]
+        self._posts += [self._previous_value(ind) for ind in read]
+        self._prev += [f"__prev{ind.window.days}__{ind.id}" for ind in read]
         self._aggregate_bands = [
             _band_expr(pl.col(ind.id), ind.bands).alias(f"{ind.id}__band")
             for ind in r.indicators if ind.bands is not None and ind.id not in a.derived_order
         ]
         by_id = {ind.id: (idx, ind) for idx, ind in enumerate(r.indicators)}
-        self._derived: list[tuple[str, pl.Expr, pl.Expr | None]] = []
+        self._derived: list[tuple[str, list[pl.Expr], pl.Expr, pl.Expr | None]] = []
         for ident in a.derived_order:
             idx, dind = by_id[ident]
             assert isinstance(dind, DerivedIndicator)
-            value = cast_to(self.expr(a.expressions[f"indicators[{idx}].expr"]),
-                            a.indicator_types[ident]).alias(ident)
+            parsed = a.expressions[f"indicators[{idx}].expr"]
+            value = cast_to(self.expr(parsed), a.indicator_types[ident])
+            previous = [self._previous_derived(ident, parsed, n).alias(f"__prev{n}__{ident}")
+                        for d, n in sorted(a.previous_derived) if d == ident]
+            self._prev += [e.meta.output_name() for e in previous]
+            n_trend = a.derived_trends.get(ident)
+            if n_trend is not None:
+                value = _trend(dind.compare, value, pl.col(f"__prev{n_trend}__{ident}"))
             band = (None if dind.bands is None
                     else _band_expr(pl.col(ident), dind.bands).alias(f"{ident}__band"))
-            self._derived.append((ident, value, band))
+            self._derived.append((ident, previous, value.alias(ident), band))
         self._task_columns: list[pl.Expr] = []
         self._task_flags = [self._flags(si) for si in range(len(r.stages))]
         self._stage = self._stage_exprs()
         self._achievement = self._achievement_exprs()
+        target = a.expressions.get("goal.target")
+        self._goal = (pl.lit(None, pl.Boolean) if target is None
+                      else self.expr(target).cast(pl.Boolean)).alias("__goal_reached")
         self._score_steps = self._score_exprs()
         self._score_band = (
             _band_expr(pl.col("__score"), r.score.bands) if r.score.bands is not None
@@ -192,20 +208,24 @@ class RoadmapProgram:
         lf = routed.filter(pl.col("__route") == self.index).drop("__route").join(
             agg.select(key, *self._raw), on=key, how="left", maintain_order="left")
         lf = lf.with_columns(self._posts)
-        if self._prev:
-            lf = lf.drop(self._prev)
+        if self._raw_prev:
+            lf = lf.drop(self._raw_prev)
         lf = _pinned(lf, self.aggregate_ids, pins)
         if self._aggregate_bands:
             lf = lf.with_columns(self._aggregate_bands)
-        for ident, value, band in self._derived:
+        for ident, previous, value, band in self._derived:
+            if previous:  # previous values of a derived trend's chain, before the value
+                lf = lf.with_columns(previous)
             lf = lf.with_columns(value)
             lf = _pinned(lf, [ident], pins)
             if band is not None:
                 lf = lf.with_columns(band)
+        if self._prev:
+            lf = lf.drop(self._prev)
         lf = lf.with_columns(self._stage[0]).with_columns(self._stage[1])
         if self._task_columns:
             lf = lf.with_columns(self._task_columns)
-        lf = lf.with_columns(self._achievement)
+        lf = lf.with_columns(*self._achievement, self._goal)
         for step in self._score_steps:  # band scores, then families, then totals
             lf = lf.with_columns(step)
         lf = _pinned(lf, ["score"], pins)
@@ -320,16 +340,40 @@ class RoadmapProgram:
 
         value = finish(cur, False)
         if ind.compare != "none":
-            before = finish(prev, True)
-            if ind.compare == "previous":
-                value = before
-            elif ind.compare == "delta":
-                value = value - before
-            else:
-                value = exact_division(value.cast(pl.Float64) - before.cast(pl.Float64), before)
+            value = _trend(ind.compare, value, finish(prev, True))
         if ind.window.from_ is not None:
             value = pl.when(pl.col(ind.window.from_).is_not_null()).then(value)
         return value
+
+    def _previous_value(self, ind: AggregateIndicator) -> pl.Expr:
+        """An aggregate's value over its previous window (``__prev<N>__<id>``), which derived
+        trends read."""
+        kind = AGGREGATE_KINDS[ind.aggregate]
+        day = last_day(ind, True, self.plan.attributes, self.time)
+        return kind.finish(pl.col(f"{ind.id}__prev"), day).alias(
+            f"__prev{ind.window.days}__{ind.id}")
+
+    def _previous_derived(self, ident: str, parsed: Parsed, days: int) -> pl.Expr:
+        """A derived indicator's expression over the previous window: the indicators it reads
+        at their previous values (``__prev<N>__<id>``), ``as_of`` N days earlier."""
+        a = self.compiled.analysis
+        r = self.compiled.roadmap
+        bands = {ind.id: ind.bands for ind in r.indicators if ind.bands is not None}
+        earlier = self.time.as_of() - pl.duration(days=days)
+
+        def column(name: str) -> pl.Expr:
+            if name == "as_of":
+                return earlier
+            if name in a.indicator_types:
+                return pl.col(f"__prev{days}__{name}")
+            return pl.col(name)
+
+        def band(name: str) -> pl.Expr:
+            return _band_expr(pl.col(f"__prev{days}__{name}"), bands[name])
+
+        expr = to_polars(parsed, column=column, band=band, as_of=earlier,
+                         types=a.env("actions"))
+        return cast_to(expr, a.indicator_types[ident])
 
     def _flags(self, si: int) -> list[tuple[str, Any, pl.Expr]]:
         """(list, task, done flag) of every task of stage ``si``, in list order.
@@ -414,11 +458,11 @@ class RoadmapProgram:
         weighted means (polars does not share them); columns keep each value computed once.
         """
         r = self.compiled.roadmap
-        policy = r.score.missing
         band_scores: list[pl.Expr] = []
         for ind in r.indicators:
             if ind.bands is None:
                 continue
+            policy = ind.missing or r.score.missing  # the indicator's own policy first
             s = _band_score(pl.col(f"{ind.id}__band"), ind.bands)
             if policy == "neutral":
                 s = s.fill_null(50.0)
@@ -468,6 +512,7 @@ class RoadmapProgram:
             *[pl.col(f"__score_{f}").alias(f"score_{f}") for f in FAMILIES],
             pl.col("__scored").alias("indicators_scored"),
             pl.col("__missing").alias("indicators_missing"),
+            pl.col("__goal_reached").alias("goal_reached"),
         ]
         env = a.env("actions")
         renderer = self._renderer
@@ -507,6 +552,16 @@ def _pinned(lf: pl.LazyFrame, names: list[str], pins: set[str]) -> pl.LazyFrame:
         pl.coalesce(pl.col(f"__pin__{n}"), pl.col(col.get(n, n))).alias(col.get(n, n))
         for n in todo
     )
+
+
+def _trend(compare: str, value: pl.Expr, before: pl.Expr) -> pl.Expr:
+    """An indicator's value under ``compare``: the previous value, the difference or the
+    relative change (an IEEE division; null when the previous value is 0)."""
+    if compare == "previous":
+        return before
+    if compare == "delta":
+        return value - before
+    return exact_division(value.cast(pl.Float64) - before.cast(pl.Float64), before)
 
 
 def _band_expr(x: pl.Expr, bands: Bands) -> pl.Expr:
@@ -603,8 +658,8 @@ def _score_parts(r: Roadmap, weights: Weights,
 
 
 def roadmap_time_needs(a: Analysis) -> tuple[set[tuple[str, int]], bool]:
-    """The lags (``prev``/``change``: (name, days)) the actions of a roadmap read, and
-    whether they read ``days_in_stage`` (in a condition or a ``do`` text)."""
+    """The lags (``prev``/``change``: (name, days)) the actions of a roadmap read (in a
+    condition or a ``do`` text), and whether they read ``days_in_stage``."""
     lags: set[tuple[str, int]] = set()
     age = False
     for path, parsed in a.expressions.items():
@@ -613,7 +668,15 @@ def roadmap_time_needs(a: Analysis) -> tuple[set[tuple[str, int]], bool]:
             lags |= found
             age = age or uses_age
     for pieces in a.templates.values():
-        age = age or any(not isinstance(p, str) and p.name == "days_in_stage" for p in pieces)
+        for p in pieces:
+            if isinstance(p, str):
+                continue
+            if p.parsed is None:
+                age = age or p.name == "days_in_stage"
+                continue
+            found, uses_age = time_references(p.parsed.tree)  # {prev(score, 14)} in a text
+            lags |= found
+            age = age or uses_age
     return lags, age
 
 

@@ -36,7 +36,7 @@ ROUTE = "__route"
 """Column of the index of the roadmap (track) an account is routed to."""
 
 SPECIAL_COLUMNS = {"score": "__score", "score_band": "__score_band", "stage": "__stage",
-                   "stage_achieved": "__achieved"}
+                   "stage_achieved": "__achieved", "goal_reached": "__goal_reached"}
 """Where the reserved names of the actions scope live in a roadmap frame."""
 
 EVIDENCE_DTYPE = pl.List(pl.Struct({

@@ -144,6 +144,12 @@ class Renderer:
         for piece in pieces:
             if isinstance(piece, str):
                 parts.append(pl.lit(piece))
+            elif piece.parsed is not None:  # a value computed from the action's scope
+                if self._translate is None or piece.type is None:
+                    raise RuntimeError("Renderer needs a translator and a typed placeholder "
+                                       "to render an expression")
+                parts.append(self.computed(self._translate(piece.parsed.tree), piece.type,
+                                           piece.spec))
             else:
                 parts.append(self.rendered(_column_name(piece.name), env[piece.name],
                                            piece.spec))
@@ -243,14 +249,15 @@ class Renderer:
         value = self.rendered(_column_name(name), typ)
         return _struct(label, value, band_col, op_text, threshold)
 
-    def computed(self, expr: pl.Expr, typ: str) -> pl.Expr:
-        """A value computed on the fired rows (rendered unless ``typ`` is ``bool_raw``)."""
-        key = (str(expr), typ, "computed")
+    def computed(self, expr: pl.Expr, typ: str, spec: str = "") -> pl.Expr:
+        """A value computed on the fired rows (rendered with ``spec`` unless ``typ`` is
+        ``bool_raw``)."""
+        key = (str(expr), typ, "computed" + spec)
         got = self._index.get(key)
         if got is None:
             got = f"__r{len(self._index)}"
             self._index[key] = got
-            self.columns.append((expr if typ == "bool_raw" else self._render(expr, typ)
+            self.columns.append((expr if typ == "bool_raw" else self._render(expr, typ, spec)
                                  ).alias(got))
             self.reads |= set(expr.meta.root_names())
         return pl.col(got)

@@ -35,7 +35,10 @@ per event like the ``where`` filter. So, per account:
 
 A ``where`` filter that reads ``as_of`` depends on the date; such indicators (rare) fall back to
 one plain aggregation query per date, and are counted in the diagnostics
-(``history_fallback_indicators``).
+(``history_fallback_indicators``). So do the kinds without an incremental form (``median``,
+``percentile``: history form ``per_date``): a percentile needs every value of its window, so
+it is computed by the evaluator's own aggregation, one query over all accounts per date,
+exactly as a single evaluation computes it.
 
 Lookups at a date use a single sorted integer key per (account, day) (``account * stride +
 day``), with a zero "sentinel" row at the start of every account, so as-of joins never read
@@ -172,7 +175,8 @@ class IncrementalAggregator:
                 if not isinstance(ind, AggregateIndicator):
                     continue
                 where = a.expressions.get(f"indicators[{idx}].where")
-                if where is not None and "as_of" in names_in(where.tree):
+                per_date = AGGREGATE_KINDS[ind.aggregate].history == "per_date"
+                if per_date or (where is not None and "as_of" in names_in(where.tree)):
                     self.fallback.append((i, idx, ind))
                     continue
                 w = ind.window
@@ -199,6 +203,11 @@ class IncrementalAggregator:
                         self._values[(ind.of, is_float)] = value
                         self._value_exprs[value] = value_column(ind.of, ev.values.get(ind.of))
                 self.specs.append(_Spec(i, ind, cond, value, is_float))
+
+    def _previous(self, s: _Spec) -> bool:
+        """Whether the indicator's previous window is computed too (``compare``, or read by
+        a derived trend)."""
+        return s.ind.id in self.plan.roadmaps[s.i].analysis.previous_windows
 
     def _needed_columns(self) -> tuple[set[str], set[str]]:
         return _needed_columns(self.plan)
@@ -233,6 +242,8 @@ class IncrementalAggregator:
                     out[f"{s.cond}__tmax"] = pl.when(c).then(ts).max()
                 case "presence":
                     pass  # from the presence tables (prepare), not from the day table
+                case "per_date":
+                    raise AssertionError("per-date kinds are computed by the fallback")
                 case _:
                     assert_never(form)
         return out
@@ -440,7 +451,7 @@ class IncrementalAggregator:
         for s in self.specs:
             form = s.form
             n = s.trailing
-            ends = [0, n] if (n is not None and s.ind.compare != "none") else [0]
+            ends = [0, n] if (n is not None and self._previous(s)) else [0]
 
             def running(col: str, e: int, n: int | None = n) -> None:
                 """A running sum over a window: two lookups, or one and the origin."""
@@ -476,6 +487,8 @@ class IncrementalAggregator:
                     case "presence":
                         need(s.out, "backward", e, "__D")
                         need(s.out, "backward", ORIGIN, "__D")
+                    case "per_date":
+                        raise AssertionError("per-date kinds are computed by the fallback")
                     case _:
                         assert_never(form)
         return fetches, rolling
@@ -539,7 +552,7 @@ class IncrementalAggregator:
         dn = pl.col(_DAYN)
         for s in self.specs:
             n = s.trailing
-            ends = [0, n] if (n is not None and s.ind.compare != "none") else [0]
+            ends = [0, n] if (n is not None and self._previous(s)) else [0]
             for e in ends:
                 name = s.out + ("__prev" if e else "")
                 exprs.append(self._value(s, e, n, dn).alias(name))
@@ -590,6 +603,8 @@ class IncrementalAggregator:
                     return pl.when(seen).then(pl.col(f"{s.cond}__tmin__first"))
                 first = pl.col(f"{s.cond}__tmin__B@tf{e + n - 1}")
                 return pl.when(_local_day(first) <= dn - e).then(first)
+            case "per_date":
+                raise AssertionError("per-date kinds are computed by the fallback")
             case _:
                 assert_never(form)
 
@@ -597,7 +612,8 @@ class IncrementalAggregator:
 
     def _with_fallback(self, out: pl.DataFrame, pairs: pl.DataFrame,
                        events: pl.LazyFrame) -> pl.DataFrame:
-        """Indicators whose filter reads ``as_of``: one plain query per date."""
+        """Indicators whose filter reads ``as_of``, and the kinds without an incremental form
+        (percentiles): one plain query per date, over all accounts."""
         from healthrules.inputs import clock_for
 
         ev = self.plan.events
@@ -611,8 +627,8 @@ class IncrementalAggregator:
             cols = {ev.account, ev.timestamp}
             for i, idx, ind in self.fallback:
                 a = self.plan.roadmaps[i].analysis
-                where = a.expressions[f"indicators[{idx}].where"]
-                names = names_in(where.tree)
+                where = a.expressions.get(f"indicators[{idx}].where")
+                names = names_in(where.tree) if where is not None else set()
                 cols |= {x for x in names if x in a.event_types}
                 attrs |= {x for x in names if x in a.attribute_types}
                 kind = AGGREGATE_KINDS[ind.aggregate]
@@ -621,9 +637,10 @@ class IncrementalAggregator:
                     cols.add(of)
                 if ind.window.from_ is not None:
                     attrs.add(ind.window.from_)
-                for prev in (False, True) if ind.compare != "none" else (False,):
+                for prev in (False, True) if ind.id in a.previous_windows else (False,):
                     wcond, _ = run.window(ind, prev)
-                    cond = (wcond & run.filter_expr(a, where)).fill_null(False)
+                    cond = (wcond if where is None
+                            else wcond & run.filter_expr(a, where)).fill_null(False)
                     aggs.append(aggregate_expr(self.plan, ind, cond).alias(
                         raw_column(i, ind.id, prev)))
             lf = read_events(events, self.plan, clock, schema, cols).filter(

@@ -13,7 +13,10 @@ snapshot never sees a later event), and reports:
   running at the last snapshot before the renewal, and its length (``lead_times``);
 - for each action, how often it would have fired over the period, how many times it would
   have opened, and the churn rate of the renewals it fired for in the ``horizon`` days before
-  (``actions``).
+  (``actions``);
+- whether reaching the goal predicts renewal: retention and churn of the renewals whose
+  account had reached the goal (``goal.target``) ``horizon`` days before, of those that had
+  not, and of those where it was unknown, with the lift of "not reached" (``goal``).
 
 All of it is polars over the frames of :func:`healthrules.history.history`; the result prints
 as a table in the terminal, is a set of frames in Python and draws a chart in notebooks.
@@ -82,6 +85,12 @@ class Backtest:
         The weekly history behind the lead times and the actions; its ``attribute_source``
         (also :attr:`attribute_source`, the second line of :meth:`table`) says whether each
         date read the attributes valid then or one snapshot for every date.
+    goal
+        Whether reaching the goal predicts renewal: one row per goal state ``horizon`` days
+        before the renewal (``reached``, ``not reached``, ``unknown``: a value was null,
+        ``no target``: the account's roadmap has no ``goal.target``), then ``all``, with the
+        columns of ``bands`` (``goal`` instead of ``band``) and ``churn_lift`` (the state's
+        churn rate over the overall one).
     """
 
     horizon: int
@@ -95,6 +104,7 @@ class Backtest:
     actions: pl.DataFrame
     history: History = field(repr=False)
     band_order: tuple[str, ...] = ()
+    goal: pl.DataFrame = field(default_factory=pl.DataFrame)
 
     @property
     def attribute_source(self) -> str:
@@ -118,6 +128,7 @@ class Backtest:
                        fmt_str_lengths=40):
             out += ["retention and churn per health band:", str(self.bands), ""]
             out += ["separation:", str(self.separation), ""]
+            out += ["retention and churn by goal reached:", str(self.goal), ""]
             out += ["how early the score turned red before the renewal:",
                     str(self.lead_summary), ""]
             out += ["actions over the period:", str(self.actions)]
@@ -141,6 +152,7 @@ class Backtest:
                 "bands": self.bands.to_dicts(),
                 "separation": self.separation.to_dicts()[0],
                 "lead_summary": self.lead_summary.to_dicts(), "actions": self.actions.to_dicts(),
+                "goal": self.goal.to_dicts(),
                 "roc": self.roc.to_dicts()}
 
     def _repr_html_(self) -> str:
@@ -249,10 +261,11 @@ def backtest(
     # the score of each renewal, horizon days before it
     pairs = engine.existing(out.select(pl.col("scored_on").alias(AS_OF), key).unique())
     scored = engine.evaluate(pairs)["scores"] if pairs.height else None
-    at = out.join(scored.select(pl.col("as_of").alias("scored_on"), key, "score",
-                                "score_band") if scored is not None else
+    at = out.join(scored.select(pl.col("as_of").alias("scored_on"), key, "roadmap", "score",
+                                "score_band", "goal_reached") if scored is not None else
                   pl.DataFrame(schema={"scored_on": pl.Date, key: acc_df.schema[key],
-                                       "score": pl.Float64, "score_band": pl.String}),
+                                       "roadmap": pl.String, "score": pl.Float64,
+                                       "score_band": pl.String, "goal_reached": pl.Boolean}),
                   on=["scored_on", key], how="left")
     levels = _band_order(plan)
     # the weekly history behind lead times and action counts
@@ -266,7 +279,7 @@ def backtest(
         bands=_bands(at, levels), separation=_separation(at, red),
         roc=_roc(at), lead_times=lead, lead_summary=_lead_summary(lead),
         actions=_actions(hist, out, key, first, last, horizon), history=hist,
-        band_order=tuple(levels))
+        band_order=tuple(levels), goal=_goal(at, plan))
 
 
 def _band_order(plan: Plan) -> list[str]:
@@ -309,6 +322,25 @@ def _bands(at: pl.DataFrame, levels: list[str]) -> pl.DataFrame:
                                 pl.col("arr", "arr_renewed", "arr_churned").fill_null(0.0))
     total = at.select(pl.lit("all").alias("band"), *aggs)
     return _rates(pl.concat([per, total], how="vertical_relaxed"))
+
+
+_GOAL_STATES = ("reached", "not reached", "unknown", "no target")
+
+
+def _goal(at: pl.DataFrame, plan: Plan) -> pl.DataFrame:
+    """Retention and churn by whether the account had reached its goal at the horizon."""
+    with_target = [cr.id for cr in plan.roadmaps if cr.roadmap.goal.target is not None]
+    reached = pl.col("goal_reached")
+    state = (pl.when(~pl.col("roadmap").is_in(with_target) | pl.col("roadmap").is_null())
+             .then(pl.lit("no target"))
+             .when(reached.is_null()).then(pl.lit("unknown"))
+             .when(reached).then(pl.lit("reached")).otherwise(pl.lit("not reached")))
+    per = _bands(at.with_columns(state.alias("score_band"), pl.lit(0.0).alias("score")),
+                 list(_GOAL_STATES)).filter(
+        (pl.col("accounts") > 0) | pl.col("band").is_in(["reached", "not reached", "all"]))
+    overall = per.filter(pl.col("band") == "all")["logo_churn"].item()
+    lift = (pl.col("logo_churn") / overall) if overall else pl.lit(None, pl.Float64)
+    return per.rename({"band": "goal"}).with_columns(lift.alias("churn_lift"))
 
 
 def _separation(at: pl.DataFrame, red: str | None) -> pl.DataFrame:
@@ -471,6 +503,7 @@ def _chart(bt: Backtest) -> str:
                '</svg>')
     tables = "".join(f"<h4>{html.escape(title)}</h4>{frame._repr_html_()}" for title, frame in (
         ("Retention and churn per health band", bt.bands), ("Separation", bt.separation),
+        ("Retention and churn by goal reached", bt.goal),
         ("Lead time of red before renewal", bt.lead_summary), ("Actions", bt.actions)))
     return (f"<div><h3>Backtest {bt.start} .. {bt.end}</h3>"
             f"<p>{html.escape(bt.attribute_source)}</p>"

@@ -73,6 +73,8 @@ REGISTRY: Final[list[RegistryEntry]] = [
     RegistryEntry("HR202", "indicators.no_outcome"),
     RegistryEntry("HR203", "indicators.goal_not_outcome"),
     RegistryEntry("HR204", "indicators.duplicate"),
+    RegistryEntry("HR205", "indicators.plainer_percentile"),
+    RegistryEntry("HR206", "indicators.target_ignores_indicator"),
     # thresholds: bands of indicators and of the score (HR3xx)
     RegistryEntry("HR301", "thresholds.unreachable_band"),
     RegistryEntry("HR302", "thresholds.duplicate_score"),
@@ -83,6 +85,7 @@ REGISTRY: Final[list[RegistryEntry]] = [
     RegistryEntry("HR402", "scores.nothing_scored"),
     RegistryEntry("HR403", "scores.empty_family"),
     RegistryEntry("HR404", "scores.ignored_weight"),
+    RegistryEntry("HR405", "scores.missing_unscored"),
     # actions (HR5xx)
     RegistryEntry("HR501", "actions.never_true"),
     RegistryEntry("HR502", "actions.always_true"),

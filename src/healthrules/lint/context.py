@@ -219,6 +219,8 @@ class LintContext:
                 continue
             if a.indicator_types.get(ident) not in ("int", "float"):
                 continue
+            if ind.compare not in ("none", "previous"):
+                continue  # a change: lint knows nothing about its range
             values, nullable = range_of(parsed.tree, facts)
             if values.hull().lo == float("-inf") and values.hull().hi == float("inf"):
                 continue
@@ -342,7 +344,8 @@ class LintContext:
         for path, pieces in sorted(self.analysis.templates.items()):
             for piece in pieces:
                 if isinstance(piece, TemplateField):
-                    out.setdefault(piece.name, []).append(path)
+                    for name in sorted(piece.names):
+                        out.setdefault(name, []).append(path)
         return out
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
+from healthrules.analysis import reads
 from healthrules.errors import Issue, Severity
 from healthrules.lint.base import Check
 from healthrules.lint.context import LintContext
 from healthrules.roadmap import AggregateIndicator, DerivedIndicator
 
-__all__ = ["CHECKS", "Duplicate", "GoalNotOutcome", "NoOutcome", "Unused", "used_indicators"]
+__all__ = ["CHECKS", "Duplicate", "GoalNotOutcome", "NoOutcome", "PlainerPercentile",
+           "TargetIgnoresIndicator", "Unused", "used_indicators"]
 
 
 def used_indicators(ctx: LintContext) -> dict[str, str]:
@@ -221,6 +223,71 @@ class GoalNotOutcome(Check):
             )
 
 
+class TargetIgnoresIndicator(Check):
+    """The goal's target does not read the goal's indicator.
+
+    What it does
+    ------------
+    Reports a ``goal.target`` that does not read ``goal.indicator``, directly or through the
+    derived indicators it reads.
+
+    Why is this bad
+    ---------------
+    ``goal.indicator`` says which indicator measures the goal; ``goal.target`` decides
+    ``goal_reached`` for every account, which actions, the views and the backtest read. When
+    the target ignores the indicator, an account can "reach" the goal while the indicator that
+    measures it says otherwise: the two were usually meant to agree, and one was renamed or
+    replaced without the other.
+
+    Example
+    -------
+    ::
+
+        goal:
+          text: The team reaches the agreed ROI.
+          indicator: roi_goal_reached
+          target: seat_utilisation >= 0.8      # ROI not checked
+
+    Fix
+    ---
+    Make the target read the indicator (``roi_goal_reached >= 1 and seat_utilisation >=
+    0.8``), or name the indicator the target does read.
+    """
+
+    code = "HR206"
+    name = "indicators.target_ignores_indicator"
+    severity = Severity.WARNING
+
+    def run(self, ctx: LintContext) -> Iterator[Issue]:
+        """Yield one finding when the target never reads the goal's indicator."""
+        ident = ctx.roadmap.goal.indicator
+        target = ctx.parsed("goal.target")
+        if ident is None or target is None:
+            return
+        derived = {ind.id: f"indicators[{i}].expr"
+                   for i, ind in enumerate(ctx.roadmap.indicators)
+                   if isinstance(ind, DerivedIndicator)}
+        seen: set[str] = set()
+        todo = [target]
+        while todo:
+            parsed = todo.pop()
+            for name in reads(parsed):
+                if name in seen:
+                    continue
+                seen.add(name)
+                sub = ctx.parsed(derived[name]) if name in derived else None
+                if sub is not None:
+                    todo.append(sub)
+        if ident not in seen:
+            yield self.finding(
+                "goal.target",
+                f"goal.target does not read the goal's indicator {ident!r}, so goal_reached "
+                "does not follow it",
+                hint=f"read {ident!r} in the target, or name the indicator the target reads",
+                related="goal.indicator",
+            )
+
+
 def _signature(ind: AggregateIndicator | DerivedIndicator) -> tuple[object, ...]:
     def norm(text: str | None) -> str | None:
         if text is None:
@@ -231,9 +298,10 @@ def _signature(ind: AggregateIndicator | DerivedIndicator) -> tuple[object, ...]
             return text.strip()
 
     if isinstance(ind, DerivedIndicator):
-        return ("derived", norm(ind.expr))
+        return ("derived", norm(ind.expr), ind.compare)
     w = ind.window
-    return ("events", ind.aggregate, ind.of, norm(ind.where), w.days, w.from_, ind.compare)
+    return ("events", ind.aggregate, ind.of, ind.q, norm(ind.where), w.days, w.from_,
+            ind.compare)
 
 
 class Duplicate(Check):
@@ -287,5 +355,56 @@ class Duplicate(Check):
                 seen[sig] = i
 
 
-CHECKS: list[type[Check]] = [Unused, NoOutcome, GoalNotOutcome, Duplicate]
+_PLAINER = {0: ("min", "the smallest value"), 1: ("max", "the largest value"),
+            0.5: ("median", "the median")}
+
+
+class PlainerPercentile(Check):
+    """A percentile at 0, 0.5 or 1 is the min, the median or the max under another name.
+
+    What it does
+    ------------
+    Reports ``aggregate: percentile`` with ``q: 0`` (the smallest value), ``q: 1`` (the
+    largest) or ``q: 0.5`` (the median).
+
+    Why is this bad
+    ---------------
+    ``q`` is a fraction between 0 and 1; ``q: 1`` is often meant as p1 or p100 by someone who
+    thinks in percent (p1 is ``q: 0.01``). When it is meant, ``min`` and ``max`` say it
+    plainly, and history computes them incrementally, in one pass over the events, where a
+    percentile needs one query per snapshot date.
+
+    Example
+    -------
+    ::
+
+        - {id: slowest_response, family: relationship, aggregate: percentile, q: 1,
+           of: response_minutes, window: 30d}
+
+    Fix
+    ---
+    Write ``aggregate: max`` (``min``, ``median``), or the percentile meant (``q: 0.01``).
+    """
+
+    code = "HR205"
+    name = "indicators.plainer_percentile"
+    severity = Severity.INFO
+
+    def run(self, ctx: LintContext) -> Iterator[Issue]:
+        """Yield one finding per percentile whose q is 0, 0.5 or 1."""
+        for i, ind in enumerate(ctx.roadmap.indicators):
+            if not (isinstance(ind, AggregateIndicator) and ind.aggregate == "percentile"
+                    and ind.q in _PLAINER):
+                continue
+            plain, what = _PLAINER[ind.q]
+            yield self.finding(
+                f"indicators[{i}].q",
+                f"percentile q {ind.q:g} of {ind.id!r} is {what}: aggregate {plain} says it "
+                "plainly (q is a fraction: p1 is q 0.01)",
+                hint=f"write `aggregate: {plain}` without q, or the percentile meant",
+            )
+
+
+CHECKS: list[type[Check]] = [Unused, NoOutcome, GoalNotOutcome, Duplicate, PlainerPercentile,
+                             TargetIgnoresIndicator]
 """The checks of this family, in code order."""

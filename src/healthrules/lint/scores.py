@@ -8,7 +8,8 @@ from healthrules.errors import Issue, Severity
 from healthrules.lint.base import Check
 from healthrules.lint.context import LintContext
 
-__all__ = ["CHECKS", "EmptyFamily", "IgnoredWeight", "NothingScored", "TooManyIndicators"]
+__all__ = ["CHECKS", "EmptyFamily", "IgnoredWeight", "MissingUnscored", "NothingScored",
+           "TooManyIndicators"]
 
 
 class TooManyIndicators(Check):
@@ -211,5 +212,54 @@ class IgnoredWeight(Check):
                     )
 
 
-CHECKS: list[type[Check]] = [TooManyIndicators, NothingScored, EmptyFamily, IgnoredWeight]
+class MissingUnscored(Check):
+    """An indicator's ``missing:`` policy does nothing: the score never scores it.
+
+    What it does
+    ------------
+    Reports an indicator with its own ``missing:`` (skip, neutral, worst) that no weight set
+    of the score scores: it has no bands, or every weight set leaves it out (weight 0,
+    unlisted, or its family unweighted).
+
+    Why is this bad
+    ---------------
+    ``missing:`` decides what a missing value counts for *in the health score*. On an
+    indicator the score does not weigh it changes nothing, so whoever wrote it believes a
+    missing value is penalised (``worst``) when it is not.
+
+    Example
+    -------
+    ::
+
+        indicators:
+          - {id: logins_30d, family: process, aggregate: count, window: 30d,
+             missing: worst}          # no bands: never scored
+
+    Fix
+    ---
+    Give the indicator bands (and a weight) so the score weighs it, or drop ``missing:``.
+    """
+
+    code = "HR405"
+    name = "scores.missing_unscored"
+    severity = Severity.WARNING
+
+    def run(self, ctx: LintContext) -> Iterator[Issue]:
+        """Yield one finding per indicator whose missing policy the score never applies."""
+        scored = {i for ws in ctx.weight_sets for i in ws.scored}
+        for i, ind in enumerate(ctx.roadmap.indicators):
+            if ind.missing is None or ind.id in scored:
+                continue
+            why = ("it has no bands" if ind.bands is None
+                   else "no weight set of the score weighs it")
+            yield self.finding(
+                f"indicators[{i}].missing",
+                f"missing: {ind.missing} on {ind.id!r} does nothing: {why}, so the health "
+                "score never counts it",
+                hint="give it bands and a weight so the score weighs it, or drop missing:",
+            )
+
+
+CHECKS: list[type[Check]] = [TooManyIndicators, NothingScored, EmptyFamily, IgnoredWeight,
+                             MissingUnscored]
 """The checks of this family, in code order."""

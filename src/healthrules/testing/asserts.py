@@ -274,6 +274,10 @@ def compare_account(
                            line_of("score"))
         if m is not None:
             out.append(Mismatch(m.what, m.expected, m.actual, m.line, _score_details(view)))
+    if "goal_reached" in fields and expectation.goal_reached != view.score.get("goal_reached"):
+        out.append(Mismatch("goal_reached", format_value(expectation.goal_reached),
+                            format_value(view.score.get("goal_reached")),
+                            line_of("goal_reached")))
     if "score_band" in fields and expectation.score_band != view.score.get("score_band"):
         score = format_value(view.score.get("score"))
         out.append(Mismatch("score_band", format_value(expectation.score_band),

@@ -7,8 +7,13 @@ Every evaluation a test run makes is observed. An item is covered when:
 - **band**: some indicator value (or score) fell in the band;
 - **boundary**: a cut point was tested on both sides. Cut points are those between adjacent
   bands of an indicator or of the score, and every comparison of a name with a number in an
-  action condition, a stage entry or an achievement (``adoption >= 0.8``): some value in scope
-  fell on each side (``< 0.8`` and ``>= 0.8``; for ``==`` / ``!=``, equal and not equal).
+  action condition, a stage entry, an achievement or the goal's target (``adoption >= 0.8``):
+  some value in scope fell on each side (``< 0.8`` and ``>= 0.8``; for ``==`` / ``!=``, equal
+  and not equal);
+- **goal**: for a roadmap with a ``goal.target``, some account reached the goal
+  (``goal_reached`` true), and some account had not (false);
+- **missing**: for a banded indicator with its own ``missing:`` policy, some account had no
+  value for it (so the policy was applied).
 
 The percentage is covered items over all items. Items are per roadmap file, so two test files
 that test the same roadmap add up.
@@ -30,8 +35,9 @@ from healthrules.roadmap import Bands
 
 __all__ = ["CoverageItem", "CoverageReport", "CoverageTracker", "Kind"]
 
-Kind = Literal["stage", "action", "band", "boundary"]
-KINDS: tuple[Kind, ...] = ("stage", "action", "band", "boundary")
+Kind = Literal["stage", "action", "band", "boundary", "goal", "missing"]
+KINDS: tuple[Kind, ...] = ("stage", "action", "band", "boundary", "goal", "missing")
+_LABELS = {"boundary": "boundaries", "goal": "goals", "missing": "missing"}
 
 _SPLIT_OPS = {"<": "<", ">=": "<", "<=": "<=", ">": "<=", "==": "==", "!=": "=="}
 _OPS = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
@@ -45,14 +51,15 @@ class CoverageItem:
     Attributes
     ----------
     kind
-        ``stage``, ``action``, ``band`` or ``boundary``.
+        ``stage``, ``action``, ``band``, ``boundary``, ``goal`` or ``missing``.
     roadmap
         The roadmap id.
     source
         The roadmap's file.
     name
-        What: a stage or action id, ``indicator=band``, or a boundary like
-        ``adoption_rate 0.7 (< | >=)``.
+        What: a stage or action id, ``indicator=band``, a boundary like
+        ``adoption_rate 0.7 (< | >=)``, ``reached`` / ``not reached`` (goal), or an
+        indicator id (missing).
     covered
         Whether the tests reached it.
     detail
@@ -107,7 +114,9 @@ class CoverageReport:
         lines = ["coverage:"]
         for k in KINDS:
             c, t = self.counts(k)
-            label = "boundaries" if k == "boundary" else k + "s"
+            if t == 0 and k in ("goal", "missing"):
+                continue  # only roadmaps with a goal target / own missing policies have them
+            label = _LABELS.get(k, k + "s")
             lines.append(f"  {label:<11} {c:>4}/{t:<4} {self.percent(k):6.1f}%")
         c, t = self.counts()
         lines.append(f"  {'total':<11} {c:>4}/{t:<4} {self.percent():6.1f}%")
@@ -169,6 +178,8 @@ class _RoadmapCoverage:
     boundaries: dict[tuple[str, float, str], _Boundary]
     band_specs: dict[str, Bands]
     action_stage: dict[str, str | None]
+    goal: dict[bool, bool] | None = None  # goal_reached value -> seen
+    missing: dict[str, bool] = field(default_factory=dict)  # indicator -> seen null
 
 
 def _literal_number(node: ast.expr) -> float | None:
@@ -234,6 +245,10 @@ class CoverageTracker:
             for ind in r.indicators:
                 if ind.bands is not None:
                     cov.band_specs[ind.id] = ind.bands
+                    if ind.missing is not None:
+                        cov.missing[ind.id] = False
+            if r.goal.target is not None:
+                cov.goal = {True: False, False: False}
             if r.score.bands is not None:
                 cov.band_specs["score"] = r.score.bands
             for name, bands in cov.band_specs.items():
@@ -245,6 +260,10 @@ class CoverageTracker:
                     split = "<=" if upper[1] else "<"
                     self._boundary(cov, name, upper[0], split, ("band", None))
             exprs = cr.analysis.expressions
+            target = exprs.get("goal.target")
+            if target is not None:
+                for name, op, v in _comparisons(target.tree):
+                    self._boundary(cov, name, v, _SPLIT_OPS[op], ("entry", None))
             for si, st in enumerate(r.stages):
                 entry = exprs.get(f"stages[{si}].entry")
                 if entry is not None:
@@ -302,6 +321,12 @@ class CoverageTracker:
                 values.update(ind_row)
                 values["score"] = sc.get("score")
                 values["stage"] = stage
+                reached = sc.get("goal_reached")
+                if cov.goal is not None and isinstance(reached, bool):
+                    cov.goal[reached] = True
+                for name in cov.missing:
+                    if ind_row.get(name) is None:
+                        cov.missing[name] = True
                 for name in cov.band_specs:
                     band = sc.get("score_band") if name == "score" else ind_row.get(
                         f"{name}__band")
@@ -339,6 +364,14 @@ class CoverageTracker:
                 detail = ("never " + " nor ".join(f"{b.subject} {m}" for m in missing)
                           if missing else "")
                 items.append(CoverageItem("boundary", rid, source, b.name, not missing, detail))
+            for state, hit in (cov.goal or {}).items():
+                name = "reached" if state else "not reached"
+                items.append(CoverageItem("goal", rid, source, name, hit,
+                                          "" if hit else f"no account's goal {name}"))
+            for ind, hit in cov.missing.items():
+                items.append(CoverageItem("missing", rid, source, ind, hit,
+                                          "" if hit else "never missing, so its missing "
+                                          "policy was never applied"))
         return CoverageReport(tuple(items))
 
 

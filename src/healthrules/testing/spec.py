@@ -255,6 +255,8 @@ class AccountExpectation(_Model):
         default_factory=dict, description="Band names by indicator id (null: no value).")
     score: Number | Expected | None = Field(None, description="The health score (0-100).")
     score_band: StrictStr | None = None
+    goal_reached: StrictBool | None = Field(None, description="Whether the roadmap's "
+                                            "goal.target holds (null: unknown).")
     actions: ActionsExpectation | None = None
 
 

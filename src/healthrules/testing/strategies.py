@@ -47,6 +47,7 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra ins
 
 import polars as pl
 
+from healthrules.analysis import analysis_of
 from healthrules.roadmap import AggregateIndicator, Pack, Roadmap
 
 __all__ = [
@@ -125,6 +126,10 @@ def _expressions(r: Roadmap) -> Iterable[str]:
         yield action.when
         if action.resolved_when:
             yield action.resolved_when
+    for pieces in analysis_of(r).templates.values():  # {expression} placeholders of texts
+        for piece in pieces:
+            if not isinstance(piece, str) and piece.parsed is not None:
+                yield piece.parsed.source
 
 
 def _constant(node: ast.expr) -> list[Any]:
@@ -167,9 +172,10 @@ def contract_facts(source: Source) -> ContractFacts:
     )
     events: set[str] = set()
     for r in rs:
+        previous = analysis_of(r).previous_windows  # compare, and what derived trends read
         for ind in r.indicators:
             if isinstance(ind, AggregateIndicator) and ind.window.days is not None:
-                facts.windows.add(ind.window.days * (2 if ind.compare != "none" else 1))
+                facts.windows.add(ind.window.days * (2 if ind.id in previous else 1))
                 facts.windows.add(ind.window.days)
         for text in _expressions(r):
             try:
@@ -483,7 +489,8 @@ def inputs_for(
 # --------------------------------------------------------------------------- roadmaps
 
 _EVENTS = ("login", "feature_used", "ticket", "nps_response")
-_AGGS = ("count", "distinct", "active_days", "sum", "mean", "max", "days_since_last")
+_AGGS = ("count", "distinct", "active_days", "sum", "mean", "max", "days_since_last", "median",
+         "percentile")
 _WINDOWS: tuple[Any, ...] = ("all", "7d", "30d", "90d", {"from": "start"},
                              {"from": "start", "days": 30})
 
@@ -523,8 +530,10 @@ def _roadmap(draw: DrawFn, max_indicators: int, max_stages: int,
             "id": f"i{i}", "family": draw(st.sampled_from(families)), "aggregate": agg,
             "where": f"event == '{event}'", "window": draw(st.sampled_from(_WINDOWS)),
         }
-        if agg in ("sum", "mean", "max"):
+        if agg in ("sum", "mean", "max", "median", "percentile"):
             ind["of"] = "value"
+        if agg == "percentile":
+            ind["q"] = draw(st.sampled_from([0.1, 0.25, 0.75, 0.9, 0.95]))
         trailing = isinstance(ind["window"], str) and ind["window"] != "all"
         if trailing and agg in ("count", "sum") and draw(st.booleans()):
             ind["compare"] = draw(st.sampled_from(["delta", "pct_change", "previous"]))
@@ -532,6 +541,8 @@ def _roadmap(draw: DrawFn, max_indicators: int, max_stages: int,
             "compare") != "pct_change"
         if draw(st.booleans()):
             ind["bands"] = draw(_bands(integer))
+            if draw(st.integers(0, 2)) == 0:  # its own missing policy
+                ind["missing"] = draw(st.sampled_from(["skip", "neutral", "worst"]))
         indicators.append(ind)
         numeric.append((ind["id"], integer))
     if draw(st.booleans()):
@@ -542,6 +553,22 @@ def _roadmap(draw: DrawFn, max_indicators: int, max_stages: int,
             ind["bands"] = draw(_bands(False))
         indicators.append(ind)
         numeric.append(("d0", False))
+    # a derived trend: this window against the previous one, over trailing aggregates of
+    # one length without a compare of their own
+    by_window: dict[str, list[str]] = {}
+    for ind in indicators:
+        if (isinstance(ind.get("window"), str) and ind["window"] != "all"
+                and "compare" not in ind and "expr" not in ind):
+            by_window.setdefault(ind["window"], []).append(ind["id"])
+    with_trend: bool = bool(by_window) and draw(st.booleans())
+    if with_trend:
+        ids = by_window[draw(st.sampled_from(sorted(by_window)))]
+        a = draw(st.sampled_from(ids))
+        trend = {"id": "t0", "family": draw(st.sampled_from(families)),
+                 "expr": draw(st.sampled_from([f"{a} / seats", f"coalesce({a}, 0) + 1"])),
+                 "compare": draw(st.sampled_from(["previous", "delta", "pct_change"]))}
+        indicators.append(trend)
+        numeric.append(("t0", False))
     banded = [i["id"] for i in indicators if "bands" in i]
 
     def condition() -> SearchStrategy[str]:
@@ -559,6 +586,9 @@ def _roadmap(draw: DrawFn, max_indicators: int, max_stages: int,
         return st.one_of(one, st.tuples(one, st.sampled_from(["and", "or"]), one).map(
             lambda t: f"({t[0]}) {t[1]} ({t[2]})"))
 
+    goal: dict[str, Any] = {"text": "Generated roadmap"}
+    if draw(st.booleans()):
+        goal["target"] = draw(condition())
     n_stages = draw(st.integers(1, max(1, max_stages)))
     stages: list[dict[str, Any]] = []
     action_id = 0
@@ -571,11 +601,16 @@ def _roadmap(draw: DrawFn, max_indicators: int, max_stages: int,
         actions = []
         for _ in range(draw(st.integers(0, max_actions))):
             name = draw(st.sampled_from([n for n, _ in numeric]))
+            computed = draw(st.sampled_from([f"{name} * 2:.1f", "days_since(start)",
+                                             f"change({name}, 7)", "prev(score, 14):.1f"]))
+            whens = [condition(), st.just("score < 50")]
+            if "target" in goal:
+                whens.append(st.just("goal_reached"))
             actions.append({
                 "id": f"act{action_id}", "kind": draw(st.sampled_from(["positive",
                                                                        "challenge"])),
-                "when": draw(st.one_of(condition(), st.just("score < 50"))),
-                "do": f"Look at {{{name}}} ({{{name}:.1f}})",
+                "when": draw(st.one_of(*whens)),
+                "do": f"Look at {{{name}}} ({{{name}:.1f}}, {{{computed}}})",
                 "priority": draw(st.sampled_from(["critical", "high", "medium", "low"])),
             })
             action_id += 1
@@ -591,7 +626,7 @@ def _roadmap(draw: DrawFn, max_indicators: int, max_stages: int,
                                      {"name": "high", "ge": 70}]}
     data = {
         "id": "fuzz",
-        "goal": "Generated roadmap",
+        "goal": goal,
         "data": {
             "events": {"values": {"value": "float"}},
             "accounts": {"attributes": {"plan": "str", "seats": "int", "start": "date"}},
@@ -605,7 +640,9 @@ def _roadmap(draw: DrawFn, max_indicators: int, max_stages: int,
 
 def roadmaps(*, max_indicators: int = 4, max_stages: int = 3,
              max_actions: int = 2) -> SearchStrategy[Roadmap]:
-    """Small valid roadmaps: aggregates, a derived ratio, bands, stages, actions, a score.
+    """Small valid roadmaps: aggregates (percentiles too), a derived ratio, a derived trend,
+    bands (with their own missing policies), a goal target, stages, actions (texts with
+    computed values), a score.
 
     Every roadmap drawn compiles (:func:`healthrules.compile`). Its data contract is fixed:
     events with a user and a float ``value`` column, accounts with ``plan`` (str), ``seats``
