@@ -139,3 +139,27 @@ def test_the_cli_run_reads_dated_accounts(store: tuple[Path, object], tmp_path: 
                      str(root / "events"), "--accounts", str(root / "accounts.csv"),
                      "--as-of", str(as_of), "--format", "json"])
     assert code == 0, out.getvalue()
+
+
+def test_dated_accounts_from_a_duckdb_table(store: tuple[Path, object], tmp_path: Path) -> None:
+    """A database source reads the validity columns with the key and the attributes."""
+    import duckdb
+
+    from healthrules.sources import DuckDBSource
+
+    _, data = store
+    accounts = data.accounts  # type: ignore[attr-defined]
+    events = data.events  # type: ignore[attr-defined]
+    con = duckdb.connect(str(tmp_path / "crm.duckdb"))
+    try:
+        con.register("frame", accounts.to_arrow())
+        con.execute("CREATE TABLE accounts AS SELECT * FROM frame")
+        con.unregister("frame")
+        source = DuckDBSource(con, table="accounts")
+        for as_of in (dt.date(2026, 3, 2), data.as_of):  # type: ignore[attr-defined]
+            got = hr.evaluate(TRAILING, events, source, as_of)
+            want = hr.evaluate(TRAILING, events, accounts, as_of)
+            assert_frame_equal(got.stages, want.stages)
+            assert got.diagnostics == want.diagnostics
+    finally:
+        con.close()

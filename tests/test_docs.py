@@ -235,6 +235,15 @@ def test_time_page_runs_and_prints_what_it_shows(tmp_path: Path,
     assert (tmp_path / "changes.ndjson").exists()
 
 
+def test_sources_page_runs_and_prints_what_it_shows(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    plain_polars: Any) -> None:
+    # DuckDB files, relations, Arrow inputs and the CLI's --duckdb, from the repository root
+    (tmp_path / "rules").symlink_to(ROOT / "rules", target_is_directory=True)
+    check_page("sources.md", tmp_path, monkeypatch)
+    assert (tmp_path / "warehouse.duckdb").exists() and (tmp_path / "out").is_dir()
+
+
 def test_report_page_runs_and_prints_what_it_shows(tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch,
                                                   plain_polars: Any) -> None:
@@ -316,7 +325,7 @@ def test_cli_md_lists_every_command_and_exit_code() -> None:
 
 
 PAGES = ["concepts", "tutorial", "format", "expressions", "semantics", "cli", "python",
-         "testing", "lint", "time", "scale", "performance", "editor", "report"]
+         "testing", "lint", "time", "scale", "performance", "editor", "report", "sources"]
 
 
 def test_index_links_every_page_with_one_line() -> None:

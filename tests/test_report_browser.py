@@ -1,7 +1,7 @@
 """The HTML report in a real headless Chromium: it renders its charts and tables, links land
 on their sections, and it logs no error and makes no request beyond its own file.
 
-Chromium is the system's (``/usr/bin/chromium``, installed by ``.ci/run``), driven by
+Chromium is the system's (``/usr/bin/chromium``, installed by ``scripts/system-deps``), driven by
 Playwright (the ``report`` extra; Playwright's own browser download is never used). If
 either is missing, or Chromium cannot start, the tests fail and say why: they are never
 skipped.
@@ -46,7 +46,7 @@ def browser() -> Iterator[Any]:
                     "(or the 'report' extra)")
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: install it with `apt-get install -y chromium` "
-                    "(.ci/run does)")
+                    "(scripts/system-deps does)")
     profile = tempfile.mkdtemp(prefix="healthrules-chromium-")
     try:
         with sync_playwright() as p:

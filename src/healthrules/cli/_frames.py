@@ -1,9 +1,11 @@
-"""Read event and account frames named on the command line (Parquet, CSV, NDJSON, folders)."""
+"""Read event and account frames named on the command line: Parquet, CSV, NDJSON files and
+folders, or a table or query of a DuckDB file or of a database by URI."""
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 
@@ -13,7 +15,7 @@ from healthrules.errors import Code, InputDataError, Issue, Location
 if TYPE_CHECKING:
     from healthrules.compiler import Plan
 
-__all__ = ["contract_types", "scan_frame"]
+__all__ = ["add_source_arguments", "contract_types", "has_input", "input_frame", "scan_frame"]
 
 Side = Literal["events", "accounts"]
 
@@ -123,3 +125,72 @@ def _check_parquet(files: list[Path], what: str) -> None:
                                 message=f"{what}: not a readable Parquet file ({exc})"))
     if issues:
         raise InputDataError(issues)
+
+
+SOURCES_HELP = """\
+inputs: each of the events and the accounts comes from a file or folder (--events FILE,
+--accounts FILE), or from a table (--events-table NAME) or a query (--events-query SQL) of
+the database given by --duckdb FILE (opened read-only) or --database URI (connectorx, or
+ADBC with --sql-engine adbc). The columns and the time range the roadmap reads are written
+into the SQL that runs (docs/sources.md).
+"""
+
+
+def add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    """The input options: a file per side, or a table or a query of a database."""
+    group = parser.add_argument_group("inputs", SOURCES_HELP)
+    group.add_argument("--events", metavar="FILE", help="events file or folder")
+    group.add_argument("--accounts", metavar="FILE", help="accounts file")
+    group.add_argument("--events-table", dest="events_table", metavar="NAME",
+                       help="events table (or view) of --duckdb / --database")
+    group.add_argument("--events-query", dest="events_query", metavar="SQL",
+                       help="events query (a SELECT) of --duckdb / --database")
+    group.add_argument("--accounts-table", dest="accounts_table", metavar="NAME",
+                       help="accounts table (or view) of --duckdb / --database")
+    group.add_argument("--accounts-query", dest="accounts_query", metavar="SQL",
+                       help="accounts query (a SELECT) of --duckdb / --database")
+    db = group.add_mutually_exclusive_group()
+    db.add_argument("--duckdb", metavar="FILE", help="a DuckDB database file")
+    db.add_argument("--database", metavar="URI",
+                    help="a database URI, e.g. postgresql://user@host:5432/db")
+    group.add_argument("--sql-engine", dest="sql_engine", choices=["connectorx", "adbc"],
+                       default="connectorx", help="how --database is read (default connectorx)")
+
+
+def has_input(args: argparse.Namespace, side: Side) -> bool:
+    """Whether the command line names an input for ``side``."""
+    return any(getattr(args, f"{side}{x}", None) for x in ("", "_table", "_query"))
+
+
+def input_frame(args: argparse.Namespace, side: Side, plan: Plan) -> Any:
+    """The input of ``side`` the command line names: a LazyFrame of a file, or a source
+    of a database table or query (read with pushdown by ``healthrules.evaluate``).
+
+    Raises
+    ------
+    UsageError
+        If no input or several are given for ``side``, or a table or query has no database.
+    """
+    path = getattr(args, side, None)
+    table = getattr(args, f"{side}_table", None)
+    query = getattr(args, f"{side}_query", None)
+    given = [f"--{side}{x}" for x, v in (("", path), ("-table", table), ("-query", query)) if v]
+    if len(given) != 1:
+        raise UsageError(
+            f"give one of --{side}, --{side}-table, --{side}-query"
+            + (f" (got {', '.join(given)})" if given else ""),
+            hint=f"--{side} FILE, or --duckdb FILE --{side}-table NAME")
+    if path:
+        return scan_frame(path, side, plan, side)
+    from healthrules.sources import DuckDBSource, SQLSource
+
+    try:
+        if args.duckdb:
+            if not Path(args.duckdb).exists():
+                raise UsageError(f"DuckDB database file not found: {args.duckdb}")
+            return DuckDBSource(args.duckdb, table=table, query=query)
+        if args.database:
+            return SQLSource(args.database, table=table, query=query, engine=args.sql_engine)
+    except ValueError as exc:
+        raise UsageError(f"--{given[0].removeprefix('--')}: {exc}") from None
+    raise UsageError(f"{given[0]} needs a database: --duckdb FILE or --database URI")

@@ -32,8 +32,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "backtest", help="how well the score foresaw renewals and churns",
         description=__doc__, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("roadmap", help="a roadmap file or a pack file")
-    parser.add_argument("--events", required=True, help="events file or folder")
-    parser.add_argument("--accounts", required=True, help="accounts file")
+    from healthrules.cli._frames import add_source_arguments
+
+    add_source_arguments(parser)
     parser.add_argument("--outcomes", required=True, help="renewal outcomes file")
     parser.add_argument("--start", required=True, type=_args.date,
                         help="first renewal date to score")
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> Any:
     import healthrules as hr
     from healthrules.cli._args import output_dir
     from healthrules.cli._exit import Exit, UsageError
-    from healthrules.cli._frames import scan_frame
+    from healthrules.cli._frames import input_frame, scan_frame
     from healthrules.history.backtest import backtest
 
     if args.end < args.start:
@@ -73,8 +74,8 @@ def run(args: argparse.Namespace) -> Any:
         output_dir(args.out, "--out")
     roadmap = hr.load(args.roadmap)
     plan = hr.compile(roadmap)  # CSV and NDJSON files are read with the contract's types
-    events = scan_frame(args.events, "events", plan, "events")
-    accounts = scan_frame(args.accounts, "accounts", plan, "accounts")
+    events = input_frame(args, "events", plan)
+    accounts = input_frame(args, "accounts", plan)
     outcomes = scan_frame(args.outcomes, "outcomes")
     schema = outcomes.collect_schema()
     if schema.get("renewal_date") == pl.String:

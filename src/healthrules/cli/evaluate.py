@@ -18,20 +18,24 @@ examples:
   healthrules evaluate pack.yaml --events data/events/ --accounts accounts.csv \\
       --as-of 2026-06-30 --out out/ --format csv
   healthrules evaluate roadmap.yaml --events data/events/ --partition-column date ...
+  healthrules evaluate roadmap.yaml --duckdb warehouse.duckdb --events-table events \\
+      --accounts-query "SELECT * FROM crm.accounts" --as-of 2026-06-30 --out out/
 
 --events and --accounts take a .parquet, .csv or .ndjson file, or a folder of Parquet
-files (read as a hive-partitioned dataset). The frames are written atomically to --out
-(indicators, stages, scores, actions, conditions, then manifest.json).
+files (read as a hive-partitioned dataset); --events-table/--events-query and
+--accounts-table/--accounts-query read a table or query of --duckdb FILE or --database URI.
+The frames are written atomically to --out (indicators, stages, scores, actions,
+conditions, then manifest.json).
 """
 
 
 def add_input_arguments(parser: argparse.ArgumentParser) -> None:
     """The arguments shared by evaluate and explain."""
     from healthrules.cli._args import as_of
+    from healthrules.cli._frames import add_source_arguments
 
     parser.add_argument("roadmap", help="a roadmap file or a pack file")
-    parser.add_argument("--events", required=True, help="events file or folder")
-    parser.add_argument("--accounts", required=True, help="accounts file")
+    add_source_arguments(parser)
     parser.add_argument("--as-of", required=True, dest="as_of", type=as_of,
                         help="evaluation date YYYY-MM-DD (or an ISO datetime)")
     parser.add_argument("--partition-column", default=None,
@@ -54,7 +58,7 @@ def evaluate_from_args(args: argparse.Namespace) -> Any:
     """Load the roadmap, scan the frames and evaluate (shared by evaluate and explain)."""
     import healthrules as hr
     from healthrules.cli._exit import UsageError
-    from healthrules.cli._frames import scan_frame
+    from healthrules.cli._frames import input_frame
     from healthrules.history.daily import provenance
 
     if not Path(args.roadmap).exists():
@@ -64,8 +68,8 @@ def evaluate_from_args(args: argparse.Namespace) -> Any:
         print(f"loading {args.roadmap} ...", file=sys.stderr)
     roadmap = hr.load(args.roadmap)
     plan = hr.compile(roadmap)  # CSV and NDJSON files are read with the contract's types
-    events = scan_frame(args.events, "events", plan, "events")
-    accounts = scan_frame(args.accounts, "accounts", plan, "accounts")
+    events = input_frame(args, "events", plan)
+    accounts = input_frame(args, "accounts", plan)
     if progress:
         print(f"evaluating as of {args.as_of} ...", file=sys.stderr)
     result = hr.evaluate(roadmap, events, accounts, args.as_of,

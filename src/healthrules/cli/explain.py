@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> Exit:
         from healthrules.errors import Code, InputDataError, Issue, Location
 
         raise InputDataError([Issue(code=Code.UNKNOWN_NAME.value,
-                                    location=Location(file=args.accounts),
+                                    location=Location(file=args.accounts or '<accounts>'),
                                     message=f"no account {args.account!r} in the accounts "
                                     "frame")]) from None
     if args.format == "json":

@@ -68,7 +68,7 @@ def _history(args: argparse.Namespace) -> Any:
     """Evaluate every week from ``--history-weeks`` weeks before ``--as-of`` up to it."""
     import healthrules as hr
     from healthrules.cli._exit import UsageError
-    from healthrules.cli._frames import scan_frame
+    from healthrules.cli._frames import input_frame
     from healthrules.history import history
 
     try:
@@ -80,8 +80,8 @@ def _history(args: argparse.Namespace) -> Any:
         raise UsageError(f"roadmap file not found: {args.roadmap}")
     roadmap = hr.load(args.roadmap)
     plan = hr.compile(roadmap)
-    events = scan_frame(args.events, "events", plan, "events")
-    accounts = scan_frame(args.accounts, "accounts", plan, "accounts")
+    events = input_frame(args, "events", plan)
+    accounts = input_frame(args, "accounts", plan)
     if sys.stderr.isatty():
         print(f"evaluating {args.history_weeks + 1} weekly snapshots up to {end} ...",
               file=sys.stderr)

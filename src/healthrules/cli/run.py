@@ -52,8 +52,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         description=__doc__, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("roadmap", nargs="?", help="a roadmap file or a pack file")
     parser.add_argument("--state", required=True, help="the state store (an SQLite file)")
-    parser.add_argument("--events", help="events file or folder")
-    parser.add_argument("--accounts", help="accounts file")
+    from healthrules.cli._frames import add_source_arguments
+
+    add_source_arguments(parser)
     parser.add_argument("--as-of", dest="as_of", type=_args.date, help="run date YYYY-MM-DD")
     parser.add_argument("--rewind", action="store_true",
                         help="allow a date before the latest run (undoes the later runs)")
@@ -131,8 +132,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.replay is not None:
         return _replay(args)
-    missing = [o for o, v in (("ROADMAP", args.roadmap), ("--events", args.events),
-                              ("--accounts", args.accounts), ("--as-of", args.as_of)) if not v]
+    from healthrules.cli._frames import has_input
+
+    missing = [o for o, v in (("ROADMAP", args.roadmap), ("--events", has_input(args, "events")),
+                              ("--accounts", has_input(args, "accounts")),
+                              ("--as-of", args.as_of)) if not v]
     if missing:
         raise UsageError(f"missing {', '.join(missing)} (only --replay runs without them)",
                          hint="healthrules run --help")
@@ -142,17 +146,21 @@ def run(args: argparse.Namespace) -> int:
     _outputs(args)
 
     import healthrules as hr
-    from healthrules.cli._frames import scan_frame
+    from healthrules.cli._frames import input_frame
     from healthrules.history import run as daily
     from healthrules.history.daily import check_pin, provenance
     from healthrules.history.overrides import OverrideError
 
     source = hr.load(args.roadmap)
     plan = hr.compile(source)
-    events = scan_frame(args.events, "events", plan, "events")
-    accounts = scan_frame(args.accounts, "accounts", plan, "accounts")
-    if pins and plan.account_key in accounts.collect_schema():
-        keys = accounts.select(plan.account_key).collect()
+    events = input_frame(args, "events", plan)
+    accounts = input_frame(args, "accounts", plan)
+    if pins:
+        from healthrules.sources import resolve, schema_of, source_of
+
+        accounts = source_of(accounts, "accounts")  # read once, here and by the run
+    if pins and plan.account_key in schema_of(accounts, plan.events.timezone):
+        keys = resolve(accounts, [plan.account_key]).collect()
         try:
             for pin in pins:
                 check_pin(plan, keys, pin)

@@ -32,14 +32,15 @@ from healthrules.evaluation import Evaluation
 from healthrules.expressions import Parsed
 from healthrules.inputs import (
     Clock,
+    account_validity,
     accounts_at,
     check_accounts,
     check_events_schema,
     clock_for,
     is_dated,
-    lazy,
 )
 from healthrules.roadmap import UNASSIGNED_STAGE, Pack, Roadmap
+from healthrules.sources import FrameInput, resolve, schema_of, source_of
 
 __all__ = ["CollectedOutputs", "Evaluator", "evaluate", "events_query", "read_range"]
 
@@ -154,15 +155,29 @@ class Evaluator:
 
     # ------------------------------------------------------------------ one date
 
-    def evaluate(self, events: pl.LazyFrame, accounts: pl.DataFrame, clock: Clock, *,
+    def evaluate(self, events: pl.LazyFrame | FrameInput, accounts: pl.DataFrame | FrameInput,
+                 clock: Clock, *,
                  partition_column: str | None = None, low_memory: bool = False,
                  event_rows: int | None = None) -> Evaluation:
         """Evaluate checked inputs at one clock (see :func:`evaluate` for the public form).
 
-        ``event_rows`` is the number of events when known (an in-memory frame).
+        ``events`` may also be any input :func:`evaluate` takes (a DuckDB relation, a
+        source, an Arrow object): it is read with the columns and the time range of this
+        clock pushed down. ``accounts`` other than a ``DataFrame`` are read with the key
+        and the declared attributes. ``event_rows`` is the number of events when known (an
+        in-memory frame).
         """
         plan = self.plan
         key = plan.account_key
+        if not isinstance(accounts, pl.DataFrame):
+            accounts = resolve(accounts, [key, *plan.attributes], time_zone=clock.time_zone,
+                               what="accounts").collect()
+        if not isinstance(events, pl.LazyFrame):
+            if isinstance(events, pl.DataFrame):
+                event_rows = events.height if event_rows is None else event_rows
+            events = events_frame(plan, events, clock, EventsPass(plan, clock,
+                                                                  accounts).read_range(),
+                                  partition_column)
         agg, diagnostics = EventsPass(plan, clock, accounts, partition_column=partition_column,
                                       low_memory=low_memory).collect(events, event_rows)
         routed = collect_all(
@@ -237,8 +252,8 @@ def unrouted_stages(unrouted: pl.DataFrame, key: str) -> pl.DataFrame:
 
 def evaluate(
     source: Roadmap | Pack | Plan,
-    events: pl.DataFrame | pl.LazyFrame,
-    accounts: pl.DataFrame | pl.LazyFrame,
+    events: FrameInput,
+    accounts: FrameInput,
     as_of: dt.date | dt.datetime | str,
     *,
     partition_column: str | None = None,
@@ -253,13 +268,17 @@ def evaluate(
         the plan keeps the polars expressions it builds on first use).
     events
         Usage events, a ``DataFrame`` or a ``LazyFrame`` (``pl.scan_parquet`` works and is
-        never collected whole): the columns declared in ``data.events``.
+        never collected whole): the columns declared in ``data.events``. Also a DuckDB
+        relation, a :class:`healthrules.sources.DuckDBSource` or
+        :class:`~healthrules.sources.SQLSource` (the columns and the time range the roadmap
+        reads are written into their SQL), or an Arrow table or stream (``docs/sources.md``).
     accounts
-        One row per account: the key and the attributes declared in ``data.accounts``. With
-        validity columns declared there (``valid_from``/``valid_to`` or ``snapshot``), one
-        row per account and version: each account is evaluated with its row valid at
-        ``as_of``, and an account without one is not evaluated (counted in
-        ``diagnostics["accounts_not_started"]`` and ``["accounts_ended"]``).
+        One row per account: the key and the attributes declared in ``data.accounts``; any
+        input ``events`` takes. With validity columns declared there (``valid_from``/
+        ``valid_to`` or ``snapshot``), one row per account and version: each account is
+        evaluated with its row valid at ``as_of``, and an account without one is not
+        evaluated (counted in ``diagnostics["accounts_not_started"]`` and
+        ``["accounts_ended"]``).
     as_of
         A ``date`` (the whole day counts), a ``datetime`` (events strictly before it count), or
         an ISO string of either.
@@ -327,8 +346,8 @@ def evaluate(
 
 def events_query(
     source: Roadmap | Pack | Plan,
-    events: pl.DataFrame | pl.LazyFrame,
-    accounts: pl.DataFrame | pl.LazyFrame,
+    events: FrameInput,
+    accounts: FrameInput,
     as_of: dt.date | dt.datetime | str,
     *,
     partition_column: str | None = None,
@@ -357,8 +376,8 @@ def events_query(
 
 def read_range(
     source: Roadmap | Pack | Plan,
-    events: pl.DataFrame | pl.LazyFrame,
-    accounts: pl.DataFrame | pl.LazyFrame,
+    events: FrameInput,
+    accounts: FrameInput,
     as_of: dt.date | dt.datetime | str,
 ) -> tuple[dt.datetime | None, dt.datetime]:
     """Return the half-open time range ``[start, end)`` of the events a plan reads.
@@ -387,14 +406,24 @@ def read_range(
     return start, end
 
 
+_AS_OF: Any = object()  # prepare(first=...): the events are read for as_of alone
+
+
 def prepare(source: Roadmap | Pack | Plan, events: Any, accounts: Any, as_of: Any,
-            partition_column: str | None = None,
+            partition_column: str | None = None, *, first: Any = _AS_OF,
             ) -> tuple[Plan, Clock, pl.LazyFrame, pl.DataFrame]:
     """Compile and check the inputs of one evaluation (every problem at once).
 
     Returns the plan, the clock of ``as_of``, the events (lazy) and the checked accounts
     (every dated row when the accounts are dated: pick a date's rows with
     :func:`healthrules.inputs.accounts_at`).
+    The inputs become LazyFrames here, once (:func:`healthrules.sources.resolve`): a
+    source outside polars (DuckDB, a database by URI) reads only the event columns the
+    plan declares and only the events of the time range it needs, both in its SQL.
+
+    ``first`` is the earliest date the events are evaluated at (history: the first date
+    of the grid, lags included); by default ``as_of`` alone; None reads every event
+    before ``as_of``'s end.
 
     Raises
     ------
@@ -404,29 +433,68 @@ def prepare(source: Roadmap | Pack | Plan, events: Any, accounts: Any, as_of: An
         If the frames do not match the data contract.
     """
     plan = compile(source)
-    ev_lf = lazy(events, "events")
-    acc_lf = lazy(accounts, "accounts")
+    ev_src = source_of(events, "events")
+    acc_src = source_of(accounts, "accounts")
+    zone = plan.events.timezone  # a database's zoned timestamps, shown in the roadmap's zone
     try:
-        ev_schema = ev_lf.collect_schema()
+        ev_schema = schema_of(ev_src, zone)
     except pl.exceptions.PolarsError as exc:
         raise InputDataError(f"cannot read the events frame: {exc}") from exc
+    try:
+        acc_schema = schema_of(acc_src, zone)
+    except pl.exceptions.PolarsError as exc:
+        raise InputDataError(f"cannot read the accounts frame: {exc}") from exc
     issues = check_events_schema(plan, ev_schema)
     if partition_column is not None:
         issues += _check_partition_column(ev_schema, partition_column)
     clock = clock_for(plan, ev_schema, as_of)
+    wanted = [plan.account_key, *plan.attributes, *account_validity(plan)]
+    acc_lf = resolve(acc_src, wanted if all(c in acc_schema for c in wanted) else None,
+                     time_zone=zone)
     acc_df, acc_issues = check_accounts(plan, acc_lf, ev_schema, clock)
     issues += acc_issues
     if issues:
         raise InputDataError(issues)
     try:  # the widest window must stay within the dates Python and polars can hold
-        EventsPass(plan, clock, acc_df).read_range()
+        start, end = EventsPass(plan, clock, acc_df).read_range()
+        if first is None:
+            start = None
+        elif first is not _AS_OF:
+            start, _ = EventsPass(plan, clock_for(plan, ev_schema, first), acc_df).read_range()
     except OverflowError:
         raise InputDataError([Issue(
             code=Code.BAD_AS_OF.value, location=Location(file="<as_of>"),
             message=f"as_of {clock.as_of.isoformat()} is too close to the first or last "
             "representable date: the roadmap's windows reach before 0001-01-01 or after "
             "9999-12-31", hint="pass a real evaluation date")]) from None
+    ev_lf = events_frame(plan, ev_src, clock, (start, end), partition_column)
     return plan, clock, ev_lf, acc_df
+
+
+def events_frame(plan: Plan, events: Any, clock: Clock,
+                 read_range: tuple[dt.datetime | None, dt.datetime],
+                 partition_column: str | None = None) -> pl.LazyFrame:
+    """The events as the engine reads them: only the columns the plan reads, and, for a
+    source outside polars, only the rows of ``read_range`` (naive wall times in the events'
+    zone), both in its SQL (:func:`healthrules.sources.resolve`)."""
+    start, end = read_range
+    if clock.time_zone is not None:
+        info = ZoneInfo(clock.time_zone)
+        end = end.replace(tzinfo=info)
+        start = start.replace(tzinfo=info) if start is not None else None
+    columns = sorted(event_columns(plan) | ({partition_column} if partition_column else set()))
+    return resolve(events, columns, plan.events.timestamp, (start, end),
+                   time_zone=plan.events.timezone, what="events")
+
+
+def event_columns(plan: Plan) -> set[str]:
+    """The event columns a plan reads: the account, the timestamp, and every column of
+    ``data.events`` (event, user, values) of every roadmap."""
+    cols = {plan.events.account}
+    for cr in plan.roadmaps:
+        cols |= set(cr.analysis.event_types)
+        cols.add(cr.roadmap.data.events.account)
+    return cols
 
 
 def _check_partition_column(schema: pl.Schema, name: str) -> list[Issue]:

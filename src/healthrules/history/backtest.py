@@ -46,6 +46,7 @@ from healthrules.history.snapshots import (
 )
 from healthrules.inputs import lazy
 from healthrules.roadmap import Pack, Roadmap
+from healthrules.sources import FrameInput
 
 __all__ = ["Backtest", "backtest"]
 
@@ -202,8 +203,8 @@ def _check_outcomes(outcomes: Any, plan: Plan) -> pl.DataFrame:
 
 def backtest(
     roadmap: Roadmap | Pack | Plan,
-    events: pl.DataFrame | pl.LazyFrame,
-    accounts: pl.DataFrame | pl.LazyFrame,
+    events: FrameInput,
+    accounts: FrameInput,
     outcomes: pl.DataFrame | pl.LazyFrame,
     start: dt.date | str,
     end: dt.date | str,
@@ -250,7 +251,11 @@ def backtest(
     grid_dates = date_range(first - dt.timedelta(days=lookback), last, every)
     if grid_dates[-1] != last:  # the period's action counts always include its last day
         grid_dates.append(last)
-    plan, ev_lf, acc_df = prepare_inputs(roadmap, events, accounts, last)
+    # the earliest date scored: the grid's first, or a renewal's score date (horizon days
+    # before a renewal of the period)
+    plan, ev_lf, acc_df = prepare_inputs(
+        roadmap, events, accounts, last,
+        min(grid_dates[0], first - dt.timedelta(days=horizon)))
     key = plan.account_key
     out = _check_outcomes(outcomes, plan).filter(
         pl.col("renewal_date").is_between(pl.lit(first), pl.lit(last)))

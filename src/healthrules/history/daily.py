@@ -37,6 +37,7 @@ from healthrules.history.snapshots import (
 )
 from healthrules.history.store import StateStore, StoreError, _now, _version
 from healthrules.roadmap import Pack, Roadmap, parse_days
+from healthrules.sources import FrameInput
 
 __all__ = [
     "STALE_DATA",
@@ -463,8 +464,8 @@ def replay(state: StateStore | str | os.PathLike[str], as_of: dt.date | str) -> 
 def run(
     roadmap: Roadmap | Pack | Plan,
     state: StateStore | str | os.PathLike[str],
-    events: pl.DataFrame | pl.LazyFrame,
-    accounts: pl.DataFrame | pl.LazyFrame,
+    events: FrameInput,
+    accounts: FrameInput,
     as_of: dt.date | str,
     *,
     rewind: bool = False,

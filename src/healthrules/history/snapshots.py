@@ -40,6 +40,7 @@ from healthrules.expressions import lag_column
 from healthrules.history.aggregation import IncrementalAggregator, aggregate_attributes
 from healthrules.inputs import VALID_FROM, VALID_TO, clock_for, is_dated, valid_at
 from healthrules.roadmap import Pack, Roadmap
+from healthrules.sources import FrameInput
 
 if TYPE_CHECKING:
     from healthrules.history.lifecycle import Lifecycle
@@ -702,9 +703,22 @@ def history_of(plan: Plan, engine: Engine, dates: Sequence[dt.date],
 
 
 def prepare_inputs(source: Roadmap | Pack | Plan, events: Any, accounts: Any,
-                   last: dt.date) -> tuple[Plan, pl.LazyFrame, pl.DataFrame]:
-    """Compile, and check the frames against the data contract (every problem at once)."""
-    plan, _, ev_lf, acc_df = prepare(source, events, accounts, last)
+                   last: dt.date, first: dt.date | None = None,
+                   ) -> tuple[Plan, pl.LazyFrame, pl.DataFrame]:
+    """Compile, and check the frames against the data contract (every problem at once).
+
+    ``first`` is the earliest date evaluated (None: not known, every event before
+    ``last`` is read); the lags of the plan's actions reach further back, and a source
+    outside polars reads only from there (:func:`healthrules.engine.evaluator.prepare`).
+    """
+    if first is not None:
+        from healthrules.compiler import compile
+
+        plan = compile(source)
+        lags = [n for _, n in time_needs(plan).lags]
+        first = first - dt.timedelta(days=max(lags, default=0))
+        source = plan
+    plan, _, ev_lf, acc_df = prepare(source, events, accounts, last, first=first)
     return plan, ev_lf, acc_df
 
 
@@ -763,8 +777,8 @@ def evaluate_dates(plan: Plan, events: pl.LazyFrame, accounts: pl.DataFrame,
 
 def history(
     roadmap: Roadmap | Pack | Plan,
-    events: pl.DataFrame | pl.LazyFrame,
-    accounts: pl.DataFrame | pl.LazyFrame,
+    events: FrameInput,
+    accounts: FrameInput,
     start: dt.date | str,
     end: dt.date | str,
     every: str | int | dt.timedelta = "1w",
@@ -824,7 +838,7 @@ def history(
     [1, 0, 2]
     """
     dates = date_range(start, end, every)
-    plan, ev_lf, acc_df = prepare_inputs(roadmap, events, accounts, dates[-1])
+    plan, ev_lf, acc_df = prepare_inputs(roadmap, events, accounts, dates[-1], dates[0])
     from healthrules.history.lifecycle import signals_for
 
     engine, result = evaluate_dates(plan, ev_lf, acc_df, dates, signals=signals_for(plan))

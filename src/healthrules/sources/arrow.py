@@ -1,0 +1,123 @@
+"""Arrow streams as a source: batches read one at a time, each cut down to the columns and
+the time range asked for before it is kept, so a stream larger than memory can be evaluated
+when its read range fits.
+
+Any object of the Arrow PyCapsule stream interface (``__arrow_c_stream__``) that is not
+already a table in memory: a ``pyarrow.RecordBatchReader``, an ADBC or Flight result, a
+nanoarrow stream ... Reading one needs pyarrow (``pip install pyarrow``); without it the
+stream is taken into polars whole.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import polars as pl
+
+from healthrules.sources.base import ReadRange, Source, SourceError, optional_import
+from healthrules.sources.sql import pushdown_sql
+
+__all__ = ["ArrowStreamSource", "in_memory"]
+
+_EPOCH = dt.datetime(1970, 1, 1)
+_US = dt.timedelta(microseconds=1)
+
+
+def in_memory(obj: Any) -> bool:
+    """Whether an Arrow object is data already in memory (a table, a batch, a pandas frame),
+    which polars takes without a copy, rather than a stream to read."""
+    cls = type(obj)
+    module = cls.__module__.split(".")[0]
+    return (hasattr(obj, "__arrow_c_array__") or module == "pandas"
+            or (module == "pyarrow" and cls.__name__ in ("Table", "RecordBatch")))
+
+
+def _micros(value: dt.datetime, zoned: bool) -> int:
+    """Microseconds since the epoch: of the instant (a zoned column), or of the wall time
+    read as UTC (a naive or date column, as ``dt.epoch`` reads it)."""
+    if zoned:
+        if value.tzinfo is None:
+            raise ValueError(f"the read range is naive ({value}) but the column is zoned")
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    else:
+        value = value.replace(tzinfo=None)
+    return (value - _EPOCH) // _US
+
+
+def range_filter(column: str, dtype: pl.DataType, read_range: ReadRange) -> pl.Expr:
+    """The rows of ``read_range`` (and the null times): ``start <= time < end``."""
+    col = pl.col(column)
+    zoned = isinstance(dtype, pl.Datetime) and dtype.time_zone is not None
+    at = (col.cast(pl.Datetime("us")) if isinstance(dtype, pl.Date) else col).dt.epoch("us")
+    start, end = read_range
+    keep = at < _micros(end, zoned)
+    if start is not None:
+        keep = keep & (at >= _micros(start, zoned))
+    return keep | col.is_null()
+
+
+class ArrowStreamSource(Source):
+    """An Arrow stream, read once, batch by batch, with the projection and the time range
+    applied to each batch as it arrives.
+
+    Parameters
+    ----------
+    stream
+        An object with ``__arrow_c_stream__``.
+
+    Examples
+    --------
+    >>> import datetime as dt, pyarrow as pa
+    >>> from healthrules.sources import resolve
+    >>> from healthrules.sources.arrow import ArrowStreamSource
+    >>> t = pa.table({"a": [1, 2], "ts": [dt.datetime(2026, 6, 1), dt.datetime(2026, 7, 1)]})
+    >>> src = ArrowStreamSource(t.to_reader())
+    >>> resolve(src, ["a"], "ts", (None, dt.datetime(2026, 6, 30))).collect().rows()
+    [(1,)]
+    """
+
+    name = "arrow"
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__()
+        pa = optional_import("pyarrow", "duckdb")
+        try:
+            self.reader = pa.RecordBatchReader.from_stream(stream)
+        except Exception as exc:  # pyarrow's own errors: an exported or closed stream
+            raise SourceError(f"cannot read the Arrow stream: {exc}", "<arrow stream>") from exc
+        self._schema: pl.Schema = pl.DataFrame(self.reader.schema.empty_table()).schema
+        self._asked: dict[str, tuple[Sequence[str] | None, str | None, ReadRange | None]] = {}
+        self._consumed = False
+
+    def where(self) -> str:
+        return "<arrow stream>"
+
+    def schema(self) -> pl.Schema:
+        return self._schema
+
+    def sql_for(self, columns: Sequence[str] | None, time_column: str | None,
+                read_range: ReadRange | None) -> str:
+        """What a read asks of the stream, in the words of SQL (no database runs it)."""
+        text = pushdown_sql("arrow_stream", self._schema, columns, time_column, read_range)
+        self._asked[text] = (columns, time_column, read_range)
+        return text
+
+    def _run(self, sql: str, batch_size: int | None) -> Iterator[pl.DataFrame]:
+        if self._consumed:
+            raise SourceError("an Arrow stream can be read only once; pass a table, or a new "
+                              "stream, to read it again", self.where())
+        self._consumed = True
+        columns, time_column, read_range = self._asked[sql]
+        keep = (range_filter(time_column, self._schema[time_column], read_range)
+                if time_column is not None and read_range is not None else None)
+        read = list(columns) if columns is not None else None
+        if read is not None and time_column is not None and keep is not None \
+                and time_column not in read:
+            read.append(time_column)  # filtered on, then dropped
+        for batch in self.reader:
+            frame = pl.DataFrame(batch.select(read) if read is not None else batch)
+            if keep is not None:
+                frame = frame.filter(keep)
+            yield frame.select(columns) if columns is not None else frame
