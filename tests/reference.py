@@ -77,6 +77,8 @@ class FiredAction:
     owner: str | None
     channel: str | None
     text: str
+    owner_role: str | None = None
+    due_date: dt.date | None = None
 
 
 @dataclass
@@ -437,8 +439,23 @@ def _account(
         if value is not True:
             continue
         counts["fired"] += 1
-        text = "".join(_piece(piece, action_values, env, clock, res.bands)
+        # "Routing": the due date counts from the day it fires, or is the expression's date
+        due: dt.date | None = None
+        if action.due_days is not None:
+            due = clock.as_of + dt.timedelta(days=action.due_days)
+        elif action.due_expr is not None:
+            got = _eval(a.expressions[f"{path}.due"], action_values, clock, res.bands)
+            if isinstance(got, dt.datetime):
+                got = got.date()  # in its own time zone, as polars' dt.date()
+            due = got if isinstance(got, dt.date) else None
+        text = "".join(_piece(piece, {**action_values, "due_date": due},
+                              {**env, "due_date": "date"}, clock, res.bands)
                        for piece in a.templates[f"{path}.do"])
+        owner = action.owner_role
+        if action.owner_attribute is not None:
+            person = attrs.get(action.owner_attribute)
+            fallback = getattr(action.owner, "fallback", None)
+            owner = str(person) if person is not None else fallback
         fired.append(
             (
                 PRIORITY_RANK[action.priority],
@@ -449,9 +466,11 @@ def _account(
                     stage=res.stage,
                     priority=action.priority,
                     title=action.title,
-                    owner=action.owner,
+                    owner=owner,
                     channel=action.channel,
                     text=text,
+                    owner_role=action.owner_role,
+                    due_date=due,
                 ),
             )
         )

@@ -254,15 +254,22 @@ def roadmaps(draw: Draw, zone: str | None) -> dict[str, Any]:
         out = []
         for _ in range(n):
             text = " ".join(draw(st.lists(st.sampled_from(placeholders), max_size=3)))
-            out.append(
-                {
-                    "id": f"a{action_count}",
-                    "kind": draw(st.sampled_from(["positive", "challenge"])),
-                    "when": cond(action=True),
-                    "do": f"go: {text}",
-                    "priority": draw(st.sampled_from(["critical", "high", "medium", "low"])),
-                }
-            )
+            due = draw(st.sampled_from([None, "3d", "2w", "start", "since"]))
+            owner = draw(st.sampled_from([None, "csm", {"attribute": "plan", "role": "csm"},
+                                          {"attribute": "plan", "fallback": "team"},
+                                          {"attribute": "seats"}]))
+            action: dict[str, Any] = {
+                "id": f"a{action_count}",
+                "kind": draw(st.sampled_from(["positive", "challenge"])),
+                "when": cond(action=True),
+                "do": f"go: {text}" + (" by {due_date}" if due is not None else ""),
+                "priority": draw(st.sampled_from(["critical", "high", "medium", "low"])),
+            }
+            if due is not None:
+                action["due"] = due
+            if owner is not None:
+                action["owner"] = owner
+            out.append(action)
             action_count += 1
         return out
 
@@ -415,9 +422,10 @@ def compare(result: hr.Evaluation, ref: Reference, roadmap: Roadmap) -> list[str
     indicators = {row["account_id"]: row for row in result.indicators.to_dicts()}
     stages = {row["account_id"]: row for row in result.stages.to_dicts()}
     scores = {row["account_id"]: row for row in result.scores.to_dicts()}
-    actions: dict[object, list[tuple[str, str]]] = {}
+    actions: dict[object, list[tuple[Any, ...]]] = {}
     for row in result.actions.to_dicts():
-        actions.setdefault(row["account_id"], []).append((row["action_id"], row["text"]))
+        actions.setdefault(row["account_id"], []).append(
+            (row["action_id"], row["text"], row["owner"], row["owner_role"], row["due_date"]))
     assert set(stages) == set(ref.accounts), (set(stages), set(ref.accounts))
     for account, want in ref.accounts.items():
         if want.roadmap is None:
@@ -445,7 +453,7 @@ def compare(result: hr.Evaluation, ref: Reference, roadmap: Roadmap) -> list[str
         check(account, "indicators_scored", score["indicators_scored"], want.indicators_scored)
         check(account, "indicators_missing", score["indicators_missing"], want.indicators_missing)
         check(account, "goal_reached", score["goal_reached"], want.goal_reached)
-        fired = [(f.action_id, f.text) for f in want.actions]
+        fired = [(f.action_id, f.text, f.owner, f.owner_role, f.due_date) for f in want.actions]
         if actions.get(account, []) != fired:
             got_fired = actions.get(account, [])
             problems.append(f"{account} actions: engine {got_fired}, reference {fired}")

@@ -15,7 +15,7 @@ import pytest
 
 from healthrules.cli import main
 from healthrules.history import StateStore, StoreError
-from healthrules.history.store import StoreCorruptError, check_store
+from healthrules.history.store import SCHEMA_VERSION, StoreCorruptError, check_store
 from test_cli_contract import AS_OF, ROADMAP, workspace
 
 
@@ -75,7 +75,8 @@ FAULTS: list[tuple[str, Callable[[Path], None], str]] = [
     ("a dropped changes table", lambda p: _sql(p, "DROP TABLE changes"),
      "table(s) missing: changes"),
     ("all tables dropped", lambda p: _sql(p, *[f"DROP TABLE {t}" for t in (
-        "meta", "runs", "action_state", "stage_state", "changes", "overrides")]),
+        "meta", "runs", "action_state", "stage_state", "changes", "overrides", "holds",
+        "deliveries")]),
      "no tables"),
 ]
 
@@ -104,7 +105,7 @@ def test_a_new_store_is_created_only_where_no_file_is(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="no state store"):
         StateStore(tmp_path / "new.db", create=False)
     with StateStore(tmp_path / "new.db") as store:
-        assert store.schema_version == 2
+        assert store.schema_version == SCHEMA_VERSION == 3
     assert check_store(tmp_path / "new.db") == []
     assert not list(tmp_path.glob(".new.db.*"))  # the temporary file is gone
 

@@ -141,7 +141,8 @@ def _table(head: Sequence[str], rows: Iterable[str], cls: str = "",
 
 def _action(a: Action) -> str:
     cls = "hr-pos" if a.kind == "positive" else "hr-neg"
-    who = " &middot; ".join(escape(x) for x in (a.owner, a.channel) if x)
+    person = f"{{{a.owner_attribute}}}" if a.owner_attribute else None
+    who = " &middot; ".join(escape(x) for x in (a.owner_role, person, a.channel) if x)
     title = escape(a.title) if a.title else _id(a.id)
     ident = f" <span class='hr-muted'>{_id(a.id)}</span>" if a.title else ""
     extra = ""

@@ -466,6 +466,33 @@ def analyze(roadmap: Roadmap) -> Analysis:
         for lst in ("joint", "customer", "ours"):
             for ti, task in enumerate(getattr(st.tasks, lst)):
                 check(task.done_when, f"{base}.tasks.{lst}[{ti}].done_when", "indicators")
+    def _check_routing(action: Action, path: str) -> None:
+        """``due`` (a date expression) and ``owner.attribute`` (a declared attribute)."""
+        if action.due_expr is not None:
+            check(action.due_expr, f"{path}.due", "actions", want_bool=False)
+            parsed = a.expressions.get(f"{path}.due")
+            if parsed is not None:
+                env = envs.get("actions") or envs.setdefault("actions", a.env("actions"))
+                t = infer(parsed, env, banded=banded)
+                if t not in ("date", "datetime"):
+                    report(Code.EXPR_TYPE, f"due must give a date (or be a duration like 3d); "
+                           f"this expression is {t}", f"{path}.due",
+                           "name a date attribute (e.g. renewal_date) or write a duration")
+                    del a.expressions[f"{path}.due"]
+                elif time_references(parsed.tree)[0]:
+                    report(Code.EXPR_TYPE, "due cannot read prev() or change()",
+                           f"{path}.due")
+                    del a.expressions[f"{path}.due"]
+        attr = action.owner_attribute
+        if attr is not None and attr not in a.attribute_types:
+            report(Code.UNKNOWN_NAME, f"owner reads unknown account attribute {attr!r}; "
+                   "declare it in data.accounts.attributes", f"{path}.owner.attribute",
+                   did_you_mean(attr, set(a.attribute_types)))
+        elif attr is not None and a.attribute_types[attr] not in ("str", "int"):
+            report(Code.EXPR_TYPE, f"owner names a person, so its attribute must be text or a "
+                   f"whole number (an id); {attr!r} is {a.attribute_types[attr]}",
+                   f"{path}.owner.attribute")
+
     for path, action in _actions_with_paths(roadmap):
         check(action.when, f"{path}.when", "actions")
         check(action.resolved_when, f"{path}.resolved_when", "actions")
@@ -476,12 +503,15 @@ def analyze(roadmap: Roadmap) -> Analysis:
                     report(Code.UNKNOWN_NAME, f"hysteresis names {name!r}, which the condition "
                            "`when` does not read", f"{path}.hysteresis.{name}",
                            did_you_mean(name, set(when_parsed.names)))
+        _check_routing(action, path)
         try:
             pieces = parse_template(action.do)
         except ExprProblem as p:
             report(p.code, p.message, f"{path}.do", p.hint, p.column)
             continue
         names = envs.get("actions") or envs.setdefault("actions", a.env("actions"))
+        # a plain {due_date} quotes the action's own due date (not a name expressions read)
+        plain = {**names, "due_date": "date"} if action.due is not None else names
         typed: list[TemplateField | str] = []
         for piece in pieces:
             if isinstance(piece, TemplateField) and piece.parsed is not None:
@@ -493,11 +523,16 @@ def analyze(roadmap: Roadmap) -> Analysis:
             typed.append(piece)
             if not isinstance(piece, TemplateField):
                 continue
-            if piece.parsed is None and piece.name not in names:
-                report(Code.UNKNOWN_NAME, f"the text quotes unknown name {piece.name!r}",
-                       f"{path}.do", did_you_mean(piece.name, set(names)), piece.start + 2)
+            if piece.parsed is None and piece.name == "due_date" and piece.name not in plain:
+                report(Code.UNKNOWN_NAME, "the text quotes {due_date}, but the action has no "
+                       "due", f"{path}.do", "give the action a due date, e.g. due: 3d",
+                       piece.start + 2)
                 continue
-            typ = piece.type if piece.parsed is not None else names[piece.name]
+            if piece.parsed is None and piece.name not in plain:
+                report(Code.UNKNOWN_NAME, f"the text quotes unknown name {piece.name!r}",
+                       f"{path}.do", did_you_mean(piece.name, set(plain)), piece.start + 2)
+                continue
+            typ = piece.type if piece.parsed is not None else plain[piece.name]
             if piece.spec and typ not in ("int", "float"):
                 what = repr(piece.name) if piece.parsed is None else f"{{{piece.name}}}"
                 report(Code.TEMPLATE_INVALID,
@@ -505,10 +540,12 @@ def analyze(roadmap: Roadmap) -> Analysis:
                        f"write {{{piece.name}}} to quote it as it is",
                        piece.end - len(piece.spec))
         pieces = typed
-        if action.owner is not None and ("{" in action.owner or "}" in action.owner):
+        role = action.owner_role
+        if role is not None and ("{" in role or "}" in role):
             report(Code.VALIDATION, "owner is a role name (csm, sales, ...): values are not "
-                   "quoted there, so braces would be shown as they are", f"{path}.owner",
-                   "quote values in `do`; write the role in owner")
+                   "quoted there, so braces would be shown as they are",
+                   f"{path}.owner" + ("" if isinstance(action.owner, str) else ".role"),
+                   "quote values in `do`; name the person with owner: {attribute: ...}")
         a.templates[f"{path}.do"] = pieces
 
     # ---- score weights and per-stage overrides

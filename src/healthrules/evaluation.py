@@ -56,8 +56,10 @@ class TriggeredAction(BaseModel):
     kind: Literal["positive", "challenge"]
     title: str | None = None
     owner: str | None = None
+    owner_role: str | None = None
     channel: str | None = None
     priority: Literal["critical", "high", "medium", "low"]
+    due_date: dt.date | None = None
     text: str
     evidence: list[Evidence]
 
@@ -77,7 +79,10 @@ class Evaluation:
         how many scored indicators were present / missing, and ``goal_reached`` (the
         roadmap's ``goal.target``; null without one).
     actions
-        One row per fired action, with its rendered ``text`` and ``evidence``.
+        One row per fired action: ``roadmap``, ``stage``, ``action_id``, ``kind``,
+        ``title``, ``owner`` (the person from ``owner.attribute``, else the role),
+        ``owner_role``, ``channel``, ``priority``, ``due_date`` (``due``: counted from
+        ``as_of``, the day it fires), its rendered ``text`` and ``evidence``.
     conditions
         Per action: accounts considered, fired, and unknown (condition was null).
     diagnostics

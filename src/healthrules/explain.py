@@ -13,7 +13,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from healthrules.roadmap import UNASSIGNED_STAGE, Roadmap, Weights
+from healthrules.roadmap import UNASSIGNED_STAGE, Action, Owner, Roadmap, Weights
 from healthrules.scalar import Step, trace
 
 if TYPE_CHECKING:
@@ -50,6 +50,9 @@ class ActionTrace:
     fired: bool
     when: str
     steps: list[Step]
+    due_date: dt.date | None = None
+    owner: str | None = None
+    owner_role: str | None = None
 
 
 @dataclass(frozen=True)
@@ -135,7 +138,11 @@ class Explanation:
                 continue
             verdict = "FIRED" if a.fired else (
                 "unknown (a value is null)" if a.result is None else "did not fire")
-            lines.append(f"  {a.action_id} [{a.kind}]: {verdict}")
+            # the owner is shown when it names a person (an owner attribute), not a role
+            person = a.owner if a.owner != a.owner_role else None
+            routed = "".join(f", {label} {value}" for label, value in (
+                ("due", a.due_date), ("owner", person)) if a.fired and value is not None)
+            lines.append(f"  {a.action_id} [{a.kind}]: {verdict}{routed}")
             for s in a.steps if steps else []:
                 if not _is_literal(s.text):
                     lines.append("      " + "  " * s.depth + f"{s.text} = {_fmt(s.value)}")
@@ -272,9 +279,41 @@ def _one_action(cr: CompiledRoadmap, path: str, action_id: str, kind: str, stage
              else [])
     result = steps[-1].value if steps else None
     result_bool = result if isinstance(result, bool) else None
+    fired = in_scope and result_bool is True
+    due, owner = _routing(cr, path, values, as_of) if fired else (None, None)
+    role = next(a for p, a in _paths(cr.roadmap) if p == path).owner_role
     return ActionTrace(action_id=action_id, kind=kind, stage=stage, in_scope=in_scope,
-                       result=result_bool, fired=in_scope and result_bool is True,
-                       when=parsed.source, steps=steps)
+                       result=result_bool, fired=fired, when=parsed.source, steps=steps,
+                       due_date=due, owner=owner, owner_role=role)
+
+
+def _routing(cr: CompiledRoadmap, path: str, values: dict[Any, Any],
+             as_of: dt.date) -> tuple[dt.date | None, str | None]:
+    """The due date and the owner of an action that fired, by the scalar evaluator (the
+    same rules as the engine's ``due_date`` and ``owner`` columns)."""
+    action = next(a for p, a in _paths(cr.roadmap) if p == path)
+    due: dt.date | None = None
+    if action.due_days is not None:
+        due = as_of + dt.timedelta(days=action.due_days)
+    elif action.due_expr is not None and f"{path}.due" in cr.analysis.expressions:
+        steps = trace(cr.analysis.expressions[f"{path}.due"], values, as_of=as_of,
+                      types=cr.analysis.env("actions"))
+        value = steps[-1].value if steps else None
+        if isinstance(value, dt.datetime):
+            value = value.date()
+        due = value if isinstance(value, dt.date) else None
+    owner = action.owner_role
+    if action.owner_attribute is not None:
+        person = values.get(action.owner_attribute)
+        fallback = action.owner.fallback if isinstance(action.owner, Owner) else None
+        owner = str(person) if person is not None else fallback
+    return due, owner
+
+
+def _paths(r: Roadmap) -> list[tuple[str, Action]]:
+    out = [(f"stages[{si}].actions[{ai}]", a) for si, st in enumerate(r.stages)
+           for ai, a in enumerate(st.actions)]
+    return out + [(f"actions[{ai}]", a) for ai, a in enumerate(r.actions)]
 
 
 def _contributions(r: Roadmap, weights: Weights, values: dict[Any, Any]) -> list[Contribution]:

@@ -43,6 +43,7 @@ __all__ = [
     "IndicatorLibrary",
     "LintSettings",
     "MissingPolicy",
+    "Owner",
     "Pack",
     "Roadmap",
     "ScoreSpec",
@@ -596,6 +597,36 @@ class Achievement(_Model):
     when: ExprText | None = None
 
 
+class Owner(_Model):
+    """Who acts on an action: a role, and the named person read from an account attribute.
+
+    ``owner: csm`` (a plain string) is the role alone. ``owner: {attribute: csm_email}``
+    fills the actions frame's ``owner`` column per account with that attribute's value
+    (``fallback`` when the account has none); ``role`` stays available as ``owner_role``.
+    """
+
+    role: str | None = Field(None, description="The role that acts: csm, sales, support, ...")
+    attribute: Id | None = Field(
+        None, description="An account attribute (declared in data.accounts.attributes) that "
+        "holds the person who acts, e.g. csm_email.")
+    fallback: str | None = Field(
+        None, description="The owner when the account's attribute is empty (null).")
+
+    @model_validator(mode="after")
+    def _something(self) -> Owner:
+        if self.role is None and self.attribute is None:
+            raise PydanticCustomError(
+                "owner_invalid", "an owner needs a role, an attribute, or both", {})
+        if self.fallback is not None and self.attribute is None:
+            raise PydanticCustomError(
+                "owner_invalid", "fallback goes with attribute (the owner when the account's "
+                "attribute is empty)", {})
+        return self
+
+
+_DUE_DURATION = re.compile(r"^\s*\d+\s*[A-Za-z]+\s*$")
+
+
 class Action(_Model):
     """When ``when`` holds, do ``do``: a positive (opportunity) or challenge (risk) action."""
 
@@ -607,7 +638,12 @@ class Action(_Model):
         min_length=1,
         description="Text of the action; {name} or {name:.1f} / {name:.0%} quote values.",
     )
-    owner: str | None = Field(None, description="Role that acts: csm, sales, support, admin, ...")
+    owner: Annotated[
+        Annotated[str, Tag("str")] | Annotated[Owner, Tag("Owner")],
+        Discriminator(lambda v: "str" if isinstance(v, str) else "Owner"),
+    ] | None = Field(
+        None, description="Role that acts (csm, sales, support, admin, ...), or "
+        "{attribute: csm_email, role: csm} to name the person from an account attribute.")
     channel: str | None = Field(
         None, description="high-touch, low-touch, tech-touch, or free text (chosen by purpose)."
     )
@@ -634,8 +670,16 @@ class Action(_Model):
         )
     )
     escalate_after: int | None = Field(
-        None, description="An action still open this many days after it opened is escalated "
-        "(once), e.g. 14d.",
+        None, description="An action still open this many days after it opened (or after "
+        "its due date, with escalate_from: due) is escalated (once), e.g. 14d.",
+    )
+    due: int | str | None = Field(
+        None, description="When the action is due: a duration from the day it opens (3d, "
+        "2w), or an expression giving a date (renewal_date). Shown as due_date.",
+    )
+    escalate_from: Literal["opened", "due"] = Field(
+        "opened", description="What escalate_after counts from: the day the action opened, "
+        "or its due date (default escalate_after then 1d: escalated once overdue).",
     )
 
     @field_validator(
@@ -646,8 +690,57 @@ class Action(_Model):
     def _lifecycle_days(cls, v: Any) -> int | None:
         return None if v is None else parse_days(v)
 
+    @field_validator("due", mode="before")
+    @classmethod
+    def _due(cls, v: Any) -> Any:
+        if v is None:
+            return None
+        if isinstance(v, bool):
+            raise PydanticCustomError(
+                "due_invalid", "due must be a duration like 3d or 2w, or an expression giving "
+                "a date", {})
+        if isinstance(v, int) or (isinstance(v, str) and _DUE_DURATION.match(v)):
+            return parse_days(v)
+        if isinstance(v, str) and v.strip():
+            return v
+        raise PydanticCustomError(
+            "due_invalid", "due must be a duration like 3d or 2w, or an expression giving a "
+            "date, got {value!r}", {"value": v})
+
+    @property
+    def due_days(self) -> int | None:
+        """Days from the opening to the due date (``due: 3d``), or None."""
+        return self.due if isinstance(self.due, int) else None
+
+    @property
+    def due_expr(self) -> str | None:
+        """The expression giving the due date (``due: renewal_date``), or None."""
+        return self.due if isinstance(self.due, str) else None
+
+    @property
+    def owner_role(self) -> str | None:
+        """The role that acts (``owner: csm`` or ``owner.role``)."""
+        return self.owner.role if isinstance(self.owner, Owner) else self.owner
+
+    @property
+    def owner_attribute(self) -> str | None:
+        """The account attribute naming the person who acts, or None."""
+        return self.owner.attribute if isinstance(self.owner, Owner) else None
+
+    @property
+    def escalate_days(self) -> int | None:
+        """``escalate_after`` as it applies: 1 with ``escalate_from: due`` when not given."""
+        if self.escalate_after is None and self.escalate_from == "due":
+            return 1
+        return self.escalate_after
+
     @model_validator(mode="after")
     def _one_way_to_resolve(self) -> Action:
+        if self.escalate_from == "due" and self.due is None:
+            raise PydanticCustomError(
+                "due_invalid",
+                "action '{id}' escalates from its due date but has no due: give due (e.g. 3d)",
+                {"id": self.id})
         if self.hysteresis is not None and self.resolved_when is not None:
             raise PydanticCustomError(
                 "unexpected_hysteresis",

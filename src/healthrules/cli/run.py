@@ -8,7 +8,11 @@ import json
 import sys
 from typing import Any
 
-__all__ = ["register", "run"]
+__all__ = ["WEBHOOK_AUTH_ENV", "register", "run"]
+
+WEBHOOK_AUTH_ENV = "HEALTHRULES_WEBHOOK_AUTHORIZATION"
+"""An environment variable whose value, when set, is sent as the webhook's ``Authorization``
+header (``--webhook-header 'Authorization: ...'`` overrides it)."""
 
 EPILOG = """\
 examples:
@@ -18,6 +22,10 @@ examples:
   healthrules run roadmap.yaml --state state.db ... --as-of 2026-07-01 --format json
   healthrules run roadmap.yaml --state state.db ... --as-of 2026-07-01 \\
       --pin A000042 score 35 --reason "renewal call went badly" --expires 2026-07-31
+  healthrules run roadmap.yaml --state state.db ... --as-of 2026-07-01 \\
+      --snooze A000042 low_adoption --until 2026-07-15 --reason "on holiday until mid-July"
+  healthrules run roadmap.yaml --state state.db ... --as-of 2026-07-01 \\
+      --webhook https://crm.example.com/hooks/health --export open-actions.csv
 
 The state store is an SQLite file (created on the first run, one per roadmap or pack). Each
 run is one transaction: a run that fails or is killed leaves the previous state as it was,
@@ -27,6 +35,19 @@ run is refused unless --rewind is given (the later runs are undone).
 --pin ACCOUNT TARGET VALUE pins an indicator (or the score) of an account from --as-of until
 --expires, with a --reason (both required); it survives later runs until it expires.
 --unpin ID ends one from --as-of. Pins in force are listed after the changes.
+
+--snooze ACCOUNT ACTION holds one action of one account from --as-of until --until, with a
+--reason: it does not open or escalate meanwhile (an open one stays open, marked snoozed).
+--dismiss ACCOUNT ACTION resolves an open action now (reason dismissed) and keeps it from
+opening again until --until. --unsnooze ID ends either from --as-of. Both are kept in the
+store and listed with every run until they end; ACTION may be ROADMAP/ACTION in a pack.
+
+--webhook URL POSTs each change (opened, resolved, escalated) as JSON, with an
+Idempotency-Key header; failures are retried with backoff, and what is still undelivered is
+retried by the next run with the same URL (exit 1 until then). A delivered change is never
+sent again. The environment variable HEALTHRULES_WEBHOOK_AUTHORIZATION, when set, is sent as
+the Authorization header (a secret is better kept out of the command line).
+--export FILE writes one row per open action (.csv or .ndjson) for a CRM import.
 
 --ndjson FILE writes the changes as NDJSON atomically (- for standard output). Every output
 is checked before the run; if writing one still fails after the run was committed,
@@ -80,8 +101,94 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--set-by", default=None, dest="set_by", help="who pins")
     parser.add_argument("--unpin", type=_args.positive_int, action="append", default=[],
                         metavar="ID", help="end an override from --as-of on (repeatable)")
+    parser.add_argument("--snooze", nargs=2, action="append", default=[],
+                        metavar=("ACCOUNT", "ACTION"), help="snooze one action of one account "
+                        "until --until, with --reason (repeatable)")
+    parser.add_argument("--dismiss", nargs=2, action="append", default=[],
+                        metavar=("ACCOUNT", "ACTION"), help="dismiss one action of one account "
+                        "(it resolves now and stays closed until --until), with --reason")
+    parser.add_argument("--until", type=_args.date, default=None, metavar="DATE",
+                        help="first date a snooze or dismissal no longer applies")
+    parser.add_argument("--unsnooze", type=_args.positive_int, action="append", default=[],
+                        metavar="ID", help="end a snooze or dismissal from --as-of on "
+                        "(repeatable)")
+    parser.add_argument("--webhook", default=None, metavar="URL",
+                        help="POST each change as JSON to URL (retried; kept in the store "
+                        "until delivered)")
+    parser.add_argument("--webhook-retries", dest="webhook_retries", type=_args.count,
+                        default=3, metavar="N", help="retries per change within a run "
+                        "(default 3)")
+    parser.add_argument("--webhook-backoff", dest="webhook_backoff", type=_seconds,
+                        default=1.0, metavar="SECONDS",
+                        help="wait before the first retry, doubled each time (default 1)")
+    parser.add_argument("--webhook-timeout", dest="webhook_timeout", type=_seconds,
+                        default=10.0, metavar="SECONDS", help="time-out of one POST "
+                        "(default 10)")
+    parser.add_argument("--webhook-header", dest="webhook_header", action="append",
+                        default=[], metavar="'NAME: VALUE'",
+                        help="an extra request header, e.g. 'Authorization: Bearer ...'")
+    parser.add_argument("--export", default=None, metavar="FILE",
+                        help="write the open actions for a CRM import (.csv or .ndjson)")
     parser.set_defaults(run=run)
     return parser
+
+
+def _seconds(text: str) -> float:
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"seconds must be a number >= 0, got {text!r}")
+    return value
+
+
+def _holds(args: argparse.Namespace) -> list[Any]:
+    """The --snooze and --dismiss options as holds, checked as far as the command line can."""
+    from healthrules.cli._exit import UsageError
+    from healthrules.history.holds import Hold
+
+    given = [("snooze", a, b) for a, b in args.snooze] + [
+        ("dismiss", a, b) for a, b in args.dismiss]
+    if not given:
+        if args.until is not None:
+            raise UsageError("--until goes with --snooze or --dismiss")
+        return []
+    if not args.reason or not args.reason.strip() or args.until is None:
+        raise UsageError("--snooze and --dismiss need --reason and --until",
+                         hint='--snooze A42 low_adoption --until 2026-07-15 --reason '
+                         '"on holiday"')
+    if args.until <= args.as_of:
+        raise UsageError(f"--until {args.until} must be after --as-of {args.as_of}")
+    return [Hold(account=account, action=action, hold=kind, reason=args.reason,
+                 until=args.until, set_by=args.set_by) for kind, account, action in given]
+
+
+def _webhook(args: argparse.Namespace) -> Any:
+    from healthrules.cli._exit import UsageError
+    from healthrules.history.webhooks import Webhook
+
+    if args.webhook is None:
+        return None
+    import os
+
+    headers: dict[str, str] = {}
+    secret = os.environ.get(WEBHOOK_AUTH_ENV)
+    if secret:  # kept out of the command line (ps shows arguments to every user)
+        headers["Authorization"] = secret
+    for text in args.webhook_header:
+        name, sep, value = text.partition(":")
+        if not sep or not name.strip():
+            raise UsageError(f"--webhook-header {text!r} is not 'NAME: VALUE'")
+        headers[name.strip()] = value.strip()
+    try:
+        return Webhook(args.webhook, retries=args.webhook_retries,
+                       backoff=args.webhook_backoff, timeout=args.webhook_timeout,
+                       headers=headers)
+    except ValueError as exc:
+        raise UsageError(f"--webhook: {exc}") from None
 
 
 def _pins(args: argparse.Namespace) -> list[Any]:
@@ -92,8 +199,10 @@ def _pins(args: argparse.Namespace) -> list[Any]:
     from healthrules.history.overrides import Pin
 
     if not args.pin:
-        if args.reason or args.expires or args.set_by:
-            raise UsageError("--reason, --expires and --set-by go with --pin")
+        if args.expires:
+            raise UsageError("--expires goes with --pin")
+        if (args.reason or args.set_by) and not (args.snooze or args.dismiss):
+            raise UsageError("--reason and --set-by go with --pin, --snooze or --dismiss")
         return []
     if not args.reason or not args.reason.strip() or args.expires is None:
         raise UsageError("--pin needs --reason and --expires",
@@ -122,6 +231,12 @@ def _outputs(args: argparse.Namespace) -> None:
         output_file(args.ndjson, "--ndjson")
     if args.out:
         output_dir(args.out, "--out")
+    if args.export:
+        from healthrules.cli._exit import UsageError
+
+        if not args.export.lower().endswith((".csv", ".ndjson", ".jsonl")):
+            raise UsageError(f"--export {args.export}: name a .csv or .ndjson file")
+        output_file(args.export, "--export")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -143,12 +258,15 @@ def run(args: argparse.Namespace) -> int:
     if not Path(args.roadmap).exists():
         raise UsageError(f"roadmap file not found: {args.roadmap}")
     pins = _pins(args)
+    holds = _holds(args)
+    hook = _webhook(args)
     _outputs(args)
 
     import healthrules as hr
     from healthrules.cli._frames import input_frame
     from healthrules.history import run as daily
     from healthrules.history.daily import check_pin, provenance
+    from healthrules.history.holds import HoldError, check_hold
     from healthrules.history.overrides import OverrideError
 
     source = hr.load(args.roadmap)
@@ -166,9 +284,22 @@ def run(args: argparse.Namespace) -> int:
                 check_pin(plan, keys, pin)
         except OverrideError as exc:
             raise UsageError(exc.issues[0].message) from None
+    if holds and plan.account_key in accounts.collect_schema():
+        keys = accounts.select(plan.account_key).collect()
+        try:
+            for hold in holds:
+                check_hold(plan, keys, hold)
+        except HoldError as exc:
+            raise UsageError(exc.issues[0].message, exc.issues[0].hint) from None
     result = daily(plan, args.state, events, accounts, args.as_of, rewind=args.rewind,
                    pins=pins, unpins=args.unpin, max_staleness=args.max_staleness,
-                   rules=provenance(source))
+                   rules=provenance(source), holds=holds, unholds=args.unsnooze,
+                   webhook=hook)
+    for hid, hold in zip(result.held, holds, strict=True):
+        print(f"{hold.hold}d {hold.action} of {hold.account} until {args.until} "
+              f"(hold {hid})", file=sys.stderr)
+    for hid in args.unsnooze:
+        print(f"hold {hid} ends on {args.as_of}", file=sys.stderr)
     for oid, (account, target, value) in zip(result.pinned, args.pin, strict=True):
         print(f"pinned {target} of {account} to {value} until {args.expires} "
               f"(override {oid})", file=sys.stderr)
@@ -178,10 +309,15 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         from healthrules.history.daily import changes_json
 
-        print(json.dumps({**result.manifest(), "changes": changes_json(result)}, indent=2,
+        holds = result.holds.to_dicts() if result.holds is not None else []
+        print(json.dumps({**result.manifest(), "changes": changes_json(result),
+                          "holds": holds}, indent=2,
                          default=str))
     elif args.ndjson != "-":
         print(format_result(result, result.evaluation.account_key))
+    if result.deliveries is not None and result.deliveries.pending:
+        print(f"error: {result.deliveries.summary()}", file=sys.stderr)
+        return int(Exit.NOT_CLEAN)
     return int(Exit.OK)
 
 
@@ -201,6 +337,8 @@ def _write_outputs(args: argparse.Namespace, result: Any) -> None:
             sys.stdout.write(result.to_ndjson())
         elif args.ndjson:
             result.write_ndjson(args.ndjson)
+        if args.export:
+            result.export_open(args.export)
     except OSError as exc:
         raise HealthRulesError([Issue(
             code="output_failed", location=Location(file=exc.filename),
@@ -215,7 +353,9 @@ def _replay(args: argparse.Namespace) -> int:
     from healthrules.history.daily import replay
 
     given = [o for o, v in (("--pin", args.pin), ("--unpin", args.unpin), ("--out", args.out),
-                            ("--rewind", args.rewind)) if v]
+                            ("--rewind", args.rewind), ("--snooze", args.snooze),
+                            ("--dismiss", args.dismiss), ("--unsnooze", args.unsnooze),
+                            ("--webhook", args.webhook), ("--export", args.export)) if v]
     if given:
         raise UsageError(f"--replay only re-emits a stored run; it takes no {given[0]}")
     if args.ndjson and args.ndjson != "-":
@@ -266,6 +406,20 @@ def format_result(result: Any, key: str) -> str:
             pl.col(key).cast(pl.String), pl.col("target"), pl.col("value"),
             pl.col("computed").round(2).cast(pl.String).fill_null("n/a"), pl.col("status"),
             pl.col("expires_on"), pl.col("reason")))
+        lines.extend(text.to_series().to_list())
+    hd = result.holds
+    if hd is not None and hd.height:
+        text = hd.select(pl.format(
+            "  {} {}: {} {} until {} ({} day(s) left), {}: {}", pl.col("hold"), pl.col("id"),
+            pl.col(key).cast(pl.String), pl.col("action_id"), pl.col("until"),
+            pl.col("days_left"), pl.col("status"), pl.col("reason")))
+        lines.extend(text.to_series().to_list())
+    he = result.expired_holds
+    if he is not None and he.height:
+        text = he.select(pl.format(
+            "  {} {} ended on {}: {} {} ({})", pl.col("hold"), pl.col("id"),
+            pl.col("ended_on"), pl.col(key).cast(pl.String), pl.col("action_id"),
+            pl.col("reason")))
         lines.extend(text.to_series().to_list())
     ex = result.expired_overrides
     if ex.height:

@@ -28,6 +28,7 @@ from healthrules.compiler import Plan
 from healthrules.engine.aggregate import raw_column
 from healthrules.engine.binding import ColumnTime, last_day, translate
 from healthrules.engine.frames import (
+    AS_OF,
     FAMILIES,
     PRIORITY_RANK,
     TASK_DTYPE,
@@ -39,9 +40,11 @@ from healthrules.expressions import Parsed, infer, lag_column, time_references
 from healthrules.polars_expr import exact_division, to_polars
 from healthrules.roadmap import (
     UNASSIGNED_STAGE,
+    Action,
     AggregateIndicator,
     Bands,
     DerivedIndicator,
+    Owner,
     Roadmap,
     Weights,
 )
@@ -330,6 +333,38 @@ class RoadmapProgram:
 
     # ------------------------------------------------------------------ building
 
+    def _due_expr(self, path: str, action: Action) -> pl.Expr:
+        """The due date of an action fired on a row: ``due: 3d`` counts from the row's date
+        (the day it fires), ``due: renewal_date`` is the expression's date (a datetime's
+        date in its own time zone); null without ``due``."""
+        if action.due_days is not None:
+            return pl.col(AS_OF) + pl.duration(days=action.due_days)
+        parsed = self.compiled.analysis.expressions.get(f"{path}.due")
+        if parsed is None:
+            return pl.lit(None, pl.Date)
+        a = self.compiled.analysis
+        value = self.expr(parsed)
+        if infer(parsed, a.env("actions"), banded=a.banded) == "datetime":
+            value = value.dt.date()
+        return value.cast(pl.Date)
+
+    def _owner_expr(self, action: Action) -> pl.Expr:
+        """Who acts: the owner attribute's value (``fallback`` when it is null), else the
+        role."""
+        attr = action.owner_attribute
+        if attr is None:
+            return pl.lit(action.owner_role, pl.String)
+        fallback = action.owner.fallback if isinstance(action.owner, Owner) else None
+        value = self._unrendered(pl.col(attr).cast(pl.String))
+        return value if fallback is None else value.fill_null(pl.lit(fallback))
+
+    def _unrendered(self, expr: pl.Expr) -> pl.Expr:
+        """A value of the fired rows shown as it is (a due date, an owner): computed from
+        the columns the fired rows carry (added to the renderer's ``reads``), so it needs no
+        rendering step (history takes its fired rows unrendered)."""
+        self._renderer.reads |= set(expr.meta.root_names())
+        return expr
+
     def _post(self, ind: AggregateIndicator) -> pl.Expr:
         cur = pl.col(ind.id)
         prev = pl.col(f"{ind.id}__prev")
@@ -519,14 +554,19 @@ class RoadmapProgram:
         actions: list[tuple[pl.Expr, list[pl.Expr]]] = []
         for k, (st, action) in enumerate(r.all_actions()):
             path = action_path(r, st.id if st else None, action.id)
+            due = self._due_expr(path, action)
+            values = {"due_date": (due, "date")}
             actions.append((pl.col(f"__fired_{k}"), [
                 pl.col("roadmap"), pl.col("__stage").alias("stage"),
                 pl.lit(action.id).alias("action_id"), pl.lit(action.kind).alias("kind"),
                 pl.lit(action.title, pl.String).alias("title"),
-                pl.lit(action.owner, pl.String).alias("owner"),
+                self._owner_expr(action).alias("owner"),
+                pl.lit(action.owner_role, pl.String).alias("owner_role"),
                 pl.lit(action.channel, pl.String).alias("channel"),
                 pl.lit(action.priority).alias("priority"),
-                renderer.template(a.templates[f"{path}.do"], env).alias("text"),
+                (pl.lit(None, pl.Date) if action.due is None
+                 else self._unrendered(due)).alias("due_date"),
+                renderer.template(a.templates[f"{path}.do"], env, values).alias("text"),
                 renderer.evidence(a.expressions[f"{path}.when"], env, a.banded).alias(
                     "evidence"),
                 pl.lit(PRIORITY_RANK[action.priority], pl.Int64).alias("__rank"),

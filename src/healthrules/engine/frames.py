@@ -98,6 +98,7 @@ def empty_actions(key: str, key_dtype: pl.DataType) -> pl.DataFrame:
     """The actions frame with no rows (its columns and dtypes)."""
     return pl.DataFrame(schema={
         key: key_dtype, "roadmap": pl.String, "stage": pl.String, "action_id": pl.String,
-        "kind": pl.String, "title": pl.String, "owner": pl.String, "channel": pl.String,
-        "priority": pl.String, "text": pl.String, "evidence": EVIDENCE_DTYPE,
+        "kind": pl.String, "title": pl.String, "owner": pl.String, "owner_role": pl.String,
+        "channel": pl.String, "priority": pl.String, "due_date": pl.Date, "text": pl.String,
+        "evidence": EVIDENCE_DTYPE,
     })

@@ -138,12 +138,20 @@ class Renderer:
         self.units.append(_units(x, decimals + shift).alias(name))
         return _text(x, pl.col(name), decimals, "%" if shift else "")
 
-    def template(self, pieces: list[TemplateField | str], env: dict[str, Type]) -> pl.Expr:
-        """The rendered text of a ``do`` template, one string per row."""
+    def template(self, pieces: list[TemplateField | str], env: dict[str, Type],
+                 values: dict[str, tuple[pl.Expr, str]] | None = None) -> pl.Expr:
+        """The rendered text of a ``do`` template, one string per row.
+
+        ``values`` gives placeholders that are not columns (the action's ``{due_date}``):
+        name -> (expression, type), computed and rendered on the fired rows.
+        """
         parts: list[pl.Expr] = []
         for piece in pieces:
             if isinstance(piece, str):
                 parts.append(pl.lit(piece))
+            elif piece.parsed is None and values is not None and piece.name in values:
+                expr, typ = values[piece.name]
+                parts.append(self.computed(expr, typ))
             elif piece.parsed is not None:  # a value computed from the action's scope
                 if self._translate is None or piece.type is None:
                     raise RuntimeError("Renderer needs a translator and a typed placeholder "

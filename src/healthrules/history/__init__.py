@@ -6,7 +6,9 @@
 - :mod:`healthrules.history.lifecycle` defines the lifecycle (``for``, ``cooldown``,
   hysteresis, escalation).
 - :func:`run` is the daily job: one evaluation, the lifecycle moved on, only the changes
-  reported, the rest kept in a :class:`StateStore` (SQLite) with the CSMs' overrides.
+  reported, the rest kept in a :class:`StateStore` (SQLite) with the CSMs' overrides and
+  their snoozes and dismissals (:mod:`healthrules.history.holds`); changes can go to a
+  webhook (:mod:`healthrules.history.webhooks`) and the open actions to a CRM export.
 - :func:`backtest` evaluates the roadmap in the past against renewal outcomes: retention per
   band, AUC and red-band lift, lead time of red before churn, action counts.
 

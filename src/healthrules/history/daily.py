@@ -7,6 +7,12 @@ force and the stage history (so ``days_in_stage`` and ``stuck`` work; ``prev`` a
 are evaluated from the events at the earlier dates), moves every (account, action) through the
 lifecycle (:func:`healthrules.history.lifecycle.step`) and writes the new state. What changed
 (opened, resolved, escalated) is returned as a frame and can be written as NDJSON.
+
+A run also records the CSMs' snoozes and dismissals of single actions
+(:mod:`healthrules.history.holds`) and honours those in force, queues its changes for a
+webhook in the same transaction and delivers them once it is committed
+(:mod:`healthrules.history.webhooks`), and writes the open actions for a CRM import
+(:func:`export_open`).
 """
 
 from __future__ import annotations
@@ -25,8 +31,10 @@ import polars as pl
 from healthrules.compiler import Plan
 from healthrules.errors import InputDataError, Issue, Location
 from healthrules.evaluation import Evaluation
+from healthrules.history import holds as _holds
 from healthrules.history import overrides as _overrides
-from healthrules.history.lifecycle import _rules_with_flags, signals_for, step
+from healthrules.history.holds import Hold
+from healthrules.history.lifecycle import _rules_with_flags, holds_on, signals_for, step
 from healthrules.history.overrides import OverrideError, Pin
 from healthrules.history.snapshots import (
     AS_OF,
@@ -36,16 +44,19 @@ from healthrules.history.snapshots import (
     valid_rows,
 )
 from healthrules.history.store import StateStore, StoreError, _now, _version
+from healthrules.history.webhooks import DeliveryReport, Webhook, deliver, payloads
 from healthrules.roadmap import Pack, Roadmap, parse_days
 from healthrules.sources import FrameInput
 
 __all__ = [
+    "EXPORT_COLUMNS",
     "STALE_DATA",
     "Provenance",
     "RunResult",
     "StaleDataError",
     "StoredRun",
     "check_pin",
+    "export_open",
     "newest_event",
     "provenance",
     "replay",
@@ -314,6 +325,14 @@ class RunResult:
         What changed in the rules since the previous run (:func:`rules_diff`), or None.
     pinned
         The ids of the overrides the run's ``pins`` created or found.
+    holds
+        The snoozes and dismissals in force on the date (:func:`healthrules.history.holds.report`).
+    expired_holds
+        Holds whose expiry (or removal) fell since the previous run.
+    held
+        The ids of the holds the run's ``holds`` created or found.
+    deliveries
+        What the webhook delivery did (None: no webhook).
     """
 
     as_of: dt.date
@@ -330,6 +349,10 @@ class RunResult:
     rules: Provenance | None = None
     rules_diff: dict[str, Any] | None = None
     pinned: tuple[int, ...] = ()
+    holds: pl.DataFrame | None = None
+    expired_holds: pl.DataFrame | None = None
+    held: tuple[int, ...] = ()
+    deliveries: DeliveryReport | None = None
 
     def counts(self) -> dict[str, int]:
         """How many actions opened, resolved and escalated, and how many are open."""
@@ -363,7 +386,15 @@ class RunResult:
             "rules": self.rules.to_dict() if self.rules else None,
             "rules_diff": self.rules_diff,
             "counts": self.counts(),
+            "webhook": None if self.deliveries is None else {
+                "url": self.deliveries.url, "delivered": self.deliveries.delivered,
+                "pending": self.deliveries.pending},
         }
+
+    def export_open(self, path: str | os.PathLike[str], *, format: str | None = None,
+                    ) -> Path:
+        """Write the open actions for a CRM import, atomically (see :func:`export_open`)."""
+        return export_open(self, path, format=format)
 
     def summary(self) -> str:
         """The counts and the data's age on one line; then a gap and a rules change, if any."""
@@ -377,10 +408,15 @@ class RunResult:
             extra.append(f"{self.overrides.height} override(s) in force")
         if self.expired_overrides.height:
             extra.append(f"{self.expired_overrides.height} expired since the previous run")
+        if self.holds is not None and self.holds.height:
+            extra.append(f"{self.holds.height} snooze(s)/dismissal(s) in force")
+        if self.expired_holds is not None and self.expired_holds.height:
+            extra.append(f"{self.expired_holds.height} hold(s) ended since the previous run")
         head += "; " + ", ".join(extra) if extra else ""
         head += "; " + _freshness(self.newest_event, self.data_age)
         notes = [t for t in (_gap_text(self.previous, self.skipped),
-                             _rules_text(self.rules_diff)) if t]
+                             _rules_text(self.rules_diff),
+                             self.deliveries.summary() if self.deliveries else None) if t]
         return "\n".join([head, *(f"  {t}" for t in notes)])
 
     def __repr__(self) -> str:
@@ -473,6 +509,9 @@ def run(
     unpins: Sequence[int] = (),
     max_staleness: int | str | dt.timedelta | None = None,
     rules: Provenance | None = None,
+    holds: Sequence[Hold] = (),
+    unholds: Sequence[int] = (),
+    webhook: str | Webhook | None = None,
 ) -> RunResult:
     """Run the daily job for one date against a state store.
 
@@ -502,6 +541,15 @@ def run(
         The provenance to record (default: :func:`provenance` of ``roadmap``; pass the
         loaded pack's when ``roadmap`` is a plan compiled from a pack, so the pack file is
         hashed too).
+    holds
+        Snoozes and dismissals to record with this run, in its transaction
+        (:class:`~healthrules.history.holds.Hold`; one already stored is not stored twice).
+    unholds
+        Hold ids to end from ``as_of`` on, in the same transaction.
+    webhook
+        A URL (or :class:`~healthrules.history.webhooks.Webhook`): every change of the run
+        is queued in the store with the run, and once it is committed every pending change
+        of that URL is POSTed (:mod:`healthrules.history.webhooks`).
 
     Returns
     -------
@@ -524,6 +572,8 @@ def run(
     key = plan.account_key
     key_dtype = acc_df.schema[key]
     checked = [check_pin(plan, acc_df, p) for p in pins]
+    checked_holds = [_holds.check_hold(plan, acc_df, h) for h in holds]
+    hook = Webhook(webhook) if isinstance(webhook, str) else webhook
     newest = newest_event(plan, ev_lf, day)
     age = _check_fresh(plan, newest, day, max_staleness)
     prov = rules if rules is not None else provenance(
@@ -545,6 +595,13 @@ def run(
                            for p in checked)
             for oid in unpins:
                 store.end_pin(oid, on=day)
+            held = tuple(store.add_hold(h.account, h.roadmap or "", h.action, h.hold,
+                                        reason=h.reason, until=h.until, on=day,
+                                        set_by=h.set_by) for h in checked_holds)
+            for hid in unholds:
+                store.end_hold(hid, on=day)
+            all_holds = store.holds(key=key, key_dtype=key_dtype)
+            today_holds = holds_on(all_holds, day, key)
             before = store.run_info(previous) if previous is not None else None
             diff = rules_diff((before or {}).get("rules"), prov)
             skipped = _skipped(previous, day)
@@ -562,7 +619,8 @@ def run(
             else:
                 signals = signals.drop("as_of")
             new_actions, changes = step(old_actions, signals, day, rules_table, key=key,
-                                        stages=evaluation.stages, fired=evaluation.actions)
+                                        stages=evaluation.stages, fired=evaluation.actions,
+                                        holds=today_holds)
             changes = changes.with_columns(pl.lit(prov.hash, pl.String).alias("rules_hash"))
             new_stages = _stage_state(evaluation.stages, old_stages, key, day)
             store.write_run(day, key=key, old_actions=old_actions, new_actions=new_actions,
@@ -571,16 +629,26 @@ def run(
                             newest_event=newest.isoformat() if newest else None,
                             rules_hash=prov.hash, rules=prov.to_dict(), rules_diff=diff,
                             skipped=len(skipped))
+            if hook is not None:
+                store.enqueue_deliveries(hook.url, day, payloads(
+                    changes, evaluation.actions, key=key, as_of=day, plan_id=plan.id))
+        report = deliver(store, hook) if hook is not None else None
     finally:
         if not isinstance(state, StateStore):
             store.close()
+    snoozed = today_holds.filter(pl.col("hold") == "snooze").select(
+        key, "roadmap", "action_id", pl.col("until").alias("snoozed_until"))
+    open_now = new_actions.filter(pl.col("status") == "open").drop("status", "resolved_at").join(
+        snoozed, on=[key, "roadmap", "action_id"], how="left", maintain_order="left")
     return RunResult(
-        as_of=day, evaluation=evaluation, changes=changes,
-        open=new_actions.filter(pl.col("status") == "open").drop("status", "resolved_at"),
+        as_of=day, evaluation=evaluation, changes=changes, open=open_now,
         overrides=_overrides.report(plan, all_pins, day, key, computed),
         expired_overrides=_expired(all_pins, previous, day),
         undone=tuple(sorted(undone)), previous=previous, skipped=skipped,
-        newest_event=newest, data_age=age, rules=prov, rules_diff=diff, pinned=pinned)
+        newest_event=newest, data_age=age, rules=prov, rules_diff=diff, pinned=pinned,
+        holds=_holds.report(all_holds, day, key),
+        expired_holds=_holds.expired(all_holds, previous, day), held=held,
+        deliveries=report)
 
 
 def check_pin(plan: Plan, accounts: pl.DataFrame, pin: Pin) -> Pin:
@@ -682,3 +750,80 @@ def changes_json(result: RunResult) -> list[dict[str, Any]]:
     """The changes as JSON-ready dicts (what ``--format json`` prints)."""
     text = result.to_ndjson()
     return [json.loads(line) for line in text.splitlines() if line]
+
+
+EXPORT_COLUMNS = (
+    "external_id", "account", "account_key", "roadmap", "rules_hash", "stage", "action_id",
+    "kind", "title", "owner", "owner_role", "channel", "priority", "opened_at", "due_date",
+    "escalated_at", "snoozed_until", "text", "evidence",
+)
+"""The columns of the CRM-import export, in order (docs/operations.md#crm-import). They are
+stable: a new column is only ever added at the end."""
+
+
+def export_frame(result: RunResult) -> pl.DataFrame:
+    """The open actions after a run, one row per (account, action), for a CRM import.
+
+    ``external_id`` (``roadmap/action_id/account/opened_at``) identifies one opening of an
+    action, so an import can upsert on it; ``evidence`` is what made the condition true on
+    the run date (empty for an action that stays open without firing, by hysteresis or
+    ``resolved_when``). Ordered by priority, due date, account.
+    """
+    from healthrules.engine.frames import PRIORITY_RANK
+
+    ev = result.evaluation
+    key = ev.account_key
+    on = [key, "roadmap", "action_id"]
+    rules = _rules_with_flags(ev.plan).select("roadmap", "action_id", "kind", "title",
+                                              "owner_role", "channel")
+    evidence = ev.actions.select(*on, "evidence").unique(on, keep="first",
+                                                         maintain_order=True)
+    rules_hash = result.rules.hash if result.rules is not None else None
+    frame = result.open.join(rules, on=["roadmap", "action_id"], how="left").join(
+        evidence, on=on, how="left").with_columns(
+        pl.col("evidence").fill_null(pl.lit([], dtype=ev.actions.schema["evidence"])))
+    return frame.select(
+        pl.concat_str([pl.col("roadmap"), pl.col("action_id"), pl.col(key).cast(pl.String),
+                       pl.col("opened_at").cast(pl.String)], separator="/").alias(
+            "external_id"),
+        pl.col(key).alias("account"), pl.lit(key).alias("account_key"), "roadmap",
+        pl.lit(rules_hash, pl.String).alias("rules_hash"), "stage", "action_id", "kind",
+        "title", "owner", "owner_role", "channel", "priority", "opened_at", "due_date",
+        "escalated_at", "snoozed_until", "text", "evidence",
+        pl.col("priority").replace_strict(PRIORITY_RANK, default=9, return_dtype=pl.Int64)
+        .alias("__rank"),
+    ).sort("__rank", "due_date", "account", "roadmap", "action_id",
+           nulls_last=True).drop("__rank")
+
+
+def export_open(result: RunResult, path: str | os.PathLike[str], *,
+                format: str | None = None) -> Path:
+    """Write the open actions after a run (:func:`export_frame`) as CSV or NDJSON, atomically.
+
+    ``format`` is ``csv`` or ``ndjson`` (default: from the file's suffix, ``.csv`` or
+    ``.ndjson``/``.jsonl``). In CSV, dates are ``YYYY-MM-DD``, empty cells are nulls and
+    ``evidence`` is a JSON array in one cell; in NDJSON it is an array of objects.
+
+    Raises
+    ------
+    ValueError
+        For another format or suffix.
+    """
+    from healthrules.output import atomic_write_text
+
+    target = Path(path)
+    fmt = format or {".csv": "csv", ".ndjson": "ndjson", ".jsonl": "ndjson"}.get(
+        target.suffix.lower())
+    if fmt not in ("csv", "ndjson"):
+        raise ValueError(f"export format is csv or ndjson, got {format or target.suffix!r}")
+    frame = export_frame(result)
+    if fmt == "csv":
+        # each list of evidence structs as one JSON array, a whole column at a time
+        as_json = pl.struct(pl.col("evidence").alias("e")).struct.json_encode().str.strip_prefix(
+            '{"e":').str.strip_suffix("}")
+        text = frame.with_columns(as_json.alias("evidence")).write_csv()
+    else:
+        text = frame.write_ndjson()
+    atomic_write_text(target, text)
+    return target
+

@@ -44,9 +44,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHANGE_KINDS",
+    "HOLDS_SCHEMA",
+    "HOLD_KINDS",
     "STATE_SCHEMA",
     "Lifecycle",
     "Rule",
+    "holds_on",
     "relax",
     "replay",
     "rules_for",
@@ -68,13 +71,28 @@ STATE_SCHEMA: dict[str, pl.DataType] = {
     "stage": pl.String(),
     "priority": pl.String(),
     "text": pl.String(),
+    "due_date": pl.Date(),
+    "owner": pl.String(),
 }
 """The lifecycle state of one (account, action), besides the account key.
 
 ``status`` is ``pending`` (the condition holds, but not yet for ``for`` days; ``since`` is
 when it started holding), ``open`` (since ``opened_at``) or ``resolved`` (at ``resolved_at``;
-kept while its cooldown lasts). ``stage``, ``priority`` and ``text`` are those of the opening.
+kept while its cooldown lasts). ``stage``, ``priority``, ``text``, ``due_date`` and ``owner``
+are those of the opening (``due: 3d`` counts from the day it opens).
 """
+
+HOLD_KINDS = ("snooze", "dismiss")
+"""What a CSM can do to one action of one account, with a reason and an expiry: *snooze* it
+(it does not open or escalate until the expiry; an open one stays open, listed as snoozed)
+or *dismiss* it (an open one resolves at once, reason ``dismissed``, and it does not open
+again until the expiry)."""
+
+HOLDS_SCHEMA: dict[str, pl.DataType] = {
+    "roadmap": pl.String(), "action_id": pl.String(), "hold": pl.String(),
+    "until": pl.Date()}
+"""The holds in force on one date, besides the account key: ``hold`` is ``snooze`` or
+``dismiss``, ``until`` the first date it no longer applies."""
 
 _SIGNAL_COLUMNS = ("roadmap", "action_id", "holds", "clear")
 
@@ -96,6 +114,9 @@ class Rule:
     kind: str
     priority: str
     title: str | None
+    escalate_from: str = "opened"
+    owner_role: str | None = None
+    channel: str | None = None
 
 
 def rules_for(plan: Plan) -> pl.DataFrame:
@@ -107,14 +128,17 @@ def rules_for(plan: Plan) -> pl.DataFrame:
                 "roadmap": cr.id, "action_id": action.id,
                 "rule_stage": st.id if st else None, "order": i * 10_000 + k,
                 "for_days": action.for_ or 0, "cooldown": action.cooldown or 0,
-                "escalate_after": action.escalate_after, "kind": action.kind,
+                "escalate_after": action.escalate_days, "kind": action.kind,
                 "rule_priority": action.priority, "title": action.title,
+                "escalate_from": action.escalate_from, "owner_role": action.owner_role,
+                "channel": action.channel,
             })
     return pl.DataFrame(rows, schema={
         "roadmap": pl.String, "action_id": pl.String, "rule_stage": pl.String,
         "order": pl.Int64, "for_days": pl.Int64, "cooldown": pl.Int64,
         "escalate_after": pl.Int64, "kind": pl.String, "rule_priority": pl.String,
-        "title": pl.String})
+        "title": pl.String, "escalate_from": pl.String, "owner_role": pl.String,
+        "channel": pl.String})
 
 
 # ---------------------------------------------------------------------- hysteresis
@@ -275,6 +299,7 @@ def step(
     key: str,
     stages: pl.DataFrame,
     fired: pl.DataFrame,
+    holds: pl.DataFrame | None = None,
     text_dtype: pl.DataType = STATE_SCHEMA["text"],
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Move every (account, action) from its previous state to this run's.
@@ -300,7 +325,12 @@ def step(
         resolved (left its stage, the account is gone).
     fired
         This run's ``actions`` frame (key, ``roadmap``, ``action_id``, ``stage``,
-        ``priority``, ``text``): what an opened action shows.
+        ``priority``, ``text``, ``due_date``, ``owner``): what an opened action shows.
+    holds
+        The snoozes and dismissals in force on ``as_of`` (:func:`holds_on`): key,
+        :data:`HOLDS_SCHEMA`. While an action is held its condition counts as not holding
+        (it neither opens nor stays pending); a snoozed open action stays open and is not
+        escalated, a dismissed one resolves (reason ``dismissed``).
     text_dtype
         The dtype of ``fired``'s ``text`` (and of the state's): the text itself, or a
         reference to it that is resolved later (:func:`replay` renders only the texts its
@@ -311,15 +341,23 @@ def step(
     (state, changes)
         The new state, and one row per change: key, ``roadmap``, ``action_id``, ``change``
         (``opened`` / ``resolved`` / ``escalated``), ``reason`` (for resolved), ``stage``,
-        ``priority``, ``text``, ``opened_at``, ``days_open``.
+        ``priority``, ``kind``, ``title``, ``text``, ``opened_at``, ``days_open``,
+        ``due_date``, ``owner``, ``owner_role``, ``channel``.
     """
+    hold_rows = holds
     day = pl.lit(as_of, pl.Date)
     on = [key, "roadmap", "action_id"]
     state_schema: dict[str, pl.DataType] = {**STATE_SCHEMA, "text": text_dtype}
     sig = signals.select(key, *_SIGNAL_COLUMNS).with_columns(pl.lit(True).alias("__present"))
     j = state.join(sig, on=on, how="full", coalesce=True).join(rules, on=["roadmap", "action_id"],
                                                                how="left")
-    holds = pl.col("holds").fill_null(False)
+    if hold_rows is not None and hold_rows.height:
+        j = j.join(hold_rows.select(*on, pl.col("hold").alias("__hold")), on=on, how="left")
+    else:
+        j = j.with_columns(pl.lit(None, pl.String).alias("__hold"))
+    snoozed = (pl.col("__hold") == "snooze").fill_null(False)
+    dismissed = (pl.col("__hold") == "dismiss").fill_null(False)
+    holding = pl.col("holds").fill_null(False) & pl.col("__hold").is_null()
     present = pl.col("__present").fill_null(False)
     clear = pl.col("clear").fill_null(False)
     status = pl.col("status")
@@ -327,14 +365,15 @@ def step(
     cooling = (status == "resolved") & (
         (day - pl.col("resolved_at")).dt.total_days() < pl.col("cooldown"))
     idle = status.is_null() | ((status == "resolved") & ~cooling)
-    start = idle & holds
+    start = idle & holding
     new_status = (
         pl.when(start & (pl.col("for_days") == 0)).then(pl.lit("open"))
         .when(start).then(pl.lit("pending"))
-        .when((status == "pending") & holds & (elapsed >= pl.col("for_days"))).then(pl.lit("open"))
-        .when((status == "pending") & holds).then(pl.lit("pending"))
+        .when((status == "pending") & holding & (elapsed >= pl.col("for_days"))).then(
+            pl.lit("open"))
+        .when((status == "pending") & holding).then(pl.lit("pending"))
         .when(status == "pending").then(pl.lit(None, pl.String))
-        .when((status == "open") & (~present | clear)).then(pl.lit("resolved"))
+        .when((status == "open") & (~present | clear | dismissed)).then(pl.lit("resolved"))
         .when(status == "open").then(pl.lit("open"))
         .when(cooling).then(pl.lit("resolved"))
         .otherwise(pl.lit(None, pl.String))
@@ -342,21 +381,25 @@ def step(
     j = j.with_columns(new_status.alias("__new"))
     opened = (pl.col("__new") == "open") & (status.is_null() | (status != "open"))
     resolved = (pl.col("__new") == "resolved") & (status == "open")
+    counted_from = pl.when(pl.col("escalate_from") == "due").then(pl.col("due_date")).otherwise(
+        pl.col("opened_at"))
     escalate = (pl.col("__new") == "open") & ~opened & pl.col("escalated_at").is_null() & (
-        pl.col("escalate_after").is_not_null()) & (
-        (day - pl.col("opened_at")).dt.total_days() >= pl.col("escalate_after"))
+        pl.col("escalate_after").is_not_null()) & ~snoozed & (
+        (day - counted_from).dt.total_days() >= pl.col("escalate_after"))
     j = j.with_columns(opened.alias("__opened"), resolved.alias("__resolved"),
                        escalate.fill_null(False).alias("__escalated"))
     # what the opening shows: this run's fired row
     shown = fired.select(*on, pl.col("stage").alias("__f_stage"),
                          pl.col("priority").alias("__f_priority"),
-                         pl.col("text").alias("__f_text"))
+                         pl.col("text").alias("__f_text"),
+                         pl.col("due_date").alias("__f_due"), pl.col("owner").alias("__f_owner"))
     j = j.join(shown, on=on, how="left")
     here = stages.select(key, pl.col("roadmap").alias("__now_roadmap"),
                          pl.col("stage").alias("__now_stage"))
     j = j.join(here, on=key, how="left")
     reason = (
-        pl.when(pl.col("__now_stage").is_null()).then(pl.lit("account_removed"))
+        pl.when(dismissed).then(pl.lit("dismissed"))
+        .when(pl.col("__now_stage").is_null()).then(pl.lit("account_removed"))
         .when(pl.col("__now_roadmap") != pl.col("roadmap")).then(pl.lit("left_roadmap"))
         .when(pl.col("rule_stage").is_not_null() & (pl.col("__now_stage") != pl.col(
             "rule_stage"))).then(pl.lit("left_stage"))
@@ -381,6 +424,10 @@ def step(
             pl.col("priority")).alias("priority"),
         pl.when(pl.col("__opened")).then(pl.col("__f_text")).otherwise(pl.col("text")).alias(
             "text"),
+        pl.when(pl.col("__opened")).then(pl.col("__f_due")).when(pl.col("__new") == "pending")
+        .then(pl.lit(None, pl.Date)).otherwise(pl.col("due_date")).alias("due_date"),
+        pl.when(pl.col("__opened")).then(pl.col("__f_owner")).when(pl.col("__new") == "pending")
+        .then(pl.lit(None, pl.String)).otherwise(pl.col("owner")).alias("owner"),
     ).cast(state_schema)  # type: ignore[arg-type]
     change = (pl.when(pl.col("__opened")).then(pl.lit("opened"))
               .when(pl.col("__resolved")).then(pl.lit("resolved"))
@@ -395,9 +442,38 @@ def step(
         pl.coalesce("__f_text", "text").alias("text"),
         opened_at.alias("opened_at"),
         (day - opened_at).dt.total_days().cast(pl.Int64).alias("days_open"),
+        pl.when(pl.col("__opened")).then(pl.col("__f_due")).otherwise(pl.col("due_date"))
+        .alias("due_date"),
+        pl.when(pl.col("__opened")).then(pl.col("__f_owner")).otherwise(pl.col("owner"))
+        .alias("owner"),
+        "owner_role", "channel",
         "order",
     ).sort(key, "order").drop("order")
     return new_state, changes
+
+
+def holds_on(table: pl.DataFrame, as_of: dt.date, key: str) -> pl.DataFrame:
+    """The snoozes and dismissals in force on ``as_of``, one per (account, action).
+
+    Parameters
+    ----------
+    table
+        Holds as the store lists them (:meth:`~healthrules.history.store.StateStore.holds`):
+        ``id``, key, ``roadmap``, ``action_id``, ``hold``, ``created_on``, ``until`` and
+        ``removed_on``. A hold applies from ``created_on`` up to the day before ``until``
+        (or before ``removed_on``); of several on the same action, the newest applies.
+
+    Returns
+    -------
+    polars.DataFrame
+        Key and :data:`HOLDS_SCHEMA`.
+    """
+    day = pl.lit(as_of, pl.Date)
+    live = table.filter((pl.col("created_on") <= day) & (day < pl.col("until"))
+                        & (pl.col("removed_on").is_null() | (day < pl.col("removed_on"))))
+    live = live.sort("id", descending=True).unique([key, "roadmap", "action_id"],
+                                                   keep="first", maintain_order=True)
+    return live.select(key, *HOLDS_SCHEMA).cast(HOLDS_SCHEMA)  # type: ignore[arg-type]
 
 
 def _rules_with_flags(plan: Plan) -> pl.DataFrame:
@@ -448,12 +524,17 @@ class Lifecycle:
         return counts.sort("roadmap", "action_id")
 
 
-def replay(hist: History) -> Lifecycle:
+def replay(hist: History, *, holds: pl.DataFrame | None = None) -> Lifecycle:
     """Apply the lifecycle snapshot after snapshot (see :func:`step`).
 
     The steps carry a reference to each fired action instead of its text; the texts that
     the changes and states show (where an action opens, and changes that happen on a date
     it fired) are rendered once at the end, and nothing else is rendered.
+
+    ``holds`` are snoozes and dismissals to honour, as
+    :meth:`~healthrules.history.store.StateStore.holds` lists them (pass a daily store's
+    to replay a history the way its runs saw it): each applies on the dates it is in
+    force (:func:`holds_on`).
     """
     key = hist.account_key
     key_dtype = hist.attributes.schema[key]
@@ -469,16 +550,17 @@ def replay(hist: History) -> Lifecycle:
     stages = hist.stages.partition_by("as_of", as_dict=True, include_key=False)
     index = hist.fired.index.with_row_index("__ref").with_columns(pl.col("__ref").cast(ref))
     fired_all = index.select("as_of", key, "roadmap", "action_id", "stage", "priority",
-                             pl.col("__ref").alias("text"))
+                             "due_date", "owner", pl.col("__ref").alias("text"))
     fired = fired_all.partition_by("as_of", as_dict=True, include_key=False)
     changes: list[pl.DataFrame] = []
     states: list[pl.DataFrame] = []
     empty_sig = signals.clear().drop("as_of")
     empty_fired = fired_all.clear().drop("as_of")
     for d in hist.dates:
+        held = holds_on(holds, d, key) if holds is not None and holds.height else None
         state, ch = step(state, by_date.get((d,), empty_sig), d, rules, key=key,
                          stages=stages.get((d,), hist.stages.clear().drop("as_of")),
-                         fired=fired.get((d,), empty_fired), text_dtype=ref)
+                         fired=fired.get((d,), empty_fired), holds=held, text_dtype=ref)
         day = pl.lit(d, pl.Date).alias("as_of")
         changes.append(ch.select(day, pl.all()))
         states.append(state.select(day, pl.all()))

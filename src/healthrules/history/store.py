@@ -5,7 +5,10 @@ One file holds, for one roadmap (or pack):
 - ``action_state``: each (account, action) that is pending, open, or resolved and cooling down;
 - ``stage_state``: each account's stage and since when (for ``days_in_stage`` and ``stuck``);
 - ``overrides``: values pinned by a CSM, with a reason and an expiry;
+- ``holds``: single actions of single accounts snoozed or dismissed by a CSM, with a reason
+  and an expiry (schema 3);
 - ``changes``: what every run reported (opened, resolved, escalated);
+- ``deliveries``: each change queued for a webhook URL, pending or delivered (schema 3);
 - ``runs``: one row per run date; ``meta``: the schema version and the account key.
 
 State rows are versioned by run date (``valid_from``, ``valid_to``): a run only closes the
@@ -53,11 +56,13 @@ __all__ = [
     "restore_store",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The schema version this release writes."""
 
 REQUIRED_TABLES = ("meta", "runs", "action_state", "stage_state", "changes", "overrides")
 """The tables every store has; a store without one of them is corrupted."""
+REQUIRED_TABLES_V3 = ("holds", "deliveries")
+"""The tables a store of schema version 3 or later also has."""
 
 _SCHEMA_V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -148,16 +153,72 @@ def _to_v2(conn: sqlite3.Connection) -> None:
         conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {sqltype}")
 
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _to_v2}
+_V3_COLUMNS = (
+    ("action_state", "due_date", "TEXT"),
+    ("action_state", "owner", "TEXT"),
+    ("changes", "due_date", "TEXT"),
+    ("changes", "owner", "TEXT"),
+    ("changes", "owner_role", "TEXT"),
+    ("changes", "channel", "TEXT"),
+)
+
+_V3_TABLES = """
+CREATE TABLE holds (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    account NOT NULL,
+    roadmap TEXT NOT NULL,
+    action_id TEXT NOT NULL,
+    hold TEXT NOT NULL CHECK (hold IN ('snooze', 'dismiss')),
+    reason TEXT NOT NULL CHECK (length(trim(reason)) > 0),
+    set_by TEXT,
+    created_on TEXT NOT NULL,
+    until TEXT NOT NULL,
+    removed_on TEXT,
+    CHECK (until > created_on)
+);
+CREATE INDEX holds_account ON holds (account);
+CREATE TABLE deliveries (
+    idempotency_key TEXT NOT NULL,
+    url TEXT NOT NULL,
+    as_of TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    account NOT NULL,
+    roadmap TEXT NOT NULL,
+    action_id TEXT NOT NULL,
+    change TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'delivered')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    last_attempt_at TEXT,
+    delivered_at TEXT,
+    PRIMARY KEY (idempotency_key, url)
+);
+CREATE INDEX deliveries_pending ON deliveries (url, status, as_of);
+"""
+
+
+def _to_v3(conn: sqlite3.Connection) -> None:
+    """Version 3: routing. Due dates and owners on state rows and changes, the snoozes and
+    dismissals of single actions (``holds``), and webhook deliveries (``deliveries``)."""
+    for table, column, sqltype in _V3_COLUMNS:
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {sqltype}")
+    for statement in _V3_TABLES.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _to_v2, 2: _to_v3}
 """``MIGRATIONS[n]`` upgrades a schema of version ``n`` to ``n + 1``. Each runs inside the
 opening transaction; the version is bumped after it."""
 
 # the columns of each frame as stored (dates as ISO text)
 _ACTION_COLUMNS = ("roadmap", "action_id", "status", "since", "opened_at", "resolved_at",
-                   "escalated_at", "stage", "priority", "text")
-_ACTION_DATES = ("since", "opened_at", "resolved_at", "escalated_at")
+                   "escalated_at", "stage", "priority", "text", "due_date", "owner")
+_ACTION_DATES = ("since", "opened_at", "resolved_at", "escalated_at", "due_date")
 _CHANGE_COLUMNS = ("roadmap", "action_id", "change", "reason", "stage", "priority", "kind",
-                   "title", "text", "opened_at", "days_open", "rules_hash")
+                   "title", "text", "opened_at", "days_open", "rules_hash", "due_date",
+                   "owner", "owner_role", "channel")
 _RUN_COLUMNS: dict[str, pl.DataType] = {
     "as_of": pl.String(), "started_at": pl.String(), "finished_at": pl.String(),
     "plan_id": pl.String(), "healthrules_version": pl.String(), "accounts": pl.Int64(),
@@ -219,7 +280,7 @@ class StateStore:
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "state.db"
     >>> with StateStore(path) as store:
     ...     store.schema_version, store.last_run()
-    (1, None)
+    (3, None)
     """
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0,
@@ -392,6 +453,12 @@ class StateStore:
                                 (as_of.isoformat(),)).fetchone()
         return None if row is None or row[0] is None else dt.date.fromisoformat(row[0])
 
+    def _select(self, table: str, cols: Sequence[str]) -> str:
+        """The select list of ``cols``; a column an older schema lacks (a store opened
+        read-only is not upgraded) reads as null."""
+        have = {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}
+        return ", ".join(c if c in have else f"NULL AS {c}" for c in cols)
+
     def _dates(self, frame: pl.DataFrame, cols: Sequence[str], table: str) -> pl.DataFrame:
         """Parse ISO date columns read from ``table``; a value that is not a date means the
         file was damaged or edited by hand."""
@@ -433,7 +500,8 @@ class StateStore:
         marks = ", ".join("?" for _ in statuses)
         extra = ", valid_from, rules_hash" if provenance else ""
         rows = self.conn.execute(
-            f"SELECT account, {', '.join(_ACTION_COLUMNS)}{extra} FROM action_state "
+            f"SELECT account, {self._select('action_state', _ACTION_COLUMNS)}{extra} "
+            "FROM action_state "
             f"WHERE valid_to IS NULL AND status IN ({marks}) ORDER BY account, roadmap, "
             "action_id", tuple(statuses)).fetchall()
         from healthrules.history.lifecycle import STATE_SCHEMA
@@ -462,7 +530,7 @@ class StateStore:
                 key_dtype: pl.DataType | None = None) -> pl.DataFrame:
         """What runs reported (one run's, or all), in run order."""
         dtype = key_dtype or self._key_dtype()
-        cols = ", ".join(_CHANGE_COLUMNS)
+        cols = self._select("changes", _CHANGE_COLUMNS)
         if as_of is None:
             rows = self.conn.execute(f"SELECT as_of, account, {cols} FROM changes "
                                      "ORDER BY rowid").fetchall()
@@ -472,8 +540,8 @@ class StateStore:
         schema: dict[str, pl.DataType] = {"as_of": pl.String(), key: dtype,
                                           **{c: pl.String() for c in _CHANGE_COLUMNS}}
         schema["days_open"] = pl.Int64()
-        return self._dates(_frame(rows, schema, "changes", self.path), ("as_of", "opened_at"),
-                           "changes")
+        return self._dates(_frame(rows, schema, "changes", self.path),
+                           ("as_of", "opened_at", "due_date"), "changes")
 
     # ------------------------------------------------------------------ overrides
 
@@ -588,6 +656,134 @@ class StateStore:
         return self._dates(_frame(rows, schema, "overrides", self.path),
                            ("created_on", "expires_on", "removed_on"), "overrides")
 
+    # ------------------------------------------------------------------ snoozes, dismissals
+
+    def add_hold(self, account: Any, roadmap: str, action_id: str, hold: str, *,
+                 reason: str, until: dt.date | str, on: dt.date | str | None = None,
+                 set_by: str | None = None) -> int:
+        """Snooze or dismiss one action of one account from ``on`` (default: today) up to
+        the day before ``until``, inside a transaction the caller holds (a daily run holds
+        in its own; see :data:`healthrules.history.lifecycle.HOLD_KINDS`).
+
+        Idempotent: the same hold already in the store is not stored twice; its id is
+        returned.
+
+        Raises
+        ------
+        StoreError
+            Without a reason, with ``until`` not after ``on``, or an unknown kind.
+        """
+        start = _date(on) if on is not None else dt.date.today()
+        end = _date(until)
+        if hold not in ("snooze", "dismiss"):
+            raise StoreError(f"a hold is 'snooze' or 'dismiss', not {hold!r}")
+        if not isinstance(reason, str) or not reason.strip():
+            raise StoreError(f"a {hold} needs a reason")
+        if end <= start:
+            raise StoreError(f"a {hold} must last past the day it starts ({start}); got "
+                             f"--until {end}")
+        fields = (account, roadmap, action_id, hold, reason.strip(), set_by,
+                  start.isoformat(), end.isoformat())
+        row = self.conn.execute(
+            "SELECT id FROM holds WHERE account = ? AND roadmap = ? AND action_id = ? AND "
+            "hold = ? AND reason = ? AND set_by IS ? AND created_on = ? AND until = ? AND "
+            "removed_on IS NULL ORDER BY id LIMIT 1", fields).fetchone()
+        if row is not None:
+            return int(row[0])
+        cur = self.conn.execute(
+            "INSERT INTO holds (account, roadmap, action_id, hold, reason, set_by, "
+            "created_on, until) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", fields)
+        return int(cur.lastrowid or 0)
+
+    def end_hold(self, hold_id: int, *, on: dt.date | str | None = None) -> None:
+        """End a snooze or dismissal from ``on`` (default: today), inside a transaction the
+        caller holds.
+
+        Raises
+        ------
+        StoreError
+            If there is no such hold.
+        """
+        day = _date(on) if on is not None else dt.date.today()
+        cur = self.conn.execute("UPDATE holds SET removed_on = ? WHERE id = ?",
+                                (day.isoformat(), hold_id))
+        if cur.rowcount == 0:
+            raise StoreError(f"no snooze or dismissal with id {hold_id}", path=self.path)
+
+    def holds(self, *, key: str = "account_id",
+              key_dtype: pl.DataType | None = None) -> pl.DataFrame:
+        """Every snooze and dismissal, newest first: ``id``, key, ``roadmap``,
+        ``action_id``, ``hold``, ``reason``, ``set_by``, ``created_on``, ``until``,
+        ``removed_on`` (:func:`healthrules.history.lifecycle.holds_on` picks those in
+        force on a date)."""
+        dtype = key_dtype or self._key_dtype()
+        rows = [] if self.schema_version < 3 else self.conn.execute(  # read-only, older file
+            "SELECT id, account, roadmap, action_id, hold, reason, set_by, created_on, until, "
+            "removed_on FROM holds ORDER BY id DESC").fetchall()
+        schema: dict[str, pl.DataType] = {
+            "id": pl.Int64(), key: dtype, "roadmap": pl.String(), "action_id": pl.String(),
+            "hold": pl.String(), "reason": pl.String(), "set_by": pl.String(),
+            "created_on": pl.String(), "until": pl.String(), "removed_on": pl.String()}
+        return self._dates(_frame(rows, schema, "holds", self.path),
+                           ("created_on", "until", "removed_on"), "holds")
+
+    # ------------------------------------------------------------------ webhook deliveries
+
+    def enqueue_deliveries(self, url: str, as_of: dt.date, rows: Sequence[
+            tuple[str, Any, str, str, str, str]]) -> int:
+        """Queue changes for delivery to ``url`` inside the run's transaction: rows of
+        (idempotency key, account, roadmap, action_id, change, JSON payload), in order.
+        A change already queued or delivered (same key and URL) is not queued again.
+        Returns how many were queued."""
+        iso = as_of.isoformat()
+        before = self.conn.total_changes
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO deliveries (idempotency_key, url, as_of, seq, account, "
+            "roadmap, action_id, change, payload, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            "'pending')", [(k, url, iso, i, acc, rm, aid, ch, payload)
+                           for i, (k, acc, rm, aid, ch, payload) in enumerate(rows)])
+        return self.conn.total_changes - before
+
+    def pending_deliveries(self, url: str) -> list[tuple[str, str]]:
+        """(idempotency key, payload) of every change not yet delivered to ``url``, oldest
+        run first, in each run's order."""
+        rows = self.conn.execute(
+            "SELECT idempotency_key, payload FROM deliveries WHERE url = ? AND status = "
+            "'pending' ORDER BY as_of, seq", (url,)).fetchall()
+        return [(str(k), str(p)) for k, p in rows]
+
+    def record_attempt(self, key: str, url: str, *, delivered: bool,
+                       error: str | None = None) -> None:
+        """Record one delivery attempt (its own small transaction)."""
+        now = _now()
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE deliveries SET attempts = attempts + 1, last_attempt_at = ?, "
+                "last_error = ?, status = CASE WHEN ? THEN 'delivered' ELSE status END, "
+                "delivered_at = CASE WHEN ? THEN ? ELSE delivered_at END "
+                "WHERE idempotency_key = ? AND url = ?",
+                (now, error, delivered, delivered, now, key, url))
+
+    def deliveries(self, *, key: str = "account_id",
+                   key_dtype: pl.DataType | None = None) -> pl.DataFrame:
+        """Every queued webhook delivery, oldest first: ``idempotency_key``, ``url``,
+        ``as_of``, key, ``roadmap``, ``action_id``, ``change``, ``status`` (``pending`` or
+        ``delivered``), ``attempts``, ``last_error``, ``last_attempt_at``,
+        ``delivered_at``."""
+        dtype = key_dtype or self._key_dtype()
+        rows = [] if self.schema_version < 3 else self.conn.execute(  # read-only, older file
+            "SELECT idempotency_key, url, as_of, account, roadmap, action_id, change, status, "
+            "attempts, last_error, last_attempt_at, delivered_at FROM deliveries "
+            "ORDER BY as_of, seq, url").fetchall()
+        schema: dict[str, pl.DataType] = {
+            "idempotency_key": pl.String(), "url": pl.String(), "as_of": pl.String(),
+            key: dtype, "roadmap": pl.String(), "action_id": pl.String(),
+            "change": pl.String(), "status": pl.String(), "attempts": pl.Int64(),
+            "last_error": pl.String(), "last_attempt_at": pl.String(),
+            "delivered_at": pl.String()}
+        return self._dates(_frame(rows, schema, "deliveries", self.path), ("as_of",),
+                           "deliveries")
+
     # ------------------------------------------------------------------ one run
 
     def check_plan(self, plan_id: str, key: str, key_dtype: pl.DataType) -> None:
@@ -628,6 +824,9 @@ class StateStore:
                 self.conn.execute(f"UPDATE {table} SET valid_to = NULL WHERE valid_to = ?",
                                   (iso,))
             self.conn.execute("DELETE FROM changes WHERE as_of = ?", (iso,))
+            # a delivered change stays (its key keeps a rerun from sending it again)
+            self.conn.execute("DELETE FROM deliveries WHERE as_of = ? AND status = 'pending'",
+                              (iso,))
             self.conn.execute("DELETE FROM runs WHERE as_of = ?", (iso,))
         return dates
 
@@ -662,7 +861,8 @@ class StateStore:
             changes = changes.with_columns(pl.lit(rules_hash, pl.String).alias("rules_hash"))
         ch = changes.select(pl.lit(iso).alias("as_of"), pl.col(key).alias("account"),
                             *_CHANGE_COLUMNS)
-        ch = ch.with_columns(pl.col("opened_at").cast(pl.String))
+        ch = ch.with_columns(pl.col("opened_at").cast(pl.String),
+                             pl.col("due_date").cast(pl.String))
         self._executemany(f"INSERT INTO changes (as_of, account, {', '.join(_CHANGE_COLUMNS)}) "
                           f"VALUES ({', '.join('?' for _ in ch.columns)})", ch)
         counts = {c: int((changes["change"] == c).sum()) for c in
@@ -727,6 +927,7 @@ def _create(path: Path) -> None:
                     conn.execute(statement)
             for _table, column_sql in _v2_columns():
                 conn.execute(column_sql)
+            _to_v3(conn)
             conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", [
                 ("schema_version", str(SCHEMA_VERSION)), ("created_with", _version())])
             conn.execute("COMMIT")
@@ -777,10 +978,13 @@ def _structure_problems(conn: sqlite3.Connection, *, quick: bool) -> list[str]:
         if "meta" not in tables:
             return ["not a healthrules state store (no meta table)"]
         problems: list[str] = []
-        missing = [t for t in REQUIRED_TABLES if t not in tables]
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        required = list(REQUIRED_TABLES)
+        if row is not None and str(row[0]).isdigit() and int(row[0]) >= 3:
+            required += REQUIRED_TABLES_V3
+        missing = [t for t in required if t not in tables]
         if missing:
             problems.append(f"table(s) missing: {', '.join(missing)}")
-        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         if row is None:
             problems.append("the meta table has no schema_version")
         elif not str(row[0]).isdigit() or int(row[0]) < 1:
@@ -798,6 +1002,12 @@ _DATE_COLUMNS = {
     "stage_state": ("since", "valid_from", "valid_to"),
     "changes": ("as_of", "opened_at"),
     "overrides": ("created_on", "expires_on", "removed_on"),
+}
+_DATE_COLUMNS_V3 = {
+    "action_state": ("due_date",),
+    "changes": ("due_date",),
+    "holds": ("created_on", "until", "removed_on"),
+    "deliveries": ("as_of",),
 }
 
 
@@ -844,11 +1054,14 @@ def check_store(path: str | os.PathLike[str]) -> list[str]:
         problems = _structure_problems(conn, quick=False)
         if problems:
             return problems
-        for table, cols in _DATE_COLUMNS.items():
-            for col in cols:
-                problems += _bad_dates(conn, table, col)
         version = int(conn.execute(
             "SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0])
+        dated = list(_DATE_COLUMNS.items())
+        if version >= 3:
+            dated += list(_DATE_COLUMNS_V3.items())
+        for table, cols in dated:
+            for col in cols:
+                problems += _bad_dates(conn, table, col)
         if version > SCHEMA_VERSION:
             problems.append(f"schema version {version} is newer than this release reads "
                             f"({SCHEMA_VERSION}); upgrade healthrules")

@@ -17,6 +17,7 @@ __all__ = [
     "AlwaysTrue",
     "ChallengeLowPriority",
     "DuplicateCondition",
+    "EscalatedBeforeDue",
     "NeverTrue",
     "NoChannel",
     "NoOwner",
@@ -180,7 +181,8 @@ class NoOwner(Check):
     def run(self, ctx: LintContext) -> Iterator[Issue]:
         """Yield one finding per action without an owner."""
         for ref in ctx.actions():
-            if ref.action.owner is None or not ref.action.owner.strip():
+            role = ref.action.owner_role
+            if ref.action.owner_attribute is None and (role is None or not role.strip()):
                 yield self.finding(ref.path, f"{_where(ref)} has no owner",
                                    hint="add `owner:` naming the role that acts (csm, sales ...)")
 
@@ -417,6 +419,59 @@ class ResolvedImmediately(Check):
                 )
 
 
+class EscalatedBeforeDue(Check):
+    """An action is escalated before it is due.
+
+    What it does
+    ------------
+    Reports an action with ``due`` as a duration and ``escalate_after`` counted from the
+    opening (the default ``escalate_from: opened``) that is not longer than ``due``: the
+    action is escalated on or before its own due date.
+
+    Why is this bad
+    ---------------
+    A due date tells the owner how long they have; escalating before it has passed flags
+    people who are still on time, and teaches them to ignore escalations. It is nearly always
+    ``escalate_after`` meant to count from the due date.
+
+    Example
+    -------
+    ::
+
+        due: 7d
+        escalate_after: 5d
+
+    Fix
+    ---
+    Count the escalation from the due date (escalated once overdue, or N days after)::
+
+        due: 7d
+        escalate_from: due
+        escalate_after: 2d
+    """
+
+    code = "HR509"
+    name = "actions.escalated_before_due"
+    severity = Severity.WARNING
+
+    def run(self, ctx: LintContext) -> Iterator[Issue]:
+        """Yield one finding per action escalated on or before its due date."""
+        for ref in ctx.actions():
+            action = ref.action
+            due, after = action.due_days, action.escalate_after
+            if action.escalate_from != "opened" or due is None or after is None or after > due:
+                continue
+            when = "before" if after < due else "on"
+            yield self.finding(
+                f"{ref.path}.escalate_after",
+                f"{_where(ref)} is escalated {after} day(s) after it opens, {when} its due "
+                f"date ({due} day(s) after it opens)",
+                hint="count from the due date: escalate_from: due (escalated once overdue), "
+                "or make escalate_after longer than due",
+                related=f"{ref.path}.due",
+            )
+
+
 CHECKS: list[type[Check]] = [
     NeverTrue,
     AlwaysTrue,
@@ -426,5 +481,6 @@ CHECKS: list[type[Check]] = [
     QuotesNothing,
     DuplicateCondition,
     ResolvedImmediately,
+    EscalatedBeforeDue,
 ]
 """The checks of this family, in code order."""

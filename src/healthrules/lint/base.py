@@ -95,6 +95,7 @@ REGISTRY: Final[list[RegistryEntry]] = [
     RegistryEntry("HR506", "actions.quotes_nothing"),
     RegistryEntry("HR507", "actions.duplicate_condition"),
     RegistryEntry("HR508", "actions.resolved_immediately"),
+    RegistryEntry("HR509", "actions.escalated_before_due"),
     # expressions (HR6xx)
     RegistryEntry("HR601", "expressions.constant_condition"),
     RegistryEntry("HR602", "expressions.constant_part"),

@@ -606,13 +606,21 @@ def _roadmap(draw: DrawFn, max_indicators: int, max_stages: int,
             whens = [condition(), st.just("score < 50")]
             if "target" in goal:
                 whens.append(st.just("goal_reached"))
-            actions.append({
+            action: dict[str, Any] = {
                 "id": f"act{action_id}", "kind": draw(st.sampled_from(["positive",
                                                                        "challenge"])),
                 "when": draw(st.one_of(*whens)),
                 "do": f"Look at {{{name}}} ({{{name}:.1f}}, {{{computed}}})",
                 "priority": draw(st.sampled_from(["critical", "high", "medium", "low"])),
-            })
+            }
+            due = draw(st.sampled_from([None, "3d", "2w", "start"]))
+            if due is not None:  # routing: a due date and the person who acts
+                action["due"] = due
+                action["do"] += " by {due_date}"
+            owner = draw(st.sampled_from([None, "csm", {"attribute": "plan", "role": "csm"}]))
+            if owner is not None:
+                action["owner"] = owner
+            actions.append(action)
             action_id += 1
         stage["actions"] = actions
         stages.append(stage)
