@@ -37,6 +37,7 @@ from healthrules.analysis import Analysis, TemplateField, analyze
 from healthrules.expressions import Parsed, Type
 from healthrules.roadmap import (
     UNASSIGNED_STAGE,
+    AccountColumns,
     Action,
     AggregateIndicator,
     Bands,
@@ -246,7 +247,7 @@ def evaluate_reference(
     given: Mapping[str, Rows] = (
         events if isinstance(events, Mapping) else {default: events})
     assert set(given) == set(sources), (set(given), set(sources))
-    account_rows = _rows(accounts)
+    account_rows = _dated_rows(_rows(accounts), contract.accounts, key, clock)
 
     # "Input checking": events with a null account or timestamp are dropped; events of
     # unknown accounts are ignored (they are never looked up).
@@ -295,6 +296,31 @@ def _event_read(e: Mapping[str, Any], ev: EventColumns) -> Mapping[str, Any]:
         if typ == "float" and name in out:
             out[name] = _clean(out[name])
     return out
+
+
+def _dated_rows(rows: list[Mapping[str, Any]], acc: AccountColumns, key: str,
+                clock: _Clock) -> list[Mapping[str, Any]]:
+    """"Accounts over time": with validity columns, each account's row valid at the
+    evaluation instant (started before it, not ended by it); accounts without one are not
+    evaluated. A snapshot row is valid from its snapshot date to the frame's next one."""
+    if acc.snapshot is not None:
+        days = sorted({r[acc.snapshot] for r in rows})
+        following = dict(zip(days, [*days[1:], None], strict=True))
+        spans = [(r, r[acc.snapshot], following[r[acc.snapshot]]) for r in rows]
+    elif acc.valid_from is not None and acc.valid_to is not None:
+        spans = [(r, r[acc.valid_from], r[acc.valid_to]) for r in rows]
+    else:
+        return rows
+
+    def instant(value: dt.date | dt.datetime) -> dt.datetime:
+        if isinstance(value, dt.datetime):
+            return clock.wall(value)
+        return dt.datetime.combine(value, dt.time())
+
+    valid = [r for r, lo, hi in spans
+             if instant(lo) < clock.end and (hi is None or clock.end <= instant(hi))]
+    assert len({r[key] for r in valid}) == len(valid), "overlapping rows"
+    return valid
 
 
 def _rows(frame: pl.DataFrame | Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:

@@ -266,3 +266,28 @@ def test_spark_equals_polars_on_generated_data(
         _assert_same(result, want)
     finally:
         result.unpersist()
+
+
+# ---------------------------------------------------------------------- dated accounts
+
+
+@pytest.mark.parametrize("as_of", [dt.date(2026, 3, 2), dt.date(2026, 6, 30)])
+def test_spark_reads_dated_accounts_like_polars(spark: Any, as_of: dt.date) -> None:
+    """Every row of an account goes to its partition, which evaluates the row valid at
+    as_of; the events' partition column still prunes the store."""
+    from healthrules.integrations import spark as hs
+
+    data = sample(40, seed=3, dated=True, days=240)
+    spec = hr.load(EXAMPLES / "b2b-saas" / "roadmap.yaml").model_dump(
+        by_alias=True, exclude_unset=True)
+    spec["data"]["accounts"].update(valid_from="valid_from", valid_to="valid_to")
+    roadmap = hr.Roadmap.model_validate(spec)
+    events = data.events.with_columns(pl.col("timestamp").dt.date().alias("day"))
+    want = hr.evaluate(roadmap, events, data.accounts, as_of, partition_column="day")
+    assert want.diagnostics["accounts_not_started"] + want.diagnostics["accounts_ended"] > 0
+    result = hs.evaluate(roadmap, _to_spark(spark, events), _to_spark(spark, data.accounts),
+                         as_of, partitions=3, partition_column="day")
+    try:
+        _assert_same(result, want)
+    finally:
+        result.unpersist()

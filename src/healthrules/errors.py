@@ -74,6 +74,7 @@ class Code(enum.StrEnum):
     TIMEZONE_MISMATCH = "timezone_mismatch"
     NULL_KEY = "null_key"
     DUPLICATE_ACCOUNT = "duplicate_account"
+    BAD_VALIDITY = "bad_validity"
     BAD_AS_OF = "bad_as_of"
     UNKNOWN_SOURCE = "unknown_source"
     # evaluation

@@ -19,13 +19,19 @@ if TYPE_CHECKING:
 
 __all__ = [
     "NOT_FINITE",
+    "VALID_FROM",
+    "VALID_TO",
+    "AccountsAt",
     "Clock",
     "FrameLike",
+    "account_validity",
+    "accounts_at",
     "check_accounts",
     "check_events_schema",
     "check_source_key",
     "clock_for",
     "event_inputs",
+    "is_dated",
     "lazy",
     "read_events",
     "source_clock",
@@ -322,6 +328,10 @@ def _declared(plan: Plan, issues: list[Issue]) -> list[Issue]:
             for name in e.values:
                 declared[(label, name)] = (r, f"{base}.values.{name}")
         declared[("<accounts>", acc.key)] = (r, "data.accounts.key")
+        for what in ("valid_from", "valid_to", "snapshot"):
+            column = getattr(acc, what)
+            if column is not None:
+                declared[("<accounts>", column)] = (r, f"data.accounts.{what}")
         for name in acc.attributes:
             declared[("<accounts>", name)] = (r, f"data.accounts.attributes.{name}")
     out: list[Issue] = []
@@ -455,7 +465,12 @@ def check_accounts(plan: Plan, accounts: pl.LazyFrame, events_schema: pl.Schema,
     """Check the accounts frame and return it collected, with attributes cast to their types.
 
     Only the key and the declared attributes are kept. Accounts are small (one row per
-    account), so they are collected here; the events are never collected whole.
+    account), so they are collected here; the events are never collected whole. With
+    validity columns declared (``data.accounts.valid_from``/``valid_to`` or ``snapshot``)
+    the rows are dated: they are checked (no null start, no row ending before it starts, no
+    two rows of an account valid at once, no account twice in a snapshot) and returned with
+    :data:`VALID_FROM` and :data:`VALID_TO` (sorted by key and start); pick the rows of one
+    instant with :func:`accounts_at`.
     """
     schema = accounts.collect_schema()
     key = plan.account_key
@@ -498,9 +513,12 @@ def check_accounts(plan: Plan, accounts: pl.LazyFrame, events_schema: pl.Schema,
             Code.WRONG_DTYPE,
             f"the account key is {schema[key]} in the accounts frame but {ev_key} in the events",
             "accounts", key))
+    validity = account_validity(plan)
+    issues += _check_validity_columns(validity, schema, clock)
     if issues:
         return pl.DataFrame(), _declared(plan, issues)
-    frame = accounts.select(pl.col(key), *casts).collect()
+    frame = accounts.select(pl.col(key), *casts, *_validity_exprs(validity, schema, clock)
+                            ).collect()
     if ev_key is not None and frame[key].dtype != ev_key:
         cast = frame[key].cast(ev_key, strict=False)
         lost = frame.filter(cast.is_null() & frame[key].is_not_null())[key]
@@ -518,6 +536,9 @@ def check_accounts(plan: Plan, accounts: pl.LazyFrame, events_schema: pl.Schema,
     if nulls:
         issues.append(_issue(Code.NULL_KEY,
                              f"{nulls} account row(s) have a null key {key!r}", "accounts", key))
+    if validity:
+        frame, found = _dated(frame, key, validity)
+        return frame, _declared(plan, issues + found)
     dup = frame.filter(pl.col(key).is_duplicated() & pl.col(key).is_not_null())
     if dup.height:
         examples = dup[key].unique().sort().head(3).to_list()
@@ -539,3 +560,193 @@ def _keys_compatible(a: pl.DataType, b: pl.DataType) -> bool:
         return str(base)
 
     return kind(a) == kind(b)
+
+
+# ---------------------------------------------------------------------- accounts over time
+
+VALID_FROM = "__valid_from"
+"""The column of a checked dated accounts frame: the first instant a row is valid (naive
+wall-clock time of the events' zone, microseconds)."""
+VALID_TO = "__valid_to"
+"""The column of a checked dated accounts frame: the instant a row stops being valid
+(exclusive; null: still valid)."""
+_ROW = "__row"
+
+
+def account_validity(plan: Plan) -> tuple[str, ...]:
+    """The validity columns the plan's accounts declare (``data.accounts``): ``(valid_from,
+    valid_to)``, ``(snapshot,)`` or ``()``. The roadmaps of a pack declare the same ones."""
+    return plan.roadmaps[0].roadmap.data.accounts.validity if plan.roadmaps else ()
+
+
+def is_dated(accounts: pl.DataFrame) -> bool:
+    """Whether a checked accounts frame holds dated rows (:data:`VALID_FROM`, :data:`VALID_TO`)."""
+    return VALID_FROM in accounts.columns
+
+
+def _check_validity_columns(validity: tuple[str, ...], schema: pl.Schema,
+                            clock: Clock) -> list[Issue]:
+    from healthrules.expressions import did_you_mean
+
+    issues: list[Issue] = []
+    for name in validity:
+        if name not in schema:
+            issues.append(_issue(Code.MISSING_COLUMN,
+                                 f"accounts frame has no validity column {name!r}", "accounts",
+                                 name, did_you_mean(name, list(schema.names()))))
+            continue
+        dtype = schema[name]
+        snapshot = len(validity) == 1
+        if snapshot and dtype != pl.Date:
+            issues.append(_issue(Code.WRONG_DTYPE,
+                                 f"accounts column {name!r} is {dtype}, expected a Date (the "
+                                 "snapshot date)", "accounts", name,
+                                 hint="parse dates with pl.col(...).str.to_date()"
+                                 if dtype == pl.String else None))
+        elif not snapshot and not (dtype == pl.Date or isinstance(dtype, pl.Datetime)):
+            issues.append(_issue(Code.WRONG_DTYPE,
+                                 f"accounts column {name!r} is {dtype}, expected a Date or a "
+                                 "Datetime (row validity)", "accounts", name,
+                                 hint="parse dates with pl.col(...).str.to_date()"
+                                 if dtype == pl.String else None))
+        elif isinstance(dtype, pl.Datetime) and dtype.time_zone != clock.time_zone:
+            issues.append(_issue(
+                Code.TIMEZONE_MISMATCH,
+                f"accounts column {name!r} is in time zone {dtype.time_zone or 'naive'} but "
+                f"the event timestamps are {clock.time_zone or 'naive'}", "accounts", name,
+                hint="convert it with pl.col(...).dt.convert_time_zone(...)"))
+    return issues
+
+
+def _validity_exprs(validity: tuple[str, ...], schema: pl.Schema, clock: Clock) -> list[pl.Expr]:
+    """The validity columns as naive wall-clock instants of the events' zone (dates at the
+    midnight that starts them); a snapshot date is kept as it is (made into intervals later)."""
+    if not validity:
+        return []
+    if len(validity) == 1:
+        return [pl.col(validity[0]).alias(VALID_FROM)]
+    out: list[pl.Expr] = []
+    for name, alias in zip(validity, (VALID_FROM, VALID_TO), strict=True):
+        col = pl.col(name)
+        if isinstance(schema[name], pl.Datetime):
+            if clock.time_zone is not None:
+                col = col.dt.replace_time_zone(None)
+            col = col.dt.cast_time_unit("us")
+        else:
+            col = col.cast(pl.Datetime("us"))
+        out.append(col.alias(alias))
+    return out
+
+
+def _moment(value: dt.datetime | None) -> str:
+    """A validity instant as text: the date alone at midnight."""
+    if value is None:
+        return "null"
+    return value.date().isoformat() if value.time() == dt.time() else value.isoformat(sep=" ")
+
+
+def _rows_text(rows: list[int]) -> str:
+    return ("row " if len(rows) == 1 else "rows ") + ", ".join(str(r) for r in rows)
+
+
+def _dated(frame: pl.DataFrame, key: str,
+           validity: tuple[str, ...]) -> tuple[pl.DataFrame, list[Issue]]:
+    """Check dated account rows and bring them to intervals ``[VALID_FROM, VALID_TO)``.
+
+    Snapshot rows become intervals from their snapshot date to the next snapshot date of
+    the frame (open for the last snapshot). Every problem names the account and the rows
+    (counted from 0, in the order of the accounts frame).
+    """
+    issues: list[Issue] = []
+    frame = frame.with_row_index(_ROW).filter(pl.col(key).is_not_null())
+    start = validity[0]
+    nulls = frame.filter(pl.col(VALID_FROM).is_null())
+    if nulls.height:
+        ex = nulls.head(3)
+        issues.append(_issue(
+            Code.BAD_VALIDITY,
+            f"{nulls.height} account row(s) have a null {start!r} (e.g. account "
+            f"{ex[key][0]!r}, {_rows_text(ex[_ROW].to_list())}); every row needs the date it "
+            "starts being valid", "accounts", start))
+        frame = frame.filter(pl.col(VALID_FROM).is_not_null())
+    if len(validity) == 1:
+        dup = frame.filter(pl.struct(key, VALID_FROM).is_duplicated()).sort(_ROW)
+        if dup.height:
+            first = dup.row(0, named=True)
+            rows = dup.filter((pl.col(key) == first[key]) & (
+                pl.col(VALID_FROM) == first[VALID_FROM]))[_ROW].to_list()
+            issues.append(_issue(
+                Code.DUPLICATE_ACCOUNT,
+                f"account {first[key]!r} appears {len(rows)} times in the snapshot of "
+                f"{first[VALID_FROM]} ({_rows_text(rows)}); "
+                f"{dup.select(key, VALID_FROM).n_unique()} (account, snapshot) pair(s) are "
+                "duplicated; each account must appear once per snapshot", "accounts", start))
+            return pl.DataFrame(), issues
+        days = frame[VALID_FROM].unique().sort()
+        following = pl.DataFrame({VALID_FROM: days, VALID_TO: days.shift(-1)})
+        frame = frame.join(following, on=VALID_FROM, how="left").with_columns(
+            pl.col(VALID_FROM, VALID_TO).cast(pl.Datetime("us")))
+        return frame.sort(key, VALID_FROM).drop(_ROW), issues
+    end = validity[1]
+    inverted = frame.filter(pl.col(VALID_TO) <= pl.col(VALID_FROM)).sort(_ROW)
+    if inverted.height:
+        first = inverted.row(0, named=True)
+        issues.append(_issue(
+            Code.BAD_VALIDITY,
+            f"{inverted.height} account row(s) end before they start: account "
+            f"{first[key]!r}, {_rows_text([first[_ROW]])}: {end} {_moment(first[VALID_TO])} is not "
+            f"after {start} {_moment(first[VALID_FROM])}", "accounts", end))
+    ordered = frame.sort(key, VALID_FROM, _ROW)
+    nxt = pl.col(VALID_FROM).shift(-1).over(key)
+    overlap = ordered.with_columns(nxt.alias("__next_from"),
+                                   pl.col(_ROW).shift(-1).over(key).alias("__next_row")).filter(
+        pl.col("__next_from").is_not_null()
+        & (pl.col(VALID_TO).is_null() | (pl.col("__next_from") < pl.col(VALID_TO))))
+    if overlap.height:
+        first = overlap.sort(_ROW).row(0, named=True)
+        until = ("still open" if first[VALID_TO] is None
+                 else f"until {_moment(first[VALID_TO])}")
+        issues.append(_issue(
+            Code.BAD_VALIDITY,
+            f"{overlap.height} pair(s) of account rows overlap in time: account "
+            f"{first[key]!r}, {_rows_text(sorted([first[_ROW], first['__next_row']]))} "
+            f"(valid from {_moment(first[VALID_FROM])} {until}, and from "
+            f"{_moment(first['__next_from'])}); an "
+            "account has one row valid at any time", "accounts", start,
+            hint=f"end the earlier row ({end}) where the next one starts"))
+    if issues:
+        return pl.DataFrame(), issues
+    return ordered.drop(_ROW), issues
+
+
+@dataclass(frozen=True)
+class AccountsAt:
+    """The accounts of one evaluation instant: one row per account that exists then."""
+
+    frame: pl.DataFrame
+    not_started: int
+    """Accounts whose first row starts after the instant (not evaluated)."""
+    ended: int
+    """Accounts without a row valid at the instant that had one before (not evaluated)."""
+
+
+def valid_at(end: pl.Expr) -> pl.Expr:
+    """Whether a dated row is valid at the evaluation instant ``end`` (a naive wall-clock
+    datetime): it started before the instant and had not ended by it."""
+    return (pl.col(VALID_FROM) < end) & (pl.col(VALID_TO).is_null() | (pl.col(VALID_TO) >= end))
+
+
+def accounts_at(accounts: pl.DataFrame, clock: Clock, key: str) -> AccountsAt:
+    """The rows of a checked accounts frame valid at ``clock`` (the evaluation instant).
+
+    A plain frame (no validity) is returned as it is. The validity columns are dropped.
+    """
+    if not is_dated(accounts):
+        return AccountsAt(accounts, 0, 0)
+    end = pl.lit(clock.end, pl.Datetime("us"))
+    counts = accounts.group_by(key).agg(
+        valid_at(end).any().alias("__now"), (pl.col(VALID_FROM) < end).any().alias("__began"))
+    not_started = int((~counts["__began"]).sum())
+    ended = int((counts["__began"] & ~counts["__now"]).sum())
+    frame = accounts.filter(valid_at(end)).drop(VALID_FROM, VALID_TO)
+    return AccountsAt(frame, not_started, ended)

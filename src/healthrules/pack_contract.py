@@ -73,11 +73,12 @@ def pack_issues(roadmaps: Sequence[Roadmap]) -> list[Issue]:
                 f"{r.data.default_source!r} but {default!r} in {first.id!r}; the roadmaps of a "
                 "pack list their event sources in the same order (the first is the default)",
                 location=Location(file=r.source, path="data.events")))
-        if acc.key != first.data.accounts.key:
+        if (acc.key, acc.validity) != (first.data.accounts.key, first.data.accounts.validity):
             issues.append(Issue(
                 code=Code.VALIDATION.value,
-                message=f"roadmap {r.id!r} declares another account key than {first.id!r}; "
-                "the roadmaps of a pack read the same frames",
+                message=f"roadmap {r.id!r} declares another account key than {first.id!r} "
+                "(or other account validity columns); the roadmaps of a pack read the same "
+                "frames",
                 location=Location(file=r.source, path="data.accounts.key")))
         for name, typ in acc.attributes.items():
             if attributes.setdefault(name, typ) != typ:

@@ -139,6 +139,18 @@ class AccountColumns(_Model):
     attributes: dict[Id, AttributeType] = Field(
         default_factory=dict, description="Attribute columns and their types."
     )
+    valid_from: str | None = Field(
+        None, description="Type-2 history: the column holding the first day (Date) or instant "
+        "(Datetime) a row is valid. Give it with valid_to; each account then has one row per "
+        "version of its attributes, and every evaluation reads the row valid at its date.")
+    valid_to: str | None = Field(
+        None, description="Type-2 history: the column holding the day or instant a row stops "
+        "being valid (exclusive); null while the row is still valid.")
+    snapshot: str | None = Field(
+        None, description="Snapshots: the column holding the date of the snapshot a row belongs "
+        "to (one row per account per snapshot). A row is valid from its snapshot date until "
+        "the next snapshot date of the frame; an account missing from a snapshot does not "
+        "exist from that date.")
 
     @model_validator(mode="after")
     def _key_not_attribute(self) -> AccountColumns:
@@ -148,7 +160,33 @@ class AccountColumns(_Model):
                 "the account key '{key}' must not also be listed as an attribute",
                 {"key": self.key},
             )
+        if (self.valid_from is None) != (self.valid_to is None):
+            raise PydanticCustomError(
+                "validity_invalid",
+                "give valid_from and valid_to together (type-2 history), or snapshot alone",
+                {})
+        if self.snapshot is not None and self.valid_from is not None:
+            raise PydanticCustomError(
+                "validity_invalid",
+                "give either valid_from/valid_to (type-2 history) or snapshot, not both", {})
+        named = [c for c in (self.valid_from, self.valid_to, self.snapshot) if c is not None]
+        for column in named:
+            if column == self.key or column in self.attributes or named.count(column) > 1:
+                raise PydanticCustomError(
+                    "duplicate_id",
+                    "the validity column '{column}' must not also be the key, an attribute or "
+                    "another validity column", {"column": column})
         return self
+
+    @property
+    def validity(self) -> tuple[str, ...]:
+        """The validity columns declared: ``(valid_from, valid_to)``, ``(snapshot,)`` or ``()``
+        (one row per account, the same for every date)."""
+        if self.valid_from is not None and self.valid_to is not None:
+            return (self.valid_from, self.valid_to)
+        if self.snapshot is not None:
+            return (self.snapshot,)
+        return ()
 
 
 DEFAULT_SOURCE = "events"

@@ -28,10 +28,11 @@ _SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".ndjson": 
 def contract_types(plan: Plan, side: Side, source: str | None = None) -> dict[str, str]:
     """The type the data contract declares for each column of one frame: ``str`` for keys,
     users and event names (ids such as ``00001`` stay text), else the declared type
-    (``datetime`` for the timestamp). ``source`` names the event source (default: the
-    default source)."""
+    (``datetime`` for the timestamp; dates for the accounts' validity columns). ``source``
+    names the event source (default: the default source)."""
     if side == "accounts":
-        return {plan.account_key: "str", **plan.attributes}
+        validity = plan.roadmaps[0].roadmap.data.accounts.validity if plan.roadmaps else ()
+        return {plan.account_key: "str", **plan.attributes, **dict.fromkeys(validity, "date")}
     ev = plan.sources[plan.default_source if source is None else source]
     types = {ev.account: "str", ev.timestamp: "datetime", **ev.values}
     if ev.event is not None:

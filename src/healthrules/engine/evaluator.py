@@ -39,11 +39,14 @@ from healthrules.evaluation import Evaluation
 from healthrules.expressions import Parsed, did_you_mean
 from healthrules.inputs import (
     Clock,
+    account_validity,
+    accounts_at,
     check_accounts,
     check_events_schema,
     check_source_key,
     clock_for,
     event_inputs,
+    is_dated,
     source_clock,
     source_label,
 )
@@ -357,7 +360,11 @@ def evaluate(
         (``docs/sources.md``); a dict may mix them.
     accounts
         One row per account: the key and the attributes declared in ``data.accounts``; any
-        input ``events`` takes.
+        input ``events`` takes. With validity columns declared there (``valid_from``/
+        ``valid_to`` or ``snapshot``), one row per account and version: each account is
+        evaluated with its row valid at ``as_of``, and an account without one is not
+        evaluated (counted in ``diagnostics["accounts_not_started"]`` and
+        ``["accounts_ended"]``).
     as_of
         A ``date`` (the whole day counts), a ``datetime`` (events strictly before it count), or
         an ISO string of either.
@@ -416,9 +423,14 @@ def evaluate(
     given = events if isinstance(events, Mapping) else {plan.default_source: events}
     rows = {name: f.height if isinstance(f, pl.DataFrame) else None
             for name, f in given.items()}
-    return Evaluator(plan, clock.time_unit).evaluate(
-        ev_lf, acc_df, clock, partition_column=partition_column, low_memory=low_memory,
+    at = accounts_at(acc_df, clock, plan.account_key)
+    result = Evaluator(plan, clock.time_unit).evaluate(
+        ev_lf, at.frame, clock, partition_column=partition_column, low_memory=low_memory,
         event_rows=rows)
+    if is_dated(acc_df):  # dated accounts: who did not exist at the date
+        result.diagnostics["accounts_not_started"] = at.not_started
+        result.diagnostics["accounts_ended"] = at.ended
+    return result
 
 
 def events_query(
@@ -454,6 +466,7 @@ def events_query(
     if name not in plan.sources:
         raise ValueError(f"unknown event source {name!r}; the plan reads "
                          f"{', '.join(plan.sources)}")
+    acc_df = accounts_at(acc_df, clock, plan.account_key).frame
     part = (partition_column.get(name) if isinstance(partition_column, Mapping)
             else partition_column)
     return EventsPass(plan, clock, acc_df, source=name, partition_column=part,
@@ -491,6 +504,7 @@ def read_range(
     if name not in plan.sources:
         raise ValueError(f"unknown event source {name!r}; the plan reads "
                          f"{', '.join(plan.sources)}")
+    acc_df = accounts_at(acc_df, clock, plan.account_key).frame
     start, end = EventsPass(plan, clock, acc_df, source=name).read_range()
     zone = ZoneInfo(clock.time_zone) if clock.time_zone else None
     if zone is not None:
@@ -513,7 +527,9 @@ def prepare(source: Roadmap | Pack | Plan, events: Any, accounts: Any, as_of: An
     resolved by :func:`events_frame` (:func:`healthrules.sources.resolve`) with its own
     columns, timestamp, time zone and read range: a source outside polars (DuckDB, a
     database by URI) reads only the columns the plan declares for it and only the events
-    of the time range its indicators need, both in its SQL.
+    of the time range its indicators need, both in its SQL. The checked accounts
+    are every dated row when the accounts are dated (pick a date's rows with
+    :func:`healthrules.inputs.accounts_at`).
 
     ``first`` is the earliest date the events are evaluated at (history: the first date
     of the grid, lags included); by default ``as_of`` alone; None reads every event
@@ -563,7 +579,7 @@ def prepare(source: Roadmap | Pack | Plan, events: Any, accounts: Any, as_of: An
                     hint=did_you_mean(str(name), list(plan.sources))))
     ev_schema = schemas[plan.default_source]
     clock = clock_for(plan, ev_schema, as_of)
-    wanted = [plan.account_key, *plan.attributes]
+    wanted = [plan.account_key, *plan.attributes, *account_validity(plan)]
     acc_lf = resolve(acc_src, wanted if all(c in acc_schema for c in wanted) else None,
                      time_zone=zone)
     acc_df, acc_issues = check_accounts(plan, acc_lf, ev_schema, clock)

@@ -62,9 +62,10 @@ from healthrules.expressions import names_in
 from healthrules.inputs import NOT_FINITE, Clock
 from healthrules.roadmap import AggregateIndicator
 
-__all__ = ["IncrementalAggregator", "day_number"]
+__all__ = ["IncrementalAggregator", "aggregate_attributes", "day_number"]
 
 _ACC = "__acc"
+_FIRST = "__first_unit"
 _KEY = "__k"
 _DAYN = "__dn"
 _EPOCH = dt.date(1970, 1, 1)
@@ -132,7 +133,9 @@ class IncrementalAggregator:
         The compiled plan.
     accounts
         The checked accounts frame (``healthrules.inputs.check_accounts``), one row per key,
-        sorted by key. An account's position in it is its internal index.
+        sorted by key. An account's position in it is its internal index. For dated
+        accounts, one row per account and set of values of :func:`aggregate_attributes`
+        (sorted by key): a position then stands for an account with those values.
     clock
         The clock of the last date (its time zone and time unit are those of the events).
     source
@@ -211,23 +214,7 @@ class IncrementalAggregator:
         return s.ind.id in self.plan.roadmaps[s.i].analysis.previous_windows
 
     def _needed_columns(self) -> tuple[set[str], set[str]]:
-        ev = self.columns
-        cols = {ev.account, ev.timestamp}
-        attrs: set[str] = set()
-        for i, idx, ind in self.plan.source_indicators(self.source):
-            a = self.plan.roadmaps[i].analysis
-            where = a.expressions.get(f"indicators[{idx}].where")
-            if where is not None:
-                names = names_in(where.tree)
-                columns = a.source_types.get(self.source, {})
-                cols |= {n for n in names if n in columns}
-                attrs |= {n for n in names if n in a.attribute_types}
-            of = AGGREGATE_KINDS[ind.aggregate].of_column(ind.of, ev.user)
-            if of is not None:
-                cols.add(of)
-            if ind.window.from_ is not None:
-                attrs.add(ind.window.from_)
-        return cols, attrs
+        return _needed_columns(self.plan, self.source)
 
     # ------------------------------------------------------------------ the one pass
 
@@ -286,15 +273,18 @@ class IncrementalAggregator:
         lf = read_source(events, plan, self.source, self.clock, schema,
                          cols | ({ev.event} if ev.event is not None else set()), start, end)
         # the account's position (null for unknown accounts) and the attributes filters read
+        # (dated accounts: one row per account and set of values of those attributes, so
+        # an account's events are aggregated once per set; they are counted once)
         right = self.accounts.lazy().with_row_index(_ACC).select(
-            pl.col(self.key).alias("__key"), _ACC, *sorted(attrs))
+            pl.col(self.key).alias("__key"), _ACC, *sorted(attrs),
+            pl.col(self.key).is_first_distinct().alias(_FIRST))
         key_dtype = schema.get(ev.account)
         if key_dtype is not None and self.accounts.schema[self.key] != key_dtype:
             right = right.with_columns(pl.col("__key").cast(key_dtype, strict=False))
         lf = lf.join(right, left_on=ev.account, right_on="__key", how="left")
         account = pl.col(ev.account)
         known = pl.col(_ACC).is_not_null() & ts.is_not_null()
-        diag_lf = lf.select(
+        diag_lf = lf.filter(pl.col(_FIRST).fill_null(True)).select(
             pl.len().alias("events_read"),
             account.is_null().sum().alias("events_null_account"),
             ts.is_null().sum().alias("events_null_timestamp"),
@@ -630,7 +620,6 @@ class IncrementalAggregator:
         (percentiles): one plain query per date, over all accounts."""
         ev = self.columns
         schema = events.collect_schema()
-        index = self.accounts.select(self.key).with_row_index(_ACC)
         parts: list[pl.DataFrame] = []
         for d in pairs["__as_of"].unique().sort().to_list():
             clock = replace(self.clock, as_of=d, end=dt.datetime.combine(
@@ -659,21 +648,15 @@ class IncrementalAggregator:
                         raw_column(i, ind.id, prev)))
             lf = read_source(events, self.plan, self.source, clock, schema, cols, None,
                              clock.end).filter(pl.col(ev.timestamp).is_not_null())
-            if attrs:
-                right = self.accounts.lazy().select(pl.col(self.key).alias("__key"),
-                                                    *sorted(attrs))
-                key_dtype = schema.get(ev.account)
-                if key_dtype is not None and self.accounts.schema[self.key] != key_dtype:
-                    right = right.with_columns(pl.col("__key").cast(key_dtype, strict=False))
-                lf = lf.join(right, left_on=ev.account, right_on="__key", how="left")
+            # the account's positions (one per unit of dated accounts) and the attributes
+            right = self.accounts.lazy().with_row_index(_ACC).select(
+                pl.col(self.key).alias("__key"), _ACC, *sorted(attrs))
+            key_dtype = schema.get(ev.account)
+            if key_dtype is not None and self.accounts.schema[self.key] != key_dtype:
+                right = right.with_columns(pl.col("__key").cast(key_dtype, strict=False))
+            lf = lf.join(right, left_on=ev.account, right_on="__key", how="inner")
             lf = lf.with_columns(pl.col(ev.timestamp).dt.date().alias("__day"))
-            got = lf.group_by(ev.account).agg(aggs).collect()
-            if ev.account != self.key:
-                got = got.rename({ev.account: self.key})
-            if got.schema[self.key] != index.schema[self.key]:
-                got = got.with_columns(pl.col(self.key).cast(index.schema[self.key],
-                                                             strict=False))
-            got = got.join(index, on=self.key, how="inner").drop(self.key)
+            got = lf.group_by(_ACC).agg(aggs).collect()
             day_pairs = pairs.filter(pl.col("__as_of") == d).select("__hk", _ACC)
             parts.append(day_pairs.join(got, on=_ACC, how="inner").drop(_ACC))
         extra = pl.concat(parts, how="diagonal_relaxed")
@@ -691,6 +674,38 @@ def _reads_as_of(tree: ast.AST) -> bool:
         return True
     return any(isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
                and node.func.id in _AS_OF_FUNCTIONS for node in ast.walk(tree))
+
+
+def _needed_columns(plan: Plan, source: str | None = None) -> tuple[set[str], set[str]]:
+    """The event columns of one source (default: the default source) and the account
+    attributes its aggregate indicators read."""
+    name = plan.default_source if source is None else source
+    ev = plan.sources[name]
+    cols = {ev.account, ev.timestamp}
+    attrs: set[str] = set()
+    for i, idx, ind in plan.source_indicators(name):
+        a = plan.roadmaps[i].analysis
+        where = a.expressions.get(f"indicators[{idx}].where")
+        if where is not None:
+            names = names_in(where.tree)
+            cols |= {n for n in names if n in a.source_types.get(name, {})}
+            attrs |= {n for n in names if n in a.attribute_types}
+        of = AGGREGATE_KINDS[ind.aggregate].of_column(ind.of, ev.user)
+        if of is not None:
+            cols.add(of)
+        if ind.window.from_ is not None:
+            attrs.add(ind.window.from_)
+    return cols, attrs
+
+
+def aggregate_attributes(plan: Plan) -> list[str]:
+    """The account attributes an aggregate of any source reads (in a filter or as a
+    window's anchor), sorted: the value an aggregate has at a date depends on the
+    account's values of these."""
+    attrs: set[str] = set()
+    for name in plan.sources:
+        attrs |= _needed_columns(plan, name)[1]
+    return sorted(attrs)
 
 
 def _extreme(form: Literal["running_min", "running_max"]) -> Literal["min", "max"]:

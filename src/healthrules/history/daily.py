@@ -37,7 +37,13 @@ from healthrules.history import overrides as _overrides
 from healthrules.history.holds import Hold
 from healthrules.history.lifecycle import _rules_with_flags, holds_on, signals_for, step
 from healthrules.history.overrides import OverrideError, Pin
-from healthrules.history.snapshots import AS_OF, _as_date, evaluate_dates, prepare_inputs
+from healthrules.history.snapshots import (
+    AS_OF,
+    _as_date,
+    evaluate_dates,
+    prepare_inputs,
+    valid_rows,
+)
 from healthrules.history.store import StateStore, StoreError, _now, _version
 from healthrules.history.webhooks import DeliveryReport, Webhook, deliver, payloads
 from healthrules.roadmap import Pack, Roadmap, parse_days
@@ -638,7 +644,7 @@ def run(
             new_stages = _stage_state(evaluation.stages, old_stages, key, day)
             store.write_run(day, key=key, old_actions=old_actions, new_actions=new_actions,
                             old_stages=old_stages, new_stages=new_stages, changes=changes,
-                            plan_id=plan.id, accounts=acc_df.height, started_at=started,
+                            plan_id=plan.id, accounts=evaluation.stages.height, started_at=started,
                             newest_event=newest.isoformat() if newest else None,
                             rules_hash=prov.hash, rules=prov.to_dict(), rules_diff=diff,
                             skipped=len(skipped))
@@ -724,11 +730,16 @@ def _evaluate(plan: Plan, events: dict[str, pl.LazyFrame], accounts: pl.DataFram
     diagnostics = dict(engine.diagnostics)
     diagnostics["accounts"] = stages.height
     diagnostics["accounts_unrouted"] = result["unrouted"].get(day, 0)
+    attributes = engine.accounts
+    if engine.dated:  # the rows of the run date, and who did not exist then
+        diagnostics["accounts_not_started"], diagnostics["accounts_ended"] = (
+            engine.absent.get(day, (0, 0)))
+        attributes = valid_rows(attributes, day)
     evaluation = Evaluation(
         plan=plan, as_of=day, account_key=key, indicators=pick(result["indicators"]),
         stages=stages, scores=pick(result["scores"]), actions=pick(result["actions"].render()),
         conditions=pick(result["conditions"]), diagnostics=diagnostics,
-        attributes=engine.accounts)
+        attributes=attributes)
     extras = result["extras"]
     computed = pick(extras) if extras is not None else None
     return result, evaluation, computed

@@ -46,6 +46,7 @@ from healthrules.compiler import Plan, compile
 from healthrules.engine import evaluate as _evaluate_polars
 from healthrules.engine import read_range
 from healthrules.errors import InputDataError
+from healthrules.inputs import account_validity
 from healthrules.integrations._optional import import_optional
 from healthrules.roadmap import AggregateIndicator, Pack, Roadmap
 
@@ -224,7 +225,10 @@ def evaluate(
         source); each source's read range is applied to it, and its events travel to the
         partition of their account with the others.
     accounts
-        One row per account: the key and the declared attributes.
+        One row per account: the key and the declared attributes. With validity columns
+        declared (``data.accounts.valid_from``/``valid_to`` or ``snapshot``), one row per
+        account and version, as for :func:`healthrules.evaluate`: every row of an account
+        goes to that account's partition, which evaluates the row valid at ``as_of``.
     as_of
         As in :func:`healthrules.evaluate`.
     partitions
@@ -263,7 +267,8 @@ def evaluate(
     given = _source_frames(plan, events)
     spark = given[plan.default_source].sparkSession
     ev_cols = {name: _event_columns(plan, name) for name in plan.sources}
-    acc_cols = [plan.account_key, *plan.attributes]
+    validity = list(account_validity(plan))
+    acc_cols = [plan.account_key, *plan.attributes, *validity]
     parts: dict[str, str | None] = {
         name: (partition_column.get(name) if isinstance(partition_column, Mapping)
                else partition_column) for name in plan.sources}
@@ -294,6 +299,10 @@ def evaluate(
         minima = accounts.select([F.min(F.col(c)).alias(c) for c in acc_cols])
         acc_min = conv.apply(_from_arrow(minima.toArrow())).filter(
             pl.col(plan.account_key).is_not_null())
+        if validity:  # over every dated row: the one row stands for all, valid at any date
+            acc_min = acc_min.with_columns(
+                pl.lit(dt.date.min, acc_min.schema[validity[0]]).alias(validity[0]),
+                *[pl.lit(None, acc_min.schema[c]).alias(c) for c in validity[1:]])
     empty = _evaluate_polars(plan, empty_events, acc_min.clear(), as_of)
 
     # the events each source reads, tagged and unioned with the accounts, partitioned by key
@@ -483,8 +492,10 @@ def _event_columns(plan: Plan, source: str | None = None) -> list[str]:
 
 
 def _timestamp_columns(plan: Plan) -> tuple[str, ...]:
-    """The datetime attributes of the accounts (each source converts its own timestamp)."""
-    return tuple(a for a, typ in plan.attributes.items() if typ == "datetime")
+    """The datetime attributes of the accounts and a Datetime validity column (each source
+    converts its own timestamp)."""
+    return (*[a for a, typ in plan.attributes.items() if typ == "datetime"],
+            *account_validity(plan))
 
 
 def _require(frame: DataFrame, columns: list[str], what: str) -> None:
@@ -655,7 +666,9 @@ def _run_partition(payload: bytes, batches: Iterator[pa.RecordBatch]) -> Iterato
     del rows, received
     result = _evaluate_polars(job.plan, events, accounts, job.as_of)
     parts = {name: getattr(result, name) for name in (*FRAMES, "conditions")}
-    diagnostics = {**result.diagnostics, **_event_counts(job, events, accounts)}
+    # events of accounts that exist (at as_of, when the accounts are dated) are known
+    known = result.attributes if account_validity(job.plan) else accounts
+    diagnostics = {**result.diagnostics, **_event_counts(job, events, known)}
     parts["diagnostics"] = pl.DataFrame(
         {"name": list(diagnostics), "value": list(diagnostics.values())},
         schema={"name": pl.String, "value": pl.Int64})

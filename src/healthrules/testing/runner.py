@@ -714,6 +714,12 @@ def case_frames(src: TestSource, ci: int, case: Case, plan: Plan,
         table = table.with_columns(pl.col(key).cast(pl.String))
         accounts = pl.concat([accounts, _coerce(table, acc_schema, case.accounts_file, src,
                                                 f"{base}.accounts_file")], how="vertical")
+    # a roadmap of dated accounts: a test's account is one row, valid at every date
+    validity = plan.roadmaps[0].roadmap.data.accounts.validity if plan.roadmaps else ()
+    if validity:
+        accounts = accounts.with_columns(
+            pl.lit(dt.date(1, 1, 1), pl.Date).alias(validity[0]),
+            *[pl.lit(None, pl.Date).alias(c) for c in validity[1:]])
     anchor = Anchor.of(ref)
     events: dict[str, pl.DataFrame] = {}
     for source in plan.sources:

@@ -296,10 +296,17 @@ def accounts_for(
     -------
     SearchStrategy[polars.DataFrame]
         The key column (text) and every declared attribute, typed; one row per account.
+        When the roadmap declares validity columns (``data.accounts.valid_from`` /
+        ``valid_to`` or ``snapshot``), one row per account and version instead, with those
+        columns (``Date``): versions change around ``as_of`` (a few weeks before to a few
+        days after), so some accounts start after it, some end before it and some change
+        in the windows the indicators read. Each version's attributes are drawn anew.
     """
     facts = contract_facts(source)
     day = as_of.date() if isinstance(as_of, dt.datetime) else as_of
     users = _user_pool(6)
+    roadmaps = _roadmaps(source)
+    validity = roadmaps[0].data.accounts.validity if roadmaps else ()
 
     @st.composite
     def draw_accounts(draw: DrawFn) -> pl.DataFrame:
@@ -308,16 +315,56 @@ def accounts_for(
         else:
             n = draw(st.integers(min_size, max_size))
             keys = [f"a{i}" for i in range(n)]
-        cols: dict[str, list[Any]] = {facts.account_key: keys}
+        rows, spans = _versions(draw, keys, day, validity)
+        cols: dict[str, list[Any]] = {facts.account_key: rows}
         for name, typ in facts.attributes.items():
             strat = _attribute(facts, name, typ, day, nulls, users)
-            cols[name] = [draw(strat) for _ in keys]
-        schema = {facts.account_key: pl.String(),
-                  **{n: _attr_dtype(t, facts.timezone) for n, t in facts.attributes.items()}}
+            cols[name] = [draw(strat) for _ in rows]
+        schema: dict[str, pl.DataType] = {
+            facts.account_key: pl.String(),
+            **{n: _attr_dtype(t, facts.timezone) for n, t in facts.attributes.items()}}
+        for name, values in zip(validity, spans, strict=True):
+            cols[name] = values
+            schema[name] = pl.Date()
         frame = pl.DataFrame({k: cols[k] for k in schema}, schema=schema)
         return frame
 
     return draw_accounts()
+
+
+def _versions(draw: DrawFn, keys: list[str], day: dt.date, validity: tuple[str, ...],
+              ) -> tuple[list[str], list[list[dt.date | None]]]:
+    """The key of every account row, and the values of each validity column per row.
+
+    Type-2: each account has one to three back-to-back versions, starting a few weeks
+    before ``day`` to a few days after it; the last one is open or ends (before or after
+    ``day``). Snapshots: one to three snapshot dates of the frame, each account in some.
+    """
+    if not validity:
+        return keys, []
+    offsets = st.integers(-45, 6)
+    if len(validity) == 1:
+        snaps = sorted(draw(st.sets(offsets, min_size=1, max_size=3)))
+        rows: list[str] = []
+        taken: list[dt.date | None] = []
+        for key in keys:
+            for k in snaps:
+                if draw(st.integers(0, 3)) > 0:
+                    rows.append(key)
+                    taken.append(day + dt.timedelta(days=k))
+        return rows, [taken]
+    rows = []
+    lo: list[dt.date | None] = []
+    hi: list[dt.date | None] = []
+    for key in keys:
+        starts = sorted(draw(st.sets(offsets, min_size=1, max_size=3)))
+        last = draw(st.none() | st.integers(starts[-1] + 1, starts[-1] + 40))
+        for i, k in enumerate(starts):
+            end = starts[i + 1] if i + 1 < len(starts) else last
+            rows.append(key)
+            lo.append(day + dt.timedelta(days=k))
+            hi.append(None if end is None else day + dt.timedelta(days=end))
+    return rows, [lo, hi]
 
 
 def events_for(
