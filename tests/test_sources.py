@@ -578,3 +578,26 @@ def test_cli_mixes_a_file_a_duckdb_table_and_a_query_per_source(
     assert code == 2
     assert ("the events of source 'tickets' are given twice (--events and --events-table)"
             in capsys.readouterr().err)
+
+
+def test_dated_accounts_with_named_sources_history_equals_evaluate() -> None:
+    """Dated accounts (validity columns) next to several event sources: each source's
+    aggregator works on the dated accounts' units, and every date of the history is the
+    evaluation at that date."""
+    import yaml
+
+    doc = yaml.safe_load(example_path("b2b-saas-signals").read_text(encoding="utf-8"))
+    doc["data"]["accounts"] |= {"valid_from": "valid_from", "valid_to": "valid_to"}
+    r = load_text(yaml.safe_dump(doc, sort_keys=False), source="dated-signals.yaml")
+    assert isinstance(r, Roadmap)
+    s = sample(40, dated=True)
+    first = s.as_of - dt.timedelta(days=14)
+    h = hr.history(r, s.sources, s.accounts, first, s.as_of, every="1w")
+    for d in (first, first + dt.timedelta(days=7), s.as_of):
+        e = hr.evaluate(r, s.sources, s.accounts, d)
+        assert e.diagnostics["tickets:events_read"] > 0
+        got = h.scores.filter(pl.col("as_of") == d).drop("as_of").sort("account_id")
+        assert_frame_equal(got.select(e.scores.columns), e.scores.sort("account_id"))
+        got_ind = h.indicators.filter(pl.col("as_of") == d).drop("as_of").sort("account_id")
+        assert_frame_equal(got_ind.select(e.indicators.columns),
+                           e.indicators.sort("account_id"))
