@@ -4,6 +4,12 @@ Usage::
 
     python benchmarks/bench_engine.py               # 10M events, 100k accounts
     python benchmarks/bench_engine.py --events 1000000
+    python benchmarks/bench_engine.py --sources 3   # usage + tickets + surveys
+
+With ``--sources 3`` the roadmap reads three event sources (``workload.roadmap_sources_dict``:
+the usage events, a help desk's tickets, one row per 20 events, and a survey tool's answers,
+one per 100 events, each with its own columns, time unit and timestamp type), and the
+baseline is ``workload.handwritten_sources``: one group_by per source, joined, one collect.
 
 Each side runs in its own fresh subprocess (so peak RSS is its own), reading the same Parquet
 files lazily with ``pl.scan_parquet``, ``--repeat`` times; the median wall time is reported.
@@ -33,18 +39,26 @@ sys.path.insert(0, {here!r})
 import polars as pl
 import workload
 side, ev_path, acc_path = sys.argv[1], sys.argv[2], sys.argv[3]
+extra = sys.argv[4:]  # tickets and surveys files: the three-source workload
 events = pl.scan_parquet(ev_path)
 accounts = pl.scan_parquet(acc_path)
+if extra:
+    tickets, surveys = pl.scan_parquet(extra[0]), pl.scan_parquet(extra[1])
 if side == "engine":
     import healthrules as hr
-    plan = hr.compile(hr.Roadmap.model_validate(workload.roadmap_dict()))
+    spec = workload.roadmap_sources_dict() if extra else workload.roadmap_dict()
+    plan = hr.compile(hr.Roadmap.model_validate(spec))
+    given = {{"usage": events, "tickets": tickets, "surveys": surveys}} if extra else events
     t = time.perf_counter()
-    result = hr.evaluate(plan, events, accounts, workload.AS_OF)
+    result = hr.evaluate(plan, given, accounts, workload.AS_OF)
     elapsed = time.perf_counter() - t
     rows = result.indicators.height
 else:
     t = time.perf_counter()
-    out = workload.handwritten(events, accounts)
+    if extra:
+        out = workload.handwritten_sources(events, tickets, surveys, accounts)
+    else:
+        out = workload.handwritten(events, accounts)
     elapsed = time.perf_counter() - t
     rows = out.height
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -52,20 +66,22 @@ print(json.dumps({{"seconds": elapsed, "rss_mb": rss, "rows": rows}}))
 """
 
 
-def run_side(side: str, ev: Path, acc: Path, env: dict[str, str] | None = None) -> dict[str, float]:
+def run_side(side: str, ev: Path, acc: Path, extra: tuple[Path, ...] = (),
+             env: dict[str, str] | None = None) -> dict[str, float]:
     code = CHILD.format(here=str(HERE))
     proc = subprocess.run(
-        [sys.executable, "-c", code, side, str(ev), str(acc)],
+        [sys.executable, "-c", code, side, str(ev), str(acc), *map(str, extra)],
         capture_output=True, text=True, check=True, env=env,
     )
     return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
-def fallbacks(ev: Path, acc: Path) -> int:
+def fallbacks(ev: Path, acc: Path, extra: tuple[Path, ...] = ()) -> int:
     """Count in-memory fallback notices of the engine run under POLARS_VERBOSE=1."""
     env = {**os.environ, "POLARS_VERBOSE": "1"}
     code = CHILD.format(here=str(HERE))
-    proc = subprocess.run([sys.executable, "-c", code, "engine", str(ev), str(acc)],
+    proc = subprocess.run([sys.executable, "-c", code, "engine", str(ev), str(acc),
+                           *map(str, extra)],
                           capture_output=True, text=True, check=True, env=env)
     text = proc.stderr.lower()
     return text.count("in-memory-map") + text.count("fallback")
@@ -104,6 +120,8 @@ def main() -> None:
                         help="default: events / 100")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--data", type=Path, default=HERE / ".data")
+    parser.add_argument("--sources", type=int, choices=[1, 3], default=1,
+                        help="1: the usage events; 3: usage + tickets + surveys")
     args = parser.parse_args()
     n_acc = args.accounts or max(10, args.events // 100)
     import workload
@@ -117,24 +135,35 @@ def main() -> None:
          "int(sys.argv[4])), sep='|')", str(HERE), str(args.data), str(args.events), str(n_acc)],
         check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1].split("|")
     ev, acc = Path(made[0]), Path(made[1])
+    extra: tuple[Path, ...] = ()
+    if args.sources == 3:
+        made = subprocess.run(
+            [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
+             "import workload; print(*workload.write_sources(__import__('pathlib').Path("
+             "sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])), sep='|')", str(HERE),
+             str(args.data), str(args.events), str(n_acc)],
+            check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        extra = tuple(Path(p) for p in made.split("|"))
     print(f"data ready in {time.perf_counter() - t:.1f}s: {ev.name}", file=sys.stderr)
     engine, hand = [], []
     for _ in range(args.repeat):  # interleave the two sides so drift hits both alike
-        engine.append(run_side("engine", ev, acc))
-        hand.append(run_side("handwritten", ev, acc))
+        engine.append(run_side("engine", ev, acc, extra))
+        hand.append(run_side("handwritten", ev, acc, extra))
     e_s = statistics.median(x["seconds"] for x in engine)
     h_s = statistics.median(x["seconds"] for x in hand)
+    spec = workload.roadmap_sources_dict() if extra else workload.roadmap_dict()
     result = {
         "events": args.events,
+        "sources": args.sources,
         "accounts": n_acc,
-        "indicators": len(workload.roadmap_dict()["indicators"]),
+        "indicators": len(spec["indicators"]),
         "engine_s": round(e_s, 3),
         "handwritten_s": round(h_s, 3),
         "ratio": round(e_s / h_s, 3),
         "peak_rss_mb": round(max(x["rss_mb"] for x in engine), 1),
         "handwritten_rss_mb": round(max(x["rss_mb"] for x in hand), 1),
         "compile_ms_200": round(compile_ms(), 1),
-        "in_memory_fallbacks": fallbacks(ev, acc),
+        "in_memory_fallbacks": fallbacks(ev, acc, extra),
     }
     print(json.dumps(result))
 

@@ -23,6 +23,20 @@ their own. The last line printed is JSON: snapshots, events, accounts, history_s
 one_snapshot_s, ratio_to_one_snapshot, ratio_to_loop, history_rss_mb, one_rss_mb.
 Target (docs/performance.md): ratio_to_one_snapshot <= 5 for 52 weekly snapshots at 5M
 events.
+
+``--dated-accounts`` measures what dated accounts cost instead: the sample's accounts as
+type-2 rows (``sample(..., dated=True)``: renewals, seat and plan changes, CSM reassignments,
+churns; about two rows per account), and the same roadmap with ``valid_from`` / ``valid_to``
+declared. Two sides, each in its own fresh process, interleaved ``--repeat`` times over the
+same events: history() with the plain accounts frame (each account's latest row,
+``Sample.latest()``) and history() with the dated rows. The last line is JSON: snapshots,
+events, accounts, account_rows, plain_history_s, dated_history_s, ratio_dated_to_plain,
+dated_every_date_s, ratio_same_pairs, plain_rss_mb, dated_rss_mb. A third side,
+``dated_every_date_s``, takes the dated rows with each account's first row open to the past
+and its last row open to the future, so it evaluates the same (account, date) pairs as the
+plain side: ``ratio_same_pairs`` is the cost of the dated rows alone (the dated side skips
+accounts that do not exist yet, so it evaluates fewer pairs). Target: ratio_dated_to_plain
+<= 1.2 for 52 weekly snapshots.
 """
 
 from __future__ import annotations
@@ -44,21 +58,36 @@ ROADMAP = ROOT / "rules" / "examples" / "b2b-saas" / "roadmap.yaml"
 EVENTS_PER_ACCOUNT = 228
 
 
-def data(folder: Path, n_events: int, days: int) -> tuple[Path, Path, dt.date]:
-    """Generate (once, cached by size) and write the sample as Parquet."""
+def data(folder: Path, n_events: int, days: int, dated: bool = False,
+         ) -> tuple[Path, Path, dt.date]:
+    """Generate (once, cached by size) and write the sample as Parquet.
+
+    ``dated``: the dated sample; its dated accounts are written next to the accounts file
+    (``..._dated.parquet``), and the accounts file holds each account's latest row.
+    """
     from healthrules.datasets import DEFAULT_AS_OF, sample
 
     n_accounts = max(10, n_events // EVENTS_PER_ACCOUNT)
-    ev_path = folder / f"history_events_{n_accounts}_{days}.parquet"
-    acc_path = folder / f"history_accounts_{n_accounts}_{days}.parquet"
-    if not ev_path.exists() or not acc_path.exists():
-        s = sample(n_accounts, days=days)
+    tag = "dated_" if dated else ""
+    ev_path = folder / f"history_{tag}events_{n_accounts}_{days}.parquet"
+    acc_path = folder / f"history_{tag}accounts_{n_accounts}_{days}.parquet"
+    dated_path = dated_accounts_path(acc_path)
+    if not ev_path.exists() or not acc_path.exists() or (dated and not dated_path.exists()):
+        s = sample(n_accounts, days=days, dated=dated)
         folder.mkdir(parents=True, exist_ok=True)
-        for frame, path in ((s.events, ev_path), (s.accounts, acc_path)):
+        files = [(s.events, ev_path), (s.latest(), acc_path)]
+        if dated:
+            files.append((s.accounts, dated_path))
+        for frame, path in files:
             tmp = path.with_suffix(".tmp")
             frame.write_parquet(tmp, row_group_size=1_000_000)
             tmp.replace(path)
     return ev_path, acc_path, DEFAULT_AS_OF
+
+
+def dated_accounts_path(acc_path: Path) -> Path:
+    """Where the dated rows of a dated sample's accounts are written."""
+    return acc_path.with_name(acc_path.stem + "_dated.parquet")
 
 
 CHILD = r"""
@@ -70,12 +99,25 @@ side, ev_path, acc_path, roadmap, as_of, snapshots = sys.argv[1:7]
 as_of = dt.date.fromisoformat(as_of)
 events = pl.scan_parquet(ev_path)
 accounts = pl.scan_parquet(acc_path)
-plan = hr.compile(hr.load(roadmap))
+roadmap = hr.load(roadmap)
+if side in ("dated", "dated_all"):  # the same roadmap, reading dated accounts
+    spec = roadmap.model_dump(by_alias=True, exclude_unset=True)
+    spec["data"]["accounts"].update(valid_from="valid_from", valid_to="valid_to")
+    roadmap = hr.Roadmap.model_validate(spec)
+    accounts = pl.scan_parquet(acc_path.removesuffix(".parquet") + "_dated.parquet")
+    if side == "dated_all":  # every account exists at every date: the plain side's pairs
+        first = pl.col("valid_from") == pl.col("valid_from").min().over("account_id")
+        accounts = accounts.with_columns(
+            pl.when(first).then(pl.lit(dt.date(1990, 1, 1))).otherwise("valid_from")
+            .alias("valid_from"),
+            pl.when(pl.col("valid_from") == pl.col("valid_from").max().over("account_id"))
+            .then(None).otherwise("valid_to").alias("valid_to"))
+plan = hr.compile(roadmap)
 start = as_of - dt.timedelta(weeks=int(snapshots) - 1)
 dates = [start + dt.timedelta(weeks=k) for k in range(int(snapshots))]
 if side == "one":
     run = lambda: hr.evaluate(plan, events, accounts, as_of)
-elif side == "history":
+elif side in ("history", "dated", "dated_all"):
     run = lambda: history(plan, events, accounts, dates[0], dates[-1], "1w")
 else:
     def run():
@@ -107,21 +149,27 @@ def main() -> int:
     parser.add_argument("--snapshots", type=int, default=52, help="weekly snapshots")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each fast side")
     parser.add_argument("--data", default=None, help="folder for the Parquet files")
+    parser.add_argument("--dated-accounts", action="store_true", dest="dated",
+                        help="history with dated accounts against history with plain ones")
     args = parser.parse_args()
 
     days = 180 + 7 * args.snapshots
     folder = Path(args.data) if args.data else Path(tempfile.gettempdir()) / "healthrules-bench"
     generate = ("import sys; sys.path.insert(0, sys.argv[1]); import bench_history as b; "
                 "from pathlib import Path; "
-                "print(*b.data(Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])), sep='|')")
+                "print(*b.data(Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), "
+                "sys.argv[5] == '1'), sep='|')")
     got = subprocess.run([sys.executable, "-c", generate, str(HERE), str(folder),
-                          str(args.events), str(days)], check=True, capture_output=True,
+                          str(args.events), str(days), "1" if args.dated else "0"],
+                         check=True, capture_output=True,
                          text=True).stdout.strip().splitlines()[-1].split("|")
     ev_path, acc_path, as_of = Path(got[0]), Path(got[1]), dt.date.fromisoformat(got[2])
     n_events = pl.scan_parquet(ev_path).select(pl.len()).collect().item()
     n_accounts = pl.scan_parquet(acc_path).select(pl.len()).collect().item()
     print(f"{n_events:,} events, {n_accounts:,} accounts, {args.snapshots} weekly snapshots "
           f"up to {as_of}", file=sys.stderr)
+    if args.dated:
+        return dated_main(args, ev_path, acc_path, as_of, n_events, n_accounts)
     ones, hists = [], []
     for k in range(args.repeat):
         ones.append(timed("one", ev_path, acc_path, as_of, args.snapshots))
@@ -138,6 +186,33 @@ def main() -> int:
         "ratio_to_one_snapshot": round(hist / one, 2), "ratio_to_loop": round(hist / loop, 3),
         "history_rss_mb": round(max(r["rss_mb"] for r in hists)),
         "one_rss_mb": round(max(r["rss_mb"] for r in ones)),
+    }))
+    return 0
+
+
+def dated_main(args: argparse.Namespace, ev_path: Path, acc_path: Path, as_of: dt.date,
+               n_events: int, n_accounts: int) -> int:
+    """history() with plain accounts against history() with dated ones, same events."""
+    rows = pl.scan_parquet(dated_accounts_path(acc_path)).select(pl.len()).collect().item()
+    print(f"{rows:,} dated account rows", file=sys.stderr)
+    plain, dated, same = [], [], []
+    for k in range(args.repeat):
+        plain.append(timed("history", ev_path, acc_path, as_of, args.snapshots))
+        dated.append(timed("dated", ev_path, acc_path, as_of, args.snapshots))
+        same.append(timed("dated_all", ev_path, acc_path, as_of, args.snapshots))
+        print(f"run {k + 1}: history() plain {plain[-1]['seconds']:.2f} s, "
+              f"dated {dated[-1]['seconds']:.2f} s, dated with every account at every date "
+              f"{same[-1]['seconds']:.2f} s", file=sys.stderr)
+    p = statistics.median(r["seconds"] for r in plain)
+    d = statistics.median(r["seconds"] for r in dated)
+    a = statistics.median(r["seconds"] for r in same)
+    print(json.dumps({
+        "snapshots": args.snapshots, "events": n_events, "accounts": n_accounts,
+        "account_rows": rows, "plain_history_s": round(p, 3), "dated_history_s": round(d, 3),
+        "ratio_dated_to_plain": round(d / p, 2),
+        "dated_every_date_s": round(a, 3), "ratio_same_pairs": round(a / p, 2),
+        "plain_rss_mb": round(max(r["rss_mb"] for r in plain)),
+        "dated_rss_mb": round(max(r["rss_mb"] for r in dated)),
     }))
     return 0
 

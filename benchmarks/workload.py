@@ -229,6 +229,12 @@ def roadmap_dict() -> dict[str, Any]:
 
 def handwritten(events: pl.LazyFrame, accounts: pl.LazyFrame) -> pl.DataFrame:
     """The same aggregate and derived indicators, written by hand as one polars query."""
+    return _derived(accounts.join(_usage_grouped(events), on="account_id", how="left")
+                    ).collect()
+
+
+def _usage_grouped(events: pl.LazyFrame) -> pl.LazyFrame:
+    """The usage aggregates per account, one group_by (the hand-written baseline)."""
     end = dt.datetime.combine(AS_OF + dt.timedelta(days=1), dt.time())
     ts = pl.col("timestamp")
 
@@ -260,15 +266,24 @@ def handwritten(events: pl.LazyFrame, accounts: pl.LazyFrame) -> pl.DataFrame:
         else:
             v = pl.when(cond).then(pl.col(of))
             aggs.append(getattr(v, agg)().alias(ident))
-    grouped = (
+    return (
         events.select("account_id", "user_id", "event", "timestamp", "value")
         .filter((ts < lit(end)) & (ts >= lit(end - dt.timedelta(days=180))))
         .with_columns(ts.dt.date().alias("day"))
         .group_by("account_id")
         .agg(aggs)
     )
+
+
+def _derived(out: pl.LazyFrame) -> pl.LazyFrame:
+    """Empty windows, days since and the derived indicators of the usage aggregates."""
+    end = dt.datetime.combine(AS_OF + dt.timedelta(days=1), dt.time())
+
+    def lit(d: dt.datetime) -> pl.Expr:
+        return pl.lit(d, dtype=pl.Datetime("us", "UTC"))
+
     counts = [a[0] for a in AGGREGATES if a[2] in ("count", "distinct", "active_days", "sum")]
-    out = accounts.join(grouped, on="account_id", how="left").with_columns(
+    out = out.with_columns(
         [pl.col(c).fill_null(0) for c in counts]
     ).with_columns(
         [(lit(end) - pl.col(c)).dt.total_days().alias(c)
@@ -286,4 +301,164 @@ def handwritten(events: pl.LazyFrame, accounts: pl.LazyFrame) -> pl.DataFrame:
         (0.5 * pl.min_horizontal(pl.col("active_days_30d") / 20, 1)
          + 0.5 * pl.min_horizontal(pl.col("seat_utilisation"), 1)).alias("engagement"),
     )
-    return out.collect()
+    return out
+
+
+# --------------------------------------------------------------------------- three sources
+#
+# The same usage events, plus a help desk's tickets and a survey tool's NPS answers, each
+# with its own columns, time unit and timestamp type, read as three event sources.
+
+TICKETS_PER_EVENT = 20   # one ticket row per 20 usage events
+SURVEYS_PER_EVENT = 100  # one survey answer per 100 usage events
+
+# (id, filter, aggregate, window days, of)
+TICKET_AGGREGATES: list[tuple[str, str | None, str, int, str | None]] = [
+    ("tickets_opened_30d", "opened", "count", 30, None),
+    ("tickets_opened_90d", "opened", "count", 90, None),
+    ("urgent_tickets_30d", "urgent", "count", 30, None),
+    ("support_minutes_90d", "resolved", "sum", 90, "minutes"),
+    ("worst_priority_90d", None, "min", 90, "priority"),
+    ("days_since_ticket", "opened", "days_since_last", 180, None),
+]
+SURVEY_AGGREGATES: list[tuple[str, str | None, str, int, str | None]] = [
+    ("survey_answers_180d", None, "count", 180, None),
+    ("survey_nps_180d", None, "mean", 180, "nps"),
+    ("survey_nps_min_180d", None, "min", 180, "nps"),
+    ("survey_respondents_180d", None, "distinct", 180, None),
+    ("detractors_90d", "detractor", "count", 90, None),
+]
+_TICKET_WHERE = {"opened": "status == 'opened'", "resolved": "status == 'resolved'",
+                 "urgent": "status == 'opened' and priority <= 2"}
+_SURVEY_WHERE = {"detractor": "nps <= 6"}
+
+
+def generate_sources(n_events: int, n_accounts: int, seed: int = 11,
+                     ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(tickets, surveys) for the accounts of :func:`generate`."""
+    start = dt.datetime.combine(AS_OF - dt.timedelta(days=DAYS - 1), dt.time())
+    n_t = max(1, n_events // TICKETS_PER_EVENT)
+    j = pl.int_range(0, n_t, dtype=pl.Int64)
+    acc = (_u(j, seed + 20).pow(1.6) * n_accounts).cast(pl.Int64).clip(0, n_accounts - 1)
+    ms = (_u(j, seed + 21) * DAYS * 86_400_000).cast(pl.Int64)
+    tickets = pl.select(
+        pl.format("acc{}", acc).alias("customer"),
+        pl.when(_u(j, seed + 22) < 0.55).then(pl.lit("opened")).otherwise(
+            pl.lit("resolved")).alias("status"),
+        (pl.lit(start, dtype=pl.Datetime("ms")) + pl.duration(milliseconds=ms))
+        .dt.replace_time_zone("UTC").alias("at"),
+        (1 + (_u(j, seed + 23) * 4).cast(pl.Int64)).alias("priority"),
+        (_u(j, seed + 24) * 240).round(1).alias("minutes"),
+    )
+    n_s = max(1, n_events // SURVEYS_PER_EVENT)
+    k = pl.int_range(0, n_s, dtype=pl.Int64)
+    acc = (_u(k, seed + 30).pow(1.6) * n_accounts).cast(pl.Int64).clip(0, n_accounts - 1)
+    surveys = pl.select(
+        pl.format("acc{}", acc).alias("account_id"),
+        pl.format("u{}_{}", acc, (_u(k, seed + 31) * 8).cast(pl.Int64)).alias("respondent"),
+        (pl.lit(AS_OF - dt.timedelta(days=DAYS - 1))
+         + pl.duration(days=(_u(k, seed + 32) * DAYS).cast(pl.Int64))).alias("answered_on"),
+        (_u(k, seed + 33) * 11).cast(pl.Int64).alias("nps"),
+    )
+    return tickets, surveys
+
+
+def write_sources(folder: Path, n_events: int, n_accounts: int) -> tuple[Path, Path]:
+    """Write tickets / surveys Parquet files once (cached by size)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    t_path = folder / f"tickets_{n_events}_{n_accounts}.parquet"
+    s_path = folder / f"surveys_{n_events}_{n_accounts}.parquet"
+    if not t_path.exists() or not s_path.exists():
+        tickets, surveys = generate_sources(n_events, n_accounts)
+        for frame, path in ((tickets, t_path), (surveys, s_path)):
+            tmp = path.with_suffix(".tmp")
+            frame.write_parquet(tmp, row_group_size=1_000_000)
+            tmp.replace(path)
+    return t_path, s_path
+
+
+def roadmap_sources_dict() -> dict[str, Any]:
+    """The benchmark roadmap over three event sources: the usage indicators of
+    :func:`roadmap_dict` plus help-desk and survey indicators."""
+    base = roadmap_dict()
+    base["id"] = "bench_sources"
+    base["data"]["events"] = {
+        "usage": base["data"]["events"],
+        "tickets": {"account": "customer", "user": None, "event": "status", "timestamp": "at",
+                    "timezone": "UTC", "values": {"priority": "int", "minutes": "float"}},
+        "surveys": {"event": None, "user": "respondent", "timestamp": "answered_on",
+                    "timezone": "UTC", "values": {"nps": "int"}},
+    }
+    extra: list[dict[str, Any]] = []
+    for source, table, where in (("tickets", TICKET_AGGREGATES, _TICKET_WHERE),
+                                 ("surveys", SURVEY_AGGREGATES, _SURVEY_WHERE)):
+        for ident, flt, agg, days, of in table:
+            ind: dict[str, Any] = {"id": ident, "family": "relationship", "source": source,
+                                   "aggregate": agg, "window": f"{days}d"}
+            if flt is not None:
+                ind["where"] = where[flt]
+            if of is not None:
+                ind["of"] = of
+            extra.append(ind)
+    base["indicators"] = base["indicators"] + extra
+    return base
+
+
+def handwritten_sources(events: pl.LazyFrame, tickets: pl.LazyFrame, surveys: pl.LazyFrame,
+                        accounts: pl.LazyFrame) -> pl.DataFrame:
+    """The same indicators over the three sources, by hand: one group_by per source on its
+    own read range, joined to the accounts, one collect."""
+    end = dt.datetime.combine(AS_OF + dt.timedelta(days=1), dt.time())
+
+    def t_lit(d: dt.datetime) -> pl.Expr:
+        return pl.lit(d, dtype=pl.Datetime("ms", "UTC"))
+
+    at = pl.col("at")
+    status, prio = pl.col("status"), pl.col("priority")
+    t_conds = {"opened": status == "opened", "resolved": status == "resolved",
+               "urgent": (status == "opened") & (prio <= 2)}
+    t_aggs: list[pl.Expr] = []
+    for ident, flt, agg, days, of in TICKET_AGGREGATES:
+        cond = at >= t_lit(end - dt.timedelta(days=days))
+        if flt is not None:
+            cond = cond & t_conds[flt]
+        if agg == "count":
+            t_aggs.append(cond.sum().cast(pl.Int64).alias(ident))
+        elif agg == "days_since_last":
+            t_aggs.append(pl.when(cond).then(at).max().alias(ident))
+        else:
+            t_aggs.append(getattr(pl.when(cond).then(pl.col(of)), agg)().alias(ident))
+    t_grouped = (
+        tickets.select("customer", "status", "at", "priority", "minutes")
+        .filter((at < t_lit(end)) & (at >= t_lit(end - dt.timedelta(days=180))))
+        .group_by("customer").agg(t_aggs).rename({"customer": "account_id"})
+    )
+    day = pl.col("answered_on")
+    first = AS_OF + dt.timedelta(days=1)
+    s_aggs: list[pl.Expr] = []
+    for ident, flt, agg, days, of in SURVEY_AGGREGATES:
+        cond = day >= pl.lit(first - dt.timedelta(days=days))
+        if flt is not None:
+            cond = cond & (pl.col("nps") <= 6)
+        if agg == "count":
+            s_aggs.append(cond.sum().cast(pl.Int64).alias(ident))
+        elif agg == "distinct":
+            s_aggs.append(pl.col("respondent").filter(cond).n_unique().cast(pl.Int64)
+                          .alias(ident))
+        else:
+            s_aggs.append(getattr(pl.when(cond).then(pl.col(of)), agg)().alias(ident))
+    s_grouped = (
+        surveys.select("account_id", "respondent", "answered_on", "nps")
+        .filter((day < pl.lit(first)) & (day >= pl.lit(first - dt.timedelta(days=180))))
+        .group_by("account_id").agg(s_aggs)
+    )
+    out = _derived(accounts.join(_usage_grouped(events), on="account_id", how="left"))
+    out = out.join(t_grouped, on="account_id", how="left").join(
+        s_grouped, on="account_id", how="left")
+    counts = [a[0] for a in TICKET_AGGREGATES if a[2] in ("count", "sum")] + [
+        a[0] for a in SURVEY_AGGREGATES if a[2] in ("count", "distinct")]
+    return out.with_columns(
+        [pl.col(c).fill_null(0) for c in counts]
+    ).with_columns(
+        (t_lit(end) - pl.col("days_since_ticket")).dt.total_days().alias("days_since_ticket"),
+    ).collect()

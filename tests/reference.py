@@ -37,6 +37,7 @@ from healthrules.analysis import Analysis, TemplateField, analyze
 from healthrules.expressions import Parsed, Type
 from healthrules.roadmap import (
     UNASSIGNED_STAGE,
+    AccountColumns,
     Action,
     AggregateIndicator,
     Bands,
@@ -221,30 +222,47 @@ def render(value: object, typ: Type, spec: str, clock: _Clock | None = None) -> 
 # --------------------------------------------------------------------------- the evaluator
 
 
+Rows = pl.DataFrame | Sequence[Mapping[str, Any]]
+
+
 def evaluate_reference(
     source: Roadmap | Pack,
-    events: pl.DataFrame | Sequence[Mapping[str, Any]],
-    accounts: pl.DataFrame | Sequence[Mapping[str, Any]],
+    events: Rows | Mapping[str, Rows],
+    accounts: Rows,
     as_of: dt.date | dt.datetime,
 ) -> Reference:
-    """Evaluate a roadmap (or a loaded pack) the slow way, following docs/semantics.md."""
+    """Evaluate a roadmap (or a loaded pack) the slow way, following docs/semantics.md.
+
+    ``events`` is one frame (the default source) or one frame per event source by name
+    ("Event sources": each aggregate indicator reads the events of its source only; the
+    evaluation clock is the default source's time zone).
+    """
     roadmaps = [source] if isinstance(source, Roadmap) else list(source.loaded)
     analyses = [analyze(r) for r in roadmaps]
     for a in analyses:
         assert a.ok, a.issues
     contract = roadmaps[0].data
-    ev_cols, key = contract.events, contract.accounts.key
-    clock = _clock(as_of, ev_cols.timezone)
-    event_rows = _rows(events)
-    account_rows = _rows(accounts)
+    key = contract.accounts.key
+    sources: dict[str, EventColumns] = {}
+    for r in roadmaps:
+        for name, cols in r.data.sources.items():
+            sources.setdefault(name, cols)
+    default = contract.default_source
+    clock = _clock(as_of, sources[default].timezone)
+    given: Mapping[str, Rows] = (
+        events if isinstance(events, Mapping) else {default: events})
+    assert set(given) == set(sources), (set(given), set(sources))
+    account_rows = _dated_rows(_rows(accounts), contract.accounts, key, clock)
 
     # "Input checking": events with a null account or timestamp are dropped; events of
     # unknown accounts are ignored (they are never looked up).
-    by_account: dict[object, list[Mapping[str, Any]]] = {}
-    for e in event_rows:
-        if e[ev_cols.account] is None or e[ev_cols.timestamp] is None:
-            continue
-        by_account.setdefault(e[ev_cols.account], []).append(_event_read(e, ev_cols, clock))
+    by_account: dict[str, dict[object, list[Mapping[str, Any]]]] = {}
+    for name, ev_cols in sources.items():
+        table = by_account.setdefault(name, {})
+        for e in _rows(given[name]):
+            if e[ev_cols.account] is None or e[ev_cols.timestamp] is None:
+                continue
+            table.setdefault(e[ev_cols.account], []).append(_event_read(e, ev_cols))
 
     out: dict[object, AccountResult] = {}
     conditions: dict[tuple[str, str], dict[str, int]] = {}
@@ -271,7 +289,8 @@ def evaluate_reference(
             continue
         r, a = chosen
         routed[ident] = (r, a, attrs)
-        own[ident] = _own(r, a, attrs, by_account.get(ident, []), clock)
+        mine = {name: table.get(ident, []) for name, table in by_account.items()}
+        own[ident] = _own(r, a, attrs, mine, clock)
     # "Account hierarchies": the children of an account are the accounts of the same
     # roadmap whose parent is its key
     children: dict[object, list[object]] = {}
@@ -286,17 +305,44 @@ def evaluate_reference(
     return Reference(as_of=clock.as_of, accounts=out, conditions=conditions)
 
 
-def _event_read(e: Mapping[str, Any], ev: EventColumns, clock: _Clock) -> Mapping[str, Any]:
+def _event_read(e: Mapping[str, Any], ev: EventColumns) -> Mapping[str, Any]:
     """"Time" and "Aggregations": a date-only timestamp is the midnight starting that date
-    on the events' wall clock; NaN and inf in a float value column are read as null."""
+    on its source's wall clock; NaN and inf in a float value column are read as null."""
     out = dict(e)
     ts = out[ev.timestamp]
     if isinstance(ts, dt.date) and not isinstance(ts, dt.datetime):
-        out[ev.timestamp] = clock.at(dt.datetime.combine(ts, dt.time()))
+        midnight = dt.datetime.combine(ts, dt.time())
+        out[ev.timestamp] = (midnight if ev.timezone is None
+                             else midnight.replace(tzinfo=ZoneInfo(ev.timezone)))
     for name, typ in ev.values.items():
         if typ == "float" and name in out:
             out[name] = _clean(out[name])
     return out
+
+
+def _dated_rows(rows: list[Mapping[str, Any]], acc: AccountColumns, key: str,
+                clock: _Clock) -> list[Mapping[str, Any]]:
+    """"Accounts over time": with validity columns, each account's row valid at the
+    evaluation instant (started before it, not ended by it); accounts without one are not
+    evaluated. A snapshot row is valid from its snapshot date to the frame's next one."""
+    if acc.snapshot is not None:
+        days = sorted({r[acc.snapshot] for r in rows})
+        following = dict(zip(days, [*days[1:], None], strict=False))  # none: no rows
+        spans = [(r, r[acc.snapshot], following[r[acc.snapshot]]) for r in rows]
+    elif acc.valid_from is not None and acc.valid_to is not None:
+        spans = [(r, r[acc.valid_from], r[acc.valid_to]) for r in rows]
+    else:
+        return rows
+
+    def instant(value: dt.date | dt.datetime) -> dt.datetime:
+        if isinstance(value, dt.datetime):
+            return clock.wall(value)
+        return dt.datetime.combine(value, dt.time())
+
+    valid = [r for r, lo, hi in spans
+             if instant(lo) < clock.end and (hi is None or clock.end <= instant(hi))]
+    assert len({r[key] for r in valid}) == len(valid), "overlapping rows"
+    return valid
 
 
 def _rows(frame: pl.DataFrame | Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -317,19 +363,21 @@ def _own(
     r: Roadmap,
     a: Analysis,
     attrs: dict[str, object],
-    events: list[Mapping[str, Any]],
+    events: Mapping[str, list[Mapping[str, Any]]],
     clock: _Clock,
 ) -> AccountResult:
     """An account's own values: aggregates and the derived indicators that read no roll-up."""
     res = AccountResult(roadmap=r.id)
-    # "Aggregations": a window that starts at an indicator's time after that indicator
+    # "Aggregations": each indicator over the events of its source; a window that starts at
+    # an indicator's time after that indicator (of the same source)
     aggregates = [(idx, ind) for idx, ind in enumerate(r.indicators)
                   if isinstance(ind, AggregateIndicator)]
     aggregates.sort(key=lambda t: a.anchor_levels.get(t[1].id, 0))
     for idx, ind in aggregates:
         where = a.expressions.get(f"indicators[{idx}].where")
         anchors = {**attrs, **res.indicators}
-        res.indicators[ind.id] = _indicator(r, ind, where, anchors, events, clock, attrs)
+        source = ind.source or r.data.default_source
+        res.indicators[ind.id] = _indicator(r, ind, where, anchors, events[source], clock, attrs)
     for _, ind in aggregates:
         if ind.bands is not None:
             res.bands[ind.id] = band_of(res.indicators[ind.id], ind.bands)
@@ -341,8 +389,8 @@ def _own(
             n = ind.window.days
             where = a.expressions.get(f"indicators[{idx}].where")
             gap = dt.timedelta(days=n)
-            value = _aggregate(r, ind, where, attrs, events, clock, clock.end - 2 * gap,
-                               clock.end - gap, clock.as_of - gap)
+            value = _aggregate(r, ind, where, attrs, events[ind.source or r.data.default_source],
+                               clock, clock.end - 2 * gap, clock.end - gap, clock.as_of - gap)
             previous.setdefault(n, {})[ind.id] = value
             if ind.bands is not None:
                 previous_bands.setdefault(n, {})[ind.id] = band_of(value, ind.bands)
@@ -646,7 +694,7 @@ def _aggregate(
 ) -> object:
     """The aggregate over the events in [start, stop) (naive wall times) passing ``where``;
     ``last_day`` is the day ``days_since_*`` count to."""
-    ev = r.data.events
+    ev = r.data.sources[ind.source or r.data.default_source]
     lo = None if start is None else _instant(clock.at(start))
     hi = _instant(clock.at(stop))
     picked: list[Mapping[str, Any]] = []

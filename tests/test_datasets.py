@@ -322,15 +322,19 @@ def test_bad_arguments(kwargs: dict[str, object]) -> None:
 def test_write_sample_round_trip(tmp_path: Path) -> None:
     target = tmp_path / "out" / "nested"
     paths = write_sample(target, 25, seed=9)
-    assert set(paths) == {"events", "accounts", "personas"}
+    assert set(paths) == {"events", "accounts", "personas", "tickets", "surveys"}
     s = sample(25, seed=9)
     assert pl.read_parquet(paths["events"]).equals(s.events)
     assert pl.read_parquet(paths["accounts"]).equals(s.accounts)
     assert pl.read_parquet(paths["personas"]).equals(s.personas)
+    assert pl.read_parquet(paths["tickets"]).equals(s.tickets)
+    assert pl.read_parquet(paths["surveys"]).equals(s.surveys)
     assert sorted(p.name for p in target.iterdir()) == [
         "accounts.parquet",
         "events.parquet",
         "personas.parquet",
+        "surveys.parquet",
+        "tickets.parquet",
     ]
 
 

@@ -235,6 +235,16 @@ def test_time_page_runs_and_prints_what_it_shows(tmp_path: Path,
     assert (tmp_path / "changes.ndjson").exists()
 
 
+def test_cli_page_runs_and_prints_what_it_shows(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch,
+                                                plain_polars: Any) -> None:
+    # the runnable part of docs/cli.md (several event sources) runs next to the repo's rules
+    (tmp_path / "rules").symlink_to(ROOT / "rules", target_is_directory=True)
+    check_page("cli.md", tmp_path, monkeypatch)
+    assert (tmp_path / "out" / "manifest.json").exists()
+    assert not (tmp_path / "out2").exists()
+
+
 def test_sources_page_runs_and_prints_what_it_shows(tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch,
                                                     plain_polars: Any) -> None:

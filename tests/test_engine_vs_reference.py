@@ -145,7 +145,9 @@ BAND_DERIVED = ["{a} if band({x}) == 'red' else 0", "band({x}) != 'green' and vi
 
 
 @st.composite
-def roadmaps(draw: Draw, zone: str | None) -> dict[str, Any]:
+def roadmaps(draw: Draw, zone: str | None, hierarchy: bool = True) -> dict[str, Any]:
+    """A roadmap spec; ``hierarchy=False``: no parent column and no roll-ups (dated accounts
+    refuse account hierarchies)."""
     n_agg = draw(st.integers(1, 4))
     indicators = [draw(aggregate_indicators(f"i{k}")) for k in range(n_agg)]
     # a window that starts at an earlier time indicator (anchors from events, in a chain)
@@ -159,7 +161,7 @@ def roadmaps(draw: Draw, zone: str | None) -> dict[str, Any]:
     times = [i["id"] for i in indicators if i["aggregate"] in ("first_time", "last_time")]
     banded_aggregates = [i["id"] for i in indicators if "bands" in i]
     # roll-ups over the children's own aggregates and attributes
-    for k in range(draw(st.integers(0, 2))):
+    for k in range(draw(st.integers(0, 2)) if hierarchy else 0):
         agg = draw(st.sampled_from(list(ROLLUPS)))
         rollup: dict[str, Any] = {"id": f"u{k}", "kind": "rollup", "aggregate": agg,
                                   "family": draw(st.sampled_from(["process", "outcome"]))}
@@ -357,7 +359,8 @@ def roadmaps(draw: Draw, zone: str | None) -> dict[str, Any]:
         "goal": goal,
         "data": {
             "events": {"values": {"value": "float", "qty": "int"}, "timezone": zone},
-            "accounts": {"attributes": ATTRIBUTES, "parent": "parent_id"},
+            "accounts": ({"attributes": ATTRIBUTES, "parent": "parent_id"} if hierarchy
+                         else {"attributes": ATTRIBUTES}),
         },
         "indicators": indicators,
         "stages": stages,

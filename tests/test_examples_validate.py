@@ -19,6 +19,7 @@ OWNED_ELSEWHERE = ("full-format",)
 
 ENTRY_POINTS = (
     "b2b-saas/roadmap.yaml",
+    "b2b-saas-signals/roadmap.yaml",
     "goal-tracks/pack.yaml",
     "trial-conversion/roadmap.yaml",
     "subscription-upsell/roadmap.yaml",
@@ -109,7 +110,11 @@ def data() -> Sample:
 def fired(data: Sample) -> pl.DataFrame:
     frames = []
     for entry in ENTRY_POINTS:
-        result = hr.evaluate(hr.load(EXAMPLES / entry), data.events, data.accounts, data.as_of)
+        loaded = hr.load(EXAMPLES / entry)
+        first = loaded.loaded[0] if isinstance(loaded, Pack) else loaded
+        # a roadmap with named event sources reads the sample's usage, tickets and surveys
+        events = data.sources if first.data.named_sources else data.events
+        result = hr.evaluate(loaded, events, data.accounts, data.as_of)
         frames.append(result.actions.select("roadmap", "account_id", "action_id", "priority"))
     return pl.concat(frames).join(data.personas, on="account_id")
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+import yaml
 from polars.testing import assert_frame_equal
 
 import healthrules as hr
@@ -360,8 +361,6 @@ def test_history_equals_evaluate_at_every_date(seed: int, monkeypatch: Any) -> N
 
 def test_a_missing_parent_column_points_at_its_declaration(tmp_path: Any) -> None:
     path = tmp_path / "portfolio.yaml"
-    import yaml
-
     path.write_text(yaml.safe_dump(spec()), encoding="utf-8")
     roadmap = hr.load(path)
     events, accounts = frames()
@@ -483,3 +482,82 @@ def test_accounts_from_duckdb_keep_the_parent_column(tmp_path: Any) -> None:
     want = hr.evaluate(roadmap, events, accounts, AS_OF)
     assert_frame_equal(got.indicators, want.indicators)
     assert row(got.indicators, "holding")["kids_at_risk"] == 2
+
+
+# --------------------------------------------------------------------------- with main's features
+
+
+def two_sources_spec() -> dict[str, Any]:
+    """Logins in the default source, orders in a named one; the first day's spend is
+    anchored at the first order, both read the orders."""
+    return {
+        "id": "shop", "goal": "g",
+        "data": {"events": {
+            "logins": {"user": None},
+            "orders": {"user": None, "event": None, "timestamp": "ordered_at",
+                       "values": {"amount": "float"}}},
+            "accounts": {"attributes": {"tier": "str"}}},
+        "indicators": [
+            {"id": "logins_30d", "family": "process", "aggregate": "count", "window": "30d"},
+            {"id": "first_order", "family": "outcome", "source": "orders",
+             "aggregate": "first_time"},
+            {"id": "first_day_spend", "family": "outcome", "source": "orders",
+             "aggregate": "sum", "of": "amount", "where": "amount > 1",
+             "window": {"from": "first_order", "days": 1}}],
+        "stages": [{"id": "s", "actions": [{"id": "big", "kind": "positive",
+                                            "when": "first_day_spend > 10",
+                                            "do": "{first_day_spend}"}]}],
+        "score": {}}
+
+
+def two_sources_frames() -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
+    logins = pl.DataFrame({
+        "account_id": ["a", "a", "b", "c"], "event": ["login"] * 4,
+        "timestamp": [dt.datetime(2026, 6, d) for d in (1, 28, 5, 29)]})
+    orders = pl.DataFrame({
+        "account_id": ["a", "a", "a", "b", "b"],
+        "amount": [10.0, 5.0, 99.0, 0.5, 3.0],
+        "ordered_at": [dt.datetime(2026, 6, 1, 9), dt.datetime(2026, 6, 1, 20),
+                       dt.datetime(2026, 6, 2, 10), dt.datetime(2026, 6, 10),
+                       dt.datetime(2026, 6, 10, 12)]})
+    accounts = pl.DataFrame({"account_id": ["a", "b", "c"], "tier": ["smb", "smb", None]})
+    return {"logins": logins, "orders": orders}, accounts
+
+
+def test_an_anchored_window_reads_a_named_source() -> None:
+    roadmap = Roadmap.model_validate(two_sources_spec())
+    events, accounts = two_sources_frames()
+    result = hr.evaluate(roadmap, events, accounts, AS_OF)
+    ref = evaluate_reference(roadmap, events, accounts, AS_OF)
+    assert not compare(result, ref, roadmap)
+    got = {r["account_id"]: r for r in result.indicators.to_dicts()}
+    assert got["a"]["first_order"] == dt.datetime(2026, 6, 1, 9)
+    assert got["a"]["first_day_spend"] == 15.0  # not the next day's 99
+    assert got["b"]["first_day_spend"] == 3.0  # the 0.5 order starts the day, the filter drops it
+    assert got["c"]["first_day_spend"] is None  # no order: no anchor
+    assert got["c"]["logins_30d"] == 1
+    h = history(roadmap, events, accounts, dt.date(2026, 6, 1), AS_OF, every="3d")
+    assert h.diagnostics["history_fallback_indicators"] == 1  # first_day_spend
+    for d in h.dates:
+        want = hr.evaluate(roadmap, events, accounts, d)
+        for name, frame in want.frames.items():
+            assert_frame_equal(h.at(d).frames[name], frame, check_exact=False)
+
+
+def test_an_anchor_of_another_source_is_refused_at_load_time() -> None:
+    s = two_sources_spec()
+    s["indicators"][1].pop("source")  # the first order... of the logins source
+    issues = analyze(Roadmap.model_validate(s)).issues
+    text = "\n".join(f"{i.location.path}: {i.message}" for i in issues)
+    assert ("indicators[2].window.from: a window starts at indicator 'first_order' of event "
+            "source 'logins', but this indicator reads source 'orders'") in text
+
+
+def test_a_hierarchy_of_dated_accounts_is_refused_at_load_time() -> None:
+    s = spec()
+    s["data"]["accounts"].update(valid_from="valid_from", valid_to="valid_to")
+    with pytest.raises(RoadmapError) as info:
+        load_text(yaml.safe_dump(s), source="portfolio.yaml")
+    text = str(info.value)
+    assert "cannot be combined with dated accounts" in text
+    assert "data.accounts" in text

@@ -48,7 +48,7 @@ def test_what_is_reported_where() -> None:
     assert found == [
         ("validation", "b.yaml", "data.accounts.attributes.plan"),
         ("validation", "b.yaml", "data.events.values.amount"),
-        ("validation", "c.yaml", "data"),
+        ("validation", "c.yaml", "data.accounts.key"),
         ("duplicate_id", "a.yaml", "id"),
-        ("validation", "a.yaml", "data"),
+        ("validation", "a.yaml", "data.events"),
     ]

@@ -125,6 +125,28 @@ def test_spark_equals_polars_on_the_example_packs(
         result.unpersist()
 
 
+def test_spark_equals_polars_over_several_event_sources(
+        spark: Any, sample_data: tuple[Any, Any, Any]) -> None:
+    """The example pack over usage, tickets (milliseconds) and surveys (dates): one Spark
+    DataFrame per source, the same rows as polars, the counters per source."""
+    from healthrules.integrations import spark as hs
+
+    data, events, accounts = sample_data
+    source = hr.load(EXAMPLES / "b2b-saas-signals" / "roadmap.yaml")
+    want = hr.evaluate(source, data.sources, data.accounts, data.as_of)
+    frames = {"usage": events, "tickets": _to_spark(spark, data.tickets),
+              "surveys": _to_spark(spark, data.surveys)}
+    result = hs.evaluate(source, frames, accounts, data.as_of, partitions=3)
+    try:
+        _assert_same(result, want)
+        assert want.diagnostics["tickets:events_read"] > 0
+    finally:
+        result.unpersist()
+    with pytest.raises(InputDataError, match="no events DataFrame for source 'surveys'"):
+        hs.evaluate(source, {"usage": events, "tickets": frames["tickets"]}, accounts,
+                    data.as_of)
+
+
 def test_spark_takes_a_roadmap_path_and_writes_each_frame(
         sample_data: tuple[Any, Any, Any], tmp_path: Path) -> None:
     from healthrules.integrations import spark as hs
@@ -283,6 +305,32 @@ def test_spark_evaluates_event_anchors_and_segments(spark: Any) -> None:
         result.unpersist()
 
 
+# ---------------------------------------------------------------------- dated accounts
+
+
+@pytest.mark.parametrize("as_of", [dt.date(2026, 3, 2), dt.date(2026, 6, 30)])
+def test_spark_reads_dated_accounts_like_polars(spark: Any, as_of: dt.date) -> None:
+    """Every row of an account goes to its partition, which evaluates the row valid at
+    as_of; the events' partition column still prunes the store."""
+    from healthrules.integrations import spark as hs
+
+    data = sample(40, seed=3, dated=True, days=240)
+    spec = hr.load(EXAMPLES / "b2b-saas" / "roadmap.yaml").model_dump(
+        by_alias=True, exclude_unset=True)
+    spec["data"]["accounts"].update(valid_from="valid_from", valid_to="valid_to")
+    roadmap = hr.Roadmap.model_validate(spec)
+    events = data.events.with_columns(pl.col("timestamp").dt.date().alias("day"))
+    want = hr.evaluate(roadmap, events, data.accounts, as_of, partition_column="day")
+    assert want.diagnostics["accounts_not_started"] + want.diagnostics["accounts_ended"] > 0
+    result = hs.evaluate(roadmap, _to_spark(spark, events), _to_spark(spark, data.accounts),
+                         as_of, partitions=3, partition_column="day")
+
+    try:
+        _assert_same(result, want)
+    finally:
+        result.unpersist()
+
+
 def test_spark_refuses_account_hierarchies() -> None:
     from healthrules.integrations import spark as hs
 
@@ -294,3 +342,4 @@ def test_spark_refuses_account_hierarchies() -> None:
         "stages": [{"id": "s"}]})
     with pytest.raises(hr.EvaluationError, match=r"account hierarchies .* are not evaluated on"):
         hs.evaluate(roadmap, None, None, "2026-06-30")  # type: ignore[arg-type]
+

@@ -774,6 +774,8 @@ def error_for(issues: Sequence[Issue]) -> RoadmapError:
 
 _UNION_TAGS: Final = frozenset({"events", "derived"})
 """The discriminator tags of a roadmap's indicators: kept in ``loc`` (they select the model)."""
+_EVENTS_TAGS: Final = frozenset({"columns", "sources"})
+"""The discriminator tags of ``data.events`` (one frame's columns, or named sources)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -853,6 +855,14 @@ def loc_to_path(data: Any, loc: Sequence[str | int], rules: LocRules = ROADMAP_L
         ):
             model_loc.append(seg)
             prev.append(seg)
+            continue
+        if (
+            isinstance(seg, str)
+            and seg in _EVENTS_TAGS
+            and prev[-2:] == ["data", "events"]
+            and model_loc[-1:] == ["events"]
+        ):
+            model_loc.append(seg)
             continue
         if exists and isinstance(cur, dict) and str(seg) in cur:
             cur = cur[str(seg)]

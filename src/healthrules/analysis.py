@@ -179,6 +179,11 @@ class Analysis:
     indicator_types: dict[str, Type] = field(default_factory=dict)
     attribute_types: dict[str, Type] = field(default_factory=dict)
     event_types: dict[str, Type] = field(default_factory=dict)
+    """The event columns filters can read, over every source (the first source's type wins)."""
+    source_types: dict[str, dict[str, Type]] = field(default_factory=dict)
+    """The event columns of each source (``data.events``), by source name."""
+    indicator_sources: dict[str, str] = field(default_factory=dict)
+    """The source each aggregate indicator reads, by indicator id."""
     expressions: dict[str, Parsed] = field(default_factory=dict)
     templates: dict[str, list[TemplateField | str]] = field(default_factory=dict)
     derived_order: list[str] = field(default_factory=list)
@@ -203,11 +208,16 @@ class Analysis:
         """True when no error was found."""
         return not self.issues
 
-    def env(self, scope: str) -> dict[str, Type]:
-        """The names visible in one kind of expression (see docs/expressions.md)."""
+    def env(self, scope: str, source: str | None = None) -> dict[str, Type]:
+        """The names visible in one kind of expression (see docs/expressions.md).
+
+        A filter (``scope="filter"``) reads the columns of its indicator's ``source``
+        (without one: the columns of every source).
+        """
         attrs = dict(self.attribute_types)
         if scope == "filter":
-            return {**attrs, **self.event_types, "as_of": "date"}
+            columns = self.event_types if source is None else self.source_types.get(source, {})
+            return {**attrs, **columns, "as_of": "date"}
         if scope == "accounts":
             return {**attrs, "as_of": "date"}
         if scope == "indicators":
@@ -276,13 +286,19 @@ def analyze(roadmap: Roadmap) -> Analysis:
     issues = a.issues
     data = roadmap.data
     a.attribute_types = dict(data.accounts.attributes)
-    ev = data.events
-    a.event_types = {ev.timestamp: "datetime"}
-    if ev.event is not None:
-        a.event_types[ev.event] = "str"
-    if ev.user is not None:
-        a.event_types[ev.user] = "str"
-    a.event_types.update(ev.values)
+    sources = data.sources
+    default_source = data.default_source
+    for name, cols in sources.items():
+        types: dict[str, Type] = {cols.timestamp: "datetime"}
+        if cols.event is not None:
+            types[cols.event] = "str"
+        if cols.user is not None:
+            types[cols.user] = "str"
+        types.update(cols.values)
+        a.source_types[name] = types
+        for column, col_type in types.items():
+            a.event_types.setdefault(column, col_type)
+    account_columns = {cols.account for cols in sources.values()}
 
     def report(code: str | Code, message: str, path: str, hint: str | None = None,
                column: int | None = None, related: str | None = None) -> None:
@@ -334,7 +350,7 @@ def analyze(roadmap: Roadmap) -> Analysis:
             report(Code.NAME_CLASH,
                    f"indicator id {ind.id!r} is also an account attribute; rename one", path)
     for name in a.attribute_types:
-        if name in a.event_types or name == ev.account:
+        if name in a.event_types or name in account_columns:
             report(Code.NAME_CLASH,
                    f"account attribute {name!r} has the name of an event column; rename one "
                    "(filters read both)", f"data.accounts.attributes.{name}")
@@ -342,25 +358,51 @@ def analyze(roadmap: Roadmap) -> Analysis:
             report(Code.NAME_CLASH, f"account attribute {name!r} is a reserved name",
                    f"data.accounts.attributes.{name}")
 
-    # ---- aggregate indicators: columns, windows, types
-    value_types: dict[str, Type] = dict(ev.values)
+    # ---- event sources: one time-zone convention
+    zoned = [name for name, cols in sources.items() if cols.timezone is not None]
+    if zoned and len(zoned) < len(sources):
+        naive = next(name for name in sources if name not in zoned)
+        report(Code.VALIDATION,
+               f"event source {naive!r} has naive timestamps but {zoned[0]!r} declares a time "
+               "zone; declare a timezone for every source or for none (the sources are read "
+               "on one clock)", f"{data.source_path(naive)}",
+               f"add timezone: {sources[zoned[0]].timezone} (or the zone of its timestamps)")
+
+    # ---- aggregate indicators: sources, columns, windows, types
     for i, ind in enumerate(roadmap.indicators):
         if not isinstance(ind, AggregateIndicator):
             continue
         base = f"indicators[{i}]"
+        source = ind.source if ind.source is not None else default_source
+        if source not in sources:
+            known = ", ".join(sources)
+            report(Code.UNKNOWN_NAME,
+                   f"unknown event source {source!r} (data.events declares: {known})",
+                   f"{base}.source", did_you_mean(source, set(sources)) or (
+                       "declare the sources as named entries of data.events, e.g. "
+                       f"data.events: {{{default_source}: ..., {source}: ...}}"
+                       if not data.named_sources else None))
+            a.indicator_types[ind.id] = _agg_type(ind, {})
+            continue
+        a.indicator_sources[ind.id] = source
+        ev = sources[source]
+        columns = a.source_types[source]
+        values_path = f"{data.source_path(source)}.values"
+        value_types: dict[str, Type] = dict(ev.values)
         of_rule = AGGREGATE_KINDS[ind.aggregate].of
+        where = f" of source {source!r}" if data.named_sources else ""
         if ind.of is not None:
             if of_rule == "column":
-                if ind.of not in a.event_types:
-                    report(Code.UNKNOWN_NAME, f"unknown event column {ind.of!r}", f"{base}.of",
-                           did_you_mean(ind.of, set(a.event_types)))
+                if ind.of not in columns:
+                    report(Code.UNKNOWN_NAME, f"unknown event column {ind.of!r}{where}",
+                           f"{base}.of", did_you_mean(ind.of, set(columns)))
             elif ind.of not in value_types:
                 report(Code.UNKNOWN_NAME,
-                       f"{ind.of!r} is not a numeric value column (declare it under "
-                       "data.events.values)", f"{base}.of", did_you_mean(ind.of, set(value_types)))
+                       f"{ind.of!r} is not a numeric value column{where} (declare it under "
+                       f"{values_path})", f"{base}.of", did_you_mean(ind.of, set(value_types)))
         elif of_rule == "column" and ev.user is None:
             report(Code.VALIDATION, f"{ind.aggregate} without `of:` counts users, but no user "
-                   "column is declared in data.events.user", f"{base}.aggregate")
+                   f"column is declared in {data.source_path(source)}.user", f"{base}.aggregate")
         a.indicator_types[ind.id] = _agg_type(ind, value_types)
     _check_anchors(roadmap, a, report)
 
@@ -451,7 +493,8 @@ def analyze(roadmap: Roadmap) -> Analysis:
     # ---- every other expression, by scope
     envs: dict[str, dict[str, Type]] = {}  # the names of each scope, built once
 
-    def check(text: str | None, path: str, scope: str, want_bool: bool = True) -> None:
+    def check(text: str | None, path: str, scope: str, want_bool: bool = True,
+              source: str | None = None) -> None:
         if text is None:
             return
         try:
@@ -459,9 +502,10 @@ def analyze(roadmap: Roadmap) -> Analysis:
         except ExprProblem as p:
             report(p.code, p.message, path, p.hint, p.column)
             return
-        env = envs.get(scope)
+        env_key = scope if source is None else f"{scope}:{source}"
+        env = envs.get(env_key)
         if env is None:
-            env = envs[scope] = a.env(scope)
+            env = envs[env_key] = a.env(scope, source)
         unknown = unknown_names(parsed, env)
         for problem in unknown:  # every unknown name at once, each at its column
             report(problem.code, problem.message, path, problem.hint, problem.column)
@@ -492,8 +536,9 @@ def analyze(roadmap: Roadmap) -> Analysis:
             a.needed_attributes_in_filters |= {n for n in parsed.names if n in a.attribute_types}
 
     for i, ind in enumerate(roadmap.indicators):
-        if isinstance(ind, AggregateIndicator):
-            check(ind.where, f"indicators[{i}].where", "filter")
+        if isinstance(ind, AggregateIndicator) and ind.id in a.indicator_sources:
+            check(ind.where, f"indicators[{i}].where", "filter",
+                  source=a.indicator_sources[ind.id])
     check(roadmap.applies_to, "applies_to", "accounts")
     check(roadmap.goal.target, "goal.target", "indicators")
     if roadmap.goal.indicator is not None and roadmap.goal.indicator not in a.indicator_types:
@@ -673,6 +718,13 @@ def _check_anchors(roadmap: Roadmap, a: Analysis, report: Callable[..., None]) -
                 report(Code.WINDOW_INVALID,
                        f"a window starts at a time; indicator {anchor!r} is {at} (anchor it at a "
                        "first_time or last_time indicator)", path)
+                continue
+            src, anchor_src = a.indicator_sources.get(ident), a.indicator_sources.get(anchor)
+            if src != anchor_src:
+                report(Code.WINDOW_INVALID,
+                       f"a window starts at indicator {anchor!r} of event source "
+                       f"{anchor_src!r}, but this indicator reads source {src!r}; an anchored "
+                       "window starts at an indicator of its own source", path)
                 continue
             deps[ident] = {anchor}
             continue

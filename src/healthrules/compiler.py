@@ -9,7 +9,14 @@ from typing import Any, TypeVar
 from healthrules.analysis import Analysis, analysis_of
 from healthrules.errors import Code, Issue, Location, RoadmapError
 from healthrules.pack_contract import pack_issues
-from healthrules.roadmap import AttributeType, EventColumns, Pack, Roadmap
+from healthrules.roadmap import (
+    DEFAULT_SOURCE,
+    AggregateIndicator,
+    AttributeType,
+    EventColumns,
+    Pack,
+    Roadmap,
+)
 
 __all__ = ["CompiledRoadmap", "Plan", "compile"]
 
@@ -42,11 +49,38 @@ class Plan:
     roadmaps: tuple[CompiledRoadmap, ...]
     pack_id: str | None = None
     events: EventColumns = field(default_factory=EventColumns)
+    """The columns of the default event source (value columns of every roadmap merged)."""
     account_key: str = "account_id"
     attributes: dict[str, AttributeType] = field(default_factory=dict)
+    sources: dict[str, EventColumns] = field(default_factory=dict)
+    """Every event source by name, the default first (``{"events": ...}`` for roadmaps
+    whose ``data.events`` declares one frame's columns); value columns merged over the
+    roadmaps."""
+    default_source: str = DEFAULT_SOURCE
+    """The source an aggregate indicator without ``source:`` reads."""
     memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
     """What the engine built from this plan (polars expressions, per timestamp dtype and
     clock), kept so that evaluating the plan again builds nothing. Not pickled."""
+
+    def __post_init__(self) -> None:
+        if not self.sources:
+            object.__setattr__(self, "sources", {self.default_source: self.events})
+
+    @property
+    def named_sources(self) -> bool:
+        """Whether the roadmaps declare named event sources (``data.events: {name: ...}``)."""
+        return self.roadmaps[0].roadmap.data.named_sources
+
+    def source_of(self, ind: AggregateIndicator) -> str:
+        """The event source an aggregate indicator reads."""
+        return ind.source if ind.source is not None else self.default_source
+
+    def source_indicators(self, source: str) -> list[tuple[int, int, AggregateIndicator]]:
+        """(roadmap index, indicator index, indicator) of every aggregate indicator that
+        reads ``source``, in plan order."""
+        return [(i, idx, ind) for i, cr in enumerate(self.roadmaps)
+                for idx, ind in enumerate(cr.roadmap.indicators)
+                if isinstance(ind, AggregateIndicator) and self.source_of(ind) == source]
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -196,14 +230,19 @@ def compile(source: Roadmap | Pack | Plan | Sequence[Roadmap]) -> Plan:
             attributes.setdefault(name, typ)
     if issues:
         raise RoadmapError(issues)
-    values = {}
+    sources: dict[str, EventColumns] = {}
     for r in roadmaps:
-        values.update(r.data.events.values)
-    events = first.data.events.model_copy(update={"values": values})
+        for name, cols in r.data.sources.items():
+            merged = sources.get(name)
+            sources[name] = cols if merged is None else merged.model_copy(
+                update={"values": {**merged.values, **cols.values}})
+    default = first.data.default_source
     plan = Plan(
         roadmaps=tuple(compiled),
         pack_id=pack_id,
-        events=events,
+        events=sources[default],
+        sources=sources,
+        default_source=default,
         account_key=first.data.accounts.key,
         attributes=attributes,
     )

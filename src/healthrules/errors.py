@@ -76,7 +76,10 @@ class Code(enum.StrEnum):
     DUPLICATE_ACCOUNT = "duplicate_account"
     UNKNOWN_PARENT = "unknown_parent"
     PARENT_CYCLE = "parent_cycle"
+    BAD_VALIDITY = "bad_validity"
+
     BAD_AS_OF = "bad_as_of"
+    UNKNOWN_SOURCE = "unknown_source"
     # evaluation
     EVALUATION_FAILED = "evaluation_failed"
     # the state store of daily runs (healthrules.history)

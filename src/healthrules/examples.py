@@ -8,6 +8,7 @@ __all__ = ["EXAMPLES", "example_path", "examples_dir"]
 
 EXAMPLES = {
     "b2b-saas": "b2b-saas/roadmap.yaml",
+    "b2b-saas-signals": "b2b-saas-signals/roadmap.yaml",
     "goal-tracks": "goal-tracks/pack.yaml",
     "trial-conversion": "trial-conversion/roadmap.yaml",
     "subscription-upsell": "subscription-upsell/roadmap.yaml",

@@ -3,27 +3,108 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
 
 from healthrules.compiler import Plan
 from healthrules.errors import Code, InputDataError, Issue, Location
+from healthrules.roadmap import AggregateIndicator
+
+if TYPE_CHECKING:
+    from healthrules.sources import Source
 
 __all__ = [
     "NOT_FINITE",
+    "VALID_FROM",
+    "VALID_TO",
+    "AccountsAt",
     "Clock",
     "FrameLike",
+    "account_validity",
+    "accounts_at",
     "check_accounts",
     "check_events_schema",
+    "check_source_key",
     "clock_for",
+    "event_inputs",
+    "is_dated",
     "lazy",
     "read_events",
+    "source_clock",
+    "source_label",
 ]
 
 FrameLike = pl.DataFrame | pl.LazyFrame
+
+
+def source_label(plan: Plan, source: str | None = None) -> str:
+    """How problems name the frame of an event source: ``<events>`` for the one frame of a
+    roadmap without named sources, ``<events:NAME>`` for a named source."""
+    name = plan.default_source if source is None else source
+    return f"<events:{name}>" if plan.named_sources else "<events>"
+
+
+def _frame_words(plan: Plan, source: str) -> str:
+    """``events frame`` or ``events frame 'tickets'`` (messages name the source)."""
+    return f"events frame {source!r}" if plan.named_sources else "events frame"
+
+
+def event_inputs(plan: Plan, events: Any) -> dict[str, Source | pl.LazyFrame]:
+    """The events input of an evaluation as one input per event source of the plan.
+
+    This is the one place where an events input is split per source: ``events`` is one
+    input (the default source) or a mapping of source name to input. Every source the plan
+    declares must be given, and no other. Each input is a polars frame or anything
+    :func:`healthrules.sources.resolve` takes (a DuckDB relation, a source, an Arrow
+    object), returned as :func:`healthrules.sources.source_of` makes it (a LazyFrame, or a
+    :class:`~healthrules.sources.Source` that
+    :func:`healthrules.engine.evaluator.events_frame` reads with that source's columns and
+    read range pushed into its SQL).
+
+    Raises
+    ------
+    InputDataError
+        A source missing or unknown (with a did-you-mean).
+    TypeError
+        An input that is none of the inputs :func:`healthrules.sources.resolve` takes.
+    """
+    from healthrules.expressions import did_you_mean
+
+    if isinstance(events, Mapping):
+        given = dict(events)
+    else:
+        given = {plan.default_source: events}
+    issues: list[Issue] = []
+    declared = list(plan.sources)
+    for name in given:
+        if name not in plan.sources:
+            issues.append(Issue(
+                code=Code.UNKNOWN_SOURCE.value,
+                location=Location(file="<events>", path=str(name)),
+                message=f"unknown event source {name!r}; the roadmap declares "
+                f"{', '.join(map(repr, declared))}",
+                hint=did_you_mean(str(name), declared)))
+    for name in declared:
+        if name not in given:
+            alone = not isinstance(events, Mapping)
+            issues.append(Issue(
+                code=Code.UNKNOWN_SOURCE.value,
+                location=Location(file=source_label(plan, name)),
+                message=f"no events frame for source {name!r}" + (
+                    f" (a single frame is the default source {plan.default_source!r}; the "
+                    f"roadmap reads {len(declared)} sources)" if alone else ""),
+                hint="pass a dict of frames, e.g. events={"
+                + ", ".join(f"{n!r}: ..." for n in declared) + "}"))
+    if issues:
+        raise InputDataError(issues)
+    from healthrules.sources import source_of
+
+    return {name: source_of(given[name], f"the events of source {name!r}"
+                            if plan.named_sources else "events") for name in declared}
 
 
 def lazy(frame: Any, what: str) -> pl.LazyFrame:
@@ -56,6 +137,14 @@ class Clock:
         if self.time_zone is not None:
             e = e.dt.replace_time_zone(self.time_zone)
         return e
+
+    def wall_time(self, value: dt.datetime, zone: str | None) -> dt.datetime:
+        """A naive wall time of this clock's zone as the naive wall time of ``zone`` (the
+        same instant; unchanged between naive clocks)."""
+        if zone is None or self.time_zone is None or zone == self.time_zone:
+            return value
+        here = value.replace(tzinfo=ZoneInfo(self.time_zone))
+        return here.astimezone(ZoneInfo(zone)).replace(tzinfo=None)
 
     def to_timestamp(self, expr: pl.Expr, typ: str) -> pl.Expr:
         """Bring a date/datetime attribute to the timestamp dtype (dates at midnight)."""
@@ -101,21 +190,48 @@ NOT_FINITE = "__not_finite"
 """The column :func:`read_events` adds: how many float values of the row were NaN or inf."""
 
 
-def read_events(events: pl.LazyFrame, plan: Plan, clock: Clock, schema: pl.Schema,
-                columns: set[str] | tuple[str, ...]) -> pl.LazyFrame:
-    """The event columns as every pass over the events reads them.
+def source_clock(clock: Clock, plan: Plan, source: str, schema: pl.Schema) -> Clock:
+    """The evaluation instant on the wall clock and in the dtype of one source's timestamps
+    (its time zone and unit), for filters pushed down to its scan."""
+    dtype = schema.get(plan.sources[source].timestamp)
+    if not isinstance(dtype, pl.Datetime):
+        return clock
+    unit = dtype.time_unit or "us"
+    zone = dtype.time_zone
+    if zone == clock.time_zone and unit == clock.time_unit:
+        return clock
+    return Clock(as_of=clock.as_of, end=clock.wall_time(clock.end, zone), time_zone=zone,
+                 time_unit=unit)
 
-    A ``Date`` timestamp becomes the midnight starting that date on the events' wall clock
-    (an event on a date happened that day). Float value columns are Float64 with NaN and
-    ``inf`` / ``-inf`` as null (never banded or scored); :data:`NOT_FINITE` counts, per row,
-    the values that were so read (for ``diagnostics["values_not_finite"]``).
+
+def read_events(events: pl.LazyFrame, plan: Plan, clock: Clock, schema: pl.Schema,
+                columns: set[str] | tuple[str, ...], source: str | None = None) -> pl.LazyFrame:
+    """The event columns of one source as every pass over the events reads them.
+
+    A ``Date`` timestamp becomes the midnight starting that date on the source's wall clock
+    (an event on a date happened that day). The timestamps of a source in another time zone
+    or time unit than the evaluation clock (the default source's) are converted to it. Float
+    value columns are Float64 with NaN and ``inf`` / ``-inf`` as null (never banded or
+    scored); :data:`NOT_FINITE` counts, per row, the values that were so read (for
+    ``diagnostics["values_not_finite"]``).
     """
-    ev = plan.events
+    ev = plan.sources[plan.default_source if source is None else source]
     cols = sorted(columns)
     lf = events.select(cols)
     exprs: list[pl.Expr] = []
-    if isinstance(schema.get(ev.timestamp), pl.Date):
-        exprs.append(clock.to_timestamp(pl.col(ev.timestamp), "date").alias(ev.timestamp))
+    ts_dtype = schema.get(ev.timestamp)
+    if isinstance(ts_dtype, pl.Date):
+        own = Clock(clock.as_of, clock.end, ev.timezone, clock.time_unit)
+        ts = own.to_timestamp(pl.col(ev.timestamp), "date")
+        if ev.timezone != clock.time_zone and clock.time_zone is not None:
+            ts = ts.dt.convert_time_zone(clock.time_zone)
+        exprs.append(ts.alias(ev.timestamp))
+    elif isinstance(ts_dtype, pl.Datetime) and (
+            ts_dtype.time_zone != clock.time_zone or ts_dtype.time_unit != clock.time_unit):
+        ts = pl.col(ev.timestamp).dt.cast_time_unit(clock.time_unit)  # type: ignore[arg-type]
+        if ts_dtype.time_zone != clock.time_zone and clock.time_zone is not None:
+            ts = ts.dt.convert_time_zone(clock.time_zone)
+        exprs.append(ts.alias(ev.timestamp))
     floats = [c for c in cols if ev.values.get(c) == "float"]
     flags: list[pl.Expr] = []
     for c in floats:
@@ -199,19 +315,26 @@ def _declared(plan: Plan, issues: list[Issue]) -> list[Issue]:
     declared: dict[tuple[str, str], tuple[Any, str]] = {}
     for cr in reversed(plan.roadmaps):  # the first roadmap that declares a column wins
         r = cr.roadmap
-        e, acc = r.data.events, r.data.accounts
-        fields = {e.account: "account", e.timestamp: "timestamp"}
-        if e.event is not None:
-            fields[e.event] = "event"
-        if e.user is not None:
-            fields[e.user] = "user"
-        for column, what in fields.items():
-            declared[("<events>", column)] = (r, f"data.events.{what}")
-        for name in e.values:
-            declared[("<events>", name)] = (r, f"data.events.values.{name}")
+        acc = r.data.accounts
+        for source, e in r.data.sources.items():
+            label, base = source_label(plan, source), r.data.source_path(source)
+            fields = {e.account: "account", e.timestamp: "timestamp"}
+            if e.event is not None:
+                fields[e.event] = "event"
+            if e.user is not None:
+                fields[e.user] = "user"
+            for column, what in fields.items():
+                declared[(label, column)] = (r, f"{base}.{what}")
+            for name in e.values:
+                declared[(label, name)] = (r, f"{base}.values.{name}")
         declared[("<accounts>", acc.key)] = (r, "data.accounts.key")
         if acc.parent is not None:
             declared[("<accounts>", acc.parent)] = (r, "data.accounts.parent")
+        for what in ("valid_from", "valid_to", "snapshot"):
+            column = getattr(acc, what)
+            if column is not None:
+                declared[("<accounts>", column)] = (r, f"data.accounts.{what}")
+
         for name in acc.attributes:
             declared[("<accounts>", name)] = (r, f"data.accounts.attributes.{name}")
     out: list[Issue] = []
@@ -227,21 +350,33 @@ def _declared(plan: Plan, issues: list[Issue]) -> list[Issue]:
     return out
 
 
-def check_events_schema(plan: Plan, schema: pl.Schema) -> list[Issue]:
-    """Return problems of the events frame's columns and dtypes (nothing is read)."""
-    ev = plan.events
+def check_events_schema(plan: Plan, schema: pl.Schema, source: str | None = None,
+                        ) -> list[Issue]:
+    """Return problems of the columns and dtypes of one event source's frame (the default
+    source when ``source`` is None); nothing is read."""
+    name = plan.default_source if source is None else source
+    ev = plan.sources[name]
+    label = source_label(plan, name)
+    frame = _frame_words(plan, name)
+    where = f"{plan.roadmaps[0].roadmap.data.source_path(name)}"
     issues: list[Issue] = []
     from healthrules.expressions import did_you_mean
 
+    def issue(code: Code, message: str, column: str, hint: str | None = None) -> Issue:
+        return Issue(code=code.value, message=message, hint=hint,
+                     location=Location(file=label, path=column))
+
     def need(col: str, ok: Any, expected: str) -> None:
         if col not in schema:
-            issues.append(_issue(Code.MISSING_COLUMN,
-                                 f"events frame has no column {col!r} (expected {expected})",
-                                 "events", col, did_you_mean(col, list(schema.names()))))
+            issues.append(issue(Code.MISSING_COLUMN,
+                                f"{frame} has no column {col!r} (expected {expected})",
+                                col, did_you_mean(col, list(schema.names()))))
         elif not ok(schema[col]):
-            issues.append(_issue(Code.WRONG_DTYPE,
-                                 f"events column {col!r} is {schema[col]}, expected {expected}",
-                                 "events", col))
+            issues.append(issue(Code.WRONG_DTYPE,
+                                f"{frame}: column {col!r} is {schema[col]}, expected {expected}"
+                                if plan.named_sources else
+                                f"events column {col!r} is {schema[col]}, expected {expected}",
+                                col))
 
     need(ev.account, lambda d: True, "the account key")
     if ev.event is not None:
@@ -250,59 +385,82 @@ def check_events_schema(plan: Plan, schema: pl.Schema) -> list[Issue]:
          "a Datetime (or Date) column")
     if ev.user is not None:
         need(ev.user, lambda d: True, "the user key")
-    for name, typ in ev.values.items():
-        need(name, lambda d, t=typ: _is(d, t), f"a numeric ({typ}) column")
-    issues += _filter_column_issues(plan, schema)
+    for col, typ in ev.values.items():
+        need(col, lambda d, t=typ: _is(d, t), f"a numeric ({typ}) column")
+    issues += _filter_column_issues(plan, schema, name)
     ts = schema.get(ev.timestamp)
     if isinstance(ts, pl.Datetime) and ts.time_zone != ev.timezone:
         got = ts.time_zone or "naive"
         want = ev.timezone or "naive"
-        issues.append(_issue(
+        issues.append(issue(
             Code.TIMEZONE_MISMATCH,
-            f"events column {ev.timestamp!r} is in time zone {got}, but the roadmap declares "
-            f"{want} (data.events.timezone)",
-            "events", ev.timestamp,
-            hint="convert with pl.col(...).dt.convert_time_zone(...) or fix data.events.timezone",
+            f"{'events' if not plan.named_sources else frame + ':'} column {ev.timestamp!r} "
+            f"is in time zone {got}, but the roadmap declares {want} ({where}.timezone)",
+            ev.timestamp,
+            hint=f"convert with pl.col(...).dt.convert_time_zone(...) or fix {where}.timezone",
         ))
     return _declared(plan, issues)
 
 
-def _filter_column_issues(plan: Plan, schema: pl.Schema) -> list[Issue]:
+def _filter_column_issues(plan: Plan, schema: pl.Schema, source: str) -> list[Issue]:
     """Event columns that a ``where`` filter reads as text but that hold another type (the
     user column is text to expressions; the engine would fail comparing it)."""
     issues: list[Issue] = []
-    for name, path, roadmap_id in _text_filter_columns(plan):
+    label = source_label(plan, source)
+    for name, path, roadmap_id in _text_filter_columns(plan).get(source, []):
         if name in schema and not _is(schema[name], "str"):
-            issues.append(_issue(
-                    Code.WRONG_DTYPE,
-                f"events column {name!r} is {schema[name]}, but the filter of "
+            what = f"events frame {source!r}: column" if plan.named_sources else "events column"
+            issues.append(Issue(
+                code=Code.WRONG_DTYPE.value, location=Location(file=label, path=name),
+                message=f"{what} {name!r} is {schema[name]}, but the filter of "
                 f"{path.removesuffix('.where')} of roadmap {roadmap_id!r} reads it as text "
-                "(str)", "events", name,
+                "(str)",
                 hint=f"cast it with pl.col({name!r}).cast(pl.String)"))
     return issues
 
 
-def _text_filter_columns(plan: Plan) -> list[tuple[str, str, str]]:
-    """(column, filter path, roadmap id) of the event columns that filters read as text,
-    first use of each; worked out once per plan."""
+def _text_filter_columns(plan: Plan) -> dict[str, list[tuple[str, str, str]]]:
+    """Per source, (column, filter path, roadmap id) of the event columns that filters read
+    as text, first use of each; worked out once per plan."""
     return plan.cached("text-filter-columns", lambda: _find_text_filter_columns(plan))
 
 
-def _find_text_filter_columns(plan: Plan) -> list[tuple[str, str, str]]:
+def _find_text_filter_columns(plan: Plan) -> dict[str, list[tuple[str, str, str]]]:
     from healthrules.expressions import names_in
 
-    out: list[tuple[str, str, str]] = []
-    seen: set[str] = set()
+    out: dict[str, list[tuple[str, str, str]]] = {}
+    seen: set[tuple[str, str]] = set()
     for cr in plan.roadmaps:
         a = cr.analysis
-        for path, parsed in a.expressions.items():
-            if not path.endswith(".where"):
+        for idx, ind in enumerate(cr.roadmap.indicators):
+            path = f"indicators[{idx}].where"
+            parsed = a.expressions.get(path)
+            if parsed is None or not isinstance(ind, AggregateIndicator):
                 continue
+            source = plan.source_of(ind)
+            types = a.source_types.get(source, {})
             for name in sorted(names_in(parsed.tree)):
-                if name not in seen and a.event_types.get(name) == "str":
-                    seen.add(name)
-                    out.append((name, path, cr.id))
+                if (source, name) not in seen and types.get(name) == "str":
+                    seen.add((source, name))
+                    out.setdefault(source, []).append((name, path, cr.id))
     return out
+
+
+def check_source_key(plan: Plan, source: str, schema: pl.Schema,
+                     accounts_key: pl.DataType | None) -> list[Issue]:
+    """The account key of a source's events must be of the accounts' key kind (they are
+    joined on it)."""
+    ev = plan.sources[source]
+    got = schema.get(ev.account)
+    if got is None or accounts_key is None or _keys_compatible(got, accounts_key):
+        return []
+    return _declared(plan, [Issue(
+        code=Code.WRONG_DTYPE.value,
+        location=Location(file=source_label(plan, source), path=ev.account),
+        message=f"the account key is {got} in {_frame_words(plan, source)} but "
+        f"{accounts_key} in the accounts",
+        hint=f"cast the key to one type in every frame, e.g. pl.col({ev.account!r})"
+        ".cast(pl.String)")])
 
 
 def check_accounts(plan: Plan, accounts: pl.LazyFrame, events_schema: pl.Schema,
@@ -310,7 +468,12 @@ def check_accounts(plan: Plan, accounts: pl.LazyFrame, events_schema: pl.Schema,
     """Check the accounts frame and return it collected, with attributes cast to their types.
 
     Only the key and the declared attributes are kept. Accounts are small (one row per
-    account), so they are collected here; the events are never collected whole.
+    account), so they are collected here; the events are never collected whole. With
+    validity columns declared (``data.accounts.valid_from``/``valid_to`` or ``snapshot``)
+    the rows are dated: they are checked (no null start, no row ending before it starts, no
+    two rows of an account valid at once, no account twice in a snapshot) and returned with
+    :data:`VALID_FROM` and :data:`VALID_TO` (sorted by key and start); pick the rows of one
+    instant with :func:`accounts_at`.
     """
     schema = accounts.collect_schema()
     key = plan.account_key
@@ -366,9 +529,13 @@ def check_accounts(plan: Plan, accounts: pl.LazyFrame, events_schema: pl.Schema,
                                  "accounts", parent))
         else:
             casts.append(pl.col(parent).cast(schema[key]))
+    validity = account_validity(plan)
+    issues += _check_validity_columns(validity, schema, clock)
+
     if issues:
         return pl.DataFrame(), _declared(plan, issues)
-    frame = accounts.select(pl.col(key), *casts).collect()
+    frame = accounts.select(pl.col(key), *casts, *_validity_exprs(validity, schema, clock)
+                            ).collect()
     if ev_key is not None and frame[key].dtype != ev_key:
         cast = frame[key].cast(ev_key, strict=False)
         lost = frame.filter(cast.is_null() & frame[key].is_not_null())[key]
@@ -388,6 +555,9 @@ def check_accounts(plan: Plan, accounts: pl.LazyFrame, events_schema: pl.Schema,
     if nulls:
         issues.append(_issue(Code.NULL_KEY,
                              f"{nulls} account row(s) have a null key {key!r}", "accounts", key))
+    if validity:
+        frame, found = _dated(frame, key, validity)
+        return frame, _declared(plan, issues + found)
     dup = frame.filter(pl.col(key).is_duplicated() & pl.col(key).is_not_null())
     if dup.height:
         examples = dup[key].unique().sort().head(3).to_list()
@@ -459,3 +629,193 @@ def _keys_compatible(a: pl.DataType, b: pl.DataType) -> bool:
         return str(base)
 
     return kind(a) == kind(b)
+
+
+# ---------------------------------------------------------------------- accounts over time
+
+VALID_FROM = "__valid_from"
+"""The column of a checked dated accounts frame: the first instant a row is valid (naive
+wall-clock time of the events' zone, microseconds)."""
+VALID_TO = "__valid_to"
+"""The column of a checked dated accounts frame: the instant a row stops being valid
+(exclusive; null: still valid)."""
+_ROW = "__row"
+
+
+def account_validity(plan: Plan) -> tuple[str, ...]:
+    """The validity columns the plan's accounts declare (``data.accounts``): ``(valid_from,
+    valid_to)``, ``(snapshot,)`` or ``()``. The roadmaps of a pack declare the same ones."""
+    return plan.roadmaps[0].roadmap.data.accounts.validity if plan.roadmaps else ()
+
+
+def is_dated(accounts: pl.DataFrame) -> bool:
+    """Whether a checked accounts frame holds dated rows (:data:`VALID_FROM`, :data:`VALID_TO`)."""
+    return VALID_FROM in accounts.columns
+
+
+def _check_validity_columns(validity: tuple[str, ...], schema: pl.Schema,
+                            clock: Clock) -> list[Issue]:
+    from healthrules.expressions import did_you_mean
+
+    issues: list[Issue] = []
+    for name in validity:
+        if name not in schema:
+            issues.append(_issue(Code.MISSING_COLUMN,
+                                 f"accounts frame has no validity column {name!r}", "accounts",
+                                 name, did_you_mean(name, list(schema.names()))))
+            continue
+        dtype = schema[name]
+        snapshot = len(validity) == 1
+        if snapshot and dtype != pl.Date:
+            issues.append(_issue(Code.WRONG_DTYPE,
+                                 f"accounts column {name!r} is {dtype}, expected a Date (the "
+                                 "snapshot date)", "accounts", name,
+                                 hint="parse dates with pl.col(...).str.to_date()"
+                                 if dtype == pl.String else None))
+        elif not snapshot and not (dtype == pl.Date or isinstance(dtype, pl.Datetime)):
+            issues.append(_issue(Code.WRONG_DTYPE,
+                                 f"accounts column {name!r} is {dtype}, expected a Date or a "
+                                 "Datetime (row validity)", "accounts", name,
+                                 hint="parse dates with pl.col(...).str.to_date()"
+                                 if dtype == pl.String else None))
+        elif isinstance(dtype, pl.Datetime) and dtype.time_zone != clock.time_zone:
+            issues.append(_issue(
+                Code.TIMEZONE_MISMATCH,
+                f"accounts column {name!r} is in time zone {dtype.time_zone or 'naive'} but "
+                f"the event timestamps are {clock.time_zone or 'naive'}", "accounts", name,
+                hint="convert it with pl.col(...).dt.convert_time_zone(...)"))
+    return issues
+
+
+def _validity_exprs(validity: tuple[str, ...], schema: pl.Schema, clock: Clock) -> list[pl.Expr]:
+    """The validity columns as naive wall-clock instants of the events' zone (dates at the
+    midnight that starts them); a snapshot date is kept as it is (made into intervals later)."""
+    if not validity:
+        return []
+    if len(validity) == 1:
+        return [pl.col(validity[0]).alias(VALID_FROM)]
+    out: list[pl.Expr] = []
+    for name, alias in zip(validity, (VALID_FROM, VALID_TO), strict=True):
+        col = pl.col(name)
+        if isinstance(schema[name], pl.Datetime):
+            if clock.time_zone is not None:
+                col = col.dt.replace_time_zone(None)
+            col = col.dt.cast_time_unit("us")
+        else:
+            col = col.cast(pl.Datetime("us"))
+        out.append(col.alias(alias))
+    return out
+
+
+def _moment(value: dt.datetime | None) -> str:
+    """A validity instant as text: the date alone at midnight."""
+    if value is None:
+        return "null"
+    return value.date().isoformat() if value.time() == dt.time() else value.isoformat(sep=" ")
+
+
+def _rows_text(rows: list[int]) -> str:
+    return ("row " if len(rows) == 1 else "rows ") + ", ".join(str(r) for r in rows)
+
+
+def _dated(frame: pl.DataFrame, key: str,
+           validity: tuple[str, ...]) -> tuple[pl.DataFrame, list[Issue]]:
+    """Check dated account rows and bring them to intervals ``[VALID_FROM, VALID_TO)``.
+
+    Snapshot rows become intervals from their snapshot date to the next snapshot date of
+    the frame (open for the last snapshot). Every problem names the account and the rows
+    (counted from 0, in the order of the accounts frame).
+    """
+    issues: list[Issue] = []
+    frame = frame.with_row_index(_ROW).filter(pl.col(key).is_not_null())
+    start = validity[0]
+    nulls = frame.filter(pl.col(VALID_FROM).is_null())
+    if nulls.height:
+        ex = nulls.head(3)
+        issues.append(_issue(
+            Code.BAD_VALIDITY,
+            f"{nulls.height} account row(s) have a null {start!r} (e.g. account "
+            f"{ex[key][0]!r}, {_rows_text(ex[_ROW].to_list())}); every row needs the date it "
+            "starts being valid", "accounts", start))
+        frame = frame.filter(pl.col(VALID_FROM).is_not_null())
+    if len(validity) == 1:
+        dup = frame.filter(pl.struct(key, VALID_FROM).is_duplicated()).sort(_ROW)
+        if dup.height:
+            first = dup.row(0, named=True)
+            rows = dup.filter((pl.col(key) == first[key]) & (
+                pl.col(VALID_FROM) == first[VALID_FROM]))[_ROW].to_list()
+            issues.append(_issue(
+                Code.DUPLICATE_ACCOUNT,
+                f"account {first[key]!r} appears {len(rows)} times in the snapshot of "
+                f"{first[VALID_FROM]} ({_rows_text(rows)}); "
+                f"{dup.select(key, VALID_FROM).n_unique()} (account, snapshot) pair(s) are "
+                "duplicated; each account must appear once per snapshot", "accounts", start))
+            return pl.DataFrame(), issues
+        days = frame[VALID_FROM].unique().sort()
+        following = pl.DataFrame({VALID_FROM: days, VALID_TO: days.shift(-1)})
+        frame = frame.join(following, on=VALID_FROM, how="left").with_columns(
+            pl.col(VALID_FROM, VALID_TO).cast(pl.Datetime("us")))
+        return frame.sort(key, VALID_FROM).drop(_ROW), issues
+    end = validity[1]
+    inverted = frame.filter(pl.col(VALID_TO) <= pl.col(VALID_FROM)).sort(_ROW)
+    if inverted.height:
+        first = inverted.row(0, named=True)
+        issues.append(_issue(
+            Code.BAD_VALIDITY,
+            f"{inverted.height} account row(s) end before they start: account "
+            f"{first[key]!r}, {_rows_text([first[_ROW]])}: {end} {_moment(first[VALID_TO])} is not "
+            f"after {start} {_moment(first[VALID_FROM])}", "accounts", end))
+    ordered = frame.sort(key, VALID_FROM, _ROW)
+    nxt = pl.col(VALID_FROM).shift(-1).over(key)
+    overlap = ordered.with_columns(nxt.alias("__next_from"),
+                                   pl.col(_ROW).shift(-1).over(key).alias("__next_row")).filter(
+        pl.col("__next_from").is_not_null()
+        & (pl.col(VALID_TO).is_null() | (pl.col("__next_from") < pl.col(VALID_TO))))
+    if overlap.height:
+        first = overlap.sort(_ROW).row(0, named=True)
+        until = ("still open" if first[VALID_TO] is None
+                 else f"until {_moment(first[VALID_TO])}")
+        issues.append(_issue(
+            Code.BAD_VALIDITY,
+            f"{overlap.height} pair(s) of account rows overlap in time: account "
+            f"{first[key]!r}, {_rows_text(sorted([first[_ROW], first['__next_row']]))} "
+            f"(valid from {_moment(first[VALID_FROM])} {until}, and from "
+            f"{_moment(first['__next_from'])}); an "
+            "account has one row valid at any time", "accounts", start,
+            hint=f"end the earlier row ({end}) where the next one starts"))
+    if issues:
+        return pl.DataFrame(), issues
+    return ordered.drop(_ROW), issues
+
+
+@dataclass(frozen=True)
+class AccountsAt:
+    """The accounts of one evaluation instant: one row per account that exists then."""
+
+    frame: pl.DataFrame
+    not_started: int
+    """Accounts whose first row starts after the instant (not evaluated)."""
+    ended: int
+    """Accounts without a row valid at the instant that had one before (not evaluated)."""
+
+
+def valid_at(end: pl.Expr) -> pl.Expr:
+    """Whether a dated row is valid at the evaluation instant ``end`` (a naive wall-clock
+    datetime): it started before the instant and had not ended by it."""
+    return (pl.col(VALID_FROM) < end) & (pl.col(VALID_TO).is_null() | (pl.col(VALID_TO) >= end))
+
+
+def accounts_at(accounts: pl.DataFrame, clock: Clock, key: str) -> AccountsAt:
+    """The rows of a checked accounts frame valid at ``clock`` (the evaluation instant).
+
+    A plain frame (no validity) is returned as it is. The validity columns are dropped.
+    """
+    if not is_dated(accounts):
+        return AccountsAt(accounts, 0, 0)
+    end = pl.lit(clock.end, pl.Datetime("us"))
+    counts = accounts.group_by(key).agg(
+        valid_at(end).any().alias("__now"), (pl.col(VALID_FROM) < end).any().alias("__began"))
+    not_started = int((~counts["__began"]).sum())
+    ended = int((counts["__began"] & ~counts["__now"]).sum())
+    frame = accounts.filter(valid_at(end)).drop(VALID_FROM, VALID_TO)
+    return AccountsAt(frame, not_started, ended)

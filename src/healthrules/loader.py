@@ -53,6 +53,7 @@ from healthrules.roadmap import (
     Pack,
     Roadmap,
     RollupIndicator,
+    events_form,
 )
 
 __all__ = [
@@ -312,15 +313,20 @@ def _raw_names(data: dict[str, Any]) -> dict[str, Type] | None:
         if isinstance(ind, dict) and isinstance(ind.get("id"), str):
             names[ind["id"]] = "float"
     contract: dict[str, Any] = data["data"] if isinstance(data.get("data"), dict) else {}
-    events: dict[str, Any] = (contract["events"] if isinstance(contract.get("events"), dict)
-                              else {})
+    declared: dict[str, Any] = (contract["events"] if isinstance(contract.get("events"), dict)
+                                else {})
+    # one frame's columns, or named sources (see roadmap.EventSources)
+    sources = ([x for x in declared.values() if isinstance(x, dict)]
+               if events_form(declared) == "sources" else [declared])
     defaults = {name: info.default for name, info in EventColumns.model_fields.items()
                 if isinstance(info.default, str)}
-    for name, default in defaults.items():
-        column = events.get(name, default)
-        if isinstance(column, str):
-            names[column] = "float"
-    for section, key in ((events, "values"), (contract.get("accounts"), "attributes")):
+    for events in sources:
+        for name, default in defaults.items():
+            column = events.get(name, default)
+            if isinstance(column, str):
+                names[column] = "float"
+    for section, key in (*((e, "values") for e in sources),
+                         (contract.get("accounts"), "attributes")):
         group = section.get(key) if isinstance(section, dict) else None
         if isinstance(group, dict):
             names.update({str(n): "float" for n in group})

@@ -1,8 +1,10 @@
 """The data contract of a pack: its roadmaps read the same frames and have distinct ids.
 
 The roadmaps (tracks) of a pack are evaluated over one events frame and one accounts frame,
-so they must agree on the event columns, the account key, the type of every account attribute
-they share and the type of every event value column; and each needs its own id. The loader
+so they must agree on the account key, the type of every account attribute they share, and,
+for every event source that several of them declare, its columns and the type of every value
+column; they list their sources in the same order (the first is the default source of
+indicators). Each needs its own id. The loader
 checks this when it loads a pack, and the compiler when it compiles one (or a list of
 roadmaps).
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from healthrules.errors import Code, Issue, Location
-from healthrules.roadmap import AttributeType, Roadmap
+from healthrules.roadmap import AttributeType, EventColumns, Roadmap
 
 __all__ = ["pack_issues"]
 
@@ -31,7 +33,8 @@ def pack_issues(roadmaps: Sequence[Roadmap]) -> list[Issue]:
     Returns
     -------
     list of Issue
-        Repeated ids, other event columns or account key than the first roadmap, an
+        Repeated ids, another default source, account key or columns of a source than the
+        first roadmap that declares it, an
         attribute given two types, a value column given another type than in the first
         roadmap; in roadmap order.
 
@@ -54,22 +57,30 @@ def pack_issues(roadmaps: Sequence[Roadmap]) -> list[Issue]:
     attributes: dict[str, AttributeType] = {}
     parent: str | None = None
     ids: set[str] = set()
+    # each source as the first roadmap that declares it does: (roadmap, its columns)
+    sources: dict[str, tuple[Roadmap, EventColumns]] = {}
+    default = first.data.default_source
     for r in roadmaps:
         if r.id in ids:
             issues.append(Issue(code=Code.DUPLICATE_ID.value,
                                 message=f"roadmap id {r.id!r} appears twice in the pack",
                                 location=Location(file=r.source, path="id")))
         ids.add(r.id)
-        ev, acc = r.data.events, r.data.accounts
-        f_ev = first.data.events
-        if (ev.account, ev.user, ev.event, ev.timestamp, ev.timezone) != (
-            f_ev.account, f_ev.user, f_ev.event, f_ev.timestamp, f_ev.timezone
-        ) or acc.key != first.data.accounts.key:
+        acc = r.data.accounts
+        if r.data.default_source != default:
             issues.append(Issue(
                 code=Code.VALIDATION.value,
-                message=f"roadmap {r.id!r} declares other event columns or account key than "
-                f"{first.id!r}; the roadmaps of a pack read the same frames",
-                location=Location(file=r.source, path="data")))
+                message=f"the default event source of roadmap {r.id!r} is "
+                f"{r.data.default_source!r} but {default!r} in {first.id!r}; the roadmaps of a "
+                "pack list their event sources in the same order (the first is the default)",
+                location=Location(file=r.source, path="data.events")))
+        if (acc.key, acc.validity) != (first.data.accounts.key, first.data.accounts.validity):
+            issues.append(Issue(
+                code=Code.VALIDATION.value,
+                message=f"roadmap {r.id!r} declares another account key than {first.id!r} "
+                "(or other account validity columns); the roadmaps of a pack read the same "
+                "frames",
+                location=Location(file=r.source, path="data.accounts.key")))
         if acc.parent is not None:
             if parent is not None and parent != acc.parent:
                 issues.append(Issue(
@@ -86,10 +97,24 @@ def pack_issues(roadmaps: Sequence[Roadmap]) -> list[Issue]:
                     message=f"attribute {name!r} is {typ} here but {attributes[name]} in another "
                     "roadmap of the pack",
                     location=Location(file=r.source, path=f"data.accounts.attributes.{name}")))
-        for name, vtyp in ev.values.items():
-            if f_ev.values.get(name, vtyp) != vtyp:
+        for name, ev in r.data.sources.items():
+            path = r.data.source_path(name)
+            seen = sources.setdefault(name, (r, ev))
+            ref_r, f_ev = seen
+            what = "event columns" if not r.data.named_sources else (
+                f"columns for event source {name!r}")
+            if (ev.account, ev.user, ev.event, ev.timestamp, ev.timezone) != (
+                f_ev.account, f_ev.user, f_ev.event, f_ev.timestamp, f_ev.timezone
+            ):
                 issues.append(Issue(
                     code=Code.VALIDATION.value,
-                    message=f"value column {name!r} has another type in {first.id!r}",
-                    location=Location(file=r.source, path=f"data.events.values.{name}")))
+                    message=f"roadmap {r.id!r} declares other {what} than {ref_r.id!r}; "
+                    "the roadmaps of a pack read the same frames",
+                    location=Location(file=r.source, path=path)))
+            for vname, vtyp in ev.values.items():
+                if f_ev.values.get(vname, vtyp) != vtyp:
+                    issues.append(Issue(
+                        code=Code.VALIDATION.value,
+                        message=f"value column {vname!r} has another type in {ref_r.id!r}",
+                        location=Location(file=r.source, path=f"{path}.values.{vname}")))
     return issues

@@ -26,6 +26,7 @@ from healthrules.aggregates import AGGREGATE_KINDS, Q_DECIMALS, Aggregate, q_uni
 
 __all__ = [
     "AGGREGATES",
+    "DEFAULT_SOURCE",
     "ROLLUP_AGGREGATES",
     "UNASSIGNED_STAGE",
     "AccountColumns",
@@ -38,6 +39,7 @@ __all__ = [
     "DataContract",
     "DerivedIndicator",
     "EventColumns",
+    "EventSources",
     "Goal",
     "Import",
     "Indicator",
@@ -56,6 +58,7 @@ __all__ = [
     "Tasks",
     "Weights",
     "Window",
+    "events_form",
 ]
 
 UNASSIGNED_STAGE = "_unassigned"
@@ -145,6 +148,19 @@ class AccountColumns(_Model):
         "roll-up indicators); null for a top-level account. Omit when accounts have no "
         "parents.",
     )
+    valid_from: str | None = Field(
+        None, description="Type-2 history: the column holding the first day (Date) or instant "
+        "(Datetime) a row is valid. Give it with valid_to; each account then has one row per "
+        "version of its attributes, and every evaluation reads the row valid at its date.")
+    valid_to: str | None = Field(
+        None, description="Type-2 history: the column holding the day or instant a row stops "
+        "being valid (exclusive); null while the row is still valid.")
+    snapshot: str | None = Field(
+        None, description="Snapshots: the column holding the date of the snapshot a row belongs "
+        "to (one row per account per snapshot). A row is valid from its snapshot date until "
+        "the next snapshot date of the frame; an account missing from a snapshot does not "
+        "exist from that date.")
+
 
     @model_validator(mode="after")
     def _key_not_attribute(self) -> AccountColumns:
@@ -161,14 +177,112 @@ class AccountColumns(_Model):
                 "attributes",
                 {"parent": self.parent},
             )
+        if (self.valid_from is None) != (self.valid_to is None):
+            raise PydanticCustomError(
+                "validity_invalid",
+                "give valid_from and valid_to together (type-2 history), or snapshot alone",
+                {})
+        if self.snapshot is not None and self.valid_from is not None:
+            raise PydanticCustomError(
+                "validity_invalid",
+                "give either valid_from/valid_to (type-2 history) or snapshot, not both", {})
+        named = [c for c in (self.valid_from, self.valid_to, self.snapshot) if c is not None]
+        for column in named:
+            if column == self.key or column in self.attributes or named.count(column) > 1:
+                raise PydanticCustomError(
+                    "duplicate_id",
+                    "the validity column '{column}' must not also be the key, an attribute or "
+                    "another validity column", {"column": column})
+        if self.parent is not None and named:
+            raise PydanticCustomError(
+                "validity_invalid",
+                "an account hierarchy (parent '{parent}') cannot be combined with dated accounts "
+                "(valid_from/valid_to or snapshot) yet: give one accounts row per account, or "
+                "drop the parent column", {"parent": self.parent})
         return self
+
+    @property
+    def validity(self) -> tuple[str, ...]:
+        """The validity columns declared: ``(valid_from, valid_to)``, ``(snapshot,)`` or ``()``
+        (one row per account, the same for every date)."""
+        if self.valid_from is not None and self.valid_to is not None:
+            return (self.valid_from, self.valid_to)
+        if self.snapshot is not None:
+            return (self.snapshot,)
+        return ()
+
+
+DEFAULT_SOURCE = "events"
+"""The name of the one event source of a roadmap whose ``data.events`` declares its columns
+directly (the form with no named sources)."""
+
+_EVENT_FIELDS = frozenset(
+    name for field, info in EventColumns.model_fields.items()
+    for name in (field, info.alias) if name is not None)
+
+
+def events_form(v: Any) -> str:
+    """``columns`` (one source: the columns themselves) or ``sources`` (named sources)."""
+    if isinstance(v, EventColumns):
+        return "columns"
+    if isinstance(v, dict):
+        if v and not (set(v) & _EVENT_FIELDS) and all(
+                isinstance(x, (dict, EventColumns)) for x in v.values()):
+            return "sources"
+    return "columns"
+
+
+EventSources = Annotated[
+    Annotated[EventColumns, Tag("columns")]
+    | Annotated[
+        Annotated[dict[Id, EventColumns], Field(min_length=1, max_length=32)], Tag("sources")],
+    Discriminator(events_form),
+]
+"""``data.events``: the columns of the one events frame, or several named sources (a mapping
+of source name to its columns; the first is the default source)."""
 
 
 class DataContract(_Model):
-    """What the event and account frames look like, so expressions can be checked up front."""
+    """What the event and account frames look like, so expressions can be checked up front.
 
-    events: EventColumns = Field(default_factory=EventColumns)
+    ``events`` declares the columns of the one events frame, or several named event sources
+    (``{usage: {...}, tickets: {...}}``), each read from its own frame; an aggregate
+    indicator names its ``source`` (default: the first).
+    """
+
+    events: EventSources = Field(
+        default_factory=EventColumns,
+        description="The columns of the events frame, or several named event sources "
+        "(source name -> its columns; the first is the default source of indicators).",
+    )
     accounts: AccountColumns = Field(default_factory=AccountColumns)
+
+    @property
+    def sources(self) -> dict[str, EventColumns]:
+        """Every event source by name, the default first (one source named ``events`` when
+        ``data.events`` declares the columns directly)."""
+        if isinstance(self.events, EventColumns):
+            return {DEFAULT_SOURCE: self.events}
+        return dict(self.events)
+
+    @property
+    def named_sources(self) -> bool:
+        """Whether ``data.events`` declares named sources (rather than one frame's columns)."""
+        return not isinstance(self.events, EventColumns)
+
+    @property
+    def default_source(self) -> str:
+        """The source an aggregate indicator without ``source:`` reads."""
+        return next(iter(self.sources))
+
+    @property
+    def default_events(self) -> EventColumns:
+        """The columns of the default source."""
+        return next(iter(self.sources.values()))
+
+    def source_path(self, source: str) -> str:
+        """The YAML path of a source's columns (``data.events`` or ``data.events.<name>``)."""
+        return f"data.events.{source}" if self.named_sources else "data.events"
 
 
 # --------------------------------------------------------------------------- bands
@@ -417,6 +531,9 @@ class AggregateIndicator(_IndicatorBase):
     """An indicator aggregated from usage events: ``aggregate`` over ``where`` in ``window``."""
 
     kind: Literal["events"] = "events"
+    source: Id | None = Field(
+        None, description="The event source to aggregate (a name declared under "
+        "data.events); default: the first source.")
     aggregate: Aggregate
     of: str | None = Field(
         None,

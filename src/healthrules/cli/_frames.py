@@ -4,6 +4,7 @@ folders, or a table or query of a DuckDB file or of a database by URI."""
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -15,7 +16,8 @@ from healthrules.errors import Code, InputDataError, Issue, Location
 if TYPE_CHECKING:
     from healthrules.compiler import Plan
 
-__all__ = ["add_source_arguments", "contract_types", "has_input", "input_frame", "scan_frame"]
+__all__ = ["add_source_arguments", "contract_types", "has_input", "input_frame",
+           "partition_columns", "scan_events", "scan_frame"]
 
 Side = Literal["events", "accounts"]
 
@@ -23,15 +25,17 @@ _SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".ndjson": 
              ".jsonl": "ndjson"}
 
 
-def contract_types(plan: Plan, side: Side) -> dict[str, str]:
+def contract_types(plan: Plan, side: Side, source: str | None = None) -> dict[str, str]:
     """The type the data contract declares for each column of one frame: ``str`` for keys,
     users and event names (ids such as ``00001`` stay text), else the declared type
-    (``datetime`` for the timestamp)."""
+    (``datetime`` for the timestamp; dates for the accounts' validity columns). ``source``
+    names the event source (default: the default source)."""
     if side == "accounts":
+        validity = plan.roadmaps[0].roadmap.data.accounts.validity if plan.roadmaps else ()
         # a parent key is a key: text, like the account key
         return {plan.account_key: "str", **plan.attributes,
-                **dict.fromkeys(plan.parent_columns, "str")}
-    ev = plan.events
+                **dict.fromkeys(plan.parent_columns, "str"), **dict.fromkeys(validity, "date")}
+    ev = plan.sources[plan.default_source if source is None else source]
     types = {ev.account: "str", ev.timestamp: "datetime", **ev.values}
     if ev.event is not None:
         types[ev.event] = "str"
@@ -69,8 +73,127 @@ def _typed(lf: pl.LazyFrame, types: dict[str, str], timezone: str | None) -> pl.
     return lf.with_columns(exprs) if exprs else lf
 
 
+_NAMED = re.compile(r"^([A-Za-z][A-Za-z0-9_]*)=(.+)$")
+
+
+def _named(value: str, option: str) -> tuple[str | None, str]:
+    """``NAME=VALUE`` -> (NAME, VALUE); a plain value (or an existing path holding ``=``,
+    such as a hive folder ``date=2026-06-01``) -> (None, value)."""
+    m = _NAMED.match(value)
+    if m is None or Path(value).exists():
+        return None, value
+    return m.group(1), m.group(2)
+
+
+_EVENT_OPTIONS = (("--events", "events"), ("--events-table", "events_table"),
+                  ("--events-query", "events_query"))
+
+
+def scan_events(values: list[str], plan: Plan) -> pl.LazyFrame | dict[str, pl.LazyFrame]:
+    """The events named by one or more ``--events`` options: ``PATH`` (the default source,
+    alone) or ``NAME=PATH`` per event source of the roadmap (``--events usage=u.parquet
+    --events tickets=t.csv``). Each is scanned lazily with :func:`scan_frame`, CSV and
+    NDJSON with the types its source declares.
+
+    Raises
+    ------
+    UsageError
+        A source named twice or unknown (with a did-you-mean), a plain path next to named
+        ones or given twice, or a source of the roadmap without its ``--events``.
+    """
+    got: pl.LazyFrame | dict[str, pl.LazyFrame] = _events_input(
+        [("--events", v) for v in values], plan, None)
+    return got
+
+
+def _events_input(entries: list[tuple[str, str]], plan: Plan,
+                  args: argparse.Namespace | None) -> Any:
+    """The events of ``(option, value)`` pairs: ``--events [NAME=]PATH``,
+    ``--events-table [NAME=]TABLE``, ``--events-query [NAME=]SQL``; a plain value is the
+    default source (alone), ``NAME=...`` one event source of the roadmap. One input (the
+    default source) or a dict of one input per source."""
+    from healthrules.expressions import did_you_mean
+
+    declared = list(plan.sources)
+    given: dict[str, tuple[str, str]] = {}
+    plain: list[tuple[str, str]] = []
+    for option, value in entries:
+        name, rest = _named(value, option)
+        if name is None:
+            plain.append((option, rest))
+            continue
+        if name not in plan.sources:
+            raise UsageError(
+                f"{option} {value}: the roadmap has no event source {name!r} (its sources: "
+                f"{', '.join(declared)})", hint=did_you_mean(name, declared))
+        if name in given:
+            first = given[name][0]
+            raise UsageError(f"{option} names source {name!r} twice" if first == option
+                             else f"the events of source {name!r} are given twice ({first} "
+                             f"and {option})")
+        given[name] = (option, rest)
+    options = list(dict.fromkeys(option for option, _ in plain))
+    if not given and len(options) > 1:
+        raise UsageError(
+            f"give one of --events, --events-table, --events-query (got {', '.join(options)})",
+            hint="--events FILE, or --duckdb FILE --events-table NAME; with several event "
+            "sources, NAME=... once per source")
+    if plain and (given or len(plain) > 1):
+        raise UsageError(
+            "give one --events PATH (or --events-table / --events-query: the events of a "
+            "roadmap with one source), or one --events NAME=PATH (or --events-table "
+            "NAME=TABLE, --events-query NAME=SQL) per event source",
+            hint="event sources of the roadmap: " + ", ".join(declared))
+    if plain:
+        if len(declared) > 1:
+            raise UsageError(
+                f"the roadmap reads {len(declared)} event sources: give one --events "
+                "NAME=PATH for each", hint=" ".join(f"--events {n}=..." for n in declared)
+                + " (or --events-table NAME=TABLE, --events-query NAME=SQL)")
+        option, value = plain[0]
+        return _open_events(option, value, plan, None, "events", args)
+    missing = [n for n in declared if n not in given]
+    if missing:
+        raise UsageError(
+            f"no --events for event source{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(missing)} of the roadmap",
+            hint=" ".join(f"--events {n}=..." for n in missing))
+    return {name: _open_events(*given[name], plan, name, f"events of source {name!r}", args)
+            for name in declared}
+
+
+def _open_events(option: str, value: str, plan: Plan, source: str | None, what: str,
+                 args: argparse.Namespace | None) -> Any:
+    """One source's events: a scanned file, or a table or query of the database."""
+    if option == "--events":
+        return scan_frame(value, what, plan, "events", source)
+    assert args is not None
+    kind = "table" if option == "--events-table" else "query"
+    return _database_source(args, option, **{kind: value})
+
+
+def partition_columns(values: list[str] | None, plan: Plan) -> str | dict[str, str] | None:
+    """``--partition-column``: ``COL`` (every source) or ``NAME=COL`` per source."""
+    from healthrules.expressions import did_you_mean
+
+    if not values:
+        return None
+    per: dict[str, str] = {}
+    for value in values:
+        name, col = _named(value, "--partition-column")
+        if name is None:
+            if len(values) > 1:
+                raise UsageError("give one --partition-column COL, or NAME=COL per source")
+            return col
+        if name not in plan.sources:
+            raise UsageError(f"--partition-column {value}: the roadmap has no event source "
+                             f"{name!r}", hint=did_you_mean(name, list(plan.sources)))
+        per[name] = col
+    return per
+
+
 def scan_frame(path: str | Path, what: str, plan: Plan | None = None,
-               side: Side | None = None) -> pl.LazyFrame:
+               side: Side | None = None, source: str | None = None) -> pl.LazyFrame:
     """Scan a file or a folder lazily; a folder is read as a (hive-partitioned) Parquet dataset.
 
     With a ``plan``, a CSV or NDJSON file is read with the types the plan's data contract
@@ -101,9 +224,11 @@ def scan_frame(path: str | Path, what: str, plan: Plan | None = None,
         _check_parquet([p], what)
         return pl.scan_parquet(p)
     if plan is not None and side is not None and kind in ("csv", "ndjson"):
-        types = contract_types(plan, side)
+        types = contract_types(plan, side, source)
         lf = pl.scan_csv(p, infer_schema=False) if kind == "csv" else pl.scan_ndjson(p)
-        return _typed(lf, types, plan.events.timezone)
+        zone = (plan.sources[source].timezone if side == "events" and source is not None
+                else plan.events.timezone)
+        return _typed(lf, types, zone)
     if kind == "csv":
         return pl.scan_csv(p, try_parse_dates=True)
     if kind == "ndjson":
@@ -133,18 +258,25 @@ inputs: each of the events and the accounts comes from a file or folder (--event
 --accounts FILE), or from a table (--events-table NAME) or a query (--events-query SQL) of
 the database given by --duckdb FILE (opened read-only) or --database URI (connectorx, or
 ADBC with --sql-engine adbc). The columns and the time range the roadmap reads are written
-into the SQL that runs (docs/sources.md).
+into the SQL that runs (docs/sources.md). A roadmap with several event sources takes one
+events option per source, named: --events NAME=PATH, --events-table NAME=TABLE or
+--events-query NAME=SQL (they may be mixed).
 """
 
 
 def add_source_arguments(parser: argparse.ArgumentParser) -> None:
-    """The input options: a file per side, or a table or a query of a database."""
+    """The input options: a file per side, or a table or a query of a database; the events
+    once per event source (``NAME=...``) when the roadmap has several."""
     group = parser.add_argument_group("inputs", SOURCES_HELP)
-    group.add_argument("--events", metavar="FILE", help="events file or folder")
+    group.add_argument("--events", action="append", metavar="[NAME=]PATH",
+                       help="events file or folder; with several event sources, NAME=PATH "
+                       "once per source (--events usage=u.parquet --events tickets=t.csv)")
     group.add_argument("--accounts", metavar="FILE", help="accounts file")
-    group.add_argument("--events-table", dest="events_table", metavar="NAME",
+    group.add_argument("--events-table", dest="events_table", action="append",
+                       metavar="[NAME=]TABLE",
                        help="events table (or view) of --duckdb / --database")
-    group.add_argument("--events-query", dest="events_query", metavar="SQL",
+    group.add_argument("--events-query", dest="events_query", action="append",
+                       metavar="[NAME=]SQL",
                        help="events query (a SELECT) of --duckdb / --database")
     group.add_argument("--accounts-table", dest="accounts_table", metavar="NAME",
                        help="accounts table (or view) of --duckdb / --database")
@@ -165,13 +297,23 @@ def has_input(args: argparse.Namespace, side: Side) -> bool:
 
 def input_frame(args: argparse.Namespace, side: Side, plan: Plan) -> Any:
     """The input of ``side`` the command line names: a LazyFrame of a file, or a source
-    of a database table or query (read with pushdown by ``healthrules.evaluate``).
+    of a database table or query (read with pushdown by ``healthrules.evaluate``). The
+    events are one input (the default source) or, with ``NAME=...`` values, a dict of one
+    input per event source.
 
     Raises
     ------
     UsageError
-        If no input or several are given for ``side``, or a table or query has no database.
+        If no input or several are given for ``side`` (for the events: for one source),
+        or a table or query has no database.
     """
+    if side == "events":
+        entries = [(option, v) for option, attr in _EVENT_OPTIONS
+                   for v in (getattr(args, attr, None) or [])]
+        if not entries:
+            raise UsageError("give one of --events, --events-table, --events-query",
+                             hint="--events FILE, or --duckdb FILE --events-table NAME")
+        return _events_input(entries, plan, args)
     path = getattr(args, side, None)
     table = getattr(args, f"{side}_table", None)
     query = getattr(args, f"{side}_query", None)
@@ -183,6 +325,12 @@ def input_frame(args: argparse.Namespace, side: Side, plan: Plan) -> Any:
             hint=f"--{side} FILE, or --duckdb FILE --{side}-table NAME")
     if path:
         return scan_frame(path, side, plan, side)
+    return _database_source(args, given[0], table=table, query=query)
+
+
+def _database_source(args: argparse.Namespace, option: str, *, table: str | None = None,
+                     query: str | None = None) -> Any:
+    """A table or query of ``--duckdb`` or ``--database``."""
     from healthrules.sources import DuckDBSource, SQLSource
 
     try:
@@ -193,5 +341,5 @@ def input_frame(args: argparse.Namespace, side: Side, plan: Plan) -> Any:
         if args.database:
             return SQLSource(args.database, table=table, query=query, engine=args.sql_engine)
     except ValueError as exc:
-        raise UsageError(f"--{given[0].removeprefix('--')}: {exc}") from None
-    raise UsageError(f"{given[0]} needs a database: --duckdb FILE or --database URI")
+        raise UsageError(f"{option}: {exc}") from None
+    raise UsageError(f"{option} needs a database: --duckdb FILE or --database URI")

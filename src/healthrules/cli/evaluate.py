@@ -24,6 +24,11 @@ examples:
 --events and --accounts take a .parquet, .csv or .ndjson file, or a folder of Parquet
 files (read as a hive-partitioned dataset); --events-table/--events-query and
 --accounts-table/--accounts-query read a table or query of --duckdb FILE or --database URI.
+A roadmap with several event sources (data.events: {usage: ..., tickets: ...}) takes
+--events NAME=PATH (or --events-table NAME=TABLE, --events-query NAME=SQL) once per source:
+  healthrules evaluate rules/examples/b2b-saas-signals/roadmap.yaml \\
+      --events usage=usage.parquet --events tickets=tickets.csv \\
+      --events surveys=surveys.csv --accounts accounts.parquet --as-of 2026-06-30 --out out/
 The frames are written atomically to --out (indicators, stages, scores, actions,
 conditions, then manifest.json).
 """
@@ -38,8 +43,10 @@ def add_input_arguments(parser: argparse.ArgumentParser) -> None:
     add_source_arguments(parser)
     parser.add_argument("--as-of", required=True, dest="as_of", type=as_of,
                         help="evaluation date YYYY-MM-DD (or an ISO datetime)")
-    parser.add_argument("--partition-column", default=None,
-                        help="date column of a hive-partitioned events folder (e.g. date)")
+    parser.add_argument("--partition-column", default=None, action="append",
+                        metavar="[NAME=]COLUMN",
+                        help="date column of a hive-partitioned events folder (e.g. date); "
+                        "NAME=COLUMN for one event source")
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -58,7 +65,7 @@ def evaluate_from_args(args: argparse.Namespace) -> Any:
     """Load the roadmap, scan the frames and evaluate (shared by evaluate and explain)."""
     import healthrules as hr
     from healthrules.cli._exit import UsageError
-    from healthrules.cli._frames import input_frame
+    from healthrules.cli._frames import input_frame, partition_columns
     from healthrules.history.daily import provenance
 
     if not Path(args.roadmap).exists():
@@ -73,7 +80,7 @@ def evaluate_from_args(args: argparse.Namespace) -> Any:
     if progress:
         print(f"evaluating as of {args.as_of} ...", file=sys.stderr)
     result = hr.evaluate(roadmap, events, accounts, args.as_of,
-                         partition_column=args.partition_column)
+                         partition_column=partition_columns(args.partition_column, plan))
     args.provenance = provenance(roadmap)
     return result
 
@@ -114,7 +121,13 @@ def format_summary(result: Any) -> str:
     bands = ", ".join(f"{b or 'no band'} {n}" for b, n in s["score_bands"])
     lines.append(f"  score bands: {bands}")
     d = s["diagnostics"]
-    ignored = {k: v for k, v in d.items() if k.startswith("events_") and k != "events_read" and v}
+    named = any(":" in k for k in d)  # several sources: each is counted by name
+
+    def dropped(k: str) -> bool:
+        source, _, what = k.rpartition(":")
+        return bool(source) == named and what.startswith("events_") and what != "events_read"
+
+    ignored = {k: v for k, v in d.items() if dropped(k) and v}
     if ignored or d.get("accounts_unrouted"):
         parts = [f"{k.replace('_', ' ')} {v}" for k, v in ignored.items()]
         if d.get("accounts_unrouted"):

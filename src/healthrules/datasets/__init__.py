@@ -64,6 +64,35 @@ purchase_intent             a pricing-page visit or quote request during a trial
 
 ``personas``: ``account_id`` and ``persona`` (one of :data:`PERSONAS`), kept apart from the
 accounts so that rules cannot read the answer.
+
+``tickets`` and ``surveys``: the same support tickets and NPS answers as a help desk and a
+survey tool would export them, with their own columns and types, to read as separate event
+sources (``Sample.sources``; see ``healthrules.datasets._sources`` and the example pack
+``rules/examples/b2b-saas-signals``):
+
+================ ======================== =============================================
+table            columns                  meaning
+================ ======================== ====================================================
+tickets          account_id, ticket_id,   one row per ticket event: ``status`` ``opened`` or
+                 status, at, priority,    ``resolved``; ``at`` is ``Datetime("ms", "UTC")``;
+                 handling_minutes         ``priority`` 1 (urgent) .. 4 (low); agent minutes on
+                                          ``resolved`` rows
+surveys          account_id, respondent,  one row per NPS answer, dated by day
+                 answered_on, nps         (``answered_on`` is a ``Date``); ``nps`` 0-10
+================ ======================== ====================================================
+=======
+Accounts over time
+------------------
+``sample(..., dated=True)`` gives the accounts as type-2 history instead: one row per account
+and version, with ``csm`` (String, the customer success manager; null for prospects),
+``valid_from`` and ``valid_to`` (Date, exclusive; null while the row holds) after the columns
+above. An account exists from its contract start (customers) or trial start (prospects);
+past renewals moved ``renewal_date`` on; some accounts bought seats or upgraded their plan
+at a renewal (``arr`` follows); some were reassigned to another CSM; and a few customers of
+the :data:`CHURN_PERSONAS` churned at a renewal in the last weeks: their last row ends then
+and they have no events after it. Declare the columns in the roadmap
+(``data.accounts.valid_from: valid_from``, ``valid_to: valid_to``) to read it, and
+:meth:`Sample.latest` gives the one-row-per-account frame a CRM export of today would be.
 """
 
 from __future__ import annotations
@@ -84,6 +113,7 @@ from healthrules.datasets._build import (
     events_frame,
     personas_frame,
 )
+from healthrules.datasets._dated import CSMS, dated_accounts
 from healthrules.datasets._personas import (
     CUSTOMER_PERSONAS,
     PERSONA_SHARES,
@@ -94,9 +124,11 @@ from healthrules.datasets._personas import (
     assign_personas,
     company_name,
 )
+from healthrules.datasets._sources import surveys_frame, tickets_frame
 
 __all__ = [
     "CHURN_PERSONAS",
+    "CSMS",
     "CUSTOMER_PERSONAS",
     "DEFAULT_AS_OF",
     "EVENT_NAMES",
@@ -134,6 +166,12 @@ class Sample:
         The last day of the data; evaluate rules ``as_of`` this date.
     personas
         ``account_id`` and ``persona`` of every account.
+    tickets
+        The help desk's ticket events (``account_id``, ``ticket_id``, ``status``, ``at``,
+        ``priority``, ``handling_minutes``), a second event source.
+    surveys
+        The survey tool's NPS answers (``account_id``, ``respondent``, ``answered_on``,
+        ``nps``), a third event source.
 
     Examples
     --------
@@ -141,12 +179,42 @@ class Sample:
     >>> s = sample(12)
     >>> s.accounts.height, s.personas.height, s.as_of
     (12, 12, datetime.date(2026, 6, 30))
+    >>> sorted(s.sources)
+    ['surveys', 'tickets', 'usage']
     """
 
     events: pl.DataFrame
     accounts: pl.DataFrame
     as_of: date
     personas: pl.DataFrame
+    tickets: pl.DataFrame
+    surveys: pl.DataFrame
+
+    @property
+    def sources(self) -> dict[str, pl.DataFrame]:
+        """The three event sources by the names the example pack
+        ``rules/examples/b2b-saas-signals`` declares: ``usage`` (:attr:`events`),
+        ``tickets`` and ``surveys``; pass it as the ``events`` of
+        :func:`healthrules.evaluate`."""
+        return {"usage": self.events, "tickets": self.tickets, "surveys": self.surveys}
+
+    @property
+    def dated(self) -> bool:
+        """Whether :attr:`accounts` holds dated rows (``valid_from`` / ``valid_to``)."""
+        return "valid_from" in self.accounts.columns
+
+    def latest(self) -> pl.DataFrame:
+        """One row per account, as a CRM export of today shows it: the last row of each
+        account, without the validity columns (the accounts themselves when not dated).
+
+        Evaluating history with it instead of the dated rows reads today's attributes at
+        every date: what the backtest of a plain accounts frame does.
+        """
+        if not self.dated:
+            return self.accounts
+        return (self.accounts.sort("account_id", "valid_from")
+                .group_by("account_id", maintain_order=True).last()
+                .drop("valid_from", "valid_to"))
 
 
 def sample(
@@ -155,6 +223,7 @@ def sample(
     seed: int = 7,
     as_of: date = DEFAULT_AS_OF,
     days: int = 180,
+    dated: bool = False,
 ) -> Sample:
     """Generate a reproducible sample of accounts and their usage events.
 
@@ -172,6 +241,11 @@ def sample(
         3650. Activity is drawn as rates per week, so longer or shorter histories keep the
         same rhythm; the personas' signals (a key user's drop in the last four weeks, NPS
         surveys in the last six months, recent plan limits) are written for the default 180.
+    dated
+        Give the accounts as dated rows (``valid_from`` / ``valid_to``, and a ``csm``
+        column): renewals, seat and plan changes, CSM reassignments and a few churns (see
+        "Accounts over time" in the module documentation). Churned accounts have no events
+        after their churn date; every other event is the same as with ``dated=False``.
 
     Returns
     -------
@@ -201,6 +275,9 @@ def sample(
     True
     >>> sample(30, seed=1).events.equals(s.events)
     True
+    >>> d = sample(30, seed=1, dated=True)
+    >>> d.accounts.columns[-3:], d.latest().height, d.accounts.height > 30
+    (['csm', 'valid_from', 'valid_to'], 30, True)
     """
     if isinstance(n_accounts, bool) or not isinstance(n_accounts, int):
         raise ValueError(f"n_accounts must be an integer, got {n_accounts!r}")
@@ -216,12 +293,20 @@ def sample(
     ids = [f"A{i + 1:0{width}d}" for i in range(n_accounts)]
     names = [company_name(rng) for _ in range(n_accounts)]
     params = [account_parameters(p, rng, as_of=as_of, days=days) for p in personas]
-    return Sample(
-        events=events_frame(params, ids, seed=seed, as_of=as_of, days=days),
-        accounts=accounts_frame(params, ids, names),
-        as_of=as_of,
-        personas=personas_frame(params, ids),
-    )
+    events = events_frame(params, ids, seed=seed, as_of=as_of, days=days)
+    accounts = accounts_frame(params, ids, names)
+    persona_frame = personas_frame(params, ids)
+    if dated:
+        accounts, churned = dated_accounts(accounts, persona_frame, seed=seed, as_of=as_of,
+                                           churn_personas=CHURN_PERSONAS)
+        if churned:  # no events once the account is gone
+            ends = pl.DataFrame({"account_id": list(churned), "__gone": list(churned.values())},
+                                schema={"account_id": pl.String, "__gone": pl.Date})
+            events = events.join(ends, on="account_id", how="left", maintain_order="left").filter(
+                pl.col("__gone").is_null() | (pl.col("timestamp").dt.date() < pl.col("__gone"))
+            ).drop("__gone")
+    return Sample(events=events, accounts=accounts, as_of=as_of, personas=persona_frame,
+                  tickets=tickets_frame(events, seed), surveys=surveys_frame(events))
 
 
 def renewal_outcomes(
@@ -234,7 +319,8 @@ def renewal_outcomes(
     """Renewal outcomes for the customers of a sample, to try :func:`healthrules.history.backtest`.
 
     Every customer (not the trial prospects) renews on ``renewal_date`` (default: the sample's
-    ``as_of``), as if all contracts came up for renewal on the last day of the data. The
+    ``as_of``), as if all contracts came up for renewal on the last day of the data. In a
+    dated sample, a customer that is gone churned on the day its last row ended. The
     personas decide the outcome: :data:`CHURN_PERSONAS` churn, the others renew, and a share
     ``flip`` of the accounts, drawn with ``seed``, goes the other way (a healthy account lost
     to a merger, a weak one kept by a long contract), so the scores cannot separate them
@@ -275,14 +361,22 @@ def renewal_outcomes(
     if isinstance(flip, bool) or not isinstance(flip, (int, float)) or not 0 <= flip <= 1:
         raise ValueError(f"flip must be a number from 0 to 1, got {flip!r}")
     on = renewal_date if renewal_date is not None else data.as_of
-    customers = data.accounts.filter(pl.col("lifecycle") == "customer").join(
+    latest = data.accounts.sort("account_id", "valid_from") if data.dated else data.accounts
+    if data.dated:
+        latest = latest.group_by("account_id", maintain_order=True).last()
+    customers = latest.filter(pl.col("lifecycle") == "customer").join(
         data.personas, on="account_id", how="left").sort("account_id")
     rng = random.Random(seed)
     flips = [rng.random() < flip for _ in range(customers.height)]
     churns = pl.col("persona").is_in(list(CHURN_PERSONAS)) != pl.Series(flips, dtype=pl.Boolean)
+    day = pl.lit(on, dtype=pl.Date)
+    if data.dated:  # an account that is gone churned on the day its last row ended
+        gone = pl.col("valid_to").is_not_null()
+        churns = churns | gone
+        day = pl.when(gone).then(pl.col("valid_to")).otherwise(day)
     return customers.select(
         "account_id",
-        pl.lit(on, dtype=pl.Date).alias("renewal_date"),
+        day.alias("renewal_date"),
         pl.when(churns).then(pl.lit("churned")).otherwise(pl.lit("renewed")).alias("outcome"),
         pl.col("arr").cast(pl.Float64),
     )
@@ -311,8 +405,9 @@ def write_sample(
 ) -> dict[str, Path]:
     """Generate a sample (or take ``data``) and write it as Parquet files, atomically.
 
-    Writes ``events.parquet``, ``accounts.parquet`` and ``personas.parquet`` into
-    ``directory`` (created if needed). Each file is first written to a temporary file in the
+    Writes ``events.parquet``, ``accounts.parquet``, ``personas.parquet``,
+    ``tickets.parquet`` and ``surveys.parquet`` into ``directory`` (created if needed).
+    Each file is first written to a temporary file in the
     same folder and then moved into place with :func:`os.replace`, so a reader never sees a
     half-written file.
 
@@ -328,7 +423,8 @@ def write_sample(
     Returns
     -------
     dict[str, pathlib.Path]
-        The path of each file, keyed ``events``, ``accounts`` and ``personas``.
+        The path of each file, keyed ``events``, ``accounts``, ``personas``, ``tickets``
+        and ``surveys``.
 
     Raises
     ------
@@ -350,7 +446,8 @@ def write_sample(
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
-    for name, frame in (("events", s.events), ("accounts", s.accounts), ("personas", s.personas)):
+    for name, frame in (("events", s.events), ("accounts", s.accounts), ("personas", s.personas),
+                        ("tickets", s.tickets), ("surveys", s.surveys)):
         path = folder / f"{name}.parquet"
         _write_atomically(frame, path)
         paths[name] = path

@@ -15,7 +15,7 @@ The pipeline, one module each:
 See ``docs/design.md``.
 """
 
-from healthrules.engine.aggregate import EventsPass, aggregate_expr, raw_column
+from healthrules.engine.aggregate import EventsPass, aggregate_expr, raw_column, read_source
 from healthrules.engine.assemble import (
     RoadmapOutputs,
     RoadmapProgram,
@@ -25,6 +25,8 @@ from healthrules.engine.assemble import (
 from healthrules.engine.evaluator import (
     CollectedOutputs,
     Evaluator,
+    Events,
+    PartitionColumn,
     evaluate,
     events_query,
     prepare,
@@ -39,7 +41,9 @@ __all__ = [
     "TASK_DTYPE",
     "CollectedOutputs",
     "Evaluator",
+    "Events",
     "EventsPass",
+    "PartitionColumn",
     "RoadmapOutputs",
     "RoadmapProgram",
     "action_path",
@@ -51,6 +55,7 @@ __all__ = [
     "prepare",
     "raw_column",
     "read_range",
+    "read_source",
     "render_value",
     "roadmap_time_needs",
     "unrouted_stages",

@@ -23,11 +23,11 @@ from healthrules.compiler import Plan
 from healthrules.engine.binding import LiteralTime, translate, window
 from healthrules.engine.frames import SMALL_ROWS
 from healthrules.expressions import Parsed, names_in
-from healthrules.inputs import NOT_FINITE, Clock, read_events
+from healthrules.inputs import NOT_FINITE, Clock, read_events, source_clock
 from healthrules.roadmap import AggregateIndicator
 
-__all__ = [
-    "EVENTS_QUERY_FLAGS", "EventsPass", "aggregate_expr", "anchor_column", "raw_column"]
+__all__ = ["EVENTS_QUERY_FLAGS", "EventsPass", "aggregate_expr", "anchor_column", "raw_column",
+           "read_source"]
 
 # how the events query is collected: each branch streams its own scan (see
 # EventsPass._join_distinct_counts)
@@ -46,9 +46,9 @@ def anchor_column(i: int, ident: str) -> str:
 
 
 def aggregate_expr(plan: Plan, ind: AggregateIndicator, cond: pl.Expr) -> pl.Expr:
-    """The aggregation of one indicator over the events where ``cond`` holds (the polars
-    form of its kind in :data:`healthrules.aggregates.AGGREGATE_KINDS`)."""
-    ev = plan.events
+    """The aggregation of one indicator over the events of its source where ``cond`` holds
+    (the polars form of its kind in :data:`healthrules.aggregates.AGGREGATE_KINDS`)."""
+    ev = plan.sources[plan.source_of(ind)]
     kind = AGGREGATE_KINDS[ind.aggregate]
     return kind.polars(kind.inputs(condition=cond, timestamp=pl.col(ev.timestamp), of=ind.of,
                                    user=ev.user, value_types=ev.values, day="__day", q=ind.q))
@@ -70,7 +70,12 @@ class _Shape:
 
 
 class EventsPass:
-    """The pass over the events of one evaluation: query, read range and diagnostics.
+    """The pass over the events of one source in one evaluation: query, read range and
+    diagnostics.
+
+    Each event source of a plan is read by its own pass (its own read range, columns and
+    partition filter), computing the aggregate indicators that read that source; the
+    evaluator joins their raw aggregates per account.
 
     Parameters
     ----------
@@ -80,6 +85,8 @@ class EventsPass:
         The evaluation instant (a literal here: the events are read for one date).
     accounts
         The checked accounts (anchored windows read their attributes).
+    source
+        The event source (default: the plan's default source).
     partition_column
         A ``Date`` (or ISO date string) column of the events holding each event's date.
     low_memory
@@ -87,14 +94,22 @@ class EventsPass:
     """
 
     def __init__(self, plan: Plan, clock: Clock, accounts: pl.DataFrame, *,
+                 source: str | None = None,
                  partition_column: str | None = None, low_memory: bool = False) -> None:
         self.plan = plan
         self.clock = clock
         self.time = LiteralTime(clock)
         self.accounts = accounts
         self.key = plan.account_key
+        self.source = plan.default_source if source is None else source
+        self.columns = plan.sources[self.source]
         self.partition_column = partition_column
         self.low_memory = low_memory
+
+    def indicators(self) -> list[tuple[int, int, AggregateIndicator]]:
+        """(roadmap index, indicator index, indicator) of every aggregate indicator this
+        pass computes (those that read its source)."""
+        return self.plan.source_indicators(self.source)
 
     def window(self, ind: AggregateIndicator, prev: bool,
                index: int | None = None) -> tuple[pl.Expr, pl.Expr]:
@@ -106,7 +121,7 @@ class EventsPass:
         anchors = None
         if index is not None and ind.window.from_ is not None:
             anchors = {ind.window.from_: anchor_column(index, ind.window.from_)}
-        return window(ind, prev, self.plan.events.timestamp, self.plan.attributes, self.time,
+        return window(ind, prev, self.columns.timestamp, self.plan.attributes, self.time,
                       anchors)
 
     def read_columns(self) -> tuple[set[str], set[str]]:
@@ -118,9 +133,10 @@ class EventsPass:
                      source: pl.LazyFrame | None = None) -> pl.LazyFrame:
         """The events ``lf`` with the anchor columns (:func:`anchor_column`) joined by
         account: the times where windows anchored at an indicator start, computed from the
-        events ``source`` (default ``lf``) in a ``group_by`` of their own over the events
-        that can match them, level by level (an anchor may itself be anchored)."""
-        account = self.plan.events.account
+        events ``source`` (default ``lf``) of this pass's source (an anchor indicator reads
+        the same source as the indicators anchored at it) in a ``group_by`` of their own over
+        the events that can match them, level by level (an anchor may itself be anchored)."""
+        account = self.columns.account
         src = lf if source is None else source
         steps = self._shape().anchor_steps
         for k, (matters, aggs) in enumerate(steps):
@@ -131,13 +147,14 @@ class EventsPass:
         return lf
 
     def filter_expr(self, analysis: Analysis, parsed: Parsed) -> pl.Expr:
-        """The polars expression of an event filter (``where``) at this clock."""
-        return translate(parsed, analysis, self.time, filter_scope=True)
+        """The polars expression of an event filter (``where``) of this source at this
+        clock."""
+        return translate(parsed, analysis, self.time, filter_scope=True, source=self.source)
 
     def _shape(self) -> _Shape:
-        """The pass's expressions at this clock, built once per plan and clock."""
-        shapes: dict[tuple[Clock, bool], _Shape] = self.plan.cached("events-pass", dict)
-        key = (self.clock, self.low_memory)
+        """The pass's expressions at this clock, built once per plan, source and clock."""
+        shapes: dict[tuple[str, Clock, bool], _Shape] = self.plan.cached("events-pass", dict)
+        key = (self.source, self.clock, self.low_memory)
         if key not in shapes:
             if len(shapes) >= 64:  # many dates (a backfill by a loop): keep the newest
                 shapes.clear()
@@ -145,7 +162,7 @@ class EventsPass:
         return shapes[key]
 
     def _build_shape(self) -> _Shape:
-        ev = self.plan.events
+        ev = self.columns
         ts = pl.col(ev.timestamp)
         needed_cols = {ev.account, ev.timestamp}
         if ev.event is not None:
@@ -162,50 +179,49 @@ class EventsPass:
         anchor_matters: dict[int, list[pl.Expr]] = {}
         anchored_aggs: list[pl.Expr] = []
         anchored_matters: list[pl.Expr] = []
-        for i, cr in enumerate(self.plan.roadmaps):
-            a = cr.analysis
-            used_as_anchor = {ind.window.from_ for ind in cr.roadmap.indicators
-                              if isinstance(ind, AggregateIndicator)
-                              and a.anchored_on_indicator(ind)}
-            for idx, ind in enumerate(cr.roadmap.indicators):
-                if not isinstance(ind, AggregateIndicator):
+        mine = self.indicators()
+        # (roadmap, indicator) pairs where windows of this source start
+        used_as_anchor = {(i, ind.window.from_) for i, _, ind in mine
+                          if self.plan.roadmaps[i].analysis.anchored_on_indicator(ind)}
+        for i, idx, ind in mine:
+            a = self.plan.roadmaps[i].analysis
+            where_parsed = a.expressions.get(f"indicators[{idx}].where")
+            where = None
+            if where_parsed is not None:
+                names = names_in(where_parsed.tree)
+                columns = a.source_types.get(self.source, {})
+                needed_cols |= {n for n in names if n in columns}
+                needed_attrs |= {n for n in names if n in a.attribute_types}
+                where = self.filter_expr(a, where_parsed)
+            kind = AGGREGATE_KINDS[ind.aggregate]
+            of = kind.of_column(ind.of, ev.user)
+            if of is not None:
+                needed_cols.add(of)
+            if kind.history == "running_days":
+                use_day = True
+            if ind.window.from_ is not None and not a.anchored_on_indicator(ind):
+                needed_attrs.add(ind.window.from_)
+            for prev in (False, True) if ind.id in a.previous_windows else (False,):
+                wcond, _ = self.window(ind, prev, i)
+                cond = wcond if where is None else (wcond & where)
+                cond = cond.fill_null(False)
+                if (i, ind.id) in used_as_anchor and not prev:
+                    level = a.anchor_levels.get(ind.id, 0)
+                    anchor_steps.setdefault(level, []).append(
+                        aggregate_expr(self.plan, ind, cond).alias(anchor_column(i, ind.id)))
+                    anchor_matters.setdefault(level, []).append(cond)
+                name = raw_column(i, ind.id, prev)
+                if a.anchored_on_indicator(ind):
+                    # computed apart, over the events its filter keeps, with the anchors
+                    anchored_aggs.append(aggregate_expr(self.plan, ind, cond).alias(name))
+                    anchored_matters.append(
+                        pl.lit(True) if where is None else where.fill_null(False))
                     continue
-                where_parsed = a.expressions.get(f"indicators[{idx}].where")
-                where = None
-                if where_parsed is not None:
-                    names = names_in(where_parsed.tree)
-                    needed_cols |= {n for n in names if n in a.event_types}
-                    needed_attrs |= {n for n in names if n in a.attribute_types}
-                    where = self.filter_expr(a, where_parsed)
-                kind = AGGREGATE_KINDS[ind.aggregate]
-                of = kind.of_column(ind.of, ev.user)
-                if of is not None:
-                    needed_cols.add(of)
-                if kind.history == "running_days":
-                    use_day = True
-                if ind.window.from_ is not None and not a.anchored_on_indicator(ind):
-                    needed_attrs.add(ind.window.from_)
-                for prev in (False, True) if ind.id in a.previous_windows else (False,):
-                    wcond, _ = self.window(ind, prev, i)
-                    cond = wcond if where is None else (wcond & where)
-                    cond = cond.fill_null(False)
-                    if ind.id in used_as_anchor and not prev:
-                        level = a.anchor_levels.get(ind.id, 0)
-                        anchor_steps.setdefault(level, []).append(
-                            aggregate_expr(self.plan, ind, cond).alias(anchor_column(i, ind.id)))
-                        anchor_matters.setdefault(level, []).append(cond)
-                    name = raw_column(i, ind.id, prev)
-                    if a.anchored_on_indicator(ind):
-                        # computed apart, over the events its filter keeps, with the anchors
-                        anchored_aggs.append(aggregate_expr(self.plan, ind, cond).alias(name))
-                        anchored_matters.append(
-                            pl.lit(True) if where is None else where.fill_null(False))
-                        continue
-                    pair_col = self._pair_column(ind) if self.low_memory else None
-                    if pair_col is not None:
-                        pair_flags.setdefault(pair_col, []).append(cond.any().alias(name))
-                    else:
-                        aggs.append(aggregate_expr(self.plan, ind, cond).alias(name))
+                pair_col = self._pair_column(ind) if self.low_memory else None
+                if pair_col is not None:
+                    pair_flags.setdefault(pair_col, []).append(cond.any().alias(name))
+                else:
+                    aggs.append(aggregate_expr(self.plan, ind, cond).alias(name))
         return _Shape(
             columns=tuple(sorted(needed_cols)), attributes=tuple(sorted(needed_attrs)),
             aggs=tuple(aggs),
@@ -217,8 +233,9 @@ class EventsPass:
                       if anchored_aggs else None))
 
     def query(self, events: pl.LazyFrame) -> pl.LazyFrame:
-        """The lazy ``group_by(account)`` over the events, with the read range pushed down."""
-        ev = self.plan.events
+        """The lazy ``group_by(account)`` over the events of this source, with the read
+        range, the columns and the partition filter pushed down to its scan."""
+        ev = self.columns
         ts = pl.col(ev.timestamp)
         shape = self._shape()
         start, end = self.read_range()
@@ -227,15 +244,15 @@ class EventsPass:
             dtype = schema[self.partition_column]
             events = events.filter(
                 _partition_filter(self.partition_column, dtype, start, end))
-        # dates at midnight; NaN and inf read as null everywhere (filters, distinct, aggregates)
-        lf = read_events(events, self.plan, self.clock, schema, shape.columns)
-        keep = ts < self.clock.datetime_lit(end)
-        if start is not None:
-            keep = keep & (ts >= self.clock.datetime_lit(start))
-        lf = lf.filter(keep | ts.is_null())
+
+        lf = read_source(events, self.plan, self.source, self.clock, schema, shape.columns,
+                         start, end)
         if shape.attributes:
             right = self.accounts.lazy().select(pl.col(self.key).alias("__key"),
                                                 *shape.attributes)
+            key_dtype = schema.get(ev.account)
+            if key_dtype is not None and self.accounts.schema[self.key] != key_dtype:
+                right = right.with_columns(pl.col("__key").cast(key_dtype, strict=False))
             lf = lf.join(right, left_on=ev.account, right_on="__key", how="left")
         if shape.use_day:
             lf = lf.with_columns(ts.dt.date().alias("__day"))
@@ -255,15 +272,25 @@ class EventsPass:
         ``rows`` is the number of events when known (an in-memory frame): small inputs run
         on polars' in-memory engine, which starts faster (see ``frames.SMALL_ROWS``).
         """
-        ev = self.plan.events
         query = self.query(events)
         if rows is not None and rows <= SMALL_ROWS:
             agg_df = query.collect(engine="in-memory")
         else:
             agg_df = query.collect(optimizations=EVENTS_QUERY_FLAGS)
+        return self.finish(agg_df)
+
+    def finish(self, agg_df: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, int]]:
+        """The raw aggregates (keyed by the account key) and the counters, from the
+        collected :meth:`query` (to collect the passes of several sources together)."""
+        ev = self.columns
         if ev.account != self.key:
             agg_df = agg_df.rename({ev.account: self.key})
+        key_dtype = self.accounts.schema[self.key]
         known = self.accounts.select(self.key)
+        other_key = agg_df.schema[self.key] != key_dtype  # a source with another key dtype
+        if other_key:
+            known = known.with_columns(pl.col(self.key).cast(agg_df.schema[self.key],
+                                                             strict=False))
         unknown = agg_df.filter(pl.col(self.key).is_not_null()).join(
             known, on=self.key, how="anti")
         diagnostics = {
@@ -276,6 +303,9 @@ class EventsPass:
             "unknown_accounts": unknown.height,
         }
         agg_df = agg_df.filter(pl.col(self.key).is_not_null())
+        if other_key:  # the known accounts' keys fit; the others are counted above
+            agg_df = agg_df.join(known, on=self.key, how="semi").with_columns(
+                pl.col(self.key).cast(key_dtype))
         return agg_df.drop("__n", "__null_ts", "__null_event", "__not_finite"), diagnostics
 
     # Distinct counts (``distinct``, ``active_days``) in two steps, so that memory grows with
@@ -290,7 +320,7 @@ class EventsPass:
     def _pair_column(self, ind: AggregateIndicator) -> str | None:
         """The column whose distinct values an indicator counts (None: not a distinct count)."""
         kind = AGGREGATE_KINDS[ind.aggregate]
-        ev = self.plan.events
+        ev = self.columns
         if kind.history == "running_days":
             return "__day"
         if kind.history == "presence":
@@ -302,7 +332,7 @@ class EventsPass:
         self, out: pl.LazyFrame, lf: pl.LazyFrame,
         pair_flags: tuple[tuple[str, tuple[pl.Expr, ...]], ...],
     ) -> pl.LazyFrame:
-        account = self.plan.events.account
+        account = self.columns.account
         for col, flags in pair_flags:
             names = [f.meta.output_name() for f in flags]
             counts = (
@@ -317,19 +347,19 @@ class EventsPass:
     def read_range(self) -> tuple[dt.datetime | None, dt.datetime]:
         """``[start, end)`` of the events read, as naive wall times in the events' zone.
 
-        ``start`` is the earliest window start of every aggregate indicator, ``None`` when
-        one of them reads all history (or there is none).
+        ``start`` is the earliest window start of every aggregate indicator of this source,
+        ``None`` when one of them reads all history (or there is none). The instants are on
+        the evaluation clock (the default source's zone).
         """
         lows: list[dt.datetime | None] = []
-        for cr in self.plan.roadmaps:
-            by_id = {ind.id: ind for ind in cr.roadmap.indicators
-                     if isinstance(ind, AggregateIndicator)}
-            for ind in by_id.values():
-                # a window that starts at an indicator's time starts after that indicator's
-                # own window starts
-                while ind.window.from_ in by_id:
-                    ind = by_id[ind.window.from_]
-                lows.append(self._lower_instant(ind, ind.id in cr.analysis.previous_windows))
+        for i, _, ind in self.indicators():
+            cr = self.plan.roadmaps[i]
+            by_id = {x.id: x for x in cr.roadmap.indicators if isinstance(x, AggregateIndicator)}
+            # a window that starts at an indicator's time starts after that indicator's own
+            # window starts
+            while ind.window.from_ in by_id:
+                ind = by_id[ind.window.from_]
+            lows.append(self._lower_instant(ind, ind.id in cr.analysis.previous_windows))
         if not lows or any(lo is None for lo in lows):
             return None, self.clock.end
         return min(lo for lo in lows if lo is not None), self.clock.end
@@ -353,6 +383,32 @@ class EventsPass:
             assert isinstance(lo, dt.date)
             return dt.datetime.combine(lo, dt.time())
         return None
+
+
+def read_source(events: pl.LazyFrame, plan: Plan, source: str, clock: Clock,
+                schema: pl.Schema, columns: set[str] | tuple[str, ...],
+                start: dt.datetime | None, end: dt.datetime) -> pl.LazyFrame:
+    """The events of one source in ``[start, end)`` (instants of the evaluation clock; rows
+    with a null timestamp kept for the data checks), with ``columns``, as the engine reads
+    them (:func:`healthrules.inputs.read_events`).
+
+    The range is applied to the source's own timestamps (in its zone and unit), so that
+    polars pushes it down to the scan even when the timestamps are then converted to the
+    evaluation clock.
+    """
+    ts = pl.col(plan.sources[source].timestamp)
+
+    def in_range(own: Clock) -> pl.Expr:
+        keep = ts < own.datetime_lit(clock.wall_time(end, own.time_zone))
+        if start is not None:
+            keep = keep & (ts >= own.datetime_lit(clock.wall_time(start, own.time_zone)))
+        return keep | ts.is_null()
+
+    if isinstance(schema.get(plan.sources[source].timestamp), pl.Datetime):
+        events = events.filter(in_range(source_clock(clock, plan, source, schema)))
+        return read_events(events, plan, clock, schema, columns, source)
+    # dates at midnight; NaN and inf read as null everywhere (filters, distinct, aggregates)
+    return read_events(events, plan, clock, schema, columns, source).filter(in_range(clock))
 
 
 def _partition_filter(column: str, dtype: pl.DataType, start: dt.datetime | None,

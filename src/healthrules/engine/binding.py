@@ -160,11 +160,12 @@ def last_day(ind: AggregateIndicator, prev: bool, attributes: Mapping[str, Attri
 
 
 def translate(parsed: Parsed | ast.expr, analysis: Analysis, time: TimeBinding, *,
-              filter_scope: bool = False) -> pl.Expr:
+              filter_scope: bool = False, source: str | None = None) -> pl.Expr:
     """The polars expression of a parsed roadmap expression.
 
     In the actions scope the reserved names (``score``, ``stage``, ...) read the engine's
-    columns; ``band(x)`` reads ``x__band``.
+    columns; ``band(x)`` reads ``x__band``. A filter reads the columns of its indicator's
+    event ``source``.
     """
     as_of = time.as_of()
 
@@ -173,6 +174,6 @@ def translate(parsed: Parsed | ast.expr, analysis: Analysis, time: TimeBinding, 
             return as_of
         return pl.col(SPECIAL_COLUMNS.get(name, name))
 
-    types = analysis.env("filter" if filter_scope else "actions")
+    types = analysis.env("filter", source) if filter_scope else analysis.env("actions")
     return to_polars(parsed, column=column, band=lambda n: pl.col(f"{n}__band"),
                      as_of=as_of, types=types)

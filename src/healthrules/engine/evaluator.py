@@ -16,6 +16,7 @@ per-account rows), so a service that compiles once pays only for binding its fra
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,18 +24,37 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from healthrules.compiler import Plan, compile
-from healthrules.engine.aggregate import EventsPass
+from healthrules.engine.aggregate import EVENTS_QUERY_FLAGS, EventsPass
 from healthrules.engine.assemble import RoadmapOutputs, RoadmapProgram, program_for
 from healthrules.engine.binding import ColumnTime
-from healthrules.engine.frames import ROUTE, TASK_DTYPE, collect_all, empty_actions
+from healthrules.engine.frames import (
+    ROUTE,
+    SMALL_ROWS,
+    TASK_DTYPE,
+    collect_all,
+    empty_actions,
+)
 from healthrules.errors import Code, InputDataError, Issue, Location
 from healthrules.evaluation import Evaluation
-from healthrules.expressions import Parsed
-from healthrules.inputs import Clock, check_accounts, check_events_schema, clock_for
+from healthrules.expressions import Parsed, did_you_mean
+from healthrules.inputs import (
+    Clock,
+    account_validity,
+    accounts_at,
+    check_accounts,
+    check_events_schema,
+    check_source_key,
+    clock_for,
+    event_inputs,
+    is_dated,
+    source_clock,
+    source_label,
+)
 from healthrules.roadmap import UNASSIGNED_STAGE, Pack, Roadmap
 from healthrules.sources import FrameInput, resolve, schema_of, source_of
 
-__all__ = ["CollectedOutputs", "Evaluator", "evaluate", "events_query", "read_range"]
+__all__ = ["CollectedOutputs", "Evaluator", "Events", "PartitionColumn", "evaluate",
+           "events_query", "read_range"]
 
 
 @dataclass(frozen=True)
@@ -147,17 +167,68 @@ class Evaluator:
 
     # ------------------------------------------------------------------ one date
 
-    def evaluate(self, events: pl.LazyFrame | FrameInput, accounts: pl.DataFrame | FrameInput,
-                 clock: Clock, *,
-                 partition_column: str | None = None, low_memory: bool = False,
-                 event_rows: int | None = None) -> Evaluation:
+    def aggregates(self, events: pl.LazyFrame | Mapping[str, pl.LazyFrame],
+                   accounts: pl.DataFrame, clock: Clock, *,
+                   partition_column: str | Mapping[str, str] | None = None,
+                   low_memory: bool = False,
+                   event_rows: int | Mapping[str, int | None] | None = None,
+                   ) -> tuple[pl.DataFrame, dict[str, int]]:
+        """The raw aggregates of every aggregate indicator (keyed by the account key) and
+        the data checks' counters, from one events pass per source.
+
+        Each source is read once, by its own pass (its own read range, columns and
+        partition filter); the raw aggregates of the sources are joined per account.
+        ``events`` maps each source to its frame (a single frame: the default source).
+        With named sources, the counters are the totals under their plain names
+        (``events_read``, ...) and, per source, under ``<source>:<name>``.
+        """
+        plan = self.plan
+        frames = dict(events) if isinstance(events, Mapping) else {plan.default_source: events}
+        key = plan.account_key
+        passes: list[EventsPass] = []
+        sizes: list[int | None] = []
+        for name in plan.sources:
+            part = (partition_column.get(name) if isinstance(partition_column, Mapping)
+                    else partition_column)
+            sizes.append(event_rows.get(name) if isinstance(event_rows, Mapping)
+                         else event_rows)
+            passes.append(EventsPass(plan, clock, accounts, source=name, partition_column=part,
+                                     low_memory=low_memory))
+        if len(passes) == 1:
+            results = [passes[0].collect(frames[plan.default_source], sizes[0])]
+        else:
+            # the passes of the sources run together (one collect_all), each its own query
+            queries = [p.query(frames[p.source]) for p in passes]
+            if all(n is not None and n <= SMALL_ROWS for n in sizes):
+                collected = pl.collect_all(queries, engine="in-memory")
+            else:
+                # the streaming engine, as a single pass's collect() runs it
+                collected = pl.collect_all(queries, optimizations=EVENTS_QUERY_FLAGS,
+                                           engine="streaming")
+            results = [p.finish(df) for p, df in zip(passes, collected, strict=True)]
+        agg: pl.DataFrame | None = None
+        diagnostics: dict[str, int] = {}
+        for p, (got, counts) in zip(passes, results, strict=True):
+            agg = got if agg is None else agg.join(got, on=key, how="full", coalesce=True)
+            for k, v in counts.items():
+                diagnostics[k] = diagnostics.get(k, 0) + v
+                if plan.named_sources:
+                    diagnostics[f"{p.source}:{k}"] = v
+        assert agg is not None
+        return agg, diagnostics
+
+    def evaluate(self, events: Events, accounts: pl.DataFrame | FrameInput, clock: Clock, *,
+                 partition_column: PartitionColumn = None,
+                 low_memory: bool = False,
+                 event_rows: int | Mapping[str, int | None] | None = None) -> Evaluation:
         """Evaluate checked inputs at one clock (see :func:`evaluate` for the public form).
 
-        ``events`` may also be any input :func:`evaluate` takes (a DuckDB relation, a
-        source, an Arrow object): it is read with the columns and the time range of this
-        clock pushed down. ``accounts`` other than a ``DataFrame`` are read with the key
-        and the declared attributes. ``event_rows`` is the number of events when known (an
-        in-memory frame).
+        ``events`` is one lazy frame per event source (a single frame: the default source);
+        ``event_rows`` the number of events when known (in-memory frames). A source's
+        events may also be any input :func:`evaluate` takes (a DuckDB relation, a source,
+        an Arrow object): it is read with that source's columns and the time range of this
+        clock pushed down. ``accounts`` other than a ``DataFrame`` are read with the key and
+        the declared attributes.
         """
         plan = self.plan
         key = plan.account_key
@@ -165,14 +236,25 @@ class Evaluator:
             accounts = resolve(accounts, [key, *plan.attributes, *plan.parent_columns],
                                time_zone=clock.time_zone,
                                what="accounts").collect()
-        if not isinstance(events, pl.LazyFrame):
-            if isinstance(events, pl.DataFrame):
-                event_rows = events.height if event_rows is None else event_rows
-            events = events_frame(plan, events, clock, EventsPass(plan, clock,
-                                                                  accounts).read_range(),
-                                  partition_column)
-        agg, diagnostics = EventsPass(plan, clock, accounts, partition_column=partition_column,
-                                      low_memory=low_memory).collect(events, event_rows)
+        given = dict(events) if isinstance(events, Mapping) else {plan.default_source: events}
+        rows = (dict(event_rows) if isinstance(event_rows, Mapping)
+                else {plan.default_source: event_rows})
+        lazy_events: dict[str, pl.LazyFrame] = {}
+        for name, obj in event_inputs(plan, given).items():
+            frame = given[name]
+            if isinstance(frame, pl.DataFrame) and rows.get(name) is None:
+                rows[name] = frame.height
+            if isinstance(obj, pl.LazyFrame):
+                lazy_events[name] = obj
+                continue
+            part = (partition_column.get(name) if isinstance(partition_column, Mapping)
+                    else partition_column)
+            lazy_events[name] = events_frame(
+                plan, obj, clock, EventsPass(plan, clock, accounts, source=name).read_range(),
+                part, source=name, schema=schema_of(obj, plan.sources[name].timezone))
+        agg, diagnostics = self.aggregates(lazy_events, accounts, clock,
+                                           partition_column=partition_column,
+                                           low_memory=low_memory, event_rows=rows)
         routed = collect_all(
             [self.route(accounts.lazy().with_columns(self.time_columns(clock)))],
             accounts.height)[0]
@@ -243,13 +325,21 @@ def unrouted_stages(unrouted: pl.DataFrame, key: str) -> pl.DataFrame:
 # ---------------------------------------------------------------------- public functions
 
 
+Events = FrameInput | Mapping[str, FrameInput]
+"""The events of an evaluation: one input (the default source), or one input per event
+source by name. Each input is a polars frame or anything
+:func:`healthrules.sources.resolve` takes (a DuckDB relation, a source, Arrow)."""
+PartitionColumn = str | Mapping[str, str] | None
+"""A partition column of every source's events, or per source by name."""
+
+
 def evaluate(
     source: Roadmap | Pack | Plan,
-    events: FrameInput,
+    events: Events,
     accounts: FrameInput,
     as_of: dt.date | dt.datetime | str,
     *,
-    partition_column: str | None = None,
+    partition_column: PartitionColumn = None,
     low_memory: bool = False,
 ) -> Evaluation:
     """Evaluate a roadmap (or pack) over all accounts as of a date.
@@ -261,13 +351,21 @@ def evaluate(
         the plan keeps the polars expressions it builds on first use).
     events
         Usage events, a ``DataFrame`` or a ``LazyFrame`` (``pl.scan_parquet`` works and is
-        never collected whole): the columns declared in ``data.events``. Also a DuckDB
-        relation, a :class:`healthrules.sources.DuckDBSource` or
+        never collected whole): the columns declared in ``data.events``. When
+        ``data.events`` declares named sources, a dict of one frame per source
+        (``{"usage": ..., "tickets": ...}``); a single frame is the default (first) source.
+        Each source is read once, with its own read range and columns. Each frame may also
+        be a DuckDB relation, a :class:`healthrules.sources.DuckDBSource` or
         :class:`~healthrules.sources.SQLSource` (the columns and the time range the roadmap
-        reads are written into their SQL), or an Arrow table or stream (``docs/sources.md``).
+        reads from that source are written into their SQL), or an Arrow table or stream
+        (``docs/sources.md``); a dict may mix them.
     accounts
         One row per account: the key and the attributes declared in ``data.accounts``; any
-        input ``events`` takes.
+        input ``events`` takes. With validity columns declared there (``valid_from``/
+        ``valid_to`` or ``snapshot``), one row per account and version: each account is
+        evaluated with its row valid at ``as_of``, and an account without one is not
+        evaluated (counted in ``diagnostics["accounts_not_started"]`` and
+        ``["accounts_ended"]``).
     as_of
         A ``date`` (the whole day counts), a ``datetime`` (events strictly before it count), or
         an ISO string of either.
@@ -278,7 +376,8 @@ def evaluate(
         also applied to this column, so whole folders outside it are never opened. The
         filter keeps one extra day on each side (the partition date may be taken in another
         time zone than the events'); the exact timestamp filter still applies. See
-        ``docs/scale.md``.
+        ``docs/scale.md``. With several event sources, a name applies to every source; a
+        dict gives it per source (sources it does not name are not partitioned).
     low_memory
         Count ``distinct`` and ``active_days`` from (account, value) pairs, one extra pass
         over the events per distinct column, so that memory grows with the number of distinct
@@ -322,30 +421,41 @@ def evaluate(
     [('b', 'no_logins', 'Call them: 0 logins in a week')]
     """
     plan, clock, ev_lf, acc_df = prepare(source, events, accounts, as_of, partition_column)
-    rows = events.height if isinstance(events, pl.DataFrame) else None
-    return Evaluator(plan, clock.time_unit).evaluate(
-        ev_lf, acc_df, clock, partition_column=partition_column, low_memory=low_memory,
+    given = events if isinstance(events, Mapping) else {plan.default_source: events}
+    rows = {name: f.height if isinstance(f, pl.DataFrame) else None
+            for name, f in given.items()}
+    at = accounts_at(acc_df, clock, plan.account_key)
+    result = Evaluator(plan, clock.time_unit).evaluate(
+        ev_lf, at.frame, clock, partition_column=partition_column, low_memory=low_memory,
         event_rows=rows)
+    if is_dated(acc_df):  # dated accounts: who did not exist at the date
+        result.diagnostics["accounts_not_started"] = at.not_started
+        result.diagnostics["accounts_ended"] = at.ended
+    return result
 
 
 def events_query(
     source: Roadmap | Pack | Plan,
-    events: FrameInput,
+    events: Events,
     accounts: FrameInput,
     as_of: dt.date | dt.datetime | str,
     *,
-    partition_column: str | None = None,
+    partition_column: PartitionColumn = None,
     low_memory: bool = False,
+    event_source: str | None = None,
 ) -> pl.LazyFrame:
-    """Return the lazy aggregation query that :func:`evaluate` runs over the events.
+    """Return the lazy aggregation query that :func:`evaluate` runs over the events of one
+    source.
 
     Nothing is read: call ``.explain()`` on the result to see which columns and which time
-    range are pushed down to the scan. The arguments are those of :func:`evaluate`.
+    range are pushed down to the scan. The arguments are those of :func:`evaluate`;
+    ``event_source`` names the source whose query to return (default: the default source).
 
     Returns
     -------
     polars.LazyFrame
-        One row per account key of the events, with the raw aggregates.
+        One row per account key of the source's events, with the raw aggregates of the
+        indicators that read it.
 
     Raises
     ------
@@ -353,22 +463,33 @@ def events_query(
         If the frames do not match the data contract.
     """
     plan, clock, ev_lf, acc_df = prepare(source, events, accounts, as_of, partition_column)
-    return EventsPass(plan, clock, acc_df, partition_column=partition_column,
-                      low_memory=low_memory).query(ev_lf)
+    name = plan.default_source if event_source is None else event_source
+    if name not in plan.sources:
+        raise ValueError(f"unknown event source {name!r}; the plan reads "
+                         f"{', '.join(plan.sources)}")
+    acc_df = accounts_at(acc_df, clock, plan.account_key).frame
+    part = (partition_column.get(name) if isinstance(partition_column, Mapping)
+            else partition_column)
+    return EventsPass(plan, clock, acc_df, source=name, partition_column=part,
+                      low_memory=low_memory).query(ev_lf[name])
 
 
 def read_range(
     source: Roadmap | Pack | Plan,
-    events: FrameInput,
+    events: Events,
     accounts: FrameInput,
     as_of: dt.date | dt.datetime | str,
+    *,
+    event_source: str | None = None,
 ) -> tuple[dt.datetime | None, dt.datetime]:
-    """Return the half-open time range ``[start, end)`` of the events a plan reads.
+    """Return the half-open time range ``[start, end)`` of the events a plan reads from one
+    source (default: the default source).
 
-    ``start`` is the earliest window start over every aggregate indicator (``None`` when
-    some window reads all history); ``end`` is the evaluation instant. Both are in the
-    events' time zone (aware when the timestamps are). Anchored windows make ``start``
-    depend on the smallest anchor attribute of the accounts, and on nothing else of them.
+    ``start`` is the earliest window start over every aggregate indicator of the source
+    (``None`` when some window reads all history); ``end`` is the evaluation instant. Both
+    are in the default source's time zone (aware when the timestamps are). Anchored
+    windows make ``start`` depend on the smallest anchor attribute of the accounts, and on
+    nothing else of them.
 
     Returns
     -------
@@ -380,7 +501,12 @@ def read_range(
         If the frames do not match the data contract.
     """
     plan, clock, _, acc_df = prepare(source, events, accounts, as_of, None)
-    start, end = EventsPass(plan, clock, acc_df).read_range()
+    name = plan.default_source if event_source is None else event_source
+    if name not in plan.sources:
+        raise ValueError(f"unknown event source {name!r}; the plan reads "
+                         f"{', '.join(plan.sources)}")
+    acc_df = accounts_at(acc_df, clock, plan.account_key).frame
+    start, end = EventsPass(plan, clock, acc_df, source=name).read_range()
     zone = ZoneInfo(clock.time_zone) if clock.time_zone else None
     if zone is not None:
         end = end.replace(tzinfo=zone)
@@ -392,14 +518,19 @@ _AS_OF: Any = object()  # prepare(first=...): the events are read for as_of alon
 
 
 def prepare(source: Roadmap | Pack | Plan, events: Any, accounts: Any, as_of: Any,
-            partition_column: str | None = None, *, first: Any = _AS_OF,
-            ) -> tuple[Plan, Clock, pl.LazyFrame, pl.DataFrame]:
+            partition_column: PartitionColumn = None, *, first: Any = _AS_OF,
+            ) -> tuple[Plan, Clock, dict[str, pl.LazyFrame], pl.DataFrame]:
     """Compile and check the inputs of one evaluation (every problem at once).
 
-    Returns the plan, the clock of ``as_of``, the events (lazy) and the checked accounts.
-    The inputs become LazyFrames here, once (:func:`healthrules.sources.resolve`): a
-    source outside polars (DuckDB, a database by URI) reads only the event columns the
-    plan declares and only the events of the time range it needs, both in its SQL.
+    Returns the plan, the clock of ``as_of``, the events (one lazy frame per source) and
+    the checked accounts. The inputs become LazyFrames here, once: the events input is
+    split per source (:func:`healthrules.inputs.event_inputs`), and each source is
+    resolved by :func:`events_frame` (:func:`healthrules.sources.resolve`) with its own
+    columns, timestamp, time zone and read range: a source outside polars (DuckDB, a
+    database by URI) reads only the columns the plan declares for it and only the events
+    of the time range its indicators need, both in its SQL. The checked accounts
+    are every dated row when the accounts are dated (pick a date's rows with
+    :func:`healthrules.inputs.accounts_at`).
 
     ``first`` is the earliest date the events are evaluated at (history: the first date
     of the grid, lags included); by default ``as_of`` alone; None reads every event
@@ -413,72 +544,135 @@ def prepare(source: Roadmap | Pack | Plan, events: Any, accounts: Any, as_of: An
         If the frames do not match the data contract.
     """
     plan = compile(source)
-    ev_src = source_of(events, "events")
+    inputs = event_inputs(plan, events)
     acc_src = source_of(accounts, "accounts")
+    schemas: dict[str, pl.Schema] = {}
+    issues: list[Issue] = []
+    for name, src in inputs.items():
+        try:
+            schemas[name] = schema_of(src, plan.sources[name].timezone)
+        except pl.exceptions.PolarsError as exc:
+            what = f"the events frame of source {name!r}" if plan.named_sources else (
+                "the events frame")
+            issues.append(Issue(code=Code.EVALUATION_FAILED.value,
+                                location=Location(file=source_label(plan, name)),
+                                message=f"cannot read {what}: {exc}"))
+    if issues:
+        raise InputDataError(issues)
     zone = plan.events.timezone  # a database's zoned timestamps, shown in the roadmap's zone
-    try:
-        ev_schema = schema_of(ev_src, zone)
-    except pl.exceptions.PolarsError as exc:
-        raise InputDataError(f"cannot read the events frame: {exc}") from exc
     try:
         acc_schema = schema_of(acc_src, zone)
     except pl.exceptions.PolarsError as exc:
         raise InputDataError(f"cannot read the accounts frame: {exc}") from exc
-    issues = check_events_schema(plan, ev_schema)
-    if partition_column is not None:
-        issues += _check_partition_column(ev_schema, partition_column)
+    for name, schema in schemas.items():
+        issues += check_events_schema(plan, schema, name)
+        part = (partition_column.get(name) if isinstance(partition_column, Mapping)
+                else partition_column)
+        if part is not None:
+            issues += _check_partition_column(schema, part, source_label(plan, name))
+    if isinstance(partition_column, Mapping):
+        for name in partition_column:
+            if name not in plan.sources:
+                issues.append(Issue(
+                    code=Code.UNKNOWN_SOURCE.value, location=Location(file="<events>",
+                                                                      path=str(name)),
+                    message=f"partition_column names unknown event source {name!r}",
+                    hint=did_you_mean(str(name), list(plan.sources))))
+    ev_schema = schemas[plan.default_source]
     clock = clock_for(plan, ev_schema, as_of)
-    wanted = [plan.account_key, *plan.attributes, *plan.parent_columns]
+    wanted = [plan.account_key, *plan.attributes, *plan.parent_columns, *account_validity(plan)]
     acc_lf = resolve(acc_src, wanted if all(c in acc_schema for c in wanted) else None,
                      time_zone=zone)
     acc_df, acc_issues = check_accounts(plan, acc_lf, ev_schema, clock)
     issues += acc_issues
+    if not acc_issues:
+        key_dtype = acc_df.schema.get(plan.account_key)
+        for name, schema in schemas.items():
+            if name != plan.default_source:
+                issues += check_source_key(plan, name, schema, key_dtype)
     if issues:
         raise InputDataError(issues)
     try:  # the widest window must stay within the dates Python and polars can hold
-        start, end = EventsPass(plan, clock, acc_df).read_range()
-        if first is None:
-            start = None
-        elif first is not _AS_OF:
-            start, _ = EventsPass(plan, clock_for(plan, ev_schema, first), acc_df).read_range()
+        ranges: dict[str, tuple[dt.datetime | None, dt.datetime]] = {}
+        first_clock = (clock_for(plan, ev_schema, first)
+                       if first is not None and first is not _AS_OF else None)
+        for name in plan.sources:
+            start, end = EventsPass(plan, clock, acc_df, source=name).read_range()
+            if first is None:
+                start = None
+            elif first_clock is not None:
+                start, _ = EventsPass(plan, first_clock, acc_df, source=name).read_range()
+            ranges[name] = (start, end)
     except OverflowError:
         raise InputDataError([Issue(
             code=Code.BAD_AS_OF.value, location=Location(file="<as_of>"),
             message=f"as_of {clock.as_of.isoformat()} is too close to the first or last "
             "representable date: the roadmap's windows reach before 0001-01-01 or after "
             "9999-12-31", hint="pass a real evaluation date")]) from None
-    ev_lf = events_frame(plan, ev_src, clock, (start, end), partition_column)
-    return plan, clock, ev_lf, acc_df
+    frames: dict[str, pl.LazyFrame] = {}
+    for name, src in inputs.items():
+        part = (partition_column.get(name) if isinstance(partition_column, Mapping)
+                else partition_column)
+        frames[name] = events_frame(plan, src, clock, ranges[name], part, source=name,
+                                    schema=schemas[name])
+    return plan, clock, frames, acc_df
 
 
 def events_frame(plan: Plan, events: Any, clock: Clock,
                  read_range: tuple[dt.datetime | None, dt.datetime],
-                 partition_column: str | None = None) -> pl.LazyFrame:
-    """The events as the engine reads them: only the columns the plan reads, and, for a
-    source outside polars, only the rows of ``read_range`` (naive wall times in the events'
-    zone), both in its SQL (:func:`healthrules.sources.resolve`)."""
+                 partition_column: str | None = None, *, source: str | None = None,
+                 schema: pl.Schema | None = None) -> pl.LazyFrame:
+    """The events of one source as the engine reads them: only the columns the plan reads
+    from that source, and, for a source outside polars, only the rows of ``read_range``
+    (naive wall times on the evaluation clock), both in its SQL
+    (:func:`healthrules.sources.resolve`).
+
+    This is the one place an events input of a source is resolved: it is called once per
+    source (``source``, default: the default source), with that source's own columns,
+    timestamp column, time zone and read range. ``schema`` (the source's, as
+    :func:`healthrules.sources.schema_of` shows it) gives the zone of its timestamps, to
+    whose wall clock the range is converted (as the engine's own filter is; a ``Date``
+    timestamp compares on its source's declared zone, where its midnight is).
+    """
+    name = plan.default_source if source is None else source
+    cols = plan.sources[name]
     start, end = read_range
-    if clock.time_zone is not None:
-        info = ZoneInfo(clock.time_zone)
+    zone = clock.time_zone
+    if schema is not None:
+        if isinstance(schema.get(cols.timestamp), pl.Datetime):
+            zone = source_clock(clock, plan, name, schema).time_zone
+        else:  # a date is the midnight starting it on its own source's wall clock
+            zone = cols.timezone
+        start = clock.wall_time(start, zone) if start is not None else None
+        end = clock.wall_time(end, zone)
+    if zone is not None:
+        info = ZoneInfo(zone)
         end = end.replace(tzinfo=info)
         start = start.replace(tzinfo=info) if start is not None else None
-    columns = sorted(event_columns(plan) | ({partition_column} if partition_column else set()))
-    return resolve(events, columns, plan.events.timestamp, (start, end),
-                   time_zone=plan.events.timezone, what="events")
+    columns = sorted(event_columns(plan, name)
+                     | ({partition_column} if partition_column else set()))
+    return resolve(events, columns, cols.timestamp, (start, end), time_zone=cols.timezone,
+                   what=f"the events of source {name!r}" if plan.named_sources else "events")
 
 
-def event_columns(plan: Plan) -> set[str]:
-    """The event columns a plan reads: the account, the timestamp, and every column of
-    ``data.events`` (event, user, values) of every roadmap."""
-    cols = {plan.events.account}
+def event_columns(plan: Plan, source: str | None = None) -> set[str]:
+    """The event columns a plan reads from one source (default: the default source): its
+    account and timestamp, and every column of its ``data.events`` declaration (event,
+    user, values) in every roadmap."""
+    name = plan.default_source if source is None else source
+    ev = plan.sources[name]
+    cols = {ev.account, ev.timestamp}
     for cr in plan.roadmaps:
-        cols |= set(cr.analysis.event_types)
-        cols.add(cr.roadmap.data.events.account)
+        cols |= set(cr.analysis.source_types.get(name, {}))
+        own = cr.roadmap.data.sources.get(name)
+        if own is not None:
+            cols |= {own.account, own.timestamp}
     return cols
 
 
-def _check_partition_column(schema: pl.Schema, name: str) -> list[Issue]:
-    where = Location(file="<events>", path=name)
+def _check_partition_column(schema: pl.Schema, name: str, label: str = "<events>",
+                            ) -> list[Issue]:
+    where = Location(file=label, path=name)
     if name not in schema:
         return [Issue(code=Code.MISSING_COLUMN.value, location=where,
                       message=f"events frame has no partition column {name!r}",

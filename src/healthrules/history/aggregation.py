@@ -33,18 +33,14 @@ per event like the ``where`` filter. So, per account:
 - ``min`` / ``max``: a rolling minimum / maximum over the days of a trailing window (probe rows
   at each date are merged into the day table); cumulative windows use running extremes.
 
-A ``where`` filter that reads ``as_of`` depends on the date; such indicators (rare) fall back to
-one plain aggregation query per date, and are counted in the diagnostics
-(``history_fallback_indicators``). So do windows that start at another indicator's time
-(``window: {from: first_purchase}``, with the anchors joined onto the events, as the engine
-does), and so do the kinds without an incremental form (``median``,
-``percentile``: history form ``per_date``): a percentile needs every value of its window, so
-it is computed by the evaluator's own aggregation, one query over all accounts per date,
-exactly as a single evaluation computes it.
-A ``where`` filter that reads ``as_of`` depends on the date, and so does a window that starts
-at another indicator's time (``window: {from: first_purchase}``); such indicators fall back to
-one plain aggregation query per date (with the anchors joined onto the events, as the engine
-does), and are counted in the diagnostics (``history_fallback_indicators``).
+A ``where`` filter that reads ``as_of`` (by name, or through ``days_since()``) depends on the
+date; such indicators (rare) fall back to one plain aggregation query per date, and are
+counted in the diagnostics (``history_fallback_indicators``). So do windows that start at
+another indicator's time (``window: {from: first_purchase}``, with the anchors joined onto the
+events of their source, as the engine does), and so do the kinds without an incremental form
+(``median``, ``percentile``: history form ``per_date``): a percentile needs every value of its
+window, so it is computed by the evaluator's own aggregation, one query over all accounts per
+date, exactly as a single evaluation computes it.
 
 Lookups at a date use a single sorted integer key per (account, day) (``account * stride +
 day``), with a zero "sentinel" row at the start of every account, so as-of joins never read
@@ -53,23 +49,25 @@ another account's rows.
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, assert_never
 
 import polars as pl
 
 from healthrules.aggregates import AGGREGATE_KINDS, AggregateKind, Incremental, value_column
 from healthrules.compiler import Plan
-from healthrules.engine import EventsPass, aggregate_expr, raw_column
+from healthrules.engine import EventsPass, aggregate_expr, raw_column, read_source
 from healthrules.expressions import names_in
-from healthrules.inputs import NOT_FINITE, Clock, read_events
+from healthrules.inputs import NOT_FINITE, Clock
 from healthrules.roadmap import AggregateIndicator
 
-__all__ = ["IncrementalAggregator", "day_number"]
+__all__ = ["IncrementalAggregator", "aggregate_attributes", "day_number"]
 
 _ACC = "__acc"
+_FIRST = "__first_unit"
 _KEY = "__k"
 _DAYN = "__dn"
 _EPOCH = dt.date(1970, 1, 1)
@@ -137,17 +135,25 @@ class IncrementalAggregator:
         The compiled plan.
     accounts
         The checked accounts frame (``healthrules.inputs.check_accounts``), one row per key,
-        sorted by key. An account's position in it is its internal index.
+        sorted by key. An account's position in it is its internal index. For dated
+        accounts, one row per account and set of values of :func:`aggregate_attributes`
+        (sorted by key): a position then stands for an account with those values.
     clock
         The clock of the last date (its time zone and time unit are those of the events).
+    source
+        The event source whose indicators this aggregator computes (default: the default
+        source); history builds one aggregator per source.
     """
 
-    def __init__(self, plan: Plan, accounts: pl.DataFrame, clock: Clock) -> None:
+    def __init__(self, plan: Plan, accounts: pl.DataFrame, clock: Clock,
+                 source: str | None = None) -> None:
         self.plan = plan
         self.accounts = accounts
         self.clock = clock
         self.key = plan.account_key
-        self.events_pass = EventsPass(plan, clock, accounts)
+        self.source = plan.default_source if source is None else source
+        self.columns = plan.sources[self.source]
+        self.events_pass = EventsPass(plan, clock, accounts, source=self.source)
         self.specs: list[_Spec] = []
         self.fallback: list[tuple[int, int, AggregateIndicator]] = []
         self._conds: dict[tuple[str | None, str | None, int | None], str] = {}
@@ -171,42 +177,40 @@ class IncrementalAggregator:
 
     def _plan_specs(self) -> None:
         plan = self.plan
-        ev = plan.events
-        for i, cr in enumerate(plan.roadmaps):
-            a = cr.analysis
-            for idx, ind in enumerate(cr.roadmap.indicators):
-                if not isinstance(ind, AggregateIndicator):
-                    continue
-                where = a.expressions.get(f"indicators[{idx}].where")
-                per_date = AGGREGATE_KINDS[ind.aggregate].history == "per_date"
-                if per_date or (where is not None and "as_of" in names_in(where.tree)) or (
-                        a.anchored_on_indicator(ind)):  # an anchor moves with the date
-                    self.fallback.append((i, idx, ind))
-                    continue
-                w = ind.window
-                anchor = (w.from_, w.days) if w.kind == "anchored" else (None, None)
-                ckey = (where.source if where is not None else None, *anchor)
-                cond = self._conds.get(ckey)
-                if cond is None:
-                    cond = f"__c{len(self._conds)}"
-                    self._conds[ckey] = cond
-                    expr = pl.lit(True)
-                    if where is not None:
-                        expr = self.events_pass.filter_expr(a, where)
-                    if w.kind == "anchored":
-                        expr = expr & self.events_pass.window(ind, False)[0]
-                    self._cond_exprs[cond] = expr.fill_null(False)
-                value: str | None = None
-                is_float = False
-                if AGGREGATE_KINDS[ind.aggregate].of == "value":
-                    assert ind.of is not None
-                    is_float = ev.values.get(ind.of) == "float"
-                    value = self._values.get((ind.of, is_float))
-                    if value is None:
-                        value = f"__v{len(self._values)}"
-                        self._values[(ind.of, is_float)] = value
-                        self._value_exprs[value] = value_column(ind.of, ev.values.get(ind.of))
-                self.specs.append(_Spec(i, ind, cond, value, is_float))
+        ev = self.columns
+        for i, idx, ind in plan.source_indicators(self.source):
+            a = plan.roadmaps[i].analysis
+            where = a.expressions.get(f"indicators[{idx}].where")
+            per_date = AGGREGATE_KINDS[ind.aggregate].history == "per_date"
+            if per_date or (where is not None and _reads_as_of(where.tree)) or (
+                    a.anchored_on_indicator(ind)):  # an anchor moves with the date
+                self.fallback.append((i, idx, ind))
+                continue
+            w = ind.window
+            anchor = (w.from_, w.days) if w.kind == "anchored" else (None, None)
+            ckey = (where.source if where is not None else None, *anchor)
+            cond = self._conds.get(ckey)
+            if cond is None:
+                cond = f"__c{len(self._conds)}"
+                self._conds[ckey] = cond
+                expr = pl.lit(True)
+                if where is not None:
+                    expr = self.events_pass.filter_expr(a, where)
+                if w.kind == "anchored":
+                    expr = expr & self.events_pass.window(ind, False)[0]
+                self._cond_exprs[cond] = expr.fill_null(False)
+            value: str | None = None
+            is_float = False
+            if AGGREGATE_KINDS[ind.aggregate].of == "value":
+                assert ind.of is not None
+                is_float = ev.values.get(ind.of) == "float"
+                value = self._values.get((ind.of, is_float))
+                if value is None:
+                    value = f"__v{len(self._values)}"
+                    self._values[(ind.of, is_float)] = value
+                    self._value_exprs[value] = value_column(ind.of, ev.values.get(ind.of))
+            self.specs.append(_Spec(i, ind, cond, value, is_float))
+
 
     def _previous(self, s: _Spec) -> bool:
         """Whether the indicator's previous window is computed too (``compare``, or read by
@@ -214,31 +218,13 @@ class IncrementalAggregator:
         return s.ind.id in self.plan.roadmaps[s.i].analysis.previous_windows
 
     def _needed_columns(self) -> tuple[set[str], set[str]]:
-        ev = self.plan.events
-        cols = {ev.account, ev.timestamp}
-        attrs: set[str] = set()
-        for cr in self.plan.roadmaps:
-            a = cr.analysis
-            for idx, ind in enumerate(cr.roadmap.indicators):
-                if not isinstance(ind, AggregateIndicator):
-                    continue
-                where = a.expressions.get(f"indicators[{idx}].where")
-                if where is not None:
-                    names = names_in(where.tree)
-                    cols |= {n for n in names if n in a.event_types}
-                    attrs |= {n for n in names if n in a.attribute_types}
-                of = AGGREGATE_KINDS[ind.aggregate].of_column(ind.of, ev.user)
-                if of is not None:
-                    cols.add(of)
-                if ind.window.from_ is not None and not a.anchored_on_indicator(ind):
-                    attrs.add(ind.window.from_)
-        return cols, attrs
+        return _needed_columns(self.plan, self.source)
 
     # ------------------------------------------------------------------ the one pass
 
     def partials(self) -> dict[str, pl.Expr]:
         """The per-(account, day) partial aggregates, by column name."""
-        ts = pl.col(self.plan.events.timestamp)
+        ts = pl.col(self.columns.timestamp)
         out: dict[str, pl.Expr] = {}
         for s in self.specs:
             c = pl.col(s.cond)
@@ -276,30 +262,33 @@ class IncrementalAggregator:
         Returns the diagnostics of the read (events read, dropped, ignored).
         """
         plan = self.plan
-        ev = plan.events
+        ev = self.columns
         ts = pl.col(ev.timestamp)
         first, last = min(dates), max(dates)
-        from healthrules.inputs import clock_for
-
         schema = events.collect_schema()
-        first_clock = clock_for(plan, schema, first)
-        start, _ = EventsPass(plan, first_clock, self.accounts).read_range()
+        first_clock = replace(self.clock, as_of=first, end=dt.datetime.combine(
+            first + dt.timedelta(days=1), dt.time()))
+        start, _ = EventsPass(plan, first_clock, self.accounts,
+                              source=self.source).read_range()
         end = self.clock.end
         cols, attrs = self._needed_columns()
-        # as the engine reads them: dates at midnight, NaN and inf as null
-        lf = read_events(events, plan, self.clock, schema,
-                         cols | ({ev.event} if ev.event is not None else set()))
-        keep = ts < self.clock.datetime_lit(end)
-        if start is not None:
-            keep = keep & (ts >= self.clock.datetime_lit(start))
-        lf = lf.filter(keep | ts.is_null())
+        # as the engine reads them: dates at midnight, NaN and inf as null, the range
+        # pushed down to the scan
+        lf = read_source(events, plan, self.source, self.clock, schema,
+                         cols | ({ev.event} if ev.event is not None else set()), start, end)
         # the account's position (null for unknown accounts) and the attributes filters read
+        # (dated accounts: one row per account and set of values of those attributes, so
+        # an account's events are aggregated once per set; they are counted once)
         right = self.accounts.lazy().with_row_index(_ACC).select(
-            pl.col(self.key).alias("__key"), _ACC, *sorted(attrs))
+            pl.col(self.key).alias("__key"), _ACC, *sorted(attrs),
+            pl.col(self.key).is_first_distinct().alias(_FIRST))
+        key_dtype = schema.get(ev.account)
+        if key_dtype is not None and self.accounts.schema[self.key] != key_dtype:
+            right = right.with_columns(pl.col("__key").cast(key_dtype, strict=False))
         lf = lf.join(right, left_on=ev.account, right_on="__key", how="left")
         account = pl.col(ev.account)
         known = pl.col(_ACC).is_not_null() & ts.is_not_null()
-        diag_lf = lf.select(
+        diag_lf = lf.filter(pl.col(_FIRST).fill_null(True)).select(
             pl.len().alias("events_read"),
             account.is_null().sum().alias("events_null_account"),
             ts.is_null().sum().alias("events_null_timestamp"),
@@ -633,15 +622,13 @@ class IncrementalAggregator:
                        events: pl.LazyFrame) -> pl.DataFrame:
         """Indicators whose filter reads ``as_of``, and the kinds without an incremental form
         (percentiles): one plain query per date, over all accounts."""
-        from healthrules.inputs import clock_for
-
-        ev = self.plan.events
+        ev = self.columns
         schema = events.collect_schema()
-        index = self.accounts.select(self.key).with_row_index(_ACC)
         parts: list[pl.DataFrame] = []
         for d in pairs["__as_of"].unique().sort().to_list():
-            clock = clock_for(self.plan, schema, d)
-            run = EventsPass(self.plan, clock, self.accounts)
+            clock = replace(self.clock, as_of=d, end=dt.datetime.combine(
+                d + dt.timedelta(days=1), dt.time()))
+            run = EventsPass(self.plan, clock, self.accounts, source=self.source)
             aggs: list[pl.Expr] = []
             attrs: set[str] = set()
             cols = {ev.account, ev.timestamp}
@@ -650,7 +637,7 @@ class IncrementalAggregator:
                 a = self.plan.roadmaps[i].analysis
                 where = a.expressions.get(f"indicators[{idx}].where")
                 names = names_in(where.tree) if where is not None else set()
-                cols |= {x for x in names if x in a.event_types}
+                cols |= {x for x in names if x in a.source_types.get(self.source, {})}
                 attrs |= {x for x in names if x in a.attribute_types}
                 kind = AGGREGATE_KINDS[ind.aggregate]
                 of = kind.of_column(ind.of, ev.user)
@@ -671,23 +658,68 @@ class IncrementalAggregator:
                 more_cols, more_attrs = run.read_columns()
                 cols |= more_cols
                 attrs |= more_attrs
-            lf = read_events(events, self.plan, clock, schema, cols).filter(
-                pl.col(ev.timestamp) < clock.lit_end())
-            if attrs:
-                right = self.accounts.lazy().select(pl.col(self.key).alias("__key"),
-                                                    *sorted(attrs))
-                lf = lf.join(right, left_on=ev.account, right_on="__key", how="left")
+            lf = read_source(events, self.plan, self.source, clock, schema, cols, None,
+                             clock.end).filter(pl.col(ev.timestamp).is_not_null())
+            # the account's positions (one per unit of dated accounts) and the attributes
+            right = self.accounts.lazy().with_row_index(_ACC).select(
+                pl.col(self.key).alias("__key"), _ACC, *sorted(attrs))
+            key_dtype = schema.get(ev.account)
+            if key_dtype is not None and self.accounts.schema[self.key] != key_dtype:
+                right = right.with_columns(pl.col("__key").cast(key_dtype, strict=False))
+            lf = lf.join(right, left_on=ev.account, right_on="__key", how="inner")
             lf = lf.with_columns(pl.col(ev.timestamp).dt.date().alias("__day"))
             if anchored:
                 lf = run.with_anchors(lf)
-            got = lf.group_by(ev.account).agg(aggs).collect()
-            if ev.account != self.key:
-                got = got.rename({ev.account: self.key})
-            got = got.join(index, on=self.key, how="inner").drop(self.key)
+            got = lf.group_by(_ACC).agg(aggs).collect()
             day_pairs = pairs.filter(pl.col("__as_of") == d).select("__hk", _ACC)
             parts.append(day_pairs.join(got, on=_ACC, how="inner").drop(_ACC))
         extra = pl.concat(parts, how="diagonal_relaxed")
         return out.join(extra, on="__hk", how="full", coalesce=True)
+
+
+_AS_OF_FUNCTIONS = frozenset({"days_since"})
+"""Functions whose value depends on ``as_of`` without naming it (``days_since(t)``)."""
+
+
+def _reads_as_of(tree: ast.AST) -> bool:
+    """Whether an expression depends on the evaluation date: it names ``as_of`` or calls a
+    function that reads it."""
+    if "as_of" in names_in(tree):
+        return True
+    return any(isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+               and node.func.id in _AS_OF_FUNCTIONS for node in ast.walk(tree))
+
+
+def _needed_columns(plan: Plan, source: str | None = None) -> tuple[set[str], set[str]]:
+    """The event columns of one source (default: the default source) and the account
+    attributes its aggregate indicators read."""
+    name = plan.default_source if source is None else source
+    ev = plan.sources[name]
+    cols = {ev.account, ev.timestamp}
+    attrs: set[str] = set()
+    for i, idx, ind in plan.source_indicators(name):
+        a = plan.roadmaps[i].analysis
+        where = a.expressions.get(f"indicators[{idx}].where")
+        if where is not None:
+            names = names_in(where.tree)
+            cols |= {n for n in names if n in a.source_types.get(name, {})}
+            attrs |= {n for n in names if n in a.attribute_types}
+        of = AGGREGATE_KINDS[ind.aggregate].of_column(ind.of, ev.user)
+        if of is not None:
+            cols.add(of)
+        if ind.window.from_ is not None and not a.anchored_on_indicator(ind):
+            attrs.add(ind.window.from_)
+    return cols, attrs
+
+
+def aggregate_attributes(plan: Plan) -> list[str]:
+    """The account attributes an aggregate of any source reads (in a filter or as a
+    window's anchor), sorted: the value an aggregate has at a date depends on the
+    account's values of these."""
+    attrs: set[str] = set()
+    for name in plan.sources:
+        attrs |= _needed_columns(plan, name)[1]
+    return sorted(attrs)
 
 
 def _extreme(form: Literal["running_min", "running_max"]) -> Literal["min", "max"]:

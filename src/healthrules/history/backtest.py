@@ -32,16 +32,17 @@ from typing import Any
 import polars as pl
 
 from healthrules.compiler import Plan
+from healthrules.engine import Events
 from healthrules.errors import Code, InputDataError, Issue, Location
 from healthrules.history.lifecycle import signals_for
 from healthrules.history.snapshots import (
-    ACC,
     AS_OF,
     Engine,
     History,
     _as_date,
     date_range,
     evaluate_dates,
+    history_of,
     prepare_inputs,
 )
 from healthrules.inputs import lazy
@@ -83,7 +84,9 @@ class Backtest:
         (renewals it fired for in the ``horizon`` days before) and
         ``churn_rate_when_fired``.
     history
-        The weekly history behind the lead times and the actions.
+        The weekly history behind the lead times and the actions; its ``attribute_source``
+        (also :attr:`attribute_source`, the second line of :meth:`table`) says whether each
+        date read the attributes valid then or one snapshot for every date.
     goal
         Whether reaching the goal predicts renewal: one row per goal state ``horizon`` days
         before the renewal (``reached``, ``not reached``, ``unknown``: a value was null,
@@ -106,6 +109,12 @@ class Backtest:
     goal: pl.DataFrame = field(default_factory=pl.DataFrame)
 
     @property
+    def attribute_source(self) -> str:
+        """Where the attributes of each scored date came from (dated rows, or one snapshot
+        for every date: then attributes that changed later leak into the past)."""
+        return self.history.attribute_source
+
+    @property
     def auc(self) -> float | None:
         """The AUC of the score at the horizon (None without scored churns and renewals)."""
         value = self.separation["auc"].item()
@@ -114,7 +123,7 @@ class Backtest:
     def table(self) -> str:
         """The report as plain text for the terminal."""
         out = [f"backtest {self.start}..{self.end}: score {self.horizon} days before each "
-               "renewal", ""]
+               "renewal", self.attribute_source, ""]
         with pl.Config(tbl_rows=50, tbl_cols=20, tbl_hide_dataframe_shape=True,
                        tbl_hide_column_data_types=True, float_precision=3,
                        tbl_formatting="ASCII_MARKDOWN", tbl_width_chars=160,
@@ -139,7 +148,10 @@ class Backtest:
     def to_dict(self) -> dict[str, Any]:
         """Every frame as a list of records (what ``--format json`` prints)."""
         return {"start": self.start.isoformat(), "end": self.end.isoformat(),
-                "horizon": self.horizon, "bands": self.bands.to_dicts(),
+                "horizon": self.horizon, "attribute_source": self.attribute_source,
+                "attributes_dated": self.history.diagnostics.get(
+                    "attributes_one_snapshot", 1) == 0,
+                "bands": self.bands.to_dicts(),
                 "separation": self.separation.to_dicts()[0],
                 "lead_summary": self.lead_summary.to_dicts(), "actions": self.actions.to_dicts(),
                 "goal": self.goal.to_dicts(),
@@ -192,7 +204,7 @@ def _check_outcomes(outcomes: Any, plan: Plan) -> pl.DataFrame:
 
 def backtest(
     roadmap: Roadmap | Pack | Plan,
-    events: FrameInput,
+    events: Events,
     accounts: FrameInput,
     outcomes: pl.DataFrame | pl.LazyFrame,
     start: dt.date | str,
@@ -253,8 +265,7 @@ def backtest(
     score_dates = out["scored_on"].unique().to_list()
     engine = Engine(plan, ev_lf, acc_df, sorted({*grid_dates, *score_dates}))
     # the score of each renewal, horizon days before it
-    pairs = out.select(pl.col("scored_on").alias(AS_OF), key).unique().join(
-        engine.index, on=key).sort(AS_OF, ACC).select(AS_OF, key, ACC)
+    pairs = engine.existing(out.select(pl.col("scored_on").alias(AS_OF), key).unique())
     scored = engine.evaluate(pairs)["scores"] if pairs.height else None
     at = out.join(scored.select(pl.col("as_of").alias("scored_on"), key, "roadmap", "score",
                                 "score_band", "goal_reached") if scored is not None else
@@ -266,12 +277,7 @@ def backtest(
     # the weekly history behind lead times and action counts
     engine_used, result = evaluate_dates(plan, ev_lf, acc_df, grid_dates,
                                          signals=signals_for(plan), engine=engine)
-    hist = History(plan=plan, account_key=key, dates=tuple(grid_dates),
-                   indicators=result["indicators"], stages=result["stages"],
-                   scores=result["scores"], fired=result["actions"],
-                   conditions=result["conditions"], diagnostics=dict(engine_used.diagnostics),
-                   attributes=engine_used.accounts, signals=result["signals"],
-                   unrouted=result["unrouted"])
+    hist = history_of(plan, engine_used, grid_dates, result)
     red = levels[0] if levels else None
     lead = _lead_times(hist, out, key, red)
     return Backtest(
@@ -511,6 +517,7 @@ def _chart(bt: Backtest) -> str:
         ("Retention and churn by goal reached", bt.goal),
         ("Lead time of red before renewal", bt.lead_summary), ("Actions", bt.actions)))
     return (f"<div><h3>Backtest {bt.start} .. {bt.end}</h3>"
+            f"<p>{html.escape(bt.attribute_source)}</p>"
             f'<div style="display:flex;gap:24px">{bar_svg}{roc_svg}</div>{tables}</div>')
 
 

@@ -29,6 +29,7 @@ from typing import Any
 import polars as pl
 
 from healthrules.compiler import Plan
+from healthrules.engine import Events
 from healthrules.errors import InputDataError, Issue, Location
 from healthrules.evaluation import Evaluation
 from healthrules.history import holds as _holds
@@ -36,7 +37,13 @@ from healthrules.history import overrides as _overrides
 from healthrules.history.holds import Hold
 from healthrules.history.lifecycle import _rules_with_flags, holds_on, signals_for, step
 from healthrules.history.overrides import OverrideError, Pin
-from healthrules.history.snapshots import AS_OF, _as_date, evaluate_dates, prepare_inputs
+from healthrules.history.snapshots import (
+    AS_OF,
+    _as_date,
+    evaluate_dates,
+    prepare_inputs,
+    valid_rows,
+)
 from healthrules.history.store import StateStore, StoreError, _now, _version
 from healthrules.history.webhooks import DeliveryReport, Webhook, deliver, payloads
 from healthrules.roadmap import Pack, Roadmap, parse_days
@@ -180,21 +187,25 @@ def rules_diff(before: dict[str, Any] | None, now: Provenance) -> dict[str, Any]
 # ---------------------------------------------------------------------- fresh data
 
 
-def newest_event(plan: Plan, events: pl.LazyFrame, as_of: dt.date) -> dt.datetime | None:
-    """The newest event time a run dated ``as_of`` reads (events after it are not read).
+def newest_event(plan: Plan, events: pl.LazyFrame, as_of: dt.date,
+                 source: str | None = None) -> dt.datetime | None:
+    """The newest event time of one source (default: the default source) that a run dated
+    ``as_of`` reads (events after it are not read).
 
     One small lazy query (the timestamp column only, with the filter pushed into the scan);
-    timestamps with a time zone are given as local wall-clock time in that zone, as the
-    evaluation reads them.
+    timestamps with a time zone are given as local wall-clock time in the evaluation's zone
+    (the default source's), as the evaluation reads them.
     """
-    ts = plan.events.timestamp
+    ts = plan.sources[plan.default_source if source is None else source].timestamp
     dtype = events.collect_schema().get(ts)
     end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
     col = pl.col(ts)
+    zone = plan.events.timezone  # the evaluation clock's zone
     if isinstance(dtype, pl.Date):
         col = col.cast(pl.Datetime("us"))
     elif isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
-        col = pl.col(ts).dt.convert_time_zone(dtype.time_zone).dt.replace_time_zone(None)
+        col = pl.col(ts).dt.convert_time_zone(zone or dtype.time_zone).dt.replace_time_zone(
+            None)
     elif not isinstance(dtype, pl.Datetime):
         return None  # the contract check reports a timestamp column of another type
     value = events.select(col.alias("__ts")).filter(pl.col("__ts") < end).select(
@@ -205,17 +216,22 @@ def newest_event(plan: Plan, events: pl.LazyFrame, as_of: dt.date) -> dt.datetim
 
 
 def _staleness_limit(plan: Plan, max_staleness: int | str | dt.timedelta | None,
-                     ) -> tuple[dt.timedelta | None, str]:
+                     source: str | None = None) -> tuple[dt.timedelta | None, str]:
     if isinstance(max_staleness, dt.timedelta):
         return max_staleness, "max_staleness"
     if max_staleness is not None:
         return dt.timedelta(days=parse_days(max_staleness)), "max_staleness"
-    limits = [(parse_days(cr.roadmap.data.events.max_staleness), cr.roadmap.id)
-              for cr in plan.roadmaps if cr.roadmap.data.events.max_staleness is not None]
+    name = plan.default_source if source is None else source
+    limits: list[tuple[int, str, str]] = []
+    for cr in plan.roadmaps:
+        cols = cr.roadmap.data.sources.get(name)
+        if cols is not None and cols.max_staleness is not None:
+            limits.append((parse_days(cols.max_staleness), cr.roadmap.id,
+                           cr.roadmap.data.source_path(name)))
     if not limits:
         return None, ""
-    days, rid = min(limits)
-    return dt.timedelta(days=days), f"data.events.max_staleness of roadmap {rid!r}"
+    days, rid, path = min(limits)
+    return dt.timedelta(days=days), f"{path}.max_staleness of roadmap {rid!r}"
 
 
 def _age_text(age: dt.timedelta) -> str:
@@ -226,18 +242,20 @@ def _age_text(age: dt.timedelta) -> str:
 
 
 def _check_fresh(plan: Plan, newest: dt.datetime | None, day: dt.date,
-                 max_staleness: int | str | dt.timedelta | None) -> dt.timedelta | None:
-    """The age of the data at the end of ``day``; refuse it past the limit."""
+                 max_staleness: int | str | dt.timedelta | None,
+                 source: str | None = None) -> dt.timedelta | None:
+    """The age of one source's data at the end of ``day``; refuse it past the limit."""
     end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time())
     age = None if newest is None else max(end - newest, dt.timedelta(0))
-    limit, where = _staleness_limit(plan, max_staleness)
+    limit, where = _staleness_limit(plan, max_staleness, source)
     if limit is None:
         return age
+    of = f" of source {source!r}" if plan.named_sources and source is not None else ""
     if newest is None:
-        message = (f"no event at or before {day}: the events hold nothing to judge the run "
-                   f"by (limit {limit.days}d, from {where})")
+        message = (f"no event{of} at or before {day}: the events hold nothing to judge the "
+                   f"run by (limit {limit.days}d, from {where})")
     elif age is not None and age > limit:
-        message = (f"the newest event ({newest.isoformat(sep=' ', timespec='minutes')}) is "
+        message = (f"the newest event{of} ({newest.isoformat(sep=' ', timespec='minutes')}) is "
                    f"{_age_text(age)} old at the end of the run date {day}; the limit is "
                    f"{limit.days}d (from {where}). Load the missing events and run again, "
                    "or raise the limit (--max-staleness) if the feed is known to lag")
@@ -494,7 +512,7 @@ def replay(state: StateStore | str | os.PathLike[str], as_of: dt.date | str) -> 
 def run(
     roadmap: Roadmap | Pack | Plan,
     state: StateStore | str | os.PathLike[str],
-    events: FrameInput,
+    events: Events,
     accounts: FrameInput,
     as_of: dt.date | str,
     *,
@@ -530,7 +548,10 @@ def run(
     max_staleness
         Refuse the run when the newest event is older than this at the end of ``as_of``
         (days, ``"2d"`` or a timedelta); default: the roadmap's
-        ``data.events.max_staleness``, else no limit.
+        ``data.events.max_staleness``, else no limit. With several event sources this
+        limit is the default source's; every other source is judged by its own
+        ``data.events.<name>.max_staleness`` (no limit without one), and a refusal names
+        the source.
     rules
         The provenance to record (default: :func:`provenance` of ``roadmap``; pass the
         loaded pack's when ``roadmap`` is a plan compiled from a pack, so the pack file is
@@ -568,8 +589,12 @@ def run(
     checked = [check_pin(plan, acc_df, p) for p in pins]
     checked_holds = [_holds.check_hold(plan, acc_df, h) for h in holds]
     hook = Webhook(webhook) if isinstance(webhook, str) else webhook
-    newest = newest_event(plan, ev_lf, day)
-    age = _check_fresh(plan, newest, day, max_staleness)
+    newest = newest_event(plan, ev_lf[plan.default_source], day)
+    age = _check_fresh(plan, newest, day, max_staleness, plan.default_source)
+    for name in list(plan.sources)[1:]:
+        # another source (tickets, surveys: sparse by nature) is judged by its own
+        # data.events.<name>.max_staleness only, not by the run's limit
+        _check_fresh(plan, newest_event(plan, ev_lf[name], day, name), day, None, name)
     prov = rules if rules is not None else provenance(
         roadmap if isinstance(roadmap, (Roadmap, Pack)) else plan)
     store = state if isinstance(state, StateStore) else StateStore(state)
@@ -619,7 +644,7 @@ def run(
             new_stages = _stage_state(evaluation.stages, old_stages, key, day)
             store.write_run(day, key=key, old_actions=old_actions, new_actions=new_actions,
                             old_stages=old_stages, new_stages=new_stages, changes=changes,
-                            plan_id=plan.id, accounts=acc_df.height, started_at=started,
+                            plan_id=plan.id, accounts=evaluation.stages.height, started_at=started,
                             newest_event=newest.isoformat() if newest else None,
                             rules_hash=prov.hash, rules=prov.to_dict(), rules_diff=diff,
                             skipped=len(skipped))
@@ -683,7 +708,8 @@ def _skipped(previous: dt.date | None, day: dt.date) -> tuple[dt.date, ...]:
     return tuple(previous + dt.timedelta(days=k) for k in range(1, (day - previous).days))
 
 
-def _evaluate(plan: Plan, events: pl.LazyFrame, accounts: pl.DataFrame, day: dt.date,
+def _evaluate(plan: Plan, events: dict[str, pl.LazyFrame], accounts: pl.DataFrame,
+              day: dt.date,
               old_stages: pl.DataFrame, all_pins: pl.DataFrame,
               ) -> tuple[dict[str, Any], Evaluation, pl.DataFrame | None]:
     key = plan.account_key
@@ -704,11 +730,16 @@ def _evaluate(plan: Plan, events: pl.LazyFrame, accounts: pl.DataFrame, day: dt.
     diagnostics = dict(engine.diagnostics)
     diagnostics["accounts"] = stages.height
     diagnostics["accounts_unrouted"] = result["unrouted"].get(day, 0)
+    attributes = engine.accounts
+    if engine.dated:  # the rows of the run date, and who did not exist then
+        diagnostics["accounts_not_started"], diagnostics["accounts_ended"] = (
+            engine.absent.get(day, (0, 0)))
+        attributes = valid_rows(attributes, day)
     evaluation = Evaluation(
         plan=plan, as_of=day, account_key=key, indicators=pick(result["indicators"]),
         stages=stages, scores=pick(result["scores"]), actions=pick(result["actions"].render()),
         conditions=pick(result["conditions"]), diagnostics=diagnostics,
-        attributes=engine.accounts)
+        attributes=attributes)
     extras = result["extras"]
     computed = pick(extras) if extras is not None else None
     return result, evaluation, computed

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -27,6 +27,7 @@ import polars as pl
 from healthrules.compiler import CompiledRoadmap, Plan
 from healthrules.engine import (
     Evaluator,
+    Events,
     empty_actions,
     narrow,
     prepare,
@@ -37,19 +38,36 @@ from healthrules.engine.assemble import ORDER_STEP, end_columns
 from healthrules.engine.frames import collect_all
 from healthrules.evaluation import Evaluation
 from healthrules.expressions import lag_column
-from healthrules.history.aggregation import IncrementalAggregator
-from healthrules.inputs import clock_for
+from healthrules.history.aggregation import IncrementalAggregator, aggregate_attributes
+from healthrules.inputs import VALID_FROM, VALID_TO, clock_for, is_dated, valid_at
 from healthrules.roadmap import Pack, Roadmap
 from healthrules.sources import FrameInput
 
 if TYPE_CHECKING:
     from healthrules.history.lifecycle import Lifecycle
 
-__all__ = ["History", "history", "parse_every"]
+__all__ = ["ONE_SNAPSHOT", "History", "attribute_source", "history", "parse_every"]
+
+ONE_SNAPSHOT = (
+    "attributes: one snapshot for every date (no validity columns in data.accounts): a later "
+    "plan, stage or contract date is seen in the past")
+"""What :attr:`History.attribute_source` says when the accounts are not dated."""
+
+
+def attribute_source(plan: Plan, dated: bool) -> str:
+    """Where the attributes of each date came from, in one sentence."""
+    if not dated:
+        return ONE_SNAPSHOT
+    columns = plan.roadmaps[0].roadmap.data.accounts.validity
+    how = (f"valid_from {columns[0]!r} / valid_to {columns[1]!r}" if len(columns) == 2
+           else f"snapshot column {columns[0]!r}")
+    return (f"attributes: as of each date ({how}); an account without a row valid then is "
+            "not evaluated")
 
 HK = "__hk"
 ACC = "__acc"
 AS_OF = "__as_of"
+ROW = "__row"
 MAX_GRID_ROWS = 1_000_000
 """Rows (accounts x dates) assembled at once; larger grids are split into chunks of dates."""
 
@@ -252,30 +270,90 @@ class Engine:
     plan
         The compiled plan.
     events
-        The events, lazily.
+        The events, lazily: one frame per event source (a single frame: the default
+        source). Each source is read once, by its own aggregator.
     accounts
-        The checked accounts frame (sorted here by key).
+        The checked accounts frame (sorted here by key). Dated accounts (validity columns
+        declared) hold one row per account and version: every (account, date) pair reads
+        the row valid at its date (:meth:`existing`).
     dates
         Every date any grid will ask for (they fix the range of events read).
     """
 
-    def __init__(self, plan: Plan, events: pl.LazyFrame, accounts: pl.DataFrame,
-                 dates: Sequence[dt.date]) -> None:
+    def __init__(self, plan: Plan, events: pl.LazyFrame | Mapping[str, pl.LazyFrame],
+                 accounts: pl.DataFrame, dates: Sequence[dt.date]) -> None:
         self.plan = plan
-        self.events = events
+        self.events: dict[str, pl.LazyFrame] = (
+            dict(events) if isinstance(events, Mapping) else {plan.default_source: events})
         self.key = plan.account_key
-        self.accounts = accounts.sort(self.key, nulls_last=True)
-        self.schema = events.collect_schema()
+        self.dated = is_dated(accounts)
+        self.accounts = accounts.sort(
+            [self.key, VALID_FROM] if self.dated else [self.key], nulls_last=True)
+        self.schema = self.events[plan.default_source].collect_schema()
         self.clock = clock_for(plan, self.schema, max(dates))
-        self.aggregator = IncrementalAggregator(plan, self.accounts, self.clock)
-        self.diagnostics = self.aggregator.prepare(events, dates)
-        self.index = self.accounts.select(self.key).with_row_index(ACC)
+        units = self.accounts
+        if self.dated:
+            # the aggregators' unit: an account with one set of values of the attributes
+            # the aggregates read (filters, anchors); most accounts have one, whatever
+            # else of them changes, and an account's events are aggregated once per unit
+            read = aggregate_attributes(plan)
+            units = self.accounts.select(self.key, *read).unique(maintain_order=True)
+            rows = self.accounts.with_row_index(ROW).join(
+                units.with_row_index(ACC), on=[self.key, *read], how="left",
+                nulls_equal=True, maintain_order="left")
+            self.rows = rows.select(self.key, VALID_FROM, VALID_TO, ROW, ACC).sort(VALID_FROM)
+            self.row_attributes = rows.select(ROW, *[
+                c for c in self.accounts.columns if c not in (self.key, VALID_FROM, VALID_TO)])
+        self.aggregators = {
+            name: IncrementalAggregator(plan, units, self.clock, source=name)
+            for name in plan.sources}
+        self.diagnostics: dict[str, int] = {}
+        for name, aggregator in self.aggregators.items():
+            for k, v in aggregator.prepare(self.events[name], dates).items():
+                self.diagnostics[k] = self.diagnostics.get(k, 0) + v
+                if plan.named_sources:
+                    self.diagnostics[f"{name}:{k}"] = v
+        self.index = (self.accounts.select(self.key).unique(maintain_order=True)
+                      .with_row_index(ACC))
+        self.absent: dict[dt.date, tuple[int, int]] = {}
+        """Per date asked for: accounts that had not started and accounts that had ended
+        (dated accounts only)."""
         self.evaluator = Evaluator(plan, self.clock.time_unit)
 
     def pairs(self, dates: Sequence[dt.date]) -> pl.DataFrame:
-        """Every account at every date, sorted by date then account."""
+        """Every account at every date (that exists then), sorted by date then account."""
         d = pl.DataFrame({AS_OF: sorted(set(dates))}, schema={AS_OF: pl.Date})
-        return d.join(self.index, how="cross").select(AS_OF, self.key, ACC)
+        return self.existing(d.join(self.index.select(self.key), how="cross"))
+
+    def existing(self, wanted: pl.DataFrame) -> pl.DataFrame:
+        """The (date, account) pairs of ``wanted`` (columns ``__as_of`` and the key) whose
+        account exists at the date, with ``__acc`` (and ``__row``, the dated row valid then,
+        for dated accounts); sorted by date then account.
+
+        Dated accounts: one as-of join over every pair finds the row that started last
+        before the date's evaluation instant; the pair is kept when that row has not ended
+        by then. The pairs dropped are counted per date in :attr:`absent`.
+        """
+        key = self.key
+        if not self.dated:
+            return wanted.join(self.index, on=key).sort(AS_OF, ACC).select(AS_OF, key, ACC)
+        end = "__end_at"
+        cand = wanted.select(AS_OF, key).with_columns(
+            (pl.col(AS_OF).cast(pl.Datetime("us")) + pl.duration(days=1)).alias(end)
+        ).sort(end)
+        found = cand.join_asof(self.rows, left_on=end, right_on=VALID_FROM, by=key,
+                               strategy="backward", allow_exact_matches=False,
+                               check_sortedness=False)
+        alive = pl.col(VALID_TO).is_null() | (pl.col(VALID_TO) >= pl.col(end))
+        tally = found.group_by(AS_OF).agg(
+            pl.col(VALID_FROM).is_null().sum().alias("__not_started"),
+            (pl.col(VALID_FROM).is_not_null() & ~alive).sum().alias("__ended"))
+        self.absent.update(zip(tally[AS_OF].to_list(), zip(
+            tally["__not_started"].cast(pl.Int64).to_list(),
+            tally["__ended"].cast(pl.Int64).to_list(), strict=True), strict=True))
+        return (found.filter(pl.col(VALID_FROM).is_not_null() & alive)
+                .join(self.index.select(key, pl.col(ACC).alias("__order")), on=key)
+                .sort(AS_OF, "__order").select(AS_OF, key, ACC, ROW))
 
     def evaluate(self, pairs: pl.DataFrame, *, overlay: pl.DataFrame | None = None,
                  signals: Signals | None = None) -> dict[str, Any]:
@@ -350,13 +428,24 @@ class Engine:
                signals: Signals | None, out: GridFrames) -> None:
         plan = self.plan
         key = self.key
-        agg = self.aggregator.values(chunk.select(HK, ACC, AS_OF), self.events)
-        grid = chunk.join(self.accounts, on=key, how="left", maintain_order="left").with_columns(
+        pairs = chunk.select(HK, ACC, AS_OF)
+        agg: pl.DataFrame | None = None
+        for name, aggregator in self.aggregators.items():
+            values = aggregator.values(pairs, self.events[name])
+            agg = values if agg is None else agg.join(values, on=HK, how="full",
+                                                      coalesce=True)
+        assert agg is not None
+        if self.dated:  # the attributes of the row valid at each pair's date
+            grid = chunk.join(self.row_attributes, on=ROW, how="left", maintain_order="left")
+        else:
+            grid = chunk.join(self.accounts, on=key, how="left", maintain_order="left")
+        grid = grid.with_columns(
             end_columns(pl.col(AS_OF), self.clock.time_unit, self.clock.time_zone))
         if overlay is not None:
             grid = grid.join(overlay, on=[key, AS_OF], how="left", maintain_order="left")
         # roll-ups group the rows by their parent's key: the key stays (see engine/rollup.py)
-        grid = grid.drop(ACC) if plan.parent is not None else grid.drop(key, ACC)
+        grid = grid.drop(*([] if plan.parent is not None else [key]), ACC,
+                         *([ROW] if self.dated else []))
         ev = self.evaluator
         routed = ev.route(grid.lazy()).collect()
         frames = ev.roadmap_frames(routed, agg, HK)
@@ -503,8 +592,14 @@ class History:
         As in :class:`~healthrules.Evaluation`, for every date. The texts and evidence of
         ``actions`` are rendered when it is first read (:class:`FiredActions`).
     diagnostics
-        Counts of events read (over the whole range), dropped and ignored, and
-        ``history_fallback_indicators`` (indicators computed with one query per date).
+        Counts of events read (over the whole range), dropped and ignored,
+        ``history_fallback_indicators`` (indicators computed with one query per date), and
+        ``attributes_one_snapshot`` (1 when the accounts frame has no validity columns: every
+        date read today's attributes). With dated accounts, ``account_dates_not_started`` and
+        ``account_dates_ended``: (account, date) pairs not evaluated, summed over the dates.
+    attribute_source
+        Where each date's attributes came from, in words (:data:`ONE_SNAPSHOT` for a plain
+        accounts frame).
     """
 
     plan: Plan
@@ -519,6 +614,8 @@ class History:
     attributes: pl.DataFrame = field(repr=False)
     signals: pl.DataFrame | None = field(default=None, repr=False)
     unrouted: dict[dt.date, int] = field(default_factory=dict, repr=False)
+    attribute_source: str = field(default=ONE_SNAPSHOT, repr=False)
+    absent: dict[dt.date, tuple[int, int]] = field(default_factory=dict, repr=False)
 
     @cached_property
     def actions(self) -> pl.DataFrame:
@@ -556,11 +653,19 @@ class History:
         diagnostics = dict(self.diagnostics)
         diagnostics["accounts"] = stages.height
         diagnostics["accounts_unrouted"] = self.unrouted.get(day, 0)
+        attributes = self.attributes
+        if is_dated(attributes):
+            not_started, ended = self.absent.get(day, (0, 0))
+            diagnostics["accounts_not_started"] = not_started
+            diagnostics["accounts_ended"] = ended
+            for name in ("account_dates_not_started", "account_dates_ended"):
+                diagnostics.pop(name, None)
+            attributes = valid_rows(attributes, day)
         return Evaluation(
             plan=self.plan, as_of=day, account_key=self.account_key,
             indicators=pick(self.indicators), stages=stages, scores=pick(self.scores),
             actions=actions, conditions=pick(self.conditions),
-            diagnostics=diagnostics, attributes=self.attributes)
+            diagnostics=diagnostics, attributes=attributes)
 
     def __iter__(self) -> Iterator[Evaluation]:
         return (self.at(d) for d in self.dates)
@@ -584,14 +689,48 @@ class History:
 
     def __repr__(self) -> str:
         span = f"{self.dates[0]}..{self.dates[-1]}" if self.dates else "no dates"
+        accounts = self.attributes[self.account_key].n_unique() if self.attributes.width else 0
         return (f"History({span}, snapshots={len(self.dates)}, "
-                f"accounts={self.attributes.height}, actions={self.fired.index.height})")
+                f"accounts={accounts}, actions={self.fired.index.height})")
+
+
+def valid_rows(accounts: pl.DataFrame, day: dt.date) -> pl.DataFrame:
+    """The rows of a checked dated accounts frame valid at the end of ``day``, without the
+    validity columns."""
+    end = pl.lit(dt.datetime.combine(day + dt.timedelta(days=1), dt.time()), pl.Datetime("us"))
+    return accounts.filter(valid_at(end)).drop(VALID_FROM, VALID_TO)
+
+
+def history_diagnostics(engine: Engine, dates: Sequence[dt.date]) -> dict[str, int]:
+    """The diagnostics of a history at ``dates``: the engine's counts and where the
+    attributes came from."""
+    out = dict(engine.diagnostics)
+    out["attributes_one_snapshot"] = 0 if engine.dated else 1
+    if engine.dated:
+        absent = [engine.absent.get(d, (0, 0)) for d in set(dates)]
+        out["account_dates_not_started"] = sum(a for a, _ in absent)
+        out["account_dates_ended"] = sum(b for _, b in absent)
+    return out
+
+
+def history_of(plan: Plan, engine: Engine, dates: Sequence[dt.date],
+               result: dict[str, Any]) -> History:
+    """The :class:`History` of ``dates`` from the frames :func:`evaluate_dates` returned."""
+    return History(
+        plan=plan, account_key=plan.account_key, dates=tuple(dates),
+        indicators=result["indicators"], stages=result["stages"], scores=result["scores"],
+        fired=result["actions"], conditions=result["conditions"],
+        diagnostics=history_diagnostics(engine, dates), attributes=engine.accounts,
+        signals=result["signals"], unrouted=result["unrouted"],
+        attribute_source=attribute_source(plan, engine.dated),
+        absent={d: engine.absent[d] for d in dates if d in engine.absent})
 
 
 def prepare_inputs(source: Roadmap | Pack | Plan, events: Any, accounts: Any,
                    last: dt.date, first: dt.date | None = None,
-                   ) -> tuple[Plan, pl.LazyFrame, pl.DataFrame]:
-    """Compile, and check the frames against the data contract (every problem at once).
+                   ) -> tuple[Plan, dict[str, pl.LazyFrame], pl.DataFrame]:
+    """Compile, and check the frames against the data contract (every problem at once);
+    the events come back as one lazy frame per source.
 
     ``first`` is the earliest date evaluated (None: not known, every event before
     ``last`` is read); the lags of the plan's actions reach further back, and a source
@@ -608,7 +747,8 @@ def prepare_inputs(source: Roadmap | Pack | Plan, events: Any, accounts: Any,
     return plan, ev_lf, acc_df
 
 
-def evaluate_dates(plan: Plan, events: pl.LazyFrame, accounts: pl.DataFrame,
+def evaluate_dates(plan: Plan, events: pl.LazyFrame | Mapping[str, pl.LazyFrame],
+                   accounts: pl.DataFrame,
                    dates: Sequence[dt.date], *, extra_dates: Sequence[dt.date] = (),
                    overlay: Callable[[Sequence[dt.date]], pl.DataFrame | None] | None = None,
                    signals: Signals | None = None,
@@ -619,7 +759,7 @@ def evaluate_dates(plan: Plan, events: pl.LazyFrame, accounts: pl.DataFrame,
     Parameters
     ----------
     plan, events, accounts
-        The plan, the events (lazy) and the checked accounts.
+        The plan, the events (lazy; one frame per event source) and the checked accounts.
     dates
         The dates to return.
     extra_dates
@@ -663,7 +803,7 @@ def evaluate_dates(plan: Plan, events: pl.LazyFrame, accounts: pl.DataFrame,
 
 def history(
     roadmap: Roadmap | Pack | Plan,
-    events: FrameInput,
+    events: Events,
     accounts: FrameInput,
     start: dt.date | str,
     end: dt.date | str,
@@ -728,9 +868,4 @@ def history(
     from healthrules.history.lifecycle import signals_for
 
     engine, result = evaluate_dates(plan, ev_lf, acc_df, dates, signals=signals_for(plan))
-    return History(
-        plan=plan, account_key=plan.account_key, dates=tuple(dates),
-        indicators=result["indicators"], stages=result["stages"], scores=result["scores"],
-        fired=result["actions"], conditions=result["conditions"],
-        diagnostics=dict(engine.diagnostics), attributes=engine.accounts,
-        signals=result["signals"], unrouted=result["unrouted"])
+    return history_of(plan, engine, dates, result)

@@ -34,7 +34,7 @@ import functools
 import hashlib
 import os
 import pickle
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ from healthrules.compiler import Plan, compile
 from healthrules.engine import evaluate as _evaluate_polars
 from healthrules.engine import read_range
 from healthrules.errors import EvaluationError, InputDataError
+from healthrules.inputs import account_validity
 from healthrules.integrations._optional import import_optional
 from healthrules.roadmap import AggregateIndicator, Pack, Roadmap
 
@@ -67,7 +68,7 @@ _COUNTED = ("conditions", "diagnostics")
 _TAG = "__tag"
 _KEY = "__key"
 _FRAME = "__frame"
-_EVENT, _ACCOUNT = 0, 1
+_ACCOUNT, _EVENT = 0, 1  # the events of source j (in plan order) are tagged _EVENT + j
 
 
 # ---------------------------------------------------------------------- public API
@@ -199,12 +200,12 @@ class SparkEvaluation:
 
 def evaluate(
     source: Roadmap | Pack | Plan | str | os.PathLike[str],
-    events: DataFrame,
+    events: DataFrame | Mapping[str, DataFrame],
     accounts: DataFrame,
     as_of: dt.date | dt.datetime | str,
     *,
     partitions: int | None = None,
-    partition_column: str | None = None,
+    partition_column: str | Mapping[str, str] | None = None,
     persist: bool = True,
 ) -> SparkEvaluation:
     """Evaluate a roadmap (or pack) over Spark DataFrames, partition by partition, with polars.
@@ -219,9 +220,15 @@ def evaluate(
         Usage events with the columns of the roadmap's ``data.events``. A ``TimestampType``
         timestamp is read in the declared ``data.events.timezone`` (in the session time zone
         when the roadmap declares none, as naive wall time); a ``TimestampNTZType`` one is
-        read as wall time in the declared zone.
+        read as wall time in the declared zone. When ``data.events`` declares named event
+        sources, a dict of one DataFrame per source (a single DataFrame is the default
+        source); each source's read range is applied to it, and its events travel to the
+        partition of their account with the others.
     accounts
-        One row per account: the key and the declared attributes.
+        One row per account: the key and the declared attributes. With validity columns
+        declared (``data.accounts.valid_from``/``valid_to`` or ``snapshot``), one row per
+        account and version, as for :func:`healthrules.evaluate`: every row of an account
+        goes to that account's partition, which evaluates the row valid at ``as_of``.
     as_of
         As in :func:`healthrules.evaluate`.
     partitions
@@ -231,7 +238,8 @@ def evaluate(
     partition_column
         A ``DateType`` (or ISO date string) column of the events by which the event store is
         partitioned; the read range is applied to it too, so Spark prunes the folders outside
-        it (as :func:`healthrules.evaluate`'s option of the same name).
+        it (as :func:`healthrules.evaluate`'s option of the same name; with several
+        sources, a name applies to every source, a dict to the sources it names).
     persist
         Cache the evaluation (memory and disk) so that using several result frames evaluates
         once. Release it with :meth:`SparkEvaluation.unpersist`.
@@ -266,20 +274,34 @@ def evaluate(
             "its children (roll-up indicators, the parent checks) would be evaluated apart. "
             "Evaluate the roadmap with healthrules.evaluate (or history) instead, or leave "
             "out the hierarchy.")
-    spark = events.sparkSession
-    ev_cols = _event_columns(plan)
-    acc_cols = [plan.account_key, *plan.attributes]
-    _require(events, ev_cols, "events")
+    given = _source_frames(plan, events)
+    spark = given[plan.default_source].sparkSession
+    ev_cols = {name: _event_columns(plan, name) for name in plan.sources}
+    validity = list(account_validity(plan))
+    acc_cols = [plan.account_key, *plan.attributes, *validity]
+    parts: dict[str, str | None] = {
+        name: (partition_column.get(name) if isinstance(partition_column, Mapping)
+               else partition_column) for name in plan.sources}
+    for name, sdf in given.items():
+        what = "events" if not plan.named_sources else f"events of source {name!r}"
+        _require(sdf, ev_cols[name], what)
+        part = parts[name]
+        if part is not None:
+            _require(sdf, [part], what)
+
     _require(accounts, acc_cols, "accounts")
-    if partition_column is not None:
-        _require(events, [partition_column], "events")
     session_zone = spark.conf.get("spark.sql.session.timeZone") or "UTC"
     conv = _Conversion(ts_columns=_timestamp_columns(plan), zone=plan.events.timezone,
                        session_zone=session_zone)
+    convs = {name: _Conversion(ts_columns=(plan.sources[name].timestamp,),
+                               zone=plan.sources[name].timezone, session_zone=session_zone)
+             for name in plan.sources}
 
     # driver-side check of the contract and the read range, on the schemas (no job) and,
     # with anchored windows, the smallest anchor of the accounts (all read_range needs)
-    empty_events = conv.apply(_empty(events.select(ev_cols), session_zone))
+    empty_events = {name: convs[name].apply(_empty(given[name].select(ev_cols[name]),
+                                                   session_zone))
+                    for name in plan.sources}
     acc_min = conv.apply(_empty(accounts.select(acc_cols), session_zone))
     read_range(plan, empty_events, acc_min, as_of)  # the contract check, before any job
     # (a window that starts at an indicator's time is computed inside the partition, from
@@ -291,30 +313,51 @@ def evaluate(
         minima = accounts.select([F.min(F.col(c)).alias(c) for c in acc_cols])
         acc_min = conv.apply(_from_arrow(minima.toArrow())).filter(
             pl.col(plan.account_key).is_not_null())
-    start, end = read_range(plan, empty_events, acc_min, as_of)
+        if validity:  # over every dated row: the one row stands for all, valid at any date
+            acc_min = acc_min.with_columns(
+                pl.lit(dt.date.min, acc_min.schema[validity[0]]).alias(validity[0]),
+                *[pl.lit(None, acc_min.schema[c]).alias(c) for c in validity[1:]])
     empty = _evaluate_polars(plan, empty_events, acc_min.clear(), as_of)
 
-    # the events the plan reads, tagged and unioned with the accounts, partitioned by key
-    ts_name = plan.events.timestamp
-    ts = F.col(ts_name)
-    ntz = isinstance(events.schema[ts_name].dataType, T.TimestampNTZType)
-    keep = ts < _spark_instant(end, ntz)
-    if start is not None:
-        keep = keep & (ts >= _spark_instant(start, ntz))
-    picked = events.where(keep | ts.isNull())
-    if partition_column is not None:
-        picked = picked.where(_spark_partition_filter(picked, partition_column, start, end))
-    key_type = events.schema[plan.events.account].dataType
-    ev_part = picked.select(
-        F.lit(_EVENT).cast("tinyint").alias(_TAG),
-        F.col(plan.events.account).alias(_KEY),
-        *[F.col(c).alias(f"__e{i}") for i, c in enumerate(ev_cols)],
-    )
+    # the events each source reads, tagged and unioned with the accounts, partitioned by key
+    key_type = given[plan.default_source].schema[plan.events.account].dataType
+    tagged_parts: list[DataFrame] = []
+    for j, name in enumerate(plan.sources):
+        sdf, cols = given[name], plan.sources[name]
+        start, end = read_range(plan, empty_events, acc_min, as_of, event_source=name)
+        if start is not None and plan.sources[name].timezone != plan.events.timezone:
+            start = start.astimezone(_zone(plan.sources[name].timezone))
+        if plan.sources[name].timezone != plan.events.timezone:
+            end = end.astimezone(_zone(plan.sources[name].timezone))
+        ts = F.col(cols.timestamp)
+        ntz = isinstance(sdf.schema[cols.timestamp].dataType, T.TimestampNTZType)
+        if isinstance(sdf.schema[cols.timestamp].dataType, T.DateType):
+            day = F.col(cols.timestamp)
+            keep = day < F.lit((end.date() + dt.timedelta(days=1)).isoformat()).cast("date")
+            if start is not None:
+                keep = keep & (day >= F.lit(
+                    (start.date() - dt.timedelta(days=1)).isoformat()).cast("date"))
+        else:
+            keep = ts < _spark_instant(end, ntz)
+            if start is not None:
+                keep = keep & (ts >= _spark_instant(start, ntz))
+        picked = sdf.where(keep | ts.isNull())
+        part = parts[name]
+        if part is not None:
+            picked = picked.where(_spark_partition_filter(picked, part, start, end))
+        tagged_parts.append(picked.select(
+            F.lit(_EVENT + j).cast("tinyint").alias(_TAG),
+            F.col(cols.account).cast(key_type).alias(_KEY),
+            *[F.col(c).alias(f"__e{j}_{i}") for i, c in enumerate(ev_cols[name])],
+        ))
     acc_part = accounts.select(
         F.lit(_ACCOUNT).cast("tinyint").alias(_TAG),
         F.col(plan.account_key).cast(key_type).alias(_KEY),
         *[F.col(c).alias(f"__a{i}") for i, c in enumerate(acc_cols)],
     )
+    ev_part = tagged_parts[0]
+    for other in tagged_parts[1:]:
+        ev_part = ev_part.unionByName(other, allowMissingColumns=True)
     union = ev_part.unionByName(acc_part, allowMissingColumns=True)
     union = union.repartition(partitions, _KEY) if partitions else union.repartition(_KEY)
 
@@ -331,8 +374,11 @@ def evaluate(
                    T.StructField("diagnostics__value", T.LongType(), True)]
     out_schema = T.StructType(out_fields)
 
-    job = _Job(plan=plan, as_of=as_of, events=tuple(ev_cols), accounts=tuple(acc_cols),
-               conversion=conv, columns=columns, arrow_schema=_arrow_schema(out_schema))
+    job = _Job(plan=plan, as_of=as_of,
+               events=tuple((name, tuple(ev_cols[name])) for name in plan.sources),
+               accounts=tuple(acc_cols), conversion=conv,
+               source_conversions=tuple(convs[name] for name in plan.sources),
+               columns=columns, arrow_schema=_arrow_schema(out_schema))
     payload = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
     tagged = union.mapInArrow(functools.partial(_run_partition, payload), out_schema)
     if persist:
@@ -420,8 +466,38 @@ def spark_schema(frame: pl.DataFrame) -> T.StructType:
 # ---------------------------------------------------------------------- driver helpers
 
 
-def _event_columns(plan: Plan) -> list[str]:
-    ev = plan.events
+def _source_frames(plan: Plan, events: DataFrame | Mapping[str, DataFrame],
+                   ) -> dict[str, DataFrame]:
+    """One Spark DataFrame per event source (a single DataFrame: the default source)."""
+    from healthrules.errors import Code, Issue, Location
+    from healthrules.expressions import did_you_mean
+
+    given = dict(events) if isinstance(events, Mapping) else {plan.default_source: events}
+    issues = [Issue(code=Code.UNKNOWN_SOURCE.value, location=Location(file="<events>",
+                                                                     path=str(name)),
+                    message=f"unknown event source {name!r}; the roadmap declares "
+                    f"{', '.join(map(repr, plan.sources))}",
+                    hint=did_you_mean(str(name), list(plan.sources)))
+              for name in given if name not in plan.sources]
+    issues += [Issue(code=Code.UNKNOWN_SOURCE.value,
+                     location=Location(file=f"<events:{name}>"),
+                     message=f"no events DataFrame for source {name!r}",
+                     hint="pass a dict of DataFrames, one per source: "
+                     + ", ".join(plan.sources))
+               for name in plan.sources if name not in given]
+    if issues:
+        raise InputDataError(issues)
+    return given
+
+
+def _zone(name: str | None) -> Any:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(name) if name is not None else None
+
+
+def _event_columns(plan: Plan, source: str | None = None) -> list[str]:
+    ev = plan.sources[plan.default_source if source is None else source]
     cols = [c for c in (ev.account, ev.event, ev.timestamp) if c is not None]
     if ev.user is not None:
         cols.append(ev.user)
@@ -430,8 +506,10 @@ def _event_columns(plan: Plan) -> list[str]:
 
 
 def _timestamp_columns(plan: Plan) -> tuple[str, ...]:
-    return (plan.events.timestamp,
-            *[a for a, typ in plan.attributes.items() if typ == "datetime"])
+    """The datetime attributes of the accounts and a Datetime validity column (each source
+    converts its own timestamp)."""
+    return (*[a for a, typ in plan.attributes.items() if typ == "datetime"],
+            *account_validity(plan))
 
 
 def _require(frame: DataFrame, columns: list[str], what: str) -> None:
@@ -518,9 +596,10 @@ class _Job:
 
     plan: Plan
     as_of: Any
-    events: tuple[str, ...]
+    events: tuple[tuple[str, tuple[str, ...]], ...]  # (source, its columns), tag order
     accounts: tuple[str, ...]
     conversion: _Conversion
+    source_conversions: tuple[_Conversion, ...]
     columns: dict[str, list[str]]
     arrow_schema: pa.Schema
 
@@ -552,25 +631,35 @@ def _to_zone(frame: pl.DataFrame, zone: str | None) -> pl.DataFrame:
     return frame.with_columns(exprs) if exprs else frame
 
 
-def _event_counts(job: _Job, events: pl.DataFrame, accounts: pl.DataFrame) -> dict[str, int]:
+def _event_counts(job: _Job, events: dict[str, pl.DataFrame],
+                  accounts: pl.DataFrame) -> dict[str, int]:
     """The event diagnostics of one partition, over the read range of the whole run.
 
     ``healthrules.evaluate`` inside a partition computes the read range from that partition's
     accounts (an anchored window starts at the partition's earliest anchor), so its event
     counts can be smaller than the whole run's. The driver already kept exactly the events of
-    the run's range; counting them here gives the counts the polars engine reports.
+    the run's range; counting them here gives the counts the polars engine reports (totals,
+    and per source under ``<source>:<name>`` when the roadmap declares named sources).
     """
-    account = job.plan.events.account
-    keys = events.get_column(account)
-    known = accounts.get_column(job.plan.account_key).cast(keys.dtype)
-    unknown = keys.drop_nulls().filter(~keys.drop_nulls().is_in(known.implode()))
-    return {
-        "events_read": events.height,
-        "events_null_account": keys.null_count(),
-        "events_null_timestamp": events.get_column(job.plan.events.timestamp).null_count(),
-        "events_unknown_account": unknown.len(),
-        "unknown_accounts": unknown.n_unique(),
-    }
+    plan = job.plan
+    out: dict[str, int] = {}
+    for name, frame in events.items():
+        cols = plan.sources[name]
+        keys = frame.get_column(cols.account)
+        known = accounts.get_column(plan.account_key).cast(keys.dtype)
+        unknown = keys.drop_nulls().filter(~keys.drop_nulls().is_in(known.implode()))
+        counts = {
+            "events_read": frame.height,
+            "events_null_account": keys.null_count(),
+            "events_null_timestamp": frame.get_column(cols.timestamp).null_count(),
+            "events_unknown_account": unknown.len(),
+            "unknown_accounts": unknown.n_unique(),
+        }
+        for k, v in counts.items():
+            out[k] = out.get(k, 0) + v
+            if plan.named_sources:
+                out[f"{name}:{k}"] = v
+    return out
 
 
 def _run_partition(payload: bytes, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -581,14 +670,19 @@ def _run_partition(payload: bytes, batches: Iterator[pa.RecordBatch]) -> Iterato
         return
     rows = _from_arrow(pa.Table.from_batches(received))
     tag = pl.col(_TAG)
-    events = job.conversion.apply(rows.filter(tag == _EVENT).select(
-        [pl.col(f"__e{i}").alias(c) for i, c in enumerate(job.events)]))
+    events = {
+        name: conv.apply(rows.filter(tag == _EVENT + j).select(
+            [pl.col(f"__e{j}_{i}").alias(c) for i, c in enumerate(cols)]))
+        for j, ((name, cols), conv) in enumerate(
+            zip(job.events, job.source_conversions, strict=True))}
     accounts = job.conversion.apply(rows.filter(tag == _ACCOUNT).select(
         [pl.col(f"__a{i}").alias(c) for i, c in enumerate(job.accounts)]))
     del rows, received
     result = _evaluate_polars(job.plan, events, accounts, job.as_of)
     parts = {name: getattr(result, name) for name in (*FRAMES, "conditions")}
-    diagnostics = {**result.diagnostics, **_event_counts(job, events, accounts)}
+    # events of accounts that exist (at as_of, when the accounts are dated) are known
+    known = result.attributes if account_validity(job.plan) else accounts
+    diagnostics = {**result.diagnostics, **_event_counts(job, events, known)}
     parts["diagnostics"] = pl.DataFrame(
         {"name": list(diagnostics), "value": list(diagnostics.values())},
         schema={"name": pl.String, "value": pl.Int64})

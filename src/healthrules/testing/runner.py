@@ -36,7 +36,7 @@ from healthrules.roadmap import Pack, Roadmap
 from healthrules.testing.asserts import AccountView, Mismatch, compare_account
 from healthrules.testing.coverage import CoverageReport, CoverageTracker
 from healthrules.testing.diff import render_mismatches
-from healthrules.testing.notation import Anchor, expand
+from healthrules.testing.notation import Anchor, EventLine, expand
 from healthrules.testing.spec import (
     Case,
     Expectations,
@@ -423,7 +423,7 @@ class _Prepared:
     case: Case
     result: CaseResult
     accounts: pl.DataFrame
-    events: pl.DataFrame
+    events: dict[str, pl.DataFrame]
     known: set[str]
     times: list[tuple[dt.date | dt.datetime, Expectations, str]]
 
@@ -447,13 +447,16 @@ def _prepare(src: TestSource, ci: int, case: Case, plan: Plan,
     times = [(parse_time(raw, ref) if raw else ref, exp, epath)
              for raw, exp, epath in case.times()]
     prefix = f"{ci}\x1f"
-    key, ev_key = plan.account_key, plan.events.account
+    key = plan.account_key
     known = set(accounts[key].to_list())
     accounts = accounts.with_columns((pl.lit(prefix) + pl.col(key)).alias(key))
     if plan.parent is not None:  # a parent is an account of the same case
         accounts = accounts.with_columns((pl.lit(prefix) + pl.col(plan.parent)).alias(
             plan.parent))
-    events = events.with_columns((pl.lit(prefix) + pl.col(ev_key)).alias(ev_key))
+    events = {name: frame.with_columns(
+        (pl.lit(prefix) + pl.col(plan.sources[name].account)).alias(plan.sources[name].account))
+        for name, frame in events.items()}
+
     return _Prepared(ci, case, res, accounts, events, known, times)
 
 
@@ -478,15 +481,17 @@ def _evaluate_all(src: TestSource, cases: list[_Prepared], plan: Plan,
         if not preps:
             continue
 
-        def evaluate(events: pl.DataFrame, accounts: pl.DataFrame,
+        def evaluate(events: dict[str, pl.DataFrame], accounts: pl.DataFrame,
                      _as_of: Any = as_of, _snapshots: Any = snapshots) -> Evaluation:
             if _snapshots is None:
                 return healthrules.evaluate(plan, events, accounts, _as_of)
             return _through_history(plan, events, accounts, _as_of, *_snapshots)
 
         try:
-            evaluation = evaluate(pl.concat([p.events for p in preps], how="vertical"),
-                                  pl.concat([p.accounts for p in preps], how="vertical"))
+            evaluation = evaluate(
+                {name: pl.concat([p.events[name] for p in preps], how="vertical")
+                 for name in plan.sources},
+                pl.concat([p.accounts for p in preps], how="vertical"))
             evaluations = dict.fromkeys((id(p) for p in preps), evaluation)
         except (HealthRulesError, ValueError):
             evaluations = {}
@@ -509,7 +514,7 @@ def _evaluate_all(src: TestSource, cases: list[_Prepared], plan: Plan,
             _compare(src, prep, k, evaluation_or_none)
 
 
-def _through_history(plan: Plan, events: pl.DataFrame, accounts: pl.DataFrame,
+def _through_history(plan: Plan, events: dict[str, pl.DataFrame], accounts: pl.DataFrame,
                      as_of: dt.date, days: int, step: int) -> Evaluation:
     """The evaluation at ``as_of`` as the last of snapshots every ``step`` days.
 
@@ -653,7 +658,7 @@ def _coerce(frame: pl.DataFrame, schema: dict[str, pl.DataType], what: str, src:
 
 
 def case_frames(src: TestSource, ci: int, case: Case, plan: Plan,
-                ref: dt.date | dt.datetime) -> tuple[pl.DataFrame, pl.DataFrame]:
+                ref: dt.date | dt.datetime) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
     """Build the accounts and events frames of one case (inline notation and files).
 
     Parameters
@@ -672,13 +677,13 @@ def case_frames(src: TestSource, ci: int, case: Case, plan: Plan,
     Returns
     -------
     (accounts, events)
-        Frames in the roadmap's data contract; account keys are text.
+        Frames in the roadmap's data contract, the events one frame per event source;
+        account keys are text.
     """
     model = src.model
     assert model is not None
     base = f"cases[{ci}]"
-    ev = plan.events
-    tz = ev.timezone
+    tz = plan.events.timezone
     key = plan.account_key
     ref = _naive_ref(ref, tz)
     ref_day = ref.date() if isinstance(ref, dt.datetime) else ref
@@ -718,6 +723,35 @@ def case_frames(src: TestSource, ci: int, case: Case, plan: Plan,
         table = table.with_columns(pl.col(key).cast(pl.String))
         accounts = pl.concat([accounts, _coerce(table, acc_schema, case.accounts_file, src,
                                                 f"{base}.accounts_file")], how="vertical")
+    # a roadmap of dated accounts: a test's account is one row, valid at every date
+    validity = plan.roadmaps[0].roadmap.data.accounts.validity if plan.roadmaps else ()
+    if validity:
+        accounts = accounts.with_columns(
+            pl.lit(dt.date(1, 1, 1), pl.Date).alias(validity[0]),
+            *[pl.lit(None, pl.Date).alias(c) for c in validity[1:]])
+    anchor = Anchor.of(ref)
+    events: dict[str, pl.DataFrame] = {}
+    for source in plan.sources:
+        if source == plan.default_source:
+            by_account = {acc: src.lines.get((ci, acc), []) for acc in case.events}
+            file, fpath_key = case.events_file, f"{base}.events_file"
+        else:
+            by_account = {acc: src.source_lines.get((ci, source, acc), [])
+                          for acc in case.sources.get(source, {})}
+            file, fpath_key = (case.source_files.get(source),
+                               f"{base}.source_files.{source}")
+        events[source] = _source_events(src, plan, source, by_account, anchor, file,
+                                        fpath_key)
+    return accounts, events
+
+
+def _source_events(src: TestSource, plan: Plan, source: str,
+                   by_account: dict[str, list[EventLine]], anchor: Anchor, file: str | None,
+                   file_path: str) -> pl.DataFrame:
+    """The events frame of one source of a case: its lines (wall times of the default
+    source's zone) and its file."""
+    ev = plan.sources[source]
+    tz, own_tz = plan.events.timezone, ev.timezone
     ev_schema: dict[str, pl.DataType] = {ev.account: pl.String()}
     if ev.user is not None:
         ev_schema[ev.user] = pl.String()
@@ -726,10 +760,9 @@ def case_frames(src: TestSource, ci: int, case: Case, plan: Plan,
     ev_schema[ev.timestamp] = pl.Datetime("us")
     for name, vtyp in ev.values.items():
         ev_schema[name] = _POLARS_TYPES[vtyp]
-    anchor = Anchor.of(ref)
     cols: dict[str, list[Any]] = {name: [] for name in ev_schema}
-    for acc in case.events:
-        for line in src.lines.get((ci, acc), []):
+    for acc, lines in by_account.items():
+        for line in lines:
             for ts, user in expand(line, anchor):
                 cols[ev.account].append(acc)
                 if ev.user is not None:
@@ -741,23 +774,27 @@ def case_frames(src: TestSource, ci: int, case: Case, plan: Plan,
                     cols[name].append(line.values.get(name))
     events = pl.DataFrame(cols, schema=ev_schema)
     if tz is not None:
-        events = events.with_columns(pl.col(ev.timestamp).dt.replace_time_zone(
-            tz, ambiguous="earliest", non_existent="null"))
-    if case.events_file is not None:
-        fpath = src.path.parent / case.events_file
+        zoned = pl.col(ev.timestamp).dt.replace_time_zone(
+            tz, ambiguous="earliest", non_existent="null")
+        if own_tz is not None and own_tz != tz:
+            zoned = zoned.dt.convert_time_zone(own_tz)
+        events = events.with_columns(zoned)
+    if file is not None:
+        fpath = src.path.parent / file
         try:
             table = _read_table(fpath)
         except (OSError, pl.exceptions.PolarsError) as exc:
-            raise _file_error(src, f"{base}.events_file", f"cannot read {case.events_file}: "
+            raise _file_error(src, file_path, f"cannot read {file}: "
                               f"{str(exc).splitlines()[0]}") from None
         missing = [c for c in (ev.account, ev.event, ev.timestamp)
                    if c is not None and c not in table.columns]
         if missing:
-            raise _file_error(src, f"{base}.events_file", f"{case.events_file} has no column "
+            raise _file_error(src, file_path, f"{file} has no column "
                               f"{missing[0]!r}", hint="its columns: " + ", ".join(table.columns))
         table = table.with_columns(pl.col(ev.account).cast(pl.String))
         file_schema = dict(ev_schema)
-        file_schema[ev.timestamp] = pl.Datetime("us", tz)
-        events = pl.concat([events, _coerce(table, file_schema, case.events_file, src,
-                                            f"{base}.events_file")], how="vertical")
-    return accounts, events
+        file_schema[ev.timestamp] = pl.Datetime("us", own_tz)
+        events = pl.concat([events.with_columns(pl.col(ev.timestamp).dt.cast_time_unit("us")),
+                            _coerce(table, file_schema, file, src, file_path)],
+                           how="vertical")
+    return events

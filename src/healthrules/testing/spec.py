@@ -110,6 +110,7 @@ class TestCode:
     UNKNOWN_STAGE = "test_unknown_stage"
     UNKNOWN_ACTION = "test_unknown_action"
     UNKNOWN_ROADMAP = "test_unknown_roadmap"
+    UNKNOWN_SOURCE = "test_unknown_source"
     BAD_TIME = "test_bad_time"
     BAD_FILE = "test_bad_file"
     DUPLICATE_CASE = "test_duplicate_case"
@@ -324,6 +325,14 @@ class Case(_Model):
         default_factory=dict, description="Event lines by account id, in the event notation.")
     events_file: StrictStr | None = Field(
         None, description="A csv, parquet or ndjson file of more events (relative path).")
+    sources: dict[str, dict[str, list[StrictStr]]] = Field(
+        default_factory=dict,
+        description="Events of the other event sources of the roadmap (data.events): event "
+        "lines by source name, then by account id (`events` holds the default source's).")
+    source_files: dict[str, StrictStr] = Field(
+        default_factory=dict,
+        description="A csv, parquet or ndjson file of more events per source name "
+        "(relative path).")
     expect: Expectations = Field(default_factory=dict,
                                  description="Expectations by account id at the case's as_of.")
     checks: list[Check] = Field(default_factory=list,
@@ -470,6 +479,8 @@ class TestSource:
     issues: list[Issue] = field(default_factory=list)
     case_issues: dict[int, list[Issue]] = field(default_factory=dict)
     lines: dict[tuple[int, str], list[EventLine]] = field(default_factory=dict)
+    source_lines: dict[tuple[int, str, str], list[EventLine]] = field(default_factory=dict)
+    """Parsed event lines of the named sources by (case index, source, account)."""
     invalid_cases: set[int] = field(default_factory=set)
     """Parsed event lines by (case index, account), filled by :func:`check_test_file`."""
 
@@ -678,19 +689,28 @@ class RoadmapIndex:
     has_user: bool
     parent: str | None = None
     segments: dict[str, list[str]] = field(default_factory=dict)
+    default_source: str = "events"
+    sources: dict[str, tuple[dict[str, str], bool, set[str]]] = field(default_factory=dict)
+    """Per event source: its value columns, whether it has a user column, and the event
+    names its indicators' filters mention."""
+
 
     @classmethod
     def of(cls, source: Roadmap | Pack) -> RoadmapIndex:
         """Index a roadmap or a loaded pack."""
         roadmaps = list(source.loaded) if isinstance(source, Pack) else [source]
         attrs: dict[str, str] = {}
-        values: dict[str, str] = {}
-        events: set[str] = set()
+        first = roadmaps[0]
+        default = first.data.default_source
+        sources: dict[str, tuple[dict[str, str], bool, set[str]]] = {}
         for r in roadmaps:
             attrs.update(r.data.accounts.attributes)
-            values.update(r.data.events.values)
-            events |= _event_literals(r)
-        first = roadmaps[0]
+            for name, cols in r.data.sources.items():
+                vals, has_user, names = sources.setdefault(
+                    name, ({}, cols.user is not None, set()))
+                vals.update(cols.values)
+                names |= _event_literals(r, name)
+        values, has_user, events = sources[default]
         return cls(
             roadmaps={r.id: r for r in roadmaps},
             indicators={r.id: {i.id: ([b.name for b in i.bands.levels] if i.bands else None)
@@ -702,7 +722,7 @@ class RoadmapIndex:
                 for b in bands.levels}) for r in roadmaps},
             segments={r.id: [s.id for s in r.score.segments] for r in roadmaps},
             attributes=attrs, value_columns=values, event_names=events,
-            has_user=first.data.events.user is not None,
+            has_user=has_user, default_source=default, sources=sources,
             parent=next((r.data.accounts.parent for r in roadmaps
                          if r.data.accounts.parent is not None), None),
         )
@@ -714,12 +734,16 @@ class RoadmapIndex:
         return {n for names in what.values() for n in names}
 
 
-def _event_literals(r: Roadmap) -> set[str]:
-    """String constants in the indicators' ``where`` filters: the event names a roadmap reads."""
+def _event_literals(r: Roadmap, source: str) -> set[str]:
+    """String constants in the ``where`` filters of the indicators that read ``source``: the
+    event names a roadmap reads there."""
     import ast
 
     out: set[str] = set()
+    default = r.data.default_source
     for ind in r.indicators:
+        if (getattr(ind, "source", None) or default) != source:
+            continue
         where = getattr(ind, "where", None)
         if not where:
             continue
@@ -849,42 +873,37 @@ def _check_case(src: TestSource, index: RoadmapIndex, ci: int, case: Case) -> No
             elif fp.suffix.lower() not in (".csv", ".parquet", ".ndjson", ".jsonl"):
                 src.issue(TestCode.BAD_FILE, f"{attr_file}: read csv, parquet or ndjson files",
                           f"{base}.{what}", case=ci)
-    for acc, lines in case.events.items():
-        if strict_accounts and acc not in known:
-            src.issue(TestCode.UNKNOWN_ACCOUNT, f"events for {acc!r}, which is not under this "
-                      "case's accounts", f"{base}.events.{acc}", key=True, case=ci,
-                      hint=_hint(acc, known) or f"add it: accounts: {{{acc}: {{}}}}")
-        for li, text in enumerate(lines):
-            path = f"{base}.events.{acc}[{li}]"
-            try:
-                line = parse_line(text)
-            except NotationError as exc:
-                src.issue(exc.code, f"event line {text!r}: {exc.message}", path,
-                          offset=exc.column - 1, hint=exc.hint, case=ci)
-                continue
-            bad = False
-            for col, column in line.value_columns.items():
-                if col not in index.value_columns:
-                    bad = True
-                    hint = _hint(col, index.value_columns)
-                    if not index.value_columns:
-                        hint = "the roadmap declares no value columns (data.events.values)"
-                    src.issue(TestCode.NOTATION_COLUMN, f"event line {text!r}: {col!r} is "
-                              "not a value column of the roadmap", path, offset=column - 1,
-                              hint=hint, case=ci)
-            if line.users != (None,) and not index.has_user:
-                src.issue(TestCode.NOTATION, f"event line {text!r}: `by` names a user, but "
-                          "the roadmap declares no user column", path, case=ci)
-                bad = True
-            if index.event_names and line.event not in index.event_names:
-                close = did_you_mean(line.event, index.event_names, cutoff=0.75,
-                                     ignore_case=False)
-                if close:
-                    src.issue(TestCode.UNKNOWN_EVENT, f"event {line.event!r} is read by no "
-                              "indicator of the roadmap", path, hint=close, case=ci,
-                              severity=Severity.WARNING)
-            if not bad:
-                src.lines.setdefault((ci, acc), []).append(line)
+    for source, path_file in case.source_files.items():
+        if source not in index.sources or source == index.default_source:
+            src.issue(TestCode.UNKNOWN_SOURCE, f"unknown event source {source!r}"
+                      + (" (its events go under events_file)"
+                         if source == index.default_source else ""),
+                      f"{base}.source_files.{source}", key=True, case=ci,
+                      hint=_hint(source, [n for n in index.sources
+                                          if n != index.default_source]))
+            continue
+        fp = src.path.parent / path_file
+        if not fp.is_file():
+            src.issue(TestCode.BAD_FILE, f"no such file: {path_file} (relative to the "
+                      "test file's folder)", f"{base}.source_files.{source}", case=ci)
+        elif fp.suffix.lower() not in (".csv", ".parquet", ".ndjson", ".jsonl"):
+            src.issue(TestCode.BAD_FILE, f"{path_file}: read csv, parquet or ndjson files",
+                      f"{base}.source_files.{source}", case=ci)
+    groups: list[tuple[str, str, dict[str, list[str]]]] = [
+        (index.default_source, f"{base}.events", case.events)]
+    for source, by_account in case.sources.items():
+        if source not in index.sources or source == index.default_source:
+            src.issue(TestCode.UNKNOWN_SOURCE, f"unknown event source {source!r}"
+                      + (" (its event lines go under events)"
+                         if source == index.default_source else ""),
+                      f"{base}.sources.{source}", key=True, case=ci,
+                      hint=_hint(source, [n for n in index.sources
+                                          if n != index.default_source]))
+            continue
+        groups.append((source, f"{base}.sources.{source}", by_account))
+    for source, gpath, by_account in groups:
+        _check_lines(src, index, ci, source, gpath, by_account,
+                     known if strict_accounts else None)
     for as_of_text_k, expectations, epath in case.times():
         del as_of_text_k
         for acc, exp in expectations.items():
@@ -894,6 +913,59 @@ def _check_case(src: TestSource, index: RoadmapIndex, ci: int, case: Case) -> No
                           "under this case's accounts", apath, key=True, case=ci,
                           hint=_hint(acc, known))
             _check_expectation(src, index, ci, apath, exp)
+
+
+def _check_lines(src: TestSource, index: RoadmapIndex, ci: int, source: str, gpath: str,
+                 by_account: dict[str, list[str]], known: set[str] | None) -> None:
+    """Parse and check the event lines of one source of a case (``known``: the case's
+    accounts, None when an accounts file may add more)."""
+    values, has_user, event_names = index.sources.get(
+        source, (index.value_columns, index.has_user, index.event_names))
+    named = source != index.default_source or len(index.sources) > 1
+    of = f" of source {source!r}" if named else " of the roadmap"
+    declared_at = (f"data.events.{source}.values" if len(index.sources) > 1
+                   else "data.events.values")
+    for acc, lines in by_account.items():
+        if known is not None and acc not in known:
+            src.issue(TestCode.UNKNOWN_ACCOUNT, f"events for {acc!r}, which is not under this "
+                      "case's accounts", f"{gpath}.{acc}", key=True, case=ci,
+                      hint=_hint(acc, known) or f"add it: accounts: {{{acc}: {{}}}}")
+        for li, text in enumerate(lines):
+            path = f"{gpath}.{acc}[{li}]"
+            try:
+                line = parse_line(text)
+            except NotationError as exc:
+                src.issue(exc.code, f"event line {text!r}: {exc.message}", path,
+                          offset=exc.column - 1, hint=exc.hint, case=ci)
+                continue
+            bad = False
+            for col, column in line.value_columns.items():
+                if col not in values:
+                    bad = True
+                    hint = _hint(col, values)
+                    if not values:
+                        hint = f"the roadmap declares no value columns{of} ({declared_at})"
+                    src.issue(TestCode.NOTATION_COLUMN, f"event line {text!r}: {col!r} is "
+                              f"not a value column{of}", path, offset=column - 1,
+                              hint=hint, case=ci)
+            if line.users != (None,) and not has_user:
+                src.issue(TestCode.NOTATION, f"event line {text!r}: `by` names a user, but "
+                          f"the roadmap declares no user column{of if named else ''}", path,
+                          case=ci)
+                bad = True
+            if event_names and line.event not in event_names:
+                close = did_you_mean(line.event, event_names, cutoff=0.75,
+                                     ignore_case=False)
+                if close:
+                    src.issue(TestCode.UNKNOWN_EVENT, f"event {line.event!r} is read by no "
+                              f"indicator{of}", path, hint=close, case=ci,
+                              severity=Severity.WARNING)
+            if bad:
+                continue
+            if source == index.default_source:
+                src.lines.setdefault((ci, acc), []).append(line)
+            else:
+                src.source_lines.setdefault((ci, source, acc), []).append(line)
 
 
 def _check_expectation(src: TestSource, index: RoadmapIndex, ci: int, apath: str,

@@ -103,14 +103,17 @@ def _roadmaps(source: Source) -> list[Roadmap]:
     return [source]
 
 
-def _expressions(r: Roadmap) -> Iterable[str]:
+def _expressions(r: Roadmap, source: str | None = None) -> Iterable[str]:
+    """Every expression of a roadmap; of the event filters only those of indicators that
+    read ``source`` (all of them when None)."""
     if r.applies_to:
         yield r.applies_to
     if r.goal.target:
         yield r.goal.target
     for ind in r.indicators:
         if isinstance(ind, AggregateIndicator):
-            if ind.where:
+            if ind.where and (source is None
+                              or (ind.source or r.data.default_source) == source):
                 yield ind.where
         elif isinstance(ind, RollupIndicator):
             yield ind.of
@@ -148,8 +151,11 @@ def _constant(node: ast.expr) -> list[Any]:
     return []
 
 
-def contract_facts(source: Source) -> ContractFacts:
+def contract_facts(source: Source, event_source: str | None = None) -> ContractFacts:
     """Gather a roadmap's (or pack's) data contract and the literals of its expressions.
+
+    The event columns are those of ``event_source`` (default: the default source); event
+    names come from the filters of the indicators that read it.
 
     Examples
     --------
@@ -164,13 +170,19 @@ def contract_facts(source: Source) -> ContractFacts:
     """
     rs = _roadmaps(source)
     first = rs[0]
-    ev = first.data.events
+    name = first.data.default_source if event_source is None else event_source
+    if name not in first.data.sources:
+        raise ValueError(f"unknown event source {name!r}; the roadmap declares "
+                         f"{', '.join(first.data.sources)}")
+    ev = first.data.sources[name]
     attrs: dict[str, str] = {}
     values: dict[str, str] = {}
     parent: str | None = None
     for r in rs:
         attrs.update(r.data.accounts.attributes)
-        values.update(r.data.events.values)
+        cols = r.data.sources.get(name)
+        if cols is not None:
+            values.update(cols.values)
         parent = parent or r.data.accounts.parent
     facts = ContractFacts(
         account_key=first.data.accounts.key, attributes=attrs, event_col=ev.event,
@@ -181,10 +193,11 @@ def contract_facts(source: Source) -> ContractFacts:
     for r in rs:
         previous = analysis_of(r).previous_windows  # compare, and what derived trends read
         for ind in r.indicators:
-            if isinstance(ind, AggregateIndicator) and ind.window.days is not None:
+            if (isinstance(ind, AggregateIndicator) and ind.window.days is not None
+                    and (ind.source or r.data.default_source) == name):
                 facts.windows.add(ind.window.days * (2 if ind.id in previous else 1))
                 facts.windows.add(ind.window.days)
-        for text in _expressions(r):
+        for text in _expressions(r, name):
             try:
                 tree = ast.parse(text.strip(), mode="eval")
             except SyntaxError:
@@ -292,10 +305,17 @@ def accounts_for(
         The key column (text) and every declared attribute, typed; one row per account.
         With an account hierarchy (``data.accounts.parent``), the parent column too: a
         forest, each account's parent (or null) listed before it.
+        When the roadmap declares validity columns (``data.accounts.valid_from`` /
+        ``valid_to`` or ``snapshot``), one row per account and version instead, with those
+        columns (``Date``): versions change around ``as_of`` (a few weeks before to a few
+        days after), so some accounts start after it, some end before it and some change
+        in the windows the indicators read. Each version's attributes are drawn anew.
     """
     facts = contract_facts(source)
     day = as_of.date() if isinstance(as_of, dt.datetime) else as_of
     users = _user_pool(6)
+    roadmaps = _roadmaps(source)
+    validity = roadmaps[0].data.accounts.validity if roadmaps else ()
 
     @st.composite
     def draw_accounts(draw: DrawFn) -> pl.DataFrame:
@@ -304,21 +324,61 @@ def accounts_for(
         else:
             n = draw(st.integers(min_size, max_size))
             keys = [f"a{i}" for i in range(n)]
-        cols: dict[str, list[Any]] = {facts.account_key: keys}
+        rows, spans = _versions(draw, keys, day, validity)
+        cols: dict[str, list[Any]] = {facts.account_key: rows}
         for name, typ in facts.attributes.items():
             strat = _attribute(facts, name, typ, day, nulls, users)
-            cols[name] = [draw(strat) for _ in keys]
-        schema = {facts.account_key: pl.String(),
-                  **{n: _attr_dtype(t, facts.timezone) for n, t in facts.attributes.items()}}
+            cols[name] = [draw(strat) for _ in rows]
+        schema: dict[str, pl.DataType] = {
+            facts.account_key: pl.String(),
+            **{n: _attr_dtype(t, facts.timezone) for n, t in facts.attributes.items()}}
         if facts.parent is not None:
-            cols[facts.parent] = [
-                None if k == 0 or draw(st.booleans()) else keys[draw(st.integers(0, k - 1))]
-                for k in range(len(keys))]
+            parents = {key: None if k == 0 or draw(st.booleans())
+                       else keys[draw(st.integers(0, k - 1))] for k, key in enumerate(keys)}
+            cols[facts.parent] = [parents[key] for key in rows]
             schema[facts.parent] = pl.String()
+        for name, values in zip(validity, spans, strict=True):
+            cols[name] = values
+            schema[name] = pl.Date()
         frame = pl.DataFrame({k: cols[k] for k in schema}, schema=schema)
         return frame
 
     return draw_accounts()
+
+
+def _versions(draw: DrawFn, keys: list[str], day: dt.date, validity: tuple[str, ...],
+              ) -> tuple[list[str], list[list[dt.date | None]]]:
+    """The key of every account row, and the values of each validity column per row.
+
+    Type-2: each account has one to three back-to-back versions, starting a few weeks
+    before ``day`` to a few days after it; the last one is open or ends (before or after
+    ``day``). Snapshots: one to three snapshot dates of the frame, each account in some.
+    """
+    if not validity:
+        return keys, []
+    offsets = st.integers(-45, 6)
+    if len(validity) == 1:
+        snaps = sorted(draw(st.sets(offsets, min_size=1, max_size=3)))
+        rows: list[str] = []
+        taken: list[dt.date | None] = []
+        for key in keys:
+            for k in snaps:
+                if draw(st.integers(0, 3)) > 0:
+                    rows.append(key)
+                    taken.append(day + dt.timedelta(days=k))
+        return rows, [taken]
+    rows = []
+    lo: list[dt.date | None] = []
+    hi: list[dt.date | None] = []
+    for key in keys:
+        starts = sorted(draw(st.sets(offsets, min_size=1, max_size=3)))
+        last = draw(st.none() | st.integers(starts[-1] + 1, starts[-1] + 40))
+        for i, k in enumerate(starts):
+            end = starts[i + 1] if i + 1 < len(starts) else last
+            rows.append(key)
+            lo.append(day + dt.timedelta(days=k))
+            hi.append(None if end is None else day + dt.timedelta(days=end))
+    return rows, [lo, hi]
 
 
 def events_for(
@@ -330,8 +390,9 @@ def events_for(
     horizon_days: int | None = None,
     users: int = 6,
     nulls: bool = True,
+    event_source: str | None = None,
 ) -> SearchStrategy[pl.DataFrame]:
-    """Events frames that fit the roadmap's data contract.
+    """Events frames that fit the roadmap's data contract (one event source's frame).
 
     Event names are those the indicators filter on (plus one no filter reads), users come from
     a small pool (``u0``...), times fall in the span the windows read and around every window
@@ -354,13 +415,15 @@ def events_for(
         Size of the user pool.
     nulls
         Whether value columns and users may be null.
+    event_source
+        The event source whose frame to draw (default: the default source).
 
     Returns
     -------
     SearchStrategy[polars.DataFrame]
         Columns of the contract, the timestamp in the declared time zone.
     """
-    facts = contract_facts(source)
+    facts = contract_facts(source, event_source)
     keys = list(accounts) if accounts is not None else [f"a{i}" for i in range(6)]
     if not keys:
         raise ValueError("events_for needs at least one account key")
@@ -422,8 +485,11 @@ def inputs_for(
     max_accounts: int = 5,
     max_events: int = 60,
     nulls: bool = True,
-) -> SearchStrategy[tuple[pl.DataFrame, pl.DataFrame]]:
+) -> SearchStrategy[tuple[pl.DataFrame, Any]]:
     """(accounts, events) pairs that fit the roadmap and refer to each other.
+
+    ``events`` is one frame, or, when the roadmap declares named event sources, a dict of
+    one frame per source (what :func:`healthrules.evaluate` takes).
 
     Parameters
     ----------
@@ -438,16 +504,22 @@ def inputs_for(
 
     Returns
     -------
-    SearchStrategy[tuple[polars.DataFrame, polars.DataFrame]]
+    SearchStrategy[tuple[polars.DataFrame, polars.DataFrame | dict[str, polars.DataFrame]]]
     """
+    first = _roadmaps(source)[0]
 
     @st.composite
-    def draw_inputs(draw: DrawFn) -> tuple[pl.DataFrame, pl.DataFrame]:
+    def draw_inputs(draw: DrawFn) -> tuple[pl.DataFrame, Any]:
         n = draw(st.integers(1, max_accounts))
         ids = [f"a{i}" for i in range(n)]
         accounts = draw(accounts_for(source, as_of=as_of, ids=ids, nulls=nulls))
-        events = draw(events_for(source, as_of=as_of, accounts=ids, max_events=max_events,
-                                 nulls=nulls))
+        if not first.data.named_sources:
+            return accounts, draw(events_for(source, as_of=as_of, accounts=ids,
+                                             max_events=max_events, nulls=nulls))
+        events = {name: draw(events_for(source, as_of=as_of, accounts=ids,
+                                        max_events=max_events, nulls=nulls,
+                                        event_source=name))
+                  for name in first.data.sources}
         return accounts, events
 
     return draw_inputs()
@@ -483,22 +555,59 @@ def _bands(draw: DrawFn, integer: bool) -> dict[str, Any]:
     return {"direction": direction, "levels": levels}
 
 
+@dataclass(frozen=True)
+class _SourceTemplate:
+    """An event source the generated roadmaps may declare."""
+
+    columns: dict[str, Any]
+    event_col: str | None
+    events: tuple[str, ...]
+    value: str
+    user: bool
+
+
+_SOURCES: dict[str, _SourceTemplate] = {
+    "usage": _SourceTemplate({"values": {"value": "float"}}, "event", _EVENTS, "value", True),
+    "tickets": _SourceTemplate(
+        {"event": "kind", "user": None, "timestamp": "opened_at",
+         "values": {"severity": "int"}}, "kind", ("opened", "escalated", "closed"),
+        "severity", False),
+    "surveys": _SourceTemplate(
+        {"event": None, "user": "respondent", "timestamp": "answered_at",
+         "values": {"nps": "int", "value": "float"}}, None, (), "nps", True),
+}
+
+
 @st.composite
 def _roadmap(draw: DrawFn, max_indicators: int, max_stages: int,
-             max_actions: int) -> Roadmap:
+             max_actions: int, max_sources: int = 1) -> Roadmap:
     families = ("process", "relationship", "outcome")
     n_agg = draw(st.integers(1, max(1, max_indicators)))
     indicators: list[dict[str, Any]] = []
     numeric: list[tuple[str, bool]] = []  # (id, is integer)
+    n_sources = draw(st.integers(1, min(max_sources, len(_SOURCES)))) if max_sources > 1 else 1
+    names = ["usage", *draw(st.permutations(["tickets", "surveys"]))[:n_sources - 1]]
+    if n_sources > 1:
+        names = draw(st.permutations(names))  # any of them may be the default
     for i in range(n_agg):
         agg = draw(st.sampled_from(_AGGS))
-        event = draw(st.sampled_from(_EVENTS))
+        src_name = draw(st.sampled_from(names)) if max_sources > 1 else "usage"
+        tpl = _SOURCES[src_name]
         ind: dict[str, Any] = {
             "id": f"i{i}", "family": draw(st.sampled_from(families)), "aggregate": agg,
-            "where": f"event == '{event}'", "window": draw(st.sampled_from(_WINDOWS)),
+            "window": draw(st.sampled_from(_WINDOWS)),
         }
+        if tpl.event_col is not None:
+            event = draw(st.sampled_from(tpl.events))
+            ind["where"] = f"{tpl.event_col} == '{event}'"
+        elif draw(st.booleans()):
+            ind["where"] = f"{tpl.value} >= {draw(st.integers(0, 10))}"
+        if max_sources > 1 and (src_name != names[0] or draw(st.booleans())):
+            ind["source"] = src_name
         if agg in ("sum", "mean", "max", "median", "percentile"):
-            ind["of"] = "value"
+            ind["of"] = tpl.value
+        elif agg == "distinct" and not tpl.user:
+            ind["of"] = tpl.event_col
         if agg == "percentile":
             ind["q"] = draw(st.sampled_from([0.1, 0.25, 0.75, 0.9, 0.95]))
         trailing = isinstance(ind["window"], str) and ind["window"] != "all"
@@ -524,10 +633,13 @@ def _roadmap(draw: DrawFn, max_indicators: int, max_stages: int,
     if hierarchy:
         # spend in the first week after the first login (a window anchored at an event
         # time), and roll-ups of the children's values up to their parent
-        indicators.append({"id": "first_login", "family": "process", "aggregate": "first_time",
-                           "where": "event == 'login'"})
-        indicators.append({"id": "first_week", "family": "outcome", "aggregate": "sum",
-                           "of": "value", "window": {"from": "first_login", "days": 7}})
+        anchor: dict[str, Any] = {"id": "first_login", "family": "process",
+                                  "aggregate": "first_time", "where": "event == 'login'"}
+        anchored: dict[str, Any] = {"id": "first_week", "family": "outcome", "aggregate": "sum",
+                                    "of": "value", "window": {"from": "first_login", "days": 7}}
+        if max_sources > 1:  # both read the usage source, named (the default or not)
+            anchor["source"] = anchored["source"] = "usage"
+        indicators += [anchor, anchored]
         numeric.append(("first_week", False))
         child = draw(st.sampled_from([n for n, _ in numeric]))
         agg = draw(st.sampled_from(["sum", "mean", "weighted_mean", "max", "count", "share"]))
@@ -628,11 +740,14 @@ def _roadmap(draw: DrawFn, max_indicators: int, max_stages: int,
     accounts: dict[str, Any] = {"attributes": {"plan": "str", "seats": "int", "start": "date"}}
     if hierarchy:
         accounts["parent"] = "parent_id"
+    events: dict[str, Any] = (
+        {"values": {"value": "float"}} if max_sources <= 1
+        else {name: _SOURCES[name].columns for name in names})
     data = {
         "id": "fuzz",
         "goal": goal,
         "data": {
-            "events": {"values": {"value": "float"}},
+            "events": events,
             "accounts": accounts,
         },
         "indicators": indicators,
@@ -643,7 +758,7 @@ def _roadmap(draw: DrawFn, max_indicators: int, max_stages: int,
 
 
 def roadmaps(*, max_indicators: int = 4, max_stages: int = 3,
-             max_actions: int = 2) -> SearchStrategy[Roadmap]:
+             max_actions: int = 2, max_sources: int = 1) -> SearchStrategy[Roadmap]:
     """Small valid roadmaps: aggregates (percentiles too), a derived ratio, a derived trend,
     bands (with their own missing policies), a goal target, stages, actions (texts with
     computed values), a score.
@@ -653,7 +768,11 @@ def roadmaps(*, max_indicators: int = 4, max_stages: int = 3,
     Every roadmap drawn compiles (:func:`healthrules.compile`). Its data contract is fixed:
     events with a user and a float ``value`` column, accounts with ``plan`` (str), ``seats``
     (int) and ``start`` (date) and, with a hierarchy, ``parent_id``, so :func:`inputs_for`
-    can feed it.
+    can feed it. With ``max_sources`` above
+    1, ``data.events`` declares from one to that many named sources (``usage``; ``tickets``
+    with an event column ``kind``, no user and an int ``severity``; ``surveys`` with no
+    event column, a user ``respondent`` and ``nps``), in any order, and each aggregate
+    indicator reads one of them (the anchored window and its anchor read ``usage``).
 
     Parameters
     ----------
@@ -663,9 +782,11 @@ def roadmaps(*, max_indicators: int = 4, max_stages: int = 3,
         The most stages.
     max_actions
         The most actions per stage.
+    max_sources
+        The most event sources (1: the plain ``data.events`` form; at most 3).
 
     Returns
     -------
     SearchStrategy[Roadmap]
     """
-    return _roadmap(max_indicators, max_stages, max_actions)
+    return _roadmap(max_indicators, max_stages, max_actions, max_sources)
