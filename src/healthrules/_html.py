@@ -508,6 +508,23 @@ def _top_actions_table(ev: Evaluation, top: int) -> str:
                              "Owner / channel", "Do", "Evidence"], rows, numeric=[2]) + more
 
 
+
+def evaluation_notes(ev: Evaluation) -> list[str]:
+    """What an evaluation left out or could not decide, one plain sentence each (for views)."""
+    notes = []
+    diag = ev.diagnostics
+    if diag.get("accounts_unrouted"):
+        notes.append(f"{diag['accounts_unrouted']} accounts taken by no roadmap (unrouted)")
+    for name, what in (("events_null_account", "events with a null account key dropped"),
+                       ("events_null_timestamp", "events with a null timestamp dropped"),
+                       ("events_unknown_account", "events of unknown accounts ignored")):
+        if diag.get(name):
+            notes.append(f"{diag[name]} {what}")
+    if ev.unknown:
+        notes.append(f"{ev.unknown} action conditions were unknown (a value was null) and did "
+                     "not fire")
+    return notes
+
 def evaluation_html(ev: Evaluation, top: int = 10) -> str:
     """Accounts per stage and score band, then the top actions with their evidence.
 
@@ -544,18 +561,7 @@ def evaluation_html(ev: Evaluation, top: int = 10) -> str:
             f"(<span class='hr-neg'>{kinds.get('challenge', 0)} challenge</span>, "
             f"<span class='hr-pos'>{kinds.get('positive', 0)} positive</span>) &middot; "
             f"{ev.unknown} unknown conditions</p>")
-    notes = []
-    diag = ev.diagnostics
-    if diag.get("accounts_unrouted"):
-        notes.append(f"{diag['accounts_unrouted']} accounts taken by no roadmap (unrouted)")
-    for name, what in (("events_null_account", "events with a null account key dropped"),
-                       ("events_null_timestamp", "events with a null timestamp dropped"),
-                       ("events_unknown_account", "events of unknown accounts ignored")):
-        if diag.get(name):
-            notes.append(f"{diag[name]} {what}")
-    if ev.unknown:
-        notes.append(f"{ev.unknown} action conditions were unknown (a value was null) and did "
-                     "not fire")
+    notes = evaluation_notes(ev)
     note = f"<p class='hr-muted'>{'; '.join(escape(n) for n in notes)}.</p>" if notes else ""
     return ("<div class='hr-box'>" + _STYLE + head + note + _goal_line(ev) + _stage_table(ev)
             + _per_action_table(ev) + _top_actions_table(ev, top) + "</div>")

@@ -23,6 +23,7 @@ from healthrules._html import (
     _priority,
     _stage_table,
     _table,
+    evaluation_notes,
     roadmap_html,
 )
 from healthrules.plot import NO_BAND_COLOR, band_colors
@@ -685,18 +686,7 @@ def build(ev: Evaluation, history: History | None, limits: Limits,
     if history is not None and history.dates:
         span = (f" &middot; history {history.dates[0].isoformat()} to "
                 f"{history.dates[-1].isoformat()} ({len(history.dates)} snapshots)")
-    notes = []
-    diag = ev.diagnostics
-    if diag.get("accounts_unrouted"):
-        notes.append(f"{diag['accounts_unrouted']} accounts taken by no roadmap (unrouted)")
-    for field, what in (("events_null_account", "events with a null account key dropped"),
-                        ("events_null_timestamp", "events with a null timestamp dropped"),
-                        ("events_unknown_account", "events of unknown accounts ignored")):
-        if diag.get(field):
-            notes.append(f"{diag[field]} {what}")
-    if ev.unknown:
-        notes.append(f"{ev.unknown} action conditions were unknown (a value was null) and did "
-                     "not fire")
+    notes = evaluation_notes(ev)
     note = (f"<p class='note'>{escape('; '.join(notes))}.</p>" if notes else "")
     toc = [("overview", "Overview")]
     if history is not None:
