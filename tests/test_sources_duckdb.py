@@ -390,6 +390,11 @@ def test_cli_input_mistakes(warehouse: Path, tmp_path: Path) -> None:
     assert bad.returncode == 1, bad.stderr
     assert re.search(r"DuckDB refused the query: Catalog Error: Table with name evnts",
                      bad.stderr)
+    engine = _cli("evaluate", roadmap, "--duckdb", str(warehouse), "--sql-engine", "adbc",
+                  "--events-table", "events", "--accounts-table", "accounts",
+                  "--as-of", "2026-06-30", "--out", "o", cwd=tmp_path)
+    assert engine.returncode == 2, engine.stderr
+    assert "--sql-engine says how --database is read" in engine.stderr
 
 
 def test_a_failure_while_reading_is_an_input_error_with_the_query() -> None:

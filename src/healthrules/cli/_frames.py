@@ -287,7 +287,7 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     db.add_argument("--database", metavar="URI",
                     help="a database URI, e.g. postgresql://user@host:5432/db")
     group.add_argument("--sql-engine", dest="sql_engine", choices=["connectorx", "adbc"],
-                       default="connectorx", help="how --database is read (default connectorx)")
+                       default=None, help="how --database is read (default connectorx)")
 
 
 def has_input(args: argparse.Namespace, side: Side) -> bool:
@@ -305,8 +305,12 @@ def input_frame(args: argparse.Namespace, side: Side, plan: Plan) -> Any:
     ------
     UsageError
         If no input or several are given for ``side`` (for the events: for one source),
-        or a table or query has no database.
+        or a table or query has no database, or ``--sql-engine`` is given without
+        ``--database``.
     """
+    if getattr(args, "sql_engine", None) and not getattr(args, "database", None):
+        raise UsageError("--sql-engine says how --database is read, and no --database is given",
+                         hint="--database URI --sql-engine adbc")
     if side == "events":
         entries = [(option, v) for option, attr in _EVENT_OPTIONS
                    for v in (getattr(args, attr, None) or [])]
@@ -339,7 +343,8 @@ def _database_source(args: argparse.Namespace, option: str, *, table: str | None
                 raise UsageError(f"DuckDB database file not found: {args.duckdb}")
             return DuckDBSource(args.duckdb, table=table, query=query)
         if args.database:
-            return SQLSource(args.database, table=table, query=query, engine=args.sql_engine)
+            return SQLSource(args.database, table=table, query=query,
+                             engine=args.sql_engine or "connectorx")
     except ValueError as exc:
         raise UsageError(f"{option}: {exc}") from None
     raise UsageError(f"{option} needs a database: --duckdb FILE or --database URI")
