@@ -19,6 +19,7 @@ from healthrules.plot import NO_BAND_COLOR, _score_palette, band_colors
 from healthrules.roadmap import UNASSIGNED_STAGE, AggregateIndicator, Bands, RollupIndicator
 
 if TYPE_CHECKING:
+    from healthrules.compiler import Plan
     from healthrules.evaluation import Evaluation
     from healthrules.roadmap import Action, Indicator, Pack, Roadmap, Stage, Task, Weights
 
@@ -343,11 +344,12 @@ def roadmap_html(r: Roadmap) -> str:
 # --------------------------------------------------------------------------- evaluation
 
 
-def _stage_labels(ev: Evaluation) -> tuple[list[tuple[str | None, str]], dict[Any, str]]:
-    """(roadmap, stage) in declared order, and the title of each."""
+def stage_labels(plan: Plan) -> tuple[list[tuple[str | None, str]], dict[Any, str]]:
+    """(roadmap, stage) in declared order, the unassigned rows included, and the title of
+    each."""
     order: list[tuple[str | None, str]] = []
     titles: dict[Any, str] = {}
-    for cr in ev.plan.roadmaps:
+    for cr in plan.roadmaps:
         for st in cr.roadmap.stages:
             order.append((cr.id, st.id))
             titles[(cr.id, st.id)] = st.title or ""
@@ -378,7 +380,7 @@ def _stage_table(ev: Evaluation) -> str:
         (r, s, k): n for r, s, k, n in
         ev.actions.group_by("roadmap", "stage", "kind").len().iter_rows()
     }
-    order, titles = _stage_labels(ev)
+    order, titles = stage_labels(ev.plan)
     seen = {(r, s) for r, s, _ in counts}
     several = len(ev.plan.roadmaps) > 1
     head = ["Stage", "Accounts", *(_badge(b, palette.get(b)) for b in bands)]

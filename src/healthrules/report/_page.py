@@ -25,6 +25,7 @@ from healthrules._html import (
     _table,
     evaluation_notes,
     roadmap_html,
+    stage_labels,
 )
 from healthrules.plot import NO_BAND_COLOR, band_colors
 from healthrules.report import svg
@@ -198,21 +199,6 @@ def _band_expr() -> pl.Expr:
     return pl.col("score_band").cast(pl.String).fill_null(NO_BAND).alias("band")
 
 
-def _stage_order(plan: Any) -> tuple[list[tuple[str | None, str]], dict[tuple[str | None, str],
-                                                                       str]]:
-    order: list[tuple[str | None, str]] = []
-    titles: dict[tuple[str | None, str], str] = {}
-    for cr in plan.roadmaps:
-        for st in cr.roadmap.stages:
-            order.append((cr.id, st.id))
-            titles[(cr.id, st.id)] = st.title or ""
-        order.append((cr.id, UNASSIGNED_STAGE))
-        titles[(cr.id, UNASSIGNED_STAGE)] = "no entry criterion held"
-    order.append((None, UNASSIGNED_STAGE))
-    titles[(None, UNASSIGNED_STAGE)] = "no roadmap's applies_to holds"
-    return order, titles
-
-
 def _stage_label(roadmap: str | None, stage: str, several: bool) -> str:
     if roadmap is None:
         return "(unrouted)"
@@ -232,7 +218,7 @@ def _stage_chart(ev: Evaluation) -> str:
         .group_by("roadmap", "stage", _band_expr()).len()
     )
     table = {(r, s, b): n for r, s, b, n in counts.rows()}
-    order, titles = _stage_order(ev.plan)
+    order, titles = stage_labels(ev.plan)
     seen = {(r, s) for r, s, _ in table}
     stages = [(r, s) for r, s in order if s != UNASSIGNED_STAGE or (r, s) in seen]
     bands = _band_order(counts["band"].unique().to_list(), palette)
@@ -306,7 +292,7 @@ def _trends(h: History) -> str:
                  .group_by("roadmap", "stage", "as_of")
                  .agg(pl.len().alias("n"), pl.col("score").median().alias("median")))
     ps = {(r, s, d): (n, m) for r, s, d, n, m in per_stage.rows()}
-    order, titles = _stage_order(h.plan)
+    order, titles = stage_labels(h.plan)
     seen = {(r, s) for r, s, _ in ps}
     figures = []
     for r, s in order:
