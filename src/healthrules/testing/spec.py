@@ -827,6 +827,17 @@ def _check_attribute(src: TestSource, name: str, value: Any, path: str, case: in
                   f"{json.dumps(value)}", path, case=case)
 
 
+
+def _check_data_file(src: TestSource, name: str, path: str, ci: int) -> None:
+    """A data file a case names exists next to the test file and is a format it reads."""
+    fp = src.path.parent / name
+    if not fp.is_file():
+        src.issue(TestCode.BAD_FILE, f"no such file: {name} (relative to the test file's "
+                  "folder)", path, case=ci)
+    elif fp.suffix.lower() not in (".csv", ".parquet", ".ndjson", ".jsonl"):
+        src.issue(TestCode.BAD_FILE, f"{name}: read csv, parquet or ndjson files", path,
+                  case=ci)
+
 def _check_case(src: TestSource, index: RoadmapIndex, ci: int, case: Case) -> None:
     model = src.model
     assert model is not None
@@ -866,13 +877,7 @@ def _check_case(src: TestSource, index: RoadmapIndex, ci: int, case: Case) -> No
     for attr_file, what in ((case.accounts_file, "accounts_file"),
                             (case.events_file, "events_file")):
         if attr_file is not None:
-            fp = src.path.parent / attr_file
-            if not fp.is_file():
-                src.issue(TestCode.BAD_FILE, f"no such file: {attr_file} (relative to the "
-                          "test file's folder)", f"{base}.{what}", case=ci)
-            elif fp.suffix.lower() not in (".csv", ".parquet", ".ndjson", ".jsonl"):
-                src.issue(TestCode.BAD_FILE, f"{attr_file}: read csv, parquet or ndjson files",
-                          f"{base}.{what}", case=ci)
+            _check_data_file(src, attr_file, f"{base}.{what}", ci)
     for source, path_file in case.source_files.items():
         if source not in index.sources or source == index.default_source:
             src.issue(TestCode.UNKNOWN_SOURCE, f"unknown event source {source!r}"
@@ -882,13 +887,7 @@ def _check_case(src: TestSource, index: RoadmapIndex, ci: int, case: Case) -> No
                       hint=_hint(source, [n for n in index.sources
                                           if n != index.default_source]))
             continue
-        fp = src.path.parent / path_file
-        if not fp.is_file():
-            src.issue(TestCode.BAD_FILE, f"no such file: {path_file} (relative to the "
-                      "test file's folder)", f"{base}.source_files.{source}", case=ci)
-        elif fp.suffix.lower() not in (".csv", ".parquet", ".ndjson", ".jsonl"):
-            src.issue(TestCode.BAD_FILE, f"{path_file}: read csv, parquet or ndjson files",
-                      f"{base}.source_files.{source}", case=ci)
+        _check_data_file(src, path_file, f"{base}.source_files.{source}", ci)
     groups: list[tuple[str, str, dict[str, list[str]]]] = [
         (index.default_source, f"{base}.events", case.events)]
     for source, by_account in case.sources.items():
