@@ -25,20 +25,7 @@ from healthrules.history import store as store_module
 from healthrules.history.holds import Hold, HoldError
 from healthrules.history.lifecycle import replay
 from healthrules.loader import load_text
-
-D0 = dt.date(2026, 3, 1)
-
-
-def day(k: int) -> dt.date:
-    return D0 + dt.timedelta(days=k - 1)
-
-
-def _events(values: dict[str, list[float | None]]) -> pl.DataFrame:
-    rows = [(acc, dt.datetime.combine(day(k + 1), dt.time(12)), v)
-            for acc, vs in values.items() for k, v in enumerate(vs) if v is not None]
-    return pl.DataFrame(rows, schema={"account_id": pl.String, "timestamp": pl.Datetime("us"),
-                                      "x": pl.Float64}, orient="row").with_columns(
-        pl.lit("ping").alias("event"))
+from test_store import _events, day
 
 
 def _roadmap(**action: Any) -> hr.Roadmap:
