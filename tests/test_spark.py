@@ -2,14 +2,18 @@
 
 One local Spark session (``local[2]``) serves the module. Its session time zone is Asia/Tokyo
 on purpose: timestamps cross the Arrow boundary in the session zone and must come back in the
-roadmap's declared zone. The tests skip only when no Java runtime is found.
+roadmap's declared zone. Without a Java 17+ runtime the Spark tests fail, saying so
+(``scripts/system-deps`` installs one); they never skip.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import random
+import re
 import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,14 +35,31 @@ EXAMPLE_FILES = ["b2b-saas/roadmap.yaml", "goal-tracks/pack.yaml",
                  "trial-conversion/roadmap.yaml", "subscription-upsell/roadmap.yaml"]
 
 
-def _java_found() -> bool:
-    return shutil.which("java") is not None or bool(os.environ.get("JAVA_HOME"))
+def java_problem() -> str | None:
+    """Why no Java 17+ runtime can start Spark here (None: one can), found as pyspark finds
+    it: ``$JAVA_HOME/bin/java`` when JAVA_HOME is set, else ``java`` on PATH."""
+    home = os.environ.get("JAVA_HOME")
+    java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
+    if java is None or not Path(java).exists():
+        return ("no Java runtime: " + (f"JAVA_HOME={home} has no bin/java" if home
+                                       else "no `java` on PATH and no JAVA_HOME"))
+    try:
+        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=60)
+    except OSError as exc:
+        return f"{java} does not run: {exc}"
+    found = re.search(r'version "(\d+)(?:\.(\d+))?', out.stderr + out.stdout)
+    if found is None:
+        return f"{java} -version printed no version: {(out.stderr or out.stdout).strip()!r}"
+    major = int(found[2]) if found[1] == "1" and found[2] else int(found[1])
+    return None if major >= 17 else f"{java} is Java {major}; pyspark 4 needs Java 17 or later"
 
 
 @pytest.fixture(scope="module")
 def spark() -> Iterator[Any]:
-    if not _java_found():
-        pytest.skip("the Spark tests need a Java 17+ runtime: no `java` on PATH, no JAVA_HOME")
+    problem = java_problem()
+    if problem is not None:
+        pytest.fail(f"the Spark tests need a Java 17+ runtime: {problem} "
+                    "(bash scripts/system-deps installs one on Debian/Ubuntu)", pytrace=False)
     from pyspark.sql import SparkSession
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -331,15 +352,228 @@ def test_spark_reads_dated_accounts_like_polars(spark: Any, as_of: dt.date) -> N
         result.unpersist()
 
 
-def test_spark_refuses_account_hierarchies() -> None:
+# ---------------------------------------------------------------------- account hierarchies
+# The accounts are partitioned by the root of their tree, so that a parent and its children
+# (roll-ups read the children's rows) are evaluated in one partition.
+
+HIER = hr.Roadmap.model_validate({
+    "id": "hier", "goal": "g",
+    "data": {"events": {"timezone": "UTC", "values": {"value": "float"}},
+             "accounts": {"parent": "parent_id", "attributes": {"arr": "float"}}},
+    "indicators": [
+        {"id": "logins", "family": "process", "aggregate": "count",
+         "where": "event == 'login'", "window": "30d",
+         "bands": {"levels": [{"name": "red", "lt": 2}, {"name": "green", "ge": 2}]}},
+        {"id": "spend", "family": "outcome", "aggregate": "sum", "of": "value"},
+        {"id": "kids_logins", "kind": "rollup", "family": "process", "aggregate": "sum",
+         "of": "logins"},
+        {"id": "kids_mean", "kind": "rollup", "family": "process", "aggregate": "mean",
+         "of": "spend"},
+        {"id": "kids_min", "kind": "rollup", "family": "process", "aggregate": "min",
+         "of": "logins"},
+        {"id": "kids_max", "kind": "rollup", "family": "outcome", "aggregate": "max",
+         "of": "arr"},
+        {"id": "kids_usage", "kind": "rollup", "family": "process",
+         "aggregate": "weighted_mean", "of": "logins", "weight": "arr"},
+        {"id": "kids_red", "kind": "rollup", "family": "process", "aggregate": "share",
+         "of": "band(logins) == 'red'"},
+        {"id": "kids_worst", "kind": "rollup", "family": "process", "aggregate": "worst_band",
+         "of": "logins"},
+        {"id": "tree_logins", "family": "process", "expr": "logins + kids_logins"},
+    ],
+    "stages": [{"id": "parent", "entry": "kids_logins > 0 or kids_max is not None",
+                "actions": [{"id": "kids_at_risk", "kind": "challenge",
+                             "when": "kids_red >= 0.5",
+                             "do": "{kids_red:.0%} of the children are red "
+                                   "(worst {kids_worst}, {tree_logins} logins)"}]},
+               {"id": "leaf"}],
+    "score": {"bands": {"levels": [{"name": "low", "lt": 50}, {"name": "high", "ge": 50}]}},
+})
+
+
+def forest(seed: int, *, chain: int, fanout: int, small: int,
+           extra: dict[str, pl.Expr] | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Accounts in one big tree (a chain of ``chain`` levels under ``big0``, then ``fanout``
+    accounts under the first levels, three per parent) and ``small`` trees of one to five
+    accounts, in shuffled order; a few events per account over the last 90 days."""
+    rng = random.Random(seed)
+    ids: list[str] = []
+    parents: list[str | None] = []
+    for i in range(chain + fanout):
+        ids.append(f"big{i}")
+        parents.append(None if i == 0 else f"big{i - 1}" if i < chain
+                       else f"big{(i - chain) // 3}")
+    for t in range(small):
+        size = rng.randint(1, 5)
+        for k in range(size):
+            ids.append(f"t{t}_{k}")
+            parents.append(None if k == 0 else f"t{t}_{rng.randrange(k)}")
+    order = list(range(len(ids)))
+    rng.shuffle(order)
+    accounts = pl.DataFrame({
+        "account_id": [ids[i] for i in order], "parent_id": [parents[i] for i in order],
+        "arr": [rng.choice([None, 1000.0, 25000.0, 120000.0]) for _ in order]})
+    if extra:
+        accounts = accounts.with_columns(**extra)
+    start = dt.datetime(2026, 4, 1, tzinfo=dt.UTC)
+    rows = [(ids[i], rng.choice(["u1", "u2"]),
+             rng.choice(["login", "login", "purchase", "support_ticket"]),
+             start + dt.timedelta(minutes=rng.randrange(90 * 24 * 60)),
+             rng.choice([None, 12.5, 250.0, 1800.0]))
+            for i in order for _ in range(rng.randrange(6))]
+    events = pl.DataFrame(rows, orient="row", schema={
+        "account_id": pl.String, "user_id": pl.String, "event": pl.String,
+        "timestamp": pl.Datetime("us", "UTC"), "value": pl.Float64})
+    return events, accounts
+
+
+def test_spark_evaluates_hierarchies_partitioned_by_root(spark: Any) -> None:
+    """A big tree (12 levels, 400 accounts) and 300 small ones, in 4 partitions: the Spark
+    result equals the polars one, roll-ups included (a child evaluated apart from its parent
+    would leave the parent's roll-ups short)."""
     from healthrules.integrations import spark as hs
 
-    roadmap = hr.Roadmap.model_validate({
-        "id": "r", "goal": "g", "data": {"accounts": {"parent": "parent_id"}},
-        "indicators": [{"id": "n", "family": "process", "aggregate": "count"},
-                       {"id": "kids", "kind": "rollup", "family": "process",
-                        "aggregate": "sum", "of": "n"}],
-        "stages": [{"id": "s"}]})
-    with pytest.raises(hr.EvaluationError, match=r"account hierarchies .* are not evaluated on"):
-        hs.evaluate(roadmap, None, None, "2026-06-30")  # type: ignore[arg-type]
+    events, accounts = forest(5, chain=12, fanout=388, small=300)
+    want = hr.evaluate(HIER, events, accounts, AS_OF)
+    parents = want.indicators.filter(pl.col("kids_max").is_not_null())
+    assert parents.height > 100 and parents["kids_logins"].sum() > 0
+    assert want.actions.height > 0
+    result = hs.evaluate(HIER, _to_spark(spark, events), _to_spark(spark, accounts), AS_OF,
+                         partitions=4)
+    try:
+        _assert_same(result, want)
+    finally:
+        result.unpersist()
 
+
+def test_spark_evaluates_the_portfolio_example(spark: Any) -> None:
+    """The example with a hierarchy (groups and subsidiaries, segments, an event anchor)."""
+    from healthrules.integrations import spark as hs
+
+    roadmap = hr.load(EXAMPLES / "portfolio-scorecard" / "roadmap.yaml")
+    events, accounts = forest(8, chain=4, fanout=30, small=120, extra={
+        "tier": pl.when(pl.col("arr") > 50000).then(pl.lit("enterprise"))
+        .otherwise(pl.lit("smb")),
+        "contract_start": pl.lit(dt.date(2026, 1, 15)) + pl.duration(
+            days=pl.col("account_id").str.len_chars() * 17)})
+    want = hr.evaluate(roadmap, events, accounts, AS_OF)
+    assert want.scores.filter(pl.col("segment") == "group").height > 10
+    result = hs.evaluate(roadmap, _to_spark(spark, events), _to_spark(spark, accounts), AS_OF,
+                         partitions=3)
+    try:
+        _assert_same(result, want)
+    finally:
+        result.unpersist()
+
+
+@st.composite
+def forests(draw: Any) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Up to 12 accounts, each with no parent or an earlier account as parent (a forest),
+    keys in drawn order; events as in ``frames``."""
+    n = draw(st.integers(1, 12))
+    ids = [f"a{i}" for i in draw(st.permutations(range(n)))]
+    parents = [None if i == 0 else draw(st.none() | st.sampled_from(ids[:i]))
+               for i in range(n)]
+    accounts = pl.DataFrame({"account_id": ids, "parent_id": parents,
+                             "arr": [draw(st.none() | st.sampled_from([1.0, 5.0, 40.0]))
+                                     for _ in ids]},
+                            schema={"account_id": pl.String, "parent_id": pl.String,
+                                    "arr": pl.Float64})
+    m = draw(st.integers(0, 40))
+    events = pl.DataFrame({
+        "account_id": [draw(st.none() | st.sampled_from([*ids, "zz"])) for _ in range(m)],
+        "user_id": ["u"] * m,
+        "event": [draw(st.sampled_from(["login", "buy"])) for _ in range(m)],
+        "timestamp": [draw(st.datetimes(dt.datetime(2026, 5, 1), dt.datetime(2026, 7, 2)))
+                      for _ in range(m)],
+        "value": [draw(st.none() | st.floats(0, 100, allow_nan=False)) for _ in range(m)],
+    }, schema={"account_id": pl.String, "user_id": pl.String, "event": pl.String,
+               "timestamp": pl.Datetime("us"), "value": pl.Float64})
+    return events.with_columns(pl.col("timestamp").dt.replace_time_zone("UTC")), accounts
+
+
+@settings(max_examples=4, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=forests())
+def test_spark_equals_polars_on_generated_hierarchies(
+        spark: Any, data: tuple[pl.DataFrame, pl.DataFrame]) -> None:
+    from healthrules.integrations import spark as hs
+
+    events, accounts = data
+    want = hr.evaluate(HIER, events, accounts, AS_OF)
+    result = hs.evaluate(HIER, _to_spark(spark, events), _to_spark(spark, accounts), AS_OF,
+                         partitions=3)
+    try:
+        _assert_same(result, want)
+    finally:
+        result.unpersist()
+
+
+def test_spark_resolves_roots_by_pointer_doubling(spark: Any) -> None:
+    """A chain of 16 accounts under c00 (depth 15): 4 doubling rounds climb 16 levels, a
+    fifth finds every root; the accounts that have a parent are mapped to c00."""
+    from healthrules.integrations import spark as hs
+
+    ids = [f"c{i:02d}" for i in range(16)]
+    accounts = pl.DataFrame({"account_id": ids, "parent_id": [None, *ids[:-1]],
+                             "arr": [1.0] * 16})
+    plan = hr.compile(HIER)
+    events, _ = forest(1, chain=1, fanout=0, small=0)
+
+    def roots_of(frame: pl.DataFrame) -> Any:
+        return hs._Roots.of(plan, _to_spark(spark, frame), hs.T.StringType(),
+                            conversion=hs._Conversion((), "UTC", "UTC"), contract=frame.clear(),
+                            events_schema=events.schema, as_of=AS_OF)
+
+    roots = roots_of(accounts)
+    assert roots.rounds == 5
+    assert roots.mapping is not None
+    got = _from_spark(roots.mapping)
+    assert got.height == 15 and set(got["__h_root"]) == {"c00"}
+    flat = roots_of(accounts.with_columns(pl.lit(None, pl.String).alias("parent_id")))
+    assert flat.mapping is None and flat.rounds == 0
+
+
+def _from_spark(frame: Any) -> pl.DataFrame:
+    out = pl.from_arrow(frame.toArrow())
+    assert isinstance(out, pl.DataFrame)
+    return out
+
+
+@pytest.mark.parametrize(("links", "found"), [
+    ([("a", None), ("b", "a"), ("c", "ghost"), ("d", "nope"), ("e", "c")],
+     "name a parent that is not"),
+    ([("a", "b"), ("b", "a"), ("c", "a"), ("d", None), ("e", "e"), ("f", "d"), ("g", "f"),
+      ("h", "g"), ("i", "j"), ("j", "k"), ("k", "l"), ("l", "i")], "form a cycle"),
+    ([("a", None), ("b", "a"), ("b", "a"), ("c", "a"), ("c", None)], "share a key"),
+    ([("a", None), (None, "a"), ("b", "ghost")], "null key"),
+])
+def test_spark_reports_hierarchy_errors_as_polars_does(
+        spark: Any, links: list[tuple[str | None, str | None]], found: str) -> None:
+    """Missing parents, cycles (a self-parent, a cycle of two with a child, a cycle of
+    four), duplicate and null keys (checked before the hierarchy, as polars does): the
+    polars engine's error, word for word, raised on the driver before any event is read."""
+    from healthrules.integrations import spark as hs
+
+    accounts = pl.DataFrame({"account_id": [a for a, _ in links],
+                             "parent_id": [p for _, p in links],
+                             "arr": [1.0] * len(links)}, schema={
+        "account_id": pl.String, "parent_id": pl.String, "arr": pl.Float64})
+    events, _ = forest(1, chain=1, fanout=0, small=0)
+    with pytest.raises(InputDataError, match=found) as polars_error:
+        hr.evaluate(HIER, events, accounts, AS_OF)
+    with pytest.raises(InputDataError, match=found) as spark_error:
+        hs.evaluate(HIER, _to_spark(spark, events), _to_spark(spark, accounts), AS_OF)
+    assert str(spark_error.value) == str(polars_error.value)
+
+
+def test_spark_checks_the_parent_column_on_the_driver(spark: Any) -> None:
+    from healthrules.integrations import spark as hs
+
+    events, accounts = forest(2, chain=3, fanout=0, small=2)
+    with pytest.raises(InputDataError, match="'parent_id'"):
+        hs.evaluate(HIER, _to_spark(spark, events), _to_spark(spark, accounts.drop(
+            "parent_id")), AS_OF)
+    with pytest.raises(InputDataError, match="the parent key"):
+        hs.evaluate(HIER, _to_spark(spark, events), _to_spark(spark, accounts.with_columns(
+            pl.lit(1).alias("parent_id"))), AS_OF)
