@@ -122,6 +122,27 @@ def test_spark_types_of_the_result_frames() -> None:
         "array<struct<list:string,text:string,done:boolean>>")
 
 
+def test_java_problem_names_what_is_missing(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a Java 17+ runtime the Spark fixture fails with one of these reasons."""
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert java_problem() == "no Java runtime: no `java` on PATH and no JAVA_HOME"
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path / "nowhere"))
+    assert java_problem() == f"no Java runtime: JAVA_HOME={tmp_path / 'nowhere'} has no bin/java"
+    (tmp_path / "bin").mkdir()
+    java = tmp_path / "bin" / "java"
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path))
+    for printed, want in [('openjdk version "11.0.2" 2019-01-15', "is Java 11"),
+                          ('java version "1.8.0_381"', "is Java 8"),
+                          ('openjdk version "17.0.15" 2025-04-15', None),
+                          ('openjdk version "25" 2025-09-16', None)]:
+        java.write_text(f"#!/bin/sh\necho '{printed}' >&2\n")
+        java.chmod(0o755)
+        problem = java_problem()
+        assert (problem is None) if want is None else (want in str(problem)), (printed, problem)
+
+
 # ---------------------------------------------------------------------- with Spark
 
 

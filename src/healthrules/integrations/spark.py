@@ -11,7 +11,9 @@ the columns and types of :func:`healthrules.evaluate`'s frames. How it works:
 2. The events (the declared columns only) and the accounts (key and declared attributes) are
    put in one DataFrame, a tagged union with a ``__tag`` column, and repartitioned by the
    account key: every event of an account lands in the partition of that account's row,
-   accounts without events included.
+   accounts without events included. With an account hierarchy (``data.accounts.parent``)
+   the key is that of the account's root (:class:`_Roots`), so every tree lands whole in
+   one partition and its roll-ups read all its children.
 3. **In the executors**, ``mapInArrow`` hands each partition to one Python call as Arrow record
    batches. The call builds the polars events and accounts frames from them (no per-row
    Python), runs :func:`healthrules.evaluate` with the plan, and yields the result frames as
