@@ -380,8 +380,13 @@ def test_spark_reads_dated_accounts_like_polars(spark: Any, as_of: dt.date) -> N
 HIER = hr.Roadmap.model_validate({
     "id": "hier", "goal": "g",
     "data": {"events": {"timezone": "UTC", "values": {"value": "float"}},
-             "accounts": {"parent": "parent_id", "attributes": {"arr": "float"}}},
+             "accounts": {"parent": "parent_id",
+                          "attributes": {"arr": "float", "start": "date"}}},
     "indicators": [
+        # a window anchored at an attribute: the driver reads the smallest anchor, over a
+        # row of column minima whose key and parent may be the same account
+        {"id": "first_month", "family": "process", "aggregate": "count",
+         "window": {"from": "start", "days": 30}},
         {"id": "logins", "family": "process", "aggregate": "count",
          "where": "event == 'login'", "window": "30d",
          "bands": {"levels": [{"name": "red", "lt": 2}, {"name": "green", "ge": 2}]}},
@@ -433,7 +438,9 @@ def forest(seed: int, *, chain: int, fanout: int, small: int,
     rng.shuffle(order)
     accounts = pl.DataFrame({
         "account_id": [ids[i] for i in order], "parent_id": [parents[i] for i in order],
-        "arr": [rng.choice([None, 1000.0, 25000.0, 120000.0]) for _ in order]})
+        "arr": [rng.choice([None, 1000.0, 25000.0, 120000.0]) for _ in order],
+        "start": [rng.choice([None, dt.date(2026, 3, 1), dt.date(2026, 5, 20)])
+                  for _ in order]})
     if extra:
         accounts = accounts.with_columns(**extra)
     start = dt.datetime(2026, 4, 1, tzinfo=dt.UTC)
@@ -497,9 +504,12 @@ def forests(draw: Any) -> tuple[pl.DataFrame, pl.DataFrame]:
                for i in range(n)]
     accounts = pl.DataFrame({"account_id": ids, "parent_id": parents,
                              "arr": [draw(st.none() | st.sampled_from([1.0, 5.0, 40.0]))
-                                     for _ in ids]},
+                                     for _ in ids],
+                             "start": [draw(st.none() | st.dates(dt.date(2026, 4, 1),
+                                                                 dt.date(2026, 7, 1)))
+                                       for _ in ids]},
                             schema={"account_id": pl.String, "parent_id": pl.String,
-                                    "arr": pl.Float64})
+                                    "arr": pl.Float64, "start": pl.Date})
     m = draw(st.integers(0, 40))
     events = pl.DataFrame({
         "account_id": [draw(st.none() | st.sampled_from([*ids, "zz"])) for _ in range(m)],
@@ -537,7 +547,7 @@ def test_spark_resolves_roots_by_pointer_doubling(spark: Any) -> None:
 
     ids = [f"c{i:02d}" for i in range(16)]
     accounts = pl.DataFrame({"account_id": ids, "parent_id": [None, *ids[:-1]],
-                             "arr": [1.0] * 16})
+                             "arr": [1.0] * 16, "start": [AS_OF] * 16})
     plan = hr.compile(HIER)
     events, _ = forest(1, chain=1, fanout=0, small=0)
 
@@ -578,8 +588,9 @@ def test_spark_reports_hierarchy_errors_as_polars_does(
 
     accounts = pl.DataFrame({"account_id": [a for a, _ in links],
                              "parent_id": [p for _, p in links],
-                             "arr": [1.0] * len(links)}, schema={
-        "account_id": pl.String, "parent_id": pl.String, "arr": pl.Float64})
+                             "arr": [1.0] * len(links), "start": [AS_OF] * len(links)},
+                            schema={"account_id": pl.String, "parent_id": pl.String,
+                                    "arr": pl.Float64, "start": pl.Date})
     events, _ = forest(1, chain=1, fanout=0, small=0)
     with pytest.raises(InputDataError, match=found) as polars_error:
         hr.evaluate(HIER, events, accounts, AS_OF)

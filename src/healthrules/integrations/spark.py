@@ -48,7 +48,14 @@ from healthrules.compiler import Plan, compile
 from healthrules.engine import evaluate as _evaluate_polars
 from healthrules.engine import read_range
 from healthrules.errors import InputDataError
-from healthrules.inputs import account_validity, accounts_at, check_accounts, clock_for
+from healthrules.inputs import (
+    account_validity,
+    accounts_at,
+    check_accounts,
+    clock_for,
+    hierarchy_issues,
+    is_dated,
+)
 from healthrules.integrations._optional import import_optional
 from healthrules.roadmap import AggregateIndicator, Pack, Roadmap
 
@@ -308,6 +315,10 @@ def evaluate(
         minima = accounts.select([F.min(F.col(c)).alias(c) for c in acc_cols])
         acc_min = conv.apply(_from_arrow(minima.toArrow())).filter(
             pl.col(plan.account_key).is_not_null())
+        if plan.parent is not None:  # the one row has no parent (the smallest key and the
+            # smallest parent may be the same account: a row that names itself)
+            acc_min = acc_min.with_columns(
+                pl.lit(None, acc_min.schema[plan.parent]).alias(plan.parent))
         if validity:  # over every dated row: the one row stands for all, valid at any date
             acc_min = acc_min.with_columns(
                 pl.lit(dt.date.min, acc_min.schema[validity[0]]).alias(validity[0]),
@@ -598,14 +609,18 @@ class _Roots:
         if issues:
             raise InputDataError(issues)
         links = accounts_at(checked, clock, key).frame
+        if is_dated(checked):  # the engine's check covers the links of undated accounts only
+            issues = hierarchy_issues(links, key, parent)
+            if issues:
+                raise InputDataError(issues)
         up = links.filter(pl.col(parent).is_not_null()).select(
             pl.col(key).alias(_A), pl.col(parent).alias(_R))
         if up.height == 0:
             return cls(mapping=None, rounds=0)
         # after round k an account has climbed min(2**k, its depth) levels (the checks
-        # above refused cycles, so every account reaches its root)
+        # above refused cycles, so every account reaches its root; 64 rounds climb 2**64)
         rounds = 0
-        while True:
+        while rounds < 64:
             ahead = up.select(pl.col(_A).alias(_R), pl.col(_R).alias("__h_next"))
             nxt = up.join(ahead, on=_R, how="left", maintain_order="left")
             rounds += 1
