@@ -731,17 +731,32 @@ def _aggregate(
     is_float = ev.values[ind.of] == "float"
     if agg == "sum":
         if is_float:
-            return math.fsum(float(v) for v in numbers)
-        return sum(int(v) for v in numbers)
+            return _exact_float_sum(float(v) for v in numbers)  # type: ignore[arg-type]
+        return sum(int(v) for v in numbers)  # type: ignore[call-overload]
     if not numbers:
         return None
     if agg == "mean":
-        return math.fsum(float(v) for v in numbers) / len(numbers)
+        if is_float:
+            return _exact_float_sum(float(v) for v in numbers) / len(numbers)  # type: ignore[arg-type]
+        return float(sum(int(v) for v in numbers)) / len(numbers)  # type: ignore[call-overload]
     if agg in ("median", "percentile"):
         return _percentile(sorted(float(v) for v in numbers),
                            0.5 if agg == "median" else ind.q)
     best = (min if agg == "min" else max)(numbers)
     return float(best) if is_float else int(best)
+
+
+def _billionths(v: float) -> int:
+    """"Floating point": a float value as sums add it, an integer number of billionths:
+    ``trunc(v) * 10**9 + round((v - trunc(v)) * 1e9)`` (one IEEE product, half to even)."""
+    whole = math.trunc(v)
+    return whole * 10**9 + round((v - whole) * 1e9)
+
+
+def _exact_float_sum(values: Iterable[float]) -> float:
+    """"Floating point": the billionths added exactly (Python integers), then the double
+    nearest the exact total (Python's integer true division is correctly rounded)."""
+    return sum(_billionths(v) for v in values) / 10**9
 
 
 def _percentile(ordered: list[float], q: float | None) -> float:
