@@ -459,7 +459,8 @@ def same(a: object, b: object) -> bool:
         return a is None and b is None
     if isinstance(a, float) or isinstance(b, float):
         assert isinstance(a, (int, float)) and isinstance(b, (int, float))
-        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+        # bit for bit: sums and means are exact (docs/semantics.md, "Floating point")
+        return float(a) == float(b) and type(a) is type(b)
     if isinstance(a, dt.datetime) and isinstance(b, dt.datetime):
         if (a.tzinfo is None) != (b.tzinfo is None):
             return False
