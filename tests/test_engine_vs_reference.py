@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 import healthrules as hr
 from healthrules.analysis import analyze
 from healthrules.roadmap import AGGREGATES, ROLLUP_AGGREGATES, Roadmap
+from healthrules.testing.strategies import SUM_PROBES
 from reference import Reference, evaluate_reference
 
 Draw = Callable[[st.SearchStrategy[Any]], Any]
@@ -434,7 +435,8 @@ def data(draw: Draw, zone: str | None) -> tuple[pl.DataFrame, pl.DataFrame]:
                 "user_id": maybe(st.sampled_from(["u1", "u2", "u3"])),
                 "event": draw(st.sampled_from(EVENT_NAMES)),
                 "timestamp": maybe_at(*draw(st.sampled_from(periods))),
-                "value": maybe(st.integers(0, 20).map(lambda k: k / 4) | st.just(float("nan"))),
+                "value": maybe(st.integers(0, 20).map(lambda k: k / 4) | st.just(float("nan"))
+                               | st.sampled_from(SUM_PROBES)),
                 "qty": maybe(st.integers(-2, 5)),
             }
             for _ in range(n)
