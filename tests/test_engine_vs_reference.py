@@ -10,7 +10,6 @@ bands, stages, scores and fired actions for every account.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo

@@ -35,11 +35,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AGGREGATE_KINDS",
+    "EXACT_BOUND",
+    "EXACT_SCALE",
     "Aggregate",
     "AggregateInputs",
     "AggregateKind",
-    "EXACT_BOUND",
-    "EXACT_SCALE",
     "Incremental",
     "LintRange",
     "OfRule",

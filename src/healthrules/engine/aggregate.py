@@ -82,13 +82,14 @@ def check_sum_range(plan: Plan, source: str, sums: pl.DataFrame, key: str) -> No
             continue
         over = sums.filter(pl.col(name) >= float(EXACT_BOUND))
         if over.height:
-            first = over.sort(key, nulls_last=True).row(0, named=True)[key]
+            row = over.sort(key, nulls_last=True).row(0, named=True)
+            first, largest = row[key], float(row[name])
             issues.append(Issue(
                 code=Code.VALUES_OUT_OF_RANGE.value,
                 location=Location(file=source_label(plan, source), path=column),
                 message=f"the values of column {column!r} of account {first!r}"
                 f"{f' (and {over.height - 1} more)' if over.height > 1 else ''} add up to "
-                f"{over[name].max():.4g} in absolute value: sums and means are exact only "
+                f"{largest:.4g} in absolute value: sums and means are exact only "
                 f"below 2**62 (about 4.6e18)",
                 hint="rescale the column (e.g. thousands instead of units) or drop the "
                 "values that are not real measurements"))
