@@ -9,6 +9,7 @@ refused with a located error (docs/semantics.md, "Floating point").
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import math
 import os
@@ -185,7 +186,7 @@ def test_any_row_order_gives_the_reference_sum(values: list[float], seed: int) -
 
 # --------------------------------------------------------------------------- roll-ups
 
-PARENTS = hr.Roadmap.model_validate({
+PARENTS_SPEC: dict[str, Any] = {
     "id": "groups", "goal": "g",
     "data": {"events": {"values": {"amount": "float"}},
              "accounts": {"parent": "parent_id"}},
@@ -200,7 +201,8 @@ PARENTS = hr.Roadmap.model_validate({
          "aggregate": "weighted_mean", "of": "spend", "weight": "spend * 0 + 0.1"},
     ],
     "stages": [{"id": "s"}],
-})
+}
+PARENTS = hr.Roadmap.model_validate(PARENTS_SPEC)
 
 
 def test_a_parent_does_not_depend_on_the_order_of_its_children() -> None:
@@ -222,6 +224,20 @@ def test_a_parent_does_not_depend_on_the_order_of_its_children() -> None:
     num = sum(quantise(0.1 * v) for v in ORDER_PROBE) / 10**9
     den = sum(quantise(0.1) for _ in ORDER_PROBE) / 10**9
     assert got[0]["kids_weighted"] == num / den
+
+
+def test_a_child_value_off_the_grid_makes_the_parent_null() -> None:
+    spec = copy.deepcopy(PARENTS_SPEC)
+    spec["indicators"][1]["of"] = "spend * 1e19"  # beyond 2**63: no exact sum on the grid
+    roadmap = hr.Roadmap.model_validate(spec)
+    events = _events({"k1": [1.0], "k2": [2.0]})
+    accounts = pl.DataFrame({"account_id": ["p", "k1", "k2", "q"],
+                             "parent_id": [None, "p", "p", None]})
+    got = hr.evaluate(roadmap, events, accounts, AS_OF)
+    ref = evaluate_reference(roadmap, events, accounts, AS_OF).accounts
+    assert _row(got, "p")["kids_spend"] is None and ref["p"].indicators["kids_spend"] is None
+    assert _row(got, "q")["kids_spend"] == ref["q"].indicators["kids_spend"] == 0.0
+    assert _row(got, "p")["kids_mean"] == 1.5
 
 
 # --------------------------------------------------------------------------- the range
