@@ -199,6 +199,8 @@ class RoadmapProgram:
             translate=lambda node: translate(node, a, self.time),
             infer=lambda node: infer(node, actions_env, banded=a.banded))
         self._outputs = self._output_exprs()
+        # per action: the rendering steps its text and evidence read (units, then values)
+        self._action_renders = [self._render_steps(exprs) for _, exprs in self._outputs[3]]
 
     # ------------------------------------------------------------------ public hooks
 
@@ -287,17 +289,21 @@ class RoadmapProgram:
         """
         if not self._tasks:
             return None
-        flat = [e for _, items in self._tasks for e in items]
+        # only the stages some row is in: a stage no row is in costs no query branch
+        present = set(frame.get_column("__stage").unique().to_list())
+        with_tasks = [stage_id for stage_id, _ in self._tasks]
+        flat = [e for stage_id, items in self._tasks if stage_id in present for e in items]
         rows = narrow(frame, "__stage", *flat).lazy().with_row_index("__row")
         parts: list[pl.LazyFrame] = []
-        with_tasks: list[str] = []
         for stage_id, items in self._tasks:
+            if stage_id not in present:
+                continue
             # concat_list of struct columns is ~50x slower than concat_arr in polars 2.1
             parts.append(rows.filter(pl.col("__stage") == stage_id).select(
                 "__row", pl.concat_arr(items).arr.to_list().cast(TASK_DTYPE).alias("__tasks")))
-            with_tasks.append(stage_id)
-        parts.append(rows.filter(~pl.col("__stage").is_in(with_tasks)).select(
-            "__row", pl.lit([], dtype=TASK_DTYPE).alias("__tasks")))
+        if not parts or not present <= set(with_tasks):
+            parts.append(rows.filter(~pl.col("__stage").is_in(with_tasks)).select(
+                "__row", pl.lit([], dtype=TASK_DTYPE).alias("__tasks")))
         # back in row order (sorting one column; a join would copy every column of the frame)
         return pl.concat(parts).sort("__row").select(pl.col("__tasks").alias("tasks"))
 
@@ -356,6 +362,30 @@ class RoadmapProgram:
                  for fired, exprs in self._outputs[3]]
         return pl.concat(parts, how="vertical_relaxed")
 
+    def rendered_actions(self, fired_rows: pl.DataFrame, key: str) -> pl.LazyFrame | None:
+        """The fired actions (texts and evidence) from the *unrendered* fired rows of
+        ``outputs(render=False)``, in one query: :meth:`render` and :meth:`actions` in one
+        step, for the actions that fired on some row only (None: none did).
+
+        Each action's branch renders, on its own fired rows, only the values its text and
+        evidence show; an action that fired nowhere costs nothing.
+        """
+        parts: list[pl.LazyFrame] = []
+        rows = fired_rows.lazy()
+        for k, (fired, exprs) in enumerate(self._outputs[3]):
+            if not fired_rows.get_column(f"__fired_{k}").any():
+                continue
+            units, columns = self._action_renders[k]
+            lf = rows.filter(fired)
+            if units:
+                lf = lf.with_columns(units)
+            if columns:
+                lf = lf.with_columns(columns)
+            parts.append(lf.select(pl.col(key), *exprs))
+        if not parts:
+            return None
+        return parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical_relaxed")
+
     def fired(self, fired_rows: pl.DataFrame, key: str) -> pl.LazyFrame:
         """The fired actions of :meth:`actions` without ``text`` and ``evidence``: nothing
         is rendered, so ``fired_rows`` may come from ``outputs(render=False)``."""
@@ -391,6 +421,16 @@ class RoadmapProgram:
         fallback = action.owner.fallback if isinstance(action.owner, Owner) else None
         value = self._unrendered(pl.col(attr).cast(pl.String))
         return value if fallback is None else value.fill_null(pl.lit(fallback))
+
+    def _render_steps(self, exprs: list[pl.Expr]) -> tuple[list[pl.Expr], list[pl.Expr]]:
+        """The renderer's units and rendered values that ``exprs`` (one action's output
+        columns) read, in the renderer's order."""
+        renderer = self._renderer
+        reads = {n for e in exprs for n in e.meta.root_names()}
+        columns = [e for e in renderer.columns if e.meta.output_name() in reads]
+        needs = {n for e in columns for n in e.meta.root_names()}
+        units = [e for e in renderer.units if e.meta.output_name() in needs]
+        return units, columns
 
     def _unrendered(self, expr: pl.Expr) -> pl.Expr:
         """A value of the fired rows shown as it is (a due date, an owner): computed from

@@ -61,9 +61,9 @@ __all__ = ["CollectedOutputs", "Evaluator", "Events", "PartitionColumn", "evalua
 class CollectedOutputs:
     """The collected output frames of every roadmap of a plan (one list entry per roadmap).
 
-    ``actions`` and ``counts`` hold a frame only for roadmaps with actions; ``fired_rows``
-    (``outputs(render=False)`` only, then ``actions`` holds nothing) the unrendered rows
-    where some action fired (see :meth:`RoadmapProgram.render`).
+    ``counts`` holds a frame only for roadmaps with actions, ``actions`` only for roadmaps
+    where some action fired (and with ``outputs(render=True)``); ``fired_rows`` the
+    unrendered rows where some action fired (see :meth:`RoadmapProgram.render`).
     """
 
     indicators: list[pl.DataFrame]
@@ -131,7 +131,9 @@ class Evaluator:
     def outputs(self, frames: list[pl.DataFrame], key: str,
                 by: str | None = None, *, render: bool = True) -> CollectedOutputs:
         """Every output frame of every roadmap: one ``collect_all`` for the frames and the
-        fired rows with their rendered values, one for the actions built from those.
+        fired rows, then, when some action fired, one for the fired actions with their
+        texts and evidence (:meth:`RoadmapProgram.rendered_actions`: only the actions that
+        fired, each rendering only the values it shows).
 
         ``key`` is the row key; ``by`` groups the condition counts (a date column). With
         ``render=False`` nothing is rendered: ``fired_rows`` holds the fired rows, for
@@ -142,7 +144,9 @@ class Evaluator:
         lazies: list[pl.LazyFrame] = []
         shapes: list[RoadmapOutputs] = []
         for p, frame in zip(self.programs, frames, strict=True):
-            o = p.outputs(frame, key, by, render=render)
+            # the fired rows unrendered: texts and evidence are rendered below, for the
+            # actions that fired only (none fired: no rendering query at all)
+            o = p.outputs(frame, key, by, render=False)
             shapes.append(o)
             lazies += [o.indicators, o.stages, o.scores]
             lazies += [x for x in (o.fired_rows, o.counts) if x is not None]
@@ -157,8 +161,10 @@ class Evaluator:
             result.counts.append(next(got) if o.counts is not None else None)
             result.actions.append(None)
             result.fired_rows.append(fired_rows)
-            if fired_rows is not None and render:
-                fired.append((i, self.programs[i].actions(fired_rows, key)))
+            if fired_rows is not None and fired_rows.height and render:
+                lf = self.programs[i].rendered_actions(fired_rows, key)
+                if lf is not None:
+                    fired.append((i, lf))
         if fired:
             for (i, _), frame in zip(fired, collect_all([lf for _, lf in fired], rows),
                                      strict=True):
