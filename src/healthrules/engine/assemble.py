@@ -536,7 +536,7 @@ class RoadmapProgram:
         stage = pl.col("__stage")
         achieved: Any = None
         done: Any = None
-        total: Any = None
+        totals: dict[str, int] = {}
         for si, st in enumerate(r.stages):
             on = stage == st.id
             parsed = a.expressions.get(f"stages[{si}].achievement.when")
@@ -549,15 +549,16 @@ class RoadmapProgram:
             # the lists themselves are built after collecting (tasks())
             n_done = pl.sum_horizontal([f.fill_null(False).cast(pl.Int64) for f in flags])
             done = pl.when(on).then(n_done) if done is None else done.when(on).then(n_done)
-            n = pl.lit(len(flags), pl.Int64)
-            total = pl.when(on).then(n) if total is None else total.when(on).then(n)
+            totals[st.id] = len(flags)
+        # the number of tasks is a lookup of the stage (a when/then per stage costs more)
+        total = (pl.lit(0, pl.Int64) if not totals else stage.replace_strict(
+            list(totals), list(totals.values()), default=0, return_dtype=pl.Int64))
         return [
             (pl.lit(None, pl.Boolean) if achieved is None
              else achieved.otherwise(pl.lit(None, pl.Boolean))).alias("__achieved"),
             (pl.lit(0, pl.Int64) if done is None else done.otherwise(pl.lit(0, pl.Int64))).alias(
                 "__tasks_done"),
-            (pl.lit(0, pl.Int64) if total is None else total.otherwise(pl.lit(0, pl.Int64))
-             ).alias("__tasks_total"),
+            total.alias("__tasks_total"),
         ]
 
     def _score_exprs(self) -> list[list[pl.Expr]]:
@@ -595,16 +596,20 @@ class RoadmapProgram:
             fam, total = _score_parts(r, weights, f"__sp{t}")
             families += [e.alias(f"__sp{t}{n}") for n, e in fam.items()]
             totals.append(total.alias(f"__sp{t}__score"))
-        out: list[pl.Expr] = []
-        for name in names:
-            default = pl.col(f"__sp0{name}")
-            chain: Any = None
-            for t, (on, _) in enumerate(sets):
-                if on is None:
-                    continue
-                col = pl.col(f"__sp{t}{name}")
-                chain = pl.when(on).then(col) if chain is None else chain.when(on).then(col)
-            out.append((default if chain is None else chain.otherwise(default)).alias(name))
+        if len(sets) == 1:
+            return [band_scores, families, totals,
+                    [pl.col(f"__sp0{name}").alias(name) for name in names]]
+        # the weight set of each row, decided once (the first whose condition holds; 0, the
+        # default, otherwise), then each output picked from its set's column by index
+        chain: Any = None
+        for t, (on, _) in enumerate(sets):
+            if on is not None:
+                then = pl.lit(t, pl.Int64)
+                chain = pl.when(on).then(then) if chain is None else chain.when(on).then(then)
+        families.append(chain.otherwise(pl.lit(0, pl.Int64)).alias("__ws"))
+        pick = pl.col("__ws")
+        out = [pl.concat_arr([pl.col(f"__sp{t}{name}") for t in range(len(sets))]).arr.get(
+            pick).alias(name) for name in names]
         return [band_scores, families, totals, out]
 
     def _output_exprs(self) -> tuple[
@@ -749,12 +754,19 @@ def _weighted_mean(items: list[tuple[pl.Expr, float]]) -> pl.Expr:
     Written so that the result does not depend on which other rows are evaluated with a
     row (partition invariance, bit for bit):
 
-    - a binary fold, not ``sum_horizontal``, in declared order;
+    - a binary fold, not ``sum_horizontal`` (which adds in another order), in declared
+      order;
     - polars divides a column by a *scalar* with a reciprocal multiply (``160 / 3`` gives
       53.33333333333334, not 53.333333333333336), and a column whose rows are all alike can
       become a scalar (``when(mask).then(1.0).otherwise(0.0)`` with an all-true mask). So the
-      denominator's terms are ``value * 0 + weight``: the denominator is a column exactly
-      when the numerator is, and the division is an IEEE division either way.
+      denominator's terms are ``value.is_not_null()`` cast to a float, times the weight: the
+      denominator is a column exactly when the numerator is, and the division is an IEEE
+      division either way.
+
+    The values are never NaN (band scores, or means of them), so a null value adds 0 to
+    both sums, and an empty mean (every value null) divides by a denominator of 0 made null
+    (``replace``: one node, where ``fill_nan`` or a ``when`` would repeat the sums). A weight
+    of 1 is no multiplication (``x * 1.0 == x``): each node costs time on a one-row frame.
     """
     if not items:
         return pl.lit(None, pl.Float64)
@@ -762,12 +774,14 @@ def _weighted_mean(items: list[tuple[pl.Expr, float]]) -> pl.Expr:
     num: pl.Expr | None = None
     den: pl.Expr | None = None
     for s, w in items:
-        term = (s * w).fill_null(zero)
-        weight = (s * 0.0 + w).fill_null(zero)
+        term = s.fill_null(zero)
+        weight = s.is_not_null().cast(pl.Float64)
+        if w != 1.0:
+            term, weight = term * w, weight * w
         num = term if num is None else num + term
         den = weight if den is None else den + weight
     assert num is not None and den is not None
-    return pl.when(den > 0).then(num / den)
+    return num / den.replace(0.0, None)
 
 
 def _score_parts(r: Roadmap, weights: Weights,
