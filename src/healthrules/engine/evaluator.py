@@ -28,6 +28,9 @@ from healthrules.engine.aggregate import EVENTS_QUERY_FLAGS, EventsPass
 from healthrules.engine.assemble import RoadmapOutputs, RoadmapProgram, program_for
 from healthrules.engine.binding import ColumnTime
 from healthrules.engine.frames import (
+    AS_OF,
+    END,
+    END_NAIVE,
     ROUTE,
     SMALL_ROWS,
     TASK_DTYPE,
@@ -265,45 +268,73 @@ class Evaluator:
             [self.route(accounts.lazy().with_columns(self.time_columns(clock)))],
             accounts.height)[0]
         frames = self.roadmap_frames(routed, agg, key)
-        out = self.outputs(frames, key)
-        cond_rows: list[dict[str, Any]] = []
-        action_frames: list[pl.DataFrame] = []
-        for i, cr in enumerate(plan.roadmaps):
-            fired, counts = out.actions[i], out.counts[i]
-            if fired is not None:
-                action_frames.append(fired)
-            row = counts.row(0, named=True) if counts is not None else {}
-            for k, (st, action) in enumerate(cr.roadmap.all_actions()):
-                cond_rows.append({
-                    "roadmap": cr.id, "stage": st.id if st else None, "action_id": action.id,
-                    "considered": row[f"scope_{k}"], "fired": row[f"fired_{k}"],
-                    "unknown": row[f"unknown_{k}"],
-                })
-        unrouted = routed.filter(pl.col(ROUTE).is_null())
+        unrouted = routed.get_column(ROUTE).null_count()
         diagnostics["accounts"] = routed.height
-        diagnostics["accounts_unrouted"] = unrouted.height
-        stage_frames = list(out.stages)
-        if unrouted.height:
-            stage_frames.append(unrouted_stages(unrouted, key))
-        order = [key, "roadmap"]
-        indicators = pl.concat(out.indicators, how="diagonal_relaxed").sort(
-            order, nulls_last=True)
-        stages = pl.concat(stage_frames, how="vertical_relaxed").sort(order, nulls_last=True)
-        scores = pl.concat(out.scores, how="diagonal_relaxed").sort(order, nulls_last=True)
-        if action_frames:
-            actions_df = pl.concat(action_frames, how="vertical_relaxed").sort(
-                [key, "__rank", "__order"]).drop("__rank", "__order")
-        else:
-            actions_df = empty_actions(key, accounts.schema[key])
-        conditions = pl.DataFrame(cond_rows, schema={
-            "roadmap": pl.String, "stage": pl.String, "action_id": pl.String,
-            "considered": pl.Int64, "fired": pl.Int64, "unknown": pl.Int64})
-        attributes = routed.select(accounts.columns)
+        diagnostics["accounts_unrouted"] = unrouted
+        indicators, stages, scores, actions, counts = self._results(
+            frames, routed.filter(pl.col(ROUTE).is_null()) if unrouted else None, key,
+            sort=routed.height > 1)
+        columns: dict[str, list[Any]] = {name: [] for name in _CONDITIONS}
+        for i, cr in enumerate(plan.roadmaps):
+            count = counts[i]
+            row = count.row(0, named=True) if count is not None else {}
+            for k, (st, action) in enumerate(cr.roadmap.all_actions()):
+                for name, value in (
+                        ("roadmap", cr.id), ("stage", st.id if st else None),
+                        ("action_id", action.id), ("considered", row[f"scope_{k}"]),
+                        ("fired", row[f"fired_{k}"]), ("unknown", row[f"unknown_{k}"])):
+                    columns[name].append(value)
+        conditions = pl.DataFrame(columns, schema=_CONDITIONS)
+        if actions is None:
+            actions = empty_actions(key, accounts.schema[key])
+        # the rows are the accounts with the route and time columns added (a query less)
+        attributes = (routed.select(accounts.columns)
+                      if {ROUTE, AS_OF, END, END_NAIVE} & set(accounts.columns) else accounts)
         return Evaluation(
             plan=plan, as_of=clock.as_of, account_key=key, indicators=indicators,
-            stages=stages, scores=scores, actions=actions_df, conditions=conditions,
+            stages=stages, scores=scores, actions=actions, conditions=conditions,
             diagnostics=diagnostics, attributes=attributes,
         )
+
+    def _results(self, frames: list[pl.DataFrame], unrouted: pl.DataFrame | None, key: str,
+                 *, sort: bool) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame,
+                                         pl.DataFrame | None, list[pl.DataFrame | None]]:
+        """The frames of an :class:`Evaluation` from the roadmap frames, stacked over the
+        roadmaps and sorted inside the queries (``sort``: more than one row), in one
+        ``collect_all``, then one for the fired actions when some fired: indicators,
+        stages, scores, actions (None: none fired) and each roadmap's condition counts."""
+        rows = sum(f.height for f in frames)
+        shapes = [p.outputs(frame, key, render=False)
+                  for p, frame in zip(self.programs, frames, strict=True)]
+        order = [key, "roadmap"]
+
+        def stack(parts: list[pl.LazyFrame], how: Any, by: list[str]) -> pl.LazyFrame:
+            lf = parts[0] if len(parts) == 1 else pl.concat(parts, how=how)
+            return lf.sort(by, nulls_last=True) if sort else lf
+
+        stage_parts = [o.stages for o in shapes]
+        if unrouted is not None:
+            stage_parts.append(unrouted_stages(unrouted, key).lazy())
+        lazies = [stack([o.indicators for o in shapes], "diagonal_relaxed", order),
+                  stack(stage_parts, "vertical_relaxed", order),
+                  stack([o.scores for o in shapes], "diagonal_relaxed", order)]
+        lazies += [x for o in shapes for x in (o.fired_rows, o.counts) if x is not None]
+        got = iter(collect_all(lazies, rows))
+        indicators, stages, scores = next(got), next(got), next(got)
+        fired: list[pl.LazyFrame] = []
+        counts: list[pl.DataFrame | None] = []
+        for p, o in zip(self.programs, shapes, strict=True):
+            fired_rows = next(got) if o.fired_rows is not None else None
+            counts.append(next(got) if o.counts is not None else None)
+            if fired_rows is not None and fired_rows.height:
+                lf = p.rendered_actions(fired_rows, key)
+                if lf is not None:
+                    fired.append(lf)
+        actions = None
+        if fired:
+            lf = stack(fired, "vertical_relaxed", [key, "__rank", "__order"])
+            actions = collect_all([lf.drop("__rank", "__order")], rows)[0]
+        return indicators, stages, scores, actions, counts
 
     # ------------------------------------------------------------------ building
 
@@ -317,6 +348,11 @@ class Evaluator:
             chain = pl.when(cond).then(then) if chain is None else chain.when(cond).then(then)
         route: pl.Expr = chain.otherwise(pl.lit(None, pl.Int64)).alias(ROUTE)
         return route
+
+
+_CONDITIONS = {"roadmap": pl.String, "stage": pl.String, "action_id": pl.String,
+               "considered": pl.Int64, "fired": pl.Int64, "unknown": pl.Int64}
+"""The columns of ``Evaluation.conditions``."""
 
 
 def unrouted_stages(unrouted: pl.DataFrame, key: str) -> pl.DataFrame:
