@@ -35,6 +35,7 @@ from healthrules.engine.frames import (
     PRIORITY_RANK,
     TASK_DTYPE,
     cast_to,
+    lazy_reading,
     narrow,
 )
 from healthrules.engine.render import Renderer
@@ -293,7 +294,7 @@ class RoadmapProgram:
         present = set(frame.get_column("__stage").unique().to_list())
         with_tasks = [stage_id for stage_id, _ in self._tasks]
         flat = [e for stage_id, items in self._tasks if stage_id in present for e in items]
-        rows = narrow(frame, "__stage", *flat).lazy().with_row_index("__row")
+        rows = lazy_reading(frame, "__stage", *flat).with_row_index("__row")
         parts: list[pl.LazyFrame] = []
         for stage_id, items in self._tasks:
             if stage_id not in present:
@@ -321,7 +322,7 @@ class RoadmapProgram:
         ind_cols, stage_exprs, score_exprs, actions, sums = self._outputs
 
         def take(*exprs: pl.Expr | str) -> pl.LazyFrame:
-            return narrow(frame, *exprs).lazy().select(exprs)
+            return lazy_reading(frame, *exprs).select(exprs)
 
         fired_rows: pl.LazyFrame | None = None
         if actions:
@@ -333,7 +334,7 @@ class RoadmapProgram:
                 fired_rows = self.render(fired_rows)
         counts: pl.LazyFrame | None = None
         if sums:
-            src = narrow(frame, *([by] if by else []), *sums).lazy()
+            src = lazy_reading(frame, *([by] if by else []), *sums)
             counts = src.group_by(by).agg(sums) if by else src.select(sums)
         tasks = self.tasks(frame)
         stages = take(key, "roadmap", *stage_exprs)
