@@ -125,11 +125,13 @@ class Evaluator:
         ``routed`` has ``key``, ``__route``, the time columns, attributes and overlays;
         ``agg`` has ``key`` and the raw aggregates of the events pass.
         """
-        columns = set(routed.columns)
-        lazy_routed, lazy_agg = routed.lazy(), agg.lazy()
-        return collect_all(
-            [p.frame(lazy_routed, lazy_agg, key, columns) for p in self.programs],
-            routed.height)
+        return collect_all(self._frames(routed.lazy(), agg, key, set(routed.columns)),
+                           routed.height)
+
+    def _frames(self, routed: pl.LazyFrame, agg: pl.DataFrame, key: str,
+                columns: set[str]) -> list[pl.LazyFrame]:
+        lazy_agg = agg.lazy()
+        return [p.frame(routed, lazy_agg, key, columns) for p in self.programs]
 
     def outputs(self, frames: list[pl.DataFrame], key: str,
                 by: str | None = None, *, render: bool = True) -> CollectedOutputs:
@@ -264,10 +266,11 @@ class Evaluator:
         agg, diagnostics = self.aggregates(lazy_events, accounts, clock,
                                            partition_column=partition_column,
                                            low_memory=low_memory, event_rows=rows)
-        routed = collect_all(
-            [self.route(accounts.lazy().with_columns(self.time_columns(clock)))],
-            accounts.height)[0]
-        frames = self.roadmap_frames(routed, agg, key)
+        # the routed rows and the roadmap frames built from them in one collect_all
+        routed_lf = self.route(accounts.lazy().with_columns(self.time_columns(clock)))
+        routed_columns = {*accounts.columns, ROUTE, AS_OF, END, END_NAIVE}
+        routed, *frames = collect_all(
+            [routed_lf, *self._frames(routed_lf, agg, key, routed_columns)], accounts.height)
         unrouted = routed.get_column(ROUTE).null_count()
         diagnostics["accounts"] = routed.height
         diagnostics["accounts_unrouted"] = unrouted
