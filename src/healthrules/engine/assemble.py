@@ -18,6 +18,7 @@ order) ``__fired_k``, ``__unknown_k`` and ``__scope_k``; plus a column per indic
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -165,7 +166,7 @@ class RoadmapProgram:
         self._achievement = self._achievement_exprs()
         target = a.expressions.get("goal.target")
         self._goal = (pl.lit(None, pl.Boolean) if target is None
-                      else self.expr(target).cast(pl.Boolean)).alias("__goal_reached")
+                      else self._boolean(target)).alias("__goal_reached")
         self._score_steps = self._score_exprs()
         self._score_band = _score_band_expr(r)
         lags, self._age = roadmap_time_needs(a)
@@ -188,7 +189,7 @@ class RoadmapProgram:
             path = action_path(r, st.id if st else None, action.id)
             scope = pl.lit(True) if st is None else (pl.col("__stage") == st.id)
             self._whens.append(
-                self.expr(a.expressions[f"{path}.when"]).cast(pl.Boolean).alias(f"__when_{k}"))
+                self._boolean(a.expressions[f"{path}.when"]).alias(f"__when_{k}"))
             when = pl.col(f"__when_{k}")
             self._conds += [(scope & when.fill_null(False)).alias(f"__fired_{k}"),
                             (scope & when.is_null()).alias(f"__unknown_{k}"),
@@ -208,6 +209,16 @@ class RoadmapProgram:
     def expr(self, parsed: Parsed) -> pl.Expr:
         """The polars expression of a parsed expression of this roadmap (actions scope)."""
         return translate(parsed, self.compiled.analysis, self.time)
+
+    def _boolean(self, parsed: Parsed) -> pl.Expr:
+        """A condition as a Boolean column: a comparison, ``and``/``or`` or ``not`` already
+        is one (a cast that changes nothing is one more node to plan and run per call)."""
+        tree = parsed.tree
+        expr = self.expr(parsed)
+        if isinstance(tree, (ast.Compare, ast.BoolOp)) or (
+                isinstance(tree, ast.UnaryOp) and isinstance(tree.op, ast.Not)):
+            return expr
+        return expr.cast(pl.Boolean)
 
     def frame(self, routed: pl.LazyFrame, agg: pl.LazyFrame, key: str,
               columns: set[str]) -> pl.LazyFrame:
@@ -501,7 +512,7 @@ class RoadmapProgram:
                     flag = pl.lit(None, pl.Boolean)
                 else:
                     column = f"__task_{si}_{len(out)}"
-                    self._task_columns.append(self.expr(tp).cast(pl.Boolean).alias(column))
+                    self._task_columns.append(self._boolean(tp).alias(column))
                     flag = pl.col(column)
                 out.append((lst, task, flag))
         return out
@@ -542,15 +553,19 @@ class RoadmapProgram:
             on = stage == st.id
             parsed = a.expressions.get(f"stages[{si}].achievement.when")
             if parsed is not None:
-                x = self.expr(parsed).cast(pl.Boolean)
+                x = self._boolean(parsed)
                 achieved = pl.when(on).then(x) if achieved is None else achieved.when(on).then(x)
             flags = [flag for _, _, flag in self._task_flags[si]]
             if not flags:
                 continue
-            # the lists themselves are built after collecting (tasks())
-            n_done = pl.sum_horizontal([f.fill_null(False).cast(pl.Int64) for f in flags])
-            done = pl.when(on).then(n_done) if done is None else done.when(on).then(n_done)
             totals[st.id] = len(flags)
+            # the lists themselves are built after collecting (tasks()); a task without
+            # done_when is never done (adds 0): only the task columns are counted
+            counted = [f.fill_null(False).cast(pl.Int64) for f in flags if f.meta.is_column()]
+            if not counted:
+                continue
+            n_done = counted[0] if len(counted) == 1 else pl.sum_horizontal(counted)
+            done = pl.when(on).then(n_done) if done is None else done.when(on).then(n_done)
         # the number of tasks is a lookup of the stage (a when/then per stage costs more)
         total = (pl.lit(0, pl.Int64) if not totals else stage.replace_strict(
             list(totals), list(totals.values()), default=0, return_dtype=pl.Int64))
