@@ -1,12 +1,16 @@
 """The engine's public class, :class:`Evaluator`, and :func:`evaluate`.
 
-An evaluation runs in three collects, whatever the size of the plan:
+An evaluation runs in three or four collects, whatever the size of the plan:
 
 1. the events pass (:mod:`healthrules.engine.aggregate`): one lazy ``group_by(account)``;
-2. the roadmap frames of every roadmap (:mod:`healthrules.engine.assemble`), one
-   ``collect_all``, then their task lists in a second ``collect_all``;
-3. every output frame of every roadmap (indicators, stages, scores, fired actions with texts
-   and evidence, condition counts) in one ``collect_all``.
+2. the routed rows and the roadmap frame of every roadmap
+   (:mod:`healthrules.engine.assemble`), one ``collect_all``;
+3. the output frames (indicators, stages with their task lists, scores: each stacked over
+   the roadmaps and sorted inside the query), the condition counts and the unrendered rows
+   where some action fired, one ``collect_all``;
+4. only when some action fired: the fired actions with texts and evidence, each action
+   rendering only the values it shows on its own rows
+   (:meth:`RoadmapProgram.rendered_actions`).
 
 Every polars expression involved is built once per plan and timestamp unit and kept in the
 plan (``Plan.memo``); ``as_of`` is bound late (a literal over the events, columns over the
