@@ -183,7 +183,9 @@ def roadmaps(draw: Draw, zone: str | None, hierarchy: bool = True) -> dict[str, 
             rollup["bands"] = _bands(draw, "small" if agg in ("share", "mean") else "count")
         indicators.append(rollup)
         if agg != "worst_band":
-            numeric.append(rollup["id"])
+            numeric.append(rollup["id"])  # a later roll-up may read it: a roll-up of roll-ups
+            if "bands" in rollup:
+                banded_aggregates.append(rollup["id"])
     pool = numeric or ["seats"]
     for k in range(draw(st.integers(0, 2))):
         banded_so_far = [i["id"] for i in indicators if "bands" in i]
@@ -210,6 +212,14 @@ def roadmaps(draw: Draw, zone: str | None, hierarchy: bool = True) -> dict[str, 
             derived["bands"] = _bands(draw, "small")
         indicators.append(derived)
         pool = [*pool, f"d{k}"]
+    if hierarchy and draw(st.booleans()):
+        # a roll-up over anything so far (a derived indicator that reads roll-ups included):
+        # with the forests of accounts below, grandparents read their children's roll-ups
+        agg = draw(st.sampled_from(["sum", "max", "mean", "count"]))
+        of = draw(st.sampled_from(pool))
+        indicators.append({"id": "u9", "kind": "rollup", "aggregate": agg, "family": "process",
+                           "of": f"{of} > 2" if agg == "count" else of})
+        pool = [*pool, "u9"]
     # a derived trend (compare) over trailing aggregates of one length, maybe through a
     # derived indicator of its own
     trailing: dict[str, list[str]] = {}
