@@ -380,3 +380,44 @@ def test_renewal_outcomes_follow_the_personas_with_flips() -> None:
         2026, 7, 31)
     with pytest.raises(ValueError, match="flip"):
         renewal_outcomes(s, flip=1.5)
+
+
+# ------------------------------------------------------------------ hierarchy
+
+
+def test_hierarchy_adds_only_a_parent_column() -> None:
+    plain, tree = sample(120, seed=2), sample(120, seed=2, hierarchy=True)
+    assert tree.accounts.columns == [*plain.accounts.columns, "parent_id"]
+    assert tree.accounts.drop("parent_id").equals(plain.accounts)
+    assert tree.events.equals(plain.events) and tree.personas.equals(plain.personas)
+    assert tree.accounts.equals(sample(120, seed=2, hierarchy=True).accounts)
+    other = sample(120, seed=3, hierarchy=True).accounts  # the tree depends on the seed
+    assert not tree.accounts["parent_id"].equals(other["parent_id"])
+
+
+def test_hierarchy_groups_customers_under_groups_and_holdings() -> None:
+    from healthrules.inputs import hierarchy_issues
+
+    accounts = sample(hierarchy=True).accounts
+    assert hierarchy_issues(accounts, "account_id", "parent_id") == []
+    links = dict(accounts.select("account_id", "parent_id").iter_rows())
+    children: dict[str, int] = {}
+    for parent in links.values():
+        if parent is not None:
+            children[parent] = children.get(parent, 0) + 1
+    # every group has two or more children; some groups have a group as a child (holdings)
+    assert min(children.values()) >= 2
+    holdings = {links[g] for g in children if links[g] is not None}
+    assert holdings and all(links[h] is None for h in holdings)
+    customers = set(accounts.filter(pl.col("lifecycle") == "customer")["account_id"])
+    in_tree = {a for a, p in links.items() if p is not None} | set(children)
+    assert in_tree <= customers and 0.3 < len(in_tree) / len(customers) < 0.8
+
+
+def test_dated_hierarchy_gives_every_row_its_parent() -> None:
+    dated = sample(60, seed=4, dated=True, hierarchy=True)
+    plain = sample(60, seed=4, hierarchy=True).accounts.select("account_id", "parent_id")
+    joined = dated.accounts.join(plain, on="account_id", suffix="_now")
+    assert joined["parent_id"].eq_missing(joined["parent_id_now"]).all()
+    assert dated.latest().select("account_id", "parent_id").sort("account_id").equals(
+        plain.sort("account_id"))
