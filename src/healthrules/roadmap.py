@@ -193,12 +193,6 @@ class AccountColumns(_Model):
                     "duplicate_id",
                     "the validity column '{column}' must not also be the key, an attribute or "
                     "another validity column", {"column": column})
-        if self.parent is not None and named:
-            raise PydanticCustomError(
-                "validity_invalid",
-                "an account hierarchy (parent '{parent}') cannot be combined with dated accounts "
-                "(valid_from/valid_to or snapshot) yet: give one accounts row per account, or "
-                "drop the parent column", {"parent": self.parent})
         return self
 
     @property
