@@ -414,10 +414,24 @@ def test_hierarchy_groups_customers_under_groups_and_holdings() -> None:
     assert in_tree <= customers and 0.3 < len(in_tree) / len(customers) < 0.8
 
 
-def test_dated_hierarchy_gives_every_row_its_parent() -> None:
-    dated = sample(60, seed=4, dated=True, hierarchy=True)
-    plain = sample(60, seed=4, hierarchy=True).accounts.select("account_id", "parent_id")
-    joined = dated.accounts.join(plain, on="account_id", suffix="_now")
-    assert joined["parent_id"].eq_missing(joined["parent_id_now"]).all()
-    assert dated.latest().select("account_id", "parent_id").sort("account_id").equals(
-        plain.sort("account_id"))
+def test_dated_hierarchy_names_a_parent_only_while_it_exists() -> None:
+    from healthrules.inputs import hierarchy_issues
+
+    dated = sample(120, seed=4, dated=True, hierarchy=True)
+    plain = sample(120, seed=4, hierarchy=True).accounts.select("account_id", "parent_id")
+    rows = dated.accounts
+    joined = rows.join(plain, on="account_id", suffix="_now")
+    # a row names the account's group or nothing (while the group has no valid row)
+    assert (joined["parent_id"].is_null() | (joined["parent_id"] == joined["parent_id_now"])
+            ).all()
+    flat = sample(120, seed=4, dated=True).accounts
+    assert flat.height < rows.height  # some rows were split where a group came or went
+    span = [pl.col("valid_from").min(), pl.col("valid_to").is_null().any().alias("open")]
+    assert rows.group_by("account_id").agg(span).sort("account_id").equals(
+        flat.group_by("account_id").agg(span).sort("account_id"))
+    days = [date(2026, 1, 1) + timedelta(days=7 * k) for k in range(27)]
+    valid = pl.concat([rows.filter(
+        (pl.col("valid_from") <= d) & (pl.col("valid_to").is_null() | (pl.col("valid_to") > d))
+    ).with_columns(pl.lit(d).alias("day")) for d in days])
+    assert hierarchy_issues(valid, "account_id", "parent_id", by="day") == []
+    assert valid["parent_id"].null_count() < valid.height

@@ -114,7 +114,7 @@ from healthrules.datasets._build import (
     personas_frame,
 )
 from healthrules.datasets._dated import CSMS, dated_accounts
-from healthrules.datasets._hierarchy import PARENT_COLUMN, parent_links
+from healthrules.datasets._hierarchy import PARENT_COLUMN, dated_parent_rows, parent_links
 from healthrules.datasets._personas import (
     CUSTOMER_PERSONAS,
     PERSONA_SHARES,
@@ -257,7 +257,10 @@ def sample(
         customers (by ``account_id``) are its subsidiaries, and every third group is the
         parent of the next group (a holding: three levels). Prospects and other customers
         have a null parent. Nothing else changes (the same events, attributes and
-        personas as without it); with ``dated=True`` every row of an account has its parent.
+        personas as without it). With ``dated=True``, a row names the parent only while the
+        parent has a valid row (a group that became a customer after its subsidiary, or
+        churned, is not its parent before or after that: the row is split there), so the
+        hierarchy is valid at every date.
 
     Returns
     -------
@@ -318,6 +321,8 @@ def sample(
     if dated:
         accounts, churned = dated_accounts(accounts, persona_frame, seed=seed, as_of=as_of,
                                            churn_personas=CHURN_PERSONAS)
+        if hierarchy:  # a row names its parent only while the parent has a valid row
+            accounts = dated_parent_rows(accounts)
         if churned:  # no events once the account is gone
             ends = pl.DataFrame({"account_id": list(churned), "__gone": list(churned.values())},
                                 schema={"account_id": pl.String, "__gone": pl.Date})
