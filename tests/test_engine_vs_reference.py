@@ -146,8 +146,9 @@ BAND_DERIVED = ["{a} if band({x}) == 'red' else 0", "band({x}) != 'green' and vi
 
 @st.composite
 def roadmaps(draw: Draw, zone: str | None, hierarchy: bool = True) -> dict[str, Any]:
-    """A roadmap spec; ``hierarchy=False``: no parent column and no roll-ups (dated accounts
-    refuse account hierarchies)."""
+    """A roadmap spec; ``hierarchy=False``: no parent column and no roll-ups (the dated
+    accounts tests; dated hierarchies, whose parents change per row, are drawn in
+    tests/test_hierarchies.py)."""
     n_agg = draw(st.integers(1, 4))
     indicators = [draw(aggregate_indicators(f"i{k}")) for k in range(n_agg)]
     # a window that starts at an earlier time indicator (anchors from events, in a chain)

@@ -22,8 +22,9 @@ from healthrules.explain import explain
 from healthrules.history import history
 from healthrules.loader import load_text
 from healthrules.roadmap import Roadmap
+from healthrules.testing.strategies import accounts_for
 from reference import evaluate_reference
-from test_engine_vs_reference import compare
+from test_engine_vs_reference import ZONES, compare, data, roadmaps
 
 AS_OF = dt.date(2026, 6, 30)
 BANDS = {"levels": [{"name": "red", "lt": 2}, {"name": "amber", "ge": 2, "lt": 5},
@@ -729,10 +730,6 @@ def test_a_cycle_at_one_date_of_a_dated_hierarchy_names_the_date() -> None:
 def dated_hierarchy_cases(draw: Any) -> tuple[Roadmap, pl.DataFrame, pl.DataFrame, Any]:
     """A generated roadmap with roll-ups (of roll-ups too) over dated accounts whose parent
     changes from version to version (each version's parent is an account listed earlier)."""
-    from test_engine_vs_reference import ZONES, data, roadmaps
-
-    from healthrules.testing.strategies import accounts_for
-
     zone = draw(st.sampled_from(ZONES))
     s = draw(roadmaps(zone))
     validity = draw(st.sampled_from([{"valid_from": "valid_from", "valid_to": "valid_to"},
