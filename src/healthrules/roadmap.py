@@ -145,8 +145,8 @@ class AccountColumns(_Model):
     parent: str | None = Field(
         None,
         description="Column holding the key of the account's parent (account hierarchies, "
-        "roll-up indicators); null for a top-level account. Omit when accounts have no "
-        "parents.",
+        "roll-up indicators); null for a top-level account. With dated accounts it is read "
+        "from the row valid at each date. Omit when accounts have no parents.",
     )
     valid_from: str | None = Field(
         None, description="Type-2 history: the column holding the first day (Date) or instant "

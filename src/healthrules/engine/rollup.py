@@ -92,9 +92,16 @@ class RollupProgram:
         return [one.ident for one in self.items if one.level == level]
 
     def apply(self, lf: pl.LazyFrame, level: int | None = None) -> pl.LazyFrame:
-        """Add the roll-up indicators of one level (None: every level, when nothing between
-        the levels reads them) to a roadmap frame (see the module text)."""
-        items = [one for one in self.items if level is None or one.level == level]
+        """Add the roll-up indicators of one level to a roadmap frame (see the module text).
+
+        ``level=None`` adds every level, one after the other; that is complete only when no
+        derived indicator sits between two levels (a level-2 roll-up reads none), as the
+        caller computes those (``RoadmapProgram.frame`` does, level by level)."""
+        if level is None:
+            for each in self.levels:
+                lf = self.apply(lf, each)
+            return lf
+        items = [one for one in self.items if one.level == level]
         if not items or self.parent is None:
             return lf
         lf = lf.with_columns([e for one in items for e in one.child])
