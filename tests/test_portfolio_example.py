@@ -27,16 +27,10 @@ PACK = Path(__file__).resolve().parent.parent / "rules" / "examples" / "portfoli
 
 
 def same_frames(got: hr.Evaluation, want: hr.Evaluation) -> None:
-    """Equal frames; the actions' texts and evidence aside: a float sum of session minutes
-    may differ in its last bit between history's running sums and one evaluation
-    (docs/semantics.md), which can move a value quoted with two decimals across a rounding
-    edge."""
+    """Equal frames, bit for bit, texts and evidence included: sums and means are exact
+    (docs/semantics.md), so history's running sums give one evaluation's values."""
     for name, frame in want.frames.items():
-        if name == "actions":
-            frame = frame.drop("text", "evidence")
-            assert_frame_equal(got.actions.drop("text", "evidence"), frame)
-            continue
-        assert_frame_equal(got.frames[name], frame, check_exact=False, rel_tol=1e-9)
+        assert_frame_equal(got.frames[name], frame)
 
 
 @pytest.fixture(scope="module")
