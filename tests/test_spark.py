@@ -609,3 +609,23 @@ def test_spark_checks_the_parent_column_on_the_driver(spark: Any) -> None:
     with pytest.raises(InputDataError, match="the parent key"):
         hs.evaluate(HIER, _to_spark(spark, events), _to_spark(spark, accounts.with_columns(
             pl.lit(1).alias("parent_id"))), AS_OF)
+
+
+def test_spark_evaluates_dated_hierarchies_like_polars(spark: Any) -> None:
+    """Dated accounts with a hierarchy: the parent links of the rows valid at as_of decide
+    the roots (a reparented account moves with its new parent), as polars reads them."""
+    from healthrules.integrations import spark as hs
+
+    data = sample(60, seed=4, dated=True, hierarchy=True)
+    spec = hr.load(EXAMPLES / "portfolio-scorecard" / "roadmap.yaml").model_dump(
+        by_alias=True, exclude_unset=True)
+    spec["data"]["accounts"].update(valid_from="valid_from", valid_to="valid_to")
+    roadmap = hr.Roadmap.model_validate(spec)
+    want = hr.evaluate(roadmap, data.events, data.accounts, data.as_of)
+    assert want.indicators.filter(pl.col("subsidiaries") > 0).height > 0
+    result = hs.evaluate(roadmap, _to_spark(spark, data.events),
+                         _to_spark(spark, data.accounts), data.as_of, partitions=3)
+    try:
+        _assert_same(result, want)
+    finally:
+        result.unpersist()

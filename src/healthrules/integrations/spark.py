@@ -609,8 +609,9 @@ class _Roots:
         if issues:
             raise InputDataError(issues)
         links = accounts_at(checked, clock, key).frame
-        if is_dated(checked):  # the engine's check covers the links of undated accounts only
-            issues = hierarchy_issues(links, key, parent)
+        if is_dated(checked):  # as healthrules.evaluate: the links of the rows valid at as_of
+            on_day = links.with_columns(pl.lit(clock.as_of, pl.Date).alias("as_of"))
+            issues = hierarchy_issues(on_day, key, parent, by="as_of")
             if issues:
                 raise InputDataError(issues)
         up = links.filter(pl.col(parent).is_not_null()).select(
