@@ -417,8 +417,8 @@ HIER = hr.Roadmap.model_validate({
 })
 
 
-def forest(seed: int, *, chain: int, fanout: int, small: int,
-           extra: dict[str, pl.Expr] | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+def forest(seed: int, *, chain: int, fanout: int,
+           small: int) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Accounts in one big tree (a chain of ``chain`` levels under ``big0``, then ``fanout``
     accounts under the first levels, three per parent) and ``small`` trees of one to five
     accounts, in shuffled order; a few events per account over the last 90 days."""
@@ -441,8 +441,6 @@ def forest(seed: int, *, chain: int, fanout: int, small: int,
         "arr": [rng.choice([None, 1000.0, 25000.0, 120000.0]) for _ in order],
         "start": [rng.choice([None, dt.date(2026, 3, 1), dt.date(2026, 5, 20)])
                   for _ in order]})
-    if extra:
-        accounts = accounts.with_columns(**extra)
     start = dt.datetime(2026, 4, 1, tzinfo=dt.UTC)
     rows = [(ids[i], rng.choice(["u1", "u2"]),
              rng.choice(["login", "login", "purchase", "support_ticket"]),
@@ -475,19 +473,16 @@ def test_spark_evaluates_hierarchies_partitioned_by_root(spark: Any) -> None:
 
 
 def test_spark_evaluates_the_portfolio_example(spark: Any) -> None:
-    """The example with a hierarchy (groups and subsidiaries, segments, an event anchor)."""
+    """The example with a hierarchy (groups and subsidiaries, roll-ups of roll-ups, segments),
+    on the sample's hierarchy."""
     from healthrules.integrations import spark as hs
 
     roadmap = hr.load(EXAMPLES / "portfolio-scorecard" / "roadmap.yaml")
-    events, accounts = forest(8, chain=4, fanout=30, small=120, extra={
-        "tier": pl.when(pl.col("arr") > 50000).then(pl.lit("enterprise"))
-        .otherwise(pl.lit("smb")),
-        "contract_start": pl.lit(dt.date(2026, 1, 15)) + pl.duration(
-            days=pl.col("account_id").str.len_chars() * 17)})
-    want = hr.evaluate(roadmap, events, accounts, AS_OF)
-    assert want.scores.filter(pl.col("segment") == "group").height > 10
-    result = hs.evaluate(roadmap, _to_spark(spark, events), _to_spark(spark, accounts), AS_OF,
-                         partitions=3)
+    data = sample(60, seed=4, hierarchy=True)
+    want = hr.evaluate(roadmap, data.events, data.accounts, data.as_of)
+    assert want.indicators.filter(pl.col("subsidiaries") > 0).height > 0
+    result = hs.evaluate(roadmap, _to_spark(spark, data.events),
+                         _to_spark(spark, data.accounts), data.as_of, partitions=3)
     try:
         _assert_same(result, want)
     finally:
