@@ -95,3 +95,24 @@ def test_any_split_of_accounts_gives_the_same_rows(
         joined = pl.concat([getattr(p, name) for p in pieces]).sort(key)
         # bit for bit, float sums and means included
         assert_frame_equal(joined, getattr(whole, name).sort(key), check_exact=True)
+
+
+def test_one_account_alone_lists_its_actions_as_in_the_batch() -> None:
+    """An account with several fired actions, evaluated alone (the service path, which skips
+    sorting one row's frames), lists them in the batch's order: by priority, then as
+    declared."""
+    from healthrules.datasets import sample
+
+    s = sample(40)
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    plan = hr.compile(hr.load(root / "rules" / "examples" / "b2b-saas" / "roadmap.yaml"))
+    batch = hr.evaluate(plan, s.events, s.accounts, s.as_of).actions
+    key = "account_id"
+    busy = batch.group_by(key).len().filter(pl.col("len") > 1).sort(key)[key].to_list()
+    assert busy, "the sample must give some account several actions"
+    for account in busy[:5]:
+        alone = hr.evaluate(plan, s.events.filter(pl.col(key) == account),
+                            s.accounts.filter(pl.col(key) == account), s.as_of).actions
+        assert_frame_equal(alone, batch.filter(pl.col(key) == account))

@@ -340,7 +340,10 @@ class Evaluator:
                     fired.append(lf)
         actions = None
         if fired:
-            lf = stack(fired, "vertical_relaxed", [key, "__rank", "__order"])
+            # always sorted: one account's actions come out in declared order, and the
+            # output lists them by priority whatever else is evaluated with the account
+            lf = fired[0] if len(fired) == 1 else pl.concat(fired, how="vertical_relaxed")
+            lf = lf.sort([key, "__rank", "__order"], nulls_last=True)
             actions = collect_all([lf.drop("__rank", "__order")], rows)[0]
         return indicators, stages, scores, actions, counts
 
