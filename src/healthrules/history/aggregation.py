@@ -22,9 +22,10 @@ per event like the ``where`` filter. So, per account:
   sums over days: ``P(D) - P(D - N)``. Prefix sums of integers are exact; float sums are
   summed per account (never across accounts) and an empty window is exactly 0.
 - ``active_days`` is the prefix sum of "this day had a matching event".
-- ``distinct``: per (account, value), the occurrence days ``d1 < d2 < ...`` cover the dates
-  ``[d_i, min(d_i + N, d_{i+1}))``; the count at ``D`` is the prefix sum at ``D`` of +1 at each
-  ``d_i`` and -1 at each cover end. Cumulative windows count first occurrences.
+- ``distinct``: per (account, value), an occurrence on day ``d`` counts at the dates
+  ``[d, d + N)``; overlapping spans merge into runs, and the count at ``D`` is the prefix sum
+  at ``D`` of +1 where a run starts and -1 where it ends. Cumulative windows count first
+  occurrences. Every distinct indicator is a column of one presence table.
 - ``last_time`` (and ``days_since_last``): the last matching event on or before ``D`` (a
   forward fill within the account), kept when its day is in the window.
 - ``first_time`` (and ``days_since_first``): the first matching event on or after the window's
@@ -43,8 +44,9 @@ window, so it is computed by the evaluator's own aggregation, one query over all
 date, exactly as a single evaluation computes it.
 
 Lookups at a date use a single sorted integer key per (account, day) (``account * stride +
-day``), with a zero "sentinel" row at the start of every account, so as-of joins never read
-another account's rows.
+day``): one as-of join per table and date offset, for every column at once. Running sums
+start again at 0 in every account, so a window that reaches back before the account's first
+day is one lookup (and a lookup that lands in an earlier account reads 0).
 """
 
 from __future__ import annotations
@@ -285,6 +287,9 @@ class IncrementalAggregator:
         if key_dtype is not None and self.accounts.schema[self.key] != key_dtype:
             right = right.with_columns(pl.col("__key").cast(key_dtype, strict=False))
         lf = lf.join(right, left_on=ev.account, right_on="__key", how="left")
+        # read and joined once for the three queries below (the counts, the day table and
+        # the presence rows): about a tenth less CPU for this step at 5M events
+        lf = lf.cache()
         account = pl.col(ev.account)
         known = pl.col(_ACC).is_not_null() & ts.is_not_null()
         diag_lf = lf.filter(pl.col(_FIRST).fill_null(True)).select(
@@ -345,10 +350,8 @@ class IncrementalAggregator:
 
     def _build_table(self, day_df: pl.DataFrame) -> None:
         """Day table sorted by key, with per-account prefix sums, fills and constants."""
-        t = day_df.sort(_KEY)
         acc = pl.col(_ACC)
-
-        t = t.with_columns(_account_start(acc).alias(_START))
+        t = day_df.sort(_KEY).with_columns(_account_start(acc).alias(_START))
         prefix = _account_prefix
         exprs: list[pl.Expr] = []
         extremes: list[str] = []
@@ -375,7 +378,12 @@ class IncrementalAggregator:
             elif name.endswith("__tmin"):
                 exprs.append(_bfill_within(c, acc).alias(f"{name}__B"))
                 const.append(c.min().alias(f"{name}__first"))
-        self.table = t.select(_KEY, _ACC, _DAYN, *exprs)
+        # only the columns that some lookup reads (a count's active days only for
+        # active_days, ...)
+        fetches, _ = self._fetch_plan()
+        wanted = {c for f in fetches.values() if f.table == "t" for c in f.columns}
+        self.table = t.select(_KEY, _ACC, _DAYN,
+                              *[e for e in exprs if e.meta.output_name() in wanted])
         self.extremes = t.select(_KEY, *extremes) if extremes else pl.DataFrame()
         self.constants = (t.group_by(_ACC).agg(const) if const else pl.DataFrame())
         self.accounts_with_events = t.select(pl.col(_ACC).unique())
