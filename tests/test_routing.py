@@ -173,6 +173,18 @@ def test_escalation_counts_from_the_due_date(tmp_path: Path) -> None:
     assert _escalated(r2, tmp_path / "u.db", range(1, 4)) == [(day(3), "a", 2)]
 
 
+def test_an_escalation_shows_the_text_of_the_opening(tmp_path: Path) -> None:
+    # the escalation on day 6 must not re-render "due {due_date}" from day 6 (due day 9)
+    r = _roadmap(escalate_after="2d", escalate_from="due")
+    results = [run(r, tmp_path / "s.db", _events(VALUES), ACCOUNTS, day(k)) for k in range(1, 8)]
+    rows = [row for res in results for row in res.changes.filter(
+        pl.col("account_id") == "a").select("change", "due_date", "text").rows()]
+    opened = next(row for row in rows if row[0] == "opened")
+    escalated = next(row for row in rows if row[0] == "escalated")
+    assert escalated[1:] == opened[1:]
+    assert f"due {day(4).isoformat()}" in escalated[2]
+
+
 def test_a_due_date_from_a_null_attribute_never_escalates(tmp_path: Path) -> None:
     r = _roadmap(due="renewal", escalate_from="due", do="x is {x}")
     accounts = ACCOUNTS.with_columns(pl.lit(None, pl.Date).alias("renewal"))
@@ -295,7 +307,7 @@ def test_history_replays_honour_the_holds_of_the_store(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------- the store
 
 
-def test_a_version_2_store_is_upgraded_to_3(tmp_path: Path) -> None:
+def test_a_version_2_store_is_upgraded(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     r = _roadmap(do="x is {x}")
     run(r, path, _events(VALUES), ACCOUNTS, day(1))
@@ -304,12 +316,13 @@ def test_a_version_2_store_is_upgraded_to_3(tmp_path: Path) -> None:
         conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     conn.execute("DROP TABLE holds")
     conn.execute("DROP TABLE deliveries")
+    conn.execute("DROP TABLE run_scores")  # version 4
     conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
     conn.commit()
     conn.close()
     assert store_module.check_store(path) == []  # a valid version-2 store
     with StateStore(path) as store:
-        assert store.schema_version == 3
+        assert store.schema_version == store_module.SCHEMA_VERSION
         assert store.actions()["due_date"].to_list() == [None]  # opened before version 3
     res = run(r, path, _events(VALUES), ACCOUNTS, day(2),
               holds=[Hold(account="a", action="fix", hold="dismiss", reason="r", until=day(4))])
@@ -390,6 +403,7 @@ def test_a_version_2_store_opened_read_only_reads_without_the_new_columns(
         conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     conn.execute("DROP TABLE holds")
     conn.execute("DROP TABLE deliveries")
+    conn.execute("DROP TABLE run_scores")  # version 4
     conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
     conn.commit()
     conn.close()
@@ -398,6 +412,7 @@ def test_a_version_2_store_opened_read_only_reads_without_the_new_columns(
         assert store.actions()["due_date"].to_list() == [None]
         assert store.changes()["owner"].to_list() == [None]
         assert store.holds().height == 0 and store.deliveries().height == 0
+        assert store.run_scores().height == 0
 
 
 def test_history_frames_carry_the_due_date_and_owner_evaluate_gives() -> None:
