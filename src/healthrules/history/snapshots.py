@@ -515,9 +515,9 @@ def grid_frames(ev: Evaluator, routed: pl.DataFrame, agg: pl.DataFrame) -> list[
     ``__hk``), collected on polars' in-memory engine.
 
     A grid chunk is up to :data:`MAX_GRID_ROWS` rows wide with a hundred columns and more;
-    on such frames the in-memory engine needs about a third less CPU than the streaming
-    one (the join of the raw aggregates alone: a quarter), measured on the B2B example at
-    5M events (docs/performance.md, History).
+    on such frames the in-memory engine needs about 30% less CPU than the streaming one
+    (the join of the raw aggregates alone, a quarter of the CPU), measured on the B2B
+    example at 5M events (docs/performance.md, History).
     """
     columns = set(routed.columns)
     lazy_routed, lazy_agg = routed.lazy(), agg.lazy()
