@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -118,6 +119,17 @@ def lazy(frame: Any, what: str) -> pl.LazyFrame:
     )
 
 
+@functools.lru_cache(maxsize=1024)
+def _datetime_lit(value: dt.datetime, time_unit: str, time_zone: str | None) -> pl.Expr:
+    """A naive wall-clock datetime as a literal of a datetime dtype, built once per value
+    (polars builds a typed datetime literal through a Series: a service evaluating at the
+    same date pays it once, not per call; expressions are immutable)."""
+    e = pl.lit(value, dtype=pl.Datetime(time_unit))  # type: ignore[arg-type]
+    if time_zone is not None:
+        e = e.dt.replace_time_zone(time_zone)
+    return e
+
+
 @dataclass(frozen=True)
 class Clock:
     """The evaluation instant: ``as_of`` as a date, and ``end`` as a naive datetime + zone."""
@@ -133,10 +145,7 @@ class Clock:
 
     def datetime_lit(self, value: dt.datetime) -> pl.Expr:
         """A naive wall-clock datetime as a literal of the timestamp dtype."""
-        e = pl.lit(value, dtype=pl.Datetime(self.time_unit))  # type: ignore[arg-type]
-        if self.time_zone is not None:
-            e = e.dt.replace_time_zone(self.time_zone)
-        return e
+        return _datetime_lit(value, self.time_unit, self.time_zone)
 
     def wall_time(self, value: dt.datetime, zone: str | None) -> dt.datetime:
         """A naive wall time of this clock's zone as the naive wall time of ``zone`` (the
@@ -534,8 +543,10 @@ def check_accounts(plan: Plan, accounts: pl.LazyFrame, events_schema: pl.Schema,
 
     if issues:
         return pl.DataFrame(), _declared(plan, issues)
+    # a projection: the in-memory engine starts faster than the streaming one (a service
+    # evaluating one account pays it per call), and a projection needs no streaming
     frame = accounts.select(pl.col(key), *casts, *_validity_exprs(validity, schema, clock)
-                            ).collect()
+                            ).collect(engine="in-memory")
     if ev_key is not None and frame[key].dtype != ev_key:
         cast = frame[key].cast(ev_key, strict=False)
         lost = frame.filter(cast.is_null() & frame[key].is_not_null())[key]
@@ -558,7 +569,10 @@ def check_accounts(plan: Plan, accounts: pl.LazyFrame, events_schema: pl.Schema,
     if validity:
         frame, found = _dated(frame, key, validity)
         return frame, _declared(plan, issues + found)
-    dup = frame.filter(pl.col(key).is_duplicated() & pl.col(key).is_not_null())
+    keys = frame.get_column(key)
+    # a Series count first (no query): the usual answer is no duplicate
+    dup = (frame.filter(pl.col(key).is_duplicated() & pl.col(key).is_not_null())
+           if keys.n_unique() < keys.len() else frame.clear())
     if dup.height:
         examples = dup[key].unique().sort().head(3).to_list()
         issues.append(_issue(
