@@ -136,10 +136,10 @@ class RoadmapProgram:
             for ind in r.indicators if ind.bands is not None and isinstance(ind, AggregateIndicator)
         ]
         self._rollups = RollupProgram(r, a, plan.account_key, self.expr)
-        self._rollup_bands = [
-            _band_expr(pl.col(ind.id), ind.bands).alias(f"{ind.id}__band")
+        self._rollup_bands = {
+            ind.id: _band_expr(pl.col(ind.id), ind.bands).alias(f"{ind.id}__band")
             for ind in r.indicators if ind.bands is not None and isinstance(ind, RollupIndicator)
-        ]
+        }
         by_id = {ind.id: (idx, ind) for idx, ind in enumerate(r.indicators)}
         self._derived: list[tuple[str, list[pl.Expr], pl.Expr, pl.Expr | None]] = []
         for ident in a.derived_order:
@@ -156,8 +156,11 @@ class RoadmapProgram:
             band = (None if dind.bands is None
                     else _band_expr(pl.col(ident), dind.bands).alias(f"{ident}__band"))
             self._derived.append((ident, previous, value.alias(ident), band))
-        # derived indicators that read no roll-up come before the roll-ups (which read them)
-        self._derived_after = [d for d in self._derived if d[0] in a.after_rollups]
+        # derived indicators that read no roll-up come before the roll-ups (which read them);
+        # those that read roll-ups come after their level's roll-ups (and before the next)
+        self._derived_after = {
+            level: [d for d in self._derived if a.rollup_levels.get(d[0], 0) == level]
+            for level in self._rollups.levels}
         self._derived = [d for d in self._derived if d[0] not in a.after_rollups]
         self._segment = _segment_expr(r, self.expr, a)
         self._task_columns: list[pl.Expr] = []
@@ -249,11 +252,13 @@ class RoadmapProgram:
         if self._aggregate_bands:
             lf = lf.with_columns(self._aggregate_bands)
         lf = self._derive(lf, self._derived, pins)
-        if self._rollups.items:
-            lf = _pinned(self._rollups.apply(lf), self._rollups.ids, pins)
-            if self._rollup_bands:
-                lf = lf.with_columns(self._rollup_bands)
-            lf = self._derive(lf, self._derived_after, pins)
+        for level in self._rollups.levels:  # roll-ups of roll-ups: one level after the other
+            ids = self._rollups.level_ids(level)
+            lf = _pinned(self._rollups.apply(lf, level), ids, pins)
+            bands = [self._rollup_bands[i] for i in ids if i in self._rollup_bands]
+            if bands:
+                lf = lf.with_columns(bands)
+            lf = self._derive(lf, self._derived_after[level], pins)
         if self._prev:
             lf = lf.drop(self._prev)
         lf = lf.with_columns(self._stage[0]).with_columns(self._stage[1])

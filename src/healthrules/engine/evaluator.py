@@ -53,6 +53,7 @@ from healthrules.inputs import (
     check_source_key,
     clock_for,
     event_inputs,
+    hierarchy_issues,
     is_dated,
     source_clock,
     source_label,
@@ -474,6 +475,12 @@ def evaluate(
     rows = {name: f.height if isinstance(f, pl.DataFrame) else None
             for name, f in given.items()}
     at = accounts_at(acc_df, clock, plan.account_key)
+    if plan.parent is not None and is_dated(acc_df):
+        # dated accounts: the hierarchy is the parent links of the rows valid at the date
+        on_day = at.frame.with_columns(pl.lit(clock.as_of, pl.Date).alias("as_of"))
+        issues = hierarchy_issues(on_day, plan.account_key, plan.parent, by="as_of")
+        if issues:
+            raise InputDataError(issues)
     result = Evaluator(plan, clock.time_unit).evaluate(
         ev_lf, at.frame, clock, partition_column=partition_column, low_memory=low_memory,
         event_rows=rows)
