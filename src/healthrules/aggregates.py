@@ -334,7 +334,8 @@ def _distinct(x: AggregateInputs) -> pl.Expr:
     else:
         assert x.user is not None, "distinct without `of:` needs a user column"
         col = pl.col(x.user)
-    return col.filter(x.condition).drop_nulls().n_unique().cast(pl.Int64)
+    # nulls dropped by the row filter, not per group (an elementwise test streams)
+    return col.filter(x.condition & col.is_not_null()).n_unique().cast(pl.Int64)
 
 
 def _active_days(x: AggregateInputs) -> pl.Expr:

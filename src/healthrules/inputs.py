@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -133,10 +134,7 @@ class Clock:
 
     def datetime_lit(self, value: dt.datetime) -> pl.Expr:
         """A naive wall-clock datetime as a literal of the timestamp dtype."""
-        e = pl.lit(value, dtype=pl.Datetime(self.time_unit))  # type: ignore[arg-type]
-        if self.time_zone is not None:
-            e = e.dt.replace_time_zone(self.time_zone)
-        return e
+        return _datetime_lit(value, self.time_unit, self.time_zone)
 
     def wall_time(self, value: dt.datetime, zone: str | None) -> dt.datetime:
         """A naive wall time of this clock's zone as the naive wall time of ``zone`` (the
@@ -154,6 +152,17 @@ class Clock:
         elif typ == "datetime" and self.time_zone is not None:
             e = expr.dt.cast_time_unit(self.time_unit)  # type: ignore[arg-type]
         return e
+
+
+@functools.lru_cache(maxsize=1024)
+def _datetime_lit(value: dt.datetime, time_unit: str, time_zone: str | None) -> pl.Expr:
+    """A naive wall time as a literal of ``Datetime(time_unit, time_zone)``, built once per
+    value (an expression is immutable; building a zoned literal costs about 0.4 ms, and
+    the events pass of a roadmap asks for the same few instants dozens of times)."""
+    e = pl.lit(value, dtype=pl.Datetime(time_unit))  # type: ignore[arg-type]
+    if time_zone is not None:
+        e = e.dt.replace_time_zone(time_zone)
+    return e
 
 
 _INT = {pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64}
@@ -308,6 +317,8 @@ def _declared(plan: Plan, issues: list[Issue]) -> list[Issue]:
     ``related`` location is the YAML node of the declaration (``data.events.user`` of the
     roadmap file, with line and column when the roadmap was loaded from a file).
     """
+    if not issues:  # nothing to place: do not import the loader
+        return issues
     from dataclasses import replace
 
     from healthrules.loader import positions_of

@@ -61,12 +61,34 @@ class _Shape:
     columns: tuple[str, ...]
     attributes: tuple[str, ...]
     aggs: tuple[pl.Expr, ...]
+    # raw aggregates equal to one computed in ``aggs`` (same kind, column, window and
+    # filter): (its column, the column computed), copied after the group_by
+    copies: tuple[tuple[str, str], ...]
     pair_flags: tuple[tuple[str, tuple[pl.Expr, ...]], ...]
     use_day: bool
     # windows that start at an indicator: per anchor level, (which events can matter, the
     # anchor times); then the indicators anchored so, over the events that can matter
     anchor_steps: tuple[tuple[pl.Expr, tuple[pl.Expr, ...]], ...] = ()
     anchored: tuple[pl.Expr, tuple[pl.Expr, ...]] | None = None
+
+
+class _Computed:
+    """The aggregations of a pass so far, to find one equal to a new one: by their text
+    first (cheap), then by polars' structural equality (exact)."""
+
+    def __init__(self) -> None:
+        self._by_text: dict[str, list[tuple[pl.Expr, str]]] = {}
+
+    def find(self, expr: pl.Expr) -> str | None:
+        """The column of an aggregation equal to ``expr``, or None."""
+        for other, name in self._by_text.get(str(expr), ()):
+            if other.meta.eq(expr):
+                return name
+        return None
+
+    def add(self, expr: pl.Expr, name: str) -> None:
+        """Record that column ``name`` holds ``expr``."""
+        self._by_text.setdefault(str(expr), []).append((expr, name))
 
 
 class EventsPass:
@@ -174,6 +196,8 @@ class EventsPass:
              else pl.lit(0, pl.UInt32)).alias("__null_event"),
             pl.col(NOT_FINITE).sum().alias("__not_finite")]
         pair_flags: dict[str, list[pl.Expr]] = {}
+        computed = _Computed()
+        copies: list[tuple[str, str]] = []
         use_day = False
         anchor_steps: dict[int, list[pl.Expr]] = {}
         anchor_matters: dict[int, list[pl.Expr]] = {}
@@ -204,7 +228,7 @@ class EventsPass:
             for prev in (False, True) if ind.id in a.previous_windows else (False,):
                 wcond, _ = self.window(ind, prev, i)
                 cond = wcond if where is None else (wcond & where)
-                cond = cond.fill_null(False)
+                # a null condition counts as false: every aggregate form reads it so
                 if (i, ind.id) in used_as_anchor and not prev:
                     level = a.anchor_levels.get(ind.id, 0)
                     anchor_steps.setdefault(level, []).append(
@@ -221,10 +245,16 @@ class EventsPass:
                 if pair_col is not None:
                     pair_flags.setdefault(pair_col, []).append(cond.any().alias(name))
                 else:
-                    aggs.append(aggregate_expr(self.plan, ind, cond).alias(name))
+                    expr = aggregate_expr(self.plan, ind, cond)
+                    same = computed.find(expr)
+                    if same is not None:  # computed once, copied (``count`` and ``compare``)
+                        copies.append((name, same))
+                    else:
+                        computed.add(expr, name)
+                        aggs.append(expr.alias(name))
         return _Shape(
             columns=tuple(sorted(needed_cols)), attributes=tuple(sorted(needed_attrs)),
-            aggs=tuple(aggs),
+            aggs=tuple(aggs), copies=tuple(copies),
             pair_flags=tuple((c, tuple(f)) for c, f in sorted(pair_flags.items())),
             use_day=use_day,
             anchor_steps=tuple((pl.any_horizontal(anchor_matters[k]), tuple(anchor_steps[k]))
@@ -257,6 +287,8 @@ class EventsPass:
         if shape.use_day:
             lf = lf.with_columns(ts.dt.date().alias("__day"))
         out = lf.group_by(ev.account).agg(shape.aggs)
+        if shape.copies:
+            out = out.with_columns(pl.col(same).alias(name) for name, same in shape.copies)
         out = self._join_distinct_counts(out, lf, shape.pair_flags)
         if shape.anchored is not None:
             # only the events an anchored indicator can count get the anchor times joined
@@ -352,9 +384,13 @@ class EventsPass:
         the evaluation clock (the default source's zone).
         """
         lows: list[dt.datetime | None] = []
+        by_roadmap: dict[int, dict[str, AggregateIndicator]] = {}
         for i, _, ind in self.indicators():
             cr = self.plan.roadmaps[i]
-            by_id = {x.id: x for x in cr.roadmap.indicators if isinstance(x, AggregateIndicator)}
+            if i not in by_roadmap:
+                by_roadmap[i] = {x.id: x for x in cr.roadmap.indicators
+                                 if isinstance(x, AggregateIndicator)}
+            by_id = by_roadmap[i]
             # a window that starts at an indicator's time starts after that indicator's own
             # window starts
             while ind.window.from_ in by_id:
