@@ -145,7 +145,10 @@ class AggregateInputs:
     Attributes
     ----------
     condition
-        Boolean: the event is in the window and matches ``where`` (nulls already false).
+        Boolean: the event is in the window and matches ``where``. It may be null (a null
+        timestamp or a null compared in ``where``): a form must count null as false, as
+        ``sum``, ``filter`` and ``when/then`` do (the events pass does not fill nulls of
+        every condition, one column operation per indicator less).
     timestamp
         The events' timestamp column.
     of
