@@ -277,3 +277,30 @@ def test_parse_template() -> None:
         parse_template("{x!r}")
     with pytest.raises(ExprProblem):
         parse_template("{1}")
+
+
+def test_band_of_a_later_derived_indicator_orders_it_first() -> None:
+    # `band(a)` reads a: a (declared after b) is computed first, in the engine too
+    import datetime as dt
+
+    import polars as pl
+
+    import healthrules as hr
+
+    text = add_indicator(BASE, "id: b\nfamily: process\n"
+                         "expr: \"1 if band(a) == 'high' else 0\"")
+    text = add_indicator(text, "id: a\nfamily: process\nexpr: logins_30d / seats\n"
+                         "bands:\n  levels:\n    - {name: low, lt: 0.5}\n"
+                         "    - {name: high, ge: 0.5}")
+    roadmap = load_text(text)
+    assert isinstance(roadmap, Roadmap)
+    assert analyze(roadmap).derived_order == ["a", "b"]
+    events = pl.DataFrame({"account_id": ["x"] * 3 + ["y"], "user_id": ["u"] * 4,
+                           "event": ["login"] * 4, "minutes": [1.0] * 4,
+                           "timestamp": [dt.datetime(2026, 6, d) for d in (1, 2, 3, 4)]})
+    accounts = pl.DataFrame({"account_id": ["x", "y"], "plan": ["a", "b"], "seats": [2, 10],
+                             "contract_start": [dt.date(2026, 1, 1)] * 2})
+    result = hr.evaluate(roadmap, events, accounts, "2026-06-30")
+    got = dict(result.indicators.select("account_id", "b").rows())
+    assert got == {"x": 1, "y": 0}
+    assert result.explain("x").values["b"] == 1

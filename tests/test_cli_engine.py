@@ -142,3 +142,43 @@ def test_the_summary_of_a_pack_names_the_track_of_each_stage() -> None:
                          DEFAULT_AS_OF)
     line = next(x for x in format_summary(result).splitlines() if "stages:" in x)
     assert "self_sufficient/renewal" in line and "do_it_for_us/renewal" in line
+
+
+def test_accounts_help_says_a_folder_of_snapshots_works(
+        data: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # the help of every command that reads accounts says a folder is accepted, and a
+    # folder of account snapshots (one hive folder per snapshot date) is read as it says
+    import datetime as dt
+
+    import yaml
+
+    import healthrules as hr
+
+    for command in ("evaluate", "explain", "report", "run", "backtest"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert "--accounts PATH accounts file, or folder of Parquet files" in text, command
+    events, accounts_csv = data
+    doc = yaml.safe_load(example_path("b2b-saas").read_text(encoding="utf-8"))
+    doc["data"]["accounts"]["snapshot"] = "snapshot_date"
+    roadmap = tmp_path / "roadmap.yaml"
+    roadmap.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    plain = hr.load(example_path("b2b-saas"))
+    accounts = pl.read_csv(accounts_csv, try_parse_dates=True)
+    folder = tmp_path / "accounts"
+    for day, rows in ((dt.date(2026, 1, 1), accounts.head(10)),
+                      (dt.date(2026, 6, 1), accounts)):
+        part = folder / f"snapshot_date={day}"
+        part.mkdir(parents=True)
+        rows.write_parquet(part / "part-0.parquet")
+    out = tmp_path / "out"
+    code = main(["evaluate", str(roadmap), "--events", str(events), "--accounts", str(folder),
+                 "--as-of", "2026-03-01", "--out", str(out), "--format", "ndjson"])
+    assert code == 0, capsys.readouterr()
+    scores = pl.read_ndjson(out / "scores.ndjson")
+    assert scores.height == 10  # the accounts of the snapshot in force on 2026-03-01
+    want = hr.evaluate(plain, pl.read_parquet(events), accounts.head(10),
+                       as_of="2026-03-01").scores
+    assert dict(scores.select("account_id", "score").rows()) == pytest.approx(
+        dict(want.select("account_id", "score").rows()))

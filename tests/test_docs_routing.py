@@ -134,3 +134,24 @@ def test_routing_recipe_runs(tmp_path: Path, receiver: tuple[str, list[dict[str,
     ).splitlines()]
     assert [(x["account"], x["snoozed_until"]) for x in lines] == [
         ("A2", "2026-03-12"), ("A4", None)]
+
+    # "What the store keeps": the views of the store these runs left print what the page shows
+    inspect = next(b for b in blocks if b.marker == "routing: inspect")
+    problems = []
+    commands = []
+    for line in inspect.lines:
+        if line.startswith("$ "):
+            commands.append((line[2:], []))
+        else:
+            commands[-1][1].append(line.rstrip())
+    assert len(commands) >= 4
+    for command, expected in commands:
+        line, _, comment = command.partition("#")
+        m = re.search(r"exit code (\d+)", comment)
+        done = run(line)
+        got = done.stdout.replace(host, "127.0.0.1:8080").rstrip("\n").split("\n")
+        if done.returncode != (int(m.group(1)) if m else 0) or got != expected:
+            problems.append(f"$ {command}\n--- page\n" + "\n".join(expected)
+                            + f"\n--- actual (exit code {done.returncode})\n"
+                            + "\n".join(got) + done.stderr)
+    assert not problems, "\n\n".join(problems)

@@ -57,3 +57,27 @@ def test_plan_is_picklable_and_evaluates_the_same() -> None:
     a = hr.evaluate(plan, events, accounts, AS_OF)
     b = hr.evaluate(PLAN, events, accounts, AS_OF)
     assert a.indicators.equals(b.indicators) and a.actions.equals(b.actions)
+
+
+def test_explaining_a_valid_plan_computes_no_did_you_mean(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # the traces type every sub-expression (which are Float64 in the engine); on a valid plan
+    # no problem is reported, so no did-you-mean may be computed (it was most of the cost of
+    # an explanation: difflib over every name of the roadmap, for every function name node)
+    from healthrules import expressions
+    from healthrules.datasets import sample
+
+    data = sample(30)
+    roadmap = hr.load("rules/examples/b2b-saas/roadmap.yaml")
+    result = hr.evaluate(roadmap, data.events, data.accounts, as_of=data.as_of)
+    calls: list[str] = []
+
+    def counting(name: str, *args: object, **kwargs: object) -> None:
+        calls.append(name)
+        return None
+
+    monkeypatch.setattr(expressions, "did_you_mean", counting)
+    for account in result.scores["account_id"].to_list()[:10]:
+        why = result.explain(account)
+        assert why.actions and why.stages
+    assert calls == []

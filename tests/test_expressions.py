@@ -315,3 +315,49 @@ def test_template_errors() -> None:
 def test_the_expression_error_class() -> None:
     with pytest.raises(ExpressionError):
         load_text(BASE.replace(WHEN, "when: logins_30d.x"))
+
+
+@pytest.mark.parametrize("text", [
+    "a + b * 2",
+    "band(score_x) == 'rouge' and été > 3",
+    "coalesce(naïve, 0) / max(1, seats) if plan in ('pro', 'größe') else -1.5",
+    "(a\n + b) > 2",
+])
+def test_segment_is_the_source_text_of_every_node(text: str) -> None:
+    import ast
+
+    parsed = parse(text)
+    for node in ast.walk(parsed.tree):
+        if isinstance(node, ast.expr):
+            want = ast.get_source_segment(parsed.source, node)
+            assert parsed.segment(node) == (want if want is not None else ast.unparse(node))
+
+
+def test_node_types_types_each_node_as_infer_does_on_its_own() -> None:
+    # node_types (one pass, no did-you-mean) gives every node the type infer() gives it
+    # alone, on every expression of the example roadmaps, with each scope's names
+    import ast
+    from pathlib import Path
+
+    import healthrules as hr
+    from healthrules.analysis import analyze
+    from healthrules.expressions import ExprProblem, infer, node_types
+
+    checked = 0
+    for path in sorted(Path("rules/examples").glob("*/roadmap.yaml")):
+        roadmap = hr.load(path)
+        a = analyze(roadmap)
+        for scope in ("indicators", "actions"):
+            env = a.env(scope)
+            for parsed in a.expressions.values():
+                got = node_types(parsed, env, banded=frozenset(env))
+                want = {}
+                for node in ast.walk(parsed.tree):
+                    if isinstance(node, ast.expr):
+                        try:
+                            want[id(node)] = infer(node, env, banded=frozenset(env))
+                        except ExprProblem:
+                            continue
+                assert got == want, parsed.source
+                checked += 1
+    assert checked > 100

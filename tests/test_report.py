@@ -587,3 +587,173 @@ def test_the_report_of_any_roadmap_agrees_with_its_frames(roadmap: hr.Roadmap,
         assert len(p.table("hr-top-actions")) - 1 == min(ev.actions.height, limits.top)
     for chart in re.findall(r"<svg .*?</svg>", page, re.S):
         ET.fromstring(chart)  # every chart is well-formed on its own
+
+
+# --------------------------------------------------------------------------- goal attainment
+
+
+def test_goal_attainment_per_stage_agrees_with_the_frames(ev: hr.Evaluation, page: str) -> None:
+    p = Page(page)
+    frame = ev.stages.join(ev.scores.select("account_id", "roadmap", "goal_reached"),
+                           on=["account_id", "roadmap"])
+    want = {st: (n, y, k) for st, n, y, k in frame.group_by("stage").agg(
+        pl.len(), pl.col("goal_reached").sum().alias("y"),
+        pl.col("goal_reached").count().alias("k")).rows()}
+    rows = p.table("hr-goal-stages")
+    assert rows[0] == ["Stage", "Accounts", "Reached", "Share", "Unknown"]
+    got = {r[0]: r[1:] for r in rows[1:]}
+    for stage, (n, y, k) in want.items():
+        assert got[stage][:3] == [str(n), str(y), f"{y / k:.0%}"], stage
+    reached = int(frame["goal_reached"].sum())
+    assert got["all stages"][:3] == [str(frame.height), str(reached),
+                                     f"{reached / frame.height:.0%}"]
+    assert reached > 0  # the sample has accounts on both sides
+    (chart,) = p.charts("Goal attainment per stage")
+    tips = {t.split(": ")[1].rsplit(" ", 1)[0]: 0 for t in chart["titles"]}
+    for t in chart["titles"]:
+        what, n = t.split(": ")[1].rsplit(" ", 1)
+        tips[what] += int(n)
+    assert tips["reached"] == reached and tips["not reached"] == frame.height - reached
+    assert f"{reached / frame.height:.0%} ({reached} of {frame.height})" in page
+    # the accounts table gives each listed account's verdict
+    head, *accounts = p.table("hr-accounts")
+    col = head.index("Goal")
+    verdict = dict(frame.select("account_id", "goal_reached").rows())
+    for r in accounts:
+        assert r[col] == ("reached" if verdict[r[0]] else "not yet"), r[0]
+
+
+def test_goal_attainment_per_score_segment() -> None:
+    r = hr.load(example_path("b2b-saas"))
+    doc = r.model_dump(mode="json", by_alias=True, exclude_none=True)
+    doc["score"]["segments"] = [{"id": "big", "applies_to": "seats >= 8",
+                                 "bands": doc["score"]["bands"]}]
+    seg = hr.Roadmap.model_validate(doc)
+    data = sample(60)
+    ev = hr.evaluate(seg, data.events, data.accounts, data.as_of)
+    rows = Page(report_html(ev, limits=Limits(list_accounts=5, explain_accounts=1))).table(
+        "hr-goal-segments")
+    frame = ev.scores.with_columns(pl.col("segment").fill_null("(no segment)"))
+    want = {s: (n, y) for s, n, y in frame.group_by("segment").agg(
+        pl.len(), pl.col("goal_reached").sum()).rows()}
+    assert {r[0]: (int(r[1]), int(r[2])) for r in rows[1:]} == want
+    assert set(want) == {"big", "(no segment)"}
+
+
+def test_no_goal_target_no_goal_section(data: Any) -> None:
+    r = hr.load(example_path("b2b-saas"))
+    doc = r.model_dump(mode="json", by_alias=True, exclude_none=True)
+    doc["goal"].pop("target")
+    ev = hr.evaluate(hr.Roadmap.model_validate(doc), data.events, data.accounts, data.as_of)
+    page = report_html(ev, limits=Limits(list_accounts=5, explain_accounts=1))
+    assert "Goal attainment" not in page and "reached the goal" not in page
+    assert "Goal" not in Page(page).table("hr-accounts")[0]
+
+
+# --------------------------------------------------------------------------- store trends
+
+
+def test_score_trends_come_from_the_runs_kept_in_the_store(ev: hr.Evaluation, data: Any,
+                                                           roadmap: hr.Roadmap,
+                                                           store: Path) -> None:
+    from healthrules.history import StateStore
+
+    with StateStore(store, readonly=True, create=False) as s:
+        kept = s.run_scores()
+    dates = sorted(set(kept["as_of"]))
+    assert len(dates) == 4 and dates[-1] == ev.as_of
+    # each run's summary is its evaluation's (the last one is the report's evaluation)
+    last = kept.filter(pl.col("as_of") == ev.as_of)
+    assert int(last["accounts"].sum()) == ev.stages.height
+    mean = float(last["score_sum"].sum()) / int(last["scored"].sum())
+    assert int(last["goal_reached"].sum()) == int(ev.scores["goal_reached"].sum())
+    bands = dict(last.group_by("score_band").agg(pl.col("accounts").sum()).rows())
+    page = report_html(ev, limits=LIMITS, store=store)
+    p = Page(page)
+    (bars,) = p.charts("Accounts per score band, by run")
+    for band, n in bands.items():
+        assert f"{ev.as_of.isoformat()}: {band} {n}" in bars["titles"]
+    (line,) = p.charts("Health score by run")
+    tip = next(t for t in line["titles"] if t.startswith(f"mean score, {ev.as_of}"))
+    assert float(tip.rsplit(": ", 1)[1]) == pytest.approx(mean, abs=0.051)
+    # the run's scores are the evaluation's, with A000003's score pinned to 12 by the CSM
+    pinned_scores = ev.scores.with_columns(
+        pl.when(pl.col("account_id") == "A000003").then(12.0).otherwise(pl.col("score"))
+        .alias("score"))["score"]
+    assert mean == pytest.approx(float(pinned_scores.mean()))  # type: ignore[arg-type]
+    (goal,) = p.charts("Share of accounts that reached the goal, by run")
+    assert len(goal["titles"]) == 1 + len(dates)
+    small = p.charts("Mean score in ")
+    assert len(small) == kept.select("roadmap", "stage").unique().height
+    # an earlier report reads the runs up to its date only
+    page2 = Page(report_html(dataclasses.replace(ev, as_of=dates[1]), store=store))
+    (bars2,) = page2.charts("Accounts per score band, by run")
+    assert all(t.split(":")[0] <= dates[1].isoformat() for t in bars2["titles"])
+
+
+def test_run_scores_equal_the_evaluation_and_follow_reruns_and_rewinds(
+        tmp_path: Path, data: Any, roadmap: hr.Roadmap) -> None:
+    from healthrules.history import StateStore, run
+    from healthrules.history.store import check_store
+
+    path = tmp_path / "s.db"
+    days = [data.as_of - dt.timedelta(days=k) for k in (2, 1, 0)]
+    for day in days:
+        run(roadmap, path, data.events, data.accounts, day)
+    run(roadmap, path, data.events, data.accounts, days[-1])  # a rerun replaces its rows
+    with StateStore(path) as s:
+        kept = s.run_scores()
+    for day in days:
+        ev = hr.evaluate(roadmap, data.events, data.accounts, day)
+        got = kept.filter(pl.col("as_of") == day)
+        want = (ev.stages.join(ev.scores, on=["account_id", "roadmap"])
+                .group_by("stage", "score_band").agg(
+                    pl.len().alias("accounts"), pl.col("score").sum().alias("score_sum"),
+                    pl.col("goal_reached").sum().cast(pl.Int64).alias("goal_reached")))
+        joined = want.join(got, on=["stage", "score_band"], how="full", nulls_equal=True)
+        assert joined.height == want.height == got.height, day
+        assert (joined["accounts"] == joined["accounts_right"]).all()
+        assert (joined["goal_reached"] == joined["goal_reached_right"]).all()
+        assert joined.select((pl.col("score_sum") - pl.col("score_sum_right")).abs().max()
+                             ).item() < 1e-6
+    run(roadmap, path, data.events, data.accounts, days[0], rewind=True)
+    with StateStore(path) as s:
+        assert sorted(set(s.run_scores()["as_of"])) == [days[0]]
+    assert check_store(path) == []
+
+
+def test_a_version_3_store_is_upgraded_and_its_old_runs_have_no_scores(
+        tmp_path: Path, data: Any, roadmap: hr.Roadmap, ev: hr.Evaluation) -> None:
+    import sqlite3
+
+    from healthrules.history import StateStore, run
+    from healthrules.history.store import check_store
+
+    path = tmp_path / "s.db"
+    run(roadmap, path, data.events, data.accounts, data.as_of - dt.timedelta(days=1))
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TABLE run_scores")
+    conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    assert check_store(path) == []  # a valid version-3 store
+    page = report_html(dataclasses.replace(ev, as_of=data.as_of - dt.timedelta(days=1)),
+                       limits=LIMITS, store=path)  # read only: not upgraded
+    assert "keeps no scores of its runs up to this date" in page
+    with StateStore(path) as s:
+        assert s.schema_version == 4 and s.run_scores().height == 0
+    run(roadmap, path, data.events, data.accounts, data.as_of)
+    with StateStore(path) as s:
+        assert set(s.run_scores()["as_of"]) == {data.as_of}
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE run_scores SET as_of = '2026-02-30' WHERE rowid = 1")
+    conn.commit()
+    conn.close()
+    assert check_store(path) == ["run_scores: as_of '2026-02-30' is not a date"]
+
+
+def test_cli_report_takes_the_store_as_store_too(files: Path, store: Path) -> None:
+    out = files / "store.html"
+    code, _, err = cli(*_args(files, "--out", str(out), "--store", str(store)))
+    assert code == 0, err
+    assert Page(out.read_text(encoding="utf-8")).charts("Health score by run")

@@ -26,6 +26,7 @@ import pytest
 import healthrules as hr
 from healthrules.datasets import sample
 from healthrules.examples import example_path
+from healthrules.history import StateStore
 from healthrules.report import Limits, write_report
 
 CHROMIUM = "/usr/bin/chromium"
@@ -120,21 +121,40 @@ def test_the_report_renders_in_chromium(browser: Any, report_file: tuple[Path, A
     try:
         charts = visit.js(CHARTS)
         by_label = {c["label"].split(" (")[0]: c for c in charts}
-        # the overview's two charts, the three trend charts, one small chart per stage and
-        # the daily job's changes per run
+        # the overview's two charts and its goal attainment, the three trend charts, one
+        # small chart per stage, the daily job's changes per run, and the score trends of the
+        # runs kept in the store: three charts and one small chart per stage
         stages = hist.stages.select("roadmap", "stage").unique().height
-        assert len(charts) == 6 + stages
+        with StateStore(path.parent / "state.db", readonly=True, create=False) as store:
+            kept = store.run_scores()
+        runs = kept["as_of"].n_unique()
+        kept_stages = kept.select("roadmap", "stage").unique().height
+        assert runs == 3 and kept_stages >= 1
+        assert len(charts) == 10 + stages + kept_stages
         for name, kinds in [("Accounts per stage and score band", ["rect"]),
                             ("Health score distribution", ["rect"]),
+                            ("Goal attainment per stage", ["rect"]),
                             ("Accounts per score band, by snapshot date", ["rect"]),
                             ("Health score over time", ["circle", "path"]),
                             ("Fired actions by snapshot date", ["rect"]),
-                            ("Changes reported by each run", ["rect"])]:
+                            ("Changes reported by each run", ["rect"]),
+                            ("Accounts per score band, by run", ["rect"]),
+                            ("Health score by run", ["circle", "path"]),
+                            ("Share of accounts that reached the goal, by run",
+                             ["circle", "path"])]:
             chart = by_label[name]
             assert chart["kinds"] == kinds, name
             assert chart["marks"] > 0 and chart["drawn"] == chart["marks"], name
             assert chart["width"] > 250 and chart["height"] > 150, name
         assert by_label["Changes reported by each run"]["marks"] >= 3
+        # the mean score: a line and a point per run
+        assert by_label["Health score by run"]["marks"] == 1 + runs
+        assert by_label["Share of accounts that reached the goal, by run"]["marks"] == 1 + runs
+        kept_bands = kept.select(pl.col("score_band").fill_null("-")).n_unique()
+        assert runs <= by_label["Accounts per score band, by run"]["marks"] <= kept_bands * runs
+        small = [c for c in charts if c["label"].startswith("Mean score in ")]
+        assert len(small) == kept_stages
+        assert all(c["marks"] >= 2 and c["drawn"] == c["marks"] for c in small)
         n_dates = len(hist.dates)
         assert by_label["Health score over time"]["marks"] == 2 + 2 * n_dates
         bands = hist.scores.select(pl.col("score_band").fill_null("-")).n_unique()
@@ -144,12 +164,17 @@ def test_the_report_renders_in_chromium(browser: Any, report_file: tuple[Path, A
                           ".length")
         assert sparks == LIMITS.list_accounts + LIMITS.explain_accounts
         rows = visit.js("""() => Object.fromEntries(
-            ['hr-accounts', 'hr-top-actions', 'hr-roadmap', 'hr-open-actions'].map(c => [c,
+            ['hr-accounts', 'hr-top-actions', 'hr-roadmap', 'hr-open-actions',
+             'hr-goal-stages'].map(c => [c,
               document.querySelector('table.' + c).tBodies[0].rows.length]))""")
         stages_declared = len(hist.plan.roadmaps[0].roadmap.stages)
         assert rows == {"hr-accounts": LIMITS.list_accounts, "hr-top-actions": LIMITS.top,
                         "hr-roadmap": stages_declared + 1,  # + the "every stage" row
-                        "hr-open-actions": LIMITS.list_accounts}
+                        "hr-open-actions": LIMITS.list_accounts,
+                        "hr-goal-stages": stages + 1}  # + the "all stages" row
+        goal_cells = visit.js("""() => [...document.querySelectorAll('table.hr-accounts tbody tr')]
+            .map(r => r.cells[4].innerText)""")
+        assert set(goal_cells) <= {"reached", "not yet", "unknown"} and "reached" in goal_cells
         assert visit.js("() => document.querySelectorAll('section.acct').length") == (
             LIMITS.explain_accounts)
         visible = visit.js("""() => [...document.querySelectorAll('table')]

@@ -295,7 +295,7 @@ def test_history_replays_honour_the_holds_of_the_store(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------- the store
 
 
-def test_a_version_2_store_is_upgraded_to_3(tmp_path: Path) -> None:
+def test_a_version_2_store_is_upgraded(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     r = _roadmap(do="x is {x}")
     run(r, path, _events(VALUES), ACCOUNTS, day(1))
@@ -304,12 +304,13 @@ def test_a_version_2_store_is_upgraded_to_3(tmp_path: Path) -> None:
         conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     conn.execute("DROP TABLE holds")
     conn.execute("DROP TABLE deliveries")
+    conn.execute("DROP TABLE run_scores")  # version 4
     conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
     conn.commit()
     conn.close()
     assert store_module.check_store(path) == []  # a valid version-2 store
     with StateStore(path) as store:
-        assert store.schema_version == 3
+        assert store.schema_version == store_module.SCHEMA_VERSION
         assert store.actions()["due_date"].to_list() == [None]  # opened before version 3
     res = run(r, path, _events(VALUES), ACCOUNTS, day(2),
               holds=[Hold(account="a", action="fix", hold="dismiss", reason="r", until=day(4))])
@@ -390,6 +391,7 @@ def test_a_version_2_store_opened_read_only_reads_without_the_new_columns(
         conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     conn.execute("DROP TABLE holds")
     conn.execute("DROP TABLE deliveries")
+    conn.execute("DROP TABLE run_scores")  # version 4
     conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
     conn.commit()
     conn.close()
@@ -398,6 +400,7 @@ def test_a_version_2_store_opened_read_only_reads_without_the_new_columns(
         assert store.actions()["due_date"].to_list() == [None]
         assert store.changes()["owner"].to_list() == [None]
         assert store.holds().height == 0 and store.deliveries().height == 0
+        assert store.run_scores().height == 0
 
 
 def test_history_frames_carry_the_due_date_and_owner_evaluate_gives() -> None:

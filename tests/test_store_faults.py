@@ -76,7 +76,7 @@ FAULTS: list[tuple[str, Callable[[Path], None], str]] = [
      "table(s) missing: changes"),
     ("all tables dropped", lambda p: _sql(p, *[f"DROP TABLE {t}" for t in (
         "meta", "runs", "action_state", "stage_state", "changes", "overrides", "holds",
-        "deliveries")]),
+        "deliveries", "run_scores")]),
      "no tables"),
 ]
 
@@ -105,7 +105,7 @@ def test_a_new_store_is_created_only_where_no_file_is(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="no state store"):
         StateStore(tmp_path / "new.db", create=False)
     with StateStore(tmp_path / "new.db") as store:
-        assert store.schema_version == SCHEMA_VERSION == 3
+        assert store.schema_version == SCHEMA_VERSION == 4
     assert check_store(tmp_path / "new.db") == []
     assert not list(tmp_path.glob(".new.db.*"))  # the temporary file is gone
 

@@ -12,6 +12,7 @@ expressions that are too long or too deeply nested. Parsing is done once; the co
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ __all__ = [
     "literal_value",
     "lowered_cost",
     "names_in",
+    "node_types",
     "parse",
     "time_references",
 ]
@@ -210,13 +212,26 @@ class Parsed:
 
     @property
     def names(self) -> frozenset[str]:
-        """Every variable name the expression reads (function names and band() args excluded)."""
+        """Every variable name the expression reads, with the indicator of ``band(x)`` (function
+        names excluded)."""
         return names_in(self.tree)
 
     def segment(self, node: ast.AST) -> str:
         """Return the source text of a sub-expression."""
+        if (getattr(node, "end_lineno", None) == 1 and "\n" not in self.source
+                and "\r" not in self.source):
+            # a one-line text (nearly every expression): slice its cached UTF-8 bytes, as
+            # ast.get_source_segment does after splitting the whole text into lines again
+            start, end = node.col_offset, node.end_col_offset  # type: ignore[attr-defined]
+            return _utf8(self.source)[start:end].decode()
         seg = ast.get_source_segment(self.source, node)
         return seg if seg is not None else ast.unparse(node)
+
+
+@functools.lru_cache(maxsize=1024)
+def _utf8(source: str) -> bytes:
+    """An expression's text in UTF-8 (node columns count bytes)."""
+    return source.encode()
 
 
 def literal_value(node: ast.AST) -> object:
@@ -466,7 +481,8 @@ def _check_allowed(tree: ast.AST) -> None:
 
 
 def names_in(tree: ast.AST) -> frozenset[str]:
-    """Return the variable names an expression reads (not function names, not band() args)."""
+    """Return the variable names an expression reads: the indicator named in ``band(x)`` too
+    (derived indicators are ordered by these), function names not."""
     out: set[str] = set()
     stack: list[ast.AST] = [tree]
     while stack:
@@ -558,20 +574,61 @@ def infer(
     return _Infer(env, frozenset(banded)).visit(tree)
 
 
+def node_types(
+    parsed: Parsed | ast.expr,
+    env: Mapping[str, Type],
+    *,
+    banded: frozenset[str] | set[str] = frozenset(),
+) -> dict[int, Type]:
+    """The type of every sub-expression that type-checks on its own, by ``id`` of its node.
+
+    One pass over the whole expression types every node of a valid expression; only the
+    nodes it did not reach (function names, the indicator of ``band(x)``, nodes under a part
+    that does not type-check) are then tried one by one. Problems are discarded, so no
+    did-you-mean is computed: this is what :mod:`healthrules.scalar` calls for every
+    expression an explanation traces.
+    """
+    tree = parsed.tree if isinstance(parsed, Parsed) else parsed
+    record: dict[int, Type] = {}
+    checker = _Infer(env, frozenset(banded), record=record, hints=False)
+    try:
+        checker.visit(tree)
+    except ExprProblem:
+        pass
+    for node in ast.walk(tree):
+        if isinstance(node, ast.expr) and id(node) not in record:
+            try:
+                checker.visit(node)
+            except ExprProblem:
+                continue
+    return record
+
+
 class _Infer:
-    def __init__(self, env: Mapping[str, Type], banded: frozenset[str]) -> None:
+    def __init__(self, env: Mapping[str, Type], banded: frozenset[str], *,
+                 record: dict[int, Type] | None = None, hints: bool = True) -> None:
         self.env = env
         self.banded = banded
+        self.record = record
+        """When given, the type of every sub-expression that type-checks, by ``id`` of its
+        node (see :func:`node_types`)."""
+        self.hints = hints
+        """Whether a problem carries its did-you-mean (off where problems are discarded)."""
 
     def fail(self, node: ast.AST, message: str, code: str = "expr_type",
              hint: str | None = None) -> ExprProblem:
         return ExprProblem(code, message, column=_col(node), hint=hint)
 
-    @staticmethod
-    def suggest(name: str, candidates: set[str]) -> str | None:
-        return did_you_mean(name, candidates)
+    def suggest(self, name: str, candidates: set[str]) -> str | None:
+        return did_you_mean(name, candidates) if self.hints else None
 
     def visit(self, node: ast.AST) -> Type:
+        t = self._visit(node)
+        if self.record is not None:
+            self.record[id(node)] = t
+        return t
+
+    def _visit(self, node: ast.AST) -> Type:
         n = expr_node(node)
         if n is None:
             raise self.fail(node, f"{type(node).__name__} is not allowed here", "expr_disallowed")
@@ -603,7 +660,7 @@ class _Infer:
         if node.id == "None":
             return "null"
         if node.id not in self.env:
-            hint = did_you_mean(node.id, self.env)
+            hint = did_you_mean(node.id, self.env) if self.hints else None
             raise ExprProblem(
                 "unknown_name", f"unknown name {node.id!r}", column=_col(node), hint=hint
             )

@@ -64,8 +64,8 @@ from healthrules.expressions import (
     ExprProblem,
     Parsed,
     Type,
-    infer,
     lag_column,
+    node_types,
     parse,
 )
 from healthrules.functions import FUNCTION_TABLE
@@ -432,13 +432,8 @@ class _Kleene(SimpleEval):  # type: ignore[misc]
         self.types = types
         self.floats: set[int] = set()
         if types is not None:  # the sub-expressions polars computes as Float64
-            env, banded = dict(types), frozenset(types)
-            for node in ast.walk(parsed.tree):
-                try:
-                    if isinstance(node, ast.expr) and infer(node, env, banded=banded) == "float":
-                        self.floats.add(id(node))
-                except ExprProblem:
-                    continue
+            self.floats = {node for node, t in node_types(
+                parsed, types, banded=frozenset(types)).items() if t == "float"}
 
     def run(self) -> object:
         return self.eval(self.parsed.source, previously_parsed=self.parsed.tree)

@@ -254,13 +254,15 @@ def _check_parquet(files: list[Path], what: str) -> None:
 
 
 SOURCES_HELP = """\
-inputs: each of the events and the accounts comes from a file or folder (--events FILE,
---accounts FILE), or from a table (--events-table NAME) or a query (--events-query SQL) of
-the database given by --duckdb FILE (opened read-only) or --database URI (connectorx, or
-ADBC with --sql-engine adbc). The columns and the time range the roadmap reads are written
-into the SQL that runs (docs/sources.md). A roadmap with several event sources takes one
-events option per source, named: --events NAME=PATH, --events-table NAME=TABLE or
---events-query NAME=SQL (they may be mixed).
+inputs: each of the events and the accounts comes from a file (.parquet, .csv, .ndjson) or
+a folder of Parquet files (--events PATH, --accounts PATH; hive folders such as
+snapshot_date=2026-06-30/ become columns, so a folder of account snapshots works), or from a
+table (--events-table NAME) or a query (--events-query SQL) of the database given by
+--duckdb FILE (opened read-only) or --database URI (connectorx, or ADBC with --sql-engine
+adbc). The columns and the time range the roadmap reads are written into the SQL that runs
+(docs/sources.md). A roadmap with several event sources takes one events option per source,
+named: --events NAME=PATH, --events-table NAME=TABLE or --events-query NAME=SQL (they may be
+mixed).
 """
 
 
@@ -271,7 +273,9 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--events", action="append", metavar="[NAME=]PATH",
                        help="events file or folder; with several event sources, NAME=PATH "
                        "once per source (--events usage=u.parquet --events tickets=t.csv)")
-    group.add_argument("--accounts", metavar="FILE", help="accounts file")
+    group.add_argument("--accounts", metavar="PATH",
+                       help="accounts file, or folder of Parquet files (for example one "
+                       "snapshot_date=YYYY-MM-DD/ folder per snapshot)")
     group.add_argument("--events-table", dest="events_table", action="append",
                        metavar="[NAME=]TABLE",
                        help="events table (or view) of --duckdb / --database")

@@ -29,9 +29,12 @@ urgent first) and the explanation of the first --explain-accounts of them. With
 --history-weeks N it evaluates every week from N weeks before --as-of and adds the trends
 (score bands and median score per date, a chart per stage, a sparkline per account);
 --partition-column then prunes nothing (the history reads the weeks it needs by time).
-With --state it adds the daily job's state store (of `healthrules run`, read only): the
-changes each run reported, the open actions and since when, the latest run's changes and
-the pins in force. The file is written atomically.
+The overview shows the goal attainment (the share of accounts that reached the goal, per
+stage and per score segment). With --state (or --store) it adds the daily job's state store
+(of `healthrules run`, read only): the changes each run reported, the score trends from the
+runs kept (accounts per band, mean score, share that reached the goal, per stage), the open
+actions and since when, the latest run's changes and the pins in force. The file is written
+atomically.
 
 """ + EXIT_CODES_HELP
 
@@ -49,9 +52,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--history-weeks", type=count, default=0, metavar="N",
                         help="also evaluate every week of the N weeks before --as-of and show "
                         "the trends (default 0: no history)")
-    parser.add_argument("--state", default=None, metavar="STATE",
+    parser.add_argument("--state", "--store", dest="state", default=None, metavar="STATE",
                         help="the state store of `healthrules run` for this roadmap (read "
-                        "only): add its open actions, changes and pins")
+                        "only): add its score trends, open actions, changes and pins")
     parser.add_argument("--title", default=None, help="the report's heading (default: the "
                         "roadmaps' titles)")
     parser.add_argument("--top", type=positive_int, default=25,

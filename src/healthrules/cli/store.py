@@ -1,4 +1,5 @@
-"""``healthrules store``: check, back up and restore the state store of the daily job."""
+"""``healthrules store``: look inside, check, back up and restore the state store of the daily
+job."""
 
 from __future__ import annotations
 
@@ -11,6 +12,10 @@ __all__ = ["register", "run"]
 
 EPILOG = """\
 examples:
+  healthrules store runs state.db                     # the runs kept, oldest first
+  healthrules store actions state.db --owner ann@example.com
+  healthrules store holds state.db --format csv       # snoozes and dismissals, as CSV
+  healthrules store deliveries state.db --fail-on-pending   # exit 1 if a change is not sent
   healthrules store check state.db                    # exit 1 if it is damaged
   healthrules store backup state.db backups/state-$(date +%F).db
   healthrules store restore backups/state-2026-06-30.db state.db
@@ -19,17 +24,22 @@ check runs SQLite's full integrity check and checks the tables, the schema versi
 every stored date, without changing the file. backup copies the store with SQLite's
 online backup (safe while a run is going on), checks the copy and renames it into place;
 a damaged store is never copied over a backup. restore replaces a store (damaged or not)
-by a checked copy of a backup; run it under the same lock as the daily job.
+by a checked copy of a backup; run it under the same lock as the daily job. runs, actions,
+holds and deliveries print what the store keeps (read only) as a table, or --format json|csv.
 """
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the ``store`` command and its ``check``, ``backup`` and ``restore`` actions."""
+    """Add the ``store`` command: its views (``runs``, ``actions``, ``holds``,
+    ``deliveries``) and its ``check``, ``backup`` and ``restore`` actions."""
+    from healthrules.cli.store_views import register_views
+
     parser: argparse.ArgumentParser = subparsers.add_parser(
-        "store", help="check, back up or restore the state store of `run`",
+        "store", help="look inside, check, back up or restore the state store of `run`",
         description=__doc__, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     actions = parser.add_subparsers(dest="store_action", metavar="ACTION", required=True,
                                     parser_class=type(parser))
+    register_views(actions)
     check = actions.add_parser("check", help="check a store thoroughly (read only)")
     check.add_argument("state", help="the state store file")
     backup = actions.add_parser("backup", help="copy a store with SQLite's online backup")
@@ -43,7 +53,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Check, back up or restore."""
+    """Print a view, or check, back up or restore."""
+    from healthrules.cli.store_views import VIEWS, run_view
+
+    if args.store_action in VIEWS:
+        return run_view(args)
     from healthrules.cli._args import output_file
     from healthrules.cli._exit import Exit, UsageError
     from healthrules.history.store import (

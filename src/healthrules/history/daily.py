@@ -44,7 +44,13 @@ from healthrules.history.snapshots import (
     prepare_inputs,
     valid_rows,
 )
-from healthrules.history.store import StateStore, StoreError, _now, _version
+from healthrules.history.store import (
+    StateStore,
+    StoreError,
+    _now,
+    _version,
+    score_summary,
+)
 from healthrules.history.webhooks import DeliveryReport, Webhook, deliver, payloads
 from healthrules.roadmap import Pack, Roadmap, parse_days
 from healthrules.sources import FrameInput
@@ -647,7 +653,8 @@ def run(
                             plan_id=plan.id, accounts=evaluation.stages.height, started_at=started,
                             newest_event=newest.isoformat() if newest else None,
                             rules_hash=prov.hash, rules=prov.to_dict(), rules_diff=diff,
-                            skipped=len(skipped))
+                            skipped=len(skipped),
+                            scores=score_summary(evaluation.stages, evaluation.scores, key))
             if hook is not None:
                 store.enqueue_deliveries(hook.url, day, payloads(
                     changes, evaluation.actions, key=key, as_of=day, plan_id=plan.id))

@@ -9,7 +9,10 @@ One file holds, for one roadmap (or pack):
   and an expiry (schema 3);
 - ``changes``: what every run reported (opened, resolved, escalated);
 - ``deliveries``: each change queued for a webhook URL, pending or delivered (schema 3);
-- ``runs``: one row per run date; ``meta``: the schema version and the account key.
+- ``runs``: one row per run date; ``meta``: the schema version and the account key;
+- ``run_scores``: what each run scored, per roadmap, stage and score band: accounts, the sum,
+  minimum and maximum of their scores, and how many reached the goal (schema 4), so that score
+  trends can be drawn from the runs kept, without evaluating the past again.
 
 State rows are versioned by run date (``valid_from``, ``valid_to``): a run only closes the
 rows that changed and inserts their new version. That is what makes a rerun of the same date
@@ -54,15 +57,18 @@ __all__ = [
     "backup_store",
     "check_store",
     "restore_store",
+    "score_summary",
 ]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The schema version this release writes."""
 
 REQUIRED_TABLES = ("meta", "runs", "action_state", "stage_state", "changes", "overrides")
 """The tables every store has; a store without one of them is corrupted."""
 REQUIRED_TABLES_V3 = ("holds", "deliveries")
 """The tables a store of schema version 3 or later also has."""
+REQUIRED_TABLES_V4 = ("run_scores",)
+"""The tables a store of schema version 4 or later also has."""
 
 _SCHEMA_V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -208,7 +214,33 @@ def _to_v3(conn: sqlite3.Connection) -> None:
             conn.execute(statement)
 
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _to_v2, 2: _to_v3}
+_V4_TABLES = """
+CREATE TABLE run_scores (
+    as_of TEXT NOT NULL,
+    roadmap TEXT,
+    stage TEXT,
+    score_band TEXT,
+    accounts INTEGER NOT NULL,
+    scored INTEGER NOT NULL,
+    score_sum REAL,
+    score_min REAL,
+    score_max REAL,
+    goal_known INTEGER NOT NULL,
+    goal_reached INTEGER NOT NULL
+);
+CREATE INDEX run_scores_as_of ON run_scores (as_of);
+"""
+
+
+def _to_v4(conn: sqlite3.Connection) -> None:
+    """Version 4: the scores of each run, per roadmap, stage and score band (``run_scores``).
+    Runs stored before it have none."""
+    for statement in _V4_TABLES.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _to_v2, 2: _to_v3, 3: _to_v4}
 """``MIGRATIONS[n]`` upgrades a schema of version ``n`` to ``n + 1``. Each runs inside the
 opening transaction; the version is bumped after it."""
 
@@ -224,6 +256,11 @@ _RUN_COLUMNS: dict[str, pl.DataType] = {
     "plan_id": pl.String(), "healthrules_version": pl.String(), "accounts": pl.Int64(),
     "opened": pl.Int64(), "resolved": pl.Int64(), "escalated": pl.Int64(),
     "newest_event": pl.String(), "rules_hash": pl.String(), "skipped": pl.Int64()}
+_SCORE_COLUMNS: dict[str, pl.DataType] = {
+    "roadmap": pl.String(), "stage": pl.String(), "score_band": pl.String(),
+    "accounts": pl.Int64(), "scored": pl.Int64(), "score_sum": pl.Float64(),
+    "score_min": pl.Float64(), "score_max": pl.Float64(), "goal_known": pl.Int64(),
+    "goal_reached": pl.Int64()}
 
 PAUSE_ENV = "HEALTHRULES_TEST_PAUSE_IN_RUN"
 """Test hook: seconds to sleep inside a run's transaction, after its writes, before commit."""
@@ -280,7 +317,7 @@ class StateStore:
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "state.db"
     >>> with StateStore(path) as store:
     ...     store.schema_version, store.last_run()
-    (3, None)
+    (4, None)
     """
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0,
@@ -429,6 +466,19 @@ class StateStore:
         rows = self.conn.execute(
             f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs ORDER BY as_of").fetchall()
         return self._dates(_frame(rows, _RUN_COLUMNS, "runs", self.path), ("as_of",), "runs")
+
+    def run_scores(self) -> pl.DataFrame:
+        """What each stored run scored, oldest first: ``as_of``, ``roadmap``, ``stage``,
+        ``score_band`` (null: no band) and, over the accounts of that group, ``accounts``,
+        ``scored`` (with a score), ``score_sum``, ``score_min``, ``score_max``,
+        ``goal_known`` (a roadmap with a goal target, and a known verdict) and
+        ``goal_reached``. Runs stored before schema version 4 have no rows."""
+        schema = {"as_of": pl.String(), **_SCORE_COLUMNS}
+        rows = [] if self.schema_version < 4 else self.conn.execute(  # read-only, older file
+            f"SELECT as_of, {', '.join(_SCORE_COLUMNS)} FROM run_scores ORDER BY as_of, "
+            "rowid").fetchall()
+        return self._dates(_frame(rows, schema, "run_scores", self.path), ("as_of",),
+                           "run_scores")
 
     def run_info(self, as_of: dt.date | str) -> dict[str, Any] | None:
         """One stored run as a dict, with its ``rules`` (files and action conditions) and
@@ -824,6 +874,8 @@ class StateStore:
                 self.conn.execute(f"UPDATE {table} SET valid_to = NULL WHERE valid_to = ?",
                                   (iso,))
             self.conn.execute("DELETE FROM changes WHERE as_of = ?", (iso,))
+            if self.schema_version >= 4:
+                self.conn.execute("DELETE FROM run_scores WHERE as_of = ?", (iso,))
             # a delivered change stays (its key keeps a rerun from sending it again)
             self.conn.execute("DELETE FROM deliveries WHERE as_of = ? AND status = 'pending'",
                               (iso,))
@@ -835,8 +887,12 @@ class StateStore:
                   new_stages: pl.DataFrame, changes: pl.DataFrame, plan_id: str,
                   accounts: int, started_at: str, newest_event: str | None = None,
                   rules_hash: str | None = None, rules: dict[str, Any] | None = None,
-                  rules_diff: dict[str, Any] | None = None, skipped: int = 0) -> None:
+                  rules_diff: dict[str, Any] | None = None, skipped: int = 0,
+                  scores: pl.DataFrame | None = None) -> None:
         """Store one run: close changed state rows, insert their new versions, log changes.
+
+        ``scores`` is the run's :func:`score_summary` (kept in ``run_scores`` for the score
+        trends of the report).
 
         The provenance (``rules_hash``, ``rules``: the rule files and action conditions of
         the run) is kept in the run log, on every state row the run writes and on every
@@ -877,6 +933,11 @@ class StateStore:
              json.dumps(rules, sort_keys=True) if rules is not None else None,
              json.dumps(rules_diff, sort_keys=True) if rules_diff is not None else None,
              skipped))
+        if scores is not None and self.schema_version >= 4:
+            self._executemany(
+                f"INSERT INTO run_scores (as_of, {', '.join(_SCORE_COLUMNS)}) VALUES "
+                f"({', '.join('?' for _ in range(len(_SCORE_COLUMNS) + 1))})",
+                scores.select(pl.lit(iso).alias("as_of"), *_SCORE_COLUMNS))
 
     def _close(self, table: str, gone: pl.DataFrame, on: list[str], iso: str) -> None:
         if gone.height == 0:
@@ -900,6 +961,29 @@ class StateStore:
         if frame.height:
             # rows are handed to SQLite in bulk; no Python work per row beyond the driver's
             self.conn.executemany(sql, frame.rows())
+
+
+def score_summary(stages: pl.DataFrame, scores: pl.DataFrame, key: str) -> pl.DataFrame:
+    """What one evaluation scored, per roadmap, stage and score band (``run_scores``).
+
+    ``stages`` and ``scores`` are an evaluation's frames; the result has one row per group
+    with ``accounts``, ``scored``, ``score_sum``, ``score_min``, ``score_max``,
+    ``goal_known`` and ``goal_reached`` (one aggregation; a few rows per run).
+    """
+    goal = (pl.col("goal_reached") if "goal_reached" in scores.columns
+            else pl.lit(None, pl.Boolean))
+    frame = stages.select(key, "roadmap", "stage").join(
+        scores.select(key, "roadmap", "score", "score_band", goal.alias("goal_reached")),
+        on=[key, "roadmap"], how="left", nulls_equal=True)
+    return frame.group_by("roadmap", "stage", pl.col("score_band").cast(pl.String)).agg(
+        pl.len().cast(pl.Int64).alias("accounts"),
+        pl.col("score").count().cast(pl.Int64).alias("scored"),
+        pl.col("score").sum().cast(pl.Float64).alias("score_sum"),
+        pl.col("score").min().cast(pl.Float64).alias("score_min"),
+        pl.col("score").max().cast(pl.Float64).alias("score_max"),
+        pl.col("goal_reached").count().cast(pl.Int64).alias("goal_known"),
+        pl.col("goal_reached").sum().cast(pl.Int64).alias("goal_reached"),
+    ).sort("roadmap", "stage", "score_band", nulls_last=True)
 
 
 # ---------------------------------------------------------------------- checks, backups
@@ -928,6 +1012,7 @@ def _create(path: Path) -> None:
             for _table, column_sql in _v2_columns():
                 conn.execute(column_sql)
             _to_v3(conn)
+            _to_v4(conn)
             conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", [
                 ("schema_version", str(SCHEMA_VERSION)), ("created_with", _version())])
             conn.execute("COMMIT")
@@ -982,6 +1067,8 @@ def _structure_problems(conn: sqlite3.Connection, *, quick: bool) -> list[str]:
         required = list(REQUIRED_TABLES)
         if row is not None and str(row[0]).isdigit() and int(row[0]) >= 3:
             required += REQUIRED_TABLES_V3
+        if row is not None and str(row[0]).isdigit() and int(row[0]) >= 4:
+            required += REQUIRED_TABLES_V4
         missing = [t for t in required if t not in tables]
         if missing:
             problems.append(f"table(s) missing: {', '.join(missing)}")
@@ -1009,6 +1096,7 @@ _DATE_COLUMNS_V3 = {
     "holds": ("created_on", "until", "removed_on"),
     "deliveries": ("as_of",),
 }
+_DATE_COLUMNS_V4 = {"run_scores": ("as_of",)}
 
 
 def _bad_dates(conn: sqlite3.Connection, table: str, col: str, *,
@@ -1059,6 +1147,8 @@ def check_store(path: str | os.PathLike[str]) -> list[str]:
         dated = list(_DATE_COLUMNS.items())
         if version >= 3:
             dated += list(_DATE_COLUMNS_V3.items())
+        if version >= 4:
+            dated += list(_DATE_COLUMNS_V4.items())
         for table, cols in dated:
             for col in cols:
                 problems += _bad_dates(conn, table, col)

@@ -11,8 +11,12 @@ drawn by :mod:`healthrules.report.svg`. It shows:
   listed account's score;
 - the actions: every action's considered / fired / unknown counts, and the most urgent fired
   actions with their text and evidence;
+- the goal attainment: the share of accounts that reached the goal per stage (chart and
+  table) and per score segment, and each listed account's verdict;
 - with the state store of the daily job (``healthrules run``): the changes each run reported,
-  the open actions with the day they opened, the latest run's changes and the pins in force;
+  the score trends from the runs kept (accounts per band, mean score, share that reached the
+  goal, mean score per stage: ``run_scores``, no evaluation of the past), the open actions
+  with the day they opened, the latest run's changes and the pins in force;
 - the success roadmap as its table (stages, tasks, actions, indicators, score);
 - the accounts, most urgent first (by their most urgent fired action, then the lowest score),
   and for the first of them the full explanation: why this stage, why this score, why each
@@ -82,7 +86,8 @@ def read_store(store: str | os.PathLike[str] | StateStore, evaluation: Evaluatio
             actions=s.actions(key=key, key_dtype=dtype, statuses=("pending", "open")),
             changes=changes,
             overrides=s.overrides(active_on=evaluation.as_of, key=key, key_dtype=dtype),
-            last_run=s.last_run())
+            last_run=s.last_run(),
+            scores=s.run_scores().filter(pl.col("as_of") <= evaluation.as_of))
     finally:
         if own:
             s.close()

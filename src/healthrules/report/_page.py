@@ -136,6 +136,10 @@ class JobState:
         The pins in force on the report's date.
     last_run
         The store's latest run (it may be after the report's date).
+    scores
+        What each run up to the report's date scored, per roadmap, stage and score band
+        (:meth:`healthrules.history.StateStore.run_scores`; empty for runs stored before
+        schema version 4).
     """
 
     path: str
@@ -144,6 +148,7 @@ class JobState:
     changes: pl.DataFrame
     overrides: pl.DataFrame
     last_run: dt.date | None
+    scores: pl.DataFrame | None = None
 
 
 # --------------------------------------------------------------------------- helpers
@@ -318,6 +323,156 @@ def _trends(h: History) -> str:
             f"<div class='multiples'>{''.join(figures)}</div>")
 
 
+# --------------------------------------------------------------------------- goal
+
+
+_GOAL_COLORS = {"reached": "#1a7f37", "not reached": "#9e9e9e", "unknown": "#d4a017"}
+
+
+def _goal_roadmaps(plan: Any) -> list[str]:
+    """The roadmaps of the plan that have a ``goal.target`` (the others have no verdict)."""
+    return [cr.id for cr in plan.roadmaps if cr.roadmap.goal.target is not None]
+
+
+def _share(yes: int, known: int) -> str:
+    return _DASH if known == 0 else f"{yes / known:.0%}"
+
+
+def _goal(ev: Evaluation) -> str:
+    """Goal attainment: per stage (chart and table) and per score segment (table)."""
+    targets = _goal_roadmaps(ev.plan)
+    if not targets or "goal_reached" not in ev.scores.columns:
+        return ""
+    key = ev.account_key
+    frame = (ev.stages.filter(pl.col("roadmap").is_in(targets)).select(key, "roadmap", "stage")
+             .join(ev.scores.select(key, "roadmap", "goal_reached",
+                                    *(["segment"] if "segment" in ev.scores.columns else [])),
+                   on=[key, "roadmap"], how="left", nulls_equal=True))
+    counts = [pl.len().alias("n"), pl.col("goal_reached").sum().cast(pl.Int64).alias("yes"),
+              pl.col("goal_reached").count().cast(pl.Int64).alias("known")]
+    per_stage = frame.group_by("roadmap", "stage").agg(*counts)
+    table = {(r, st): (n, y, k) for r, st, n, y, k in per_stage.rows()}
+    order, titles = stage_labels(ev.plan)
+    stages = [rs for rs in order if rs in table]
+    several = len(ev.plan.roadmaps) > 1
+    labels = [_stage_label(r, st, several) for r, st in stages]
+    values = [table[rs] for rs in stages]
+    chart = svg.stacked_bars(
+        labels, [svg.Series("reached", _GOAL_COLORS["reached"], [y for _, y, _ in values]),
+                 svg.Series("not reached", _GOAL_COLORS["not reached"],
+                            [k - y for _, y, k in values]),
+                 svg.Series("unknown", _GOAL_COLORS["unknown"], [n - k for n, _, k in values])],
+        title="Goal attainment per stage", x_title="stage",
+        descriptions=[titles.get(rs, "") for rs in stages])
+    rows = [f"<tr><td>{_id(label)}</td><td class='hr-n'>{n}</td><td class='hr-n'>{y}</td>"
+            f"<td class='hr-n'>{_share(y, k)}</td><td class='hr-n'>{n - k or _DASH}</td></tr>"
+            for label, (n, y, k) in zip(labels, values, strict=True)]
+    n_all = sum(n for n, _, _ in values)
+    y_all = sum(y for _, y, _ in values)
+    k_all = sum(k for _, _, k in values)
+    rows.append(f"<tr><td><b>all stages</b></td><td class='hr-n'>{n_all}</td>"
+                f"<td class='hr-n'>{y_all}</td><td class='hr-n'><b>{_share(y_all, k_all)}</b>"
+                f"</td><td class='hr-n'>{n_all - k_all or _DASH}</td></tr>")
+    head = ["Stage", "Accounts", "Reached", "Share", "Unknown"]
+    tables = _table(head, rows, cls="hr-goal-stages", numeric=[1, 2, 3, 4])
+    if "segment" in frame.columns and frame["segment"].drop_nulls().len():
+        per_segment = (frame.with_columns(pl.col("segment").fill_null("(no segment)"))
+                       .group_by("roadmap", "segment").agg(*counts).sort("roadmap", "segment"))
+        seg_rows = [
+            f"<tr><td>{_id(_stage_label(r, sg, several))}</td><td class='hr-n'>{n}</td>"
+            f"<td class='hr-n'>{y}</td><td class='hr-n'>{_share(y, k)}</td>"
+            f"<td class='hr-n'>{n - k or _DASH}</td></tr>"
+            for r, sg, n, y, k in per_segment.rows()]
+        tables += ("<p><b>Per score segment</b></p>"
+                   + _table(["Segment", "Accounts", "Reached", "Share", "Unknown"], seg_rows,
+                            cls="hr-goal-segments", numeric=[1, 2, 3, 4]))
+    goals = "; ".join(
+        f"{_id(cr.id) + ': ' if several else ''}<code>{escape(str(cr.roadmap.goal.target))}"
+        "</code>" for cr in ev.plan.roadmaps if cr.id in targets)
+    return (f"<h3>Goal attainment</h3><p class='note'>The share of accounts whose goal target "
+            f"holds ({goals}), of those with a known verdict; the goal is "
+            "<code>goal_reached</code> in the frames.</p>"
+            f"<div class='charts'>{chart}</div><div class='hr-box'>{tables}</div>")
+
+
+def _store_trends(job: JobState, ev: Evaluation) -> str:
+    """Score trends from the runs kept in the store (``run_scores``): accounts per band and
+    the mean score per run, the share that reached the goal, the mean score per stage (the
+    store keeps sums per group, so means and shares combine exactly; a median would not)."""
+    scores = job.scores
+    if scores is None or scores.height == 0:
+        return ("<p class='note'>The store keeps no scores of its runs up to this date (runs "
+                "stored before schema version 4 have none): the next runs add them.</p>")
+    palette = _score_palette(ev.plan)
+    cuts = _score_cuts(ev.plan)
+    dates: list[dt.date] = scores["as_of"].unique().sort().tail(60).to_list()
+    scores = scores.filter(pl.col("as_of").is_in(dates))
+    labels = [d.isoformat() for d in dates]
+    by_band = scores.group_by("as_of", pl.col("score_band").fill_null(NO_BAND).alias("band")
+                              ).agg(pl.col("accounts").sum())
+    table = {(d, b): n for d, b, n in by_band.rows()}
+    bands = _band_order([None if b == NO_BAND else b for b in by_band["band"].unique()],
+                        palette)
+    more = " (the last 60)" if scores["as_of"].n_unique() < job.scores["as_of"].n_unique() else ""  # type: ignore[index]
+    bars = svg.stacked_bars(
+        labels, [svg.Series(b, palette.get(b, NO_BAND_COLOR),
+                            [table.get((d, b), 0) for d in dates]) for b in bands],
+        title=f"Accounts per score band, by run{more}", bar_width=30, totals=False)
+    mean = pl.col("score_sum").sum() / pl.col("scored").sum()
+    per_roadmap = scores.group_by("as_of", "roadmap").agg(
+        pl.when(pl.col("scored").sum() > 0).then(mean).alias("mean"),
+        pl.col("goal_reached").sum(), pl.col("goal_known").sum())
+    rm = {(d, r): (m, y, k) for d, r, m, y, k in per_roadmap.rows()}
+    several = len(ev.plan.roadmaps) > 1
+    lines: list[svg.Series] = []
+    goal_lines: list[svg.Series] = []
+    targets = _goal_roadmaps(ev.plan)
+    for i, cr in enumerate(ev.plan.roadmaps):
+        name = f"{cr.id}: " if several else ""
+        color = _LINE_COLORS[i % len(_LINE_COLORS)]
+        got = [rm.get((d, cr.id)) for d in dates]
+        lines.append(svg.Series(f"{name}mean score", color,
+                                [None if g is None else g[0] for g in got]))
+        if cr.id in targets:
+            goal_lines.append(svg.Series(
+                f"{name}reached the goal (%)", color,
+                [None if g is None or not g[2] else 100.0 * g[1] / g[2] for g in got]))
+    mean_chart = svg.line_chart(labels, lines, title="Health score by run",
+                                y_domain=(0.0, 100.0), cuts=cuts, y_title="score")
+    goal_chart = ""
+    if any(v is not None for s_ in goal_lines for v in s_.values):
+        goal_chart = svg.line_chart(labels, goal_lines,
+                                    title="Share of accounts that reached the goal, by run",
+                                    y_domain=(0.0, 100.0), y_title="% of accounts")
+    per_stage = scores.group_by("roadmap", "stage", "as_of").agg(
+        pl.col("accounts").sum().alias("n"),
+        pl.when(pl.col("scored").sum() > 0).then(mean).alias("mean"))
+    ps = {(r, st, d): (n, m) for r, st, d, n, m in per_stage.rows()}
+    order, titles = stage_labels(ev.plan)
+    seen = {(r, st) for r, st, _ in ps}
+    figures = []
+    for r, st in order:
+        if (r, st) not in seen:
+            continue
+        counts = [ps.get((r, st, d), (0, None))[0] for d in dates]
+        label = _stage_label(r, st, several)
+        chart = svg.line_chart(
+            labels, [svg.Series(f"{label}: mean score", "#4c78a8",
+                                [ps.get((r, st, d), (0, None))[1] for d in dates])],
+            title=f"Mean score in {label}, by run", y_domain=(0.0, 100.0), cuts=cuts,
+            width=260, height=130, legend=False, heading=False)
+        title = f" <span class='hr-muted'>{escape(titles[(r, st)])}</span>" if titles.get(
+            (r, st)) else ""
+        figures.append(f"<figure><figcaption>{_id(label)}{title} &middot; accounts "
+                       f"{counts[0]} &rarr; {counts[-1]}</figcaption>{chart}</figure>")
+    return ("<h3>Score trends from the runs kept</h3><p class='note'>What each run of the "
+            "daily job scored, as the store keeps it (no evaluation of the past): the "
+            "accounts per score band, the mean score, the share of accounts that reached "
+            "the goal, and the mean score per stage.</p>"
+            f"<div class='charts'>{bars}{mean_chart}{goal_chart}</div>"
+            f"<div class='multiples'>{''.join(figures)}</div>")
+
+
 # --------------------------------------------------------------------------- accounts
 
 
@@ -336,8 +491,10 @@ def _ranked_accounts(ev: Evaluation) -> pl.DataFrame:
                  pl.col("priority").first().alias("urgent_priority")))
     return (
         ev.stages.select(key, "roadmap", "stage")
-        .join(ev.scores.select(key, "roadmap", "score", "score_band"), on=[key, "roadmap"],
-              how="left", nulls_equal=True)
+        .join(ev.scores.select(key, "roadmap", "score", "score_band",
+                               pl.col("goal_reached") if "goal_reached" in ev.scores.columns
+                               else pl.lit(None, pl.Boolean).alias("goal_reached")),
+              on=[key, "roadmap"], how="left", nulls_equal=True)
         .join(acts, on=[key, "roadmap"], how="left", nulls_equal=True)
         .with_columns(pl.col("challenge", "positive").fill_null(0))
         .sort("__rank", "score", key, nulls_last=True)
@@ -365,6 +522,9 @@ def _accounts_table(ranked: pl.DataFrame, ev: Evaluation, anchors: dict[Any, str
     several = len(ev.plan.roadmaps) > 1
     shown = ranked.head(limit)
     head = ["Account", "Stage", "Score", "Band", "Challenge", "Positive", "Most urgent action"]
+    targets = set(_goal_roadmaps(ev.plan))
+    if targets:
+        head.insert(4, "Goal")
     if sparks is not None:
         head += ["Score trend", "Change"]
     rows = []
@@ -380,6 +540,8 @@ def _accounts_table(ranked: pl.DataFrame, ev: Evaluation, anchors: dict[Any, str
             f"{_id(a['urgent'])} {_priority(str(a['urgent_priority']))}")
         cells = [f"<td>{name}</td>", f"<td>{stage}</td>", f"<td class='hr-n'>{score}</td>",
                  f"<td>{_badge(a['score_band'], palette.get(a['score_band'] or ''))}</td>",
+                 *([f"<td>{_goal_cell(a['goal_reached'], a['roadmap'] in targets)}</td>"]
+                   if targets else []),
                  f"<td class='hr-n'>{a['challenge'] or _DASH}</td>",
                  f"<td class='hr-n'>{a['positive'] or _DASH}</td>", f"<td>{urgent}</td>"]
         if sparks is not None:
@@ -389,13 +551,23 @@ def _accounts_table(ranked: pl.DataFrame, ev: Evaluation, anchors: dict[Any, str
             cells += [f"<td>{svg.sparkline(values, label=f'score of {k}', cuts=cuts)}</td>",
                       f"<td class='hr-n'>{change}</td>"]
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    numeric = [2, 4, 5] + ([8] if sparks is not None else [])
+    shift = 1 if targets else 0
+    numeric = [2, 4 + shift, 5 + shift] + ([8 + shift] if sparks is not None else [])
     note = ""
     if ranked.height > shown.height:
         note = (f"<p class='note'>The {shown.height} most urgent of {ranked.height} accounts "
                 "are listed (raise the limit with <code>--list-accounts</code>, or read every "
                 "account in the frames of <code>healthrules evaluate</code>).</p>")
     return _table(head, rows, cls="hr-accounts", numeric=numeric) + note
+
+
+def _goal_cell(reached: bool | None, has_target: bool) -> str:
+    if not has_target:
+        return _DASH
+    if reached is None:
+        return "<span class='hr-neg'>unknown</span>"
+    return ("<b class='hr-pos'>reached</b>" if reached
+            else "<span class='hr-muted'>not yet</span>")
 
 
 def _top_actions(ev: Evaluation, anchors: dict[Any, str], top: int) -> str:
@@ -632,8 +804,8 @@ def _daily_job(job: JobState, ev: Evaluation, anchors: dict[Any, str], limit: in
             f"({job.overrides.height})</span></p>"
             + _table(["Account", "Pinned", "Value", "Reason", "Set by", "From", "Expires"],
                      rows, cls="hr-pins", numeric=[2]))
-    return (f"{head}<div class='charts'>{chart}</div><div class='hr-box'>{open_table}"
-            f"{change_table}{pins}</div>")
+    return (f"{head}<div class='charts'>{chart}</div>{_store_trends(job, ev)}"
+            f"<div class='hr-box'>{open_table}{change_table}{pins}</div>")
 
 
 # --------------------------------------------------------------------------- page
@@ -667,6 +839,13 @@ def build(ev: Evaluation, history: History | None, limits: Limits,
             ("positive actions", f"{kinds.get('positive', 0):,}")]
     if worst is not None:
         kpis.insert(2, (f"in {worst}", f"{bands[worst]:,}"))
+    targets = _goal_roadmaps(plan)
+    if targets and "goal_reached" in ev.scores.columns:
+        goal = ev.scores.filter(pl.col("roadmap").is_in(targets))["goal_reached"]
+        known = goal.count()
+        reached = int(goal.sum() or 0)
+        kpis.append(("reached the goal", "n/a" if not known else
+                     f"{reached / known:.0%} ({reached:,} of {known:,})"))
     kpi_html = "".join(f"<div class='kpi'><b>{escape(v)}</b>{escape(k)}</div>" for k, v in kpis)
     span = ""
     if history is not None and history.dates:
@@ -686,7 +865,7 @@ def build(ev: Evaluation, history: History | None, limits: Limits,
         "<section class='part' id='overview'><h2>Overview</h2>"
         f"<div class='kpis'>{kpi_html}</div>{note}"
         f"<div class='charts'>{_stage_chart(ev)}{_histogram(ev)}</div>"
-        f"<div class='hr-box'>{_STYLE}{_stage_table(ev)}</div></section>",
+        f"<div class='hr-box'>{_STYLE}{_stage_table(ev)}</div>{_goal(ev)}</section>",
     ]
     if history is not None:
         parts.append("<section class='part' id='trends'><h2>Trends</h2>"
