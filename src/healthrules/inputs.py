@@ -119,6 +119,17 @@ def lazy(frame: Any, what: str) -> pl.LazyFrame:
     )
 
 
+@functools.lru_cache(maxsize=1024)
+def _datetime_lit(value: dt.datetime, time_unit: str, time_zone: str | None) -> pl.Expr:
+    """A naive wall-clock datetime as a literal of a datetime dtype, built once per value
+    (polars builds a typed datetime literal through a Series: a service evaluating at the
+    same date pays it once, not per call; expressions are immutable)."""
+    e = pl.lit(value, dtype=pl.Datetime(time_unit))  # type: ignore[arg-type]
+    if time_zone is not None:
+        e = e.dt.replace_time_zone(time_zone)
+    return e
+
+
 @dataclass(frozen=True)
 class Clock:
     """The evaluation instant: ``as_of`` as a date, and ``end`` as a naive datetime + zone."""
@@ -152,17 +163,6 @@ class Clock:
         elif typ == "datetime" and self.time_zone is not None:
             e = expr.dt.cast_time_unit(self.time_unit)  # type: ignore[arg-type]
         return e
-
-
-@functools.lru_cache(maxsize=1024)
-def _datetime_lit(value: dt.datetime, time_unit: str, time_zone: str | None) -> pl.Expr:
-    """A naive wall time as a literal of ``Datetime(time_unit, time_zone)``, built once per
-    value (an expression is immutable; building a zoned literal costs about 0.4 ms, and
-    the events pass of a roadmap asks for the same few instants dozens of times)."""
-    e = pl.lit(value, dtype=pl.Datetime(time_unit))  # type: ignore[arg-type]
-    if time_zone is not None:
-        e = e.dt.replace_time_zone(time_zone)
-    return e
 
 
 _INT = {pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64}

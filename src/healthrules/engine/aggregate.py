@@ -418,13 +418,13 @@ class EventsPass:
         the evaluation clock (the default source's zone).
         """
         lows: list[dt.datetime | None] = []
-        by_roadmap: dict[int, dict[str, AggregateIndicator]] = {}
+        by_ids: dict[int, dict[str, AggregateIndicator]] = {}
         for i, _, ind in self.indicators():
             cr = self.plan.roadmaps[i]
-            if i not in by_roadmap:
-                by_roadmap[i] = {x.id: x for x in cr.roadmap.indicators
-                                 if isinstance(x, AggregateIndicator)}
-            by_id = by_roadmap[i]
+            by_id = by_ids.get(i)
+            if by_id is None:  # once per roadmap, not once per indicator
+                by_id = by_ids[i] = {x.id: x for x in cr.roadmap.indicators
+                                     if isinstance(x, AggregateIndicator)}
             # a window that starts at an indicator's time starts after that indicator's own
             # window starts
             while ind.window.from_ in by_id:
