@@ -462,7 +462,7 @@ def _rollup(r: Roadmap, a: Analysis, idx: int, ind: RollupIndicator,
     numbers = [v for v in values if v is not None]
     if agg == "sum":
         if a.indicator_types[ind.id] == "float":
-            return math.fsum(float(v) for v in numbers)  # type: ignore[arg-type]
+            return _grid_sum([float(v) for v in numbers])  # type: ignore[arg-type]
         return sum(int(v) for v in numbers)  # type: ignore[call-overload]
     if agg in ("min", "max"):
         if not numbers:
@@ -472,14 +472,26 @@ def _rollup(r: Roadmap, a: Analysis, idx: int, ind: RollupIndicator,
     if agg == "mean":
         if not numbers:
             return None
-        return math.fsum(float(v) for v in numbers) / len(numbers)  # type: ignore[arg-type]
+        total = _grid_sum([float(v) for v in numbers])  # type: ignore[arg-type]
+        return None if total is None else total / len(numbers)
     assert agg == "weighted_mean"
     pairs = [(float(v), float(w)) for v, w in zip(values, weights, strict=True)  # type: ignore[arg-type]
              if v is not None and w is not None]
-    total = math.fsum(w for _, w in pairs)
-    if total <= 0:
+    den = _grid_sum([w for _, w in pairs])
+    num = _grid_sum([v * w for v, w in pairs])
+    if den is None or num is None:
         return None
-    return math.fsum(v * w for v, w in pairs) / total
+    if den <= 0:
+        return None
+    return num / den
+
+
+def _grid_sum(values: list[float]) -> float | None:
+    """"Floating point", roll-ups: the exact sum of the children's values on the 1e-9 grid;
+    None when one of them is not finite or beyond +-2**63."""
+    if any(not math.isfinite(v) or abs(v) >= 2.0**63 for v in values):
+        return None
+    return _exact_float_sum(values)
 
 
 def _account(
@@ -731,17 +743,32 @@ def _aggregate(
     is_float = ev.values[ind.of] == "float"
     if agg == "sum":
         if is_float:
-            return math.fsum(float(v) for v in numbers)
-        return sum(int(v) for v in numbers)
+            return _exact_float_sum(float(v) for v in numbers)  # type: ignore[arg-type]
+        return sum(int(v) for v in numbers)  # type: ignore[call-overload]
     if not numbers:
         return None
     if agg == "mean":
-        return math.fsum(float(v) for v in numbers) / len(numbers)
+        if is_float:
+            return _exact_float_sum(float(v) for v in numbers) / len(numbers)  # type: ignore[arg-type]
+        return float(sum(int(v) for v in numbers)) / len(numbers)  # type: ignore[call-overload]
     if agg in ("median", "percentile"):
         return _percentile(sorted(float(v) for v in numbers),
                            0.5 if agg == "median" else ind.q)
     best = (min if agg == "min" else max)(numbers)
     return float(best) if is_float else int(best)
+
+
+def _billionths(v: float) -> int:
+    """"Floating point": a float value as sums add it, an integer number of billionths:
+    ``trunc(v) * 10**9 + round((v - trunc(v)) * 1e9)`` (one IEEE product, half to even)."""
+    whole = math.trunc(v)
+    return whole * 10**9 + round((v - whole) * 1e9)
+
+
+def _exact_float_sum(values: Iterable[float]) -> float:
+    """"Floating point": the billionths added exactly (Python integers), then the double
+    nearest the exact total (Python's integer true division is correctly rounded)."""
+    return sum(_billionths(v) for v in values) / 10**9
 
 
 def _percentile(ordered: list[float], q: float | None) -> float:

@@ -10,7 +10,6 @@ bands, stages, scores and fired actions for every account.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,6 +21,7 @@ from hypothesis import strategies as st
 import healthrules as hr
 from healthrules.analysis import analyze
 from healthrules.roadmap import AGGREGATES, ROLLUP_AGGREGATES, Roadmap
+from healthrules.testing.strategies import SUM_PROBES
 from reference import Reference, evaluate_reference
 
 Draw = Callable[[st.SearchStrategy[Any]], Any]
@@ -434,7 +434,8 @@ def data(draw: Draw, zone: str | None) -> tuple[pl.DataFrame, pl.DataFrame]:
                 "user_id": maybe(st.sampled_from(["u1", "u2", "u3"])),
                 "event": draw(st.sampled_from(EVENT_NAMES)),
                 "timestamp": maybe_at(*draw(st.sampled_from(periods))),
-                "value": maybe(st.integers(0, 20).map(lambda k: k / 4) | st.just(float("nan"))),
+                "value": maybe(st.integers(0, 20).map(lambda k: k / 4) | st.just(float("nan"))
+                               | st.sampled_from(SUM_PROBES)),
                 "qty": maybe(st.integers(-2, 5)),
             }
             for _ in range(n)
@@ -459,7 +460,8 @@ def same(a: object, b: object) -> bool:
         return a is None and b is None
     if isinstance(a, float) or isinstance(b, float):
         assert isinstance(a, (int, float)) and isinstance(b, (int, float))
-        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+        # bit for bit: sums and means are exact (docs/semantics.md, "Floating point")
+        return float(a) == float(b) and type(a) is type(b)
     if isinstance(a, dt.datetime) and isinstance(b, dt.datetime):
         if (a.tzinfo is None) != (b.tzinfo is None):
             return False

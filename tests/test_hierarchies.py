@@ -353,7 +353,7 @@ def test_history_equals_evaluate_at_every_date(seed: int, monkeypatch: Any) -> N
         want = hr.evaluate(roadmap, events, accounts, d)
         got = h.at(d)
         for name, frame in want.frames.items():
-            assert_frame_equal(got.frames[name], frame, check_exact=False, rel_tol=1e-9)
+            assert_frame_equal(got.frames[name], frame, check_exact=True)
 
 
 # --------------------------------------------------------------------------- around the engine
@@ -541,7 +541,7 @@ def test_an_anchored_window_reads_a_named_source() -> None:
     for d in h.dates:
         want = hr.evaluate(roadmap, events, accounts, d)
         for name, frame in want.frames.items():
-            assert_frame_equal(h.at(d).frames[name], frame, check_exact=False)
+            assert_frame_equal(h.at(d).frames[name], frame, check_exact=True)
 
 
 def test_an_anchor_of_another_source_is_refused_at_load_time() -> None:

@@ -129,8 +129,8 @@ def _assert_same(h: hr.Evaluation, e: hr.Evaluation) -> None:
     for name, frame in e.frames.items():
         got = h.frames[name]
         assert got.columns == frame.columns, name
-        assert_frame_equal(got, frame, check_dtypes=True, check_exact=False, rel_tol=1e-9,
-                           abs_tol=1e-9)
+        # bit for bit: float sums are exact in both (docs/semantics.md, "Floating point")
+        assert_frame_equal(got, frame, check_dtypes=True, check_exact=True)
 
 
 @pytest.mark.parametrize("seed", range(8))

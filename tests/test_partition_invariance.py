@@ -93,6 +93,5 @@ def test_any_split_of_accounts_gives_the_same_rows(
     for name in ("indicators", "stages", "scores", "actions"):
         key = ["account_id", "action_id"] if name == "actions" else ["account_id"]
         joined = pl.concat([getattr(p, name) for p in pieces]).sort(key)
-        # floats may differ in the last bit (summation order), nothing more
-        assert_frame_equal(joined, getattr(whole, name).sort(key), check_exact=False,
-                           rel_tol=1e-12, abs_tol=1e-12)
+        # bit for bit, float sums and means included
+        assert_frame_equal(joined, getattr(whole, name).sort(key), check_exact=True)

@@ -30,6 +30,8 @@ from healthrules.aggregates import (
     Incremental,
     LintRange,
     OfRule,
+    exact_columns,
+    exact_limbs,
 )
 from healthrules.expressions import (
     _ALLOWED_NODES,
@@ -167,6 +169,10 @@ def _direct(kind: AggregateKind, of: str | None, where: str | None,
                          value_types=VALUE_TYPES, day="__day", q=_q(kind))
     events = _events().lazy().filter(ts < pl.lit(END)).with_columns(
         pl.col("amount").fill_nan(None), ts.dt.date().alias("__day"))
+    # the exact limbs that sums of a float column read, computed before the group_by
+    events = events.with_columns(
+        e.alias(n) for e, n in zip(exact_limbs(pl.col("amount")), exact_columns("amount"),
+                                   strict=True))
     raw = events.group_by("account_id").agg(kind.polars(inputs).alias("raw"))
     out = ACCOUNTS.lazy().join(raw, on="account_id", how="left").select(
         "account_id", kind.finish(pl.col("raw"), pl.lit(AS_OF)).alias("value"))

@@ -173,6 +173,18 @@ def test_escalation_counts_from_the_due_date(tmp_path: Path) -> None:
     assert _escalated(r2, tmp_path / "u.db", range(1, 4)) == [(day(3), "a", 2)]
 
 
+def test_an_escalation_shows_the_text_of_the_opening(tmp_path: Path) -> None:
+    # the escalation on day 6 must not re-render "due {due_date}" from day 6 (due day 9)
+    r = _roadmap(escalate_after="2d", escalate_from="due")
+    results = [run(r, tmp_path / "s.db", _events(VALUES), ACCOUNTS, day(k)) for k in range(1, 8)]
+    rows = [row for res in results for row in res.changes.filter(
+        pl.col("account_id") == "a").select("change", "due_date", "text").rows()]
+    opened = next(row for row in rows if row[0] == "opened")
+    escalated = next(row for row in rows if row[0] == "escalated")
+    assert escalated[1:] == opened[1:]
+    assert f"due {day(4).isoformat()}" in escalated[2]
+
+
 def test_a_due_date_from_a_null_attribute_never_escalates(tmp_path: Path) -> None:
     r = _roadmap(due="renewal", escalate_from="due", do="x is {x}")
     accounts = ACCOUNTS.with_columns(pl.lit(None, pl.Date).alias("renewal"))

@@ -67,7 +67,7 @@ def _assert_same(result: Any, want: hr.Evaluation) -> None:
             frame = frame.sort("roadmap", "stage", "action_id", nulls_last=True)
         else:
             frame = frame.sort(key, "roadmap", nulls_last=True)
-        assert_frame_equal(got[name], frame, check_exact=False)
+        assert_frame_equal(got[name], frame, check_exact=True)  # bit for bit
     assert dict(got["diagnostics"].iter_rows()) == want.diagnostics
 
 

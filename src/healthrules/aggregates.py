@@ -23,6 +23,7 @@ when they run.
 from __future__ import annotations
 
 import decimal
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, assert_never
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AGGREGATE_KINDS",
+    "EXACT_BOUND",
+    "EXACT_SCALE",
     "Aggregate",
     "AggregateInputs",
     "AggregateKind",
@@ -41,8 +44,16 @@ __all__ = [
     "LintRange",
     "OfRule",
     "QRule",
+    "exact_columns",
+    "exact_limbs",
+    "exact_mean",
+    "exact_mean_expr",
+    "exact_sum",
+    "exact_total",
+    "from_grid",
     "percentile_of",
     "q_units",
+    "quantise",
     "value_column",
 ]
 
@@ -162,6 +173,11 @@ class AggregateInputs:
     q
         The percentile to compute, as an integer number of millionths (``q: 0.9`` is
         900000), None for a kind that takes no ``q``.
+    exact
+        For a kind that adds the values (``sum``, ``mean``) of a float value column: the two
+        Int64 limb columns of each value on the grid of :data:`EXACT_SCALE`
+        (:func:`exact_columns`, computed once before the ``group_by`` by
+        :func:`exact_limbs`), summed exactly; None otherwise.
     """
 
     condition: pl.Expr
@@ -170,6 +186,7 @@ class AggregateInputs:
     day: str
     user: str | None
     q: int | None = None
+    exact: tuple[pl.Expr, pl.Expr] | None = None
 
 
 PolarsAggregate = Callable[[AggregateInputs], "pl.Expr"]
@@ -219,6 +236,12 @@ class AggregateKind:
     polars: PolarsAggregate
     history: Incremental
 
+    @property
+    def sums(self) -> bool:
+        """Whether the kind adds the values of its ``of`` column (``sum``, ``mean``): such
+        sums are exact (see :func:`exact_limbs`)."""
+        return self.history in ("running_sum", "running_mean")
+
     def result_type(self, of_type: Type | None) -> Type:
         """The type of the value, given the type of the ``of`` column (None: no such column)."""
         if self.result == "of":
@@ -239,11 +262,15 @@ class AggregateKind:
         import polars as pl
 
         of_expr: pl.Expr | None = None
+        exact: tuple[pl.Expr, pl.Expr] | None = None
         if of is not None:
             of_expr = (value_column(of, value_types.get(of)) if self.of == "value"
                        else pl.col(of))
+            if self.sums and value_types.get(of) == "float":
+                hi, lo = exact_columns(of)
+                exact = (pl.col(hi), pl.col(lo))
         return AggregateInputs(condition=condition, timestamp=timestamp, of=of_expr, day=day,
-                               user=user, q=self.q_units(q))
+                               user=user, q=self.q_units(q), exact=exact)
 
     def q_units(self, q: float | None) -> int | None:
         """``q`` in millionths (0.5 for ``median``), None for a kind that takes no ``q``."""
@@ -320,6 +347,94 @@ def value_column(name: str, value_type: str | None) -> pl.Expr:
     return v.cast(pl.Int64)
 
 
+# --------------------------------------------------------------------------- exact sums
+
+EXACT_DECIMALS = 9
+EXACT_SCALE: int = 10**EXACT_DECIMALS
+"""Float values are added on a grid of ``10**-9``: each value becomes the integer
+:func:`quantise` gives (its number of billionths), the integers are added exactly, and the
+exact total is converted back to the double nearest it (:func:`from_grid`). Any order of
+addition, any partition of the events, gives the same bits."""
+
+EXACT_BOUND: int = 2**62
+"""The most the absolute values of one account's events of a summed column may add up to
+(within what one pass over the events reads): below it, the integer part of every partial
+sum fits an Int64, so nothing wraps. Beyond it the evaluation is refused
+(:class:`healthrules.errors.InputDataError`)."""
+
+
+def quantise(value: float) -> int:
+    """A float value as the engine adds it: its number of billionths, an integer.
+
+    ``trunc(v) * 10**9 + round(frac * 1e9)``, where ``frac = v - trunc(v)`` (exact) and
+    ``frac * 1e9`` is one IEEE multiplication, rounded half to even: what
+    :func:`exact_limbs` computes, the limbs of a value being ``trunc(v)`` and
+    ``round(frac * 1e9)``. A value with at most 9 decimals (whose double is the nearest to
+    that decimal) gets exactly that decimal's billionths; -0.0 is 0.
+    """
+    whole = math.trunc(value)
+    return whole * EXACT_SCALE + round((value - whole) * 1e9)
+
+
+def exact_mean(total: int, count: int) -> float | None:
+    """The mean of ``count`` values whose quantised total is ``total``: the double nearest
+    the exact total divided by the count (one IEEE division); None when ``count`` is 0."""
+    if count == 0:
+        return None
+    return (total / EXACT_SCALE) / count
+
+
+def exact_columns(name: str) -> tuple[str, str]:
+    """The two limb columns of a float value column that sums read (see
+    :func:`exact_limbs`)."""
+    return f"__qhi__{name}", f"__qlo__{name}"
+
+
+def exact_limbs(x: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """The limbs of a Float64 value (null for NaN, inf and null): ``trunc(v)`` and
+    ``round((v - trunc(v)) * 1e9)``, half to even, both Int64 (:func:`quantise` is the
+    integer ``hi * 10**9 + lo``). A value beyond the Int64 range gets null limbs; its
+    account's absolute sum is then beyond :data:`EXACT_BOUND` and the evaluation is
+    refused."""
+    import polars as pl
+
+    hi = x.cast(pl.Int64, strict=False)  # truncates toward zero
+    lo = ((x - hi.cast(pl.Float64)) * 1e9).round(mode="half_to_even").cast(pl.Int64)
+    return hi, lo
+
+
+def exact_total(hi: pl.Expr, lo: pl.Expr) -> pl.Expr:
+    """The exact sum (Int128 billionths) of limbs inside an aggregation: each limb summed
+    in Int64 (exact: the integer parts add up to less than :data:`EXACT_BOUND`, the
+    fractional limbs are below ``10**9`` each and a group has fewer than ``2**32`` rows)."""
+    import polars as pl
+
+    return hi.sum().cast(pl.Int128) * EXACT_SCALE + lo.sum().cast(pl.Int128)
+
+
+def from_grid(total: pl.Expr) -> pl.Expr:
+    """An integer number of billionths as the double nearest it (correctly rounded: the
+    decimal text ``<total>e-9`` parsed, as Python's ``total / 10**9``)."""
+    import polars as pl
+
+    return pl.format("{}e-9", total).cast(pl.Float64)
+
+
+def exact_sum(hi: pl.Expr, lo: pl.Expr) -> pl.Expr:
+    """The sum of limbs inside an aggregation, as the double nearest the exact sum."""
+    return from_grid(exact_total(hi, lo))
+
+
+def exact_mean_expr(hi: pl.Expr, lo: pl.Expr) -> pl.Expr:
+    """The mean of limbs inside an aggregation: the exact sum's double divided by the number
+    of values (one IEEE division), null without values."""
+    import polars as pl
+
+    from healthrules.polars_expr import exact_division
+
+    return exact_division(exact_sum(hi, lo), hi.count().cast(pl.Int64))
+
+
 # --------------------------------------------------------------------------- polars forms
 
 
@@ -367,11 +482,27 @@ def _picked(x: AggregateInputs) -> pl.Expr:
 
 
 def _sum(x: AggregateInputs) -> pl.Expr:
+    if x.exact is not None:
+        import polars as pl
+
+        hi, lo = x.exact
+        return exact_sum(pl.when(x.condition).then(hi), pl.when(x.condition).then(lo))
     return _picked(x).sum()
 
 
 def _mean(x: AggregateInputs) -> pl.Expr:
-    return _picked(x).mean()
+    if x.exact is not None:
+        import polars as pl
+
+        hi, lo = x.exact
+        return exact_mean_expr(pl.when(x.condition).then(hi), pl.when(x.condition).then(lo))
+    import polars as pl
+
+    from healthrules.polars_expr import exact_division
+
+    # integers: the exact Int64 sum (see EXACT_BOUND), as a double, over the count
+    picked = _picked(x)
+    return exact_division(picked.sum(), picked.count().cast(pl.Int64))
 
 
 def _min(x: AggregateInputs) -> pl.Expr:

@@ -79,6 +79,7 @@ class Code(enum.StrEnum):
     BAD_VALIDITY = "bad_validity"
 
     BAD_AS_OF = "bad_as_of"
+    VALUES_OUT_OF_RANGE = "values_out_of_range"
     UNKNOWN_SOURCE = "unknown_source"
     # evaluation
     EVALUATION_FAILED = "evaluation_failed"

@@ -15,7 +15,14 @@ The pipeline, one module each:
 See ``docs/design.md``.
 """
 
-from healthrules.engine.aggregate import EventsPass, aggregate_expr, raw_column, read_source
+from healthrules.engine.aggregate import (
+    EventsPass,
+    abs_sum_expr,
+    aggregate_expr,
+    check_sum_range,
+    raw_column,
+    read_source,
+)
 from healthrules.engine.assemble import (
     RoadmapOutputs,
     RoadmapProgram,
@@ -46,8 +53,10 @@ __all__ = [
     "PartitionColumn",
     "RoadmapOutputs",
     "RoadmapProgram",
+    "abs_sum_expr",
     "action_path",
     "aggregate_expr",
+    "check_sum_range",
     "empty_actions",
     "evaluate",
     "events_query",

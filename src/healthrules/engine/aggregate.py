@@ -19,17 +19,18 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from healthrules.aggregates import AGGREGATE_KINDS
+from healthrules.aggregates import AGGREGATE_KINDS, EXACT_BOUND, exact_columns, exact_limbs
 from healthrules.analysis import Analysis
 from healthrules.compiler import Plan
 from healthrules.engine.binding import LiteralTime, translate, window
 from healthrules.engine.frames import SMALL_ROWS
+from healthrules.errors import Code, InputDataError, Issue, Location
 from healthrules.expressions import Parsed, names_in
-from healthrules.inputs import NOT_FINITE, Clock, read_events, source_clock
+from healthrules.inputs import NOT_FINITE, Clock, read_events, source_clock, source_label
 from healthrules.roadmap import AggregateIndicator
 
-__all__ = ["EVENTS_QUERY_FLAGS", "EventsPass", "aggregate_expr", "anchor_column", "raw_column",
-           "read_source"]
+__all__ = ["EVENTS_QUERY_FLAGS", "EventsPass", "abs_sum_column", "abs_sum_expr", "aggregate_expr",
+           "anchor_column", "check_sum_range", "raw_column", "read_source", "summed_columns"]
 
 # how the events query is collected: each branch streams its own scan (see
 # EventsPass._join_distinct_counts)
@@ -45,6 +46,57 @@ def anchor_column(i: int, ident: str) -> str:
     """The events column holding the time of indicator ``ident`` of roadmap ``i``, where a
     window starts (``window: {from: <indicator>}``), joined onto the events by account."""
     return f"__anchor__{i}__{ident}"
+
+
+def summed_columns(plan: Plan, source: str) -> dict[str, str]:
+    """The value columns of a source that some ``sum`` or ``mean`` adds, with their types
+    (``int`` or ``float``): float ones get their exact limbs before any ``group_by``
+    (:func:`read_source`), and every one's absolute sum per account is checked against
+    :data:`healthrules.aggregates.EXACT_BOUND` (:func:`check_sum_range`)."""
+    values = plan.sources[source].values
+    return {ind.of: values[ind.of] for _, _, ind in plan.source_indicators(source)
+            if AGGREGATE_KINDS[ind.aggregate].sums and ind.of is not None
+            and ind.of in values}
+
+
+def abs_sum_column(column: str) -> str:
+    """The column of an account's sum of absolute values of a summed column (a check)."""
+    return f"__abs__{column}"
+
+
+def abs_sum_expr(column: str) -> pl.Expr:
+    """An account's sum of the absolute values of a summed value column, as a double (only
+    compared with :data:`healthrules.aggregates.EXACT_BOUND`)."""
+    return pl.col(column).cast(pl.Float64).abs().sum().alias(abs_sum_column(column))
+
+
+def check_sum_range(plan: Plan, source: str, sums: pl.DataFrame, key: str) -> None:
+    """Refuse an account whose values of a summed column add up, in absolute value, to
+    :data:`healthrules.aggregates.EXACT_BOUND` or more (their exact sum could leave Int64).
+
+    ``sums`` holds, per account (``key``), the :func:`abs_sum_column` of every summed
+    column of ``source``.
+    """
+    issues: list[Issue] = []
+    for column in sorted(summed_columns(plan, source)):
+        name = abs_sum_column(column)
+        if name not in sums.columns:
+            continue
+        over = sums.filter(pl.col(name) >= float(EXACT_BOUND))
+        if over.height:
+            row = over.sort(key, nulls_last=True).row(0, named=True)
+            first, largest = row[key], float(row[name])
+            issues.append(Issue(
+                code=Code.VALUES_OUT_OF_RANGE.value,
+                location=Location(file=source_label(plan, source), path=column),
+                message=f"the values of column {column!r} of account {first!r}"
+                f"{f' (and {over.height - 1} more)' if over.height > 1 else ''} add up to "
+                f"{largest:.4g} in absolute value: sums and means are exact only "
+                f"below 2**62 (about 4.6e18)",
+                hint="rescale the column (e.g. thousands instead of units) or drop the "
+                "values that are not real measurements"))
+    if issues:
+        raise InputDataError(issues)
 
 
 def aggregate_expr(plan: Plan, ind: AggregateIndicator, cond: pl.Expr) -> pl.Expr:
@@ -194,7 +246,9 @@ class EventsPass:
         # the data checks: events per account, and the events with a flaw (a null
         # timestamp or event, a NaN or infinite value) in one count; the kinds of flaw are
         # counted apart only when there are some (``finish``), three reductions less
-        aggs: list[pl.Expr] = [pl.len().alias("__n"), self._flawed().sum().alias("__flawed")]
+        aggs: list[pl.Expr] = [
+            pl.len().alias("__n"), self._flawed().sum().alias("__flawed"),
+            *[abs_sum_expr(c) for c in sorted(summed_columns(self.plan, self.source))]]
         pair_flags: dict[str, list[pl.Expr]] = {}
         computed = _Computed()
         copies: list[tuple[str, str]] = []
@@ -368,11 +422,15 @@ class EventsPass:
         }
         if agg_df["__flawed"].sum():
             diagnostics.update(self.flaws(events, in_memory))
+        checks = [abs_sum_column(c) for c in sorted(summed_columns(self.plan, self.source))]
+        if checks:
+            check_sum_range(self.plan, self.source, agg_df.filter(
+                pl.col(self.key).is_not_null()).select(self.key, *checks), self.key)
         agg_df = agg_df.filter(pl.col(self.key).is_not_null())
         if other_key:  # the known accounts' keys fit; the others are counted above
             agg_df = agg_df.join(known, on=self.key, how="semi").with_columns(
                 pl.col(self.key).cast(key_dtype))
-        return agg_df.drop("__n", "__flawed"), diagnostics
+        return agg_df.drop("__n", "__flawed", *checks), diagnostics
 
     # Distinct counts (``distinct``, ``active_days``) in two steps, so that memory grows with
     # the number of distinct (account, value) pairs rather than with the number of events:
@@ -474,11 +532,17 @@ def read_source(events: pl.LazyFrame, plan: Plan, source: str, clock: Clock,
             keep = keep & (ts >= own.datetime_lit(clock.wall_time(start, own.time_zone)))
         return keep | ts.is_null()
 
+    # float values that sums add: their exact limbs, computed once per event
+    limbs = [e.alias(n) for c, t in sorted(summed_columns(plan, source).items())
+             if t == "float" and c in columns
+             for e, n in zip(exact_limbs(pl.col(c)), exact_columns(c), strict=True)]
     if isinstance(schema.get(plan.sources[source].timestamp), pl.Datetime):
         events = events.filter(in_range(source_clock(clock, plan, source, schema)))
-        return read_events(events, plan, clock, schema, columns, source)
+        read = read_events(events, plan, clock, schema, columns, source)
+        return read.with_columns(limbs) if limbs else read
     # dates at midnight; NaN and inf read as null everywhere (filters, distinct, aggregates)
-    return read_events(events, plan, clock, schema, columns, source).filter(in_range(clock))
+    read = read_events(events, plan, clock, schema, columns, source).filter(in_range(clock))
+    return read.with_columns(limbs) if limbs else read
 
 
 def _partition_filter(column: str, dtype: pl.DataType, start: dt.datetime | None,

@@ -13,6 +13,15 @@ the same evaluation date. Inside the one lazy query of a roadmap frame:
    partials are finished (an empty sum or count is 0, a mean over no child is null, a mean
    is an IEEE division of two columns).
 
+Float sums over the children (``sum``, ``mean``, and both sums of ``weighted_mean``) are
+exact, so a parent's value does not depend on the order of its children: each child's value
+(for ``weighted_mean``, the product ``value * weight`` and the weight) is put on the grid of
+:data:`healthrules.aggregates.EXACT_SCALE` as an Int128 number of billionths
+(:func:`healthrules.aggregates.exact_limbs`), the integers are added (fewer than 2**32
+children of less than 2**63 each cannot leave Int128), and the exact total becomes the
+double nearest it. A child value that is not finite or beyond +-2**63 cannot be put on the
+grid: its parent's value is null.
+
 Frames and their rows: the roadmap frame has one row per evaluated row (an account, or an
 (account, date) pair in history); the grouped frame has one row per (parent, date) that has
 children in the roadmap frame.
@@ -25,6 +34,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from healthrules.aggregates import EXACT_SCALE, exact_limbs, from_grid
 from healthrules.analysis import Analysis
 from healthrules.engine.frames import AS_OF, cast_to
 from healthrules.expressions import Parsed
@@ -34,6 +44,21 @@ from healthrules.roadmap import Roadmap, RollupIndicator
 __all__ = ["RollupProgram"]
 
 _KEY = "__rollup_key"
+
+
+def _billionths(x: pl.Expr) -> pl.Expr:
+    """A child's float value as an Int128 number of billionths (null when it is null, not
+    finite or beyond +-2**63)."""
+    hi, lo = exact_limbs(x)
+    return hi.cast(pl.Int128) * EXACT_SCALE + lo.cast(pl.Int128)
+
+
+def _exact_sum(x: pl.Expr) -> pl.Expr:
+    """The exact sum of children's float values inside the aggregation, as the double
+    nearest it; null when a value cannot be put on the grid."""
+    n = _billionths(x)
+    off_grid = (x.is_not_null() & n.is_null()).any()
+    return pl.when(off_grid.not_()).then(from_grid(n.sum()))
 
 
 @dataclass(frozen=True)
@@ -123,17 +148,21 @@ class RollupProgram:
             finish = n if agg == "count" else exact_division(n, total)
             temporary += [f"{p}n", f"{p}all"]
         elif agg == "sum":
-            partials = [o.cast(pl.Float64 if typ == "float" else pl.Int64).sum().alias(f"{p}s")]
-            finish = pl.col(f"{p}s").fill_null(0)
-            temporary.append(f"{p}s")
+            partials = [(_exact_sum(o.cast(pl.Float64)) if typ == "float"
+                         else o.cast(pl.Int64).sum()).alias(f"{p}s"),
+                        pl.len().alias(f"{p}all")]
+            # 0 without children; null when a child's value is off the grid
+            finish = pl.when(pl.col(f"{p}all").is_null()).then(pl.lit(0)).otherwise(
+                pl.col(f"{p}s"))
+            temporary += [f"{p}s", f"{p}all"]
         elif agg in ("min", "max"):
             partials = [(o.min() if agg == "min" else o.max()).alias(f"{p}x")]
             finish = pl.col(f"{p}x")
             temporary.append(f"{p}x")
         elif agg == "mean":
             x = o.cast(pl.Float64)
-            partials = [x.sum().alias(f"{p}s"), x.is_not_null().sum().cast(pl.Int64).alias(
-                f"{p}c")]
+            partials = [_exact_sum(x).alias(f"{p}s"),
+                        x.is_not_null().sum().cast(pl.Int64).alias(f"{p}c")]
             c = pl.col(f"{p}c").fill_null(0)
             finish = exact_division(pl.col(f"{p}s"), c)
             temporary += [f"{p}s", f"{p}c"]
@@ -143,8 +172,8 @@ class RollupProgram:
             w = pl.col(w_col).cast(pl.Float64)
             x = o.cast(pl.Float64)
             both = x.is_not_null() & w.is_not_null()
-            partials = [(x * w).filter(both).sum().alias(f"{p}s"),
-                        w.filter(both).sum().alias(f"{p}w")]
+            partials = [_exact_sum((x * w).filter(both)).alias(f"{p}s"),
+                        _exact_sum(w.filter(both)).alias(f"{p}w")]
             den = pl.col(f"{p}w")
             finish = pl.when(den > 0).then(exact_division(pl.col(f"{p}s"), den))
             temporary += [w_col, f"{p}s", f"{p}w"]

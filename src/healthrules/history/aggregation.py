@@ -19,8 +19,10 @@ that does not depend on the date (``anchor <= ts < anchor + days``), which is ev
 per event like the ``where`` filter. So, per account:
 
 - ``count``, ``sum`` and the number of non-null values (for ``mean``) are differences of prefix
-  sums over days: ``P(D) - P(D - N)``. Prefix sums of integers are exact; float sums are
-  summed per account (never across accounts) and an empty window is exactly 0.
+  sums over days: ``P(D) - P(D - N)``. Prefix sums of integers are exact (Int64 differences,
+  exact modulo 2**64, of a window sum that fits); float values are summed as their exact
+  integer limbs (:func:`healthrules.aggregates.exact_limbs`), so a window's sum is the
+  engine's exact sum bit for bit, and an empty window is exactly 0.
 - ``active_days`` is the prefix sum of "this day had a matching event".
 - ``distinct``: per (account, value), the occurrence days ``d1 < d2 < ...`` cover the dates
   ``[d_i, min(d_i + N, d_{i+1}))``; the count at ``D`` is the prefix sum at ``D`` of +1 at each
@@ -57,11 +59,28 @@ from typing import Literal, assert_never
 
 import polars as pl
 
-from healthrules.aggregates import AGGREGATE_KINDS, AggregateKind, Incremental, value_column
+from healthrules.aggregates import (
+    AGGREGATE_KINDS,
+    EXACT_SCALE,
+    AggregateKind,
+    Incremental,
+    exact_columns,
+    from_grid,
+    value_column,
+)
 from healthrules.compiler import Plan
-from healthrules.engine import EventsPass, aggregate_expr, raw_column, read_source
+from healthrules.engine import (
+    EventsPass,
+    abs_sum_expr,
+    aggregate_expr,
+    check_sum_range,
+    raw_column,
+    read_source,
+)
+from healthrules.engine.aggregate import abs_sum_column, summed_columns
 from healthrules.expressions import names_in
 from healthrules.inputs import NOT_FINITE, Clock
+from healthrules.polars_expr import exact_division
 from healthrules.roadmap import AggregateIndicator
 
 __all__ = ["IncrementalAggregator", "aggregate_attributes", "day_number"]
@@ -235,7 +254,13 @@ class IncrementalAggregator:
                 case "running_sum" | "running_mean":
                     assert s.value is not None
                     v = pl.when(c).then(pl.col(s.value))
-                    out[f"{s.cond}{s.value}__s"] = v.sum()
+                    if s.value_float:  # the exact limbs (see healthrules.aggregates)
+                        assert s.ind.of is not None
+                        hi, lo = exact_columns(s.ind.of)
+                        out[f"{s.cond}{s.value}__sh"] = pl.when(c).then(pl.col(hi)).sum()
+                        out[f"{s.cond}{s.value}__sl"] = pl.when(c).then(pl.col(lo)).sum()
+                    else:
+                        out[f"{s.cond}{s.value}__s"] = v.sum()
                     out[f"{s.cond}{s.value}__nn"] = v.count().cast(pl.Int64)
                 case "running_min" | "running_max":
                     assert s.value is not None
@@ -305,6 +330,9 @@ class IncrementalAggregator:
             *[e.alias(n) for n, e in self._cond_exprs.items()],
             *[e.alias(n) for n, e in self._value_exprs.items()])
         parts = self.partials()
+        # the absolute sums of summed columns, per (account, day): checked per account
+        parts.update({abs_sum_column(c): abs_sum_expr(c)
+                      for c in sorted(summed_columns(plan, self.source))})
         # one integer key per (account, day): faster to group by than the pair
         day_lf = lf.group_by(_KEY).agg(*[e.alias(n) for n, e in parts.items()]) if parts \
             else lf.group_by(_KEY).agg(pl.len().alias("__n_all"))
@@ -322,6 +350,14 @@ class IncrementalAggregator:
         self.diagnostics = {k: int(v) for k, v in diag.items()}
         self.diagnostics["history_fallback_indicators"] = len(self.fallback)
         day_df = self._split_key(collected[1])
+        checks = [abs_sum_column(c) for c in sorted(summed_columns(plan, self.source))]
+        if checks:
+            sums = day_df.group_by(_ACC).agg(pl.col(checks).sum()).with_columns(
+                pl.col(_ACC).replace_strict(
+                    range(self.accounts.height), self.accounts[self.key], default=None,
+                    return_dtype=self.accounts.schema[self.key]).alias(self.key))
+            check_sum_range(plan, self.source, sums, self.key)
+            day_df = day_df.drop(checks)
         lo = day_df[_DAYN].min()
         if isinstance(lo, int) and lo - self.base <= max(
                 [s.trailing or 0 for s in self.specs] + [0]):
@@ -368,15 +404,12 @@ class IncrementalAggregator:
             if name in (_ACC, _DAYN, _KEY, "__n_all"):
                 continue
             c = pl.col(name)
-            if name.endswith(("__n", "__nn")) or (name.endswith("__s")
-                                                   and t.schema[name] == pl.Int64):
+            if name.endswith(("__n", "__nn", "__sh", "__sl")) or (
+                    name.endswith("__s") and t.schema[name] == pl.Int64):
                 c0 = c.fill_null(0)
                 exprs.append(prefix(c0).alias(f"{name}__P"))
                 if name.endswith("__n"):
                     exprs.append(prefix((c0 > 0).cast(pl.Int64)).alias(f"{name}__A"))
-            elif name.endswith("__s"):
-                # floats: summed per account, never across accounts (precision)
-                exprs.append(c.fill_null(0.0).cum_sum().over(_ACC).alias(f"{name}__Q"))
             elif name.endswith(("__min", "__max")):
                 extremes.append(name)
                 running = c.cum_min() if name.endswith("__min") else c.cum_max()
@@ -474,11 +507,8 @@ class IncrementalAggregator:
                         running(f"{s.cond}__n__A", e)
                     case "running_sum" | "running_mean":
                         running(f"{s.cond}{s.value}__nn__P", e)
-                        kind = "Q" if s.value_float else "P"
-                        need("t", "backward", e, f"{s.cond}{s.value}__s__{kind}")
-                        if n is not None or kind == "P":
-                            need("t", "backward", e + n if n is not None else ORIGIN,
-                                 f"{s.cond}{s.value}__s__{kind}")
+                        for limb in ("sh", "sl") if s.value_float else ("s",):
+                            running(f"{s.cond}{s.value}__{limb}__P", e)
                     case "running_min" | "running_max":
                         ext = _extreme(form)
                         if n is None:
@@ -516,8 +546,6 @@ class IncrementalAggregator:
                     # running sums over the whole table: the row found is right even when it
                     # belongs to an earlier account (it ends just before this one's rows)
                     picked_c = pl.col(c).fill_null(0)
-                elif c.endswith("__Q"):  # running sums within the account
-                    picked_c = pl.when(same).then(pl.col(c)).otherwise(pl.lit(0.0))
                 else:  # fills: another account's value is no value
                     picked_c = pl.when(same).then(pl.col(c))
                 cols.append(joined.select(picked_c).to_series().alias(f"{c}{f.suffix}"))
@@ -574,8 +602,6 @@ class IncrementalAggregator:
 
         def window(col: str) -> pl.Expr:
             if n is None:
-                if col.endswith("__Q"):
-                    return at(col, e)
                 return at(col, e) - at(col, ORIGIN)
             return at(col, e) - at(col, e + n)
 
@@ -587,10 +613,17 @@ class IncrementalAggregator:
             case "presence":
                 return pl.col(f"__D@{s.out}b{e}") - pl.col(f"__D@{s.out}b{ORIGIN}")
             case "running_sum" | "running_mean":
-                total = window(f"{s.cond}{s.value}__s__" + ("Q" if s.value_float else "P"))
+                # differences of Int64 running sums over the whole table: exact (modulo 2**64,
+                # and a window's own sum fits, see healthrules.aggregates.EXACT_BOUND)
+                if s.value_float:
+                    hi = window(f"{s.cond}{s.value}__sh__P").cast(pl.Int128)
+                    lo = window(f"{s.cond}{s.value}__sl__P").cast(pl.Int128)
+                    total = from_grid(hi * EXACT_SCALE + lo)
+                else:
+                    total = window(f"{s.cond}{s.value}__s__P")
                 present = window(f"{s.cond}{s.value}__nn__P")
                 if form == "running_mean":
-                    return pl.when(present > 0).then(total.cast(pl.Float64) / present)
+                    return pl.when(present > 0).then(exact_division(total, present))
                 zero = pl.lit(0.0 if s.value_float else 0,
                               pl.Float64 if s.value_float else pl.Int64)
                 return pl.when(present > 0).then(total).otherwise(zero)

@@ -439,7 +439,10 @@ def step(
         pl.coalesce("__f_stage", "stage").alias("stage"),
         pl.coalesce("__f_priority", "priority", "rule_priority").alias("priority"),
         "kind", "title",
-        pl.coalesce("__f_text", "text").alias("text"),
+        # the text as the action opened, like its due date and owner: an escalation or a
+        # resolution re-renders nothing (a text rendered today could name another due date)
+        pl.when(pl.col("__opened")).then(pl.col("__f_text")).otherwise(pl.col("text"))
+        .alias("text"),
         opened_at.alias("opened_at"),
         (day - opened_at).dt.total_days().cast(pl.Int64).alias("days_open"),
         pl.when(pl.col("__opened")).then(pl.col("__f_due")).otherwise(pl.col("due_date"))

@@ -220,6 +220,12 @@ def contract_facts(source: Source, event_source: str | None = None) -> ContractF
 # --------------------------------------------------------------------------- values
 
 
+SUM_PROBES = (0.1, 0.2, 0.3, 1 / 3, 2.5e-9, -2.5e-9, 1.5e-9, 1e15, -1e15, -0.0, 5e-324)
+"""Float values that expose the order of a float sum (decimals that are not binary, a tie
+on the 1e-9 grid, large values that cancel, a subnormal): sums and means of them are exact,
+so every order of the events gives the same bits."""
+
+
 def _near(numbers: Sequence[float], integer: bool) -> list[float]:
     out: set[float] = set()
     for v in numbers:
@@ -439,7 +445,8 @@ def events_for(
             lambda d: st.integers(-d * _DAY - 2, -d * _DAY + 1)),
     )
     value_strats = {
-        name: _numbers(facts, name, typ == "int", -5 if typ == "int" else -5.0, 100)
+        name: (_numbers(facts, name, True, -5, 100) if typ == "int" else st.one_of(
+            _numbers(facts, name, False, -5.0, 100), st.sampled_from(SUM_PROBES)))
         for name, typ in facts.values.items()
     }
     if nulls:
