@@ -298,10 +298,19 @@ def evaluate_reference(
         for acc in account_rows:
             if acc[key] in routed and acc[parent_col] is not None:
                 children.setdefault(acc[parent_col], []).append(acc[key])
+    kids_of = {ident: [(own[c], routed[c][2]) for c in children.get(ident, [])
+                       if routed[c][0] is r]
+               for ident, (r, _, _) in routed.items()}
+    # "Account hierarchies": roll-ups level by level over every account (a level-2 roll-up
+    # reads the children's level-1 roll-ups), each level followed by the derived indicators
+    # that read it
+    top = max((lvl for _, (_, a, _) in routed.items() for lvl in a.rollup_levels.values()),
+              default=0)
+    for level in range(1, top + 1):
+        for ident, (r, a, attrs) in routed.items():
+            _rollups(r, a, attrs, own[ident], kids_of[ident], clock, level)
     for ident, (r, a, attrs) in routed.items():
-        kids = [(own[c], routed[c][2]) for c in children.get(ident, [])
-                if routed[c][0] is r]
-        out[ident] = _account(r, a, attrs, own[ident], kids, clock, conditions)
+        out[ident] = _account(r, a, attrs, own[ident], clock, conditions)
     return Reference(as_of=clock.as_of, accounts=out, conditions=conditions)
 
 
@@ -394,17 +403,18 @@ def _own(
             previous.setdefault(n, {})[ind.id] = value
             if ind.bands is not None:
                 previous_bands.setdefault(n, {})[ind.id] = band_of(value, ind.bands)
-    _derive(r, a, attrs, res, clock, after_rollups=False)
+    _derive(r, a, attrs, res, clock, level=0)
     return res
 
 
 def _derive(r: Roadmap, a: Analysis, attrs: dict[str, object], res: AccountResult,
-            clock: _Clock, *, after_rollups: bool) -> None:
-    """Derived indicators, in dependency order; a band is known as soon as its value is."""
+            clock: _Clock, *, level: int) -> None:
+    """Derived indicators of one roll-up level (0: read no roll-up), in dependency order; a
+    band is known as soon as its value is."""
     previous, previous_bands = res.previous, res.previous_bands
     by_id = {ind.id: (idx, ind) for idx, ind in enumerate(r.indicators)}
     for ident in a.derived_order:
-        if (ident in a.after_rollups) != after_rollups:
+        if a.rollup_levels.get(ident, 0) != level:
             continue
         idx, dind = by_id[ident]
         assert isinstance(dind, DerivedIndicator)
@@ -436,7 +446,7 @@ def _derive(r: Roadmap, a: Analysis, attrs: dict[str, object], res: AccountResul
 
 def _rollup(r: Roadmap, a: Analysis, idx: int, ind: RollupIndicator,
             kids: list[tuple[AccountResult, dict[str, object]]], clock: _Clock) -> object:
-    """"Account hierarchies": one roll-up over the children's own values."""
+    """"Account hierarchies": one roll-up over the children's values."""
     agg = ind.aggregate
     if agg == "worst_band":
         banded = r.indicator(ind.of.strip())
@@ -494,22 +504,33 @@ def _grid_sum(values: list[float]) -> float | None:
     return _exact_float_sum(values)
 
 
-def _account(
+def _rollups(
     r: Roadmap,
     a: Analysis,
     attrs: dict[str, object],
     res: AccountResult,
     kids: list[tuple[AccountResult, dict[str, object]]],
     clock: _Clock,
-    conditions: dict[tuple[str, str], dict[str, int]],
-) -> AccountResult:
-    # "Account hierarchies": roll-ups over the children, then what reads them
+    level: int,
+) -> None:
+    """"Account hierarchies": the roll-ups of one level over the children's values (their
+    own, and their roll-ups of lower levels), then the derived indicators that read them."""
     for idx, ind in enumerate(r.indicators):
-        if isinstance(ind, RollupIndicator):
+        if isinstance(ind, RollupIndicator) and a.rollup_levels[ind.id] == level:
             res.indicators[ind.id] = _rollup(r, a, idx, ind, kids, clock)
             if ind.bands is not None:
                 res.bands[ind.id] = band_of(res.indicators[ind.id], ind.bands)
-    _derive(r, a, attrs, res, clock, after_rollups=True)
+    _derive(r, a, attrs, res, clock, level=level)
+
+
+def _account(
+    r: Roadmap,
+    a: Analysis,
+    attrs: dict[str, object],
+    res: AccountResult,
+    clock: _Clock,
+    conditions: dict[tuple[str, str], dict[str, int]],
+) -> AccountResult:
     env_values = {**attrs, **res.indicators, "as_of": clock.as_of}
 
     # "Stages": the first stage whose entry is true; null does not match

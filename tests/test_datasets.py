@@ -380,3 +380,58 @@ def test_renewal_outcomes_follow_the_personas_with_flips() -> None:
         2026, 7, 31)
     with pytest.raises(ValueError, match="flip"):
         renewal_outcomes(s, flip=1.5)
+
+
+# ------------------------------------------------------------------ hierarchy
+
+
+def test_hierarchy_adds_only_a_parent_column() -> None:
+    plain, tree = sample(120, seed=2), sample(120, seed=2, hierarchy=True)
+    assert tree.accounts.columns == [*plain.accounts.columns, "parent_id"]
+    assert tree.accounts.drop("parent_id").equals(plain.accounts)
+    assert tree.events.equals(plain.events) and tree.personas.equals(plain.personas)
+    assert tree.accounts.equals(sample(120, seed=2, hierarchy=True).accounts)
+    other = sample(120, seed=3, hierarchy=True).accounts  # the tree depends on the seed
+    assert not tree.accounts["parent_id"].equals(other["parent_id"])
+
+
+def test_hierarchy_groups_customers_under_groups_and_holdings() -> None:
+    from healthrules.inputs import hierarchy_issues
+
+    accounts = sample(hierarchy=True).accounts
+    assert hierarchy_issues(accounts, "account_id", "parent_id") == []
+    links = dict(accounts.select("account_id", "parent_id").iter_rows())
+    children: dict[str, int] = {}
+    for parent in links.values():
+        if parent is not None:
+            children[parent] = children.get(parent, 0) + 1
+    # every group has two or more children; some groups have a group as a child (holdings)
+    assert min(children.values()) >= 2
+    holdings = {links[g] for g in children if links[g] is not None}
+    assert holdings and all(links[h] is None for h in holdings)
+    customers = set(accounts.filter(pl.col("lifecycle") == "customer")["account_id"])
+    in_tree = {a for a, p in links.items() if p is not None} | set(children)
+    assert in_tree <= customers and 0.3 < len(in_tree) / len(customers) < 0.8
+
+
+def test_dated_hierarchy_names_a_parent_only_while_it_exists() -> None:
+    from healthrules.inputs import hierarchy_issues
+
+    dated = sample(120, seed=4, dated=True, hierarchy=True)
+    plain = sample(120, seed=4, hierarchy=True).accounts.select("account_id", "parent_id")
+    rows = dated.accounts
+    joined = rows.join(plain, on="account_id", suffix="_now")
+    # a row names the account's group or nothing (while the group has no valid row)
+    assert (joined["parent_id"].is_null() | (joined["parent_id"] == joined["parent_id_now"])
+            ).all()
+    flat = sample(120, seed=4, dated=True).accounts
+    assert flat.height < rows.height  # some rows were split where a group came or went
+    span = [pl.col("valid_from").min(), pl.col("valid_to").is_null().any().alias("open")]
+    assert rows.group_by("account_id").agg(span).sort("account_id").equals(
+        flat.group_by("account_id").agg(span).sort("account_id"))
+    days = [date(2026, 1, 1) + timedelta(days=7 * k) for k in range(27)]
+    valid = pl.concat([rows.filter(
+        (pl.col("valid_from") <= d) & (pl.col("valid_to").is_null() | (pl.col("valid_to") > d))
+    ).with_columns(pl.lit(d).alias("day")) for d in days])
+    assert hierarchy_issues(valid, "account_id", "parent_id", by="day") == []
+    assert valid["parent_id"].null_count() < valid.height

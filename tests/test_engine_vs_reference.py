@@ -146,8 +146,9 @@ BAND_DERIVED = ["{a} if band({x}) == 'red' else 0", "band({x}) != 'green' and vi
 
 @st.composite
 def roadmaps(draw: Draw, zone: str | None, hierarchy: bool = True) -> dict[str, Any]:
-    """A roadmap spec; ``hierarchy=False``: no parent column and no roll-ups (dated accounts
-    refuse account hierarchies)."""
+    """A roadmap spec; ``hierarchy=False``: no parent column and no roll-ups (the dated
+    accounts tests; dated hierarchies, whose parents change per row, are drawn in
+    tests/test_hierarchies.py)."""
     n_agg = draw(st.integers(1, 4))
     indicators = [draw(aggregate_indicators(f"i{k}")) for k in range(n_agg)]
     # a window that starts at an earlier time indicator (anchors from events, in a chain)
@@ -183,7 +184,9 @@ def roadmaps(draw: Draw, zone: str | None, hierarchy: bool = True) -> dict[str, 
             rollup["bands"] = _bands(draw, "small" if agg in ("share", "mean") else "count")
         indicators.append(rollup)
         if agg != "worst_band":
-            numeric.append(rollup["id"])
+            numeric.append(rollup["id"])  # a later roll-up may read it: a roll-up of roll-ups
+            if "bands" in rollup:
+                banded_aggregates.append(rollup["id"])
     pool = numeric or ["seats"]
     for k in range(draw(st.integers(0, 2))):
         banded_so_far = [i["id"] for i in indicators if "bands" in i]
@@ -210,6 +213,14 @@ def roadmaps(draw: Draw, zone: str | None, hierarchy: bool = True) -> dict[str, 
             derived["bands"] = _bands(draw, "small")
         indicators.append(derived)
         pool = [*pool, f"d{k}"]
+    if hierarchy and draw(st.booleans()):
+        # a roll-up over anything so far (a derived indicator that reads roll-ups included):
+        # with the forests of accounts below, grandparents read their children's roll-ups
+        agg = draw(st.sampled_from(["sum", "max", "mean", "count"]))
+        of = draw(st.sampled_from(pool))
+        indicators.append({"id": "u9", "kind": "rollup", "aggregate": agg, "family": "process",
+                           "of": f"{of} > 2" if agg == "count" else of})
+        pool = [*pool, "u9"]
     # a derived trend (compare) over trailing aggregates of one length, maybe through a
     # derived indicator of its own
     trailing: dict[str, list[str]] = {}

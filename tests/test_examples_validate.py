@@ -23,6 +23,7 @@ ENTRY_POINTS = (
     "goal-tracks/pack.yaml",
     "trial-conversion/roadmap.yaml",
     "subscription-upsell/roadmap.yaml",
+    "portfolio-scorecard/roadmap.yaml",
 )
 
 
@@ -103,7 +104,9 @@ def test_b2b_saas_has_the_six_domain_actions_and_all_families() -> None:
 
 @pytest.fixture(scope="module")
 def data() -> Sample:
-    return sample()
+    # the default sample with its parent column (read by portfolio-scorecard only; the same
+    # events and attributes as sample())
+    return sample(hierarchy=True)
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,8 @@ from typing import Any
 import polars as pl
 import pytest
 import yaml
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 import healthrules as hr
@@ -20,8 +22,9 @@ from healthrules.explain import explain
 from healthrules.history import history
 from healthrules.loader import load_text
 from healthrules.roadmap import Roadmap
+from healthrules.testing.strategies import accounts_for
 from reference import evaluate_reference
-from test_engine_vs_reference import compare
+from test_engine_vs_reference import ZONES, compare, data, roadmaps
 
 AS_OF = dt.date(2026, 6, 30)
 BANDS = {"levels": [{"name": "red", "lt": 2}, {"name": "amber", "ge": 2, "lt": 5},
@@ -191,12 +194,89 @@ def test_rollups_aggregate_the_children() -> None:
     assert fired == [("holding", "2 subsidiaries at risk (group)")]
 
 
+def three_levels(s: dict[str, Any]) -> dict[str, Any]:
+    """``spec()`` with roll-ups of roll-ups: a group's subsidiaries' subsidiaries."""
+    s["indicators"] = [*s["indicators"],
+        # level 2: the children's level-1 roll-ups (a grandparent sees its grandchildren)
+        {"id": "tree_logins", "kind": "rollup", "family": "process", "aggregate": "sum",
+         "of": "group_logins"},
+        {"id": "kids_groups_at_risk", "kind": "rollup", "family": "process",
+         "aggregate": "count", "of": "kids_at_risk >= 1", "bands": BANDS},
+        # a derived indicator of level 2, and a level-3 roll-up reading it and a level-2 band
+        {"id": "whole_tree", "family": "process", "expr": "tree_logins + logins"},
+        {"id": "worst_groups", "kind": "rollup", "family": "process",
+         "aggregate": "worst_band", "of": "kids_groups_at_risk"},
+        {"id": "max_tree", "kind": "rollup", "family": "process", "aggregate": "max",
+         "of": "whole_tree"}]
+    return s
+
+
+def three_level_frames() -> tuple[pl.DataFrame, pl.DataFrame]:
+    events, _ = frames()
+    accounts = pl.DataFrame({  # top -> (holding, solo); holding -> c1, c2, c3; c1 -> g1
+        "account_id": ["top", "holding", "c1", "c2", "c3", "solo", "g1"],
+        "parent_id": [None, "top", "holding", "holding", "holding", "top", "c1"],
+        "tier": ["group", "group", "smb", "smb", None, "smb", "smb"],
+        "arr": [None, None, 100.0, 300.0, 50.0, 10.0, 5.0]})
+    more = pl.DataFrame([{"account_id": "g1", "event": "login", "amount": None,
+                          "timestamp": dt.datetime(2026, 6, d)} for d in (3, 4, 5)],
+                        schema=events.schema)
+    return pl.concat([events, more]), accounts
+
+
+def test_rollups_of_rollups_read_the_childrens_rollups() -> None:
+    roadmap = Roadmap.model_validate(three_levels(spec()))
+    a = analyze(roadmap)
+    assert a.ok, a.issues
+    assert [a.rollup_levels[i] for i in ("kids_logins", "group_logins", "tree_logins",
+                                          "whole_tree", "worst_groups", "max_tree")] == [
+        1, 1, 2, 2, 3, 3]
+    events, accounts = three_level_frames()
+    result = hr.evaluate(roadmap, events, accounts, AS_OF)
+    ref = evaluate_reference(roadmap, events, accounts, AS_OF)
+    assert not compare(result, ref, roadmap)
+    got = {r["account_id"]: r for r in result.indicators.to_dicts()}
+    # logins: c1 1, c2 7, c3 1, g1 3, solo 0; group_logins = kids_logins + logins
+    assert [got[k]["group_logins"] for k in ("c1", "holding", "top")] == [4, 9, 0]
+    # tree_logins: the children's group_logins (c1's includes its child g1)
+    assert got["holding"]["tree_logins"] == 4 + 7 + 1
+    assert got["c1"]["tree_logins"] == 3 and got["g1"]["tree_logins"] == 0
+    assert got["top"]["tree_logins"] == 9 + 0
+    assert got["top"]["kids_groups_at_risk"] == 1  # holding has red subsidiaries
+    assert got["top"]["kids_groups_at_risk__band"] == "red"
+    assert got["top"]["worst_groups"] == "red"  # holding: 1 child with red kids (c1)
+    # whole_tree: holding 12 + 0, solo 0 + 0: top's max over them
+    assert got["top"]["max_tree"] == 12 and got["top"]["whole_tree"] == 9
+    assert got["holding"]["max_tree"] == max(got[c]["whole_tree"] for c in ("c1", "c2", "c3"))
+
+
+def test_rollups_of_rollups_in_history_equal_evaluate() -> None:
+    roadmap = Roadmap.model_validate(three_levels(spec()))
+    events, accounts = three_level_frames()
+    h = history(roadmap, events, accounts, dt.date(2026, 6, 5), AS_OF, every="5d")
+    for d in h.dates:
+        want = hr.evaluate(roadmap, events, accounts, d)
+        assert not compare(want, evaluate_reference(roadmap, events, accounts, d), roadmap)
+        for name, frame in want.frames.items():
+            assert_frame_equal(h.at(d).frames[name], frame, check_exact=False, rel_tol=1e-9)
+
+
+def test_explain_shows_a_grandparents_rollup_of_rollups() -> None:
+    roadmap = Roadmap.model_validate(three_levels(spec()))
+    events, accounts = three_level_frames()
+    result = hr.evaluate(roadmap, events, accounts, AS_OF)
+    e = explain(result, "top")
+    assert e.children == ["holding", "solo"]
+    assert e.values["tree_logins"] == 9 and e.values["max_tree"] == 12
+    assert "children (2, read by its roll-ups): holding, solo" in str(e)
+
+
 def test_rollup_errors() -> None:
     s = spec()
     s["indicators"] = [
         {"id": "n", "family": "process", "aggregate": "count", "bands": BANDS},
         {"id": "u", "kind": "rollup", "family": "process", "aggregate": "sum", "of": "n"},
-        {"id": "v", "kind": "rollup", "family": "process", "aggregate": "sum", "of": "u"},
+        {"id": "v", "kind": "rollup", "family": "process", "aggregate": "sum", "of": "v + n"},
         {"id": "w", "family": "process", "expr": "u + 1"},
         {"id": "x", "kind": "rollup", "family": "process", "aggregate": "max", "of": "w"},
         {"id": "y", "kind": "rollup", "family": "process", "aggregate": "count", "of": "n"},
@@ -206,8 +286,9 @@ def test_rollup_errors() -> None:
     s["stages"], s["score"] = [{"id": "only"}], {}
     issues = analyze(Roadmap.model_validate(s)).issues
     text = "\n".join(f"{i.location.path}: {i.message}" for i in issues)
-    assert "indicators[2].of: roll-up 'v' reads 'u', which is or depends on a roll-up" in text
-    assert "indicators[4].of: roll-up 'x' reads 'w'" in text
+    # a roll-up of roll-ups is fine (x reads w, which reads u); one that reads itself is a cycle
+    assert "indicators[2].of: indicators depend on each other in a cycle: v -> v" in text
+    assert "'x'" not in text
     assert "indicators[5].of: count counts the children where `of` is true" in text
     assert "indicators[6].of: worst_band reads a banded indicator; 'tier' has no bands" in text
     no_parent = spec()
@@ -553,11 +634,133 @@ def test_an_anchor_of_another_source_is_refused_at_load_time() -> None:
             "source 'logins', but this indicator reads source 'orders'") in text
 
 
-def test_a_hierarchy_of_dated_accounts_is_refused_at_load_time() -> None:
+def dated_spec() -> dict[str, Any]:
     s = spec()
     s["data"]["accounts"].update(valid_from="valid_from", valid_to="valid_to")
-    with pytest.raises(RoadmapError) as info:
-        load_text(yaml.safe_dump(s), source="portfolio.yaml")
-    text = str(info.value)
-    assert "cannot be combined with dated accounts" in text
-    assert "data.accounts" in text
+    return s
+
+
+def dated_accounts(rows: list[tuple[str, str | None, str, str | None]]) -> pl.DataFrame:
+    """(account, parent, valid_from, valid_to) rows, with the spec's attributes."""
+    return pl.DataFrame({
+        "account_id": [r[0] for r in rows], "parent_id": [r[1] for r in rows],
+        "tier": ["smb"] * len(rows), "arr": [100.0] * len(rows),
+        "valid_from": [dt.date.fromisoformat(r[2]) for r in rows],
+        "valid_to": [None if r[3] is None else dt.date.fromisoformat(r[3]) for r in rows]})
+
+
+REPARENTED = [("holding", None, "2026-01-01", None), ("other", None, "2026-01-01", None),
+              ("c1", "holding", "2026-01-01", None), ("c3", "holding", "2026-01-01", None),
+              # c2 moves from holding to other on 2026-06-15
+              ("c2", "holding", "2026-01-01", "2026-06-15"),
+              ("c2", "other", "2026-06-15", None), ("solo", None, "2026-01-01", None)]
+
+
+def test_a_reparented_account_rolls_up_into_its_new_parent_from_the_change() -> None:
+    roadmap = load_text(yaml.safe_dump(dated_spec()))  # loads: no refusal
+    events, _ = frames()
+    accounts = dated_accounts(REPARENTED)
+    before = hr.evaluate(roadmap, events, accounts, dt.date(2026, 6, 14))
+    after = hr.evaluate(roadmap, events, accounts, AS_OF)
+    # c2's logins (10..16 June) count for holding before the change (5 by the 14th, and
+    # c3's on the 12th), for other after it (all 7); c1's on the 20th is later
+    assert row(before.indicators, "holding")["kids_logins"] == 5 + 1
+    assert row(before.indicators, "other")["kids_logins"] == 0
+    assert row(after.indicators, "holding")["kids_logins"] == 2
+    assert row(after.indicators, "other")["kids_logins"] == 7
+    for day in (dt.date(2026, 6, 14), dt.date(2026, 6, 15), AS_OF):
+        got = hr.evaluate(roadmap, events, accounts, day)
+        assert not compare(got, evaluate_reference(roadmap, events, accounts, day), roadmap)
+    h = history(roadmap, events, accounts, dt.date(2026, 6, 10), AS_OF, every="1d")
+    for d in h.dates:
+        want = hr.evaluate(roadmap, events, accounts, d)
+        for name, frame in want.frames.items():
+            assert_frame_equal(h.at(d).frames[name], frame, check_exact=False, rel_tol=1e-9)
+    assert explain(after, "other").children == ["c2"]
+    assert explain(before, "other").children == []
+
+
+def test_history_of_a_dated_hierarchy_keeps_whole_dates_in_a_chunk(monkeypatch: Any) -> None:
+    import healthrules.history.snapshots as snapshots
+
+    monkeypatch.setattr(snapshots, "MAX_GRID_ROWS", 4)  # fewer than one date's accounts
+    roadmap = Roadmap.model_validate(dated_spec())
+    events, _ = frames()
+    rows = [*REPARENTED, ("late", "other", "2026-06-20", None)]  # one more account later on
+    accounts = dated_accounts(rows)
+    h = history(roadmap, events, accounts, dt.date(2026, 6, 12), AS_OF, every="3d")
+    for d in h.dates:
+        want = hr.evaluate(roadmap, events, accounts, d)
+        for name, frame in want.frames.items():
+            assert_frame_equal(h.at(d).frames[name], frame, check_exact=False, rel_tol=1e-9)
+
+
+def test_a_dated_parent_must_exist_whenever_a_child_names_it() -> None:
+    roadmap = Roadmap.model_validate(dated_spec())
+    events, _ = frames()
+    # other starts on 2026-06-20, but c2 names it from 2026-06-15
+    rows = [r if r[0] != "other" else ("other", None, "2026-06-20", None) for r in REPARENTED]
+    accounts = dated_accounts(rows)
+    assert hr.evaluate(roadmap, events, accounts, AS_OF).stages.height == 6
+    with pytest.raises(InputDataError) as info:
+        hr.evaluate(roadmap, events, accounts, dt.date(2026, 6, 16))
+    assert ("1 account(s) name a parent that is not an account at that date: 'c2' (parent "
+            "'other' at 2026-06-16)") in str(info.value)
+    with pytest.raises(InputDataError, match=r"'c2' \(parent 'other' at 2026-06-15\)"):
+        history(roadmap, events, accounts, dt.date(2026, 6, 12), AS_OF, every="3d")
+
+
+def test_a_cycle_at_one_date_of_a_dated_hierarchy_names_the_date() -> None:
+    roadmap = Roadmap.model_validate(dated_spec())
+    events, _ = frames()
+    # from 2026-06-20 holding's parent is c1, whose parent is holding
+    rows = [r for r in REPARENTED if r[0] != "holding"] + [
+        ("holding", None, "2026-01-01", "2026-06-20"), ("holding", "c1", "2026-06-20", None)]
+    accounts = dated_accounts(rows)
+    hr.evaluate(roadmap, events, accounts, dt.date(2026, 6, 19))
+    with pytest.raises(InputDataError) as info:
+        hr.evaluate(roadmap, events, accounts, AS_OF)
+    assert ("the parents of 2 account(s) form a cycle (an account is its own ancestor): "
+            "'c1' at 2026-06-30, 'holding' at 2026-06-30") in str(info.value)
+    with pytest.raises(InputDataError, match="'c1' at 2026-06-20, 'holding' at 2026-06-20"):
+        history(roadmap, events, accounts, dt.date(2026, 6, 14), AS_OF, every="3d")
+
+
+@st.composite
+def dated_hierarchy_cases(draw: Any) -> tuple[Roadmap, pl.DataFrame, pl.DataFrame, Any]:
+    """A generated roadmap with roll-ups (of roll-ups too) over dated accounts whose parent
+    changes from version to version (each version's parent is an account listed earlier)."""
+    zone = draw(st.sampled_from(ZONES))
+    s = draw(roadmaps(zone))
+    validity = draw(st.sampled_from([{"valid_from": "valid_from", "valid_to": "valid_to"},
+                                     {"snapshot": "snapshot_date"}]))
+    s["data"]["accounts"].update(validity)
+    roadmap = Roadmap.model_validate(s)
+    assume(analyze(roadmap).ok and roadmap.data.accounts.parent is not None)
+    events, _ = draw(data(zone))
+    ids = ["c0", "c1", "c2", "c3", "c4"]
+    accounts = draw(accounts_for(roadmap, as_of=AS_OF, ids=ids))
+    parents = [None if ids.index(k) == 0 or draw(st.booleans())
+               else ids[draw(st.integers(0, ids.index(k) - 1))]
+               for k in accounts["account_id"]]
+    accounts = accounts.with_columns(pl.Series("parent_id", parents, dtype=pl.String))
+    as_of: Any = AS_OF
+    if draw(st.booleans()):
+        as_of = dt.datetime(2026, 6, 30, draw(st.integers(0, 23)), 30)
+    return roadmap, events, accounts, as_of
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(dated_hierarchy_cases())
+def test_engine_matches_reference_on_dated_hierarchies(
+        case: tuple[Roadmap, pl.DataFrame, pl.DataFrame, Any]) -> None:
+    roadmap, events, accounts, as_of = case
+    try:
+        result = hr.evaluate(roadmap, events, accounts, as_of)
+    except InputDataError as e:  # a version names a parent that does not exist then
+        assert {i.code for i in e.issues} == {"unknown_parent"}, e
+        assume(False)
+        raise
+    ref = evaluate_reference(roadmap, events, accounts, as_of)
+    problems = compare(result, ref, roadmap)
+    assert not problems, "\n".join(problems[:20])

@@ -188,7 +188,15 @@ class Analysis:
     templates: dict[str, list[TemplateField | str]] = field(default_factory=dict)
     derived_order: list[str] = field(default_factory=list)
     rollup_order: list[str] = field(default_factory=list)
+    """The roll-up indicators, in evaluation order (by level, then dependency order)."""
     after_rollups: set[str] = field(default_factory=set)
+    """Derived indicators that read a roll-up (directly or through others): level 1 or more."""
+    rollup_levels: dict[str, int] = field(default_factory=dict)
+    """The level of every derived and roll-up indicator: 0 reads no roll-up; a roll-up is one
+    more than the highest level its ``of`` and ``weight`` read (a roll-up of roll-ups is at
+    level 2); a derived indicator is at the highest level it reads. Level ``k`` is computed
+    over every row before level ``k + 1``, so a grandparent's level-2 roll-up reads its
+    children's level-1 roll-ups, which were computed from the grandchildren."""
     anchor_levels: dict[str, int] = field(default_factory=dict)
     needed_attributes_in_filters: set[str] = field(default_factory=set)
     previous_windows: set[str] = field(default_factory=set)
@@ -426,7 +434,7 @@ def analyze(roadmap: Roadmap) -> Analysis:
                 report(p.code, p.message, path, p.hint, p.column)
                 continue
             a.expressions[path] = parsed
-            read_names |= {n for n in parsed.names if n in nodes}
+            read_names |= {n for n in reads(parsed) if n in nodes}
         deps[ident] = read_names
     order, cycle = _toposort(deps)
     if cycle:
@@ -445,16 +453,19 @@ def analyze(roadmap: Roadmap) -> Analysis:
         i, node = nodes[ident]
         if ident in cycle:  # a cycle is reported once, above
             continue
-        if any(d in rollups or d in a.after_rollups for d in deps[ident]):
-            a.after_rollups.add(ident)
+        level = max((a.rollup_levels.get(d, 0) for d in deps[ident]), default=0)
         if isinstance(node, RollupIndicator):
-            t_or_none = _rollup_type(node, i, deps[ident], a, derived_env, rollups, report)
+            a.rollup_levels[ident] = level + 1
+            t_or_none = _rollup_type(node, i, a, derived_env, report)
             t = "float" if t_or_none is None else t_or_none
             derived_env[ident] = t
             a.indicator_types[ident] = t
             if t_or_none is not None:
                 a.rollup_order.append(ident)
             continue
+        a.rollup_levels[ident] = level
+        if level:
+            a.after_rollups.add(ident)
         path = f"indicators[{i}].expr"
         parsed_or_none = a.expressions.get(path)
         if parsed_or_none is None:
@@ -482,6 +493,8 @@ def analyze(roadmap: Roadmap) -> Analysis:
             report(problem.code, problem.message, path, problem.hint, problem.column)
         a.indicator_types[ident] = t
     a.derived_order = [d for d in order if d in derived]
+    # level by level; inside a level, dependency order (stable sort of a topological order)
+    a.rollup_order.sort(key=lambda ident: a.rollup_levels[ident])
     for ident in nodes:
         a.indicator_types.setdefault(ident, "float")
     for ident, (i, node) in nodes.items():
@@ -752,17 +765,13 @@ def _kind_word(roadmap: Roadmap, ident: str) -> str:
 _ROLLUP_NUMERIC = ("sum", "mean", "weighted_mean", "min", "max")
 
 
-def _rollup_type(ind: RollupIndicator, i: int, deps: set[str], a: Analysis,
-                 env: Mapping[str, Type], rollups: Mapping[str, object],
+def _rollup_type(ind: RollupIndicator, i: int, a: Analysis, env: Mapping[str, Type],
                  report: Callable[..., None]) -> Type | None:
-    """Check a roll-up's ``of`` (and ``weight``) and return its type (None: an error)."""
+    """Check a roll-up's ``of`` (and ``weight``) and return its type (None: an error).
+
+    ``of`` may read roll-ups (a roll-up of roll-ups, one level up: see
+    ``Analysis.rollup_levels``); reading itself is a cycle, reported by the caller."""
     base = f"indicators[{i}]"
-    bad = sorted(d for d in deps if d in rollups or d in a.after_rollups)
-    if bad:
-        report(Code.CYCLE, f"roll-up {ind.id!r} reads {bad[0]!r}, which is or depends on a "
-               "roll-up: a roll-up reads the children's own values (one level of hierarchy)",
-               f"{base}.of")
-        return None
     result: Type | None = None
     for field_name in ("of", "weight"):
         path = f"{base}.{field_name}"

@@ -145,8 +145,8 @@ class AccountColumns(_Model):
     parent: str | None = Field(
         None,
         description="Column holding the key of the account's parent (account hierarchies, "
-        "roll-up indicators); null for a top-level account. Omit when accounts have no "
-        "parents.",
+        "roll-up indicators); null for a top-level account. With dated accounts it is read "
+        "from the row valid at each date. Omit when accounts have no parents.",
     )
     valid_from: str | None = Field(
         None, description="Type-2 history: the column holding the first day (Date) or instant "
@@ -193,12 +193,6 @@ class AccountColumns(_Model):
                     "duplicate_id",
                     "the validity column '{column}' must not also be the key, an attribute or "
                     "another validity column", {"column": column})
-        if self.parent is not None and named:
-            raise PydanticCustomError(
-                "validity_invalid",
-                "an account hierarchy (parent '{parent}') cannot be combined with dated accounts "
-                "(valid_from/valid_to or snapshot) yet: give one accounts row per account, or "
-                "drop the parent column", {"parent": self.parent})
         return self
 
     @property

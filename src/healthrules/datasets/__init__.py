@@ -114,6 +114,7 @@ from healthrules.datasets._build import (
     personas_frame,
 )
 from healthrules.datasets._dated import CSMS, dated_accounts
+from healthrules.datasets._hierarchy import PARENT_COLUMN, dated_parent_rows, parent_links
 from healthrules.datasets._personas import (
     CUSTOMER_PERSONAS,
     PERSONA_SHARES,
@@ -132,6 +133,7 @@ __all__ = [
     "CUSTOMER_PERSONAS",
     "DEFAULT_AS_OF",
     "EVENT_NAMES",
+    "PARENT_COLUMN",
     "PERSONAS",
     "PERSONA_SHARES",
     "TRIAL_DAYS",
@@ -224,6 +226,7 @@ def sample(
     as_of: date = DEFAULT_AS_OF,
     days: int = 180,
     dated: bool = False,
+    hierarchy: bool = False,
 ) -> Sample:
     """Generate a reproducible sample of accounts and their usage events.
 
@@ -246,6 +249,18 @@ def sample(
         column): renewals, seat and plan changes, CSM reassignments and a few churns (see
         "Accounts over time" in the module documentation). Churned accounts have no events
         after their churn date; every other event is the same as with ``dated=False``.
+    hierarchy
+        Add a parent column, ``parent_id`` (String, after the attributes): an account
+        hierarchy for roll-up
+        indicators (``data.accounts.parent: parent_id``). About a third of the customers
+        are groups or their subsidiaries: a group is a customer whose next two to four
+        customers (by ``account_id``) are its subsidiaries, and every third group is the
+        parent of the next group (a holding: three levels). Prospects and other customers
+        have a null parent. Nothing else changes (the same events, attributes and
+        personas as without it). With ``dated=True``, a row names the parent only while the
+        parent has a valid row (a group that became a customer after its subsidiary, or
+        churned, is not its parent before or after that: the row is split there), so the
+        hierarchy is valid at every date.
 
     Returns
     -------
@@ -278,6 +293,9 @@ def sample(
     >>> d = sample(30, seed=1, dated=True)
     >>> d.accounts.columns[-3:], d.latest().height, d.accounts.height > 30
     (['csm', 'valid_from', 'valid_to'], 30, True)
+    >>> g = sample(30, seed=1, hierarchy=True).accounts
+    >>> g.columns[-1], g.drop("parent_id").equals(s.accounts), g["parent_id"].null_count() < 30
+    ('parent_id', True, True)
     """
     if isinstance(n_accounts, bool) or not isinstance(n_accounts, int):
         raise ValueError(f"n_accounts must be an integer, got {n_accounts!r}")
@@ -296,9 +314,15 @@ def sample(
     events = events_frame(params, ids, seed=seed, as_of=as_of, days=days)
     accounts = accounts_frame(params, ids, names)
     persona_frame = personas_frame(params, ids)
+    if hierarchy:
+        links = parent_links(accounts, seed=seed)
+        accounts = accounts.with_columns(pl.Series(
+            PARENT_COLUMN, [links.get(i) for i in accounts["account_id"]], dtype=pl.String))
     if dated:
         accounts, churned = dated_accounts(accounts, persona_frame, seed=seed, as_of=as_of,
                                            churn_personas=CHURN_PERSONAS)
+        if hierarchy:  # a row names its parent only while the parent has a valid row
+            accounts = dated_parent_rows(accounts)
         if churned:  # no events once the account is gone
             ends = pl.DataFrame({"account_id": list(churned), "__gone": list(churned.values())},
                                 schema={"account_id": pl.String, "__gone": pl.Date})

@@ -18,6 +18,7 @@ order) ``__fired_k``, ``__unknown_k`` and ``__scope_k``; plus a column per indic
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +36,7 @@ from healthrules.engine.frames import (
     PRIORITY_RANK,
     TASK_DTYPE,
     cast_to,
+    lazy_reading,
     narrow,
 )
 from healthrules.engine.render import Renderer
@@ -134,10 +136,10 @@ class RoadmapProgram:
             for ind in r.indicators if ind.bands is not None and isinstance(ind, AggregateIndicator)
         ]
         self._rollups = RollupProgram(r, a, plan.account_key, self.expr)
-        self._rollup_bands = [
-            _band_expr(pl.col(ind.id), ind.bands).alias(f"{ind.id}__band")
+        self._rollup_bands = {
+            ind.id: _band_expr(pl.col(ind.id), ind.bands).alias(f"{ind.id}__band")
             for ind in r.indicators if ind.bands is not None and isinstance(ind, RollupIndicator)
-        ]
+        }
         by_id = {ind.id: (idx, ind) for idx, ind in enumerate(r.indicators)}
         self._derived: list[tuple[str, list[pl.Expr], pl.Expr, pl.Expr | None]] = []
         for ident in a.derived_order:
@@ -154,8 +156,11 @@ class RoadmapProgram:
             band = (None if dind.bands is None
                     else _band_expr(pl.col(ident), dind.bands).alias(f"{ident}__band"))
             self._derived.append((ident, previous, value.alias(ident), band))
-        # derived indicators that read no roll-up come before the roll-ups (which read them)
-        self._derived_after = [d for d in self._derived if d[0] in a.after_rollups]
+        # derived indicators that read no roll-up come before the roll-ups (which read them);
+        # those that read roll-ups come after their level's roll-ups (and before the next)
+        self._derived_after = {
+            level: [d for d in self._derived if a.rollup_levels.get(d[0], 0) == level]
+            for level in self._rollups.levels}
         self._derived = [d for d in self._derived if d[0] not in a.after_rollups]
         self._segment = _segment_expr(r, self.expr, a)
         self._task_columns: list[pl.Expr] = []
@@ -164,7 +169,7 @@ class RoadmapProgram:
         self._achievement = self._achievement_exprs()
         target = a.expressions.get("goal.target")
         self._goal = (pl.lit(None, pl.Boolean) if target is None
-                      else self.expr(target).cast(pl.Boolean)).alias("__goal_reached")
+                      else self._boolean(target)).alias("__goal_reached")
         self._score_steps = self._score_exprs()
         self._score_band = _score_band_expr(r)
         lags, self._age = roadmap_time_needs(a)
@@ -187,7 +192,7 @@ class RoadmapProgram:
             path = action_path(r, st.id if st else None, action.id)
             scope = pl.lit(True) if st is None else (pl.col("__stage") == st.id)
             self._whens.append(
-                self.expr(a.expressions[f"{path}.when"]).cast(pl.Boolean).alias(f"__when_{k}"))
+                self._boolean(a.expressions[f"{path}.when"]).alias(f"__when_{k}"))
             when = pl.col(f"__when_{k}")
             self._conds += [(scope & when.fill_null(False)).alias(f"__fired_{k}"),
                             (scope & when.is_null()).alias(f"__unknown_{k}"),
@@ -199,12 +204,24 @@ class RoadmapProgram:
             translate=lambda node: translate(node, a, self.time),
             infer=lambda node: infer(node, actions_env, banded=a.banded))
         self._outputs = self._output_exprs()
+        # per action: the rendering steps its text and evidence read (units, then values)
+        self._action_renders = [self._render_steps(exprs) for _, exprs in self._outputs[3]]
 
     # ------------------------------------------------------------------ public hooks
 
     def expr(self, parsed: Parsed) -> pl.Expr:
         """The polars expression of a parsed expression of this roadmap (actions scope)."""
         return translate(parsed, self.compiled.analysis, self.time)
+
+    def _boolean(self, parsed: Parsed) -> pl.Expr:
+        """A condition as a Boolean column: a comparison, ``and``/``or`` or ``not`` already
+        is one (a cast that changes nothing is one more node to plan and run per call)."""
+        tree = parsed.tree
+        expr = self.expr(parsed)
+        if isinstance(tree, (ast.Compare, ast.BoolOp)) or (
+                isinstance(tree, ast.UnaryOp) and isinstance(tree.op, ast.Not)):
+            return expr
+        return expr.cast(pl.Boolean)
 
     def frame(self, routed: pl.LazyFrame, agg: pl.LazyFrame, key: str,
               columns: set[str]) -> pl.LazyFrame:
@@ -235,11 +252,13 @@ class RoadmapProgram:
         if self._aggregate_bands:
             lf = lf.with_columns(self._aggregate_bands)
         lf = self._derive(lf, self._derived, pins)
-        if self._rollups.items:
-            lf = _pinned(self._rollups.apply(lf), self._rollups.ids, pins)
-            if self._rollup_bands:
-                lf = lf.with_columns(self._rollup_bands)
-            lf = self._derive(lf, self._derived_after, pins)
+        for level in self._rollups.levels:  # roll-ups of roll-ups: one level after the other
+            ids = self._rollups.level_ids(level)
+            lf = _pinned(self._rollups.apply(lf, level), ids, pins)
+            bands = [self._rollup_bands[i] for i in ids if i in self._rollup_bands]
+            if bands:
+                lf = lf.with_columns(bands)
+            lf = self._derive(lf, self._derived_after[level], pins)
         if self._prev:
             lf = lf.drop(self._prev)
         lf = lf.with_columns(self._stage[0]).with_columns(self._stage[1])
@@ -287,17 +306,21 @@ class RoadmapProgram:
         """
         if not self._tasks:
             return None
-        flat = [e for _, items in self._tasks for e in items]
-        rows = narrow(frame, "__stage", *flat).lazy().with_row_index("__row")
+        # only the stages some row is in: a stage no row is in costs no query branch
+        present = set(frame.get_column("__stage").unique().to_list())
+        with_tasks = [stage_id for stage_id, _ in self._tasks]
+        flat = [e for stage_id, items in self._tasks if stage_id in present for e in items]
+        rows = lazy_reading(frame, "__stage", *flat).with_row_index("__row")
         parts: list[pl.LazyFrame] = []
-        with_tasks: list[str] = []
         for stage_id, items in self._tasks:
+            if stage_id not in present:
+                continue
             # concat_list of struct columns is ~50x slower than concat_arr in polars 2.1
             parts.append(rows.filter(pl.col("__stage") == stage_id).select(
                 "__row", pl.concat_arr(items).arr.to_list().cast(TASK_DTYPE).alias("__tasks")))
-            with_tasks.append(stage_id)
-        parts.append(rows.filter(~pl.col("__stage").is_in(with_tasks)).select(
-            "__row", pl.lit([], dtype=TASK_DTYPE).alias("__tasks")))
+        if not parts or not present <= set(with_tasks):
+            parts.append(rows.filter(~pl.col("__stage").is_in(with_tasks)).select(
+                "__row", pl.lit([], dtype=TASK_DTYPE).alias("__tasks")))
         # back in row order (sorting one column; a join would copy every column of the frame)
         return pl.concat(parts).sort("__row").select(pl.col("__tasks").alias("tasks"))
 
@@ -315,7 +338,7 @@ class RoadmapProgram:
         ind_cols, stage_exprs, score_exprs, actions, sums = self._outputs
 
         def take(*exprs: pl.Expr | str) -> pl.LazyFrame:
-            return narrow(frame, *exprs).lazy().select(exprs)
+            return lazy_reading(frame, *exprs).select(exprs)
 
         fired_rows: pl.LazyFrame | None = None
         if actions:
@@ -327,7 +350,7 @@ class RoadmapProgram:
                 fired_rows = self.render(fired_rows)
         counts: pl.LazyFrame | None = None
         if sums:
-            src = narrow(frame, *([by] if by else []), *sums).lazy()
+            src = lazy_reading(frame, *([by] if by else []), *sums)
             counts = src.group_by(by).agg(sums) if by else src.select(sums)
         tasks = self.tasks(frame)
         stages = take(key, "roadmap", *stage_exprs)
@@ -355,6 +378,30 @@ class RoadmapProgram:
         parts = [fired_rows.lazy().filter(fired).select(pl.col(key), *exprs)
                  for fired, exprs in self._outputs[3]]
         return pl.concat(parts, how="vertical_relaxed")
+
+    def rendered_actions(self, fired_rows: pl.DataFrame, key: str) -> pl.LazyFrame | None:
+        """The fired actions (texts and evidence) from the *unrendered* fired rows of
+        ``outputs(render=False)``, in one query: :meth:`render` and :meth:`actions` in one
+        step, for the actions that fired on some row only (None: none did).
+
+        Each action's branch renders, on its own fired rows, only the values its text and
+        evidence show; an action that fired nowhere costs nothing.
+        """
+        parts: list[pl.LazyFrame] = []
+        rows = fired_rows.lazy()
+        for k, (fired, exprs) in enumerate(self._outputs[3]):
+            if not fired_rows.get_column(f"__fired_{k}").any():
+                continue
+            units, columns = self._action_renders[k]
+            lf = rows.filter(fired)
+            if units:
+                lf = lf.with_columns(units)
+            if columns:
+                lf = lf.with_columns(columns)
+            parts.append(lf.select(pl.col(key), *exprs))
+        if not parts:
+            return None
+        return parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical_relaxed")
 
     def fired(self, fired_rows: pl.DataFrame, key: str) -> pl.LazyFrame:
         """The fired actions of :meth:`actions` without ``text`` and ``evidence``: nothing
@@ -391,6 +438,16 @@ class RoadmapProgram:
         fallback = action.owner.fallback if isinstance(action.owner, Owner) else None
         value = self._unrendered(pl.col(attr).cast(pl.String))
         return value if fallback is None else value.fill_null(pl.lit(fallback))
+
+    def _render_steps(self, exprs: list[pl.Expr]) -> tuple[list[pl.Expr], list[pl.Expr]]:
+        """The renderer's units and rendered values that ``exprs`` (one action's output
+        columns) read, in the renderer's order."""
+        renderer = self._renderer
+        reads = {n for e in exprs for n in e.meta.root_names()}
+        columns = [e for e in renderer.columns if e.meta.output_name() in reads]
+        needs = {n for e in columns for n in e.meta.root_names()}
+        units = [e for e in renderer.units if e.meta.output_name() in needs]
+        return units, columns
 
     def _unrendered(self, expr: pl.Expr) -> pl.Expr:
         """A value of the fired rows shown as it is (a due date, an owner): computed from
@@ -460,7 +517,7 @@ class RoadmapProgram:
                     flag = pl.lit(None, pl.Boolean)
                 else:
                     column = f"__task_{si}_{len(out)}"
-                    self._task_columns.append(self.expr(tp).cast(pl.Boolean).alias(column))
+                    self._task_columns.append(self._boolean(tp).alias(column))
                     flag = pl.col(column)
                 out.append((lst, task, flag))
         return out
@@ -496,28 +553,33 @@ class RoadmapProgram:
         stage = pl.col("__stage")
         achieved: Any = None
         done: Any = None
-        total: Any = None
+        totals: dict[str, int] = {}
         for si, st in enumerate(r.stages):
             on = stage == st.id
             parsed = a.expressions.get(f"stages[{si}].achievement.when")
             if parsed is not None:
-                x = self.expr(parsed).cast(pl.Boolean)
+                x = self._boolean(parsed)
                 achieved = pl.when(on).then(x) if achieved is None else achieved.when(on).then(x)
             flags = [flag for _, _, flag in self._task_flags[si]]
             if not flags:
                 continue
-            # the lists themselves are built after collecting (tasks())
-            n_done = pl.sum_horizontal([f.fill_null(False).cast(pl.Int64) for f in flags])
+            totals[st.id] = len(flags)
+            # the lists themselves are built after collecting (tasks()); a task without
+            # done_when is never done (adds 0): only the task columns are counted
+            counted = [f.fill_null(False).cast(pl.Int64) for f in flags if f.meta.is_column()]
+            if not counted:
+                continue
+            n_done = counted[0] if len(counted) == 1 else pl.sum_horizontal(counted)
             done = pl.when(on).then(n_done) if done is None else done.when(on).then(n_done)
-            n = pl.lit(len(flags), pl.Int64)
-            total = pl.when(on).then(n) if total is None else total.when(on).then(n)
+        # the number of tasks is a lookup of the stage (a when/then per stage costs more)
+        total = (pl.lit(0, pl.Int64) if not totals else stage.replace_strict(
+            list(totals), list(totals.values()), default=0, return_dtype=pl.Int64))
         return [
             (pl.lit(None, pl.Boolean) if achieved is None
              else achieved.otherwise(pl.lit(None, pl.Boolean))).alias("__achieved"),
             (pl.lit(0, pl.Int64) if done is None else done.otherwise(pl.lit(0, pl.Int64))).alias(
                 "__tasks_done"),
-            (pl.lit(0, pl.Int64) if total is None else total.otherwise(pl.lit(0, pl.Int64))
-             ).alias("__tasks_total"),
+            total.alias("__tasks_total"),
         ]
 
     def _score_exprs(self) -> list[list[pl.Expr]]:
@@ -555,16 +617,20 @@ class RoadmapProgram:
             fam, total = _score_parts(r, weights, f"__sp{t}")
             families += [e.alias(f"__sp{t}{n}") for n, e in fam.items()]
             totals.append(total.alias(f"__sp{t}__score"))
-        out: list[pl.Expr] = []
-        for name in names:
-            default = pl.col(f"__sp0{name}")
-            chain: Any = None
-            for t, (on, _) in enumerate(sets):
-                if on is None:
-                    continue
-                col = pl.col(f"__sp{t}{name}")
-                chain = pl.when(on).then(col) if chain is None else chain.when(on).then(col)
-            out.append((default if chain is None else chain.otherwise(default)).alias(name))
+        if len(sets) == 1:
+            return [band_scores, families, totals,
+                    [pl.col(f"__sp0{name}").alias(name) for name in names]]
+        # the weight set of each row, decided once (the first whose condition holds; 0, the
+        # default, otherwise), then each output picked from its set's column by index
+        chain: Any = None
+        for t, (on, _) in enumerate(sets):
+            if on is not None:
+                then = pl.lit(t, pl.Int64)
+                chain = pl.when(on).then(then) if chain is None else chain.when(on).then(then)
+        families.append(chain.otherwise(pl.lit(0, pl.Int64)).alias("__ws"))
+        pick = pl.col("__ws")
+        out = [pl.concat_arr([pl.col(f"__sp{t}{name}") for t in range(len(sets))]).arr.get(
+            pick).alias(name) for name in names]
         return [band_scores, families, totals, out]
 
     def _output_exprs(self) -> tuple[
@@ -709,12 +775,19 @@ def _weighted_mean(items: list[tuple[pl.Expr, float]]) -> pl.Expr:
     Written so that the result does not depend on which other rows are evaluated with a
     row (partition invariance, bit for bit):
 
-    - a binary fold, not ``sum_horizontal``, in declared order;
+    - a binary fold, not ``sum_horizontal`` (which adds in another order), in declared
+      order;
     - polars divides a column by a *scalar* with a reciprocal multiply (``160 / 3`` gives
       53.33333333333334, not 53.333333333333336), and a column whose rows are all alike can
       become a scalar (``when(mask).then(1.0).otherwise(0.0)`` with an all-true mask). So the
-      denominator's terms are ``value * 0 + weight``: the denominator is a column exactly
-      when the numerator is, and the division is an IEEE division either way.
+      denominator's terms are ``value.is_not_null()`` cast to a float, times the weight: the
+      denominator is a column exactly when the numerator is, and the division is an IEEE
+      division either way.
+
+    The values are never NaN (band scores, or means of them), so a null value adds 0 to
+    both sums, and an empty mean (every value null) divides by a denominator of 0 made null
+    (``replace``: one node, where ``fill_nan`` or a ``when`` would repeat the sums). A weight
+    of 1 is no multiplication (``x * 1.0 == x``): each node costs time on a one-row frame.
     """
     if not items:
         return pl.lit(None, pl.Float64)
@@ -722,12 +795,14 @@ def _weighted_mean(items: list[tuple[pl.Expr, float]]) -> pl.Expr:
     num: pl.Expr | None = None
     den: pl.Expr | None = None
     for s, w in items:
-        term = (s * w).fill_null(zero)
-        weight = (s * 0.0 + w).fill_null(zero)
+        term = s.fill_null(zero)
+        weight = s.is_not_null().cast(pl.Float64)
+        if w != 1.0:
+            term, weight = term * w, weight * w
         num = term if num is None else num + term
         den = weight if den is None else den + weight
     assert num is not None and den is not None
-    return pl.when(den > 0).then(num / den)
+    return num / den.replace(0.0, None)
 
 
 def _score_parts(r: Roadmap, weights: Weights,

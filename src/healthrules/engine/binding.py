@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -77,9 +78,16 @@ class ColumnTime:
     @staticmethod
     def columns(clock: Clock) -> list[pl.Expr]:
         """The three time columns of one evaluation, as literals to add to a frame."""
-        naive = pl.lit(clock.end, dtype=pl.Datetime(clock.time_unit))  # type: ignore[arg-type]
-        return [pl.lit(clock.as_of, dtype=pl.Date).alias(AS_OF),
-                clock.lit_end().alias(END), naive.alias(END_NAIVE)]
+        return list(_time_columns(clock))
+
+
+@functools.lru_cache(maxsize=256)
+def _time_columns(clock: Clock) -> tuple[pl.Expr, ...]:
+    """:meth:`ColumnTime.columns`, built once per clock (typed datetime literals cost a
+    polars query each; a service evaluating at one date builds them once)."""
+    naive = pl.lit(clock.end, dtype=pl.Datetime(clock.time_unit))  # type: ignore[arg-type]
+    return (pl.lit(clock.as_of, dtype=pl.Date).alias(AS_OF),
+            clock.lit_end().alias(END), naive.alias(END_NAIVE))
 
 
 TimeBinding = LiteralTime | ColumnTime

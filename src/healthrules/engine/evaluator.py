@@ -1,12 +1,16 @@
 """The engine's public class, :class:`Evaluator`, and :func:`evaluate`.
 
-An evaluation runs in three collects, whatever the size of the plan:
+An evaluation runs in three or four collects, whatever the size of the plan:
 
 1. the events pass (:mod:`healthrules.engine.aggregate`): one lazy ``group_by(account)``;
-2. the roadmap frames of every roadmap (:mod:`healthrules.engine.assemble`), one
-   ``collect_all``, then their task lists in a second ``collect_all``;
-3. every output frame of every roadmap (indicators, stages, scores, fired actions with texts
-   and evidence, condition counts) in one ``collect_all``.
+2. the routed rows and the roadmap frame of every roadmap
+   (:mod:`healthrules.engine.assemble`), one ``collect_all``;
+3. the output frames (indicators, stages with their task lists, scores: each stacked over
+   the roadmaps and sorted inside the query), the condition counts and the unrendered rows
+   where some action fired, one ``collect_all``;
+4. only when some action fired: the fired actions with texts and evidence, each action
+   rendering only the values it shows on its own rows
+   (:meth:`RoadmapProgram.rendered_actions`).
 
 Every polars expression involved is built once per plan and timestamp unit and kept in the
 plan (``Plan.memo``); ``as_of`` is bound late (a literal over the events, columns over the
@@ -28,6 +32,9 @@ from healthrules.engine.aggregate import EVENTS_QUERY_FLAGS, EventsPass
 from healthrules.engine.assemble import RoadmapOutputs, RoadmapProgram, program_for
 from healthrules.engine.binding import ColumnTime
 from healthrules.engine.frames import (
+    AS_OF,
+    END,
+    END_NAIVE,
     ROUTE,
     SMALL_ROWS,
     TASK_DTYPE,
@@ -46,6 +53,7 @@ from healthrules.inputs import (
     check_source_key,
     clock_for,
     event_inputs,
+    hierarchy_issues,
     is_dated,
     source_clock,
     source_label,
@@ -61,9 +69,9 @@ __all__ = ["CollectedOutputs", "Evaluator", "Events", "PartitionColumn", "evalua
 class CollectedOutputs:
     """The collected output frames of every roadmap of a plan (one list entry per roadmap).
 
-    ``actions`` and ``counts`` hold a frame only for roadmaps with actions; ``fired_rows``
-    (``outputs(render=False)`` only, then ``actions`` holds nothing) the unrendered rows
-    where some action fired (see :meth:`RoadmapProgram.render`).
+    ``counts`` holds a frame only for roadmaps with actions, ``actions`` only for roadmaps
+    where some action fired (and with ``outputs(render=True)``); ``fired_rows`` the
+    unrendered rows where some action fired (see :meth:`RoadmapProgram.render`).
     """
 
     indicators: list[pl.DataFrame]
@@ -122,16 +130,20 @@ class Evaluator:
         ``routed`` has ``key``, ``__route``, the time columns, attributes and overlays;
         ``agg`` has ``key`` and the raw aggregates of the events pass.
         """
-        columns = set(routed.columns)
-        lazy_routed, lazy_agg = routed.lazy(), agg.lazy()
-        return collect_all(
-            [p.frame(lazy_routed, lazy_agg, key, columns) for p in self.programs],
-            routed.height)
+        return collect_all(self._frames(routed.lazy(), agg, key, set(routed.columns)),
+                           routed.height)
+
+    def _frames(self, routed: pl.LazyFrame, agg: pl.DataFrame, key: str,
+                columns: set[str]) -> list[pl.LazyFrame]:
+        lazy_agg = agg.lazy()
+        return [p.frame(routed, lazy_agg, key, columns) for p in self.programs]
 
     def outputs(self, frames: list[pl.DataFrame], key: str,
                 by: str | None = None, *, render: bool = True) -> CollectedOutputs:
         """Every output frame of every roadmap: one ``collect_all`` for the frames and the
-        fired rows with their rendered values, one for the actions built from those.
+        fired rows, then, when some action fired, one for the fired actions with their
+        texts and evidence (:meth:`RoadmapProgram.rendered_actions`: only the actions that
+        fired, each rendering only the values it shows).
 
         ``key`` is the row key; ``by`` groups the condition counts (a date column). With
         ``render=False`` nothing is rendered: ``fired_rows`` holds the fired rows, for
@@ -142,7 +154,9 @@ class Evaluator:
         lazies: list[pl.LazyFrame] = []
         shapes: list[RoadmapOutputs] = []
         for p, frame in zip(self.programs, frames, strict=True):
-            o = p.outputs(frame, key, by, render=render)
+            # the fired rows unrendered: texts and evidence are rendered below, for the
+            # actions that fired only (none fired: no rendering query at all)
+            o = p.outputs(frame, key, by, render=False)
             shapes.append(o)
             lazies += [o.indicators, o.stages, o.scores]
             lazies += [x for x in (o.fired_rows, o.counts) if x is not None]
@@ -157,8 +171,10 @@ class Evaluator:
             result.counts.append(next(got) if o.counts is not None else None)
             result.actions.append(None)
             result.fired_rows.append(fired_rows)
-            if fired_rows is not None and render:
-                fired.append((i, self.programs[i].actions(fired_rows, key)))
+            if fired_rows is not None and fired_rows.height and render:
+                lf = self.programs[i].rendered_actions(fired_rows, key)
+                if lf is not None:
+                    fired.append((i, lf))
         if fired:
             for (i, _), frame in zip(fired, collect_all([lf for _, lf in fired], rows),
                                      strict=True):
@@ -257,49 +273,78 @@ class Evaluator:
         agg, diagnostics = self.aggregates(lazy_events, accounts, clock,
                                            partition_column=partition_column,
                                            low_memory=low_memory, event_rows=rows)
-        routed = collect_all(
-            [self.route(accounts.lazy().with_columns(self.time_columns(clock)))],
-            accounts.height)[0]
-        frames = self.roadmap_frames(routed, agg, key)
-        out = self.outputs(frames, key)
-        cond_rows: list[dict[str, Any]] = []
-        action_frames: list[pl.DataFrame] = []
-        for i, cr in enumerate(plan.roadmaps):
-            fired, counts = out.actions[i], out.counts[i]
-            if fired is not None:
-                action_frames.append(fired)
-            row = counts.row(0, named=True) if counts is not None else {}
-            for k, (st, action) in enumerate(cr.roadmap.all_actions()):
-                cond_rows.append({
-                    "roadmap": cr.id, "stage": st.id if st else None, "action_id": action.id,
-                    "considered": row[f"scope_{k}"], "fired": row[f"fired_{k}"],
-                    "unknown": row[f"unknown_{k}"],
-                })
-        unrouted = routed.filter(pl.col(ROUTE).is_null())
+        # the routed rows and the roadmap frames built from them in one collect_all
+        routed_lf = self.route(accounts.lazy().with_columns(self.time_columns(clock)))
+        routed_columns = {*accounts.columns, ROUTE, AS_OF, END, END_NAIVE}
+        routed, *frames = collect_all(
+            [routed_lf, *self._frames(routed_lf, agg, key, routed_columns)], accounts.height)
+        unrouted = routed.get_column(ROUTE).null_count()
         diagnostics["accounts"] = routed.height
-        diagnostics["accounts_unrouted"] = unrouted.height
-        stage_frames = list(out.stages)
-        if unrouted.height:
-            stage_frames.append(unrouted_stages(unrouted, key))
-        order = [key, "roadmap"]
-        indicators = pl.concat(out.indicators, how="diagonal_relaxed").sort(
-            order, nulls_last=True)
-        stages = pl.concat(stage_frames, how="vertical_relaxed").sort(order, nulls_last=True)
-        scores = pl.concat(out.scores, how="diagonal_relaxed").sort(order, nulls_last=True)
-        if action_frames:
-            actions_df = pl.concat(action_frames, how="vertical_relaxed").sort(
-                [key, "__rank", "__order"]).drop("__rank", "__order")
-        else:
-            actions_df = empty_actions(key, accounts.schema[key])
-        conditions = pl.DataFrame(cond_rows, schema={
-            "roadmap": pl.String, "stage": pl.String, "action_id": pl.String,
-            "considered": pl.Int64, "fired": pl.Int64, "unknown": pl.Int64})
-        attributes = routed.select(accounts.columns)
+        diagnostics["accounts_unrouted"] = unrouted
+        indicators, stages, scores, actions, counts = self._results(
+            frames, routed.filter(pl.col(ROUTE).is_null()) if unrouted else None, key,
+            sort=routed.height > 1)
+        columns: dict[str, list[Any]] = {name: [] for name in _CONDITIONS}
+        for i, cr in enumerate(plan.roadmaps):
+            count = counts[i]
+            row = count.row(0, named=True) if count is not None else {}
+            for k, (st, action) in enumerate(cr.roadmap.all_actions()):
+                for name, value in (
+                        ("roadmap", cr.id), ("stage", st.id if st else None),
+                        ("action_id", action.id), ("considered", row[f"scope_{k}"]),
+                        ("fired", row[f"fired_{k}"]), ("unknown", row[f"unknown_{k}"])):
+                    columns[name].append(value)
+        conditions = pl.DataFrame(columns, schema=_CONDITIONS)
+        if actions is None:
+            actions = empty_actions(key, accounts.schema[key])
+        # the rows are the accounts with the route and time columns added (a query less)
+        attributes = (routed.select(accounts.columns)
+                      if {ROUTE, AS_OF, END, END_NAIVE} & set(accounts.columns) else accounts)
         return Evaluation(
             plan=plan, as_of=clock.as_of, account_key=key, indicators=indicators,
-            stages=stages, scores=scores, actions=actions_df, conditions=conditions,
+            stages=stages, scores=scores, actions=actions, conditions=conditions,
             diagnostics=diagnostics, attributes=attributes,
         )
+
+    def _results(self, frames: list[pl.DataFrame], unrouted: pl.DataFrame | None, key: str,
+                 *, sort: bool) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame,
+                                         pl.DataFrame | None, list[pl.DataFrame | None]]:
+        """The frames of an :class:`Evaluation` from the roadmap frames, stacked over the
+        roadmaps and sorted inside the queries (``sort``: more than one row), in one
+        ``collect_all``, then one for the fired actions when some fired: indicators,
+        stages, scores, actions (None: none fired) and each roadmap's condition counts."""
+        rows = sum(f.height for f in frames)
+        shapes = [p.outputs(frame, key, render=False)
+                  for p, frame in zip(self.programs, frames, strict=True)]
+        order = [key, "roadmap"]
+
+        def stack(parts: list[pl.LazyFrame], how: Any, by: list[str]) -> pl.LazyFrame:
+            lf = parts[0] if len(parts) == 1 else pl.concat(parts, how=how)
+            return lf.sort(by, nulls_last=True) if sort else lf
+
+        stage_parts = [o.stages for o in shapes]
+        if unrouted is not None:
+            stage_parts.append(unrouted_stages(unrouted, key).lazy())
+        lazies = [stack([o.indicators for o in shapes], "diagonal_relaxed", order),
+                  stack(stage_parts, "vertical_relaxed", order),
+                  stack([o.scores for o in shapes], "diagonal_relaxed", order)]
+        lazies += [x for o in shapes for x in (o.fired_rows, o.counts) if x is not None]
+        got = iter(collect_all(lazies, rows))
+        indicators, stages, scores = next(got), next(got), next(got)
+        fired: list[pl.LazyFrame] = []
+        counts: list[pl.DataFrame | None] = []
+        for p, o in zip(self.programs, shapes, strict=True):
+            fired_rows = next(got) if o.fired_rows is not None else None
+            counts.append(next(got) if o.counts is not None else None)
+            if fired_rows is not None and fired_rows.height:
+                lf = p.rendered_actions(fired_rows, key)
+                if lf is not None:
+                    fired.append(lf)
+        actions = None
+        if fired:
+            lf = stack(fired, "vertical_relaxed", [key, "__rank", "__order"])
+            actions = collect_all([lf.drop("__rank", "__order")], rows)[0]
+        return indicators, stages, scores, actions, counts
 
     # ------------------------------------------------------------------ building
 
@@ -313,6 +358,11 @@ class Evaluator:
             chain = pl.when(cond).then(then) if chain is None else chain.when(cond).then(then)
         route: pl.Expr = chain.otherwise(pl.lit(None, pl.Int64)).alias(ROUTE)
         return route
+
+
+_CONDITIONS = {"roadmap": pl.String, "stage": pl.String, "action_id": pl.String,
+               "considered": pl.Int64, "fired": pl.Int64, "unknown": pl.Int64}
+"""The columns of ``Evaluation.conditions``."""
 
 
 def unrouted_stages(unrouted: pl.DataFrame, key: str) -> pl.DataFrame:
@@ -427,6 +477,12 @@ def evaluate(
     rows = {name: f.height if isinstance(f, pl.DataFrame) else None
             for name, f in given.items()}
     at = accounts_at(acc_df, clock, plan.account_key)
+    if plan.parent is not None and is_dated(acc_df):
+        # dated accounts: the hierarchy is the parent links of the rows valid at the date
+        on_day = at.frame.with_columns(pl.lit(clock.as_of, pl.Date).alias("as_of"))
+        issues = hierarchy_issues(on_day, plan.account_key, plan.parent, by="as_of")
+        if issues:
+            raise InputDataError(issues)
     result = Evaluator(plan, clock.time_unit).evaluate(
         ev_lf, at.frame, clock, partition_column=partition_column, low_memory=low_memory,
         event_rows=rows)

@@ -20,6 +20,7 @@ __all__ = [
     "cast_to",
     "collect_all",
     "empty_actions",
+    "lazy_reading",
     "narrow",
 ]
 
@@ -91,7 +92,17 @@ def narrow(frame: pl.DataFrame, *exprs: pl.Expr | str) -> pl.DataFrame:
     have = set(frame.columns)
     if any(n not in have for n in names):
         return frame
-    return pl.DataFrame([frame.get_column(n) for n in names])
+    return frame[list(names)]  # by name: no query, no copy
+
+
+def lazy_reading(frame: pl.DataFrame, *exprs: pl.Expr | str) -> pl.LazyFrame:
+    """``frame`` as a LazyFrame for a query that reads only the columns of ``exprs`` and
+    keeps none of the others (a ``select``, a ``group_by``): :func:`narrow` for large
+    frames, small frames as they are (there, taking the columns costs more than the query
+    saves)."""
+    if frame.height <= SMALL_ROWS:
+        return frame.lazy()
+    return narrow(frame, *exprs).lazy()
 
 
 def empty_actions(key: str, key_dtype: pl.DataType) -> pl.DataFrame:

@@ -5,13 +5,19 @@ roadmap frame whose parent column (``data.accounts.parent``) holds the row's acc
 the same evaluation date. Inside the one lazy query of a roadmap frame:
 
 1. each row gets its ``of`` value (and ``weight``) as a column, ``__ro__<id>`` (``__rw__<id>``),
-   computed from the row's *own* indicators: the analysis refuses an ``of`` that reads a
-   roll-up or an indicator derived from one, so these never depend on the hierarchy;
+   computed from the row's own indicators and the roll-ups of lower levels;
 2. the rows that have a parent are grouped by (parent key, ``__as_of``): one row per parent
    and date, with the partial aggregates (sums, counts, extremes, worst band rank);
 3. that frame is left-joined back onto the rows by (account key, ``__as_of``), and the
    partials are finished (an empty sum or count is 0, a mean over no child is null, a mean
    is an IEEE division of two columns).
+
+Roll-ups of roll-ups: the steps run once per level (``Analysis.rollup_levels``). A level-1
+roll-up reads the children's own values; a level-``k`` roll-up reads roll-ups (and derived
+indicators) of lower levels, which are complete on every row before it is grouped, so a
+grandparent's level-2 roll-up reads its children's level-1 roll-ups, made of the
+grandchildren. The order does not depend on the depth of the hierarchy: each level is one
+grouping of all rows, whatever the number of generations.
 
 Float sums over the children (``sum``, ``mean``, and both sums of ``weighted_mean``) are
 exact, so a parent's value does not depend on the order of its children: each child's value
@@ -64,6 +70,7 @@ def _exact_sum(x: pl.Expr) -> pl.Expr:
 @dataclass(frozen=True)
 class _One:
     ident: str
+    level: int
     child: list[pl.Expr]
     partials: list[pl.Expr]
     finish: pl.Expr
@@ -100,18 +107,36 @@ class RollupProgram:
         """The roll-up indicators, in evaluation order."""
         return [one.ident for one in self.items]
 
-    def apply(self, lf: pl.LazyFrame) -> pl.LazyFrame:
-        """Add every roll-up indicator's column to a roadmap frame (see the module text)."""
-        if not self.items or self.parent is None:
+    @property
+    def levels(self) -> list[int]:
+        """The levels that have roll-ups, ascending (see the module text)."""
+        return sorted({one.level for one in self.items})
+
+    def level_ids(self, level: int) -> list[str]:
+        """The roll-up indicators of one level, in evaluation order."""
+        return [one.ident for one in self.items if one.level == level]
+
+    def apply(self, lf: pl.LazyFrame, level: int | None = None) -> pl.LazyFrame:
+        """Add the roll-up indicators of one level to a roadmap frame (see the module text).
+
+        ``level=None`` adds every level, one after the other; that is complete only when no
+        derived indicator sits between two levels (a level-2 roll-up reads none), as the
+        caller computes those (``RoadmapProgram.frame`` does, level by level)."""
+        if level is None:
+            for each in self.levels:
+                lf = self.apply(lf, each)
             return lf
-        lf = lf.with_columns([e for one in self.items for e in one.child])
-        parts = [e for one in self.items for e in one.partials]
+        items = [one for one in self.items if one.level == level]
+        if not items or self.parent is None:
+            return lf
+        lf = lf.with_columns([e for one in items for e in one.child])
+        parts = [e for one in items for e in one.partials]
         kids = (lf.filter(pl.col(self.parent).is_not_null())
                 .group_by(pl.col(self.parent).alias(_KEY), AS_OF).agg(parts))
         lf = lf.join(kids, left_on=[self.key, AS_OF], right_on=[_KEY, AS_OF], how="left",
                      maintain_order="left")
-        lf = lf.with_columns([one.finish for one in self.items])
-        return lf.drop([c for one in self.items for c in one.temporary])
+        lf = lf.with_columns([one.finish for one in items])
+        return lf.drop([c for one in items for c in one.temporary])
 
     # ------------------------------------------------------------------ building
 
@@ -179,4 +204,5 @@ class RollupProgram:
             temporary += [w_col, f"{p}s", f"{p}w"]
         else:  # pragma: no cover - the model's literal lists every aggregate
             raise AssertionError(agg)
-        return _One(ident, child, partials, cast_to(finish, typ).alias(ident), temporary)
+        return _One(ident, a.rollup_levels[ident], child, partials,
+                    cast_to(finish, typ).alias(ident), temporary)

@@ -36,10 +36,18 @@ from healthrules.engine import (
 )
 from healthrules.engine.assemble import ORDER_STEP, end_columns
 from healthrules.engine.frames import collect_all
+from healthrules.errors import InputDataError
 from healthrules.evaluation import Evaluation
 from healthrules.expressions import lag_column
 from healthrules.history.aggregation import IncrementalAggregator, aggregate_attributes
-from healthrules.inputs import VALID_FROM, VALID_TO, clock_for, is_dated, valid_at
+from healthrules.inputs import (
+    VALID_FROM,
+    VALID_TO,
+    clock_for,
+    hierarchy_issues,
+    is_dated,
+    valid_at,
+)
 from healthrules.roadmap import Pack, Roadmap
 from healthrules.sources import FrameInput
 
@@ -380,17 +388,11 @@ class Engine:
         """
         pairs = pairs.with_row_index(HK).with_columns(pl.col(HK).cast(pl.Int64))
         out = GridFrames()
-        size = MAX_GRID_ROWS
-        if self.plan.parent is not None:
-            # roll-ups read every child at the same date: a chunk holds whole dates (pairs
-            # are sorted by date, then account)
-            per_date = max(self.accounts.height, 1)
-            size = max(per_date, size // per_date * per_date)
-        for lo in range(0, max(pairs.height, 1), size):
-            chunk = pairs.slice(lo, size)
-            if chunk.height == 0:
-                break
-            self._chunk(chunk, overlay, signals, out)
+        parent = self.plan.parent
+        if parent is not None and self.dated:
+            self._check_hierarchy(pairs, parent)
+        for lo, size in self._chunks(pairs):
+            self._chunk(pairs.slice(lo, size), overlay, signals, out)
         keys = pairs.select(pl.col(AS_OF).alias("as_of"), self.key)
 
         def finish(frames: list[pl.DataFrame], sort: list[str] | None = None) -> pl.DataFrame:
@@ -423,6 +425,34 @@ class Engine:
             "extras": finish(out.extras) if out.extras else None,
             "unrouted": dict(unrouted.rows()) if unrouted.height else {},
         }
+
+    def _chunks(self, pairs: pl.DataFrame) -> list[tuple[int, int]]:
+        """(offset, length) of the chunks of ``pairs`` evaluated one after the other: at
+        most ``MAX_GRID_ROWS`` rows each; with a hierarchy, whole dates (roll-ups read every
+        child at the same date; pairs are sorted by date, then account), so a date with more
+        pairs than that is a chunk of its own."""
+        if self.plan.parent is None:
+            return [(lo, MAX_GRID_ROWS) for lo in range(0, pairs.height, MAX_GRID_ROWS)]
+        per_date = pairs.group_by(AS_OF, maintain_order=True).len()["len"].to_list()
+        out: list[tuple[int, int]] = []
+        lo = size = 0
+        for n in per_date:
+            if size and size + n > MAX_GRID_ROWS:
+                out.append((lo, size))
+                lo, size = lo + size, 0
+            size += n
+        if size:
+            out.append((lo, size))
+        return out
+
+    def _check_hierarchy(self, pairs: pl.DataFrame, parent: str) -> None:
+        """Dated accounts: at every date, the parent links of the rows valid then form a
+        forest of accounts that exist then (:func:`healthrules.inputs.hierarchy_issues`)."""
+        links = pairs.select(AS_OF, self.key, ROW).join(
+            self.row_attributes.select(ROW, parent), on=ROW, how="left")
+        issues = hierarchy_issues(links.rename({AS_OF: "as_of"}), self.key, parent, by="as_of")
+        if issues:
+            raise InputDataError(issues)
 
     def _chunk(self, chunk: pl.DataFrame, overlay: pl.DataFrame | None,
                signals: Signals | None, out: GridFrames) -> None:

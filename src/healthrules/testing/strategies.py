@@ -659,6 +659,14 @@ def _roadmap(draw: DrawFn, max_indicators: int, max_stages: int,
             rollup["bands"] = draw(_bands(agg == "count"))
         indicators.append(rollup)
         numeric.append(("children", agg == "count"))
+        if draw(st.booleans()):
+            # a roll-up of roll-ups: each account's children's `children` (its grandchildren,
+            # through them), one level up
+            agg2 = draw(st.sampled_from(["sum", "max", "count"]))
+            indicators.append({"id": "grandchildren", "kind": "rollup", "aggregate": agg2,
+                               "family": draw(st.sampled_from(families)),
+                               "of": "children > 1" if agg2 == "count" else "children"})
+            numeric.append(("grandchildren", agg2 == "count" or agg == "count"))
     # a derived trend: this window against the previous one, over trailing aggregates of
     # one length without a compare of their own
     by_window: dict[str, list[str]] = {}
@@ -771,7 +779,8 @@ def roadmaps(*, max_indicators: int = 4, max_stages: int = 3,
     computed values), a score.
 
     Some have a score segment, and some an account hierarchy: a window anchored at an event
-    time (the first login), a roll-up indicator and ``data.accounts.parent: parent_id``.
+    time (the first login), a roll-up indicator (sometimes a roll-up of it one level up, a
+    roll-up of roll-ups) and ``data.accounts.parent: parent_id``.
     Every roadmap drawn compiles (:func:`healthrules.compile`). Its data contract is fixed:
     events with a user and a float ``value`` column, accounts with ``plan`` (str), ``seats``
     (int) and ``start`` (date) and, with a hierarchy, ``parent_id``, so :func:`inputs_for`

@@ -1,0 +1,178 @@
+"""The per-call path of a service that compiled once: what an evaluation renders, how many
+queries it runs, and that the cheaper forms give the results of the forms they replace."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+import healthrules as hr
+import healthrules.engine.evaluator as evaluator_module
+from healthrules.datasets import DEFAULT_AS_OF, sample
+from healthrules.engine import Evaluator
+from healthrules.engine.assemble import _weighted_mean
+from healthrules.engine.evaluator import prepare
+from healthrules.engine.frames import empty_actions
+from healthrules.inputs import accounts_at
+
+ROOT = Path(__file__).resolve().parent.parent
+B2B = ROOT / "rules" / "examples" / "b2b-saas" / "roadmap.yaml"
+AS_OF = dt.date(2026, 6, 30)
+
+
+@pytest.fixture(scope="module")
+def b2b() -> tuple[hr.Plan, Any]:
+    return hr.compile(hr.load(B2B)), sample(60)
+
+
+def _fired_rows(plan: hr.Plan, data: Any) -> tuple[Evaluator, pl.DataFrame, str]:
+    """The unrendered fired rows of the B2B example on sample data, through the hooks."""
+    plan, clock, ev_lf, acc_df = prepare(plan, data.events, data.accounts, DEFAULT_AS_OF)
+    accounts = accounts_at(acc_df, clock, plan.account_key).frame
+    ev = Evaluator(plan, clock.time_unit)
+    key = plan.account_key
+    agg, _ = ev.aggregates(ev_lf, accounts, clock, event_rows=data.events.height)
+    routed = ev.route(accounts.lazy().with_columns(ev.time_columns(clock))).collect()
+    out = ev.outputs(ev.roadmap_frames(routed, agg, key), key, render=False)
+    fired = out.fired_rows[0]
+    assert fired is not None
+    return ev, fired, key
+
+
+def test_rendered_actions_equal_rendering_then_building_the_actions(b2b: Any) -> None:
+    """One query per fired action (its own values only) gives the frame of the two-step
+    path (render every value on every fired row, then build every action)."""
+    plan, data = b2b
+    ev, fired, key = _fired_rows(plan, data)
+    program = ev.programs[0]
+    assert fired.height > 10
+    order = [key, "__order"]
+    two_steps = program.actions(program.render(fired.lazy()).collect(), key).collect()
+    lf = program.rendered_actions(fired, key)
+    assert lf is not None
+    one_step = lf.collect()
+    assert one_step.schema == two_steps.schema
+    assert one_step.sort(order).equals(two_steps.sort(order))
+    # a row alone: only the actions that fired on it, as they were among all rows
+    row = fired.head(1)
+    lf = program.rendered_actions(row, key)
+    assert lf is not None
+    alone = lf.collect().sort(order)
+    among = two_steps.filter(pl.col(key) == row[key][0]).sort(order)
+    assert alone.equals(among)
+    flags = [c for c in row.columns if c.startswith("__fired_")]
+    assert alone.height == sum(bool(row[c][0]) for c in flags)
+
+
+def test_no_fired_row_renders_nothing(b2b: Any) -> None:
+    plan, data = b2b
+    ev, fired, key = _fired_rows(plan, data)
+    assert ev.programs[0].rendered_actions(fired.clear(), key) is None
+
+
+def _count_collects(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls: list[int] = []
+    real = evaluator_module.collect_all
+
+    def counting(frames: list[pl.LazyFrame], rows: int) -> list[pl.DataFrame]:
+        calls.append(len(frames))
+        return real(frames, rows)
+
+    monkeypatch.setattr(evaluator_module, "collect_all", counting)
+    return calls
+
+
+def _alert_roadmap(when: str) -> hr.Roadmap:
+    return hr.Roadmap.model_validate({
+        "id": "svc", "goal": "Weekly use", "data": {"events": {"user": None}},
+        "indicators": [{"id": "logins_7d", "family": "process", "aggregate": "count",
+                        "where": "event == 'login'", "window": "7d",
+                        "bands": {"levels": [{"name": "low", "lt": 2},
+                                             {"name": "high", "ge": 2}]}}],
+        "stages": [{"id": "operation", "actions": [{
+            "id": "quiet", "kind": "challenge", "when": when,
+            "do": "Call them: {logins_7d} logins in a week", "owner": "csm"}]}],
+    })
+
+
+def _one_account() -> tuple[pl.DataFrame, pl.DataFrame]:
+    events = pl.DataFrame({"account_id": ["a", "a"], "event": ["login", "login"],
+                           "timestamp": [dt.datetime(2026, 6, 29, 9),
+                                         dt.datetime(2026, 6, 30, 9)]})
+    return events, pl.DataFrame({"account_id": ["a"]})
+
+
+def test_an_evaluation_runs_two_collects_and_a_third_only_when_an_action_fired(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The routed rows come with the roadmap frames, the output frames (stacked and sorted
+    over the roadmaps) in one collect, and the actions' texts and evidence only when some
+    action fired."""
+    events, accounts = _one_account()
+    calls = _count_collects(monkeypatch)
+    quiet = hr.evaluate(hr.compile(_alert_roadmap("logins_7d < 0")), events, accounts, AS_OF)
+    assert len(calls) == 2, calls
+    assert quiet.actions.height == 0
+    assert quiet.actions.schema == empty_actions("account_id", pl.String).schema
+    calls.clear()
+    loud = hr.evaluate(hr.compile(_alert_roadmap("logins_7d >= 2")), events, accounts, AS_OF)
+    assert len(calls) == 3, calls
+    assert loud.actions.schema == quiet.actions.schema
+    assert loud.actions.select("action_id", "text").rows() == [
+        ("quiet", "Call them: 2 logins in a week")]
+    assert loud.conditions.select("considered", "fired", "unknown").rows() == [(1, 1, 0)]
+
+
+@pytest.mark.parametrize("rows", [
+    [(None, None, None)],
+    [(10.0, None, 50.0)],
+    [(100.0 / 3, 200.0 / 7, 0.1)],
+    [(0.0, 0.0, None), (None, 100.0, 1e-9)],
+])
+def test_weighted_mean_is_the_declared_order_fold(rows: list[tuple[float | None, ...]]) -> None:
+    """Bit for bit the fold sum(s * w) / sum(w) over the present values, left to right;
+    null when none is present; a weight of 1 multiplies nothing."""
+    weights = [2.0, 1.0, 3.0]
+    frame = pl.DataFrame(rows, schema={"a": pl.Float64, "b": pl.Float64, "c": pl.Float64},
+                         orient="row")
+    got = frame.select(_weighted_mean(
+        [(pl.col(c), w) for c, w in zip("abc", weights, strict=True)]).alias("m"))["m"]
+    for values, value in zip(rows, got.to_list(), strict=True):
+        num = den = 0.0
+        for s, w in zip(values, weights, strict=True):
+            num += 0.0 if s is None else s * w
+            den += 0.0 if s is None else w
+        assert value == (num / den if den else None)
+
+
+def test_conditions_keep_their_boolean_dtype() -> None:
+    """Conditions that are already Boolean (comparisons, and/or, not) are not cast again;
+    a bare Boolean attribute still is; the outputs' dtypes do not change."""
+    roadmap = hr.Roadmap.model_validate({
+        "id": "svc", "goal": "Weekly use",
+        "data": {"events": {"user": None},
+                 "accounts": {"attributes": {"seats": "int", "vip": "bool"}}},
+        "indicators": [{"id": "logins_7d", "family": "process", "aggregate": "count",
+                        "window": "7d"}],
+        "stages": [
+            {"id": "trial", "entry": "seats < 5",
+             "achievement": {"text": "calm", "when": "not (logins_7d > 10)"},
+             "tasks": {"joint": [{"text": "log in", "done_when": "logins_7d >= 1"},
+                                 {"text": "invite"}]}},
+            {"id": "operation", "achievement": {"text": "vip", "when": "vip"},
+             "actions": [{"id": "vip_quiet", "kind": "challenge",
+                          "when": "vip and logins_7d < 5", "do": "Call", "owner": "csm"}]},
+        ],
+    })
+    events, _ = _one_account()
+    accounts = pl.DataFrame({"account_id": ["a", "b", "c"], "seats": [3, 10, 10],
+                             "vip": [None, True, False]})
+    ev = hr.evaluate(roadmap, events, accounts, AS_OF)
+    stages = ev.stages.sort("account_id")
+    assert stages.schema["achieved"] == pl.Boolean
+    assert stages.select("stage", "achieved", "tasks_done", "tasks_total").rows() == [
+        ("trial", True, 1, 2), ("operation", True, 0, 0), ("operation", False, 0, 0)]
+    assert ev.actions.select("account_id", "action_id").rows() == [("b", "vip_quiet")]
