@@ -473,7 +473,8 @@ def _rollup(r: Roadmap, a: Analysis, idx: int, ind: RollupIndicator,
     if agg == "sum":
         if a.indicator_types[ind.id] == "float":
             return _grid_sum([float(v) for v in numbers])  # type: ignore[arg-type]
-        return sum(int(v) for v in numbers)  # type: ignore[call-overload]
+        total = sum(int(v) for v in numbers)  # type: ignore[call-overload]
+        return total if -(2**63) <= total < 2**63 else None
     if agg in ("min", "max"):
         if not numbers:
             return None

@@ -240,6 +240,24 @@ def test_a_child_value_off_the_grid_makes_the_parent_null() -> None:
     assert _row(got, "p")["kids_mean"] == 1.5
 
 
+def test_an_integer_sum_over_children_does_not_wrap() -> None:
+    spec = {"id": "ints", "goal": "g",
+            "data": {"accounts": {"parent": "parent_id", "attributes": {"big": "int"}}},
+            "indicators": [{"id": "kids_big", "family": "outcome", "kind": "rollup",
+                            "aggregate": "sum", "of": "big"}],
+            "stages": [{"id": "s"}]}
+    roadmap = hr.Roadmap.model_validate(spec)
+    accounts = pl.DataFrame({"account_id": ["p", "k1", "k2", "k3", "q", "k4"],
+                             "parent_id": [None, "p", "p", "p", None, "q"],
+                             "big": [0, 2**62, 2**62, 2**62, 0, 2**62]})
+    events = _events({}).clear()
+    got = hr.evaluate(roadmap, events, accounts, AS_OF)
+    ref = evaluate_reference(roadmap, events, accounts, AS_OF).accounts
+    # 3 * 2**62 is beyond Int64: null, where an Int64 sum would wrap to -2**62
+    assert _row(got, "p")["kids_big"] is None and ref["p"].indicators["kids_big"] is None
+    assert _row(got, "q")["kids_big"] == ref["q"].indicators["kids_big"] == 2**62
+
+
 # --------------------------------------------------------------------------- the range
 
 

@@ -59,6 +59,13 @@ def _billionths(x: pl.Expr) -> pl.Expr:
     return hi.cast(pl.Int128) * EXACT_SCALE + lo.cast(pl.Int128)
 
 
+def _int_sum(x: pl.Expr) -> pl.Expr:
+    """The sum of children's integer values inside the aggregation, added as Int128 (no
+    wrap): null when the total is beyond the Int64 range, as a float total off the grid is."""
+    total = x.cast(pl.Int128).sum()
+    return pl.when(total.is_between(-(2**63), 2**63 - 1)).then(total).cast(pl.Int64)
+
+
 def _exact_sum(x: pl.Expr) -> pl.Expr:
     """The exact sum of children's float values inside the aggregation, as the double
     nearest it; null when a value cannot be put on the grid."""
@@ -174,7 +181,7 @@ class RollupProgram:
             temporary += [f"{p}n", f"{p}all"]
         elif agg == "sum":
             partials = [(_exact_sum(o.cast(pl.Float64)) if typ == "float"
-                         else o.cast(pl.Int64).sum()).alias(f"{p}s"),
+                         else _int_sum(o)).alias(f"{p}s"),
                         pl.len().alias(f"{p}all")]
             # 0 without children; null when a child's value is off the grid
             finish = pl.when(pl.col(f"{p}all").is_null()).then(pl.lit(0)).otherwise(
