@@ -156,7 +156,10 @@ class AggregateInputs:
     Attributes
     ----------
     condition
-        Boolean: the event is in the window and matches ``where`` (nulls already false).
+        Boolean: the event is in the window and matches ``where``. It may be null (a null
+        timestamp or a null compared in ``where``): a form must count null as false, as
+        ``sum``, ``filter`` and ``when/then`` do (the events pass does not fill nulls of
+        every condition, one column operation per indicator less).
     timestamp
         The events' timestamp column.
     of
@@ -449,7 +452,8 @@ def _distinct(x: AggregateInputs) -> pl.Expr:
     else:
         assert x.user is not None, "distinct without `of:` needs a user column"
         col = pl.col(x.user)
-    return col.filter(x.condition).drop_nulls().n_unique().cast(pl.Int64)
+    # nulls dropped by the row filter, not per group (an elementwise test streams)
+    return col.filter(x.condition & col.is_not_null()).n_unique().cast(pl.Int64)
 
 
 def _active_days(x: AggregateInputs) -> pl.Expr:

@@ -317,6 +317,8 @@ def _declared(plan: Plan, issues: list[Issue]) -> list[Issue]:
     ``related`` location is the YAML node of the declaration (``data.events.user`` of the
     roadmap file, with line and column when the roadmap was loaded from a file).
     """
+    if not issues:  # nothing to place: do not import the loader
+        return issues
     from dataclasses import replace
 
     from healthrules.loader import positions_of

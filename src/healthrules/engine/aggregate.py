@@ -12,6 +12,8 @@ The raw aggregate of indicator ``x`` of roadmap ``i`` is the column ``__{i}__{x}
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import operator
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -113,12 +115,34 @@ class _Shape:
     columns: tuple[str, ...]
     attributes: tuple[str, ...]
     aggs: tuple[pl.Expr, ...]
+    # raw aggregates equal to one computed in ``aggs`` (same kind, column, window and
+    # filter): (its column, the column computed), copied after the group_by
+    copies: tuple[tuple[str, str], ...]
     pair_flags: tuple[tuple[str, tuple[pl.Expr, ...]], ...]
     use_day: bool
     # windows that start at an indicator: per anchor level, (which events can matter, the
     # anchor times); then the indicators anchored so, over the events that can matter
     anchor_steps: tuple[tuple[pl.Expr, tuple[pl.Expr, ...]], ...] = ()
     anchored: tuple[pl.Expr, tuple[pl.Expr, ...]] | None = None
+
+
+class _Computed:
+    """The aggregations of a pass so far, to find one equal to a new one: by their text
+    first (cheap), then by polars' structural equality (exact)."""
+
+    def __init__(self) -> None:
+        self._by_text: dict[str, list[tuple[pl.Expr, str]]] = {}
+
+    def find(self, expr: pl.Expr) -> str | None:
+        """The column of an aggregation equal to ``expr``, or None."""
+        for other, name in self._by_text.get(str(expr), ()):
+            if other.meta.eq(expr):
+                return name
+        return None
+
+    def add(self, expr: pl.Expr, name: str) -> None:
+        """Record that column ``name`` holds ``expr``."""
+        self._by_text.setdefault(str(expr), []).append((expr, name))
 
 
 class EventsPass:
@@ -215,18 +239,19 @@ class EventsPass:
 
     def _build_shape(self) -> _Shape:
         ev = self.columns
-        ts = pl.col(ev.timestamp)
         needed_cols = {ev.account, ev.timestamp}
         if ev.event is not None:
             needed_cols.add(ev.event)
         needed_attrs: set[str] = set()
+        # the data checks: events per account, and the events with a flaw (a null
+        # timestamp or event, a NaN or infinite value) in one count; the kinds of flaw are
+        # counted apart only when there are some (``finish``), three reductions less
         aggs: list[pl.Expr] = [
-            pl.len().alias("__n"), ts.is_null().sum().alias("__null_ts"),
-            (pl.col(ev.event).is_null().sum() if ev.event is not None
-             else pl.lit(0, pl.UInt32)).alias("__null_event"),
-            pl.col(NOT_FINITE).sum().alias("__not_finite"),
+            pl.len().alias("__n"), self._flawed().sum().alias("__flawed"),
             *[abs_sum_expr(c) for c in sorted(summed_columns(self.plan, self.source))]]
         pair_flags: dict[str, list[pl.Expr]] = {}
+        computed = _Computed()
+        copies: list[tuple[str, str]] = []
         use_day = False
         anchor_steps: dict[int, list[pl.Expr]] = {}
         anchor_matters: dict[int, list[pl.Expr]] = {}
@@ -257,7 +282,7 @@ class EventsPass:
             for prev in (False, True) if ind.id in a.previous_windows else (False,):
                 wcond, _ = self.window(ind, prev, i)
                 cond = wcond if where is None else (wcond & where)
-                cond = cond.fill_null(False)
+                # a null condition counts as false: every aggregate form reads it so
                 if (i, ind.id) in used_as_anchor and not prev:
                     level = a.anchor_levels.get(ind.id, 0)
                     anchor_steps.setdefault(level, []).append(
@@ -274,10 +299,16 @@ class EventsPass:
                 if pair_col is not None:
                     pair_flags.setdefault(pair_col, []).append(cond.any().alias(name))
                 else:
-                    aggs.append(aggregate_expr(self.plan, ind, cond).alias(name))
+                    expr = aggregate_expr(self.plan, ind, cond)
+                    same = computed.find(expr)
+                    if same is not None:  # computed once, copied (``count`` and ``compare``)
+                        copies.append((name, same))
+                    else:
+                        computed.add(expr, name)
+                        aggs.append(expr.alias(name))
         return _Shape(
             columns=tuple(sorted(needed_cols)), attributes=tuple(sorted(needed_attrs)),
-            aggs=tuple(aggs),
+            aggs=tuple(aggs), copies=tuple(copies),
             pair_flags=tuple((c, tuple(f)) for c, f in sorted(pair_flags.items())),
             use_day=use_day,
             anchor_steps=tuple((pl.any_horizontal(anchor_matters[k]), tuple(anchor_steps[k]))
@@ -285,21 +316,51 @@ class EventsPass:
             anchored=((pl.any_horizontal(anchored_matters), tuple(anchored_aggs))
                       if anchored_aggs else None))
 
-    def query(self, events: pl.LazyFrame) -> pl.LazyFrame:
-        """The lazy ``group_by(account)`` over the events of this source, with the read
-        range, the columns and the partition filter pushed down to its scan."""
+    def _flawed(self) -> pl.Expr:
+        """Whether an event read has a flaw the data checks count: a null timestamp, a null
+        event name, a float value that is NaN or infinite (read as null)."""
         ev = self.columns
-        ts = pl.col(ev.timestamp)
-        shape = self._shape()
+        flaws = [pl.col(ev.timestamp).is_null()]
+        if ev.event is not None:
+            flaws.append(pl.col(ev.event).is_null())
+        if any(t == "float" for t in ev.values.values()):
+            flaws.append(pl.col(NOT_FINITE) > 0)
+        return functools.reduce(operator.or_, flaws)
+
+    def _read(self, events: pl.LazyFrame) -> pl.LazyFrame:
+        """The events this pass reads: the partition filter, the read range and the columns
+        pushed down to the scan (:func:`read_source`)."""
         start, end = self.read_range()
         schema = events.collect_schema()
         if self.partition_column is not None:
             dtype = schema[self.partition_column]
             events = events.filter(
                 _partition_filter(self.partition_column, dtype, start, end))
+        return read_source(events, self.plan, self.source, self.clock, schema,
+                           self._shape().columns, start, end)
 
-        lf = read_source(events, self.plan, self.source, self.clock, schema, shape.columns,
-                         start, end)
+    def flaws(self, events: pl.LazyFrame, in_memory: bool = False) -> dict[str, int]:
+        """The events read with a null timestamp, with a null event name, and the float
+        values read as null because NaN or infinite (the data checks' counters), counted
+        by a query of their own over the same events as :meth:`query`."""
+        ev = self.columns
+        counts = [pl.col(ev.timestamp).null_count().alias("events_null_timestamp"),
+                  (pl.col(ev.event).null_count() if ev.event is not None
+                   else pl.lit(0, pl.UInt32)).alias("events_null_event"),
+                  pl.col(NOT_FINITE).sum().alias("values_not_finite")]
+        query = self._read(events).select(counts)
+        got = (query.collect(engine="in-memory") if in_memory
+               else query.collect(optimizations=EVENTS_QUERY_FLAGS))
+        return {k: int(v or 0) for k, v in got.row(0, named=True).items()}
+
+    def query(self, events: pl.LazyFrame) -> pl.LazyFrame:
+        """The lazy ``group_by(account)`` over the events of this source, with the read
+        range, the columns and the partition filter pushed down to its scan."""
+        ev = self.columns
+        ts = pl.col(ev.timestamp)
+        shape = self._shape()
+        schema = events.collect_schema()
+        lf = self._read(events)
         if shape.attributes:
             right = self.accounts.lazy().select(pl.col(self.key).alias("__key"),
                                                 *shape.attributes)
@@ -310,6 +371,8 @@ class EventsPass:
         if shape.use_day:
             lf = lf.with_columns(ts.dt.date().alias("__day"))
         out = lf.group_by(ev.account).agg(shape.aggs)
+        if shape.copies:
+            out = out.with_columns(pl.col(same).alias(name) for name, same in shape.copies)
         out = self._join_distinct_counts(out, lf, shape.pair_flags)
         if shape.anchored is not None:
             # only the events an anchored indicator can count get the anchor times joined
@@ -326,15 +389,19 @@ class EventsPass:
         on polars' in-memory engine, which starts faster (see ``frames.SMALL_ROWS``).
         """
         query = self.query(events)
-        if rows is not None and rows <= SMALL_ROWS:
+        small = rows is not None and rows <= SMALL_ROWS
+        if small:
             agg_df = query.collect(engine="in-memory")
         else:
             agg_df = query.collect(optimizations=EVENTS_QUERY_FLAGS)
-        return self.finish(agg_df)
+        return self.finish(agg_df, events, in_memory=small)
 
-    def finish(self, agg_df: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, int]]:
+    def finish(self, agg_df: pl.DataFrame, events: pl.LazyFrame, *, in_memory: bool = False,
+               ) -> tuple[pl.DataFrame, dict[str, int]]:
         """The raw aggregates (keyed by the account key) and the counters, from the
-        collected :meth:`query` (to collect the passes of several sources together)."""
+        collected :meth:`query` of ``events`` (to collect the passes of several sources
+        together). When some events read have a flaw, the kinds of flaw are counted by
+        :meth:`flaws` (one more query over the events: only data with flaws pays it)."""
         ev = self.columns
         if ev.account != self.key:
             agg_df = agg_df.rename({ev.account: self.key})
@@ -357,12 +424,12 @@ class EventsPass:
             "events_read": int(agg_df["__n"].sum()),
             "events_null_account": int(agg_df.filter(pl.col(self.key).is_null())["__n"].sum())
             if null_keys else 0,
-            "events_null_timestamp": int(agg_df["__null_ts"].sum()),
-            "events_null_event": int(agg_df["__null_event"].sum()),
-            "values_not_finite": int(agg_df["__not_finite"].sum()),
+            "events_null_timestamp": 0, "events_null_event": 0, "values_not_finite": 0,
             "events_unknown_account": int(unknown["__n"].sum()),
             "unknown_accounts": unknown.height,
         }
+        if agg_df["__flawed"].sum():
+            diagnostics.update(self.flaws(events, in_memory))
         if null_keys:
             agg_df = agg_df.filter(pl.col(self.key).is_not_null())
         checks = [abs_sum_column(c) for c in sorted(summed_columns(self.plan, self.source))]
@@ -371,8 +438,7 @@ class EventsPass:
         if other_key:  # the known accounts' keys fit; the others are counted above
             agg_df = agg_df.join(known, on=self.key, how="semi").with_columns(
                 pl.col(self.key).cast(key_dtype))
-        return (agg_df.drop("__n", "__null_ts", "__null_event", "__not_finite", *checks),
-                diagnostics)
+        return agg_df.drop("__n", "__flawed", *checks), diagnostics
 
     # Distinct counts (``distinct``, ``active_days``) in two steps, so that memory grows with
     # the number of distinct (account, value) pairs rather than with the number of events:

@@ -221,7 +221,9 @@ class Evaluator:
                 # the streaming engine, as a single pass's collect() runs it
                 collected = pl.collect_all(queries, optimizations=EVENTS_QUERY_FLAGS,
                                            engine="streaming")
-            results = [p.finish(df) for p, df in zip(passes, collected, strict=True)]
+            small = all(n is not None and n <= SMALL_ROWS for n in sizes)
+            results = [p.finish(df, frames[p.source], in_memory=small)
+                       for p, df in zip(passes, collected, strict=True)]
         agg: pl.DataFrame | None = None
         diagnostics: dict[str, int] = {}
         for p, (got, counts) in zip(passes, results, strict=True):
