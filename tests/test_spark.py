@@ -298,11 +298,16 @@ def frames(draw: Any) -> tuple[pl.DataFrame, pl.DataFrame]:
 @given(data=frames())
 def test_spark_equals_polars_on_generated_data(
         spark: Any, data: tuple[pl.DataFrame, pl.DataFrame]) -> None:
+    _spark_equals_polars(spark, ROADMAP, *data)
+
+
+def _spark_equals_polars(spark: Any, roadmap: hr.Roadmap, events: pl.DataFrame,
+                         accounts: pl.DataFrame) -> None:
+    """Spark over 3 partitions gives ``healthrules.evaluate``'s frames."""
     from healthrules.integrations import spark as hs
 
-    events, accounts = data
-    want = hr.evaluate(ROADMAP, events, accounts, AS_OF)
-    result = hs.evaluate(ROADMAP, _to_spark(spark, events), _to_spark(spark, accounts), AS_OF,
+    want = hr.evaluate(roadmap, events, accounts, AS_OF)
+    result = hs.evaluate(roadmap, _to_spark(spark, events), _to_spark(spark, accounts), AS_OF,
                          partitions=3)
     try:
         _assert_same(result, want)
@@ -523,16 +528,7 @@ def forests(draw: Any) -> tuple[pl.DataFrame, pl.DataFrame]:
 @given(data=forests())
 def test_spark_equals_polars_on_generated_hierarchies(
         spark: Any, data: tuple[pl.DataFrame, pl.DataFrame]) -> None:
-    from healthrules.integrations import spark as hs
-
-    events, accounts = data
-    want = hr.evaluate(HIER, events, accounts, AS_OF)
-    result = hs.evaluate(HIER, _to_spark(spark, events), _to_spark(spark, accounts), AS_OF,
-                         partitions=3)
-    try:
-        _assert_same(result, want)
-    finally:
-        result.unpersist()
+    _spark_equals_polars(spark, HIER, *data)
 
 
 def test_spark_resolves_roots_by_pointer_doubling(spark: Any) -> None:
