@@ -9,6 +9,7 @@ delivery retried by the next run.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -87,13 +88,21 @@ def server() -> Iterator[Server]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    with serving(Handler, "/hooks/health") as url:
+        state.url = url
+        yield state
+
+
+@contextlib.contextmanager
+def serving(handler: type[BaseHTTPRequestHandler], path: str) -> Iterator[str]:
+    """A real HTTP server on 127.0.0.1 (a free port) answering with ``handler``, stopped
+    on exit; yields the URL of ``path``."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     httpd.daemon_threads = True
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    state.url = f"http://127.0.0.1:{httpd.server_address[1]}/hooks/health"
     try:
-        yield state
+        yield f"http://127.0.0.1:{httpd.server_address[1]}{path}"
     finally:
         httpd.shutdown()
         httpd.server_close()
