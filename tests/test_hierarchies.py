@@ -706,8 +706,12 @@ def test_a_dated_parent_must_exist_whenever_a_child_names_it() -> None:
         hr.evaluate(roadmap, events, accounts, dt.date(2026, 6, 16))
     assert ("1 account(s) name a parent that is not an account at that date: 'c2' (parent "
             "'other' at 2026-06-16)") in str(info.value)
-    with pytest.raises(InputDataError, match=r"'c2' \(parent 'other' at 2026-06-15\)"):
+    (issue,) = info.value.errors()  # pointing at the roadmap's parent declaration too
+    assert issue.related is not None and issue.related.path == "data.accounts.parent"
+    with pytest.raises(InputDataError, match=r"'c2' \(parent 'other' at 2026-06-15\)") as info:
         history(roadmap, events, accounts, dt.date(2026, 6, 12), AS_OF, every="3d")
+    (issue,) = info.value.errors()
+    assert issue.related is not None and issue.related.path == "data.accounts.parent"
 
 
 def test_a_cycle_at_one_date_of_a_dated_hierarchy_names_the_date() -> None:

@@ -588,7 +588,7 @@ def check_accounts(plan: Plan, accounts: pl.LazyFrame, events_schema: pl.Schema,
 
 
 def hierarchy_issues(frame: pl.DataFrame, key: str, parent: str,
-                     by: str | None = None) -> list[Issue]:
+                     by: str | None = None, plan: Plan | None = None) -> list[Issue]:
     """Parents that are not accounts of the frame, and cycles of parents, naming the accounts.
 
     The accounts a walk down from the top-level accounts reaches (one semi-join per level, up
@@ -599,8 +599,11 @@ def hierarchy_issues(frame: pl.DataFrame, key: str, parent: str,
 
     ``by`` names a column (the date, for dated accounts): then each of its values is a
     hierarchy of its own (the parent links of the rows valid at that date), checked in the
-    same joins, and the messages name the date.
+    same joins, and the messages name the date. With ``plan``, each problem points at the
+    roadmap line that declared the parent column (``data.accounts.parent``) too.
     """
+    if plan is not None:
+        return _declared(plan, hierarchy_issues(frame, key, parent, by))
     out: list[Issue] = []
     on = [] if by is None else [by]
     links = frame.select(pl.col(key).alias("__a"), pl.col(parent).alias("__p"), *on)

@@ -483,7 +483,8 @@ def evaluate(
     if plan.parent is not None and is_dated(acc_df):
         # dated accounts: the hierarchy is the parent links of the rows valid at the date
         on_day = at.frame.with_columns(pl.lit(clock.as_of, pl.Date).alias("as_of"))
-        issues = hierarchy_issues(on_day, plan.account_key, plan.parent, by="as_of")
+        issues = hierarchy_issues(on_day, plan.account_key, plan.parent, by="as_of",
+                                  plan=plan)
         if issues:
             raise InputDataError(issues)
     result = Evaluator(plan, clock.time_unit).evaluate(

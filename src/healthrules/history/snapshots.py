@@ -450,7 +450,8 @@ class Engine:
         forest of accounts that exist then (:func:`healthrules.inputs.hierarchy_issues`)."""
         links = pairs.select(AS_OF, self.key, ROW).join(
             self.row_attributes.select(ROW, parent), on=ROW, how="left")
-        issues = hierarchy_issues(links.rename({AS_OF: "as_of"}), self.key, parent, by="as_of")
+        issues = hierarchy_issues(links.rename({AS_OF: "as_of"}), self.key, parent, by="as_of",
+                                  plan=self.plan)
         if issues:
             raise InputDataError(issues)
 

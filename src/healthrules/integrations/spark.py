@@ -611,7 +611,7 @@ class _Roots:
         links = accounts_at(checked, clock, key).frame
         if is_dated(checked):  # as healthrules.evaluate: the links of the rows valid at as_of
             on_day = links.with_columns(pl.lit(clock.as_of, pl.Date).alias("as_of"))
-            issues = hierarchy_issues(on_day, key, parent, by="as_of")
+            issues = hierarchy_issues(on_day, key, parent, by="as_of", plan=plan)
             if issues:
                 raise InputDataError(issues)
         up = links.filter(pl.col(parent).is_not_null()).select(
