@@ -567,20 +567,29 @@ class IncrementalAggregator:
     def _fetch_all(self, g: pl.DataFrame) -> pl.DataFrame:
         fetches, rolling = self._fetch_plan()
         cols: list[pl.Series] = [g["__hk"], g[_ACC], g[_DAYN]]
+        # one lazy as-of join per lookup, collected together: polars runs them in parallel
+        # (run one after the other, eagerly, they used one core)
+        me = pl.col(_ACC).cast(pl.Int64)
+        lookups: list[pl.LazyFrame] = []
         for f in fetches.values():
             right = self.table if f.table == "t" else self.presence
-            left = g.select(self._probe_keys(g, f.offset).alias(_KEY)).with_row_index("__row")
-            picked = right.select(_KEY, pl.col(_ACC).alias("__src"), *sorted(f.columns))
-            joined = left.set_sorted(_KEY).join_asof(
-                picked.set_sorted(_KEY), on=_KEY, strategy=f.strategy)
-            same = joined["__src"] == g[_ACC].cast(joined["__src"].dtype)
+            left = g.lazy().select(self._probe_keys(g, f.offset).alias(_KEY),
+                                   me.alias("__me"))
+            picked = right.lazy().select(_KEY, pl.col(_ACC).cast(pl.Int64).alias("__src"),
+                                         *sorted(f.columns))
+            same = pl.col("__src") == pl.col("__me")
+            picks: list[pl.Expr] = []
             for c in sorted(f.columns):
                 if c.endswith(("__P", "__A")) or f.table == "p":
                     # running sums within the account: 0 before its first row
                     picked_c = pl.when(same).then(pl.col(c)).otherwise(pl.lit(0, pl.Int64))
                 else:  # fills: another account's value is no value
                     picked_c = pl.when(same).then(pl.col(c))
-                cols.append(joined.select(picked_c).to_series().alias(f"{c}{f.suffix}"))
+                picks.append(picked_c.alias(f"{c}{f.suffix}"))
+            lookups.append(left.set_sorted(_KEY).join_asof(
+                picked.set_sorted(_KEY), on=_KEY, strategy=f.strategy).select(picks))
+        for frame in pl.collect_all(lookups, engine="in-memory"):
+            cols.extend(frame.get_columns())
         for e, names in rolling.items():
             cols.extend(self._rolling(g, e, names))
         out = pl.DataFrame(cols)
