@@ -304,11 +304,18 @@ def test_spark_equals_polars_on_generated_data(
 def _spark_equals_polars(spark: Any, roadmap: hr.Roadmap, events: pl.DataFrame,
                          accounts: pl.DataFrame) -> None:
     """Spark over 3 partitions gives ``healthrules.evaluate``'s frames."""
+    _spark_gives(spark, hr.evaluate(roadmap, events, accounts, AS_OF), roadmap, events,
+                 accounts, AS_OF)
+
+
+def _spark_gives(spark: Any, want: hr.Evaluation, roadmap: hr.Roadmap, events: pl.DataFrame,
+                 accounts: pl.DataFrame, as_of: dt.date, partitions: int = 3,
+                 **options: Any) -> None:
+    """Spark evaluates the polars frames to ``want`` (frames equal), then frees its cache."""
     from healthrules.integrations import spark as hs
 
-    want = hr.evaluate(roadmap, events, accounts, AS_OF)
-    result = hs.evaluate(roadmap, _to_spark(spark, events), _to_spark(spark, accounts), AS_OF,
-                         partitions=3)
+    result = hs.evaluate(roadmap, _to_spark(spark, events), _to_spark(spark, accounts), as_of,
+                         partitions=partitions, **options)
     try:
         _assert_same(result, want)
     finally:
@@ -316,7 +323,6 @@ def _spark_equals_polars(spark: Any, roadmap: hr.Roadmap, events: pl.DataFrame,
 
 
 def test_spark_evaluates_event_anchors_and_segments(spark: Any) -> None:
-    from healthrules.integrations import spark as hs
 
     roadmap = hr.Roadmap.model_validate({
         "id": "rfm", "goal": "g",
@@ -344,12 +350,7 @@ def test_spark_evaluates_event_anchors_and_segments(spark: Any) -> None:
     want = hr.evaluate(roadmap, events, accounts, as_of)
     assert want.indicators.sort("account_id")["first_day_spend"].to_list() == [15.0, 3.0, None]
     assert want.scores.sort("account_id")["segment"].to_list() == ["buyers", "buyers", None]
-    result = hs.evaluate(roadmap, _to_spark(spark, events), _to_spark(spark, accounts), as_of,
-                         partitions=2)
-    try:
-        _assert_same(result, want)
-    finally:
-        result.unpersist()
+    _spark_gives(spark, want, roadmap, events, accounts, as_of, partitions=2)
 
 
 # ---------------------------------------------------------------------- dated accounts
@@ -359,7 +360,6 @@ def test_spark_evaluates_event_anchors_and_segments(spark: Any) -> None:
 def test_spark_reads_dated_accounts_like_polars(spark: Any, as_of: dt.date) -> None:
     """Every row of an account goes to its partition, which evaluates the row valid at
     as_of; the events' partition column still prunes the store."""
-    from healthrules.integrations import spark as hs
 
     data = sample(40, seed=3, dated=True, days=240)
     spec = hr.load(EXAMPLES / "b2b-saas" / "roadmap.yaml").model_dump(
@@ -369,13 +369,7 @@ def test_spark_reads_dated_accounts_like_polars(spark: Any, as_of: dt.date) -> N
     events = data.events.with_columns(pl.col("timestamp").dt.date().alias("day"))
     want = hr.evaluate(roadmap, events, data.accounts, as_of, partition_column="day")
     assert want.diagnostics["accounts_not_started"] + want.diagnostics["accounts_ended"] > 0
-    result = hs.evaluate(roadmap, _to_spark(spark, events), _to_spark(spark, data.accounts),
-                         as_of, partitions=3, partition_column="day")
-
-    try:
-        _assert_same(result, want)
-    finally:
-        result.unpersist()
+    _spark_gives(spark, want, roadmap, events, data.accounts, as_of, partition_column="day")
 
 
 # ---------------------------------------------------------------------- account hierarchies
@@ -462,36 +456,24 @@ def test_spark_evaluates_hierarchies_partitioned_by_root(spark: Any) -> None:
     """A big tree (12 levels, 400 accounts) and 300 small ones, in 4 partitions: the Spark
     result equals the polars one, roll-ups included (a child evaluated apart from its parent
     would leave the parent's roll-ups short)."""
-    from healthrules.integrations import spark as hs
 
     events, accounts = forest(5, chain=12, fanout=388, small=300)
     want = hr.evaluate(HIER, events, accounts, AS_OF)
     parents = want.indicators.filter(pl.col("kids_max").is_not_null())
     assert parents.height > 100 and parents["kids_logins"].sum() > 0
     assert want.actions.height > 0
-    result = hs.evaluate(HIER, _to_spark(spark, events), _to_spark(spark, accounts), AS_OF,
-                         partitions=4)
-    try:
-        _assert_same(result, want)
-    finally:
-        result.unpersist()
+    _spark_gives(spark, want, HIER, events, accounts, AS_OF, partitions=4)
 
 
 def test_spark_evaluates_the_portfolio_example(spark: Any) -> None:
     """The example with a hierarchy (groups and subsidiaries, roll-ups of roll-ups, segments),
     on the sample's hierarchy."""
-    from healthrules.integrations import spark as hs
 
     roadmap = hr.load(EXAMPLES / "portfolio-scorecard" / "roadmap.yaml")
     data = sample(60, seed=4, hierarchy=True)
     want = hr.evaluate(roadmap, data.events, data.accounts, data.as_of)
     assert want.indicators.filter(pl.col("subsidiaries") > 0).height > 0
-    result = hs.evaluate(roadmap, _to_spark(spark, data.events),
-                         _to_spark(spark, data.accounts), data.as_of, partitions=3)
-    try:
-        _assert_same(result, want)
-    finally:
-        result.unpersist()
+    _spark_gives(spark, want, roadmap, data.events, data.accounts, data.as_of)
 
 
 @st.composite
@@ -605,7 +587,6 @@ def test_spark_checks_the_parent_column_on_the_driver(spark: Any) -> None:
 def test_spark_evaluates_dated_hierarchies_like_polars(spark: Any) -> None:
     """Dated accounts with a hierarchy: the parent links of the rows valid at as_of decide
     the roots (a reparented account moves with its new parent), as polars reads them."""
-    from healthrules.integrations import spark as hs
 
     data = sample(60, seed=4, dated=True, hierarchy=True)
     spec = hr.load(EXAMPLES / "portfolio-scorecard" / "roadmap.yaml").model_dump(
@@ -614,9 +595,4 @@ def test_spark_evaluates_dated_hierarchies_like_polars(spark: Any) -> None:
     roadmap = hr.Roadmap.model_validate(spec)
     want = hr.evaluate(roadmap, data.events, data.accounts, data.as_of)
     assert want.indicators.filter(pl.col("subsidiaries") > 0).height > 0
-    result = hs.evaluate(roadmap, _to_spark(spark, data.events),
-                         _to_spark(spark, data.accounts), data.as_of, partitions=3)
-    try:
-        _assert_same(result, want)
-    finally:
-        result.unpersist()
+    _spark_gives(spark, want, roadmap, data.events, data.accounts, data.as_of)
