@@ -177,8 +177,19 @@ def band_of(value: object, bands: Bands) -> str | None:
     return holding[0]
 
 
+def _too_large(value: object, digits: int) -> bool:
+    """Whether ``|value| * 10**digits`` (a double product) is 2**52 or more, or NaN: too
+    large to round to ``digits`` exactly; such a number prints as it is."""
+    return not abs(float(value)) * float(10**digits) < 2.0**52  # type: ignore[arg-type]
+
+
 def _fixed(value: object, decimals: int, *, scale: int = 1) -> str:
-    """``value * scale`` in its shortest decimal form, rounded halves away from zero."""
+    """``value * scale`` in its shortest decimal form, rounded halves away from zero; a
+    number too large to round exactly (``|x| * 10**(decimals + 2 if a percentage)`` of
+    2**52 or more, as a double) prints its shortest form as it is ("Actions")."""
+    if _too_large(value, decimals + (2 if scale == 100 else 0)):
+        f = float(value)  # type: ignore[arg-type]
+        return "NaN" if f != f else repr(f)
     if isinstance(value, int) and not isinstance(value, bool):
         exact = decimal.Decimal(value)
     else:
@@ -198,7 +209,8 @@ def render(value: object, typ: Type, spec: str, clock: _Clock | None = None) -> 
     if value is None:
         return "n/a"
     if spec.endswith("%"):
-        return _fixed(value, int(spec[1:-1]), scale=100) + "%"
+        text = _fixed(value, int(spec[1:-1]), scale=100)
+        return text if _too_large(value, int(spec[1:-1]) + 2) else text + "%"
     if spec.endswith("f"):
         return _fixed(value, int(spec[1:-1]))
     if spec == "d":

@@ -502,3 +502,18 @@ def test_tracks_route_to_the_first_roadmap_that_applies() -> None:
     assert [got.accounts[k].roadmap for k in "abc"] == ["pro", "free", None]
     assert got.accounts["c"].stage == "_unassigned"
     assert got.accounts["c"].indicators == {}
+
+
+@pytest.mark.parametrize("spec", ["", ".0f", ".2f", ".0%", ".1%", "d"])
+def test_engine_renders_numbers_as_the_reference(spec: str) -> None:
+    """Around the largest numbers that round exactly (|x| * 10**decimals near 2**52) and
+    beyond, the engine's texts equal the reference's: rounded below, shortest form above."""
+    import polars as pl
+
+    from healthrules.engine.render import render_value
+
+    values = [1e15, -1e15, 1e16, 4.5e13 + 0.5, 4.5036e13, 4.5036e11, 2.0**52, 2.0**53 + 2,
+              123456789012345.67, 0.145, 1.005, -0.001, 1e300]
+    got = pl.DataFrame({"x": values}).select(
+        render_value(pl.col("x"), "float", spec).alias("text"))
+    assert got["text"].to_list() == [render(v, "float", spec) for v in values]
