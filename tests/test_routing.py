@@ -307,10 +307,8 @@ def test_history_replays_honour_the_holds_of_the_store(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------- the store
 
 
-def test_a_version_2_store_is_upgraded(tmp_path: Path) -> None:
-    path = tmp_path / "s.db"
-    r = _roadmap(do="x is {x}")
-    run(r, path, _events(VALUES), ACCOUNTS, day(1))
+def _downgrade_to_version_2(path: Path) -> None:
+    """Make a store written by this version look like one written by schema version 2."""
     conn = sqlite3.connect(path)
     for table, column, _ in store_module._V3_COLUMNS:
         conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
@@ -320,6 +318,13 @@ def test_a_version_2_store_is_upgraded(tmp_path: Path) -> None:
     conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
     conn.commit()
     conn.close()
+
+
+def test_a_version_2_store_is_upgraded(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    r = _roadmap(do="x is {x}")
+    run(r, path, _events(VALUES), ACCOUNTS, day(1))
+    _downgrade_to_version_2(path)
     assert store_module.check_store(path) == []  # a valid version-2 store
     with StateStore(path) as store:
         assert store.schema_version == store_module.SCHEMA_VERSION
@@ -398,15 +403,7 @@ def test_a_version_2_store_opened_read_only_reads_without_the_new_columns(
     """A read-only reader (the report, ``store backup``) does not upgrade the file."""
     path = tmp_path / "s.db"
     run(_roadmap(do="x is {x}"), path, _events(VALUES), ACCOUNTS, day(1))
-    conn = sqlite3.connect(path)
-    for table, column, _ in store_module._V3_COLUMNS:
-        conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
-    conn.execute("DROP TABLE holds")
-    conn.execute("DROP TABLE deliveries")
-    conn.execute("DROP TABLE run_scores")  # version 4
-    conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
-    conn.commit()
-    conn.close()
+    _downgrade_to_version_2(path)
     with StateStore(path, readonly=True, create=False) as store:
         assert store.schema_version == 2
         assert store.actions()["due_date"].to_list() == [None]

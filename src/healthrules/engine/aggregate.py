@@ -80,7 +80,11 @@ def check_sum_range(plan: Plan, source: str, sums: pl.DataFrame, key: str) -> No
     issues: list[Issue] = []
     for column in sorted(summed_columns(plan, source)):
         name = abs_sum_column(column)
+        # a Series maximum first (no query): the usual answer is that no account is near
         if name not in sums.columns:
+            continue
+        largest_any = sums.get_column(name).max()  # a Float64 column: a float or None
+        if not isinstance(largest_any, float) or largest_any < EXACT_BOUND:
             continue
         over = sums.filter(pl.col(name) >= float(EXACT_BOUND))
         if over.height:
@@ -124,6 +128,8 @@ class _Shape:
     # anchor times); then the indicators anchored so, over the events that can matter
     anchor_steps: tuple[tuple[pl.Expr, tuple[pl.Expr, ...]], ...] = ()
     anchored: tuple[pl.Expr, tuple[pl.Expr, ...]] | None = None
+    # the per-account absolute sums of the summed value columns (see ``check_sum_range``)
+    checks: tuple[str, ...] = ()
 
 
 class _Computed:
@@ -243,12 +249,13 @@ class EventsPass:
         if ev.event is not None:
             needed_cols.add(ev.event)
         needed_attrs: set[str] = set()
+        summed = sorted(summed_columns(self.plan, self.source))
         # the data checks: events per account, and the events with a flaw (a null
         # timestamp or event, a NaN or infinite value) in one count; the kinds of flaw are
         # counted apart only when there are some (``finish``), three reductions less
         aggs: list[pl.Expr] = [
             pl.len().alias("__n"), self._flawed().sum().alias("__flawed"),
-            *[abs_sum_expr(c) for c in sorted(summed_columns(self.plan, self.source))]]
+            *[abs_sum_expr(c) for c in summed]]
         pair_flags: dict[str, list[pl.Expr]] = {}
         computed = _Computed()
         copies: list[tuple[str, str]] = []
@@ -314,7 +321,8 @@ class EventsPass:
             anchor_steps=tuple((pl.any_horizontal(anchor_matters[k]), tuple(anchor_steps[k]))
                                for k in sorted(anchor_steps)),
             anchored=((pl.any_horizontal(anchored_matters), tuple(anchored_aggs))
-                      if anchored_aggs else None))
+                      if anchored_aggs else None),
+            checks=tuple(abs_sum_column(c) for c in summed))
 
     def _flawed(self) -> pl.Expr:
         """Whether an event read has a flaw the data checks count: a null timestamp, a null
@@ -432,7 +440,7 @@ class EventsPass:
             diagnostics.update(self.flaws(events, in_memory))
         if null_keys:
             agg_df = agg_df.filter(pl.col(self.key).is_not_null())
-        checks = [abs_sum_column(c) for c in sorted(summed_columns(self.plan, self.source))]
+        checks = list(self._shape().checks)
         if checks:
             check_sum_range(self.plan, self.source, agg_df.select(self.key, *checks), self.key)
         if other_key:  # the known accounts' keys fit; the others are counted above

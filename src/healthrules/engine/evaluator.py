@@ -318,9 +318,10 @@ class Evaluator:
                   for p, frame in zip(self.programs, frames, strict=True)]
         order = [key, "roadmap"]
 
-        def stack(parts: list[pl.LazyFrame], how: Any, by: list[str]) -> pl.LazyFrame:
+        def stack(parts: list[pl.LazyFrame], how: Any, by: list[str],
+                  rows_sorted: bool = sort) -> pl.LazyFrame:
             lf = parts[0] if len(parts) == 1 else pl.concat(parts, how=how)
-            return lf.sort(by, nulls_last=True) if sort else lf
+            return lf.sort(by, nulls_last=True) if rows_sorted else lf
 
         stage_parts = [o.stages for o in shapes]
         if unrouted is not None:
@@ -344,8 +345,7 @@ class Evaluator:
         if fired:
             # always sorted: one account's actions come out in declared order, and the
             # output lists them by priority whatever else is evaluated with the account
-            lf = fired[0] if len(fired) == 1 else pl.concat(fired, how="vertical_relaxed")
-            lf = lf.sort([key, "__rank", "__order"], nulls_last=True)
+            lf = stack(fired, "vertical_relaxed", [key, "__rank", "__order"], rows_sorted=True)
             actions = collect_all([lf.drop("__rank", "__order")], rows)[0]
         return indicators, stages, scores, actions, counts
 
