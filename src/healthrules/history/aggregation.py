@@ -56,6 +56,7 @@ from __future__ import annotations
 import ast
 import datetime as dt
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Literal, assert_never
 
@@ -368,10 +369,18 @@ class IncrementalAggregator:
             raise ValueError(f"events dated before {_EPOCH + dt.timedelta(days=self.base)} "
                              "are not supported by history()")
         self._last_day = day_number(last)
-        self._build_table(day_df)
-        self.presence = self._presence_table(
-            [(of, pres, [s for s in distinct if s.kind.of_column(s.ind.of, ev.user) == of])
-             for of, pres in zip(of_cols, collected[2:], strict=True)])
+        groups = [(of, pres, [s for s in distinct if s.kind.of_column(s.ind.of, ev.user) == of])
+                  for of, pres in zip(of_cols, collected[2:], strict=True)]
+        if groups:
+            # the day table and the presence table in two threads (polars releases the GIL):
+            # each is a chain of sorts and scans that keeps about one core busy
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                presence = pool.submit(self._presence_table, groups)
+                self._build_table(day_df)
+                self.presence = presence.result()
+        else:
+            self._build_table(day_df)
+            self.presence = pl.DataFrame()
         return dict(self.diagnostics)
 
     def _split_key(self, df: pl.DataFrame) -> pl.DataFrame:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -77,7 +78,10 @@ ACC = "__acc"
 AS_OF = "__as_of"
 ROW = "__row"
 MAX_GRID_ROWS = 1_000_000
-"""Rows (accounts x dates) assembled at once; larger grids are split into chunks of dates."""
+"""Rows (accounts x dates) assembled at once, over every chunk being assembled (larger grids
+are split into chunks of at most ``MAX_GRID_ROWS // GRID_WORKERS`` rows)."""
+GRID_WORKERS = 2
+"""Chunks of a grid assembled at the same time (threads: polars releases the GIL)."""
 
 Signals = Callable[[Evaluator, int, CompiledRoadmap, pl.DataFrame, str], pl.DataFrame | None]
 """Called with the evaluator, the roadmap index, the roadmap, its frame and the row key."""
@@ -269,6 +273,17 @@ class GridFrames:
     signals: list[pl.DataFrame] = field(default_factory=list)
     extras: list[pl.DataFrame] = field(default_factory=list)
 
+    def extend(self, other: GridFrames) -> None:
+        """Append the frames of a later chunk."""
+        self.indicators += other.indicators
+        self.stages += other.stages
+        self.scores += other.scores
+        self.counts += other.counts
+        for i, rows in other.fired.items():
+            self.fired.setdefault(i, []).extend(rows)
+        self.signals += other.signals
+        self.extras += other.extras
+
 
 class Engine:
     """Evaluate one plan over grids of (account, date) pairs, reading the events once.
@@ -391,8 +406,19 @@ class Engine:
         parent = self.plan.parent
         if parent is not None and self.dated:
             self._check_hierarchy(pairs, parent)
-        for lo, size in self._chunks(pairs):
-            self._chunk(pairs.slice(lo, size), overlay, signals, out)
+        chunks = self._chunks(pairs)
+        if len(chunks) == 1:
+            self._chunk(pairs.slice(*chunks[0]), overlay, signals, out)
+        else:
+            # two chunks at a time, each in a thread of its own: polars releases the GIL while
+            # it collects, and a chunk's roadmap and output frames run mostly on one core
+            # (long chains of dependent steps), so the second core takes the other chunk
+            with ThreadPoolExecutor(max_workers=GRID_WORKERS) as pool:
+                parts = list(pool.map(
+                    lambda c: self._chunk(pairs.slice(*c), overlay, signals, GridFrames()),
+                    chunks))
+            for part in parts:
+                out.extend(part)
         keys = pairs.select(pl.col(AS_OF).alias("as_of"), self.key)
 
         def finish(frames: list[pl.DataFrame], sort: list[str] | None = None) -> pl.DataFrame:
@@ -431,13 +457,18 @@ class Engine:
         most ``MAX_GRID_ROWS`` rows each; with a hierarchy, whole dates (roll-ups read every
         child at the same date; pairs are sorted by date, then account), so a date with more
         pairs than that is a chunk of its own."""
+        most = max(1, MAX_GRID_ROWS // GRID_WORKERS)
         if self.plan.parent is None:
-            return [(lo, MAX_GRID_ROWS) for lo in range(0, pairs.height, MAX_GRID_ROWS)]
+            # chunks of equal size, as many as the workers (or a multiple): none waits alone
+            k = -(-pairs.height // most)
+            k = -(-k // GRID_WORKERS) * GRID_WORKERS if k > 1 else 1
+            size = max(1, -(-pairs.height // k))
+            return [(lo, min(size, pairs.height - lo)) for lo in range(0, pairs.height, size)]
         per_date = pairs.group_by(AS_OF, maintain_order=True).len()["len"].to_list()
         out: list[tuple[int, int]] = []
         lo = size = 0
         for n in per_date:
-            if size and size + n > MAX_GRID_ROWS:
+            if size and size + n > most:
                 out.append((lo, size))
                 lo, size = lo + size, 0
             size += n
@@ -456,7 +487,7 @@ class Engine:
             raise InputDataError(issues)
 
     def _chunk(self, chunk: pl.DataFrame, overlay: pl.DataFrame | None,
-               signals: Signals | None, out: GridFrames) -> None:
+               signals: Signals | None, out: GridFrames) -> GridFrames:
         plan = self.plan
         key = self.key
         pairs = chunk.select(HK, ACC, AS_OF)
@@ -502,6 +533,7 @@ class Engine:
         unrouted = routed.filter(pl.col("__route").is_null())
         if unrouted.height:
             out.stages.append(unrouted_stages(unrouted, HK))
+        return out
 
     def _conditions(self, counts: list[pl.DataFrame], dates: pl.Series) -> pl.DataFrame:
         rows: list[dict[str, Any]] = []
