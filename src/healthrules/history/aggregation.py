@@ -93,6 +93,7 @@ _FIRST = "__first_unit"
 _KEY = "__k"
 _DAYN = "__dn"
 _START = "__start"
+_VAL = "__val"
 _EPOCH = dt.date(1970, 1, 1)
 
 
@@ -181,6 +182,7 @@ class IncrementalAggregator:
         self._cond_exprs: dict[str, pl.Expr] = {}
         self._values: dict[tuple[str, bool], str] = {}
         self._value_exprs: dict[str, pl.Expr] = {}
+        self._coded: set[str] = set()  # value columns of distinct counts coded as integers
         self._plan_specs()
         # key = account * stride + (day - base): days from 1970 - 2870 years to 1970 + 2870
         # years, and a trailing window never reaches the previous account's keys
@@ -318,17 +320,18 @@ class IncrementalAggregator:
         lf = lf.cache()
         account = pl.col(ev.account)
         known = pl.col(_ACC).is_not_null() & ts.is_not_null()
-        diag_lf = lf.filter(pl.col(_FIRST).fill_null(True)).select(
-            pl.len().alias("events_read"),
-            account.is_null().sum().alias("events_null_account"),
-            ts.is_null().sum().alias("events_null_timestamp"),
-            (pl.col(ev.event).is_null().sum() if ev.event is not None
+        # counted once per event (a mask, not a filter: filtering would copy every column)
+        once = pl.col(_FIRST).fill_null(True)
+        unknown = once & account.is_not_null() & pl.col(_ACC).is_null()
+        diag_lf = lf.select(
+            once.sum().alias("events_read"),
+            (once & account.is_null()).sum().alias("events_null_account"),
+            (once & ts.is_null()).sum().alias("events_null_timestamp"),
+            ((once & pl.col(ev.event).is_null()).sum() if ev.event is not None
              else pl.lit(0, pl.UInt32)).alias("events_null_event"),
-            pl.col(NOT_FINITE).sum().alias("values_not_finite"),
-            (account.is_not_null() & pl.col(_ACC).is_null()).sum().alias(
-                "events_unknown_account"),
-            account.filter(account.is_not_null() & pl.col(_ACC).is_null()).n_unique().alias(
-                "unknown_accounts"))
+            pl.col(NOT_FINITE).filter(once).sum().alias("values_not_finite"),
+            unknown.sum().alias("events_unknown_account"),
+            account.filter(unknown).n_unique().alias("unknown_accounts"))
         day = ts.dt.date().cast(pl.Int32).cast(pl.Int64)
         lf = lf.filter(known).with_columns(
             (pl.col(_ACC).cast(pl.Int64) * self.stride + (day - self.base)).alias(_KEY),
@@ -344,12 +347,19 @@ class IncrementalAggregator:
         distinct = [s for s in self.specs if s.form == "presence"]
         of_cols = sorted({s.kind.of_column(s.ind.of, ev.user) or "" for s in distinct})
         presence_lfs: list[pl.LazyFrame] = []
+        read_schema = lf.collect_schema()
         for of in of_cols:
             flags = sorted({s.cond for s in distinct
                             if s.kind.of_column(s.ind.of, ev.user) == of})
+            # text values as small integers (a dictionary code) before the group_by: grouping
+            # and then sorting by an integer costs less than by the text
+            val = pl.col(of)
+            if read_schema[of] == pl.String:
+                val = val.cast(pl.Categorical).to_physical()
+                self._coded.add(of)
             presence_lfs.append(
                 lf.filter(pl.col(of).is_not_null() & pl.any_horizontal([pl.col(f) for f in flags]))
-                .group_by(_KEY, of).agg([pl.col(f).any() for f in flags]))
+                .group_by(_KEY, val.alias(_VAL)).agg([pl.col(f).any() for f in flags]))
         collected = pl.collect_all([diag_lf, day_lf, *presence_lfs])
         diag = collected[0].row(0, named=True)
         self.diagnostics = {k: int(v) for k, v in diag.items()}
@@ -442,23 +452,24 @@ class IncrementalAggregator:
         """
         deltas: list[pl.DataFrame] = []
         last = self._last_day
-        acc, val, day = pl.col(_ACC), pl.col("__val"), pl.col(_DAYN)
+        acc, val, day = pl.col(_ACC), pl.col(_VAL), pl.col(_DAYN)
         for of, pres, specs in groups:
             pres = self._split_key(pres)
             if all(s.trailing is None for s in specs):
                 for s in specs:  # +1 on the day a value is first seen (no order needed)
-                    deltas.append(pres.filter(pl.col(s.cond)).group_by(_ACC, of).agg(
+                    deltas.append(pres.filter(pl.col(s.cond)).group_by(_ACC, _VAL).agg(
                         day.min()).select(_ACC, _DAYN, pl.lit(1, pl.Int64).alias(
                             self._presence_column(s))))
                 continue
-            # values as small integers (a dictionary code), sorted once by (account, value,
-            # day) for every indicator of this column; a filter keeps that order
-            code = (pl.col(of).cast(pl.Categorical).to_physical()
-                    if pres.schema[of] == pl.String else pl.col(of).rank("dense"))
-            ordered = pres.with_columns(code.alias("__val")).drop(of).sort(_ACC, "__val", _DAYN)
+            # values as small integers (a dictionary code: text is coded by the events
+            # pass), sorted once by (account, value, day) for every indicator of this
+            # column; a filter keeps that order
+            if of not in self._coded:
+                pres = pres.with_columns(pl.col(_VAL).rank("dense"))
+            ordered = pres.sort(_ACC, _VAL, _DAYN)
             for s in specs:
                 col = self._presence_column(s)
-                occ = ordered.filter(pl.col(s.cond)).select(_ACC, "__val", _DAYN)
+                occ = ordered.filter(pl.col(s.cond)).select(_ACC, _VAL, _DAYN)
                 before = ((acc.shift(1) == acc) & (val.shift(1) == val)).fill_null(False)
                 n = s.trailing
                 if n is None:  # +1 at the first occurrence of each value
