@@ -466,7 +466,7 @@ class IncrementalAggregator:
             # column; a filter keeps that order
             if of not in self._coded:
                 pres = pres.with_columns(pl.col(_VAL).rank("dense"))
-            ordered = pres.sort(_ACC, _VAL, _DAYN)
+            ordered = _sort_by_account_value_day(pres)
             for s in specs:
                 col = self._presence_column(s)
                 occ = ordered.filter(pl.col(s.cond)).select(_ACC, _VAL, _DAYN)
@@ -819,6 +819,28 @@ def aggregate_attributes(plan: Plan) -> list[str]:
 def _extreme(form: Literal["running_min", "running_max"]) -> Literal["min", "max"]:
     """The extreme a running min / max form keeps (the suffix of its day-table column)."""
     return "min" if form == "running_min" else "max"
+
+
+def _sort_by_account_value_day(pres: pl.DataFrame) -> pl.DataFrame:
+    """Presence rows sorted by (account, value code, day).
+
+    When the three fit in 62 bits (the account's position, the code and the day from the
+    first day, each in as many bits as its largest value needs), the sort is by one integer
+    built from them: sorting one integer column costs a fraction of sorting by three (a
+    row encoding). Otherwise by the three columns.
+    """
+    if pres.height < 2:
+        return pres
+    lo, hi = pres[_DAYN].min(), pres[_DAYN].max()
+    acc_max, val_max = pres[_ACC].max(), pres[_VAL].max()
+    assert isinstance(lo, int) and isinstance(hi, int)
+    assert isinstance(acc_max, int) and isinstance(val_max, int) and val_max >= 0
+    day_bits, val_bits = (hi - lo).bit_length(), val_max.bit_length()
+    if acc_max.bit_length() + val_bits + day_bits > 62:
+        return pres.sort(_ACC, _VAL, _DAYN)
+    packed = ((pl.col(_ACC).cast(pl.Int64) * (1 << (val_bits + day_bits)))
+              + pl.col(_VAL).cast(pl.Int64) * (1 << day_bits) + (pl.col(_DAYN) - lo))
+    return pres.sort(packed)
 
 
 def _account_start(acc: pl.Expr) -> pl.Expr:
