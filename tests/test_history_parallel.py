@@ -134,3 +134,23 @@ def test_data_checks_of_the_events_pass_equal_evaluate() -> None:
         "events_read": 8, "events_null_account": 1, "events_null_timestamp": 1,
         "events_null_event": 2, "values_not_finite": 3, "events_unknown_account": 3,
         "unknown_accounts": 2}
+
+
+@pytest.mark.parametrize("big", [False, True])
+def test_presence_rows_sort_by_one_packed_integer_or_by_three_columns(big: bool) -> None:
+    """The packed key sorts as (account, value, day) does; values too large to pack (``big``:
+    codes and accounts near 2**32, 63 bits before the days) fall back to the three columns."""
+    from healthrules.history.aggregation import _sort_by_account_value_day
+
+    scale = (1 << 29, 1 << 29) if big else (1, 1)
+    rows = [(a, v, d) for a in (3, 0, 2) for v in (5, 1, 4) for d in (19_000, 18_990, 19_400)]
+    pres = pl.DataFrame({
+        "__acc": [a * scale[0] for a, _, _ in rows],
+        "__val": [v * scale[1] + v for _, v, _ in rows],
+        "__dn": [d for _, _, d in rows],
+        "__flag": [k % 2 == 0 for k in range(len(rows))],
+    }, schema={"__acc": pl.UInt32, "__val": pl.UInt32, "__dn": pl.Int64,
+               "__flag": pl.Boolean})
+    got = _sort_by_account_value_day(pres)
+    assert_frame_equal(got, pres.sort("__acc", "__val", "__dn"))
+    assert_frame_equal(_sort_by_account_value_day(pres.head(1)), pres.head(1))
