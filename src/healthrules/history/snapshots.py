@@ -392,7 +392,8 @@ class Engine:
             history, pinned values (see :meth:`healthrules.engine.RoadmapProgram.frame`).
         signals
             Called with every roadmap frame; what it returns is collected (the lifecycle's
-            per-action conditions).
+            per-action conditions). Chunks of pairs are assembled two at a time, in
+            threads, so it may be called from two threads at once.
 
         Returns
         -------
@@ -577,10 +578,11 @@ def grid_frames(ev: Evaluator, routed: pl.DataFrame, agg: pl.DataFrame) -> list[
     """The roadmap frames of a grid chunk (:meth:`Evaluator.roadmap_frames`, keyed by
     ``__hk``), collected on polars' in-memory engine.
 
-    A grid chunk is up to :data:`MAX_GRID_ROWS` rows wide with a hundred columns and more;
-    on such frames the in-memory engine needs about 30% less CPU than the streaming one
-    (the join of the raw aggregates alone, a quarter of the CPU), measured on the B2B
-    example at 5M events (docs/performance.md, History).
+    A grid chunk is up to ``MAX_GRID_ROWS // GRID_WORKERS`` rows with a hundred columns and
+    more; on such frames the in-memory engine needs about 30% less CPU than the streaming
+    one (the join of the raw aggregates alone, a quarter of the CPU), measured on the B2B
+    example at 5M events (docs/performance.md, History). It runs on about one core: the
+    chunks run two at a time (:meth:`Engine.evaluate`).
     """
     columns = set(routed.columns)
     lazy_routed, lazy_agg = routed.lazy(), agg.lazy()
