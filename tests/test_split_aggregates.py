@@ -172,3 +172,20 @@ def test_the_pass_gives_the_values_of_one_step_and_of_the_reference(
     plain = hr.evaluate(hr.compile(roadmap), events, ACCOUNTS, AS_OF)
     assert plain.indicators.equals(got.indicators)
     assert plain.diagnostics == got.diagnostics
+
+
+@pytest.mark.parametrize("kind", [k for k in AGGREGATE_KINDS.values() if k.split is not None],
+                         ids=lambda k: k.name)
+@pytest.mark.parametrize("value_type", ["float", "int"])
+@pytest.mark.parametrize("finite", [False, True])
+def test_a_kinds_split_is_its_polars_form(kind: Any, value_type: str, finite: bool) -> None:
+    inputs = kind.inputs(condition=pl.col("keep"), timestamp=pl.col("t"), of="v", user=None,
+                         value_types={"v": value_type}, day="__day", finite=finite)
+    split = kind.split(inputs)
+    if split is None:
+        assert kind.name == "sum" and value_type == "int"  # one reduction
+        return
+    assert split.whole().meta.eq(kind.polars(inputs))
+    # floats: the sum of each limb (and a mean's count); integers: the sum and the count
+    want = {("sum", "float"): 2, ("mean", "float"): 3, ("mean", "int"): 2}
+    assert len(split.parts) == want[kind.name, value_type]
