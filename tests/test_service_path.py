@@ -9,6 +9,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 import healthrules as hr
 import healthrules.engine.evaluator as evaluator_module
@@ -106,11 +107,12 @@ def _one_account() -> tuple[pl.DataFrame, pl.DataFrame]:
     return events, pl.DataFrame({"account_id": ["a"]})
 
 
-def test_an_evaluation_runs_two_collects_and_a_third_only_when_an_action_fired(
+def test_an_evaluation_runs_two_collects_and_renders_fired_actions_in_the_second(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """The routed rows come with the roadmap frames, the output frames (stacked and sorted
-    over the roadmaps) in one collect, and the actions' texts and evidence only when some
-    action fired."""
+    over the roadmaps) in one collect; on a small input the fired actions' texts and
+    evidence are rendered in that same collect (which actions fired is read from the
+    collected roadmap frames), so an action firing costs no third collect."""
     events, accounts = _one_account()
     calls = _count_collects(monkeypatch)
     quiet = hr.evaluate(hr.compile(_alert_roadmap("logins_7d < 0")), events, accounts, AS_OF)
@@ -119,11 +121,28 @@ def test_an_evaluation_runs_two_collects_and_a_third_only_when_an_action_fired(
     assert quiet.actions.schema == empty_actions("account_id", pl.String).schema
     calls.clear()
     loud = hr.evaluate(hr.compile(_alert_roadmap("logins_7d >= 2")), events, accounts, AS_OF)
-    assert len(calls) == 3, calls
+    assert len(calls) == 2, calls
     assert loud.actions.schema == quiet.actions.schema
     assert loud.actions.select("action_id", "text").rows() == [
         ("quiet", "Call them: 2 logins in a week")]
     assert loud.conditions.select("considered", "fired", "unknown").rows() == [(1, 1, 0)]
+
+
+def test_large_inputs_collect_the_fired_rows_first_with_the_same_actions(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above ``SMALL_ROWS`` rows the fired rows are collected with the outputs and the
+    fired actions rendered from them in a third collect (each action then filters the fired
+    rows, not every row): the actions frame is the same as the small path's."""
+    data = sample(30, days=120)
+    plan = hr.compile(hr.load(B2B))
+    small = hr.evaluate(plan, data.events, data.accounts, DEFAULT_AS_OF)
+    assert small.actions.height > 0
+    calls = _count_collects(monkeypatch)
+    monkeypatch.setattr(evaluator_module, "SMALL_ROWS", 0)
+    large = hr.evaluate(plan, data.events, data.accounts, DEFAULT_AS_OF)
+    assert len(calls) == 3, calls
+    assert_frame_equal(large.actions, small.actions)
+    assert_frame_equal(large.conditions, small.conditions)
 
 
 @pytest.mark.parametrize("rows", [
