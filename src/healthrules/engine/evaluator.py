@@ -372,12 +372,14 @@ class Evaluator:
         chain: Any = None
         for i, program in enumerate(self.programs):
             parsed = program.compiled.analysis.expressions.get("applies_to")
-            cond = pl.lit(True) if parsed is None else program.expr(parsed)
-            cond = cond.fill_null(False)
             then = pl.lit(i, pl.Int64)
+            if parsed is None:  # applies to every account: no test, and no roadmap after it
+                route: pl.Expr = then if chain is None else chain.otherwise(then)
+                return route.alias(ROUTE)
+            cond = program.expr(parsed).fill_null(False)
             chain = pl.when(cond).then(then) if chain is None else chain.when(cond).then(then)
-        route: pl.Expr = chain.otherwise(pl.lit(None, pl.Int64)).alias(ROUTE)
-        return route
+        route = chain.otherwise(pl.lit(None, pl.Int64))
+        return route.alias(ROUTE)
 
 
 _CONDITIONS = {"roadmap": pl.String, "stage": pl.String, "action_id": pl.String,

@@ -104,11 +104,13 @@ def _text(x: pl.Expr, units: pl.Expr, decimals: int, suffix: str) -> pl.Expr:
     """The text of a number from its rounded ``units`` (see :func:`_units`); a NaN or a
     float beyond 2**52 prints as it is, a null as ``n/a``."""
     scale = 10**decimals
-    mag = units.abs()
-    sign = pl.when(units < 0).then(pl.lit("-")).otherwise(pl.lit(""))
-    parts = [sign, (mag // scale if decimals else mag).cast(pl.String)]
     if decimals:
-        parts += [pl.lit("."), (mag % scale).cast(pl.String).str.zfill(decimals)]
+        mag = units.abs()
+        sign = pl.when(units < 0).then(pl.lit("-")).otherwise(pl.lit(""))
+        parts = [sign, (mag // scale).cast(pl.String), pl.lit("."),
+                 (mag % scale).cast(pl.String).str.zfill(decimals)]
+    else:  # a whole number prints with its own sign ("-3", "0")
+        parts = [units.cast(pl.String)]
     if suffix:
         parts.append(pl.lit(suffix))
     # concat_str is null when units is (null x, NaN, too large): then x as it is, or n/a
