@@ -211,6 +211,7 @@ class RoadmapProgram:
             infer=lambda node: infer(node, actions_env, banded=a.banded))
         self._outputs = self._output_exprs()
         self._fused = self._fused_steps()
+        self._fired_reads: list[str] | None = None
         # per action: the rendering steps its text and evidence read (magnitudes, floors,
         # units), then the values
         self._action_renders = [self._render_steps(exprs) for _, exprs in self._outputs[3]]
@@ -368,6 +369,10 @@ class RoadmapProgram:
         present = set(frame.get_column("__stage").unique().to_list())
         with_tasks = [stage_id for stage_id, _ in self._tasks]
         flat = [e for stage_id, items in self._tasks if stage_id in present for e in items]
+        only = [items for stage_id, items in self._tasks if {stage_id} == present]
+        if only:  # every row in one stage (one account): its list, no filter nor sort
+            return lazy_reading(frame, *flat).select(
+                pl.concat_arr(only[0]).arr.to_list().cast(TASK_DTYPE).alias("tasks"))
         rows = lazy_reading(frame, "__stage", *flat).with_row_index("__row")
         parts: list[pl.LazyFrame] = []
         for stage_id, items in self._tasks:
@@ -386,8 +391,12 @@ class RoadmapProgram:
         """The columns of a collected roadmap frame that the fired actions read (the key,
         the roadmap, the stage, the fired flags and what texts and evidence show), taken
         by name (no query)."""
-        flags = [f for f, _ in self._outputs[3]]
-        return narrow(frame, key, "roadmap", "__stage", *flags, *sorted(self._renderer.reads))
+        reads = self._fired_reads
+        if reads is None:  # built once (the renderer's reads are complete after __init__)
+            reads = self._fired_reads = [
+                "roadmap", "__stage", *[f"__fired_{k}" for k in range(len(self._outputs[3]))],
+                *sorted(self._renderer.reads)]
+        return narrow(frame, key, *reads)
 
     def outputs(self, frame: pl.DataFrame, key: str, by: str | None = None, *,
                 render: bool = True, fired: bool = True) -> RoadmapOutputs:
