@@ -625,36 +625,48 @@ class RoadmapProgram:
                 name.alias("__stage"))
 
     def _achievement_exprs(self) -> list[pl.Expr]:
+        """``__achieved``, ``__tasks_done`` and ``__tasks_total`` of the row's stage.
+
+        A value per stage is picked by ``__stage_index`` from an array of the stages' values
+        (null: no stage, or a stage without one); one ``when`` per stage costs several
+        times more to plan and run, so a chain is kept for a single stage only."""
         r, a = self.compiled.roadmap, self.compiled.analysis
         stage = pl.col("__stage")
-        achieved: Any = None
-        done: Any = None
+        index = pl.col("__stage_index")
+        achieved: list[pl.Expr | None] = []
+        done: list[pl.Expr | None] = []
         totals: dict[str, int] = {}
         for si, st in enumerate(r.stages):
-            on = stage == st.id
             parsed = a.expressions.get(f"stages[{si}].achievement.when")
-            if parsed is not None:
-                x = self._boolean(parsed)
-                achieved = pl.when(on).then(x) if achieved is None else achieved.when(on).then(x)
+            achieved.append(None if parsed is None else self._boolean(parsed))
             flags = [flag for _, _, flag in self._task_flags[si]]
-            if not flags:
-                continue
-            totals[st.id] = len(flags)
+            if flags:
+                totals[st.id] = len(flags)
             # the lists themselves are built after collecting (tasks()); a task without
             # done_when is never done (adds 0): only the task columns are counted
             counted = [f.fill_null(False).cast(pl.Int64) for f in flags if f.meta.is_column()]
-            if not counted:
-                continue
-            n_done = counted[0] if len(counted) == 1 else pl.sum_horizontal(counted)
-            done = pl.when(on).then(n_done) if done is None else done.when(on).then(n_done)
+            done.append(None if not counted else counted[0] if len(counted) == 1
+                        else pl.sum_horizontal(counted))
+
+        def by_stage(values: list[pl.Expr | None], none: pl.Expr) -> pl.Expr | None:
+            present = [(si, v) for si, v in enumerate(values) if v is not None]
+            if not present:
+                return None
+            if len(present) == 1:
+                si, v = present[0]
+                return pl.when(stage == r.stages[si].id).then(v)
+            return pl.concat_arr([none if v is None else v for v in values]).arr.get(
+                index, null_on_oob=True)
+
+        ach = by_stage(achieved, pl.lit(None, pl.Boolean))
+        n_done = by_stage(done, pl.lit(0, pl.Int64))
         # the number of tasks is a lookup of the stage (a when/then per stage costs more)
         total = (pl.lit(0, pl.Int64) if not totals else stage.replace_strict(
             list(totals), list(totals.values()), default=0, return_dtype=pl.Int64))
         return [
-            (pl.lit(None, pl.Boolean) if achieved is None
-             else achieved.otherwise(pl.lit(None, pl.Boolean))).alias("__achieved"),
-            (pl.lit(0, pl.Int64) if done is None else done.otherwise(pl.lit(0, pl.Int64))).alias(
-                "__tasks_done"),
+            (pl.lit(None, pl.Boolean) if ach is None else ach).alias("__achieved"),
+            (pl.lit(0, pl.Int64) if n_done is None
+             else n_done.fill_null(pl.lit(0, pl.Int64))).alias("__tasks_done"),
             total.alias("__tasks_total"),
         ]
 
