@@ -256,3 +256,21 @@ def test_accounts_evaluated_one_by_one_equal_the_batch(b2b: Any) -> None:
         for name in ("indicators", "stages", "scores", "actions"):
             assert_frame_equal(getattr(alone, name),
                                getattr(batch, name).filter(pl.col(key) == account))
+
+
+def test_rows_all_in_one_stage_get_a_task_list_each() -> None:
+    """Several rows in one stage whose tasks are all literals (no ``done_when``): each row
+    gets the list (a list of literals is not one row for the whole frame)."""
+    roadmap = hr.Roadmap.model_validate({
+        "id": "svc", "goal": "Weekly use", "data": {"events": {"user": None}},
+        "indicators": [{"id": "logins_7d", "family": "process", "aggregate": "count",
+                        "window": "7d"}],
+        "stages": [{"id": "only", "tasks": {"joint": [{"text": "invite"}, {"text": "call"}]}}],
+    })
+    events, _ = _one_account()
+    accounts = pl.DataFrame({"account_id": ["a", "b", "c"]})
+    stages = hr.evaluate(roadmap, events, accounts, AS_OF).stages.sort("account_id")
+    assert stages.height == 3
+    assert stages["tasks"].to_list() == [[
+        {"list": "joint", "text": "invite", "done": None},
+        {"list": "joint", "text": "call", "done": None}]] * 3

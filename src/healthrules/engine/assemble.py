@@ -371,8 +371,10 @@ class RoadmapProgram:
         flat = [e for stage_id, items in self._tasks if stage_id in present for e in items]
         only = [items for stage_id, items in self._tasks if {stage_id} == present]
         if only:  # every row in one stage (one account): its list, no filter nor sort
-            return lazy_reading(frame, *flat).select(
-                pl.concat_arr(only[0]).arr.to_list().cast(TASK_DTYPE).alias("tasks"))
+            # (with_columns: a list of literals only, tasks without done_when, is one per row)
+            return lazy_reading(frame, "__stage", *flat).with_columns(
+                pl.concat_arr(only[0]).arr.to_list().cast(TASK_DTYPE).alias("tasks")
+            ).select("tasks")
         rows = lazy_reading(frame, "__stage", *flat).with_row_index("__row")
         parts: list[pl.LazyFrame] = []
         for stage_id, items in self._tasks:
