@@ -1,16 +1,19 @@
 """The engine's public class, :class:`Evaluator`, and :func:`evaluate`.
 
-An evaluation runs in three or four collects, whatever the size of the plan:
+An evaluation runs in three collects (four for large inputs where some action fired),
+whatever the size of the plan:
 
 1. the events pass (:mod:`healthrules.engine.aggregate`): one lazy ``group_by(account)``;
 2. the routed rows and the roadmap frame of every roadmap
    (:mod:`healthrules.engine.assemble`), one ``collect_all``;
 3. the output frames (indicators, stages with their task lists, scores: each stacked over
-   the roadmaps and sorted inside the query), the condition counts and the unrendered rows
-   where some action fired, one ``collect_all``;
-4. only when some action fired: the fired actions with texts and evidence, each action
-   rendering only the values it shows on its own rows
-   (:meth:`RoadmapProgram.rendered_actions`).
+   the roadmaps and sorted inside the query), the condition counts and the fired actions
+   with texts and evidence (the collected roadmap frames tell which actions fired; each
+   action renders only the values it shows on its own rows,
+   :meth:`RoadmapProgram.rendered_actions`), one ``collect_all``;
+4. above ``SMALL_ROWS`` rows, step 3 collects the unrendered rows where some action fired
+   instead, and the fired actions are rendered from those in a fourth collect (each
+   action's filter then runs over the fired rows, not over every row).
 
 Every polars expression involved is built once per plan and timestamp unit and kept in the
 plan (``Plan.memo``); ``as_of`` is bound late (a literal over the events, columns over the
@@ -310,9 +313,10 @@ class Evaluator:
                  *, sort: bool) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame,
                                          pl.DataFrame | None, list[pl.DataFrame | None]]:
         """The frames of an :class:`Evaluation` from the roadmap frames, stacked over the
-        roadmaps and sorted inside the queries (``sort``: more than one row), in one
-        ``collect_all``, then one for the fired actions when some fired: indicators,
-        stages, scores, actions (None: none fired) and each roadmap's condition counts."""
+        roadmaps and sorted inside the queries (``sort``: more than one row), with the
+        fired actions in one ``collect_all`` (large inputs: the fired rows there, then one
+        more for the fired actions when some fired): indicators, stages, scores, actions
+        (None: none fired) and each roadmap's condition counts."""
         rows = sum(f.height for f in frames)
         # small frames: the fired actions are rendered from the roadmap frames in the same
         # collect_all as the other outputs (the actions that fired are known from the
