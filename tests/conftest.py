@@ -5,9 +5,9 @@ database; set ``HYPOTHESIS_PROFILE=explore`` to draw new random examples while d
 Each test's own ``@settings`` (its number of examples) applies on top of the profile.
 
 Under the ``ci`` profile, collection refuses a property test whose own settings undo the
-profile (``derandomize``, no database, no deadline) or that pins a ``@seed``: every
-``@given`` must draw the same examples in every run (docs/testing.md, "Deterministic
-property tests").
+profile (``derandomize``, no database, no deadline, no ``too_slow`` health check) or that
+pins a ``@seed``: every ``@given`` must draw the same examples in every run
+(docs/testing.md, "Deterministic property tests").
 
 ``HEALTHRULES_RECORD_EXAMPLES=<file>`` records every example hypothesis runs (the test, its
 status and the example's text) as JSON lines, to compare the examples of two runs
@@ -68,6 +68,8 @@ def nondeterministic_settings(test: Any) -> list[str]:
         problems.append(f"database={own.database!r}")
     if own.deadline is not None:
         problems.append(f"deadline={own.deadline}")
+    if HealthCheck.too_slow not in own.suppress_health_check:  # a timing, like a deadline
+        problems.append("the too_slow health check")
     if getattr(test, "_hypothesis_internal_use_seed", None) is not None:
         problems.append("a @seed")
     return problems

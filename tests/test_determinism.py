@@ -94,6 +94,11 @@ def test_settings_that_undo_the_ci_profile_are_found() -> None:
     def timed(x: int) -> None:
         pass
 
+    @settings(suppress_health_check=[])
+    @given(st.integers())
+    def slow_checked(x: int) -> None:
+        pass
+
     @seed(7)
     @given(st.integers())
     def pinned(x: int) -> None:
@@ -103,4 +108,5 @@ def test_settings_that_undo_the_ci_profile_are_found() -> None:
     assert nondeterministic_settings(random_again) == ["derandomize=False"]
     assert nondeterministic_settings(timed) == ["deadline=0:00:00.200000"]
     assert nondeterministic_settings(pinned) == ["a @seed"]
+    assert nondeterministic_settings(slow_checked) == ["the too_slow health check"]
     assert nondeterministic_settings(test_settings_that_undo_the_ci_profile_are_found) == []

@@ -150,6 +150,11 @@ class SparkEvaluation:
         dict[str, polars.DataFrame]
             ``indicators``, ``stages``, ``scores``, ``actions``, ``conditions`` and
             ``diagnostics`` (``name``, ``value``), from one Spark job.
+
+        Raises
+        ------
+        InputDataError
+            When a partition refused its rows (see :func:`input_errors`).
         """
         key = self.account_key
         # one job: collect the tagged union, then split (and sum the counts) with polars
@@ -199,6 +204,11 @@ class SparkEvaluation:
         -------
         list[str]
             The folders written.
+
+        Raises
+        ------
+        InputDataError
+            When a partition refused its rows (see :func:`input_errors`).
         """
         base = str(path).rstrip("/")
         written = []
@@ -270,8 +280,11 @@ def evaluate(
     ------
     InputDataError
         If the frames' columns or types do not match the data contract (checked on the
-        driver, before any job). Row-level problems of the accounts (null or duplicate keys)
-        are found inside the executors and fail the Spark job with the same message. With an
+        driver, before any job). Problems of the rows (null or duplicate keys, overlapping
+        dated rows, an account's summed values out of the exact range) are found inside the
+        executors, when a job runs: :meth:`SparkEvaluation.to_polars`, ``write`` and
+        ``diagnostics_dict`` then raise the polars engine's ``InputDataError`` (wrap your
+        own actions in :func:`input_errors` for the same). With an
         account hierarchy, parents that are not accounts and cycles of parents are found on
         the driver (small jobs over the accounts, before the events are read) and raised
         with the polars engine's message.
