@@ -44,6 +44,7 @@ __all__ = [
     "LintRange",
     "OfRule",
     "QRule",
+    "Split",
     "exact_columns",
     "exact_limbs",
     "exact_mean",
@@ -193,6 +194,37 @@ PolarsAggregate = Callable[[AggregateInputs], "pl.Expr"]
 """An aggregation over the events of one account (used inside ``group_by(...).agg``)."""
 
 
+@dataclass(frozen=True, slots=True)
+class Split:
+    """An aggregation in two steps: plain reductions inside ``group_by(account)``, then a
+    finish on each account's row.
+
+    The events pass computes each distinct reduction once (a mean's sum is also the sum of
+    an indicator over the same window and filter; polars does not share them between the
+    aggregations of one ``group_by``) and finishes after the ``group_by``, on one row per
+    account. :meth:`whole` is the same computation as one aggregation: the two forms give
+    the same bits.
+
+    Attributes
+    ----------
+    parts
+        The reductions (each one ``sum``, ``count``, ... of an elementwise expression).
+    finish
+        The value from the parts' results (expressions in the same order as ``parts``).
+    """
+
+    parts: tuple[pl.Expr, ...]
+    finish: Callable[[Sequence[pl.Expr]], pl.Expr]
+
+    def whole(self) -> pl.Expr:
+        """The aggregation as one expression (inside ``group_by``)."""
+        return self.finish(self.parts)
+
+
+SplitAggregate = Callable[[AggregateInputs], "Split | None"]
+"""The two-step form of an aggregation (:class:`Split`), None where it is one reduction."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AggregateKind:
     """One aggregate kind (``aggregate:``) of events indicators.
@@ -222,6 +254,10 @@ class AggregateKind:
         The aggregation (see :class:`AggregateInputs`).
     history
         History's incremental form (:data:`Incremental`).
+    split
+        The two-step form of :attr:`polars` (:class:`Split`) where it needs several
+        reductions, which the events pass then shares between indicators; None for a kind
+        that is always one reduction.
     """
 
     name: Aggregate
@@ -235,6 +271,7 @@ class AggregateKind:
     lint: LintRange
     polars: PolarsAggregate
     history: Incremental
+    split: SplitAggregate | None
 
     @property
     def sums(self) -> bool:
@@ -256,16 +293,23 @@ class AggregateKind:
 
     def inputs(self, *, condition: pl.Expr, timestamp: pl.Expr, of: str | None,
                user: str | None, value_types: Mapping[str, str], day: str,
-               q: float | None = None) -> AggregateInputs:
+               q: float | None = None, finite: bool = False) -> AggregateInputs:
         """The inputs of :attr:`polars` for an indicator (``of`` and ``q`` as written, or
-        None)."""
+        None).
+
+        ``finite``: the float value columns are already Float64 with NaN and inf as null
+        (the events as :func:`healthrules.inputs.read_events` reads them), so they are read
+        as they are instead of through :func:`value_column` again (the same values, one
+        conditional per value less).
+        """
         import polars as pl
 
         of_expr: pl.Expr | None = None
         exact: tuple[pl.Expr, pl.Expr] | None = None
         if of is not None:
-            of_expr = (value_column(of, value_types.get(of)) if self.of == "value"
-                       else pl.col(of))
+            as_read = finite and value_types.get(of) == "float"
+            of_expr = (value_column(of, value_types.get(of))
+                       if self.of == "value" and not as_read else pl.col(of))
             if self.sums and value_types.get(of) == "float":
                 hi, lo = exact_columns(of)
                 exact = (pl.col(hi), pl.col(lo))
@@ -407,9 +451,7 @@ def exact_total(hi: pl.Expr, lo: pl.Expr) -> pl.Expr:
     """The exact sum (Int128 billionths) of limbs inside an aggregation: each limb summed
     in Int64 (exact: the integer parts add up to less than :data:`EXACT_BOUND`, the
     fractional limbs are below ``10**9`` each and a group has fewer than ``2**32`` rows)."""
-    import polars as pl
-
-    return hi.sum().cast(pl.Int128) * EXACT_SCALE + lo.sum().cast(pl.Int128)
+    return _exact_total_of(hi.sum(), lo.sum())
 
 
 def from_grid(total: pl.Expr) -> pl.Expr:
@@ -481,28 +523,53 @@ def _picked(x: AggregateInputs) -> pl.Expr:
     return pl.when(x.condition).then(x.of)
 
 
-def _sum(x: AggregateInputs) -> pl.Expr:
-    if x.exact is not None:
-        import polars as pl
+def _exact_total_of(hi_sum: pl.Expr, lo_sum: pl.Expr) -> pl.Expr:
+    """The exact total (Int128 billionths) of the two limb sums (see :func:`exact_total`)."""
+    import polars as pl
 
-        hi, lo = x.exact
-        return exact_sum(pl.when(x.condition).then(hi), pl.when(x.condition).then(lo))
-    return _picked(x).sum()
+    return hi_sum.cast(pl.Int128) * EXACT_SCALE + lo_sum.cast(pl.Int128)
 
 
-def _mean(x: AggregateInputs) -> pl.Expr:
-    if x.exact is not None:
-        import polars as pl
+def _sum_split(x: AggregateInputs) -> Split | None:
+    """A float column's exact sum: the sums of its two limbs, then the double nearest the
+    total (:func:`exact_sum`); None for an integer column (one ``sum``)."""
+    if x.exact is None:
+        return None
+    import polars as pl
 
-        hi, lo = x.exact
-        return exact_mean_expr(pl.when(x.condition).then(hi), pl.when(x.condition).then(lo))
+    hi, lo = x.exact
+    return Split(parts=(pl.when(x.condition).then(hi).sum(),
+                        pl.when(x.condition).then(lo).sum()),
+                 finish=lambda p: from_grid(_exact_total_of(p[0], p[1])))
+
+
+def _mean_split(x: AggregateInputs) -> Split:
+    """A mean: the sum (exact, by limbs, for a float column) and the number of values, then
+    one IEEE division (:func:`exact_mean_expr`)."""
     import polars as pl
 
     from healthrules.polars_expr import exact_division
 
+    if x.exact is not None:
+        hi, lo = x.exact
+        picked_hi = pl.when(x.condition).then(hi)
+        return Split(
+            parts=(picked_hi.sum(), pl.when(x.condition).then(lo).sum(), picked_hi.count()),
+            finish=lambda p: exact_division(from_grid(_exact_total_of(p[0], p[1])),
+                                            p[2].cast(pl.Int64)))
     # integers: the exact Int64 sum (see EXACT_BOUND), as a double, over the count
     picked = _picked(x)
-    return exact_division(picked.sum(), picked.count().cast(pl.Int64))
+    return Split(parts=(picked.sum(), picked.count()),
+                 finish=lambda p: exact_division(p[0], p[1].cast(pl.Int64)))
+
+
+def _sum(x: AggregateInputs) -> pl.Expr:
+    split = _sum_split(x)
+    return split.whole() if split is not None else _picked(x).sum()
+
+
+def _mean(x: AggregateInputs) -> pl.Expr:
+    return _mean_split(x).whole()
 
 
 def _min(x: AggregateInputs) -> pl.Expr:
@@ -549,71 +616,71 @@ _KINDS = (
     AggregateKind(
         name="count", label="number of events", of="refused", result="int", empty=0,
         days_since=False, compare=True, q="refused",
-        lint=LintRange(low=0.0, reason=_COUNTS), polars=_count, history="running_count",
+        lint=LintRange(low=0.0, reason=_COUNTS), polars=_count, history="running_count", split=None,
     ),
     AggregateKind(
         name="distinct", label="number of distinct values of `of` (default: users)",
         of="column", result="int", empty=0, days_since=False, compare=True, q="refused",
         lint=LintRange(low=0.0, reason="{ident} is a count of distinct values, never negative"),
-        polars=_distinct, history="presence",
+        polars=_distinct, history="presence", split=None,
     ),
     AggregateKind(
         name="active_days", label="number of days with an event", of="refused", result="int",
         empty=0, days_since=False, compare=True, q="refused", lint=_DAYS_WITH, polars=_active_days,
-        history="running_days",
+        history="running_days", split=None,
     ),
     AggregateKind(
         name="sum", label="sum of the value column `of`", of="value", result="of", empty=0,
         days_since=False, compare=True, q="refused", lint=ANY_VALUE, polars=_sum,
-        history="running_sum",
+        history="running_sum", split=_sum_split,
     ),
     AggregateKind(
         name="mean", label="mean of the value column `of`", of="value", result="float",
         empty=None, days_since=False, compare=True, q="refused", lint=ANY_VALUE, polars=_mean,
-        history="running_mean",
+        history="running_mean", split=_mean_split,
     ),
     AggregateKind(
         name="min", label="smallest value of the value column `of`", of="value", result="of",
         empty=None, days_since=False, compare=True, q="refused", lint=ANY_VALUE, polars=_min,
-        history="running_min",
+        history="running_min", split=None,
     ),
     AggregateKind(
         name="max", label="largest value of the value column `of`", of="value", result="of",
         empty=None, days_since=False, compare=True, q="refused", lint=ANY_VALUE, polars=_max,
-        history="running_max",
+        history="running_max", split=None,
     ),
     AggregateKind(
         name="first_time", label="time of the first event", of="refused", result="datetime",
         empty=None, days_since=False, compare=False, q="refused", lint=ANY_VALUE,
-        polars=_first_time, history="first_event",
+        polars=_first_time, history="first_event", split=None,
     ),
     AggregateKind(
         name="last_time", label="time of the last event", of="refused", result="datetime",
         empty=None, days_since=False, compare=False, q="refused", lint=ANY_VALUE, polars=_last_time,
-        history="last_event",
+        history="last_event", split=None,
     ),
     AggregateKind(
         name="days_since_first",
         label="calendar days from the first event's day to the window's last day",
         of="refused", result="int", empty=None, days_since=True, compare=True, q="refused",
-        lint=_DAYS_SINCE, polars=_first_time, history="first_event",
+        lint=_DAYS_SINCE, polars=_first_time, history="first_event", split=None,
     ),
     AggregateKind(
         name="days_since_last",
         label="calendar days from the last event's day to the window's last day",
         of="refused", result="int", empty=None, days_since=True, compare=True, q="refused",
-        lint=_DAYS_SINCE, polars=_last_time, history="last_event",
+        lint=_DAYS_SINCE, polars=_last_time, history="last_event", split=None,
     ),
     AggregateKind(
         name="median", label="median of the value column `of` (the percentile at q 0.5)",
         of="value", result="float", empty=None, days_since=False, compare=True, q="half",
-        lint=ANY_VALUE, polars=_percentile, history="per_date",
+        lint=ANY_VALUE, polars=_percentile, history="per_date", split=None,
     ),
     AggregateKind(
         name="percentile",
         label="percentile `q` of the value column `of` (linear between closest ranks)",
         of="value", result="float", empty=None, days_since=False, compare=True,
-        q="required", lint=ANY_VALUE, polars=_percentile, history="per_date",
+        q="required", lint=ANY_VALUE, polars=_percentile, history="per_date", split=None,
     ),
 )
 

@@ -247,7 +247,10 @@ def read_events(events: pl.LazyFrame, plan: Plan, clock: Clock, schema: pl.Schem
         x = pl.col(c).cast(pl.Float64)
         exprs.append(pl.when(x.is_finite()).then(x).alias(c))
         flags.append(x.is_finite().not_().fill_null(False).cast(pl.Int64))
-    exprs.append((pl.sum_horizontal(flags) if flags else pl.lit(0, pl.Int64)).alias(NOT_FINITE))
+    # one float column (the usual case): its flag as it is, no horizontal sum
+    not_finite = (flags[0] if len(flags) == 1 else pl.sum_horizontal(flags) if flags
+                  else pl.lit(0, pl.Int64))
+    exprs.append(not_finite.alias(NOT_FINITE))
     return lf.with_columns(exprs)
 
 

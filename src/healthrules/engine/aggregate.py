@@ -19,7 +19,14 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from healthrules.aggregates import AGGREGATE_KINDS, EXACT_BOUND, exact_columns, exact_limbs
+from healthrules.aggregates import (
+    AGGREGATE_KINDS,
+    EXACT_BOUND,
+    AggregateInputs,
+    Split,
+    exact_columns,
+    exact_limbs,
+)
 from healthrules.analysis import Analysis
 from healthrules.compiler import Plan
 from healthrules.engine.binding import LiteralTime, translate, window
@@ -30,7 +37,8 @@ from healthrules.inputs import NOT_FINITE, Clock, read_events, source_clock, sou
 from healthrules.roadmap import AggregateIndicator
 
 __all__ = ["EVENTS_QUERY_FLAGS", "EventsPass", "abs_sum_column", "abs_sum_expr", "aggregate_expr",
-           "anchor_column", "check_sum_range", "raw_column", "read_source", "summed_columns"]
+           "aggregate_split", "anchor_column", "check_sum_range", "raw_column", "read_source",
+           "summed_columns"]
 
 # how the events query is collected: each branch streams its own scan (see
 # EventsPass._join_distinct_counts)
@@ -103,13 +111,31 @@ def check_sum_range(plan: Plan, source: str, sums: pl.DataFrame, key: str) -> No
         raise InputDataError(issues)
 
 
-def aggregate_expr(plan: Plan, ind: AggregateIndicator, cond: pl.Expr) -> pl.Expr:
-    """The aggregation of one indicator over the events of its source where ``cond`` holds
-    (the polars form of its kind in :data:`healthrules.aggregates.AGGREGATE_KINDS`)."""
+def _inputs(plan: Plan, ind: AggregateIndicator, cond: pl.Expr,
+            finite: bool) -> AggregateInputs:
     ev = plan.sources[plan.source_of(ind)]
+    return AGGREGATE_KINDS[ind.aggregate].inputs(
+        condition=cond, timestamp=pl.col(ev.timestamp), of=ind.of, user=ev.user,
+        value_types=ev.values, day="__day", q=ind.q, finite=finite)
+
+
+def aggregate_expr(plan: Plan, ind: AggregateIndicator, cond: pl.Expr, *,
+                   finite: bool = False) -> pl.Expr:
+    """The aggregation of one indicator over the events of its source where ``cond`` holds
+    (the polars form of its kind in :data:`healthrules.aggregates.AGGREGATE_KINDS`).
+
+    ``finite``: the events are read by :func:`read_source` (float value columns already
+    Float64 with NaN and inf as null; see :meth:`healthrules.aggregates.AggregateKind.inputs`).
+    """
+    return AGGREGATE_KINDS[ind.aggregate].polars(_inputs(plan, ind, cond, finite))
+
+
+def aggregate_split(plan: Plan, ind: AggregateIndicator, cond: pl.Expr, *,
+                    finite: bool = False) -> Split | None:
+    """The two-step form of :func:`aggregate_expr` (:class:`healthrules.aggregates.Split`),
+    None where the aggregation is one reduction."""
     kind = AGGREGATE_KINDS[ind.aggregate]
-    return kind.polars(kind.inputs(condition=cond, timestamp=pl.col(ev.timestamp), of=ind.of,
-                                   user=ev.user, value_types=ev.values, day="__day", q=ind.q))
+    return None if kind.split is None else kind.split(_inputs(plan, ind, cond, finite))
 
 
 @dataclass(frozen=True)
@@ -124,6 +150,10 @@ class _Shape:
     copies: tuple[tuple[str, str], ...]
     pair_flags: tuple[tuple[str, tuple[pl.Expr, ...]], ...]
     use_day: bool
+    # aggregations in two steps (sums and means): their reductions are columns of ``aggs``
+    # (``parts``, each distinct one computed once), finished after the group_by
+    finishes: tuple[pl.Expr, ...] = ()
+    parts: tuple[str, ...] = ()
     # windows that start at an indicator: per anchor level, (which events can matter, the
     # anchor times); then the indicators anchored so, over the events that can matter
     anchor_steps: tuple[tuple[pl.Expr, tuple[pl.Expr, ...]], ...] = ()
@@ -259,6 +289,19 @@ class EventsPass:
         pair_flags: dict[str, list[pl.Expr]] = {}
         computed = _Computed()
         copies: list[tuple[str, str]] = []
+        finishes: list[pl.Expr] = []
+        parts: list[str] = []
+
+        def reduction(expr: pl.Expr) -> str:
+            """The column of a reduction of a split aggregation, computed once."""
+            same = computed.find(expr)
+            if same is not None:
+                return same
+            name = f"__part{len(parts)}"
+            computed.add(expr, name)
+            parts.append(name)
+            aggs.append(expr.alias(name))
+            return name
         use_day = False
         anchor_steps: dict[int, list[pl.Expr]] = {}
         anchor_matters: dict[int, list[pl.Expr]] = {}
@@ -293,12 +336,14 @@ class EventsPass:
                 if (i, ind.id) in used_as_anchor and not prev:
                     level = a.anchor_levels.get(ind.id, 0)
                     anchor_steps.setdefault(level, []).append(
-                        aggregate_expr(self.plan, ind, cond).alias(anchor_column(i, ind.id)))
+                        aggregate_expr(self.plan, ind, cond, finite=True).alias(
+                            anchor_column(i, ind.id)))
                     anchor_matters.setdefault(level, []).append(cond)
                 name = raw_column(i, ind.id, prev)
                 if a.anchored_on_indicator(ind):
                     # computed apart, over the events its filter keeps, with the anchors
-                    anchored_aggs.append(aggregate_expr(self.plan, ind, cond).alias(name))
+                    anchored_aggs.append(
+                        aggregate_expr(self.plan, ind, cond, finite=True).alias(name))
                     anchored_matters.append(
                         pl.lit(True) if where is None else where.fill_null(False))
                     continue
@@ -306,16 +351,23 @@ class EventsPass:
                 if pair_col is not None:
                     pair_flags.setdefault(pair_col, []).append(cond.any().alias(name))
                 else:
-                    expr = aggregate_expr(self.plan, ind, cond)
+                    # the events are read by read_source: float values finite or null
+                    expr = aggregate_expr(self.plan, ind, cond, finite=True)
                     same = computed.find(expr)
                     if same is not None:  # computed once, copied (``count`` and ``compare``)
                         copies.append((name, same))
-                    else:
-                        computed.add(expr, name)
+                        continue
+                    computed.add(expr, name)
+                    split = aggregate_split(self.plan, ind, cond, finite=True)
+                    if split is None:
                         aggs.append(expr.alias(name))
+                    else:  # its reductions shared with other indicators', finished after
+                        cols = [reduction(part) for part in split.parts]
+                        finishes.append(split.finish([pl.col(c) for c in cols]).alias(name))
         return _Shape(
             columns=tuple(sorted(needed_cols)), attributes=tuple(sorted(needed_attrs)),
             aggs=tuple(aggs), copies=tuple(copies),
+            finishes=tuple(finishes), parts=tuple(parts),
             pair_flags=tuple((c, tuple(f)) for c, f in sorted(pair_flags.items())),
             use_day=use_day,
             anchor_steps=tuple((pl.any_horizontal(anchor_matters[k]), tuple(anchor_steps[k]))
@@ -379,8 +431,12 @@ class EventsPass:
         if shape.use_day:
             lf = lf.with_columns(ts.dt.date().alias("__day"))
         out = lf.group_by(ev.account).agg(shape.aggs)
-        if shape.copies:
+        if shape.finishes:
+            out = out.with_columns(shape.finishes)
+        if shape.copies:  # (a copy may read a reduction of a split aggregation)
             out = out.with_columns(pl.col(same).alias(name) for name, same in shape.copies)
+        if shape.parts:
+            out = out.drop(shape.parts)
         out = self._join_distinct_counts(out, lf, shape.pair_flags)
         if shape.anchored is not None:
             # only the events an anchored indicator can count get the anchor times joined
