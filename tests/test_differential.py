@@ -375,9 +375,9 @@ def agree(t: Type, vectorised: object, scalar: object) -> bool:
         assert isinstance(vectorised, float)
         # the same double, no tolerance (docs/semantics.md, "Floating point"): both sides
         # only add, subtract, multiply and divide doubles (IEEE, correctly rounded) in the
-        # same order, so a last bit of difference is a difference. The sign of a zero is
-        # not compared: round() of a small negative number is -0.0 row by row, 0.0 in polars
-        return ok and float(scalar) == vectorised  # type: ignore[arg-type]
+        # same order, so a last bit of difference is a difference; so is the sign of a zero
+        return (ok and float(scalar) == vectorised  # type: ignore[arg-type]
+                and math.copysign(1.0, float(scalar)) == math.copysign(1.0, vectorised))  # type: ignore[arg-type]
     if t == "int":
         return type(scalar) is int and scalar == vectorised
     if t == "datetime":

@@ -301,7 +301,9 @@ def round_half_away(x: object, digits: object) -> float | None:
         return f
     exact = decimal.Decimal(repr(f))
     quantum = decimal.Decimal(1).scaleb(-digits)
-    return float(exact.quantize(quantum, context=_DECIMAL_CONTEXT))
+    # + 0.0: a negative number that rounds to zero is 0.0, not -0.0, as in the polars form
+    # (polars' decimals have no negative zero)
+    return float(exact.quantize(quantum, context=_DECIMAL_CONTEXT)) + 0.0
 
 
 def round_decimal(x: pl.Expr, decimals: int) -> pl.Expr:
