@@ -9,14 +9,16 @@ from typing import Any
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 import healthrules as hr
 import healthrules.engine.evaluator as evaluator_module
 from healthrules.datasets import DEFAULT_AS_OF, sample
 from healthrules.engine import Evaluator
-from healthrules.engine.assemble import _weighted_mean
+from healthrules.engine.assemble import _fuse, _weighted_mean
 from healthrules.engine.evaluator import prepare
 from healthrules.engine.frames import empty_actions
+from healthrules.engine.render import Renderer, render_value
 from healthrules.inputs import accounts_at
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,11 +108,12 @@ def _one_account() -> tuple[pl.DataFrame, pl.DataFrame]:
     return events, pl.DataFrame({"account_id": ["a"]})
 
 
-def test_an_evaluation_runs_two_collects_and_a_third_only_when_an_action_fired(
+def test_an_evaluation_runs_two_collects_and_renders_fired_actions_in_the_second(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """The routed rows come with the roadmap frames, the output frames (stacked and sorted
-    over the roadmaps) in one collect, and the actions' texts and evidence only when some
-    action fired."""
+    over the roadmaps) in one collect; on a small input the fired actions' texts and
+    evidence are rendered in that same collect (which actions fired is read from the
+    collected roadmap frames), so an action firing costs no third collect."""
     events, accounts = _one_account()
     calls = _count_collects(monkeypatch)
     quiet = hr.evaluate(hr.compile(_alert_roadmap("logins_7d < 0")), events, accounts, AS_OF)
@@ -119,11 +122,28 @@ def test_an_evaluation_runs_two_collects_and_a_third_only_when_an_action_fired(
     assert quiet.actions.schema == empty_actions("account_id", pl.String).schema
     calls.clear()
     loud = hr.evaluate(hr.compile(_alert_roadmap("logins_7d >= 2")), events, accounts, AS_OF)
-    assert len(calls) == 3, calls
+    assert len(calls) == 2, calls
     assert loud.actions.schema == quiet.actions.schema
     assert loud.actions.select("action_id", "text").rows() == [
         ("quiet", "Call them: 2 logins in a week")]
     assert loud.conditions.select("considered", "fired", "unknown").rows() == [(1, 1, 0)]
+
+
+def test_large_inputs_collect_the_fired_rows_first_with_the_same_actions(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above ``SMALL_ROWS`` rows the fired rows are collected with the outputs and the
+    fired actions rendered from them in a third collect (each action then filters the fired
+    rows, not every row): the actions frame is the same as the small path's."""
+    data = sample(30, days=120)
+    plan = hr.compile(hr.load(B2B))
+    small = hr.evaluate(plan, data.events, data.accounts, DEFAULT_AS_OF)
+    assert small.actions.height > 0
+    calls = _count_collects(monkeypatch)
+    monkeypatch.setattr(evaluator_module, "SMALL_ROWS", 0)
+    large = hr.evaluate(plan, data.events, data.accounts, DEFAULT_AS_OF)
+    assert len(calls) == 3, calls
+    assert_frame_equal(large.actions, small.actions)
+    assert_frame_equal(large.conditions, small.conditions)
 
 
 @pytest.mark.parametrize("rows", [
@@ -176,3 +196,81 @@ def test_conditions_keep_their_boolean_dtype() -> None:
     assert stages.select("stage", "achieved", "tasks_done", "tasks_total").rows() == [
         ("trial", True, 1, 2), ("operation", True, 0, 0), ("operation", False, 0, 0)]
     assert ev.actions.select("account_id", "action_id").rows() == [("b", "vip_quiet")]
+
+
+def test_fuse_merges_independent_steps_only() -> None:
+    """A step joins the one before unless it reads or rewrites a column that step writes;
+    the fused steps give the frame of the steps one by one."""
+    steps = [
+        [pl.col("a").alias("b")],
+        [(pl.col("a") + 1).alias("c")],           # independent: joins
+        [(pl.col("b") * 2).alias("d")],           # reads b: a new step
+        [pl.lit(0).alias("e"), (pl.col("a") - 1).alias("f")],  # independent of d: joins
+        [(pl.col("c") + 1).alias("c")],           # rewrites c (written two steps before)
+        [(pl.col("e") + 1).alias("e")],           # rewrites e, written by the step before
+    ]
+    fused = _fuse(steps)
+    assert [[e.meta.output_name() for e in step] for step in fused] == [
+        ["b", "c"], ["d", "e", "f", "c"], ["e"]]
+    frame = pl.DataFrame({"a": [1, 2, 3]})
+    one_by_one, together = frame.lazy(), frame.lazy()
+    for step in steps:
+        one_by_one = one_by_one.with_columns(step)
+    for step in fused:
+        together = together.with_columns(step)
+    assert_frame_equal(together.collect(), one_by_one.collect(), check_column_order=False)
+
+
+@pytest.mark.parametrize("spec", ["", ".0f", ".2f", ".0%", ".1%", "d"])
+def test_renderer_steps_give_render_value(spec: str) -> None:
+    """The renderer's numbers in steps (magnitude, floor, units, shared by the values shown
+    with two precisions) are the texts of the one-expression form."""
+    values = [0.0, -0.0, 0.005, 0.125, -0.125, 1.005, 2.675, 242.5, -3.5, 1e15, 4.5036e13,
+              2.0**52, 1e300, float("nan"), float("inf"), float("-inf"), None]
+    renderer = Renderer()
+    shown = renderer.rendered("x", "float", spec)
+    other = renderer.rendered("x", "float", ".3f")  # the same magnitude, another floor
+    frame = pl.DataFrame({"x": values}, schema={"x": pl.Float64}).lazy()
+    for step in renderer.steps():
+        frame = frame.with_columns(step)
+    got = frame.with_columns(renderer.columns).select(
+        shown.alias("text"), other.alias("other")).collect()
+    want = pl.DataFrame({"x": values}, schema={"x": pl.Float64}).select(
+        render_value(pl.col("x"), "float", spec).alias("text"),
+        render_value(pl.col("x"), "float", ".3f").alias("other"))
+    assert_frame_equal(got, want)
+    assert len(renderer.magnitudes) == 1
+
+
+def test_accounts_evaluated_one_by_one_equal_the_batch(b2b: Any) -> None:
+    """The one-account path (one stage: its task list without a filter; actions rendered in
+    the outputs' collect) gives each account's rows of the batch."""
+    plan, data = b2b
+    batch = hr.evaluate(plan, data.events, data.accounts, DEFAULT_AS_OF)
+    key = plan.account_key
+    ids = batch.actions[key].unique(maintain_order=True).head(4).to_list()
+    ids += [a for a in batch.stages[key].to_list() if a not in ids][:2]
+    for account in ids:
+        alone = hr.evaluate(plan, data.events.filter(pl.col(key) == account),
+                            data.accounts.filter(pl.col(key) == account), DEFAULT_AS_OF)
+        for name in ("indicators", "stages", "scores", "actions"):
+            assert_frame_equal(getattr(alone, name),
+                               getattr(batch, name).filter(pl.col(key) == account))
+
+
+def test_rows_all_in_one_stage_get_a_task_list_each() -> None:
+    """Several rows in one stage whose tasks are all literals (no ``done_when``): each row
+    gets the list (a list of literals is not one row for the whole frame)."""
+    roadmap = hr.Roadmap.model_validate({
+        "id": "svc", "goal": "Weekly use", "data": {"events": {"user": None}},
+        "indicators": [{"id": "logins_7d", "family": "process", "aggregate": "count",
+                        "window": "7d"}],
+        "stages": [{"id": "only", "tasks": {"joint": [{"text": "invite"}, {"text": "call"}]}}],
+    })
+    events, _ = _one_account()
+    accounts = pl.DataFrame({"account_id": ["a", "b", "c"]})
+    stages = hr.evaluate(roadmap, events, accounts, AS_OF).stages.sort("account_id")
+    assert stages.height == 3
+    assert stages["tasks"].to_list() == [[
+        {"list": "joint", "text": "invite", "done": None},
+        {"list": "joint", "text": "call", "done": None}]] * 3

@@ -596,3 +596,113 @@ def test_spark_evaluates_dated_hierarchies_like_polars(spark: Any) -> None:
     want = hr.evaluate(roadmap, data.events, data.accounts, data.as_of)
     assert want.indicators.filter(pl.col("subsidiaries") > 0).height > 0
     _spark_gives(spark, want, roadmap, data.events, data.accounts, data.as_of)
+
+
+# ---------------------------------------------------------------------- refused rows
+
+MONEY = hr.Roadmap.model_validate({
+    "id": "money", "goal": "g",
+    "data": {"events": {"values": {"amount": "float"}}},
+    "indicators": [{"id": "spend", "family": "outcome", "aggregate": "sum", "of": "amount",
+                    "window": "all"}],
+    "stages": [{"id": "s"}],
+})
+
+
+def _money(amounts: dict[str, list[float]]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    day = dt.datetime(2026, 6, 20, 12)
+    events = pl.DataFrame(
+        [{"account_id": acc, "user_id": "u", "event": "buy",
+          "timestamp": day + dt.timedelta(minutes=i), "amount": v}
+         for acc, vs in amounts.items() for i, v in enumerate(vs)],
+        schema={"account_id": pl.String, "user_id": pl.String, "event": pl.String,
+                "timestamp": pl.Datetime("us"), "amount": pl.Float64})
+    accounts = pl.DataFrame({"account_id": list(amounts)})
+    return events, accounts
+
+
+def _polars_error(events: pl.DataFrame, accounts: pl.DataFrame) -> InputDataError:
+    with pytest.raises(InputDataError) as err:
+        hr.evaluate(MONEY, events, accounts, AS_OF)
+    return err.value
+
+
+def test_spark_refuses_sums_out_of_range_with_the_polars_error(spark: Any) -> None:
+    """An account whose values add up past the exact range is refused inside a task; the
+    driver raises the polars engine's InputDataError (code, location, message, hint), not
+    pyspark's exception around a worker traceback, from to_polars, write and
+    diagnostics_dict alike."""
+    from healthrules.integrations import spark as hs
+
+    amounts = {f"a{k}": [1.0, 2.5] for k in range(8)} | {"big": [3e18, 3e18]}
+    events, accounts = _money(amounts)
+    want = _polars_error(events, accounts)
+    assert [i.code for i in want.issues] == ["values_out_of_range"]
+    result = hs.evaluate(MONEY, _to_spark(spark, events), _to_spark(spark, accounts), AS_OF,
+                         partitions=3)
+    try:
+        for run in (result.to_polars, result.diagnostics_dict):
+            with pytest.raises(InputDataError) as got:
+                run()
+            assert got.value.issues == want.issues
+            assert str(got.value) == str(want)
+            assert got.value.__cause__ is None and got.value.__suppress_context__
+    finally:
+        result.unpersist()
+
+
+def test_own_spark_actions_raise_the_polars_error_inside_input_errors(
+        spark: Any, tmp_path: Path) -> None:
+    """A job the user runs on a result frame (write, collect) raises the same error inside
+    ``healthrules.spark.input_errors()``; outside it, pyspark's exception still carries
+    the readable message. Other failures pass through unchanged."""
+    from healthrules.spark import evaluate, input_errors
+
+    events, accounts = _money({"ok": [1.0], "neg": [-5e18]})
+    want = _polars_error(events, accounts)
+    result = evaluate(MONEY, _to_spark(spark, events), _to_spark(spark, accounts), AS_OF,
+                      persist=False)
+    with pytest.raises(InputDataError) as got:
+        result.write(tmp_path / "out")
+    assert got.value.issues == want.issues
+    with pytest.raises(InputDataError) as got, input_errors():
+        result.scores.collect()
+    assert got.value.issues == want.issues
+    with pytest.raises(Exception) as raw:
+        result.indicators.collect()
+    assert not isinstance(raw.value, InputDataError)
+    assert want.issues[0].message in str(raw.value)
+    with pytest.raises(ZeroDivisionError), input_errors():
+        1 / 0  # noqa: B018
+
+
+def test_spark_refuses_duplicate_keys_with_the_polars_error(spark: Any) -> None:
+    """Row problems of the accounts found in a task (a duplicate key, no hierarchy): the
+    polars engine's error on the driver too."""
+    from healthrules.integrations import spark as hs
+
+    events, accounts = _money({"a": [1.0], "b": [2.0]})
+    accounts = pl.concat([accounts, accounts.head(1)])
+    want = _polars_error(events, accounts)
+    result = hs.evaluate(MONEY, _to_spark(spark, events), _to_spark(spark, accounts), AS_OF,
+                         partitions=2, persist=False)
+    with pytest.raises(InputDataError) as got:
+        result.to_polars()
+    assert got.value.issues == want.issues
+
+
+def test_refused_issues_survive_the_round_trip_through_text() -> None:
+    """The serialised form: every field of an issue comes back; a mangled or absent mark
+    gives None (the driver then keeps Spark's own error)."""
+    from healthrules.errors import Issue, Location, Severity
+    from healthrules.integrations.spark import _decode_issues, _encode_issues
+
+    issues = [Issue(code="values_out_of_range", message="the values of 'x' add up…",
+                    location=Location(file="<events>", path="x"), hint="rescale",
+                    severity=Severity.ERROR, ctx={"n": 2}),
+              Issue(code="null_key", message="a null key", related=Location(file="f", line=3,
+                                                                            column=4))]
+    text = f"Traceback ...\nSomething: boom\n{_encode_issues(issues)}\n  at org.apache..."
+    assert _decode_issues(text) == issues
+    assert _decode_issues("no mark here") is None
+    assert _decode_issues("[healthrules-issues:bm90IGpzb24=:healthrules-issues]") is None

@@ -118,6 +118,10 @@ class PolarsCall(Protocol):
         """Whether a sub-expression is of type int (its arithmetic is then checked)."""
         ...
 
+    def static_type(self, node: ast.expr) -> Type | None:
+        """The type of a sub-expression (None: not known)."""
+        ...
+
 
 class ScalarCall(Protocol):
     """What a scalar form can ask of the row evaluator (:func:`healthrules.scalar.evaluate`)."""
@@ -264,10 +268,18 @@ def checked_int(wide: pl.Expr) -> pl.Expr:
     return wide.cast(pl.Int64, strict=False)
 
 
-def _as_date(x: pl.Expr) -> pl.Expr:
+def _as_date(x: pl.Expr, typ: Type | None = None) -> pl.Expr:
+    """A date or datetime argument as a Date (a datetime's date on its own wall clock).
+
+    ``typ`` is the argument's type when known: a date is used as it is and a datetime
+    takes ``dt.date()`` (each node costs time on a small frame); otherwise (a bare ``None``
+    argument is of type Null) it is coalesced with a typed null first."""
     import polars as pl
 
-    # coalescing with a typed null makes a bare `None` argument a Date instead of Null
+    if typ == "date":
+        return x
+    if typ == "datetime":
+        return x.dt.date()
     return pl.coalesce([x, pl.lit(None, dtype=pl.Date)]).dt.date()
 
 
@@ -289,7 +301,9 @@ def round_half_away(x: object, digits: object) -> float | None:
         return f
     exact = decimal.Decimal(repr(f))
     quantum = decimal.Decimal(1).scaleb(-digits)
-    return float(exact.quantize(quantum, context=_DECIMAL_CONTEXT))
+    # + 0.0: a negative number that rounds to zero is 0.0, not -0.0, as in the polars form
+    # (polars' decimals have no negative zero)
+    return float(exact.quantize(quantum, context=_DECIMAL_CONTEXT)) + 0.0
 
 
 def round_decimal(x: pl.Expr, decimals: int) -> pl.Expr:
@@ -489,8 +503,8 @@ def _days_type(tc: TypeCheck, node: ast.Call) -> Type:
 
 
 def _days_between_polars(ctx: PolarsCall, node: ast.Call) -> pl.Expr:
-    a = _as_date(ctx.arg(node.args[0]))
-    b = _as_date(ctx.arg(node.args[1]))
+    a = _as_date(ctx.arg(node.args[0]), ctx.static_type(node.args[0]))
+    b = _as_date(ctx.arg(node.args[1]), ctx.static_type(node.args[1]))
     return (b - a).dt.total_days()
 
 
@@ -500,7 +514,7 @@ def _days_between_scalar(ctx: ScalarCall, args: list[object]) -> object:
 
 
 def _days_since_polars(ctx: PolarsCall, node: ast.Call) -> pl.Expr:
-    since = ctx.as_of_date() - _as_date(ctx.arg(node.args[0]))
+    since = ctx.as_of_date() - _as_date(ctx.arg(node.args[0]), ctx.static_type(node.args[0]))
     return since.dt.total_days()
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from healthrules.integrations.spark import SparkEvaluation, evaluate
+    from healthrules.integrations.spark import SparkEvaluation, evaluate, input_errors
 
-__all__ = ["SparkEvaluation", "evaluate"]
+__all__ = ["SparkEvaluation", "evaluate", "input_errors"]
 
 
 def __getattr__(name: str) -> Any:

@@ -186,17 +186,23 @@ class RoadmapProgram:
         self._age_expr = pl.when(same).then(since).otherwise(pl.lit(0, pl.Int64)).cast(
             pl.Int64).alias("days_in_stage")
         # each condition is computed once (a column), then read by fired / unknown
+        # (with its scope: the stage test, also a column, read by fired and unknown; an
+        # action of every stage has no test to read)
         self._whens: list[pl.Expr] = []
         self._conds: list[pl.Expr] = []
         for k, (st, action) in enumerate(r.all_actions()):
             path = action_path(r, st.id if st else None, action.id)
-            scope = pl.lit(True) if st is None else (pl.col("__stage") == st.id)
             self._whens.append(
                 self._boolean(a.expressions[f"{path}.when"]).alias(f"__when_{k}"))
             when = pl.col(f"__when_{k}")
-            self._conds += [(scope & when.fill_null(False)).alias(f"__fired_{k}"),
-                            (scope & when.is_null()).alias(f"__unknown_{k}"),
-                            scope.alias(f"__scope_{k}")]
+            fired, unknown = when.fill_null(False), when.is_null()
+            if st is None:
+                self._whens.append(pl.lit(True).alias(f"__scope_{k}"))
+            else:
+                self._whens.append((pl.col("__stage") == st.id).alias(f"__scope_{k}"))
+                scope = pl.col(f"__scope_{k}")
+                fired, unknown = scope & fired, scope & unknown
+            self._conds += [fired.alias(f"__fired_{k}"), unknown.alias(f"__unknown_{k}")]
         self._roadmap_id = pl.lit(r.id, pl.String).alias("roadmap")
         self._tasks = self._task_lists()
         actions_env = a.env("actions")
@@ -204,7 +210,10 @@ class RoadmapProgram:
             translate=lambda node: translate(node, a, self.time),
             infer=lambda node: infer(node, actions_env, banded=a.banded))
         self._outputs = self._output_exprs()
-        # per action: the rendering steps its text and evidence read (units, then values)
+        self._fused = self._fused_steps()
+        self._fired_reads: list[str] | None = None
+        # per action: the rendering steps its text and evidence read (magnitudes, floors,
+        # units), then the values
         self._action_renders = [self._render_steps(exprs) for _, exprs in self._outputs[3]]
 
     # ------------------------------------------------------------------ public hooks
@@ -222,6 +231,35 @@ class RoadmapProgram:
                 isinstance(tree, ast.UnaryOp) and isinstance(tree.op, ast.Not)):
             return expr
         return expr.cast(pl.Boolean)
+
+    def _fused_steps(self) -> tuple[list[list[pl.Expr]], list[list[pl.Expr]],
+                                    list[list[pl.Expr]]]:
+        """The ``with_columns`` steps of :meth:`frame` for rows without pins and a roadmap
+        without roll-ups, fused (:func:`_fuse`): the indicators (finished aggregates, bands,
+        derived indicators), the stage and the score, then the action conditions (after
+        the time columns, which depend on the rows)."""
+        indicators: list[list[pl.Expr]] = [*self._posts]
+        if self._aggregate_bands:
+            indicators.append(self._aggregate_bands)
+        for _, previous, value, band in self._derived:
+            if previous:
+                indicators.append(previous)
+            indicators.append([value])
+            if band is not None:
+                indicators.append([band])
+        stage: list[list[pl.Expr]] = [[self._stage[0]], [self._stage[1]]]
+        if self._task_columns:
+            stage.append(self._task_columns)
+        stage.append([*self._achievement, self._goal])
+        if self._segment is not None:
+            stage += [[self._segment], [pl.col("__segment").alias("segment")]]
+        stage += self._score_steps
+        stage.append([self._score_band])
+        conditions: list[list[pl.Expr]] = []
+        if self._conds:
+            conditions += [self._whens, self._conds]
+        conditions.append([self._roadmap_id])
+        return _fuse(indicators), _fuse(stage), _fuse(conditions)
 
     def frame(self, routed: pl.LazyFrame, agg: pl.LazyFrame, key: str,
               columns: set[str]) -> pl.LazyFrame:
@@ -244,6 +282,21 @@ class RoadmapProgram:
         pins = {c[len("__pin__"):] for c in columns if c.startswith("__pin__")}
         lf = routed.filter(pl.col("__route") == self.index).drop("__route").join(
             agg.select(key, *self._raw), on=key, how="left", maintain_order="left")
+        if not pins and not self._rollups.levels:
+            # the same steps, fused: fewer steps over a wide frame (each costs per call)
+            indicators, stage, conditions = self._fused
+            for step in indicators:
+                lf = lf.with_columns(step)
+            if self._raw_prev or self._prev:
+                lf = lf.drop(*self._raw_prev, *self._prev)
+            for step in stage:
+                lf = lf.with_columns(step)
+            time_cols = self._time_columns(columns)
+            if time_cols:
+                lf = lf.with_columns(time_cols)
+            for step in conditions:
+                lf = lf.with_columns(step)
+            return lf
         for posts in self._posts:
             lf = lf.with_columns(posts)
         if self._raw_prev:
@@ -272,16 +325,22 @@ class RoadmapProgram:
             lf = lf.with_columns(step)
         lf = _pinned(lf, ["score"], pins)
         lf = lf.with_columns(self._score_band)
-        time_cols = [e for c, e in self._lag_nulls.items() if c not in columns]
-        if self._age:
-            history = {"__roadmap_before", "__stage_before", "__stage_since"} <= columns
-            time_cols.append(self._age_expr if history
-                             else pl.lit(None, pl.Int64).alias("days_in_stage"))
+        time_cols = self._time_columns(columns)
         if time_cols:
             lf = lf.with_columns(time_cols)
         if self._conds:
             lf = lf.with_columns(self._whens).with_columns(self._conds)
         return lf.with_columns(self._roadmap_id)
+
+    def _time_columns(self, columns: set[str]) -> list[pl.Expr]:
+        """The lags the rows do not carry (null) and ``days_in_stage``, as the actions read
+        them."""
+        time_cols = [e for c, e in self._lag_nulls.items() if c not in columns]
+        if self._age:
+            history = {"__roadmap_before", "__stage_before", "__stage_since"} <= columns
+            time_cols.append(self._age_expr if history
+                             else pl.lit(None, pl.Int64).alias("days_in_stage"))
+        return time_cols
 
     @staticmethod
     def _derive(lf: pl.LazyFrame,
@@ -310,6 +369,12 @@ class RoadmapProgram:
         present = set(frame.get_column("__stage").unique().to_list())
         with_tasks = [stage_id for stage_id, _ in self._tasks]
         flat = [e for stage_id, items in self._tasks if stage_id in present for e in items]
+        only = [items for stage_id, items in self._tasks if {stage_id} == present]
+        if only:  # every row in one stage (one account): its list, no filter nor sort
+            # (with_columns: a list of literals only, tasks without done_when, is one per row)
+            return lazy_reading(frame, "__stage", *flat).with_columns(
+                pl.concat_arr(only[0]).arr.to_list().cast(TASK_DTYPE).alias("tasks")
+            ).select("tasks")
         rows = lazy_reading(frame, "__stage", *flat).with_row_index("__row")
         parts: list[pl.LazyFrame] = []
         for stage_id, items in self._tasks:
@@ -324,8 +389,19 @@ class RoadmapProgram:
         # back in row order (sorting one column; a join would copy every column of the frame)
         return pl.concat(parts).sort("__row").select(pl.col("__tasks").alias("tasks"))
 
+    def fired_columns(self, frame: pl.DataFrame, key: str) -> pl.DataFrame:
+        """The columns of a collected roadmap frame that the fired actions read (the key,
+        the roadmap, the stage, the fired flags and what texts and evidence show), taken
+        by name (no query)."""
+        reads = self._fired_reads
+        if reads is None:  # built once (the renderer's reads are complete after __init__)
+            reads = self._fired_reads = [
+                "roadmap", "__stage", *[f"__fired_{k}" for k in range(len(self._outputs[3]))],
+                *sorted(self._renderer.reads)]
+        return narrow(frame, key, *reads)
+
     def outputs(self, frame: pl.DataFrame, key: str, by: str | None = None, *,
-                render: bool = True) -> RoadmapOutputs:
+                render: bool = True, fired: bool = True) -> RoadmapOutputs:
         """The indicators, stages and scores of a collected roadmap frame, its condition
         counts, and the rows where some action fired with every shown value rendered once
         (:meth:`actions` turns those into the actions frame).
@@ -333,7 +409,9 @@ class RoadmapProgram:
         ``key`` is the row key (the account key, or history's grid key); ``by`` groups the
         condition counts (history counts per date). With ``render=False`` the fired rows
         hold only what rendering reads: :meth:`render` renders them later (history renders
-        only the rows it shows).
+        only the rows it shows). With ``fired=False`` there are no ``fired_rows`` (the
+        caller renders from the frame itself: :meth:`rendered_actions` of
+        :meth:`fired_columns`).
         """
         ind_cols, stage_exprs, score_exprs, actions, sums = self._outputs
 
@@ -341,11 +419,9 @@ class RoadmapProgram:
             return lazy_reading(frame, *exprs).select(exprs)
 
         fired_rows: pl.LazyFrame | None = None
-        if actions:
-            flags = [fired for fired, _ in actions]
-            reads: list[pl.Expr | str] = [key, "roadmap", "__stage", *flags,
-                                          *sorted(self._renderer.reads)]
-            fired_rows = narrow(frame, *reads).lazy().filter(pl.any_horizontal(flags))
+        if actions and fired:
+            flags = [f for f, _ in actions]
+            fired_rows = self.fired_columns(frame, key).lazy().filter(pl.any_horizontal(flags))
             if render:
                 fired_rows = self.render(fired_rows)
         counts: pl.LazyFrame | None = None
@@ -367,8 +443,8 @@ class RoadmapProgram:
     def render(self, fired_rows: pl.LazyFrame) -> pl.LazyFrame:
         """Every value the texts and evidence show, rendered once per row: the rendering
         step of :meth:`outputs`, for fired rows taken with ``render=False``."""
-        if self._renderer.units:
-            fired_rows = fired_rows.with_columns(self._renderer.units)
+        for step in self._renderer.steps():
+            fired_rows = fired_rows.with_columns(step)
         return fired_rows.with_columns(self._renderer.columns)
 
     def actions(self, fired_rows: pl.DataFrame, key: str) -> pl.LazyFrame:
@@ -381,8 +457,10 @@ class RoadmapProgram:
 
     def rendered_actions(self, fired_rows: pl.DataFrame, key: str) -> pl.LazyFrame | None:
         """The fired actions (texts and evidence) from the *unrendered* fired rows of
-        ``outputs(render=False)``, in one query: :meth:`render` and :meth:`actions` in one
-        step, for the actions that fired on some row only (None: none did).
+        ``outputs(render=False)`` (or from any rows with the :meth:`fired_columns`: each
+        action keeps the rows it fired on), in one query: :meth:`render` and
+        :meth:`actions` in one step, for the actions that fired on some row only (None:
+        none did).
 
         Each action's branch renders, on its own fired rows, only the values its text and
         evidence show; an action that fired nowhere costs nothing.
@@ -392,10 +470,10 @@ class RoadmapProgram:
         for k, (fired, exprs) in enumerate(self._outputs[3]):
             if not fired_rows.get_column(f"__fired_{k}").any():
                 continue
-            units, columns = self._action_renders[k]
+            steps, columns = self._action_renders[k]
             lf = rows.filter(fired)
-            if units:
-                lf = lf.with_columns(units)
+            for step in steps:
+                lf = lf.with_columns(step)
             if columns:
                 lf = lf.with_columns(columns)
             parts.append(lf.select(pl.col(key), *exprs))
@@ -439,15 +517,15 @@ class RoadmapProgram:
         value = self._unrendered(pl.col(attr).cast(pl.String))
         return value if fallback is None else value.fill_null(pl.lit(fallback))
 
-    def _render_steps(self, exprs: list[pl.Expr]) -> tuple[list[pl.Expr], list[pl.Expr]]:
-        """The renderer's units and rendered values that ``exprs`` (one action's output
-        columns) read, in the renderer's order."""
+    def _render_steps(self, exprs: list[pl.Expr],
+                      ) -> tuple[list[list[pl.Expr]], list[pl.Expr]]:
+        """The renderer's steps (magnitudes, floors, units: :meth:`Renderer.steps`) and
+        rendered values that ``exprs`` (one action's output columns) read, in the
+        renderer's order."""
         renderer = self._renderer
         reads = {n for e in exprs for n in e.meta.root_names()}
         columns = [e for e in renderer.columns if e.meta.output_name() in reads]
-        needs = {n for e in columns for n in e.meta.root_names()}
-        units = [e for e in renderer.units if e.meta.output_name() in needs]
-        return units, columns
+        return renderer.steps(columns), columns
 
     def _unrendered(self, expr: pl.Expr) -> pl.Expr:
         """A value of the fired rows shown as it is (a due date, an owner): computed from
@@ -549,36 +627,48 @@ class RoadmapProgram:
                 name.alias("__stage"))
 
     def _achievement_exprs(self) -> list[pl.Expr]:
+        """``__achieved``, ``__tasks_done`` and ``__tasks_total`` of the row's stage.
+
+        A value per stage is picked by ``__stage_index`` from an array of the stages' values
+        (null: no stage, or a stage without one); one ``when`` per stage costs several
+        times more to plan and run, so a chain is kept for a single stage only."""
         r, a = self.compiled.roadmap, self.compiled.analysis
         stage = pl.col("__stage")
-        achieved: Any = None
-        done: Any = None
+        index = pl.col("__stage_index")
+        achieved: list[pl.Expr | None] = []
+        done: list[pl.Expr | None] = []
         totals: dict[str, int] = {}
         for si, st in enumerate(r.stages):
-            on = stage == st.id
             parsed = a.expressions.get(f"stages[{si}].achievement.when")
-            if parsed is not None:
-                x = self._boolean(parsed)
-                achieved = pl.when(on).then(x) if achieved is None else achieved.when(on).then(x)
+            achieved.append(None if parsed is None else self._boolean(parsed))
             flags = [flag for _, _, flag in self._task_flags[si]]
-            if not flags:
-                continue
-            totals[st.id] = len(flags)
+            if flags:
+                totals[st.id] = len(flags)
             # the lists themselves are built after collecting (tasks()); a task without
             # done_when is never done (adds 0): only the task columns are counted
             counted = [f.fill_null(False).cast(pl.Int64) for f in flags if f.meta.is_column()]
-            if not counted:
-                continue
-            n_done = counted[0] if len(counted) == 1 else pl.sum_horizontal(counted)
-            done = pl.when(on).then(n_done) if done is None else done.when(on).then(n_done)
+            done.append(None if not counted else counted[0] if len(counted) == 1
+                        else pl.sum_horizontal(counted))
+
+        def by_stage(values: list[pl.Expr | None], none: pl.Expr) -> pl.Expr | None:
+            present = [(si, v) for si, v in enumerate(values) if v is not None]
+            if not present:
+                return None
+            if len(present) == 1:
+                si, v = present[0]
+                return pl.when(stage == r.stages[si].id).then(v)
+            return pl.concat_arr([none if v is None else v for v in values]).arr.get(
+                index, null_on_oob=True)
+
+        ach = by_stage(achieved, pl.lit(None, pl.Boolean))
+        n_done = by_stage(done, pl.lit(0, pl.Int64))
         # the number of tasks is a lookup of the stage (a when/then per stage costs more)
         total = (pl.lit(0, pl.Int64) if not totals else stage.replace_strict(
             list(totals), list(totals.values()), default=0, return_dtype=pl.Int64))
         return [
-            (pl.lit(None, pl.Boolean) if achieved is None
-             else achieved.otherwise(pl.lit(None, pl.Boolean))).alias("__achieved"),
-            (pl.lit(0, pl.Int64) if done is None else done.otherwise(pl.lit(0, pl.Int64))).alias(
-                "__tasks_done"),
+            (pl.lit(None, pl.Boolean) if ach is None else ach).alias("__achieved"),
+            (pl.lit(0, pl.Int64) if n_done is None
+             else n_done.fill_null(pl.lit(0, pl.Int64))).alias("__tasks_done"),
             total.alias("__tasks_total"),
         ]
 
@@ -686,6 +776,27 @@ class RoadmapProgram:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _fuse(steps: list[list[pl.Expr]]) -> list[list[pl.Expr]]:
+    """Consecutive ``with_columns`` steps merged where that gives the same frame: a step
+    joins the one before unless it reads a column that step writes or writes a column that
+    step writes too (in one ``with_columns`` every expression reads the input frame).
+    Each step costs time per call over a wide frame; the expressions are the same."""
+    fused: list[list[pl.Expr]] = []
+    written: set[str] = set()
+    for step in steps:
+        if not step:
+            continue
+        reads = {n for e in step for n in e.meta.root_names()}
+        writes = {e.meta.output_name() for e in step}
+        if fused and not (reads & written) and not (writes & written):
+            fused[-1] = [*fused[-1], *step]
+            written |= writes
+        else:
+            fused.append(list(step))
+            written = set(writes)
+    return fused
 
 
 def _pinned(lf: pl.LazyFrame, names: list[str], pins: set[str]) -> pl.LazyFrame:

@@ -1,16 +1,19 @@
 """The engine's public class, :class:`Evaluator`, and :func:`evaluate`.
 
-An evaluation runs in three or four collects, whatever the size of the plan:
+An evaluation runs in three collects (four for large inputs where some action fired),
+whatever the size of the plan:
 
 1. the events pass (:mod:`healthrules.engine.aggregate`): one lazy ``group_by(account)``;
 2. the routed rows and the roadmap frame of every roadmap
    (:mod:`healthrules.engine.assemble`), one ``collect_all``;
 3. the output frames (indicators, stages with their task lists, scores: each stacked over
-   the roadmaps and sorted inside the query), the condition counts and the unrendered rows
-   where some action fired, one ``collect_all``;
-4. only when some action fired: the fired actions with texts and evidence, each action
-   rendering only the values it shows on its own rows
-   (:meth:`RoadmapProgram.rendered_actions`).
+   the roadmaps and sorted inside the query), the condition counts and the fired actions
+   with texts and evidence (the collected roadmap frames tell which actions fired; each
+   action renders only the values it shows on its own rows,
+   :meth:`RoadmapProgram.rendered_actions`), one ``collect_all``;
+4. above ``SMALL_ROWS`` rows, step 3 collects the unrendered rows where some action fired
+   instead, and the fired actions are rendered from those in a fourth collect (each
+   action's filter then runs over the fired rows, not over every row).
 
 Every polars expression involved is built once per plan and timestamp unit and kept in the
 plan (``Plan.memo``); ``as_of`` is bound late (a literal over the events, columns over the
@@ -284,17 +287,17 @@ class Evaluator:
         indicators, stages, scores, actions, counts = self._results(
             frames, routed.filter(pl.col(ROUTE).is_null()) if unrouted else None, key,
             sort=routed.height > 1)
-        columns: dict[str, list[Any]] = {name: [] for name in _CONDITIONS}
+        sums: dict[str, list[Any]] = {"considered": [], "fired": [], "unknown": []}
         for i, cr in enumerate(plan.roadmaps):
             count = counts[i]
             row = count.row(0, named=True) if count is not None else {}
-            for k, (st, action) in enumerate(cr.roadmap.all_actions()):
-                for name, value in (
-                        ("roadmap", cr.id), ("stage", st.id if st else None),
-                        ("action_id", action.id), ("considered", row[f"scope_{k}"]),
-                        ("fired", row[f"fired_{k}"]), ("unknown", row[f"unknown_{k}"])):
-                    columns[name].append(value)
-        conditions = pl.DataFrame(columns, schema=_CONDITIONS)
+            for k in range(len(cr.roadmap.all_actions())):
+                for name, sum_name in (("considered", "scope"), ("fired", "fired"),
+                                       ("unknown", "unknown")):
+                    sums[name].append(row[f"{sum_name}_{k}"])
+        # the actions' names are the same at every call: a frame of the plan
+        conditions = plan.cached("conditions", lambda: _action_names(plan)).hstack(
+            [pl.Series(name, values, dtype=pl.Int64) for name, values in sums.items()])
         if actions is None:
             actions = empty_actions(key, accounts.schema[key])
         # the rows are the accounts with the route and time columns added (a query less)
@@ -310,11 +313,17 @@ class Evaluator:
                  *, sort: bool) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame,
                                          pl.DataFrame | None, list[pl.DataFrame | None]]:
         """The frames of an :class:`Evaluation` from the roadmap frames, stacked over the
-        roadmaps and sorted inside the queries (``sort``: more than one row), in one
-        ``collect_all``, then one for the fired actions when some fired: indicators,
-        stages, scores, actions (None: none fired) and each roadmap's condition counts."""
+        roadmaps and sorted inside the queries (``sort``: more than one row), with the
+        fired actions in one ``collect_all`` (large inputs: the fired rows there, then one
+        more for the fired actions when some fired): indicators, stages, scores, actions
+        (None: none fired) and each roadmap's condition counts."""
         rows = sum(f.height for f in frames)
-        shapes = [p.outputs(frame, key, render=False)
+        # small frames: the fired actions are rendered from the roadmap frames in the same
+        # collect_all as the other outputs (the actions that fired are known from the
+        # collected frames); large ones collect the fired rows first, then render those
+        # (each action's filter then runs over the fired rows, not over every row)
+        small = rows <= SMALL_ROWS
+        shapes = [p.outputs(frame, key, render=False, fired=not small)
                   for p, frame in zip(self.programs, frames, strict=True)]
         order = [key, "roadmap"]
 
@@ -330,9 +339,23 @@ class Evaluator:
                   stack(stage_parts, "vertical_relaxed", order),
                   stack([o.scores for o in shapes], "diagonal_relaxed", order)]
         lazies += [x for o in shapes for x in (o.fired_rows, o.counts) if x is not None]
+
+        def sorted_actions(fired: list[pl.LazyFrame]) -> pl.LazyFrame:
+            # always sorted: one account's actions come out in declared order, and the
+            # output lists them by priority whatever else is evaluated with the account
+            lf = stack(fired, "vertical_relaxed", [key, "__rank", "__order"], rows_sorted=True)
+            return lf.drop("__rank", "__order")
+
+        fired: list[pl.LazyFrame] = []
+        if small:
+            for p, frame in zip(self.programs, frames, strict=True):
+                lf = p.rendered_actions(p.fired_columns(frame, key), key)
+                if lf is not None:
+                    fired.append(lf)
+            if fired:
+                lazies.append(sorted_actions(fired))
         got = iter(collect_all(lazies, rows))
         indicators, stages, scores = next(got), next(got), next(got)
-        fired: list[pl.LazyFrame] = []
         counts: list[pl.DataFrame | None] = []
         for p, o in zip(self.programs, shapes, strict=True):
             fired_rows = next(got) if o.fired_rows is not None else None
@@ -343,10 +366,8 @@ class Evaluator:
                     fired.append(lf)
         actions = None
         if fired:
-            # always sorted: one account's actions come out in declared order, and the
-            # output lists them by priority whatever else is evaluated with the account
-            lf = stack(fired, "vertical_relaxed", [key, "__rank", "__order"], rows_sorted=True)
-            actions = collect_all([lf.drop("__rank", "__order")], rows)[0]
+            actions = (next(got) if small
+                       else collect_all([sorted_actions(fired)], rows)[0])
         return indicators, stages, scores, actions, counts
 
     # ------------------------------------------------------------------ building
@@ -355,17 +376,28 @@ class Evaluator:
         chain: Any = None
         for i, program in enumerate(self.programs):
             parsed = program.compiled.analysis.expressions.get("applies_to")
-            cond = pl.lit(True) if parsed is None else program.expr(parsed)
-            cond = cond.fill_null(False)
             then = pl.lit(i, pl.Int64)
+            if parsed is None:  # applies to every account: no test, and no roadmap after it
+                route: pl.Expr = then if chain is None else chain.otherwise(then)
+                return route.alias(ROUTE)
+            cond = program.expr(parsed).fill_null(False)
             chain = pl.when(cond).then(then) if chain is None else chain.when(cond).then(then)
-        route: pl.Expr = chain.otherwise(pl.lit(None, pl.Int64)).alias(ROUTE)
-        return route
+        route = chain.otherwise(pl.lit(None, pl.Int64))
+        return route.alias(ROUTE)
 
 
 _CONDITIONS = {"roadmap": pl.String, "stage": pl.String, "action_id": pl.String,
                "considered": pl.Int64, "fired": pl.Int64, "unknown": pl.Int64}
 """The columns of ``Evaluation.conditions``."""
+
+
+def _action_names(plan: Plan) -> pl.DataFrame:
+    """The roadmap, stage and action id of every action of a plan (the first columns of
+    ``Evaluation.conditions``), in order."""
+    names = [(cr.id, st.id if st else None, action.id)
+             for cr in plan.roadmaps for st, action in cr.roadmap.all_actions()]
+    schema = {name: _CONDITIONS[name] for name in ("roadmap", "stage", "action_id")}
+    return pl.DataFrame(names, schema=schema, orient="row")
 
 
 def unrouted_stages(unrouted: pl.DataFrame, key: str) -> pl.DataFrame:

@@ -70,29 +70,47 @@ def _units(x: pl.Expr, d: int) -> pl.Expr:
     side of the half as ``|x|`` of ``m``, because no decimal between them rounds to ``x``.
     So the result is ``floor(y) + 1`` when ``|x| >= m``, else ``floor(y)`` (near a whole
     number, where ``y`` may round up to it, both give that number).
+
+    One expression; :class:`Renderer` computes the same in steps (:func:`_unit_steps`),
+    each part once.
     """
-    f = x.cast(pl.Float64)
-    mag = f.abs()
-    y = mag * float(10**d)
-    low = y.floor()
+    mag, low = _magnitude(x), _floor(_magnitude(x), d)
+    return _units_from(x, mag, low, d)
+
+
+def _magnitude(x: pl.Expr) -> pl.Expr:
+    """``|x|`` as a float (the first step of :func:`_units`)."""
+    return x.cast(pl.Float64).abs()
+
+
+def _floor(mag: pl.Expr, d: int) -> pl.Expr:
+    """``floor(|x| * 10**d)`` (the second step of :func:`_units`)."""
+    return (mag * float(10**d)).floor()
+
+
+def _units_from(x: pl.Expr, mag: pl.Expr, low: pl.Expr, d: int) -> pl.Expr:
+    """:func:`_units` from ``mag = |x|`` and ``low = floor(|x| * 10**d)``."""
     # divided by a column, not a literal: polars divides a column by a scalar with a
     # reciprocal multiply (242.5 / 100 -> 2.4250000000000003 in a frame of several rows)
     middle = (low + 0.5) / (mag * 0.0 + float(10**d))
     units = low + (mag >= middle).cast(pl.Float64)
-    # NaN < 2**52 is false, so NaN falls out with the floats too large to round
-    return pl.when(y < _EXACT).then(units * f.sign()).otherwise(None).cast(
-        pl.Int64, strict=False)
+    # NaN < 2**52 is false, so NaN falls out with the floats too large to round; floor(y)
+    # is below 2**52 exactly when y is (2**52 is a whole number)
+    return pl.when(low < _EXACT).then(units * x.cast(pl.Float64).sign()).otherwise(
+        None).cast(pl.Int64, strict=False)
 
 
 def _text(x: pl.Expr, units: pl.Expr, decimals: int, suffix: str) -> pl.Expr:
     """The text of a number from its rounded ``units`` (see :func:`_units`); a NaN or a
     float beyond 2**52 prints as it is, a null as ``n/a``."""
     scale = 10**decimals
-    mag = units.abs()
-    sign = pl.when(units < 0).then(pl.lit("-")).otherwise(pl.lit(""))
-    parts = [sign, (mag // scale).cast(pl.String)]
     if decimals:
-        parts += [pl.lit("."), (mag % scale).cast(pl.String).str.zfill(decimals)]
+        mag = units.abs()
+        sign = pl.when(units < 0).then(pl.lit("-")).otherwise(pl.lit(""))
+        parts = [sign, (mag // scale).cast(pl.String), pl.lit("."),
+                 (mag % scale).cast(pl.String).str.zfill(decimals)]
+    else:  # a whole number prints with its own sign ("-3", "0")
+        parts = [units.cast(pl.String)]
     if suffix:
         parts.append(pl.lit(suffix))
     # concat_str is null when units is (null x, NaN, too large): then x as it is, or n/a
@@ -113,9 +131,30 @@ class Renderer:
         self._index: dict[tuple[str, str, str], str] = {}
         self._translate = translate
         self._infer = infer
+        # the rounding of numbers in three steps, each part computed once (a value shown
+        # with two precisions shares its magnitude): |x|, floor(|x| * 10**d), the units
+        self.magnitudes: list[pl.Expr] = []
+        self.floors: list[pl.Expr] = []
         self.units: list[pl.Expr] = []
+        self._magnitude_index: dict[str, str] = {}
+        self._floor_index: dict[tuple[str, int], str] = {}
         self.columns: list[pl.Expr] = []
         self.reads: set[str] = set()
+
+    def steps(self, columns: list[pl.Expr] | None = None) -> list[list[pl.Expr]]:
+        """The steps (``with_columns``, in order) that compute what the rendering
+        expressions ``columns`` (default: all of :attr:`columns`) read: magnitudes, floors
+        and units of the numbers they show, only those (empty steps left out)."""
+        if columns is None:
+            chosen = [self.magnitudes, self.floors, self.units]
+            return [step for step in chosen if step]
+        needs = {n for e in columns for n in e.meta.root_names()}
+        units = [e for e in self.units if e.meta.output_name() in needs]
+        needs |= {n for e in units for n in e.meta.root_names()}
+        floors = [e for e in self.floors if e.meta.output_name() in needs]
+        needs |= {n for e in floors for n in e.meta.root_names()}
+        magnitudes = [e for e in self.magnitudes if e.meta.output_name() in needs]
+        return [step for step in (magnitudes, floors, units) if step]
 
     def rendered(self, column: str, typ: str, spec: str = "") -> pl.Expr:
         """The rendered text of a column (its name in the frame), as a column reference."""
@@ -134,8 +173,18 @@ class Renderer:
         if fixed is None:
             return _plain(x, typ)
         decimals, shift = fixed
+        d = decimals + shift
+        key = str(x)
+        mag = self._magnitude_index.get(key)
+        if mag is None:
+            mag = self._magnitude_index[key] = f"__rm{len(self.magnitudes)}"
+            self.magnitudes.append(_magnitude(x).alias(mag))
+        low = self._floor_index.get((key, d))
+        if low is None:
+            low = self._floor_index[(key, d)] = f"__rf{len(self.floors)}"
+            self.floors.append(_floor(pl.col(mag), d).alias(low))
         name = f"__u{len(self.units)}"
-        self.units.append(_units(x, decimals + shift).alias(name))
+        self.units.append(_units_from(x, pl.col(mag), pl.col(low), d).alias(name))
         return _text(x, pl.col(name), decimals, "%" if shift else "")
 
     def template(self, pieces: list[TemplateField | str], env: dict[str, Type],

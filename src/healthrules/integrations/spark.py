@@ -31,11 +31,15 @@ it (``tests/test_spark.py``). See ``docs/scale.md`` for the cluster recipe.
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import datetime as dt
 import functools
 import hashlib
+import json
 import os
 import pickle
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,7 +51,7 @@ import pyarrow as pa  # type: ignore[import-untyped]
 from healthrules.compiler import Plan, compile
 from healthrules.engine import evaluate as _evaluate_polars
 from healthrules.engine import read_range
-from healthrules.errors import InputDataError
+from healthrules.errors import InputDataError, Issue, Location, Severity
 from healthrules.inputs import (
     account_validity,
     accounts_at,
@@ -68,7 +72,7 @@ from pyspark.sql import DataFrame  # noqa: E402
 from pyspark.sql import functions as F  # noqa: E402
 from pyspark.sql import types as T  # noqa: E402
 
-__all__ = ["FRAMES", "SparkEvaluation", "evaluate", "spark_schema"]
+__all__ = ["FRAMES", "SparkEvaluation", "evaluate", "input_errors", "spark_schema"]
 
 FRAMES = ("indicators", "stages", "scores", "actions")
 """The per-account result frames, in the order of :attr:`healthrules.Evaluation.frames`."""
@@ -128,9 +132,10 @@ class SparkEvaluation:
 
     def diagnostics_dict(self) -> dict[str, int]:
         """Collect the diagnostics (a few rows per partition) as ``{name: count}``."""
-        rows = _from_arrow(self.tagged.where(F.col(_FRAME) == "diagnostics").select(
-            F.col("diagnostics__name").alias("name"),
-            F.col("diagnostics__value").alias("value")).toArrow())
+        with input_errors():
+            rows = _from_arrow(self.tagged.where(F.col(_FRAME) == "diagnostics").select(
+                F.col("diagnostics__name").alias("name"),
+                F.col("diagnostics__value").alias("value")).toArrow())
         totals = dict(rows.group_by("name").agg(pl.col("value").sum()).iter_rows())
         return {name: int(totals.get(name, 0)) for name in self.columns["diagnostic_names"]}
 
@@ -145,10 +150,16 @@ class SparkEvaluation:
         dict[str, polars.DataFrame]
             ``indicators``, ``stages``, ``scores``, ``actions``, ``conditions`` and
             ``diagnostics`` (``name``, ``value``), from one Spark job.
+
+        Raises
+        ------
+        InputDataError
+            When a partition refused its rows (see :func:`input_errors`).
         """
         key = self.account_key
         # one job: collect the tagged union, then split (and sum the counts) with polars
-        rows = _to_zone(_from_arrow(self.tagged.toArrow()), self.time_zone)
+        with input_errors():
+            rows = _to_zone(_from_arrow(self.tagged.toArrow()), self.time_zone)
         out: dict[str, pl.DataFrame] = {}
         for name in (*FRAMES, "conditions"):
             df = rows.filter(pl.col(_FRAME) == name).select(
@@ -193,12 +204,18 @@ class SparkEvaluation:
         -------
         list[str]
             The folders written.
+
+        Raises
+        ------
+        InputDataError
+            When a partition refused its rows (see :func:`input_errors`).
         """
         base = str(path).rstrip("/")
         written = []
         for name, frame in {**self.frames, "diagnostics": self.diagnostics}.items():
             target = f"{base}/{name}"
-            frame.write.mode(mode).format(format).save(target)
+            with input_errors():
+                frame.write.mode(mode).format(format).save(target)
             written.append(target)
         return written
 
@@ -263,8 +280,11 @@ def evaluate(
     ------
     InputDataError
         If the frames' columns or types do not match the data contract (checked on the
-        driver, before any job). Row-level problems of the accounts (null or duplicate keys)
-        are found inside the executors and fail the Spark job with the same message. With an
+        driver, before any job). Problems of the rows (null or duplicate keys, overlapping
+        dated rows, an account's summed values out of the exact range) are found inside the
+        executors, when a job runs: :meth:`SparkEvaluation.to_polars`, ``write`` and
+        ``diagnostics_dict`` then raise the polars engine's ``InputDataError`` (wrap your
+        own actions in :func:`input_errors` for the same). With an
         account hierarchy, parents that are not accounts and cycles of parents are found on
         the driver (small jobs over the accounts, before the events are read) and raised
         with the polars engine's message.
@@ -476,6 +496,122 @@ def spark_schema(frame: pl.DataFrame) -> T.StructType:
     """The Spark schema of a polars frame (see :func:`spark_type`)."""
     return T.StructType([T.StructField(c, spark_type(frame.schema[c]), True)
                          for c in frame.columns])
+
+
+# ---------------------------------------------------------------------- input problems
+
+# A partition that refuses its rows (an account's summed values out of the exact range, a
+# null or duplicate key, overlapping dated rows) fails its Spark task; the driver only sees
+# the task's Python traceback as text, inside pyspark's exception. The task's exception
+# therefore carries the issues as one line of base64 JSON between these marks, which
+# input_errors() finds and turns back into the InputDataError the polars engine raises.
+_MARK_OPEN, _MARK_CLOSE = "[healthrules-issues:", ":healthrules-issues]"
+_MARKED = re.compile(re.escape(_MARK_OPEN) + r"([A-Za-z0-9_=-]+)" + re.escape(_MARK_CLOSE))
+
+
+def _location_record(loc: Location | None) -> dict[str, Any] | None:
+    if loc is None:
+        return None
+    return {"file": loc.file, "line": loc.line, "column": loc.column, "path": loc.path}
+
+
+def _location_of(record: dict[str, Any] | None) -> Location | None:
+    if record is None:
+        return None
+    return Location(file=record["file"], line=record["line"], column=record["column"],
+                    path=record["path"])
+
+
+def _encode_issues(issues: list[Issue]) -> str:
+    """The issues as one line of text, between the marks (see :func:`_decode_issues`)."""
+    records = []
+    for issue in issues:
+        try:  # the context travels when it is plain JSON (it is informative only)
+            ctx = json.loads(json.dumps(issue.ctx))
+        except (TypeError, ValueError):
+            ctx = {}
+        records.append({"code": issue.code, "message": issue.message,
+                        "severity": issue.severity.value, "hint": issue.hint,
+                        "location": _location_record(issue.location),
+                        "related": _location_record(issue.related), "ctx": ctx})
+    text = base64.urlsafe_b64encode(json.dumps(records).encode()).decode("ascii")
+    return f"{_MARK_OPEN}{text}{_MARK_CLOSE}"
+
+
+def _decode_issues(text: str) -> list[Issue] | None:
+    """The issues a refused task carried in ``text`` (a pyspark error's text), or None."""
+    found = _MARKED.search(text)
+    if found is None:
+        return None
+    try:
+        records = json.loads(base64.urlsafe_b64decode(found[1]))
+        return [Issue(code=r["code"], message=r["message"], severity=Severity(r["severity"]),
+                      hint=r["hint"], location=_location_of(r["location"]) or Location(),
+                      related=_location_of(r["related"]), ctx=r["ctx"]) for r in records]
+    except (ValueError, KeyError, TypeError):  # a mangled line: keep Spark's own error
+        return None
+
+
+class _TaskRefused(Exception):
+    """Raised in a task whose partition the polars engine refused: the readable problems,
+    then the same issues in a form the driver rebuilds (:func:`input_errors`)."""
+
+    def __init__(self, issues: list[Issue]) -> None:
+        super().__init__(f"{InputDataError(issues)}\n{_encode_issues(issues)}")
+
+
+@contextlib.contextmanager
+def input_errors() -> Iterator[None]:
+    """Turn a Spark job that failed on refused input rows back into :class:`InputDataError`.
+
+    Some problems of the rows are found inside the Spark tasks, where each partition is
+    evaluated: an account whose summed values leave the exact range
+    (``values_out_of_range``), a null or duplicate account key, overlapping dated rows.
+    The task fails and pyspark raises its own exception around the task's traceback. Inside
+    this context, such an exception becomes the :class:`InputDataError` that
+    :func:`healthrules.evaluate` raises on the same rows (same codes, locations, messages
+    and hints); any other exception passes through unchanged.
+    :meth:`SparkEvaluation.to_polars`, :meth:`~SparkEvaluation.write` and
+    :meth:`~SparkEvaluation.diagnostics_dict` run their jobs inside it already; wrap your
+    own actions on the result's DataFrames (``collect``, ``write``, ...) in it.
+
+    Raises
+    ------
+    InputDataError
+        When a task refused its partition's rows.
+
+    Examples
+    --------
+    >>> from healthrules.spark import input_errors  # doctest: +SKIP
+    >>> with input_errors():  # doctest: +SKIP
+    ...     result.scores.write.parquet("s3://bucket/scores")
+    """
+    try:
+        yield
+    except InputDataError:
+        raise
+    except Exception as exc:
+        issues = _decode_issues(_error_text(exc))
+        if issues is None:
+            raise
+        raise InputDataError(issues) from None
+
+
+def _error_text(exc: BaseException) -> str:
+    """Everything an exception (and the ones it was raised from) says, pyspark's and
+    py4j's Java-side text included."""
+    parts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        parts.append(str(current))
+        java = getattr(current, "java_exception", None)
+        if java is not None:
+            with contextlib.suppress(Exception):
+                parts.append(str(java.toString()))
+        current = current.__cause__ or current.__context__
+    return "\n".join(parts)
 
 
 # ---------------------------------------------------------------------- driver helpers
@@ -777,7 +913,10 @@ def _run_partition(payload: bytes, batches: Iterator[pa.RecordBatch]) -> Iterato
     accounts = job.conversion.apply(rows.filter(tag == _ACCOUNT).select(
         [pl.col(f"__a{i}").alias(c) for i, c in enumerate(job.accounts)]))
     del rows, received
-    result = _evaluate_polars(job.plan, events, accounts, job.as_of)
+    try:
+        result = _evaluate_polars(job.plan, events, accounts, job.as_of)
+    except InputDataError as exc:  # rebuilt on the driver by input_errors()
+        raise _TaskRefused(exc.issues) from None
     parts = {name: getattr(result, name) for name in (*FRAMES, "conditions")}
     # events of accounts that exist (at as_of, when the accounts are dated) are known
     known = result.attributes if account_validity(job.plan) else accounts
