@@ -93,9 +93,12 @@ class Plan:
     def cached(self, key: Hashable, build: Callable[[], _T]) -> _T:
         """What ``build()`` returns, built on the first call with ``key`` and kept in
         :attr:`memo` (the engine's expressions: nothing is built twice for one plan)."""
-        if key not in self.memo:
-            self.memo[key] = build()
-        got: _T = self.memo[key]
+        # the value built is returned, not read back: history assembles grid chunks in
+        # threads that share the plan
+        try:
+            got: _T = self.memo[key]
+        except KeyError:
+            got = self.memo[key] = build()
         return got
 
     @property

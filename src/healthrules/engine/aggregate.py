@@ -267,11 +267,12 @@ class EventsPass:
         """The pass's expressions at this clock, built once per plan, source and clock."""
         shapes: dict[tuple[str, Clock, bool], _Shape] = self.plan.cached("events-pass", dict)
         key = (self.source, self.clock, self.low_memory)
-        if key not in shapes:
+        shape = shapes.get(key)
+        if shape is None:
             if len(shapes) >= 64:  # many dates (a backfill by a loop): keep the newest
                 shapes.clear()
-            shapes[key] = self._build_shape()
-        return shapes[key]
+            shape = shapes[key] = self._build_shape()
+        return shape
 
     def _build_shape(self) -> _Shape:
         ev = self.columns
