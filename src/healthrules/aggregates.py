@@ -48,9 +48,6 @@ __all__ = [
     "exact_columns",
     "exact_limbs",
     "exact_mean",
-    "exact_mean_expr",
-    "exact_sum",
-    "exact_total",
     "from_grid",
     "percentile_of",
     "q_units",
@@ -447,34 +444,12 @@ def exact_limbs(x: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     return hi, lo
 
 
-def exact_total(hi: pl.Expr, lo: pl.Expr) -> pl.Expr:
-    """The exact sum (Int128 billionths) of limbs inside an aggregation: each limb summed
-    in Int64 (exact: the integer parts add up to less than :data:`EXACT_BOUND`, the
-    fractional limbs are below ``10**9`` each and a group has fewer than ``2**32`` rows)."""
-    return _exact_total_of(hi.sum(), lo.sum())
-
-
 def from_grid(total: pl.Expr) -> pl.Expr:
     """An integer number of billionths as the double nearest it (correctly rounded: the
     decimal text ``<total>e-9`` parsed, as Python's ``total / 10**9``)."""
     import polars as pl
 
     return pl.format("{}e-9", total).cast(pl.Float64)
-
-
-def exact_sum(hi: pl.Expr, lo: pl.Expr) -> pl.Expr:
-    """The sum of limbs inside an aggregation, as the double nearest the exact sum."""
-    return from_grid(exact_total(hi, lo))
-
-
-def exact_mean_expr(hi: pl.Expr, lo: pl.Expr) -> pl.Expr:
-    """The mean of limbs inside an aggregation: the exact sum's double divided by the number
-    of values (one IEEE division), null without values."""
-    import polars as pl
-
-    from healthrules.polars_expr import exact_division
-
-    return exact_division(exact_sum(hi, lo), hi.count().cast(pl.Int64))
 
 
 # --------------------------------------------------------------------------- polars forms
@@ -523,16 +498,19 @@ def _picked(x: AggregateInputs) -> pl.Expr:
     return pl.when(x.condition).then(x.of)
 
 
-def _exact_total_of(hi_sum: pl.Expr, lo_sum: pl.Expr) -> pl.Expr:
-    """The exact total (Int128 billionths) of the two limb sums (see :func:`exact_total`)."""
+def _limb_sums_value(hi_sum: pl.Expr, lo_sum: pl.Expr) -> pl.Expr:
+    """The double nearest the exact sum of limbs, from the sums of each limb (each summed in
+    Int64, exact: the integer parts add up to less than :data:`EXACT_BOUND`, the fractional
+    limbs are below ``10**9`` each and a group has fewer than ``2**32`` rows), added as Int128
+    billionths."""
     import polars as pl
 
-    return hi_sum.cast(pl.Int128) * EXACT_SCALE + lo_sum.cast(pl.Int128)
+    return from_grid(hi_sum.cast(pl.Int128) * EXACT_SCALE + lo_sum.cast(pl.Int128))
 
 
 def _sum_split(x: AggregateInputs) -> Split | None:
     """A float column's exact sum: the sums of its two limbs, then the double nearest the
-    total (:func:`exact_sum`); None for an integer column (one ``sum``)."""
+    total; None for an integer column (one ``sum``)."""
     if x.exact is None:
         return None
     import polars as pl
@@ -540,12 +518,12 @@ def _sum_split(x: AggregateInputs) -> Split | None:
     hi, lo = x.exact
     return Split(parts=(pl.when(x.condition).then(hi).sum(),
                         pl.when(x.condition).then(lo).sum()),
-                 finish=lambda p: from_grid(_exact_total_of(p[0], p[1])))
+                 finish=lambda p: _limb_sums_value(p[0], p[1]))
 
 
 def _mean_split(x: AggregateInputs) -> Split:
     """A mean: the sum (exact, by limbs, for a float column) and the number of values, then
-    one IEEE division (:func:`exact_mean_expr`)."""
+    one IEEE division."""
     import polars as pl
 
     from healthrules.polars_expr import exact_division
@@ -555,7 +533,7 @@ def _mean_split(x: AggregateInputs) -> Split:
         picked_hi = pl.when(x.condition).then(hi)
         return Split(
             parts=(picked_hi.sum(), pl.when(x.condition).then(lo).sum(), picked_hi.count()),
-            finish=lambda p: exact_division(from_grid(_exact_total_of(p[0], p[1])),
+            finish=lambda p: exact_division(_limb_sums_value(p[0], p[1]),
                                             p[2].cast(pl.Int64)))
     # integers: the exact Int64 sum (see EXACT_BOUND), as a double, over the count
     picked = _picked(x)
