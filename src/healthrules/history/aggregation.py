@@ -47,8 +47,12 @@ date, exactly as a single evaluation computes it.
 
 Lookups at a date use a single sorted integer key per (account, day) (``account * stride +
 day``): one as-of join per table and date offset, for every column at once. Running sums
-start again at 0 in every account, so a window that reaches back before the account's first
-day is one lookup (and a lookup that lands in an earlier account reads 0).
+run over the whole table (sorted by account, then day): the sum of every row up to a key. A
+trailing window is the difference of two lookups inside the account's key range (a lookup
+before the account's first row lands on an earlier account's last row, which both lookups
+share); a cumulative window, and a distinct count, is one lookup less the account's base
+(the running sum before its first row, one value per account, gathered by position). Int64
+sums wrap, so the differences are exact whenever the account's own sums fit.
 """
 
 from __future__ import annotations
@@ -92,7 +96,6 @@ _ACC = "__acc"
 _FIRST = "__first_unit"
 _KEY = "__k"
 _DAYN = "__dn"
-_START = "__start"
 _VAL = "__val"
 _EPOCH = dt.date(1970, 1, 1)
 
@@ -193,6 +196,10 @@ class IncrementalAggregator:
         self.extremes = pl.DataFrame()
         self.constants = pl.DataFrame()
         self.presence = pl.DataFrame()
+        # per account position (row a: account a), the running sums of the day table and
+        # of the presence table just before the account's first row (see _account_bases)
+        self.table_base = pl.DataFrame()
+        self.presence_base = pl.DataFrame()
         self.accounts_with_events = pl.DataFrame({_ACC: []}, schema={_ACC: pl.UInt32})
         self.diagnostics: dict[str, int] = {}
 
@@ -406,8 +413,7 @@ class IncrementalAggregator:
     def _build_table(self, day_df: pl.DataFrame) -> None:
         """Day table sorted by key, with per-account prefix sums, fills and constants."""
         acc = pl.col(_ACC)
-        t = day_df.sort(_KEY).with_columns(_account_start(acc).alias(_START))
-        prefix = _account_prefix
+        t = day_df.sort(_KEY)
         exprs: list[pl.Expr] = []
         extremes: list[str] = []
         const: list[pl.Expr] = []
@@ -418,9 +424,9 @@ class IncrementalAggregator:
             if name.endswith(("__n", "__nn", "__sh", "__sl")) or (
                     name.endswith("__s") and t.schema[name] == pl.Int64):
                 c0 = c.fill_null(0)
-                exprs.append(prefix(c0).alias(f"{name}__P"))
+                exprs.append(c0.cum_sum().alias(f"{name}__P"))
                 if name.endswith("__n"):
-                    exprs.append(prefix((c0 > 0).cast(pl.Int64)).alias(f"{name}__A"))
+                    exprs.append((c0 > 0).cast(pl.Int64).cum_sum().alias(f"{name}__A"))
             elif name.endswith(("__min", "__max")):
                 extremes.append(name)
                 running = c.cum_min() if name.endswith("__min") else c.cum_max()
@@ -432,10 +438,12 @@ class IncrementalAggregator:
                 const.append(c.min().alias(f"{name}__first"))
         # only the columns that some lookup reads (a count's active days only for
         # active_days, ...)
-        fetches, _ = self._fetch_plan()
+        fetches, _, _ = self._fetch_plan()
         wanted = {c for f in fetches.values() if f.table == "t" for c in f.columns}
         self.table = t.select(_KEY, _ACC, _DAYN,
                               *[e for e in exprs if e.meta.output_name() in wanted])
+        self.table_base = _account_bases(self.table, sorted(self._fetch_plan()[2]),
+                                         self.accounts.height)
         self.extremes = t.select(_KEY, *extremes) if extremes else pl.DataFrame()
         self.constants = (t.group_by(_ACC).agg(const) if const else pl.DataFrame())
         self.accounts_with_events = t.select(pl.col(_ACC).unique())
@@ -494,8 +502,9 @@ class IncrementalAggregator:
         # sums include them all
         t = self._with_key(pl.concat(deltas, how="diagonal")).with_columns(
             pl.col(cols).fill_null(0)).sort(_KEY)
-        t = t.with_columns(_account_start(acc).alias(_START))
-        return t.select(_KEY, _ACC, *[_account_prefix(pl.col(c)).alias(c) for c in cols])
+        t = t.select(_KEY, _ACC, *[pl.col(c).cum_sum() for c in cols])
+        self.presence_base = _account_bases(t, cols, self.accounts.height)
+        return t
 
     @staticmethod
     def _presence_column(s: _Spec) -> str:
@@ -533,9 +542,14 @@ class IncrementalAggregator:
         day = pl.max_horizontal(pl.col(_DAYN) - offset - self.base, pl.lit(0, pl.Int64))
         return pl.col(_ACC).cast(pl.Int64) * self.stride + day
 
-    def _fetch_plan(self) -> tuple[dict[tuple[str, str, int], _Fetch], dict[int, set[str]]]:
+    def _fetch_plan(self) -> tuple[dict[tuple[str, str, int], _Fetch], dict[int, set[str]],
+                                   set[str]]:
+        """The as-of lookups (per table, strategy and date offset: the columns read), the
+        rolling extremes (per offset) and the running sums of the day table that some
+        cumulative window reads (those need the account's base, :func:`_account_bases`)."""
         fetches: dict[tuple[str, str, int], _Fetch] = {}
         rolling: dict[int, set[str]] = {}
+        based: set[str] = set()
 
         def need(table: str, strategy: Literal["backward", "forward"], offset: int,
                  column: str) -> None:
@@ -548,10 +562,13 @@ class IncrementalAggregator:
             ends = [0, n] if (n is not None and self._previous(s)) else [0]
 
             def running(col: str, e: int, n: int | None = n) -> None:
-                """A running sum (within the account) over a window: two lookups, or one."""
+                """A running sum over a window: two lookups (trailing), or one lookup less
+                the account's base (cumulative)."""
                 need("t", "backward", e, col)
                 if n is not None:
                     need("t", "backward", e + n, col)
+                else:
+                    based.add(col)
 
             for e in ends:
                 match form:
@@ -582,27 +599,37 @@ class IncrementalAggregator:
                         raise AssertionError("per-date kinds are computed by the fallback")
                     case _:
                         assert_never(form)
-        return fetches, rolling
+        return fetches, rolling, based
 
     def _fetch_all(self, g: pl.DataFrame) -> pl.DataFrame:
-        fetches, rolling = self._fetch_plan()
+        fetches, rolling, based = self._fetch_plan()
         cols: list[pl.Series] = [g["__hk"], g[_ACC], g[_DAYN]]
+        # the bases of the account of each pair (a gather by position)
+        where = g[_ACC]
+        cols.extend(self.table_base[c].gather(where).alias(f"{c}@base") for c in sorted(based))
+        if self.presence_base.width:
+            cols.extend(self.presence_base[c].gather(where).alias(f"{c}@base")
+                        for c in self.presence_base.columns)
         # one lazy as-of join per lookup, collected together: polars runs them in parallel
         # (run one after the other, eagerly, they used one core)
         me = pl.col(_ACC).cast(pl.Int64)
         lookups: list[pl.LazyFrame] = []
         for f in fetches.values():
             right = self.table if f.table == "t" else self.presence
+            sums = {c for c in f.columns if c.endswith(("__P", "__A")) or f.table == "p"}
+            fills = sorted(f.columns - sums)
             left = g.lazy().select(self._probe_keys(g, f.offset).alias(_KEY),
-                                   me.alias("__me"))
-            picked = right.lazy().select(_KEY, pl.col(_ACC).cast(pl.Int64).alias("__src"),
-                                         *sorted(f.columns))
+                                   *([me.alias("__me")] if fills else []))
+            picked = right.lazy().select(
+                _KEY, *([pl.col(_ACC).cast(pl.Int64).alias("__src")] if fills else []),
+                *sorted(f.columns))
             same = pl.col("__src") == pl.col("__me")
             picks: list[pl.Expr] = []
             for c in sorted(f.columns):
-                if c.endswith(("__P", "__A")) or f.table == "p":
-                    # running sums within the account: 0 before its first row
-                    picked_c = pl.when(same).then(pl.col(c)).otherwise(pl.lit(0, pl.Int64))
+                if c in sums:
+                    # running sums over the whole table: the sum of every row up to the key
+                    # (0 before the table's first row), whatever account the row found is of
+                    picked_c = pl.col(c).fill_null(0)
                 else:  # fills: another account's value is no value
                     picked_c = pl.when(same).then(pl.col(c))
                 picks.append(picked_c.alias(f"{c}{f.suffix}"))
@@ -662,8 +689,11 @@ class IncrementalAggregator:
             return pl.col(f"{col}@t{strategy}{offset}")
 
         def window(col: str) -> pl.Expr:
-            if n is None:  # running sums start at 0 in every account
-                return at(col, e)
+            # running sums over the whole table (sorted by account, then day): a trailing
+            # window is the difference of two lookups in the account's key range, a
+            # cumulative one the lookup less the sum of the rows before the account's
+            if n is None:
+                return at(col, e) - pl.col(f"{col}@base")
             return at(col, e) - at(col, e + n)
 
         match form:
@@ -672,7 +702,8 @@ class IncrementalAggregator:
             case "running_days":
                 return window(f"{s.cond}__n__A")
             case "presence":
-                return pl.col(f"{self._presence_column(s)}@pb{e}")
+                col = self._presence_column(s)
+                return pl.col(f"{col}@pb{e}") - pl.col(f"{col}@base")
             case "running_sum" | "running_mean":
                 # differences of Int64 running sums within the account: exact (modulo 2**64,
                 # and a window's own sum fits, see healthrules.aggregates.EXACT_BOUND)
@@ -843,18 +874,22 @@ def _sort_by_account_value_day(pres: pl.DataFrame) -> pl.DataFrame:
     return pres.sort(packed)
 
 
-def _account_start(acc: pl.Expr) -> pl.Expr:
-    """True on the first row of each account (a table sorted by key)."""
-    return (acc != acc.shift(1)).fill_null(True)
+def _account_bases(t: pl.DataFrame, columns: Sequence[str], n_accounts: int) -> pl.DataFrame:
+    """Per account position ``a`` (row ``a`` of the result), the running sums of ``columns``
+    of the table ``t`` (sorted by key, so by account) at its last row before account ``a``:
+    0 when there is none.
 
-
-def _account_prefix(c: pl.Expr) -> pl.Expr:
-    """The running sum of a non-null integer column within each account, in one pass over
-    a table sorted by key with the column ``__start`` (:func:`_account_start`): the running
-    sum of the table less its value just before the account's first row (Int64 differences
-    wrap, so they are exact whenever the account's own sum fits)."""
-    total = c.cum_sum()
-    return total - pl.when(pl.col(_START)).then(total - c).forward_fill()
+    A running sum over the whole table less the account's base is the running sum within
+    the account. Int64 sums wrap, so the differences are exact whenever the account's own
+    sums fit (see :data:`healthrules.aggregates.EXACT_BOUND`).
+    """
+    if not columns:
+        return pl.DataFrame()
+    acc = pl.col(_ACC)
+    ends = t.select(_ACC, *columns).filter((acc != acc.shift(-1)).fill_null(True))
+    every = pl.DataFrame({_ACC: pl.arange(0, n_accounts, dtype=pl.UInt32, eager=True)})
+    return every.join(ends, on=_ACC, how="left", maintain_order="left").select(
+        pl.col(c).forward_fill().shift(1).fill_null(0) for c in columns)
 
 
 def _ffill_within(c: pl.Expr, acc: pl.Expr) -> pl.Expr:
