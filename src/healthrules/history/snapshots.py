@@ -433,8 +433,7 @@ class Engine:
                 frame = frame.sort(sort)
             elif not frame[HK].is_sorted():
                 frame = frame.sort(HK)
-            head = keys[frame[HK]]
-            return pl.concat([head, frame.drop(HK)], how="horizontal")
+            return pl.concat([keys_of(keys, frame[HK]), frame.drop(HK)], how="horizontal")
 
         actions = FiredActions(self.evaluator, keys, out.fired)
         dates = pairs[AS_OF].unique().sort()
@@ -572,6 +571,16 @@ class Engine:
                                      for c in ("considered", "fired", "unknown"))
         return base.with_columns(pl.col("considered", "fired", "unknown").fill_null(0)).sort(
             "as_of", "__roadmap_index", "__k").select(list(schema))
+
+
+def keys_of(keys: pl.DataFrame, hk: pl.Series) -> pl.DataFrame:
+    """The rows of ``keys`` (one per grid row, in ``__hk`` order) of the grid rows ``hk``:
+    ``keys`` itself when ``hk`` is every row in order (a frame with a row per pair, the
+    usual case), which spares gathering the account keys of a million rows."""
+    n = keys.height
+    if hk.len() == n and (n == 0 or (hk[0] == 0 and bool((hk.diff().drop_nulls() == 1).all()))):
+        return keys
+    return keys[hk]
 
 
 def grid_frames(ev: Evaluator, routed: pl.DataFrame, agg: pl.DataFrame) -> list[pl.DataFrame]:
