@@ -83,3 +83,38 @@ def test_history_equals_evaluate_on_random_event_days(
     plan = hr.compile(_roadmap(WINDOWS))
     _assert_every_date(plan, _events(rows), (T0 + dt.timedelta(days=3)).date(),
                        (T0 + dt.timedelta(days=45)).date(), every)
+
+
+def test_running_sums_that_wrap_across_accounts() -> None:
+    """The day table's running sums run over every account: with four accounts of about
+    4e18 each (every account's own sum fits, the table's total does not), the Int64 sums
+    wrap, and the windows (differences, or the sum less the account's base) stay exact."""
+    roadmap = hr.Roadmap.model_validate({
+        "id": "wrap", "goal": "g",
+        "data": {"events": {"values": {"n": "int", "x": "float"}}},
+        "indicators": [
+            {"id": f"{col}_{k}", "family": "process", "aggregate": "sum", "of": col,
+             "window": w}
+            for col in ("n", "x") for k, w in enumerate(["3d", "all"])],
+        "stages": [{"id": "only"}]})
+    big, step = 4_000_000_000_000_000_000, 3
+    rows = [(a, d) for a in range(4) for d in (a, a + 2, a + 5)]
+    events = pl.DataFrame({
+        "account_id": [f"a{a}" for a, _ in rows],
+        "user_id": ["u"] * len(rows),
+        "event": ["use"] * len(rows),
+        "timestamp": [T0 + dt.timedelta(days=d) for _, d in rows],
+        "n": [big // 3 + d * step for _, d in rows],
+        "x": [float(big // 3) + d * 0.25 for _, d in rows],
+    }, schema={"account_id": pl.String, "user_id": pl.String, "event": pl.String,
+               "timestamp": pl.Datetime("us"), "n": pl.Int64, "x": pl.Float64})
+    accounts = pl.DataFrame({"account_id": [f"a{a}" for a in range(5)]})
+    total = events.select(pl.col("n").cast(pl.Int128).sum()).item()
+    assert total > 2**63  # the table-wide running sum wraps
+    plan = hr.compile(roadmap)
+    h = history(plan, events, accounts, T0.date(), (T0 + dt.timedelta(days=10)).date(), "1d")
+    for d in h.dates:
+        assert_frame_equal(h.at(d).indicators, hr.evaluate(plan, events, accounts, d).indicators)
+    last = h.at(h.dates[-1]).indicators.sort("account_id")
+    assert last["n_1"].to_list()[:4] == [
+        sum(big // 3 + d * step for a2, d in rows if a2 == a) for a in range(4)]
