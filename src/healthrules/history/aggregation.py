@@ -371,33 +371,30 @@ class IncrementalAggregator:
         diag = collected[0].row(0, named=True)
         self.diagnostics = {k: int(v) for k, v in diag.items()}
         self.diagnostics["history_fallback_indicators"] = len(self.fallback)
-        day_df = self._split_key(collected[1])
-        checks = [abs_sum_column(c) for c in sorted(summed_columns(plan, self.source))]
-        if checks:
-            sums = day_df.group_by(_ACC).agg(pl.col(checks).sum()).with_columns(
-                pl.col(_ACC).replace_strict(
-                    range(self.accounts.height), self.accounts[self.key], default=None,
-                    return_dtype=self.accounts.schema[self.key]).alias(self.key))
-            check_sum_range(plan, self.source, sums, self.key)
-            day_df = day_df.drop(checks)
-        lo = day_df[_DAYN].min()
-        if isinstance(lo, int) and lo - self.base <= max(
-                [s.trailing or 0 for s in self.specs] + [0]):
-            raise ValueError(f"events dated before {_EPOCH + dt.timedelta(days=self.base)} "
-                             "are not supported by history()")
         self._last_day = day_number(last)
         groups = [(of, pres, [s for s in distinct if s.kind.of_column(s.ind.of, ev.user) == of])
                   for of, pres in zip(of_cols, collected[2:], strict=True)]
-        if groups:
-            # the day table and the presence table in two threads (polars releases the GIL):
-            # each is a chain of sorts and scans that keeps about one core busy
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                presence = pool.submit(self._presence_table, groups)
-                self._build_table(day_df)
-                self.presence = presence.result()
-        else:
+        # the presence table in a thread (polars releases the GIL) while this one checks the
+        # day table and builds it: each is a chain of sorts and scans that keeps about one
+        # core busy
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            presence = pool.submit(self._presence_table, groups) if groups else None
+            day_df = self._split_key(collected[1])
+            checks = [abs_sum_column(c) for c in sorted(summed_columns(plan, self.source))]
+            if checks:
+                sums = day_df.group_by(_ACC).agg(pl.col(checks).sum()).with_columns(
+                    pl.col(_ACC).replace_strict(
+                        range(self.accounts.height), self.accounts[self.key], default=None,
+                        return_dtype=self.accounts.schema[self.key]).alias(self.key))
+                check_sum_range(plan, self.source, sums, self.key)
+                day_df = day_df.drop(checks)
+            lo = day_df[_DAYN].min()
+            if isinstance(lo, int) and lo - self.base <= max(
+                    [s.trailing or 0 for s in self.specs] + [0]):
+                raise ValueError(f"events dated before {_EPOCH + dt.timedelta(days=self.base)} "
+                                 "are not supported by history()")
             self._build_table(day_df)
-            self.presence = pl.DataFrame()
+            self.presence = presence.result() if presence is not None else pl.DataFrame()
         return dict(self.diagnostics)
 
     def _split_key(self, df: pl.DataFrame) -> pl.DataFrame:
