@@ -889,7 +889,7 @@ def _band_expr(x: pl.Expr, bands: Bands) -> pl.Expr:
     return result
 
 
-def _table(values: list[Any], dtype: pl.DataType) -> pl.Expr:
+def _table(values: list[Any], dtype: pl.DataType | type[pl.DataType]) -> pl.Expr:
     """A literal lookup table: ``_table(values, dtype).gather(index)`` reads ``values`` by
     an integer column (null where the index is null), one cheap node."""
     return pl.lit(pl.Series(values, dtype=dtype))
@@ -954,8 +954,9 @@ def _score_parts(r: Roadmap, weights: Weights,
                  tag: str) -> tuple[dict[str, pl.Expr], pl.Expr]:
     """One weight set (see docs/semantics.md): family scores and counts, then the total.
 
-    Band scores are read from the ``__bv__<id>`` and ``__bp__<id>`` columns; the total reads the family columns
-    of the same set (``<tag>__score_<family>``) or, without family weights, the band scores.
+    Band scores are read from the ``__bv__<id>`` and ``__bp__<id>`` columns; the total reads
+    the family columns of the same set (``<tag>__score_<family>``) or, without family
+    weights, the band scores.
     """
     banded = {ind.id: ind for ind in r.indicators if ind.bands is not None}
     if weights.indicators:
