@@ -401,7 +401,8 @@ class RoadmapProgram:
         return narrow(frame, key, *reads)
 
     def outputs(self, frame: pl.DataFrame, key: str, by: str | None = None, *,
-                render: bool = True, fired: bool = True) -> RoadmapOutputs:
+                render: bool = True, fired: bool = True, counts: bool = True,
+                ) -> RoadmapOutputs:
         """The indicators, stages and scores of a collected roadmap frame, its condition
         counts, and the rows where some action fired with every shown value rendered once
         (:meth:`actions` turns those into the actions frame).
@@ -411,7 +412,8 @@ class RoadmapProgram:
         hold only what rendering reads: :meth:`render` renders them later (history renders
         only the rows it shows). With ``fired=False`` there are no ``fired_rows`` (the
         caller renders from the frame itself: :meth:`rendered_actions` of
-        :meth:`fired_columns`).
+        :meth:`fired_columns`). With ``counts=False`` there are no ``counts`` (the caller
+        reads :meth:`condition_counts` of the frame).
         """
         ind_cols, stage_exprs, score_exprs, actions, sums = self._outputs
 
@@ -424,10 +426,10 @@ class RoadmapProgram:
             fired_rows = self.fired_columns(frame, key).lazy().filter(pl.any_horizontal(flags))
             if render:
                 fired_rows = self.render(fired_rows)
-        counts: pl.LazyFrame | None = None
-        if sums:
+        count_frame: pl.LazyFrame | None = None
+        if sums and counts:
             src = lazy_reading(frame, *([by] if by else []), *sums)
-            counts = src.group_by(by).agg(sums) if by else src.select(sums)
+            count_frame = src.group_by(by).agg(sums) if by else src.select(sums)
         tasks = self.tasks(frame)
         stages = take(key, "roadmap", *stage_exprs)
         stages = (stages.with_columns(pl.lit([], dtype=TASK_DTYPE).alias("tasks"))
@@ -437,8 +439,15 @@ class RoadmapProgram:
             stages=stages,
             scores=take(key, "roadmap", *score_exprs),
             fired_rows=fired_rows,
-            counts=counts,
+            counts=count_frame,
         )
+
+    def condition_counts(self, frame: pl.DataFrame) -> dict[str, int]:
+        """The condition counts of a collected roadmap frame over all its rows
+        (``scope_k``, ``fired_k``, ``unknown_k`` per action ``k``, as ``outputs().counts``
+        without ``by``), read as sums of its Boolean columns: no query."""
+        return {f"{w}_{k}": int(frame.get_column(f"__{w}_{k}").sum())
+                for k in range(len(self._outputs[3])) for w in ("scope", "fired", "unknown")}
 
     def render(self, fired_rows: pl.LazyFrame) -> pl.LazyFrame:
         """Every value the texts and evidence show, rendered once per row: the rendering
