@@ -132,12 +132,14 @@ class Renderer:
         self._translate = translate
         self._infer = infer
         # the rounding of numbers in three steps, each part computed once (a value shown
-        # with two precisions shares its magnitude): |x|, floor(|x| * 10**d), the units
+        # with two precisions shares its magnitude, at one scale its floor and units):
+        # |x|, floor(|x| * 10**d), the units
         self.magnitudes: list[pl.Expr] = []
         self.floors: list[pl.Expr] = []
         self.units: list[pl.Expr] = []
         self._magnitude_index: dict[str, str] = {}
         self._floor_index: dict[tuple[str, int], str] = {}
+        self._units_index: dict[tuple[str, int], str] = {}
         self.columns: list[pl.Expr] = []
         self.reads: set[str] = set()
 
@@ -183,8 +185,12 @@ class Renderer:
         if low is None:
             low = self._floor_index[(key, d)] = f"__rf{len(self.floors)}"
             self.floors.append(_floor(pl.col(mag), d).alias(low))
-        name = f"__u{len(self.units)}"
-        self.units.append(_units_from(x, pl.col(mag), pl.col(low), d).alias(name))
+        # the units of a value at one scale are shared too (``{x:.0%}`` in a text and
+        # ``x`` with two decimals in evidence are both x * 100, rounded)
+        name = self._units_index.get((key, d))
+        if name is None:
+            name = self._units_index[(key, d)] = f"__u{len(self.units)}"
+            self.units.append(_units_from(x, pl.col(mag), pl.col(low), d).alias(name))
         return _text(x, pl.col(name), decimals, "%" if shift else "")
 
     def template(self, pieces: list[TemplateField | str], env: dict[str, Type],
