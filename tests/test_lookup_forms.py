@@ -22,6 +22,7 @@ from polars.testing import assert_frame_equal
 import healthrules as hr
 from healthrules.datasets import sample
 from healthrules.engine.assemble import _band_score, program_for
+from healthrules.engine.render import Renderer, render_value
 from healthrules.expressions import parse
 from healthrules.polars_expr import nan_to_null, to_polars
 from healthrules.roadmap import UNASSIGNED_STAGE, Bands
@@ -176,3 +177,24 @@ def test_b2b_outputs_equal_on_one_account_and_in_the_batch() -> None:
         for name in ("indicators", "stages", "scores", "actions"):
             mine = getattr(batch, name).filter(pl.col("account_id") == account)
             assert_frame_equal(getattr(one, name), mine, check_dtypes=True)
+
+
+def test_a_value_shown_twice_at_one_scale_shares_its_units() -> None:
+    """``{x:.0%}`` in a text and ``x`` with two decimals in evidence are both x * 100
+    rounded: one units column, and each text is still :func:`render_value`'s."""
+    values = [0.0, -0.0, 0.125, -0.125, 0.905, 2.675, 1e15, 2.0**52, float("nan"),
+              float("inf"), None]
+    renderer = Renderer()
+    pct = renderer.rendered("x", "float", ".0%")
+    two = renderer.rendered("x", "float", "")
+    assert len(renderer.units) == 1 and len(renderer.floors) == 1
+    frame = pl.DataFrame({"x": values}, schema={"x": pl.Float64})
+    lf = frame.lazy()
+    for step in renderer.steps():
+        lf = lf.with_columns(step)
+    got = _both(lf.with_columns(renderer.columns).select(
+        pct.alias("pct"), two.alias("two"),
+        render_value(pl.col("x"), "float", ".0%").alias("pct_one"),
+        render_value(pl.col("x"), "float").alias("two_one")))
+    assert got["pct"].to_list() == got["pct_one"].to_list()
+    assert got["two"].to_list() == got["two_one"].to_list()
