@@ -22,6 +22,7 @@ from polars.testing import assert_frame_equal
 import healthrules as hr
 from healthrules.datasets import sample
 from healthrules.engine.assemble import _band_score, program_for
+from healthrules.engine.frames import EVIDENCE_DTYPE, empty_actions
 from healthrules.engine.render import Renderer, render_value
 from healthrules.expressions import parse
 from healthrules.polars_expr import nan_to_null, to_polars
@@ -198,3 +199,14 @@ def test_a_value_shown_twice_at_one_scale_shares_its_units() -> None:
         render_value(pl.col("x"), "float").alias("two_one")))
     assert got["pct"].to_list() == got["pct_one"].to_list()
     assert got["two"].to_list() == got["two_one"].to_list()
+
+
+def test_actions_keep_their_dtypes_without_the_evidence_cast() -> None:
+    """Evidence is built of String fields only, so it is an EVIDENCE_DTYPE list with no
+    cast: the actions frame has the dtypes of the empty one, fired or not."""
+    plan = hr.compile(hr.load("rules/examples/b2b-saas/roadmap.yaml"))
+    data = sample(30, days=240)
+    ev = hr.evaluate(plan, data.events, data.accounts, "2026-06-30")
+    assert ev.actions.height > 0
+    assert ev.actions.schema == empty_actions("account_id", pl.String).schema
+    assert ev.actions.schema["evidence"] == EVIDENCE_DTYPE

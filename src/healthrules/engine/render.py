@@ -241,7 +241,9 @@ class Renderer:
         out = pl.concat_arr(structs).arr.to_list()
         if any(g is not None for g, _ in entries):
             out = out.list.drop_nulls()
-        return out.cast(EVIDENCE_DTYPE)
+        # every field is a String already (see _struct): the list is an EVIDENCE_DTYPE
+        # without a cast (a cast of a list of structs is one more node per call)
+        return out
 
     def _walk(self, parsed: Parsed, node: ast.expr, guard: pl.Expr | None,
               env: dict[str, Type], banded: frozenset[str],
@@ -329,11 +331,11 @@ class Renderer:
 def _struct(name: str, value: pl.Expr, band_col: str | None, op_text: str | None,
             threshold: str | None) -> pl.Expr:
     """One evidence entry (the band column must be among the renderer's ``reads``)."""
-    band = pl.col(band_col) if band_col is not None else pl.lit(None, pl.String)
+    band = pl.col(band_col).cast(pl.String) if band_col is not None else pl.lit(None, pl.String)
     return pl.struct(
-        pl.lit(name).alias("name"),
+        pl.lit(name, pl.String).alias("name"),
         value.alias("value"),
-        band.cast(pl.String).alias("band"),
+        band.alias("band"),
         pl.lit(op_text, pl.String).alias("op"),
         pl.lit(threshold, pl.String).alias("threshold"),
     )
