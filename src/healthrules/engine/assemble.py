@@ -366,7 +366,7 @@ class RoadmapProgram:
         if not self._tasks:
             return None
         # only the stages some row is in: a stage no row is in costs no query branch
-        present = set(frame.get_column("__stage").unique().to_list())
+        present = _stages_in(frame)
         with_tasks = [stage_id for stage_id, _ in self._tasks]
         flat = [e for stage_id, items in self._tasks if stage_id in present for e in items]
         only = [items for stage_id, items in self._tasks if {stage_id} == present]
@@ -388,6 +388,21 @@ class RoadmapProgram:
                 "__row", pl.lit([], dtype=TASK_DTYPE).alias("__tasks")))
         # back in row order (sorting one column; a join would copy every column of the frame)
         return pl.concat(parts).sort("__row").select(pl.col("__tasks").alias("tasks"))
+
+    def _one_task_list(self, frame: pl.DataFrame) -> pl.Expr | None:
+        """The task list of every row as one expression when one serves them all (no stage
+        has tasks, or every row is in one stage: one account), to take with the other
+        stage columns in one ``select``; None otherwise (:meth:`tasks`)."""
+        if not self._tasks:
+            return pl.lit([], dtype=TASK_DTYPE)
+        present = _stages_in(frame)
+        if len(present) != 1:
+            return None
+        (stage_id,) = present
+        items = dict(self._tasks).get(stage_id)
+        if items is None:  # a stage without tasks (or unassigned)
+            return pl.lit([], dtype=TASK_DTYPE)
+        return pl.concat_arr(items).arr.to_list().cast(TASK_DTYPE)
 
     def fired_columns(self, frame: pl.DataFrame, key: str) -> pl.DataFrame:
         """The columns of a collected roadmap frame that the fired actions read (the key,
@@ -430,10 +445,14 @@ class RoadmapProgram:
         if sums and counts:
             src = lazy_reading(frame, *([by] if by else []), *sums)
             count_frame = src.group_by(by).agg(sums) if by else src.select(sums)
-        tasks = self.tasks(frame)
-        stages = take(key, "roadmap", *stage_exprs)
-        stages = (stages.with_columns(pl.lit([], dtype=TASK_DTYPE).alias("tasks"))
-                  if tasks is None else pl.concat([stages, tasks], how="horizontal"))
+        one = self._one_task_list(frame)
+        if one is not None:  # one list form for every row: taken with the stage columns
+            stages = take(key, "roadmap", *stage_exprs, one.alias("tasks"))
+        else:
+            tasks = self.tasks(frame)
+            assert tasks is not None
+            stages = pl.concat([take(key, "roadmap", *stage_exprs), tasks],
+                               how="horizontal")
         return RoadmapOutputs(
             indicators=take(key, "roadmap", *ind_cols),
             stages=stages,
@@ -802,6 +821,12 @@ class RoadmapProgram:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _stages_in(frame: pl.DataFrame) -> set[str]:
+    """The stages the rows of a collected roadmap frame are in (one row: read, no query)."""
+    stage = frame.get_column("__stage")
+    return {stage[0]} if frame.height == 1 else set(stage.unique().to_list())
 
 
 def _fuse(steps: list[list[pl.Expr]]) -> list[list[pl.Expr]]:
