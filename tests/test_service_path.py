@@ -15,7 +15,7 @@ import healthrules as hr
 import healthrules.engine.evaluator as evaluator_module
 from healthrules.datasets import DEFAULT_AS_OF, sample
 from healthrules.engine import Evaluator
-from healthrules.engine.assemble import _fuse, _weighted_mean
+from healthrules.engine.assemble import _fuse, _present, _weighted_mean
 from healthrules.engine.evaluator import prepare
 from healthrules.engine.frames import empty_actions
 from healthrules.engine.render import Renderer, render_value
@@ -159,7 +159,7 @@ def test_weighted_mean_is_the_declared_order_fold(rows: list[tuple[float | None,
     frame = pl.DataFrame(rows, schema={"a": pl.Float64, "b": pl.Float64, "c": pl.Float64},
                          orient="row")
     got = frame.select(_weighted_mean(
-        [(pl.col(c), w) for c, w in zip("abc", weights, strict=True)]).alias("m"))["m"]
+        [_present(pl.col(c), w) for c, w in zip("abc", weights, strict=True)]).alias("m"))["m"]
     for values, value in zip(rows, got.to_list(), strict=True):
         num = den = 0.0
         for s, w in zip(values, weights, strict=True):

@@ -366,7 +366,7 @@ class RoadmapProgram:
         if not self._tasks:
             return None
         # only the stages some row is in: a stage no row is in costs no query branch
-        present = set(frame.get_column("__stage").unique().to_list())
+        present = _stages_in(frame)
         with_tasks = [stage_id for stage_id, _ in self._tasks]
         flat = [e for stage_id, items in self._tasks if stage_id in present for e in items]
         only = [items for stage_id, items in self._tasks if {stage_id} == present]
@@ -389,6 +389,21 @@ class RoadmapProgram:
         # back in row order (sorting one column; a join would copy every column of the frame)
         return pl.concat(parts).sort("__row").select(pl.col("__tasks").alias("tasks"))
 
+    def _one_task_list(self, frame: pl.DataFrame) -> pl.Expr | None:
+        """The task list of every row as one expression when one serves them all (no stage
+        has tasks, or every row is in one stage: one account), to take with the other
+        stage columns in one ``select``; None otherwise (:meth:`tasks`)."""
+        if not self._tasks:
+            return pl.lit([], dtype=TASK_DTYPE)
+        present = _stages_in(frame)
+        if len(present) != 1:
+            return None
+        (stage_id,) = present
+        items = dict(self._tasks).get(stage_id)
+        if items is None:  # a stage without tasks (or unassigned)
+            return pl.lit([], dtype=TASK_DTYPE)
+        return pl.concat_arr(items).arr.to_list().cast(TASK_DTYPE)
+
     def fired_columns(self, frame: pl.DataFrame, key: str) -> pl.DataFrame:
         """The columns of a collected roadmap frame that the fired actions read (the key,
         the roadmap, the stage, the fired flags and what texts and evidence show), taken
@@ -401,7 +416,8 @@ class RoadmapProgram:
         return narrow(frame, key, *reads)
 
     def outputs(self, frame: pl.DataFrame, key: str, by: str | None = None, *,
-                render: bool = True, fired: bool = True) -> RoadmapOutputs:
+                render: bool = True, fired: bool = True, counts: bool = True,
+                ) -> RoadmapOutputs:
         """The indicators, stages and scores of a collected roadmap frame, its condition
         counts, and the rows where some action fired with every shown value rendered once
         (:meth:`actions` turns those into the actions frame).
@@ -411,7 +427,8 @@ class RoadmapProgram:
         hold only what rendering reads: :meth:`render` renders them later (history renders
         only the rows it shows). With ``fired=False`` there are no ``fired_rows`` (the
         caller renders from the frame itself: :meth:`rendered_actions` of
-        :meth:`fired_columns`).
+        :meth:`fired_columns`). With ``counts=False`` there are no ``counts`` (the caller
+        reads :meth:`condition_counts` of the frame).
         """
         ind_cols, stage_exprs, score_exprs, actions, sums = self._outputs
 
@@ -424,21 +441,32 @@ class RoadmapProgram:
             fired_rows = self.fired_columns(frame, key).lazy().filter(pl.any_horizontal(flags))
             if render:
                 fired_rows = self.render(fired_rows)
-        counts: pl.LazyFrame | None = None
-        if sums:
+        count_frame: pl.LazyFrame | None = None
+        if sums and counts:
             src = lazy_reading(frame, *([by] if by else []), *sums)
-            counts = src.group_by(by).agg(sums) if by else src.select(sums)
-        tasks = self.tasks(frame)
-        stages = take(key, "roadmap", *stage_exprs)
-        stages = (stages.with_columns(pl.lit([], dtype=TASK_DTYPE).alias("tasks"))
-                  if tasks is None else pl.concat([stages, tasks], how="horizontal"))
+            count_frame = src.group_by(by).agg(sums) if by else src.select(sums)
+        one = self._one_task_list(frame)
+        if one is not None:  # one list form for every row: taken with the stage columns
+            stages = take(key, "roadmap", *stage_exprs, one.alias("tasks"))
+        else:
+            tasks = self.tasks(frame)
+            assert tasks is not None
+            stages = pl.concat([take(key, "roadmap", *stage_exprs), tasks],
+                               how="horizontal")
         return RoadmapOutputs(
             indicators=take(key, "roadmap", *ind_cols),
             stages=stages,
             scores=take(key, "roadmap", *score_exprs),
             fired_rows=fired_rows,
-            counts=counts,
+            counts=count_frame,
         )
+
+    def condition_counts(self, frame: pl.DataFrame) -> dict[str, int]:
+        """The condition counts of a collected roadmap frame over all its rows
+        (``scope_k``, ``fired_k``, ``unknown_k`` per action ``k``, as ``outputs().counts``
+        without ``by``), read as sums of its Boolean columns: no query."""
+        return {f"{w}_{k}": int(frame.get_column(f"__{w}_{k}").sum())
+                for k in range(len(self._outputs[3])) for w in ("scope", "fired", "unknown")}
 
     def render(self, fired_rows: pl.LazyFrame) -> pl.LazyFrame:
         """Every value the texts and evidence show, rendered once per row: the rendering
@@ -612,19 +640,31 @@ class RoadmapProgram:
 
     def _stage_exprs(self) -> tuple[pl.Expr, pl.Expr]:
         """``__stage_index`` (the first stage whose entry holds), then ``__stage`` from it:
-        each entry criterion is evaluated once."""
+        each entry criterion is evaluated once.
+
+        The first stage that holds is the first ``true`` of an array of the entry tests
+        (``arg_max``, with a ``true`` appended for "none"), and the index and the name are
+        read from literal tables by that position (``gather``): a ``when`` per stage, or a
+        ``replace_strict``, costs several times more to plan and run on a few rows."""
         r, a = self.compiled.roadmap, self.compiled.analysis
-        index: Any = None
+        conds: list[pl.Expr] = []
+        fallback: int | None = None  # the stage of a row no entry test holds for
         for si in range(len(r.stages)):
             parsed = a.expressions.get(f"stages[{si}].entry")
-            cond = pl.lit(True) if parsed is None else self.expr(parsed).fill_null(False)
-            then = pl.lit(si, pl.Int64)
-            index = pl.when(cond).then(then) if index is None else index.when(cond).then(then)
-        name = pl.col("__stage_index").replace_strict(
-            list(range(len(r.stages))), [st.id for st in r.stages], default=UNASSIGNED_STAGE,
-            return_dtype=pl.String)
-        return (index.otherwise(pl.lit(None, pl.Int64)).alias("__stage_index"),
-                name.alias("__stage"))
+            if parsed is None:  # no test: every row left gets this stage, none after it
+                fallback = si
+                break
+            conds.append(self.expr(parsed).fill_null(False))
+        index: pl.Expr
+        if not conds:
+            index = pl.lit(fallback, pl.Int64)
+        else:
+            first = pl.concat_arr([*conds, pl.lit(True)]).arr.arg_max()
+            index = _table([*range(len(conds)), fallback], pl.Int64).gather(first)
+        ids = [st.id for st in r.stages]
+        name = _table([*ids, UNASSIGNED_STAGE], pl.String).gather(
+            pl.col("__stage_index").fill_null(len(ids)))
+        return index.alias("__stage_index"), name.alias("__stage")
 
     def _achievement_exprs(self) -> list[pl.Expr]:
         """``__achieved``, ``__tasks_done`` and ``__tasks_total`` of the row's stage.
@@ -662,9 +702,11 @@ class RoadmapProgram:
 
         ach = by_stage(achieved, pl.lit(None, pl.Boolean))
         n_done = by_stage(done, pl.lit(0, pl.Int64))
-        # the number of tasks is a lookup of the stage (a when/then per stage costs more)
-        total = (pl.lit(0, pl.Int64) if not totals else stage.replace_strict(
-            list(totals), list(totals.values()), default=0, return_dtype=pl.Int64))
+        # the number of tasks is read from a table by the stage index (a when/then per
+        # stage, or a replace_strict of the stage, costs more)
+        total = (pl.lit(0, pl.Int64) if not totals else _table(
+            [*[totals.get(st.id, 0) for st in r.stages], 0], pl.Int64).gather(
+                index.fill_null(len(r.stages))))
         return [
             (pl.lit(None, pl.Boolean) if ach is None else ach).alias("__achieved"),
             (pl.lit(0, pl.Int64) if n_done is None
@@ -684,12 +726,15 @@ class RoadmapProgram:
             if ind.bands is None:
                 continue
             policy = ind.missing or r.score.missing  # the indicator's own policy first
-            s = _band_score(pl.col(f"{ind.id}__band"), ind.bands)
-            if policy == "neutral":
-                s = s.fill_null(50.0)
-            elif policy == "worst":
-                s = s.fill_null(0.0)
-            band_scores.append(s.alias(f"__bs__{ind.id}"))
+            # the band score with its missing policy applied, as the weighted means read
+            # it: its value with null as 0 (__bv__) and 1.0 where it is not null (__bp__)
+            fill = 50.0 if policy == "neutral" else 0.0 if policy == "worst" else None
+            band = pl.col(f"{ind.id}__band")
+            band_scores += [
+                _band_score(band, ind.bands, 0.0 if fill is None else fill).alias(
+                    f"__bv__{ind.id}"),
+                _band_score(band, ind.bands, 1.0 if fill is not None else 0.0,
+                            present=True).alias(f"__bp__{ind.id}")]
         # the weight sets in the order they are tried (see ScoreSpec.weights_for): the
         # segment's for the stage, the segment's, the roadmap's for the stage; the default last
         sets: list[tuple[pl.Expr | None, Weights]] = [(None, r.score.weights)]
@@ -776,6 +821,12 @@ class RoadmapProgram:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _stages_in(frame: pl.DataFrame) -> set[str]:
+    """The stages the rows of a collected roadmap frame are in (one row: read, no query)."""
+    stage = frame.get_column("__stage")
+    return {stage[0]} if frame.height == 1 else set(stage.unique().to_list())
 
 
 def _fuse(steps: list[list[pl.Expr]]) -> list[list[pl.Expr]]:
@@ -872,16 +923,31 @@ def _band_expr(x: pl.Expr, bands: Bands) -> pl.Expr:
     return result
 
 
-def _band_score(band: pl.Expr, bands: Bands) -> pl.Expr:
-    """The 0-100 score of a band name (null for no band)."""
+def _table(values: list[Any], dtype: pl.DataType | type[pl.DataType]) -> pl.Expr:
+    """A literal lookup table: ``_table(values, dtype).gather(index)`` reads ``values`` by
+    an integer column (null where the index is null), one cheap node."""
+    return pl.lit(pl.Series(values, dtype=dtype))
+
+
+def _band_score(band: pl.Expr, bands: Bands, missing: float, *,
+                present: bool = False) -> pl.Expr:
+    """The 0-100 score of a band name, ``missing`` for no band (``present``: 1.0 for a
+    band, ``missing`` for none). The band's position among the levels (an ``Enum``'s
+    physical index) reads a literal table: a ``replace_strict`` of the name costs several
+    times more to plan and run."""
     scores = bands.level_scores()
     names = list(scores)
-    return band.replace_strict(names, [float(scores[n]) for n in names], default=None,
-                               return_dtype=pl.Float64)
+    values = [1.0 if present else float(scores[n]) for n in names]
+    return _table([*values, missing], pl.Float64).gather(
+        band.cast(pl.Enum(names)).to_physical().fill_null(len(names)))
 
 
-def _weighted_mean(items: list[tuple[pl.Expr, float]]) -> pl.Expr:
+def _weighted_mean(items: list[tuple[pl.Expr, pl.Expr, float]]) -> pl.Expr:
     """The weighted mean of the non-null values, summed left to right in declared order.
+
+    Each item is (the value with null as 0, 1.0 where the value is not null else 0.0,
+    the weight): band scores carry both as columns (``__bv__``/``__bp__``, computed once
+    and read by every weight set), :func:`_present` makes them for other values.
 
     Written so that the result does not depend on which other rows are evaluated with a
     row (partition invariance, bit for bit):
@@ -891,7 +957,7 @@ def _weighted_mean(items: list[tuple[pl.Expr, float]]) -> pl.Expr:
     - polars divides a column by a *scalar* with a reciprocal multiply (``160 / 3`` gives
       53.33333333333334, not 53.333333333333336), and a column whose rows are all alike can
       become a scalar (``when(mask).then(1.0).otherwise(0.0)`` with an all-true mask). So the
-      denominator's terms are ``value.is_not_null()`` cast to a float, times the weight: the
+      denominator's terms are ``value.is_not_null()`` as a float, times the weight: the
       denominator is a column exactly when the numerator is, and the division is an IEEE
       division either way.
 
@@ -902,12 +968,9 @@ def _weighted_mean(items: list[tuple[pl.Expr, float]]) -> pl.Expr:
     """
     if not items:
         return pl.lit(None, pl.Float64)
-    zero = pl.lit(0.0, pl.Float64)
     num: pl.Expr | None = None
     den: pl.Expr | None = None
-    for s, w in items:
-        term = s.fill_null(zero)
-        weight = s.is_not_null().cast(pl.Float64)
+    for term, weight, w in items:
         if w != 1.0:
             term, weight = term * w, weight * w
         num = term if num is None else num + term
@@ -916,12 +979,18 @@ def _weighted_mean(items: list[tuple[pl.Expr, float]]) -> pl.Expr:
     return num / den.replace(0.0, None)
 
 
+def _present(s: pl.Expr, w: float) -> tuple[pl.Expr, pl.Expr, float]:
+    """A weighted mean's item of a nullable value (see :func:`_weighted_mean`)."""
+    return s.fill_null(pl.lit(0.0, pl.Float64)), s.is_not_null().cast(pl.Float64), w
+
+
 def _score_parts(r: Roadmap, weights: Weights,
                  tag: str) -> tuple[dict[str, pl.Expr], pl.Expr]:
     """One weight set (see docs/semantics.md): family scores and counts, then the total.
 
-    Band scores are read from the ``__bs__<id>`` columns; the total reads the family columns
-    of the same set (``<tag>__score_<family>``) or, without family weights, the band scores.
+    Band scores are read from the ``__bv__<id>`` and ``__bp__<id>`` columns; the total reads
+    the family columns of the same set (``<tag>__score_<family>``) or, without family
+    weights, the band scores.
     """
     banded = {ind.id: ind for ind in r.indicators if ind.bands is not None}
     if weights.indicators:
@@ -930,23 +999,23 @@ def _score_parts(r: Roadmap, weights: Weights,
         chosen = [(i, 1.0) for i in banded]
     if weights.families:
         chosen = [(i, w) for i, w in chosen if weights.families.get(banded[i].family, 0) > 0]
-    scored: dict[str, list[tuple[pl.Expr, float]]] = {f: [] for f in FAMILIES}
-    flat: list[tuple[pl.Expr, float]] = []
+    scored: dict[str, list[tuple[pl.Expr, pl.Expr, float]]] = {f: [] for f in FAMILIES}
+    flat: list[tuple[pl.Expr, pl.Expr, float]] = []
     missing: list[pl.Expr] = []
     present: list[pl.Expr] = []
     for ident, w in chosen:
-        s = pl.col(f"__bs__{ident}")
-        scored[banded[ident].family].append((s, float(w)))
-        flat.append((s, float(w)))
+        item = (pl.col(f"__bv__{ident}"), pl.col(f"__bp__{ident}"), float(w))
+        scored[banded[ident].family].append(item)
+        flat.append(item)
         missing.append(pl.col(ident).is_null().cast(pl.Int64))
-        present.append(s.is_not_null().cast(pl.Int64))
+        present.append(pl.col(f"__bp__{ident}").cast(pl.Int64))
     out = {f"__score_{f}": _weighted_mean(scored[f]) for f in FAMILIES}
     zero = pl.lit(0, pl.Int64)
     out["__scored"] = pl.sum_horizontal(present) if present else zero
     out["__missing"] = pl.sum_horizontal(missing) if missing else zero
     if weights.families:
-        total = _weighted_mean([(pl.col(f"{tag}__score_{f}"),
-                                 float(weights.families.get(f, 0.0)))  # type: ignore[call-overload]
+        total = _weighted_mean([_present(pl.col(f"{tag}__score_{f}"),
+                                         float(weights.families.get(f, 0.0)))  # type: ignore[call-overload]
                                 for f in FAMILIES if weights.families.get(f, 0) > 0])  # type: ignore[call-overload]
     else:
         total = _weighted_mean(flat)

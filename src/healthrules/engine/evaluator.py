@@ -7,10 +7,10 @@ whatever the size of the plan:
 2. the routed rows and the roadmap frame of every roadmap
    (:mod:`healthrules.engine.assemble`), one ``collect_all``;
 3. the output frames (indicators, stages with their task lists, scores: each stacked over
-   the roadmaps and sorted inside the query), the condition counts and the fired actions
-   with texts and evidence (the collected roadmap frames tell which actions fired; each
-   action renders only the values it shows on its own rows,
-   :meth:`RoadmapProgram.rendered_actions`), one ``collect_all``;
+   the roadmaps and sorted inside the query) and the fired actions with texts and
+   evidence (the collected roadmap frames tell which actions fired; each action renders
+   only the values it shows on its own rows, :meth:`RoadmapProgram.rendered_actions`), one
+   ``collect_all``; the condition counts are sums of the collected frames' columns;
 4. above ``SMALL_ROWS`` rows, step 3 collects the unrendered rows where some action fired
    instead, and the fired actions are rendered from those in a fourth collect (each
    action's filter then runs over the fired rows, not over every row).
@@ -290,8 +290,7 @@ class Evaluator:
             sort=routed.height > 1)
         sums: dict[str, list[Any]] = {"considered": [], "fired": [], "unknown": []}
         for i, cr in enumerate(plan.roadmaps):
-            count = counts[i]
-            row = count.row(0, named=True) if count is not None else {}
+            row = counts[i]
             for k in range(len(cr.roadmap.all_actions())):
                 for name, sum_name in (("considered", "scope"), ("fired", "fired"),
                                        ("unknown", "unknown")):
@@ -312,19 +311,20 @@ class Evaluator:
 
     def _results(self, frames: list[pl.DataFrame], unrouted: pl.DataFrame | None, key: str,
                  *, sort: bool) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame,
-                                         pl.DataFrame | None, list[pl.DataFrame | None]]:
+                                         pl.DataFrame | None, list[dict[str, int]]]:
         """The frames of an :class:`Evaluation` from the roadmap frames, stacked over the
         roadmaps and sorted inside the queries (``sort``: more than one row), with the
         fired actions in one ``collect_all`` (large inputs: the fired rows there, then one
         more for the fired actions when some fired): indicators, stages, scores, actions
-        (None: none fired) and each roadmap's condition counts."""
+        (None: none fired) and each roadmap's condition counts (sums of the collected
+        frame's columns, no query)."""
         rows = sum(f.height for f in frames)
         # small frames: the fired actions are rendered from the roadmap frames in the same
         # collect_all as the other outputs (the actions that fired are known from the
         # collected frames); large ones collect the fired rows first, then render those
         # (each action's filter then runs over the fired rows, not over every row)
         small = rows <= SMALL_ROWS
-        shapes = [p.outputs(frame, key, render=False, fired=not small)
+        shapes = [p.outputs(frame, key, render=False, fired=not small, counts=False)
                   for p, frame in zip(self.programs, frames, strict=True)]
         order = [key, "roadmap"]
 
@@ -339,7 +339,7 @@ class Evaluator:
         lazies = [stack([o.indicators for o in shapes], "diagonal_relaxed", order),
                   stack(stage_parts, "vertical_relaxed", order),
                   stack([o.scores for o in shapes], "diagonal_relaxed", order)]
-        lazies += [x for o in shapes for x in (o.fired_rows, o.counts) if x is not None]
+        lazies += [o.fired_rows for o in shapes if o.fired_rows is not None]
 
         def sorted_actions(fired: list[pl.LazyFrame]) -> pl.LazyFrame:
             # always sorted: one account's actions come out in declared order, and the
@@ -357,10 +357,10 @@ class Evaluator:
                 lazies.append(sorted_actions(fired))
         got = iter(collect_all(lazies, rows))
         indicators, stages, scores = next(got), next(got), next(got)
-        counts: list[pl.DataFrame | None] = []
+        counts = [p.condition_counts(frame) for p, frame in zip(self.programs, frames,
+                                                                strict=True)]
         for p, o in zip(self.programs, shapes, strict=True):
             fired_rows = next(got) if o.fired_rows is not None else None
-            counts.append(next(got) if o.counts is not None else None)
             if fired_rows is not None and fired_rows.height:
                 lf = p.rendered_actions(fired_rows, key)
                 if lf is not None:

@@ -132,12 +132,14 @@ class Renderer:
         self._translate = translate
         self._infer = infer
         # the rounding of numbers in three steps, each part computed once (a value shown
-        # with two precisions shares its magnitude): |x|, floor(|x| * 10**d), the units
+        # with two precisions shares its magnitude, at one scale its floor and units):
+        # |x|, floor(|x| * 10**d), the units
         self.magnitudes: list[pl.Expr] = []
         self.floors: list[pl.Expr] = []
         self.units: list[pl.Expr] = []
         self._magnitude_index: dict[str, str] = {}
         self._floor_index: dict[tuple[str, int], str] = {}
+        self._units_index: dict[tuple[str, int], str] = {}
         self.columns: list[pl.Expr] = []
         self.reads: set[str] = set()
 
@@ -183,8 +185,12 @@ class Renderer:
         if low is None:
             low = self._floor_index[(key, d)] = f"__rf{len(self.floors)}"
             self.floors.append(_floor(pl.col(mag), d).alias(low))
-        name = f"__u{len(self.units)}"
-        self.units.append(_units_from(x, pl.col(mag), pl.col(low), d).alias(name))
+        # the units of a value at one scale are shared too (``{x:.0%}`` in a text and
+        # ``x`` with two decimals in evidence are both x * 100, rounded)
+        name = self._units_index.get((key, d))
+        if name is None:
+            name = self._units_index[(key, d)] = f"__u{len(self.units)}"
+            self.units.append(_units_from(x, pl.col(mag), pl.col(low), d).alias(name))
         return _text(x, pl.col(name), decimals, "%" if shift else "")
 
     def template(self, pieces: list[TemplateField | str], env: dict[str, Type],
@@ -235,7 +241,9 @@ class Renderer:
         out = pl.concat_arr(structs).arr.to_list()
         if any(g is not None for g, _ in entries):
             out = out.list.drop_nulls()
-        return out.cast(EVIDENCE_DTYPE)
+        # every field is a String already (see _struct): the list is an EVIDENCE_DTYPE
+        # without a cast (a cast of a list of structs is one more node per call)
+        return out
 
     def _walk(self, parsed: Parsed, node: ast.expr, guard: pl.Expr | None,
               env: dict[str, Type], banded: frozenset[str],
@@ -323,11 +331,11 @@ class Renderer:
 def _struct(name: str, value: pl.Expr, band_col: str | None, op_text: str | None,
             threshold: str | None) -> pl.Expr:
     """One evidence entry (the band column must be among the renderer's ``reads``)."""
-    band = pl.col(band_col) if band_col is not None else pl.lit(None, pl.String)
+    band = pl.col(band_col).cast(pl.String) if band_col is not None else pl.lit(None, pl.String)
     return pl.struct(
-        pl.lit(name).alias("name"),
+        pl.lit(name, pl.String).alias("name"),
         value.alias("value"),
-        band.cast(pl.String).alias("band"),
+        band.alias("band"),
         pl.lit(op_text, pl.String).alias("op"),
         pl.lit(threshold, pl.String).alias("threshold"),
     )
