@@ -42,6 +42,7 @@ from healthrules.engine.frames import (
     SMALL_ROWS,
     TASK_DTYPE,
     collect_all,
+    collect_rows,
     empty_actions,
 )
 from healthrules.errors import Code, InputDataError, Issue, Location
@@ -276,10 +277,11 @@ class Evaluator:
         agg, diagnostics = self.aggregates(lazy_events, accounts, clock,
                                            partition_column=partition_column,
                                            low_memory=low_memory, event_rows=rows)
-        # the routed rows and the roadmap frames built from them in one collect_all
+        # the routed rows and the roadmap frames built from them in one collect (above
+        # SMALL_ROWS accounts on the in-memory engine: collect_rows)
         routed_lf = self.route(accounts.lazy().with_columns(self.time_columns(clock)))
         routed_columns = {*accounts.columns, ROUTE, AS_OF, END, END_NAIVE}
-        routed, *frames = collect_all(
+        routed, *frames = collect_rows(
             [routed_lf, *self._frames(routed_lf, agg, key, routed_columns)], accounts.height)
         unrouted = routed.get_column(ROUTE).null_count()
         diagnostics["accounts"] = routed.height
@@ -354,7 +356,7 @@ class Evaluator:
                     fired.append(lf)
             if fired:
                 lazies.append(sorted_actions(fired))
-        got = iter(collect_all(lazies, rows))
+        got = iter(collect_rows(lazies, rows))
         indicators, stages, scores = next(got), next(got), next(got)
         counts = [p.condition_counts(frame) for p, frame in zip(self.programs, frames,
                                                                 strict=True)]
@@ -367,7 +369,7 @@ class Evaluator:
         actions = None
         if fired:
             actions = (next(got) if small
-                       else collect_all([sorted_actions(fired)], rows)[0])
+                       else collect_rows([sorted_actions(fired)], rows)[0])
         return indicators, stages, scores, actions, counts
 
     # ------------------------------------------------------------------ building
