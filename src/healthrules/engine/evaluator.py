@@ -15,6 +15,11 @@ whatever the size of the plan:
    instead, and the fired actions are rendered from those in a fourth collect (each
    action's filter then runs over the fired rows, not over every row).
 
+Steps 2 to 4 run on one row per account and on the in-memory engine
+(:func:`~healthrules.engine.frames.collect_rows`): without query optimisation up to
+``SMALL_ROWS`` rows, with every optimisation above (the streaming engine costs more for
+these wide queries over frames in memory).
+
 Every polars expression involved is built once per plan and timestamp unit and kept in the
 plan (``Plan.memo``); ``as_of`` is bound late (a literal over the events, columns over the
 per-account rows), so a service that compiles once pays only for binding its frames.
