@@ -10,6 +10,7 @@ bands, stages, scores and fired actions for every account.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -474,7 +475,10 @@ def same(a: object, b: object) -> bool:
         return a is None and b is None
     if isinstance(a, float) or isinstance(b, float):
         assert isinstance(a, (int, float)) and isinstance(b, (int, float))
-        # bit for bit: sums and means are exact (docs/semantics.md, "Floating point")
+        # bit for bit: sums and means are exact (docs/semantics.md, "Floating point");
+        # a NaN on both sides (a min or a change of NaN values) is the same value
+        if math.isnan(float(a)) and math.isnan(float(b)):
+            return type(a) is type(b)
         return float(a) == float(b) and type(a) is type(b)
     if isinstance(a, dt.datetime) and isinstance(b, dt.datetime):
         if (a.tzinfo is None) != (b.tzinfo is None):

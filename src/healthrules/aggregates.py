@@ -37,6 +37,7 @@ __all__ = [
     "AGGREGATE_KINDS",
     "EXACT_BOUND",
     "EXACT_SCALE",
+    "ONE_LIMB_BOUND",
     "Aggregate",
     "AggregateInputs",
     "AggregateKind",
@@ -48,6 +49,8 @@ __all__ = [
     "exact_columns",
     "exact_limbs",
     "exact_mean",
+    "exact_one_column",
+    "exact_one_limb",
     "from_grid",
     "percentile_of",
     "q_units",
@@ -175,7 +178,11 @@ class AggregateInputs:
         For a kind that adds the values (``sum``, ``mean``) of a float value column: the two
         Int64 limb columns of each value on the grid of :data:`EXACT_SCALE`
         (:func:`exact_columns`, computed once before the ``group_by`` by
-        :func:`exact_limbs`), summed exactly; None otherwise.
+        :func:`exact_limbs`), summed exactly; or, in the events pass's optimistic form, ONE
+        Int64 column of each value's billionths (:func:`exact_one_column`, computed by
+        :func:`exact_one_limb`), exact only while every account's absolute sum is below
+        :data:`ONE_LIMB_BOUND` (the pass checks it and runs again with two limbs otherwise);
+        None for other kinds and columns.
     """
 
     condition: pl.Expr
@@ -184,7 +191,7 @@ class AggregateInputs:
     day: str
     user: str | None
     q: int | None = None
-    exact: tuple[pl.Expr, pl.Expr] | None = None
+    exact: tuple[pl.Expr, pl.Expr] | tuple[pl.Expr] | None = None
 
 
 PolarsAggregate = Callable[[AggregateInputs], "pl.Expr"]
@@ -290,7 +297,8 @@ class AggregateKind:
 
     def inputs(self, *, condition: pl.Expr, timestamp: pl.Expr, of: str | None,
                user: str | None, value_types: Mapping[str, str], day: str,
-               q: float | None = None, finite: bool = False) -> AggregateInputs:
+               q: float | None = None, finite: bool = False,
+               one_limb: bool = False) -> AggregateInputs:
         """The inputs of :attr:`polars` for an indicator (``of`` and ``q`` as written, or
         None).
 
@@ -298,18 +306,25 @@ class AggregateKind:
         (the events as :func:`healthrules.inputs.read_events` reads them), so they are read
         as they are instead of through :func:`value_column` again (the same values, one
         conditional per value less).
+
+        ``one_limb``: sums of float columns read the one column of billionths
+        (:func:`exact_one_column`) instead of the two limbs: the optimistic form, exact
+        only below :data:`ONE_LIMB_BOUND`, which the caller must check.
         """
         import polars as pl
 
         of_expr: pl.Expr | None = None
-        exact: tuple[pl.Expr, pl.Expr] | None = None
+        exact: tuple[pl.Expr, pl.Expr] | tuple[pl.Expr] | None = None
         if of is not None:
             as_read = finite and value_types.get(of) == "float"
             of_expr = (value_column(of, value_types.get(of))
                        if self.of == "value" and not as_read else pl.col(of))
             if self.sums and value_types.get(of) == "float":
-                hi, lo = exact_columns(of)
-                exact = (pl.col(hi), pl.col(lo))
+                if one_limb:
+                    exact = (pl.col(exact_one_column(of)),)
+                else:
+                    hi, lo = exact_columns(of)
+                    exact = (pl.col(hi), pl.col(lo))
         return AggregateInputs(condition=condition, timestamp=timestamp, of=of_expr, day=day,
                                user=user, q=self.q_units(q), exact=exact)
 
@@ -444,6 +459,36 @@ def exact_limbs(x: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     return hi, lo
 
 
+ONE_LIMB_BOUND: float = 2.0**62 / EXACT_SCALE
+"""Below this (about 4.6e9), one account's absolute sum of a float value column lets the
+events pass add that column's billionths as ONE Int64 (:func:`exact_one_limb`) instead of
+two limbs, with the same bits.
+
+Why: Int64 arithmetic in polars wraps (modulo 2**64) without an error, and a sum modulo
+2**64 is the true sum whenever the true sum lies in the Int64 range, whatever the partial
+sums did. Each value's billionths ``q`` differ from ``v * 1e9`` by at most one half, and a
+group has fewer than 2**32 rows, so a sum of any of an account's ``q`` is at most
+``1e9 * S + 2**32`` in absolute value, ``S`` being the exact sum of ``|v|``. The pass
+computes ``S`` as a float sum (relative error below 2**32 * 2**-53 = 2**-21); with that sum
+below 2**62 / 1e9, every total stays below about 2**62 + 2**42 + 2**32, far inside
+2**63."""
+
+
+def exact_one_column(name: str) -> str:
+    """The column of a float value column's billionths, one Int64 (see
+    :func:`exact_one_limb`)."""
+    return f"__q__{name}"
+
+
+def exact_one_limb(x: pl.Expr) -> pl.Expr:
+    """A Float64 value's billionths as one Int64: ``hi * 10**9 + lo`` of the two limbs
+    (:func:`exact_limbs`), the integer :func:`quantise` gives while ``|v|`` is below about
+    9.2e9 (beyond, the product wraps: such a value's account is beyond
+    :data:`ONE_LIMB_BOUND`, and the events pass then uses the two limbs)."""
+    hi, lo = exact_limbs(x)
+    return hi * EXACT_SCALE + lo
+
+
 def from_grid(total: pl.Expr) -> pl.Expr:
     """An integer number of billionths as the double nearest it (correctly rounded: the
     decimal text ``<total>e-9`` parsed, as Python's ``total / 10**9``)."""
@@ -509,12 +554,16 @@ def _limb_sums_value(hi_sum: pl.Expr, lo_sum: pl.Expr) -> pl.Expr:
 
 
 def _sum_split(x: AggregateInputs) -> Split | None:
-    """A float column's exact sum: the sums of its two limbs, then the double nearest the
-    total; None for an integer column (one ``sum``)."""
+    """A float column's exact sum: the sums of its two limbs (or of its one column of
+    billionths), then the double nearest the total; None for an integer column (one
+    ``sum``)."""
     if x.exact is None:
         return None
     import polars as pl
 
+    if len(x.exact) == 1:
+        return Split(parts=(pl.when(x.condition).then(x.exact[0]).sum(),),
+                     finish=lambda p: from_grid(p[0]))
     hi, lo = x.exact
     return Split(parts=(pl.when(x.condition).then(hi).sum(),
                         pl.when(x.condition).then(lo).sum()),
@@ -528,6 +577,10 @@ def _mean_split(x: AggregateInputs) -> Split:
 
     from healthrules.polars_expr import exact_division
 
+    if x.exact is not None and len(x.exact) == 1:
+        picked_q = pl.when(x.condition).then(x.exact[0])
+        return Split(parts=(picked_q.sum(), picked_q.count()),
+                     finish=lambda p: exact_division(from_grid(p[0]), p[1].cast(pl.Int64)))
     if x.exact is not None:
         hi, lo = x.exact
         picked_hi = pl.when(x.condition).then(hi)

@@ -22,10 +22,13 @@ import polars as pl
 from healthrules.aggregates import (
     AGGREGATE_KINDS,
     EXACT_BOUND,
+    ONE_LIMB_BOUND,
     AggregateInputs,
     Split,
     exact_columns,
     exact_limbs,
+    exact_one_column,
+    exact_one_limb,
 )
 from healthrules.analysis import Analysis
 from healthrules.compiler import Plan
@@ -112,30 +115,33 @@ def check_sum_range(plan: Plan, source: str, sums: pl.DataFrame, key: str) -> No
 
 
 def _inputs(plan: Plan, ind: AggregateIndicator, cond: pl.Expr,
-            finite: bool) -> AggregateInputs:
+            finite: bool, one_limb: bool = False) -> AggregateInputs:
     ev = plan.sources[plan.source_of(ind)]
     return AGGREGATE_KINDS[ind.aggregate].inputs(
         condition=cond, timestamp=pl.col(ev.timestamp), of=ind.of, user=ev.user,
-        value_types=ev.values, day="__day", q=ind.q, finite=finite)
+        value_types=ev.values, day="__day", q=ind.q, finite=finite, one_limb=one_limb)
 
 
 def aggregate_expr(plan: Plan, ind: AggregateIndicator, cond: pl.Expr, *,
-                   finite: bool = False) -> pl.Expr:
+                   finite: bool = False, one_limb: bool = False) -> pl.Expr:
     """The aggregation of one indicator over the events of its source where ``cond`` holds
     (the polars form of its kind in :data:`healthrules.aggregates.AGGREGATE_KINDS`).
 
     ``finite``: the events are read by :func:`read_source` (float value columns already
     Float64 with NaN and inf as null; see :meth:`healthrules.aggregates.AggregateKind.inputs`).
+    ``one_limb``: float sums read one column of billionths (``read_source(...,
+    one_limb=True)``), exact only below :data:`healthrules.aggregates.ONE_LIMB_BOUND`.
     """
-    return AGGREGATE_KINDS[ind.aggregate].polars(_inputs(plan, ind, cond, finite))
+    return AGGREGATE_KINDS[ind.aggregate].polars(_inputs(plan, ind, cond, finite, one_limb))
 
 
 def aggregate_split(plan: Plan, ind: AggregateIndicator, cond: pl.Expr, *,
-                    finite: bool = False) -> Split | None:
+                    finite: bool = False, one_limb: bool = False) -> Split | None:
     """The two-step form of :func:`aggregate_expr` (:class:`healthrules.aggregates.Split`),
     None where the aggregation is one reduction."""
     kind = AGGREGATE_KINDS[ind.aggregate]
-    return None if kind.split is None else kind.split(_inputs(plan, ind, cond, finite))
+    return None if kind.split is None else kind.split(
+        _inputs(plan, ind, cond, finite, one_limb))
 
 
 @dataclass(frozen=True)
@@ -160,6 +166,9 @@ class _Shape:
     anchored: tuple[pl.Expr, tuple[pl.Expr, ...]] | None = None
     # the per-account absolute sums of the summed value columns (see ``check_sum_range``)
     checks: tuple[str, ...] = ()
+    # the float ones: their sums were computed as one Int64 of billionths (optimistic: exact
+    # only while these are below ONE_LIMB_BOUND, see ``EventsPass.finish``)
+    one_limb_checks: tuple[str, ...] = ()
 
 
 class _Computed:
@@ -203,11 +212,18 @@ class EventsPass:
         A ``Date`` (or ISO date string) column of the events holding each event's date.
     low_memory
         Count distinct values from (account, value) pairs, one extra pass per column.
+    optimistic
+        Add each summed float column's billionths as one Int64 instead of two limbs (one
+        reduction per sum or mean less). Exact only while every account's absolute sum of
+        the column is below :data:`healthrules.aggregates.ONE_LIMB_BOUND`: :meth:`finish`
+        (and :meth:`collect`) check that and, when it fails, run the pass again with two
+        limbs. A caller that takes :meth:`query` without :meth:`finish` must leave it False.
     """
 
     def __init__(self, plan: Plan, clock: Clock, accounts: pl.DataFrame, *,
                  source: str | None = None,
-                 partition_column: str | None = None, low_memory: bool = False) -> None:
+                 partition_column: str | None = None, low_memory: bool = False,
+                 optimistic: bool = False) -> None:
         self.plan = plan
         self.clock = clock
         self.time = LiteralTime(clock)
@@ -217,6 +233,7 @@ class EventsPass:
         self.columns = plan.sources[self.source]
         self.partition_column = partition_column
         self.low_memory = low_memory
+        self.optimistic = optimistic
 
     def indicators(self) -> list[tuple[int, int, AggregateIndicator]]:
         """(roadmap index, indicator index, indicator) of every aggregate indicator this
@@ -265,8 +282,9 @@ class EventsPass:
 
     def _shape(self) -> _Shape:
         """The pass's expressions at this clock, built once per plan, source and clock."""
-        shapes: dict[tuple[str, Clock, bool], _Shape] = self.plan.cached("events-pass", dict)
-        key = (self.source, self.clock, self.low_memory)
+        shapes: dict[tuple[str, Clock, bool, bool], _Shape] = self.plan.cached(
+            "events-pass", dict)
+        key = (self.source, self.clock, self.low_memory, self.optimistic)
         shape = shapes.get(key)
         if shape is None:
             if len(shapes) >= 64:  # many dates (a backfill by a loop): keep the newest
@@ -280,7 +298,9 @@ class EventsPass:
         if ev.event is not None:
             needed_cols.add(ev.event)
         needed_attrs: set[str] = set()
-        summed = sorted(summed_columns(self.plan, self.source))
+        summed_types = summed_columns(self.plan, self.source)
+        summed = sorted(summed_types)
+        one = self.optimistic  # float sums as one Int64 of billionths (checked in finish)
         # the data checks: events per account, and the events with a flaw (a null
         # timestamp or event, a NaN or infinite value) in one count; the kinds of flaw are
         # counted apart only when there are some (``finish``), three reductions less
@@ -337,14 +357,14 @@ class EventsPass:
                 if (i, ind.id) in used_as_anchor and not prev:
                     level = a.anchor_levels.get(ind.id, 0)
                     anchor_steps.setdefault(level, []).append(
-                        aggregate_expr(self.plan, ind, cond, finite=True).alias(
+                        aggregate_expr(self.plan, ind, cond, finite=True, one_limb=one).alias(
                             anchor_column(i, ind.id)))
                     anchor_matters.setdefault(level, []).append(cond)
                 name = raw_column(i, ind.id, prev)
                 if a.anchored_on_indicator(ind):
                     # computed apart, over the events its filter keeps, with the anchors
                     anchored_aggs.append(
-                        aggregate_expr(self.plan, ind, cond, finite=True).alias(name))
+                        aggregate_expr(self.plan, ind, cond, finite=True, one_limb=one).alias(name))
                     anchored_matters.append(
                         pl.lit(True) if where is None else where.fill_null(False))
                     continue
@@ -353,13 +373,13 @@ class EventsPass:
                     pair_flags.setdefault(pair_col, []).append(cond.any().alias(name))
                 else:
                     # the events are read by read_source: float values finite or null
-                    expr = aggregate_expr(self.plan, ind, cond, finite=True)
+                    expr = aggregate_expr(self.plan, ind, cond, finite=True, one_limb=one)
                     same = computed.find(expr)
                     if same is not None:  # computed once, copied (``count`` and ``compare``)
                         copies.append((name, same))
                         continue
                     computed.add(expr, name)
-                    split = aggregate_split(self.plan, ind, cond, finite=True)
+                    split = aggregate_split(self.plan, ind, cond, finite=True, one_limb=one)
                     if split is None:
                         aggs.append(expr.alias(name))
                     else:  # its reductions shared with other indicators', finished after
@@ -375,7 +395,9 @@ class EventsPass:
                                for k in sorted(anchor_steps)),
             anchored=((pl.any_horizontal(anchored_matters), tuple(anchored_aggs))
                       if anchored_aggs else None),
-            checks=tuple(abs_sum_column(c) for c in summed))
+            checks=tuple(abs_sum_column(c) for c in summed),
+            one_limb_checks=tuple(abs_sum_column(c) for c in summed
+                                  if one and summed_types[c] == "float"))
 
     def _flawed(self) -> pl.Expr:
         """Whether an event read has a flaw the data checks count: a null timestamp, a null
@@ -398,7 +420,7 @@ class EventsPass:
             events = events.filter(
                 _partition_filter(self.partition_column, dtype, start, end))
         return read_source(events, self.plan, self.source, self.clock, schema,
-                           self._shape().columns, start, end)
+                           self._shape().columns, start, end, one_limb=self.optimistic)
 
     def flaws(self, events: pl.LazyFrame, in_memory: bool = False) -> dict[str, int]:
         """The events read with a null timestamp, with a null event name, and the float
@@ -453,20 +475,41 @@ class EventsPass:
         ``rows`` is the number of events when known (an in-memory frame): small inputs run
         on polars' in-memory engine, which starts faster (see ``frames.SMALL_ROWS``).
         """
-        query = self.query(events)
         small = rows is not None and rows <= SMALL_ROWS
-        if small:
-            agg_df = query.collect(engine="in-memory")
-        else:
-            agg_df = query.collect(optimizations=EVENTS_QUERY_FLAGS)
-        return self.finish(agg_df, events, in_memory=small)
+        return self.finish(self._run(events, small), events, in_memory=small)
+
+    def _run(self, events: pl.LazyFrame, in_memory: bool) -> pl.DataFrame:
+        """:meth:`query` collected (on the in-memory engine for small inputs)."""
+        query = self.query(events)
+        if in_memory:
+            return query.collect(engine="in-memory")
+        return query.collect(optimizations=EVENTS_QUERY_FLAGS)
+
+    def beyond_one_limb(self, agg_df: pl.DataFrame) -> bool:
+        """Whether some account's absolute sum of a float column that this (optimistic)
+        pass added as one Int64 reaches :data:`healthrules.aggregates.ONE_LIMB_BOUND`:
+        its totals may then have wrapped, and the pass must run with two limbs."""
+        for name in self._shape().one_limb_checks:
+            largest = agg_df.get_column(name).max()  # a Float64 column: a float or None
+            if isinstance(largest, float) and not largest < ONE_LIMB_BOUND:  # (NaN too)
+                return True
+        return False
 
     def finish(self, agg_df: pl.DataFrame, events: pl.LazyFrame, *, in_memory: bool = False,
                ) -> tuple[pl.DataFrame, dict[str, int]]:
         """The raw aggregates (keyed by the account key) and the counters, from the
         collected :meth:`query` of ``events`` (to collect the passes of several sources
         together). When some events read have a flaw, the kinds of flaw are counted by
-        :meth:`flaws` (one more query over the events: only data with flaws pays it)."""
+        :meth:`flaws` (one more query over the events: only data with flaws pays it).
+
+        An optimistic pass (``optimistic=True``) whose one-Int64 sums could have wrapped
+        (:meth:`beyond_one_limb`) is run again with two limbs, and that result finished
+        instead: the totals are exact either way."""
+        if self.optimistic and self.beyond_one_limb(agg_df):
+            exact = EventsPass(self.plan, self.clock, self.accounts, source=self.source,
+                               partition_column=self.partition_column,
+                               low_memory=self.low_memory)
+            return exact.finish(exact._run(events, in_memory), events, in_memory=in_memory)
         ev = self.columns
         if ev.account != self.key:
             agg_df = agg_df.rename({ev.account: self.key})
@@ -588,7 +631,8 @@ class EventsPass:
 
 def read_source(events: pl.LazyFrame, plan: Plan, source: str, clock: Clock,
                 schema: pl.Schema, columns: set[str] | tuple[str, ...],
-                start: dt.datetime | None, end: dt.datetime) -> pl.LazyFrame:
+                start: dt.datetime | None, end: dt.datetime, *,
+                one_limb: bool = False) -> pl.LazyFrame:
     """The events of one source in ``[start, end)`` (instants of the evaluation clock; rows
     with a null timestamp kept for the data checks), with ``columns``, as the engine reads
     them (:func:`healthrules.inputs.read_events`).
@@ -596,6 +640,9 @@ def read_source(events: pl.LazyFrame, plan: Plan, source: str, clock: Clock,
     The range is applied to the source's own timestamps (in its zone and unit), so that
     polars pushes it down to the scan even when the timestamps are then converted to the
     evaluation clock.
+
+    The float values that sums add get their exact limbs (:func:`exact_columns`) or, with
+    ``one_limb``, their billionths as one Int64 (:func:`exact_one_column`).
     """
     ts = pl.col(plan.sources[source].timestamp)
 
@@ -606,9 +653,12 @@ def read_source(events: pl.LazyFrame, plan: Plan, source: str, clock: Clock,
         return keep | ts.is_null()
 
     # float values that sums add: their exact limbs, computed once per event
-    limbs = [e.alias(n) for c, t in sorted(summed_columns(plan, source).items())
-             if t == "float" and c in columns
-             for e, n in zip(exact_limbs(pl.col(c)), exact_columns(c), strict=True)]
+    summed = [c for c, t in sorted(summed_columns(plan, source).items())
+              if t == "float" and c in columns]
+    limbs = ([exact_one_limb(pl.col(c)).alias(exact_one_column(c)) for c in summed]
+             if one_limb else
+             [e.alias(n) for c in summed
+              for e, n in zip(exact_limbs(pl.col(c)), exact_columns(c), strict=True)])
     if isinstance(schema.get(plan.sources[source].timestamp), pl.Datetime):
         events = events.filter(in_range(source_clock(clock, plan, source, schema)))
         read = read_events(events, plan, clock, schema, columns, source)

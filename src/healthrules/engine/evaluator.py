@@ -217,8 +217,9 @@ class Evaluator:
                     else partition_column)
             sizes.append(event_rows.get(name) if isinstance(event_rows, Mapping)
                          else event_rows)
+            # optimistic sums: finish() checks them and runs the pass again if they could wrap
             passes.append(EventsPass(plan, clock, accounts, source=name, partition_column=part,
-                                     low_memory=low_memory))
+                                     low_memory=low_memory, optimistic=True))
         if len(passes) == 1:
             results = [passes[0].collect(frames[plan.default_source], sizes[0])]
         else:
