@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 import pytest
@@ -13,6 +13,7 @@ from polars.testing import assert_frame_equal
 
 import healthrules as hr
 import healthrules.engine.evaluator as evaluator_module
+import healthrules.engine.frames as frames_module
 from healthrules.datasets import DEFAULT_AS_OF, sample
 from healthrules.engine import Evaluator
 from healthrules.engine.assemble import _fuse, _present, _weighted_mean
@@ -78,13 +79,17 @@ def test_no_fired_row_renders_nothing(b2b: Any) -> None:
 
 def _count_collects(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     calls: list[int] = []
-    real = evaluator_module.collect_all
+    # both collect helpers of the evaluator: collect_rows (one date's per-account
+    # queries) and collect_all (the hooks history uses)
+    for name in ("collect_all", "collect_rows"):
+        real = getattr(evaluator_module, name)
 
-    def counting(frames: list[pl.LazyFrame], rows: int) -> list[pl.DataFrame]:
-        calls.append(len(frames))
-        return real(frames, rows)
+        def counting(frames: list[pl.LazyFrame], rows: int,
+                     real: Any = real) -> list[pl.DataFrame]:
+            calls.append(len(frames))
+            return cast(list[pl.DataFrame], real(frames, rows))
 
-    monkeypatch.setattr(evaluator_module, "collect_all", counting)
+        monkeypatch.setattr(evaluator_module, name, counting)
     return calls
 
 
@@ -274,3 +279,40 @@ def test_rows_all_in_one_stage_get_a_task_list_each() -> None:
     assert stages["tasks"].to_list() == [[
         {"list": "joint", "text": "invite", "done": None},
         {"list": "joint", "text": "call", "done": None}]] * 3
+
+
+def test_large_per_account_queries_run_in_memory_with_the_same_results(
+        b2b: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above SMALL_ROWS accounts, the routed rows, roadmap frames, output frames and fired
+    actions of one date are collected on the in-memory engine with every optimisation
+    (collect_rows), not the streaming one; every output frame is the same as on the
+    small-input path (no optimisation) and as history's helper (the streaming engine)."""
+    plan, data = b2b
+    small = hr.evaluate(plan, data.events, data.accounts, DEFAULT_AS_OF)
+    engines: list[tuple[object, bool]] = []
+    real = pl.collect_all
+
+    def recording(frames: list[pl.LazyFrame], **kwargs: Any) -> list[pl.DataFrame]:
+        opts = kwargs.get("optimizations")
+        engines.append((kwargs.get("engine"), opts is None))
+        return real(frames, **kwargs)
+
+    # every input counts as large: the same 60 accounts take the large-input path
+    monkeypatch.setattr(frames_module, "SMALL_ROWS", 0)
+    monkeypatch.setattr(evaluator_module, "SMALL_ROWS", 0)
+    monkeypatch.setattr(pl, "collect_all", recording)
+    large = hr.evaluate(plan, data.events, data.accounts, DEFAULT_AS_OF)
+    monkeypatch.undo()
+    # every per-account collect after the events pass runs in memory, optimised: the
+    # frames, the outputs, and the fired actions rendered in a collect of their own
+    assert engines == [("in-memory", True)] * 3, engines
+    assert large.actions.height > 0
+    for name in ("indicators", "stages", "scores", "actions", "conditions"):
+        assert_frame_equal(getattr(large, name), getattr(small, name))
+    # the streaming engine (collect_all, history's helper) gives the same frames too
+    monkeypatch.setattr(frames_module, "SMALL_ROWS", 0)
+    monkeypatch.setattr(evaluator_module, "SMALL_ROWS", 0)
+    monkeypatch.setattr(evaluator_module, "collect_rows", frames_module.collect_all)
+    streamed = hr.evaluate(plan, data.events, data.accounts, DEFAULT_AS_OF)
+    for name in ("indicators", "stages", "scores", "actions", "conditions"):
+        assert_frame_equal(getattr(streamed, name), getattr(small, name))

@@ -15,6 +15,11 @@ whatever the size of the plan:
    instead, and the fired actions are rendered from those in a fourth collect (each
    action's filter then runs over the fired rows, not over every row).
 
+Steps 2 to 4 run on one row per account and on the in-memory engine
+(:func:`~healthrules.engine.frames.collect_rows`): without query optimisation up to
+``SMALL_ROWS`` rows, with every optimisation above (the streaming engine costs more for
+these wide queries over frames in memory).
+
 Every polars expression involved is built once per plan and timestamp unit and kept in the
 plan (``Plan.memo``); ``as_of`` is bound late (a literal over the events, columns over the
 per-account rows), so a service that compiles once pays only for binding its frames.
@@ -42,6 +47,7 @@ from healthrules.engine.frames import (
     SMALL_ROWS,
     TASK_DTYPE,
     collect_all,
+    collect_rows,
     empty_actions,
 )
 from healthrules.errors import Code, InputDataError, Issue, Location
@@ -277,10 +283,11 @@ class Evaluator:
         agg, diagnostics = self.aggregates(lazy_events, accounts, clock,
                                            partition_column=partition_column,
                                            low_memory=low_memory, event_rows=rows)
-        # the routed rows and the roadmap frames built from them in one collect_all
+        # the routed rows and the roadmap frames built from them in one collect (above
+        # SMALL_ROWS accounts on the in-memory engine: collect_rows)
         routed_lf = self.route(accounts.lazy().with_columns(self.time_columns(clock)))
         routed_columns = {*accounts.columns, ROUTE, AS_OF, END, END_NAIVE}
-        routed, *frames = collect_all(
+        routed, *frames = collect_rows(
             [routed_lf, *self._frames(routed_lf, agg, key, routed_columns)], accounts.height)
         unrouted = routed.get_column(ROUTE).null_count()
         diagnostics["accounts"] = routed.height
@@ -355,7 +362,7 @@ class Evaluator:
                     fired.append(lf)
             if fired:
                 lazies.append(sorted_actions(fired))
-        got = iter(collect_all(lazies, rows))
+        got = iter(collect_rows(lazies, rows))
         indicators, stages, scores = next(got), next(got), next(got)
         counts = [p.condition_counts(frame) for p, frame in zip(self.programs, frames,
                                                                 strict=True)]
@@ -368,7 +375,7 @@ class Evaluator:
         actions = None
         if fired:
             actions = (next(got) if small
-                       else collect_all([sorted_actions(fired)], rows)[0])
+                       else collect_rows([sorted_actions(fired)], rows)[0])
         return indicators, stages, scores, actions, counts
 
     # ------------------------------------------------------------------ building
