@@ -874,7 +874,9 @@ def _score(r: Roadmap, weights: Weights, res: AccountResult) -> None:
 
 
 def _weighted_mean(items: list[tuple[float, float]]) -> float | None:
-    total = math.fsum(w for _, w in items)
+    """"Floating point": summed left to right in declared order (not ``math.fsum``, which
+    rounds the exact total once and can differ in the last bit), one IEEE division."""
+    total = sum(w for _, w in items)
     if total <= 0:
         return None
-    return math.fsum(s * w for s, w in items) / total
+    return sum(s * w for s, w in items) / total

@@ -653,6 +653,31 @@ def test_gap_a_derived_indicator_can_read_a_band() -> None:
     assert not compare(result, ref, r)
 
 
+def test_gap_weighted_means_add_left_to_right() -> None:
+    # process: (50 + 0 + 0) / 3 = 16.666666666666668; the total adds 16.666666666666668,
+    # 50 and 2 * 50 left to right (41.66666666666667); an exactly rounded sum (math.fsum)
+    # gives 41.666666666666664 (found by hypothesis with a roll-up roadmap)
+    bands = {"levels": [{"name": "red", "le": 1}, {"name": "amber", "gt": 1}]}
+    roadmap = {
+        "indicators": [
+            {"id": "p0", "family": "process", "expr": "ratio", "bands": bands},
+            {"id": "p1", "family": "process", "expr": "0", "bands": bands},
+            {"id": "p2", "family": "process", "expr": "0", "bands": bands},
+            {"id": "r0", "family": "relationship", "expr": "ratio", "bands": bands},
+            {"id": "o0", "family": "outcome", "expr": "ratio", "bands": bands},
+        ],
+        "score": {
+            "missing": "neutral",
+            "weights": {"families": {"process": 1, "relationship": 1, "outcome": 2}},
+        },
+    }
+    result, ref, r = _gap_case(roadmap, [], None, ratio=None)
+    assert result.scores["score"].item() == 41.66666666666667
+    assert ref.accounts["a"].score == 41.66666666666667
+    assert result.explain("a").score == 41.66666666666667
+    assert not compare(result, ref, r)
+
+
 def test_gap_distinct_does_not_count_nan() -> None:
     roadmap = {
         "indicators": [{"id": "n", "family": "process", "aggregate": "distinct", "of": "value"}]
