@@ -473,9 +473,11 @@ def _rollup(r: Roadmap, a: Analysis, idx: int, ind: RollupIndicator,
     weights: list[object] = []
     for k, kattrs in kids:
         env = {**kattrs, **k.indicators, "as_of": clock.as_of}
-        values.append(_clean(_eval(of, env, clock, k.bands)))
+        # a child's value as computed (an expression reads a NaN name as null, but can
+        # compute inf or NaN itself): off the grid, it makes a sum or a mean null
+        values.append(_eval(of, env, clock, k.bands))
         if weight is not None:
-            weights.append(_clean(_eval(weight, env, clock, k.bands)))
+            weights.append(_eval(weight, env, clock, k.bands))
     if agg in ("count", "share"):
         n = sum(1 for v in values if v is True)
         if agg == "count":
@@ -488,9 +490,11 @@ def _rollup(r: Roadmap, a: Analysis, idx: int, ind: RollupIndicator,
         total = sum(int(v) for v in numbers)  # type: ignore[call-overload]
         return total if -(2**63) <= total < 2**63 else None
     if agg in ("min", "max"):
-        if not numbers:
+        # "smallest / largest non-null value": a NaN child value is null there; inf counts
+        ordered = [v for v in numbers if not (isinstance(v, float) and math.isnan(v))]
+        if not ordered:
             return None
-        best = (min if agg == "min" else max)(numbers)  # type: ignore[type-var]
+        best = (min if agg == "min" else max)(ordered)  # type: ignore[type-var]
         return float(best) if a.indicator_types[ind.id] == "float" else best
     if agg == "mean":
         if not numbers:

@@ -4,6 +4,7 @@ hierarchies: values, load-time errors, input-data errors, history and explain.""
 from __future__ import annotations
 
 import datetime as dt
+import math
 import random
 from typing import Any
 
@@ -248,6 +249,55 @@ def test_rollups_of_rollups_read_the_childrens_rollups() -> None:
     # whole_tree: holding 12 + 0, solo 0 + 0: top's max over them
     assert got["top"]["max_tree"] == 12 and got["top"]["whole_tree"] == 9
     assert got["holding"]["max_tree"] == max(got[c]["whole_tree"] for c in ("c1", "c2", "c3"))
+
+
+def _non_finite_children(arr: dict[str, float]) -> dict[str, Any]:
+    """The holding's roll-ups over children whose ``arr`` attribute is set as given (a
+    float attribute may hold inf: only NaN reads as null in expressions)."""
+    s = spec()
+    s["indicators"] += [
+        {"id": "arr2", "family": "process", "expr": "arr * 2"},
+        {"id": "k_sum", "kind": "rollup", "family": "process", "aggregate": "sum", "of": "arr"},
+        {"id": "k_mean", "kind": "rollup", "family": "process", "aggregate": "mean",
+         "of": "arr"},
+        {"id": "k_min", "kind": "rollup", "family": "process", "aggregate": "min", "of": "arr"},
+        {"id": "k_nan_sum", "kind": "rollup", "family": "process", "aggregate": "sum",
+         "of": "arr2 - arr2"},
+        {"id": "k_nan_min", "kind": "rollup", "family": "process", "aggregate": "min",
+         "of": "arr2 - arr2"},
+        {"id": "k_nan_max", "kind": "rollup", "family": "process", "aggregate": "max",
+         "of": "arr2 - arr2"},
+    ]
+    roadmap = Roadmap.model_validate(s)
+    events, accounts = frames()
+    accounts = accounts.with_columns(
+        pl.col("account_id").replace_strict(arr, default=pl.col("arr"), return_dtype=pl.Float64)
+        .alias("arr"))
+    result = hr.evaluate(roadmap, events, accounts, AS_OF)
+    ref = evaluate_reference(roadmap, events, accounts, AS_OF)
+    assert not compare(result, ref, roadmap)
+    return row(result.indicators, "holding")
+
+
+def test_gap_a_rollup_over_an_infinite_child_value() -> None:
+    # docs/semantics.md, "Floating point": a child's value that is not finite makes the
+    # parent's sum, mean and weighted_mean null; min and max read inf as a value. The
+    # reference used to read inf as null (as in an event value column) and gave 150.0
+    h = _non_finite_children({"c2": float("inf")})
+    assert h["k_sum"] is None and h["k_mean"] is None and h["kids_usage"] is None
+    assert h["kids_max"] == math.inf and h["k_min"] == 50.0
+    # arr2 - arr2 is NaN for c2 (inf - inf), 0.0 for the others
+    assert h["k_nan_sum"] is None
+    assert (h["k_nan_min"], h["k_nan_max"]) == (0.0, 0.0)
+    assert _non_finite_children({"c3": -math.inf})["k_min"] == -math.inf
+
+
+def test_gap_a_min_or_max_rollup_over_nan_children_only_is_null() -> None:
+    # the engine gave NaN (polars' min of NaN values), the reference null: a NaN child value
+    # is null for min and max ("smallest / largest non-null value")
+    h = _non_finite_children({c: float("inf") for c in ("c1", "c2", "c3")})
+    assert h["k_nan_min"] is None and h["k_nan_max"] is None
+    assert h["k_nan_sum"] is None and h["kids_max"] == math.inf
 
 
 def test_rollups_of_rollups_in_history_equal_evaluate() -> None:
