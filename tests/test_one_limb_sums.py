@@ -107,6 +107,19 @@ ONE_LIMB_EDGES = [0.1, 0.3, 1 / 3, 2.5e-9, -2.5e-9, 1.5e-9, 0.5e-9, 5e-324, -0.0
                   12345678.123456789, -123.456789012, 0.9999999995, 4.503599627370497e6]
 
 
+def _count_runs(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Record each run of an events pass (whether it was the optimistic one)."""
+    runs: list[bool] = []
+    real_run = EventsPass._run
+
+    def counting(self: EventsPass, ev: pl.LazyFrame, in_memory: bool) -> pl.DataFrame:
+        runs.append(self.optimistic)
+        return real_run(self, ev, in_memory)
+
+    monkeypatch.setattr(EventsPass, "_run", counting)
+    return runs
+
+
 def test_one_limb_is_the_python_billionths() -> None:
     got = pl.DataFrame({"v": ONE_LIMB_EDGES}).select(exact_one_limb(pl.col("v")))
     assert got.to_series().to_list() == [quantise(v) for v in ONE_LIMB_EDGES]
@@ -183,14 +196,7 @@ def test_accounts_beyond_the_bound_run_the_pass_again_with_two_limbs(
     # that is what the check is for
     wrapped = raw.filter(pl.col("account_id") == "huge").row(0, named=True)
     assert wrapped["__0__spend_all"] != _exact(values["huge"])
-    runs: list[bool] = []
-    real_run = EventsPass._run
-
-    def counting(self: EventsPass, ev: pl.LazyFrame, in_memory: bool) -> pl.DataFrame:
-        runs.append(self.optimistic)
-        return real_run(self, ev, in_memory)
-
-    monkeypatch.setattr(EventsPass, "_run", counting)
+    runs = _count_runs(monkeypatch)
     got, counts = optimistic.collect(events, None if lazy else 20)
     assert runs == [True, False]  # the optimistic pass, then the two-limb one
     want, want_counts = _collect(exact, events)
@@ -206,14 +212,7 @@ def test_accounts_just_below_the_bound_are_summed_once(monkeypatch: pytest.Monke
     values: dict[str, list[float | None]] = {
         "a": [BELOW / 2, -BELOW / 2 + 0.5, 0.25], "b": [-BELOW + 0.125], "c": [0.1, -0.3]}
     optimistic, exact, events = _passes(values)
-    runs: list[bool] = []
-    real_run = EventsPass._run
-
-    def counting(self: EventsPass, ev: pl.LazyFrame, in_memory: bool) -> pl.DataFrame:
-        runs.append(self.optimistic)
-        return real_run(self, ev, in_memory)
-
-    monkeypatch.setattr(EventsPass, "_run", counting)
+    runs = _count_runs(monkeypatch)
     got, _ = optimistic.collect(events)
     assert runs == [True]
     monkeypatch.undo()
