@@ -80,11 +80,8 @@ def collect_rows(frames: list[pl.LazyFrame], rows: int) -> list[pl.DataFrame]:
     the streaming engine's morsels cost about 1.6x the CPU for them (100k accounts: about
     0.44 CPU s against 0.27). History's grids keep :func:`collect_all` (millions of rows).
     """
-    if not frames:
-        return []
-    if rows <= SMALL_ROWS:
-        return pl.collect_all(frames, engine="in-memory",
-                              optimizations=pl.QueryOptFlags.none())
+    if not frames or rows <= SMALL_ROWS:
+        return collect_all(frames, rows)
     return pl.collect_all(frames, engine="in-memory")
 
 

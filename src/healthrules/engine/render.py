@@ -8,7 +8,8 @@ other name the condition reads. Values are rendered the way ``explain`` shows th
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
+from typing import TypeVar
 
 import polars as pl
 
@@ -177,20 +178,14 @@ class Renderer:
         decimals, shift = fixed
         d = decimals + shift
         key = str(x)
-        mag = self._magnitude_index.get(key)
-        if mag is None:
-            mag = self._magnitude_index[key] = f"__rm{len(self.magnitudes)}"
-            self.magnitudes.append(_magnitude(x).alias(mag))
-        low = self._floor_index.get((key, d))
-        if low is None:
-            low = self._floor_index[(key, d)] = f"__rf{len(self.floors)}"
-            self.floors.append(_floor(pl.col(mag), d).alias(low))
+        mag = _once(self._magnitude_index, key, self.magnitudes, "__rm",
+                    lambda: _magnitude(x))
+        low = _once(self._floor_index, (key, d), self.floors, "__rf",
+                    lambda: _floor(pl.col(mag), d))
         # the units of a value at one scale are shared too (``{x:.0%}`` in a text and
         # ``x`` with two decimals in evidence are both x * 100, rounded)
-        name = self._units_index.get((key, d))
-        if name is None:
-            name = self._units_index[(key, d)] = f"__u{len(self.units)}"
-            self.units.append(_units_from(x, pl.col(mag), pl.col(low), d).alias(name))
+        name = _once(self._units_index, (key, d), self.units, "__u",
+                     lambda: _units_from(x, pl.col(mag), pl.col(low), d))
         return _text(x, pl.col(name), decimals, "%" if shift else "")
 
     def template(self, pieces: list[TemplateField | str], env: dict[str, Type],
@@ -326,6 +321,20 @@ class Renderer:
                                  ).alias(got))
             self.reads |= set(expr.meta.root_names())
         return pl.col(got)
+
+
+_K = TypeVar("_K", bound=Hashable)
+
+
+def _once(index: dict[_K, str], key: _K, step: list[pl.Expr], prefix: str,
+          build: Callable[[], pl.Expr]) -> str:
+    """The column of a rendering step computed once per ``key``: its name from ``index``,
+    or ``build()`` appended to ``step`` under a new name (``prefix`` and a number)."""
+    name = index.get(key)
+    if name is None:
+        name = index[key] = f"{prefix}{len(step)}"
+        step.append(build().alias(name))
+    return name
 
 
 def _struct(name: str, value: pl.Expr, band_col: str | None, op_text: str | None,

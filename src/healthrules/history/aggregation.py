@@ -435,11 +435,11 @@ class IncrementalAggregator:
                 const.append(c.min().alias(f"{name}__first"))
         # only the columns that some lookup reads (a count's active days only for
         # active_days, ...)
-        fetches, _, _ = self._fetch_plan()
+        fetches, _, based = self._fetch_plan()
         wanted = {c for f in fetches.values() if f.table == "t" for c in f.columns}
         self.table = t.select(_KEY, _ACC, _DAYN,
                               *[e for e in exprs if e.meta.output_name() in wanted])
-        self.table_base = _account_bases(self.table, sorted(self._fetch_plan()[2]),
+        self.table_base = _account_bases(self.table, sorted(based),
                                          self.accounts.height)
         self.extremes = t.select(_KEY, *extremes) if extremes else pl.DataFrame()
         self.constants = (t.group_by(_ACC).agg(const) if const else pl.DataFrame())
