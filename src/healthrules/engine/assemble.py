@@ -729,11 +729,11 @@ class RoadmapProgram:
             # the band score with its missing policy applied, as the weighted means read
             # it: its value with null as 0 (__bv__) and 1.0 where it is not null (__bp__)
             fill = 50.0 if policy == "neutral" else 0.0 if policy == "worst" else None
-            band = pl.col(f"{ind.id}__band")
+            band, value = pl.col(f"{ind.id}__band"), pl.col(ind.id)
             band_scores += [
-                _band_score(band, ind.bands, 0.0 if fill is None else fill).alias(
+                _band_score(value, band, ind.bands, 0.0 if fill is None else fill).alias(
                     f"__bv__{ind.id}"),
-                _band_score(band, ind.bands, 1.0 if fill is not None else 0.0,
+                _band_score(value, band, ind.bands, 1.0 if fill is not None else 0.0,
                             present=True).alias(f"__bp__{ind.id}")]
         # the weight sets in the order they are tried (see ScoreSpec.weights_for): the
         # segment's for the stage, the segment's, the roadmap's for the stage; the default last
@@ -903,16 +903,19 @@ def _trend(compare: str, value: pl.Expr, before: pl.Expr) -> pl.Expr:
 
 
 def _band_expr(x: pl.Expr, bands: Bands) -> pl.Expr:
-    """The band name of a value: one ``cut`` when every level's upper edge is of the same
-    kind (all ``lt`` or all ``le``; a when/then chain costs several times more to plan and
-    run), else a when/then chain."""
-    uppers = [level.upper for level in bands.levels[:-1]]
-    names = [level.name for level in bands.levels]
-    if uppers and all(u is not None and u[1] == uppers[0][1] for u in uppers):  # type: ignore[index]
-        breaks = [float(u[0]) for u in uppers if u is not None]
-        # le edges: right-closed (a, b] bins; lt edges: left-closed [a, b)
-        return x.cast(pl.Float64).bin_intervals(
-            breaks, labels=names, right_closed=bool(uppers[0][1])).cast(pl.String)  # type: ignore[index]
+    """The band name of a value: read from a literal table by the band's position
+    (:func:`_band_position`) when every level's upper edge is of the same kind (all ``lt``
+    or all ``le``; a when/then chain costs several times more to plan and run), else a
+    when/then chain."""
+    position = _band_position(x, bands)
+    if position is not None:
+        return _table([level.name for level in bands.levels], pl.String).gather(position)
+    return _band_chain(x, bands)
+
+
+def _band_chain(x: pl.Expr, bands: Bands) -> pl.Expr:
+    """The band name of a value by a when/then chain over the levels' upper edges (any
+    mix of edge kinds)."""
     chain: Any = pl.when(x.is_null()).then(pl.lit(None, pl.String))
     for level in bands.levels[:-1]:
         upper = level.upper
@@ -923,19 +926,44 @@ def _band_expr(x: pl.Expr, bands: Bands) -> pl.Expr:
     return result
 
 
+def _band_position(x: pl.Expr, bands: Bands, missing: int | None = None) -> pl.Expr | None:
+    """The position of a value's band among the levels (0 for the lowest), ``missing``
+    (default null) for a null value; None when the levels' upper edges are of both kinds.
+
+    The number of cut points below the value (``le`` edges: right-closed ``(a, b]`` bins)
+    or at or below it (``lt`` edges: left-closed ``[a, b)``), by a binary search of the
+    cut points: the bins of ``bin_intervals`` (NaN above every cut point, -0.0 equal to
+    0.0) at about a quarter of its cost over many rows, and no string made per row (a
+    band name is read by position, a band score too, with no cast of the name to an
+    ``Enum``)."""
+    uppers = [level.upper for level in bands.levels[:-1]]
+    if not uppers or not all(u is not None and u[1] == uppers[0][1] for u in uppers):  # type: ignore[index]
+        return None
+    breaks = pl.Series([float(u[0]) for u in uppers if u is not None], dtype=pl.Float64)
+    value = x.cast(pl.Float64)
+    found = pl.lit(breaks).search_sorted(value, side="left" if uppers[0][1] else "right")  # type: ignore[index]
+    position = pl.when(value.is_not_null()).then(found)
+    return position if missing is None else position.otherwise(pl.lit(missing, pl.UInt32))
+
+
 def _table(values: list[Any], dtype: pl.DataType | type[pl.DataType]) -> pl.Expr:
     """A literal lookup table: ``_table(values, dtype).gather(index)`` reads ``values`` by
     an integer column (null where the index is null), one cheap node."""
     return pl.lit(pl.Series(values, dtype=dtype))
 
 
-def _band_score(band: pl.Expr, bands: Bands, missing: float, *,
+def _band_score(value: pl.Expr, band: pl.Expr, bands: Bands, missing: float, *,
                 present: bool = False) -> pl.Expr:
-    """The 0-100 score of a band name, ``missing`` for no band (``present``: 1.0 for a
-    band, ``missing`` for none). The band's position among the levels (an ``Enum``'s
-    physical index) reads a literal table: a ``replace_strict`` of the name costs several
-    times more to plan and run."""
+    """The 0-100 score of the band of ``value`` (its name: the column ``band``),
+    ``missing`` for no band (``present``: 1.0 for a band, ``missing`` for none), read from
+    a literal table by the band's position among the levels: :func:`_band_position` of the
+    value, or, when that has none, the name's position (an ``Enum``'s physical index; a
+    ``replace_strict`` of the name costs several times more to plan and run)."""
     scores = bands.level_scores()
+    position = _band_position(value, bands, missing=len(bands.levels))
+    if position is not None:
+        by_level = [1.0 if present else float(scores[level.name]) for level in bands.levels]
+        return _table([*by_level, missing], pl.Float64).gather(position)
     names = list(scores)
     values = [1.0 if present else float(scores[n]) for n in names]
     return _table([*values, missing], pl.Float64).gather(
