@@ -287,14 +287,21 @@ class Evaluator:
         # SMALL_ROWS accounts on the in-memory engine: collect_rows)
         routed_lf = self.route(accounts.lazy().with_columns(self.time_columns(clock)))
         routed_columns = {*accounts.columns, ROUTE, AS_OF, END, END_NAIVE}
+        # one roadmap: its frame is built from the rows sorted by key (narrow rows: one
+        # cheap sort), so that the output frames come out in key order and need no sort of
+        # their own (three sorts of wider frames); not where roll-ups group the rows (their
+        # sums run in row order)
+        in_key_order = (accounts.height > 1 and len(self.programs) == 1
+                        and not self.programs[0].has_rollups)
+        rows_lf = routed_lf.sort(key) if in_key_order else routed_lf
         routed, *frames = collect_rows(
-            [routed_lf, *self._frames(routed_lf, agg, key, routed_columns)], accounts.height)
+            [routed_lf, *self._frames(rows_lf, agg, key, routed_columns)], accounts.height)
         unrouted = routed.get_column(ROUTE).null_count()
         diagnostics["accounts"] = routed.height
         diagnostics["accounts_unrouted"] = unrouted
         indicators, stages, scores, actions, counts = self._results(
             frames, routed.filter(pl.col(ROUTE).is_null()) if unrouted else None, key,
-            sort=routed.height > 1)
+            sort=routed.height > 1, in_key_order=in_key_order)
         sums: dict[str, list[Any]] = {"considered": [], "fired": [], "unknown": []}
         for i, cr in enumerate(plan.roadmaps):
             row = counts[i]
@@ -317,12 +324,15 @@ class Evaluator:
         )
 
     def _results(self, frames: list[pl.DataFrame], unrouted: pl.DataFrame | None, key: str,
-                 *, sort: bool) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame,
-                                         pl.DataFrame | None, list[dict[str, int]]]:
+                 *, sort: bool, in_key_order: bool = False,
+                 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame,
+                            pl.DataFrame | None, list[dict[str, int]]]:
         """The frames of an :class:`Evaluation` from the roadmap frames, stacked over the
-        roadmaps and sorted inside the queries (``sort``: more than one row), with the
-        fired actions in one ``collect_all`` (large inputs: the fired rows there, then one
-        more for the fired actions when some fired): indicators, stages, scores, actions
+        roadmaps and sorted inside the queries (``sort``: more than one row; with
+        ``in_key_order`` the roadmap frames' rows are sorted by ``key`` already, keys are
+        unique, and a frame that is not stacked with another is not sorted again), with
+        the fired actions in one ``collect_all`` (large inputs: the fired rows there, then
+        one more for the fired actions when some fired): indicators, stages, scores, actions
         (None: none fired) and each roadmap's condition counts (sums of the collected
         frame's columns, no query)."""
         rows = sum(f.height for f in frames)
@@ -337,7 +347,10 @@ class Evaluator:
 
         def stack(parts: list[pl.LazyFrame], how: Any, by: list[str],
                   rows_sorted: bool = sort) -> pl.LazyFrame:
-            lf = parts[0] if len(parts) == 1 else pl.concat(parts, how=how)
+            if len(parts) == 1:
+                return (parts[0].sort(by, nulls_last=True)
+                        if rows_sorted and not (in_key_order and by == order) else parts[0])
+            lf = pl.concat(parts, how=how)
             return lf.sort(by, nulls_last=True) if rows_sorted else lf
 
         stage_parts = [o.stages for o in shapes]
