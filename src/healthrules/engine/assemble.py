@@ -63,6 +63,10 @@ EVIDENCE_MANY_ROWS = 16
 did not hold with the form for many rows (see :meth:`Renderer.evidence`): about 3.6 us less
 per row, about 40 us more per query."""
 
+MANY_ROWS = 256
+"""From this many rows a roadmap frame takes the forms that cost less per row and more to
+plan (:meth:`RoadmapProgram.frame`): when/then chains instead of arrays indexed per row."""
+
 ORDER_STEP = 10_000
 """The ``__order`` of action ``k`` of roadmap ``i`` (actions frames) is ``i * ORDER_STEP + k``."""
 
@@ -219,6 +223,8 @@ class RoadmapProgram:
             infer=lambda node: infer(node, actions_env, banded=a.banded))
         self._outputs = self._output_exprs()
         self._fused = self._fused_steps()
+        self._fused_many: tuple[list[list[pl.Expr]], list[list[pl.Expr]],
+                                list[list[pl.Expr]]] | None = None  # built on first use
         self._fired_reads: list[str] | None = None
         # per action: the rendering steps its text and evidence read (magnitudes, floors,
         # units), then the values
@@ -245,12 +251,18 @@ class RoadmapProgram:
             return expr
         return expr.cast(pl.Boolean)
 
-    def _fused_steps(self) -> tuple[list[list[pl.Expr]], list[list[pl.Expr]],
-                                    list[list[pl.Expr]]]:
+    def _fused_steps(self, many: bool = False) -> tuple[
+            list[list[pl.Expr]], list[list[pl.Expr]], list[list[pl.Expr]]]:
         """The ``with_columns`` steps of :meth:`frame` for rows without pins and a roadmap
         without roll-ups, fused (:func:`_fuse`): the indicators (finished aggregates, bands,
         derived indicators), the stage and the score, then the action conditions (after
-        the time columns, which depend on the rows)."""
+        the time columns, which depend on the rows).
+
+        ``many``: the forms for many rows (``MANY_ROWS``) of the stage index, the
+        achievement columns and the weight set's picks (when/then chains, not arrays)."""
+        stage_index, stage_name = self._stage_exprs(many) if many else self._stage
+        achievement = self._achievement_exprs(many) if many else self._achievement
+        score_steps = self._score_exprs(many) if many else self._score_steps
         indicators: list[list[pl.Expr]] = [*self._posts]
         if self._aggregate_bands:
             indicators.append(self._aggregate_bands)
@@ -260,13 +272,13 @@ class RoadmapProgram:
             indicators.append([value])
             if band is not None:
                 indicators.append([band])
-        stage: list[list[pl.Expr]] = [[self._stage[0]], [self._stage[1]]]
+        stage: list[list[pl.Expr]] = [[stage_index], [stage_name]]
         if self._task_columns:
             stage.append(self._task_columns)
-        stage.append([*self._achievement, self._goal])
+        stage.append([*achievement, self._goal])
         if self._segment is not None:
             stage += [[self._segment], [pl.col("__segment").alias("segment")]]
-        stage += self._score_steps
+        stage += score_steps
         stage.append([self._score_band])
         conditions: list[list[pl.Expr]] = []
         if self._conds:
@@ -275,7 +287,7 @@ class RoadmapProgram:
         return _fuse(indicators), _fuse(stage), _fuse(conditions)
 
     def frame(self, routed: pl.LazyFrame, agg: pl.LazyFrame, key: str,
-              columns: set[str]) -> pl.LazyFrame:
+              columns: set[str], rows: int | None = None) -> pl.LazyFrame:
         """The lazy roadmap frame of the rows routed to this roadmap.
 
         Parameters
@@ -291,13 +303,21 @@ class RoadmapProgram:
             The row key shared by ``routed`` and ``agg``.
         columns
             The column names of ``routed`` (decides which overlays are present).
+        rows
+            The number of rows when known: from ``MANY_ROWS`` on, the forms that cost
+            less per row and more to plan (see :meth:`_fused_steps`).
         """
         pins = {c[len("__pin__"):] for c in columns if c.startswith("__pin__")}
         lf = routed.filter(pl.col("__route") == self.index).drop("__route").join(
             agg.select(key, *self._raw), on=key, how="left", maintain_order="left")
         if not pins and not self._rollups.levels:
             # the same steps, fused: fewer steps over a wide frame (each costs per call)
-            indicators, stage, conditions = self._fused
+            if rows is not None and rows >= MANY_ROWS:
+                if self._fused_many is None:
+                    self._fused_many = self._fused_steps(many=True)
+                indicators, stage, conditions = self._fused_many
+            else:
+                indicators, stage, conditions = self._fused
             for step in indicators:
                 lf = lf.with_columns(step)
             if self._raw_prev or self._prev:
@@ -655,14 +675,16 @@ class RoadmapProgram:
                 out.append((st.id, items))
         return out
 
-    def _stage_exprs(self) -> tuple[pl.Expr, pl.Expr]:
+    def _stage_exprs(self, many: bool = False) -> tuple[pl.Expr, pl.Expr]:
         """``__stage_index`` (the first stage whose entry holds), then ``__stage`` from it:
         each entry criterion is evaluated once.
 
         The first stage that holds is the first ``true`` of an array of the entry tests
         (``arg_max``, with a ``true`` appended for "none"), and the index and the name are
         read from literal tables by that position (``gather``): a ``when`` per stage, or a
-        ``replace_strict``, costs several times more to plan and run on a few rows."""
+        ``replace_strict``, costs several times more to plan and run on a few rows. On
+        ``many`` rows the index is a when/then chain: the array costs about ten times more
+        per row."""
         r, a = self.compiled.roadmap, self.compiled.analysis
         conds: list[pl.Expr] = []
         fallback: int | None = None  # the stage of a row no entry test holds for
@@ -675,6 +697,12 @@ class RoadmapProgram:
         index: pl.Expr
         if not conds:
             index = pl.lit(fallback, pl.Int64)
+        elif many:
+            chain: Any = None
+            for si, cond in enumerate(conds):
+                then = pl.lit(si, pl.Int64)
+                chain = pl.when(cond).then(then) if chain is None else chain.when(cond).then(then)
+            index = chain.otherwise(pl.lit(fallback, pl.Int64))
         else:
             first = pl.concat_arr([*conds, pl.lit(True)]).arr.arg_max()
             index = _table([*range(len(conds)), fallback], pl.Int64).gather(first)
@@ -683,12 +711,13 @@ class RoadmapProgram:
             pl.col("__stage_index").fill_null(len(ids)))
         return index.alias("__stage_index"), name.alias("__stage")
 
-    def _achievement_exprs(self) -> list[pl.Expr]:
+    def _achievement_exprs(self, many: bool = False) -> list[pl.Expr]:
         """``__achieved``, ``__tasks_done`` and ``__tasks_total`` of the row's stage.
 
         A value per stage is picked by ``__stage_index`` from an array of the stages' values
         (null: no stage, or a stage without one); one ``when`` per stage costs several
-        times more to plan and run, so a chain is kept for a single stage only."""
+        times more to plan and run, so a chain is kept for a single stage only (and on
+        ``many`` rows, where the array costs more per row)."""
         r, a = self.compiled.roadmap, self.compiled.analysis
         stage = pl.col("__stage")
         index = pl.col("__stage_index")
@@ -714,6 +743,13 @@ class RoadmapProgram:
             if len(present) == 1:
                 si, v = present[0]
                 return pl.when(stage == r.stages[si].id).then(v)
+            if many:
+                chain: Any = None
+                for si, v in present:
+                    on = index == si
+                    chain = pl.when(on).then(v) if chain is None else chain.when(on).then(v)
+                picked: pl.Expr = chain.otherwise(none)
+                return picked
             return pl.concat_arr([none if v is None else v for v in values]).arr.get(
                 index, null_on_oob=True)
 
@@ -731,7 +767,7 @@ class RoadmapProgram:
             total.alias("__tasks_total"),
         ]
 
-    def _score_exprs(self) -> list[list[pl.Expr]]:
+    def _score_exprs(self, many: bool = False) -> list[list[pl.Expr]]:
         """The score in steps, each reading the columns of the step before.
 
         One expression per weight set would repeat every band score many times inside nested
@@ -781,6 +817,15 @@ class RoadmapProgram:
                 chain = pl.when(on).then(then) if chain is None else chain.when(on).then(then)
         families.append(chain.otherwise(pl.lit(0, pl.Int64)).alias("__ws"))
         pick = pl.col("__ws")
+        if many:  # many rows: a when/then chain costs less per row than an array
+            def picked(name: str) -> pl.Expr:
+                out: Any = None
+                for t in range(1, len(sets)):
+                    on, then = pick == t, pl.col(f"__sp{t}{name}")
+                    out = pl.when(on).then(then) if out is None else out.when(on).then(then)
+                result: pl.Expr = out.otherwise(pl.col(f"__sp0{name}")).alias(name)
+                return result
+            return [band_scores, families, totals, [picked(name) for name in names]]
         out = [pl.concat_arr([pl.col(f"__sp{t}{name}") for t in range(len(sets))]).arr.get(
             pick).alias(name) for name in names]
         return [band_scores, families, totals, out]

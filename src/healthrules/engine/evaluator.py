@@ -143,9 +143,9 @@ class Evaluator:
                            routed.height)
 
     def _frames(self, routed: pl.LazyFrame, agg: pl.DataFrame, key: str,
-                columns: set[str]) -> list[pl.LazyFrame]:
+                columns: set[str], rows: int | None = None) -> list[pl.LazyFrame]:
         lazy_agg = agg.lazy()
-        return [p.frame(routed, lazy_agg, key, columns) for p in self.programs]
+        return [p.frame(routed, lazy_agg, key, columns, rows) for p in self.programs]
 
     def outputs(self, frames: list[pl.DataFrame], key: str,
                 by: str | None = None, *, render: bool = True) -> CollectedOutputs:
@@ -295,7 +295,8 @@ class Evaluator:
                         and not self.programs[0].has_rollups)
         rows_lf = routed_lf.sort(key) if in_key_order else routed_lf
         routed, *frames = collect_rows(
-            [routed_lf, *self._frames(rows_lf, agg, key, routed_columns)], accounts.height)
+            [routed_lf, *self._frames(rows_lf, agg, key, routed_columns, accounts.height)],
+            accounts.height)
         unrouted = routed.get_column(ROUTE).null_count()
         diagnostics["accounts"] = routed.height
         diagnostics["accounts_unrouted"] = unrouted
