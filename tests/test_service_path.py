@@ -367,3 +367,29 @@ def test_forms_for_many_rows_give_the_same_roadmap_frames(
         outputs.append(hr.evaluate(plan, events, accounts, as_of))
     for name in ("indicators", "stages", "scores", "actions", "conditions"):
         assert_frame_equal(getattr(outputs[0], name), getattr(outputs[1], name))
+
+
+@pytest.mark.parametrize("large", [False, True])
+def test_rows_sorted_once_give_the_outputs_of_sorting_each_one(
+        large: bool, b2b: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One roadmap without roll-ups: its frame is built from the accounts sorted by key, the
+    indicators, stages and scores are not sorted again and the actions are sorted by one
+    integer (row, priority, declared order); every output equals that of the path that
+    sorts each output by key (taken where a roadmap has roll-ups), on the small-input and
+    the large-input paths, with the accounts in any order."""
+    from healthrules.engine.assemble import RoadmapProgram
+
+    plan, data = b2b
+    accounts = data.accounts.sample(fraction=1.0, shuffle=True, seed=3)
+    if large:
+        monkeypatch.setattr(frames_module, "SMALL_ROWS", 0)
+        monkeypatch.setattr(evaluator_module, "SMALL_ROWS", 0)
+    once = hr.evaluate(plan, data.events, accounts, DEFAULT_AS_OF)
+    monkeypatch.setattr(RoadmapProgram, "has_rollups", property(lambda self: True))
+    each = hr.evaluate(plan, data.events, accounts, DEFAULT_AS_OF)
+    key = plan.account_key
+    for name in ("indicators", "stages", "scores", "actions", "conditions"):
+        assert_frame_equal(getattr(once, name), getattr(each, name))
+    assert once.indicators[key].is_sorted()
+    per_account = once.actions.group_by(key).len()["len"]
+    assert per_account.max() > 1  # the order within an account is checked too

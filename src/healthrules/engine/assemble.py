@@ -524,10 +524,13 @@ class RoadmapProgram:
         none did).
 
         Each action's branch renders, on its own fired rows, only the values its text and
-        evidence show; an action that fired nowhere costs nothing.
+        evidence show; an action that fired nowhere costs nothing. A column ``__row`` of
+        ``fired_rows`` (a sort key of the caller's) is kept after the key.
         """
         parts: list[pl.LazyFrame] = []
         rows = fired_rows.lazy()
+        # a row number the caller added (the actions' sort key) is kept
+        carried = [pl.col("__row")] if "__row" in fired_rows.columns else []
         for k, (fired, exprs) in enumerate(self._outputs[3]):
             n = fired_rows.get_column(f"__fired_{k}").sum()
             if not n:
@@ -541,7 +544,7 @@ class RoadmapProgram:
                 lf = lf.with_columns(step)
             if columns:
                 lf = lf.with_columns(columns)
-            parts.append(lf.select(pl.col(key), *exprs))
+            parts.append(lf.select(pl.col(key), *carried, *exprs))
         if not parts:
             return None
         return parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical_relaxed")

@@ -37,12 +37,18 @@ import polars as pl
 
 from healthrules.compiler import Plan, compile
 from healthrules.engine.aggregate import EVENTS_QUERY_FLAGS, EventsPass
-from healthrules.engine.assemble import RoadmapOutputs, RoadmapProgram, program_for
+from healthrules.engine.assemble import (
+    ORDER_STEP,
+    RoadmapOutputs,
+    RoadmapProgram,
+    program_for,
+)
 from healthrules.engine.binding import ColumnTime
 from healthrules.engine.frames import (
     AS_OF,
     END,
     END_NAIVE,
+    PRIORITY_RANK,
     ROUTE,
     SMALL_ROWS,
     TASK_DTYPE,
@@ -365,13 +371,24 @@ class Evaluator:
         def sorted_actions(fired: list[pl.LazyFrame]) -> pl.LazyFrame:
             # always sorted: one account's actions come out in declared order, and the
             # output lists them by priority whatever else is evaluated with the account
+            if in_key_order:  # one roadmap, its rows in key order: the row's number for
+                # the key (keys are unique), one Int64 sort key (row, rank, order) instead
+                # of three columns, one of them a string
+                lf = fired[0] if len(fired) == 1 else pl.concat(fired, how="vertical_relaxed")
+                lf = lf.sort((pl.col(_ROW).cast(pl.Int64) * len(PRIORITY_RANK)
+                              + pl.col("__rank")) * ORDER_STEP + pl.col("__order"))
+                return lf.drop(_ROW, "__rank", "__order")
             lf = stack(fired, "vertical_relaxed", [key, "__rank", "__order"], rows_sorted=True)
             return lf.drop("__rank", "__order")
+
+        def numbered(rows: pl.DataFrame) -> pl.DataFrame:
+            # the rows' numbers in key order, carried by the actions (rendered_actions)
+            return rows.with_row_index(_ROW) if in_key_order else rows
 
         fired: list[pl.LazyFrame] = []
         if small:
             for p, frame in zip(self.programs, frames, strict=True):
-                lf = p.rendered_actions(p.fired_columns(frame, key), key)
+                lf = p.rendered_actions(numbered(p.fired_columns(frame, key)), key)
                 if lf is not None:
                     fired.append(lf)
             if fired:
@@ -383,7 +400,7 @@ class Evaluator:
         for p, o in zip(self.programs, shapes, strict=True):
             fired_rows = next(got) if o.fired_rows is not None else None
             if fired_rows is not None and fired_rows.height:
-                lf = p.rendered_actions(fired_rows, key)
+                lf = p.rendered_actions(numbered(fired_rows), key)
                 if lf is not None:
                     fired.append(lf)
         actions = None
@@ -407,6 +424,10 @@ class Evaluator:
         route = chain.otherwise(pl.lit(None, pl.Int64))
         return route.alias(ROUTE)
 
+
+_ROW = "__row"
+"""The number of a fired row among the rows of a roadmap frame in key order (the actions'
+sort key, with their priority rank and declared order)."""
 
 _CONDITIONS = {"roadmap": pl.String, "stage": pl.String, "action_id": pl.String,
                "considered": pl.Int64, "fired": pl.Int64, "unknown": pl.Int64}
