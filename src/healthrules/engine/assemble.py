@@ -1007,17 +1007,31 @@ def _band_position(x: pl.Expr, bands: Bands, missing: int | None = None) -> pl.E
     uppers = [level.upper for level in bands.levels[:-1]]
     if not uppers or not all(u is not None and u[1] == uppers[0][1] for u in uppers):  # type: ignore[index]
         return None
-    breaks = pl.Series([float(u[0]) for u in uppers if u is not None], dtype=pl.Float64)
+    breaks = _table([float(u[0]) for u in uppers if u is not None], pl.Float64)
     value = x.cast(pl.Float64)
-    found = pl.lit(breaks).search_sorted(value, side="left" if uppers[0][1] else "right")  # type: ignore[index]
+    found = breaks.search_sorted(value, side="left" if uppers[0][1] else "right")  # type: ignore[index]
     position = pl.when(value.is_not_null()).then(found)
     return position if missing is None else position.otherwise(pl.lit(missing, pl.UInt32))
 
 
 def _table(values: list[Any], dtype: pl.DataType | type[pl.DataType]) -> pl.Expr:
     """A literal lookup table: ``_table(values, dtype).gather(index)`` reads ``values`` by
-    an integer column (null where the index is null), one cheap node."""
-    return pl.lit(pl.Series(values, dtype=dtype))
+    an integer column (null where the index is null), one cheap node.
+
+    Built once per distinct table (a Series costs tens of microseconds to build, and a
+    roadmap's bands ask for the same cut points and names several times): expressions are
+    immutable, so one serves every place. The key tells ``-0.0`` from ``0.0`` and ``True``
+    from ``1``, which compare equal."""
+    key = (tuple((type(v), repr(v)) for v in values), repr(dtype))
+    got = _TABLES.get(key)
+    if got is None:
+        if len(_TABLES) >= 4096:  # a long-lived process compiling many plans: start again
+            _TABLES.clear()
+        got = _TABLES[key] = pl.lit(pl.Series(values, dtype=dtype))
+    return got
+
+
+_TABLES: dict[tuple[Any, ...], pl.Expr] = {}
 
 
 def _band_score(value: pl.Expr, band: pl.Expr, bands: Bands, missing: float, *,
