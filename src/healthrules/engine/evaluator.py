@@ -7,10 +7,12 @@ whatever the size of the plan:
 2. the routed rows and the roadmap frame of every roadmap
    (:mod:`healthrules.engine.assemble`), one ``collect_all``;
 3. the output frames (indicators, stages with their task lists, scores: each stacked over
-   the roadmaps and sorted inside the query) and the fired actions with texts and
-   evidence (the collected roadmap frames tell which actions fired; each action renders
-   only the values it shows on its own rows, :meth:`RoadmapProgram.rendered_actions`), one
-   ``collect_all``; the condition counts are sums of the collected frames' columns;
+   the roadmaps and sorted inside the query; one roadmap without roll-ups is built from
+   the accounts sorted by key in step 2, and its frames need no sort) and the fired
+   actions with texts and evidence (the collected roadmap frames tell which actions
+   fired; each action renders only the values it shows on its own rows,
+   :meth:`RoadmapProgram.rendered_actions`), one ``collect_all``; the condition counts
+   are sums of the collected frames' columns;
 4. above ``SMALL_ROWS`` rows, step 3 collects the unrendered rows where some action fired
    instead, and the fired actions are rendered from those in a fourth collect (each
    action's filter then runs over the fired rows, not over every row).
