@@ -53,7 +53,7 @@ def _check(bands: Bands, values: pl.Series) -> None:
     frame = pl.DataFrame({"x": values})
     got = frame.select(
         _band_expr(x, bands).alias("band"), _band_chain(x, bands).alias("chain"),
-        *[_band_score(x, _band_chain(x, bands), bands, m, present=p).alias(f"s{i}")
+        *[_band_score(_band_chain(x, bands), bands, m, present=p, value=x).alias(f"s{i}")
           for i, (m, p) in enumerate([(0.0, False), (50.0, False), (1.0, True), (0.0, True)])],
         *[_enum_score(_band_chain(x, bands), bands, m, p).alias(f"e{i}")
           for i, (m, p) in enumerate([(0.0, False), (50.0, False), (1.0, True), (0.0, True)])],
@@ -99,8 +99,8 @@ def test_mixed_edge_kinds_keep_the_chain() -> None:
     assert _band_position(pl.col("x"), bands) is None
     frame = pl.DataFrame({"x": [0.0, 1.0, 5.0, 5.5, math.nan, None]})
     got = frame.select(_band_expr(pl.col("x"), bands).alias("band"),
-                       _band_score(pl.col("x"), _band_expr(pl.col("x"), bands), bands, 0.0)
-                       .alias("score"))
+                       _band_score(_band_expr(pl.col("x"), bands), bands, 0.0,
+                                   value=pl.col("x")).alias("score"))
     assert got["band"].to_list() == ["low", "mid", "mid", "high", "high", None]
     assert got["score"].to_list() == [0.0, 50.0, 50.0, 100.0, 100.0, 0.0]
 

@@ -787,10 +787,10 @@ class RoadmapProgram:
             fill = 50.0 if policy == "neutral" else 0.0 if policy == "worst" else None
             band, value = pl.col(f"{ind.id}__band"), pl.col(ind.id)
             band_scores += [
-                _band_score(value, band, ind.bands, 0.0 if fill is None else fill).alias(
-                    f"__bv__{ind.id}"),
-                _band_score(value, band, ind.bands, 1.0 if fill is not None else 0.0,
-                            present=True).alias(f"__bp__{ind.id}")]
+                _band_score(band, ind.bands, 0.0 if fill is None else fill,
+                            value=value).alias(f"__bv__{ind.id}"),
+                _band_score(band, ind.bands, 1.0 if fill is not None else 0.0,
+                            present=True, value=value).alias(f"__bp__{ind.id}")]
         # the weight sets in the order they are tried (see ScoreSpec.weights_for): the
         # segment's for the stage, the segment's, the roadmap's for the stage; the default last
         sets: list[tuple[pl.Expr | None, Weights]] = [(None, r.score.weights)]
@@ -1034,15 +1034,17 @@ def _table(values: list[Any], dtype: pl.DataType | type[pl.DataType]) -> pl.Expr
 _TABLES: dict[tuple[Any, ...], pl.Expr] = {}
 
 
-def _band_score(value: pl.Expr, band: pl.Expr, bands: Bands, missing: float, *,
-                present: bool = False) -> pl.Expr:
-    """The 0-100 score of the band of ``value`` (its name: the column ``band``),
-    ``missing`` for no band (``present``: 1.0 for a band, ``missing`` for none), read from
-    a literal table by the band's position among the levels: :func:`_band_position` of the
-    value, or, when that has none, the name's position (an ``Enum``'s physical index; a
-    ``replace_strict`` of the name costs several times more to plan and run)."""
+def _band_score(band: pl.Expr, bands: Bands, missing: float, *,
+                present: bool = False, value: pl.Expr | None = None) -> pl.Expr:
+    """The 0-100 score of a band name (the column ``band``), ``missing`` for no band
+    (``present``: 1.0 for a band, ``missing`` for none), read from a literal table by the
+    band's position among the levels: given the ``value`` the band is of,
+    :func:`_band_position` of the value; otherwise, or when that has none, the name's
+    position (an ``Enum``'s physical index; a ``replace_strict`` of the name costs several
+    times more to plan and run)."""
     scores = bands.level_scores()
-    position = _band_position(value, bands, missing=len(bands.levels))
+    position = (None if value is None
+                else _band_position(value, bands, missing=len(bands.levels)))
     if position is not None:
         by_level = [1.0 if present else float(scores[level.name]) for level in bands.levels]
         return _table([*by_level, missing], pl.Float64).gather(position)
