@@ -553,9 +553,15 @@ class RoadmapProgram:
     def actions(self, fired_rows: pl.DataFrame, key: str) -> pl.LazyFrame:
         """The fired actions (texts and evidence) from the collected, rendered
         ``fired_rows`` of :meth:`outputs`, with the sort helpers ``__rank`` and
-        ``__order``."""
-        parts = [fired_rows.lazy().filter(fired).select(pl.col(key), *exprs)
-                 for fired, exprs in self._outputs[3]]
+        ``__order``. An action that fired on ``EVIDENCE_MANY_ROWS`` rows or more takes
+        the evidence form for many rows (as :meth:`rendered_actions`)."""
+        parts = []
+        for k, (fired, exprs) in enumerate(self._outputs[3]):
+            many = self._evidence_many.get(k)
+            if (many is not None
+                    and fired_rows.get_column(f"__fired_{k}").sum() >= EVIDENCE_MANY_ROWS):
+                exprs = [many if e.meta.output_name() == "evidence" else e for e in exprs]
+            parts.append(fired_rows.lazy().filter(fired).select(pl.col(key), *exprs))
         return pl.concat(parts, how="vertical_relaxed")
 
     def rendered_actions(self, fired_rows: pl.DataFrame, key: str) -> pl.LazyFrame | None:

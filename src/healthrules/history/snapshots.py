@@ -599,12 +599,15 @@ def grid_frames(ev: Evaluator, routed: pl.DataFrame, agg: pl.DataFrame) -> list[
     more; on such frames the in-memory engine needs about 30% less CPU than the streaming
     one (the join of the raw aggregates alone, a quarter of the CPU), measured on the B2B
     example at 5M events (docs/performance.md, History). It runs on about one core: the
-    chunks run two at a time (:meth:`Engine.evaluate`).
+    chunks run two at a time (:meth:`Engine.evaluate`). The chunk's row count is passed
+    to :meth:`RoadmapProgram.frame`: from ``MANY_ROWS`` rows on, the forms for many rows.
     """
     columns = set(routed.columns)
     lazy_routed, lazy_agg = routed.lazy(), agg.lazy()
-    return pl.collect_all([p.frame(lazy_routed, lazy_agg, HK, columns) for p in ev.programs],
-                          engine="in-memory")
+    # the row count picks the frames' forms for many rows (MANY_ROWS), as evaluate() does
+    rows = routed.height
+    return pl.collect_all([p.frame(lazy_routed, lazy_agg, HK, columns, rows)
+                           for p in ev.programs], engine="in-memory")
 
 
 # ---------------------------------------------------------------------- the overlay
