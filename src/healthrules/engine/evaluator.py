@@ -287,8 +287,18 @@ class Evaluator:
         # SMALL_ROWS accounts on the in-memory engine: collect_rows)
         routed_lf = self.route(accounts.lazy().with_columns(self.time_columns(clock)))
         routed_columns = {*accounts.columns, ROUTE, AS_OF, END, END_NAIVE}
-        routed, *frames = collect_rows(
-            [routed_lf, *self._frames(routed_lf, agg, key, routed_columns)], accounts.height)
+        if accounts.height == 1 and all(p.splits(routed_columns) for p in self.programs):
+            # one account: its stage and segment are known after a first collect, and the
+            # rest of its roadmap frame computes only what they need (RoadmapProgram.tail)
+            lazy_agg = agg.lazy()
+            routed, *heads = collect_rows(
+                [routed_lf, *[p.head(routed_lf, lazy_agg, key) for p in self.programs]], 1)
+            frames = collect_rows([p.tail(head, routed_columns)
+                                   for p, head in zip(self.programs, heads, strict=True)], 1)
+        else:
+            routed, *frames = collect_rows(
+                [routed_lf, *self._frames(routed_lf, agg, key, routed_columns)],
+                accounts.height)
         unrouted = routed.get_column(ROUTE).null_count()
         diagnostics["accounts"] = routed.height
         diagnostics["accounts_unrouted"] = unrouted
