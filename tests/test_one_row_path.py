@@ -160,14 +160,17 @@ def test_one_account_runs_the_two_part_frame_with_only_its_stage(
     assert {"__when_0", "__when_1", "__when_4"} <= written
     assert not {"__when_2", "__when_3"} & written
     assert "__task_0_0" in written and not any(n.startswith("__task_1_") for n in written)
-    # the big segment has no trial weights: its own weights (set 2: the default, big in
-    # live, big, the roadmap's trial) come before the roadmap's trial weights
-    sets = {n for n in written if n.startswith("__sp")}
-    assert sets == {f"__sp2{n}" for n in (
-        "__score", "__score_process", "__score_relationship", "__score_outcome",
-        "__scored", "__missing")}
+    # one weight set, written under the output names: the big segment has no trial
+    # weights, so its own (indicator weights, no families) come before the roadmap's
+    # trial weights (indicator weights too: logins and users only)
+    assert not any(n.startswith("__sp") or n == "__ws" for n in written)
+    assert {"__score", "__score_process", "__scored", "__missing"} <= written
+    big = {n for n in written if n.startswith("__bv__")}
+    assert big == {"__bv__util", "__bv__tickets_30d", "__bv__nps"}
     rest, _ = program.one_row_steps(0, None)
-    assert {e.meta.output_name() for step in rest for e in step} >= {"__sp3__score"}
+    trial = {e.meta.output_name() for step in rest for e in step}
+    assert {n for n in trial if n.startswith("__bv__")} == {"__bv__logins_7d",
+                                                            "__bv__users_30d"}
 
 
 def test_a_single_stage_and_weight_set_keeps_one_frame_query(

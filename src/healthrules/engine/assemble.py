@@ -422,15 +422,15 @@ class RoadmapProgram:
             pl.lit(self._stage_totals.get(stage_id, 0), pl.Int64).alias("__tasks_total"),
             self._goal])
         # the weight set: the first (after the default) whose segment and stage match
-        pick = next((t for t, (sg, st, _, _) in enumerate(self._weight_sets)
+        pick = next((t for t, (sg, st, _) in enumerate(self._weight_sets)
                      if t and (sg is None or sg == segment) and (st is None or st == stage_id)),
                     0)
-        _, _, families, total = self._weight_sets[pick]
+        # that set's parts under the output names (no per-set columns to pick from)
+        fam, total = _score_parts(r, self._weight_sets[pick][2], "")
+        families = [e.alias(n) for n, e in fam.items()]
         reads = {n for e in [*families, total] for n in e.meta.root_names()}
         rest.append([e for e in self._band_scores if e.meta.output_name() in reads])
-        rest += [families, [total],
-                 [pl.col(f"__sp{pick}{name}").alias(name) for name in self._score_names],
-                 [self._score_band]]
+        rest += [families, [total.alias("__score")], [self._score_band]]
         whens: list[pl.Expr] = []
         conds: list[pl.Expr] = []
         no = pl.lit(False)
@@ -872,9 +872,8 @@ class RoadmapProgram:
         names = ["__score", *[f"__score_{f}" for f in FAMILIES], "__scored", "__missing"]
         # per weight set: (segment, stage) it requires (None: any), its family columns and
         # its total, for rows whose stage and segment are known (see one_row_steps)
-        self._score_names = names
         self._band_scores = band_scores
-        self._weight_sets: list[tuple[str | None, str | None, list[pl.Expr], pl.Expr]] = []
+        self._weight_sets: list[tuple[str | None, str | None, Weights]] = []
         keys: list[tuple[str | None, str | None]] = [(None, None)]
         for sg in r.score.segments:
             keys += [(sg.id, sid) for sid in sg.stages]
@@ -886,8 +885,7 @@ class RoadmapProgram:
             fam, total = _score_parts(r, weights, f"__sp{t}")
             families += [e.alias(f"__sp{t}{n}") for n, e in fam.items()]
             totals.append(total.alias(f"__sp{t}__score"))
-            self._weight_sets.append((*keys[t], [e.alias(f"__sp{t}{n}") for n, e in fam.items()],
-                                      total.alias(f"__sp{t}__score")))
+            self._weight_sets.append((*keys[t], weights))
         if len(sets) == 1:
             return [band_scores, families, totals,
                     [pl.col(f"__sp0{name}").alias(name) for name in names]]
