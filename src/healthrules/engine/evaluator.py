@@ -15,6 +15,13 @@ whatever the size of the plan:
    instead, and the fired actions are rendered from those in a fourth collect (each
    action's filter then runs over the fired rows, not over every row).
 
+One account (a service's request) takes step 2 in two collects where that pays
+(:meth:`RoadmapProgram.splits`): the routed row with the indicators, stage and segment
+(:meth:`RoadmapProgram.head`), then the rest of the roadmap frame with only what that
+stage and segment need (:meth:`RoadmapProgram.tail`: its tasks, achievement and action
+conditions, the one weight set that applies), some 300 fewer expression nodes to plan and
+run for the B2B example.
+
 Steps 2 to 4 run on one row per account and on the in-memory engine
 (:func:`~healthrules.engine.frames.collect_rows`): without query optimisation up to
 ``SMALL_ROWS`` rows, with every optimisation above (the streaming engine costs more for
