@@ -230,6 +230,8 @@ class RoadmapProgram:
         self._fused = self._fused_steps()
         self._fused_many: tuple[list[list[pl.Expr]], list[list[pl.Expr]],
                                 list[list[pl.Expr]]] | None = None  # built on first use
+        self._one_row: dict[tuple[int | None, str | None],
+                            tuple[list[list[pl.Expr]], list[list[pl.Expr]]]] = {}
         self._fired_reads: list[str] | None = None
         # per action: the rendering steps its text and evidence read (magnitudes, floors,
         # units), then the values
@@ -369,6 +371,120 @@ class RoadmapProgram:
         if self._conds:
             lf = lf.with_columns(self._whens).with_columns(self._conds)
         return lf.with_columns(self._roadmap_id)
+
+    def splits(self, columns: set[str]) -> bool:
+        """Whether evaluating one row as :meth:`head` then :meth:`tail` pays: rows without
+        pins, a roadmap without roll-ups, and more than one stage or weight set (so that
+        knowing the row's stage leaves expressions out: with one stage and one weight set
+        the tail is the whole rest, and the extra collect would be pure cost)."""
+        r = self.compiled.roadmap
+        return (not self._rollups.levels
+                and (len(r.stages) > 1 or len(self._weight_sets) > 1)
+                and not any(c.startswith("__pin__") for c in columns))
+
+    def head(self, routed: pl.LazyFrame, agg: pl.LazyFrame, key: str) -> pl.LazyFrame:
+        """The first part of :meth:`frame` (rows without pins, see :meth:`splits`): the
+        indicators, ``__stage_index``, ``__stage`` and the segment. Collected, it tells the
+        stage and segment of each row; :meth:`tail` adds the rest."""
+        lf = routed.filter(pl.col("__route") == self.index).drop("__route").join(
+            agg.select(key, *self._raw), on=key, how="left", maintain_order="left")
+        indicators, _, _ = self._fused
+        for step in indicators:
+            lf = lf.with_columns(step)
+        if self._raw_prev or self._prev:
+            lf = lf.drop(*self._raw_prev, *self._prev)
+        head: list[list[pl.Expr]] = [[self._stage[0]], [self._stage[1]]]
+        if self._segment is not None:
+            head += [[self._segment], [pl.col("__segment").alias("segment")]]
+        for step in _fuse(head):
+            lf = lf.with_columns(step)
+        return lf
+
+    def tail(self, head: pl.DataFrame, columns: set[str]) -> pl.LazyFrame:
+        """The rest of :meth:`frame` from a collected :meth:`head`: the same columns with
+        the same values. A single row's stage and segment are known, so only what they
+        need is computed (:meth:`one_row_steps`); other rows get every stage's parts."""
+        lf = head.lazy()
+        if head.height == 1:
+            index = head.get_column("__stage_index")[0]
+            segment = (head.get_column("__segment")[0] if self._segment is not None
+                       else None)
+            rest, conditions = self.one_row_steps(index, segment)
+        else:
+            rest, conditions = self._rest_steps()
+        for step in rest:
+            lf = lf.with_columns(step)
+        time_cols = self._time_columns(columns)
+        if time_cols:
+            lf = lf.with_columns(time_cols)
+        for step in conditions:
+            lf = lf.with_columns(step)
+        return lf
+
+    def _rest_steps(self) -> tuple[list[list[pl.Expr]], list[list[pl.Expr]]]:
+        """The steps of :meth:`frame` after :meth:`head` for rows of any stages."""
+        rest: list[list[pl.Expr]] = []
+        if self._task_columns:
+            rest.append(self._task_columns)
+        rest.append([*self._achievement, self._goal])
+        rest += self._score_steps
+        rest.append([self._score_band])
+        _, _, conditions = self._fused
+        return _fuse(rest), conditions
+
+    def one_row_steps(self, index: int | None, segment: str | None,
+                      ) -> tuple[list[list[pl.Expr]], list[list[pl.Expr]]]:
+        """The steps after :meth:`head` for rows all in stage ``index`` (None: unassigned)
+        and segment ``segment``, built once per (stage, segment) and kept: only that
+        stage's task flags, achievement and done count, only the weight set that applies
+        (the one the ``__ws`` chain picks) and only the conditions of the actions in
+        scope (the others are not in scope: scope, fired and unknown are false, as the
+        general steps make them). A service evaluating one account plans and runs these
+        instead of every stage's and every weight set's expressions."""
+        got = self._one_row.get((index, segment))
+        if got is not None:
+            return got
+        r = self.compiled.roadmap
+        stage_id = r.stages[index].id if index is not None else UNASSIGNED_STAGE
+        rest: list[list[pl.Expr]] = []
+        prefix = f"__task_{index}_"
+        tasks = [c for c in self._task_columns if c.meta.output_name().startswith(prefix)]
+        if index is not None and tasks:
+            rest.append(tasks)
+        achieved = self._stage_achieved[index] if index is not None else None
+        done = self._stage_done[index] if index is not None else None
+        rest.append([
+            (pl.lit(None, pl.Boolean) if achieved is None else achieved).alias("__achieved"),
+            (pl.lit(0, pl.Int64) if done is None
+             else done.fill_null(pl.lit(0, pl.Int64))).alias("__tasks_done"),
+            pl.lit(self._stage_totals.get(stage_id, 0), pl.Int64).alias("__tasks_total"),
+            self._goal])
+        # the weight set: the first (after the default) whose segment and stage match
+        pick = next((t for t, (sg, st, _) in enumerate(self._weight_sets)
+                     if t and (sg is None or sg == segment) and (st is None or st == stage_id)),
+                    0)
+        # that set's parts under the output names (no per-set columns to pick from)
+        fam, total = _score_parts(r, self._weight_sets[pick][2], "")
+        families = [e.alias(n) for n, e in fam.items()]
+        reads = {n for e in [*families, total] for n in e.meta.root_names()}
+        rest.append([e for e in self._band_scores if e.meta.output_name() in reads])
+        rest += [families, [total.alias("__score")], [self._score_band]]
+        whens: list[pl.Expr] = []
+        conds: list[pl.Expr] = []
+        no = pl.lit(False)
+        for k, (st, _) in enumerate(r.all_actions()):
+            if st is not None and st.id != stage_id:  # not in scope: nothing to compute
+                conds += [no.alias(f"__scope_{k}"), no.alias(f"__fired_{k}"),
+                          no.alias(f"__unknown_{k}")]
+                continue
+            when = pl.col(f"__when_{k}")
+            whens += [self._whens[2 * k], pl.lit(True).alias(f"__scope_{k}")]
+            conds += [when.fill_null(False).alias(f"__fired_{k}"),
+                      when.is_null().alias(f"__unknown_{k}")]
+        conditions = [step for step in (whens, conds) if step]
+        conditions.append([self._roadmap_id])
+        steps = self._one_row[(index, segment)] = (_fuse(rest), _fuse(conditions))
+        return steps
 
     def _time_columns(self, columns: set[str]) -> list[pl.Expr]:
         """The lags the rows do not carry (null) and ``days_in_stage``, as the actions read
@@ -804,6 +920,8 @@ class RoadmapProgram:
             return pl.concat_arr([none if v is None else v for v in values]).arr.get(
                 index, null_on_oob=True)
 
+        # each stage's own values, for rows whose stage is known (see one_row_steps)
+        self._stage_achieved, self._stage_done, self._stage_totals = achieved, done, totals
         ach = by_stage(achieved, pl.lit(None, pl.Boolean))
         n_done = by_stage(done, pl.lit(0, pl.Int64))
         # the number of tasks is read from a table by the stage index (a when/then per
@@ -834,11 +952,15 @@ class RoadmapProgram:
             # it: its value with null as 0 (__bv__) and 1.0 where it is not null (__bp__)
             fill = 50.0 if policy == "neutral" else 0.0 if policy == "worst" else None
             band, value = pl.col(f"{ind.id}__band"), pl.col(ind.id)
+            # skipped when missing: present where the band is (3 nodes, not a table read);
+            # filled: present everywhere, a column read from the table like the value (a
+            # literal 1.0 could make a denominator a scalar, see _weighted_mean)
+            presence = (band.is_not_null().cast(pl.Float64) if fill is None
+                        else _band_score(band, ind.bands, 1.0, present=True, value=value))
             band_scores += [
                 _band_score(band, ind.bands, 0.0 if fill is None else fill,
                             value=value).alias(f"__bv__{ind.id}"),
-                _band_score(band, ind.bands, 1.0 if fill is not None else 0.0,
-                            present=True, value=value).alias(f"__bp__{ind.id}")]
+                presence.alias(f"__bp__{ind.id}")]
         # the weight sets in the order they are tried (see ScoreSpec.weights_for): the
         # segment's for the stage, the segment's, the roadmap's for the stage; the default last
         sets: list[tuple[pl.Expr | None, Weights]] = [(None, r.score.weights)]
@@ -852,10 +974,22 @@ class RoadmapProgram:
         families: list[pl.Expr] = []
         totals: list[pl.Expr] = []
         names = ["__score", *[f"__score_{f}" for f in FAMILIES], "__scored", "__missing"]
+        # per weight set: (segment, stage) it requires (None: any), its family columns and
+        # its total, for rows whose stage and segment are known (see one_row_steps)
+        self._band_scores = band_scores
+        self._weight_sets: list[tuple[str | None, str | None, Weights]] = []
+        keys: list[tuple[str | None, str | None]] = [(None, None)]
+        for sg in r.score.segments:
+            keys += [(sg.id, sid) for sid in sg.stages]
+            if not sg.weights.empty:
+                keys.append((sg.id, None))
+        keys += [(None, sid) for sid in r.score.stages]
+        assert len(keys) == len(sets)
         for t, (_, weights) in enumerate(sets):
             fam, total = _score_parts(r, weights, f"__sp{t}")
             families += [e.alias(f"__sp{t}{n}") for n, e in fam.items()]
             totals.append(total.alias(f"__sp{t}__score"))
+            self._weight_sets.append((*keys[t], weights))
         if len(sets) == 1:
             return [band_scores, families, totals,
                     [pl.col(f"__sp0{name}").alias(name) for name in names]]
@@ -1167,12 +1301,14 @@ def _score_parts(r: Roadmap, weights: Weights,
         item = (pl.col(f"__bv__{ident}"), pl.col(f"__bp__{ident}"), float(w))
         scored[banded[ident].family].append(item)
         flat.append(item)
-        missing.append(pl.col(ident).is_null().cast(pl.Int64))
-        present.append(pl.col(f"__bp__{ident}").cast(pl.Int64))
+        missing.append(pl.col(ident).is_null())
+        present.append(pl.col(f"__bp__{ident}"))
     out = {f"__score_{f}": _weighted_mean(scored[f]) for f in FAMILIES}
     zero = pl.lit(0, pl.Int64)
-    out["__scored"] = pl.sum_horizontal(present) if present else zero
-    out["__missing"] = pl.sum_horizontal(missing) if missing else zero
+    # counts: the presences (1.0/0.0, summed exactly) and the null tests summed as they are,
+    # one cast of the sum (a cast per term is a node per term to plan and run per call)
+    out["__scored"] = (pl.sum_horizontal(present).cast(pl.Int64) if present else zero)
+    out["__missing"] = (pl.sum_horizontal(missing).cast(pl.Int64) if missing else zero)
     if weights.families:
         total = _weighted_mean([_present(pl.col(f"{tag}__score_{f}"),
                                          float(weights.families.get(f, 0.0)))  # type: ignore[call-overload]

@@ -17,6 +17,13 @@ whatever the size of the plan:
    instead, and the fired actions are rendered from those in a fourth collect (each
    action's filter then runs over the fired rows, not over every row).
 
+One account (a service's request) takes step 2 in two collects where that pays
+(:meth:`RoadmapProgram.splits`): the routed row with the indicators, stage and segment
+(:meth:`RoadmapProgram.head`), then the rest of the roadmap frame with only what that
+stage and segment need (:meth:`RoadmapProgram.tail`: its tasks, achievement and action
+conditions, the one weight set that applies), some 300 fewer expression nodes to plan and
+run for the B2B example.
+
 Steps 2 to 4 run on one row per account and on the in-memory engine
 (:func:`~healthrules.engine.frames.collect_rows`): without query optimisation up to
 ``SMALL_ROWS`` rows, with every optimisation above (the streaming engine costs more for
@@ -301,10 +308,19 @@ class Evaluator:
         # sums run in row order)
         in_key_order = (accounts.height > 1 and len(self.programs) == 1
                         and not self.programs[0].has_rollups)
-        rows_lf = routed_lf.sort(key) if in_key_order else routed_lf
-        routed, *frames = collect_rows(
-            [routed_lf, *self._frames(rows_lf, agg, key, routed_columns, accounts.height)],
-            accounts.height)
+        if accounts.height == 1 and all(p.splits(routed_columns) for p in self.programs):
+            # one account: its stage and segment are known after a first collect, and the
+            # rest of its roadmap frame computes only what they need (RoadmapProgram.tail)
+            lazy_agg = agg.lazy()
+            routed, *heads = collect_rows(
+                [routed_lf, *[p.head(routed_lf, lazy_agg, key) for p in self.programs]], 1)
+            frames = collect_rows([p.tail(head, routed_columns)
+                                   for p, head in zip(self.programs, heads, strict=True)], 1)
+        else:
+            rows_lf = routed_lf.sort(key) if in_key_order else routed_lf
+            routed, *frames = collect_rows(
+                [routed_lf, *self._frames(rows_lf, agg, key, routed_columns, accounts.height)],
+                accounts.height)
         unrouted = routed.get_column(ROUTE).null_count()
         diagnostics["accounts"] = routed.height
         diagnostics["accounts_unrouted"] = unrouted
