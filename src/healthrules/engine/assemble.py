@@ -329,14 +329,7 @@ class RoadmapProgram:
                 lf = lf.with_columns(step)
             if self._raw_prev or self._prev:
                 lf = lf.drop(*self._raw_prev, *self._prev)
-            for step in stage:
-                lf = lf.with_columns(step)
-            time_cols = self._time_columns(columns)
-            if time_cols:
-                lf = lf.with_columns(time_cols)
-            for step in conditions:
-                lf = lf.with_columns(step)
-            return lf
+            return self._finish(lf, stage, conditions, columns)
         for posts in self._posts:
             lf = lf.with_columns(posts)
         if self._raw_prev:
@@ -412,7 +405,12 @@ class RoadmapProgram:
             rest, conditions = self.one_row_steps(index, segment)
         else:
             rest, conditions = self._rest_steps()
-        for step in rest:
+        return self._finish(lf, rest, conditions, columns)
+
+    def _finish(self, lf: pl.LazyFrame, steps: list[list[pl.Expr]],
+                conditions: list[list[pl.Expr]], columns: set[str]) -> pl.LazyFrame:
+        """``steps``, then the time columns the conditions read, then the conditions."""
+        for step in steps:
             lf = lf.with_columns(step)
         time_cols = self._time_columns(columns)
         if time_cols:
