@@ -628,7 +628,8 @@ def _change_scalar(ctx: ScalarCall, node: ast.Call) -> object:
     now = ctx.arg(node.args[0])
     if now is None or before is None:
         return None
-    return fits_int(now - before)  # type: ignore[operator]  # numbers: infer() checked it
+    out = fits_int(now - before)  # type: ignore[operator]  # numbers: infer() checked it
+    return None if isinstance(out, float) and out != out else out  # inf - inf: null
 
 
 def _stuck_scalar(ctx: ScalarCall, node: ast.Call) -> object:
