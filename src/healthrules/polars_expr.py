@@ -67,7 +67,8 @@ def to_polars(
     Semantics match :mod:`healthrules.scalar` (its module docstring states them; the
     differential test checks them): three-valued logic, division by zero is null,
     ``x if c else y`` is null when ``c`` is null, ``min``/``max`` skip nulls, ``round`` rounds
-    the shortest decimal form of a float halves away from zero.
+    the shortest decimal form of a float halves away from zero, a NaN computed (``inf - inf``)
+    is null (one guard where the arithmetic ends: :meth:`_Translate.value`).
     """
     tree = parsed.tree if isinstance(parsed, Parsed) else parsed
     return _Translate(column, band, as_of, types).value(tree)
