@@ -555,3 +555,23 @@ def test_round_agrees_on_any_finite_float(xs: list[float], digits: int) -> None:
     expr = to_polars(parse(f"round(x, {digits})"), column=pl.col, band=pl.col, as_of=dt.date.min)
     got = frame.lazy().select(expr).collect().to_series().to_list()
     assert got == [_round(x, digits) for x in xs]
+
+
+@pytest.mark.parametrize(("source", "sign"), [
+    ("min((-0.0), 0)", 1.0), ("min(0, (-0.0))", -1.0), ("max((-0.0), 0.0)", 1.0),
+    ("max(0.0, (-0.0), None)", -1.0), ("min((-0.0), None, 0.0, (-0.0))", -1.0),
+    ("min(f1, 0)", 1.0), ("max(0, f1)", -1.0),
+])
+def test_min_and_max_of_equal_values_give_the_last(source: str, sign: float) -> None:
+    """Found by the explore profile: ``min(-0.0, 0)`` was 0.0 in polars (its fold keeps the
+    later of two equal values) and -0.0 in scalar.py (Python's ``min`` keeps the first).
+    docs/semantics.md, "Expressions": of equal values, the last is given."""
+    row = {name: None for name in (*ENV, *LAGS)} | {"f1": -0.0}
+    frame = pl.DataFrame([row], schema={n: t for n, t in schema(None).items() if n in row})
+    expr = to_polars(parse(source), column=pl.col, band=pl.col, as_of=dt.date(2024, 1, 1),
+                     types=ENV)
+    (got,) = frame.select(expr).to_series().to_list()
+    want = evaluate(parse(source), row, as_of=dt.date(2024, 1, 1), types=ENV)
+    assert isinstance(got, float) and isinstance(want, float)
+    assert got == want == 0.0
+    assert math.copysign(1.0, got) == math.copysign(1.0, want) == sign
