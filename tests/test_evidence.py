@@ -93,3 +93,37 @@ def test_an_or_of_ands_lists_the_parts_of_the_branch_that_held() -> None:
     ev = _evidence("(logins > 5 and seats > 1) or (logins < 3 and seats == 4)", logins=2)
     assert _names(ev) == ["logins", "seats"]
     assert ev is not None and [e["op"] for e in ev] == ["<", "=="]
+
+
+def test_the_form_for_many_rows_gives_the_same_evidence(monkeypatch: Any) -> None:
+    # conditions with `or` branches drop the branches that did not hold with
+    # list.drop_nulls() on a few rows and with list.filter(...) from EVIDENCE_MANY_ROWS rows
+    # on: both forms, on either side of the threshold, give the same frame
+    import healthrules.engine.assemble as assemble
+
+    when = ("(logins > 5 and seats > 1) or (logins < 3 and seats == 4) "
+            "or band(usage) == 'low' or score < 60")
+    n = 3 * assemble.EVIDENCE_MANY_ROWS
+    keys = [f"a{i:03d}" for i in range(n)]
+    counts = [i % 9 for i in range(n)]
+    events = pl.DataFrame({
+        "account_id": [k for k, c in zip(keys, counts, strict=True) for _ in range(c)],
+        "event": ["login"] * sum(counts),
+        "timestamp": [dt.datetime(2026, 6, 20, 9)] * sum(counts)},
+        schema={"account_id": pl.String, "event": pl.String, "timestamp": pl.Datetime("us")})
+    accounts = pl.DataFrame({"account_id": keys, "signed_on": [dt.date(2026, 6, 10)] * n,
+                             "seats": [1 + i % 5 for i in range(n)]})
+    program = hr.compile(_roadmap(when))
+    assert assemble.program_for(program, 0, "us")._evidence_many  # the action has both forms
+    bound = assemble.EVIDENCE_MANY_ROWS
+    seen: list[pl.DataFrame] = []
+    for threshold in (1, 10**9):  # every query in the form for many rows, then none
+        monkeypatch.setattr(assemble, "EVIDENCE_MANY_ROWS", threshold)
+        for rows in (accounts, accounts.head(5), accounts.head(1)):
+            seen.append(hr.evaluate(program, events, rows, AS_OF).actions)
+    many, few = seen[:3], seen[3:]
+    assert many[0].height > bound  # enough rows for the form for many rows by default
+    assert any(len(e) < 4 for e in many[0]["evidence"].to_list())  # branches were dropped
+    for a, b in zip(many, few, strict=True):
+        assert a.schema == b.schema
+        assert a.to_dicts() == b.to_dicts()

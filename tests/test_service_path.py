@@ -316,3 +316,80 @@ def test_large_per_account_queries_run_in_memory_with_the_same_results(
     streamed = hr.evaluate(plan, data.events, data.accounts, DEFAULT_AS_OF)
     for name in ("indicators", "stages", "scores", "actions", "conditions"):
         assert_frame_equal(getattr(streamed, name), getattr(small, name))
+
+
+def _roadmap_frames(plan: hr.Plan, events: pl.DataFrame, accounts: pl.DataFrame,
+                    as_of: dt.date, rows: int | None) -> list[pl.DataFrame]:
+    """Every roadmap frame (all columns) built through the hooks for ``rows`` rows."""
+    plan, clock, ev_lf, acc_df = prepare(plan, events, accounts, as_of)
+    at = accounts_at(acc_df, clock, plan.account_key).frame
+    ev = Evaluator(plan, clock.time_unit)
+    key = plan.account_key
+    agg, _ = ev.aggregates(ev_lf, at, clock, event_rows=events.height)
+    routed = ev.route(at.lazy().with_columns(ev.time_columns(clock))).collect()
+    return pl.collect_all(ev._frames(routed.lazy(), agg, key, set(routed.columns), rows))
+
+
+@pytest.mark.parametrize("which", ["b2b", "workload"])
+def test_forms_for_many_rows_give_the_same_roadmap_frames(
+        which: str, b2b: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """From MANY_ROWS rows a roadmap frame takes when/then chains for the stage index,
+    the achievement columns and the weight set's picks instead of arrays indexed per row:
+    every column of every roadmap frame is the same either way, and so is every output
+    of an evaluation (the benchmark's roadmap has two weight sets and five stages)."""
+    import importlib.util
+
+    import healthrules.engine.assemble as assemble_module
+
+    spec = importlib.util.spec_from_file_location("workload", ROOT / "benchmarks" / "workload.py")
+    assert spec is not None and spec.loader is not None
+    workload = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(workload)
+
+    if which == "b2b":
+        plan, data = b2b
+        events, accounts, as_of = data.events, data.accounts, DEFAULT_AS_OF
+    else:
+        plan = hr.compile(hr.Roadmap.model_validate(workload.roadmap_dict()))
+        events, accounts = workload.generate(20_000, 300)
+        as_of = workload.AS_OF
+    few = _roadmap_frames(plan, events, accounts, as_of, None)
+    many = _roadmap_frames(plan, events, accounts, as_of, assemble_module.MANY_ROWS)
+    assert few[0].height >= 50
+    assert len(set(few[0]["__stage"].to_list())) > 1  # several stages to pick between
+    if which == "workload":
+        assert few[0]["__ws"].n_unique() > 1  # both weight sets are picked
+    for a, b in zip(few, many, strict=True):
+        assert_frame_equal(a, b)
+    outputs = []
+    for bound in (10**9, 1):  # no evaluation takes the forms for many rows, then all do
+        monkeypatch.setattr(assemble_module, "MANY_ROWS", bound)
+        outputs.append(hr.evaluate(plan, events, accounts, as_of))
+    for name in ("indicators", "stages", "scores", "actions", "conditions"):
+        assert_frame_equal(getattr(outputs[0], name), getattr(outputs[1], name))
+
+
+@pytest.mark.parametrize("large", [False, True])
+def test_rows_sorted_once_give_the_outputs_of_sorting_each_one(
+        large: bool, b2b: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One roadmap without roll-ups: its frame is built from the accounts sorted by key, the
+    indicators, stages and scores are not sorted again and the actions are sorted by one
+    integer (row, priority, declared order); every output equals that of the path that
+    sorts each output by key (taken where a roadmap has roll-ups), on the small-input and
+    the large-input paths, with the accounts in any order."""
+    from healthrules.engine.assemble import RoadmapProgram
+
+    plan, data = b2b
+    accounts = data.accounts.sample(fraction=1.0, shuffle=True, seed=3)
+    if large:
+        monkeypatch.setattr(frames_module, "SMALL_ROWS", 0)
+        monkeypatch.setattr(evaluator_module, "SMALL_ROWS", 0)
+    once = hr.evaluate(plan, data.events, accounts, DEFAULT_AS_OF)
+    monkeypatch.setattr(RoadmapProgram, "has_rollups", property(lambda self: True))
+    each = hr.evaluate(plan, data.events, accounts, DEFAULT_AS_OF)
+    key = plan.account_key
+    for name in ("indicators", "stages", "scores", "actions", "conditions"):
+        assert_frame_equal(getattr(once, name), getattr(each, name))
+    assert once.indicators[key].is_sorted()
+    per_account = once.actions.group_by(key).len()["len"]
+    assert per_account.max() > 1  # the order within an account is checked too

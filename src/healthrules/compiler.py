@@ -77,10 +77,11 @@ class Plan:
 
     def source_indicators(self, source: str) -> list[tuple[int, int, AggregateIndicator]]:
         """(roadmap index, indicator index, indicator) of every aggregate indicator that
-        reads ``source``, in plan order."""
-        return [(i, idx, ind) for i, cr in enumerate(self.roadmaps)
-                for idx, ind in enumerate(cr.roadmap.indicators)
-                if isinstance(ind, AggregateIndicator) and self.source_of(ind) == source]
+        reads ``source``, in plan order (found once per plan: every events pass asks)."""
+        return list(self.cached(("source_indicators", source), lambda: tuple(
+            (i, idx, ind) for i, cr in enumerate(self.roadmaps)
+            for idx, ind in enumerate(cr.roadmap.indicators)
+            if isinstance(ind, AggregateIndicator) and self.source_of(ind) == source)))
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)

@@ -528,9 +528,13 @@ def check_accounts(plan: Plan, accounts: pl.LazyFrame, events_schema: pl.Schema,
                     f"the event timestamps are {clock.time_zone or 'naive'}",
                     "accounts", name))
                 continue
-            casts.append(pl.col(name).dt.cast_time_unit(clock.time_unit))  # type: ignore[arg-type]
+            # (a column already of its type is taken as it is: a cast that changes nothing
+            # is still a node to plan per call)
+            casts.append(pl.col(name) if dtype.time_unit == clock.time_unit
+                         else pl.col(name).dt.cast_time_unit(clock.time_unit))  # type: ignore[arg-type]
         else:
-            casts.append(pl.col(name).cast(_POLARS_TYPE[typ]))
+            target = _POLARS_TYPE[typ]
+            casts.append(pl.col(name) if dtype == target else pl.col(name).cast(target))
     ev_key = events_schema.get(plan.events.account)
     if key in schema and ev_key is not None and not _keys_compatible(schema[key], ev_key):
         issues.append(_issue(

@@ -7,13 +7,22 @@ whatever the size of the plan:
 2. the routed rows and the roadmap frame of every roadmap
    (:mod:`healthrules.engine.assemble`), one ``collect_all``;
 3. the output frames (indicators, stages with their task lists, scores: each stacked over
-   the roadmaps and sorted inside the query) and the fired actions with texts and
-   evidence (the collected roadmap frames tell which actions fired; each action renders
-   only the values it shows on its own rows, :meth:`RoadmapProgram.rendered_actions`), one
-   ``collect_all``; the condition counts are sums of the collected frames' columns;
+   the roadmaps and sorted inside the query; one roadmap without roll-ups is built from
+   the accounts sorted by key in step 2, and its frames need no sort) and the fired
+   actions with texts and evidence (the collected roadmap frames tell which actions
+   fired; each action renders only the values it shows on its own rows,
+   :meth:`RoadmapProgram.rendered_actions`), one ``collect_all``; the condition counts
+   are sums of the collected frames' columns;
 4. above ``SMALL_ROWS`` rows, step 3 collects the unrendered rows where some action fired
    instead, and the fired actions are rendered from those in a fourth collect (each
    action's filter then runs over the fired rows, not over every row).
+
+One account (a service's request) takes step 2 in two collects where that pays
+(:meth:`RoadmapProgram.splits`): the routed row with the indicators, stage and segment
+(:meth:`RoadmapProgram.head`), then the rest of the roadmap frame with only what that
+stage and segment need (:meth:`RoadmapProgram.tail`: its tasks, achievement and action
+conditions, the one weight set that applies), some 300 fewer expression nodes to plan and
+run for the B2B example.
 
 Steps 2 to 4 run on one row per account and on the in-memory engine
 (:func:`~healthrules.engine.frames.collect_rows`): without query optimisation up to
@@ -37,12 +46,18 @@ import polars as pl
 
 from healthrules.compiler import Plan, compile
 from healthrules.engine.aggregate import EVENTS_QUERY_FLAGS, EventsPass
-from healthrules.engine.assemble import RoadmapOutputs, RoadmapProgram, program_for
+from healthrules.engine.assemble import (
+    ORDER_STEP,
+    RoadmapOutputs,
+    RoadmapProgram,
+    program_for,
+)
 from healthrules.engine.binding import ColumnTime
 from healthrules.engine.frames import (
     AS_OF,
     END,
     END_NAIVE,
+    PRIORITY_RANK,
     ROUTE,
     SMALL_ROWS,
     TASK_DTYPE,
@@ -143,9 +158,9 @@ class Evaluator:
                            routed.height)
 
     def _frames(self, routed: pl.LazyFrame, agg: pl.DataFrame, key: str,
-                columns: set[str]) -> list[pl.LazyFrame]:
+                columns: set[str], rows: int | None = None) -> list[pl.LazyFrame]:
         lazy_agg = agg.lazy()
-        return [p.frame(routed, lazy_agg, key, columns) for p in self.programs]
+        return [p.frame(routed, lazy_agg, key, columns, rows) for p in self.programs]
 
     def outputs(self, frames: list[pl.DataFrame], key: str,
                 by: str | None = None, *, render: bool = True) -> CollectedOutputs:
@@ -287,14 +302,31 @@ class Evaluator:
         # SMALL_ROWS accounts on the in-memory engine: collect_rows)
         routed_lf = self.route(accounts.lazy().with_columns(self.time_columns(clock)))
         routed_columns = {*accounts.columns, ROUTE, AS_OF, END, END_NAIVE}
-        routed, *frames = collect_rows(
-            [routed_lf, *self._frames(routed_lf, agg, key, routed_columns)], accounts.height)
+        # one roadmap: its frame is built from the rows sorted by key (narrow rows: one
+        # cheap sort), so that the output frames come out in key order and need no sort of
+        # their own (three sorts of wider frames); not where roll-ups group the rows (their
+        # sums run in row order)
+        in_key_order = (accounts.height > 1 and len(self.programs) == 1
+                        and not self.programs[0].has_rollups)
+        if accounts.height == 1 and all(p.splits(routed_columns) for p in self.programs):
+            # one account: its stage and segment are known after a first collect, and the
+            # rest of its roadmap frame computes only what they need (RoadmapProgram.tail)
+            lazy_agg = agg.lazy()
+            routed, *heads = collect_rows(
+                [routed_lf, *[p.head(routed_lf, lazy_agg, key) for p in self.programs]], 1)
+            frames = collect_rows([p.tail(head, routed_columns)
+                                   for p, head in zip(self.programs, heads, strict=True)], 1)
+        else:
+            rows_lf = routed_lf.sort(key) if in_key_order else routed_lf
+            routed, *frames = collect_rows(
+                [routed_lf, *self._frames(rows_lf, agg, key, routed_columns, accounts.height)],
+                accounts.height)
         unrouted = routed.get_column(ROUTE).null_count()
         diagnostics["accounts"] = routed.height
         diagnostics["accounts_unrouted"] = unrouted
         indicators, stages, scores, actions, counts = self._results(
             frames, routed.filter(pl.col(ROUTE).is_null()) if unrouted else None, key,
-            sort=routed.height > 1)
+            sort=routed.height > 1, in_key_order=in_key_order)
         sums: dict[str, list[Any]] = {"considered": [], "fired": [], "unknown": []}
         for i, cr in enumerate(plan.roadmaps):
             row = counts[i]
@@ -317,12 +349,15 @@ class Evaluator:
         )
 
     def _results(self, frames: list[pl.DataFrame], unrouted: pl.DataFrame | None, key: str,
-                 *, sort: bool) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame,
-                                         pl.DataFrame | None, list[dict[str, int]]]:
+                 *, sort: bool, in_key_order: bool = False,
+                 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame,
+                            pl.DataFrame | None, list[dict[str, int]]]:
         """The frames of an :class:`Evaluation` from the roadmap frames, stacked over the
-        roadmaps and sorted inside the queries (``sort``: more than one row), with the
-        fired actions in one ``collect_all`` (large inputs: the fired rows there, then one
-        more for the fired actions when some fired): indicators, stages, scores, actions
+        roadmaps and sorted inside the queries (``sort``: more than one row; with
+        ``in_key_order`` the roadmap frames' rows are sorted by ``key`` already, keys are
+        unique, and a frame that is not stacked with another is not sorted again), with
+        the fired actions in one ``collect_all`` (large inputs: the fired rows there, then
+        one more for the fired actions when some fired): indicators, stages, scores, actions
         (None: none fired) and each roadmap's condition counts (sums of the collected
         frame's columns, no query)."""
         rows = sum(f.height for f in frames)
@@ -337,7 +372,10 @@ class Evaluator:
 
         def stack(parts: list[pl.LazyFrame], how: Any, by: list[str],
                   rows_sorted: bool = sort) -> pl.LazyFrame:
-            lf = parts[0] if len(parts) == 1 else pl.concat(parts, how=how)
+            if len(parts) == 1:
+                return (parts[0].sort(by, nulls_last=True)
+                        if rows_sorted and not (in_key_order and by == order) else parts[0])
+            lf = pl.concat(parts, how=how)
             return lf.sort(by, nulls_last=True) if rows_sorted else lf
 
         stage_parts = [o.stages for o in shapes]
@@ -351,13 +389,24 @@ class Evaluator:
         def sorted_actions(fired: list[pl.LazyFrame]) -> pl.LazyFrame:
             # always sorted: one account's actions come out in declared order, and the
             # output lists them by priority whatever else is evaluated with the account
+            if in_key_order:  # one roadmap, its rows in key order: the row's number for
+                # the key (keys are unique), one Int64 sort key (row, rank, order) instead
+                # of three columns, one of them a string
+                lf = fired[0] if len(fired) == 1 else pl.concat(fired, how="vertical_relaxed")
+                lf = lf.sort((pl.col(_ROW).cast(pl.Int64) * len(PRIORITY_RANK)
+                              + pl.col("__rank")) * ORDER_STEP + pl.col("__order"))
+                return lf.drop(_ROW, "__rank", "__order")
             lf = stack(fired, "vertical_relaxed", [key, "__rank", "__order"], rows_sorted=True)
             return lf.drop("__rank", "__order")
+
+        def numbered(rows: pl.DataFrame) -> pl.DataFrame:
+            # the rows' numbers in key order, carried by the actions (rendered_actions)
+            return rows.with_row_index(_ROW) if in_key_order else rows
 
         fired: list[pl.LazyFrame] = []
         if small:
             for p, frame in zip(self.programs, frames, strict=True):
-                lf = p.rendered_actions(p.fired_columns(frame, key), key)
+                lf = p.rendered_actions(numbered(p.fired_columns(frame, key)), key)
                 if lf is not None:
                     fired.append(lf)
             if fired:
@@ -369,7 +418,7 @@ class Evaluator:
         for p, o in zip(self.programs, shapes, strict=True):
             fired_rows = next(got) if o.fired_rows is not None else None
             if fired_rows is not None and fired_rows.height:
-                lf = p.rendered_actions(fired_rows, key)
+                lf = p.rendered_actions(numbered(fired_rows), key)
                 if lf is not None:
                     fired.append(lf)
         actions = None
@@ -393,6 +442,10 @@ class Evaluator:
         route = chain.otherwise(pl.lit(None, pl.Int64))
         return route.alias(ROUTE)
 
+
+_ROW = "__row"
+"""The number of a fired row among the rows of a roadmap frame in key order (the actions'
+sort key, with their priority rank and declared order)."""
 
 _CONDITIONS = {"roadmap": pl.String, "stage": pl.String, "action_id": pl.String,
                "considered": pl.Int64, "fired": pl.Int64, "unknown": pl.Int64}

@@ -426,7 +426,15 @@ class Engine:
             if not frames:
                 frame = pl.DataFrame({HK: []}, schema={HK: pl.Int64})
             elif all(f.schema == frames[0].schema for f in frames):
-                frame = pl.concat(frames, how="vertical", rechunk=False)
+                # the row key taken apart from the other columns, chunk by chunk: dropping
+                # it from the concatenated frame copies every column when the chunks'
+                # columns are split differently (a column that is constant in one chunk is
+                # one piece there): about 0.25 CPU s for the indicators at 5M events
+                hk = pl.concat([f.get_column(HK) for f in frames], rechunk=False)
+                rest = pl.concat([f.drop(HK) for f in frames], how="vertical", rechunk=False)
+                if sort is None and hk.is_sorted():
+                    return pl.concat([keys_of(keys, hk), rest], how="horizontal")
+                frame = pl.concat([hk.to_frame(), rest], how="horizontal")
             else:  # the roadmaps of a pack have other indicator columns
                 frame = pl.concat(frames, how="diagonal_relaxed")
             if sort is not None:
