@@ -211,6 +211,20 @@ def test_engine_reference_and_explain_agree_on_a_computed_nan() -> None:
         assert [a.fired for a in why.actions] == [(account, "ahead") in fired]
 
 
+def test_one_account_alone_reads_a_computed_nan_as_the_batch_does() -> None:
+    # the service path (one account's frame, evaluated in two parts) against the batch
+    roadmap = _roadmap()
+    events, accounts = _frames()
+    plan = hr.compile(roadmap)
+    batch = hr.evaluate(plan, events, accounts, AS_OF)
+    for account in ("x1", "x2", "x3", "x4"):
+        alone = hr.evaluate(plan, events.filter(pl.col("account_id") == account),
+                            accounts.filter(pl.col("account_id") == account), AS_OF)
+        for name in ("indicators", "stages", "scores", "actions"):
+            want = batch.frames[name].filter(pl.col("account_id") == account)
+            assert_frame_equal(alone.frames[name], want)
+
+
 def test_history_reads_a_computed_nan_as_evaluate_does() -> None:
     roadmap = _roadmap()
     events, accounts = _frames()
