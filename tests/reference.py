@@ -473,8 +473,8 @@ def _rollup(r: Roadmap, a: Analysis, idx: int, ind: RollupIndicator,
     weights: list[object] = []
     for k, kattrs in kids:
         env = {**kattrs, **k.indicators, "as_of": clock.as_of}
-        # a child's value as computed (an expression reads a NaN name as null, but can
-        # compute inf or NaN itself): off the grid, it makes a sum or a mean null
+        # a child's value as computed (an expression reads a NaN name as null and a NaN it
+        # computes is null, but it can compute inf): off the grid, it makes a sum or a mean null
         values.append(_eval(of, env, clock, k.bands))
         if weight is not None:
             weights.append(_eval(weight, env, clock, k.bands))
@@ -725,10 +725,13 @@ def _trend(compare: str, current: object, previous: object) -> object:
         return None
     assert isinstance(current, (int, float)) and isinstance(previous, (int, float))
     if compare == "delta":
-        return current - previous
-    if previous == 0:
+        out: float = current - previous
+    elif previous == 0:
         return None
-    return (float(current) - float(previous)) / previous
+    else:
+        out = (float(current) - float(previous)) / previous
+    # "Expressions": a NaN computed (a derived indicator's inf - inf) is null
+    return None if isinstance(out, float) and math.isnan(out) else out
 
 
 def _aggregate(

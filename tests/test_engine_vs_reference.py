@@ -126,7 +126,16 @@ def aggregate_indicators(draw: Draw, ident: str) -> dict[str, Any]:
     return ind
 
 
+RATIOS = st.integers(0, 7).flatmap(
+    lambda k: st.sampled_from([math.inf, -math.inf, 1e308]) if k == 0
+    else st.integers(0, 1000).map(lambda m: m / 1000))
+"""A float attribute: mostly 0 to 1; sometimes inf, -inf or 1e308 (the data contract takes
+them; arithmetic then overflows, and inf - inf is a NaN that must read as null)."""
+
 DERIVED = [
+    "{a} * ratio - ratio * 2",  # NaN when ratio is inf and {a} is 0 or 2
+    "{a} - ratio * 1e308",  # overflows when ratio is above 1
+    "min({a} * ratio - ratio, 1.0)",  # min() skips the null a NaN is
     "{a} + {b}",
     "{a} - {b} * 2",
     "{a} / seats",
@@ -262,6 +271,7 @@ def roadmaps(draw: Draw, zone: str | None, hierarchy: bool = True) -> dict[str, 
             "seats >= 5",
             "ratio < 0.5",
             "days_since(since) > 30",
+            f"{a} * ratio - ratio > {k}",  # inf - inf computed inline: null, not "largest"
         ]
         if banded:
             options.append(f"band({draw(st.sampled_from(banded))}) == 'red'")
@@ -418,7 +428,7 @@ def data(draw: Draw, zone: str | None) -> tuple[pl.DataFrame, pl.DataFrame]:
                 "since": maybe_at(far, 130 * 24),
                 "seats": maybe(st.integers(0, 12)),
                 "plan": maybe(st.sampled_from(["pro", "free", "ent"])),
-                "ratio": maybe(st.integers(0, 1000).map(lambda k: k / 1000)),
+                "ratio": maybe(RATIOS),
                 "vip": maybe(st.booleans()),
             }
             for ident, parent in zip(ids, parents, strict=True)

@@ -286,18 +286,20 @@ def test_gap_a_rollup_over_an_infinite_child_value() -> None:
     h = _non_finite_children({"c2": float("inf")})
     assert h["k_sum"] is None and h["k_mean"] is None and h["kids_usage"] is None
     assert h["kids_max"] == math.inf and h["k_min"] == 50.0
-    # arr2 - arr2 is NaN for c2 (inf - inf), 0.0 for the others
-    assert h["k_nan_sum"] is None
+    # arr2 - arr2 is inf - inf for c2: a NaN computed is null ("Expressions"), so c2 has no
+    # value there and the sum is that of the others, 0.0 (it was null while NaN was a value)
+    assert h["k_nan_sum"] == 0.0
     assert (h["k_nan_min"], h["k_nan_max"]) == (0.0, 0.0)
     assert _non_finite_children({"c3": -math.inf})["k_min"] == -math.inf
 
 
 def test_gap_a_min_or_max_rollup_over_nan_children_only_is_null() -> None:
-    # the engine gave NaN (polars' min of NaN values), the reference null: a NaN child value
-    # is null for min and max ("smallest / largest non-null value")
+    # the engine gave NaN (polars' min of NaN values), the reference null: inf - inf is null
+    # for every child ("Expressions"), so min and max have no value ("smallest / largest
+    # non-null value") and the sum is that of no value, 0.0
     h = _non_finite_children({c: float("inf") for c in ("c1", "c2", "c3")})
     assert h["k_nan_min"] is None and h["k_nan_max"] is None
-    assert h["k_nan_sum"] is None and h["kids_max"] == math.inf
+    assert h["k_nan_sum"] == 0.0 and h["kids_max"] == math.inf
 
 
 def test_rollups_of_rollups_in_history_equal_evaluate() -> None:

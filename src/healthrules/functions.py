@@ -21,6 +21,7 @@ import ast
 import datetime as dt
 import decimal
 import math
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -343,12 +344,21 @@ form with it (:func:`healthrules.expressions.lowered_cost`); ``tests/test_expres
 counts the copies in every function's polars form."""
 
 
-def _extreme(args: Sequence[object], pick: Callable[[list[Any]], Any]) -> object:
+def _extreme(args: Sequence[object], better: Callable[[Any, Any], bool]) -> object:
+    """The smallest / largest present argument, as polars' ``min_horizontal`` /
+    ``max_horizontal`` fold it: with a float among them all are floats, and a later argument
+    replaces the one kept unless the kept one is strictly better, so of equal values the
+    last is given (``min(-0.0, 0)`` is ``0.0``, ``min(0.0, -0.0)`` is ``-0.0``)."""
     present: list[Any] = [a for a in args if a is not None]
     if not present:
         return None
-    best = pick(present)
-    return float(best) if any(isinstance(a, float) for a in present) else best
+    if any(isinstance(a, float) for a in present):
+        present = [float(a) for a in present]
+    best = present[0]
+    for a in present[1:]:
+        if not better(best, a):
+            best = a
+    return best
 
 
 # --------------------------------------------------------------------------- abs
@@ -412,11 +422,11 @@ def _coalesce_polars(ctx: PolarsCall, node: ast.Call) -> pl.Expr:
 
 
 def _min_scalar(ctx: ScalarCall, args: list[object]) -> object:
-    return _extreme(args, min)
+    return _extreme(args, operator.lt)
 
 
 def _max_scalar(ctx: ScalarCall, args: list[object]) -> object:
-    return _extreme(args, max)
+    return _extreme(args, operator.gt)
 
 
 def _coalesce_scalar(ctx: ScalarCall, args: list[object]) -> object:
@@ -628,7 +638,8 @@ def _change_scalar(ctx: ScalarCall, node: ast.Call) -> object:
     now = ctx.arg(node.args[0])
     if now is None or before is None:
         return None
-    return fits_int(now - before)  # type: ignore[operator]  # numbers: infer() checked it
+    out = fits_int(now - before)  # type: ignore[operator]  # numbers: infer() checked it
+    return None if isinstance(out, float) and out != out else out  # inf - inf: null
 
 
 def _stuck_scalar(ctx: ScalarCall, node: ast.Call) -> object:

@@ -22,7 +22,8 @@ from healthrules.expressions import (
 )
 from healthrules.functions import FUNCTION_TABLE, checked_int, round_decimal
 
-__all__ = ["exact_division", "nan_to_null", "round_decimal", "to_polars"]
+__all__ = ["computed_nan_to_null", "exact_division", "nan_to_null", "round_decimal",
+           "to_polars"]
 
 _CMP: dict[type[ast.cmpop], Callable[[pl.Expr, pl.Expr], pl.Expr]] = {
     ast.Eq: operator.eq,
@@ -66,10 +67,11 @@ def to_polars(
     Semantics match :mod:`healthrules.scalar` (its module docstring states them; the
     differential test checks them): three-valued logic, division by zero is null,
     ``x if c else y`` is null when ``c`` is null, ``min``/``max`` skip nulls, ``round`` rounds
-    the shortest decimal form of a float halves away from zero.
+    the shortest decimal form of a float halves away from zero, a NaN computed (``inf - inf``)
+    is null (one guard where the arithmetic ends: :meth:`_Translate.value`).
     """
     tree = parsed.tree if isinstance(parsed, Parsed) else parsed
-    return _Translate(column, band, as_of, types).visit(tree)
+    return _Translate(column, band, as_of, types).value(tree)
 
 
 def _is_boolean(node: ast.expr) -> bool:
@@ -107,7 +109,7 @@ class _Translate:
     # ---- what function forms read (healthrules.functions.PolarsCall)
 
     def arg(self, node: ast.expr) -> pl.Expr:
-        return self.visit(node)
+        return self.value(node)
 
     def band_of(self, indicator: str) -> pl.Expr:
         return self.band(indicator)
@@ -137,6 +139,42 @@ class _Translate:
             return infer(node, self.types, banded=frozenset(self.types))
         except ExprProblem:
             return None
+
+    def may_be_nan(self, node: ast.expr) -> bool:
+        """Whether a node's polars form can hold a NaN it computed (``inf - inf``, ``inf * 0``,
+        ``inf / inf``, ``inf * 0 + 1`` for ``x ** 0``, an overflow followed by one of those).
+
+        Names read NaN as null already and literals are never NaN; int arithmetic cannot give
+        NaN and neither can ``int / int`` (no int is infinite); ``-x``, ``x ** n`` (n >= 1) and
+        ``x if c else y`` give NaN only when an operand is NaN. Only known float nodes count
+        (without ``types`` nothing does)."""
+        match node:
+            case ast.BinOp(left=left, op=op, right=right):
+                if self.static_type(node) != "float":
+                    return False
+                if isinstance(op, ast.Pow):
+                    return (isinstance(right, ast.Constant) and right.value == 0) or (
+                        self.may_be_nan(left))
+                if isinstance(op, ast.Div):
+                    return not (self.is_int(left) and self.is_int(right))
+                return True
+            case ast.UnaryOp(op=ast.USub() | ast.UAdd(), operand=operand):
+                return self.may_be_nan(operand)
+            case ast.IfExp(body=body, orelse=orelse):
+                return self.may_be_nan(body) or self.may_be_nan(orelse)
+            case ast.Call(func=ast.Name(id="change")):
+                return self.static_type(node) == "float"
+            case _:
+                return False
+
+    def value(self, node: ast.expr) -> pl.Expr:
+        """A node's polars form as read by what is not arithmetic (a comparison, a function,
+        a condition, the expression's result): a NaN it computed is null (docs/semantics.md,
+        "Expressions"). Arithmetic reads its operands with :meth:`visit`: a NaN operand gives
+        NaN exactly where a null one gives null, so one guard where the arithmetic ends does
+        the work of one at every operation."""
+        expr = self.visit(node)
+        return computed_nan_to_null(expr) if self.may_be_nan(node) else expr
 
     def visit(self, node: ast.AST) -> pl.Expr:
         n = expr_node(node)
@@ -174,9 +212,10 @@ class _Translate:
         return _lit(node.value)
 
     def visit_UnaryOp(self, node: ast.UnaryOp) -> pl.Expr:
-        x = self.visit(node.operand)
         if isinstance(node.op, ast.Not):
+            x = self.value(node.operand)
             return (x if _is_boolean(node.operand) else x.cast(pl.Boolean)).not_()
+        x = self.visit(node.operand)
         if isinstance(node.op, ast.USub):
             if self.is_int(node.operand):  # -(-2**63) does not fit: null
                 return checked_int(pl.lit(0, dtype=pl.Int128) - x.cast(pl.Int128))
@@ -207,7 +246,7 @@ class _Translate:
     def boolean(self, node: ast.expr) -> pl.Expr:
         """A condition as a Boolean: a comparison, ``and``/``or`` or ``not`` already is one
         (a cast that changes nothing is one more node to plan and run per call)."""
-        expr = self.visit(node)
+        expr = self.value(node)
         return expr if _is_boolean(node) else expr.cast(pl.Boolean)
 
     def visit_BoolOp(self, node: ast.BoolOp) -> pl.Expr:
@@ -218,7 +257,7 @@ class _Translate:
     def visit_Compare(self, node: ast.Compare) -> pl.Expr:
         results: list[pl.Expr] = []
         left_node: ast.expr = node.left
-        left = self.visit(left_node)
+        left = self.value(left_node)
         for op, right_node in zip(node.ops, node.comparators, strict=True):
             if isinstance(op, ast.Is):
                 results.append(left.is_null())
@@ -241,7 +280,7 @@ class _Translate:
                 member = pl.when(left.is_not_null()).then(member)
                 results.append(member.not_() if isinstance(op, ast.NotIn) else member)
                 continue
-            right = self.visit(right_node)
+            right = self.value(right_node)
             a, b = left, right
             # a date against a datetime: midnight on the datetime's wall clock
             kinds = (self.static_type(left_node), self.static_type(right_node))
@@ -274,6 +313,14 @@ def nan_to_null(x: pl.Expr) -> pl.Expr:
     costs less to plan and run on a few rows."""
     value = x.cast(pl.Float64)
     return pl.when(value.is_nan()).then(pl.lit(None, pl.Float64)).otherwise(value)
+
+
+def computed_nan_to_null(x: pl.Expr) -> pl.Expr:
+    """A computed float (``a - b``, ``a * b``...) with NaN read as null, in one node that reads
+    ``x`` once: :func:`nan_to_null` reads its operand twice, which for a column is cheap but
+    copies a whole arithmetic subtree into the plan. ``replace`` matches NaN (polars compares
+    floats by total equality there); ``tests/test_nan_is_null.py`` pins it."""
+    return x.replace(float("nan"), None)
 
 
 def exact_division(a: pl.Expr, b: pl.Expr) -> pl.Expr:

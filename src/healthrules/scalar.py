@@ -15,7 +15,9 @@ which ``tests/test_differential.py`` checks on random expressions and null-rich 
   a float as soon as one side is a float; ``x ** n`` (``n`` a literal 0 to 16) is ``x``
   multiplied ``n`` times, left to right (``x ** 0`` is ``x * 0 + 1``). An int result (of
   ``+ - * **``, unary minus, ``abs``, ``change``) that leaves the 64-bit range is null, never
-  wrapped (polars computes it in 128 bits and casts back).
+  wrapped (polars computes it in 128 bits and casts back). A float result may be ``inf`` or
+  ``-inf`` (an overflow, an infinite value); a NaN result (``inf - inf``, ``inf * 0``,
+  ``inf / inf``, ``inf ** 0``) is null, the moment it is computed.
 - Ints compared with floats are compared as floats, and ``x in (...)`` with a list of numbers
   compares as floats too. A float NaN read from ``values`` is null.
 - Two datetimes compare as instants. A date compared with a datetime is read as midnight on
@@ -290,11 +292,16 @@ def _comparison(fn: Callable[[Any, Any], Any]) -> Callable[[object, object], boo
     return run
 
 
+def _not_nan(v: object) -> object:
+    """A computed value: a float NaN (``inf - inf``, ``inf * 0``, ``inf / inf``) is null."""
+    return None if isinstance(v, float) and v != v else v
+
+
 def _arithmetic(fn: Callable[[Any, Any], Any]) -> Callable[[object, object], object]:
     def run(a: object, b: object) -> object:
         if a is None or b is None:
             return None
-        return fits_int(fn(a, b))  # an int that leaves 64 bits is null
+        return _not_nan(fits_int(fn(a, b)))  # an int that leaves 64 bits is null
 
     return run
 
@@ -302,7 +309,8 @@ def _arithmetic(fn: Callable[[Any, Any], Any]) -> Callable[[object, object], obj
 def _divide(a: object, b: object) -> float | None:
     if a is None or b is None or b == 0:
         return None
-    return float(a) / float(b)  # type: ignore[arg-type]
+    q = float(a) / float(b)  # type: ignore[arg-type]
+    return None if q != q else q
 
 
 def _power(base: object, exponent: object) -> object:
@@ -314,7 +322,7 @@ def _power(base: object, exponent: object) -> object:
         return None
     b: Any = base
     if exponent == 0:
-        return b * 0 + 1
+        return _not_nan(b * 0 + 1)  # inf ** 0 is inf * 0 + 1: NaN, so null
     out = b
     for _ in range(exponent - 1):
         out = fits_int(out * b)  # each step fits 64 bits, or the result is null

@@ -43,7 +43,7 @@ from healthrules.engine.frames import (
 from healthrules.engine.render import Renderer
 from healthrules.engine.rollup import RollupProgram
 from healthrules.expressions import Parsed, infer, lag_column, time_references
-from healthrules.polars_expr import exact_division, to_polars
+from healthrules.polars_expr import computed_nan_to_null, exact_division, to_polars
 from healthrules.roadmap import (
     UNASSIGNED_STAGE,
     Action,
@@ -167,6 +167,8 @@ class RoadmapProgram:
             n_trend = a.derived_trends.get(ident)
             if n_trend is not None:
                 value = _trend(dind.compare, value, pl.col(f"__prev{n_trend}__{ident}"))
+                if dind.compare != "previous" and a.indicator_types[ident] == "float":
+                    value = computed_nan_to_null(value)  # inf - inf: a NaN is null
             band = (None if dind.bands is None
                     else _band_expr(pl.col(ident), dind.bands).alias(f"{ident}__band"))
             self._derived.append((ident, previous, value.alias(ident), band))

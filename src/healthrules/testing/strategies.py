@@ -3,8 +3,9 @@
 The strategies read a roadmap's data contract (column names, attribute and value types, time
 zone) and its expressions, so the data they draw fits the pack and reaches its interesting
 cases: event names come from the indicators' ``where`` filters, attribute values from the
-literals the expressions compare them with, numbers from around every threshold, and event
-times from around every window edge.
+literals the expressions compare them with, numbers from around every threshold (a float
+attribute sometimes ``inf``, ``-inf`` or ``1e308``), and event times from around every window
+edge.
 
 - :func:`accounts_for` draws an accounts frame;
 - :func:`events_for` draws an events frame (for given account ids, or for ``a0``, ``a1``...);
@@ -32,6 +33,7 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import itertools
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -226,6 +228,10 @@ on the 1e-9 grid, large values that cancel, a subnormal): sums and means of them
 so every order of the events gives the same bits."""
 
 
+FLOAT_EXTREMES = (math.inf, -math.inf, 1e308, -1e308)
+"""Float attribute values at and beyond the edge of the finite doubles."""
+
+
 def _near(numbers: Sequence[float], integer: bool) -> list[float]:
     out: set[float] = set()
     for v in numbers:
@@ -254,7 +260,11 @@ def _attribute(facts: ContractFacts, name: str, typ: str, as_of: dt.date,
     if typ == "int":
         strat = _numbers(facts, name, True, 0, 200)
     elif typ == "float":
-        strat = _numbers(facts, name, False, -10.0, 1000.0)
+        # sometimes an extreme: an attribute may hold inf (read as a value; arithmetic on it
+        # may give NaN, which is null) or 1e308 (one more product overflows)
+        strat = st.integers(0, 7).flatmap(
+            lambda k: st.sampled_from(FLOAT_EXTREMES) if k == 0
+            else _numbers(facts, name, False, -10.0, 1000.0))
     elif typ == "bool":
         strat = st.booleans()
     elif typ == "str":
@@ -630,7 +640,8 @@ def _roadmap(draw: DrawFn, max_indicators: int, max_stages: int,
         numeric.append((ind["id"], integer))
     if draw(st.booleans()):
         a = draw(st.sampled_from([n for n, _ in numeric]))
-        expr = draw(st.sampled_from([f"{a} / seats", f"{a} * 2", f"coalesce({a}, 0) + 1"]))
+        expr = draw(st.sampled_from([f"{a} / seats", f"{a} * 2", f"coalesce({a}, 0) + 1",
+                                     f"{a} * arr - arr", f"{a} - arr * 1e308"]))
         ind = {"id": "d0", "family": draw(st.sampled_from(families)), "expr": expr}
         if draw(st.booleans()):
             ind["bands"] = draw(_bands(False))
@@ -692,7 +703,7 @@ def _roadmap(draw: DrawFn, max_indicators: int, max_stages: int,
             st.integers(0, 10) if ni[1] else st.sampled_from([0.0, 0.5, 1.0, 3.5]),
         ).map(lambda t: f"{t[0]} {t[1]} {t[2]}"))
         attr = st.sampled_from(["plan == 'pro'", "seats >= 10", "days_since(start) < 90",
-                                "plan in ('basic', 'pro')"])
+                                "plan in ('basic', 'pro')", "arr * 2 - arr > 100"])
         options = [simple, attr]
         if banded:
             options.append(st.sampled_from(banded).map(lambda b: f"band({b}) == 'b0'"))
@@ -752,7 +763,8 @@ def _roadmap(draw: DrawFn, max_indicators: int, max_stages: int,
         if draw(st.booleans()):
             segment["bands"] = {"levels": [{"name": "low", "lt": 60}, {"name": "high", "ge": 60}]}
         score["segments"] = [segment]
-    accounts: dict[str, Any] = {"attributes": {"plan": "str", "seats": "int", "start": "date"}}
+    accounts: dict[str, Any] = {"attributes": {"plan": "str", "seats": "int", "start": "date",
+                                               "arr": "float"}}
     if hierarchy:
         accounts["parent"] = "parent_id"
     events: dict[str, Any] = (
@@ -783,7 +795,8 @@ def roadmaps(*, max_indicators: int = 4, max_stages: int = 3,
     roll-up of roll-ups) and ``data.accounts.parent: parent_id``.
     Every roadmap drawn compiles (:func:`healthrules.compile`). Its data contract is fixed:
     events with a user and a float ``value`` column, accounts with ``plan`` (str), ``seats``
-    (int) and ``start`` (date) and, with a hierarchy, ``parent_id``, so :func:`inputs_for`
+    (int), ``start`` (date) and ``arr`` (float, which :func:`inputs_for` sometimes draws
+    as ``inf``, ``-inf`` or ``1e308``) and, with a hierarchy, ``parent_id``, so :func:`inputs_for`
     can feed it. With ``max_sources`` above
     1, ``data.events`` declares from one to that many named sources (``usage``; ``tickets``
     with an event column ``kind``, no user and an int ``severity``; ``surveys`` with no
