@@ -726,6 +726,8 @@ def _trend(compare: str, current: object, previous: object) -> object:
     assert isinstance(current, (int, float)) and isinstance(previous, (int, float))
     if compare == "delta":
         out: float = current - previous
+        if isinstance(out, int) and not -(2**63) <= out < 2**63:
+            return None  # "Expressions": an int result that leaves Int64 is null
     elif previous == 0:
         return None
     else:

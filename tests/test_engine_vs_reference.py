@@ -696,3 +696,23 @@ def test_gap_distinct_does_not_count_nan() -> None:
     result, ref, r = _gap_case(roadmap, [_event(stamp, 1.0), _event(stamp, float("nan"))], None)
     assert ref.accounts["a"].indicators["n"] == 1
     assert not compare(result, ref, r)
+
+
+def test_gap_an_int_trend_that_leaves_int64_is_null() -> None:
+    # (n - 1) * (2**62 - 1): 2**63 - 2 now (n = 3), -(2**62 - 1) in the previous window
+    # (n = 0); their difference does not fit in an Int64: null, as int arithmetic is
+    # ("Expressions"), never a wrapped number
+    big = 2**62 - 1
+    roadmap = {
+        "indicators": [
+            {"id": "n", "family": "process", "aggregate": "count", "window": "7d"},
+            {"id": "x", "family": "process", "expr": f"(n - 1) * {big}", "compare": "delta"},
+            {"id": "ok", "family": "process", "expr": "n * 2", "compare": "delta"},
+        ]
+    }
+    events = [_event(dt.datetime(2026, 6, 28, h)) for h in (1, 2, 3)]
+    result, ref, r = _gap_case(roadmap, events, None)
+    assert ref.accounts["a"].indicators["x"] is None
+    assert ref.accounts["a"].indicators["ok"] == 6
+    assert result.indicators["x"].to_list() == [None]
+    assert not compare(result, ref, r)

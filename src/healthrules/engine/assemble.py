@@ -43,6 +43,7 @@ from healthrules.engine.frames import (
 from healthrules.engine.render import Renderer
 from healthrules.engine.rollup import RollupProgram
 from healthrules.expressions import Parsed, infer, lag_column, time_references
+from healthrules.functions import checked_int
 from healthrules.polars_expr import computed_nan_to_null, exact_division, to_polars
 from healthrules.roadmap import (
     UNASSIGNED_STAGE,
@@ -166,7 +167,8 @@ class RoadmapProgram:
             self._prev += [e.meta.output_name() for e in previous]
             n_trend = a.derived_trends.get(ident)
             if n_trend is not None:
-                value = _trend(dind.compare, value, pl.col(f"__prev{n_trend}__{ident}"))
+                value = _trend(dind.compare, value, pl.col(f"__prev{n_trend}__{ident}"),
+                               integer=a.indicator_types[ident] == "int")
                 if dind.compare != "previous" and a.indicator_types[ident] == "float":
                     value = computed_nan_to_null(value)  # inf - inf: a NaN is null
             band = (None if dind.bands is None
@@ -776,7 +778,8 @@ class RoadmapProgram:
 
         value = finish(cur, False)
         if ind.compare != "none":
-            value = _trend(ind.compare, value, finish(prev, True))
+            value = _trend(ind.compare, value, finish(prev, True),
+                           integer=self.compiled.analysis.indicator_types[ind.id] == "int")
         if ind.window.from_ is not None:
             value = pl.when(pl.col(ind.window.from_).is_not_null()).then(value)
         return value
@@ -1142,12 +1145,16 @@ def _score_band_expr(r: Roadmap) -> pl.Expr:
         chain = pl.when(on).then(band) if chain is None else chain.when(on).then(band)
     result: pl.Expr = default if chain is None else chain.otherwise(default)
     return result.alias("__score_band")
-def _trend(compare: str, value: pl.Expr, before: pl.Expr) -> pl.Expr:
-    """An indicator's value under ``compare``: the previous value, the difference or the
-    relative change (an IEEE division; null when the previous value is 0)."""
+def _trend(compare: str, value: pl.Expr, before: pl.Expr, *, integer: bool = False,
+           ) -> pl.Expr:
+    """An indicator's value under ``compare``: the previous value, the difference (of two
+    ints: null when it leaves Int64, as int arithmetic is, never wrapped) or the relative
+    change (an IEEE division; null when the previous value is 0)."""
     if compare == "previous":
         return before
     if compare == "delta":
+        if integer:
+            return checked_int(value.cast(pl.Int128) - before.cast(pl.Int128))
         return value - before
     return exact_division(value.cast(pl.Float64) - before.cast(pl.Float64), before)
 
