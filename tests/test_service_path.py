@@ -118,7 +118,9 @@ def test_an_evaluation_runs_two_collects_and_renders_fired_actions_in_the_second
     """The routed rows come with the roadmap frames, the output frames (stacked and sorted
     over the roadmaps) in one collect; on a small input the fired actions' texts and
     evidence are rendered in that same collect (which actions fired is read from the
-    collected roadmap frames), so an action firing costs no third collect."""
+    collected roadmap frames), so an action firing costs no third collect. (This roadmap
+    has one stage and one weight set; one account of a roadmap with several takes its
+    roadmap frame in two collects, one more: RoadmapProgram.splits, test_one_row_path.)"""
     events, accounts = _one_account()
     calls = _count_collects(monkeypatch)
     quiet = hr.evaluate(hr.compile(_alert_roadmap("logins_7d < 0")), events, accounts, AS_OF)
