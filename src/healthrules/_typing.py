@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, TypeVar
 
-__all__ = ["INT_MAX", "INT_MIN", "NUMERIC", "TEMPORAL", "Type", "fits_int", "unify"]
+__all__ = ["INT_MAX", "INT_MIN", "NUMERIC", "TEMPORAL", "Type", "fits_int", "not_nan", "unify"]
 
 Type = Literal["int", "float", "bool", "str", "date", "datetime", "null"]
 """The type of an expression's value (``null`` is the type of the literal ``None``)."""
@@ -19,11 +19,20 @@ INT_MAX = 2**63 - 1
 evaluator alike (docs/expressions.md)."""
 
 
+_V = TypeVar("_V")
+
+
 def fits_int(value: object) -> object:
     """An int result as the language defines it: null (None) when it leaves 64 bits."""
     if isinstance(value, int) and not isinstance(value, bool):
         return value if INT_MIN <= value <= INT_MAX else None
     return value
+
+
+def not_nan(value: _V) -> _V | None:
+    """A computed value as the language defines it: a float NaN (``inf - inf``, ``inf * 0``,
+    ``inf / inf``) is null (None)."""
+    return None if isinstance(value, float) and value != value else value
 
 
 def unify(a: Type, b: Type) -> Type | None:

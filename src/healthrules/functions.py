@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from healthrules._typing import NUMERIC, TEMPORAL, Type, fits_int, unify
+from healthrules._typing import NUMERIC, TEMPORAL, Type, fits_int, not_nan, unify
 
 if TYPE_CHECKING:
     import polars as pl
@@ -638,8 +638,7 @@ def _change_scalar(ctx: ScalarCall, node: ast.Call) -> object:
     now = ctx.arg(node.args[0])
     if now is None or before is None:
         return None
-    out = fits_int(now - before)  # type: ignore[operator]  # numbers: infer() checked it
-    return None if isinstance(out, float) and out != out else out  # inf - inf: null
+    return not_nan(fits_int(now - before))  # type: ignore[operator]  # numbers: infer() checked it
 
 
 def _stuck_scalar(ctx: ScalarCall, node: ast.Call) -> object:

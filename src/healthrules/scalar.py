@@ -59,7 +59,7 @@ from simpleeval import (  # type: ignore[import-untyped]
     SimpleEval,
 )
 
-from healthrules._typing import fits_int
+from healthrules._typing import fits_int, not_nan
 from healthrules.expressions import (
     MAX_POWER,
     TIME_NAMES,
@@ -292,16 +292,11 @@ def _comparison(fn: Callable[[Any, Any], Any]) -> Callable[[object, object], boo
     return run
 
 
-def _not_nan(v: object) -> object:
-    """A computed value: a float NaN (``inf - inf``, ``inf * 0``, ``inf / inf``) is null."""
-    return None if isinstance(v, float) and v != v else v
-
-
 def _arithmetic(fn: Callable[[Any, Any], Any]) -> Callable[[object, object], object]:
     def run(a: object, b: object) -> object:
         if a is None or b is None:
             return None
-        return _not_nan(fits_int(fn(a, b)))  # an int that leaves 64 bits is null
+        return not_nan(fits_int(fn(a, b)))  # an int that leaves 64 bits is null
 
     return run
 
@@ -309,8 +304,7 @@ def _arithmetic(fn: Callable[[Any, Any], Any]) -> Callable[[object, object], obj
 def _divide(a: object, b: object) -> float | None:
     if a is None or b is None or b == 0:
         return None
-    q = float(a) / float(b)  # type: ignore[arg-type]
-    return None if q != q else q
+    return not_nan(float(a) / float(b))  # type: ignore[arg-type]
 
 
 def _power(base: object, exponent: object) -> object:
@@ -322,7 +316,7 @@ def _power(base: object, exponent: object) -> object:
         return None
     b: Any = base
     if exponent == 0:
-        return _not_nan(b * 0 + 1)  # inf ** 0 is inf * 0 + 1: NaN, so null
+        return not_nan(b * 0 + 1)  # inf ** 0 is inf * 0 + 1: NaN, so null
     out = b
     for _ in range(exponent - 1):
         out = fits_int(out * b)  # each step fits 64 bits, or the result is null

@@ -319,8 +319,7 @@ class RoadmapProgram:
             less per row and more to plan (see :meth:`_fused_steps`).
         """
         pins = {c[len("__pin__"):] for c in columns if c.startswith("__pin__")}
-        lf = routed.filter(pl.col("__route") == self.index).drop("__route").join(
-            agg.select(key, *self._raw), on=key, how="left", maintain_order="left")
+        lf = self._joined(routed, agg, key)
         if not pins and not self._rollups.levels:
             # the same steps, fused: fewer steps over a wide frame (each costs per call)
             if rows is not None and rows >= MANY_ROWS:
@@ -329,11 +328,7 @@ class RoadmapProgram:
                 indicators, stage, conditions = self._fused_many
             else:
                 indicators, stage, conditions = self._fused
-            for step in indicators:
-                lf = lf.with_columns(step)
-            if self._raw_prev or self._prev:
-                lf = lf.drop(*self._raw_prev, *self._prev)
-            return self._finish(lf, stage, conditions, columns)
+            return self._finish(self._indicators(lf, indicators), stage, conditions, columns)
         for posts in self._posts:
             lf = lf.with_columns(posts)
         if self._raw_prev:
@@ -383,13 +378,8 @@ class RoadmapProgram:
         """The first part of :meth:`frame` (rows without pins, see :meth:`splits`): the
         indicators, ``__stage_index``, ``__stage`` and the segment. Collected, it tells the
         stage and segment of each row; :meth:`tail` adds the rest."""
-        lf = routed.filter(pl.col("__route") == self.index).drop("__route").join(
-            agg.select(key, *self._raw), on=key, how="left", maintain_order="left")
         indicators, _, _ = self._fused
-        for step in indicators:
-            lf = lf.with_columns(step)
-        if self._raw_prev or self._prev:
-            lf = lf.drop(*self._raw_prev, *self._prev)
+        lf = self._indicators(self._joined(routed, agg, key), indicators)
         head: list[list[pl.Expr]] = [[self._stage[0]], [self._stage[1]]]
         if self._segment is not None:
             head += [[self._segment], [pl.col("__segment").alias("segment")]]
@@ -410,6 +400,19 @@ class RoadmapProgram:
         else:
             rest, conditions = self._rest_steps()
         return self._finish(lf, rest, conditions, columns)
+
+    def _joined(self, routed: pl.LazyFrame, agg: pl.LazyFrame, key: str) -> pl.LazyFrame:
+        """The rows routed to this roadmap with their raw aggregates."""
+        return routed.filter(pl.col("__route") == self.index).drop("__route").join(
+            agg.select(key, *self._raw), on=key, how="left", maintain_order="left")
+
+    def _indicators(self, lf: pl.LazyFrame, steps: list[list[pl.Expr]]) -> pl.LazyFrame:
+        """The fused indicator ``steps``, then the previous windows' columns dropped."""
+        for step in steps:
+            lf = lf.with_columns(step)
+        if self._raw_prev or self._prev:
+            lf = lf.drop(*self._raw_prev, *self._prev)
+        return lf
 
     def _finish(self, lf: pl.LazyFrame, steps: list[list[pl.Expr]],
                 conditions: list[list[pl.Expr]], columns: set[str]) -> pl.LazyFrame:
@@ -674,13 +677,19 @@ class RoadmapProgram:
         ``__order``. An action that fired on ``EVIDENCE_MANY_ROWS`` rows or more takes
         the evidence form for many rows (as :meth:`rendered_actions`)."""
         parts = []
-        for k, (fired, exprs) in enumerate(self._outputs[3]):
-            many = self._evidence_many.get(k)
-            if (many is not None
-                    and fired_rows.get_column(f"__fired_{k}").sum() >= EVIDENCE_MANY_ROWS):
-                exprs = [many if e.meta.output_name() == "evidence" else e for e in exprs]
+        for k, (fired, _) in enumerate(self._outputs[3]):
+            exprs = self._action_exprs(k, int(fired_rows.get_column(f"__fired_{k}").sum()))
             parts.append(fired_rows.lazy().filter(fired).select(pl.col(key), *exprs))
         return pl.concat(parts, how="vertical_relaxed")
+
+    def _action_exprs(self, k: int, fired: int) -> list[pl.Expr]:
+        """The output columns of action ``k`` for ``fired`` fired rows: its evidence in the
+        form for many rows from ``EVIDENCE_MANY_ROWS`` on, when it has one."""
+        exprs = self._outputs[3][k][1]
+        many = self._evidence_many.get(k)
+        if many is None or fired < EVIDENCE_MANY_ROWS:
+            return exprs
+        return [many if e.meta.output_name() == "evidence" else e for e in exprs]
 
     def rendered_actions(self, fired_rows: pl.DataFrame, key: str) -> pl.LazyFrame | None:
         """The fired actions (texts and evidence) from the *unrendered* fired rows of
@@ -697,13 +706,11 @@ class RoadmapProgram:
         rows = fired_rows.lazy()
         # a row number the caller added (the actions' sort key) is kept
         carried = [pl.col("__row")] if "__row" in fired_rows.columns else []
-        for k, (fired, exprs) in enumerate(self._outputs[3]):
-            n = fired_rows.get_column(f"__fired_{k}").sum()
+        for k, (fired, _) in enumerate(self._outputs[3]):
+            n = int(fired_rows.get_column(f"__fired_{k}").sum())
             if not n:
                 continue
-            many = self._evidence_many.get(k)
-            if many is not None and n >= EVIDENCE_MANY_ROWS:
-                exprs = [many if e.meta.output_name() == "evidence" else e for e in exprs]
+            exprs = self._action_exprs(k, n)
             steps, columns = self._action_renders[k]
             lf = rows.filter(fired)
             for step in steps:
@@ -966,33 +973,24 @@ class RoadmapProgram:
                 presence.alias(f"__bp__{ind.id}")]
         # the weight sets in the order they are tried (see ScoreSpec.weights_for): the
         # segment's for the stage, the segment's, the roadmap's for the stage; the default last
-        sets: list[tuple[pl.Expr | None, Weights]] = [(None, r.score.weights)]
-        seg, stage = pl.col("__segment"), pl.col("__stage")
+        # (segment, stage) each requires (None: any), kept for rows whose stage and segment
+        # are known (see one_row_steps)
+        weight_sets: list[tuple[str | None, str | None, Weights]] = [
+            (None, None, r.score.weights)]
         for sg in r.score.segments:
-            sets += [((seg == sg.id) & (stage == sid), ss.weights)
-                     for sid, ss in sg.stages.items()]
+            weight_sets += [(sg.id, sid, ss.weights) for sid, ss in sg.stages.items()]
             if not sg.weights.empty:
-                sets.append((seg == sg.id, sg.weights))
-        sets += [(stage == sid, s.weights) for sid, s in r.score.stages.items()]
+                weight_sets.append((sg.id, None, sg.weights))
+        weight_sets += [(None, sid, s.weights) for sid, s in r.score.stages.items()]
+        self._weight_sets, self._band_scores = weight_sets, band_scores
+        sets = [(_weight_set_condition(sg, sid), weights) for sg, sid, weights in weight_sets]
         families: list[pl.Expr] = []
         totals: list[pl.Expr] = []
         names = ["__score", *[f"__score_{f}" for f in FAMILIES], "__scored", "__missing"]
-        # per weight set: (segment, stage) it requires (None: any), its family columns and
-        # its total, for rows whose stage and segment are known (see one_row_steps)
-        self._band_scores = band_scores
-        self._weight_sets: list[tuple[str | None, str | None, Weights]] = []
-        keys: list[tuple[str | None, str | None]] = [(None, None)]
-        for sg in r.score.segments:
-            keys += [(sg.id, sid) for sid in sg.stages]
-            if not sg.weights.empty:
-                keys.append((sg.id, None))
-        keys += [(None, sid) for sid in r.score.stages]
-        assert len(keys) == len(sets)
         for t, (_, weights) in enumerate(sets):
             fam, total = _score_parts(r, weights, f"__sp{t}")
             families += [e.alias(f"__sp{t}{n}") for n, e in fam.items()]
             totals.append(total.alias(f"__sp{t}__score"))
-            self._weight_sets.append((*keys[t], weights))
         if len(sets) == 1:
             return [band_scores, families, totals,
                     [pl.col(f"__sp0{name}").alias(name) for name in names]]
@@ -1145,6 +1143,16 @@ def _score_band_expr(r: Roadmap) -> pl.Expr:
         chain = pl.when(on).then(band) if chain is None else chain.when(on).then(band)
     result: pl.Expr = default if chain is None else chain.otherwise(default)
     return result.alias("__score_band")
+def _weight_set_condition(segment: str | None, stage: str | None) -> pl.Expr | None:
+    """Where a weight set applies: the row's segment and stage (None: any; both None: the
+    default set, no condition)."""
+    on_segment = None if segment is None else pl.col("__segment") == segment
+    on_stage = None if stage is None else pl.col("__stage") == stage
+    if on_segment is None:
+        return on_stage
+    return on_segment if on_stage is None else on_segment & on_stage
+
+
 def _trend(compare: str, value: pl.Expr, before: pl.Expr, *, integer: bool = False,
            ) -> pl.Expr:
     """An indicator's value under ``compare``: the previous value, the difference (of two
