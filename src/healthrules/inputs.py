@@ -231,9 +231,18 @@ def read_events(events: pl.LazyFrame, plan: Plan, clock: Clock, schema: pl.Schem
     scored); :data:`NOT_FINITE` counts, per row, the values that were so read (for
     ``diagnostics["values_not_finite"]``).
     """
+    cols, exprs = read_event_exprs(plan, clock, schema, columns, source)
+    return events.select(cols).with_columns(exprs)
+
+
+def read_event_exprs(plan: Plan, clock: Clock, schema: pl.Schema,
+                     columns: set[str] | tuple[str, ...], source: str | None = None,
+                     ) -> tuple[list[str], list[pl.Expr]]:
+    """What :func:`read_events` does, as data: the columns it selects and the expressions
+    it adds (the same for every frame of that schema at that clock, so a caller may keep
+    them)."""
     ev = plan.sources[plan.default_source if source is None else source]
     cols = sorted(columns)
-    lf = events.select(cols)
     exprs: list[pl.Expr] = []
     ts_dtype = schema.get(ev.timestamp)
     if isinstance(ts_dtype, pl.Date):
@@ -258,7 +267,7 @@ def read_events(events: pl.LazyFrame, plan: Plan, clock: Clock, schema: pl.Schem
     not_finite = (flags[0] if len(flags) == 1 else pl.sum_horizontal(flags) if flags
                   else pl.lit(0, pl.Int64))
     exprs.append(not_finite.alias(NOT_FINITE))
-    return lf.with_columns(exprs)
+    return cols, exprs
 
 
 def clock_for(plan: Plan, events_schema: pl.Schema, as_of: Any) -> Clock:

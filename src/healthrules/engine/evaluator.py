@@ -45,7 +45,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from healthrules.compiler import Plan, compile
-from healthrules.engine.aggregate import EVENTS_QUERY_FLAGS, EventsPass
+from healthrules.engine.aggregate import EVENTS_QUERY_FLAGS, EventsPass, small_events_flags
 from healthrules.engine.assemble import (
     ORDER_STEP,
     RoadmapOutputs,
@@ -234,19 +234,21 @@ class Evaluator:
                          else event_rows)
             # optimistic sums: finish() checks them and runs the pass again if they could wrap
             passes.append(EventsPass(plan, clock, accounts, source=name, partition_column=part,
-                                     low_memory=low_memory, optimistic=True))
+                                     low_memory=low_memory, optimistic=True, rows=sizes[-1]))
         if len(passes) == 1:
             results = [passes[0].collect(frames[plan.default_source], sizes[0])]
         else:
             # the passes of the sources run together (one collect_all), each its own query
             queries = [p.query(frames[p.source]) for p in passes]
-            if all(n is not None and n <= SMALL_ROWS for n in sizes):
-                collected = pl.collect_all(queries, engine="in-memory")
+            small = all(n is not None and n <= SMALL_ROWS for n in sizes)
+            if small:
+                total = sum(n for n in sizes if n is not None)
+                collected = pl.collect_all(queries, engine="in-memory",
+                                           optimizations=small_events_flags(total))
             else:
                 # the streaming engine, as a single pass's collect() runs it
                 collected = pl.collect_all(queries, optimizations=EVENTS_QUERY_FLAGS,
                                            engine="streaming")
-            small = all(n is not None and n <= SMALL_ROWS for n in sizes)
             results = [p.finish(df, frames[p.source], in_memory=small)
                        for p, df in zip(passes, collected, strict=True)]
         agg: pl.DataFrame | None = None
