@@ -407,12 +407,15 @@ class Evaluator:
 
         fired: list[pl.LazyFrame] = []
         if small:
+            # one row (a service's account): its actions come in order, no sort to run
+            one = rows == 1
             for p, frame in zip(self.programs, frames, strict=True):
-                lf = p.rendered_actions(numbered(p.fired_columns(frame, key)), key)
+                lf = p.rendered_actions(numbered(p.fired_columns(frame, key)), key,
+                                        sorted_one=one)
                 if lf is not None:
                     fired.append(lf)
             if fired:
-                lazies.append(sorted_actions(fired))
+                lazies.append(fired[0] if one else sorted_actions(fired))
         got = iter(collect_rows(lazies, rows))
         indicators, stages, scores = next(got), next(got), next(got)
         counts = [p.condition_counts(frame) for p, frame in zip(self.programs, frames,
@@ -738,9 +741,13 @@ def prepare(source: Roadmap | Pack | Plan, events: Any, accounts: Any, as_of: An
     ev_schema = schemas[plan.default_source]
     clock = clock_for(plan, ev_schema, as_of)
     wanted = [plan.account_key, *plan.attributes, *plan.parent_columns, *account_validity(plan)]
-    acc_lf = resolve(acc_src, wanted if all(c in acc_schema for c in wanted) else None,
-                     time_zone=zone)
-    acc_df, acc_issues = check_accounts(plan, acc_lf, ev_schema, clock)
+    acc_in: pl.LazyFrame | pl.DataFrame
+    if isinstance(accounts, pl.DataFrame) and all(c in acc_schema for c in wanted):
+        acc_in = accounts[list(dict.fromkeys(wanted))]  # by name: no query
+    else:
+        acc_in = resolve(acc_src, wanted if all(c in acc_schema for c in wanted) else None,
+                         time_zone=zone)
+    acc_df, acc_issues = check_accounts(plan, acc_in, ev_schema, clock)
     issues += acc_issues
     if not acc_issues:
         key_dtype = acc_df.schema.get(plan.account_key)
