@@ -621,9 +621,30 @@ class EventsPass:
         ``None`` when one of them reads all history (or there is none). The instants are on
         the evaluation clock (the default source's zone).
         """
-        lows: list[dt.datetime | None] = []
+        trailing, anchors, unbounded = self._range_parts()
+        if unbounded:
+            return None, self.clock.end
+        lows = [trailing] if trailing is not None else []
+        lows += [self._anchor_start(a) for a in anchors]
+        return min(lows), self.clock.end
+
+    def _range_parts(self) -> tuple[dt.datetime | None, tuple[str, ...], bool]:
+        """What :meth:`read_range` reads, built once per plan, source and clock: the
+        earliest start of the trailing windows (None: none), the attributes where anchored
+        windows start (their earliest value is the accounts' data), and whether some
+        window reads all history (or no indicator reads this source)."""
+        parts: dict[tuple[str, Clock], tuple[dt.datetime | None, tuple[str, ...], bool]] = (
+            self.plan.cached("read-range", dict))
+        key = (self.source, self.clock)
+        got = parts.get(key)
+        if got is not None:
+            return got
+        lows: list[dt.datetime] = []
+        anchors: set[str] = set()
+        mine = self.indicators()
+        unbounded = not mine
         by_ids: dict[int, dict[str, AggregateIndicator]] = {}
-        for i, _, ind in self.indicators():
+        for i, _, ind in mine:
             cr = self.plan.roadmaps[i]
             by_id = by_ids.get(i)
             if by_id is None:  # once per roadmap, not once per indicator
@@ -633,30 +654,36 @@ class EventsPass:
             # window starts
             while ind.window.from_ in by_id:
                 ind = by_id[ind.window.from_]
-            lows.append(self._lower_instant(ind, ind.id in cr.analysis.previous_windows))
-        if not lows or any(lo is None for lo in lows):
-            return None, self.clock.end
-        return min(lo for lo in lows if lo is not None), self.clock.end
+            w = ind.window
+            if w.kind == "trailing":
+                assert w.days is not None
+                span = w.days * (2 if ind.id in cr.analysis.previous_windows else 1)
+                lows.append(self.clock.end - dt.timedelta(days=span))
+            elif w.kind == "anchored":
+                assert w.from_ is not None
+                anchors.add(w.from_)
+            else:
+                unbounded = True
+        got = (min(lows) if lows else None, tuple(sorted(anchors)), unbounded)
+        if len(parts) >= 64:  # many dates (a backfill by a loop): keep the newest
+            parts.clear()
+        parts[key] = got
+        return got
 
-    def _lower_instant(self, ind: AggregateIndicator, previous: bool) -> dt.datetime | None:
-        w = ind.window
-        if w.kind == "trailing":
-            assert w.days is not None
-            span = w.days * (2 if previous else 1)
-            return self.clock.end - dt.timedelta(days=span)
-        if w.kind == "anchored":
-            assert w.from_ is not None
-            col = self.accounts[w.from_]
-            if col.null_count() == len(col):
-                return self.clock.end
-            lo = col.min()
-            if isinstance(lo, dt.datetime):
-                if lo.tzinfo is not None and self.clock.time_zone is not None:
-                    lo = lo.astimezone(ZoneInfo(self.clock.time_zone))
-                return lo.replace(tzinfo=None)
-            assert isinstance(lo, dt.date)
-            return dt.datetime.combine(lo, dt.time())
-        return None
+    def _anchor_start(self, attribute: str) -> dt.datetime:
+        """The earliest start of the windows anchored at an account attribute: its
+        smallest value over the accounts (the evaluation instant when every one is
+        null)."""
+        col = self.accounts[attribute]
+        if col.null_count() == len(col):
+            return self.clock.end
+        lo = col.min()
+        if isinstance(lo, dt.datetime):
+            if lo.tzinfo is not None and self.clock.time_zone is not None:
+                lo = lo.astimezone(ZoneInfo(self.clock.time_zone))
+            return lo.replace(tzinfo=None)
+        assert isinstance(lo, dt.date)
+        return dt.datetime.combine(lo, dt.time())
 
 
 def read_source(events: pl.LazyFrame, plan: Plan, source: str, clock: Clock,
