@@ -237,6 +237,9 @@ class RoadmapProgram:
         self._one_row: dict[tuple[int | None, str | None],
                             tuple[list[list[pl.Expr]], list[list[pl.Expr]]]] = {}
         self._fired_reads: list[str] | None = None
+        # the conditions' Boolean columns, in the order of the counts (condition_counts)
+        self._count_names = [f"__{w}_{k}" for k in range(len(self._outputs[3]))
+                             for w in ("scope", "fired", "unknown")]
         # one row's fired actions: the actions in the output's order (priority rank, then
         # declared order) and their output columns without the sort helpers
         self._one_row_order: list[int] | None = None
@@ -664,9 +667,13 @@ class RoadmapProgram:
     def condition_counts(self, frame: pl.DataFrame) -> dict[str, int]:
         """The condition counts of a collected roadmap frame over all its rows
         (``scope_k``, ``fired_k``, ``unknown_k`` per action ``k``, as ``outputs().counts``
-        without ``by``), read as sums of its Boolean columns: no query."""
-        return {f"{w}_{k}": int(frame.get_column(f"__{w}_{k}").sum())
-                for k in range(len(self._outputs[3])) for w in ("scope", "fired", "unknown")}
+        without ``by``), read as sums of its Boolean columns: no query (one row: its
+        values, read at once)."""
+        names = self._count_names
+        if frame.height == 1 and names:
+            return {n[2:]: int(v or 0) for n, v in zip(names, frame[names].row(0),
+                                                        strict=True)}
+        return {n[2:]: int(frame.get_column(n).sum()) for n in names}
 
     def render(self, fired_rows: pl.LazyFrame) -> pl.LazyFrame:
         """Every value the texts and evidence show, rendered once per row: the rendering
