@@ -249,6 +249,40 @@ def test_renderer_steps_give_render_value(spec: str) -> None:
     assert len(renderer.magnitudes) == 1
 
 
+def test_renderer_rounds_in_two_steps() -> None:
+    """Magnitudes and floors are one step (a floor reads the shown value, not a magnitude
+    of the same step), then the units; the units are null where a value cannot be rounded
+    (NaN, infinities, beyond 2**52), and the texts are those of the one-expression form."""
+    values = [1.005, -2.675, 0.0, -0.004, 2.0**52, -(2.0**53), 1e300, float("nan"),
+              float("inf"), float("-inf"), None, 4.5035996273704955e13]
+    renderer = Renderer()
+    shown = [renderer.rendered("x", "float", spec) for spec in ("", ".0%", ".1f")]
+    shown.append(renderer.rendered("y", "float", ".2f"))
+    steps = renderer.steps()
+    assert len(steps) == 2
+    first = {e.meta.output_name() for e in steps[0]}
+    assert {n for e in steps[0] for n in e.meta.root_names()} <= {"x", "y"}
+    assert len(first) == len(renderer.magnitudes) + len(renderer.floors) == 2 + 3
+    frame = pl.DataFrame({"x": values, "y": values[::-1]},
+                         schema={"x": pl.Float64, "y": pl.Float64}).lazy()
+    for step in steps:
+        frame = frame.with_columns(step)
+    units = [e.meta.output_name() for e in renderer.units]
+    got = frame.with_columns(renderer.columns).collect()
+    assert all(got.schema[u] == pl.Int64 for u in units)
+    unrounded = got.filter(pl.col("x").is_nan() | pl.col("x").is_infinite()
+                           | (pl.col("x").abs() * 100 >= 2.0**52))
+    assert unrounded.height == 6
+    assert unrounded.select(units[:2]).null_count().row(0) == (6, 6)
+    want = pl.DataFrame({"x": values, "y": values[::-1]},
+                        schema={"x": pl.Float64, "y": pl.Float64}).select(
+        *[render_value(pl.col("x"), "float", spec).alias(f"t{i}")
+          for i, spec in enumerate(("", ".0%", ".1f"))],
+        render_value(pl.col("y"), "float", ".2f").alias("t3"))
+    assert_frame_equal(got.select([c.alias(f"t{i}") for i, c in enumerate(shown)]), want)
+    assert want["t0"].to_list()[:4] == ["1.01", "-2.68", "0.00", "0.00"]
+
+
 def test_accounts_evaluated_one_by_one_equal_the_batch(b2b: Any) -> None:
     """The one-account path (one stage: its task list without a filter; actions rendered in
     the outputs' collect) gives each account's rows of the batch."""

@@ -244,7 +244,7 @@ class RoadmapProgram:
         # declared order) and their output columns without the sort helpers
         self._one_row_order: list[int] | None = None
         self._one_row_exprs: dict[int, list[pl.Expr]] = {}
-        # per action: the rendering steps its text and evidence read (magnitudes, floors,
+        # per action: the rendering steps its text and evidence read (magnitudes and floors,
         # units), then the values
         self._action_renders = [self._render_steps(exprs) for _, exprs in self._outputs[3]]
 
@@ -797,7 +797,7 @@ class RoadmapProgram:
 
     def _render_steps(self, exprs: list[pl.Expr],
                       ) -> tuple[list[list[pl.Expr]], list[pl.Expr]]:
-        """The renderer's steps (magnitudes, floors, units: :meth:`Renderer.steps`) and
+        """The renderer's steps (magnitudes and floors, then units: :meth:`Renderer.steps`) and
         rendered values that ``exprs`` (one action's output columns) read, in the
         renderer's order."""
         renderer = self._renderer
