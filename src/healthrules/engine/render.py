@@ -110,7 +110,9 @@ def _text(x: pl.Expr, units: pl.Expr, decimals: int, suffix: str) -> pl.Expr:
     scale = 10**decimals
     if decimals:
         mag = units.abs()
-        sign = pl.when(units < 0).then(pl.lit("-")).otherwise(pl.lit(""))
+        # the sign as the signed units' text without its digits ("-" or ""): a cast and
+        # a strip instead of a when/then
+        sign = units.cast(pl.String).str.strip_chars("0123456789")
         parts = [sign, (mag // scale).cast(pl.String), pl.lit("."),
                  (mag % scale).cast(pl.String).str.zfill(decimals)]
     else:  # a whole number prints with its own sign ("-3", "0")
