@@ -1,5 +1,7 @@
 """The one-Int64 billionths of a float value (``exact_one_limb``), made without a
-float-to-integer cast, are the integers of the two limbs (``exact_limbs``) combined."""
+float-to-integer cast, are the integers of the two limbs (``exact_limbs``) combined; a total
+of billionths read back as a double (``from_grid``: one division up to 2**53, the decimal
+text beyond) is the double nearest it, as Python's ``total / 10**9``."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import polars as pl
 from hypothesis import given
 from hypothesis import strategies as st
 
-from healthrules.aggregates import EXACT_SCALE, exact_limbs, exact_one_limb, quantise
+from healthrules.aggregates import EXACT_SCALE, exact_limbs, exact_one_limb, from_grid, quantise
 
 # |v| < 2**51: the range where the limbs are read from the bits of a double
 LIMIT = 2.0**51 - 1
@@ -57,3 +59,41 @@ def test_any_values_below_two_to_the_51_match_the_two_limbs(values: list[float |
     one, two = _both(values)
     assert one == two
     assert [v is None for v in values] == [q is None for q in one]
+
+
+# --------------------------------------------------------------------------- from_grid
+
+GRID_EDGES = [0, 1, -1, 5, 999_999_999, 1_000_000_001, 2**53 - 1, 2**53, 2**53 + 1, -2**53,
+              -2**53 - 1, 2**53 + 3, 10**17 + 7, -(10**17) - 7, 2**62, -(2**62), 2**63 - 1,
+              -(2**63), 123_456_789_012_345_678]
+
+
+def _from_grid(totals: list[int | None], dtype: pl.DataType,
+               engine: Literal["in-memory", "streaming"] = "in-memory") -> list[float | None]:
+    frame = pl.LazyFrame({"t": totals}, schema={"t": dtype})
+    got = frame.select(from_grid(pl.col("t")).alias("x")).collect(engine=engine)
+    assert got.schema == pl.Schema({"x": pl.Float64})
+    return got["x"].to_list()
+
+
+def test_from_grid_is_the_nearest_double_on_both_sides_of_two_to_the_53() -> None:
+    want = [t / 10**9 for t in GRID_EDGES]
+    for engine in ("in-memory", "streaming"):
+        assert _from_grid([*GRID_EDGES, None], pl.Int64(), engine) == [*want, None]
+        assert _from_grid(GRID_EDGES, pl.Int128(), engine) == want
+    wide = [2**100 + 1, -(2**90) - 3, 10**30]  # two-limb totals are Int128
+    assert _from_grid(wide, pl.Int128()) == [t / 10**9 for t in wide]
+
+
+def test_from_grid_on_one_row_divides_element_by_element() -> None:
+    # a one-row frame: no reciprocal multiply (which gives other bits for many totals)
+    for t in (1, 7, 333_333_333_333, 2**53 - 5, 98_765_432_123_457, -3):
+        for engine in ("in-memory", "streaming"):
+            assert _from_grid([t], pl.Int64(), engine) == [t / 10**9]
+
+
+@given(st.lists(st.one_of(st.none(), st.integers(min_value=-(2**63), max_value=2**63 - 1),
+                          st.integers(min_value=-(2**54), max_value=2**54)),
+                min_size=1, max_size=30))
+def test_from_grid_is_python_division(totals: list[int | None]) -> None:
+    assert _from_grid(totals, pl.Int64()) == [None if t is None else t / 10**9 for t in totals]
