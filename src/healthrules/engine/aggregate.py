@@ -663,9 +663,37 @@ def read_source(events: pl.LazyFrame, plan: Plan, source: str, clock: Clock,
         events = events.filter(in_range(source_clock(clock, plan, source, schema)))
         read = read_events(events, plan, clock, schema, columns, source)
         return read.with_columns(limbs) if limbs else read
-    # dates at midnight; NaN and inf read as null everywhere (filters, distinct, aggregates)
+    # dates at midnight; NaN and inf read as null everywhere (filters, distinct, aggregates).
+    # The exact range applies to the instants; a wider one on the dates as stored goes
+    # first, so that polars pushes it down to the scan (it cannot push a filter on the
+    # converted column)
+    dates = (_date_range(ts, start, end)
+             if isinstance(schema.get(plan.sources[source].timestamp), pl.Date) else None)
+    if dates is not None:
+        events = events.filter(dates)
     read = read_events(events, plan, clock, schema, columns, source).filter(in_range(clock))
     return read.with_columns(limbs) if limbs else read
+
+
+def _date_range(day: pl.Expr, start: dt.datetime | None, end: dt.datetime) -> pl.Expr | None:
+    """The dates whose midnight can fall in ``[start, end)`` (wall times of the evaluation
+    clock) on any source's clock, and null dates (kept for the data checks): two days of
+    margin on each side, as time zones differ by up to 26 hours. A bound beyond the
+    representable dates is left out (None: no bound at all)."""
+    margin = dt.timedelta(days=2)
+    bounds: list[pl.Expr] = []
+    try:
+        bounds.append(day <= pl.lit((end + margin).date(), pl.Date))
+    except OverflowError:
+        pass
+    if start is not None:
+        try:
+            bounds.append(day >= pl.lit((start - margin).date(), pl.Date))
+        except OverflowError:
+            pass
+    if not bounds:
+        return None
+    return functools.reduce(operator.and_, bounds) | day.is_null()
 
 
 def _partition_filter(column: str, dtype: pl.DataType, start: dt.datetime | None,
