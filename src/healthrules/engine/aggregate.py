@@ -645,6 +645,13 @@ def read_source(events: pl.LazyFrame, plan: Plan, source: str, clock: Clock,
     ``one_limb``, their billionths as one Int64 (:func:`exact_one_column`).
     """
     ts = pl.col(plan.sources[source].timestamp)
+    # ``Date`` timestamps: the exact range applies to the instants they become (below); a
+    # wider one on the dates as stored goes first, so that polars pushes it down to the
+    # scan (it cannot push a filter on the converted column)
+    dates = (_date_range(ts, start, end)
+             if isinstance(schema.get(plan.sources[source].timestamp), pl.Date) else None)
+    if dates is not None:
+        events = events.filter(dates)
 
     def in_range(own: Clock) -> pl.Expr:
         keep = ts < own.datetime_lit(clock.wall_time(end, own.time_zone))
@@ -663,16 +670,25 @@ def read_source(events: pl.LazyFrame, plan: Plan, source: str, clock: Clock,
         events = events.filter(in_range(source_clock(clock, plan, source, schema)))
         read = read_events(events, plan, clock, schema, columns, source)
         return read.with_columns(limbs) if limbs else read
-    # dates at midnight; NaN and inf read as null everywhere (filters, distinct, aggregates).
-    # The exact range applies to the instants; a wider one on the dates as stored goes
-    # first, so that polars pushes it down to the scan (it cannot push a filter on the
-    # converted column)
-    dates = (_date_range(ts, start, end)
-             if isinstance(schema.get(plan.sources[source].timestamp), pl.Date) else None)
-    if dates is not None:
-        events = events.filter(dates)
+    # dates at midnight; NaN and inf read as null everywhere (filters, distinct, aggregates)
     read = read_events(events, plan, clock, schema, columns, source).filter(in_range(clock))
     return read.with_columns(limbs) if limbs else read
+
+
+def _partition_filter(column: str, dtype: pl.DataType, start: dt.datetime | None,
+                      end: dt.datetime) -> pl.Expr:
+    """Keep the partitions of the days in ``[start, end)``, one day of margin each side."""
+    part = pl.col(column)
+    day = dt.timedelta(days=1)
+
+    def lit(d: dt.date) -> pl.Expr:
+        # an ISO date string partition compares as text, in the same order as dates
+        return pl.lit(d.isoformat()) if dtype == pl.String else pl.lit(d, pl.Date)
+
+    cond = part <= lit((end + day).date())
+    if start is not None:
+        cond = cond & (part >= lit((start - day).date()))
+    return cond | part.is_null()
 
 
 def _date_range(day: pl.Expr, start: dt.datetime | None, end: dt.datetime) -> pl.Expr | None:
@@ -694,19 +710,3 @@ def _date_range(day: pl.Expr, start: dt.datetime | None, end: dt.datetime) -> pl
     if not bounds:
         return None
     return functools.reduce(operator.and_, bounds) | day.is_null()
-
-
-def _partition_filter(column: str, dtype: pl.DataType, start: dt.datetime | None,
-                      end: dt.datetime) -> pl.Expr:
-    """Keep the partitions of the days in ``[start, end)``, one day of margin each side."""
-    part = pl.col(column)
-    day = dt.timedelta(days=1)
-
-    def lit(d: dt.date) -> pl.Expr:
-        # an ISO date string partition compares as text, in the same order as dates
-        return pl.lit(d.isoformat()) if dtype == pl.String else pl.lit(d, pl.Date)
-
-    cond = part <= lit((end + day).date())
-    if start is not None:
-        cond = cond & (part >= lit((start - day).date()))
-    return cond | part.is_null()
