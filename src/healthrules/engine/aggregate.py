@@ -702,6 +702,13 @@ def read_source(events: pl.LazyFrame, plan: Plan, source: str, clock: Clock,
     ``one_limb``, their billionths as one Int64 (:func:`exact_one_column`).
     """
     ts = pl.col(plan.sources[source].timestamp)
+    # ``Date`` timestamps: the exact range applies to the instants they become (below); a
+    # wider one on the dates as stored goes first, so that polars pushes it down to the
+    # scan (it cannot push a filter on the converted column)
+    dates = (_date_range(ts, start, end)
+             if isinstance(schema.get(plan.sources[source].timestamp), pl.Date) else None)
+    if dates is not None:
+        events = events.filter(dates)
 
     def in_range(own: Clock) -> pl.Expr:
         keep = ts < own.datetime_lit(clock.wall_time(end, own.time_zone))
@@ -762,3 +769,24 @@ def _partition_filter(column: str, dtype: pl.DataType, start: dt.datetime | None
     if start is not None:
         cond = cond & (part >= lit((start - day).date()))
     return cond | part.is_null()
+
+
+def _date_range(day: pl.Expr, start: dt.datetime | None, end: dt.datetime) -> pl.Expr | None:
+    """The dates whose midnight can fall in ``[start, end)`` (wall times of the evaluation
+    clock) on any source's clock, and null dates (kept for the data checks): two days of
+    margin on each side, as time zones differ by up to 26 hours. A bound beyond the
+    representable dates is left out (None: no bound at all)."""
+    margin = dt.timedelta(days=2)
+    bounds: list[pl.Expr] = []
+    try:
+        bounds.append(day <= pl.lit((end + margin).date(), pl.Date))
+    except OverflowError:
+        pass
+    if start is not None:
+        try:
+            bounds.append(day >= pl.lit((start - margin).date(), pl.Date))
+        except OverflowError:
+            pass
+    if not bounds:
+        return None
+    return functools.reduce(operator.and_, bounds) | day.is_null()
