@@ -498,7 +498,6 @@ class EventsPass:
         ``rows`` is the number of events when known (an in-memory frame): small inputs run
         on polars' in-memory engine, which starts faster (see ``frames.SMALL_ROWS``).
         """
-        small = rows is not None and rows <= SMALL_ROWS
         if rows is not None:
             self.rows = rows
         small = self.rows is not None and self.rows <= SMALL_ROWS
