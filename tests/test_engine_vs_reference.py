@@ -127,10 +127,10 @@ def aggregate_indicators(draw: Draw, ident: str) -> dict[str, Any]:
 
 
 RATIOS = st.integers(0, 7).flatmap(
-    lambda k: st.sampled_from([math.inf, -math.inf, 1e308]) if k == 0
+    lambda k: st.sampled_from([math.inf, -math.inf, 1e308, -0.0]) if k == 0
     else st.integers(0, 1000).map(lambda m: m / 1000))
 """A float attribute: mostly 0 to 1; sometimes inf, -inf or 1e308 (the data contract takes
-them; arithmetic then overflows, and inf - inf is a NaN that must read as null)."""
+them; arithmetic then overflows, and inf - inf is a NaN that must read as null), or -0.0."""
 
 DERIVED = [
     "{a} * ratio - ratio * 2",  # NaN when ratio is inf and {a} is 0 or 2
@@ -188,6 +188,10 @@ def roadmaps(draw: Draw, zone: str | None, hierarchy: bool = True) -> dict[str, 
                 + [f"band({b}) == 'red'" for b in banded_aggregates]))
         else:
             rollup["of"] = draw(st.sampled_from(numbers))
+            if draw(st.integers(0, 3)) == 0:  # computed: -0.0, inf - inf (null), overflows
+                rollup["of"] = draw(st.sampled_from(
+                    ["-ratio", "0 - ratio", "ratio * 0", "ratio - ratio", "ratio * 1e308 * 10",
+                     f"{rollup['of']} * -1"]))
             if agg == "weighted_mean":
                 rollup["weight"] = draw(st.sampled_from(["seats", "ratio", "seats - 3"]))
         if agg not in ("worst_band",) and draw(st.booleans()):
@@ -460,7 +464,7 @@ def data(draw: Draw, zone: str | None) -> tuple[pl.DataFrame, pl.DataFrame]:
                 "event": draw(st.sampled_from(EVENT_NAMES)),
                 "timestamp": maybe_at(*draw(st.sampled_from(periods))),
                 "value": maybe(st.integers(0, 20).map(lambda k: k / 4) | st.just(float("nan"))
-                               | st.sampled_from(SUM_PROBES)),
+                               | st.sampled_from(SUM_PROBES) | st.just(-0.0)),
                 "qty": maybe(st.integers(-2, 5)),
             }
             for _ in range(n)
@@ -489,7 +493,9 @@ def same(a: object, b: object) -> bool:
         # a NaN on both sides (a min or a change of NaN values) is the same value
         if math.isnan(float(a)) and math.isnan(float(b)):
             return type(a) is type(b)
-        return float(a) == float(b) and type(a) is type(b)
+        # and the sign of a zero (docs/semantics.md: a min / max of zeros is 0.0)
+        return (float(a) == float(b) and type(a) is type(b)
+                and math.copysign(1.0, float(a)) == math.copysign(1.0, float(b)))
     if isinstance(a, dt.datetime) and isinstance(b, dt.datetime):
         if (a.tzinfo is None) != (b.tzinfo is None):
             return False

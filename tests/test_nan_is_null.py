@@ -22,7 +22,7 @@ from polars.testing import assert_frame_equal
 import healthrules as hr
 from healthrules.expressions import Type, lag_column, parse
 from healthrules.history import history
-from healthrules.polars_expr import computed_nan_to_null, to_polars
+from healthrules.polars_expr import _Translate, computed_nan_to_null, to_polars
 from healthrules.roadmap import Roadmap
 from healthrules.scalar import evaluate, trace
 from reference import evaluate_reference
@@ -124,14 +124,33 @@ def test_one_guard_where_the_arithmetic_ends() -> None:
     # one node where a value leaves the arithmetic, not one per operation; int division and
     # names need none (they read NaN as null already)
     def guards(source: str) -> int:
-        expr = to_polars(parse(source), column=pl.col, band=pl.col, as_of=DAY, types=ENV)
-        return str(expr).count("replace(")
+        translate = _Translate(pl.col, pl.col, DAY, ENV)
+        translate.value(parse(source).tree)
+        return translate.guards
 
     assert guards("(f1 - f2) * 2 + f1 / f2 > 0") == 1
     assert guards("min(f1 - f2, f1 * 2)") == 2
     assert guards("i1 / (i1 + 1) > 0.5") == 0
     assert guards("f1 > 0 and i1 * 2 < 3") == 0
     assert guards("-f1 ** 2 > 0") == 0
+
+
+def test_a_guard_over_a_guard_reads_its_operand_once() -> None:
+    # the `when` form (cheaper to run) reads its operand twice: over a subtree that holds a
+    # guard already, the one-read form keeps the plan from doubling at each level
+    def forms(source: str) -> tuple[int, int]:
+        text = str(to_polars(parse(source), column=pl.col, band=pl.col, as_of=DAY, types=ENV))
+        return text.count("replace("), text.count("min_horizontal")
+
+    assert forms("(f1 - f2) * 2 > 0") == (0, 0)  # flat: the `when` form
+    assert forms("min(f1 - f2, 1.0) * f2 - f1 > 0")[0] == 1  # the outer guard reads once
+    nested = "min(min(min(f1 - f2, 1.0) * f2, 2.0) * f2, 3.0) * f2"
+    assert forms(nested) == (3, 3)  # each level's subtree once, not 2, 4, 8 times
+    row = {"f1": INF, "f2": INF, "i1": 0}
+    frame = pl.DataFrame([row], schema=SCHEMA)
+    got = frame.select(to_polars(parse(nested), column=pl.col, band=pl.col, as_of=DAY,
+                                 types=ENV)).item()
+    assert got == evaluate(parse(nested), row, as_of=DAY, types=ENV) == INF
 
 
 # --------------------------------------------------------------------------- whole roadmaps
@@ -235,3 +254,37 @@ def test_history_reads_a_computed_nan_as_evaluate_does() -> None:
             assert_frame_equal(h.at(d).frames[name], frame)
     assert h.at(AS_OF).indicators.filter(pl.col("account_id") == "x1")["gap"].to_list() == [
         None]
+
+
+@pytest.mark.parametrize("agg", ["min", "max"])
+def test_a_rollup_min_or_max_never_sees_a_computed_nan(agg: str) -> None:
+    """The roll-up reads its children's ``of`` as translated (one guard where the arithmetic
+    ends reads a computed NaN as null), so its min / max needs no NaN guard of its own: a
+    parent whose every child computes ``inf - inf`` gets null (polars' min / max of NaN
+    alone would give NaN), one with a finite child gets that child's value."""
+    roadmap = Roadmap.model_validate({
+        "id": "r", "goal": "g",
+        "data": {"accounts": {"attributes": {"a": "float", "b": "float"}, "parent": "parent"}},
+        "indicators": [
+            {"id": "gap", "kind": "rollup", "family": "outcome", "aggregate": agg,
+             "of": "a - b"},
+            {"id": "gap_of_gap", "kind": "rollup", "family": "outcome", "aggregate": agg,
+             "of": "gap * 0"},
+        ],
+        "stages": [{"id": "s"}],
+    })
+    accounts = pl.DataFrame({
+        "account_id": ["top", "p1", "p2", "c1", "c2", "c3", "c4"],
+        "parent": [None, "top", "top", "p1", "p1", "p2", "p2"],
+        "a": [0.0, 0.0, 0.0, INF, INF, INF, 2.0],
+        "b": [0.0, 0.0, 0.0, INF, INF, INF, 1.0],
+    })
+    events = pl.DataFrame(schema={"account_id": pl.String, "user_id": pl.String,
+                                  "event": pl.String, "timestamp": pl.Datetime("us")})
+    result = hr.evaluate(roadmap, events, accounts, AS_OF)
+    assert not compare(result, evaluate_reference(roadmap, events, accounts, AS_OF), roadmap)
+    got = {r["account_id"]: (r["gap"], r["gap_of_gap"]) for r in result.indicators.to_dicts()}
+    assert got["p1"] == (None, None)  # inf - inf for every child: null, not NaN
+    assert got["p2"] == (1.0, None)  # c3's NaN is left out
+    # top: its children's gaps are null and 1.0; gap * 0 of those is null and 0.0
+    assert got["top"][1] == 0.0
