@@ -106,8 +106,6 @@ class _Translate:
         self.band = band
         self.as_of = as_of
         self.types = types
-        self.guards = 0
-        """How many NaN guards the expressions translated so far hold (:meth:`value`)."""
 
     # ---- what function forms read (healthrules.functions.PolarsCall)
 
@@ -175,19 +173,9 @@ class _Translate:
         a condition, the expression's result): a NaN it computed is null (docs/semantics.md,
         "Expressions"). Arithmetic reads its operands with :meth:`visit`: a NaN operand gives
         NaN exactly where a null one gives null, so one guard where the arithmetic ends does
-        the work of one at every operation.
-
-        The guard is :func:`nan_to_null` (cheaper to run) over a subtree that holds no other
-        guard, :func:`computed_nan_to_null` (which reads its operand once) over one that does:
-        the first reads its operand twice, so guards nested in guards would double the plan
-        at each level."""
-        before = self.guards
+        the work of one at every operation."""
         expr = self.visit(node)
-        if not self.may_be_nan(node):
-            return expr
-        nested = self.guards > before
-        self.guards += 1
-        return computed_nan_to_null(expr) if nested else nan_to_null(expr)
+        return computed_nan_to_null(expr) if self.may_be_nan(node) else expr
 
     def visit(self, node: ast.AST) -> pl.Expr:
         n = expr_node(node)
@@ -388,13 +376,11 @@ def nan_to_null(x: pl.Expr) -> pl.Expr:
 
 def computed_nan_to_null(x: pl.Expr) -> pl.Expr:
     """A computed float (``a - b``, ``a * b``...) with NaN read as null, in one node that reads
-    ``x`` once: :func:`nan_to_null` reads its operand twice, which copies the subtree into the
-    plan (once per level when guards nest). It gives the same values as :func:`nan_to_null`
-    (``tests/test_nan_is_null.py`` pins both) but costs more to run: 1.5 to 4 times the CPU
-    of the ``when`` form, a column or a flat subtree, large frames or small (whole-process
-    figures, medians of 5 interleaved runs), so it is only used over a subtree that holds a
-    guard already. ``replace`` matches NaN (polars compares floats by total equality
-    there)."""
+    ``x`` once: :func:`nan_to_null` gives the same values (``tests/test_nan_is_null.py`` and
+    ``tests/test_lookup_forms.py`` pin both) but reads its operand twice, which for a column
+    is cheaper to run than ``replace`` and for a computed subtree copies it into the plan
+    (docs/performance.md, "A NaN computed by an expression is null"). ``replace`` matches NaN
+    (polars compares floats by total equality there)."""
     return x.replace(float("nan"), None)
 
 
