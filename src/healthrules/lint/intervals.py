@@ -35,8 +35,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import assert_never
 
-from healthrules._typing import INT_MAX, INT_MIN
-from healthrules.expressions import ExprProblem, Type, infer
+from healthrules.expressions import INT_MAX, INT_MIN, ExprProblem, Type, infer
 from healthrules.functions import FUNCTION_TABLE
 from healthrules.roadmap import Band, Bands
 
