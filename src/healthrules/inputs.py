@@ -233,9 +233,18 @@ def read_events(events: pl.LazyFrame, plan: Plan, clock: Clock, schema: pl.Schem
     :data:`NOT_FINITE` counts, per row, the values that were so read (for
     ``diagnostics["values_not_finite"]``).
     """
+    cols, exprs = read_event_exprs(plan, clock, schema, columns, source)
+    return events.select(cols).with_columns(exprs)
+
+
+def read_event_exprs(plan: Plan, clock: Clock, schema: pl.Schema,
+                     columns: set[str] | tuple[str, ...], source: str | None = None,
+                     ) -> tuple[list[str], list[pl.Expr]]:
+    """What :func:`read_events` does, as data: the columns it selects and the expressions
+    it adds (the same for every frame of that schema at that clock, so a caller may keep
+    them)."""
     ev = plan.sources[plan.default_source if source is None else source]
     cols = sorted(columns)
-    lf = events.select(cols)
     exprs: list[pl.Expr] = []
     ts_dtype = schema.get(ev.timestamp)
     if isinstance(ts_dtype, pl.Date):
@@ -260,7 +269,7 @@ def read_events(events: pl.LazyFrame, plan: Plan, clock: Clock, schema: pl.Schem
     not_finite = (flags[0] if len(flags) == 1 else pl.sum_horizontal(flags) if flags
                   else pl.lit(0, pl.Int64))
     exprs.append(not_finite.alias(NOT_FINITE))
-    return lf.with_columns(exprs)
+    return cols, exprs
 
 
 def clock_for(plan: Plan, events_schema: pl.Schema, as_of: Any) -> Clock:
@@ -486,7 +495,7 @@ def check_source_key(plan: Plan, source: str, schema: pl.Schema,
         ".cast(pl.String)")])
 
 
-def check_accounts(plan: Plan, accounts: pl.LazyFrame, events_schema: pl.Schema,
+def check_accounts(plan: Plan, accounts: pl.LazyFrame | pl.DataFrame, events_schema: pl.Schema,
                    clock: Clock) -> tuple[pl.DataFrame, list[Issue]]:
     """Check the accounts frame and return it collected, with attributes cast to their types.
 
@@ -496,9 +505,11 @@ def check_accounts(plan: Plan, accounts: pl.LazyFrame, events_schema: pl.Schema,
     the rows are dated: they are checked (no null start, no row ending before it starts, no
     two rows of an account valid at once, no account twice in a snapshot) and returned with
     :data:`VALID_FROM` and :data:`VALID_TO` (sorted by key and start); pick the rows of one
-    instant with :func:`accounts_at`.
+    instant with :func:`accounts_at`. A ``DataFrame`` whose columns need no cast is taken
+    by name (no query).
     """
-    schema = accounts.collect_schema()
+    schema = (accounts.schema if isinstance(accounts, pl.DataFrame)
+              else accounts.collect_schema())
     key = plan.account_key
     issues: list[Issue] = []
     from healthrules.expressions import did_you_mean
@@ -563,8 +574,12 @@ def check_accounts(plan: Plan, accounts: pl.LazyFrame, events_schema: pl.Schema,
         return pl.DataFrame(), _declared(plan, issues)
     # a projection: the in-memory engine starts faster than the streaming one (a service
     # evaluating one account pays it per call), and a projection needs no streaming
-    frame = accounts.select(pl.col(key), *casts, *_validity_exprs(validity, schema, clock)
-                            ).collect(engine="in-memory")
+    exprs = [pl.col(key), *casts, *_validity_exprs(validity, schema, clock)]
+    if isinstance(accounts, pl.DataFrame) and all(e.meta.is_column() for e in exprs):
+        # every column as it is: taken by name (a query costs its planning per call)
+        frame = accounts[[e.meta.output_name() for e in exprs]]
+    else:
+        frame = accounts.lazy().select(exprs).collect(engine="in-memory")
     if ev_key is not None and frame[key].dtype != ev_key:
         cast = frame[key].cast(ev_key, strict=False)
         lost = frame.filter(cast.is_null() & frame[key].is_not_null())[key]

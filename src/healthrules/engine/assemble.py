@@ -237,6 +237,13 @@ class RoadmapProgram:
         self._one_row: dict[tuple[int | None, str | None],
                             tuple[list[list[pl.Expr]], list[list[pl.Expr]]]] = {}
         self._fired_reads: list[str] | None = None
+        # the conditions' Boolean columns, in the order of the counts (condition_counts)
+        self._count_names = [f"__{w}_{k}" for k in range(len(self._outputs[3]))
+                             for w in ("scope", "fired", "unknown")]
+        # one row's fired actions: the actions in the output's order (priority rank, then
+        # declared order) and their output columns without the sort helpers
+        self._one_row_order: list[int] | None = None
+        self._one_row_exprs: dict[int, list[pl.Expr]] = {}
         # per action: the rendering steps its text and evidence read (magnitudes, floors,
         # units), then the values
         self._action_renders = [self._render_steps(exprs) for _, exprs in self._outputs[3]]
@@ -660,9 +667,13 @@ class RoadmapProgram:
     def condition_counts(self, frame: pl.DataFrame) -> dict[str, int]:
         """The condition counts of a collected roadmap frame over all its rows
         (``scope_k``, ``fired_k``, ``unknown_k`` per action ``k``, as ``outputs().counts``
-        without ``by``), read as sums of its Boolean columns: no query."""
-        return {f"{w}_{k}": int(frame.get_column(f"__{w}_{k}").sum())
-                for k in range(len(self._outputs[3])) for w in ("scope", "fired", "unknown")}
+        without ``by``), read as sums of its Boolean columns: no query (one row: its
+        values, read at once)."""
+        names = self._count_names
+        if frame.height == 1 and names:
+            return {n[2:]: int(v or 0) for n, v in zip(names, frame[names].row(0),
+                                                        strict=True)}
+        return {n[2:]: int(frame.get_column(n).sum()) for n in names}
 
     def render(self, fired_rows: pl.LazyFrame) -> pl.LazyFrame:
         """Every value the texts and evidence show, rendered once per row: the rendering
@@ -691,7 +702,8 @@ class RoadmapProgram:
             return exprs
         return [many if e.meta.output_name() == "evidence" else e for e in exprs]
 
-    def rendered_actions(self, fired_rows: pl.DataFrame, key: str) -> pl.LazyFrame | None:
+    def rendered_actions(self, fired_rows: pl.DataFrame, key: str, *,
+                         sorted_one: bool = False) -> pl.LazyFrame | None:
         """The fired actions (texts and evidence) from the *unrendered* fired rows of
         ``outputs(render=False)`` (or from any rows with the :meth:`fired_columns`: each
         action keeps the rows it fired on), in one query: :meth:`render` and
@@ -701,18 +713,25 @@ class RoadmapProgram:
         Each action's branch renders, on its own fired rows, only the values its text and
         evidence show; an action that fired nowhere costs nothing. A column ``__row`` of
         ``fired_rows`` (a sort key of the caller's) is kept after the key.
+
+        With ``sorted_one`` and a single row (a service's account), the actions come in
+        the order the actions frame lists them (priority rank, then declared order), with
+        neither the sort helpers ``__rank`` and ``__order`` nor a filter (the row fired
+        each of them): the caller has no sort to run.
         """
         parts: list[pl.LazyFrame] = []
         rows = fired_rows.lazy()
         # a row number the caller added (the actions' sort key) is kept
         carried = [pl.col("__row")] if "__row" in fired_rows.columns else []
-        for k, (fired, _) in enumerate(self._outputs[3]):
+        one = sorted_one and fired_rows.height == 1
+        actions = self._outputs[3]
+        for k in self._one_row_actions() if one else range(len(actions)):
             n = int(fired_rows.get_column(f"__fired_{k}").sum())
             if not n:
                 continue
-            exprs = self._action_exprs(k, n)
+            exprs = self._one_row_outputs(k) if one else self._action_exprs(k, n)
             steps, columns = self._action_renders[k]
-            lf = rows.filter(fired)
+            lf = rows if one else rows.filter(actions[k][0])
             for step in steps:
                 lf = lf.with_columns(step)
             if columns:
@@ -721,6 +740,24 @@ class RoadmapProgram:
         if not parts:
             return None
         return parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical_relaxed")
+
+    def _one_row_actions(self) -> list[int]:
+        """The actions in the order of the actions frame for one row: by priority rank,
+        then as declared (what sorting by ``__rank`` and ``__order`` gives)."""
+        if self._one_row_order is None:
+            ranks = [PRIORITY_RANK[a.priority] for _, a in self.compiled.roadmap.all_actions()]
+            self._one_row_order = sorted(range(len(ranks)), key=lambda k: (ranks[k], k))
+        return self._one_row_order
+
+    def _one_row_outputs(self, k: int) -> list[pl.Expr]:
+        """The output columns of action ``k`` for one fired row: without ``__rank`` and
+        ``__order`` (one row's actions come in order, :meth:`_one_row_actions`)."""
+        got = self._one_row_exprs.get(k)
+        if got is None:
+            got = self._one_row_exprs[k] = [
+                e for e in self._action_exprs(k, 1)
+                if e.meta.output_name() not in ("__rank", "__order")]
+        return got
 
     def fired(self, fired_rows: pl.DataFrame, key: str) -> pl.LazyFrame:
         """The fired actions of :meth:`actions` without ``text`` and ``evidence``: nothing

@@ -45,7 +45,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from healthrules.compiler import Plan, compile
-from healthrules.engine.aggregate import EVENTS_QUERY_FLAGS, EventsPass
+from healthrules.engine.aggregate import EVENTS_QUERY_FLAGS, EventsPass, small_events_flags
 from healthrules.engine.assemble import (
     ORDER_STEP,
     RoadmapOutputs,
@@ -234,19 +234,21 @@ class Evaluator:
                          else event_rows)
             # optimistic sums: finish() checks them and runs the pass again if they could wrap
             passes.append(EventsPass(plan, clock, accounts, source=name, partition_column=part,
-                                     low_memory=low_memory, optimistic=True))
+                                     low_memory=low_memory, optimistic=True, rows=sizes[-1]))
         if len(passes) == 1:
             results = [passes[0].collect(frames[plan.default_source], sizes[0])]
         else:
             # the passes of the sources run together (one collect_all), each its own query
             queries = [p.query(frames[p.source]) for p in passes]
-            if all(n is not None and n <= SMALL_ROWS for n in sizes):
-                collected = pl.collect_all(queries, engine="in-memory")
+            small = all(n is not None and n <= SMALL_ROWS for n in sizes)
+            if small:
+                total = sum(n for n in sizes if n is not None)
+                collected = pl.collect_all(queries, engine="in-memory",
+                                           optimizations=small_events_flags(total))
             else:
                 # the streaming engine, as a single pass's collect() runs it
                 collected = pl.collect_all(queries, optimizations=EVENTS_QUERY_FLAGS,
                                            engine="streaming")
-            small = all(n is not None and n <= SMALL_ROWS for n in sizes)
             results = [p.finish(df, frames[p.source], in_memory=small)
                        for p, df in zip(passes, collected, strict=True)]
         agg: pl.DataFrame | None = None
@@ -405,12 +407,15 @@ class Evaluator:
 
         fired: list[pl.LazyFrame] = []
         if small:
+            # one row (a service's account): its actions come in order, no sort to run
+            one = rows == 1
             for p, frame in zip(self.programs, frames, strict=True):
-                lf = p.rendered_actions(numbered(p.fired_columns(frame, key)), key)
+                lf = p.rendered_actions(numbered(p.fired_columns(frame, key)), key,
+                                        sorted_one=one)
                 if lf is not None:
                     fired.append(lf)
             if fired:
-                lazies.append(sorted_actions(fired))
+                lazies.append(fired[0] if one else sorted_actions(fired))
         got = iter(collect_rows(lazies, rows))
         indicators, stages, scores = next(got), next(got), next(got)
         counts = [p.condition_counts(frame) for p, frame in zip(self.programs, frames,
@@ -736,9 +741,13 @@ def prepare(source: Roadmap | Pack | Plan, events: Any, accounts: Any, as_of: An
     ev_schema = schemas[plan.default_source]
     clock = clock_for(plan, ev_schema, as_of)
     wanted = [plan.account_key, *plan.attributes, *plan.parent_columns, *account_validity(plan)]
-    acc_lf = resolve(acc_src, wanted if all(c in acc_schema for c in wanted) else None,
-                     time_zone=zone)
-    acc_df, acc_issues = check_accounts(plan, acc_lf, ev_schema, clock)
+    acc_in: pl.LazyFrame | pl.DataFrame
+    if isinstance(accounts, pl.DataFrame) and all(c in acc_schema for c in wanted):
+        acc_in = accounts[list(dict.fromkeys(wanted))]  # by name: no query
+    else:
+        acc_in = resolve(acc_src, wanted if all(c in acc_schema for c in wanted) else None,
+                         time_zone=zone)
+    acc_df, acc_issues = check_accounts(plan, acc_in, ev_schema, clock)
     issues += acc_issues
     if not acc_issues:
         key_dtype = acc_df.schema.get(plan.account_key)
