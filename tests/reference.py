@@ -495,7 +495,8 @@ def _rollup(r: Roadmap, a: Analysis, idx: int, ind: RollupIndicator,
         if not ordered:
             return None
         best = (min if agg == "min" else max)(ordered)  # type: ignore[type-var]
-        return float(best) if a.indicator_types[ind.id] == "float" else best
+        # a zero is 0.0: -0.0 + 0.0 is 0.0 (the order of the children is not defined)
+        return float(best) + 0.0 if a.indicator_types[ind.id] == "float" else best
     if agg == "mean":
         if not numbers:
             return None
@@ -828,9 +829,11 @@ def _percentile(ordered: list[float], q: float | None) -> float:
 
 
 def _clean(value: object) -> object:
-    """NaN and inf in a float column are read as null."""
+    """NaN and inf in a float column are read as null, -0.0 as 0.0."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
+    if isinstance(value, float) and value == 0:
+        return 0.0
     return value
 
 

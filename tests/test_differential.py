@@ -575,3 +575,27 @@ def test_min_and_max_of_equal_values_give_the_last(source: str, sign: float) -> 
     assert isinstance(got, float) and isinstance(want, float)
     assert got == want == 0.0
     assert math.copysign(1.0, got) == math.copysign(1.0, want) == sign
+
+
+ZERO_CASES = [
+    "f1 + 0.0", "f1 + 0", "0.0 + f1", "0 + f1", "0 - f1", "0.0 - f1", "f1 - (-0.0)",
+    "f1 + (1 - 1)", "f1 + round(0.4)", "f1 + coalesce(0.0)", "f1 + min(0.0, 1)",
+    "f1 + days_since(date('2024-03-10'))", "f1 - 0.0", "(-0.0) - f1", "f1 + (-0.0)",
+    "f1 + f2", "f2 - f1", "i1 + 0.0", "0.0 - i1", "(f1 + 0.0) * 2", "-(0.0 - f1)",
+]
+
+
+@pytest.mark.parametrize("source", ZERO_CASES)
+def test_adding_a_constant_zero_keeps_the_ieee_sign(source: str) -> None:
+    """polars plans ``x + 0`` as ``x`` and ``0 - x`` as ``-x`` when the zero is a constant it
+    folds: -0.0 + 0.0 was -0.0 in the engine and 0.0 (IEEE, Python) in scalar.py, on frames
+    of more than one row. Zeros of both signs, NaN, inf and null, many rows."""
+    rng = random.Random(source)
+    data = []
+    for _ in range(40):
+        row = _seeded_row(rng, None)
+        row["f1"] = rng.choice([0.0, -0.0, 1.5, -2.0, math.inf, float("nan"), None])
+        row["f2"] = rng.choice([0.0, -0.0, 2.0, None])
+        row["i1"] = rng.choice([0, 1, -1, None])
+        data.append(row)
+    run_both(source, None, data, dt.date(2024, 3, 10), reject=_must)

@@ -298,3 +298,160 @@ def test_atoms_know_their_source() -> None:
     parsed = parse("1 < x <= 5 and y > 0")
     atoms_ = analyse(parsed.tree, FACTS).atoms
     assert [ast.unparse(a.node) for a in atoms_] == ["1 < x", "x <= 5", "y > 0"]
+
+
+# --------------------------------------------------------------------------- extended reals
+# A float may be inf or -inf (an attribute that holds one, an overflow: 1e308 * 10); a NaN an
+# operation computes (inf - inf, inf * 0, inf ** 0) is null, and so is an int result that
+# leaves Int64. The ranges and regions must hold those values, or lint calls a condition
+# "never true" that fires (docs/semantics.md, "Expressions").
+
+EXT = Facts(
+    env={"f": "float", "g": "float", "k": "int", "c": "int"},
+    names={
+        "f": NameFact(Dom(num=NumSet.everything(), null=False)),
+        "g": NameFact(Dom(num=NumSet.between(0, 1e308), null=False)),
+        "k": NameFact(Dom(num=NumSet.everything(True), null=False)),
+        "c": NameFact(Dom(num=NumSet.between(0, INF, True), null=False), "c is a count"),
+    },
+    bands={"f": Bands.model_validate({"levels": [
+        {"name": "low", "lt": 0}, {"name": "high", "ge": 0}]})},
+)
+EXT_TERMS = [
+    "f", "f * 0", "f - f", "f + f", "f ** 0", "f ** 2", "f * 10", "-f", "abs(f)", "f / f",
+    "g * 10", "g * 10 - g * 10", "g + g", "(g * 10) * 0", "1 / (g * 10)", "round(g, 2)",
+    "round(f * 10, 1)", "min(f * 0, 1.0)", "coalesce(f - f, 0.0)", "clip(f - f, 0, 1)",
+    "k", "k + 1", "k - 1", "-k", "abs(k)", "k * 2", "k ** 2", "c + 1", "c * c", "k * 0",
+    "k * 1.5", "c / k",
+]
+EXT_LITS = ["0", "1", "-1", "1e308", "-1e308", "1e308 * 10", "-1e308 * 10", "0.5"]
+EXT_ROWS = st.fixed_dictionaries({
+    "f": st.sampled_from([INF, -INF, 1e308, -1e308, 0.0, -0.0, 1.0, -2.5, 5e-324]),
+    "g": st.sampled_from([0.0, 1.0, 1e307, 1e308, 2.5e-300]),
+    "k": st.sampled_from([0, 1, -1, 2**63 - 1, -(2**63), 2**62, 3037000500]),
+    "c": st.sampled_from([0, 1, 7, 2**62, 2**63 - 1]),
+})
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(EXT_TERMS), EXT_ROWS)
+def test_ranges_hold_infinities_overflows_and_computed_nulls(
+    term: str, row: dict[str, object]
+) -> None:
+    values, nullable = range_of(parse(term).tree, EXT)
+    got = scalar.evaluate(parse(term), dict(row), as_of=AS_OF)
+    if got is None:
+        assert nullable, (term, row)
+    else:
+        assert values.contains(float(got)), (term, row, got, values.describe("v"))  # type: ignore[arg-type]
+
+
+@st.composite
+def ext_conditions(draw: st.DrawFn) -> str:
+    term = draw(st.sampled_from(EXT_TERMS))
+    kind = draw(st.sampled_from(["cmp", "null", "not", "band"]))
+    if kind == "null":
+        return f"({term}) is {draw(st.sampled_from(['None', 'not None']))}"
+    if kind == "band":
+        return f"band(f) {draw(st.sampled_from(['==', '!=']))} " \
+               f"{draw(st.sampled_from(['low', 'high']))!r}"
+    cmp = f"({term}) {draw(st.sampled_from(OPS))} {draw(st.sampled_from(EXT_LITS))}"
+    return f"not ({cmp})" if kind == "not" else cmp
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ext_conditions(), EXT_ROWS)
+def test_regions_hold_infinities_overflows_and_computed_nulls(
+    text: str, row: dict[str, object]
+) -> None:
+    parsed = parse(text)
+    values: dict[object, object] = dict(row)
+    f = row["f"]
+    values[("band", "f")] = "low" if f < 0 else "high"  # type: ignore[operator]
+    result = scalar.evaluate(parsed, values, as_of=AS_OF)
+    regions = analyse(parsed.tree, EXT)
+    terms = {atom.key: scalar.evaluate(atom.term if atom.key not in row else atom.key, values,
+                                       as_of=AS_OF) for atom in regions.atoms}
+    where = {True: [regions.true, regions.not_false], False: [regions.false, regions.not_true],
+             None: [regions.not_true, regions.not_false]}[result]  # type: ignore[index]
+    for region in where:
+        assert region.contains(terms), (text, row, result, region.describe())
+
+
+@pytest.mark.parametrize(
+    ("expr", "never", "always"),
+    [
+        ("(f * 0) is None", False, False),  # inf * 0 is NaN: null
+        ("(f - f) is None", False, False),
+        ("f ** 0 is None", False, False),  # inf ** 0 is inf * 0 + 1: null
+        ("(g * 10 - g * 10) is None", False, False),  # 1e308 * 10 overflows to inf
+        ("(k + 1) is None", False, False),  # 2**63 - 1 + 1 leaves Int64: null
+        ("(c + 1) is None", False, False),
+        ("g * 10 > 1e308", False, False),
+        ("f > 1e308 * 10", True, False),  # nothing is above inf ...
+        ("f >= 1e308 * 10", False, False),  # ... but f may be inf
+        ("not (k > 10 ** 16 * 10 ** 16)", False, False),  # the literal leaves Int64: null
+        ("band(f) == 'high' and f < 0", True, False),
+        ("(g * 0) is None", True, False),  # g is finite: g * 0 is 0
+        ("(g + 1) is None", True, False),  # a float overflow is inf, a value
+        ("g * 10 >= 0", False, True),
+    ],
+)
+def test_infinities_in_conditions(expr: str, never: bool, always: bool) -> None:
+    regions = analyse(parse(expr).tree, EXT)
+    assert regions.true.empty is never
+    assert regions.false.empty is always
+
+
+def test_band_levels_open_at_an_end_hold_the_infinities() -> None:
+    bands = Bands.model_validate(
+        {"levels": [{"name": "low", "lt": 3}, {"name": "high", "ge": 3}]})
+    low, high = (NumSet.of([band_interval(b)]) for b in bands.levels)
+    assert low.contains(-INF) and not low.contains(INF)
+    assert high.contains(INF) and not high.contains(-INF)
+    assert NumSet.between(0, INF, True).contains(INF) is False  # no int is infinite
+
+
+INFINITE_ROADMAP = """\
+id: infs
+goal: g
+data:
+  events: {timezone: UTC}
+  accounts:
+    attributes: {arr: float, seats: int}
+indicators:
+  - {id: zeroed, family: outcome, expr: "coalesce(arr, 0.0) * 0"}
+  - {id: big, family: outcome, expr: "clip(coalesce(arr, 0.0), 0, 1e308) * 10"}
+  - id: huge
+    family: outcome
+    expr: "clip(coalesce(arr, 0.0), 0, 1e308) * 10"
+    bands: {levels: [{name: finite, le: 1e308}, {name: beyond, gt: 1e308}]}
+stages:
+  - id: s
+    actions:
+      - {id: nan_zero, kind: challenge, when: "zeroed is None", do: x}
+      - {id: overflow, kind: challenge, when: "(big - big) is None", do: x}
+      - {id: seats_over, kind: challenge, when: "(coalesce(seats, 0) + 1) is None", do: x}
+      - {id: infinite, kind: challenge, when: "band(huge) == 'beyond'", do: x}
+"""
+
+
+def test_lint_does_not_call_actions_that_fire_on_infinities_dead() -> None:
+    import polars as pl
+
+    import healthrules as hr
+    from healthrules.lint import LintConfig, lint_text
+    from healthrules.loader import load_text
+
+    findings = lint_text(INFINITE_ROADMAP, config=LintConfig(select=frozenset({"HR501",
+                                                                               "HR301"})))
+    assert findings == []
+    accounts = pl.DataFrame({"account_id": ["a", "b"], "arr": [INF, 1e308],
+                             "seats": [2**63 - 1, 1]})
+    events = pl.DataFrame(
+        {"account_id": ["a"], "timestamp": [dt.datetime(2026, 1, 1, tzinfo=dt.UTC)],
+         "event": ["x"], "user_id": ["u"]})
+    fired = hr.evaluate(load_text(INFINITE_ROADMAP), events, accounts, AS_OF).actions
+    assert sorted(zip(fired["account_id"], fired["action_id"], strict=True)) == [
+        ("a", "infinite"), ("a", "nan_zero"), ("a", "overflow"), ("a", "seats_over"),
+        ("b", "infinite"), ("b", "overflow")]

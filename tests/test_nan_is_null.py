@@ -235,3 +235,37 @@ def test_history_reads_a_computed_nan_as_evaluate_does() -> None:
             assert_frame_equal(h.at(d).frames[name], frame)
     assert h.at(AS_OF).indicators.filter(pl.col("account_id") == "x1")["gap"].to_list() == [
         None]
+
+
+@pytest.mark.parametrize("agg", ["min", "max"])
+def test_a_rollup_min_or_max_never_sees_a_computed_nan(agg: str) -> None:
+    """The roll-up reads its children's ``of`` as translated (one guard where the arithmetic
+    ends reads a computed NaN as null), so its min / max needs no NaN guard of its own: a
+    parent whose every child computes ``inf - inf`` gets null (polars' min / max of NaN
+    alone would give NaN), one with a finite child gets that child's value."""
+    roadmap = Roadmap.model_validate({
+        "id": "r", "goal": "g",
+        "data": {"accounts": {"attributes": {"a": "float", "b": "float"}, "parent": "parent"}},
+        "indicators": [
+            {"id": "gap", "kind": "rollup", "family": "outcome", "aggregate": agg,
+             "of": "a - b"},
+            {"id": "gap_of_gap", "kind": "rollup", "family": "outcome", "aggregate": agg,
+             "of": "gap * 0"},
+        ],
+        "stages": [{"id": "s"}],
+    })
+    accounts = pl.DataFrame({
+        "account_id": ["top", "p1", "p2", "c1", "c2", "c3", "c4"],
+        "parent": [None, "top", "top", "p1", "p1", "p2", "p2"],
+        "a": [0.0, 0.0, 0.0, INF, INF, INF, 2.0],
+        "b": [0.0, 0.0, 0.0, INF, INF, INF, 1.0],
+    })
+    events = pl.DataFrame(schema={"account_id": pl.String, "user_id": pl.String,
+                                  "event": pl.String, "timestamp": pl.Datetime("us")})
+    result = hr.evaluate(roadmap, events, accounts, AS_OF)
+    assert not compare(result, evaluate_reference(roadmap, events, accounts, AS_OF), roadmap)
+    got = {r["account_id"]: (r["gap"], r["gap_of_gap"]) for r in result.indicators.to_dicts()}
+    assert got["p1"] == (None, None)  # inf - inf for every child: null, not NaN
+    assert got["p2"] == (1.0, None)  # c3's NaN is left out
+    # top: its children's gaps are null and 1.0; gap * 0 of those is null and 0.0
+    assert got["top"][1] == 0.0

@@ -52,6 +52,7 @@ __all__ = [
     "exact_mean",
     "exact_one_column",
     "exact_one_limb",
+    "finite_value",
     "from_grid",
     "percentile_of",
     "q_units",
@@ -393,15 +394,24 @@ def percentile_of(values: Sequence[float], q: int) -> float | None:
 
 
 def value_column(name: str, value_type: str | None) -> pl.Expr:
-    """A numeric value column as aggregates read it: Float64 with NaN and inf as null, or
-    Int64."""
+    """A numeric value column as aggregates read it: Float64 as :func:`finite_value` reads
+    it, or Int64."""
     import polars as pl
 
     v = pl.col(name)
     if value_type == "float":
-        x = v.cast(pl.Float64)
-        return pl.when(x.is_finite()).then(x)
+        return finite_value(v.cast(pl.Float64))
     return v.cast(pl.Int64)
+
+
+def finite_value(x: pl.Expr) -> pl.Expr:
+    """A Float64 event value as every aggregate and filter reads it: NaN, ``inf`` and
+    ``-inf`` are null, and ``-0.0`` is ``0.0``, so the sign of a zero never depends on which
+    of two equal values a ``min`` or ``max`` keeps (the order of the events is not defined)
+    (docs/semantics.md, "Aggregations")."""
+    import polars as pl
+
+    return pl.when(x == 0).then(pl.lit(0.0, pl.Float64)).when(x.is_finite()).then(x)
 
 
 # --------------------------------------------------------------------------- exact sums

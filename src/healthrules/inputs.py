@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
 
+from healthrules.aggregates import finite_value
 from healthrules.compiler import Plan
 from healthrules.errors import Code, InputDataError, Issue, Location
 from healthrules.roadmap import AggregateIndicator
@@ -228,7 +229,8 @@ def read_events(events: pl.LazyFrame, plan: Plan, clock: Clock, schema: pl.Schem
     (an event on a date happened that day). The timestamps of a source in another time zone
     or time unit than the evaluation clock (the default source's) are converted to it. Float
     value columns are Float64 with NaN and ``inf`` / ``-inf`` as null (never banded or
-    scored); :data:`NOT_FINITE` counts, per row, the values that were so read (for
+    scored) and ``-0.0`` as ``0.0`` (:func:`healthrules.aggregates.finite_value`);
+    :data:`NOT_FINITE` counts, per row, the values that were so read (for
     ``diagnostics["values_not_finite"]``).
     """
     cols, exprs = read_event_exprs(plan, clock, schema, columns, source)
@@ -261,7 +263,7 @@ def read_event_exprs(plan: Plan, clock: Clock, schema: pl.Schema,
     flags: list[pl.Expr] = []
     for c in floats:
         x = pl.col(c).cast(pl.Float64)
-        exprs.append(pl.when(x.is_finite()).then(x).alias(c))
+        exprs.append(finite_value(x).alias(c))
         flags.append(x.is_finite().not_().fill_null(False).cast(pl.Int64))
     # one float column (the usual case): its flag as it is, no horizontal sum
     not_finite = (flags[0] if len(flags) == 1 else pl.sum_horizontal(flags) if flags

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import functools
+import math
 import operator
 from collections.abc import Callable, Mapping
 from typing import assert_never
@@ -228,6 +229,10 @@ class _Translate:
         op = node.op
         if self.is_int(node.left) and (isinstance(op, ast.Pow) or self.is_int(node.right)):
             return _checked_arithmetic(op, a, b, node.right)
+        if isinstance(op, (ast.Add, ast.Sub)):
+            signed = self._zero_operand(node, a, b)
+            if signed is not None:
+                return signed
         if isinstance(op, ast.Add):
             return a + b
         if isinstance(op, ast.Sub):
@@ -242,6 +247,45 @@ class _Translate:
             assert isinstance(exponent, int)
             return _pow(a, exponent)
         raise TypeError(f"operator {type(op).__name__} is not supported")
+
+    def _zero_operand(self, node: ast.BinOp, a: pl.Expr, b: pl.Expr) -> pl.Expr | None:
+        """A float ``x + 0.0``, ``0.0 + x``, ``x - (-0.0)`` or ``0.0 - x`` as IEEE gives it.
+
+        polars plans ``x + 0`` as ``x`` and ``0 - x`` as ``-x`` when the zero is a constant it
+        folds, which differs where ``x`` is a zero: IEEE gives ``-0.0 + 0.0 == 0.0`` and
+        ``0.0 - 0.0 == 0.0`` (Python, and so the scalar evaluator, too). None for any other
+        operation, which polars computes as IEEE does."""
+        left, right = self._folded(node.left), self._folded(node.right)
+        if isinstance(node.op, ast.Add):
+            if _positive_zero(right):
+                return _plus_zero(a)
+            if _positive_zero(left):
+                return _plus_zero(b)
+            return None
+        if _negative_zero(right):  # x - (-0.0) is x + 0.0
+            return _plus_zero(a)
+        if _positive_zero(left):
+            x = b.cast(pl.Float64)
+            return pl.when(x == 0).then(pl.lit(0.0, pl.Float64)).otherwise(-x)
+        return None
+
+    def _folded(self, node: ast.expr) -> object:
+        """The value of an operand that reads no name (polars folds it to a constant when it
+        plans the query), or None for any other operand. A call is folded only when
+        ``as_of`` is a date (``days_since(date('...'))`` reads it)."""
+        calls = [n for n in ast.walk(node) if isinstance(n, ast.Call)]
+        funcs = {id(c.func) for c in calls}
+        if any(isinstance(n, ast.Name) and id(n) not in funcs for n in ast.walk(node)):
+            return None
+        if calls and isinstance(self.as_of, pl.Expr):
+            return None
+        from healthrules.scalar import evaluate
+
+        as_of = self.as_of if isinstance(self.as_of, dt.date) else dt.date(2000, 1, 1)
+        try:
+            return evaluate(ast.unparse(node), {}, as_of=as_of)
+        except Exception:  # a call that reads a value after all (stuck): not a constant
+            return None
 
     def boolean(self, node: ast.expr) -> pl.Expr:
         """A condition as a Boolean: a comparison, ``and``/``or`` or ``not`` already is one
@@ -306,6 +350,21 @@ class _Translate:
         return fn.polars(self, node)
 
 
+def _positive_zero(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == 0 and (
+        math.copysign(1.0, v) > 0)
+
+
+def _negative_zero(v: object) -> bool:
+    return isinstance(v, float) and v == 0 and math.copysign(1.0, v) < 0
+
+
+def _plus_zero(x: pl.Expr) -> pl.Expr:
+    """``x + 0.0`` as IEEE gives it: ``x`` as a float, with ``-0.0`` read as ``0.0``."""
+    v = x.cast(pl.Float64)
+    return pl.when(v == 0).then(pl.lit(0.0, pl.Float64)).otherwise(v)
+
+
 def nan_to_null(x: pl.Expr) -> pl.Expr:
     """A float value with NaN read as null (``fill_nan(None)``), in fewer nodes:
     ``fill_nan`` expands to a ``when`` over ``is_not_nan() | is_null()`` that reads the
@@ -317,9 +376,11 @@ def nan_to_null(x: pl.Expr) -> pl.Expr:
 
 def computed_nan_to_null(x: pl.Expr) -> pl.Expr:
     """A computed float (``a - b``, ``a * b``...) with NaN read as null, in one node that reads
-    ``x`` once: :func:`nan_to_null` reads its operand twice, which for a column is cheap but
-    copies a whole arithmetic subtree into the plan. ``replace`` matches NaN (polars compares
-    floats by total equality there); ``tests/test_nan_is_null.py`` pins it."""
+    ``x`` once: :func:`nan_to_null` gives the same values (``tests/test_nan_is_null.py`` and
+    ``tests/test_lookup_forms.py`` pin both) but reads its operand twice, which for a column
+    is cheaper to run than ``replace`` and for a computed subtree copies it into the plan
+    (docs/performance.md, "A NaN computed by an expression is null"). ``replace`` matches NaN
+    (polars compares floats by total equality there)."""
     return x.replace(float("nan"), None)
 
 

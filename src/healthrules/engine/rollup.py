@@ -44,7 +44,7 @@ from healthrules.aggregates import EXACT_SCALE, exact_limbs, from_grid
 from healthrules.analysis import Analysis
 from healthrules.engine.frames import AS_OF, cast_to
 from healthrules.expressions import Parsed
-from healthrules.polars_expr import exact_division, nan_to_null
+from healthrules.polars_expr import exact_division
 from healthrules.roadmap import Roadmap, RollupIndicator
 
 __all__ = ["RollupProgram"]
@@ -188,11 +188,13 @@ class RollupProgram:
                 pl.col(f"{p}s"))
             temporary += [f"{p}s", f"{p}all"]
         elif agg in ("min", "max"):
-            # a NaN child value is null here (polars' min/max skip NaN but give NaN when
-            # every value is NaN); inf and -inf are values
-            x = nan_to_null(o) if typ == "float" else o
-            partials = [(x.min() if agg == "min" else x.max()).alias(f"{p}x")]
+            # the child values hold no NaN (the translated `of` reads a computed NaN as
+            # null); inf and -inf are values. A zero is 0.0: which of two equal children
+            # min / max keeps is not defined, so -0.0 is not kept (docs/semantics.md)
+            partials = [(o.min() if agg == "min" else o.max()).alias(f"{p}x")]
             finish = pl.col(f"{p}x")
+            if typ == "float":
+                finish = pl.when(finish == 0).then(pl.lit(0.0, pl.Float64)).otherwise(finish)
             temporary.append(f"{p}x")
         elif agg == "mean":
             x = o.cast(pl.Float64)

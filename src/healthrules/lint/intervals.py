@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import assert_never
 
-from healthrules.expressions import ExprProblem, Type, infer
+from healthrules.expressions import INT_MAX, INT_MIN, ExprProblem, Type, infer
 from healthrules.functions import FUNCTION_TABLE
 from healthrules.roadmap import Band, Bands
 
@@ -68,18 +68,17 @@ Label = str | bool
 
 @dataclass(frozen=True, slots=True)
 class Interval:
-    """An interval of the real line; ``lo`` may be ``-inf`` and ``hi`` ``inf`` (then open)."""
+    """An interval of the extended real line: ``lo`` may be ``-inf`` and ``hi`` ``inf``.
+
+    A float value may be ``inf`` or ``-inf`` (an attribute that holds one, an overflow such as
+    ``1e308 * 10``): an infinite end that is *closed* holds that value, an open one only the
+    finite numbers up to it. Whole numbers are never infinite (:func:`_tighten` opens them).
+    """
 
     lo: float
     hi: float
     lo_closed: bool = True
     hi_closed: bool = True
-
-    def __post_init__(self) -> None:
-        if math.isinf(self.lo):
-            object.__setattr__(self, "lo_closed", False)
-        if math.isinf(self.hi):
-            object.__setattr__(self, "hi_closed", False)
 
     @property
     def empty(self) -> bool:
@@ -119,7 +118,7 @@ def _tighten(iv: Interval) -> Interval:
         lo = float(math.ceil(lo)) if iv.lo_closed else float(math.floor(lo) + 1)
     if not math.isinf(hi):
         hi = float(math.floor(hi)) if iv.hi_closed else float(math.ceil(hi) - 1)
-    return Interval(lo, hi, True, True)
+    return Interval(lo, hi, not math.isinf(lo), not math.isinf(hi))  # no int is infinite
 
 
 def _touch(a: Interval, b: Interval, integer: bool) -> bool:
@@ -156,8 +155,8 @@ class NumSet:
 
     @staticmethod
     def everything(integer: bool = False) -> NumSet:
-        """Every number (or every whole number)."""
-        return NumSet((Interval(-INF, INF, False, False),), integer)
+        """Every number, ``-inf`` and ``inf`` included (or every whole number)."""
+        return NumSet.of([Interval(-INF, INF)], integer)
 
     @staticmethod
     def between(lo: float, hi: float, integer: bool = False) -> NumSet:
@@ -203,14 +202,23 @@ class NumSet:
         return NumSet.of([*self.parts, *other.parts], self.integer and other.integer)
 
     def complement(self) -> NumSet:
-        """Every number (whole number, when ``integer``) not in the set."""
+        """Every number (``-inf`` and ``inf`` included; whole number, when ``integer``) not in
+        the set."""
         out: list[Interval] = []
         prev_hi, prev_closed = -INF, False
         for iv in self.parts:
             out.append(Interval(prev_hi, iv.lo, not prev_closed, not iv.lo_closed))
             prev_hi, prev_closed = iv.hi, iv.hi_closed
-        out.append(Interval(prev_hi, INF, not prev_closed, False))
+        out.append(Interval(prev_hi, INF, not prev_closed, True))
         return NumSet.of(out, self.integer)
+
+    @property
+    def may_be_infinite(self) -> tuple[bool, bool]:
+        """Whether the set holds ``-inf`` and whether it holds ``inf``."""
+        if not self.parts:
+            return False, False
+        a, b = self.parts[0], self.parts[-1]
+        return a.lo == -INF and a.lo_closed, b.hi == INF and b.hi_closed
 
     def contains(self, value: float) -> bool:
         """Whether ``value`` is in the set."""
@@ -528,11 +536,11 @@ class Facts:
 def band_interval(band: Band) -> Interval:
     """The interval of values that fall in one band level."""
     lo, hi = band.lower, band.upper
-    return Interval(
+    return Interval(  # an open-ended level holds -inf / inf (the lowest / highest level)
         -INF if lo is None else lo[0],
         INF if hi is None else hi[0],
-        False if lo is None else lo[1],
-        False if hi is None else hi[1],
+        True if lo is None else lo[1],
+        True if hi is None else hi[1],
     )
 
 
@@ -548,7 +556,7 @@ def literal(node: ast.expr) -> tuple[bool, object]:
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         ok, v = literal(node.operand)
         if ok and isinstance(v, (int, float)) and not isinstance(v, bool):
-            return True, -v if isinstance(node.op, ast.USub) else v
+            return _evaluated(-v if isinstance(node.op, ast.USub) else v)
         return False, None
     if isinstance(node, ast.BinOp):
         okl, left = literal(node.left)
@@ -558,21 +566,42 @@ def literal(node: ast.expr) -> tuple[bool, object]:
                 and not isinstance(left, bool) and not isinstance(right, bool)):
             try:
                 if isinstance(node.op, ast.Add):
-                    return True, left + right
+                    return _evaluated(left + right)
                 if isinstance(node.op, ast.Sub):
-                    return True, left - right
+                    return _evaluated(left - right)
                 if isinstance(node.op, ast.Mult):
-                    return True, left * right
+                    return _evaluated(left * right)
                 if isinstance(node.op, ast.Div):
-                    return (True, left / right) if right != 0 else (False, None)
-                if isinstance(node.op, ast.Pow):
-                    return True, left**right
+                    if right == 0:
+                        return False, None
+                    return _evaluated(float(left) / float(right))
+                if isinstance(node.op, ast.Pow) and isinstance(right, int) and right >= 0:
+                    out: int | float = 1 if right == 0 and isinstance(left, int) else left * 0 + 1
+                    if right:
+                        out = left
+                        for _ in range(right - 1):  # repeated multiplication, as evaluated
+                            out = out * left
+                            if not _evaluated(out)[0]:
+                                return False, None
+                    return _evaluated(out)
             except (OverflowError, ZeroDivisionError):
                 return False, None
     return False, None
 
 
+def _evaluated(value: int | float) -> tuple[bool, object]:
+    """A folded number as evaluation gives it: an int beyond Int64 and a NaN are null, which
+    is not folded (an overflow to ``inf`` is a value)."""
+    if isinstance(value, int) and not INT_MIN <= value <= INT_MAX:
+        return False, None
+    if isinstance(value, float) and math.isnan(value):
+        return False, None
+    return True, value
+
+
 def _mul(a: float, b: float) -> float:
+    """A corner of a product: ``0 * inf`` is NaN (null) itself, the products near it are
+    near 0."""
     if a == 0 or b == 0:
         return 0.0
     return a * b
@@ -584,8 +613,66 @@ def _div(a: float, b: float) -> float:
     return a / b
 
 
+def _outward(v: int | float, down: bool) -> float:
+    """An int end as a float, rounded outward (so the set still holds it)."""
+    f = float(v)
+    if not math.isinf(f) and f != v:
+        f = math.nextafter(f, -INF if down else INF)
+    return f
+
+
+def _whole(v: float) -> int | float:
+    """An end of a whole-number set as a Python int (exact), or an infinite end."""
+    return v if math.isinf(v) else int(v)
+
+
+def _ranged(corners: Sequence[int | float], integer: bool,
+            nullable: bool) -> tuple[NumSet, bool]:
+    """The range between the extreme corners of an arithmetic result (NaN corners are null,
+    not values). A whole-number result beyond Int64 is null (an int that leaves 64 bits)."""
+    values = [c for c in corners if not (isinstance(c, float) and math.isnan(c))]
+    if len(values) < len(corners):
+        nullable = True
+    if not values:
+        return NumSet((), integer), True
+    lo, hi = min(values), max(values)
+    if integer:
+        if lo < INT_MIN or hi > INT_MAX:
+            nullable = True  # (the values beyond are null: the range stays a wider one)
+        return NumSet.between(_outward(lo, True), _outward(hi, False), True), nullable
+    return NumSet.between(float(lo), float(hi)), nullable
+
+
+def _arith_range(op: ast.operator, a: NumSet, b: NumSet, integer: bool,
+                 nullable: bool) -> tuple[NumSet, bool]:
+    """``a + b``, ``a - b`` or ``a * b`` over the extended reals: an overflow gives ``inf``
+    (floats) or null (ints), ``inf - inf`` and ``inf * 0`` give NaN, which is null."""
+    x, y = a.hull(), b.hull()
+    if integer:
+        xs, ys = (_whole(x.lo), _whole(x.hi)), (_whole(y.lo), _whole(y.hi))
+    else:
+        xs, ys = (x.lo, x.hi), (y.lo, y.hi)
+    a_neg, a_pos = a.may_be_infinite
+    b_neg, b_pos = b.may_be_infinite
+    if isinstance(op, ast.Add):
+        nan = (a_pos and b_neg) or (a_neg and b_pos)
+        corners = [xs[0] + ys[0], xs[1] + ys[1]]
+    elif isinstance(op, ast.Sub):
+        nan = (a_pos and b_pos) or (a_neg and b_neg)
+        corners = [xs[0] - ys[1], xs[1] - ys[0]]
+    else:
+        nan = ((a_neg or a_pos) and b.contains(0.0)) or ((b_neg or b_pos) and a.contains(0.0))
+        corners = [_mul(p, q) for p in xs for q in ys]
+    return _ranged(corners, integer, nullable or nan)
+
+
 def range_of(node: ast.expr, facts: Facts) -> tuple[NumSet, bool]:
     """The numbers a numeric expression can take (an over-approximation), and if it may be null.
+
+    Floats range over the extended reals: a value may be ``inf`` or ``-inf`` (an attribute
+    that holds one, an overflow), a NaN an operation computes (``inf - inf``, ``inf * 0``,
+    ``inf ** 0``) is null, and so is an int result that leaves Int64 (docs/semantics.md,
+    "Expressions").
 
     Examples
     --------
@@ -595,6 +682,11 @@ def range_of(node: ast.expr, facts: Facts) -> tuple[NumSet, bool]:
     >>> values, nullable = range_of(ast.parse("n * 2 + 1", mode="eval").body, facts)
     >>> values.describe("v"), nullable
     ('1 <= v <= 21', True)
+    >>> facts = Facts(env={"y": "float"},
+    ...               names={"y": NameFact(Dom(num=NumSet.everything(), null=False))})
+    >>> values, nullable = range_of(ast.parse("y * 0", mode="eval").body, facts)
+    >>> values.describe("v"), nullable  # null when y is inf or -inf
+    ('v == 0', True)
     """
     ok, value = literal(node)
     if ok:
@@ -613,6 +705,8 @@ def range_of(node: ast.expr, facts: Facts) -> tuple[NumSet, bool]:
         v, n = range_of(node.operand, facts)
         if isinstance(node.op, ast.UAdd):
             return v, n
+        if integer and not v.empty and v.lo <= INT_MIN:  # -(-2**63) leaves Int64: null
+            n = True
         return NumSet.of([Interval(-iv.hi, -iv.lo, iv.hi_closed, iv.lo_closed)
                           for iv in v.parts], v.integer), n
     if isinstance(node, ast.BinOp):
@@ -620,21 +714,15 @@ def range_of(node: ast.expr, facts: Facts) -> tuple[NumSet, bool]:
         b, nb = range_of(node.right, facts)
         nullable = na or nb
         if a.empty or b.empty:
-            return NumSet((), integer), nullable
-        x, y = a.hull(), b.hull()
-        if isinstance(node.op, ast.Add):
-            return NumSet.between(x.lo + y.lo, x.hi + y.hi, integer), nullable
-        if isinstance(node.op, ast.Sub):
-            return NumSet.between(x.lo - y.hi, x.hi - y.lo, integer), nullable
-        if isinstance(node.op, ast.Mult):
-            c = [_mul(p, q) for p in (x.lo, x.hi) for q in (y.lo, y.hi)]
-            return NumSet.between(min(c), max(c), integer), nullable
+            return NumSet((), integer), True
+        if isinstance(node.op, (ast.Add, ast.Sub, ast.Mult)):
+            return _arith_range(node.op, a, b, integer, nullable)
         if isinstance(node.op, ast.Div):
-            return _div_range(x, y), True
+            return _div_range(a.hull(), b.hull()), True
         if isinstance(node.op, ast.Pow):
             okp, power = literal(node.right)
-            if okp and isinstance(power, int) and not isinstance(power, bool):
-                return _pow_range(x, power, integer), nullable
+            if okp and isinstance(power, int) and not isinstance(power, bool) and power >= 0:
+                return _pow_range(a, power, integer, nullable)
         return anything, True
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
         return _call_range(node, node.func.id, facts, integer)
@@ -646,6 +734,9 @@ def range_of(node: ast.expr, facts: Facts) -> tuple[NumSet, bool]:
 
 
 def _div_range(x: Interval, y: Interval) -> NumSet:
+    """The values of ``x / y`` (a division is always nullable: by 0, ``inf / inf``)."""
+    if y.lo == 0 and y.hi == 0:
+        return NumSet(())  # always divided by 0: always null
     if y.lo >= 0 or y.hi <= 0:  # the divisor keeps one sign (0 gives null, not a value)
         sign = 1.0 if y.lo >= 0 else -1.0
         ylo, yhi = (y.lo, y.hi) if sign > 0 else (-y.hi, -y.lo)  # now 0 <= ylo <= yhi
@@ -664,23 +755,31 @@ def _div_range(x: Interval, y: Interval) -> NumSet:
     return NumSet.everything()
 
 
-def _pow_range(x: Interval, n: int, integer: bool) -> NumSet:
+def _pow_range(v: NumSet, n: int, integer: bool, nullable: bool) -> tuple[NumSet, bool]:
+    """``v ** n``: repeated multiplication, as evaluated; ``inf ** 0`` is ``inf * 0 + 1``,
+    NaN, so null."""
     if n == 0:
-        return NumSet.between(1.0, 1.0, integer)
+        neg, pos = v.may_be_infinite
+        return NumSet.between(1.0, 1.0, integer), nullable or neg or pos
+    x = v.hull()
+    lo: int | float = _whole(x.lo) if integer else x.lo
+    hi: int | float = _whole(x.hi) if integer else x.hi
 
-    def p(v: float) -> float:
-        try:
-            return float(v**n)
-        except OverflowError:
-            return math.copysign(INF, v) if n % 2 else INF
+    def p(b: int | float) -> int | float:
+        if math.isinf(b):
+            return math.copysign(INF, b) if n % 2 else INF
+        out = b
+        for _ in range(n - 1):
+            out = out * b
+        return out
 
-    if n % 2:
-        return NumSet.between(p(x.lo), p(x.hi), integer)
-    if x.lo >= 0:
-        return NumSet.between(p(x.lo), p(x.hi), integer)
-    if x.hi <= 0:
-        return NumSet.between(p(x.hi), p(x.lo), integer)
-    return NumSet.between(0.0, max(p(x.lo), p(x.hi)), integer)
+    if n % 2 or lo >= 0:
+        corners = [p(lo), p(hi)]
+    elif hi <= 0:
+        corners = [p(hi), p(lo)]
+    else:
+        corners = [0, max(p(lo), p(hi))]
+    return _ranged(corners, integer, nullable)
 
 
 def _call_range(node: ast.Call, name: str, facts: Facts, integer: bool) -> tuple[NumSet, bool]:
@@ -699,6 +798,8 @@ def _call_range(node: ast.Call, name: str, facts: Facts, integer: bool) -> tuple
                 return anything, True
             v, n = args[0]
             x = v.hull()
+            if integer and x.lo <= INT_MIN:  # abs(-2**63) leaves Int64: null
+                n = True
             if x.lo >= 0:
                 return NumSet.between(x.lo, x.hi, integer), n
             if x.hi <= 0:
@@ -732,8 +833,9 @@ def _call_range(node: ast.Call, name: str, facts: Facts, integer: bool) -> tuple
             ok, digits = (literal(node.args[1]) if len(node.args) > 1 else (True, 0))
             d = digits if ok and isinstance(digits, int) and not isinstance(digits, bool) else 0
             scale = 10.0**d
-            lo = x.lo if math.isinf(x.lo) else math.floor(x.lo * scale) / scale
-            hi = x.hi if math.isinf(x.hi) else math.ceil(x.hi * scale) / scale
+            # a value too large to scale is whole already (round leaves it as it is)
+            lo = x.lo if math.isinf(x.lo * scale) else math.floor(x.lo * scale) / scale
+            hi = x.hi if math.isinf(x.hi * scale) else math.ceil(x.hi * scale) / scale
             return NumSet.between(lo, hi), n
         case "clipped":
             if len(args) != 3:
@@ -841,14 +943,15 @@ _FLIP: dict[type[ast.cmpop], type[ast.cmpop]] = {
 
 
 def _op_set(op: ast.cmpop, v: float, integer: bool) -> NumSet:
+    # -inf < v and inf > v for every number v: the infinite ends are closed
     if isinstance(op, ast.Lt):
-        return NumSet.of([Interval(-INF, v, False, False)], integer)
+        return NumSet.of([Interval(-INF, v, True, False)], integer)
     if isinstance(op, ast.LtE):
-        return NumSet.of([Interval(-INF, v, False, True)], integer)
+        return NumSet.of([Interval(-INF, v, True, True)], integer)
     if isinstance(op, ast.Gt):
-        return NumSet.of([Interval(v, INF, False, False)], integer)
+        return NumSet.of([Interval(v, INF, False, True)], integer)
     if isinstance(op, ast.GtE):
-        return NumSet.of([Interval(v, INF, True, False)], integer)
+        return NumSet.of([Interval(v, INF, True, True)], integer)
     point = NumSet.of([Interval(v, v)], integer)
     return point if isinstance(op, ast.Eq) else point.complement()
 
