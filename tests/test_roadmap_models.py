@@ -267,6 +267,13 @@ def test_bands_in_both_directions_score_worst_to_best() -> None:
     assert Band(name="m", gt=1, le=2).describe() == "1 < x <= 2"
 
 
+def test_band_edges_beyond_exact_integers_are_written_as_floats() -> None:
+    # 1e308 is a whole number, but as an int it would be written with 309 digits
+    assert Band(name="m", ge=1e308).describe() == "1e+308 <= x"
+    assert Band(name="m", lt=-1e20, gt=-1e300).describe() == "-1e+300 < x < -1e+20"
+    assert Band(name="m", ge=1e15).describe() == "1000000000000000 <= x"
+
+
 # --------------------------------------------------------------------------- weights
 
 

@@ -107,7 +107,7 @@ def _priority(priority: str) -> str:
 
 
 def _num(v: float) -> str:
-    return str(int(v)) if float(v).is_integer() else f"{v:g}"
+    return str(int(v)) if float(v).is_integer() and abs(v) < 1e16 else f"{v:g}"
 
 
 def _bands(bands: Bands) -> str:

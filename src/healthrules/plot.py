@@ -455,7 +455,7 @@ def _select_roadmaps(evaluation: Evaluation, roadmap: str | None) -> list[Roadma
 
 
 def _num(v: float) -> str:
-    return str(int(v)) if float(v).is_integer() else f"{v:g}"
+    return str(int(v)) if float(v).is_integer() and abs(v) < 1e16 else f"{v:g}"
 
 
 def _chain(bands: Bands) -> str:

@@ -352,7 +352,9 @@ class Band(_Model):
 
 
 def _fmt(v: float) -> str:
-    return str(int(v)) if float(v).is_integer() else repr(v)
+    # a whole number as an int (`10`, not `10.0`), but not beyond what a double holds
+    # digit for digit: 1e308 stays `1e+308`, not a 309-digit integer
+    return str(int(v)) if float(v).is_integer() and abs(v) < 1e16 else repr(v)
 
 
 class Bands(_Model):
