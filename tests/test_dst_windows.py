@@ -13,10 +13,14 @@ docs/semantics.md, "Time": windows are taken on the events' wall clock (a traili
 7 days starts at the same wall time 7 calendar days before ``end``, 167 or 169 elapsed hours
 across a change), and calendar days are those of the events' zone.
 
-Wall times that do not exist or exist twice (a window bound inside the skipped or the
-repeated hour, a `Date` on a day that starts in a gap) are not drawn here: the engine raises
-polars' ComputeError on them where the reference reads the earlier offset (fold=0); see
-test_dst_bounds_inside_a_change_are_not_drawn below, which keeps that boundary explicit.
+A wall time that a change skips or repeats, as ``as_of`` or as a bound of a trailing window,
+is read with the offset before the change (fold=0), and an aware ``as_of`` in the second
+occurrence of a repeated hour keeps its own instant: the regression tests
+``test_gap_*`` below. The property test still draws ``as_of`` and datetime anchors at wall
+hours outside the changes (test_dst_bounds_inside_a_change_are_not_drawn keeps that
+explicit): a `Date` event or a date anchor on a day whose midnight a change skips (America/
+Santiago 2026-09-06) and ``history`` over such a day still raise polars' ComputeError in the
+engine, where the reference reads fold=0.
 """
 
 from __future__ import annotations
@@ -231,3 +235,60 @@ def test_a_trailing_week_across_spring_forward_is_167_hours() -> None:
     assert (row["active_7d"], row["last_7d"], row["count_7d"]) == (1, 0, 0)
     ref = evaluate_reference(roadmap, events, accounts, as_of)
     assert not compare(hr.evaluate(roadmap, events, accounts, as_of), ref, roadmap)
+
+
+def _one_count(zone: str, window: Any, stamps: list[dt.datetime]) -> tuple[Roadmap, Any, Any]:
+    roadmap = Roadmap.model_validate({
+        "id": "gap", "goal": "g",
+        "data": {"events": {"values": {}, "timezone": zone}, "accounts": {"attributes": {}}},
+        "indicators": [{"id": "n", "family": "process", "aggregate": "count", "window": window}],
+        "stages": [{"id": "s"}],
+    })
+    events = pl.DataFrame(
+        {"account_id": ["a"] * len(stamps), "user_id": ["u"] * len(stamps),
+         "event": ["x"] * len(stamps), "timestamp": stamps},
+        schema={"account_id": pl.String, "user_id": pl.String, "event": pl.String,
+                "timestamp": pl.Datetime("us", zone)})
+    return roadmap, events, pl.DataFrame({"account_id": ["a"]})
+
+
+def _both(zone: str, window: Any, stamps: list[dt.datetime], as_of: Any) -> tuple[Any, Any]:
+    roadmap, events, accounts = _one_count(zone, window, stamps)
+    engine = hr.evaluate(roadmap, events, accounts, as_of).indicators["n"].item()
+    reference = evaluate_reference(roadmap, events, accounts, as_of).accounts["a"]
+    return engine, reference.indicators["n"]
+
+
+def test_gap_a_trailing_window_starting_in_the_skipped_hour() -> None:
+    # 30 days before 2026-04-07 02:30 (EDT) is 2026-03-08 02:30, a wall time New York skips:
+    # read at the offset before the change, 07:30 UTC (03:30 EDT); was a polars ComputeError
+    utc = dt.UTC
+    stamps = [dt.datetime(2026, 3, 8, 7, 29, tzinfo=utc),
+              dt.datetime(2026, 3, 8, 7, 30, tzinfo=utc)]
+    got = _both("America/New_York", "30d", stamps, dt.datetime(2026, 4, 7, 2, 30))
+    assert got == (1, 1)
+
+
+def test_gap_an_aware_as_of_in_the_repeated_hour_keeps_its_instant() -> None:
+    # 05:30 UTC and 06:30 UTC on 2026-11-01 are both 01:30 in New York (EDT, then EST); an
+    # event at 06:00 UTC is after the first and before the second (was a ComputeError; the
+    # two clocks must not share a cached literal either)
+    stamps = [dt.datetime(2026, 11, 1, 6, 0, tzinfo=dt.UTC)]
+    first = dt.datetime(2026, 11, 1, 5, 30, tzinfo=dt.UTC)
+    second = dt.datetime(2026, 11, 1, 6, 30, tzinfo=dt.UTC)
+    assert _both("America/New_York", "all", stamps, first) == (0, 0)
+    assert _both("America/New_York", "all", stamps, second) == (1, 1)
+    assert _both("America/New_York", "1d", stamps, first) == (0, 0)
+
+
+def test_gap_a_date_as_of_whose_midnight_is_skipped() -> None:
+    # America/Santiago skips 2026-09-06 00:00 (to 01:00) and Pacific/Apia skipped the whole of
+    # 2011-12-30: the midnight that ends as_of is the instant the next day starts
+    santiago = [dt.datetime(2026, 9, 5, 12, tzinfo=dt.UTC),
+                dt.datetime(2026, 9, 6, 4, tzinfo=dt.UTC)]
+    assert _both("America/Santiago", "1d", santiago, dt.date(2026, 9, 5)) == (1, 1)
+    assert _both("America/Santiago", "7d", santiago, dt.date(2026, 9, 6)) == (2, 2)
+    apia = [dt.datetime(2011, 12, 29, 22, tzinfo=dt.UTC),
+            dt.datetime(2011, 12, 30, 10, tzinfo=dt.UTC)]
+    assert _both("Pacific/Apia", "1d", apia, dt.date(2011, 12, 29)) == (1, 1)
+    assert _both("Pacific/Apia", "1d", apia, dt.date(2011, 12, 31)) == (1, 1)

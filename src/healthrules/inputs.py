@@ -120,22 +120,34 @@ def lazy(frame: Any, what: str) -> pl.LazyFrame:
     )
 
 
-@functools.lru_cache(maxsize=1024)
 def _datetime_lit(value: dt.datetime, time_unit: str, time_zone: str | None) -> pl.Expr:
+    """A naive wall-clock datetime as a literal of a datetime dtype (see :func:`_zoned_lit`;
+    ``fold`` is part of the key: naive datetimes compare equal whatever their fold)."""
+    return _zoned_lit(value, value.fold, time_unit, time_zone)
+
+
+@functools.lru_cache(maxsize=1024)
+def _zoned_lit(value: dt.datetime, fold: int, time_unit: str, time_zone: str | None) -> pl.Expr:
     """A naive wall-clock datetime as a literal of a datetime dtype, built once per value
     (polars builds a typed datetime literal through a Series: a service evaluating at the
-    same date pays it once, not per call; expressions are immutable)."""
+    same date pays it once, not per call; expressions are immutable).
+
+    docs/semantics.md, "Time": a wall time that a daylight-saving change skips or repeats is
+    read with the offset before the change (``fold=0``, as zoneinfo reads it), or after it for
+    the second occurrence of a repeated time (``fold=1``: an aware ``as_of`` converted to the
+    events' zone keeps it)."""
     e = pl.lit(value, dtype=pl.Datetime(time_unit))  # type: ignore[arg-type]
     if time_zone is None:
         return e
-    e = e.dt.replace_time_zone(time_zone)
     # the instant itself as the literal: a query pays about 20 us per `replace_time_zone`
     # node, and the events pass of a roadmap compares with tens of these
     try:
-        instant = pl.select(e).item()
-    except pl.exceptions.PolarsError:  # an ambiguous or missing wall time: raised as before,
-        return e                       # where the query runs
-    return pl.lit(instant, dtype=pl.Datetime(time_unit, time_zone))  # type: ignore[arg-type]
+        instant = value.replace(tzinfo=ZoneInfo(time_zone), fold=fold).astimezone(dt.UTC)
+    except (ZoneInfoNotFoundError, ValueError, OverflowError):  # left to polars, as before
+        return e.dt.replace_time_zone(time_zone)
+    utc = pl.lit(instant.replace(tzinfo=None), dtype=pl.Datetime(time_unit))  # type: ignore[arg-type]
+    return pl.lit(pl.select(utc.dt.replace_time_zone("UTC").dt.convert_time_zone(time_zone))
+                  .item(), dtype=pl.Datetime(time_unit, time_zone))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -146,10 +158,13 @@ class Clock:
     end: dt.datetime  # naive wall time in the events' zone
     time_zone: str | None
     time_unit: str
+    # the fold of ``end`` (1: the second occurrence of a repeated wall time), kept in the
+    # fields because naive datetimes compare equal whatever their fold (clocks are cache keys)
+    fold: int = 0
 
     def lit_end(self, shift: dt.timedelta = dt.timedelta(0)) -> pl.Expr:
         """The instant ``end + shift`` as a polars literal of the events' datetime dtype."""
-        return self.datetime_lit(self.end + shift)
+        return self.datetime_lit(self.end + shift if shift else self.end)  # keeps end's fold
 
     def datetime_lit(self, value: dt.datetime) -> pl.Expr:
         """A naive wall-clock datetime as a literal of the timestamp dtype."""
@@ -217,8 +232,8 @@ def source_clock(clock: Clock, plan: Plan, source: str, schema: pl.Schema) -> Cl
     zone = dtype.time_zone
     if zone == clock.time_zone and unit == clock.time_unit:
         return clock
-    return Clock(as_of=clock.as_of, end=clock.wall_time(clock.end, zone), time_zone=zone,
-                 time_unit=unit)
+    end = clock.wall_time(clock.end, zone)
+    return Clock(as_of=clock.as_of, end=end, time_zone=zone, time_unit=unit, fold=end.fold)
 
 
 def read_events(events: pl.LazyFrame, plan: Plan, clock: Clock, schema: pl.Schema,
@@ -297,7 +312,7 @@ def clock_for(plan: Plan, events_schema: pl.Schema, as_of: Any) -> Clock:
             end = local.replace(tzinfo=None)
         else:
             end = as_of
-        return Clock(as_of=end.date(), end=end, time_zone=tz, time_unit=unit)
+        return Clock(as_of=end.date(), end=end, time_zone=tz, time_unit=unit, fold=end.fold)
     if isinstance(as_of, dt.date):
         if as_of >= dt.date.max:
             raise InputDataError([Issue(
