@@ -19,6 +19,7 @@ from healthrules.engine.aggregate import (
     EVENTS_QUERY_FLAGS,
     PLAIN_EVENTS,
     EventsPass,
+    raw_column,
     small_events_flags,
 )
 from healthrules.engine.evaluator import prepare, read_range
@@ -126,6 +127,78 @@ def test_the_read_range_kept_per_plan_follows_each_call_s_anchors() -> None:
         ev = hr.evaluate(plan, events, accounts, as_of)
         assert ev.indicators.filter(pl.col("account_id") == "a")["logins_7d"][0] == 1
     assert len(plan.memo["read-range"]) == 1
+
+
+def _attribute_windows_roadmap(zone: str | None) -> hr.Roadmap:
+    return hr.Roadmap.model_validate({
+        "id": "attribute_windows", "goal": "Use since the contract and the trial",
+        "data": {"events": {"user": None, "timezone": zone},
+                 "accounts": {"attributes": {"start": "date", "trial": "datetime",
+                                             "tier": "str"}}},
+        "indicators": [
+            {"id": "all_since_start", "family": "process", "aggregate": "count",
+             "window": {"from": "start"}},
+            {"id": "first_30d", "family": "process", "aggregate": "count",
+             "where": "event == 'login'", "window": {"from": "start", "days": 30}},
+            {"id": "trial_week", "family": "process", "aggregate": "count",
+             "window": {"from": "trial", "days": 7}},
+            {"id": "trial_since", "family": "process", "aggregate": "count",
+             "where": "tier == 'gold'", "window": {"from": "trial"}},
+            {"id": "logins_7d", "family": "process", "aggregate": "count",
+             "where": "event == 'login'", "window": "7d"}],
+        "stages": [{"id": "operation"}],
+    })
+
+
+@pytest.mark.parametrize("zone", [None, "America/New_York"])
+def test_windows_anchored_at_attributes_read_per_account_instants(
+        monkeypatch: pytest.MonkeyPatch, zone: str | None) -> None:
+    """The start and stop of windows anchored at account attributes are computed once per
+    account and joined to the events: the events pass gives the aggregates of the form
+    that computes them for every event (its window conditions), at the edges too (an
+    event at the start, one at the stop, a stop across a change of summer time, a null
+    attribute, events of an account not in the accounts frame)."""
+    naive = [dt.datetime(2026, 2, 28, 23, 59), dt.datetime(2026, 3, 1),
+             dt.datetime(2026, 3, 15, 12), dt.datetime(2026, 3, 31),
+             dt.datetime(2026, 3, 30, 23, 59, 59), dt.datetime(2026, 4, 2, 8),
+             dt.datetime(2026, 3, 10, 6), dt.datetime(2026, 3, 17, 6),
+             dt.datetime(2026, 3, 17, 5, 59), dt.datetime(2026, 5, 1)]
+    n = len(naive)
+    events = pl.DataFrame({
+        "account_id": ["a"] * n + ["b"] * n + ["c"] * n + ["zz"] * n,
+        "event": ["login", "view"] * (2 * n),
+        "timestamp": naive * 4})
+    if zone is not None:
+        events = events.with_columns(pl.col("timestamp").dt.replace_time_zone(zone))
+    accounts = pl.DataFrame({
+        "account_id": ["a", "b", "c"],
+        "start": [dt.date(2026, 3, 1), None, dt.date(2026, 2, 1)],
+        "trial": [dt.datetime(2026, 3, 10, 6), dt.datetime(2026, 3, 1), None],
+        "tier": ["gold", "silver", None]})
+    if zone is not None:
+        accounts = accounts.with_columns(pl.col("trial").dt.replace_time_zone(zone))
+    as_of = dt.date(2026, 6, 30)
+
+    def per_event(self: EventsPass, ind: Any, instants: dict[str, pl.Expr]) -> pl.Expr:
+        instants[ind.window.from_] = pl.col(ind.window.from_)  # the attribute joined
+        return self.window(ind, False)[0]
+
+    def aggregates() -> tuple[pl.DataFrame, tuple[int, int]]:
+        plan = hr.compile(_attribute_windows_roadmap(zone))
+        plan, clock, ev_lf, acc_df = prepare(plan, events, accounts, as_of)
+        run = EventsPass(plan, clock, acc_df)
+        shape = run._shape()
+        got = run.query(ev_lf[plan.default_source]).collect().sort("account_id")
+        return got, (len(shape.instants), len(shape.joined))
+
+    got, (instants, joined) = aggregates()
+    assert (instants, joined) == (4, 1)  # two starts, two stops; the tier as it is
+    monkeypatch.setattr(EventsPass, "_attribute_window", per_event)
+    want, (instants, joined) = aggregates()
+    assert (instants, joined) == (2, 1)  # the two attributes as they are
+    assert_frame_equal(got, want)
+    counts = got.filter(pl.col("account_id") == "a").row(0, named=True)
+    assert counts[raw_column(0, "first_30d")] > 0 and counts[raw_column(0, "trial_week")] > 0
 
 
 def test_accounts_needing_no_cast_are_taken_by_name(data: Any) -> None:

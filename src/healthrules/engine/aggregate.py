@@ -33,7 +33,7 @@ from healthrules.aggregates import (
 )
 from healthrules.analysis import Analysis
 from healthrules.compiler import Plan
-from healthrules.engine.binding import LiteralTime, translate, window
+from healthrules.engine.binding import LiteralTime, anchored_bounds, translate, window
 from healthrules.engine.frames import SMALL_ROWS
 from healthrules.errors import Code, InputDataError, Issue, Location
 from healthrules.expressions import Parsed, names_in
@@ -183,6 +183,11 @@ class _Shape:
     # anchor times); then the indicators anchored so, over the events that can matter
     anchor_steps: tuple[tuple[pl.Expr, tuple[pl.Expr, ...]], ...] = ()
     anchored: tuple[pl.Expr, tuple[pl.Expr, ...]] | None = None
+    # windows anchored at an account attribute: their start and stop instants, computed
+    # once per account on the accounts frame (aliased ``__start__...``/``__stop__...``)
+    # and joined to the events with the attributes the filters read (``joined``)
+    instants: tuple[pl.Expr, ...] = ()
+    joined: tuple[str, ...] = ()
     # the per-account absolute sums of the summed value columns (see ``check_sum_range``)
     checks: tuple[str, ...] = ()
     # the float ones: their sums were computed as one Int64 of billionths (optimistic: exact
@@ -321,6 +326,8 @@ class EventsPass:
         if ev.event is not None:
             needed_cols.add(ev.event)
         needed_attrs: set[str] = set()
+        joined_attrs: set[str] = set()  # the attributes the filters read, joined as they are
+        instants: dict[str, pl.Expr] = {}
         summed_types = summed_columns(self.plan, self.source)
         summed = sorted(summed_types)
         one = self.optimistic  # float sums as one Int64 of billionths (checked in finish)
@@ -363,7 +370,9 @@ class EventsPass:
                 names = names_in(where_parsed.tree)
                 columns = a.source_types.get(self.source, {})
                 needed_cols |= {n for n in names if n in columns}
-                needed_attrs |= {n for n in names if n in a.attribute_types}
+                attrs = {n for n in names if n in a.attribute_types}
+                needed_attrs |= attrs
+                joined_attrs |= attrs
                 where = self.filter_expr(a, where_parsed)
             kind = AGGREGATE_KINDS[ind.aggregate]
             of = kind.of_column(ind.of, ev.user)
@@ -374,7 +383,10 @@ class EventsPass:
             if ind.window.from_ is not None and not a.anchored_on_indicator(ind):
                 needed_attrs.add(ind.window.from_)
             for prev in (False, True) if ind.id in a.previous_windows else (False,):
-                wcond, _ = self.window(ind, prev, i)
+                if ind.window.kind == "anchored" and not a.anchored_on_indicator(ind):
+                    wcond = self._attribute_window(ind, instants)
+                else:
+                    wcond, _ = self.window(ind, prev, i)
                 cond = wcond if where is None else (wcond & where)
                 # a null condition counts as false: every aggregate form reads it so
                 if (i, ind.id) in used_as_anchor and not prev:
@@ -410,6 +422,8 @@ class EventsPass:
                         finishes.append(split.finish([pl.col(c) for c in cols]).alias(name))
         return _Shape(
             columns=tuple(sorted(needed_cols)), attributes=tuple(sorted(needed_attrs)),
+            instants=tuple(e.alias(n) for n, e in sorted(instants.items())),
+            joined=tuple(sorted(joined_attrs)),
             aggs=tuple(aggs), copies=tuple(copies),
             finishes=tuple(finishes), parts=tuple(parts),
             pair_flags=tuple((c, tuple(f)) for c, f in sorted(pair_flags.items())),
@@ -459,6 +473,25 @@ class EventsPass:
                else query.collect(optimizations=EVENTS_QUERY_FLAGS))
         return {k: int(v or 0) for k, v in got.row(0, named=True).items()}
 
+    def _attribute_window(self, ind: AggregateIndicator, instants: dict[str, pl.Expr],
+                          ) -> pl.Expr:
+        """The condition on the event timestamp of a window anchored at an account
+        attribute, reading its start and stop instants as columns computed once per
+        account (added to ``instants``, joined to the events by :meth:`query`): the same
+        instants as :meth:`window`'s, without computing them again for every event."""
+        w = ind.window
+        assert w.from_ is not None
+        start, stop = anchored_bounds(w.from_, w.days, self.plan.attributes, self.time)
+        ts = pl.col(self.columns.timestamp)
+        start_col = f"__start__{w.from_}"
+        instants[start_col] = start
+        cond = ts >= pl.col(start_col)
+        if stop is not None:
+            stop_col = f"__stop__{w.from_}__{w.days}"
+            instants[stop_col] = stop
+            cond = cond & (ts < pl.col(stop_col))
+        return cond
+
     def query(self, events: pl.LazyFrame) -> pl.LazyFrame:
         """The lazy ``group_by(account)`` over the events of this source, with the read
         range, the columns and the partition filter pushed down to its scan."""
@@ -467,9 +500,9 @@ class EventsPass:
         shape = self._shape()
         schema = events.collect_schema()
         lf = self._read(events)
-        if shape.attributes:
+        if shape.joined or shape.instants:
             right = self.accounts.lazy().select(pl.col(self.key).alias("__key"),
-                                                *shape.attributes)
+                                                *shape.joined, *shape.instants)
             key_dtype = schema.get(ev.account)
             if key_dtype is not None and self.accounts.schema[self.key] != key_dtype:
                 right = right.with_columns(pl.col("__key").cast(key_dtype, strict=False))

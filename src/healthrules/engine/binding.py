@@ -25,8 +25,8 @@ from healthrules.polars_expr import to_polars
 from healthrules.roadmap import AggregateIndicator, AttributeType
 
 __all__ = [
-    "ColumnTime", "LiteralTime", "TimeBinding", "anchor_instant", "last_day", "translate",
-    "window",
+    "ColumnTime", "LiteralTime", "TimeBinding", "anchor_instant", "anchored_bounds", "last_day",
+    "translate", "window",
 ]
 
 
@@ -135,11 +135,22 @@ def window(ind: AggregateIndicator, prev: bool, timestamp: str,
     if w.kind == "all":
         return ts.is_not_null(), end
     assert w.from_ is not None
-    start = anchor_instant(w.from_, attributes, time, anchors)
-    if w.days is None:
+    start, until = anchored_bounds(w.from_, w.days, attributes, time, anchors)
+    if until is None:
         return ts >= start, end
-    stop = pl.min_horizontal(start.dt.offset_by(f"{w.days}d"), end)  # calendar days
-    return (ts >= start) & (ts < stop), stop
+    return (ts >= start) & (ts < until), until
+
+
+def anchored_bounds(from_: str, days: int | None, attributes: Mapping[str, AttributeType],
+                    time: TimeBinding, anchors: Mapping[str, str] | None = None,
+                    ) -> tuple[pl.Expr, pl.Expr | None]:
+    """(start, stop) instants of a window anchored at ``from_`` lasting ``days`` calendar
+    days (stop None: no ``days``, the window runs to the evaluation instant); the stop is
+    never after the evaluation instant."""
+    start = anchor_instant(from_, attributes, time, anchors)
+    if days is None:
+        return start, None
+    return start, pl.min_horizontal(start.dt.offset_by(f"{days}d"), time.end())
 
 
 def last_day(ind: AggregateIndicator, prev: bool, attributes: Mapping[str, AttributeType],
