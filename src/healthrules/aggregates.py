@@ -305,7 +305,7 @@ class AggregateKind:
         None).
 
         ``finite``: the float value columns are already Float64 with NaN and inf as null
-        (the events as :func:`healthrules.inputs.read_events` reads them), so they are read
+        (the events as :func:`healthrules.inputs.read_event_exprs` reads them), so they are read
         as they are instead of through :func:`value_column` again (the same values, one
         conditional per value less).
 

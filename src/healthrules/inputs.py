@@ -35,7 +35,7 @@ __all__ = [
     "event_inputs",
     "is_dated",
     "lazy",
-    "read_events",
+    "read_event_exprs",
     "source_clock",
     "source_label",
 ]
@@ -219,7 +219,7 @@ _POLARS_TYPE: dict[str, pl.DataType] = {
 
 
 NOT_FINITE = "__not_finite"
-"""The column :func:`read_events` adds: how many float values of the row were NaN or inf."""
+"""The column :func:`read_event_exprs` adds: how many float values of the row were NaN or inf."""
 
 
 def source_clock(clock: Clock, plan: Plan, source: str, schema: pl.Schema) -> Clock:
@@ -236,9 +236,12 @@ def source_clock(clock: Clock, plan: Plan, source: str, schema: pl.Schema) -> Cl
     return Clock(as_of=clock.as_of, end=end, time_zone=zone, time_unit=unit, fold=end.fold)
 
 
-def read_events(events: pl.LazyFrame, plan: Plan, clock: Clock, schema: pl.Schema,
-                columns: set[str] | tuple[str, ...], source: str | None = None) -> pl.LazyFrame:
-    """The event columns of one source as every pass over the events reads them.
+def read_event_exprs(plan: Plan, clock: Clock, schema: pl.Schema,
+                     columns: set[str] | tuple[str, ...], source: str | None = None,
+                     ) -> tuple[list[str], list[pl.Expr]]:
+    """How every pass over the events reads one source's event columns, as data: the
+    columns to select and the expressions to add to them (the same for every frame of
+    that schema at that clock, so a caller may keep them).
 
     A ``Date`` timestamp becomes the midnight starting that date on the source's wall clock
     (an event on a date happened that day). The timestamps of a source in another time zone
@@ -248,16 +251,6 @@ def read_events(events: pl.LazyFrame, plan: Plan, clock: Clock, schema: pl.Schem
     :data:`NOT_FINITE` counts, per row, the values that were so read (for
     ``diagnostics["values_not_finite"]``).
     """
-    cols, exprs = read_event_exprs(plan, clock, schema, columns, source)
-    return events.select(cols).with_columns(exprs)
-
-
-def read_event_exprs(plan: Plan, clock: Clock, schema: pl.Schema,
-                     columns: set[str] | tuple[str, ...], source: str | None = None,
-                     ) -> tuple[list[str], list[pl.Expr]]:
-    """What :func:`read_events` does, as data: the columns it selects and the expressions
-    it adds (the same for every frame of that schema at that clock, so a caller may keep
-    them)."""
     ev = plan.sources[plan.default_source if source is None else source]
     cols = sorted(columns)
     exprs: list[pl.Expr] = []

@@ -724,7 +724,7 @@ def read_source(events: pl.LazyFrame, plan: Plan, source: str, clock: Clock,
                 one_limb: bool = False) -> pl.LazyFrame:
     """The events of one source in ``[start, end)`` (instants of the evaluation clock; rows
     with a null timestamp kept for the data checks), with ``columns``, as the engine reads
-    them (:func:`healthrules.inputs.read_events`).
+    them (:func:`healthrules.inputs.read_event_exprs`).
 
     The range is applied to the source's own timestamps (in its zone and unit), so that
     polars pushes it down to the scan even when the timestamps are then converted to the
@@ -734,11 +734,11 @@ def read_source(events: pl.LazyFrame, plan: Plan, source: str, clock: Clock,
     ``one_limb``, their billionths as one Int64 (:func:`exact_one_column`).
     """
     ts = pl.col(plan.sources[source].timestamp)
+    ts_dtype = schema.get(plan.sources[source].timestamp)
     # ``Date`` timestamps: the exact range applies to the instants they become (below); a
     # wider one on the dates as stored goes first, so that polars pushes it down to the
     # scan (it cannot push a filter on the converted column)
-    dates = (_date_range(ts, start, end)
-             if isinstance(schema.get(plan.sources[source].timestamp), pl.Date) else None)
+    dates = _date_range(ts, start, end) if isinstance(ts_dtype, pl.Date) else None
     if dates is not None:
         events = events.filter(dates)
 
@@ -749,12 +749,11 @@ def read_source(events: pl.LazyFrame, plan: Plan, source: str, clock: Clock,
         return keep | ts.is_null()
 
     cols, exprs, limbs = _read_steps(plan, source, clock, schema, columns, one_limb)
-    if isinstance(schema.get(plan.sources[source].timestamp), pl.Datetime):
+    if isinstance(ts_dtype, pl.Datetime):
         events = events.filter(in_range(source_clock(clock, plan, source, schema)))
-        read = events.select(cols).with_columns(exprs)  # read_events
-        return read.with_columns(limbs) if limbs else read
-    # dates at midnight; NaN and inf read as null everywhere (filters, distinct, aggregates)
-    read = events.select(cols).with_columns(exprs).filter(in_range(clock))
+        read = events.select(cols).with_columns(exprs)
+    else:  # dates at midnight; NaN and inf read as null everywhere (filters, aggregates)
+        read = events.select(cols).with_columns(exprs).filter(in_range(clock))
     return read.with_columns(limbs) if limbs else read
 
 
@@ -762,7 +761,7 @@ def _read_steps(plan: Plan, source: str, clock: Clock, schema: pl.Schema,
                 columns: set[str] | tuple[str, ...], one_limb: bool,
                 ) -> tuple[list[str], list[pl.Expr], list[pl.Expr]]:
     """The columns and expressions of :func:`read_source` other than its time range:
-    those of :func:`healthrules.inputs.read_events`, then the float values' limbs. Built
+    those of :func:`healthrules.inputs.read_event_exprs`, then the float values' limbs. Built
     once per plan, source, clock, schema of the columns read and form of the limbs, and
     kept (a service evaluating one account per call reads frames of one schema)."""
     steps: dict[Hashable, tuple[list[str], list[pl.Expr], list[pl.Expr]]] = plan.cached(
