@@ -274,7 +274,7 @@ def evaluate_reference(
         for e in _rows(given[name]):
             if e[ev_cols.account] is None or e[ev_cols.timestamp] is None:
                 continue
-            table.setdefault(e[ev_cols.account], []).append(_event_read(e, ev_cols))
+            table.setdefault(e[ev_cols.account], []).append(_event_read(e, ev_cols, clock))
 
     out: dict[object, AccountResult] = {}
     conditions: dict[tuple[str, str], dict[str, int]] = {}
@@ -326,15 +326,19 @@ def evaluate_reference(
     return Reference(as_of=clock.as_of, accounts=out, conditions=conditions)
 
 
-def _event_read(e: Mapping[str, Any], ev: EventColumns) -> Mapping[str, Any]:
+def _event_read(e: Mapping[str, Any], ev: EventColumns, clock: _Clock) -> Mapping[str, Any]:
     """"Time" and "Aggregations": a date-only timestamp is the midnight starting that date
-    on its source's wall clock; NaN and inf in a float value column are read as null."""
+    on its source's wall clock; "Several event sources": a source in another zone is read on
+    the default source's clock (its filters, calendar days and times are those of that
+    zone); NaN and inf in a float value column are read as null."""
     out = dict(e)
     ts = out[ev.timestamp]
     if isinstance(ts, dt.date) and not isinstance(ts, dt.datetime):
         midnight = dt.datetime.combine(ts, dt.time())
-        out[ev.timestamp] = (midnight if ev.timezone is None
-                             else midnight.replace(tzinfo=ZoneInfo(ev.timezone)))
+        ts = midnight if ev.timezone is None else midnight.replace(tzinfo=ZoneInfo(ev.timezone))
+    if isinstance(ts, dt.datetime) and ts.tzinfo is not None and clock.zone is not None:
+        ts = ts.astimezone(clock.zone)
+    out[ev.timestamp] = ts
     for name, typ in ev.values.items():
         if typ == "float" and name in out:
             out[name] = _clean(out[name])

@@ -136,3 +136,47 @@ def test_explain_recomputes_the_engine_values(account: str) -> None:
     again = evaluate("neg + 0.0", {"neg": why.values["neg"]}, as_of=AS_OF,
                      types={"neg": "float"})
     assert _sign(again) == _sign(row["plus"]) == "+0.0"
+
+
+# Columns whose rows are all alike: polars holds them as one value and adds them with its
+# scalar kernel, which dropped a zero operand (``0.0 - x`` as ``-x``, ``x + 0.0`` as ``x``).
+# Every account below has no `seats` and `ratio` a zero, so each operand is such a column.
+_ALIKE = {
+    "minus": ("coalesce(seats, 0.0) - ratio", "+0.0"),     # 0.0 - 0.0
+    "plus": ("coalesce(seats, 0.0) + -ratio", "+0.0"),     # 0.0 + (-0.0)
+    "rplus": ("-ratio + coalesce(seats, 0.0)", "+0.0"),    # -0.0 + 0.0
+    "both": ("-ratio + coalesce(seats, -0.0)", "-0.0"),    # -0.0 + (-0.0)
+    "rminus": ("-ratio - coalesce(seats, -0.0)", "+0.0"),  # -0.0 - (-0.0)
+    "keep": ("-ratio - coalesce(seats, 0.0)", "-0.0"),     # -0.0 - 0.0
+    "when": ("(0.0 if ratio == 0 else 1.0) - ratio", "+0.0"),
+    "ints": ("coalesce(seats, 0) + -ratio", "+0.0"),       # an int zero is +0
+}
+
+
+@pytest.mark.parametrize("accounts_n", [1, 3, 40])
+def test_sums_of_columns_held_as_one_value_keep_the_ieee_sign(accounts_n: int) -> None:
+    roadmap = Roadmap.model_validate({
+        "id": "z", "goal": "g",
+        "data": {"events": {"timezone": "UTC"},
+                 "accounts": {"attributes": {"ratio": "float", "seats": "int"}}},
+        "indicators": [
+            {"id": "n", "family": "process", "aggregate": "count", "window": "7d"},
+            *({"id": k, "family": "process", "expr": e} for k, (e, _) in _ALIKE.items()),
+            {"id": "d", "family": "process", "expr": "n - ratio", "compare": "delta"},
+        ],
+        "stages": [{"id": "s", "actions": [
+            {"id": "t", "kind": "challenge", "when": "True", "do": "{minus} {d}"}]}],
+    })
+    events = pl.DataFrame(schema={"account_id": pl.String, "user_id": pl.String,
+                                  "event": pl.String, "timestamp": pl.Datetime("us", "UTC")})
+    accounts = pl.DataFrame({"account_id": [f"a{i}" for i in range(accounts_n)],
+                             "ratio": [0.0] * accounts_n, "seats": [None] * accounts_n},
+                            schema={"account_id": pl.String, "ratio": pl.Float64,
+                                    "seats": pl.Int64})
+    result = hr.evaluate(roadmap, events, accounts, AS_OF)
+    ref = evaluate_reference(roadmap, events, accounts, AS_OF)
+    assert not compare(result, ref, roadmap)
+    for row in result.indicators.to_dicts():
+        for ident, (_, sign) in _ALIKE.items():
+            assert _sign(row[ident]) == sign, (ident, row[ident])
+        assert _sign(row["d"]) == "+0.0"  # 0.0 - 0.0, the previous window's too

@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import polars as pl
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -214,3 +215,61 @@ def test_history_sees_that_a_days_since_filter_depends_on_the_date() -> None:
     h = history(roadmap, events, accounts, "2026-06-16", AS_OF, every="7d")
     assert h.indicators["recent"].to_list() == [0, 1, 0]
     assert h.diagnostics["history_fallback_indicators"] == 1
+
+
+def _zoned_tickets_roadmap(zone: str) -> Roadmap:
+    return Roadmap.model_validate({
+        "id": "r", "goal": "g",
+        "data": {"events": {
+            "usage": {"account": "account_id", "event": "event", "timestamp": "timestamp",
+                      "timezone": "Europe/Berlin", "user": None},
+            "tickets": {"account": "customer", "event": "kind", "timestamp": "opened_at",
+                        "timezone": zone, "user": None}},
+            "accounts": {"key": "account_id"}},
+        "indicators": [
+            {"id": "recent", "family": "process", "source": "tickets", "aggregate": "distinct",
+             "of": "kind", "where": "days_since(opened_at) < 5", "window": "7d"},
+            {"id": "since_26", "family": "process", "source": "tickets", "aggregate": "count",
+             "where": "opened_at >= date('2026-06-26')"},
+            {"id": "quiet", "family": "process", "source": "tickets",
+             "aggregate": "days_since_last"},
+            {"id": "first", "family": "process", "source": "tickets",
+             "aggregate": "days_since_first", "window": "5d"},
+            {"id": "last", "family": "process", "source": "tickets", "aggregate": "last_time"},
+            {"id": "last4", "family": "process", "source": "tickets", "aggregate": "count",
+             "window": "4d"},
+            {"id": "age", "family": "process", "expr": "days_since(last)"},
+        ],
+        "stages": [{"id": "s", "actions": [
+            {"id": "a", "kind": "challenge", "when": "last > date('2026-06-25')",
+             "do": "{last} {age}"}]}],
+    })
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Asia/Tokyo", "UTC"])
+@pytest.mark.parametrize("dated", [False, True])
+@pytest.mark.parametrize("as_of", [dt.date(2026, 6, 30), dt.date(2026, 6, 26)])
+def test_a_source_in_another_zone_is_read_on_the_default_clock(
+        zone: str, dated: bool, as_of: dt.date) -> None:
+    """Filters, calendar days and times of a source in another zone are those of the
+    default source's zone (docs/semantics.md, "Several event sources"), around midnight on
+    either clock, for Datetime and Date timestamps."""
+    tz = ZoneInfo(zone)
+    times = [dt.datetime(2026, 6, 25, h, m, tzinfo=tz) for h in (0, 1, 20, 23) for m in (0, 59)]
+    times += [dt.datetime(2026, 6, 26, 0, tzinfo=tz), dt.datetime(2026, 6, 24, 23, tzinfo=tz)]
+    tickets = pl.DataFrame(
+        {"customer": [f"c{i}" for i in range(len(times))], "kind": ["opened"] * len(times),
+         "opened_at": [t.date() if dated else t for t in times]},
+        schema={"customer": pl.String, "kind": pl.String,
+                "opened_at": pl.Date if dated else pl.Datetime("ms", zone)})
+    usage = pl.DataFrame(schema={"account_id": pl.String, "event": pl.String,
+                                 "timestamp": pl.Datetime("us", "Europe/Berlin")})
+    accounts = pl.DataFrame({"account_id": [f"c{i}" for i in range(len(times))]})
+    roadmap = _zoned_tickets_roadmap(zone)
+    events = {"usage": usage, "tickets": tickets}
+    result = hr.evaluate(roadmap, events, accounts, as_of)
+    assert not compare(result, evaluate_reference(roadmap, events, accounts, as_of), roadmap)
+    if zone == "America/New_York" and not dated and as_of == dt.date(2026, 6, 30):
+        # 20:00 in New York on the 25th is 02:00 on the 26th in Berlin: 4 days before as_of
+        row = result.indicators.filter(pl.col("account_id") == "c4").row(0, named=True)
+        assert (row["recent"], row["since_26"], row["age"]) == (1, 1, 4)

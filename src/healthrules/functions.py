@@ -46,6 +46,8 @@ __all__ = [
     "TypeCheck",
     "TypeRule",
     "checked_int",
+    "float_difference",
+    "float_sum",
     "round_decimal",
     "round_half_away",
 ]
@@ -267,6 +269,27 @@ def checked_int(wide: pl.Expr) -> pl.Expr:
     import polars as pl
 
     return wide.cast(pl.Int64, strict=False)
+
+
+def float_sum(a: pl.Expr, b: pl.Expr) -> pl.Expr:
+    """``a + b`` of two computed floats as IEEE gives it, signed zeros included.
+
+    polars adds a column whose rows are all alike (a ``coalesce`` or a ``when`` that took its
+    literal on every row, a column a frame holds as one value) with its scalar kernel, which
+    returns the other operand unchanged when the scalar is a zero: ``0.0 + (-0.0)`` gave
+    ``-0.0`` where IEEE (and Python) give ``0.0``. ``sum_horizontal`` adds the two columns
+    element by element whatever their form (``tests/test_signed_zero.py``); with
+    ``ignore_nulls=False`` a null operand gives null, as ``+`` does."""
+    import polars as pl
+
+    return pl.sum_horizontal(a, b, ignore_nulls=False)
+
+
+def float_difference(a: pl.Expr, b: pl.Expr) -> pl.Expr:
+    """``a - b`` of two computed floats as IEEE gives it: ``a + (-b)`` (the same value for
+    every pair of doubles, zeros included) by :func:`float_sum`; polars' scalar kernel
+    gave ``0.0 - x`` as ``-x``, ``-0.0`` for ``x == 0.0``."""
+    return float_sum(a, -b)
 
 
 def _as_date(x: pl.Expr, typ: Type | None = None) -> pl.Expr:
@@ -620,7 +643,7 @@ def _change_polars(ctx: PolarsCall, node: ast.Call) -> pl.Expr:
     now, before = ctx.arg(node.args[0]), ctx.lag(name, days)
     if ctx.is_int(node.args[0]):
         return checked_int(now.cast(pl.Int128) - before.cast(pl.Int128))
-    return now - before
+    return float_difference(now, before)
 
 
 def _stuck_polars(ctx: PolarsCall, node: ast.Call) -> pl.Expr:

@@ -21,10 +21,16 @@ from healthrules.expressions import (
     lag_column,
     literal_value,
 )
-from healthrules.functions import FUNCTION_TABLE, checked_int, round_decimal
+from healthrules.functions import (
+    FUNCTION_TABLE,
+    checked_int,
+    float_difference,
+    float_sum,
+    round_decimal,
+)
 
-__all__ = ["computed_nan_to_null", "exact_division", "nan_to_null", "round_decimal",
-           "to_polars"]
+__all__ = ["computed_nan_to_null", "exact_division", "float_difference", "float_sum",
+           "nan_to_null", "round_decimal", "to_polars"]
 
 _CMP: dict[type[ast.cmpop], Callable[[pl.Expr, pl.Expr], pl.Expr]] = {
     ast.Eq: operator.eq,
@@ -234,9 +240,9 @@ class _Translate:
             if signed is not None:
                 return signed
         if isinstance(op, ast.Add):
-            return a + b
+            return float_sum(a, b) if self._both_vary(node) else a + b
         if isinstance(op, ast.Sub):
-            return a - b
+            return float_difference(a, b) if self._both_vary(node) else a - b
         if isinstance(op, ast.Mult):
             return a * b
         if isinstance(op, ast.Div):
@@ -268,6 +274,13 @@ class _Translate:
             x = b.cast(pl.Float64)
             return pl.when(x == 0).then(pl.lit(0.0, pl.Float64)).otherwise(-x)
         return None
+
+    def _both_vary(self, node: ast.BinOp) -> bool:
+        """Whether neither operand of a float ``+`` / ``-`` is a constant: either may then be
+        a column whose rows are all alike, which polars holds as one value (see
+        :func:`float_sum`). A non-zero constant operand is safe as it is; a zero one was
+        handled by :meth:`_zero_operand`."""
+        return self._folded(node.left) is None and self._folded(node.right) is None
 
     def _folded(self, node: ast.expr) -> object:
         """The value of an operand that reads no name (polars folds it to a constant when it

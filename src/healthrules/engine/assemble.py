@@ -44,7 +44,12 @@ from healthrules.engine.render import Renderer
 from healthrules.engine.rollup import RollupProgram
 from healthrules.expressions import Parsed, infer, lag_column, time_references
 from healthrules.functions import checked_int
-from healthrules.polars_expr import computed_nan_to_null, exact_division, to_polars
+from healthrules.polars_expr import (
+    computed_nan_to_null,
+    exact_division,
+    float_difference,
+    to_polars,
+)
 from healthrules.roadmap import (
     UNASSIGNED_STAGE,
     Action,
@@ -1200,7 +1205,7 @@ def _trend(compare: str, value: pl.Expr, before: pl.Expr, *, integer: bool = Fal
     if compare == "delta":
         if integer:
             return checked_int(value.cast(pl.Int128) - before.cast(pl.Int128))
-        return value - before
+        return float_difference(value, before)
     return exact_division(value.cast(pl.Float64) - before.cast(pl.Float64), before)
 
 
