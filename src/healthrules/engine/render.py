@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Callable, Hashable
+from decimal import Decimal
 from typing import TypeVar
 
 import polars as pl
@@ -107,21 +108,24 @@ def _units_from(x: pl.Expr, mag: pl.Expr, low: pl.Expr, d: int) -> pl.Expr:
 def _text(x: pl.Expr, units: pl.Expr, decimals: int, suffix: str) -> pl.Expr:
     """The text of a number from its rounded ``units`` (see :func:`_units`); a NaN or a
     float beyond 2**52 prints as it is, a null as ``n/a``."""
-    scale = 10**decimals
     if decimals:
-        mag = units.abs()
-        # the sign as the signed units' text without its digits ("-" or ""): a cast and
-        # a strip instead of a when/then
-        sign = units.cast(pl.String).str.strip_chars("0123456789")
-        parts = [sign, (mag // scale).cast(pl.String), pl.lit("."),
-                 (mag % scale).cast(pl.String).str.zfill(decimals)]
+        # the units times a Decimal literal 10**-decimals: an exact Decimal of that scale,
+        # whose text has its sign, its whole part and every decimal (zeros kept). Four
+        # operators instead of about ten (sign, whole part, point, zero-filled fraction)
+        shown = (units * _decimal_step(decimals)).cast(pl.String)
     else:  # a whole number prints with its own sign ("-3", "0")
-        parts = [units.cast(pl.String)]
+        shown = units.cast(pl.String)
     if suffix:
-        parts.append(pl.lit(suffix))
-    # concat_str is null when units is (null x, NaN, too large): then x as it is, or n/a
-    return pl.concat_str(parts).fill_null(x.cast(pl.Float64).cast(pl.String)).fill_null(
-        pl.lit("n/a"))
+        shown = pl.concat_str([shown, pl.lit(suffix)])
+    # null when units is (null x, NaN, too large): then x as it is, or n/a
+    return shown.fill_null(x.cast(pl.Float64).cast(pl.String)).fill_null(pl.lit("n/a"))
+
+
+def _decimal_step(decimals: int) -> pl.Expr:
+    """``10**-decimals`` as a Decimal literal of scale ``decimals``: an Int64 column times
+    it is that column's value with ``decimals`` decimals, exactly (|units| < 2**52 has at
+    most 16 digits, far from the 38 a Decimal holds)."""
+    return pl.lit(Decimal(1).scaleb(-decimals), pl.Decimal(38, decimals))
 
 
 class Renderer:
