@@ -18,7 +18,7 @@ from healthrules.datasets import DEFAULT_AS_OF, sample
 from healthrules.engine import Evaluator
 from healthrules.engine.assemble import _fuse, _present, _weighted_mean
 from healthrules.engine.evaluator import prepare
-from healthrules.engine.frames import empty_actions
+from healthrules.engine.frames import TASK_DTYPE, empty_actions
 from healthrules.engine.render import Renderer, render_value
 from healthrules.inputs import accounts_at
 
@@ -315,6 +315,60 @@ def test_rows_all_in_one_stage_get_a_task_list_each() -> None:
     assert stages["tasks"].to_list() == [[
         {"list": "joint", "text": "invite", "done": None},
         {"list": "joint", "text": "call", "done": None}]] * 3
+
+
+def test_task_lists_of_literal_and_flagged_tasks() -> None:
+    """A stage whose tasks have no ``done_when`` is one literal list, a mixed stage an
+    array of literal structs and structs of the flags; every row of a batch over the
+    stages, and each account alone, gets its stage's list in order, with the flags'
+    values (true, false, null) and null for a task without ``done_when``."""
+    roadmap = hr.Roadmap.model_validate({
+        "id": "svc", "goal": "Weekly use",
+        "data": {"events": {"user": None}, "accounts": {"attributes": {"tier": "int"}}},
+        "indicators": [{"id": "logins_7d", "family": "process", "aggregate": "count",
+                        "window": "7d"}],
+        "stages": [
+            {"id": "plain", "entry": "tier == 1",
+             "tasks": {"joint": ["invite"], "ours": [{"text": "call"}, "write"]}},
+            {"id": "mixed", "entry": "tier == 2",
+             "tasks": {"joint": [{"text": "log in", "done_when": "logins_7d >= 1"}],
+                       "customer": ["read"],
+                       "ours": [{"text": "log in twice", "done_when": "logins_7d >= 2"}]}},
+            {"id": "bare", "entry": "tier == 3"},
+        ],
+    })
+    plan = hr.compile(roadmap)
+    program = Evaluator(plan).programs[0]
+    forms = dict(program._tasks)
+    assert set(forms) == {"plain", "mixed"}
+    assert forms["plain"].meta.is_literal()
+    events = pl.DataFrame({"account_id": ["a", "b", "b"], "event": ["login"] * 3,
+                           "timestamp": [dt.datetime(2026, 6, 29, 9)] * 3})
+    accounts = pl.DataFrame({"account_id": ["a", "b", "c", "d", "e"],
+                             "tier": [2, 2, 2, 1, 3]})
+
+    def task(lst: str, text: str, done: bool | None) -> dict[str, Any]:
+        return {"list": lst, "text": text, "done": done}
+
+    plain = [task("joint", "invite", None), task("ours", "call", None),
+             task("ours", "write", None)]
+    want = {
+        "a": [task("joint", "log in", True), task("customer", "read", None),
+              task("ours", "log in twice", False)],
+        "b": [task("joint", "log in", True), task("customer", "read", None),
+              task("ours", "log in twice", True)],
+        "c": [task("joint", "log in", False), task("customer", "read", None),
+              task("ours", "log in twice", False)],
+        "d": plain, "e": [],
+    }
+    batch = hr.evaluate(plan, events, accounts, AS_OF).stages
+    assert batch.schema["tasks"] == TASK_DTYPE
+    assert dict(zip(batch["account_id"], batch["tasks"].to_list(), strict=True)) == want
+    for account in want:
+        alone = hr.evaluate(plan, events.filter(pl.col("account_id") == account),
+                            accounts.filter(pl.col("account_id") == account), AS_OF).stages
+        assert alone.schema["tasks"] == TASK_DTYPE
+        assert alone["tasks"].to_list() == [want[account]], account
 
 
 def test_large_per_account_queries_run_in_memory_with_the_same_results(
