@@ -524,8 +524,9 @@ def test_engine_texts_of_every_precision_are_the_references(decimals: int) -> No
     """Every precision a format may ask for (``.0f`` to ``.12f``, ``.0%`` to ``.12%``), on
     values at, above and below the halves of that precision, both signs, values smaller
     than the precision shows, whole numbers, NaN, infinities and null: the engine's texts
-    (units times a Decimal step of that scale) equal the reference's, character for
-    character (the zeros of the fraction, the sign of a value rounded to zero)."""
+    (the shortest form read as a Decimal and rounded) equal the reference's, character
+    for character (the zeros of the fraction, the sign of a value rounded to zero), for
+    ints too."""
     import random
 
     import polars as pl
@@ -541,16 +542,21 @@ def test_engine_texts_of_every_precision_are_the_references(decimals: int) -> No
             for near in (0.5, 0.4999999, 0.5000001, 0.25, 0.999):
                 x = (whole + near) * step
                 values += [x, -x, float(repr(x)), float(f"{x:.17g}")]
-    drawn = [rng.uniform(-1e4, 1e4) for _ in range(40)]
-    drawn += [rng.uniform(-1.0, 1.0) * 10.0 ** rng.randint(-8, 12) for _ in range(40)]
-    # not drawn: |x| * 10**scale from 2**46 to 2**52, where several decimals of one more
-    # digit than the precision can be the same double, and the engine's test against the
-    # half (|x| >= the double nearest to it) can round up a shortest form that ends below
-    # the half (72274617766.30334 with .4f: the engine gives .3034, the reference .3033)
-    values += [x for x in drawn
-               if not any(2.0**46 <= abs(x) * 10.0**s < 2.0**52
-                          for s in (decimals, decimals + 2))]
+    values += [rng.uniform(-1e4, 1e4) for _ in range(40)]
+    values += [rng.uniform(-1.0, 1.0) * 10.0 ** rng.randint(-8, 12) for _ in range(40)]
+    # from about 2**49 (|x| * 10**scale) several decimals of one more place than shown
+    # are the same double: the shortest form decides (72274617766.30334 with .4f is .3033,
+    # below the half, which is the same double)
+    values += [72274617766.30334, -2677.0879667914714, -2504.9101587327114]
+    values += [rng.uniform(2.0**46, 2.0**52) * 10.0**-scale for scale in (decimals, decimals + 2)
+               for _ in range(20)]
     frame = pl.DataFrame({"x": values}, schema={"x": pl.Float64})
     for spec in (f".{decimals}f", f".{decimals}%"):
         got = frame.select(render_value(pl.col("x"), "float", spec).alias("t"))["t"]
         assert got.to_list() == [render(v, "float", spec) for v in values], spec
+    ints = [0, 5, -7, 123456789, 2**52 // 10**decimals, -(2**52) // 10**decimals, 2**53 + 1,
+            -(2**62), None]
+    frame = pl.DataFrame({"n": ints}, schema={"n": pl.Int64})
+    for spec in (f".{decimals}f", f".{decimals}%", "d"):
+        got = frame.select(render_value(pl.col("n"), "int", spec).alias("t"))["t"]
+        assert got.to_list() == [render(v, "int", spec) for v in ints], spec

@@ -249,8 +249,8 @@ class RoadmapProgram:
         # declared order) and their output columns without the sort helpers
         self._one_row_order: list[int] | None = None
         self._one_row_exprs: dict[int, list[pl.Expr]] = {}
-        # per action: the rendering steps its text and evidence read (magnitudes and floors,
-        # units), then the values
+        # per action: the rendering step its text and evidence read (the exact decimal
+        # forms of the numbers shown), then the values
         self._action_renders = [self._render_steps(exprs) for _, exprs in self._outputs[3]]
 
     # ------------------------------------------------------------------ public hooks
@@ -799,8 +799,8 @@ class RoadmapProgram:
 
     def _render_steps(self, exprs: list[pl.Expr],
                       ) -> tuple[list[list[pl.Expr]], list[pl.Expr]]:
-        """The renderer's steps (magnitudes and floors, then units: :meth:`Renderer.steps`) and
-        rendered values that ``exprs`` (one action's output columns) read, in the
+        """The renderer's step (the exact decimal forms of numbers: :meth:`Renderer.steps`)
+        and rendered values that ``exprs`` (one action's output columns) read, in the
         renderer's order."""
         renderer = self._renderer
         reads = {n for e in exprs for n in e.meta.root_names()}
