@@ -560,3 +560,26 @@ def test_engine_texts_of_every_precision_are_the_references(decimals: int) -> No
     for spec in (f".{decimals}f", f".{decimals}%", "d"):
         got = frame.select(render_value(pl.col("n"), "int", spec).alias("t"))["t"]
         assert got.to_list() == [render(v, "int", spec) for v in ints], spec
+
+
+def test_polars_writes_floats_with_the_digits_of_repr() -> None:
+    """The engine rounds a shown number from its text as polars writes it (read as a
+    Decimal): that text must be the shortest form Python's ``repr`` prints, digit for
+    digit, over doubles of every magnitude (bit patterns drawn at random, seeded) and the
+    ties of shortest forms near powers of two."""
+    import decimal
+    import random
+    import struct
+
+    import polars as pl
+
+    rng = random.Random(20261206)
+    values = [struct.unpack("<d", struct.pack("<Q", rng.getrandbits(64)))[0]
+              for _ in range(20000)]
+    values += [2.0**e * m for e in range(-60, 60) for m in (1.0, 1.0000000000000002,
+                                                             0.9999999999999999)]
+    values = [v for v in values if v == v and abs(v) != float("inf")]
+    texts = pl.Series(values, dtype=pl.Float64).cast(pl.String).to_list()
+    wrong = [(v, t) for v, t in zip(values, texts, strict=True)
+             if decimal.Decimal(t) != decimal.Decimal(repr(v))]
+    assert not wrong, wrong[:5]
