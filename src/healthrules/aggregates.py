@@ -185,12 +185,6 @@ class AggregateInputs:
         :func:`exact_one_limb`), exact only while every account's absolute sum is below
         :data:`ONE_LIMB_BOUND` (the pass checks it and runs again with two limbs otherwise);
         None for other kinds and columns.
-    filtered
-        How a form picks the values of the events where ``condition`` holds: by
-        ``filter(condition)`` (True: the streaming events pass over many events, where
-        reducing the rows kept costs less than a column of the length of the events per
-        aggregation) or by ``when(condition).then(...)`` (False: fewer operations to plan,
-        for small inputs). The values are the same either way.
     """
 
     condition: pl.Expr
@@ -200,15 +194,6 @@ class AggregateInputs:
     user: str | None
     q: int | None = None
     exact: tuple[pl.Expr, pl.Expr] | tuple[pl.Expr] | None = None
-    filtered: bool = False
-
-    def pick(self, values: pl.Expr) -> pl.Expr:
-        """``values`` of the events where the condition holds (null as false), to reduce:
-        see :attr:`filtered`."""
-        import polars as pl
-
-        return (values.filter(self.condition) if self.filtered
-                else pl.when(self.condition).then(values))
 
 
 PolarsAggregate = Callable[[AggregateInputs], "pl.Expr"]
@@ -315,7 +300,7 @@ class AggregateKind:
     def inputs(self, *, condition: pl.Expr, timestamp: pl.Expr, of: str | None,
                user: str | None, value_types: Mapping[str, str], day: str,
                q: float | None = None, finite: bool = False,
-               one_limb: bool = False, filtered: bool = False) -> AggregateInputs:
+               one_limb: bool = False) -> AggregateInputs:
         """The inputs of :attr:`polars` for an indicator (``of`` and ``q`` as written, or
         None).
 
@@ -327,8 +312,6 @@ class AggregateKind:
         ``one_limb``: sums of float columns read the one column of billionths
         (:func:`exact_one_column`) instead of the two limbs: the optimistic form, exact
         only below :data:`ONE_LIMB_BOUND`, which the caller must check.
-
-        ``filtered``: pick the values by ``filter`` (:attr:`AggregateInputs.filtered`).
         """
         import polars as pl
 
@@ -345,7 +328,7 @@ class AggregateKind:
                     hi, lo = exact_columns(of)
                     exact = (pl.col(hi), pl.col(lo))
         return AggregateInputs(condition=condition, timestamp=timestamp, of=of_expr, day=day,
-                               user=user, q=self.q_units(q), exact=exact, filtered=filtered)
+                               user=user, q=self.q_units(q), exact=exact)
 
     def q_units(self, q: float | None) -> int | None:
         """``q`` in millionths (0.5 for ``median``), None for a kind that takes no ``q``."""
@@ -593,16 +576,22 @@ def _active_days(x: AggregateInputs) -> pl.Expr:
 
 
 def _first_time(x: AggregateInputs) -> pl.Expr:
-    return x.pick(x.timestamp).min()
+    import polars as pl
+
+    return pl.when(x.condition).then(x.timestamp).min()
 
 
 def _last_time(x: AggregateInputs) -> pl.Expr:
-    return x.pick(x.timestamp).max()
+    import polars as pl
+
+    return pl.when(x.condition).then(x.timestamp).max()
 
 
 def _picked(x: AggregateInputs) -> pl.Expr:
+    import polars as pl
+
     assert x.of is not None, "this aggregate needs `of:`"
-    return x.pick(x.of)
+    return pl.when(x.condition).then(x.of)
 
 
 def _limb_sums_value(hi_sum: pl.Expr, lo_sum: pl.Expr) -> pl.Expr:
@@ -621,11 +610,14 @@ def _sum_split(x: AggregateInputs) -> Split | None:
     ``sum``)."""
     if x.exact is None:
         return None
+    import polars as pl
+
     if len(x.exact) == 1:
-        return Split(parts=(x.pick(x.exact[0]).sum(),),
+        return Split(parts=(pl.when(x.condition).then(x.exact[0]).sum(),),
                      finish=lambda p: from_grid(p[0]))
     hi, lo = x.exact
-    return Split(parts=(x.pick(hi).sum(), x.pick(lo).sum()),
+    return Split(parts=(pl.when(x.condition).then(hi).sum(),
+                        pl.when(x.condition).then(lo).sum()),
                  finish=lambda p: _limb_sums_value(p[0], p[1]))
 
 
@@ -637,14 +629,14 @@ def _mean_split(x: AggregateInputs) -> Split:
     from healthrules.polars_expr import exact_division
 
     if x.exact is not None and len(x.exact) == 1:
-        picked_q = x.pick(x.exact[0])
+        picked_q = pl.when(x.condition).then(x.exact[0])
         return Split(parts=(picked_q.sum(), picked_q.count()),
                      finish=lambda p: exact_division(from_grid(p[0]), p[1].cast(pl.Int64)))
     if x.exact is not None:
         hi, lo = x.exact
-        picked_hi = x.pick(hi)
+        picked_hi = pl.when(x.condition).then(hi)
         return Split(
-            parts=(picked_hi.sum(), x.pick(lo).sum(), picked_hi.count()),
+            parts=(picked_hi.sum(), pl.when(x.condition).then(lo).sum(), picked_hi.count()),
             finish=lambda p: exact_division(_limb_sums_value(p[0], p[1]),
                                             p[2].cast(pl.Int64)))
     # integers: the exact Int64 sum (see EXACT_BOUND), as a double, over the count

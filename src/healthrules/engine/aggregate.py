@@ -148,17 +148,15 @@ def check_sum_range(plan: Plan, source: str, sums: pl.DataFrame, key: str) -> No
 
 
 def _inputs(plan: Plan, ind: AggregateIndicator, cond: pl.Expr,
-            finite: bool, one_limb: bool = False, filtered: bool = False) -> AggregateInputs:
+            finite: bool, one_limb: bool = False) -> AggregateInputs:
     ev = plan.sources[plan.source_of(ind)]
     return AGGREGATE_KINDS[ind.aggregate].inputs(
         condition=cond, timestamp=pl.col(ev.timestamp), of=ind.of, user=ev.user,
-        value_types=ev.values, day="__day", q=ind.q, finite=finite, one_limb=one_limb,
-        filtered=filtered)
+        value_types=ev.values, day="__day", q=ind.q, finite=finite, one_limb=one_limb)
 
 
 def aggregate_expr(plan: Plan, ind: AggregateIndicator, cond: pl.Expr, *,
-                   finite: bool = False, one_limb: bool = False,
-                   filtered: bool = False) -> pl.Expr:
+                   finite: bool = False, one_limb: bool = False) -> pl.Expr:
     """The aggregation of one indicator over the events of its source where ``cond`` holds
     (the polars form of its kind in :data:`healthrules.aggregates.AGGREGATE_KINDS`).
 
@@ -166,21 +164,17 @@ def aggregate_expr(plan: Plan, ind: AggregateIndicator, cond: pl.Expr, *,
     Float64 with NaN and inf as null; see :meth:`healthrules.aggregates.AggregateKind.inputs`).
     ``one_limb``: float sums read one column of billionths (``read_source(...,
     one_limb=True)``), exact only below :data:`healthrules.aggregates.ONE_LIMB_BOUND`.
-    ``filtered``: the values are picked by ``filter`` (the streaming pass over many events;
-    :attr:`healthrules.aggregates.AggregateInputs.filtered`), the same values.
     """
-    return AGGREGATE_KINDS[ind.aggregate].polars(
-        _inputs(plan, ind, cond, finite, one_limb, filtered))
+    return AGGREGATE_KINDS[ind.aggregate].polars(_inputs(plan, ind, cond, finite, one_limb))
 
 
 def aggregate_split(plan: Plan, ind: AggregateIndicator, cond: pl.Expr, *,
-                    finite: bool = False, one_limb: bool = False,
-                    filtered: bool = False) -> Split | None:
+                    finite: bool = False, one_limb: bool = False) -> Split | None:
     """The two-step form of :func:`aggregate_expr` (:class:`healthrules.aggregates.Split`),
     None where the aggregation is one reduction."""
     kind = AGGREGATE_KINDS[ind.aggregate]
     return None if kind.split is None else kind.split(
-        _inputs(plan, ind, cond, finite, one_limb, filtered))
+        _inputs(plan, ind, cond, finite, one_limb))
 
 
 @dataclass(frozen=True)
@@ -333,23 +327,15 @@ class EventsPass:
 
     def _shape(self) -> _Shape:
         """The pass's expressions at this clock, built once per plan, source and clock."""
-        shapes: dict[tuple[str, Clock, bool, bool, bool], _Shape] = self.plan.cached(
+        shapes: dict[tuple[str, Clock, bool, bool], _Shape] = self.plan.cached(
             "events-pass", dict)
-        key = (self.source, self.clock, self.low_memory, self.optimistic, self._filtered())
+        key = (self.source, self.clock, self.low_memory, self.optimistic)
         shape = shapes.get(key)
         if shape is None:
             if len(shapes) >= 64:  # many dates (a backfill by a loop): keep the newest
                 shapes.clear()
             shape = shapes[key] = self._build_shape()
         return shape
-
-    def _filtered(self) -> bool:
-        """Whether the aggregations pick their values by ``filter``
-        (:attr:`healthrules.aggregates.AggregateInputs.filtered`): an evaluation's own
-        (optimistic) pass over more than ``SMALL_ROWS`` events, or over a lazy frame of
-        unknown size, which runs on the streaming engine. The query handed to callers
-        (``events_query``) and history keep ``when/then``: the same values."""
-        return self.optimistic and (self.rows is None or self.rows > SMALL_ROWS)
 
     def _build_shape(self) -> _Shape:
         ev = self.columns
@@ -362,7 +348,6 @@ class EventsPass:
         summed_types = summed_columns(self.plan, self.source)
         summed = sorted(summed_types)
         one = self.optimistic  # float sums as one Int64 of billionths (checked in finish)
-        picks = self._filtered()  # values picked by filter (many events) or by when/then
         # the data checks: events per account, the events with a flaw (a null timestamp or
         # event, a NaN or infinite value of a float column that no sum adds) in one count,
         # and the absolute sums of the summed columns; a summed float column's is taken over
@@ -429,16 +414,14 @@ class EventsPass:
                 if (i, ind.id) in used_as_anchor and not prev:
                     level = a.anchor_levels.get(ind.id, 0)
                     anchor_steps.setdefault(level, []).append(
-                        aggregate_expr(self.plan, ind, cond, finite=True, one_limb=one,
-                                   filtered=picks).alias(
+                        aggregate_expr(self.plan, ind, cond, finite=True, one_limb=one).alias(
                             anchor_column(i, ind.id)))
                     anchor_matters.setdefault(level, []).append(cond)
                 name = raw_column(i, ind.id, prev)
                 if a.anchored_on_indicator(ind):
                     # computed apart, over the events its filter keeps, with the anchors
                     anchored_aggs.append(
-                        aggregate_expr(self.plan, ind, cond, finite=True, one_limb=one,
-                                   filtered=picks).alias(name))
+                        aggregate_expr(self.plan, ind, cond, finite=True, one_limb=one).alias(name))
                     anchored_matters.append(
                         pl.lit(True) if where is None else where.fill_null(False))
                     continue
@@ -447,15 +430,13 @@ class EventsPass:
                     pair_flags.setdefault(pair_col, []).append(cond.any().alias(name))
                 else:
                     # the events are read by read_source: float values finite or null
-                    expr = aggregate_expr(self.plan, ind, cond, finite=True, one_limb=one,
-                                   filtered=picks)
+                    expr = aggregate_expr(self.plan, ind, cond, finite=True, one_limb=one)
                     same = computed.find(expr)
                     if same is not None:  # computed once, copied (``count`` and ``compare``)
                         copies.append((name, same))
                         continue
                     computed.add(expr, name)
-                    split = aggregate_split(self.plan, ind, cond, finite=True, one_limb=one,
-                                   filtered=picks)
+                    split = aggregate_split(self.plan, ind, cond, finite=True, one_limb=one)
                     if split is None:
                         aggs.append(expr.alias(name))
                     else:  # its reductions shared with other indicators', finished after
