@@ -40,10 +40,9 @@ from healthrules.expressions import Parsed, names_in
 from healthrules.inputs import NOT_FINITE, Clock, read_event_exprs, source_clock, source_label
 from healthrules.roadmap import AggregateIndicator
 
-__all__ = ["EVENTS_QUERY_FLAGS", "OTHERS_NOT_FINITE", "PLAIN_EVENTS", "EventsPass",
-           "abs_sum_column", "abs_sum_expr", "aggregate_expr", "aggregate_split",
-           "anchor_column", "check_sum_range", "raw_abs_column", "raw_column", "read_source",
-           "small_events_flags", "summed_columns"]
+__all__ = ["EVENTS_QUERY_FLAGS", "PLAIN_EVENTS", "EventsPass", "abs_sum_column", "abs_sum_expr",
+           "aggregate_expr", "aggregate_split", "anchor_column", "check_sum_range", "raw_column",
+           "read_source", "small_events_flags", "summed_columns"]
 
 # how the events query is collected: each branch streams its own scan (see
 # EventsPass._join_distinct_counts)
@@ -88,19 +87,6 @@ def summed_columns(plan: Plan, source: str) -> dict[str, str]:
     return {ind.of: values[ind.of] for _, _, ind in plan.source_indicators(source)
             if AGGREGATE_KINDS[ind.aggregate].sums and ind.of is not None
             and ind.of in values}
-
-
-OTHERS_NOT_FINITE = "__others_not_finite"
-"""The events column of an events pass that reads its summed float columns' absolute
-values as stored (:func:`raw_abs_column`): whether a float value of another column is NaN
-or infinite."""
-
-
-def raw_abs_column(column: str) -> str:
-    """The events column of a summed float column's absolute value as stored (NaN and
-    infinities kept): its sum per account is not finite when some value is NaN or infinite,
-    and otherwise the account's absolute sum of the values as the engine reads them."""
-    return f"__rawabs__{column}"
 
 
 def abs_sum_column(column: str) -> str:
@@ -207,9 +193,6 @@ class _Shape:
     # the float ones: their sums were computed as one Int64 of billionths (optimistic: exact
     # only while these are below ONE_LIMB_BOUND, see ``EventsPass.finish``)
     one_limb_checks: tuple[str, ...] = ()
-    # the summed float columns whose absolute sums are taken over the values as stored
-    # (:func:`raw_abs_column`): not finite when some value is NaN or infinite
-    raw_checks: tuple[str, ...] = ()
 
 
 class _Computed:
@@ -348,17 +331,12 @@ class EventsPass:
         summed_types = summed_columns(self.plan, self.source)
         summed = sorted(summed_types)
         one = self.optimistic  # float sums as one Int64 of billionths (checked in finish)
-        # the data checks: events per account, the events with a flaw (a null timestamp or
-        # event, a NaN or infinite value of a float column that no sum adds) in one count,
-        # and the absolute sums of the summed columns; a summed float column's is taken over
-        # its values as stored, so that a NaN or infinite value makes it not finite: its
-        # flaw costs no test per event (``finish`` counts the kinds of flaw apart, and
-        # takes the absolute sums again, only when there are some)
-        floats_summed = tuple(c for c in summed if summed_types[c] == "float")
+        # the data checks: events per account, and the events with a flaw (a null
+        # timestamp or event, a NaN or infinite value) in one count; the kinds of flaw are
+        # counted apart only when there are some (``finish``), three reductions less
         aggs: list[pl.Expr] = [
-            pl.len().alias("__n"), self._flawed(floats_summed).sum().alias("__flawed"),
-            *[pl.col(raw_abs_column(c)).sum().alias(abs_sum_column(c))
-              if c in floats_summed else abs_sum_expr(c) for c in summed]]
+            pl.len().alias("__n"), self._flawed().sum().alias("__flawed"),
+            *[abs_sum_expr(c) for c in summed]]
         pair_flags: dict[str, list[pl.Expr]] = {}
         computed = _Computed()
         copies: list[tuple[str, str]] = []
@@ -455,24 +433,18 @@ class EventsPass:
             anchored=((pl.any_horizontal(anchored_matters), tuple(anchored_aggs))
                       if anchored_aggs else None),
             checks=tuple(abs_sum_column(c) for c in summed),
-            raw_checks=floats_summed,
             one_limb_checks=tuple(abs_sum_column(c) for c in summed
                                   if one and summed_types[c] == "float"))
 
-    def _flawed(self, raw_checked: tuple[str, ...] = ()) -> pl.Expr:
+    def _flawed(self) -> pl.Expr:
         """Whether an event read has a flaw the data checks count: a null timestamp, a null
-        event name, a float value that is NaN or infinite (read as null), except in the
-        columns ``raw_checked``, whose absolute sums over the values as stored tell theirs
-        (:func:`raw_abs_column`)."""
+        event name, a float value that is NaN or infinite (read as null)."""
         ev = self.columns
         flaws = [pl.col(ev.timestamp).is_null()]
         if ev.event is not None:
             flaws.append(pl.col(ev.event).is_null())
-        others = [c for c, t in ev.values.items() if t == "float" and c not in raw_checked]
-        if others and not raw_checked:
+        if any(t == "float" for t in ev.values.values()):
             flaws.append(pl.col(NOT_FINITE) > 0)
-        elif others:  # the columns read are known only with the shape: read_source's flag
-            flaws.append(pl.col(OTHERS_NOT_FINITE))
         return functools.reduce(operator.or_, flaws)
 
     def _read(self, events: pl.LazyFrame) -> pl.LazyFrame:
@@ -484,10 +456,8 @@ class EventsPass:
             dtype = schema[self.partition_column]
             events = events.filter(
                 _partition_filter(self.partition_column, dtype, start, end))
-        shape = self._shape()
         return read_source(events, self.plan, self.source, self.clock, schema,
-                           shape.columns, start, end, one_limb=self.optimistic,
-                           raw_checks=shape.raw_checks)
+                           self._shape().columns, start, end, one_limb=self.optimistic)
 
     def flaws(self, events: pl.LazyFrame, in_memory: bool = False) -> dict[str, int]:
         """The events read with a null timestamp, with a null event name, and the float
@@ -502,22 +472,6 @@ class EventsPass:
         got = (query.collect(engine="in-memory") if in_memory
                else query.collect(optimizations=EVENTS_QUERY_FLAGS))
         return {k: int(v or 0) for k, v in got.row(0, named=True).items()}
-
-    def _abs_sums_as_read(self, agg_df: pl.DataFrame, events: pl.LazyFrame,
-                          in_memory: bool) -> pl.DataFrame:
-        """``agg_df`` (the collected :meth:`query`) with the absolute sums of the summed
-        float columns taken again over their values as read (NaN and infinities null, as
-        every aggregate reads them), by a query of their own over the same events: for data
-        where some of those values are NaN or infinite (their sums as stored are not)."""
-        account = self.columns.account
-        columns = self._shape().raw_checks
-        query = self._read(events).group_by(account).agg(abs_sum_expr(c) for c in columns)
-        got = (query.collect(engine="in-memory") if in_memory
-               else query.collect(optimizations=EVENTS_QUERY_FLAGS))
-        names = [abs_sum_column(c) for c in columns]
-        again = agg_df.select(account).join(got, on=account, how="left", nulls_equal=True,
-                                            maintain_order="left")
-        return agg_df.with_columns(again.get_column(n) for n in names)
 
     def _attribute_window(self, ind: AggregateIndicator, instants: dict[str, pl.Expr],
                           ) -> pl.Expr:
@@ -611,12 +565,6 @@ class EventsPass:
         An optimistic pass (``optimistic=True``) whose one-Int64 sums could have wrapped
         (:meth:`beyond_one_limb`) is run again with two limbs, and that result finished
         instead: the totals are exact either way."""
-        # a summed float column with a NaN or infinite value: its absolute sums, taken over
-        # the values as stored, are not finite; take them again over the values as read
-        not_finite = [c for c in self._shape().raw_checks
-                      if not agg_df.get_column(abs_sum_column(c)).is_finite().all()]
-        if not_finite:
-            agg_df = self._abs_sums_as_read(agg_df, events, in_memory)
         if self.optimistic and self.beyond_one_limb(agg_df):
             exact = EventsPass(self.plan, self.clock, self.accounts, source=self.source,
                                partition_column=self.partition_column,
@@ -649,7 +597,7 @@ class EventsPass:
             "events_unknown_account": int(unknown.get_column("__n").sum()),
             "unknown_accounts": unknown.height,
         }
-        if not_finite or agg_df.get_column("__flawed").sum():
+        if agg_df.get_column("__flawed").sum():
             diagnostics.update(self.flaws(events, in_memory))
         if null_keys:
             agg_df = agg_df.filter(pl.col(self.key).is_not_null())
@@ -773,7 +721,7 @@ class EventsPass:
 def read_source(events: pl.LazyFrame, plan: Plan, source: str, clock: Clock,
                 schema: pl.Schema, columns: set[str] | tuple[str, ...],
                 start: dt.datetime | None, end: dt.datetime, *,
-                one_limb: bool = False, raw_checks: tuple[str, ...] = ()) -> pl.LazyFrame:
+                one_limb: bool = False) -> pl.LazyFrame:
     """The events of one source in ``[start, end)`` (instants of the evaluation clock; rows
     with a null timestamp kept for the data checks), with ``columns``, as the engine reads
     them (:func:`healthrules.inputs.read_event_exprs`).
@@ -783,10 +731,7 @@ def read_source(events: pl.LazyFrame, plan: Plan, source: str, clock: Clock,
     evaluation clock.
 
     The float values that sums add get their exact limbs (:func:`exact_columns`) or, with
-    ``one_limb``, their billionths as one Int64 (:func:`exact_one_column`). The float
-    columns ``raw_checks`` also get their absolute values as stored (:func:`raw_abs_column`),
-    and the other float columns one flag, :data:`OTHERS_NOT_FINITE` (the events pass's data
-    checks).
+    ``one_limb``, their billionths as one Int64 (:func:`exact_one_column`).
     """
     ts = pl.col(plan.sources[source].timestamp)
     ts_dtype = schema.get(plan.sources[source].timestamp)
@@ -803,8 +748,7 @@ def read_source(events: pl.LazyFrame, plan: Plan, source: str, clock: Clock,
             keep = keep & (ts >= own.datetime_lit(clock.wall_time(start, own.time_zone)))
         return keep | ts.is_null()
 
-    cols, exprs, limbs = _read_steps(plan, source, clock, schema, columns, one_limb,
-                                     raw_checks)
+    cols, exprs, limbs = _read_steps(plan, source, clock, schema, columns, one_limb)
     if isinstance(ts_dtype, pl.Datetime):
         events = events.filter(in_range(source_clock(clock, plan, source, schema)))
         read = events.select(cols).with_columns(exprs)
@@ -815,7 +759,6 @@ def read_source(events: pl.LazyFrame, plan: Plan, source: str, clock: Clock,
 
 def _read_steps(plan: Plan, source: str, clock: Clock, schema: pl.Schema,
                 columns: set[str] | tuple[str, ...], one_limb: bool,
-                raw_checks: tuple[str, ...] = (),
                 ) -> tuple[list[str], list[pl.Expr], list[pl.Expr]]:
     """The columns and expressions of :func:`read_source` other than its time range:
     those of :func:`healthrules.inputs.read_event_exprs`, then the float values' limbs. Built
@@ -825,20 +768,11 @@ def _read_steps(plan: Plan, source: str, clock: Clock, schema: pl.Schema,
         "event-reads", dict)
     ts = plan.sources[source].timestamp
     key = (source, clock, tuple((n, schema.get(n)) for n in sorted(columns)),
-           schema.get(ts), one_limb, raw_checks)
+           schema.get(ts), one_limb)
     got = steps.get(key)
     if got is not None:
         return got
     cols, exprs = read_event_exprs(plan, clock, schema, columns, source)
-    if raw_checks:
-        # from the values as stored (every expression of one with_columns reads the input)
-        exprs = [*exprs, *[pl.col(c).cast(pl.Float64).abs().alias(raw_abs_column(c))
-                           for c in raw_checks if c in columns]]
-        values = plan.sources[source].values
-        others = [pl.col(c).cast(pl.Float64).is_finite().not_().fill_null(False)
-                  for c in sorted(columns) if values.get(c) == "float" and c not in raw_checks]
-        exprs.append((functools.reduce(operator.or_, others) if others
-                      else pl.lit(False)).alias(OTHERS_NOT_FINITE))
     # float values that sums add: their exact limbs, computed once per event
     summed = [c for c, t in sorted(summed_columns(plan, source).items())
               if t == "float" and c in columns]
