@@ -137,8 +137,8 @@ def test_zoned_wall_time_reads_fold_0() -> None:
     # the one helper every wall-time column goes through, against zoneinfo
     walls = [dt.datetime.combine(day, dt.time(h, m)) + dt.timedelta(days=k)
              for _, day, _ in MIDNIGHTS for h in (0, 1) for m in (0, 30) for k in (-1, 0)]
-    for zone in sorted({z for z, _, _ in MIDNIGHTS}) + ["UTC", "Etc/GMT+3"]:
-        got = pl.select(zoned_wall_time(pl.lit(pl.Series(walls + [None])), zone)
+    for zone in [*sorted({z for z, _, _ in MIDNIGHTS}), "UTC", "Etc/GMT+3"]:
+        got = pl.select(zoned_wall_time(pl.lit(pl.Series([*walls, None])), zone)
                         .dt.convert_time_zone("UTC")).to_series().to_list()
         want = [w.replace(tzinfo=ZoneInfo(zone)).astimezone(dt.UTC) for w in walls]
         assert got == [*want, None], zone
@@ -277,3 +277,15 @@ def test_midnight_changes_engine_matches_reference(
     ref = evaluate_reference(roadmap, events, accounts, as_of)
     problems = compare(result, ref, roadmap)
     assert not problems, f"{note}\n" + "\n".join(problems[:20])
+
+
+def test_spark_wall_times_at_a_skipped_midnight() -> None:
+    # a TimestampNTZ column from Spark holds wall times of the declared zone: read as the
+    # engine reads them (the conversion alone, no Spark session needed)
+    from healthrules.integrations import spark as hs
+
+    for zone, day, _ in MIDNIGHTS:
+        wall = dt.datetime.combine(day, dt.time())
+        got = hs._Conversion(("t",), zone, "UTC").apply(pl.DataFrame({"t": [wall, None]}))
+        assert got["t"].dtype == pl.Datetime("us", zone)
+        assert got["t"].to_list() == [_midnight(day, zone), None], zone
