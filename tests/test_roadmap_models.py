@@ -398,3 +398,14 @@ def test_attribute_types_are_a_literal() -> None:
 def test_the_validation_error_class() -> None:
     with pytest.raises(ValidationError):
         load_text(BASE + "extra: 1\n")
+
+
+def test_number_text_is_exact_and_short() -> None:
+    """Messages, lint, coverage, the report and the charts show a cut point one way: a whole
+    number as an int, any other exactly (never rounded to six digits), 1e16 and up as a
+    float."""
+    from healthrules.roadmap import number_text
+
+    assert [number_text(v) for v in (10.0, -3, 0.5, 1 / 3, 0.1234567, 1e15, 1e16, 1e308)] == [
+        "10", "-3", "0.5", "0.3333333333333333", "0.1234567", "1000000000000000", "1e+16",
+        "1e+308"]

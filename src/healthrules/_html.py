@@ -16,7 +16,13 @@ import polars as pl
 
 from healthrules.evaluation import Evidence
 from healthrules.plot import NO_BAND_COLOR, _score_palette, band_colors
-from healthrules.roadmap import UNASSIGNED_STAGE, AggregateIndicator, Bands, RollupIndicator
+from healthrules.roadmap import (
+    UNASSIGNED_STAGE,
+    AggregateIndicator,
+    Bands,
+    RollupIndicator,
+    number_text,
+)
 
 if TYPE_CHECKING:
     from healthrules.compiler import Plan
@@ -106,10 +112,6 @@ def _priority(priority: str) -> str:
             f"{escape(priority)}</span>")
 
 
-def _num(v: float) -> str:
-    return str(int(v)) if float(v).is_integer() and abs(v) < 1e16 else f"{v:g}"
-
-
 def _bands(bands: Bands) -> str:
     """The levels as one chained comparison, each name on its colour: ``low < 0.5 <= high``."""
     colors = band_colors(bands)
@@ -118,7 +120,7 @@ def _bands(bands: Bands) -> str:
         up = a.upper
         assert up is not None  # validated: adjacent levels meet at a cut point
         left, right = ("&le;", "&lt;") if up[1] else ("&lt;", "&le;")
-        parts.append(f"{left} {escape(_num(up[0]))} {right}")
+        parts.append(f"{left} {escape(number_text(up[0]))} {right}")
         parts.append(_badge(b.name, colors[b.name]))
     text = " ".join(parts)
     if bands.direction == "lower_is_better":
@@ -215,7 +217,7 @@ def _definition(ind: Indicator) -> str:
     elif ind.aggregate in ("sum", "mean", "min", "max", "median"):
         what = f"{ind.aggregate} of {_id(str(ind.of))}"
     elif ind.aggregate == "percentile":
-        what = f"percentile {_num(float(ind.q or 0))} of {_id(str(ind.of))}"
+        what = f"percentile {number_text(float(ind.q or 0))} of {_id(str(ind.of))}"
     else:
         what = _AGGREGATE_TEXT.get(ind.aggregate, escape(ind.aggregate))
     if ind.where:
@@ -242,10 +244,10 @@ def _missing_note(ind: Indicator) -> str:
 def _weights(w: Weights) -> str:
     parts = []
     if w.families:
-        parts.append("families " + ", ".join(f"{escape(k)} {_num(v)}"
+        parts.append("families " + ", ".join(f"{escape(k)} {number_text(v)}"
                                              for k, v in w.families.items()))
     if w.indicators:
-        parts.append("indicators " + ", ".join(f"{escape(k)} {_num(v)}"
+        parts.append("indicators " + ", ".join(f"{escape(k)} {number_text(v)}"
                                                for k, v in w.indicators.items()))
     return "; ".join(parts) or "every banded indicator, weight 1"
 
@@ -262,7 +264,7 @@ def _indicators_section(r: Roadmap) -> str:
         rows.append(
             f"<tr><td>{name}{unit}</td><td>{escape(ind.family)}</td><td>{_definition(ind)}</td>"
             f"<td class='hr-bands'>{_bands(ind.bands) if ind.bands is not None else _DASH}</td>"
-            f"<td class='hr-n'>{_num(weight) if weight is not None else _DASH}</td></tr>"
+            f"<td class='hr-n'>{number_text(weight) if weight is not None else _DASH}</td></tr>"
         )
     families: dict[str, int] = {}
     for ind in r.indicators:

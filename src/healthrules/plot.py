@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from healthrules.expressions import ExprProblem, did_you_mean, parse
-from healthrules.roadmap import UNASSIGNED_STAGE, Bands, Roadmap
+from healthrules.roadmap import UNASSIGNED_STAGE, Bands, Roadmap, number_text
 
 if TYPE_CHECKING:
     from altair import LayerChart  # type: ignore[import-not-found, unused-ignore]
@@ -257,7 +257,7 @@ def score_distribution(evaluation: Evaluation, *, step: float = 5.0,
             ],
         )
     )
-    rule_rows = [{"cut": c, "label": f"cut point {_num(c)}"} for c in sorted(cuts)]
+    rule_rows = [{"cut": c, "label": f"cut point {number_text(c)}"} for c in sorted(cuts)]
     rules = (
         alt.Chart(alt.Data(values=rule_rows))
         .mark_rule(strokeDash=[4, 3], color="#444444")
@@ -454,17 +454,13 @@ def _select_roadmaps(evaluation: Evaluation, roadmap: str | None) -> list[Roadma
     return chosen
 
 
-def _num(v: float) -> str:
-    return str(int(v)) if float(v).is_integer() and abs(v) < 1e16 else f"{v:g}"
-
-
 def _chain(bands: Bands) -> str:
     """``low < 0.5 <= medium < 0.8 <= high``: the levels with their cut points."""
     parts = [bands.levels[0].name]
     for a, b in zip(bands.levels, bands.levels[1:], strict=False):
         up = a.upper
         assert up is not None  # validated: adjacent levels meet at a cut point
-        parts.append(f"{'<=' if up[1] else '<'} {_num(up[0])} {'<' if up[1] else '<='}")
+        parts.append(f"{'<=' if up[1] else '<'} {number_text(up[0])} {'<' if up[1] else '<='}")
         parts.append(b.name)
     return " ".join(parts)
 
@@ -608,7 +604,7 @@ def indicator_thresholds(evaluation: Evaluation, indicator: str, *, bins: int = 
             edges.append(pos)
             cut_rows.append({
                 "cut": up[0], "x": pos,
-                "label": f"{a.name} {'<=' if up[1] else '<'} {_num(up[0])} "
+                "label": f"{a.name} {'<=' if up[1] else '<'} {number_text(up[0])} "
                          f"{'<' if up[1] else '<='} {b.name}",
             })
         bounds = [min(lo, *edges), *edges, max(hi, *edges)]
@@ -647,7 +643,7 @@ def indicator_thresholds(evaluation: Evaluation, indicator: str, *, bins: int = 
     )
     if actions:
         rows = [{"action": t.action, "kind": t.kind, "value": t.value,
-                 "label": f"{t.action}: {t.op} {_num(t.value)}"} for t in thresholds]
+                 "label": f"{t.action}: {t.op} {number_text(t.value)}"} for t in thresholds]
         layers.append(
             alt.Chart(alt.Data(values=rows))
             .mark_rule(strokeDash=[5, 4], color="#5b2c83")

@@ -59,6 +59,7 @@ __all__ = [
     "Weights",
     "Window",
     "events_form",
+    "number_text",
 ]
 
 UNASSIGNED_STAGE = "_unassigned"
@@ -344,17 +345,19 @@ class Band(_Model):
     def describe(self) -> str:
         """Render the interval, e.g. ``0.4 <= x < 0.7``."""
         lo, hi = self.lower, self.upper
-        left = "" if lo is None else f"{_fmt(lo[0])} {'<=' if lo[1] else '<'} "
-        right = "" if hi is None else f" {'<=' if hi[1] else '<'} {_fmt(hi[0])}"
+        left = "" if lo is None else f"{number_text(lo[0])} {'<=' if lo[1] else '<'} "
+        right = "" if hi is None else f" {'<=' if hi[1] else '<'} {number_text(hi[0])}"
         if not left and not right:
             return "any value"
         return f"{left}x{right}"
 
 
-def _fmt(v: float) -> str:
-    # a whole number as an int (`10`, not `10.0`), but not beyond what a double holds
-    # digit for digit: 1e308 stays `1e+308`, not a 309-digit integer
-    return str(int(v)) if float(v).is_integer() and abs(v) < 1e16 else repr(v)
+def number_text(v: float) -> str:
+    """A cut point or a compared number as a message, a report or a chart shows it: a whole
+    number as an int (``10``, not ``10.0``), any other as Python's shortest exact form
+    (``0.3333333333333333``, never rounded to look shorter), and from 1e16 on as a float
+    (``1e+308``, not a 309-digit integer)."""
+    return str(int(v)) if float(v).is_integer() and abs(v) < 1e16 else repr(float(v))
 
 
 class Bands(_Model):
@@ -405,14 +408,14 @@ class Bands(_Model):
                 raise PydanticCustomError(
                     "bands_invalid",
                     "gap between bands '{a}' and '{b}': values between {x} and {y} fall in no band",
-                    {"a": a.name, "b": b.name, "x": _fmt(up[0]), "y": _fmt(lo[0])},
+                    {"a": a.name, "b": b.name, "x": number_text(up[0]), "y": number_text(lo[0])},
                 )
             if up[0] > lo[0]:
                 raise PydanticCustomError(
                     "bands_invalid",
                     "bands '{a}' and '{b}' overlap between {y} and {x}; cut points must be "
                     "listed in ascending order",
-                    {"a": a.name, "b": b.name, "x": _fmt(up[0]), "y": _fmt(lo[0])},
+                    {"a": a.name, "b": b.name, "x": number_text(up[0]), "y": number_text(lo[0])},
                 )
             if up[1] == lo[1]:
                 what = "both include" if up[1] else "neither includes"
@@ -420,7 +423,7 @@ class Bands(_Model):
                     "bands_invalid",
                     "at cut point {x}, bands '{a}' and '{b}' {what} the value: make exactly one "
                     "edge inclusive (lt with ge, or le with gt)",
-                    {"a": a.name, "b": b.name, "x": _fmt(up[0]), "what": what},
+                    {"a": a.name, "b": b.name, "x": number_text(up[0]), "what": what},
                 )
         return self
 

@@ -37,7 +37,7 @@ from typing import assert_never
 
 from healthrules.expressions import INT_MAX, INT_MIN, ExprProblem, Type, infer
 from healthrules.functions import FUNCTION_TABLE
-from healthrules.roadmap import Band, Bands
+from healthrules.roadmap import Band, Bands, number_text
 
 __all__ = [
     "MAX_BOXES",
@@ -92,23 +92,18 @@ class Interval:
     def describe(self, name: str = "x") -> str:
         """Render as ``0 <= x < 5``, ``x >= 0``, ``x == 3`` or ``any value``."""
         if self.lo == self.hi:
-            return f"{name} == {_num(self.lo)}"
-        left = "" if math.isinf(self.lo) else f"{_num(self.lo)} {'<=' if self.lo_closed else '<'} "
-        right = "" if math.isinf(self.hi) else f" {'<=' if self.hi_closed else '<'} {_num(self.hi)}"
+            return f"{name} == {number_text(self.lo)}"
+        lo_op, hi_op = ("<=" if self.lo_closed else "<"), ("<=" if self.hi_closed else "<")
+        left = "" if math.isinf(self.lo) else f"{number_text(self.lo)} {lo_op} "
+        right = "" if math.isinf(self.hi) else f" {hi_op} {number_text(self.hi)}"
         if not left and not right:
             return "any value"
         if not left:
             return f"{name}{right}"
         if not right:
             flipped = ">=" if self.lo_closed else ">"
-            return f"{name} {flipped} {_num(self.lo)}"
+            return f"{name} {flipped} {number_text(self.lo)}"
         return f"{left}{name}{right}"
-
-
-def _num(v: float) -> str:
-    if float(v).is_integer() and abs(v) < 1e15:
-        return str(int(v))
-    return repr(float(v))
 
 
 def _tighten(iv: Interval) -> Interval:

@@ -35,7 +35,7 @@ import polars as pl
 
 from healthrules.compiler import CompiledRoadmap, Plan
 from healthrules.evaluation import Evaluation
-from healthrules.roadmap import Bands
+from healthrules.roadmap import Bands, number_text
 
 __all__ = ["CoverageItem", "CoverageReport", "CoverageTracker", "Kind"]
 
@@ -148,7 +148,7 @@ class _Boundary:
 
     @property
     def name(self) -> str:
-        c = _num(self.value)
+        c = number_text(self.value)
         if self.split == "<":
             return f"{self.subject} {c} (< | >=)"
         if self.split == "<=":
@@ -156,7 +156,7 @@ class _Boundary:
         return f"{self.subject} {c} (== | !=)"
 
     def sides(self) -> tuple[str, str]:
-        c = _num(self.value)
+        c = number_text(self.value)
         if self.split == "<":
             return f"< {c}", f">= {c}"
         if self.split == "<=":
@@ -169,10 +169,6 @@ class _Boundary:
         if self.split == "<=":
             return x > self.value
         return x == self.value
-
-
-def _num(v: float) -> str:
-    return str(int(v)) if float(v).is_integer() else repr(v)
 
 
 @dataclass
