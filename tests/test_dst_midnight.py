@@ -105,7 +105,8 @@ def _accounts(zone: str, start: list[dt.date | None], since: list[dt.datetime | 
                 "since": pl.Datetime("us", zone)})
 
 
-def _check(roadmap: Roadmap, events: pl.DataFrame, accounts: pl.DataFrame,
+def _check(roadmap: Roadmap, events: pl.DataFrame | dict[str, pl.DataFrame],
+           accounts: pl.DataFrame,
            as_of: Any) -> hr.Evaluation:
     """Evaluate with the engine, compare with the reference and with explain's traces."""
     result = hr.evaluate(roadmap, events, accounts, as_of)
@@ -230,6 +231,42 @@ def test_history_over_the_change(zone: str, day: dt.date, which: str) -> None:
             assert history.at(as_of).stages.equals(one.stages), as_of
 
 
+@pytest.mark.parametrize(("zone", "day", "which"), MIDNIGHTS, ids=IDS)
+def test_a_dated_source_in_another_zone(zone: str, day: dt.date, which: str) -> None:
+    # the default source in UTC, a second source of Date timestamps on the zone's wall clock:
+    # its dates become the instants its days start, then UTC (the evaluation clock)
+    d = dt.timedelta(days=1)
+    roadmap = Roadmap.model_validate({
+        "id": "two", "goal": "g",
+        "data": {"events": {"usage": {"timezone": "UTC", "user": None},
+                            "tickets": {"timestamp": "on", "user": None, "event": None,
+                                        "timezone": zone}},
+                 "accounts": {"attributes": {"start": "date"}}},
+        "indicators": [
+            {"id": "n_1d", "family": "process", "aggregate": "count", "window": "1d",
+             "source": "tickets"},
+            {"id": "n_7d", "family": "process", "aggregate": "count", "window": "7d",
+             "source": "tickets", "compare": "delta"},
+            {"id": "last", "family": "process", "aggregate": "days_since_last",
+             "source": "tickets"},
+            {"id": "from_start", "family": "process", "aggregate": "count",
+             "window": {"from": "start", "days": 2}, "source": "tickets"},
+            {"id": "usage", "family": "process", "aggregate": "count"},
+        ],
+        "stages": [{"id": "s"}],
+    })
+    usage = pl.DataFrame({"account_id": ["a"], "event": ["x"],
+                          "timestamp": [dt.datetime(2026, 1, 1, tzinfo=dt.UTC)]},
+                         schema={"account_id": pl.String, "event": pl.String,
+                                 "timestamp": pl.Datetime("us", "UTC")})
+    tickets = pl.DataFrame({"account_id": ["a", "a", "a"],
+                            "on": [day - d, day, day + d]})
+    accounts = pl.DataFrame({"account_id": ["a"], "start": [day - d]})
+    events = {"usage": usage, "tickets": tickets}
+    for k in (-1, 0, 1, 2, 8):
+        _check(roadmap, events, accounts, day + k * d)
+
+
 @st.composite
 def cases(draw: Draw) -> tuple[Roadmap, pl.DataFrame, pl.DataFrame, Any, dict[str, Any]]:
     zone, day, _ = draw(st.sampled_from(MIDNIGHTS))
@@ -289,3 +326,36 @@ def test_spark_wall_times_at_a_skipped_midnight() -> None:
         got = hs._Conversion(("t",), zone, "UTC").apply(pl.DataFrame({"t": [wall, None]}))
         assert got["t"].dtype == pl.Datetime("us", zone)
         assert got["t"].to_list() == [_midnight(day, zone), None], zone
+
+
+def test_test_files_read_skipped_wall_times_as_the_engine(tmp_path: Any) -> None:
+    # a `healthrules test` case gives wall times of the events' zone: 00:00 and 00:30 on
+    # Santiago's 2026-09-06 do not exist and are read with the offset before the change (they
+    # were null: the anchored window unknown, the event lost)
+    from healthrules.testing import run
+
+    (tmp_path / "roadmap.yaml").write_text("""\
+id: tz
+goal: g
+data:
+  events: {timezone: America/Santiago}
+  accounts: {attributes: {since: datetime, start: date}}
+indicators:
+  - {id: n, family: process, aggregate: count, where: "event == 'x'", window: {from: since}}
+  - {id: day, family: process, aggregate: count, where: "event == 'x'", window: 1d}
+  - {id: first, family: process, aggregate: count, window: {from: start, days: 1}}
+stages: [{id: s}]
+""", encoding="utf-8")
+    path = tmp_path / "tz.test.yaml"
+    path.write_text("""\
+kind: test
+roadmap: roadmap.yaml
+as_of: 2026-09-06
+cases:
+  - name: the anchor at the skipped midnight, events in the skipped hour and just before
+    accounts: {a: {since: 2026-09-06T00:00, start: 2026-09-06}}
+    events: {a: ["x at 0d@00:30", "x at -1d@23:59", "x at 0d@01:00"]}
+    expect: {a: {indicators: {n: 2, day: 2, first: 2}}}
+""", encoding="utf-8")
+    report = run([path])
+    assert report.ok, report.render()
