@@ -33,11 +33,13 @@ __all__ = [
     "check_source_key",
     "clock_for",
     "event_inputs",
+    "fixed_offset",
     "is_dated",
     "lazy",
     "read_event_exprs",
     "source_clock",
     "source_label",
+    "zoned_wall_time",
 ]
 
 FrameLike = pl.DataFrame | pl.LazyFrame
