@@ -180,15 +180,15 @@ def test_b2b_outputs_equal_on_one_account_and_in_the_batch() -> None:
             assert_frame_equal(getattr(one, name), mine, check_dtypes=True)
 
 
-def test_a_value_shown_twice_at_one_scale_shares_its_units() -> None:
-    """``{x:.0%}`` in a text and ``x`` with two decimals in evidence are both x * 100
-    rounded: one units column, and each text is still :func:`render_value`'s."""
+def test_a_value_shown_twice_at_one_scale_shares_its_exact_form() -> None:
+    """``{x:.0%}`` in a text and ``x`` with two decimals in evidence both round x at 2
+    places: one exact decimal form, and each text is still :func:`render_value`'s."""
     values = [0.0, -0.0, 0.125, -0.125, 0.905, 2.675, 1e15, 2.0**52, float("nan"),
               float("inf"), None]
     renderer = Renderer()
     pct = renderer.rendered("x", "float", ".0%")
     two = renderer.rendered("x", "float", "")
-    assert len(renderer.units) == 1 and len(renderer.floors) == 1
+    assert len(renderer.exacts) == 1
     frame = pl.DataFrame({"x": values}, schema={"x": pl.Float64})
     lf = frame.lazy()
     for step in renderer.steps():

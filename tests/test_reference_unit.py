@@ -517,3 +517,69 @@ def test_engine_renders_numbers_as_the_reference(spec: str) -> None:
     got = pl.DataFrame({"x": values}).select(
         render_value(pl.col("x"), "float", spec).alias("text"))
     assert got["text"].to_list() == [render(v, "float", spec) for v in values]
+
+
+@pytest.mark.parametrize("decimals", range(13))
+def test_engine_texts_of_every_precision_are_the_references(decimals: int) -> None:
+    """Every precision a format may ask for (``.0f`` to ``.12f``, ``.0%`` to ``.12%``), on
+    values at, above and below the halves of that precision, both signs, values smaller
+    than the precision shows, whole numbers, NaN, infinities and null: the engine's texts
+    (the shortest form read as a Decimal and rounded) equal the reference's, character
+    for character (the zeros of the fraction, the sign of a value rounded to zero), for
+    ints too."""
+    import random
+
+    import polars as pl
+
+    from healthrules.engine.render import render_value
+
+    rng = random.Random(decimals)
+    values: list[float | None] = [0.0, -0.0, 1.0, -1.0, 12.0, 0.5, -0.5, 1.5, None,
+                                  float("nan"), float("inf"), float("-inf"), 1e-13, -1e-13]
+    for scale in (decimals, decimals + 2):
+        step = 10.0 ** -scale
+        for whole in (0, 1, 7, 123, 98765):
+            for near in (0.5, 0.4999999, 0.5000001, 0.25, 0.999):
+                x = (whole + near) * step
+                values += [x, -x, float(repr(x)), float(f"{x:.17g}")]
+    values += [rng.uniform(-1e4, 1e4) for _ in range(40)]
+    values += [rng.uniform(-1.0, 1.0) * 10.0 ** rng.randint(-8, 12) for _ in range(40)]
+    # from about 2**49 (|x| * 10**scale) several decimals of one more place than shown
+    # are the same double: the shortest form decides (72274617766.30334 with .4f is .3033,
+    # below the half, which is the same double)
+    values += [72274617766.30334, -2677.0879667914714, -2504.9101587327114]
+    values += [rng.uniform(2.0**46, 2.0**52) * 10.0**-scale for scale in (decimals, decimals + 2)
+               for _ in range(20)]
+    frame = pl.DataFrame({"x": values}, schema={"x": pl.Float64})
+    for spec in (f".{decimals}f", f".{decimals}%"):
+        got = frame.select(render_value(pl.col("x"), "float", spec).alias("t"))["t"]
+        assert got.to_list() == [render(v, "float", spec) for v in values], spec
+    ints = [0, 5, -7, 123456789, 2**52 // 10**decimals, -(2**52) // 10**decimals, 2**53 + 1,
+            -(2**62), None]
+    frame = pl.DataFrame({"n": ints}, schema={"n": pl.Int64})
+    for spec in (f".{decimals}f", f".{decimals}%", "d"):
+        got = frame.select(render_value(pl.col("n"), "int", spec).alias("t"))["t"]
+        assert got.to_list() == [render(v, "int", spec) for v in ints], spec
+
+
+def test_polars_writes_floats_with_the_digits_of_repr() -> None:
+    """The engine rounds a shown number from its text as polars writes it (read as a
+    Decimal): that text must be the shortest form Python's ``repr`` prints, digit for
+    digit, over doubles of every magnitude (bit patterns drawn at random, seeded) and the
+    ties of shortest forms near powers of two."""
+    import decimal
+    import random
+    import struct
+
+    import polars as pl
+
+    rng = random.Random(20261206)
+    values = [struct.unpack("<d", struct.pack("<Q", rng.getrandbits(64)))[0]
+              for _ in range(20000)]
+    values += [2.0**e * m for e in range(-60, 60) for m in (1.0, 1.0000000000000002,
+                                                             0.9999999999999999)]
+    values = [v for v in values if v == v and abs(v) != float("inf")]
+    texts = pl.Series(values, dtype=pl.Float64).cast(pl.String).to_list()
+    wrong = [(v, t) for v, t in zip(values, texts, strict=True)
+             if decimal.Decimal(t) != decimal.Decimal(repr(v))]
+    assert not wrong, wrong[:5]

@@ -18,7 +18,7 @@ from healthrules.datasets import DEFAULT_AS_OF, sample
 from healthrules.engine import Evaluator
 from healthrules.engine.assemble import _fuse, _present, _weighted_mean
 from healthrules.engine.evaluator import prepare
-from healthrules.engine.frames import empty_actions
+from healthrules.engine.frames import TASK_DTYPE, empty_actions
 from healthrules.engine.render import Renderer, render_value
 from healthrules.inputs import accounts_at
 
@@ -230,13 +230,13 @@ def test_fuse_merges_independent_steps_only() -> None:
 
 @pytest.mark.parametrize("spec", ["", ".0f", ".2f", ".0%", ".1%", "d"])
 def test_renderer_steps_give_render_value(spec: str) -> None:
-    """The renderer's numbers in steps (magnitude, floor, units, shared by the values shown
-    with two precisions) are the texts of the one-expression form."""
+    """The renderer's numbers from a step of exact decimal forms (shared by the values
+    shown at one scale) are the texts of the one-expression form."""
     values = [0.0, -0.0, 0.005, 0.125, -0.125, 1.005, 2.675, 242.5, -3.5, 1e15, 4.5036e13,
               2.0**52, 1e300, float("nan"), float("inf"), float("-inf"), None]
     renderer = Renderer()
     shown = renderer.rendered("x", "float", spec)
-    other = renderer.rendered("x", "float", ".3f")  # the same magnitude, another floor
+    other = renderer.rendered("x", "float", ".3f")  # another scale: its own exact form
     frame = pl.DataFrame({"x": values}, schema={"x": pl.Float64}).lazy()
     for step in renderer.steps():
         frame = frame.with_columns(step)
@@ -246,34 +246,34 @@ def test_renderer_steps_give_render_value(spec: str) -> None:
         render_value(pl.col("x"), "float", spec).alias("text"),
         render_value(pl.col("x"), "float", ".3f").alias("other"))
     assert_frame_equal(got, want)
-    assert len(renderer.magnitudes) == 1
+    assert len(renderer.exacts) == (1 if spec == ".1%" else 2)  # .1% reads 3 places too
 
 
-def test_renderer_rounds_in_two_steps() -> None:
-    """Magnitudes and floors are one step (a floor reads the shown value, not a magnitude
-    of the same step), then the units; the units are null where a value cannot be rounded
-    (NaN, infinities, beyond 2**52), and the texts are those of the one-expression form."""
+def test_renderer_reads_exact_decimal_forms_in_one_step() -> None:
+    """One step of exact decimal forms, one per value and scale (``{x}`` and ``{x:.0%}``
+    are both read to 2 places, ``.1f`` to 1); they are null where a value has none (NaN,
+    infinities, beyond 38 digits), and the texts are those of the one-expression form:
+    rounded halves away from zero on the shortest form, as they are from 2**52 on."""
     values = [1.005, -2.675, 0.0, -0.004, 2.0**52, -(2.0**53), 1e300, float("nan"),
-              float("inf"), float("-inf"), None, 4.5035996273704955e13]
+              float("inf"), float("-inf"), None, 4.5035996273704955e13, 72274617766.30334]
     renderer = Renderer()
     shown = [renderer.rendered("x", "float", spec) for spec in ("", ".0%", ".1f")]
     shown.append(renderer.rendered("y", "float", ".2f"))
     steps = renderer.steps()
-    assert len(steps) == 2
-    first = {e.meta.output_name() for e in steps[0]}
+    assert len(steps) == 1
     assert {n for e in steps[0] for n in e.meta.root_names()} <= {"x", "y"}
-    assert len(first) == len(renderer.magnitudes) + len(renderer.floors) == 2 + 3
+    assert len(steps[0]) == len(renderer.exacts) == 2 + 1
     frame = pl.DataFrame({"x": values, "y": values[::-1]},
                          schema={"x": pl.Float64, "y": pl.Float64}).lazy()
     for step in steps:
         frame = frame.with_columns(step)
-    units = [e.meta.output_name() for e in renderer.units]
+    exacts = [e.meta.output_name() for e in renderer.exacts]
     got = frame.with_columns(renderer.columns).collect()
-    assert all(got.schema[u] == pl.Int64 for u in units)
-    unrounded = got.filter(pl.col("x").is_nan() | pl.col("x").is_infinite()
-                           | (pl.col("x").abs() * 100 >= 2.0**52))
-    assert unrounded.height == 6
-    assert unrounded.select(units[:2]).null_count().row(0) == (6, 6)
+    assert all(isinstance(got.schema[n], pl.Decimal) for n in exacts)
+    unread = got.filter(pl.col("x").is_nan() | pl.col("x").is_infinite()
+                        | (pl.col("x").abs() >= 1e300))
+    assert unread.height == 4
+    assert unread.select(exacts[:2]).null_count().row(0) == (4, 4)
     want = pl.DataFrame({"x": values, "y": values[::-1]},
                         schema={"x": pl.Float64, "y": pl.Float64}).select(
         *[render_value(pl.col("x"), "float", spec).alias(f"t{i}")
@@ -281,6 +281,10 @@ def test_renderer_rounds_in_two_steps() -> None:
         render_value(pl.col("y"), "float", ".2f").alias("t3"))
     assert_frame_equal(got.select([c.alias(f"t{i}") for i, c in enumerate(shown)]), want)
     assert want["t0"].to_list()[:4] == ["1.01", "-2.68", "0.00", "0.00"]
+    assert want["t0"].to_list()[4:7] == ["4503599627370496.0", "-9007199254740992.0", "1e+300"]
+    # the shortest form ends below the half: 72274617766.30334 with 4 decimals is .3033
+    assert want.select(render_value(pl.lit(72274617766.30334), "float", ".4f")).item() == (
+        "72274617766.3033")
 
 
 def test_accounts_evaluated_one_by_one_equal_the_batch(b2b: Any) -> None:
@@ -315,6 +319,60 @@ def test_rows_all_in_one_stage_get_a_task_list_each() -> None:
     assert stages["tasks"].to_list() == [[
         {"list": "joint", "text": "invite", "done": None},
         {"list": "joint", "text": "call", "done": None}]] * 3
+
+
+def test_task_lists_of_literal_and_flagged_tasks() -> None:
+    """A stage whose tasks have no ``done_when`` is one literal list, a mixed stage an
+    array of literal structs and structs of the flags; every row of a batch over the
+    stages, and each account alone, gets its stage's list in order, with the flags'
+    values (true, false, null) and null for a task without ``done_when``."""
+    roadmap = hr.Roadmap.model_validate({
+        "id": "svc", "goal": "Weekly use",
+        "data": {"events": {"user": None}, "accounts": {"attributes": {"tier": "int"}}},
+        "indicators": [{"id": "logins_7d", "family": "process", "aggregate": "count",
+                        "window": "7d"}],
+        "stages": [
+            {"id": "plain", "entry": "tier == 1",
+             "tasks": {"joint": ["invite"], "ours": [{"text": "call"}, "write"]}},
+            {"id": "mixed", "entry": "tier == 2",
+             "tasks": {"joint": [{"text": "log in", "done_when": "logins_7d >= 1"}],
+                       "customer": ["read"],
+                       "ours": [{"text": "log in twice", "done_when": "logins_7d >= 2"}]}},
+            {"id": "bare", "entry": "tier == 3"},
+        ],
+    })
+    plan = hr.compile(roadmap)
+    program = Evaluator(plan).programs[0]
+    forms = dict(program._tasks)
+    assert set(forms) == {"plain", "mixed"}
+    assert forms["plain"].meta.is_literal()
+    events = pl.DataFrame({"account_id": ["a", "b", "b"], "event": ["login"] * 3,
+                           "timestamp": [dt.datetime(2026, 6, 29, 9)] * 3})
+    accounts = pl.DataFrame({"account_id": ["a", "b", "c", "d", "e"],
+                             "tier": [2, 2, 2, 1, 3]})
+
+    def task(lst: str, text: str, done: bool | None) -> dict[str, Any]:
+        return {"list": lst, "text": text, "done": done}
+
+    plain = [task("joint", "invite", None), task("ours", "call", None),
+             task("ours", "write", None)]
+    want = {
+        "a": [task("joint", "log in", True), task("customer", "read", None),
+              task("ours", "log in twice", False)],
+        "b": [task("joint", "log in", True), task("customer", "read", None),
+              task("ours", "log in twice", True)],
+        "c": [task("joint", "log in", False), task("customer", "read", None),
+              task("ours", "log in twice", False)],
+        "d": plain, "e": [],
+    }
+    batch = hr.evaluate(plan, events, accounts, AS_OF).stages
+    assert batch.schema["tasks"] == TASK_DTYPE
+    assert dict(zip(batch["account_id"], batch["tasks"].to_list(), strict=True)) == want
+    for account in want:
+        alone = hr.evaluate(plan, events.filter(pl.col("account_id") == account),
+                            accounts.filter(pl.col("account_id") == account), AS_OF).stages
+        assert alone.schema["tasks"] == TASK_DTYPE
+        assert alone["tasks"].to_list() == [want[account]], account
 
 
 def test_large_per_account_queries_run_in_memory_with_the_same_results(

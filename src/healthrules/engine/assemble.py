@@ -250,8 +250,8 @@ class RoadmapProgram:
         # declared order) and their output columns without the sort helpers
         self._one_row_order: list[int] | None = None
         self._one_row_exprs: dict[int, list[pl.Expr]] = {}
-        # per action: the rendering steps its text and evidence read (magnitudes and floors,
-        # units), then the values
+        # per action: the rendering step its text and evidence read (the exact decimal
+        # forms of the numbers shown), then the values
         self._action_renders = [self._render_steps(exprs) for _, exprs in self._outputs[3]]
 
     # ------------------------------------------------------------------ public hooks
@@ -539,13 +539,12 @@ class RoadmapProgram:
             return None
         # only the stages some row is in: a stage no row is in costs no query branch
         present = _stages_in(frame)
-        flat = [e for stage_id, items in self._tasks if stage_id in present for e in items]
-        only = [items for stage_id, items in self._tasks if {stage_id} == present]
+        flat = [e for stage_id, e in self._tasks if stage_id in present]
+        only = [e for stage_id, e in self._tasks if {stage_id} == present]
         if only:  # every row in one stage (one account): its list, no filter nor sort
-            # (with_columns: a list of literals only, tasks without done_when, is one per row)
+            # (with_columns: a literal list, tasks without done_when, is one per row)
             return lazy_reading(frame, "__stage", *flat).with_columns(
-                pl.concat_arr(only[0]).arr.to_list().cast(TASK_DTYPE).alias("tasks")
-            ).select("tasks")
+                only[0].alias("tasks")).select("tasks")
         if frame.height > TASK_COMBINATION_ROWS:
             shared = self._tasks_by_combination(frame)
             if shared is not None:
@@ -556,15 +555,14 @@ class RoadmapProgram:
         """The task lists of the rows of ``frame`` (in the stages ``present``), the rows of
         each stage filtered and put back in row order."""
         with_tasks = [stage_id for stage_id, _ in self._tasks]
-        flat = [e for stage_id, items in self._tasks if stage_id in present for e in items]
+        flat = [e for stage_id, e in self._tasks if stage_id in present]
         rows = lazy_reading(frame, "__stage", *flat).with_row_index("__row")
         parts: list[pl.LazyFrame] = []
-        for stage_id, items in self._tasks:
+        for stage_id, tasks in self._tasks:
             if stage_id not in present:
                 continue
-            # concat_list of struct columns is ~50x slower than concat_arr in polars 2.1
             parts.append(rows.filter(pl.col("__stage") == stage_id).select(
-                "__row", pl.concat_arr(items).arr.to_list().cast(TASK_DTYPE).alias("__tasks")))
+                "__row", tasks.alias("__tasks")))
         if not parts or not present <= set(with_tasks):
             parts.append(rows.filter(~pl.col("__stage").is_in(with_tasks)).select(
                 "__row", pl.lit([], dtype=TASK_DTYPE).alias("__tasks")))
@@ -582,8 +580,7 @@ class RoadmapProgram:
         the lists costs more than the join in polars 2). None when the integer would not
         fit (more than 35 flags).
         """
-        flags = sorted({n for _, items in self._tasks for e in items
-                        for n in e.meta.root_names()})
+        flags = sorted({n for _, e in self._tasks for n in e.meta.root_names()})
         if len(flags) > 35 or "__stage_index" not in frame.columns:
             return None
         # the stage is one-to-one with its index (both from the same entry tests)
@@ -608,10 +605,10 @@ class RoadmapProgram:
         if len(present) != 1:
             return None
         (stage_id,) = present
-        items = dict(self._tasks).get(stage_id)
-        if items is None:  # a stage without tasks (or unassigned)
+        tasks = dict(self._tasks).get(stage_id)
+        if tasks is None:  # a stage without tasks (or unassigned)
             return pl.lit([], dtype=TASK_DTYPE)
-        return pl.concat_arr(items).arr.to_list().cast(TASK_DTYPE)
+        return tasks
 
     def fired_columns(self, frame: pl.DataFrame, key: str) -> pl.DataFrame:
         """The columns of a collected roadmap frame that the fired actions read (the key,
@@ -803,8 +800,8 @@ class RoadmapProgram:
 
     def _render_steps(self, exprs: list[pl.Expr],
                       ) -> tuple[list[list[pl.Expr]], list[pl.Expr]]:
-        """The renderer's steps (magnitudes and floors, then units: :meth:`Renderer.steps`) and
-        rendered values that ``exprs`` (one action's output columns) read, in the
+        """The renderer's step (the exact decimal forms of numbers: :meth:`Renderer.steps`)
+        and rendered values that ``exprs`` (one action's output columns) read, in the
         renderer's order."""
         renderer = self._renderer
         reads = {n for e in exprs for n in e.meta.root_names()}
@@ -864,20 +861,21 @@ class RoadmapProgram:
                          types=a.env("actions"))
         return cast_to(expr, a.indicator_types[ident])
 
-    def _flags(self, si: int) -> list[tuple[str, Any, pl.Expr]]:
-        """(list, task, done flag) of every task of stage ``si``, in list order.
+    def _flags(self, si: int) -> list[tuple[str, Any, pl.Expr | None]]:
+        """(list, task, done flag) of every task of stage ``si``, in list order (None: the
+        task has no ``done_when``, it is never done).
 
         A flag with a ``done_when`` is a column (``__task_<si>_<j>``, computed once, see
         :attr:`_task_columns`), read by the achievement counts and the task lists.
         """
         a = self.compiled.analysis
         st = self.compiled.roadmap.stages[si]
-        out: list[tuple[str, Any, pl.Expr]] = []
+        out: list[tuple[str, Any, pl.Expr | None]] = []
         for lst in ("joint", "customer", "ours"):
             for ti, task in enumerate(getattr(st.tasks, lst)):
                 tp = a.expressions.get(f"stages[{si}].tasks.{lst}[{ti}].done_when")
                 if tp is None:
-                    flag = pl.lit(None, pl.Boolean)
+                    flag = None
                 else:
                     column = f"__task_{si}_{len(out)}"
                     self._task_columns.append(self._boolean(tp).alias(column))
@@ -885,14 +883,31 @@ class RoadmapProgram:
                 out.append((lst, task, flag))
         return out
 
-    def _task_lists(self) -> list[tuple[str, list[pl.Expr]]]:
-        out: list[tuple[str, list[pl.Expr]]] = []
+    def _task_lists(self) -> list[tuple[str, pl.Expr]]:
+        """The task list of each stage that has tasks, as one expression of TASK_DTYPE.
+
+        A task without ``done_when`` is one literal struct (not a struct of three
+        expressions), and a stage whose tasks all lack one is a literal list: a node
+        instead of four per task to plan and run at every call (the B2B example's
+        operation and renewal stages). The other lists are an array of the tasks' structs
+        made a list (``concat_list`` of struct columns is about 50x slower than
+        ``concat_arr`` in polars 2.1); their fields are the dtype's already (no cast)."""
+        out: list[tuple[str, pl.Expr]] = []
+        task = TASK_DTYPE.inner
         for si, st in enumerate(self.compiled.roadmap.stages):
-            items = [pl.struct(pl.lit(lst).alias("list"), pl.lit(task.text).alias("text"),
-                               flag.alias("done"))
-                     for lst, task, flag in self._task_flags[si]]
-            if items:
-                out.append((st.id, items))
+            flags = self._task_flags[si]
+            if not flags:
+                continue
+            fixed = [{"list": lst, "text": t.text, "done": None} for lst, t, _ in flags]
+            if all(flag is None for _, _, flag in flags):
+                out.append((st.id, pl.lit(fixed, dtype=TASK_DTYPE)))
+                continue
+            items = [pl.lit(value, dtype=task) if flag is None
+                     else pl.struct(pl.lit(lst, pl.String).alias("list"),
+                                    pl.lit(t.text, pl.String).alias("text"),
+                                    flag.alias("done"))
+                     for value, (lst, t, flag) in zip(fixed, flags, strict=True)]
+            out.append((st.id, pl.concat_arr(items).arr.to_list()))
         return out
 
     def _stage_exprs(self, many: bool = False) -> tuple[pl.Expr, pl.Expr]:
@@ -952,7 +967,7 @@ class RoadmapProgram:
                 totals[st.id] = len(flags)
             # the lists themselves are built after collecting (tasks()); a task without
             # done_when is never done (adds 0): only the task columns are counted
-            counted = [f.fill_null(False).cast(pl.Int64) for f in flags if f.meta.is_column()]
+            counted = [f.fill_null(False).cast(pl.Int64) for f in flags if f is not None]
             done.append(None if not counted else counted[0] if len(counted) == 1
                         else pl.sum_horizontal(counted))
 

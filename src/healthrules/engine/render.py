@@ -29,7 +29,7 @@ def render_value(x: pl.Expr, typ: str, spec: str = "") -> pl.Expr:
     fixed = _fixed_spec(typ, spec)
     if fixed is not None:
         decimals, shift = fixed
-        return _text(x, _units(x, decimals + shift), decimals, "%" if shift else "")
+        return _text(x, _exact(x, decimals + shift), decimals, shift)
     return _plain(x, typ)
 
 
@@ -58,70 +58,49 @@ def _plain(x: pl.Expr, typ: str) -> pl.Expr:
 
 _EXACT = 2.0**52
 
+# digits kept after the ones that are shown: the shortest form of a double has at most 17
+# significant digits, so a value whose first significant digit is where rounding looks
+# (one place after the last digit shown) is read exactly; a value whose first significant
+# digit comes later is below a tenth of the last place shown, and stays below its half
+_GUARD_DIGITS = 17
 
-def _units(x: pl.Expr, d: int) -> pl.Expr:
-    """``x * 10**d`` rounded to a whole number (Int64, signed), rounding the shortest
-    decimal form of ``x`` (what repr prints) halves away from zero, as ``round()`` and
-    ``explain`` do; null for NaN and beyond 2**52 (where rounding means nothing).
 
-    Float arithmetic only (no Decimal casts: those cost a millisecond per call on a one-row
-    frame). With ``y = |x| * 10**d`` and ``m`` the double nearest to the decimal
-    ``(floor(y) + 0.5) / 10**d`` (one IEEE division): if ``|x| == m`` the shortest decimal
-    form of ``x`` is that half, which rounds up; otherwise the decimal form lies on the same
-    side of the half as ``|x|`` of ``m``, because no decimal between them rounds to ``x``.
-    So the result is ``floor(y) + 1`` when ``|x| >= m``, else ``floor(y)`` (near a whole
-    number, where ``y`` may round up to it, both give that number).
+def _exact(x: pl.Expr, d: int) -> pl.Expr:
+    """The shortest decimal form of ``x`` (what ``repr`` prints; polars writes a float with
+    the same digits) as a Decimal exact to ``d`` places and 17 more: the number that
+    rounding to ``d`` places (``d`` = the decimals shown, plus 2 for a percentage) reads.
 
-    One expression; :class:`Renderer` computes the same in steps (:func:`_unit_steps`),
-    each part once.
+    Null for a number too large to round (``|x| * 10**d`` of 2**52 or more, a double
+    product: ``x`` is divided by that test as 1.0 or 0.0, an infinity or NaN has no
+    decimal form, and a NaN compares false), for NaN, infinities and null; those print
+    as they are (:func:`_text`). Below 2**52 the integer part has at most ``16 - d``
+    digits, so ``d + 17`` decimals fit in 38.
     """
-    mag, low = _magnitude(x), _floor(_magnitude(x), d)
-    return _units_from(x, mag, low, d)
+    value = x.cast(pl.Float64)
+    kept = (value.abs() * float(10**d) < _EXACT).cast(pl.Float64)
+    return (value / kept).cast(pl.String).cast(pl.Decimal(38, d + _GUARD_DIGITS),
+                                                strict=False)
 
 
-def _magnitude(x: pl.Expr) -> pl.Expr:
-    """``|x|`` as a float (the first step of :func:`_units`)."""
-    return x.cast(pl.Float64).abs()
+def _text(x: pl.Expr, exact: pl.Expr, decimals: int, shift: int) -> pl.Expr:
+    """The text of a number with ``decimals`` decimals (times ``10**shift``, with ``%``,
+    for a percentage) from its exact decimal form (:func:`_exact`): rounded halves away
+    from zero, the sign, the whole part and every decimal (zeros kept) as a Decimal of
+    that scale prints them, ``0.00`` for a value rounded to zero. Where the exact form is
+    null, ``x`` prints as it is (a NaN, an infinity, a number too large to round), a
+    null as ``n/a``.
 
-
-def _floor(mag: pl.Expr, d: int) -> pl.Expr:
-    """``floor(|x| * 10**d)`` (the second step of :func:`_units`)."""
-    return (mag * float(10**d)).floor()
-
-
-def _units_from(x: pl.Expr, mag: pl.Expr, low: pl.Expr, d: int) -> pl.Expr:
-    """:func:`_units` from ``mag = |x|`` and ``low = floor(|x| * 10**d)``."""
-    # divided by a column, not a literal: polars divides a column by a scalar with a
-    # reciprocal multiply (242.5 / 100 -> 2.4250000000000003 in a frame of several rows)
-    middle = (low + 0.5) / (mag * 0.0 + float(10**d))
-    units = low + (mag >= middle).cast(pl.Float64)
-    # NaN < 2**52 is false, so NaN falls out with the floats too large to round; floor(y)
-    # is below 2**52 exactly when y is (2**52 is a whole number). Divided by that test as
-    # 1.0 / 0.0 instead of a when/then: a rounded value is kept as it is, a NaN stays NaN
-    # and a value too large to round (units >= 2**52, never 0) becomes an infinity, both
-    # null when cast to Int64 (fewer nodes to plan and run than the branch)
-    kept = (low < _EXACT).cast(pl.Float64)
-    return (units * x.cast(pl.Float64).sign() / kept).cast(pl.Int64, strict=False)
-
-
-def _text(x: pl.Expr, units: pl.Expr, decimals: int, suffix: str) -> pl.Expr:
-    """The text of a number from its rounded ``units`` (see :func:`_units`); a NaN or a
-    float beyond 2**52 prints as it is, a null as ``n/a``."""
-    scale = 10**decimals
-    if decimals:
-        mag = units.abs()
-        # the sign as the signed units' text without its digits ("-" or ""): a cast and
-        # a strip instead of a when/then
-        sign = units.cast(pl.String).str.strip_chars("0123456789")
-        parts = [sign, (mag // scale).cast(pl.String), pl.lit("."),
-                 (mag % scale).cast(pl.String).str.zfill(decimals)]
-    else:  # a whole number prints with its own sign ("-3", "0")
-        parts = [units.cast(pl.String)]
-    if suffix:
-        parts.append(pl.lit(suffix))
-    # concat_str is null when units is (null x, NaN, too large): then x as it is, or n/a
-    return pl.concat_str(parts).fill_null(x.cast(pl.Float64).cast(pl.String)).fill_null(
-        pl.lit("n/a"))
+    Float arithmetic found the rounding before (about 20 operators per value, and rounded
+    a shortest form below the half up where several decimals of one more place are the
+    same double, from about 2**49); Decimal arithmetic on the shortest form is exact, in
+    about a dozen operators counting the fallbacks, no when/then.
+    """
+    scaled = exact * (10**shift) if shift else exact
+    shown = scaled.round(decimals, mode="half_away_from_zero").cast(
+        pl.Decimal(38, decimals)).cast(pl.String)
+    if shift:
+        shown = pl.concat_str([shown, pl.lit("%")])
+    return shown.fill_null(x.cast(pl.Float64).cast(pl.String)).fill_null(pl.lit("n/a"))
 
 
 class Renderer:
@@ -137,34 +116,24 @@ class Renderer:
         self._index: dict[tuple[str, str, str], str] = {}
         self._translate = translate
         self._infer = infer
-        # the rounding of numbers in three parts, each computed once (a value shown with
-        # two precisions shares its magnitude, at one scale its floor and units): |x| and
-        # floor(|x| * 10**d) in one step (a floor computes |x| again from x rather than
-        # reading the magnitude: one with_columns less per rendering), then the units
-        self.magnitudes: list[pl.Expr] = []
-        self.floors: list[pl.Expr] = []
-        self.units: list[pl.Expr] = []
-        self._magnitude_index: dict[str, str] = {}
-        self._floor_index: dict[tuple[str, int], str] = {}
-        self._units_index: dict[tuple[str, int], str] = {}
+        # the exact decimal form of each number shown (its text read as a Decimal), once per
+        # value and scale: a value shown with two precisions at one scale (``{x:.0%}`` and
+        # x with two decimals, both read to 2 + 17 places) reads it once
+        self.exacts: list[pl.Expr] = []
+        self._exact_index: dict[tuple[str, int], str] = {}
         self.columns: list[pl.Expr] = []
         self.reads: set[str] = set()
 
     def steps(self, columns: list[pl.Expr] | None = None) -> list[list[pl.Expr]]:
         """The steps (``with_columns``, in order) that compute what the rendering
-        expressions ``columns`` (default: all of :attr:`columns`) read: the magnitudes and
-        floors of the numbers they show (one step), then their units, only those (empty
-        steps left out)."""
+        expressions ``columns`` (default: all of :attr:`columns`) read: the exact decimal
+        forms of the numbers they show, only those (one step; none when no number is
+        shown)."""
         if columns is None:
-            chosen = [self.magnitudes + self.floors, self.units]
-            return [step for step in chosen if step]
+            return [self.exacts] if self.exacts else []
         needs = {n for e in columns for n in e.meta.root_names()}
-        units = [e for e in self.units if e.meta.output_name() in needs]
-        needs |= {n for e in units for n in e.meta.root_names()}
-        floors = [e for e in self.floors if e.meta.output_name() in needs]
-        needs |= {n for e in floors for n in e.meta.root_names()}
-        magnitudes = [e for e in self.magnitudes if e.meta.output_name() in needs]
-        return [step for step in (magnitudes + floors, units) if step]
+        exacts = [e for e in self.exacts if e.meta.output_name() in needs]
+        return [exacts] if exacts else []
 
     def rendered(self, column: str, typ: str, spec: str = "") -> pl.Expr:
         """The rendered text of a column (its name in the frame), as a column reference."""
@@ -177,25 +146,17 @@ class Renderer:
         return pl.col(got)
 
     def _render(self, x: pl.Expr, typ: str, spec: str = "") -> pl.Expr:
-        """Like :func:`render_value`, with the rounding of a number computed first, as a
-        column of :attr:`units` (the expression stays small: each part is built once)."""
+        """Like :func:`render_value`, with the exact decimal form of a number computed
+        first, as a column of :attr:`exacts` (shared by the texts of one value at one
+        scale)."""
         fixed = _fixed_spec(typ, spec)
         if fixed is None:
             return _plain(x, typ)
         decimals, shift = fixed
         d = decimals + shift
-        key = str(x)
-        mag = _once(self._magnitude_index, key, self.magnitudes, "__rm",
-                    lambda: _magnitude(x))
-        # the floor from x itself (|x| once more, about 2 us): it joins the magnitudes'
-        # step, one with_columns less per action branch
-        low = _once(self._floor_index, (key, d), self.floors, "__rf",
-                    lambda: _floor(_magnitude(x), d))
-        # the units of a value at one scale are shared too (``{x:.0%}`` in a text and
-        # ``x`` with two decimals in evidence are both x * 100, rounded)
-        name = _once(self._units_index, (key, d), self.units, "__u",
-                     lambda: _units_from(x, pl.col(mag), pl.col(low), d))
-        return _text(x, pl.col(name), decimals, "%" if shift else "")
+        name = _once(self._exact_index, (str(x), d), self.exacts, "__rx",
+                     lambda: _exact(x, d))
+        return _text(x, pl.col(name), decimals, shift)
 
     def template(self, pieces: list[TemplateField | str], env: dict[str, Type],
                  values: dict[str, tuple[pl.Expr, str]] | None = None) -> pl.Expr:
