@@ -18,9 +18,9 @@ is read with the offset before the change (fold=0), and an aware ``as_of`` in th
 occurrence of a repeated hour keeps its own instant: the regression tests
 ``test_gap_*`` below. The property test still draws ``as_of`` and datetime anchors at wall
 hours outside the changes (test_dst_bounds_inside_a_change_are_not_drawn keeps that
-explicit): a `Date` event or a date anchor on a day whose midnight a change skips (America/
-Santiago 2026-09-06) and ``history`` over such a day still raise polars' ComputeError in the
-engine, where the reference reads fold=0.
+explicit). Midnights that a change skips or repeats (a `Date` event or a date anchor on
+America/Santiago's 2026-09-06, ``history`` over such a day) are the cases of
+``tests/test_dst_midnight.py``.
 """
 
 from __future__ import annotations

@@ -44,6 +44,7 @@ from healthrules.engine.render import Renderer
 from healthrules.engine.rollup import RollupProgram
 from healthrules.expressions import Parsed, infer, lag_column, time_references
 from healthrules.functions import checked_int
+from healthrules.inputs import zoned_wall_time
 from healthrules.polars_expr import (
     computed_nan_to_null,
     exact_division,
@@ -1422,6 +1423,6 @@ def program_for(plan: Plan, index: int, time_unit: str) -> RoadmapProgram:
 def end_columns(as_of: pl.Expr, time_unit: str, time_zone: str | None) -> list[pl.Expr]:
     """``__end_naive`` and ``__end`` from a Date column of evaluation dates (end of day)."""
     naive = as_of.cast(pl.Datetime(time_unit)) + pl.duration(days=1)  # type: ignore[arg-type]
-    zoned = naive.dt.replace_time_zone(time_zone) if time_zone is not None else naive
+    zoned = zoned_wall_time(naive, time_zone)
     return [naive.alias("__end_naive"), zoned.alias("__end")]
 

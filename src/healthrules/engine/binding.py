@@ -20,7 +20,7 @@ import polars as pl
 from healthrules.analysis import Analysis
 from healthrules.engine.frames import AS_OF, END, END_NAIVE, SPECIAL_COLUMNS
 from healthrules.expressions import Parsed
-from healthrules.inputs import Clock
+from healthrules.inputs import Clock, fixed_offset, zoned_wall_time
 from healthrules.polars_expr import to_polars
 from healthrules.roadmap import AggregateIndicator, AttributeType
 
@@ -70,10 +70,7 @@ class ColumnTime:
         """The evaluation instant of each row, shifted on the wall clock, then zoned."""
         if not shift:
             return pl.col(END)
-        e = pl.col(END_NAIVE) + pl.lit(shift)
-        if self.time_zone is not None:
-            e = e.dt.replace_time_zone(self.time_zone)
-        return e
+        return zoned_wall_time(pl.col(END_NAIVE) + pl.lit(shift), self.time_zone)
 
     @staticmethod
     def columns(clock: Clock) -> list[pl.Expr]:
@@ -97,10 +94,8 @@ def attribute_instant(name: str, typ: AttributeType, time: TimeBinding) -> pl.Ex
     """A date or datetime attribute as an instant of the events' dtype (dates at midnight)."""
     col = pl.col(name)
     if typ == "date":
-        e = col.cast(pl.Datetime(time.time_unit))  # type: ignore[arg-type]
-        if time.time_zone is not None:
-            e = e.dt.replace_time_zone(time.time_zone)
-        return e
+        return zoned_wall_time(col.cast(pl.Datetime(time.time_unit)),  # type: ignore[arg-type]
+                               time.time_zone)
     return col.dt.cast_time_unit(time.time_unit)  # type: ignore[arg-type]
 
 
@@ -150,7 +145,28 @@ def anchored_bounds(from_: str, days: int | None, attributes: Mapping[str, Attri
     start = anchor_instant(from_, attributes, time, anchors)
     if days is None:
         return start, None
-    return start, pl.min_horizontal(start.dt.offset_by(f"{days}d"), time.end())
+    stop, _ = anchored_stop(from_, days, attributes, time, anchors)
+    return start, pl.min_horizontal(stop, time.end())
+
+
+def anchored_stop(from_: str, days: int, attributes: Mapping[str, AttributeType],
+                  time: TimeBinding, anchors: Mapping[str, str] | None = None,
+                  ) -> tuple[pl.Expr, pl.Expr]:
+    """(the instant, its wall time) where a window anchored at ``from_`` lasting ``days``
+    calendar days stops: the anchor's wall time ``days`` days on, zoned as every wall time
+    is (:func:`healthrules.inputs.zoned_wall_time`: a stop at a midnight a change skips is
+    the instant the day starts)."""
+    zone = time.time_zone
+    start = anchor_instant(from_, attributes, time, anchors)
+    if zone is None or fixed_offset(zone):  # wall clock and elapsed time agree
+        stop = start + pl.duration(days=days)
+        return stop, stop
+    if attributes.get(from_) == "date":
+        wall = pl.col(from_).cast(pl.Datetime(time.time_unit))  # type: ignore[arg-type]
+    else:
+        wall = start.dt.convert_time_zone(zone).dt.replace_time_zone(None)
+    wall = wall + pl.duration(days=days)
+    return zoned_wall_time(wall, zone), wall
 
 
 def last_day(ind: AggregateIndicator, prev: bool, attributes: Mapping[str, AttributeType],
@@ -172,9 +188,9 @@ def last_day(ind: AggregateIndicator, prev: bool, attributes: Mapping[str, Attri
     if w.kind != "anchored" or w.days is None:
         return as_of
     assert w.from_ is not None
-    stop = anchor_instant(w.from_, attributes, time).dt.offset_by(f"{w.days}d")
-    day = stop.dt.date()
-    cut = pl.when(stop.dt.time() == pl.time(0)).then(day - pl.duration(days=1)).otherwise(day)
+    stop, wall = anchored_stop(w.from_, w.days, attributes, time)
+    day = wall.dt.date()
+    cut = pl.when(wall.dt.time() == pl.time(0)).then(day - pl.duration(days=1)).otherwise(day)
     return pl.when(stop < time.end()).then(cut).otherwise(as_of)
 
 

@@ -59,6 +59,7 @@ from healthrules.inputs import (
     clock_for,
     hierarchy_issues,
     is_dated,
+    zoned_wall_time,
 )
 from healthrules.integrations._optional import import_optional
 from healthrules.roadmap import AggregateIndicator, Pack, Roadmap
@@ -815,8 +816,7 @@ class _Conversion:
                 continue  # a wrong dtype: the contract check reports it
             col = pl.col(name).dt.cast_time_unit("us")
             if dtype.time_zone is None:  # TimestampNTZ: wall time in the declared zone
-                if self.zone is not None:
-                    col = col.dt.replace_time_zone(self.zone)
+                col = zoned_wall_time(col, self.zone)
             elif self.zone is not None:
                 col = col.dt.convert_time_zone(self.zone)
             else:  # an instant, for a roadmap of naive times: the session's wall time

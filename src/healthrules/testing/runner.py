@@ -32,6 +32,7 @@ import healthrules
 from healthrules.compiler import Plan
 from healthrules.errors import HealthRulesError, Issue, Location, Severity
 from healthrules.evaluation import Evaluation
+from healthrules.inputs import zoned_wall_time
 from healthrules.roadmap import Pack, Roadmap
 from healthrules.testing.asserts import AccountView, Mismatch, compare_account
 from healthrules.testing.coverage import CoverageReport, CoverageTracker
@@ -642,7 +643,7 @@ def _coerce(frame: pl.DataFrame, schema: dict[str, pl.DataType], what: str, src:
                 if isinstance(have, pl.Datetime) and have.time_zone is not None:
                     col = col.dt.convert_time_zone(dtype.time_zone)
                 else:
-                    col = col.dt.replace_time_zone(dtype.time_zone)
+                    col = zoned_wall_time(col, dtype.time_zone)
             elif isinstance(have, pl.Datetime) and have.time_zone is not None:
                 col = col.dt.replace_time_zone(None)
             exprs.append(col.alias(name))
@@ -708,7 +709,7 @@ def case_frames(src: TestSource, ci: int, case: Case, plan: Plan,
         schema=naive)
     if tz is not None:
         accounts = accounts.with_columns(
-            pl.col(n).dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
+            zoned_wall_time(pl.col(n), tz)
             for n, d in acc_schema.items() if isinstance(d, pl.Datetime))
     if case.accounts_file is not None:
         fpath = src.path.parent / case.accounts_file
@@ -774,8 +775,7 @@ def _source_events(src: TestSource, plan: Plan, source: str,
                     cols[name].append(line.values.get(name))
     events = pl.DataFrame(cols, schema=ev_schema)
     if tz is not None:
-        zoned = pl.col(ev.timestamp).dt.replace_time_zone(
-            tz, ambiguous="earliest", non_existent="null")
+        zoned = zoned_wall_time(pl.col(ev.timestamp), tz)
         if own_tz is not None and own_tz != tz:
             zoned = zoned.dt.convert_time_zone(own_tz)
         events = events.with_columns(zoned)

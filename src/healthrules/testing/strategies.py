@@ -50,6 +50,7 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra ins
 import polars as pl
 
 from healthrules.analysis import analysis_of
+from healthrules.inputs import zoned_wall_time
 from healthrules.roadmap import AggregateIndicator, Pack, Roadmap, RollupIndicator
 
 __all__ = [
@@ -488,8 +489,10 @@ def events_for(
                 cols[name].append(vals.get(name))
         frame = pl.DataFrame(cols, schema=schema)
         if facts.timezone is not None:
-            frame = frame.with_columns(pl.col(facts.timestamp_col).dt.replace_time_zone(
-                facts.timezone, ambiguous="earliest", non_existent="null"))
+            # wall times a daylight-saving change skips or repeats read as the engine reads
+            # them (the offset before the change)
+            frame = frame.with_columns(
+                zoned_wall_time(pl.col(facts.timestamp_col), facts.timezone))
         return frame
 
     return st.lists(row, max_size=max_events).map(build)
