@@ -30,7 +30,7 @@ from healthrules.functions import (
 )
 
 __all__ = ["computed_nan_to_null", "exact_division", "float_difference", "float_sum",
-           "nan_to_null", "round_decimal", "to_polars"]
+           "nan_to_null", "positive_zero", "round_decimal", "to_polars"]
 
 _CMP: dict[type[ast.cmpop], Callable[[pl.Expr, pl.Expr], pl.Expr]] = {
     ast.Eq: operator.eq,
@@ -236,13 +236,17 @@ class _Translate:
         if self.is_int(node.left) and (isinstance(op, ast.Pow) or self.is_int(node.right)):
             return _checked_arithmetic(op, a, b, node.right)
         if isinstance(op, (ast.Add, ast.Sub)):
-            signed = self._zero_operand(node, a, b)
+            left, right = self._folded(node.left), self._folded(node.right)
+            signed = _zero_operand(op, left, right, a, b)
             if signed is not None:
                 return signed
-        if isinstance(op, ast.Add):
-            return float_sum(a, b) if self._both_vary(node) else a + b
-        if isinstance(op, ast.Sub):
-            return float_difference(a, b) if self._both_vary(node) else a - b
+            # neither operand a constant: either may be a column whose rows are all alike,
+            # which polars holds as one value (see float_sum); a non-zero constant operand
+            # is safe as it is, a zero one was handled above
+            both_vary = left is None and right is None
+            if isinstance(op, ast.Add):
+                return float_sum(a, b) if both_vary else a + b
+            return float_difference(a, b) if both_vary else a - b
         if isinstance(op, ast.Mult):
             return a * b
         if isinstance(op, ast.Div):
@@ -253,34 +257,6 @@ class _Translate:
             assert isinstance(exponent, int)
             return _pow(a, exponent)
         raise TypeError(f"operator {type(op).__name__} is not supported")
-
-    def _zero_operand(self, node: ast.BinOp, a: pl.Expr, b: pl.Expr) -> pl.Expr | None:
-        """A float ``x + 0.0``, ``0.0 + x``, ``x - (-0.0)`` or ``0.0 - x`` as IEEE gives it.
-
-        polars plans ``x + 0`` as ``x`` and ``0 - x`` as ``-x`` when the zero is a constant it
-        folds, which differs where ``x`` is a zero: IEEE gives ``-0.0 + 0.0 == 0.0`` and
-        ``0.0 - 0.0 == 0.0`` (Python, and so the scalar evaluator, too). None for any other
-        operation, which polars computes as IEEE does."""
-        left, right = self._folded(node.left), self._folded(node.right)
-        if isinstance(node.op, ast.Add):
-            if _positive_zero(right):
-                return _plus_zero(a)
-            if _positive_zero(left):
-                return _plus_zero(b)
-            return None
-        if _negative_zero(right):  # x - (-0.0) is x + 0.0
-            return _plus_zero(a)
-        if _positive_zero(left):
-            x = b.cast(pl.Float64)
-            return pl.when(x == 0).then(pl.lit(0.0, pl.Float64)).otherwise(-x)
-        return None
-
-    def _both_vary(self, node: ast.BinOp) -> bool:
-        """Whether neither operand of a float ``+`` / ``-`` is a constant: either may then be
-        a column whose rows are all alike, which polars holds as one value (see
-        :func:`float_sum`). A non-zero constant operand is safe as it is; a zero one was
-        handled by :meth:`_zero_operand`."""
-        return self._folded(node.left) is None and self._folded(node.right) is None
 
     def _folded(self, node: ast.expr) -> object:
         """The value of an operand that reads no name (polars folds it to a constant when it
@@ -363,6 +339,29 @@ class _Translate:
         return fn.polars(self, node)
 
 
+def _zero_operand(op: ast.operator, left: object, right: object, a: pl.Expr, b: pl.Expr,
+                  ) -> pl.Expr | None:
+    """A float ``x + 0.0``, ``0.0 + x``, ``x - (-0.0)`` or ``0.0 - x`` as IEEE gives it
+    (``left`` / ``right``: the operands' folded values, None where not constant).
+
+    polars plans ``x + 0`` as ``x`` and ``0 - x`` as ``-x`` when the zero is a constant it
+    folds, which differs where ``x`` is a zero: IEEE gives ``-0.0 + 0.0 == 0.0`` and
+    ``0.0 - 0.0 == 0.0`` (Python, and so the scalar evaluator, too). None for any other
+    operation, which polars computes as IEEE does."""
+    if isinstance(op, ast.Add):
+        if _positive_zero(right):
+            return positive_zero(a.cast(pl.Float64))
+        if _positive_zero(left):
+            return positive_zero(b.cast(pl.Float64))
+        return None
+    if _negative_zero(right):  # x - (-0.0) is x + 0.0
+        return positive_zero(a.cast(pl.Float64))
+    if _positive_zero(left):
+        x = b.cast(pl.Float64)
+        return pl.when(x == 0).then(pl.lit(0.0, pl.Float64)).otherwise(-x)
+    return None
+
+
 def _positive_zero(v: object) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and v == 0 and (
         math.copysign(1.0, v) > 0)
@@ -372,10 +371,9 @@ def _negative_zero(v: object) -> bool:
     return isinstance(v, float) and v == 0 and math.copysign(1.0, v) < 0
 
 
-def _plus_zero(x: pl.Expr) -> pl.Expr:
-    """``x + 0.0`` as IEEE gives it: ``x`` as a float, with ``-0.0`` read as ``0.0``."""
-    v = x.cast(pl.Float64)
-    return pl.when(v == 0).then(pl.lit(0.0, pl.Float64)).otherwise(v)
+def positive_zero(x: pl.Expr) -> pl.Expr:
+    """A Float64 ``x`` with ``-0.0`` read as ``0.0`` (``x + 0.0`` as IEEE gives it)."""
+    return pl.when(x == 0).then(pl.lit(0.0, pl.Float64)).otherwise(x)
 
 
 def nan_to_null(x: pl.Expr) -> pl.Expr:

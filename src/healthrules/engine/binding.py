@@ -145,19 +145,19 @@ def anchored_bounds(from_: str, days: int | None, attributes: Mapping[str, Attri
     start = anchor_instant(from_, attributes, time, anchors)
     if days is None:
         return start, None
-    stop, _ = anchored_stop(from_, days, attributes, time, anchors)
+    stop, _ = anchored_stop(start, from_, days, attributes, time)
     return start, pl.min_horizontal(stop, time.end())
 
 
-def anchored_stop(from_: str, days: int, attributes: Mapping[str, AttributeType],
-                  time: TimeBinding, anchors: Mapping[str, str] | None = None,
+def anchored_stop(start: pl.Expr, from_: str, days: int,
+                  attributes: Mapping[str, AttributeType], time: TimeBinding,
                   ) -> tuple[pl.Expr, pl.Expr]:
-    """(the instant, its wall time) where a window anchored at ``from_`` lasting ``days``
-    calendar days stops: the anchor's wall time ``days`` days on, zoned as every wall time
-    is (:func:`healthrules.inputs.zoned_wall_time`: a stop at a midnight a change skips is
+    """(the instant, its wall time) where a window anchored at ``from_`` (starting at the
+    instant ``start``, :func:`anchor_instant`) lasting ``days`` calendar days stops: the
+    anchor's wall time ``days`` days on, zoned as every wall time is
+    (:func:`healthrules.inputs.zoned_wall_time`: a stop at a midnight a change skips is
     the instant the day starts)."""
     zone = time.time_zone
-    start = anchor_instant(from_, attributes, time, anchors)
     if zone is None or fixed_offset(zone):  # wall clock and elapsed time agree
         stop = start + pl.duration(days=days)
         return stop, stop
@@ -188,7 +188,8 @@ def last_day(ind: AggregateIndicator, prev: bool, attributes: Mapping[str, Attri
     if w.kind != "anchored" or w.days is None:
         return as_of
     assert w.from_ is not None
-    stop, wall = anchored_stop(w.from_, w.days, attributes, time)
+    stop, wall = anchored_stop(anchor_instant(w.from_, attributes, time), w.from_, w.days,
+                               attributes, time)
     day = wall.dt.date()
     cut = pl.when(wall.dt.time() == pl.time(0)).then(day - pl.duration(days=1)).otherwise(day)
     return pl.when(stop < time.end()).then(cut).otherwise(as_of)

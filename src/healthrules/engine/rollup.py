@@ -44,7 +44,7 @@ from healthrules.aggregates import EXACT_SCALE, exact_limbs, from_grid
 from healthrules.analysis import Analysis
 from healthrules.engine.frames import AS_OF, cast_to
 from healthrules.expressions import Parsed
-from healthrules.polars_expr import exact_division
+from healthrules.polars_expr import exact_division, positive_zero
 from healthrules.roadmap import Roadmap, RollupIndicator
 
 __all__ = ["RollupProgram"]
@@ -194,7 +194,7 @@ class RollupProgram:
             partials = [(o.min() if agg == "min" else o.max()).alias(f"{p}x")]
             finish = pl.col(f"{p}x")
             if typ == "float":
-                finish = pl.when(finish == 0).then(pl.lit(0.0, pl.Float64)).otherwise(finish)
+                finish = positive_zero(finish)
             temporary.append(f"{p}x")
         elif agg == "mean":
             x = o.cast(pl.Float64)
