@@ -25,8 +25,7 @@ from hypothesis import strategies as st
 import healthrules as hr
 from healthrules.inputs import zoned_wall_time
 from healthrules.roadmap import Roadmap
-from reference import evaluate_reference
-from test_engine_vs_reference import compare
+from test_engine_vs_reference import assert_matches_reference
 
 Draw = Callable[[st.SearchStrategy[Any]], Any]
 
@@ -110,9 +109,7 @@ def _check(roadmap: Roadmap, events: pl.DataFrame | dict[str, pl.DataFrame],
            as_of: Any) -> hr.Evaluation:
     """Evaluate with the engine, compare with the reference and with explain's traces."""
     result = hr.evaluate(roadmap, events, accounts, as_of)
-    ref = evaluate_reference(roadmap, events, accounts, as_of)
-    problems = compare(result, ref, roadmap)
-    assert not problems, f"{as_of}\n" + "\n".join(problems[:20])
+    assert_matches_reference(result, roadmap, events, accounts, as_of, note=as_of)
     stages = dict(result.stages.select("account_id", "stage").rows())
     for account in accounts["account_id"]:
         why = result.explain(account)
@@ -311,9 +308,7 @@ def test_midnight_changes_engine_matches_reference(
 ) -> None:
     roadmap, events, accounts, as_of, note = case
     result = hr.evaluate(roadmap, events, accounts, as_of)
-    ref = evaluate_reference(roadmap, events, accounts, as_of)
-    problems = compare(result, ref, roadmap)
-    assert not problems, f"{note}\n" + "\n".join(problems[:20])
+    assert_matches_reference(result, roadmap, events, accounts, as_of, note=note)
 
 
 def test_spark_wall_times_at_a_skipped_midnight() -> None:

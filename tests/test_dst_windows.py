@@ -37,7 +37,7 @@ from hypothesis import strategies as st
 import healthrules as hr
 from healthrules.roadmap import Roadmap
 from reference import evaluate_reference
-from test_engine_vs_reference import compare
+from test_engine_vs_reference import assert_matches_reference, compare
 
 Draw = Callable[[st.SearchStrategy[Any]], Any]
 
@@ -186,9 +186,7 @@ def test_dst_windows_engine_matches_reference(
 ) -> None:
     roadmap, events, accounts, as_of, note = case
     result = hr.evaluate(roadmap, events, accounts, as_of)
-    ref = evaluate_reference(roadmap, events, accounts, as_of)
-    problems = compare(result, ref, roadmap)
-    assert not problems, f"{note}\n" + "\n".join(problems[:20])
+    assert_matches_reference(result, roadmap, events, accounts, as_of, note=note)
 
 
 def test_dst_bounds_inside_a_change_are_not_drawn() -> None:

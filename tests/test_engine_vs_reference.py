@@ -572,6 +572,14 @@ def compare(result: hr.Evaluation, ref: Reference, roadmap: Roadmap) -> list[str
     return problems
 
 
+def assert_matches_reference(result: hr.Evaluation, roadmap: Roadmap,
+                             events: pl.DataFrame | dict[str, pl.DataFrame],
+                             accounts: pl.DataFrame, as_of: Any, note: object = "") -> None:
+    """The engine's ``result`` against the reference evaluator on the same inputs."""
+    problems = compare(result, evaluate_reference(roadmap, events, accounts, as_of), roadmap)
+    assert not problems, "\n".join([str(note), *problems[:20]] if note else problems[:20])
+
+
 @st.composite
 def cases(draw: Draw) -> tuple[Roadmap, pl.DataFrame, pl.DataFrame, Any]:
     zone = draw(st.sampled_from(ZONES))
@@ -595,9 +603,7 @@ def test_engine_matches_reference(case: tuple[Roadmap, pl.DataFrame, pl.DataFram
         assert all(i.code == "values_out_of_range" for i in e.issues), e
         assume(False)
         return
-    ref = evaluate_reference(roadmap, events, accounts, as_of)
-    problems = compare(result, ref, roadmap)
-    assert not problems, "\n".join(problems[:20])
+    assert_matches_reference(result, roadmap, events, accounts, as_of)
 
 
 # --------------------------------------------------------------------------- known gaps
