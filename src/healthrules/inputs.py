@@ -39,6 +39,7 @@ __all__ = [
     "read_event_exprs",
     "source_clock",
     "source_label",
+    "text_filter_columns",
     "zoned_wall_time",
 ]
 
@@ -524,7 +525,7 @@ def _filter_column_issues(plan: Plan, schema: pl.Schema, source: str) -> list[Is
     user column is text to expressions; the engine would fail comparing it)."""
     issues: list[Issue] = []
     label = source_label(plan, source)
-    for name, path, roadmap_id in _text_filter_columns(plan).get(source, []):
+    for name, path, roadmap_id in text_filter_columns(plan).get(source, []):
         if name in schema and not _is(schema[name], "str"):
             what = f"events frame {source!r}: column" if plan.named_sources else "events column"
             issues.append(Issue(
@@ -536,7 +537,7 @@ def _filter_column_issues(plan: Plan, schema: pl.Schema, source: str) -> list[Is
     return issues
 
 
-def _text_filter_columns(plan: Plan) -> dict[str, list[tuple[str, str, str]]]:
+def text_filter_columns(plan: Plan) -> dict[str, list[tuple[str, str, str]]]:
     """Per source, (column, filter path, roadmap id) of the event columns that filters read
     as text, first use of each; worked out once per plan."""
     return plan.cached("text-filter-columns", lambda: _find_text_filter_columns(plan))
