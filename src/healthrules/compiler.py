@@ -254,5 +254,5 @@ def compile(source: Roadmap | Pack | Plan | Sequence[Roadmap]) -> Plan:
     # unit builds its own on first use), so that the first evaluate() pays for nothing but data
     from healthrules.engine import Evaluator
 
-    Evaluator(plan, "us")
+    Evaluator(plan, "us").prepare()
     return plan

@@ -39,6 +39,7 @@ __all__ = [
     "read_event_exprs",
     "source_clock",
     "source_label",
+    "text_filter_columns",
     "zoned_wall_time",
 ]
 
@@ -128,25 +129,65 @@ def _datetime_lit(value: dt.datetime, time_unit: str, time_zone: str | None) -> 
     return _zoned_lit(value, value.fold, time_unit, time_zone)
 
 
+_EPOCH = dt.datetime(1970, 1, 1)
+_RULES_AGREE = (1900, 2099)
+"""The years where polars' zone rules and zoneinfo's give the same offsets (polars' end
+in 2099; ``tests/test_datetime_literals.py`` compares them)."""
+_INT64 = range(-(2**63), 2**63)
+
+
+def _ticks(naive_utc: dt.datetime, time_unit: str) -> int | None:
+    """The instant ``naive_utc`` (a naive UTC datetime) as polars stores it in a datetime
+    column of ``time_unit``: the ticks since the epoch (a millisecond rounded down, as
+    polars' cast of a Python datetime to milliseconds), or None beyond Int64."""
+    d = naive_utc - _EPOCH
+    micros = (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
+    ticks = micros * 1000 if time_unit == "ns" else micros if time_unit == "us" else micros // 1000
+    return ticks if ticks in _INT64 else None
+
+
+def _instant_lit(naive_utc: dt.datetime, time_unit: str, time_zone: str | None,
+                 ) -> pl.Expr | None:
+    """The instant ``naive_utc`` as a literal of ``Datetime(time_unit, time_zone)``, made
+    from its ticks: an Int64 literal cast to the datetime dtype, which polars' optimizer
+    folds into the datetime literal itself (the plan, and what is pushed down to a scan,
+    are those of ``pl.lit(datetime, dtype)``). ``pl.lit`` of a Python datetime builds a
+    Series and casts it (about 0.2 ms; a zoned one took a query more, about 0.4 ms), the
+    cast about 0.03 ms; the events pass of a new date builds tens of them. None beyond
+    Int64 (the caller keeps ``pl.lit``'s behaviour there)."""
+    ticks = _ticks(naive_utc, time_unit)
+    if ticks is None:
+        return None
+    return pl.lit(ticks, pl.Int64).cast(pl.Datetime(time_unit, time_zone))  # type: ignore[arg-type]
+
+
 @functools.lru_cache(maxsize=1024)
 def _zoned_lit(value: dt.datetime, fold: int, time_unit: str, time_zone: str | None) -> pl.Expr:
     """A naive wall-clock datetime as a literal of a datetime dtype, built once per value
-    (polars builds a typed datetime literal through a Series: a service evaluating at the
-    same date pays it once, not per call; expressions are immutable).
+    (a service evaluating at the same date pays it once, not per call; expressions are
+    immutable), from its ticks (:func:`_instant_lit`).
 
     docs/semantics.md, "Time": a wall time that a daylight-saving change skips or repeats is
     read with the offset before the change (``fold=0``, as zoneinfo reads it), or after it for
     the second occurrence of a repeated time (``fold=1``: an aware ``as_of`` converted to the
     events' zone keeps it)."""
-    e = pl.lit(value, dtype=pl.Datetime(time_unit))  # type: ignore[arg-type]
     if time_zone is None:
-        return e
+        got = _instant_lit(value, time_unit, None)
+        return pl.lit(value, dtype=pl.Datetime(time_unit)) if got is None else got  # type: ignore[arg-type]
     # the instant itself as the literal: a query pays about 20 us per `replace_time_zone`
     # node, and the events pass of a roadmap compares with tens of these
     try:
         instant = value.replace(tzinfo=ZoneInfo(time_zone), fold=fold).astimezone(dt.UTC)
     except (ZoneInfoNotFoundError, ValueError, OverflowError):  # left to polars, as before
-        return zoned_wall_time(e, time_zone)
+        return zoned_wall_time(pl.lit(value, dtype=pl.Datetime(time_unit)),  # type: ignore[arg-type]
+                               time_zone)
+    if fixed_offset(time_zone) or _RULES_AGREE[0] <= instant.year <= _RULES_AGREE[1]:
+        got = _instant_lit(instant.replace(tzinfo=None), time_unit, time_zone)
+        if got is not None:
+            return got
+    # beyond 2099, polars' zone rules have no daylight-saving changes where zoneinfo's
+    # continue: the literal stays what it was (the wall time of zoneinfo's instant, zoned
+    # by polars)
     utc = pl.lit(instant.replace(tzinfo=None), dtype=pl.Datetime(time_unit))  # type: ignore[arg-type]
     return pl.lit(pl.select(utc.dt.replace_time_zone("UTC").dt.convert_time_zone(time_zone))
                   .item(), dtype=pl.Datetime(time_unit, time_zone))  # type: ignore[arg-type]
@@ -202,6 +243,10 @@ class Clock:
     def datetime_lit(self, value: dt.datetime) -> pl.Expr:
         """A naive wall-clock datetime as a literal of the timestamp dtype."""
         return _datetime_lit(value, self.time_unit, self.time_zone)
+
+    def naive_lit(self, value: dt.datetime) -> pl.Expr:
+        """A naive datetime as a literal of the timestamp's unit without a zone."""
+        return _datetime_lit(value, self.time_unit, None)
 
     def wall_time(self, value: dt.datetime, zone: str | None) -> dt.datetime:
         """A naive wall time of this clock's zone as the naive wall time of ``zone`` (the
@@ -480,7 +525,7 @@ def _filter_column_issues(plan: Plan, schema: pl.Schema, source: str) -> list[Is
     user column is text to expressions; the engine would fail comparing it)."""
     issues: list[Issue] = []
     label = source_label(plan, source)
-    for name, path, roadmap_id in _text_filter_columns(plan).get(source, []):
+    for name, path, roadmap_id in text_filter_columns(plan).get(source, []):
         if name in schema and not _is(schema[name], "str"):
             what = f"events frame {source!r}: column" if plan.named_sources else "events column"
             issues.append(Issue(
@@ -492,7 +537,7 @@ def _filter_column_issues(plan: Plan, schema: pl.Schema, source: str) -> list[Is
     return issues
 
 
-def _text_filter_columns(plan: Plan) -> dict[str, list[tuple[str, str, str]]]:
+def text_filter_columns(plan: Plan) -> dict[str, list[tuple[str, str, str]]]:
     """Per source, (column, filter path, roadmap id) of the event columns that filters read
     as text, first use of each; worked out once per plan."""
     return plan.cached("text-filter-columns", lambda: _find_text_filter_columns(plan))

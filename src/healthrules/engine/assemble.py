@@ -194,6 +194,8 @@ class RoadmapProgram:
         target = a.expressions.get("goal.target")
         self._goal = (pl.lit(None, pl.Boolean) if target is None
                       else self._boolean(target)).alias("__goal_reached")
+        self._score_parts_built: tuple[list[pl.Expr], list[pl.Expr], list[pl.Expr],
+                                       int] | None = None
         self._score_steps = self._score_exprs()
         self._score_band = _score_band_expr(r)
         lags, self._age = roadmap_time_needs(a)
@@ -308,6 +310,9 @@ class RoadmapProgram:
         if self._conds:
             conditions += [self._whens, self._conds]
         conditions.append([self._roadmap_id])
+        # the indicators' steps and the conditions' are the same in both forms: fused once
+        if many:
+            return self._fused[0], _fuse(stage), self._fused[2]
         return _fuse(indicators), _fuse(stage), _fuse(conditions)
 
     def frame(self, routed: pl.LazyFrame, agg: pl.LazyFrame, key: str,
@@ -1009,7 +1014,36 @@ class RoadmapProgram:
 
         One expression per weight set would repeat every band score many times inside nested
         weighted means (polars does not share them); columns keep each value computed once.
+        The steps before the last (band scores, family scores, totals, the weight set of
+        each row) are the same in both forms and built once (:meth:`_score_base`).
         """
+        band_scores, families, totals, n_sets = self._score_base()
+        names = ["__score", *[f"__score_{f}" for f in FAMILIES], "__scored", "__missing"]
+        if n_sets == 1:
+            return [band_scores, families, totals,
+                    [pl.col(f"__sp0{name}").alias(name) for name in names]]
+        pick = pl.col("__ws")
+        if many:  # many rows: a when/then chain costs less per row than an array
+            def picked(name: str) -> pl.Expr:
+                out: Any = None
+                for t in range(1, n_sets):
+                    on, then = pick == t, pl.col(f"__sp{t}{name}")
+                    out = pl.when(on).then(then) if out is None else out.when(on).then(then)
+                result: pl.Expr = out.otherwise(pl.col(f"__sp0{name}")).alias(name)
+                return result
+            return [band_scores, families, totals, [picked(name) for name in names]]
+        out = [pl.concat_arr([pl.col(f"__sp{t}{name}") for t in range(n_sets)]).arr.get(
+            pick).alias(name) for name in names]
+        return [band_scores, families, totals, out]
+
+    def _score_base(self) -> tuple[list[pl.Expr], list[pl.Expr], list[pl.Expr], int]:
+        """(band scores, family scores with the weight set of each row, totals, number of
+        weight sets) of :meth:`_score_exprs`, built on first use and kept."""
+        if self._score_parts_built is None:
+            self._score_parts_built = self._build_score_base()
+        return self._score_parts_built
+
+    def _build_score_base(self) -> tuple[list[pl.Expr], list[pl.Expr], list[pl.Expr], int]:
         r = self.compiled.roadmap
         band_scores: list[pl.Expr] = []
         for ind in r.indicators:
@@ -1044,35 +1078,21 @@ class RoadmapProgram:
         sets = [(_weight_set_condition(sg, sid), weights) for sg, sid, weights in weight_sets]
         families: list[pl.Expr] = []
         totals: list[pl.Expr] = []
-        names = ["__score", *[f"__score_{f}" for f in FAMILIES], "__scored", "__missing"]
         for t, (_, weights) in enumerate(sets):
             fam, total = _score_parts(r, weights, f"__sp{t}")
             families += [e.alias(f"__sp{t}{n}") for n, e in fam.items()]
             totals.append(total.alias(f"__sp{t}__score"))
-        if len(sets) == 1:
-            return [band_scores, families, totals,
-                    [pl.col(f"__sp0{name}").alias(name) for name in names]]
-        # the weight set of each row, decided once (the first whose condition holds; 0, the
-        # default, otherwise), then each output picked from its set's column by index
-        chain: Any = None
-        for t, (on, _) in enumerate(sets):
-            if on is not None:
-                then = pl.lit(t, pl.Int64)
-                chain = pl.when(on).then(then) if chain is None else chain.when(on).then(then)
-        families.append(chain.otherwise(pl.lit(0, pl.Int64)).alias("__ws"))
-        pick = pl.col("__ws")
-        if many:  # many rows: a when/then chain costs less per row than an array
-            def picked(name: str) -> pl.Expr:
-                out: Any = None
-                for t in range(1, len(sets)):
-                    on, then = pick == t, pl.col(f"__sp{t}{name}")
-                    out = pl.when(on).then(then) if out is None else out.when(on).then(then)
-                result: pl.Expr = out.otherwise(pl.col(f"__sp0{name}")).alias(name)
-                return result
-            return [band_scores, families, totals, [picked(name) for name in names]]
-        out = [pl.concat_arr([pl.col(f"__sp{t}{name}") for t in range(len(sets))]).arr.get(
-            pick).alias(name) for name in names]
-        return [band_scores, families, totals, out]
+        if len(sets) > 1:
+            # the weight set of each row, decided once (the first whose condition holds; 0,
+            # the default, otherwise); each output is then picked from its set's column
+            chain: Any = None
+            for t, (on, _) in enumerate(sets):
+                if on is not None:
+                    then = pl.lit(t, pl.Int64)
+                    chain = (pl.when(on).then(then) if chain is None
+                             else chain.when(on).then(then))
+            families.append(chain.otherwise(pl.lit(0, pl.Int64)).alias("__ws"))
+        return band_scores, families, totals, len(sets)
 
     def _output_exprs(self) -> tuple[
         list[str], list[pl.Expr], list[pl.Expr], list[tuple[pl.Expr, list[pl.Expr]]],

@@ -82,7 +82,7 @@ class ColumnTime:
 def _time_columns(clock: Clock) -> tuple[pl.Expr, ...]:
     """:meth:`ColumnTime.columns`, built once per clock (typed datetime literals cost a
     polars query each; a service evaluating at one date builds them once)."""
-    naive = pl.lit(clock.end, dtype=pl.Datetime(clock.time_unit))  # type: ignore[arg-type]
+    naive = clock.naive_lit(clock.end)
     return (pl.lit(clock.as_of, dtype=pl.Date).alias(AS_OF),
             clock.lit_end().alias(END), naive.alias(END_NAIVE))
 

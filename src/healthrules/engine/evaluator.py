@@ -81,6 +81,7 @@ from healthrules.inputs import (
     is_dated,
     source_clock,
     source_label,
+    text_filter_columns,
 )
 from healthrules.roadmap import UNASSIGNED_STAGE, Pack, Roadmap
 from healthrules.sources import FrameInput, resolve, schema_of, source_of
@@ -129,6 +130,17 @@ class Evaluator:
         self.programs: list[RoadmapProgram] = [
             program_for(plan, i, time_unit) for i in range(len(plan.roadmaps))]
         self._route: pl.Expr = plan.cached(("route", time_unit), self._route_expr)
+
+    def prepare(self) -> None:
+        """Build now what evaluations build on first use and does not depend on the data
+        (``compile`` calls it): the frame of the actions' names, the event columns that
+        filters read as text, and each source's indicators. A daily job compiles and then
+        evaluates once: its evaluation should pay for the data only."""
+        plan = self.plan
+        plan.cached("conditions", lambda: _action_names(plan))
+        text_filter_columns(plan)
+        for name in plan.sources:
+            plan.source_indicators(name)
 
     # ------------------------------------------------------------------ hooks
 
