@@ -743,13 +743,14 @@ def prepare(source: Roadmap | Pack | Plan, events: Any, accounts: Any, as_of: An
     wanted = [plan.account_key, *plan.attributes, *plan.parent_columns, *account_validity(plan)]
     acc_in: pl.LazyFrame | pl.DataFrame
     if isinstance(accounts, pl.DataFrame) and all(c in acc_schema for c in wanted):
-        acc_in = accounts[list(dict.fromkeys(wanted))]  # by name: no query
+        # by name: no query (``frame[:, names]``: see engine.frames.narrow)
+        acc_in = accounts[:, list(dict.fromkeys(wanted))]
     else:
         acc_in = resolve(acc_src, wanted if all(c in acc_schema for c in wanted) else None,
                          time_zone=zone)
     acc_df, acc_issues = check_accounts(plan, acc_in, ev_schema, clock)
     issues += acc_issues
-    if not acc_issues:
+    if not acc_issues and len(schemas) > 1:  # (the key's dtype: another source's to match)
         key_dtype = acc_df.schema.get(plan.account_key)
         for name, schema in schemas.items():
             if name != plan.default_source:
