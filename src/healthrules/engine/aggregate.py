@@ -447,11 +447,13 @@ class EventsPass:
             flaws.append(pl.col(NOT_FINITE) > 0)
         return functools.reduce(operator.or_, flaws)
 
-    def _read(self, events: pl.LazyFrame) -> pl.LazyFrame:
+    def _read(self, events: pl.LazyFrame, schema: pl.Schema | None = None) -> pl.LazyFrame:
         """The events this pass reads: the partition filter, the read range and the columns
-        pushed down to the scan (:func:`read_source`)."""
+        pushed down to the scan (:func:`read_source`). ``schema``: that of ``events``, when
+        the caller has it (resolving it is a planning step, 20 to 40 us per call)."""
         start, end = self.read_range()
-        schema = events.collect_schema()
+        if schema is None:
+            schema = events.collect_schema()
         if self.partition_column is not None:
             dtype = schema[self.partition_column]
             events = events.filter(
@@ -499,7 +501,7 @@ class EventsPass:
         ts = pl.col(ev.timestamp)
         shape = self._shape()
         schema = events.collect_schema()
-        lf = self._read(events)
+        lf = self._read(events, schema)
         if shape.joined or shape.instants:
             right = self.accounts.lazy().select(pl.col(self.key).alias("__key"),
                                                 *shape.joined, *shape.instants)
@@ -766,12 +768,12 @@ def read_source(events: pl.LazyFrame, plan: Plan, source: str, clock: Clock,
 
 def _read_steps(plan: Plan, source: str, clock: Clock, schema: pl.Schema,
                 columns: set[str] | tuple[str, ...], one_limb: bool,
-                ) -> tuple[list[str], list[pl.Expr], list[pl.Expr]]:
+                ) -> tuple[list[pl.Expr], list[pl.Expr], list[pl.Expr]]:
     """The columns and expressions of :func:`read_source` other than its time range:
     those of :func:`healthrules.inputs.read_event_exprs`, then the float values' limbs. Built
     once per plan, source, clock, schema of the columns read and form of the limbs, and
     kept (a service evaluating one account per call reads frames of one schema)."""
-    steps: dict[Hashable, tuple[list[str], list[pl.Expr], list[pl.Expr]]] = plan.cached(
+    steps: dict[Hashable, tuple[list[pl.Expr], list[pl.Expr], list[pl.Expr]]] = plan.cached(
         "event-reads", dict)
     ts = plan.sources[source].timestamp
     key = (source, clock, tuple((n, schema.get(n)) for n in sorted(columns)),
@@ -789,8 +791,9 @@ def _read_steps(plan: Plan, source: str, clock: Clock, schema: pl.Schema,
               for e, n in zip(exact_limbs(pl.col(c)), exact_columns(c), strict=True)])
     if len(steps) >= 64:  # many dates or schemas: keep the newest
         steps.clear()
-    steps[key] = (cols, exprs, limbs)
-    return cols, exprs, limbs
+    # the columns as expressions built once (a name is parsed into one at every select)
+    got = steps[key] = ([pl.col(c) for c in cols], exprs, limbs)
+    return got
 
 
 def _partition_filter(column: str, dtype: pl.DataType, start: dt.datetime | None,

@@ -238,6 +238,7 @@ class RoadmapProgram:
             translate=lambda node: translate(node, a, self.time),
             infer=lambda node: infer(node, actions_env, banded=a.banded))
         self._outputs = self._output_exprs()
+        self._indicator_cols = [pl.col(name) for name in self._outputs[0]]
         self._fused = self._fused_steps()
         self._fused_many: tuple[list[list[pl.Expr]], list[list[pl.Expr]],
                                 list[list[pl.Expr]]] | None = None  # built on first use
@@ -253,6 +254,8 @@ class RoadmapProgram:
         self._one_row_exprs: dict[int, list[pl.Expr]] = {}
         # per action, key and carried row number: the columns its rendering branch reads
         self._branch_reads: dict[tuple[int, str, bool], list[str] | None] = {}
+        self._branch_cols: dict[tuple[int, str, bool, tuple[str, ...]],
+                                list[pl.Expr] | None] = {}
         # per action: the rendering step its text and evidence read (the exact decimal
         # forms of the numbers shown), then the values
         self._action_renders = [self._render_steps(exprs) for _, exprs in self._outputs[3]]
@@ -640,7 +643,10 @@ class RoadmapProgram:
         :meth:`fired_columns`). With ``counts=False`` there are no ``counts`` (the caller
         reads :meth:`condition_counts` of the frame).
         """
-        ind_cols, stage_exprs, score_exprs, actions, sums = self._outputs
+        _, stage_exprs, score_exprs, actions, sums = self._outputs
+        # the indicators' columns as expressions built once (a name is parsed into one at
+        # every select: about 2 us each, some forty per call)
+        ind_cols = self._indicator_cols
 
         def take(*exprs: pl.Expr | str) -> pl.LazyFrame:
             return lazy_reading(frame, *exprs).select(exprs)
@@ -732,7 +738,7 @@ class RoadmapProgram:
         carried = [pl.col("__row")] if "__row" in fired_rows.columns else []
         one = sorted_one and fired_rows.height == 1
         actions = self._outputs[3]
-        have = set(fired_rows.columns)
+        columns_in = tuple(fired_rows.columns)
         for k in self._one_row_actions() if one else range(len(actions)):
             n = int(fired_rows.get_column(f"__fired_{k}").sum())
             if not n:
@@ -742,10 +748,8 @@ class RoadmapProgram:
             if one:
                 lf = rows
             else:  # the branch's own columns, then its rows (a filter copies every column)
-                # (a name not in the frame is one a rendering step writes)
-                reads = self._action_reads(k, key, carried)
-                lf = (rows if reads is None else rows.select(
-                    [n for n in reads if n in have])).filter(actions[k][0])
+                reads = self._branch_columns(k, key, carried, columns_in)
+                lf = (rows if reads is None else rows.select(reads)).filter(actions[k][0])
             for step in steps:
                 lf = lf.with_columns(step)
             if columns:
@@ -772,6 +776,23 @@ class RoadmapProgram:
         plain = not any(e.meta.has_multiple_outputs() or e.meta.is_regex_projection()
                         for e in read)
         got = self._branch_reads[memo] = list(names) if plain else None
+        return got
+
+    def _branch_columns(self, k: int, key: str, carried: list[pl.Expr],
+                        columns: tuple[str, ...]) -> list[pl.Expr] | None:
+        """The columns of a frame of ``columns`` that the branch of action ``k`` reads
+        (:meth:`_action_reads`; a name not among them is one its rendering steps write),
+        as expressions built once per action and frame columns (a name is parsed into an
+        expression at every ``select``)."""
+        memo = (k, key, bool(carried), columns)
+        got = self._branch_cols.get(memo)
+        if got is None and memo not in self._branch_cols:
+            reads = self._action_reads(k, key, carried)
+            have = set(columns)
+            got = None if reads is None else [pl.col(n) for n in reads if n in have]
+            if len(self._branch_cols) >= 64:  # frames of many shapes: keep the newest
+                self._branch_cols.clear()
+            self._branch_cols[memo] = got
         return got
 
     def _one_row_actions(self) -> list[int]:

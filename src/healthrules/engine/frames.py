@@ -146,7 +146,7 @@ def filter_reading(frame: pl.DataFrame, *exprs: pl.Expr | str) -> pl.LazyFrame:
     have = set(frame.columns)
     if not names or any(n not in have for n in names):
         return frame.lazy()
-    return frame.lazy().select(list(names))
+    return frame.lazy().select(pl.col(list(names)))  # (one expression: parsed once)
 
 
 def empty_actions(key: str, key_dtype: pl.DataType) -> pl.DataFrame:
