@@ -188,6 +188,17 @@ class _Shape:
     # and joined to the events with the attributes the filters read (``joined``)
     instants: tuple[pl.Expr, ...] = ()
     joined: tuple[str, ...] = ()
+
+    # (the expressions of the steps after the group_by, built once: a call builds none)
+    @functools.cached_property
+    def copy_exprs(self) -> tuple[pl.Expr, ...]:
+        """``copies`` as expressions."""
+        return tuple(pl.col(same).alias(name) for name, same in self.copies)
+
+    @functools.cached_property
+    def without_parts(self) -> pl.Expr:
+        """Every column but ``parts``."""
+        return pl.all().exclude(*self.parts)
     # the per-account absolute sums of the summed value columns (see ``check_sum_range``)
     checks: tuple[str, ...] = ()
     # the float ones: their sums were computed as one Int64 of billionths (optimistic: exact
@@ -516,9 +527,9 @@ class EventsPass:
         if shape.finishes:
             out = out.with_columns(shape.finishes)
         if shape.copies:  # (a copy may read a reduction of a split aggregation)
-            out = out.with_columns(pl.col(same).alias(name) for name, same in shape.copies)
+            out = out.with_columns(shape.copy_exprs)
         if shape.parts:
-            out = out.drop(shape.parts)
+            out = out.select(shape.without_parts)
         out = self._join_distinct_counts(out, lf, shape.pair_flags)
         if shape.anchored is not None:
             # only the events an anchored indicator can count get the anchor times joined

@@ -245,6 +245,10 @@ class RoadmapProgram:
         self._one_row: dict[tuple[int | None, str | None],
                             tuple[list[list[pl.Expr]], list[list[pl.Expr]]]] = {}
         self._fired_reads: list[str] | None = None
+        self._head_steps: list[list[pl.Expr]] | None = None
+        dropped = [*self._raw_prev, *self._prev]
+        self._without_prev = pl.all().exclude(*dropped) if dropped else pl.all()
+        self._join_exprs: dict[str, tuple[pl.Expr, pl.Expr, list[pl.Expr]]] = {}
         # the conditions' Boolean columns, in the order of the counts (condition_counts)
         self._count_names = [f"__{w}_{k}" for k in range(len(self._outputs[3]))
                              for w in ("scope", "fired", "unknown")]
@@ -399,10 +403,13 @@ class RoadmapProgram:
         stage and segment of each row; :meth:`tail` adds the rest."""
         indicators, _, _ = self._fused
         lf = self._indicators(self._joined(routed, agg, key), indicators)
-        head: list[list[pl.Expr]] = [[self._stage[0]], [self._stage[1]]]
-        if self._segment is not None:
-            head += [[self._segment], [pl.col("__segment").alias("segment")]]
-        for step in _fuse(head):
+        steps = self._head_steps
+        if steps is None:  # built once
+            head: list[list[pl.Expr]] = [[self._stage[0]], [self._stage[1]]]
+            if self._segment is not None:
+                head += [[self._segment], [pl.col("__segment").alias("segment")]]
+            steps = self._head_steps = _fuse(head)
+        for step in steps:
             lf = lf.with_columns(step)
         return lf
 
@@ -422,15 +429,19 @@ class RoadmapProgram:
 
     def _joined(self, routed: pl.LazyFrame, agg: pl.LazyFrame, key: str) -> pl.LazyFrame:
         """The rows routed to this roadmap with their raw aggregates."""
-        return routed.filter(pl.col("__route") == self.index).drop("__route").join(
-            agg.select(key, *self._raw), on=key, how="left", maintain_order="left")
+        # (the expressions built once: a call builds none and parses no name)
+        route, rest, raw = self._join_exprs.get(key) or self._join_exprs.setdefault(key, (
+            pl.col("__route") == self.index, pl.all().exclude("__route"),
+            [pl.col(key), *self._raw]))
+        return routed.filter(route).select(rest).join(
+            agg.select(raw), on=key, how="left", maintain_order="left")
 
     def _indicators(self, lf: pl.LazyFrame, steps: list[list[pl.Expr]]) -> pl.LazyFrame:
         """The fused indicator ``steps``, then the previous windows' columns dropped."""
         for step in steps:
             lf = lf.with_columns(step)
-        if self._raw_prev or self._prev:
-            lf = lf.drop(*self._raw_prev, *self._prev)
+        if self._raw_prev or self._prev:  # (one expression built once, not names parsed)
+            lf = lf.select(self._without_prev)
         return lf
 
     def _finish(self, lf: pl.LazyFrame, steps: list[list[pl.Expr]],
