@@ -188,6 +188,11 @@ class _Shape:
     # and joined to the events with the attributes the filters read (``joined``)
     instants: tuple[pl.Expr, ...] = ()
     joined: tuple[str, ...] = ()
+    # the per-account absolute sums of the summed value columns (see ``check_sum_range``)
+    checks: tuple[str, ...] = ()
+    # the float ones: their sums were computed as one Int64 of billionths (optimistic: exact
+    # only while these are below ONE_LIMB_BOUND, see ``EventsPass.finish``)
+    one_limb_checks: tuple[str, ...] = ()
 
     # (the expressions of the steps after the group_by, built once: a call builds none)
     @functools.cached_property
@@ -199,11 +204,6 @@ class _Shape:
     def without_parts(self) -> pl.Expr:
         """Every column but ``parts``."""
         return pl.all().exclude(*self.parts)
-    # the per-account absolute sums of the summed value columns (see ``check_sum_range``)
-    checks: tuple[str, ...] = ()
-    # the float ones: their sums were computed as one Int64 of billionths (optimistic: exact
-    # only while these are below ONE_LIMB_BOUND, see ``EventsPass.finish``)
-    one_limb_checks: tuple[str, ...] = ()
 
 
 class _Computed:
