@@ -194,6 +194,17 @@ class _Shape:
     # only while these are below ONE_LIMB_BOUND, see ``EventsPass.finish``)
     one_limb_checks: tuple[str, ...] = ()
 
+    # (the expressions of the steps after the group_by, built once: a call builds none)
+    @functools.cached_property
+    def copy_exprs(self) -> tuple[pl.Expr, ...]:
+        """``copies`` as expressions."""
+        return tuple(pl.col(same).alias(name) for name, same in self.copies)
+
+    @functools.cached_property
+    def without_parts(self) -> pl.Expr:
+        """Every column but ``parts``."""
+        return pl.all().exclude(*self.parts)
+
 
 class _Computed:
     """The aggregations of a pass so far, to find one equal to a new one: by their text
@@ -447,11 +458,13 @@ class EventsPass:
             flaws.append(pl.col(NOT_FINITE) > 0)
         return functools.reduce(operator.or_, flaws)
 
-    def _read(self, events: pl.LazyFrame) -> pl.LazyFrame:
+    def _read(self, events: pl.LazyFrame, schema: pl.Schema | None = None) -> pl.LazyFrame:
         """The events this pass reads: the partition filter, the read range and the columns
-        pushed down to the scan (:func:`read_source`)."""
+        pushed down to the scan (:func:`read_source`). ``schema``: that of ``events``, when
+        the caller has it (resolving it is a planning step, 20 to 40 us per call)."""
         start, end = self.read_range()
-        schema = events.collect_schema()
+        if schema is None:
+            schema = events.collect_schema()
         if self.partition_column is not None:
             dtype = schema[self.partition_column]
             events = events.filter(
@@ -499,12 +512,13 @@ class EventsPass:
         ts = pl.col(ev.timestamp)
         shape = self._shape()
         schema = events.collect_schema()
-        lf = self._read(events)
+        lf = self._read(events, schema)
         if shape.joined or shape.instants:
             right = self.accounts.lazy().select(pl.col(self.key).alias("__key"),
                                                 *shape.joined, *shape.instants)
             key_dtype = schema.get(ev.account)
-            if key_dtype is not None and self.accounts.schema[self.key] != key_dtype:
+            if (key_dtype is not None
+                    and self.accounts.get_column(self.key).dtype != key_dtype):
                 right = right.with_columns(pl.col("__key").cast(key_dtype, strict=False))
             lf = lf.join(right, left_on=ev.account, right_on="__key", how="left")
         if shape.use_day:
@@ -513,9 +527,9 @@ class EventsPass:
         if shape.finishes:
             out = out.with_columns(shape.finishes)
         if shape.copies:  # (a copy may read a reduction of a split aggregation)
-            out = out.with_columns(pl.col(same).alias(name) for name, same in shape.copies)
+            out = out.with_columns(shape.copy_exprs)
         if shape.parts:
-            out = out.drop(shape.parts)
+            out = out.select(shape.without_parts)
         out = self._join_distinct_counts(out, lf, shape.pair_flags)
         if shape.anchored is not None:
             # only the events an anchored indicator can count get the anchor times joined
@@ -573,8 +587,10 @@ class EventsPass:
         ev = self.columns
         if ev.account != self.key:
             agg_df = agg_df.rename({ev.account: self.key})
-        key_dtype = self.accounts.schema[self.key]
-        agg_key_dtype = agg_df.schema[self.key]
+        # (one column's dtype: ``DataFrame.schema`` builds the whole schema, about 1.5 us
+        # per column)
+        key_dtype = self.accounts.get_column(self.key).dtype
+        agg_key_dtype = agg_df.get_column(self.key).dtype
         other_key = agg_key_dtype != key_dtype  # a source with another key dtype
         # the usual case, every key known and none null, is told by Series counts, and the
         # frames are taken apart by name (no query: a service evaluating one account pays
@@ -586,7 +602,9 @@ class EventsPass:
         null_keys = keys.null_count()
         all_known = (not null_keys and known_keys.null_count() == 0
                      and pl.concat([known_keys, keys]).n_unique() == known_keys.n_unique())
-        unknown = (agg_df.clear() if all_known else agg_df.filter(
+        # (every key known: nothing to count, no empty frame to make; ``clear`` of a
+        # frame is about 0.4 us per column)
+        unknown = (None if all_known else agg_df.filter(
             pl.col(self.key).is_not_null()).join(known_keys.to_frame(), on=self.key,
                                                  how="anti"))
         diagnostics = {
@@ -594,8 +612,9 @@ class EventsPass:
             "events_null_account": int(agg_df.filter(pl.col(self.key).is_null())["__n"].sum())
             if null_keys else 0,
             "events_null_timestamp": 0, "events_null_event": 0, "values_not_finite": 0,
-            "events_unknown_account": int(unknown.get_column("__n").sum()),
-            "unknown_accounts": unknown.height,
+            "events_unknown_account": (0 if unknown is None
+                                       else int(unknown.get_column("__n").sum())),
+            "unknown_accounts": 0 if unknown is None else unknown.height,
         }
         if agg_df.get_column("__flawed").sum():
             diagnostics.update(self.flaws(events, in_memory))
@@ -603,12 +622,13 @@ class EventsPass:
             agg_df = agg_df.filter(pl.col(self.key).is_not_null())
         checks = list(self._shape().checks)
         if checks:
-            check_sum_range(self.plan, self.source, agg_df[[self.key, *checks]], self.key)
+            check_sum_range(self.plan, self.source, agg_df[:, [self.key, *checks]], self.key)
         if other_key:  # the known accounts' keys fit; the others are counted above
             agg_df = agg_df.join(known_keys.to_frame(), on=self.key, how="semi").with_columns(
                 pl.col(self.key).cast(key_dtype))
         dropped = {"__n", "__flawed", *checks}
-        return agg_df[[c for c in agg_df.columns if c not in dropped]], diagnostics
+        # (columns by name as ``frame[:, names]``: see engine.frames.narrow)
+        return agg_df[:, [c for c in agg_df.columns if c not in dropped]], diagnostics
 
     # Distinct counts (``distinct``, ``active_days``) in two steps, so that memory grows with
     # the number of distinct (account, value) pairs rather than with the number of events:
@@ -759,12 +779,12 @@ def read_source(events: pl.LazyFrame, plan: Plan, source: str, clock: Clock,
 
 def _read_steps(plan: Plan, source: str, clock: Clock, schema: pl.Schema,
                 columns: set[str] | tuple[str, ...], one_limb: bool,
-                ) -> tuple[list[str], list[pl.Expr], list[pl.Expr]]:
+                ) -> tuple[list[pl.Expr], list[pl.Expr], list[pl.Expr]]:
     """The columns and expressions of :func:`read_source` other than its time range:
     those of :func:`healthrules.inputs.read_event_exprs`, then the float values' limbs. Built
     once per plan, source, clock, schema of the columns read and form of the limbs, and
     kept (a service evaluating one account per call reads frames of one schema)."""
-    steps: dict[Hashable, tuple[list[str], list[pl.Expr], list[pl.Expr]]] = plan.cached(
+    steps: dict[Hashable, tuple[list[pl.Expr], list[pl.Expr], list[pl.Expr]]] = plan.cached(
         "event-reads", dict)
     ts = plan.sources[source].timestamp
     key = (source, clock, tuple((n, schema.get(n)) for n in sorted(columns)),
@@ -782,8 +802,9 @@ def _read_steps(plan: Plan, source: str, clock: Clock, schema: pl.Schema,
               for e, n in zip(exact_limbs(pl.col(c)), exact_columns(c), strict=True)])
     if len(steps) >= 64:  # many dates or schemas: keep the newest
         steps.clear()
-    steps[key] = (cols, exprs, limbs)
-    return cols, exprs, limbs
+    # the columns as expressions built once (a name is parsed into one at every select)
+    got = steps[key] = ([pl.col(c) for c in cols], exprs, limbs)
+    return got
 
 
 def _partition_filter(column: str, dtype: pl.DataType, start: dt.datetime | None,

@@ -407,9 +407,7 @@ class Evaluator:
                 # the key (keys are unique), one Int64 sort key (row, rank, order) instead
                 # of three columns, one of them a string
                 lf = fired[0] if len(fired) == 1 else pl.concat(fired, how="vertical_relaxed")
-                lf = lf.sort((pl.col(_ROW).cast(pl.Int64) * len(PRIORITY_RANK)
-                              + pl.col("__rank")) * ORDER_STEP + pl.col("__order"))
-                return lf.drop(_ROW, "__rank", "__order")
+                return lf.sort(_ACTION_SORT_KEY).select(_WITHOUT_SORT_KEYS)
             lf = stack(fired, "vertical_relaxed", [key, "__rank", "__order"], rows_sorted=True)
             return lf.drop("__rank", "__order")
 
@@ -463,6 +461,14 @@ class Evaluator:
 _ROW = "__row"
 """The number of a fired row among the rows of a roadmap frame in key order (the actions'
 sort key, with their priority rank and declared order)."""
+
+_ACTION_SORT_KEY = ((pl.col(_ROW).cast(pl.Int64) * len(PRIORITY_RANK) + pl.col("__rank"))
+                    * ORDER_STEP + pl.col("__order"))
+"""The fired actions' sort key where the rows are in key order (built once: an expression
+built per call costs its Python)."""
+_WITHOUT_SORT_KEYS = pl.all().exclude(_ROW, "__rank", "__order")
+"""Every column but the sort keys (one expression built once, where a ``drop`` of the names
+parses them into a selector per call)."""
 
 _CONDITIONS = {"roadmap": pl.String, "stage": pl.String, "action_id": pl.String,
                "considered": pl.Int64, "fired": pl.Int64, "unknown": pl.Int64}
@@ -755,13 +761,14 @@ def prepare(source: Roadmap | Pack | Plan, events: Any, accounts: Any, as_of: An
     wanted = [plan.account_key, *plan.attributes, *plan.parent_columns, *account_validity(plan)]
     acc_in: pl.LazyFrame | pl.DataFrame
     if isinstance(accounts, pl.DataFrame) and all(c in acc_schema for c in wanted):
-        acc_in = accounts[list(dict.fromkeys(wanted))]  # by name: no query
+        # by name: no query (``frame[:, names]``: see engine.frames.narrow)
+        acc_in = accounts[:, list(dict.fromkeys(wanted))]
     else:
         acc_in = resolve(acc_src, wanted if all(c in acc_schema for c in wanted) else None,
                          time_zone=zone)
     acc_df, acc_issues = check_accounts(plan, acc_in, ev_schema, clock)
     issues += acc_issues
-    if not acc_issues:
+    if not acc_issues and len(schemas) > 1:  # (the key's dtype: another source's to match)
         key_dtype = acc_df.schema.get(plan.account_key)
         for name, schema in schemas.items():
             if name != plan.default_source:

@@ -21,6 +21,7 @@ __all__ = [
     "collect_all",
     "collect_rows",
     "empty_actions",
+    "filter_reading",
     "lazy_reading",
     "narrow",
 ]
@@ -108,7 +109,10 @@ def narrow(frame: pl.DataFrame, *exprs: pl.Expr | str) -> pl.DataFrame:
     have = set(frame.columns)
     if any(n not in have for n in names):
         return frame
-    return frame[list(names)]  # by name: no query, no copy
+    # by name: no query, no copy; ``frame[:, names]``, not ``frame[names]``, which in polars
+    # 2.1 first reads ``names`` as row indices and catches the TypeError (60 to 100 us per
+    # call whatever the columns; 6 us for two columns this way, 25 us for 23)
+    return frame[:, list(names)]
 
 
 def lazy_reading(frame: pl.DataFrame, *exprs: pl.Expr | str) -> pl.LazyFrame:
@@ -119,6 +123,30 @@ def lazy_reading(frame: pl.DataFrame, *exprs: pl.Expr | str) -> pl.LazyFrame:
     if frame.height <= SMALL_ROWS:
         return frame.lazy()
     return narrow(frame, *exprs).lazy()
+
+
+def filter_reading(frame: pl.DataFrame, *exprs: pl.Expr | str) -> pl.LazyFrame:
+    """``frame`` as a LazyFrame of only the columns ``exprs`` read (a lazy ``select`` of
+    columns by name: no copy), for a query that filters its rows before it reads them.
+
+    A filter copies every column of its input, and the queries of small frames run without
+    optimisation (no projection pushdown): on the 200 rows of a batch's roadmap frame (142
+    columns) four stages' filters for the task lists cost 1.06 ms over the whole frame,
+    0.68 ms over its five columns read. Falls back to the whole frame when a name is not a
+    plain column (as :func:`narrow`).
+    """
+    names: dict[str, None] = {}
+    for e in exprs:
+        if isinstance(e, str):
+            names[e] = None
+            continue
+        if e.meta.has_multiple_outputs() or e.meta.is_regex_projection():
+            return frame.lazy()
+        names.update(dict.fromkeys(e.meta.root_names()))
+    have = set(frame.columns)
+    if not names or any(n not in have for n in names):
+        return frame.lazy()
+    return frame.lazy().select(pl.col(list(names)))  # (one expression: parsed once)
 
 
 def empty_actions(key: str, key_dtype: pl.DataType) -> pl.DataFrame:
