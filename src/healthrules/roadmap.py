@@ -923,6 +923,11 @@ class Stage(_Model):
 # --------------------------------------------------------------------------- score
 
 
+MAX_WEIGHT_TOTAL = 1e300
+"""The largest total of one set of score weights (indicators or families): 100 times it, the
+largest weighted sum of band scores, is a finite double."""
+
+
 class Weights(_Model):
     """Weights of indicators and/or families. Only ratios matter (3/2/1 works)."""
 
@@ -936,6 +941,15 @@ class Weights(_Model):
                 raise PydanticCustomError(
                     "weights_invalid", "the {what} weights are all zero", {"what": what}
                 )
+            # the score's weighted sums (band scores up to 100 times the weights) must stay
+            # finite: a total beyond this would make a score inf or NaN
+            total = sum(ws.values())  # inf when it overflows: refused too
+            if total > MAX_WEIGHT_TOTAL:
+                raise PydanticCustomError(
+                    "weights_invalid",
+                    "the {what} weights add up to {total}: at most 1e300 (only their ratios "
+                    "matter; larger ones would overflow the score's weighted sums)",
+                    {"what": what, "total": f"{total:g}"})
         return self
 
     @property
