@@ -302,6 +302,24 @@ class Band(_Model):
     score: float | None = Field(None, ge=0, le=100)
     description: str | None = None
 
+    @field_validator("gt", "ge", "lt", "le")
+    @classmethod
+    def _exact_edge(cls, v: _NUM | None) -> _NUM | None:
+        # edges compare as doubles (lower / upper): an int edge that is no double would be
+        # read as another number (9007199254740993 as 9007199254740992.0)
+        if isinstance(v, int) and not isinstance(v, bool):
+            try:
+                exact = float(v) == v
+            except OverflowError:
+                exact = False
+            if not exact:
+                raise PydanticCustomError(
+                    "bands_invalid",
+                    "band edge {value} is not exactly a double (edges compare as doubles; "
+                    "integers are exact up to 2**53): write the double you mean",
+                    {"value": str(v)})
+        return v
+
     @model_validator(mode="after")
     def _one_edge_each_side(self) -> Band:
         if self.gt is not None and self.ge is not None:
