@@ -829,6 +829,9 @@ def _percentile(ordered: list[float], q: float | None) -> float:
     frac = exact - i
     lo = ordered[i]
     hi = ordered[i + 1] if frac else lo
+    if math.isinf(hi - lo):  # opposite signs beyond about 9e307: by halves, finite
+        half = hi * 0.5 - lo * 0.5
+        return lo + half * float(frac) + half * float(frac)
     return lo + (hi - lo) * float(frac)
 
 
