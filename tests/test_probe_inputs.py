@@ -127,6 +127,23 @@ def _explained(result: hr.Evaluation) -> list[str]:
         said = {t.action_id for t in why.actions if t.fired}
         if said != fired.get(account, set()):
             problems.append(f"{account} explain fired {said}, engine {fired.get(account)}")
+        # the conditions explain evaluates again hold as the engine decided them
+        if why.goal is not None and why.goal.result != row["goal_reached"]:
+            problems.append(f"{account} explain goal {why.goal.result}, engine "
+                            f"{row['goal_reached']}")
+        entered = [t for t in why.stages if t.stage == row["stage"]]
+        if entered and entered[0].entry is not None and entered[0].result is not True:
+            problems.append(f"{account} explain: stage {row['stage']}'s entry is "
+                            f"{entered[0].result}")
+        segment = row.get("segment")
+        for t in why.segments:
+            if t.stage == segment:
+                if t.result is not True:
+                    problems.append(f"{account} explain: segment {segment} is {t.result}")
+                break
+            if t.result is True:
+                problems.append(f"{account} explain: segment {t.stage} holds before "
+                                f"{segment}")
     return problems
 
 
