@@ -11,6 +11,7 @@ The raw aggregate of indicator ``x`` of roadmap ``i`` is the column ``__{i}__{x}
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import functools
 import operator
@@ -531,22 +532,22 @@ class EventsPass:
         ``rows`` is the number of events when known (an in-memory frame): small inputs run
         on polars' in-memory engine, which starts faster (see ``frames.SMALL_ROWS``).
         """
-        # ``rows`` holds for this call only: the pass keeps the size it was made with
-        rows = self.rows if rows is None else rows
-        small = rows is not None and rows <= SMALL_ROWS
-        return self.finish(self._run(events, small, rows), events, in_memory=small,
-                           rows=rows)
+        # ``rows`` holds for this call only: the pass keeps the size it was made with (a
+        # copy of it runs this call, sharing everything but the size)
+        run = self
+        if rows is not None and rows != self.rows:
+            run = copy.copy(self)
+            run.rows = rows
+        small = run.rows is not None and run.rows <= SMALL_ROWS
+        return run.finish(run._run(events, small), events, in_memory=small)
 
-    def _run(self, events: pl.LazyFrame, in_memory: bool,
-             rows: int | None = None) -> pl.DataFrame:
+    def _run(self, events: pl.LazyFrame, in_memory: bool) -> pl.DataFrame:
         """:meth:`query` collected (small inputs on the in-memory engine, with the
-        optimisations of :func:`small_events_flags` for ``rows`` events, by default the
-        pass's own ``rows``)."""
+        optimisations of :func:`small_events_flags` for ``rows`` events)."""
         query = self.query(events)
         if in_memory:
-            rows = self.rows if rows is None else rows
             return query.collect(engine="in-memory", optimizations=small_events_flags(
-                rows if rows is not None else SMALL_ROWS))
+                self.rows if self.rows is not None else SMALL_ROWS))
         return query.collect(optimizations=EVENTS_QUERY_FLAGS)
 
     def beyond_one_limb(self, agg_df: pl.DataFrame) -> bool:
@@ -560,7 +561,7 @@ class EventsPass:
         return False
 
     def finish(self, agg_df: pl.DataFrame, events: pl.LazyFrame, *, in_memory: bool = False,
-               rows: int | None = None) -> tuple[pl.DataFrame, dict[str, int]]:
+               ) -> tuple[pl.DataFrame, dict[str, int]]:
         """The raw aggregates (keyed by the account key) and the counters, from the
         collected :meth:`query` of ``events`` (to collect the passes of several sources
         together). When some events read have a flaw, the kinds of flaw are counted by
@@ -568,13 +569,11 @@ class EventsPass:
 
         An optimistic pass (``optimistic=True``) whose one-Int64 sums could have wrapped
         (:meth:`beyond_one_limb`) is run again with two limbs, and that result finished
-        instead: the totals are exact either way. ``rows`` is the number of events of
-        this call when known (by default the pass's own ``rows``)."""
+        instead: the totals are exact either way."""
         if self.optimistic and self.beyond_one_limb(agg_df):
-            rows = self.rows if rows is None else rows
             exact = EventsPass(self.plan, self.clock, self.accounts, source=self.source,
                                partition_column=self.partition_column,
-                               low_memory=self.low_memory, rows=rows)
+                               low_memory=self.low_memory, rows=self.rows)
             return exact.finish(exact._run(events, in_memory), events, in_memory=in_memory)
         ev = self.columns
         if ev.account != self.key:
