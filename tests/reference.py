@@ -253,6 +253,11 @@ def evaluate_reference(
     analyses = [analyze(r) for r in roadmaps]
     for a in analyses:
         assert a.ok, a.issues
+    # "Integers": the types of the names, so that an int in a float expression
+    # (`coalesce(i, f)`, `max(i, f)`, `i if c else f`) is a float, whatever value is null
+    _TYPES.clear()
+    for a in reversed(analyses):
+        _TYPES.update({**a.env("filter"), **a.env("actions")})
     contract = roadmaps[0].data
     key = contract.accounts.key
     sources: dict[str, EventColumns] = {}
@@ -381,7 +386,12 @@ def _eval(
     bands: Mapping[str, str | None] | None = None,
 ) -> object:
     lookup = None if bands is None else bands.get
-    return scalar_evaluate(parsed, values, as_of=clock.as_of, band=lookup)
+    types = {n: _TYPES[n] for n in values if isinstance(n, str) and n in _TYPES}
+    return scalar_evaluate(parsed, values, as_of=clock.as_of, band=lookup, types=types)
+
+
+_TYPES: dict[str, Type] = {}
+"""The types of the names of the roadmaps :func:`evaluate_reference` is evaluating."""
 
 
 def _own(
@@ -829,6 +839,9 @@ def _percentile(ordered: list[float], q: float | None) -> float:
     frac = exact - i
     lo = ordered[i]
     hi = ordered[i + 1] if frac else lo
+    if math.isinf(hi - lo):  # opposite signs beyond about 9e307: by halves, finite
+        half = hi * 0.5 - lo * 0.5
+        return lo + half * float(frac) + half * float(frac)
     return lo + (hi - lo) * float(frac)
 
 

@@ -381,7 +381,9 @@ def percentile_of(values: Sequence[float], q: int) -> float | None:
     ascending (``v[0] .. v[n-1]``), ``h = (n - 1) * q`` computed exactly in integers, ``i``
     its whole part and ``f`` its fractional part (one IEEE division of integers),
     the result is ``v[i] + (v[i+1] - v[i]) * f`` in floats (``v[i]`` when ``f`` is 0);
-    null without values.
+    null without values. Where ``v[i+1] - v[i]`` overflows (two values of opposite signs
+    beyond about 9e307), it is ``v[i] + d * f + d * f`` with ``d = v[i+1] * 0.5 - v[i] * 0.5``
+    (finite, between the two values), not an infinity.
     """
     if not values:
         return None
@@ -390,7 +392,12 @@ def percentile_of(values: Sequence[float], q: int) -> float | None:
     i, rem = divmod(h, Q_SCALE)
     lo = ordered[i]
     hi = ordered[i + 1] if rem else lo
-    return lo + (hi - lo) * (rem / Q_SCALE)
+    f = rem / Q_SCALE
+    d = hi - lo
+    if math.isinf(d):
+        half = hi * 0.5 - lo * 0.5
+        return lo + half * f + half * f
+    return lo + d * f
 
 
 def value_column(name: str, value_type: str | None) -> pl.Expr:
@@ -675,7 +682,11 @@ def _percentile(x: AggregateInputs) -> pl.Expr:
     rem = h % Q_SCALE
     lo = values.get(i, null_on_oob=True)
     hi = values.get(i + (rem > 0).cast(pl.Int64), null_on_oob=True)
-    return lo + (hi - lo) * exact_division(rem, pl.lit(Q_SCALE, pl.Int64))
+    f = exact_division(rem, pl.lit(Q_SCALE, pl.Int64))
+    d = hi - lo
+    # a difference that overflows (opposite signs beyond about 9e307): by halves, finite
+    half = hi * 0.5 - lo * 0.5
+    return pl.when(d.is_infinite()).then(lo + half * f + half * f).otherwise(lo + d * f)
 
 
 # --------------------------------------------------------------------------- the table

@@ -468,6 +468,36 @@ def _declared(plan: Plan, issues: list[Issue]) -> list[Issue]:
     return out
 
 
+INT64_MAX = 2**63 - 1
+_BEYOND = "__beyond_int64__"
+
+
+def int_range_issues(plan: Plan, events: pl.LazyFrame, schema: pl.Schema,
+                     source: str | None = None) -> list[Issue]:
+    """Return problems of the int value columns of one event source's frame that are
+    ``UInt64`` and hold a value beyond the Int64 range (every other integer dtype fits):
+    such a value cannot be read as an int (docs/semantics.md, "Input checking"). Only those
+    columns are read, once, over the whole frame; a frame without them is not read."""
+    name = plan.default_source if source is None else source
+    ev = plan.sources[name]
+    wide = [c for c, typ in ev.values.items() if typ == "int" and schema.get(c) == pl.UInt64]
+    if not wide:
+        return []
+    got = events.select(
+        *[(pl.col(c) > INT64_MAX).sum().alias(c) for c in wide],
+        *[pl.col(ev.account).filter(pl.col(c) > INT64_MAX).first().alias(_BEYOND + c)
+          for c in wide]).collect().row(0, named=True)
+    frame = _frame_words(plan, name)
+    return [Issue(
+        code=Code.VALUES_OUT_OF_RANGE.value, location=Location(file=source_label(plan, name),
+                                                               path=c),
+        message=f"{frame}: int value column {c!r} holds {got[c]} value(s) beyond the Int64 "
+        f"range (e.g. an event of account {got[_BEYOND + c]!r}): an int value is a 64-bit "
+        "signed integer",
+        hint=f"declare it as a float, or cast it: pl.col({c!r}).cast(pl.Float64)")
+        for c in wide if got[c]]
+
+
 def check_events_schema(plan: Plan, schema: pl.Schema, source: str | None = None,
                         ) -> list[Issue]:
     """Return problems of the columns and dtypes of one event source's frame (the default
@@ -604,6 +634,7 @@ def check_accounts(plan: Plan, accounts: pl.LazyFrame | pl.DataFrame, events_sch
         issues.append(_issue(Code.MISSING_COLUMN, f"accounts frame has no key column {key!r}",
                              "accounts", key, did_you_mean(key, list(schema.names()))))
     casts: list[pl.Expr] = []
+    wide: list[str] = []  # UInt64 int attributes: checked against the Int64 range
     for name, typ in plan.attributes.items():
         if name not in schema:
             issues.append(_issue(Code.MISSING_COLUMN,
@@ -631,6 +662,10 @@ def check_accounts(plan: Plan, accounts: pl.LazyFrame | pl.DataFrame, events_sch
             # is still a node to plan per call)
             casts.append(pl.col(name) if dtype.time_unit == clock.time_unit
                          else pl.col(name).dt.cast_time_unit(clock.time_unit))  # type: ignore[arg-type]
+        elif typ == "int" and dtype == pl.UInt64:
+            # a value beyond the Int64 range cannot be read as an int: refused below, by name
+            casts.append(pl.col(name).cast(pl.Int64, strict=False))
+            wide.append(name)
         else:
             target = _POLARS_TYPE[typ]
             casts.append(pl.col(name) if dtype == target else pl.col(name).cast(target))
@@ -660,7 +695,8 @@ def check_accounts(plan: Plan, accounts: pl.LazyFrame | pl.DataFrame, events_sch
         return pl.DataFrame(), _declared(plan, issues)
     # a projection: the in-memory engine starts faster than the streaming one (a service
     # evaluating one account pays it per call), and a projection needs no streaming
-    exprs = [pl.col(key), *casts, *_validity_exprs(validity, schema, clock)]
+    exprs = [pl.col(key), *casts, *_validity_exprs(validity, schema, clock),
+             *[(pl.col(n) > INT64_MAX).alias(_BEYOND + n) for n in wide]]
     if isinstance(accounts, pl.DataFrame) and all(e.meta.is_column() for e in exprs):
         # every column as it is: taken by name (a query costs its planning per call)
         # (``frame[:, names]``: ``frame[names]`` first tries the names as row indices, which
@@ -668,6 +704,18 @@ def check_accounts(plan: Plan, accounts: pl.LazyFrame | pl.DataFrame, events_sch
         frame = accounts[:, [e.meta.output_name() for e in exprs]]
     else:
         frame = accounts.lazy().select(exprs).collect(engine="in-memory")
+    for name in wide:
+        beyond = frame.filter(pl.col(_BEYOND + name))
+        if beyond.height:
+            issues.append(_issue(
+                Code.VALUES_OUT_OF_RANGE,
+                f"accounts column {name!r} (int) holds {beyond.height} value(s) beyond the "
+                f"Int64 range (e.g. account {beyond[key].sort().head(1).to_list()[0]!r}): "
+                "an int attribute is a 64-bit signed integer", "accounts", name,
+                hint=f"declare it as a float, or cast it: pl.col({name!r}).cast(pl.Float64)"))
+        frame = frame.drop(_BEYOND + name)
+    if issues:
+        return pl.DataFrame(), _declared(plan, issues)
     if ev_key is not None and frame[key].dtype != ev_key:
         cast = frame[key].cast(ev_key, strict=False)
         lost = frame.filter(cast.is_null() & frame[key].is_not_null())[key]

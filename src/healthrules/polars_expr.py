@@ -304,10 +304,20 @@ class _Translate:
                 assert isinstance(right_node, (ast.Tuple, ast.List))
                 values = [literal_value(e) for e in right_node.elts]
                 if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-                    member = left.cast(pl.Float64).is_in(
-                        pl.lit(pl.Series([float(v) for v in values if isinstance(v, (int, float))]))
-                        .implode()
-                    )
+                    # each item as `left == item` compares them: an int left and an int
+                    # item exactly (2**53 is not in (2**53 + 1,)), else as floats
+                    ints = [v for v in values if isinstance(v, int)]
+                    exact = ints if self.static_type(left_node) == "int" else []
+                    floats = [float(v) for v in values  # type: ignore[arg-type]
+                              if not (exact and isinstance(v, int))]
+                    parts: list[pl.Expr] = []
+                    if exact:
+                        parts.append(left.is_in(pl.lit(pl.Series(exact, dtype=pl.Int64))
+                                                .implode()))
+                    if floats:
+                        parts.append(left.cast(pl.Float64).is_in(
+                            pl.lit(pl.Series(floats, dtype=pl.Float64)).implode()))
+                    member = parts[0] if len(parts) == 1 else parts[0] | parts[1]
                 else:
                     member = left.is_in(pl.lit(pl.Series(values)).implode())
                 member = pl.when(left.is_not_null()).then(member)

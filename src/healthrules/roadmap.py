@@ -302,6 +302,24 @@ class Band(_Model):
     score: float | None = Field(None, ge=0, le=100)
     description: str | None = None
 
+    @field_validator("gt", "ge", "lt", "le")
+    @classmethod
+    def _exact_edge(cls, v: _NUM | None) -> _NUM | None:
+        # edges compare as doubles (lower / upper): an int edge that is no double would be
+        # read as another number (9007199254740993 as 9007199254740992.0)
+        if isinstance(v, int) and not isinstance(v, bool):
+            try:
+                exact = float(v) == v
+            except OverflowError:
+                exact = False
+            if not exact:
+                raise PydanticCustomError(
+                    "bands_invalid",
+                    "band edge {value} is not exactly a double (edges compare as doubles; "
+                    "integers are exact up to 2**53): write the double you mean",
+                    {"value": str(v)})
+        return v
+
     @model_validator(mode="after")
     def _one_edge_each_side(self) -> Band:
         if self.gt is not None and self.ge is not None:
@@ -923,6 +941,11 @@ class Stage(_Model):
 # --------------------------------------------------------------------------- score
 
 
+MAX_WEIGHT_TOTAL = 1e300
+"""The largest total of one set of score weights (indicators or families): 100 times it, the
+largest weighted sum of band scores, is a finite double."""
+
+
 class Weights(_Model):
     """Weights of indicators and/or families. Only ratios matter (3/2/1 works)."""
 
@@ -936,6 +959,15 @@ class Weights(_Model):
                 raise PydanticCustomError(
                     "weights_invalid", "the {what} weights are all zero", {"what": what}
                 )
+            # the score's weighted sums (band scores up to 100 times the weights) must stay
+            # finite: a total beyond this would make a score inf or NaN
+            total = sum(ws.values())  # inf when it overflows: refused too
+            if total > MAX_WEIGHT_TOTAL:
+                raise PydanticCustomError(
+                    "weights_invalid",
+                    "the {what} weights add up to {total}: at most 1e300 (only their ratios "
+                    "matter; larger ones would overflow the score's weighted sums)",
+                    {"what": what, "total": f"{total:g}"})
         return self
 
     @property

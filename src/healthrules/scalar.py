@@ -358,8 +358,10 @@ def _member(left: object, items: Sequence[object]) -> bool | None:
     if left is None:
         return None
     if all(_is_number(v) for v in items):
-        x = float(left)  # type: ignore[arg-type]
-        return any(x == float(v) for v in items)  # type: ignore[arg-type]
+        # each item as `left == item` compares them: two ints exactly, an int and a float
+        # as floats (2**53 is not in (2**53 + 1,), as it is not == 2**53 + 1)
+        equal = _OPERATORS[ast.Eq]
+        return any(equal(left, v) is True for v in items)
     return any(left == v for v in items)
 
 

@@ -11,6 +11,7 @@ The raw aggregate of indicator ``x`` of roadmap ``i`` is the column ``__{i}__{x}
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import functools
 import operator
@@ -545,10 +546,14 @@ class EventsPass:
         ``rows`` is the number of events when known (an in-memory frame): small inputs run
         on polars' in-memory engine, which starts faster (see ``frames.SMALL_ROWS``).
         """
-        if rows is not None:
-            self.rows = rows
-        small = self.rows is not None and self.rows <= SMALL_ROWS
-        return self.finish(self._run(events, small), events, in_memory=small)
+        # ``rows`` holds for this call only: the pass keeps the size it was made with (a
+        # copy of it runs this call, sharing everything but the size)
+        run = self
+        if rows is not None and rows != self.rows:
+            run = copy.copy(self)
+            run.rows = rows
+        small = run.rows is not None and run.rows <= SMALL_ROWS
+        return run.finish(run._run(events, small), events, in_memory=small)
 
     def _run(self, events: pl.LazyFrame, in_memory: bool) -> pl.DataFrame:
         """:meth:`query` collected (small inputs on the in-memory engine, with the

@@ -78,6 +78,7 @@ from healthrules.inputs import (
     clock_for,
     event_inputs,
     hierarchy_issues,
+    int_range_issues,
     is_dated,
     source_clock,
     source_label,
@@ -798,6 +799,9 @@ def prepare(source: Roadmap | Pack | Plan, events: Any, accounts: Any, as_of: An
                 else partition_column)
         frames[name] = events_frame(plan, src, clock, ranges[name], part, source=name,
                                     schema=schemas[name])
+        issues += int_range_issues(plan, frames[name], schemas[name], name)
+    if issues:
+        raise InputDataError(issues)
     return plan, clock, frames, acc_df
 
 

@@ -25,8 +25,8 @@ exact, so a parent's value does not depend on the order of its children: each ch
 :data:`healthrules.aggregates.EXACT_SCALE` as an Int128 number of billionths
 (:func:`healthrules.aggregates.exact_limbs`), the integers are added (fewer than 2**32
 children of less than 2**63 each cannot leave Int128), and the exact total becomes the
-double nearest it. A child value that is not finite or beyond +-2**63 cannot be put on the
-grid: its parent's value is null.
+double nearest it. A child value that is not finite or 2**63 or more in absolute value
+cannot be put on the grid: its parent's value is null.
 
 Frames and their rows: the roadmap frame has one row per evaluated row (an account, or an
 (account, date) pair in history); the grouped frame has one row per (parent, date) that has
@@ -54,9 +54,11 @@ _KEY = "__rollup_key"
 
 def _billionths(x: pl.Expr) -> pl.Expr:
     """A child's float value as an Int128 number of billionths (null when it is null, not
-    finite or beyond +-2**63)."""
+    finite or 2**63 or more in absolute value: ``-2**63`` too, which the Int64 limbs could
+    hold, so that the bound is the same on both sides, as docs/semantics.md states it)."""
     hi, lo = exact_limbs(x)
-    return hi.cast(pl.Int128) * EXACT_SCALE + lo.cast(pl.Int128)
+    on_grid = x.abs() < 2.0**63
+    return pl.when(on_grid).then(hi.cast(pl.Int128) * EXACT_SCALE + lo.cast(pl.Int128))
 
 
 def _int_sum(x: pl.Expr) -> pl.Expr:
