@@ -204,3 +204,12 @@ def test_the_cli_refuses_an_as_of_out_of_range(tmp_path: Path,
     err = capsys.readouterr().err
     assert "bad_as_of" in err or "1900-01-01 to 2099-12-31" in err
     assert "2099-12-31" in err
+
+
+def test_history_refuses_an_attribute_out_of_range() -> None:
+    events, accounts = _frames(NY, [dt.datetime(2099, 7, 1, 16, tzinfo=UTC)],
+                               dt.datetime(2100, 7, 1, tzinfo=UTC), dt.date(2099, 1, 1))
+    with pytest.raises(InputDataError) as e:
+        hr.history(_roadmap(NY), events, accounts, start="2099-06-01", end="2099-07-01")
+    [issue] = e.value.issues
+    assert issue.code == "values_out_of_range" and issue.location.path == "renewal"
