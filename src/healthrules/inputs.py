@@ -193,6 +193,28 @@ def _zoned_lit(value: dt.datetime, fold: int, time_unit: str, time_zone: str | N
                   .item(), dtype=pl.Datetime(time_unit, time_zone))  # type: ignore[arg-type]
 
 
+ZONE_DATES = (dt.date(_RULES_AGREE[0], 1, 1), dt.date(_RULES_AGREE[1], 12, 31))
+"""The dates an evaluation, a history date and a date or datetime attribute may take in a
+zone with daylight-saving changes (docs/semantics.md, "Time"): polars' zone rules have no
+changes after 2099 where zoneinfo's (the scalar evaluator's, explain's) go on, so beyond them
+the engine and the scalar paths would read other offsets. The midnight that ends 2099-12-31
+is still exact (no zone changes its offset in 2100 before March)."""
+
+
+def zone_dates_issue(time_zone: str | None, day: dt.date, what: str, frame: str,
+                     column: str | None = None) -> Issue | None:
+    """The issue of a date outside :data:`ZONE_DATES` in a zone with daylight-saving changes
+    (None: within them, or a naive, UTC or fixed-offset zone)."""
+    if time_zone is None or fixed_offset(time_zone) or ZONE_DATES[0] <= day <= ZONE_DATES[1]:
+        return None
+    code = Code.BAD_AS_OF if column is None else Code.VALUES_OUT_OF_RANGE
+    return _issue(code, f"{what} is {day.isoformat()}, outside {ZONE_DATES[0].isoformat()} to "
+                  f"{ZONE_DATES[1].isoformat()}, the dates where the engine's time-zone rules "
+                  f"for {time_zone} are exact (they have no daylight-saving changes after "
+                  f"{_RULES_AGREE[1]})", frame, column,
+                  hint="evaluate within those dates, or use UTC or a fixed-offset zone")
+
+
 def fixed_offset(time_zone: str) -> bool:
     """Whether a zone never changes its offset (UTC, ``Etc/...``, ``+05:30``): its wall times
     all exist once, and zoning them needs no care."""
@@ -383,6 +405,7 @@ def clock_for(plan: Plan, events_schema: pl.Schema, as_of: Any) -> Clock:
             end = local.replace(tzinfo=None)
         else:
             end = as_of
+        _check_zone_date(tz, end.date())
         return Clock(as_of=end.date(), end=end, time_zone=tz, time_unit=unit, fold=end.fold)
     if isinstance(as_of, dt.date):
         if as_of >= dt.date.max:
@@ -391,6 +414,7 @@ def clock_for(plan: Plan, events_schema: pl.Schema, as_of: Any) -> Clock:
                 message=f"as_of {as_of.isoformat()} is the last representable date: the "
                 "evaluation instant (the midnight that ends it) is after 9999-12-31",
                 hint="pass a real evaluation date")])
+        _check_zone_date(tz, as_of)
         end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
         return Clock(as_of=as_of, end=end, time_zone=tz, time_unit=unit)
     if isinstance(as_of, str):
@@ -409,6 +433,12 @@ def clock_for(plan: Plan, events_schema: pl.Schema, as_of: Any) -> Clock:
         code=Code.BAD_AS_OF.value,
         message=f"as_of must be a date or a datetime, got {type(as_of).__name__}",
     )])
+
+
+def _check_zone_date(time_zone: str | None, day: dt.date) -> None:
+    issue = zone_dates_issue(time_zone, day, "as_of", "as_of")
+    if issue is not None:
+        raise InputDataError([issue])
 
 
 def _issue(code: Code, message: str, frame: str, column: str | None = None,
@@ -735,6 +765,7 @@ def check_accounts(plan: Plan, accounts: pl.LazyFrame | pl.DataFrame, events_sch
     if nulls:
         issues.append(_issue(Code.NULL_KEY,
                              f"{nulls} account row(s) have a null key {key!r}", "accounts", key))
+    issues += _zone_date_issues(plan, frame, clock)
     if validity:
         frame, found = _dated(frame, key, validity)
         return frame, _declared(plan, issues + found)
@@ -752,6 +783,29 @@ def check_accounts(plan: Plan, accounts: pl.LazyFrame | pl.DataFrame, events_sch
     if parent is not None and not issues:
         issues += hierarchy_issues(frame, key, parent)
     return frame, _declared(plan, issues)
+
+
+def _zone_date_issues(plan: Plan, frame: pl.DataFrame, clock: Clock) -> list[Issue]:
+    """The date and datetime attributes with a value outside :data:`ZONE_DATES` in a zone
+    with daylight-saving changes (their min and max; accounts are collected, one row each)."""
+    zone = clock.time_zone
+    if zone is None or fixed_offset(zone):
+        return []
+    out: list[Issue] = []
+    for name, typ in plan.attributes.items():
+        if typ not in ("date", "datetime"):
+            continue
+        col = frame.get_column(name)
+        for which, value in (("earliest", col.min()), ("latest", col.max())):
+            if not isinstance(value, dt.date):  # None: every value null
+                continue
+            day = value.date() if isinstance(value, dt.datetime) else value
+            issue = zone_dates_issue(zone, day, f"the {which} value of accounts column "
+                                     f"{name!r}", "accounts", name)
+            if issue is not None:
+                out.append(issue)
+                break
+    return out
 
 
 def hierarchy_issues(frame: pl.DataFrame, key: str, parent: str,

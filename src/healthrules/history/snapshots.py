@@ -313,6 +313,7 @@ class Engine:
         self.accounts = accounts.sort(
             [self.key, VALID_FROM] if self.dated else [self.key], nulls_last=True)
         self.schema = self.events[plan.default_source].collect_schema()
+        clock_for(plan, self.schema, min(dates))  # refuses a first date out of range
         self.clock = clock_for(plan, self.schema, max(dates))
         units = self.accounts
         if self.dated:
