@@ -147,20 +147,27 @@ def _explained(result: hr.Evaluation) -> list[str]:
     return problems
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(reshaped())
-def test_reshaped_inputs_match_the_reference(
-        case: tuple[Any, pl.DataFrame, pl.DataFrame, Any, list[str]]) -> None:
-    roadmap, events, accounts, as_of, how = case
+def _check(roadmap: Any, events: pl.DataFrame | pl.LazyFrame, accounts: pl.DataFrame,
+           as_of: Any, how: str) -> None:
+    """The engine against the reference and explain's traces (``how``: the case's shape)."""
     try:
         result = hr.evaluate(roadmap, events, accounts, as_of)
     except hr.InputDataError as e:  # a sum of values near the Int64 bounds: refused
         assert all(i.code == "values_out_of_range" for i in e.issues), (how, e)
         assume(False)
         return
-    ref = evaluate_reference(roadmap, events, accounts, as_of)
+    ref = evaluate_reference(roadmap, events.collect() if isinstance(events, pl.LazyFrame)
+                             else events, accounts, as_of)
     problems = compare(result, ref, roadmap) + _explained(result)
-    assert not problems, "\n".join([", ".join(how), *problems[:20]])
+    assert not problems, "\n".join([how, *problems[:20]])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(reshaped())
+def test_reshaped_inputs_match_the_reference(
+        case: tuple[Any, pl.DataFrame, pl.DataFrame, Any, list[str]]) -> None:
+    roadmap, events, accounts, as_of, how = case
+    _check(roadmap, events, accounts, as_of, ", ".join(how))
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -179,13 +186,4 @@ def test_edge_frames_match_the_reference(
         events = events.with_columns(pl.lit(None, events.schema["timestamp"]).alias("timestamp"))
     else:
         events = events.with_columns(pl.col("timestamp") + pl.duration(days=400))
-    try:
-        result = hr.evaluate(roadmap, events.lazy() if how == "empty-lazy" else events,
-                             accounts, as_of)
-    except hr.InputDataError as e:  # a sum of values near the Int64 bounds: refused
-        assert all(i.code == "values_out_of_range" for i in e.issues), (how, e)
-        assume(False)
-        return
-    ref = evaluate_reference(roadmap, events, accounts, as_of)
-    problems = compare(result, ref, roadmap) + _explained(result)
-    assert not problems, "\n".join([how, *problems[:20]])
+    _check(roadmap, events.lazy() if how == "empty-lazy" else events, accounts, as_of, how)
