@@ -40,6 +40,7 @@ from healthrules.engine.frames import (
     filter_reading,
     lazy_reading,
     narrow,
+    read_names,
 )
 from healthrules.engine.render import Renderer
 from healthrules.engine.rollup import RollupProgram
@@ -788,10 +789,7 @@ class RoadmapProgram:
         steps, columns = self._action_renders[k]
         read = [*carried, fired, *[e for step in steps for e in step], *columns, *exprs,
                 *self._action_exprs(k, EVIDENCE_MANY_ROWS)]
-        names = dict.fromkeys([key, *[n for e in read for n in e.meta.root_names()]])
-        plain = not any(e.meta.has_multiple_outputs() or e.meta.is_regex_projection()
-                        for e in read)
-        got = self._branch_reads[memo] = list(names) if plain else None
+        got = self._branch_reads[memo] = read_names(key, *read)
         return got
 
     def _branch_columns(self, k: int, key: str, carried: list[pl.Expr],

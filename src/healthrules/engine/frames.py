@@ -24,6 +24,7 @@ __all__ = [
     "filter_reading",
     "lazy_reading",
     "narrow",
+    "read_names",
 ]
 
 FAMILIES = ("process", "relationship", "outcome")
@@ -92,6 +93,21 @@ def cast_to(expr: pl.Expr, typ: Type) -> pl.Expr:
     return expr.cast(target) if target is not None else expr
 
 
+def read_names(*exprs: pl.Expr | str) -> list[str] | None:
+    """The column names ``exprs`` read, first use of each, in order; None when one reads
+    columns by a selector (``pl.all()``, an ``exclude``, a regex): its names are not known
+    without the frame."""
+    names: dict[str, None] = {}
+    for e in exprs:
+        if isinstance(e, str):
+            names[e] = None
+            continue
+        if e.meta.has_multiple_outputs() or e.meta.is_regex_projection():
+            return None
+        names.update(dict.fromkeys(e.meta.root_names()))
+    return list(names)
+
+
 def narrow(frame: pl.DataFrame, *exprs: pl.Expr | str) -> pl.DataFrame:
     """The columns of ``frame`` that ``exprs`` read, as a frame of their own (no copy).
 
@@ -100,14 +116,9 @@ def narrow(frame: pl.DataFrame, *exprs: pl.Expr | str) -> pl.DataFrame:
     history chunk of a million rows, even when it reads two; taking the columns it reads
     first is free. Falls back to the whole frame when a name is not a plain column.
     """
-    names: dict[str, None] = {}
-    for e in exprs:
-        for name in ([e] if isinstance(e, str) else e.meta.root_names()):
-            names[name] = None
-    if not names:
-        return frame
+    names = read_names(*exprs)
     have = set(frame.columns)
-    if any(n not in have for n in names):
+    if not names or any(n not in have for n in names):
         return frame
     # by name: no query, no copy; ``frame[:, names]``, not ``frame[names]``, which in polars
     # 2.1 first reads ``names`` as row indices and catches the TypeError (60 to 100 us per
@@ -135,14 +146,7 @@ def filter_reading(frame: pl.DataFrame, *exprs: pl.Expr | str) -> pl.LazyFrame:
     0.68 ms over its five columns read. Falls back to the whole frame when a name is not a
     plain column (as :func:`narrow`).
     """
-    names: dict[str, None] = {}
-    for e in exprs:
-        if isinstance(e, str):
-            names[e] = None
-            continue
-        if e.meta.has_multiple_outputs() or e.meta.is_regex_projection():
-            return frame.lazy()
-        names.update(dict.fromkeys(e.meta.root_names()))
+    names = read_names(*exprs)
     have = set(frame.columns)
     if not names or any(n not in have for n in names):
         return frame.lazy()
