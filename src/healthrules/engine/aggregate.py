@@ -34,16 +34,23 @@ from healthrules.aggregates import (
 )
 from healthrules.analysis import Analysis
 from healthrules.compiler import Plan
-from healthrules.engine.binding import LiteralTime, anchored_bounds, translate, window
-from healthrules.engine.frames import SMALL_ROWS
+from healthrules.engine.binding import (
+    ColumnTime,
+    LiteralTime,
+    anchored_bounds,
+    translate,
+    window,
+)
+from healthrules.engine.frames import AS_OF, SMALL_ROWS
 from healthrules.errors import Code, InputDataError, Issue, Location
 from healthrules.expressions import Parsed, names_in
 from healthrules.inputs import NOT_FINITE, Clock, read_event_exprs, source_clock, source_label
 from healthrules.roadmap import AggregateIndicator
 
 __all__ = ["EVENTS_QUERY_FLAGS", "PLAIN_EVENTS", "EventsPass", "abs_sum_column", "abs_sum_expr",
-           "aggregate_expr", "aggregate_split", "anchor_column", "check_sum_range", "raw_column",
-           "read_source", "small_events_flags", "summed_columns"]
+           "aggregate_expr", "aggregate_split", "anchor_column", "check_sum_range",
+           "clock_free_filter", "prepare_filters", "raw_column", "read_source",
+           "small_events_flags", "summed_columns"]
 
 # how the events query is collected: each branch streams its own scan (see
 # EventsPass._join_distinct_counts)
@@ -99,6 +106,46 @@ def abs_sum_expr(column: str) -> pl.Expr:
     """An account's sum of the absolute values of a summed value column, as a double (only
     compared with :data:`healthrules.aggregates.EXACT_BOUND`)."""
     return pl.col(column).cast(pl.Float64).abs().sum().alias(abs_sum_column(column))
+
+
+_PROBE_TIME = ColumnTime("us", None)
+"""A binding of time whose ``as_of`` is the column ``AS_OF``: a filter translated with it
+reads that column exactly when it reads ``as_of`` (see :func:`clock_free_filter`)."""
+
+
+def clock_free_filter(plan: Plan, analysis: Analysis, parsed: Parsed, source: str,
+                      ) -> tuple[pl.Expr, frozenset[str]] | None:
+    """The polars expression of an event filter (``where``) of ``source`` that reads no
+    ``as_of``, with the names it reads, built once per plan and filter text; None for a
+    filter that reads ``as_of`` (its expression holds the clock's date: one per clock).
+
+    ``translate`` reads the clock only through ``as_of``: a filter translated with a
+    column for it (:data:`_PROBE_TIME`) that does not read the column is the expression
+    every clock gives. The events pass of a new date (a daily job's first evaluation,
+    each date of a history) then builds only its windows; ``compile`` builds these
+    (:func:`prepare_filters`)."""
+    filters: dict[tuple[int, str, str],
+                  tuple[Analysis, tuple[pl.Expr, frozenset[str]] | None]] = plan.cached(
+        "clock-free-filters", dict)
+    key = (id(analysis), source, parsed.source)
+    got = filters.get(key)
+    if got is None or got[0] is not analysis:
+        expr = translate(parsed, analysis, _PROBE_TIME, filter_scope=True, source=source)
+        free = None if AS_OF in expr.meta.root_names() else (expr, names_in(parsed.tree))
+        got = filters[key] = (analysis, free)
+    return got[1]
+
+
+def prepare_filters(plan: Plan) -> None:
+    """Translate every event filter of the plan that reads no ``as_of`` now
+    (:func:`clock_free_filter`): ``compile`` calls it, so that an evaluation builds only
+    what depends on its date."""
+    for source in plan.sources:
+        for i, idx, _ in plan.source_indicators(source):
+            analysis = plan.roadmaps[i].analysis
+            parsed = analysis.expressions.get(f"indicators[{idx}].where")
+            if parsed is not None:
+                clock_free_filter(plan, analysis, parsed, source)
 
 
 def check_sum_range(plan: Plan, source: str, sums: pl.DataFrame, key: str) -> None:
@@ -205,6 +252,14 @@ class _Shape:
     def without_parts(self) -> pl.Expr:
         """Every column but ``parts``."""
         return pl.all().exclude(*self.parts)
+
+
+def _split_key(ind: AggregateIndicator, split: Split) -> pl.Expr:
+    """What identifies a split aggregation among a pass's aggregations (never run): its
+    kind and parameter, and its reductions. Two indicators with equal keys have the same
+    finish (the kind's function of the reductions), so one is computed and copied."""
+    return pl.struct([p.alias(f"__{j}") for j, p in enumerate(split.parts)]).alias(
+        f"__split__{ind.aggregate}__{ind.q}")
 
 
 class _Computed:
@@ -317,7 +372,11 @@ class EventsPass:
 
     def filter_expr(self, analysis: Analysis, parsed: Parsed) -> pl.Expr:
         """The polars expression of an event filter (``where``) of this source at this
-        clock."""
+        clock: translated once per plan when it does not read ``as_of``
+        (:func:`clock_free_filter`), at this clock otherwise."""
+        free = clock_free_filter(self.plan, analysis, parsed, self.source)
+        if free is not None:
+            return free[0]
         return translate(parsed, analysis, self.time, filter_scope=True, source=self.source)
 
     def _shape(self) -> _Shape:
@@ -379,7 +438,8 @@ class EventsPass:
             where_parsed = a.expressions.get(f"indicators[{idx}].where")
             where = None
             if where_parsed is not None:
-                names = names_in(where_parsed.tree)
+                free = clock_free_filter(self.plan, a, where_parsed, self.source)
+                names = names_in(where_parsed.tree) if free is None else free[1]
                 columns = a.source_types.get(self.source, {})
                 needed_cols |= {n for n in names if n in columns}
                 attrs = {n for n in names if n in a.attribute_types}
@@ -420,13 +480,17 @@ class EventsPass:
                     pair_flags.setdefault(pair_col, []).append(cond.any().alias(name))
                 else:
                     # the events are read by read_source: float values finite or null
-                    expr = aggregate_expr(self.plan, ind, cond, finite=True, one_limb=one)
+                    split = aggregate_split(self.plan, ind, cond, finite=True, one_limb=one)
+                    # (a split aggregation is compared by its kind and reductions: its
+                    # finish is the kind's function of them, and building the whole
+                    # expression only to compare it cost about a third of this loop)
+                    expr = (aggregate_expr(self.plan, ind, cond, finite=True, one_limb=one)
+                            if split is None else _split_key(ind, split))
                     same = computed.find(expr)
                     if same is not None:  # computed once, copied (``count`` and ``compare``)
                         copies.append((name, same))
                         continue
                     computed.add(expr, name)
-                    split = aggregate_split(self.plan, ind, cond, finite=True, one_limb=one)
                     if split is None:
                         aggs.append(expr.alias(name))
                     else:  # its reductions shared with other indicators', finished after

@@ -45,7 +45,12 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from healthrules.compiler import Plan, compile
-from healthrules.engine.aggregate import EVENTS_QUERY_FLAGS, EventsPass, small_events_flags
+from healthrules.engine.aggregate import (
+    EVENTS_QUERY_FLAGS,
+    EventsPass,
+    prepare_filters,
+    small_events_flags,
+)
 from healthrules.engine.assemble import (
     ORDER_STEP,
     RoadmapOutputs,
@@ -135,13 +140,15 @@ class Evaluator:
     def prepare(self) -> None:
         """Build now what evaluations build on first use and does not depend on the data
         (``compile`` calls it): the frame of the actions' names, the event columns that
-        filters read as text, and each source's indicators. A daily job compiles and then
-        evaluates once: its evaluation should pay for the data only."""
+        filters read as text, each source's indicators and the event filters that read no
+        ``as_of`` (the same at every date). A daily job compiles and then evaluates once:
+        its evaluation should pay for the data only."""
         plan = self.plan
         plan.cached("conditions", lambda: _action_names(plan))
         text_filter_columns(plan)
         for name in plan.sources:
             plan.source_indicators(name)
+        prepare_filters(plan)
 
     # ------------------------------------------------------------------ hooks
 
