@@ -173,7 +173,7 @@ def test_one_plan_at_several_dates_matches_the_reference(zone: str | None) -> No
 
 def test_equal_split_aggregations_are_copied_and_others_kept_apart() -> None:
     plan = hr.compile(_roadmap())
-    _, clock, frames, accounts = prepare(plan, _events(), ACCOUNTS, AS_OF)
+    _, clock, _, accounts = prepare(plan, _events(), ACCOUNTS, AS_OF)
     shape = EventsPass(plan, clock, accounts, optimistic=True)._shape()
     copies = dict(shape.copies)
     assert copies["__0__spend_again"] == "__0__spend"
@@ -186,3 +186,27 @@ def test_equal_split_aggregations_are_copied_and_others_kept_apart() -> None:
     got = hr.evaluate(plan, empty, ACCOUNTS, AS_OF)
     assert got.indicators["spend_again"].to_list() == [0.0] * ACCOUNTS.height
     assert got.indicators["spend_avg_again"].null_count() == ACCOUNTS.height
+
+
+def test_compile_finds_the_columns_of_each_actions_rendering() -> None:
+    """The columns each action's branch reads (rendering many rows' actions) are found by
+    ``compile``; an evaluation of many accounts finds none of them again, and renders the
+    same actions as a plan that found them during the evaluation."""
+    from healthrules.datasets import sample
+    from healthrules.engine import assemble
+
+    data = sample(300, days=120)
+    b2b = EXAMPLES / "b2b-saas" / "roadmap.yaml"
+    plan = hr.compile(hr.load(b2b))
+    program = assemble.program_for(plan, 0, "us")
+    n = len(program.compiled.roadmap.all_actions())
+    found = dict(program._branch_reads)
+    assert {k for k, _, carried in found if carried} == set(range(n))
+    got = hr.evaluate(plan, data.events, data.accounts, data.as_of)
+    assert got.actions.height > 0
+    assert program._branch_reads == found
+    # a plan whose reads are found during the evaluation renders the same actions
+    fresh = hr.compile(hr.load(b2b))
+    assemble.program_for(fresh, 0, "us")._branch_reads.clear()
+    again = hr.evaluate(fresh, data.events, data.accounts, data.as_of)
+    assert again.actions.equals(got.actions)

@@ -809,6 +809,15 @@ class RoadmapProgram:
             self._branch_cols[memo] = got
         return got
 
+    def prepare_reads(self, key: str, *, carried: bool) -> None:
+        """Find now the columns the branch of each action in :meth:`rendered_actions`
+        reads (:meth:`_action_reads`; ``carried``: the rows carry the caller's ``__row``).
+        They depend on no data: ``compile`` finds them (``Evaluator.prepare``), so that a
+        daily job's one evaluation does not."""
+        row = [pl.col("__row")] if carried else []
+        for k in range(len(self._outputs[3])):
+            self._action_reads(k, key, row)
+
     def _one_row_actions(self) -> list[int]:
         """The actions in the order of the actions frame for one row: by priority rank,
         then as declared (what sorting by ``__rank`` and ``__order`` gives)."""

@@ -140,8 +140,9 @@ class Evaluator:
     def prepare(self) -> None:
         """Build now what evaluations build on first use and does not depend on the data
         (``compile`` calls it): the frame of the actions' names, the event columns that
-        filters read as text, each source's indicators and the event filters that read no
-        ``as_of`` (the same at every date). A daily job compiles and then evaluates once:
+        filters read as text, each source's indicators, the event filters that read no
+        ``as_of`` (the same at every date) and the columns each action's rendering reads.
+        A daily job compiles and then evaluates once:
         its evaluation should pay for the data only."""
         plan = self.plan
         plan.cached("conditions", lambda: _action_names(plan))
@@ -149,6 +150,12 @@ class Evaluator:
         for name in plan.sources:
             plan.source_indicators(name)
         prepare_filters(plan)
+        # the columns each action's branch reads when many rows render their actions: the
+        # rows carry their number when one roadmap without roll-ups is sorted by key
+        # (``_results``)
+        carried = len(self.programs) == 1 and not self.programs[0].has_rollups
+        for program in self.programs:
+            program.prepare_reads(plan.account_key, carried=carried)
 
     # ------------------------------------------------------------------ hooks
 
