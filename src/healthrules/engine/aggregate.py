@@ -35,7 +35,7 @@ from healthrules.aggregates import (
 from healthrules.analysis import Analysis
 from healthrules.compiler import Plan
 from healthrules.engine.binding import LiteralTime, anchored_bounds, translate, window
-from healthrules.engine.frames import SMALL_ROWS
+from healthrules.engine.frames import NO_OPTIMISATION, SMALL_ROWS
 from healthrules.errors import Code, InputDataError, Issue, Location
 from healthrules.expressions import Parsed, names_in
 from healthrules.inputs import NOT_FINITE, Clock, read_event_exprs, source_clock, source_label
@@ -65,7 +65,7 @@ _SHARED_ONLY.comm_subexpr_elim = True
 def small_events_flags(rows: int) -> pl.QueryOptFlags:
     """The optimisations of an events pass over ``rows`` in-memory events (at most
     ``SMALL_ROWS``), on the in-memory engine: see :data:`PLAIN_EVENTS`."""
-    return pl.QueryOptFlags.none() if rows <= PLAIN_EVENTS else _SHARED_ONLY
+    return NO_OPTIMISATION if rows <= PLAIN_EVENTS else _SHARED_ONLY
 
 
 def raw_column(i: int, ident: str, prev: bool = False) -> str:
