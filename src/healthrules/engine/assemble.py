@@ -338,7 +338,7 @@ class RoadmapProgram:
             return self._fused[0], _fuse(stage), self._fused[2]
         return _fuse(indicators), _fuse(stage), _fuse(conditions)
 
-    def frame(self, routed: pl.LazyFrame, agg: pl.LazyFrame, key: str,
+    def frame(self, routed: pl.LazyFrame, agg: pl.LazyFrame | pl.DataFrame, key: str,
               columns: set[str], rows: int | None = None) -> pl.LazyFrame:
         """The lazy roadmap frame of the rows routed to this roadmap.
 
@@ -350,7 +350,8 @@ class RoadmapProgram:
             columns: lags (``lag_column(x, N)``), stage history (``__roadmap_before``,
             ``__stage_before``, ``__stage_since``) and pins (``__pin__<name>``).
         agg
-            The raw aggregates keyed by ``key``.
+            The raw aggregates keyed by ``key`` (lazy, or collected: then the columns
+            this roadmap reads are taken by name, no select to plan).
         key
             The row key shared by ``routed`` and ``agg``.
         columns
@@ -415,7 +416,8 @@ class RoadmapProgram:
                 and (len(r.stages) > 1 or len(self._weight_sets) > 1)
                 and not any(c.startswith("__pin__") for c in columns))
 
-    def head(self, routed: pl.LazyFrame, agg: pl.LazyFrame, key: str) -> pl.LazyFrame:
+    def head(self, routed: pl.LazyFrame, agg: pl.LazyFrame | pl.DataFrame, key: str,
+             ) -> pl.LazyFrame:
         """The first part of :meth:`frame` (rows without pins, see :meth:`splits`): the
         indicators, ``__stage_index``, ``__stage`` and the segment. Collected, it tells the
         stage and segment of each row; :meth:`tail` adds the rest."""
@@ -445,14 +447,24 @@ class RoadmapProgram:
             rest, conditions = self._rest_steps()
         return self._finish(lf, rest, conditions, columns)
 
-    def _joined(self, routed: pl.LazyFrame, agg: pl.LazyFrame, key: str) -> pl.LazyFrame:
-        """The rows routed to this roadmap with their raw aggregates."""
+    def _joined(self, routed: pl.LazyFrame, agg: pl.LazyFrame | pl.DataFrame, key: str,
+                ) -> pl.LazyFrame:
+        """The rows routed to this roadmap with their raw aggregates (``agg`` collected:
+        its columns taken by name and renamed, no select to plan)."""
         # (the expressions built once: a call builds none and parses no name)
         route, rest, raw = self._join_exprs.get(key) or self._join_exprs.setdefault(key, (
             pl.col("__route") == self.index, pl.all().exclude("__route"),
             [pl.col(key), *self._raw]))
+        if isinstance(agg, pl.DataFrame):
+            if ("raw", key) not in self._takes:
+                self._takes[("raw", key)] = column_take(*raw)
+            take = self._takes[("raw", key)]
+            taken = take_columns(agg, take) if take is not None else None
+            right = taken.lazy() if taken is not None else agg.lazy().select(raw)
+        else:
+            right = agg.select(raw)
         return routed.filter(route).select(rest).join(
-            agg.select(raw), on=key, how="left", maintain_order="left")
+            right, on=key, how="left", maintain_order="left")
 
     def _indicators(self, lf: pl.LazyFrame, steps: list[list[pl.Expr]]) -> pl.LazyFrame:
         """The fused indicator ``steps``, then the previous windows' columns dropped."""
