@@ -18,7 +18,7 @@ from healthrules.datasets import DEFAULT_AS_OF, sample
 from healthrules.engine import Evaluator
 from healthrules.engine.assemble import _fuse, _present, _weighted_mean
 from healthrules.engine.evaluator import prepare
-from healthrules.engine.frames import TASK_DTYPE, empty_actions
+from healthrules.engine.frames import TASK_DTYPE, column_take, empty_actions, take_columns
 from healthrules.engine.render import Renderer, render_value
 from healthrules.inputs import accounts_at
 
@@ -487,3 +487,76 @@ def test_rows_sorted_once_give_the_outputs_of_sorting_each_one(
     assert once.indicators[key].is_sorted()
     per_account = once.actions.group_by(key).len()["len"]
     assert per_account.max() > 1  # the order within an account is checked too
+
+
+def test_column_take_reads_plain_columns_only() -> None:
+    """A select is taken by name only when each expression is a column read as it is,
+    renamed or not, and no column is read or written twice."""
+    got = column_take("k", pl.col("a"), pl.col("b").alias("c"), pl.col("d").alias("e").alias("f"))
+    assert got is not None
+    assert (got.sources, got.names) == (["k", "a", "b", "d"], ["k", "a", "c", "f"])
+    for exprs in ([pl.col("a") + 1], [pl.col("a").cast(pl.Int64)], [pl.lit(1).alias("a")],
+                  [pl.all()], [pl.col("^a.*$")], [pl.col("a", "b")],
+                  [pl.col("a").fill_null(0).alias("a")], [pl.col("a"), pl.col("a").alias("b")],
+                  [pl.col("a").alias("c"), pl.col("b").alias("c")]):
+        assert column_take(*exprs) is None, exprs
+
+
+@pytest.mark.parametrize("height", [0, 1, 5])
+def test_taken_columns_equal_the_select(height: int) -> None:
+    """Columns taken by name are the frame ``select`` gives (NaN, infinities, -0.0, nulls,
+    datetimes in a zone across a change of summer time), and the frame they are taken
+    from keeps its names; a missing column leaves the select to the query."""
+    zone = "Europe/Paris"
+    full = pl.DataFrame({
+        "k": ["a", "b", None, "d", "e"],
+        "x": [float("nan"), float("inf"), -0.0, None, -float("inf")],
+        "n": [None, 2**62, -1, 0, None],
+        "t": pl.datetime_range(dt.datetime(2026, 3, 29, 0), dt.datetime(2026, 3, 29, 5),
+                               "1h", time_zone=zone, eager=True),
+        "l": [[1], None, [], [None], [2, 3]],
+    }).head(height)
+    exprs = ["k", pl.col("x").alias("value"), pl.col("t"), pl.col("n").alias("count"),
+             pl.col("l").alias("lists")]
+    take = column_take(*exprs)
+    assert take is not None
+    taken = take_columns(full, take)
+    assert taken is not None
+    assert_frame_equal(taken, full.select(exprs), check_exact=True)
+    assert full.columns == ["k", "x", "n", "t", "l"]
+    assert take_columns(full.drop("t"), take) is None
+
+
+def test_one_rows_plain_outputs_are_taken_without_a_query(b2b: Any) -> None:
+    """One account's indicators, scores and stage columns (its stage's task list a
+    literal) are its collected roadmap frame's columns taken by name: no select to plan,
+    the frames of the query form."""
+    plan, data = b2b
+    key = plan.account_key
+    ev = Evaluator(plan)
+    program = ev.programs[0]
+    batch = hr.evaluate(plan, data.events, data.accounts, DEFAULT_AS_OF)
+    # an account in a stage whose tasks are all literals (no done_when)
+    literal = {s for s, e in program._tasks if e.meta.is_literal()}
+    assert literal
+    account = batch.stages.filter(pl.col("stage").is_in(sorted(literal)))[key][0]
+    one_events = data.events.filter(pl.col(key) == account)
+    one_accounts = data.accounts.filter(pl.col(key) == account)
+    _, clock, ev_lf, acc_df = prepare(plan, one_events, one_accounts, DEFAULT_AS_OF)
+    accounts = accounts_at(acc_df, clock, key).frame
+    agg, _ = ev.aggregates(ev_lf, accounts, clock, event_rows=one_events.height)
+    routed = ev.route(accounts.lazy().with_columns(ev.time_columns(clock))).collect()
+    (frame,) = ev.roadmap_frames(routed, agg, key)
+    assert frame.height == 1
+    out = program.outputs(frame, key, render=False, fired=False, counts=False)
+    none = pl.QueryOptFlags.none()
+    _, stage_exprs, score_exprs, _, _ = program._outputs
+    one = program._one_task_list(frame)
+    assert one is not None
+    for lf, exprs in ((out.indicators, [key, "roadmap", *program._indicator_cols]),
+                      (out.scores, [key, "roadmap", *score_exprs]),
+                      (out.stages, [key, "roadmap", *stage_exprs, one.alias("tasks")])):
+        assert "SELECT" not in lf.explain(optimizations=none)
+        assert_frame_equal(lf.collect(), frame.select(exprs), check_exact=True)
+    assert_frame_equal(out.stages.collect(),
+                       batch.stages.filter(pl.col(key) == account), check_exact=True)

@@ -41,7 +41,7 @@ from healthrules.engine.binding import (
     translate,
     window,
 )
-from healthrules.engine.frames import AS_OF, SMALL_ROWS
+from healthrules.engine.frames import AS_OF, NO_OPTIMISATION, SMALL_ROWS
 from healthrules.errors import Code, InputDataError, Issue, Location
 from healthrules.expressions import Parsed, names_in
 from healthrules.inputs import NOT_FINITE, Clock, read_event_exprs, source_clock, source_label
@@ -72,7 +72,7 @@ _SHARED_ONLY.comm_subexpr_elim = True
 def small_events_flags(rows: int) -> pl.QueryOptFlags:
     """The optimisations of an events pass over ``rows`` in-memory events (at most
     ``SMALL_ROWS``), on the in-memory engine: see :data:`PLAIN_EVENTS`."""
-    return pl.QueryOptFlags.none() if rows <= PLAIN_EVENTS else _SHARED_ONLY
+    return NO_OPTIMISATION if rows <= PLAIN_EVENTS else _SHARED_ONLY
 
 
 def raw_column(i: int, ident: str, prev: bool = False) -> str:

@@ -36,11 +36,14 @@ from healthrules.engine.frames import (
     PRIORITY_RANK,
     SMALL_ROWS,
     TASK_DTYPE,
+    ColumnTake,
     cast_to,
+    column_take,
     filter_reading,
     lazy_reading,
     narrow,
     read_names,
+    take_columns,
 )
 from healthrules.engine.render import Renderer
 from healthrules.engine.rollup import RollupProgram
@@ -83,6 +86,11 @@ ORDER_STEP = 10_000
 TASK_COMBINATION_ROWS = SMALL_ROWS
 """Above this many rows, a frame's task lists are built once per combination of stage and
 task flags and joined to the rows (:meth:`RoadmapProgram.tasks`)."""
+
+_NO_TASKS = pl.lit([], dtype=TASK_DTYPE)
+"""The task list of a stage without tasks (one expression, kept: see
+:meth:`RoadmapProgram._literal_row`)."""
+
 
 def action_path(r: Roadmap, stage_id: str | None, action_id: str) -> str:
     """The YAML path of an action (``stages[i].actions[k]`` or ``actions[k]``)."""
@@ -248,6 +256,10 @@ class RoadmapProgram:
         self._one_row: dict[tuple[int | None, str | None],
                             tuple[list[list[pl.Expr]], list[list[pl.Expr]]]] = {}
         self._fired_reads: list[str] | None = None
+        # the output selects that only take columns (by output and row key), read once
+        self._takes: dict[tuple[str, str], ColumnTake | None] = {}
+        # one row's literal task lists as columns, by the identity of their expression
+        self._task_rows: dict[int, tuple[pl.Expr, pl.Series | None]] = {}
         self._head_steps: list[list[pl.Expr]] | None = None
         dropped = [*self._raw_prev, *self._prev]
         self._without_prev = pl.all().exclude(*dropped) if dropped else pl.all()
@@ -326,7 +338,7 @@ class RoadmapProgram:
             return self._fused[0], _fuse(stage), self._fused[2]
         return _fuse(indicators), _fuse(stage), _fuse(conditions)
 
-    def frame(self, routed: pl.LazyFrame, agg: pl.LazyFrame, key: str,
+    def frame(self, routed: pl.LazyFrame, agg: pl.LazyFrame | pl.DataFrame, key: str,
               columns: set[str], rows: int | None = None) -> pl.LazyFrame:
         """The lazy roadmap frame of the rows routed to this roadmap.
 
@@ -338,7 +350,8 @@ class RoadmapProgram:
             columns: lags (``lag_column(x, N)``), stage history (``__roadmap_before``,
             ``__stage_before``, ``__stage_since``) and pins (``__pin__<name>``).
         agg
-            The raw aggregates keyed by ``key``.
+            The raw aggregates keyed by ``key`` (lazy, or collected: then the columns
+            this roadmap reads are taken by name, no select to plan).
         key
             The row key shared by ``routed`` and ``agg``.
         columns
@@ -403,7 +416,8 @@ class RoadmapProgram:
                 and (len(r.stages) > 1 or len(self._weight_sets) > 1)
                 and not any(c.startswith("__pin__") for c in columns))
 
-    def head(self, routed: pl.LazyFrame, agg: pl.LazyFrame, key: str) -> pl.LazyFrame:
+    def head(self, routed: pl.LazyFrame, agg: pl.LazyFrame | pl.DataFrame, key: str,
+             ) -> pl.LazyFrame:
         """The first part of :meth:`frame` (rows without pins, see :meth:`splits`): the
         indicators, ``__stage_index``, ``__stage`` and the segment. Collected, it tells the
         stage and segment of each row; :meth:`tail` adds the rest."""
@@ -433,14 +447,24 @@ class RoadmapProgram:
             rest, conditions = self._rest_steps()
         return self._finish(lf, rest, conditions, columns)
 
-    def _joined(self, routed: pl.LazyFrame, agg: pl.LazyFrame, key: str) -> pl.LazyFrame:
-        """The rows routed to this roadmap with their raw aggregates."""
+    def _joined(self, routed: pl.LazyFrame, agg: pl.LazyFrame | pl.DataFrame, key: str,
+                ) -> pl.LazyFrame:
+        """The rows routed to this roadmap with their raw aggregates (``agg`` collected:
+        its columns taken by name and renamed, no select to plan)."""
         # (the expressions built once: a call builds none and parses no name)
         route, rest, raw = self._join_exprs.get(key) or self._join_exprs.setdefault(key, (
             pl.col("__route") == self.index, pl.all().exclude("__route"),
             [pl.col(key), *self._raw]))
+        if isinstance(agg, pl.DataFrame):
+            if ("raw", key) not in self._takes:
+                self._takes[("raw", key)] = column_take(*raw)
+            take = self._takes[("raw", key)]
+            taken = take_columns(agg, take) if take is not None else None
+            right = taken.lazy() if taken is not None else agg.lazy().select(raw)
+        else:
+            right = agg.select(raw)
         return routed.filter(route).select(rest).join(
-            agg.select(raw), on=key, how="left", maintain_order="left")
+            right, on=key, how="left", maintain_order="left")
 
     def _indicators(self, lf: pl.LazyFrame, steps: list[list[pl.Expr]]) -> pl.LazyFrame:
         """The fused indicator ``steps``, then the previous windows' columns dropped."""
@@ -619,19 +643,31 @@ class RoadmapProgram:
         return codes.to_frame().lazy().join(table, on="__code", how="left",
                                             maintain_order="left").select("tasks")
 
+    def _literal_row(self, tasks: pl.Expr) -> pl.Series | None:
+        """The one-row column ``tasks`` of a task list that is a literal (no task with
+        ``done_when``: the same list for every row), computed once per list; None for a
+        list that reads task flags. ``tasks`` is one of the expressions built once
+        (:meth:`_one_task_list`), kept by its identity."""
+        got = self._task_rows.get(id(tasks))
+        if got is None:
+            row = (pl.select(tasks.alias("tasks")).to_series()
+                   if tasks.meta.is_literal() else None)
+            got = self._task_rows[id(tasks)] = (tasks, row)
+        return got[1]
+
     def _one_task_list(self, frame: pl.DataFrame) -> pl.Expr | None:
         """The task list of every row as one expression when one serves them all (no stage
         has tasks, or every row is in one stage: one account), to take with the other
         stage columns in one ``select``; None otherwise (:meth:`tasks`)."""
         if not self._tasks:
-            return pl.lit([], dtype=TASK_DTYPE)
+            return _NO_TASKS
         present = _stages_in(frame)
         if len(present) != 1:
             return None
         (stage_id,) = present
         tasks = dict(self._tasks).get(stage_id)
         if tasks is None:  # a stage without tasks (or unassigned)
-            return pl.lit([], dtype=TASK_DTYPE)
+            return _NO_TASKS
         return tasks
 
     def fired_columns(self, frame: pl.DataFrame, key: str) -> pl.DataFrame:
@@ -665,7 +701,24 @@ class RoadmapProgram:
         # every select: about 2 us each, some forty per call)
         ind_cols = self._indicator_cols
 
-        def take(*exprs: pl.Expr | str) -> pl.LazyFrame:
+        def take(*exprs: pl.Expr | str, name: str = "",
+                 then: pl.Expr | None = None) -> pl.LazyFrame:
+            # columns read as they are (the indicators, the scores, one row's stage
+            # columns and its literal task list ``then``): taken by name from the
+            # collected frame, no query to plan (about 2 us per column less)
+            plain: ColumnTake | None = None
+            if name:
+                if (name, key) not in self._takes:
+                    self._takes[(name, key)] = column_take(*exprs)
+                plain = self._takes[(name, key)]
+            taken = take_columns(frame, plain) if plain is not None else None
+            row = self._literal_row(then) if then is not None and frame.height == 1 else None
+            if taken is not None and (then is None or row is not None):
+                if row is not None:
+                    taken.hstack([row], in_place=True)
+                return taken.lazy()
+            if then is not None:
+                exprs = (*exprs, then.alias("tasks"))
             return lazy_reading(frame, *exprs).select(exprs)
 
         fired_rows: pl.LazyFrame | None = None
@@ -680,16 +733,16 @@ class RoadmapProgram:
             count_frame = src.group_by(by).agg(sums) if by else src.select(sums)
         one = self._one_task_list(frame)
         if one is not None:  # one list form for every row: taken with the stage columns
-            stages = take(key, "roadmap", *stage_exprs, one.alias("tasks"))
+            stages = take(key, "roadmap", *stage_exprs, name="stages", then=one)
         else:
             tasks = self.tasks(frame)
             assert tasks is not None
             stages = pl.concat([take(key, "roadmap", *stage_exprs), tasks],
                                how="horizontal")
         return RoadmapOutputs(
-            indicators=take(key, "roadmap", *ind_cols),
+            indicators=take(key, "roadmap", *ind_cols, name="indicators"),
             stages=stages,
-            scores=take(key, "roadmap", *score_exprs),
+            scores=take(key, "roadmap", *score_exprs, name="scores"),
             fired_rows=fired_rows,
             counts=count_frame,
         )

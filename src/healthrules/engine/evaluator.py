@@ -186,8 +186,8 @@ class Evaluator:
 
     def _frames(self, routed: pl.LazyFrame, agg: pl.DataFrame, key: str,
                 columns: set[str], rows: int | None = None) -> list[pl.LazyFrame]:
-        lazy_agg = agg.lazy()
-        return [p.frame(routed, lazy_agg, key, columns, rows) for p in self.programs]
+        # (collected: each roadmap takes the columns it reads by name, no select to plan)
+        return [p.frame(routed, agg, key, columns, rows) for p in self.programs]
 
     def outputs(self, frames: list[pl.DataFrame], key: str,
                 by: str | None = None, *, render: bool = True) -> CollectedOutputs:
@@ -340,9 +340,9 @@ class Evaluator:
         if accounts.height == 1 and all(p.splits(routed_columns) for p in self.programs):
             # one account: its stage and segment are known after a first collect, and the
             # rest of its roadmap frame computes only what they need (RoadmapProgram.tail)
-            lazy_agg = agg.lazy()
+            # (the aggregates collected: each roadmap takes its columns by name)
             routed, *heads = collect_rows(
-                [routed_lf, *[p.head(routed_lf, lazy_agg, key) for p in self.programs]], 1)
+                [routed_lf, *[p.head(routed_lf, agg, key) for p in self.programs]], 1)
             frames = collect_rows([p.tail(head, routed_columns)
                                    for p, head in zip(self.programs, heads, strict=True)], 1)
         else:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import polars as pl
 
 from healthrules.expressions import Type
@@ -12,19 +14,23 @@ __all__ = [
     "END_NAIVE",
     "EVIDENCE_DTYPE",
     "FAMILIES",
+    "NO_OPTIMISATION",
     "PRIORITY_RANK",
     "ROUTE",
     "SMALL_ROWS",
     "SPECIAL_COLUMNS",
     "TASK_DTYPE",
+    "ColumnTake",
     "cast_to",
     "collect_all",
     "collect_rows",
+    "column_take",
     "empty_actions",
     "filter_reading",
     "lazy_reading",
     "narrow",
     "read_names",
+    "take_columns",
 ]
 
 FAMILIES = ("process", "relationship", "outcome")
@@ -62,13 +68,18 @@ the cost, and the in-memory engine starts faster than the streaming one. The res
 same; larger frames get the streaming engine and every optimisation."""
 
 
+NO_OPTIMISATION = pl.QueryOptFlags.none()
+"""The flags of a query without optimisation, made once: ``QueryOptFlags.none()`` costs
+about 12 us per call in polars 2.1, and a collect copies the flags it is given (it does
+not change them)."""
+
+
 def collect_all(frames: list[pl.LazyFrame], rows: int) -> list[pl.DataFrame]:
     """Collect lazy frames together, on the engine that suits ``rows`` rows of input."""
     if not frames:
         return []
     if rows <= SMALL_ROWS:
-        return pl.collect_all(frames, engine="in-memory",
-                              optimizations=pl.QueryOptFlags.none())
+        return pl.collect_all(frames, engine="in-memory", optimizations=NO_OPTIMISATION)
     return pl.collect_all(frames)
 
 
@@ -134,6 +145,52 @@ def lazy_reading(frame: pl.DataFrame, *exprs: pl.Expr | str) -> pl.LazyFrame:
     if frame.height <= SMALL_ROWS:
         return frame.lazy()
     return narrow(frame, *exprs).lazy()
+
+
+@dataclass(frozen=True)
+class ColumnTake:
+    """A ``select`` of columns by name, some renamed (``pl.col(a).alias(b)``), done on a
+    collected frame without a query (:func:`take_columns`); made once by
+    :func:`column_take`."""
+
+    sources: list[str]
+    names: list[str]
+
+
+def column_take(*exprs: pl.Expr | str) -> ColumnTake | None:
+    """``exprs`` as a :class:`ColumnTake` when each is a column's name or a column read
+    as it is, renamed or not, and no column is read or written twice; None otherwise
+    (any other expression: the select stays a query). Reading the expressions costs a
+    few microseconds each: make it once and keep it."""
+    sources: list[str] = []
+    names: list[str] = []
+    for e in exprs:
+        if isinstance(e, str):
+            sources.append(e)
+            names.append(e)
+            continue
+        base = e.meta.undo_aliases()
+        if (not base.meta.is_column() or base.meta.has_multiple_outputs()
+                or base.meta.is_regex_projection()):
+            return None
+        sources.append(base.meta.output_name())
+        names.append(e.meta.output_name())
+    if len(set(sources)) != len(sources) or len(set(names)) != len(names):
+        return None
+    return ColumnTake(sources, names)
+
+
+def take_columns(frame: pl.DataFrame, take: ColumnTake) -> pl.DataFrame | None:
+    """The columns of ``take`` from ``frame`` under their new names, as a frame of their
+    own (no query, no copy: the same frame as ``frame.select`` of the expressions); None
+    when ``frame`` lacks one of them (the caller runs the query, which raises)."""
+    have = set(frame.columns)
+    if any(n not in have for n in take.sources):
+        return None
+    taken = frame[:, take.sources]  # (by name: see narrow)
+    if take.names != take.sources:
+        taken.columns = take.names  # renames the new frame's columns, not frame's
+    return taken
 
 
 def filter_reading(frame: pl.DataFrame, *exprs: pl.Expr | str) -> pl.LazyFrame:
