@@ -53,6 +53,12 @@ before the account's first row lands on an earlier account's last row, which bot
 share); a cumulative window, and a distinct count, is one lookup less the account's base
 (the running sum before its first row, one value per account, gathered by position). Int64
 sums wrap, so the differences are exact whenever the account's own sums fit.
+
+Counts (of events, active days, values, and the distinct counts of the presence table) are
+never negative and at most their column's total over the table, so they are packed into
+words of 63 bits, each count in as many bits as its total needs: a running sum of words is
+the words of the running sums, and every window reads each count back exactly
+(:func:`_pack`). One running sum per word instead of one per count.
 """
 
 from __future__ import annotations
