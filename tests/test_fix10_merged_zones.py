@@ -214,3 +214,14 @@ def test_from_the_first_date_on_the_engine_matches_the_reference(zone: str) -> N
         want = evaluate_reference(roadmap, events, accounts, day).accounts["a"].indicators
         keys = ("n1", "days", "anchored", "to_renewal")
         assert {k: got[k] for k in keys} == {k: want[k] for k in keys}, (zone, day)
+
+
+def test_a_zone_polars_cannot_read_is_an_unknown_timezone() -> None:
+    # refused at load (docs/format.md); here the engine's own check, should one get through
+    from healthrules.inputs import zone_dates_issue
+
+    assert zone_rules_from("posix/Europe/Paris") is None  # zoneinfo reads it, polars not
+    issue = zone_dates_issue("posix/Europe/Paris", dt.date(2026, 1, 1), "as_of", "as_of")
+    assert issue is not None and issue.code == "unknown_timezone"
+    assert issue.location.path == "data.events.timezone"
+    assert zone_dates_issue(AMS, dt.date(2026, 1, 1), "as_of", "as_of") is None
