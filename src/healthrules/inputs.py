@@ -260,7 +260,7 @@ def zone_rules_from(time_zone: str) -> dt.date | None:
     zoneinfo alone holds it for less than a week (the database holds no such change). The
     first date is two days after the last instant found to differ (or the next point read
     after it): every wall time of that date and later is after it, whatever the offset.
-    About 20 ms of CPU time, once per zone and process (docs/performance.md)."""
+    About 30 ms of CPU time, once per zone and process (docs/performance.md)."""
     try:
         info = ZoneInfo(time_zone)
     except (ZoneInfoNotFoundError, ValueError, OSError):  # left to polars, as before
