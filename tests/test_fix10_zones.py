@@ -38,7 +38,8 @@ def _yaml(zone: str) -> str:
 
 @pytest.mark.parametrize(("zone", "hint"), [
     ("+05:30", "Asia/Kolkata"), ("UTC+5", "'Etc/GMT-5'"), ("-03:00", "'Etc/GMT+3'"),
-    ("+05:00", "'Etc/GMT-5'"), ("GMT-0", "'UTC'"), ("+0545", "UTC"), ("utc", "'UTC'"),
+    ("+05:00", "'Etc/GMT-5'"), ("GMT+05", "'Etc/GMT-5'"), ("UTC-00:00", "'UTC'"),
+    ("+0545", "UTC"), ("utc", "'UTC'"),
     ("europe/berlin", "'Europe/Berlin'"), ("Mars/Olympus", "time-zone database"),
     ("right/UTC", "'UTC'"), ("posix/Europe/Paris", "'Europe/Paris'"),
     ("localtime", "UTC"), ("../etc/passwd", "time-zone database"),
@@ -136,3 +137,20 @@ def test_the_etc_zones_and_a_half_hour_zone_agree_on_every_path(zone: str) -> No
         want = evaluate_reference(roadmap, events, accounts, day).accounts["a"].indicators
         row = h.at(day).indicators.row(0, named=True)
         assert row["n1"] == want["n1"] and row["days"] == want["days"], day
+
+
+@pytest.mark.parametrize("zone", ["GMT+0", "GMT-0", "GMT0", "Etc/GMT+0", "EST5EDT", "Zulu",
+                                  "US/Eastern", "Europe/Kiev", "Europe/Kyiv"])
+def test_names_of_the_database_both_read_are_accepted(zone: str) -> None:
+    roadmap = Roadmap.model_validate({
+        "id": "zy", "goal": "g", "data": {"events": {"values": {}, "timezone": zone}},
+        "indicators": [{"id": "n1", "family": "process", "aggregate": "count",
+                        "window": "1d"}],
+        "stages": [{"id": "s"}]})
+    events = pl.DataFrame({"account_id": ["a"], "user_id": ["u"], "event": ["x"],
+                           "timestamp": [dt.datetime(2024, 6, 30, 12, tzinfo=UTC)]}
+                          ).with_columns(pl.col("timestamp").dt.convert_time_zone(zone))
+    accounts = pl.DataFrame({"account_id": ["a"]})
+    got = hr.evaluate(roadmap, events, accounts, dt.date(2024, 6, 30))
+    want = evaluate_reference(roadmap, events, accounts, dt.date(2024, 6, 30))
+    assert got.indicators["n1"].item() == want.accounts["a"].indicators["n1"] == 1

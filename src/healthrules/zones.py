@@ -26,6 +26,9 @@ _OFFSET = re.compile(r"^\s*(?:UTC|GMT|Z)?\s*([+-])\s*(\d{1,2})(?::?(\d{2}))?\s*$
 def zone_problem(name: str) -> tuple[str, str] | None:
     """Why ``name`` is not a zone both the engine and ``zoneinfo`` read (message, hint), or
     None when it is one."""
+    known = _loads(name)
+    if known and name not in _NOT_ZONES and not name.startswith(("posix/", "right/")):
+        return None  # GMT+0 and the like are names of the database, read alike by both
     offset = _OFFSET.match(name)
     if offset is not None:
         sign, hours, minutes = offset.group(1), int(offset.group(2)), int(offset.group(3) or 0)
@@ -39,9 +42,6 @@ def zone_problem(name: str) -> tuple[str, str] | None:
                          "declare the zone of the place whose clock the timestamps follow "
                          "(e.g. Asia/Kolkata for +05:30), or convert the timestamps to UTC "
                          "and declare UTC")
-    known = _loads(name)
-    if known and name not in _NOT_ZONES and not name.startswith(("posix/", "right/")):
-        return None
     message = f"unknown time zone {name!r}"
     if known:
         message = f"{name!r} is a file of the time-zone database, not a zone the engine reads"
