@@ -23,6 +23,7 @@ Readings of the text where it leaves a choice (each is pinned by tests/test_refe
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import decimal
 import math
@@ -34,7 +35,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from healthrules.analysis import Analysis, TemplateField, analyze
-from healthrules.expressions import Parsed, Type
+from healthrules.expressions import Parsed, Type, names_in, parse
 from healthrules.roadmap import (
     UNASSIGNED_STAGE,
     AccountColumns,
@@ -80,6 +81,8 @@ class FiredAction:
     text: str
     owner_role: str | None = None
     due_date: dt.date | None = None
+    # "Actions": what made the condition true, each entry once: (name, operator, literal)
+    evidence: tuple[tuple[str, str | None, str | None], ...] = ()
 
 
 @dataclass
@@ -662,11 +665,79 @@ def _account(
                     text=text,
                     owner_role=action.owner_role,
                     due_date=due,
+                    evidence=evidence_of(a.expressions[f"{path}.when"], action_values,
+                                         clock, res.bands),
                 ),
             )
         )
     res.actions = [f for _, _, f in sorted(fired, key=lambda t: (t[0], t[1]))]
     return res
+
+
+_OP_TEXT = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">",
+            ast.GtE: ">=", ast.In: "in", ast.NotIn: "not in"}
+_FLIPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
+
+
+def evidence_of(parsed: Parsed, values: Mapping[str, object], clock: _Clock,
+                bands: Mapping[str, str | None]) -> tuple[tuple[str, str | None, str | None],
+                                                          ...]:
+    """"Actions": the evidence of a condition that held, as (name, operator, literal).
+
+    Every part of an ``and`` (a chained comparison is the ``and`` of its pairs); of an
+    ``or``, the branches that held (true, not null); a comparison with a literal is one
+    entry (the compared name, ``band(x)`` or the text of the computed value; a literal on
+    the left is read from the other side, the operator turned round); anything else one
+    entry per name it reads, sorted, without an operator. Each entry once, where it is
+    first met."""
+    out: list[tuple[str, str | None, str | None]] = []
+
+    def held(node: ast.expr) -> bool:
+        return _eval(parse(parsed.segment(node)), values, clock, bands) is True
+
+    def literal(node: ast.expr) -> bool:
+        if isinstance(node, ast.Constant):
+            return True
+        if isinstance(node, ast.UnaryOp):
+            return isinstance(node.operand, ast.Constant)
+        if isinstance(node, (ast.Tuple, ast.List)):
+            return all(isinstance(e, ast.Constant) for e in node.elts)
+        return (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id == "date")
+
+    def label(node: ast.expr) -> str:
+        if isinstance(node, ast.Name):
+            return node.id
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id == "band" and node.args
+                and isinstance(node.args[0], ast.Name)):
+            return f"band({node.args[0].id})"
+        return parsed.segment(node)
+
+    def walk(node: ast.expr) -> None:
+        if isinstance(node, ast.BoolOp):
+            for part in node.values:
+                if isinstance(node.op, ast.And) or held(part):
+                    walk(part)
+            return
+        if isinstance(node, ast.Compare) and len(node.ops) > 1:
+            operands = [node.left, *node.comparators]
+            for i, op in enumerate(node.ops):
+                walk(ast.Compare(left=operands[i], ops=[op], comparators=[operands[i + 1]]))
+            return
+        if isinstance(node, ast.Compare):
+            op = _OP_TEXT.get(type(node.ops[0]))
+            left, right = node.left, node.comparators[0]
+            if op is not None and literal(right) and not literal(left):
+                out.append((label(left), op, parsed.segment(right)))
+                return
+            if op in _FLIPPED and literal(left) and not literal(right):
+                out.append((label(right), _FLIPPED[op], parsed.segment(left)))
+                return
+        out.extend((name, None, None) for name in sorted(names_in(node)))
+
+    walk(parsed.tree)
+    return tuple(dict.fromkeys(out))
 
 
 def _piece(piece: TemplateField | str, values: Mapping[str, object], env: Mapping[str, Type],

@@ -1011,6 +1011,8 @@ def _roadmap_issue(doc: Positions, model: type[BaseModel], err: ErrorDetails,
         path = join(path, str(ctx["what"]))
     elif etype in _POINT_AT and path.rsplit(".", 1)[-1] != _POINT_AT[etype]:
         path = join(path, _POINT_AT[etype])
+    elif etype == "unknown_timezone":
+        hint = str(ctx.get("hint") or "") or None
     elif etype == "window_invalid" and "compare" in ctx:
         path = join(path, "compare")
     location = doc.where(path, key=key)

@@ -55,6 +55,7 @@ class Code(enum.StrEnum):
     BANDS_INVALID = "bands_invalid"
     WEIGHTS_INVALID = "weights_invalid"
     WINDOW_INVALID = "window_invalid"
+    UNKNOWN_TIMEZONE = "unknown_timezone"
     # references
     UNKNOWN_NAME = "unknown_name"
     UNKNOWN_STAGE = "unknown_stage"

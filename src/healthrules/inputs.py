@@ -203,16 +203,108 @@ is still exact (no zone changes its offset in 2100 before March)."""
 
 def zone_dates_issue(time_zone: str | None, day: dt.date, what: str, frame: str,
                      column: str | None = None) -> Issue | None:
-    """The issue of a date outside :data:`ZONE_DATES` in a zone with daylight-saving changes
-    (None: within them, or a naive, UTC or fixed-offset zone)."""
-    if time_zone is None or fixed_offset(time_zone) or ZONE_DATES[0] <= day <= ZONE_DATES[1]:
+    """The issue of a date outside :data:`ZONE_DATES` in a zone with daylight-saving changes,
+    or before the first date from which the engine's rules of the zone and zoneinfo's agree
+    (:func:`zone_rules_from`); None: within them, or a naive, UTC or fixed-offset zone."""
+    if time_zone is None or fixed_offset(time_zone):
         return None
     code = Code.BAD_AS_OF if column is None else Code.VALUES_OUT_OF_RANGE
-    return _issue(code, f"{what} is {day.isoformat()}, outside {ZONE_DATES[0].isoformat()} to "
-                  f"{ZONE_DATES[1].isoformat()}, the dates where the engine's time-zone rules "
-                  f"for {time_zone} are exact (they have no daylight-saving changes after "
-                  f"{_RULES_AGREE[1]})", frame, column,
-                  hint="evaluate within those dates, or use UTC or a fixed-offset zone")
+    if not ZONE_DATES[0] <= day <= ZONE_DATES[1]:
+        return _issue(code, f"{what} is {day.isoformat()}, outside "
+                      f"{ZONE_DATES[0].isoformat()} to {ZONE_DATES[1].isoformat()}, the dates "
+                      f"where the engine's time-zone rules for {time_zone} are exact (they "
+                      f"have no daylight-saving changes after {_RULES_AGREE[1]})", frame, column,
+                      hint="evaluate within those dates, or use UTC or a fixed-offset zone")
+    first = zone_rules_from(time_zone)
+    if first is None:
+        return Issue(code=Code.UNKNOWN_TIMEZONE.value, location=Location(
+            file="<roadmap>", path="data.events.timezone"),
+            message=f"the engine (polars) cannot read time zone {time_zone!r}, which this "
+            "machine's time-zone database (zoneinfo, read by explain) holds",
+            hint="declare a zone both read (UTC, or a region's zone such as Europe/Berlin), "
+            "or update polars")
+    if day >= first:
+        return None
+    return _issue(code, f"{what} is {day.isoformat()}, before {first.isoformat()}: before "
+                  f"then this machine's time-zone database (zoneinfo, which explain and the "
+                  f"scalar evaluator read) gives {time_zone} other offsets than the engine's "
+                  "rules (polars'), so the two would place the same instant on other days "
+                  "(the database merged some zones into others; some builds keep their older "
+                  f"history). {time_zone} is exact from {first.isoformat()} to "
+                  f"{ZONE_DATES[1].isoformat()}", frame, column,
+                  hint=f"evaluate from {first.isoformat()} on, or use UTC or a fixed-offset "
+                  "zone")
+
+
+_SCAN = (dt.datetime(_RULES_AGREE[0], 1, 1), dt.datetime(_RULES_AGREE[1] + 1, 1, 1))
+"""The UTC instants :func:`zone_rules_from` compares the two sets of rules over."""
+_DAY_S = 86_400
+_ZONEINFO_EVERY = 7  # zoneinfo is read every 7th day of the scan, and at polars' changes
+
+
+@functools.lru_cache(maxsize=64)
+def zone_rules_from(time_zone: str) -> dt.date | None:
+    """The first date (of the zone's wall clock) from which polars' offsets of
+    ``time_zone`` and zoneinfo's agree until the end of 2099 (1900-01-01 when they agree
+    over 1900 to 2099); None when polars cannot read the zone. Once per zone and process.
+
+    docs/semantics.md, "Time": some builds of the time-zone database that zoneinfo reads
+    keep the older history of zones that recent releases merged into others (Amsterdam in
+    1930: +00:19:32 for zoneinfo, +00:00 for polars, which reads Brussels' rules).
+
+    polars' offsets are read at every UTC midnight of 1900 to 2099 (one vectorised query),
+    and each change is placed to the second by bisection (17 queries over all the changes
+    at once). zoneinfo's are read, one Python call each, at every 7th midnight, at each of
+    polars' changes and the second before it: a change that the two place at other instants
+    differs at one of those two, and a period where the offsets differ is seen unless
+    zoneinfo alone holds it for less than a week (the database holds no such change). The
+    first date is two days after the last instant found to differ (or the next point read
+    after it): every wall time of that date and later is after it, whatever the offset.
+    About 30 ms of CPU time, once per zone and process (docs/performance.md)."""
+    try:
+        info = ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # left to polars, as before
+        return ZONE_DATES[0]
+    start, stop = ((t - _EPOCH).days * _DAY_S for t in _SCAN)
+    days = pl.int_range(start, stop, _DAY_S, dtype=pl.Int64, eager=True)
+    try:
+        offsets = _polars_offsets(days, time_zone)
+    except pl.exceptions.PolarsError:
+        return None
+    changed = (offsets.diff() != 0).arg_true()
+    # the first second of each change, by bisection: one lazy query (17 eager rounds cost
+    # about half as much again)
+    lo, hi, off, mid = pl.col("lo"), pl.col("hi"), pl.col("off"), pl.col("mid")
+    search = pl.LazyFrame({"lo": days.gather(changed - 1), "hi": days.gather(changed),
+                           "off": offsets.gather(changed - 1)})
+    for _ in range(_DAY_S.bit_length()):
+        same = _offset_expr(mid, time_zone) == off
+        search = search.with_columns(mid=(lo + hi) // 2).select(
+            lo=pl.when(same).then(mid).otherwise(lo),
+            hi=pl.when(same).then(hi).otherwise(mid), off=off)
+    first = search.collect().get_column("hi")
+    points = pl.concat([days.gather_every(_ZONEINFO_EVERY), first, first - 1, days.tail(1)]
+                       ).unique().sort()
+    local = dt.datetime.fromtimestamp  # one call per point: the scan's own loop, not rows'
+    zoneinfo_at = pl.Series([local(t, info).utcoffset() for t in points.to_list()],
+                            dtype=pl.Duration("us")).dt.total_seconds()
+    differ = (zoneinfo_at != _polars_offsets(points, time_zone)).fill_null(True).arg_true()
+    if differ.is_empty():
+        return ZONE_DATES[0]
+    after = int(differ[-1]) + 1  # the next point read, or the end of the scan
+    last = int(points[after]) if after < points.len() else stop
+    return (_EPOCH + dt.timedelta(seconds=last, days=2)).date()
+
+
+def _polars_offsets(seconds: pl.Series, time_zone: str) -> pl.Series:
+    """polars' UTC offsets (seconds) of ``time_zone`` at UTC instants (seconds)."""
+    return pl.select(_offset_expr(pl.lit(seconds), time_zone)).to_series()
+
+
+def _offset_expr(seconds: pl.Expr, time_zone: str) -> pl.Expr:
+    instants = (seconds * 1_000_000).cast(pl.Datetime("us", "UTC"))
+    wall = instants.dt.convert_time_zone(time_zone).dt.replace_time_zone(None)
+    return wall.cast(pl.Int64) // 1_000_000 - seconds
 
 
 def fixed_offset(time_zone: str) -> bool:

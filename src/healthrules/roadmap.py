@@ -117,6 +117,18 @@ class EventColumns(_Model):
         "this at the end of the run date, e.g. 2d; omit for no limit.",
     )
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str | None) -> str | None:
+        if v is not None:
+            from healthrules.zones import zone_problem
+
+            problem = zone_problem(v)
+            if problem is not None:
+                raise PydanticCustomError("unknown_timezone", "{message}",
+                                          {"message": problem[0], "hint": problem[1]})
+        return v
+
     @model_validator(mode="after")
     def _distinct_columns(self) -> EventColumns:
         if self.max_staleness is not None:

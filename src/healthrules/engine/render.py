@@ -200,15 +200,20 @@ class Renderer:
         a comparison with a literal gives one entry (the compared value, rendered, with the
         operator and the literal; for ``band(x)`` the band and x's value, for
         ``score_band`` the band and the score); anything else gives one entry per name it
-        reads. ``not`` lists the names it reads, without operator.
+        reads. ``not`` lists the names it reads, without operator. A chained comparison
+        (``1 < x < 5``) is the ``and`` of its pairs (``1 < x``, ``x < 5``), as it is
+        evaluated. An entry met twice (``(a > 1 or b > 2) and (a > 1 or c > 3)``: the same
+        name, operator and literal) is listed once, where it is first met, on the rows where
+        any of its occurrences held.
         """
         if self._translate is None:
             raise RuntimeError("Renderer needs a translator to build evidence")
-        entries: list[tuple[pl.Expr | None, pl.Expr]] = []
+        entries: list[tuple[_Key, pl.Expr | None, pl.Expr]] = []
         self._walk(parsed, parsed.tree, None, env, banded, entries)
         if not entries:
             return pl.lit([], dtype=EVIDENCE_DTYPE), None
-        structs = [s if g is None else pl.when(g).then(s) for g, s in entries]
+        kept = _once_each(entries)
+        structs = [s if g is None else pl.when(g).then(s) for g, s in kept]
         # one entry: a list of one struct (about a third of the array's cost per row, and
         # less to plan); several: an array made a list (concat_list of several struct
         # columns costs about fifteen times more)
@@ -216,13 +221,13 @@ class Renderer:
                else pl.concat_arr(structs).arr.to_list())
         # every field is a String already (see _struct): the list is an EVIDENCE_DTYPE
         # without a cast (a cast of a list of structs is one more node per call)
-        if any(g is not None for g, _ in entries):
+        if any(g is not None for g, _ in kept):
             return out.list.drop_nulls(), out.list.filter(pl.element().is_not_null())
         return out, None
 
     def _walk(self, parsed: Parsed, node: ast.expr, guard: pl.Expr | None,
               env: dict[str, Type], banded: frozenset[str],
-              entries: list[tuple[pl.Expr | None, pl.Expr]]) -> None:
+              entries: list[tuple[_Key, pl.Expr | None, pl.Expr]]) -> None:
         assert self._translate is not None
         if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And):
             for part in node.values:
@@ -234,19 +239,28 @@ class Renderer:
                 self._walk(parsed, part, held if guard is None else guard & held, env,
                            banded, entries)
             return
-        if isinstance(node, ast.Compare) and len(node.ops) == 1:
+        if isinstance(node, ast.Compare) and len(node.ops) > 1:  # the `and` of its pairs
+            for pair in chain_pairs(node):
+                self._walk(parsed, pair, guard, env, banded, entries)
+            return
+        if isinstance(node, ast.Compare):
             op_text = _OP_TEXT.get(type(node.ops[0]))
             left, right = node.left, node.comparators[0]
             if op_text is not None and _is_literal(right) and not _is_literal(left):
-                entries.append((guard, self._comparison(parsed, left, op_text,
-                                                        parsed.segment(right), env, banded)))
+                threshold = parsed.segment(right)
+                entries.append(((_label(parsed, left), op_text, threshold), guard,
+                                self._comparison(parsed, left, op_text, threshold, env,
+                                                 banded)))
                 return
             if (op_text in _FLIP and _is_literal(left) and not _is_literal(right)):
-                entries.append((guard, self._comparison(parsed, right, _FLIP[op_text],
-                                                        parsed.segment(left), env, banded)))
+                threshold = parsed.segment(left)
+                entries.append(((_label(parsed, right), _FLIP[op_text], threshold), guard,
+                                self._comparison(parsed, right, _FLIP[op_text], threshold,
+                                                 env, banded)))
                 return
         for name in sorted(names_in(node)):
-            entries.append((guard, self._entry(name, name, env.get(name, "str"), banded)))
+            entries.append(((name, None, None), guard,
+                            self._entry(name, name, env.get(name, "str"), banded)))
 
     def _guard(self, cond: pl.Expr) -> pl.Expr:
         """A boolean column, computed once on the fired rows: did this branch hold?"""
@@ -304,6 +318,42 @@ class Renderer:
 
 
 _K = TypeVar("_K", bound=Hashable)
+_Key = tuple[str, str | None, str | None]
+"""What an evidence entry shows of its condition: its name, operator and literal."""
+
+
+def chain_pairs(node: ast.Compare) -> list[ast.Compare]:
+    """The pairs of a comparison (``1 < x < 5``: ``1 < x`` and ``x < 5``), whose ``and`` it
+    is; their operands are the chain's own nodes (their source text is the chain's)."""
+    operands = [node.left, *node.comparators]
+    return [ast.copy_location(ast.Compare(left=operands[i], ops=[op],
+                                          comparators=[operands[i + 1]]), operands[i])
+            for i, op in enumerate(node.ops)]
+
+
+def _label(parsed: Parsed, subject: ast.expr) -> str:
+    """The name of a comparison's entry (as :meth:`Renderer._comparison` gives it)."""
+    if isinstance(subject, ast.Name):
+        return subject.id
+    if (isinstance(subject, ast.Call) and isinstance(subject.func, ast.Name)
+            and subject.func.id == "band" and subject.args
+            and isinstance(subject.args[0], ast.Name)):
+        return f"band({subject.args[0].id})"
+    return parsed.segment(subject)
+
+
+def _once_each(entries: list[tuple[_Key, pl.Expr | None, pl.Expr]],
+               ) -> list[tuple[pl.Expr | None, pl.Expr]]:
+    """Each entry once, where it is first met, guarded by any of its occurrences' guards
+    (None: unguarded, it is listed on every fired row)."""
+    out: dict[_Key, tuple[pl.Expr | None, pl.Expr]] = {}
+    for key, guard, struct in entries:
+        got = out.get(key)
+        if got is None:
+            out[key] = (guard, struct)
+        elif got[0] is not None:
+            out[key] = (None if guard is None else got[0] | guard, got[1])
+    return list(out.values())
 
 
 def _once(index: dict[_K, str], key: _K, step: list[pl.Expr], prefix: str,
