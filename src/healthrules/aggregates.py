@@ -221,6 +221,12 @@ class Split:
 
     parts: tuple[pl.Expr, ...]
     finish: Callable[[Sequence[pl.Expr]], pl.Expr]
+    # the finish in two steps, for a pass that runs it in two ``with_columns`` (the events
+    # pass over a few events, where planning is the cost): ``values`` of the parts'
+    # results, each a column of its own, then ``combine`` of those columns; ``finish(p)``
+    # is ``combine(values(p))`` as one expression (the same computation, the same bits)
+    values: Callable[[Sequence[pl.Expr]], tuple[pl.Expr, ...]] | None = None
+    combine: Callable[[Sequence[pl.Expr]], pl.Expr] | None = None
 
     def whole(self) -> pl.Expr:
         """The aggregation as one expression (inside ``group_by``)."""
@@ -630,26 +636,33 @@ def _sum_split(x: AggregateInputs) -> Split | None:
 
 def _mean_split(x: AggregateInputs) -> Split:
     """A mean: the sum (exact, by limbs, for a float column) and the number of values, then
-    one IEEE division."""
+    one IEEE division (in two steps, :attr:`Split.values` and :attr:`Split.combine`: the
+    sum's double and the count, then the division, which reads the sum's double twice)."""
     import polars as pl
 
     from healthrules.polars_expr import exact_division
 
+    def combine(v: Sequence[pl.Expr]) -> pl.Expr:
+        return exact_division(v[0], v[1])
+
+    def staged(values: Callable[[Sequence[pl.Expr]], tuple[pl.Expr, ...]],
+               parts: tuple[pl.Expr, ...]) -> Split:
+        return Split(parts=parts, finish=lambda p: combine(values(p)), values=values,
+                     combine=combine)
+
     if x.exact is not None and len(x.exact) == 1:
         picked_q = pl.when(x.condition).then(x.exact[0])
-        return Split(parts=(picked_q.sum(), picked_q.count()),
-                     finish=lambda p: exact_division(from_grid(p[0]), p[1].cast(pl.Int64)))
+        return staged(lambda p: (from_grid(p[0]), p[1].cast(pl.Int64)),
+                      (picked_q.sum(), picked_q.count()))
     if x.exact is not None:
         hi, lo = x.exact
         picked_hi = pl.when(x.condition).then(hi)
-        return Split(
-            parts=(picked_hi.sum(), pl.when(x.condition).then(lo).sum(), picked_hi.count()),
-            finish=lambda p: exact_division(_limb_sums_value(p[0], p[1]),
-                                            p[2].cast(pl.Int64)))
+        return staged(lambda p: (_limb_sums_value(p[0], p[1]), p[2].cast(pl.Int64)),
+                      (picked_hi.sum(), pl.when(x.condition).then(lo).sum(),
+                       picked_hi.count()))
     # integers: the exact Int64 sum (see EXACT_BOUND), as a double, over the count
     picked = _picked(x)
-    return Split(parts=(picked.sum(), picked.count()),
-                 finish=lambda p: exact_division(p[0], p[1].cast(pl.Int64)))
+    return staged(lambda p: (p[0], p[1].cast(pl.Int64)), (picked.sum(), picked.count()))
 
 
 def _sum(x: AggregateInputs) -> pl.Expr:

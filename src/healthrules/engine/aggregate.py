@@ -227,6 +227,11 @@ class _Shape:
     # (``parts``, each distinct one computed once), finished after the group_by
     finishes: tuple[pl.Expr, ...] = ()
     parts: tuple[str, ...] = ()
+    # ``finishes`` in two steps (:attr:`healthrules.aggregates.Split.values`, then
+    # ``combine``) for a pass over a few events, where planning is the cost: the values
+    # (columns ``values``), then the finishes from them; the same bits as ``finishes``
+    staged: tuple[tuple[pl.Expr, ...], tuple[pl.Expr, ...]] = ((), ())
+    values: tuple[str, ...] = ()
     # windows that start at an indicator: per anchor level, (which events can matter, the
     # anchor times); then the indicators anchored so, over the events that can matter
     anchor_steps: tuple[tuple[pl.Expr, tuple[pl.Expr, ...]], ...] = ()
@@ -252,6 +257,11 @@ class _Shape:
     def without_parts(self) -> pl.Expr:
         """Every column but ``parts``."""
         return pl.all().exclude(*self.parts)
+
+    @functools.cached_property
+    def without_values(self) -> pl.Expr:
+        """Every column but ``parts`` and ``values`` (after the staged finishes)."""
+        return pl.all().exclude(*self.parts, *self.values)
 
 
 def _split_key(ind: AggregateIndicator, split: Split) -> pl.Expr:
@@ -413,6 +423,9 @@ class EventsPass:
         copies: list[tuple[str, str]] = []
         finishes: list[pl.Expr] = []
         parts: list[str] = []
+        value_exprs: list[pl.Expr] = []
+        staged: list[pl.Expr] = []
+        values: list[str] = []
 
         def reduction(expr: pl.Expr) -> str:
             """The column of a reduction of a split aggregation, computed once."""
@@ -496,12 +509,22 @@ class EventsPass:
                     else:  # its reductions shared with other indicators', finished after
                         cols = [reduction(part) for part in split.parts]
                         finishes.append(split.finish([pl.col(c) for c in cols]).alias(name))
+                        if split.values is not None and split.combine is not None:
+                            first = len(values)
+                            for v in split.values([pl.col(c) for c in cols]):
+                                values.append(f"__value{len(values)}")
+                                value_exprs.append(v.alias(values[-1]))
+                            staged.append(split.combine(
+                                [pl.col(c) for c in values[first:]]).alias(name))
+                        else:
+                            staged.append(finishes[-1])
         return _Shape(
             columns=tuple(sorted(needed_cols)), attributes=tuple(sorted(needed_attrs)),
             instants=tuple(e.alias(n) for n, e in sorted(instants.items())),
             joined=tuple(sorted(joined_attrs)),
             aggs=tuple(aggs), copies=tuple(copies),
             finishes=tuple(finishes), parts=tuple(parts),
+            staged=(tuple(value_exprs), tuple(staged)), values=tuple(values),
             pair_flags=tuple((c, tuple(f)) for c, f in sorted(pair_flags.items())),
             use_day=use_day,
             anchor_steps=tuple((pl.any_horizontal(anchor_matters[k]), tuple(anchor_steps[k]))
@@ -570,9 +593,14 @@ class EventsPass:
             cond = cond & (ts < pl.col(stop_col))
         return cond
 
-    def query(self, events: pl.LazyFrame) -> pl.LazyFrame:
+    def query(self, events: pl.LazyFrame, small: bool = False) -> pl.LazyFrame:
         """The lazy ``group_by(account)`` over the events of this source, with the read
-        range, the columns and the partition filter pushed down to its scan."""
+        range, the columns and the partition filter pushed down to its scan.
+
+        ``small``: for polars' in-memory engine over a few events, where planning is the
+        cost: the finishes of the two-step aggregations in two steps (``_Shape.staged``:
+        a sub-expression read twice is a column of its own; one account of the B2B
+        example, about 0.9 million instructions less), the same bits."""
         ev = self.columns
         ts = pl.col(ev.timestamp)
         shape = self._shape()
@@ -589,11 +617,16 @@ class EventsPass:
         if shape.use_day:
             lf = lf.with_columns(ts.dt.date().alias("__day"))
         out = lf.group_by(ev.account).agg(shape.aggs)
-        if shape.finishes:
+        staged = small and bool(shape.values)
+        if staged:
+            out = out.with_columns(shape.staged[0]).with_columns(shape.staged[1])
+        elif shape.finishes:
             out = out.with_columns(shape.finishes)
         if shape.copies:  # (a copy may read a reduction of a split aggregation)
             out = out.with_columns(shape.copy_exprs)
-        if shape.parts:
+        if staged:
+            out = out.select(shape.without_values)
+        elif shape.parts:
             out = out.select(shape.without_parts)
         out = self._join_distinct_counts(out, lf, shape.pair_flags)
         if shape.anchored is not None:
@@ -622,7 +655,7 @@ class EventsPass:
     def _run(self, events: pl.LazyFrame, in_memory: bool) -> pl.DataFrame:
         """:meth:`query` collected (small inputs on the in-memory engine, with the
         optimisations of :func:`small_events_flags` for ``rows`` events)."""
-        query = self.query(events)
+        query = self.query(events, small=in_memory)
         if in_memory:
             return query.collect(engine="in-memory", optimizations=small_events_flags(
                 self.rows if self.rows is not None else SMALL_ROWS))

@@ -266,8 +266,8 @@ class Evaluator:
             results = [passes[0].collect(frames[plan.default_source], sizes[0])]
         else:
             # the passes of the sources run together (one collect_all), each its own query
-            queries = [p.query(frames[p.source]) for p in passes]
             small = all(n is not None and n <= SMALL_ROWS for n in sizes)
+            queries = [p.query(frames[p.source], small=small) for p in passes]
             if small:
                 total = sum(n for n in sizes if n is not None)
                 collected = pl.collect_all(queries, engine="in-memory",
