@@ -24,6 +24,7 @@ import pytest
 import healthrules as hr
 from healthrules import inputs
 from healthrules.cli import main
+from healthrules.engine.evaluator import events_query, read_range
 from healthrules.errors import InputDataError
 from healthrules.roadmap import Roadmap
 from reference import evaluate_reference
@@ -257,3 +258,19 @@ def test_the_cli_exits_1_without_a_traceback(tmp_path: Path,
     events, _ = _frames(AMS, LATER)
     events.write_parquet(tmp_path / "events.parquet")
     assert main([*args, "--as-of", "1947-03-01"]) == 0
+
+
+@pytest.mark.usefixtures("merged_rules")
+def test_the_query_and_the_read_range_read_nothing() -> None:
+    # events_query and read_range read no event (docs: "Nothing is read"): no refusal there
+    events, accounts = _frames(AMS, SUMMER_1946 + LATER)
+    lazy = events.lazy().map_batches(_never, schema=events.schema)
+    events_query(_roadmap(AMS), lazy, accounts, AS_OF)
+    start, _ = read_range(_roadmap(AMS), lazy, accounts, AS_OF)
+    assert start is None
+    with pytest.raises(InputDataError):
+        hr.evaluate(_roadmap(AMS), events, accounts, AS_OF)
+
+
+def _never(frame: pl.DataFrame) -> pl.DataFrame:
+    raise AssertionError("the events were read")

@@ -659,7 +659,8 @@ def events_query(
     InputDataError
         If the frames do not match the data contract.
     """
-    plan, clock, ev_lf, acc_df = prepare(source, events, accounts, as_of, partition_column)
+    plan, clock, ev_lf, acc_df = prepare(source, events, accounts, as_of, partition_column,
+                                         early=False)
     name = plan.default_source if event_source is None else event_source
     if name not in plan.sources:
         raise ValueError(f"unknown event source {name!r}; the plan reads "
@@ -697,7 +698,7 @@ def read_range(
     InputDataError
         If the frames do not match the data contract.
     """
-    plan, clock, _, acc_df = prepare(source, events, accounts, as_of, None)
+    plan, clock, _, acc_df = prepare(source, events, accounts, as_of, None, early=False)
     name = plan.default_source if event_source is None else event_source
     if name not in plan.sources:
         raise ValueError(f"unknown event source {name!r}; the plan reads "
@@ -716,6 +717,7 @@ _AS_OF: Any = object()  # prepare(first=...): the events are read for as_of alon
 
 def prepare(source: Roadmap | Pack | Plan, events: Any, accounts: Any, as_of: Any,
             partition_column: PartitionColumn = None, *, first: Any = _AS_OF,
+            early: bool = True,
             ) -> tuple[Plan, Clock, dict[str, pl.LazyFrame], pl.DataFrame]:
     """Compile and check the inputs of one evaluation (every problem at once).
 
@@ -731,7 +733,8 @@ def prepare(source: Roadmap | Pack | Plan, events: Any, accounts: Any, as_of: An
 
     ``first`` is the earliest date the events are evaluated at (history: the first date
     of the grid, lags included); by default ``as_of`` alone; None reads every event
-    before ``as_of``'s end.
+    before ``as_of``'s end. ``early``: refuse the events read before the zone's rules agree
+    (:func:`early_events_issue`; False for the callers that read no events).
 
     Raises
     ------
@@ -818,10 +821,10 @@ def prepare(source: Roadmap | Pack | Plan, events: Any, accounts: Any, as_of: An
         frames[name] = events_frame(plan, src, clock, ranges[name], part, source=name,
                                     schema=schemas[name])
         issues += int_range_issues(plan, frames[name], schemas[name], name)
-        early = early_events_issue(plan, clock, frames[name], schemas[name], name,
-                                   ranges[name])
-        if early is not None:
-            issues.append(early)
+        refused = early_events_issue(plan, clock, frames[name], schemas[name], name,
+                                     ranges[name]) if early else None
+        if refused is not None:
+            issues.append(refused)
     if issues:
         raise InputDataError(issues)
     return plan, clock, frames, acc_df
