@@ -71,7 +71,16 @@ def merged_rules(monkeypatch: pytest.MonkeyPatch) -> None:
     def emulated(time_zone: str) -> dt.date | None:
         return EMULATED_FIRST.get(time_zone) or real(time_zone)
 
+    def emulated_instant(time_zone: str) -> dt.datetime | None:
+        first = EMULATED_FIRST.get(time_zone)
+        if first is None:
+            return real_instant(time_zone)
+        return dt.datetime.combine(first - dt.timedelta(days=2), dt.time())
+
+    real_instant = inputs.zone_agrees_from
     monkeypatch.setattr(inputs, "zone_rules_from", emulated)
+    # (the instant from which they agree, tests/test_fix11_early_events.py: two days before)
+    monkeypatch.setattr(inputs, "zone_agrees_from", emulated_instant)
 
 
 @pytest.mark.parametrize("zone", [AMS, "Africa/Accra", "Europe/Oslo", "Atlantic/Reykjavik",

@@ -146,7 +146,7 @@ def _ticks(naive_utc: dt.datetime, time_unit: str) -> int | None:
     return ticks if ticks in _INT64 else None
 
 
-def _instant_lit(naive_utc: dt.datetime, time_unit: str, time_zone: str | None,
+def instant_lit(naive_utc: dt.datetime, time_unit: str, time_zone: str | None,
                  ) -> pl.Expr | None:
     """The instant ``naive_utc`` as a literal of ``Datetime(time_unit, time_zone)``, made
     from its ticks: an Int64 literal cast to the datetime dtype, which polars' optimizer
@@ -165,14 +165,14 @@ def _instant_lit(naive_utc: dt.datetime, time_unit: str, time_zone: str | None,
 def _zoned_lit(value: dt.datetime, fold: int, time_unit: str, time_zone: str | None) -> pl.Expr:
     """A naive wall-clock datetime as a literal of a datetime dtype, built once per value
     (a service evaluating at the same date pays it once, not per call; expressions are
-    immutable), from its ticks (:func:`_instant_lit`).
+    immutable), from its ticks (:func:`instant_lit`).
 
     docs/semantics.md, "Time": a wall time that a daylight-saving change skips or repeats is
     read with the offset before the change (``fold=0``, as zoneinfo reads it), or after it for
     the second occurrence of a repeated time (``fold=1``: an aware ``as_of`` converted to the
     events' zone keeps it)."""
     if time_zone is None:
-        got = _instant_lit(value, time_unit, None)
+        got = instant_lit(value, time_unit, None)
         return pl.lit(value, dtype=pl.Datetime(time_unit)) if got is None else got  # type: ignore[arg-type]
     # the instant itself as the literal: a query pays about 20 us per `replace_time_zone`
     # node, and the events pass of a roadmap compares with tens of these
@@ -182,7 +182,7 @@ def _zoned_lit(value: dt.datetime, fold: int, time_unit: str, time_zone: str | N
         return zoned_wall_time(pl.lit(value, dtype=pl.Datetime(time_unit)),  # type: ignore[arg-type]
                                time_zone)
     if fixed_offset(time_zone) or _RULES_AGREE[0] <= instant.year <= _RULES_AGREE[1]:
-        got = _instant_lit(instant.replace(tzinfo=None), time_unit, time_zone)
+        got = instant_lit(instant.replace(tzinfo=None), time_unit, time_zone)
         if got is not None:
             return got
     # beyond 2099, polars' zone rules have no daylight-saving changes where zoneinfo's
@@ -242,7 +242,6 @@ _DAY_S = 86_400
 _ZONEINFO_EVERY = 7  # zoneinfo is read every 7th day of the scan, and at polars' changes
 
 
-@functools.lru_cache(maxsize=64)
 def zone_rules_from(time_zone: str) -> dt.date | None:
     """The first date (of the zone's wall clock) from which polars' offsets of
     ``time_zone`` and zoneinfo's agree until the end of 2099 (1900-01-01 when they agree
@@ -261,10 +260,28 @@ def zone_rules_from(time_zone: str) -> dt.date | None:
     first date is two days after the last instant found to differ (or the next point read
     after it): every wall time of that date and later is after it, whatever the offset.
     About 30 ms of CPU time, once per zone and process (docs/performance.md)."""
+    got = _zone_scan(time_zone)
+    return None if got is None else got[0]
+
+
+def zone_agrees_from(time_zone: str) -> dt.datetime | None:
+    """The UTC instant (naive) from which polars' offsets of ``time_zone`` and zoneinfo's
+    agree until the end of 2099, as :func:`zone_rules_from` finds it: the first point it
+    reads after the last one where they differ (1900-01-01 00:00 when they agree over the
+    whole scan); an event at or after it has the same local time for both. Before the
+    first date (two days later at least), so no wall time of that date precedes it. None
+    when polars cannot read the zone."""
+    got = _zone_scan(time_zone)
+    return None if got is None else got[1]
+
+
+@functools.lru_cache(maxsize=64)
+def _zone_scan(time_zone: str) -> tuple[dt.date, dt.datetime] | None:
+    """:func:`zone_rules_from`'s date and :func:`zone_agrees_from`'s instant."""
     try:
         info = ZoneInfo(time_zone)
     except (ZoneInfoNotFoundError, ValueError, OSError):  # left to polars, as before
-        return ZONE_DATES[0]
+        return ZONE_DATES[0], _SCAN[0]
     start, stop = ((t - _EPOCH).days * _DAY_S for t in _SCAN)
     days = pl.int_range(start, stop, _DAY_S, dtype=pl.Int64, eager=True)
     try:
@@ -290,10 +307,22 @@ def zone_rules_from(time_zone: str) -> dt.date | None:
                             dtype=pl.Duration("us")).dt.total_seconds()
     differ = (zoneinfo_at != _polars_offsets(points, time_zone)).fill_null(True).arg_true()
     if differ.is_empty():
-        return ZONE_DATES[0]
+        return ZONE_DATES[0], _SCAN[0]
     after = int(differ[-1]) + 1  # the next point read, or the end of the scan
     last = int(points[after]) if after < points.len() else stop
-    return (_EPOCH + dt.timedelta(seconds=last, days=2)).date()
+    agree = _EPOCH + dt.timedelta(seconds=last)
+    return (agree + dt.timedelta(days=2)).date(), agree
+
+
+def early_events_bounds(time_zone: str | None) -> tuple[dt.date, dt.datetime] | None:
+    """For events in ``time_zone``: its first date (:func:`zone_rules_from`) and the UTC
+    instant (naive) before which an event's local time may differ between the engine's rules
+    and zoneinfo's (:func:`zone_agrees_from`); None in a naive, UTC or fixed-offset zone, or
+    one polars cannot read (refused with the ``as_of``)."""
+    if time_zone is None or fixed_offset(time_zone):
+        return None
+    first, agree = zone_rules_from(time_zone), zone_agrees_from(time_zone)
+    return None if first is None or agree is None else (first, agree)
 
 
 def _polars_offsets(seconds: pl.Series, time_zone: str) -> pl.Series:

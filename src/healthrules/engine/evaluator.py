@@ -49,6 +49,7 @@ from healthrules.engine.aggregate import (
     EVENTS_QUERY_FLAGS,
     EventsPass,
     prepare_filters,
+    read_source,
     small_events_flags,
 )
 from healthrules.engine.assemble import (
@@ -74,6 +75,7 @@ from healthrules.errors import Code, InputDataError, Issue, Location
 from healthrules.evaluation import Evaluation
 from healthrules.expressions import Parsed, did_you_mean
 from healthrules.inputs import (
+    ZONE_DATES,
     Clock,
     account_validity,
     accounts_at,
@@ -81,8 +83,10 @@ from healthrules.inputs import (
     check_events_schema,
     check_source_key,
     clock_for,
+    early_events_bounds,
     event_inputs,
     hierarchy_issues,
+    instant_lit,
     int_range_issues,
     is_dated,
     source_clock,
@@ -655,7 +659,8 @@ def events_query(
     InputDataError
         If the frames do not match the data contract.
     """
-    plan, clock, ev_lf, acc_df = prepare(source, events, accounts, as_of, partition_column)
+    plan, clock, ev_lf, acc_df = prepare(source, events, accounts, as_of, partition_column,
+                                         early=False)
     name = plan.default_source if event_source is None else event_source
     if name not in plan.sources:
         raise ValueError(f"unknown event source {name!r}; the plan reads "
@@ -693,7 +698,7 @@ def read_range(
     InputDataError
         If the frames do not match the data contract.
     """
-    plan, clock, _, acc_df = prepare(source, events, accounts, as_of, None)
+    plan, clock, _, acc_df = prepare(source, events, accounts, as_of, None, early=False)
     name = plan.default_source if event_source is None else event_source
     if name not in plan.sources:
         raise ValueError(f"unknown event source {name!r}; the plan reads "
@@ -712,6 +717,7 @@ _AS_OF: Any = object()  # prepare(first=...): the events are read for as_of alon
 
 def prepare(source: Roadmap | Pack | Plan, events: Any, accounts: Any, as_of: Any,
             partition_column: PartitionColumn = None, *, first: Any = _AS_OF,
+            early: bool = True,
             ) -> tuple[Plan, Clock, dict[str, pl.LazyFrame], pl.DataFrame]:
     """Compile and check the inputs of one evaluation (every problem at once).
 
@@ -727,7 +733,8 @@ def prepare(source: Roadmap | Pack | Plan, events: Any, accounts: Any, as_of: An
 
     ``first`` is the earliest date the events are evaluated at (history: the first date
     of the grid, lags included); by default ``as_of`` alone; None reads every event
-    before ``as_of``'s end.
+    before ``as_of``'s end. ``early``: refuse the events read before the zone's rules agree
+    (:func:`early_events_issue`; False for the callers that read no events).
 
     Raises
     ------
@@ -814,9 +821,58 @@ def prepare(source: Roadmap | Pack | Plan, events: Any, accounts: Any, as_of: An
         frames[name] = events_frame(plan, src, clock, ranges[name], part, source=name,
                                     schema=schemas[name])
         issues += int_range_issues(plan, frames[name], schemas[name], name)
+        refused = early_events_issue(plan, clock, frames[name], schemas[name], name,
+                                     ranges[name]) if early else None
+        if refused is not None:
+            issues.append(refused)
     if issues:
         raise InputDataError(issues)
     return plan, clock, frames, acc_df
+
+
+def early_events_issue(plan: Plan, clock: Clock, events: pl.LazyFrame, schema: pl.Schema,
+                       source: str, read_range: tuple[dt.datetime | None, dt.datetime],
+                       ) -> Issue | None:
+    """The issue of an event the evaluation reads (within ``read_range``, wall times of the
+    evaluation clock) at an instant before which the engine's rules of the clock's zone and
+    zoneinfo's may differ (:func:`healthrules.inputs.zone_agrees_from`: 1900-01-01 00:00
+    UTC, or later for a zone whose older history the two place differently; at least two
+    days before the zone's first date, :func:`healthrules.inputs.zone_rules_from`). Before
+    it, the two rules may put the event on other local days (docs/semantics.md, "Time").
+
+    Nothing is read when the range starts on or after the day after the first date (any
+    wall time from then on is an instant after that bound; the common case), or in a naive,
+    UTC or fixed-offset zone; else one min over the source's timestamps read before that
+    day, read as the events pass reads them (:func:`read_source`)."""
+    zone = clock.time_zone
+    bounds = early_events_bounds(zone)
+    if zone is None or bounds is None:
+        return None
+    first, bound = bounds
+    start, end = read_range
+    after = dt.datetime.combine(first + dt.timedelta(days=1), dt.time())
+    if start is not None and start >= after:
+        return None
+    ts = plan.sources[source].timestamp
+    read = read_source(events, plan, source, clock, schema, (ts,), start, min(after, end))
+    col = pl.col(ts)
+    got = read.select(col.filter(col < instant_lit(bound, clock.time_unit, zone)).min()
+                      .dt.convert_time_zone("UTC").dt.replace_time_zone(None)).collect().item()
+    if got is None:
+        return None
+    frame = (f"events frame {source!r}" if plan.named_sources else "events frame")
+    return Issue(
+        code=Code.VALUES_OUT_OF_RANGE.value,
+        location=Location(file=source_label(plan, source), path=ts),
+        message=f"{frame}: timestamp column {ts!r} holds an event at "
+        f"{got:%Y-%m-%d %H:%M:%S} UTC that the roadmap's windows read, before "
+        f"{bound:%Y-%m-%d %H:%M} UTC: before then the engine's time-zone rules (polars') "
+        f"for {zone} and this machine's time-zone database (zoneinfo, which explain and "
+        "the scalar evaluator read) may give other offsets, and so place it on other local "
+        f"days (day counts and window edges would differ). {zone} is exact from "
+        f"{first.isoformat()} to {ZONE_DATES[1].isoformat()}",
+        hint=f"drop the events before {first.isoformat()}, use windows that start after "
+        "it, or use UTC or a fixed-offset zone")
 
 
 def events_frame(plan: Plan, events: Any, clock: Clock,
