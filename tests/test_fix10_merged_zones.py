@@ -29,6 +29,7 @@ from healthrules.errors import InputDataError
 from healthrules.inputs import ZONE_DATES, zone_rules_from
 from healthrules.roadmap import Roadmap
 from reference import evaluate_reference
+from zoned_frames import utc_events
 
 UTC = dt.UTC
 AMS = "Europe/Amsterdam"
@@ -137,12 +138,7 @@ def _roadmap(zone: str) -> Roadmap:
 
 def _frames(zone: str, stamps: list[dt.datetime], renewal: dt.datetime,
             signed: dt.date) -> tuple[pl.DataFrame, pl.DataFrame]:
-    events = pl.DataFrame(
-        {"account_id": ["a"] * len(stamps), "user_id": ["u"] * len(stamps),
-         "event": ["x"] * len(stamps), "timestamp": stamps},
-        schema={"account_id": pl.String, "user_id": pl.String, "event": pl.String,
-                "timestamp": pl.Datetime("us", "UTC")},
-    ).with_columns(pl.col("timestamp").dt.convert_time_zone(zone))
+    events = utc_events(zone, stamps)
     accounts = pl.DataFrame(
         {"account_id": ["a"], "renewal": [renewal], "signed": [signed]},
         schema={"account_id": pl.String, "renewal": pl.Datetime("us", "UTC"),

@@ -29,6 +29,7 @@ from healthrules.errors import InputDataError
 from healthrules.roadmap import Roadmap
 from reference import evaluate_reference
 from test_fix10_merged_zones import MERGED_DIFFER, merged_rules  # noqa: F401
+from zoned_frames import utc_events
 
 UTC = dt.UTC
 AMS = "Europe/Amsterdam"
@@ -62,12 +63,7 @@ def _lifetime_free(zone: str, window: Any) -> Roadmap:
 
 def _frames(zone: str, stamps: list[dt.datetime], signed: dt.date = dt.date(1947, 2, 1),
             ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    events = pl.DataFrame(
-        {"account_id": ["a"] * len(stamps), "user_id": ["u"] * len(stamps),
-         "event": ["x"] * len(stamps), "timestamp": stamps},
-        schema={"account_id": pl.String, "user_id": pl.String, "event": pl.String,
-                "timestamp": pl.Datetime("us", "UTC")},
-    ).with_columns(pl.col("timestamp").dt.convert_time_zone(zone))
+    events = utc_events(zone, stamps)
     accounts = pl.DataFrame({"account_id": ["a", "b"], "signed": [signed, None]},
                             schema={"account_id": pl.String, "signed": pl.Date})
     return events, accounts
