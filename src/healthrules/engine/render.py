@@ -384,16 +384,6 @@ def _column_name(name: str) -> str:
     return AS_OF if name == "as_of" else SPECIAL_COLUMNS.get(name, name)
 
 
-def _subject(node: ast.expr) -> tuple[str, bool] | None:
-    """The name a comparison is about, and whether it compares the name's band."""
-    if isinstance(node, ast.Name):
-        return node.id, False
-    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-            and node.func.id == "band" and node.args and isinstance(node.args[0], ast.Name)):
-        return node.args[0].id, True
-    return None
-
-
 def _is_literal(node: ast.expr) -> bool:
     if isinstance(node, ast.Constant):
         return True
