@@ -29,7 +29,7 @@ from healthrules.errors import InputDataError
 from healthrules.inputs import ZONE_DATES, zone_rules_from
 from healthrules.roadmap import Roadmap
 from reference import evaluate_reference
-from zoned_frames import utc_events
+from zoned_frames import cli_evaluate_args, utc_events
 
 UTC = dt.UTC
 AMS = "Europe/Amsterdam"
@@ -202,16 +202,9 @@ def test_history_dates_before_the_first_date_are_refused() -> None:
 @pytest.mark.usefixtures("merged_rules")
 def test_the_cli_refuses_an_as_of_before_the_first_date(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (tmp_path / "r.yaml").write_text(
-        "id: mz\ngoal: g\ndata:\n  events:\n    values: {}\n    timezone: Europe/Amsterdam\n"
-        "  accounts:\n    attributes: {}\nindicators:\n"
-        "  - {id: n1, family: process, aggregate: count, window: 1d}\nstages:\n  - id: s\n")
     events, _ = _frames(AMS, [dt.datetime(1999, 7, 1, 16, tzinfo=UTC)],
                         dt.datetime(2000, 1, 1, tzinfo=UTC), dt.date(2000, 1, 1))
-    events.write_parquet(tmp_path / "events.parquet")
-    (tmp_path / "accounts.csv").write_text("account_id\na\n")
-    args = ["evaluate", str(tmp_path / "r.yaml"), "--events", str(tmp_path / "events.parquet"),
-            "--accounts", str(tmp_path / "accounts.csv"), "--out", str(tmp_path / "o")]
+    args = cli_evaluate_args(tmp_path, AMS, "1d", events)
     assert main([*args, "--as-of", "1999-07-01"]) == 0
     capsys.readouterr()
     assert main([*args, "--as-of", "1930-06-01"]) == 1

@@ -29,7 +29,7 @@ from healthrules.errors import InputDataError
 from healthrules.roadmap import Roadmap
 from reference import evaluate_reference
 from test_fix10_merged_zones import MERGED_DIFFER, merged_rules  # noqa: F401
-from zoned_frames import utc_events
+from zoned_frames import cli_evaluate_args, utc_events
 
 UTC = dt.UTC
 AMS = "Europe/Amsterdam"
@@ -238,15 +238,8 @@ def test_date_timestamps_before_the_first_date_are_refused_too() -> None:
 @pytest.mark.usefixtures("merged_rules")
 def test_the_cli_exits_1_without_a_traceback(tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
-    (tmp_path / "r.yaml").write_text(
-        "id: early\ngoal: g\ndata:\n  events:\n    values: {}\n    timezone: Europe/Amsterdam\n"
-        "  accounts:\n    attributes: {}\nindicators:\n"
-        "  - {id: n, family: process, aggregate: count, window: all}\nstages:\n  - id: s\n")
     events, _ = _frames(AMS, SUMMER_1946 + LATER)
-    events.write_parquet(tmp_path / "events.parquet")
-    (tmp_path / "accounts.csv").write_text("account_id\na\n")
-    args = ["evaluate", str(tmp_path / "r.yaml"), "--events", str(tmp_path / "events.parquet"),
-            "--accounts", str(tmp_path / "accounts.csv"), "--out", str(tmp_path / "o")]
+    args = cli_evaluate_args(tmp_path, AMS, "all", events)
     assert main([*args, "--as-of", "1947-03-01"]) == 1
     err = capsys.readouterr().err
     assert "values_out_of_range" in err and str(inputs.zone_rules_from(AMS)) in err

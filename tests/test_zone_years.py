@@ -30,6 +30,7 @@ from healthrules.errors import InputDataError
 from healthrules.inputs import ZONE_DATES
 from healthrules.roadmap import Roadmap
 from reference import evaluate_reference
+from zoned_frames import cli_evaluate_args
 
 NY = "America/New_York"
 UTC = dt.UTC
@@ -188,16 +189,9 @@ def test_history_dates_out_of_range_are_refused() -> None:
 
 def test_the_cli_refuses_an_as_of_out_of_range(tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
-    (tmp_path / "r.yaml").write_text(
-        "id: zy\ngoal: g\ndata:\n  events:\n    values: {}\n    timezone: America/New_York\n"
-        "  accounts:\n    attributes: {}\nindicators:\n"
-        "  - {id: n1, family: process, aggregate: count, window: 1d}\nstages:\n  - id: s\n")
     events, _ = _frames(NY, [dt.datetime(2099, 7, 1, 16, tzinfo=UTC)],
                         dt.datetime(2099, 7, 1, tzinfo=UTC), dt.date(2099, 1, 1))
-    events.write_parquet(tmp_path / "events.parquet")
-    (tmp_path / "accounts.csv").write_text("account_id\na\n")
-    args = ["evaluate", str(tmp_path / "r.yaml"), "--events", str(tmp_path / "events.parquet"),
-            "--accounts", str(tmp_path / "accounts.csv"), "--out", str(tmp_path / "o")]
+    args = cli_evaluate_args(tmp_path, NY, "1d", events)
     assert main([*args, "--as-of", "2099-07-01"]) == 0
     capsys.readouterr()
     assert main([*args, "--as-of", "2100-07-01"]) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import polars as pl
 
@@ -16,3 +17,19 @@ def utc_events(zone: str, stamps: list[dt.datetime]) -> pl.DataFrame:
         schema={"account_id": pl.String, "user_id": pl.String, "event": pl.String,
                 "timestamp": pl.Datetime("us", "UTC")},
     ).with_columns(pl.col("timestamp").dt.convert_time_zone(zone))
+
+
+def cli_evaluate_args(tmp_path: Path, zone: str, window: str,
+                      events: pl.DataFrame) -> list[str]:
+    """The arguments of ``healthrules evaluate`` (``--as-of`` left to the caller) over a
+    roadmap of one count over ``window`` in ``zone``, ``events`` written as Parquet and
+    account ``a``, all in ``tmp_path``."""
+    (tmp_path / "r.yaml").write_text(
+        f"id: zoned\ngoal: g\ndata:\n  events:\n    values: {{}}\n    timezone: {zone}\n"
+        "  accounts:\n    attributes: {}\nindicators:\n"
+        f"  - {{id: n, family: process, aggregate: count, window: {window}}}\n"
+        "stages:\n  - id: s\n")
+    events.write_parquet(tmp_path / "events.parquet")
+    (tmp_path / "accounts.csv").write_text("account_id\na\n")
+    return ["evaluate", str(tmp_path / "r.yaml"), "--events", str(tmp_path / "events.parquet"),
+            "--accounts", str(tmp_path / "accounts.csv"), "--out", str(tmp_path / "o")]
