@@ -50,7 +50,7 @@ from healthrules.engine.aggregate import (
     EventsPass,
     prepare_filters,
     read_source,
-    small_events_flags,
+    small_events_run,
 )
 from healthrules.engine.assemble import (
     ORDER_STEP,
@@ -271,11 +271,11 @@ class Evaluator:
         else:
             # the passes of the sources run together (one collect_all), each its own query
             small = all(n is not None and n <= SMALL_ROWS for n in sizes)
-            queries = [p.query(frames[p.source], small=small) for p in passes]
+            shared, flags = small_events_run(sum(n for n in sizes if n is not None))
+            queries = [p.query(frames[p.source], small=small, shared=small and shared)
+                       for p in passes]
             if small:
-                total = sum(n for n in sizes if n is not None)
-                collected = pl.collect_all(queries, engine="in-memory",
-                                           optimizations=small_events_flags(total))
+                collected = pl.collect_all(queries, engine="in-memory", optimizations=flags)
             else:
                 # the streaming engine, as a single pass's collect() runs it
                 collected = pl.collect_all(queries, optimizations=EVENTS_QUERY_FLAGS,
