@@ -19,7 +19,7 @@ from polars.testing import assert_frame_equal
 
 import healthrules as hr
 import healthrules.engine.evaluator as evaluator_module
-from healthrules.engine.assemble import _fuse, _levelled, program_for
+from healthrules.engine.assemble import RoadmapProgram, _fuse, _levelled, program_for
 from healthrules.engine.frames import NO_OPTIMISATION
 
 AS_OF = dt.date(2026, 6, 30)
@@ -229,3 +229,39 @@ def test_levelled_puts_unrelated_chains_side_by_side() -> None:
         ["x", "y"], ["xb", "yb"]]
     rewrite = [[(pl.col("a") + 1).alias("x")], [(pl.col("b") * 2).alias("a")]]
     assert [[e.meta.output_name() for e in s] for s in _levelled(rewrite)] == [["x", "a"]]
+
+
+def test_the_head_of_a_roadmap_for_every_account_reads_the_rows_unfiltered(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A roadmap that applies to every account, first in its plan: one account's head
+    reads the rows without a route to filter by, and gives the frame of the routed form;
+    accounts that carry a ``__route`` column of their own get the same outputs."""
+    got: list[tuple[bool, str, pl.DataFrame, pl.DataFrame | None]] = []
+    real = RoadmapProgram.head
+
+    def both(self: RoadmapProgram, routed: pl.LazyFrame, agg: Any, key: str, *,
+             every: bool = False) -> pl.LazyFrame:
+        lf = real(self, routed, agg, key, every=every)
+        want = None
+        if every:
+            routed_lf = routed.with_columns(pl.lit(0, pl.Int64).alias("__route"))
+            want = real(self, routed_lf, agg, key).collect(optimizations=NO_OPTIMISATION)
+        got.append((every, lf.explain(optimized=False),
+                    lf.collect(optimizations=NO_OPTIMISATION), want))
+        return lf
+
+    monkeypatch.setattr(RoadmapProgram, "head", both)
+    for value in VALUES:
+        accounts = _accounts([value])
+        hr.evaluate(PLAN, _events(accounts), accounts, AS_OF)
+        every, plan, have, want = got.pop()
+        assert every and "FILTER" not in plan
+        assert want is not None
+        assert_frame_equal(have, want, check_exact=True)
+    # a column of the route's name in the accounts is not read as a route
+    accounts = _accounts([1.0])
+    plain = hr.evaluate(PLAN, _events(accounts), accounts, AS_OF)
+    carried = hr.evaluate(PLAN, _events(accounts),
+                          accounts.with_columns(pl.lit(5, pl.Int64).alias("__route")), AS_OF)
+    for name in ("indicators", "stages", "scores", "actions"):
+        assert_frame_equal(getattr(carried, name), getattr(plain, name), check_exact=True)

@@ -422,12 +422,15 @@ class RoadmapProgram:
                 and (len(r.stages) > 1 or len(self._weight_sets) > 1)
                 and not any(c.startswith("__pin__") for c in columns))
 
-    def head(self, routed: pl.LazyFrame, agg: pl.LazyFrame | pl.DataFrame, key: str,
-             ) -> pl.LazyFrame:
+    def head(self, routed: pl.LazyFrame, agg: pl.LazyFrame | pl.DataFrame, key: str, *,
+             every: bool = False) -> pl.LazyFrame:
         """The first part of :meth:`frame` (rows without pins, see :meth:`splits`): the
         indicators, ``__stage_index``, ``__stage`` and the segment. Collected, it tells the
-        stage and segment of each row; :meth:`tail` adds the rest."""
-        lf = self._joined(routed, agg, key)
+        stage and segment of each row; :meth:`tail` adds the rest.
+
+        ``every``: ``routed`` are the rows without ``__route``, every one of them routed
+        to this roadmap (no filter by the route to plan and run)."""
+        lf = self._joined(routed, agg, key, every=every)
         steps = self._head_steps
         if steps is None:  # built once
             indicators, _, _ = self._fused
@@ -515,9 +518,10 @@ class RoadmapProgram:
         return cells
 
     def _joined(self, routed: pl.LazyFrame, agg: pl.LazyFrame | pl.DataFrame, key: str,
-                ) -> pl.LazyFrame:
+                *, every: bool = False) -> pl.LazyFrame:
         """The rows routed to this roadmap with their raw aggregates (``agg`` collected:
-        its columns taken by name and renamed, no select to plan)."""
+        its columns taken by name and renamed, no select to plan; ``every``: ``routed``
+        has no ``__route``, every row is routed here)."""
         # (the expressions built once: a call builds none and parses no name)
         route, rest, raw = self._join_exprs.get(key) or self._join_exprs.setdefault(key, (
             pl.col("__route") == self.index, pl.all().exclude("__route"),
@@ -530,8 +534,8 @@ class RoadmapProgram:
             right = taken.lazy() if taken is not None else agg.lazy().select(raw)
         else:
             right = agg.select(raw)
-        return routed.filter(route).select(rest).join(
-            right, on=key, how="left", maintain_order="left")
+        left = routed if every else routed.filter(route).select(rest)
+        return left.join(right, on=key, how="left", maintain_order="left")
 
     def _indicators(self, lf: pl.LazyFrame, steps: list[list[pl.Expr]]) -> pl.LazyFrame:
         """The fused indicator ``steps``, then the previous windows' columns dropped."""
