@@ -137,7 +137,8 @@ def _collected(accounts: pl.DataFrame,
 @pytest.mark.parametrize("value", VALUES)
 def test_tail_with_band_cells_equals_the_query_form(
         value: float | None, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The tail (band scores as columns made once, steps levelled) equals the one-row
+    """The tail (band scores and literals as columns made once, steps levelled) equals
+    the one-row
     steps with the band scores looked up in the query (the form before), column for
     column, bit for bit; the tail's query computes no band score, the head's query
     keeps the previous windows' columns (dropped by name after it)."""
@@ -156,8 +157,9 @@ def test_tail_with_band_cells_equals_the_query_form(
     assert_frame_equal(after.select(before.columns), before, check_exact=True)
     assert any(n.startswith("__bv__") for n in after.columns)
     plan = program.tail(head.clone(), columns).explain(optimized=False)
-    # one lookup left: the score's band
+    # one lookup left: the score's band; no literal column (made once, next to the row)
     assert plan.count("search_sorted") == 1 and 'alias("__bv__' not in plan
+    assert 'alias("__tasks_total")' not in plan and 'alias("roadmap")' not in plan
 
 
 def test_band_cells_cover_every_band_and_no_band() -> None:

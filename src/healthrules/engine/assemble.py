@@ -264,7 +264,7 @@ class RoadmapProgram:
         self._no_age = pl.lit(None, pl.Int64).alias("days_in_stage")
         self._one_row_levels: dict[tuple[Any, ...], list[list[pl.Expr]]] = {}
         self._one_row_split: dict[tuple[int | None, str | None], tuple[
-            list[list[pl.Expr]], list[list[pl.Expr]], list[str]]] = {}
+            list[list[pl.Expr]], list[list[pl.Expr]], list[str], list[pl.Series]]] = {}
         self._cells: dict[str, dict[str | None, tuple[pl.Series, pl.Series]]] | None = None
         dropped = [*self._raw_prev, *self._prev]
         self._dropped = dropped
@@ -452,9 +452,11 @@ class RoadmapProgram:
             index = head.get_column("__stage_index")[0]
             segment = (head.get_column("__segment")[0] if self._segment is not None
                        else None)
-            rest, conditions, bands = self._one_row_parts(index, segment)
-            if bands:  # the band scores of the row's bands: columns made once, no query
-                head = head.hstack(self._band_cells(head, bands))
+            rest, conditions, bands, literals = self._one_row_parts(index, segment)
+            # the band scores of the row's bands and the literals: columns made once
+            cells = self._band_cells(head, bands) if bands else []
+            if cells or literals:
+                head = head.hstack([*cells, *literals])
             # the steps levelled (built once per stage, segment and time columns)
             time_cols = self._time_columns(columns)
             got = self._one_row_levels.get((index, segment, *map(id, time_cols)))
@@ -586,18 +588,32 @@ class RoadmapProgram:
         return steps
 
     def _one_row_parts(self, index: int | None, segment: str | None,
-                       ) -> tuple[list[list[pl.Expr]], list[list[pl.Expr]], list[str]]:
-        """:meth:`one_row_steps` without the band scores' step, and the banded indicators
-        whose band scores that step computes (:meth:`tail` puts them next to the row as
-        columns made once, from the bands the head computed: no lookup done again)."""
+                       ) -> tuple[list[list[pl.Expr]], list[list[pl.Expr]], list[str],
+                                  list[pl.Series]]:
+        """:meth:`one_row_steps` without the band scores' step and without the columns
+        that are literals (the actions out of scope, the task total, the roadmap's id...),
+        the banded indicators whose band scores that step computes (:meth:`tail` puts
+        them next to the row as columns made once, from the bands the head computed: no
+        lookup done again), and the literals as one-row columns, computed once."""
         got = self._one_row_split.get((index, segment))
         if got is not None:
             return got
         pre, band_step, post, conditions = self._one_row_steps(index, segment)
         bands = [e.meta.output_name()[len("__bv__"):] for e in band_step
                  if e.meta.output_name().startswith("__bv__")]
+        steps = [*pre, *post, *conditions]
+        read = {n for step in steps for e in step for n in e.meta.root_names()}
+        constant = [e for step in steps for e in step
+                    if e.meta.is_literal(allow_aliasing=True)
+                    and e.meta.output_name() not in read]
+        done = {id(e) for e in constant}
+
+        def computed(steps: list[list[pl.Expr]]) -> list[list[pl.Expr]]:
+            return _fuse([[e for e in step if id(e) not in done] for step in steps])
+
+        literals = pl.select(constant).get_columns() if constant else []
         parts = self._one_row_split[(index, segment)] = (
-            _fuse([*pre, *post]), _fuse(conditions), bands)
+            computed([*pre, *post]), computed(conditions), bands, literals)
         return parts
 
     def _one_row_steps(self, index: int | None, segment: str | None,
