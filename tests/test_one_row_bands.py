@@ -138,10 +138,10 @@ def _collected(accounts: pl.DataFrame,
 def test_tail_with_band_cells_equals_the_query_form(
         value: float | None, monkeypatch: pytest.MonkeyPatch) -> None:
     """The tail (band scores and literals as columns made once, steps levelled) equals
-    the one-row
-    steps with the band scores looked up in the query (the form before), column for
-    column, bit for bit; the tail's query computes no band score, the head's query
-    keeps the previous windows' columns (dropped by name after it)."""
+    the one-row steps with the band scores looked up in the query (the form before),
+    column for column, bit for bit; the tail's query computes no band score and no
+    literal, the head's query keeps the previous windows' columns (dropped by name
+    after it)."""
     accounts = _accounts([value])
     (_, head), (after,), *_ = _collected(accounts, monkeypatch)
     program = program_for(PLAN, 0, "us")

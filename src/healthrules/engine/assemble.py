@@ -444,9 +444,13 @@ class RoadmapProgram:
         return lf
 
     def tail(self, head: pl.DataFrame, columns: set[str]) -> pl.LazyFrame:
-        """The rest of :meth:`frame` from a collected :meth:`head`: the same columns with
-        the same values. A single row's stage and segment are known, so only what they
-        need is computed (:meth:`one_row_steps`); other rows get every stage's parts."""
+        """The rest of :meth:`frame` from a collected :meth:`head` (its frame: the
+        previous windows' columns are dropped from it in place): the same columns with
+        the same values (in another order). A single row's stage and segment are known, so
+        only what they need is computed (:meth:`one_row_steps`), its band scores are
+        columns made once per band (read by the band the head computed), the literal
+        columns are made once per stage and segment, and the steps are levelled; other
+        rows get every stage's parts."""
         head = self._without_previous(head)
         if head.height == 1:
             index = head.get_column("__stage_index")[0]
