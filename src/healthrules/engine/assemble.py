@@ -261,7 +261,13 @@ class RoadmapProgram:
         # one row's literal task lists as columns, by the identity of their expression
         self._task_rows: dict[int, tuple[pl.Expr, pl.Series | None]] = {}
         self._head_steps: list[list[pl.Expr]] | None = None
+        self._no_age = pl.lit(None, pl.Int64).alias("days_in_stage")
+        self._one_row_levels: dict[tuple[Any, ...], list[list[pl.Expr]]] = {}
+        self._one_row_split: dict[tuple[int | None, str | None], tuple[
+            list[list[pl.Expr]], list[list[pl.Expr]], list[str], list[pl.Series]]] = {}
+        self._cells: dict[str, dict[str | None, tuple[pl.Series, pl.Series]]] | None = None
         dropped = [*self._raw_prev, *self._prev]
+        self._dropped = dropped
         self._without_prev = pl.all().exclude(*dropped) if dropped else pl.all()
         self._join_exprs: dict[str, tuple[pl.Expr, pl.Expr, list[pl.Expr]]] = {}
         # the conditions' Boolean columns, in the order of the counts (condition_counts)
@@ -416,41 +422,112 @@ class RoadmapProgram:
                 and (len(r.stages) > 1 or len(self._weight_sets) > 1)
                 and not any(c.startswith("__pin__") for c in columns))
 
-    def head(self, routed: pl.LazyFrame, agg: pl.LazyFrame | pl.DataFrame, key: str,
-             ) -> pl.LazyFrame:
+    def head(self, routed: pl.LazyFrame, agg: pl.LazyFrame | pl.DataFrame, key: str, *,
+             every: bool = False) -> pl.LazyFrame:
         """The first part of :meth:`frame` (rows without pins, see :meth:`splits`): the
         indicators, ``__stage_index``, ``__stage`` and the segment. Collected, it tells the
-        stage and segment of each row; :meth:`tail` adds the rest."""
-        indicators, _, _ = self._fused
-        lf = self._indicators(self._joined(routed, agg, key), indicators)
+        stage and segment of each row; :meth:`tail` adds the rest.
+
+        ``every``: ``routed`` are the rows without ``__route``, every one of them routed
+        to this roadmap (no filter by the route to plan and run)."""
+        lf = self._joined(routed, agg, key, every=every)
         steps = self._head_steps
         if steps is None:  # built once
-            head: list[list[pl.Expr]] = [[self._stage[0]], [self._stage[1]]]
+            indicators, _, _ = self._fused
+            head: list[list[pl.Expr]] = [*indicators, [self._stage[0]], [self._stage[1]]]
             if self._segment is not None:
                 head += [[self._segment], [pl.col("__segment").alias("segment")]]
-            steps = self._head_steps = _fuse(head)
+            steps = self._head_steps = _levelled(head)
+        # (the previous windows' columns: dropped by tail, by name)
         for step in steps:
             lf = lf.with_columns(step)
         return lf
 
     def tail(self, head: pl.DataFrame, columns: set[str]) -> pl.LazyFrame:
-        """The rest of :meth:`frame` from a collected :meth:`head`: the same columns with
-        the same values. A single row's stage and segment are known, so only what they
-        need is computed (:meth:`one_row_steps`); other rows get every stage's parts."""
-        lf = head.lazy()
+        """The rest of :meth:`frame` from a collected :meth:`head` (its frame: the
+        previous windows' columns are dropped from it in place): the same columns with
+        the same values (in another order). A single row's stage and segment are known, so
+        only what they need is computed (:meth:`one_row_steps`), its band scores are
+        columns made once per band (read by the band the head computed), the literal
+        columns are made once per stage and segment, and the steps are levelled; other
+        rows get every stage's parts."""
+        head = self._without_previous(head)
         if head.height == 1:
             index = head.get_column("__stage_index")[0]
             segment = (head.get_column("__segment")[0] if self._segment is not None
                        else None)
-            rest, conditions = self.one_row_steps(index, segment)
+            rest, conditions, bands, literals = self._one_row_parts(index, segment)
+            # the band scores of the row's bands and the literals: columns made once
+            cells = self._band_cells(head, bands) if bands else []
+            if cells or literals:
+                head = head.hstack([*cells, *literals])
+            # the steps levelled (built once per stage, segment and time columns)
+            time_cols = self._time_columns(columns)
+            got = self._one_row_levels.get((index, segment, *map(id, time_cols)))
+            if got is None:
+                if len(self._one_row_levels) >= 256:  # (a bound: keys hold ids)
+                    self._one_row_levels.clear()
+                got = self._one_row_levels[(index, segment, *map(id, time_cols))] = (
+                    _levelled([*rest, time_cols, *conditions]))
+            lf = head.lazy()
+            for step in got:
+                lf = lf.with_columns(step)
+            return lf
         else:
             rest, conditions = self._rest_steps()
-        return self._finish(lf, rest, conditions, columns)
+        return self._finish(head.lazy(), rest, conditions, columns)
+
+    def _without_previous(self, head: pl.DataFrame) -> pl.DataFrame:
+        """A collected :meth:`head` without the previous windows' columns, dropped in place
+        (the frame is the head's own; a ``select`` of the rest in the head's query was
+        one node per column to plan, taking the rest by name about 17 us)."""
+        for name in self._dropped:
+            head.drop_in_place(name)
+        return head
+
+    def _band_cells(self, head: pl.DataFrame, bands: list[str]) -> list[pl.Series]:
+        """The ``__bv__``/``__bp__`` columns of one row's bands (``bands``: banded
+        indicators), as :meth:`_build_score_base` computes them from the band's position:
+        a band name is the name of one level (names are unique), so its score is that
+        level's; no band (a null value) is the missing policy's. Each column is a Series
+        made once per indicator and band and kept."""
+        cells = self._cells
+        if cells is None:
+            cells = self._cells = self._build_band_cells()
+        row = head.row(0)  # (the whole row: one call, cheaper than a frame of the bands)
+        out: list[pl.Series] = []
+        for ident in bands:
+            out += cells[ident][row[head.get_column_index(f"{ident}__band")]]
+        return out
+
+    def _build_band_cells(self) -> dict[str, dict[str | None, tuple[pl.Series, pl.Series]]]:
+        r = self.compiled.roadmap
+        cells: dict[str, dict[str | None, tuple[pl.Series, pl.Series]]] = {}
+        for ind in r.indicators:
+            if ind.bands is None:
+                continue
+            policy = ind.missing or r.score.missing
+            fill = 50.0 if policy == "neutral" else 0.0 if policy == "worst" else None
+            scores = ind.bands.level_scores()
+
+            def cell(value: float, present: float, ident: str = ind.id,
+                     ) -> tuple[pl.Series, pl.Series]:
+                return (pl.Series(f"__bv__{ident}", [value], dtype=pl.Float64),
+                        pl.Series(f"__bp__{ident}", [present], dtype=pl.Float64))
+
+            by_name: dict[str | None, tuple[pl.Series, pl.Series]] = {
+                level.name: cell(float(scores[level.name]), 1.0)
+                for level in ind.bands.levels}
+            by_name[None] = cell(0.0 if fill is None else fill,
+                                 0.0 if fill is None else 1.0)
+            cells[ind.id] = by_name
+        return cells
 
     def _joined(self, routed: pl.LazyFrame, agg: pl.LazyFrame | pl.DataFrame, key: str,
-                ) -> pl.LazyFrame:
+                *, every: bool = False) -> pl.LazyFrame:
         """The rows routed to this roadmap with their raw aggregates (``agg`` collected:
-        its columns taken by name and renamed, no select to plan)."""
+        its columns taken by name and renamed, no select to plan; ``every``: ``routed``
+        has no ``__route``, every row is routed here)."""
         # (the expressions built once: a call builds none and parses no name)
         route, rest, raw = self._join_exprs.get(key) or self._join_exprs.setdefault(key, (
             pl.col("__route") == self.index, pl.all().exclude("__route"),
@@ -463,8 +540,8 @@ class RoadmapProgram:
             right = taken.lazy() if taken is not None else agg.lazy().select(raw)
         else:
             right = agg.select(raw)
-        return routed.filter(route).select(rest).join(
-            right, on=key, how="left", maintain_order="left")
+        left = routed if every else routed.filter(route).select(rest)
+        return left.join(right, on=key, how="left", maintain_order="left")
 
     def _indicators(self, lf: pl.LazyFrame, steps: list[list[pl.Expr]]) -> pl.LazyFrame:
         """The fused indicator ``steps``, then the previous windows' columns dropped."""
@@ -509,6 +586,45 @@ class RoadmapProgram:
         got = self._one_row.get((index, segment))
         if got is not None:
             return got
+        pre, band_step, post, conditions = self._one_row_steps(index, segment)
+        steps = self._one_row[(index, segment)] = (
+            _fuse([*pre, band_step, *post]), _fuse(conditions))
+        return steps
+
+    def _one_row_parts(self, index: int | None, segment: str | None,
+                       ) -> tuple[list[list[pl.Expr]], list[list[pl.Expr]], list[str],
+                                  list[pl.Series]]:
+        """:meth:`one_row_steps` without the band scores' step and without the columns
+        that are literals (the actions out of scope, the task total, the roadmap's id...),
+        the banded indicators whose band scores that step computes (:meth:`tail` puts
+        them next to the row as columns made once, from the bands the head computed: no
+        lookup done again), and the literals as one-row columns, computed once."""
+        got = self._one_row_split.get((index, segment))
+        if got is not None:
+            return got
+        pre, band_step, post, conditions = self._one_row_steps(index, segment)
+        bands = [e.meta.output_name()[len("__bv__"):] for e in band_step
+                 if e.meta.output_name().startswith("__bv__")]
+        steps = [*pre, *post, *conditions]
+        read = {n for step in steps for e in step for n in e.meta.root_names()}
+        constant = [e for step in steps for e in step
+                    if e.meta.is_literal(allow_aliasing=True)
+                    and e.meta.output_name() not in read]
+        done = {id(e) for e in constant}
+
+        def computed(steps: list[list[pl.Expr]]) -> list[list[pl.Expr]]:
+            return _fuse([[e for e in step if id(e) not in done] for step in steps])
+
+        literals = pl.select(constant).get_columns() if constant else []
+        parts = self._one_row_split[(index, segment)] = (
+            computed([*pre, *post]), computed(conditions), bands, literals)
+        return parts
+
+    def _one_row_steps(self, index: int | None, segment: str | None,
+                       ) -> tuple[list[list[pl.Expr]], list[pl.Expr], list[list[pl.Expr]],
+                                  list[list[pl.Expr]]]:
+        """The unfused steps of :meth:`one_row_steps`: those before the band scores, the
+        band scores' step, those after it, and the conditions."""
         r = self.compiled.roadmap
         stage_id = r.stages[index].id if index is not None else UNASSIGNED_STAGE
         rest: list[list[pl.Expr]] = []
@@ -532,8 +648,8 @@ class RoadmapProgram:
         fam, total = _score_parts(r, self._weight_sets[pick][2], "")
         families = [e.alias(n) for n, e in fam.items()]
         reads = {n for e in [*families, total] for n in e.meta.root_names()}
-        rest.append([e for e in self._band_scores if e.meta.output_name() in reads])
-        rest += [families, [total.alias("__score")], [self._score_band]]
+        band_step = [e for e in self._band_scores if e.meta.output_name() in reads]
+        post = [families, [total.alias("__score")], [self._score_band]]
         whens: list[pl.Expr] = []
         conds: list[pl.Expr] = []
         no = pl.lit(False)
@@ -548,8 +664,7 @@ class RoadmapProgram:
                       when.is_null().alias(f"__unknown_{k}")]
         conditions = [step for step in (whens, conds) if step]
         conditions.append([self._roadmap_id])
-        steps = self._one_row[(index, segment)] = (_fuse(rest), _fuse(conditions))
-        return steps
+        return rest, band_step, post, conditions
 
     def _time_columns(self, columns: set[str]) -> list[pl.Expr]:
         """The lags the rows do not carry (null) and ``days_in_stage``, as the actions read
@@ -557,8 +672,7 @@ class RoadmapProgram:
         time_cols = [e for c, e in self._lag_nulls.items() if c not in columns]
         if self._age:
             history = {"__roadmap_before", "__stage_before", "__stage_since"} <= columns
-            time_cols.append(self._age_expr if history
-                             else pl.lit(None, pl.Int64).alias("days_in_stage"))
+            time_cols.append(self._age_expr if history else self._no_age)
         return time_cols
 
     @staticmethod
@@ -1312,6 +1426,43 @@ def _fuse(steps: list[list[pl.Expr]]) -> list[list[pl.Expr]]:
             fused.append(list(step))
             written = set(writes)
     return fused
+
+
+def _levelled(steps: list[list[pl.Expr]]) -> list[list[pl.Expr]]:
+    """The expressions of ``steps`` (``with_columns`` steps, applied in order) in as few
+    steps as give the same frame values: each expression goes to the first step after
+    every expression of an earlier step that writes a column it reads or writes (they
+    must have run), and no earlier than any expression of an earlier step that reads a
+    column it writes (which must read the value before it; in the same step it does, as
+    every expression of a step reads the step's input). A step whose expressions read a
+    column another of them writes (they read the value before it) stays together.
+    :func:`_fuse` only merges neighbouring steps, so a chain of steps that each read the
+    step before (a derived indicator, then its band, then the next) stays one step per
+    link even where the links do not read each other. The columns the steps add come in
+    another order (by step, then as declared)."""
+    placed: list[tuple[int, set[str], str]] = []  # (step, reads, writes), earlier steps
+    levels: list[list[pl.Expr]] = []
+    for step in steps:
+        parts = [(e, set(e.meta.root_names()), e.meta.output_name()) for e in step]
+        writes = {w for _, _, w in parts}
+        together = any((r - {w}) & writes for _, r, w in parts)
+        at: list[int] = []
+        for _, reads, out in parts:
+            level = 0
+            for done, r, w in placed:
+                if w in reads or w == out:
+                    level = max(level, done + 1)
+                elif out in r:
+                    level = max(level, done)
+            at.append(level)
+        if together:
+            at = [max(at)] * len(at)
+        for (e, reads, out), level in zip(parts, at, strict=True):
+            while len(levels) <= level:
+                levels.append([])
+            levels[level].append(e)
+            placed.append((level, reads, out))
+    return levels
 
 
 def _pinned(lf: pl.LazyFrame, names: list[str], pins: set[str]) -> pl.LazyFrame:

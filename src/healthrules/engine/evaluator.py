@@ -140,6 +140,9 @@ class Evaluator:
         self.programs: list[RoadmapProgram] = [
             program_for(plan, i, time_unit) for i in range(len(plan.roadmaps))]
         self._route: pl.Expr = plan.cached(("route", time_unit), self._route_expr)
+        # the first roadmap applies to every account (the route is 0 for every row)
+        self._every = bool(plan.roadmaps) and (
+            "applies_to" not in plan.roadmaps[0].analysis.expressions)
 
     def prepare(self) -> None:
         """Build now what evaluations build on first use and does not depend on the data
@@ -333,7 +336,8 @@ class Evaluator:
                                            low_memory=low_memory, event_rows=rows)
         # the routed rows and the roadmap frames built from them in one collect (above
         # SMALL_ROWS accounts on the in-memory engine: collect_rows)
-        routed_lf = self.route(accounts.lazy().with_columns(self.time_columns(clock)))
+        timed_lf = accounts.lazy().with_columns(self.time_columns(clock))
+        routed_lf = self.route(timed_lf)
         routed_columns = {*accounts.columns, ROUTE, AS_OF, END, END_NAIVE}
         # one roadmap: its frame is built from the rows sorted by key (narrow rows: one
         # cheap sort), so that the output frames come out in key order and need no sort of
@@ -345,8 +349,13 @@ class Evaluator:
             # one account: its stage and segment are known after a first collect, and the
             # rest of its roadmap frame computes only what they need (RoadmapProgram.tail)
             # (the aggregates collected: each roadmap takes its columns by name)
+            # (the first roadmap applies to every account: its head reads the rows as
+            # they are, no route to test; not where the accounts carry a column of that name)
+            every = self._every and ROUTE not in accounts.columns
             routed, *heads = collect_rows(
-                [routed_lf, *[p.head(routed_lf, agg, key) for p in self.programs]], 1)
+                [routed_lf, *[p.head(timed_lf, agg, key, every=True) if i == 0 and every
+                              else p.head(routed_lf, agg, key)
+                              for i, p in enumerate(self.programs)]], 1)
             frames = collect_rows([p.tail(head, routed_columns)
                                    for p, head in zip(self.programs, heads, strict=True)], 1)
         else:
