@@ -800,8 +800,9 @@ def test_wall_times_in_a_repeated_hour_are_cut_by_the_engine(spark: Any) -> None
 
 def test_the_filter_keeps_two_days_on_each_side_and_counts_the_exact_range(
         spark: Any) -> None:
-    """Events just outside the read range reach the partitions (the margin) but are neither
-    counted nor read: the result and ``events_read`` are the engine's, on either side."""
+    """Events just outside the read range, whether Spark's filter keeps them (within its
+    margin, on dates) or not, are neither counted nor read: the result and ``events_read``
+    are the engine's, on either side."""
     from healthrules.integrations import spark as hs
 
     roadmap = _zone_roadmap("America/Sao_Paulo", window="7d")

@@ -375,12 +375,14 @@ def evaluate(
             if start is not None:
                 keep = keep & (day >= F.lit(
                     (start.date() - dt.timedelta(days=1)).isoformat()).cast("date"))
-        else:  # wider than the range: Spark's zone rules (Java's) never cut (_spark_bound)
+        else:  # no zone rules of Spark's (Java's) cut (_spark_bound): the exact instants,
+            # or, where a wall time is read, a range wider by _MARGIN that the engine cuts
+            margin = _MARGIN if ntz or end.tzinfo is None else dt.timedelta(0)
             keep = F.lit(True)
-            high = _spark_bound(end, ntz, _MARGIN)
+            high = _spark_bound(end, ntz, margin)
             if high is not None:
                 keep = ts < high
-            low = None if start is None else _spark_bound(start, ntz, -_MARGIN)
+            low = None if start is None else _spark_bound(start, ntz, -margin)
             if low is not None:
                 keep = keep & (ts >= low)
         picked = sdf.where(keep | ts.isNull())
@@ -696,10 +698,12 @@ def _spark_bound(value: dt.datetime, ntz: bool, shift: dt.timedelta) -> Any | No
     offsets than the engine's rules (polars', and zoneinfo's for its literals): past 2099,
     around a rule change one database holds and another not. So the bound is: for a
     ``TimestampNTZ`` column, the wall time; for an instant column, the instant itself (an
-    aware value as UTC), or, for a naive roadmap (the partitions read the instants as wall
-    times of the session zone), the wall time read as UTC. ``shift`` (:data:`_MARGIN`)
-    covers any difference of offsets and of wall times in a repeated hour; the engine, in
-    each partition, keeps the exact range.
+    aware value as UTC: the instant of the engine's own bound, which zoneinfo places), or,
+    for a naive roadmap (the partitions read the instants as wall times of the session
+    zone, with polars' rules), the wall time read as UTC. Where a wall time is read, the
+    caller shifts the bound by :data:`_MARGIN`, which covers any difference of offsets and
+    of wall times in a repeated hour, and the engine, in each partition, keeps the exact
+    range.
     """
     try:
         moved = value + shift
