@@ -29,6 +29,7 @@ import healthrules as hr
 from healthrules.datasets import sample
 from healthrules.errors import InputDataError
 from healthrules.integrations import MissingExtraError, import_optional
+from healthrules.loader import load_text
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "rules" / "examples"
 EXAMPLE_FILES = ["b2b-saas/roadmap.yaml", "goal-tracks/pack.yaml",
@@ -706,3 +707,135 @@ def test_refused_issues_survive_the_round_trip_through_text() -> None:
     assert _decode_issues(text) == issues
     assert _decode_issues("no mark here") is None
     assert _decode_issues("[healthrules-issues:bm90IGpzb24=:healthrules-issues]") is None
+
+
+# ------------------------------------------------ the pre-filter reads no zone rules of its own
+# (docs/semantics.md, "Time", Spark): Spark keeps the events of the read range before the
+# engine sees them; built with Spark's zone rules (Java's time-zone database) that filter could
+# cut at other instants than the engine's rules (past 2099, around a rule change one database
+# has and another has not, in a repeated hour). It is two days wider on each side and the
+# engine makes the exact cut; the diagnostics count the events of the exact range.
+
+
+def _zone_roadmap(zone: str | None, window: str = "1d") -> hr.Roadmap:
+    tz = f"    timezone: {zone}\n" if zone else ""
+    got = load_text(
+        f"id: zoned\ngoal: g\ndata:\n  events:\n    values: {{}}\n{tz}"
+        "  accounts:\n    attributes: {}\nindicators:\n"
+        f"  - {{id: n, family: process, aggregate: count, window: {window}}}\n"
+        "stages:\n  - id: s\n")
+    assert isinstance(got, hr.Roadmap)
+    return got
+
+
+def _utc_events(stamps: list[dt.datetime]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {"account_id": ["a"] * len(stamps), "user_id": ["u"] * len(stamps),
+         "event": ["x"] * len(stamps), "timestamp": stamps},
+        schema={"account_id": pl.String, "user_id": pl.String, "event": pl.String,
+                "timestamp": pl.Datetime("us", "UTC")})
+
+
+_ONE_ACCOUNT = pl.DataFrame({"account_id": ["a"]})
+
+
+def test_a_naive_roadmap_over_instants_past_2099_keeps_what_the_engine_reads(
+        spark: Any) -> None:
+    """A roadmap without a zone over Spark instants reads them as wall times of the session
+    zone (polars' rules, in each partition). In July 2100 polars keeps New York on EST
+    (-05:00) where Java applies the rule (EDT, -04:00): an event at 04:30 UTC on 11 July is
+    23:30 on the 10th for the engine, after the end of the 10th for Java. The pre-filter
+    once dropped it (a count of 2 where the engine counts 3)."""
+    from healthrules.integrations import spark as hs
+
+    roadmap = _zone_roadmap(None)
+    stamps = [dt.datetime(2100, 7, 10, 16), dt.datetime(2100, 7, 11, 4, 30),
+              dt.datetime(2100, 7, 11, 5, 30), dt.datetime(2100, 7, 10, 4, 30),
+              dt.datetime(2100, 7, 10, 5, 30)]
+    events = _utc_events(stamps)
+    before = spark.conf.get("spark.sql.session.timeZone")
+    spark.conf.set("spark.sql.session.timeZone", "America/New_York")
+    try:
+        # the partition's reading: the session zone's wall time, by polars' rules
+        wall = events.with_columns(pl.col("timestamp").dt.convert_time_zone(
+            "America/New_York").dt.replace_time_zone(None))
+        want = hr.evaluate(roadmap, wall, _ONE_ACCOUNT, dt.date(2100, 7, 10))
+        assert want.indicators["n"].to_list() == [3]
+        assert want.diagnostics["events_read"] == 3
+        result = hs.evaluate(roadmap, _to_spark(spark, events), _to_spark(spark, _ONE_ACCOUNT),
+                             dt.date(2100, 7, 10), partitions=2)
+        try:
+            _assert_same(result, want)
+        finally:
+            result.unpersist()
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", before)
+
+
+def test_wall_times_in_a_repeated_hour_are_cut_by_the_engine(spark: Any) -> None:
+    """Wall-time (``TimestampNTZ``) events in a zone are instants for the engine, a
+    repeated wall time its earlier instant. With ``as_of`` the second 02:30 of Paris'
+    autumn change (01:30 UTC), an event at wall time 02:45 is 00:45 UTC for the engine,
+    before ``as_of``; a filter on wall times dropped it (02:45 after 02:30)."""
+    from pyspark.sql import functions as F
+
+    from healthrules.integrations import spark as hs
+
+    roadmap = _zone_roadmap("Europe/Paris")
+    walls = [dt.datetime(2026, 10, 25, 2, 45), dt.datetime(2026, 10, 25, 1, 0),
+             dt.datetime(2026, 10, 25, 3, 0), dt.datetime(2026, 10, 24, 1, 0)]
+    naive = _utc_events(walls).with_columns(pl.col("timestamp").dt.replace_time_zone(None))
+    as_of = dt.datetime(2026, 10, 25, 1, 30, tzinfo=dt.UTC)
+    zoned = naive.with_columns(pl.col("timestamp").dt.replace_time_zone(
+        "Europe/Paris", ambiguous="earliest"))
+    want = hr.evaluate(roadmap, zoned, _ONE_ACCOUNT, as_of)
+    assert want.indicators["n"].to_list() == [2]
+    sdf = _to_spark(spark, naive).withColumn("timestamp", F.col("timestamp").cast("timestamp_ntz"))
+    result = hs.evaluate(roadmap, sdf, _to_spark(spark, _ONE_ACCOUNT), as_of, partitions=2)
+    try:
+        _assert_same(result, want)
+    finally:
+        result.unpersist()
+
+
+def test_the_filter_keeps_two_days_on_each_side_and_counts_the_exact_range(
+        spark: Any) -> None:
+    """Events just outside the read range, whether Spark's filter keeps them (within its
+    margin, on dates) or not, are neither counted nor read: the result and ``events_read``
+    are the engine's, on either side."""
+    from healthrules.integrations import spark as hs
+
+    roadmap = _zone_roadmap("America/Sao_Paulo", window="7d")
+    as_of = dt.date(2026, 3, 10)
+    end = dt.datetime(2026, 3, 11, 3)  # midnight in Sao Paulo (-03:00), as UTC
+    start = end - dt.timedelta(days=7)
+    stamps = [start - dt.timedelta(seconds=1), start, end - dt.timedelta(microseconds=1),
+              end, end + dt.timedelta(days=1), start - dt.timedelta(days=1, hours=23),
+              start - dt.timedelta(days=3)]
+    events = _utc_events(stamps).with_columns(
+        pl.col("timestamp").dt.convert_time_zone("America/Sao_Paulo"))
+    want = hr.evaluate(roadmap, events, _ONE_ACCOUNT, as_of)
+    assert want.indicators["n"].to_list() == [2]
+    assert want.diagnostics["events_read"] == 2
+    result = hs.evaluate(roadmap, _to_spark(spark, events), _to_spark(spark, _ONE_ACCOUNT), as_of,
+                         partitions=2)
+    try:
+        _assert_same(result, want)
+    finally:
+        result.unpersist()
+
+    # Date events: the midnight starting each date; the one of the day after as_of is the
+    # end itself, not read (Spark's filter keeps it, on dates, with a day of margin: it was
+    # counted in events_read, 3 where the engine reads 2)
+    days = pl.DataFrame({"account_id": ["a"] * 4, "user_id": ["u"] * 4, "event": ["x"] * 4,
+                         "timestamp": [dt.date(2026, 3, 3), dt.date(2026, 3, 4),
+                                       dt.date(2026, 3, 10), dt.date(2026, 3, 11)]})
+    want = hr.evaluate(roadmap, days, _ONE_ACCOUNT, as_of)
+    assert want.indicators["n"].to_list() == [2]
+    assert want.diagnostics["events_read"] == 2
+    result = hs.evaluate(roadmap, _to_spark(spark, days), _to_spark(spark, _ONE_ACCOUNT),
+                         as_of, partitions=2)
+    try:
+        _assert_same(result, want)
+    finally:
+        result.unpersist()

@@ -1011,7 +1011,7 @@ def _roadmap_issue(doc: Positions, model: type[BaseModel], err: ErrorDetails,
         path = join(path, str(ctx["what"]))
     elif etype in _POINT_AT and path.rsplit(".", 1)[-1] != _POINT_AT[etype]:
         path = join(path, _POINT_AT[etype])
-    elif etype == "unknown_timezone":
+    elif etype in ("unknown_timezone", "no_timezone_database"):
         hint = str(ctx.get("hint") or "") or None
     elif etype == "window_invalid" and "compare" in ctx:
         path = join(path, "compare")

@@ -56,6 +56,7 @@ class Code(enum.StrEnum):
     WEIGHTS_INVALID = "weights_invalid"
     WINDOW_INVALID = "window_invalid"
     UNKNOWN_TIMEZONE = "unknown_timezone"
+    NO_TIMEZONE_DATABASE = "no_timezone_database"
     # references
     UNKNOWN_NAME = "unknown_name"
     UNKNOWN_STAGE = "unknown_stage"

@@ -13,7 +13,7 @@ import polars as pl
 
 from healthrules.aggregates import finite_value
 from healthrules.compiler import Plan
-from healthrules.errors import Code, InputDataError, Issue, Location
+from healthrules.errors import Code, EvaluationError, InputDataError, Issue, Location
 from healthrules.roadmap import AggregateIndicator
 
 if TYPE_CHECKING:
@@ -501,6 +501,26 @@ def read_event_exprs(plan: Plan, clock: Clock, schema: pl.Schema,
     return cols, exprs
 
 
+def zone_database_check(time_zone: str) -> None:
+    """Raise :class:`~healthrules.errors.EvaluationError` (``no_timezone_database``) when
+    ``zoneinfo`` finds no time-zone database on this machine to read ``time_zone`` with
+    (:func:`healthrules.zones.database_problem`): a plan compiled where there is one, run
+    where there is none (a Spark executor in a slim container, a pickled plan)."""
+    try:
+        ZoneInfo(time_zone)  # the usual case: loaded once, then ZoneInfo's own cache
+        return
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        pass
+    from healthrules.zones import database_problem
+
+    missing = database_problem(time_zone)
+    if missing is not None:
+        raise EvaluationError([Issue(
+            code=Code.NO_TIMEZONE_DATABASE.value,
+            location=Location(file="<roadmap>", path="data.events.timezone"),
+            message=missing[0], hint=missing[1])])
+
+
 def clock_for(plan: Plan, events_schema: pl.Schema, as_of: Any) -> Clock:
     """Work out the evaluation instant from ``as_of`` and the events' timestamp dtype."""
     ts = plan.events.timestamp
@@ -510,6 +530,8 @@ def clock_for(plan: Plan, events_schema: pl.Schema, as_of: Any) -> Clock:
     if isinstance(dtype, pl.Datetime):
         unit = dtype.time_unit or "us"
         tz = dtype.time_zone
+    if tz is not None:
+        zone_database_check(tz)
     if isinstance(as_of, dt.datetime):
         if as_of.tzinfo is not None:
             if tz is None:

@@ -121,8 +121,12 @@ class EventColumns(_Model):
     @classmethod
     def _known_zone(cls, v: str | None) -> str | None:
         if v is not None:
-            from healthrules.zones import zone_problem
+            from healthrules.zones import database_problem, zone_problem
 
+            missing = database_problem(v)
+            if missing is not None:  # not cached: a database installed later is read
+                raise PydanticCustomError("no_timezone_database", "{message}",
+                                          {"message": missing[0], "hint": missing[1]})
             problem = zone_problem(v)
             if problem is not None:
                 raise PydanticCustomError("unknown_timezone", "{message}",

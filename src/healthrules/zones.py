@@ -22,6 +22,25 @@ _NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
 _OFFSET = re.compile(r"^\s*(?:UTC|GMT|Z)?\s*([+-])\s*(\d{1,2})(?::?(\d{2}))?\s*$", re.IGNORECASE)
 
 
+def database_problem(name: str) -> tuple[str, str] | None:
+    """Why ``zoneinfo`` cannot read ``name`` on this machine because it finds no time-zone
+    database at all (message, hint), or None when it has one (or reads ``name``).
+
+    docs/semantics.md, "Time": ``zoneinfo`` reads the system's database (the folders of
+    ``zoneinfo.TZPATH``, set by ``PYTHONTZPATH``), else the ``tzdata`` package. Slim
+    containers and Windows have no system database; without ``tzdata`` no name loads, not
+    even ``UTC``, and a valid name must not be refused as unknown.
+    """
+    if _loads(name) or _loads("UTC"):
+        return None
+    folders = ", ".join(zoneinfo.TZPATH) or "none"
+    return (f"no time-zone database: Python's zoneinfo finds none on this machine (folders "
+            f"searched: {folders}; no tzdata package), so it cannot read time zone {name!r}",
+            "install one: `pip install tzdata` (any system, Windows included), or the "
+            "system's package (`apt-get install tzdata`, `apk add tzdata`, `dnf install "
+            "tzdata`), or point PYTHONTZPATH at the folder that holds it")
+
+
 @functools.lru_cache(maxsize=256)
 def zone_problem(name: str) -> tuple[str, str] | None:
     """Why ``name`` is not a zone both the engine and ``zoneinfo`` read (message, hint), or

@@ -51,6 +51,7 @@ import pyarrow as pa  # type: ignore[import-untyped]
 from healthrules.compiler import Plan, compile
 from healthrules.engine import evaluate as _evaluate_polars
 from healthrules.engine import read_range
+from healthrules.engine.aggregate import read_source
 from healthrules.errors import InputDataError, Issue, Location, Severity
 from healthrules.inputs import (
     account_validity,
@@ -355,9 +356,13 @@ def evaluate(
                           contract=acc_contract,
                           events_schema=empty_events[plan.default_source].schema, as_of=as_of)
     tagged_parts: list[DataFrame] = []
+    ranges: dict[str, tuple[dt.datetime | None, dt.datetime]] = {}
     for j, name in enumerate(plan.sources):
         sdf, cols = given[name], plan.sources[name]
         start, end = read_range(plan, empty_events, acc_min, as_of, event_source=name)
+        # the exact range (naive wall times of the evaluation clock), for the event counts
+        ranges[name] = (None if start is None else start.replace(tzinfo=None),
+                        end.replace(tzinfo=None))
         if start is not None and plan.sources[name].timezone != plan.events.timezone:
             start = start.astimezone(_zone(plan.sources[name].timezone))
         if plan.sources[name].timezone != plan.events.timezone:
@@ -370,10 +375,16 @@ def evaluate(
             if start is not None:
                 keep = keep & (day >= F.lit(
                     (start.date() - dt.timedelta(days=1)).isoformat()).cast("date"))
-        else:
-            keep = ts < _spark_instant(end, ntz)
-            if start is not None:
-                keep = keep & (ts >= _spark_instant(start, ntz))
+        else:  # no zone rules of Spark's (Java's) cut (_spark_bound): the exact instants,
+            # or, where a wall time is read, a range wider by _MARGIN that the engine cuts
+            margin = _MARGIN if ntz or end.tzinfo is None else dt.timedelta(0)
+            keep = F.lit(True)
+            high = _spark_bound(end, ntz, margin)
+            if high is not None:
+                keep = ts < high
+            low = None if start is None else _spark_bound(start, ntz, -margin)
+            if low is not None:
+                keep = keep & (ts >= low)
         picked = sdf.where(keep | ts.isNull())
         part = parts[name]
         if part is not None:
@@ -414,7 +425,8 @@ def evaluate(
                events=tuple((name, tuple(ev_cols[name])) for name in plan.sources),
                accounts=tuple(acc_cols), conversion=conv,
                source_conversions=tuple(convs[name] for name in plan.sources),
-               columns=columns, arrow_schema=_arrow_schema(out_schema))
+               columns=columns, arrow_schema=_arrow_schema(out_schema),
+               ranges=tuple(ranges[name] for name in plan.sources))
     payload = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
     tagged = union.mapInArrow(functools.partial(_run_partition, payload), out_schema)
     if persist:
@@ -672,13 +684,35 @@ def _require(frame: DataFrame, columns: list[str], what: str) -> None:
             f"(it has {', '.join(frame.columns)})")
 
 
-def _spark_instant(value: dt.datetime, ntz: bool) -> Any:
-    """An exact Spark timestamp literal (from ISO text: no session-zone guessing)."""
+_MARGIN = dt.timedelta(days=2)
+"""How much wider than the read range Spark's filter of timestamps is, on each side: more
+than any difference of offsets (they lie within -12 and +14 hours, local mean times within
+16 hours of UTC)."""
+
+
+def _spark_bound(value: dt.datetime, ntz: bool, shift: dt.timedelta) -> Any | None:
+    """``value + shift`` as a Spark literal for a timestamp column, read with no zone rules
+    of Spark's (docs/semantics.md, "Time", Spark); None beyond the representable datetimes.
+
+    Java's time-zone database, which Spark's own conversions read, can give a zone other
+    offsets than the engine's rules (polars', and zoneinfo's for its literals): past 2099,
+    around a rule change one database holds and another not. So the bound is: for a
+    ``TimestampNTZ`` column, the wall time; for an instant column, the instant itself (an
+    aware value as UTC: the instant of the engine's own bound, which zoneinfo places), or,
+    for a naive roadmap (the partitions read the instants as wall times of the session
+    zone, with polars' rules), the wall time read as UTC. Where a wall time is read, the
+    caller shifts the bound by :data:`_MARGIN`, which covers any difference of offsets and
+    of wall times in a repeated hour, and the engine, in each partition, keeps the exact
+    range.
+    """
+    try:
+        moved = value + shift
+        utc = moved.astimezone(dt.UTC) if moved.tzinfo is not None else moved
+    except OverflowError:
+        return None
     if ntz:
-        return F.to_timestamp_ntz(F.lit(value.replace(tzinfo=None).isoformat(sep=" ")))
-    if value.tzinfo is None:  # naive roadmap time over a TimestampType column
-        return F.to_timestamp(F.lit(value.isoformat(sep=" ")))
-    return F.lit(value.isoformat()).cast("timestamp")
+        return F.to_timestamp_ntz(F.lit(moved.replace(tzinfo=None).isoformat(sep=" ")))
+    return F.lit(utc.replace(tzinfo=None).isoformat(sep=" ") + "+00:00").cast("timestamp")
 
 
 def _spark_partition_filter(frame: DataFrame, column: str, start: dt.datetime | None,
@@ -837,6 +871,9 @@ class _Job:
     source_conversions: tuple[_Conversion, ...]
     columns: dict[str, list[str]]
     arrow_schema: pa.Schema
+    # each source's read range of the whole run ([start, end): naive wall times of the
+    # evaluation clock), in tag order: Spark's filter is wider, the counts are of this range
+    ranges: tuple[tuple[dt.datetime | None, dt.datetime], ...] = ()
 
 
 _JOBS: dict[str, _Job] = {}  # per Python worker: payload digest -> unpickled job
@@ -872,14 +909,19 @@ def _event_counts(job: _Job, events: dict[str, pl.DataFrame],
 
     ``healthrules.evaluate`` inside a partition computes the read range from that partition's
     accounts (an anchored window starts at the partition's earliest anchor), so its event
-    counts can be smaller than the whole run's. The driver already kept exactly the events of
-    the run's range; counting them here gives the counts the polars engine reports (totals,
-    and per source under ``<source>:<name>`` when the roadmap declares named sources).
+    counts can be smaller than the whole run's. The driver kept the events of the run's
+    range and a margin (:func:`_spark_bound`); the events of the range itself, cut here as
+    the engine cuts (:func:`healthrules.engine.aggregate.read_source`), give the counts the
+    polars engine reports (totals, and per source under ``<source>:<name>`` when the roadmap
+    declares named sources).
     """
     plan = job.plan
     out: dict[str, int] = {}
-    for name, frame in events.items():
+    clock = clock_for(plan, events[plan.default_source].schema, job.as_of)
+    for (name, _), (start, end) in zip(job.events, job.ranges, strict=True):
         cols = plan.sources[name]
+        frame = read_source(events[name].lazy(), plan, name, clock, events[name].schema,
+                            (cols.account, cols.timestamp), start, end).collect()
         keys = frame.get_column(cols.account)
         known = accounts.get_column(plan.account_key).cast(keys.dtype)
         unknown = keys.drop_nulls().filter(~keys.drop_nulls().is_in(known.implode()))
