@@ -112,6 +112,14 @@ def event_inputs(plan: Plan, events: Any) -> dict[str, Source | pl.LazyFrame]:
                             if plan.named_sources else "events") for name in declared}
 
 
+def _optimised() -> pl.QueryOptFlags:
+    """The engine's flags of an optimised query (``healthrules.engine.frames.OPTIMISED``),
+    imported here and not at the top: the engine imports this module."""
+    from healthrules.engine.frames import OPTIMISED
+
+    return OPTIMISED
+
+
 def lazy(frame: Any, what: str) -> pl.LazyFrame:
     """Return ``frame`` as a LazyFrame (DataFrame or LazyFrame accepted)."""
     if isinstance(frame, pl.LazyFrame):
@@ -299,7 +307,7 @@ def _zone_scan(time_zone: str) -> tuple[dt.date, dt.datetime] | None:
         search = search.with_columns(mid=(lo + hi) // 2).select(
             lo=pl.when(same).then(mid).otherwise(lo),
             hi=pl.when(same).then(hi).otherwise(mid), off=off)
-    first = search.collect().get_column("hi")
+    first = search.collect(optimizations=_optimised()).get_column("hi")
     points = pl.concat([days.gather_every(_ZONEINFO_EVERY), first, first - 1, days.tail(1)]
                        ).unique().sort()
     local = dt.datetime.fromtimestamp  # one call per point: the scan's own loop, not rows'
@@ -659,7 +667,7 @@ def int_range_issues(plan: Plan, events: pl.LazyFrame, schema: pl.Schema,
     got = events.select(
         *[(pl.col(c) > INT64_MAX).sum().alias(c) for c in wide],
         *[pl.col(ev.account).filter(pl.col(c) > INT64_MAX).first().alias(_BEYOND + c)
-          for c in wide]).collect().row(0, named=True)
+          for c in wide]).collect(optimizations=_optimised()).row(0, named=True)
     frame = _frame_words(plan, name)
     return [Issue(
         code=Code.VALUES_OUT_OF_RANGE.value, location=Location(file=source_label(plan, name),
@@ -876,7 +884,8 @@ def check_accounts(plan: Plan, accounts: pl.LazyFrame | pl.DataFrame, events_sch
         # costs polars 2.1 60 to 100 us per call)
         frame = accounts[:, [e.meta.output_name() for e in exprs]]
     else:
-        frame = accounts.lazy().select(exprs).collect(engine="in-memory")
+        frame = accounts.lazy().select(exprs).collect(engine="in-memory",
+                                                      optimizations=_optimised())
     for name in wide:
         beyond = frame.filter(pl.col(_BEYOND + name))
         if beyond.height:

@@ -264,6 +264,7 @@ def run(args: argparse.Namespace) -> int:
 
     import healthrules as hr
     from healthrules.cli._frames import input_frame
+    from healthrules.engine.frames import OPTIMISED
     from healthrules.history import run as daily
     from healthrules.history.daily import check_pin, provenance
     from healthrules.history.holds import HoldError, check_hold
@@ -278,14 +279,14 @@ def run(args: argparse.Namespace) -> int:
 
         accounts = source_of(accounts, "accounts")  # read once, here and by the run
     if pins and plan.account_key in schema_of(accounts, plan.events.timezone):
-        keys = resolve(accounts, [plan.account_key]).collect()
+        keys = resolve(accounts, [plan.account_key]).collect(optimizations=OPTIMISED)
         try:
             for pin in pins:
                 check_pin(plan, keys, pin)
         except OverrideError as exc:
             raise UsageError(exc.issues[0].message) from None
     if holds and plan.account_key in accounts.collect_schema():
-        keys = accounts.select(plan.account_key).collect()
+        keys = accounts.select(plan.account_key).collect(optimizations=OPTIMISED)
         try:
             for hold in holds:
                 check_hold(plan, keys, hold)

@@ -18,7 +18,7 @@ from typing import Any, Final
 
 import polars as pl
 
-from healthrules.datasets._random import draw, key, mix, uniform
+from healthrules.datasets._random import QUERY_FLAGS, draw, key, mix, uniform
 
 __all__ = ["EVENT_NAMES", "accounts_frame", "events_frame", "personas_frame"]
 
@@ -309,7 +309,7 @@ def events_frame(
             fx_user=uniform(col("uh"), 2) < col("fx_share"),
             trained=uniform(col("uh"), 3) < col("training_share"),
         )
-        .collect()
+        .collect(optimizations=QUERY_FLAGS)
         .lazy()
     )
     active = users.filter(col("active"))
@@ -340,7 +340,7 @@ def events_frame(
         .with_columns(h1=mix(col("h")))
         .with_columns(h2=mix(col("h1")))
         .with_columns(h3=mix(col("h2")))
-        .collect()
+        .collect(optimizations=QUERY_FLAGS)
         .lazy()
     )
     h1, h2, h3 = col("h1"), col("h2"), col("h3")
@@ -440,7 +440,7 @@ def events_frame(
     tickets = (
         account_events(col("tickets"), "support_ticket", _S_TICKET)
         .with_columns(h1=mix(col("h")))
-        .collect()
+        .collect(optimizations=QUERY_FLAGS)
         .lazy()
     )
     nps_carry = ("p_nps_answer", "nps_lo", "nps_hi")
@@ -461,7 +461,7 @@ def events_frame(
             how="vertical_relaxed",
         )
         .with_columns(h1=mix(col("h")))
-        .collect()
+        .collect(optimizations=QUERY_FLAGS)
         .lazy()
     )
     roi_day = col("roi_day")
@@ -513,7 +513,7 @@ def events_frame(
     rows = (
         frames.filter(col("ts") < days * _US_PER_DAY)
         .select(order=order, value=col("value"))
-        .collect()
+        .collect(optimizations=QUERY_FLAGS)
         .sort("order", maintain_order=True)
     )
     # user ids: a table with, per account, its decision maker then its users, gathered by index
@@ -535,7 +535,7 @@ def events_frame(
                 )
             )
         )
-        .collect()
+        .collect(optimizations=QUERY_FLAGS)
         .to_series()
     )
     order_s = rows["order"]

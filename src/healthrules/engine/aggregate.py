@@ -41,7 +41,7 @@ from healthrules.engine.binding import (
     translate,
     window,
 )
-from healthrules.engine.frames import AS_OF, NO_OPTIMISATION, SMALL_ROWS
+from healthrules.engine.frames import AS_OF, NO_OPTIMISATION, OPTIMISED, SMALL_ROWS
 from healthrules.errors import Code, InputDataError, Issue, Location
 from healthrules.expressions import Parsed, names_in
 from healthrules.inputs import NOT_FINITE, Clock, read_event_exprs, source_clock, source_label
@@ -53,8 +53,9 @@ __all__ = ["EVENTS_QUERY_FLAGS", "PLAIN_EVENTS", "EventsPass", "abs_sum_column",
            "small_events_flags", "small_events_run", "summed_columns"]
 
 # how the events query is collected: each branch streams its own scan (see
-# EventsPass._join_distinct_counts)
-EVENTS_QUERY_FLAGS = pl.QueryOptFlags(comm_subplan_elim=False)
+# EventsPass._join_distinct_counts); without cluster_with_columns, as every optimised query
+# (frames.OPTIMISED)
+EVENTS_QUERY_FLAGS = pl.QueryOptFlags(comm_subplan_elim=False, cluster_with_columns=False)
 
 PLAIN_EVENTS = 5_000
 """Up to this many events (an in-memory frame), the events pass runs on the in-memory
@@ -616,7 +617,7 @@ class EventsPass:
                    else pl.lit(0, pl.UInt32)).alias("events_null_event"),
                   pl.col(NOT_FINITE).sum().alias("values_not_finite")]
         query = self._read(events).select(counts)
-        got = (query.collect(engine="in-memory") if in_memory
+        got = (query.collect(engine="in-memory", optimizations=OPTIMISED) if in_memory
                else query.collect(optimizations=EVENTS_QUERY_FLAGS))
         return {k: int(v or 0) for k, v in got.row(0, named=True).items()}
 

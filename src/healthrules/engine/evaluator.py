@@ -63,6 +63,7 @@ from healthrules.engine.frames import (
     AS_OF,
     END,
     END_NAIVE,
+    OPTIMISED,
     PRIORITY_RANK,
     ROUTE,
     SMALL_ROWS,
@@ -314,7 +315,7 @@ class Evaluator:
         if not isinstance(accounts, pl.DataFrame):
             accounts = resolve(accounts, [key, *plan.attributes, *plan.parent_columns],
                                time_zone=clock.time_zone,
-                               what="accounts").collect()
+                               what="accounts").collect(optimizations=OPTIMISED)
         given = dict(events) if isinstance(events, Mapping) else {plan.default_source: events}
         rows = (dict(event_rows) if isinstance(event_rows, Mapping)
                 else {plan.default_source: event_rows})
@@ -866,7 +867,8 @@ def early_events_issue(plan: Plan, clock: Clock, events: pl.LazyFrame, schema: p
     read = read_source(events, plan, source, clock, schema, (ts,), start, min(after, end))
     col = pl.col(ts)
     got = read.select(col.filter(col < instant_lit(bound, clock.time_unit, zone)).min()
-                      .dt.convert_time_zone("UTC").dt.replace_time_zone(None)).collect().item()
+                      .dt.convert_time_zone("UTC").dt.replace_time_zone(None)).collect(
+                          optimizations=OPTIMISED).item()
     if got is None:
         return None
     frame = (f"events frame {source!r}" if plan.named_sources else "events frame")

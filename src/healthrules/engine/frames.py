@@ -15,6 +15,7 @@ __all__ = [
     "EVIDENCE_DTYPE",
     "FAMILIES",
     "NO_OPTIMISATION",
+    "OPTIMISED",
     "PRIORITY_RANK",
     "ROUTE",
     "SMALL_ROWS",
@@ -74,13 +75,22 @@ about 12 us per call in polars 2.1, and a collect copies the flags it is given (
 not change them)."""
 
 
+OPTIMISED = pl.QueryOptFlags(cluster_with_columns=False)
+"""The flags of every query the package collects with optimisation: polars' defaults but
+``cluster_with_columns``. In polars 2.1 that optimisation moves an expression of a
+``with_columns`` into the ``with_columns`` below it when it reads no column the lower one
+creates, and keeps one in place when an expression that stays reads its name, but not
+transitively: an expression that stays can then read the moved one's new value (wrong values,
+no error). See docs/design.md, "Query flags"."""
+
+
 def collect_all(frames: list[pl.LazyFrame], rows: int) -> list[pl.DataFrame]:
     """Collect lazy frames together, on the engine that suits ``rows`` rows of input."""
     if not frames:
         return []
     if rows <= SMALL_ROWS:
         return pl.collect_all(frames, engine="in-memory", optimizations=NO_OPTIMISATION)
-    return pl.collect_all(frames)
+    return pl.collect_all(frames, optimizations=OPTIMISED)
 
 
 def collect_rows(frames: list[pl.LazyFrame], rows: int) -> list[pl.DataFrame]:
@@ -95,7 +105,7 @@ def collect_rows(frames: list[pl.LazyFrame], rows: int) -> list[pl.DataFrame]:
     """
     if not frames or rows <= SMALL_ROWS:
         return collect_all(frames, rows)
-    return pl.collect_all(frames, engine="in-memory")
+    return pl.collect_all(frames, engine="in-memory", optimizations=OPTIMISED)
 
 
 def cast_to(expr: pl.Expr, typ: Type) -> pl.Expr:

@@ -91,6 +91,7 @@ from healthrules.engine import (
     read_source,
 )
 from healthrules.engine.aggregate import abs_sum_column, summed_columns
+from healthrules.engine.frames import OPTIMISED
 from healthrules.expressions import names_in
 from healthrules.inputs import NOT_FINITE, Clock
 from healthrules.polars_expr import exact_division
@@ -377,7 +378,7 @@ class IncrementalAggregator:
             presence_lfs.append(
                 lf.filter(pl.col(of).is_not_null() & pl.any_horizontal([pl.col(f) for f in flags]))
                 .group_by(_KEY, val.alias(_VAL)).agg([pl.col(f).any() for f in flags]))
-        collected = pl.collect_all([diag_lf, day_lf, *presence_lfs])
+        collected = pl.collect_all([diag_lf, day_lf, *presence_lfs], optimizations=OPTIMISED)
         diag = collected[0].row(0, named=True)
         self.diagnostics = {k: int(v) for k, v in diag.items()}
         self.diagnostics["history_fallback_indicators"] = len(self.fallback)
@@ -686,7 +687,7 @@ class IncrementalAggregator:
                 picks.append(picked_c.alias(f"{c}{f.suffix}"))
             lookups.append(left.set_sorted(_KEY).join_asof(
                 picked.set_sorted(_KEY), on=_KEY, strategy=f.strategy).select(picks))
-        for frame in pl.collect_all(lookups, engine="in-memory"):
+        for frame in pl.collect_all(lookups, engine="in-memory", optimizations=OPTIMISED):
             cols.extend(frame.get_columns())
         for e, names in rolling.items():
             cols.extend(self._rolling(g, e, names))
@@ -849,7 +850,7 @@ class IncrementalAggregator:
             lf = lf.with_columns(pl.col(ev.timestamp).dt.date().alias("__day"))
             if anchored:
                 lf = run.with_anchors(lf)
-            got = lf.group_by(_ACC).agg(aggs).collect()
+            got = lf.group_by(_ACC).agg(aggs).collect(optimizations=OPTIMISED)
             day_pairs = pairs.filter(pl.col("__as_of") == d).select("__hk", _ACC)
             parts.append(day_pairs.join(got, on=_ACC, how="inner").drop(_ACC))
         extra = pl.concat(parts, how="diagonal_relaxed")

@@ -33,6 +33,7 @@ import polars as pl
 
 from healthrules.compiler import Plan
 from healthrules.engine import Events
+from healthrules.engine.frames import OPTIMISED
 from healthrules.errors import Code, InputDataError, Issue, Location
 from healthrules.history.lifecycle import signals_for
 from healthrules.history.snapshots import (
@@ -163,7 +164,7 @@ class Backtest:
 
 def _check_outcomes(outcomes: Any, plan: Plan) -> pl.DataFrame:
     key = plan.account_key
-    frame = lazy(outcomes, "outcomes").collect()
+    frame = lazy(outcomes, "outcomes").collect(optimizations=OPTIMISED)
     where = Location(file="<outcomes>")
     issues: list[Issue] = []
     wanted = {key: "the account key", "renewal_date": "a Date column",

@@ -30,6 +30,7 @@ import polars as pl
 
 from healthrules.compiler import Plan
 from healthrules.engine import Events
+from healthrules.engine.frames import OPTIMISED
 from healthrules.errors import InputDataError, Issue, Location
 from healthrules.evaluation import Evaluation
 from healthrules.history import holds as _holds
@@ -215,7 +216,7 @@ def newest_event(plan: Plan, events: pl.LazyFrame, as_of: dt.date,
     elif not isinstance(dtype, pl.Datetime):
         return None  # the contract check reports a timestamp column of another type
     value = events.select(col.alias("__ts")).filter(pl.col("__ts") < end).select(
-        pl.col("__ts").max()).collect().item()
+        pl.col("__ts").max()).collect(optimizations=OPTIMISED).item()
     if isinstance(value, dt.datetime):
         return value.replace(tzinfo=None)
     return None

@@ -36,6 +36,7 @@ import polars as pl
 
 from healthrules.compiler import CompiledRoadmap, Plan
 from healthrules.engine import Evaluator, action_path, narrow
+from healthrules.engine.frames import OPTIMISED
 from healthrules.expressions import Parsed, parse
 from healthrules.roadmap import Action
 
@@ -276,7 +277,7 @@ def signals_for(plan: Plan) -> Signals | None:
                      clear.alias("clear")]
             parts.append(narrow(frame, scope, *exprs).lazy().filter(scope).select(exprs)
                          .filter(pl.col("holds") | ~pl.col("clear")))
-        return pl.concat(parts).collect() if parts else None
+        return pl.concat(parts).collect(optimizations=OPTIMISED) if parts else None
 
     return collect
 

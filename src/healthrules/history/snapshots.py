@@ -36,7 +36,7 @@ from healthrules.engine import (
     unrouted_stages,
 )
 from healthrules.engine.assemble import ORDER_STEP, end_columns
-from healthrules.engine.frames import collect_all
+from healthrules.engine.frames import OPTIMISED, collect_all
 from healthrules.errors import InputDataError
 from healthrules.evaluation import Evaluation
 from healthrules.expressions import lag_column
@@ -518,7 +518,7 @@ class Engine:
         grid = grid.drop(*([] if plan.parent is not None else [key]), ACC,
                          *([ROW] if self.dated else []))
         ev = self.evaluator
-        routed = ev.route(grid.lazy()).collect()
+        routed = ev.route(grid.lazy()).collect(optimizations=OPTIMISED)
         frames = grid_frames(ev, routed, agg)
         outputs = ev.outputs(frames, HK, by=AS_OF, render=False)
         for i, cr in enumerate(plan.roadmaps):
@@ -608,7 +608,7 @@ def grid_frames(ev: Evaluator, routed: pl.DataFrame, agg: pl.DataFrame) -> list[
     # the row count picks the frames' forms for many rows (MANY_ROWS), as evaluate() does
     rows = routed.height
     return pl.collect_all([p.frame(lazy_routed, lazy_agg, HK, columns, rows)
-                           for p in ev.programs], engine="in-memory")
+                           for p in ev.programs], engine="in-memory", optimizations=OPTIMISED)
 
 
 # ---------------------------------------------------------------------- the overlay

@@ -52,6 +52,7 @@ from healthrules.compiler import Plan, compile
 from healthrules.engine import evaluate as _evaluate_polars
 from healthrules.engine import read_range
 from healthrules.engine.aggregate import read_source
+from healthrules.engine.frames import OPTIMISED
 from healthrules.errors import InputDataError, Issue, Location, Severity
 from healthrules.inputs import (
     account_validity,
@@ -921,7 +922,8 @@ def _event_counts(job: _Job, events: dict[str, pl.DataFrame],
     for (name, _), (start, end) in zip(job.events, job.ranges, strict=True):
         cols = plan.sources[name]
         frame = read_source(events[name].lazy(), plan, name, clock, events[name].schema,
-                            (cols.account, cols.timestamp), start, end).collect()
+                            (cols.account, cols.timestamp), start, end).collect(
+                                optimizations=OPTIMISED)
         keys = frame.get_column(cols.account)
         known = accounts.get_column(plan.account_key).cast(keys.dtype)
         unknown = keys.drop_nulls().filter(~keys.drop_nulls().is_in(known.implode()))
