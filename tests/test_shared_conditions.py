@@ -8,7 +8,9 @@ eighth of the pass's instructions at 27,296 events. Now the query computes each 
 window and filter as a column of its own before the ``group_by``
 (``EventsPass.query(..., shared=True)``) and runs without optimisation
 (``small_events_run``). Both forms must give the same frame, bit for bit, as must the
-plain and the streaming forms (docs/performance.md, "Twelfth round").
+plain and the streaming forms (docs/performance.md, "Twelfth round"). Since the thirteenth
+round every in-memory pass over some events takes the shared form, one account's too
+(``PLAIN_EVENTS`` at 0; patched to 10**9, the plain form runs as before).
 """
 
 from __future__ import annotations
@@ -211,3 +213,64 @@ def test_shared_form_over_several_sources_matches_the_reference(case: Any) -> No
     with mock.patch.object(aggregate, "PLAIN_EVENTS", 0):
         result = hr.evaluate(roadmap, events, accounts, as_of)
     assert_matches_reference(result, roadmap, events, accounts, as_of)
+
+
+# one account (a service's call, some hundreds of events): the shared form too (thirteenth
+# round: fewer expression nodes to plan than the plain form, PLAIN_EVENTS at 0)
+
+def test_a_pass_over_any_events_takes_the_shared_form() -> None:
+    assert PLAIN_EVENTS == 0
+    for rows in (1, 2, 619, 5_000):
+        assert small_events_run(rows) == (True, NO_OPTIMISATION)
+    assert small_events_run(0) == (False, NO_OPTIMISATION)  # no events: the plain form
+
+
+def _one_account_forms(roadmap: Any, events: pl.DataFrame, accounts: pl.DataFrame,
+                       as_of: Any) -> None:
+    """Each account evaluated alone (its events, with those of an unknown account and of
+    a null key when there are some) in the shared form equals the plain form, and its
+    events pass took the shared form."""
+    seen: list[bool] = []
+    real = EventsPass.query
+
+    def spy(self: EventsPass, events: pl.LazyFrame, small: bool = False,
+            shared: bool = False) -> pl.LazyFrame:
+        seen.append(shared)
+        return real(self, events, small, shared)
+
+    key = pl.col("account_id")
+    known = accounts.get_column("account_id")
+    for account in known.to_list():
+        mine = events.filter((key == account) | key.is_null() | ~key.is_in(known.implode()))
+        one = accounts.filter(key == account)
+        seen.clear()
+        with mock.patch.object(EventsPass, "query", spy):
+            got = hr.evaluate(roadmap, mine, one, as_of)
+        # (twice where a sum near the one-limb bound runs the pass again with two limbs)
+        assert seen and all(seen), seen
+        with mock.patch.object(aggregate, "PLAIN_EVENTS", 10**9):
+            want = hr.evaluate(roadmap, mine, one, as_of)
+        for name in ("indicators", "stages", "scores", "actions"):
+            g, w = getattr(got, name), getattr(want, name)
+            assert g.schema == w.schema, name
+            assert _exact(g).equals(_exact(w)), (account, name)
+        assert got.conditions.equals(want.conditions)
+        assert got.diagnostics == want.diagnostics
+
+
+@pytest.mark.parametrize("zone", [None, ZONE])
+def test_one_account_in_the_shared_form_equals_the_plain_one(zone: str | None) -> None:
+    # NaN, ±inf, -0.0, 5e-324, nulls, an unknown account and a null key, an account
+    # without events (d) and one without a start (c), across the change to summer time
+    _one_account_forms(_roadmap(zone), _events(zone), ACCOUNTS, AS_OF)
+
+
+def test_the_b2b_example_one_account_at_a_time_in_the_shared_form() -> None:
+    from pathlib import Path
+
+    from healthrules.datasets import DEFAULT_AS_OF, sample
+
+    data = sample(12)
+    roadmap = hr.load(Path(__file__).parents[1] / "rules" / "examples" / "b2b-saas"
+                      / "roadmap.yaml")
+    _one_account_forms(roadmap, data.events, data.accounts, DEFAULT_AS_OF)

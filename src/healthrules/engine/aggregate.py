@@ -57,15 +57,19 @@ __all__ = ["EVENTS_QUERY_FLAGS", "PLAIN_EVENTS", "EventsPass", "abs_sum_column",
 # (frames.OPTIMISED)
 EVENTS_QUERY_FLAGS = pl.QueryOptFlags(comm_subplan_elim=False, cluster_with_columns=False)
 
-PLAIN_EVENTS = 5_000
-"""Up to this many events (an in-memory frame), the events pass runs on the in-memory
-engine without query optimisation; from there up to ``SMALL_ROWS`` with the window and
-filter tests the aggregations share computed once per event (:func:`small_events_run`:
-as columns of their own, which common subexpression elimination found before, at a
-planning cost). Optimising the plan costs more than it saves on a few thousand
-events (one account of the B2B example, 619 events: 1.73 against 1.37 ms CPU), and the
-shared subexpressions start to pay from about 5,000 (27,296 events: 6.05 ms with them
-only, 6.29 with every optimisation, 6.63 with none)."""
+PLAIN_EVENTS = 0
+"""Up to this many events (an in-memory frame), the events pass runs in its plain form on
+the in-memory engine without query optimisation; from there up to ``SMALL_ROWS`` with the
+window and filter tests the aggregations share computed once per event
+(:func:`small_events_run`: as columns of their own, which common subexpression elimination
+found before, at a planning cost). The shared form runs without optimisation and has fewer
+expression nodes to plan than the plain one, so it pays from one account's events on (the
+B2B example's account of 619 events: about 0.97 million instructions less per evaluation,
+docs/performance.md, "Thirteenth round"); the plain form is left for a pass over no
+events. Common subexpression elimination, which the shared form replaces, paid only from
+about 5,000 events (one account, 619 events: 1.73 against 1.37 ms CPU without it; 27,296
+events: 6.05 ms with it only, 6.29 with every optimisation, 6.63 with none):
+:func:`small_events_flags` still gives it to the plain form above ``PLAIN_EVENTS``."""
 
 _SHARED_ONLY = pl.QueryOptFlags.none()
 _SHARED_ONLY.comm_subexpr_elim = True
@@ -81,8 +85,8 @@ def small_events_run(rows: int) -> tuple[bool, pl.QueryOptFlags]:
     """How an events pass over ``rows`` in-memory events runs on the in-memory engine:
     (``shared`` for :meth:`EventsPass.query`, the optimisations to collect it with).
 
-    Where :func:`small_events_flags` asks for common subexpression elimination (from
-    :data:`PLAIN_EVENTS`), the query computes the windows and filters its aggregations
+    Where :func:`small_events_flags` asks for common subexpression elimination (above
+    :data:`PLAIN_EVENTS`: any events), the query computes the windows and filters its aggregations
     share as columns of their own before the ``group_by`` (``_Shape.shared``) and runs
     without optimisation: the sharing the elimination found, without planning it (its
     rewrite was 6.0 of the 47.9 million instructions of the B2B example's pass over
