@@ -19,6 +19,7 @@ from polars.testing import assert_frame_equal
 
 import healthrules as hr
 import healthrules.engine.evaluator as evaluator_module
+from adversarial_events import assert_each_alone_equals_batch
 from healthrules.engine.assemble import RoadmapProgram, _fuse, _levelled, program_for
 from healthrules.engine.frames import NO_OPTIMISATION
 
@@ -91,15 +92,7 @@ def _events(accounts: pl.DataFrame) -> pl.DataFrame:
 
 
 def _alone_equals_batch(accounts: pl.DataFrame) -> None:
-    events = _events(accounts)
-    batch = hr.evaluate(PLAN, events, accounts, AS_OF)
-    for account in accounts["account_id"].to_list():
-        alone = hr.evaluate(PLAN, events.filter(pl.col("account_id") == account),
-                            accounts.filter(pl.col("account_id") == account), AS_OF)
-        for name in ("indicators", "stages", "scores", "actions"):
-            assert_frame_equal(getattr(alone, name),
-                               getattr(batch, name).filter(pl.col("account_id") == account),
-                               check_exact=True)
+    assert_each_alone_equals_batch(PLAN, _events(accounts), accounts, AS_OF)
 
 
 def test_one_account_alone_equals_the_batch_on_adversarial_values() -> None:

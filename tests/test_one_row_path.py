@@ -11,10 +11,10 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from polars.testing import assert_frame_equal
 
 import healthrules as hr
 import healthrules.engine.evaluator as evaluator_module
+from adversarial_events import assert_each_alone_equals_batch
 from healthrules.engine.assemble import program_for
 
 AS_OF = dt.date(2026, 6, 30)
@@ -88,16 +88,7 @@ def _accounts(plans: list[str | None], seats: list[int | None],
 
 
 def _each_alone_equals_the_batch(events: pl.DataFrame, accounts: pl.DataFrame) -> None:
-    batch = hr.evaluate(PLAN, events, accounts, AS_OF)
-    for account in accounts["account_id"].to_list():
-        alone = hr.evaluate(PLAN, events.filter(pl.col("account_id") == account),
-                            accounts.filter(pl.col("account_id") == account), AS_OF)
-        for name in ("indicators", "stages", "scores", "actions"):
-            assert_frame_equal(getattr(alone, name),
-                               getattr(batch, name).filter(pl.col("account_id") == account),
-                               check_exact=True)
-        assert_frame_equal(alone.conditions.drop("considered", "fired", "unknown"),
-                           batch.conditions.drop("considered", "fired", "unknown"))
+    assert_each_alone_equals_batch(PLAN, events, accounts, AS_OF, conditions=True)
 
 
 def _events(rows: list[tuple[str, str, str, int, float | None]]) -> pl.DataFrame:

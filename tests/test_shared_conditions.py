@@ -24,6 +24,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 
 import healthrules as hr
+from adversarial_events import adversarial_events
 from healthrules.engine import aggregate
 from healthrules.engine.aggregate import (
     EVENTS_QUERY_FLAGS,
@@ -87,24 +88,7 @@ def _roadmap(zone: str | None) -> hr.Roadmap:
 
 
 def _events(zone: str | None) -> pl.DataFrame:
-    amounts = [0.1, float("nan"), float("inf"), -0.0, None, 2.5e-9, -9.2e9, 9.2e9, 5e-324,
-               -float("inf"), 1 / 3, 4.6e9 - 0.25, 12345678.123456789, 0.0]
-    rows = []
-    for n, acc in enumerate(["a", "b", "c", None, "unknown"]):
-        for i, v in enumerate(amounts[n:] + amounts[:n]):
-            ts = dt.datetime(2026, 3, 29, 3) - dt.timedelta(hours=17 * i + n)
-            rows.append({"account_id": acc,
-                         "user_id": None if i % 6 == 2 else f"u{(i + n) % 3}",
-                         "event": "buy" if (i + n) % 3 else None if i == 4 else "view",
-                         "timestamp": None if i == 9 and n == 2 else ts, "amount": v,
-                         "seats": None if i % 5 == 1 else i - n})
-    frame = pl.DataFrame(rows, schema={"account_id": pl.String, "user_id": pl.String,
-                                       "event": pl.String, "timestamp": pl.Datetime("us"),
-                                       "amount": pl.Float64, "seats": pl.Int64})
-    if zone is not None:
-        frame = frame.with_columns(pl.col("timestamp").dt.replace_time_zone(
-            zone, non_existent="null", ambiguous="earliest"))
-    return frame
+    return adversarial_events(zone, hours=17, varied_users=True)
 
 
 ACCOUNTS = pl.DataFrame({

@@ -21,6 +21,7 @@ import polars as pl
 import pytest
 
 import healthrules as hr
+from adversarial_events import adversarial_events
 from healthrules.aggregates import AGGREGATE_KINDS, EXACT_SCALE
 from healthrules.engine.aggregate import EventsPass
 from healthrules.inputs import Clock
@@ -112,23 +113,7 @@ ZONE = "Europe/Amsterdam"  # summer time from 2026-03-29 02:00
 
 
 def _events(zone: str | None) -> pl.DataFrame:
-    amounts = [0.1, float("nan"), float("inf"), -0.0, None, 2.5e-9, -9.2e9, 9.2e9, 5e-324,
-               -float("inf"), 1 / 3, 4.6e9 - 0.25, 12345678.123456789, 0.0]
-    rows = []
-    for n, acc in enumerate(["a", "b", "c", None, "unknown"]):
-        for i, v in enumerate(amounts[n:] + amounts[:n]):
-            ts = dt.datetime(2026, 3, 29, 3) - dt.timedelta(hours=5 * i + n)
-            rows.append({"account_id": acc, "user_id": "u",
-                         "event": "buy" if (i + n) % 3 else None if i == 4 else "view",
-                         "timestamp": None if i == 9 and n == 2 else ts, "amount": v,
-                         "seats": None if i % 5 == 1 else i - n})
-    frame = pl.DataFrame(rows, schema={"account_id": pl.String, "user_id": pl.String,
-                                       "event": pl.String, "timestamp": pl.Datetime("us"),
-                                       "amount": pl.Float64, "seats": pl.Int64})
-    if zone is not None:
-        frame = frame.with_columns(pl.col("timestamp").dt.replace_time_zone(
-            zone, non_existent="null", ambiguous="earliest"))
-    return frame
+    return adversarial_events(zone, hours=5, varied_users=False)
 
 
 ACCOUNTS = pl.DataFrame({"account_id": ["a", "b", "c", "d"]})
