@@ -42,6 +42,14 @@ def adversarial_events(zone: str | None, *, hours: int, varied_users: bool,
     return frame
 
 
+def some_rows(events: pl.DataFrame, rows: str) -> pl.DataFrame:
+    """``events`` as a case of ``rows``: ``"all"``, ``"one account"`` (``b``'s) or
+    ``"none"`` (no rows, the same columns)."""
+    if rows == "one account":
+        return events.filter(pl.col("account_id") == "b")
+    return events.clear() if rows == "none" else events
+
+
 def assert_each_alone_equals_batch(plan: Any, events: pl.DataFrame,
                                    accounts: pl.DataFrame, as_of: Any, *,
                                    conditions: bool = False) -> None:

@@ -21,7 +21,7 @@ import polars as pl
 import pytest
 
 import healthrules as hr
-from adversarial_events import adversarial_events
+from adversarial_events import adversarial_events, some_rows
 from healthrules.aggregates import AGGREGATE_KINDS, EXACT_SCALE
 from healthrules.engine.aggregate import EventsPass
 from healthrules.inputs import Clock
@@ -131,11 +131,7 @@ def test_small_query_stages_the_finishes_and_gives_the_same_frame(
         zone: str | None, optimistic: bool, rows: str) -> None:
     roadmap = _roadmap(zone)
     plan = hr.compile(roadmap)
-    events = _events(zone)
-    if rows == "one account":
-        events = events.filter(pl.col("account_id") == "b")
-    elif rows == "none":
-        events = events.clear()
+    events = some_rows(_events(zone), rows)
     clock = CLOCK if zone is None else Clock(AS_OF, dt.datetime(2026, 3, 31), zone, "us")
     p = EventsPass(plan, clock, ACCOUNTS, optimistic=optimistic)
     small = _collected(p, events.lazy(), small=True)
