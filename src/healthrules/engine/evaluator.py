@@ -46,7 +46,6 @@ import polars as pl
 
 from healthrules.compiler import Plan, compile
 from healthrules.engine.aggregate import (
-    EVENTS_QUERY_FLAGS,
     EventsPass,
     prepare_filters,
     read_source,
@@ -63,7 +62,6 @@ from healthrules.engine.frames import (
     AS_OF,
     END,
     END_NAIVE,
-    OPTIMISED,
     PRIORITY_RANK,
     ROUTE,
     SMALL_ROWS,
@@ -94,6 +92,7 @@ from healthrules.inputs import (
     source_label,
     text_filter_columns,
 )
+from healthrules.query_flags import EVENTS_QUERY_FLAGS, OPTIMISED
 from healthrules.roadmap import UNASSIGNED_STAGE, Pack, Roadmap
 from healthrules.sources import FrameInput, resolve, schema_of, source_of
 

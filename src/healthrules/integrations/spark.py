@@ -52,7 +52,6 @@ from healthrules.compiler import Plan, compile
 from healthrules.engine import evaluate as _evaluate_polars
 from healthrules.engine import read_range
 from healthrules.engine.aggregate import read_source
-from healthrules.engine.frames import OPTIMISED
 from healthrules.errors import InputDataError, Issue, Location, Severity
 from healthrules.inputs import (
     account_validity,
@@ -64,6 +63,7 @@ from healthrules.inputs import (
     zoned_wall_time,
 )
 from healthrules.integrations._optional import import_optional
+from healthrules.query_flags import OPTIMISED
 from healthrules.roadmap import AggregateIndicator, Pack, Roadmap
 
 import_optional("pyspark.sql", extra="spark", purpose="healthrules.integrations.spark")
