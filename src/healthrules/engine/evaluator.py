@@ -84,6 +84,7 @@ from healthrules.inputs import (
     clock_for,
     early_events_bounds,
     event_inputs,
+    fixed_offset,
     hierarchy_issues,
     instant_lit,
     int_range_issues,
@@ -91,6 +92,7 @@ from healthrules.inputs import (
     source_clock,
     source_label,
     text_filter_columns,
+    zone_dates_issue,
 )
 from healthrules.query_flags import EVENTS_QUERY_FLAGS, OPTIMISED
 from healthrules.roadmap import UNASSIGNED_STAGE, Pack, Roadmap
@@ -830,10 +832,10 @@ def prepare(source: Roadmap | Pack | Plan, events: Any, accounts: Any, as_of: An
         frames[name] = events_frame(plan, src, clock, ranges[name], part, source=name,
                                     schema=schemas[name])
         issues += int_range_issues(plan, frames[name], schemas[name], name)
-        refused = early_events_issue(plan, clock, frames[name], schemas[name], name,
-                                     ranges[name]) if early else None
-        if refused is not None:
-            issues.append(refused)
+        for check in ((early_events_issue, foreign_dates_issue) if early else ()):
+            refused = check(plan, clock, frames[name], schemas[name], name, ranges[name])
+            if refused is not None:
+                issues.append(refused)
     if issues:
         raise InputDataError(issues)
     return plan, clock, frames, acc_df
@@ -883,6 +885,48 @@ def early_events_issue(plan: Plan, clock: Clock, events: pl.LazyFrame, schema: p
         f"{first.isoformat()} to {ZONE_DATES[1].isoformat()}",
         hint=f"drop the events before {first.isoformat()}, use windows that start after "
         "it, or use UTC or a fixed-offset zone")
+
+
+def foreign_dates_issue(plan: Plan, clock: Clock, events: pl.LazyFrame, schema: pl.Schema,
+                        source: str, read_range: tuple[dt.datetime | None, dt.datetime],
+                        ) -> Issue | None:
+    """The issue of a date the evaluation reads from a ``Date`` timestamp of a source in
+    another zone than the clock's, outside the dates where the engine's rules of that zone
+    and zoneinfo's agree (:func:`healthrules.inputs.zone_dates_issue`: before the zone's
+    first date, after 2099). A date is the midnight starting it in its source's zone, placed
+    by that zone's rules: outside those dates the engine (polars' rules) and the scalar paths
+    (zoneinfo's) place it at other instants, on other days of the clock, and neither the
+    ``as_of`` check nor :func:`early_events_issue` (the clock zone's rules) sees it
+    (docs/semantics.md, "Time").
+
+    Nothing is read when the read range (wall times of the clock, which is within 26 hours
+    of any zone) holds no such date (the common case), for a source in the clock's zone
+    (the clock's checks hold) or in a fixed-offset zone; else one min and max over the
+    dates read, as the events pass reads them (:func:`read_source`)."""
+    cols = plan.sources[source]
+    zone, ts = cols.timezone, cols.timestamp
+    if (zone is None or zone == clock.time_zone or schema.get(ts) != pl.Date
+            or fixed_offset(zone)):
+        return None
+    start, end = read_range
+    bounds = early_events_bounds(zone)  # (the zone's first date, ...); None: unreadable
+    margin = dt.timedelta(days=2)
+    low = start is None or bounds is None or start.date() - margin < bounds[0]
+    if not low and end.date() + margin <= ZONE_DATES[1]:
+        return None
+    read = read_source(events, plan, source, clock, schema, (ts,), start, end)
+    day = pl.col(ts).dt.convert_time_zone(zone).dt.date()  # polars gives each date back
+    lo, hi = read.select(day.min(), day.max().alias("__hi")).collect(
+        optimizations=OPTIMISED).row(0)
+    frame = source_label(plan, source)[1:-1]
+    for which, got in (("earliest", lo), ("latest", hi)):
+        issue = None if got is None else zone_dates_issue(
+            zone, got, f"the {which} date read of the events' timestamp column {ts!r} (a "
+            f"Date, the midnight starting it in the source's zone, {zone}, read on the "
+            f"clock of {clock.time_zone})", frame, ts)
+        if issue is not None:
+            return issue
+    return None
 
 
 def events_frame(plan: Plan, events: Any, clock: Clock,
