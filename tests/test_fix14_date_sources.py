@@ -133,6 +133,19 @@ def test_dates_within_the_source_zones_range_are_read() -> None:
     days = [first, as_of, first - dt.timedelta(days=400)]  # the last outside 30 days
     got = hr.evaluate(_roadmap("UTC", AMS), _events("UTC", days), ACCOUNTS, as_of)
     assert got.indicators.row(0, named=True)["days"] == 1
+    # the day before the window's first: near enough for the check to read the dates the
+    # pass reads, which do not hold it
+    as_of = first + dt.timedelta(days=30)  # the 30-day window starts the day after first
+    days = [first - dt.timedelta(days=1), as_of]
+    got = hr.evaluate(_roadmap("UTC", AMS), _events("UTC", days), ACCOUNTS, as_of)
+    assert got.indicators.row(0, named=True)["days"] == 1
+    # its midnight in Amsterdam is 23:00 UTC the day before: a window three days earlier
+    # reads it, and is refused
+    hr.evaluate(_roadmap("UTC", AMS), _events("UTC", days), ACCOUNTS,
+                as_of - dt.timedelta(days=2))
+    with pytest.raises(InputDataError):
+        hr.evaluate(_roadmap("UTC", AMS), _events("UTC", days), ACCOUNTS,
+                    as_of - dt.timedelta(days=3))
     for clock, zone, on in (("Etc/GMT+5", NY, dt.date(2099, 12, 31)),
                             ("UTC", "Etc/GMT+1", dt.date(1930, 1, 15))):
         got = hr.evaluate(_roadmap(clock, zone), _events(clock, [on]), ACCOUNTS, on)
