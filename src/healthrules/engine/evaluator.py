@@ -912,10 +912,19 @@ def foreign_dates_issue(plan: Plan, clock: Clock, events: pl.LazyFrame, schema: 
             or fixed_offset(zone)):
         return None
     start, end = read_range
-    bounds = early_events_bounds(zone)  # (the zone's first date, ...); None: unreadable
+    frame = source_label(plan, source)[1:-1]
+
+    def what(which: str) -> str:
+        return (f"the {which} date read of the events' timestamp column {ts!r} (a Date, the "
+                f"midnight starting it in the source's zone, {zone}, read on the clock of "
+                f"{clock.time_zone})")
+
+    bounds = early_events_bounds(zone)  # (the zone's first date, ...)
+    if bounds is None:  # a zone polars cannot read: refused as such (unknown_timezone)
+        return zone_dates_issue(zone, end.date(), what("last"), frame, ts)
     margin = dt.timedelta(days=2)
-    low = start is None or bounds is None or start.date() - margin < bounds[0]
-    if not low and end.date() + margin <= ZONE_DATES[1]:
+    if start is not None and start.date() - margin >= bounds[0] and (
+            end.date() + margin <= ZONE_DATES[1]):
         return None
     # the dates themselves first, in the range widened by two days (one min and max of the
     # column); only when one is outside the zone's dates, the dates the pass reads exactly
@@ -925,18 +934,14 @@ def foreign_dates_issue(plan: Plan, clock: Clock, events: pl.LazyFrame, schema: 
         near = near & (col >= pl.lit(start.date() - margin, pl.Date))
     lo, hi = events.select(col.filter(near).min(), col.filter(near).max().alias("__hi")
                            ).collect(optimizations=OPTIMISED).row(0)
-    if lo is None or (bounds is not None and lo >= bounds[0] and hi <= ZONE_DATES[1]):
+    if lo is None or (lo >= bounds[0] and hi <= ZONE_DATES[1]):
         return None
     read = read_source(events, plan, source, clock, schema, (ts,), start, end)
     day = col.dt.convert_time_zone(zone).dt.date()  # polars gives each date back
     lo, hi = read.select(day.min(), day.max().alias("__hi")).collect(
         optimizations=OPTIMISED).row(0)
-    frame = source_label(plan, source)[1:-1]
     for which, got in (("earliest", lo), ("latest", hi)):
-        issue = None if got is None else zone_dates_issue(
-            zone, got, f"the {which} date read of the events' timestamp column {ts!r} (a "
-            f"Date, the midnight starting it in the source's zone, {zone}, read on the "
-            f"clock of {clock.time_zone})", frame, ts)
+        issue = None if got is None else zone_dates_issue(zone, got, what(which), frame, ts)
         if issue is not None:
             return issue
     return None
