@@ -318,7 +318,7 @@ def test_spark_wall_times_at_a_skipped_midnight() -> None:
 
     for zone, day, _ in MIDNIGHTS:
         wall = dt.datetime.combine(day, dt.time())
-        got = hs._Conversion(("t",), zone, "UTC").apply(pl.DataFrame({"t": [wall, None]}))
+        got = hs._Conversion(("t",), zone).apply(pl.DataFrame({"t": [wall, None]}))
         assert got["t"].dtype == pl.Datetime("us", zone)
         assert got["t"].to_list() == [_midnight(day, zone), None], zone
 

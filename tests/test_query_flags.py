@@ -11,7 +11,8 @@ optimisation but that one (docs/design.md, "Query flags").
 The first test shows the bug itself: when a polars release fixes it, that test fails, and
 the guard may go. The others fail without the guard: the flags, every collect in the
 package passing flags, the flags each evaluation path passes, and a user's lazy frame of
-the bug's shape read through ``evaluate`` and ``history``.
+the bug's shape read through ``evaluate`` and ``history``. The last ones check that the
+flags are written in one place, ``healthrules.query_flags``.
 """
 
 from __future__ import annotations
@@ -253,3 +254,172 @@ def test_a_lazy_frame_of_the_bugs_shape_reads_as_its_rows() -> None:
     got_h = history(ROADMAP, lazy, accounts, start, AS_OF, "1w").indicators
     want_h = history(ROADMAP, rows, accounts, start, AS_OF, "1w").indicators
     assert_frame_equal(got_h, want_h)
+
+
+# ------------------------------------------------------- the flags in one place (query_flags)
+# Every flags object the package passes to a collect is made once, in healthrules.query_flags;
+# the engine (frames, aggregate), the input checks and the sample data import it from there.
+
+FLAGS_MODULE = SRC / "query_flags.py"
+
+
+def _flag_objects() -> dict[str, pl.QueryOptFlags]:
+    import healthrules.query_flags as qf
+
+    return {n: getattr(qf, n) for n in qf.__all__}
+
+
+def _annotation_nodes(tree: ast.AST) -> set[int]:
+    """ids of the nodes inside annotations (a return or argument type may name the class)."""
+    inside: set[int] = set()
+    for node in ast.walk(tree):
+        notes: list[ast.expr | None] = []
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            notes.append(node.returns)
+            a = node.args
+            notes += [x.annotation for x in (*a.posonlyargs, *a.args, *a.kwonlyargs,
+                                             *([a.vararg] if a.vararg else []),
+                                             *([a.kwarg] if a.kwarg else []))]
+        elif isinstance(node, ast.AnnAssign):
+            notes.append(node.annotation)
+        for note in notes:
+            if note is not None:
+                inside |= {id(n) for n in ast.walk(note)}
+    return inside
+
+
+# functions of the package that choose among the flags (their results are checked below)
+_CHOOSERS = {"small_events_run", "small_events_flags"}
+
+
+def _not_from_the_flags_module(tree: ast.AST) -> list[int]:
+    """Lines of ``tree`` (a module other than query_flags) that make, change or pass query
+    flags not taken from ``healthrules.query_flags``: a mention of ``QueryOptFlags`` outside
+    an annotation, a flag set on an object, or a query run whose ``optimizations=`` is not
+    a name imported from that module (or a local name bound from one of :data:`_CHOOSERS`)."""
+    from_flags: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "healthrules.query_flags":
+            from_flags |= {a.asname or a.name for a in node.names}
+    chosen: set[str] = set()  # names bound (anywhere in the module) from a chooser's result
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
+                and isinstance(node.value.func, ast.Name) and node.value.func.id in _CHOOSERS):
+            for target in node.targets:
+                chosen |= {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+    flag_names = set(_flag_names())
+    notes = _annotation_nodes(tree)
+    bad: list[int] = []
+    for node in ast.walk(tree):
+        if id(node) in notes:
+            continue
+        if isinstance(node, ast.Attribute | ast.Name | ast.alias):
+            name = (node.attr if isinstance(node, ast.Attribute) else
+                    node.id if isinstance(node, ast.Name) else node.name)
+            if name == "QueryOptFlags":
+                bad.append(getattr(node, "lineno", 0) or 0)
+        if isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            bad += [t.lineno for t in targets
+                    if isinstance(t, ast.Attribute) and t.attr in flag_names]
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id == "setattr"):
+            bad.append(node.lineno)  # no flag set by name either
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr in _RUNS):
+            continue
+        func = node.func
+        if not ((isinstance(func.value, ast.Name) and func.value.id == "pl")
+                or (func.attr == "collect" and not node.args)):
+            continue  # a method of the package's own (EventsPass.collect(events, rows))
+        flags = {k.arg: k.value for k in node.keywords}.get("optimizations")
+        if not (isinstance(flags, ast.Name) and (flags.id in from_flags or flags.id in chosen)):
+            bad.append(node.lineno)
+    return sorted(set(bad))
+
+
+def test_every_flags_object_the_package_passes_is_made_in_query_flags() -> None:
+    """The query flags are written once: ``healthrules.query_flags`` is the only module that
+    makes or changes a ``QueryOptFlags``, and every query the package runs (outside it)
+    passes a name imported from it. The engine's, the input checks' and the sample data's
+    names are those very objects."""
+    import healthrules.datasets._random as random_module
+    import healthrules.inputs as inputs_module
+    import healthrules.query_flags as qf
+
+    found: dict[str, list[int]] = {}
+    for path in sorted(SRC.rglob("*.py")):
+        if path == FLAGS_MODULE:
+            continue
+        bad = _not_from_the_flags_module(ast.parse(path.read_text(), str(path)))
+        if bad:
+            found[str(path.relative_to(SRC))] = bad
+    assert not found, found
+    # the flags module imports nothing of the package (the samples and inputs load no engine)
+    tree = ast.parse(FLAGS_MODULE.read_text())
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert imported == {"__future__", "polars"}, imported
+    # the old homes are the same objects, or gone
+    assert frames_module.OPTIMISED is qf.OPTIMISED
+    assert frames_module.NO_OPTIMISATION is qf.NO_OPTIMISATION
+    assert aggregate_module.EVENTS_QUERY_FLAGS is qf.EVENTS_QUERY_FLAGS
+    assert not hasattr(random_module, "QUERY_FLAGS")
+    assert not hasattr(inputs_module, "_optimised")
+    # the choosers return objects of the module, and keep the clustering off
+    objects = list(_flag_objects().values())
+    for rows in (0, 1, PLAIN_EVENTS, PLAIN_EVENTS + 1, 619, SMALL_ROWS):
+        assert any(small_events_flags(rows) is o for o in objects)
+        assert any(aggregate_module.small_events_run(rows)[1] is o for o in objects)
+    for o in objects:
+        assert not o.cluster_with_columns
+    assert qf.SUBEXPRESSIONS_ONLY.comm_subexpr_elim
+    assert not qf.NO_OPTIMISATION.comm_subexpr_elim  # two objects, one not changed by the other
+
+
+def test_the_one_place_check_finds_what_it_is_for() -> None:
+    """The source check flags each way of passing other flags, and none of the allowed."""
+    bad = ("import polars as pl\nfrom healthrules.query_flags import OPTIMISED\n"
+           "F = pl.QueryOptFlags(cluster_with_columns=False)\n"     # 3: made here
+           "lf.collect(optimizations=F)\n"                          # 4: not from the module
+           "G = pl.QueryOptFlags.none()\n"                          # 5: made here
+           "OPTIMISED.comm_subexpr_elim = False\n"                  # 6: changed here
+           "pl.collect_all(x, optimizations=frames.OPTIMISED)\n"    # 7: by another module
+           "lf.collect()\n"                                         # 8: no flags
+           "from polars import QueryOptFlags\n"                     # 9: the class imported
+           "setattr(OPTIMISED, 'slice_pushdown', False)\n"          # 10: changed by name
+           "lf.collect(optimizations=helper())\n")                  # 11: from elsewhere
+    assert _not_from_the_flags_module(ast.parse(bad)) == [3, 4, 5, 6, 7, 8, 9, 10, 11]
+    good = ("import polars as pl\nfrom healthrules.query_flags import OPTIMISED as O, X\n"
+            "def f(rows: int) -> pl.QueryOptFlags:\n"
+            "    shared, flags = small_events_run(rows)\n"
+            "    lf.collect(optimizations=flags)\n"
+            "    pl.collect_all(x, engine='in-memory', optimizations=O)\n"
+            "    p.collect(lf, 3)\n"
+            "    return X\n")
+    assert _not_from_the_flags_module(ast.parse(good)) == []
+
+
+def test_every_collect_of_an_evaluation_passes_an_object_of_query_flags(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """At run time: ``evaluate`` (small, lazy and large inputs), ``history`` with its
+    lifecycle, ``explain`` and the sample data pass, to every collect they run, one of the
+    objects of ``healthrules.query_flags`` itself (not a copy, not one of their own)."""
+    plan = hr.compile(hr.load(B2B))
+    seen = _recording(monkeypatch)
+    data = sample(60, days=200)
+    small = hr.evaluate(plan, data.events, data.accounts, data.as_of)
+    small.explain(small.indicators[plan.account_key][0])
+    hr.evaluate(plan, data.events.lazy(), data.accounts.lazy(), data.as_of)
+    for module in (frames_module, evaluator_module, aggregate_module):
+        monkeypatch.setattr(module, "SMALL_ROWS", 0)
+    hr.evaluate(plan, data.events, data.accounts, data.as_of)
+    h = history(plan, data.events.lazy(), data.accounts, data.as_of - dt.timedelta(weeks=4),
+                data.as_of, "1w")
+    assert h.lifecycle is not None
+    callers = {c for c, _ in seen}
+    assert {"healthrules.engine.aggregate", "healthrules.engine.frames", "healthrules.inputs",
+            "healthrules.history.aggregation", "healthrules.datasets._build"} <= callers, callers
+    objects = _flag_objects()
+    foreign = [(c, f) for c, f in seen if not any(f is o for o in objects.values())]
+    assert not foreign, foreign

@@ -527,7 +527,7 @@ def test_spark_resolves_roots_by_pointer_doubling(spark: Any) -> None:
 
     def roots_of(frame: pl.DataFrame) -> Any:
         return hs._Roots.of(plan, _to_spark(spark, frame), hs.T.StringType(),
-                            conversion=hs._Conversion((), "UTC", "UTC"), contract=frame.clear(),
+                            conversion=hs._Conversion((), "UTC"), contract=frame.clear(),
                             events_schema=events.schema, as_of=AS_OF)
 
     roots = roots_of(accounts)
@@ -739,31 +739,70 @@ def _utc_events(stamps: list[dt.datetime]) -> pl.DataFrame:
 _ONE_ACCOUNT = pl.DataFrame({"account_id": ["a"]})
 
 
-def test_a_naive_roadmap_over_instants_past_2099_keeps_what_the_engine_reads(
-        spark: Any) -> None:
-    """A roadmap without a zone over Spark instants reads them as wall times of the session
-    zone (polars' rules, in each partition). In July 2100 polars keeps New York on EST
-    (-05:00) where Java applies the rule (EDT, -04:00): an event at 04:30 UTC on 11 July is
-    23:30 on the 10th for the engine, after the end of the 10th for Java. The pre-filter
-    once dropped it (a count of 2 where the engine counts 3)."""
+def _naive_renewals() -> hr.Roadmap:
+    """A roadmap without a zone: a count of the day's events, and an action whose text shows
+    a ``datetime`` attribute (``renew_at``) as the engine reads it."""
+    got = load_text(
+        "id: naive\ngoal: g\ndata:\n  events:\n    values: {}\n"
+        "  accounts:\n    attributes: {renew_at: datetime}\nindicators:\n"
+        "  - {id: n, family: process, aggregate: count, window: 1d}\n"
+        "  - {id: first, family: process, aggregate: first_time}\n"
+        "stages:\n  - id: s\n    actions:\n"
+        "      - {id: r, kind: challenge, when: 'n >= 0', do: 'renew at {renew_at}'}\n")
+    assert isinstance(got, hr.Roadmap)
+    return got
+
+
+def _spark_walls(sdf: Any, *columns: str) -> pl.DataFrame:
+    """A Spark frame as Spark shows it: its instant columns cast to wall times of the session
+    zone (``TimestampNTZ``), by Spark's own rules."""
+    from pyspark.sql import functions as F
+
+    got = pl.from_arrow(sdf.withColumns(
+        {c: F.col(c).cast("timestamp_ntz") for c in columns}).toArrow())
+    assert isinstance(got, pl.DataFrame)
+    return got
+
+
+def test_a_naive_roadmap_reads_instants_as_the_wall_times_spark_shows(spark: Any) -> None:
+    """A roadmap without a zone reads Spark instants (events and ``datetime`` attributes) as
+    wall times of the session zone, as Spark itself makes them (Java's rules), at any date.
+    In July 2100 polars keeps New York on EST (-05:00) where Java applies the rule (EDT,
+    -04:00): an event at 04:30 UTC on 11 July is 00:30 on the 11th for Spark (after the end
+    of ``as_of`` 2100-07-10), 23:30 on the 10th by polars' rules. The partitions once
+    converted with polars' rules: a count of 2 and a renewal shown at 23:30 on the 10th,
+    where ``evaluate`` on the rows Spark shows counts 1 and shows 00:30 on the 11th (the
+    Spark pre-filter is two days wider, and drops nothing the engine reads)."""
     from healthrules.integrations import spark as hs
 
-    roadmap = _zone_roadmap(None)
+    roadmap = _naive_renewals()
     stamps = [dt.datetime(2100, 7, 10, 16), dt.datetime(2100, 7, 11, 4, 30),
-              dt.datetime(2100, 7, 11, 5, 30), dt.datetime(2100, 7, 10, 4, 30),
-              dt.datetime(2100, 7, 10, 5, 30)]
+              dt.datetime(2100, 7, 11, 5, 30), dt.datetime(2100, 7, 9, 12)]
     events = _utc_events(stamps)
+    accounts = pl.DataFrame({"account_id": ["a"], "renew_at": [dt.datetime(2100, 7, 11, 4, 30)]},
+                            schema={"account_id": pl.String, "renew_at": pl.Datetime("us", "UTC")})
+    as_of = dt.date(2100, 7, 10)
     before = spark.conf.get("spark.sql.session.timeZone")
     spark.conf.set("spark.sql.session.timeZone", "America/New_York")
     try:
-        # the partition's reading: the session zone's wall time, by polars' rules
-        wall = events.with_columns(pl.col("timestamp").dt.convert_time_zone(
+        sdf, sacc = _to_spark(spark, events), _to_spark(spark, accounts)
+        walls, acc_walls = _spark_walls(sdf, "timestamp"), _spark_walls(sacc, "renew_at")
+        # the two rules part: Spark shows EDT, polars' rules give EST
+        by_polars = events.with_columns(pl.col("timestamp").dt.convert_time_zone(
             "America/New_York").dt.replace_time_zone(None))
-        want = hr.evaluate(roadmap, wall, _ONE_ACCOUNT, dt.date(2100, 7, 10))
-        assert want.indicators["n"].to_list() == [3]
-        assert want.diagnostics["events_read"] == 3
-        result = hs.evaluate(roadmap, _to_spark(spark, events), _to_spark(spark, _ONE_ACCOUNT),
-                             dt.date(2100, 7, 10), partitions=2)
+        assert walls["timestamp"][1] == dt.datetime(2100, 7, 11, 0, 30)
+        assert by_polars["timestamp"][1] == dt.datetime(2100, 7, 10, 23, 30)
+        assert acc_walls["renew_at"][0] == dt.datetime(2100, 7, 11, 0, 30)
+        old = hr.evaluate(roadmap, by_polars, accounts.with_columns(
+            pl.col("renew_at").dt.convert_time_zone("America/New_York")
+            .dt.replace_time_zone(None)), as_of)
+        want = hr.evaluate(roadmap, walls, acc_walls, as_of)
+        assert old.indicators["n"].to_list() == [2]
+        assert old.actions["text"].to_list() == ["renew at 2100-07-10 23:30:00"]
+        assert want.indicators["n"].to_list() == [1]
+        assert want.diagnostics["events_read"] == 2
+        assert want.actions["text"].to_list() == ["renew at 2100-07-11 00:30:00"]
+        result = hs.evaluate(roadmap, sdf, sacc, as_of, partitions=2)
         try:
             _assert_same(result, want)
         finally:
@@ -839,3 +878,124 @@ def test_the_filter_keeps_two_days_on_each_side_and_counts_the_exact_range(
         _assert_same(result, want)
     finally:
         result.unpersist()
+
+
+# ------------------------------------------------ session zones polars cannot read; executors
+# without a time-zone database (docs/semantics.md, "Time", Spark)
+
+
+@pytest.mark.parametrize("zone", ["GMT+08:00", "+05:30", "CST"])
+def test_any_session_zone_spark_accepts_evaluates(spark: Any, zone: str) -> None:
+    """Session zones in forms only Java reads (a prefixed or half-hour offset, a short id
+    that Spark maps to America/Chicago): polars cannot read them (Spark labels its Arrow
+    instants with them, and polars failed with a panic on the driver). The instants are
+    read as instants (a roadmap with a zone, and the results' datetimes come back in it);
+    a roadmap without a zone reads the wall times Spark shows."""
+    from healthrules.integrations import spark as hs
+
+    events = _utc_events([dt.datetime(2026, 7, 9, 15, 50), dt.datetime(2026, 7, 10, 3),
+                          dt.datetime(2026, 7, 10, 16, 10), dt.datetime(2026, 7, 9, 9)])
+    accounts = pl.DataFrame({"account_id": ["a"], "renew_at": [dt.datetime(2026, 7, 10, 23)]},
+                            schema={"account_id": pl.String, "renew_at": pl.Datetime("us", "UTC")})
+    as_of = dt.date(2026, 7, 10)
+    zoned = load_text(
+        "id: zoned\ngoal: g\ndata:\n  events:\n    values: {}\n    timezone: Asia/Tokyo\n"
+        "  accounts:\n    attributes: {renew_at: datetime}\nindicators:\n"
+        "  - {id: n, family: process, aggregate: count, window: 1d}\n"
+        "  - {id: first, family: process, aggregate: first_time}\n"
+        "stages:\n  - id: s\n    actions:\n"
+        "      - {id: r, kind: challenge, when: 'n >= 0', do: 'renew at {renew_at}'}\n")
+    assert isinstance(zoned, hr.Roadmap)
+    before = spark.conf.get("spark.sql.session.timeZone")
+    spark.conf.set("spark.sql.session.timeZone", zone)
+    try:
+        sdf, sacc = _to_spark(spark, events), _to_spark(spark, accounts)
+        want = hr.evaluate(zoned, events.with_columns(
+            pl.col("timestamp").dt.convert_time_zone("Asia/Tokyo")), accounts.with_columns(
+            pl.col("renew_at").dt.convert_time_zone("Asia/Tokyo")), as_of)
+        assert want.indicators["first"].dtype == pl.Datetime("us", "Asia/Tokyo")
+        result = hs.evaluate(zoned, sdf, sacc, as_of, partitions=2)
+        try:
+            _assert_same(result, want)
+        finally:
+            result.unpersist()
+        naive = _naive_renewals()
+        want = hr.evaluate(naive, _spark_walls(sdf, "timestamp"),
+                           _spark_walls(sacc, "renew_at"), as_of)
+        result = hs.evaluate(naive, sdf, sacc, as_of, partitions=2)
+        try:
+            _assert_same(result, want)
+        finally:
+            result.unpersist()
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", before)
+
+
+def test_an_executor_without_a_zone_database_raises_the_engines_error(
+        spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Executors whose ``zoneinfo`` finds no time-zone database (a slim container; here the
+    Python workers' ``PYTHONTZPATH`` names an empty folder, and a package of that name
+    hides ``tzdata``) and a driver that has one: a roadmap with a zone is refused by each task. The
+    driver raises the :class:`EvaluationError` ``healthrules.evaluate`` raises without a
+    database (``no_timezone_database``, saying how to install one), from ``to_polars`` and
+    inside ``input_errors()``, so the command line exits 1 with that message, not 3 (an
+    internal error) on pyspark's exception."""
+    from healthrules.cli import main
+    from healthrules.errors import EvaluationError
+    from healthrules.integrations import spark as hs
+
+    roadmap = _zone_roadmap("Europe/Paris")
+    events = _utc_events([dt.datetime(2026, 6, 30, 12)])
+    paris = events.with_columns(pl.col("timestamp").dt.convert_time_zone("Europe/Paris"))
+    want = hr.evaluate(roadmap, paris, _ONE_ACCOUNT, AS_OF)  # the driver has a database
+    assert want.indicators["n"].to_list() == [1]
+    empty = tmp_path / "no-zones"
+    empty.mkdir()
+    hidden = tmp_path / "hidden" / "tzdata"  # the tzdata package, if installed, not found
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text("raise ImportError('hidden by the test')\n")
+    env = spark.sparkContext.environment
+    assert "PYTHONTZPATH" not in env and "PYTHONPATH" not in env
+    # the Python workers started for the next jobs (Spark keys its workers by this
+    # environment, and puts this PYTHONPATH before the driver's)
+    env.update(PYTHONTZPATH=str(empty), PYTHONPATH=str(hidden.parent))
+    try:
+        result = hs.evaluate(roadmap, _to_spark(spark, events), _to_spark(spark, _ONE_ACCOUNT),
+                             AS_OF, partitions=2, persist=False)
+        with pytest.raises(EvaluationError) as got:
+            result.to_polars()
+        [issue] = got.value.issues
+        assert issue.code == "no_timezone_database"
+        assert issue.location.path == "data.events.timezone"
+        assert "'Europe/Paris'" in issue.message and "pip install tzdata" in (issue.hint or "")
+        assert got.value.__cause__ is None and got.value.__suppress_context__
+        with pytest.raises(EvaluationError) as own, hs.input_errors():
+            result.indicators.collect()
+        assert own.value.issues == got.value.issues
+        with pytest.raises(Exception) as raw:
+            result.indicators.collect()
+        assert not isinstance(raw.value, EvaluationError)
+    finally:
+        del env["PYTHONTZPATH"], env["PYTHONPATH"]
+
+    # what the command line makes of each (a command that runs the Spark job)
+    class _Args:
+        debug = False
+        command = "spark-job"
+
+        def __init__(self, error: BaseException) -> None:
+            self.error = error
+
+        def run(self, _: Any) -> int:
+            raise self.error
+
+    for error, code in ((got.value, 1), (raw.value, 3)):
+        parser = type("P", (), {"parse_args": lambda self, words, e=error: _Args(e)})()
+        monkeypatch.setattr("healthrules.cli.build_parser", lambda p=parser: p)
+        assert main(["spark-job"]) == code
+        err = capsys.readouterr().err
+        if code == 1:
+            assert err.startswith(str(got.value)) and "pip install tzdata" in err
+        else:
+            assert "internal error (a bug in healthrules)" in err

@@ -14,6 +14,7 @@ import polars as pl
 from healthrules.aggregates import finite_value
 from healthrules.compiler import Plan
 from healthrules.errors import Code, EvaluationError, InputDataError, Issue, Location
+from healthrules.query_flags import OPTIMISED
 from healthrules.roadmap import AggregateIndicator
 
 if TYPE_CHECKING:
@@ -110,14 +111,6 @@ def event_inputs(plan: Plan, events: Any) -> dict[str, Source | pl.LazyFrame]:
 
     return {name: source_of(given[name], f"the events of source {name!r}"
                             if plan.named_sources else "events") for name in declared}
-
-
-def _optimised() -> pl.QueryOptFlags:
-    """The engine's flags of an optimised query (``healthrules.engine.frames.OPTIMISED``),
-    imported here and not at the top: the engine imports this module."""
-    from healthrules.engine.frames import OPTIMISED
-
-    return OPTIMISED
 
 
 def lazy(frame: Any, what: str) -> pl.LazyFrame:
@@ -307,7 +300,7 @@ def _zone_scan(time_zone: str) -> tuple[dt.date, dt.datetime] | None:
         search = search.with_columns(mid=(lo + hi) // 2).select(
             lo=pl.when(same).then(mid).otherwise(lo),
             hi=pl.when(same).then(hi).otherwise(mid), off=off)
-    first = search.collect(optimizations=_optimised()).get_column("hi")
+    first = search.collect(optimizations=OPTIMISED).get_column("hi")
     points = pl.concat([days.gather_every(_ZONEINFO_EVERY), first, first - 1, days.tail(1)]
                        ).unique().sort()
     local = dt.datetime.fromtimestamp  # one call per point: the scan's own loop, not rows'
@@ -667,7 +660,7 @@ def int_range_issues(plan: Plan, events: pl.LazyFrame, schema: pl.Schema,
     got = events.select(
         *[(pl.col(c) > INT64_MAX).sum().alias(c) for c in wide],
         *[pl.col(ev.account).filter(pl.col(c) > INT64_MAX).first().alias(_BEYOND + c)
-          for c in wide]).collect(optimizations=_optimised()).row(0, named=True)
+          for c in wide]).collect(optimizations=OPTIMISED).row(0, named=True)
     frame = _frame_words(plan, name)
     return [Issue(
         code=Code.VALUES_OUT_OF_RANGE.value, location=Location(file=source_label(plan, name),
@@ -885,7 +878,7 @@ def check_accounts(plan: Plan, accounts: pl.LazyFrame | pl.DataFrame, events_sch
         frame = accounts[:, [e.meta.output_name() for e in exprs]]
     else:
         frame = accounts.lazy().select(exprs).collect(engine="in-memory",
-                                                      optimizations=_optimised())
+                                                      optimizations=OPTIMISED)
     for name in wide:
         beyond = frame.filter(pl.col(_BEYOND + name))
         if beyond.height:

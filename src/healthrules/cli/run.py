@@ -264,11 +264,11 @@ def run(args: argparse.Namespace) -> int:
 
     import healthrules as hr
     from healthrules.cli._frames import input_frame
-    from healthrules.engine.frames import OPTIMISED
     from healthrules.history import run as daily
     from healthrules.history.daily import check_pin, provenance
     from healthrules.history.holds import HoldError, check_hold
     from healthrules.history.overrides import OverrideError
+    from healthrules.query_flags import OPTIMISED
 
     source = hr.load(args.roadmap)
     plan = hr.compile(source)

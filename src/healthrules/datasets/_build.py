@@ -18,7 +18,8 @@ from typing import Any, Final
 
 import polars as pl
 
-from healthrules.datasets._random import QUERY_FLAGS, draw, key, mix, uniform
+from healthrules.datasets._random import draw, key, mix, uniform
+from healthrules.query_flags import OPTIMISED
 
 __all__ = ["EVENT_NAMES", "accounts_frame", "events_frame", "personas_frame"]
 
@@ -309,7 +310,7 @@ def events_frame(
             fx_user=uniform(col("uh"), 2) < col("fx_share"),
             trained=uniform(col("uh"), 3) < col("training_share"),
         )
-        .collect(optimizations=QUERY_FLAGS)
+        .collect(optimizations=OPTIMISED)
         .lazy()
     )
     active = users.filter(col("active"))
@@ -340,7 +341,7 @@ def events_frame(
         .with_columns(h1=mix(col("h")))
         .with_columns(h2=mix(col("h1")))
         .with_columns(h3=mix(col("h2")))
-        .collect(optimizations=QUERY_FLAGS)
+        .collect(optimizations=OPTIMISED)
         .lazy()
     )
     h1, h2, h3 = col("h1"), col("h2"), col("h3")
@@ -440,7 +441,7 @@ def events_frame(
     tickets = (
         account_events(col("tickets"), "support_ticket", _S_TICKET)
         .with_columns(h1=mix(col("h")))
-        .collect(optimizations=QUERY_FLAGS)
+        .collect(optimizations=OPTIMISED)
         .lazy()
     )
     nps_carry = ("p_nps_answer", "nps_lo", "nps_hi")
@@ -461,7 +462,7 @@ def events_frame(
             how="vertical_relaxed",
         )
         .with_columns(h1=mix(col("h")))
-        .collect(optimizations=QUERY_FLAGS)
+        .collect(optimizations=OPTIMISED)
         .lazy()
     )
     roi_day = col("roi_day")
@@ -513,7 +514,7 @@ def events_frame(
     rows = (
         frames.filter(col("ts") < days * _US_PER_DAY)
         .select(order=order, value=col("value"))
-        .collect(optimizations=QUERY_FLAGS)
+        .collect(optimizations=OPTIMISED)
         .sort("order", maintain_order=True)
     )
     # user ids: a table with, per account, its decision maker then its users, gathered by index
@@ -535,7 +536,7 @@ def events_frame(
                 )
             )
         )
-        .collect(optimizations=QUERY_FLAGS)
+        .collect(optimizations=OPTIMISED)
         .to_series()
     )
     order_s = rows["order"]

@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import polars as pl
 
-__all__ = ["BITS", "QUERY_FLAGS", "draw", "key", "mix", "scalar_mix", "slice_uniform",
+__all__ = ["BITS", "draw", "key", "mix", "scalar_mix", "slice_uniform",
            "uniform"]
 
-QUERY_FLAGS = pl.QueryOptFlags(cluster_with_columns=False)
-"""How the samples' queries are collected: with the flags of the engine's optimised queries
-(``healthrules.engine.frames.OPTIMISED``, not imported here: the samples load no engine)."""
 
 _GOLDEN = 0x9E3779B97F4A7C15
 _C1 = 0xBF58476D1CE4E5B9

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from healthrules.datasets._random import QUERY_FLAGS, draw, key, uniform
+from healthrules.datasets._random import draw, key, uniform
+from healthrules.query_flags import OPTIMISED
 
 __all__ = ["surveys_frame", "tickets_frame"]
 
@@ -82,7 +83,7 @@ def tickets_frame(events: pl.DataFrame, seed: int) -> pl.DataFrame:
         rows.with_columns(pl.col("timestamp").dt.cast_time_unit("ms").alias("at"))
         .select("account_id", "ticket_id", "status", "at", "priority", "handling_minutes")
         .sort("account_id", "at", "status")
-        .collect(optimizations=QUERY_FLAGS)
+        .collect(optimizations=OPTIMISED)
     )
 
 
@@ -103,5 +104,5 @@ def surveys_frame(events: pl.DataFrame) -> pl.DataFrame:
             pl.col("value").round(0).cast(pl.Int64).alias("nps"),
         )
         .sort("account_id", "answered_on", "respondent")
-        .collect(optimizations=QUERY_FLAGS)
+        .collect(optimizations=OPTIMISED)
     )

@@ -41,21 +41,24 @@ from healthrules.engine.binding import (
     translate,
     window,
 )
-from healthrules.engine.frames import AS_OF, NO_OPTIMISATION, OPTIMISED, SMALL_ROWS
+from healthrules.engine.frames import AS_OF, SMALL_ROWS
 from healthrules.errors import Code, InputDataError, Issue, Location
 from healthrules.expressions import Parsed, names_in
 from healthrules.inputs import NOT_FINITE, Clock, read_event_exprs, source_clock, source_label
+from healthrules.query_flags import (
+    EVENTS_QUERY_FLAGS,
+    NO_OPTIMISATION,
+    OPTIMISED,
+    SUBEXPRESSIONS_ONLY,
+)
 from healthrules.roadmap import AggregateIndicator
 
+# EVENTS_QUERY_FLAGS: re-exported; it lives in healthrules.query_flags (one place)
 __all__ = ["EVENTS_QUERY_FLAGS", "PLAIN_EVENTS", "EventsPass", "abs_sum_column", "abs_sum_expr",
            "aggregate_expr", "aggregate_split", "anchor_column", "check_sum_range",
            "clock_free_filter", "prepare_filters", "raw_column", "read_source",
            "small_events_flags", "small_events_run", "summed_columns"]
 
-# how the events query is collected: each branch streams its own scan (see
-# EventsPass._join_distinct_counts); without cluster_with_columns, as every optimised query
-# (frames.OPTIMISED)
-EVENTS_QUERY_FLAGS = pl.QueryOptFlags(comm_subplan_elim=False, cluster_with_columns=False)
 
 PLAIN_EVENTS = 0
 """Up to this many events (an in-memory frame), the events pass runs in its plain form on
@@ -71,14 +74,11 @@ about 5,000 events (one account, 619 events: 1.73 against 1.37 ms CPU without it
 events: 6.05 ms with it only, 6.29 with every optimisation, 6.63 with none):
 :func:`small_events_flags` still gives it to the plain form above ``PLAIN_EVENTS``."""
 
-_SHARED_ONLY = pl.QueryOptFlags.none()
-_SHARED_ONLY.comm_subexpr_elim = True
-
 
 def small_events_flags(rows: int) -> pl.QueryOptFlags:
     """The optimisations of an events pass over ``rows`` in-memory events (at most
     ``SMALL_ROWS``), on the in-memory engine: see :data:`PLAIN_EVENTS`."""
-    return NO_OPTIMISATION if rows <= PLAIN_EVENTS else _SHARED_ONLY
+    return NO_OPTIMISATION if rows <= PLAIN_EVENTS else SUBEXPRESSIONS_ONLY
 
 
 def small_events_run(rows: int) -> tuple[bool, pl.QueryOptFlags]:

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 import polars as pl
 
 from healthrules.expressions import Type
+from healthrules.query_flags import NO_OPTIMISATION, OPTIMISED
 
+# NO_OPTIMISATION, OPTIMISED: re-exported; they live in healthrules.query_flags (one place)
 __all__ = [
     "AS_OF",
     "END",
@@ -67,21 +69,6 @@ SMALL_ROWS = 50_000
 optimisation: for a service evaluating a few accounts, planning (not computing) is most of
 the cost, and the in-memory engine starts faster than the streaming one. The results are the
 same; larger frames get the streaming engine and every optimisation."""
-
-
-NO_OPTIMISATION = pl.QueryOptFlags.none()
-"""The flags of a query without optimisation, made once: ``QueryOptFlags.none()`` costs
-about 12 us per call in polars 2.1, and a collect copies the flags it is given (it does
-not change them)."""
-
-
-OPTIMISED = pl.QueryOptFlags(cluster_with_columns=False)
-"""The flags of every query the package collects with optimisation: polars' defaults but
-``cluster_with_columns``. In polars 2.1 that optimisation moves an expression of a
-``with_columns`` into the ``with_columns`` below it when it reads no column the lower one
-creates, and keeps one in place when an expression that stays reads its name, but not
-transitively: an expression that stays can then read the moved one's new value (wrong values,
-no error). See docs/design.md, "Query flags"."""
 
 
 def collect_all(frames: list[pl.LazyFrame], rows: int) -> list[pl.DataFrame]:

@@ -91,10 +91,10 @@ from healthrules.engine import (
     read_source,
 )
 from healthrules.engine.aggregate import abs_sum_column, summed_columns
-from healthrules.engine.frames import OPTIMISED
 from healthrules.expressions import names_in
 from healthrules.inputs import NOT_FINITE, Clock
 from healthrules.polars_expr import exact_division
+from healthrules.query_flags import OPTIMISED
 from healthrules.roadmap import AggregateIndicator
 
 __all__ = ["IncrementalAggregator", "aggregate_attributes", "day_number"]

@@ -33,7 +33,6 @@ import polars as pl
 
 from healthrules.compiler import Plan
 from healthrules.engine import Events
-from healthrules.engine.frames import OPTIMISED
 from healthrules.errors import Code, InputDataError, Issue, Location
 from healthrules.history.lifecycle import signals_for
 from healthrules.history.snapshots import (
@@ -47,6 +46,7 @@ from healthrules.history.snapshots import (
     prepare_inputs,
 )
 from healthrules.inputs import lazy
+from healthrules.query_flags import OPTIMISED
 from healthrules.roadmap import Pack, Roadmap
 from healthrules.sources import FrameInput
 

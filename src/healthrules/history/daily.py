@@ -30,7 +30,6 @@ import polars as pl
 
 from healthrules.compiler import Plan
 from healthrules.engine import Events
-from healthrules.engine.frames import OPTIMISED
 from healthrules.errors import InputDataError, Issue, Location
 from healthrules.evaluation import Evaluation
 from healthrules.history import holds as _holds
@@ -53,6 +52,7 @@ from healthrules.history.store import (
     score_summary,
 )
 from healthrules.history.webhooks import DeliveryReport, Webhook, deliver, payloads
+from healthrules.query_flags import OPTIMISED
 from healthrules.roadmap import Pack, Roadmap, parse_days
 from healthrules.sources import FrameInput
 

@@ -36,8 +36,8 @@ import polars as pl
 
 from healthrules.compiler import CompiledRoadmap, Plan
 from healthrules.engine import Evaluator, action_path, narrow
-from healthrules.engine.frames import OPTIMISED
 from healthrules.expressions import Parsed, parse
+from healthrules.query_flags import OPTIMISED
 from healthrules.roadmap import Action
 
 if TYPE_CHECKING:

@@ -36,7 +36,7 @@ from healthrules.engine import (
     unrouted_stages,
 )
 from healthrules.engine.assemble import ORDER_STEP, end_columns
-from healthrules.engine.frames import OPTIMISED, collect_all
+from healthrules.engine.frames import collect_all
 from healthrules.errors import InputDataError
 from healthrules.evaluation import Evaluation
 from healthrules.expressions import lag_column
@@ -49,6 +49,7 @@ from healthrules.inputs import (
     is_dated,
     valid_at,
 )
+from healthrules.query_flags import OPTIMISED
 from healthrules.roadmap import Pack, Roadmap
 from healthrules.sources import FrameInput
 

@@ -52,8 +52,7 @@ from healthrules.compiler import Plan, compile
 from healthrules.engine import evaluate as _evaluate_polars
 from healthrules.engine import read_range
 from healthrules.engine.aggregate import read_source
-from healthrules.engine.frames import OPTIMISED
-from healthrules.errors import InputDataError, Issue, Location, Severity
+from healthrules.errors import EvaluationError, InputDataError, Issue, Location, Severity
 from healthrules.inputs import (
     account_validity,
     accounts_at,
@@ -64,6 +63,7 @@ from healthrules.inputs import (
     zoned_wall_time,
 )
 from healthrules.integrations._optional import import_optional
+from healthrules.query_flags import OPTIMISED
 from healthrules.roadmap import AggregateIndicator, Pack, Roadmap
 
 import_optional("pyspark.sql", extra="spark", purpose="healthrules.integrations.spark")
@@ -158,6 +158,8 @@ class SparkEvaluation:
         ------
         InputDataError
             When a partition refused its rows (see :func:`input_errors`).
+        EvaluationError
+            When a partition could not evaluate the plan (see :func:`input_errors`).
         """
         key = self.account_key
         # one job: collect the tagged union, then split (and sum the counts) with polars
@@ -212,6 +214,8 @@ class SparkEvaluation:
         ------
         InputDataError
             When a partition refused its rows (see :func:`input_errors`).
+        EvaluationError
+            When a partition could not evaluate the plan (see :func:`input_errors`).
         """
         base = str(path).rstrip("/")
         written = []
@@ -247,9 +251,10 @@ def evaluate(
         once, on the driver.
     events
         Usage events with the columns of the roadmap's ``data.events``. A ``TimestampType``
-        timestamp is read in the declared ``data.events.timezone`` (in the session time zone
-        when the roadmap declares none, as naive wall time); a ``TimestampNTZType`` one is
-        read as wall time in the declared zone. When ``data.events`` declares named event
+        timestamp is read in the declared ``data.events.timezone`` (when the roadmap declares
+        none, as the wall time of the session time zone that Spark shows: Spark casts it to
+        ``TimestampNTZ``, as ``datetime`` attributes); a ``TimestampNTZType`` one is read as
+        wall time in the declared zone. When ``data.events`` declares named event
         sources, a dict of one DataFrame per source (a single DataFrame is the default
         source); each source's read range is applied to it, and its events travel to the
         partition of their account with the others.
@@ -315,11 +320,19 @@ def evaluate(
             _require(sdf, [part], what)
 
     _require(accounts, acc_cols, "accounts")
-    session_zone = spark.conf.get("spark.sql.session.timeZone") or "UTC"
-    conv = _Conversion(ts_columns=_timestamp_columns(plan), zone=plan.events.timezone,
-                       session_zone=session_zone)
+    # an instant (TimestampType) read by a clock without a zone is the wall time of the
+    # session zone: Spark's own conversion makes it (Java's zone rules, any zone form Spark
+    # accepts), so the partitions read the wall times Spark shows, and polars never reads
+    # the session zone's rules (docs/semantics.md, "Time", Spark)
+    given = {name: _session_wall_times(sdf, [plan.sources[name].timestamp]
+                                       if plan.sources[name].timezone is None else [])
+             for name, sdf in given.items()}
+    if plan.events.timezone is None:
+        accounts = _session_wall_times(accounts, list(_timestamp_columns(plan)))
+    session_zone = _readable_zone(spark.conf.get("spark.sql.session.timeZone") or "UTC")
+    conv = _Conversion(ts_columns=_timestamp_columns(plan), zone=plan.events.timezone)
     convs = {name: _Conversion(ts_columns=(plan.sources[name].timestamp,),
-                               zone=plan.sources[name].timezone, session_zone=session_zone)
+                               zone=plan.sources[name].timezone)
              for name in plan.sources}
 
     # driver-side check of the contract and the read range, on the schemas (no job) and,
@@ -536,8 +549,17 @@ def _location_of(record: dict[str, Any] | None) -> Location | None:
                     path=record["path"])
 
 
-def _encode_issues(issues: list[Issue]) -> str:
-    """The issues as one line of text, between the marks (see :func:`_decode_issues`)."""
+_REFUSALS: dict[str, type[InputDataError | EvaluationError]] = {
+    "InputDataError": InputDataError, "EvaluationError": EvaluationError}
+"""The errors a task's evaluation raises that the driver rebuilds (:func:`input_errors`), by
+name: the rows are refused (``InputDataError``), or the executor cannot evaluate the plan
+(``EvaluationError``: ``no_timezone_database``, where the executors have no time-zone
+database and the driver has one)."""
+
+
+def _encode_issues(issues: list[Issue], error: str = "InputDataError") -> str:
+    """The issues (of an error of class ``error``, a name of :data:`_REFUSALS`) as one line
+    of text, between the marks (see :func:`_decode_issues`)."""
     records = []
     for issue in issues:
         try:  # the context travels when it is plain JSON (it is informative only)
@@ -548,18 +570,31 @@ def _encode_issues(issues: list[Issue]) -> str:
                         "severity": issue.severity.value, "hint": issue.hint,
                         "location": _location_record(issue.location),
                         "related": _location_record(issue.related), "ctx": ctx})
-    text = base64.urlsafe_b64encode(json.dumps(records).encode()).decode("ascii")
+    body: Any = records if error == "InputDataError" else {"error": error, "issues": records}
+    text = base64.urlsafe_b64encode(json.dumps(body).encode()).decode("ascii")
     return f"{_MARK_OPEN}{text}{_MARK_CLOSE}"
 
 
 def _decode_issues(text: str) -> list[Issue] | None:
     """The issues a refused task carried in ``text`` (a pyspark error's text), or None."""
+    got = _decode_refusal(text)
+    return None if got is None else got[1]
+
+
+def _decode_refusal(text: str,
+                    ) -> tuple[type[InputDataError | EvaluationError], list[Issue]] | None:
+    """The class of the error a refused task carried in ``text`` (a pyspark error's text)
+    and its issues, in their order, or None."""
     found = _MARKED.search(text)
     if found is None:
         return None
     try:
-        records = json.loads(base64.urlsafe_b64decode(found[1]))
-        return [Issue(code=r["code"], message=r["message"], severity=Severity(r["severity"]),
+        body = json.loads(base64.urlsafe_b64decode(found[1]))
+        if isinstance(body, dict):
+            error, records = _REFUSALS[body["error"]], body["issues"]
+        else:
+            error, records = InputDataError, body
+        return error, [Issue(code=r["code"], message=r["message"], severity=Severity(r["severity"]),
                       hint=r["hint"], location=_location_of(r["location"]) or Location(),
                       related=_location_of(r["related"]), ctx=r["ctx"]) for r in records]
     except (ValueError, KeyError, TypeError):  # a mangled line: keep Spark's own error
@@ -567,11 +602,12 @@ def _decode_issues(text: str) -> list[Issue] | None:
 
 
 class _TaskRefused(Exception):
-    """Raised in a task whose partition the polars engine refused: the readable problems,
-    then the same issues in a form the driver rebuilds (:func:`input_errors`)."""
+    """Raised in a task whose partition the polars engine refused (or could not evaluate):
+    the readable problems, then the same error in a form the driver rebuilds
+    (:func:`input_errors`)."""
 
-    def __init__(self, issues: list[Issue]) -> None:
-        super().__init__(f"{InputDataError(issues)}\n{_encode_issues(issues)}")
+    def __init__(self, error: InputDataError | EvaluationError) -> None:
+        super().__init__(f"{error}\n{_encode_issues(error.issues, type(error).__name__)}")
 
 
 @contextlib.contextmanager
@@ -584,7 +620,10 @@ def input_errors() -> Iterator[None]:
     The task fails and pyspark raises its own exception around the task's traceback. Inside
     this context, such an exception becomes the :class:`InputDataError` that
     :func:`healthrules.evaluate` raises on the same rows (same codes, locations, messages
-    and hints); any other exception passes through unchanged.
+    and hints), and a task that cannot evaluate the plan at all (an executor without a
+    time-zone database, for a roadmap with a zone: ``no_timezone_database``) the
+    :class:`~healthrules.errors.EvaluationError` :func:`healthrules.evaluate` raises there;
+    any other exception passes through unchanged.
     :meth:`SparkEvaluation.to_polars`, :meth:`~SparkEvaluation.write` and
     :meth:`~SparkEvaluation.diagnostics_dict` run their jobs inside it already; wrap your
     own actions on the result's DataFrames (``collect``, ``write``, ...) in it.
@@ -593,6 +632,8 @@ def input_errors() -> Iterator[None]:
     ------
     InputDataError
         When a task refused its partition's rows.
+    EvaluationError
+        When a task could not evaluate the plan (``no_timezone_database``).
 
     Examples
     --------
@@ -602,13 +643,14 @@ def input_errors() -> Iterator[None]:
     """
     try:
         yield
-    except InputDataError:
+    except (InputDataError, EvaluationError):
         raise
     except Exception as exc:
-        issues = _decode_issues(_error_text(exc))
-        if issues is None:
+        refused = _decode_refusal(_error_text(exc))
+        if refused is None:
             raise
-        raise InputDataError(issues) from None
+        error, issues = refused
+        raise error(issues) from None
 
 
 def _error_text(exc: BaseException) -> str:
@@ -699,12 +741,12 @@ def _spark_bound(value: dt.datetime, ntz: bool, shift: dt.timedelta) -> Any | No
     offsets than the engine's rules (polars', and zoneinfo's for its literals): past 2099,
     around a rule change one database holds and another not. So the bound is: for a
     ``TimestampNTZ`` column, the wall time; for an instant column, the instant itself (an
-    aware value as UTC: the instant of the engine's own bound, which zoneinfo places), or,
-    for a naive roadmap (the partitions read the instants as wall times of the session
-    zone, with polars' rules), the wall time read as UTC. Where a wall time is read, the
-    caller shifts the bound by :data:`_MARGIN`, which covers any difference of offsets and
-    of wall times in a repeated hour, and the engine, in each partition, keeps the exact
-    range.
+    aware value as UTC: the instant of the engine's own bound, which zoneinfo places); a
+    clock without a zone reads no instant column (:func:`_session_wall_times` makes them
+    wall times first), but a bound without a zone is still read as UTC. Where a wall time
+    is read, the caller shifts the bound by :data:`_MARGIN`, which covers any difference of
+    offsets and of wall times in a repeated hour, and the engine, in each partition, keeps
+    the exact range.
     """
     try:
         moved = value + shift
@@ -838,10 +880,13 @@ class _Conversion:
 
     ts_columns: tuple[str, ...]
     zone: str | None
-    session_zone: str
 
     def apply(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """Bring timestamp columns to the events' zone (or naive), as the plan declares."""
+        """Bring timestamp columns to the events' zone (or naive), as the plan declares.
+
+        An instant column arrives only for a zone: :func:`evaluate` has Spark cast those a
+        clock without a zone reads to wall times of the session zone
+        (:func:`_session_wall_times`)."""
         exprs: list[pl.Expr] = []
         for name in self.ts_columns:
             if name not in frame.columns:
@@ -854,8 +899,8 @@ class _Conversion:
                 col = zoned_wall_time(col, self.zone)
             elif self.zone is not None:
                 col = col.dt.convert_time_zone(self.zone)
-            else:  # an instant, for a roadmap of naive times: the session's wall time
-                col = col.dt.convert_time_zone(self.session_zone).dt.replace_time_zone(None)
+            else:  # not reached from evaluate() (see above): refuse to guess a zone
+                raise AssertionError(f"instants of column {name!r} for a clock without a zone")
             exprs.append(col.alias(name))
         return frame.with_columns(exprs) if exprs else frame
 
@@ -891,9 +936,42 @@ def _job(payload: bytes) -> _Job:
 
 
 def _from_arrow(table: pa.Table) -> pl.DataFrame:
+    """A polars frame of Arrow data from Spark. Spark labels instants with the session
+    zone as its setting spells it; a form polars cannot read (``GMT+08:00``, ``CST``,
+    ``+05:30``) is relabelled UTC: the same instants, and the plan's conversion brings them
+    to the roadmap's zone (a clock without a zone reads no instants: see
+    :func:`_session_wall_times`)."""
+    fields = list(table.schema)
+    if any(pa.types.is_timestamp(f.type) and f.type.tz is not None
+           and _readable_zone(f.type.tz) != f.type.tz for f in fields):
+        table = table.cast(pa.schema([
+            f.with_type(pa.timestamp(f.type.unit, _readable_zone(f.type.tz)))
+            if pa.types.is_timestamp(f.type) and f.type.tz is not None else f
+            for f in fields], metadata=table.schema.metadata))
     frame = pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)
     return frame
+
+
+@functools.lru_cache(maxsize=64)
+def _readable_zone(name: str) -> str:
+    """``name`` when polars reads it as a time zone, else ``UTC``: a label of instants only
+    (see :func:`_from_arrow`)."""
+    try:
+        pl.select(pl.lit(0).cast(pl.Datetime("us", "UTC")).dt.convert_time_zone(name))
+    except pl.exceptions.PolarsError:
+        return "UTC"
+    return name
+
+
+def _session_wall_times(frame: DataFrame, columns: list[str]) -> DataFrame:
+    """``frame`` with its instant (``TimestampType``) columns among ``columns`` cast by
+    Spark to ``TimestampNTZ``: the wall times of the session zone, by Spark's own rules
+    (Java's time-zone database), as Spark shows them. A clock without a zone reads them
+    as such (docs/semantics.md, "Time", Spark)."""
+    cast = {c: F.col(c).cast(T.TimestampNTZType()) for c in columns
+            if c in frame.columns and isinstance(frame.schema[c].dataType, T.TimestampType)}
+    return frame.withColumns(cast) if cast else frame
 
 
 def _to_zone(frame: pl.DataFrame, zone: str | None) -> pl.DataFrame:
@@ -941,13 +1019,11 @@ def _event_counts(job: _Job, events: dict[str, pl.DataFrame],
     return out
 
 
-def _run_partition(payload: bytes, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """Evaluate one partition: Arrow batches in, tagged Arrow batches of every frame out."""
-    job = _job(payload)
-    received = list(batches)
-    if not received or not any(b.num_rows for b in received):
-        return
+def _partition_frames(job: _Job, received: list[pa.RecordBatch]) -> dict[str, pl.DataFrame]:
+    """The result frames of one partition's rows (``diagnostics`` as ``name``, ``value``);
+    ``received`` is emptied once read."""
     rows = _from_arrow(pa.Table.from_batches(received))
+    received.clear()
     tag = pl.col(_TAG)
     events = {
         name: conv.apply(rows.filter(tag == _EVENT + j).select(
@@ -956,11 +1032,8 @@ def _run_partition(payload: bytes, batches: Iterator[pa.RecordBatch]) -> Iterato
             zip(job.events, job.source_conversions, strict=True))}
     accounts = job.conversion.apply(rows.filter(tag == _ACCOUNT).select(
         [pl.col(f"__a{i}").alias(c) for i, c in enumerate(job.accounts)]))
-    del rows, received
-    try:
-        result = _evaluate_polars(job.plan, events, accounts, job.as_of)
-    except InputDataError as exc:  # rebuilt on the driver by input_errors()
-        raise _TaskRefused(exc.issues) from None
+    del rows
+    result = _evaluate_polars(job.plan, events, accounts, job.as_of)
     parts = {name: getattr(result, name) for name in (*FRAMES, "conditions")}
     # events of accounts that exist (at as_of, when the accounts are dated) are known
     known = result.attributes if account_validity(job.plan) else accounts
@@ -968,6 +1041,19 @@ def _run_partition(payload: bytes, batches: Iterator[pa.RecordBatch]) -> Iterato
     parts["diagnostics"] = pl.DataFrame(
         {"name": list(diagnostics), "value": list(diagnostics.values())},
         schema={"name": pl.String, "value": pl.Int64})
+    return parts
+
+
+def _run_partition(payload: bytes, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """Evaluate one partition: Arrow batches in, tagged Arrow batches of every frame out."""
+    job = _job(payload)
+    received = list(batches)
+    if not received or not any(b.num_rows for b in received):
+        return
+    try:
+        parts = _partition_frames(job, received)
+    except (InputDataError, EvaluationError) as exc:  # rebuilt on the driver by input_errors()
+        raise _TaskRefused(exc) from None
     for name, frame in parts.items():
         if frame.height == 0:
             continue
