@@ -235,7 +235,7 @@ class RoadmapProgram:
             if st is None:
                 self._whens.append(pl.lit(True).alias(f"__scope_{k}"))
             else:
-                self._whens.append((pl.col("__stage") == st.id).alias(f"__scope_{k}"))
+                self._whens.append(_on_stage(r, st.id).alias(f"__scope_{k}"))
                 scope = pl.col(f"__scope_{k}")
                 fired, unknown = scope & fired, scope & unknown
             self._conds += [fired.alias(f"__fired_{k}"), unknown.alias(f"__unknown_{k}")]
@@ -345,7 +345,8 @@ class RoadmapProgram:
         return _fuse(indicators), _fuse(stage), _fuse(conditions)
 
     def frame(self, routed: pl.LazyFrame, agg: pl.LazyFrame | pl.DataFrame, key: str,
-              columns: set[str], rows: int | None = None) -> pl.LazyFrame:
+              columns: set[str], rows: int | None = None, *,
+              every: bool = False) -> pl.LazyFrame:
         """The lazy roadmap frame of the rows routed to this roadmap.
 
         Parameters
@@ -365,9 +366,12 @@ class RoadmapProgram:
         rows
             The number of rows when known: from ``MANY_ROWS`` on, the forms that cost
             less per row and more to plan (see :meth:`_fused_steps`).
+        every
+            ``routed`` are the rows without ``__route``, every one of them routed to this
+            roadmap (no filter by the route to plan and run: see :meth:`head`).
         """
         pins = {c[len("__pin__"):] for c in columns if c.startswith("__pin__")}
-        lf = self._joined(routed, agg, key)
+        lf = self._joined(routed, agg, key, every=every)
         if not pins and not self._rollups.levels:
             # the same steps, fused: fewer steps over a wide frame (each costs per call)
             if rows is not None and rows >= MANY_ROWS:
@@ -1195,7 +1199,6 @@ class RoadmapProgram:
         times more to plan and run, so a chain is kept for a single stage only (and on
         ``many`` rows, where the array costs more per row)."""
         r, a = self.compiled.roadmap, self.compiled.analysis
-        stage = pl.col("__stage")
         index = pl.col("__stage_index")
         achieved: list[pl.Expr | None] = []
         done: list[pl.Expr | None] = []
@@ -1218,7 +1221,7 @@ class RoadmapProgram:
                 return None
             if len(present) == 1:
                 si, v = present[0]
-                return pl.when(stage == r.stages[si].id).then(v)
+                return pl.when(index == si).then(v)
             if many:
                 chain: Any = None
                 for si, v in present:
@@ -1311,7 +1314,7 @@ class RoadmapProgram:
                 weight_sets.append((sg.id, None, sg.weights))
         weight_sets += [(None, sid, s.weights) for sid, s in r.score.stages.items()]
         self._weight_sets, self._band_scores = weight_sets, band_scores
-        sets = [(_weight_set_condition(sg, sid), weights) for sg, sid, weights in weight_sets]
+        sets = [(_weight_set_condition(r, sg, sid), weights) for sg, sid, weights in weight_sets]
         families: list[pl.Expr] = []
         totals: list[pl.Expr] = []
         for t, (_, weights) in enumerate(sets):
@@ -1507,14 +1510,26 @@ def _score_band_expr(r: Roadmap) -> pl.Expr:
         chain = pl.when(on).then(band) if chain is None else chain.when(on).then(band)
     result: pl.Expr = default if chain is None else chain.otherwise(default)
     return result.alias("__score_band")
-def _weight_set_condition(segment: str | None, stage: str | None) -> pl.Expr | None:
+def _weight_set_condition(r: Roadmap, segment: str | None, stage: str | None,
+                          ) -> pl.Expr | None:
     """Where a weight set applies: the row's segment and stage (None: any; both None: the
     default set, no condition)."""
     on_segment = None if segment is None else pl.col("__segment") == segment
-    on_stage = None if stage is None else pl.col("__stage") == stage
+    on_stage = None if stage is None else _on_stage(r, stage)
     if on_segment is None:
         return on_stage
     return on_segment if on_stage is None else on_segment & on_stage
+
+
+def _on_stage(r: Roadmap, stage: str) -> pl.Expr:
+    """Whether a row is in ``stage`` (never null): its ``__stage_index`` is the stage's
+    position. ``__stage`` is read from the stage ids by that index (no stage: the
+    unassigned stage, which no stage id can equal), so this is ``__stage == stage``
+    without a string comparison per row (about 18 instructions per row, against 1)."""
+    ids = [st.id for st in r.stages]
+    if stage not in ids:
+        return pl.col("__stage") == stage
+    return pl.col("__stage_index").eq_missing(pl.lit(ids.index(stage), pl.Int64))
 
 
 def _trend(compare: str, value: pl.Expr, before: pl.Expr, *, integer: bool = False,
@@ -1568,11 +1583,28 @@ def _band_position(x: pl.Expr, bands: Bands, missing: int | None = None) -> pl.E
     uppers = [level.upper for level in bands.levels[:-1]]
     if not uppers or not all(u is not None and u[1] == uppers[0][1] for u in uppers):  # type: ignore[index]
         return None
-    breaks = _table([float(u[0]) for u in uppers if u is not None], pl.Float64)
     value = x.cast(pl.Float64)
-    found = breaks.search_sorted(value, side="left" if uppers[0][1] else "right")  # type: ignore[index]
-    position = pl.when(value.is_not_null()).then(found)
+    cuts = [float(u[0]) for u in uppers if u is not None]
+    if len(cuts) <= _COMPARED_CUTS:
+        # the cut points below the value counted by comparisons (a boolean sum is UInt32,
+        # null for a null value; polars compares floats in total order: NaN above every
+        # cut point, -0.0 equal to 0.0, as the binary search)
+        found: pl.Expr | None = None
+        for cut in cuts:
+            at = pl.lit(cut, pl.Float64)
+            below = value > at if uppers[0][1] else value >= at  # type: ignore[index]
+            found = below if found is None else found + below
+        assert found is not None
+        if len(cuts) == 1:
+            found = found.cast(pl.UInt32)
+        return found if missing is None else found.fill_null(pl.lit(missing, pl.UInt32))
+    breaks = _table(cuts, pl.Float64)
+    searched = breaks.search_sorted(value, side="left" if uppers[0][1] else "right")  # type: ignore[index]
+    position = pl.when(value.is_not_null()).then(searched)
     return position if missing is None else position.otherwise(pl.lit(missing, pl.UInt32))
+
+
+_COMPARED_CUTS = 4
 
 
 def _table(values: list[Any], dtype: pl.DataType | type[pl.DataType]) -> pl.Expr:

@@ -194,9 +194,13 @@ class Evaluator:
                            routed.height)
 
     def _frames(self, routed: pl.LazyFrame, agg: pl.DataFrame, key: str,
-                columns: set[str], rows: int | None = None) -> list[pl.LazyFrame]:
+                columns: set[str], rows: int | None = None, *,
+                every: pl.LazyFrame | None = None) -> list[pl.LazyFrame]:
         # (collected: each roadmap takes the columns it reads by name, no select to plan)
-        return [p.frame(routed, agg, key, columns, rows) for p in self.programs]
+        # (``every``: the rows without ``__route``, all of them routed to the first roadmap)
+        return [p.frame(routed, agg, key, columns, rows) if i or every is None
+                else p.frame(every, agg, key, columns, rows, every=True)
+                for i, p in enumerate(self.programs)]
 
     def outputs(self, frames: list[pl.DataFrame], key: str,
                 by: str | None = None, *, render: bool = True) -> CollectedOutputs:
@@ -347,30 +351,40 @@ class Evaluator:
         # sums run in row order)
         in_key_order = (accounts.height > 1 and len(self.programs) == 1
                         and not self.programs[0].has_rollups)
+        # the first roadmap applies to every account: its frame reads the rows as they
+        # are, no route to test (not where the accounts carry a column of that name)
+        every = self._every and ROUTE not in accounts.columns
+        routed: pl.DataFrame | None
         if accounts.height == 1 and all(p.splits(routed_columns) for p in self.programs):
             # one account: its stage and segment are known after a first collect, and the
             # rest of its roadmap frame computes only what they need (RoadmapProgram.tail)
             # (the aggregates collected: each roadmap takes its columns by name)
-            # (the first roadmap applies to every account: its head reads the rows as
-            # they are, no route to test; not where the accounts carry a column of that name)
-            every = self._every and ROUTE not in accounts.columns
             routed, *heads = collect_rows(
                 [routed_lf, *[p.head(timed_lf, agg, key, every=True) if i == 0 and every
                               else p.head(routed_lf, agg, key)
                               for i, p in enumerate(self.programs)]], 1)
             frames = collect_rows([p.tail(head, routed_columns)
                                    for p, head in zip(self.programs, heads, strict=True)], 1)
+        elif every and not {AS_OF, END, END_NAIVE} & set(accounts.columns):
+            # every row routed to the first roadmap, the accounts' columns as they are: no
+            # routed rows to collect (none is unrouted, the attributes are the accounts)
+            routed = None
+            frames = collect_rows(self._frames(
+                routed_lf.sort(key) if in_key_order else routed_lf, agg, key,
+                routed_columns, accounts.height,
+                every=timed_lf.sort(key) if in_key_order else timed_lf), accounts.height)
         else:
             rows_lf = routed_lf.sort(key) if in_key_order else routed_lf
             routed, *frames = collect_rows(
                 [routed_lf, *self._frames(rows_lf, agg, key, routed_columns, accounts.height)],
                 accounts.height)
-        unrouted = routed.get_column(ROUTE).null_count()
-        diagnostics["accounts"] = routed.height
+        unrouted = 0 if routed is None else routed.get_column(ROUTE).null_count()
+        diagnostics["accounts"] = accounts.height
         diagnostics["accounts_unrouted"] = unrouted
         indicators, stages, scores, actions, counts = self._results(
-            frames, routed.filter(pl.col(ROUTE).is_null()) if unrouted else None, key,
-            sort=routed.height > 1, in_key_order=in_key_order)
+            frames, None if routed is None or not unrouted
+            else routed.filter(pl.col(ROUTE).is_null()), key,
+            sort=accounts.height > 1, in_key_order=in_key_order)
         sums: dict[str, list[Any]] = {"considered": [], "fired": [], "unknown": []}
         for i, cr in enumerate(plan.roadmaps):
             row = counts[i]
@@ -385,7 +399,8 @@ class Evaluator:
             actions = empty_actions(key, accounts.schema[key])
         # the rows are the accounts with the route and time columns added (a query less)
         attributes = (routed.select(accounts.columns)
-                      if {ROUTE, AS_OF, END, END_NAIVE} & set(accounts.columns) else accounts)
+                      if routed is not None and {ROUTE, AS_OF, END, END_NAIVE}
+                      & set(accounts.columns) else accounts)
         return Evaluation(
             plan=plan, as_of=clock.as_of, account_key=key, indicators=indicators,
             stages=stages, scores=scores, actions=actions, conditions=conditions,
