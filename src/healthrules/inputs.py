@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
 
-from healthrules.aggregates import finite_value
+from healthrules.aggregates import finite_test, finite_value
 from healthrules.compiler import Plan
 from healthrules.errors import Code, EvaluationError, InputDataError, Issue, Location
 from healthrules.query_flags import OPTIMISED
@@ -441,7 +441,10 @@ _POLARS_TYPE: dict[str, pl.DataType] = {
 
 
 NOT_FINITE = "__not_finite"
-"""The column :func:`read_event_exprs` adds: how many float values of the row were NaN or inf."""
+"""The column :func:`read_event_exprs` adds: how many float values of the row were NaN or
+inf. With one float value column read (the usual case) a Boolean (true where that value
+was), with several an Int64 count, with none the Int64 ``0``: summed, each gives the number
+of values read as null; ``cast(pl.Boolean)`` gives whether the row has any."""
 
 
 def source_clock(clock: Clock, plan: Plan, source: str, schema: pl.Schema) -> Clock:
@@ -493,10 +496,13 @@ def read_event_exprs(plan: Plan, clock: Clock, schema: pl.Schema,
     flags: list[pl.Expr] = []
     for c in floats:
         x = pl.col(c).cast(pl.Float64)
-        exprs.append(finite_value(x).alias(c))
-        flags.append(x.is_finite().not_().fill_null(False).cast(pl.Int64))
-    # one float column (the usual case): its flag as it is, no horizontal sum
-    not_finite = (flags[0] if len(flags) == 1 else pl.sum_horizontal(flags) if flags
+        finite = finite_test(x)  # (one test for both: the query computes it once)
+        exprs.append(finite_value(x, finite).alias(c))
+        flags.append(finite.not_().fill_null(False))
+    # one float column (the usual case): its Boolean flag as it is (a sum of Booleans
+    # counts it; no cast to Int64, no horizontal sum); several: the flags counted per row
+    not_finite = (flags[0] if len(flags) == 1
+                  else pl.sum_horizontal([f.cast(pl.Int64) for f in flags]) if flags
                   else pl.lit(0, pl.Int64))
     exprs.append(not_finite.alias(NOT_FINITE))
     return cols, exprs

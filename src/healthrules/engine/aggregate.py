@@ -594,7 +594,8 @@ class EventsPass:
         if ev.event is not None:
             flaws.append(pl.col(ev.event).is_null())
         if any(t == "float" for t in ev.values.values()):
-            flaws.append(pl.col(NOT_FINITE) > 0)
+            # (a Boolean with one float column read, the usual case: the cast is none)
+            flaws.append(pl.col(NOT_FINITE).cast(pl.Boolean))
         return functools.reduce(operator.or_, flaws)
 
     def _read(self, events: pl.LazyFrame, schema: pl.Schema | None = None) -> pl.LazyFrame:
