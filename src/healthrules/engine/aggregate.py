@@ -56,7 +56,7 @@ from healthrules.roadmap import AggregateIndicator
 # EVENTS_QUERY_FLAGS: re-exported; it lives in healthrules.query_flags (one place)
 __all__ = ["EVENTS_QUERY_FLAGS", "PLAIN_EVENTS", "EventsPass", "abs_sum_column", "abs_sum_expr",
            "aggregate_expr", "aggregate_split", "anchor_column", "check_sum_range",
-           "clock_free_filter", "prepare_filters", "raw_column", "read_source",
+           "clock_free_filter", "keys_known", "prepare_filters", "raw_column", "read_source",
            "small_events_flags", "small_events_run", "summed_columns"]
 
 
@@ -733,43 +733,53 @@ class EventsPass:
         return False
 
     def finish(self, agg_df: pl.DataFrame, events: pl.LazyFrame, *, in_memory: bool = False,
-               ) -> tuple[pl.DataFrame, dict[str, int]]:
+               known: bool = False) -> tuple[pl.DataFrame, dict[str, int]]:
         """The raw aggregates (keyed by the account key) and the counters, from the
         collected :meth:`query` of ``events`` (to collect the passes of several sources
         together). When some events read have a flaw, the kinds of flaw are counted by
         :meth:`flaws` (one more query over the events: only data with flaws pays it).
 
+        ``known``: the caller has checked that every account key of ``agg_df`` is a key of
+        the accounts, none null, in the accounts' dtype (:func:`keys_known`: the passes of
+        several sources checked in one count), so no key is counted here.
+
         An optimistic pass (``optimistic=True``) whose one-Int64 sums could have wrapped
         (:meth:`beyond_one_limb`) is run again with two limbs, and that result finished
-        instead: the totals are exact either way."""
+        instead: the totals are exact either way (the same events: the same keys)."""
         if self.optimistic and self.beyond_one_limb(agg_df):
             exact = EventsPass(self.plan, self.clock, self.accounts, source=self.source,
                                partition_column=self.partition_column,
                                low_memory=self.low_memory, rows=self.rows)
-            return exact.finish(exact._run(events, in_memory), events, in_memory=in_memory)
+            return exact.finish(exact._run(events, in_memory), events, in_memory=in_memory,
+                                known=known)
         ev = self.columns
         if ev.account != self.key:
-            agg_df = agg_df.rename({ev.account: self.key})
-        # (one column's dtype: ``DataFrame.schema`` builds the whole schema, about 1.5 us
-        # per column)
-        key_dtype = self.accounts.get_column(self.key).dtype
-        agg_key_dtype = agg_df.get_column(self.key).dtype
-        other_key = agg_key_dtype != key_dtype  # a source with another key dtype
-        # the usual case, every key known and none null, is told by Series counts, and the
-        # frames are taken apart by name (no query: a service evaluating one account pays
-        # each query's planning per call; an eager drop or select is a query)
-        known_keys = self.accounts.get_column(self.key)
-        if other_key:
-            known_keys = known_keys.cast(agg_key_dtype, strict=False)
-        keys = agg_df.get_column(self.key)
-        null_keys = keys.null_count()
-        all_known = (not null_keys and known_keys.null_count() == 0
-                     and pl.concat([known_keys, keys]).n_unique() == known_keys.n_unique())
-        # (every key known: nothing to count, no empty frame to make; ``clear`` of a
-        # frame is about 0.4 us per column)
-        unknown = (None if all_known else agg_df.filter(
-            pl.col(self.key).is_not_null()).join(known_keys.to_frame(), on=self.key,
-                                                 how="anti"))
+            # (renamed by name, no query: ``DataFrame.rename`` plans a lazy one)
+            agg_df = agg_df.clone()
+            agg_df.columns = [self.key if c == ev.account else c for c in agg_df.columns]
+        if known:
+            null_keys, other_key, unknown = 0, False, None
+        else:
+            # (one column's dtype: ``DataFrame.schema`` builds the whole schema, about 1.5
+            # us per column)
+            key_dtype = self.accounts.get_column(self.key).dtype
+            agg_key_dtype = agg_df.get_column(self.key).dtype
+            other_key = agg_key_dtype != key_dtype  # a source with another key dtype
+            # the usual case, every key known and none null, is told by Series counts, and
+            # the frames are taken apart by name (no query: a service evaluating one
+            # account pays each query's planning per call; an eager drop or select is a
+            # query)
+            known_keys = self.accounts.get_column(self.key)
+            if other_key:
+                known_keys = known_keys.cast(agg_key_dtype, strict=False)
+            keys = agg_df.get_column(self.key)
+            null_keys = keys.null_count()
+            all_known = not null_keys and keys_known(known_keys, [keys])
+            # (every key known: nothing to count, no empty frame to make; ``clear`` of a
+            # frame is about 0.4 us per column)
+            unknown = (None if all_known else agg_df.filter(
+                pl.col(self.key).is_not_null()).join(known_keys.to_frame(), on=self.key,
+                                                     how="anti"))
         diagnostics = {
             "events_read": int(agg_df.get_column("__n").sum()),
             "events_null_account": int(agg_df.filter(pl.col(self.key).is_null())["__n"].sum())
@@ -788,7 +798,7 @@ class EventsPass:
             check_sum_range(self.plan, self.source, agg_df[:, [self.key, *checks]], self.key)
         if other_key:  # the known accounts' keys fit; the others are counted above
             agg_df = agg_df.join(known_keys.to_frame(), on=self.key, how="semi").with_columns(
-                pl.col(self.key).cast(key_dtype))
+                pl.col(self.key).cast(self.accounts.get_column(self.key).dtype))
         dropped = {"__n", "__flawed", *checks}
         # (columns by name as ``frame[:, names]``: see engine.frames.narrow)
         return agg_df[:, [c for c in agg_df.columns if c not in dropped]], diagnostics
@@ -899,6 +909,21 @@ class EventsPass:
             return lo.replace(tzinfo=None)
         assert isinstance(lo, dt.date)
         return dt.datetime.combine(lo, dt.time())
+
+
+def keys_known(known: pl.Series, keys: list[pl.Series], distinct: int | None = None,
+               ) -> bool:
+    """Whether every value of ``keys`` (the account keys of one or more passes, each in
+    ``known``'s dtype) is a value of ``known`` (the accounts' keys), none null: one count
+    of distinct values over them all (:meth:`EventsPass.finish` counts the keys it is not
+    told are known; :meth:`healthrules.engine.Evaluator.aggregates` counts the keys of
+    the passes of several sources together, once). ``distinct``: ``known.n_unique()``,
+    when the caller has it."""
+    if known.null_count() or any(k.null_count() for k in keys):
+        return False
+    if distinct is None:
+        distinct = known.n_unique()
+    return pl.concat([known, *keys]).n_unique() == distinct
 
 
 def read_source(events: pl.LazyFrame, plan: Plan, source: str, clock: Clock,

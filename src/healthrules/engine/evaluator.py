@@ -47,6 +47,7 @@ import polars as pl
 from healthrules.compiler import Plan, compile
 from healthrules.engine.aggregate import (
     EventsPass,
+    keys_known,
     prepare_filters,
     read_source,
     small_events_run,
@@ -267,6 +268,7 @@ class Evaluator:
         key = plan.account_key
         passes: list[EventsPass] = []
         sizes: list[int | None] = []
+        onto = False  # the sources' aggregates joined onto the first's (below)
         for name in plan.sources:
             part = (partition_column.get(name) if isinstance(partition_column, Mapping)
                     else partition_column)
@@ -289,12 +291,29 @@ class Evaluator:
                 # the streaming engine, as a single pass's collect() runs it
                 collected = pl.collect_all(queries, optimizations=EVENTS_QUERY_FLAGS,
                                            engine="streaming")
-            results = [p.finish(df, frames[p.source], in_memory=small)
+            # every source's keys known accounts (the usual case): told by one count of
+            # distinct keys over them all, not one per pass
+            known_keys = accounts.get_column(key)
+            pass_keys = [df.get_column(p.columns.account)
+                         for p, df in zip(passes, collected, strict=True)]
+            distinct = known_keys.n_unique()
+            known = (all(k.dtype == known_keys.dtype for k in pass_keys)
+                     and keys_known(known_keys, pass_keys, distinct))
+            results = [p.finish(df, frames[p.source], in_memory=small, known=known)
                        for p, df in zip(passes, collected, strict=True)]
+            # the first source's aggregates hold every account (every key known, as many
+            # rows as distinct accounts): the others' are joined onto them (a left join
+            # costs about two thirds of a full one, and gives the same rows and columns)
+            onto = known and results[0][0].height == distinct
         agg: pl.DataFrame | None = None
         diagnostics: dict[str, int] = {}
         for p, (got, counts) in zip(passes, results, strict=True):
-            agg = got if agg is None else agg.join(got, on=key, how="full", coalesce=True)
+            if agg is None:
+                agg = got
+            elif onto:
+                agg = agg.join(got, on=key, how="left", maintain_order="left")
+            else:
+                agg = agg.join(got, on=key, how="full", coalesce=True)
             for k, v in counts.items():
                 diagnostics[k] = diagnostics.get(k, 0) + v
                 if plan.named_sources:
