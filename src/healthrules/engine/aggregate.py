@@ -390,6 +390,12 @@ class EventsPass:
         shape = self._shape()
         return set(shape.columns), set(shape.attributes)
 
+    def attribute_instants(self) -> tuple[pl.Expr, ...]:
+        """The start and stop instants of the windows anchored at an account attribute,
+        over the accounts' columns (joined to the events by account, as :meth:`query`
+        does)."""
+        return self._shape().instants
+
     def with_anchors(self, lf: pl.LazyFrame,
                      source: pl.LazyFrame | None = None) -> pl.LazyFrame:
         """The events ``lf`` with the anchor columns (:func:`anchor_column`) joined by

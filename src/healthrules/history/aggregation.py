@@ -841,8 +841,11 @@ class IncrementalAggregator:
             lf = read_source(events, self.plan, self.source, clock, schema, cols, None,
                              clock.end).filter(pl.col(ev.timestamp).is_not_null())
             # the account's positions (one per unit of dated accounts) and the attributes
+            # (and the instants of the windows anchored at an attribute: an anchor
+            # indicator's own window may be one, which its per-date query reads)
             right = self.accounts.lazy().with_row_index(_ACC).select(
-                pl.col(self.key).alias("__key"), _ACC, *sorted(attrs))
+                pl.col(self.key).alias("__key"), _ACC, *sorted(attrs),
+                *(run.attribute_instants() if anchored else ()))
             key_dtype = schema.get(ev.account)
             if key_dtype is not None and self.accounts.schema[self.key] != key_dtype:
                 right = right.with_columns(pl.col("__key").cast(key_dtype, strict=False))

@@ -381,7 +381,8 @@ class Engine:
                 .sort(AS_OF, "__order").select(AS_OF, key, ACC, ROW))
 
     def evaluate(self, pairs: pl.DataFrame, *, overlay: pl.DataFrame | None = None,
-                 signals: Signals | None = None) -> dict[str, Any]:
+                 signals: Signals | None = None,
+                 dates: Sequence[dt.date] | None = None) -> dict[str, Any]:
         """Evaluate (account, date) pairs.
 
         Parameters
@@ -396,6 +397,9 @@ class Engine:
             Called with every roadmap frame; what it returns is collected (the lifecycle's
             per-action conditions). Chunks of pairs are assembled two at a time, in
             threads, so it may be called from two threads at once.
+        dates
+            The dates of the ``conditions`` frame (default: those of ``pairs``): a date at
+            which no account exists has its rows too, of zeros, as ``evaluate`` gives.
 
         Returns
         -------
@@ -446,8 +450,9 @@ class Engine:
             return pl.concat([keys_of(keys, frame[HK]), frame.drop(HK)], how="horizontal")
 
         actions = FiredActions(self.evaluator, keys, out.fired)
-        dates = pairs[AS_OF].unique().sort()
-        conditions = self._conditions(out.counts, dates)
+        days = (pl.Series(AS_OF, sorted(set(dates)), dtype=pl.Date) if dates is not None
+                else pairs[AS_OF].unique().sort())
+        conditions = self._conditions(out.counts, days)
         stages = finish(out.stages) if out.stages else keys.clear()
         unrouted = (stages.filter(pl.col("roadmap").is_null()).group_by("as_of").len()
                     if out.stages else pl.DataFrame())
@@ -899,7 +904,8 @@ def evaluate_dates(plan: Plan, events: pl.LazyFrame | Mapping[str, pl.LazyFrame]
             ages = stage_history(first["stages"], key)
         extra = merge_overlays(key, lagged, ages)
     final_overlay = merge_overlays(key, pins(snap) if pins is not None else None, extra)
-    result = engine.evaluate(engine.pairs(snap), overlay=final_overlay, signals=signals)
+    result = engine.evaluate(engine.pairs(snap), overlay=final_overlay, signals=signals,
+                             dates=snap)
     return engine, result
 
 
