@@ -11,7 +11,6 @@ forms they replace (docs/performance.md, "After the events pass, fourth round"):
 
 from __future__ import annotations
 
-import datetime as dt
 import importlib.util
 import math
 from pathlib import Path
@@ -30,9 +29,8 @@ import healthrules.engine.frames as frames_module
 from healthrules.datasets import DEFAULT_AS_OF, sample
 from healthrules.engine import Evaluator
 from healthrules.engine.assemble import _band_position
-from healthrules.engine.evaluator import prepare
-from healthrules.inputs import accounts_at
 from healthrules.roadmap import Bands
+from test_service_path import _roadmap_frames
 
 ROOT = Path(__file__).resolve().parent.parent
 B2B = ROOT / "rules" / "examples" / "b2b-saas" / "roadmap.yaml"
@@ -138,18 +136,6 @@ def _unassigning_roadmap() -> dict[str, Any]:
     return spec
 
 
-def _frames(plan: hr.Plan, events: pl.DataFrame, accounts: pl.DataFrame,
-            as_of: dt.date) -> list[pl.DataFrame]:
-    plan, clock, ev_lf, acc_df = prepare(plan, events, accounts, as_of)
-    at = accounts_at(acc_df, clock, plan.account_key).frame
-    ev = Evaluator(plan, clock.time_unit)
-    key = plan.account_key
-    agg, _ = ev.aggregates(ev_lf, at, clock, event_rows=events.height)
-    routed = ev.route(at.lazy().with_columns(ev.time_columns(clock))).collect()
-    return pl.collect_all(ev._frames(routed.lazy(), agg, key, set(routed.columns),
-                                     at.height))
-
-
 def _by_stage_name(r: Any, stage: str) -> pl.Expr:
     return pl.col("__stage") == stage
 
@@ -174,7 +160,7 @@ def test_stage_tests_by_index_equal_the_stage_names(
         def compiled() -> hr.Plan:
             return hr.compile(hr.Roadmap.model_validate(spec))
     plan = compiled()
-    frame = _frames(plan, events, accounts, as_of)[0]
+    frame = _roadmap_frames(plan, events, accounts, as_of, accounts.height)[0]
     if which == "unassigning":
         assert frame["__stage_index"].null_count() > 0
         assert (frame["__stage"] == "_unassigned").sum() > 0
@@ -188,8 +174,9 @@ def test_stage_tests_by_index_equal_the_stage_names(
     monkeypatch.setattr(assemble_module, "_on_stage", _by_stage_name)
     by_name_plan = compiled()
     by_name = hr.evaluate(by_name_plan, events, accounts, as_of)
-    assert_frame_equal(_frames(by_name_plan, events, accounts, as_of)[0], frame,
-                       check_exact=True)
+    assert_frame_equal(
+        _roadmap_frames(by_name_plan, events, accounts, as_of, accounts.height)[0], frame,
+        check_exact=True)
     for name in OUTPUTS:
         assert_frame_equal(getattr(by_index, name), getattr(by_name, name), check_exact=True)
 
