@@ -23,9 +23,10 @@ from polars.testing import assert_frame_equal
 import healthrules as hr
 from adversarial_events import AMOUNTS, adversarial_events
 from healthrules.aggregates import finite_test, finite_value
-from healthrules.engine.aggregate import EVENTS_QUERY_FLAGS, EventsPass, read_source
+from healthrules.engine.aggregate import EventsPass, read_source
 from healthrules.engine.evaluator import clock_for
 from healthrules.inputs import NOT_FINITE
+from healthrules.query_flags import EVENTS_QUERY_FLAGS
 from healthrules.roadmap import Roadmap
 from reference import evaluate_reference
 

@@ -21,7 +21,7 @@ import healthrules as hr
 import healthrules.engine.evaluator as evaluator_module
 from adversarial_events import assert_each_alone_equals_batch
 from healthrules.engine.assemble import RoadmapProgram, _fuse, _levelled, program_for
-from healthrules.engine.frames import NO_OPTIMISATION
+from healthrules.query_flags import NO_OPTIMISATION
 
 AS_OF = dt.date(2026, 6, 30)
 

@@ -33,9 +33,10 @@ import healthrules.engine.aggregate as aggregate_module
 import healthrules.engine.evaluator as evaluator_module
 import healthrules.engine.frames as frames_module
 from healthrules.datasets import sample
-from healthrules.engine.aggregate import EVENTS_QUERY_FLAGS, PLAIN_EVENTS, small_events_flags
-from healthrules.engine.frames import NO_OPTIMISATION, OPTIMISED, SMALL_ROWS
+from healthrules.engine.aggregate import PLAIN_EVENTS, small_events_flags
+from healthrules.engine.frames import SMALL_ROWS
 from healthrules.history import history
+from healthrules.query_flags import EVENTS_QUERY_FLAGS, NO_OPTIMISATION, OPTIMISED
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "healthrules"
 B2B = Path(__file__).resolve().parents[1] / "rules" / "examples" / "b2b-saas" / "roadmap.yaml"

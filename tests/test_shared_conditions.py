@@ -33,8 +33,9 @@ from healthrules.engine.aggregate import (
     small_events_flags,
     small_events_run,
 )
-from healthrules.engine.frames import NO_OPTIMISATION, SMALL_ROWS
+from healthrules.engine.frames import SMALL_ROWS
 from healthrules.inputs import Clock
+from healthrules.query_flags import NO_OPTIMISATION
 from test_engine_vs_reference import (
     assert_matches_reference,
     cases,

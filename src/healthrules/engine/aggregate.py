@@ -53,8 +53,7 @@ from healthrules.query_flags import (
 )
 from healthrules.roadmap import AggregateIndicator
 
-# EVENTS_QUERY_FLAGS: re-exported; it lives in healthrules.query_flags (one place)
-__all__ = ["EVENTS_QUERY_FLAGS", "PLAIN_EVENTS", "EventsPass", "abs_sum_column", "abs_sum_expr",
+__all__ = ["PLAIN_EVENTS", "EventsPass", "abs_sum_column", "abs_sum_expr",
            "aggregate_expr", "aggregate_split", "anchor_column", "check_sum_range",
            "clock_free_filter", "keys_known", "prepare_filters", "raw_column", "read_source",
            "small_events_flags", "small_events_run", "summed_columns"]

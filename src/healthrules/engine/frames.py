@@ -9,15 +9,12 @@ import polars as pl
 from healthrules.expressions import Type
 from healthrules.query_flags import NO_OPTIMISATION, OPTIMISED
 
-# NO_OPTIMISATION, OPTIMISED: re-exported; they live in healthrules.query_flags (one place)
 __all__ = [
     "AS_OF",
     "END",
     "END_NAIVE",
     "EVIDENCE_DTYPE",
     "FAMILIES",
-    "NO_OPTIMISATION",
-    "OPTIMISED",
     "PRIORITY_RANK",
     "ROUTE",
     "SMALL_ROWS",
