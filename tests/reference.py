@@ -245,8 +245,13 @@ def evaluate_reference(
     events: Rows | Mapping[str, Rows],
     accounts: Rows,
     as_of: dt.date | dt.datetime,
+    time_values: Mapping[object, Mapping[str, object]] | None = None,
 ) -> Reference:
     """Evaluate a roadmap (or a loaded pack) the slow way, following docs/semantics.md.
+
+    ``time_values`` gives, per account key, the change-over-time values its actions read
+    (docs/time.md): ``lag_column(x, N)`` (x as it was N days before) and ``days_in_stage``;
+    without them those names are null, as in a single evaluation.
 
     ``events`` is one frame (the default source) or one frame per event source by name
     ("Event sources": each aggregate indicator reads the events of its source only; the
@@ -330,7 +335,8 @@ def evaluate_reference(
         for ident, (r, a, attrs) in routed.items():
             _rollups(r, a, attrs, own[ident], kids_of[ident], clock, level)
     for ident, (r, a, attrs) in routed.items():
-        out[ident] = _account(r, a, attrs, own[ident], clock, conditions)
+        out[ident] = _account(r, a, attrs, own[ident], clock, conditions,
+                              (time_values or {}).get(ident, {}))
     return Reference(as_of=clock.as_of, accounts=out, conditions=conditions)
 
 
@@ -565,6 +571,7 @@ def _account(
     res: AccountResult,
     clock: _Clock,
     conditions: dict[tuple[str, str], dict[str, int]],
+    time_values: Mapping[str, object],
 ) -> AccountResult:
     env_values = {**attrs, **res.indicators, "as_of": clock.as_of}
 
@@ -618,6 +625,8 @@ def _account(
         "stage_achieved": res.achieved,
         **({"segment": res.segment} if r.score.segments else {}),
         "goal_reached": res.goal_reached,
+        "days_in_stage": None,  # no history: null (docs/time.md)
+        **time_values,
     }
     env = a.env("actions")
     fired: list[tuple[int, int, FiredAction]] = []

@@ -279,7 +279,7 @@ def _same_as_evaluate(roadmap: Roadmap, events: pl.DataFrame, accounts: pl.DataF
         one = hr.evaluate(roadmap, events, accounts, day)
         at = h.at(day)
         for name in ("indicators", "stages", "scores"):
-            assert_frame_equal(getattr(at, name), getattr(one, name), check_exact=False)
+            assert_frame_equal(getattr(at, name), getattr(one, name), check_exact=True)
         for name in ("accounts_not_started", "accounts_ended", "accounts"):
             assert at.diagnostics[name] == one.diagnostics[name], (day, name)
         assert_frame_equal(at.attributes.sort("account_id"),

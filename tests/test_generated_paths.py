@@ -132,10 +132,6 @@ def _rows(frame: pl.DataFrame, order: list[str]) -> list[dict[str, Any]]:
 def frame_problems(what: str, day: dt.date, at: pl.DataFrame, one: pl.DataFrame,
                    order: list[str]) -> list[str]:
     """The differences of two frames, bit for bit (`same`: the sign of a zero, NaN)."""
-    if not at.height and not one.height and what != "conditions":
-        # no account at any date of the history: its frames have the key column only, where
-        # evaluate's have every column (no rows either way; left as it is)
-        return []
     if at.columns != one.columns:
         return [f"{day} {what} columns: history {at.columns}, evaluate {one.columns}"]
     left, right = _rows(at, order), _rows(one, order)

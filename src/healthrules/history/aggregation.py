@@ -805,7 +805,9 @@ class IncrementalAggregator:
         ev = self.columns
         schema = events.collect_schema()
         parts: list[pl.DataFrame] = []
-        for d in pairs["__as_of"].unique().sort().to_list():
+        # no pair (a grid where no account exists): one date all the same, joined with no
+        # pair, so that the columns are there (empty) as in every other grid
+        for d in pairs["__as_of"].unique().sort().to_list() or [self.clock.as_of]:
             clock = replace(self.clock, as_of=d, end=dt.datetime.combine(
                 d + dt.timedelta(days=1), dt.time()))
             run = EventsPass(self.plan, clock, self.accounts, source=self.source)

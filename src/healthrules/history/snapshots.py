@@ -413,7 +413,9 @@ class Engine:
         parent = self.plan.parent
         if parent is not None and self.dated:
             self._check_hierarchy(pairs, parent)
-        chunks = self._chunks(pairs)
+        # no pair at all (dated accounts none of which exists at these dates) is one empty
+        # chunk: the frames then have evaluate's columns (the lags read them), not the keys
+        chunks = self._chunks(pairs) or [(0, 0)]
         if len(chunks) == 1:
             self._chunk(pairs.slice(*chunks[0]), overlay, signals, out)
         else:
@@ -620,15 +622,23 @@ def grid_frames(ev: Evaluator, routed: pl.DataFrame, agg: pl.DataFrame) -> list[
 # ---------------------------------------------------------------------- the overlay
 
 
-def stage_history(stages: pl.DataFrame, key: str) -> pl.DataFrame:
+def stage_history(stages: pl.DataFrame, key: str, dates: Sequence[dt.date]) -> pl.DataFrame:
     """For each (account, date), the previous date's roadmap and stage, and since when.
 
-    ``stages`` has ``as_of``, the key, ``roadmap`` and ``stage`` for consecutive observation
-    dates. Returns ``key``, ``__as_of``, ``__roadmap_before``, ``__stage_before`` and
-    ``__stage_since`` (the first date of the unbroken run of the previous observation).
+    ``stages`` has ``as_of``, the key, ``roadmap`` and ``stage`` at the observation dates
+    ``dates``. Returns ``key``, ``__as_of``, ``__roadmap_before``, ``__stage_before`` and
+    ``__stage_since`` (the first date of the unbroken run of the previous observation). An
+    account that was not observed at the date before (dated accounts: no row valid then)
+    has no previous stage, as in the daily store, which forgets an account at a run where
+    it does not exist.
     """
-    s = stages.select("as_of", key, "roadmap", "stage").sort(key, "as_of")
-    same_acc = pl.col(key) == pl.col(key).shift(1)
+    days = sorted(set(dates))
+    before = pl.DataFrame({"as_of": days[1:], "__date_before": days[:-1]},
+                          schema={"as_of": pl.Date, "__date_before": pl.Date})
+    s = (stages.select("as_of", key, "roadmap", "stage")
+         .join(before, on="as_of", how="left").sort(key, "as_of"))
+    same_acc = (pl.col(key) == pl.col(key).shift(1)) & (
+        pl.col("as_of").shift(1) == pl.col("__date_before")).fill_null(False)
     changed = ~same_acc.fill_null(False) | (pl.col("roadmap") != pl.col("roadmap").shift(1)
                                             ).fill_null(True) | (
         pl.col("stage") != pl.col("stage").shift(1)).fill_null(True)
@@ -901,7 +911,10 @@ def evaluate_dates(plan: Plan, events: pl.LazyFrame | Mapping[str, pl.LazyFrame]
             lagged = lag_overlay(plan, first, snap, needs.lags, key)
         ages: pl.DataFrame | None = stage_before
         if needs.stage_age and stage_before is None and first is not None:
-            ages = stage_history(first["stages"], key)
+            # the stage is observed at the snapshot dates only, as the daily job observes it
+            # at its runs: a lag date another action reads is no observation (docs/time.md)
+            stages = first["stages"]
+            ages = stage_history(stages.filter(pl.col("as_of").is_in(snap)), key, snap)
         extra = merge_overlays(key, lagged, ages)
     final_overlay = merge_overlays(key, pins(snap) if pins is not None else None, extra)
     result = engine.evaluate(engine.pairs(snap), overlay=final_overlay, signals=signals,
