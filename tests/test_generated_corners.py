@@ -51,6 +51,7 @@ from test_engine_vs_reference import (
     same,
 )
 from test_generated_paths import explain_problems
+from test_sources_engine import multi_source_cases
 
 Roadmaps = list[Roadmap]
 
@@ -373,7 +374,12 @@ def band_cases(draw: Draw) -> tuple[Roadmap, pl.DataFrame]:
         "f": draw(st.lists(st.sampled_from(FLOAT_VALUES), min_size=n, max_size=n)),
         "n": draw(st.lists(st.sampled_from(INT_VALUES), min_size=n, max_size=n)),
     }, schema={"account_id": pl.String, "f": pl.Float64, "n": pl.Int64})
-    return roadmap, accounts
+    # other dtypes the data contract takes (cast on input): narrower ints, unsigned ones
+    # (values beyond the Int64 range refused), Float32
+    n_dtype = draw(st.sampled_from([pl.Int64, pl.Int32, pl.UInt64, pl.Int16]))
+    f_dtype = draw(st.sampled_from([pl.Float64, pl.Float64, pl.Float32]))
+    return roadmap, accounts.with_columns(pl.col("n").cast(n_dtype, strict=False),
+                                          pl.col("f").cast(f_dtype))
 
 
 NO_EVENTS = pl.DataFrame(schema={"account_id": pl.String, "user_id": pl.String,
@@ -450,4 +456,38 @@ def test_zones_with_changes_and_half_hours_match_the_reference_and_explain(
     result = evaluate_unless_out_of_range(roadmap, events, accounts, as_of)
     ref = evaluate_reference(roadmap, events, accounts, as_of)
     problems = compare(result, ref, roadmap) + explain_problems(result, roadmap)
+    assert not problems, "\n".join(problems[:20])
+
+
+# --------------------------------------------------------------------------- packs, sources
+
+
+@st.composite
+def pack_source_cases(draw: Draw) -> tuple[Roadmaps, dict[str, pl.DataFrame], pl.DataFrame,
+                                           Any]:
+    """A pack of a three-source roadmap (usage, tickets, surveys) and a generated track
+    that declares the usage source only, in either routing order."""
+    sourced, frames, accounts, as_of = draw(multi_source_cases())
+    zone = sourced.data.sources["usage"].timezone
+    spec = _rename(draw(roadmaps(zone, hierarchy=False)), "q")
+    spec["data"]["events"] = {"usage": spec["data"]["events"]}
+    spec["id"] = "plain"
+    spec["applies_to"] = draw(st.sampled_from(APPLIES_TO))
+    plain = Roadmap.model_validate(spec)
+    assume(analyze(plain).ok)
+    first = sourced.model_copy(update={"applies_to": draw(st.sampled_from(APPLIES_TO))})
+    tracks = [first, plain] if draw(st.booleans()) else [plain, first]
+    return tracks, frames, accounts, as_of
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pack_source_cases())
+def test_packs_of_tracks_with_other_sources_match_the_reference_and_explain(
+        case: tuple[Roadmaps, dict[str, pl.DataFrame], pl.DataFrame, Any]) -> None:
+    tracks, frames, accounts, as_of = case
+    result = evaluate_unless_out_of_range(hr.compile(tracks), frames, accounts, as_of)
+    ref = evaluate_reference(_pack(tracks), frames, accounts, as_of)
+    problems = compare(result, ref, tracks)
+    problems += explain_problems(result, tracks)
+    problems += _explained_values(result, tracks, ref)
     assert not problems, "\n".join(problems[:20])
