@@ -26,7 +26,6 @@ import healthrules as hr
 import test_dated_accounts
 import test_differential
 import test_engine_vs_reference
-import test_generated_corners
 import test_hierarchies
 import test_lint_intervals
 import test_partition_invariance
@@ -49,10 +48,6 @@ STRATEGIES: dict[str, st.SearchStrategy[Any]] = {
     "dated_keys": test_dated_accounts.keyed_frames(),
     "dated_hierarchies": test_hierarchies.dated_hierarchy_cases(),
     "several_sources": test_sources_engine.multi_source_cases(),
-    "packs": test_generated_corners.pack_cases(),
-    "packs_of_sources": test_generated_corners.pack_source_cases(),
-    "many_cut_bands": test_generated_corners.band_cases(),
-    "zone_changes": test_generated_corners.zone_cases(),
     "routing": test_routing._scenarios(),
     "partition_invariance": test_partition_invariance.frames(),
     "lint_intervals": st.tuples(test_lint_intervals.conditions(), test_lint_intervals.rows),

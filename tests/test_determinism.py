@@ -2,8 +2,7 @@
 
 ``tests/hashseed_probe.py`` draws examples from every strategy the suite's property tests use
 (the roadmaps, frames and expressions of the engine-vs-reference, differential, dated,
-hierarchy, several-source, routing, partition, lint and generated-corners (packs, bands,
-zones) tests, and the library's own
+hierarchy, several-source, routing, partition and lint tests, and the library's own
 :mod:`healthrules.testing.strategies`). It runs here twice, in two processes with different
 ``PYTHONHASHSEED`` values (the CI default is a random one per process), recording every
 example; the records must be equal, example for example. A strategy that pairs draws with the
