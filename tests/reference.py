@@ -278,6 +278,10 @@ def evaluate_reference(
         events if isinstance(events, Mapping) else {default: events})
     assert set(given) == set(sources), (set(given), set(sources))
     account_rows = _dated_rows(_rows(accounts), contract.accounts, key, clock)
+    # "Tracks": every track reads its own attributes from the one accounts frame (the pack
+    # gives a shared attribute one type)
+    attribute_names = list(dict.fromkeys(
+        n for r in roadmaps for n in r.data.accounts.attributes))
 
     # "Input checking": events with a null account or timestamp are dropped; events of
     # unknown accounts are ignored (they are never looked up).
@@ -302,7 +306,7 @@ def evaluate_reference(
     own: dict[object, AccountResult] = {}
     for acc in account_rows:
         ident = acc[key]
-        attrs = {n: acc[n] for n in contract.accounts.attributes}
+        attrs = {n: acc[n] for n in attribute_names}
         chosen = None
         for r, a in zip(roadmaps, analyses, strict=True):
             parsed = a.expressions.get("applies_to")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -514,16 +514,19 @@ def same(a: object, b: object) -> bool:
     return type(a) is type(b) and a == b
 
 
-def compare(result: hr.Evaluation, ref: Reference, roadmap: Roadmap) -> list[str]:
-    """Every difference between the engine's frames and the reference, as readable lines."""
+def compare(result: hr.Evaluation, ref: Reference,
+            roadmap: Roadmap | Sequence[Roadmap]) -> list[str]:
+    """Every difference between the engine's frames and the reference, as readable lines;
+    ``roadmap`` may be the tracks of a pack (each account is checked against the roadmap the
+    reference routes it to, and its other tracks' indicator columns must be null)."""
     problems: list[str] = []
 
     def check(account: object, what: str, engine: object, reference: object) -> None:
         if not same(engine, reference):
             problems.append(f"{account} {what}: engine {engine!r}, reference {reference!r}")
 
-    ids = [i.id for i in roadmap.indicators]
-    banded = [i.id for i in roadmap.indicators if i.bands is not None]
+    tracks = {r.id: r for r in ([roadmap] if isinstance(roadmap, Roadmap) else roadmap)}
+    columns = [c for c in result.indicators.columns if c not in ("account_id", "roadmap")]
     indicators = {row["account_id"]: row for row in result.indicators.to_dicts()}
     stages = {row["account_id"]: row for row in result.stages.to_dicts()}
     scores = {row["account_id"]: row for row in result.scores.to_dicts()}
@@ -533,12 +536,22 @@ def compare(result: hr.Evaluation, ref: Reference, roadmap: Roadmap) -> list[str
             (row["action_id"], row["text"], row["owner"], row["owner_role"], row["due_date"]))
     assert set(stages) == set(ref.accounts), (set(stages), set(ref.accounts))
     for account, want in ref.accounts.items():
+        check(account, "roadmap", stages[account]["roadmap"], want.roadmap)
         if want.roadmap is None:
             check(account, "stage", stages[account]["stage"], want.stage)
+            if account in indicators or account in scores:
+                problems.append(f"{account} unrouted, but in the indicators or scores frame")
             continue
+        track = tracks[want.roadmap]
+        ids = [i.id for i in track.indicators]
+        banded = [i.id for i in track.indicators if i.bands is not None]
         row = indicators[account]
         for ident in ids:
             check(account, ident, row[ident], want.indicators[ident])
+        mine = {*ids, *(f"{b}__band" for b in banded)}
+        for column in columns:
+            if column not in mine:
+                check(account, f"{column} (of another track)", row[column], None)
         for ident in banded:
             check(account, f"{ident}__band", row[f"{ident}__band"], want.bands[ident])
         srow = stages[account]
@@ -557,7 +570,7 @@ def compare(result: hr.Evaluation, ref: Reference, roadmap: Roadmap) -> list[str
             check(account, f"score_{fam}", score[f"score_{fam}"], value)
         check(account, "indicators_scored", score["indicators_scored"], want.indicators_scored)
         check(account, "indicators_missing", score["indicators_missing"], want.indicators_missing)
-        if roadmap.score.segments:
+        if track.score.segments or "segment" in score:  # (another track's segments)
             check(account, "segment", score["segment"], want.segment)
         check(account, "goal_reached", score["goal_reached"], want.goal_reached)
         fired = [(f.action_id, f.text, f.owner, f.owner_role, f.due_date) for f in want.actions]

@@ -21,6 +21,7 @@ against the reference. Two paths read the same roadmaps and no generator reached
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
@@ -50,8 +51,10 @@ TIME_FUNCTIONS = ("change(", "prev(", "stuck(", "days_in_stage")
 # --------------------------------------------------------------------------- explain
 
 
-def explain_problems(result: hr.Evaluation, roadmap: Roadmap) -> list[str]:
-    """Every difference between ``result`` and ``result.explain(account)``, per account."""
+def explain_problems(result: hr.Evaluation, roadmap: Roadmap | Sequence[Roadmap]) -> list[str]:
+    """Every difference between ``result`` and ``result.explain(account)``, per account
+    (``roadmap``: one, or the tracks of a pack)."""
+    tracks = {r.id: r for r in ([roadmap] if isinstance(roadmap, Roadmap) else roadmap)}
     key = result.account_key
     problems: list[str] = []
     fired = {(row[key], row["action_id"]): row for row in result.actions.to_dicts()}
@@ -77,7 +80,8 @@ def explain_problems(result: hr.Evaluation, roadmap: Roadmap) -> list[str]:
         check(account, "score_band", score["score_band"], why.score_band)
         check(account, "goal", score["goal_reached"],
               None if why.goal is None else why.goal.result)
-        if roadmap.score.segments:
+        track = tracks[srow["roadmap"]]
+        if track.score.segments:
             chosen = [s.stage for s in why.segments if s.result is True]
             check(account, "segment traced", score["segment"], chosen[0] if chosen else None)
             check(account, "segment", score["segment"], why.segment)

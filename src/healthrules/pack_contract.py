@@ -117,4 +117,81 @@ def pack_issues(roadmaps: Sequence[Roadmap]) -> list[Issue]:
                         code=Code.VALIDATION.value,
                         message=f"value column {vname!r} has another type in {ref_r.id!r}",
                         location=Location(file=r.source, path=f"{path}.values.{vname}")))
+    issues.extend(_attribute_issues(roadmaps))
+    issues.extend(_indicator_issues(roadmaps))
+    return issues
+
+
+def _event_columns(r: Roadmap) -> set[str]:
+    return {c for ev in r.data.sources.values()
+            for c in (ev.account, ev.user, ev.event, ev.timestamp, *ev.values) if c is not None}
+
+
+def _attribute_issues(roadmaps: Sequence[Roadmap]) -> list[Issue]:
+    """A roadmap's attribute must not have the name of an event column of another roadmap
+    of the pack: the events frame has that column, and filters read both (a filter
+    ``qty >= 1`` of a roadmap whose attribute is ``qty`` read the events' ``qty`` of
+    another roadmap's contract, where its derived indicators read the attribute). A
+    roadmap's own event columns are checked by its own analysis."""
+    issues: list[Issue] = []
+    columns: dict[str, str] = {}
+    for r in roadmaps:
+        for c in sorted(_event_columns(r)):
+            columns.setdefault(c, r.id)
+    for r in roadmaps:
+        own = _event_columns(r)
+        for name in r.data.accounts.attributes:
+            if name in columns and name not in own:
+                issues.append(Issue(
+                    code=Code.NAME_CLASH.value,
+                    message=f"account attribute {name!r} has the name of an event column of "
+                    f"roadmap {columns[name]!r} of the pack; the roadmaps of a pack read one "
+                    "events frame, and filters read both",
+                    location=Location(file=r.source, path=f"data.accounts.attributes.{name}"),
+                    hint="rename one of them"))
+    return issues
+
+
+def _indicator_issues(roadmaps: Sequence[Roadmap]) -> list[Issue]:
+    """The evaluation's ``indicators`` frame has one column per indicator id over the
+    roadmaps of the pack, and every roadmap reads one accounts frame: an id declared by
+    several roadmaps must have one type in all of them (an int column stacked with a float
+    one became a float, 2**53 + 1 read as 2**53; a datetime or a date became its integer,
+    a bool 0 / 1), and must not name a column of the accounts frame that another roadmap
+    declares (an attribute, the parent or a validity column: a count named ``seats`` read
+    the ``seats`` attribute of the accounts frame in place of its events)."""
+    from healthrules.analysis import analysis_of  # the analysis imports the format only
+
+    issues: list[Issue] = []
+    columns: dict[str, list[str]] = {}
+    for r in roadmaps:
+        acc = r.data.accounts
+        for name in (*acc.attributes, *([acc.parent] if acc.parent else []), *acc.validity):
+            columns.setdefault(name, []).append(r.id)
+    types: dict[str, tuple[str, str]] = {}
+    for r in roadmaps:
+        found = analysis_of(r).indicator_types
+        for k, ind in enumerate(r.indicators):
+            where = Location(file=r.source, path=f"indicators[{k}].id")
+            others = [i for i in columns.get(ind.id, []) if i != r.id]
+            if others:  # its own attribute of that name is the roadmap's own error
+                issues.append(Issue(
+                    code=Code.NAME_CLASH.value,
+                    message=f"indicator {ind.id!r} has the name of a column of the accounts "
+                    f"frame that roadmap {others[0]!r} of the pack reads; the roadmaps "
+                    "of a pack read one accounts frame and give one indicators frame",
+                    location=where, hint="rename the indicator"))
+                continue
+            typ = found.get(ind.id)
+            if typ is None:
+                continue
+            seen = types.setdefault(ind.id, (typ, r.id))
+            if seen[0] != typ:
+                issues.append(Issue(
+                    code=Code.NAME_CLASH.value,
+                    message=f"indicator {ind.id!r} is {typ} here but {seen[0]} in roadmap "
+                    f"{seen[1]!r} of the pack; the indicators frame has one column per "
+                    "indicator id, of one type",
+                    location=where, hint="rename one of them, or give them one type "
+                    "(an int expression becomes a float with `* 1.0`)"))
     return issues

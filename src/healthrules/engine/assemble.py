@@ -1295,9 +1295,15 @@ class RoadmapProgram:
             band, value = pl.col(f"{ind.id}__band"), pl.col(ind.id)
             # skipped when missing: present where the band is (3 nodes, not a table read);
             # filled: present everywhere, a column read from the table like the value (a
-            # literal 1.0 could make a denominator a scalar, see _weighted_mean)
-            presence = (band.is_not_null().cast(pl.Float64) if fill is None
-                        else _band_score(band, ind.bands, 1.0, present=True, value=value))
+            # literal 1.0 could make a denominator a scalar, see _weighted_mean). A band of
+            # a when/then chain (edges of both kinds) is a scalar column where every row
+            # takes one branch, and its score read from the table is not: its presence is
+            # read from the table too (1.0 for a band, 0.0 for none), or the mean of its
+            # rows was a reciprocal multiply where one row alone is divided
+            chained = _band_position(value, ind.bands) is None
+            presence = (band.is_not_null().cast(pl.Float64) if fill is None and not chained
+                        else _band_score(band, ind.bands, 1.0 if fill is not None else 0.0,
+                                         present=True, value=value))
             band_scores += [
                 _band_score(band, ind.bands, 0.0 if fill is None else fill,
                             value=value).alias(f"__bv__{ind.id}"),
