@@ -284,6 +284,12 @@ class RoadmapProgram:
         # per action: the rendering step its text and evidence read (the exact decimal
         # forms of the numbers shown), then the values
         self._action_renders = [self._render_steps(exprs) for _, exprs in self._outputs[3]]
+        # the actions' literal columns (id, kind, title, role, channel, priority, sort
+        # helpers) as tables read by the action's number after the branches are stacked
+        # (rendered_actions): one literal per branch instead of eight
+        self._literal_tables = _literal_tables(r, index)
+        self._branch_exprs: dict[tuple[int, int, bool], list[pl.Expr]] = {}
+        self._stacked_exprs: dict[tuple[str, bool, bool], list[pl.Expr]] = {}
 
     # ------------------------------------------------------------------ public hooks
 
@@ -931,7 +937,7 @@ class RoadmapProgram:
             n = int(fired_rows.get_column(f"__fired_{k}").sum())
             if not n:
                 continue
-            exprs = self._one_row_outputs(k) if one else self._action_exprs(k, n)
+            exprs = self._branch_outputs(k, n, one)
             steps, columns = self._action_renders[k]
             if one:
                 lf = rows
@@ -945,7 +951,39 @@ class RoadmapProgram:
             parts.append(lf.select(pl.col(key), *carried, *exprs))
         if not parts:
             return None
-        return parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical_relaxed")
+        stacked = parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical_relaxed")
+        return stacked.select(self._stacked_outputs(key, bool(carried), one))
+
+    def _branch_outputs(self, k: int, fired: int, one: bool) -> list[pl.Expr]:
+        """The output columns of action ``k``'s branch in :meth:`rendered_actions` (for
+        ``fired`` rows; ``one``: one row, no sort helpers): its outputs but the literal
+        columns of :func:`_literal_tables`, which the branch gives as its number
+        ``__k``."""
+        many = self._evidence_many.get(k) is not None and fired >= EVIDENCE_MANY_ROWS
+        memo = (k, int(many), one)
+        got = self._branch_exprs.get(memo)
+        if got is None:
+            exprs = self._one_row_outputs(k) if one else self._action_exprs(k, fired)
+            got = self._branch_exprs[memo] = [
+                pl.lit(k, pl.UInt32).alias(_ACTION_NUMBER),
+                *[e for e in exprs if e.meta.output_name() not in self._literal_tables]]
+        return got
+
+    def _stacked_outputs(self, key: str, carried: bool, one: bool) -> list[pl.Expr]:
+        """The output columns of :meth:`rendered_actions` from its stacked branches
+        (:meth:`_branch_outputs`): the key, the carried ``__row``, then every output in
+        order, the literal ones read from their tables by the action's number."""
+        memo = (key, carried, one)
+        got = self._stacked_exprs.get(memo)
+        if got is None:
+            number = pl.col(_ACTION_NUMBER)
+            names = [e.meta.output_name() for e in
+                     (self._one_row_outputs(0) if one else self._action_exprs(0, 1))]
+            got = self._stacked_exprs[memo] = [
+                pl.col(key), *([pl.col("__row")] if carried else []),
+                *[self._literal_tables[n].gather(number).alias(n)
+                  if n in self._literal_tables else pl.col(n) for n in names]]
+        return got
 
     def _action_reads(self, k: int, key: str, carried: list[pl.Expr]) -> list[str] | None:
         """The column names the branch of action ``k`` in :meth:`rendered_actions` reads
@@ -1389,6 +1427,28 @@ class RoadmapProgram:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+_ACTION_NUMBER = "__k"
+"""The number of the action a row of :meth:`RoadmapProgram.rendered_actions`'s stacked
+branches fired (the row of the literal tables, :func:`_literal_tables`)."""
+
+
+def _literal_tables(r: Roadmap, index: int) -> dict[str, pl.Expr]:
+    """The literal output columns of the actions (the same values as the literals of
+    :meth:`RoadmapProgram._output_exprs`, with their dtypes), as tables with a row per
+    action, by output column name."""
+    actions = [action for _, action in r.all_actions()]
+    if not actions:
+        return {}
+    texts: dict[str, list[str | None]] = {
+        "action_id": [a.id for a in actions], "kind": [a.kind for a in actions],
+        "title": [a.title for a in actions], "owner_role": [a.owner_role for a in actions],
+        "channel": [a.channel for a in actions], "priority": [a.priority for a in actions]}
+    out = {name: _table(values, pl.String) for name, values in texts.items()}
+    out["__rank"] = _table([PRIORITY_RANK[a.priority] for a in actions], pl.Int64)
+    out["__order"] = _table([index * ORDER_STEP + k for k in range(len(actions))], pl.Int64)
+    return out
 
 
 _COUNTED_STAGES_ROWS = 10_000
