@@ -165,3 +165,13 @@ def test_each_table_row_is_the_action_literal() -> None:
                 assert_frame_equal(got, want, check_exact=True)
     assert pl.select(programs[1]._literal_tables["__order"].gather(pl.lit(0, pl.UInt32))
                      ).item() == assemble_module.ORDER_STEP
+
+
+def test_the_action_columns_are_the_outputs_in_order() -> None:
+    plan = hr.compile(hr.load(B2B))
+    program = evaluator_module.Evaluator(plan).programs[0]
+    for k in range(len(program._outputs[3])):
+        names = tuple(e.meta.output_name() for e in program._action_exprs(k, 1))
+        assert names == assemble_module._ACTION_COLUMNS
+        many = [e.meta.output_name() for e in program._branch_outputs(k, 100, False)]
+        assert many[-1] == "evidence" and many[0] == "__k"

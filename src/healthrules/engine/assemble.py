@@ -288,7 +288,6 @@ class RoadmapProgram:
         # helpers) as tables read by the action's number after the branches are stacked
         # (rendered_actions): one literal per branch instead of eight
         self._literal_tables = _literal_tables(r, index)
-        self._branch_exprs: dict[tuple[int, int, bool], list[pl.Expr]] = {}
         self._stacked_exprs: dict[tuple[str, bool, bool], list[pl.Expr]] = {}
 
     # ------------------------------------------------------------------ public hooks
@@ -959,15 +958,15 @@ class RoadmapProgram:
         ``fired`` rows; ``one``: one row, no sort helpers): its outputs but the literal
         columns of :func:`_literal_tables`, which the branch gives as its number
         ``__k``."""
-        many = self._evidence_many.get(k) is not None and fired >= EVIDENCE_MANY_ROWS
-        memo = (k, int(many), one)
-        got = self._branch_exprs.get(memo)
-        if got is None:
-            exprs = self._one_row_outputs(k) if one else self._action_exprs(k, fired)
-            got = self._branch_exprs[memo] = [
-                pl.lit(k, pl.UInt32).alias(_ACTION_NUMBER),
-                *[e for e in exprs if e.meta.output_name() not in self._literal_tables]]
-        return got
+        # built in _output_exprs, the evidence last (no expression's name is read per call)
+        if not self._literal_tables:  # no actions, or the former form (tests)
+            return [pl.lit(k, pl.UInt32).alias(_ACTION_NUMBER),
+                    *(self._one_row_outputs(k) if one else self._action_exprs(k, fired))]
+        got = self._branch_exprs[k]
+        many = self._evidence_many.get(k)
+        if many is None or fired < EVIDENCE_MANY_ROWS or one:
+            return got
+        return [*got[:-1], many]
 
     def _stacked_outputs(self, key: str, carried: bool, one: bool) -> list[pl.Expr]:
         """The output columns of :meth:`rendered_actions` from its stacked branches
@@ -977,8 +976,8 @@ class RoadmapProgram:
         got = self._stacked_exprs.get(memo)
         if got is None:
             number = pl.col(_ACTION_NUMBER)
-            names = [e.meta.output_name() for e in
-                     (self._one_row_outputs(0) if one else self._action_exprs(0, 1))]
+            names = [n for n in _ACTION_COLUMNS
+                     if not (one and n in ("__rank", "__order"))]
             got = self._stacked_exprs[memo] = [
                 pl.col(key), *([pl.col("__row")] if carried else []),
                 *[self._literal_tables[n].gather(number).alias(n)
@@ -1398,6 +1397,7 @@ class RoadmapProgram:
         env = a.env("actions")
         renderer = self._renderer
         actions: list[tuple[pl.Expr, list[pl.Expr]]] = []
+        self._branch_exprs: list[list[pl.Expr]] = []
         for k, (st, action) in enumerate(r.all_actions()):
             path = action_path(r, st.id if st else None, action.id)
             due = self._due_expr(path, action)
@@ -1406,18 +1406,25 @@ class RoadmapProgram:
                                                         a.banded)
             if evidence_many is not None:
                 self._evidence_many[k] = evidence_many.alias("evidence")
+            owner = self._owner_expr(action).alias("owner")
+            due_date = (pl.lit(None, pl.Date) if action.due is None
+                        else self._unrendered(due)).alias("due_date")
+            text = renderer.template(a.templates[f"{path}.do"], env, values).alias("text")
+            # the branch of rendered_actions: the columns that are not literal, the
+            # evidence last (see _branch_outputs, _literal_tables)
+            self._branch_exprs.append([
+                pl.lit(k, pl.UInt32).alias(_ACTION_NUMBER), pl.col("roadmap"),
+                pl.col("__stage").alias("stage"), owner, due_date, text,
+                evidence.alias("evidence")])
             actions.append((pl.col(f"__fired_{k}"), [
                 pl.col("roadmap"), pl.col("__stage").alias("stage"),
                 pl.lit(action.id).alias("action_id"), pl.lit(action.kind).alias("kind"),
                 pl.lit(action.title, pl.String).alias("title"),
-                self._owner_expr(action).alias("owner"),
+                owner,
                 pl.lit(action.owner_role, pl.String).alias("owner_role"),
                 pl.lit(action.channel, pl.String).alias("channel"),
                 pl.lit(action.priority).alias("priority"),
-                (pl.lit(None, pl.Date) if action.due is None
-                 else self._unrendered(due)).alias("due_date"),
-                renderer.template(a.templates[f"{path}.do"], env, values).alias("text"),
-                evidence.alias("evidence"),
+                due_date, text, evidence.alias("evidence"),
                 pl.lit(PRIORITY_RANK[action.priority], pl.Int64).alias("__rank"),
                 pl.lit(self.index * ORDER_STEP + k, pl.Int64).alias("__order"),
             ]))
@@ -1428,6 +1435,10 @@ class RoadmapProgram:
 
 # ---------------------------------------------------------------------- helpers
 
+
+_ACTION_COLUMNS = ("roadmap", "stage", "action_id", "kind", "title", "owner", "owner_role",
+                   "channel", "priority", "due_date", "text", "evidence", "__rank", "__order")
+"""The output columns of an action (:meth:`RoadmapProgram._output_exprs`), in order."""
 
 _ACTION_NUMBER = "__k"
 """The number of the action a row of :meth:`RoadmapProgram.rendered_actions`'s stacked
