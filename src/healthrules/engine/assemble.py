@@ -289,6 +289,7 @@ class RoadmapProgram:
         # (rendered_actions): one literal per branch instead of eight
         self._literal_tables = _literal_tables(r, index)
         self._stacked_exprs: dict[tuple[str, bool, bool], list[pl.Expr]] = {}
+        self._action_sort_key: pl.Expr | None = None
 
     # ------------------------------------------------------------------ public hooks
 
@@ -909,7 +910,8 @@ class RoadmapProgram:
         return [many if e.meta.output_name() == "evidence" else e for e in exprs]
 
     def rendered_actions(self, fired_rows: pl.DataFrame, key: str, *,
-                         sorted_one: bool = False) -> pl.LazyFrame | None:
+                         sorted_one: bool = False,
+                         stacked_only: bool = False) -> pl.LazyFrame | None:
         """The fired actions (texts and evidence) from the *unrendered* fired rows of
         ``outputs(render=False)`` (or from any rows with the :meth:`fired_columns`: each
         action keeps the rows it fired on), in one query: :meth:`render` and
@@ -951,7 +953,27 @@ class RoadmapProgram:
         if not parts:
             return None
         stacked = parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical_relaxed")
+        if stacked_only:  # for sorted_actions: the literal columns after the sort
+            return stacked
         return stacked.select(self._stacked_outputs(key, bool(carried), one))
+
+    def sorted_actions(self, stacked: pl.LazyFrame, key: str) -> pl.LazyFrame:
+        """The fired actions of ``rendered_actions(rows, key, stacked_only=True)`` where
+        ``rows`` carry ``__row`` (their number in key order), sorted by row, priority rank
+        and declared order, without the sort helpers: sorted by one Int64 key read from
+        the action's number, then the literal columns read from their tables (the sort
+        moves the branches' own columns only)."""
+        if not self._literal_tables:  # the former form (tests)
+            return stacked.select(self._stacked_outputs(key, True, False)).sort(
+                _ACTION_SORT_KEY).select(_WITHOUT_SORT_KEYS)
+        if self._action_sort_key is None:
+            number = pl.col(_ACTION_NUMBER)
+            self._action_sort_key = (
+                (pl.col("__row").cast(pl.Int64) * len(PRIORITY_RANK)
+                 + self._literal_tables["__rank"].gather(number)) * ORDER_STEP
+                + self._literal_tables["__order"].gather(number))
+        return stacked.sort(self._action_sort_key).select(
+            self._stacked_outputs(key, False, True))
 
     def _branch_outputs(self, k: int, fired: int, one: bool) -> list[pl.Expr]:
         """The output columns of action ``k``'s branch in :meth:`rendered_actions` (for
@@ -1439,6 +1461,13 @@ class RoadmapProgram:
 _ACTION_COLUMNS = ("roadmap", "stage", "action_id", "kind", "title", "owner", "owner_role",
                    "channel", "priority", "due_date", "text", "evidence", "__rank", "__order")
 """The output columns of an action (:meth:`RoadmapProgram._output_exprs`), in order."""
+
+_ACTION_SORT_KEY = ((pl.col("__row").cast(pl.Int64) * len(PRIORITY_RANK) + pl.col("__rank"))
+                    * ORDER_STEP + pl.col("__order"))
+"""The fired actions' sort key from their sort helpers (rows in key order, numbered
+``__row``)."""
+_WITHOUT_SORT_KEYS = pl.all().exclude("__row", "__rank", "__order")
+"""Every column but the sort keys."""
 
 _ACTION_NUMBER = "__k"
 """The number of the action a row of :meth:`RoadmapProgram.rendered_actions`'s stacked
