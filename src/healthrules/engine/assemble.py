@@ -938,7 +938,9 @@ class RoadmapProgram:
             n = int(fired_rows.get_column(f"__fired_{k}").sum())
             if not n:
                 continue
-            exprs = self._branch_outputs(k, n, one)
+            # one row: the former outputs, literals in the branch (for a few branches of
+            # one row, the literals cost less to plan than a select of table reads)
+            exprs = self._one_row_outputs(k) if one else self._branch_outputs(k, n, False)
             steps, columns = self._action_renders[k]
             if one:
                 lf = rows
@@ -953,6 +955,8 @@ class RoadmapProgram:
         if not parts:
             return None
         stacked = parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical_relaxed")
+        if one:
+            return stacked
         if stacked_only:  # for sorted_actions: the literal columns after the sort
             return stacked
         return stacked.select(self._stacked_outputs(key, bool(carried), one))
