@@ -284,6 +284,12 @@ class RoadmapProgram:
         # per action: the rendering step its text and evidence read (the exact decimal
         # forms of the numbers shown), then the values
         self._action_renders = [self._render_steps(exprs) for _, exprs in self._outputs[3]]
+        # the actions' literal columns (id, kind, title, role, channel, priority, sort
+        # helpers) as tables read by the action's number after the branches are stacked
+        # (rendered_actions): one literal per branch instead of eight
+        self._literal_tables = _literal_tables(r, index)
+        self._stacked_exprs: dict[tuple[str, bool, bool], list[pl.Expr]] = {}
+        self._action_sort_key: pl.Expr | None = None
 
     # ------------------------------------------------------------------ public hooks
 
@@ -904,7 +910,8 @@ class RoadmapProgram:
         return [many if e.meta.output_name() == "evidence" else e for e in exprs]
 
     def rendered_actions(self, fired_rows: pl.DataFrame, key: str, *,
-                         sorted_one: bool = False) -> pl.LazyFrame | None:
+                         sorted_one: bool = False,
+                         stacked_only: bool = False) -> pl.LazyFrame | None:
         """The fired actions (texts and evidence) from the *unrendered* fired rows of
         ``outputs(render=False)`` (or from any rows with the :meth:`fired_columns`: each
         action keeps the rows it fired on), in one query: :meth:`render` and
@@ -931,7 +938,9 @@ class RoadmapProgram:
             n = int(fired_rows.get_column(f"__fired_{k}").sum())
             if not n:
                 continue
-            exprs = self._one_row_outputs(k) if one else self._action_exprs(k, n)
+            # one row: the former outputs, literals in the branch (for a few branches of
+            # one row, the literals cost less to plan than a select of table reads)
+            exprs = self._one_row_outputs(k) if one else self._branch_outputs(k, n, False)
             steps, columns = self._action_renders[k]
             if one:
                 lf = rows
@@ -945,7 +954,61 @@ class RoadmapProgram:
             parts.append(lf.select(pl.col(key), *carried, *exprs))
         if not parts:
             return None
-        return parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical_relaxed")
+        stacked = parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical_relaxed")
+        if one:
+            return stacked
+        if stacked_only:  # for sorted_actions: the literal columns after the sort
+            return stacked
+        return stacked.select(self._stacked_outputs(key, bool(carried), one))
+
+    def sorted_actions(self, stacked: pl.LazyFrame, key: str) -> pl.LazyFrame:
+        """The fired actions of ``rendered_actions(rows, key, stacked_only=True)`` where
+        ``rows`` carry ``__row`` (their number in key order), sorted by row, priority rank
+        and declared order, without the sort helpers: sorted by one Int64 key read from
+        the action's number, then the literal columns read from their tables (the sort
+        moves the branches' own columns only)."""
+        if not self._literal_tables:  # the former form (tests)
+            return stacked.select(self._stacked_outputs(key, True, False)).sort(
+                _ACTION_SORT_KEY).select(_WITHOUT_SORT_KEYS)
+        if self._action_sort_key is None:
+            number = pl.col(_ACTION_NUMBER)
+            self._action_sort_key = (
+                (pl.col("__row").cast(pl.Int64) * len(PRIORITY_RANK)
+                 + self._literal_tables["__rank"].gather(number)) * ORDER_STEP
+                + self._literal_tables["__order"].gather(number))
+        return stacked.sort(self._action_sort_key).select(
+            self._stacked_outputs(key, False, True))
+
+    def _branch_outputs(self, k: int, fired: int, one: bool) -> list[pl.Expr]:
+        """The output columns of action ``k``'s branch in :meth:`rendered_actions` (for
+        ``fired`` rows; ``one``: one row, no sort helpers): its outputs but the literal
+        columns of :func:`_literal_tables`, which the branch gives as its number
+        ``__k``."""
+        # built in _output_exprs, the evidence last (no expression's name is read per call)
+        if not self._literal_tables:  # no actions, or the former form (tests)
+            return [pl.lit(k, pl.UInt32).alias(_ACTION_NUMBER),
+                    *(self._one_row_outputs(k) if one else self._action_exprs(k, fired))]
+        got = self._branch_exprs[k]
+        many = self._evidence_many.get(k)
+        if many is None or fired < EVIDENCE_MANY_ROWS or one:
+            return got
+        return [*got[:-1], many]
+
+    def _stacked_outputs(self, key: str, carried: bool, one: bool) -> list[pl.Expr]:
+        """The output columns of :meth:`rendered_actions` from its stacked branches
+        (:meth:`_branch_outputs`): the key, the carried ``__row``, then every output in
+        order, the literal ones read from their tables by the action's number."""
+        memo = (key, carried, one)
+        got = self._stacked_exprs.get(memo)
+        if got is None:
+            number = pl.col(_ACTION_NUMBER)
+            names = [n for n in _ACTION_COLUMNS
+                     if not (one and n in ("__rank", "__order"))]
+            got = self._stacked_exprs[memo] = [
+                pl.col(key), *([pl.col("__row")] if carried else []),
+                *[self._literal_tables[n].gather(number).alias(n)
+                  if n in self._literal_tables else pl.col(n) for n in names]]
+        return got
 
     def _action_reads(self, k: int, key: str, carried: list[pl.Expr]) -> list[str] | None:
         """The column names the branch of action ``k`` in :meth:`rendered_actions` reads
@@ -1366,6 +1429,7 @@ class RoadmapProgram:
         env = a.env("actions")
         renderer = self._renderer
         actions: list[tuple[pl.Expr, list[pl.Expr]]] = []
+        self._branch_exprs: list[list[pl.Expr]] = []
         for k, (st, action) in enumerate(r.all_actions()):
             path = action_path(r, st.id if st else None, action.id)
             due = self._due_expr(path, action)
@@ -1374,18 +1438,25 @@ class RoadmapProgram:
                                                         a.banded)
             if evidence_many is not None:
                 self._evidence_many[k] = evidence_many.alias("evidence")
+            owner = self._owner_expr(action).alias("owner")
+            due_date = (pl.lit(None, pl.Date) if action.due is None
+                        else self._unrendered(due)).alias("due_date")
+            text = renderer.template(a.templates[f"{path}.do"], env, values).alias("text")
+            # the branch of rendered_actions: the columns that are not literal, the
+            # evidence last (see _branch_outputs, _literal_tables)
+            self._branch_exprs.append([
+                pl.lit(k, pl.UInt32).alias(_ACTION_NUMBER), pl.col("roadmap"),
+                pl.col("__stage").alias("stage"), owner, due_date, text,
+                evidence.alias("evidence")])
             actions.append((pl.col(f"__fired_{k}"), [
                 pl.col("roadmap"), pl.col("__stage").alias("stage"),
                 pl.lit(action.id).alias("action_id"), pl.lit(action.kind).alias("kind"),
                 pl.lit(action.title, pl.String).alias("title"),
-                self._owner_expr(action).alias("owner"),
+                owner,
                 pl.lit(action.owner_role, pl.String).alias("owner_role"),
                 pl.lit(action.channel, pl.String).alias("channel"),
                 pl.lit(action.priority).alias("priority"),
-                (pl.lit(None, pl.Date) if action.due is None
-                 else self._unrendered(due)).alias("due_date"),
-                renderer.template(a.templates[f"{path}.do"], env, values).alias("text"),
-                evidence.alias("evidence"),
+                due_date, text, evidence.alias("evidence"),
                 pl.lit(PRIORITY_RANK[action.priority], pl.Int64).alias("__rank"),
                 pl.lit(self.index * ORDER_STEP + k, pl.Int64).alias("__order"),
             ]))
@@ -1395,6 +1466,39 @@ class RoadmapProgram:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+_ACTION_COLUMNS = ("roadmap", "stage", "action_id", "kind", "title", "owner", "owner_role",
+                   "channel", "priority", "due_date", "text", "evidence", "__rank", "__order")
+"""The output columns of an action (:meth:`RoadmapProgram._output_exprs`), in order."""
+
+_ACTION_SORT_KEY = ((pl.col("__row").cast(pl.Int64) * len(PRIORITY_RANK) + pl.col("__rank"))
+                    * ORDER_STEP + pl.col("__order"))
+"""The fired actions' sort key from their sort helpers (rows in key order, numbered
+``__row``)."""
+_WITHOUT_SORT_KEYS = pl.all().exclude("__row", "__rank", "__order")
+"""Every column but the sort keys."""
+
+_ACTION_NUMBER = "__k"
+"""The number of the action a row of :meth:`RoadmapProgram.rendered_actions`'s stacked
+branches fired (the row of the literal tables, :func:`_literal_tables`)."""
+
+
+def _literal_tables(r: Roadmap, index: int) -> dict[str, pl.Expr]:
+    """The literal output columns of the actions (the same values as the literals of
+    :meth:`RoadmapProgram._output_exprs`, with their dtypes), as tables with a row per
+    action, by output column name."""
+    actions = [action for _, action in r.all_actions()]
+    if not actions:
+        return {}
+    texts: dict[str, list[str | None]] = {
+        "action_id": [a.id for a in actions], "kind": [a.kind for a in actions],
+        "title": [a.title for a in actions], "owner_role": [a.owner_role for a in actions],
+        "channel": [a.channel for a in actions], "priority": [a.priority for a in actions]}
+    out = {name: _table(values, pl.String) for name, values in texts.items()}
+    out["__rank"] = _table([PRIORITY_RANK[a.priority] for a in actions], pl.Int64)
+    out["__order"] = _table([index * ORDER_STEP + k for k in range(len(actions))], pl.Int64)
+    return out
 
 
 _COUNTED_STAGES_ROWS = 10_000

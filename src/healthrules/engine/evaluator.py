@@ -53,7 +53,6 @@ from healthrules.engine.aggregate import (
     small_events_run,
 )
 from healthrules.engine.assemble import (
-    ORDER_STEP,
     RoadmapOutputs,
     RoadmapProgram,
     program_for,
@@ -63,7 +62,6 @@ from healthrules.engine.frames import (
     AS_OF,
     END,
     END_NAIVE,
-    PRIORITY_RANK,
     ROUTE,
     SMALL_ROWS,
     TASK_DTYPE,
@@ -469,9 +467,10 @@ class Evaluator:
             # output lists them by priority whatever else is evaluated with the account
             if in_key_order:  # one roadmap, its rows in key order: the row's number for
                 # the key (keys are unique), one Int64 sort key (row, rank, order) instead
-                # of three columns, one of them a string
+                # of three columns, one of them a string; the actions' literal columns are
+                # read after the sort (RoadmapProgram.sorted_actions)
                 lf = fired[0] if len(fired) == 1 else pl.concat(fired, how="vertical_relaxed")
-                return lf.sort(_ACTION_SORT_KEY).select(_WITHOUT_SORT_KEYS)
+                return self.programs[0].sorted_actions(lf, key)
             lf = stack(fired, "vertical_relaxed", [key, "__rank", "__order"], rows_sorted=True)
             return lf.drop("__rank", "__order")
 
@@ -485,7 +484,7 @@ class Evaluator:
             one = rows == 1
             for p, frame in zip(self.programs, frames, strict=True):
                 lf = p.rendered_actions(numbered(p.fired_columns(frame, key)), key,
-                                        sorted_one=one)
+                                        sorted_one=one, stacked_only=in_key_order)
                 if lf is not None:
                     fired.append(lf)
             if fired:
@@ -497,7 +496,8 @@ class Evaluator:
         for p, o in zip(self.programs, shapes, strict=True):
             fired_rows = next(got) if o.fired_rows is not None else None
             if fired_rows is not None and fired_rows.height:
-                lf = p.rendered_actions(numbered(fired_rows), key)
+                lf = p.rendered_actions(numbered(fired_rows), key,
+                                        stacked_only=in_key_order)
                 if lf is not None:
                     fired.append(lf)
         actions = None
@@ -525,14 +525,6 @@ class Evaluator:
 _ROW = "__row"
 """The number of a fired row among the rows of a roadmap frame in key order (the actions'
 sort key, with their priority rank and declared order)."""
-
-_ACTION_SORT_KEY = ((pl.col(_ROW).cast(pl.Int64) * len(PRIORITY_RANK) + pl.col("__rank"))
-                    * ORDER_STEP + pl.col("__order"))
-"""The fired actions' sort key where the rows are in key order (built once: an expression
-built per call costs its Python)."""
-_WITHOUT_SORT_KEYS = pl.all().exclude(_ROW, "__rank", "__order")
-"""Every column but the sort keys (one expression built once, where a ``drop`` of the names
-parses them into a selector per call)."""
 
 _CONDITIONS = {"roadmap": pl.String, "stage": pl.String, "action_id": pl.String,
                "considered": pl.Int64, "fired": pl.Int64, "unknown": pl.Int64}
