@@ -31,6 +31,7 @@ from healthrules.aggregates import (
     exact_limbs,
     exact_one_column,
     exact_one_limb,
+    round_to_int,
 )
 from healthrules.analysis import Analysis
 from healthrules.compiler import Plan
@@ -53,8 +54,9 @@ from healthrules.query_flags import (
 )
 from healthrules.roadmap import AggregateIndicator
 
-__all__ = ["PLAIN_EVENTS", "EventsPass", "abs_sum_column", "abs_sum_expr",
-           "aggregate_expr", "aggregate_split", "anchor_column", "check_sum_range",
+__all__ = ["BOUND_CAP", "BOUND_ROWS", "PLAIN_EVENTS", "EventsPass", "abs_sum_column",
+           "abs_sum_expr", "aggregate_expr", "aggregate_split", "anchor_column",
+           "bound_expr", "check_sum_range",
            "clock_free_filter", "keys_known", "prepare_filters", "raw_column", "read_source",
            "small_events_flags", "small_events_run", "summed_columns"]
 
@@ -120,6 +122,35 @@ def summed_columns(plan: Plan, source: str) -> dict[str, str]:
 def abs_sum_column(column: str) -> str:
     """The column of an account's sum of absolute values of a summed column (a check)."""
     return f"__abs__{column}"
+
+
+BOUND_CAP = 2.0**33
+"""What one event adds at most to the events pass's ``__bound`` (:func:`bound_expr`); above
+:data:`healthrules.aggregates.ONE_LIMB_BOUND`, so that one such event disproves the bound."""
+
+BOUND_ROWS = 2**29
+"""Up to this many events per account (exclusive), no ``__bound`` sum wraps: each event
+adds at most :data:`BOUND_CAP` (2**33), and 2**29 of them stay below 2**62."""
+
+
+def bound_expr(columns: list[str], flawed: pl.Expr) -> pl.Expr:
+    """One Int64 per event read that bounds, summed per account, the absolute sums of
+    every summed value column and says whether some event has a flaw: the rounded sum of
+    the event's absolute values (nulls as 0), at most :data:`BOUND_CAP`, and
+    :data:`BOUND_CAP` for an event with a flaw (``flawed``).
+
+    An account's sum ``B`` of it, with ``n`` events (below :data:`BOUND_ROWS`: no wrap),
+    proves what the per-account absolute sums (:func:`abs_sum_expr`) and the flaw count
+    were computed for, when ``B + n`` is below
+    :data:`healthrules.aggregates.ONE_LIMB_BOUND`: no event of the account was capped or
+    flawed (each such adds 2**33), and each column's exact absolute sum is at most
+    ``B + n / 2`` (each event's rounding takes at most one half off; the addition of
+    several columns' doubles at most 2**-19 more), so below the one-Int64 bound and far
+    below :data:`healthrules.aggregates.EXACT_BOUND` (:meth:`EventsPass.finish`). One
+    Int64 reduction in place of a Boolean one and a Float64 one."""
+    absolute = pl.sum_horizontal([pl.col(c).cast(pl.Float64).abs() for c in columns])
+    capped = pl.when(flawed).then(BOUND_CAP).otherwise(absolute.clip(upper_bound=BOUND_CAP))
+    return round_to_int(capped)
 
 
 def abs_sum_expr(column: str) -> pl.Expr:
@@ -421,19 +452,21 @@ class EventsPass:
             return free[0]
         return translate(parsed, analysis, self.time, filter_scope=True, source=self.source)
 
-    def _shape(self) -> _Shape:
-        """The pass's expressions at this clock, built once per plan, source and clock."""
-        shapes: dict[tuple[str, Clock, bool, bool], _Shape] = self.plan.cached(
+    def _shape(self, bounded: bool = False) -> _Shape:
+        """The pass's expressions at this clock, built once per plan, source and clock
+        (``bounded``: the data checks' form of :meth:`query`'s ``bounded``)."""
+        shapes: dict[tuple[str, Clock, bool, bool, bool], _Shape] = self.plan.cached(
             "events-pass", dict)
-        key = (self.source, self.clock, self.low_memory, self.optimistic)
+        bounded = bounded and self.optimistic
+        key = (self.source, self.clock, self.low_memory, self.optimistic, bounded)
         shape = shapes.get(key)
         if shape is None:
             if len(shapes) >= 64:  # many dates (a backfill by a loop): keep the newest
                 shapes.clear()
-            shape = shapes[key] = self._build_shape()
+            shape = shapes[key] = self._build_shape(bounded)
         return shape
 
-    def _build_shape(self) -> _Shape:
+    def _build_shape(self, bounded: bool = False) -> _Shape:
         ev = self.columns
         needed_cols = {ev.account, ev.timestamp}
         if ev.event is not None:
@@ -450,6 +483,11 @@ class EventsPass:
         aggs: list[pl.Expr] = [
             pl.len().alias("__n"), self._flawed().sum().alias("__flawed"),
             *[abs_sum_expr(c) for c in summed]]
+        if bounded and summed:
+            # the flaws and the absolute sums bounded by one Int64 sum (``bound_expr``),
+            # the sums themselves computed only when it does not prove them (``finish``)
+            aggs = [pl.len().alias("__n"),
+                    bound_expr(summed, self._flawed()).sum().alias("__bound")]
         pair_flags: dict[str, list[pl.Expr]] = {}
         computed = _Computed()
         # the shared form of the aggregations (``_Shape.shared_aggs``), built alongside
@@ -586,7 +624,8 @@ class EventsPass:
                                for k in sorted(anchor_steps)),
             anchored=((pl.any_horizontal(anchored_matters), tuple(anchored_aggs))
                       if anchored_aggs else None),
-            checks=tuple(abs_sum_column(c) for c in summed),
+            checks=tuple(abs_sum_column(c) for c in summed
+                         if not (bounded and summed)),
             one_limb_checks=tuple(abs_sum_column(c) for c in summed
                                   if one and summed_types[c] == "float"),
             shared=tuple(shared), shared_aggs=tuple(shared_aggs))
@@ -621,15 +660,68 @@ class EventsPass:
         """The events read with a null timestamp, with a null event name, and the float
         values read as null because NaN or infinite (the data checks' counters), counted
         by a query of their own over the same events as :meth:`query`."""
+        counts, _, _ = self._flaw_query(events, in_memory, ())
+        return counts
+
+    def _flaw_query(self, events: pl.LazyFrame, in_memory: bool, summed: tuple[str, ...],
+                    ) -> tuple[dict[str, int], int, list[float | None]]:
+        """:meth:`flaws`, with the number of events read and, for each column of
+        ``summed``, the absolute sum of its values over every event read (one query)."""
         ev = self.columns
         counts = [pl.col(ev.timestamp).null_count().alias("events_null_timestamp"),
                   (pl.col(ev.event).null_count() if ev.event is not None
                    else pl.lit(0, pl.UInt32)).alias("events_null_event"),
                   pl.col(NOT_FINITE).sum().alias("values_not_finite")]
-        query = self._read(events).select(counts)
+        extra = ([pl.len().alias("__rows"), *[abs_sum_expr(c) for c in summed]]
+                 if summed else [])
+        query = self._read(events).select(counts + extra)
         got = (query.collect(engine="in-memory", optimizations=OPTIMISED) if in_memory
-               else query.collect(optimizations=EVENTS_QUERY_FLAGS))
-        return {k: int(v or 0) for k, v in got.row(0, named=True).items()}
+               else query.collect(optimizations=EVENTS_QUERY_FLAGS)).row(0, named=True)
+        flaws = {k: int(got[k] or 0) for k in
+                 ("events_null_timestamp", "events_null_event", "values_not_finite")}
+        if not summed:
+            return flaws, 0, []
+        return flaws, int(got["__rows"]), [got[abs_sum_column(c)] for c in summed]
+
+    @staticmethod
+    def _bound_proves(agg_df: pl.DataFrame) -> bool:
+        """Whether a ``bounded`` frame's ``__bound`` proves every account (see
+        :func:`bound_expr`): fewer than :data:`BOUND_ROWS` events each, and ``__bound +
+        __n`` below :data:`healthrules.aggregates.ONE_LIMB_BOUND` (no account: true)."""
+        if not agg_df.height:
+            return True
+        n = agg_df.get_column("__n")
+        most_n = n.max()
+        most = (agg_df.get_column("__bound") + n).max()
+        return (isinstance(most_n, int) and most_n < BOUND_ROWS and isinstance(most, int)
+                and most < ONE_LIMB_BOUND)
+
+    def _bound_checks(self, agg_df: pl.DataFrame, events: pl.LazyFrame, in_memory: bool,
+                      ) -> tuple[dict[str, int] | None, pl.DataFrame | None]:
+        """What a ``bounded`` frame's ``__bound`` (:func:`bound_expr`) does not prove:
+        (the kinds of flaw, None when no event has one; the per-account absolute sums of
+        the summed columns, keyed by the source's account column, None when no account
+        can reach :data:`healthrules.aggregates.ONE_LIMB_BOUND`).
+
+        Every account proven (``__bound + __n`` below the bound, fewer than
+        :data:`BOUND_ROWS` events): no event has a flaw, no sum can wrap or leave the
+        range, nothing more is read. Otherwise one query counts the kinds of flaw and
+        the absolute sums over all the events read (what :meth:`flaws` reads); when every
+        such sum is below the bound (and fewer than 2**32 events: its float sum is off by
+        less than 2**-21 of itself, see ``ONE_LIMB_BOUND``), no account's sum reaches
+        it; otherwise a ``group_by`` computes each account's (:func:`abs_sum_expr`), as
+        the pass without the bound does."""
+        if self._bound_proves(agg_df):
+            return None, None
+        summed = tuple(sorted(summed_columns(self.plan, self.source)))
+        flaws, rows, totals = self._flaw_query(events, in_memory, summed)
+        if rows < 2**32 and all(t is None or t < ONE_LIMB_BOUND for t in totals):
+            return flaws, None
+        query = self._read(events).group_by(self.columns.account).agg(
+            [abs_sum_expr(c) for c in summed])
+        sums = (query.collect(engine="in-memory", optimizations=OPTIMISED) if in_memory
+                else query.collect(optimizations=EVENTS_QUERY_FLAGS))
+        return flaws, sums
 
     def _attribute_window(self, ind: AggregateIndicator, instants: dict[str, pl.Expr],
                           ) -> pl.Expr:
@@ -651,7 +743,7 @@ class EventsPass:
         return cond
 
     def query(self, events: pl.LazyFrame, small: bool = False,
-              shared: bool = False) -> pl.LazyFrame:
+              shared: bool = False, bounded: bool = False) -> pl.LazyFrame:
         """The lazy ``group_by(account)`` over the events of this source, with the read
         range, the columns and the partition filter pushed down to its scan.
 
@@ -662,10 +754,16 @@ class EventsPass:
 
         ``shared``: each distinct window and filter the aggregations read is a column
         computed once before the ``group_by`` (``_Shape.shared``), for a collect without
-        common subexpression elimination (:func:`small_events_run`); the same frame."""
+        common subexpression elimination (:func:`small_events_run`); the same frame.
+
+        ``bounded`` (an ``optimistic`` pass with summed value columns): the data checks'
+        flaw count and the per-account absolute sums replaced by one Int64 sum that bounds
+        both (``__bound``, :func:`bound_expr`); :meth:`finish` computes the absolute sums
+        and counts the flaws only where it does not prove them (the same results, the same
+        errors). Otherwise the frame has ``__flawed`` and :func:`abs_sum_column` columns."""
         ev = self.columns
         ts = pl.col(ev.timestamp)
-        shape = self._shape()
+        shape = self._shape(bounded)
         schema = events.collect_schema()
         lf = self._read(events, schema)
         if shape.joined or shape.instants:
@@ -725,12 +823,16 @@ class EventsPass:
                 self.rows if self.rows is not None else SMALL_ROWS)
             return self.query(events, small=True, shared=shared).collect(
                 engine="in-memory", optimizations=flags)
-        return self.query(events).collect(optimizations=EVENTS_QUERY_FLAGS)
+        return self.query(events, bounded=True).collect(optimizations=EVENTS_QUERY_FLAGS)
 
     def beyond_one_limb(self, agg_df: pl.DataFrame) -> bool:
         """Whether some account's absolute sum of a float column that this (optimistic)
         pass added as one Int64 reaches :data:`healthrules.aggregates.ONE_LIMB_BOUND`:
-        its totals may then have wrapped, and the pass must run with two limbs."""
+        its totals may then have wrapped, and the pass must run with two limbs. For a
+        ``bounded`` frame (:meth:`query`), whether its bound fails to prove every account
+        below it (:meth:`finish` then computes the absolute sums to tell)."""
+        if "__bound" in agg_df.columns:
+            return not self._bound_proves(agg_df)
         for name in self._shape().one_limb_checks:
             largest = agg_df.get_column(name).max()  # a Float64 column: a float or None
             if isinstance(largest, float) and not largest < ONE_LIMB_BOUND:  # (NaN too)
@@ -750,8 +852,20 @@ class EventsPass:
 
         An optimistic pass (``optimistic=True``) whose one-Int64 sums could have wrapped
         (:meth:`beyond_one_limb`) is run again with two limbs, and that result finished
-        instead: the totals are exact either way (the same events: the same keys)."""
-        if self.optimistic and self.beyond_one_limb(agg_df):
+        instead: the totals are exact either way (the same events: the same keys).
+
+        A ``bounded`` query's frame (``__bound``, :meth:`query`) is checked by
+        :meth:`_bound_checks` first: the kinds of flaw and the per-account absolute sums
+        are computed apart only where its bound does not prove them."""
+        bounded = "__bound" in agg_df.columns
+        sums: pl.DataFrame | None = None  # per-account absolute sums computed apart
+        flaw_counts: dict[str, int] | None = None  # the kinds of flaw, when counted
+        if bounded:
+            flaw_counts, sums = self._bound_checks(agg_df, events, in_memory)
+            beyond = sums is not None and self.beyond_one_limb(sums)
+        else:
+            beyond = self.optimistic and self.beyond_one_limb(agg_df)
+        if beyond:
             exact = EventsPass(self.plan, self.clock, self.accounts, source=self.source,
                                partition_column=self.partition_column,
                                low_memory=self.low_memory, rows=self.rows)
@@ -794,17 +908,24 @@ class EventsPass:
                                        else int(unknown.get_column("__n").sum())),
             "unknown_accounts": 0 if unknown is None else unknown.height,
         }
-        if agg_df.get_column("__flawed").sum():
+        if flaw_counts is not None:
+            diagnostics.update(flaw_counts)
+        elif not bounded and agg_df.get_column("__flawed").sum():
             diagnostics.update(self.flaws(events, in_memory))
         if null_keys:
             agg_df = agg_df.filter(pl.col(self.key).is_not_null())
         checks = list(self._shape().checks)
-        if checks:
+        if sums is not None:  # (a bounded frame: only where the bound did not prove them)
+            if ev.account != self.key:
+                sums.columns = [self.key if c == ev.account else c for c in sums.columns]
+            check_sum_range(self.plan, self.source,
+                            sums.filter(pl.col(self.key).is_not_null()), self.key)
+        elif checks and not bounded:
             check_sum_range(self.plan, self.source, agg_df[:, [self.key, *checks]], self.key)
         if other_key:  # the known accounts' keys fit; the others are counted above
             agg_df = agg_df.join(known_keys.to_frame(), on=self.key, how="semi").with_columns(
                 pl.col(self.key).cast(self.accounts.get_column(self.key).dtype))
-        dropped = {"__n", "__flawed", *checks}
+        dropped = {"__n", "__flawed", "__bound", *checks}
         # (columns by name as ``frame[:, names]``: see engine.frames.narrow)
         return agg_df[:, [c for c in agg_df.columns if c not in dropped]], diagnostics
 
