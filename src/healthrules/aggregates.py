@@ -58,7 +58,6 @@ __all__ = [
     "percentile_of",
     "q_units",
     "quantise",
-    "round_to_int",
     "value_column",
 ]
 
@@ -528,15 +527,6 @@ _ROUNDER_BITS: int = struct.unpack("<q", struct.pack("<d", _ROUNDER))[0]
 """The bits of :data:`_ROUNDER` read as an Int64: ``bits(_ROUNDER + k) - _ROUNDER_BITS``
 is the integer ``k`` for ``|k| < 2**51`` (the doubles of that range are consecutive
 integers with consecutive bit patterns)."""
-
-
-def round_to_int(x: pl.Expr) -> pl.Expr:
-    """A double ``|x| < 2**51`` rounded half to even, as an Int64 (null for null), without
-    a float-to-integer cast: the bits of ``x + _ROUNDER`` less those of :data:`_ROUNDER`
-    (as :func:`exact_one_limb` makes its limbs)."""
-    import polars as pl
-
-    return (x + _ROUNDER).reinterpret(dtype=pl.Int64) - _ROUNDER_BITS
 
 
 def exact_one_limb(x: pl.Expr) -> pl.Expr:

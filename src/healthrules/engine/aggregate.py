@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import functools
+import math
 import operator
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -31,7 +32,6 @@ from healthrules.aggregates import (
     exact_limbs,
     exact_one_column,
     exact_one_limb,
-    round_to_int,
 )
 from healthrules.analysis import Analysis
 from healthrules.compiler import Plan
@@ -54,10 +54,10 @@ from healthrules.query_flags import (
 )
 from healthrules.roadmap import AggregateIndicator
 
-__all__ = ["BOUND_CAP", "BOUND_ROWS", "PLAIN_EVENTS", "EventsPass", "abs_sum_column",
-           "abs_sum_expr", "aggregate_expr", "aggregate_split", "anchor_column",
-           "bound_expr", "check_sum_range",
-           "clock_free_filter", "keys_known", "prepare_filters", "raw_column", "read_source",
+__all__ = ["PLAIN_EVENTS", "EventsPass", "abs_sum_column", "abs_sum_expr",
+           "aggregate_expr", "aggregate_split", "anchor_column", "check_sum_range",
+           "clock_free_filter", "flawed_abs_sum_expr", "keys_known", "prepare_filters",
+           "raw_column", "read_source",
            "small_events_flags", "small_events_run", "summed_columns"]
 
 
@@ -124,39 +124,23 @@ def abs_sum_column(column: str) -> str:
     return f"__abs__{column}"
 
 
-BOUND_CAP = 2.0**33
-"""What one event adds at most to the events pass's ``__bound`` (:func:`bound_expr`); above
-:data:`healthrules.aggregates.ONE_LIMB_BOUND`, so that one such event disproves the bound."""
-
-BOUND_ROWS = 2**29
-"""Up to this many events per account (exclusive), no ``__bound`` sum wraps: each event
-adds at most :data:`BOUND_CAP` (2**33), and 2**29 of them stay below 2**62."""
-
-
-def bound_expr(columns: list[str], flawed: pl.Expr) -> pl.Expr:
-    """One Int64 per event read that bounds, summed per account, the absolute sums of
-    every summed value column and says whether some event has a flaw: the rounded sum of
-    the event's absolute values (nulls as 0), at most :data:`BOUND_CAP`, and
-    :data:`BOUND_CAP` for an event with a flaw (``flawed``).
-
-    An account's sum ``B`` of it, with ``n`` events (below :data:`BOUND_ROWS`: no wrap),
-    proves what the per-account absolute sums (:func:`abs_sum_expr`) and the flaw count
-    were computed for, when ``B + n`` is below
-    :data:`healthrules.aggregates.ONE_LIMB_BOUND`: no event of the account was capped or
-    flawed (each such adds 2**33), and each column's exact absolute sum is at most
-    ``B + n / 2`` (each event's rounding takes at most one half off; the addition of
-    several columns' doubles at most 2**-19 more), so below the one-Int64 bound and far
-    below :data:`healthrules.aggregates.EXACT_BOUND` (:meth:`EventsPass.finish`). One
-    Int64 reduction in place of a Boolean one and a Float64 one."""
-    absolute = pl.sum_horizontal([pl.col(c).cast(pl.Float64).abs() for c in columns])
-    capped = pl.when(flawed).then(BOUND_CAP).otherwise(absolute.clip(upper_bound=BOUND_CAP))
-    return round_to_int(capped)
-
-
 def abs_sum_expr(column: str) -> pl.Expr:
     """An account's sum of the absolute values of a summed value column, as a double (only
     compared with :data:`healthrules.aggregates.EXACT_BOUND`)."""
     return pl.col(column).cast(pl.Float64).abs().sum().alias(abs_sum_column(column))
+
+
+def flawed_abs_sum_expr(column: str, flawed: pl.Expr) -> pl.Expr:
+    """:func:`abs_sum_expr` with the data checks' flaw count folded in: an event with a
+    flaw (``flawed``) adds ``inf`` instead of its absolute value. An account's sum is
+    then finite exactly when none of its events has a flaw (or its absolute values add
+    up to more than the largest double, far beyond
+    :data:`healthrules.aggregates.EXACT_BOUND`), and then it is :func:`abs_sum_expr`'s,
+    bit for bit: the same values added in the same order. One Float64 reduction in place
+    of it and a Boolean one (see :meth:`EventsPass.query`'s ``folded``)."""
+    absolute = pl.col(column).cast(pl.Float64).abs()
+    return pl.when(flawed).then(float("inf")).otherwise(absolute).sum().alias(
+        abs_sum_column(column))
 
 
 _PROBE_TIME = ColumnTime("us", None)
@@ -452,21 +436,21 @@ class EventsPass:
             return free[0]
         return translate(parsed, analysis, self.time, filter_scope=True, source=self.source)
 
-    def _shape(self, bounded: bool = False) -> _Shape:
+    def _shape(self, folded: bool = False) -> _Shape:
         """The pass's expressions at this clock, built once per plan, source and clock
-        (``bounded``: the data checks' form of :meth:`query`'s ``bounded``)."""
+        (``folded``: the data checks' form of :meth:`query`'s ``folded``)."""
         shapes: dict[tuple[str, Clock, bool, bool, bool], _Shape] = self.plan.cached(
             "events-pass", dict)
-        bounded = bounded and self.optimistic
-        key = (self.source, self.clock, self.low_memory, self.optimistic, bounded)
+        folded = folded and self.optimistic
+        key = (self.source, self.clock, self.low_memory, self.optimistic, folded)
         shape = shapes.get(key)
         if shape is None:
             if len(shapes) >= 64:  # many dates (a backfill by a loop): keep the newest
                 shapes.clear()
-            shape = shapes[key] = self._build_shape(bounded)
+            shape = shapes[key] = self._build_shape(folded)
         return shape
 
-    def _build_shape(self, bounded: bool = False) -> _Shape:
+    def _build_shape(self, folded: bool = False) -> _Shape:
         ev = self.columns
         needed_cols = {ev.account, ev.timestamp}
         if ev.event is not None:
@@ -483,11 +467,11 @@ class EventsPass:
         aggs: list[pl.Expr] = [
             pl.len().alias("__n"), self._flawed().sum().alias("__flawed"),
             *[abs_sum_expr(c) for c in summed]]
-        if bounded and summed:
-            # the flaws and the absolute sums bounded by one Int64 sum (``bound_expr``),
-            # the sums themselves computed only when it does not prove them (``finish``)
-            aggs = [pl.len().alias("__n"),
-                    bound_expr(summed, self._flawed()).sum().alias("__bound")]
+        if folded and summed:
+            # the flaw count folded into the first absolute sum (``flawed_abs_sum_expr``):
+            # one reduction less; ``finish`` tells the two apart only where it is infinite
+            aggs = [pl.len().alias("__n"), flawed_abs_sum_expr(summed[0], self._flawed()),
+                    *[abs_sum_expr(c) for c in summed[1:]]]
         pair_flags: dict[str, list[pl.Expr]] = {}
         computed = _Computed()
         # the shared form of the aggregations (``_Shape.shared_aggs``), built alongside
@@ -624,8 +608,7 @@ class EventsPass:
                                for k in sorted(anchor_steps)),
             anchored=((pl.any_horizontal(anchored_matters), tuple(anchored_aggs))
                       if anchored_aggs else None),
-            checks=tuple(abs_sum_column(c) for c in summed
-                         if not (bounded and summed)),
+            checks=tuple(abs_sum_column(c) for c in summed),
             one_limb_checks=tuple(abs_sum_column(c) for c in summed
                                   if one and summed_types[c] == "float"),
             shared=tuple(shared), shared_aggs=tuple(shared_aggs))
@@ -683,36 +666,27 @@ class EventsPass:
             return flaws, 0, []
         return flaws, int(got["__rows"]), [got[abs_sum_column(c)] for c in summed]
 
-    @staticmethod
-    def _bound_proves(agg_df: pl.DataFrame) -> bool:
-        """Whether a ``bounded`` frame's ``__bound`` proves every account (see
-        :func:`bound_expr`): fewer than :data:`BOUND_ROWS` events each, and ``__bound +
-        __n`` below :data:`healthrules.aggregates.ONE_LIMB_BOUND` (no account: true)."""
-        if not agg_df.height:
-            return True
-        n = agg_df.get_column("__n")
-        most_n = n.max()
-        most = (agg_df.get_column("__bound") + n).max()
-        return (isinstance(most_n, int) and most_n < BOUND_ROWS and isinstance(most, int)
-                and most < ONE_LIMB_BOUND)
+    def _some_flaw(self, agg_df: pl.DataFrame) -> bool:
+        """Whether a ``folded`` frame (:meth:`query`) says some event may have a flaw: its
+        first summed column's absolute sum is infinite for some account."""
+        summed = sorted(summed_columns(self.plan, self.source))
+        largest = agg_df.get_column(abs_sum_column(summed[0])).max()
+        return isinstance(largest, float) and math.isinf(largest)
 
-    def _bound_checks(self, agg_df: pl.DataFrame, events: pl.LazyFrame, in_memory: bool,
-                      ) -> tuple[dict[str, int] | None, pl.DataFrame | None]:
-        """What a ``bounded`` frame's ``__bound`` (:func:`bound_expr`) does not prove:
-        (the kinds of flaw, None when no event has one; the per-account absolute sums of
-        the summed columns, keyed by the source's account column, None when no account
-        can reach :data:`healthrules.aggregates.ONE_LIMB_BOUND`).
+    def _flaws_and_sums(self, events: pl.LazyFrame, in_memory: bool,
+                        ) -> tuple[dict[str, int], pl.DataFrame | None]:
+        """For a ``folded`` frame that says some event may have a flaw (:meth:`_some_flaw`),
+        what the flaw count and the absolute sums would have said: (the kinds of flaw,
+        as :meth:`flaws` counts them; the per-account absolute sums of the summed columns,
+        keyed by the source's account column, or None when no account's can reach
+        :data:`healthrules.aggregates.ONE_LIMB_BOUND`).
 
-        Every account proven (``__bound + __n`` below the bound, fewer than
-        :data:`BOUND_ROWS` events): no event has a flaw, no sum can wrap or leave the
-        range, nothing more is read. Otherwise one query counts the kinds of flaw and
-        the absolute sums over all the events read (what :meth:`flaws` reads); when every
-        such sum is below the bound (and fewer than 2**32 events: its float sum is off by
-        less than 2**-21 of itself, see ``ONE_LIMB_BOUND``), no account's sum reaches
-        it; otherwise a ``group_by`` computes each account's (:func:`abs_sum_expr`), as
-        the pass without the bound does."""
-        if self._bound_proves(agg_df):
-            return None, None
+        One query counts the kinds of flaw and adds up the absolute values of each summed
+        column over every event read (what :meth:`flaws` reads, one reduction more per
+        column): when each total is below the bound (over fewer than 2**32 events: the
+        float total is off by less than 2**-21 of itself, as each account's is, see
+        ``ONE_LIMB_BOUND``), so is every account's. Otherwise a ``group_by`` computes each
+        account's absolute sums (:func:`abs_sum_expr`), as the pass without the fold does."""
         summed = tuple(sorted(summed_columns(self.plan, self.source)))
         flaws, rows, totals = self._flaw_query(events, in_memory, summed)
         if rows < 2**32 and all(t is None or t < ONE_LIMB_BOUND for t in totals):
@@ -743,7 +717,7 @@ class EventsPass:
         return cond
 
     def query(self, events: pl.LazyFrame, small: bool = False,
-              shared: bool = False, bounded: bool = False) -> pl.LazyFrame:
+              shared: bool = False, folded: bool = False) -> pl.LazyFrame:
         """The lazy ``group_by(account)`` over the events of this source, with the read
         range, the columns and the partition filter pushed down to its scan.
 
@@ -756,14 +730,14 @@ class EventsPass:
         computed once before the ``group_by`` (``_Shape.shared``), for a collect without
         common subexpression elimination (:func:`small_events_run`); the same frame.
 
-        ``bounded`` (an ``optimistic`` pass with summed value columns): the data checks'
-        flaw count and the per-account absolute sums replaced by one Int64 sum that bounds
-        both (``__bound``, :func:`bound_expr`); :meth:`finish` computes the absolute sums
-        and counts the flaws only where it does not prove them (the same results, the same
-        errors). Otherwise the frame has ``__flawed`` and :func:`abs_sum_column` columns."""
+        ``folded`` (an ``optimistic`` pass with summed value columns): the data checks'
+        flaw count (``__flawed``) folded into the first summed column's absolute sum
+        (:func:`flawed_abs_sum_expr`: infinite for an account with a flaw), one reduction
+        less; :meth:`finish` counts the flaws and computes the absolute sums apart only
+        when some account's is infinite (the same results, the same errors)."""
         ev = self.columns
         ts = pl.col(ev.timestamp)
-        shape = self._shape(bounded)
+        shape = self._shape(folded)
         schema = events.collect_schema()
         lf = self._read(events, schema)
         if shape.joined or shape.instants:
@@ -823,16 +797,14 @@ class EventsPass:
                 self.rows if self.rows is not None else SMALL_ROWS)
             return self.query(events, small=True, shared=shared).collect(
                 engine="in-memory", optimizations=flags)
-        return self.query(events, bounded=True).collect(optimizations=EVENTS_QUERY_FLAGS)
+        return self.query(events, folded=True).collect(optimizations=EVENTS_QUERY_FLAGS)
 
     def beyond_one_limb(self, agg_df: pl.DataFrame) -> bool:
         """Whether some account's absolute sum of a float column that this (optimistic)
         pass added as one Int64 reaches :data:`healthrules.aggregates.ONE_LIMB_BOUND`:
-        its totals may then have wrapped, and the pass must run with two limbs. For a
-        ``bounded`` frame (:meth:`query`), whether its bound fails to prove every account
-        below it (:meth:`finish` then computes the absolute sums to tell)."""
-        if "__bound" in agg_df.columns:
-            return not self._bound_proves(agg_df)
+        its totals may then have wrapped, and the pass must run with two limbs. (In a
+        ``folded`` frame, :meth:`query`, an account with a flaw has an infinite absolute
+        sum: true; :meth:`finish` then computes the sums apart to tell.)"""
         for name in self._shape().one_limb_checks:
             largest = agg_df.get_column(name).max()  # a Float64 column: a float or None
             if isinstance(largest, float) and not largest < ONE_LIMB_BOUND:  # (NaN too)
@@ -854,18 +826,20 @@ class EventsPass:
         (:meth:`beyond_one_limb`) is run again with two limbs, and that result finished
         instead: the totals are exact either way (the same events: the same keys).
 
-        A ``bounded`` query's frame (``__bound``, :meth:`query`) is checked by
-        :meth:`_bound_checks` first: the kinds of flaw and the per-account absolute sums
-        are computed apart only where its bound does not prove them."""
-        bounded = "__bound" in agg_df.columns
-        sums: pl.DataFrame | None = None  # per-account absolute sums computed apart
+        A ``folded`` query's frame (no ``__flawed``, :meth:`query`) whose first absolute
+        sum is infinite somewhere is resolved by :meth:`_flaws_and_sums` first: the kinds
+        of flaw, and the absolute sums apart (or none, when their totals prove them)."""
+        folded = "__flawed" not in agg_df.columns
+        # where the per-account absolute sums are: ``agg_df``'s columns, a frame computed
+        # apart (``apart``), or nowhere (``proven``: their totals are below the bound)
+        apart: pl.DataFrame | None = None
+        proven = False
         flaw_counts: dict[str, int] | None = None  # the kinds of flaw, when counted
-        if bounded:
-            flaw_counts, sums = self._bound_checks(agg_df, events, in_memory)
-            beyond = sums is not None and self.beyond_one_limb(sums)
-        else:
-            beyond = self.optimistic and self.beyond_one_limb(agg_df)
-        if beyond:
+        if folded and self._some_flaw(agg_df):
+            flaw_counts, apart = self._flaws_and_sums(events, in_memory)
+            proven = apart is None
+        if (self.optimistic and not proven
+                and self.beyond_one_limb(agg_df if apart is None else apart)):
             exact = EventsPass(self.plan, self.clock, self.accounts, source=self.source,
                                partition_column=self.partition_column,
                                low_memory=self.low_memory, rows=self.rows)
@@ -910,22 +884,22 @@ class EventsPass:
         }
         if flaw_counts is not None:
             diagnostics.update(flaw_counts)
-        elif not bounded and agg_df.get_column("__flawed").sum():
+        elif not folded and agg_df.get_column("__flawed").sum():
             diagnostics.update(self.flaws(events, in_memory))
         if null_keys:
             agg_df = agg_df.filter(pl.col(self.key).is_not_null())
         checks = list(self._shape().checks)
-        if sums is not None:  # (a bounded frame: only where the bound did not prove them)
+        if apart is not None:  # (keyed by the source's account column, null keys kept)
             if ev.account != self.key:
-                sums.columns = [self.key if c == ev.account else c for c in sums.columns]
+                apart.columns = [self.key if c == ev.account else c for c in apart.columns]
             check_sum_range(self.plan, self.source,
-                            sums.filter(pl.col(self.key).is_not_null()), self.key)
-        elif checks and not bounded:
+                            apart.filter(pl.col(self.key).is_not_null()), self.key)
+        elif checks and not proven:
             check_sum_range(self.plan, self.source, agg_df[:, [self.key, *checks]], self.key)
         if other_key:  # the known accounts' keys fit; the others are counted above
             agg_df = agg_df.join(known_keys.to_frame(), on=self.key, how="semi").with_columns(
                 pl.col(self.key).cast(self.accounts.get_column(self.key).dtype))
-        dropped = {"__n", "__flawed", "__bound", *checks}
+        dropped = {"__n", "__flawed", *checks}
         # (columns by name as ``frame[:, names]``: see engine.frames.narrow)
         return agg_df[:, [c for c in agg_df.columns if c not in dropped]], diagnostics
 

@@ -284,7 +284,7 @@ class Evaluator:
             small = all(n is not None and n <= SMALL_ROWS for n in sizes)
             shared, flags = small_events_run(sum(n for n in sizes if n is not None))
             queries = [p.query(frames[p.source], small=small, shared=small and shared,
-                               bounded=not small) for p in passes]
+                               folded=not small) for p in passes]
             if small:
                 collected = pl.collect_all(queries, engine="in-memory", optimizations=flags)
             else:
