@@ -12,6 +12,7 @@ The raw aggregate of indicator ``x`` of roadmap ``i`` is the column ``__{i}__{x}
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 import functools
 import math
@@ -445,12 +446,28 @@ class EventsPass:
         key = (self.source, self.clock, self.low_memory, self.optimistic, folded)
         shape = shapes.get(key)
         if shape is None:
+            # (the folded form from the plain one, which the read and ``finish`` use too:
+            # the pass's expressions are built once per date)
+            shape = self._folded(self._shape()) if folded else self._build_shape()
             if len(shapes) >= 64:  # many dates (a backfill by a loop): keep the newest
                 shapes.clear()
-            shape = shapes[key] = self._build_shape(folded)
+            shapes[key] = shape
         return shape
 
-    def _build_shape(self, folded: bool = False) -> _Shape:
+    def _folded(self, shape: _Shape) -> _Shape:
+        """``shape`` with the flaw count folded into the first absolute sum
+        (:func:`flawed_abs_sum_expr`; the same shape where nothing is summed). The first
+        aggregations of both forms are ``__n``, ``__flawed`` and the absolute sums
+        (``checks``), in that order."""
+        if not shape.checks:
+            return shape
+        summed = sorted(summed_columns(self.plan, self.source))
+        first = flawed_abs_sum_expr(summed[0], self._flawed())
+        return dataclasses.replace(
+            shape, aggs=(shape.aggs[0], first, *shape.aggs[3:]),
+            shared_aggs=(shape.shared_aggs[0], first, *shape.shared_aggs[3:]))
+
+    def _build_shape(self) -> _Shape:
         ev = self.columns
         needed_cols = {ev.account, ev.timestamp}
         if ev.event is not None:
@@ -467,11 +484,6 @@ class EventsPass:
         aggs: list[pl.Expr] = [
             pl.len().alias("__n"), self._flawed().sum().alias("__flawed"),
             *[abs_sum_expr(c) for c in summed]]
-        if folded and summed:
-            # the flaw count folded into the first absolute sum (``flawed_abs_sum_expr``):
-            # one reduction less; ``finish`` tells the two apart only where it is infinite
-            aggs = [pl.len().alias("__n"), flawed_abs_sum_expr(summed[0], self._flawed()),
-                    *[abs_sum_expr(c) for c in summed[1:]]]
         pair_flags: dict[str, list[pl.Expr]] = {}
         computed = _Computed()
         # the shared form of the aggregations (``_Shape.shared_aggs``), built alongside
@@ -669,8 +681,7 @@ class EventsPass:
     def _some_flaw(self, agg_df: pl.DataFrame) -> bool:
         """Whether a ``folded`` frame (:meth:`query`) says some event may have a flaw: its
         first summed column's absolute sum is infinite for some account."""
-        summed = sorted(summed_columns(self.plan, self.source))
-        largest = agg_df.get_column(abs_sum_column(summed[0])).max()
+        largest = agg_df.get_column(self._shape().checks[0]).max()
         return isinstance(largest, float) and math.isinf(largest)
 
     def _flaws_and_sums(self, events: pl.LazyFrame, in_memory: bool,
