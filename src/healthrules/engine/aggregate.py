@@ -12,8 +12,10 @@ The raw aggregate of indicator ``x`` of roadmap ``i`` is the column ``__{i}__{x}
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 import functools
+import math
 import operator
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -55,7 +57,8 @@ from healthrules.roadmap import AggregateIndicator
 
 __all__ = ["PLAIN_EVENTS", "EventsPass", "abs_sum_column", "abs_sum_expr",
            "aggregate_expr", "aggregate_split", "anchor_column", "check_sum_range",
-           "clock_free_filter", "keys_known", "prepare_filters", "raw_column", "read_source",
+           "clock_free_filter", "flawed_abs_sum_expr", "keys_known", "prepare_filters",
+           "raw_column", "read_source",
            "small_events_flags", "small_events_run", "summed_columns"]
 
 
@@ -126,6 +129,19 @@ def abs_sum_expr(column: str) -> pl.Expr:
     """An account's sum of the absolute values of a summed value column, as a double (only
     compared with :data:`healthrules.aggregates.EXACT_BOUND`)."""
     return pl.col(column).cast(pl.Float64).abs().sum().alias(abs_sum_column(column))
+
+
+def flawed_abs_sum_expr(column: str, flawed: pl.Expr) -> pl.Expr:
+    """:func:`abs_sum_expr` with the data checks' flaw count folded in: an event with a
+    flaw (``flawed``) adds ``inf`` instead of its absolute value. An account's sum is
+    then finite exactly when none of its events has a flaw (or its absolute values add
+    up to more than the largest double, far beyond
+    :data:`healthrules.aggregates.EXACT_BOUND`), and then it is :func:`abs_sum_expr`'s,
+    bit for bit: the same values added in the same order. One Float64 reduction in place
+    of it and a Boolean one (see :meth:`EventsPass.query`'s ``folded``)."""
+    absolute = pl.col(column).cast(pl.Float64).abs()
+    return pl.when(flawed).then(float("inf")).otherwise(absolute).sum().alias(
+        abs_sum_column(column))
 
 
 _PROBE_TIME = ColumnTime("us", None)
@@ -421,17 +437,35 @@ class EventsPass:
             return free[0]
         return translate(parsed, analysis, self.time, filter_scope=True, source=self.source)
 
-    def _shape(self) -> _Shape:
-        """The pass's expressions at this clock, built once per plan, source and clock."""
-        shapes: dict[tuple[str, Clock, bool, bool], _Shape] = self.plan.cached(
+    def _shape(self, folded: bool = False) -> _Shape:
+        """The pass's expressions at this clock, built once per plan, source and clock
+        (``folded``: the data checks' form of :meth:`query`'s ``folded``)."""
+        shapes: dict[tuple[str, Clock, bool, bool, bool], _Shape] = self.plan.cached(
             "events-pass", dict)
-        key = (self.source, self.clock, self.low_memory, self.optimistic)
+        folded = folded and self.optimistic
+        key = (self.source, self.clock, self.low_memory, self.optimistic, folded)
         shape = shapes.get(key)
         if shape is None:
+            # (the folded form from the plain one, which the read and ``finish`` use too:
+            # the pass's expressions are built once per date)
+            shape = self._folded(self._shape()) if folded else self._build_shape()
             if len(shapes) >= 64:  # many dates (a backfill by a loop): keep the newest
                 shapes.clear()
-            shape = shapes[key] = self._build_shape()
+            shapes[key] = shape
         return shape
+
+    def _folded(self, shape: _Shape) -> _Shape:
+        """``shape`` with the flaw count folded into the first absolute sum
+        (:func:`flawed_abs_sum_expr`; the same shape where nothing is summed). The first
+        aggregations of both forms are ``__n``, ``__flawed`` and the absolute sums
+        (``checks``), in that order."""
+        if not shape.checks:
+            return shape
+        summed = sorted(summed_columns(self.plan, self.source))
+        first = flawed_abs_sum_expr(summed[0], self._flawed())
+        return dataclasses.replace(
+            shape, aggs=(shape.aggs[0], first, *shape.aggs[3:]),
+            shared_aggs=(shape.shared_aggs[0], first, *shape.shared_aggs[3:]))
 
     def _build_shape(self) -> _Shape:
         ev = self.columns
@@ -621,15 +655,58 @@ class EventsPass:
         """The events read with a null timestamp, with a null event name, and the float
         values read as null because NaN or infinite (the data checks' counters), counted
         by a query of their own over the same events as :meth:`query`."""
+        counts, _, _ = self._flaw_query(events, in_memory, ())
+        return counts
+
+    def _flaw_query(self, events: pl.LazyFrame, in_memory: bool, summed: tuple[str, ...],
+                    ) -> tuple[dict[str, int], int, list[float | None]]:
+        """:meth:`flaws`, with the number of events read and, for each column of
+        ``summed``, the absolute sum of its values over every event read (one query)."""
         ev = self.columns
         counts = [pl.col(ev.timestamp).null_count().alias("events_null_timestamp"),
                   (pl.col(ev.event).null_count() if ev.event is not None
                    else pl.lit(0, pl.UInt32)).alias("events_null_event"),
                   pl.col(NOT_FINITE).sum().alias("values_not_finite")]
-        query = self._read(events).select(counts)
+        extra = ([pl.len().alias("__rows"), *[abs_sum_expr(c) for c in summed]]
+                 if summed else [])
+        query = self._read(events).select(counts + extra)
         got = (query.collect(engine="in-memory", optimizations=OPTIMISED) if in_memory
-               else query.collect(optimizations=EVENTS_QUERY_FLAGS))
-        return {k: int(v or 0) for k, v in got.row(0, named=True).items()}
+               else query.collect(optimizations=EVENTS_QUERY_FLAGS)).row(0, named=True)
+        flaws = {k: int(got[k] or 0) for k in
+                 ("events_null_timestamp", "events_null_event", "values_not_finite")}
+        if not summed:
+            return flaws, 0, []
+        return flaws, int(got["__rows"]), [got[abs_sum_column(c)] for c in summed]
+
+    def _some_flaw(self, agg_df: pl.DataFrame) -> bool:
+        """Whether a ``folded`` frame (:meth:`query`) says some event may have a flaw: its
+        first summed column's absolute sum is infinite for some account."""
+        largest = agg_df.get_column(self._shape().checks[0]).max()
+        return isinstance(largest, float) and math.isinf(largest)
+
+    def _flaws_and_sums(self, events: pl.LazyFrame, in_memory: bool,
+                        ) -> tuple[dict[str, int], pl.DataFrame | None]:
+        """For a ``folded`` frame that says some event may have a flaw (:meth:`_some_flaw`),
+        what the flaw count and the absolute sums would have said: (the kinds of flaw,
+        as :meth:`flaws` counts them; the per-account absolute sums of the summed columns,
+        keyed by the source's account column, or None when no account's can reach
+        :data:`healthrules.aggregates.ONE_LIMB_BOUND`).
+
+        One query counts the kinds of flaw and adds up the absolute values of each summed
+        column over every event read (what :meth:`flaws` reads, one reduction more per
+        column): when each total is below the bound (over fewer than 2**32 events: the
+        float total is off by less than 2**-21 of itself, as each account's is, see
+        ``ONE_LIMB_BOUND``), so is every account's. Otherwise a ``group_by`` computes each
+        account's absolute sums (:func:`abs_sum_expr`), as the pass without the fold does."""
+        summed = tuple(sorted(summed_columns(self.plan, self.source)))
+        flaws, rows, totals = self._flaw_query(events, in_memory, summed)
+        if rows < 2**32 and all(t is None or t < ONE_LIMB_BOUND for t in totals):
+            return flaws, None
+        query = self._read(events).group_by(self.columns.account).agg(
+            [abs_sum_expr(c) for c in summed])
+        sums = (query.collect(engine="in-memory", optimizations=OPTIMISED) if in_memory
+                else query.collect(optimizations=EVENTS_QUERY_FLAGS))
+        return flaws, sums
 
     def _attribute_window(self, ind: AggregateIndicator, instants: dict[str, pl.Expr],
                           ) -> pl.Expr:
@@ -651,7 +728,7 @@ class EventsPass:
         return cond
 
     def query(self, events: pl.LazyFrame, small: bool = False,
-              shared: bool = False) -> pl.LazyFrame:
+              shared: bool = False, folded: bool = False) -> pl.LazyFrame:
         """The lazy ``group_by(account)`` over the events of this source, with the read
         range, the columns and the partition filter pushed down to its scan.
 
@@ -662,10 +739,16 @@ class EventsPass:
 
         ``shared``: each distinct window and filter the aggregations read is a column
         computed once before the ``group_by`` (``_Shape.shared``), for a collect without
-        common subexpression elimination (:func:`small_events_run`); the same frame."""
+        common subexpression elimination (:func:`small_events_run`); the same frame.
+
+        ``folded`` (an ``optimistic`` pass with summed value columns): the data checks'
+        flaw count (``__flawed``) folded into the first summed column's absolute sum
+        (:func:`flawed_abs_sum_expr`: infinite for an account with a flaw), one reduction
+        less; :meth:`finish` counts the flaws and computes the absolute sums apart only
+        when some account's is infinite (the same results, the same errors)."""
         ev = self.columns
         ts = pl.col(ev.timestamp)
-        shape = self._shape()
+        shape = self._shape(folded)
         schema = events.collect_schema()
         lf = self._read(events, schema)
         if shape.joined or shape.instants:
@@ -725,12 +808,14 @@ class EventsPass:
                 self.rows if self.rows is not None else SMALL_ROWS)
             return self.query(events, small=True, shared=shared).collect(
                 engine="in-memory", optimizations=flags)
-        return self.query(events).collect(optimizations=EVENTS_QUERY_FLAGS)
+        return self.query(events, folded=True).collect(optimizations=EVENTS_QUERY_FLAGS)
 
     def beyond_one_limb(self, agg_df: pl.DataFrame) -> bool:
         """Whether some account's absolute sum of a float column that this (optimistic)
         pass added as one Int64 reaches :data:`healthrules.aggregates.ONE_LIMB_BOUND`:
-        its totals may then have wrapped, and the pass must run with two limbs."""
+        its totals may then have wrapped, and the pass must run with two limbs. (In a
+        ``folded`` frame, :meth:`query`, an account with a flaw has an infinite absolute
+        sum: true; :meth:`finish` then computes the sums apart to tell.)"""
         for name in self._shape().one_limb_checks:
             largest = agg_df.get_column(name).max()  # a Float64 column: a float or None
             if isinstance(largest, float) and not largest < ONE_LIMB_BOUND:  # (NaN too)
@@ -750,8 +835,22 @@ class EventsPass:
 
         An optimistic pass (``optimistic=True``) whose one-Int64 sums could have wrapped
         (:meth:`beyond_one_limb`) is run again with two limbs, and that result finished
-        instead: the totals are exact either way (the same events: the same keys)."""
-        if self.optimistic and self.beyond_one_limb(agg_df):
+        instead: the totals are exact either way (the same events: the same keys).
+
+        A ``folded`` query's frame (no ``__flawed``, :meth:`query`) whose first absolute
+        sum is infinite somewhere is resolved by :meth:`_flaws_and_sums` first: the kinds
+        of flaw, and the absolute sums apart (or none, when their totals prove them)."""
+        folded = "__flawed" not in agg_df.columns
+        # where the per-account absolute sums are: ``agg_df``'s columns, a frame computed
+        # apart (``apart``), or nowhere (``proven``: their totals are below the bound)
+        apart: pl.DataFrame | None = None
+        proven = False
+        flaw_counts: dict[str, int] | None = None  # the kinds of flaw, when counted
+        if folded and self._some_flaw(agg_df):
+            flaw_counts, apart = self._flaws_and_sums(events, in_memory)
+            proven = apart is None
+        if (self.optimistic and not proven
+                and self.beyond_one_limb(agg_df if apart is None else apart)):
             exact = EventsPass(self.plan, self.clock, self.accounts, source=self.source,
                                partition_column=self.partition_column,
                                low_memory=self.low_memory, rows=self.rows)
@@ -794,12 +893,19 @@ class EventsPass:
                                        else int(unknown.get_column("__n").sum())),
             "unknown_accounts": 0 if unknown is None else unknown.height,
         }
-        if agg_df.get_column("__flawed").sum():
+        if flaw_counts is not None:
+            diagnostics.update(flaw_counts)
+        elif not folded and agg_df.get_column("__flawed").sum():
             diagnostics.update(self.flaws(events, in_memory))
         if null_keys:
             agg_df = agg_df.filter(pl.col(self.key).is_not_null())
         checks = list(self._shape().checks)
-        if checks:
+        if apart is not None:  # (keyed by the source's account column, null keys kept)
+            if ev.account != self.key:
+                apart.columns = [self.key if c == ev.account else c for c in apart.columns]
+            check_sum_range(self.plan, self.source,
+                            apart.filter(pl.col(self.key).is_not_null()), self.key)
+        elif checks and not proven:
             check_sum_range(self.plan, self.source, agg_df[:, [self.key, *checks]], self.key)
         if other_key:  # the known accounts' keys fit; the others are counted above
             agg_df = agg_df.join(known_keys.to_frame(), on=self.key, how="semi").with_columns(

@@ -281,8 +281,8 @@ class Evaluator:
             # the passes of the sources run together (one collect_all), each its own query
             small = all(n is not None and n <= SMALL_ROWS for n in sizes)
             shared, flags = small_events_run(sum(n for n in sizes if n is not None))
-            queries = [p.query(frames[p.source], small=small, shared=small and shared)
-                       for p in passes]
+            queries = [p.query(frames[p.source], small=small, shared=small and shared,
+                               folded=not small) for p in passes]
             if small:
                 collected = pl.collect_all(queries, engine="in-memory", optimizations=flags)
             else:
