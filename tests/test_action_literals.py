@@ -9,8 +9,6 @@ branch)."""
 from __future__ import annotations
 
 import copy
-import importlib.util
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -22,21 +20,7 @@ import healthrules.engine.assemble as assemble_module
 import healthrules.engine.evaluator as evaluator_module
 import healthrules.engine.frames as frames_module
 from healthrules.datasets import DEFAULT_AS_OF, sample
-
-ROOT = Path(__file__).resolve().parent.parent
-B2B = ROOT / "rules" / "examples" / "b2b-saas" / "roadmap.yaml"
-OUTPUTS = ("indicators", "stages", "scores", "actions", "conditions", "attributes")
-
-
-def _workload() -> Any:
-    spec = importlib.util.spec_from_file_location("workload", ROOT / "benchmarks" / "workload.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-WORKLOAD = _workload()
+from test_after_pass_forms import B2B, OUTPUTS, WORKLOAD
 
 
 def _two_roadmaps() -> list[hr.Roadmap]:

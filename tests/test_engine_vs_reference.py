@@ -60,6 +60,19 @@ FILTERS = [
 # --------------------------------------------------------------------------- roadmaps
 
 
+def edged_levels(draw: Draw, names: list[str], points: list[Any]) -> list[dict[str, Any]]:
+    """Levels ``names`` (one more than the sorted cut ``points``), each cut point an
+    ``lt``/``ge`` or a ``le``/``gt`` edge: exactly one of the two levels meeting at a cut
+    point includes it."""
+    levels: list[dict[str, Any]] = [{"name": name} for name in names]
+    for i, point in enumerate(points):
+        if draw(st.booleans()):
+            levels[i]["lt"], levels[i + 1]["ge"] = point, point
+        else:
+            levels[i]["le"], levels[i + 1]["gt"] = point, point
+    return levels
+
+
 def _bands(draw: Draw, kind: str) -> dict[str, Any]:
     cuts = {
         "count": [1, 2, 3, 5],
@@ -67,14 +80,7 @@ def _bands(draw: Draw, kind: str) -> dict[str, Any]:
         "days": [1, 3, 7, 30],
     }[kind]
     points = sorted(draw(st.sets(st.sampled_from(cuts), min_size=1, max_size=2)))
-    names = ["red", "amber", "green"][: len(points) + 1]
-    levels: list[dict[str, Any]] = [{"name": name} for name in names]
-    for i, point in enumerate(points):
-        # exactly one of the two levels meeting at a cut point includes it
-        if draw(st.booleans()):
-            levels[i]["lt"], levels[i + 1]["ge"] = point, point
-        else:
-            levels[i]["le"], levels[i + 1]["gt"] = point, point
+    levels = edged_levels(draw, ["red", "amber", "green"][: len(points) + 1], points)
     bands: dict[str, Any] = {"levels": levels}
     if draw(st.booleans()):
         bands["direction"] = "lower_is_better"

@@ -58,6 +58,7 @@ from test_engine_vs_reference import (
     Draw,
     compare,
     data,
+    edged_levels,
     evaluate_unless_out_of_range,
     roadmaps,
     same,
@@ -377,12 +378,7 @@ def many_bands(draw: Draw, cuts: list[Any]) -> dict[str, Any]:
     points = sorted(draw(st.lists(st.sampled_from(cuts), min_size=3, max_size=6,
                                   unique_by=float)))
     assume(len(points) >= 3)
-    levels: list[dict[str, Any]] = [{"name": f"b{i}"} for i in range(len(points) + 1)]
-    for i, point in enumerate(points):
-        if draw(st.booleans()):
-            levels[i]["lt"], levels[i + 1]["ge"] = point, point
-        else:
-            levels[i]["le"], levels[i + 1]["gt"] = point, point
+    levels = edged_levels(draw, [f"b{i}" for i in range(len(points) + 1)], points)
     bands: dict[str, Any] = {"levels": levels}
     if draw(st.booleans()):
         bands["direction"] = "lower_is_better"

@@ -96,15 +96,23 @@ def replay(roadmap: Roadmap, events: Any, accounts: pl.DataFrame,
     return out
 
 
-def replay_problems(roadmap: Roadmap, events: Any, accounts: pl.DataFrame,
-                    grid: tuple[int, int], end: dt.date = AS_OF) -> list[str]:
+def grid_history(roadmap: Roadmap, events: Any, accounts: pl.DataFrame,
+                 grid: tuple[int, int], end: dt.date) -> tuple[dt.date, Any]:
+    """The grid's first date and the history over its ``n`` dates ``every`` days apart
+    ending at ``end`` (an example whose sums come near the Int64 bounds is rejected)."""
     every, n = grid
     start = end - dt.timedelta(days=every * (n - 1))
     try:
-        h = history(roadmap, events, accounts, start, end, every=f"{every}d")
-    except hr.InputDataError as e:  # sums near the Int64 bounds
+        return start, history(roadmap, events, accounts, start, end, every=f"{every}d")
+    except hr.InputDataError as e:
         assert {i.code for i in e.issues} <= {"values_out_of_range"}, e
         reject()
+
+
+def replay_problems(roadmap: Roadmap, events: Any, accounts: pl.DataFrame,
+                    grid: tuple[int, int], end: dt.date = AS_OF) -> list[str]:
+    start, h = grid_history(roadmap, events, accounts, grid, end)
+    every, n = grid
     assert list(h.dates) == [start + dt.timedelta(days=every * k) for k in range(n)]
     problems: list[str] = []
     for day, ref in replay(roadmap, events, accounts, list(h.dates)).items():
@@ -225,13 +233,7 @@ def store_problems(roadmap: Roadmap, events: Any, accounts: pl.DataFrame,
     """The daily job run at each date of the grid (one store) against the history: each
     run's evaluation against ``history(...).at(d)``, the store's changes against
     ``history.lifecycle``."""
-    every, n = grid
-    start = end - dt.timedelta(days=every * (n - 1))
-    try:
-        h = history(roadmap, events, accounts, start, end, every=f"{every}d")
-    except hr.InputDataError as e:  # sums near the Int64 bounds
-        assert {i.code for i in e.issues} <= {"values_out_of_range"}, e
-        reject()
+    _, h = grid_history(roadmap, events, accounts, grid, end)
     problems: list[str] = []
     changes = []
     with tempfile.TemporaryDirectory() as tmp:
