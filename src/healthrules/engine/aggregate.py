@@ -144,6 +144,14 @@ def flawed_abs_sum_expr(column: str, flawed: pl.Expr) -> pl.Expr:
         abs_sum_column(column))
 
 
+def _collect_checks(query: pl.LazyFrame, in_memory: bool) -> pl.DataFrame:
+    """A data checks' query over a pass's read (:meth:`EventsPass.flaws` and the folded
+    pass's sums apart), collected on the engine the pass ran on."""
+    if in_memory:
+        return query.collect(engine="in-memory", optimizations=OPTIMISED)
+    return query.collect(optimizations=EVENTS_QUERY_FLAGS)
+
+
 _PROBE_TIME = ColumnTime("us", None)
 """A binding of time whose ``as_of`` is the column ``AS_OF``: a filter translated with it
 reads that column exactly when it reads ``as_of`` (see :func:`clock_free_filter`)."""
@@ -670,8 +678,7 @@ class EventsPass:
         extra = ([pl.len().alias("__rows"), *[abs_sum_expr(c) for c in summed]]
                  if summed else [])
         query = self._read(events).select(counts + extra)
-        got = (query.collect(engine="in-memory", optimizations=OPTIMISED) if in_memory
-               else query.collect(optimizations=EVENTS_QUERY_FLAGS)).row(0, named=True)
+        got = _collect_checks(query, in_memory).row(0, named=True)
         flaws = {k: int(got[k] or 0) for k in
                  ("events_null_timestamp", "events_null_event", "values_not_finite")}
         if not summed:
@@ -704,9 +711,7 @@ class EventsPass:
             return flaws, None
         query = self._read(events).group_by(self.columns.account).agg(
             [abs_sum_expr(c) for c in summed])
-        sums = (query.collect(engine="in-memory", optimizations=OPTIMISED) if in_memory
-                else query.collect(optimizations=EVENTS_QUERY_FLAGS))
-        return flaws, sums
+        return flaws, _collect_checks(query, in_memory)
 
     def _attribute_window(self, ind: AggregateIndicator, instants: dict[str, pl.Expr],
                           ) -> pl.Expr:
