@@ -187,7 +187,13 @@ def test_the_dialect_follows_the_uri_scheme() -> None:
 
     assert dialect_of("postgresql://h/db") is ANSI
     assert dialect_of("postgresql+psycopg://h/db") is ANSI
-    assert dialect_of("sqlite:///x.db") is ANSI  # unknown: the standard's spelling
+    assert dialect_of("oracle://h/db") is ANSI  # unknown: the standard's spelling
+    # SQLite compares no timestamps exactly: the range is applied in polars, not in the SQL
+    sqlite = dialect_of("sqlite:///x.db")
+    assert not sqlite.range_in_sql and ANSI.range_in_sql
+    assert pushdown_sql('"t"', pl.Schema({"a": pl.String(), "ts": NAIVE}), ["a"], "ts",
+                        (None, dt.datetime(2026, 7, 1)), dialect=sqlite) == \
+        'SELECT "a", "ts" FROM "t" AS "healthrules_source"'
     schema = pl.Schema({"a": pl.String(), "ts": UTC, "d": NAIVE})
     rng: ReadRange = (dt.datetime(2026, 6, 1, tzinfo=dt.UTC),
                       dt.datetime(2026, 7, 1, tzinfo=dt.UTC))

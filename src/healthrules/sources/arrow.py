@@ -10,19 +10,21 @@ stream is taken into polars whole.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import polars as pl
 
-from healthrules.sources.base import ReadRange, Source, SourceError, optional_import
+from healthrules.sources.base import (
+    ReadRange,
+    Source,
+    SourceError,
+    optional_import,
+    range_filter,
+)
 from healthrules.sources.sql import pushdown_sql
 
-__all__ = ["ArrowStreamSource", "in_memory"]
-
-_EPOCH = dt.datetime(1970, 1, 1)
-_US = dt.timedelta(microseconds=1)
+__all__ = ["ArrowStreamSource", "in_memory", "range_filter"]
 
 
 def in_memory(obj: Any) -> bool:
@@ -32,30 +34,6 @@ def in_memory(obj: Any) -> bool:
     module = cls.__module__.split(".")[0]
     return (hasattr(obj, "__arrow_c_array__") or module == "pandas"
             or (module == "pyarrow" and cls.__name__ in ("Table", "RecordBatch")))
-
-
-def _micros(value: dt.datetime, zoned: bool) -> int:
-    """Microseconds since the epoch: of the instant (a zoned column), or of the wall time
-    read as UTC (a naive or date column, as ``dt.epoch`` reads it)."""
-    if zoned:
-        if value.tzinfo is None:
-            raise ValueError(f"the read range is naive ({value}) but the column is zoned")
-        value = value.astimezone(dt.UTC).replace(tzinfo=None)
-    else:
-        value = value.replace(tzinfo=None)
-    return (value - _EPOCH) // _US
-
-
-def range_filter(column: str, dtype: pl.DataType, read_range: ReadRange) -> pl.Expr:
-    """The rows of ``read_range`` (and the null times): ``start <= time < end``."""
-    col = pl.col(column)
-    zoned = isinstance(dtype, pl.Datetime) and dtype.time_zone is not None
-    at = (col.cast(pl.Datetime("us")) if isinstance(dtype, pl.Date) else col).dt.epoch("us")
-    start, end = read_range
-    keep = at < _micros(end, zoned)
-    if start is not None:
-        keep = keep & (at >= _micros(start, zoned))
-    return keep | col.is_null()
 
 
 class ArrowStreamSource(Source):

@@ -25,12 +25,16 @@ import polars as pl
 from healthrules.errors import Code, InputDataError, Issue, Location
 
 __all__ = ["ReadRange", "Source", "SourceError", "conform", "in_zone", "lazy_scan",
-           "optional_import"]
+           "optional_import", "range_filter"]
 
 ReadRange = tuple[dt.datetime | None, dt.datetime]
 """The half-open time range ``[start, end)`` of the events to read (``start`` None: from
 the beginning). Naive datetimes are wall times; aware ones are instants (see
 :func:`healthrules.engine.read_range`)."""
+
+
+_EPOCH = dt.datetime(1970, 1, 1)
+_US = dt.timedelta(microseconds=1)
 
 
 class SourceError(InputDataError):
@@ -210,3 +214,27 @@ def lazy_scan(run: Callable[[int | None], Iterator[pl.DataFrame]], schema: pl.Sc
 
     return register_io_source(source, schema=schema, explain_name=name,
                               explain_detail=detail[:2000])
+
+
+def _micros(value: dt.datetime, zoned: bool) -> int:
+    """Microseconds since the epoch: of the instant (a zoned column), or of the wall time
+    read as UTC (a naive or date column, as ``dt.epoch`` reads it)."""
+    if zoned:
+        if value.tzinfo is None:
+            raise ValueError(f"the read range is naive ({value}) but the column is zoned")
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    else:
+        value = value.replace(tzinfo=None)
+    return (value - _EPOCH) // _US
+
+
+def range_filter(column: str, dtype: pl.DataType, read_range: ReadRange) -> pl.Expr:
+    """The rows of ``read_range`` (and the null times): ``start <= time < end``."""
+    col = pl.col(column)
+    zoned = isinstance(dtype, pl.Datetime) and dtype.time_zone is not None
+    at = (col.cast(pl.Datetime("us")) if isinstance(dtype, pl.Date) else col).dt.epoch("us")
+    start, end = read_range
+    keep = at < _micros(end, zoned)
+    if start is not None:
+        keep = keep & (at >= _micros(start, zoned))
+    return keep | col.is_null()

@@ -16,7 +16,13 @@ from typing import Literal
 
 import polars as pl
 
-from healthrules.sources.base import ReadRange, Source, SourceError, optional_import
+from healthrules.sources.base import (
+    ReadRange,
+    Source,
+    SourceError,
+    optional_import,
+    range_filter,
+)
 
 __all__ = ["ANSI", "DIALECTS", "Dialect", "SQLSource", "dialect_of", "pushdown_sql", "quote",
            "timestamp_literal"]
@@ -37,11 +43,18 @@ class Dialect:
     zoned
         The type of an instant (``TIMESTAMP WITH TIME ZONE`` ...), written with its UTC
         offset; None: the database has none, the instant is written as UTC wall time.
+    range_in_sql
+        Whether the time range is written into the SQL. False for a database that cannot
+        compare its timestamps with a literal exactly (SQLite keeps them as text, numbers
+        or anything else, and ``CAST('2026-06-01 ...' AS TIMESTAMP)`` is the number 2026
+        there): the read then sends the declared columns of every row, and the time range
+        is applied in polars to the rows as they arrive.
     """
 
     quote: str = '"'
     naive: str = "TIMESTAMP"
     zoned: str | None = "TIMESTAMP WITH TIME ZONE"
+    range_in_sql: bool = True
 
     def name(self, name: str) -> str:
         """An identifier, quoted (inner quotes doubled)."""
@@ -58,9 +71,10 @@ DIALECTS: dict[str, Dialect] = {
     "bigquery": Dialect("`", "DATETIME", "TIMESTAMP"),
     "mssql": Dialect('"', "DATETIME2", "DATETIMEOFFSET"),
     "snowflake": Dialect('"', "TIMESTAMP_NTZ", "TIMESTAMP_TZ"),
+    "sqlite": Dialect('"', "TIMESTAMP", None, range_in_sql=False),
 }
 """The dialect of a URI scheme (``postgresql://`` ...); other schemes read as :data:`ANSI`.
-Tested against PostgreSQL and DuckDB; the others follow their SQL reference."""
+Tested against PostgreSQL, DuckDB and SQLite; the others follow their SQL reference."""
 
 
 def dialect_of(uri: str) -> Dialect:
@@ -113,8 +127,14 @@ def pushdown_sql(base: str, schema: pl.Schema, columns: Sequence[str] | None,
     """``SELECT <columns> FROM (<base>) AS <alias> WHERE <time range> OR <time> IS NULL``.
 
     ``base`` is a table reference (quoted) or a parenthesised query. Rows whose time is null
-    are kept: the engine counts them (``diagnostics["events_null_timestamp"]``).
+    are kept: the engine counts them (``diagnostics["events_null_timestamp"]``). A dialect
+    without ``range_in_sql`` gets no ``WHERE``, and the time column among the columns.
     """
+    if not dialect.range_in_sql and read_range is not None and time_column is not None:
+        # the range is applied in polars (SQLSource._run): the time column is read for it
+        if columns is not None and time_column not in columns:
+            columns = [*columns, time_column]
+        read_range = None
     cols = ", ".join(quote(c, dialect) for c in columns) if columns is not None else "*"
     sql = f"SELECT {cols} FROM {base} AS {quote(alias, dialect)}"
     if read_range is not None and time_column is not None:
@@ -183,6 +203,7 @@ class SQLSource(Source):
         self.dialect = dialect if dialect is not None else dialect_of(uri)
         self.base = base_of(table, query, self.dialect)
         self._schema: pl.Schema | None = None
+        self._asked: dict[str, tuple[Sequence[str] | None, str | None, ReadRange | None]] = {}
 
     def where(self) -> str:
         """The URI without its password, for messages."""
@@ -211,9 +232,21 @@ class SQLSource(Source):
 
     def sql_for(self, columns: Sequence[str] | None, time_column: str | None,
                 read_range: ReadRange | None) -> str:
-        return pushdown_sql(self.base, self.schema(), columns, time_column, read_range,
-                            dialect=self.dialect)
+        sql = pushdown_sql(self.base, self.schema(), columns, time_column, read_range,
+                           dialect=self.dialect)
+        self._asked[sql] = (columns, time_column, read_range)
+        return sql
 
     def _run(self, sql: str, batch_size: int | None) -> Iterator[pl.DataFrame]:
-        yield self._read(sql)
+        frame = self._read(sql)
+        columns, time_column, read_range = self._asked.get(sql, (None, None, None))
+        if not self.dialect.range_in_sql and time_column is not None \
+                and read_range is not None \
+                and isinstance(frame.schema[time_column], (pl.Datetime, pl.Date)):
+            # the database compares no timestamps: the range is applied here, exactly
+            frame = frame.filter(range_filter(time_column, frame.schema[time_column],
+                                              read_range))
+            if columns is not None:
+                frame = frame.select(columns)
+        yield frame
 
