@@ -30,14 +30,9 @@ def umask() -> int:
     return mask
 
 
-def atomic_write(path: Path, write: Any) -> None:
-    """Call ``write(tmp_path)`` then move the file into place in one rename.
-
-    The temporary file lives in the same folder, so the rename is atomic: readers see the old
-    file or the new one, never half of one. The file gets the permissions a plain ``open``
-    would give it (``0666`` minus the umask), not the private ``0600`` of a temporary file,
-    and is flushed to disk before the rename. On failure the temporary file is removed.
-    """
+def _temporary(path: Path, write: Any) -> Path:
+    """Call ``write(tmp_path)`` on a temporary file next to ``path``, flushed to disk, with
+    the permissions a plain ``open`` would give it; return it (removed if ``write`` fails)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -48,9 +43,25 @@ def atomic_write(path: Path, write: Any) -> None:
         write(Path(tmp))
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
+        raise
+    return Path(tmp)
+
+
+def atomic_write(path: Path, write: Any) -> None:
+    """Call ``write(tmp_path)`` then move the file into place in one rename.
+
+    The temporary file lives in the same folder, so the rename is atomic: readers see the old
+    file or the new one, never half of one. The file gets the permissions a plain ``open``
+    would give it (``0666`` minus the umask), not the private ``0600`` of a temporary file,
+    and is flushed to disk before the rename. On failure the temporary file is removed.
+    """
+    tmp = _temporary(path, write)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -82,9 +93,17 @@ def write_frames(
 ) -> list[Path]:
     """Write each frame to ``out_dir/<name>.<format>`` atomically, then ``manifest.json``.
 
-    Each file is replaced in one rename; ``manifest.json`` (names, row counts, and the extra
-    ``manifest`` entries) is written last, so a reader that finds it knows the set is complete.
-    Nested columns (evidence, tasks) are JSON text in CSV.
+    Every file is written to a temporary file first, then each is replaced in one rename;
+    the previous ``manifest.json`` is removed before the first rename and the new one
+    (names, row counts, and the extra ``manifest`` entries) is written last, so a reader that
+    finds it knows the set is complete. A failure before the renames (a full disk, a value
+    NDJSON cannot hold) leaves the previous set, manifest included, as it was. Nested columns
+    (evidence, tasks) are JSON text in CSV.
+
+    Raises
+    ------
+    EvaluationError
+        With NDJSON, if a float column holds inf, -inf or NaN (JSON has none of them).
 
     Returns
     -------
@@ -94,17 +113,35 @@ def write_frames(
     if format not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
     out = Path(out_dir)
+    if format == "ndjson":
+        _refuse_what_json_cannot_hold(frames, out)
+    # every file is written to a temporary file first: a failure there (a full disk, a value
+    # a format cannot hold) leaves the previous set and its manifest as they were
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for name, frame in frames.items():
+            path = out / f"{name}.{format}"
+            if format == "parquet":
+                staged.append((_temporary(path, frame.write_parquet), path))
+            elif format == "csv":
+                staged.append((_temporary(path, _flatten_for_csv(frame).write_csv), path))
+            else:
+                staged.append((_temporary(path, frame.write_ndjson), path))
+    except BaseException:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+        raise
+    # the old manifest goes first: while the files are replaced, no manifest vouches for a
+    # set that is half old and half new
+    (out / "manifest.json").unlink(missing_ok=True)
     written: list[Path] = []
-    for name, frame in frames.items():
-        path = out / f"{name}.{format}"
-        if format == "parquet":
-            atomic_write(path, frame.write_parquet)
-        elif format == "csv":
-            flat = _flatten_for_csv(frame)
-            atomic_write(path, flat.write_csv)
-        else:
-            atomic_write(path, frame.write_ndjson)
-        written.append(path)
+    try:
+        for tmp, path in staged:
+            os.replace(tmp, path)
+            written.append(path)
+    finally:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
     info = {
         "format": format,
         "files": {name: {"file": f"{name}.{format}", "rows": frame.height}
@@ -115,3 +152,29 @@ def write_frames(
     atomic_write_text(path, json.dumps(info, indent=2, default=str) + "\n")
     written.append(path)
     return written
+
+
+def _refuse_what_json_cannot_hold(frames: Mapping[str, pl.DataFrame], out: Path) -> None:
+    """JSON has no infinity and no NaN (polars writes them as null, which means "no value"):
+    a frame holding one is refused, naming the file, the column and a row, before anything
+    is written."""
+    from healthrules.errors import Code, EvaluationError, Issue, Location
+
+    for name, frame in frames.items():
+        for column, dtype in frame.schema.items():
+            if not dtype.is_float():
+                continue
+            bad = frame.with_row_index("_row").filter(
+                pl.col(column).is_infinite() | pl.col(column).is_nan())
+            if bad.height:
+                first = bad.row(0, named=True)
+                where = (f" (account {first['account_id']!r})" if "account_id" in frame.columns
+                         else f" (row {first['_row']})")
+                raise EvaluationError([Issue(
+                    code=Code.VALUES_OUT_OF_RANGE.value,
+                    message=(f"{name}: column {column!r} holds {first[column]} in "
+                             f"{bad.height:,} row(s){where}, which NDJSON cannot hold "
+                             "(JSON has no infinity or NaN; it would be written as null)"),
+                    hint="write Parquet or CSV (format='parquet', --format parquet), "
+                         "which keep it",
+                    location=Location(file=str(out / f"{name}.ndjson")))])
