@@ -608,7 +608,7 @@ def run(
     started = _now()
     try:
         with store.transaction():
-            store.check_plan(plan.id, key, key_dtype)
+            store.check_plan(plan.id, key, key_dtype, acc_df[key])
             later = [d for d in store.runs()["as_of"].to_list() if d > day]
             if later and not rewind:
                 raise StoreError(

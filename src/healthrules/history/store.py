@@ -836,14 +836,27 @@ class StateStore:
 
     # ------------------------------------------------------------------ one run
 
-    def check_plan(self, plan_id: str, key: str, key_dtype: pl.DataType) -> None:
+    def check_plan(self, plan_id: str, key: str, key_dtype: pl.DataType,
+                   keys: pl.Series | None = None) -> None:
         """Remember (first run) or check (later runs) the plan id and the account key.
+
+        ``keys``: the run's account keys; an integer key beyond the 64-bit signed range
+        SQLite keeps (a ``UInt64`` key of 2**63 or more) is refused.
 
         Raises
         ------
         StoreError
-            If the store belongs to another roadmap or another account key.
+            If the store belongs to another roadmap or another account key, or cannot keep
+            one of ``keys``.
         """
+        if keys is not None and keys.dtype == pl.UInt64:
+            beyond = keys.filter(keys > 2**63 - 1)
+            if beyond.len():
+                more = f" and {beyond.len() - 1:,} more" if beyond.len() > 1 else ""
+                raise StoreError(
+                    f"account key {beyond[0]} of column {key!r} (UInt64){more}: beyond the "
+                    "64-bit signed integers a state store keeps (up to 2**63 - 1); nothing "
+                    "was stored", path=self.path)
         meta = self.meta()
         kind = "int" if key_dtype.is_integer() else "str"
         if "plan_id" not in meta:
