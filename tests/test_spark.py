@@ -30,6 +30,8 @@ from healthrules.datasets import sample
 from healthrules.errors import InputDataError
 from healthrules.integrations import MissingExtraError, import_optional
 from healthrules.loader import load_text
+from test_source_types import _roadmap as source_roadmap
+from test_source_types import tables as source_tables
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "rules" / "examples"
 EXAMPLE_FILES = ["b2b-saas/roadmap.yaml", "goal-tracks/pack.yaml",
@@ -999,3 +1001,27 @@ def test_an_executor_without_a_zone_database_raises_the_engines_error(
             assert err.startswith(str(got.value)) and "pip install tzdata" in err
         else:
             assert "internal error (a bug in healthrules)" in err
+
+
+@settings(max_examples=4, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(case=source_tables(spark=True))
+def test_spark_equals_polars_on_the_types_spark_holds(
+        spark: Any, case: tuple[pl.DataFrame, pl.DataFrame, str | None]) -> None:
+    """Integer and text keys, REAL and DOUBLE values with NaN, inf and -0.0, small integer
+    values, timestamps in ms and us, naive (``TIMESTAMP_NTZ``), UTC and zoned across
+    daylight-saving changes, dates, nulls and duplicate account keys: Spark gives polars'
+    frames, or polars' error."""
+    from healthrules.integrations import spark as hs
+
+    events, accounts, zone = case
+    roadmap = source_roadmap(zone)
+    try:
+        want = hr.evaluate(roadmap, events, accounts, AS_OF)
+    except InputDataError as exc:
+        with pytest.raises(InputDataError) as got, hs.input_errors():
+            hs.evaluate(roadmap, _to_spark(spark, events), _to_spark(spark, accounts), AS_OF,
+                        partitions=2).to_polars()
+        assert got.value.issues == exc.issues
+        return
+    _spark_gives(spark, want, roadmap, events, accounts, AS_OF, partitions=2)
