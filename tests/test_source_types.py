@@ -300,3 +300,37 @@ def test_a_sqlite_column_of_values_its_type_does_not_hold_is_refused(tmp_path: P
         hr.evaluate(_roadmap(None), SQLSource(uri, table="events"),
                     SQLSource(uri, table="accounts"), AS_OF)
     assert 'FROM "events"' in str(err.value)
+
+
+def test_computed_columns_of_a_sqlite_query_have_the_type_of_their_values(
+        tmp_path: Path) -> None:
+    """A computed column of a SQLite query has no declared type, and a read of no row says
+    text: the schema is read from the first row, so the query evaluates like its frame
+    (it was refused as a text column)."""
+    path = tmp_path / "events.db"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE events (account_id TEXT, timestamp DATETIME, event TEXT, "
+                "user_id TEXT, cents INTEGER)")
+    con.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?)", [
+        ("a1", "2026-06-29 10:00:00", "login", "u1", 150),
+        ("a1", "2026-06-20 10:00:00", "login", "u2", 5),
+        ("a2", "2026-05-01 10:00:00", "login", "u1", 7)])
+    con.execute("CREATE TABLE accounts (account_id TEXT, seats INTEGER)")
+    con.executemany("INSERT INTO accounts VALUES (?, ?)", [("a1", 2), ("a2", 1)])
+    con.commit()
+    con.close()
+    uri = f"sqlite://{path}"
+    query = ("SELECT account_id, timestamp, event, user_id, cents / 100.0 AS value "
+             "FROM events")
+    accounts_query = "SELECT account_id, seats + 1 AS seats FROM accounts"
+    roadmap = _roadmap(None)
+    got = hr.evaluate(roadmap, SQLSource(uri, query=query),
+                      SQLSource(uri, query=accounts_query), AS_OF)
+    want = hr.evaluate(roadmap, pl.read_database_uri(query, uri),
+                       pl.read_database_uri(accounts_query, uri), AS_OF)
+    _evaluations_equal(got, want)
+    assert got.indicators.filter(pl.col("account_id") == "a1")["value_30d"].to_list() == [1.55]
+    # an empty query keeps what a read of no row says, and is refused as text
+    with pytest.raises(InputDataError, match="column 'value' is String"):
+        hr.evaluate(roadmap, SQLSource(uri, query=query + " WHERE 1 = 0"),
+                    SQLSource(uri, query=accounts_query), AS_OF)

@@ -49,12 +49,17 @@ class Dialect:
         or anything else, and ``CAST('2026-06-01 ...' AS TIMESTAMP)`` is the number 2026
         there): the read then sends the declared columns of every row, and the time range
         is applied in polars to the rows as they arrive.
+    schema_from_rows
+        Whether a column's type is known only from its values (SQLite: a computed column of
+        a query has no declared type, and a read of no row says text). The schema is then
+        read from the first row, where a read of no row says text.
     """
 
     quote: str = '"'
     naive: str = "TIMESTAMP"
     zoned: str | None = "TIMESTAMP WITH TIME ZONE"
     range_in_sql: bool = True
+    schema_from_rows: bool = False
 
     def name(self, name: str) -> str:
         """An identifier, quoted (inner quotes doubled)."""
@@ -71,7 +76,7 @@ DIALECTS: dict[str, Dialect] = {
     "bigquery": Dialect("`", "DATETIME", "TIMESTAMP"),
     "mssql": Dialect('"', "DATETIME2", "DATETIMEOFFSET"),
     "snowflake": Dialect('"', "TIMESTAMP_NTZ", "TIMESTAMP_TZ"),
-    "sqlite": Dialect('"', "TIMESTAMP", None, range_in_sql=False),
+    "sqlite": Dialect('"', "TIMESTAMP", None, range_in_sql=False, schema_from_rows=True),
 }
 """The dialect of a URI scheme (``postgresql://`` ...); other schemes read as :data:`ANSI`.
 Tested against PostgreSQL, DuckDB and SQLite; the others follow their SQL reference."""
@@ -226,8 +231,13 @@ class SQLSource(Source):
         """The columns of the table or query, from a query that returns no row."""
         if self._schema is None:
             alias = quote("healthrules_source", self.dialect)
-            empty = self._read(f"SELECT * FROM {self.base} AS {alias} WHERE 1 = 0")
-            self._schema = empty.schema
+            schema = self._read(f"SELECT * FROM {self.base} AS {alias} WHERE 1 = 0").schema
+            if self.dialect.schema_from_rows and pl.String() in schema.values():
+                first = self._read(f"SELECT * FROM {self.base} AS {alias} LIMIT 1")
+                schema = pl.Schema({name: first.schema[name] if dtype == pl.String()
+                                    and first.height else dtype
+                                    for name, dtype in schema.items()})
+            self._schema = schema
         return self._schema
 
     def sql_for(self, columns: Sequence[str] | None, time_column: str | None,
