@@ -116,7 +116,7 @@ def tables(draw: st.DrawFn, sqlite: bool = False,
     else:
         zone = draw(st.sampled_from(ZONES))
         unit = draw(st.sampled_from(["ms", "us"] if spark else ["ms", "us", "ns"]))
-        dates = draw(st.integers(0, 5)) == 0
+        dates = draw(st.integers(0, 5)) == 3
     n_accounts = draw(st.integers(1, 6))
     pool = list(range(n_accounts + 2))  # two keys without an account
     n_events = draw(st.sampled_from([0, 1, 5, 30]))
@@ -159,7 +159,7 @@ def tables(draw: st.DrawFn, sqlite: bool = False,
     events = events.with_columns(ts, pl.col("value").cast(VALUES[value], strict=False)
                                  if not floats else pl.col("value").cast(VALUES[value]))
     keys = [key_of(i) for i in range(n_accounts)]
-    if draw(st.integers(0, 7)) == 0:
+    if draw(st.integers(0, 7)) == 5:
         keys.append(keys[0])  # a duplicate account key: refused alike
     accounts = pl.DataFrame({"account_id": keys,
                              "seats": [draw(st.sampled_from([None, 0, 1, 3])) for _ in keys]},
