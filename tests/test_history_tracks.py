@@ -18,6 +18,7 @@ evaluations and lifecycle changes.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from pathlib import Path
 from typing import Any
@@ -27,10 +28,12 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import healthrules as hr
+from healthrules.analysis import analyze
 from healthrules.history import history, run
 from healthrules.roadmap import Pack, Roadmap
+from test_dated_accounts import dated_cases
 from test_engine_vs_reference import AS_OF
-from test_generated_corners import _clashes, _pack, pack_cases, pack_dated_cases
+from test_generated_corners import APPLIES_TO, _clashes, _pack, pack_cases, pack_dated_cases
 from test_generated_paths import TIME_FUNCTIONS, frame_problems
 from test_history_replay import (
     Holds,
@@ -57,6 +60,51 @@ def timed_packs(draw: Any, base: st.SearchStrategy[Any], lifecycle: bool = False
     assume(not _clashes(tracks))
     return (_pack([with_time_actions(draw, r, lifecycle) for r in tracks]), events,
             accounts)
+
+
+@st.composite
+def twin_packs(draw: Any) -> tuple[list[Roadmap], pl.DataFrame, pl.DataFrame, Any]:
+    """Two tracks of one drawn roadmap of dated accounts, the second with other windows:
+    every indicator id in both, of one type, with other values. Accounts move between them
+    at a drawn date (the first track's ``applies_to`` reads ``as_of``) and with their
+    attributes, so a lag that read the other track's value shows (the generated packs reach
+    that rarely: their accounts seldom change tracks, and their tracks mostly declare ids of
+    their own)."""
+    roadmap, events, accounts, as_of = draw(dated_cases())
+    spec = roadmap.model_dump(by_alias=True, exclude_unset=True)
+    twin = copy.deepcopy(spec)
+    twin["id"] = "twin"
+    for ind in twin["indicators"]:
+        window = ind.get("window")
+        if isinstance(window, dict) and window.get("days") is not None:
+            window["days"] = draw(st.sampled_from([1, 3, 60]))
+    # every account moves at a drawn date (as its attributes allow), the grid's and the
+    # lags' dates on both sides of it
+    cut = AS_OF - dt.timedelta(days=draw(st.sampled_from([1, 3, 8, 20, 40])))
+    move = f"as_of < date('{cut.isoformat()}')"
+    spec["applies_to"] = draw(st.sampled_from(
+        [move, move, f"{move} or ({draw(st.sampled_from(APPLIES_TO))})",
+         f"{move} and ({draw(st.sampled_from(APPLIES_TO))})"]))
+    if draw(st.booleans()):
+        twin["applies_to"] = draw(st.sampled_from(APPLIES_TO))
+    # both tracks render the lags of every indicator and of the score, across the move
+    days = draw(st.sampled_from([2, 9, 21, 41]))
+    text = " ".join(f"{{prev({i['id']}, {days})}}" for i in spec["indicators"])
+    for track in (spec, twin):
+        track.setdefault("actions", []).append(
+            {"id": "lagged", "kind": "positive", "when": "days_in_stage >= 0",
+             "do": f"{text} {{prev(score, {days})}}"})
+    tracks = [Roadmap.model_validate(spec), Roadmap.model_validate(twin)]
+    assume(all(analyze(t).ok for t in tracks))
+    return tracks, events, accounts, as_of
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=SLOW)
+@given(timed_packs(twin_packs()), grids(3))
+def test_a_pack_of_twin_tracks_equals_the_replay(case: Case, grid: tuple[int, int]) -> None:
+    pack, events, accounts = case
+    problems = replay_problems(pack, events, accounts, grid)
+    assert not problems, "\n".join(problems[:20])
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=SLOW)
