@@ -7,7 +7,10 @@ requires the two records to be the same, example for example. A strategy that it
 or a dict of strings while it draws (``for f in some_set: draw(...)``), reads ``hash()``, the
 clock or the environment, would draw different examples under the other seed. The second
 run also imports more of healthrules first (``HEALTHRULES_PROBE_IMPORTS``): what a test draws
-must not depend on which modules earlier tests happened to import either.
+must not depend on which modules earlier tests happened to import either; and it draws the
+strategies in the other order (``HEALTHRULES_PROBE_REVERSED``): what a strategy draws must
+not depend on the objects earlier draws left in memory (a ``st.just(float("nan"))`` built
+per draw did: see tests/test_determinism.py).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import healthrules as hr
 import test_dated_accounts
 import test_differential
 import test_engine_vs_reference
+import test_generated_corners
 import test_hierarchies
 import test_lint_intervals
 import test_partition_invariance
@@ -48,6 +52,11 @@ STRATEGIES: dict[str, st.SearchStrategy[Any]] = {
     "dated_keys": test_dated_accounts.keyed_frames(),
     "dated_hierarchies": test_hierarchies.dated_hierarchy_cases(),
     "several_sources": test_sources_engine.multi_source_cases(),
+    "packs": test_generated_corners.pack_cases(),
+    "packs_of_sources": test_generated_corners.pack_source_cases(),
+    "packs_dated": test_generated_corners.pack_dated_cases(),
+    "many_cut_bands": test_generated_corners.band_cases(),
+    "zone_changes": test_generated_corners.zone_cases(),
     "routing": test_routing._scenarios(),
     "partition_invariance": test_partition_invariance.frames(),
     "lint_intervals": st.tuples(test_lint_intervals.conditions(), test_lint_intervals.rows),
@@ -59,7 +68,12 @@ STRATEGIES: dict[str, st.SearchStrategy[Any]] = {
 EXAMPLES_EACH = 12
 
 
-@pytest.mark.parametrize("name", sorted(STRATEGIES))
+ORDER = sorted(STRATEGIES, reverse=bool(os.environ.get("HEALTHRULES_PROBE_REVERSED")))
+"""The second run draws in the other order: what a strategy draws must not depend on what
+was drawn before it in the process either (see tests/test_determinism.py)."""
+
+
+@pytest.mark.parametrize("name", ORDER)
 def test_draw(name: str) -> None:
     @settings(max_examples=EXAMPLES_EACH, derandomize=True, database=None, deadline=None,
               suppress_health_check=list(HealthCheck))

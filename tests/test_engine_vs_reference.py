@@ -477,7 +477,7 @@ def data(draw: Draw, zone: str | None,
                 "user_id": maybe(st.sampled_from(["u1", "u2", "u3"])),
                 "event": draw(st.sampled_from(EVENT_NAMES)),
                 "timestamp": maybe_at(*draw(st.sampled_from(periods))),
-                "value": maybe(st.integers(0, 20).map(lambda k: k / 4) | st.just(float("nan"))
+                "value": maybe(st.integers(0, 20).map(lambda k: k / 4) | st.just(math.nan)
                                | st.sampled_from(SUM_PROBES) | st.just(-0.0)),
                 "qty": maybe(INT64_EDGES if edges and not draw(st.integers(0, 15))
                              else st.integers(-2, 5)),

@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,27 +37,34 @@ import healthrules as hr
 from healthrules.analysis import analyze
 from healthrules.expressions import lag_column
 from healthrules.history import history, run
-from healthrules.roadmap import Roadmap
+from healthrules.history.holds import Hold
+from healthrules.history.lifecycle import replay as replay_lifecycle
+from healthrules.history.store import StateStore
+from healthrules.roadmap import Pack, Roadmap
 from reference import Reference, evaluate_reference
 from test_dated_accounts import dated_cases
 from test_engine_vs_reference import AS_OF, cases, compare
-from test_generated_paths import frame_problems
+from test_generated_paths import explain_problems, frame_problems
 
 Case = tuple[Roadmap, pl.DataFrame, pl.DataFrame, Any]
 LAG = re.compile(r"\b(?:prev|change)\(\s*(\w+)\s*,\s*(\d+)\s*\)")
 
 
-def grids() -> st.SearchStrategy[tuple[int, int]]:
-    """(step in days, number of dates): the last date is AS_OF."""
-    return st.tuples(st.sampled_from([1, 2, 7, 14, 30, 35]), st.integers(1, 5))
+def grids(most: int = 5) -> st.SearchStrategy[tuple[int, int]]:
+    """(step in days, number of dates, up to ``most``): the last date is AS_OF."""
+    return st.tuples(st.sampled_from([1, 2, 7, 14, 30, 35]), st.integers(1, most))
 
 
-def replay(roadmap: Roadmap, events: Any, accounts: pl.DataFrame,
+def replay(roadmap: Roadmap | Pack, events: Any, accounts: pl.DataFrame,
            dates: list[dt.date]) -> dict[dt.date, Reference]:
     """The reference at each of ``dates`` (ascending), with the change-over-time values of
-    docs/time.md computed from the reference at the earlier dates."""
-    # the lags the actions read, from the roadmap's text (not from the engine's analysis)
-    lags = sorted({(m[1], int(m[2])) for m in LAG.finditer(roadmap.model_dump_json())})
+    docs/time.md computed from the reference at the earlier dates. ``roadmap`` may be a
+    (loaded) pack: an earlier date's value counts where the account was routed to the same
+    roadmap then (null where it was in another track, or in none)."""
+    # the lags the actions read, from the roadmaps' text (not from the engine's analysis)
+    tracks = roadmap.loaded if isinstance(roadmap, Pack) else [roadmap]
+    lags = sorted({(m[1], int(m[2])) for r in tracks
+                   for m in LAG.finditer(r.model_dump_json())})
     plain: dict[dt.date, Reference] = {}
 
     def at(day: dt.date) -> Reference:
@@ -83,12 +91,13 @@ def replay(roadmap: Roadmap, events: Any, accounts: pl.DataFrame,
     out: dict[dt.date, Reference] = {}
     for day in dates:
         values: dict[object, dict[str, object]] = {}
-        for key in at(day).accounts:
+        for key, now in at(day).accounts.items():
             mine: dict[str, object] = {"days_in_stage": ages[key, day]}
             for name, days in lags:
                 before = at(day - dt.timedelta(days=days)).accounts.get(key)
                 value = None
-                if before is not None and before.roadmap is not None:
+                if (before is not None and before.roadmap is not None
+                        and before.roadmap == now.roadmap):
                     value = before.score if name == "score" else before.indicators.get(name)
                 mine[lag_column(name, days)] = value
             values[key] = mine
@@ -96,7 +105,11 @@ def replay(roadmap: Roadmap, events: Any, accounts: pl.DataFrame,
     return out
 
 
-def grid_history(roadmap: Roadmap, events: Any, accounts: pl.DataFrame,
+def _tracks(roadmap: Roadmap | Pack) -> list[Roadmap]:
+    return list(roadmap.loaded) if isinstance(roadmap, Pack) else [roadmap]
+
+
+def grid_history(roadmap: Roadmap | Pack, events: Any, accounts: pl.DataFrame,
                  grid: tuple[int, int], end: dt.date) -> tuple[dt.date, Any]:
     """The grid's first date and the history over its ``n`` dates ``every`` days apart
     ending at ``end`` (an example whose sums come near the Int64 bounds is rejected)."""
@@ -109,14 +122,17 @@ def grid_history(roadmap: Roadmap, events: Any, accounts: pl.DataFrame,
         reject()
 
 
-def replay_problems(roadmap: Roadmap, events: Any, accounts: pl.DataFrame,
+def replay_problems(roadmap: Roadmap | Pack, events: Any, accounts: pl.DataFrame,
                     grid: tuple[int, int], end: dt.date = AS_OF) -> list[str]:
     start, h = grid_history(roadmap, events, accounts, grid, end)
     every, n = grid
     assert list(h.dates) == [start + dt.timedelta(days=every * k) for k in range(n)]
     problems: list[str] = []
     for day, ref in replay(roadmap, events, accounts, list(h.dates)).items():
-        problems += [f"{day} {p}" for p in compare(h.at(day), ref, roadmap)]
+        at = h.at(day)
+        problems += [f"{day} {p}" for p in compare(at, ref, _tracks(roadmap))]
+        # explain traces the actions with the same values (it once knew no past)
+        problems += [f"{day} {p}" for p in explain_problems(at, _tracks(roadmap))]
     return problems
 
 
@@ -159,6 +175,11 @@ def timed(draw: Any, base: st.SearchStrategy[Case], lifecycle: bool = False) -> 
     ``days_in_stage`` at thresholds around the steps, in conditions and in texts, of every
     stage and of one stage."""
     roadmap, events, accounts, as_of = draw(base)
+    return with_time_actions(draw, roadmap, lifecycle), events, accounts, as_of
+
+
+def with_time_actions(draw: Any, roadmap: Roadmap, lifecycle: bool = False) -> Roadmap:
+    """``roadmap`` with the actions of :func:`timed` (drawn with ``draw``)."""
     types = analyze(roadmap).indicator_types
     numbers = [n for n, t in types.items() if t in ("int", "float")] + ["score"]
     names = [*types, "score"]
@@ -204,7 +225,7 @@ def timed(draw: Any, base: st.SearchStrategy[Case], lifecycle: bool = False) -> 
             stages[where].setdefault("actions", []).append(action)
     out = Roadmap.model_validate(spec)
     assume(analyze(out).ok)
-    return out, events, accounts, as_of
+    return out
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -228,48 +249,83 @@ def test_history_equals_the_replay_on_dated_accounts(case: Case,
 # ---------------------------------------------------------------------- the daily store
 
 
-def store_problems(roadmap: Roadmap, events: Any, accounts: pl.DataFrame,
-                   grid: tuple[int, int], end: dt.date = AS_OF) -> list[str]:
+Holds = list[tuple[int, int, int, bool, int]]
+"""Snoozes and dismissals drawn as numbers: (run, account, action, dismiss, days), each
+taken modulo what the case has (:func:`holds_of`)."""
+
+
+def holds_of(drawn: Holds, roadmap: Roadmap | Pack, accounts: pl.DataFrame,
+             dates: Sequence[dt.date]) -> dict[int, list[Hold]]:
+    """The holds to record with the run of each date (by its index): an account of the
+    accounts frame, an action of some track (``ROADMAP/ACTION``), for 1 to 30 days."""
+    keys = sorted(set(accounts["account_id"].to_list()))
+    actions = [f"{r.id}/{a.id}" for r in _tracks(roadmap) for _, a in r.all_actions()]
+    out: dict[int, list[Hold]] = {}
+    for at, account, action, dismiss, days in drawn:
+        k = at % len(dates)
+        out.setdefault(k, []).append(Hold(
+            account=keys[account % len(keys)], action=actions[action % len(actions)],
+            hold="dismiss" if dismiss else "snooze", reason="drawn",
+            until=dates[k] + dt.timedelta(days=days)))
+    return out
+
+
+def holds() -> st.SearchStrategy[Holds]:
+    return st.lists(st.tuples(st.integers(0, 4), st.integers(0, 7), st.integers(0, 9),
+                              st.booleans(), st.sampled_from([1, 2, 7, 30])), max_size=4)
+
+
+def store_problems(roadmap: Roadmap | Pack, events: Any, accounts: pl.DataFrame,
+                   grid: tuple[int, int], end: dt.date = AS_OF,
+                   drawn: Holds | None = None) -> list[str]:
     """The daily job run at each date of the grid (one store) against the history: each
     run's evaluation against ``history(...).at(d)``, the store's changes against
-    ``history.lifecycle``."""
+    ``history.lifecycle`` (with ``drawn`` holds: against ``replay(history, holds=...)`` of
+    the store's holds, docs/operations.md)."""
     _, h = grid_history(roadmap, events, accounts, grid, end)
+    held = holds_of(drawn, roadmap, accounts, h.dates) if drawn else {}
     problems: list[str] = []
     changes = []
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "state.db"
-        for day in h.dates:
-            got = run(roadmap, path, events, accounts, day)
+        for k, day in enumerate(h.dates):
+            got = run(roadmap, path, events, accounts, day, holds=held.get(k, ()))
             at = h.at(day)
             key = h.account_key
+            problems += [f"{day} run: {p}"
+                         for p in explain_problems(got.evaluation, _tracks(roadmap))]
             for what, order in (("indicators", [key, "roadmap"]), ("stages", [key, "roadmap"]),
                                 ("scores", [key, "roadmap"]), ("actions", [key, "action_id"]),
                                 ("conditions", ["roadmap", "action_id"])):
                 problems += frame_problems(what, day, getattr(at, what),
                                            getattr(got.evaluation, what), order)
             changes.append(got.changes.select(pl.lit(day).alias("as_of"), pl.all()))
+        with StateStore(path) as store:
+            kept = store.holds()
     stored = pl.concat(changes).drop("text", "rules_hash")
-    replayed = h.lifecycle.changes.drop("text")
+    replayed = (replay_lifecycle(h, holds=kept) if held else h.lifecycle).changes.drop("text")
     if not stored.equals(replayed):
         problems.append(f"changes: store\n{stored}\nhistory\n{replayed}")
     return problems
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(timed(cases(), lifecycle=True), grids())
+@given(timed(cases(), lifecycle=True), grids(), holds())
 def test_the_daily_store_agrees_with_history_on_generated_roadmaps(
-        case: Case, grid: tuple[int, int]) -> None:
+        case: Case, grid: tuple[int, int], drawn: Holds) -> None:
+    """With snoozes and dismissals recorded at some runs: history has no holds, and
+    ``lifecycle.replay(history, holds=store.holds())`` replays the runs' changes."""
     roadmap, events, accounts, _ = case
-    problems = store_problems(roadmap, events, accounts, grid)
+    problems = store_problems(roadmap, events, accounts, grid, drawn=drawn)
     assert not problems, "\n".join(problems[:20])
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(timed(reshaped(dated_cases()), lifecycle=True), grids())
+@given(timed(reshaped(dated_cases()), lifecycle=True), grids(), holds())
 def test_the_daily_store_agrees_with_history_on_dated_accounts(
-        case: Case, grid: tuple[int, int]) -> None:
+        case: Case, grid: tuple[int, int], drawn: Holds) -> None:
     roadmap, events, accounts, _ = case
-    problems = store_problems(roadmap, events, accounts, grid)
+    problems = store_problems(roadmap, events, accounts, grid, drawn=drawn)
     assert not problems, "\n".join(problems[:20])
 
 
@@ -373,3 +429,22 @@ def test_an_account_back_after_a_gap_starts_its_stage_again(tmp_path: Path) -> N
             for d in h.dates)
     assert list(ages) == [[], [], [], ["7 days"]]
     assert not store_problems(roadmap, events, accounts, (7, 4), end=dt.date(2026, 6, 22))
+
+
+def test_days_in_stage_is_none_in_a_single_evaluation_only(tmp_path: Path) -> None:
+    """``days_in_stage is None`` (drawn by tests/test_engine_vs_reference.py) holds in one
+    ``evaluate`` (no past) and never in a history or a daily run, where an account's age is
+    0 at its first observation (docs/time.md)."""
+    roadmap = _one_stage_change([{"id": "no_age", "kind": "positive",
+                                  "when": "days_in_stage is None", "do": "none"}])
+    events = pl.DataFrame({"account_id": ["a"], "event": ["x"],
+                           "timestamp": [dt.datetime(2026, 6, 7, 12)]})
+    accounts = pl.DataFrame({"account_id": ["a"]})
+    one = hr.evaluate(roadmap, events, accounts, dt.date(2026, 6, 8))
+    assert one.actions["action_id"].to_list() == ["no_age"]
+    h = history(roadmap, events, accounts, "2026-06-01", "2026-06-15", every="7d")
+    assert h.actions.is_empty() and h.conditions["fired"].sum() == 0
+    assert [h.at(d).explain("a").actions[0].fired for d in h.dates] == [False] * 3
+    path = tmp_path / "state.db"
+    assert [run(roadmap, path, events, accounts, d).evaluation.actions.height
+            for d in h.dates] == [0, 0, 0]

@@ -90,6 +90,10 @@ class Evaluation:
         Counts of input rows that were dropped or ignored, and of unrouted accounts.
     attributes
         The account attributes the roadmap declares, as read (used by :meth:`explain`).
+    time_values
+        A date of a history or a daily run: the change-over-time values the actions read
+        (the key, ``roadmap``, ``lag_column(x, N)`` columns, ``days_in_stage``), used by
+        :meth:`explain`; None for a single evaluation (no past: those names are null).
     """
 
     plan: Plan
@@ -102,6 +106,7 @@ class Evaluation:
     conditions: pl.DataFrame
     diagnostics: dict[str, int] = field(default_factory=dict)
     attributes: pl.DataFrame = field(default_factory=pl.DataFrame, repr=False)
+    time_values: pl.DataFrame | None = field(default=None, repr=False)
 
     @property
     def frames(self) -> dict[str, pl.DataFrame]:

@@ -228,6 +228,10 @@ def explain(evaluation: Evaluation, account_id: Any) -> Explanation:
         values[ind.id] = ind_row.get(ind.id)
         if ind.bands is not None:
             values[("band", ind.id)] = ind_row.get(f"{ind.id}__band")
+    if evaluation.time_values is not None:  # a date of a history or a daily run
+        past = evaluation.time_values.filter(pl.col(key) == account_id).to_dicts()
+        if past:
+            values.update({k: v for k, v in past[0].items() if k not in (key, "roadmap")})
     values.update({
         "as_of": evaluation.as_of,
         "score": score_row.get("score"),
@@ -249,7 +253,8 @@ def explain(evaluation: Evaluation, account_id: Any) -> Explanation:
         score_band=score_row.get("score_band"),
         contributions=_contributions(r, weights, values),
         stages=stages, actions=actions,
-        values={k: v for k, v in values.items() if isinstance(k, str)},
+        values={k: v for k, v in values.items()
+                if isinstance(k, str) and not k.startswith("__")},  # (not the lags)
         goal=goal,
         segment=segment, segments=_segment_traces(cr, values, evaluation.as_of),
         children=_children(evaluation, account_id, roadmap_id),

@@ -42,6 +42,8 @@ from healthrules.history.snapshots import (
     _as_date,
     evaluate_dates,
     prepare_inputs,
+    time_needs,
+    time_values,
     valid_rows,
 )
 from healthrules.history.store import (
@@ -747,7 +749,9 @@ def _evaluate(plan: Plan, events: dict[str, pl.LazyFrame], accounts: pl.DataFram
         plan=plan, as_of=day, account_key=key, indicators=pick(result["indicators"]),
         stages=stages, scores=pick(result["scores"]), actions=pick(result["actions"].render()),
         conditions=pick(result["conditions"]), diagnostics=diagnostics,
-        attributes=attributes)
+        attributes=attributes, time_values=(
+            time_values(time_needs(plan), key, result["stages"], result["time_overlay"])
+            .drop("as_of") if "time_overlay" in result else None))
     extras = result["extras"]
     computed = pick(extras) if extras is not None else None
     return result, evaluation, computed

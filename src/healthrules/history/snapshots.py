@@ -36,7 +36,7 @@ from healthrules.engine import (
     unrouted_stages,
 )
 from healthrules.engine.assemble import ORDER_STEP, end_columns
-from healthrules.engine.frames import collect_all
+from healthrules.engine.frames import ROUTE, collect_all
 from healthrules.errors import InputDataError
 from healthrules.evaluation import Evaluation
 from healthrules.expressions import lag_column
@@ -514,12 +514,7 @@ class Engine:
             agg = values if agg is None else agg.join(values, on=HK, how="full",
                                                       coalesce=True)
         assert agg is not None
-        if self.dated:  # the attributes of the row valid at each pair's date
-            grid = chunk.join(self.row_attributes, on=ROW, how="left", maintain_order="left")
-        else:
-            grid = chunk.join(self.accounts, on=key, how="left", maintain_order="left")
-        grid = grid.with_columns(
-            end_columns(pl.col(AS_OF), self.clock.time_unit, self.clock.time_zone))
+        grid = self._attributes(chunk)
         if overlay is not None:
             grid = grid.join(overlay, on=[key, AS_OF], how="left", maintain_order="left")
         # roll-ups group the rows by their parent's key: the key stays (see engine/rollup.py)
@@ -551,6 +546,28 @@ class Engine:
         if unrouted.height:
             out.stages.append(unrouted_stages(unrouted, HK))
         return out
+
+    def _attributes(self, chunk: pl.DataFrame) -> pl.DataFrame:
+        """The pairs of ``chunk`` with the attributes valid at their date and the time
+        columns (``__end``, ...): what routing and the roadmap frames read."""
+        if self.dated:  # the attributes of the row valid at each pair's date
+            grid = chunk.join(self.row_attributes, on=ROW, how="left", maintain_order="left")
+        else:
+            grid = chunk.join(self.accounts, on=self.key, how="left", maintain_order="left")
+        return grid.with_columns(
+            end_columns(pl.col(AS_OF), self.clock.time_unit, self.clock.time_zone))
+
+    def routes(self, pairs: pl.DataFrame) -> pl.DataFrame:
+        """The roadmap each (account, date) pair of ``pairs`` is routed to: the key,
+        ``__as_of`` and ``__roadmap_now`` (the roadmap's id; null for an account no roadmap
+        takes). Routing reads the attributes and the date only, not the events."""
+        ids = pl.DataFrame({ROUTE: range(len(self.plan.roadmaps)),
+                            "__roadmap_now": [cr.id for cr in self.plan.roadmaps]},
+                           schema={ROUTE: pl.Int64, "__roadmap_now": pl.String})
+        routed = self.evaluator.route(self._attributes(pairs).lazy()).select(
+            self.key, AS_OF, ROUTE).collect(optimizations=OPTIMISED)
+        return routed.join(ids, on=ROUTE, how="left", maintain_order="left").select(
+            self.key, AS_OF, "__roadmap_now")
 
     def _conditions(self, counts: list[pl.DataFrame], dates: pl.Series) -> pl.DataFrame:
         rows: list[dict[str, Any]] = []
@@ -653,8 +670,14 @@ def stage_history(stages: pl.DataFrame, key: str, dates: Sequence[dt.date]) -> p
 
 
 def lag_overlay(plan: Plan, first: dict[str, Any], dates: Sequence[dt.date],
-                lags: frozenset[tuple[str, int]], key: str) -> pl.DataFrame | None:
-    """Lag columns ``lag_column(x, N)`` at each (account, date) from an earlier evaluation."""
+                lags: frozenset[tuple[str, int]], key: str,
+                routes: pl.DataFrame | None = None) -> pl.DataFrame | None:
+    """Lag columns ``lag_column(x, N)`` at each (account, date) from an earlier evaluation.
+
+    ``routes`` (a pack: :meth:`Engine.routes` at ``dates``) keeps a lagged value only where
+    the account was routed to the same roadmap at the earlier date as at its own (null
+    otherwise): two tracks may give an indicator id, and always ``score``, two meanings,
+    and a value must not cross from one to the other (docs/time.md)."""
     if not lags:
         return None
     target = pl.DataFrame({AS_OF: sorted(set(dates))}, schema={AS_OF: pl.Date})
@@ -668,10 +691,21 @@ def lag_overlay(plan: Plan, first: dict[str, Any], dates: Sequence[dt.date],
         if "score" in names:
             src = src.join(scores.select("as_of", key, "score"), on=["as_of", key], how="full",
                            coalesce=True)
+        cols = [lag_column(x, days) for x in names if x in src.columns]
+        then: list[pl.Expr] = []
+        if routes is not None:
+            src = src.join(first["stages"].select("as_of", key, "roadmap"),
+                           on=["as_of", key], how="left")
+            then = [pl.col("roadmap").alias("__roadmap_then")]
         shifted = src.select(
             (pl.col("as_of") + pl.duration(days=days)).alias(AS_OF), pl.col(key),
-            *[pl.col(x).alias(lag_column(x, days)) for x in names if x in src.columns])
-        parts.append(shifted.join(target, on=AS_OF, how="semi"))
+            *[pl.col(x).alias(lag_column(x, days)) for x in names if x in src.columns],
+            *then).join(target, on=AS_OF, how="semi")
+        if routes is not None:
+            same = pl.col("__roadmap_then") == pl.col("__roadmap_now")  # null: not the same
+            shifted = shifted.join(routes, on=[key, AS_OF], how="left").select(
+                AS_OF, key, *[pl.when(same).then(pl.col(c)).alias(c) for c in cols])
+        parts.append(shifted)
         for p in parts:
             out = p if out is None else out.join(p, on=[key, AS_OF], how="full", coalesce=True)
     for x, days in lags:
@@ -733,6 +767,9 @@ class History:
     unrouted: dict[dt.date, int] = field(default_factory=dict, repr=False)
     attribute_source: str = field(default=ONE_SNAPSHOT, repr=False)
     absent: dict[dt.date, tuple[int, int]] = field(default_factory=dict, repr=False)
+    time_overlay: pl.DataFrame | None = field(default=None, repr=False)
+    """The lags and stage history the actions read (:func:`evaluate_dates`); ``at`` gives
+    its date's to ``Evaluation.explain`` (:func:`time_values`)."""
 
     @cached_property
     def actions(self) -> pl.DataFrame:
@@ -782,7 +819,18 @@ class History:
             plan=self.plan, as_of=day, account_key=self.account_key,
             indicators=pick(self.indicators), stages=stages, scores=pick(self.scores),
             actions=actions, conditions=pick(self.conditions),
-            diagnostics=diagnostics, attributes=attributes)
+            diagnostics=diagnostics, attributes=attributes,
+            time_values=self._time_values(day))
+
+    def _time_values(self, day: dt.date) -> pl.DataFrame | None:
+        needs = time_needs(self.plan)
+        if not needs.any:
+            return None
+        on_day = pl.col("as_of") == day
+        overlay = (None if self.time_overlay is None
+                   else self.time_overlay.filter(pl.col(AS_OF) == day))
+        return time_values(needs, self.account_key, self.stages.filter(on_day),
+                           overlay).drop("as_of")
 
     def __iter__(self) -> Iterator[Evaluation]:
         return (self.at(d) for d in self.dates)
@@ -840,7 +888,8 @@ def history_of(plan: Plan, engine: Engine, dates: Sequence[dt.date],
         diagnostics=history_diagnostics(engine, dates), attributes=engine.accounts,
         signals=result["signals"], unrouted=result["unrouted"],
         attribute_source=attribute_source(plan, engine.dated),
-        absent={d: engine.absent[d] for d in dates if d in engine.absent})
+        absent={d: engine.absent[d] for d in dates if d in engine.absent},
+        time_overlay=result.get("time_overlay"))
 
 
 def prepare_inputs(source: Roadmap | Pack | Plan, events: Any, accounts: Any,
@@ -908,7 +957,10 @@ def evaluate_dates(plan: Plan, events: pl.LazyFrame | Mapping[str, pl.LazyFrame]
         if first_dates:
             first_overlay = pins(first_dates) if pins is not None else None
             first = engine.evaluate(engine.pairs(first_dates), overlay=first_overlay)
-            lagged = lag_overlay(plan, first, snap, needs.lags, key)
+            # a pack: a lag reads the earlier date in the same roadmap only (docs/time.md)
+            routes = (engine.routes(engine.pairs(snap)) if len(plan.roadmaps) > 1 and
+                      needs.lags else None)
+            lagged = lag_overlay(plan, first, snap, needs.lags, key, routes)
         ages: pl.DataFrame | None = stage_before
         if needs.stage_age and stage_before is None and first is not None:
             # the stage is observed at the snapshot dates only, as the daily job observes it
@@ -919,7 +971,37 @@ def evaluate_dates(plan: Plan, events: pl.LazyFrame | Mapping[str, pl.LazyFrame]
     final_overlay = merge_overlays(key, pins(snap) if pins is not None else None, extra)
     result = engine.evaluate(engine.pairs(snap), overlay=final_overlay, signals=signals,
                              dates=snap)
+    if needs.any:  # (Evaluation.explain reads them: see time_values)
+        result["time_overlay"] = final_overlay
     return engine, result
+
+
+def time_values(needs: TimeNeeds, key: str, stages: pl.DataFrame,
+                overlay: pl.DataFrame | None) -> pl.DataFrame:
+    """The change-over-time values the actions read at each (account, date) of ``stages``:
+    the lag columns (``lag_column(x, N)``) as the overlay gave them and ``days_in_stage``
+    as the roadmap frames compute it (:class:`healthrules.engine.RoadmapProgram`), with
+    ``as_of``, the key and ``roadmap``. ``Evaluation.explain`` reads them: its scalar
+    evaluator otherwise knows no past, and traced an action that fired in a history as
+    unknown."""
+    lags = sorted({lag_column(x, n) for x, n in needs.lags})
+    ages = ["__roadmap_before", "__stage_before", "__stage_since"]
+    out = stages.select("as_of", key, "roadmap", "stage")
+    if overlay is not None:
+        have = [c for c in (*lags, *ages) if c in overlay.columns]
+        out = out.join(overlay.select(pl.col(AS_OF).alias("as_of"), key, *have),
+                       on=["as_of", key], how="left", maintain_order="left")
+    values = [pl.col(c) if c in out.columns else pl.lit(None).alias(c) for c in lags]
+    if needs.stage_age:
+        if set(ages) <= set(out.columns):
+            same = (pl.col("stage") == pl.col("__stage_before")) & (
+                pl.col("roadmap") == pl.col("__roadmap_before"))
+            since = (pl.col("as_of") - pl.col("__stage_since")).dt.total_days()
+            values.append(pl.when(same).then(since).otherwise(pl.lit(0, pl.Int64))
+                          .cast(pl.Int64).alias("days_in_stage"))
+        else:
+            values.append(pl.lit(None, pl.Int64).alias("days_in_stage"))
+    return out.select("as_of", key, "roadmap", *values)
 
 
 def history(
