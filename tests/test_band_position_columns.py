@@ -62,17 +62,6 @@ SPEC: dict[str, Any] = {
          "missing": "neutral",
          "bands": {"levels": [{"name": "e0", "lt": 0}, {"name": "e1", "ge": 0, "le": 1},
                               {"name": "e2", "gt": 1}]}},
-        # derived indicators: their bands in the frame's form too (le edges, two cut
-        # points, missing: worst; lt edges over an Int64 count, one cut point; a derived
-        # one of mixed edges, a chain)
-        {"id": "f", "family": "relationship", "expr": "a * 2 + c", "missing": "worst",
-         "bands": {"levels": [{"name": "f0", "le": -1}, {"name": "f1", "gt": -1, "le": 1e300},
-                              {"name": "f2", "gt": 1e300}]}},
-        {"id": "g", "family": "outcome", "expr": "n * 2",
-         "bands": {"levels": [{"name": "g0", "lt": 4}, {"name": "g1", "ge": 4}]}},
-        {"id": "h", "family": "outcome", "expr": "f", "missing": "neutral",
-         "bands": {"levels": [{"name": "h0", "lt": 0}, {"name": "h1", "ge": 0, "le": 1},
-                              {"name": "h2", "gt": 1}]}},
         # an Int64 count, lt edges, two cut points; missing: skip
         {"id": "n", "family": "relationship", "aggregate": "count", "window": "30d",
          "bands": {"levels": [{"name": "few", "lt": 2}, {"name": "some", "ge": 2, "lt": 4},
@@ -109,7 +98,6 @@ def _former_init(real: Any) -> Any:
     def init(self: RoadmapProgram, *args: Any, **kwargs: Any) -> None:
         real(self, *args, **kwargs)
         self._positioned = set()
-        self._derived_positions = {}
         self._frame_bands = [self._aggregate_bands] if self._aggregate_bands else []
         self._score_base()
         self._band_scores_at = self._band_scores
@@ -204,8 +192,8 @@ COUNTS: list[int | None] = [None, 0, 1, 2, 3, 4, 5, -1, 2**62]
 def test_positions_give_the_former_frames_and_outputs(
         n: int, monkeypatch: pytest.MonkeyPatch) -> None:
     _, positioned = _same(_accounts(n), VALUES, COUNTS, monkeypatch)
-    # the frame's form (not one row): seven position columns (not the chained bands')
-    assert positioned == (0 if n == 1 else 7)
+    # the frame's form (not one row): five position columns (not the chained band's)
+    assert positioned == (0 if n == 1 else 5)
 
 
 @pytest.mark.parametrize("n", [1, 9])
@@ -228,7 +216,7 @@ def test_positions_with_pinned_values(n: int, monkeypatch: pytest.MonkeyPatch) -
     frames = [program_for(plan, 0, "us").frame(routed, agg, "account_id", columns).collect()
               for plan in (new, former)]
     positions = [c for c in frames[0].columns if c.startswith("__bpos__")]
-    assert len(positions) == 7
+    assert len(positions) == 5
     assert_frame_equal(frames[0].drop(positions), frames[1], check_exact=True)
     # the band of the pinned value where one is pinned (NaN above the cut point)
     pins = [(None, 0.0, 7.5, math.nan, -0.0)[i % 5] for i in range(n)]

@@ -176,12 +176,16 @@ class RoadmapProgram:
         for ind in r.indicators:
             if ind.bands is None or not isinstance(ind, AggregateIndicator):
                 continue
-            positioned = self._positioned_band(ind.id, ind.bands)
-            if positioned is None:
+            position = _band_position(pl.col(ind.id), ind.bands,
+                                      missing=len(ind.bands.levels))
+            if position is None:
                 names.append(_band_expr(pl.col(ind.id), ind.bands).alias(f"{ind.id}__band"))
                 continue
-            positions.append(positioned[0])
-            names.append(positioned[1])
+            self._positioned.add(ind.id)
+            positions.append(position.alias(_position_column(ind.id)))
+            names.append(_table([*[level.name for level in ind.bands.levels], None],
+                                pl.String).gather(pl.col(_position_column(ind.id)))
+                         .alias(f"{ind.id}__band"))
         self._frame_bands = [step for step in (positions, names) if step]
         self._rollups = RollupProgram(r, a, plan.account_key, self.expr)
         self._rollup_bands = {
@@ -190,9 +194,6 @@ class RoadmapProgram:
         }
         by_id = {ind.id: (idx, ind) for idx, ind in enumerate(r.indicators)}
         self._derived: list[tuple[str, list[pl.Expr], pl.Expr, pl.Expr | None]] = []
-        # a derived band's position and name read from it (the frame's form, see
-        # _frame_bands): the frame's steps take these in place of the band
-        self._derived_positions: dict[str, tuple[pl.Expr, pl.Expr]] = {}
         for ident in a.derived_order:
             idx, dind = by_id[ident]
             assert isinstance(dind, DerivedIndicator)
@@ -209,10 +210,6 @@ class RoadmapProgram:
                     value = computed_nan_to_null(value)  # inf - inf: a NaN is null
             band = (None if dind.bands is None
                     else _band_expr(pl.col(ident), dind.bands).alias(f"{ident}__band"))
-            if dind.bands is not None:  # the frame's form, as the aggregates' bands
-                positioned = self._positioned_band(ident, dind.bands)
-                if positioned is not None:
-                    self._derived_positions[ident] = positioned
             self._derived.append((ident, previous, value.alias(ident), band))
         # derived indicators that read no roll-up come before the roll-ups (which read them);
         # those that read roll-ups come after their level's roll-ups (and before the next)
@@ -359,14 +356,11 @@ class RoadmapProgram:
                 indicators.append(self._aggregate_bands)
         else:
             indicators += self._frame_bands
-        for ident, previous, value, band in self._derived:
+        for _, previous, value, band in self._derived:
             if previous:
                 indicators.append(previous)
             indicators.append([value])
-            positioned = None if head else self._derived_positions.get(ident)
-            if positioned is not None:
-                indicators += [[positioned[0]], [positioned[1]]]
-            elif band is not None:
+            if band is not None:
                 indicators.append([band])
         stage: list[list[pl.Expr]] = [[stage_index], [stage_name]]
         if self._task_columns:
@@ -720,36 +714,19 @@ class RoadmapProgram:
             time_cols.append(self._age_expr if history else self._no_age)
         return time_cols
 
-    def _derive(self, lf: pl.LazyFrame,
+    @staticmethod
+    def _derive(lf: pl.LazyFrame,
                 derived: list[tuple[str, list[pl.Expr], pl.Expr, pl.Expr | None]],
                 pins: set[str]) -> pl.LazyFrame:
-        """Derived indicators in order: (id, previous values, value, band); a band with a
-        position in the frame's form (its position, then its name)."""
+        """Derived indicators in order: (id, previous values, value, band)."""
         for ident, previous, value, band in derived:
             if previous:  # previous values of a derived trend's chain, before the value
                 lf = lf.with_columns(previous)
             lf = lf.with_columns(value)
             lf = _pinned(lf, [ident], pins)
-            positioned = self._derived_positions.get(ident)
-            if positioned is not None:
-                lf = lf.with_columns(positioned[0]).with_columns(positioned[1])
-            elif band is not None:
+            if band is not None:
                 lf = lf.with_columns(band)
         return lf
-
-    def _positioned_band(self, ident: str, bands: Bands) -> tuple[pl.Expr, pl.Expr] | None:
-        """A banded indicator's band in the frame's form: its position as a column
-        (``__bpos__<id>``, the levels' count for no band) and its name read from that
-        column; None for a band of edges of both kinds (a when/then chain). The indicator
-        is then one whose band scores read the column (:meth:`_build_score_base`)."""
-        position = _band_position(pl.col(ident), bands, missing=len(bands.levels))
-        if position is None:
-            return None
-        self._positioned.add(ident)
-        column = _position_column(ident)
-        return (position.alias(column),
-                _table([*[level.name for level in bands.levels], None], pl.String)
-                .gather(pl.col(column)).alias(f"{ident}__band"))
 
     def tasks(self, frame: pl.DataFrame) -> pl.LazyFrame | None:
         """The task list (``tasks``) of each row of a collected roadmap frame, in row order,
