@@ -62,6 +62,17 @@ SPEC: dict[str, Any] = {
          "missing": "neutral",
          "bands": {"levels": [{"name": "e0", "lt": 0}, {"name": "e1", "ge": 0, "le": 1},
                               {"name": "e2", "gt": 1}]}},
+        # derived indicators (their bands keep their form, found from the value, next to
+        # the positioned ones): le edges, two cut points, missing: worst; lt edges over an
+        # Int64 count; one of mixed edges (a chain)
+        {"id": "f", "family": "relationship", "expr": "a * 2 + c", "missing": "worst",
+         "bands": {"levels": [{"name": "f0", "le": -1}, {"name": "f1", "gt": -1, "le": 1e300},
+                              {"name": "f2", "gt": 1e300}]}},
+        {"id": "g", "family": "outcome", "expr": "n * 2",
+         "bands": {"levels": [{"name": "g0", "lt": 4}, {"name": "g1", "ge": 4}]}},
+        {"id": "h", "family": "outcome", "expr": "f", "missing": "neutral",
+         "bands": {"levels": [{"name": "h0", "lt": 0}, {"name": "h1", "ge": 0, "le": 1},
+                              {"name": "h2", "gt": 1}]}},
         # an Int64 count, lt edges, two cut points; missing: skip
         {"id": "n", "family": "relationship", "aggregate": "count", "window": "30d",
          "bands": {"levels": [{"name": "few", "lt": 2}, {"name": "some", "ge": 2, "lt": 4},
