@@ -159,3 +159,19 @@ def test_the_action_columns_are_the_outputs_in_order() -> None:
         assert names == assemble_module._ACTION_COLUMNS
         many = [e.meta.output_name() for e in program._branch_outputs(k, 100, False)]
         assert many[-1] == "evidence" and many[0] == "__k"
+
+
+def test_the_sort_key_and_the_stacked_select_are_built_at_compile() -> None:
+    """``compile`` builds the fired actions' sort key and the stacked branches' select
+    (``RoadmapProgram.prepare_reads``), which the first evaluation then reuses: with one
+    roadmap the rows carry their number (the select without the sort helpers); with two,
+    they do not (the select with them)."""
+    plan = hr.compile(hr.load(B2B))
+    program = assemble_module.program_for(plan, 0, "us")
+    assert program._action_sort_key is not None
+    assert set(program._stacked_exprs) == {(plan.account_key, False, True)}
+    key, exprs = program._action_sort_key, program._stacked_exprs[(plan.account_key, False, True)]
+    data = sample(30, seed=5)
+    assert hr.evaluate(plan, data.events, data.accounts, DEFAULT_AS_OF).actions.height
+    assert program._action_sort_key is key
+    assert program._stacked_exprs[(plan.account_key, False, True)] is exprs

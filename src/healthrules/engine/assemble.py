@@ -166,6 +166,27 @@ class RoadmapProgram:
             _band_expr(pl.col(ind.id), ind.bands).alias(f"{ind.id}__band")
             for ind in r.indicators if ind.bands is not None and isinstance(ind, AggregateIndicator)
         ]
+        # the frame's form of those bands (frame, not head): each band's position a column
+        # (__bpos__<id>, the levels' count for no band) in one step, the band name and the
+        # band score (_build_score_base) both read from it, so that the position is found
+        # once per banded indicator, not twice; a band of a when/then chain stays as it is
+        self._positioned: set[str] = set()
+        positions: list[pl.Expr] = []
+        names: list[pl.Expr] = []
+        for ind in r.indicators:
+            if ind.bands is None or not isinstance(ind, AggregateIndicator):
+                continue
+            position = _band_position(pl.col(ind.id), ind.bands,
+                                      missing=len(ind.bands.levels))
+            if position is None:
+                names.append(_band_expr(pl.col(ind.id), ind.bands).alias(f"{ind.id}__band"))
+                continue
+            self._positioned.add(ind.id)
+            positions.append(position.alias(_position_column(ind.id)))
+            names.append(_table([*[level.name for level in ind.bands.levels], None],
+                                pl.String).gather(pl.col(_position_column(ind.id)))
+                         .alias(f"{ind.id}__band"))
+        self._frame_bands = [step for step in (positions, names) if step]
         self._rollups = RollupProgram(r, a, plan.account_key, self.expr)
         self._rollup_bands = {
             ind.id: _band_expr(pl.col(ind.id), ind.bands).alias(f"{ind.id}__band")
@@ -206,7 +227,8 @@ class RoadmapProgram:
                       else self._boolean(target)).alias("__goal_reached")
         self._score_parts_built: tuple[list[pl.Expr], list[pl.Expr], list[pl.Expr],
                                        int] | None = None
-        self._score_steps = self._score_exprs()
+        self._score_steps = self._score_exprs()  # (head then tail: bands from the values)
+        self._score_steps_at = self._score_exprs(at=True)  # (frame: from __bpos__)
         self._score_band = _score_band_expr(r)
         lags, self._age = roadmap_time_needs(a)
         self._lags = sorted(lags)
@@ -312,7 +334,7 @@ class RoadmapProgram:
             return expr
         return expr.cast(pl.Boolean)
 
-    def _fused_steps(self, many: bool = False) -> tuple[
+    def _fused_steps(self, many: bool = False, *, head: bool = False) -> tuple[
             list[list[pl.Expr]], list[list[pl.Expr]], list[list[pl.Expr]]]:
         """The ``with_columns`` steps of :meth:`frame` for rows without pins and a roadmap
         without roll-ups, fused (:func:`_fuse`): the indicators (finished aggregates, bands,
@@ -320,13 +342,20 @@ class RoadmapProgram:
         the time columns, which depend on the rows).
 
         ``many``: the forms for many rows (``MANY_ROWS``) of the stage index, the
-        achievement columns and the weight set's picks (when/then chains, not arrays)."""
+        achievement columns and the weight set's picks (when/then chains, not arrays).
+
+        ``head``: the indicators' steps of :meth:`head` in the first of the three (the
+        bands found by their own positions, no position columns: one account's tail reads
+        no band score from them)."""
         stage_index, stage_name = self._stage_exprs(many) if many else self._stage
         achievement = self._achievement_exprs(many) if many else self._achievement
-        score_steps = self._score_exprs(many) if many else self._score_steps
+        score_steps = self._score_exprs(many, at=True) if many else self._score_steps_at
         indicators: list[list[pl.Expr]] = [*self._posts]
-        if self._aggregate_bands:
-            indicators.append(self._aggregate_bands)
+        if head:
+            if self._aggregate_bands:
+                indicators.append(self._aggregate_bands)
+        else:
+            indicators += self._frame_bands
         for _, previous, value, band in self._derived:
             if previous:
                 indicators.append(previous)
@@ -392,8 +421,8 @@ class RoadmapProgram:
         if self._raw_prev:
             lf = lf.drop(self._raw_prev)
         lf = _pinned(lf, self.aggregate_ids, pins)
-        if self._aggregate_bands:
-            lf = lf.with_columns(self._aggregate_bands)
+        for bands in self._frame_bands:
+            lf = lf.with_columns(bands)
         lf = self._derive(lf, self._derived, pins)
         for level in self._rollups.levels:  # roll-ups of roll-ups: one level after the other
             ids = self._rollups.level_ids(level)
@@ -411,7 +440,7 @@ class RoadmapProgram:
         if self._segment is not None:  # actions read it as `segment` (a reserved name then)
             lf = lf.with_columns(self._segment).with_columns(
                 pl.col("__segment").alias("segment"))
-        for step in self._score_steps:  # band scores, then families, then totals
+        for step in self._score_steps_at:  # band scores, then families, then totals
             lf = lf.with_columns(step)
         lf = _pinned(lf, ["score"], pins)
         lf = lf.with_columns(self._score_band)
@@ -443,7 +472,7 @@ class RoadmapProgram:
         lf = self._joined(routed, agg, key, every=every)
         steps = self._head_steps
         if steps is None:  # built once
-            indicators, _, _ = self._fused
+            indicators, _, _ = self._fused_steps(head=True)
             head: list[list[pl.Expr]] = [*indicators, [self._stage[0]], [self._stage[1]]]
             if self._segment is not None:
                 head += [[self._segment], [pl.col("__segment").alias("segment")]]
@@ -970,14 +999,19 @@ class RoadmapProgram:
         if not self._literal_tables:  # the former form (tests)
             return stacked.select(self._stacked_outputs(key, True, False)).sort(
                 _ACTION_SORT_KEY).select(_WITHOUT_SORT_KEYS)
+        return stacked.sort(self._sort_key()).select(self._stacked_outputs(key, False, True))
+
+    def _sort_key(self) -> pl.Expr:
+        """The Int64 sort key of :meth:`sorted_actions` (row, priority rank, declared
+        order; the rank and order read from the tables by the action's number), built
+        once (:meth:`prepare_reads` builds it at compile)."""
         if self._action_sort_key is None:
             number = pl.col(_ACTION_NUMBER)
             self._action_sort_key = (
                 (pl.col("__row").cast(pl.Int64) * len(PRIORITY_RANK)
                  + self._literal_tables["__rank"].gather(number)) * ORDER_STEP
                 + self._literal_tables["__order"].gather(number))
-        return stacked.sort(self._action_sort_key).select(
-            self._stacked_outputs(key, False, True))
+        return self._action_sort_key
 
     def _branch_outputs(self, k: int, fired: int, one: bool) -> list[pl.Expr]:
         """The output columns of action ``k``'s branch in :meth:`rendered_actions` (for
@@ -1051,6 +1085,12 @@ class RoadmapProgram:
         row = [pl.col("__row")] if carried else []
         for k in range(len(self._outputs[3])):
             self._action_reads(k, key, row)
+        if self._literal_tables:
+            # the stacked branches' select and (rows carrying their number) the sort key
+            # of rendered_actions and sorted_actions: built now, not on the first call
+            if carried:
+                self._sort_key()
+            self._stacked_outputs(key, False, carried)
 
     def _one_row_actions(self) -> list[int]:
         """The actions in the order of the actions frame for one row: by priority rank,
@@ -1311,8 +1351,10 @@ class RoadmapProgram:
             total.alias("__tasks_total"),
         ]
 
-    def _score_exprs(self, many: bool = False) -> list[list[pl.Expr]]:
-        """The score in steps, each reading the columns of the step before.
+    def _score_exprs(self, many: bool = False, *, at: bool = False) -> list[list[pl.Expr]]:
+        """The score in steps, each reading the columns of the step before (``at``: the
+        band scores of the frame's positioned bands read from their position columns,
+        ``__bpos__<id>``, rather than found again from the values).
 
         One expression per weight set would repeat every band score many times inside nested
         weighted means (polars does not share them); columns keep each value computed once.
@@ -1320,6 +1362,8 @@ class RoadmapProgram:
         each row) are the same in both forms and built once (:meth:`_score_base`).
         """
         band_scores, families, totals, n_sets = self._score_base()
+        if at:
+            band_scores = self._band_scores_at
         names = ["__score", *[f"__score_{f}" for f in FAMILIES], "__scored", "__missing"]
         if n_sets == 1:
             return [band_scores, families, totals,
@@ -1348,6 +1392,7 @@ class RoadmapProgram:
     def _build_score_base(self) -> tuple[list[pl.Expr], list[pl.Expr], list[pl.Expr], int]:
         r = self.compiled.roadmap
         band_scores: list[pl.Expr] = []
+        band_scores_at: list[pl.Expr] = []
         for ind in r.indicators:
             if ind.bands is None:
                 continue
@@ -1371,6 +1416,14 @@ class RoadmapProgram:
                 _band_score(band, ind.bands, 0.0 if fill is None else fill,
                             value=value).alias(f"__bv__{ind.id}"),
                 presence.alias(f"__bp__{ind.id}")]
+            # the frame's form: a positioned band's scores read from its position column
+            at = pl.col(_position_column(ind.id)) if ind.id in self._positioned else None
+            band_scores_at += [
+                _band_score(band, ind.bands, 0.0 if fill is None else fill, value=value,
+                            position=at).alias(f"__bv__{ind.id}"),
+                (presence if at is None or fill is None
+                 else _band_score(band, ind.bands, 1.0, present=True, value=value,
+                                  position=at)).alias(f"__bp__{ind.id}")]
         # the weight sets in the order they are tried (see ScoreSpec.weights_for): the
         # segment's for the stage, the segment's, the roadmap's for the stage; the default last
         # (segment, stage) each requires (None: any), kept for rows whose stage and segment
@@ -1383,6 +1436,7 @@ class RoadmapProgram:
                 weight_sets.append((sg.id, None, sg.weights))
         weight_sets += [(None, sid, s.weights) for sid, s in r.score.stages.items()]
         self._weight_sets, self._band_scores = weight_sets, band_scores
+        self._band_scores_at = band_scores_at
         sets = [(_weight_set_condition(r, sg, sid), weights) for sg, sid, weights in weight_sets]
         families: list[pl.Expr] = []
         totals: list[pl.Expr] = []
@@ -1717,6 +1771,12 @@ def _band_position(x: pl.Expr, bands: Bands, missing: int | None = None) -> pl.E
 _COMPARED_CUTS = 4
 
 
+def _position_column(ident: str) -> str:
+    """The column of a banded indicator's band position in a roadmap frame (see
+    ``RoadmapProgram._frame_bands``)."""
+    return f"__bpos__{ident}"
+
+
 def _table(values: list[Any], dtype: pl.DataType | type[pl.DataType]) -> pl.Expr:
     """A literal lookup table: ``_table(values, dtype).gather(index)`` reads ``values`` by
     an integer column (null where the index is null), one cheap node.
@@ -1738,16 +1798,18 @@ _TABLES: dict[tuple[Any, ...], pl.Expr] = {}
 
 
 def _band_score(band: pl.Expr, bands: Bands, missing: float, *,
-                present: bool = False, value: pl.Expr | None = None) -> pl.Expr:
+                present: bool = False, value: pl.Expr | None = None,
+                position: pl.Expr | None = None) -> pl.Expr:
     """The 0-100 score of a band name (the column ``band``), ``missing`` for no band
     (``present``: 1.0 for a band, ``missing`` for none), read from a literal table by the
     band's position among the levels: given the ``value`` the band is of,
     :func:`_band_position` of the value; otherwise, or when that has none, the name's
     position (an ``Enum``'s physical index; a ``replace_strict`` of the name costs several
-    times more to plan and run)."""
+    times more to plan and run). ``position``: that position given (a column of it, no
+    band being the levels' count), not found again from ``value``."""
     scores = bands.level_scores()
-    position = (None if value is None
-                else _band_position(value, bands, missing=len(bands.levels)))
+    if position is None and value is not None:
+        position = _band_position(value, bands, missing=len(bands.levels))
     if position is not None:
         by_level = [1.0 if present else float(scores[level.name]) for level in bands.levels]
         return _table([*by_level, missing], pl.Float64).gather(position)
