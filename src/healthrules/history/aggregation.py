@@ -91,6 +91,7 @@ from healthrules.engine import (
     read_source,
 )
 from healthrules.engine.aggregate import abs_sum_column, summed_columns
+from healthrules.errors import InputDataError
 from healthrules.expressions import names_in
 from healthrules.inputs import NOT_FINITE, Clock
 from healthrules.polars_expr import exact_division
@@ -351,6 +352,14 @@ class IncrementalAggregator:
             unknown.sum().alias("events_unknown_account"),
             account.filter(unknown).n_unique().alias("unknown_accounts"))
         day = ts.dt.date().cast(pl.Int32).cast(pl.Int64)
+        summed = sorted(summed_columns(plan, self.source))
+        # the rows the day table leaves out (an unknown account, a null timestamp) that an
+        # evaluation's range check adds all the same: their absolute sums per account (as
+        # the events spell it) and day (null: no timestamp), so that history refuses what
+        # evaluate refuses (see _check_sum_ranges)
+        dropped = once & ~known & account.is_not_null()
+        left_out_lf = (lf.filter(dropped).group_by(account, day.alias(_DAYN)).agg(
+            abs_sum_expr(c) for c in summed) if summed else None)
         lf = lf.filter(known).with_columns(
             (pl.col(_ACC).cast(pl.Int64) * self.stride + (day - self.base)).alias(_KEY),
             *[e.alias(n) for n, e in self._cond_exprs.items()],
@@ -378,7 +387,10 @@ class IncrementalAggregator:
             presence_lfs.append(
                 lf.filter(pl.col(of).is_not_null() & pl.any_horizontal([pl.col(f) for f in flags]))
                 .group_by(_KEY, val.alias(_VAL)).agg([pl.col(f).any() for f in flags]))
-        collected = pl.collect_all([diag_lf, day_lf, *presence_lfs], optimizations=OPTIMISED)
+        collected = pl.collect_all([diag_lf, day_lf, *presence_lfs,
+                                    *([left_out_lf] if left_out_lf is not None else [])],
+                                   optimizations=OPTIMISED)
+        left_out = collected.pop() if left_out_lf is not None else None
         diag = collected[0].row(0, named=True)
         self.diagnostics = {k: int(v) for k, v in diag.items()}
         self.diagnostics["history_fallback_indicators"] = len(self.fallback)
@@ -391,13 +403,14 @@ class IncrementalAggregator:
         with ThreadPoolExecutor(max_workers=1) as pool:
             presence = pool.submit(self._presence_table, groups) if groups else None
             day_df = self._split_key(collected[1])
-            checks = [abs_sum_column(c) for c in sorted(summed_columns(plan, self.source))]
+            checks = [abs_sum_column(c) for c in summed]
             if checks:
-                sums = day_df.group_by(_ACC).agg(pl.col(checks).sum()).with_columns(
-                    pl.col(_ACC).replace_strict(
-                        range(self.accounts.height), self.accounts[self.key], default=None,
-                        return_dtype=self.accounts.schema[self.key]).alias(self.key))
-                check_sum_range(plan, self.source, sums, self.key)
+                assert left_out is not None
+                keys = self.accounts.get_column(self.key)
+                if key_dtype is not None and keys.dtype != key_dtype:
+                    keys = keys.cast(key_dtype, strict=False)
+                self._check_sum_ranges(day_df.select(_ACC, _DAYN, *checks),
+                                       left_out.rename({ev.account: self.key}), keys, dates)
                 day_df = day_df.drop(checks)
             lo = day_df[_DAYN].min()
             if isinstance(lo, int) and lo - self.base <= max(
@@ -407,6 +420,57 @@ class IncrementalAggregator:
             self._build_table(day_df)
             self.presence = presence.result() if presence is not None else pl.DataFrame()
         return dict(self.diagnostics)
+
+    def _check_sum_ranges(self, days: pl.DataFrame, left_out: pl.DataFrame,
+                          keys: pl.Series, dates: Sequence[dt.date]) -> None:
+        """Refuse (``check_sum_range``) exactly what ``evaluate`` refuses at some date of
+        ``dates``: an account whose absolute values of a summed column add up to
+        :data:`healthrules.aggregates.EXACT_BOUND` or more over the events that date's
+        evaluation reads (its :meth:`EventsPass.read_range`, and the rows with no timestamp),
+        the rows of unknown accounts included.
+
+        ``days``: the day table's absolute sums per account position (``__acc``) and day;
+        ``left_out``: those of the rows the day table leaves out, per account key and day
+        (null: no timestamp); ``keys``: the account key of each position, in the events'
+        dtype. One check over everything read first (the usual answer: nothing is near);
+        only when it fails, one per date, which names the first date that cannot be
+        computed. Within a date's range, the running sums' differences are then exact
+        (they wrap modulo 2**64, and each window's own sum fits).
+        """
+        plan, checks = self.plan, [c for c in days.columns if c not in (_ACC, _DAYN)]
+
+        def sums(where: pl.Expr | None) -> pl.DataFrame:
+            known = days if where is None else days.filter(where)
+            other = left_out if where is None else left_out.filter(
+                where | pl.col(_DAYN).is_null())
+            per = known.group_by(_ACC).agg(pl.col(checks).sum()).select(
+                pl.col(_ACC).replace_strict(range(keys.len()), keys, default=None,
+                                            return_dtype=keys.dtype).alias(self.key),
+                *checks)
+            both = pl.concat([per, other.select(pl.col(self.key).cast(keys.dtype), *checks)])
+            return both.group_by(self.key).agg(pl.col(checks).sum())
+
+        try:
+            check_sum_range(plan, self.source, sums(None), self.key)
+            return
+        except InputDataError:
+            pass  # too much over everything read: which dates cannot be computed
+        for d in sorted(set(dates)):
+            clock = replace(self.clock, as_of=d, end=dt.datetime.combine(
+                d + dt.timedelta(days=1), dt.time()))
+            start, _ = EventsPass(plan, clock, self.accounts, source=self.source).read_range()
+            last = pl.col(_DAYN) <= day_number(d)
+            # a range that starts within a day (a window from a datetime attribute) counts
+            # that whole day: a refusal there may be one the evaluation would not make
+            where = last if start is None else last & (pl.col(_DAYN) >= day_number(start.date()))
+            try:
+                check_sum_range(plan, self.source, sums(where), self.key)
+            except InputDataError as e:
+                raise InputDataError([replace(
+                    i, message=f"{i.message}; over the events the history's date {d} reads "
+                    "(as evaluate at that date would; other dates may be computable: ask "
+                    "for a history without this one)")
+                    for i in e.issues]) from None
 
     def _split_key(self, df: pl.DataFrame) -> pl.DataFrame:
         """Add the account position and the day number encoded in ``__k``."""
