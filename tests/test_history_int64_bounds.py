@@ -188,3 +188,35 @@ def test_history_and_evaluate_agree_on_drawn_extremes(rows: list[Row], every: st
                                                        all_time: bool) -> None:
     found, _ = problems(ALL_TIME if all_time else ROADMAP, _events(rows), every)
     assert not found, "\n".join(found)
+
+
+SHORT = hr.Roadmap.model_validate({
+    "id": "bounds_short", "goal": "g",
+    "data": {"events": {"values": {"qty": "int", "amount": "float"}}},
+    "indicators": [
+        {"id": "qty_7d", "family": "outcome", "aggregate": "sum", "of": "qty", "window": "7d"},
+        {"id": "qty_mean_3d", "family": "outcome", "aggregate": "mean", "of": "qty",
+         "window": "3d"},
+        {"id": "amount_7d", "family": "outcome", "aggregate": "sum", "of": "amount",
+         "window": "7d"},
+        {"id": "amount_mean_5d", "family": "outcome", "aggregate": "mean", "of": "amount",
+         "window": "5d"},
+    ],
+    "stages": [{"id": "s"}],
+})
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+def test_running_sums_that_leave_int64_give_each_window_its_exact_sum(sign: int) -> None:
+    """History's windows are differences of running sums over the account's days: with
+    the check per date, those running sums may leave the Int64 range (they wrap, modulo
+    2**64) while each window's own sum fits; the differences are still exact."""
+    big = 2**62 - 1024  # the largest int whose double is below 2**62
+    rows: list[Row] = [("a", _at(day), sign * big, sign * 4e18) for day in (0, 9, 18, 27)]
+    rows += [("a", _at(day, 15), sign * 7, sign * 0.25) for day in (0, 9, 18, 27)]
+    found, refused = problems(SHORT, _events(rows), "1d")
+    assert not found and not refused, "\n".join(found)
+    h = history(SHORT, _events(rows), ACCOUNTS, FIRST, LAST, every="1d")
+    day = h.at(FIRST + dt.timedelta(days=27)).indicators.filter(pl.col("account_id") == "a")
+    assert day["qty_7d"].item() == sign * (big + 7)
+    assert day["amount_7d"].item() == sign * (4e18 + 0.25)
