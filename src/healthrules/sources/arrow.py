@@ -66,7 +66,6 @@ class ArrowStreamSource(Source):
         except Exception as exc:  # pyarrow's own errors: an exported or closed stream
             raise SourceError(f"cannot read the Arrow stream: {exc}", "<arrow stream>") from exc
         self._schema: pl.Schema = pl.DataFrame(self.reader.schema.empty_table()).schema
-        self._asked: dict[str, tuple[Sequence[str] | None, str | None, ReadRange | None]] = {}
         self._consumed = False
 
     def where(self) -> str:
@@ -78,9 +77,7 @@ class ArrowStreamSource(Source):
     def sql_for(self, columns: Sequence[str] | None, time_column: str | None,
                 read_range: ReadRange | None) -> str:
         """What a read asks of the stream, in the words of SQL (no database runs it)."""
-        text = pushdown_sql("arrow_stream", self._schema, columns, time_column, read_range)
-        self._asked[text] = (columns, time_column, read_range)
-        return text
+        return pushdown_sql("arrow_stream", self._schema, columns, time_column, read_range)
 
     def _run(self, sql: str, batch_size: int | None) -> Iterator[pl.DataFrame]:
         if self._consumed:

@@ -32,6 +32,10 @@ ReadRange = tuple[dt.datetime | None, dt.datetime]
 the beginning). Naive datetimes are wall times; aware ones are instants (see
 :func:`healthrules.engine.read_range`)."""
 
+Asked = tuple[Sequence[str] | None, str | None, ReadRange | None]
+"""What one read asks (the ``columns``, ``time_column`` and ``read_range`` of
+:meth:`Source.scan`), kept by its SQL text for a :meth:`Source._run` that applies them."""
+
 
 _EPOCH = dt.datetime(1970, 1, 1)
 _US = dt.timedelta(microseconds=1)
@@ -80,6 +84,9 @@ class Source(abc.ABC):
 
     def __init__(self) -> None:
         self.log: list[QueryRecord] = []
+        # what each SQL text of scan asks: a source that applies the projection or the
+        # time range itself (an Arrow stream, SQLite) reads it in _run
+        self._asked: dict[str, Asked] = {}
 
     # ------------------------------------------------------------------ what was run
 
@@ -137,6 +144,7 @@ class Source(abc.ABC):
                 raise SourceError(f"{self.name} has no column {', '.join(map(repr, missing))}",
                                   self.where())
         sql = self.sql_for(columns, time_column, read_range)
+        self._asked[sql] = (columns, time_column, read_range)
         schema = in_zone(schema, time_zone)
         if columns is not None:
             schema = pl.Schema({c: schema[c] for c in columns})

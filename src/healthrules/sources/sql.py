@@ -208,7 +208,6 @@ class SQLSource(Source):
         self.dialect = dialect if dialect is not None else dialect_of(uri)
         self.base = base_of(table, query, self.dialect)
         self._schema: pl.Schema | None = None
-        self._asked: dict[str, tuple[Sequence[str] | None, str | None, ReadRange | None]] = {}
 
     def where(self) -> str:
         """The URI without its password, for messages."""
@@ -242,10 +241,8 @@ class SQLSource(Source):
 
     def sql_for(self, columns: Sequence[str] | None, time_column: str | None,
                 read_range: ReadRange | None) -> str:
-        sql = pushdown_sql(self.base, self.schema(), columns, time_column, read_range,
-                           dialect=self.dialect)
-        self._asked[sql] = (columns, time_column, read_range)
-        return sql
+        return pushdown_sql(self.base, self.schema(), columns, time_column, read_range,
+                            dialect=self.dialect)
 
     def _run(self, sql: str, batch_size: int | None) -> Iterator[pl.DataFrame]:
         frame = self._read(sql)
