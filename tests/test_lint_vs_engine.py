@@ -1,0 +1,168 @@
+"""Every claim lint makes about a value or a condition holds on every evaluation.
+
+Lint's findings say things about what the engine will compute: a value lies in some range
+(the base facts every check starts from), an action's condition is never true (HR501) or
+never false (HR502), a stage is never reached (HR103), a band never given (HR301), a segment
+never applies (HR407). A claim that is wrong is a silent wrong answer of its own: a user
+deletes a rule that fires on real data. Here hypothesis draws the roadmaps and the
+null-, NaN-, infinity- and Int64-edge-rich data of tests/test_engine_vs_reference.py, lints
+each roadmap and checks every claim against what ``evaluate`` gives.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+import polars as pl
+from hypothesis import HealthCheck, given, settings
+
+import healthrules as hr
+from healthrules.errors import Issue
+from healthrules.lint import lint
+from healthrules.lint.context import LintContext
+from healthrules.roadmap import Roadmap
+from test_engine_vs_reference import cases, evaluate_unless_out_of_range
+
+_STAGE_PATH = "stages["
+
+
+def _index(path: str, prefix: str) -> int:
+    return int(path[len(prefix):].split("]", 1)[0])
+
+
+def claims_hold(roadmap: Roadmap, result: hr.Evaluation, findings: list[Issue]) -> list[str]:
+    """Every lint claim (facts and findings) that the evaluation contradicts, as lines."""
+    problems: list[str] = []
+    ctx = LintContext(roadmap)
+    facts = ctx.facts
+    indicators = result.indicators
+    # the base facts: every value lies in the range lint assumes for its name
+    for name, fact in facts.names.items():
+        frame: pl.DataFrame | None = None
+        if name in indicators.columns:
+            frame = indicators
+        elif name in result.scores.columns:
+            frame = result.scores
+        elif name in result.stages.columns:
+            frame = result.stages
+        if frame is None:
+            continue
+        for account, value in zip(frame["account_id"].to_list(), frame[name].to_list(),
+                                  strict=True):
+            if isinstance(value, (dt.date, dt.datetime)):
+                continue
+            if not fact.dom.contains(value):
+                problems.append(f"fact {fact.dom.describe(name)} ({fact.reason}): "
+                                f"{account} has {name} = {value!r}")
+    fired = {(r["action_id"]) for r in result.actions.to_dicts()}
+    counts = {r["action_id"]: r for r in result.conditions.to_dicts()}
+    stage_of = dict(zip(result.stages["account_id"].to_list(),
+                        result.stages["stage"].to_list(), strict=True))
+    refs = {ref.path: ref for ref in ctx.actions()}
+    for issue in findings:
+        path = issue.location.path or ""
+        if issue.code == "HR501":
+            ref = refs[path.removesuffix(".when")]
+            if ref.action.id in fired:
+                problems.append(f"HR501 {issue.message}, but {ref.action.id} fired")
+        elif issue.code == "HR502":
+            ref = refs[path.removesuffix(".when")]
+            row = counts[ref.action.id]
+            false = row["considered"] - row["fired"] - row["unknown"]
+            if false:
+                problems.append(f"HR502 {issue.message}, but it was false for {false} accounts")
+        elif issue.code == "HR103" and path.startswith(_STAGE_PATH):
+            stage = roadmap.stages[_index(path, _STAGE_PATH)].id
+            inside = [a for a, s in stage_of.items() if s == stage]
+            if inside:
+                problems.append(f"HR103 {issue.message}, but {inside} are in it")
+        elif issue.code == "HR301":
+            m = re.fullmatch(r"(.*)\.levels\[(\d+)\]", path)
+            assert m is not None, path
+            where, k = m.group(1), int(m.group(2))
+            im = re.fullmatch(r"indicators\[(\d+)\]\.bands", where)
+            if im is not None:
+                ind = roadmap.indicators[int(im.group(1))]
+                assert ind.bands is not None
+                level, values = ind.bands.levels[k].name, indicators[f"{ind.id}__band"]
+            elif where == "score.bands" and roadmap.score.bands is not None:
+                level, values = roadmap.score.bands.levels[k].name, result.scores["score_band"]
+            else:
+                continue  # a segment's own bands: the score_band of its accounts only
+            if level in values.to_list():
+                problems.append(f"HR301 {issue.message}, but {level!r} was given")
+        elif issue.code == "HR407":
+            seg = path.split("segments[", 1)[1].split("]", 1)[0]
+            segment = roadmap.score.segments[int(seg)].id
+            if "segment" in result.scores.columns:
+                inside = result.scores.filter(pl.col("segment") == segment)["account_id"]
+                if len(inside):
+                    problems.append(f"HR407 {issue.message}, but {inside.to_list()} are in it")
+    return problems
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases())
+def test_lint_claims_hold_on_every_evaluation(
+    case: tuple[Roadmap, pl.DataFrame, pl.DataFrame, Any],
+) -> None:
+    roadmap, events, accounts, as_of = case
+    findings = lint(roadmap)
+    result = evaluate_unless_out_of_range(roadmap, events, accounts, as_of)
+    problems = claims_hold(roadmap, result, findings)
+    assert not problems, "\n".join(problems[:10])
+
+
+# --------------------------------------------------------------------------- anchored windows
+
+ANCHORED = """\
+id: r
+goal: g
+data:
+  events: {timezone: America/New_York}
+  accounts: {attributes: {since: datetime, start: date}}
+indicators:
+  - {id: first, family: process, aggregate: first_time}
+  - {id: at_first, family: process, aggregate: active_days, window: {from: first, days: 1}}
+  - {id: at_since, family: process, aggregate: active_days, window: {from: since, days: 1}}
+  - {id: at_start, family: process, aggregate: active_days, window: {from: start, days: 1}}
+stages:
+  - id: s
+    actions:
+      - {id: a_first, kind: challenge, when: at_first > 1, do: x, owner: csm, channel: email}
+      - {id: a_since, kind: challenge, when: at_since > 1, do: x, owner: csm, channel: email}
+      - {id: a_start, kind: challenge, when: at_start > 1, do: x, owner: csm, channel: email}
+"""
+
+
+def test_a_window_anchored_at_an_instant_touches_one_more_calendar_day() -> None:
+    # `{from: x, days: 1}` with x at 13:00 holds 13:00 to 13:00 the next day: two calendar
+    # days. Lint once said `active_days <= 1` (HR501 "never true") of an action that fires.
+    from healthrules.loader import load_text
+
+    roadmap = load_text(ANCHORED)
+    assert isinstance(roadmap, Roadmap)
+    zone = "America/New_York"
+    at = [dt.datetime(2026, 6, 1, 13), dt.datetime(2026, 6, 2, 9)]
+    events = pl.DataFrame({
+        "account_id": ["c", "c"], "event": ["x", "x"], "user_id": ["u", "u"],
+        "timestamp": at,
+    }).with_columns(pl.col("timestamp").dt.replace_time_zone(zone))
+    accounts = pl.DataFrame({
+        "account_id": ["c"], "since": [dt.datetime(2026, 6, 1, 12)],
+        "start": [dt.date(2026, 6, 1)],
+    }).with_columns(pl.col("since").dt.replace_time_zone(zone))
+    result = hr.evaluate(roadmap, events, accounts, dt.date(2026, 6, 30))
+    row = result.indicators.row(0, named=True)
+    assert (row["at_first"], row["at_since"], row["at_start"]) == (2, 2, 1)
+    findings = lint(roadmap)
+    assert claims_hold(roadmap, result, findings) == []
+    never = {i.location.path for i in findings if i.code == "HR501"}
+    # a date anchor starts at midnight: its one day is one calendar day, and lint still says so
+    assert never == {"stages[0].actions[2].when"}
+    facts = LintContext(roadmap).facts.names
+    shown = {n: facts[n].dom.describe(n) for n in ("at_first", "at_since", "at_start")}
+    assert shown == {"at_first": "0 <= at_first <= 2", "at_since": "0 <= at_since <= 2",
+                     "at_start": "0 <= at_start <= 1"}
