@@ -100,7 +100,28 @@ def claims_hold(roadmap: Roadmap, result: hr.Evaluation, findings: list[Issue]) 
                 inside = result.scores.filter(pl.col("segment") == segment)["account_id"]
                 if len(inside):
                     problems.append(f"HR407 {issue.message}, but {inside.to_list()} are in it")
+        elif issue.code == "HR601":
+            problems += _constant_holds(roadmap, result, issue, path)
     return problems
+
+
+def _constant_holds(roadmap: Roadmap, result: hr.Evaluation, issue: Issue,
+                    path: str) -> list[str]:
+    """An HR601 claim on a goal's target or a stage's achievement against the evaluation."""
+    never = "never" in issue.message.split(":", 1)[0]
+    if path == "goal.target":
+        reached = set(result.scores["goal_reached"].to_list())
+        wrong = True if never else False
+        if wrong in reached:
+            return [f"HR601 {issue.message}, but goal_reached is {wrong} for an account"]
+        return []
+    m = re.fullmatch(r"stages\[(\d+)\]\.achievement\.when", path)
+    if m is not None and never:
+        stage = roadmap.stages[int(m.group(1))].id
+        done = result.stages.filter((pl.col("stage") == stage) & pl.col("achieved"))
+        if len(done):
+            return [f"HR601 {issue.message}, but {done['account_id'].to_list()} achieved it"]
+    return []
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
