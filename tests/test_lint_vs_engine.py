@@ -12,11 +12,13 @@ each roadmap and checks every claim against what ``evaluate`` gives.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from typing import Any
 
 import polars as pl
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import healthrules as hr
 from healthrules.errors import Issue
@@ -187,3 +189,105 @@ def test_a_window_anchored_at_an_instant_touches_one_more_calendar_day() -> None
     shown = {n: facts[n].dom.describe(n) for n in ("at_first", "at_since", "at_start")}
     assert shown == {"at_first": "0 <= at_first <= 2", "at_since": "0 <= at_since <= 2",
                      "at_start": "0 <= at_start <= 1"}
+
+
+# --------------------------------------------------------------------------- ranges at the edges
+
+RANGE_AGGREGATES = ["count", "distinct", "active_days", "days_since_first", "days_since_last"]
+RANGE_WINDOWS: list[Any] = [
+    "1d", "2d", "7d", "all", {"from": "since", "days": 1}, {"from": "since", "days": 2},
+    {"from": "start", "days": 1}, {"from": "start", "days": 2}, {"from": "first", "days": 1},
+    {"from": "first", "days": 2}, {"from": "since"}, {"from": "first"},
+]
+RANGE_DERIVED = [
+    "min({a}, 1)", "clip({a}, 0, 1)", "abs({a} - 3)", "round({a} / 3, 1)", "{a} / {b}",
+    "{a} * {b}", "-{a}", "{a} ** 2", "{a} - {b}", "coalesce({a}, {b})", "max({a}, {b}) + 1",
+    "{a} if vip else {b}", "{a} * ratio", "round({a} * 0.285, 2)", "{a} / seats",
+    "{a} + seats", "min({a}, ratio)", "clip({a} * ratio, -1, 1)",
+]
+RANGE_ZONES = [None, "UTC", "America/New_York", "Europe/London"]
+RANGE_AS_OF = [dt.date(2026, 3, 9), dt.date(2026, 11, 2), dt.date(2026, 6, 30),
+               dt.datetime(2026, 3, 8, 13, 30), dt.datetime(2026, 11, 1, 1, 30)]
+
+
+@st.composite
+def range_cases(draw: Any) -> tuple[Roadmap, pl.DataFrame, pl.DataFrame, Any]:
+    """Roadmaps of the aggregates lint knows a range of (trailing, anchored at a date, a
+    datetime and an indicator, all-time; compare modes) and derived indicators over them,
+    with events crowded around the window edges, near daylight-saving changes."""
+    zone = draw(st.sampled_from(RANGE_ZONES))
+    as_of = draw(st.sampled_from(RANGE_AS_OF))
+    indicators: list[dict[str, Any]] = [
+        {"id": "first", "family": "process", "aggregate": "first_time"}]
+    numeric: list[str] = []
+    for k in range(draw(st.integers(1, 4))):
+        window = draw(st.sampled_from(RANGE_WINDOWS))
+        ind: dict[str, Any] = {"id": f"i{k}", "family": "process",
+                               "aggregate": draw(st.sampled_from(RANGE_AGGREGATES)),
+                               "window": window}
+        if isinstance(window, str) and window != "all" and draw(st.booleans()):
+            ind["compare"] = draw(st.sampled_from(["previous", "delta", "pct_change"]))
+        indicators.append(ind)
+        numeric.append(ind["id"])
+    pool = [*numeric, "seats"]
+    for k in range(draw(st.integers(0, 3))):
+        expr = draw(st.sampled_from(RANGE_DERIVED)).format(
+            a=draw(st.sampled_from(pool)), b=draw(st.sampled_from(pool)))
+        indicators.append({"id": f"d{k}", "family": "process", "expr": expr})
+        pool.append(f"d{k}")
+    spec = {
+        "id": "r", "goal": "g",
+        "data": {"events": {"timezone": zone},
+                 "accounts": {"attributes": {"since": "datetime", "start": "date",
+                                             "seats": "int", "ratio": "float", "vip": "bool"}}},
+        "indicators": indicators,
+        "stages": [{"id": "s"}],
+    }
+    roadmap = Roadmap.model_validate(spec)
+    day = as_of if not isinstance(as_of, dt.datetime) else as_of.date()
+    end = dt.datetime.combine(day, dt.time())
+    ids = [f"c{k}" for k in range(draw(st.integers(1, 3)))]
+    rows_acc, rows_ev = [], []
+    for ident in ids:
+        since = end - dt.timedelta(hours=draw(st.integers(1, 24 * 9)))
+        start = day - dt.timedelta(days=draw(st.integers(0, 9)))
+        rows_acc.append({
+            "account_id": ident,
+            "since": draw(st.none() | st.just(since)),
+            "start": draw(st.none() | st.just(start)),
+            "seats": draw(st.none() | st.sampled_from([0, 1, 3, -2, 2**63 - 1, -(2**63)])),
+            "ratio": draw(st.none() | st.sampled_from([0.0, -0.0, 0.5, 2.0, math.inf,
+                                                       -math.inf, 1e308])),
+            "vip": draw(st.none() | st.booleans()),
+        })
+        anchors = [since, dt.datetime.combine(start, dt.time()), end]
+        for _ in range(draw(st.integers(0, 12))):
+            base = draw(st.sampled_from(anchors))
+            at = base + dt.timedelta(minutes=draw(st.integers(-60 * 30, 60 * 60)))
+            rows_ev.append({"account_id": ident, "event": "e",
+                            "user_id": draw(st.sampled_from(["u1", "u2", None])),
+                            "timestamp": at})
+    accounts = pl.DataFrame(rows_acc, schema={
+        "account_id": pl.String, "since": pl.Datetime("us"), "start": pl.Date,
+        "seats": pl.Int64, "ratio": pl.Float64, "vip": pl.Boolean})
+    events = pl.DataFrame(rows_ev, schema={
+        "account_id": pl.String, "event": pl.String, "user_id": pl.String,
+        "timestamp": pl.Datetime("us")})
+    if zone is not None:
+        # wall times in the zone (a skipped one moves forward, a repeated one is the first)
+        events = events.with_columns(pl.col("timestamp").dt.replace_time_zone(
+            zone, ambiguous="earliest", non_existent="null")).drop_nulls("timestamp")
+        accounts = accounts.with_columns(pl.col("since").dt.replace_time_zone(
+            zone, ambiguous="earliest", non_existent="null"))
+    return roadmap, events, accounts, as_of
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(range_cases())
+def test_the_ranges_lint_assumes_hold_at_window_edges(
+    case: tuple[Roadmap, pl.DataFrame, pl.DataFrame, Any],
+) -> None:
+    roadmap, events, accounts, as_of = case
+    result = evaluate_unless_out_of_range(roadmap, events, accounts, as_of)
+    problems = claims_hold(roadmap, result, lint(roadmap))
+    assert not problems, "\n".join(problems[:10])

@@ -107,3 +107,22 @@ def test_assert_account_compares_ints_exactly_and_offsets_as_instants() -> None:
         assert_account(ev, "a", indicators={"total": {"value": -BIG - 1, "tolerance": 0.99}})
     with pytest.raises(AssertionError, match=r"indicators\.first"):
         assert_account(ev, "a", indicators={"first": "2026-06-01T09:00Z"})
+
+
+def test_a_bad_as_of_at_the_top_is_reported_once(tmp_path: Path) -> None:
+    # each case that inherits it repeated it (the same line, column and message twice)
+    (tmp_path / "roadmap.yaml").write_text(ROADMAP, encoding="utf-8")
+    path = tmp_path / "t.test.yaml"
+    path.write_text(textwrap.dedent("""\
+        kind: test
+        roadmap: roadmap.yaml
+        as_of: garbage
+        cases:
+          - {name: one, accounts: {a: {}}, expect: {a: {stage: s}}}
+          - {name: two, accounts: {a: {}}, expect: {a: {stage: s}}}
+        """), encoding="utf-8")
+    report = run([path])
+    assert not report.ok
+    assert [c.status for c in report.cases] == ["error", "error"]
+    for case in report.cases:
+        assert [e.code for e in case.issues] == ["test_bad_time"], case.issues
