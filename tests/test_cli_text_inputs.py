@@ -11,6 +11,7 @@ expectations for ``00001`` named an unknown account and ``plan == '007'`` was fa
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import textwrap
 from pathlib import Path
@@ -136,3 +137,39 @@ def test_a_fixture_value_of_the_wrong_type_is_a_case_error(w: Path) -> None:
     report = run([_test_file(w, "a: {stage: s}\n", accounts="bad.csv")])
     assert not report.ok
     assert "'vip' holds 'yes'" in report.render(), report.render()
+
+
+def test_csv_wall_times_a_daylight_saving_change_skips_or_repeats(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # read as the engine reads wall times (docs/semantics.md): 02:30 on New York's 8 March
+    # 2026 with the offset before the change (07:30 UTC), 01:30 on 1 November as its earlier
+    # instant (05:30 UTC); they were a polars error before (exit code 3)
+    roadmap = dict(ROADMAP, data={"events": {"timezone": "America/New_York"},
+                                  "accounts": {"attributes": {"since": "datetime"}}})
+    roadmap["indicators"] = [{"id": "first", "family": "process", "aggregate": "first_time"},
+                             {"id": "n", "family": "process", "aggregate": "count",
+                              "window": {"from": "since"}}]
+    roadmap["stages"] = [{"id": "s"}]
+    (tmp_path / "roadmap.yaml").write_text(json.dumps(roadmap))
+    (tmp_path / "events.csv").write_text(
+        "account_id,event,timestamp,user_id\na,e,2026-03-08T02:30:00,u\n"
+        "b,e,2026-11-01T01:30:00,u\n")
+    (tmp_path / "accounts.csv").write_text(
+        "account_id,since\na,2026-03-08T02:30:00\nb,2026-11-01T01:30:00\n")
+    argv = ["evaluate", str(tmp_path / "roadmap.yaml"), "--events",
+            str(tmp_path / "events.csv"), "--accounts", str(tmp_path / "accounts.csv"),
+            "--as-of", "2026-11-02", "--out", str(tmp_path / "out")]
+    assert main(argv) == 0, capsys.readouterr().err
+    ind = pl.read_parquet(tmp_path / "out" / "indicators.parquet").sort("account_id")
+    utc = [t.astimezone(dt.UTC).replace(tzinfo=None) for t in ind["first"]]
+    assert utc == [dt.datetime(2026, 3, 8, 7, 30), dt.datetime(2026, 11, 1, 5, 30)]
+    # `since` is read the same way: each account's own event is at its anchor, so counted
+    assert ind["n"].to_list() == [1, 1]
+    # times with an offset are their instants
+    (tmp_path / "events.csv").write_text(
+        "account_id,event,timestamp,user_id\na,e,2026-03-08T02:30:00-05:00,u\n"
+        "b,e,2026-11-01T06:10:00+00:00,u\n")
+    assert main([*argv[:-1], str(tmp_path / "out2")]) == 0, capsys.readouterr().err
+    ind = pl.read_parquet(tmp_path / "out2" / "indicators.parquet").sort("account_id")
+    utc = [t.astimezone(dt.UTC).replace(tzinfo=None) for t in ind["first"]]
+    assert utc == [dt.datetime(2026, 3, 8, 7, 30), dt.datetime(2026, 11, 1, 6, 10)]

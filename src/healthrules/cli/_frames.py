@@ -48,19 +48,43 @@ _PARSED = {"int": "a whole number", "float": "a number", "bool": "true or false 
            "date": "a date", "datetime": "a date and time"}
 
 
-def _parse(c: pl.Expr, typ: str, timezone: str | None) -> pl.Expr:
+def _parse(c: pl.Expr, typ: str) -> pl.Expr:
     """A text column parsed as ``typ``; a value that does not parse is null (found after)."""
     if typ == "int":
         return c.cast(pl.Int64, strict=False)
     if typ == "float":
         return c.cast(pl.Float64, strict=False)
-    if typ == "bool":
-        low = c.str.strip_chars().str.to_lowercase()
-        return (pl.when(low.is_in(["true", "1"])).then(True)
-                .when(low.is_in(["false", "0"])).then(False))
-    if typ == "date":
-        return c.str.to_date(strict=False)
-    return c.str.to_datetime(time_unit="us", time_zone=timezone, strict=False)
+    low = c.str.strip_chars().str.to_lowercase()  # bool
+    return (pl.when(low.is_in(["true", "1"])).then(True)
+            .when(low.is_in(["false", "0"])).then(False))
+
+
+def _dates(text: pl.Series) -> pl.Series:
+    """A text column of dates; a value that is not one is null (reported after)."""
+    try:
+        return text.str.to_date(strict=False)
+    except pl.exceptions.ComputeError:  # no value in a form polars knows: all reported
+        return pl.Series(text.name, [None] * len(text), pl.Date)
+
+
+def _datetimes(text: pl.Series, timezone: str | None) -> pl.Series:
+    """A text column of datetimes parsed as the engine reads times: a wall time (no offset)
+    in ``timezone``, one that a daylight-saving change skips or repeats read as the engine
+    reads it (the offset before the change, the earlier instant; docs/semantics.md); a time
+    with an offset is its instant, shown in ``timezone``."""
+    from healthrules.inputs import zoned_wall_time
+
+    try:
+        parsed = text.str.to_datetime(time_unit="us", strict=False)
+    except pl.exceptions.ComputeError:  # no value in a form polars knows: all reported
+        return pl.Series(text.name, [None] * len(text), pl.Datetime("us", timezone))
+    if timezone is None:
+        return parsed
+    zone = parsed.dtype.time_zone if isinstance(parsed.dtype, pl.Datetime) else None
+    frame = parsed.to_frame("t")
+    if zone is not None:
+        return frame.select(pl.col("t").dt.convert_time_zone(timezone)).to_series()
+    return frame.select(zoned_wall_time(pl.col("t"), timezone)).to_series()
 
 
 def _typed(df: pl.DataFrame, types: dict[str, str], timezone: str | None, what: str,
@@ -81,8 +105,14 @@ def _typed(df: pl.DataFrame, types: dict[str, str], timezone: str | None, what: 
                 exprs.append(c.cast(pl.String))
         elif not is_text:
             continue  # NDJSON numbers and booleans are typed already
+        elif typ == "datetime":
+            exprs.append(pl.lit(_datetimes(df[name], timezone)).alias(name))
+            checks.append((name, typ))
+        elif typ == "date":
+            exprs.append(pl.lit(_dates(df[name])).alias(name))
+            checks.append((name, typ))
         elif typ in _PARSED:
-            exprs.append(_parse(c, typ, timezone).alias(name))
+            exprs.append(_parse(c, typ).alias(name))
             checks.append((name, typ))
     try:
         out = df.with_columns(exprs) if exprs else df
@@ -103,7 +133,10 @@ def _typed(df: pl.DataFrame, types: dict[str, str], timezone: str | None, what: 
             code=Code.WRONG_DTYPE.value, location=Location(file=str(path), path=name),
             message=f"{what} file: column {name!r} is declared {typ}, but row {first + 1} "
                     f"holds {value!r}, which is not {_PARSED[typ]}{more}",
-            hint=f"fix the value, or declare {name!r} with the type it holds"))
+            hint=(f"fix the value, or declare {name!r} with the type it holds" if typ not in (
+                "date", "datetime") else "fix the value; the values of a column share the "
+                "form of its first one (2026-06-01, 2026-06-01T09:00:00, or all with an "
+                "offset: 2026-06-01T09:00:00+02:00)")))
     if issues:
         raise InputDataError(issues)
     return out
