@@ -126,7 +126,7 @@ def _constant_holds(roadmap: Roadmap, result: hr.Evaluation, issue: Issue,
     return []
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cases())
 def test_lint_claims_hold_on_every_evaluation(
     case: tuple[Roadmap, pl.DataFrame, pl.DataFrame, Any],
