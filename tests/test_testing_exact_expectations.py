@@ -126,3 +126,27 @@ def test_a_bad_as_of_at_the_top_is_reported_once(tmp_path: Path) -> None:
     assert [c.status for c in report.cases] == ["error", "error"]
     for case in report.cases:
         assert [e.code for e in case.issues] == ["test_bad_time"], case.issues
+
+
+def test_junit_xml_is_written_atomically(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a write that fails half-way (a full disk) leaves the previous report whole; it was
+    # written in place, so CI could read half a file
+    from healthrules.testing.junit import write_junit_xml
+
+    report = run([_file(tmp_path, f"total: {BIG}")])
+    target = tmp_path / "reports" / "rules.xml"
+    write_junit_xml(report, target)
+    before = target.read_text(encoding="utf-8")
+    assert before.startswith("<?xml") and "testsuite" in before
+    real = Path.write_text
+
+    def half(self: Path, text: str, *args: object, **kwargs: object) -> int:
+        real(self, text[: len(text) // 2], encoding="utf-8")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", half)
+    with pytest.raises(OSError, match="No space"):
+        write_junit_xml(report, target)
+    monkeypatch.undo()
+    assert target.read_text(encoding="utf-8") == before
+    assert sorted(p.name for p in target.parent.iterdir()) == ["rules.xml"]
