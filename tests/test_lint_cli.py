@@ -142,3 +142,18 @@ def test_no_files_found_is_a_usage_error(tmp_path: Path,
     code, out, err = _run([str(tmp_path)], capsys)
     assert code == 2 and out == ""
     assert "no rule file (*.yaml or *.yml) under" in err
+
+
+@pytest.mark.parametrize("select", ["", ",", " "])
+def test_a_select_that_names_no_check_is_a_usage_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], select: str) -> None:
+    # it ran no check and reported every file clean (exit 0): `--select "$CHECKS"` with an
+    # empty variable passed a CI gate without linting anything
+    path = tmp_path / "r.yaml"
+    path.write_text("id: r\ngoal: g\nstages: [{id: s, actions: [{id: a, kind: challenge, "
+                    "when: 'score > 100', do: x}]}]\n")
+    assert main(["lint", str(path)]) == 1  # HR501, an error
+    capsys.readouterr()
+    assert main(["lint", str(path), "--select", select]) == 2
+    err = capsys.readouterr().err
+    assert "--select names no check" in err

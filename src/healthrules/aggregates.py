@@ -135,7 +135,8 @@ class LintRange:
     upper
         The greatest value: ``none`` (unbounded), ``window_days`` (the window's days) or
         ``calendar_days`` (the calendar days a window touches: a trailing window of N days
-        ending at a datetime touches N + 1 of them, an anchored one N).
+        ending at a datetime touches N + 1 of them, so does one anchored at an instant (a
+        ``datetime`` attribute, a ``first_time``), one anchored at a ``date`` N).
     reason
         Why, for messages; ``{ident}`` is the indicator.
     reason_in_window

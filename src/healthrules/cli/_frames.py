@@ -44,33 +44,123 @@ def contract_types(plan: Plan, side: Side, source: str | None = None) -> dict[st
     return types
 
 
-def _typed(lf: pl.LazyFrame, types: dict[str, str], timezone: str | None) -> pl.LazyFrame:
-    """Text columns brought to their declared types; nothing else is touched."""
-    schema = lf.collect_schema()
+_PARSED = {"int": "a whole number", "float": "a number", "bool": "true or false (or 1 / 0)",
+           "date": "a date", "datetime": "a date and time"}
+
+
+def _parse(c: pl.Expr, typ: str) -> pl.Expr:
+    """A text column parsed as ``typ``; a value that does not parse is null (found after)."""
+    if typ == "int":
+        return c.cast(pl.Int64, strict=False)
+    if typ == "float":
+        return c.cast(pl.Float64, strict=False)
+    low = c.str.strip_chars().str.to_lowercase()  # bool
+    return (pl.when(low.is_in(["true", "1"])).then(True)
+            .when(low.is_in(["false", "0"])).then(False))
+
+
+def _dates(text: pl.Series) -> pl.Series:
+    """A text column of dates; a value that is not one is null (reported after)."""
+    try:
+        return text.str.to_date(strict=False)
+    except pl.exceptions.ComputeError:  # no value in a form polars knows: all reported
+        return pl.Series(text.name, [None] * len(text), pl.Date)
+
+
+def _datetimes(text: pl.Series, timezone: str | None) -> pl.Series:
+    """A text column of datetimes parsed as the engine reads times: a wall time (no offset)
+    in ``timezone``, one that a daylight-saving change skips or repeats read as the engine
+    reads it (the offset before the change, the earlier instant; docs/semantics.md); a time
+    with an offset is its instant, shown in ``timezone``."""
+    from healthrules.inputs import zoned_wall_time
+
+    try:
+        parsed = text.str.to_datetime(time_unit="us", strict=False)
+    except pl.exceptions.ComputeError:  # no value in a form polars knows: all reported
+        return pl.Series(text.name, [None] * len(text), pl.Datetime("us", timezone))
+    if timezone is None:
+        return parsed
+    zone = parsed.dtype.time_zone if isinstance(parsed.dtype, pl.Datetime) else None
+    frame = parsed.to_frame("t")
+    if zone is not None:
+        return frame.select(pl.col("t").dt.convert_time_zone(timezone)).to_series()
+    return frame.select(zoned_wall_time(pl.col("t"), timezone)).to_series()
+
+
+def _typed(df: pl.DataFrame, types: dict[str, str], timezone: str | None, what: str,
+           path: Path) -> pl.DataFrame:
+    """Text columns brought to their declared types; nothing else is touched. A value that
+    is not of its column's type is an input problem naming the file, the column, the row and
+    the value (it was a polars error deep in the evaluation, exit code 3, or for a boolean a
+    silent null)."""
     exprs: list[pl.Expr] = []
+    checks: list[tuple[str, str]] = []
     for name, typ in types.items():
-        if name not in schema:
+        if name not in df.columns:
             continue  # the contract check names it
         c = pl.col(name)
-        is_text = schema[name] == pl.String
+        is_text = df.schema[name] == pl.String
         if typ == "str":
-            if schema[name] != pl.String:
+            if not is_text:
                 exprs.append(c.cast(pl.String))
         elif not is_text:
             continue  # NDJSON numbers and booleans are typed already
-        elif typ == "int":
-            exprs.append(c.cast(pl.Int64))
-        elif typ == "float":
-            exprs.append(c.cast(pl.Float64))
-        elif typ == "bool":
-            low = c.str.strip_chars().str.to_lowercase()
-            exprs.append(pl.when(low.is_in(["true", "1"])).then(True)
-                         .when(low.is_in(["false", "0"])).then(False).alias(name))
-        elif typ == "date":
-            exprs.append(c.str.to_date())
         elif typ == "datetime":
-            exprs.append(c.str.to_datetime(time_unit="us", time_zone=timezone))
-    return lf.with_columns(exprs) if exprs else lf
+            exprs.append(pl.lit(_datetimes(df[name], timezone)).alias(name))
+            checks.append((name, typ))
+        elif typ == "date":
+            exprs.append(pl.lit(_dates(df[name])).alias(name))
+            checks.append((name, typ))
+        elif typ in _PARSED:
+            exprs.append(_parse(c, typ).alias(name))
+            checks.append((name, typ))
+    try:
+        out = df.with_columns(exprs) if exprs else df
+    except pl.exceptions.PolarsError as exc:  # a format polars cannot use at all
+        raise InputDataError([Issue(
+            code=Code.WRONG_DTYPE.value, location=Location(file=str(path)),
+            message=f"{what} file: a column cannot be read as declared ({exc})")]) from None
+    issues = []
+    for name, typ in checks:
+        bad = df[name].is_not_null() & out[name].is_null()
+        if not bad.any():
+            continue
+        rows = bad.arg_true()
+        first = int(rows[0])
+        value = df[name][first]
+        more = f" ({len(rows) - 1} more rows like it)" if len(rows) > 1 else ""
+        issues.append(Issue(
+            code=Code.WRONG_DTYPE.value, location=Location(file=str(path), path=name),
+            message=f"{what} file: column {name!r} is declared {typ}, but row {first + 1} "
+                    f"holds {value!r}, which is not {_PARSED[typ]}{more}",
+            hint=(f"fix the value, or declare {name!r} with the type it holds" if typ not in (
+                "date", "datetime") else "fix the value; the values of a column share the "
+                "form of its first one (2026-06-01, 2026-06-01T09:00:00, or all with an "
+                "offset: 2026-06-01T09:00:00+02:00)")))
+    if issues:
+        raise InputDataError(issues)
+    return out
+
+
+def _read_text(p: Path, kind: str, what: str, typed: bool) -> pl.DataFrame:
+    """A CSV or NDJSON file read whole (every CSV column as text when ``typed``): an empty,
+    malformed or unreadable file is an input problem naming it, not a failure in the middle
+    of the evaluation."""
+    where = Location(file=str(p))
+    try:
+        if kind == "csv":
+            return (pl.read_csv(p, infer_schema=False) if typed
+                    else pl.read_csv(p, try_parse_dates=True))
+        return pl.read_ndjson(p)
+    except pl.exceptions.NoDataError:
+        raise InputDataError([Issue(code=Code.EMPTY_FILE.value, location=where,
+                                    message=f"the {what} file is empty (not even a header)")]
+                             ) from None
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        form = "CSV" if kind == "csv" else "NDJSON"
+        raise InputDataError([Issue(code=Code.FILE_UNREADABLE.value, location=where,
+                                    message=f"{what}: not a readable {form} file ({exc})")]
+                             ) from None
 
 
 _NAMED = re.compile(r"^([A-Za-z][A-Za-z0-9_]*)=(.+)$")
@@ -199,14 +289,18 @@ def scan_frame(path: str | Path, what: str, plan: Plan | None = None,
     With a ``plan``, a CSV or NDJSON file is read with the types the plan's data contract
     declares for ``side`` (``events`` or ``accounts``): keys, users, event names and text
     attributes stay text (``00001`` is not the number 1), numbers and dates are parsed as
-    declared, and every other CSV column is read as text (no type is guessed).
+    declared, and every other CSV column is read as text (no type is guessed). A CSV or
+    NDJSON file is read whole here, so an empty or malformed file, or a value that is not of
+    its declared type, is an input problem (exit code 1) naming the file, not an error in
+    the middle of the evaluation.
 
     Raises
     ------
     UsageError
         If the path does not exist.
     InputDataError
-        If the folder holds no Parquet file or the file's format is not known.
+        If the folder holds no Parquet file, the file's format is not known, a CSV or NDJSON
+        file is empty or malformed, or one of its values is not of its declared type.
     """
     p = Path(path)
     where = Location(file=str(p))
@@ -223,16 +317,15 @@ def scan_frame(path: str | Path, what: str, plan: Plan | None = None,
     if kind == "parquet":
         _check_parquet([p], what)
         return pl.scan_parquet(p)
-    if plan is not None and side is not None and kind in ("csv", "ndjson"):
-        types = contract_types(plan, side, source)
-        lf = pl.scan_csv(p, infer_schema=False) if kind == "csv" else pl.scan_ndjson(p)
-        zone = (plan.sources[source].timezone if side == "events" and source is not None
-                else plan.events.timezone)
-        return _typed(lf, types, zone)
-    if kind == "csv":
-        return pl.scan_csv(p, try_parse_dates=True)
-    if kind == "ndjson":
-        return pl.scan_ndjson(p)
+    if kind in ("csv", "ndjson"):
+        typed = plan is not None and side is not None
+        df = _read_text(p, kind, what, typed)
+        if plan is not None and side is not None:
+            types = contract_types(plan, side, source)
+            zone = (plan.sources[source].timezone if side == "events" and source is not None
+                    else plan.events.timezone)
+            df = _typed(df, types, zone, what, p)
+        return df.lazy()
     raise InputDataError([Issue(
         code=Code.FILE_UNREADABLE.value, location=where,
         message=f"cannot tell the format of the {what} file from its name",

@@ -102,6 +102,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.paths:
         _usage("give at least one PATH (or --list)", "healthrules lint rules/")
     select, disable = _spellings(args.select), _spellings(args.disable) or frozenset()
+    if select is not None and not select:  # `--select "$CHECKS"` with nothing in it
+        _usage("--select names no check: it would run none and report the files clean",
+               "give check ids, names or families (or all), e.g. --select actions,HR103")
     bad = unknown_tokens(sorted((select or frozenset()) | disable))
     if bad:
         guess = did_you_mean(bad[0], known_spellings())

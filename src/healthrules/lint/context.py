@@ -73,8 +73,13 @@ def _window_days(ind: AggregateIndicator) -> tuple[int | None, bool]:
     return w.days, w.kind == "anchored"
 
 
-def indicator_fact(ind: AggregateIndicator) -> NameFact:
+def indicator_fact(ind: AggregateIndicator, *, date_anchor: bool = False) -> NameFact:
     """The base range of an aggregate indicator's value, with the reason in words.
+
+    ``date_anchor``: the window is anchored at a ``date`` attribute, so it starts at a
+    midnight and its N days touch N calendar days. Any other anchor (a ``datetime``
+    attribute, a ``first_time`` / ``last_time`` indicator) keeps its instant: N days from
+    13:00 touch N + 1 calendar days, like a trailing window ending at a datetime.
 
     Examples
     --------
@@ -100,8 +105,9 @@ def indicator_fact(ind: AggregateIndicator) -> NameFact:
         case "window_days":
             bound = days
         case "calendar_days":
-            # a trailing window of N days ending at a datetime touches N + 1 calendar days
-            bound = None if days is None else (days if anchored else days + 1)
+            # a trailing window of N days ending at a datetime, or an anchored one starting
+            # at an instant other than midnight, touches N + 1 calendar days
+            bound = None if days is None else (days if anchored and date_anchor else days + 1)
         case _:
             assert_never(upper)
     if bound is None:
@@ -211,7 +217,9 @@ class LintContext:
                 if known or ind.compare != "none":
                     typ = a.indicator_types.get(ind.id)
                     if typ in ("int", "float"):
-                        names[ind.id] = indicator_fact(ind)
+                        anchor = ind.window.from_
+                        names[ind.id] = indicator_fact(ind, date_anchor=anchor is not None and (
+                            a.attribute_types.get(anchor) == "date"))
         for ident in a.derived_order:
             ind = self.roadmap.indicator(ident)
             parsed = self.parsed(self._merged_path(ident, "expr"))

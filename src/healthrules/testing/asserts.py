@@ -15,6 +15,8 @@ import datetime as dt
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import polars as pl
@@ -135,6 +137,40 @@ class AccountView:
         return {a["action_id"]: a for a in self.actions}
 
 
+def _decimal(x: int | float) -> Fraction:
+    """A number as the decimal it is written and shown as: an int exactly, a float as its
+    shortest text that reads back as it (``0.1`` is 1/10, not the binary float's value)."""
+    return Fraction(x) if isinstance(x, int) else Fraction(Decimal(repr(float(x))))
+
+
+def _within(act: int | float, exp: int | float, tolerance: float) -> bool:
+    """Whether ``|act - exp| <= tolerance``, in exact decimal arithmetic: an int beyond 2**53
+    is not rounded to a float first (which let ``2**53`` pass for ``2**53 + 1``), and
+    ``{value: 0.2500001, tolerance: 0.0000001}`` holds 0.25, as the decimals read."""
+    if (isinstance(act, float) and math.isinf(act)) or (
+            isinstance(exp, float) and math.isinf(exp)):
+        return act == exp
+    if math.isinf(tolerance):
+        return True
+    return abs(_decimal(act) - _decimal(exp)) <= _decimal(tolerance)
+
+
+def _same_time(want: dt.date | dt.datetime, act: dt.date | dt.datetime) -> bool:
+    """An expected ISO date or datetime against a value: a naive expectation is the wall
+    time in the value's zone; one with an offset (``2026-06-01T09:00-04:00``) is an instant,
+    equal to an aware value at the same instant (a naive value has no instant: unequal)."""
+    if isinstance(want, dt.datetime) and want.tzinfo is not None:
+        return (isinstance(act, dt.datetime) and act.tzinfo is not None
+                and want.astimezone(dt.UTC) == act.astimezone(dt.UTC))
+    if isinstance(act, dt.datetime) and act.tzinfo is not None:
+        act = act.replace(tzinfo=None)
+    if type(want) is not type(act):
+        if isinstance(act, dt.datetime) and not isinstance(want, dt.datetime):
+            return act == dt.datetime.combine(want, dt.time())
+        return False
+    return bool(want == act)
+
+
 def _values_equal(exp: Any, act: Any, tolerance: float) -> bool:
     if exp is None or act is None:
         return exp is None and act is None
@@ -145,20 +181,14 @@ def _values_equal(exp: Any, act: Any, tolerance: float) -> bool:
             return False
         if isinstance(act, float) and math.isnan(act):
             return False
-        return abs(float(act) - float(exp)) <= tolerance
+        return _within(act, exp, tolerance)
     if isinstance(exp, str):
         if isinstance(act, (dt.date, dt.datetime)):
             try:
                 want = parse_time(exp)
             except ValueError:
                 return False
-            if isinstance(act, dt.datetime) and act.tzinfo is not None:
-                act = act.replace(tzinfo=None)
-            if type(want) is not type(act):
-                if isinstance(act, dt.datetime) and not isinstance(want, dt.datetime):
-                    return act == dt.datetime.combine(want, dt.time())
-                return False
-            return bool(want == act)
+            return _same_time(want, act)
         return exp == str(act)
     return bool(exp == act)
 
@@ -172,7 +202,7 @@ def _check_expected(exp: Expected, act: Any, tolerance: float) -> bool:
         if exp.value is None:
             return False
         tol = exp.tolerance if exp.tolerance is not None else tolerance
-        return abs(float(act) - float(exp.value)) <= tol
+        return _within(act, exp.value, tol)
     if exp.min is not None and act < exp.min:
         return False
     return not (exp.max is not None and act > exp.max)

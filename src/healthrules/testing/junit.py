@@ -88,7 +88,11 @@ def to_junit_xml(report: RunReport) -> str:
 
 
 def write_junit_xml(report: RunReport, path: str | os.PathLike[str]) -> None:
-    """Write :func:`to_junit_xml` to a file (its folder is created if needed)."""
+    """Write :func:`to_junit_xml` to a file (its folder is created if needed), atomically: a
+    temporary file in the same folder, then a rename, so a CI step never reads half a file
+    and a failed write leaves the previous report as it was."""
+    from healthrules.output import atomic_write_text
+
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(to_junit_xml(report) + "\n", encoding="utf-8")
+    atomic_write_text(p, to_junit_xml(report) + "\n")

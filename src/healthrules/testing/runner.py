@@ -606,9 +606,12 @@ def _naive_ref(ref: dt.date | dt.datetime, tz: str | None) -> dt.date | dt.datet
 
 
 def _read_table(path: Path) -> pl.DataFrame:
+    """A fixture file; a CSV's columns are read as text and parsed as the contract declares
+    (:func:`_coerce`), as ``healthrules evaluate`` reads a CSV: never guessed, so a key or a
+    ``str`` attribute ``00001`` stays ``00001`` (a guess read it as the number 1, then "1")."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        return pl.read_csv(path, try_parse_dates=True, infer_schema_length=10_000)
+        return pl.read_csv(path, infer_schema=False)
     if suffix == ".parquet":
         return pl.read_parquet(path)
     return pl.read_ndjson(path)
@@ -649,6 +652,14 @@ def _coerce(frame: pl.DataFrame, schema: dict[str, pl.DataType], what: str, src:
             exprs.append(col.alias(name))
         elif dtype == pl.Date and have == pl.String:
             exprs.append(col.str.to_date().alias(name))
+        elif dtype == pl.Boolean and have == pl.String:
+            low = col.str.strip_chars().str.to_lowercase()
+            bad = col.is_not_null() & ~low.is_in(["true", "false", "1", "0"])
+            if frame.select(bad.any()).item():
+                value = frame.filter(bad)[name][0]
+                raise _file_error(src, path, f"{what}: column {name!r} holds {value!r}, not "
+                                  "true or false (or 1 / 0)")
+            exprs.append(low.is_in(["true", "1"]).alias(name))
         else:
             exprs.append(col.cast(dtype).alias(name))
     try:

@@ -847,8 +847,13 @@ def _check_case(src: TestSource, index: RoadmapIndex, ci: int, case: Case) -> No
     if as_of_text is None:
         src.issue(TestCode.BAD_TIME, "the case has no as_of (give one here or at the top of "
                   "the file)", f"{base}.name", case=ci)
+    elif case.as_of is None:  # the file's as_of: a bad one is reported once, at the top
+        try:
+            ref = parse_time(as_of_text)
+        except ValueError:
+            ref = None
     else:
-        ref = _check_time(src, as_of_text, f"{base}.as_of" if case.as_of else "as_of", None, ci)
+        ref = _check_time(src, as_of_text, f"{base}.as_of", None, ci)
     ref_day = ref.date() if isinstance(ref, dt.datetime) else ref
     times: list[tuple[dt.date | dt.datetime | None, str]] = [(ref, f"{base}.as_of")]
     for k, check in enumerate(case.checks):
