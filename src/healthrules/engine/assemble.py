@@ -19,7 +19,7 @@ order) ``__fired_k``, ``__unknown_k`` and ``__scope_k``; plus a column per indic
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -220,6 +220,9 @@ class RoadmapProgram:
         self._segment = _segment_expr(r, self.expr, a)
         self._task_columns: list[pl.Expr] = []
         self._task_flags = [self._flags(si) for si in range(len(r.stages))]
+        self._entries: tuple[list[pl.Expr], int | None] | None = None
+        self._stage_values: tuple[list[pl.Expr | None], list[pl.Expr | None],
+                                  dict[str, int]] | None = None
         self._stage = self._stage_exprs()
         self._achievement = self._achievement_exprs()
         target = a.expressions.get("goal.target")
@@ -272,6 +275,7 @@ class RoadmapProgram:
             infer=lambda node: infer(node, actions_env, banded=a.banded))
         self._outputs = self._output_exprs()
         self._indicator_cols = [pl.col(name) for name in self._outputs[0]]
+        self._stage_sizes: list[int] = []  # (the stage's steps' sizes: _fused_steps)
         self._fused = self._fused_steps()
         self._fused_many: tuple[list[list[pl.Expr]], list[list[pl.Expr]],
                                 list[list[pl.Expr]]] | None = None  # built on first use
@@ -374,9 +378,13 @@ class RoadmapProgram:
         if self._conds:
             conditions += [self._whens, self._conds]
         conditions.append([self._roadmap_id])
-        # the indicators' steps and the conditions' are the same in both forms: fused once
+        # the indicators' steps and the conditions' are the same in both forms: fused once;
+        # the stage's steps of both forms read and write the same columns, step by step
+        # (the same tests, values and picks, in chains or arrays): fused as the first was
         if many:
-            return self._fused[0], _fuse(stage), self._fused[2]
+            return self._fused[0], _fused_as(stage, self._stage_sizes, self._fused[1]), \
+                self._fused[2]
+        self._stage_sizes = [len(step) for step in stage]
         return _fuse(indicators), _fuse(stage), _fuse(conditions)
 
     def frame(self, routed: pl.LazyFrame, agg: pl.LazyFrame | pl.DataFrame, key: str,
@@ -567,20 +575,41 @@ class RoadmapProgram:
         """The rows routed to this roadmap with their raw aggregates (``agg`` collected:
         its columns taken by name and renamed, no select to plan; ``every``: ``routed``
         has no ``__route``, every row is routed here)."""
-        # (the expressions built once: a call builds none and parses no name)
-        route, rest, raw = self._join_exprs.get(key) or self._join_exprs.setdefault(key, (
-            pl.col("__route") == self.index, pl.all().exclude("__route"),
-            [pl.col(key), *self._raw]))
+        route, rest, raw = self._join_parts(key)
         if isinstance(agg, pl.DataFrame):
-            if ("raw", key) not in self._takes:
-                self._takes[("raw", key)] = column_take(*raw)
-            take = self._takes[("raw", key)]
+            take = self._take("raw", key, raw)
             taken = take_columns(agg, take) if take is not None else None
             right = taken.lazy() if taken is not None else agg.lazy().select(raw)
         else:
             right = agg.select(raw)
         left = routed if every else routed.filter(route).select(rest)
         return left.join(right, on=key, how="left", maintain_order="left")
+
+    def _join_parts(self, key: str) -> tuple[pl.Expr, pl.Expr, list[pl.Expr]]:
+        """The route test, the routed rows' columns and the raw aggregates' columns of
+        :meth:`_joined` (the expressions built once: a call builds none and parses no
+        name)."""
+        return self._join_exprs.get(key) or self._join_exprs.setdefault(key, (
+            pl.col("__route") == self.index, pl.all().exclude("__route"),
+            [pl.col(key), *self._raw]))
+
+    def _take(self, name: str, key: str, exprs: Sequence[pl.Expr | str]) -> ColumnTake | None:
+        """The :func:`column_take` of the select ``name`` (``raw``: the aggregates of
+        :meth:`_joined`; ``indicators``, ``stages``, ``scores``: the outputs of
+        :meth:`outputs`) of row key ``key``, made once (:meth:`prepare_reads` makes them
+        at compile)."""
+        memo = (name, key)
+        if memo not in self._takes:
+            self._takes[memo] = column_take(*exprs)
+        return self._takes[memo]
+
+    def _output_reads(self, key: str) -> dict[str, list[pl.Expr | str]]:
+        """The expressions of the selects of :meth:`outputs` that only take columns, by
+        their name for :meth:`_take`."""
+        _, stage_exprs, score_exprs, _, _ = self._outputs
+        return {"indicators": [key, "roadmap", *self._indicator_cols],
+                "stages": [key, "roadmap", *stage_exprs],
+                "scores": [key, "roadmap", *score_exprs]}
 
     def _indicators(self, lf: pl.LazyFrame, steps: list[list[pl.Expr]]) -> pl.LazyFrame:
         """The fused indicator ``steps``, then the previous windows' columns dropped."""
@@ -827,12 +856,18 @@ class RoadmapProgram:
         """The columns of a collected roadmap frame that the fired actions read (the key,
         the roadmap, the stage, the fired flags and what texts and evidence show), taken
         by name (no query)."""
+        return narrow(frame, key, *self._fired_names())
+
+    def _fired_names(self) -> list[str]:
+        """The columns :meth:`fired_columns` takes besides the key, built once (the
+        renderer's reads are complete after ``__init__``; :meth:`prepare_reads` builds
+        them at compile)."""
         reads = self._fired_reads
-        if reads is None:  # built once (the renderer's reads are complete after __init__)
+        if reads is None:
             reads = self._fired_reads = [
                 "roadmap", "__stage", *[f"__fired_{k}" for k in range(len(self._outputs[3]))],
                 *sorted(self._renderer.reads)]
-        return narrow(frame, key, *reads)
+        return reads
 
     def outputs(self, frame: pl.DataFrame, key: str, by: str | None = None, *,
                 render: bool = True, fired: bool = True, counts: bool = True,
@@ -859,11 +894,7 @@ class RoadmapProgram:
             # columns read as they are (the indicators, the scores, one row's stage
             # columns and its literal task list ``then``): taken by name from the
             # collected frame, no query to plan (about 2 us per column less)
-            plain: ColumnTake | None = None
-            if name:
-                if (name, key) not in self._takes:
-                    self._takes[(name, key)] = column_take(*exprs)
-                plain = self._takes[(name, key)]
+            plain = self._take(name, key, exprs) if name else None
             taken = take_columns(frame, plain) if plain is not None else None
             row = self._literal_row(then) if then is not None and frame.height == 1 else None
             if taken is not None and (then is None or row is not None):
@@ -1085,6 +1116,18 @@ class RoadmapProgram:
         row = [pl.col("__row")] if carried else []
         for k in range(len(self._outputs[3])):
             self._action_reads(k, key, row)
+        # the selects that only take columns (the raw aggregates of _joined, the outputs
+        # of outputs()) and the columns of the rows the fired actions render from: the
+        # fired columns of the frame (fired_columns), led by the caller's ``__row`` when
+        # carried; each branch's columns of those rows (_branch_columns) found now
+        self._take("raw", key, self._join_parts(key)[2])
+        for name, exprs in self._output_reads(key).items():
+            self._take(name, key, exprs)
+        names = read_names(key, *self._fired_names())
+        if names is not None:
+            columns = ("__row", *names) if carried else tuple(names)
+            for k in range(len(self._outputs[3])):
+                self._branch_columns(k, key, row, columns)
         if self._literal_tables:
             # the stacked branches' select and (rows carrying their number) the sort key
             # of rendered_actions and sorted_actions: built now, not on the first call
@@ -1268,15 +1311,8 @@ class RoadmapProgram:
         ``replace_strict``, costs several times more to plan and run on a few rows. On
         ``many`` rows the index is a when/then chain: the array costs about ten times more
         per row."""
-        r, a = self.compiled.roadmap, self.compiled.analysis
-        conds: list[pl.Expr] = []
-        fallback: int | None = None  # the stage of a row no entry test holds for
-        for si in range(len(r.stages)):
-            parsed = a.expressions.get(f"stages[{si}].entry")
-            if parsed is None:  # no test: every row left gets this stage, none after it
-                fallback = si
-                break
-            conds.append(self.expr(parsed).fill_null(False))
+        r = self.compiled.roadmap
+        conds, fallback = self._entry_tests()
         index: pl.Expr
         if not conds:
             index = pl.lit(fallback, pl.Int64)
@@ -1289,10 +1325,29 @@ class RoadmapProgram:
         else:
             first = pl.concat_arr([*conds, pl.lit(True)]).arr.arg_max()
             index = _table([*range(len(conds)), fallback], pl.Int64).gather(first)
+        if many:  # the name: the same expression in both forms
+            return index.alias("__stage_index"), self._stage[1]
         ids = [st.id for st in r.stages]
         name = _table([*ids, UNASSIGNED_STAGE], pl.String).gather(
             pl.col("__stage_index").fill_null(len(ids)))
         return index.alias("__stage_index"), name.alias("__stage")
+
+    def _entry_tests(self) -> tuple[list[pl.Expr], int | None]:
+        """The stages' entry tests in order, up to the first stage without one, and that
+        stage (None: every stage has a test): translated once, read by both forms of
+        :meth:`_stage_exprs`."""
+        if self._entries is None:
+            r, a = self.compiled.roadmap, self.compiled.analysis
+            conds: list[pl.Expr] = []
+            fallback: int | None = None  # the stage of a row no entry test holds for
+            for si in range(len(r.stages)):
+                parsed = a.expressions.get(f"stages[{si}].entry")
+                if parsed is None:  # no test: every row left gets this stage, none after it
+                    fallback = si
+                    break
+                conds.append(self.expr(parsed).fill_null(False))
+            self._entries = (conds, fallback)
+        return self._entries
 
     def _achievement_exprs(self, many: bool = False) -> list[pl.Expr]:
         """``__achieved``, ``__tasks_done`` and ``__tasks_total`` of the row's stage.
@@ -1303,20 +1358,23 @@ class RoadmapProgram:
         ``many`` rows, where the array costs more per row)."""
         r, a = self.compiled.roadmap, self.compiled.analysis
         index = pl.col("__stage_index")
-        achieved: list[pl.Expr | None] = []
-        done: list[pl.Expr | None] = []
-        totals: dict[str, int] = {}
-        for si, st in enumerate(r.stages):
-            parsed = a.expressions.get(f"stages[{si}].achievement.when")
-            achieved.append(None if parsed is None else self._boolean(parsed))
-            flags = [flag for _, _, flag in self._task_flags[si]]
-            if flags:
-                totals[st.id] = len(flags)
-            # the lists themselves are built after collecting (tasks()); a task without
-            # done_when is never done (adds 0): only the task columns are counted
-            counted = [f.fill_null(False).cast(pl.Int64) for f in flags if f is not None]
-            done.append(None if not counted else counted[0] if len(counted) == 1
-                        else pl.sum_horizontal(counted))
+        if self._stage_values is None:  # (built once: both forms read the same values)
+            achieved: list[pl.Expr | None] = []
+            done: list[pl.Expr | None] = []
+            totals: dict[str, int] = {}
+            for si, st in enumerate(r.stages):
+                parsed = a.expressions.get(f"stages[{si}].achievement.when")
+                achieved.append(None if parsed is None else self._boolean(parsed))
+                flags = [flag for _, _, flag in self._task_flags[si]]
+                if flags:
+                    totals[st.id] = len(flags)
+                # the lists themselves are built after collecting (tasks()); a task without
+                # done_when is never done (adds 0): only the task columns are counted
+                counted = [f.fill_null(False).cast(pl.Int64) for f in flags if f is not None]
+                done.append(None if not counted else counted[0] if len(counted) == 1
+                            else pl.sum_horizontal(counted))
+            self._stage_values = (achieved, done, totals)
+        achieved, done, totals = self._stage_values
 
         def by_stage(values: list[pl.Expr | None], none: pl.Expr) -> pl.Expr | None:
             present = [(si, v) for si, v in enumerate(values) if v is not None]
@@ -1341,14 +1399,15 @@ class RoadmapProgram:
         n_done = by_stage(done, pl.lit(0, pl.Int64))
         # the number of tasks is read from a table by the stage index (a when/then per
         # stage, or a replace_strict of the stage, costs more)
-        total = (pl.lit(0, pl.Int64) if not totals else _table(
-            [*[totals.get(st.id, 0) for st in r.stages], 0], pl.Int64).gather(
-                index.fill_null(len(r.stages))))
+        total = (self._achievement[2] if many  # (the same expression in both forms)
+                 else (pl.lit(0, pl.Int64) if not totals else _table(
+                     [*[totals.get(st.id, 0) for st in r.stages], 0], pl.Int64).gather(
+                         index.fill_null(len(r.stages)))).alias("__tasks_total"))
         return [
             (pl.lit(None, pl.Boolean) if ach is None else ach).alias("__achieved"),
             (pl.lit(0, pl.Int64) if n_done is None
              else n_done.fill_null(pl.lit(0, pl.Int64))).alias("__tasks_done"),
-            total.alias("__tasks_total"),
+            total,
         ]
 
     def _score_exprs(self, many: bool = False, *, at: bool = False) -> list[list[pl.Expr]]:
@@ -1593,6 +1652,23 @@ def _fuse(steps: list[list[pl.Expr]]) -> list[list[pl.Expr]]:
             fused.append(list(step))
             written = set(writes)
     return fused
+
+
+def _fused_as(steps: list[list[pl.Expr]], sizes: list[int],
+              fused: list[list[pl.Expr]]) -> list[list[pl.Expr]]:
+    """``_fuse(steps)`` for steps that read and write the same columns as the steps of
+    ``sizes`` expressions each that ``_fuse`` made ``fused`` of: the same groups of whole
+    steps, without reading every expression's names again (``_fuse`` itself where the
+    sizes differ)."""
+    if [len(step) for step in steps] != sizes:
+        return _fuse(steps)
+    flat = [e for step in steps for e in step]
+    out: list[list[pl.Expr]] = []
+    at = 0
+    for group in fused:
+        out.append(flat[at:at + len(group)])
+        at += len(group)
+    return out
 
 
 def _levelled(steps: list[list[pl.Expr]]) -> list[list[pl.Expr]]:
