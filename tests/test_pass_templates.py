@@ -340,3 +340,52 @@ def test_a_new_date_builds_no_aggregation(monkeypatch: pytest.MonkeyPatch) -> No
     shared = p.query(events, folded=True, shared=True).collect(optimizations=EVENTS_QUERY_FLAGS)
     assert calls == [False]
     _frames_equal(shared, plain)
+
+
+@pytest.mark.parametrize("zone", [None, "UTC", "America/New_York", "Asia/Kolkata"])
+def test_reads_and_read_ranges_kept_across_dates(zone: str | None) -> None:
+    """The read steps (kept per plan, source, zone and unit) and the read range (its
+    windows' lengths kept per plan and source) at dates in turn, a daylight-saving change
+    among them, microsecond, millisecond and ``Date`` timestamps: the steps each clock's
+    own build gives, and the earliest start of each clock's windows."""
+    from healthrules.engine.aggregate import _read_steps
+    from healthrules.inputs import read_event_exprs
+
+    spec = WORKLOAD.roadmap_sources_dict()
+    spec["indicators"] = spec["indicators"] + [
+        {"id": "since_contract", "family": "process", "aggregate": "count",
+         "window": {"from": "contract_start", "days": 400}}]
+    plan = hr.compile(Roadmap.model_validate(spec))
+    accounts = pl.DataFrame({"account_id": ["a", "b"],
+                             "contract_start": [dt.date(2025, 2, 3), None]})
+    schemas = {"usage": pl.Datetime("us", zone), "tickets": pl.Datetime("ms", zone),
+               "surveys": pl.Date()}
+    longest = {"usage": 180, "tickets": 0, "surveys": 0}
+    for name in plan.sources:
+        got = EventsPass(plan, clock_for(plan, pl.Schema(
+            {"timestamp": schemas["usage"]}), AS_OF), accounts, source=name)._range_parts()
+        longest[name] = got[0].days if got[0] is not None else 0
+    assert longest["usage"] == 180 and longest["tickets"] > 0 and longest["surveys"] > 0
+    for as_of in (AS_OF, dt.date(2026, 3, 8), dt.datetime(2026, 11, 1, 1, 30),
+                  dt.date(2024, 2, 29)):
+        clock = clock_for(plan, pl.Schema({"timestamp": schemas["usage"]}), as_of)
+        for name, ev in plan.sources.items():
+            schema = pl.Schema({ev.timestamp: schemas[name], ev.account: pl.String,
+                                **{c: pl.Float64 if t == "float" else pl.Int64
+                                   for c, t in ev.values.items()}})
+            columns = tuple(sorted({ev.timestamp, ev.account, *ev.values}))
+            for one_limb in (False, True):
+                cols, exprs, _ = _read_steps(plan, name, clock, schema, columns, one_limb)
+                want_cols, want = read_event_exprs(plan, clock, schema, columns, name)
+                assert [c.meta.output_name() for c in cols] == want_cols
+                assert _same(tuple(exprs), tuple(want)), (name, as_of)
+            p = EventsPass(plan, clock, accounts, source=name)
+            start, end = p.read_range()
+            assert end == clock.end
+            starts = [clock.end - dt.timedelta(days=longest[name])]
+            if name == "usage":
+                starts.append(dt.datetime(2025, 2, 3))
+            assert start == min(starts), (name, as_of)
+    # one entry per source, zone and unit, and form of the limbs: none per date
+    assert len(plan.memo["event-reads"]) == 2 * len(plan.sources)
+    assert len(plan.memo["read-range"]) == len(plan.sources)

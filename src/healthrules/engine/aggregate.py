@@ -1139,25 +1139,25 @@ class EventsPass:
         ``None`` when one of them reads all history (or there is none). The instants are on
         the evaluation clock (the default source's zone).
         """
-        trailing, anchors, unbounded = self._range_parts()
+        span, anchors, unbounded = self._range_parts()
         if unbounded:
             return None, self.clock.end
-        lows = [trailing] if trailing is not None else []
+        # (the earliest trailing window's start: the longest one's)
+        lows = [self.clock.end - span] if span is not None else []
         lows += [self._anchor_start(a) for a in anchors]
         return min(lows), self.clock.end
 
-    def _range_parts(self) -> tuple[dt.datetime | None, tuple[str, ...], bool]:
-        """What :meth:`read_range` reads, built once per plan, source and clock: the
-        earliest start of the trailing windows (None: none), the attributes where anchored
-        windows start (their earliest value is the accounts' data), and whether some
-        window reads all history (or no indicator reads this source)."""
-        parts: dict[tuple[str, Clock], tuple[dt.datetime | None, tuple[str, ...], bool]] = (
+    def _range_parts(self) -> tuple[dt.timedelta | None, tuple[str, ...], bool]:
+        """What :meth:`read_range` reads, built once per plan and source (the same at every
+        clock): the longest of the trailing windows (None: none), the attributes where
+        anchored windows start (their earliest value is the accounts' data), and whether
+        some window reads all history (or no indicator reads this source)."""
+        parts: dict[str, tuple[dt.timedelta | None, tuple[str, ...], bool]] = (
             self.plan.cached("read-range", dict))
-        key = (self.source, self.clock)
-        got = parts.get(key)
+        got = parts.get(self.source)
         if got is not None:
             return got
-        lows: list[dt.datetime] = []
+        spans: list[int] = []
         anchors: set[str] = set()
         mine = self.indicators()
         unbounded = not mine
@@ -1175,17 +1175,14 @@ class EventsPass:
             w = ind.window
             if w.kind == "trailing":
                 assert w.days is not None
-                span = w.days * (2 if ind.id in cr.analysis.previous_windows else 1)
-                lows.append(self.clock.end - dt.timedelta(days=span))
+                spans.append(w.days * (2 if ind.id in cr.analysis.previous_windows else 1))
             elif w.kind == "anchored":
                 assert w.from_ is not None
                 anchors.add(w.from_)
             else:
                 unbounded = True
-        got = (min(lows) if lows else None, tuple(sorted(anchors)), unbounded)
-        if len(parts) >= 64:  # many dates (a backfill by a loop): keep the newest
-            parts.clear()
-        parts[key] = got
+        got = parts[self.source] = (dt.timedelta(days=max(spans)) if spans else None,
+                                    tuple(sorted(anchors)), unbounded)
         return got
 
     def _anchor_start(self, attribute: str) -> dt.datetime:
@@ -1290,13 +1287,15 @@ def _read_steps(plan: Plan, source: str, clock: Clock, schema: pl.Schema,
                 ) -> tuple[list[pl.Expr], list[pl.Expr], list[pl.Expr]]:
     """The columns and expressions of :func:`read_source` other than its time range:
     those of :func:`healthrules.inputs.read_event_exprs`, then the float values' limbs. Built
-    once per plan, source, clock, schema of the columns read and form of the limbs, and
-    kept (a service evaluating one account per call reads frames of one schema)."""
+    once per plan, source, clock zone and unit (they read nothing else of the clock: the
+    same at every date), schema of the columns read and form of the limbs, and kept (a
+    service evaluating one account per call reads frames of one schema; a daily job's
+    evaluation at a new date builds none)."""
     steps: dict[Hashable, tuple[list[pl.Expr], list[pl.Expr], list[pl.Expr]]] = plan.cached(
         "event-reads", dict)
     ts = plan.sources[source].timestamp
-    key = (source, clock, tuple((n, schema.get(n)) for n in sorted(columns)),
-           schema.get(ts), one_limb)
+    key = (source, clock.time_zone, clock.time_unit,
+           tuple((n, schema.get(n)) for n in sorted(columns)), schema.get(ts), one_limb)
     got = steps.get(key)
     if got is not None:
         return got
