@@ -514,6 +514,13 @@ class EventsPass:
             shapes[key] = shape
         return shape
 
+    def streams_shared(self) -> bool:
+        """Whether the pass's streaming query runs in the shared form (``query(...,
+        shared=True)``): where it has a template (:meth:`_template`), which ``compile``
+        built, so that a new date builds only the columns that read the clock; otherwise
+        the plain form, as built at each clock (the same results either way)."""
+        return self._template(self.optimistic) is not None
+
     def _base(self) -> _Shape:
         """What the pass reads and checks (its columns, attributes and absolute sums, the
         same at every clock): from the clock-free template where there is one, so that an
@@ -989,7 +996,7 @@ class EventsPass:
                 self.rows if self.rows is not None else SMALL_ROWS)
             return self.query(events, small=True, shared=shared).collect(
                 engine="in-memory", optimizations=flags)
-        return self.query(events, shared=True, folded=True).collect(
+        return self.query(events, shared=self.streams_shared(), folded=True).collect(
             optimizations=EVENTS_QUERY_FLAGS)
 
     def beyond_one_limb(self, agg_df: pl.DataFrame) -> bool:

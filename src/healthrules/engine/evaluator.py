@@ -286,7 +286,8 @@ class Evaluator:
             shared, flags = small_events_run(sum(n for n in sizes if n is not None))
             # (the streaming passes in the shared form: built at compile but for the
             # windows, docs/performance.md, "Ninth round on the events pass")
-            queries = [p.query(frames[p.source], small=small, shared=shared or not small,
+            queries = [p.query(frames[p.source], small=small,
+                               shared=shared if small else p.streams_shared(),
                                folded=not small) for p in passes]
             if small:
                 collected = pl.collect_all(queries, engine="in-memory", optimizations=flags)
