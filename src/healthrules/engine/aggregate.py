@@ -17,7 +17,7 @@ import datetime as dt
 import functools
 import math
 import operator
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -620,6 +620,8 @@ class EventsPass:
         shared: list[pl.Expr | _Dated] = []
         seen = _Computed()
         seen_dated: dict[Hashable, str] = {}
+        by_key: dict[Hashable, str] = {}  # a template's aggregations by what they read
+        agg_key: Hashable = None
         attribute_windows: list[AggregateIndicator] = []
 
         def column(expr: pl.Expr) -> pl.Expr:
@@ -631,14 +633,25 @@ class EventsPass:
                 shared.append(expr.alias(name))
             return pl.col(name)
 
-        def dated(key: Hashable, make: _Dated) -> pl.Expr:
+        def dated(key: Hashable, make: _Dated) -> str:
             """A window or filter that reads the clock as a column of its own (a
-            template's), each distinct one (by ``key``) once."""
+            template's), each distinct one (by ``key``) once: its name."""
             name = seen_dated.get(key)
             if name is None:
                 name = seen_dated[key] = f"__shared{len(shared)}"
                 shared.append(dataclasses.replace(make, name=name))
-            return pl.col(name)
+            return name
+
+        def keyed(key: Hashable, make: pl.Expr | Callable[[], pl.Expr]) -> str:
+            """A template's window or filter that reads no clock (``make``, or what it
+            builds) as a column of its own, each distinct one once: found by ``key`` (an
+            attribute window's bounds, a filter's text: the same expression), else by its
+            expression."""
+            name = seen_dated.get(key)
+            if name is None:
+                expr = make if isinstance(make, pl.Expr) else make()
+                name = seen_dated[key] = column(expr).meta.output_name()
+            return name
         copies: list[tuple[str, str]] = []
         finishes: list[pl.Expr] = []
         parts: list[str] = []
@@ -716,19 +729,27 @@ class EventsPass:
                     # (no plain form: the shared one's condition, from its columns; a
                     # window at an attribute reads its instants' columns, the same at
                     # every clock)
-                    if ind.window.kind == "anchored":
+                    w = ind.window
+                    if w.kind == "anchored":
                         if ind not in attribute_windows:
                             attribute_windows.append(ind)
-                        swindow = column(self._attribute_window(ind, {}))
+                        wname = keyed(("attribute", w.from_, w.days),
+                                      functools.partial(self._attribute_window, ind, {}))
                     else:
-                        w = ind.window
-                        swindow = dated(("window", w.kind, w.days, prev),
-                                        _Dated("", ind=ind, prev=prev, index=i))
+                        wname = dated(("window", w.kind, w.days, prev),
+                                      _Dated("", ind=ind, prev=prev, index=i))
+                    fname = None
                     if isinstance(swhere, _Dated):
                         assert swhere.parsed is not None
-                        cond = swindow & dated(("where", id(a), swhere.parsed.source), swhere)
-                    else:
-                        cond = swindow if swhere is None else (swindow & column(swhere))
+                        fname = dated(("where", id(a), swhere.parsed.source), swhere)
+                    elif swhere is not None:
+                        assert where_parsed is not None
+                        fname = keyed(("free", id(a), where_parsed.source), swhere)
+                    cond = pl.col(wname) if fname is None else (pl.col(wname) & pl.col(fname))
+                    # what the aggregation is a function of (its kind, column, q and
+                    # condition): equal keys, equal expressions, so a copy is found without
+                    # building it (others are still compared by their expressions)
+                    agg_key = (ind.aggregate, ind.of, ind.q, wname, fname)
                 elif ind.window.kind == "anchored" and not a.anchored_on_indicator(ind):
                     wcond = self._attribute_window(ind, instants)
                 else:
@@ -754,13 +775,18 @@ class EventsPass:
                 if pair_col is not None:
                     pair_flags.setdefault(pair_col, []).append(cond.any().alias(name))
                 elif template:  # the shared form alone (``cond`` reads its columns)
-                    split = aggregate_split(self.plan, ind, cond, finite=True, one_limb=one)
-                    expr = (aggregate_expr(self.plan, ind, cond, finite=True, one_limb=one)
-                            if split is None else _split_key(ind, split))
-                    same = computed.find(expr)
+                    same = by_key.get(agg_key)
+                    if same is None:
+                        split = aggregate_split(self.plan, ind, cond, finite=True,
+                                                one_limb=one)
+                        expr = (aggregate_expr(self.plan, ind, cond, finite=True, one_limb=one)
+                                if split is None else _split_key(ind, split))
+                        same = computed.find(expr)
                     if same is not None:
+                        by_key[agg_key] = same
                         copies.append((name, same))
                         continue
+                    by_key[agg_key] = name
                     computed.add(expr, name)
                     if split is None:
                         shared_aggs.append(expr.alias(name))
