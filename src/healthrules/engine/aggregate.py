@@ -17,7 +17,7 @@ import datetime as dt
 import functools
 import math
 import operator
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -58,6 +58,7 @@ from healthrules.roadmap import AggregateIndicator
 __all__ = ["PLAIN_EVENTS", "EventsPass", "abs_sum_column", "abs_sum_expr",
            "aggregate_expr", "aggregate_split", "anchor_column", "check_sum_range",
            "clock_free_filter", "flawed_abs_sum_expr", "keys_known", "prepare_filters",
+           "prepare_passes",
            "raw_column", "read_source",
            "small_events_flags", "small_events_run", "summed_columns"]
 
@@ -195,6 +196,24 @@ def prepare_filters(plan: Plan) -> None:
                 clock_free_filter(plan, analysis, parsed, source)
 
 
+_TEMPLATE_CLOCK = Clock(as_of=dt.date(2000, 1, 1), end=dt.datetime(2000, 1, 2),
+                        time_zone=None, time_unit="us")
+"""A clock for building what the events passes compute without one (:func:`prepare_passes`:
+the template reads none of it)."""
+
+
+def prepare_passes(plan: Plan) -> None:
+    """Build each source's events pass without its clock now (``compile`` calls it): the
+    aggregations, reductions and finishes of the shared form, in the form an evaluation
+    runs (optimistic sums, the flaws folded), so that an evaluation at a new date builds
+    only its windows, the filters that read ``as_of`` and its read (``EventsPass._template``).
+    """
+    accounts = pl.DataFrame()
+    for source in plan.sources:
+        EventsPass(plan, _TEMPLATE_CLOCK, accounts, source=source,
+                   optimistic=True)._template(True)
+
+
 def check_sum_range(plan: Plan, source: str, sums: pl.DataFrame, key: str) -> None:
     """Refuse an account whose values of a summed column add up, in absolute value, to
     :data:`healthrules.aggregates.EXACT_BOUND` or more (their exact sum could leave Int64).
@@ -259,6 +278,21 @@ def aggregate_split(plan: Plan, ind: AggregateIndicator, cond: pl.Expr, *,
 
 
 @dataclass(frozen=True)
+class _Dated:
+    """A column of the shared form (``_Shape.shared``) that reads the clock, as a template
+    holds it: the window of ``ind`` (``prev``: its previous one; ``index``: its roadmap) or,
+    with ``parsed``, an event filter that reads ``as_of`` (of ``analysis``); built at each
+    clock by :meth:`EventsPass._dated` as the column ``name``."""
+
+    name: str
+    ind: AggregateIndicator | None = None
+    prev: bool = False
+    index: int = 0
+    analysis: Analysis | None = None
+    parsed: Parsed | None = None
+
+
+@dataclass(frozen=True)
 class _Shape:
     """What the events pass of a plan computes at one clock (built once, then reused)."""
 
@@ -299,6 +333,15 @@ class _Shape:
     # ``EventsPass.query``); the same values, column for column
     shared: tuple[pl.Expr, ...] = ()
     shared_aggs: tuple[pl.Expr, ...] = ()
+    # a shape built without a clock (``EventsPass._template``): only the shared form, whose
+    # aggregations read every window and filter from ``shared``'s columns; ``shared_at``
+    # holds those columns, each built (and aliased) once or, where it reads the clock (a
+    # window's instants, a filter reading ``as_of``), how to build it at a clock
+    # (:class:`_Dated`); ``attribute_windows`` the indicators whose windows start at an
+    # account attribute (their ``instants`` are built at each clock)
+    templated: bool = False
+    shared_at: tuple[pl.Expr | _Dated, ...] = ()
+    attribute_windows: tuple[AggregateIndicator, ...] = ()
 
     # (the expressions of the steps after the group_by, built once: a call builds none)
     @functools.cached_property
@@ -413,7 +456,7 @@ class EventsPass:
 
     def read_columns(self) -> tuple[set[str], set[str]]:
         """(event columns, account attributes) the whole pass reads at this clock."""
-        shape = self._shape()
+        shape = self._base()
         return set(shape.columns), set(shape.attributes)
 
     def attribute_instants(self) -> tuple[pl.Expr, ...]:
@@ -448,37 +491,110 @@ class EventsPass:
             return free[0]
         return translate(parsed, analysis, self.time, filter_scope=True, source=self.source)
 
-    def _shape(self, folded: bool = False) -> _Shape:
+    def _shape(self, folded: bool = False, shared: bool = False) -> _Shape:
         """The pass's expressions at this clock, built once per plan, source and clock
-        (``folded``: the data checks' form of :meth:`query`'s ``folded``)."""
-        shapes: dict[tuple[str, Clock, bool, bool, bool], _Shape] = self.plan.cached(
+        (``folded``: the data checks' form of :meth:`query`'s ``folded``; ``shared``: its
+        shared form, from the clock-free template where there is one, :meth:`_template`)."""
+        shapes: dict[tuple[str, Clock, bool, bool, bool, bool], _Shape] = self.plan.cached(
             "events-pass", dict)
         folded = folded and self.optimistic
-        key = (self.source, self.clock, self.low_memory, self.optimistic, folded)
+        template = self._template(folded) if shared else None
+        key = (self.source, self.clock, self.low_memory, self.optimistic, folded,
+               template is not None)
         shape = shapes.get(key)
         if shape is None:
             # (the folded form from the plain one, which the read and ``finish`` use too:
             # the pass's expressions are built once per date)
-            shape = self._folded(self._shape()) if folded else self._build_shape()
+            if template is not None:
+                shape = self._dated(template)
+            else:
+                shape = self._folded(self._shape()) if folded else self._build_shape()
             if len(shapes) >= 64:  # many dates (a backfill by a loop): keep the newest
                 shapes.clear()
             shapes[key] = shape
         return shape
 
+    def streams_shared(self) -> bool:
+        """Whether the pass's streaming query runs in the shared form (``query(...,
+        shared=True)``): where it has a template (:meth:`_template`), which ``compile``
+        built, so that a new date builds only the columns that read the clock; otherwise
+        the plain form, as built at each clock (the same results either way)."""
+        return self._template(self.optimistic) is not None
+
+    def _base(self) -> _Shape:
+        """What the pass reads and checks (its columns, attributes and absolute sums, the
+        same at every clock): from the clock-free template where there is one, so that an
+        evaluation in the shared form builds nothing else at a new date."""
+        template = self._template(False)
+        return self._shape() if template is None else template
+
+    def _template(self, folded: bool) -> _Shape | None:
+        """The shared form of the pass (``query(shared=True)``) without a clock: every
+        aggregation, reduction and finish built once per plan and source (``compile``
+        builds it: :func:`prepare_passes`), the columns that read the clock built at each
+        clock by :meth:`_dated`. None where the pass has no such form: distinct counts
+        from pairs (``low_memory``), windows that start at an indicator."""
+        if self.low_memory:
+            return None
+        templates: dict[tuple[str, bool, bool], _Shape | None] = self.plan.cached(
+            "events-pass-template", dict)
+        folded = folded and self.optimistic
+        key = (self.source, self.optimistic, folded)
+        if key not in templates:
+            if folded:
+                plain = self._template(False)
+                templates[key] = None if plain is None else self._folded(plain)
+            elif any(self.plan.roadmaps[i].analysis.anchored_on_indicator(ind)
+                     for i, _, ind in self.indicators()):
+                templates[key] = None
+            else:
+                templates[key] = self._build_shape(template=True)
+        return templates[key]
+
+    def _dated(self, template: _Shape) -> _Shape:
+        """``template`` (:meth:`_template`) at this clock: its columns that read the clock
+        (windows, filters reading ``as_of``) and the instants of the windows that start at
+        an account attribute; the same expressions as :meth:`_build_shape`'s shared form."""
+        shared = tuple(c if isinstance(c, pl.Expr) else self._dated_column(c)
+                       for c in template.shared_at)
+        instants: dict[str, pl.Expr] = {}
+        for ind in template.attribute_windows:
+            self._attribute_window(ind, instants)
+        return dataclasses.replace(
+            template, shared=shared,
+            instants=tuple(e.alias(n) for n, e in sorted(instants.items())))
+
+    def _dated_column(self, column: _Dated) -> pl.Expr:
+        """A column of the shared form that reads the clock (:class:`_Dated`), at this
+        clock."""
+        if column.ind is not None:
+            expr, _ = self.window(column.ind, column.prev, column.index)
+        else:
+            assert column.analysis is not None and column.parsed is not None
+            expr = translate(column.parsed, column.analysis, self.time, filter_scope=True,
+                             source=self.source)
+        return expr.alias(column.name)
+
     def _folded(self, shape: _Shape) -> _Shape:
         """``shape`` with the flaw count folded into the first absolute sum
         (:func:`flawed_abs_sum_expr`; the same shape where nothing is summed). The first
         aggregations of both forms are ``__n``, ``__flawed`` and the absolute sums
-        (``checks``), in that order."""
+        (``checks``), in that order (a template has the shared form only)."""
         if not shape.checks:
             return shape
         summed = sorted(summed_columns(self.plan, self.source))
         first = flawed_abs_sum_expr(summed[0], self._flawed())
         return dataclasses.replace(
-            shape, aggs=(shape.aggs[0], first, *shape.aggs[3:]),
+            shape, aggs=(shape.aggs[0], first, *shape.aggs[3:]) if shape.aggs else (),
             shared_aggs=(shape.shared_aggs[0], first, *shape.shared_aggs[3:]))
 
-    def _build_shape(self) -> _Shape:
+    def _build_shape(self, template: bool = False) -> _Shape:
+        """The pass's expressions at this clock: the plain form (``aggs``) and the shared
+        form (``shared_aggs`` reading ``shared``). ``template``: the shared form alone,
+        without the clock (:meth:`_template`): a column that reads the clock is a
+        :class:`_Dated`, built by :meth:`_dated`; the same columns in the same order as
+        the shared form built at a clock, told equal by the window (its kind, days and
+        ``prev``) or the filter's text instead of their expressions at a clock."""
         ev = self.columns
         needed_cols = {ev.account, ev.timestamp}
         if ev.event is not None:
@@ -499,8 +615,14 @@ class EventsPass:
         computed = _Computed()
         # the shared form of the aggregations (``_Shape.shared_aggs``), built alongside
         shared_aggs: list[pl.Expr] = list(aggs)
-        shared: list[pl.Expr] = []
+        if template:
+            aggs = []
+        shared: list[pl.Expr | _Dated] = []
         seen = _Computed()
+        seen_dated: dict[Hashable, str] = {}
+        by_key: dict[Hashable, str] = {}  # a template's aggregations by what they read
+        agg_key: Hashable = None
+        attribute_windows: list[AggregateIndicator] = []
 
         def column(expr: pl.Expr) -> pl.Expr:
             """A window or filter as a column of its own, each distinct one once."""
@@ -510,6 +632,26 @@ class EventsPass:
                 seen.add(expr, name)
                 shared.append(expr.alias(name))
             return pl.col(name)
+
+        def dated(key: Hashable, make: _Dated) -> str:
+            """A window or filter that reads the clock as a column of its own (a
+            template's), each distinct one (by ``key``) once: its name."""
+            name = seen_dated.get(key)
+            if name is None:
+                name = seen_dated[key] = f"__shared{len(shared)}"
+                shared.append(dataclasses.replace(make, name=name))
+            return name
+
+        def keyed(key: Hashable, make: pl.Expr | Callable[[], pl.Expr]) -> str:
+            """A template's window or filter that reads no clock (``make``, or what it
+            builds) as a column of its own, each distinct one once: found by ``key`` (an
+            attribute window's bounds, a filter's text: the same expression), else by its
+            expression."""
+            name = seen_dated.get(key)
+            if name is None:
+                expr = make if isinstance(make, pl.Expr) else make()
+                name = seen_dated[key] = column(expr).meta.output_name()
+            return name
         copies: list[tuple[str, str]] = []
         finishes: list[pl.Expr] = []
         parts: list[str] = []
@@ -526,9 +668,24 @@ class EventsPass:
             name = f"__part{len(parts)}"
             computed.add(expr, name)
             parts.append(name)
-            aggs.append(expr.alias(name))
+            if not template:
+                aggs.append(expr.alias(name))
             shared_aggs.append(shared_expr.alias(name))
             return name
+
+        def finish_split(name: str, split: Split, cols: list[str]) -> None:
+            """The finishes of a split aggregation ``name`` from its reductions'
+            columns ``cols`` (``finishes``, and ``staged`` for a pass over a few events)."""
+            finishes.append(split.finish([pl.col(c) for c in cols]).alias(name))
+            if split.values is not None and split.combine is not None:
+                first = len(values)
+                for v in split.values([pl.col(c) for c in cols]):
+                    values.append(f"__value{len(values)}")
+                    value_exprs.append(v.alias(values[-1]))
+                staged.append(split.combine(
+                    [pl.col(c) for c in values[first:]]).alias(name))
+            else:
+                staged.append(finishes[-1])
         use_day = False
         anchor_steps: dict[int, list[pl.Expr]] = {}
         anchor_matters: dict[int, list[pl.Expr]] = {}
@@ -542,6 +699,9 @@ class EventsPass:
             a = self.plan.roadmaps[i].analysis
             where_parsed = a.expressions.get(f"indicators[{idx}].where")
             where = None
+            # a template's filter: its expression, or how to build it at a clock (each a
+            # column of the shared form, numbered after the window's, as at a clock)
+            swhere: pl.Expr | _Dated | None = None
             if where_parsed is not None:
                 free = clock_free_filter(self.plan, a, where_parsed, self.source)
                 names = names_in(where_parsed.tree) if free is None else free[1]
@@ -550,7 +710,12 @@ class EventsPass:
                 attrs = {n for n in names if n in a.attribute_types}
                 needed_attrs |= attrs
                 joined_attrs |= attrs
-                where = self.filter_expr(a, where_parsed)
+                if not template:
+                    where = self.filter_expr(a, where_parsed)
+                elif free is not None:
+                    swhere = free[0]
+                else:  # (it reads ``as_of``: built at each clock)
+                    swhere = _Dated("", analysis=a, parsed=where_parsed)
             kind = AGGREGATE_KINDS[ind.aggregate]
             of = kind.of_column(ind.of, ev.user)
             if of is not None:
@@ -560,11 +725,37 @@ class EventsPass:
             if ind.window.from_ is not None and not a.anchored_on_indicator(ind):
                 needed_attrs.add(ind.window.from_)
             for prev in (False, True) if ind.id in a.previous_windows else (False,):
-                if ind.window.kind == "anchored" and not a.anchored_on_indicator(ind):
+                if template:
+                    # (no plain form: the shared one's condition, from its columns; a
+                    # window at an attribute reads its instants' columns, the same at
+                    # every clock)
+                    w = ind.window
+                    if w.kind == "anchored":
+                        if ind not in attribute_windows:
+                            attribute_windows.append(ind)
+                        wname = keyed(("attribute", w.from_, w.days),
+                                      functools.partial(self._attribute_window, ind, {}))
+                    else:
+                        wname = dated(("window", w.kind, w.days, prev),
+                                      _Dated("", ind=ind, prev=prev, index=i))
+                    fname = None
+                    if isinstance(swhere, _Dated):
+                        assert swhere.parsed is not None
+                        fname = dated(("where", id(a), swhere.parsed.source), swhere)
+                    elif swhere is not None:
+                        assert where_parsed is not None
+                        fname = keyed(("free", id(a), where_parsed.source), swhere)
+                    cond = pl.col(wname) if fname is None else (pl.col(wname) & pl.col(fname))
+                    # what the aggregation is a function of (its kind, column, q and
+                    # condition): equal keys, equal expressions, so a copy is found without
+                    # building it (others are still compared by their expressions)
+                    agg_key = (ind.aggregate, ind.of, ind.q, wname, fname)
+                elif ind.window.kind == "anchored" and not a.anchored_on_indicator(ind):
                     wcond = self._attribute_window(ind, instants)
                 else:
                     wcond, _ = self.window(ind, prev, i)
-                cond = wcond if where is None else (wcond & where)
+                if not template:
+                    cond = wcond if where is None else (wcond & where)
                 # a null condition counts as false: every aggregate form reads it so
                 if (i, ind.id) in used_as_anchor and not prev:
                     level = a.anchor_levels.get(ind.id, 0)
@@ -583,6 +774,25 @@ class EventsPass:
                 pair_col = self._pair_column(ind) if self.low_memory else None
                 if pair_col is not None:
                     pair_flags.setdefault(pair_col, []).append(cond.any().alias(name))
+                elif template:  # the shared form alone (``cond`` reads its columns)
+                    same = by_key.get(agg_key)
+                    if same is None:
+                        split = aggregate_split(self.plan, ind, cond, finite=True,
+                                                one_limb=one)
+                        expr = (aggregate_expr(self.plan, ind, cond, finite=True, one_limb=one)
+                                if split is None else _split_key(ind, split))
+                        same = computed.find(expr)
+                    if same is not None:
+                        by_key[agg_key] = same
+                        copies.append((name, same))
+                        continue
+                    by_key[agg_key] = name
+                    computed.add(expr, name)
+                    if split is None:
+                        shared_aggs.append(expr.alias(name))
+                    else:
+                        finish_split(name, split, [reduction(part, part)
+                                                   for part in split.parts])
                 else:
                     # the events are read by read_source: float values finite or null
                     split = aggregate_split(self.plan, ind, cond, finite=True, one_limb=one)
@@ -606,18 +816,9 @@ class EventsPass:
                         ssplit = aggregate_split(self.plan, ind, scond, finite=True,
                                                  one_limb=one)
                         assert ssplit is not None
-                        cols = [reduction(part, spart) for part, spart
-                                in zip(split.parts, ssplit.parts, strict=True)]
-                        finishes.append(split.finish([pl.col(c) for c in cols]).alias(name))
-                        if split.values is not None and split.combine is not None:
-                            first = len(values)
-                            for v in split.values([pl.col(c) for c in cols]):
-                                values.append(f"__value{len(values)}")
-                                value_exprs.append(v.alias(values[-1]))
-                            staged.append(split.combine(
-                                [pl.col(c) for c in values[first:]]).alias(name))
-                        else:
-                            staged.append(finishes[-1])
+                        finish_split(name, split, [
+                            reduction(part, spart) for part, spart
+                            in zip(split.parts, ssplit.parts, strict=True)])
         return _Shape(
             columns=tuple(sorted(needed_cols)), attributes=tuple(sorted(needed_attrs)),
             instants=tuple(e.alias(n) for n, e in sorted(instants.items())),
@@ -634,7 +835,10 @@ class EventsPass:
             checks=tuple(abs_sum_column(c) for c in summed),
             one_limb_checks=tuple(abs_sum_column(c) for c in summed
                                   if one and summed_types[c] == "float"),
-            shared=tuple(shared), shared_aggs=tuple(shared_aggs))
+            shared=() if template else tuple(e for e in shared if isinstance(e, pl.Expr)),
+            shared_aggs=tuple(shared_aggs),
+            templated=template, shared_at=tuple(shared) if template else (),
+            attribute_windows=tuple(attribute_windows))
 
     def _flawed(self) -> pl.Expr:
         """Whether an event read has a flaw the data checks count: a null timestamp, a null
@@ -660,7 +864,7 @@ class EventsPass:
             events = events.filter(
                 _partition_filter(self.partition_column, dtype, start, end))
         return read_source(events, self.plan, self.source, self.clock, schema,
-                           self._shape().columns, start, end, one_limb=self.optimistic)
+                           self._base().columns, start, end, one_limb=self.optimistic)
 
     def flaws(self, events: pl.LazyFrame, in_memory: bool = False) -> dict[str, int]:
         """The events read with a null timestamp, with a null event name, and the float
@@ -691,7 +895,7 @@ class EventsPass:
     def _some_flaw(self, agg_df: pl.DataFrame) -> bool:
         """Whether a ``folded`` frame (:meth:`query`) says some event may have a flaw: its
         first summed column's absolute sum is infinite for some account."""
-        largest = agg_df.get_column(self._shape().checks[0]).max()
+        largest = agg_df.get_column(self._base().checks[0]).max()
         return isinstance(largest, float) and math.isinf(largest)
 
     def _flaws_and_sums(self, events: pl.LazyFrame, in_memory: bool,
@@ -756,7 +960,7 @@ class EventsPass:
         when some account's is infinite (the same results, the same errors)."""
         ev = self.columns
         ts = pl.col(ev.timestamp)
-        shape = self._shape(folded)
+        shape = self._shape(folded, shared)
         schema = events.collect_schema()
         lf = self._read(events, schema)
         if shape.joined or shape.instants:
@@ -770,8 +974,9 @@ class EventsPass:
         if shape.use_day:
             lf = lf.with_columns(day_of(ts, schema.get(ev.timestamp), self.clock, small)
                                  .alias("__day"))
-        if shared and shape.shared:
-            out = lf.with_columns(shape.shared).group_by(ev.account).agg(shape.shared_aggs)
+        if shared and (shape.shared or shape.templated):
+            out = (lf.with_columns(shape.shared) if shape.shared else lf).group_by(
+                ev.account).agg(shape.shared_aggs)
         else:
             out = lf.group_by(ev.account).agg(shape.aggs)
         staged = small and bool(shape.values)
@@ -817,7 +1022,8 @@ class EventsPass:
                 self.rows if self.rows is not None else SMALL_ROWS)
             return self.query(events, small=True, shared=shared).collect(
                 engine="in-memory", optimizations=flags)
-        return self.query(events, folded=True).collect(optimizations=EVENTS_QUERY_FLAGS)
+        return self.query(events, shared=self.streams_shared(), folded=True).collect(
+            optimizations=EVENTS_QUERY_FLAGS)
 
     def beyond_one_limb(self, agg_df: pl.DataFrame) -> bool:
         """Whether some account's absolute sum of a float column that this (optimistic)
@@ -825,7 +1031,7 @@ class EventsPass:
         its totals may then have wrapped, and the pass must run with two limbs. (In a
         ``folded`` frame, :meth:`query`, an account with a flaw has an infinite absolute
         sum: true; :meth:`finish` then computes the sums apart to tell.)"""
-        for name in self._shape().one_limb_checks:
+        for name in self._base().one_limb_checks:
             largest = agg_df.get_column(name).max()  # a Float64 column: a float or None
             if isinstance(largest, float) and not largest < ONE_LIMB_BOUND:  # (NaN too)
                 return True
@@ -908,7 +1114,7 @@ class EventsPass:
             diagnostics.update(self.flaws(events, in_memory))
         if null_keys:
             agg_df = agg_df.filter(pl.col(self.key).is_not_null())
-        checks = list(self._shape().checks)
+        checks = list(self._base().checks)
         if apart is not None:  # (keyed by the source's account column, null keys kept)
             if ev.account != self.key:
                 apart.columns = [self.key if c == ev.account else c for c in apart.columns]
@@ -966,25 +1172,25 @@ class EventsPass:
         ``None`` when one of them reads all history (or there is none). The instants are on
         the evaluation clock (the default source's zone).
         """
-        trailing, anchors, unbounded = self._range_parts()
+        span, anchors, unbounded = self._range_parts()
         if unbounded:
             return None, self.clock.end
-        lows = [trailing] if trailing is not None else []
+        # (the earliest trailing window's start: the longest one's)
+        lows = [self.clock.end - span] if span is not None else []
         lows += [self._anchor_start(a) for a in anchors]
         return min(lows), self.clock.end
 
-    def _range_parts(self) -> tuple[dt.datetime | None, tuple[str, ...], bool]:
-        """What :meth:`read_range` reads, built once per plan, source and clock: the
-        earliest start of the trailing windows (None: none), the attributes where anchored
-        windows start (their earliest value is the accounts' data), and whether some
-        window reads all history (or no indicator reads this source)."""
-        parts: dict[tuple[str, Clock], tuple[dt.datetime | None, tuple[str, ...], bool]] = (
+    def _range_parts(self) -> tuple[dt.timedelta | None, tuple[str, ...], bool]:
+        """What :meth:`read_range` reads, built once per plan and source (the same at every
+        clock): the longest of the trailing windows (None: none), the attributes where
+        anchored windows start (their earliest value is the accounts' data), and whether
+        some window reads all history (or no indicator reads this source)."""
+        parts: dict[str, tuple[dt.timedelta | None, tuple[str, ...], bool]] = (
             self.plan.cached("read-range", dict))
-        key = (self.source, self.clock)
-        got = parts.get(key)
+        got = parts.get(self.source)
         if got is not None:
             return got
-        lows: list[dt.datetime] = []
+        spans: list[int] = []
         anchors: set[str] = set()
         mine = self.indicators()
         unbounded = not mine
@@ -1002,17 +1208,14 @@ class EventsPass:
             w = ind.window
             if w.kind == "trailing":
                 assert w.days is not None
-                span = w.days * (2 if ind.id in cr.analysis.previous_windows else 1)
-                lows.append(self.clock.end - dt.timedelta(days=span))
+                spans.append(w.days * (2 if ind.id in cr.analysis.previous_windows else 1))
             elif w.kind == "anchored":
                 assert w.from_ is not None
                 anchors.add(w.from_)
             else:
                 unbounded = True
-        got = (min(lows) if lows else None, tuple(sorted(anchors)), unbounded)
-        if len(parts) >= 64:  # many dates (a backfill by a loop): keep the newest
-            parts.clear()
-        parts[key] = got
+        got = parts[self.source] = (dt.timedelta(days=max(spans)) if spans else None,
+                                    tuple(sorted(anchors)), unbounded)
         return got
 
     def _anchor_start(self, attribute: str) -> dt.datetime:
@@ -1117,13 +1320,15 @@ def _read_steps(plan: Plan, source: str, clock: Clock, schema: pl.Schema,
                 ) -> tuple[list[pl.Expr], list[pl.Expr], list[pl.Expr]]:
     """The columns and expressions of :func:`read_source` other than its time range:
     those of :func:`healthrules.inputs.read_event_exprs`, then the float values' limbs. Built
-    once per plan, source, clock, schema of the columns read and form of the limbs, and
-    kept (a service evaluating one account per call reads frames of one schema)."""
+    once per plan, source, clock zone and unit (they read nothing else of the clock: the
+    same at every date), schema of the columns read and form of the limbs, and kept (a
+    service evaluating one account per call reads frames of one schema; a daily job's
+    evaluation at a new date builds none)."""
     steps: dict[Hashable, tuple[list[pl.Expr], list[pl.Expr], list[pl.Expr]]] = plan.cached(
         "event-reads", dict)
     ts = plan.sources[source].timestamp
-    key = (source, clock, tuple((n, schema.get(n)) for n in sorted(columns)),
-           schema.get(ts), one_limb)
+    key = (source, clock.time_zone, clock.time_unit,
+           tuple((n, schema.get(n)) for n in sorted(columns)), schema.get(ts), one_limb)
     got = steps.get(key)
     if got is not None:
         return got

@@ -49,6 +49,7 @@ from healthrules.engine.aggregate import (
     EventsPass,
     keys_known,
     prepare_filters,
+    prepare_passes,
     read_source,
     small_events_run,
 )
@@ -149,7 +150,8 @@ class Evaluator:
         """Build now what evaluations build on first use and does not depend on the data
         (``compile`` calls it): the frame of the actions' names, the event columns that
         filters read as text, each source's indicators, the event filters that read no
-        ``as_of`` (the same at every date) and the columns each action's rendering reads.
+        ``as_of`` (the same at every date), each events pass's aggregations without their
+        windows (:func:`prepare_passes`) and the columns each action's rendering reads.
         A daily job compiles and then evaluates once:
         its evaluation should pay for the data only."""
         plan = self.plan
@@ -158,6 +160,7 @@ class Evaluator:
         for name in plan.sources:
             plan.source_indicators(name)
         prepare_filters(plan)
+        prepare_passes(plan)
         # the columns each action's branch reads when many rows render their actions: the
         # rows carry their number when one roadmap without roll-ups is sorted by key
         # (``_results``)
@@ -281,7 +284,10 @@ class Evaluator:
             # the passes of the sources run together (one collect_all), each its own query
             small = all(n is not None and n <= SMALL_ROWS for n in sizes)
             shared, flags = small_events_run(sum(n for n in sizes if n is not None))
-            queries = [p.query(frames[p.source], small=small, shared=small and shared,
+            # (the streaming passes in the shared form: built at compile but for the
+            # windows, docs/performance.md, "Ninth round on the events pass")
+            queries = [p.query(frames[p.source], small=small,
+                               shared=shared if small else p.streams_shared(),
                                folded=not small) for p in passes]
             if small:
                 collected = pl.collect_all(queries, engine="in-memory", optimizations=flags)
