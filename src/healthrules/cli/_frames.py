@@ -22,7 +22,7 @@ __all__ = ["add_source_arguments", "contract_types", "has_input", "input_frame",
 Side = Literal["events", "accounts"]
 
 _SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".ndjson": "ndjson",
-             ".jsonl": "ndjson"}
+             ".jsonl": "ndjson", ".arrow": "ipc", ".ipc": "ipc", ".feather": "ipc"}
 
 
 def contract_types(plan: Plan, side: Side, source: str | None = None) -> dict[str, str]:
@@ -44,10 +44,103 @@ def contract_types(plan: Plan, side: Side, source: str | None = None) -> dict[st
     return types
 
 
-def _typed(lf: pl.LazyFrame, types: dict[str, str], timezone: str | None) -> pl.LazyFrame:
-    """Text columns brought to their declared types; nothing else is touched."""
+# a timestamp's text: the wall time, then an optional UTC offset (Z, +01, +0100, +01:00,
+# +00:09:21); an offset is read only after a time of day (so 2026-06-01 is a date)
+_STAMP = (r"^(.*?\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?|.*)\s*"
+          r"(Z|z|[+-]\d{2}(?::?\d{2}(?::?\d{2})?)?)?$")
+_DATE_ONLY = r"^\s*\d{4}-\d{2}-\d{2}\s*$"
+_NS = r"[.,]\d{7,}"
+
+
+def _stamp_kinds(lf: pl.LazyFrame, names: list[str]) -> dict[str, tuple[str, bool]]:
+    """Per text timestamp column: ``ns`` when a value has more than six digits of a second
+    (else ``us``), and whether every value is a date alone (read as a ``Date``, the midnight
+    starting it on the events' wall clock, as a frame's ``Date`` column is)."""
+    if not names:
+        return {}
+    row = lf.select([e for n in names for e in (
+        pl.col(n).str.contains(_NS).any().alias(f"{n}\0ns"),
+        (pl.col(n).is_null() | pl.col(n).str.contains(_DATE_ONLY)).all().alias(f"{n}\0d"),
+        pl.col(n).is_not_null().any().alias(f"{n}\0any"))]).collect().row(0, named=True)
+    return {n: ("ns" if row[f"{n}\0ns"] else "us", bool(row[f"{n}\0d"] and row[f"{n}\0any"]))
+            for n in names}
+
+
+def _stamp(name: str, zone: str | None, unit: str, dates: bool) -> tuple[pl.Expr, pl.Expr]:
+    """A text timestamp column parsed exactly, and why a value cannot be (null: it can).
+
+    A value with a UTC offset is that instant (offsets to the second: pre-1911 Paris is
+    +00:09:21), shown in ``zone``; a value without one is a wall time of ``zone`` (a wall
+    time a daylight-saving change repeats or skips is refused, as is an offset cut to the
+    minute from the zone's own offset then: the instant it names is not the one meant). In
+    a roadmap without a zone an offset is refused (the events are wall times).
+    """
+    text = pl.col(name).str.strip_chars()
+    if dates:
+        day = text.str.to_date("%Y-%m-%d", strict=False)
+        return day.alias(name), pl.when(day.is_null() & text.is_not_null()).then(
+            pl.lit("is not a date (YYYY-MM-DD)"))
+    parts = text.str.extract_groups(_STAMP)
+    wall_text, off = parts.struct.field("1"), parts.struct.field("2")
+    wall = wall_text.str.to_datetime(time_unit=unit, strict=False)  # type: ignore[arg-type]
+    digits = off.str.replace_all(":", "").str.slice(1)
+    hh = digits.str.slice(0, 2).cast(pl.Int64, strict=False)
+    mm = pl.when(digits.str.len_chars() >= 4).then(
+        digits.str.slice(2, 2).cast(pl.Int64, strict=False)).otherwise(0)
+    ss = pl.when(digits.str.len_chars() >= 6).then(
+        digits.str.slice(4, 2).cast(pl.Int64, strict=False)).otherwise(0)
+    sign = pl.when(off.str.starts_with("-")).then(-1).otherwise(1)
+    seconds = pl.when(off.str.to_uppercase() == "Z").then(0).otherwise(
+        sign * (hh * 3600 + mm * 60 + ss))
+    bad_offset = off.is_not_null() & (off.str.to_uppercase() != "Z") & (
+        (hh > 23) | (mm > 59) | (ss > 59) | hh.is_null())
+    utc = (wall - pl.duration(seconds=seconds, time_unit=unit))  # type: ignore[arg-type]
+    has_off = off.is_not_null()
+    nanos = pl.lit(None, pl.String)
+    if unit == "ns":
+        # (polars wraps a nanosecond value out of its range round: the year read in us)
+        year = wall_text.str.to_datetime(time_unit="us", strict=False).dt.year()
+        nanos = pl.when(year.is_not_null() & ((year < 1678) | (year > 2261))).then(
+            pl.lit("is outside the years 1678 to 2261 that nanosecond timestamps hold"))
+    value: pl.Expr
+    why: pl.Expr
+    if zone is None:
+        value = wall
+        why = pl.when(has_off).then(pl.lit(
+            "has a UTC offset, but the roadmap declares no time zone (its events are wall "
+            "times): write wall times, or declare the zone (data.events.timezone)"))
+    else:
+        at = utc.dt.replace_time_zone("UTC").dt.convert_time_zone(zone)
+        local = wall.dt.replace_time_zone(zone, ambiguous="null", non_existent="null")
+        value = pl.when(has_off).then(at).otherwise(local)
+        # the zone's own offset at that instant, in seconds
+        own = (at.dt.replace_time_zone(None) - utc).dt.total_seconds()
+        cut = (own - seconds).abs()
+        repeated = wall.dt.replace_time_zone(zone, ambiguous="earliest",
+                                             non_existent="null").is_not_null()
+        why = (pl.when(has_off & (cut > 0) & (cut < 60)).then(
+                   pl.format(f"has the UTC offset {{}}, cut to the minute from {zone}'s "
+                             "offset then (the instant it names is not the one meant): write "
+                             "the offset to the second, UTC, or wall times without an offset",
+                             off))
+               .when(~has_off & wall.is_not_null() & local.is_null() & repeated).then(
+                   pl.lit(f"is a wall time {zone} repeats (a daylight-saving change): write "
+                          "it with its UTC offset"))
+               .when(~has_off & wall.is_not_null() & local.is_null()).then(
+                   pl.lit(f"is a wall time {zone} skips (a daylight-saving change)")))
+    why = (pl.when(text.is_null()).then(pl.lit(None, pl.String))
+           .when(wall.is_null()).then(pl.lit("is not a date and time"))
+           .when(bad_offset).then(pl.format("has no valid UTC offset ({})", off))
+           .otherwise(pl.coalesce(nanos, why)))
+    return value.alias(name), why
+
+
+def _parsers(lf: pl.LazyFrame, types: dict[str, str], timezone: str | None,
+             stamps: dict[str, tuple[str, bool]]) -> dict[str, tuple[pl.Expr, pl.Expr]]:
+    """Per text column to type: its parsed value, and why a value cannot be parsed (null:
+    it can), so a bad value is an input error naming it, never a null or a shifted time."""
     schema = lf.collect_schema()
-    exprs: list[pl.Expr] = []
+    out: dict[str, tuple[pl.Expr, pl.Expr]] = {}
     for name, typ in types.items():
         if name not in schema:
             continue  # the contract check names it
@@ -55,22 +148,66 @@ def _typed(lf: pl.LazyFrame, types: dict[str, str], timezone: str | None) -> pl.
         is_text = schema[name] == pl.String
         if typ == "str":
             if schema[name] != pl.String:
-                exprs.append(c.cast(pl.String))
-        elif not is_text:
+                out[name] = (c.cast(pl.String), pl.lit(None, pl.String))
+            continue
+        if not is_text:
             continue  # NDJSON numbers and booleans are typed already
-        elif typ == "int":
-            exprs.append(c.cast(pl.Int64))
+        if typ == "datetime":
+            out[name] = _stamp(name, timezone, *stamps.get(name, ("us", False)))
+            continue
+        if typ == "int":
+            v = c.str.strip_chars().cast(pl.Int64, strict=False)
         elif typ == "float":
-            exprs.append(c.cast(pl.Float64))
+            v = c.str.strip_chars().cast(pl.Float64, strict=False)
         elif typ == "bool":
             low = c.str.strip_chars().str.to_lowercase()
-            exprs.append(pl.when(low.is_in(["true", "1"])).then(True)
-                         .when(low.is_in(["false", "0"])).then(False).alias(name))
+            v = (pl.when(low.is_in(["true", "1"])).then(True)
+                 .when(low.is_in(["false", "0"])).then(False))
         elif typ == "date":
-            exprs.append(c.str.to_date())
-        elif typ == "datetime":
-            exprs.append(c.str.to_datetime(time_unit="us", time_zone=timezone))
-    return lf.with_columns(exprs) if exprs else lf
+            v = c.str.strip_chars().str.to_date(strict=False)
+        else:
+            continue
+        out[name] = (v.alias(name), pl.when(c.is_not_null() & v.is_null()).then(
+            pl.lit(f"is not {'an' if typ == 'int' else 'a'} {typ}")))
+    return out
+
+
+def _parsed(lf: pl.LazyFrame, types: dict[str, str], timezone: str | None,
+            where: Location, what: str) -> pl.LazyFrame:
+    """``lf`` (text) with the declared types, after one read of the typed columns that
+    refuses, by file, column, row and value, what cannot be read exactly."""
+    try:
+        schema = lf.collect_schema()
+    except pl.exceptions.PolarsError as exc:
+        raise InputDataError([Issue(code=Code.FILE_UNREADABLE.value, location=where,
+                                    message=f"{what}: not a readable file ({exc})")]) from None
+    nulls = [n for n in types if schema.get(n) == pl.Null]  # NDJSON: null in every row
+    if nulls:
+        lf = lf.with_columns(pl.col(n).cast(pl.String) for n in nulls)
+        schema = lf.collect_schema()
+    stamps = _stamp_kinds(lf, [n for n, t in types.items()
+                               if t == "datetime" and schema.get(n) == pl.String])
+    parsers = _parsers(lf, types, timezone, stamps)
+    checks = {n: why for n, (_, why) in parsers.items()}
+    if checks:
+        found = (lf.with_row_index("\0row").select(
+                     pl.col("\0row"), *(why.alias(f"\0{n}") for n, why in checks.items()),
+                     *(pl.col(n).alias(f"\0v{n}") for n in checks))
+                 .filter(pl.any_horizontal(pl.col(f"\0{n}").is_not_null() for n in checks))
+                 .head(20).collect())
+        issues = []
+        for n in checks:
+            bad = found.filter(pl.col(f"\0{n}").is_not_null())
+            if bad.height:
+                row, why, value = bad.row(0)[0], bad[f"\0{n}"][0], bad[f"\0v{n}"][0]
+                more = f" (and {bad.height - 1} more of the first 20 refused)" \
+                    if bad.height > 1 else ""
+                issues.append(Issue(
+                    code=Code.WRONG_DTYPE.value, location=Location(file=where.file, path=n),
+                    message=f"{what} file: column {n!r}, row {row + 1}: {value!r} {why}{more}"))
+        if issues:
+            raise InputDataError(issues)
+    return lf.with_columns(v for v, _ in parsers.values())
 
 
 _NAMED = re.compile(r"^([A-Za-z][A-Za-z0-9_]*)=(.+)$")
@@ -218,17 +355,30 @@ def scan_frame(path: str | Path, what: str, plan: Plan | None = None,
             raise InputDataError([Issue(code=Code.FILE_NOT_FOUND.value, location=where,
                                         message=f"{what} folder holds no .parquet files")])
         _check_parquet(files, what)
-        return pl.scan_parquet(p / "**" / "*.parquet", hive_partitioning=True)
+        return _in_zone(pl.scan_parquet(p / "**" / "*.parquet", hive_partitioning=True),
+                        plan, side, source)
     kind = _SUFFIXES.get(p.suffix.lower())
     if kind == "parquet":
         _check_parquet([p], what)
-        return pl.scan_parquet(p)
+        return _in_zone(pl.scan_parquet(p), plan, side, source)
+    if kind == "ipc":
+        try:
+            lf = pl.scan_ipc(p)
+            lf.collect_schema()
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            raise InputDataError([Issue(
+                code=Code.FILE_UNREADABLE.value, location=where,
+                message=f"{what}: not a readable Arrow IPC file ({exc})")]) from None
+        return _in_zone(lf, plan, side, source)
     if plan is not None and side is not None and kind in ("csv", "ndjson"):
         types = contract_types(plan, side, source)
-        lf = pl.scan_csv(p, infer_schema=False) if kind == "csv" else pl.scan_ndjson(p)
-        zone = (plan.sources[source].timezone if side == "events" and source is not None
-                else plan.events.timezone)
-        return _typed(lf, types, zone)
+        if kind == "csv":
+            lf = pl.scan_csv(p, infer_schema=False)
+        elif _blank(p):  # no line, no column: no rows of the declared columns
+            lf = pl.LazyFrame(schema=dict.fromkeys(types, pl.String))
+        else:
+            lf = pl.scan_ndjson(p)
+        return _parsed(lf, types, _zone(plan, side, source), where, what)
     if kind == "csv":
         return pl.scan_csv(p, try_parse_dates=True)
     if kind == "ndjson":
@@ -236,7 +386,39 @@ def scan_frame(path: str | Path, what: str, plan: Plan | None = None,
     raise InputDataError([Issue(
         code=Code.FILE_UNREADABLE.value, location=where,
         message=f"cannot tell the format of the {what} file from its name",
-        hint="use .parquet, .csv, .ndjson or .jsonl, or a folder of .parquet files")])
+        hint="use .parquet, .arrow (Arrow IPC), .csv, .ndjson or .jsonl, or a folder of "
+        ".parquet files")])
+
+
+def _blank(path: Path) -> bool:
+    """Whether a file holds nothing but white space (read in pieces: it may be large)."""
+    with path.open("rb") as f:
+        while piece := f.read(1 << 16):
+            if piece.strip():
+                return False
+    return True
+
+
+def _zone(plan: Plan, side: Side | None, source: str | None) -> str | None:
+    """The zone a file's timestamps are read in: its event source's, or the events'."""
+    return (plan.sources[source].timezone if side == "events" and source is not None
+            else plan.events.timezone)
+
+
+def _in_zone(lf: pl.LazyFrame, plan: Plan | None, side: Side | None,
+             source: str | None) -> pl.LazyFrame:
+    """A typed file's zoned timestamps shown in the roadmap's zone (the same instants, as
+    a CSV file's offsets, an Arrow table's and a database's are); naive ones are left to the
+    data contract, which refuses them in a zoned roadmap."""
+    if plan is None:
+        return lf
+    from healthrules.sources.base import in_zone
+
+    schema = lf.collect_schema()
+    want = in_zone(schema, _zone(plan, side, source))
+    moved = [pl.col(c).dt.convert_time_zone(d.time_zone)  # type: ignore[attr-defined]
+             for c, d in want.items() if d != schema[c]]
+    return lf.with_columns(moved) if moved else lf
 
 
 def _check_parquet(files: list[Path], what: str) -> None:
