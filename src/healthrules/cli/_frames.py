@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -44,10 +45,9 @@ def contract_types(plan: Plan, side: Side, source: str | None = None) -> dict[st
     return types
 
 
-# a timestamp's text: the wall time, then an optional UTC offset (Z, +01, +0100, +01:00,
-# +00:09:21); an offset is read only after a time of day (so 2026-06-01 is a date)
-_STAMP = (r"^(.*?\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?|.*)\s*"
-          r"(Z|z|[+-]\d{2}(?::?\d{2}(?::?\d{2})?)?)?$")
+# a timestamp's UTC offset (Z, +01, +0100, +01:00, to the second: +00:09:21), read only
+# after a time of day (so 2026-06-01 is a date, not 2026-06 at -01)
+_OFFSET = r"\d:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(Z|z|[+-]\d{2}(?::?\d{2}(?::?\d{2})?)?)$"
 _DATE_ONLY = r"^\s*\d{4}-\d{2}-\d{2}\s*$"
 _NS = r"[.,]\d{7,}"
 
@@ -66,8 +66,15 @@ def _stamp_kinds(lf: pl.LazyFrame, names: list[str]) -> dict[str, tuple[str, boo
             for n in names}
 
 
-def _stamp(name: str, zone: str | None, unit: str, dates: bool) -> tuple[pl.Expr, pl.Expr]:
-    """A text timestamp column parsed exactly, and why a value cannot be (null: it can).
+Stages = list[list[pl.Expr]]
+"""Columns added one ``with_columns`` after another (each read by name from the next, so a
+regular expression or a parse runs once per value, not once per use)."""
+
+
+def _stamp(name: str, zone: str | None, unit: str,
+           dates: bool) -> tuple[Stages, pl.Expr, pl.Expr, list[str]]:
+    """A text timestamp column parsed exactly: the stages of temporary columns, the value,
+    why a value cannot be parsed (null: it can) and the temporary columns' names.
 
     A value with a UTC offset is that instant (offsets to the second: pre-1911 Paris is
     +00:09:21), shown in ``zone``; a value without one is a wall time of ``zone`` (a wall
@@ -75,100 +82,152 @@ def _stamp(name: str, zone: str | None, unit: str, dates: bool) -> tuple[pl.Expr
     minute from the zone's own offset then: the instant it names is not the one meant). In
     a roadmap without a zone an offset is refused (the events are wall times).
     """
+    def t(part: str) -> str:
+        return f"\0{name}\0{part}"
+
+    def c(part: str) -> pl.Expr:
+        return pl.col(t(part))
+
     text = pl.col(name).str.strip_chars()
     if dates:
         day = text.str.to_date("%Y-%m-%d", strict=False)
-        return day.alias(name), pl.when(day.is_null() & text.is_not_null()).then(
-            pl.lit("is not a date (YYYY-MM-DD)"))
-    parts = text.str.extract_groups(_STAMP)
-    wall_text, off = parts.struct.field("1"), parts.struct.field("2")
-    wall = wall_text.str.to_datetime(time_unit=unit, strict=False)  # type: ignore[arg-type]
-    digits = off.str.replace_all(":", "").str.slice(1)
-    hh = digits.str.slice(0, 2).cast(pl.Int64, strict=False)
-    mm = pl.when(digits.str.len_chars() >= 4).then(
-        digits.str.slice(2, 2).cast(pl.Int64, strict=False)).otherwise(0)
-    ss = pl.when(digits.str.len_chars() >= 6).then(
-        digits.str.slice(4, 2).cast(pl.Int64, strict=False)).otherwise(0)
-    sign = pl.when(off.str.starts_with("-")).then(-1).otherwise(1)
-    seconds = pl.when(off.str.to_uppercase() == "Z").then(0).otherwise(
-        sign * (hh * 3600 + mm * 60 + ss))
-    bad_offset = off.is_not_null() & (off.str.to_uppercase() != "Z") & (
-        (hh > 23) | (mm > 59) | (ss > 59) | hh.is_null())
-    utc = (wall - pl.duration(seconds=seconds, time_unit=unit))  # type: ignore[arg-type]
-    has_off = off.is_not_null()
-    nanos = pl.lit(None, pl.String)
+        return [[day.alias(t("day"))]], c("day").alias(name), pl.when(
+            c("day").is_null() & pl.col(name).is_not_null()).then(
+            pl.lit("is not a date (YYYY-MM-DD)")), [t("day")]
+    stages: Stages = [[text.alias(t("text"))],
+                       [c("text").str.extract(_OFFSET, 1).alias(t("off"))]]
+    stages.append([pl.when(c("off").is_null()).then(c("text")).otherwise(
+        c("text").str.head(c("text").str.len_chars() - c("off").str.len_chars())
+        .str.strip_chars_end()).alias(t("wt"))])
+    digits = c("off").str.replace_all(":", "").str.slice(1)
+    parsed = [c("wt").str.to_datetime(time_unit=unit,  # type: ignore[arg-type]
+                                      strict=False).alias(t("wall")),
+              digits.str.slice(0, 2).cast(pl.Int64, strict=False).alias(t("hh")),
+              pl.when(digits.str.len_chars() >= 4).then(
+                  digits.str.slice(2, 2).cast(pl.Int64, strict=False)).otherwise(0)
+              .alias(t("mm")),
+              pl.when(digits.str.len_chars() >= 6).then(
+                  digits.str.slice(4, 2).cast(pl.Int64, strict=False)).otherwise(0)
+              .alias(t("ss")),
+              c("off").is_not_null().alias(t("has_off")),
+              (c("off").str.to_uppercase() == "Z").alias(t("z"))]
     if unit == "ns":
         # (polars wraps a nanosecond value out of its range round: the year read in us)
-        year = wall_text.str.to_datetime(time_unit="us", strict=False).dt.year()
-        nanos = pl.when(year.is_not_null() & ((year < 1678) | (year > 2261))).then(
-            pl.lit("is outside the years 1678 to 2261 that nanosecond timestamps hold"))
+        parsed.append(c("wt").str.to_datetime(time_unit="us", strict=False).dt.year()
+                      .alias(t("year")))
+    stages.append(parsed)
+    sign = pl.when(c("off").str.starts_with("-")).then(-1).otherwise(1)
+    stages.append([
+        pl.when(c("z")).then(0).otherwise(sign * (c("hh") * 3600 + c("mm") * 60 + c("ss")))
+        .alias(t("secs")),
+        (c("has_off") & ~c("z") & ((c("hh") > 23) | (c("mm") > 59) | (c("ss") > 59)
+                                   | c("hh").is_null())).alias(t("bad_off"))])
+    stages.append([(c("wall") - pl.duration(seconds=c("secs"),
+                                            time_unit=unit))  # type: ignore[arg-type]
+                   .alias(t("utc"))])
+    temps = [t(x) for x in ("text", "wt", "off", "wall", "hh", "mm", "ss", "has_off", "z",
+                            "secs", "bad_off", "utc")]
+    nanos = pl.lit(None, pl.String)
+    if unit == "ns":
+        temps.append(t("year"))
+        nanos = pl.when(c("year").is_not_null() & ((c("year") < 1678) | (c("year") > 2261))
+                        ).then(pl.lit("is outside the years 1678 to 2261 that nanosecond "
+                                      "timestamps hold"))
     value: pl.Expr
     why: pl.Expr
     if zone is None:
-        value = wall
-        why = pl.when(has_off).then(pl.lit(
+        value = c("wall")
+        why = pl.when(c("has_off")).then(pl.lit(
             "has a UTC offset, but the roadmap declares no time zone (its events are wall "
             "times): write wall times, or declare the zone (data.events.timezone)"))
     else:
-        at = utc.dt.replace_time_zone("UTC").dt.convert_time_zone(zone)
-        local = wall.dt.replace_time_zone(zone, ambiguous="null", non_existent="null")
-        value = pl.when(has_off).then(at).otherwise(local)
-        # the zone's own offset at that instant, in seconds
-        own = (at.dt.replace_time_zone(None) - utc).dt.total_seconds()
-        cut = (own - seconds).abs()
-        repeated = wall.dt.replace_time_zone(zone, ambiguous="earliest",
-                                             non_existent="null").is_not_null()
-        why = (pl.when(has_off & (cut > 0) & (cut < 60)).then(
+        stages.append([
+            c("utc").dt.replace_time_zone("UTC").dt.convert_time_zone(zone).alias(t("at")),
+            c("wall").dt.replace_time_zone(zone, ambiguous="null", non_existent="null")
+            .alias(t("local")),
+            c("wall").dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null")
+            .is_not_null().alias(t("repeated"))])
+        temps += [t("at"), t("local"), t("repeated")]
+        value = pl.when(c("has_off")).then(c("at")).otherwise(c("local"))
+        # how far the offset written is from the zone's own offset at that instant
+        cut = ((c("at").dt.replace_time_zone(None) - c("utc")).dt.total_seconds()
+               - c("secs")).abs()
+        missing = ~c("has_off") & c("wall").is_not_null() & c("local").is_null()
+        why = (pl.when(c("has_off") & (cut > 0) & (cut < 60)).then(
                    pl.format(f"has the UTC offset {{}}, cut to the minute from {zone}'s "
                              "offset then (the instant it names is not the one meant): write "
                              "the offset to the second, UTC, or wall times without an offset",
-                             off))
-               .when(~has_off & wall.is_not_null() & local.is_null() & repeated).then(
+                             c("off")))
+               .when(missing & c("repeated")).then(
                    pl.lit(f"is a wall time {zone} repeats (a daylight-saving change): write "
                           "it with its UTC offset"))
-               .when(~has_off & wall.is_not_null() & local.is_null()).then(
+               .when(missing).then(
                    pl.lit(f"is a wall time {zone} skips (a daylight-saving change)")))
-    why = (pl.when(text.is_null()).then(pl.lit(None, pl.String))
-           .when(wall.is_null()).then(pl.lit("is not a date and time"))
-           .when(bad_offset).then(pl.format("has no valid UTC offset ({})", off))
+    why = (pl.when(pl.col(name).is_null()).then(pl.lit(None, pl.String))
+           .when(c("wall").is_null()).then(pl.lit("is not a date and time"))
+           .when(c("bad_off")).then(pl.format("has no valid UTC offset ({})", c("off")))
            .otherwise(pl.coalesce(nanos, why)))
-    return value.alias(name), why
+    return stages, value.alias(name), why, temps
+
+
+@dataclass
+class _Parsers:
+    """The parse of every text column to type (see :func:`_parsers`)."""
+
+    stages: Stages
+    values: list[pl.Expr]
+    why: dict[str, pl.Expr]
+    temps: list[str]
+
+    def staged(self, lf: pl.LazyFrame) -> pl.LazyFrame:
+        for stage in self.stages:
+            lf = lf.with_columns(stage)
+        return lf
 
 
 def _parsers(lf: pl.LazyFrame, types: dict[str, str], timezone: str | None,
-             stamps: dict[str, tuple[str, bool]]) -> dict[str, tuple[pl.Expr, pl.Expr]]:
+             stamps: dict[str, tuple[str, bool]]) -> _Parsers:
     """Per text column to type: its parsed value, and why a value cannot be parsed (null:
     it can), so a bad value is an input error naming it, never a null or a shifted time."""
     schema = lf.collect_schema()
-    out: dict[str, tuple[pl.Expr, pl.Expr]] = {}
+    out = _Parsers([], [], {}, [])
     for name, typ in types.items():
         if name not in schema:
             continue  # the contract check names it
-        c = pl.col(name)
+        col = pl.col(name)
         is_text = schema[name] == pl.String
         if typ == "str":
             if schema[name] != pl.String:
-                out[name] = (c.cast(pl.String), pl.lit(None, pl.String))
+                out.values.append(col.cast(pl.String))
             continue
         if not is_text:
             continue  # NDJSON numbers and booleans are typed already
         if typ == "datetime":
-            out[name] = _stamp(name, timezone, *stamps.get(name, ("us", False)))
+            stages, value, why, temps = _stamp(name, timezone,
+                                               *stamps.get(name, ("us", False)))
+            for i, stage in enumerate(stages):
+                if i == len(out.stages):
+                    out.stages.append([])
+                out.stages[i] += stage
+            out.values.append(value)
+            out.why[name] = why
+            out.temps += temps
             continue
         if typ == "int":
-            v = c.str.strip_chars().cast(pl.Int64, strict=False)
+            v = col.str.strip_chars().cast(pl.Int64, strict=False)
         elif typ == "float":
-            v = c.str.strip_chars().cast(pl.Float64, strict=False)
+            v = col.str.strip_chars().cast(pl.Float64, strict=False)
         elif typ == "bool":
-            low = c.str.strip_chars().str.to_lowercase()
+            low = col.str.strip_chars().str.to_lowercase()
             v = (pl.when(low.is_in(["true", "1"])).then(True)
                  .when(low.is_in(["false", "0"])).then(False))
         elif typ == "date":
-            v = c.str.strip_chars().str.to_date(strict=False)
+            v = col.str.strip_chars().str.to_date(strict=False)
         else:
             continue
-        out[name] = (v.alias(name), pl.when(c.is_not_null() & v.is_null()).then(
-            pl.lit(f"is not {'an' if typ == 'int' else 'a'} {typ}")))
+        out.values.append(v.alias(name))
+        out.why[name] = pl.when(col.is_not_null() & v.is_null()).then(
+            pl.lit(f"is not {'an' if typ == 'int' else 'a'} {typ}"))
     return out
 
 
@@ -188,9 +247,18 @@ def _parsed(lf: pl.LazyFrame, types: dict[str, str], timezone: str | None,
     stamps = _stamp_kinds(lf, [n for n, t in types.items()
                                if t == "datetime" and schema.get(n) == pl.String])
     parsers = _parsers(lf, types, timezone, stamps)
-    checks = {n: why for n, (_, why) in parsers.items()}
-    if checks:
-        found = (lf.with_row_index("\0row").select(
+    checks = parsers.why
+    if not checks:
+        return lf.with_columns(parsers.values)
+    # one read: the typed columns and why each value cannot be read, kept in memory (the
+    # file is parsed once, not once to check and again to evaluate)
+    flags = [why.alias(f"\0why{n}") for n, why in checks.items()]
+    frame = (parsers.staged(lf).with_columns(flags).with_columns(parsers.values)
+             .drop(parsers.temps).collect())
+    refused = frame.select(pl.any_horizontal(pl.col(f"\0why{n}").is_not_null()
+                                             for n in checks).any()).item()
+    if refused:
+        found = (parsers.staged(lf.with_row_index("\0row")).select(
                      pl.col("\0row"), *(why.alias(f"\0{n}") for n, why in checks.items()),
                      *(pl.col(n).alias(f"\0v{n}") for n in checks))
                  .filter(pl.any_horizontal(pl.col(f"\0{n}").is_not_null() for n in checks))
@@ -205,9 +273,8 @@ def _parsed(lf: pl.LazyFrame, types: dict[str, str], timezone: str | None,
                 issues.append(Issue(
                     code=Code.WRONG_DTYPE.value, location=Location(file=where.file, path=n),
                     message=f"{what} file: column {n!r}, row {row + 1}: {value!r} {why}{more}"))
-        if issues:
-            raise InputDataError(issues)
-    return lf.with_columns(v for v, _ in parsers.values())
+        raise InputDataError(issues)
+    return frame.drop([f"\0why{n}" for n in checks]).lazy()
 
 
 _NAMED = re.compile(r"^([A-Za-z][A-Za-z0-9_]*)=(.+)$")
