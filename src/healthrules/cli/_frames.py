@@ -13,6 +13,7 @@ import polars as pl
 
 from healthrules.cli._exit import UsageError
 from healthrules.errors import Code, InputDataError, Issue, Location
+from healthrules.query_flags import OPTIMISED
 
 if TYPE_CHECKING:
     from healthrules.compiler import Plan
@@ -61,7 +62,8 @@ def _stamp_kinds(lf: pl.LazyFrame, names: list[str]) -> dict[str, tuple[str, boo
     row = lf.select([e for n in names for e in (
         pl.col(n).str.contains(_NS).any().alias(f"{n}\0ns"),
         (pl.col(n).is_null() | pl.col(n).str.contains(_DATE_ONLY)).all().alias(f"{n}\0d"),
-        pl.col(n).is_not_null().any().alias(f"{n}\0any"))]).collect().row(0, named=True)
+        pl.col(n).is_not_null().any().alias(f"{n}\0any"))]
+    ).collect(optimizations=OPTIMISED).row(0, named=True)
     return {n: ("ns" if row[f"{n}\0ns"] else "us", bool(row[f"{n}\0d"] and row[f"{n}\0any"]))
             for n in names}
 
@@ -254,7 +256,7 @@ def _parsed(lf: pl.LazyFrame, types: dict[str, str], timezone: str | None,
     # file is parsed once, not once to check and again to evaluate)
     flags = [why.alias(f"\0why{n}") for n, why in checks.items()]
     frame = (parsers.staged(lf).with_columns(flags).with_columns(parsers.values)
-             .drop(parsers.temps).collect())
+             .drop(parsers.temps).collect(optimizations=OPTIMISED))
     refused = frame.select(pl.any_horizontal(pl.col(f"\0why{n}").is_not_null()
                                              for n in checks).any()).item()
     if refused:
@@ -262,7 +264,7 @@ def _parsed(lf: pl.LazyFrame, types: dict[str, str], timezone: str | None,
                      pl.col("\0row"), *(why.alias(f"\0{n}") for n, why in checks.items()),
                      *(pl.col(n).alias(f"\0v{n}") for n in checks))
                  .filter(pl.any_horizontal(pl.col(f"\0{n}").is_not_null() for n in checks))
-                 .head(20).collect())
+                 .head(20).collect(optimizations=OPTIMISED))
         issues = []
         for n in checks:
             bad = found.filter(pl.col(f"\0{n}").is_not_null())
