@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -12,6 +13,7 @@ import polars as pl
 
 from healthrules.cli._exit import UsageError
 from healthrules.errors import Code, InputDataError, Issue, Location
+from healthrules.query_flags import OPTIMISED
 
 if TYPE_CHECKING:
     from healthrules.compiler import Plan
@@ -22,7 +24,7 @@ __all__ = ["add_source_arguments", "contract_types", "has_input", "input_frame",
 Side = Literal["events", "accounts"]
 
 _SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".ndjson": "ndjson",
-             ".jsonl": "ndjson"}
+             ".jsonl": "ndjson", ".arrow": "ipc", ".ipc": "ipc", ".feather": "ipc"}
 
 
 def contract_types(plan: Plan, side: Side, source: str | None = None) -> dict[str, str]:
@@ -44,123 +46,236 @@ def contract_types(plan: Plan, side: Side, source: str | None = None) -> dict[st
     return types
 
 
+# a timestamp's UTC offset (Z, +01, +0100, +01:00, to the second: +00:09:21), read only
+# after a time of day (so 2026-06-01 is a date, not 2026-06 at -01)
+_OFFSET = r"\d:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(Z|z|[+-]\d{2}(?::?\d{2}(?::?\d{2})?)?)$"
+_DATE_ONLY = r"^\s*\d{4}-\d{2}-\d{2}\s*$"
+_NS = r"[.,]\d{7,}"
+
+
+def _stamp_kinds(lf: pl.LazyFrame, names: list[str]) -> dict[str, tuple[str, bool]]:
+    """Per text timestamp column: ``ns`` when a value has more than six digits of a second
+    (else ``us``), and whether every value is a date alone (read as a ``Date``, the midnight
+    starting it on the events' wall clock, as a frame's ``Date`` column is)."""
+    if not names:
+        return {}
+    row = lf.select([e for n in names for e in (
+        pl.col(n).str.contains(_NS).any().alias(f"{n}\0ns"),
+        (pl.col(n).is_null() | pl.col(n).str.contains(_DATE_ONLY)).all().alias(f"{n}\0d"),
+        pl.col(n).is_not_null().any().alias(f"{n}\0any"))]
+    ).collect(optimizations=OPTIMISED).row(0, named=True)
+    return {n: ("ns" if row[f"{n}\0ns"] else "us", bool(row[f"{n}\0d"] and row[f"{n}\0any"]))
+            for n in names}
+
+
+Stages = list[list[pl.Expr]]
+"""Columns added one ``with_columns`` after another (each read by name from the next, so a
+regular expression or a parse runs once per value, not once per use)."""
+
+
+def _stamp(name: str, zone: str | None, unit: str,
+           dates: bool) -> tuple[Stages, pl.Expr, pl.Expr, list[str]]:
+    """A text timestamp column parsed exactly: the stages of temporary columns, the value,
+    why a value cannot be parsed (null: it can) and the temporary columns' names.
+
+    A value with a UTC offset is that instant (offsets to the second: pre-1911 Paris is
+    +00:09:21), shown in ``zone``; an offset cut to the minute from the zone's own offset
+    then is refused (the instant it names is not the one meant). A value without one is a
+    wall time of ``zone``, read as the engine reads wall times
+    (:func:`healthrules.inputs.zoned_wall_time`, docs/semantics.md): one that a
+    daylight-saving change skips has the offset before the change, a repeated one is its
+    earlier instant. In a roadmap without a zone an offset is refused (the events are wall
+    times).
+    """
+    def t(part: str) -> str:
+        return f"\0{name}\0{part}"
+
+    def c(part: str) -> pl.Expr:
+        return pl.col(t(part))
+
+    text = pl.col(name).str.strip_chars()
+    if dates:
+        day = text.str.to_date("%Y-%m-%d", strict=False)
+        return [[day.alias(t("day"))]], c("day").alias(name), pl.when(
+            c("day").is_null() & pl.col(name).is_not_null()).then(
+            pl.lit("is not a date (YYYY-MM-DD)")), [t("day")]
+    stages: Stages = [[text.alias(t("text"))],
+                       [c("text").str.extract(_OFFSET, 1).alias(t("off"))]]
+    stages.append([pl.when(c("off").is_null()).then(c("text")).otherwise(
+        c("text").str.head(c("text").str.len_chars() - c("off").str.len_chars())
+        .str.strip_chars_end()).alias(t("wt"))])
+    digits = c("off").str.replace_all(":", "").str.slice(1)
+    parsed = [c("wt").str.to_datetime(time_unit=unit,  # type: ignore[arg-type]
+                                      strict=False).alias(t("wall")),
+              digits.str.slice(0, 2).cast(pl.Int64, strict=False).alias(t("hh")),
+              pl.when(digits.str.len_chars() >= 4).then(
+                  digits.str.slice(2, 2).cast(pl.Int64, strict=False)).otherwise(0)
+              .alias(t("mm")),
+              pl.when(digits.str.len_chars() >= 6).then(
+                  digits.str.slice(4, 2).cast(pl.Int64, strict=False)).otherwise(0)
+              .alias(t("ss")),
+              c("off").is_not_null().alias(t("has_off")),
+              (c("off").str.to_uppercase() == "Z").alias(t("z"))]
+    if unit == "ns":
+        # (polars wraps a nanosecond value out of its range round: the year read in us)
+        parsed.append(c("wt").str.to_datetime(time_unit="us", strict=False).dt.year()
+                      .alias(t("year")))
+    stages.append(parsed)
+    sign = pl.when(c("off").str.starts_with("-")).then(-1).otherwise(1)
+    stages.append([
+        pl.when(c("z")).then(0).otherwise(sign * (c("hh") * 3600 + c("mm") * 60 + c("ss")))
+        .alias(t("secs")),
+        (c("has_off") & ~c("z") & ((c("hh") > 23) | (c("mm") > 59) | (c("ss") > 59)
+                                   | c("hh").is_null())).alias(t("bad_off"))])
+    stages.append([(c("wall") - pl.duration(seconds=c("secs"),
+                                            time_unit=unit))  # type: ignore[arg-type]
+                   .alias(t("utc"))])
+    temps = [t(x) for x in ("text", "wt", "off", "wall", "hh", "mm", "ss", "has_off", "z",
+                            "secs", "bad_off", "utc")]
+    nanos = pl.lit(None, pl.String)
+    if unit == "ns":
+        temps.append(t("year"))
+        nanos = pl.when(c("year").is_not_null() & ((c("year") < 1678) | (c("year") > 2261))
+                        ).then(pl.lit("is outside the years 1678 to 2261 that nanosecond "
+                                      "timestamps hold"))
+    value: pl.Expr
+    why: pl.Expr
+    if zone is None:
+        value = c("wall")
+        why = pl.when(c("has_off")).then(pl.lit(
+            "has a UTC offset, but the roadmap declares no time zone (its events are wall "
+            "times): write wall times, or declare the zone (data.events.timezone)"))
+    else:
+        from healthrules.inputs import zoned_wall_time
+
+        stages.append([
+            c("utc").dt.replace_time_zone("UTC").dt.convert_time_zone(zone).alias(t("at")),
+            zoned_wall_time(c("wall"), zone).alias(t("local"))])
+        temps += [t("at"), t("local")]
+        value = pl.when(c("has_off")).then(c("at")).otherwise(c("local"))
+        # how far the offset written is from the zone's own offset at that instant
+        cut = ((c("at").dt.replace_time_zone(None) - c("utc")).dt.total_seconds()
+               - c("secs")).abs()
+        why = pl.when(c("has_off") & (cut > 0) & (cut < 60)).then(
+            pl.format(f"has the UTC offset {{}}, cut to the minute from {zone}'s offset "
+                      "then (the instant it names is not the one meant): write the offset "
+                      "to the second, UTC, or wall times without an offset", c("off")))
+    why = (pl.when(pl.col(name).is_null()).then(pl.lit(None, pl.String))
+           .when(c("wall").is_null()).then(pl.lit("is not a date and time"))
+           .when(c("bad_off")).then(pl.format("has no valid UTC offset ({})", c("off")))
+           .otherwise(pl.coalesce(nanos, why)))
+    return stages, value.alias(name), why, temps
+
+
 _PARSED = {"int": "a whole number", "float": "a number", "bool": "true or false (or 1 / 0)",
-           "date": "a date", "datetime": "a date and time"}
+           "date": "a date"}
 
 
-def _parse(c: pl.Expr, typ: str) -> pl.Expr:
-    """A text column parsed as ``typ``; a value that does not parse is null (found after)."""
-    if typ == "int":
-        return c.cast(pl.Int64, strict=False)
-    if typ == "float":
-        return c.cast(pl.Float64, strict=False)
-    low = c.str.strip_chars().str.to_lowercase()  # bool
-    return (pl.when(low.is_in(["true", "1"])).then(True)
-            .when(low.is_in(["false", "0"])).then(False))
+@dataclass
+class _Parsers:
+    """The parse of every text column to type (see :func:`_parsers`)."""
+
+    stages: Stages
+    values: list[pl.Expr]
+    why: dict[str, pl.Expr]
+    temps: list[str]
+
+    def staged(self, lf: pl.LazyFrame) -> pl.LazyFrame:
+        for stage in self.stages:
+            lf = lf.with_columns(stage)
+        return lf
 
 
-def _dates(text: pl.Series) -> pl.Series:
-    """A text column of dates; a value that is not one is null (reported after)."""
-    try:
-        return text.str.to_date(strict=False)
-    except pl.exceptions.ComputeError:  # no value in a form polars knows: all reported
-        return pl.Series(text.name, [None] * len(text), pl.Date)
-
-
-def _datetimes(text: pl.Series, timezone: str | None) -> pl.Series:
-    """A text column of datetimes parsed as the engine reads times: a wall time (no offset)
-    in ``timezone``, one that a daylight-saving change skips or repeats read as the engine
-    reads it (the offset before the change, the earlier instant; docs/semantics.md); a time
-    with an offset is its instant, shown in ``timezone``."""
-    from healthrules.inputs import zoned_wall_time
-
-    try:
-        parsed = text.str.to_datetime(time_unit="us", strict=False)
-    except pl.exceptions.ComputeError:  # no value in a form polars knows: all reported
-        return pl.Series(text.name, [None] * len(text), pl.Datetime("us", timezone))
-    if timezone is None:
-        return parsed
-    zone = parsed.dtype.time_zone if isinstance(parsed.dtype, pl.Datetime) else None
-    frame = parsed.to_frame("t")
-    if zone is not None:
-        return frame.select(pl.col("t").dt.convert_time_zone(timezone)).to_series()
-    return frame.select(zoned_wall_time(pl.col("t"), timezone)).to_series()
-
-
-def _typed(df: pl.DataFrame, types: dict[str, str], timezone: str | None, what: str,
-           path: Path) -> pl.DataFrame:
-    """Text columns brought to their declared types; nothing else is touched. A value that
-    is not of its column's type is an input problem naming the file, the column, the row and
-    the value (it was a polars error deep in the evaluation, exit code 3, or for a boolean a
-    silent null)."""
-    exprs: list[pl.Expr] = []
-    checks: list[tuple[str, str]] = []
+def _parsers(lf: pl.LazyFrame, types: dict[str, str], timezone: str | None,
+             stamps: dict[str, tuple[str, bool]]) -> _Parsers:
+    """Per text column to type: its parsed value, and why a value cannot be parsed (null:
+    it can), so a bad value is an input error naming it, never a null or a shifted time."""
+    schema = lf.collect_schema()
+    out = _Parsers([], [], {}, [])
     for name, typ in types.items():
-        if name not in df.columns:
+        if name not in schema:
             continue  # the contract check names it
-        c = pl.col(name)
-        is_text = df.schema[name] == pl.String
+        col = pl.col(name)
+        is_text = schema[name] == pl.String
         if typ == "str":
-            if not is_text:
-                exprs.append(c.cast(pl.String))
-        elif not is_text:
-            continue  # NDJSON numbers and booleans are typed already
-        elif typ == "datetime":
-            exprs.append(pl.lit(_datetimes(df[name], timezone)).alias(name))
-            checks.append((name, typ))
-        elif typ == "date":
-            exprs.append(pl.lit(_dates(df[name])).alias(name))
-            checks.append((name, typ))
-        elif typ in _PARSED:
-            exprs.append(_parse(c, typ).alias(name))
-            checks.append((name, typ))
-    try:
-        out = df.with_columns(exprs) if exprs else df
-    except pl.exceptions.PolarsError as exc:  # a format polars cannot use at all
-        raise InputDataError([Issue(
-            code=Code.WRONG_DTYPE.value, location=Location(file=str(path)),
-            message=f"{what} file: a column cannot be read as declared ({exc})")]) from None
-    issues = []
-    for name, typ in checks:
-        bad = df[name].is_not_null() & out[name].is_null()
-        if not bad.any():
+            if schema[name] != pl.String:
+                out.values.append(col.cast(pl.String))
             continue
-        rows = bad.arg_true()
-        first = int(rows[0])
-        value = df[name][first]
-        more = f" ({len(rows) - 1} more rows like it)" if len(rows) > 1 else ""
-        issues.append(Issue(
-            code=Code.WRONG_DTYPE.value, location=Location(file=str(path), path=name),
-            message=f"{what} file: column {name!r} is declared {typ}, but row {first + 1} "
-                    f"holds {value!r}, which is not {_PARSED[typ]}{more}",
-            hint=(f"fix the value, or declare {name!r} with the type it holds" if typ not in (
-                "date", "datetime") else "fix the value; the values of a column share the "
-                "form of its first one (2026-06-01, 2026-06-01T09:00:00, or all with an "
-                "offset: 2026-06-01T09:00:00+02:00)")))
-    if issues:
-        raise InputDataError(issues)
+        if not is_text:
+            continue  # NDJSON numbers and booleans are typed already
+        if typ == "datetime":
+            stages, value, why, temps = _stamp(name, timezone,
+                                               *stamps.get(name, ("us", False)))
+            for i, stage in enumerate(stages):
+                if i == len(out.stages):
+                    out.stages.append([])
+                out.stages[i] += stage
+            out.values.append(value)
+            out.why[name] = why
+            out.temps += temps
+            continue
+        if typ == "int":
+            v = col.str.strip_chars().cast(pl.Int64, strict=False)
+        elif typ == "float":
+            v = col.str.strip_chars().cast(pl.Float64, strict=False)
+        elif typ == "bool":
+            low = col.str.strip_chars().str.to_lowercase()
+            v = (pl.when(low.is_in(["true", "1"])).then(True)
+                 .when(low.is_in(["false", "0"])).then(False))
+        elif typ == "date":
+            v = col.str.strip_chars().str.to_date(strict=False)
+        else:
+            continue
+        out.values.append(v.alias(name))
+        out.why[name] = pl.when(col.is_not_null() & v.is_null()).then(
+            pl.lit(f"is not {_PARSED[typ]}"))
     return out
 
 
-def _read_text(p: Path, kind: str, what: str, typed: bool) -> pl.DataFrame:
-    """A CSV or NDJSON file read whole (every CSV column as text when ``typed``): an empty,
-    malformed or unreadable file is an input problem naming it, not a failure in the middle
-    of the evaluation."""
-    where = Location(file=str(p))
-    try:
-        if kind == "csv":
-            return (pl.read_csv(p, infer_schema=False) if typed
-                    else pl.read_csv(p, try_parse_dates=True))
-        return pl.read_ndjson(p)
-    except pl.exceptions.NoDataError:
-        raise InputDataError([Issue(code=Code.EMPTY_FILE.value, location=where,
-                                    message=f"the {what} file is empty (not even a header)")]
-                             ) from None
-    except (OSError, pl.exceptions.PolarsError) as exc:
-        form = "CSV" if kind == "csv" else "NDJSON"
-        raise InputDataError([Issue(code=Code.FILE_UNREADABLE.value, location=where,
-                                    message=f"{what}: not a readable {form} file ({exc})")]
-                             ) from None
+def _parsed(lf: pl.LazyFrame, types: dict[str, str], timezone: str | None,
+            where: Location, what: str) -> pl.LazyFrame:
+    """``lf`` (text) with the declared types, after one read of the typed columns that
+    refuses, by file, column, row and value, what cannot be read exactly."""
+    schema = lf.collect_schema()  # an unreadable file: scan_frame names it
+    nulls = [n for n in types if schema.get(n) == pl.Null]  # NDJSON: null in every row
+    if nulls:
+        lf = lf.with_columns(pl.col(n).cast(pl.String) for n in nulls)
+        schema = lf.collect_schema()
+    stamps = _stamp_kinds(lf, [n for n, t in types.items()
+                               if t == "datetime" and schema.get(n) == pl.String])
+    parsers = _parsers(lf, types, timezone, stamps)
+    checks = parsers.why
+    if not checks:
+        return lf.with_columns(parsers.values)
+    # one read: the typed columns and why each value cannot be read, kept in memory (the
+    # file is parsed once, not once to check and again to evaluate)
+    flags = [why.alias(f"\0why{n}") for n, why in checks.items()]
+    frame = (parsers.staged(lf).with_columns(flags).with_columns(parsers.values)
+             .drop(parsers.temps).collect(optimizations=OPTIMISED))
+    refused = frame.select(pl.any_horizontal(pl.col(f"\0why{n}").is_not_null()
+                                             for n in checks).any()).item()
+    if refused:
+        found = (parsers.staged(lf.with_row_index("\0row")).select(
+                     pl.col("\0row"), *(why.alias(f"\0{n}") for n, why in checks.items()),
+                     *(pl.col(n).alias(f"\0v{n}") for n in checks))
+                 .filter(pl.any_horizontal(pl.col(f"\0{n}").is_not_null() for n in checks))
+                 .head(20).collect(optimizations=OPTIMISED))
+        issues = []
+        for n in checks:
+            bad = found.filter(pl.col(f"\0{n}").is_not_null())
+            if bad.height:
+                row, why, value = bad.row(0)[0], bad[f"\0{n}"][0], bad[f"\0v{n}"][0]
+                more = f" (and {bad.height - 1} more of the first 20 refused)" \
+                    if bad.height > 1 else ""
+                typ = types[n]
+                issues.append(Issue(
+                    code=Code.WRONG_DTYPE.value, location=Location(file=where.file, path=n),
+                    message=f"{what} file: column {n!r} is declared {typ}, but row {row + 1} "
+                            f"holds {value!r}, which {why}{more}",
+                    hint=(f"fix the value, or declare {n!r} with the type it holds"
+                          if typ not in ("date", "datetime") else None)))
+        raise InputDataError(issues)
+    return frame.drop([f"\0why{n}" for n in checks]).lazy()
 
 
 _NAMED = re.compile(r"^([A-Za-z][A-Za-z0-9_]*)=(.+)$")
@@ -289,10 +404,12 @@ def scan_frame(path: str | Path, what: str, plan: Plan | None = None,
     With a ``plan``, a CSV or NDJSON file is read with the types the plan's data contract
     declares for ``side`` (``events`` or ``accounts``): keys, users, event names and text
     attributes stay text (``00001`` is not the number 1), numbers and dates are parsed as
-    declared, and every other CSV column is read as text (no type is guessed). A CSV or
-    NDJSON file is read whole here, so an empty or malformed file, or a value that is not of
-    its declared type, is an input problem (exit code 1) naming the file, not an error in
-    the middle of the evaluation.
+    declared, and every other CSV column is read as text (no type is guessed). Such a file
+    is parsed whole here (docs/sources.md, "Time zones"), so an empty or malformed file, or a
+    value that cannot be read exactly as its declared type, is an input problem (exit code 1)
+    naming the file, the column, the row and the value, not an error in the middle of the
+    evaluation. Zoned Parquet, Arrow IPC and CSV/NDJSON timestamps are shown in the zone of
+    the roadmap's source.
 
     Raises
     ------
@@ -300,7 +417,7 @@ def scan_frame(path: str | Path, what: str, plan: Plan | None = None,
         If the path does not exist.
     InputDataError
         If the folder holds no Parquet file, the file's format is not known, a CSV or NDJSON
-        file is empty or malformed, or one of its values is not of its declared type.
+        file is empty or malformed, or one of its values cannot be read as its declared type.
     """
     p = Path(path)
     where = Location(file=str(p))
@@ -312,24 +429,79 @@ def scan_frame(path: str | Path, what: str, plan: Plan | None = None,
             raise InputDataError([Issue(code=Code.FILE_NOT_FOUND.value, location=where,
                                         message=f"{what} folder holds no .parquet files")])
         _check_parquet(files, what)
-        return pl.scan_parquet(p / "**" / "*.parquet", hive_partitioning=True)
+        return _in_zone(pl.scan_parquet(p / "**" / "*.parquet", hive_partitioning=True),
+                        plan, side, source)
     kind = _SUFFIXES.get(p.suffix.lower())
     if kind == "parquet":
         _check_parquet([p], what)
-        return pl.scan_parquet(p)
+        return _in_zone(pl.scan_parquet(p), plan, side, source)
+    if kind == "ipc":
+        try:
+            lf = pl.scan_ipc(p)
+            lf.collect_schema()
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            raise InputDataError([Issue(
+                code=Code.FILE_UNREADABLE.value, location=where,
+                message=f"{what}: not a readable Arrow IPC file ({exc})")]) from None
+        return _in_zone(lf, plan, side, source)
     if kind in ("csv", "ndjson"):
-        typed = plan is not None and side is not None
-        df = _read_text(p, kind, what, typed)
-        if plan is not None and side is not None:
+        form = "CSV" if kind == "csv" else "NDJSON"
+        if kind == "csv" and _blank(p):
+            raise InputDataError([Issue(
+                code=Code.EMPTY_FILE.value, location=where,
+                message=f"the {what} file is empty (not even a header)")])
+        try:
+            if plan is None or side is None:
+                return (pl.read_csv(p, try_parse_dates=True) if kind == "csv"
+                        else pl.read_ndjson(p)).lazy()
             types = contract_types(plan, side, source)
-            zone = (plan.sources[source].timezone if side == "events" and source is not None
-                    else plan.events.timezone)
-            df = _typed(df, types, zone, what, p)
-        return df.lazy()
+            if kind == "csv":
+                lf = pl.scan_csv(p, infer_schema=False)
+            elif _blank(p):  # no line, no column: no rows of the declared columns
+                lf = pl.LazyFrame(schema=dict.fromkeys(types, pl.String))
+            else:
+                lf = pl.scan_ndjson(p)
+            return _parsed(lf, types, _zone(plan, side, source), where, what)
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            raise InputDataError([Issue(
+                code=Code.FILE_UNREADABLE.value, location=where,
+                message=f"{what}: not a readable {form} file ({exc})")]) from None
     raise InputDataError([Issue(
         code=Code.FILE_UNREADABLE.value, location=where,
         message=f"cannot tell the format of the {what} file from its name",
-        hint="use .parquet, .csv, .ndjson or .jsonl, or a folder of .parquet files")])
+        hint="use .parquet, .arrow (Arrow IPC), .csv, .ndjson or .jsonl, or a folder of "
+        ".parquet files")])
+
+
+def _blank(path: Path) -> bool:
+    """Whether a file holds nothing but white space (read in pieces: it may be large)."""
+    with path.open("rb") as f:
+        while piece := f.read(1 << 16):
+            if piece.strip():
+                return False
+    return True
+
+
+def _zone(plan: Plan, side: Side | None, source: str | None) -> str | None:
+    """The zone a file's timestamps are read in: its event source's, or the events'."""
+    return (plan.sources[source].timezone if side == "events" and source is not None
+            else plan.events.timezone)
+
+
+def _in_zone(lf: pl.LazyFrame, plan: Plan | None, side: Side | None,
+             source: str | None) -> pl.LazyFrame:
+    """A typed file's zoned timestamps shown in the roadmap's zone (the same instants, as
+    a CSV file's offsets, an Arrow table's and a database's are); naive ones are left to the
+    data contract, which refuses them in a zoned roadmap."""
+    if plan is None:
+        return lf
+    from healthrules.sources.base import in_zone
+
+    schema = lf.collect_schema()
+    want = in_zone(schema, _zone(plan, side, source))
+    moved = [pl.col(c).dt.convert_time_zone(d.time_zone)  # type: ignore[attr-defined]
+             for c, d in want.items() if d != schema[c]]
+    return lf.with_columns(moved) if moved else lf
 
 
 def _check_parquet(files: list[Path], what: str) -> None:

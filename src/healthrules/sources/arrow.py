@@ -19,12 +19,13 @@ from healthrules.sources.base import (
     ReadRange,
     Source,
     SourceError,
+    in_zone,
     optional_import,
     range_filter,
 )
 from healthrules.sources.sql import pushdown_sql
 
-__all__ = ["ArrowStreamSource", "in_memory", "range_filter"]
+__all__ = ["ArrowStreamSource", "ArrowTableSource", "in_memory", "range_filter"]
 
 
 def in_memory(obj: Any) -> bool:
@@ -34,6 +35,58 @@ def in_memory(obj: Any) -> bool:
     module = cls.__module__.split(".")[0]
     return (hasattr(obj, "__arrow_c_array__") or module == "pandas"
             or (module == "pyarrow" and cls.__name__ in ("Table", "RecordBatch")))
+
+
+def zoned(schema: pl.Schema) -> bool:
+    """Whether a schema has a datetime column with a time zone."""
+    return any(isinstance(d, pl.Datetime) and d.time_zone is not None for d in schema.values())
+
+
+class ArrowTableSource(Source):
+    """Arrow data already in memory (a table, a record batch, a pandas frame) whose
+    datetime columns carry a time zone: taken into polars without a copy, like a frame, and
+    its zoned columns shown in the zone asked for, as a stream's and a database's are (the
+    same instants; converting a zone changes no stored value). The time range is left to
+    the engine's own filter, as for a polars frame; the table can be read any number of
+    times.
+    """
+
+    name = "arrow table"
+
+    def __init__(self, obj: Any) -> None:
+        super().__init__()
+        self.frame = obj if isinstance(obj, pl.DataFrame) else pl.DataFrame(obj)
+
+    def where(self) -> str:
+        return "<arrow table>"
+
+    def schema(self) -> pl.Schema:
+        return self.frame.schema
+
+    def sql_for(self, columns: Sequence[str] | None, time_column: str | None,
+                read_range: ReadRange | None) -> str:
+        """What a read asks of the table, in the words of SQL (no database runs it)."""
+        return pushdown_sql("arrow_table", self.frame.schema, columns, time_column, read_range)
+
+    def _run(self, sql: str, batch_size: int | None) -> Iterator[pl.DataFrame]:
+        yield self.frame  # (scan reads the frame itself)
+
+    def scan(self, columns: Sequence[str] | None = None, time_column: str | None = None,
+             read_range: ReadRange | None = None, *,
+             time_zone: str | None = None) -> pl.LazyFrame:
+        schema = self.frame.schema
+        if columns is not None:
+            missing = [c for c in columns if c not in schema]
+            if missing:
+                raise SourceError(f"{self.name} has no column {', '.join(map(repr, missing))}",
+                                  self.where())
+        lf = self.frame.lazy()
+        if columns is not None:
+            lf = lf.select(columns)
+        want = in_zone(lf.collect_schema(), time_zone)
+        moved = [pl.col(c).dt.convert_time_zone(d.time_zone)  # type: ignore[attr-defined]
+                 for c, d in want.items() if d != schema[c]]
+        return lf.with_columns(moved) if moved else lf
 
 
 class ArrowStreamSource(Source):

@@ -70,10 +70,17 @@ def source_of(obj: Any, what: str = "input") -> Source | pl.LazyFrame:
     if is_relation(obj):
         return DuckDBSource(relation=obj)
     if hasattr(obj, "__arrow_c_stream__") or hasattr(obj, "__arrow_c_array__"):
-        from healthrules.sources.arrow import ArrowStreamSource, in_memory
+        from healthrules.sources.arrow import (
+            ArrowStreamSource,
+            ArrowTableSource,
+            in_memory,
+            zoned,
+        )
 
         if in_memory(obj) or importlib.util.find_spec("pyarrow") is None:
-            return pl.DataFrame(obj).lazy()  # zero-copy where Arrow allows
+            frame = pl.DataFrame(obj)  # zero-copy where Arrow allows
+            # zoned timestamps shown in the roadmap's zone, as a stream's are
+            return ArrowTableSource(frame) if zoned(frame.schema) else frame.lazy()
         return ArrowStreamSource(obj)
     raise TypeError(
         f"{what} must be a polars DataFrame or LazyFrame, a DuckDB relation, an Arrow table "
