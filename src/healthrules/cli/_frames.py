@@ -519,8 +519,8 @@ def _check_parquet(files: list[Path], what: str) -> None:
 
 
 SOURCES_HELP = """\
-inputs: each of the events and the accounts comes from a file (.parquet, .csv, .ndjson) or
-a folder of Parquet files (--events PATH, --accounts PATH; hive folders such as
+inputs: each of the events and the accounts comes from a file (.parquet, .arrow, .csv,
+.ndjson) or a folder of Parquet files (--events PATH, --accounts PATH; hive folders such as
 snapshot_date=2026-06-30/ become columns, so a folder of account snapshots works), or from a
 table (--events-table NAME) or a query (--events-query SQL) of the database given by
 --duckdb FILE (opened read-only) or --database URI (connectorx, or ADBC with --sql-engine

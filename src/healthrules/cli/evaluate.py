@@ -21,9 +21,9 @@ examples:
   healthrules evaluate roadmap.yaml --duckdb warehouse.duckdb --events-table events \\
       --accounts-query "SELECT * FROM crm.accounts" --as-of 2026-06-30 --out out/
 
---events and --accounts take a .parquet, .csv or .ndjson file, or a folder of Parquet
-files (read as a hive-partitioned dataset); --events-table/--events-query and
---accounts-table/--accounts-query read a table or query of --duckdb FILE or --database URI.
+--events and --accounts take a .parquet, .arrow (Arrow IPC), .csv or .ndjson file, or a
+folder of Parquet files (read as a hive-partitioned dataset); --events-table/--events-query
+and --accounts-table/--accounts-query read a table or query of --duckdb FILE or --database URI.
 A roadmap with several event sources (data.events: {usage: ..., tickets: ...}) takes
 --events NAME=PATH (or --events-table NAME=TABLE, --events-query NAME=SQL) once per source:
   healthrules evaluate rules/examples/b2b-saas-signals/roadmap.yaml \\
