@@ -495,13 +495,9 @@ def _in_zone(lf: pl.LazyFrame, plan: Plan | None, side: Side | None,
     data contract, which refuses them in a zoned roadmap."""
     if plan is None:
         return lf
-    from healthrules.sources.base import in_zone
+    from healthrules.sources.base import to_zone
 
-    schema = lf.collect_schema()
-    want = in_zone(schema, _zone(plan, side, source))
-    moved = [pl.col(c).dt.convert_time_zone(d.time_zone)  # type: ignore[attr-defined]
-             for c, d in want.items() if d != schema[c]]
-    return lf.with_columns(moved) if moved else lf
+    return to_zone(lf, _zone(plan, side, source))
 
 
 def _check_parquet(files: list[Path], what: str) -> None:

@@ -19,9 +19,9 @@ from healthrules.sources.base import (
     ReadRange,
     Source,
     SourceError,
-    in_zone,
     optional_import,
     range_filter,
+    to_zone,
 )
 from healthrules.sources.sql import pushdown_sql
 
@@ -81,12 +81,7 @@ class ArrowTableSource(Source):
                 raise SourceError(f"{self.name} has no column {', '.join(map(repr, missing))}",
                                   self.where())
         lf = self.frame.lazy()
-        if columns is not None:
-            lf = lf.select(columns)
-        want = in_zone(lf.collect_schema(), time_zone)
-        moved = [pl.col(c).dt.convert_time_zone(d.time_zone)  # type: ignore[attr-defined]
-                 for c, d in want.items() if d != schema[c]]
-        return lf.with_columns(moved) if moved else lf
+        return to_zone(lf if columns is None else lf.select(columns), time_zone)
 
 
 class ArrowStreamSource(Source):

@@ -25,7 +25,7 @@ import polars as pl
 from healthrules.errors import Code, InputDataError, Issue, Location
 
 __all__ = ["ReadRange", "Source", "SourceError", "conform", "in_zone", "lazy_scan",
-           "optional_import", "range_filter"]
+           "optional_import", "range_filter", "to_zone"]
 
 ReadRange = tuple[dt.datetime | None, dt.datetime]
 """The half-open time range ``[start, end)`` of the events to read (``start`` None: from
@@ -176,6 +176,15 @@ def in_zone(schema: pl.Schema, time_zone: str | None) -> pl.Schema:
         name: pl.Datetime(dtype.time_unit, time_zone)
         if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None else dtype
         for name, dtype in schema.items()})
+
+
+def to_zone(lf: pl.LazyFrame, time_zone: str | None) -> pl.LazyFrame:
+    """``lf`` with its zoned datetime columns shown in ``time_zone`` (:func:`in_zone`: the
+    same instants; None: unchanged)."""
+    schema = lf.collect_schema()
+    moved = [pl.col(c).dt.convert_time_zone(d.time_zone)  # type: ignore[attr-defined]
+             for c, d in in_zone(schema, time_zone).items() if d != schema[c]]
+    return lf.with_columns(moved) if moved else lf
 
 
 def conform(frame: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:
