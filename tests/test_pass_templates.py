@@ -208,7 +208,12 @@ def _frames_equal(a: pl.DataFrame, b: pl.DataFrame) -> None:
     assert a.schema == b.schema
     for col in a.columns:
         for x, y in zip(a[col].to_list(), b[col].to_list(), strict=True):
-            if isinstance(x, float) and isinstance(y, float):
+            if col.startswith("__abs__") and isinstance(x, float) and isinstance(y, float):
+                # a check's sum of absolute values, only compared with EXACT_BOUND: the
+                # streaming group_by adds an account's events in the order its threads
+                # meet them, so the last bits may differ from one collect to the next
+                assert x == y or math.isclose(x, y, rel_tol=1e-12), (col, x, y)
+            elif isinstance(x, float) and isinstance(y, float):
                 assert (math.isnan(x) and math.isnan(y)) or (
                     x == y and math.copysign(1, x) == math.copysign(1, y)), (col, x, y)
             else:
