@@ -4,6 +4,7 @@ folders, or a table or query of a DuckDB file or of a database by URI."""
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +19,8 @@ from healthrules.query_flags import OPTIMISED
 if TYPE_CHECKING:
     from healthrules.compiler import Plan
 
-__all__ = ["add_source_arguments", "contract_types", "has_input", "input_frame",
-           "partition_columns", "scan_events", "scan_frame"]
+__all__ = ["add_source_arguments", "check_partition_folders", "contract_types", "has_input",
+           "input_frame", "partition_columns", "scan_events", "scan_frame"]
 
 Side = Literal["events", "accounts"]
 
@@ -377,8 +378,11 @@ def _open_events(option: str, value: str, plan: Plan, source: str | None, what: 
     return _database_source(args, option, **{kind: value})
 
 
-def partition_columns(values: list[str] | None, plan: Plan) -> str | dict[str, str] | None:
-    """``--partition-column``: ``COL`` (every source) or ``NAME=COL`` per source."""
+def partition_columns(values: list[str] | None, plan: Plan,
+                      args: argparse.Namespace | None = None) -> str | dict[str, str] | None:
+    """``--partition-column``: ``COL`` (every source) or ``NAME=COL`` per source. With
+    ``args``, every ``COL=VALUE`` folder of an ``--events`` folder is checked to name a
+    date (see :func:`check_partition_folders`)."""
     from healthrules.expressions import did_you_mean
 
     if not values:
@@ -389,12 +393,70 @@ def partition_columns(values: list[str] | None, plan: Plan) -> str | dict[str, s
         if name is None:
             if len(values) > 1:
                 raise UsageError("give one --partition-column COL, or NAME=COL per source")
+            if args is not None:
+                check_partition_folders(args, plan, col)
             return col
         if name not in plan.sources:
             raise UsageError(f"--partition-column {value}: the roadmap has no event source "
                              f"{name!r}", hint=did_you_mean(name, list(plan.sources)))
         per[name] = col
+    if args is not None:
+        check_partition_folders(args, plan, per)
     return per
+
+
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# how polars (and Hive) write a null partition value
+_NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
+
+
+def _is_day(text: str) -> bool:
+    """Whether ``text`` is a real date written ``YYYY-MM-DD``."""
+    if not _ISO_DAY.match(text):
+        return False
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def check_partition_folders(args: argparse.Namespace, plan: Plan,
+                            column: str | dict[str, str]) -> None:
+    """Refuse an ``--events`` folder whose partition folders (``COL=VALUE``) do not all
+    name a date ``YYYY-MM-DD``: the partition filter keeps the folders of the days the
+    roadmap reads by comparing those values, so one such as ``date=garbage`` or
+    ``date=2026-6-5`` would have its events silently left out (or kept on the wrong day).
+    Only folder names are read, no file."""
+    issues: list[Issue] = []
+    for value in getattr(args, "events", None) or []:
+        name, path = _named(value, "--events")
+        source = plan.default_source if name is None else name
+        col = column.get(source) if isinstance(column, dict) else column
+        folder = Path(path)
+        if col is None or not folder.is_dir():
+            continue
+        bad: dict[str, Path] = {}
+        for f in sorted(folder.rglob("*.parquet")):
+            for part in f.relative_to(folder).parts[:-1]:
+                key, eq, day = part.partition("=")
+                if not eq or key != col or day == _NULL_PARTITION or day in bad:
+                    continue
+                if not _is_day(day):
+                    bad[day] = folder / f.relative_to(folder).parent
+        if bad:
+            first, where = next(iter(bad.items()))
+            more = f" (and {len(bad) - 1} more such folders)" if len(bad) > 1 else ""
+            issues.append(Issue(
+                code=Code.WRONG_DTYPE.value, location=Location(file=str(where), path=col),
+                message=f"events folder {folder}: partition folder {col}={first} does not "
+                        f"name a date (YYYY-MM-DD){more}; --partition-column {col} keeps "
+                        "the folders of the days the roadmap reads by their names, so its "
+                        "events would be left out",
+                hint=f"rename the folder to {col}=YYYY-MM-DD (the day of its events), or "
+                     "leave out --partition-column"))
+    if issues:
+        raise InputDataError(issues)
 
 
 def scan_frame(path: str | Path, what: str, plan: Plan | None = None,
