@@ -19,8 +19,9 @@ from healthrules.query_flags import OPTIMISED
 if TYPE_CHECKING:
     from healthrules.compiler import Plan
 
-__all__ = ["add_source_arguments", "check_partition_folders", "contract_types", "has_input",
-           "input_frame", "partition_columns", "scan_events", "scan_frame"]
+__all__ = ["OUTCOME_TYPES", "add_source_arguments", "check_partition_folders", "contract_types",
+           "has_input", "input_frame", "partition_columns", "scan_events", "scan_frame",
+           "scan_outcomes"]
 
 Side = Literal["events", "accounts"]
 
@@ -169,7 +170,8 @@ def _stamp(name: str, zone: str | None, unit: str,
 
 
 _PARSED = {"int": "a whole number", "float": "a number", "bool": "true or false (or 1 / 0)",
-           "date": "a date"}
+           "date": "a date (YYYY-MM-DD)"}
+_ISO_DAY_TEXT = r"^\d{4}-\d{1,2}-\d{1,2}$"
 
 
 @dataclass
@@ -224,7 +226,11 @@ def _parsers(lf: pl.LazyFrame, types: dict[str, str], timezone: str | None,
             v = (pl.when(low.is_in(["true", "1"])).then(True)
                  .when(low.is_in(["false", "0"])).then(False))
         elif typ == "date":
-            v = col.str.strip_chars().str.to_date(strict=False)
+            # one written form: a format guessed from the first value would read 01/04/2026
+            # as the 1st of April in one file and the 4th of January in another
+            day = col.str.strip_chars()
+            v = pl.when(day.str.contains(_ISO_DAY_TEXT)).then(
+                day.str.to_date("%Y-%m-%d", strict=False))
         else:
             continue
         out.values.append(v.alias(name))
@@ -274,7 +280,8 @@ def _parsed(lf: pl.LazyFrame, types: dict[str, str], timezone: str | None,
                     message=f"{what} file: column {n!r} is declared {typ}, but row {row + 1} "
                             f"holds {value!r}, which {why}{more}",
                     hint=(f"fix the value, or declare {n!r} with the type it holds"
-                          if typ not in ("date", "datetime") else None)))
+                          if typ not in ("date", "datetime") and what != "outcomes"
+                          else None)))
         raise InputDataError(issues)
     return frame.drop([f"\0why{n}" for n in checks]).lazy()
 
@@ -512,27 +519,63 @@ def scan_frame(path: str | Path, what: str, plan: Plan | None = None,
             raise InputDataError([Issue(
                 code=Code.EMPTY_FILE.value, location=where,
                 message=f"the {what} file is empty (not even a header)")])
-        try:
-            if plan is None or side is None:
+        if plan is None or side is None:
+            try:
                 return (pl.read_csv(p, try_parse_dates=True) if kind == "csv"
                         else pl.read_ndjson(p)).lazy()
-            types = contract_types(plan, side, source)
-            if kind == "csv":
-                lf = pl.scan_csv(p, infer_schema=False)
-            elif _blank(p):  # no line, no column: no rows of the declared columns
-                lf = pl.LazyFrame(schema=dict.fromkeys(types, pl.String))
-            else:
-                lf = pl.scan_ndjson(p)
-            return _parsed(lf, types, _zone(plan, side, source), where, what)
-        except (OSError, pl.exceptions.PolarsError) as exc:
-            raise InputDataError([Issue(
-                code=Code.FILE_UNREADABLE.value, location=where,
-                message=f"{what}: not a readable {form} file ({exc})")]) from None
+            except (OSError, pl.exceptions.PolarsError) as exc:
+                raise InputDataError([Issue(
+                    code=Code.FILE_UNREADABLE.value, location=where,
+                    message=f"{what}: not a readable {form} file ({exc})")]) from None
+        return _read_text(p, kind, contract_types(plan, side, source),
+                          _zone(plan, side, source), what)
     raise InputDataError([Issue(
         code=Code.FILE_UNREADABLE.value, location=where,
         message=f"cannot tell the format of the {what} file from its name",
         hint="use .parquet, .arrow (Arrow IPC), .csv, .ndjson or .jsonl, or a folder of "
         ".parquet files")])
+
+
+OUTCOME_TYPES = {"renewal_date": "date", "outcome": "str", "arr": "float"}
+"""The columns of a backtest's outcomes besides the account key (a ``str``), and their
+types."""
+
+
+def scan_outcomes(path: str | Path, plan: Plan) -> pl.LazyFrame:
+    """A backtest's outcomes file, read like an events or accounts file (:func:`scan_frame`):
+    a CSV or NDJSON file with the declared types (the account key text, ``renewal_date`` a
+    date ``YYYY-MM-DD``, ``outcome`` text, ``arr`` a number), never guessed, a value that
+    cannot be read so refused by file, column, row and value; a Parquet or Arrow file as it
+    is typed (the backtest checks its columns' types)."""
+    p = Path(path)
+    kind = _SUFFIXES.get(p.suffix.lower())
+    if p.is_dir() or kind not in ("csv", "ndjson"):
+        return scan_frame(p, "outcomes")
+    if not p.exists():
+        raise UsageError(f"outcomes file not found: {p}")
+    if kind == "csv" and _blank(p):
+        raise InputDataError([Issue(code=Code.EMPTY_FILE.value, location=Location(file=str(p)),
+                                    message="the outcomes file is empty (not even a header)")])
+    return _read_text(p, kind, {plan.account_key: "str", **OUTCOME_TYPES}, None, "outcomes")
+
+
+def _read_text(p: Path, kind: str, types: dict[str, str], zone: str | None,
+               what: str) -> pl.LazyFrame:
+    """A CSV or NDJSON file read with ``types`` (every other CSV column text)."""
+    where = Location(file=str(p))
+    form = "CSV" if kind == "csv" else "NDJSON"
+    try:
+        if kind == "csv":
+            lf = pl.scan_csv(p, infer_schema=False)
+        elif _blank(p):  # no line, no column: no rows of the declared columns
+            lf = pl.LazyFrame(schema=dict.fromkeys(types, pl.String))
+        else:
+            lf = pl.scan_ndjson(p)
+        return _parsed(lf, types, zone, where, what)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise InputDataError([Issue(
+            code=Code.FILE_UNREADABLE.value, location=where,
+            message=f"{what}: not a readable {form} file ({exc})")]) from None
 
 
 def _blank(path: Path) -> bool:
