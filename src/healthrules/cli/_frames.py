@@ -570,12 +570,39 @@ def _read_text(p: Path, kind: str, types: dict[str, str], zone: str | None,
         elif _blank(p):  # no line, no column: no rows of the declared columns
             lf = pl.LazyFrame(schema=dict.fromkeys(types, pl.String))
         else:
-            lf = pl.scan_ndjson(p)
+            lf = _scan_ndjson(p, types)
         return _parsed(lf, types, zone, where, what)
     except (OSError, pl.exceptions.PolarsError) as exc:
         raise InputDataError([Issue(
             code=Code.FILE_UNREADABLE.value, location=where,
             message=f"{what}: not a readable {form} file ({exc})")]) from None
+
+
+def _scan_ndjson(p: Path, types: dict[str, str]) -> pl.LazyFrame:
+    """An NDJSON file, its declared columns read as text (a number as polars writes it back,
+    the nearest double's shortest form, or an integer's digits), as a CSV file's are: the
+    types polars gives a column would lose which row holds a value not of the declared type
+    (a ``1.5`` among ints read as a float column, a ``true`` among floats failing the whole
+    read, a number for a timestamp), which :func:`_parsed` then names by row and value.
+    A file whose columns polars cannot type (an object in one row, a list in another) is
+    read with its declared columns only: a declared column that is then null in every row
+    may be missing from the file, and is refused as such."""
+    try:
+        schema = pl.scan_ndjson(p, infer_schema_length=None).collect_schema()
+    except pl.exceptions.PolarsError as exc:
+        lf = pl.scan_ndjson(p, schema=dict.fromkeys(types, pl.String()))
+        empty = lf.select(pl.all().is_null().all()).collect(optimizations=OPTIMISED).row(
+            0, named=True)
+        if any(empty.values()):
+            names = ", ".join(repr(n) for n, e in empty.items() if e)
+            raise InputDataError([Issue(
+                code=Code.FILE_UNREADABLE.value, location=Location(file=str(p)),
+                message=f"not a readable NDJSON file ({exc}); read by its declared columns, "
+                f"it has none or only nulls of {names}")]) from None
+        return lf
+    text = {n: pl.String() for n in types if n in schema
+            and schema[n] not in (pl.String, pl.Null)}
+    return pl.scan_ndjson(p, schema={**schema, **text}) if text else pl.scan_ndjson(p)
 
 
 def _blank(path: Path) -> bool:
