@@ -567,6 +567,7 @@ def _read_text(p: Path, kind: str, types: dict[str, str], zone: str | None,
     try:
         if kind == "csv":
             lf = pl.scan_csv(p, infer_schema=False)
+            _check_header(lf.collect_schema().names(), types, where, what)
         elif _blank(p):  # no line, no column: no rows of the declared columns
             lf = pl.LazyFrame(schema=dict.fromkeys(types, pl.String))
         else:
@@ -603,6 +604,31 @@ def _scan_ndjson(p: Path, types: dict[str, str]) -> pl.LazyFrame:
     text = {n: pl.String() for n in types if n in schema
             and schema[n] not in (pl.String, pl.Null)}
     return pl.scan_ndjson(p, schema={**schema, **text}) if text else pl.scan_ndjson(p)
+
+
+_DUPLICATED = re.compile(r"^(.*)_duplicated_\d+$")
+
+
+def _check_header(names: list[str], types: dict[str, str], where: Location,
+                  what: str) -> None:
+    """Refuse a CSV header that names a declared column twice (which of the two is meant?
+    polars reads the first and renames the second), or that is one column holding another
+    separator (a file separated by ``;`` or tabs: every declared column would be missing)."""
+    twice = sorted({m.group(1) for n in names if (m := _DUPLICATED.match(n))
+                    and m.group(1) in names and m.group(1) in types})
+    issues = [Issue(code=Code.WRONG_DTYPE.value, location=Location(file=where.file, path=n),
+                    message=f"{what} file: the header names column {n!r} more than once",
+                    hint="rename or drop the other column") for n in twice]
+    if len(names) == 1 and names[0] not in types:
+        sep = next((c for c in (";", "\t", "|") if c in names[0]), None)
+        if sep is not None:
+            issues.append(Issue(
+                code=Code.FILE_UNREADABLE.value, location=where,
+                message=f"{what} file: its header is one column {names[0][:60]!r}: a CSV "
+                f"file's columns are separated by commas, not {sep!r}",
+                hint="write the file with commas between its columns"))
+    if issues:
+        raise InputDataError(issues)
 
 
 def _blank(path: Path) -> bool:
