@@ -657,7 +657,9 @@ def int_range_issues(plan: Plan, events: pl.LazyFrame, schema: pl.Schema,
     """Return problems of the int value columns of one event source's frame that are
     ``UInt64`` and hold a value beyond the Int64 range (every other integer dtype fits):
     such a value cannot be read as an int (docs/semantics.md, "Input checking"). Only those
-    columns are read, once, over the whole frame; a frame without them is not read."""
+    columns are read, once, over every row of ``events`` (whether or not a window or filter
+    reads it: a frame breaking the contract is refused at every date; a database source's
+    frame holds only its read range); a frame without them is not read."""
     name = plan.default_source if source is None else source
     ev = plan.sources[name]
     wide = [c for c, typ in ev.values.items() if typ == "int" and schema.get(c) == pl.UInt64]

@@ -4,6 +4,7 @@ folders, or a table or query of a DuckDB file or of a database by URI."""
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +19,9 @@ from healthrules.query_flags import OPTIMISED
 if TYPE_CHECKING:
     from healthrules.compiler import Plan
 
-__all__ = ["add_source_arguments", "contract_types", "has_input", "input_frame",
-           "partition_columns", "scan_events", "scan_frame"]
+__all__ = ["OUTCOME_TYPES", "add_source_arguments", "check_partition_folders", "contract_types",
+           "has_input", "input_frame", "partition_columns", "scan_events", "scan_frame",
+           "scan_outcomes"]
 
 Side = Literal["events", "accounts"]
 
@@ -168,7 +170,8 @@ def _stamp(name: str, zone: str | None, unit: str,
 
 
 _PARSED = {"int": "a whole number", "float": "a number", "bool": "true or false (or 1 / 0)",
-           "date": "a date"}
+           "date": "a date (YYYY-MM-DD)"}
+_ISO_DAY_TEXT = r"^\d{4}-\d{1,2}-\d{1,2}$"
 
 
 @dataclass
@@ -223,7 +226,11 @@ def _parsers(lf: pl.LazyFrame, types: dict[str, str], timezone: str | None,
             v = (pl.when(low.is_in(["true", "1"])).then(True)
                  .when(low.is_in(["false", "0"])).then(False))
         elif typ == "date":
-            v = col.str.strip_chars().str.to_date(strict=False)
+            # one written form: a format guessed from the first value would read 01/04/2026
+            # as the 1st of April in one file and the 4th of January in another
+            day = col.str.strip_chars()
+            v = pl.when(day.str.contains(_ISO_DAY_TEXT)).then(
+                day.str.to_date("%Y-%m-%d", strict=False))
         else:
             continue
         out.values.append(v.alias(name))
@@ -273,7 +280,8 @@ def _parsed(lf: pl.LazyFrame, types: dict[str, str], timezone: str | None,
                     message=f"{what} file: column {n!r} is declared {typ}, but row {row + 1} "
                             f"holds {value!r}, which {why}{more}",
                     hint=(f"fix the value, or declare {n!r} with the type it holds"
-                          if typ not in ("date", "datetime") else None)))
+                          if typ not in ("date", "datetime") and what != "outcomes"
+                          else None)))
         raise InputDataError(issues)
     return frame.drop([f"\0why{n}" for n in checks]).lazy()
 
@@ -377,8 +385,11 @@ def _open_events(option: str, value: str, plan: Plan, source: str | None, what: 
     return _database_source(args, option, **{kind: value})
 
 
-def partition_columns(values: list[str] | None, plan: Plan) -> str | dict[str, str] | None:
-    """``--partition-column``: ``COL`` (every source) or ``NAME=COL`` per source."""
+def partition_columns(values: list[str] | None, plan: Plan,
+                      args: argparse.Namespace | None = None) -> str | dict[str, str] | None:
+    """``--partition-column``: ``COL`` (every source) or ``NAME=COL`` per source. With
+    ``args``, every ``COL=VALUE`` folder of an ``--events`` folder is checked to name a
+    date (see :func:`check_partition_folders`)."""
     from healthrules.expressions import did_you_mean
 
     if not values:
@@ -389,12 +400,70 @@ def partition_columns(values: list[str] | None, plan: Plan) -> str | dict[str, s
         if name is None:
             if len(values) > 1:
                 raise UsageError("give one --partition-column COL, or NAME=COL per source")
+            if args is not None:
+                check_partition_folders(args, plan, col)
             return col
         if name not in plan.sources:
             raise UsageError(f"--partition-column {value}: the roadmap has no event source "
                              f"{name!r}", hint=did_you_mean(name, list(plan.sources)))
         per[name] = col
+    if args is not None:
+        check_partition_folders(args, plan, per)
     return per
+
+
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# how polars (and Hive) write a null partition value
+_NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
+
+
+def _is_day(text: str) -> bool:
+    """Whether ``text`` is a real date written ``YYYY-MM-DD``."""
+    if not _ISO_DAY.match(text):
+        return False
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def check_partition_folders(args: argparse.Namespace, plan: Plan,
+                            column: str | dict[str, str]) -> None:
+    """Refuse an ``--events`` folder whose partition folders (``COL=VALUE``) do not all
+    name a date ``YYYY-MM-DD``: the partition filter keeps the folders of the days the
+    roadmap reads by comparing those values, so one such as ``date=garbage`` or
+    ``date=2026-6-5`` would have its events silently left out (or kept on the wrong day).
+    Only folder names are read, no file."""
+    issues: list[Issue] = []
+    for value in getattr(args, "events", None) or []:
+        name, path = _named(value, "--events")
+        source = plan.default_source if name is None else name
+        col = column.get(source) if isinstance(column, dict) else column
+        folder = Path(path)
+        if col is None or not folder.is_dir():
+            continue
+        bad: dict[str, Path] = {}
+        for f in sorted(folder.rglob("*.parquet")):
+            for part in f.relative_to(folder).parts[:-1]:
+                key, eq, day = part.partition("=")
+                if not eq or key != col or day == _NULL_PARTITION or day in bad:
+                    continue
+                if not _is_day(day):
+                    bad[day] = folder / f.relative_to(folder).parent
+        if bad:
+            first, where = next(iter(bad.items()))
+            more = f" (and {len(bad) - 1} more such folders)" if len(bad) > 1 else ""
+            issues.append(Issue(
+                code=Code.WRONG_DTYPE.value, location=Location(file=str(where), path=col),
+                message=f"events folder {folder}: partition folder {col}={first} does not "
+                        f"name a date (YYYY-MM-DD){more}; --partition-column {col} keeps "
+                        "the folders of the days the roadmap reads by their names, so its "
+                        "events would be left out",
+                hint=f"rename the folder to {col}=YYYY-MM-DD (the day of its events), or "
+                     "leave out --partition-column"))
+    if issues:
+        raise InputDataError(issues)
 
 
 def scan_frame(path: str | Path, what: str, plan: Plan | None = None,
@@ -450,27 +519,116 @@ def scan_frame(path: str | Path, what: str, plan: Plan | None = None,
             raise InputDataError([Issue(
                 code=Code.EMPTY_FILE.value, location=where,
                 message=f"the {what} file is empty (not even a header)")])
-        try:
-            if plan is None or side is None:
+        if plan is None or side is None:
+            try:
                 return (pl.read_csv(p, try_parse_dates=True) if kind == "csv"
                         else pl.read_ndjson(p)).lazy()
-            types = contract_types(plan, side, source)
-            if kind == "csv":
-                lf = pl.scan_csv(p, infer_schema=False)
-            elif _blank(p):  # no line, no column: no rows of the declared columns
-                lf = pl.LazyFrame(schema=dict.fromkeys(types, pl.String))
-            else:
-                lf = pl.scan_ndjson(p)
-            return _parsed(lf, types, _zone(plan, side, source), where, what)
-        except (OSError, pl.exceptions.PolarsError) as exc:
-            raise InputDataError([Issue(
-                code=Code.FILE_UNREADABLE.value, location=where,
-                message=f"{what}: not a readable {form} file ({exc})")]) from None
+            except (OSError, pl.exceptions.PolarsError) as exc:
+                raise InputDataError([Issue(
+                    code=Code.FILE_UNREADABLE.value, location=where,
+                    message=f"{what}: not a readable {form} file ({exc})")]) from None
+        return _read_text(p, kind, contract_types(plan, side, source),
+                          _zone(plan, side, source), what)
     raise InputDataError([Issue(
         code=Code.FILE_UNREADABLE.value, location=where,
         message=f"cannot tell the format of the {what} file from its name",
         hint="use .parquet, .arrow (Arrow IPC), .csv, .ndjson or .jsonl, or a folder of "
         ".parquet files")])
+
+
+OUTCOME_TYPES = {"renewal_date": "date", "outcome": "str", "arr": "float"}
+"""The columns of a backtest's outcomes besides the account key (a ``str``), and their
+types."""
+
+
+def scan_outcomes(path: str | Path, plan: Plan) -> pl.LazyFrame:
+    """A backtest's outcomes file, read like an events or accounts file (:func:`scan_frame`):
+    a CSV or NDJSON file with the declared types (the account key text, ``renewal_date`` a
+    date ``YYYY-MM-DD``, ``outcome`` text, ``arr`` a number), never guessed, a value that
+    cannot be read so refused by file, column, row and value; a Parquet or Arrow file as it
+    is typed (the backtest checks its columns' types)."""
+    p = Path(path)
+    kind = _SUFFIXES.get(p.suffix.lower())
+    if p.is_dir() or kind not in ("csv", "ndjson"):
+        return scan_frame(p, "outcomes")
+    if not p.exists():
+        raise UsageError(f"outcomes file not found: {p}")
+    if kind == "csv" and _blank(p):
+        raise InputDataError([Issue(code=Code.EMPTY_FILE.value, location=Location(file=str(p)),
+                                    message="the outcomes file is empty (not even a header)")])
+    return _read_text(p, kind, {plan.account_key: "str", **OUTCOME_TYPES}, None, "outcomes")
+
+
+def _read_text(p: Path, kind: str, types: dict[str, str], zone: str | None,
+               what: str) -> pl.LazyFrame:
+    """A CSV or NDJSON file read with ``types`` (every other CSV column text)."""
+    where = Location(file=str(p))
+    form = "CSV" if kind == "csv" else "NDJSON"
+    try:
+        if kind == "csv":
+            lf = pl.scan_csv(p, infer_schema=False)
+            _check_header(lf.collect_schema().names(), types, where, what)
+        elif _blank(p):  # no line, no column: no rows of the declared columns
+            lf = pl.LazyFrame(schema=dict.fromkeys(types, pl.String))
+        else:
+            lf = _scan_ndjson(p, types)
+        return _parsed(lf, types, zone, where, what)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise InputDataError([Issue(
+            code=Code.FILE_UNREADABLE.value, location=where,
+            message=f"{what}: not a readable {form} file ({exc})")]) from None
+
+
+def _scan_ndjson(p: Path, types: dict[str, str]) -> pl.LazyFrame:
+    """An NDJSON file, its declared columns read as text (a number as polars writes it back,
+    the nearest double's shortest form, or an integer's digits), as a CSV file's are: the
+    types polars gives a column would lose which row holds a value not of the declared type
+    (a ``1.5`` among ints read as a float column, a ``true`` among floats failing the whole
+    read, a number for a timestamp), which :func:`_parsed` then names by row and value.
+    A file whose columns polars cannot type (an object in one row, a list in another) is
+    read with its declared columns only: a declared column that is then null in every row
+    may be missing from the file, and is refused as such."""
+    try:
+        schema = pl.scan_ndjson(p, infer_schema_length=None).collect_schema()
+    except pl.exceptions.PolarsError as exc:
+        lf = pl.scan_ndjson(p, schema=dict.fromkeys(types, pl.String()))
+        empty = lf.select(pl.all().is_null().all()).collect(optimizations=OPTIMISED).row(
+            0, named=True)
+        if any(empty.values()):
+            names = ", ".join(repr(n) for n, e in empty.items() if e)
+            raise InputDataError([Issue(
+                code=Code.FILE_UNREADABLE.value, location=Location(file=str(p)),
+                message=f"not a readable NDJSON file ({exc}); read by its declared columns, "
+                f"it has none or only nulls of {names}")]) from None
+        return lf
+    text = {n: pl.String() for n in types if n in schema
+            and schema[n] not in (pl.String, pl.Null)}
+    return pl.scan_ndjson(p, schema={**schema, **text}) if text else pl.scan_ndjson(p)
+
+
+_DUPLICATED = re.compile(r"^(.*)_duplicated_\d+$")
+
+
+def _check_header(names: list[str], types: dict[str, str], where: Location,
+                  what: str) -> None:
+    """Refuse a CSV header that names a declared column twice (which of the two is meant?
+    polars reads the first and renames the second), or that is one column holding another
+    separator (a file separated by ``;`` or tabs: every declared column would be missing)."""
+    twice = sorted({m.group(1) for n in names if (m := _DUPLICATED.match(n))
+                    and m.group(1) in names and m.group(1) in types})
+    issues = [Issue(code=Code.WRONG_DTYPE.value, location=Location(file=where.file, path=n),
+                    message=f"{what} file: the header names column {n!r} more than once",
+                    hint="rename or drop the other column") for n in twice]
+    if len(names) == 1 and names[0] not in types:
+        sep = next((c for c in (";", "\t", "|") if c in names[0]), None)
+        if sep is not None:
+            issues.append(Issue(
+                code=Code.FILE_UNREADABLE.value, location=where,
+                message=f"{what} file: its header is one column {names[0][:60]!r}: a CSV "
+                f"file's columns are separated by commas, not {sep!r}",
+                hint="write the file with commas between its columns"))
+    if issues:
+        raise InputDataError(issues)
 
 
 def _blank(path: Path) -> bool:

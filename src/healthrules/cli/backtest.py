@@ -17,7 +17,8 @@ examples:
   healthrules backtest roadmap.yaml ... --horizon 60 --every 1w --format json
 
 --outcomes is a .parquet, .csv or .ndjson file with one row per renewal: the account key,
-renewal_date (YYYY-MM-DD), outcome (renewed or churned) and arr (recurring revenue). Renewals
+renewal_date (YYYY-MM-DD), outcome (renewed or churned) and arr (recurring revenue); a CSV or
+NDJSON file is read with those types, a value that is not one refused by row. Renewals
 dated from --start to --end are scored --horizon days before the renewal (default 90).
 Snapshots every --every (default 1w) from --lookback days (default 180) before --start, and
 on --end, give the lead times and the action counts. --out DIR writes every frame as Parquet.
@@ -56,14 +57,13 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> Any:
     """Run the backtest and print the report."""
+    from dataclasses import replace
     from pathlib import Path
-
-    import polars as pl
 
     import healthrules as hr
     from healthrules.cli._args import output_dir
     from healthrules.cli._exit import Exit, UsageError
-    from healthrules.cli._frames import input_frame, scan_frame
+    from healthrules.cli._frames import input_frame, scan_outcomes
     from healthrules.history.backtest import backtest
 
     if args.end < args.start:
@@ -76,12 +76,14 @@ def run(args: argparse.Namespace) -> Any:
     plan = hr.compile(roadmap)  # CSV and NDJSON files are read with the contract's types
     events = input_frame(args, "events", plan)
     accounts = input_frame(args, "accounts", plan)
-    outcomes = scan_frame(args.outcomes, "outcomes")
-    schema = outcomes.collect_schema()
-    if schema.get("renewal_date") == pl.String:
-        outcomes = outcomes.with_columns(pl.col("renewal_date").str.to_date(strict=False))
-    result = backtest(roadmap, events, accounts, outcomes, args.start, args.end,
-                      horizon=args.horizon, every=args.every, lookback=args.lookback)
+    outcomes = scan_outcomes(args.outcomes, plan)
+    try:
+        result = backtest(roadmap, events, accounts, outcomes, args.start, args.end,
+                          horizon=args.horizon, every=args.every, lookback=args.lookback)
+    except hr.InputDataError as exc:  # the outcomes' problems named by their file
+        raise hr.InputDataError([
+            replace(i, location=replace(i.location, file=args.outcomes))
+            if i.location.file == "<outcomes>" else i for i in exc.issues]) from None
     if args.out:
         from healthrules.output import write_frames
 

@@ -80,7 +80,7 @@ def evaluate_from_args(args: argparse.Namespace) -> Any:
     if progress:
         print(f"evaluating as of {args.as_of} ...", file=sys.stderr)
     result = hr.evaluate(roadmap, events, accounts, args.as_of,
-                         partition_column=partition_columns(args.partition_column, plan))
+                         partition_column=partition_columns(args.partition_column, plan, args))
     args.provenance = provenance(roadmap)
     return result
 

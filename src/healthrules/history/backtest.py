@@ -186,17 +186,23 @@ def _check_outcomes(outcomes: Any, plan: Plan) -> pl.DataFrame:
                             "expected a number"))
     if issues:
         raise InputDataError(issues)
-    bad = frame.filter(~pl.col("outcome").cast(pl.String).is_in(_OUTCOMES)
-                       | pl.col("outcome").is_null())
+    rows = frame.select(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("row"),
+                        pl.col("outcome").cast(pl.String), key, "renewal_date")
+    bad = rows.filter(~pl.col("outcome").is_in(_OUTCOMES) | pl.col("outcome").is_null())
     if bad.height:
-        examples = bad["outcome"].cast(pl.String).unique().head(3).to_list()
-        issues.append(Issue(code=Code.WRONG_DTYPE.value, location=where,
+        examples = bad["outcome"].unique(maintain_order=True).head(3).to_list()
+        issues.append(Issue(code=Code.WRONG_DTYPE.value, location=Location(
+                                file=where.file, path="outcome"),
                             message=f"{bad.height} outcome(s) are neither 'renewed' nor "
-                            f"'churned' (e.g. {examples})"))
-    nulls = frame.filter(pl.col(key).is_null() | pl.col("renewal_date").is_null()).height
-    if nulls:
-        issues.append(Issue(code=Code.NULL_KEY.value, location=where,
-                            message=f"{nulls} outcome(s) have no account or renewal date"))
+                            f"'churned' (e.g. {examples}; the first: row {bad['row'][0]})"))
+    nulls = rows.filter(pl.col(key).is_null() | pl.col("renewal_date").is_null())
+    if nulls.height:
+        first = nulls.row(0, named=True)
+        empty = key if first[key] is None else "renewal_date"
+        issues.append(Issue(code=Code.NULL_KEY.value, location=Location(
+                                file=where.file, path=empty),
+                            message=f"{nulls.height} outcome(s) have no account or renewal "
+                            f"date (the first: row {first['row']}, no {empty})"))
     if issues:
         raise InputDataError(issues)
     return frame.select(key, "renewal_date", (pl.col("outcome").cast(pl.String) == "churned")

@@ -168,6 +168,30 @@ def base_of(table: str | None, query: str | None, dialect: Dialect = ANSI) -> st
 
 Engine = Literal["connectorx", "adbc"]
 
+# a driver's words for a server it could not reach (connectorx, ADBC, libpq, MySQL)
+_NO_CONNECTION = re.compile(
+    r"error connecting|could not connect|connection refused|timed out waiting for connection"
+    r"|failed to lookup address|name or service not known|could not translate host name"
+    r"|unable to open database file", re.IGNORECASE)
+
+
+def sqlite_file_missing(uri: str) -> str | None:
+    """The file of a ``sqlite://`` URI when it does not exist (None: it does, or the URI
+    names no file: another database, ``:memory:``). ``sqlite:///abs.db`` names ``/abs.db``,
+    ``sqlite://rel.db`` a file relative to the current folder."""
+    import os
+    from urllib.parse import unquote
+
+    scheme, _, rest = uri.partition("://")
+    if scheme.split("+", 1)[0].lower() != "sqlite":
+        return None
+    path = rest.split("?", 1)[0]
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    if os.path.exists(path) or os.path.exists(unquote(path)):
+        return None
+    return unquote(path)
+
 
 class SQLSource(Source):
     """A table or a query of a database reached by URI, read with pushdown.
@@ -219,12 +243,25 @@ class SQLSource(Source):
     def _read(self, sql: str) -> pl.DataFrame:
         optional_import("connectorx" if self.engine == "connectorx" else "adbc_driver_manager",
                         "sql")
+        missing = sqlite_file_missing(self.uri)
+        if missing is not None:  # the driver would create an empty database there
+            raise SourceError(f"SQLite database file not found: {missing}", self.where(),
+                              hint="sqlite:///absolute/path.db or sqlite://relative/path.db")
         try:
             return pl.read_database_uri(sql, self.uri, engine=self.engine)
         except Exception as exc:  # the driver's own error types: say which query failed
-            raise SourceError(f"the database refused the query ({type(exc).__name__}: "
-                              f"{str(exc).strip()})", self.where(),
+            said = self._masked(f"{type(exc).__name__}: {str(exc).strip()}")
+            if _NO_CONNECTION.search(said):
+                raise SourceError(f"could not connect to the database ({said})", self.where(),
+                                  hint="check the host, port, database name and user of "
+                                  "the URI, and that the server is running") from exc
+            raise SourceError(f"the database refused the query ({said})", self.where(),
                               hint=f"the query was: {sql}") from exc
+
+    def _masked(self, text: str) -> str:
+        """``text`` without the URI's password (a driver's message may quote the URI)."""
+        m = re.search(r"//[^:@/]*:([^@/]+)@", self.uri)
+        return text.replace(m.group(1), "***") if m else text
 
     def schema(self) -> pl.Schema:
         """The columns of the table or query, from a query that returns no row."""
