@@ -1352,18 +1352,20 @@ def _read_steps(plan: Plan, source: str, clock: Clock, schema: pl.Schema,
 
 def _partition_filter(column: str, dtype: pl.DataType, start: dt.datetime | None,
                       end: dt.datetime) -> pl.Expr:
-    """Keep the partitions of the days in ``[start, end)``, one day of margin each side."""
+    """Keep the partitions of the days in ``[start, end)``, one day of margin each side.
+
+    A text partition is a day only where it reads ``YYYY-MM-DD`` as a real date; any other
+    text (``garbage``, ``2026-6-5``) places its events on no day, so its partition is kept
+    and its events meet the read range by their own timestamps, like a null partition's."""
     part = pl.col(column)
-    day = dt.timedelta(days=1)
-
-    def lit(d: dt.date) -> pl.Expr:
-        # an ISO date string partition compares as text, in the same order as dates
-        return pl.lit(d.isoformat()) if dtype == pl.String else pl.lit(d, pl.Date)
-
-    cond = part <= lit((end + day).date())
+    margin = dt.timedelta(days=1)
+    day = part if dtype != pl.String else pl.when(
+        part.str.contains(r"^\d{4}-\d{2}-\d{2}$")).then(
+        part.str.to_date("%Y-%m-%d", strict=False))
+    cond = day <= pl.lit((end + margin).date(), pl.Date)
     if start is not None:
-        cond = cond & (part >= lit((start - day).date()))
-    return cond | part.is_null()
+        cond = cond & (day >= pl.lit((start - margin).date(), pl.Date))
+    return cond | day.is_null()
 
 
 def _date_range(day: pl.Expr, start: dt.datetime | None, end: dt.datetime) -> pl.Expr | None:
