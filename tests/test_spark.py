@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 import healthrules as hr
-from healthrules.datasets import sample
+from healthrules.datasets import DEFAULT_AS_OF, sample
 from healthrules.errors import InputDataError
 from healthrules.integrations import MissingExtraError, import_optional
 from healthrules.loader import load_text
@@ -372,6 +372,25 @@ def test_spark_reads_dated_accounts_like_polars(spark: Any, as_of: dt.date) -> N
     events = data.events.with_columns(pl.col("timestamp").dt.date().alias("day"))
     want = hr.evaluate(roadmap, events, data.accounts, as_of, partition_column="day")
     assert want.diagnostics["accounts_not_started"] + want.diagnostics["accounts_ended"] > 0
+    _spark_gives(spark, want, roadmap, events, data.accounts, as_of, partition_column="day")
+
+
+def test_spark_reads_text_partitions_that_name_no_day_like_polars(spark: Any) -> None:
+    """A text partition value that is no real YYYY-MM-DD day places its events on no day:
+    Spark keeps them, as the polars engine does (both compared it as text and left them
+    out); a real day outside the read range is pruned on both."""
+    data = sample(30, seed=5, days=120)
+    roadmap = hr.load(EXAMPLES / "b2b-saas" / "roadmap.yaml")
+    k = pl.int_range(pl.len())
+    events = data.events.with_columns(
+        pl.when(k % 5 == 0).then(pl.lit("garbage"))
+        .when(k % 7 == 0).then(pl.lit("2026-02-30"))
+        .when(k % 11 == 0).then(pl.lit("2026-6-5"))
+        .otherwise(pl.col("timestamp").dt.date().cast(pl.String)).alias("day"))
+    as_of = DEFAULT_AS_OF
+    want = hr.evaluate(roadmap, events, data.accounts, as_of, partition_column="day")
+    plain = hr.evaluate(roadmap, events.drop("day"), data.accounts, as_of)
+    assert want.indicators.equals(plain.indicators)
     _spark_gives(spark, want, roadmap, events, data.accounts, as_of, partition_column="day")
 
 

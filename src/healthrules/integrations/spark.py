@@ -760,16 +760,21 @@ def _spark_bound(value: dt.datetime, ntz: bool, shift: dt.timedelta) -> Any | No
 
 def _spark_partition_filter(frame: DataFrame, column: str, start: dt.datetime | None,
                             end: dt.datetime) -> Any:
-    day = dt.timedelta(days=1)
-    is_text = isinstance(frame.schema[column].dataType, T.StringType)
+    """The engine's partition filter (``engine.aggregate._partition_filter``) as Spark's: a
+    text partition is a day only where it reads ``YYYY-MM-DD`` as a real date, any other
+    kept like a null one."""
+    margin = dt.timedelta(days=1)
+    part = F.col(column)
+    if isinstance(frame.schema[column].dataType, T.StringType):
+        part = F.when(part.rlike(r"^\d{4}-\d{2}-\d{2}$"),
+                      F.try_to_timestamp(part, F.lit("yyyy-MM-dd")).cast("date"))
 
     def lit(d: dt.date) -> Any:
-        return F.lit(d.isoformat()) if is_text else F.lit(d.isoformat()).cast("date")
+        return F.lit(d.isoformat()).cast("date")
 
-    part = F.col(column)
-    cond = part <= lit((end + day).date())
+    cond = part <= lit((end + margin).date())
     if start is not None:
-        cond = cond & (part >= lit((start - day).date()))
+        cond = cond & (part >= lit((start - margin).date()))
     return cond | part.isNull()
 
 
