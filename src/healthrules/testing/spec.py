@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -46,7 +47,9 @@ from typing import Annotated, Any, Literal
 
 import pydantic
 from pydantic import (
+    AllowInfNan,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -56,9 +59,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import ErrorDetails, PydanticCustomError
 
-from healthrules._diagnostics import issue_of_test_file
+from healthrules._diagnostics import issue_of_test_file, kind_of
 from healthrules.errors import HealthRulesError, Issue, Location, Severity
 from healthrules.expressions import did_you_mean
 from healthrules.loader import Positions
@@ -86,6 +89,7 @@ __all__ = [
     "json_schema",
     "load_test_file",
     "parse_time",
+    "plain_errors",
     "read_test_file",
 ]
 
@@ -129,8 +133,20 @@ class _Model(BaseModel):
                               allow_inf_nan=False)
 
 
-Scalar = StrictBool | StrictInt | StrictFloat | StrictStr | None
-Number = StrictInt | StrictFloat
+def _not_nan(v: Any) -> Any:
+    if isinstance(v, float) and math.isnan(v):
+        raise PydanticCustomError(
+            "test_nan", "NaN is not a value here: the engine reads NaN as null (write null)", {})
+    return v
+
+
+Float = Annotated[StrictFloat, AllowInfNan(True)]
+"""A float of a test file: ``.inf`` and ``-.inf`` are values (an indicator, a score or a
+float attribute may hold them, docs/semantics.md); NaN is refused by :func:`_not_nan`."""
+
+Scalar = Annotated[StrictBool | StrictInt | Float | StrictStr | None,
+                   BeforeValidator(_not_nan)]
+Number = Annotated[StrictInt | Float, BeforeValidator(_not_nan)]
 
 
 class Expected(_Model):
@@ -183,7 +199,8 @@ def _num(v: Any) -> str:
 
 
 ValueExpectation = Annotated[
-    StrictBool | StrictInt | StrictFloat | StrictStr | Expected | None,
+    StrictBool | StrictInt | Float | StrictStr | Expected | None,
+    BeforeValidator(_not_nan),
     Field(description="An exact value (numbers compare with the file's tolerance), null, "
           "{value, tolerance} or {min, max}. Dates and times are ISO text."),
 ]
@@ -254,7 +271,8 @@ class AccountExpectation(_Model):
         default_factory=dict, description="Indicator values by indicator id.")
     bands: dict[str, StrictStr | None] = Field(
         default_factory=dict, description="Band names by indicator id (null: no value).")
-    score: Number | Expected | None = Field(None, description="The health score (0-100).")
+    score: Annotated[StrictInt | Float | Expected | None, BeforeValidator(_not_nan)] = Field(
+        None, description="The health score (0-100).")
     score_band: StrictStr | None = None
     segment: StrictStr | None = Field(None, description="The score segment that scored the "
                                       "account (null: none applies).")
@@ -590,7 +608,7 @@ def read_test_file(path: str | os.PathLike[str]) -> TestSource:
     except pydantic.ValidationError as exc:
         per_case: dict[int, str] = {}
         file_level = False
-        for err in exc.errors(include_url=False):
+        for err in plain_errors(exc.errors(include_url=False), doc.data):
             loc = err["loc"]
             case: int | None = None
             if len(loc) >= 2 and loc[0] == "cases" and isinstance(loc[1], int):
@@ -617,6 +635,81 @@ def read_test_file(path: str | os.PathLike[str]) -> TestSource:
                       f"{names[one.name] + 1})", f"cases[{i}].name")
         names.setdefault(one.name, i)
     return src
+
+
+_BRANCH = re.compile(r"(bool|int|float|str|none|function-(after|before|plain|wrap)\[.*\]|"
+                     r"[A-Z]\w*)")
+_BRANCH_SAYS = {"bool": "true or false", "int": "a number", "float": "a number", "str": "text",
+                "Expected": "a mapping {value, tolerance} / {min, max}",
+                "ActionMatch": "{id, text_contains, priority}"}
+
+
+def _branch(part: Any, value: Any) -> str | None:
+    """The union member a pydantic ``loc`` part names (None when it is a key of the data)."""
+    if not isinstance(part, str) or not _BRANCH.fullmatch(part):
+        return None
+    if isinstance(value, dict) and part in value:
+        return None
+    model = re.search(r"(\w+)\]$", part)
+    return model.group(1) if model else part
+
+
+def plain_errors(errors: list[ErrorDetails], data: Any) -> list[ErrorDetails]:
+    """Pydantic's errors with one error per value that matches no member of a union.
+
+    Pydantic reports a value that fits none of ``true | 1 | 0.5 | text | {value, ...}`` once
+    per member ("should be a valid boolean", "... integer", ...). A mapping keeps only the
+    errors of the mapping member (what is wrong inside it); any other value gets one error
+    that names what the place takes and what it holds.
+    """
+    groups: dict[tuple[Any, ...], list[tuple[str, ErrorDetails]]] = {}
+    out: list[ErrorDetails | tuple[Any, ...]] = []
+    for err in errors:
+        loc, cur = tuple(err["loc"]), data
+        for i, part in enumerate(loc):
+            member = _branch(part, cur)
+            if member is not None:
+                prefix = loc[:i]
+                if prefix not in groups:
+                    groups[prefix] = []
+                    out.append(prefix)
+                groups[prefix].append((member, {**err, "loc": prefix + loc[i + 1:]}))
+                break
+            cur = (cur.get(part) if isinstance(cur, dict) else
+                   cur[part] if isinstance(cur, list) and isinstance(part, int)
+                   and 0 <= part < len(cur) else None)
+        else:
+            out.append(err)
+    result: list[ErrorDetails] = []
+    for item in out:
+        if not isinstance(item, tuple):
+            result.append(item)
+            continue
+        members = groups[item]
+        value = _at(data, item)
+        inner = [e for m, e in members if m[:1].isupper()]
+        if isinstance(value, dict) and inner:
+            result.extend(inner)
+            continue
+        if len(members) == 1:
+            result.append(members[0][1])
+            continue
+        says = list(dict.fromkeys(_BRANCH_SAYS.get(m, m) for m, _ in members))
+        takes = ", ".join(says[:-1]) + " or " + says[-1] if len(says) > 1 else says[0]
+        result.append(ErrorDetails(type="test_value_type", loc=item, input=value,
+                                   msg=f"this takes {takes}, not {kind_of(value)}"))
+    return result
+
+
+def _at(data: Any, loc: tuple[Any, ...]) -> Any:
+    for part in loc:
+        if isinstance(data, dict):
+            data = data.get(part)
+        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+            data = data[part]
+        else:
+            return None
+    return data
 
 
 def _pydantic_issue(src: TestSource, doc: Positions, err: Any, case: int | None) -> None:
