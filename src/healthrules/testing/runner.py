@@ -351,6 +351,13 @@ def run_file(
     src = read_test_file(path)
     result = FileResult(path=src.display, roadmap=None)
     if src.model is None:
+        # the roadmap's own problems are reported too: every problem of the file at once
+        name = src.doc.data.get("roadmap") if src.doc is not None else None
+        if isinstance(name, str) and name and not any(
+                i.location.path == "roadmap" for i in src.issues):
+            _load_roadmap(src, cache, name)
+        src.issues.sort(key=lambda i: (i.location.file != src.display, i.location.line or 0,
+                                       i.location.column or 0))
         result.issues = list(src.issues)
         result.cases.append(CaseResult(src.display, "(file)", 1, "error", issues=src.issues))
         return result
@@ -364,11 +371,13 @@ def run_file(
         selected[ci] = CaseResult(src.display, case.name, src.line_of(f"cases[{ci}]"), "passed",
                                   index=ci)
     result.cases.extend(selected.values())
-    loaded = _load_roadmap(src, cache)
+    loaded = _load_roadmap(src, cache, src.model.roadmap)
     if loaded.plan is None or loaded.index is None:
-        result.issues = list(src.issues)
+        result.issues = src.all_issues()
         for c in result.cases:
-            c.status, c.issues = "error", list(src.issues)
+            own = src.case_issues.get(c.index, []) if c.index is not None else []
+            c.status, c.issues = "error", sorted(
+                [*src.issues, *own], key=lambda i: (i.location.line or 0, i.location.column or 0))
         return result
     if tracker is not None:
         tracker.add_plan(loaded.plan)
@@ -399,18 +408,17 @@ def run_file(
     return result
 
 
-def _load_roadmap(src: TestSource, cache: RoadmapCache) -> _Loaded:
-    assert src.model is not None
-    rpath = src.roadmap_path
+def _load_roadmap(src: TestSource, cache: RoadmapCache, name: str) -> _Loaded:
+    rpath = src.path.parent / name
     if not rpath.is_file():
         src.issue("file_not_found", f"the roadmap under test does not exist: "
-                  f"{src.model.roadmap} (relative to {os.fspath(src.path.parent) or '.'})",
+                  f"{name} (relative to {os.fspath(src.path.parent) or '.'})",
                   "roadmap")
         return _Loaded(None, None, None, [])
     loaded = cache.load(rpath)
     if loaded.plan is None:
         src.issue(TestCode.ROADMAP_FAILED, f"the roadmap under test has errors: "
-                  f"{src.model.roadmap}", "roadmap",
+                  f"{name}", "roadmap",
                   hint="healthrules validate " + os.fspath(rpath))
         src.issues.extend(loaded.issues)
     return loaded

@@ -610,6 +610,8 @@ def read_test_file(path: str | os.PathLike[str]) -> TestSource:
         file_level = False
         for err in plain_errors(exc.errors(include_url=False), doc.data):
             loc = err["loc"]
+            if loc == ("cases",) and err["type"] == "too_short":
+                err["msg"] = "a test file needs at least one case under `cases:`"
             case: int | None = None
             if len(loc) >= 2 and loc[0] == "cases" and isinstance(loc[1], int):
                 case = loc[1]
