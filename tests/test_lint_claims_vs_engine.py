@@ -37,7 +37,8 @@ from healthrules.roadmap import Roadmap
 Draw = st.DrawFn
 AS_OF = dt.date(2026, 6, 30)
 ATTRIBUTES = {"seats": "int", "ratio": "float", "vip": "bool"}
-NUMBERS = {"seats": [0, 1, 2, 3], "ratio": [0.0, 0.5, 1.0], "logins": [0, 1, 2]}
+NUMBERS: dict[str, list[Any]] = {
+    "seats": [0, 1, 2, 3], "ratio": [0.0, 0.5, 1.0], "logins": [0, 1, 2]}
 
 
 @st.composite
