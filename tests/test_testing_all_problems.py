@@ -79,3 +79,51 @@ def test_a_missing_roadmap_key_is_not_looked_up(tmp_path: Path) -> None:
         """)
     assert [(code, line) for _, code, line, _ in _problems(path)] == [
         ("missing", 1), ("too_short", 2)]
+
+
+def test_a_folder_named_as_the_roadmap_is_called_a_folder(tmp_path: Path) -> None:
+    (tmp_path / "rules").mkdir()
+    path = _write(tmp_path, """\
+        kind: test
+        roadmap: rules
+        as_of: 2026-06-30
+        cases:
+          - name: one
+            expect: {a: {stage: s}}
+        """)
+    (issue,) = run([path]).cases[0].issues
+    assert (issue.code, issue.location.line) == ("file_not_found", 2)
+    assert issue.message.startswith("the roadmap under test is a folder, not a file: rules")
+
+
+ROADMAP = """\
+id: r
+goal: g
+data: {events: {user: null}}
+stages: [{id: s}]
+"""
+
+
+def test_both_problems_of_a_history_are_reported_each_at_its_key(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(ROADMAP, encoding="utf-8")
+    path = _write(tmp_path, """\
+        kind: test
+        roadmap: r.yaml
+        as_of: 2026-06-30
+        cases:
+          - name: mapping
+            history: {from: +5d, every: 0d}
+            accounts: [a]
+            expect: {a: {stage: s}}
+          - name: short
+            history: +5d
+            accounts: [a]
+            expect: {a: {stage: s}}
+        """)
+    report = run([path])
+    by_case = {c.name: [(i.code, i.location.line, i.location.path) for i in c.issues]
+               for c in report.cases}
+    assert by_case == {
+        "mapping": [("test_bad_time", 6, "cases[0].history.from"),
+                    ("test_bad_time", 6, "cases[0].history.every")],
+        "short": [("test_bad_time", 10, "cases[1].history")]}

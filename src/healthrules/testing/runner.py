@@ -411,7 +411,8 @@ def run_file(
 def _load_roadmap(src: TestSource, cache: RoadmapCache, name: str) -> _Loaded:
     rpath = src.path.parent / name
     if not rpath.is_file():
-        src.issue("file_not_found", f"the roadmap under test does not exist: "
+        what = "is a folder, not a file" if rpath.is_dir() else "does not exist"
+        src.issue("file_not_found", f"the roadmap under test {what}: "
                   f"{name} (relative to {os.fspath(src.path.parent) or '.'})",
                   "roadmap")
         return _Loaded(None, None, None, [])

@@ -956,10 +956,13 @@ def _check_case(src: TestSource, index: RoadmapIndex, ci: int, case: Case) -> No
             t = _check_time(src, check.as_of, f"{base}.checks[{k}].as_of", ref_day, ci)
             times.append((t, f"{base}.checks[{k}].as_of"))
     if case.history is not None:
-        try:
-            _ = case.history.days, case.history.step
-        except ValueError as exc:
-            src.issue(TestCode.BAD_TIME, str(exc), f"{base}.history", case=ci)
+        short = src.doc is not None and isinstance(src.doc.value(f"{base}.history"), str)
+        for key in ("from", "every"):
+            try:
+                _ = case.history.days if key == "from" else case.history.step
+            except ValueError as exc:
+                where = f"{base}.history" if short else f"{base}.history.{key}"
+                src.issue(TestCode.BAD_TIME, str(exc), where, case=ci)
         for t, path in times:
             if isinstance(t, dt.datetime):
                 src.issue(TestCode.BAD_TIME, "a case with history is evaluated at whole days: "
