@@ -14,8 +14,9 @@ what the engine will do over time or with missing values, and were not checked a
   the action is that many days after its opening, and not after its due date (before it,
   when lint says "before").
 
-Hypothesis draws small roadmaps whose conditions compare a few attributes and an indicator
-with thresholds near the accounts' values, and accounts where any of them may be null.
+Hypothesis draws small roadmaps whose conditions compare a few attributes and two indicators
+(``recency`` is null without events) with thresholds near the accounts' values, and accounts
+where any of them may be null.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ Draw = st.DrawFn
 AS_OF = dt.date(2026, 6, 30)
 ATTRIBUTES = {"seats": "int", "ratio": "float", "vip": "bool"}
 NUMBERS: dict[str, list[Any]] = {
-    "seats": [0, 1, 2, 3], "ratio": [0.0, 0.5, 1.0], "logins": [0, 1, 2]}
+    "seats": [0, 1, 2, 3], "ratio": [0.0, 0.5, 1.0], "logins": [0, 1, 2], "recency": [0, 2, 7]}
 
 
 @st.composite
@@ -94,7 +95,9 @@ def _roadmap(stages: list[dict[str, Any]]) -> Roadmap:
         "id": "r", "goal": "g",
         "data": {"events": {"user": None}, "accounts": {"attributes": ATTRIBUTES}},
         "indicators": [{"id": "logins", "family": "process", "aggregate": "count",
-                        "where": "event == 'login'", "window": "7d"}],
+                        "where": "event == 'login'", "window": "7d"},
+                       {"id": "recency", "family": "process", "aggregate": "days_since_last",
+                        "window": "all"}],
         "stages": stages})
 
 
@@ -113,7 +116,10 @@ def staged(draw: Draw) -> Roadmap:
     for s in range(n):
         stage: dict[str, Any] = {"id": f"s{s}"}
         if s < n - 1 or draw(st.booleans()):
-            stage["entry"] = draw(conditions())
+            # the complement of the entry before: only the accounts it leaves unknown go on
+            before = stages[-1].get("entry") if stages else None
+            stage["entry"] = (f"not ({before})" if before and draw(st.booleans())
+                              else draw(conditions()))
         stages.append(stage)
     return _roadmap(stages)
 
