@@ -670,12 +670,45 @@ def _coerce(frame: pl.DataFrame, schema: dict[str, pl.DataType], what: str, src:
                                   "true or false (or 1 / 0)")
             exprs.append(low.is_in(["true", "1"]).alias(name))
         else:
+            _check_cast(frame, name, dtype, what, src, path)
             exprs.append(col.cast(dtype).alias(name))
     try:
         return frame.select(exprs)
     except pl.exceptions.PolarsError as exc:
         raise _file_error(src, path, f"{what}: cannot read it as the roadmap's data contract: "
                           f"{str(exc).splitlines()[0]}") from None
+
+
+def _check_cast(frame: pl.DataFrame, name: str, dtype: pl.DataType, what: str,
+                src: TestSource, path: str) -> None:
+    """Refuse a file column whose values a cast to the contract's type would change: a
+    number read as a date (5 is not 1970-01-06), a fraction or a boolean read as an int,
+    a boolean read as a float (a CSV's text is parsed, and refused where it does not
+    parse)."""
+    have = frame.schema[name]
+    if have == dtype or have == pl.String or have == pl.Null:
+        return
+    numeric = have.is_integer() or have.is_float()
+    if dtype == pl.String:
+        ok = numeric or have == pl.Boolean
+    elif dtype.is_integer():
+        ok = have.is_integer()
+        if have.is_float():
+            bad = pl.col(name).is_not_null() & ~(pl.col(name).is_finite() & (
+                pl.col(name) == pl.col(name).floor()))
+            ok = not frame.select(bad.any()).item()
+    elif dtype.is_float():
+        ok = numeric
+    else:  # a date or a boolean: only from itself or from text
+        ok = False
+    if not ok:
+        kind = ("a date" if dtype == pl.Date else "true or false" if dtype == pl.Boolean
+                else "text" if dtype == pl.String else "an int" if dtype.is_integer()
+                else "a number")
+        rows = frame.filter(pl.col(name).is_not_null())
+        shown = repr(rows[name][0]) if rows.height else "null"
+        raise _file_error(src, path, f"{what}: column {name!r} is {have} ({shown}), not "
+                          f"{kind} as the roadmap declares")
 
 
 def case_frames(src: TestSource, ci: int, case: Case, plan: Plan,
@@ -741,9 +774,22 @@ def case_frames(src: TestSource, ci: int, case: Case, plan: Plan,
         if key not in table.columns:
             raise _file_error(src, f"{base}.accounts_file", f"{case.accounts_file} has no "
                               f"column {key!r} (the account key)")
+        columns = set(table.columns)
         table = table.with_columns(pl.col(key).cast(pl.String))
-        accounts = pl.concat([accounts, _coerce(table, acc_schema, case.accounts_file, src,
-                                                f"{base}.accounts_file")], how="vertical")
+        table = _coerce(table, acc_schema, case.accounts_file, src, f"{base}.accounts_file")
+        # the file's accounts start with account_defaults too, where it has no such column
+        filled = [_attr_value(model.account_defaults[n], plan.attributes[n], ref_day, tz)
+                  for n in table.columns if n not in columns and n in model.account_defaults
+                  and n in plan.attributes]
+        names = [n for n in table.columns if n not in columns and n in model.account_defaults
+                 and n in plan.attributes]
+        if names:
+            table = table.with_columns(
+                pl.lit(v, naive[n]).alias(n) for n, v in zip(names, filled, strict=True))
+            if tz is not None:
+                table = table.with_columns(zoned_wall_time(pl.col(n), tz) for n in names
+                                           if isinstance(acc_schema[n], pl.Datetime))
+        accounts = pl.concat([accounts, table], how="vertical")
     # a roadmap of dated accounts: a test's account is one row, valid at every date
     validity = plan.roadmaps[0].roadmap.data.accounts.validity if plan.roadmaps else ()
     if validity:
