@@ -283,3 +283,34 @@ def test_the_documented_escalation_is_reported_and_holds() -> None:
                       every="1d").lifecycle.changes.filter(pl.col("change") == "escalated")
     assert sorted((r["action_id"], r["days_open"]) for r in changes.to_dicts()) == [
         ("a0", 5), ("a1", 7), ("a2", 9)]
+
+
+# --------------------------------------------------------------------------- HR204
+
+
+def test_the_same_aggregate_of_two_sources_is_not_a_duplicate() -> None:
+    # HR204 once said 'billing_n' "computes the same value as" 'usage_n': its signature
+    # left out the event source, so the count of billing events was called the count of
+    # usage events
+    roadmap = Roadmap.model_validate({
+        "id": "r", "goal": "g",
+        "data": {"events": {"usage": {"user": None},
+                            "billing": {"user": None, "event": None, "timestamp": "at"}}},
+        "indicators": [
+            {"id": "usage_n", "family": "process", "aggregate": "count", "window": "30d"},
+            {"id": "billing_n", "family": "process", "aggregate": "count", "window": "30d",
+             "source": "billing"},
+            {"id": "usage_again", "family": "process", "aggregate": "count", "window": "30d",
+             "source": "usage"}],
+        "stages": [{"id": "s"}]})
+    found = [(i.location.path, i.message) for i in lint(roadmap) if i.code == "HR204"]
+    assert found == [("indicators[2]", "indicator 'usage_again' computes the same value as "
+                      "'usage_n'")]
+    day = dt.datetime(2026, 6, 29, 9)
+    usage = pl.DataFrame({"account_id": ["a", "a"], "event": ["x", "x"],
+                          "timestamp": [day, day]})
+    billing = pl.DataFrame({"account_id": ["a"], "at": [day]})
+    accounts = pl.DataFrame({"account_id": ["a"]})
+    row = hr.evaluate(roadmap, {"usage": usage, "billing": billing}, accounts,
+                      AS_OF).indicators.row(0, named=True)
+    assert (row["usage_n"], row["billing_n"], row["usage_again"]) == (2, 1, 2)
