@@ -127,3 +127,20 @@ def test_both_problems_of_a_history_are_reported_each_at_its_key(tmp_path: Path)
         "mapping": [("test_bad_time", 6, "cases[0].history.from"),
                     ("test_bad_time", 6, "cases[0].history.every")],
         "short": [("test_bad_time", 10, "cases[1].history")]}
+
+
+def test_a_file_level_problem_keeps_the_problems_of_the_cases(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(ROADMAP, encoding="utf-8")
+    path = _write(tmp_path, """\
+        kind: test
+        roadmap: r.yaml
+        as_of: 2026-06-30
+        tolerance: -1
+        cases:
+          - name: one
+            expect: {a: {score: .nan}}
+          - name: two
+            expect: {a: {bands: {x: 1}}}
+        """)
+    assert [(code, line) for _, code, line, _ in _problems(path)] == [
+        ("greater_than_equal", 4), ("test_nan", 7), ("string_type", 9)]

@@ -356,10 +356,12 @@ def run_file(
         if isinstance(name, str) and name and not any(
                 i.location.path == "roadmap" for i in src.issues):
             _load_roadmap(src, cache, name)
-        src.issues.sort(key=lambda i: (i.location.file != src.display, i.location.line or 0,
-                                       i.location.column or 0))
-        result.issues = list(src.issues)
-        result.cases.append(CaseResult(src.display, "(file)", 1, "error", issues=src.issues))
+        # with the problems inside its cases, which cannot run either
+        every = sorted([*src.issues, *(i for v in src.case_issues.values() for i in v)],
+                       key=lambda i: (i.location.file != src.display, i.location.line or 0,
+                                      i.location.column or 0))
+        result.issues = every
+        result.cases.append(CaseResult(src.display, "(file)", 1, "error", issues=list(every)))
         return result
     result.roadmap = os.fspath(src.roadmap_path)
     selected: dict[int, CaseResult] = {}
