@@ -144,3 +144,9 @@ def test_assert_account_names_the_argument_of_a_bad_expectation(
         assert_account(ev, "a", **kwargs)  # type: ignore[arg-type]
     assert [(i.code, i.location.file, i.location.path) for i in info.value.errors()] == [
         (code, "assert_account", path)]
+
+
+def test_a_value_that_is_not_a_mapping_names_no_class(tmp_path: Path) -> None:
+    issues = read_test_file(_file(tmp_path, "1.0", "actions: [a]")).all_issues()
+    assert [(i.code, i.message, i.location.line) for i in issues] == [
+        ("model_type", "this takes a mapping, not a list", 9)]

@@ -685,6 +685,9 @@ def plain_errors(errors: list[ErrorDetails], data: Any) -> list[ErrorDetails]:
     result: list[ErrorDetails] = []
     for item in out:
         if not isinstance(item, tuple):
+            takes = _TAKES.get(item["type"])
+            if takes is not None:  # not "... or instance of HistorySpec": no class names
+                item = {**item, "msg": f"this takes {takes}, not {kind_of(item['input'])}"}
             result.append(item)
             continue
         members = groups[item]
@@ -701,6 +704,9 @@ def plain_errors(errors: list[ErrorDetails], data: Any) -> list[ErrorDetails]:
         result.append(ErrorDetails(type="test_value_type", loc=item, input=value,
                                    msg=f"this takes {takes}, not {kind_of(value)}"))
     return result
+
+
+_TAKES = {"model_type": "a mapping", "dict_type": "a mapping", "list_type": "a list"}
 
 
 def _at(data: Any, loc: tuple[Any, ...]) -> Any:
