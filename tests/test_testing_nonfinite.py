@@ -150,3 +150,16 @@ def test_a_value_that_is_not_a_mapping_names_no_class(tmp_path: Path) -> None:
     issues = read_test_file(_file(tmp_path, "1.0", "actions: [a]")).all_issues()
     assert [(i.code, i.message, i.location.line) for i in issues] == [
         ("model_type", "this takes a mapping, not a list", 9)]
+
+
+@pytest.mark.parametrize(("expect", "passes"), [
+    ("indicators: {logins: 0}", True),
+    ("indicators: {logins: '0'}", False),  # once passed: text compared with str(0)
+    ("indicators: {big: '10.0'}", False),
+    ("indicators: {big: 10.0}", True),
+    ("stage: s", True),
+])
+def test_text_expects_text(tmp_path: Path, expect: str, passes: bool) -> None:
+    report = run([_file(tmp_path, "1.0", expect)])
+    assert [str(c.status) for c in report.cases] == ["passed" if passes else "failed"], (
+        report.render())

@@ -193,7 +193,8 @@ def _values_equal(exp: Any, act: Any, tolerance: float) -> bool:
             except ValueError:
                 return False
             return _same_time(want, act)
-        return exp == str(act)
+        # text is text: "5" is not the number 5 (nor "true" the boolean)
+        return isinstance(act, str) and exp == act
     return bool(exp == act)
 
 
