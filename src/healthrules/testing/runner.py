@@ -17,6 +17,7 @@ Examples
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import re
 import time
@@ -542,8 +543,11 @@ def _through_history(plan: Plan, events: dict[str, pl.DataFrame], accounts: pl.D
 def _case_failed(src: TestSource, prep: _Prepared, exc: HealthRulesError) -> None:
     where = src.where(f"cases[{prep.ci}].name")
     prep.result.status = "error"
+    # the accounts as the test file names them, not with the case's key prefix
+    prefixes = (prep.prefix, repr(prep.prefix)[1:-1])
     prep.result.issues = [
-        Issue(code=i.code, message=f"evaluating the case failed: {i.message}", hint=i.hint,
+        Issue(code=i.code, message="evaluating the case failed: " + functools.reduce(
+            lambda text, p: text.replace(p, ""), prefixes, i.message), hint=i.hint,
               location=Location(where.file, where.line, where.column, where.path))
         for i in exc.errors()]
 

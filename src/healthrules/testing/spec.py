@@ -926,7 +926,27 @@ def _check_attribute(src: TestSource, name: str, value: Any, path: str, case: in
     if not isinstance(value, ok) or (typ != "bool" and isinstance(value, bool)):
         src.issue(TestCode.BAD_ATTRIBUTE, f"attribute {name!r} is {typ}, got "
                   f"{json.dumps(value)}", path, case=case)
+    elif typ == "int" and isinstance(value, int) and not -(2**63) <= value < 2**63:
+        src.issue(TestCode.BAD_ATTRIBUTE, f"attribute {name!r} is int, and {value} is beyond "
+                  "the 64-bit integers an int attribute holds", path, case=case)
+    elif typ == "float" and isinstance(value, int) and abs(value) >= 2**1024:
+        src.issue(TestCode.BAD_ATTRIBUTE, f"attribute {name!r} is float, and {value} is beyond "
+                  "the largest float", path, case=case)
 
+
+
+def _value_problem(typ: str, value: float | int | None) -> str | None:
+    """Why an event line's value does not fit its column's declared type (None: it fits)."""
+    if value is None:
+        return None
+    if typ == "int":
+        if not isinstance(value, int):
+            return f"{value!r}: the column is int, give a whole number"
+        if not -(2**63) <= value < 2**63:
+            return f"{value}: beyond the 64-bit integers an int column holds"
+    elif isinstance(value, int) and abs(value) >= 2**1024:
+        return f"{value}: beyond the largest float"
+    return None
 
 
 def _check_data_file(src: TestSource, name: str, path: str, ci: int) -> None:
@@ -1056,6 +1076,12 @@ def _check_lines(src: TestSource, index: RoadmapIndex, ci: int, source: str, gpa
                     src.issue(TestCode.NOTATION_COLUMN, f"event line {text!r}: {col!r} is "
                               f"not a value column{of}", path, offset=column - 1,
                               hint=hint, case=ci)
+                    continue
+                problem = _value_problem(values[col], line.values.get(col))
+                if problem is not None:
+                    bad = True
+                    src.issue(TestCode.NOTATION, f"event line {text!r}: {col}={problem}",
+                              path, offset=column - 1, case=ci)
             if line.users != (None,) and not has_user:
                 src.issue(TestCode.NOTATION, f"event line {text!r}: `by` names a user, but "
                           f"the roadmap declares no user column{of if named else ''}", path,
