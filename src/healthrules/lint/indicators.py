@@ -289,7 +289,7 @@ class TargetIgnoresIndicator(Check):
 
 
 def _signature(ind: AggregateIndicator | DerivedIndicator | RollupIndicator,
-               ) -> tuple[object, ...]:
+               default_source: str) -> tuple[object, ...]:
     def norm(text: str | None) -> str | None:
         if text is None:
             return None
@@ -303,8 +303,8 @@ def _signature(ind: AggregateIndicator | DerivedIndicator | RollupIndicator,
     if isinstance(ind, RollupIndicator):
         return ("rollup", ind.aggregate, norm(ind.of), norm(ind.weight))
     w = ind.window
-    return ("events", ind.aggregate, ind.of, ind.q, norm(ind.where), w.days, w.from_,
-            ind.compare)
+    return ("events", ind.source or default_source, ind.aggregate, ind.of, ind.q,
+            norm(ind.where), w.days, w.from_, ind.compare)
 
 
 class Duplicate(Check):
@@ -312,9 +312,9 @@ class Duplicate(Check):
 
     What it does
     ------------
-    Reports an indicator whose definition (aggregate, ``of``, ``where``, window and
-    ``compare``; or, for a derived one, its ``expr``) equals that of an earlier indicator,
-    ignoring spacing.
+    Reports an indicator whose definition (event source, aggregate, ``of``, ``where``, window
+    and ``compare``; or, for a derived one, its ``expr``) equals that of an earlier
+    indicator, ignoring spacing.
 
     Why is this bad
     ---------------
@@ -345,7 +345,7 @@ class Duplicate(Check):
         """Yield one finding per indicator that repeats an earlier one."""
         seen: dict[tuple[object, ...], int] = {}
         for i, ind in enumerate(ctx.roadmap.indicators):
-            sig = _signature(ind)
+            sig = _signature(ind, ctx.roadmap.data.default_source)
             if sig in seen:
                 first = ctx.roadmap.indicators[seen[sig]]
                 yield self.finding(

@@ -20,14 +20,18 @@ from fractions import Fraction
 from typing import Any
 
 import polars as pl
+import pydantic
 
+from healthrules.errors import Issue, Location
 from healthrules.evaluation import Evaluation
 from healthrules.testing.spec import (
     AccountExpectation,
     ActionMatch,
     ActionsExpectation,
     Expected,
+    TestFileError,
     parse_time,
+    plain_errors,
 )
 
 __all__ = [
@@ -189,7 +193,8 @@ def _values_equal(exp: Any, act: Any, tolerance: float) -> bool:
             except ValueError:
                 return False
             return _same_time(want, act)
-        return exp == str(act)
+        # text is text: "5" is not the number 5 (nor "true" the boolean)
+        return isinstance(act, str) and exp == act
     return bool(exp == act)
 
 
@@ -520,6 +525,9 @@ def assert_account(
     ------
     AssertionError
         Listing every mismatch, aligned, with the evidence of the actions involved.
+    TestFileError
+        When an expectation is not one (a NaN, ``{"min": 9, "max": 1}``, two action
+        modes...), naming the argument.
 
     Examples
     --------
@@ -563,10 +571,28 @@ def assert_account(
         acts["none"] = True
     if acts:
         data["actions"] = acts
-    expectation = AccountExpectation.model_validate(data)
+    expectation = _expectation(data)
     view = AccountView.of(evaluation, account)
     mismatches = compare_account(view, expectation, tolerance=tolerance)
     if mismatches:
         head = f"account {account}, as_of {evaluation.as_of.isoformat()}"
         raise AssertionError(head + "\n" + render_mismatches(mismatches, indent="  ",
                                                              show_lines=False))
+
+
+def _expectation(data: dict[str, Any]) -> AccountExpectation:
+    """The expectation of :func:`assert_account`'s arguments; a bad one raises
+    :class:`~healthrules.testing.spec.TestFileError` naming the argument (not pydantic's
+    error, one per member of a union)."""
+    try:
+        return AccountExpectation.model_validate(data)
+    except pydantic.ValidationError as exc:
+        issues = []
+        for err in plain_errors(exc.errors(include_url=False), data):
+            loc = list(err["loc"])
+            if loc[:1] == ["actions"] and len(loc) > 1:
+                loc[:2] = [f"actions_{loc[1]}" if loc[1] != "none" else "no_actions"]
+            path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
+            issues.append(Issue(code=err["type"], message=err["msg"],
+                                location=Location("assert_account", path=path.lstrip("."))))
+        raise TestFileError(issues) from None

@@ -17,6 +17,7 @@ Examples
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import re
 import time
@@ -351,8 +352,17 @@ def run_file(
     src = read_test_file(path)
     result = FileResult(path=src.display, roadmap=None)
     if src.model is None:
-        result.issues = list(src.issues)
-        result.cases.append(CaseResult(src.display, "(file)", 1, "error", issues=src.issues))
+        # the roadmap's own problems are reported too: every problem of the file at once
+        name = src.doc.data.get("roadmap") if src.doc is not None else None
+        if isinstance(name, str) and name and not any(
+                i.location.path == "roadmap" for i in src.issues):
+            _load_roadmap(src, cache, name)
+        # with the problems inside its cases, which cannot run either
+        every = sorted([*src.issues, *(i for v in src.case_issues.values() for i in v)],
+                       key=lambda i: (i.location.file != src.display, i.location.line or 0,
+                                      i.location.column or 0))
+        result.issues = every
+        result.cases.append(CaseResult(src.display, "(file)", 1, "error", issues=list(every)))
         return result
     result.roadmap = os.fspath(src.roadmap_path)
     selected: dict[int, CaseResult] = {}
@@ -364,11 +374,13 @@ def run_file(
         selected[ci] = CaseResult(src.display, case.name, src.line_of(f"cases[{ci}]"), "passed",
                                   index=ci)
     result.cases.extend(selected.values())
-    loaded = _load_roadmap(src, cache)
+    loaded = _load_roadmap(src, cache, src.model.roadmap)
     if loaded.plan is None or loaded.index is None:
-        result.issues = list(src.issues)
+        result.issues = src.all_issues()
         for c in result.cases:
-            c.status, c.issues = "error", list(src.issues)
+            own = src.case_issues.get(c.index, []) if c.index is not None else []
+            c.status, c.issues = "error", sorted(
+                [*src.issues, *own], key=lambda i: (i.location.line or 0, i.location.column or 0))
         return result
     if tracker is not None:
         tracker.add_plan(loaded.plan)
@@ -399,18 +411,18 @@ def run_file(
     return result
 
 
-def _load_roadmap(src: TestSource, cache: RoadmapCache) -> _Loaded:
-    assert src.model is not None
-    rpath = src.roadmap_path
+def _load_roadmap(src: TestSource, cache: RoadmapCache, name: str) -> _Loaded:
+    rpath = src.path.parent / name
     if not rpath.is_file():
-        src.issue("file_not_found", f"the roadmap under test does not exist: "
-                  f"{src.model.roadmap} (relative to {os.fspath(src.path.parent) or '.'})",
+        what = "is a folder, not a file" if rpath.is_dir() else "does not exist"
+        src.issue("file_not_found", f"the roadmap under test {what}: "
+                  f"{name} (relative to {os.fspath(src.path.parent) or '.'})",
                   "roadmap")
         return _Loaded(None, None, None, [])
     loaded = cache.load(rpath)
     if loaded.plan is None:
         src.issue(TestCode.ROADMAP_FAILED, f"the roadmap under test has errors: "
-                  f"{src.model.roadmap}", "roadmap",
+                  f"{name}", "roadmap",
                   hint="healthrules validate " + os.fspath(rpath))
         src.issues.extend(loaded.issues)
     return loaded
@@ -531,8 +543,11 @@ def _through_history(plan: Plan, events: dict[str, pl.DataFrame], accounts: pl.D
 def _case_failed(src: TestSource, prep: _Prepared, exc: HealthRulesError) -> None:
     where = src.where(f"cases[{prep.ci}].name")
     prep.result.status = "error"
+    # the accounts as the test file names them, not with the case's key prefix
+    prefixes = (prep.prefix, repr(prep.prefix)[1:-1])
     prep.result.issues = [
-        Issue(code=i.code, message=f"evaluating the case failed: {i.message}", hint=i.hint,
+        Issue(code=i.code, message="evaluating the case failed: " + functools.reduce(
+            lambda text, p: text.replace(p, ""), prefixes, i.message), hint=i.hint,
               location=Location(where.file, where.line, where.column, where.path))
         for i in exc.errors()]
 
@@ -661,12 +676,45 @@ def _coerce(frame: pl.DataFrame, schema: dict[str, pl.DataType], what: str, src:
                                   "true or false (or 1 / 0)")
             exprs.append(low.is_in(["true", "1"]).alias(name))
         else:
+            _check_cast(frame, name, dtype, what, src, path)
             exprs.append(col.cast(dtype).alias(name))
     try:
         return frame.select(exprs)
     except pl.exceptions.PolarsError as exc:
         raise _file_error(src, path, f"{what}: cannot read it as the roadmap's data contract: "
                           f"{str(exc).splitlines()[0]}") from None
+
+
+def _check_cast(frame: pl.DataFrame, name: str, dtype: pl.DataType, what: str,
+                src: TestSource, path: str) -> None:
+    """Refuse a file column whose values a cast to the contract's type would change: a
+    number read as a date (5 is not 1970-01-06), a fraction or a boolean read as an int,
+    a boolean read as a float (a CSV's text is parsed, and refused where it does not
+    parse)."""
+    have = frame.schema[name]
+    if have == dtype or have == pl.String or have == pl.Null:
+        return
+    numeric = have.is_integer() or have.is_float()
+    if dtype == pl.String:
+        ok = numeric or have == pl.Boolean
+    elif dtype.is_integer():
+        ok = have.is_integer()
+        if have.is_float():
+            bad = pl.col(name).is_not_null() & ~(pl.col(name).is_finite() & (
+                pl.col(name) == pl.col(name).floor()))
+            ok = not frame.select(bad.any()).item()
+    elif dtype.is_float():
+        ok = numeric
+    else:  # a date or a boolean: only from itself or from text
+        ok = False
+    if not ok:
+        kind = ("a date" if dtype == pl.Date else "true or false" if dtype == pl.Boolean
+                else "text" if dtype == pl.String else "an int" if dtype.is_integer()
+                else "a number")
+        rows = frame.filter(pl.col(name).is_not_null())
+        shown = repr(rows[name][0]) if rows.height else "null"
+        raise _file_error(src, path, f"{what}: column {name!r} is {have} ({shown}), not "
+                          f"{kind} as the roadmap declares")
 
 
 def case_frames(src: TestSource, ci: int, case: Case, plan: Plan,
@@ -732,9 +780,22 @@ def case_frames(src: TestSource, ci: int, case: Case, plan: Plan,
         if key not in table.columns:
             raise _file_error(src, f"{base}.accounts_file", f"{case.accounts_file} has no "
                               f"column {key!r} (the account key)")
+        columns = set(table.columns)
         table = table.with_columns(pl.col(key).cast(pl.String))
-        accounts = pl.concat([accounts, _coerce(table, acc_schema, case.accounts_file, src,
-                                                f"{base}.accounts_file")], how="vertical")
+        table = _coerce(table, acc_schema, case.accounts_file, src, f"{base}.accounts_file")
+        # the file's accounts start with account_defaults too, where it has no such column
+        filled = [_attr_value(model.account_defaults[n], plan.attributes[n], ref_day, tz)
+                  for n in table.columns if n not in columns and n in model.account_defaults
+                  and n in plan.attributes]
+        names = [n for n in table.columns if n not in columns and n in model.account_defaults
+                 and n in plan.attributes]
+        if names:
+            table = table.with_columns(
+                pl.lit(v, naive[n]).alias(n) for n, v in zip(names, filled, strict=True))
+            if tz is not None:
+                table = table.with_columns(zoned_wall_time(pl.col(n), tz) for n in names
+                                           if isinstance(acc_schema[n], pl.Datetime))
+        accounts = pl.concat([accounts, table], how="vertical")
     # a roadmap of dated accounts: a test's account is one row, valid at every date
     validity = plan.roadmaps[0].roadmap.data.accounts.validity if plan.roadmaps else ()
     if validity:

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -46,7 +47,9 @@ from typing import Annotated, Any, Literal
 
 import pydantic
 from pydantic import (
+    AllowInfNan,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -56,9 +59,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import ErrorDetails, PydanticCustomError
 
-from healthrules._diagnostics import issue_of_test_file
+from healthrules._diagnostics import issue_of_test_file, kind_of
 from healthrules.errors import HealthRulesError, Issue, Location, Severity
 from healthrules.expressions import did_you_mean
 from healthrules.loader import Positions
@@ -86,6 +89,7 @@ __all__ = [
     "json_schema",
     "load_test_file",
     "parse_time",
+    "plain_errors",
     "read_test_file",
 ]
 
@@ -129,8 +133,20 @@ class _Model(BaseModel):
                               allow_inf_nan=False)
 
 
-Scalar = StrictBool | StrictInt | StrictFloat | StrictStr | None
-Number = StrictInt | StrictFloat
+def _not_nan(v: Any) -> Any:
+    if isinstance(v, float) and math.isnan(v):
+        raise PydanticCustomError(
+            "test_nan", "NaN is not a value here: the engine reads NaN as null (write null)", {})
+    return v
+
+
+Float = Annotated[StrictFloat, AllowInfNan(True)]
+"""A float of a test file: ``.inf`` and ``-.inf`` are values (an indicator, a score or a
+float attribute may hold them, docs/semantics.md); NaN is refused by :func:`_not_nan`."""
+
+Scalar = Annotated[StrictBool | StrictInt | Float | StrictStr | None,
+                   BeforeValidator(_not_nan)]
+Number = Annotated[StrictInt | Float, BeforeValidator(_not_nan)]
 
 
 class Expected(_Model):
@@ -183,7 +199,8 @@ def _num(v: Any) -> str:
 
 
 ValueExpectation = Annotated[
-    StrictBool | StrictInt | StrictFloat | StrictStr | Expected | None,
+    StrictBool | StrictInt | Float | StrictStr | Expected | None,
+    BeforeValidator(_not_nan),
     Field(description="An exact value (numbers compare with the file's tolerance), null, "
           "{value, tolerance} or {min, max}. Dates and times are ISO text."),
 ]
@@ -254,7 +271,8 @@ class AccountExpectation(_Model):
         default_factory=dict, description="Indicator values by indicator id.")
     bands: dict[str, StrictStr | None] = Field(
         default_factory=dict, description="Band names by indicator id (null: no value).")
-    score: Number | Expected | None = Field(None, description="The health score (0-100).")
+    score: Annotated[StrictInt | Float | Expected | None, BeforeValidator(_not_nan)] = Field(
+        None, description="The health score (0-100).")
     score_band: StrictStr | None = None
     segment: StrictStr | None = Field(None, description="The score segment that scored the "
                                       "account (null: none applies).")
@@ -590,8 +608,10 @@ def read_test_file(path: str | os.PathLike[str]) -> TestSource:
     except pydantic.ValidationError as exc:
         per_case: dict[int, str] = {}
         file_level = False
-        for err in exc.errors(include_url=False):
+        for err in plain_errors(exc.errors(include_url=False), doc.data):
             loc = err["loc"]
+            if loc == ("cases",) and err["type"] == "too_short":
+                err["msg"] = "a test file needs at least one case under `cases:`"
             case: int | None = None
             if len(loc) >= 2 and loc[0] == "cases" and isinstance(loc[1], int):
                 case = loc[1]
@@ -617,6 +637,87 @@ def read_test_file(path: str | os.PathLike[str]) -> TestSource:
                       f"{names[one.name] + 1})", f"cases[{i}].name")
         names.setdefault(one.name, i)
     return src
+
+
+_BRANCH = re.compile(r"(bool|int|float|str|none|function-(after|before|plain|wrap)\[.*\]|"
+                     r"[A-Z]\w*)")
+_BRANCH_SAYS = {"bool": "true or false", "int": "a number", "float": "a number", "str": "text",
+                "Expected": "a mapping {value, tolerance} / {min, max}",
+                "ActionMatch": "{id, text_contains, priority}"}
+
+
+def _branch(part: Any, value: Any) -> str | None:
+    """The union member a pydantic ``loc`` part names (None when it is a key of the data)."""
+    if not isinstance(part, str) or not _BRANCH.fullmatch(part):
+        return None
+    if isinstance(value, dict) and part in value:
+        return None
+    model = re.search(r"(\w+)\]$", part)
+    return model.group(1) if model else part
+
+
+def plain_errors(errors: list[ErrorDetails], data: Any) -> list[ErrorDetails]:
+    """Pydantic's errors with one error per value that matches no member of a union.
+
+    Pydantic reports a value that fits none of ``true | 1 | 0.5 | text | {value, ...}`` once
+    per member ("should be a valid boolean", "... integer", ...). A mapping keeps only the
+    errors of the mapping member (what is wrong inside it); any other value gets one error
+    that names what the place takes and what it holds.
+    """
+    groups: dict[tuple[Any, ...], list[tuple[str, ErrorDetails]]] = {}
+    out: list[ErrorDetails | tuple[Any, ...]] = []
+    for err in errors:
+        loc, cur = tuple(err["loc"]), data
+        for i, part in enumerate(loc):
+            member = _branch(part, cur)
+            if member is not None:
+                prefix = loc[:i]
+                if prefix not in groups:
+                    groups[prefix] = []
+                    out.append(prefix)
+                groups[prefix].append((member, {**err, "loc": prefix + loc[i + 1:]}))
+                break
+            cur = (cur.get(part) if isinstance(cur, dict) else
+                   cur[part] if isinstance(cur, list) and isinstance(part, int)
+                   and 0 <= part < len(cur) else None)
+        else:
+            out.append(err)
+    result: list[ErrorDetails] = []
+    for item in out:
+        if not isinstance(item, tuple):
+            takes = _TAKES.get(item["type"])
+            if takes is not None:  # not "... or instance of HistorySpec": no class names
+                item = {**item, "msg": f"this takes {takes}, not {kind_of(item['input'])}"}
+            result.append(item)
+            continue
+        members = groups[item]
+        value = _at(data, item)
+        inner = [e for m, e in members if m[:1].isupper()]
+        if isinstance(value, dict) and inner:
+            result.extend(inner)
+            continue
+        if len(members) == 1:
+            result.append(members[0][1])
+            continue
+        says = list(dict.fromkeys(_BRANCH_SAYS.get(m, m) for m, _ in members))
+        takes = ", ".join(says[:-1]) + " or " + says[-1] if len(says) > 1 else says[0]
+        result.append(ErrorDetails(type="test_value_type", loc=item, input=value,
+                                   msg=f"this takes {takes}, not {kind_of(value)}"))
+    return result
+
+
+_TAKES = {"model_type": "a mapping", "dict_type": "a mapping", "list_type": "a list"}
+
+
+def _at(data: Any, loc: tuple[Any, ...]) -> Any:
+    for part in loc:
+        if isinstance(data, dict):
+            data = data.get(part)
+        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+            data = data[part]
+        else:
+            return None
+    return data
 
 
 def _pydantic_issue(src: TestSource, doc: Positions, err: Any, case: int | None) -> None:
@@ -825,7 +926,27 @@ def _check_attribute(src: TestSource, name: str, value: Any, path: str, case: in
     if not isinstance(value, ok) or (typ != "bool" and isinstance(value, bool)):
         src.issue(TestCode.BAD_ATTRIBUTE, f"attribute {name!r} is {typ}, got "
                   f"{json.dumps(value)}", path, case=case)
+    elif typ == "int" and isinstance(value, int) and not -(2**63) <= value < 2**63:
+        src.issue(TestCode.BAD_ATTRIBUTE, f"attribute {name!r} is int, and {value} is beyond "
+                  "the 64-bit integers an int attribute holds", path, case=case)
+    elif typ == "float" and isinstance(value, int) and abs(value) >= 2**1024:
+        src.issue(TestCode.BAD_ATTRIBUTE, f"attribute {name!r} is float, and {value} is beyond "
+                  "the largest float", path, case=case)
 
+
+
+def _value_problem(typ: str, value: float | int | None) -> str | None:
+    """Why an event line's value does not fit its column's declared type (None: it fits)."""
+    if value is None:
+        return None
+    if typ == "int":
+        if not isinstance(value, int):
+            return f"{value!r}: the column is int, give a whole number"
+        if not -(2**63) <= value < 2**63:
+            return f"{value}: beyond the 64-bit integers an int column holds"
+    elif isinstance(value, int) and abs(value) >= 2**1024:
+        return f"{value}: beyond the largest float"
+    return None
 
 
 def _check_data_file(src: TestSource, name: str, path: str, ci: int) -> None:
@@ -861,10 +982,13 @@ def _check_case(src: TestSource, index: RoadmapIndex, ci: int, case: Case) -> No
             t = _check_time(src, check.as_of, f"{base}.checks[{k}].as_of", ref_day, ci)
             times.append((t, f"{base}.checks[{k}].as_of"))
     if case.history is not None:
-        try:
-            _ = case.history.days, case.history.step
-        except ValueError as exc:
-            src.issue(TestCode.BAD_TIME, str(exc), f"{base}.history", case=ci)
+        short = src.doc is not None and isinstance(src.doc.value(f"{base}.history"), str)
+        for key in ("from", "every"):
+            try:
+                _ = case.history.days if key == "from" else case.history.step
+            except ValueError as exc:
+                where = f"{base}.history" if short else f"{base}.history.{key}"
+                src.issue(TestCode.BAD_TIME, str(exc), where, case=ci)
         for t, path in times:
             if isinstance(t, dt.datetime):
                 src.issue(TestCode.BAD_TIME, "a case with history is evaluated at whole days: "
@@ -952,6 +1076,12 @@ def _check_lines(src: TestSource, index: RoadmapIndex, ci: int, source: str, gpa
                     src.issue(TestCode.NOTATION_COLUMN, f"event line {text!r}: {col!r} is "
                               f"not a value column{of}", path, offset=column - 1,
                               hint=hint, case=ci)
+                    continue
+                problem = _value_problem(values[col], line.values.get(col))
+                if problem is not None:
+                    bad = True
+                    src.issue(TestCode.NOTATION, f"event line {text!r}: {col}={problem}",
+                              path, offset=column - 1, case=ci)
             if line.users != (None,) and not has_user:
                 src.issue(TestCode.NOTATION, f"event line {text!r}: `by` names a user, but "
                           f"the roadmap declares no user column{of if named else ''}", path,
