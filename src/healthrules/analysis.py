@@ -529,7 +529,12 @@ def analyze(roadmap: Roadmap) -> Analysis:
             return
         a.expressions[path] = parsed
         if scope == "filter":
-            a.needed_attributes_in_filters |= {n for n in parsed.names if n in a.attribute_types}
+            names = filter_names.get(parsed.source)
+            if names is None:
+                names = filter_names[parsed.source] = parsed.names
+            a.needed_attributes_in_filters |= {n for n in names if n in a.attribute_types}
+
+    filter_names: dict[str, frozenset[str]] = {}  # (each filter text's names, read once)
 
     def checked_text(text: str, scope: str, want_bool: bool, source: str | None,
                      ) -> tuple[list[_Problem], Parsed | None]:
