@@ -282,6 +282,10 @@ def analysis_of(roadmap: Roadmap) -> Analysis:
     return result
 
 
+_Problem = tuple[str | Code, str, str | None, int | None]
+"""A problem of an expression text: code, message, hint, column (reported at a path)."""
+
+
 def analyze(roadmap: Roadmap) -> Analysis:
     """Check a validated roadmap's names, types and dependencies; never raises for bad input.
 
@@ -506,47 +510,63 @@ def analyze(roadmap: Roadmap) -> Analysis:
     # ---- every other expression, by scope
     envs: dict[str, dict[str, Type]] = {}  # the names of each scope, built once
 
+    # a text checked once per scope, source and kind (roadmaps repeat filters such as
+    # ``event == 'login'`` over many indicators): its problems, or its parsed form
+    outcomes: dict[tuple[str, str, str | None, bool], tuple[list[_Problem], Parsed | None]] = {}
+
     def check(text: str | None, path: str, scope: str, want_bool: bool = True,
               source: str | None = None) -> None:
         if text is None:
             return
+        memo = (text, scope, source, want_bool)
+        got = outcomes.get(memo)
+        if got is None:
+            got = outcomes[memo] = checked_text(text, scope, want_bool, source)
+        problems, parsed = got
+        for code, message, hint, column in problems:
+            report(code, message, path, hint, column)
+        if parsed is None:
+            return
+        a.expressions[path] = parsed
+        if scope == "filter":
+            names = filter_names.get(parsed.source)
+            if names is None:
+                names = filter_names[parsed.source] = parsed.names
+            a.needed_attributes_in_filters |= {n for n in names if n in a.attribute_types}
+
+    filter_names: dict[str, frozenset[str]] = {}  # (each filter text's names, read once)
+
+    def checked_text(text: str, scope: str, want_bool: bool, source: str | None,
+                     ) -> tuple[list[_Problem], Parsed | None]:
+        # the problems of check(), reported at each path the text is at
         try:
             parsed = parse(text)
         except ExprProblem as p:
-            report(p.code, p.message, path, p.hint, p.column)
-            return
+            return [(p.code, p.message, p.hint, p.column)], None
         env_key = scope if source is None else f"{scope}:{source}"
         env = envs.get(env_key)
         if env is None:
             env = envs[env_key] = a.env(scope, source)
         unknown = unknown_names(parsed, env)
-        for problem in unknown:  # every unknown name at once, each at its column
-            report(problem.code, problem.message, path, problem.hint, problem.column)
-        if unknown:
-            return
+        if unknown:  # every unknown name at once, each at its column
+            return [(q.code, q.message, q.hint, q.column) for q in unknown], None
         try:
             t = infer(parsed, env, banded=banded)
         except ExprProblem as p:
-            report(p.code, p.message, path, p.hint, p.column)
-            return
+            return [(p.code, p.message, p.hint, p.column)], None
         if want_bool and t not in ("bool", "null"):
-            report(Code.EXPR_TYPE, f"a condition must be true/false, this is {t}", path)
-            return
+            return [(Code.EXPR_TYPE, f"a condition must be true/false, this is {t}", None,
+                     None)], None
         band_problems = unknown_bands(parsed, band_names,
                                       score_bands if scope == "actions" else None)
-        for problem in band_problems:
-            report(problem.code, problem.message, path, problem.hint, problem.column)
         if band_problems:
-            return
+            return [(q.code, q.message, q.hint, q.column) for q in band_problems], None
         if scope == "actions":
             for name, _days in sorted(time_references(parsed.tree)[0]):
                 if name not in a.indicator_types and name != "score":
-                    report(Code.EXPR_TYPE, f"prev() and change() read an indicator or the score; "
-                           f"{name!r} is neither", path)
-                    return
-        a.expressions[path] = parsed
-        if scope == "filter":
-            a.needed_attributes_in_filters |= {n for n in parsed.names if n in a.attribute_types}
+                    return [(Code.EXPR_TYPE, f"prev() and change() read an indicator or the "
+                             f"score; {name!r} is neither", None, None)], None
+        return [], parsed
 
     for i, ind in enumerate(roadmap.indicators):
         if isinstance(ind, AggregateIndicator) and ind.id in a.indicator_sources:

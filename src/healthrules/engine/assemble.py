@@ -44,6 +44,7 @@ from healthrules.engine.frames import (
     narrow,
     read_names,
     take_columns,
+    typed_lit,
 )
 from healthrules.engine.render import Renderer
 from healthrules.engine.rollup import RollupProgram
@@ -87,7 +88,7 @@ TASK_COMBINATION_ROWS = SMALL_ROWS
 """Above this many rows, a frame's task lists are built once per combination of stage and
 task flags and joined to the rows (:meth:`RoadmapProgram.tasks`)."""
 
-_NO_TASKS = pl.lit([], dtype=TASK_DTYPE)
+_NO_TASKS = typed_lit([], TASK_DTYPE)
 """The task list of a stage without tasks (one expression, kept: see
 :meth:`RoadmapProgram._literal_row`)."""
 
@@ -139,12 +140,13 @@ class RoadmapProgram:
         self.time = ColumnTime(time_unit, plan.events.timezone)
         r, a = cr.roadmap, cr.analysis
         self.aggregate_ids = [i.id for i in r.indicators if isinstance(i, AggregateIndicator)]
-        self._raw = [
-            pl.col(raw_column(index, ind.id, prev)).alias(
-                ind.id + ("__prev" if prev else ""))
+        # the raw aggregates' columns in the events pass and their names here
+        self._raw_names = [
+            (raw_column(index, ind.id, prev), ind.id + ("__prev" if prev else ""))
             for ind in r.indicators if isinstance(ind, AggregateIndicator)
             for prev in ((False, True) if ind.id in a.previous_windows else (False,))
         ]
+        self._raw = [pl.col(source).alias(name) for source, name in self._raw_names]
         # raw previous-window columns: dropped once the values are finished
         self._raw_prev = [f"{ind.id}__prev" for ind in r.indicators
                           if isinstance(ind, AggregateIndicator) and ind.id in a.previous_windows]
@@ -226,7 +228,7 @@ class RoadmapProgram:
         self._stage = self._stage_exprs()
         self._achievement = self._achievement_exprs()
         target = a.expressions.get("goal.target")
-        self._goal = (pl.lit(None, pl.Boolean) if target is None
+        self._goal = (typed_lit(None, pl.Boolean) if target is None
                       else self._boolean(target)).alias("__goal_reached")
         self._score_parts_built: tuple[list[pl.Expr], list[pl.Expr], list[pl.Expr],
                                        int] | None = None
@@ -244,7 +246,7 @@ class RoadmapProgram:
         same = (pl.col("__stage") == pl.col("__stage_before")) & (
             pl.col("__roadmap_before") == cr.id)
         since = (self.time.as_of() - pl.col("__stage_since")).dt.total_days()
-        self._age_expr = pl.when(same).then(since).otherwise(pl.lit(0, pl.Int64)).cast(
+        self._age_expr = pl.when(same).then(since).otherwise(typed_lit(0, pl.Int64)).cast(
             pl.Int64).alias("days_in_stage")
         # each condition is computed once (a column), then read by fired / unknown
         # (with its scope: the stage test, also a column, read by fired and unknown; an
@@ -264,7 +266,7 @@ class RoadmapProgram:
                 scope = pl.col(f"__scope_{k}")
                 fired, unknown = scope & fired, scope & unknown
             self._conds += [fired.alias(f"__fired_{k}"), unknown.alias(f"__unknown_{k}")]
-        self._roadmap_id = pl.lit(r.id, pl.String).alias("roadmap")
+        self._roadmap_id = typed_lit(r.id, pl.String).alias("roadmap")
         self._tasks = self._task_lists()
         # per action with `or` branches: its evidence in the form for many rows
         # (Renderer.evidence), which rendered_actions takes from EVIDENCE_MANY_ROWS rows on
@@ -287,7 +289,7 @@ class RoadmapProgram:
         # one row's literal task lists as columns, by the identity of their expression
         self._task_rows: dict[int, tuple[pl.Expr, pl.Series | None]] = {}
         self._head_steps: list[list[pl.Expr]] | None = None
-        self._no_age = pl.lit(None, pl.Int64).alias("days_in_stage")
+        self._no_age = typed_lit(None, pl.Int64).alias("days_in_stage")
         self._one_row_levels: dict[tuple[Any, ...], list[list[pl.Expr]]] = {}
         self._one_row_split: dict[tuple[int | None, str | None], tuple[
             list[list[pl.Expr]], list[list[pl.Expr]], list[str], list[pl.Series]]] = {}
@@ -600,14 +602,23 @@ class RoadmapProgram:
         at compile)."""
         memo = (name, key)
         if memo not in self._takes:
-            self._takes[memo] = column_take(*exprs)
+            if name == "raw":  # known by name (some hundreds of expressions not read)
+                sources = [key, *[n for n, _ in self._raw_names]]
+                names = [key, *[n for _, n in self._raw_names]]
+                self._takes[memo] = (ColumnTake(sources, names)
+                                     if len(set(sources)) == len(sources)
+                                     and len(set(names)) == len(names) else None)
+            else:
+                self._takes[memo] = column_take(*exprs)
         return self._takes[memo]
 
     def _output_reads(self, key: str) -> dict[str, list[pl.Expr | str]]:
         """The expressions of the selects of :meth:`outputs` that only take columns, by
         their name for :meth:`_take`."""
         _, stage_exprs, score_exprs, _, _ = self._outputs
-        return {"indicators": [key, "roadmap", *self._indicator_cols],
+        # the indicators by name: the same take, without reading some hundreds of
+        # expressions (a 200-indicator roadmap's compile)
+        return {"indicators": [key, "roadmap", *self._outputs[0]],
                 "stages": [key, "roadmap", *stage_exprs],
                 "scores": [key, "roadmap", *score_exprs]}
 
@@ -703,10 +714,10 @@ class RoadmapProgram:
         achieved = self._stage_achieved[index] if index is not None else None
         done = self._stage_done[index] if index is not None else None
         rest.append([
-            (pl.lit(None, pl.Boolean) if achieved is None else achieved).alias("__achieved"),
-            (pl.lit(0, pl.Int64) if done is None
-             else done.fill_null(pl.lit(0, pl.Int64))).alias("__tasks_done"),
-            pl.lit(self._stage_totals.get(stage_id, 0), pl.Int64).alias("__tasks_total"),
+            (typed_lit(None, pl.Boolean) if achieved is None else achieved).alias("__achieved"),
+            (typed_lit(0, pl.Int64) if done is None
+             else done.fill_null(typed_lit(0, pl.Int64))).alias("__tasks_done"),
+            typed_lit(self._stage_totals.get(stage_id, 0), pl.Int64).alias("__tasks_total"),
             self._goal])
         # the weight set: the first (after the default) whose segment and stage match
         pick = next((t for t, (sg, st, _) in enumerate(self._weight_sets)
@@ -795,7 +806,7 @@ class RoadmapProgram:
                 "__row", tasks.alias("__tasks")))
         if not parts or not present <= set(with_tasks):
             parts.append(rows.filter(~pl.col("__stage").is_in(with_tasks)).select(
-                "__row", pl.lit([], dtype=TASK_DTYPE).alias("__tasks")))
+                "__row", typed_lit([], TASK_DTYPE).alias("__tasks")))
         # back in row order (sorting one column; a join would copy every column of the frame)
         return pl.concat(parts).sort("__row").select(pl.col("__tasks").alias("tasks"))
 
@@ -1051,7 +1062,7 @@ class RoadmapProgram:
         ``__k``."""
         # built in _output_exprs, the evidence last (no expression's name is read per call)
         if not self._literal_tables:  # no actions, or the former form (tests)
-            return [pl.lit(k, pl.UInt32).alias(_ACTION_NUMBER),
+            return [typed_lit(k, pl.UInt32).alias(_ACTION_NUMBER),
                     *(self._one_row_outputs(k) if one else self._action_exprs(k, fired))]
         got = self._branch_exprs[k]
         many = self._evidence_many.get(k)
@@ -1172,7 +1183,7 @@ class RoadmapProgram:
             return pl.col(AS_OF) + pl.duration(days=action.due_days)
         parsed = self.compiled.analysis.expressions.get(f"{path}.due")
         if parsed is None:
-            return pl.lit(None, pl.Date)
+            return typed_lit(None, pl.Date)
         a = self.compiled.analysis
         value = self.expr(parsed)
         if infer(parsed, a.env("actions"), banded=a.banded) == "datetime":
@@ -1184,7 +1195,7 @@ class RoadmapProgram:
         role."""
         attr = action.owner_attribute
         if attr is None:
-            return pl.lit(action.owner_role, pl.String)
+            return typed_lit(action.owner_role, pl.String)
         fallback = action.owner.fallback if isinstance(action.owner, Owner) else None
         value = self._unrendered(pl.col(attr).cast(pl.String))
         return value if fallback is None else value.fill_null(pl.lit(fallback))
@@ -1291,11 +1302,11 @@ class RoadmapProgram:
                 continue
             fixed = [{"list": lst, "text": t.text, "done": None} for lst, t, _ in flags]
             if all(flag is None for _, _, flag in flags):
-                out.append((st.id, pl.lit(fixed, dtype=TASK_DTYPE)))
+                out.append((st.id, typed_lit(fixed, TASK_DTYPE)))
                 continue
             items = [pl.lit(value, dtype=task) if flag is None
-                     else pl.struct(pl.lit(lst, pl.String).alias("list"),
-                                    pl.lit(t.text, pl.String).alias("text"),
+                     else pl.struct(typed_lit(lst, pl.String).alias("list"),
+                                    typed_lit(t.text, pl.String).alias("text"),
                                     flag.alias("done"))
                      for value, (lst, t, flag) in zip(fixed, flags, strict=True)]
             out.append((st.id, pl.concat_arr(items).arr.to_list()))
@@ -1315,13 +1326,13 @@ class RoadmapProgram:
         conds, fallback = self._entry_tests()
         index: pl.Expr
         if not conds:
-            index = pl.lit(fallback, pl.Int64)
+            index = typed_lit(fallback, pl.Int64)
         elif many:
             chain: Any = None
             for si, cond in enumerate(conds):
-                then = pl.lit(si, pl.Int64)
+                then = typed_lit(si, pl.Int64)
                 chain = pl.when(cond).then(then) if chain is None else chain.when(cond).then(then)
-            index = chain.otherwise(pl.lit(fallback, pl.Int64))
+            index = chain.otherwise(typed_lit(fallback, pl.Int64))
         else:
             first = pl.concat_arr([*conds, pl.lit(True)]).arr.arg_max()
             index = _table([*range(len(conds)), fallback], pl.Int64).gather(first)
@@ -1395,18 +1406,18 @@ class RoadmapProgram:
 
         # each stage's own values, for rows whose stage is known (see one_row_steps)
         self._stage_achieved, self._stage_done, self._stage_totals = achieved, done, totals
-        ach = by_stage(achieved, pl.lit(None, pl.Boolean))
-        n_done = by_stage(done, pl.lit(0, pl.Int64))
+        ach = by_stage(achieved, typed_lit(None, pl.Boolean))
+        n_done = by_stage(done, typed_lit(0, pl.Int64))
         # the number of tasks is read from a table by the stage index (a when/then per
         # stage, or a replace_strict of the stage, costs more)
         total = (self._achievement[2] if many  # (the same expression in both forms)
-                 else (pl.lit(0, pl.Int64) if not totals else _table(
+                 else (typed_lit(0, pl.Int64) if not totals else _table(
                      [*[totals.get(st.id, 0) for st in r.stages], 0], pl.Int64).gather(
                          index.fill_null(len(r.stages)))).alias("__tasks_total"))
         return [
-            (pl.lit(None, pl.Boolean) if ach is None else ach).alias("__achieved"),
-            (pl.lit(0, pl.Int64) if n_done is None
-             else n_done.fill_null(pl.lit(0, pl.Int64))).alias("__tasks_done"),
+            (typed_lit(None, pl.Boolean) if ach is None else ach).alias("__achieved"),
+            (typed_lit(0, pl.Int64) if n_done is None
+             else n_done.fill_null(typed_lit(0, pl.Int64))).alias("__tasks_done"),
             total,
         ]
 
@@ -1509,10 +1520,10 @@ class RoadmapProgram:
             chain: Any = None
             for t, (on, _) in enumerate(sets):
                 if on is not None:
-                    then = pl.lit(t, pl.Int64)
+                    then = typed_lit(t, pl.Int64)
                     chain = (pl.when(on).then(then) if chain is None
                              else chain.when(on).then(then))
-            families.append(chain.otherwise(pl.lit(0, pl.Int64)).alias("__ws"))
+            families.append(chain.otherwise(typed_lit(0, pl.Int64)).alias("__ws"))
         return band_scores, families, totals, len(sets)
 
     def _output_exprs(self) -> tuple[
@@ -1552,26 +1563,26 @@ class RoadmapProgram:
             if evidence_many is not None:
                 self._evidence_many[k] = evidence_many.alias("evidence")
             owner = self._owner_expr(action).alias("owner")
-            due_date = (pl.lit(None, pl.Date) if action.due is None
+            due_date = (typed_lit(None, pl.Date) if action.due is None
                         else self._unrendered(due)).alias("due_date")
             text = renderer.template(a.templates[f"{path}.do"], env, values).alias("text")
             # the branch of rendered_actions: the columns that are not literal, the
             # evidence last (see _branch_outputs, _literal_tables)
             self._branch_exprs.append([
-                pl.lit(k, pl.UInt32).alias(_ACTION_NUMBER), pl.col("roadmap"),
+                typed_lit(k, pl.UInt32).alias(_ACTION_NUMBER), pl.col("roadmap"),
                 pl.col("__stage").alias("stage"), owner, due_date, text,
                 evidence.alias("evidence")])
             actions.append((pl.col(f"__fired_{k}"), [
                 pl.col("roadmap"), pl.col("__stage").alias("stage"),
                 pl.lit(action.id).alias("action_id"), pl.lit(action.kind).alias("kind"),
-                pl.lit(action.title, pl.String).alias("title"),
+                typed_lit(action.title, pl.String).alias("title"),
                 owner,
-                pl.lit(action.owner_role, pl.String).alias("owner_role"),
-                pl.lit(action.channel, pl.String).alias("channel"),
+                typed_lit(action.owner_role, pl.String).alias("owner_role"),
+                typed_lit(action.channel, pl.String).alias("channel"),
                 pl.lit(action.priority).alias("priority"),
                 due_date, text, evidence.alias("evidence"),
-                pl.lit(PRIORITY_RANK[action.priority], pl.Int64).alias("__rank"),
-                pl.lit(self.index * ORDER_STEP + k, pl.Int64).alias("__order"),
+                typed_lit(PRIORITY_RANK[action.priority], pl.Int64).alias("__rank"),
+                typed_lit(self.index * ORDER_STEP + k, pl.Int64).alias("__order"),
             ]))
         sums = [pl.col(f"__{w}_{k}").sum().cast(pl.Int64).alias(f"{w}_{k}")
                 for k in range(len(actions)) for w in ("scope", "fired", "unknown")]
@@ -1729,18 +1740,18 @@ def _segment_expr(r: Roadmap, expr: Callable[[Parsed], pl.Expr],
     chain: Any = None
     for k, sg in enumerate(r.score.segments):
         cond = expr(a.expressions[f"score.segments[{k}].applies_to"]).fill_null(False)
-        then = pl.lit(sg.id, pl.String)
+        then = typed_lit(sg.id, pl.String)
         chain = pl.when(cond).then(then) if chain is None else chain.when(cond).then(then)
     if chain is None:
         return None
-    result: pl.Expr = chain.otherwise(pl.lit(None, pl.String)).alias("__segment")
+    result: pl.Expr = chain.otherwise(typed_lit(None, pl.String)).alias("__segment")
     return result
 
 
 def _score_band_expr(r: Roadmap) -> pl.Expr:
     """``__score_band``: the band of the score, by the bands of the account's segment."""
     default = (_band_expr(pl.col("__score"), r.score.bands) if r.score.bands is not None
-               else pl.lit(None, pl.String))
+               else typed_lit(None, pl.String))
     chain: Any = None
     for sg in r.score.segments:
         if sg.bands is None:
@@ -1769,7 +1780,7 @@ def _on_stage(r: Roadmap, stage: str) -> pl.Expr:
     ids = [st.id for st in r.stages]
     if stage not in ids:
         return pl.col("__stage") == stage
-    return pl.col("__stage_index").eq_missing(pl.lit(ids.index(stage), pl.Int64))
+    return pl.col("__stage_index").eq_missing(typed_lit(ids.index(stage), pl.Int64))
 
 
 def _trend(compare: str, value: pl.Expr, before: pl.Expr, *, integer: bool = False,
@@ -1800,7 +1811,7 @@ def _band_expr(x: pl.Expr, bands: Bands) -> pl.Expr:
 def _band_chain(x: pl.Expr, bands: Bands) -> pl.Expr:
     """The band name of a value by a when/then chain over the levels' upper edges (any
     mix of edge kinds)."""
-    chain: Any = pl.when(x.is_null()).then(pl.lit(None, pl.String))
+    chain: Any = pl.when(x.is_null()).then(typed_lit(None, pl.String))
     for level in bands.levels[:-1]:
         upper = level.upper
         assert upper is not None
@@ -1823,28 +1834,47 @@ def _band_position(x: pl.Expr, bands: Bands, missing: int | None = None) -> pl.E
     uppers = [level.upper for level in bands.levels[:-1]]
     if not uppers or not all(u is not None and u[1] == uppers[0][1] for u in uppers):  # type: ignore[index]
         return None
+    if not x.meta.is_column():
+        return _built_position(x, uppers, missing)  # type: ignore[arg-type]
+    # a column's position is asked for by its band name, its band score and the frame's
+    # position column (tens of microseconds to build each time): built once per column,
+    # edges (by their texts: -0.0 is not 0.0) and missing; expressions are immutable
+    memo = (x.meta.output_name(), tuple((repr(u[0]), u[1]) for u in uppers if u), missing)
+    got = _POSITIONS.get(memo)
+    if got is None:
+        if len(_POSITIONS) >= 4096:  # a long-lived process compiling many plans
+            _POSITIONS.clear()
+        got = _POSITIONS[memo] = _built_position(x, uppers, missing)  # type: ignore[arg-type]
+    return got
+
+
+def _built_position(x: pl.Expr, uppers: list[tuple[float, bool]],
+                    missing: int | None) -> pl.Expr:
+    """The expression of :func:`_band_position` (edges all of one kind)."""
     value = x.cast(pl.Float64)
-    cuts = [float(u[0]) for u in uppers if u is not None]
+    cuts = [float(u[0]) for u in uppers]
     if len(cuts) <= _COMPARED_CUTS:
         # the cut points below the value counted by comparisons (a boolean sum is UInt32,
         # null for a null value; polars compares floats in total order: NaN above every
         # cut point, -0.0 equal to 0.0, as the binary search)
         found: pl.Expr | None = None
         for cut in cuts:
-            at = pl.lit(cut, pl.Float64)
-            below = value > at if uppers[0][1] else value >= at  # type: ignore[index]
+            at = typed_lit(cut, pl.Float64)
+            below = value > at if uppers[0][1] else value >= at
             found = below if found is None else found + below
         assert found is not None
         if len(cuts) == 1:
             found = found.cast(pl.UInt32)
-        return found if missing is None else found.fill_null(pl.lit(missing, pl.UInt32))
+        return found if missing is None else found.fill_null(typed_lit(missing, pl.UInt32))
     breaks = _table(cuts, pl.Float64)
-    searched = breaks.search_sorted(value, side="left" if uppers[0][1] else "right")  # type: ignore[index]
+    searched = breaks.search_sorted(value, side="left" if uppers[0][1] else "right")
     position = pl.when(value.is_not_null()).then(searched)
-    return position if missing is None else position.otherwise(pl.lit(missing, pl.UInt32))
+    return position if missing is None else position.otherwise(typed_lit(missing, pl.UInt32))
 
 
 _COMPARED_CUTS = 4
+
+_POSITIONS: dict[tuple[Any, ...], pl.Expr] = {}
 
 
 def _position_column(ident: str) -> str:
@@ -1920,7 +1950,7 @@ def _weighted_mean(items: list[tuple[pl.Expr, pl.Expr, float]]) -> pl.Expr:
     of 1 is no multiplication (``x * 1.0 == x``): each node costs time on a one-row frame.
     """
     if not items:
-        return pl.lit(None, pl.Float64)
+        return typed_lit(None, pl.Float64)
     num: pl.Expr | None = None
     den: pl.Expr | None = None
     for term, weight, w in items:
@@ -1934,7 +1964,7 @@ def _weighted_mean(items: list[tuple[pl.Expr, pl.Expr, float]]) -> pl.Expr:
 
 def _present(s: pl.Expr, w: float) -> tuple[pl.Expr, pl.Expr, float]:
     """A weighted mean's item of a nullable value (see :func:`_weighted_mean`)."""
-    return s.fill_null(pl.lit(0.0, pl.Float64)), s.is_not_null().cast(pl.Float64), w
+    return s.fill_null(typed_lit(0.0, pl.Float64)), s.is_not_null().cast(pl.Float64), w
 
 
 def _score_parts(r: Roadmap, weights: Weights,
@@ -1963,7 +1993,7 @@ def _score_parts(r: Roadmap, weights: Weights,
         missing.append(pl.col(ident).is_null())
         present.append(pl.col(f"__bp__{ident}"))
     out = {f"__score_{f}": _weighted_mean(scored[f]) for f in FAMILIES}
-    zero = pl.lit(0, pl.Int64)
+    zero = typed_lit(0, pl.Int64)
     # counts: the presences (1.0/0.0, summed exactly) and the null tests summed as they are,
     # one cast of the sum (a cast per term is a node per term to plan and run per call)
     out["__scored"] = (pl.sum_horizontal(present).cast(pl.Int64) if present else zero)

@@ -14,7 +14,7 @@ from typing import TypeVar
 import polars as pl
 
 from healthrules.analysis import TemplateField
-from healthrules.engine.frames import AS_OF, EVIDENCE_DTYPE, SPECIAL_COLUMNS
+from healthrules.engine.frames import AS_OF, EVIDENCE_DTYPE, SPECIAL_COLUMNS, typed_lit
 from healthrules.expressions import Parsed, Type, names_in
 
 __all__ = ["Renderer", "render_value"]
@@ -211,7 +211,7 @@ class Renderer:
         entries: list[tuple[_Key, pl.Expr | None, pl.Expr]] = []
         self._walk(parsed, parsed.tree, None, env, banded, entries)
         if not entries:
-            return pl.lit([], dtype=EVIDENCE_DTYPE), None
+            return typed_lit([], EVIDENCE_DTYPE), None
         kept = _once_each(entries)
         structs = [s if g is None else pl.when(g).then(s) for g, s in kept]
         # one entry: a list of one struct (about a third of the array's cost per row, and
@@ -370,13 +370,13 @@ def _once(index: dict[_K, str], key: _K, step: list[pl.Expr], prefix: str,
 def _struct(name: str, value: pl.Expr, band_col: str | None, op_text: str | None,
             threshold: str | None) -> pl.Expr:
     """One evidence entry (the band column must be among the renderer's ``reads``)."""
-    band = pl.col(band_col).cast(pl.String) if band_col is not None else pl.lit(None, pl.String)
+    band = pl.col(band_col).cast(pl.String) if band_col is not None else typed_lit(None, pl.String)
     return pl.struct(
-        pl.lit(name, pl.String).alias("name"),
+        typed_lit(name, pl.String).alias("name"),
         value.alias("value"),
         band.alias("band"),
-        pl.lit(op_text, pl.String).alias("op"),
-        pl.lit(threshold, pl.String).alias("threshold"),
+        typed_lit(op_text, pl.String).alias("op"),
+        typed_lit(threshold, pl.String).alias("threshold"),
     )
 
 
