@@ -47,6 +47,7 @@ import polars as pl
 from healthrules.compiler import Plan, compile
 from healthrules.engine.aggregate import (
     EventsPass,
+    collect_passes,
     keys_known,
     prepare_filters,
     prepare_passes,
@@ -94,7 +95,7 @@ from healthrules.inputs import (
     text_filter_columns,
     zone_dates_issue,
 )
-from healthrules.query_flags import EVENTS_QUERY_FLAGS, OPTIMISED
+from healthrules.query_flags import OPTIMISED
 from healthrules.roadmap import UNASSIGNED_STAGE, Pack, Roadmap
 from healthrules.sources import FrameInput, resolve, schema_of, source_of
 
@@ -292,9 +293,9 @@ class Evaluator:
             if small:
                 collected = pl.collect_all(queries, engine="in-memory", optimizations=flags)
             else:
-                # the streaming engine, as a single pass's collect() runs it
-                collected = pl.collect_all(queries, optimizations=EVENTS_QUERY_FLAGS,
-                                           engine="streaming")
+                # the streaming engine, each pass beside the others (docs/performance.md,
+                # "Tenth round on the events pass")
+                collected = collect_passes(queries)
             # every source's keys known accounts (the usual case): told by one count of
             # distinct keys over them all, not one per pass
             known_keys = accounts.get_column(key)
