@@ -282,7 +282,8 @@ class Evaluator:
         if len(passes) == 1:
             results = [passes[0].collect(frames[plan.default_source], sizes[0])]
         else:
-            # the passes of the sources run together (one collect_all), each its own query
+            # the passes of the sources run together, each its own query (small inputs: one
+            # collect_all on the in-memory engine; else each on a thread, collect_passes)
             small = all(n is not None and n <= SMALL_ROWS for n in sizes)
             shared, flags = small_events_run(sum(n for n in sizes if n is not None))
             # (the streaming passes in the shared form: built at compile but for the
