@@ -17,6 +17,7 @@ import datetime as dt
 import functools
 import math
 import operator
+import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
@@ -57,7 +58,8 @@ from healthrules.roadmap import AggregateIndicator
 
 __all__ = ["PLAIN_EVENTS", "EventsPass", "abs_sum_column", "abs_sum_expr",
            "aggregate_expr", "aggregate_split", "anchor_column", "check_sum_range",
-           "clock_free_filter", "flawed_abs_sum_expr", "keys_known", "prepare_filters",
+           "clock_free_filter", "collect_passes", "flawed_abs_sum_expr", "keys_known",
+           "prepare_filters",
            "prepare_passes",
            "raw_column", "read_source",
            "small_events_flags", "small_events_run", "summed_columns"]
@@ -1232,6 +1234,38 @@ class EventsPass:
             return lo.replace(tzinfo=None)
         assert isinstance(lo, dt.date)
         return dt.datetime.combine(lo, dt.time())
+
+
+def collect_passes(queries: list[pl.LazyFrame]) -> list[pl.DataFrame]:
+    """The streaming events passes of several sources (:meth:`EventsPass.query`), collected
+    at the same time: each on a thread of its own (the first on the calling thread; polars
+    releases the interpreter while it runs a query), all on polars' one pool of threads.
+
+    ``pl.collect_all`` runs them as one streaming graph whose pipelines run one after
+    another (each source's scan and ``group_by``, then each ``group_by``'s finish), so a
+    small source's pipeline (a few morsels) keeps one core busy while the other waits;
+    run apart, a small pass runs beside the large one's. The same queries and results;
+    the error raised is the first source's (in ``queries``' order) that failed."""
+    got: list[pl.DataFrame | None] = [None] * len(queries)
+    errors: list[BaseException | None] = [None] * len(queries)
+
+    def run(i: int) -> None:
+        try:
+            got[i] = queries[i].collect(optimizations=EVENTS_QUERY_FLAGS, engine="streaming")
+        except BaseException as exc:  # (raised on the calling thread below)
+            errors[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True)
+               for i in range(1, len(queries))]
+    for thread in threads:
+        thread.start()
+    run(0)
+    for thread in threads:
+        thread.join()
+    for error in errors:
+        if error is not None:
+            raise error
+    return [df for df in got if df is not None]
 
 
 def keys_known(known: pl.Series, keys: list[pl.Series], distinct: int | None = None,

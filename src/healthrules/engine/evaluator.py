@@ -47,6 +47,7 @@ import polars as pl
 from healthrules.compiler import Plan, compile
 from healthrules.engine.aggregate import (
     EventsPass,
+    collect_passes,
     keys_known,
     prepare_filters,
     prepare_passes,
@@ -94,7 +95,7 @@ from healthrules.inputs import (
     text_filter_columns,
     zone_dates_issue,
 )
-from healthrules.query_flags import EVENTS_QUERY_FLAGS, OPTIMISED
+from healthrules.query_flags import OPTIMISED
 from healthrules.roadmap import UNASSIGNED_STAGE, Pack, Roadmap
 from healthrules.sources import FrameInput, resolve, schema_of, source_of
 
@@ -281,7 +282,8 @@ class Evaluator:
         if len(passes) == 1:
             results = [passes[0].collect(frames[plan.default_source], sizes[0])]
         else:
-            # the passes of the sources run together (one collect_all), each its own query
+            # the passes of the sources run together, each its own query (small inputs: one
+            # collect_all on the in-memory engine; else each on a thread, collect_passes)
             small = all(n is not None and n <= SMALL_ROWS for n in sizes)
             shared, flags = small_events_run(sum(n for n in sizes if n is not None))
             # (the streaming passes in the shared form: built at compile but for the
@@ -292,9 +294,9 @@ class Evaluator:
             if small:
                 collected = pl.collect_all(queries, engine="in-memory", optimizations=flags)
             else:
-                # the streaming engine, as a single pass's collect() runs it
-                collected = pl.collect_all(queries, optimizations=EVENTS_QUERY_FLAGS,
-                                           engine="streaming")
+                # the streaming engine, each pass beside the others (docs/performance.md,
+                # "Tenth round on the events pass")
+                collected = collect_passes(queries)
             # every source's keys known accounts (the usual case): told by one count of
             # distinct keys over them all, not one per pass
             known_keys = accounts.get_column(key)
