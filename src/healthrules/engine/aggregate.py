@@ -59,9 +59,7 @@ from healthrules.roadmap import AggregateIndicator
 __all__ = ["PLAIN_EVENTS", "EventsPass", "abs_sum_column", "abs_sum_expr",
            "aggregate_expr", "aggregate_split", "anchor_column", "check_sum_range",
            "clock_free_filter", "collect_passes", "flawed_abs_sum_expr", "keys_known",
-           "prepare_filters",
-           "prepare_passes",
-           "raw_column", "read_source",
+           "prepare_filters", "prepare_passes", "raw_column", "read_source",
            "small_events_flags", "small_events_run", "summed_columns"]
 
 
