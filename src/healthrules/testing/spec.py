@@ -677,9 +677,7 @@ def plain_errors(errors: list[ErrorDetails], data: Any) -> list[ErrorDetails]:
                     out.append(prefix)
                 groups[prefix].append((member, {**err, "loc": prefix + loc[i + 1:]}))
                 break
-            cur = (cur.get(part) if isinstance(cur, dict) else
-                   cur[part] if isinstance(cur, list) and isinstance(part, int)
-                   and 0 <= part < len(cur) else None)
+            cur = _at(cur, (part,))
         else:
             out.append(err)
     result: list[ErrorDetails] = []
@@ -710,6 +708,7 @@ _TAKES = {"model_type": "a mapping", "dict_type": "a mapping", "list_type": "a l
 
 
 def _at(data: Any, loc: tuple[Any, ...]) -> Any:
+    """The value of ``data`` at a pydantic ``loc`` (None where it holds none)."""
     for part in loc:
         if isinstance(data, dict):
             data = data.get(part)
