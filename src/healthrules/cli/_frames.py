@@ -577,6 +577,7 @@ def _read_text(p: Path, kind: str, types: dict[str, str], zone: str | None,
             lf = pl.LazyFrame(schema=dict.fromkeys(types, pl.String))
         else:
             lf = _scan_ndjson(p, types)
+            _check_ndjson_text(lf, p, [n for n, t in types.items() if t == "str"], what)
         return _parsed(lf, types, zone, where, what)
     except (OSError, pl.exceptions.PolarsError) as exc:
         raise InputDataError([Issue(
@@ -609,6 +610,46 @@ def _scan_ndjson(p: Path, types: dict[str, str]) -> pl.LazyFrame:
     text = {n: pl.String() for n in types if n in schema
             and schema[n] not in (pl.String, pl.Null)}
     return pl.scan_ndjson(p, schema={**schema, **text}) if text else pl.scan_ndjson(p)
+
+
+def _check_ndjson_text(lf: pl.LazyFrame, p: Path, names: list[str], what: str) -> None:
+    """Refuse a list or an object in an NDJSON file's text column (a key, a user, an event
+    name, a ``str`` attribute), by its line: read as text it would be the JSON it is written
+    as, a key no account has. One pass over the text columns (a value that starts like a
+    list or an object), then, only if one does, one over the file's lines, which tells a
+    list from a string holding the same text."""
+    schema = lf.collect_schema()
+    names = [n for n in names if schema.get(n) == pl.String and "'" not in n]
+    if not names:
+        return
+    found = lf.select(pl.col(n).str.contains(r"^[\[{]").any() for n in names).collect(
+        optimizations=OPTIMISED).row(0, named=True)
+    names = [n for n in names if found[n]]
+    if not names:
+        return
+    line = pl.col("t")
+    issues = []
+    for n in names:
+        whole = line.str.json_path_match(f"$['{n}']")
+        # a list's or an object's members ([*]); an empty one: written with [ or { after
+        # its key
+        bare = (line.str.json_path_match(f"$['{n}'][*]").is_not_null()
+                | (whole.is_in(["[]", "{}"])
+                   & line.str.contains(rf'"{re.escape(n)}"\s*:\s*[\[{{]')))
+        hit = (pl.scan_lines(p, name="t").with_row_index("n", offset=1)
+               .filter(bare).select("n", whole.alias("v")).head(1)
+               .collect(optimizations=OPTIMISED))
+        if hit.height:
+            value = hit["v"][0]
+            kind = "a list" if value.startswith("[") else "an object"
+            issues.append(Issue(
+                code=Code.WRONG_DTYPE.value,
+                location=Location(file=str(p), line=int(hit["n"][0]), path=n),
+                message=f"{what} file: column {n!r} is text (str), but line {hit['n'][0]} "
+                f"holds {kind}, {value[:60]}",
+                hint="write the value as a string, or leave the column out of that line"))
+    if issues:
+        raise InputDataError(issues)
 
 
 _DUPLICATED = re.compile(r"^(.*)_duplicated_\d+$")
