@@ -62,6 +62,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from healthrules._diagnostics import issue_of_test_file, kind_of
+from healthrules._typing import INT_MAX, INT_MIN
 from healthrules.errors import HealthRulesError, Issue, Location, Severity
 from healthrules.expressions import did_you_mean
 from healthrules.loader import Positions
@@ -925,12 +926,26 @@ def _check_attribute(src: TestSource, name: str, value: Any, path: str, case: in
     if not isinstance(value, ok) or (typ != "bool" and isinstance(value, bool)):
         src.issue(TestCode.BAD_ATTRIBUTE, f"attribute {name!r} is {typ}, got "
                   f"{json.dumps(value)}", path, case=case)
-    elif typ == "int" and isinstance(value, int) and not -(2**63) <= value < 2**63:
-        src.issue(TestCode.BAD_ATTRIBUTE, f"attribute {name!r} is int, and {value} is beyond "
-                  "the 64-bit integers an int attribute holds", path, case=case)
-    elif typ == "float" and isinstance(value, int) and abs(value) >= 2**1024:
-        src.issue(TestCode.BAD_ATTRIBUTE, f"attribute {name!r} is float, and {value} is beyond "
-                  "the largest float", path, case=case)
+    elif (beyond := _beyond(typ, value)) is not None:
+        src.issue(TestCode.BAD_ATTRIBUTE, f"attribute {name!r} is {typ}, and {value} is "
+                  f"beyond {beyond}", path, case=case)
+
+
+def _beyond(typ: str, value: object) -> str | None:
+    """What a whole number of a test file does not fit in its ``int`` or ``float`` column
+    or attribute (None: it fits). The one place both bounds are: an int is a 64-bit signed
+    integer, and a float column reads a whole number as the nearest double, which must be
+    finite (a number from ``2**1024 - 2**970`` on rounds to infinity)."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return None
+    if typ == "int":
+        return None if INT_MIN <= value <= INT_MAX else "the 64-bit integers an int holds"
+    if typ == "float":
+        try:
+            float(value)
+        except OverflowError:
+            return "the largest float"
+    return None
 
 
 
@@ -941,11 +956,8 @@ def _value_problem(typ: str, value: float | int | None) -> str | None:
     if typ == "int":
         if not isinstance(value, int):
             return f"{value!r}: the column is int, give a whole number"
-        if not -(2**63) <= value < 2**63:
-            return f"{value}: beyond the 64-bit integers an int column holds"
-    elif isinstance(value, int) and abs(value) >= 2**1024:
-        return f"{value}: beyond the largest float"
-    return None
+    beyond = _beyond(typ, value)
+    return None if beyond is None else f"{value}: beyond {beyond}"
 
 
 def _check_data_file(src: TestSource, name: str, path: str, ci: int) -> None:
