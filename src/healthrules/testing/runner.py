@@ -598,7 +598,16 @@ def _dtype(typ: str, tz: str | None) -> pl.DataType:
     return _POLARS_TYPES[typ]
 
 
+def _float_value(value: Any) -> Any:
+    """A whole number of a ``float`` column or attribute as the double nearest it (a float
+    column reads it so; polars refuses a Python int beyond 64 bits, one the test file's
+    check let through as a finite float)."""
+    return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
 def _attr_value(value: Any, typ: str, ref: dt.date, tz: str | None) -> Any:
+    if typ == "float":
+        return _float_value(value)
     if value is None or typ not in ("date", "datetime"):
         return value
     when = _naive_ref(parse_time(str(value), ref), tz)
@@ -843,8 +852,9 @@ def _source_events(src: TestSource, plan: Plan, source: str,
                 if ev.event is not None:
                     cols[ev.event].append(line.event)
                 cols[ev.timestamp].append(ts)
-                for name in ev.values:
-                    cols[name].append(line.values.get(name))
+                for name, vtyp in ev.values.items():
+                    value = line.values.get(name)
+                    cols[name].append(_float_value(value) if vtyp == "float" else value)
     events = pl.DataFrame(cols, schema=ev_schema)
     if tz is not None:
         zoned = zoned_wall_time(pl.col(ev.timestamp), tz)
