@@ -368,7 +368,9 @@ class PlainerPercentile(Check):
     What it does
     ------------
     Reports ``aggregate: percentile`` with ``q: 0`` (the smallest value), ``q: 1`` (the
-    largest) or ``q: 0.5`` (the median).
+    largest) or ``q: 0.5`` (the median). A percentile is a float: of an ``int`` column,
+    ``min`` and ``max`` are the ints themselves (exact beyond 2**53, where the percentile is
+    the nearest float, and ints to the expressions that read them), which the finding says.
 
     Why is this bad
     ---------------
