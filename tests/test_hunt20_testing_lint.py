@@ -236,3 +236,37 @@ def test_a_pack_without_id_reports_its_missing_roadmap_too(
     assert main(["validate", str(pack), "--format", "json"]) == 1
     text = capsys.readouterr().out
     assert "'id'" in text and "missing.yaml" in json.dumps(json.loads(text)), text
+
+
+# ------------------------------------------------------------------ fixture files
+
+
+def test_a_short_row_of_a_fixture_csv_is_refused_and_blank_lines_skipped(
+        tmp_path: Path) -> None:
+    # read as `healthrules evaluate` reads a CSV file: the short row was read with a null
+    # ratio, silently
+    (tmp_path / "r.yaml").write_text(VALUE_ROADMAP)
+    (tmp_path / "acc.csv").write_text("account_id,ratio\na,1.5\nb\n")
+    (tmp_path / "ev.csv").write_text("account_id,event,timestamp,v\n"
+                                     "a,x,2026-06-29T00:00:00,1\n\nb,x,2026-06-29T00:00:00,2\n\n")
+    path = tmp_path / "t.test.yaml"
+    path.write_text(textwrap.dedent("""\
+        kind: test
+        roadmap: r.yaml
+        as_of: 2026-06-30
+        cases:
+          - name: short accounts row
+            accounts_file: acc.csv
+            expect: {a: {stage: s}}
+          - name: blank event lines
+            accounts: {a: {ratio: 1.0}, b: {}}
+            events_file: ev.csv
+            expect: {a: {indicators: {top: 1.0}}, b: {indicators: {top: 2.0}}}
+        """))
+    report = run([path])
+    short, blank = report.cases
+    assert str(short.status) == "error" and str(blank.status) == "passed", report.render()
+    ((issue),) = short.issues
+    assert issue.message.startswith("cannot read acc.csv: line 3 has 1 field(s), but the "
+                                    "header names 2"), issue.message
+    assert issue.location.line == 6

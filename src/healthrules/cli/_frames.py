@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from healthrules.compiler import Plan
 
 __all__ = ["OUTCOME_TYPES", "add_source_arguments", "check_partition_folders", "contract_types",
-           "has_input", "input_frame", "partition_columns", "scan_events", "scan_frame",
+           "csv_rows", "has_input", "input_frame", "partition_columns", "scan_events", "scan_frame",
            "scan_outcomes"]
 
 Side = Literal["events", "accounts"]
@@ -523,7 +523,7 @@ def scan_frame(path: str | Path, what: str, plan: Plan | None = None,
             try:
                 if kind == "csv":
                     lf = pl.scan_csv(p, try_parse_dates=True)
-                    return _csv_rows(lf, p, len(lf.collect_schema().names()), what
+                    return csv_rows(lf, p, len(lf.collect_schema().names()), what
                                      ).collect().lazy()
                 return pl.read_ndjson(p).lazy()
             except (OSError, pl.exceptions.PolarsError) as exc:
@@ -572,7 +572,7 @@ def _read_text(p: Path, kind: str, types: dict[str, str], zone: str | None,
             lf = pl.scan_csv(p, infer_schema=False)
             names = lf.collect_schema().names()
             _check_header(names, types, where, what)
-            lf = _csv_rows(lf, p, len(names), what)
+            lf = csv_rows(lf, p, len(names), what)
         elif _blank(p):  # no line, no column: no rows of the declared columns
             lf = pl.LazyFrame(schema=dict.fromkeys(types, pl.String))
         else:
@@ -677,7 +677,7 @@ def _check_header(names: list[str], types: dict[str, str], where: Location,
         raise InputDataError(issues)
 
 
-def _csv_rows(lf: pl.LazyFrame, p: Path, fields: int, what: str) -> pl.LazyFrame:
+def csv_rows(lf: pl.LazyFrame, p: Path, fields: int, what: str) -> pl.LazyFrame:
     """A CSV file's rows checked against its header: a record with fewer or more fields than
     the header names is refused by its line (polars reads the missing fields as nulls, and
     refuses extra ones without saying where), and a blank line is skipped, as it would

@@ -31,7 +31,7 @@ import polars as pl
 
 import healthrules
 from healthrules.compiler import Plan
-from healthrules.errors import HealthRulesError, Issue, Location, Severity
+from healthrules.errors import HealthRulesError, InputDataError, Issue, Location, Severity
 from healthrules.evaluation import Evaluation
 from healthrules.inputs import zoned_wall_time
 from healthrules.roadmap import Pack, Roadmap
@@ -635,7 +635,15 @@ def _read_table(path: Path) -> pl.DataFrame:
     ``str`` attribute ``00001`` stays ``00001`` (a guess read it as the number 1, then "1")."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        return pl.read_csv(path, infer_schema=False)
+        from healthrules.cli._frames import csv_rows
+
+        # a row with fields missing or too many is refused by its line, a blank line
+        # skipped, as `healthrules evaluate` reads a CSV file
+        lf = pl.scan_csv(path, infer_schema=False)
+        try:
+            return csv_rows(lf, path, len(lf.collect_schema().names()), "the").collect()
+        except InputDataError as exc:
+            raise ValueError(exc.issues[0].message.removeprefix("the file: ")) from None
     if suffix == ".parquet":
         return pl.read_parquet(path)
     return pl.read_ndjson(path)
@@ -783,7 +791,7 @@ def case_frames(src: TestSource, ci: int, case: Case, plan: Plan,
         fpath = src.path.parent / case.accounts_file
         try:
             table = _read_table(fpath)
-        except (OSError, pl.exceptions.PolarsError) as exc:
+        except (OSError, ValueError, pl.exceptions.PolarsError) as exc:
             raise _file_error(src, f"{base}.accounts_file", f"cannot read {case.accounts_file}:"
                               f" {str(exc).splitlines()[0]}") from None
         if key not in table.columns:
@@ -865,7 +873,7 @@ def _source_events(src: TestSource, plan: Plan, source: str,
         fpath = src.path.parent / file
         try:
             table = _read_table(fpath)
-        except (OSError, pl.exceptions.PolarsError) as exc:
+        except (OSError, ValueError, pl.exceptions.PolarsError) as exc:
             raise _file_error(src, file_path, f"cannot read {file}: "
                               f"{str(exc).splitlines()[0]}") from None
         missing = [c for c in (ev.account, ev.event, ev.timestamp)
