@@ -20,6 +20,7 @@ import polars as pl
 import pytest
 
 from healthrules.cli import main
+from healthrules.cli._frames import csv_rows
 
 ROADMAP = """\
 id: csv
@@ -107,6 +108,19 @@ def test_quoted_fields_hold_commas_and_line_breaks(tmp_path: Path) -> None:
                              '09999,"say ""hi""",login,2026-06-30T01:00:00,"3"\n')
     assert code == 0
     assert _totals(out) == [("00001", "2", "3.5"), ("09999", "1", "3.0")]
+
+
+def test_a_header_name_may_hold_a_quoted_line_break(tmp_path: Path) -> None:
+    header = HEADER.replace("event,", '"event",').replace("member", '"mem\nber"')
+    code, _, out = _evaluate(tmp_path, header.replace('"mem\nber"', "member")
+                             + "00001,7,login,2026-06-29T09:00:00,1.5\n")
+    assert code == 0 and _totals(out) == [("00001", "1", "1.5"), ("09999", "0", "0.0")]
+    path = tmp_path / "quoted.csv"
+    path.write_text(header + '00001,"7",login,2026-06-29T09:00:00,1.5\n\n'
+                    "00001,7,login,2026-06-29T10:00:00,2\n")
+    lf = pl.scan_csv(path, infer_schema=False)
+    got = csv_rows(lf, path, 5, "events").collect()
+    assert got.columns[1] == "mem\nber" and got.height == 2
 
 
 def test_a_short_row_after_a_quoted_line_break_is_refused_by_its_first_line(

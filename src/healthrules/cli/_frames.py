@@ -684,7 +684,8 @@ def csv_rows(lf: pl.LazyFrame, p: Path, fields: int, what: str) -> pl.LazyFrame:
     otherwise be a row of nulls. The file's lines are read once more (vectorised, about a
     tenth of a second of CPU time per million lines); a field in quotes may hold separators
     and line breaks (the lines of a file holding quotes are put together into records)."""
-    lines = pl.scan_lines(p, name="t").with_row_index("n", offset=1).filter(pl.col("n") > 1)
+    every = pl.scan_lines(p, name="t").with_row_index("n", offset=1)
+    lines = every.filter(pl.col("n") > 1)
     text = pl.col("t")
     odd = lines.select(
         "n", (text.str.count_matches(",", literal=True) + 1).alias("got"),
@@ -698,14 +699,16 @@ def csv_rows(lf: pl.LazyFrame, p: Path, fields: int, what: str) -> pl.LazyFrame:
         quotes = text.str.count_matches('"', literal=True)
         # a line starts a record unless a quoted field left open by the lines before it
         # continues there (the quotes before it are odd in number)
+        # (the header's record first: a quoted name may hold a line break too)
         starts = (quotes.cum_sum() - quotes) % 2 == 0
-        records = lines.with_columns(starts.cum_sum().alias("r")).group_by(
-            "r", maintain_order=True).agg(pl.col("n").first(), text.str.join("\n"))
+        records = every.with_columns(starts.cum_sum().alias("r")).group_by(
+            "r", maintain_order=True).agg(pl.col("n").first(), text.str.join("\n")).filter(
+            pl.col("r") > 1)
         # a quoted field's separators are not separators (``""`` inside one: two pieces)
         bare = text.str.replace_all(r'"[^"]*"', "")
         odd = records.select(
             "n", (bare.str.count_matches(",", literal=True) + 1).alias("got"),
-            text.str.contains(r"^\s*$").alias("blank"), (pl.col("r") - 1).alias("row")).filter(
+            text.str.contains(r"^\s*$").alias("blank"), (pl.col("r") - 2).alias("row")).filter(
             pl.col("blank") | (pl.col("got") != fields)).collect(optimizations=OPTIMISED)
     else:
         odd = odd.with_columns((pl.col("n") - 2).alias("row"))
