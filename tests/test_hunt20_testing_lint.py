@@ -270,3 +270,80 @@ def test_a_short_row_of_a_fixture_csv_is_refused_and_blank_lines_skipped(
     assert issue.message.startswith("cannot read acc.csv: line 3 has 1 field(s), but the "
                                     "header names 2"), issue.message
     assert issue.location.line == 6
+
+
+# ------------------------------------------------------------------ notation edge values
+
+
+@pytest.mark.parametrize(("line", "as_of", "message", "where"), [
+    ("x at -999999999d", "2026-06-30", "beyond the dates a timestamp holds", (7, "events")),
+    ("x at +99999999h", "2026-06-30", "beyond the dates a timestamp holds", (7, "events")),
+    ("x x3 at 9999-12-31T23:58", "9999-12-30", "beyond the dates a timestamp holds",
+     (7, "events")),
+    ("x from -1d to -3d", "2026-06-30", "the range ends before it starts", (7, "events")),
+    ("x at -1d", "9999-12-31", "is too late", (5, "as_of")),
+])
+def test_a_time_no_timestamp_holds_is_a_located_error(
+        tmp_path: Path, line: str, as_of: str, message: str, where: tuple[int, str]) -> None:
+    # each was an internal error (exit 3) when the case's events were built
+    (tmp_path / "r.yaml").write_text(VALUE_ROADMAP)
+    path = tmp_path / "t.test.yaml"
+    path.write_text(textwrap.dedent(f"""\
+        kind: test
+        roadmap: r.yaml
+        cases:
+          - name: far
+            as_of: {as_of}
+            accounts: {{a: {{}}}}
+            events: {{a: ["{line}"]}}
+            expect: {{a: {{stage: s}}}}
+          - name: near
+            as_of: 2026-06-30
+            accounts: {{a: {{}}}}
+            events: {{a: ["x at -1d"]}}
+            expect: {{a: {{stage: s}}}}
+        """))
+    report = run([path])
+    assert [str(c.status) for c in report.cases] == ["error", "passed"], report.render()
+    ((issue),) = report.cases[0].issues
+    assert message in issue.message, issue.message
+    assert issue.location.line == where[0] and where[1] in (issue.location.path or "")
+
+
+def test_a_far_check_time_is_a_located_error(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(VALUE_ROADMAP)
+    path = tmp_path / "t.test.yaml"
+    path.write_text(textwrap.dedent("""\
+        kind: test
+        roadmap: r.yaml
+        as_of: 2026-06-30
+        cases:
+          - name: far check
+            accounts: {a: {}}
+            checks:
+              - as_of: +99999999d
+                expect: {a: {stage: s}}
+        """))
+    report = run([path])
+    ((issue),) = report.cases[0].issues
+    assert "'+99999999d' from 2026-06-30 is beyond the dates" in issue.message
+    assert issue.location.path == "cases[0].checks[0].as_of"
+
+
+def test_a_date_attribute_may_be_the_last_day(tmp_path: Path) -> None:
+    # (an as_of of 9999-12-31 is refused: its day ends beyond the dates; an attribute's
+    # date is no evaluation instant)
+    (tmp_path / "r.yaml").write_text(VALUE_ROADMAP.replace(
+        "{attributes: {ratio: float}}", "{attributes: {ratio: float, ends: date}}"))
+    path = tmp_path / "t.test.yaml"
+    path.write_text(textwrap.dedent("""\
+        kind: test
+        roadmap: r.yaml
+        as_of: 2026-06-30
+        cases:
+          - name: sentinel
+            accounts: {a: {ends: 9999-12-31}}
+            expect: {a: {stage: s}}
+        """))
+    report = run([path])
+    assert report.ok, report.render()

@@ -38,7 +38,7 @@ from healthrules.roadmap import Pack, Roadmap
 from healthrules.testing.asserts import AccountView, Mismatch, compare_account
 from healthrules.testing.coverage import CoverageReport, CoverageTracker
 from healthrules.testing.diff import render_mismatches
-from healthrules.testing.notation import Anchor, EventLine, expand
+from healthrules.testing.notation import Anchor, EventLine, expand, resolve_problem
 from healthrules.testing.spec import (
     Case,
     Expectations,
@@ -853,6 +853,12 @@ def _source_events(src: TestSource, plan: Plan, source: str,
     cols: dict[str, list[Any]] = {name: [] for name in ev_schema}
     for acc, lines in by_account.items():
         for line in lines:
+            # (the file's check resolved every line at the case's as_of; the events' zone
+            # may move that a day: what is left is refused for the case, not a crash)
+            why = resolve_problem(line, anchor)
+            if why is not None:
+                raise _file_error(src, file_path.rsplit(".", 1)[0],
+                                  f"event line {line.text!r} of account {acc!r}: {why}")
             for ts, user in expand(line, anchor):
                 cols[ev.account].append(acc)
                 if ev.user is not None:
