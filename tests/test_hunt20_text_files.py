@@ -110,6 +110,16 @@ def test_quoted_fields_hold_commas_and_line_breaks(tmp_path: Path) -> None:
     assert _totals(out) == [("00001", "2", "3.5"), ("09999", "1", "3.0")]
 
 
+def test_quoted_commas_without_line_breaks_are_counted_as_one_field(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rows = '00001,"7, a",login,2026-06-29T09:00:00,1.5\n'
+    code, _, out = _evaluate(tmp_path, HEADER + rows + "\n" + rows)
+    assert code == 0 and _totals(out) == [("00001", "2", "3.0"), ("09999", "0", "0.0")]
+    code, ev, _ = _evaluate(tmp_path, HEADER + rows + '00001,"7, a",login,"2026-06-29"\n')
+    err = capsys.readouterr().err
+    assert code == 1 and f"{ev}:3:" in err and "line 3 has 4 field(s)" in err, err
+
+
 def test_a_header_name_may_hold_a_quoted_line_break(tmp_path: Path) -> None:
     header = HEADER.replace("event,", '"event",').replace("member", '"mem\nber"')
     code, _, out = _evaluate(tmp_path, header.replace('"mem\nber"', "member")
