@@ -576,8 +576,10 @@ def _read_text(p: Path, kind: str, types: dict[str, str], zone: str | None,
         elif _blank(p):  # no line, no column: no rows of the declared columns
             lf = pl.LazyFrame(schema=dict.fromkeys(types, pl.String))
         else:
-            lf = _scan_ndjson(p, types)
+            lf = _parsed(_scan_ndjson(p, types), types, zone, where, what)
+            # (on the frame read, in memory when a column was parsed: not a second read)
             _check_ndjson_text(lf, p, [n for n, t in types.items() if t == "str"], what)
+            return lf
         return _parsed(lf, types, zone, where, what)
     except (OSError, pl.exceptions.PolarsError) as exc:
         raise InputDataError([Issue(
@@ -617,7 +619,8 @@ def _check_ndjson_text(lf: pl.LazyFrame, p: Path, names: list[str], what: str) -
     name, a ``str`` attribute), by its line: read as text it would be the JSON it is written
     as, a key no account has. One pass over the text columns (a value that starts like a
     list or an object), then, only if one does, one over the file's lines, which tells a
-    list from a string holding the same text."""
+    list from a string holding the same text. ``lf`` is the file as read, its text columns
+    as text."""
     schema = lf.collect_schema()
     names = [n for n in names if schema.get(n) == pl.String and "'" not in n]
     if not names:
