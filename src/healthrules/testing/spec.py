@@ -62,9 +62,9 @@ from pydantic import (
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from healthrules._diagnostics import issue_of_test_file, kind_of
-from healthrules._typing import INT_MAX, INT_MIN
 from healthrules.errors import HealthRulesError, Issue, Location, Severity
 from healthrules.expressions import did_you_mean
+from healthrules.inputs import INT64_MAX
 from healthrules.loader import Positions
 from healthrules.roadmap import UNASSIGNED_STAGE, Pack, Roadmap
 from healthrules.testing.notation import (
@@ -963,7 +963,7 @@ def _beyond(typ: str, value: object) -> str | None:
     if not isinstance(value, int) or isinstance(value, bool):
         return None
     if typ == "int":
-        return None if INT_MIN <= value <= INT_MAX else "the 64-bit integers an int holds"
+        return None if -INT64_MAX - 1 <= value <= INT64_MAX else "the 64-bit integers an int holds"
     if typ == "float":
         try:
             float(value)
