@@ -524,7 +524,7 @@ def scan_frame(path: str | Path, what: str, plan: Plan | None = None,
                 if kind == "csv":
                     lf = pl.scan_csv(p, try_parse_dates=True)
                     return csv_rows(lf, p, len(lf.collect_schema().names()), what
-                                     ).collect().lazy()
+                                     ).collect(optimizations=OPTIMISED).lazy()
                 return pl.read_ndjson(p).lazy()
             except (OSError, pl.exceptions.PolarsError) as exc:
                 raise InputDataError([Issue(

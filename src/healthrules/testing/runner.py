@@ -34,6 +34,7 @@ from healthrules.compiler import Plan
 from healthrules.errors import HealthRulesError, InputDataError, Issue, Location, Severity
 from healthrules.evaluation import Evaluation
 from healthrules.inputs import zoned_wall_time
+from healthrules.query_flags import OPTIMISED
 from healthrules.roadmap import Pack, Roadmap
 from healthrules.testing.asserts import AccountView, Mismatch, compare_account
 from healthrules.testing.coverage import CoverageReport, CoverageTracker
@@ -641,7 +642,8 @@ def _read_table(path: Path) -> pl.DataFrame:
         # skipped, as `healthrules evaluate` reads a CSV file
         lf = pl.scan_csv(path, infer_schema=False)
         try:
-            return csv_rows(lf, path, len(lf.collect_schema().names()), "the").collect()
+            return csv_rows(lf, path, len(lf.collect_schema().names()), "the").collect(
+                optimizations=OPTIMISED)
         except InputDataError as exc:
             raise ValueError(exc.issues[0].message.removeprefix("the file: ")) from None
     if suffix == ".parquet":
