@@ -84,7 +84,9 @@ def run(args: argparse.Namespace) -> Any:
         write_junit_xml(report, args.junit_xml)
     below = False
     if args.fail_under is not None and report.coverage is not None:
-        below = report.coverage.percent() < args.fail_under
+        # nothing to cover (no roadmap loaded) measures nothing: it meets no threshold
+        below = (report.coverage.counts()[1] == 0
+                 or report.coverage.percent() < args.fail_under)
     if args.format == "json":
         records = report.to_records()
         if args.fail_under is not None:
@@ -96,5 +98,7 @@ def run(args: argparse.Namespace) -> Any:
         print(report.render(verbose=args.verbose, warnings=False))
         if below and report.coverage is not None:
             print(f"coverage {report.coverage.percent():.1f}% is below --fail-under "
-                  f"{args.fail_under:g}%", file=sys.stderr)
+                  f"{args.fail_under:g}%" if report.coverage.counts()[1] else
+                  f"coverage: no item to cover (no roadmap was tested), so --fail-under "
+                  f"{args.fail_under:g}% is not met", file=sys.stderr)
     return Exit.NOT_CLEAN if (not report.ok or below) else Exit.OK

@@ -425,8 +425,12 @@ class EscalatedBeforeDue(Check):
     What it does
     ------------
     Reports an action with ``due`` as a duration and ``escalate_after`` counted from the
-    opening (the default ``escalate_from: opened``) that is not longer than ``due``: the
-    action is escalated on or before its own due date.
+    opening (the default ``escalate_from: opened``) that is not longer than ``due``: a run
+    between ``escalate_after`` days after the opening and the due date escalates the action
+    before it is overdue. (An action is escalated at the first run at least
+    ``escalate_after`` days after it opens, so whether that falls before the due date
+    depends on when the runs are: daily runs escalate ``due: 7d, escalate_after: 5d`` two
+    days early, weekly ones on its due date.)
 
     Why is this bad
     ---------------
@@ -461,11 +465,18 @@ class EscalatedBeforeDue(Check):
             due, after = action.due_days, action.escalate_after
             if action.escalate_from != "opened" or due is None or after is None or after > due:
                 continue
-            when = "before" if after < due else "on"
+            # the escalation comes at the first run at least `after` days after the opening:
+            # whether that is before the due date depends on when the runs are, so the
+            # finding names the runs that escalate early, not one day
+            span = f"{after}" if due - after <= 1 else f"{after} to {due - 1}"
+            when = (f"before its due date when that run comes {span} day(s) after the opening "
+                    f"(with daily runs, {due - after} day(s) early)" if after < due else
+                    "on its due date, not yet overdue, when a run falls on that date")
             yield self.finding(
                 f"{ref.path}.escalate_after",
-                f"{_where(ref)} is escalated {after} day(s) after it opens, {when} its due "
-                f"date ({due} day(s) after it opens)",
+                f"{_where(ref)} is escalated at the first run {after} or more day(s) after it "
+                f"opens (escalate_after counts from the opening), and is due {due} day(s) after "
+                f"it opens: {when}",
                 hint="count from the due date: escalate_from: due (escalated once overdue), "
                 "or make escalate_after longer than due",
                 related=f"{ref.path}.due",

@@ -368,7 +368,9 @@ class PlainerPercentile(Check):
     What it does
     ------------
     Reports ``aggregate: percentile`` with ``q: 0`` (the smallest value), ``q: 1`` (the
-    largest) or ``q: 0.5`` (the median).
+    largest) or ``q: 0.5`` (the median). A percentile is a float: of an ``int`` column,
+    ``min`` and ``max`` are the ints themselves (exact beyond 2**53, where the percentile is
+    the nearest float, and ints to the expressions that read them), which the finding says.
 
     Why is this bad
     ---------------
@@ -400,10 +402,18 @@ class PlainerPercentile(Check):
                     and ind.q in _PLAINER):
                 continue
             plain, what = _PLAINER[ind.q]
+            a = ctx.analysis
+            source = a.indicator_sources.get(ind.id)
+            of_int = (source is not None and ind.of is not None
+                      and a.source_types.get(source, {}).get(ind.of) == "int")
+            # a percentile is a float: of an int column, min and max are the ints themselves
+            # (exact beyond 2**53, and int to the expressions that read them)
+            note = (f"; of int column {ind.of!r}, {plain} is the int itself where the "
+                    "percentile is the nearest float" if of_int and plain != "median" else "")
             yield self.finding(
                 f"indicators[{i}].q",
                 f"percentile q {ind.q:g} of {ind.id!r} is {what}: aggregate {plain} says it "
-                "plainly (q is a fraction: p1 is q 0.01)",
+                f"plainly (q is a fraction: p1 is q 0.01){note}",
                 hint=f"write `aggregate: {plain}` without q, or the percentile meant",
             )
 

@@ -96,9 +96,15 @@ class CoverageReport:
         return sum(i.covered for i in chosen), len(chosen)
 
     def percent(self, kind: Kind | None = None) -> float:
-        """The covered percentage (100 when there is nothing to cover)."""
+        """The covered percentage (100 when there is nothing to cover: no item is missed;
+        :meth:`render` and :meth:`to_record` show such a kind as having no figure)."""
         covered, total = self.counts(kind)
         return 100.0 if total == 0 else 100.0 * covered / total
+
+    def _figure(self, kind: Kind | None = None) -> str:
+        """The percentage as :meth:`render` shows it: ``-`` when there is nothing to cover
+        (0 of 0 is no measure, not 100 %)."""
+        return f"{self.percent(kind):6.1f}%" if self.counts(kind)[1] else f"{'-':>7}"
 
     @property
     def missed(self) -> list[CoverageItem]:
@@ -108,9 +114,10 @@ class CoverageReport:
     def to_record(self) -> dict[str, Any]:
         """A JSON-friendly dict: the figures per kind, the total and the missed items."""
         return {
-            "percent": round(self.percent(), 2),
+            "percent": round(self.percent(), 2) if self.counts()[1] else None,
             "by_kind": {k: {"covered": self.counts(k)[0], "total": self.counts(k)[1],
-                            "percent": round(self.percent(k), 2)} for k in KINDS},
+                            "percent": round(self.percent(k), 2) if self.counts(k)[1]
+                            else None} for k in KINDS},
             "missed": [i.to_record() for i in self.missed],
         }
 
@@ -123,9 +130,9 @@ class CoverageReport:
                 continue  # only roadmaps with a goal target, own missing policies, segments
                 # or roll-ups have them
             label = _LABELS.get(k, k + "s")
-            lines.append(f"  {label:<11} {c:>4}/{t:<4} {self.percent(k):6.1f}%")
+            lines.append(f"  {label:<11} {c:>4}/{t:<4} {self._figure(k)}")
         c, t = self.counts()
-        lines.append(f"  {'total':<11} {c:>4}/{t:<4} {self.percent():6.1f}%")
+        lines.append(f"  {'total':<11} {c:>4}/{t:<4} {self._figure()}")
         missed = self.missed
         if missed:
             lines.append("not reached by any test case:")

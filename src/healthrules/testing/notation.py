@@ -413,6 +413,29 @@ def parse_line(text: str) -> EventLine:
     return line
 
 
+def resolve_problem(line: EventLine, anchor: Anchor) -> str | None:
+    """Why ``line`` cannot be resolved against ``anchor`` (None: it can): an instant beyond
+    the dates a timestamp holds (years 1 to 9999, ``at -999999d``), or a range that ends
+    before it starts (``from -1d to -3d``). A test file's checks call it with the case's
+    ``as_of``, so :func:`expand` then yields every event."""
+    try:
+        for when in (line.at, line.start, line.stop):
+            if when is not None:
+                anchor.instant(when)
+        if line.start is None:
+            base = anchor.instant(line.at or When("day"))
+            base + dt.timedelta(minutes=(line.count or 1) - 1)  # the last event's minute
+            return None
+        first, days = _range_days(line, anchor)
+        dt.datetime.combine(first + dt.timedelta(days=max(days - 1, 0)), DEFAULT_TIME
+                            ) + dt.timedelta(minutes=line.count or 1)
+    except OverflowError:
+        return "a time of this line is beyond the dates a timestamp holds (years 1 to 9999)"
+    if days < 1:
+        return "the range ends before it starts (from must be before to)"
+    return None
+
+
 def _range_days(line: EventLine, anchor: Anchor) -> tuple[dt.date, int]:
     assert line.start is not None and line.stop is not None
     first, last = anchor.day(line.start), anchor.day(line.stop)
@@ -425,7 +448,10 @@ def _size(line: EventLine) -> int:
     if line.start is None:
         return n * len(line.users)
     probe = Anchor.of(dt.date(2000, 1, 1))
-    _, days = _range_days(line, probe)
+    try:
+        _, days = _range_days(line, probe)
+    except OverflowError:  # beyond the years a date holds: refused with the case's as_of
+        return n * len(line.users)
     days = max(days, 0)
     if line.per == "day":
         n *= days

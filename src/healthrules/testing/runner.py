@@ -31,14 +31,15 @@ import polars as pl
 
 import healthrules
 from healthrules.compiler import Plan
-from healthrules.errors import HealthRulesError, Issue, Location, Severity
+from healthrules.errors import HealthRulesError, InputDataError, Issue, Location, Severity
 from healthrules.evaluation import Evaluation
 from healthrules.inputs import zoned_wall_time
+from healthrules.query_flags import OPTIMISED
 from healthrules.roadmap import Pack, Roadmap
 from healthrules.testing.asserts import AccountView, Mismatch, compare_account
 from healthrules.testing.coverage import CoverageReport, CoverageTracker
 from healthrules.testing.diff import render_mismatches
-from healthrules.testing.notation import Anchor, EventLine, expand
+from healthrules.testing.notation import Anchor, EventLine, expand, resolve_problem
 from healthrules.testing.spec import (
     Case,
     Expectations,
@@ -598,7 +599,16 @@ def _dtype(typ: str, tz: str | None) -> pl.DataType:
     return _POLARS_TYPES[typ]
 
 
+def _float_value(value: Any) -> Any:
+    """A whole number of a ``float`` column or attribute as the double nearest it (a float
+    column reads it so; polars refuses a Python int beyond 64 bits, one the test file's
+    check let through as a finite float)."""
+    return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
 def _attr_value(value: Any, typ: str, ref: dt.date, tz: str | None) -> Any:
+    if typ == "float":
+        return _float_value(value)
     if value is None or typ not in ("date", "datetime"):
         return value
     when = _naive_ref(parse_time(str(value), ref), tz)
@@ -626,7 +636,16 @@ def _read_table(path: Path) -> pl.DataFrame:
     ``str`` attribute ``00001`` stays ``00001`` (a guess read it as the number 1, then "1")."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        return pl.read_csv(path, infer_schema=False)
+        from healthrules.cli._frames import csv_rows
+
+        # a row with fields missing or too many is refused by its line, a blank line
+        # skipped, as `healthrules evaluate` reads a CSV file
+        lf = pl.scan_csv(path, infer_schema=False)
+        try:
+            return csv_rows(lf, path, len(lf.collect_schema().names()), "the").collect(
+                optimizations=OPTIMISED)
+        except InputDataError as exc:
+            raise ValueError(exc.issues[0].message.removeprefix("the file: ")) from None
     if suffix == ".parquet":
         return pl.read_parquet(path)
     return pl.read_ndjson(path)
@@ -774,7 +793,7 @@ def case_frames(src: TestSource, ci: int, case: Case, plan: Plan,
         fpath = src.path.parent / case.accounts_file
         try:
             table = _read_table(fpath)
-        except (OSError, pl.exceptions.PolarsError) as exc:
+        except (OSError, ValueError, pl.exceptions.PolarsError) as exc:
             raise _file_error(src, f"{base}.accounts_file", f"cannot read {case.accounts_file}:"
                               f" {str(exc).splitlines()[0]}") from None
         if key not in table.columns:
@@ -836,6 +855,12 @@ def _source_events(src: TestSource, plan: Plan, source: str,
     cols: dict[str, list[Any]] = {name: [] for name in ev_schema}
     for acc, lines in by_account.items():
         for line in lines:
+            # (the file's check resolved every line at the case's as_of; the events' zone
+            # may move that a day: what is left is refused for the case, not a crash)
+            why = resolve_problem(line, anchor)
+            if why is not None:
+                raise _file_error(src, file_path.rsplit(".", 1)[0],
+                                  f"event line {line.text!r} of account {acc!r}: {why}")
             for ts, user in expand(line, anchor):
                 cols[ev.account].append(acc)
                 if ev.user is not None:
@@ -843,8 +868,9 @@ def _source_events(src: TestSource, plan: Plan, source: str,
                 if ev.event is not None:
                     cols[ev.event].append(line.event)
                 cols[ev.timestamp].append(ts)
-                for name in ev.values:
-                    cols[name].append(line.values.get(name))
+                for name, vtyp in ev.values.items():
+                    value = line.values.get(name)
+                    cols[name].append(_float_value(value) if vtyp == "float" else value)
     events = pl.DataFrame(cols, schema=ev_schema)
     if tz is not None:
         zoned = zoned_wall_time(pl.col(ev.timestamp), tz)
@@ -855,7 +881,7 @@ def _source_events(src: TestSource, plan: Plan, source: str,
         fpath = src.path.parent / file
         try:
             table = _read_table(fpath)
-        except (OSError, pl.exceptions.PolarsError) as exc:
+        except (OSError, ValueError, pl.exceptions.PolarsError) as exc:
             raise _file_error(src, file_path, f"cannot read {file}: "
                               f"{str(exc).splitlines()[0]}") from None
         missing = [c for c in (ev.account, ev.event, ev.timestamp)

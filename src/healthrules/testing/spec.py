@@ -64,9 +64,17 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 from healthrules._diagnostics import issue_of_test_file, kind_of
 from healthrules.errors import HealthRulesError, Issue, Location, Severity
 from healthrules.expressions import did_you_mean
+from healthrules.inputs import INT64_MAX
 from healthrules.loader import Positions
 from healthrules.roadmap import UNASSIGNED_STAGE, Pack, Roadmap
-from healthrules.testing.notation import Anchor, EventLine, NotationError, parse_line, parse_offset
+from healthrules.testing.notation import (
+    Anchor,
+    EventLine,
+    NotationError,
+    parse_line,
+    parse_offset,
+    resolve_problem,
+)
 
 __all__ = [
     "TEST_FILE_SUFFIXES",
@@ -468,17 +476,34 @@ def parse_time(text: str, reference: dt.date | dt.datetime | None = None) -> dt.
     if off is not None:
         if reference is None:
             raise ValueError(f"{text!r} is relative, but there is no as_of to be relative to")
-        if off.kind == "day" and off.time is None:
-            return reference + dt.timedelta(days=off.days)
-        anchor = Anchor.of(reference)
-        return anchor.instant(off)
+        try:
+            if off.kind == "day" and off.time is None:
+                return reference + dt.timedelta(days=off.days)
+            return Anchor.of(reference).instant(off)
+        except OverflowError:
+            raise ValueError(f"{text!r} from {reference.isoformat()} is beyond the dates a "
+                             "timestamp holds (years 1 to 9999)") from None
     try:
         if "T" in text or " " in text:
-            return dt.datetime.fromisoformat(text.replace(" ", "T"))
-        return dt.date.fromisoformat(text)
+            value: dt.date | dt.datetime = dt.datetime.fromisoformat(text.replace(" ", "T"))
+        else:
+            value = dt.date.fromisoformat(text)
     except ValueError:
         raise ValueError(f"{text!r} is not a date (2026-06-30), a datetime (2026-06-30T09:00) "
                          "or an offset (+7d)") from None
+    return value
+
+
+def _within(value: dt.date | dt.datetime, text: str) -> dt.date | dt.datetime:
+    """``value``, an ``as_of``, when an evaluation at it ends within the dates a timestamp
+    holds (9999-12-31 ends at the midnight after it, which none holds; a date attribute may
+    be 9999-12-31)."""
+    try:
+        Anchor.of(value)
+    except OverflowError:
+        raise ValueError(f"{text!r} is too late: the day it ends is beyond the dates a "
+                         "timestamp holds (years 1 to 9999)") from None
+    return value
 
 
 # --------------------------------------------------------------------------- reading
@@ -891,7 +916,7 @@ def check_test_file(src: TestSource, index: RoadmapIndex) -> None:
 def _check_time(src: TestSource, text: str, path: str, ref: dt.date | None,
                 case: int | None) -> dt.date | dt.datetime | None:
     try:
-        return parse_time(text, ref)
+        return _within(parse_time(text, ref), text)
     except ValueError as exc:
         src.issue(TestCode.BAD_TIME, str(exc), path, case=case)
         return None
@@ -925,12 +950,26 @@ def _check_attribute(src: TestSource, name: str, value: Any, path: str, case: in
     if not isinstance(value, ok) or (typ != "bool" and isinstance(value, bool)):
         src.issue(TestCode.BAD_ATTRIBUTE, f"attribute {name!r} is {typ}, got "
                   f"{json.dumps(value)}", path, case=case)
-    elif typ == "int" and isinstance(value, int) and not -(2**63) <= value < 2**63:
-        src.issue(TestCode.BAD_ATTRIBUTE, f"attribute {name!r} is int, and {value} is beyond "
-                  "the 64-bit integers an int attribute holds", path, case=case)
-    elif typ == "float" and isinstance(value, int) and abs(value) >= 2**1024:
-        src.issue(TestCode.BAD_ATTRIBUTE, f"attribute {name!r} is float, and {value} is beyond "
-                  "the largest float", path, case=case)
+    elif (beyond := _beyond(typ, value)) is not None:
+        src.issue(TestCode.BAD_ATTRIBUTE, f"attribute {name!r} is {typ}, and {value} is "
+                  f"beyond {beyond}", path, case=case)
+
+
+def _beyond(typ: str, value: object) -> str | None:
+    """What a whole number of a test file does not fit in its ``int`` or ``float`` column
+    or attribute (None: it fits). The one place both bounds are: an int is a 64-bit signed
+    integer, and a float column reads a whole number as the nearest double, which must be
+    finite (a number from ``2**1024 - 2**970`` on rounds to infinity)."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return None
+    if typ == "int":
+        return None if -INT64_MAX - 1 <= value <= INT64_MAX else "the 64-bit integers an int holds"
+    if typ == "float":
+        try:
+            float(value)
+        except OverflowError:
+            return "the largest float"
+    return None
 
 
 
@@ -941,11 +980,8 @@ def _value_problem(typ: str, value: float | int | None) -> str | None:
     if typ == "int":
         if not isinstance(value, int):
             return f"{value!r}: the column is int, give a whole number"
-        if not -(2**63) <= value < 2**63:
-            return f"{value}: beyond the 64-bit integers an int column holds"
-    elif isinstance(value, int) and abs(value) >= 2**1024:
-        return f"{value}: beyond the largest float"
-    return None
+    beyond = _beyond(typ, value)
+    return None if beyond is None else f"{value}: beyond {beyond}"
 
 
 def _check_data_file(src: TestSource, name: str, path: str, ci: int) -> None:
@@ -1030,7 +1066,7 @@ def _check_case(src: TestSource, index: RoadmapIndex, ci: int, case: Case) -> No
         groups.append((source, f"{base}.sources.{source}", by_account))
     for source, gpath, by_account in groups:
         _check_lines(src, index, ci, source, gpath, by_account,
-                     known if strict_accounts else None)
+                     known if strict_accounts else None, ref)
     for as_of_text_k, expectations, epath in case.times():
         del as_of_text_k
         for acc, exp in expectations.items():
@@ -1043,7 +1079,8 @@ def _check_case(src: TestSource, index: RoadmapIndex, ci: int, case: Case) -> No
 
 
 def _check_lines(src: TestSource, index: RoadmapIndex, ci: int, source: str, gpath: str,
-                 by_account: dict[str, list[str]], known: set[str] | None) -> None:
+                 by_account: dict[str, list[str]], known: set[str] | None,
+                 ref: dt.date | dt.datetime | None = None) -> None:
     """Parse and check the event lines of one source of a case (``known``: the case's
     accounts, None when an accounts file may add more)."""
     values, has_user, event_names = index.sources.get(
@@ -1052,6 +1089,10 @@ def _check_lines(src: TestSource, index: RoadmapIndex, ci: int, source: str, gpa
     of = f" of source {source!r}" if named else " of the roadmap"
     declared_at = (f"data.events.{source}.values" if len(index.sources) > 1
                    else "data.events.values")
+    try:  # (an as_of too late for an anchor is refused where it is written)
+        anchor = None if ref is None else Anchor.of(ref)
+    except OverflowError:
+        anchor = None
     for acc, lines in by_account.items():
         if known is not None and acc not in known:
             src.issue(TestCode.UNKNOWN_ACCOUNT, f"events for {acc!r}, which is not under this "
@@ -1064,6 +1105,10 @@ def _check_lines(src: TestSource, index: RoadmapIndex, ci: int, source: str, gpa
             except NotationError as exc:
                 src.issue(exc.code, f"event line {text!r}: {exc.message}", path,
                           offset=exc.column - 1, hint=exc.hint, case=ci)
+                continue
+            why = None if anchor is None else resolve_problem(line, anchor)
+            if why is not None:
+                src.issue(TestCode.NOTATION, f"event line {text!r}: {why}", path, case=ci)
                 continue
             bad = False
             for col, column in line.value_columns.items():
