@@ -11,6 +11,7 @@ The raw aggregate of indicator ``x`` of roadmap ``i`` is the column ``__{i}__{x}
 
 from __future__ import annotations
 
+import ast
 import copy
 import dataclasses
 import datetime as dt
@@ -146,6 +147,27 @@ def flawed_abs_sum_expr(column: str, flawed: pl.Expr) -> pl.Expr:
     absolute = pl.col(column).cast(pl.Float64).abs().fill_null(0.0)
     return pl.when(flawed).then(float("inf")).otherwise(absolute).sum().alias(
         abs_sum_column(column))
+
+
+def is_event_test(parsed: Parsed, expr: pl.Expr, event: str | None) -> bool:
+    """Whether an event filter is ``<event> == '<text>'`` (or ``'<text>' == <event>``) and
+    ``expr``, its polars expression, is that comparison as it is: a column of it is then
+    null exactly where the event name is null, and the events pass's flaw test reads that
+    column's validity (``_Shape.event_test``) instead of ``col(event).is_null()``. polars
+    2.2 reads a Parquet column stored with a dictionary as a dictionary column, and its
+    ``is_null`` costs about 48 instructions an event there (the codes used, then a gather
+    of the result), where the comparison the pass computes anyway reads the codes
+    (docs/performance.md, "Eleventh round on the events pass")."""
+    tree = parsed.tree
+    if (event is None or not isinstance(tree, ast.Compare) or len(tree.ops) != 1
+            or not isinstance(tree.ops[0], ast.Eq)):
+        return False
+    sides = (tree.left, tree.comparators[0])
+    names = [n.id for n in sides if isinstance(n, ast.Name)]
+    texts = [n.value for n in sides if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+    if names != [event] or len(texts) != 1:
+        return False
+    return expr.meta.eq(pl.col(event) == pl.lit(texts[0]))
 
 
 def _collect_checks(query: pl.LazyFrame, in_memory: bool) -> pl.DataFrame:
@@ -342,6 +364,10 @@ class _Shape:
     templated: bool = False
     shared_at: tuple[pl.Expr | _Dated, ...] = ()
     attribute_windows: tuple[AggregateIndicator, ...] = ()
+    # a column of ``shared`` that is ``col(<event>) == <a text>``: null exactly where the
+    # event name is, so the folded flaw test reads its validity instead of testing the
+    # event column (see :func:`event_test_column`)
+    event_test: str | None = None
 
     # (the expressions of the steps after the group_by, built once: a call builds none)
     @functools.cached_property
@@ -584,9 +610,12 @@ class EventsPass:
             return shape
         summed = sorted(summed_columns(self.plan, self.source))
         first = flawed_abs_sum_expr(summed[0], self._flawed())
+        # the shared form: the event name's null test from a column it computes anyway
+        shared_first = (first if shape.event_test is None else
+                        flawed_abs_sum_expr(summed[0], self._flawed(shape.event_test)))
         return dataclasses.replace(
             shape, aggs=(shape.aggs[0], first, *shape.aggs[3:]) if shape.aggs else (),
-            shared_aggs=(shape.shared_aggs[0], first, *shape.shared_aggs[3:]))
+            shared_aggs=(shape.shared_aggs[0], shared_first, *shape.shared_aggs[3:]))
 
     def _build_shape(self, template: bool = False) -> _Shape:
         """The pass's expressions at this clock: the plain form (``aggs``) and the shared
@@ -623,6 +652,7 @@ class EventsPass:
         by_key: dict[Hashable, str] = {}  # a template's aggregations by what they read
         agg_key: Hashable = None
         attribute_windows: list[AggregateIndicator] = []
+        event_test: str | None = None  # (``_Shape.event_test``)
 
         def column(expr: pl.Expr) -> pl.Expr:
             """A window or filter as a column of its own, each distinct one once."""
@@ -745,6 +775,9 @@ class EventsPass:
                     elif swhere is not None:
                         assert where_parsed is not None
                         fname = keyed(("free", id(a), where_parsed.source), swhere)
+                        if event_test is None and is_event_test(where_parsed, swhere,
+                                                                ev.event):
+                            event_test = fname
                     cond = pl.col(wname) if fname is None else (pl.col(wname) & pl.col(fname))
                     # what the aggregation is a function of (its kind, column, q and
                     # condition): equal keys, equal expressions, so a copy is found without
@@ -808,6 +841,9 @@ class EventsPass:
                     computed.add(expr, name)
                     # the same condition from the shared columns (null where it is null)
                     scond = column(wcond) if where is None else (column(wcond) & column(where))
+                    if (event_test is None and where is not None and where_parsed is not None
+                            and is_event_test(where_parsed, where, ev.event)):
+                        event_test = column(where).meta.output_name()
                     if split is None:
                         aggs.append(expr.alias(name))
                         shared_aggs.append(aggregate_expr(
@@ -838,15 +874,17 @@ class EventsPass:
             shared=() if template else tuple(e for e in shared if isinstance(e, pl.Expr)),
             shared_aggs=tuple(shared_aggs),
             templated=template, shared_at=tuple(shared) if template else (),
-            attribute_windows=tuple(attribute_windows))
+            attribute_windows=tuple(attribute_windows), event_test=event_test)
 
-    def _flawed(self) -> pl.Expr:
+    def _flawed(self, event_test: str | None = None) -> pl.Expr:
         """Whether an event read has a flaw the data checks count: a null timestamp, a null
-        event name, a float value that is NaN or infinite (read as null)."""
+        event name, a float value that is NaN or infinite (read as null). ``event_test``: a
+        column null exactly where the event name is (``_Shape.event_test``), whose null
+        test then stands for the event column's."""
         ev = self.columns
         flaws = [pl.col(ev.timestamp).is_null()]
         if ev.event is not None:
-            flaws.append(pl.col(ev.event).is_null())
+            flaws.append(pl.col(ev.event if event_test is None else event_test).is_null())
         if any(t == "float" for t in ev.values.values()):
             # (a Boolean with one float column read, the usual case: the cast is none)
             flaws.append(pl.col(NOT_FINITE).cast(pl.Boolean))
