@@ -939,7 +939,8 @@ class RoadmapProgram:
         else:
             tasks = self.tasks(frame)
             assert tasks is not None
-            stages = pl.concat([take(key, "roadmap", *stage_exprs), tasks],
+            # (the stage columns taken as they are, the lists next to them)
+            stages = pl.concat([take(key, "roadmap", *stage_exprs, name="stages"), tasks],
                                how="horizontal")
         return RoadmapOutputs(
             indicators=take(key, "roadmap", *ind_cols, name="indicators"),
