@@ -43,6 +43,7 @@ from healthrules.engine.frames import (
     lazy_reading,
     narrow,
     read_names,
+    row_positions,
     take_columns,
     typed_lit,
 )
@@ -308,7 +309,7 @@ class RoadmapProgram:
         # per action, key and carried row number: the columns its rendering branch reads
         self._branch_reads: dict[tuple[int, str, bool], list[str] | None] = {}
         self._branch_cols: dict[tuple[int, str, bool, tuple[str, ...]],
-                                list[pl.Expr] | None] = {}
+                                list[str] | None] = {}
         # per action: the rendering step its text and evidence read (the exact decimal
         # forms of the numbers shown), then the values
         self._action_renders = [self._render_steps(exprs) for _, exprs in self._outputs[3]]
@@ -796,15 +797,21 @@ class RoadmapProgram:
         each stage filtered and put back in row order."""
         with_tasks = [stage_id for stage_id, _ in self._tasks]
         flat = [e for stage_id, e in self._tasks if stage_id in present]
-        # (the columns the lists read, then each stage's rows: a filter copies every column)
-        rows = filter_reading(frame, "__stage", *flat).with_row_index("__row")
+        # each stage's rows of the columns the lists read, with their positions, taken by
+        # name and position (no row index, select and filter to plan per stage)
+        reads = narrow(frame, "__stage", *flat)
+        stage = frame.get_column("__stage")
+        positions = row_positions(frame.height)
         parts: list[pl.LazyFrame] = []
         for stage_id, tasks in self._tasks:
             if stage_id not in present:
                 continue
-            parts.append(rows.filter(pl.col("__stage") == stage_id).select(
+            at = positions.filter(stage == stage_id).alias("__row")
+            parts.append(reads[at].hstack([at]).lazy().select(
                 "__row", tasks.alias("__tasks")))
         if not parts or not present <= set(with_tasks):
+            # (the columns the lists read, then the rows: a filter copies every column)
+            rows = filter_reading(frame, "__stage", *flat).with_row_index("__row")
             parts.append(rows.filter(~pl.col("__stage").is_in(with_tasks)).select(
                 "__row", typed_lit([], TASK_DTYPE).alias("__tasks")))
         # back in row order (sorting one column; a join would copy every column of the frame)
@@ -932,7 +939,8 @@ class RoadmapProgram:
         else:
             tasks = self.tasks(frame)
             assert tasks is not None
-            stages = pl.concat([take(key, "roadmap", *stage_exprs), tasks],
+            # (the stage columns taken as they are, the lists next to them)
+            stages = pl.concat([take(key, "roadmap", *stage_exprs, name="stages"), tasks],
                                how="horizontal")
         return RoadmapOutputs(
             indicators=take(key, "roadmap", *ind_cols, name="indicators"),
@@ -1015,9 +1023,8 @@ class RoadmapProgram:
             steps, columns = self._action_renders[k]
             if one:
                 lf = rows
-            else:  # the branch's own columns, then its rows (a filter copies every column)
-                reads = self._branch_columns(k, key, carried, columns_in)
-                lf = (rows if reads is None else rows.select(reads)).filter(actions[k][0])
+            else:  # the branch's own columns, then its rows, taken without a query
+                lf = self._branch_rows(fired_rows, k, key, carried, columns_in, n)
             for step in steps:
                 lf = lf.with_columns(step)
             if columns:
@@ -1031,6 +1038,22 @@ class RoadmapProgram:
         if stacked_only:  # for sorted_actions: the literal columns after the sort
             return stacked
         return stacked.select(self._stacked_outputs(key, bool(carried), one))
+
+    def _branch_rows(self, fired_rows: pl.DataFrame, k: int, key: str,
+                     carried: list[pl.Expr], columns: tuple[str, ...],
+                     fired: int) -> pl.LazyFrame:
+        """The rows action ``k`` fired on, with the columns its branch in
+        :meth:`rendered_actions` reads: taken from the collected ``fired_rows`` by name and
+        by position (no ``select`` and ``filter`` to plan in the query; a frame whose
+        columns are not all known takes the query's form)."""
+        reads = self._branch_columns(k, key, carried, columns)
+        if reads is None:
+            return fired_rows.lazy().filter(self._outputs[3][k][0])
+        taken = fired_rows[:, reads]  # (by name: see frames.narrow)
+        if fired == fired_rows.height:  # every row fired it
+            return taken.lazy()
+        mask = fired_rows.get_column(f"__fired_{k}")
+        return taken[row_positions(fired_rows.height).filter(mask)].lazy()
 
     def sorted_actions(self, stacked: pl.LazyFrame, key: str) -> pl.LazyFrame:
         """The fired actions of ``rendered_actions(rows, key, stacked_only=True)`` where
@@ -1103,17 +1126,16 @@ class RoadmapProgram:
         return got
 
     def _branch_columns(self, k: int, key: str, carried: list[pl.Expr],
-                        columns: tuple[str, ...]) -> list[pl.Expr] | None:
-        """The columns of a frame of ``columns`` that the branch of action ``k`` reads
-        (:meth:`_action_reads`; a name not among them is one its rendering steps write),
-        as expressions built once per action and frame columns (a name is parsed into an
-        expression at every ``select``)."""
+                        columns: tuple[str, ...]) -> list[str] | None:
+        """The names of the columns of a frame of ``columns`` that the branch of action
+        ``k`` reads (:meth:`_action_reads`; a name not among them is one its rendering
+        steps write), in a fixed order, found once per action and frame columns."""
         memo = (k, key, bool(carried), columns)
         got = self._branch_cols.get(memo)
         if got is None and memo not in self._branch_cols:
             reads = self._action_reads(k, key, carried)
             have = set(columns)
-            got = None if reads is None else [pl.col(n) for n in reads if n in have]
+            got = None if reads is None else [n for n in reads if n in have]
             if len(self._branch_cols) >= 64:  # frames of many shapes: keep the newest
                 self._branch_cols.clear()
             self._branch_cols[memo] = got

@@ -31,6 +31,7 @@ __all__ = [
     "lazy_reading",
     "narrow",
     "read_names",
+    "row_positions",
     "take_columns",
     "typed_lit",
 ]
@@ -206,6 +207,22 @@ def take_columns(frame: pl.DataFrame, take: ColumnTake) -> pl.DataFrame | None:
     if take.names != take.sources:
         taken.columns = take.names  # renames the new frame's columns, not frame's
     return taken
+
+
+def row_positions(height: int) -> pl.Series:
+    """The positions ``0 .. height - 1`` (UInt32), made once per height: filtered by a
+    Boolean column (``Series.filter``, no query), they pick that column's rows of a frame
+    by position (``frame[positions]``, no query either), where ``frame.filter`` plans and
+    runs a query."""
+    got = _POSITIONS.get(height)
+    if got is None:
+        if len(_POSITIONS) >= 64:  # frames of many heights: start again
+            _POSITIONS.clear()
+        got = _POSITIONS[height] = pl.int_range(0, height, dtype=pl.UInt32, eager=True)
+    return got
+
+
+_POSITIONS: dict[int, pl.Series] = {}
 
 
 def filter_reading(frame: pl.DataFrame, *exprs: pl.Expr | str) -> pl.LazyFrame:
