@@ -125,7 +125,7 @@ class _Translate:
         # a node's type, by node (kept, so that its id is not reused): may_be_nan and the
         # operators ask for the same subtrees again, and inferring one walks all of it
         self._static: dict[int, tuple[ast.expr, Type | None]] = {}
-        self._banded = frozenset(types) if types is not None else frozenset()
+        self._banded: frozenset[str] | None = None  # the names, made on the first inference
 
     # ---- what function forms read (healthrules.functions.PolarsCall)
 
@@ -159,6 +159,8 @@ class _Translate:
         known = self._static.get(id(node))
         if known is not None:
             return known[1]
+        if self._banded is None:
+            self._banded = frozenset(self.types)
         try:
             typ: Type | None = infer(node, self.types, banded=self._banded)
         except ExprProblem:
