@@ -55,7 +55,7 @@ from test_engine_vs_reference import (
 from test_generated_corners import _evidence_problems, _explained_values
 from test_generated_paths import explain_problems
 
-ZONES = [None, "UTC", "America/New_York", "Europe/London"]
+ZONES = ["America/New_York", "Europe/London", None, "UTC"]
 CHANGE_DAYS = {
     None: [dt.date(2026, 3, 8), dt.date(2026, 11, 1)],
     "UTC": [dt.date(2026, 3, 29), dt.date(2026, 10, 25)],
@@ -135,14 +135,16 @@ def as_of_choices(zone: str | None) -> st.SearchStrategy[dt.date | dt.datetime]:
         if kind == 0:
             return d
         wall = [dt.time(1, 30), dt.time(2, 30), dt.time(0, 0), dt.time(23, 59, 59, 999999),
-                dt.time(12, 0)][kind - 1]
+                dt.time(12, 0), dt.time(12, 0)][kind - 1]
         at = dt.datetime.combine(d, wall)
         if zone is not None and kind == 5:  # aware: the later 01:30 of a fall-back night
             at = dt.datetime.combine(d, dt.time(1, 30, fold=1), tzinfo=ZoneInfo(zone))
+        if zone is not None and kind == 6:  # aware in another zone: 06:30 UTC
+            at = dt.datetime.combine(d, dt.time(6, 30), tzinfo=dt.UTC)
         return at
 
     return st.builds(build, st.sampled_from(CHANGE_DAYS[zone]),
-                     st.sampled_from([0, 1, 7, 14, 30, 31]), st.integers(0, 5))
+                     st.sampled_from([0, 1, 7, 14, 30, 31]), st.integers(0, 6))
 
 
 def _end(as_of: dt.date | dt.datetime, zone: str | None) -> dt.datetime:
