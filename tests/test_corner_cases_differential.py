@@ -118,6 +118,8 @@ CONDITIONS = [
     "vip and not ({b} < 1)",
     "1 < {a} <= 2 or plan == 'pro'",
     "{a} > {b} or {b} > {a}",
+    "({a} > 1 and {b} > 9) or ({b} >= 0 and {a} > 1)",
+    "(vip or {a} > 1) and not (vip and {a} > 1)",
     "band({x}) == 'lo' or band({x}) != 'hi'",
     "True",
     "False",
@@ -402,3 +404,34 @@ def test_stage_tests_that_are_all_literals_pick_a_stage(entries: list[str]) -> N
     problems = compare(result, evaluate_reference(roadmap, events, accounts,
                                                   dt.date(2026, 6, 30)), roadmap)
     assert not problems, problems
+
+
+def test_evidence_lists_an_entry_where_the_condition_first_names_it() -> None:
+    """An entry is placed where the condition first names it, also when that place is a
+    branch of an ``or`` that did not hold, and listed when some place naming it held
+    (docs/semantics.md, "Actions"); the reference once placed it where it first held."""
+    spec = {"id": "r", "goal": "g",
+            "data": {"events": {}, "accounts": {"attributes": {"seats": "int", "vip": "bool"}}},
+            "indicators": [{"id": "n", "family": "process", "aggregate": "count"}],
+            "stages": [{"id": "s0"}],
+            "actions": [
+                {"id": "first", "kind": "challenge", "do": "x",
+                 "when": "(n > 1 and seats > 9) or (vip and n > 1)"},
+                {"id": "second", "kind": "challenge", "do": "x",
+                 "when": "(vip or seats > 1) and not (vip and seats > 1)"}]}
+    roadmap = Roadmap.model_validate(spec)
+    events = pl.DataFrame({"account_id": ["a0", "a0"], "user_id": ["u", "u"],
+                           "event": ["x", "x"], "timestamp": [dt.datetime(2026, 6, 1)] * 2})
+    accounts = pl.DataFrame({"account_id": ["a0", "a1"], "seats": [0, 2], "vip": [True, False]})
+    as_of = dt.date(2026, 6, 30)
+    result = hr.evaluate(roadmap, events, accounts, as_of)
+    got = {(row["account_id"], row["action_id"]):
+           [(e["name"], e["op"], e["threshold"]) for e in row["evidence"]]
+           for row in result.actions.to_dicts()}
+    assert got == {
+        ("a0", "first"): [("n", ">", "1"), ("vip", None, None)],
+        ("a0", "second"): [("vip", None, None), ("seats", None, None)],
+        ("a1", "second"): [("vip", None, None), ("seats", ">", "1"), ("seats", None, None)],
+    }
+    ref = evaluate_reference(roadmap, events, accounts, as_of)
+    assert not _evidence_problems(result, ref)
