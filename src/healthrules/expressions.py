@@ -505,7 +505,7 @@ def names_in(tree: ast.AST) -> frozenset[str]:
             out.add(node.id)
         stack.extend(ast.iter_child_nodes(node))
     names = frozenset(out)
-    setattr(tree, _NAMES, names)
+    vars(tree)[_NAMES] = names
     return names
 
 
