@@ -701,9 +701,11 @@ def evidence_of(parsed: Parsed, values: Mapping[str, object], clock: _Clock,
     ``or``, the branches that held (true, not null); a comparison with a literal is one
     entry (the compared name, ``band(x)`` or the text of the computed value; a literal on
     the left is read from the other side, the operator turned round); anything else one
-    entry per name it reads, sorted, without an operator. Each entry once, where it is
-    first met."""
-    out: list[tuple[str, str | None, str | None]] = []
+    entry per name it reads, sorted, without an operator. Each entry once, where the
+    condition first names it (also when that place is a branch of an ``or`` that did not
+    hold: ``(a > 1 and b > 9) or (c > 0 and a > 1)`` lists ``a > 1`` first), when some
+    place that names it held."""
+    out: list[tuple[tuple[str, str | None, str | None], bool]] = []
 
     def held(node: ast.expr) -> bool:
         return _eval(parse(parsed.segment(node)), values, clock, bands) is True
@@ -727,30 +729,32 @@ def evidence_of(parsed: Parsed, values: Mapping[str, object], clock: _Clock,
             return f"band({node.args[0].id})"
         return parsed.segment(node)
 
-    def walk(node: ast.expr) -> None:
+    def walk(node: ast.expr, live: bool) -> None:
+        # live: every `or` branch on the way here held (the whole condition did)
         if isinstance(node, ast.BoolOp):
             for part in node.values:
-                if isinstance(node.op, ast.And) or held(part):
-                    walk(part)
+                walk(part, live and (isinstance(node.op, ast.And) or held(part)))
             return
         if isinstance(node, ast.Compare) and len(node.ops) > 1:
             operands = [node.left, *node.comparators]
             for i, op in enumerate(node.ops):
-                walk(ast.Compare(left=operands[i], ops=[op], comparators=[operands[i + 1]]))
+                walk(ast.Compare(left=operands[i], ops=[op], comparators=[operands[i + 1]]),
+                     live)
             return
         if isinstance(node, ast.Compare):
             op = _OP_TEXT.get(type(node.ops[0]))
             left, right = node.left, node.comparators[0]
             if op is not None and literal(right) and not literal(left):
-                out.append((label(left), op, parsed.segment(right)))
+                out.append(((label(left), op, parsed.segment(right)), live))
                 return
             if op in _FLIPPED and literal(left) and not literal(right):
-                out.append((label(right), _FLIPPED[op], parsed.segment(left)))
+                out.append(((label(right), _FLIPPED[op], parsed.segment(left)), live))
                 return
-        out.extend((name, None, None) for name in sorted(names_in(node)))
+        out.extend(((name, None, None), live) for name in sorted(names_in(node)))
 
-    walk(parsed.tree)
-    return tuple(dict.fromkeys(out))
+    walk(parsed.tree, True)
+    listed = {entry for entry, live in out if live}
+    return tuple(entry for entry in dict.fromkeys(e for e, _ in out) if entry in listed)
 
 
 def _piece(piece: TemplateField | str, values: Mapping[str, object], env: Mapping[str, Type],

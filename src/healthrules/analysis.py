@@ -836,13 +836,9 @@ def _rollup_type(ind: RollupIndicator, i: int, a: Analysis, env: Mapping[str, Ty
             result = t if agg in ("sum", "min", "max") else "float"
     return result
 def reads(parsed: Parsed) -> frozenset[str]:
-    """The names an expression reads, the indicators of ``band(x)`` included."""
-    out = set(parsed.names)
-    for node in ast.walk(parsed.tree):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-                and node.func.id == "band" and node.args and isinstance(node.args[0], ast.Name)):
-            out.add(node.args[0].id)
-    return frozenset(out)
+    """The names an expression reads, the indicators of ``band(x)`` included (as
+    :attr:`Parsed.names` has them)."""
+    return parsed.names
 
 
 def _derived_trends(roadmap: Roadmap, a: Analysis, report: Any) -> None:

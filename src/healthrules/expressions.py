@@ -482,7 +482,13 @@ def _check_allowed(tree: ast.AST) -> None:
 
 def names_in(tree: ast.AST) -> frozenset[str]:
     """Return the variable names an expression reads: the indicator named in ``band(x)`` too
-    (derived indicators are ordered by these), function names not."""
+    (derived indicators are ordered by these), function names not.
+
+    Kept on the tree's root, which is never changed once parsed: the analysis, the compiler
+    and the input checks ask for the names of the same expressions again."""
+    known: frozenset[str] | None = getattr(tree, _NAMES, None)
+    if known is not None:
+        return known
     out: set[str] = set()
     stack: list[ast.AST] = [tree]
     while stack:
@@ -498,7 +504,12 @@ def names_in(tree: ast.AST) -> frozenset[str]:
         if isinstance(node, ast.Name):
             out.add(node.id)
         stack.extend(ast.iter_child_nodes(node))
-    return frozenset(out)
+    names = frozenset(out)
+    vars(tree)[_NAMES] = names
+    return names
+
+
+_NAMES = "_healthrules_names"
 
 
 

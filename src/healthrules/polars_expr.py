@@ -88,16 +88,26 @@ def _is_boolean(node: ast.expr) -> bool:
         isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not))
 
 
+def _typed_lit(value: object, dtype: pl.DataType | type[pl.DataType]) -> pl.Expr:
+    """``pl.lit(value, dtype)`` from the engine's per-process cache (one polars literal per
+    distinct value and dtype: a roadmap's expressions repeat the same few constants).
+
+    Imported here, not at the top: the engine's package imports this module."""
+    from healthrules.engine.frames import typed_lit
+
+    return typed_lit(value, dtype)
+
+
 def _lit(value: object) -> pl.Expr:
     if value is None:
-        return pl.lit(None)
+        return _typed_lit(None, pl.Null)
     if isinstance(value, bool):
-        return pl.lit(value, dtype=pl.Boolean)
+        return _typed_lit(value, pl.Boolean)
     if isinstance(value, int):
-        return pl.lit(value, dtype=pl.Int64)
+        return _typed_lit(value, pl.Int64)
     if isinstance(value, float):
-        return pl.lit(value, dtype=pl.Float64)
-    return pl.lit(value, dtype=pl.String)
+        return _typed_lit(value, pl.Float64)
+    return _typed_lit(value, pl.String)
 
 
 class _Translate:
@@ -112,6 +122,10 @@ class _Translate:
         self.band = band
         self.as_of = as_of
         self.types = types
+        # a node's type, by node (kept, so that its id is not reused): may_be_nan and the
+        # operators ask for the same subtrees again, and inferring one walks all of it
+        self._static: dict[int, tuple[ast.expr, Type | None]] = {}
+        self._banded: frozenset[str] | None = None  # the names, made on the first inference
 
     # ---- what function forms read (healthrules.functions.PolarsCall)
 
@@ -132,8 +146,8 @@ class _Translate:
         return self.column("days_in_stage")
 
     def as_of_date(self) -> pl.Expr:
-        return self.as_of if isinstance(self.as_of, pl.Expr) else pl.lit(
-            self.as_of, dtype=pl.Date)
+        return self.as_of if isinstance(self.as_of, pl.Expr) else _typed_lit(
+            self.as_of, pl.Date)
 
     def is_int(self, node: ast.expr) -> bool:
         return self.static_type(node) == "int"
@@ -142,10 +156,17 @@ class _Translate:
         """The type of a sub-expression, when the types of the names are known."""
         if self.types is None:
             return None
+        known = self._static.get(id(node))
+        if known is not None:
+            return known[1]
+        if self._banded is None:
+            self._banded = frozenset(self.types)
         try:
-            return infer(node, self.types, banded=frozenset(self.types))
+            typ: Type | None = infer(node, self.types, banded=self._banded)
         except ExprProblem:
-            return None
+            typ = None
+        self._static[id(node)] = (node, typ)
+        return typ
 
     def may_be_nan(self, node: ast.expr) -> bool:
         """Whether a node's polars form can hold a NaN it computed (``inf - inf``, ``inf * 0``,
@@ -225,7 +246,7 @@ class _Translate:
         x = self.visit(node.operand)
         if isinstance(node.op, ast.USub):
             if self.is_int(node.operand):  # -(-2**63) does not fit: null
-                return checked_int(pl.lit(0, dtype=pl.Int128) - x.cast(pl.Int128))
+                return checked_int(_typed_lit(0, pl.Int128) - x.cast(pl.Int128))
             return -x
         return x
 
@@ -294,11 +315,11 @@ class _Translate:
         for op, right_node in zip(node.ops, node.comparators, strict=True):
             if isinstance(op, ast.Is):
                 results.append(left.is_null())
-                left_node, left = right_node, pl.lit(None)
+                left_node, left = right_node, _lit(None)
                 continue
             if isinstance(op, ast.IsNot):
                 results.append(left.is_not_null())
-                left_node, left = right_node, pl.lit(None)
+                left_node, left = right_node, _lit(None)
                 continue
             if isinstance(op, (ast.In, ast.NotIn)):
                 assert isinstance(right_node, (ast.Tuple, ast.List))
@@ -368,7 +389,7 @@ def _zero_operand(op: ast.operator, left: object, right: object, a: pl.Expr, b: 
         return positive_zero(a.cast(pl.Float64))
     if _positive_zero(left):
         x = b.cast(pl.Float64)
-        return pl.when(x == 0).then(pl.lit(0.0, pl.Float64)).otherwise(-x)
+        return pl.when(x == 0).then(_typed_lit(0.0, pl.Float64)).otherwise(-x)
     return None
 
 
@@ -383,7 +404,7 @@ def _negative_zero(v: object) -> bool:
 
 def positive_zero(x: pl.Expr) -> pl.Expr:
     """A Float64 ``x`` with ``-0.0`` read as ``0.0`` (``x + 0.0`` as IEEE gives it)."""
-    return pl.when(x == 0).then(pl.lit(0.0, pl.Float64)).otherwise(x)
+    return pl.when(x == 0).then(_typed_lit(0.0, pl.Float64)).otherwise(x)
 
 
 def nan_to_null(x: pl.Expr) -> pl.Expr:
@@ -392,7 +413,7 @@ def nan_to_null(x: pl.Expr) -> pl.Expr:
     value three times; a ``when(is_nan())`` gives the same column (a null stays null) and
     costs less to plan and run on a few rows."""
     value = x.cast(pl.Float64)
-    return pl.when(value.is_nan()).then(pl.lit(None, pl.Float64)).otherwise(value)
+    return pl.when(value.is_nan()).then(_typed_lit(None, pl.Float64)).otherwise(value)
 
 
 def computed_nan_to_null(x: pl.Expr) -> pl.Expr:
