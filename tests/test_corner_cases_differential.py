@@ -384,11 +384,6 @@ def test_generated_roadmaps_on_corner_data_agree_with_the_reference_and_explain(
 # --------------------------------------------------------------------------- found here
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine/assemble.py RoadmapProgram._stage_exprs: when every stage's entry test is a "
-    "literal (True, False), the first-true position is a scalar and the gathered "
-    "__stage_index a one-row Series, which polars refuses to broadcast over two accounts "
-    "or more (InvalidOperationError: an internal error, not a wrong answer)"))
 @pytest.mark.parametrize("entries", [["True"], ["False", "True"], ["False"]])
 def test_stage_tests_that_are_all_literals_pick_a_stage(entries: list[str]) -> None:
     spec = {"id": "r", "goal": "g", "data": {"events": {}, "accounts": {"attributes": {}}},
@@ -404,6 +399,14 @@ def test_stage_tests_that_are_all_literals_pick_a_stage(entries: list[str]) -> N
     problems = compare(result, evaluate_reference(roadmap, events, accounts,
                                                   dt.date(2026, 6, 30)), roadmap)
     assert not problems, problems
+    # the forms for many rows (300 accounts) and history's grid pick the same stage
+    many = pl.DataFrame({"account_id": [f"a{i}" for i in range(300)]})
+    wide = hr.evaluate(roadmap, events, many, dt.date(2026, 6, 30))
+    assert wide.stages["stage"].unique().to_list() == [want]
+    grid = hr.history(roadmap, events, many, start=dt.date(2026, 6, 1),
+                      end=dt.date(2026, 6, 29), every="1w")
+    assert grid.stages["stage"].unique().to_list() == [want]
+    assert grid.stages.height == 300 * len(grid.dates)
 
 
 def test_evidence_lists_an_entry_where_the_condition_first_names_it() -> None:

@@ -1349,7 +1349,9 @@ class RoadmapProgram:
         index: pl.Expr
         if not conds:
             index = typed_lit(fallback, pl.Int64)
-        elif many:
+        elif many or not any(c.meta.root_names() for c in conds):
+            # every test a literal: the array's position would be one value, and a table
+            # gathered by it a one-row column that polars does not spread over the rows
             chain: Any = None
             for si, cond in enumerate(conds):
                 then = typed_lit(si, pl.Int64)
