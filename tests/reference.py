@@ -701,7 +701,8 @@ def evidence_of(parsed: Parsed, values: Mapping[str, object], clock: _Clock,
     ``or``, the branches that held (true, not null); a comparison with a literal is one
     entry (the compared name, ``band(x)`` or the text of the computed value; a literal on
     the left is read from the other side, the operator turned round); anything else one
-    entry per name it reads, sorted, without an operator. Each entry once, where the
+    entry per name it reads, sorted, without an operator. A conditional: the names its test
+    reads, then the branch it took (the other is no reason). Each entry once, where the
     condition first names it (also when that place is a branch of an ``or`` that did not
     hold: ``(a > 1 and b > 9) or (c > 0 and a > 1)`` lists ``a > 1`` first), when some
     place that names it held."""
@@ -734,6 +735,12 @@ def evidence_of(parsed: Parsed, values: Mapping[str, object], clock: _Clock,
         if isinstance(node, ast.BoolOp):
             for part in node.values:
                 walk(part, live and (isinstance(node.op, ast.And) or held(part)))
+            return
+        if isinstance(node, ast.IfExp):  # the test's names, then the branch it took
+            out.extend(((name, None, None), live) for name in sorted(names_in(node.test)))
+            test = _eval(parse(parsed.segment(node.test)), values, clock, bands)
+            walk(node.body, live and test is True)
+            walk(node.orelse, live and test is False)
             return
         if isinstance(node, ast.Compare) and len(node.ops) > 1:
             operands = [node.left, *node.comparators]

@@ -127,3 +127,31 @@ def test_the_form_for_many_rows_gives_the_same_evidence(monkeypatch: Any) -> Non
     for a, b in zip(many, few, strict=True):
         assert a.schema == b.schema
         assert a.to_dicts() == b.to_dicts()
+
+
+def test_an_if_lists_its_test_and_only_the_branch_it_took() -> None:
+    # seats == 4: the test held, the body decided; the else branch (seats > 9, false
+    # here) was not taken and is no reason
+    ev = _evidence("logins >= 2 if seats == 4 else seats > 9", logins=2)
+    assert ev == [
+        {"name": "seats", "value": "4", "band": None, "op": None, "threshold": None},
+        {"name": "logins", "value": "2", "band": None, "op": ">=", "threshold": "2"},
+    ]
+    # seats == 12: the test failed, the else branch decided
+    ev = _evidence("logins > 5 if seats == 4 else seats > 9", logins=2, seats=12)
+    assert ev == [
+        {"name": "seats", "value": "12", "band": None, "op": None, "threshold": None},
+        {"name": "seats", "value": "12", "band": None, "op": ">", "threshold": "9"},
+    ]
+
+
+def test_an_if_gives_the_same_evidence_in_the_form_for_many_rows(monkeypatch: Any) -> None:
+    import healthrules.engine.assemble as assemble
+
+    when = "(logins >= 2 if seats == 4 else seats > 9) or score < 0"
+    few = _evidence(when, logins=2)
+    monkeypatch.setattr(assemble, "EVIDENCE_MANY_ROWS", 1)
+    assert _evidence(when, logins=2) == few == [
+        {"name": "seats", "value": "4", "band": None, "op": None, "threshold": None},
+        {"name": "logins", "value": "2", "band": None, "op": ">=", "threshold": "2"},
+    ]

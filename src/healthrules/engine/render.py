@@ -200,7 +200,8 @@ class Renderer:
         a comparison with a literal gives one entry (the compared value, rendered, with the
         operator and the literal; for ``band(x)`` the band and x's value, for
         ``score_band`` the band and the score); anything else gives one entry per name it
-        reads. ``not`` lists the names it reads, without operator. A chained comparison
+        reads. ``not`` lists the names it reads, without operator. A conditional
+        (``a if t else b``) lists the names ``t`` reads, then the branch taken. A chained comparison
         (``1 < x < 5``) is the ``and`` of its pairs (``1 < x``, ``x < 5``), as it is
         evaluated. An entry met twice (``(a > 1 or b > 2) and (a > 1 or c > 3)``: the same
         name, operator and literal) is listed once, where it is first met, on the rows where
@@ -237,6 +238,18 @@ class Renderer:
             for part in node.values:
                 held = self._guard(self._translate(part))
                 self._walk(parsed, part, held if guard is None else guard & held, env,
+                           banded, entries)
+            return
+        if isinstance(node, ast.IfExp):
+            # the test chose the branch (its names, whichever way it went), then only the
+            # branch taken: the other was not evaluated into the result
+            for name in sorted(names_in(node.test)):
+                entries.append(((name, None, None), guard,
+                                self._entry(name, name, env.get(name, "str"), banded)))
+            test = self._translate(node.test).cast(pl.Boolean)
+            for branch, took in ((node.body, test), (node.orelse, test.not_())):
+                held = self._guard(took)
+                self._walk(parsed, branch, held if guard is None else guard & held, env,
                            banded, entries)
             return
         if isinstance(node, ast.Compare) and len(node.ops) > 1:  # the `and` of its pairs
