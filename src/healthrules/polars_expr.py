@@ -8,7 +8,7 @@ import functools
 import math
 import operator
 from collections.abc import Callable, Mapping
-from typing import assert_never
+from typing import Any, assert_never
 
 import polars as pl
 
@@ -30,7 +30,7 @@ from healthrules.functions import (
 )
 
 __all__ = ["computed_nan_to_null", "exact_division", "float_difference", "float_sum",
-           "nan_to_null", "positive_zero", "round_decimal", "to_polars"]
+           "nan_to_null", "positive_zero", "round_decimal", "to_polars", "typed_lit"]
 
 _CMP: dict[type[ast.cmpop], Callable[[pl.Expr, pl.Expr], pl.Expr]] = {
     ast.Eq: operator.eq,
@@ -88,26 +88,35 @@ def _is_boolean(node: ast.expr) -> bool:
         isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not))
 
 
-def _typed_lit(value: object, dtype: pl.DataType | type[pl.DataType]) -> pl.Expr:
-    """``pl.lit(value, dtype)`` from the engine's per-process cache (one polars literal per
-    distinct value and dtype: a roadmap's expressions repeat the same few constants).
+def typed_lit(value: Any, dtype: pl.DataType | type[pl.DataType]) -> pl.Expr:
+    """``pl.lit(value, dtype)``, built once per distinct value and dtype.
 
-    Imported here, not at the top: the engine's package imports this module."""
-    from healthrules.engine.frames import typed_lit
+    polars builds a literal of a given dtype through a one-value Series and a cast (tens
+    of microseconds; a roadmap's bands and actions ask for some hundreds, most of them the
+    same few cut points and names). Expressions are immutable, so one serves every place.
+    The key tells ``-0.0`` from ``0.0`` and ``True`` from ``1``, which compare equal."""
+    key = (type(value), repr(value), repr(dtype))
+    got = _LITERALS.get(key)
+    if got is None:
+        if len(_LITERALS) >= 4096:  # a long-lived process compiling many plans: start again
+            _LITERALS.clear()
+        got = _LITERALS[key] = pl.lit(value, dtype)
+    return got
 
-    return typed_lit(value, dtype)
+
+_LITERALS: dict[tuple[Any, ...], pl.Expr] = {}
 
 
 def _lit(value: object) -> pl.Expr:
     if value is None:
-        return _typed_lit(None, pl.Null)
+        return typed_lit(None, pl.Null)
     if isinstance(value, bool):
-        return _typed_lit(value, pl.Boolean)
+        return typed_lit(value, pl.Boolean)
     if isinstance(value, int):
-        return _typed_lit(value, pl.Int64)
+        return typed_lit(value, pl.Int64)
     if isinstance(value, float):
-        return _typed_lit(value, pl.Float64)
-    return _typed_lit(value, pl.String)
+        return typed_lit(value, pl.Float64)
+    return typed_lit(value, pl.String)
 
 
 class _Translate:
@@ -146,7 +155,7 @@ class _Translate:
         return self.column("days_in_stage")
 
     def as_of_date(self) -> pl.Expr:
-        return self.as_of if isinstance(self.as_of, pl.Expr) else _typed_lit(
+        return self.as_of if isinstance(self.as_of, pl.Expr) else typed_lit(
             self.as_of, pl.Date)
 
     def is_int(self, node: ast.expr) -> bool:
@@ -246,7 +255,7 @@ class _Translate:
         x = self.visit(node.operand)
         if isinstance(node.op, ast.USub):
             if self.is_int(node.operand):  # -(-2**63) does not fit: null
-                return checked_int(_typed_lit(0, pl.Int128) - x.cast(pl.Int128))
+                return checked_int(typed_lit(0, pl.Int128) - x.cast(pl.Int128))
             return -x
         return x
 
@@ -389,7 +398,7 @@ def _zero_operand(op: ast.operator, left: object, right: object, a: pl.Expr, b: 
         return positive_zero(a.cast(pl.Float64))
     if _positive_zero(left):
         x = b.cast(pl.Float64)
-        return pl.when(x == 0).then(_typed_lit(0.0, pl.Float64)).otherwise(-x)
+        return pl.when(x == 0).then(typed_lit(0.0, pl.Float64)).otherwise(-x)
     return None
 
 
@@ -404,7 +413,7 @@ def _negative_zero(v: object) -> bool:
 
 def positive_zero(x: pl.Expr) -> pl.Expr:
     """A Float64 ``x`` with ``-0.0`` read as ``0.0`` (``x + 0.0`` as IEEE gives it)."""
-    return pl.when(x == 0).then(_typed_lit(0.0, pl.Float64)).otherwise(x)
+    return pl.when(x == 0).then(typed_lit(0.0, pl.Float64)).otherwise(x)
 
 
 def nan_to_null(x: pl.Expr) -> pl.Expr:
@@ -413,7 +422,7 @@ def nan_to_null(x: pl.Expr) -> pl.Expr:
     value three times; a ``when(is_nan())`` gives the same column (a null stays null) and
     costs less to plan and run on a few rows."""
     value = x.cast(pl.Float64)
-    return pl.when(value.is_nan()).then(_typed_lit(None, pl.Float64)).otherwise(value)
+    return pl.when(value.is_nan()).then(typed_lit(None, pl.Float64)).otherwise(value)
 
 
 def computed_nan_to_null(x: pl.Expr) -> pl.Expr:

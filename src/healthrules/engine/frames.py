@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import polars as pl
 
 from healthrules.expressions import Type
+from healthrules.polars_expr import typed_lit
 from healthrules.query_flags import NO_OPTIMISATION, OPTIMISED
 
 __all__ = [
@@ -93,25 +93,6 @@ def collect_rows(frames: list[pl.LazyFrame], rows: int) -> list[pl.DataFrame]:
     if not frames or rows <= SMALL_ROWS:
         return collect_all(frames, rows)
     return pl.collect_all(frames, engine="in-memory", optimizations=OPTIMISED)
-
-
-def typed_lit(value: Any, dtype: pl.DataType | type[pl.DataType]) -> pl.Expr:
-    """``pl.lit(value, dtype)``, built once per distinct value and dtype.
-
-    polars builds a literal of a given dtype through a one-value Series and a cast (tens
-    of microseconds; a roadmap's bands and actions ask for some hundreds, most of them the
-    same few cut points and names). Expressions are immutable, so one serves every place.
-    The key tells ``-0.0`` from ``0.0`` and ``True`` from ``1``, which compare equal."""
-    key = (type(value), repr(value), repr(dtype))
-    got = _LITERALS.get(key)
-    if got is None:
-        if len(_LITERALS) >= 4096:  # a long-lived process compiling many plans: start again
-            _LITERALS.clear()
-        got = _LITERALS[key] = pl.lit(value, dtype)
-    return got
-
-
-_LITERALS: dict[tuple[Any, ...], pl.Expr] = {}
 
 
 def cast_to(expr: pl.Expr, typ: Type) -> pl.Expr:

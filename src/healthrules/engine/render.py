@@ -243,9 +243,7 @@ class Renderer:
         if isinstance(node, ast.IfExp):
             # the test chose the branch (its names, whichever way it went), then only the
             # branch taken: the other was not evaluated into the result
-            for name in sorted(names_in(node.test)):
-                entries.append(((name, None, None), guard,
-                                self._entry(name, name, env.get(name, "str"), banded)))
+            self._names(node.test, guard, env, banded, entries)
             test = self._translate(node.test).cast(pl.Boolean)
             for branch, took in ((node.body, test), (node.orelse, test.not_())):
                 held = self._guard(took)
@@ -271,6 +269,12 @@ class Renderer:
                                 self._comparison(parsed, right, _FLIP[op_text], threshold,
                                                  env, banded)))
                 return
+        self._names(node, guard, env, banded, entries)
+
+    def _names(self, node: ast.expr, guard: pl.Expr | None, env: dict[str, Type],
+               banded: frozenset[str],
+               entries: list[tuple[_Key, pl.Expr | None, pl.Expr]]) -> None:
+        """One entry per name ``node`` reads, with its value and no operator."""
         for name in sorted(names_in(node)):
             entries.append(((name, None, None), guard,
                             self._entry(name, name, env.get(name, "str"), banded)))
